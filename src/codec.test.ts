@@ -1,0 +1,80 @@
+import { describe, expect, test } from "bun:test";
+import { decodeMessage, encodeMessage, type BrokerMessage } from "./codec.ts";
+import { DecodeError } from "./errors.ts";
+
+const tx = {
+  id: ["a", "b"], store: Int32Array.of(1, 2), user: Int32Array.of(-1, 7), cents: Float64Array.of(7500, 12.5),
+  date: Int32Array.of(20240101, 20251231), time: Int32Array.of(0, 86399),
+};
+
+describe("codec", () => {
+  test("round-trips every message kind", () => {
+    const msgs: BrokerMessage[] = [
+      { kind: "data", session: "s1", entity: "transactions", seq: 3, bodyKind: "transactions", body: tx },
+      { kind: "eos", session: "s1", entity: "users", count: 12 },
+      { kind: "purge", session: "s1", reason: "client disconnected" },
+      { kind: "result", session: "s1", query: "q2", chunk: 4, last: true, csv: "a,b\n" },
+    ];
+    for (const m of msgs) expect(decodeMessage(encodeMessage(m))).toEqual(m);
+  });
+
+  test("typed columns decode as typed arrays", () => {
+    const d = decodeMessage(encodeMessage({ kind: "data", session: "s", entity: "transactions", seq: 0, bodyKind: "transactions", body: tx }));
+    if (d.kind !== "data") throw new Error("kind");
+    const body = d.body as typeof tx;
+    expect(body.store).toBeInstanceOf(Int32Array);
+    expect(body.cents).toBeInstanceOf(Float64Array);
+    expect([...body.user]).toEqual([-1, 7]);
+  });
+
+  test("rejects bad bytes with MESSAGE_MALFORMED, never a crash", () => {
+    const good = encodeMessage({ kind: "eos", session: "s1", entity: "users", count: 1 });
+    const cases: Uint8Array[] = [
+      new Uint8Array(0),
+      Uint8Array.of(1, 2, 3, 4, 5),
+      Uint8Array.of(0xcf, 9, 2, 0x90),
+      Uint8Array.of(0xcf, 1, 77, 0x90),
+      good.subarray(0, good.length - 2),
+      Uint8Array.from([...good.subarray(0, 3), 0xc1, 0xc1]),
+    ];
+    for (const c of cases) {
+      try {
+        decodeMessage(c);
+        throw new Error("decoded garbage");
+      } catch (err) {
+        expect(err).toBeInstanceOf(DecodeError);
+        expect((err as DecodeError).code).toBe("MESSAGE_MALFORMED");
+      }
+    }
+  });
+
+  test("rejects bodies whose columns do not fit the schema", () => {
+    const bad = [
+      { ...tx, store: [1, 2] },
+      { ...tx, cents: Float64Array.of(1) },
+      { ...tx, extra: [] },
+      { ...tx, id: [1, 2] },
+    ];
+    for (const body of bad) {
+      const bytes = encodeMessage({ kind: "data", session: "s", entity: "transactions", seq: 0, bodyKind: "transactions", body: body as typeof tx });
+      expect(() => decodeMessage(bytes)).toThrow(DecodeError);
+    }
+  });
+
+  test("random bytes after a valid prefix never escape as anything but DecodeError", () => {
+    let seed = 42;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let i = 0; i < 2000; i++) {
+      const n = 3 + Math.floor(rand() * 60);
+      const bytes = Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+      bytes[0] = 0xcf;
+      bytes[1] = 1;
+      bytes[2] = 1 + Math.floor(rand() * 4);
+      try {
+        decodeMessage(bytes);
+      } catch (err) {
+        expect(err).toBeInstanceOf(DecodeError);
+      }
+    }
+  });
+});

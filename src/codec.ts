@@ -1,0 +1,128 @@
+/**
+ * The binary message codec used on every broker hop: a 3-byte prefix (magic, version, kind)
+ * followed by a msgpackr payload. Decoding validates every field and column and throws
+ * DecodeError("MESSAGE_MALFORMED") instead of crashing on bad bytes.
+ */
+import { Packr } from "msgpackr";
+import { DecodeError } from "./errors.ts";
+import { isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
+import { BODY_SCHEMAS, isBodyKind, validateBody, type BodyKind, type BodyOf } from "./bodies.ts";
+
+const MAGIC = 0xcf;
+const VERSION = 1;
+const KIND_CODES = { data: 1, eos: 2, purge: 3, result: 4 } as const;
+
+// moreTypes: typed arrays travel as raw bytes; useRecords off: messages are self-describing.
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+/**
+ * A batch of rows, identified by its lineage: (session, entity, seq) is the client batch it came
+ * from, kept unchanged by every stage so completeness and dedup need no coordination.
+ */
+export interface DataMessage<K extends BodyKind = BodyKind> {
+  kind: "data";
+  session: string;
+  entity: Entity;
+  seq: number;
+  bodyKind: K;
+  body: BodyOf<K>;
+}
+
+/** End of an entity's stream for a session: `count` batches (seq 0..count-1) were sent. */
+export interface EosMessage {
+  kind: "eos";
+  session: string;
+  entity: Entity;
+  count: number;
+}
+
+/** Drop everything about a session (its client left before finishing). */
+export interface PurgeMessage {
+  kind: "purge";
+  session: string;
+  reason: string;
+}
+
+/** One chunk of a query's result file; chunk 0 carries the header line. */
+export interface ResultMessage {
+  kind: "result";
+  session: string;
+  query: QueryName;
+  chunk: number;
+  last: boolean;
+  csv: string;
+}
+
+/** Every message that travels through the broker. */
+export type BrokerMessage = DataMessage | EosMessage | PurgeMessage | ResultMessage;
+
+/** Encode a broker message. */
+export function encodeMessage(msg: BrokerMessage): Uint8Array {
+  let payload: unknown[];
+  switch (msg.kind) {
+    case "data": payload = [msg.session, msg.entity, msg.seq, msg.bodyKind, msg.body]; break;
+    case "eos": payload = [msg.session, msg.entity, msg.count]; break;
+    case "purge": payload = [msg.session, msg.reason]; break;
+    case "result": payload = [msg.session, msg.query, msg.chunk, msg.last, msg.csv]; break;
+  }
+  const packed = packr.pack(payload);
+  const out = new Uint8Array(3 + packed.length);
+  out[0] = MAGIC;
+  out[1] = VERSION;
+  out[2] = KIND_CODES[msg.kind];
+  out.set(packed, 3);
+  return out;
+}
+
+function fail(why: string): never {
+  throw new DecodeError("MESSAGE_MALFORMED", `malformed broker message: ${why}`);
+}
+
+function isSeq(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+}
+
+function isSessionId(v: unknown): v is string {
+  return typeof v === "string" && v.length > 0 && v.length <= 64;
+}
+
+/** Decode and validate a broker message. */
+export function decodeMessage(bytes: Uint8Array): BrokerMessage {
+  if (bytes.length < 4) fail(`${bytes.length} bytes is too short`);
+  if (bytes[0] !== MAGIC) fail(`bad magic byte 0x${(bytes[0] ?? 0).toString(16)}`);
+  if (bytes[1] !== VERSION) fail(`unsupported version ${bytes[1]}`);
+  let payload: unknown;
+  try {
+    payload = packr.unpack(bytes.subarray(3));
+  } catch (err) {
+    fail(`msgpack: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(payload)) fail("payload is not an array");
+  const p = payload as unknown[];
+  switch (bytes[2]) {
+    case KIND_CODES.data: {
+      const [session, entity, seq, bodyKind, body] = p;
+      if (p.length !== 5 || !isSessionId(session) || !isEntity(entity) || !isSeq(seq) || !isBodyKind(bodyKind)) fail("bad data header");
+      const why = validateBody(BODY_SCHEMAS[bodyKind], body);
+      if (why) fail(`${bodyKind} body: ${why}`);
+      return { kind: "data", session, entity, seq, bodyKind, body: body as BodyOf<typeof bodyKind> };
+    }
+    case KIND_CODES.eos: {
+      const [session, entity, count] = p;
+      if (p.length !== 3 || !isSessionId(session) || !isEntity(entity) || !isSeq(count)) fail("bad eos");
+      return { kind: "eos", session, entity, count };
+    }
+    case KIND_CODES.purge: {
+      const [session, reason] = p;
+      if (p.length !== 2 || !isSessionId(session) || typeof reason !== "string") fail("bad purge");
+      return { kind: "purge", session, reason };
+    }
+    case KIND_CODES.result: {
+      const [session, query, chunk, last, csv] = p;
+      if (p.length !== 5 || !isSessionId(session) || !isQueryName(query) || !isSeq(chunk) || typeof last !== "boolean" || typeof csv !== "string") fail("bad result");
+      return { kind: "result", session, query, chunk, last, csv };
+    }
+    default:
+      fail(`unknown kind ${bytes[2]}`);
+  }
+}

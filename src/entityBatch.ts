@@ -1,0 +1,182 @@
+/**
+ * Typed, columnar batch bodies: what the gateway makes of a client's text rows, and what every
+ * stage downstream passes on. Columns are typed arrays so msgpackr encodes them as raw bytes.
+ */
+import { InternalError } from "./errors.ts";
+import type { Entity } from "./schema.ts";
+import { parseCents, parseCount, parseDate, parseId, parseOptionalId, parseTimestamp } from "./fields.ts";
+
+/** transactions, projected: id, store, user (-1 = none), amount in cents, date yyyymmdd, seconds of day. */
+export interface TransactionsBody {
+  id: string[];
+  store: Int32Array;
+  user: Int32Array;
+  cents: Float64Array;
+  date: Int32Array;
+  time: Int32Array;
+}
+
+/** transaction_items, projected. */
+export interface ItemsBody {
+  item: Int32Array;
+  qty: Float64Array;
+  cents: Float64Array;
+  date: Int32Array;
+}
+
+/** users, projected: birthdate kept as written, since Q4 prints it verbatim. */
+export interface UsersBody {
+  user: Int32Array;
+  birthdate: string[];
+}
+
+/** stores or menu_items, projected: numeric id and display name. */
+export interface NamesBody {
+  id: Int32Array;
+  name: string[];
+}
+
+/** The typed body of each entity. */
+export interface EntityBodies {
+  transactions: TransactionsBody;
+  transaction_items: ItemsBody;
+  users: UsersBody;
+  stores: NamesBody;
+  menu_items: NamesBody;
+}
+
+/** Result of validating one batch of text rows: the good rows typed, the bad rows' indexes. */
+export interface ParsedRows<B> {
+  body: B;
+  rejected: number[];
+}
+
+type Columns = readonly (readonly string[])[];
+
+function col(columns: Columns, i: number): readonly string[] {
+  const c = columns[i];
+  if (!c) throw new InternalError(`column ${i} missing`);
+  return c;
+}
+
+function parseTransactions(columns: Columns, n: number): ParsedRows<TransactionsBody> {
+  const [ids, stores, users, amounts, times] = [0, 1, 2, 3, 4].map((i) => col(columns, i)) as [
+    readonly string[], readonly string[], readonly string[], readonly string[], readonly string[],
+  ];
+  const body: TransactionsBody = {
+    id: [], store: new Int32Array(n), user: new Int32Array(n), cents: new Float64Array(n),
+    date: new Int32Array(n), time: new Int32Array(n),
+  };
+  const rejected: number[] = [];
+  let k = 0;
+  for (let r = 0; r < n; r++) {
+    const id = ids[r] ?? "";
+    const store = parseId(stores[r] ?? "");
+    const user = parseOptionalId(users[r] ?? "");
+    const cents = parseCents(amounts[r] ?? "");
+    const ts = parseTimestamp(times[r] ?? "");
+    if (id === "" || Number.isNaN(store) || Number.isNaN(user) || Number.isNaN(cents) || ts === null) {
+      rejected.push(r);
+      continue;
+    }
+    body.id.push(id);
+    body.store[k] = store;
+    body.user[k] = user;
+    body.cents[k] = cents;
+    body.date[k] = ts.date;
+    body.time[k] = ts.seconds;
+    k++;
+  }
+  return { body: shrink(body, k), rejected };
+}
+
+function parseItems(columns: Columns, n: number): ParsedRows<ItemsBody> {
+  const [items, qtys, subtotals, times] = [0, 1, 2, 3].map((i) => col(columns, i)) as [
+    readonly string[], readonly string[], readonly string[], readonly string[],
+  ];
+  const body: ItemsBody = {
+    item: new Int32Array(n), qty: new Float64Array(n), cents: new Float64Array(n), date: new Int32Array(n),
+  };
+  const rejected: number[] = [];
+  let k = 0;
+  for (let r = 0; r < n; r++) {
+    const item = parseId(items[r] ?? "");
+    const qty = parseCount(qtys[r] ?? "");
+    const cents = parseCents(subtotals[r] ?? "");
+    const ts = parseTimestamp(times[r] ?? "");
+    if (Number.isNaN(item) || Number.isNaN(qty) || Number.isNaN(cents) || ts === null) {
+      rejected.push(r);
+      continue;
+    }
+    body.item[k] = item;
+    body.qty[k] = qty;
+    body.cents[k] = cents;
+    body.date[k] = ts.date;
+    k++;
+  }
+  return { body: shrink(body, k), rejected };
+}
+
+function parseUsers(columns: Columns, n: number): ParsedRows<UsersBody> {
+  const users = col(columns, 0);
+  const births = col(columns, 1);
+  const body: UsersBody = { user: new Int32Array(n), birthdate: [] };
+  const rejected: number[] = [];
+  let k = 0;
+  for (let r = 0; r < n; r++) {
+    const user = parseId(users[r] ?? "");
+    const birth = births[r] ?? "";
+    // An empty birthdate is data (unknown), not a malformed row; a non-date is malformed.
+    if (Number.isNaN(user) || (birth !== "" && Number.isNaN(parseDate(birth)))) {
+      rejected.push(r);
+      continue;
+    }
+    body.user[k] = user;
+    body.birthdate.push(birth);
+    k++;
+  }
+  return { body: shrink(body, k), rejected };
+}
+
+function parseNames(columns: Columns, n: number): ParsedRows<NamesBody> {
+  const ids = col(columns, 0);
+  const names = col(columns, 1);
+  const body: NamesBody = { id: new Int32Array(n), name: [] };
+  const rejected: number[] = [];
+  let k = 0;
+  for (let r = 0; r < n; r++) {
+    const id = parseId(ids[r] ?? "");
+    if (Number.isNaN(id)) {
+      rejected.push(r);
+      continue;
+    }
+    body.id[k] = id;
+    body.name.push(names[r] ?? "");
+    k++;
+  }
+  return { body: shrink(body, k), rejected };
+}
+
+/** Cut every typed-array column of a body down to its first `k` rows. */
+function shrink<B extends object>(body: B, k: number): B {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) {
+    out[key] = ArrayBuffer.isView(value) ? (value as Int32Array).slice(0, k) : value;
+  }
+  return out as B;
+}
+
+/**
+ * Validate and type one batch of an entity's text columns (in ENTITY_COLUMNS order). Rows with
+ * an unparsable field are left out and their indexes returned, so the caller can report them.
+ */
+export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, rowCount: number): ParsedRows<EntityBodies[E]> {
+  switch (entity) {
+    case "transactions": return parseTransactions(columns, rowCount) as ParsedRows<EntityBodies[E]>;
+    case "transaction_items": return parseItems(columns, rowCount) as ParsedRows<EntityBodies[E]>;
+    case "users": return parseUsers(columns, rowCount) as ParsedRows<EntityBodies[E]>;
+    case "stores": return parseNames(columns, rowCount) as ParsedRows<EntityBodies[E]>;
+    case "menu_items": return parseNames(columns, rowCount) as ParsedRows<EntityBodies[E]>;
+    default: throw new InternalError(`unknown entity ${String(entity)}`);
+  }
+}

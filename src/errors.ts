@@ -1,0 +1,94 @@
+/** Stable error codes shared by the client's messages, the gateway's replies, logs and tests. */
+export type ErrorCode =
+  | "CONFIG_INVALID"
+  | "FRAME_TOO_LARGE"
+  | "FRAME_MALFORMED"
+  | "PROTOCOL_VIOLATION"
+  | "MESSAGE_MALFORMED"
+  | "SESSION_LIMIT"
+  | "SESSION_UNKNOWN"
+  | "CLIENT_TOO_SLOW"
+  | "LIMIT_EXCEEDED"
+  | "HANDSHAKE_TIMEOUT"
+  | "CLIENT_IDLE"
+  | "AUTH_FAILED"
+  | "SESSION_IDLE"
+  | "DATASET_INVALID"
+  | "GATEWAY_UNREACHABLE"
+  | "CONNECTION_LOST"
+  | "BROKER_UNAVAILABLE"
+  | "INTERNAL"
+  | "WAL_CORRUPT"
+  | "WAL_FSYNC_FAILED"
+  | "WAL_IO_FAILED"
+  | "WAL_CLOSED"
+  | "REVIVAL_FENCED"
+  | "REVIVAL_FAILED"
+  | "REVIVAL_BUDGET_EXHAUSTED"
+  | "REVIVAL_BACKOFF";
+
+/** Base class of every error coffee raises on purpose; `code` is stable, `message` is for people. */
+export class CoffeeError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = "CoffeeError";
+  }
+}
+
+/** A flag or environment variable has a value coffee cannot use. */
+export class ConfigError extends CoffeeError {
+  constructor(message: string) {
+    super("CONFIG_INVALID", message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Bytes on a wire (TCP frame or broker message) that do not decode to a valid message. */
+export class DecodeError extends CoffeeError {
+  constructor(code: "FRAME_TOO_LARGE" | "FRAME_MALFORMED" | "MESSAGE_MALFORMED", message: string) {
+    super(code, message);
+    this.name = "DecodeError";
+  }
+}
+
+/** A peer sent a well-formed message at the wrong time or with inconsistent content. */
+export class ProtocolError extends CoffeeError {
+  constructor(message: string) {
+    super("PROTOCOL_VIOLATION", message);
+    this.name = "ProtocolError";
+  }
+}
+
+/** The dataset directory given to the client (or to `coffee reference`) cannot be used. */
+export class DatasetError extends CoffeeError {
+  constructor(message: string) {
+    super("DATASET_INVALID", message);
+    this.name = "DatasetError";
+  }
+}
+
+/** A broken invariant inside coffee itself (a bug, not bad input). */
+export class InternalError extends CoffeeError {
+  constructor(message: string) {
+    super("INTERNAL", message);
+    this.name = "InternalError";
+  }
+}
+
+/** Narrow `unknown` (from catch) to a printable message. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Codes a write-ahead log raises: corruption found on recovery, a fatal durability failure, use after close. */
+export type WalErrorCode = "WAL_CORRUPT" | "WAL_FSYNC_FAILED" | "WAL_IO_FAILED" | "WAL_CLOSED";
+
+/** The write-ahead log cannot (or can no longer) guarantee what it promises; see src/wal.ts. */
+export class WalError extends CoffeeError {
+  constructor(code: WalErrorCode, message: string) {
+    super(code, message);
+    this.name = "WalError";
+  }
+}
