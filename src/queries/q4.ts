@@ -1,0 +1,73 @@
+/** Q4: per known store, birthdates of the 3 users with most 2024–2025 transactions. */
+import type { Q4Partial } from "../bodies.ts";
+import type { NamesBody, UsersBody } from "../entityBatch.ts";
+import { parseDate } from "../fields.ts";
+import { csvLine } from "../format.ts";
+import { byNameThenId, type QueryReducer } from "./reducer.ts";
+
+/** How many users each store reports. */
+export const TOP_USERS = 3;
+
+interface Q4State {
+  /** store → user → transaction count */
+  counts: Map<number, Map<number, number>>;
+  stores: Map<number, string>;
+  /** user → birthdate as yyyymmdd (0 = empty); an int per user keeps ~1 M users small. */
+  birthdates: Map<number, number>;
+}
+
+function formatDate(yyyymmdd: number): string {
+  if (yyyymmdd === 0) return "";
+  const s = String(yyyymmdd).padStart(8, "0");
+  return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6)}`;
+}
+
+/** The top users of one store: most transactions first, ties to the smallest user id. */
+export function topUsers(users: Map<number, number>, k: number): number[] {
+  const top: [number, number][] = [];
+  for (const [user, count] of users) {
+    top.push([user, count]);
+    top.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+    if (top.length > k) top.pop();
+  }
+  return top.map(([user]) => user);
+}
+
+/** Reducer of Q4: merges partial counts, joins store names and birthdates at the end. */
+export const q4Reducer: QueryReducer<Q4State> = {
+  query: "q4",
+  needs: ["transactions", "stores", "users"],
+  create: () => ({ counts: new Map(), stores: new Map(), birthdates: new Map() }),
+  apply(state, msg) {
+    if (msg.bodyKind === "stores") {
+      const b = msg.body as NamesBody;
+      for (let i = 0; i < b.id.length; i++) state.stores.set(b.id[i]!, b.name[i]!);
+    } else if (msg.bodyKind === "users") {
+      const b = msg.body as UsersBody;
+      for (let i = 0; i < b.user.length; i++) {
+        const birth = b.birthdate[i]!;
+        state.birthdates.set(b.user[i]!, birth === "" ? 0 : parseDate(birth));
+      }
+    } else if (msg.bodyKind === "q4-partial") {
+      const b = msg.body as Q4Partial;
+      for (let i = 0; i < b.store.length; i++) {
+        let users = state.counts.get(b.store[i]!);
+        if (!users) state.counts.set(b.store[i]!, (users = new Map()));
+        users.set(b.user[i]!, (users.get(b.user[i]!) ?? 0) + b.count[i]!);
+      }
+    }
+  },
+  finish(state) {
+    const lines = ["store_name,birthdate\n"];
+    const stores = [...state.counts.keys()]
+      .filter((id) => state.stores.has(id))
+      .map((id) => ({ id, name: state.stores.get(id)! }))
+      .sort(byNameThenId);
+    for (const store of stores) {
+      for (const user of topUsers(state.counts.get(store.id)!, TOP_USERS)) {
+        lines.push(csvLine([store.name, formatDate(state.birthdates.get(user) ?? 0)]));
+      }
+    }
+    return lines;
+  },
+};

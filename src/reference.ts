@@ -1,0 +1,281 @@
+/**
+ * `coffee reference`: the four queries of contract §3 computed in one process straight from a
+ * dataset folder. It is the oracle of the tests and the single-process baseline of benchmarks.
+ * Every file is streamed in batches through the same reader and validator as the client
+ * (csvSource, entityBatch), so both skip exactly the same malformed rows.
+ */
+import { relative } from "node:path";
+import { statSync } from "node:fs";
+import { entityFiles, readEntityFile } from "./csvSource.ts";
+import { parseEntityRows, type EntityBodies } from "./entityBatch.ts";
+import { DatasetError } from "./errors.ts";
+import { csvLine, formatCents } from "./format.ts";
+import type { Entity, QueryName } from "./schema.ts";
+
+/** Tuning of computeReference. */
+export interface ReferenceOptions {
+  /** Rows per parsed batch (default 5000). */
+  batchRows?: number;
+  /** How many of the smallest rejected line numbers to keep per file (default 10). */
+  maxRejectLines?: number;
+}
+
+/** The malformed rows of one file: how many, and the first few line numbers (header = line 1). */
+export interface FileRejects {
+  /** Path relative to the dataset folder, e.g. `transactions/t_202401.csv`. */
+  file: string;
+  count: number;
+  /** Smallest rejected line numbers, ascending, at most `maxRejectLines`. */
+  firstLines: number[];
+}
+
+/** The four result files as CSV text (header + rows, `\n` line ends) and the reject report. */
+export interface ReferenceResult {
+  queries: Record<QueryName, string>;
+  /** Only files with at least one rejected row, in reading order. */
+  rejects: FileRejects[];
+  /** Data rows read (header excluded), rejected ones included. */
+  rowsRead: number;
+  rowsRejected: number;
+}
+
+const WINDOW_START = 6 * 3600;
+const WINDOW_END = 23 * 3600;
+const MIN_Q1_CENTS = 7500;
+/** User ids below this are counted in a dense array per store; larger ones in a Map. */
+const DENSE_USER_LIMIT = 1 << 22;
+
+const inYears = (date: number): boolean => date >= 2024_00_00 && date < 2026_00_00;
+
+/** Per-store transaction counts by user id: a growable dense array, a Map beyond its limit. */
+class UserCounts {
+  dense = new Uint32Array(1024);
+  sparse = new Map<number, number>();
+
+  add(user: number): void {
+    if (user >= DENSE_USER_LIMIT) {
+      this.sparse.set(user, (this.sparse.get(user) ?? 0) + 1);
+      return;
+    }
+    if (user >= this.dense.length) {
+      let size = this.dense.length * 2;
+      while (size <= user) size *= 2;
+      const grown = new Uint32Array(Math.min(size, DENSE_USER_LIMIT));
+      grown.set(this.dense);
+      this.dense = grown;
+    }
+    this.dense[user] = (this.dense[user] ?? 0) + 1;
+  }
+
+  /** The three users with most transactions; ties go to the smallest user id. */
+  top3(): number[] {
+    const best: { user: number; count: number }[] = [];
+    const offer = (user: number, count: number): void => {
+      let i = best.length;
+      while (i > 0) {
+        const b = best[i - 1]!;
+        if (b.count > count || (b.count === count && b.user < user)) break;
+        i--;
+      }
+      if (i < 3) {
+        best.splice(i, 0, { user, count });
+        if (best.length > 3) best.pop();
+      }
+    };
+    const d = this.dense;
+    for (let u = 0; u < d.length; u++) if (d[u]! > 0) offer(u, d[u]!);
+    for (const [u, c] of this.sparse) offer(u, c);
+    return best.map((b) => b.user);
+  }
+}
+
+/** Rejected rows of one file: a count plus the smallest few line numbers. */
+class RejectLog {
+  count = 0;
+  readonly lines: number[] = [];
+  constructor(readonly file: string, private readonly keep: number) {}
+
+  add(line: number): void {
+    this.count++;
+    if (this.lines.length >= this.keep && line >= this.lines[this.lines.length - 1]!) return;
+    let i = this.lines.length;
+    while (i > 0 && this.lines[i - 1]! > line) i--;
+    this.lines.splice(i, 0, line);
+    if (this.lines.length > this.keep) this.lines.pop();
+  }
+}
+
+/** Accumulators of all four queries, filled entity by entity. */
+class Accumulators {
+  storeNames = new Map<number, string>();
+  itemNames = new Map<number, string>();
+  q1Ids: string[] = [];
+  q1Cents: number[] = [];
+  /** Q2: yyyymm → item → [sum quantity, sum subtotal cents]. */
+  q2 = new Map<number, Map<number, [number, number]>>();
+  /** Q3: store * 8 + half index (0 = 2024-H1 .. 3 = 2025-H2) → TPV cents. */
+  q3 = new Map<number, number>();
+  q4 = new Map<number, UserCounts>();
+  births = new Map<number, string>();
+
+  transactions(b: EntityBodies["transactions"]): void {
+    for (let r = 0; r < b.store.length; r++) {
+      const date = b.date[r]!;
+      if (!inYears(date)) continue;
+      const store = b.store[r]!;
+      const user = b.user[r]!;
+      if (user >= 0) {
+        let counts = this.q4.get(store);
+        if (!counts) this.q4.set(store, (counts = new UserCounts()));
+        counts.add(user);
+      }
+      const time = b.time[r]!;
+      if (time < WINDOW_START || time > WINDOW_END) continue;
+      const cents = b.cents[r]!;
+      const half = (Math.floor(date / 10000) - 2024) * 2 + (date % 10000 > 630 ? 1 : 0);
+      const key = store * 8 + half;
+      this.q3.set(key, (this.q3.get(key) ?? 0) + cents);
+      if (cents >= MIN_Q1_CENTS) {
+        this.q1Ids.push(b.id[r]!);
+        this.q1Cents.push(cents);
+      }
+    }
+  }
+
+  items(b: EntityBodies["transaction_items"]): void {
+    for (let r = 0; r < b.item.length; r++) {
+      const date = b.date[r]!;
+      if (!inYears(date)) continue;
+      const month = Math.floor(date / 100);
+      let perItem = this.q2.get(month);
+      if (!perItem) this.q2.set(month, (perItem = new Map()));
+      const item = b.item[r]!;
+      const sums = perItem.get(item);
+      if (sums) {
+        sums[0] += b.qty[r]!;
+        sums[1] += b.cents[r]!;
+      } else perItem.set(item, [b.qty[r]!, b.cents[r]!]);
+    }
+  }
+
+  names(target: Map<number, string>, b: EntityBodies["stores"]): void {
+    for (let r = 0; r < b.id.length; r++) target.set(b.id[r]!, b.name[r]!);
+  }
+
+  users(b: EntityBodies["users"], wanted: ReadonlySet<number>): void {
+    for (let r = 0; r < b.user.length; r++) if (wanted.has(b.user[r]!)) this.births.set(b.user[r]!, b.birthdate[r]!);
+  }
+}
+
+/** Store ids present in stores, sorted by store name (JS string order), then store id. */
+function storesByName(names: ReadonlyMap<number, string>): number[] {
+  return [...names.keys()].sort((a, b) => {
+    const na = names.get(a)!;
+    const nb = names.get(b)!;
+    return na < nb ? -1 : na > nb ? 1 : a - b;
+  });
+}
+
+function q1Text(acc: Accumulators): string {
+  const ids = acc.q1Ids;
+  const cents = acc.q1Cents;
+  const order = Array.from(ids.keys());
+  order.sort((a, b) => {
+    const ia = ids[a]!;
+    const ib = ids[b]!;
+    return ia < ib ? -1 : ia > ib ? 1 : cents[a]! - cents[b]!;
+  });
+  const out = ["transaction_id,final_amount\n"];
+  for (const i of order) out.push(csvLine([ids[i]!, formatCents(cents[i]!)]));
+  return out.join("");
+}
+
+function q2Text(acc: Accumulators): string {
+  let out = "year_month_created_at,item_name,sellings_qty,profit_sum,metric_type\n";
+  for (const month of [...acc.q2.keys()].sort((a, b) => a - b)) {
+    const label = `${Math.floor(month / 100)}-${String(month % 100).padStart(2, "0")}`;
+    let sold: [number, number] | null = null;
+    let profit: [number, number] | null = null;
+    for (const [item, [qty, cents]] of acc.q2.get(month)!) {
+      if (!sold || qty > sold[1] || (qty === sold[1] && item < sold[0])) sold = [item, qty];
+      if (!profit || cents > profit[1] || (cents === profit[1] && item < profit[0])) profit = [item, cents];
+    }
+    if (!sold || !profit) continue;
+    out += csvLine([label, acc.itemNames.get(profit[0]) ?? "", "", formatCents(profit[1]), "most_profitable"]);
+    out += csvLine([label, acc.itemNames.get(sold[0]) ?? "", String(sold[1]), "", "most_sold"]);
+  }
+  return out;
+}
+
+function q3Text(acc: Accumulators): string {
+  let out = "year_half_created_at,store_name,tpv\n";
+  const rank = new Map(storesByName(acc.storeNames).map((s, i) => [s, i]));
+  const keys = [...acc.q3.keys()].filter((k) => rank.has(Math.floor(k / 8)));
+  keys.sort((a, b) => (a % 8) - (b % 8) || rank.get(Math.floor(a / 8))! - rank.get(Math.floor(b / 8))!);
+  for (const key of keys) {
+    const half = key % 8;
+    const label = `${2024 + (half >> 1)}-H${(half & 1) + 1}`;
+    out += csvLine([label, acc.storeNames.get(Math.floor(key / 8))!, formatCents(acc.q3.get(key)!)]);
+  }
+  return out;
+}
+
+/** Top-3 user ids of every store present in stores, in output order. */
+function q4Winners(acc: Accumulators): [number, number[]][] {
+  return storesByName(acc.storeNames).map((store) => [store, acc.q4.get(store)?.top3() ?? []]);
+}
+
+function q4Text(acc: Accumulators, winners: readonly [number, number[]][]): string {
+  let out = "store_name,birthdate\n";
+  for (const [store, users] of winners) {
+    for (const user of users) out += csvLine([acc.storeNames.get(store)!, acc.births.get(user) ?? ""]);
+  }
+  return out;
+}
+
+/**
+ * Compute the four queries of contract §3 from `dataDir`, streaming every file once. Rows with
+ * the wrong field count or an unparsable field are skipped and reported per file.
+ * Throws DatasetError when an entity folder or a needed column is missing.
+ */
+export async function computeReference(dataDir: string, opts: ReferenceOptions = {}): Promise<ReferenceResult> {
+  const batchRows = opts.batchRows ?? 5000;
+  const keep = opts.maxRejectLines ?? 10;
+  const acc = new Accumulators();
+  const rejects: FileRejects[] = [];
+  let rowsRead = 0;
+
+  async function scan<E extends Entity>(entity: E, onBody: (body: EntityBodies[E]) => void): Promise<void> {
+    for (const file of entityFiles(dataDir, entity)) {
+      if (!statSync(file).isFile()) throw new DatasetError(`${file} is not a regular file`);
+      const log = new RejectLog(relative(dataDir, file), keep);
+      let shapeRejects = 0;
+      const onShapeReject = (line: number): void => {
+        shapeRejects++;
+        log.add(line);
+      };
+      for await (const batch of readEntityFile(file, entity, batchRows, onShapeReject)) {
+        const parsed = parseEntityRows(entity, batch.columns, batch.lines.length);
+        for (const idx of parsed.rejected) log.add(batch.lines[idx]!);
+        rowsRead += batch.lines.length;
+        onBody(parsed.body);
+      }
+      rowsRead += shapeRejects;
+      if (log.count > 0) rejects.push({ file: log.file, count: log.count, firstLines: [...log.lines] });
+    }
+  }
+  await scan("stores", (b) => acc.names(acc.storeNames, b));
+  await scan("menu_items", (b) => acc.names(acc.itemNames, b));
+  await scan("transactions", (b) => acc.transactions(b));
+  await scan("transaction_items", (b) => acc.items(b));
+  const winners = q4Winners(acc);
+  const wanted = new Set(winners.flatMap(([, users]) => users));
+  await scan("users", (b) => acc.users(b, wanted));
+
+  return {
+    queries: { q1: q1Text(acc), q2: q2Text(acc), q3: q3Text(acc), q4: q4Text(acc, winners) },
+    rejects,
+    rowsRead,
+    rowsRejected: rejects.reduce((n, r) => n + r.count, 0),
+  };
+}

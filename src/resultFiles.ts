@@ -1,0 +1,80 @@
+/**
+ * Writes a session's result chunks to OUT/session_<id>/queryN.csv in chunk order, whatever
+ * order they arrive in, and knows when all four files are complete. Files are written as
+ * `queryN.csv.part` and renamed only once the whole session succeeded, so a failed run never
+ * leaves a file that looks complete.
+ */
+import { closeSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { ProtocolError } from "./errors.ts";
+import { QUERIES, queryFileName, type QueryName } from "./schema.ts";
+
+interface QueryFile {
+  fd: number;
+  next: number;
+  pending: Map<number, { csv: string; last: boolean }>;
+  complete: boolean;
+  bytes: number;
+}
+
+/** The result files of one session. */
+export class ResultFiles {
+  readonly dir: string;
+  private readonly files = new Map<QueryName, QueryFile>();
+
+  constructor(outDir: string, session: string) {
+    this.dir = join(outDir, `session_${session}`);
+    mkdirSync(this.dir, { recursive: true });
+    for (const q of QUERIES) {
+      const fd = openSync(join(this.dir, `${queryFileName(q)}.part`), "w");
+      this.files.set(q, { fd, next: 0, pending: new Map(), complete: false, bytes: 0 });
+    }
+  }
+
+  /**
+   * Accept one chunk; writes it and any buffered successors that are now in order. A chunk
+   * already held is ignored (returns false): after a resume the gateway sends its store again.
+   */
+  add(query: QueryName, chunk: number, last: boolean, csv: string): boolean {
+    const f = this.files.get(query)!;
+    if (f.complete || chunk < f.next || f.pending.has(chunk)) return false;
+    f.pending.set(chunk, { csv, last });
+    for (let c = f.pending.get(f.next); c; c = f.pending.get(f.next)) {
+      f.pending.delete(f.next);
+      f.bytes += writeSync(f.fd, c.csv);
+      f.next++;
+      if (c.last) {
+        f.complete = true;
+        closeSync(f.fd);
+        break;
+      }
+    }
+    return true;
+  }
+
+  /** True when every query's last chunk and all before it were written. */
+  allComplete(): boolean {
+    return [...this.files.values()].every((f) => f.complete);
+  }
+
+  /** Queries still incomplete. */
+  missing(): QueryName[] {
+    return [...this.files].filter(([, f]) => !f.complete).map(([q]) => q);
+  }
+
+  /** Bytes written per query. */
+  sizes(): Record<string, number> {
+    return Object.fromEntries([...this.files].map(([q, f]) => [q, f.bytes]));
+  }
+
+  /** Give every complete file its final name (call once the session is done). */
+  commit(): void {
+    if (!this.allComplete()) throw new ProtocolError(`results incomplete: ${this.missing().join(", ")}`);
+    for (const q of this.files.keys()) renameSync(join(this.dir, `${queryFileName(q)}.part`), join(this.dir, queryFileName(q)));
+  }
+
+  /** Close files left open (on failure). */
+  close(): void {
+    for (const f of this.files.values()) if (!f.complete) { f.complete = true; closeSync(f.fd); }
+  }
+}
