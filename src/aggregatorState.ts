@@ -1,0 +1,107 @@
+/**
+ * An aggregator's whole state as a deterministic fold over the messages it accepted: per
+ * session a tracker (completeness, duplicates) and the query's reducer state, plus the sessions
+ * that ended. Pure: no I/O, so the same fold rebuilds it from the write-ahead log after a crash.
+ */
+import type { BrokerMessage } from "./codec.ts";
+import { EndedSessions } from "./endedSessions.ts";
+import { InternalError } from "./errors.ts";
+import type { QueryReducer } from "./queries/reducer.ts";
+import { SessionTracker } from "./sessionTracker.ts";
+
+interface SessionState {
+  tracker: SessionTracker;
+  state: unknown;
+  /** The raw messages applied, so a snapshot can re-log the live sessions compactly. */
+  records: Uint8Array[];
+}
+
+/** What applying one message did. */
+export type ApplyEffect = "applied" | "duplicate" | "ended" | "purged";
+
+/** Counters for health status and logs. */
+export interface AggregatorCounters {
+  batches: number;
+  duplicates: number;
+  finished: number;
+  purged: number;
+}
+
+/** The fold. */
+export class AggregatorState {
+  private readonly sessions = new Map<string, SessionState>();
+  private readonly ended = new EndedSessions();
+  readonly counters: AggregatorCounters = { batches: 0, duplicates: 0, finished: 0, purged: 0 };
+
+  constructor(private readonly reducer: QueryReducer) {}
+
+  /** Open sessions. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Apply a data, eos or purge message (`raw` is its encoded form, kept for snapshots).
+   * "duplicate" and "ended" leave the state untouched: such a message must not be logged.
+   */
+  apply(msg: BrokerMessage, raw: Uint8Array): ApplyEffect {
+    if (msg.kind === "result") throw new InternalError("result messages are not aggregator input");
+    if (this.ended.has(msg.session)) return "ended";
+    if (msg.kind === "purge") {
+      this.sessions.delete(msg.session);
+      this.ended.add(msg.session);
+      this.counters.purged++;
+      return "purged";
+    }
+    let s = this.sessions.get(msg.session);
+    if (!s) this.sessions.set(msg.session, (s = { tracker: new SessionTracker(this.reducer.needs), state: this.reducer.create(), records: [] }));
+    if (msg.kind === "eos") {
+      s.tracker.markEos(msg.entity, msg.count);
+    } else {
+      if (s.tracker.classify(msg.entity, msg.seq) !== "new") {
+        this.counters.duplicates++;
+        return "duplicate";
+      }
+      this.reducer.apply(s.state, msg);
+      s.tracker.markData(msg.entity, msg.seq);
+      this.counters.batches++;
+    }
+    s.records.push(raw);
+    return "applied";
+  }
+
+  /** True when the session has every batch of every entity its query needs. */
+  isComplete(session: string): boolean {
+    return this.sessions.get(session)?.tracker.isComplete() ?? false;
+  }
+
+  /** Sessions complete but not yet marked finished (after recovery: results still to publish). */
+  completeSessions(): string[] {
+    return [...this.sessions].filter(([, s]) => s.tracker.isComplete()).map(([id]) => id);
+  }
+
+  /** The result's CSV lines; does not change the state, so it can be recomputed after a crash. */
+  result(session: string): string[] {
+    const s = this.sessions.get(session);
+    if (!s) throw new InternalError(`no state for session ${session}`);
+    return this.reducer.finish(s.state);
+  }
+
+  /** The session's result is published: free its state, remember it as ended. */
+  markFinished(session: string): void {
+    if (this.ended.has(session)) return;
+    this.sessions.delete(session);
+    this.ended.add(session);
+    this.counters.finished++;
+  }
+
+  /** Raw messages of the open sessions, in apply order: replaying them rebuilds those sessions. */
+  liveRecords(): Uint8Array[] {
+    return [...this.sessions.values()].flatMap((s) => s.records);
+  }
+
+  /** Ended session ids still remembered (so a snapshot keeps dropping their late messages). */
+  endedSessions(): string[] {
+    return this.ended.list();
+  }
+}

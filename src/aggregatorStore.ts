@@ -1,0 +1,91 @@
+/**
+ * Makes an AggregatorState durable: every accepted message is appended to a write-ahead log
+ * (the same record that makes it count also records its identity, so a redelivery after a crash
+ * is a recognised duplicate), and recovery replays snapshot + log through the same fold.
+ */
+import { Packr } from "msgpackr";
+import { decodeMessage } from "./codec.ts";
+import { AggregatorState } from "./aggregatorState.ts";
+import { InternalError } from "./errors.ts";
+import type { QueryReducer } from "./queries/reducer.ts";
+import { Wal } from "./wal.ts";
+
+const MESSAGE = 1;
+const FINISHED = 2;
+const packr = new Packr({ useRecords: false });
+const text = new TextEncoder();
+const untext = new TextDecoder();
+
+function record(kind: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(payload.length + 1);
+  out[0] = kind;
+  out.set(payload, 1);
+  return out;
+}
+
+/** Snapshots are taken once this many records were logged since the last one. */
+const SNAPSHOT_EVERY = 20_000;
+
+/** An aggregator's state with its log. */
+export class AggregatorStore {
+  private sinceSnapshot = 0;
+
+  private constructor(private readonly wal: Wal, readonly state: AggregatorState) {}
+
+  /** Open (or create) the log in `dir` and rebuild the state from it. */
+  static async open(dir: string, reducer: QueryReducer): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
+    const { wal, recovered } = await Wal.open({ dir });
+    const state = new AggregatorState(reducer);
+    const store = new AggregatorStore(wal, state);
+    if (recovered.snapshot) {
+      const [ended, live] = packr.unpack(recovered.snapshot) as [string[], Uint8Array[]];
+      for (const id of ended) state.markFinished(id);
+      for (const raw of live) store.replay(record(MESSAGE, raw));
+    }
+    for (const r of recovered.records) store.replay(r);
+    store.sinceSnapshot = recovered.records.length;
+    return { store, replayed: recovered.records.length, truncatedBytes: recovered.truncatedBytes };
+  }
+
+  private replay(r: Uint8Array): void {
+    const payload = r.subarray(1);
+    if (r[0] === MESSAGE) this.state.apply(decodeMessage(payload), payload.slice());
+    else if (r[0] === FINISHED) this.state.markFinished(untext.decode(payload));
+    else throw new InternalError(`unknown aggregator log record kind ${r[0]}`);
+  }
+
+  /** Log an accepted message (call only when apply() returned "applied" or "purged"). */
+  logMessage(raw: Uint8Array): void {
+    this.wal.append(record(MESSAGE, raw));
+    this.sinceSnapshot++;
+  }
+
+  /** Log that a session's result was published and its state freed. */
+  logFinished(session: string): void {
+    this.wal.append(record(FINISHED, text.encode(session)));
+    this.sinceSnapshot++;
+  }
+
+  /** Make everything logged so far durable (one fsync for the whole group). */
+  commit(): Promise<void> {
+    return this.wal.commit();
+  }
+
+  /** Compact: when the log is long (or nothing is open), replace it with a snapshot. */
+  async maybeSnapshot(): Promise<boolean> {
+    if (this.sinceSnapshot === 0 || (this.sinceSnapshot < SNAPSHOT_EVERY && this.state.size > 0)) return false;
+    await this.wal.snapshot(packr.pack([this.state.endedSessions(), this.state.liveRecords()]));
+    this.sinceSnapshot = 0;
+    return true;
+  }
+
+  /** Number of the last durable log record. */
+  get durableLsn(): number {
+    return this.wal.lsn;
+  }
+
+  /** Close the log. */
+  close(): Promise<void> {
+    return this.wal.close();
+  }
+}

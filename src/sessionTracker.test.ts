@@ -1,0 +1,33 @@
+import { expect, test } from "bun:test";
+import { InternalError } from "./errors.ts";
+import { SessionTracker } from "./sessionTracker.ts";
+
+test("complete only when every needed entity has eos and all its batches, in any order", () => {
+  const t = new SessionTracker(["transactions", "stores"]);
+  expect(t.markData("transactions", 1)).toBe("new");
+  t.markEos("transactions", 2);
+  expect(t.isComplete()).toBe(false);
+  expect(t.markData("transactions", 0)).toBe("new");
+  expect(t.isComplete()).toBe(false);
+  t.markEos("stores", 0);
+  expect(t.isComplete()).toBe(true);
+});
+
+test("duplicates and out-of-range batches are recognised", () => {
+  const t = new SessionTracker(["users"]);
+  expect(t.markData("users", 0)).toBe("new");
+  expect(t.markData("users", 0)).toBe("duplicate");
+  t.markEos("users", 1);
+  expect(t.markData("users", 1)).toBe("out-of-range");
+  expect(t.summary()).toEqual({ users: { seen: 1, expected: 1 } });
+});
+
+test("an entity the aggregator does not consume is an INTERNAL error", () => {
+  try {
+    new SessionTracker(["users"]).markData("stores", 0);
+    throw new Error("accepted");
+  } catch (err) {
+    expect(err).toBeInstanceOf(InternalError);
+    expect((err as InternalError).code).toBe("INTERNAL");
+  }
+});

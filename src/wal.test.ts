@@ -1,0 +1,554 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import {
+  cpSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, WalError } from "./errors.ts";
+import { RECORD_HEADER_BYTES, segmentFileName, snapshotFileName, Wal, type WalOptions } from "./wal.ts";
+
+const dirs: string[] = [];
+const fresh = (): string => {
+  const d = mkdtempSync(join(tmpdir(), "coffee-wal-"));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Deterministic payload number `i` (sizes vary, 0-length included). */
+const rec = (i: number, size = (i * 7) % 23): Uint8Array => Uint8Array.from({ length: size }, (_, k) => (i * 31 + k) & 0xff);
+const hex = (rs: Uint8Array[]): string[] => rs.map((r) => Buffer.from(r).toString("hex"));
+const recs = (from: number, to: number): string[] => hex(Array.from({ length: to - from }, (_, k) => rec(from + k)));
+const segments = (d: string): string[] => readdirSync(d).filter((n) => n.startsWith("wal-")).sort();
+const snapshots = (d: string): string[] => readdirSync(d).filter((n) => n.startsWith("snapshot-")).sort();
+const recordBytes = (i: number): number => RECORD_HEADER_BYTES + rec(i).length;
+
+/** Append rec(from) .. rec(to - 1), committing every `group` records; the Wal stays open. */
+async function fill(wal: Wal, from: number, to: number, group = 5): Promise<void> {
+  for (let i = from; i < to; i++) {
+    wal.append(rec(i));
+    if ((i - from) % group === group - 1) await wal.commit();
+  }
+  await wal.commit();
+}
+
+/** A closed log in `d` holding rec(0) .. rec(n - 1) (lsn i + 1 holds rec(i)). */
+async function logOf(d: string, n: number, opts: Partial<WalOptions> = {}): Promise<void> {
+  const { wal } = await Wal.open({ dir: d, ...opts });
+  await fill(wal, 0, n);
+  await wal.close();
+}
+
+/** Lsns of the records in a segment file, parsed independently of wal.ts. */
+function lsnsIn(file: string): number[] {
+  const b = readFileSync(file);
+  const out: number[] = [];
+  for (let off = 0; off < b.length; off += RECORD_HEADER_BYTES + b.readUInt32BE(off)) out.push(Number(b.readBigUInt64BE(off + 8)));
+  return out;
+}
+
+async function walError(work: Promise<unknown> | (() => unknown)): Promise<WalError> {
+  try {
+    await (typeof work === "function" ? work() : work);
+  } catch (err) {
+    expect(err).toBeInstanceOf(WalError);
+    return err as WalError;
+  }
+  throw new Error("expected a WalError");
+}
+
+function snapshotOf(d: string): Map<string, string> {
+  return new Map(readdirSync(d).map((n) => [n, readFileSync(join(d, n)).toString("hex")]));
+}
+
+function flip(file: string, at: number): void {
+  const b = readFileSync(file);
+  b[at]! ^= 0xff;
+  writeFileSync(file, b);
+}
+
+describe("wal: write and recover", () => {
+  test("round trip across reopen; close commits what is buffered", async () => {
+    const d = fresh();
+    const first = await Wal.open({ dir: join(d, "nested", "state") });
+    expect(first.recovered).toEqual({ snapshot: null, records: [], truncatedBytes: 0 });
+    expect(first.wal.lsn).toBe(0);
+    await fill(first.wal, 0, 30);
+    expect(first.wal.lsn).toBe(30);
+    first.wal.append(rec(30));
+    expect(first.wal.pendingRecords).toBe(1);
+    await first.wal.close();
+    await first.wal.close(); // idempotent
+
+    const again = await Wal.open({ dir: join(d, "nested", "state") });
+    expect(hex(again.recovered.records)).toEqual(recs(0, 31));
+    expect(again.recovered.truncatedBytes).toBe(0);
+    expect(again.wal.lsn).toBe(31);
+    await fill(again.wal, 31, 40);
+    await again.wal.close();
+    const third = await Wal.open({ dir: join(d, "nested", "state") });
+    expect(hex(third.recovered.records)).toEqual(recs(0, 40));
+    await third.wal.close();
+  });
+
+  test("append copies its payload: later mutation by the caller changes nothing", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d });
+    const p = Uint8Array.of(1, 2, 3);
+    wal.append(p);
+    p[0] = 9;
+    await wal.close();
+    const { recovered } = await Wal.open({ dir: d });
+    expect([...recovered.records[0]!]).toEqual([1, 2, 3]);
+  });
+
+  test("group commit: many appends and concurrent commit() calls share ONE fdatasync", async () => {
+    const d = fresh();
+    let fileSyncs = 0;
+    const fsync = (fd: number): void => {
+      if (!fstatSync(fd).isDirectory()) fileSyncs++;
+      fsyncSync(fd);
+    };
+    const { wal } = await Wal.open({ dir: d, fsync });
+    const commits: Promise<void>[] = [];
+    for (let i = 0; i < 500; i++) {
+      wal.append(rec(i));
+      commits.push(wal.commit());
+    }
+    expect(wal.lsn).toBe(0); // nothing durable before the flush runs
+    await Promise.all(commits);
+    expect(fileSyncs).toBe(1);
+    expect(wal.lsn).toBe(500);
+    expect(wal.pendingRecords).toBe(0);
+    await wal.commit(); // nothing pending: no fsync
+    expect(fileSyncs).toBe(1);
+    wal.append(rec(500)); // requested after the first flush ran: served by the next
+    await wal.commit();
+    expect(fileSyncs).toBe(2);
+    await wal.close();
+    const { recovered } = await Wal.open({ dir: d });
+    expect(hex(recovered.records)).toEqual(recs(0, 501));
+  });
+
+  test("segments roll over past segmentBytes, are named by their first lsn and replay in order", async () => {
+    const d = fresh();
+    await logOf(d, 60, { segmentBytes: 200 });
+    const names = segments(d);
+    expect(names.length).toBeGreaterThan(4);
+    let next = 1;
+    for (const name of names) {
+      const lsns = lsnsIn(join(d, name));
+      expect(name).toBe(segmentFileName(next));
+      expect(lsns).toEqual(Array.from({ length: lsns.length }, (_, k) => next + k));
+      // a segment takes records until it holds >= segmentBytes: at most one record past the limit
+      expect(statSync(join(d, name)).size - recordBytes(next + lsns.length - 2)).toBeLessThan(200);
+      next += lsns.length;
+    }
+    expect(next).toBe(61);
+    const { wal, recovered } = await Wal.open({ dir: d, segmentBytes: 200 });
+    expect(hex(recovered.records)).toEqual(recs(0, 60));
+    await fill(wal, 60, 90);
+    await wal.close();
+    expect(hex((await Wal.open({ dir: d })).recovered.records)).toEqual(recs(0, 90));
+  });
+
+  test("appends without commit are not recovered (second instance opened as after a crash)", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d });
+    await fill(wal, 0, 3);
+    wal.append(rec(3)); // the process "dies" here: never committed, never closed
+    wal.append(rec(4));
+    const second = await Wal.open({ dir: d });
+    expect(hex(second.recovered.records)).toEqual(recs(0, 3));
+    expect(second.wal.lsn).toBe(3);
+    await second.wal.close();
+  });
+
+  test("a SIGKILLed writer loses nothing it was told is durable, and its log recovers cleanly", async () => {
+    const d = fresh();
+    const script = join(d, "writer.ts");
+    const log = join(d, "log");
+    writeFileSync(script, `
+      import { Wal } from ${JSON.stringify(join(import.meta.dir, "wal.ts"))};
+      const rec = ${rec.toString()};
+      const { wal } = await Wal.open({ dir: ${JSON.stringify(log)}, segmentBytes: 4096 });
+      for (let i = 0; ; i++) {
+        wal.append(rec(i, 1 + (i % 200)));
+        if (i % 7 === 6) { await wal.commit(); process.stdout.write("acked " + (i + 1) + "\\n"); }
+      }
+    `);
+    const child = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit" });
+    const reader = child.stdout.getReader();
+    let out = "";
+    const acked = (): number => Math.max(0, ...[...out.matchAll(/acked (\d+)\n/g)].map((m) => Number(m[1])));
+    while (acked() < 2000) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`writer exited early: ${out.slice(-200)}`);
+      out += new TextDecoder().decode(value);
+    }
+    child.kill("SIGKILL");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+    }
+    expect(await child.exited).not.toBe(0);
+    const { wal, recovered } = await Wal.open({ dir: log });
+    expect(recovered.records.length).toBeGreaterThanOrEqual(acked());
+    expect(hex(recovered.records)).toEqual(hex(recovered.records.map((_, i) => rec(i, 1 + (i % 200)))));
+    expect(wal.lsn).toBe(recovered.records.length);
+    await wal.close();
+  }, 30_000);
+});
+
+describe("wal: torn tails and corruption", () => {
+  /** A closed multi-segment log of 12 records; returns the last segment and where its last record starts. */
+  async function template(): Promise<{ d: string; last: string; lastStart: number; size: number }> {
+    const d = fresh();
+    await logOf(d, 12, { segmentBytes: 100 });
+    const last = segments(d).at(-1)!;
+    const size = statSync(join(d, last)).size;
+    expect(segments(d).length).toBeGreaterThan(1);
+    return { d, last, lastStart: size - recordBytes(11), size };
+  }
+
+  const copy = (from: string): string => {
+    const to = fresh();
+    cpSync(from, to, { recursive: true });
+    return to;
+  };
+
+  test("the last record cut at EVERY byte offset: the records before it survive, truncatedBytes is exact, the log goes on", async () => {
+    const t = await template();
+    for (let cut = t.lastStart; cut < t.size; cut++) {
+      const d = copy(t.d);
+      truncateSync(join(d, t.last), cut);
+      const { wal, recovered } = await Wal.open({ dir: d });
+      expect(hex(recovered.records)).toEqual(recs(0, 11));
+      expect(recovered.truncatedBytes).toBe(cut - t.lastStart);
+      expect(statSync(join(d, t.last)).size).toBe(t.lastStart);
+      expect(wal.lsn).toBe(11);
+      wal.append(rec(99));
+      await wal.commit();
+      await wal.close();
+      const again = await Wal.open({ dir: d });
+      expect(hex(again.recovered.records)).toEqual([...recs(0, 11), ...hex([rec(99)])]);
+      expect(again.recovered.truncatedBytes).toBe(0);
+      expect(again.wal.lsn).toBe(12);
+      await again.wal.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test("ANY flipped byte of the last record (length, crc, lsn or payload) truncates just that record", async () => {
+    const t = await template();
+    for (let at = t.lastStart; at < t.size; at++) {
+      const d = copy(t.d);
+      flip(join(d, t.last), at);
+      const { wal, recovered } = await Wal.open({ dir: d });
+      expect(hex(recovered.records)).toEqual(recs(0, 11));
+      expect(recovered.truncatedBytes).toBe(t.size - t.lastStart);
+      await wal.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test("a flipped byte in an EARLIER segment is WAL_CORRUPT naming file and offset, and nothing is changed", async () => {
+    const t = await template();
+    const first = segments(t.d)[0]!;
+    const second = recordBytes(0); // offset of the segment's second record
+    for (const at of [second, second + 3, second + 5, second + 9, second + RECORD_HEADER_BYTES]) {
+      const d = copy(t.d);
+      flip(join(d, first), at);
+      const before = snapshotOf(d);
+      const err = await walError(Wal.open({ dir: d }));
+      expect(err.code).toBe("WAL_CORRUPT");
+      expect(err.message).toContain(join(d, first));
+      expect(err.message).toContain(`offset ${second}`);
+      expect(snapshotOf(d)).toEqual(before);
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test("in the last segment, a bad record followed by valid ones is WAL_CORRUPT, not a torn tail", async () => {
+    const d = fresh();
+    await logOf(d, 8);
+    const seg = join(d, segments(d)[0]!);
+    let third = 0;
+    for (let i = 0; i < 2; i++) third += recordBytes(i);
+    flip(join(seg), third + RECORD_HEADER_BYTES - 1);
+    const err = await walError(Wal.open({ dir: d }));
+    expect(err.code).toBe("WAL_CORRUPT");
+    expect(err.message).toContain(`${seg} at offset ${third}`);
+    expect(err.message).toContain("valid record follows");
+  });
+
+  test("in the last segment, a bad record followed only by zeros or garbage is a torn tail", async () => {
+    for (const tail of [new Uint8Array(3000), Uint8Array.from({ length: 3000 }, (_, k) => (k * 2654435761) >>> 24)]) {
+      const d = fresh();
+      await logOf(d, 8);
+      const seg = join(d, segments(d)[0]!);
+      const good = readFileSync(seg);
+      writeFileSync(seg, Buffer.concat([good, tail]));
+      const { wal, recovered } = await Wal.open({ dir: d });
+      expect(hex(recovered.records)).toEqual(recs(0, 8));
+      expect(recovered.truncatedBytes).toBe(tail.length);
+      expect(statSync(seg).size).toBe(good.length);
+      await wal.close();
+    }
+  });
+
+  test("a missing segment (lsn gap) or a segment not starting at its name's lsn is WAL_CORRUPT", async () => {
+    const t = await template();
+    const names = segments(t.d);
+    const gap = copy(t.d);
+    rmSync(join(gap, names[1]!));
+    const err = await walError(Wal.open({ dir: gap }));
+    expect(err.code).toBe("WAL_CORRUPT");
+    expect(err.message).toContain("missing");
+
+    const renamed = copy(t.d);
+    const lastName = names.at(-1)!;
+    const firstLsn = Number(lastName.slice(4, 20));
+    cpSync(join(renamed, lastName), join(renamed, segmentFileName(firstLsn - 1)));
+    rmSync(join(renamed, lastName));
+    expect((await walError(Wal.open({ dir: renamed }))).code).toBe("WAL_CORRUPT");
+  });
+
+  test("segmentBytes must be a positive integer", async () => {
+    const d = fresh();
+    await expect(Wal.open({ dir: d, segmentBytes: 0 })).rejects.toBeInstanceOf(ConfigError);
+  });
+});
+
+describe("wal: snapshots", () => {
+  test("snapshot then more records: recovery = snapshot + later records; covered segments and older snapshots deleted", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d, segmentBytes: 100 });
+    await fill(wal, 0, 20);
+    wal.append(rec(20)); // buffered: the snapshot commits it first
+    await wal.snapshot(Uint8Array.of(1, 2, 3));
+    expect(wal.lsn).toBe(21);
+    expect(segments(d)).toEqual([]);
+    expect(snapshots(d)).toEqual([snapshotFileName(21)]);
+    await fill(wal, 21, 30);
+    expect(segments(d)[0]).toBe(segmentFileName(22)); // the first segment after the snapshot
+    await wal.close();
+    const a = await Wal.open({ dir: d, segmentBytes: 100 });
+    expect([...a.recovered.snapshot!]).toEqual([1, 2, 3]);
+    expect(hex(a.recovered.records)).toEqual(recs(21, 30));
+    expect(a.wal.lsn).toBe(30);
+    await a.wal.snapshot(Uint8Array.of(4));
+    await fill(a.wal, 30, 32);
+    await a.wal.close();
+    expect(snapshots(d)).toEqual([snapshotFileName(30)]);
+    const b = await Wal.open({ dir: d });
+    expect([...b.recovered.snapshot!]).toEqual([4]);
+    expect(hex(b.recovered.records)).toEqual(recs(30, 32));
+    await b.wal.close();
+  });
+
+  test("a commit pending when snapshot() or close() runs is served by it", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d });
+    wal.append(rec(0));
+    const pending = wal.commit();
+    await wal.snapshot(Uint8Array.of(5));
+    await pending;
+    wal.append(rec(1));
+    const pending2 = wal.commit();
+    await wal.close();
+    await pending2;
+    const { recovered } = await Wal.open({ dir: d });
+    expect([...recovered.snapshot!]).toEqual([5]);
+    expect(hex(recovered.records)).toEqual(recs(1, 2));
+  });
+
+  /** The bytes of a valid snapshot file of `state` at `lsn`, made by a Wal in a scratch dir. */
+  async function snapshotBytes(lsn: number, state: Uint8Array): Promise<Buffer> {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d });
+    for (let i = 0; i < lsn; i++) wal.append(rec(i));
+    await wal.snapshot(state);
+    await wal.close();
+    return readFileSync(join(d, snapshotFileName(lsn)));
+  }
+
+  test("partial / damaged snapshots and a leftover .tmp are ignored and deleted: the previous snapshot wins", async () => {
+    const good = await snapshotBytes(6, Uint8Array.from({ length: 100 }, (_, k) => k));
+    const damaged = [good.subarray(0, 3), good.subarray(0, 20), good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.of(0)])];
+    const flipped = Buffer.from(good);
+    flipped[50]! ^= 1;
+    damaged.push(flipped);
+    for (const bad of damaged) {
+      const d = fresh();
+      const { wal } = await Wal.open({ dir: d });
+      await fill(wal, 0, 3);
+      await wal.snapshot(Uint8Array.of(7));
+      await fill(wal, 3, 6);
+      await wal.close();
+      writeFileSync(join(d, snapshotFileName(6)), bad);
+      writeFileSync(join(d, `${snapshotFileName(6)}.tmp`), good);
+      const { wal: w, recovered } = await Wal.open({ dir: d });
+      expect([...recovered.snapshot!]).toEqual([7]);
+      expect(hex(recovered.records)).toEqual(recs(3, 6));
+      expect(readdirSync(d).sort()).toEqual([snapshotFileName(3), segmentFileName(4)]);
+      await w.close();
+    }
+  });
+
+  test("with no valid snapshot left, recovery replays the whole log", async () => {
+    const good = await snapshotBytes(6, Uint8Array.of(1, 2));
+    const d = fresh();
+    await logOf(d, 6);
+    writeFileSync(join(d, snapshotFileName(6)), good.subarray(0, good.length - 1));
+    writeFileSync(join(d, "snapshot-0000000000000006.bin.tmp"), good);
+    const { wal, recovered } = await Wal.open({ dir: d });
+    expect(recovered.snapshot).toBeNull();
+    expect(hex(recovered.records)).toEqual(recs(0, 6));
+    expect(snapshots(d)).toEqual([]);
+    await wal.close();
+  });
+
+  test("a snapshot whose header lsn differs from its name is invalid", async () => {
+    const good = await snapshotBytes(6, Uint8Array.of(1));
+    const d = fresh();
+    await logOf(d, 8);
+    writeFileSync(join(d, snapshotFileName(7)), good);
+    const { wal, recovered } = await Wal.open({ dir: d });
+    expect(recovered.snapshot).toBeNull();
+    expect(hex(recovered.records)).toEqual(recs(0, 8));
+    await wal.close();
+  });
+
+  test("crash between snapshot rename and dir fsync / segment deletion: covered records are not applied twice", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d, segmentBytes: 100 });
+    await fill(wal, 0, 12);
+    const old = segments(d).map((n) => [n, readFileSync(join(d, n))] as const);
+    expect(old.length).toBeGreaterThan(2);
+    await wal.snapshot(Uint8Array.of(12));
+    await fill(wal, 12, 20);
+    await wal.close();
+
+    // every covered segment "survived"
+    const all = copy(d);
+    for (const [n, b] of old) writeFileSync(join(all, n), b);
+    const a = await Wal.open({ dir: all });
+    expect([...a.recovered.snapshot!]).toEqual([12]);
+    expect(hex(a.recovered.records)).toEqual(recs(12, 20));
+    expect(segments(all)).toEqual(segments(d)); // the covered ones are gone now
+    expect(segments(all)[0]).toBe(segmentFileName(13));
+    await fill(a.wal, 20, 21);
+    await a.wal.close();
+    expect(hex((await Wal.open({ dir: all })).recovered.records)).toEqual(recs(12, 21));
+
+    // the deletion was interrupted half-way: only a later covered segment survived (a covered gap)
+    const some = copy(d);
+    const [n, b] = old.at(-1)!;
+    writeFileSync(join(some, n), b);
+    const s = await Wal.open({ dir: some });
+    expect(hex(s.recovered.records)).toEqual(recs(12, 20));
+    await s.wal.close();
+
+    // crash right after the rename: old segments still there, nothing written since
+    const bare = fresh();
+    const w = await Wal.open({ dir: bare });
+    await fill(w.wal, 0, 5);
+    const kept = segments(bare).map((x) => [x, readFileSync(join(bare, x))] as const);
+    await w.wal.snapshot(Uint8Array.of(5));
+    await w.wal.close();
+    for (const [x, y] of kept) writeFileSync(join(bare, x), y);
+    const r = await Wal.open({ dir: bare });
+    expect([...r.recovered.snapshot!]).toEqual([5]);
+    expect(r.recovered.records).toEqual([]);
+    expect(r.wal.lsn).toBe(5);
+    await fill(r.wal, 5, 7);
+    await r.wal.close();
+    expect(hex((await Wal.open({ dir: bare })).recovered.records)).toEqual(recs(5, 7));
+  });
+
+  function copy(from: string): string {
+    const to = fresh();
+    cpSync(from, to, { recursive: true });
+    return to;
+  }
+});
+
+describe("wal: fatal failures", () => {
+  test("a failed fsync is fatal and never retried: every later call throws WAL_FSYNC_FAILED", async () => {
+    const d = fresh();
+    let fail = false;
+    let attempts = 0;
+    const fsync = (fd: number): void => {
+      attempts++;
+      if (fail) throw new Error("EIO");
+      fsyncSync(fd);
+    };
+    const { wal } = await Wal.open({ dir: d, fsync });
+    await fill(wal, 0, 5);
+    fail = true;
+    wal.append(rec(5));
+    const before = attempts;
+    expect((await walError(wal.commit())).code).toBe("WAL_FSYNC_FAILED");
+    expect(attempts).toBe(before + 1);
+    fail = false;
+    expect((await walError(() => wal.append(rec(6)))).code).toBe("WAL_FSYNC_FAILED");
+    expect((await walError(wal.commit())).code).toBe("WAL_FSYNC_FAILED");
+    expect((await walError(wal.snapshot(Uint8Array.of(1)))).code).toBe("WAL_FSYNC_FAILED");
+    expect((await walError(wal.close())).code).toBe("WAL_FSYNC_FAILED");
+    expect(attempts).toBe(before + 1); // no retry, ever
+    expect(wal.lsn).toBe(5);
+    const { recovered } = await Wal.open({ dir: d });
+    expect(hex(recovered.records.slice(0, 5))).toEqual(recs(0, 5)); // what was durable stays durable
+  });
+
+  test("a failed fsync inside snapshot() is fatal too; recovery falls back to the log", async () => {
+    const d = fresh();
+    let fail = false;
+    const { wal } = await Wal.open({
+      dir: d,
+      fsync: (fd) => {
+        if (fail) throw new Error("EIO");
+        fsyncSync(fd);
+      },
+    });
+    await fill(wal, 0, 4);
+    fail = true;
+    expect((await walError(wal.snapshot(Uint8Array.of(1)))).code).toBe("WAL_FSYNC_FAILED");
+    expect((await walError(() => wal.append(rec(4)))).code).toBe("WAL_FSYNC_FAILED");
+    const { wal: w, recovered } = await Wal.open({ dir: d });
+    expect(recovered.snapshot).toBeNull();
+    expect(hex(recovered.records)).toEqual(recs(0, 4));
+    expect(existsSync(join(d, `${snapshotFileName(4)}.tmp`))).toBe(false);
+    await w.close();
+  });
+
+  test("a failed fsync during recovery rejects open with WAL_FSYNC_FAILED", async () => {
+    const d = fresh();
+    await logOf(d, 3);
+    const err = await walError(Wal.open({ dir: d, fsync: () => { throw new Error("EIO"); } }));
+    expect(err.code).toBe("WAL_FSYNC_FAILED");
+  });
+
+  test("after close() every call throws WAL_CLOSED", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d });
+    await wal.close();
+    expect((await walError(() => wal.append(rec(0)))).code).toBe("WAL_CLOSED");
+    expect((await walError(wal.commit())).code).toBe("WAL_CLOSED");
+    expect((await walError(wal.snapshot(Uint8Array.of(1)))).code).toBe("WAL_CLOSED");
+  });
+});

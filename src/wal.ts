@@ -1,0 +1,579 @@
+/**
+ * Append-only write-ahead log with snapshots: the state store of every stateful process (its
+ * state is a fold over the records, a snapshot is that fold at some lsn).
+ *
+ * Files in `dir` (all integers big-endian, lsn = record number, the first record is lsn 1):
+ * - `wal-<first lsn, 16 digits>.log`: records, each `u32 length | u32 crc32 | u64 lsn | payload`,
+ *   the CRC (Bun.hash.crc32, IEEE) covering `lsn | payload`.
+ * - `snapshot-<lsn, 16 digits>.bin`: `u32 magic "CSN1" | u64 lsn | u32 crc32 | u32 length | state`,
+ *   the CRC covering `lsn | length | state`; the state folds every record up to that lsn.
+ * - `*.tmp`: a snapshot being written; never trusted.
+ *
+ * Durability: `commit()` writes every buffered record and issues ONE fdatasync (plus one more per
+ * segment rollover, made before the next segment is written, and a directory fsync whenever a
+ * file is created). `snapshot()` commits, writes temp → fsync → rename → fsync(dir), then deletes
+ * the segments and older snapshots it covers (→ fsync(dir)); the next commit starts a new segment.
+ * Any failed fsync or write is fatal: the Wal is poisoned and every later call throws the same
+ * code. Nothing is ever retried (after a failed fsync the page cache state is unknown).
+ *
+ * Recovery rules (`Wal.open`), nothing on disk is changed before all of them passed:
+ * 1. `*.tmp` files are deleted. The newest snapshot whose magic, name, length and CRC verify is
+ *    used; newer invalid ones and every older one are deleted.
+ * 2. Segments are read in lsn order; record lsns must be contiguous. A jump between segments is
+ *    allowed only when every missing lsn is covered by the snapshot (an interrupted compaction);
+ *    any other gap or overlap, or a segment whose first record does not carry its name's lsn, is
+ *    WAL_CORRUPT.
+ * 3. A bad record (short header, length past end of file, CRC mismatch) in an EARLIER segment is
+ *    WAL_CORRUPT naming file and offset. In the LAST segment it is a torn tail, truncated
+ *    (ftruncate + fsync) and reported in `truncatedBytes`, unless a valid record with a plausible
+ *    lsn starts anywhere after it: committed data after a bad record is corruption, not a torn
+ *    write, and we fail loudly rather than silently drop acknowledged records. A record with a
+ *    valid CRC but an unexpected lsn is WAL_CORRUPT wherever it is.
+ * 4. Records with lsn ≤ snapshot lsn are skipped; segments holding only such records are deleted
+ *    (after the snapshot and its directory entry were fsynced). The last segment is fsynced, so
+ *    everything returned is durable, and appends continue in it.
+ *
+ * One Wal per directory at a time (the caller's job: one process owns its state dir).
+ */
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { ConfigError, errorMessage, WalError, type WalErrorCode } from "./errors.ts";
+
+/** Where a Wal lives and how it behaves. */
+export interface WalOptions {
+  /** Directory holding the segments and snapshots (created if missing). */
+  dir: string;
+  /** Roll over to a new segment once the current one holds at least this many bytes (default 64 MiB). */
+  segmentBytes?: number;
+  /** @internal Test hook: replaces every fsync/fdatasync (files and directory). Never set in production. */
+  fsync?: (fd: number) => void;
+}
+
+/** What `Wal.open` found on disk. */
+export interface WalRecovery {
+  /** The newest valid snapshot's state, or null when there is none. */
+  snapshot: Uint8Array | null;
+  /** Payloads of the records after the snapshot, in lsn order (views into the read segment files). */
+  records: Uint8Array[];
+  /** Bytes of torn tail dropped from the last segment. */
+  truncatedBytes: number;
+}
+
+/** Bytes of a record before its payload: length, CRC, lsn. */
+export const RECORD_HEADER_BYTES = 16;
+const SNAPSHOT_HEADER_BYTES = 20;
+const SNAPSHOT_MAGIC = 0x43534e31; // "CSN1"
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const SEGMENT_NAME = /^wal-(\d{16})\.log$/;
+const SNAPSHOT_NAME = /^snapshot-(\d{16})\.bin$/;
+const TWO_32 = 2 ** 32;
+
+/** File name of the segment whose first record is `firstLsn`. */
+export function segmentFileName(firstLsn: number): string {
+  return `wal-${String(firstLsn).padStart(16, "0")}.log`;
+}
+
+/** File name of the snapshot covering records up to `lsn`. */
+export function snapshotFileName(lsn: number): string {
+  return `snapshot-${String(lsn).padStart(16, "0")}.bin`;
+}
+
+function setU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, Math.floor(value / TWO_32));
+  view.setUint32(at + 4, value >>> 0);
+}
+
+/** -1 when the value does not fit a safe integer (never a valid lsn). */
+function getU64(view: DataView, at: number): number {
+  const hi = view.getUint32(at);
+  return hi > 0x1fffff ? -1 : hi * TWO_32 + view.getUint32(at + 4);
+}
+
+function viewOf(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+function encodeRecord(lsn: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(RECORD_HEADER_BYTES + payload.length);
+  const view = viewOf(out);
+  view.setUint32(0, payload.length);
+  setU64(view, 8, lsn);
+  out.set(payload, RECORD_HEADER_BYTES);
+  view.setUint32(4, Bun.hash.crc32(out.subarray(8)));
+  return out;
+}
+
+/** The record at `off`: its end and lsn, or why it is not a record. */
+function recordAt(buf: Uint8Array, view: DataView, off: number): { end: number; lsn: number } | string {
+  if (buf.length - off < RECORD_HEADER_BYTES) return `incomplete record header (${buf.length - off} bytes)`;
+  const length = view.getUint32(off);
+  const end = off + RECORD_HEADER_BYTES + length;
+  if (end > buf.length) return `record length ${length} runs past the end of the file`;
+  if (Bun.hash.crc32(buf.subarray(off + 8, end)) !== view.getUint32(off + 4)) return "record CRC mismatch";
+  return { end, lsn: getU64(view, off + 8) };
+}
+
+/** Offset of the first valid record after `from` whose lsn could follow `expected`, or null. */
+function validRecordAfter(buf: Uint8Array, view: DataView, from: number, expected: number): number | null {
+  const maxLsn = expected + Math.floor((buf.length - from) / RECORD_HEADER_BYTES);
+  for (let p = from + 1; p + RECORD_HEADER_BYTES <= buf.length; p++) {
+    const lsn = getU64(view, p + 8);
+    if (lsn < expected || lsn > maxLsn) continue;
+    if (p + RECORD_HEADER_BYTES + view.getUint32(p) > buf.length) continue;
+    if (typeof recordAt(buf, view, p) !== "string") return p;
+  }
+  return null;
+}
+
+function encodeSnapshot(lsn: number, state: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + state.length);
+  const view = viewOf(out);
+  view.setUint32(0, SNAPSHOT_MAGIC);
+  setU64(view, 4, lsn);
+  view.setUint32(16, state.length);
+  out.set(state, SNAPSHOT_HEADER_BYTES);
+  view.setUint32(12, snapshotCrc(out));
+  return out;
+}
+
+function snapshotCrc(file: Uint8Array): number {
+  const head = Bun.hash.crc32(file.subarray(4, 12));
+  return Bun.hash.crc32(file.subarray(16), head);
+}
+
+/** The state in a snapshot file named for `lsn`, or why it is not valid. */
+function decodeSnapshot(file: Uint8Array, lsn: number): Uint8Array | string {
+  if (file.length < SNAPSHOT_HEADER_BYTES) return `only ${file.length} bytes`;
+  const view = viewOf(file);
+  if (view.getUint32(0) !== SNAPSHOT_MAGIC) return "bad magic";
+  if (getU64(view, 4) !== lsn) return `header lsn ${getU64(view, 4)} differs from its name`;
+  if (view.getUint32(16) !== file.length - SNAPSHOT_HEADER_BYTES) return "length differs from the file size";
+  if (snapshotCrc(file) !== view.getUint32(12)) return "CRC mismatch";
+  return file.subarray(SNAPSHOT_HEADER_BYTES);
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+}
+
+function lsnOfName(name: string, pattern: RegExp): number | null {
+  const m = pattern.exec(name);
+  return m?.[1] === undefined ? null : Number(m[1]);
+}
+
+function concat(parts: Uint8Array[], bytes: number): Uint8Array {
+  if (parts.length === 1 && parts[0] !== undefined) return parts[0];
+  const out = new Uint8Array(bytes);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** Calls the fsync function, turning any failure into the fatal WAL_FSYNC_FAILED. */
+type Syncer = (fd: number, what: string, data: boolean) => void;
+
+function makeSyncer(hook: ((fd: number) => void) | undefined): Syncer {
+  return (fd, what, data) => {
+    try {
+      if (hook) hook(fd);
+      else if (data) fdatasyncSync(fd);
+      else fsyncSync(fd);
+    } catch (err) {
+      throw new WalError("WAL_FSYNC_FAILED", `fsync of ${what} failed (fatal, not retried): ${errorMessage(err)}`);
+    }
+  };
+}
+
+function syncDir(dir: string, sync: Syncer): void {
+  const fd = openSync(dir, "r");
+  try {
+    sync(fd, `directory ${dir}`, false);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Create `dir` (and parents), making each new directory entry durable. */
+function ensureDir(dir: string, sync: Syncer): void {
+  const made = mkdirSync(dir, { recursive: true });
+  if (made === undefined) return;
+  for (let p = dir; ; p = dirname(p)) {
+    syncDir(dirname(p), sync);
+    if (p === resolve(made) || p === dirname(p)) break;
+  }
+}
+
+interface SegmentScan {
+  name: string;
+  /** Last lsn this segment accounts for (firstLsn - 1 when it holds no record). */
+  lastLsn: number;
+  validBytes: number;
+  fileBytes: number;
+}
+
+interface RecoveryPlan {
+  snapshot: { lsn: number; name: string; state: Uint8Array } | null;
+  records: Uint8Array[];
+  lastLsn: number;
+  segments: SegmentScan[];
+  discard: string[];
+}
+
+function corrupt(message: string): WalError {
+  return new WalError("WAL_CORRUPT", message);
+}
+
+/** Read and validate everything in `dir`; changes nothing on disk. */
+function planRecovery(dir: string): RecoveryPlan {
+  const names = readdirSync(dir);
+  const discard = names.filter((n) => n.endsWith(".tmp"));
+  const snapshots = names
+    .map((name) => ({ name, lsn: lsnOfName(name, SNAPSHOT_NAME) }))
+    .filter((s): s is { name: string; lsn: number } => s.lsn !== null)
+    .sort((a, b) => b.lsn - a.lsn);
+  let snapshot: RecoveryPlan["snapshot"] = null;
+  for (const s of snapshots) {
+    if (snapshot !== null) {
+      discard.push(s.name);
+      continue;
+    }
+    const state = decodeSnapshot(new Uint8Array(readFileSync(join(dir, s.name))), s.lsn);
+    if (typeof state === "string") discard.push(s.name);
+    else snapshot = { ...s, state };
+  }
+  const covered = snapshot?.lsn ?? 0;
+  const segmentNames = names
+    .map((name) => ({ name, lsn: lsnOfName(name, SEGMENT_NAME) }))
+    .filter((s): s is { name: string; lsn: number } => s.lsn !== null)
+    .sort((a, b) => a.lsn - b.lsn);
+  const records: Uint8Array[] = [];
+  const segments: SegmentScan[] = [];
+  let expected = 1;
+  segmentNames.forEach((seg, i) => {
+    if (seg.lsn < expected) throw corrupt(`${seg.name} in ${dir} starts at lsn ${seg.lsn}, expected ${expected} (overlap)`);
+    if (seg.lsn > expected && seg.lsn > covered + 1) {
+      throw corrupt(`${seg.name} in ${dir} starts at lsn ${seg.lsn}: records ${expected}..${seg.lsn - 1} are missing`);
+    }
+    expected = seg.lsn;
+    const buf = new Uint8Array(readFileSync(join(dir, seg.name)));
+    const view = viewOf(buf);
+    const last = i === segmentNames.length - 1;
+    let off = 0;
+    while (off < buf.length) {
+      const rec = recordAt(buf, view, off);
+      if (typeof rec === "string") {
+        const where = `${join(dir, seg.name)} at offset ${off}`;
+        if (!last) throw corrupt(`${where}: ${rec} (not the last segment)`);
+        const later = validRecordAfter(buf, view, off, expected);
+        if (later !== null) throw corrupt(`${where}: ${rec}, yet a valid record follows at offset ${later}`);
+        break;
+      }
+      if (rec.lsn !== expected) throw corrupt(`${join(dir, seg.name)} at offset ${off}: lsn ${rec.lsn}, expected ${expected}`);
+      if (rec.lsn > covered) records.push(buf.subarray(off + RECORD_HEADER_BYTES, rec.end));
+      expected++;
+      off = rec.end;
+    }
+    segments.push({ name: seg.name, lastLsn: expected - 1, validBytes: off, fileBytes: buf.length });
+  });
+  return { snapshot, records, lastLsn: Math.max(covered, expected - 1), segments, discard };
+}
+
+interface Segment {
+  fd: number;
+  name: string;
+  size: number;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve = (): void => {};
+  let reject = (_err: unknown): void => {};
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** An open write-ahead log; see the module comment for format, durability and recovery rules. */
+export class Wal {
+  private buffer: Uint8Array[] = [];
+  private durable: number;
+  private active: Segment | null;
+  private segments: string[];
+  private snapshotLsn: number | null;
+  private waiting: Deferred | null = null;
+  private closed = false;
+  private failure: { code: WalErrorCode; message: string } | null = null;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly segmentBytes: number,
+    private readonly sync: Syncer,
+    state: { lsn: number; active: Segment | null; segments: string[]; snapshotLsn: number | null },
+  ) {
+    this.durable = state.lsn;
+    this.active = state.active;
+    this.segments = state.segments;
+    this.snapshotLsn = state.snapshotLsn;
+  }
+
+  /** Open (or create) the log in `opts.dir`, recovering snapshot + records; throws WalError("WAL_CORRUPT") on corruption. */
+  static async open(opts: WalOptions): Promise<{ wal: Wal; recovered: WalRecovery }> {
+    const segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    if (!Number.isSafeInteger(segmentBytes) || segmentBytes <= 0) {
+      throw new ConfigError(`WAL segmentBytes must be a positive integer, got ${segmentBytes}`);
+    }
+    const dir = resolve(opts.dir);
+    try {
+      return Wal.recover(dir, segmentBytes, makeSyncer(opts.fsync));
+    } catch (err) {
+      throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot open the WAL in ${dir}: ${errorMessage(err)}`);
+    }
+  }
+
+  private static recover(dir: string, segmentBytes: number, sync: Syncer): { wal: Wal; recovered: WalRecovery } {
+    ensureDir(dir, sync);
+    const plan = planRecovery(dir);
+    const snap = plan.snapshot;
+    if (snap !== null) {
+      // Its rename may not be durable yet (crash before the directory fsync): make it so before
+      // deleting anything it covers.
+      const fd = openSync(join(dir, snap.name), "r");
+      try {
+        sync(fd, snap.name, false);
+      } finally {
+        closeSync(fd);
+      }
+      syncDir(dir, sync);
+    }
+    const covered = snap?.lsn ?? 0;
+    const kept = plan.segments.filter((s) => s.lastLsn > covered);
+    const remove = [...plan.discard, ...plan.segments.filter((s) => s.lastLsn <= covered).map((s) => s.name)];
+    for (const name of remove) unlinkSync(join(dir, name));
+    if (remove.length > 0) syncDir(dir, sync);
+    const tail = plan.segments.at(-1);
+    const truncatedBytes = tail === undefined ? 0 : tail.fileBytes - tail.validBytes;
+    const last = kept.at(-1);
+    let active: Segment | null = null;
+    if (last !== undefined) {
+      const fd = openSync(join(dir, last.name), "r+");
+      try {
+        if (last.fileBytes > last.validBytes) ftruncateSync(fd, last.validBytes);
+        sync(fd, last.name, false); // what we return must be durable, torn or not
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+      active = { fd, name: last.name, size: last.validBytes };
+    }
+    const wal = new Wal(dir, segmentBytes, sync, {
+      lsn: plan.lastLsn,
+      active,
+      segments: kept.map((s) => s.name),
+      snapshotLsn: snap?.lsn ?? null,
+    });
+    return { wal, recovered: { snapshot: snap?.state ?? null, records: plan.records, truncatedBytes } };
+  }
+
+  /** Records appended but not yet committed. */
+  get pendingRecords(): number {
+    return this.buffer.length;
+  }
+
+  /** Number of the last durable record (0 when none); records are numbered from 1. */
+  get lsn(): number {
+    return this.durable;
+  }
+
+  /** Buffer a record in memory; it is not durable (nor recovered after a crash) until a commit covers it. */
+  append(payload: Uint8Array): void {
+    this.guard();
+    const record = encodeRecord(this.durable + 1 + this.buffer.length, payload);
+    this.buffer.push(record);
+  }
+
+  /**
+   * Make every record appended so far durable: one write and ONE fdatasync for the whole group.
+   * The flush runs on the next turn of the event loop, so every commit() requested before it runs
+   * (from any caller) shares it; one requested after it ran is served by the next flush.
+   */
+  commit(): Promise<void> {
+    try {
+      this.guard();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.waiting !== null) return this.waiting.promise;
+    if (this.buffer.length === 0) return Promise.resolve();
+    const waiting = deferred();
+    this.waiting = waiting;
+    setImmediate(() => {
+      if (this.waiting !== waiting) return; // already served by snapshot()/close() or failed
+      try {
+        this.flush();
+      } catch {
+        // flush() poisoned the Wal and rejected `waiting`
+      }
+    });
+    return waiting.promise;
+  }
+
+  /**
+   * Replace the log by `state`, which the caller guarantees is the fold of every record appended
+   * so far: commit, write the snapshot (temp → fsync → rename → fsync dir), delete the segments
+   * and older snapshot it covers. The next commit starts a new segment.
+   */
+  snapshot(state: Uint8Array): Promise<void> {
+    try {
+      this.guard();
+      this.flush();
+      this.fatal(() => this.writeSnapshot(state));
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Commit what is buffered and release the files. Closing twice is a no-op; a failed Wal still rejects. */
+  close(): Promise<void> {
+    if (this.closed && this.failure === null) return Promise.resolve();
+    try {
+      this.guard();
+      this.flush();
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    } finally {
+      this.closeActive();
+      this.closed = true;
+    }
+  }
+
+  private guard(): void {
+    if (this.failure !== null) {
+      throw new WalError(this.failure.code, `WAL in ${this.dir} is unusable after an earlier failure: ${this.failure.message}`);
+    }
+    if (this.closed) throw new WalError("WAL_CLOSED", `WAL in ${this.dir} is closed`);
+  }
+
+  /** Run `work`; any failure poisons the Wal for good (WalErrors keep their code, others become WAL_IO_FAILED). */
+  private fatal(work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      const failure =
+        err instanceof WalError
+          ? err
+          : new WalError("WAL_IO_FAILED", `WAL write in ${this.dir} failed (fatal): ${errorMessage(err)}`);
+      this.failure = { code: failure.code as WalErrorCode, message: failure.message };
+      this.closeActive();
+      const waiting = this.waiting;
+      this.waiting = null;
+      waiting?.reject(failure);
+      throw failure;
+    }
+  }
+
+  /** Write and fdatasync every buffered record, then settle the pending commit. */
+  private flush(): void {
+    if (this.buffer.length > 0) this.fatal(() => this.writeBuffered());
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.resolve();
+  }
+
+  private writeBuffered(): void {
+    let lsn = this.durable + 1;
+    let chunk: Uint8Array[] = [];
+    let chunkBytes = 0;
+    let segment = this.active ?? this.createSegment(lsn);
+    for (const record of this.buffer) {
+      if (segment.size + chunkBytes >= this.segmentBytes && segment.size + chunkBytes > 0) {
+        this.writeChunk(segment, chunk, chunkBytes, lsn - 1);
+        this.closeActive();
+        segment = this.createSegment(lsn);
+        chunk = [];
+        chunkBytes = 0;
+      }
+      chunk.push(record);
+      chunkBytes += record.length;
+      lsn++;
+    }
+    this.writeChunk(segment, chunk, chunkBytes, lsn - 1);
+    this.buffer = [];
+  }
+
+  /** Write `chunk` at the end of `segment` and fdatasync it; records up to `lastLsn` are then durable. */
+  private writeChunk(segment: Segment, chunk: Uint8Array[], bytes: number, lastLsn: number): void {
+    if (bytes === 0) return;
+    writeAll(segment.fd, concat(chunk, bytes), segment.size);
+    segment.size += bytes;
+    this.sync(segment.fd, segment.name, true);
+    this.durable = lastLsn;
+  }
+
+  private createSegment(firstLsn: number): Segment {
+    const name = segmentFileName(firstLsn);
+    const fd = openSync(join(this.dir, name), "wx");
+    this.active = { fd, name, size: 0 };
+    this.segments.push(name);
+    syncDir(this.dir, this.sync);
+    return this.active;
+  }
+
+  private writeSnapshot(state: Uint8Array): void {
+    const lsn = this.durable;
+    const name = snapshotFileName(lsn);
+    const tmp = join(this.dir, `${name}.tmp`);
+    const fd = openSync(tmp, "w");
+    try {
+      writeAll(fd, encodeSnapshot(lsn, state), 0);
+      this.sync(fd, `${name}.tmp`, false);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, join(this.dir, name));
+    syncDir(this.dir, this.sync);
+    this.closeActive();
+    for (const segment of this.segments) unlinkSync(join(this.dir, segment));
+    this.segments = [];
+    if (this.snapshotLsn !== null && this.snapshotLsn !== lsn) unlinkSync(join(this.dir, snapshotFileName(this.snapshotLsn)));
+    this.snapshotLsn = lsn;
+    syncDir(this.dir, this.sync);
+  }
+
+  private closeActive(): void {
+    if (this.active === null) return;
+    const fd = this.active.fd;
+    this.active = null;
+    try {
+      closeSync(fd);
+    } catch {
+      // closing is best effort: the data's fate was settled by the fsync
+    }
+  }
+}
+
+/** Re-exported for callers that import everything WAL-related from here. */
+export { WalError } from "./errors.ts";
