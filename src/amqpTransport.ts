@@ -1,0 +1,318 @@
+/**
+ * RabbitMQ Transport (amqplib): one durable direct exchange per namespace, durable queues,
+ * persistent messages, manual acks with prefetch, and publisher confirms pipelined up to a bound
+ * (never one await per message before the next publish).
+ *
+ * The broker may go away at any time. The transport then reconnects with capped exponential
+ * backoff and jitter, re-declares its topology, re-subscribes every consumer and republishes
+ * every publish that was not confirmed (downstream dedup by lineage absorbs the repeats).
+ * Deliveries from the lost connection are requeued by the broker; acking them is a no-op.
+ */
+import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
+import { jitteredBackoffMs } from "./backoff.ts";
+import { CoffeeError, errorMessage } from "./errors.ts";
+import type { QueueSpec } from "./topology.ts";
+import { dispatcher, type ConsumeOptions, type Consumer, type DeliveryHandler, type Transport } from "./transport.ts";
+
+/** Connection state changes, for logs and health status. */
+export type BrokerEvent =
+  | { type: "connected"; url: string }
+  | { type: "disconnected"; reason: string }
+  | { type: "reconnecting"; attempt: number; delayMs: number; lastError: string };
+
+/** Options of the AMQP transport. */
+export interface AmqpOptions {
+  url: string;
+  namespace: string;
+  /** Unconfirmed publishes allowed at once; further publishes wait for confirms. */
+  maxUnconfirmed: number;
+  /** First reconnect delay; doubles per failed attempt up to `reconnectMaxMs` (with jitter). */
+  reconnectInitialMs: number;
+  reconnectMaxMs: number;
+  onEvent: (event: BrokerEvent) => void;
+  onError: (err: unknown) => void;
+}
+
+interface Link {
+  conn: ChannelModel;
+  pub: ConfirmChannel;
+  /**
+   * Settlers of this link's unconfirmed publishes. amqplib does not reliably fail them when the
+   * channel closes (its loop stops at the first slot an out-of-order confirm left empty), so the
+   * transport fails them itself when the link is lost.
+   */
+  pending: Set<(err: unknown) => void>;
+}
+
+interface ConsumerEntry {
+  queue: string;
+  options: ConsumeOptions;
+  handler: DeliveryHandler;
+  channel: Channel | null;
+  tag: string | null;
+  cancelled: boolean;
+}
+
+/** A Transport over a RabbitMQ connection that survives broker restarts. */
+export class AmqpTransport implements Transport {
+  private link: Link | null = null;
+  private unconfirmed = 0;
+  private readonly waiters: (() => void)[] = [];
+  private readonly linkWaiters: (() => void)[] = [];
+  private declared: QueueSpec[] = [];
+  private readonly consumers = new Set<ConsumerEntry>();
+  private closing = false;
+  private reconnecting = false;
+
+  private constructor(private readonly opts: AmqpOptions) {}
+
+  /** Connect (retrying with backoff until the broker answers) and declare the exchange. */
+  static async open(opts: AmqpOptions): Promise<AmqpTransport> {
+    const t = new AmqpTransport(opts);
+    await t.reconnectLoop(false);
+    return t;
+  }
+
+  /** True while connected to the broker. */
+  get connected(): boolean {
+    return this.link !== null;
+  }
+
+  /** The namespace's durable direct exchange. */
+  private get exchange(): string {
+    return `${this.opts.namespace}.data`;
+  }
+
+  private q(name: string): string {
+    return `${this.opts.namespace}.${name}`;
+  }
+
+  private wake(): void {
+    for (const f of this.waiters.splice(0)) f();
+  }
+
+  /** One connection attempt: channel, exchange, queues, consumers; all or nothing. */
+  private async connectOnce(): Promise<void> {
+    const conn = await connect(withHeartbeat(this.opts.url));
+    try {
+      const pub = await conn.createConfirmChannel();
+      pub.on("drain", () => this.wake());
+      await pub.assertExchange(this.exchange, "direct", { durable: true });
+      await this.declareOn(pub, this.declared);
+      const link: Link = { conn, pub, pending: new Set() };
+      conn.on("error", (err: Error) => this.opts.onError(err));
+      conn.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
+      // The publishing channel can die alone (e.g. a 404 from the broker): start over.
+      pub.on("error", (err: Error) => this.opts.onError(err));
+      pub.on("close", () => this.recycle("publishing channel closed"));
+      this.link = link;
+      for (const entry of this.consumers) if (!entry.cancelled) await this.subscribe(link, entry);
+    } catch (err) {
+      this.link = null;
+      await conn.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Retry connectOnce with capped exponential backoff and jitter until it succeeds. */
+  private async reconnectLoop(wait: boolean): Promise<void> {
+    this.reconnecting = true;
+    let lastError = "";
+    for (let attempt = 0; !this.closing; attempt++) {
+      if (wait || attempt > 0) {
+        const delayMs = jitteredBackoffMs(attempt, this.opts.reconnectInitialMs, this.opts.reconnectMaxMs);
+        this.opts.onEvent({ type: "reconnecting", attempt: attempt + 1, delayMs, lastError });
+        await Bun.sleep(delayMs);
+        if (this.closing) break;
+      }
+      try {
+        await this.connectOnce();
+        this.reconnecting = false;
+        this.opts.onEvent({ type: "connected", url: redactUrl(this.opts.url) });
+        for (const f of this.linkWaiters.splice(0)) f();
+        this.wake();
+        return;
+      } catch (err) {
+        lastError = errorMessage(err);
+      }
+    }
+    this.reconnecting = false;
+  }
+
+  /** The connection of `link` is gone: forget it and reconnect in the background. */
+  private lost(link: Link, reason: string): void {
+    for (const settle of [...link.pending]) settle(new Error(`connection lost: ${reason}`));
+    if (this.link !== link) return;
+    this.link = null;
+    for (const entry of this.consumers) { entry.channel = null; entry.tag = null; }
+    this.wake();
+    if (this.closing) return;
+    this.opts.onEvent({ type: "disconnected", reason });
+    if (!this.reconnecting) void this.reconnectLoop(true);
+  }
+
+  /** Force a reconnect (a channel died while the connection lived). */
+  private recycle(reason: string): void {
+    const link = this.link;
+    if (!link || this.closing) return;
+    this.opts.onError(new CoffeeError("BROKER_UNAVAILABLE", `${reason}; reconnecting`));
+    void link.conn.close().catch(() => {});
+    this.lost(link, reason);
+  }
+
+  private async linked(): Promise<Link> {
+    while (!this.link) {
+      if (this.closing) throw new CoffeeError("BROKER_UNAVAILABLE", "transport closed");
+      await new Promise<void>((r) => this.linkWaiters.push(r));
+    }
+    return this.link;
+  }
+
+  private async declareOn(ch: Channel, queues: readonly QueueSpec[]): Promise<void> {
+    for (const q of queues) {
+      await ch.assertQueue(this.q(q.name), { durable: true });
+      for (const key of q.bindings) await ch.bindQueue(this.q(q.name), this.exchange, this.q(key));
+    }
+  }
+
+  /** Declare durable queues bound to the namespace's exchange (idempotent; redone on reconnect). */
+  async declare(queues: readonly QueueSpec[]): Promise<void> {
+    const names = new Set(queues.map((q) => q.name));
+    this.declared = [...this.declared.filter((q) => !names.has(q.name)), ...queues];
+    const link = await this.linked();
+    await this.declareOn(link.pub, queues);
+  }
+
+  /** Publish on one link; resolves on the broker's confirm. */
+  private async publishOn(link: Link, routingKey: string, body: Uint8Array): Promise<void> {
+    while (this.unconfirmed >= this.opts.maxUnconfirmed && this.link === link) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.link !== link) throw new CoffeeError("BROKER_UNAVAILABLE", "connection lost before publishing");
+    this.unconfirmed++;
+    const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    let writable = true;
+    const confirmed = new Promise<void>((resolve, reject) => {
+      let done = false;
+      const settled = (err: unknown): void => {
+        // Called by amqplib's confirm, or by lost(); whichever comes first counts.
+        if (done) return;
+        done = true;
+        link.pending.delete(settled);
+        this.unconfirmed--;
+        this.wake();
+        if (err) reject(new CoffeeError("BROKER_UNAVAILABLE", `publish to ${routingKey} not confirmed: ${errorMessage(err)}`));
+        else resolve();
+      };
+      link.pending.add(settled);
+      try {
+        writable = link.pub.publish(this.exchange, this.q(routingKey), buf, { persistent: true }, settled);
+      } catch (err) {
+        // amqplib throws synchronously on a closed channel; the slot must still be released.
+        settled(err);
+      }
+    });
+    // The socket buffer is full: let it drain before the next publish is written.
+    if (!writable) await new Promise<void>((r) => this.waiters.push(r));
+    return confirmed;
+  }
+
+  /**
+   * Publish persistently; resolves once the broker confirmed it. A publish that is not
+   * confirmed because the connection was lost is sent again on the next connection.
+   */
+  async publish(routingKey: string, body: Uint8Array): Promise<void> {
+    for (;;) {
+      const link = await this.linked();
+      try {
+        return await this.publishOn(link, routingKey, body);
+      } catch (err) {
+        if (this.closing) throw err;
+        // Lost connection: wait for the next one. A broker nack on a live link: retry too,
+        // after a pause so a persistently failing broker is not hammered.
+        if (this.link === link) await Bun.sleep(this.opts.reconnectInitialMs);
+      }
+    }
+  }
+
+  private async subscribe(link: Link, entry: ConsumerEntry): Promise<void> {
+    const ch = await link.conn.createChannel();
+    ch.on("error", (err: Error) => this.opts.onError(err));
+    ch.on("close", () => {
+      if (!entry.cancelled && entry.channel === ch && this.link === link) this.recycle(`channel of consumer on ${entry.queue} closed`);
+    });
+    await ch.prefetch(entry.options.prefetch);
+    const dispatch = dispatcher(entry.options, entry.handler, this.opts.onError);
+    // Acks on a channel that is gone are meaningless: the broker requeued those deliveries.
+    const settle = (f: () => void): void => {
+      if (entry.channel !== ch) return;
+      try {
+        f();
+      } catch (err) {
+        this.opts.onError(err);
+      }
+    };
+    entry.channel = ch;
+    const { consumerTag } = await ch.consume(this.q(entry.queue), (msg: ConsumeMessage | null) => {
+      if (msg === null) {
+        if (!entry.cancelled) this.recycle(`the broker cancelled the consumer on ${entry.queue}`);
+        return;
+      }
+      dispatch({
+        body: msg.content,
+        redelivered: msg.fields.redelivered,
+        ack: () => settle(() => ch.ack(msg)),
+        nack: (requeue) => settle(() => ch.nack(msg, false, requeue)),
+      });
+    }, { noAck: false });
+    entry.tag = consumerTag;
+  }
+
+  /** Consume on a channel of its own with the given prefetch; re-subscribed after reconnects. */
+  async consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer> {
+    const entry: ConsumerEntry = { queue, options, handler, channel: null, tag: null, cancelled: false };
+    this.consumers.add(entry);
+    const link = await this.linked();
+    // A reconnect while we waited has already subscribed every registered entry, this one too.
+    if (!entry.channel) await this.subscribe(link, entry);
+    return {
+      cancel: async () => {
+        entry.cancelled = true;
+        this.consumers.delete(entry);
+        const ch = entry.channel;
+        entry.channel = null;
+        if (!ch) return;
+        try {
+          if (entry.tag) await ch.cancel(entry.tag);
+          await ch.close();
+        } catch {
+          // The channel died with its connection; nothing left to cancel.
+        }
+      },
+    };
+  }
+
+  /** Close the connection and stop reconnecting (idempotent). */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const f of this.linkWaiters.splice(0)) f();
+    this.wake();
+    const link = this.link;
+    this.link = null;
+    if (!link) return;
+    try {
+      await link.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** Ask for AMQP heartbeats (10 s) unless the URL sets them, so a half-open connection is noticed. */
+export function withHeartbeat(url: string): string {
+  if (/[?&]heartbeat=/.test(url)) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}heartbeat=10`;
+}
+
+/** The URL without its password, for logs and errors. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):([^@]*)@/, "//$1:***@");
+}

@@ -1,0 +1,73 @@
+/**
+ * The messaging interface every role talks to. Two implementations: AMQP (RabbitMQ, durable,
+ * confirmed) for real deployments, and in-memory for a one-process cluster and fast tests.
+ */
+import type { QueueSpec } from "./topology.ts";
+
+/** One received message; exactly one of ack/nack must be called. */
+export interface Delivery {
+  body: Uint8Array;
+  redelivered: boolean;
+  ack(): void;
+  nack(requeue: boolean): void;
+}
+
+/** A running consumer. */
+export interface Consumer {
+  cancel(): Promise<void>;
+}
+
+/** Options of a consumer. */
+export interface ConsumeOptions {
+  /** Unacknowledged deliveries allowed in flight. */
+  prefetch: number;
+  /**
+   * When false (stateful consumers) the handler runs for one delivery at a time, in order; when
+   * true (stateless workers) deliveries are handled concurrently up to `prefetch`.
+   */
+  concurrent: boolean;
+}
+
+/** Handler of a delivery; a thrown error nacks (requeues) the delivery. */
+export type DeliveryHandler = (delivery: Delivery) => Promise<void> | void;
+
+/** Messaging operations, namespaced by the implementation. */
+export interface Transport {
+  /** Declare the exchange, queues and bindings (idempotent). */
+  declare(queues: readonly QueueSpec[]): Promise<void>;
+  /** Publish persistently; resolves once the broker has taken responsibility (confirm). */
+  publish(routingKey: string, body: Uint8Array): Promise<void>;
+  consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer>;
+  close(): Promise<void>;
+}
+
+/** Run a handler per delivery, serially or concurrently, nacking on failure. */
+export function dispatcher(options: ConsumeOptions, handler: DeliveryHandler, onError: (err: unknown) => void): (d: Delivery) => void {
+  let chain: Promise<void> = Promise.resolve();
+  const report = (err: unknown): void => {
+    try {
+      onError(err);
+    } catch {
+      // A failing error reporter must not stop the consumer.
+    }
+  };
+  const runOne = async (d: Delivery): Promise<void> => {
+    try {
+      await handler(d);
+    } catch (err) {
+      report(err);
+      try {
+        d.nack(true);
+      } catch (nackErr) {
+        // The channel is gone; the broker requeues unacked deliveries on its own.
+        report(nackErr);
+      }
+    }
+  };
+  return (d) => {
+    if (options.concurrent) void runOne(d);
+    // runOne never rejects, and the catch keeps the chain alive even if it somehow did:
+    // one bad delivery must not stop every later one.
+    else chain = chain.then(() => runOne(d)).catch(report);
+  };
+}
