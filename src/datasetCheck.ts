@@ -1,0 +1,50 @@
+/**
+ * Checks a dataset folder before anything is sent: every entity folder present, every file's
+ * header has the needed columns. Problems are DatasetErrors, raised before connecting.
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+import { relative } from "node:path";
+import Papa from "papaparse";
+import { entityFiles, projectHeader } from "./csvSource.ts";
+import { DatasetError } from "./errors.ts";
+import type { Entity } from "./schema.ts";
+
+/** A file to send: its path and the label used in reports (relative to the dataset folder). */
+export interface DatasetFile {
+  path: string;
+  label: string;
+}
+
+function firstLine(path: string): string {
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Files per entity, each with a usable header; throws DatasetError otherwise. Empty files hold
+ * no rows: they are left out and named in `skipped`, not an error.
+ */
+export function validateDataset(dataDir: string, entities: readonly Entity[], skipped: string[] = []): Map<Entity, DatasetFile[]> {
+  const out = new Map<Entity, DatasetFile[]>();
+  for (const entity of entities) {
+    const files: DatasetFile[] = [];
+    for (const path of entityFiles(dataDir, entity)) {
+      const f = { path, label: relative(dataDir, path) };
+      const head = Papa.parse<string[]>(firstLine(f.path), { preview: 1 }).data[0];
+      if (!head || head.length === 0 || (head.length === 1 && head[0]!.trim() === "")) {
+        skipped.push(f.label);
+        continue;
+      }
+      projectHeader(f.label, entity, head);
+      files.push(f);
+    }
+    out.set(entity, files);
+  }
+  return out;
+}

@@ -1,0 +1,105 @@
+/**
+ * Length-prefixed TCP framing: 4-byte big-endian payload length, then the payload. The decoder
+ * accumulates arbitrary chunks and refuses frames over a size limit before buffering them.
+ */
+import { DecodeError } from "./errors.ts";
+
+/** Prefix a payload with its length. */
+export function encodeFrame(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + payload.length);
+  new DataView(out.buffer).setUint32(0, payload.length);
+  out.set(payload, 4);
+  return out;
+}
+
+/** Smallest buffer the decoder allocates for a partial frame. */
+const MIN_CAPACITY = 256;
+/** A buffer larger than this is released once its frame is complete, not kept for the next one. */
+const RETAIN_CAPACITY = 64 * 1024;
+
+/** Big-endian uint32 at `off` of `bytes` (the caller guarantees 4 bytes are there). */
+function readLength(bytes: Uint8Array, off: number): number {
+  return ((bytes[off]! << 24) | (bytes[off + 1]! << 16) | (bytes[off + 2]! << 8) | bytes[off + 3]!) >>> 0;
+}
+
+/**
+ * Splits a byte stream into frames, in time linear in the bytes received: complete frames are
+ * sliced straight out of each chunk, and only the one partial frame at the end of a chunk is
+ * kept, in a buffer that grows by doubling (never past that frame's size) and is appended to in
+ * place, so every byte is copied into it at most once (plus the amortized copies of growth).
+ */
+export class FrameDecoder {
+  /** The partial frame (header first) occupies `buf[0, len)`. */
+  private buf = new Uint8Array(0);
+  private len = 0;
+
+  /** @param maxFrameBytes largest payload accepted; a longer header is FRAME_TOO_LARGE. */
+  constructor(private readonly maxFrameBytes: number) {}
+
+  /**
+   * Add received bytes; returns every frame completed by them, as independent copies. Throws
+   * DecodeError FRAME_TOO_LARGE as soon as a header over the limit is seen, before its body is
+   * buffered.
+   */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    let off = 0;
+    // 1. Complete the partial frame from earlier chunks, if there is one.
+    if (this.len > 0) {
+      if (this.len < 4) {
+        off = this.append(chunk, off, 4 - this.len, 4);
+        if (this.len < 4) return frames;
+      }
+      const total = 4 + this.checkedLength(this.buf, 0);
+      off = this.append(chunk, off, total - this.len, total);
+      if (this.len < total) return frames;
+      frames.push(this.buf.slice(4, total));
+      this.len = 0;
+      if (this.buf.length > RETAIN_CAPACITY) this.buf = new Uint8Array(0);
+    }
+    // 2. Whole frames straight out of the chunk.
+    while (chunk.length - off >= 4) {
+      const size = this.checkedLength(chunk, off);
+      if (chunk.length - off - 4 < size) break;
+      frames.push(chunk.slice(off + 4, off + 4 + size));
+      off += 4 + size;
+    }
+    // 3. Keep the start of the next frame (its header, when complete, was checked above).
+    if (off < chunk.length) {
+      const total = chunk.length - off >= 4 ? 4 + readLength(chunk, off) : 4;
+      this.append(chunk, off, chunk.length - off, total);
+    }
+    return frames;
+  }
+
+  /** Bytes received but not yet part of a complete frame. */
+  get pending(): number {
+    return this.len;
+  }
+
+  /** Payload length of the header at `off`, refused when over the limit. */
+  private checkedLength(bytes: Uint8Array, off: number): number {
+    const size = readLength(bytes, off);
+    if (size > this.maxFrameBytes) {
+      throw new DecodeError("FRAME_TOO_LARGE", `frame of ${size} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
+    }
+    return size;
+  }
+
+  /**
+   * Copy up to `want` bytes of `chunk` from `off` to the end of the partial frame, whose total
+   * size (header included) is at most `frameTotal`; returns the offset after the bytes taken.
+   */
+  private append(chunk: Uint8Array, off: number, want: number, frameTotal: number): number {
+    const take = Math.min(want, chunk.length - off);
+    const need = this.len + take;
+    if (need > this.buf.length) {
+      const grown = new Uint8Array(Math.max(need, Math.min(Math.max(this.buf.length * 2, MIN_CAPACITY), frameTotal)));
+      grown.set(this.buf.subarray(0, this.len));
+      this.buf = grown;
+    }
+    this.buf.set(chunk.subarray(off, off + take), this.len);
+    this.len = need;
+    return off + take;
+  }
+}

@@ -1,0 +1,76 @@
+/** The client's side of a gateway TCP connection: framed, decoded messages in; messages out. */
+import type { Socket } from "bun";
+import { CoffeeError, errorMessage } from "./errors.ts";
+import { encodeFrame, FrameDecoder } from "./frame.ts";
+import { decodeGatewayMessage, encodeProtocol, type ClientMessage, type GatewayMessage } from "./protocol.ts";
+import { SocketWriter } from "./socketWriter.ts";
+
+/** Handlers for what the gateway sends. */
+export interface ConnectionEvents {
+  message(msg: GatewayMessage): void;
+  /** The connection ended (err = why, when abnormal). */
+  closed(err: Error | null): void;
+}
+
+/** An open connection to a gateway. */
+export class GatewayConnection {
+  private constructor(private readonly socket: Socket<undefined>, private readonly writer: SocketWriter) {}
+
+  /** Connect to host:port; a refused or failed connection is GATEWAY_UNREACHABLE. */
+  static async open(host: string, port: number, maxFrameBytes: number, events: ConnectionEvents): Promise<GatewayConnection> {
+    const decoder = new FrameDecoder(maxFrameBytes);
+    let writer: SocketWriter | null = null;
+    let ended = false;
+    const end = (err: Error | null): void => {
+      if (ended) return;
+      ended = true;
+      writer?.close();
+      events.closed(err);
+    };
+    let socket: Socket<undefined>;
+    try {
+      socket = await Bun.connect<undefined>({
+        hostname: host,
+        port,
+        socket: {
+          data(s, data) {
+            try {
+              for (const f of decoder.push(data)) events.message(decodeGatewayMessage(f));
+            } catch (err) {
+              end(err as Error);
+              s.end();
+            }
+          },
+          drain() {
+            writer?.drain();
+          },
+          close() {
+            end(null);
+          },
+          error(_s, err) {
+            end(err);
+          },
+        },
+      });
+    } catch (err) {
+      throw new CoffeeError("GATEWAY_UNREACHABLE", `cannot reach the gateway at ${host}:${port}: ${errorMessage(err)}`);
+    }
+    writer = new SocketWriter(socket, 4 << 20);
+    return new GatewayConnection(socket, writer);
+  }
+
+  /** Send a message (queued if the socket is busy). */
+  send(msg: ClientMessage): void {
+    this.writer.write(encodeFrame(encodeProtocol(msg)));
+  }
+
+  /** Resolves when the outgoing backlog is small enough to send more. */
+  ready(): Promise<void> {
+    return this.writer.ready();
+  }
+
+  /** Close the connection. */
+  close(): void {
+    this.socket.end();
+  }
+}

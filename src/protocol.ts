@@ -1,0 +1,124 @@
+/**
+ * Messages between client and gateway (inside TCP frames), msgpack-encoded and validated on
+ * decode: a malformed message is a DecodeError, which ends only that connection.
+ */
+import { Packr } from "msgpackr";
+import { DecodeError, type ErrorCode } from "./errors.ts";
+import { ENTITY_COLUMNS, isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
+
+/** Protocol version, checked in the handshake. */
+export const PROTOCOL_VERSION = 1;
+
+/** Client → gateway. `resume` re-attaches a session after its connection was lost. */
+export type ClientMessage =
+  | { t: "hello"; v: number; token?: string }
+  | { t: "resume"; v: number; session: string; sent: Partial<Record<Entity, number>>; eos: Entity[]; token?: string }
+  /** After a resume: every unacknowledged batch and end-of-stream has been sent again. */
+  | { t: "resent" }
+  | { t: "batch"; entity: Entity; seq: number; lines: Uint32Array; columns: string[][] }
+  | { t: "eos"; entity: Entity; count: number };
+
+/** Rows of a batch the gateway rejected, by their line numbers in the client's file. */
+export type RejectedLines = number[];
+
+/** Gateway → client. */
+export type GatewayMessage =
+  | { t: "welcome"; session: string; maxInFlight: number; resumed: boolean }
+  | { t: "ack"; entity: Entity; seq: number; rejected: RejectedLines }
+  | { t: "eos-ack"; entity: Entity }
+  | { t: "result"; query: QueryName; chunk: number; last: boolean; csv: string }
+  | { t: "done" }
+  | { t: "error"; code: ErrorCode; message: string };
+
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+/** Encode any protocol message (either direction). */
+export function encodeProtocol(msg: ClientMessage | GatewayMessage): Uint8Array {
+  return packr.pack(msg);
+}
+
+function unpack(bytes: Uint8Array): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = packr.unpack(bytes);
+  } catch (err) {
+    throw new DecodeError("FRAME_MALFORMED", `frame is not valid msgpack: ${(err as Error).message}`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new DecodeError("FRAME_MALFORMED", "frame is not a message object");
+  return v as Record<string, unknown>;
+}
+
+function bad(why: string): never {
+  throw new DecodeError("FRAME_MALFORMED", why);
+}
+
+const isUint = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+
+/** Decode and validate a message sent by a client. */
+export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
+  const m = unpack(bytes);
+  switch (m.t) {
+    case "hello":
+      if (!isUint(m.v)) bad("hello without a protocol version");
+      if (m.token !== undefined && (typeof m.token !== "string" || m.token.length > 1024)) bad("hello token must be a string");
+      return { t: "hello", v: m.v, ...(typeof m.token === "string" ? { token: m.token } : {}) };
+    case "resume": {
+      if (!isUint(m.v) || typeof m.session !== "string" || m.session.length > 64) bad("resume needs a version and a session id");
+      const sent = m.sent;
+      if (typeof sent !== "object" || sent === null || Array.isArray(sent)) bad("resume needs sent counts");
+      const counts: Partial<Record<Entity, number>> = {};
+      for (const [k, v] of Object.entries(sent as Record<string, unknown>)) {
+        if (!isEntity(k) || !isUint(v)) bad("resume sent counts must map entities to counts");
+        counts[k] = v;
+      }
+      if (!Array.isArray(m.eos) || !m.eos.every(isEntity)) bad("resume eos must list entities");
+      if (m.token !== undefined && (typeof m.token !== "string" || m.token.length > 1024)) bad("resume token must be a string");
+      return { t: "resume", v: m.v, session: m.session, sent: counts, eos: m.eos as Entity[], ...(typeof m.token === "string" ? { token: m.token } : {}) };
+    }
+    case "resent":
+      return { t: "resent" };
+    case "eos":
+      if (!isEntity(m.entity) || !isUint(m.count)) bad("eos needs entity and count");
+      return { t: "eos", entity: m.entity, count: m.count };
+    case "batch": {
+      if (!isEntity(m.entity) || !isUint(m.seq)) bad("batch needs entity and seq");
+      if (!(m.lines instanceof Uint32Array)) bad("batch lines must be a Uint32Array");
+      const rows = m.lines.length;
+      const cols = m.columns;
+      const want = ENTITY_COLUMNS[m.entity].length;
+      if (!Array.isArray(cols) || cols.length !== want) bad(`batch of ${m.entity} needs ${want} columns`);
+      for (const c of cols) {
+        if (!Array.isArray(c) || c.length !== rows || !c.every((x) => typeof x === "string")) bad(`every column must hold ${rows} strings`);
+      }
+      return { t: "batch", entity: m.entity, seq: m.seq, lines: m.lines, columns: cols as string[][] };
+    }
+    default:
+      bad(`unknown client message type ${JSON.stringify(m.t)}`);
+  }
+}
+
+/** Decode and validate a message sent by the gateway. */
+export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
+  const m = unpack(bytes);
+  switch (m.t) {
+    case "welcome":
+      if (typeof m.session !== "string" || !isUint(m.maxInFlight) || m.maxInFlight < 1 || typeof m.resumed !== "boolean") bad("welcome needs session, maxInFlight and resumed");
+      return { t: "welcome", session: m.session, maxInFlight: m.maxInFlight, resumed: m.resumed };
+    case "eos-ack":
+      if (!isEntity(m.entity)) bad("eos-ack needs an entity");
+      return { t: "eos-ack", entity: m.entity };
+    case "ack":
+      if (!isEntity(m.entity) || !isUint(m.seq) || !Array.isArray(m.rejected)) bad("bad ack");
+      return { t: "ack", entity: m.entity, seq: m.seq, rejected: m.rejected.filter(isUint) };
+    case "result":
+      if (!isQueryName(m.query) || !isUint(m.chunk) || typeof m.last !== "boolean" || typeof m.csv !== "string") bad("bad result");
+      return { t: "result", query: m.query, chunk: m.chunk, last: m.last, csv: m.csv };
+    case "done":
+      return { t: "done" };
+    case "error":
+      if (typeof m.code !== "string" || typeof m.message !== "string") bad("bad error");
+      return { t: "error", code: m.code as ErrorCode, message: m.message };
+    default:
+      bad(`unknown gateway message type ${JSON.stringify(m.t)}`);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Bun's socket.write may write only part of its input; this keeps the rest and writes it on
+ * `drain`, and lets producers wait until the backlog is small (TCP backpressure).
+ */
+
+/** The part of a Bun socket we write to. */
+export interface WritableSocket {
+  write(data: Uint8Array): number;
+  end(): void;
+}
+
+/** Queued writer for one socket. */
+export class SocketWriter {
+  private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private waiters: (() => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly socket: WritableSocket, private readonly highWaterBytes = 1 << 20) {}
+
+  /** Write (or queue) bytes; never blocks. */
+  write(data: Uint8Array): void {
+    if (this.closed) return;
+    if (this.queue.length === 0) {
+      const n = this.socket.write(data);
+      if (n >= data.length) return;
+      data = data.subarray(Math.max(n, 0));
+    }
+    this.queue.push(data);
+    this.queuedBytes += data.length;
+  }
+
+  /** Call from the socket's drain handler. */
+  drain(): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      const n = this.socket.write(head);
+      if (n < head.length) {
+        this.queue[0] = head.subarray(Math.max(n, 0));
+        this.queuedBytes -= Math.max(n, 0);
+        return;
+      }
+      this.queue.shift();
+      this.queuedBytes -= head.length;
+    }
+    const w = this.waiters.splice(0);
+    for (const f of w) f();
+  }
+
+  /** Bytes waiting for the socket to accept them. */
+  get queued(): number {
+    return this.queuedBytes;
+  }
+
+  /** Resolves once queued bytes are under the high-water mark. */
+  async ready(): Promise<void> {
+    while (!this.closed && this.queuedBytes > this.highWaterBytes) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** Resolves once everything queued has been handed to the kernel. */
+  async flushed(): Promise<void> {
+    while (!this.closed && this.queue.length > 0) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** Mark closed (the socket is gone); wakes waiters. */
+  close(): void {
+    this.closed = true;
+    this.queue = [];
+    const w = this.waiters.splice(0);
+    for (const f of w) f();
+  }
+
+  /** Flush, then end the socket. */
+  async end(): Promise<void> {
+    await this.flushed();
+    if (!this.closed) this.socket.end();
+  }
+}
