@@ -1,0 +1,30 @@
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startControlApi, type ControlApi } from "./controlApi.ts";
+import { Supervisor } from "./supervisor.ts";
+
+let api: ControlApi | null = null;
+let dir = "";
+afterEach(() => {
+  api?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const post = (path: string, body: unknown): Promise<Response> =>
+  fetch(`${api!.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+test("start requests from a term older than one seen are fenced (409); wild terms are refused", async () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-ctl-"));
+  api = startControlApi(new Supervisor(dir, () => {}, () => {}, () => null), () => {});
+  expect((await post("/term", { term: 5 })).status).toBe(200);
+  const stale = await post("/processes/worker-1/start", { term: 4 });
+  expect(stale.status).toBe(409);
+  expect(await stale.json()).toEqual({ error: "fenced", currentTerm: 5 });
+  expect((await post("/processes/worker-1/start", { term: 5 })).status).toBe(404); // current term, unknown name
+  expect((await post("/term", { term: 1e15 })).status).toBe(400);
+  expect((await post("/term", { term: -1 })).status).toBe(400);
+  expect(await (await fetch(`${api.url}/term`)).json()).toEqual({ term: 5 });
+  expect(api.term).toBe(5);
+});

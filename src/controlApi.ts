@@ -1,0 +1,77 @@
+/**
+ * `coffee up`'s loopback control API, through which monitors revive processes in a local
+ * cluster: list the children, start one by name. Start requests carry the requesting leader's
+ * election term; a request from an older term than one already seen is refused (fencing), so a
+ * paused ex-leader can never act.
+ *
+ *   GET  /processes                      → [{ name, role, pid, alive }]
+ *   POST /processes/<name>/start {term}  → 200 { started, pid } | 404 | 409 { currentTerm }
+ *   GET  /term                           → { term }  (highest term seen)
+ *   POST /term {term}                    → 200 | 409 { currentTerm }  (a new leader announces itself)
+ */
+import type { Supervisor } from "./supervisor.ts";
+
+/** A running control API. */
+export interface ControlApi {
+  url: string;
+  /** Highest election term seen in a start request. */
+  readonly term: number;
+  stop(): void;
+}
+
+/** Serve the control API on 127.0.0.1 at an OS-chosen port. */
+export function startControlApi(supervisor: Supervisor, log: (m: string) => void): ControlApi {
+  let highestTerm = 0;
+  /** Terms advance in small steps; a wild jump would lock every later leader out. */
+  const MAX_TERM_STEP = 1_000_000;
+  const readTerm = async (req: Request): Promise<number | Response> => {
+    let term: unknown;
+    try {
+      term = ((await req.json()) as { term?: unknown }).term;
+    } catch {
+      return Response.json({ error: "body must be JSON {term}" }, { status: 400 });
+    }
+    if (typeof term !== "number" || !Number.isInteger(term) || term < 0 || term > highestTerm + MAX_TERM_STEP) {
+      return Response.json({ error: `term must be an integer in 0..${highestTerm + MAX_TERM_STEP}` }, { status: 400 });
+    }
+    if (term < highestTerm) return Response.json({ error: "fenced", currentTerm: highestTerm }, { status: 409 });
+    highestTerm = term;
+    return term;
+  };
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const url = new URL(req.url);
+      if (req.method === "GET" && url.pathname === "/processes") {
+        return Response.json(supervisor.list().map((c) => ({ name: c.spec.name, role: c.spec.role, pid: c.pid, alive: c.alive })));
+      }
+      if (url.pathname === "/term") {
+        if (req.method === "GET") return Response.json({ term: highestTerm });
+        if (req.method === "POST") {
+          const term = await readTerm(req);
+          return typeof term === "number" ? Response.json({ term }) : term;
+        }
+      }
+      const m = /^\/processes\/([^/]+)\/start$/.exec(url.pathname);
+      if (req.method === "POST" && m) {
+        const term = await readTerm(req);
+        if (typeof term !== "number") {
+          if (term.status === 409) log(`refused to start ${m[1]}: a newer term than the requester's has been seen (stale leader)`);
+          return term;
+        }
+        const result = supervisor.startByName(decodeURIComponent(m[1]!));
+        if (!result) return Response.json({ error: `no process named ${m[1]}` }, { status: 404 });
+        return Response.json(result);
+      }
+      return Response.json({ error: "not found" }, { status: 404 });
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    get term() {
+      return highestTerm;
+    },
+    stop: () => server.stop(true),
+  };
+}

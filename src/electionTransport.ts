@@ -1,0 +1,65 @@
+/**
+ * Carries election messages between monitors over TCP: one JSON line per message on a short
+ * connection. Peers that are down simply do not receive (the election's timeouts handle that);
+ * garbage on the listening port is ignored.
+ */
+import type { TCPSocketListener } from "bun";
+import { ConfigError } from "./errors.ts";
+
+/** Where each monitor id listens. */
+export type PeerAddresses = ReadonlyMap<number, { host: string; port: number }>;
+
+/** Parse `1=127.0.0.1:7101,2=127.0.0.1:7102` into addresses by numeric id. */
+export function parsePeers(spec: string): Map<number, { host: string; port: number }> {
+  const peers = new Map<number, { host: string; port: number }>();
+  for (const part of spec.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\d+)=(.+):(\d{1,5})$/.exec(part);
+    if (!m) throw new ConfigError(`--peers: "${part}" is not id=host:port`);
+    peers.set(Number(m[1]), { host: m[2]!, port: Number(m[3]) });
+  }
+  return peers;
+}
+
+/** A listening election endpoint. */
+export interface ElectionTransport {
+  send(to: number, message: unknown): void;
+  close(): void;
+}
+
+/** Listen on `port` and deliver every well-formed JSON line to `onMessage`. */
+export function startElectionTransport(port: number, peers: PeerAddresses, onMessage: (message: unknown) => void): ElectionTransport {
+  const server: TCPSocketListener<{ buf: string }> = Bun.listen<{ buf: string }>({
+    hostname: "0.0.0.0",
+    port,
+    socket: {
+      open(s) {
+        s.data = { buf: "" };
+      },
+      data(s, chunk) {
+        s.data.buf += new TextDecoder().decode(chunk);
+        if (s.data.buf.length > 64 * 1024) return void s.end(); // not an election peer
+        let nl: number;
+        while ((nl = s.data.buf.indexOf("\n")) >= 0) {
+          const line = s.data.buf.slice(0, nl);
+          s.data.buf = s.data.buf.slice(nl + 1);
+          try {
+            onMessage(JSON.parse(line));
+          } catch {
+            // Not JSON: ignored.
+          }
+        }
+      },
+      error() {},
+    },
+  });
+  return {
+    send(to, message) {
+      const addr = peers.get(to);
+      if (!addr) return;
+      const line = JSON.stringify(message) + "\n";
+      Bun.connect({ hostname: addr.host, port: addr.port, socket: { open(s) { s.write(line); s.end(); }, data() {}, error() {} } })
+        .catch(() => {}); // a peer that is down misses the message, as over a lossy network
+    },
+    close: () => server.stop(true),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * Revival backend for clusters run by `coffee up`: starts a dead child through up's control API
+ * (src/controlApi.ts), which also fences stale terms on its side.
+ */
+import { errorMessage } from "./errors.ts";
+import { RevivalError, RevivalGuard, type RevivalBackend, type RevivalGuardOptions } from "./revival.ts";
+
+/** Options of the local backend. */
+export interface LocalRevivalOptions extends RevivalGuardOptions {
+  /** Base URL of coffee up's control API, e.g. http://127.0.0.1:40123. */
+  controlUrl: string;
+  timeoutMs?: number;
+}
+
+/** Starts local children through coffee up. */
+export class LocalRevivalBackend implements RevivalBackend {
+  /** Fencing, budget, backoff and events (shared with the docker backend). */
+  readonly guard: RevivalGuard;
+
+  constructor(private readonly opts: LocalRevivalOptions) {
+    this.guard = new RevivalGuard(opts);
+  }
+
+  /** The highest term coffee up has seen (0 when it cannot be asked). */
+  async currentTerm(): Promise<number> {
+    try {
+      const res = await fetch(`${this.opts.controlUrl}/term`, { signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+      return res.ok ? Number(((await res.json()) as { term?: number }).term ?? 0) : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Tell coffee up a new leader holds `term`, so requests from older terms are refused from now on. */
+  async announce(term: number): Promise<boolean> {
+    if (!this.guard.observeTerm(term)) return false;
+    try {
+      const res = await fetch(`${this.opts.controlUrl}/term`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ term }), signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Ask coffee up to start `name` for the leader of `term` (one attempt; see RevivalBackend). */
+  revive(name: string, term: number): Promise<void> {
+    return this.guard.run(name, term, async () => {
+      let res: Response;
+      try {
+        res = await fetch(`${this.opts.controlUrl}/processes/${encodeURIComponent(name)}/start`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ term }),
+          signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
+        });
+      } catch (err) {
+        throw new Error(`coffee up's control API at ${this.opts.controlUrl} did not answer: ${errorMessage(err)}`);
+      }
+      if (res.status === 409) {
+        const body = (await res.json().catch(() => ({}))) as { currentTerm?: number };
+        throw new RevivalError("REVIVAL_FENCED", name, `coffee up refused term ${term}: it has seen term ${body.currentTerm ?? "?"}`);
+      }
+      if (!res.ok) throw new Error(`coffee up answered ${res.status}: ${await res.text()}`);
+    });
+  }
+}

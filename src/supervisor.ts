@@ -1,0 +1,116 @@
+/**
+ * Keeps `coffee up`'s child processes running: spawns each with its log file, restarts one that
+ * exits unexpectedly (capped backoff), and stops them all on shutdown (SIGTERM, then SIGKILL).
+ */
+import { openSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+/** What to run for one process of the cluster. */
+export interface ChildSpec {
+  name: string;
+  role: string;
+  argv: string[];
+  env: Record<string, string>;
+  healthPort: number;
+}
+
+interface Child {
+  spec: ChildSpec;
+  proc: Subprocess | null;
+  lastPid: number | null;
+  /** A restart scheduled by the restart policy, not yet run. */
+  pendingRestart: ReturnType<typeof setTimeout> | null;
+  restarts: number;
+  lastStart: number;
+}
+
+/** Supervises a set of children; `onChange` fires whenever a pid changes (for cluster.json). */
+export class Supervisor {
+  private readonly children = new Map<string, Child>();
+  private stopping = false;
+
+  constructor(
+    private readonly logDir: string,
+    private readonly log: (m: string) => void,
+    private readonly onChange: () => void,
+    /**
+     * Whether a child that exits is restarted by the supervisor itself: null = never, "backoff" =
+     * at once with capped exponential backoff, a number = after that many ms (a last resort,
+     * cancelled if someone else starts the child first).
+     */
+    private readonly restart: (spec: ChildSpec) => "backoff" | number | null,
+  ) {}
+
+  /** Start a child. */
+  start(spec: ChildSpec): void {
+    const child: Child = { spec, proc: null, lastPid: null, pendingRestart: null, restarts: 0, lastStart: 0 };
+    this.children.set(spec.name, child);
+    this.spawn(child);
+  }
+
+  private spawn(child: Child): void {
+    const fd = openSync(join(this.logDir, `${child.spec.name}.log`), "a");
+    child.lastStart = performance.now();
+    const proc: Subprocess = Bun.spawn(child.spec.argv, {
+      env: { ...(process.env as Record<string, string>), ...child.spec.env },
+      stdout: fd,
+      stderr: fd,
+      stdin: "ignore",
+      onExit: (_p, code, signal): void => this.exited(child, proc, code, signal),
+    });
+    child.proc = proc;
+    child.lastPid = proc.pid;
+    this.onChange();
+  }
+
+  private exited(child: Child, proc: Subprocess, code: number | null, signal: number | string | null): void {
+    if (child.proc !== proc || this.stopping) return;
+    child.proc = null;
+    this.onChange();
+    const restart = this.restart(child.spec);
+    this.log(`${child.spec.name} exited (${signal ? `signal ${signal}` : `code ${code}`})${restart === null ? "; left to the monitors" : ""}`);
+    if (restart === null) return;
+    // A child that ran for a while gets restarted at once; one that keeps dying backs off.
+    const ranMs = performance.now() - child.lastStart;
+    if (ranMs > 30_000) child.restarts = 0;
+    const delay = restart === "backoff" ? Math.min(250 * 2 ** child.restarts, 10_000) : restart;
+    child.restarts++;
+    child.pendingRestart = setTimeout(() => {
+      child.pendingRestart = null;
+      if (this.stopping || child.proc) return;
+      this.log(`restarting ${child.spec.name} (restart #${child.restarts})`);
+      this.spawn(child);
+    }, delay);
+  }
+
+  /**
+   * Start a child that is down, on request (a monitor reviving it); a running child is left
+   * alone. Returns null for an unknown name.
+   */
+  startByName(name: string): { started: boolean; pid: number | null } | null {
+    const child = this.children.get(name);
+    if (!child) return null;
+    if (child.proc || this.stopping) return { started: false, pid: child.lastPid };
+    if (child.pendingRestart) clearTimeout(child.pendingRestart);
+    child.pendingRestart = null;
+    this.log(`starting ${name} on request`);
+    this.spawn(child);
+    return { started: true, pid: child.lastPid };
+  }
+
+  /** Current processes: spec, latest pid, and whether that pid is still running. */
+  list(): { spec: ChildSpec; pid: number | null; alive: boolean }[] {
+    return [...this.children.values()].map((c) => ({ spec: c.spec, pid: c.lastPid, alive: c.proc !== null }));
+  }
+
+  /** Stop every child: SIGTERM, then SIGKILL after `graceMs`. */
+  async stopAll(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    const procs = [...this.children.values()].map((c) => c.proc).filter((p): p is Subprocess => p !== null);
+    for (const p of procs) p.kill("SIGTERM");
+    const timer = setTimeout(() => { for (const p of procs) p.kill("SIGKILL"); }, graceMs);
+    await Promise.all(procs.map((p) => p.exited));
+    clearTimeout(timer);
+  }
+}
