@@ -1,0 +1,144 @@
+/**
+ * Aggregator role: the final stage of one query. Folds each session's batches into the query's
+ * state (src/aggregatorState.ts), ignores duplicates by lineage, and once every batch of every
+ * needed entity arrived, publishes the result in chunks and frees the session. Each accepted
+ * message is write-ahead logged and acked only once the log is durable (group commit), so a
+ * SIGKILL anywhere loses nothing and counts nothing twice.
+ */
+import { decodeMessage, encodeMessage, type BrokerMessage } from "../src/codec.ts";
+import type { Command } from "../src/command.ts";
+import { createLogger, type Logger } from "../src/log.ts";
+import { int, str, type OptionSpec } from "../src/options.ts";
+import { REDUCERS } from "../src/queries/index.ts";
+import type { QueryReducer } from "../src/queries/reducer.ts";
+import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
+import { QUERIES, type QueryName } from "../src/schema.ts";
+import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
+import { chunkLines } from "../src/chunkLines.ts";
+import { AggregatorState } from "../src/aggregatorState.ts";
+import { AggregatorStore } from "../src/aggregatorStore.ts";
+import { errorMessage } from "../src/errors.ts";
+import { GroupCommit } from "../src/groupCommit.ts";
+import type { Consumer, Delivery, Transport } from "../src/transport.ts";
+import { join } from "node:path";
+
+/** Aggregator options, compiled. */
+export interface AggregatorConfig {
+  query: QueryName;
+  prefetch: number;
+  /** Result chunks are cut once they reach this many bytes. */
+  chunkBytes: number;
+  /** Directory of the write-ahead log; null keeps state in memory only (in-process clusters). */
+  stateDir: string | null;
+}
+
+/** Create an aggregator on a transport; with `stateDir`, its state is write-ahead logged there. */
+export async function createAggregator(cfg: AggregatorConfig, transport: Transport, log: Logger): Promise<RoleInstance> {
+  const reducer: QueryReducer = REDUCERS[cfg.query];
+  const spec = AGGREGATORS.find((a) => a.query === cfg.query)!;
+  let store: AggregatorStore | null = null;
+  let state: AggregatorState;
+  if (cfg.stateDir) {
+    const opened = await AggregatorStore.open(cfg.stateDir, reducer);
+    store = opened.store;
+    state = store.state;
+    log.info(`recovered ${opened.replayed} log records (${state.size} open sessions${opened.truncatedBytes ? `, ${opened.truncatedBytes} torn bytes dropped` : ""}) from ${cfg.stateDir}`);
+  } else state = new AggregatorState(reducer);
+  let malformed = 0;
+  let consumer: Consumer | null = null;
+  let done: () => void = () => {};
+  const finished = new Promise<void>((r) => (done = r));
+  /** A failed fsync leaves the log's durability unknown: stop, and let the supervisor restart us. */
+  const fatal = (err: unknown): never => {
+    log.error(`write-ahead log failure, exiting: ${errorMessage(err)}`);
+    process.exit(70);
+  };
+  const group = new GroupCommit(() => store?.commit() ?? Promise.resolve(), fatal);
+
+  /**
+   * Publish a complete session's result, then log it finished. A crash in between publishes the
+   * same chunks again after recovery; the gateway drops chunks it already relayed.
+   */
+  async function publishResult(id: string): Promise<void> {
+    const started = performance.now();
+    const chunks = chunkLines(state.result(id), cfg.chunkBytes);
+    await Promise.all(chunks.map((csv, i) =>
+      transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query: cfg.query, chunk: i, last: i === chunks.length - 1, csv }))));
+    state.markFinished(id);
+    store?.logFinished(id);
+    log.info(`session ${id} complete: ${chunks.length} result chunk(s) in ${(performance.now() - started).toFixed(0)} ms`);
+  }
+
+  async function handle(d: Delivery): Promise<void> {
+    let msg: BrokerMessage;
+    try {
+      msg = decodeMessage(d.body);
+    } catch (err) {
+      malformed++;
+      log.error(`dropping undecodable message: ${(err as Error).message}`);
+      return d.ack();
+    }
+    if (msg.kind === "result") {
+      malformed++;
+      log.error(`dropping a result message that was routed to ${spec.queue}`);
+      return d.ack();
+    }
+    const effect = state.apply(msg, d.body);
+    if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
+    if (effect === "duplicate") log.warn(`session ${msg.session}: duplicate batch ${msg.kind === "data" ? `${msg.entity}#${msg.seq}` : ""} ignored`);
+    if (effect === "purged") log.info(`session ${msg.session} purged (${msg.kind === "purge" ? msg.reason : ""})`);
+    // Checked after every message, duplicates included: if publishing a result failed, the
+    // redelivered last message (now a duplicate) is what retries it.
+    if (msg.kind !== "purge" && state.isComplete(msg.session)) {
+      await group.now();
+      await publishResult(msg.session);
+      await group.now();
+      d.ack();
+      if (store && (await store.maybeSnapshot().catch(fatal))) log.info("log compacted into a snapshot");
+      return;
+    }
+    if (store) group.after(() => d.ack());
+    else d.ack();
+  }
+
+  return {
+    async run() {
+      // Sessions whose last batch was logged but whose result was not yet published.
+      for (const id of state.completeSessions()) await publishResult(id);
+      await group.now();
+      consumer = await transport.consume(spec.queue, { prefetch: cfg.prefetch, concurrent: false }, handle);
+      log.info(`aggregator ${cfg.query} consuming ${spec.queue}`);
+      await finished;
+    },
+    async shutdown() {
+      await consumer?.cancel();
+      await group.now();
+      await store?.close();
+      done();
+    },
+    status: () => ({ query: cfg.query, sessions: state.size, malformed, ...state.counters, ...(store ? { durableLsn: store.durableLsn } : {}) }),
+  };
+}
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "query", type: "enum", env: "COFFEE_QUERY", required: true, choices: QUERIES, help: "the query this aggregator finishes" },
+  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 128, min: 1, max: 10000, help: "unacked batches in flight" },
+  { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "write-ahead log and snapshots go to STATE-DIR/<name>/" },
+  { name: "chunk-bytes", type: "int", env: "COFFEE_CHUNK_BYTES", default: 256 * 1024, min: 1024, max: 64 * 1024 * 1024, help: "size at which result chunks are cut" },
+  ...COMMON_OPTIONS,
+];
+
+/** `coffee --role aggregator`. */
+export const aggregatorCommand: Command = {
+  name: "aggregator",
+  usage: "coffee --role aggregator --query q1|q2|q3|q4 [options]",
+  description: "Finishes one query per session: merges partial results, joins dimensions, emits result chunks.",
+  options: OPTIONS,
+  async run(values) {
+    const query = str(values, "query") as QueryName;
+    const common = commonConfig(values, `agg-${query}`);
+    const log = createLogger(common.name);
+    return runRoleProcess("aggregator", common, log, (t) =>
+      createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir: join(str(values, "state-dir"), common.name) }, t, log));
+  },
+};

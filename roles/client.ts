@@ -1,0 +1,335 @@
+/**
+ * Client role: streams a dataset folder to the gateway and writes the four result files.
+ * A reader task parses CSV into batches (bounded queue) while the sender keeps at most `window`
+ * batches unacknowledged, so memory stays flat and the broker's pace sets the client's pace.
+ */
+import { jitteredBackoffMs } from "../src/backoff.ts";
+import { BoundedQueue } from "../src/boundedQueue.ts";
+import type { Command } from "../src/command.ts";
+import { readEntityFile, type TextBatch } from "../src/csvSource.ts";
+import { CoffeeError, ConfigError, errorMessage } from "../src/errors.ts";
+import { GatewayConnection } from "../src/gatewayConnection.ts";
+import { startHealthServer } from "../src/health.ts";
+import { bool, int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
+import { Progress } from "../src/progress.ts";
+import { PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
+import { RejectReport } from "../src/rejectReport.ts";
+import { ResultFiles } from "../src/resultFiles.ts";
+import { validateDataset } from "../src/datasetCheck.ts";
+import type { Entity } from "../src/schema.ts";
+
+/** Client options, compiled. */
+export interface ClientConfig {
+  dataDir: string;
+  outDir: string;
+  host: string;
+  port: number;
+  batchRows: number;
+  window: number;
+  quiet: boolean;
+  /** Fail when the gateway sends nothing for this long (a stuck or lost session). */
+  idleTimeoutMs: number;
+  /** Interval of progress lines when stdout is not a TTY. */
+  progressMs: number;
+  /** How long to keep trying to resume the session after the gateway connection dropped. */
+  reconnectTimeoutMs: number;
+  /** How long to keep trying to make the first connection (0 = one attempt). */
+  connectRetryMs: number;
+  /** Shared secret the gateway requires, if any. */
+  token: string | null;
+}
+
+/** What a finished client run produced. */
+export interface ClientOutcome {
+  session: string;
+  dir: string;
+  rowsSent: number;
+  rejects: RejectReport;
+  seconds: number;
+  /** Files skipped because they were empty. */
+  emptyFiles: string[];
+}
+
+/** Entities in sending order: small dimensions first, so joins never wait on them. */
+const SEND_ORDER: readonly Entity[] = ["stores", "menu_items", "users", "transactions", "transaction_items"];
+
+/** Parse `host:port`. */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const m = /^(.+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) throw new ConfigError(`--gateway must be host:port, got "${text}"`);
+  return { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
+}
+
+/** Run one client session to completion; throws a CoffeeError on failure. */
+export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
+  const started = performance.now();
+  const emptyFiles: string[] = [];
+  const files = validateDataset(cfg.dataDir, SEND_ORDER, emptyFiles);
+  const rejects = new RejectReport();
+  const progress = new Progress(!cfg.quiet, { tty: 200, log: cfg.progressMs });
+  let session: string | null = null;
+  let results: ResultFiles | null = null;
+  let rowsSent = 0;
+  let rowsAcked = 0;
+  /** Batches sent and not yet acknowledged, with their message, to send again after a resume. */
+  const inFlight = new Map<string, { file: string; rows: number; msg: ClientMessage }>();
+  const seqs = new Map<Entity, number>();
+  const eosSent = new Map<Entity, number>();
+  const eosAcked = new Set<Entity>();
+  const waiters: (() => void)[] = [];
+  const wakeAll = (): void => { for (const w of waiters.splice(0)) w(); };
+  let settled = false;
+  let settle: { resolve: () => void; reject: (e: Error) => void };
+  const finished = new Promise<void>((resolve, reject) => (settle = {
+    resolve: () => { settled = true; resolve(); },
+    reject: (e) => { settled = true; reject(e); },
+  }));
+  finished.catch(() => {});
+  let welcome: () => void = () => {};
+  const welcomed = new Promise<void>((r) => (welcome = r));
+  let window = cfg.window;
+  let conn: GatewayConnection | null = null;
+  /** The connection of the moment (it changes on reconnects). */
+  const current = (): GatewayConnection | null => conn;
+  let gatewayError = false;
+  let idleTimer: ReturnType<typeof setTimeout> | null = null;
+  const armIdle = (): void => {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => settle.reject(new CoffeeError("SESSION_IDLE", `no word from the gateway for ${cfg.idleTimeoutMs / 1000} s; giving up on session ${session ?? "(none)"}`)), cfg.idleTimeoutMs);
+  };
+
+  /** After a resume: everything the gateway may not have had confirmed goes out again. */
+  const resend = (): void => {
+    for (const b of inFlight.values()) conn?.send(b.msg);
+    for (const [entity, count] of eosSent) if (!eosAcked.has(entity)) conn?.send({ t: "eos", entity, count });
+    conn?.send({ t: "resent" });
+  };
+
+  const onMessage = (msg: GatewayMessage): void => {
+    armIdle();
+    switch (msg.t) {
+      case "welcome":
+        // Never keep more batches unacknowledged than the gateway allows.
+        window = Math.min(cfg.window, msg.maxInFlight);
+        if (msg.resumed) {
+          resend();
+          wakeAll();
+          return;
+        }
+        session = msg.session;
+        results = new ResultFiles(cfg.outDir, msg.session);
+        welcome();
+        return;
+      case "ack": {
+        const key = `${msg.entity}#${msg.seq}`;
+        const batch = inFlight.get(key);
+        // After a resume the old connection's acks may race the new one's: ack once is enough.
+        if (!batch) return;
+        inFlight.delete(key);
+        rowsAcked += batch.rows;
+        for (const line of msg.rejected) rejects.add(batch.file, line);
+        wakeAll();
+        return;
+      }
+      case "eos-ack":
+        eosAcked.add(msg.entity);
+        return;
+      case "result":
+        if (!results) return settle.reject(new CoffeeError("PROTOCOL_VIOLATION", "result before welcome"));
+        try {
+          results.add(msg.query, msg.chunk, msg.last, msg.csv);
+        } catch (err) {
+          settle.reject(err as Error);
+        }
+        return;
+      case "done":
+        if (!results?.allComplete()) {
+          return settle.reject(new CoffeeError("PROTOCOL_VIOLATION", `gateway said done but ${results?.missing().join(", ")} incomplete`));
+        }
+        if (inFlight.size > 0) {
+          return settle.reject(new CoffeeError("PROTOCOL_VIOLATION", `gateway said done with ${inFlight.size} batches unacknowledged`));
+        }
+        results.commit();
+        return settle.resolve();
+      case "error":
+        gatewayError = true;
+        return settle.reject(new CoffeeError(msg.code, msg.message));
+    }
+  };
+
+  /**
+   * The connection dropped. Before the welcome there is no session yet: connect again and say
+   * hello (the gateway may have been restarting). A session in progress reconnects and resumes.
+   */
+  const onClosed = (err: Error | null): void => {
+    conn = null;
+    if (settled || gatewayError) return;
+    if (!session) {
+      void connectFresh(performance.now() + cfg.connectRetryMs, err);
+      return;
+    }
+    void reconnect(err);
+  };
+
+  const open = async (): Promise<GatewayConnection> =>
+    GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { message: onMessage, closed: onClosed });
+
+  async function reconnect(cause: Error | null): Promise<void> {
+    const deadline = performance.now() + cfg.reconnectTimeoutMs;
+    let lastError = cause?.message ?? "connection closed";
+    for (let attempt = 0; !settled; attempt++) {
+      if (performance.now() > deadline) {
+        settle.reject(new CoffeeError("CONNECTION_LOST", `lost the gateway and could not resume session ${session} within ${cfg.reconnectTimeoutMs / 1000} s: ${lastError}`));
+        return;
+      }
+      // Capped exponential backoff with jitter, so restarted gateways are not stampeded.
+      await Bun.sleep(jitteredBackoffMs(attempt, 100, 5000));
+      try {
+        const c = await open();
+        conn = c;
+        const sent: Partial<Record<Entity, number>> = Object.fromEntries(seqs);
+        c.send({ t: "resume", v: PROTOCOL_VERSION, session: session!, sent, eos: [...eosAcked], ...(cfg.token ? { token: cfg.token } : {}) });
+        return;
+      } catch (err) {
+        lastError = errorMessage(err);
+      }
+    }
+  }
+
+  /** Connect and say hello, retrying until `deadline` (a gateway may be restarting). */
+  async function connectFresh(deadline: number, cause: Error | null): Promise<void> {
+    let lastError: unknown = cause;
+    for (let attempt = 0; !settled; attempt++) {
+      try {
+        const c = await open();
+        conn = c;
+        c.send({ t: "hello", v: PROTOCOL_VERSION, ...(cfg.token ? { token: cfg.token } : {}) });
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+      if (performance.now() >= deadline) {
+        settle.reject(lastError instanceof CoffeeError ? lastError : new CoffeeError("CONNECTION_LOST", `connection to the gateway lost before the session started: ${errorMessage(lastError)}`));
+        return;
+      }
+      await Bun.sleep(jitteredBackoffMs(attempt, 100, 2000));
+    }
+  }
+
+  await connectFresh(performance.now() + cfg.connectRetryMs, null);
+  armIdle();
+  try {
+    await Promise.race([welcomed, finished]);
+    const send = (async () => {
+      const queue = new BoundedQueue<{ entity: Entity; batch: TextBatch } | { entity: Entity; eos: number }>(4);
+      const reader = (async () => {
+        try {
+          for (const entity of SEND_ORDER) {
+            let seq = 0;
+            for (const file of files.get(entity)!) {
+              for await (const batch of readEntityFile(file.path, entity, cfg.batchRows, (line) => rejects.add(file.label, line))) {
+                batch.file = file.label;
+                await queue.push({ entity, batch });
+                seq++;
+              }
+            }
+            await queue.push({ entity, eos: seq });
+          }
+          queue.close();
+        } catch (err) {
+          queue.close(err);
+        }
+      })();
+      for await (const item of queue.drain()) {
+        if (settled) break;
+        if ("eos" in item) {
+          eosSent.set(item.entity, item.eos);
+          current()?.send({ t: "eos", entity: item.entity, count: item.eos });
+          continue;
+        }
+        while (!settled && (inFlight.size >= window || !current())) await new Promise<void>((r) => waiters.push(r));
+        const seq = seqs.get(item.entity) ?? 0;
+        seqs.set(item.entity, seq + 1);
+        const rows = item.batch.lines.length;
+        const msg: ClientMessage = { t: "batch", entity: item.entity, seq, lines: Uint32Array.from(item.batch.lines), columns: item.batch.columns };
+        inFlight.set(`${item.entity}#${seq}`, { file: item.batch.file, rows, msg });
+        current()?.send(msg);
+        rowsSent += rows;
+        await current()?.ready();
+        progress.update(() => `session ${session?.slice(0, 8)}: ${rowsSent.toLocaleString()} rows sent, ${rowsAcked.toLocaleString()} acked (${Math.round(rowsAcked / ((performance.now() - started) / 1000)).toLocaleString()} rows/s)`);
+      }
+      await reader;
+    })();
+    send.catch((err) => settle.reject(err as Error));
+    await finished;
+    progress.finish();
+    return { session: session!, dir: results!.dir, rowsSent, rejects, seconds: (performance.now() - started) / 1000, emptyFiles };
+  } finally {
+    settled = true;
+    wakeAll();
+    if (idleTimer) clearTimeout(idleTimer);
+    progress.finish();
+    (results as ResultFiles | null)?.close();
+    (conn as GatewayConnection | null)?.close();
+  }
+}
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "data", type: "string", env: "COFFEE_DATA", required: true, help: "dataset folder with transactions/, transaction_items/, users/, stores/, menu_items/" },
+  { name: "out", type: "string", env: "COFFEE_OUT", default: "./results", help: "results go to OUT/session_<id>/query1..4.csv" },
+  { name: "gateway", type: "string", env: "COFFEE_GATEWAY", default: "127.0.0.1:9000", help: "gateway address host:port" },
+  { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 5000, min: 1, max: 1_000_000, help: "rows per batch sent" },
+  { name: "window", type: "int", env: "COFFEE_WINDOW", default: 16, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
+  { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 600, min: 1, max: 86_400, help: "give up when the gateway sends nothing for this long" },
+  { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port)" },
+  { name: "token", type: "string", env: "COFFEE_TOKEN", help: "shared secret the gateway requires (prefer the env variable: flags show in ps)" },
+  { name: "connect-retry-s", type: "int", env: "COFFEE_CONNECT_RETRY_S", default: 10, min: 0, max: 3600, help: "keep trying the first connection this long (a gateway may be restarting)" },
+  { name: "reconnect-timeout-s", type: "int", env: "COFFEE_RECONNECT_TIMEOUT_S", default: 120, min: 1, max: 86_400, help: "keep trying to resume the session this long after losing the gateway" },
+  { name: "progress-ms", type: "int", env: "COFFEE_PROGRESS_MS", default: 5000, min: 50, max: 3_600_000, help: "interval of progress lines when not on a TTY" },
+  { name: "quiet", type: "bool", default: false, help: "no progress output, only the final summary" },
+];
+
+/** Compile parsed client options. */
+export function clientConfig(values: OptionValues): ClientConfig {
+  const { host, port } = parseHostPort(str(values, "gateway"));
+  return {
+    dataDir: str(values, "data"), outDir: str(values, "out"), host, port,
+    batchRows: int(values, "batch-rows"), window: int(values, "window"), quiet: bool(values, "quiet"),
+    idleTimeoutMs: int(values, "idle-timeout-s") * 1000,
+    progressMs: int(values, "progress-ms"),
+    reconnectTimeoutMs: int(values, "reconnect-timeout-s") * 1000,
+    connectRetryMs: int(values, "connect-retry-s") * 1000,
+    token: optStr(values, "token") ?? null,
+  };
+}
+
+/** The client's documented defaults with `overrides` (data, out, gateway address...), for in-process use. */
+export function defaultClientConfig(overrides: Partial<ClientConfig> & Pick<ClientConfig, "dataDir" | "outDir">): ClientConfig {
+  return { ...clientConfig(parseOptions(OPTIONS, ["--data", overrides.dataDir], {})), ...overrides };
+}
+
+/** `coffee --role client`. */
+export const clientCommand: Command = {
+  name: "client",
+  usage: "coffee --role client --data DIR --out OUT [--gateway host:port] [options]",
+  description: "Sends a dataset to the gateway and writes the four result files of its session.",
+  options: OPTIONS,
+  async run(values) {
+    const cfg = clientConfig(values);
+    // Every process of every role answers PING (contract §1), the client included.
+    const health = await startHealthServer({ port: int(values, "health-port"), status: () => ({ role: "client", name: "client" }) });
+    try {
+      const outcome = await runClient(cfg);
+      for (const line of outcome.rejects.lines()) process.stderr.write(`rejected: ${line}\n`);
+      for (const file of outcome.emptyFiles) process.stderr.write(`skipped: ${file}: empty file\n`);
+      process.stdout.write(`session ${outcome.session}: ${outcome.rowsSent} rows sent, ${outcome.rejects.total} rejected, ` +
+        `${Math.round(outcome.rowsSent / outcome.seconds)} rows/s, ${outcome.seconds.toFixed(2)} s; results in ${outcome.dir}\n`);
+      return 0;
+    } catch (err) {
+      process.stderr.write(`coffee client: ${err instanceof CoffeeError ? `${err.code}: ` : ""}${errorMessage(err)}\n`);
+      return 1;
+    } finally {
+      health.close();
+    }
+  },
+};

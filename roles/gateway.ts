@@ -1,0 +1,479 @@
+/**
+ * Gateway role: the clients' TCP entry point. Gives each client a session (UUID), validates and
+ * types its rows, publishes them with confirms and acks each client batch only once the broker
+ * confirmed it; relays each session's result chunks to that session's connection only.
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import { decodeMessage, encodeMessage } from "../src/codec.ts";
+import type { Command } from "../src/command.ts";
+import { parseEntityRows } from "../src/entityBatch.ts";
+import { CoffeeError, ProtocolError, errorMessage } from "../src/errors.ts";
+import { encodeFrame, FrameDecoder } from "../src/frame.ts";
+import { createLogger, type Logger } from "../src/log.ts";
+import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
+import { decodeClientMessage, encodeProtocol, PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
+import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
+import { ENTITIES, QUERIES, type Entity, type QueryName } from "../src/schema.ts";
+import { SocketWriter } from "../src/socketWriter.ts";
+import { dataKey, eosKey, PURGE_KEY, RESULTS_KEY } from "../src/topology.ts";
+import type { Consumer, Delivery, Transport } from "../src/transport.ts";
+import { GatewayStore } from "../src/gatewayStore.ts";
+import { GroupCommit } from "../src/groupCommit.ts";
+import { join } from "node:path";
+
+/** Gateway options, compiled. */
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  maxSessions: number;
+  maxFrameBytes: number;
+  /** Client batches a connection may have unacknowledged; more is a protocol violation. */
+  maxInFlight: number;
+  /** Result bytes queued for a client that does not read; past this its connection is dropped. */
+  maxOutboxBytes: number;
+  prefetch: number;
+  /** How long a session whose client went away waits for it to resume before it is purged. */
+  sessionTtlMs: number;
+  /** A connection must say hello (or resume) within this long. */
+  handshakeTimeoutMs: number;
+  /** A client still uploading that sends nothing for this long is dropped. */
+  idleTimeoutMs: number;
+  /** Most rows in one client batch. */
+  maxBatchRows: number;
+  /** Longest field (characters) in a client batch. */
+  maxFieldChars: number;
+  /** Shared secret clients must present (null: none required). */
+  token: string | null;
+  /** Directory of the session registry's write-ahead log; null keeps it in memory only. */
+  stateDir: string | null;
+}
+
+interface Connection {
+  socket: Socket<Connection>;
+  decoder: FrameDecoder;
+  writer: SocketWriter;
+  session: Session | null;
+  closed: boolean;
+  /** Handshake, then idle-while-uploading deadline. */
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+interface Session {
+  id: string;
+  /** The client's current connection; null while it is away (it may resume until the TTL). */
+  conn: Connection | null;
+  nextSeq: Map<Entity, number>;
+  /** End-of-stream counts received, and those confirmed by the broker (and acked). */
+  eosCount: Map<Entity, number>;
+  eosConfirmed: Set<Entity>;
+  /** Client batches and end-of-stream markers published but not yet confirmed by the broker. */
+  inFlight: number;
+  /** Client batches alone (the --max-in-flight limit; end-of-stream markers do not count). */
+  batchesInFlight: number;
+  /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
+  awaitingResend: boolean;
+  done: boolean;
+  ttlTimer: ReturnType<typeof setTimeout> | null;
+}
+
+/** A gateway instance; `listening` resolves with the bound port once clients can connect. */
+export interface GatewayInstance extends RoleInstance {
+  port(): number;
+  listening: Promise<number>;
+}
+
+/** Create a gateway on a transport; it listens once run() is called. */
+export async function createGateway(cfg: GatewayConfig, transport: Transport, log: Logger): Promise<GatewayInstance> {
+  const store = await GatewayStore.open(cfg.stateDir);
+  const sessions = new Map<string, Session>();
+  const connections = new Set<Connection>();
+  const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0 };
+  let server: TCPSocketListener<Connection> | null = null;
+  let consumer: Consumer | null = null;
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((r) => (stop = r));
+  let listened: (port: number) => void = () => {};
+  const listening = new Promise<number>((r) => (listened = r));
+  const group = new GroupCommit(() => store.commit(), (err) => {
+    log.error(`write-ahead log failure, exiting: ${errorMessage(err)}`);
+    process.exit(70);
+  });
+
+  const send = (conn: Connection | null, msg: GatewayMessage): void => {
+    if (conn && !conn.closed) conn.writer.write(encodeFrame(encodeProtocol(msg)));
+  };
+
+  const fail = (conn: Connection, err: unknown): void => {
+    const code = err instanceof CoffeeError ? err.code : "PROTOCOL_VIOLATION";
+    log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
+    send(conn, { t: "error", code, message: errorMessage(err) });
+    void conn.writer.end();
+    // A protocol error is final for the session: its client will not resume it.
+    const s = conn.session;
+    endConnection(conn);
+    if (s && !s.done) purge(s, `${code}: ${errorMessage(err)}`);
+  };
+
+  const newSession = (id: string): Session =>
+    ({ id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, batchesInFlight: 0, awaitingResend: false, done: false, ttlTimer: null });
+
+  /** Drop a session everywhere: aggregators (purge message), the registry, the log. */
+  function purge(s: Session, reason: string): void {
+    if (!sessions.has(s.id)) return;
+    if (s.ttlTimer) clearTimeout(s.ttlTimer);
+    sessions.delete(s.id);
+    counters.sessionsPurged++;
+    log.info(`session ${s.id} purged: ${reason}`);
+    store.close(s.id);
+    // Forgotten durably first: a gateway that crashes now must not bring the session back after
+    // the aggregators already dropped it.
+    group.after(() => {
+      transport.publish(PURGE_KEY, encodeMessage({ kind: "purge", session: s.id, reason }))
+        .catch((err) => log.error(`purge of ${s.id} not published: ${errorMessage(err)}`));
+    });
+  }
+
+  /** The client is away: keep the session for `sessionTtlMs` so it can resume. */
+  function detach(s: Session): void {
+    s.conn = null;
+    if (s.ttlTimer) clearTimeout(s.ttlTimer);
+    s.ttlTimer = setTimeout(() => purge(s, `client gone for more than ${cfg.sessionTtlMs / 1000} s`), cfg.sessionTtlMs);
+  }
+
+  /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
+  function armTimer(conn: Connection): void {
+    if (conn.timer) clearTimeout(conn.timer);
+    conn.timer = null;
+    if (conn.closed) return;
+    const s = conn.session;
+    if (!s) {
+      conn.timer = setTimeout(() => fail(conn, new CoffeeError("HANDSHAKE_TIMEOUT", `no hello within ${cfg.handshakeTimeoutMs} ms`)), cfg.handshakeTimeoutMs);
+    } else if (!ENTITIES.every((e) => s.eosCount.has(e))) {
+      conn.timer = setTimeout(() => fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`)), cfg.idleTimeoutMs);
+    }
+  }
+
+  /** Constant-time token check (hashes first, so lengths do not leak either). */
+  function checkToken(given: string | undefined): void {
+    if (cfg.token === null) return;
+    const want = createHash("sha256").update(cfg.token).digest();
+    const got = createHash("sha256").update(given ?? "").digest();
+    if (given === undefined || !timingSafeEqual(want, got)) throw new CoffeeError("AUTH_FAILED", "missing or wrong token (see --token / COFFEE_TOKEN)");
+  }
+
+  function endConnection(conn: Connection): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    if (conn.timer) clearTimeout(conn.timer);
+    connections.delete(conn);
+    const s = conn.session;
+    if (s && !s.done && s.conn === conn) {
+      log.info(`session ${s.id}: client disconnected; keeping it ${cfg.sessionTtlMs / 1000} s for a resume`);
+      detach(s);
+    }
+  }
+
+  function checkVersion(v: number): void {
+    if (v !== PROTOCOL_VERSION) throw new ProtocolError(`protocol version ${v} is not supported (this gateway speaks ${PROTOCOL_VERSION})`);
+  }
+
+  function hello(conn: Connection, msg: ClientMessage): void {
+    if (msg.t === "resume") return resume(conn, msg);
+    if (msg.t !== "hello") throw new ProtocolError(`expected hello or resume, got ${msg.t}`);
+    checkVersion(msg.v);
+    checkToken(msg.token);
+    if (sessions.size >= cfg.maxSessions) {
+      counters.rejectedFull++;
+      throw new CoffeeError("SESSION_LIMIT", `server full: ${sessions.size} of ${cfg.maxSessions} sessions in use, try again later`);
+    }
+    const s = newSession(randomUUID());
+    s.conn = conn;
+    sessions.set(s.id, s);
+    conn.session = s;
+    counters.sessionsStarted++;
+    store.open(s.id);
+    log.info(`session ${s.id} started (${sessions.size}/${cfg.maxSessions})`);
+    // Registered durably before the client learns its id, so it can always resume it.
+    group.after(() => send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: false }));
+  }
+
+  function resume(conn: Connection, msg: Extract<ClientMessage, { t: "resume" }>): void {
+    checkVersion(msg.v);
+    checkToken(msg.token);
+    const s = sessions.get(msg.session);
+    if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
+    if (s.conn && s.conn !== conn) endConnection(s.conn);
+    if (s.ttlTimer) clearTimeout(s.ttlTimer);
+    s.ttlTimer = null;
+    s.conn = conn;
+    conn.session = s;
+    // The client knows what it sent; everything it did not see acknowledged it sends again.
+    s.nextSeq = new Map(Object.entries(msg.sent) as [Entity, number][]);
+    for (const e of msg.eos) {
+      s.eosCount.set(e, msg.sent[e] ?? 0);
+      s.eosConfirmed.add(e);
+    }
+    counters.sessionsResumed++;
+    // Not done before the client has sent again what it had not seen acknowledged.
+    s.awaitingResend = true;
+    log.info(`session ${s.id} resumed`);
+    send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true });
+    for (const c of store.sessions.get(s.id)?.chunks ?? []) send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv: c.csv });
+  }
+
+  function publishConfirmed(s: Session, key: string, bytes: Uint8Array, isBatch: boolean, then: () => void): void {
+    s.inFlight++;
+    if (isBatch) s.batchesInFlight++;
+    const settled = (): void => {
+      s.inFlight--;
+      if (isBatch) s.batchesInFlight--;
+    };
+    transport.publish(key, bytes).then(
+      () => {
+        settled();
+        then();
+        maybeFinish(s);
+      },
+      (err) => {
+        settled();
+        if (s.conn) fail(s.conn, err);
+      },
+    );
+  }
+
+  function batch(s: Session, msg: Extract<ClientMessage, { t: "batch" }>): void {
+    const next = s.nextSeq.get(msg.entity) ?? 0;
+    const eosCount = s.eosCount.get(msg.entity);
+    // seq below `next` is a resend after a resume: published again, dropped downstream by lineage.
+    if (msg.seq > next || (msg.seq === next && eosCount !== undefined)) {
+      throw new ProtocolError(`batch ${msg.entity}#${msg.seq} out of order (expected #${next}${eosCount !== undefined ? ", after end-of-stream" : ""})`);
+    }
+    // Clients are told maxInFlight; the slack covers a resume, when the old connection's
+    // publishes may still be in flight beside the resends.
+    if (s.batchesInFlight >= cfg.maxInFlight * 2) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
+    if (msg.lines.length > cfg.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${cfg.maxBatchRows} (--max-batch-rows)`);
+    for (const column of msg.columns) {
+      for (const field of column) {
+        if (field.length > cfg.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${field.length} characters exceeds the limit of ${cfg.maxFieldChars} (--max-field-chars)`);
+      }
+    }
+    if (msg.seq === next) s.nextSeq.set(msg.entity, next + 1);
+    const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length);
+    counters.rowsIn += msg.lines.length;
+    counters.rowsRejected += rejected.length;
+    const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
+    publishConfirmed(s, dataKey(msg.entity), bytes, true, () =>
+      send(s.conn, { t: "ack", entity: msg.entity, seq: msg.seq, rejected: rejected.map((r) => msg.lines[r]!) }));
+  }
+
+  function eos(s: Session, msg: Extract<ClientMessage, { t: "eos" }>): void {
+    const known = s.eosCount.get(msg.entity);
+    if (known !== undefined && known !== msg.count) throw new ProtocolError(`end-of-stream of ${msg.entity} said ${known} batches, now ${msg.count}`);
+    const sent = s.nextSeq.get(msg.entity) ?? 0;
+    if (msg.count !== sent) throw new ProtocolError(`end-of-stream of ${msg.entity} says ${msg.count} batches, ${sent} were sent`);
+    s.eosCount.set(msg.entity, msg.count);
+    publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), false, () => {
+      s.eosConfirmed.add(msg.entity);
+      send(s.conn, { t: "eos-ack", entity: msg.entity });
+    });
+  }
+
+  function onFrame(conn: Connection, frame: Uint8Array): void {
+    const msg = decodeClientMessage(frame);
+    if (!conn.session) {
+      hello(conn, msg);
+      return armTimer(conn);
+    }
+    armTimer(conn);
+    if (msg.t === "batch") batch(conn.session, msg);
+    else if (msg.t === "eos") eos(conn.session, msg);
+    else if (msg.t === "resent") {
+      conn.session.awaitingResend = false;
+      maybeFinish(conn.session);
+    }
+    else throw new ProtocolError(`unexpected ${msg.t} during a session`);
+  }
+
+  /** True when every query's chunks 0..last are stored for the session. */
+  function resultsComplete(id: string): boolean {
+    const chunks = store.sessions.get(id)?.chunks ?? [];
+    return QUERIES.every((q) => {
+      const mine = chunks.filter((c) => c.query === q);
+      const last = mine.find((c) => c.last);
+      return last !== undefined && mine.length === last.chunk + 1;
+    });
+  }
+
+  /**
+   * A session is done once its connected client has every query's chunks and every batch and
+   * end-of-stream was confirmed and acked: `done` must never overtake an ack.
+   */
+  function maybeFinish(s: Session): void {
+    if (s.done || !s.conn || s.awaitingResend || s.inFlight > 0 || !ENTITIES.every((e) => s.eosConfirmed.has(e)) || !resultsComplete(s.id)) return;
+    s.done = true;
+    sessions.delete(s.id);
+    counters.sessionsFinished++;
+    const conn = s.conn;
+    send(conn, { t: "done" });
+    log.info(`session ${s.id} finished: results delivered`);
+    // Forgotten only after `done` was written; a crash before the commit leaves a session that
+    // no client resumes, which the TTL purges.
+    store.close(s.id);
+    group.after(() => void store.maybeSnapshot().catch((err) => log.error(`snapshot failed: ${errorMessage(err)}`)));
+    void conn.writer.end();
+  }
+
+  /** Store one result chunk durably, relay it if its client is here; ack it once durable. */
+  function relayResult(d: Delivery): void {
+    const msg = decodeMessage(d.body);
+    if (msg.kind !== "result") throw new ProtocolError(`unexpected ${msg.kind} message on the results queue`);
+    const s = sessions.get(msg.session);
+    const stored = store.sessions.get(msg.session);
+    if (!s || !stored) {
+      log.warn(`result chunk ${msg.query}#${msg.chunk} for unknown or ended session ${msg.session} dropped`);
+      return d.ack();
+    }
+    if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
+      counters.duplicateChunks++;
+      return d.ack();
+    }
+    store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
+    group.after(() => d.ack());
+    send(s.conn, { t: "result", query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
+    // A client that stops reading must not hold up every other session's results.
+    if (s.conn && s.conn.writer.queued > cfg.maxOutboxBytes) {
+      fail(s.conn, new CoffeeError("CLIENT_TOO_SLOW", `client is not reading its results (${s.conn.writer.queued} bytes waiting)`));
+      return;
+    }
+    maybeFinish(s);
+  }
+
+  // Sessions the log remembers wait for their clients to resume (or for the TTL).
+  for (const id of store.sessions.keys()) {
+    const s = newSession(id);
+    sessions.set(id, s);
+    detach(s);
+  }
+  if (sessions.size > 0) log.info(`recovered ${sessions.size} session(s) awaiting their clients`);
+
+  return {
+    port: () => server?.port ?? cfg.port,
+    listening,
+    async run() {
+      consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => {
+        try {
+          relayResult(d);
+        } catch (err) {
+          log.error(`dropping result message: ${errorMessage(err)}`);
+          d.ack();
+        }
+      });
+      server = Bun.listen<Connection>({
+        hostname: cfg.host,
+        port: cfg.port,
+        socket: {
+          open(socket) {
+            const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket), session: null, closed: false, timer: null };
+            connections.add(conn);
+            socket.data = conn;
+            armTimer(conn);
+          },
+          data(socket, data) {
+            const conn = socket.data;
+            if (conn.closed) return;
+            try {
+              for (const frame of conn.decoder.push(data)) {
+                if (conn.closed) return;
+                onFrame(conn, frame);
+              }
+            } catch (err) {
+              fail(conn, err);
+            }
+          },
+          drain(socket) {
+            socket.data.writer.drain();
+          },
+          close(socket) {
+            const conn = socket.data;
+            conn.writer.close();
+            endConnection(conn);
+          },
+          error(socket, err) {
+            log.warn(`socket error: ${err.message}`);
+          },
+        },
+      });
+      log.info(`gateway listening on ${cfg.host}:${server.port} (max ${cfg.maxSessions} sessions)`);
+      listened(server.port);
+      await stopped;
+    },
+    async shutdown() {
+      server?.stop(true);
+      await consumer?.cancel();
+      for (const c of connections) endConnection(c);
+      for (const s of sessions.values()) if (s.ttlTimer) clearTimeout(s.ttlTimer);
+      await group.now();
+      await store.shutdown();
+      stop();
+    },
+    status: () => ({ sessions: sessions.size, port: server?.port ?? cfg.port, ...counters }),
+  };
+}
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 0, max: 65535, help: "TCP port clients connect to" },
+  { name: "host", type: "string", env: "GATEWAY_HOST", default: "0.0.0.0", help: "address to listen on" },
+  { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full'" },
+  { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "largest frame a client may send" },
+  { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client connection" },
+  { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 64 * 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued for a client that does not read before it is dropped" },
+  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 64, min: 1, max: 10000, help: "result chunks in flight from the broker" },
+  { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
+  { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete is dropped" },
+  { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
+  { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: 65_536, min: 16, max: 16 * 1024 * 1024, help: "longest field in a client batch" },
+  { name: "token", type: "string", env: "COFFEE_TOKEN", help: "shared secret clients must present (prefer the env variable: flags show in ps)" },
+  { name: "session-ttl-s", type: "int", env: "COFFEE_SESSION_TTL_S", default: 60, min: 1, max: 604_800, help: "a session whose client is gone this long is purged everywhere" },
+  { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "the session registry's write-ahead log goes to STATE-DIR/<name>/" },
+  ...COMMON_OPTIONS,
+];
+
+/** Compile parsed gateway options. */
+export function gatewayConfig(values: OptionValues): GatewayConfig {
+  return {
+    host: str(values, "host"),
+    port: int(values, "port"),
+    maxSessions: int(values, "max-sessions"),
+    maxFrameBytes: int(values, "max-frame-bytes"),
+    maxInFlight: int(values, "max-in-flight"),
+    maxOutboxBytes: int(values, "max-outbox-bytes"),
+    prefetch: int(values, "prefetch"),
+    sessionTtlMs: int(values, "session-ttl-s") * 1000,
+    handshakeTimeoutMs: int(values, "handshake-timeout-ms"),
+    idleTimeoutMs: int(values, "idle-timeout-s") * 1000,
+    maxBatchRows: int(values, "max-batch-rows"),
+    maxFieldChars: int(values, "max-field-chars"),
+    token: optStr(values, "token") ?? null,
+    stateDir: null,
+  };
+}
+
+/** The gateway's defaults (as `--help` documents them), for in-process clusters. */
+export function defaultGatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
+  return { ...gatewayConfig(parseOptions(OPTIONS, [], {})), ...overrides };
+}
+
+/** `coffee --role gateway`. */
+export const gatewayCommand: Command = {
+  name: "gateway",
+  usage: "coffee --role gateway [options]",
+  description: "Accepts client sessions over TCP, publishes their rows to the broker, relays results back.",
+  options: OPTIONS,
+  async run(values) {
+    const common = commonConfig(values, "gateway");
+    const log = createLogger(common.name);
+    const cfg = { ...gatewayConfig(values), stateDir: join(str(values, "state-dir"), common.name) };
+    return runRoleProcess("gateway", common, log, (t) => createGateway(cfg, t, log));
+  },
+};

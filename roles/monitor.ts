@@ -1,0 +1,174 @@
+/**
+ * Monitor role: N monitors elect a leader (Bully with terms, src/election.ts, over TCP). The
+ * leader health-checks every process in the cluster file over UDP (other monitors included)
+ * and revives one that misses `--misses` checks in a row, through a revival backend (coffee up's
+ * control API, or Docker), on behalf of its term: a backend that has seen a newer term refuses,
+ * so a paused ex-leader can never act.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { readClusterFile } from "../src/clusterPlan.ts";
+import type { Command } from "../src/command.ts";
+import { DockerRevivalBackend } from "../src/dockerRevival.ts";
+import { BullyElection, type ElectionAction, type ElectionMessage } from "../src/election.ts";
+import { parsePeers, startElectionTransport } from "../src/electionTransport.ts";
+import { ConfigError, errorMessage } from "../src/errors.ts";
+import { pingHealth, startHealthServer } from "../src/health.ts";
+import { LocalRevivalBackend } from "../src/localRevival.ts";
+import { createLogger, type Logger } from "../src/log.ts";
+import { int, str, type OptionSpec, type OptionValues } from "../src/options.ts";
+import { RevivalError, RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/revival.ts";
+
+
+const isElectionMessage = (m: unknown): m is ElectionMessage => {
+  if (typeof m !== "object" || m === null) return false;
+  const r = m as Record<string, unknown>;
+  return ["election", "answer", "coordinator", "heartbeat"].includes(r.type as string) && Number.isInteger(r.from) && Number.isInteger(r.term);
+};
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "name", type: "string", env: "COFFEE_NAME", default: "monitor", help: "process name" },
+  { name: "id", type: "int", env: "COFFEE_MONITOR_ID", default: 1, min: 1, max: 1_000_000, help: "this monitor's election id (the highest live id leads)" },
+  { name: "peers", type: "string", env: "COFFEE_MONITOR_PEERS", default: "", help: "every monitor's election address: 1=host:port,2=host:port,... (empty: this one alone)" },
+  { name: "election-port", type: "int", env: "COFFEE_ELECTION_PORT", default: 0, min: 0, max: 65535, help: "TCP port for election messages (default: this id's port in --peers)" },
+  { name: "cluster-file", type: "string", env: "COFFEE_CLUSTER_FILE", default: "./state/cluster.json", help: "processes to watch (written by coffee up)" },
+  { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING (0 = any free port)" },
+  { name: "interval-ms", type: "int", env: "COFFEE_CHECK_INTERVAL_MS", default: 250, min: 20, max: 60_000, help: "time between health rounds of the leader" },
+  { name: "timeout-ms", type: "int", env: "COFFEE_CHECK_TIMEOUT_MS", default: 250, min: 10, max: 60_000, help: "wait for one PING reply" },
+  { name: "misses", type: "int", env: "COFFEE_CHECK_MISSES", default: 3, min: 1, max: 100, help: "consecutive missed replies before a process is declared down" },
+  { name: "heartbeat-ms", type: "int", env: "COFFEE_HEARTBEAT_MS", default: 200, min: 10, max: 60_000, help: "leader heartbeat interval" },
+  { name: "leader-timeout-ms", type: "int", env: "COFFEE_LEADER_TIMEOUT_MS", default: 1000, min: 50, max: 600_000, help: "silence from the leader that starts an election" },
+  { name: "revive", type: "enum", env: "COFFEE_REVIVE", default: "local", choices: ["local", "docker", "none"], help: "how dead processes are started again" },
+  { name: "control-url", type: "string", env: "COFFEE_CONTROL_URL", help: "coffee up's control API (default: read control.json next to the cluster file)" },
+  { name: "docker-socket", type: "string", env: "DOCKER_SOCKET", default: "/var/run/docker.sock", help: "Docker Engine API socket (--revive docker)" },
+  { name: "compose-project", type: "string", env: "COMPOSE_PROJECT_NAME", help: "compose project whose containers are revived (--revive docker)" },
+  { name: "revive-initial-ms", type: "int", env: "COFFEE_REVIVE_INITIAL_MS", default: 250, min: 0, max: 600_000, help: "wait after a revival attempt before the next one (doubles)" },
+  { name: "revive-max-ms", type: "int", env: "COFFEE_REVIVE_MAX_MS", default: 8000, min: 0, max: 3_600_000, help: "cap of the doubling wait between revival attempts" },
+  { name: "revive-max-attempts", type: "int", env: "COFFEE_REVIVE_MAX_ATTEMPTS", default: 10, min: 1, max: 1000, help: "revival attempts per process before it is reported and left down" },
+];
+
+type MonitorBackend = RevivalBackend & { guard: { observeTerm(t: number): boolean }; currentTerm?: () => Promise<number>; announce?: (term: number) => Promise<boolean> };
+
+function backendFor(values: OptionValues, clusterFile: string, log: Logger): MonitorBackend | null {
+  const onEvent = (e: RevivalEvent): void => {
+    if (e.type === "reviving") log.info(`reviving ${e.name} (attempt ${e.attempt}, term ${e.term})`);
+    else if (e.type === "revived") log.info(`revived ${e.name} (attempt ${e.attempt})`);
+    else if (e.type === "failed") log.warn(`reviving ${e.name} failed (attempt ${e.attempt}): ${e.error}${e.retryInMs >= 0 ? `; retry in ${e.retryInMs} ms` : ""}`);
+    else if (e.type === "gave-up") log.error(`gave up on ${e.name} after ${e.attempts} attempts; it stays down until an operator acts`);
+    else log.warn(`revival of ${e.name} fenced: term ${e.term} is older than ${e.currentTerm}`);
+  };
+  const policy = new RevivalPolicy({ initialMs: values["revive-initial-ms"] as number, maxMs: values["revive-max-ms"] as number, maxAttempts: values["revive-max-attempts"] as number, resetAfterMs: 60_000 });
+  const mode = values.revive;
+  if (mode === "none") return null;
+  if (mode === "docker") return new DockerRevivalBackend({ socketPath: values["docker-socket"] as string, project: values["compose-project"] as string | undefined, policy, onEvent, log: (m) => log.info(m) });
+  let controlUrl = values["control-url"] as string | undefined;
+  if (!controlUrl) {
+    try {
+      controlUrl = (JSON.parse(readFileSync(join(dirname(clusterFile), "control.json"), "utf8")) as { url: string }).url;
+    } catch {
+      throw new ConfigError(`--revive local needs --control-url or ${join(dirname(clusterFile), "control.json")} (written by coffee up)`);
+    }
+  }
+  return new LocalRevivalBackend({ controlUrl, policy, onEvent });
+}
+
+/** `coffee --role monitor`. */
+export const monitorCommand: Command = {
+  name: "monitor",
+  usage: "coffee --role monitor [--id N --peers 1=host:port,...] [options]",
+  description: "Elects a leader among monitors; the leader health-checks every process and revives the dead.",
+  options: OPTIONS,
+  async run(values) {
+    const name = str(values, "name");
+    const log = createLogger(name);
+    const id = int(values, "id");
+    const clusterFile = str(values, "cluster-file");
+    const peers = parsePeers(str(values, "peers"));
+    const electionPort = int(values, "election-port") || peers.get(id)?.port || 0;
+    if (peers.size > 0 && !peers.has(id)) throw new ConfigError(`--peers must include this monitor's own id ${id}`);
+    const ids = peers.size > 0 ? [...peers.keys()] : [id];
+    const backend = backendFor(values, clusterFile, log);
+    const missesToDown = int(values, "misses");
+    const timeoutMs = int(values, "timeout-ms");
+    const misses = new Map<string, number>();
+    const down = new Set<string>();
+    const revivals = { attempts: 0 };
+    const nameOf = (monitorId: number): string => `monitor-${monitorId}`;
+
+    // A monitor restarted with no memory starts from the highest term the backend has fenced,
+    // so the terms it claims are not refused.
+    const initialTerm = (await backend?.currentTerm?.()) ?? 0;
+    const election = new BullyElection({
+      id, peers: ids, heartbeatMs: int(values, "heartbeat-ms"), leaderTimeoutMs: int(values, "leader-timeout-ms"), initialTerm,
+      answerTimeoutMs: Math.max(100, int(values, "heartbeat-ms") * 2), coordinatorTimeoutMs: int(values, "leader-timeout-ms"),
+    }, performance.now());
+    const transport = startElectionTransport(electionPort, peers, (m) => {
+      if (isElectionMessage(m)) perform(election.receive(m, performance.now()));
+    });
+    function perform(actions: ElectionAction[]): void {
+      for (const a of actions) {
+        if (a.type === "send") transport.send(a.to, a.message);
+        else if (a.type === "leader") {
+          backend?.guard.observeTerm(a.term);
+          // Fence any older leader at the backend at once, not only at our first revival.
+          void backend?.announce?.(a.term);
+          misses.clear();
+          log.info(`leader now: ${name} (term ${a.term})`);
+        } else if (a.type === "follower") {
+          backend?.guard.observeTerm(a.term);
+          log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
+        } else log.warn(`stepped down from leading term ${a.term}`);
+      }
+    }
+
+    const health = await startHealthServer({
+      port: int(values, "health-port"),
+      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: down.size, revivals: revivals.attempts }),
+    });
+    log.info(`health on udp/${health.port}; election on tcp/${electionPort} among ${ids.join(",")}; watching ${clusterFile}`);
+    perform(election.start(performance.now()));
+    const ticker = setInterval(() => perform(election.tick(performance.now())), 50);
+
+    let running = true;
+    const stop = (): void => { running = false; };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    while (running) {
+      const round = performance.now();
+      if (election.isLeader(round)) {
+        const term = election.term;
+        const entries = readClusterFile(clusterFile).filter((e) => e.name !== name);
+        await Promise.all(entries.map(async (e) => {
+          const reply = await pingHealth("127.0.0.1", e.healthPort, timeoutMs);
+          if (reply) {
+            misses.set(e.name, 0);
+            if (down.delete(e.name)) log.info(`${e.name} is answering again`);
+            return;
+          }
+          const n = (misses.get(e.name) ?? 0) + 1;
+          misses.set(e.name, n);
+          if (n < missesToDown) return;
+          if (!down.has(e.name)) {
+            down.add(e.name);
+            log.warn(`${e.name} (${e.role}) is down: ${n} health checks missed`);
+          }
+          // Retried on every round while it stays down; the backend's policy paces the attempts.
+          if (backend && election.isLeader(performance.now())) {
+            try {
+              await backend.revive(e.name, term);
+              revivals.attempts++;
+            } catch (err) {
+              if (!(err instanceof RevivalError && (err.code === "REVIVAL_BACKOFF" || err.code === "REVIVAL_BUDGET_EXHAUSTED"))) log.warn(errorMessage(err));
+            }
+          }
+        }));
+      }
+      const wait = int(values, "interval-ms") - (performance.now() - round);
+      if (wait > 0 && running) await Bun.sleep(wait);
+    }
+    clearInterval(ticker);
+    transport.close();
+    health.close();
+    return 0;
+  },
+};

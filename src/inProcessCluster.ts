@@ -1,0 +1,60 @@
+/**
+ * Gateway, workers and aggregators of a whole cluster inside one process, each on its own
+ * Transport from `transportFor`. `coffee up` uses it over the in-memory transport when no broker
+ * is around; tests use it to run the real roles in-process.
+ */
+import { createAggregator } from "../roles/aggregator.ts";
+import { createGateway, type GatewayConfig, type GatewayInstance } from "../roles/gateway.ts";
+import { createWorker } from "../roles/worker.ts";
+import { createLogger, type Logger } from "./log.ts";
+import type { RoleInstance } from "./roleRuntime.ts";
+import { QUERIES } from "./schema.ts";
+import { allQueues, STAGES } from "./topology.ts";
+import type { Transport } from "./transport.ts";
+
+/** One role instance of an in-process cluster. */
+export interface InProcessRole {
+  name: string;
+  role: "gateway" | "worker" | "aggregator";
+  instance: RoleInstance;
+}
+
+/** A running in-process cluster. */
+export interface InProcessCluster {
+  roles: InProcessRole[];
+  gatewayPort(): number;
+  shutdown(): Promise<void>;
+}
+
+/** Start every non-monitor role in this process; resolves once the gateway listens. */
+export async function startInProcessCluster(
+  gateway: GatewayConfig,
+  replicas: ReadonlyMap<string, number>,
+  transportFor: (name: string, log: Logger) => Transport,
+  quiet = false,
+): Promise<InProcessCluster> {
+  const roles: InProcessRole[] = [];
+  const logFor = (name: string): Logger => (quiet ? { info() {}, warn() {}, error: createLogger(name).error } : createLogger(name));
+  const add = async (name: string, role: InProcessRole["role"], make: (t: Transport, log: Logger) => Promise<RoleInstance>): Promise<void> => {
+    const log = logFor(name);
+    const t = transportFor(name, log);
+    await t.declare(allQueues());
+    const instance = await make(t, log);
+    roles.push({ name, role, instance });
+    void instance.run().catch((err) => log.error(`stopped with an error: ${String(err)}`));
+  };
+  for (const s of STAGES) {
+    for (let i = 1; i <= (replicas.get(s.name) ?? s.replicas); i++) await add(`${s.name}-${i}`, "worker", (t, log) => createWorker({ stage: s, prefetch: 64 }, t, log));
+  }
+  for (const q of QUERIES) await add(`agg-${q}`, "aggregator", (t, log) => createAggregator({ query: q, prefetch: 128, chunkBytes: 256 * 1024, stateDir: null }, t, log));
+  let gw: GatewayInstance | null = null;
+  await add("gateway", "gateway", async (t, log) => (gw = await createGateway(gateway, t, log)));
+  await (gw as GatewayInstance | null)!.listening;
+  return {
+    roles,
+    gatewayPort: () => gw!.port(),
+    shutdown: async () => {
+      for (const r of roles) await r.instance.shutdown();
+    },
+  };
+}

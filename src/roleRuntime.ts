@@ -1,0 +1,109 @@
+/**
+ * What every role process shares: common options (name, namespace, broker URL, health port),
+ * opening the transport, the UDP health server, and shutting down on SIGINT/SIGTERM.
+ */
+import { AmqpTransport } from "./amqpTransport.ts";
+import { errorMessage } from "./errors.ts";
+import { startHealthServer } from "./health.ts";
+import type { Logger } from "./log.ts";
+import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
+import { allQueues } from "./topology.ts";
+import type { Transport } from "./transport.ts";
+
+/** Default broker URL (contract §1). */
+export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
+
+/** Options every broker-connected role takes. */
+export const COMMON_OPTIONS: readonly OptionSpec[] = [
+  { name: "name", type: "string", env: "COFFEE_NAME", help: "process name in logs, health replies and cluster.json (default: the role)" },
+  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
+  { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, help: "RabbitMQ URL (amqp:// or amqps://)" },
+  { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port, logged)" },
+  { name: "max-unconfirmed", type: "int", env: "COFFEE_MAX_UNCONFIRMED", default: 512, min: 1, max: 100000, help: "publishes awaiting broker confirmation at once" },
+  { name: "reconnect-max-ms", type: "int", env: "COFFEE_RECONNECT_MAX_MS", default: 5000, min: 100, max: 600_000, help: "longest pause between broker reconnect attempts (backoff from 200 ms, with jitter)" },
+];
+
+/** Common options, compiled. */
+export interface CommonConfig {
+  name: string;
+  namespace: string;
+  amqpUrl: string;
+  healthPort: number;
+  maxUnconfirmed: number;
+  reconnectMaxMs: number;
+}
+
+/** Read the common options; `role` names the process when --name is absent. */
+export function commonConfig(values: OptionValues, role: string): CommonConfig {
+  return {
+    name: typeof values.name === "string" ? values.name : role,
+    namespace: str(values, "namespace"),
+    amqpUrl: str(values, "amqp-url"),
+    healthPort: int(values, "health-port"),
+    maxUnconfirmed: int(values, "max-unconfirmed"),
+    reconnectMaxMs: int(values, "reconnect-max-ms"),
+  };
+}
+
+/** Connect to RabbitMQ, retrying until it answers; a lost connection is re-established in place. */
+export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTransport> {
+  return AmqpTransport.open({
+    url: cfg.amqpUrl,
+    namespace: cfg.namespace,
+    maxUnconfirmed: cfg.maxUnconfirmed,
+    reconnectInitialMs: 200,
+    reconnectMaxMs: cfg.reconnectMaxMs,
+    onError: (err) => log.error(`broker: ${errorMessage(err)}`),
+    onEvent: (e) => {
+      if (e.type === "connected") log.info(`broker connected at ${e.url}`);
+      else if (e.type === "disconnected") log.warn(`broker connection lost (${e.reason}); reconnecting`);
+      else log.warn(`broker reconnect attempt ${e.attempt} in ${e.delayMs} ms${e.lastError ? ` (last error: ${e.lastError})` : ""}`);
+    },
+  });
+}
+
+/** A role instance as created in-process: runs until shut down. */
+export interface RoleInstance {
+  /** Resolves when the role has stopped on its own (or after shutdown). */
+  run(): Promise<void>;
+  shutdown(): Promise<void>;
+  /** Extra health status fields (sessions, counters). */
+  status(): Record<string, string | number>;
+}
+
+/**
+ * Run a role in this process until it ends or a signal arrives; returns the exit code. The
+ * health server answers first (status "starting"), before the broker connection and any log
+ * replay, so a slow start is never mistaken for a dead process.
+ */
+export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport) => Promise<RoleInstance>): Promise<number> {
+  let instance: RoleInstance | null = null;
+  let transport: AmqpTransport | null = null;
+  const health = await startHealthServer({
+    port: cfg.healthPort,
+    status: () => ({
+      role, name: cfg.name, state: instance ? "running" : "starting",
+      ...(instance?.status() ?? {}),
+      ...(transport ? { broker: transport.connected ? "connected" : "reconnecting" } : {}),
+    }),
+  });
+  log.info(`health on udp/${health.port}`);
+  transport = await openAmqp(cfg, log);
+  // Every role declares the whole topology, so no publish is lost to a not-yet-declared queue.
+  await transport.declare(allQueues());
+  const running = await create(transport);
+  instance = running;
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: shutting down`);
+    await running.shutdown();
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  await running.run();
+  health.close();
+  await transport.close();
+  return 0;
+}
