@@ -1,0 +1,176 @@
+/**
+ * `coffee chaos`: starts a local cluster, keeps K clients running sessions on generated data,
+ * SIGKILLs a random process of the chosen roles every few seconds (seeded), optionally restarts
+ * a private broker, lets the cluster revive what died, and ends with a verdict per session
+ * against `coffee reference`. Exits non-zero when any session is not exact.
+ */
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "../command.ts";
+import { readClusterFile } from "../clusterPlan.ts";
+import { ConfigError } from "../errors.ts";
+import { generateDataset, parseMonthRange, Rng } from "../generator.ts";
+import { createLogger } from "../log.ts";
+import { bool, int, optStr, str, type OptionSpec } from "../options.ts";
+import { freeTcpPort } from "../ports.ts";
+import { startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
+import { computeReference } from "../reference.ts";
+import { DEFAULT_AMQP_URL } from "../roleRuntime.ts";
+import { QUERIES, queryFileName } from "../schema.ts";
+import { selfCommand } from "../selfCommand.ts";
+import { compareResult } from "../verdict.ts";
+import { deleteNamespace } from "../namespaceAdmin.ts";
+
+const ROLE_NAMES = ["gateway", "worker", "aggregator", "monitor"] as const;
+
+interface SessionVerdict {
+  client: number;
+  round: number;
+  session: string;
+  verdict: string;
+  seconds: number;
+}
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "dir", type: "string", default: "./chaos", help: "data, cluster state and results go here" },
+  { name: "duration-s", type: "int", default: 60, min: 5, max: 86_400, help: "how long clients keep starting sessions and processes keep dying" },
+  { name: "clients", type: "int", default: 3, min: 1, max: 5, help: "concurrent clients, each with its own dataset" },
+  { name: "kill-min-ms", type: "int", default: 2000, min: 100, max: 600_000, help: "shortest pause between two kills" },
+  { name: "kill-max-ms", type: "int", default: 3000, min: 100, max: 600_000, help: "longest pause between two kills" },
+  { name: "roles", type: "string", default: "gateway,worker,aggregator,monitor", help: "roles whose processes may be killed (gateway, worker, aggregator, monitor)" },
+  { name: "broker-restart-at-s", type: "int", default: 0, min: 0, max: 86_400, help: "restart the broker once at this second (0 = never); runs a private rabbitmq-server" },
+  { name: "seed", type: "int", default: 1, min: 0, max: 2 ** 31 - 1, help: "seed of victims, pauses and data" },
+  { name: "data", type: "string", help: "comma-separated dataset folders, one per client (default: generate them)" },
+  { name: "months", type: "string", default: "2024-01..2024-02", help: "months of generated data per client" },
+  { name: "transactions-per-month", type: "int", default: 2000, min: 10, max: 700_000, help: "generated transactions per month" },
+  { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, help: "broker to use when no restart is asked for" },
+  { name: "keep", type: "bool", default: false, help: "keep data, state and results afterwards" },
+  { name: "replicas", type: "string", help: "worker replicas per stage, passed to coffee up" },
+];
+
+/** `coffee chaos`. */
+export const chaosCommand: Command = {
+  name: "chaos",
+  usage: "coffee chaos [--duration-s N] [--clients K] [--roles list] [--broker-restart-at-s N] [options]",
+  description: "Kills random cluster processes while clients run sessions, then checks every session against coffee reference.",
+  options: OPTIONS,
+  async run(values) {
+    const log = createLogger("chaos");
+    const dir = resolve(str(values, "dir"));
+    const roles = str(values, "roles").split(",").map((r) => r.trim()).filter(Boolean);
+    for (const r of roles) if (!(ROLE_NAMES as readonly string[]).includes(r)) throw new ConfigError(`--roles: unknown role "${r}"`);
+    if (int(values, "kill-max-ms") < int(values, "kill-min-ms")) throw new ConfigError("--kill-max-ms must be >= --kill-min-ms");
+    const seed = int(values, "seed");
+    // Seeded, so the same seed kills the same sequence of victims.
+    const rng = new Rng(seed);
+    const rand = (): number => rng.float();
+    const durationMs = int(values, "duration-s") * 1000;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+
+    const given = optStr(values, "data")?.split(",").map((d) => resolve(d.trim())).filter(Boolean);
+    const clients = given ? given.length : int(values, "clients");
+    const datasets: string[] = [];
+    const expected: Record<string, string>[] = [];
+    for (let i = 0; i < clients; i++) {
+      let data = given?.[i];
+      if (!data) {
+        data = join(dir, "data", `client${i + 1}`);
+        await generateDataset({ out: data, seed: seed * 100 + i, months: parseMonthRange(str(values, "months")), transactionsPerMonth: int(values, "transactions-per-month"), users: 1000, stores: 10, menuItems: 8 });
+      }
+      datasets.push(data);
+      expected.push((await computeReference(data)).queries);
+    }
+
+    let broker: PrivateBroker | null = null;
+    let amqpUrl = str(values, "amqp-url");
+    const restartAt = int(values, "broker-restart-at-s");
+    if (restartAt > 0) {
+      broker = await startPrivateBroker(join(dir, "rabbitmq"), (m) => log.info(m));
+      amqpUrl = broker.url;
+    }
+    const port = freeTcpPort();
+    const namespace = `chaos${port}`;
+    const stateDir = join(dir, "state");
+    const replicas = optStr(values, "replicas");
+    const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, ...(replicas ? ["--replicas", replicas] : [])], {
+      env: { ...process.env, AMQP_URL: amqpUrl } as Record<string, string>, stdout: "pipe", stderr: "ignore",
+    });
+    const started = performance.now();
+    const kills = new Map<string, number>();
+    let brokerRestarts = 0;
+    const verdicts: SessionVerdict[] = [];
+    try {
+      const reader = up.stdout.getReader();
+      for (let banner = ""; !banner.includes("ready"); ) {
+        const { value, done } = await reader.read();
+        if (done) throw new ConfigError(`coffee up stopped before it was ready; see ${join(stateDir, "logs")}`);
+        banner += new TextDecoder().decode(value);
+      }
+      log.info(`cluster ready on port ${port}; killing ${roles.join(", ")} every ${int(values, "kill-min-ms")}-${int(values, "kill-max-ms")} ms for ${durationMs / 1000} s`);
+      const deadline = performance.now() + durationMs;
+
+      const killer = (async () => {
+        let restarted = false;
+        while (performance.now() < deadline) {
+          const pause = int(values, "kill-min-ms") + rand() * (int(values, "kill-max-ms") - int(values, "kill-min-ms"));
+          await Bun.sleep(Math.min(pause, Math.max(0, deadline - performance.now())));
+          if (performance.now() >= deadline) break;
+          if (broker && !restarted && performance.now() - started >= restartAt * 1000) {
+            restarted = true;
+            log.info("restarting the broker");
+            await broker.restart();
+            brokerRestarts++;
+            continue;
+          }
+          const entries = readClusterFile(join(stateDir, "cluster.json"))
+            .filter((e) => roles.includes(e.role) && e.alive && e.pid !== null);
+          const victim = entries[Math.floor(rand() * entries.length)];
+          if (!victim) continue;
+          try {
+            process.kill(victim.pid!, "SIGKILL");
+            kills.set(victim.role, (kills.get(victim.role) ?? 0) + 1);
+            log.info(`SIGKILL ${victim.name} (pid ${victim.pid})`);
+          } catch {
+            // Already gone: the supervisor is reviving it.
+          }
+        }
+      })();
+
+      const runClient = async (i: number): Promise<void> => {
+        for (let round = 1; performance.now() < deadline; round++) {
+          const out = join(dir, "results", `client${i + 1}`);
+          const t0 = performance.now();
+          const p = Bun.spawn([...selfCommand(), "--role", "client", "--data", datasets[i]!, "--out", out, "--gateway", `127.0.0.1:${port}`, "--quiet", "--batch-rows", "200", "--window", "4"], { stdout: "pipe", stderr: "pipe" });
+          const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+          const seconds = (performance.now() - t0) / 1000;
+          const sessionDir = /results in (\S+)/.exec(stdout)?.[1];
+          if (code !== 0 || !sessionDir) {
+            verdicts.push({ client: i + 1, round, session: "-", verdict: `failed: ${stderr.trim().split("\n")[0] ?? `exit ${code}`}`, seconds });
+            continue;
+          }
+          const parts: string[] = [];
+          for (const q of QUERIES) {
+            const v = compareResult(expected[i]![q]!, readFileSync(join(sessionDir, queryFileName(q)), "utf8"));
+            if (!v.exact) parts.push(`${q}: ${v.lost} lost, ${v.duplicated} duplicated, ${v.unexpected} unexpected`);
+          }
+          verdicts.push({ client: i + 1, round, session: sessionDir.split("session_")[1] ?? sessionDir, verdict: parts.length ? parts.join("; ") : "exact", seconds });
+        }
+      };
+      await Promise.all([killer, ...Array.from({ length: clients }, (_, i) => runClient(i))]);
+    } finally {
+      up.kill("SIGTERM");
+      await up.exited;
+      if (!broker) await deleteNamespace(amqpUrl, namespace).catch(() => {});
+      broker?.stop();
+      if (!bool(values, "keep")) rmSync(dir, { recursive: true, force: true });
+    }
+
+    const total = [...kills.values()].reduce((a, b) => a + b, 0);
+    const exact = verdicts.filter((v) => v.verdict === "exact").length;
+    process.stdout.write(`| client | round | session | seconds | verdict |\n| ---: | ---: | --- | ---: | --- |\n`);
+    for (const v of verdicts) process.stdout.write(`| ${v.client} | ${v.round} | ${v.session.slice(0, 8)} | ${v.seconds.toFixed(1)} | ${v.verdict} |\n`);
+    process.stdout.write(`chaos: ${verdicts.length} sessions, ${exact} exact; ${total} kills (${[...kills].map(([r, n]) => `${r} ${n}`).join(", ") || "none"}), ${brokerRestarts} broker restarts, ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+    return verdicts.length > 0 && exact === verdicts.length ? 0 : 1;
+  },
+};

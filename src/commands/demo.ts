@@ -1,0 +1,74 @@
+/**
+ * `coffee demo`: the quickstart in one command. Generates sample datasets, starts a cluster with
+ * `coffee up` (RabbitMQ if one answers, else a private node, else in-process), runs concurrent
+ * clients, checks every result file against `coffee reference`, and stops the cluster.
+ */
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { defaultClientConfig, runClient } from "../../roles/client.ts";
+import type { Command } from "../command.ts";
+import { CoffeeError } from "../errors.ts";
+import { generateDataset, parseMonthRange } from "../generator.ts";
+import { bool, int, str, type OptionSpec } from "../options.ts";
+import { freeTcpPort } from "../ports.ts";
+import { computeReference } from "../reference.ts";
+import { QUERIES, queryFileName } from "../schema.ts";
+import { selfCommand } from "../selfCommand.ts";
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "dir", type: "string", default: "./demo", help: "where data, cluster state and results go" },
+  { name: "clients", type: "int", default: 3, min: 1, max: 5, help: "concurrent clients, each with its own dataset" },
+  { name: "months", type: "string", default: "2024-01..2024-06", help: "months of generated data" },
+  { name: "transactions-per-month", type: "int", default: 5000, min: 1, max: 700_000, help: "generated transactions per month" },
+  { name: "keep", type: "bool", default: false, help: "keep the cluster state directory afterwards" },
+];
+
+/** `coffee demo`. */
+export const demoCommand: Command = {
+  name: "demo",
+  usage: "coffee demo [--dir DIR] [--clients N] [options]",
+  description: "Sample data, a local cluster, concurrent clients and a check of every result against coffee reference, in one command.",
+  options: OPTIONS,
+  async run(values) {
+    const dir = resolve(str(values, "dir"));
+    const say = (m: string): void => void process.stdout.write(`demo: ${m}\n`);
+    const clients = int(values, "clients");
+    for (let i = 0; i < clients; i++) {
+      const data = join(dir, "data", `client${i + 1}`);
+      rmSync(data, { recursive: true, force: true });
+      mkdirSync(data, { recursive: true });
+      const s = await generateDataset({ out: data, seed: 1000 + i, months: parseMonthRange(str(values, "months")), transactionsPerMonth: int(values, "transactions-per-month"), users: 2000, stores: 10, menuItems: 8 });
+      say(`dataset ${i + 1}: ${s.rows.transactions} transactions, ${s.rows.transaction_items} items in ${data}`);
+    }
+    const port = freeTcpPort();
+    const stateDir = join(dir, "state");
+    const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `demo${port}`, "--monitors", "1", "--delete-on-exit"], { stdout: "pipe", stderr: "inherit" });
+    try {
+      const reader = up.stdout.getReader();
+      let banner = "";
+      while (!banner.includes("ready")) {
+        const { value, done } = await reader.read();
+        if (done) throw new CoffeeError("BROKER_UNAVAILABLE", "the cluster stopped before it was ready (see above)");
+        banner += new TextDecoder().decode(value);
+      }
+      say(banner.trim());
+      const started = performance.now();
+      const runs = await Promise.all(Array.from({ length: clients }, (_, i) =>
+        runClient(defaultClientConfig({ dataDir: join(dir, "data", `client${i + 1}`), outDir: join(dir, "results"), host: "127.0.0.1", port, quiet: true }))));
+      say(`${clients} sessions finished in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+      let exact = 0;
+      for (const [i, run] of runs.entries()) {
+        const ref = await computeReference(join(dir, "data", `client${i + 1}`));
+        const same = QUERIES.every((q) => readFileSync(join(run.dir, queryFileName(q)), "utf8") === ref.queries[q]);
+        if (same) exact++;
+        say(`client ${i + 1}: ${run.rowsSent} rows, ${run.rejects.total} rejected -> ${run.dir} ${same ? "(equal to coffee reference)" : "(DIFFERS from coffee reference)"}`);
+      }
+      say(exact === clients ? "all results exact" : `${clients - exact} session(s) differ from the reference`);
+      return exact === clients ? 0 : 1;
+    } finally {
+      up.kill("SIGTERM");
+      await up.exited;
+      if (!bool(values, "keep")) rmSync(stateDir, { recursive: true, force: true });
+    }
+  },
+};

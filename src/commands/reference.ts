@@ -1,0 +1,45 @@
+/** `coffee reference`: the four queries in one process, written as OUT/query1.csv .. query4.csv. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "../command.ts";
+import { DatasetError } from "../errors.ts";
+import { int, str } from "../options.ts";
+import { computeReference, type FileRejects, type ReferenceResult } from "../reference.ts";
+import { QUERIES, queryFileName } from "../schema.ts";
+
+/** One stderr line per file with rejected rows: `file: N rows rejected (lines a, b, c...)`. */
+export function rejectLine(r: FileRejects): string {
+  const more = r.count > r.firstLines.length ? "..." : "";
+  return `${r.file}: ${r.count} rows rejected (lines ${r.firstLines.join(", ")}${more})`;
+}
+
+/** The `reference` tool: single-process oracle and baseline for the distributed system. */
+export const referenceCommand: Command = {
+  name: "reference",
+  usage: "coffee reference --data DIR --out DIR [--batch-rows N]",
+  description:
+    "Computes the four queries in one process from the CSV folders, in the distributed system's output format (the test oracle and benchmark baseline).",
+  options: [
+    { name: "data", type: "string", required: true, help: "dataset folder with transactions/, transaction_items/, users/, stores/, menu_items/" },
+    { name: "out", type: "string", required: true, help: "folder for query1.csv .. query4.csv (created if missing)" },
+    { name: "batch-rows", type: "int", default: 5000, min: 1, max: 1_000_000, help: "rows per parsed batch" },
+  ],
+  async run(values) {
+    const started = performance.now();
+    const out = str(values, "out");
+    let result: ReferenceResult;
+    try {
+      result = await computeReference(str(values, "data"), { batchRows: int(values, "batch-rows") });
+    } catch (err) {
+      if (!(err instanceof DatasetError)) throw err;
+      process.stderr.write(`coffee reference: ${err.message}\n`);
+      return 1;
+    }
+    mkdirSync(out, { recursive: true });
+    for (const q of QUERIES) writeFileSync(join(out, queryFileName(q)), result.queries[q]);
+    for (const r of result.rejects) process.stderr.write(`${rejectLine(r)}\n`);
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    process.stdout.write(`reference: ${result.rowsRead} rows read, ${result.rowsRejected} rejected, ${seconds} s -> ${out}\n`);
+    return 0;
+  },
+};

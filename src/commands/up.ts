@@ -1,0 +1,180 @@
+/**
+ * `coffee up`: the whole cluster on this machine as child processes, rendered from the topology:
+ * gateway, every stage's worker replicas, the four aggregators and the monitors. Writes
+ * <state>/cluster.json, prints a `ready` line once every process answers its health check and
+ * the gateway accepts clients, and stops every child on SIGINT/SIGTERM.
+ */
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "../command.ts";
+import { ConfigError } from "../errors.ts";
+import { startHealthServer, pingHealth, type HealthServer } from "../health.ts";
+import { createLogger } from "../log.ts";
+import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
+import { bool, int, str, type OptionSpec } from "../options.ts";
+import { freeTcpPort, freeUdpPort, tcpAccepts } from "../ports.ts";
+import { brokerAnswers, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
+import { DEFAULT_AMQP_URL, type RoleInstance } from "../roleRuntime.ts";
+import { redactUrl } from "../amqpTransport.ts";
+import { defaultGatewayConfig } from "../../roles/gateway.ts";
+import { startInProcessCluster } from "../inProcessCluster.ts";
+import { deleteNamespace } from "../namespaceAdmin.ts";
+import { selfCommand } from "../selfCommand.ts";
+import { Supervisor, type ChildSpec } from "../supervisor.ts";
+import { parseReplicas, STAGES } from "../topology.ts";
+import { writeJsonAtomic } from "../atomicFile.ts";
+import { startControlApi } from "../controlApi.ts";
+import { planCluster, type ClusterProcess } from "../clusterPlan.ts";
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "cluster.json, logs and all state files live below it" },
+  { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "gateway TCP port" },
+  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
+  { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, help: "RabbitMQ URL; when nothing answers there, see --transport" },
+  { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at --amqp-url, else a private rabbitmq-server if installed, else everything in this process over an in-memory transport" },
+  { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage, e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")})` },
+  { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 0, max: 9, help: "monitor processes" },
+  { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions at the gateway" },
+  { name: "delete-on-exit", type: "bool", default: false, help: "delete the namespace's queues and exchange from the broker on shutdown (demos and tests)" },
+  { name: "restart", type: "enum", env: "COFFEE_RESTART", default: "auto", choices: ["auto", "always", "never"], help: "restart children that exit (auto: the monitors revive the rest, up restarts a monitor still down after 5 s; all when there are no monitors)" },
+];
+
+/** `coffee up`. */
+export const upCommand: Command = {
+  name: "up",
+  usage: "coffee up [--state-dir DIR] [--port N] [--namespace NAME] [--replicas stage=n,...] [options]",
+  description: "Runs a whole cluster on this machine as child processes until SIGINT/SIGTERM.",
+  options: OPTIONS,
+  async run(values) {
+    const log = createLogger("up");
+    const stateDir = resolve(str(values, "state-dir"));
+    const namespace = str(values, "namespace");
+    const port = int(values, "port");
+    const replicas = parseReplicas(str(values, "replicas"));
+    const logDir = join(stateDir, "logs");
+    mkdirSync(logDir, { recursive: true });
+    const clusterFile = join(stateDir, "cluster.json");
+
+    let amqpUrl = str(values, "amqp-url");
+    let mode = str(values, "transport");
+    let broker: PrivateBroker | null = null;
+    if (mode !== "memory" && !(await brokerAnswers(amqpUrl))) {
+      if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(amqpUrl)} (--transport amqp)`);
+      if (rabbitmqInstalled()) {
+        log.info(`no broker answers at ${redactUrl(amqpUrl)}; rabbitmq-server is installed, starting a private node`);
+        broker = await startPrivateBroker(join(stateDir, "rabbitmq"), (m) => log.info(m));
+        amqpUrl = broker.url;
+        mode = "amqp";
+      } else {
+        log.info(`no broker answers at ${redactUrl(amqpUrl)} and rabbitmq-server is not installed: running every role in this process over the in-memory transport (no durability across restarts)`);
+        mode = "memory";
+      }
+    } else if (mode === "auto") mode = "amqp";
+
+    const plan = planCluster(replicas, int(values, "monitors"));
+    // Monitors elect a leader over TCP: every monitor gets every monitor's address.
+    const electionPorts = new Map(plan.filter((p) => p.role === "monitor").map((p, i) => [i + 1, freeTcpPort()]));
+    const peersSpec = [...electionPorts].map(([id, p]) => `${id}=127.0.0.1:${p}`).join(",");
+    const inProcess = mode === "memory";
+    const healthPorts = new Map<string, number>();
+    for (const p of plan) healthPorts.set(p.name, await freeUdpPort());
+
+    const local: { name: string; instance: RoleInstance; health: HealthServer }[] = [];
+    const writeCluster = (): void => {
+      const children = new Map(supervisor.list().map((c) => [c.spec.name, c]));
+      const entries: ClusterProcess[] = plan.map((p) => ({
+        name: p.name, role: p.role,
+        pid: inProcess && p.role !== "monitor" ? process.pid : (children.get(p.name)?.pid ?? null),
+        alive: inProcess && p.role !== "monitor" ? true : (children.get(p.name)?.alive ?? false),
+        healthPort: healthPorts.get(p.name)!,
+        ...(p.stage ? { stage: p.stage } : {}), ...(p.query ? { query: p.query } : {}),
+        ...(inProcess && p.role !== "monitor" ? { inProcess: true } : {}),
+      }));
+      writeJsonAtomic(clusterFile, entries);
+    };
+    const monitors = int(values, "monitors");
+    const restartPolicy = str(values, "restart");
+    // auto: monitors revive everything; up restarts a monitor only if it is still down after
+    // 5 s (if every monitor died, nothing else would); with no monitors, up restarts all.
+    const supervisor = new Supervisor(logDir, (m) => log.info(m), () => writeCluster(), (spec) =>
+      restartPolicy === "always" || (restartPolicy === "auto" && monitors === 0) ? "backoff"
+      : restartPolicy === "auto" && spec.role === "monitor" ? 5000 : null);
+    // Monitors revive children through this API (term-fenced); see src/controlApi.ts.
+    const control = startControlApi(supervisor, (m) => log.warn(m));
+    writeJsonAtomic(join(stateDir, "control.json"), { url: control.url });
+    const self = selfCommand();
+    for (const p of plan) {
+      if (inProcess && p.role !== "monitor") continue;
+      const spec: ChildSpec = {
+        name: p.name,
+        role: p.role,
+        healthPort: healthPorts.get(p.name)!,
+        argv: [...self, "--role", p.role, ...p.args],
+        env: {
+          COFFEE_NAME: p.name,
+          COFFEE_NAMESPACE: namespace,
+          COFFEE_STATE_DIR: stateDir,
+          AMQP_URL: amqpUrl,
+          HEALTH_PORT: String(healthPorts.get(p.name)),
+          ...(p.role === "gateway" ? { GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
+          ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec } : {}),
+        },
+      };
+      supervisor.start(spec);
+    }
+
+    if (inProcess) {
+      const memory = new MemoryBroker();
+      const cluster = await startInProcessCluster(
+        defaultGatewayConfig({ host: "0.0.0.0", port, maxSessions: int(values, "max-sessions") }),
+        replicas,
+        (name, plog) => new MemoryTransport(memory, namespace, (err) => plog.error(String(err))),
+      );
+      for (const r of cluster.roles) {
+        const health = await startHealthServer({ port: healthPorts.get(r.name)!, status: () => ({ role: r.role, name: r.name, ...r.instance.status() }) });
+        local.push({ name: r.name, instance: r.instance, health });
+      }
+    }
+    writeCluster();
+
+    let stopping: Promise<void> | null = null;
+    const shutdown = (signal: string): Promise<void> => {
+      stopping ??= (async () => {
+        log.info(`${signal}: stopping ${plan.length} processes`);
+        await supervisor.stopAll();
+        control.stop();
+        for (const l of local) { await l.instance.shutdown(); l.health.close(); }
+        if (mode === "amqp" && !broker && bool(values, "delete-on-exit")) {
+          await deleteNamespace(amqpUrl, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
+        }
+        broker?.stop();
+        log.info("cluster stopped");
+      })();
+      return stopping;
+    };
+    let signalled: (s: string) => void = () => {};
+    const signal = new Promise<string>((r) => (signalled = r));
+    // `on`, not `once`: a second signal during shutdown must not kill us before the children.
+    process.on("SIGINT", () => signalled("SIGINT"));
+    process.on("SIGTERM", () => signalled("SIGTERM"));
+
+    // Ready = every process answers PING and the gateway accepts TCP. Children announce nothing
+    // to us, so probing them is the observable event; give up after a minute.
+    const deadline = performance.now() + 60_000;
+    for (;;) {
+      const replies = await Promise.all(plan.map((p) => pingHealth("127.0.0.1", healthPorts.get(p.name)!, 300)));
+      if (replies.every((r) => r !== null && r.status.state !== "starting") && (await tcpAccepts("127.0.0.1", port))) break;
+      if (performance.now() > deadline) {
+        const silent = plan.filter((_, i) => replies[i] === null).map((p) => p.name);
+        log.error(`cluster not ready after 60 s; silent: ${silent.join(", ") || "(gateway port closed)"}; logs in ${logDir}`);
+        await shutdown("startup failure");
+        return 1;
+      }
+      const raced = await Promise.race([Bun.sleep(250).then(() => null), signal]);
+      if (raced) { await shutdown(raced); return 0; }
+    }
+    process.stdout.write(`coffee cluster ready: gateway 127.0.0.1:${port}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(amqpUrl)})` : ""}, namespace ${namespace}, state ${stateDir}\n`);
+    await shutdown(await signal);
+    return 0;
+  },
+};
