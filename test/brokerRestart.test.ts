@@ -1,0 +1,84 @@
+/**
+ * The broker goes away and comes back (a private RabbitMQ node restarted on its own port and
+ * data directory; the shared broker is never touched): no role exits, unconfirmed publishes are
+ * retried, consumers resume, and every session's results stay exact.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { AmqpTransport, type BrokerEvent } from "../src/amqpTransport.ts";
+import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts";
+import { generate, readResults, reference, sessionDirFrom, slowClient, startCluster, tempDir } from "./harness.ts";
+
+setDefaultTimeout(240_000);
+
+const installed = Bun.which("rabbitmq-server") !== null;
+
+describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
+  let broker: PrivateBroker;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = tempDir("broker");
+    broker = await startPrivateBroker(join(dir, "rabbitmq"), () => {});
+  });
+
+  afterAll(() => {
+    broker?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("transport: publishes across a restart are all confirmed and all consumed", async () => {
+    const events: BrokerEvent["type"][] = [];
+    const t = await AmqpTransport.open({
+      url: broker.url, namespace: "rt", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+      onEvent: (e) => events.push(e.type), onError: () => {},
+    });
+    await t.declare([{ name: "q", bindings: ["k"] }]);
+    const seen = new Set<number>();
+    let allSeen: () => void = () => {};
+    const done = new Promise<void>((r) => (allSeen = r));
+    await t.consume("q", { prefetch: 16, concurrent: false }, (d) => {
+      seen.add(new DataView(d.body.buffer, d.body.byteOffset).getUint32(0));
+      d.ack();
+      if (seen.size === 400) allSeen();
+    });
+    const msg = (i: number): Uint8Array => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, i); return b; };
+    const first = Array.from({ length: 200 }, (_, i) => t.publish("k", msg(i)));
+    await Promise.all(first.slice(0, 50));
+    const restarted = broker.restart();
+    const second = Array.from({ length: 200 }, (_, i) => t.publish("k", msg(200 + i)));
+    await restarted;
+    await Promise.all([...first, ...second]);
+    await done;
+    expect(seen.size).toBe(400);
+    expect(events).toContain("disconnected");
+    expect(events.at(-1)).toBe("connected");
+    await t.close();
+  });
+
+  test("cluster: broker restarted mid-session, every process survives, results exact", async () => {
+    const cluster = await startCluster({ tag: "brk", env: { AMQP_URL: broker.url } });
+    const data = tempDir("brkdata");
+    const out = tempDir("brkout");
+    try {
+      await generate(data, 66, ["--months", "2024-08..2024-09", "--transactions-per-month", "3000", "--users", "500"]);
+      const expected = await reference(data);
+      const pidsBefore = await Bun.file(join(cluster.stateDir, "cluster.json")).json() as { name: string; pid: number }[];
+      // A slow client, so the restart lands in the middle of its upload.
+      const run = slowClient(cluster.port, data, out, 20, 2);
+      await run.underWay;
+      await broker.restart();
+      const { code, stdout, stderr } = await run.finished;
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+      expect(readResults(sessionDirFrom(stdout))).toEqual(expected);
+      const pidsAfter = await Bun.file(join(cluster.stateDir, "cluster.json")).json() as { name: string; pid: number }[];
+      expect(pidsAfter.map((p) => p.pid)).toEqual(pidsBefore.map((p) => p.pid));
+    } finally {
+      await cluster.stop();
+      rmSync(data, { recursive: true, force: true });
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,80 @@
+/** The executable's command line: help for every role and tool, clear errors for bad input. */
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runCoffee, tempDir } from "./harness.ts";
+
+setDefaultTimeout(30_000);
+
+describe("command line", () => {
+  test("--help lists every role and tool", async () => {
+    const r = await runCoffee(["--help"]);
+    expect(r.code).toBe(0);
+    for (const name of ["gateway", "worker", "aggregator", "monitor", "client", "up", "gen", "reference"]) expect(r.stdout).toContain(`  ${name} `);
+  });
+
+  test("every role's --help shows its options with defaults; ROLE env is equivalent to --role", async () => {
+    for (const role of ["gateway", "worker", "aggregator", "monitor", "client"]) {
+      const viaFlag = await runCoffee(["--role", role, "--help"]);
+      const viaEnv = await runCoffee(["--help"], { ROLE: role });
+      expect(viaFlag.code).toBe(0);
+      expect(viaFlag.stdout).toContain(`coffee --role ${role}`);
+      expect(viaEnv.stdout).toBe(viaFlag.stdout);
+    }
+    const gw = await runCoffee(["--role", "gateway", "--help"]);
+    expect(gw.stdout).toMatch(/--port N .*default 9000/);
+    expect(gw.stdout).toMatch(/--max-sessions N .*default 5/);
+    const up = await runCoffee(["up", "--help"]);
+    expect(up.stdout).toMatch(/--state-dir VALUE .*default "\.\/state"/);
+    expect(up.stdout).toMatch(/--namespace VALUE .*default "coffee"/);
+  });
+
+  test("bad options are CONFIG_INVALID naming the option, exit 2", async () => {
+    const cases: [string[], string][] = [
+      [["--role", "gateway", "--port", "99999"], "--port must be <= 65535"],
+      [["--role", "gateway", "--port", "abc"], "--port must be an integer"],
+      [["--role", "worker"], "--stage is required"],
+      [["--role", "nope"], 'unknown role "nope"'],
+      [["--role", "gateway", "--bogus", "1"], "unknown option --bogus"],
+      [["up", "--replicas", "filter-year=0"], "--replicas: replicas of filter-year must be 1..64"],
+      [["up", "--replicas", "nosuch=2"], 'unknown stage "nosuch"'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCoffee(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("CONFIG_INVALID");
+      expect(r.stderr).toContain(message);
+    }
+  });
+
+  test("client: bad dataset and unreachable gateway are one-line errors, exit 1", async () => {
+    const dir = tempDir("cli");
+    try {
+      const missing = await runCoffee(["--role", "client", "--data", join(dir, "nothing"), "--out", dir]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr.trim().split("\n")).toHaveLength(1);
+      expect(missing.stderr).toContain("DATASET_INVALID");
+
+      for (const e of ["transactions", "transaction_items", "users", "stores", "menu_items"]) mkdirSync(join(dir, "ds", e), { recursive: true });
+      writeFileSync(join(dir, "ds", "stores", "stores.csv"), "store_id,street\n1,x\n");
+      const badHeader = await runCoffee(["--role", "client", "--data", join(dir, "ds"), "--out", dir]);
+      expect(badHeader.code).toBe(1);
+      expect(badHeader.stderr).toContain('stores/stores.csv: header has no column "store_name"');
+
+      writeFileSync(join(dir, "ds", "stores", "stores.csv"), "store_id,store_name\n1,x\n");
+      const unreachable = await runCoffee(["--role", "client", "--data", join(dir, "ds"), "--out", dir, "--gateway", "127.0.0.1:1", "--connect-retry-s", "1"]);
+      expect(unreachable.code).toBe(1);
+      expect(unreachable.stderr.trim().split("\n")).toHaveLength(1);
+      expect(unreachable.stderr).toContain("GATEWAY_UNREACHABLE");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test("README's option blocks match every role's and tool's options (run bun test/update-readme.ts)", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { withOptionBlocks } = await import("./readmeOptions.ts");
+  const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
+  expect(readme).toBe(withOptionBlocks(readme));
+});

@@ -1,0 +1,138 @@
+/**
+ * Test harness: runs the real executable (`bun src/main.ts`) as processes — a `coffee up`
+ * cluster, clients, gen, reference — against the real broker at AMQP_URL, and cleans up the
+ * namespace's queues and exchange afterwards.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { deleteNamespace } from "../src/namespaceAdmin.ts";
+import { QUERIES, queryFileName } from "../src/schema.ts";
+
+/** Broker used by integration tests. */
+export const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+const MAIN = join(import.meta.dir, "..", "src", "main.ts");
+
+/** argv to run coffee from source. */
+export function coffeeArgv(...args: string[]): string[] {
+  return [process.execPath, MAIN, ...args];
+}
+
+/** A fresh temp directory (removed by `cleanup`). */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `coffee-${prefix}-`));
+}
+
+/** Run coffee to completion; returns exit code and output. */
+export async function runCoffee(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const p = Bun.spawn(coffeeArgv(...args), { env: { ...process.env, ...env } as Record<string, string>, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, stdout, stderr };
+}
+
+/** A unique namespace for one test's queues. */
+export function uniqueNamespace(tag: string): string {
+  return `t${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}-${tag}`;
+}
+
+
+/** A running `coffee up`. */
+export interface TestCluster {
+  port: number;
+  stateDir: string;
+  namespace: string;
+  proc: Subprocess;
+  stop(): Promise<void>;
+}
+
+/** Start `coffee up` and resolve once it prints its `ready` line. */
+export async function startCluster(opts: { tag: string; extraArgs?: string[]; port?: number; env?: Record<string, string> }): Promise<TestCluster & { banner: string }> {
+  const stateDir = tempDir(`state-${opts.tag}`);
+  const namespace = uniqueNamespace(opts.tag);
+  const port = opts.port ?? 20000 + Math.floor(Math.random() * 20000);
+  const proc = Bun.spawn(coffeeArgv("up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, "--monitors", "1", ...(opts.extraArgs ?? [])), {
+    env: { ...process.env, AMQP_URL, ...opts.env } as Record<string, string>,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const stderrText = new Response(proc.stderr).text();
+  const reader = proc.stdout.getReader();
+  let out = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`coffee up exited before ready:\n${out}\n${await stderrText}`);
+    out += new TextDecoder().decode(value);
+    if (out.includes("ready")) break;
+  }
+  reader.releaseLock();
+  return {
+    port, stateDir, namespace, proc, banner: out,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      await deleteNamespace(AMQP_URL, namespace).catch(() => {});
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Generate a dataset with `coffee gen`. */
+export async function generate(dir: string, seed: number, args: string[] = []): Promise<void> {
+  const r = await runCoffee(["gen", "--out", dir, "--seed", String(seed), "--quiet", ...args]);
+  if (r.code !== 0) throw new Error(`coffee gen failed: ${r.stderr}`);
+}
+
+/** Compute the reference results of a dataset with `coffee reference`. */
+export async function reference(dataDir: string): Promise<Record<string, string>> {
+  const out = tempDir("ref");
+  const r = await runCoffee(["reference", "--data", dataDir, "--out", out]);
+  if (r.code !== 0) throw new Error(`coffee reference failed: ${r.stderr}`);
+  const files = Object.fromEntries(QUERIES.map((q) => [q, readFileSync(join(out, queryFileName(q)), "utf8")]));
+  rmSync(out, { recursive: true, force: true });
+  return files;
+}
+
+/** Read a client's result files from its session directory. */
+export function readResults(sessionDir: string): Record<string, string> {
+  return Object.fromEntries(QUERIES.map((q) => [q, readFileSync(join(sessionDir, queryFileName(q)), "utf8")]));
+}
+
+/** The session directory a client printed in its summary line. */
+export function sessionDirFrom(stdout: string): string {
+  const m = /results in (\S+)/.exec(stdout);
+  if (!m) throw new Error(`no results directory in client output: ${stdout}`);
+  return m[1]!;
+}
+
+/** A slow client run whose middle a test can act in. */
+export interface ClientRun {
+  /** Resolves once the client reported progress (it is mid-upload). */
+  underWay: Promise<void>;
+  /** Resolves when the client exits. */
+  finished: Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/**
+ * Start a client with small batches and a small window (so its upload takes a while) that
+ * reports progress every 100 ms; `underWay` resolves at its first progress line.
+ */
+export function slowClient(port: number, data: string, out: string, batchRows = 25, window = 4): ClientRun {
+  const p = Bun.spawn(coffeeArgv("--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${port}`, "--batch-rows", String(batchRows), "--window", String(window), "--progress-ms", "100"), { stdout: "pipe", stderr: "pipe" });
+  const stderr = new Response(p.stderr).text();
+  let started: () => void = () => {};
+  const underWay = new Promise<void>((r) => (started = r));
+  const finished = (async () => {
+    let stdout = "";
+    const reader = p.stdout.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stdout += new TextDecoder().decode(value);
+      if (/\d+ rows sent/.test(stdout)) started();
+    }
+    started();
+    return { code: await p.exited, stdout, stderr: await stderr };
+  })();
+  return { underWay, finished };
+}

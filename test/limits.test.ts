@@ -1,0 +1,115 @@
+/**
+ * Protocol limits and access at the gateway (real roles in-process, real TCP): each limit ends
+ * only the offending connection, with an error that names it; the token gates sessions.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { defaultClientConfig, runClient } from "../roles/client.ts";
+import { defaultGatewayConfig } from "../roles/gateway.ts";
+import { CoffeeError } from "../src/errors.ts";
+import { encodeFrame, FrameDecoder } from "../src/frame.ts";
+import { generateDataset, parseMonthRange } from "../src/generator.ts";
+import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCluster.ts";
+import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
+import { decodeGatewayMessage, encodeProtocol, type GatewayMessage } from "../src/protocol.ts";
+import { computeReference } from "../src/reference.ts";
+import { readResults, tempDir } from "./harness.ts";
+
+setDefaultTimeout(60_000);
+
+/** Open a raw connection, send frames, collect what the gateway sends until it closes. */
+async function raw(port: number, frames: Uint8Array[]): Promise<GatewayMessage[]> {
+  const got: GatewayMessage[] = [];
+  const decoder = new FrameDecoder(64 << 20);
+  let closed: () => void = () => {};
+  const done = new Promise<void>((r) => (closed = r));
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1", port,
+    socket: { data(_s, d) { for (const f of decoder.push(d)) got.push(decodeGatewayMessage(f)); }, close() { closed(); }, error() { closed(); } },
+  });
+  for (const f of frames) socket.write(f);
+  await done;
+  return got;
+}
+
+const frame = (msg: unknown): Uint8Array => encodeFrame(encodeProtocol(msg as never));
+
+describe("gateway limits and access", () => {
+  let cluster: InProcessCluster;
+  let data: string;
+  let expected: Record<string, string>;
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    data = tempDir("lim");
+    dirs.push(data);
+    await generateDataset({ out: data, seed: 21, months: parseMonthRange("2024-02..2024-02"), transactionsPerMonth: 400, users: 100, stores: 10, menuItems: 8 });
+    expected = (await computeReference(data)).queries;
+    const broker = new MemoryBroker();
+    cluster = await startInProcessCluster(
+      defaultGatewayConfig({ host: "127.0.0.1", port: 0, handshakeTimeoutMs: 200, idleTimeoutMs: 400, maxBatchRows: 100, maxFieldChars: 200, maxFrameBytes: 1 << 20, token: "s3cret" }),
+      new Map(), () => new MemoryTransport(broker, "lim"), true);
+  });
+
+  afterAll(async () => {
+    await cluster?.shutdown();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  const client = (overrides: Record<string, unknown>) => {
+    const out = tempDir("limout");
+    dirs.push(out);
+    return runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: cluster.gatewayPort(), quiet: true, batchRows: 50, token: "s3cret", ...overrides }));
+  };
+  const failure = async (p: Promise<unknown>): Promise<CoffeeError> => {
+    try {
+      await p;
+    } catch (err) {
+      return err as CoffeeError;
+    }
+    throw new Error("expected the client to fail");
+  };
+
+  test("with the right token a session completes exactly", async () => {
+    const r = await client({});
+    expect(readResults(r.dir)).toEqual({ q1: expected.q1!, q2: expected.q2!, q3: expected.q3!, q4: expected.q4! });
+  });
+
+  test("a missing or wrong token is AUTH_FAILED", async () => {
+    expect((await failure(client({ token: null }))).code).toBe("AUTH_FAILED");
+    expect((await failure(client({ token: "guess" }))).code).toBe("AUTH_FAILED");
+  });
+
+  test("a batch over --max-batch-rows is LIMIT_EXCEEDED, naming the limit", async () => {
+    const err = await failure(client({ batchRows: 500 }));
+    expect(err.code).toBe("LIMIT_EXCEEDED");
+    expect(err.message).toContain("--max-batch-rows");
+  });
+
+  test("a field over --max-field-chars is LIMIT_EXCEEDED", async () => {
+    const odd = tempDir("limodd");
+    dirs.push(odd);
+    for (const e of ["transactions", "transaction_items", "users", "menu_items"]) await Bun.write(join(odd, e, "x.csv"), (await Bun.file(join(data, e, (await Array.fromAsync(new Bun.Glob("*.csv").scan(join(data, e))))[0]!)).text()));
+    await Bun.write(join(odd, "stores", "stores.csv"), `store_id,store_name\n1,${"x".repeat(300)}\n`);
+    const err = await failure(client({ dataDir: odd }));
+    expect(err.code).toBe("LIMIT_EXCEEDED");
+    expect(err.message).toContain("--max-field-chars");
+  });
+
+  test("silence before hello is HANDSHAKE_TIMEOUT; silence mid-upload is CLIENT_IDLE", async () => {
+    const silent = await raw(cluster.gatewayPort(), []);
+    expect(silent.at(-1)).toMatchObject({ t: "error", code: "HANDSHAKE_TIMEOUT" });
+    const idle = await raw(cluster.gatewayPort(), [frame({ t: "hello", v: 1, token: "s3cret" })]);
+    expect(idle[0]).toMatchObject({ t: "welcome" });
+    expect(idle.at(-1)).toMatchObject({ t: "error", code: "CLIENT_IDLE" });
+  });
+
+  test("an oversized frame is FRAME_TOO_LARGE and ends only that connection", async () => {
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, (1 << 20) + 1);
+    const [big, ok] = await Promise.all([raw(cluster.gatewayPort(), [header]), client({})]);
+    expect(big.at(-1)).toMatchObject({ t: "error", code: "FRAME_TOO_LARGE" });
+    expect(readResults(ok.dir).q1).toBe(expected.q1!);
+  });
+});

@@ -1,0 +1,55 @@
+/**
+ * A dataset with malformed rows of every kind (wrong field count, unparsable number and date,
+ * invalid UTF-8) and an empty file: the session completes, every bad row is skipped and reported
+ * with its file and line, and the results equal coffee reference (which skips the same rows).
+ */
+import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
+import { appendFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { defaultClientConfig, runClient } from "../roles/client.ts";
+import { defaultGatewayConfig } from "../roles/gateway.ts";
+import { generateDataset, parseMonthRange } from "../src/generator.ts";
+import { startInProcessCluster } from "../src/inProcessCluster.ts";
+import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
+import { computeReference } from "../src/reference.ts";
+import { readResults, tempDir } from "./harness.ts";
+
+setDefaultTimeout(60_000);
+const dirs: string[] = [];
+afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+test("malformed rows are skipped and reported per file; the session completes exactly", async () => {
+  const data = tempDir("bad");
+  const out = tempDir("badout");
+  dirs.push(data, out);
+  await generateDataset({ out: data, seed: 31, months: parseMonthRange("2024-03..2024-03"), transactionsPerMonth: 300, users: 80, stores: 10, menuItems: 8 });
+  const txFile = readdirSync(join(data, "transactions"))[0]!;
+  const txPath = join(data, "transactions", txFile);
+  const lines = (await Bun.file(txPath).text()).trimEnd().split("\n").length; // header + rows
+  // transaction_id,store_id,payment_method_id,voucher_id,user_id,original_amount,discount_applied,final_amount,created_at
+  appendFileSync(txPath, "bad-count,1,1\n");                                            // wrong field count
+  appendFileSync(txPath, "bad-amount,1,1,,5.0,80.0,0.0,abc,2024-03-01 10:00:00\n");      // unparsable number
+  appendFileSync(txPath, "bad-date,1,1,,5.0,80.0,0.0,80.0,2024-02-30 10:00:00\n");       // impossible date
+  appendFileSync(txPath, Buffer.concat([Buffer.from("bad-utf8-"), Buffer.from([0xff, 0xfe]), Buffer.from(",1,1,,5.0,80.0,0.0,80.0,2024-03-01 10:00:00\n")]));
+  appendFileSync(txPath, "good-after-bad,1,1,,5.0,80.0,0.0,80.0,2024-03-01 10:00:00\n");  // still counted
+  writeFileSync(join(data, "transactions", "zz-empty.csv"), "");                          // an empty file
+  const usersFile = readdirSync(join(data, "users"))[0]!;
+  appendFileSync(join(data, "users", usersFile), "999999,M,1965-13-01,2024-03-01 10:00:00\n"); // bad birthdate
+
+  const reference = await computeReference(data);
+  const broker = new MemoryBroker();
+  const cluster = await startInProcessCluster(defaultGatewayConfig({ host: "127.0.0.1", port: 0 }), new Map(), () => new MemoryTransport(broker, "bad"), true);
+  try {
+    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: cluster.gatewayPort(), quiet: true, batchRows: 64 }));
+    expect(readResults(r.dir)).toEqual(reference.queries);
+    expect(reference.queries.q1).toContain("good-after-bad,80.0");
+    expect(r.rejects.total).toBe(5);
+    expect(r.rejects.lines()).toEqual([
+      `transactions/${txFile}: 4 rows rejected (lines ${lines + 1}, ${lines + 2}, ${lines + 3}, ${lines + 4})`,
+      `users/${usersFile}: 1 row rejected (line ${(await Bun.file(join(data, "users", usersFile)).text()).trimEnd().split("\n").length})`,
+    ]);
+    expect(r.emptyFiles).toEqual(["transactions/zz-empty.csv"]);
+  } finally {
+    await cluster.shutdown();
+  }
+});

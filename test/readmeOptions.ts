@@ -1,0 +1,15 @@
+/** README.md's option blocks (between `<!-- options:NAME -->` markers), rendered from the commands. */
+import { ROLES, TOOLS } from "../src/main.ts";
+import { renderHelp } from "../src/options.ts";
+
+/** `text` with every role's and tool's option block rewritten from its option list. */
+export function withOptionBlocks(text: string): string {
+  for (const command of [...ROLES, ...TOOLS]) {
+    const help = renderHelp(command.usage, command.description, command.options);
+    const options = help.slice(help.indexOf("Options:\n") + "Options:\n".length).split("\n").filter((l) => l.trim() && !l.trim().startsWith("--help")).join("\n");
+    const block = new RegExp(`<!-- options:${command.name} -->\\n[\\s\\S]*?<!-- /options -->`);
+    if (!block.test(text)) throw new Error(`README has no options block for ${command.name}`);
+    text = text.replace(block, `<!-- options:${command.name} -->\n\`\`\`text\n${options}\n\`\`\`\n<!-- /options -->`);
+  }
+  return text;
+}
