@@ -282,7 +282,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "window", type: "int", env: "COFFEE_WINDOW", default: 16, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 600, min: 1, max: 86_400, help: "give up when the gateway sends nothing for this long" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port)" },
-  { name: "token", type: "string", env: "COFFEE_TOKEN", help: "shared secret the gateway requires (prefer the env variable: flags show in ps)" },
+  { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret the gateway requires (file: first line)" },
   { name: "connect-retry-s", type: "int", env: "COFFEE_CONNECT_RETRY_S", default: 10, min: 0, max: 3600, help: "keep trying the first connection this long (a gateway may be restarting)" },
   { name: "reconnect-timeout-s", type: "int", env: "COFFEE_RECONNECT_TIMEOUT_S", default: 120, min: 1, max: 86_400, help: "keep trying to resume the session this long after losing the gateway" },
   { name: "progress-ms", type: "int", env: "COFFEE_PROGRESS_MS", default: 5000, min: 50, max: 3_600_000, help: "interval of progress lines when not on a TTY" },

@@ -159,7 +159,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (cfg.token === null) return;
     const want = createHash("sha256").update(cfg.token).digest();
     const got = createHash("sha256").update(given ?? "").digest();
-    if (given === undefined || !timingSafeEqual(want, got)) throw new CoffeeError("AUTH_FAILED", "missing or wrong token (see --token / COFFEE_TOKEN)");
+    if (given === undefined || !timingSafeEqual(want, got)) throw new CoffeeError("AUTH_FAILED", "missing or wrong token (the gateway requires COFFEE_TOKEN or --token-file)");
   }
 
   function endConnection(conn: Connection): void {
@@ -433,7 +433,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: 65_536, min: 16, max: 16 * 1024 * 1024, help: "longest field in a client batch" },
-  { name: "token", type: "string", env: "COFFEE_TOKEN", help: "shared secret clients must present (prefer the env variable: flags show in ps)" },
+  { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret clients must present (file: first line)" },
   { name: "session-ttl-s", type: "int", env: "COFFEE_SESSION_TTL_S", default: 60, min: 1, max: 604_800, help: "a session whose client is gone this long is purged everywhere" },
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "the session registry's write-ahead log goes to STATE-DIR/<name>/" },
   ...COMMON_OPTIONS,

@@ -2,7 +2,9 @@
  * Declarative command-line options: every role and tool lists its options once (flag, env
  * variable, default, range, help) and gets parsing, validation and `--help` from here.
  */
+import { readFileSync } from "node:fs";
 import { ConfigError } from "./errors.ts";
+import { redactUrl } from "./redact.ts";
 
 /** One option: `--name value` on the command line, or `env` in the environment. */
 export interface OptionSpec {
@@ -15,7 +17,16 @@ export interface OptionSpec {
   min?: number;
   max?: number;
   choices?: readonly string[];
+  /**
+   * A credential: never accepted as a flag (flags show in `ps` and shell history), only from
+   * `env` or from a file named by `--NAME-file` / `ENV_FILE` (Docker and Kubernetes secrets).
+   */
+  secret?: boolean;
 }
+
+/** `--amqp-url` → `amqp-url-file`; `AMQP_URL` → `AMQP_URL_FILE`. */
+const fileFlag = (spec: OptionSpec): string => `${spec.name}-file`;
+const fileEnv = (spec: OptionSpec): string | undefined => (spec.env ? `${spec.env}_FILE` : undefined);
 
 /** Parsed option values by option name; absent optional options without default are missing. */
 export type OptionValues = Record<string, string | number | boolean | undefined>;
@@ -32,8 +43,11 @@ export function parseOptions(specs: readonly OptionSpec[], argv: readonly string
     if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument "${arg}" (options look like --name value)`);
     const eq = arg.indexOf("=");
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    const spec = byName.get(name);
+    const spec = byName.get(name) ?? secretFileSpec(specs, name);
     if (!spec) throw new ConfigError(`unknown option --${name} (see --help)`);
+    if (spec.secret && byName.has(name)) {
+      throw new ConfigError(`--${name} is a secret and is not taken as a flag (flags show in ps and shell history): set ${spec.env ?? "its variable"} or put it in a file named by --${fileFlag(spec)}${fileEnv(spec) ? ` / ${fileEnv(spec)}` : ""}`);
+    }
     if (eq >= 0) given.set(name, arg.slice(eq + 1));
     else if (spec.type === "bool" && (argv[i + 1] === undefined || argv[i + 1]!.startsWith("--"))) given.set(name, "true");
     else {
@@ -44,6 +58,12 @@ export function parseOptions(specs: readonly OptionSpec[], argv: readonly string
   }
   const out: OptionValues = {};
   for (const spec of specs) {
+    if (spec.secret) {
+      const value = readSecret(spec, given.get(fileFlag(spec)), env);
+      out[spec.name] = value ?? spec.default;
+      if (value === undefined && spec.required) throw new ConfigError(`option ${spec.env ?? spec.name} is required (or a file named by --${fileFlag(spec)})`);
+      continue;
+    }
     const raw = given.get(spec.name) ?? (spec.env ? env[spec.env] : undefined);
     const source = given.has(spec.name) ? `--${spec.name}` : `${spec.env}`;
     if (raw === undefined || raw === "") {
@@ -54,6 +74,36 @@ export function parseOptions(specs: readonly OptionSpec[], argv: readonly string
     out[spec.name] = convert(spec, raw, source);
   }
   return out;
+}
+
+/** The secret spec `--NAME-file` stands for, so the parser accepts that flag. */
+function secretFileSpec(specs: readonly OptionSpec[], flag: string): OptionSpec | undefined {
+  return specs.find((s) => s.secret && fileFlag(s) === flag);
+}
+
+/**
+ * A secret's value from exactly one place: its env variable, or the first line of the file
+ * named by the `-file` flag or the `_FILE` variable. Two places at once is an error rather than
+ * a silent precedence, so a stale variable never overrides the mounted secret unnoticed.
+ */
+function readSecret(spec: OptionSpec, fileFromFlag: string | undefined, env: Record<string, string | undefined>): string | undefined {
+  const fromEnv = spec.env ? env[spec.env] : undefined;
+  const envFileName = fileEnv(spec);
+  const path = fileFromFlag ?? (envFileName ? env[envFileName] : undefined);
+  const pathSource = fileFromFlag !== undefined ? `--${fileFlag(spec)}` : `${envFileName}`;
+  if (path !== undefined && path !== "" && fromEnv !== undefined && fromEnv !== "") {
+    throw new ConfigError(`${spec.env} and ${pathSource} are both set; keep one (they would disagree silently)`);
+  }
+  if (path === undefined || path === "") return fromEnv === "" ? undefined : fromEnv;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${pathSource}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const value = text.split(/\r?\n/, 1)[0]!.trim();
+  if (value === "") throw new ConfigError(`${pathSource}: ${path} is empty; its first line must hold the ${spec.name}`);
+  return value;
 }
 
 function convert(spec: OptionSpec, raw: string, source: string): string | number | boolean {
@@ -80,10 +130,11 @@ function convert(spec: OptionSpec, raw: string, source: string): string | number
 /** The `--help` text: usage line, description, then every option with its env and default. */
 export function renderHelp(usage: string, description: string, specs: readonly OptionSpec[]): string {
   const rows = specs.map((s) => {
-    const flag = `--${s.name}${s.type === "bool" ? "" : s.type === "int" ? " N" : s.choices ? ` ${s.choices.join("|")}` : " VALUE"}`;
+    const flag = s.secret ? `--${fileFlag(s)} PATH` : `--${s.name}${s.type === "bool" ? "" : s.type === "int" ? " N" : s.choices ? ` ${s.choices.join("|")}` : " VALUE"}`;
+    const shownDefault = s.secret && typeof s.default === "string" ? redactUrl(s.default) : s.default;
     const extras = [
-      s.env ? `env ${s.env}` : "",
-      s.required ? "required" : s.default !== undefined ? `default ${JSON.stringify(s.default)}` : "",
+      s.secret ? `secret: env ${s.env} or this file${fileEnv(s) ? ` (env ${fileEnv(s)})` : ""}, never a flag` : s.env ? `env ${s.env}` : "",
+      s.required ? "required" : shownDefault !== undefined ? `default ${JSON.stringify(shownDefault)}` : "",
       s.min !== undefined || s.max !== undefined ? `range ${s.min ?? ""}..${s.max ?? ""}` : "",
     ].filter(Boolean);
     return `  ${flag.padEnd(34)} ${s.help}${extras.length ? ` [${extras.join("; ")}]` : ""}`;

@@ -1,0 +1,70 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError } from "./errors.ts";
+import { parseOptions, renderHelp, type OptionSpec } from "./options.ts";
+import { redactIn, redactUrl } from "./redact.ts";
+
+const SPECS: OptionSpec[] = [
+  { name: "amqp-url", type: "string", env: "AMQP_URL", default: "amqp://guest:guest@h:5672", secret: true, help: "broker" },
+  { name: "port", type: "int", env: "PORT", default: 9000, min: 1, max: 65535, help: "port" },
+];
+
+const configError = (fn: () => unknown): ConfigError => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+};
+
+describe("secret options", () => {
+  test("are refused as flags, with a message naming the env variable and the file option", () => {
+    const err = configError(() => parseOptions(SPECS, ["--amqp-url", "amqp://u:p@h"], {}));
+    expect(err.code).toBe("CONFIG_INVALID");
+    expect(err.message).toContain("AMQP_URL");
+    expect(err.message).toContain("--amqp-url-file");
+    expect(err.message).not.toContain("u:p");
+  });
+
+  test("come from the env variable, else the default", () => {
+    expect(parseOptions(SPECS, [], { AMQP_URL: "amqp://u:p@h" })["amqp-url"]).toBe("amqp://u:p@h");
+    expect(parseOptions(SPECS, [], {})["amqp-url"]).toBe("amqp://guest:guest@h:5672");
+  });
+
+  test("come from the first line of a file named by --NAME-file or ENV_FILE", () => {
+    const dir = mkdtempSync(join(tmpdir(), "coffee-opt-"));
+    try {
+      const file = join(dir, "url");
+      writeFileSync(file, "amqps://u:s3cret@h:5671\n# comment lines after the first are ignored\n");
+      expect(parseOptions(SPECS, ["--amqp-url-file", file], {})["amqp-url"]).toBe("amqps://u:s3cret@h:5671");
+      expect(parseOptions(SPECS, [], { AMQP_URL_FILE: file })["amqp-url"]).toBe("amqps://u:s3cret@h:5671");
+      // Two sources at once is ambiguous: an error, not a silent precedence.
+      expect(configError(() => parseOptions(SPECS, [], { AMQP_URL_FILE: file, AMQP_URL: "amqp://x" })).message).toContain("both set");
+      writeFileSync(file, "\n");
+      expect(configError(() => parseOptions(SPECS, ["--amqp-url-file", file], {})).message).toContain("is empty");
+      expect(configError(() => parseOptions(SPECS, ["--amqp-url-file", join(dir, "missing")], {})).message).toContain("ENOENT");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("help shows the file flag, never the flag itself, and a redacted default", () => {
+    const help = renderHelp("coffee x", "d", SPECS);
+    expect(help).toContain("--amqp-url-file PATH");
+    expect(help).not.toMatch(/--amqp-url VALUE/);
+    expect(help).toContain("amqp://guest:***@h:5672");
+    expect(help).not.toContain("guest:guest");
+  });
+});
+
+describe("redaction", () => {
+  test("redactUrl hides the password; redactIn hides it inside any text", () => {
+    expect(redactUrl("amqps://app:pa%40ss@h:5671/v")).toBe("amqps://app:***@h:5671/v");
+    expect(redactIn("login as app:pa%40ss / pa@ss refused", "amqps://app:pa%40ss@h")).toBe("login as app:*** / *** refused");
+    expect(redactIn("no password here", "amqp://h")).toBe("no password here");
+  });
+});
