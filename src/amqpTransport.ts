@@ -8,8 +8,10 @@
  * every publish that was not confirmed (downstream dedup by lineage absorbs the repeats).
  * Deliveries from the lost connection are requeued by the broker; acking them is a no-op.
  */
-import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
+import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
 import { jitteredBackoffMs } from "./backoff.ts";
+import { connectBroker, type BrokerAddress } from "./brokerAddress.ts";
+import { redactIn, redactUrl } from "./redact.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
 import type { QueueSpec } from "./topology.ts";
 import { dispatcher, type ConsumeOptions, type Consumer, type DeliveryHandler, type Transport } from "./transport.ts";
@@ -22,7 +24,7 @@ export type BrokerEvent =
 
 /** Options of the AMQP transport. */
 export interface AmqpOptions {
-  url: string;
+  broker: BrokerAddress;
   namespace: string;
   /** Unconfirmed publishes allowed at once; further publishes wait for confirms. */
   maxUnconfirmed: number;
@@ -93,7 +95,7 @@ export class AmqpTransport implements Transport {
 
   /** One connection attempt: channel, exchange, queues, consumers; all or nothing. */
   private async connectOnce(): Promise<void> {
-    const conn = await connect(withHeartbeat(this.opts.url));
+    const conn = await connectBroker(this.opts.broker, withHeartbeat(this.opts.broker.url));
     try {
       const pub = await conn.createConfirmChannel();
       pub.on("drain", () => this.wake());
@@ -128,12 +130,12 @@ export class AmqpTransport implements Transport {
       try {
         await this.connectOnce();
         this.reconnecting = false;
-        this.opts.onEvent({ type: "connected", url: redactUrl(this.opts.url) });
+        this.opts.onEvent({ type: "connected", url: redactUrl(this.opts.broker.url) });
         for (const f of this.linkWaiters.splice(0)) f();
         this.wake();
         return;
       } catch (err) {
-        lastError = errorMessage(err);
+        lastError = redactIn(errorMessage(err), this.opts.broker.url);
       }
     }
     this.reconnecting = false;
@@ -310,9 +312,4 @@ export class AmqpTransport implements Transport {
 export function withHeartbeat(url: string): string {
   if (/[?&]heartbeat=/.test(url)) return url;
   return `${url}${url.includes("?") ? "&" : "?"}heartbeat=10`;
-}
-
-/** The URL without its password, for logs and errors. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):([^@]*)@/, "//$1:***@");
 }

@@ -42,7 +42,8 @@ ${ROLES.map(summaryLine).join("\n")}
 Tools:
 ${TOOLS.map(summaryLine).join("\n")}
 
-Environment: AMQP_URL (broker, default amqp://guest:guest@127.0.0.1:5672), COFFEE_NAMESPACE (queue prefix).
+Environment: AMQP_URL or AMQP_URL_FILE (broker, default amqp://guest:***@127.0.0.1:5672; amqps:// for TLS,
+AMQP_CA_FILE to trust a private CA), COFFEE_NAMESPACE (queue prefix). Secrets are never flags.
 `;
 
 /** Pick the command from argv/env; returns it with the remaining arguments. */

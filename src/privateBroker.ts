@@ -3,10 +3,10 @@
  * installed: its own name, ports and data directory under the cluster's state dir.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
-import { connect } from "amqplib";
+import { connectBroker, type BrokerAddress } from "./brokerAddress.ts";
 import type { Subprocess } from "bun";
 import { CoffeeError } from "./errors.ts";
 import { freeTcpPort } from "./ports.ts";
@@ -14,8 +14,12 @@ import { freeTcpPort } from "./ports.ts";
 /** A running private broker. */
 export interface PrivateBroker {
   url: string;
+  /** amqps:// URL of the TLS listener, when the node was started with `tls`. */
+  tlsUrl: string | null;
   nodeName: string;
   stop(): void;
+  /** Run `rabbitmqctl` against this node (add users, list connections); returns its stdout. */
+  ctl(args: string[]): string;
   /** Stop the node and start it again on the same port and data (durable queues survive). */
   restart(): Promise<void>;
 }
@@ -25,15 +29,27 @@ export function rabbitmqInstalled(): boolean {
   return Bun.which("rabbitmq-server") !== null;
 }
 
-/** True when an AMQP connection to `url` succeeds. */
-export async function brokerAnswers(url: string): Promise<boolean> {
+/** True when an AMQP connection to `broker` succeeds. */
+export async function brokerAnswers(broker: BrokerAddress): Promise<boolean> {
+  return (await brokerProbe(broker)) === null;
+}
+
+/** Why an AMQP connection to `broker` fails (refused, TLS verification, credentials), or null if it succeeds. */
+export async function brokerProbe(broker: BrokerAddress): Promise<string | null> {
   try {
-    const conn = await connect(url, { timeout: 3000 });
+    const conn = await connectBroker(broker, broker.url, { timeout: 3000 });
     await conn.close();
-    return true;
-  } catch {
-    return false;
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
+}
+
+/** PEM files for a TLS listener (copied into the node's directory so its user can read them). */
+export interface BrokerTlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
 }
 
 function rabbitmqUid(): { uid: number; gid: number } | null {
@@ -49,16 +65,29 @@ function chownTree(dir: string, ids: { uid: number; gid: number }): void {
 }
 
 /** Start a private node under `dir`; resolves once it accepts AMQP connections. */
-export async function startPrivateBroker(dir: string, log: (m: string) => void, timeoutMs = 90_000): Promise<PrivateBroker> {
+export async function startPrivateBroker(dir: string, log: (m: string) => void, timeoutMs = 90_000, tls?: BrokerTlsFiles): Promise<PrivateBroker> {
   mkdirSync(dir, { recursive: true });
   const port = freeTcpPort();
+  const tlsPort = tls ? freeTcpPort() : null;
   const distPort = freeTcpPort();
   const nodeName = `coffee${port}@${hostname().split(".")[0]}`;
   const plugins = join(dir, "enabled_plugins");
   writeFileSync(plugins, "[].\n");
   // Our own config file: a system-wide rabbitmq.conf may pin listeners to 5672.
   const config = join(dir, "rabbitmq.conf");
-  writeFileSync(config, `listeners.tcp.local = 127.0.0.1:${port}\n`);
+  const lines = [`listeners.tcp.local = 127.0.0.1:${port}`];
+  if (tls && tlsPort !== null) {
+    const own = (f: string, as: string): string => { const to = join(dir, as); copyFileSync(f, to); return to; };
+    lines.push(
+      `listeners.ssl.local = 127.0.0.1:${tlsPort}`,
+      `ssl_options.cacertfile = ${own(tls.caFile, "tls-ca.pem")}`,
+      `ssl_options.certfile = ${own(tls.certFile, "tls-cert.pem")}`,
+      `ssl_options.keyfile = ${own(tls.keyFile, "tls-key.pem")}`,
+      "ssl_options.verify = verify_none",
+      "ssl_options.fail_if_no_peer_cert = false",
+    );
+  }
+  writeFileSync(config, `${lines.join("\n")}\n`);
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     RABBITMQ_NODENAME: nodeName,
@@ -98,7 +127,7 @@ export async function startPrivateBroker(dir: string, log: (m: string) => void, 
     const deadline = performance.now() + timeoutMs;
     // The node announces readiness only in its log, and the packaged wrapper (su to the rabbitmq
     // user) may exit while the node runs on: a successful connection is the event to wait for.
-    while (!(await brokerAnswers(url))) {
+    while (!(await brokerAnswers({ url }))) {
       const out = readFileSync(serverOut, "utf8").slice(bootFrom);
       if (/Kernel pid terminated|BOOT FAILED/.test(out)) {
         stop();
@@ -116,7 +145,13 @@ export async function startPrivateBroker(dir: string, log: (m: string) => void, 
   await start();
   return {
     url,
+    tlsUrl: tlsPort === null ? null : `amqps://guest:guest@127.0.0.1:${tlsPort}`,
     nodeName,
+    ctl: (args) => {
+      const r = spawnSync("rabbitmqctl", ["-n", nodeName, "-q", ...args], { env, encoding: "utf8", timeout: 60_000 });
+      if (r.status !== 0) throw new CoffeeError("BROKER_UNAVAILABLE", `rabbitmqctl ${args[0] ?? ""} failed: ${(r.stderr ?? "").trim()}`);
+      return r.stdout ?? "";
+    },
     stop,
     restart: async () => {
       stop();

@@ -3,6 +3,7 @@
  * opening the transport, the UDP health server, and shutting down on SIGINT/SIGTERM.
  */
 import { AmqpTransport } from "./amqpTransport.ts";
+import { brokerAddress, brokerOptions, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
 import { startHealthServer } from "./health.ts";
 import type { Logger } from "./log.ts";
@@ -10,14 +11,11 @@ import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
 import { allQueues } from "./topology.ts";
 import type { Transport } from "./transport.ts";
 
-/** Default broker URL (contract §1). */
-export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
-
 /** Options every broker-connected role takes. */
 export const COMMON_OPTIONS: readonly OptionSpec[] = [
   { name: "name", type: "string", env: "COFFEE_NAME", help: "process name in logs, health replies and cluster.json (default: the role)" },
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
-  { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, help: "RabbitMQ URL (amqp:// or amqps://)" },
+  ...brokerOptions(),
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port, logged)" },
   { name: "max-unconfirmed", type: "int", env: "COFFEE_MAX_UNCONFIRMED", default: 512, min: 1, max: 100000, help: "publishes awaiting broker confirmation at once" },
   { name: "reconnect-max-ms", type: "int", env: "COFFEE_RECONNECT_MAX_MS", default: 5000, min: 100, max: 600_000, help: "longest pause between broker reconnect attempts (backoff from 200 ms, with jitter)" },
@@ -27,7 +25,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
 export interface CommonConfig {
   name: string;
   namespace: string;
-  amqpUrl: string;
+  broker: BrokerAddress;
   healthPort: number;
   maxUnconfirmed: number;
   reconnectMaxMs: number;
@@ -38,7 +36,7 @@ export function commonConfig(values: OptionValues, role: string): CommonConfig {
   return {
     name: typeof values.name === "string" ? values.name : role,
     namespace: str(values, "namespace"),
-    amqpUrl: str(values, "amqp-url"),
+    broker: brokerAddress(values),
     healthPort: int(values, "health-port"),
     maxUnconfirmed: int(values, "max-unconfirmed"),
     reconnectMaxMs: int(values, "reconnect-max-ms"),
@@ -48,7 +46,7 @@ export function commonConfig(values: OptionValues, role: string): CommonConfig {
 /** Connect to RabbitMQ, retrying until it answers; a lost connection is re-established in place. */
 export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTransport> {
   return AmqpTransport.open({
-    url: cfg.amqpUrl,
+    broker: cfg.broker,
     namespace: cfg.namespace,
     maxUnconfirmed: cfg.maxUnconfirmed,
     reconnectInitialMs: 200,

@@ -71,7 +71,7 @@ export async function startCluster(opts: { tag: string; extraArgs?: string[]; po
     stop: async () => {
       proc.kill("SIGTERM");
       await proc.exited;
-      await deleteNamespace(AMQP_URL, namespace).catch(() => {});
+      await deleteNamespace({ url: opts.env?.AMQP_URL || AMQP_URL, ...(opts.env?.AMQP_CA_FILE ? { caFile: opts.env.AMQP_CA_FILE } : {}) }, namespace).catch(() => {});
       rmSync(stateDir, { recursive: true, force: true });
     },
   };

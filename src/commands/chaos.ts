@@ -15,7 +15,7 @@ import { bool, int, optStr, str, type OptionSpec } from "../options.ts";
 import { freeTcpPort } from "../ports.ts";
 import { startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
 import { computeReference } from "../reference.ts";
-import { DEFAULT_AMQP_URL } from "../roleRuntime.ts";
+import { brokerAddress, brokerEnv, brokerOptions, type BrokerAddress } from "../brokerAddress.ts";
 import { QUERIES, queryFileName } from "../schema.ts";
 import { selfCommand } from "../selfCommand.ts";
 import { compareResult } from "../verdict.ts";
@@ -43,7 +43,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "data", type: "string", help: "comma-separated dataset folders, one per client (default: generate them)" },
   { name: "months", type: "string", default: "2024-01..2024-02", help: "months of generated data per client" },
   { name: "transactions-per-month", type: "int", default: 2000, min: 10, max: 700_000, help: "generated transactions per month" },
-  { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, help: "broker to use when no restart is asked for" },
+  ...brokerOptions("broker to use when no restart is asked for (amqp:// or amqps://)"),
   { name: "keep", type: "bool", default: false, help: "keep data, state and results afterwards" },
   { name: "replicas", type: "string", help: "worker replicas per stage, passed to coffee up" },
 ];
@@ -83,18 +83,18 @@ export const chaosCommand: Command = {
     }
 
     let broker: PrivateBroker | null = null;
-    let amqpUrl = str(values, "amqp-url");
+    let address: BrokerAddress = brokerAddress(values);
     const restartAt = int(values, "broker-restart-at-s");
     if (restartAt > 0) {
       broker = await startPrivateBroker(join(dir, "rabbitmq"), (m) => log.info(m));
-      amqpUrl = broker.url;
+      address = { url: broker.url };
     }
     const port = freeTcpPort();
     const namespace = `chaos${port}`;
     const stateDir = join(dir, "state");
     const replicas = optStr(values, "replicas");
     const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, ...(replicas ? ["--replicas", replicas] : [])], {
-      env: { ...process.env, AMQP_URL: amqpUrl } as Record<string, string>, stdout: "pipe", stderr: "ignore",
+      env: { ...process.env, ...brokerEnv(address) } as Record<string, string>, stdout: "pipe", stderr: "ignore",
     });
     const started = performance.now();
     const kills = new Map<string, number>();
@@ -161,7 +161,7 @@ export const chaosCommand: Command = {
     } finally {
       up.kill("SIGTERM");
       await up.exited;
-      if (!broker) await deleteNamespace(amqpUrl, namespace).catch(() => {});
+      if (!broker) await deleteNamespace(address, namespace).catch(() => {});
       broker?.stop();
       if (!bool(values, "keep")) rmSync(dir, { recursive: true, force: true });
     }

@@ -13,9 +13,10 @@ import { createLogger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { freeTcpPort, freeUdpPort, tcpAccepts } from "../ports.ts";
-import { brokerAnswers, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
-import { DEFAULT_AMQP_URL, type RoleInstance } from "../roleRuntime.ts";
-import { redactUrl } from "../amqpTransport.ts";
+import { brokerProbe, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
+import { type RoleInstance } from "../roleRuntime.ts";
+import { brokerAddress, brokerEnv, brokerOptions, type BrokerAddress } from "../brokerAddress.ts";
+import { redactIn, redactUrl } from "../redact.ts";
 import { defaultGatewayConfig } from "../../roles/gateway.ts";
 import { startInProcessCluster } from "../inProcessCluster.ts";
 import { deleteNamespace } from "../namespaceAdmin.ts";
@@ -30,7 +31,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "cluster.json, logs and all state files live below it" },
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "gateway TCP port" },
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
-  { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, help: "RabbitMQ URL; when nothing answers there, see --transport" },
+  ...brokerOptions("RabbitMQ URL, amqp:// or amqps:// (TLS); when nothing answers there, see --transport"),
   { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at --amqp-url, else a private rabbitmq-server if installed, else everything in this process over an in-memory transport" },
   { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage, e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")})` },
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 0, max: 9, help: "monitor processes" },
@@ -55,18 +56,19 @@ export const upCommand: Command = {
     mkdirSync(logDir, { recursive: true });
     const clusterFile = join(stateDir, "cluster.json");
 
-    let amqpUrl = str(values, "amqp-url");
+    let address: BrokerAddress = brokerAddress(values);
     let mode = str(values, "transport");
     let broker: PrivateBroker | null = null;
-    if (mode !== "memory" && !(await brokerAnswers(amqpUrl))) {
-      if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(amqpUrl)} (--transport amqp)`);
+    const failure = mode === "memory" ? null : await brokerProbe(address);
+    if (failure !== null) {
+      if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(address.url)}: ${redactIn(failure, address.url)} (--transport amqp)`);
       if (rabbitmqInstalled()) {
-        log.info(`no broker answers at ${redactUrl(amqpUrl)}; rabbitmq-server is installed, starting a private node`);
+        log.info(`no broker answers at ${redactUrl(address.url)}; rabbitmq-server is installed, starting a private node`);
         broker = await startPrivateBroker(join(stateDir, "rabbitmq"), (m) => log.info(m));
-        amqpUrl = broker.url;
+        address = { url: broker.url };
         mode = "amqp";
       } else {
-        log.info(`no broker answers at ${redactUrl(amqpUrl)} and rabbitmq-server is not installed: running every role in this process over the in-memory transport (no durability across restarts)`);
+        log.info(`no broker answers at ${redactUrl(address.url)} and rabbitmq-server is not installed: running every role in this process over the in-memory transport (no durability across restarts)`);
         mode = "memory";
       }
     } else if (mode === "auto") mode = "amqp";
@@ -114,7 +116,7 @@ export const upCommand: Command = {
           COFFEE_NAME: p.name,
           COFFEE_NAMESPACE: namespace,
           COFFEE_STATE_DIR: stateDir,
-          AMQP_URL: amqpUrl,
+          ...brokerEnv(address),
           HEALTH_PORT: String(healthPorts.get(p.name)),
           ...(p.role === "gateway" ? { GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
           ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec } : {}),
@@ -145,7 +147,7 @@ export const upCommand: Command = {
         control.stop();
         for (const l of local) { await l.instance.shutdown(); l.health.close(); }
         if (mode === "amqp" && !broker && bool(values, "delete-on-exit")) {
-          await deleteNamespace(amqpUrl, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
+          await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
         }
         broker?.stop();
         log.info("cluster stopped");
@@ -173,7 +175,7 @@ export const upCommand: Command = {
       const raced = await Promise.race([Bun.sleep(250).then(() => null), signal]);
       if (raced) { await shutdown(raced); return 0; }
     }
-    process.stdout.write(`coffee cluster ready: gateway 127.0.0.1:${port}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(amqpUrl)})` : ""}, namespace ${namespace}, state ${stateDir}\n`);
+    process.stdout.write(`coffee cluster ready: gateway 127.0.0.1:${port}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}\n`);
     await shutdown(await signal);
     return 0;
   },

@@ -1,0 +1,81 @@
+/**
+ * Where and how to reach RabbitMQ. The URL carries credentials, so it is a secret option (env
+ * `AMQP_URL` or a file, never a flag, never logged unredacted); `amqps://` URLs connect over TLS,
+ * trusting the CA bundle in `--amqp-ca-file` (a private CA) or else the system's CAs.
+ */
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { connect, type ChannelModel } from "amqplib";
+import { ConfigError } from "./errors.ts";
+import { optStr, str, type OptionSpec, type OptionValues } from "./options.ts";
+import { redactUrl } from "./redact.ts";
+
+/** Default broker URL (contract §1). */
+export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
+
+/** A broker to connect to: its URL and, for amqps://, the TLS material to trust it with. */
+export interface BrokerAddress {
+  url: string;
+  /** PEM CA bundle file trusted for amqps:// (undefined: the system's CAs). */
+  caFile?: string;
+}
+
+/** The broker options every broker-connected role and tool takes. */
+export function brokerOptions(urlHelp = "RabbitMQ URL, amqp:// or amqps:// (TLS)"): OptionSpec[] {
+  return [
+    { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, secret: true, help: urlHelp },
+    { name: "amqp-ca-file", type: "string", env: "AMQP_CA_FILE", help: "PEM CA bundle to trust for amqps:// (default: the system's CAs)" },
+  ];
+}
+
+/** Read and check the broker options: a known scheme, and a readable CA file when one is named. */
+export function brokerAddress(values: OptionValues): BrokerAddress {
+  const url = str(values, "amqp-url");
+  const caFile = optStr(values, "amqp-ca-file");
+  if (!/^amqps?:\/\//.test(url)) throw new ConfigError(`AMQP_URL must start with amqp:// or amqps://, got "${redactUrl(url)}"`);
+  if (caFile !== undefined) {
+    try {
+      readFileSync(caFile);
+    } catch (err) {
+      throw new ConfigError(`--amqp-ca-file: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+  return caFile === undefined ? { url } : { url, caFile };
+}
+
+/** amqplib socket options for `addr`: the CA bundle for TLS, plus any extra (timeouts). */
+export function socketOptions(addr: BrokerAddress, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  if (!addr.url.startsWith("amqps:")) return extra;
+  const out: Record<string, unknown> = { ...extra };
+  if (addr.caFile !== undefined) out.ca = [readFileSync(addr.caFile)];
+  const host = hostOf(addr.url);
+  if (isIP(host)) {
+    // amqplib passes the URL's host as the TLS server name, and Bun refuses an IP there (RFC
+    // 6066 allows only DNS names in SNI). Send a neutral name instead and check the certificate
+    // against the IP ourselves, so verification stays as strict as for a DNS host.
+    out.servername = "amqp-broker.invalid";
+    out.checkServerIdentity = (_name: string, cert: PeerCertificate) => checkServerIdentity(host, cert);
+  }
+  return out;
+}
+
+/** The host part of an amqp(s) URL, without IPv6 brackets. */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
+  } catch {
+    return "";
+  }
+}
+
+/** Open one AMQP connection to `addr` (no retry; the transport owns reconnecting). */
+export function connectBroker(addr: BrokerAddress, url = addr.url, extra: Record<string, unknown> = {}): Promise<ChannelModel> {
+  return connect(url, socketOptions(addr, extra));
+}
+
+/** The environment that hands `addr` to a child process (the URL in env, never in argv). */
+export function brokerEnv(addr: BrokerAddress): Record<string, string> {
+  // An inherited AMQP_URL_FILE would clash with AMQP_URL in the child: blank it.
+  return { AMQP_URL: addr.url, AMQP_URL_FILE: "", ...(addr.caFile !== undefined ? { AMQP_CA_FILE: addr.caFile } : {}) };
+}
