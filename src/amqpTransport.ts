@@ -22,10 +22,17 @@ export type BrokerEvent =
   | { type: "disconnected"; reason: string }
   | { type: "reconnecting"; attempt: number; delayMs: number; lastError: string };
 
+/** Durable queue flavours RabbitMQ offers; quorum queues replicate across cluster nodes. */
+export const QUEUE_TYPES = ["classic", "quorum"] as const;
+/** One of QUEUE_TYPES. */
+export type QueueType = (typeof QUEUE_TYPES)[number];
+
 /** Options of the AMQP transport. */
 export interface AmqpOptions {
   broker: BrokerAddress;
   namespace: string;
+  /** classic: one node's durable queue; quorum: Raft-replicated across a RabbitMQ cluster. */
+  queueType: QueueType;
   /** Unconfirmed publishes allowed at once; further publishes wait for confirms. */
   maxUnconfirmed: number;
   /** First reconnect delay; doubles per failed attempt up to `reconnectMaxMs` (with jitter). */
@@ -171,8 +178,18 @@ export class AmqpTransport implements Transport {
   }
 
   private async declareOn(ch: Channel, queues: readonly QueueSpec[]): Promise<void> {
+    // Classic queues are declared without the argument, so namespaces created before the
+    // option existed still match; quorum must be asked for.
+    const args = this.opts.queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
     for (const q of queues) {
-      await ch.assertQueue(this.q(q.name), { durable: true });
+      try {
+        await ch.assertQueue(this.q(q.name), { durable: true, arguments: args });
+      } catch (err) {
+        if (/PRECONDITION[-_]FAILED/.test(errorMessage(err))) {
+          throw new CoffeeError("QUEUE_MISMATCH", `queue ${this.q(q.name)} exists with other settings than --queue-type ${this.opts.queueType} asks for (${errorMessage(err)}); use the type it was created with, or another --namespace`);
+        }
+        throw err;
+      }
       for (const key of q.bindings) await ch.bindQueue(this.q(q.name), this.exchange, this.q(key));
     }
   }

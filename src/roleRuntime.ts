@@ -2,7 +2,7 @@
  * What every role process shares: common options (name, namespace, broker URL, health port),
  * opening the transport, the UDP health server, and shutting down on SIGINT/SIGTERM.
  */
-import { AmqpTransport } from "./amqpTransport.ts";
+import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
 import { brokerAddress, brokerOptions, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
 import { startHealthServer } from "./health.ts";
@@ -16,6 +16,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
   { name: "name", type: "string", env: "COFFEE_NAME", help: "process name in logs, health replies and cluster.json (default: the role)" },
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
   ...brokerOptions(),
+  { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: classic (one node) or quorum (replicated; for a RabbitMQ cluster). Every process of a namespace must agree" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port, logged)" },
   { name: "max-unconfirmed", type: "int", env: "COFFEE_MAX_UNCONFIRMED", default: 512, min: 1, max: 100000, help: "publishes awaiting broker confirmation at once" },
   { name: "reconnect-max-ms", type: "int", env: "COFFEE_RECONNECT_MAX_MS", default: 5000, min: 100, max: 600_000, help: "longest pause between broker reconnect attempts (backoff from 200 ms, with jitter)" },
@@ -26,6 +27,7 @@ export interface CommonConfig {
   name: string;
   namespace: string;
   broker: BrokerAddress;
+  queueType: QueueType;
   healthPort: number;
   maxUnconfirmed: number;
   reconnectMaxMs: number;
@@ -37,6 +39,7 @@ export function commonConfig(values: OptionValues, role: string): CommonConfig {
     name: typeof values.name === "string" ? values.name : role,
     namespace: str(values, "namespace"),
     broker: brokerAddress(values),
+    queueType: str(values, "queue-type") as QueueType,
     healthPort: int(values, "health-port"),
     maxUnconfirmed: int(values, "max-unconfirmed"),
     reconnectMaxMs: int(values, "reconnect-max-ms"),
@@ -47,6 +50,7 @@ export function commonConfig(values: OptionValues, role: string): CommonConfig {
 export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTransport> {
   return AmqpTransport.open({
     broker: cfg.broker,
+    queueType: cfg.queueType,
     namespace: cfg.namespace,
     maxUnconfirmed: cfg.maxUnconfirmed,
     reconnectInitialMs: 200,

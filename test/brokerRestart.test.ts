@@ -31,7 +31,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   test("transport: publishes across a restart are all confirmed and all consumed", async () => {
     const events: BrokerEvent["type"][] = [];
     const t = await AmqpTransport.open({
-      broker: { url: broker.url }, namespace: "rt", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+      broker: { url: broker.url }, queueType: "classic", namespace: "rt", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
       onEvent: (e) => events.push(e.type), onError: () => {},
     });
     await t.declare([{ name: "q", bindings: ["k"] }]);

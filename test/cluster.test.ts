@@ -6,7 +6,10 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { generate, readResults, reference, runCoffee, sessionDirFrom, startCluster, tempDir, type TestCluster } from "./harness.ts";
+import { AmqpTransport } from "../src/amqpTransport.ts";
+import { CoffeeError } from "../src/errors.ts";
+import { allQueues } from "../src/topology.ts";
+import { AMQP_URL, generate, readResults, reference, runCoffee, sessionDirFrom, startCluster, tempDir, type TestCluster } from "./harness.ts";
 
 // Real processes and a real broker: minutes, not the unit-test default of 5 s.
 setDefaultTimeout(180_000);
@@ -95,5 +98,37 @@ describe("coffee up when nothing answers at AMQP_URL", () => {
     // The private node is stopped with the cluster.
     const beams = Bun.spawnSync(["pgrep", "-f", `${cluster.stateDir}/rabbitmq`]).stdout.toString().trim();
     expect(beams).toBe("");
+  });
+});
+
+describe("quorum queues", () => {
+  test("--queue-type quorum: exact results on quorum queues; a classic declaration of them is QUEUE_MISMATCH", async () => {
+    const cluster = await startCluster({ tag: "quorum", extraArgs: ["--queue-type", "quorum"] });
+    const data = tempDir("qdata");
+    const out = tempDir("qout");
+    try {
+      await generate(data, 66, ["--months", "2024-03..2024-04", "--transactions-per-month", "1500", "--users", "300"]);
+      const r = await runCoffee(["--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${cluster.port}`, "--quiet"]);
+      expect(r.code).toBe(0);
+      expect(readResults(sessionDirFrom(r.stdout))).toEqual(await reference(data));
+      // The broker holds them as quorum queues: declaring the same names as classic is refused.
+      const classic = await AmqpTransport.open({
+        broker: { url: AMQP_URL }, queueType: "classic", namespace: cluster.namespace, maxUnconfirmed: 8,
+        reconnectInitialMs: 100, reconnectMaxMs: 200, onEvent: () => {}, onError: () => {},
+      });
+      try {
+        let err: unknown;
+        await classic.declare([allQueues()[0]!]).catch((e: unknown) => { err = e; });
+        expect(err).toBeInstanceOf(CoffeeError);
+        expect((err as CoffeeError).code).toBe("QUEUE_MISMATCH");
+        expect((err as Error).message).toContain("--queue-type classic");
+      } finally {
+        await classic.close();
+      }
+    } finally {
+      await cluster.stop();
+      rmSync(data, { recursive: true, force: true });
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
