@@ -10,6 +10,8 @@ export interface ClusterProcess {
   /** False while a child is down and waiting to be restarted. */
   alive: boolean;
   healthPort: number;
+  /** Where the health port answers (a compose service name); absent means this machine. */
+  host?: string;
   stage?: string;
   query?: string;
   inProcess?: boolean;

@@ -10,18 +10,19 @@ import { monitorCommand } from "../roles/monitor.ts";
 import { workerCommand } from "../roles/worker.ts";
 import type { Command } from "./command.ts";
 import { chaosCommand } from "./commands/chaos.ts";
+import { composeCommand } from "./commands/compose.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { genCommand } from "./commands/gen.ts";
 import { referenceCommand } from "./commands/reference.ts";
 import { statusCommand } from "./commands/status.ts";
 import { upCommand } from "./commands/up.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
-import { parseOptions, renderHelp } from "./options.ts";
+import { parseOptions, renderHelp, type OptionValues } from "./options.ts";
 
 /** Every role, as `--role` accepts them. */
 export const ROLES: readonly Command[] = [gatewayCommand, workerCommand, aggregatorCommand, monitorCommand, clientCommand];
 /** Every tool, as the first argument names them. */
-export const TOOLS: readonly Command[] = [upCommand, statusCommand, genCommand, referenceCommand, demoCommand, chaosCommand];
+export const TOOLS: readonly Command[] = [upCommand, statusCommand, genCommand, referenceCommand, demoCommand, chaosCommand, composeCommand];
 
 /** One line of the top-level help: name and the first sentence of the description. */
 function summaryLine(c: Command): string {
@@ -63,6 +64,16 @@ function resolve(argv: string[], env: Record<string, string | undefined>): { com
   const command = ROLES.find((r) => r.name === role);
   if (!command) throw new CoffeeError("CONFIG_INVALID", `unknown role "${role}" (roles: ${ROLES.map((r) => r.name).join(", ")})`);
   return { command, rest };
+}
+
+/**
+ * Parse a full command line (argv + env) exactly as the executable does, without running it:
+ * the command and its validated option values. Throws CoffeeError (CONFIG_INVALID) when refused.
+ */
+export function parseInvocation(argv: string[], env: Record<string, string | undefined>): { command: Command; values: OptionValues } {
+  const { command, rest } = resolve(argv, env);
+  if (!command) throw new CoffeeError("CONFIG_INVALID", "no role or tool given (see coffee --help)");
+  return { command, values: parseOptions(command.options, rest, env) };
 }
 
 /** Entry point; resolves to the exit code. */

@@ -27,7 +27,7 @@ export async function clusterStatus(stateDir: string, timeoutMs: number): Promis
   if (!existsSync(file)) throw new DatasetError(`no cluster.json under ${stateDir}: is coffee up running with --state-dir ${stateDir}?`);
   const entries = readClusterFile(file);
   const processes = await Promise.all(entries.map(async (e): Promise<ProcessStatus> => {
-    const reply = await pingHealth("127.0.0.1", e.healthPort, timeoutMs);
+    const reply = await pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
     const { role: _r, name: _n, pid: _p, uptimeMs, ...detail } = reply?.status ?? {};
     return { name: e.name, role: e.role, pid: e.pid, healthy: reply !== null, uptimeS: typeof uptimeMs === "number" ? Math.round(uptimeMs / 1000) : null, detail };
   }));

@@ -1,0 +1,45 @@
+/**
+ * `coffee compose`: prints the Docker Compose file of the cluster, rendered from the same
+ * topology and plan `coffee up` uses, so the two deployments never drift apart.
+ */
+import { QUEUE_TYPES, type QueueType } from "../amqpTransport.ts";
+import type { Command } from "../command.ts";
+import { composeHeader, renderCompose } from "../composeFile.ts";
+import { int, str, type OptionSpec } from "../options.ts";
+import { parseReplicas, STAGES } from "../topology.ts";
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage, e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")})` },
+  { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 1, max: 9, help: "monitor services (Bully-elected; they revive the others through the Docker API)" },
+  { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: quorum for a RabbitMQ cluster across machines" },
+  { name: "image", type: "string", env: "COFFEE_IMAGE", default: "coffee:local", help: "image every coffee service runs (built from compose/Dockerfile)" },
+  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
+  { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "host port the gateway is published on" },
+];
+
+/** The command line that reproduces `values` (for the generated file's header). */
+function commandLine(values: Record<string, unknown>): string {
+  const parts = ["coffee compose"];
+  for (const o of OPTIONS) if (values[o.name] !== o.default) parts.push(`--${o.name} ${String(values[o.name])}`);
+  return parts.join(" ");
+}
+
+/** `coffee compose`. */
+export const composeCommand: Command = {
+  name: "compose",
+  usage: "coffee compose [--replicas stage=n,...] [--monitors N] [--queue-type classic|quorum] > compose/docker-compose.yml",
+  description: "Prints the Docker Compose file of the cluster (one image, every role), from the same topology coffee up runs.",
+  options: OPTIONS,
+  run(values) {
+    const doc = renderCompose({
+      replicas: parseReplicas(str(values, "replicas")),
+      monitors: int(values, "monitors"),
+      queueType: str(values, "queue-type") as QueueType,
+      image: str(values, "image"),
+      namespace: str(values, "namespace"),
+      gatewayPort: int(values, "port"),
+    });
+    process.stdout.write(`${composeHeader(commandLine(values))}${Bun.YAML.stringify(doc, null, 2)}\n`);
+    return Promise.resolve(0);
+  },
+};

@@ -1,0 +1,121 @@
+/**
+ * The Docker Compose rendering of the cluster: the same plan `coffee up` runs (src/clusterPlan.ts,
+ * from the topology), one service per process, all from one image, plus RabbitMQ and an optional
+ * client. Pure: options in, a compose document (plain object) out; `coffee compose` prints it.
+ */
+import type { QueueType } from "./amqpTransport.ts";
+import { planCluster, type ClusterProcess, type PlannedProcess } from "./clusterPlan.ts";
+
+/** What `coffee compose` varies. */
+export interface ComposeOptions {
+  replicas: ReadonlyMap<string, number>;
+  monitors: number;
+  queueType: QueueType;
+  /** Image every coffee service runs. */
+  image: string;
+  namespace: string;
+  /** Gateway port published on the host. */
+  gatewayPort: number;
+}
+
+/** Ports inside the containers: every container has its own address, so they can be fixed. */
+export const COMPOSE_PORTS = { gateway: 9000, health: 9101, election: 9200 } as const;
+/** Where stateful services keep their WAL (a named volume per service). */
+export const COMPOSE_STATE_DIR = "/var/lib/coffee";
+/** Where monitors find the cluster description (a compose config). */
+export const COMPOSE_CLUSTER_FILE = "/etc/coffee/cluster.json";
+
+type Service = Record<string, unknown>;
+
+/** The broker URL every coffee service gets; credentials come from the operator's environment. */
+const AMQP_URL = "amqp://${RABBITMQ_USER:-coffee}:${RABBITMQ_PASSWORD:-coffee}@rabbitmq:5672";
+
+/** The processes monitors watch, as cluster.json entries addressed by service name. */
+export function composeClusterEntries(plan: readonly PlannedProcess[]): ClusterProcess[] {
+  return plan.map((p) => ({
+    name: p.name, role: p.role, pid: null, alive: true, healthPort: COMPOSE_PORTS.health, host: p.name,
+    ...(p.stage ? { stage: p.stage } : {}), ...(p.query ? { query: p.query } : {}),
+  }));
+}
+
+/** The compose document for `opts`. */
+export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
+  const plan = planCluster(opts.replicas, opts.monitors);
+  const monitors = plan.filter((p) => p.role === "monitor");
+  const peers = monitors.map((m, i) => `${i + 1}=${m.name}:${COMPOSE_PORTS.election}`).join(",");
+  const services: Record<string, Service> = {
+    rabbitmq: {
+      image: "rabbitmq:3.13-management",
+      hostname: "rabbitmq",
+      environment: { RABBITMQ_DEFAULT_USER: "${RABBITMQ_USER:-coffee}", RABBITMQ_DEFAULT_PASS: "${RABBITMQ_PASSWORD:-coffee}" },
+      volumes: ["rabbitmq-data:/var/lib/rabbitmq"],
+      ports: ["127.0.0.1:15672:15672"],
+      healthcheck: { test: ["CMD", "rabbitmq-diagnostics", "-q", "ping"], interval: "5s", timeout: "10s", retries: 12, start_period: "20s" },
+      restart: "unless-stopped",
+    },
+  };
+  const volumes: Record<string, Record<string, never>> = { "rabbitmq-data": {} };
+  for (const p of plan) {
+    const stateful = p.role === "gateway" || p.role === "aggregator";
+    const environment: Record<string, string> = {
+      COFFEE_NAME: p.name,
+      COFFEE_NAMESPACE: opts.namespace,
+      COFFEE_QUEUE_TYPE: opts.queueType,
+      AMQP_URL,
+      HEALTH_PORT: String(COMPOSE_PORTS.health),
+    };
+    const service: Service = {
+      image: opts.image,
+      build: { context: "..", dockerfile: "compose/Dockerfile" },
+      command: ["--role", p.role, ...p.args],
+      environment,
+      depends_on: { rabbitmq: { condition: "service_healthy" } },
+      // Monitors revive the others through the Docker API; compose itself restarts only
+      // monitors (if every monitor died, nothing else would), as `coffee up` does.
+      restart: p.role === "monitor" ? "unless-stopped" : "no",
+    };
+    if (stateful) {
+      environment.COFFEE_STATE_DIR = COMPOSE_STATE_DIR;
+      volumes[`${p.name}-state`] = {};
+      service.volumes = [`${p.name}-state:${COMPOSE_STATE_DIR}`];
+    }
+    if (p.role === "gateway") {
+      Object.assign(environment, { GATEWAY_PORT: String(COMPOSE_PORTS.gateway) });
+      service.ports = [`${opts.gatewayPort}:${COMPOSE_PORTS.gateway}`];
+    }
+    if (p.role === "monitor") {
+      Object.assign(environment, {
+        COFFEE_MONITOR_ID: String(monitors.indexOf(p) + 1),
+        COFFEE_MONITOR_PEERS: peers,
+        COFFEE_CLUSTER_FILE: COMPOSE_CLUSTER_FILE,
+        COFFEE_REVIVE: "docker",
+        COMPOSE_PROJECT_NAME: "${COMPOSE_PROJECT_NAME:-coffee}",
+      });
+      // The Docker socket is root-owned: monitors run as root to use it; nothing else does.
+      service.user = "root";
+      service.volumes = ["/var/run/docker.sock:/var/run/docker.sock"];
+      service.configs = [{ source: "cluster", target: COMPOSE_CLUSTER_FILE }];
+    }
+    services[p.name] = service;
+  }
+  services.client = {
+    image: opts.image,
+    profiles: ["client"],
+    command: ["--role", "client", "--data", "/data", "--out", "/out", "--gateway", `gateway:${COMPOSE_PORTS.gateway}`],
+    volumes: ["${COFFEE_DATA:-./data}:/data:ro", "${COFFEE_OUT:-./out}:/out"],
+    // Result files land in a host directory: write them as the host user, not as root.
+    user: "${COFFEE_UID:-1000}:${COFFEE_GID:-1000}",
+    depends_on: { gateway: { condition: "service_started" } },
+  };
+  return {
+    name: "coffee",
+    services,
+    volumes,
+    configs: { cluster: { content: `${JSON.stringify(composeClusterEntries(plan), null, 2)}\n` } },
+  };
+}
+
+/** The committed file's header: where it comes from and how to regenerate it. */
+export function composeHeader(command: string): string {
+  return `# Generated by \`${command}\` from the topology in src/topology.ts.\n# Do not edit by hand: change the options and regenerate (test/compose.test.ts checks it).\n`;
+}

@@ -1,0 +1,116 @@
+/**
+ * The compose deployment stays in step with the code: the committed compose file is exactly what
+ * `coffee compose` prints (golden), every service's command line and environment is accepted by
+ * the binary's own parser, monitors watch every service, and the Dockerfile builds what CI builds.
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseInvocation } from "../src/main.ts";
+import { STAGES } from "../src/topology.ts";
+import { runCoffee } from "./harness.ts";
+
+const root = join(import.meta.dir, "..");
+const composePath = join(root, "compose", "docker-compose.yml");
+
+interface ComposeService {
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  configs?: { source: string; target: string }[];
+  profiles?: string[];
+}
+interface ComposeDoc {
+  services: Record<string, ComposeService>;
+  volumes: Record<string, unknown>;
+  configs: Record<string, { content: string }>;
+}
+
+/** `${VAR:-default}` as compose interpolates it with VAR unset. */
+const interpolate = (v: string): string => v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, "$1");
+
+const committed = (): ComposeDoc => Bun.YAML.parse(readFileSync(composePath, "utf8")) as ComposeDoc;
+const coffeeServices = (doc: ComposeDoc): [string, ComposeService][] => Object.entries(doc.services).filter(([, s]) => s.image === "coffee:local");
+
+describe("compose", () => {
+  test("compose/docker-compose.yml is exactly what `coffee compose` prints (regenerate: coffee compose > compose/docker-compose.yml)", async () => {
+    const r = await runCoffee(["compose"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(readFileSync(composePath, "utf8"));
+  });
+
+  test("every service's command line and environment is accepted by the binary's own parser", () => {
+    const services = coffeeServices(committed());
+    expect(services.length).toBeGreaterThan(10);
+    for (const [name, s] of services) {
+      const env = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
+      const { command, values } = parseInvocation(s.command ?? [], env);
+      expect(command.name).toBe(s.command?.[1] ?? "");
+      if (name !== "client") expect(values.name).toBe(name);
+    }
+  });
+
+  test("monitors watch every coffee service by name, and peer with every monitor", () => {
+    const doc = committed();
+    const watched = JSON.parse(doc.configs.cluster!.content) as { name: string; host: string; healthPort: number }[];
+    const services = coffeeServices(doc).filter(([n]) => n !== "client");
+    expect(watched.map((w) => w.name).sort()).toEqual(services.map(([n]) => n).sort());
+    for (const w of watched) {
+      expect(w.host).toBe(w.name);
+      expect(String(w.healthPort)).toBe(doc.services[w.name]!.environment!.HEALTH_PORT!);
+    }
+    const monitors = services.filter(([, s]) => s.command?.[1] === "monitor");
+    expect(monitors.length).toBe(3);
+    for (const [, m] of monitors) {
+      const peers = m.environment!.COFFEE_MONITOR_PEERS!.split(",").map((p) => p.split("=")[1]!.split(":")[0]!);
+      expect(peers.sort()).toEqual(monitors.map(([n]) => n).sort());
+      expect(m.volumes).toContain("/var/run/docker.sock:/var/run/docker.sock");
+      expect(m.configs?.[0]?.target).toBe(m.environment!.COFFEE_CLUSTER_FILE!);
+    }
+  });
+
+  test("stateful services (gateway, aggregators) each get their own named WAL volume", () => {
+    const doc = committed();
+    for (const [name, s] of coffeeServices(doc)) {
+      const role = s.command?.[1];
+      if (role !== "gateway" && role !== "aggregator") continue;
+      const volume = `${name}-state`;
+      expect(doc.volumes[volume]).toBeDefined();
+      expect(s.volumes).toContain(`${volume}:${s.environment!.COFFEE_STATE_DIR}`);
+    }
+  });
+
+  test("options change the rendering: replicas, quorum queues", async () => {
+    const r = await runCoffee(["compose", "--replicas", "filter-year=3,group-q2=2", "--queue-type", "quorum", "--monitors", "1"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("coffee compose --replicas filter-year=3,group-q2=2 --monitors 1 --queue-type quorum");
+    const doc = Bun.YAML.parse(r.stdout) as ComposeDoc;
+    const names = Object.keys(doc.services);
+    expect(names.filter((n) => n.startsWith("filter-year-"))).toEqual(["filter-year-1", "filter-year-2", "filter-year-3"]);
+    expect(names.filter((n) => n.startsWith("group-q2-"))).toEqual(["group-q2-1", "group-q2-2"]);
+    expect(names.filter((n) => n.startsWith("monitor-"))).toEqual(["monitor-1"]);
+    for (const [, s] of coffeeServices(doc)) if (s.environment?.COFFEE_QUEUE_TYPE) expect(s.environment.COFFEE_QUEUE_TYPE).toBe("quorum");
+    for (const stage of STAGES) expect(names.some((n) => n.startsWith(`${stage.name}-`))).toBe(true);
+    const bad = await runCoffee(["compose", "--replicas", "nope=2"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("unknown stage");
+  });
+
+  test("the Dockerfile compiles with package.json's build script and ships only the binary", () => {
+    const dockerfile = readFileSync(join(root, "compose", "Dockerfile"), "utf8");
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.scripts.build).toContain("--outfile dist/coffee");
+    expect(dockerfile).toContain("RUN bun run build");
+    expect(dockerfile).toContain(`ARG BUN_VERSION=${pkg.devDependencies.bun!.replace(/^\^/, "")}`);
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    expect(stages.length).toBe(2);
+    const final = stages[1]!;
+    expect(final.match(/^COPY .*/gm)).toEqual(["COPY --from=build /src/dist/coffee /usr/local/bin/coffee"]);
+    // Everything the build stage copies passes the build context's ignore file.
+    const ignore = readFileSync(join(root, "compose", "Dockerfile.dockerignore"), "utf8");
+    for (const m of stages[0]!.matchAll(/^COPY (.+) \S+$/gm)) {
+      for (const path of m[1]!.split(/\s+/)) expect(ignore).toContain(`!${path.replace(/^\.\//, "")}`);
+    }
+  });
+});
