@@ -139,7 +139,7 @@ export const monitorCommand: Command = {
         const term = election.term;
         const entries = readClusterFile(clusterFile).filter((e) => e.name !== name);
         await Promise.all(entries.map(async (e) => {
-          const reply = await pingHealth("127.0.0.1", e.healthPort, timeoutMs);
+          const reply = await pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
           if (reply) {
             misses.set(e.name, 0);
             if (down.delete(e.name)) log.info(`${e.name} is answering again`);
