@@ -3,7 +3,7 @@
  * single-process `coffee reference` on the same data. Appends a line to
  * bench/results/history.jsonl so regressions show.
  *
- *   bun bench/throughput.ts [--transactions-per-month N] [--months A..B] [--replicas spec]
+ *   bun bench/throughput.ts [--transactions-per-month N] [--months A..B] [--replicas spec] [--deploy fused|split]
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     months: { type: "string", default: "2024-05..2024-05" },
     users: { type: "string", default: "40000" },
     replicas: { type: "string", default: "" },
+    deploy: { type: "string", default: "fused" },
     work: { type: "string", default: "/tmp/coffee-bench" },
   },
 });
@@ -39,7 +40,7 @@ const rows = Number(/(\d+) rows read/.exec(ref.stdout)?.[1] ?? 0);
 
 const port = 19000 + Math.floor(Math.random() * 1000);
 const ns = `bench${port}`;
-const up = Bun.spawn([...bin, "up", "--state-dir", join(work, "state"), "--port", String(port), "--namespace", ns, "--monitors", "1", "--delete-on-exit", ...(values.replicas ? ["--replicas", values.replicas] : [])], { stdout: "pipe", stderr: "ignore" });
+const up = Bun.spawn([...bin, "up", "--state-dir", join(work, "state"), "--port", String(port), "--namespace", ns, "--monitors", "1", "--delete-on-exit", "--deploy", values.deploy!, ...(values.replicas ? ["--replicas", values.replicas] : [])], { stdout: "pipe", stderr: "ignore" });
 const reader = up.stdout.getReader();
 for (let text = ""; !text.includes("ready"); ) {
   const { value, done } = await reader.read();
@@ -55,7 +56,7 @@ const dir = /results in (\S+)/.exec(client.stdout)![1]!;
 const exact = QUERIES.every((q) => readFileSync(join(dir, queryFileName(q)), "utf8") === readFileSync(join(work, "ref", queryFileName(q)), "utf8"));
 
 const result = {
-  date: new Date().toISOString(), rows, months: values.months, replicas: values.replicas || "default",
+  date: new Date().toISOString(), rows, months: values.months, replicas: values.replicas || "default", deploy: values.deploy,
   clusterSeconds: +client.seconds.toFixed(2), clusterRowsPerSecond: Math.round(rows / client.seconds),
   referenceSeconds: +ref.seconds.toFixed(2), referenceRowsPerSecond: Math.round(rows / ref.seconds), exact,
 };

@@ -1,27 +1,28 @@
 /**
- * Worker role: one stateless stage of the topology as competing consumers. Each input batch
- * yields exactly one output with the same lineage (session, entity, seq), even when empty, and
- * the input is acked only after the broker confirmed the output.
+ * Worker role: stateless work as competing consumers, either one stage of the topology or a
+ * chain of stages fused in memory (src/workUnit.ts). Each input batch yields exactly one output
+ * per published stage with the same lineage (session, entity, seq), even when empty, and the
+ * input is acked only after the broker confirmed every output.
  */
-import { decodeMessage, encodeMessage, type DataMessage } from "../src/codec.ts";
+import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { ConfigError } from "../src/errors.ts";
 import { createLogger, type Logger } from "../src/log.ts";
-import { OPERATORS } from "../src/operators.ts";
-import { int, str, type OptionSpec } from "../src/options.ts";
+import { int, optStr, type OptionSpec } from "../src/options.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
-import { STAGES, outKey, stageByName, type StageSpec } from "../src/topology.ts";
+import { CHAINS, chainByName, STAGES, stageByName } from "../src/topology.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
+import { chainUnit, stageUnit, type WorkUnit } from "../src/workUnit.ts";
 
 /** Worker options, compiled. */
 export interface WorkerConfig {
-  stage: StageSpec;
+  unit: WorkUnit;
   prefetch: number;
 }
 
 /** Create a worker on a transport. */
 export async function createWorker(cfg: WorkerConfig, transport: Transport, log: Logger): Promise<RoleInstance> {
-  const operator = OPERATORS[cfg.stage.operator];
+  const unit = cfg.unit;
   let consumer: Consumer | null = null;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
@@ -29,7 +30,7 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
 
   return {
     async run() {
-      consumer = await transport.consume(cfg.stage.name, { prefetch: cfg.prefetch, concurrent: true }, async (d) => {
+      consumer = await transport.consume(unit.queue, { prefetch: cfg.prefetch, concurrent: true }, async (d) => {
         let msg;
         try {
           msg = decodeMessage(d.body);
@@ -40,46 +41,59 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
           d.ack();
           return;
         }
-        if (msg.kind !== "data" || msg.bodyKind !== operator.input) {
+        if (msg.kind !== "data" || msg.bodyKind !== unit.input) {
           counters.malformed++;
-          log.error(`dropping unexpected ${msg.kind} message (${msg.kind === "data" ? msg.bodyKind : "-"}) on ${cfg.stage.name}`);
+          log.error(`dropping unexpected ${msg.kind} message (${msg.kind === "data" ? msg.bodyKind : "-"}) on ${unit.queue}`);
           d.ack();
           return;
         }
-        const body = operator.apply(msg.body);
-        const out: DataMessage = { kind: "data", session: msg.session, entity: msg.entity, seq: msg.seq, bodyKind: operator.output, body };
-        await transport.publish(outKey(cfg.stage.name), encodeMessage(out));
+        const { session, entity, seq } = msg;
+        await Promise.all(unit.run(msg.body).map((o) =>
+          transport.publish(o.routingKey, encodeMessage({ kind: "data", session, entity, seq, bodyKind: o.bodyKind, body: o.body }))));
         d.ack();
         counters.batches++;
       });
-      log.info(`stage ${cfg.stage.name} consuming (operator ${cfg.stage.operator}, prefetch ${cfg.prefetch})`);
+      log.info(`${unit.stages.length > 1 ? `chain ${unit.name} (${unit.stages.join(" → ")})` : `stage ${unit.name}`} consuming ${unit.queue} (prefetch ${cfg.prefetch})`);
       await finished;
     },
     async shutdown() {
       await consumer?.cancel();
       done();
     },
-    status: () => ({ stage: cfg.stage.name, batches: counters.batches, malformed: counters.malformed }),
+    status: () => ({ unit: unit.name, batches: counters.batches, malformed: counters.malformed }),
   };
 }
 
 const OPTIONS: readonly OptionSpec[] = [
-  { name: "stage", type: "enum", env: "COFFEE_STAGE", required: true, choices: STAGES.map((s) => s.name), help: "the topology stage this worker runs" },
+  { name: "stage", type: "enum", env: "COFFEE_STAGE", choices: STAGES.map((s) => s.name), help: "run this one stage (give --stage or --chain)" },
+  { name: "chain", type: "enum", env: "COFFEE_CHAIN", choices: CHAINS.map((c) => c.name), help: `run a chain of stages fused in memory (${CHAINS.map((c) => `${c.name}: ${c.stages.join(" → ")}`).join("; ")})` },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 64, min: 1, max: 10000, help: "unacked batches in flight" },
   ...COMMON_OPTIONS,
 ];
 
+/** The unit the options name: exactly one of --stage and --chain. */
+export function workUnitFrom(stageName: string | undefined, chainName: string | undefined): WorkUnit {
+  if ((stageName === undefined) === (chainName === undefined)) throw new ConfigError("give exactly one of --stage and --chain");
+  if (stageName !== undefined) {
+    const stage = stageByName(stageName);
+    if (!stage) throw new ConfigError(`unknown stage ${stageName}`);
+    return stageUnit(stage);
+  }
+  const chain = chainByName(chainName!);
+  if (!chain) throw new ConfigError(`unknown chain ${chainName}`);
+  return chainUnit(chain);
+}
+
 /** `coffee --role worker`. */
 export const workerCommand: Command = {
   name: "worker",
-  usage: "coffee --role worker --stage NAME [options]",
-  description: "Runs one stateless stage (filter or partial group-by) as a competing consumer.",
+  usage: "coffee --role worker (--stage NAME | --chain NAME) [options]",
+  description: "Runs stateless work as a competing consumer: one stage (filter or partial group-by), or a chain of stages fused in one process.",
   options: OPTIONS,
   async run(values) {
-    const stage = stageByName(str(values, "stage"));
-    if (!stage) throw new ConfigError(`unknown stage ${str(values, "stage")}`);
-    const common = commonConfig(values, stage.name);
+    const unit = workUnitFrom(optStr(values, "stage"), optStr(values, "chain"));
+    const common = commonConfig(values, unit.name);
     const log = createLogger(common.name);
-    return runRoleProcess("worker", common, log, (t) => createWorker({ stage, prefetch: int(values, "prefetch") }, t, log));
+    return runRoleProcess("worker", common, log, (t) => createWorker({ unit, prefetch: int(values, "prefetch") }, t, log));
   },
 };

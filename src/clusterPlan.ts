@@ -1,6 +1,6 @@
 /** The processes of a local cluster, rendered from the topology, and their cluster.json entries. */
 import { readFileSync } from "node:fs";
-import { AGGREGATORS, STAGES } from "./topology.ts";
+import { AGGREGATORS, CHAINS, STAGES } from "./topology.ts";
 
 /** One entry of cluster.json (contract §1). */
 export interface ClusterProcess {
@@ -13,6 +13,7 @@ export interface ClusterProcess {
   /** Where the health port answers (a compose service name); absent means this machine. */
   host?: string;
   stage?: string;
+  chain?: string;
   query?: string;
   inProcess?: boolean;
 }
@@ -33,15 +34,39 @@ export interface PlannedProcess {
   role: ClusterProcess["role"];
   args: string[];
   stage?: string;
+  chain?: string;
   query?: string;
 }
 
-/** The processes of a cluster, derived from the topology and replica counts. */
-export function planCluster(replicas: ReadonlyMap<string, number>, monitors: number): PlannedProcess[] {
-  const plan: PlannedProcess[] = [{ name: "gateway", role: "gateway", args: [] }];
-  for (const s of STAGES) {
-    for (let i = 1; i <= (replicas.get(s.name) ?? s.replicas); i++) plan.push({ name: `${s.name}-${i}`, role: "worker", args: ["--stage", s.name], stage: s.name });
+/**
+ * How stateless stages are deployed: fused (each chain of the topology in one process, the
+ * default: fewer broker hops) or split (one process per stage, each scaled on its own).
+ */
+export const DEPLOY_MODES = ["fused", "split"] as const;
+/** One of DEPLOY_MODES. */
+export type DeployMode = (typeof DEPLOY_MODES)[number];
+
+/**
+ * The worker processes: per stage when split; per chain when fused, with as many replicas as
+ * the most replicated of its stages (a fused chain scales as a whole).
+ */
+export function planWorkers(replicas: ReadonlyMap<string, number>, deploy: DeployMode): PlannedProcess[] {
+  const count = (stage: string): number => replicas.get(stage) ?? STAGES.find((s) => s.name === stage)?.replicas ?? 1;
+  const out: PlannedProcess[] = [];
+  if (deploy === "split") {
+    for (const s of STAGES) for (let i = 1; i <= count(s.name); i++) out.push({ name: `${s.name}-${i}`, role: "worker", args: ["--stage", s.name], stage: s.name });
+    return out;
   }
+  for (const c of CHAINS) {
+    const n = Math.max(...c.stages.map(count));
+    for (let i = 1; i <= n; i++) out.push({ name: `${c.name}-chain-${i}`, role: "worker", args: ["--chain", c.name], chain: c.name });
+  }
+  return out;
+}
+
+/** The processes of a cluster, derived from the topology and replica counts. */
+export function planCluster(replicas: ReadonlyMap<string, number>, monitors: number, deploy: DeployMode = "fused"): PlannedProcess[] {
+  const plan: PlannedProcess[] = [{ name: "gateway", role: "gateway", args: [] }, ...planWorkers(replicas, deploy)];
   for (const a of AGGREGATORS) plan.push({ name: a.queue, role: "aggregator", args: ["--query", a.query], query: a.query });
   for (let i = 1; i <= monitors; i++) plan.push({ name: `monitor-${i}`, role: "monitor", args: [] });
   return plan;

@@ -4,11 +4,12 @@
  * client. Pure: options in, a compose document (plain object) out; `coffee compose` prints it.
  */
 import type { QueueType } from "./amqpTransport.ts";
-import { planCluster, type ClusterProcess, type PlannedProcess } from "./clusterPlan.ts";
+import { planCluster, type ClusterProcess, type DeployMode, type PlannedProcess } from "./clusterPlan.ts";
 
 /** What `coffee compose` varies. */
 export interface ComposeOptions {
   replicas: ReadonlyMap<string, number>;
+  deploy: DeployMode;
   monitors: number;
   queueType: QueueType;
   /** Image every coffee service runs. */
@@ -34,13 +35,13 @@ const AMQP_URL = "amqp://${RABBITMQ_USER:-coffee}:${RABBITMQ_PASSWORD:-coffee}@r
 export function composeClusterEntries(plan: readonly PlannedProcess[]): ClusterProcess[] {
   return plan.map((p) => ({
     name: p.name, role: p.role, pid: null, alive: true, healthPort: COMPOSE_PORTS.health, host: p.name,
-    ...(p.stage ? { stage: p.stage } : {}), ...(p.query ? { query: p.query } : {}),
+    ...(p.stage ? { stage: p.stage } : {}), ...(p.chain ? { chain: p.chain } : {}), ...(p.query ? { query: p.query } : {}),
   }));
 }
 
 /** The compose document for `opts`. */
 export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
-  const plan = planCluster(opts.replicas, opts.monitors);
+  const plan = planCluster(opts.replicas, opts.monitors, opts.deploy);
   const monitors = plan.filter((p) => p.role === "monitor");
   const peers = monitors.map((m, i) => `${i + 1}=${m.name}:${COMPOSE_PORTS.election}`).join(",");
   const services: Record<string, Service> = {

@@ -5,11 +5,12 @@
  */
 import { createAggregator } from "../roles/aggregator.ts";
 import { createGateway, type GatewayConfig, type GatewayInstance } from "../roles/gateway.ts";
-import { createWorker } from "../roles/worker.ts";
+import { createWorker, workUnitFrom } from "../roles/worker.ts";
+import { planWorkers, type DeployMode } from "./clusterPlan.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { RoleInstance } from "./roleRuntime.ts";
 import { QUERIES } from "./schema.ts";
-import { allQueues, STAGES } from "./topology.ts";
+import { allQueues } from "./topology.ts";
 import type { Transport } from "./transport.ts";
 
 /** One role instance of an in-process cluster. */
@@ -32,6 +33,7 @@ export async function startInProcessCluster(
   replicas: ReadonlyMap<string, number>,
   transportFor: (name: string, log: Logger) => Transport,
   quiet = false,
+  deploy: DeployMode = "fused",
 ): Promise<InProcessCluster> {
   const roles: InProcessRole[] = [];
   const logFor = (name: string): Logger => (quiet ? { info() {}, warn() {}, error: createLogger(name).error } : createLogger(name));
@@ -43,8 +45,8 @@ export async function startInProcessCluster(
     roles.push({ name, role, instance });
     void instance.run().catch((err) => log.error(`stopped with an error: ${String(err)}`));
   };
-  for (const s of STAGES) {
-    for (let i = 1; i <= (replicas.get(s.name) ?? s.replicas); i++) await add(`${s.name}-${i}`, "worker", (t, log) => createWorker({ stage: s, prefetch: 64 }, t, log));
+  for (const w of planWorkers(replicas, deploy)) {
+    await add(w.name, "worker", (t, log) => createWorker({ unit: workUnitFrom(w.stage, w.chain), prefetch: 64 }, t, log));
   }
   for (const q of QUERIES) await add(`agg-${q}`, "aggregator", (t, log) => createAggregator({ query: q, prefetch: 128, chunkBytes: 256 * 1024, stateDir: null }, t, log));
   let gw: GatewayInstance | null = null;

@@ -37,6 +37,24 @@ export const STAGES: readonly StageSpec[] = [
   { name: "group-q2", operator: "group-q2", inputs: [outKey("filter-items-year")], replicas: 1 },
 ];
 
+/**
+ * Chains of stages that may run fused in one process (Flink-style operator chaining): the
+ * chain consumes its head stage's queue, passes bodies between its stages in memory and
+ * publishes only the outputs someone outside the chain consumes. Same DAG, fewer broker hops;
+ * `coffee up --deploy split` runs every stage as its own process instead.
+ */
+export interface ChainSpec {
+  name: string;
+  /** Member stages in topological order; the first is the head (its inputs come from outside). */
+  stages: readonly string[];
+}
+
+/** The chains; every stage belongs to exactly one. */
+export const CHAINS: readonly ChainSpec[] = [
+  { name: "transactions", stages: ["filter-year", "filter-time", "filter-amount", "group-q3", "group-q4"] },
+  { name: "items", stages: ["filter-items-year", "group-q2"] },
+];
+
 /** Which stage's output carries each query's fact data to its aggregator. */
 const QUERY_FACT_SOURCE: Readonly<Record<QueryName, string>> = {
   q1: "filter-amount",
@@ -103,4 +121,44 @@ export function parseReplicas(spec: string): Map<string, number> {
     counts.set(name, count);
   }
   return counts;
+}
+
+/** One stage inside a chain: where its input comes from and whether its output leaves the chain. */
+export interface ChainNode {
+  stage: StageSpec;
+  /** The chain member whose output this stage reads; null for the head. */
+  from: string | null;
+  /** True when a stage outside the chain or an aggregator consumes this stage's output. */
+  external: boolean;
+}
+
+/** Look a chain up by name. */
+export function chainByName(name: string): ChainSpec | undefined {
+  return CHAINS.find((c) => c.name === name);
+}
+
+/** The chain a stage belongs to. */
+export function chainOf(stage: string): ChainSpec {
+  const chain = CHAINS.find((c) => c.stages.includes(stage));
+  if (!chain) throw new ConfigError(`stage ${stage} belongs to no chain`);
+  return chain;
+}
+
+/**
+ * Resolve a chain against the stages: each member's in-chain source and whether its output is
+ * consumed outside. Throws when the chain is not a tree fed by its head alone (a topology bug).
+ */
+export function chainNodes(chain: ChainSpec): ChainNode[] {
+  const members = new Set(chain.stages);
+  return chain.stages.map((name, i) => {
+    const stage = stageByName(name);
+    if (!stage) throw new ConfigError(`chain ${chain.name}: unknown stage ${name}`);
+    const sources = stage.inputs.map((key) => chain.stages.slice(0, i).find((m) => outKey(m) === key) ?? null);
+    if (i === 0 ? sources.some((s) => s !== null) : sources.length !== 1 || sources[0] === null) {
+      throw new ConfigError(`chain ${chain.name}: stage ${name} must read exactly one earlier member (or be the head)`);
+    }
+    const key = outKey(name);
+    const external = STAGES.some((s) => !members.has(s.name) && s.inputs.includes(key)) || AGGREGATORS.some((a) => a.inputs.includes(key));
+    return { stage, from: i === 0 ? null : sources[0]!, external };
+  });
 }

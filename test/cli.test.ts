@@ -33,7 +33,7 @@ describe("command line", () => {
     const cases: [string[], string][] = [
       [["--role", "gateway", "--port", "99999"], "--port must be <= 65535"],
       [["--role", "gateway", "--port", "abc"], "--port must be an integer"],
-      [["--role", "worker"], "--stage is required"],
+      [["--role", "worker"], "give exactly one of --stage and --chain"],
       [["--role", "nope"], 'unknown role "nope"'],
       [["--role", "gateway", "--bogus", "1"], "unknown option --bogus"],
       [["up", "--replicas", "filter-year=0"], "--replicas: replicas of filter-year must be 1..64"],

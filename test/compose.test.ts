@@ -82,9 +82,9 @@ describe("compose", () => {
   });
 
   test("options change the rendering: replicas, quorum queues", async () => {
-    const r = await runCoffee(["compose", "--replicas", "filter-year=3,group-q2=2", "--queue-type", "quorum", "--monitors", "1"]);
+    const r = await runCoffee(["compose", "--replicas", "filter-year=3,group-q2=2", "--deploy", "split", "--queue-type", "quorum", "--monitors", "1"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("coffee compose --replicas filter-year=3,group-q2=2 --monitors 1 --queue-type quorum");
+    expect(r.stdout).toContain("coffee compose --replicas filter-year=3,group-q2=2 --deploy split --monitors 1 --queue-type quorum");
     const doc = Bun.YAML.parse(r.stdout) as ComposeDoc;
     const names = Object.keys(doc.services);
     expect(names.filter((n) => n.startsWith("filter-year-"))).toEqual(["filter-year-1", "filter-year-2", "filter-year-3"]);
@@ -92,6 +92,10 @@ describe("compose", () => {
     expect(names.filter((n) => n.startsWith("monitor-"))).toEqual(["monitor-1"]);
     for (const [, s] of coffeeServices(doc)) if (s.environment?.COFFEE_QUEUE_TYPE) expect(s.environment.COFFEE_QUEUE_TYPE).toBe("quorum");
     for (const stage of STAGES) expect(names.some((n) => n.startsWith(`${stage.name}-`))).toBe(true);
+    // Fused (the default): one service per chain replica, a chain as replicated as its most replicated stage.
+    const fused = Bun.YAML.parse((await runCoffee(["compose", "--replicas", "filter-year=3,group-q2=2"])).stdout) as ComposeDoc;
+    const workers = Object.keys(fused.services).filter((n) => n.includes("-chain-"));
+    expect(workers).toEqual(["transactions-chain-1", "transactions-chain-2", "transactions-chain-3", "items-chain-1", "items-chain-2"]);
     const bad = await runCoffee(["compose", "--replicas", "nope=2"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("unknown stage");

@@ -77,15 +77,16 @@ describe("crashes", () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  test("stateless workers SIGKILLed mid-batch: revived, results exact", async () => {
+  test("stateless workers (fused chains) SIGKILLed mid-batch: revived, results exact", async () => {
     const out = tempDir("crout");
     dirs.push(out);
     const before = entries(cluster);
-    const r = await clientWithKills(cluster, data, out, ["filter-year-1", "filter-time-1", "group-q2-1"]);
+    const victims = ["transactions-chain-1", "transactions-chain-2", "items-chain-1"];
+    const r = await clientWithKills(cluster, data, out, victims);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(readResults(sessionDirFrom(r.stdout))).toEqual(expected);
-    for (const name of ["filter-year-1", "filter-time-1", "group-q2-1"]) {
+    for (const name of victims) {
       await revived(cluster, name, before.find((e) => e.name === name)!.pid);
     }
   });

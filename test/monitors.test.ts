@@ -49,7 +49,7 @@ describe("monitors", () => {
   let cluster: TestCluster;
 
   beforeAll(async () => {
-    cluster = await startCluster({ tag: "mon", extraArgs: ["--monitors", "3"], env: { COFFEE_REVIVE_MAX_ATTEMPTS: "3", COFFEE_REVIVE_INITIAL_MS: "100", COFFEE_REVIVE_MAX_MS: "200" } });
+    cluster = await startCluster({ tag: "mon", extraArgs: ["--monitors", "3", "--deploy", "split"], env: { COFFEE_REVIVE_MAX_ATTEMPTS: "3", COFFEE_REVIVE_INITIAL_MS: "100", COFFEE_REVIVE_MAX_MS: "200" } });
   });
 
   afterAll(async () => {

@@ -7,6 +7,7 @@ import { rmSync } from "node:fs";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
 import { defaultGatewayConfig } from "../roles/gateway.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
+import { DEPLOY_MODES } from "../src/clusterPlan.ts";
 import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { computeReference } from "../src/reference.ts";
@@ -64,31 +65,34 @@ describe("in-process pipeline", () => {
     return readResults(r.dir);
   }
 
-  test("results equal coffee reference, whatever the batch size and replica counts", async () => {
-    const broker = new MemoryBroker();
-    const cluster = await startInProcessCluster(GATEWAY, new Map([["filter-year", 3], ["group-q2", 2]]), () => new MemoryTransport(broker, "p1"), true);
-    try {
-      for (const batchRows of [1, 97, 10_000]) {
-        const got = await runOnce(cluster, batchRows);
-        expect(got).toEqual({ q1: expected.q1!, q2: expected.q2!, q3: expected.q3!, q4: expected.q4! });
+  for (const deploy of DEPLOY_MODES) {
+    test(`${deploy}: results equal coffee reference, whatever the batch size and replica counts`, async () => {
+      const broker = new MemoryBroker();
+      const cluster = await startInProcessCluster(GATEWAY, new Map([["filter-year", 3], ["group-q2", 2]]), () => new MemoryTransport(broker, `p1${deploy}`), true, deploy);
+      try {
+        expect(cluster.roles.filter((r) => r.role === "worker").length).toBe(deploy === "split" ? 10 : 5);
+        for (const batchRows of [1, 97, 10_000]) {
+          const got = await runOnce(cluster, batchRows);
+          expect(got).toEqual({ q1: expected.q1!, q2: expected.q2!, q3: expected.q3!, q4: expected.q4! });
+        }
+      } finally {
+        await cluster.shutdown();
       }
-    } finally {
-      await cluster.shutdown();
-    }
-  });
+    });
 
-  test("every message delivered twice on every hop: nothing counted twice", async () => {
-    const broker = new MemoryBroker();
-    const cluster = await startInProcessCluster(GATEWAY, new Map(), () => duplicating(new MemoryTransport(broker, "p2")), true);
-    try {
-      const got = await runOnce(cluster, 50);
-      expect(got).toEqual({ q1: expected.q1!, q2: expected.q2!, q3: expected.q3!, q4: expected.q4! });
-      const dupes = cluster.roles.filter((r) => r.role === "aggregator").map((r) => Number(r.instance.status().duplicates));
-      expect(dupes.every((n) => n > 0)).toBe(true);
-    } finally {
-      await cluster.shutdown();
-    }
-  });
+    test(`${deploy}: every message delivered twice on every hop: nothing counted twice`, async () => {
+      const broker = new MemoryBroker();
+      const cluster = await startInProcessCluster(GATEWAY, new Map(), () => duplicating(new MemoryTransport(broker, `p2${deploy}`)), true, deploy);
+      try {
+        const got = await runOnce(cluster, 50);
+        expect(got).toEqual({ q1: expected.q1!, q2: expected.q2!, q3: expected.q3!, q4: expected.q4! });
+        const dupes = cluster.roles.filter((r) => r.role === "aggregator").map((r) => Number(r.instance.status().duplicates));
+        expect(dupes.every((n) => n > 0)).toBe(true);
+      } finally {
+        await cluster.shutdown();
+      }
+    });
+  }
 
   test("handlers failing every 7th delivery: redeliveries complete every session exactly", async () => {
     const broker = new MemoryBroker();

@@ -4,12 +4,14 @@
  */
 import { QUEUE_TYPES, type QueueType } from "../amqpTransport.ts";
 import type { Command } from "../command.ts";
+import { DEPLOY_MODES, type DeployMode } from "../clusterPlan.ts";
 import { composeHeader, renderCompose } from "../composeFile.ts";
 import { int, str, type OptionSpec } from "../options.ts";
 import { parseReplicas, STAGES } from "../topology.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage, e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")})` },
+  { name: "deploy", type: "enum", env: "COFFEE_DEPLOY", default: "fused", choices: DEPLOY_MODES, help: "fused: one service per chain replica (fewer broker hops); split: one service per stage replica" },
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 1, max: 9, help: "monitor services (Bully-elected; they revive the others through the Docker API)" },
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: quorum for a RabbitMQ cluster across machines" },
   { name: "image", type: "string", env: "COFFEE_IMAGE", default: "coffee:local", help: "image every coffee service runs (built from compose/Dockerfile)" },
@@ -33,6 +35,7 @@ export const composeCommand: Command = {
   run(values) {
     const doc = renderCompose({
       replicas: parseReplicas(str(values, "replicas")),
+      deploy: str(values, "deploy") as DeployMode,
       monitors: int(values, "monitors"),
       queueType: str(values, "queue-type") as QueueType,
       image: str(values, "image"),

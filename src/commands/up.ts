@@ -26,7 +26,7 @@ import { Supervisor, type ChildSpec } from "../supervisor.ts";
 import { parseReplicas, STAGES } from "../topology.ts";
 import { writeJsonAtomic } from "../atomicFile.ts";
 import { startControlApi } from "../controlApi.ts";
-import { planCluster, type ClusterProcess } from "../clusterPlan.ts";
+import { DEPLOY_MODES, planCluster, type ClusterProcess, type DeployMode } from "../clusterPlan.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "cluster.json, logs and all state files live below it" },
@@ -36,6 +36,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type for every process: classic or quorum (replicated)" },
   { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at --amqp-url, else a private rabbitmq-server if installed, else everything in this process over an in-memory transport" },
   { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage, e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")})` },
+  { name: "deploy", type: "enum", env: "COFFEE_DEPLOY", default: "fused", choices: DEPLOY_MODES, help: "fused: each chain of stages in one process per replica (fewer broker hops); split: one process per stage" },
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 0, max: 9, help: "monitor processes" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions at the gateway" },
   { name: "delete-on-exit", type: "bool", default: false, help: "delete the namespace's queues and exchange from the broker on shutdown (demos and tests)" },
@@ -75,7 +76,8 @@ export const upCommand: Command = {
       }
     } else if (mode === "auto") mode = "amqp";
 
-    const plan = planCluster(replicas, int(values, "monitors"));
+    const deploy = str(values, "deploy") as DeployMode;
+    const plan = planCluster(replicas, int(values, "monitors"), deploy);
     // Monitors elect a leader over TCP: every monitor gets every monitor's address.
     const electionPorts = new Map(plan.filter((p) => p.role === "monitor").map((p, i) => [i + 1, freeTcpPort()]));
     const peersSpec = [...electionPorts].map(([id, p]) => `${id}=127.0.0.1:${p}`).join(",");
@@ -91,7 +93,7 @@ export const upCommand: Command = {
         pid: inProcess && p.role !== "monitor" ? process.pid : (children.get(p.name)?.pid ?? null),
         alive: inProcess && p.role !== "monitor" ? true : (children.get(p.name)?.alive ?? false),
         healthPort: healthPorts.get(p.name)!,
-        ...(p.stage ? { stage: p.stage } : {}), ...(p.query ? { query: p.query } : {}),
+        ...(p.stage ? { stage: p.stage } : {}), ...(p.chain ? { chain: p.chain } : {}), ...(p.query ? { query: p.query } : {}),
         ...(inProcess && p.role !== "monitor" ? { inProcess: true } : {}),
       }));
       writeJsonAtomic(clusterFile, entries);
@@ -134,6 +136,8 @@ export const upCommand: Command = {
         defaultGatewayConfig({ host: "0.0.0.0", port, maxSessions: int(values, "max-sessions") }),
         replicas,
         (name, plog) => new MemoryTransport(memory, namespace, (err) => plog.error(String(err))),
+        false,
+        deploy,
       );
       for (const r of cluster.roles) {
         const health = await startHealthServer({ port: healthPorts.get(r.name)!, status: () => ({ role: r.role, name: r.name, ...r.instance.status() }) });

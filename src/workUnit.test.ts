@@ -1,0 +1,66 @@
+import { describe, expect, test } from "bun:test";
+import type { BodyKind, BodyOf } from "./bodies.ts";
+import type { TransactionsBody } from "./entityBatch.ts";
+import { Rng } from "./generator.ts";
+import { OPERATORS } from "./operators.ts";
+import { AGGREGATORS, CHAINS, chainNodes, outKey, STAGES, stageByName } from "./topology.ts";
+import { chainUnit, stageUnit, type UnitOutput } from "./workUnit.ts";
+
+/** Random transactions around the filters' edges (years, day window, 75.00). */
+function randomTransactions(rng: Rng, n: number): TransactionsBody {
+  const years = [2023, 2024, 2025, 2026];
+  return {
+    id: Array.from({ length: n }, (_, i) => `t${i}`),
+    store: Int32Array.from({ length: n }, () => 1 + rng.int(5)),
+    user: Int32Array.from({ length: n }, () => rng.int(50)),
+    cents: Float64Array.from({ length: n }, () => 7400 + rng.int(200)),
+    date: Int32Array.from({ length: n }, () => years[rng.int(4)]! * 10000 + (1 + rng.int(12)) * 100 + 1 + rng.int(28)),
+    time: Int32Array.from({ length: n }, () => rng.int(86400)),
+  };
+}
+
+/** The same DAG evaluated stage by stage, as split workers would over the broker. */
+function split(head: string, body: BodyOf<BodyKind>): Map<string, BodyOf<BodyKind>> {
+  const out = new Map<string, BodyOf<BodyKind>>();
+  const queue: [string, BodyOf<BodyKind>][] = [[head, body]];
+  while (queue.length > 0) {
+    const [name, input] = queue.shift()!;
+    const [result] = stageUnit(stageByName(name)!).run(input) as [UnitOutput];
+    out.set(name, result.body);
+    for (const s of STAGES) if (s.inputs.includes(outKey(name))) queue.push([s.name, result.body]);
+  }
+  return out;
+}
+
+describe("chains", () => {
+  test("every stage is in exactly one chain, and each chain resolves", () => {
+    const members = CHAINS.flatMap((c) => c.stages);
+    expect([...members].sort()).toEqual(STAGES.map((s) => s.name).sort());
+    for (const c of CHAINS) expect(chainNodes(c)[0]!.from).toBeNull();
+  });
+
+  test("a chain publishes exactly the outputs aggregators consume", () => {
+    const consumed = new Set(AGGREGATORS.flatMap((a) => a.inputs));
+    for (const c of CHAINS) {
+      const published = chainNodes(c).filter((n) => n.external).map((n) => outKey(n.stage.name));
+      expect(published).toEqual(c.stages.map(outKey).filter((k) => consumed.has(k)));
+    }
+  });
+
+  test("fused transactions chain = the stages one by one, on random batches", () => {
+    const rng = new Rng(42);
+    const unit = chainUnit(CHAINS.find((c) => c.name === "transactions")!);
+    expect(unit.queue).toBe("filter-year");
+    for (let round = 0; round < 20; round++) {
+      const body = randomTransactions(rng, 1 + rng.int(400));
+      const fused = unit.run(body);
+      const expected = split("filter-year", body);
+      expect(fused.map((o) => o.routingKey)).toEqual(["filter-amount.out", "group-q3.out", "group-q4.out"]);
+      for (const o of fused) {
+        const stage = o.routingKey.slice(0, -".out".length);
+        expect(o.body).toEqual(expected.get(stage)!);
+        expect(o.bodyKind).toBe(OPERATORS[stageByName(stage)!.operator].output);
+      }
+    }
+  });
+});

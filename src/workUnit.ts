@@ -1,0 +1,60 @@
+/**
+ * What one worker process runs: a single stage, or a whole chain of stages fused in memory.
+ * Either way it consumes one queue and turns each input body into one output per published
+ * stage, so every output keeps its input's lineage and completeness counts stay 1:1.
+ */
+import type { BodyKind, BodyOf } from "./bodies.ts";
+import { OPERATORS } from "./operators.ts";
+import { chainNodes, outKey, type ChainSpec, type StageSpec } from "./topology.ts";
+
+/** One body to publish, under its stage's routing key. */
+export interface UnitOutput {
+  routingKey: string;
+  bodyKind: BodyKind;
+  body: BodyOf<BodyKind>;
+}
+
+/** A deployable unit of stateless work. */
+export interface WorkUnit {
+  /** Stage or chain name, for logs. */
+  name: string;
+  /** The queue it consumes (the head stage's). */
+  queue: string;
+  /** Body kind it accepts. */
+  input: BodyKind;
+  /** Stages it runs, in order. */
+  stages: readonly string[];
+  /** Pure: the outputs of one input body. */
+  run(body: BodyOf<BodyKind>): UnitOutput[];
+}
+
+/** One stage on its own: its output always leaves the process. */
+export function stageUnit(stage: StageSpec): WorkUnit {
+  const op = OPERATORS[stage.operator];
+  const routingKey = outKey(stage.name);
+  return {
+    name: stage.name, queue: stage.name, input: op.input, stages: [stage.name],
+    run: (body) => [{ routingKey, bodyKind: op.output, body: op.apply(body) }],
+  };
+}
+
+/** A chain fused: intermediate bodies stay in memory; only external outputs are published. */
+export function chainUnit(chain: ChainSpec): WorkUnit {
+  const nodes = chainNodes(chain);
+  const head = nodes[0]!;
+  return {
+    name: chain.name, queue: head.stage.name, input: OPERATORS[head.stage.operator].input, stages: chain.stages,
+    run(body) {
+      const bodies = new Map<string, BodyOf<BodyKind>>();
+      const outputs: UnitOutput[] = [];
+      for (const n of nodes) {
+        const op = OPERATORS[n.stage.operator];
+        // Members are in topological order, so the source's body is already there.
+        const out = op.apply(n.from === null ? body : bodies.get(n.from)!);
+        bodies.set(n.stage.name, out);
+        if (n.external) outputs.push({ routingKey: outKey(n.stage.name), bodyKind: op.output, body: out });
+      }
+      return outputs;
+    },
+  };
+}
