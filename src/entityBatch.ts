@@ -4,7 +4,7 @@
  */
 import { InternalError } from "./errors.ts";
 import type { Entity } from "./schema.ts";
-import { parseCents, parseCount, parseDate, parseId, parseOptionalId, parseTimestamp } from "./fields.ts";
+import { PACKED_DATE, parseCents, parseCount, parseDate, parseId, parseOptionalId, parseTimestampPacked } from "./fields.ts";
 
 /** transactions, projected: id, store, user (-1 = none), amount in cents, date yyyymmdd, seconds of day. */
 export interface TransactionsBody {
@@ -74,8 +74,8 @@ function parseTransactions(columns: Columns, n: number): ParsedRows<Transactions
     const store = parseId(stores[r] ?? "");
     const user = parseOptionalId(users[r] ?? "");
     const cents = parseCents(amounts[r] ?? "");
-    const ts = parseTimestamp(times[r] ?? "");
-    if (id === "" || Number.isNaN(store) || Number.isNaN(user) || Number.isNaN(cents) || ts === null) {
+    const ts = parseTimestampPacked(times[r] ?? "");
+    if (id === "" || Number.isNaN(store) || Number.isNaN(user) || Number.isNaN(cents) || Number.isNaN(ts)) {
       rejected.push(r);
       continue;
     }
@@ -83,8 +83,8 @@ function parseTransactions(columns: Columns, n: number): ParsedRows<Transactions
     body.store[k] = store;
     body.user[k] = user;
     body.cents[k] = cents;
-    body.date[k] = ts.date;
-    body.time[k] = ts.seconds;
+    body.date[k] = Math.floor(ts / PACKED_DATE);
+    body.time[k] = ts % PACKED_DATE;
     k++;
   }
   return { body: shrink(body, k), rejected };
@@ -103,15 +103,15 @@ function parseItems(columns: Columns, n: number): ParsedRows<ItemsBody> {
     const item = parseId(items[r] ?? "");
     const qty = parseCount(qtys[r] ?? "");
     const cents = parseCents(subtotals[r] ?? "");
-    const ts = parseTimestamp(times[r] ?? "");
-    if (Number.isNaN(item) || Number.isNaN(qty) || Number.isNaN(cents) || ts === null) {
+    const ts = parseTimestampPacked(times[r] ?? "");
+    if (Number.isNaN(item) || Number.isNaN(qty) || Number.isNaN(cents) || Number.isNaN(ts)) {
       rejected.push(r);
       continue;
     }
     body.item[k] = item;
     body.qty[k] = qty;
     body.cents[k] = cents;
-    body.date[k] = ts.date;
+    body.date[k] = Math.floor(ts / PACKED_DATE);
     k++;
   }
   return { body: shrink(body, k), rejected };

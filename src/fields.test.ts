@@ -32,3 +32,64 @@ test("dates and timestamps are validated against the calendar", () => {
   expect(parseTimestamp("2024-01-01T10:00:00")).toBeNull();
   expect(parseTimestamp("2024-01-01 10:00")).toBeNull();
 });
+
+/** The first, regular-expression versions: a readable oracle for the scanning parsers. */
+const oracle = {
+  cents(text: string): number {
+    const m = /^(-?)(\d{1,15})(?:\.(\d+))?$/.exec(text);
+    if (!m) return NaN;
+    const frac = m[3] ?? "";
+    if (frac.length > 2 && !/^0*$/.test(frac.slice(2))) return NaN;
+    const cents = Number(m[2]) * 100 + Number((frac + "00").slice(0, 2));
+    if (cents > Number.MAX_SAFE_INTEGER) return NaN;
+    return m[1] === "-" ? -cents : cents;
+  },
+  id(text: string): number {
+    const m = /^(\d{1,10})(?:\.0+)?$/.exec(text);
+    if (!m) return NaN;
+    const id = Number(m[1]);
+    return id <= 2_147_483_647 ? id : NaN;
+  },
+  count(text: string): number {
+    const m = /^(-?\d{1,15})(?:\.0+)?$/.exec(text);
+    return m ? Number(m[1]) : NaN;
+  },
+  date(text: string): number {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+    if (!m) return NaN;
+    const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    const dim = mo === 2 ? ((y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
+    return mo < 1 || mo > 12 || d < 1 || d > dim ? NaN : y * 10000 + mo * 100 + d;
+  },
+  timestamp(text: string): { date: number; seconds: number } | null {
+    if (text.length !== 19 || text[10] !== " ") return null;
+    const date = oracle.date(text.slice(0, 10));
+    const m = /^(\d{2}):(\d{2}):(\d{2})$/.exec(text.slice(11));
+    if (Number.isNaN(date) || !m) return null;
+    const [h, mi, s] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    return h > 23 || mi > 59 || s > 59 ? null : { date, seconds: h * 3600 + mi * 60 + s };
+  },
+};
+
+test("the scanning parsers agree with the regular-expression oracle on 200 000 near-miss strings", () => {
+  let seed = 12345;
+  const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const alphabet = "0123456789.-: 0990Tx";
+  const mutate = (s: string): string => {
+    const pos = next(s.length + 1);
+    const op = next(3);
+    const ch = alphabet[next(alphabet.length)]!;
+    return op === 0 ? s.slice(0, pos) + ch + s.slice(pos) : op === 1 ? s.slice(0, pos) + s.slice(pos + 1) : s.slice(0, pos) + ch + s.slice(pos + 1);
+  };
+  const seeds = ["75.0", "12.25", "-3.5", "140170.0", "7", "1.250", "99999999999", "3.0", "2024-02-29", "1969-12-31", "2024-01-01 23:00:00", "2023-02-28 05:59:59", "999999999999999.99"];
+  for (let i = 0; i < 200_000; i++) {
+    let s = seeds[next(seeds.length)]!;
+    for (let k = next(4); k > 0; k--) s = mutate(s);
+    const same = (a: number, b: number): boolean => (Number.isNaN(a) && Number.isNaN(b)) || Object.is(a, b);
+    if (!same(parseCents(s), oracle.cents(s))) throw new Error(`parseCents(${JSON.stringify(s)}) = ${parseCents(s)}, oracle ${oracle.cents(s)}`);
+    if (!same(parseId(s), oracle.id(s))) throw new Error(`parseId(${JSON.stringify(s)})`);
+    if (!same(parseCount(s), oracle.count(s))) throw new Error(`parseCount(${JSON.stringify(s)})`);
+    if (!same(parseDate(s), oracle.date(s))) throw new Error(`parseDate(${JSON.stringify(s)})`);
+    expect(parseTimestamp(s)).toEqual(oracle.timestamp(s));
+  }
+});
