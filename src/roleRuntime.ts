@@ -2,6 +2,7 @@
  * What every role process shares: common options (name, namespace, broker URL, health port),
  * opening the transport, the UDP health server, and shutting down on SIGINT/SIGTERM.
  */
+import { heapSize } from "bun:jsc";
 import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
 import { brokerAddress, brokerOptions, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
@@ -85,6 +86,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
     port: cfg.healthPort,
     status: () => ({
       role, name: cfg.name, state: instance ? "running" : "starting",
+      rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576),
       ...(instance?.status() ?? {}),
       ...(transport ? { broker: transport.connected ? "connected" : "reconnecting" } : {}),
     }),
