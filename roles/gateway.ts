@@ -21,6 +21,7 @@ import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { join } from "node:path";
+import { longestField } from "../src/textColumn.ts";
 
 /** Gateway options, compiled. */
 export interface GatewayConfig {
@@ -254,9 +255,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (s.batchesInFlight >= cfg.maxInFlight * 2) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
     if (msg.lines.length > cfg.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${cfg.maxBatchRows} (--max-batch-rows)`);
     for (const column of msg.columns) {
-      for (const field of column) {
-        if (field.length > cfg.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${field.length} characters exceeds the limit of ${cfg.maxFieldChars} (--max-field-chars)`);
-      }
+      const longest = longestField(column);
+      if (longest > cfg.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${longest} characters exceeds the limit of ${cfg.maxFieldChars} (--max-field-chars)`);
     }
     if (msg.seq === next) s.nextSeq.set(msg.entity, next + 1);
     const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length);

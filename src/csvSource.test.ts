@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Papa from "papaparse";
 import { lastRecordEnd, readEntityFile, type TextBatch } from "./csvSource.ts";
+import { unpackColumn } from "./textColumn.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "coffee-csv-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,7 +15,8 @@ async function readAll(file: string, chunkBytes: number, batchRows = 3): Promise
   const lines: number[] = [];
   const rejected: number[] = [];
   for await (const b of readEntityFile(file, "stores", batchRows, (l) => rejected.push(l), chunkBytes) as AsyncGenerator<TextBatch>) {
-    for (let r = 0; r < b.lines.length; r++) rows.push(b.columns.map((c) => c[r]!));
+    const fields = b.columns.map(unpackColumn);
+    for (let r = 0; r < b.lines.length; r++) rows.push(fields.map((c) => c[r]!));
     lines.push(...b.lines);
   }
   return { rows, lines, rejected };

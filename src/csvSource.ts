@@ -7,11 +7,18 @@ import { join } from "node:path";
 import Papa from "papaparse";
 import { DatasetError } from "./errors.ts";
 import { ENTITY_COLUMNS, type Entity } from "./schema.ts";
+import { packColumn, type TextColumn } from "./textColumn.ts";
 
-/** A batch of rows from one file: text columns in ENTITY_COLUMNS order plus each row's line number. */
+/** A batch of rows from one file: packed text columns in ENTITY_COLUMNS order plus each row's line number. */
 export interface TextBatch {
   file: string;
-  columns: string[][];
+  columns: TextColumn[];
+  lines: number[];
+}
+
+/** A batch while it fills: one array of fields per column. */
+interface OpenBatch {
+  fields: string[][];
   lines: number[];
 }
 
@@ -107,8 +114,9 @@ export async function* readEntityFile(
   let projection: number[] | null = null;
   let width = 0;
   let line = 0;
-  let batch = emptyBatch(file, ncols);
+  let batch = emptyBatch(ncols);
   const ready: TextBatch[] = [];
+  const close = (b: OpenBatch): TextBatch => ({ file, columns: b.fields.map(packColumn), lines: b.lines });
   const parse = (text: string): void => {
     // Bytes that are not UTF-8 decode to U+FFFD: such a row is malformed, not data.
     const suspect = text.includes("\uFFFD");
@@ -123,11 +131,11 @@ export async function* readEntityFile(
       }
       if (row.length !== width) { onReject(line); continue; }
       if (suspect && row.some((f) => f.includes("\uFFFD"))) { onReject(line); continue; }
-      for (let c = 0; c < ncols; c++) batch.columns[c]!.push(row[projection[c]!]!);
+      for (let c = 0; c < ncols; c++) batch.fields[c]!.push(row[projection[c]!]!);
       batch.lines.push(line);
       if (batch.lines.length >= batchRows) {
-        ready.push(batch);
-        batch = emptyBatch(file, ncols);
+        ready.push(close(batch));
+        batch = emptyBatch(ncols);
       }
     }
   };
@@ -144,10 +152,10 @@ export async function* readEntityFile(
   }
   pending += decoder.decode();
   if (pending !== "") parse(pending);
-  if (batch.lines.length > 0) ready.push(batch);
+  if (batch.lines.length > 0) ready.push(close(batch));
   while (ready.length > 0) yield ready.shift()!;
 }
 
-function emptyBatch(file: string, ncols: number): TextBatch {
-  return { file, columns: Array.from({ length: ncols }, () => []), lines: [] };
+function emptyBatch(ncols: number): OpenBatch {
+  return { fields: Array.from({ length: ncols }, () => []), lines: [] };
 }

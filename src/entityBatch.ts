@@ -4,7 +4,8 @@
  */
 import { InternalError } from "./errors.ts";
 import type { Entity } from "./schema.ts";
-import { PACKED_DATE, parseCents, parseCount, parseDate, parseId, parseOptionalId, parseTimestampPacked } from "./fields.ts";
+import { PACKED_DATE, parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
+import { fieldAt, fieldStart, type TextColumn } from "./textColumn.ts";
 
 /** transactions, projected: id, store, user (-1 = none), amount in cents, date yyyymmdd, seconds of day. */
 export interface TransactionsBody {
@@ -51,18 +52,16 @@ export interface ParsedRows<B> {
   rejected: number[];
 }
 
-type Columns = readonly (readonly string[])[];
+type Columns = readonly TextColumn[];
 
-function col(columns: Columns, i: number): readonly string[] {
+function col(columns: Columns, i: number): TextColumn {
   const c = columns[i];
   if (!c) throw new InternalError(`column ${i} missing`);
   return c;
 }
 
 function parseTransactions(columns: Columns, n: number): ParsedRows<TransactionsBody> {
-  const [ids, stores, users, amounts, times] = [0, 1, 2, 3, 4].map((i) => col(columns, i)) as [
-    readonly string[], readonly string[], readonly string[], readonly string[], readonly string[],
-  ];
+  const [ids, stores, users, amounts, times] = [0, 1, 2, 3, 4].map((i) => col(columns, i)) as [TextColumn, TextColumn, TextColumn, TextColumn, TextColumn];
   const body: TransactionsBody = {
     id: [], store: new Int32Array(n), user: new Int32Array(n), cents: new Float64Array(n),
     date: new Int32Array(n), time: new Int32Array(n),
@@ -70,16 +69,17 @@ function parseTransactions(columns: Columns, n: number): ParsedRows<Transactions
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
-    const id = ids[r] ?? "";
-    const store = parseId(stores[r] ?? "");
-    const user = parseOptionalId(users[r] ?? "");
-    const cents = parseCents(amounts[r] ?? "");
-    const ts = parseTimestampPacked(times[r] ?? "");
-    if (id === "" || Number.isNaN(store) || Number.isNaN(user) || Number.isNaN(cents) || Number.isNaN(ts)) {
+    const idFrom = fieldStart(ids, r);
+    const idTo = ids.ends[r]!;
+    const store = parseIdAt(stores.text, fieldStart(stores, r), stores.ends[r]!);
+    const user = parseOptionalIdAt(users.text, fieldStart(users, r), users.ends[r]!);
+    const cents = parseCentsAt(amounts.text, fieldStart(amounts, r), amounts.ends[r]!);
+    const ts = parseTimestampAt(times.text, fieldStart(times, r), times.ends[r]!);
+    if (idFrom === idTo || Number.isNaN(store) || Number.isNaN(user) || Number.isNaN(cents) || Number.isNaN(ts)) {
       rejected.push(r);
       continue;
     }
-    body.id.push(id);
+    body.id.push(ids.text.slice(idFrom, idTo));
     body.store[k] = store;
     body.user[k] = user;
     body.cents[k] = cents;
@@ -91,19 +91,17 @@ function parseTransactions(columns: Columns, n: number): ParsedRows<Transactions
 }
 
 function parseItems(columns: Columns, n: number): ParsedRows<ItemsBody> {
-  const [items, qtys, subtotals, times] = [0, 1, 2, 3].map((i) => col(columns, i)) as [
-    readonly string[], readonly string[], readonly string[], readonly string[],
-  ];
+  const [items, qtys, subtotals, times] = [0, 1, 2, 3].map((i) => col(columns, i)) as [TextColumn, TextColumn, TextColumn, TextColumn];
   const body: ItemsBody = {
     item: new Int32Array(n), qty: new Float64Array(n), cents: new Float64Array(n), date: new Int32Array(n),
   };
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
-    const item = parseId(items[r] ?? "");
-    const qty = parseCount(qtys[r] ?? "");
-    const cents = parseCents(subtotals[r] ?? "");
-    const ts = parseTimestampPacked(times[r] ?? "");
+    const item = parseIdAt(items.text, fieldStart(items, r), items.ends[r]!);
+    const qty = parseCountAt(qtys.text, fieldStart(qtys, r), qtys.ends[r]!);
+    const cents = parseCentsAt(subtotals.text, fieldStart(subtotals, r), subtotals.ends[r]!);
+    const ts = parseTimestampAt(times.text, fieldStart(times, r), times.ends[r]!);
     if (Number.isNaN(item) || Number.isNaN(qty) || Number.isNaN(cents) || Number.isNaN(ts)) {
       rejected.push(r);
       continue;
@@ -124,15 +122,16 @@ function parseUsers(columns: Columns, n: number): ParsedRows<UsersBody> {
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
-    const user = parseId(users[r] ?? "");
-    const birth = births[r] ?? "";
+    const user = parseIdAt(users.text, fieldStart(users, r), users.ends[r]!);
+    const from = fieldStart(births, r);
+    const to = births.ends[r]!;
     // An empty birthdate is data (unknown), not a malformed row; a non-date is malformed.
-    if (Number.isNaN(user) || (birth !== "" && Number.isNaN(parseDate(birth)))) {
+    if (Number.isNaN(user) || (from !== to && Number.isNaN(parseDateAt(births.text, from, to)))) {
       rejected.push(r);
       continue;
     }
     body.user[k] = user;
-    body.birthdate.push(birth);
+    body.birthdate.push(births.text.slice(from, to));
     k++;
   }
   return { body: shrink(body, k), rejected };
@@ -145,13 +144,13 @@ function parseNames(columns: Columns, n: number): ParsedRows<NamesBody> {
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
-    const id = parseId(ids[r] ?? "");
+    const id = parseIdAt(ids.text, fieldStart(ids, r), ids.ends[r]!);
     if (Number.isNaN(id)) {
       rejected.push(r);
       continue;
     }
     body.id[k] = id;
-    body.name.push(names[r] ?? "");
+    body.name.push(fieldAt(names, r));
     k++;
   }
   return { body: shrink(body, k), rejected };
@@ -167,7 +166,7 @@ function shrink<B extends object>(body: B, k: number): B {
 }
 
 /**
- * Validate and type one batch of an entity's text columns (in ENTITY_COLUMNS order). Rows with
+ * Validate and type one batch of an entity's packed text columns (in ENTITY_COLUMNS order). Rows with
  * an unparsable field are left out and their indexes returned, so the caller can report them.
  */
 export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, rowCount: number): ParsedRows<EntityBodies[E]> {

@@ -5,9 +5,10 @@
 import { Packr } from "msgpackr";
 import { DecodeError, type ErrorCode } from "./errors.ts";
 import { ENTITY_COLUMNS, isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
+import { columnProblem, type TextColumn } from "./textColumn.ts";
 
 /** Protocol version, checked in the handshake. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Client → gateway. `resume` re-attaches a session after its connection was lost. */
 export type ClientMessage =
@@ -15,7 +16,8 @@ export type ClientMessage =
   | { t: "resume"; v: number; session: string; sent: Partial<Record<Entity, number>>; eos: Entity[]; token?: string }
   /** After a resume: every unacknowledged batch and end-of-stream has been sent again. */
   | { t: "resent" }
-  | { t: "batch"; entity: Entity; seq: number; lines: Uint32Array; columns: string[][] }
+  /** Rows as packed text columns (src/textColumn.ts), one per needed column, in ENTITY_COLUMNS order. */
+  | { t: "batch"; entity: Entity; seq: number; lines: Uint32Array; columns: TextColumn[] }
   | { t: "eos"; entity: Entity; count: number };
 
 /** Rows of a batch the gateway rejected, by their line numbers in the client's file. */
@@ -88,9 +90,10 @@ export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
       const want = ENTITY_COLUMNS[m.entity].length;
       if (!Array.isArray(cols) || cols.length !== want) bad(`batch of ${m.entity} needs ${want} columns`);
       for (const c of cols) {
-        if (!Array.isArray(c) || c.length !== rows || !c.every((x) => typeof x === "string")) bad(`every column must hold ${rows} strings`);
+        const problem = columnProblem(c, rows);
+        if (problem) bad(problem);
       }
-      return { t: "batch", entity: m.entity, seq: m.seq, lines: m.lines, columns: cols as string[][] };
+      return { t: "batch", entity: m.entity, seq: m.seq, lines: m.lines, columns: cols as TextColumn[] };
     }
     default:
       bad(`unknown client message type ${JSON.stringify(m.t)}`);

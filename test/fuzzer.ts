@@ -5,6 +5,7 @@
  * its own stream `Rng(deriveSeed(s, i))`, so whatever the timing, `describeConnection(s, i)`
  * reproduces the exact bytes a failing connection sent.
  */
+import { packColumn } from "../src/textColumn.ts";
 import type { Socket } from "bun";
 import { Packr } from "msgpackr";
 import { encodeFrame, FrameDecoder } from "../src/frame.ts";
@@ -211,7 +212,7 @@ function batchMessage(rng: Rng, entity: Entity, seq: number, rows: number, valid
   return {
     t: "batch", entity, seq,
     lines: Uint32Array.from({ length: rows }, (_, i) => first + i),
-    columns: names.map((n) => Array.from({ length: rows }, () => cell(rng, n, validShare))),
+    columns: names.map((n) => packColumn(Array.from({ length: rows }, () => cell(rng, n, validShare)))),
   };
 }
 
@@ -342,7 +343,10 @@ function confusedValue(rng: Rng): [string, unknown] {
     case "array-for-object": return [what, rng.chance(0.5) ? Object.entries(m) : Object.values(m)];
     default: {
       const entity = pick(rng, ENTITIES);
-      return [what, { t: "batch", entity, seq: 0, lines: Uint32Array.of(1, 2), columns: ENTITY_COLUMNS[entity].map(() => [rng.u32(), junk(rng)]) }];
+      const columns = rng.chance(0.5)
+        ? ENTITY_COLUMNS[entity].map(() => [rng.u32(), junk(rng)])
+        : ENTITY_COLUMNS[entity].map(() => ({ text: rng.chance(0.5) ? "ab" : junk(rng), ends: rng.chance(0.5) ? Uint32Array.of(1, 2) : junk(rng) }));
+      return [what, { t: "batch", entity, seq: 0, lines: Uint32Array.of(1, 2), columns }];
     }
   }
   return [what, m];
@@ -384,13 +388,19 @@ function sessionAbusePlan(rng: Rng): [string, FuzzFrame[]] {
       break;
     case "wrong-column-count": {
       const b = batchMessage(rng, entity, n, 3);
-      const cols = rng.chance(0.5) ? b.columns.slice(0, -1) : [...b.columns, ["x", "y", "z"]];
+      const cols = rng.chance(0.5) ? b.columns.slice(0, -1) : [...b.columns, packColumn(["x", "y", "z"])];
       frames.push(packed({ ...b, columns: cols }, `${cols.length} columns`));
       break;
     }
     case "column-lengths": {
       const b = batchMessage(rng, entity, n, 3);
-      b.columns[rng.int(b.columns.length)]!.push("extra");
+      const i = rng.int(b.columns.length);
+      const c = b.columns[i]!;
+      // A field too many, ends that go backwards, or ends past the text.
+      const how = rng.int(3);
+      b.columns[i] = how === 0 ? { text: `${c.text}extra`, ends: Uint32Array.of(...c.ends, c.text.length + 5) }
+        : how === 1 ? { text: c.text, ends: Uint32Array.of(c.ends[2]!, c.ends[1]!, c.ends[0]!) }
+        : { text: c.text.slice(0, -1), ends: c.ends };
       frames.push(packed(b, "mismatched column lengths"));
       break;
     }

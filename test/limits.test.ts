@@ -12,7 +12,7 @@ import { encodeFrame, FrameDecoder } from "../src/frame.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
 import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { decodeGatewayMessage, encodeProtocol, type GatewayMessage } from "../src/protocol.ts";
+import { decodeGatewayMessage, encodeProtocol, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { computeReference } from "../src/reference.ts";
 import { readResults, tempDir } from "./harness.ts";
 
@@ -100,7 +100,7 @@ describe("gateway limits and access", () => {
   test("silence before hello is HANDSHAKE_TIMEOUT; silence mid-upload is CLIENT_IDLE", async () => {
     const silent = await raw(cluster.gatewayPort(), []);
     expect(silent.at(-1)).toMatchObject({ t: "error", code: "HANDSHAKE_TIMEOUT" });
-    const idle = await raw(cluster.gatewayPort(), [frame({ t: "hello", v: 1, token: "s3cret" })]);
+    const idle = await raw(cluster.gatewayPort(), [frame({ t: "hello", v: PROTOCOL_VERSION, token: "s3cret" })]);
     expect(idle[0]).toMatchObject({ t: "welcome" });
     expect(idle.at(-1)).toMatchObject({ t: "error", code: "CLIENT_IDLE" });
   });
