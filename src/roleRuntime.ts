@@ -7,6 +7,7 @@ import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
 import { brokerAddress, brokerOptions, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
 import { startHealthServer } from "./health.ts";
+import { startHeapGovernor } from "./heapGovernor.ts";
 import type { Logger } from "./log.ts";
 import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
 import { allQueues } from "./topology.ts";
@@ -20,6 +21,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: classic (one node) or quorum (replicated; for a RabbitMQ cluster). Every process of a namespace must agree" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port, logged)" },
   { name: "max-unconfirmed", type: "int", env: "COFFEE_MAX_UNCONFIRMED", default: 512, min: 1, max: 100000, help: "publishes awaiting broker confirmation at once" },
+  { name: "heap-limit-mb", type: "int", env: "COFFEE_HEAP_LIMIT_MB", default: 64, min: 0, max: 65_536, help: "soft limit of the JavaScript heap: above it a full garbage collection runs (0 = leave it to the runtime)" },
   { name: "reconnect-max-ms", type: "int", env: "COFFEE_RECONNECT_MAX_MS", default: 5000, min: 100, max: 600_000, help: "longest pause between broker reconnect attempts (backoff from 200 ms, with jitter)" },
 ];
 
@@ -32,6 +34,7 @@ export interface CommonConfig {
   healthPort: number;
   maxUnconfirmed: number;
   reconnectMaxMs: number;
+  heapLimitMb: number;
 }
 
 /** Read the common options; `role` names the process when --name is absent. */
@@ -44,6 +47,7 @@ export function commonConfig(values: OptionValues, role: string): CommonConfig {
     healthPort: int(values, "health-port"),
     maxUnconfirmed: int(values, "max-unconfirmed"),
     reconnectMaxMs: int(values, "reconnect-max-ms"),
+    heapLimitMb: int(values, "heap-limit-mb"),
   };
 }
 
@@ -82,11 +86,12 @@ export interface RoleInstance {
 export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport) => Promise<RoleInstance>): Promise<number> {
   let instance: RoleInstance | null = null;
   let transport: AmqpTransport | null = null;
+  const governor = startHeapGovernor(cfg.heapLimitMb);
   const health = await startHealthServer({
     port: cfg.healthPort,
     status: () => ({
       role, name: cfg.name, state: instance ? "running" : "starting",
-      rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576),
+      rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576), gcForced: governor.collections,
       ...(instance?.status() ?? {}),
       ...(transport ? { broker: transport.connected ? "connected" : "reconnecting" } : {}),
     }),
@@ -108,6 +113,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
   process.on("SIGTERM", () => void stop("SIGTERM"));
   await running.run();
   health.close();
+  governor.stop();
   await transport.close();
   return 0;
 }
