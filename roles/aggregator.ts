@@ -83,7 +83,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       log.error(`dropping a result message that was routed to ${spec.queue}`);
       return d.ack();
     }
-    const effect = state.apply(msg, d.body);
+    const effect = state.apply(msg);
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
     if (effect === "duplicate") log.warn(`session ${msg.session}: duplicate batch ${msg.kind === "data" ? `${msg.entity}#${msg.seq}` : ""} ignored`);
     if (effect === "purged") log.info(`session ${msg.session} purged (${msg.kind === "purge" ? msg.reason : ""})`);

@@ -7,13 +7,19 @@ import type { BrokerMessage } from "./codec.ts";
 import { EndedSessions } from "./endedSessions.ts";
 import { InternalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
-import { SessionTracker } from "./sessionTracker.ts";
+import { SessionTracker, type TrackerSnapshot } from "./sessionTracker.ts";
+import { plainToState, stateToPlain } from "./stateCodec.ts";
 
 interface SessionState {
   tracker: SessionTracker;
   state: unknown;
-  /** The raw messages applied, so a snapshot can re-log the live sessions compactly. */
-  records: Uint8Array[];
+}
+
+/** An open session as snapshot data: its tracker and its reducer state, both plain. */
+export interface LiveSessionSnapshot {
+  session: string;
+  tracker: TrackerSnapshot;
+  state: unknown;
 }
 
 /** What applying one message did. */
@@ -41,10 +47,10 @@ export class AggregatorState {
   }
 
   /**
-   * Apply a data, eos or purge message (`raw` is its encoded form, kept for snapshots).
-   * "duplicate" and "ended" leave the state untouched: such a message must not be logged.
+   * Apply a data, eos or purge message. "duplicate" and "ended" leave the state untouched: such
+   * a message must not be logged.
    */
-  apply(msg: BrokerMessage, raw: Uint8Array): ApplyEffect {
+  apply(msg: BrokerMessage): ApplyEffect {
     if (msg.kind === "result") throw new InternalError("result messages are not aggregator input");
     if (this.ended.has(msg.session)) return "ended";
     if (msg.kind === "purge") {
@@ -54,7 +60,7 @@ export class AggregatorState {
       return "purged";
     }
     let s = this.sessions.get(msg.session);
-    if (!s) this.sessions.set(msg.session, (s = { tracker: new SessionTracker(this.reducer.needs), state: this.reducer.create(), records: [] }));
+    if (!s) this.sessions.set(msg.session, (s = { tracker: new SessionTracker(this.reducer.needs), state: this.reducer.create() }));
     if (msg.kind === "eos") {
       s.tracker.markEos(msg.entity, msg.count);
     } else {
@@ -66,7 +72,6 @@ export class AggregatorState {
       s.tracker.markData(msg.entity, msg.seq);
       this.counters.batches++;
     }
-    s.records.push(raw);
     return "applied";
   }
 
@@ -95,9 +100,17 @@ export class AggregatorState {
     this.counters.finished++;
   }
 
-  /** Raw messages of the open sessions, in apply order: replaying them rebuilds those sessions. */
-  liveRecords(): Uint8Array[] {
-    return [...this.sessions.values()].flatMap((s) => s.records);
+  /**
+   * The open sessions as plain data (proportional to their distinct keys, not to the rows that
+   * built them): restoring it rebuilds exactly these sessions.
+   */
+  liveSessions(): LiveSessionSnapshot[] {
+    return [...this.sessions].map(([session, s]) => ({ session, tracker: s.tracker.export(), state: stateToPlain(s.state) }));
+  }
+
+  /** Re-open a session from its snapshot data (recovery). */
+  restoreSession(snap: LiveSessionSnapshot): void {
+    this.sessions.set(snap.session, { tracker: SessionTracker.import(this.reducer.needs, snap.tracker), state: plainToState(snap.state) });
   }
 
   /** Ended session ids still remembered (so a snapshot keeps dropping their late messages). */

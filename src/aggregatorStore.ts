@@ -5,8 +5,8 @@
  */
 import { Packr } from "msgpackr";
 import { decodeMessage } from "./codec.ts";
-import { AggregatorState } from "./aggregatorState.ts";
-import { InternalError } from "./errors.ts";
+import { AggregatorState, type LiveSessionSnapshot } from "./aggregatorState.ts";
+import { InternalError, WalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
 import { Wal } from "./wal.ts";
 
@@ -23,24 +23,29 @@ function record(kind: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Snapshots are taken once this many records were logged since the last one. */
+/** Layout of a snapshot: [format, ended session ids, live sessions (tracker + reducer state)]. */
+const SNAPSHOT_FORMAT = 2;
+
+/** By default a snapshot is taken once this many records were logged since the last one. */
 const SNAPSHOT_EVERY = 20_000;
 
 /** An aggregator's state with its log. */
 export class AggregatorStore {
   private sinceSnapshot = 0;
 
-  private constructor(private readonly wal: Wal, readonly state: AggregatorState) {}
+  private constructor(private readonly wal: Wal, readonly state: AggregatorState, private readonly snapshotEvery: number) {}
 
   /** Open (or create) the log in `dir` and rebuild the state from it. */
-  static async open(dir: string, reducer: QueryReducer): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
+  static async open(dir: string, reducer: QueryReducer, snapshotEvery = SNAPSHOT_EVERY): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
     const { wal, recovered } = await Wal.open({ dir });
     const state = new AggregatorState(reducer);
-    const store = new AggregatorStore(wal, state);
+    const store = new AggregatorStore(wal, state, snapshotEvery);
     if (recovered.snapshot) {
-      const [ended, live] = packr.unpack(recovered.snapshot) as [string[], Uint8Array[]];
+      const snap = packr.unpack(recovered.snapshot) as unknown[];
+      if (snap[0] !== SNAPSHOT_FORMAT) throw new WalError("WAL_CORRUPT", `aggregator snapshot in ${dir} has format ${String(snap[0])}, this version reads ${SNAPSHOT_FORMAT}`);
+      const [, ended, live] = snap as [number, string[], LiveSessionSnapshot[]];
       for (const id of ended) state.markFinished(id);
-      for (const raw of live) store.replay(record(MESSAGE, raw));
+      for (const s of live) state.restoreSession(s);
     }
     for (const r of recovered.records) store.replay(r);
     store.sinceSnapshot = recovered.records.length;
@@ -49,7 +54,7 @@ export class AggregatorStore {
 
   private replay(r: Uint8Array): void {
     const payload = r.subarray(1);
-    if (r[0] === MESSAGE) this.state.apply(decodeMessage(payload), payload.slice());
+    if (r[0] === MESSAGE) this.state.apply(decodeMessage(payload));
     else if (r[0] === FINISHED) this.state.markFinished(untext.decode(payload));
     else throw new InternalError(`unknown aggregator log record kind ${r[0]}`);
   }
@@ -73,8 +78,8 @@ export class AggregatorStore {
 
   /** Compact: when the log is long (or nothing is open), replace it with a snapshot. */
   async maybeSnapshot(): Promise<boolean> {
-    if (this.sinceSnapshot === 0 || (this.sinceSnapshot < SNAPSHOT_EVERY && this.state.size > 0)) return false;
-    await this.wal.snapshot(packr.pack([this.state.endedSessions(), this.state.liveRecords()]));
+    if (this.sinceSnapshot === 0 || (this.sinceSnapshot < this.snapshotEvery && this.state.size > 0)) return false;
+    await this.wal.snapshot(packr.pack([SNAPSHOT_FORMAT, this.state.endedSessions(), this.state.liveSessions()]));
     this.sinceSnapshot = 0;
     return true;
   }

@@ -10,6 +10,9 @@ interface EntityProgress {
   expected: number | null;
 }
 
+/** A tracker as plain data: entity → [seqs seen, expected count or null]. */
+export type TrackerSnapshot = Partial<Record<Entity, [number[], number | null]>>;
+
 /** Outcome of recording a batch. */
 export type MarkResult = "new" | "duplicate" | "out-of-range";
 
@@ -55,6 +58,24 @@ export class SessionTracker {
       if (p.expected === null || p.seen.size !== p.expected) return false;
     }
     return true;
+  }
+
+  /** Plain data for a snapshot: per entity the seqs seen and the expected count. */
+  export(): TrackerSnapshot {
+    const out: TrackerSnapshot = {};
+    for (const [e, p] of this.progress) out[e] = [[...p.seen], p.expected];
+    return out;
+  }
+
+  /** A tracker as `export()` described it. */
+  static import(needs: readonly Entity[], data: TrackerSnapshot): SessionTracker {
+    const t = new SessionTracker(needs);
+    for (const [e, [seen, expected]] of Object.entries(data) as [Entity, [number[], number | null]][]) {
+      const p = t.entry(e);
+      for (const seq of seen) p.seen.add(seq);
+      p.expected = expected;
+    }
+    return t;
   }
 
   /** Progress per entity, for logs and status: batches seen / expected (null = still streaming). */

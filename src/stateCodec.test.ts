@@ -1,0 +1,25 @@
+import { expect, test } from "bun:test";
+import { Packr } from "msgpackr";
+import { plainToState, stateToPlain } from "./stateCodec.ts";
+
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+test("reducer-shaped states survive msgpack with their Maps and key types", () => {
+  const state = {
+    months: new Map([[202401, new Map([[3, [5, 1250]], [7, [1, 99]]])]]),
+    names: new Map([[3, "Latte, large"], [7, ""]]),
+    byName: new Map([["a", 1]]),
+    ids: ["t1", "t2"],
+    cents: Float64Array.of(7500, 12.5),
+    nested: { deeper: new Map([[1, { x: new Map([[2, 3]]) }]]) },
+  };
+  const back = plainToState(packr.unpack(packr.pack(stateToPlain(state)))) as typeof state;
+  expect(back).toEqual(state);
+  expect(back.months.get(202401)?.get(3)).toEqual([5, 1250]);
+  expect([...back.names.keys()]).toEqual([3, 7]);
+  expect(back.cents).toBeInstanceOf(Float64Array);
+});
+
+test("a state object using the tag key is refused rather than misread later", () => {
+  expect(() => stateToPlain({ $map: 1 })).toThrow();
+});
