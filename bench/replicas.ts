@@ -14,15 +14,18 @@
  * (`bun run build`), else runs from source. Run it on a quiet machine: everything, the broker
  * included, shares the same cores.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { readClusterFile, type ClusterProcess } from "../src/clusterPlan.ts";
 import { freeTcpPort } from "../src/ports.ts";
 import { redactUrl } from "../src/redact.ts";
 import { QUERIES, queryFileName } from "../src/schema.ts";
 import { STAGES } from "../src/topology.ts";
+import {
+  BROKER, DIST_BIN, clockTicks, clusterPids, coffeeBin, installSignalCleanup, resetPeaks, run as runCoffee, sample, startUp, stopLive,
+  type Child, type Finished,
+} from "./procStats.ts";
 import { groupedBarChart } from "./svgChart.ts";
 
 const { values } = parseArgs({
@@ -50,124 +53,13 @@ if (deploy !== "fused" && deploy !== "split") throw new Error(`--deploy: fused o
 const work = resolve(values.work);
 // Default to the repo's bench/results whatever the current directory is.
 const outDir = values.out ? resolve(values.out) : join(import.meta.dir, "results");
-const root = join(import.meta.dir, "..");
-const distBin = join(root, "dist/coffee");
-const bin = existsSync(distBin) ? [distBin] : [process.execPath, join(root, "src/main.ts")];
+const bin = coffeeBin();
 mkdirSync(work, { recursive: true });
 mkdirSync(outDir, { recursive: true });
 
-/** /proc/<pid>/stat counts CPU in clock ticks; almost always 100 on Linux, but ask. */
-const clockTicks = (() => {
-  try { return Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100; } catch { return 100; }
-})();
-
-// ---- child processes: every one is tracked so a failure or ^C never leaves a cluster behind.
-
-interface Child {
-  pid: number;
-  kill(signal?: number | NodeJS.Signals): void;
-  exited: Promise<number>;
-}
-const live = new Set<Child>();
-let interrupted = false;
-function track<T extends Child>(p: T): T {
-  // After ^C the main loop may still reach its next spawn before we exit: end it at once.
-  if (interrupted) p.kill("SIGTERM");
-  live.add(p);
-  void p.exited.finally(() => live.delete(p));
-  return p;
-}
-/** SIGTERM every child still running (coffee up stops its own children and deletes its namespace) and wait. */
-async function stopLive(): Promise<void> {
-  const all = [...live];
-  for (const p of all) p.kill("SIGTERM");
-  await Promise.all(all.map((p) => p.exited));
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    interrupted = true;
-    console.error(`${signal}: stopping ${live.size} child processes`);
-    void stopLive().finally(() => process.exit(130));
-  });
-}
-
-interface Finished {
-  stdout: string;
-  start: number;
-  end: number;
-  cpuSeconds: number;
-  peakRssMb: number;
-}
+installSignalCleanup();
 /** Run coffee to completion; its own CPU and peak RSS come from the kernel's rusage. */
-async function run(args: string[]): Promise<Finished> {
-  const start = performance.now();
-  const p = track(Bun.spawn([...bin, ...args], { stdout: "pipe", stderr: "pipe" }));
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  const end = performance.now();
-  if (code !== 0) throw new Error(`coffee ${args.slice(0, 2).join(" ")} exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
-  const usage = p.resourceUsage();
-  return { stdout, start, end, cpuSeconds: usage ? Number(usage.cpuTime.total) / 1e6 : 0, peakRssMb: (usage?.maxRSS ?? 0) / 2 ** 20 };
-}
-
-// ---- /proc sampling
-
-interface ProcSample {
-  group: string;
-  name: string;
-  ticks: number;
-  /** Peak RSS since the last reset, MB; null for processes we must not reset (the shared broker). */
-  peakRssMb: number | null;
-}
-const BROKER = "broker (beam.smp)";
-/** Row label of a cluster process: replicas of one stage (or chain) and all monitors share a row. */
-function groupOf(p: ClusterProcess): string {
-  if (p.role === "worker") return p.stage ?? (p.chain ? `${p.chain} chain` : p.name);
-  if (p.role === "monitor") return "monitor";
-  return p.name; // gateway, agg-q1..agg-q4
-}
-function procStat(pid: number): { ticks: number; hwmKb: number } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-    return { ticks: Number(f[11]) + Number(f[12]), hwmKb: Number(hwm ?? 0) };
-  } catch {
-    return null; // exited between cluster.json and /proc
-  }
-}
-/** The RabbitMQ node's pids, when it runs on this machine: its CPU is part of the cost of a run. */
-const brokerPids = readdirSync("/proc").filter((d) => /^\d+$/.test(d) && (() => {
-  try { return readFileSync(`/proc/${d}/comm`, "utf8").trim() === "beam.smp"; } catch { return false; }
-})()).map(Number);
-
-function clusterPids(stateDir: string, upPid: number): { pid: number; group: string; name: string }[] {
-  const cluster = readClusterFile(join(stateDir, "cluster.json"))
-    .filter((p): p is ClusterProcess & { pid: number } => p.pid !== null && p.alive)
-    .map((p) => ({ pid: p.pid, group: groupOf(p), name: p.name }));
-  return [...cluster, { pid: upPid, group: "coffee up", name: "coffee up" }];
-}
-/**
- * VmHWM is a lifetime peak; writing 5 to clear_refs resets it (Linux ≥ 4.0), so each phase reports
- * its own peak. Only our own processes: the broker is shared and not ours to touch.
- */
-function resetPeaks(pids: readonly { pid: number }[]): void {
-  for (const { pid } of pids) {
-    try { writeFileSync(`/proc/${pid}/clear_refs`, "5"); } catch { /* gone, or an old kernel: the peak is then the lifetime peak */ }
-  }
-}
-function sample(pids: readonly { pid: number; group: string; name: string }[]): Map<number, ProcSample> {
-  const out = new Map<number, ProcSample>();
-  for (const p of pids) {
-    const s = procStat(p.pid);
-    if (s) out.set(p.pid, { group: p.group, name: p.name, ticks: s.ticks, peakRssMb: s.hwmKb / 1024 });
-  }
-  for (const pid of brokerPids) {
-    const s = procStat(pid);
-    if (s) out.set(pid, { group: BROKER, name: BROKER, ticks: s.ticks, peakRssMb: null });
-  }
-  return out;
-}
+const run = (args: string[]): Promise<Finished> => runCoffee(bin, args);
 
 // ---- results
 
@@ -261,22 +153,10 @@ async function phase(size: SizeResult, data: string, refDir: string, replicas: n
 async function startCluster(replicas: number, stateDir: string, port: number, namespace: string): Promise<Child> {
   rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(stateDir, { recursive: true });
-  const log = join(stateDir, "up.log");
-  const up = track(Bun.spawn([...bin, "up",
-    // amqp, not auto: a missing broker must fail the bench, not measure the in-memory transport.
-    "--transport", "amqp", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace,
+  // amqp, not auto: a missing broker must fail the bench, not measure the in-memory transport.
+  return startUp(bin, ["up", "--transport", "amqp", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace,
     "--monitors", "1", "--delete-on-exit", "--deploy", deploy, "--max-sessions", String(Math.max(5, burst)),
-    "--replicas", STAGES.map((s) => `${s.name}=${replicas}`).join(",")], { stdout: "pipe", stderr: Bun.file(log) }));
-  const reader = up.stdout.getReader();
-  const decoder = new TextDecoder();
-  for (let text = ""; !text.includes("ready"); ) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`coffee up exited before ready; see ${log}`);
-    text += decoder.decode(value, { stream: true });
-  }
-  // Keep draining stdout so a chatty child can never block on a full pipe.
-  void (async () => { while (!(await reader.read()).done); })();
-  return up;
+    "--replicas", STAGES.map((s) => `${s.name}=${replicas}`).join(",")], join(stateDir, "up.log"));
 }
 
 // ---- output
@@ -286,7 +166,7 @@ function writeOutputs(): void {
   const cpu = cpus();
   const broker = process.env.AMQP_URL ? redactUrl(process.env.AMQP_URL)
     : process.env.AMQP_URL_FILE ? `the URL in ${process.env.AMQP_URL_FILE}` : "amqp://guest:***@127.0.0.1:5672 (default)";
-  const binary = bin[0] === distBin ? `dist/coffee (built ${statSync(distBin).mtime.toISOString()})` : "bun src/main.ts (not built)";
+  const binary = bin[0] === DIST_BIN ? `dist/coffee (built ${statSync(DIST_BIN).mtime.toISOString()})` : "bun src/main.ts (not built)";
   const machine = { cores: cpu.length, cpu: cpu[0]?.model ?? "?", memGb: round(totalmem() / 2 ** 30, 1), loadAtStart, bun: Bun.version, broker, binary, clockTicks };
   writeFileSync(join(outDir, "replicas.json"), JSON.stringify({ date: startedAt.toISOString(), command, machine, deploy, burst, sizes: sizeResults, runs, failures }, null, 2) + "\n");
 
