@@ -3,6 +3,7 @@
  * A reader task parses CSV into batches (bounded queue) while the sender keeps at most `window`
  * batches unacknowledged, so memory stays flat and the broker's pace sets the client's pace.
  */
+import { statSync } from "node:fs";
 import { jitteredBackoffMs } from "../src/backoff.ts";
 import { BoundedQueue } from "../src/boundedQueue.ts";
 import type { Command } from "../src/command.ts";
@@ -12,11 +13,12 @@ import { GatewayConnection } from "../src/gatewayConnection.ts";
 import { startHealthServer } from "../src/health.ts";
 import { bool, int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { Progress } from "../src/progress.ts";
+import { LogLines, renderFrame, renderSummary, type EntityView, type ProgressView, type QueryView } from "../src/progressBars.ts";
 import { PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { RejectReport } from "../src/rejectReport.ts";
 import { ResultFiles } from "../src/resultFiles.ts";
 import { validateDataset } from "../src/datasetCheck.ts";
-import type { Entity } from "../src/schema.ts";
+import { QUERIES, type Entity, type QueryName } from "../src/schema.ts";
 
 /** Client options, compiled. */
 export interface ClientConfig {
@@ -48,10 +50,21 @@ export interface ClientOutcome {
   seconds: number;
   /** Files skipped because they were empty. */
   emptyFiles: string[];
+  /** Final counters per entity and query, for the summary. */
+  progress: ProgressView;
 }
 
 /** Entities in sending order: small dimensions first, so joins never wait on them. */
 const SEND_ORDER: readonly Entity[] = ["stores", "menu_items", "users", "transactions", "transaction_items"];
+
+/** A file's size, or null when it cannot be read (progress then shows no percentage for its entity). */
+function statSizeOrNull(path: string): number | null {
+  try {
+    return statSync(path).size;
+  } catch {
+    return null;
+  }
+}
 
 /** Parse `host:port`. */
 export function parseHostPort(text: string): { host: string; port: number } {
@@ -66,11 +79,9 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const emptyFiles: string[] = [];
   const files = validateDataset(cfg.dataDir, SEND_ORDER, emptyFiles);
   const rejects = new RejectReport();
-  const progress = new Progress(!cfg.quiet, { tty: 200, log: cfg.progressMs });
   let session: string | null = null;
   let results: ResultFiles | null = null;
   let rowsSent = 0;
-  let rowsAcked = 0;
   /** Batches sent and not yet acknowledged, with their message, to send again after a resume. */
   const inFlight = new Map<string, { file: string; rows: number; msg: ClientMessage }>();
   const seqs = new Map<Entity, number>();
@@ -78,6 +89,30 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const eosAcked = new Set<Entity>();
   const waiters: (() => void)[] = [];
   const wakeAll = (): void => { for (const w of waiters.splice(0)) w(); };
+  // Rows are not known up front, bytes are: progress is estimated from the files' sizes.
+  const fileSizes = new Map<string, number | null>();
+  const entities = new Map<Entity, EntityView>(SEND_ORDER.map((entity) => {
+    let totalBytes: number | null = 0;
+    for (const file of files.get(entity)!) {
+      const size = statSizeOrNull(file.path);
+      fileSizes.set(file.path, size);
+      totalBytes = totalBytes === null || size === null ? null : totalBytes + size;
+    }
+    return [entity, { name: entity, totalBytes, bytesSent: 0, rowsSent: 0, rowsAcked: 0, rejected: 0, phase: "waiting", startedMs: null, doneMs: null }];
+  }));
+  const queries = new Map<QueryName, QueryView>(QUERIES.map((q) => [q, { name: q, chunks: 0, completeMs: null }]));
+  let sessionStarted = started;
+  const view = (): ProgressView => ({ session, startedMs: sessionStarted, entities: [...entities.values()], queries: [...queries.values()] });
+  const logLines = new LogLines();
+  const progress = new Progress(!cfg.quiet, { frame: (width, now) => renderFrame(view(), width, now), log: (now) => logLines.next(view(), now) }, { tty: 200, log: cfg.progressMs });
+  /** An entity is done once the gateway confirmed its end of stream and every one of its batches. */
+  const checkDone = (entity: Entity): void => {
+    const e = entities.get(entity)!;
+    if (e.phase === "acking" && eosAcked.has(entity) && e.rowsAcked === e.rowsSent) {
+      e.phase = "done";
+      e.doneMs = performance.now();
+    }
+  };
   let settled = false;
   let settle: { resolve: () => void; reject: (e: Error) => void };
   const finished = new Promise<void>((resolve, reject) => (settle = {
@@ -117,6 +152,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
           return;
         }
         session = msg.session;
+        sessionStarted = performance.now();
         results = new ResultFiles(cfg.outDir, msg.session);
         welcome();
         return;
@@ -126,18 +162,27 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         // After a resume the old connection's acks may race the new one's: ack once is enough.
         if (!batch) return;
         inFlight.delete(key);
-        rowsAcked += batch.rows;
         for (const line of msg.rejected) rejects.add(batch.file, line);
+        const e = entities.get(msg.entity)!;
+        e.rowsAcked += batch.rows;
+        e.rejected += msg.rejected.length;
+        checkDone(msg.entity);
         wakeAll();
         return;
       }
       case "eos-ack":
         eosAcked.add(msg.entity);
+        checkDone(msg.entity);
         return;
       case "result":
         if (!results) return settle.reject(new CoffeeError("PROTOCOL_VIOLATION", "result before welcome"));
         try {
-          results.add(msg.query, msg.chunk, msg.last, msg.csv);
+          if (results.add(msg.query, msg.chunk, msg.last, msg.csv)) {
+            const q = queries.get(msg.query)!;
+            q.chunks++;
+            // Chunks may arrive out of order: complete means the file is, not that `last` came.
+            if (q.completeMs === null && !results.missing().includes(msg.query)) q.completeMs = performance.now();
+          }
         } catch (err) {
           settle.reject(err as Error);
         }
@@ -216,22 +261,34 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     }
   }
 
+  progress.start();
   await connectFresh(performance.now() + cfg.connectRetryMs, null);
   armIdle();
   try {
     await Promise.race([welcomed, finished]);
     const send = (async () => {
-      const queue = new BoundedQueue<{ entity: Entity; batch: TextBatch } | { entity: Entity; eos: number }>(4);
+      /** `bytes`: bytes of the entity's files up to this batch's rows, for the progress estimate. */
+      const queue = new BoundedQueue<{ entity: Entity; batch: TextBatch; bytes: number } | { entity: Entity; eos: number }>(4);
       const reader = (async () => {
         try {
           for (const entity of SEND_ORDER) {
             let seq = 0;
+            let earlierFiles = 0;
+            const e = entities.get(entity)!;
+            const onReject = (label: string) => (line: number): void => {
+              rejects.add(label, line);
+              e.rejected++;
+            };
             for (const file of files.get(entity)!) {
-              for await (const batch of readEntityFile(file.path, entity, cfg.batchRows, (line) => rejects.add(file.label, line))) {
+              let fileBytes = 0;
+              for await (const batch of readEntityFile(file.path, entity, cfg.batchRows, onReject(file.label))) {
                 batch.file = file.label;
-                await queue.push({ entity, batch });
+                fileBytes = batch.bytesRead;
+                await queue.push({ entity, batch, bytes: earlierFiles + batch.bytesRead });
                 seq++;
               }
+              // The whole file counts once it is read, also bytes after its last batch (rejected rows).
+              earlierFiles += fileSizes.get(file.path) ?? fileBytes;
             }
             await queue.push({ entity, eos: seq });
           }
@@ -242,8 +299,16 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       })();
       for await (const item of queue.drain()) {
         if (settled) break;
+        const e = entities.get(item.entity)!;
+        if (e.startedMs === null) {
+          e.startedMs = performance.now();
+          e.phase = "sending";
+        }
         if ("eos" in item) {
           eosSent.set(item.entity, item.eos);
+          e.phase = "acking";
+          e.bytesSent = e.totalBytes ?? e.bytesSent;
+          checkDone(item.entity);
           current()?.send({ t: "eos", entity: item.entity, count: item.eos });
           continue;
         }
@@ -255,15 +320,20 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         inFlight.set(`${item.entity}#${seq}`, { file: item.batch.file, rows, msg });
         current()?.send(msg);
         rowsSent += rows;
+        e.rowsSent += rows;
+        e.bytesSent = item.bytes;
         await current()?.ready();
-        progress.update(() => `session ${session?.slice(0, 8)}: ${rowsSent.toLocaleString()} rows sent, ${rowsAcked.toLocaleString()} acked (${Math.round(rowsAcked / ((performance.now() - started) / 1000)).toLocaleString()} rows/s)`);
       }
       await reader;
     })();
     send.catch((err) => settle.reject(err as Error));
     await finished;
     progress.finish();
-    return { session: session!, dir: results!.dir, rowsSent, rejects, seconds: (performance.now() - started) / 1000, emptyFiles };
+    const final = view();
+    return {
+      session: session!, dir: results!.dir, rowsSent, rejects, seconds: (performance.now() - started) / 1000, emptyFiles,
+      progress: { ...final, entities: final.entities.map((e) => ({ ...e })), queries: final.queries.map((q) => ({ ...q })) },
+    };
   } finally {
     settled = true;
     wakeAll();
@@ -286,7 +356,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "connect-retry-s", type: "int", env: "COFFEE_CONNECT_RETRY_S", default: 10, min: 0, max: 3600, help: "keep trying the first connection this long (a gateway may be restarting)" },
   { name: "reconnect-timeout-s", type: "int", env: "COFFEE_RECONNECT_TIMEOUT_S", default: 120, min: 1, max: 86_400, help: "keep trying to resume the session this long after losing the gateway" },
   { name: "progress-ms", type: "int", env: "COFFEE_PROGRESS_MS", default: 5000, min: 50, max: 3_600_000, help: "interval of progress lines when not on a TTY" },
-  { name: "quiet", type: "bool", default: false, help: "no progress output, only the final summary" },
+  { name: "quiet", type: "bool", default: false, help: "no progress bars or summary table: only the final 'session <id>: ... results in <dir>' line (and reject reports on stderr)" },
 ];
 
 /** Compile parsed client options. */
@@ -322,6 +392,8 @@ export const clientCommand: Command = {
       const outcome = await runClient(cfg);
       for (const line of outcome.rejects.lines()) process.stderr.write(`rejected: ${line}\n`);
       for (const file of outcome.emptyFiles) process.stderr.write(`skipped: ${file}: empty file\n`);
+      // --quiet is for scripts: the final line alone, which they parse for the results directory.
+      if (!cfg.quiet) for (const line of renderSummary(outcome.progress, outcome.seconds)) process.stdout.write(`${line}\n`);
       process.stdout.write(`session ${outcome.session}: ${outcome.rowsSent} rows sent, ${outcome.rejects.total} rejected, ` +
         `${Math.round(outcome.rowsSent / outcome.seconds)} rows/s, ${outcome.seconds.toFixed(2)} s; results in ${outcome.dir}\n`);
       return 0;

@@ -14,6 +14,12 @@ export interface TextBatch {
   file: string;
   columns: TextColumn[];
   lines: number[];
+  /**
+   * Where in the file (bytes from its start) the batch's last row ends, for progress displays
+   * that compare it with the file size. Exact at chunk ends and for the file's last batch;
+   * within a chunk placed by row count, which costs nothing per row.
+   */
+  bytesRead: number;
 }
 
 /** A batch while it fills: one array of fields per column. */
@@ -116,12 +122,18 @@ export async function* readEntityFile(
   let line = 0;
   let batch = emptyBatch(ncols);
   const ready: TextBatch[] = [];
-  const close = (b: OpenBatch): TextBatch => ({ file, columns: b.fields.map(packColumn), lines: b.lines });
-  const parse = (text: string): void => {
+  let bytesRead = 0;
+  /** Bytes of the file up to the end of the text parsed so far. */
+  let bytesParsed = 0;
+  const close = (b: OpenBatch, at: number): TextBatch => ({ file, columns: b.fields.map(packColumn), lines: b.lines, bytesRead: at });
+  /** Parse `text`, which ends `endBytes` into the file. */
+  const parse = (text: string, endBytes: number): void => {
     // Bytes that are not UTF-8 decode to U+FFFD: such a row is malformed, not data.
     const suspect = text.includes("\uFFFD");
     // The delimiter is fixed (RFC 4180): a per-chunk guess could differ between chunks.
     const rows = Papa.parse<string[]>(text, { skipEmptyLines: true, delimiter: "," }).data;
+    const startBytes = bytesParsed;
+    const firstLine = line;
     for (const row of rows) {
       line++;
       if (projection === null) {
@@ -134,25 +146,29 @@ export async function* readEntityFile(
       for (let c = 0; c < ncols; c++) batch.fields[c]!.push(row[projection[c]!]!);
       batch.lines.push(line);
       if (batch.lines.length >= batchRows) {
-        ready.push(close(batch));
+        ready.push(close(batch, startBytes + Math.round(((endBytes - startBytes) * (line - firstLine)) / rows.length)));
         batch = emptyBatch(ncols);
       }
     }
+    bytesParsed = endBytes;
   };
   let pending = "";
   for await (const chunk of createReadStream(file, { highWaterMark: chunkBytes })) {
+    bytesRead += (chunk as Buffer).length;
     pending += decoder.decode(chunk as Buffer, { stream: true });
     let cut = lastRecordEnd(pending);
     if (cut < 0 && pending.length > MAX_PENDING_CHARS) cut = pending.length;
     if (cut > 0) {
-      parse(pending.slice(0, cut));
-      pending = pending.slice(cut);
+      const rest = pending.slice(cut);
+      // The uncut rest is at most a record or so: measuring it is cheap.
+      parse(pending.slice(0, cut), bytesRead - Buffer.byteLength(rest));
+      pending = rest;
     }
     while (ready.length > 0) yield ready.shift()!;
   }
   pending += decoder.decode();
-  if (pending !== "") parse(pending);
-  if (batch.lines.length > 0) ready.push(close(batch));
+  if (pending !== "") parse(pending, bytesRead);
+  if (batch.lines.length > 0) ready.push(close(batch, bytesRead));
   while (ready.length > 0) yield ready.shift()!;
 }
 

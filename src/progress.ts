@@ -1,31 +1,74 @@
 /**
- * Progress of a long job: a redrawn status line on stderr when it is a TTY, otherwise a
- * periodic line on stdout (stderr stays free for the one-line failure reason).
+ * Progress of a long job: a multi-line display redrawn in place on stderr when it is a TTY,
+ * otherwise periodic plain lines on stdout (stderr stays free for the one-line failure reason).
+ * What is drawn comes from a renderer (src/progressBars.ts for the client); this module only
+ * decides when to draw and writes the bytes.
  */
+import { redrawFrame } from "./progressBars.ts";
 
-/** Reports progress; `update` is cheap to call often. */
+/** What to draw, asked for afresh at every tick. */
+export interface ProgressRenderer {
+  /** The lines of a TTY frame for a terminal `width` columns wide at clock reading `nowMs`. */
+  frame(width: number, nowMs: number): string[];
+  /** Plain lines to log at `nowMs` (none is fine). */
+  log(nowMs: number): string[];
+}
+
+/** Where progress goes; the process's streams unless a test substitutes its own. */
+export interface ProgressStreams {
+  stderr: { isTTY?: boolean; columns?: number; write(text: string): unknown };
+  stdout: { write(text: string): unknown };
+}
+
+/** Draws progress on a timer until `finish`; does nothing when disabled (--quiet). */
 export class Progress {
-  private lastDraw = 0;
-  private readonly started = performance.now();
   private readonly tty: boolean;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private drawnLines = 0;
+  private finished = false;
 
-  constructor(private readonly enabled: boolean, private readonly intervalMs = { tty: 200, log: 5000 }) {
-    this.tty = Boolean(process.stderr.isTTY);
+  constructor(
+    private readonly enabled: boolean,
+    private readonly renderer: ProgressRenderer,
+    private readonly intervalMs = { tty: 200, log: 5000 },
+    private readonly streams: ProgressStreams = process,
+  ) {
+    this.tty = Boolean(streams.stderr.isTTY);
   }
 
-  /** Offer the current status text; drawn when enough time has passed. */
-  update(text: () => string): void {
-    if (!this.enabled) return;
+  /**
+   * Start drawing. A timer rather than draws on events: the ETA and elapsed time must move while
+   * nothing arrives (waiting for results), and the sender's hot loop stays free of rendering.
+   */
+  start(): void {
+    if (!this.enabled || this.timer || this.finished) return;
+    this.timer = setInterval(() => this.tick(), this.tty ? this.intervalMs.tty : this.intervalMs.log);
+    // Never the reason the process stays up.
+    this.timer.unref?.();
+  }
+
+  /** Draw now (TTY) or log now (otherwise). */
+  tick(): void {
+    if (!this.enabled || this.finished) return;
     const now = performance.now();
-    if (this.lastDraw > 0 && now - this.lastDraw < (this.tty ? this.intervalMs.tty : this.intervalMs.log)) return;
-    this.lastDraw = now;
-    const elapsed = ((now - this.started) / 1000).toFixed(1);
-    if (this.tty) process.stderr.write(`\r\x1b[2K[${elapsed}s] ${text()}`);
-    else process.stdout.write(`[${elapsed}s] ${text()}\n`);
+    if (this.tty) {
+      const lines = this.renderer.frame(this.streams.stderr.columns || 80, now);
+      this.streams.stderr.write(redrawFrame(this.drawnLines, lines));
+      this.drawnLines = lines.length;
+    } else {
+      for (const line of this.renderer.log(now)) this.streams.stdout.write(`${line}\n`);
+    }
   }
 
-  /** End the status line (TTY) so later output starts on a fresh line. */
+  /** Stop; on a TTY draw the final state once more and end the frame so later output starts on a fresh line. */
   finish(): void {
-    if (this.enabled && this.tty && this.lastDraw > 0) process.stderr.write("\n");
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.finished) return;
+    if (this.enabled && this.tty && this.drawnLines > 0) {
+      this.tick();
+      this.streams.stderr.write("\n");
+    }
+    this.finished = true;
   }
 }
