@@ -8,6 +8,8 @@
 import { decodeMessage, encodeMessage, type BrokerMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { createLogger, type Logger } from "../src/log.ts";
+import { CoffeeMetrics } from "../src/metrics.ts";
+import { bodyRows } from "../src/bodies.ts";
 import { int, str, type OptionSpec } from "../src/options.ts";
 import { REDUCERS } from "../src/queries/index.ts";
 import type { QueryReducer } from "../src/queries/reducer.ts";
@@ -32,18 +34,23 @@ export interface AggregatorConfig {
   stateDir: string | null;
 }
 
-/** Create an aggregator on a transport; with `stateDir`, its state is write-ahead logged there. */
-export async function createAggregator(cfg: AggregatorConfig, transport: Transport, log: Logger): Promise<RoleInstance> {
+/**
+ * Create an aggregator on a transport; with `stateDir`, its state is write-ahead logged there.
+ * Its batches, rows, sessions and log fsyncs are counted in `metrics`.
+ */
+export async function createAggregator(cfg: AggregatorConfig, transport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "aggregator", name: `agg-${cfg.query}` })): Promise<RoleInstance> {
   const reducer: QueryReducer = REDUCERS[cfg.query];
   const spec = AGGREGATORS.find((a) => a.query === cfg.query)!;
+  const stage = { stage: spec.queue };
   let store: AggregatorStore | null = null;
   let state: AggregatorState;
   if (cfg.stateDir) {
-    const opened = await AggregatorStore.open(cfg.stateDir, reducer);
+    const opened = await AggregatorStore.open(cfg.stateDir, reducer, undefined, metrics.onFsync);
     store = opened.store;
     state = store.state;
     log.info(`recovered ${opened.replayed} log records (${state.size} open sessions${opened.truncatedBytes ? `, ${opened.truncatedBytes} torn bytes dropped` : ""}) from ${cfg.stateDir}`);
   } else state = new AggregatorState(reducer);
+  metrics.sessionsOpen.track(stage, () => state.size);
   let malformed = 0;
   let consumer: Consumer | null = null;
   let done: () => void = () => {};
@@ -61,11 +68,14 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
    */
   async function publishResult(id: string): Promise<void> {
     const started = performance.now();
-    const chunks = chunkLines(state.result(id), cfg.chunkBytes);
+    const lines = state.result(id);
+    const chunks = chunkLines(lines, cfg.chunkBytes);
     await Promise.all(chunks.map((csv, i) =>
       transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query: cfg.query, chunk: i, last: i === chunks.length - 1, csv }))));
     state.markFinished(id);
     store?.logFinished(id);
+    metrics.sessionsFinished.inc(stage);
+    metrics.rowsOut.inc(stage, Math.max(0, lines.length - 1)); // the header is not a row
     log.info(`session ${id} complete: ${chunks.length} result chunk(s) in ${(performance.now() - started).toFixed(0)} ms`);
   }
 
@@ -85,6 +95,9 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     }
     const effect = state.apply(msg);
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
+    if (effect === "applied" && msg.kind === "data") metrics.stageDone(spec.queue, msg.entity, bodyRows(msg.bodyKind, msg.body), 0);
+    if (effect === "purged") metrics.sessionsPurged.inc(stage);
+    if (effect === "duplicate") metrics.duplicatesDropped.inc(stage);
     if (effect === "duplicate") log.warn(`session ${msg.session}: duplicate batch ${msg.kind === "data" ? `${msg.entity}#${msg.seq}` : ""} ignored`);
     if (effect === "purged") log.info(`session ${msg.session} purged (${msg.kind === "purge" ? msg.reason : ""})`);
     // Checked after every message, duplicates included: if publishing a result failed, the
@@ -138,7 +151,7 @@ export const aggregatorCommand: Command = {
     const query = str(values, "query") as QueryName;
     const common = commonConfig(values, `agg-${query}`);
     const log = createLogger(common.name);
-    return runRoleProcess("aggregator", common, log, (t) =>
-      createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir: join(str(values, "state-dir"), common.name) }, t, log));
+    return runRoleProcess("aggregator", common, log, (t, metrics) =>
+      createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir: join(str(values, "state-dir"), common.name) }, t, log, metrics));
   },
 };

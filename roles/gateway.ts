@@ -22,6 +22,8 @@ import { GatewayStore } from "../src/gatewayStore.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { join } from "node:path";
 import { longestField } from "../src/textColumn.ts";
+import { CoffeeMetrics } from "../src/metrics.ts";
+import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 
 /** Gateway options, compiled. */
 export interface GatewayConfig {
@@ -74,6 +76,9 @@ interface Session {
   batchesInFlight: number;
   /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
   awaitingResend: boolean;
+  /** Progress for status pages: rows acknowledged per entity, result chunks written per query. */
+  rowsAcked: Map<Entity, number>;
+  delivered: Map<QueryName, number>;
   done: boolean;
   ttlTimer: ReturnType<typeof setTimeout> | null;
 }
@@ -84,14 +89,18 @@ export interface GatewayInstance extends RoleInstance {
   listening: Promise<number>;
 }
 
-/** Create a gateway on a transport; it listens once run() is called. */
-export async function createGateway(cfg: GatewayConfig, transport: Transport, log: Logger): Promise<GatewayInstance> {
-  const store = await GatewayStore.open(cfg.stateDir);
+/** Create a gateway on a transport; it listens once run() is called. Its work is counted in `metrics`. */
+export async function createGateway(cfg: GatewayConfig, transport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" })): Promise<GatewayInstance> {
+  const store = await GatewayStore.open(cfg.stateDir, metrics.onFsync);
   const sessions = new Map<string, Session>();
+  // `stage` like the workers' and aggregators', so one query sums rows along the pipeline.
+  const stage = { stage: "gateway" };
+  metrics.sessionsOpen.track(stage, () => sessions.size);
   const connections = new Set<Connection>();
   const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0 };
   let server: TCPSocketListener<Connection> | null = null;
   let consumer: Consumer | null = null;
+  let queues: QueuePoller | null = null;
   let stop: () => void = () => {};
   const stopped = new Promise<void>((r) => (stop = r));
   let listened: (port: number) => void = () => {};
@@ -117,7 +126,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   };
 
   const newSession = (id: string): Session =>
-    ({ id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, batchesInFlight: 0, awaitingResend: false, done: false, ttlTimer: null });
+    ({ id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, batchesInFlight: 0, awaitingResend: false, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null });
 
   /** Drop a session everywhere: aggregators (purge message), the registry, the log. */
   function purge(s: Session, reason: string): void {
@@ -125,6 +134,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (s.ttlTimer) clearTimeout(s.ttlTimer);
     sessions.delete(s.id);
     counters.sessionsPurged++;
+    metrics.sessionsPurged.inc(stage);
     log.info(`session ${s.id} purged: ${reason}`);
     store.close(s.id);
     // Forgotten durably first: a gateway that crashes now must not bring the session back after
@@ -193,6 +203,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     sessions.set(s.id, s);
     conn.session = s;
     counters.sessionsStarted++;
+    metrics.sessionsStarted.inc(stage);
     store.open(s.id);
     log.info(`session ${s.id} started (${sessions.size}/${cfg.maxSessions})`);
     // Registered durably before the client learns its id, so it can always resume it.
@@ -220,7 +231,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     s.awaitingResend = true;
     log.info(`session ${s.id} resumed`);
     send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true });
-    for (const c of store.sessions.get(s.id)?.chunks ?? []) send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv: c.csv });
+    s.delivered.clear();
+    for (const c of store.sessions.get(s.id)?.chunks ?? []) {
+      send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv: c.csv });
+      s.delivered.set(c.query, (s.delivered.get(c.query) ?? 0) + 1);
+    }
   }
 
   function publishConfirmed(s: Session, key: string, bytes: Uint8Array, isBatch: boolean, then: () => void): void {
@@ -262,9 +277,15 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length);
     counters.rowsIn += msg.lines.length;
     counters.rowsRejected += rejected.length;
+    metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
+    metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
     const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
-    publishConfirmed(s, dataKey(msg.entity), bytes, true, () =>
-      send(s.conn, { t: "ack", entity: msg.entity, seq: msg.seq, rejected: rejected.map((r) => msg.lines[r]!) }));
+    publishConfirmed(s, dataKey(msg.entity), bytes, true, () => {
+      s.rowsAcked.set(msg.entity, (s.rowsAcked.get(msg.entity) ?? 0) + msg.lines.length);
+      metrics.batches.inc(stage);
+      metrics.rowsOut.inc(stage, msg.lines.length - rejected.length);
+      send(s.conn, { t: "ack", entity: msg.entity, seq: msg.seq, rejected: rejected.map((r) => msg.lines[r]!) });
+    });
   }
 
   function eos(s: Session, msg: Extract<ClientMessage, { t: "eos" }>): void {
@@ -314,6 +335,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     s.done = true;
     sessions.delete(s.id);
     counters.sessionsFinished++;
+    metrics.sessionsFinished.inc(stage);
     const conn = s.conn;
     send(conn, { t: "done" });
     log.info(`session ${s.id} finished: results delivered`);
@@ -336,11 +358,13 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     }
     if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
       counters.duplicateChunks++;
+      metrics.duplicatesDropped.inc(stage);
       return d.ack();
     }
     store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
     group.after(() => d.ack());
     send(s.conn, { t: "result", query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
+    if (s.conn) s.delivered.set(msg.query, (s.delivered.get(msg.query) ?? 0) + 1);
     // A client that stops reading must not hold up every other session's results.
     if (s.conn && s.conn.writer.queued > cfg.maxOutboxBytes) {
       fail(s.conn, new CoffeeError("CLIENT_TOO_SLOW", `client is not reading its results (${s.conn.writer.queued} bytes waiting)`));
@@ -361,6 +385,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     port: () => server?.port ?? cfg.port,
     listening,
     async run() {
+      queues = startQueuePoller(transport, QUEUE_POLL_MS, (m) => log.warn(m));
       consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => {
         try {
           relayResult(d);
@@ -410,6 +435,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     },
     async shutdown() {
       server?.stop(true);
+      queues?.stop();
       await consumer?.cancel();
       for (const c of connections) endConnection(c);
       for (const s of sessions.values()) if (s.ttlTimer) clearTimeout(s.ttlTimer);
@@ -417,7 +443,13 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       await store.shutdown();
       stop();
     },
-    status: () => ({ sessions: sessions.size, port: server?.port ?? cfg.port, ...counters }),
+    status: () => ({
+      sessions: sessions.size, port: server?.port ?? cfg.port, ...counters,
+      openSessions: [...sessions.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
+        id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.sessions.get(s.id)?.chunks ?? [], delivered: s.delivered,
+      })),
+      queues: queues?.latest() ?? null,
+    }),
   };
 }
 
@@ -474,6 +506,6 @@ export const gatewayCommand: Command = {
     const common = commonConfig(values, "gateway");
     const log = createLogger(common.name);
     const cfg = { ...gatewayConfig(values), stateDir: join(str(values, "state-dir"), common.name) };
-    return runRoleProcess("gateway", common, log, (t) => createGateway(cfg, t, log));
+    return runRoleProcess("gateway", common, log, (t, metrics) => createGateway(cfg, t, log, metrics));
   },
 };

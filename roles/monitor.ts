@@ -5,9 +5,11 @@
  * control API, or Docker), on behalf of its term: a backend that has seen a newer term refuses,
  * so a paused ex-leader can never act.
  */
+import { heapSize } from "bun:jsc";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { readClusterFile } from "../src/clusterPlan.ts";
+import { startMonitorDashboard } from "../src/dashboard/monitorDashboard.ts";
 import type { Command } from "../src/command.ts";
 import { DockerRevivalBackend } from "../src/dockerRevival.ts";
 import { BullyElection, type ElectionAction, type ElectionMessage } from "../src/election.ts";
@@ -16,6 +18,7 @@ import { ConfigError, errorMessage } from "../src/errors.ts";
 import { pingHealth, startHealthServer } from "../src/health.ts";
 import { LocalRevivalBackend } from "../src/localRevival.ts";
 import { createLogger, type Logger } from "../src/log.ts";
+import { CoffeeMetrics, METRICS_PORT_OPTION, serveMetrics } from "../src/metrics.ts";
 import { int, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { RevivalError, RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/revival.ts";
 
@@ -33,6 +36,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "election-port", type: "int", env: "COFFEE_ELECTION_PORT", default: 0, min: 0, max: 65535, help: "TCP port for election messages (default: this id's port in --peers)" },
   { name: "cluster-file", type: "string", env: "COFFEE_CLUSTER_FILE", default: "./state/cluster.json", help: "processes to watch (written by coffee up)" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING (0 = any free port)" },
+  METRICS_PORT_OPTION,
   { name: "interval-ms", type: "int", env: "COFFEE_CHECK_INTERVAL_MS", default: 250, min: 20, max: 60_000, help: "time between health rounds of the leader" },
   { name: "timeout-ms", type: "int", env: "COFFEE_CHECK_TIMEOUT_MS", default: 250, min: 10, max: 60_000, help: "wait for one PING reply" },
   { name: "misses", type: "int", env: "COFFEE_CHECK_MISSES", default: 3, min: 1, max: 100, help: "consecutive missed replies before a process is declared down" },
@@ -45,6 +49,8 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "revive-initial-ms", type: "int", env: "COFFEE_REVIVE_INITIAL_MS", default: 250, min: 0, max: 600_000, help: "wait after a revival attempt before the next one (doubles)" },
   { name: "revive-max-ms", type: "int", env: "COFFEE_REVIVE_MAX_MS", default: 8000, min: 0, max: 3_600_000, help: "cap of the doubling wait between revival attempts" },
   { name: "revive-max-attempts", type: "int", env: "COFFEE_REVIVE_MAX_ATTEMPTS", default: 10, min: 1, max: 1000, help: "revival attempts per process before it is reported and left down" },
+  { name: "dashboard-port", type: "int", env: "COFFEE_DASHBOARD_PORT", default: 0, min: 0, max: 65535, help: "serve the web dashboard (processes, leader, sessions, queues, throughput) on this TCP port (0 = off)" },
+  { name: "dashboard-host", type: "string", env: "COFFEE_DASHBOARD_HOST", default: "127.0.0.1", help: "address the dashboard listens on (0.0.0.0: every interface)" },
 ];
 
 type MonitorBackend = RevivalBackend & { guard: { observeTerm(t: number): boolean }; currentTerm?: () => Promise<number>; announce?: (term: number) => Promise<boolean> };
@@ -121,11 +127,21 @@ export const monitorCommand: Command = {
       }
     }
 
+    // Before the health server answers, so a monitor coffee up sees as ready serves its page.
+    const dashboard = await startMonitorDashboard(values, { clusterFile, servedBy: name, timeoutMs: Math.max(timeoutMs, 300), log,
+      election: () => ({ leader: election.leader === null ? null : nameOf(election.leader), term: election.term, state: election.state }) });
+
     const health = await startHealthServer({
       port: int(values, "health-port"),
-      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: down.size, revivals: revivals.attempts }),
+      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: down.size, revivals: revivals.attempts,
+        rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
     });
     log.info(`health on udp/${health.port}; election on tcp/${electionPort} among ${ids.join(",")}; watching ${clusterFile}`);
+    const metrics = new CoffeeMetrics({ role: "monitor", name }, { processMetrics: true });
+    metrics.leaderTerm.track({}, () => election.term);
+    metrics.isLeader.track({}, () => (election.isLeader(performance.now()) ? 1 : 0));
+    metrics.processesDown.track({}, () => down.size);
+    const metricsServer = serveMetrics(metrics, int(values, "metrics-port"), log);
     perform(election.start(performance.now()));
     const ticker = setInterval(() => perform(election.tick(performance.now())), 50);
 
@@ -157,6 +173,7 @@ export const monitorCommand: Command = {
             try {
               await backend.revive(e.name, term);
               revivals.attempts++;
+              metrics.revivals.inc({ process: e.name });
             } catch (err) {
               if (!(err instanceof RevivalError && (err.code === "REVIVAL_BACKOFF" || err.code === "REVIVAL_BUDGET_EXHAUSTED"))) log.warn(errorMessage(err));
             }
@@ -169,6 +186,8 @@ export const monitorCommand: Command = {
     clearInterval(ticker);
     transport.close();
     health.close();
+    dashboard?.stop();
+    metricsServer?.stop();
     return 0;
   },
 };

@@ -8,6 +8,7 @@ import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { ConfigError } from "../src/errors.ts";
 import { createLogger, type Logger } from "../src/log.ts";
+import { CoffeeMetrics } from "../src/metrics.ts";
 import { int, optStr, type OptionSpec } from "../src/options.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { CHAINS, chainByName, STAGES, stageByName } from "../src/topology.ts";
@@ -20,8 +21,8 @@ export interface WorkerConfig {
   prefetch: number;
 }
 
-/** Create a worker on a transport. */
-export async function createWorker(cfg: WorkerConfig, transport: Transport, log: Logger): Promise<RoleInstance> {
+/** Create a worker on a transport; its per-stage rows and batches are counted in `metrics`. */
+export async function createWorker(cfg: WorkerConfig, transport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "worker", name: cfg.unit.name })): Promise<RoleInstance> {
   const unit = cfg.unit;
   let consumer: Consumer | null = null;
   let done: () => void = () => {};
@@ -48,10 +49,13 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
           return;
         }
         const { session, entity, seq } = msg;
-        await Promise.all(unit.run(msg.body).map((o) =>
+        const stages: [string, number, number][] = [];
+        await Promise.all(unit.run(msg.body, (stage, rowsIn, rowsOut) => stages.push([stage, rowsIn, rowsOut])).map((o) =>
           transport.publish(o.routingKey, encodeMessage({ kind: "data", session, entity, seq, bodyKind: o.bodyKind, body: o.body }))));
         d.ack();
         counters.batches++;
+        // Counted once acked, so a batch that fails and comes again is counted once.
+        for (const [stage, rowsIn, rowsOut] of stages) metrics.stageDone(stage, entity, rowsIn, rowsOut);
       });
       log.info(`${unit.stages.length > 1 ? `chain ${unit.name} (${unit.stages.join(" → ")})` : `stage ${unit.name}`} consuming ${unit.queue} (prefetch ${cfg.prefetch})`);
       await finished;
@@ -94,6 +98,6 @@ export const workerCommand: Command = {
     const unit = workUnitFrom(optStr(values, "stage"), optStr(values, "chain"));
     const common = commonConfig(values, unit.name);
     const log = createLogger(common.name);
-    return runRoleProcess("worker", common, log, (t) => createWorker({ unit, prefetch: int(values, "prefetch") }, t, log));
+    return runRoleProcess("worker", common, log, (t, metrics) => createWorker({ unit, prefetch: int(values, "prefetch") }, t, log, metrics));
   },
 };

@@ -8,7 +8,7 @@ import { decodeMessage } from "./codec.ts";
 import { AggregatorState, type LiveSessionSnapshot } from "./aggregatorState.ts";
 import { InternalError, WalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
-import { Wal } from "./wal.ts";
+import { Wal, type WalOptions } from "./wal.ts";
 
 const MESSAGE = 1;
 const FINISHED = 2;
@@ -35,9 +35,9 @@ export class AggregatorStore {
 
   private constructor(private readonly wal: Wal, readonly state: AggregatorState, private readonly snapshotEvery: number) {}
 
-  /** Open (or create) the log in `dir` and rebuild the state from it. */
-  static async open(dir: string, reducer: QueryReducer, snapshotEvery = SNAPSHOT_EVERY): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
-    const { wal, recovered } = await Wal.open({ dir });
+  /** Open (or create) the log in `dir` and rebuild the state from it; `onFsync` observes the log's fsyncs. */
+  static async open(dir: string, reducer: QueryReducer, snapshotEvery = SNAPSHOT_EVERY, onFsync?: WalOptions["onFsync"]): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
+    const { wal, recovered } = await Wal.open({ dir, onFsync });
     const state = new AggregatorState(reducer);
     const store = new AggregatorStore(wal, state, snapshotEvery);
     if (recovered.snapshot) {

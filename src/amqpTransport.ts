@@ -14,7 +14,7 @@ import { connectBroker, type BrokerAddress } from "./brokerAddress.ts";
 import { redactIn, redactUrl } from "./redact.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
 import type { QueueSpec } from "./topology.ts";
-import { dispatcher, type ConsumeOptions, type Consumer, type DeliveryHandler, type Transport } from "./transport.ts";
+import { dispatcher, type ConsumeOptions, type Consumer, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
 /** Connection state changes, for logs and health status. */
 export type BrokerEvent =
@@ -72,6 +72,8 @@ export class AmqpTransport implements Transport {
   private readonly consumers = new Set<ConsumerEntry>();
   private closing = false;
   private reconnecting = false;
+  /** Channel for queue-depth checks, kept apart so a failed check never closes a working channel. */
+  private side: { link: Link; ch: Channel } | null = null;
 
   private constructor(private readonly opts: AmqpOptions) {}
 
@@ -307,6 +309,32 @@ export class AmqpTransport implements Transport {
         }
       },
     };
+  }
+
+  /**
+   * Ready messages and consumers of every declared queue, by passive declares on the side
+   * channel. A queue deleted under us fails the check (404) and closes the side channel only;
+   * the next call opens a new one.
+   */
+  async queueDepths(): Promise<QueueDepth[]> {
+    const link = this.link;
+    if (!link) throw new CoffeeError("BROKER_UNAVAILABLE", "not connected to the broker");
+    let ch = this.side?.link === link ? this.side.ch : null;
+    if (!ch) {
+      const fresh = await link.conn.createChannel();
+      // The failure also rejects the check that caused it; the event needs a listener only so
+      // it is not an unhandled error.
+      fresh.on("error", () => {});
+      fresh.on("close", () => { if (this.side?.ch === fresh) this.side = null; });
+      this.side = { link, ch: fresh };
+      ch = fresh;
+    }
+    const out: QueueDepth[] = [];
+    for (const q of this.declared) {
+      const r = await ch.checkQueue(this.q(q.name));
+      out.push({ queue: q.name, messages: r.messageCount, consumers: r.consumerCount });
+    }
+    return out;
   }
 
   /** Close the connection and stop reconnecting (idempotent). */

@@ -81,3 +81,10 @@ export function validateBody(schema: Readonly<Record<string, ColumnType>>, body:
   if (Object.keys(record).length !== Object.keys(schema).length) return "unexpected columns";
   return null;
 }
+
+/** Rows in a body: the length of its first column (every column has as many, see validateBody). */
+export function bodyRows(kind: BodyKind, body: BodyOf<BodyKind>): number {
+  const first = Object.keys(BODY_SCHEMAS[kind])[0];
+  const column = first === undefined ? undefined : (body as unknown as Record<string, { length: number } | undefined>)[first];
+  return column?.length ?? 0;
+}

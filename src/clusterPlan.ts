@@ -10,12 +10,16 @@ export interface ClusterProcess {
   /** False while a child is down and waiting to be restarted. */
   alive: boolean;
   healthPort: number;
+  /** HTTP port of its Prometheus /metrics endpoint (at `host`); absent when it serves none. */
+  metricsPort?: number;
   /** Where the health port answers (a compose service name); absent means this machine. */
   host?: string;
   stage?: string;
   chain?: string;
   query?: string;
   inProcess?: boolean;
+  /** Times coffee up started it again (its own restarts and monitors' revivals); absent elsewhere. */
+  restarts?: number;
 }
 
 /** Read cluster.json; a missing or half-written file reads as no processes. */

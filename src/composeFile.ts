@@ -1,10 +1,12 @@
 /**
  * The Docker Compose rendering of the cluster: the same plan `coffee up` runs (src/clusterPlan.ts,
- * from the topology), one service per process, all from one image, plus RabbitMQ and an optional
- * client. Pure: options in, a compose document (plain object) out; `coffee compose` prints it.
+ * from the topology), one service per process, all from one image, plus RabbitMQ, an optional
+ * client and an optional Prometheus scraping every process. Pure: options in, a compose document
+ * (plain object) out; `coffee compose` prints it.
  */
 import type { QueueType } from "./amqpTransport.ts";
 import { planCluster, type ClusterProcess, type DeployMode, type PlannedProcess } from "./clusterPlan.ts";
+import { DEFAULT_METRICS_PORT } from "./metrics.ts";
 
 /** What `coffee compose` varies. */
 export interface ComposeOptions {
@@ -20,7 +22,9 @@ export interface ComposeOptions {
 }
 
 /** Ports inside the containers: every container has its own address, so they can be fixed. */
-export const COMPOSE_PORTS = { gateway: 9000, health: 9101, election: 9200 } as const;
+export const COMPOSE_PORTS = { gateway: 9000, health: 9101, election: 9200, metrics: DEFAULT_METRICS_PORT } as const;
+/** Where the Prometheus service reads its scrape config (a compose config). */
+export const PROMETHEUS_CONFIG_FILE = "/etc/prometheus/prometheus.yml";
 /** Where stateful services keep their WAL (a named volume per service). */
 export const COMPOSE_STATE_DIR = "/var/lib/coffee";
 /** Where monitors find the cluster description (a compose config). */
@@ -34,9 +38,20 @@ const AMQP_URL = "amqp://${RABBITMQ_USER:-coffee}:${RABBITMQ_PASSWORD:-coffee}@r
 /** The processes monitors watch, as cluster.json entries addressed by service name. */
 export function composeClusterEntries(plan: readonly PlannedProcess[]): ClusterProcess[] {
   return plan.map((p) => ({
-    name: p.name, role: p.role, pid: null, alive: true, healthPort: COMPOSE_PORTS.health, host: p.name,
+    name: p.name, role: p.role, pid: null, alive: true, healthPort: COMPOSE_PORTS.health, metricsPort: COMPOSE_PORTS.metrics, host: p.name,
     ...(p.stage ? { stage: p.stage } : {}), ...(p.chain ? { chain: p.chain } : {}), ...(p.query ? { query: p.query } : {}),
   }));
+}
+
+/**
+ * Prometheus's configuration: one job scraping every coffee service by name, so the targets
+ * follow the topology and replica counts like the services do.
+ */
+export function prometheusConfig(plan: readonly PlannedProcess[]): Record<string, unknown> {
+  return {
+    global: { scrape_interval: "5s", evaluation_interval: "5s" },
+    scrape_configs: [{ job_name: "coffee", static_configs: [{ targets: plan.map((p) => `${p.name}:${COMPOSE_PORTS.metrics}`) }] }],
+  };
 }
 
 /** The compose document for `opts`. */
@@ -64,6 +79,7 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
       COFFEE_QUEUE_TYPE: opts.queueType,
       AMQP_URL,
       HEALTH_PORT: String(COMPOSE_PORTS.health),
+      COFFEE_METRICS_PORT: String(COMPOSE_PORTS.metrics),
     };
     const service: Service = {
       image: opts.image,
@@ -108,11 +124,22 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
     user: "${COFFEE_UID:-1000}:${COFFEE_GID:-1000}",
     depends_on: { gateway: { condition: "service_started" } },
   };
+  // Optional (`--profile metrics`): the processes serve /metrics whether or not anyone scrapes.
+  services.prometheus = {
+    image: "prom/prometheus:v2.55.1",
+    profiles: ["metrics"],
+    configs: [{ source: "prometheus", target: PROMETHEUS_CONFIG_FILE }],
+    ports: ["127.0.0.1:9090:9090"],
+    restart: "unless-stopped",
+  };
   return {
     name: "coffee",
     services,
     volumes,
-    configs: { cluster: { content: `${JSON.stringify(composeClusterEntries(plan), null, 2)}\n` } },
+    configs: {
+      cluster: { content: `${JSON.stringify(composeClusterEntries(plan), null, 2)}\n` },
+      prometheus: { content: `${Bun.YAML.stringify(prometheusConfig(plan), null, 2)}\n` },
+    },
   };
 }
 

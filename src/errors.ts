@@ -26,7 +26,8 @@ export type ErrorCode =
   | "REVIVAL_FENCED"
   | "REVIVAL_FAILED"
   | "REVIVAL_BUDGET_EXHAUSTED"
-  | "REVIVAL_BACKOFF";
+  | "REVIVAL_BACKOFF"
+  | "DASHBOARD_UNAVAILABLE";
 
 /** Base class of every error coffee raises on purpose; `code` is stable, `message` is for people. */
 export class CoffeeError extends Error {

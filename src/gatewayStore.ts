@@ -6,7 +6,7 @@
 import { Packr } from "msgpackr";
 import { InternalError } from "./errors.ts";
 import type { QueryName } from "./schema.ts";
-import { Wal } from "./wal.ts";
+import { Wal, type WalOptions } from "./wal.ts";
 
 /** A stored result chunk. */
 export interface StoredChunk {
@@ -34,10 +34,13 @@ export class GatewayStore {
 
   private constructor(private readonly wal: Wal | null) {}
 
-  /** Open the store (recovering its log) in `dir`, or a memory-only store when `dir` is null. */
-  static async open(dir: string | null): Promise<GatewayStore> {
+  /**
+   * Open the store (recovering its log) in `dir`, or a memory-only store when `dir` is null;
+   * `onFsync` observes the log's fsyncs.
+   */
+  static async open(dir: string | null, onFsync?: WalOptions["onFsync"]): Promise<GatewayStore> {
     if (!dir) return new GatewayStore(null);
-    const { wal, recovered } = await Wal.open({ dir });
+    const { wal, recovered } = await Wal.open({ dir, onFsync });
     const store = new GatewayStore(wal);
     if (recovered.snapshot) for (const s of packr.unpack(recovered.snapshot) as StoredSession[]) store.sessions.set(s.id, s);
     for (const r of recovered.records) store.apply(packr.unpack(r) as Rec);

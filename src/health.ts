@@ -8,12 +8,15 @@
  */
 import { errorMessage } from "./errors.ts";
 
+/** A JSON value a health reply may carry (the gateway's reply nests session progress and queue depths). */
+export type StatusValue = string | number | boolean | null | StatusValue[] | { [key: string]: StatusValue };
+
 /** Small status a process reports in its health reply; `role` and `name` identify it. */
 export interface HealthStatus {
   role: string;
   name: string;
   sessions?: number;
-  [extra: string]: string | number | undefined;
+  [extra: string]: StatusValue | undefined;
 }
 
 /** A running health responder. */

@@ -8,7 +8,7 @@
  * The dataflow is acyclic, so a waiting publisher always has a consumer downstream making room.
  */
 import type { QueueSpec } from "./topology.ts";
-import { dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type Transport } from "./transport.ts";
+import { dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
 /** Delay before a message nacked with requeue is offered again, so a handler that always fails cannot starve the event loop. */
 const REDELIVERY_DELAY_MS = 10;
@@ -228,6 +228,14 @@ export class MemoryTransport implements Transport {
         this.broker.removeConsumer(name, c);
       },
     };
+  }
+
+  /** Ready messages and consumers of this namespace's queues, by unprefixed name. */
+  async queueDepths(): Promise<QueueDepth[]> {
+    const prefix = `${this.namespace}.`;
+    return [...this.broker.queues]
+      .filter(([name]) => name.startsWith(prefix))
+      .map(([name, q]) => ({ queue: name.slice(prefix.length), messages: q.messages.length, consumers: q.consumers.length }));
   }
 
   /** Stop every consumer of this transport. */

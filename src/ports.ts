@@ -26,3 +26,13 @@ export async function tcpAccepts(host: string, port: number): Promise<boolean> {
     return false;
   }
 }
+
+/** True when nothing listens on TCP `host:port` yet (we could bind it a moment ago). */
+export function tcpPortFree(port: number, host = "127.0.0.1"): boolean {
+  try {
+    Bun.listen({ hostname: host, port, socket: { data() {} } }).stop(true);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,14 +1,16 @@
 /**
  * What every role process shares: common options (name, namespace, broker URL, health port),
- * opening the transport, the UDP health server, and shutting down on SIGINT/SIGTERM.
+ * opening the transport, the UDP health server, the metrics endpoint, and shutting down on
+ * SIGINT/SIGTERM.
  */
 import { heapSize } from "bun:jsc";
 import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
 import { brokerAddress, brokerOptions, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
-import { startHealthServer } from "./health.ts";
+import { startHealthServer, type StatusValue } from "./health.ts";
 import { startHeapGovernor } from "./heapGovernor.ts";
 import type { Logger } from "./log.ts";
+import { CoffeeMetrics, meteredTransport, METRICS_PORT_OPTION, serveMetrics } from "./metrics.ts";
 import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
 import { allQueues } from "./topology.ts";
 import type { Transport } from "./transport.ts";
@@ -20,6 +22,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
   ...brokerOptions(),
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: classic (one node) or quorum (replicated; for a RabbitMQ cluster). Every process of a namespace must agree" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port, logged)" },
+  METRICS_PORT_OPTION,
   { name: "max-unconfirmed", type: "int", env: "COFFEE_MAX_UNCONFIRMED", default: 512, min: 1, max: 100000, help: "publishes awaiting broker confirmation at once" },
   { name: "heap-limit-mb", type: "int", env: "COFFEE_HEAP_LIMIT_MB", default: 64, min: 0, max: 65_536, help: "soft limit of the JavaScript heap: above it a full garbage collection runs (0 = leave it to the runtime)" },
   { name: "reconnect-max-ms", type: "int", env: "COFFEE_RECONNECT_MAX_MS", default: 5000, min: 100, max: 600_000, help: "longest pause between broker reconnect attempts (backoff from 200 ms, with jitter)" },
@@ -32,6 +35,8 @@ export interface CommonConfig {
   broker: BrokerAddress;
   queueType: QueueType;
   healthPort: number;
+  /** HTTP port of /metrics; 0 = none. */
+  metricsPort: number;
   maxUnconfirmed: number;
   reconnectMaxMs: number;
   heapLimitMb: number;
@@ -45,6 +50,7 @@ export function commonConfig(values: OptionValues, role: string): CommonConfig {
     broker: brokerAddress(values),
     queueType: str(values, "queue-type") as QueueType,
     healthPort: int(values, "health-port"),
+    metricsPort: int(values, "metrics-port"),
     maxUnconfirmed: int(values, "max-unconfirmed"),
     reconnectMaxMs: int(values, "reconnect-max-ms"),
     heapLimitMb: int(values, "heap-limit-mb"),
@@ -74,18 +80,21 @@ export interface RoleInstance {
   /** Resolves when the role has stopped on its own (or after shutdown). */
   run(): Promise<void>;
   shutdown(): Promise<void>;
-  /** Extra health status fields (sessions, counters). */
-  status(): Record<string, string | number>;
+  /** Extra health status fields (sessions, counters; the gateway nests session progress). */
+  status(): Record<string, StatusValue>;
 }
 
 /**
  * Run a role in this process until it ends or a signal arrives; returns the exit code. The
  * health server answers first (status "starting"), before the broker connection and any log
- * replay, so a slow start is never mistaken for a dead process.
+ * replay, so a slow start is never mistaken for a dead process. `create` gets a transport whose
+ * broker traffic is counted, and the process's metrics to count its own work in.
  */
-export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport) => Promise<RoleInstance>): Promise<number> {
+export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport, metrics: CoffeeMetrics) => Promise<RoleInstance>): Promise<number> {
   let instance: RoleInstance | null = null;
   let transport: AmqpTransport | null = null;
+  const metrics = new CoffeeMetrics({ role, name: cfg.name }, { processMetrics: true });
+  const metricsServer = serveMetrics(metrics, cfg.metricsPort, log);
   const governor = startHeapGovernor(cfg.heapLimitMb);
   const health = await startHealthServer({
     port: cfg.healthPort,
@@ -100,7 +109,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
   transport = await openAmqp(cfg, log);
   // Every role declares the whole topology, so no publish is lost to a not-yet-declared queue.
   await transport.declare(allQueues());
-  const running = await create(transport);
+  const running = await create(meteredTransport(transport, metrics), metrics);
   instance = running;
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -113,6 +122,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
   process.on("SIGTERM", () => void stop("SIGTERM"));
   await running.run();
   health.close();
+  metricsServer?.stop();
   governor.stop();
   await transport.close();
   return 0;

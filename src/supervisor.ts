@@ -21,7 +21,10 @@ interface Child {
   lastPid: number | null;
   /** A restart scheduled by the restart policy, not yet run. */
   pendingRestart: ReturnType<typeof setTimeout> | null;
+  /** Recent restarts, for the backoff (reset once the child ran a while). */
   restarts: number;
+  /** Starts after the first, by this supervisor or on a monitor's request (for cluster.json); -1 before the first. */
+  totalRestarts: number;
   lastStart: number;
 }
 
@@ -44,7 +47,7 @@ export class Supervisor {
 
   /** Start a child. */
   start(spec: ChildSpec): void {
-    const child: Child = { spec, proc: null, lastPid: null, pendingRestart: null, restarts: 0, lastStart: 0 };
+    const child: Child = { spec, proc: null, lastPid: null, pendingRestart: null, restarts: 0, totalRestarts: -1, lastStart: 0 };
     this.children.set(spec.name, child);
     this.spawn(child);
   }
@@ -52,6 +55,7 @@ export class Supervisor {
   private spawn(child: Child): void {
     const fd = openSync(join(this.logDir, `${child.spec.name}.log`), "a");
     child.lastStart = performance.now();
+    child.totalRestarts++;
     const proc: Subprocess = Bun.spawn(child.spec.argv, {
       env: { ...(process.env as Record<string, string>), ...child.spec.env },
       stdout: fd,
@@ -99,9 +103,9 @@ export class Supervisor {
     return { started: true, pid: child.lastPid };
   }
 
-  /** Current processes: spec, latest pid, and whether that pid is still running. */
-  list(): { spec: ChildSpec; pid: number | null; alive: boolean }[] {
-    return [...this.children.values()].map((c) => ({ spec: c.spec, pid: c.lastPid, alive: c.proc !== null }));
+  /** Current processes: spec, latest pid, whether that pid is still running, and how often it was restarted. */
+  list(): { spec: ChildSpec; pid: number | null; alive: boolean; restarts: number }[] {
+    return [...this.children.values()].map((c) => ({ spec: c.spec, pid: c.lastPid, alive: c.proc !== null, restarts: c.totalRestarts }));
   }
 
   /** Stop every child: SIGTERM, then SIGKILL after `graceMs`. */

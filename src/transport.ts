@@ -39,7 +39,21 @@ export interface Transport {
   publish(routingKey: string, body: Uint8Array): Promise<void>;
   consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer>;
   close(): Promise<void>;
+  /**
+   * Ready messages and consumers of every queue this transport declared (unprefixed names), for
+   * status pages. Optional: wrappers that cannot tell leave it out and show no depths.
+   */
+  queueDepths?(): Promise<QueueDepth[]>;
 }
+
+/** How full one queue is right now (a type, not an interface, so it fits a JSON health reply). */
+export type QueueDepth = {
+  /** Queue name without the namespace prefix. */
+  queue: string;
+  /** Messages ready for delivery (not counting delivered, unacknowledged ones). */
+  messages: number;
+  consumers: number;
+};
 
 /** Run a handler per delivery, serially or concurrently, nacking on failure. */
 export function dispatcher(options: ConsumeOptions, handler: DeliveryHandler, onError: (err: unknown) => void): (d: Delivery) => void {

@@ -59,7 +59,15 @@ export interface WalOptions {
   segmentBytes?: number;
   /** @internal Test hook: replaces every fsync/fdatasync (files and directory). Never set in production. */
   fsync?: (fd: number) => void;
+  /**
+   * Called after every successful fsync with its duration in seconds and kind (metrics; a hook
+   * rather than an import, so the log does not depend on how it is observed).
+   */
+  onFsync?: (seconds: number, kind: WalSyncKind) => void;
 }
+
+/** What an fsync made durable: appended records (fdatasync), a whole file, or a directory entry. */
+export type WalSyncKind = "records" | "file" | "directory";
 
 /** What `Wal.open` found on disk. */
 export interface WalRecovery {
@@ -185,16 +193,23 @@ function concat(parts: Uint8Array[], bytes: number): Uint8Array {
 }
 
 /** Calls the fsync function, turning any failure into the fatal WAL_FSYNC_FAILED. */
-type Syncer = (fd: number, what: string, data: boolean) => void;
+type Syncer = (fd: number, what: string, kind: WalSyncKind) => void;
 
-function makeSyncer(hook: ((fd: number) => void) | undefined): Syncer {
-  return (fd, what, data) => {
+function makeSyncer(hook: ((fd: number) => void) | undefined, observe: WalOptions["onFsync"]): Syncer {
+  return (fd, what, kind) => {
+    const started = performance.now();
     try {
       if (hook) hook(fd);
-      else if (data) fdatasyncSync(fd);
+      // Appended records need only their data and size on disk, not the other metadata.
+      else if (kind === "records") fdatasyncSync(fd);
       else fsyncSync(fd);
     } catch (err) {
       throw new WalError("WAL_FSYNC_FAILED", `fsync of ${what} failed (fatal, not retried): ${errorMessage(err)}`);
+    }
+    try {
+      observe?.((performance.now() - started) / 1000, kind);
+    } catch {
+      // A failing observer must not poison a log whose fsync succeeded.
     }
   };
 }
@@ -202,7 +217,7 @@ function makeSyncer(hook: ((fd: number) => void) | undefined): Syncer {
 function syncDir(dir: string, sync: Syncer): void {
   const fd = openSync(dir, "r");
   try {
-    sync(fd, `directory ${dir}`, false);
+    sync(fd, `directory ${dir}`, "directory");
   } finally {
     closeSync(fd);
   }
@@ -346,7 +361,7 @@ export class Wal {
     }
     const dir = resolve(opts.dir);
     try {
-      return Wal.recover(dir, segmentBytes, makeSyncer(opts.fsync));
+      return Wal.recover(dir, segmentBytes, makeSyncer(opts.fsync, opts.onFsync));
     } catch (err) {
       throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot open the WAL in ${dir}: ${errorMessage(err)}`);
     }
@@ -361,7 +376,7 @@ export class Wal {
       // deleting anything it covers.
       const fd = openSync(join(dir, snap.name), "r");
       try {
-        sync(fd, snap.name, false);
+        sync(fd, snap.name, "file");
       } finally {
         closeSync(fd);
       }
@@ -380,7 +395,7 @@ export class Wal {
       const fd = openSync(join(dir, last.name), "r+");
       try {
         if (last.fileBytes > last.validBytes) ftruncateSync(fd, last.validBytes);
-        sync(fd, last.name, false); // what we return must be durable, torn or not
+        sync(fd, last.name, "file"); // what we return must be durable, torn or not
       } catch (err) {
         closeSync(fd);
         throw err;
@@ -529,7 +544,7 @@ export class Wal {
     if (bytes === 0) return;
     writeAll(segment.fd, concat(chunk, bytes), segment.size);
     segment.size += bytes;
-    this.sync(segment.fd, segment.name, true);
+    this.sync(segment.fd, segment.name, "records");
     this.durable = lastLsn;
   }
 
@@ -549,7 +564,7 @@ export class Wal {
     const fd = openSync(tmp, "w");
     try {
       writeAll(fd, encodeSnapshot(lsn, state), 0);
-      this.sync(fd, `${name}.tmp`, false);
+      this.sync(fd, `${name}.tmp`, "file");
     } finally {
       closeSync(fd);
     }

@@ -63,4 +63,20 @@ describe("chains", () => {
       }
     }
   });
+
+  test("a fused chain reports every stage's rows in and out, as the stages run alone would", () => {
+    const rng = new Rng(7);
+    const body = randomTransactions(rng, 300);
+    const fused: [string, number, number][] = [];
+    chainUnit(CHAINS.find((c) => c.name === "transactions")!).run(body, (stage, rowsIn, rowsOut) => fused.push([stage, rowsIn, rowsOut]));
+    expect(fused.map(([stage]) => stage).sort()).toEqual(["filter-amount", "filter-time", "filter-year", "group-q3", "group-q4"]);
+    const bodies = split("filter-year", body);
+    for (const [stage, rowsIn, rowsOut] of fused) {
+      const source = STAGES.find((s) => s.name === stage)!.inputs[0]!.slice(0, -".out".length);
+      const alone: [string, number, number][] = [];
+      stageUnit(stageByName(stage)!).run(stage === "filter-year" ? body : bodies.get(source)!, (...r) => alone.push(r));
+      expect([stage, rowsIn, rowsOut]).toEqual(alone[0]!);
+    }
+    expect(fused[0]).toEqual(["filter-year", 300, expect.any(Number)]);
+  });
 });

@@ -3,7 +3,7 @@
  * Either way it consumes one queue and turns each input body into one output per published
  * stage, so every output keeps its input's lineage and completeness counts stay 1:1.
  */
-import type { BodyKind, BodyOf } from "./bodies.ts";
+import { bodyRows, type BodyKind, type BodyOf } from "./bodies.ts";
 import { OPERATORS } from "./operators.ts";
 import { chainNodes, outKey, type ChainSpec, type StageSpec } from "./topology.ts";
 
@@ -13,6 +13,12 @@ export interface UnitOutput {
   bodyKind: BodyKind;
   body: BodyOf<BodyKind>;
 }
+
+/**
+ * Told, per stage a unit ran on one input body, how many rows went in and came out: the
+ * per-stage view of metrics, the same whether the stage runs alone or fused in a chain.
+ */
+export type StageObserver = (stage: string, rowsIn: number, rowsOut: number) => void;
 
 /** A deployable unit of stateless work. */
 export interface WorkUnit {
@@ -24,8 +30,8 @@ export interface WorkUnit {
   input: BodyKind;
   /** Stages it runs, in order. */
   stages: readonly string[];
-  /** Pure: the outputs of one input body. */
-  run(body: BodyOf<BodyKind>): UnitOutput[];
+  /** Pure (apart from `observe`): the outputs of one input body. */
+  run(body: BodyOf<BodyKind>, observe?: StageObserver): UnitOutput[];
 }
 
 /** One stage on its own: its output always leaves the process. */
@@ -34,7 +40,11 @@ export function stageUnit(stage: StageSpec): WorkUnit {
   const routingKey = outKey(stage.name);
   return {
     name: stage.name, queue: stage.name, input: op.input, stages: [stage.name],
-    run: (body) => [{ routingKey, bodyKind: op.output, body: op.apply(body) }],
+    run(body, observe) {
+      const out = op.apply(body);
+      observe?.(stage.name, bodyRows(op.input, body), bodyRows(op.output, out));
+      return [{ routingKey, bodyKind: op.output, body: out }];
+    },
   };
 }
 
@@ -44,13 +54,15 @@ export function chainUnit(chain: ChainSpec): WorkUnit {
   const head = nodes[0]!;
   return {
     name: chain.name, queue: head.stage.name, input: OPERATORS[head.stage.operator].input, stages: chain.stages,
-    run(body) {
+    run(body, observe) {
       const bodies = new Map<string, BodyOf<BodyKind>>();
       const outputs: UnitOutput[] = [];
       for (const n of nodes) {
         const op = OPERATORS[n.stage.operator];
         // Members are in topological order, so the source's body is already there.
-        const out = op.apply(n.from === null ? body : bodies.get(n.from)!);
+        const input = n.from === null ? body : bodies.get(n.from)!;
+        const out = op.apply(input);
+        observe?.(n.stage.name, bodyRows(op.input, input), bodyRows(op.output, out));
         bodies.set(n.stage.name, out);
         if (n.external) outputs.push({ routingKey: outKey(n.stage.name), bodyKind: op.output, body: out });
       }

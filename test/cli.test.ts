@@ -38,12 +38,26 @@ describe("command line", () => {
       [["--role", "gateway", "--bogus", "1"], "unknown option --bogus"],
       [["up", "--replicas", "filter-year=0"], "--replicas: replicas of filter-year must be 1..64"],
       [["up", "--replicas", "nosuch=2"], 'unknown stage "nosuch"'],
+      [["up", "--dashboard-port", "8080", "--monitors", "0"], "--dashboard-port needs a monitor to serve it"],
     ];
     for (const [args, message] of cases) {
       const r = await runCoffee(args);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain("CONFIG_INVALID");
       expect(r.stderr).toContain(message);
+    }
+  });
+
+  test("coffee up --dashboard-port on a taken port is CONFIG_INVALID before anything starts", async () => {
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const dir = tempDir("cli-dash");
+    try {
+      const r = await runCoffee(["up", "--dashboard-port", String(busy.port), "--state-dir", join(dir, "state")]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`CONFIG_INVALID: --dashboard-port ${busy.port} is in use`);
+    } finally {
+      busy.stop(true);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -70,6 +70,23 @@ describe("compose", () => {
     }
   });
 
+  test("every coffee service serves metrics and is a target of the optional Prometheus (profile metrics)", () => {
+    const doc = committed();
+    const services = coffeeServices(doc).filter(([n]) => n !== "client");
+    const prometheus = doc.services.prometheus!;
+    expect(prometheus.profiles).toEqual(["metrics"]);
+    const mounted = prometheus.configs?.find((c) => c.source === "prometheus");
+    expect(mounted?.target).toBe("/etc/prometheus/prometheus.yml");
+    const config = Bun.YAML.parse(doc.configs.prometheus!.content) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
+    const targets = config.scrape_configs.flatMap((j) => j.static_configs.flatMap((s) => s.targets));
+    const port = (s: ComposeService): string => s.environment?.COFFEE_METRICS_PORT ?? "(none)";
+    expect(targets.sort()).toEqual(services.map(([n, s]) => `${n}:${port(s)}`).sort());
+    for (const [, s] of services) expect(Number(port(s))).toBeGreaterThan(0);
+    // Monitors learn every metrics port too (for status pages), next to the health port.
+    const watched = JSON.parse(doc.configs.cluster!.content) as { name: string; metricsPort: number }[];
+    for (const w of watched) expect(String(w.metricsPort)).toBe(port(doc.services[w.name]!));
+  });
+
   test("stateful services (gateway, aggregators) each get their own named WAL volume", () => {
     const doc = committed();
     for (const [name, s] of coffeeServices(doc)) {

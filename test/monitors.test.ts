@@ -11,7 +11,7 @@ import { runCoffee, startCluster, type TestCluster } from "./harness.ts";
 
 setDefaultTimeout(120_000);
 
-interface Entry { name: string; role: string; pid: number; alive: boolean; healthPort: number }
+interface Entry { name: string; role: string; pid: number; alive: boolean; healthPort: number; restarts: number }
 
 const entries = (c: TestCluster): Entry[] => JSON.parse(readFileSync(join(c.stateDir, "cluster.json"), "utf8")) as Entry[];
 const entry = (c: TestCluster, name: string): Entry => entries(c).find((e) => e.name === name)!;
@@ -63,6 +63,9 @@ describe("monitors", () => {
     process.kill(victim.pid, "SIGKILL");
     const back = await revivedFrom(cluster, "filter-time-1", victim.pid);
     await until("the revived worker answering", () => pingHealth("127.0.0.1", back.healthPort, 300));
+    // cluster.json counts the restart (the dashboard and coffee status show it).
+    expect(back.restarts).toBe(1);
+    expect(entry(cluster, "filter-year-1").restarts).toBe(0);
     // The leader asked for it (coffee up does not restart children while monitors run).
     expect(monitorLog(cluster, "monitor-3")).toMatch(/reviving filter-time-1 \(attempt 1, term \d+\)/);
     expect(monitorLog(cluster, "monitor-3")).toContain("revived filter-time-1");
@@ -98,13 +101,19 @@ describe("monitors", () => {
     await until("every process up", async () => (await Promise.all(entries(cluster).map((e) => pingHealth("127.0.0.1", e.healthPort, 300)))).every(Boolean) || null);
     const r = await runCoffee(["status", "--state-dir", cluster.stateDir, "--json"]);
     expect(r.code).toBe(0);
-    const status = JSON.parse(r.stdout) as { processes: { name: string; healthy: boolean }[]; leader: string; term: number };
+    const status = JSON.parse(r.stdout) as { processes: { name: string; healthy: boolean; restarts: number | null }[]; leader: string; term: number; sessions: unknown[]; queues: { queue: string; consumers: number }[] | null };
     expect(status.leader).toBe("monitor-3");
     expect(status.processes.map((p) => p.name)).toEqual(entries(cluster).map((e) => e.name));
     expect(status.processes.every((p) => p.healthy)).toBe(true);
+    expect(status.processes.every((p) => typeof p.restarts === "number")).toBe(true);
+    // No client: no sessions; the gateway polls queue depths from the broker (every 2 s).
+    expect(status.sessions).toEqual([]);
+    expect(status.queues?.find((q) => q.queue === "results")?.consumers).toBe(1);
     const table = await runCoffee(["status", "--state-dir", cluster.stateDir]);
     expect(table.stdout).toMatch(/^NAME\s+ROLE\s+PID\s+HEALTH/);
     expect(table.stdout).toContain(`leader: monitor-3 (term ${status.term})`);
+    expect(table.stdout).toContain("sessions: none open");
+    expect(table.stdout).toMatch(/\n  results +\d+ +1\n/);
   });
   test("every monitor SIGKILLed: coffee up restarts them, they lead above the fenced term and revive again", async () => {
     const before = await settled(cluster);

@@ -1,47 +1,68 @@
 /**
  * `coffee status`: every process of a local cluster (from <state-dir>/cluster.json) with its
- * health, pid, uptime and role counters, and the current leader monitor — as a table, or JSON.
+ * health, pid, uptime, restarts and role counters, the current leader monitor, the gateway's open
+ * sessions with their progress and the queue depths — as tables, or JSON.
  */
 import { existsSync } from "node:fs";
-import { readClusterFile } from "../clusterPlan.ts";
 import { join, resolve } from "node:path";
+import { readClusterFile } from "../clusterPlan.ts";
+import { gatewayView, leaderOf, pingProcesses, type ProcessStatus } from "../clusterView.ts";
 import type { Command } from "../command.ts";
 import { DatasetError } from "../errors.ts";
-import { pingHealth } from "../health.ts";
+import type { SessionProgress } from "../gatewayStatus.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
+import { ENTITIES, QUERIES } from "../schema.ts";
+import type { QueueDepth } from "../transport.ts";
 
+export type { ProcessStatus } from "../clusterView.ts";
 
-/** One process's status row. */
-export interface ProcessStatus {
-  name: string;
-  role: string;
-  pid: number | null;
-  healthy: boolean;
-  uptimeS: number | null;
-  detail: Record<string, unknown>;
+/** Everything `coffee status` reports (also its --json output). */
+export interface ClusterStatus {
+  processes: ProcessStatus[];
+  leader: string | null;
+  term: number | null;
+  /** Sessions open at the gateway; `sessions` lists at most the gateway's cap of them. */
+  openSessions: number;
+  sessions: SessionProgress[];
+  /** Ready messages per queue; null when the gateway does not answer or cannot reach the broker. */
+  queues: QueueDepth[] | null;
 }
 
 /** Ping every process in the cluster file. */
-export async function clusterStatus(stateDir: string, timeoutMs: number): Promise<{ processes: ProcessStatus[]; leader: string | null; term: number | null }> {
+export async function clusterStatus(stateDir: string, timeoutMs: number): Promise<ClusterStatus> {
   const file = join(stateDir, "cluster.json");
   if (!existsSync(file)) throw new DatasetError(`no cluster.json under ${stateDir}: is coffee up running with --state-dir ${stateDir}?`);
-  const entries = readClusterFile(file);
-  const processes = await Promise.all(entries.map(async (e): Promise<ProcessStatus> => {
-    const reply = await pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
-    const { role: _r, name: _n, pid: _p, uptimeMs, ...detail } = reply?.status ?? {};
-    return { name: e.name, role: e.role, pid: e.pid, healthy: reply !== null, uptimeS: typeof uptimeMs === "number" ? Math.round(uptimeMs / 1000) : null, detail };
-  }));
-  // The leader is whoever the healthy monitors with the highest term say it is.
-  let leader: string | null = null;
-  let term: number | null = null;
-  for (const p of processes) {
-    const t = p.detail.term;
-    if (p.role === "monitor" && p.healthy && typeof t === "number" && (term === null || t > term) && typeof p.detail.leader === "string") {
-      term = t;
-      leader = p.detail.leader;
-    }
+  const processes = await pingProcesses(readClusterFile(file), timeoutMs);
+  const gw = gatewayView(processes);
+  return { processes, ...leaderOf(processes), openSessions: gw.open, sessions: gw.sessions, queues: gw.queues };
+}
+
+/** Left-aligned columns, two spaces apart; the last column is not padded. */
+function table(head: readonly string[], rows: readonly string[][], indent = ""): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  return [head, ...rows].map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
+}
+
+/** The status as the terminal tables. */
+export function renderStatus(status: ClusterStatus): string {
+  const procRows = status.processes.map((p) => [p.name, p.role, String(p.pid ?? "-"), p.healthy ? "ok" : "DOWN", p.uptimeS === null ? "-" : `${p.uptimeS}s`, p.restarts === null ? "-" : String(p.restarts),
+    Object.entries(p.detail).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k}=${String(v)}`).join(" ")]);
+  let out = table(["NAME", "ROLE", "PID", "HEALTH", "UPTIME", "RESTARTS", "DETAIL"], procRows);
+  out += `leader: ${status.leader ?? "none"}${status.term !== null ? ` (term ${status.term})` : ""}\n`;
+  if (status.sessions.length === 0) out += `sessions: ${status.openSessions > 0 ? `${status.openSessions} open, none listed` : "none open"}\n`;
+  else {
+    out += `sessions: ${status.openSessions} open (rows acknowledged per entity, + = end-of-stream confirmed; result chunks stored/delivered, + = complete)\n`;
+    const rows = status.sessions.map((s) => [s.id, s.connected ? "connected" : "away",
+      ...ENTITIES.map((e) => `${s.rows[e]}${s.eos.includes(e) ? "+" : ""}`),
+      ...QUERIES.map((q) => `${s.results[q].stored}/${s.results[q].delivered}${s.results[q].complete ? "+" : ""}`)]);
+    out += table(["SESSION", "CLIENT", ...ENTITIES.map((e) => e.toUpperCase()), ...QUERIES.map((q) => q.toUpperCase())], rows, "  ");
   }
-  return { processes, leader, term };
+  if (status.queues === null) out += "queues: unknown (the gateway does not answer or cannot reach the broker)\n";
+  else {
+    out += `queues: ${status.queues.reduce((n, q) => n + q.messages, 0)} messages ready\n`;
+    out += table(["QUEUE", "MESSAGES", "CONSUMERS"], status.queues.map((q) => [q.queue, String(q.messages), String(q.consumers)]), "  ");
+  }
+  return out;
 }
 
 const OPTIONS: readonly OptionSpec[] = [
@@ -54,20 +75,11 @@ const OPTIONS: readonly OptionSpec[] = [
 export const statusCommand: Command = {
   name: "status",
   usage: "coffee status [--state-dir DIR] [--json]",
-  description: "Shows every process of a local cluster with its health, and the current leader monitor.",
+  description: "Shows every process of a local cluster with its health, the current leader monitor, open sessions and queue depths.",
   options: OPTIONS,
   async run(values) {
     const status = await clusterStatus(resolve(str(values, "state-dir")), int(values, "timeout-ms"));
-    if (bool(values, "json")) {
-      process.stdout.write(JSON.stringify(status, null, 2) + "\n");
-    } else {
-      const rows = status.processes.map((p) => [p.name, p.role, String(p.pid ?? "-"), p.healthy ? "ok" : "DOWN", p.uptimeS === null ? "-" : `${p.uptimeS}s`,
-        Object.entries(p.detail).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k}=${String(v)}`).join(" ")]);
-      const head = ["NAME", "ROLE", "PID", "HEALTH", "UPTIME", "DETAIL"];
-      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-      for (const r of [head, ...rows]) process.stdout.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ") + "\n");
-      process.stdout.write(`leader: ${status.leader ?? "none"}${status.term !== null ? ` (term ${status.term})` : ""}\n`);
-    }
+    process.stdout.write(bool(values, "json") ? JSON.stringify(status, null, 2) + "\n" : renderStatus(status));
     return status.processes.every((p) => p.healthy) ? 0 : 1;
   },
 };

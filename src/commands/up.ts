@@ -12,7 +12,7 @@ import { startHealthServer, pingHealth, type HealthServer } from "../health.ts";
 import { createLogger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
-import { freeTcpPort, freeUdpPort, tcpAccepts } from "../ports.ts";
+import { freeTcpPort, freeUdpPort, tcpAccepts, tcpPortFree } from "../ports.ts";
 import { brokerProbe, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
 import { type RoleInstance } from "../roleRuntime.ts";
 import { QUEUE_TYPES } from "../amqpTransport.ts";
@@ -41,6 +41,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions at the gateway" },
   { name: "delete-on-exit", type: "bool", default: false, help: "delete the namespace's queues and exchange from the broker on shutdown (demos and tests)" },
   { name: "restart", type: "enum", env: "COFFEE_RESTART", default: "auto", choices: ["auto", "always", "never"], help: "restart children that exit (auto: the monitors revive the rest, up restarts a monitor still down after 5 s; all when there are no monitors)" },
+  { name: "dashboard-port", type: "int", env: "COFFEE_DASHBOARD_PORT", default: 0, min: 0, max: 65535, help: "serve the web dashboard from monitor-1 on http://127.0.0.1:N/ (0 = off)" },
 ];
 
 /** `coffee up`. */
@@ -55,6 +56,10 @@ export const upCommand: Command = {
     const namespace = str(values, "namespace");
     const port = int(values, "port");
     const replicas = parseReplicas(str(values, "replicas"));
+    // monitor-1 serves the dashboard; a taken port is one clear error here, not a line in its log.
+    const dashboardPort = int(values, "dashboard-port");
+    if (dashboardPort > 0 && int(values, "monitors") === 0) throw new ConfigError("--dashboard-port needs a monitor to serve it (--monitors is 0)");
+    if (dashboardPort > 0 && !tcpPortFree(dashboardPort)) throw new ConfigError(`--dashboard-port ${dashboardPort} is in use`);
     const logDir = join(stateDir, "logs");
     mkdirSync(logDir, { recursive: true });
     const clusterFile = join(stateDir, "cluster.json");
@@ -84,6 +89,8 @@ export const upCommand: Command = {
     const inProcess = mode === "memory";
     const healthPorts = new Map<string, number>();
     for (const p of plan) healthPorts.set(p.name, await freeUdpPort());
+    // Every child process serves Prometheus metrics on a port of its own (recorded in cluster.json).
+    const metricsPorts = new Map(plan.filter((p) => !inProcess || p.role === "monitor").map((p) => [p.name, freeTcpPort()]));
 
     const local: { name: string; instance: RoleInstance; health: HealthServer }[] = [];
     const writeCluster = (): void => {
@@ -93,6 +100,8 @@ export const upCommand: Command = {
         pid: inProcess && p.role !== "monitor" ? process.pid : (children.get(p.name)?.pid ?? null),
         alive: inProcess && p.role !== "monitor" ? true : (children.get(p.name)?.alive ?? false),
         healthPort: healthPorts.get(p.name)!,
+        ...(metricsPorts.has(p.name) ? { metricsPort: metricsPorts.get(p.name) } : {}),
+        restarts: children.get(p.name)?.restarts ?? 0,
         ...(p.stage ? { stage: p.stage } : {}), ...(p.chain ? { chain: p.chain } : {}), ...(p.query ? { query: p.query } : {}),
         ...(inProcess && p.role !== "monitor" ? { inProcess: true } : {}),
       }));
@@ -123,8 +132,10 @@ export const upCommand: Command = {
           ...brokerEnv(address),
           COFFEE_QUEUE_TYPE: str(values, "queue-type"),
           HEALTH_PORT: String(healthPorts.get(p.name)),
+          COFFEE_METRICS_PORT: String(metricsPorts.get(p.name) ?? 0),
           ...(p.role === "gateway" ? { GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
-          ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec } : {}),
+          ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec,
+            COFFEE_DASHBOARD_PORT: p.name === "monitor-1" ? String(dashboardPort) : "0" } : {}),
         },
       };
       supervisor.start(spec);
@@ -182,7 +193,7 @@ export const upCommand: Command = {
       const raced = await Promise.race([Bun.sleep(250).then(() => null), signal]);
       if (raced) { await shutdown(raced); return 0; }
     }
-    process.stdout.write(`coffee cluster ready: gateway 127.0.0.1:${port}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}\n`);
+    process.stdout.write(`coffee cluster ready: gateway 127.0.0.1:${port}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
     await shutdown(await signal);
     return 0;
   },

@@ -1,0 +1,73 @@
+/**
+ * A cluster as its health replies show it: every process of cluster.json pinged, the leader the
+ * monitors agree on, and the gateway's open sessions and queue depths. Shared by `coffee status`
+ * and the dashboard, so the terminal and the web page show the same facts.
+ */
+import type { ClusterProcess } from "./clusterPlan.ts";
+import { queuesFrom, sessionsFrom, type SessionProgress } from "./gatewayStatus.ts";
+import { pingHealth } from "./health.ts";
+import type { QueueDepth } from "./transport.ts";
+
+/** One process's status row. */
+export interface ProcessStatus {
+  name: string;
+  role: string;
+  pid: number | null;
+  healthy: boolean;
+  uptimeS: number | null;
+  /** Restarts coffee up counted (null where cluster.json does not say, e.g. compose). */
+  restarts: number | null;
+  /** The rest of its health reply: state, memory, role counters. */
+  detail: Record<string, unknown>;
+}
+
+/** Ping every process of a cluster file (in parallel); one that does not answer in time is unhealthy. */
+export async function pingProcesses(entries: readonly ClusterProcess[], timeoutMs: number): Promise<ProcessStatus[]> {
+  return Promise.all(entries.map(async (e): Promise<ProcessStatus> => {
+    const reply = await pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
+    const { role: _r, name: _n, pid, uptimeMs, ...detail } = reply?.status ?? {};
+    return {
+      name: e.name, role: e.role,
+      // The reply knows the pid where cluster.json does not (compose writes none).
+      pid: e.pid ?? (typeof pid === "number" ? pid : null),
+      healthy: reply !== null,
+      uptimeS: typeof uptimeMs === "number" ? Math.round(uptimeMs / 1000) : null,
+      restarts: typeof e.restarts === "number" ? e.restarts : null,
+      detail,
+    };
+  }));
+}
+
+/** The leader as the healthy monitors with the highest term report it. */
+export function leaderOf(processes: readonly ProcessStatus[]): { leader: string | null; term: number | null } {
+  let leader: string | null = null;
+  let term: number | null = null;
+  for (const p of processes) {
+    const t = p.detail.term;
+    if (p.role === "monitor" && p.healthy && typeof t === "number" && (term === null || t > term) && typeof p.detail.leader === "string") {
+      term = t;
+      leader = p.detail.leader === "" ? null : p.detail.leader;
+    }
+  }
+  return { leader, term };
+}
+
+/** Open sessions and queue depths from the (first healthy) gateway's reply. */
+export interface GatewayView {
+  /** Sessions open at the gateway (the list may be capped; this is the full count). */
+  open: number;
+  sessions: SessionProgress[];
+  /** Null when no gateway answers or it cannot reach the broker. */
+  queues: QueueDepth[] | null;
+  /** Rows the gateway received since it started; null when no gateway answers. */
+  rowsIn: number | null;
+}
+
+/** What the gateway reports about sessions and queues. */
+export function gatewayView(processes: readonly ProcessStatus[]): GatewayView {
+  const gw = processes.find((p) => p.role === "gateway" && p.healthy);
+  if (!gw) return { open: 0, sessions: [], queues: null, rowsIn: null };
+  const sessions = sessionsFrom(gw.detail);
+  const open = typeof gw.detail.sessions === "number" ? gw.detail.sessions : sessions.length;
+  return { open, sessions, queues: queuesFrom(gw.detail), rowsIn: typeof gw.detail.rowsIn === "number" ? gw.detail.rowsIn : null };
+}

@@ -1,0 +1,70 @@
+import { describe, expect, test } from "bun:test";
+import { renderStatus, type ClusterStatus } from "./commands/status.ts";
+import { describeSession, queuesFrom, sessionsFrom, startQueuePoller } from "./gatewayStatus.ts";
+import { MemoryBroker, MemoryTransport } from "./memoryTransport.ts";
+import { allQueues } from "./topology.ts";
+import type { Transport } from "./transport.ts";
+
+const session = describeSession({
+  id: "abcdef0123456789", connected: false, rowsAcked: new Map([["users", 40]]), eosConfirmed: new Set(["users", "stores"]),
+  chunks: [{ query: "q2", chunk: 1, last: true }], delivered: new Map(),
+});
+
+describe("gateway status", () => {
+  test("a session's results are complete only with every chunk up to the last", () => {
+    expect(session.id).toBe("abcdef01");
+    expect(session.results.q2).toEqual({ stored: 1, delivered: 0, complete: false });
+    expect(session.eos).toEqual(["users", "stores"]);
+  });
+
+  test("readers survive a round trip through JSON, and garbage reads as nothing", () => {
+    const status = JSON.parse(JSON.stringify({ openSessions: [session], queues: [{ queue: "results", messages: 2, consumers: 1 }] })) as Record<string, unknown>;
+    expect(sessionsFrom(status)).toEqual([session]);
+    expect(queuesFrom(status)).toEqual([{ queue: "results", messages: 2, consumers: 1 }]);
+    expect(sessionsFrom({ openSessions: "x" })).toEqual([]);
+    expect(sessionsFrom({ openSessions: [{ rows: { users: "many" }, eos: ["nope"] }] })[0]!.rows.users).toBe(0);
+    expect(queuesFrom({ queues: null })).toBeNull();
+  });
+
+  test("the memory transport reports its namespace's queues; the poller keeps the latest", async () => {
+    const broker = new MemoryBroker();
+    const t = new MemoryTransport(broker, "ns");
+    await new MemoryTransport(broker, "other").declare(allQueues());
+    await t.declare(allQueues());
+    await t.publish("results", new Uint8Array([1]));
+    const depths = await t.queueDepths();
+    expect(depths.map((d) => d.queue)).toEqual(allQueues().map((q) => q.name));
+    expect(depths.find((d) => d.queue === "results")).toEqual({ queue: "results", messages: 1, consumers: 0 });
+    const poller = startQueuePoller(t, 10_000, () => {});
+    await Bun.sleep(10);
+    expect(poller.latest()?.length).toBe(allQueues().length);
+    poller.stop();
+  });
+
+  test("a failing poll clears the depths and is reported once per streak", async () => {
+    const errors: string[] = [];
+    let fail = true;
+    const t = { queueDepths: async () => { if (fail) throw new Error("down"); return []; } } as unknown as Transport;
+    const poller = startQueuePoller(t, 5, (m) => errors.push(m));
+    await Bun.sleep(40);
+    expect(poller.latest()).toBeNull();
+    expect(errors).toEqual(["queue depths unavailable: down"]);
+    fail = false;
+    await Bun.sleep(20);
+    expect(poller.latest()).toEqual([]);
+    poller.stop();
+  });
+
+  test("coffee status prints sessions with progress and queue depths", () => {
+    const status: ClusterStatus = {
+      processes: [{ name: "gateway", role: "gateway", pid: 1, healthy: true, uptimeS: 3, restarts: 1, detail: { sessions: 1, openSessions: [session] } }],
+      leader: "monitor-1", term: 2, openSessions: 1, sessions: [session], queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }],
+    };
+    const text = renderStatus(status);
+    expect(text).toMatch(/^NAME\s+ROLE\s+PID\s+HEALTH\s+UPTIME\s+RESTARTS\s+DETAIL\ngateway\s+gateway\s+1\s+ok\s+3s\s+1\s+sessions=1\n/);
+    expect(text).toContain("leader: monitor-1 (term 2)");
+    expect(text).toMatch(/abcdef01\s+away\s+0\s+0\s+40\+\s+0\+\s+0\s+0\/0\s+1\/0\s+0\/0\s+0\/0\n/);
+    expect(text).toMatch(/agg-q1\s+5\s+1\n/);
+    expect(renderStatus({ ...status, openSessions: 0, sessions: [], queues: null })).toContain("sessions: none open\nqueues: unknown");
+  });
+});
