@@ -3,17 +3,18 @@ import type { Q4Partial } from "../bodies.ts";
 import type { NamesBody, UsersBody } from "../entityBatch.ts";
 import { parseDate } from "../fields.ts";
 import { csvLine } from "../format.ts";
+import { createIntMap, intMapAdd, intMapForEach, intMapGet, intMapSet, type IntMap } from "../intMap.ts";
 import { byNameThenId, type QueryReducer } from "./reducer.ts";
 
 /** How many users each store reports. */
 export const TOP_USERS = 3;
 
 interface Q4State {
-  /** store → user → transaction count */
-  counts: Map<number, Map<number, number>>;
+  /** store → (user → transaction count); typed-array maps, since pairs run into millions. */
+  counts: Map<number, IntMap>;
   stores: Map<number, string>;
-  /** user → birthdate as yyyymmdd (0 = empty); an int per user keeps ~1 M users small. */
-  birthdates: Map<number, number>;
+  /** user → birthdate as yyyymmdd (0 = empty). */
+  birthdates: IntMap;
 }
 
 function formatDate(yyyymmdd: number): string {
@@ -23,13 +24,16 @@ function formatDate(yyyymmdd: number): string {
 }
 
 /** The top users of one store: most transactions first, ties to the smallest user id. */
-export function topUsers(users: Map<number, number>, k: number): number[] {
+export function topUsers(users: IntMap, k: number): number[] {
   const top: [number, number][] = [];
-  for (const [user, count] of users) {
+  intMapForEach(users, (user, count) => {
+    const last = top[top.length - 1];
+    // Most users lose to the current k-th: skip the sort for them.
+    if (top.length === k && last && (count < last[1] || (count === last[1] && user > last[0]))) return;
     top.push([user, count]);
     top.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
     if (top.length > k) top.pop();
-  }
+  });
   return top.map(([user]) => user);
 }
 
@@ -37,7 +41,7 @@ export function topUsers(users: Map<number, number>, k: number): number[] {
 export const q4Reducer: QueryReducer<Q4State> = {
   query: "q4",
   needs: ["transactions", "stores", "users"],
-  create: () => ({ counts: new Map(), stores: new Map(), birthdates: new Map() }),
+  create: () => ({ counts: new Map(), stores: new Map(), birthdates: createIntMap() }),
   apply(state, msg) {
     if (msg.bodyKind === "stores") {
       const b = msg.body as NamesBody;
@@ -46,14 +50,14 @@ export const q4Reducer: QueryReducer<Q4State> = {
       const b = msg.body as UsersBody;
       for (let i = 0; i < b.user.length; i++) {
         const birth = b.birthdate[i]!;
-        state.birthdates.set(b.user[i]!, birth === "" ? 0 : parseDate(birth));
+        intMapSet(state.birthdates, b.user[i]!, birth === "" ? 0 : parseDate(birth));
       }
     } else if (msg.bodyKind === "q4-partial") {
       const b = msg.body as Q4Partial;
       for (let i = 0; i < b.store.length; i++) {
         let users = state.counts.get(b.store[i]!);
-        if (!users) state.counts.set(b.store[i]!, (users = new Map()));
-        users.set(b.user[i]!, (users.get(b.user[i]!) ?? 0) + b.count[i]!);
+        if (!users) state.counts.set(b.store[i]!, (users = createIntMap(1024)));
+        intMapAdd(users, b.user[i]!, b.count[i]!);
       }
     }
   },
@@ -65,7 +69,7 @@ export const q4Reducer: QueryReducer<Q4State> = {
       .sort(byNameThenId);
     for (const store of stores) {
       for (const user of topUsers(state.counts.get(store.id)!, TOP_USERS)) {
-        lines.push(csvLine([store.name, formatDate(state.birthdates.get(user) ?? 0)]));
+        lines.push(csvLine([store.name, formatDate(intMapGet(state.birthdates, user) ?? 0)]));
       }
     }
     return lines;

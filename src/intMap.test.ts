@@ -1,0 +1,38 @@
+import { expect, test } from "bun:test";
+import { Packr } from "msgpackr";
+import { createIntMap, EMPTY, intMapAdd, intMapForEach, intMapGet, intMapSet } from "./intMap.ts";
+import { plainToState, stateToPlain } from "./stateCodec.ts";
+
+test("behaves like a Map on 200 000 random operations, through growth and collisions", () => {
+  const m = createIntMap(4);
+  const ref = new Map<number, number>();
+  let seed = 7;
+  const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  for (let i = 0; i < 200_000; i++) {
+    // Keys from a small range (many repeats) and from all of int32 (collisions after masking).
+    const key = i % 3 === 0 ? (next() | 0) : next() % 5000;
+    if (key === EMPTY) continue;
+    if (next() % 4 === 0) { intMapSet(m, key, i); ref.set(key, i); }
+    else { intMapAdd(m, key, 1); ref.set(key, (ref.get(key) ?? 0) + 1); }
+  }
+  expect(m.size).toBe(ref.size);
+  for (const [k, v] of ref) expect(intMapGet(m, k)).toBe(v);
+  expect(intMapGet(m, 123_456_789)).toBeUndefined();
+  const seen = new Map<number, number>();
+  intMapForEach(m, (k, v) => seen.set(k, v));
+  expect(seen).toEqual(ref);
+});
+
+test("travels through a snapshot as plain typed arrays", () => {
+  const m = createIntMap();
+  for (let u = 0; u < 1000; u++) intMapAdd(m, u * 7, u);
+  const packr = new Packr({ useRecords: false, moreTypes: true });
+  const back = plainToState(packr.unpack(packr.pack(stateToPlain({ m })))) as { m: typeof m };
+  for (let u = 0; u < 1000; u++) expect(intMapGet(back.m, u * 7)).toBe(u);
+  intMapAdd(back.m, 7, 5);
+  expect(intMapGet(back.m, 7)).toBe(6);
+});
+
+test("the free-slot marker is refused as a key", () => {
+  expect(() => intMapSet(createIntMap(), EMPTY, 1)).toThrow(RangeError);
+});

@@ -1,0 +1,73 @@
+/**
+ * An int32 → int32 hash map on two typed arrays (open addressing, linear probing), as plain data
+ * so snapshots carry it as two byte arrays. Q4 keeps a count per (store, user) and a birthdate per
+ * user: millions of keys at full scale, where a JS Map costs ~100 bytes a key and this ~16.
+ */
+
+/** The map: `keys[i] === EMPTY` marks a free slot. */
+export interface IntMap {
+  keys: Int32Array;
+  values: Int32Array;
+  size: number;
+}
+
+/** Marks a free slot; the one key the map cannot hold. */
+export const EMPTY = -2147483648;
+
+/** A map with room for about `expected` keys before it grows. */
+export function createIntMap(expected = 16): IntMap {
+  let capacity = 16;
+  while (capacity < expected * 2) capacity *= 2;
+  return { keys: new Int32Array(capacity).fill(EMPTY), values: new Int32Array(capacity), size: 0 };
+}
+
+function slotOf(m: IntMap, key: number): number {
+  const mask = m.keys.length - 1;
+  let i = Math.imul(key, 0x9e3779b1) & mask;
+  for (;;) {
+    const k = m.keys[i]!;
+    if (k === key || k === EMPTY) return i;
+    i = (i + 1) & mask;
+  }
+}
+
+function grow(m: IntMap): void {
+  const { keys, values } = m;
+  m.keys = new Int32Array(keys.length * 2).fill(EMPTY);
+  m.values = new Int32Array(keys.length * 2);
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i] === EMPTY) continue;
+    const j = slotOf(m, keys[i]!);
+    m.keys[j] = keys[i]!;
+    m.values[j] = values[i]!;
+  }
+}
+
+/** The value of `key`, or undefined. */
+export function intMapGet(m: IntMap, key: number): number | undefined {
+  const i = slotOf(m, key);
+  return m.keys[i] === EMPTY ? undefined : m.values[i]!;
+}
+
+/** Set `key` to `value`. */
+export function intMapSet(m: IntMap, key: number, value: number): void {
+  if (key === EMPTY) throw new RangeError(`IntMap cannot hold the key ${EMPTY}`);
+  // Grow at half full: probes stay short.
+  if ((m.size + 1) * 2 > m.keys.length) grow(m);
+  const i = slotOf(m, key);
+  if (m.keys[i] === EMPTY) {
+    m.keys[i] = key;
+    m.size++;
+  }
+  m.values[i] = value;
+}
+
+/** Add `delta` to `key`'s value (absent counts as 0). */
+export function intMapAdd(m: IntMap, key: number, delta: number): void {
+  intMapSet(m, key, (intMapGet(m, key) ?? 0) + delta);
+}
+
+/** Every entry, in slot order. */
+export function intMapForEach(m: IntMap, fn: (key: number, value: number) => void): void {
+  for (let i = 0; i < m.keys.length; i++) if (m.keys[i] !== EMPTY) fn(m.keys[i]!, m.values[i]!);
+}
