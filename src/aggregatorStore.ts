@@ -42,10 +42,17 @@ export class AggregatorStore {
     const store = new AggregatorStore(wal, state, snapshotEvery);
     if (recovered.snapshot) {
       const snap = packr.unpack(recovered.snapshot) as unknown[];
-      if (snap[0] !== SNAPSHOT_FORMAT) throw new WalError("WAL_CORRUPT", `aggregator snapshot in ${dir} has format ${String(snap[0])}, this version reads ${SNAPSHOT_FORMAT}`);
-      const [, ended, live] = snap as [number, string[], LiveSessionSnapshot[]];
-      for (const id of ended) state.markFinished(id);
-      for (const s of live) state.restoreSession(s);
+      if (Array.isArray(snap[0])) {
+        // Format 1 (earlier versions): [ended ids, raw messages of the live sessions], replayed.
+        const [ended, live] = snap as [string[], Uint8Array[]];
+        for (const id of ended) state.markFinished(id);
+        for (const raw of live) state.apply(decodeMessage(raw));
+      } else {
+        if (snap[0] !== SNAPSHOT_FORMAT) throw new WalError("WAL_CORRUPT", `aggregator snapshot in ${dir} has format ${String(snap[0])}, this version reads 1 and ${SNAPSHOT_FORMAT}`);
+        const [, ended, live] = snap as [number, string[], LiveSessionSnapshot[]];
+        for (const id of ended) state.markFinished(id);
+        for (const s of live) state.restoreSession(s);
+      }
     }
     for (const r of recovered.records) store.replay(r);
     store.sinceSnapshot = recovered.records.length;

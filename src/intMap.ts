@@ -4,7 +4,9 @@
  * user: millions of keys at full scale, where a JS Map costs ~100 bytes a key and this ~16.
  */
 
-/** The map: `keys[i] === EMPTY` marks a free slot. */
+import { InternalError } from "./errors.ts";
+
+/** The map: `keys[i] === EMPTY` marks a free slot; capacity is a power of two. */
 export interface IntMap {
   keys: Int32Array;
   values: Int32Array;
@@ -22,13 +24,18 @@ export function createIntMap(expected = 16): IntMap {
 }
 
 function slotOf(m: IntMap, key: number): number {
-  const mask = m.keys.length - 1;
-  let i = Math.imul(key, 0x9e3779b1) & mask;
-  for (;;) {
+  const capacity = m.keys.length;
+  const mask = capacity - 1;
+  // The high bits of the product depend on every bit of the key: keys that share their low
+  // bits (multiples of 16384, say) still spread over the table.
+  let i = Math.imul(key, 0x9e3779b1) >>> (32 - Math.log2(capacity));
+  for (let probes = 0; probes < capacity; probes++) {
     const k = m.keys[i]!;
     if (k === key || k === EMPTY) return i;
     i = (i + 1) & mask;
   }
+  // Never at half load: only a map that was not built here (a corrupt snapshot) gets here.
+  throw new InternalError(`IntMap of ${capacity} slots has no room for ${key}: corrupt`);
 }
 
 function grow(m: IntMap): void {
@@ -41,6 +48,12 @@ function grow(m: IntMap): void {
     m.keys[j] = keys[i]!;
     m.values[j] = values[i]!;
   }
+}
+
+/** Slots visited to find `key` (1 = its home slot): how well the hash spreads, for tests. */
+export function intMapProbes(m: IntMap, key: number): number {
+  const home = Math.imul(key, 0x9e3779b1) >>> (32 - Math.log2(m.keys.length));
+  return ((slotOf(m, key) - home) & (m.keys.length - 1)) + 1;
 }
 
 /** The value of `key`, or undefined. */
