@@ -3,18 +3,18 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Papa from "papaparse";
-import { lastRecordEnd, readEntityFile, type TextBatch } from "./csvSource.ts";
+import { guessNewline, lastRecordEnd, readEntityFile, type Newline, type TextBatch } from "./csvSource.ts";
 import { unpackColumn } from "./textColumn.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "coffee-csv-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Everything the reader yields and rejects, with the batches flattened to rows. */
-async function readAll(file: string, chunkBytes: number, batchRows = 3): Promise<{ rows: string[][]; lines: number[]; rejected: number[] }> {
+async function readAll(file: string, chunkBytes: number, batchRows = 3, newline: Newline | null = null): Promise<{ rows: string[][]; lines: number[]; rejected: number[] }> {
   const rows: string[][] = [];
   const lines: number[] = [];
   const rejected: number[] = [];
-  for await (const b of readEntityFile(file, "stores", batchRows, (l) => rejected.push(l), chunkBytes) as AsyncGenerator<TextBatch>) {
+  for await (const b of readEntityFile(file, "stores", batchRows, (l) => rejected.push(l), chunkBytes, newline) as AsyncGenerator<TextBatch>) {
     const fields = b.columns.map(unpackColumn);
     for (let r = 0; r < b.lines.length; r++) rows.push(fields.map((c) => c[r]!));
     lines.push(...b.lines);
@@ -23,8 +23,8 @@ async function readAll(file: string, chunkBytes: number, batchRows = 3): Promise
 }
 
 /** The oracle: the whole file in one papaparse call, projected to store_id, store_name. */
-function oracle(text: string): { rows: string[][]; lines: number[]; rejected: number[] } {
-  const all = Papa.parse<string[]>(text.replace(/^\uFEFF/, ""), { skipEmptyLines: true, delimiter: "," }).data;
+function oracle(text: string, newline?: Newline): { rows: string[][]; lines: number[]; rejected: number[] } {
+  const all = Papa.parse<string[]>(text.replace(/^\uFEFF/, ""), { skipEmptyLines: true, delimiter: ",", ...(newline ? { newline } : {}) }).data;
   const header = all[0]!;
   const [id, name] = [header.indexOf("store_id"), header.indexOf("store_name")];
   const out = { rows: [] as string[][], lines: [] as number[], rejected: [] as number[] };
@@ -83,5 +83,45 @@ describe("readEntityFile", () => {
     expect(lastRecordEnd('a,"x""\n""y"\n')).toBe(12);
     // A quote inside an unquoted field is data, as papaparse reads it.
     expect(lastRecordEnd('a,5" pipe\nb')).toBe(10);
+  });
+});
+
+describe("chunked reading equals one whole-file parse on random CSV", () => {
+  test("500 random files: quotes, escaped quotes, spaces after quotes, CRLF, line breaks in fields", async () => {
+    let seed = 99;
+    const rnd = (n: number): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+    const pieces = ["a", "b c", ",", "\n", "\r\n", "\r", '"', '""', " ", "\t", "ñ", "1", '"x" ', '" ,', '"\n'];
+    for (let round = 0; round < 500; round++) {
+      const newline = (["\n", "\r\n", "\r"] as const)[rnd(3)]!;
+      const rows = ["store_id,store_name,city"];
+      for (let r = 0, n = 1 + rnd(8); r < n; r++) {
+        const field = (): string => Array.from({ length: rnd(5) }, () => pieces[rnd(pieces.length)]!).join("");
+        rows.push(rnd(3) === 0 ? `${r},"${field()}"${rnd(2) ? " " : ""},${field()}` : `${r},${field()},${field()}`);
+      }
+      const text = rows.join(newline) + (rnd(2) ? newline : "");
+      const file = join(dir, `random-${round}.csv`);
+      writeFileSync(file, text);
+      // Same line break on both sides: this checks where chunks are cut, at tiny chunk sizes.
+      const expected = oracle(text, newline);
+      for (const chunk of [1 + rnd(7), 8 + rnd(40)]) {
+        const got = await readAll(file, chunk, 3, newline);
+        if (JSON.stringify(got) !== JSON.stringify(expected)) {
+          throw new Error(`chunk ${chunk} differs on ${JSON.stringify(text)}:\n got ${JSON.stringify(got)}\n want ${JSON.stringify(expected)}`);
+        }
+      }
+      // Guessed line breaks (held back until papaparse's guess window or the end) agree as well.
+      expect(await readAll(file, 1 + rnd(16))).toEqual(oracle(text));
+      expect(guessNewline(text)).toBe(Papa.parse(text, { delimiter: "," }).meta.linebreak as Newline);
+    }
+  });
+
+  test("whitespace after a closing quote closes the field (the case a review found)", async () => {
+    const text = 'store_id,store_name\n1,"abc" \n2,",\nfoo"\n3,x\n';
+    const file = join(dir, "space-after-quote.csv");
+    writeFileSync(file, text);
+    expect(lastRecordEnd(text)).toBe(text.length);
+    // Cut before record 2, whose quoted name holds a line break, not inside it.
+    expect(lastRecordEnd('store_id,store_name\n1,"abc" \n2,",\nfoo')).toBe(29);
+    for (const chunk of [1, 30, 34, 35, 36, 37, 1 << 20]) expect(await readAll(file, chunk, 3, "\n")).toEqual(oracle(text));
   });
 });

@@ -60,42 +60,77 @@ export function projectHeader(file: string, entity: Entity, header: readonly str
 /** Bytes read from a file per step; each step's text is parsed in one papaparse call. */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 
+/** Characters String.prototype.trim removes (papaparse uses trim() after a closing quote). */
+function isTrimSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
 /**
  * Where `text` (which starts at a record boundary) can be cut after a complete record: just past
  * the last line break outside quoted fields, or -1. Quoted fields may hold line breaks, so a cut
  * at any line break could split a record between two parses. Quotes are read as papaparse reads
  * them: a quote opens a quoted field only at the start of a field, `""` inside is an escaped
- * quote, and a quote followed by anything but a comma or line break does not close the field.
+ * quote, and a later quote closes the field only when what follows it, up to the next comma or
+ * line break, is empty or whitespace; otherwise the field goes on.
  */
-export function lastRecordEnd(text: string): number {
-  if (!text.includes('"')) return text.lastIndexOf("\n") + 1 || -1;
+export function lastRecordEnd(text: string, newline: Newline = "\n"): number {
+  if (!text.includes('"')) {
+    const at = text.lastIndexOf(newline);
+    return at < 0 ? -1 : at + newline.length;
+  }
+  // The character that ends a line break, and whether it must follow a \r.
+  const last = newline === "\r" ? 13 : 10;
+  const afterCr = newline === "\r\n";
   const FIELD_START = 0;
   const UNQUOTED = 1;
   const QUOTED = 2;
-  const QUOTE_IN_QUOTED = 3;
+  const AFTER_QUOTE = 3;
   let state = FIELD_START;
   let cut = -1;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
+    const lineEnd = c === last && (!afterCr || text.charCodeAt(i - 1) === 13);
     switch (state) {
       case FIELD_START:
       case UNQUOTED:
-        if (c === 10) { cut = i + 1; state = FIELD_START; }
+        if (lineEnd) { cut = i + 1; state = FIELD_START; }
         else if (c === 44) state = FIELD_START;
         else if (c === 34 && state === FIELD_START) state = QUOTED;
         else state = UNQUOTED;
         break;
       case QUOTED:
-        if (c === 34) state = QUOTE_IN_QUOTED;
+        if (c === 34) state = AFTER_QUOTE;
         break;
-      default: // QUOTE_IN_QUOTED
-        if (c === 10) { cut = i + 1; state = FIELD_START; }
+      default: // AFTER_QUOTE: a quote, then only whitespace so far
+        if (lineEnd) { cut = i + 1; state = FIELD_START; }
         else if (c === 44) state = FIELD_START;
-        else if (c === 13) state = UNQUOTED;
-        else state = QUOTED;
+        // `""` right after the quote is an escaped quote; after spaces a quote is a new candidate close.
+        else if (c === 34) state = text.charCodeAt(i - 1) === 34 ? QUOTED : AFTER_QUOTE;
+        else if (!isTrimSpace(c)) state = QUOTED;
     }
   }
   return cut;
+}
+
+/** Line breaks papaparse recognises. */
+export type Newline = "\n" | "\r\n" | "\r";
+
+/** How many characters papaparse looks at to guess a file's line breaks. */
+const NEWLINE_GUESS_CHARS = 1024 * 1024;
+
+/**
+ * A file's line break, guessed from its first MiB exactly as papaparse guesses it, so every
+ * chunk of the file is parsed with the line break one whole-file parse would use.
+ */
+export function guessNewline(text: string): Newline {
+  const head = text.slice(0, NEWLINE_GUESS_CHARS).replace(/"[^]*?"/gm, "");
+  const r = head.split("\r");
+  const n = head.split("\n");
+  if (r.length === 1 || (n.length > 1 && n[0]!.length < r[0]!.length)) return "\n";
+  let withN = 0;
+  for (const part of r) if (part[0] === "\n") withN++;
+  return withN >= r.length / 2 ? "\r\n" : "\r";
 }
 
 /** Text held back without a cut before it is parsed anyway (an unterminated quote). */
@@ -114,6 +149,8 @@ export async function* readEntityFile(
   batchRows: number,
   onReject: (line: number) => void,
   chunkBytes = DEFAULT_CHUNK_BYTES,
+  /** The file's line break when known (tests); otherwise guessed from its first MiB. */
+  knownNewline: Newline | null = null,
 ): AsyncGenerator<TextBatch> {
   const ncols = ENTITY_COLUMNS[entity].length;
   const decoder = new TextDecoder("utf-8");
@@ -131,7 +168,7 @@ export async function* readEntityFile(
     // Bytes that are not UTF-8 decode to U+FFFD: such a row is malformed, not data.
     const suspect = text.includes("\uFFFD");
     // The delimiter is fixed (RFC 4180): a per-chunk guess could differ between chunks.
-    const rows = Papa.parse<string[]>(text, { skipEmptyLines: true, delimiter: "," }).data;
+    const rows = Papa.parse<string[]>(text, { skipEmptyLines: true, delimiter: ",", newline: newline ?? guessNewline(text) }).data;
     const startBytes = bytesParsed;
     const firstLine = line;
     for (const row of rows) {
@@ -153,10 +190,16 @@ export async function* readEntityFile(
     bytesParsed = endBytes;
   };
   let pending = "";
+  // Guessed once per file, before the first cut, from as much text as papaparse would look at.
+  let newline: Newline | null = knownNewline;
   for await (const chunk of createReadStream(file, { highWaterMark: chunkBytes })) {
     bytesRead += (chunk as Buffer).length;
     pending += decoder.decode(chunk as Buffer, { stream: true });
-    let cut = lastRecordEnd(pending);
+    if (newline === null) {
+      if (pending.length < NEWLINE_GUESS_CHARS) continue;
+      newline = guessNewline(pending);
+    }
+    let cut = lastRecordEnd(pending, newline);
     if (cut < 0 && pending.length > MAX_PENDING_CHARS) cut = pending.length;
     if (cut > 0) {
       const rest = pending.slice(cut);
@@ -167,6 +210,7 @@ export async function* readEntityFile(
     while (ready.length > 0) yield ready.shift()!;
   }
   pending += decoder.decode();
+  newline ??= guessNewline(pending);
   if (pending !== "") parse(pending, bytesRead);
   if (batch.lines.length > 0) ready.push(close(batch, bytesRead));
   while (ready.length > 0) yield ready.shift()!;
