@@ -18,7 +18,7 @@ import { ConfigError, errorMessage } from "../src/errors.ts";
 import { pingHealth, startHealthServer } from "../src/health.ts";
 import { LocalRevivalBackend } from "../src/localRevival.ts";
 import { createLogger, type Logger } from "../src/log.ts";
-import { CoffeeMetrics, METRICS_PORT_OPTION, serveMetrics } from "../src/metrics.ts";
+import { CoffeeMetrics, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "../src/metrics.ts";
 import { int, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { RevivalError, RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/revival.ts";
 
@@ -37,6 +37,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "cluster-file", type: "string", env: "COFFEE_CLUSTER_FILE", default: "./state/cluster.json", help: "processes to watch (written by coffee up)" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING (0 = any free port)" },
   METRICS_PORT_OPTION,
+  METRICS_HOST_OPTION,
   { name: "interval-ms", type: "int", env: "COFFEE_CHECK_INTERVAL_MS", default: 250, min: 20, max: 60_000, help: "time between health rounds of the leader" },
   { name: "timeout-ms", type: "int", env: "COFFEE_CHECK_TIMEOUT_MS", default: 250, min: 10, max: 60_000, help: "wait for one PING reply" },
   { name: "misses", type: "int", env: "COFFEE_CHECK_MISSES", default: 3, min: 1, max: 100, help: "consecutive missed replies before a process is declared down" },
@@ -141,7 +142,7 @@ export const monitorCommand: Command = {
     metrics.leaderTerm.track({}, () => election.term);
     metrics.isLeader.track({}, () => (election.isLeader(performance.now()) ? 1 : 0));
     metrics.processesDown.track({}, () => down.size);
-    const metricsServer = serveMetrics(metrics, int(values, "metrics-port"), log);
+    const metricsServer = serveMetrics(metrics, int(values, "metrics-port"), str(values, "metrics-host"), log);
     perform(election.start(performance.now()));
     const ticker = setInterval(() => perform(election.tick(performance.now())), 50);
 

@@ -3,7 +3,8 @@
  * so, and a process that streams batches leaves most of each one behind as garbage: without a
  * nudge a worker's heap (and RSS) sits at two to three times its live data. Every `intervalMs`
  * the governor compares the heap with the limit and, when above, runs a full collection, which
- * is cheap when nearly everything is garbage.
+ * is cheap when nearly everything is garbage; then it waits for the heap to grow by half of what
+ * survived before collecting again.
  */
 import { heapSize } from "bun:jsc";
 
@@ -18,10 +19,15 @@ export interface HeapGovernor {
 export function startHeapGovernor(limitMb: number, intervalMs = 250): HeapGovernor {
   let collections = 0;
   const limit = limitMb * 1_048_576;
+  // The next collection waits until the heap has grown half again past what the last one kept:
+  // a process whose live data is above the limit (an aggregator's state, say) is not collected
+  // four times a second for nothing.
+  let threshold = limit;
   const timer = limitMb > 0 ? setInterval(() => {
-    if (heapSize() <= limit) return;
+    if (heapSize() <= threshold) return;
     Bun.gc(true);
     collections++;
+    threshold = Math.max(limit, heapSize() * 1.5);
   }, intervalMs) : null;
   timer?.unref();
   return {

@@ -20,6 +20,12 @@ export const METRICS_PORT_OPTION: OptionSpec = {
   help: "HTTP port serving Prometheus metrics at /metrics (0 = no metrics endpoint)",
 };
 
+/** `--metrics-host`: containers need every interface; `coffee up` passes 127.0.0.1. */
+export const METRICS_HOST_OPTION: OptionSpec = {
+  name: "metrics-host", type: "string", env: "COFFEE_METRICS_HOST", default: "0.0.0.0",
+  help: "address the metrics endpoint listens on (coffee up uses 127.0.0.1)",
+};
+
 /** The port the compose services serve metrics on (the conventional prom-client exporter port). */
 export const DEFAULT_METRICS_PORT = 9464;
 
@@ -244,10 +250,18 @@ export function startMetricsServer(metrics: CoffeeMetrics, port: number, hostnam
   return { port: server.port ?? port, stop: () => void server.stop(true) };
 }
 
-/** Start the metrics endpoint when `port` is set (0 = none), logging once where it listens. */
-export function serveMetrics(metrics: CoffeeMetrics, port: number, log: Logger): MetricsServer | null {
+/**
+ * Start the metrics endpoint when `port` is set (0 = none), logging once where it listens. A port
+ * that cannot be bound is logged, not fatal: a process must not crash-loop over its metrics.
+ */
+export function serveMetrics(metrics: CoffeeMetrics, port: number, host: string, log: Logger): MetricsServer | null {
   if (port === 0) return null;
-  const server = startMetricsServer(metrics, port);
-  log.info(`metrics on http://0.0.0.0:${server.port}/metrics`);
-  return server;
+  try {
+    const server = startMetricsServer(metrics, port, host);
+    log.info(`metrics on http://${host}:${server.port}/metrics`);
+    return server;
+  } catch (err) {
+    log.warn(`${errorMessage(err)}; running without a metrics endpoint`);
+    return null;
+  }
 }

@@ -66,5 +66,10 @@ describe("redaction", () => {
     expect(redactUrl("amqps://app:pa%40ss@h:5671/v")).toBe("amqps://app:***@h:5671/v");
     expect(redactIn("login as app:pa%40ss / pa@ss refused", "amqps://app:pa%40ss@h")).toBe("login as app:*** / *** refused");
     expect(redactIn("no password here", "amqp://h")).toBe("no password here");
+    // A password with @ in it: the driver splits at the last @, so must the redaction.
+    expect(redactUrl("amqps://app:Xy@9secret@rabbit:5671")).toBe("amqps://app:***@rabbit:5671");
+    expect(redactIn("auth as app / Xy@9secret failed", "amqps://app:Xy@9secret@rabbit")).toBe("auth as app / *** failed");
+    expect(redactUrl("amqp://rabbit:5672/vhost")).toBe("amqp://rabbit:5672/vhost");
+    expect(redactUrl("amqp://user@rabbit")).toBe("amqp://user@rabbit");
   });
 });

@@ -10,7 +10,7 @@ import { errorMessage } from "./errors.ts";
 import { startHealthServer, type StatusValue } from "./health.ts";
 import { startHeapGovernor } from "./heapGovernor.ts";
 import type { Logger } from "./log.ts";
-import { CoffeeMetrics, meteredTransport, METRICS_PORT_OPTION, serveMetrics } from "./metrics.ts";
+import { CoffeeMetrics, meteredTransport, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "./metrics.ts";
 import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
 import { allQueues } from "./topology.ts";
 import type { Transport } from "./transport.ts";
@@ -23,6 +23,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: classic (one node) or quorum (replicated; for a RabbitMQ cluster). Every process of a namespace must agree" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port, logged)" },
   METRICS_PORT_OPTION,
+  METRICS_HOST_OPTION,
   { name: "max-unconfirmed", type: "int", env: "COFFEE_MAX_UNCONFIRMED", default: 512, min: 1, max: 100000, help: "publishes awaiting broker confirmation at once" },
   { name: "heap-limit-mb", type: "int", env: "COFFEE_HEAP_LIMIT_MB", default: 64, min: 0, max: 65_536, help: "soft limit of the JavaScript heap: above it a full garbage collection runs (0 = leave it to the runtime)" },
   { name: "reconnect-max-ms", type: "int", env: "COFFEE_RECONNECT_MAX_MS", default: 5000, min: 100, max: 600_000, help: "longest pause between broker reconnect attempts (backoff from 200 ms, with jitter)" },
@@ -37,6 +38,7 @@ export interface CommonConfig {
   healthPort: number;
   /** HTTP port of /metrics; 0 = none. */
   metricsPort: number;
+  metricsHost: string;
   maxUnconfirmed: number;
   reconnectMaxMs: number;
   heapLimitMb: number;
@@ -51,6 +53,7 @@ export function commonConfig(values: OptionValues, role: string): CommonConfig {
     queueType: str(values, "queue-type") as QueueType,
     healthPort: int(values, "health-port"),
     metricsPort: int(values, "metrics-port"),
+    metricsHost: str(values, "metrics-host"),
     maxUnconfirmed: int(values, "max-unconfirmed"),
     reconnectMaxMs: int(values, "reconnect-max-ms"),
     heapLimitMb: int(values, "heap-limit-mb"),
@@ -94,7 +97,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
   let instance: RoleInstance | null = null;
   let transport: AmqpTransport | null = null;
   const metrics = new CoffeeMetrics({ role, name: cfg.name }, { processMetrics: true });
-  const metricsServer = serveMetrics(metrics, cfg.metricsPort, log);
+  const metricsServer = serveMetrics(metrics, cfg.metricsPort, cfg.metricsHost, log);
   const governor = startHeapGovernor(cfg.heapLimitMb);
   const health = await startHealthServer({
     port: cfg.healthPort,

@@ -133,6 +133,8 @@ export const upCommand: Command = {
           COFFEE_QUEUE_TYPE: str(values, "queue-type"),
           HEALTH_PORT: String(healthPorts.get(p.name)),
           COFFEE_METRICS_PORT: String(metricsPorts.get(p.name) ?? 0),
+          // A laptop cluster's endpoints stay on this machine; compose binds every interface.
+          COFFEE_METRICS_HOST: "127.0.0.1",
           ...(p.role === "gateway" ? { GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
           ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec,
             COFFEE_DASHBOARD_PORT: p.name === "monitor-1" ? String(dashboardPort) : "0" } : {}),
