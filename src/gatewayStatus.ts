@@ -97,7 +97,7 @@ export interface QueuePoller {
  * depths (stale numbers during an outage would mislead) and is reported once per failure streak;
  * the transport already logs the outage itself.
  */
-export function startQueuePoller(transport: Transport, intervalMs: number, onError: (message: string) => void): QueuePoller {
+export function startQueuePoller(transport: Transport, intervalMs: number, onError: (message: string) => void, onPolled: () => void = () => {}): QueuePoller {
   let latest: QueueDepth[] | null = null;
   let busy = false;
   let failing = false;
@@ -113,6 +113,7 @@ export function startQueuePoller(transport: Transport, intervalMs: number, onErr
       failing = true;
     } finally {
       busy = false;
+      onPolled();
     }
   };
   void poll();
