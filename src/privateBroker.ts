@@ -79,7 +79,8 @@ export async function startPrivateBroker(dir: string, log: (m: string) => void, 
   if (tls && tlsPort !== null) {
     const own = (f: string, as: string): string => { const to = join(dir, as); copyFileSync(f, to); return to; };
     lines.push(
-      `listeners.ssl.local = 127.0.0.1:${tlsPort}`,
+      // Every loopback address, so a test can reach it by an IP its certificate does not name.
+      `listeners.ssl.default = ${tlsPort}`,
       `ssl_options.cacertfile = ${own(tls.caFile, "tls-ca.pem")}`,
       `ssl_options.certfile = ${own(tls.certFile, "tls-cert.pem")}`,
       `ssl_options.keyfile = ${own(tls.keyFile, "tls-key.pem")}`,

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts";
+import { brokerProbe, startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts";
 import { generate, readResults, reference, runCoffee, sessionDirFrom, startCluster, tempDir } from "./harness.ts";
 
 setDefaultTimeout(240_000);
@@ -82,6 +82,15 @@ describe.if(installed)("AMQPS and broker credentials", () => {
     expect(r.stderr).toContain("no broker answers at amqps://coffee-app:***@");
     expect(r.stderr).toMatch(/certificate/i);
     expect(r.stderr).not.toContain(PASSWORD);
+  });
+
+  test("a certificate that does not name the IP in the URL is refused, though the CA is trusted", async () => {
+    // Same listener, reached as 127.0.0.2: the certificate names 127.0.0.1 only.
+    const failure = await brokerProbe({ url: tlsUrl.replace("@127.0.0.1:", "@127.0.0.2:"), caFile });
+    expect(failure).not.toBeNull();
+    expect(failure!).not.toMatch(/ECONNREFUSED/);
+    expect(failure!).toMatch(/not in the cert|altname|does not match/i);
+    expect(await brokerProbe({ url: tlsUrl, caFile })).toBeNull();
   });
 
   test("the URL is refused as a flag, so it never shows in ps or shell history", async () => {
