@@ -16,7 +16,7 @@ import type { QueryReducer } from "../src/queries/reducer.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { QUERIES, type QueryName } from "../src/schema.ts";
 import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
-import { chunkLines } from "../src/chunkLines.ts";
+import { chunkStream } from "../src/chunkLines.ts";
 import { AggregatorState } from "../src/aggregatorState.ts";
 import { AggregatorStore } from "../src/aggregatorStore.ts";
 import { errorMessage } from "../src/errors.ts";
@@ -45,7 +45,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   let store: AggregatorStore | null = null;
   let state: AggregatorState;
   if (cfg.stateDir) {
-    const opened = await AggregatorStore.open(cfg.stateDir, reducer, undefined, metrics.onFsync);
+    const opened = await AggregatorStore.open(cfg.stateDir, reducer, { onFsync: metrics.onFsync });
     store = opened.store;
     state = store.state;
     log.info(`recovered ${opened.replayed} log records (${state.size} open sessions${opened.truncatedBytes ? `, ${opened.truncatedBytes} torn bytes dropped` : ""}) from ${cfg.stateDir}`);
@@ -68,15 +68,26 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
    */
   async function publishResult(id: string): Promise<void> {
     const started = performance.now();
-    const lines = state.result(id);
-    const chunks = chunkLines(lines, cfg.chunkBytes);
-    await Promise.all(chunks.map((csv, i) =>
-      transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query: cfg.query, chunk: i, last: i === chunks.length - 1, csv }))));
+    // Streamed: chunks are cut as the lines come (Q1 merges its runs from disk), one chunk held
+    // back so the last can say so; the transport bounds how many wait for their confirms.
+    const publishes: Promise<void>[] = [];
+    let lines = 0;
+    let chunks = 0;
+    let pending: string | null = null;
+    const send = (csv: string, last: boolean): void => {
+      publishes.push(transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query: cfg.query, chunk: chunks++, last, csv })));
+    };
+    for (const chunk of chunkStream(state.result(id), cfg.chunkBytes, () => lines++)) {
+      if (pending !== null) send(pending, false);
+      pending = chunk;
+    }
+    send(pending ?? "", true);
+    await Promise.all(publishes);
     state.markFinished(id);
     store?.logFinished(id);
     metrics.sessionsFinished.inc(stage);
-    metrics.rowsOut.inc(stage, Math.max(0, lines.length - 1)); // the header is not a row
-    log.info(`session ${id} complete: ${chunks.length} result chunk(s) in ${(performance.now() - started).toFixed(0)} ms`);
+    metrics.rowsOut.inc(stage, Math.max(0, lines - 1)); // the header is not a row
+    log.info(`session ${id} complete: ${chunks} result chunk(s) in ${(performance.now() - started).toFixed(0)} ms`);
   }
 
   async function handle(d: Delivery): Promise<void> {

@@ -6,7 +6,9 @@
 import type { BrokerMessage } from "./codec.ts";
 import { EndedSessions } from "./endedSessions.ts";
 import { InternalError } from "./errors.ts";
-import type { QueryReducer } from "./queries/reducer.ts";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { QueryReducer, ReducerContext } from "./queries/reducer.ts";
 import { SessionTracker, type TrackerSnapshot } from "./sessionTracker.ts";
 import { plainToState, stateToPlain } from "./stateCodec.ts";
 
@@ -39,7 +41,35 @@ export class AggregatorState {
   private readonly ended = new EndedSessions();
   readonly counters: AggregatorCounters = { batches: 0, duplicates: 0, finished: 0, purged: 0 };
 
-  constructor(private readonly reducer: QueryReducer) {}
+  /**
+   * `spillRoot`: a directory under which each session may keep state too large for memory (its
+   * own subdirectory, deleted when the session ends); null keeps everything in memory.
+   */
+  constructor(private readonly reducer: QueryReducer, private readonly spillRoot: string | null = null, private readonly spillRows?: number) {}
+
+  private context(session: string): ReducerContext {
+    // Session ids come from the gateway (UUIDs); anything else is kept out of the path.
+    return {
+      spillDir: this.spillRoot === null ? null : join(this.spillRoot, session.replace(/[^A-Za-z0-9-]/g, "_")),
+      ...(this.spillRows !== undefined ? { spillRows: this.spillRows } : {}),
+    };
+  }
+
+  /** The session's state is gone: so are its files. */
+  private dropFiles(session: string): void {
+    const dir = this.context(session).spillDir;
+    if (dir !== null) rmSync(dir, { recursive: true, force: true });
+  }
+
+  /**
+   * After recovery: remove spill directories of sessions that are not open (a crash between a
+   * session's end and the removal of its files, or runs written for records never logged).
+   */
+  removeOrphanFiles(): void {
+    if (this.spillRoot === null || !existsSync(this.spillRoot)) return;
+    const open = new Set([...this.sessions.keys()].map((s) => basename(this.context(s).spillDir!)));
+    for (const name of readdirSync(this.spillRoot)) if (!open.has(name)) rmSync(join(this.spillRoot, name), { recursive: true, force: true });
+  }
 
   /** Open sessions. */
   get size(): number {
@@ -56,11 +86,12 @@ export class AggregatorState {
     if (msg.kind === "purge") {
       this.sessions.delete(msg.session);
       this.ended.add(msg.session);
+      this.dropFiles(msg.session);
       this.counters.purged++;
       return "purged";
     }
     let s = this.sessions.get(msg.session);
-    if (!s) this.sessions.set(msg.session, (s = { tracker: new SessionTracker(this.reducer.needs), state: this.reducer.create() }));
+    if (!s) this.sessions.set(msg.session, (s = { tracker: new SessionTracker(this.reducer.needs), state: this.reducer.create(this.context(msg.session)) }));
     if (msg.kind === "eos") {
       s.tracker.markEos(msg.entity, msg.count);
     } else {
@@ -85,8 +116,8 @@ export class AggregatorState {
     return [...this.sessions].filter(([, s]) => s.tracker.isComplete()).map(([id]) => id);
   }
 
-  /** The result's CSV lines; does not change the state, so it can be recomputed after a crash. */
-  result(session: string): string[] {
+  /** The result's CSV lines, lazily; does not change the state, so it can be recomputed after a crash. */
+  result(session: string): Iterable<string> {
     const s = this.sessions.get(session);
     if (!s) throw new InternalError(`no state for session ${session}`);
     return this.reducer.finish(s.state);
@@ -97,6 +128,7 @@ export class AggregatorState {
     if (this.ended.has(session)) return;
     this.sessions.delete(session);
     this.ended.add(session);
+    this.dropFiles(session);
     this.counters.finished++;
   }
 
@@ -110,7 +142,9 @@ export class AggregatorState {
 
   /** Re-open a session from its snapshot data (recovery). */
   restoreSession(snap: LiveSessionSnapshot): void {
-    this.sessions.set(snap.session, { tracker: SessionTracker.import(this.reducer.needs, snap.tracker), state: plainToState(snap.state) });
+    const state = plainToState(snap.state);
+    const ctx = this.context(snap.session);
+    this.sessions.set(snap.session, { tracker: SessionTracker.import(this.reducer.needs, snap.tracker), state: this.reducer.restore ? this.reducer.restore(state, ctx) : state });
   }
 
   /** Ended session ids still remembered (so a snapshot keeps dropping their late messages). */

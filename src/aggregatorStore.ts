@@ -9,6 +9,7 @@ import { AggregatorState, type LiveSessionSnapshot } from "./aggregatorState.ts"
 import { InternalError, WalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
 import { Wal, type WalOptions } from "./wal.ts";
+import { join } from "node:path";
 
 const MESSAGE = 1;
 const FINISHED = 2;
@@ -29,6 +30,16 @@ const SNAPSHOT_FORMAT = 2;
 /** By default a snapshot is taken once this many records were logged since the last one. */
 const SNAPSHOT_EVERY = 20_000;
 
+/** Tuning of an aggregator store (defaults suit production; tests make things small). */
+export interface AggregatorStoreOptions {
+  /** Records logged before the next snapshot is taken. */
+  snapshotEvery?: number;
+  /** Observer of the log's fsyncs (metrics). */
+  onFsync?: WalOptions["onFsync"];
+  /** Rows a reducer keeps in memory before spilling (Q1). */
+  spillRows?: number;
+}
+
 /** An aggregator's state with its log. */
 export class AggregatorStore {
   private sinceSnapshot = 0;
@@ -36,9 +47,11 @@ export class AggregatorStore {
   private constructor(private readonly wal: Wal, readonly state: AggregatorState, private readonly snapshotEvery: number) {}
 
   /** Open (or create) the log in `dir` and rebuild the state from it; `onFsync` observes the log's fsyncs. */
-  static async open(dir: string, reducer: QueryReducer, snapshotEvery = SNAPSHOT_EVERY, onFsync?: WalOptions["onFsync"]): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
-    const { wal, recovered } = await Wal.open({ dir, onFsync });
-    const state = new AggregatorState(reducer);
+  static async open(dir: string, reducer: QueryReducer, opts: AggregatorStoreOptions = {}): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
+    const { wal, recovered } = await Wal.open({ dir, ...(opts.onFsync ? { onFsync: opts.onFsync } : {}) });
+    const snapshotEvery = opts.snapshotEvery ?? SNAPSHOT_EVERY;
+    // Sessions' spilled state lives beside the log (Wal ignores names it does not own).
+    const state = new AggregatorState(reducer, join(dir, "spill"), opts.spillRows);
     const store = new AggregatorStore(wal, state, snapshotEvery);
     if (recovered.snapshot) {
       const snap = packr.unpack(recovered.snapshot) as unknown[];
@@ -55,6 +68,7 @@ export class AggregatorStore {
       }
     }
     for (const r of recovered.records) store.replay(r);
+    state.removeOrphanFiles();
     store.sinceSnapshot = recovered.records.length;
     return { store, replayed: recovered.records.length, truncatedBytes: recovered.truncatedBytes };
   }

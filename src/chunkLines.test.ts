@@ -1,16 +1,28 @@
 import { expect, test } from "bun:test";
-import { chunkLines } from "./chunkLines.ts";
+import { chunkStream } from "./chunkLines.ts";
 
 test("chunks keep every line once, in order, and respect the size", () => {
   const lines = Array.from({ length: 1000 }, (_, i) => `row-${i},${i * 7}.5\n`);
-  const chunks = chunkLines(lines, 200);
+  let seen = 0;
+  const chunks = [...chunkStream(lines, 200, () => seen++)];
+  expect(seen).toBe(1000);
   expect(chunks.join("")).toBe(lines.join(""));
   expect(chunks.length).toBeGreaterThan(50);
   for (const c of chunks.slice(0, -1)) expect(c.length).toBeGreaterThanOrEqual(200);
   for (const c of chunks) expect(c.endsWith("\n")).toBe(true);
 });
 
-test("an empty result is one empty chunk, a header-only result one chunk", () => {
-  expect(chunkLines([], 100)).toEqual([""]);
-  expect(chunkLines(["h\n"], 100)).toEqual(["h\n"]);
+test("lines are pulled as chunks are taken, not all at once", () => {
+  let pulled = 0;
+  function* lines(): Generator<string> {
+    for (let i = 0; i < 100; i++) { pulled++; yield "0123456789\n"; }
+  }
+  const it = chunkStream(lines(), 50)[Symbol.iterator]();
+  it.next();
+  expect(pulled).toBe(5);
+});
+
+test("no lines give no chunk; a header-only result one chunk", () => {
+  expect([...chunkStream([], 100)]).toEqual([]);
+  expect([...chunkStream(["h\n"], 100)]).toEqual(["h\n"]);
 });

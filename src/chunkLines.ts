@@ -1,19 +1,21 @@
 /** Cutting a result into chunks, so no broker message or frame carries a giant report. */
 
-/** Join CSV lines into chunks of about `chunkBytes` characters; always at least one chunk. */
-export function chunkLines(lines: readonly string[], chunkBytes: number): string[] {
-  const chunks: string[] = [];
+/**
+ * Join CSV lines into chunks of about `chunkBytes` characters as they come, calling `onLine` per
+ * line; yields nothing for no lines (callers send one empty last chunk then).
+ */
+export function* chunkStream(lines: Iterable<string>, chunkBytes: number, onLine: () => void = () => {}): Generator<string> {
   let current: string[] = [];
   let size = 0;
   for (const line of lines) {
+    onLine();
     current.push(line);
     size += line.length;
     if (size >= chunkBytes) {
-      chunks.push(current.join(""));
+      yield current.join("");
       current = [];
       size = 0;
     }
   }
-  if (current.length > 0 || chunks.length === 0) chunks.push(current.join(""));
-  return chunks;
+  if (current.length > 0) yield current.join("");
 }

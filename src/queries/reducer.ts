@@ -2,14 +2,25 @@
 import type { DataMessage } from "../codec.ts";
 import type { Entity, QueryName } from "../schema.ts";
 
+/** What a session's state may use besides memory. */
+export interface ReducerContext {
+  /** A directory of the session's own for state too large for memory (null: memory only). */
+  spillDir: string | null;
+  /** Rows a reducer keeps in memory before spilling (tests make it small); undefined: its own default. */
+  spillRows?: number;
+}
+
 /** A query's final stage as a fold: create → apply* → finish (CSV lines, header first). */
 export interface QueryReducer<S = unknown> {
   query: QueryName;
   /** Entities whose every batch (and end-of-stream) must arrive before the result is final. */
   needs: readonly Entity[];
-  create(): S;
+  create(ctx: ReducerContext): S;
   apply(state: S, msg: DataMessage): void;
-  finish(state: S): string[];
+  /** The result's lines, produced as they are consumed (a large result never sits in memory). */
+  finish(state: S): Iterable<string>;
+  /** A state rebuilt from a snapshot, given this process's context (paths may differ). */
+  restore?(state: S, ctx: ReducerContext): S;
 }
 
 /** Compare two names the way every report sorts them (code units), ties by numeric id. */

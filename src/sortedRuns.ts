@@ -1,0 +1,143 @@
+/**
+ * Sorted runs on disk for an external sort of (id, cents) rows: Q1's result is every matching
+ * transaction sorted by id, so its state grows with rows; past a bound the rows go to disk as a
+ * sorted run file and the final result is a k-way merge of the runs, streamed.
+ *
+ * Run file: rows sorted by id (code units, stable), each `u16 id byte length, UTF-8 id, f64 cents`
+ * (little endian). Written once, fsynced (file and directory) before anything refers to it.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { InternalError } from "./errors.ts";
+
+/** One row of a run. */
+export interface RunRow {
+  id: string;
+  cents: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Indexes of `ids` in id order (code units), ties in insertion order. */
+export function sortedOrder(ids: readonly string[]): number[] {
+  const order = ids.map((_, i) => i);
+  order.sort((a, b) => {
+    const x = ids[a]!;
+    const y = ids[b]!;
+    return x < y ? -1 : x > y ? 1 : a - b;
+  });
+  return order;
+}
+
+/** Write the rows, sorted, to `path` and make the file and its directory entry durable. */
+export function writeRun(path: string, ids: readonly string[], cents: readonly number[]): void {
+  const encoded = ids.map((id) => encoder.encode(id));
+  const size = encoded.reduce((n, b) => n + 2 + b.length + 8, 0);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const i of sortedOrder(ids)) {
+    const id = encoded[i]!;
+    if (id.length > 0xffff) throw new InternalError(`id of ${id.length} bytes does not fit a run row`);
+    view.setUint16(at, id.length, true);
+    out.set(id, at + 2);
+    view.setFloat64(at + 2 + id.length, cents[i]!, true);
+    at += 2 + id.length + 8;
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  const fd = openSync(path, "w");
+  try {
+    writeSync(fd, out);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const dir = openSync(dirname(path), "r");
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/** Reads a run file row by row through a fixed buffer. */
+class RunReader {
+  private buf = new Uint8Array(64 * 1024);
+  private start = 0;
+  private end = 0;
+  private eof = false;
+  head: RunRow | null = null;
+
+  constructor(private readonly fd: number) {
+    this.advance();
+  }
+
+  /** Bytes available, refilling the buffer (keeping the unread tail) when fewer than `n`. */
+  private ensure(n: number): boolean {
+    if (this.end - this.start >= n) return true;
+    if (this.eof) return false;
+    if (n > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(n, this.buf.length * 2));
+      bigger.set(this.buf.subarray(this.start, this.end));
+      this.buf = bigger;
+    } else this.buf.copyWithin(0, this.start, this.end);
+    this.end -= this.start;
+    this.start = 0;
+    while (this.end - this.start < n && !this.eof) {
+      const got = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
+      if (got === 0) this.eof = true;
+      this.end += got;
+    }
+    return this.end - this.start >= n;
+  }
+
+  /** Move `head` to the next row (null at the end). */
+  advance(): void {
+    if (!this.ensure(2)) {
+      if (this.end > this.start) throw new InternalError("run file ends inside a row");
+      this.head = null;
+      return;
+    }
+    const len = this.buf[this.start]! | (this.buf[this.start + 1]! << 8);
+    if (!this.ensure(2 + len + 8)) throw new InternalError("run file ends inside a row");
+    const id = decoder.decode(this.buf.subarray(this.start + 2, this.start + 2 + len));
+    const cents = new DataView(this.buf.buffer, this.buf.byteOffset + this.start + 2 + len, 8).getFloat64(0, true);
+    this.start += 2 + len + 8;
+    this.head = { id, cents };
+  }
+}
+
+/**
+ * Every row of the runs at `paths` and of the in-memory rows, merged in id order. Ties go to the
+ * earlier run, the in-memory rows last: the order one stable sort of all rows would give.
+ */
+export function* mergeRuns(paths: readonly string[], ids: readonly string[], cents: readonly number[]): Generator<RunRow> {
+  const fds = paths.map((p) => openSync(p, "r"));
+  try {
+    const readers = fds.map((fd) => new RunReader(fd));
+    const order = sortedOrder(ids);
+    let m = 0;
+    for (;;) {
+      // k is small (one run per tens of thousands of rows): a linear scan beats a heap here.
+      let best = -1;
+      let bestId = "";
+      for (let r = 0; r < readers.length; r++) {
+        const h = readers[r]!.head;
+        if (h && (best < 0 || h.id < bestId)) { best = r; bestId = h.id; }
+      }
+      const memId = m < order.length ? ids[order[m]!]! : null;
+      if (memId !== null && (best < 0 || memId < bestId)) {
+        yield { id: memId, cents: cents[order[m]!]! };
+        m++;
+        continue;
+      }
+      if (best < 0) return;
+      const reader = readers[best]!;
+      yield reader.head!;
+      reader.advance();
+    }
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+}
