@@ -27,6 +27,8 @@ export interface ClientConfig {
   host: string;
   port: number;
   batchRows: number;
+  /** Field characters after which a batch is cut (batches are sized by bytes, capped by rows). */
+  batchBytes: number;
   window: number;
   quiet: boolean;
   /** Fail when the gateway sends nothing for this long (a stuck or lost session). */
@@ -281,7 +283,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
             };
             for (const file of files.get(entity)!) {
               let fileBytes = 0;
-              for await (const batch of readEntityFile(file.path, entity, cfg.batchRows, onReject(file.label))) {
+              for await (const batch of readEntityFile(file.path, entity, onReject(file.label), { batchRows: cfg.batchRows, batchChars: cfg.batchBytes })) {
                 batch.file = file.label;
                 fileBytes = batch.bytesRead;
                 await queue.push({ entity, batch, bytes: earlierFiles + batch.bytesRead });
@@ -348,7 +350,8 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "data", type: "string", env: "COFFEE_DATA", required: true, help: "dataset folder with transactions/, transaction_items/, users/, stores/, menu_items/" },
   { name: "out", type: "string", env: "COFFEE_OUT", default: "./results", help: "results go to OUT/session_<id>/query1..4.csv" },
   { name: "gateway", type: "string", env: "COFFEE_GATEWAY", default: "127.0.0.1:9000", help: "gateway address host:port" },
-  { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 5000, min: 1, max: 1_000_000, help: "rows per batch sent" },
+  { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 50_000, min: 1, max: 1_000_000, help: "most rows per batch sent (keep it under the gateway's --max-batch-rows)" },
+  { name: "batch-bytes", type: "int", env: "COFFEE_BATCH_BYTES", default: 1_048_576, min: 1024, max: 64 * 1024 * 1024, help: "a batch is sent once its fields hold this many characters (the broker is cheap per byte, dear per message)" },
   { name: "window", type: "int", env: "COFFEE_WINDOW", default: 16, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 600, min: 1, max: 86_400, help: "give up when the gateway sends nothing for this long" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port)" },
@@ -364,7 +367,7 @@ export function clientConfig(values: OptionValues): ClientConfig {
   const { host, port } = parseHostPort(str(values, "gateway"));
   return {
     dataDir: str(values, "data"), outDir: str(values, "out"), host, port,
-    batchRows: int(values, "batch-rows"), window: int(values, "window"), quiet: bool(values, "quiet"),
+    batchRows: int(values, "batch-rows"), batchBytes: int(values, "batch-bytes"), window: int(values, "window"), quiet: bool(values, "quiet"),
     idleTimeoutMs: int(values, "idle-timeout-s") * 1000,
     progressMs: int(values, "progress-ms"),
     reconnectTimeoutMs: int(values, "reconnect-timeout-s") * 1000,

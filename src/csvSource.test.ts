@@ -14,7 +14,7 @@ async function readAll(file: string, chunkBytes: number, batchRows = 3, newline:
   const rows: string[][] = [];
   const lines: number[] = [];
   const rejected: number[] = [];
-  for await (const b of readEntityFile(file, "stores", batchRows, (l) => rejected.push(l), chunkBytes, newline) as AsyncGenerator<TextBatch>) {
+  for await (const b of readEntityFile(file, "stores", (l) => rejected.push(l), { batchRows, chunkBytes, ...(newline ? { newline } : {}) }) as AsyncGenerator<TextBatch>) {
     const fields = b.columns.map(unpackColumn);
     for (let r = 0; r < b.lines.length; r++) rows.push(fields.map((c) => c[r]!));
     lines.push(...b.lines);

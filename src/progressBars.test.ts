@@ -298,7 +298,7 @@ describe("csvSource byte counting (the bars' progress estimate)", () => {
     const endOf = (dataRows: number): number => Buffer.byteLength(header + rows.slice(0, dataRows).join(""));
     for (const chunkBytes of [64, 1024, 1 << 20]) {
       const seen: number[] = [];
-      for await (const b of readEntityFile(file, "stores", 30, () => {}, chunkBytes)) seen.push(b.bytesRead);
+      for await (const b of readEntityFile(file, "stores", () => {}, { batchRows: 30, chunkBytes })) seen.push(b.bytesRead);
       expect(seen).toHaveLength(7);
       for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThanOrEqual(seen[i - 1]!);
       // Within a row or two of the exact offset: placed by row count inside a chunk.

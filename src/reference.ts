@@ -254,7 +254,7 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
         shapeRejects++;
         log.add(line);
       };
-      for await (const batch of readEntityFile(file, entity, batchRows, onShapeReject)) {
+      for await (const batch of readEntityFile(file, entity, onShapeReject, { batchRows })) {
         const parsed = parseEntityRows(entity, batch.columns, batch.lines.length);
         for (const idx of parsed.rejected) log.add(batch.lines[idx]!);
         rowsRead += batch.lines.length;
