@@ -280,11 +280,16 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
     metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
     const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
-    publishConfirmed(s, dataKey(msg.entity), bytes, true, () => {
-      s.rowsAcked.set(msg.entity, (s.rowsAcked.get(msg.entity) ?? 0) + msg.lines.length);
+    // The callback keeps only small values: capturing `msg` would hold the batch's text columns
+    // (about a MiB) in memory until the broker confirms.
+    const { entity, seq } = msg;
+    const rows = msg.lines.length;
+    const rejectedLines = rejected.map((r) => msg.lines[r]!);
+    publishConfirmed(s, dataKey(entity), bytes, true, () => {
+      s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
       metrics.batches.inc(stage);
-      metrics.rowsOut.inc(stage, msg.lines.length - rejected.length);
-      send(s.conn, { t: "ack", entity: msg.entity, seq: msg.seq, rejected: rejected.map((r) => msg.lines[r]!) });
+      metrics.rowsOut.inc(stage, rows - rejectedLines.length);
+      send(s.conn, { t: "ack", entity, seq, rejected: rejectedLines });
     });
   }
 
