@@ -33,6 +33,11 @@ export interface GatewayConfig {
   maxFrameBytes: number;
   /** Client batches a connection may have unacknowledged; more is a protocol violation. */
   maxInFlight: number;
+  /**
+   * Bytes of client batches the whole gateway holds until the broker confirms them; above it,
+   * every client connection stops being read (TCP backpressure) until half is confirmed.
+   */
+  maxInFlightBytes: number;
   /** Result bytes queued for a client that does not read; past this its connection is dropped. */
   maxOutboxBytes: number;
   prefetch: number;
@@ -97,7 +102,10 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   const stage = { stage: "gateway" };
   metrics.sessionsOpen.track(stage, () => sessions.size);
   const connections = new Set<Connection>();
-  const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0 };
+  const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0 };
+  /** Bytes of client batches (frame + encoded message) awaiting the broker's confirm, all sessions. */
+  let bytesInFlight = 0;
+  let readingPaused = false;
   let server: TCPSocketListener<Connection> | null = null;
   let consumer: Consumer | null = null;
   let queues: QueuePoller | null = null;
@@ -161,7 +169,25 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (!s) {
       conn.timer = setTimeout(() => fail(conn, new CoffeeError("HANDSHAKE_TIMEOUT", `no hello within ${cfg.handshakeTimeoutMs} ms`)), cfg.handshakeTimeoutMs);
     } else if (!ENTITIES.every((e) => s.eosCount.has(e))) {
-      conn.timer = setTimeout(() => fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`)), cfg.idleTimeoutMs);
+      // A client we stopped reading is not idle: look again later.
+      conn.timer = setTimeout(() => (readingPaused ? armTimer(conn) : fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`))), cfg.idleTimeoutMs);
+    }
+  }
+
+  /**
+   * Memory bound across sessions: each session's window bounds its own batches, but the
+   * gateway's memory is their sum. Above the budget no client is read until half of it is
+   * confirmed; the clients then see ordinary TCP backpressure.
+   */
+  function weigh(delta: number): void {
+    bytesInFlight += delta;
+    if (!readingPaused && bytesInFlight >= cfg.maxInFlightBytes) {
+      readingPaused = true;
+      counters.readPauses++;
+      for (const c of connections) c.socket.pause();
+    } else if (readingPaused && bytesInFlight < cfg.maxInFlightBytes / 2) {
+      readingPaused = false;
+      for (const c of connections) c.socket.resume();
     }
   }
 
@@ -238,12 +264,14 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     }
   }
 
-  function publishConfirmed(s: Session, key: string, bytes: Uint8Array, isBatch: boolean, then: () => void): void {
+  function publishConfirmed(s: Session, key: string, bytes: Uint8Array, isBatch: boolean, then: () => void, weight = 0): void {
     s.inFlight++;
     if (isBatch) s.batchesInFlight++;
+    weigh(weight);
     const settled = (): void => {
       s.inFlight--;
       if (isBatch) s.batchesInFlight--;
+      weigh(-weight);
     };
     transport.publish(key, bytes).then(
       () => {
@@ -258,7 +286,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     );
   }
 
-  function batch(s: Session, msg: Extract<ClientMessage, { t: "batch" }>): void {
+  function batch(s: Session, msg: Extract<ClientMessage, { t: "batch" }>, frameBytes: number): void {
     const next = s.nextSeq.get(msg.entity) ?? 0;
     const eosCount = s.eosCount.get(msg.entity);
     // seq below `next` is a resend after a resume: published again, dropped downstream by lineage.
@@ -290,7 +318,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       metrics.batches.inc(stage);
       metrics.rowsOut.inc(stage, rows - rejectedLines.length);
       send(s.conn, { t: "ack", entity, seq, rejected: rejectedLines });
-    });
+    }, frameBytes + bytes.length);
   }
 
   function eos(s: Session, msg: Extract<ClientMessage, { t: "eos" }>): void {
@@ -312,7 +340,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       return armTimer(conn);
     }
     armTimer(conn);
-    if (msg.t === "batch") batch(conn.session, msg);
+    if (msg.t === "batch") batch(conn.session, msg, frame.length);
     else if (msg.t === "eos") eos(conn.session, msg);
     else if (msg.t === "resent") {
       conn.session.awaitingResend = false;
@@ -407,6 +435,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
             const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket), session: null, closed: false, timer: null };
             connections.add(conn);
             socket.data = conn;
+            if (readingPaused) socket.pause();
             armTimer(conn);
           },
           data(socket, data) {
@@ -464,6 +493,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full'" },
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "largest frame a client may send" },
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client connection" },
+  { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 32 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of client batches the gateway holds until the broker confirms them, all sessions together; above it clients are not read until half is confirmed" },
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 64 * 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued for a client that does not read before it is dropped" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 64, min: 1, max: 10000, help: "result chunks in flight from the broker" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
@@ -484,6 +514,7 @@ export function gatewayConfig(values: OptionValues): GatewayConfig {
     maxSessions: int(values, "max-sessions"),
     maxFrameBytes: int(values, "max-frame-bytes"),
     maxInFlight: int(values, "max-in-flight"),
+    maxInFlightBytes: int(values, "max-in-flight-bytes"),
     maxOutboxBytes: int(values, "max-outbox-bytes"),
     prefetch: int(values, "prefetch"),
     sessionTtlMs: int(values, "session-ttl-s") * 1000,
