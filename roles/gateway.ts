@@ -8,7 +8,7 @@ import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { parseEntityRows } from "../src/entityBatch.ts";
-import { CoffeeError, ProtocolError, errorMessage } from "../src/errors.ts";
+import { CoffeeError, ConfigError, ProtocolError, errorMessage } from "../src/errors.ts";
 import { encodeFrame, FrameDecoder } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
@@ -112,7 +112,10 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   let stop: () => void = () => {};
   const stopped = new Promise<void>((r) => (stop = r));
   let listened: (port: number) => void = () => {};
-  const listening = new Promise<number>((r) => (listened = r));
+  let cannotListen: (err: unknown) => void = () => {};
+  const listening = new Promise<number>((resolve, reject) => { listened = resolve; cannotListen = reject; });
+  // Whoever awaits `listening` sees the failure; nobody awaiting it is not an unhandled error.
+  listening.catch(() => {});
   const group = new GroupCommit(() => store.commit(), (err) => {
     log.error(`write-ahead log failure, exiting: ${errorMessage(err)}`);
     process.exit(70);
@@ -427,7 +430,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
           d.ack();
         }
       });
-      server = Bun.listen<Connection>({
+      const listen = (): TCPSocketListener<Connection> => Bun.listen<Connection>({
         hostname: cfg.host,
         port: cfg.port,
         socket: {
@@ -463,6 +466,13 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
           },
         },
       });
+      try {
+        server = listen();
+      } catch (err) {
+        const failure = new ConfigError(`--port ${cfg.port}: cannot listen on ${cfg.host}:${cfg.port} (${errorMessage(err)}; is another process using it?)`);
+        cannotListen(failure);
+        throw failure;
+      }
       log.info(`gateway listening on ${cfg.host}:${server.port} (max ${cfg.maxSessions} sessions)`);
       listened(server.port);
       await stopped;

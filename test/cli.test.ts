@@ -61,6 +61,21 @@ describe("command line", () => {
     }
   });
 
+  test("coffee up --port on a taken port is CONFIG_INVALID at once, in either transport", async () => {
+    const busy = Bun.listen({ hostname: "0.0.0.0", port: 0, socket: { data() {} } });
+    const dir = tempDir("cli-port");
+    try {
+      for (const transport of ["memory", "auto"]) {
+        const r = await runCoffee(["up", "--transport", transport, "--port", String(busy.port), "--state-dir", join(dir, transport)]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain(`CONFIG_INVALID: --port ${busy.port} is in use`);
+      }
+    } finally {
+      busy.stop(true);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("client: bad dataset and unreachable gateway are one-line errors, exit 1", async () => {
     const dir = tempDir("cli");
     try {

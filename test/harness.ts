@@ -3,6 +3,7 @@
  * cluster, clients, gen, reference — against the real broker at AMQP_URL, and cleans up the
  * namespace's queues and exchange afterwards.
  */
+import { freeTcpPort } from "../src/ports.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,7 +51,8 @@ export interface TestCluster {
 export async function startCluster(opts: { tag: string; extraArgs?: string[]; port?: number; env?: Record<string, string> }): Promise<TestCluster & { banner: string }> {
   const stateDir = tempDir(`state-${opts.tag}`);
   const namespace = uniqueNamespace(opts.tag);
-  const port = opts.port ?? 20000 + Math.floor(Math.random() * 20000);
+  // A port the OS just handed out, not a random guess: a guess collided with a busy port once.
+  const port = opts.port ?? freeTcpPort();
   const proc = Bun.spawn(coffeeArgv("up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, "--monitors", "1", ...(opts.extraArgs ?? [])), {
     env: { ...process.env, AMQP_URL, ...opts.env } as Record<string, string>,
     stdout: "pipe",

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
-import { defaultGatewayConfig } from "../roles/gateway.ts";
+import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { encodeFrame, FrameDecoder } from "../src/frame.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
@@ -14,6 +14,7 @@ import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCl
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { decodeGatewayMessage, encodeProtocol, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { computeReference } from "../src/reference.ts";
+import { allQueues } from "../src/topology.ts";
 import { readResults, tempDir } from "./harness.ts";
 
 setDefaultTimeout(60_000);
@@ -112,4 +113,21 @@ describe("gateway limits and access", () => {
     expect(big.at(-1)).toMatchObject({ t: "error", code: "FRAME_TOO_LARGE" });
     expect(readResults(ok.dir).q1).toBe(expected.q1!);
   });
+});
+
+test("a gateway that cannot listen rejects `listening` with CONFIG_INVALID instead of hanging", async () => {
+  const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const transport = new MemoryTransport(new MemoryBroker(), "busy");
+  await transport.declare(allQueues());
+  try {
+    const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: busy.port }), transport, { info() {}, warn() {}, error() {} });
+    const run = gw.run().catch((err: unknown) => err);
+    const err = await gw.listening.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CoffeeError);
+    expect((err as CoffeeError).code).toBe("CONFIG_INVALID");
+    expect((err as Error).message).toContain(`--port ${busy.port}`);
+    expect(await run).toBe(err);
+  } finally {
+    busy.stop(true);
+  }
 });

@@ -60,6 +60,8 @@ export const upCommand: Command = {
     const dashboardPort = int(values, "dashboard-port");
     if (dashboardPort > 0 && int(values, "monitors") === 0) throw new ConfigError("--dashboard-port needs a monitor to serve it (--monitors is 0)");
     if (dashboardPort > 0 && !tcpPortFree(dashboardPort)) throw new ConfigError(`--dashboard-port ${dashboardPort} is in use`);
+    // Checked before anything starts: a gateway that cannot listen would leave a half cluster.
+    if (!tcpPortFree(port, "0.0.0.0")) throw new ConfigError(`--port ${port} is in use (another coffee up, or another server); choose another --port`);
     const logDir = join(stateDir, "logs");
     mkdirSync(logDir, { recursive: true });
     const clusterFile = join(stateDir, "cluster.json");
@@ -151,7 +153,12 @@ export const upCommand: Command = {
         (name, plog) => new MemoryTransport(memory, namespace, (err) => plog.error(String(err))),
         false,
         deploy,
-      );
+      ).catch(async (err: unknown) => {
+        // The monitors already run as children: never leave them behind.
+        await supervisor.stopAll();
+        control.stop();
+        throw err;
+      });
       for (const r of cluster.roles) {
         const health = await startHealthServer({ port: healthPorts.get(r.name)!, status: () => ({ role: r.role, name: r.name, ...r.instance.status() }) });
         local.push({ name: r.name, instance: r.instance, health });
