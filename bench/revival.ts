@@ -5,6 +5,7 @@
  *
  *   bun bench/revival.ts [--kills 20] [--failovers 5]
  */
+import { freeTcpPort } from "../src/ports.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -13,7 +14,7 @@ import { pingHealth } from "../src/health.ts";
 const { values } = parseArgs({ options: { kills: { type: "string", default: "20" }, failovers: { type: "string", default: "5" }, work: { type: "string", default: "/tmp/coffee-revival" } } });
 const root = join(import.meta.dir, "..");
 const stateDir = join(values.work!, "state");
-const port = 19500 + Math.floor(Math.random() * 400);
+const port = freeTcpPort();
 const up = Bun.spawn([process.execPath, join(root, "src/main.ts"), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `rev${port}`, "--monitors", "3", "--delete-on-exit"], { stdout: "pipe", stderr: "ignore" });
 const reader = up.stdout.getReader();
 for (let t = ""; !t.includes("ready"); ) {

@@ -5,6 +5,7 @@
  *
  *   bun bench/throughput.ts [--transactions-per-month N] [--months A..B] [--replicas spec] [--deploy fused|split]
  */
+import { freeTcpPort } from "../src/ports.ts";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -38,7 +39,7 @@ if (!existsSync(data)) await run(["gen", "--out", data, "--months", values.month
 const ref = await run(["reference", "--data", data, "--out", join(work, "ref")]);
 const rows = Number(/(\d+) rows read/.exec(ref.stdout)?.[1] ?? 0);
 
-const port = 19000 + Math.floor(Math.random() * 1000);
+const port = freeTcpPort();
 const ns = `bench${port}`;
 const up = Bun.spawn([...bin, "up", "--state-dir", join(work, "state"), "--port", String(port), "--namespace", ns, "--monitors", "1", "--delete-on-exit", "--deploy", values.deploy!, ...(values.replicas ? ["--replicas", values.replicas] : [])], { stdout: "pipe", stderr: "ignore" });
 const reader = up.stdout.getReader();
