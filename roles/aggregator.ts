@@ -16,7 +16,7 @@ import type { QueryReducer } from "../src/queries/reducer.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { QUERIES, type QueryName } from "../src/schema.ts";
 import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
-import { chunkStream } from "../src/chunkLines.ts";
+import { chunkLines } from "../src/chunkLines.ts";
 import { AggregatorState } from "../src/aggregatorState.ts";
 import { AggregatorStore } from "../src/aggregatorStore.ts";
 import { errorMessage } from "../src/errors.ts";
@@ -77,7 +77,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     const send = (csv: string, last: boolean): void => {
       publishes.push(transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query: cfg.query, chunk: chunks++, last, csv })));
     };
-    for (const chunk of chunkStream(state.result(id), cfg.chunkBytes, () => lines++)) {
+    for (const chunk of chunkLines(state.result(id), cfg.chunkBytes, () => lines++)) {
       if (pending !== null) send(pending, false);
       pending = chunk;
     }

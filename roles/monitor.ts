@@ -15,7 +15,8 @@ import { DockerRevivalBackend } from "../src/dockerRevival.ts";
 import { BullyElection, type ElectionAction, type ElectionMessage } from "../src/election.ts";
 import { parsePeers, startElectionTransport } from "../src/electionTransport.ts";
 import { ConfigError, errorMessage } from "../src/errors.ts";
-import { pingHealth, startHealthServer } from "../src/health.ts";
+import { startHealthServer } from "../src/health.ts";
+import { pingEntry } from "../src/clusterView.ts";
 import { LocalRevivalBackend } from "../src/localRevival.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "../src/metrics.ts";
@@ -156,7 +157,7 @@ export const monitorCommand: Command = {
         const term = election.term;
         const entries = readClusterFile(clusterFile).filter((e) => e.name !== name);
         await Promise.all(entries.map(async (e) => {
-          const reply = await pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
+          const reply = await pingEntry(e, timeoutMs);
           if (reply) {
             misses.set(e.name, 0);
             if (down.delete(e.name)) log.info(`${e.name} is answering again`);

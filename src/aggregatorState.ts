@@ -7,7 +7,7 @@ import type { BrokerMessage } from "./codec.ts";
 import { EndedSessions } from "./endedSessions.ts";
 import { InternalError } from "./errors.ts";
 import { existsSync, readdirSync, rmSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import type { QueryReducer, ReducerContext } from "./queries/reducer.ts";
 import { SessionTracker, type TrackerSnapshot } from "./sessionTracker.ts";
 import { plainToState, stateToPlain } from "./stateCodec.ts";
@@ -47,10 +47,15 @@ export class AggregatorState {
    */
   constructor(private readonly reducer: QueryReducer, private readonly spillRoot: string | null = null, private readonly spillRows?: number) {}
 
-  private context(session: string): ReducerContext {
+  /** The session's directory name under the spill root. */
+  private static spillName(session: string): string {
     // Session ids come from the gateway (UUIDs); anything else is kept out of the path.
+    return session.replace(/[^A-Za-z0-9-]/g, "_");
+  }
+
+  private context(session: string): ReducerContext {
     return {
-      spillDir: this.spillRoot === null ? null : join(this.spillRoot, session.replace(/[^A-Za-z0-9-]/g, "_")),
+      spillDir: this.spillRoot === null ? null : join(this.spillRoot, AggregatorState.spillName(session)),
       ...(this.spillRows !== undefined ? { spillRows: this.spillRows } : {}),
     };
   }
@@ -67,7 +72,7 @@ export class AggregatorState {
    */
   removeOrphanFiles(): void {
     if (this.spillRoot === null || !existsSync(this.spillRoot)) return;
-    const open = new Set([...this.sessions.keys()].map((s) => basename(this.context(s).spillDir!)));
+    const open = new Set([...this.sessions.keys()].map(AggregatorState.spillName));
     for (const name of readdirSync(this.spillRoot)) if (!open.has(name)) rmSync(join(this.spillRoot, name), { recursive: true, force: true });
   }
 

@@ -1,10 +1,10 @@
 import { expect, test } from "bun:test";
-import { chunkStream } from "./chunkLines.ts";
+import { chunkLines } from "./chunkLines.ts";
 
 test("chunks keep every line once, in order, and respect the size", () => {
   const lines = Array.from({ length: 1000 }, (_, i) => `row-${i},${i * 7}.5\n`);
   let seen = 0;
-  const chunks = [...chunkStream(lines, 200, () => seen++)];
+  const chunks = [...chunkLines(lines, 200, () => seen++)];
   expect(seen).toBe(1000);
   expect(chunks.join("")).toBe(lines.join(""));
   expect(chunks.length).toBeGreaterThan(50);
@@ -17,12 +17,12 @@ test("lines are pulled as chunks are taken, not all at once", () => {
   function* lines(): Generator<string> {
     for (let i = 0; i < 100; i++) { pulled++; yield "0123456789\n"; }
   }
-  const it = chunkStream(lines(), 50)[Symbol.iterator]();
+  const it = chunkLines(lines(), 50)[Symbol.iterator]();
   it.next();
   expect(pulled).toBe(5);
 });
 
 test("no lines give no chunk; a header-only result one chunk", () => {
-  expect([...chunkStream([], 100)]).toEqual([]);
-  expect([...chunkStream(["h\n"], 100)]).toEqual(["h\n"]);
+  expect([...chunkLines([], 100)]).toEqual([]);
+  expect([...chunkLines(["h\n"], 100)]).toEqual(["h\n"]);
 });

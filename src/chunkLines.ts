@@ -4,7 +4,7 @@
  * Join CSV lines into chunks of about `chunkBytes` characters as they come, calling `onLine` per
  * line; yields nothing for no lines (callers send one empty last chunk then).
  */
-export function* chunkStream(lines: Iterable<string>, chunkBytes: number, onLine: () => void = () => {}): Generator<string> {
+export function* chunkLines(lines: Iterable<string>, chunkBytes: number, onLine: () => void = () => {}): Generator<string> {
   let current: string[] = [];
   let size = 0;
   for (const line of lines) {

@@ -21,10 +21,15 @@ export interface ProcessStatus {
   detail: Record<string, unknown>;
 }
 
+/** Ping one cluster.json entry where it answers: its host (compose), else this machine. */
+export function pingEntry(e: ClusterProcess, timeoutMs: number): ReturnType<typeof pingHealth> {
+  return pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
+}
+
 /** Ping every process of a cluster file (in parallel); one that does not answer in time is unhealthy. */
 export async function pingProcesses(entries: readonly ClusterProcess[], timeoutMs: number): Promise<ProcessStatus[]> {
   return Promise.all(entries.map(async (e): Promise<ProcessStatus> => {
-    const reply = await pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
+    const reply = await pingEntry(e, timeoutMs);
     const { role: _r, name: _n, pid, uptimeMs, ...detail } = reply?.status ?? {};
     return {
       name: e.name, role: e.role,

@@ -178,11 +178,11 @@ export async function* readEntityFile(
   let bytesParsed = 0;
   const close = (b: OpenBatch, at: number): TextBatch => ({ file, columns: b.fields.map(packColumn), lines: b.lines, bytesRead: at });
   /** Parse `text`, which ends `endBytes` into the file. */
-  const parse = (text: string, endBytes: number): void => {
+  const parse = (text: string, endBytes: number, lineBreak: Newline): void => {
     // Bytes that are not UTF-8 decode to U+FFFD: such a row is malformed, not data.
     const suspect = text.includes("\uFFFD");
     // The delimiter is fixed (RFC 4180): a per-chunk guess could differ between chunks.
-    const rows = Papa.parse<string[]>(text, { skipEmptyLines: true, delimiter: ",", newline: newline ?? guessNewline(text) }).data;
+    const rows = Papa.parse<string[]>(text, { skipEmptyLines: true, delimiter: ",", newline: lineBreak }).data;
     const startBytes = bytesParsed;
     const firstLine = line;
     for (const row of rows) {
@@ -222,14 +222,13 @@ export async function* readEntityFile(
     if (cut > 0) {
       const rest = pending.slice(cut);
       // The uncut rest is at most a record or so: measuring it is cheap.
-      parse(pending.slice(0, cut), bytesRead - Buffer.byteLength(rest));
+      parse(pending.slice(0, cut), bytesRead - Buffer.byteLength(rest), newline);
       pending = rest;
     }
     while (ready.length > 0) yield ready.shift()!;
   }
   pending += decoder.decode();
-  newline ??= guessNewline(pending);
-  if (pending !== "") parse(pending, bytesRead);
+  if (pending !== "") parse(pending, bytesRead, newline ?? guessNewline(pending));
   if (batch.lines.length > 0) ready.push(close(batch, bytesRead));
   while (ready.length > 0) yield ready.shift()!;
 }

@@ -23,12 +23,17 @@ export function createIntMap(expected = 16): IntMap {
   return { keys: new Int32Array(capacity).fill(EMPTY), values: new Int32Array(capacity), size: 0 };
 }
 
+/** Where `key`'s probe starts. */
+function homeSlot(m: IntMap, key: number): number {
+  // The high bits of the product depend on every bit of the key: keys that share their low
+  // bits (multiples of 16384, say) still spread over the table.
+  return Math.imul(key, 0x9e3779b1) >>> (32 - Math.log2(m.keys.length));
+}
+
 function slotOf(m: IntMap, key: number): number {
   const capacity = m.keys.length;
   const mask = capacity - 1;
-  // The high bits of the product depend on every bit of the key: keys that share their low
-  // bits (multiples of 16384, say) still spread over the table.
-  let i = Math.imul(key, 0x9e3779b1) >>> (32 - Math.log2(capacity));
+  let i = homeSlot(m, key);
   for (let probes = 0; probes < capacity; probes++) {
     const k = m.keys[i]!;
     if (k === key || k === EMPTY) return i;
@@ -52,8 +57,7 @@ function grow(m: IntMap): void {
 
 /** Slots visited to find `key` (1 = its home slot): how well the hash spreads, for tests. */
 export function intMapProbes(m: IntMap, key: number): number {
-  const home = Math.imul(key, 0x9e3779b1) >>> (32 - Math.log2(m.keys.length));
-  return ((slotOf(m, key) - home) & (m.keys.length - 1)) + 1;
+  return ((slotOf(m, key) - homeSlot(m, key)) & (m.keys.length - 1)) + 1;
 }
 
 /** The value of `key`, or undefined. */

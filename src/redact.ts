@@ -12,22 +12,24 @@ function userInfo(url: string): { start: number; end: number } | null {
   return at > start ? { start, end: at } : null;
 }
 
+/** Where the password sits in `url` (after the user-info's first `:`), or null when it has none. */
+function passwordSpan(url: string): { start: number; end: number } | null {
+  const info = userInfo(url);
+  if (!info) return null;
+  const colon = url.indexOf(":", info.start);
+  return colon < 0 || colon > info.end ? null : { start: colon + 1, end: info.end };
+}
+
 /** The URL without its password, for logs and errors. */
 export function redactUrl(url: string): string {
-  const info = userInfo(url);
-  if (!info) return url;
-  const colon = url.indexOf(":", info.start);
-  if (colon < 0 || colon > info.end) return url;
-  return `${url.slice(0, colon + 1)}***${url.slice(info.end)}`;
+  const span = passwordSpan(url);
+  return span ? `${url.slice(0, span.start)}***${url.slice(span.end)}` : url;
 }
 
 /** `text` (say, a driver's error message) with `url`'s password, if it has one, replaced by ***. */
 export function redactIn(text: string, url: string): string {
-  const info = userInfo(url);
-  if (!info) return text;
-  const colon = url.indexOf(":", info.start);
-  if (colon < 0 || colon > info.end) return text;
-  const password = url.slice(colon + 1, info.end);
+  const span = passwordSpan(url);
+  const password = span ? url.slice(span.start, span.end) : "";
   if (password === "") return text;
   return text.split(password).join("***").split(decodeURIComponentSafe(password)).join("***");
 }
