@@ -115,6 +115,34 @@ describe("chunked reading equals one whole-file parse on random CSV", () => {
     }
   });
 
+  test("500 random ASCII files without quotes (the byte scan), some chunks falling back to papaparse", async () => {
+    let seed = 7;
+    const rnd = (n: number): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+    const pieces = ["a", "b c", ",", "\n", "\r\n", "\r", " ", "\t", "1", "x,y", "\n\n", "\r\n\r\n"];
+    for (let round = 0; round < 500; round++) {
+      const newline = (["\n", "\r\n", "\r"] as const)[rnd(3)]!;
+      const header = ["city", "store_name", "extra", "store_id"].sort(() => rnd(3) - 1);
+      const rows = [header.join(",")];
+      for (let r = 0, n = 1 + rnd(12); r < n; r++) {
+        const field = (): string => Array.from({ length: rnd(4) }, () => pieces[rnd(pieces.length)]!).join("");
+        // Now and then a quote or a non-ASCII letter: that chunk takes papaparse, the others the scan.
+        const odd = rnd(10) === 0 ? ['"q"', "ñ"][rnd(2)]! : "";
+        rows.push(rnd(6) === 0 ? "" : [`${r}${odd}`, field(), field(), field()].join(","));
+      }
+      const text = (rnd(4) === 0 ? "\uFEFF" : "") + rows.join(newline) + (rnd(2) ? newline : "");
+      const file = join(dir, `ascii-${round}.csv`);
+      writeFileSync(file, text);
+      const expected = oracle(text, newline);
+      for (const chunk of [1 + rnd(7), 8 + rnd(40), 1 << 20]) {
+        const got = await readAll(file, chunk, 1 + rnd(4), newline);
+        expect(got).toEqual(expected);
+      }
+      // A guessed line break can differ from the one written, which can merge the header with a row.
+      const guessed = 1 + rnd(16);
+      if (guessNewline(text) === newline) expect(await readAll(file, guessed)).toEqual(expected);
+    }
+  });
+
   test("whitespace after a closing quote closes the field (the case a review found)", async () => {
     const text = 'store_id,store_name\n1,"abc" \n2,",\nfoo"\n3,x\n';
     const file = join(dir, "space-after-quote.csv");
