@@ -3,6 +3,8 @@
  * The single coffee executable: `coffee --role <role>` (or ROLE=<role>) runs a role,
  * `coffee <tool>` runs a tool (up, gen, reference).
  */
+// First, before anything else loads: it may re-execute the process (allocator settings).
+import "./processTuning.ts";
 import { aggregatorCommand } from "../roles/aggregator.ts";
 import { clientCommand } from "../roles/client.ts";
 import { gatewayCommand } from "../roles/gateway.ts";

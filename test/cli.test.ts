@@ -1,8 +1,8 @@
 /** The executable's command line: help for every role and tool, clear errors for bad input. */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCoffee, tempDir } from "./harness.ts";
+import { coffeeArgv, generate, runCoffee, tempDir } from "./harness.ts";
 
 setDefaultTimeout(30_000);
 
@@ -106,4 +106,36 @@ test("README's option blocks match every role's and tool's options (run bun test
   const { withOptionBlocks } = await import("./readmeOptions.ts");
   const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
   expect(readme).toBe(withOptionBlocks(readme));
+});
+
+describe("allocator settings (src/allocatorTuning.ts)", () => {
+  /** Start a client against a TCP server of ours and read the client's environment when it connects. */
+  async function clientEnvironment(extraEnv: Record<string, string>): Promise<Map<string, string>> {
+    const data = tempDir("alloc");
+    try {
+      await generate(data, 5, ["--months", "2024-01..2024-01", "--transactions-per-month", "50", "--users", "20"]);
+      let connected!: () => void;
+      const connection = new Promise<void>((resolve) => { connected = resolve; });
+      const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => connected(), data: () => {} } });
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MIMALLOC_"))) as Record<string, string>;
+      const proc = Bun.spawn(coffeeArgv("--role", "client", "--data", data, "--out", join(data, "out"), "--gateway", `127.0.0.1:${server.port}`, "--quiet"), { env: { ...env, ...extraEnv }, stdout: "ignore", stderr: "ignore" });
+      try {
+        await connection;
+        // Read from the pid we spawned: the settings show there only if exec replaced that process.
+        const environ = readFileSync(`/proc/${proc.pid}/environ`, "utf8").split("\0").filter(Boolean);
+        return new Map(environ.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+      } finally {
+        proc.kill("SIGKILL");
+        await proc.exited;
+        server.stop(true);
+      }
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  }
+
+  test.skipIf(process.platform !== "linux")("a coffee process runs with MIMALLOC_PURGE_DELAY=-1 unless the user set it", async () => {
+    expect((await clientEnvironment({})).get("MIMALLOC_PURGE_DELAY")).toBe("-1");
+    expect((await clientEnvironment({ MIMALLOC_PURGE_DELAY: "250" })).get("MIMALLOC_PURGE_DELAY")).toBe("250");
+  });
 });

@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ALLOCATOR_ENV } from "../src/allocatorTuning.ts";
 import { parseInvocation } from "../src/main.ts";
 import { STAGES } from "../src/topology.ts";
 import { runCoffee } from "./harness.ts";
@@ -128,6 +129,8 @@ describe("compose", () => {
     expect(stages.length).toBe(2);
     const final = stages[1]!;
     expect(final.match(/^COPY .*/gm)).toEqual(["COPY --from=build /src/dist/coffee /usr/local/bin/coffee"]);
+    // The image sets the allocator settings itself, so containers start once instead of re-executing.
+    for (const [name, value] of Object.entries(ALLOCATOR_ENV)) expect(final).toContain(`ENV ${name}=${value}`);
     // Everything the build stage copies passes the build context's ignore file.
     const ignore = readFileSync(join(root, "compose", "Dockerfile.dockerignore"), "utf8");
     for (const m of stages[0]!.matchAll(/^COPY (.+) \S+$/gm)) {
