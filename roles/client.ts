@@ -11,6 +11,7 @@ import { readEntityFile, type TextBatch } from "../src/csvSource.ts";
 import { CoffeeError, ConfigError, errorMessage } from "../src/errors.ts";
 import { GatewayConnection } from "../src/gatewayConnection.ts";
 import { startHealthServer } from "../src/health.ts";
+import { HEAP_LIMIT_OPTION, startHeapGovernor } from "../src/heapGovernor.ts";
 import { bool, int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { Progress } from "../src/progress.ts";
 import { LogLines, renderFrame, renderSummary, type EntityView, type ProgressView, type QueryView } from "../src/progressBars.ts";
@@ -359,6 +360,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "connect-retry-s", type: "int", env: "COFFEE_CONNECT_RETRY_S", default: 10, min: 0, max: 3600, help: "keep trying the first connection this long (a gateway may be restarting)" },
   { name: "reconnect-timeout-s", type: "int", env: "COFFEE_RECONNECT_TIMEOUT_S", default: 120, min: 1, max: 86_400, help: "keep trying to resume the session this long after losing the gateway" },
   { name: "progress-ms", type: "int", env: "COFFEE_PROGRESS_MS", default: 5000, min: 50, max: 3_600_000, help: "interval of progress lines when not on a TTY" },
+  HEAP_LIMIT_OPTION,
   { name: "quiet", type: "bool", default: false, help: "no progress bars or summary table: only the final 'session <id>: ... results in <dir>' line (and reject reports on stderr)" },
 ];
 
@@ -391,6 +393,8 @@ export const clientCommand: Command = {
     const cfg = clientConfig(values);
     // Every process of every role answers PING (contract §1), the client included.
     const health = await startHealthServer({ port: int(values, "health-port"), status: () => ({ role: "client", name: "client" }) });
+    // Each batch leaves a megabyte or so of garbage behind; without a nudge the heap grows to a multiple of what is live.
+    const governor = startHeapGovernor(int(values, "heap-limit-mb"));
     try {
       const outcome = await runClient(cfg);
       for (const line of outcome.rejects.lines()) process.stderr.write(`rejected: ${line}\n`);
@@ -404,6 +408,7 @@ export const clientCommand: Command = {
       process.stderr.write(`coffee client: ${err instanceof CoffeeError ? `${err.code}: ` : ""}${errorMessage(err)}\n`);
       return 1;
     } finally {
+      governor.stop();
       health.close();
     }
   },

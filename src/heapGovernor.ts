@@ -7,6 +7,13 @@
  * survived before collecting again.
  */
 import { heapSize } from "bun:jsc";
+import type { OptionSpec } from "./options.ts";
+
+/** `--heap-limit-mb`, shared by every role that streams batches. */
+export const HEAP_LIMIT_OPTION: OptionSpec = {
+  name: "heap-limit-mb", type: "int", env: "COFFEE_HEAP_LIMIT_MB", default: 64, min: 0, max: 65_536,
+  help: "soft limit of the JavaScript heap: above it a full garbage collection runs (0 = leave it to the runtime)",
+};
 
 /** A running governor. */
 export interface HeapGovernor {

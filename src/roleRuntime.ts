@@ -8,7 +8,7 @@ import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
 import { brokerAddress, brokerOptions, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
 import { startHealthServer, type StatusValue } from "./health.ts";
-import { startHeapGovernor } from "./heapGovernor.ts";
+import { HEAP_LIMIT_OPTION, startHeapGovernor } from "./heapGovernor.ts";
 import type { Logger } from "./log.ts";
 import { CoffeeMetrics, meteredTransport, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "./metrics.ts";
 import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
@@ -25,7 +25,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
   METRICS_PORT_OPTION,
   METRICS_HOST_OPTION,
   { name: "max-unconfirmed", type: "int", env: "COFFEE_MAX_UNCONFIRMED", default: 512, min: 1, max: 100000, help: "publishes awaiting broker confirmation at once" },
-  { name: "heap-limit-mb", type: "int", env: "COFFEE_HEAP_LIMIT_MB", default: 64, min: 0, max: 65_536, help: "soft limit of the JavaScript heap: above it a full garbage collection runs (0 = leave it to the runtime)" },
+  HEAP_LIMIT_OPTION,
   { name: "reconnect-max-ms", type: "int", env: "COFFEE_RECONNECT_MAX_MS", default: 5000, min: 100, max: 600_000, help: "longest pause between broker reconnect attempts (backoff from 200 ms, with jitter)" },
 ];
 
