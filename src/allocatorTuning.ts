@@ -56,7 +56,8 @@ export function currentProcessImage(): ProcessImage {
     env: process.env,
     platform: process.platform,
     args: process.argv.slice(2),
-    self: selfCommand(),
+    // Runtime flags (`bun --cpu-prof src/main.ts ...`) are not in argv: carry them over.
+    self: ((): string[] => { const [exe = process.execPath, ...entry] = selfCommand(); return [exe, ...process.execArgv, ...entry]; })(),
     execve: typeof process.execve === "function" ? process.execve.bind(process) : undefined,
   };
 }

@@ -3,7 +3,8 @@
  * file. Shared by the client and `coffee reference`, so both reject exactly the same rows.
  */
 import { isAscii } from "node:buffer";
-import { createReadStream, readdirSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import Papa from "papaparse";
 import { DatasetError } from "./errors.ts";
@@ -183,14 +184,16 @@ export async function* readEntityFile(
   let projection: number[] | null = null;
   let width = 0;
   let line = 0;
-  let batch = emptyBatch(ncols);
+  const batch = emptyBatch(ncols);
   const ready: TextBatch[] = [];
   let bytesRead = 0;
   /** Bytes of the file consumed by the parses so far (the BOM included). */
   let bytesParsed = 0;
   const close = (at: number): void => {
     ready.push({ file, columns: batch.columns.map((c) => c.finish()), lines: batch.lines, bytesRead: at });
-    batch = emptyBatch(ncols);
+    // The builders are kept: their buffers have grown to a batch's size already.
+    batch.lines = [];
+    batch.chars = 0;
   };
   const full = (): boolean => batch.lines.length >= batchRows || batch.chars >= batchChars;
   // Per record of the byte scan: where each projected field starts and ends.
@@ -277,7 +280,7 @@ export async function* readEntityFile(
     bytesParsed += n;
   };
 
-  /** Parse the whole records at the head of `pending` (all of it when `final`); returns the rest. */
+  /** Parse the whole records at the head of `pending` (all of it when `final`); returns the rest (may be a view of `pending`). */
   const parsePending = (pending: Buffer, lineBreak: Newline, final: boolean): Buffer => {
     const breakBytes = lineBreak === "\r\n" ? 2 : 1;
     let cut = final ? pending.length : pending.lastIndexOf(lineBreak);
@@ -287,7 +290,7 @@ export async function* readEntityFile(
     const head = pending.subarray(0, cut);
     if (head.indexOf(QUOTE) < 0 && isAscii(head)) {
       parseAscii(head, lineBreak);
-      return Buffer.from(pending.subarray(cut));
+      return pending.subarray(cut);
     }
     // Quotes may hold line breaks, so the cut is redone on the text, reading quotes as papaparse does.
     const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(head);
@@ -297,29 +300,48 @@ export async function* readEntityFile(
     const restText = text.slice(textCut);
     const rest = restText === "" ? pending.subarray(cut) : Buffer.concat([Buffer.from(restText), pending.subarray(cut)]);
     parseText(text.slice(0, textCut), bytesParsed + pending.length - rest.length, lineBreak);
-    return Buffer.from(rest);
+    return rest;
   };
 
-  let pending: Buffer = Buffer.alloc(0);
+  // One buffer for the whole file: each read lands after the unparsed rest of the one before,
+  // so no chunk is allocated or concatenated (fresh memory is a page fault per 4 KiB).
+  let buf = Buffer.allocUnsafe(2 * chunkBytes);
+  let held = 0;
   let atStart = true;
   // Guessed once per file, before the first cut, from as much text as papaparse would look at.
   let newline: Newline | null = opts.newline ?? null;
-  for await (const chunk of createReadStream(file, { highWaterMark: chunkBytes })) {
-    bytesRead += (chunk as Buffer).length;
-    pending = pending.length === 0 ? (chunk as Buffer) : Buffer.concat([pending, chunk as Buffer]);
-    if (atStart) {
-      if (pending.length < UTF8_BOM.length) continue;
-      if (pending.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)) { pending = pending.subarray(UTF8_BOM.length); bytesParsed = UTF8_BOM.length; }
-      atStart = false;
+  const handle = await open(file, "r");
+  try {
+    for (;;) {
+      if (buf.length - held < chunkBytes) {
+        const grown = Buffer.allocUnsafe(2 * buf.length);
+        buf.copy(grown, 0, 0, held);
+        buf = grown;
+      }
+      const { bytesRead: n } = await handle.read(buf, held, chunkBytes, null);
+      if (n === 0) break;
+      bytesRead += n;
+      held += n;
+      if (atStart) {
+        if (held < UTF8_BOM.length) continue;
+        if (buf.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)) { buf.copy(buf, 0, UTF8_BOM.length, held); held -= UTF8_BOM.length; bytesParsed = UTF8_BOM.length; }
+        atStart = false;
+      }
+      if (newline === null) {
+        const head = new TextDecoder("utf-8", { ignoreBOM: true }).decode(buf.subarray(0, Math.min(held, NEWLINE_GUESS_CHARS * 4)));
+        if (head.length < NEWLINE_GUESS_CHARS) continue;
+        newline = guessNewline(head);
+      }
+      const rest = parsePending(buf.subarray(0, held), newline, false);
+      // A re-encoded rest (papaparse path, bytes that were not UTF-8) can outgrow the buffer.
+      if (rest.length > buf.length) buf = Buffer.allocUnsafe(2 * rest.length);
+      held = rest.copy(buf, 0);
+      while (ready.length > 0) yield ready.shift()!;
     }
-    if (newline === null) {
-      const head = new TextDecoder("utf-8", { ignoreBOM: true }).decode(pending.subarray(0, NEWLINE_GUESS_CHARS * 4));
-      if (head.length < NEWLINE_GUESS_CHARS) continue;
-      newline = guessNewline(head);
-    }
-    pending = parsePending(pending, newline, false);
-    while (ready.length > 0) yield ready.shift()!;
+  } finally {
+    await handle.close();
   }
+  let pending = buf.subarray(0, held);
   if (atStart && pending.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)) { pending = pending.subarray(UTF8_BOM.length); bytesParsed = UTF8_BOM.length; }
   if (pending.length > 0) {
     newline ??= guessNewline(new TextDecoder("utf-8", { ignoreBOM: true }).decode(pending));
