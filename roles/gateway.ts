@@ -9,10 +9,10 @@ import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { parseEntityRows } from "../src/entityBatch.ts";
 import { CoffeeError, ConfigError, ProtocolError, errorMessage } from "../src/errors.ts";
-import { encodeFrame, FrameDecoder } from "../src/frame.ts";
+import { FrameDecoder, writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
-import { decodeClientMessage, encodeProtocol, PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
+import { decodeClientMessage, encodeProtocolTransient, PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { ENTITIES, QUERIES, type Entity, type QueryName } from "../src/schema.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
@@ -122,7 +122,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   });
 
   const send = (conn: Connection | null, msg: GatewayMessage): void => {
-    if (conn && !conn.closed) conn.writer.write(encodeFrame(encodeProtocol(msg)));
+    if (conn && !conn.closed) writeFrame(conn.writer, encodeProtocolTransient(msg));
   };
 
   const fail = (conn: Connection, err: unknown): void => {

@@ -3,13 +3,30 @@
  * accumulates arbitrary chunks and refuses frames over a size limit before buffering them.
  */
 import { DecodeError } from "./errors.ts";
+import type { SocketWriter } from "./socketWriter.ts";
 
 /** Prefix a payload with its length. */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + payload.length);
-  new DataView(out.buffer).setUint32(0, payload.length);
+  out.set(frameHeader(payload.length));
   out.set(payload, 4);
   return out;
+}
+
+/** The 4-byte length prefix of a frame of `length` payload bytes. */
+export function frameHeader(length: number): Uint8Array {
+  const header = new Uint8Array(4);
+  new DataView(header.buffer).setUint32(0, length);
+  return header;
+}
+
+/**
+ * Send `payload` as one frame without first copying it behind a prefix: a megabyte batch is
+ * handed to the socket as it is, and only what the socket does not take at once is copied.
+ */
+export function writeFrame(writer: SocketWriter, payload: Uint8Array): void {
+  writer.writeTransient(frameHeader(payload.length));
+  writer.writeTransient(payload);
 }
 
 /** Smallest buffer the decoder allocates for a partial frame. */

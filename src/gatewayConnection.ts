@@ -1,8 +1,8 @@
 /** The client's side of a gateway TCP connection: framed, decoded messages in; messages out. */
 import type { Socket } from "bun";
 import { CoffeeError, errorMessage } from "./errors.ts";
-import { encodeFrame, FrameDecoder } from "./frame.ts";
-import { decodeGatewayMessage, encodeProtocol, type ClientMessage, type GatewayMessage } from "./protocol.ts";
+import { FrameDecoder, writeFrame } from "./frame.ts";
+import { decodeGatewayMessage, encodeProtocolTransient, type ClientMessage, type GatewayMessage } from "./protocol.ts";
 import { SocketWriter } from "./socketWriter.ts";
 
 /** Handlers for what the gateway sends. */
@@ -61,7 +61,7 @@ export class GatewayConnection {
 
   /** Send a message (queued if the socket is busy). */
   send(msg: ClientMessage): void {
-    this.writer.write(encodeFrame(encodeProtocol(msg)));
+    writeFrame(this.writer, encodeProtocolTransient(msg));
   }
 
   /** Resolves when the outgoing backlog is small enough to send more. */

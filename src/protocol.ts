@@ -2,7 +2,7 @@
  * Messages between client and gateway (inside TCP frames), msgpack-encoded and validated on
  * decode: a malformed message is a DecodeError, which ends only that connection.
  */
-import { Packr } from "msgpackr";
+import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 import { DecodeError, type ErrorCode } from "./errors.ts";
 import { ENTITY_COLUMNS, isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
 import { columnProblem, type TextColumn } from "./textColumn.ts";
@@ -37,6 +37,16 @@ const packr = new Packr({ useRecords: false, moreTypes: true });
 /** Encode any protocol message (either direction). */
 export function encodeProtocol(msg: ClientMessage | GatewayMessage): Uint8Array {
   return packr.pack(msg);
+}
+
+/**
+ * Encode into the encoder's own buffer, valid only until the next encode: for bytes handed
+ * straight to a socket (src/frame.ts writeFrame). msgpackr otherwise writes each message after
+ * the last one and moves to a new, larger buffer when it runs out, which for megabyte batches
+ * was a fresh allocation and a copy every few messages.
+ */
+export function encodeProtocolTransient(msg: ClientMessage | GatewayMessage): Uint8Array {
+  return packr.pack(msg, RESET_BUFFER_MODE);
 }
 
 function unpack(bytes: Uint8Array): Record<string, unknown> {

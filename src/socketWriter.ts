@@ -30,6 +30,23 @@ export class SocketWriter {
     this.queuedBytes += data.length;
   }
 
+  /**
+   * Write bytes the caller will reuse as soon as this returns (an encoder's scratch buffer): the
+   * socket takes what it can now and only the rest is copied into the queue.
+   */
+  writeTransient(data: Uint8Array): void {
+    if (this.closed) return;
+    if (this.queue.length === 0) {
+      const n = this.socket.write(data);
+      if (n >= data.length) return;
+      data = data.subarray(Math.max(n, 0));
+    }
+    // Not data.slice(): on a Buffer (what msgpackr returns) that is a view, not a copy.
+    const copy = new Uint8Array(data);
+    this.queue.push(copy);
+    this.queuedBytes += copy.length;
+  }
+
   /** Call from the socket's drain handler. */
   drain(): void {
     while (this.queue.length > 0) {

@@ -1,0 +1,58 @@
+import { describe, expect, test } from "bun:test";
+import { encodeFrame, FrameDecoder, writeFrame } from "./frame.ts";
+import { decodeClientMessage, encodeProtocolTransient } from "./protocol.ts";
+import { SocketWriter, type WritableSocket } from "./socketWriter.ts";
+
+/** A socket that takes at most `room` bytes per write until drained, recording what it took. */
+function fakeSocket(room: number): WritableSocket & { taken: number[]; room: number } {
+  const sock = {
+    taken: [] as number[], room,
+    write(data: Uint8Array): number {
+      const n = Math.min(sock.room, data.length);
+      sock.taken.push(...data.subarray(0, n));
+      sock.room -= n;
+      return n;
+    },
+    end() {},
+  };
+  return sock;
+}
+
+describe("SocketWriter.writeTransient", () => {
+  test("what the socket does not take is copied: the caller may overwrite its buffer at once", () => {
+    const sock = fakeSocket(3);
+    const writer = new SocketWriter(sock);
+    const scratch = Uint8Array.of(1, 2, 3, 4, 5, 6);
+    writer.writeTransient(scratch);
+    scratch.fill(0); // the encoder reuses its buffer for the next message
+    writer.writeTransient(Uint8Array.of(7, 8));
+    expect(writer.queued).toBe(5);
+    sock.room = 100;
+    writer.drain();
+    expect(sock.taken).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(writer.queued).toBe(0);
+  });
+
+  test("writeFrame sends the same bytes as encodeFrame, whatever the socket takes per write", () => {
+    for (const room of [0, 1, 3, 4, 5, 1000]) {
+      const sock = fakeSocket(room);
+      const writer = new SocketWriter(sock);
+      const payloads = [Uint8Array.of(9, 8, 7), new Uint8Array(0), Uint8Array.of(42)];
+      for (const p of payloads) writeFrame(writer, p);
+      sock.room = Infinity;
+      writer.drain();
+      expect(sock.taken).toEqual(payloads.flatMap((p) => [...encodeFrame(p)]));
+    }
+  });
+
+  test("transient protocol encodings, sent one after another through writeFrame, decode intact", () => {
+    const sock = fakeSocket(10); // most of each message waits in the queue while the next is encoded
+    const writer = new SocketWriter(sock);
+    writeFrame(writer, encodeProtocolTransient({ t: "hello", v: 3 }));
+    writeFrame(writer, encodeProtocolTransient({ t: "eos", entity: "stores", count: 7 }));
+    sock.room = Infinity;
+    writer.drain();
+    const frames = new FrameDecoder(1 << 20).push(Uint8Array.from(sock.taken));
+    expect(frames.map((f) => decodeClientMessage(f))).toEqual([{ t: "hello", v: 3 }, { t: "eos", entity: "stores", count: 7 }]);
+  });
+});
