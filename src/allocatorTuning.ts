@@ -1,6 +1,6 @@
 /**
- * Allocator settings every coffee process runs with, applied by re-executing the process once
- * before anything else is loaded (imported first by src/main.ts).
+ * Allocator settings every coffee process runs with, applied by re-executing the process once at
+ * start (src/processTuning.ts, imported first by src/main.ts).
  *
  * Why: Bun's allocator (mimalloc) gives freed pages back to the OS within ~100 ms and takes them
  * back with one page fault per 4 KiB when memory is allocated again. A coffee process frees and
@@ -11,7 +11,7 @@
  * a process keeps its peak resident memory; the heap governor (src/heapGovernor.ts) bounds that
  * peak. A MIMALLOC_PURGE_DELAY already in the environment wins (100 restores Bun's default).
  */
-import { selfCommand } from "./selfCommand.ts";
+import { restartCommand } from "./selfCommand.ts";
 
 /** Environment variables the allocator reads at process start, with coffee's values. */
 export const ALLOCATOR_ENV: Readonly<Record<string, string>> = { MIMALLOC_PURGE_DELAY: "-1" };
@@ -22,7 +22,7 @@ export interface ProcessImage {
   platform: string;
   /** The command line after the executable and entry (what main() receives). */
   args: readonly string[];
-  /** argv prefix that starts this executable again (src/selfCommand.ts). */
+  /** argv prefix that starts this process again (src/selfCommand.ts restartCommand). */
   self: readonly string[];
   execve: ((file: string, args: string[], env: Record<string, string>) => never) | undefined;
 }
@@ -56,8 +56,7 @@ export function currentProcessImage(): ProcessImage {
     env: process.env,
     platform: process.platform,
     args: process.argv.slice(2),
-    // Runtime flags (`bun --cpu-prof src/main.ts ...`) are not in argv: carry them over.
-    self: ((): string[] => { const [exe = process.execPath, ...entry] = selfCommand(); return [exe, ...process.execArgv, ...entry]; })(),
+    self: restartCommand(),
     execve: typeof process.execve === "function" ? process.execve.bind(process) : undefined,
   };
 }

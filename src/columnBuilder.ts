@@ -18,11 +18,6 @@ export class ColumnBuilder {
   private ends = new Uint32Array(INITIAL_FIELDS);
   private fieldCount = 0;
 
-  /** Characters in the column so far. */
-  get chars(): number {
-    return this.partChars + this.byteCount;
-  }
-
   /** Fields in the column so far. */
   get length(): number {
     return this.fieldCount;

@@ -53,7 +53,11 @@ describe("readEntityFile", () => {
     const expected = oracle(text);
     expect(expected.rows.length).toBe(5);
     expect(expected.rejected).toEqual([6]);
-    for (const chunk of [1, 2, 3, 5, 7, 13, 64, 1 << 20]) expect(await readAll(file, chunk)).toEqual(expected);
+    for (const chunk of [1, 2, 3, 5, 7, 13, 64, 1 << 20]) {
+      expect(await readAll(file, chunk)).toEqual(expected);
+      // With the line break given, small files are cut into chunks too (a guess waits for 1 MiB).
+      expect(await readAll(file, chunk, 3, "\r\n")).toEqual(expected);
+    }
   });
 
   test("a quote that does not close its field reads as papaparse reads it, at any chunk size", async () => {
@@ -61,7 +65,10 @@ describe("readEntityFile", () => {
     const file = join(dir, "odd.csv");
     writeFileSync(file, odd);
     const expected = oracle(odd);
-    for (const chunk of [1, 3, 8, 1 << 20]) expect(await readAll(file, chunk)).toEqual(expected);
+    for (const chunk of [1, 3, 8, 1 << 20]) {
+      expect(await readAll(file, chunk)).toEqual(expected);
+      expect(await readAll(file, chunk, 3, "\n")).toEqual(expected);
+    }
   });
 
   test("bytes that are not UTF-8 reject their row only, wherever the chunk boundary falls", async () => {
@@ -69,9 +76,44 @@ describe("readEntityFile", () => {
     const bytes = Buffer.concat([Buffer.from("store_id,store_name\n1,ok\n2,bad "), Buffer.from([0xff, 0xfe]), Buffer.from("\n3,fine ñ\n")]);
     writeFileSync(file, bytes);
     for (const chunk of [1, 4, 16, 1 << 20]) {
-      const got = await readAll(file, chunk);
-      expect(got.rejected).toEqual([3]);
-      expect(got.rows).toEqual([["1", "ok"], ["3", "fine ñ"]]);
+      for (const newline of [null, "\n"] as const) {
+        const got = await readAll(file, chunk, 3, newline);
+        expect(got.rejected).toEqual([3]);
+        expect(got.rows).toEqual([["1", "ok"], ["3", "fine ñ"]]);
+      }
+    }
+  });
+
+  test("bytes that are not UTF-8 inside a quoted field spanning lines: re-encoded rest outgrows the buffer", async () => {
+    const file = join(dir, "bad-utf8-quoted.csv");
+    const bytes = Buffer.concat([Buffer.from('store_id,store_name\n1,"a'), Buffer.alloc(11, 0xff), Buffer.from('\nz"\n2,c\n3,d\n')]);
+    writeFileSync(file, bytes);
+    const expected = oracle(new TextDecoder().decode(bytes), "\n");
+    expect(expected.rows).toEqual([["2", "c"], ["3", "d"]]);
+    for (let chunk = 1; chunk <= 48; chunk++) expect(await readAll(file, chunk, 2, "\n")).toEqual(expected);
+  });
+
+  test("a U+FEFF starting a record inside the file is data, wherever a chunk starts", async () => {
+    const odd = "store_id,store_name\n1,é\n\uFEFF2,b\n\uFEFF\n3,c\n";
+    const file = join(dir, "inner-bom.csv");
+    writeFileSync(file, odd);
+    const expected = oracle(odd, "\n");
+    expect(expected.rows).toEqual([["1", "é"], ["\uFEFF2", "b"], ["3", "c"]]);
+    expect(expected.rejected).toEqual([4]);
+    for (let chunk = 1; chunk <= 40; chunk++) expect(await readAll(file, chunk, 2, "\n")).toEqual(expected);
+  });
+
+  test("bytesRead is where each batch's last row ends, exactly, when the byte scan read it", async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => `${i},name ${"x".repeat(i % 7)}`);
+    const text = ["store_id,store_name", ...rows].join("\n") + "\n";
+    const file = join(dir, "offsets.csv");
+    writeFileSync(file, text);
+    const ends: number[] = [];
+    for (let at = text.indexOf("\n") + 1; at < text.length; at = text.indexOf("\n", at) + 1) ends.push(text.indexOf("\n", at) + 1);
+    for (const chunk of [5, 17, 64, 1 << 20]) {
+      const seen: number[] = [];
+      for await (const b of readEntityFile(file, "stores", () => {}, { batchRows: 1, chunkBytes: chunk, newline: "\n" })) seen.push(b.bytesRead);
+      expect(seen).toEqual(ends);
     }
   });
 
@@ -126,8 +168,8 @@ describe("chunked reading equals one whole-file parse on random CSV", () => {
       for (let r = 0, n = 1 + rnd(12); r < n; r++) {
         const field = (): string => Array.from({ length: rnd(4) }, () => pieces[rnd(pieces.length)]!).join("");
         // Now and then a quote or a non-ASCII letter: that chunk takes papaparse, the others the scan.
-        const odd = rnd(10) === 0 ? ['"q"', "ñ"][rnd(2)]! : "";
-        rows.push(rnd(6) === 0 ? "" : [`${r}${odd}`, field(), field(), field()].join(","));
+        const odd = rnd(10) === 0 ? ['"q"', "ñ", "\uFEFF"][rnd(3)]! : "";
+        rows.push(rnd(6) === 0 ? "" : [rnd(2) ? `${r}${odd}` : `${odd}${r}`, field(), field(), field()].join(","));
       }
       const text = (rnd(4) === 0 ? "\uFEFF" : "") + rows.join(newline) + (rnd(2) ? newline : "");
       const file = join(dir, `ascii-${round}.csv`);

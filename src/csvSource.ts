@@ -208,12 +208,18 @@ export async function* readEntityFile(
     projection.forEach((field, k) => { wanted[field] = k; });
   };
 
+  // Not streaming: every decode starts and ends at a record boundary or at the end of the held bytes.
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
   /** Parse decoded `text`, which ends `endBytes` into the file, with papaparse. */
   const parseText = (text: string, endBytes: number, lineBreak: Newline): void => {
     // Bytes that are not UTF-8 decode to U+FFFD: such a row is malformed, not data.
     const suspect = text.includes("\uFFFD");
     // The delimiter is fixed (RFC 4180): a per-chunk guess could differ between chunks.
-    const rows = Papa.parse<string[]>(text, { skipEmptyLines: true, delimiter: ",", newline: lineBreak }).data;
+    // papaparse drops a U+FEFF that starts its input: inside a file it is data, and an empty line
+    // first (skipped) keeps it. The file's own BOM is gone before any parse.
+    const input = text.charCodeAt(0) === 0xfeff ? lineBreak + text : text;
+    const rows = Papa.parse<string[]>(input, { skipEmptyLines: true, delimiter: ",", newline: lineBreak }).data;
     const startBytes = bytesParsed;
     const firstLine = line;
     for (const row of rows) {
@@ -293,7 +299,7 @@ export async function* readEntityFile(
       return pending.subarray(cut);
     }
     // Quotes may hold line breaks, so the cut is redone on the text, reading quotes as papaparse does.
-    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(head);
+    const text = decoder.decode(head);
     let textCut = final ? text.length : lastRecordEnd(text, lineBreak);
     if (textCut < 0 && pending.length > MAX_PENDING_BYTES) textCut = text.length;
     if (textCut <= 0) return pending;
@@ -328,7 +334,9 @@ export async function* readEntityFile(
         atStart = false;
       }
       if (newline === null) {
-        const head = new TextDecoder("utf-8", { ignoreBOM: true }).decode(buf.subarray(0, Math.min(held, NEWLINE_GUESS_CHARS * 4)));
+        // Never more characters than bytes: until enough bytes are held there is nothing to decode.
+        if (held < NEWLINE_GUESS_CHARS) continue;
+        const head = decoder.decode(buf.subarray(0, Math.min(held, NEWLINE_GUESS_CHARS * 4)));
         if (head.length < NEWLINE_GUESS_CHARS) continue;
         newline = guessNewline(head);
       }
@@ -341,10 +349,10 @@ export async function* readEntityFile(
   } finally {
     await handle.close();
   }
-  let pending = buf.subarray(0, held);
-  if (atStart && pending.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)) { pending = pending.subarray(UTF8_BOM.length); bytesParsed = UTF8_BOM.length; }
+  // (A file shorter than a BOM ends the loop with atStart still set; it cannot hold one.)
+  const pending = buf.subarray(0, held);
   if (pending.length > 0) {
-    newline ??= guessNewline(new TextDecoder("utf-8", { ignoreBOM: true }).decode(pending));
+    newline ??= guessNewline(decoder.decode(pending));
     parsePending(pending, newline, true);
   }
   if (batch.lines.length > 0) close(bytesRead);

@@ -3,7 +3,7 @@
  * The single coffee executable: `coffee --role <role>` (or ROLE=<role>) runs a role,
  * `coffee <tool>` runs a tool (up, gen, reference).
  */
-// First, before anything else loads: it may re-execute the process (allocator settings).
+// First, so that a re-execution (allocator settings) happens before most of the program loads.
 import "./processTuning.ts";
 import { aggregatorCommand } from "../roles/aggregator.ts";
 import { clientCommand } from "../roles/client.ts";
