@@ -5,26 +5,10 @@
  */
 // First, so that a re-execution (allocator settings) happens before most of the program loads.
 import "./processTuning.ts";
-import { aggregatorCommand } from "../roles/aggregator.ts";
-import { clientCommand } from "../roles/client.ts";
-import { gatewayCommand } from "../roles/gateway.ts";
-import { monitorCommand } from "../roles/monitor.ts";
-import { workerCommand } from "../roles/worker.ts";
 import type { Command } from "./command.ts";
-import { chaosCommand } from "./commands/chaos.ts";
-import { composeCommand } from "./commands/compose.ts";
-import { demoCommand } from "./commands/demo.ts";
-import { genCommand } from "./commands/gen.ts";
-import { referenceCommand } from "./commands/reference.ts";
-import { statusCommand } from "./commands/status.ts";
-import { upCommand } from "./commands/up.ts";
+import { loadAll, ROLE_ENTRIES, TOOL_ENTRIES, type CommandEntry } from "./commandRegistry.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
 import { parseOptions, renderHelp, type OptionValues } from "./options.ts";
-
-/** Every role, as `--role` accepts them. */
-export const ROLES: readonly Command[] = [gatewayCommand, workerCommand, aggregatorCommand, monitorCommand, clientCommand];
-/** Every tool, as the first argument names them. */
-export const TOOLS: readonly Command[] = [upCommand, statusCommand, genCommand, referenceCommand, demoCommand, chaosCommand, composeCommand];
 
 /** One line of the top-level help: name and the first sentence of the description. */
 function summaryLine(c: Command): string {
@@ -32,7 +16,10 @@ function summaryLine(c: Command): string {
   return `  ${c.name.padEnd(12)} ${first}`;
 }
 
-const TOP_HELP = `coffee: a distributed, fault-tolerant analytics engine for the coffee-shop dataset.
+/** The top-level help: loads every command for its summary line. */
+async function topHelp(): Promise<string> {
+  const [roles, tools] = await Promise.all([loadAll(ROLE_ENTRIES), loadAll(TOOL_ENTRIES)]);
+  return `coffee: a distributed, fault-tolerant analytics engine for the coffee-shop dataset.
 
 Usage:
   coffee --role ROLE [options]     run a role (or set ROLE=<role> in the environment)
@@ -40,19 +27,20 @@ Usage:
   coffee [--role ROLE | TOOL] --help
 
 Roles:
-${ROLES.map(summaryLine).join("\n")}
+${roles.map(summaryLine).join("\n")}
 
 Tools:
-${TOOLS.map(summaryLine).join("\n")}
+${tools.map(summaryLine).join("\n")}
 
 Environment: AMQP_URL or AMQP_URL_FILE (broker, default amqp://guest:***@127.0.0.1:5672; amqps:// for TLS,
 AMQP_CA_FILE to trust a private CA), COFFEE_NAMESPACE (queue prefix). Secrets are never flags.
 `;
+}
 
 /** Pick the command from argv/env; returns it with the remaining arguments. */
-function resolve(argv: string[], env: Record<string, string | undefined>): { command: Command | null; rest: string[] } {
+function resolve(argv: string[], env: Record<string, string | undefined>): { command: CommandEntry | null; rest: string[] } {
   const first = argv[0];
-  const tool = TOOLS.find((t) => t.name === first);
+  const tool = TOOL_ENTRIES.find((t) => t.name === first);
   if (tool) return { command: tool, rest: argv.slice(1) };
   const rest = [...argv];
   let role = env.ROLE;
@@ -63,8 +51,8 @@ function resolve(argv: string[], env: Record<string, string | undefined>): { com
     else { role = rest[i + 1]; rest.splice(i, 2); }
   }
   if (role === undefined || role === "") return { command: null, rest };
-  const command = ROLES.find((r) => r.name === role);
-  if (!command) throw new CoffeeError("CONFIG_INVALID", `unknown role "${role}" (roles: ${ROLES.map((r) => r.name).join(", ")})`);
+  const command = ROLE_ENTRIES.find((r) => r.name === role);
+  if (!command) throw new CoffeeError("CONFIG_INVALID", `unknown role "${role}" (roles: ${ROLE_ENTRIES.map((r) => r.name).join(", ")})`);
   return { command, rest };
 }
 
@@ -72,21 +60,23 @@ function resolve(argv: string[], env: Record<string, string | undefined>): { com
  * Parse a full command line (argv + env) exactly as the executable does, without running it:
  * the command and its validated option values. Throws CoffeeError (CONFIG_INVALID) when refused.
  */
-export function parseInvocation(argv: string[], env: Record<string, string | undefined>): { command: Command; values: OptionValues } {
-  const { command, rest } = resolve(argv, env);
-  if (!command) throw new CoffeeError("CONFIG_INVALID", "no role or tool given (see coffee --help)");
+export async function parseInvocation(argv: string[], env: Record<string, string | undefined>): Promise<{ command: Command; values: OptionValues }> {
+  const { command: entry, rest } = resolve(argv, env);
+  if (!entry) throw new CoffeeError("CONFIG_INVALID", "no role or tool given (see coffee --help)");
+  const command = await entry.load();
   return { command, values: parseOptions(command.options, rest, env) };
 }
 
 /** Entry point; resolves to the exit code. */
 export async function main(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   try {
-    const { command, rest } = resolve(argv, env);
-    if (!command) {
+    const { command: entry, rest } = resolve(argv, env);
+    if (!entry) {
       const wantsHelp = rest.includes("--help") || rest.includes("-h") || rest.length === 0;
-      process[wantsHelp ? "stdout" : "stderr"].write(wantsHelp ? TOP_HELP : `coffee: no role or tool given (see coffee --help)\n`);
+      process[wantsHelp ? "stdout" : "stderr"].write(wantsHelp ? await topHelp() : `coffee: no role or tool given (see coffee --help)\n`);
       return wantsHelp ? 0 : 2;
     }
+    const command = await entry.load();
     if (rest.includes("--help") || rest.includes("-h")) {
       process.stdout.write(renderHelp(command.usage, command.description, command.options));
       return 0;

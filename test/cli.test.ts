@@ -105,7 +105,7 @@ test("README's option blocks match every role's and tool's options (run bun test
   const { readFileSync } = await import("node:fs");
   const { withOptionBlocks } = await import("./readmeOptions.ts");
   const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
-  expect(readme).toBe(withOptionBlocks(readme));
+  expect(readme).toBe(await withOptionBlocks(readme));
 });
 
 describe("allocator settings (src/allocatorTuning.ts)", () => {

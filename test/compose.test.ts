@@ -41,12 +41,12 @@ describe("compose", () => {
     expect(r.stdout).toBe(readFileSync(composePath, "utf8"));
   });
 
-  test("every service's command line and environment is accepted by the binary's own parser", () => {
+  test("every service's command line and environment is accepted by the binary's own parser", async () => {
     const services = coffeeServices(committed());
     expect(services.length).toBeGreaterThan(10);
     for (const [name, s] of services) {
       const env = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
-      const { command, values } = parseInvocation(s.command ?? [], env);
+      const { command, values } = await parseInvocation(s.command ?? [], env);
       expect(command.name).toBe(s.command?.[1] ?? "");
       if (name !== "client") expect(values.name).toBe(name);
     }

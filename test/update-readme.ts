@@ -9,5 +9,5 @@ import { join } from "node:path";
 import { withOptionBlocks } from "./readmeOptions.ts";
 
 const path = join(import.meta.dir, "..", "README.md");
-writeFileSync(path, withOptionBlocks(readFileSync(path, "utf8")));
+writeFileSync(path, await withOptionBlocks(readFileSync(path, "utf8")));
 console.log("README option blocks updated");
