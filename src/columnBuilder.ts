@@ -18,11 +18,6 @@ export class ColumnBuilder {
   private ends = new Uint32Array(INITIAL_FIELDS);
   private fieldCount = 0;
 
-  /** Fields in the column so far. */
-  get length(): number {
-    return this.fieldCount;
-  }
-
   /** Append a field given as a string. */
   pushString(field: string): void {
     this.flushBytes();

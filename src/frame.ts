@@ -25,7 +25,7 @@ export function frameHeader(length: number): Uint8Array {
  * handed to the socket as it is, and only what the socket does not take at once is copied.
  */
 export function writeFrame(writer: SocketWriter, payload: Uint8Array): void {
-  writer.writeTransient(frameHeader(payload.length));
+  writer.write(frameHeader(payload.length));
   writer.writeTransient(payload);
 }
 

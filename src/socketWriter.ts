@@ -18,16 +18,10 @@ export class SocketWriter {
 
   constructor(private readonly socket: WritableSocket, private readonly highWaterBytes = 1 << 20) {}
 
-  /** Write (or queue) bytes; never blocks. */
+  /** Write (or queue) bytes; never blocks. The bytes must stay unchanged until written. */
   write(data: Uint8Array): void {
-    if (this.closed) return;
-    if (this.queue.length === 0) {
-      const n = this.socket.write(data);
-      if (n >= data.length) return;
-      data = data.subarray(Math.max(n, 0));
-    }
-    this.queue.push(data);
-    this.queuedBytes += data.length;
+    const rest = this.writeNow(data);
+    if (rest) this.enqueue(rest);
   }
 
   /**
@@ -35,16 +29,22 @@ export class SocketWriter {
    * socket takes what it can now and only the rest is copied into the queue.
    */
   writeTransient(data: Uint8Array): void {
-    if (this.closed) return;
-    if (this.queue.length === 0) {
-      const n = this.socket.write(data);
-      if (n >= data.length) return;
-      data = data.subarray(Math.max(n, 0));
-    }
-    // Not data.slice(): on a Buffer (what msgpackr returns) that is a view, not a copy.
-    const copy = new Uint8Array(data);
-    this.queue.push(copy);
-    this.queuedBytes += copy.length;
+    const rest = this.writeNow(data);
+    // Not rest.slice(): on a Buffer (what msgpackr returns) that is a view, not a copy.
+    if (rest) this.enqueue(new Uint8Array(rest));
+  }
+
+  /** Hand the socket what it takes now (nothing while older bytes wait); returns what is left, or null. */
+  private writeNow(data: Uint8Array): Uint8Array | null {
+    if (this.closed) return null;
+    if (this.queue.length > 0) return data;
+    const n = this.socket.write(data);
+    return n >= data.length ? null : data.subarray(Math.max(n, 0));
+  }
+
+  private enqueue(data: Uint8Array): void {
+    this.queue.push(data);
+    this.queuedBytes += data.length;
   }
 
   /** Call from the socket's drain handler. */
