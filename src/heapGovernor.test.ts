@@ -1,5 +1,7 @@
+import { heapSize } from "bun:jsc";
 import { expect, test } from "bun:test";
-import { startHeapGovernor } from "./heapGovernor.ts";
+import { governedTransport, startHeapGovernor, type HeapGovernor } from "./heapGovernor.ts";
+import { MemoryBroker, MemoryTransport } from "./memoryTransport.ts";
 
 test("collects above the limit, and not again while the live heap stays put", async () => {
   // Live data well above a 1 MB limit: one collection is useful, repeating it every tick is not.
@@ -20,4 +22,41 @@ test("a limit of 0 never collects", async () => {
   await new Promise((r) => setTimeout(r, 30));
   expect(governor.collections).toBe(0);
   governor.stop();
+});
+
+test("bytes of batches that passed count toward the limit, and a collection starts the count over", () => {
+  // A limit just above today's heap, and a timer that never fires during the test.
+  const limitMb = Math.ceil(heapSize() / 1_048_576) + 8;
+  const governor = startHeapGovernor(limitMb, 3_600_000);
+  governor.check(1_048_576);
+  expect(governor.collections).toBe(0);
+  governor.check(8 * 1_048_576);
+  expect(governor.collections).toBe(1);
+  // The 9 MiB counted before are forgotten: one more MiB is not enough again.
+  governor.check(1_048_576);
+  expect(governor.collections).toBe(1);
+  governor.stop();
+});
+
+test("a governed transport counts every publish and every delivery, body bytes each", async () => {
+  const broker = new MemoryBroker();
+  const inner = new MemoryTransport(broker, "gov");
+  await inner.declare([{ name: "q", bindings: ["k"] }]);
+  const counted: number[] = [];
+  const governor: HeapGovernor = { collections: 0, check: (bytes = 0) => void counted.push(bytes), stop() {} };
+  const t = governedTransport(inner, governor);
+  const seen: number[] = [];
+  const done = new Promise<void>((resolve) => {
+    void t.consume("q", { prefetch: 4, concurrent: false }, (d) => {
+      seen.push(d.body.length);
+      d.ack();
+      if (seen.length === 2) resolve();
+    });
+  });
+  await t.publish("k", new Uint8Array(3));
+  await t.publish("k", new Uint8Array(5));
+  await done;
+  expect(seen).toEqual([3, 5]);
+  expect(counted.slice().sort((a, b) => a - b)).toEqual([3, 3, 5, 5]);
+  await t.close();
 });

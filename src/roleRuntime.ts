@@ -8,7 +8,7 @@ import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
 import { brokerAddress, brokerOptions, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
 import { startHealthServer, type StatusValue } from "./health.ts";
-import { HEAP_LIMIT_OPTION, startHeapGovernor } from "./heapGovernor.ts";
+import { governedTransport, HEAP_LIMIT_OPTION, startHeapGovernor } from "./heapGovernor.ts";
 import type { Logger } from "./log.ts";
 import { CoffeeMetrics, meteredTransport, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "./metrics.ts";
 import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
@@ -112,7 +112,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
   transport = await openAmqp(cfg, log);
   // Every role declares the whole topology, so no publish is lost to a not-yet-declared queue.
   await transport.declare(allQueues());
-  const running = await create(meteredTransport(transport, metrics), metrics);
+  const running = await create(governedTransport(meteredTransport(transport, metrics), governor), metrics);
   instance = running;
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
