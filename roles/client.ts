@@ -361,7 +361,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "reconnect-timeout-s", type: "int", env: "COFFEE_RECONNECT_TIMEOUT_S", default: 120, min: 1, max: 86_400, help: "keep trying to resume the session this long after losing the gateway" },
   { name: "progress-ms", type: "int", env: "COFFEE_PROGRESS_MS", default: 5000, min: 50, max: 3_600_000, help: "interval of progress lines when not on a TTY" },
   // The client is checked by the timer only, and its heap holds parse buffers: a higher limit.
-  { ...HEAP_LIMIT_OPTION, default: 64 },
+  { ...HEAP_LIMIT_OPTION, default: 64, help: "soft limit of the JavaScript heap, checked every 250 ms: above it a full garbage collection runs (0 = leave it to the runtime)" },
   { name: "quiet", type: "bool", default: false, help: "no progress bars or summary table: only the final 'session <id>: ... results in <dir>' line (and reject reports on stderr)" },
 ];
 

@@ -1,4 +1,4 @@
-import { heapSize } from "bun:jsc";
+import { fullGC, heapSize } from "bun:jsc";
 import { expect, test } from "bun:test";
 import { governedTransport, startHeapGovernor, type HeapGovernor } from "./heapGovernor.ts";
 import { MemoryBroker, MemoryTransport } from "./memoryTransport.ts";
@@ -25,14 +25,15 @@ test("a limit of 0 never collects", async () => {
 });
 
 test("bytes of batches that passed count toward the limit, and a collection starts the count over", () => {
-  // A limit just above today's heap, and a timer that never fires during the test.
-  const limitMb = Math.ceil(heapSize() / 1_048_576) + 8;
+  // A limit well above the heap as it is after a collection, and a timer that never fires here.
+  fullGC();
+  const limitMb = Math.ceil(heapSize() / 1_048_576) + 32;
   const governor = startHeapGovernor(limitMb, 3_600_000);
   governor.check(1_048_576);
   expect(governor.collections).toBe(0);
-  governor.check(8 * 1_048_576);
+  governor.check(40 * 1_048_576);
   expect(governor.collections).toBe(1);
-  // The 9 MiB counted before are forgotten: one more MiB is not enough again.
+  // The 41 MiB counted before are forgotten: one more MiB is not enough again.
   governor.check(1_048_576);
   expect(governor.collections).toBe(1);
   governor.stop();

@@ -7,7 +7,8 @@
  * allocatorTuning.ts). So the governor counts the heap plus the bytes of batches that passed
  * since the last collection; above the limit it runs a full collection, which is cheap when
  * nearly everything is garbage, then waits for the heap to grow by half of what survived. It is
- * checked once per batch (a process moving 100 MB/s overshoots any timer) and by a timer.
+ * checked on every publish and delivery (a process moving 100 MB/s overshoots any timer) and by
+ * a timer; a process that does not report its batches (the client) has the timer alone.
  */
 import { fullGC, heapSize } from "bun:jsc";
 import type { OptionSpec } from "./options.ts";
@@ -25,6 +26,7 @@ export interface HeapGovernor {
   readonly collections: number;
   /** Count `bytes` of a batch that passed, then collect if above the threshold (tens of µs otherwise). */
   check(bytes?: number): void;
+  /** Stop the timer; `check` still works. */
   stop(): void;
 }
 
@@ -62,7 +64,7 @@ export function governedTransport(transport: Transport, governor: HeapGovernor):
     declare: (queues) => transport.declare(queues),
     close: () => transport.close(),
     ...(depths ? { queueDepths: depths } : {}),
-    publish(routingKey, body) {
+    async publish(routingKey, body) {
       governor.check(body.length);
       return transport.publish(routingKey, body);
     },
