@@ -4,16 +4,15 @@
  * `coffee up` and waiting for its "ready" line, and measuring a cluster's processes from /proc
  * (Linux only): CPU ticks and peak RSS per process, with peaks reset per phase.
  *
- *   import { coffeeBin, installSignalCleanup, run, startUp, clusterPids, resetPeaks, sample } from "./procStats.ts";
- *   const bin = coffeeBin();
- *   installSignalCleanup();
+ *   import { prepareClusterBench, run, startUp, clusterPids, resetPeaks, sample } from "./procStats.ts";
+ *   const { deploy, work, outDir, bin } = prepareClusterBench(values, fail);
  *   const up = await startUp(bin, ["up", "--state-dir", dir, ...], join(dir, "up.log"));
  *   const pids = clusterPids(dir, up.pid); resetPeaks(pids); const before = sample(pids);
  *   ... run(bin, ["--role", "client", ...]) ...; const after = sample(clusterPids(dir, up.pid));
  *   await stopLive();
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { readClusterFile, type ClusterProcess } from "../src/clusterPlan.ts";
 
 /** The repository root (bench/..). */
@@ -75,6 +74,31 @@ export function installSignalCleanup(): void {
       void stopLive().finally(() => process.exit(130));
     });
   }
+}
+
+/** What a cluster bench runs with: its deployment, folders and the coffee command prefix. */
+export interface ClusterBench {
+  deploy: "fused" | "split";
+  work: string;
+  /** Where results go: --out, else bench/results whatever the current directory is. */
+  outDir: string;
+  bin: string[];
+}
+
+/**
+ * Check --deploy (a bad value goes to `fail`), make the work and output folders, and install
+ * the signal cleanup: the start every cluster bench shares.
+ */
+export function prepareClusterBench(values: { deploy?: string; work: string; out?: string }, fail: (msg: string) => never): ClusterBench {
+  const deploy = values.deploy;
+  if (deploy !== "fused" && deploy !== "split") fail(`--deploy: fused or split, not "${deploy}"`);
+  const work = resolve(values.work);
+  const outDir = values.out ? resolve(values.out) : join(import.meta.dir, "results");
+  const bin = coffeeBin();
+  mkdirSync(work, { recursive: true });
+  mkdirSync(outDir, { recursive: true });
+  installSignalCleanup();
+  return { deploy, work, outDir, bin };
 }
 
 /** A coffee command that ran to completion. */

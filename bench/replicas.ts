@@ -16,14 +16,14 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { freeTcpPort } from "../src/ports.ts";
 import { redactUrl } from "../src/redact.ts";
 import { QUERIES, queryFileName } from "../src/schema.ts";
 import { STAGES } from "../src/topology.ts";
 import {
-  BROKER, DIST_BIN, clockTicks, clusterPids, coffeeBin, installSignalCleanup, resetPeaks, run as runCoffee, sample, startUp, stopLive,
+  BROKER, DIST_BIN, clockTicks, clusterPids, prepareClusterBench, resetPeaks, run as runCoffee, sample, startUp, stopLive,
   type Child, type Finished,
 } from "./procStats.ts";
 import { groupedBarChart } from "./svgChart.ts";
@@ -48,16 +48,9 @@ const positiveInts = (flag: string, s: string): number[] =>
 const sizes = positiveInts("sizes", values.sizes);
 const replicaCounts = positiveInts("replicas", values.replicas);
 const burst = positiveInts("burst", values.burst)[0] ?? 5;
-const deploy = values.deploy;
-if (deploy !== "fused" && deploy !== "split") throw new Error(`--deploy: fused or split, not "${deploy}"`);
-const work = resolve(values.work);
-// Default to the repo's bench/results whatever the current directory is.
-const outDir = values.out ? resolve(values.out) : join(import.meta.dir, "results");
-const bin = coffeeBin();
-mkdirSync(work, { recursive: true });
-mkdirSync(outDir, { recursive: true });
-
-installSignalCleanup();
+const { deploy, work, outDir, bin } = prepareClusterBench(values, (msg) => {
+  throw new Error(msg);
+});
 /** Run coffee to completion; its own CPU and peak RSS come from the kernel's rusage. */
 const run = (args: string[]): Promise<Finished> => runCoffee(bin, args);
 

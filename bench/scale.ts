@@ -22,7 +22,7 @@ import { ENTITIES, QUERIES, queryFileName } from "../src/schema.ts";
 import { chainByName, chainOf, dataKey, stageByName } from "../src/topology.ts";
 import { runDuckdb } from "./duckdb.ts";
 import {
-  BROKER, DIST_BIN, ROOT, clockTicks, clusterPids, coffeeBin, installSignalCleanup, isInterrupted, resetPeaks, run, sample, startUp, stopLive,
+  BROKER, DIST_BIN, ROOT, clockTicks, clusterPids, isInterrupted, prepareClusterBench, resetPeaks, run, sample, startUp, stopLive,
   type Finished, type ProcSample,
 } from "./procStats.ts";
 
@@ -46,14 +46,7 @@ const concurrent = Number(values.concurrent);
 if (!Number.isInteger(concurrent) || concurrent < 0) fail(`--concurrent: a count ≥ 0, not "${values.concurrent}"`);
 const maxSeconds = values["max-seconds"] === undefined ? null : Number(values["max-seconds"]);
 if (maxSeconds !== null && !(maxSeconds > 0)) fail(`--max-seconds: a positive number, not "${values["max-seconds"]}"`);
-const deploy = values.deploy;
-if (deploy !== "fused" && deploy !== "split") fail(`--deploy: fused or split, not "${deploy}"`);
-const work = resolve(values.work);
-const outDir = values.out ? resolve(values.out) : join(import.meta.dir, "results");
-const bin = coffeeBin();
-mkdirSync(work, { recursive: true });
-mkdirSync(outDir, { recursive: true });
-installSignalCleanup();
+const { deploy, work, outDir, bin } = prepareClusterBench(values, fail);
 
 const LIMITS = { vsDuckdb: 4, concurrentVsSolo: 3, rssMb: 150 };
 const round = (x: number, digits = 2): number => +x.toFixed(digits);
