@@ -302,7 +302,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (msg.lines.length > cfg.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${cfg.maxBatchRows} (--max-batch-rows)`);
     for (const column of msg.columns) {
       const longest = longestField(column);
-      if (longest > cfg.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${longest} characters exceeds the limit of ${cfg.maxFieldChars} (--max-field-chars)`);
+      if (longest > cfg.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${longest} bytes exceeds the limit of ${cfg.maxFieldChars} (--max-field-chars)`);
     }
     if (msg.seq === next) s.nextSeq.set(msg.entity, next + 1);
     const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length);
@@ -509,7 +509,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
-  { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: 65_536, min: 16, max: 16 * 1024 * 1024, help: "longest field in a client batch" },
+  { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: 65_536, min: 16, max: 16 * 1024 * 1024, help: "longest field in a client batch, in UTF-8 bytes" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret clients must present (file: first line)" },
   { name: "session-ttl-s", type: "int", env: "COFFEE_SESSION_TTL_S", default: 60, min: 1, max: 604_800, help: "a session whose client is gone this long is purged everywhere" },
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "the session registry's write-ahead log goes to STATE-DIR/<name>/" },

@@ -1,49 +1,45 @@
 /**
- * Builds one packed text column (src/textColumn.ts) field by field, from strings or straight
- * from ASCII bytes of a file. Bytes are copied into a buffer and turned into one string per run
- * of byte fields, so a batch read from ASCII data costs one string per column, not one per field.
+ * Builds one packed column (src/textColumn.ts) field by field, straight from a file's bytes or
+ * from strings (fields papaparse decoded), into one growing byte buffer: a batch costs one
+ * buffer per column, not one string per field.
  */
 import type { TextColumn } from "./textColumn.ts";
 
 const INITIAL_BYTES = 64 * 1024;
 const INITIAL_FIELDS = 1024;
+const encoder = new TextEncoder();
 
 /** One column of a batch while it fills. */
 export class ColumnBuilder {
-  private parts: string[] = [];
-  /** Characters in `parts`. */
-  private partChars = 0;
   private bytes = new Uint8Array(INITIAL_BYTES);
   private byteCount = 0;
   private ends = new Uint32Array(INITIAL_FIELDS);
   private fieldCount = 0;
 
-  /** Append a field given as a string. */
+  /** Append a field given as a string (stored as UTF-8). */
   pushString(field: string): void {
-    this.flushBytes();
-    this.parts.push(field);
-    this.partChars += field.length;
-    this.pushEnd(this.partChars);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    this.reserve(field.length * 3);
+    const { written } = encoder.encodeInto(field, this.bytes.subarray(this.byteCount));
+    this.byteCount += written;
+    this.pushEnd(this.byteCount);
   }
 
-  /** Append src[from..to) as a field; every byte must be ASCII (< 0x80), so bytes are characters. */
-  pushAscii(src: Uint8Array, from: number, to: number): void {
-    const len = to - from;
-    if (this.byteCount + len > this.bytes.length) this.growBytes(this.byteCount + len);
+  /** Append the UTF-8 bytes src[from..to) as a field. */
+  pushBytes(src: Uint8Array, from: number, to: number): void {
+    this.reserve(to - from);
     const dst = this.bytes;
     let j = this.byteCount;
     // A loop beats dst.set(src.subarray()) for fields of a few bytes: no view allocated per field.
     for (let i = from; i < to; i++) dst[j++] = src[i]!;
     this.byteCount = j;
-    this.pushEnd(this.partChars + j);
+    this.pushEnd(j);
   }
 
-  /** The packed column; the builder is empty again afterwards. */
+  /** The packed column (its own copy); the builder is empty again afterwards, its buffers kept. */
   finish(): TextColumn {
-    this.flushBytes();
-    const column: TextColumn = { text: this.parts.length === 1 ? this.parts[0]! : this.parts.join(""), ends: this.ends.slice(0, this.fieldCount) };
-    this.parts = [];
-    this.partChars = 0;
+    const column: TextColumn = { bytes: this.bytes.slice(0, this.byteCount), ends: this.ends.slice(0, this.fieldCount) };
+    this.byteCount = 0;
     this.fieldCount = 0;
     return column;
   }
@@ -57,15 +53,9 @@ export class ColumnBuilder {
     this.ends[this.fieldCount++] = end;
   }
 
-  private flushBytes(): void {
-    if (this.byteCount === 0) return;
-    // latin1 maps each byte to the character with that code: exact for ASCII, and one copy.
-    this.parts.push(Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.byteCount).toString("latin1"));
-    this.partChars += this.byteCount;
-    this.byteCount = 0;
-  }
-
-  private growBytes(atLeast: number): void {
+  private reserve(more: number): void {
+    const atLeast = this.byteCount + more;
+    if (atLeast <= this.bytes.length) return;
     let size = this.bytes.length * 2;
     while (size < atLeast) size *= 2;
     const grown = new Uint8Array(size);

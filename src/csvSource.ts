@@ -275,7 +275,7 @@ export async function* readEntityFile(
         onReject(line);
       } else {
         for (let k = 0; k < ncols; k++) {
-          batch.columns[k]!.pushAscii(bytes, fieldFrom[k]!, fieldTo[k]!);
+          batch.columns[k]!.pushBytes(bytes, fieldFrom[k]!, fieldTo[k]!);
           batch.chars += fieldTo[k]! - fieldFrom[k]!;
         }
         batch.lines.push(line);

@@ -71,15 +71,15 @@ function parseTransactions(columns: Columns, n: number): ParsedRows<Transactions
   for (let r = 0; r < n; r++) {
     const idFrom = fieldStart(ids, r);
     const idTo = ids.ends[r]!;
-    const store = parseIdAt(stores.text, fieldStart(stores, r), stores.ends[r]!);
-    const user = parseOptionalIdAt(users.text, fieldStart(users, r), users.ends[r]!);
-    const cents = parseCentsAt(amounts.text, fieldStart(amounts, r), amounts.ends[r]!);
-    const ts = parseTimestampAt(times.text, fieldStart(times, r), times.ends[r]!);
+    const store = parseIdAt(stores.bytes, fieldStart(stores, r), stores.ends[r]!);
+    const user = parseOptionalIdAt(users.bytes, fieldStart(users, r), users.ends[r]!);
+    const cents = parseCentsAt(amounts.bytes, fieldStart(amounts, r), amounts.ends[r]!);
+    const ts = parseTimestampAt(times.bytes, fieldStart(times, r), times.ends[r]!);
     if (idFrom === idTo || Number.isNaN(store) || Number.isNaN(user) || Number.isNaN(cents) || Number.isNaN(ts)) {
       rejected.push(r);
       continue;
     }
-    body.id.push(ids.text.slice(idFrom, idTo));
+    body.id.push(fieldAt(ids, r));
     body.store[k] = store;
     body.user[k] = user;
     body.cents[k] = cents;
@@ -98,10 +98,10 @@ function parseItems(columns: Columns, n: number): ParsedRows<ItemsBody> {
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
-    const item = parseIdAt(items.text, fieldStart(items, r), items.ends[r]!);
-    const qty = parseCountAt(qtys.text, fieldStart(qtys, r), qtys.ends[r]!);
-    const cents = parseCentsAt(subtotals.text, fieldStart(subtotals, r), subtotals.ends[r]!);
-    const ts = parseTimestampAt(times.text, fieldStart(times, r), times.ends[r]!);
+    const item = parseIdAt(items.bytes, fieldStart(items, r), items.ends[r]!);
+    const qty = parseCountAt(qtys.bytes, fieldStart(qtys, r), qtys.ends[r]!);
+    const cents = parseCentsAt(subtotals.bytes, fieldStart(subtotals, r), subtotals.ends[r]!);
+    const ts = parseTimestampAt(times.bytes, fieldStart(times, r), times.ends[r]!);
     if (Number.isNaN(item) || Number.isNaN(qty) || Number.isNaN(cents) || Number.isNaN(ts)) {
       rejected.push(r);
       continue;
@@ -122,16 +122,16 @@ function parseUsers(columns: Columns, n: number): ParsedRows<UsersBody> {
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
-    const user = parseIdAt(users.text, fieldStart(users, r), users.ends[r]!);
+    const user = parseIdAt(users.bytes, fieldStart(users, r), users.ends[r]!);
     const from = fieldStart(births, r);
     const to = births.ends[r]!;
     // An empty birthdate is data (unknown), not a malformed row; a non-date is malformed.
-    if (Number.isNaN(user) || (from !== to && Number.isNaN(parseDateAt(births.text, from, to)))) {
+    if (Number.isNaN(user) || (from !== to && Number.isNaN(parseDateAt(births.bytes, from, to)))) {
       rejected.push(r);
       continue;
     }
     body.user[k] = user;
-    body.birthdate.push(births.text.slice(from, to));
+    body.birthdate.push(fieldAt(births, r));
     k++;
   }
   return { body: shrink(body, k), rejected };
@@ -144,7 +144,7 @@ function parseNames(columns: Columns, n: number): ParsedRows<NamesBody> {
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
-    const id = parseIdAt(ids.text, fieldStart(ids, r), ids.ends[r]!);
+    const id = parseIdAt(ids.bytes, fieldStart(ids, r), ids.ends[r]!);
     if (Number.isNaN(id)) {
       rejected.push(r);
       continue;

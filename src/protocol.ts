@@ -8,7 +8,7 @@ import { ENTITY_COLUMNS, isEntity, isQueryName, type Entity, type QueryName } fr
 import { columnProblem, type TextColumn } from "./textColumn.ts";
 
 /** Protocol version, checked in the handshake. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Client → gateway. `resume` re-attaches a session after its connection was lost. */
 export type ClientMessage =
@@ -16,7 +16,7 @@ export type ClientMessage =
   | { t: "resume"; v: number; session: string; sent: Partial<Record<Entity, number>>; eos: Entity[]; token?: string }
   /** After a resume: every unacknowledged batch and end-of-stream has been sent again. */
   | { t: "resent" }
-  /** Rows as packed text columns (src/textColumn.ts), one per needed column, in ENTITY_COLUMNS order. */
+  /** Rows as packed UTF-8 columns (src/textColumn.ts), one per needed column, in ENTITY_COLUMNS order. */
   | { t: "batch"; entity: Entity; seq: number; lines: Uint32Array; columns: TextColumn[] }
   | { t: "eos"; entity: Entity; count: number };
 

@@ -1,25 +1,31 @@
 /**
- * A column of text fields as one string plus each field's end offset. Batches travel from client
- * to gateway this way: one string per column instead of one per field, so neither side builds,
- * encodes or collects thousands of small strings per batch, and the gateway parses numbers in
- * place (src/fields.ts `...At(text, from, to)`).
+ * A column of text fields as one run of UTF-8 bytes plus each field's end offset. Batches travel
+ * from client to gateway this way: bytes read from a CSV file go out as they were read, msgpack
+ * carries them as one binary value per column, the gateway parses numbers in place
+ * (src/fields.ts `...At(bytes, from, to)`) and only the few fields that stay text become strings.
  */
 
-/** Field i is text.slice(ends[i - 1] ?? 0, ends[i]). */
+/** Field i is bytes[ends[i - 1] ?? 0 .. ends[i]), UTF-8. */
 export interface TextColumn {
-  text: string;
+  bytes: Uint8Array;
   ends: Uint32Array;
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+
 /** Pack fields into a column. */
 export function packColumn(fields: readonly string[]): TextColumn {
+  const parts = fields.map((f) => encoder.encode(f));
   const ends = new Uint32Array(fields.length);
   let at = 0;
-  for (let i = 0; i < fields.length; i++) {
-    at += fields[i]!.length;
+  for (let i = 0; i < parts.length; i++) {
+    at += parts[i]!.length;
     ends[i] = at;
   }
-  return { text: fields.join(""), ends };
+  const bytes = new Uint8Array(at);
+  for (let i = 0; i < parts.length; i++) bytes.set(parts[i]!, i === 0 ? 0 : ends[i - 1]!);
+  return { bytes, ends };
 }
 
 /** Start offset of field i. */
@@ -27,9 +33,9 @@ export function fieldStart(column: TextColumn, i: number): number {
   return i === 0 ? 0 : column.ends[i - 1]!;
 }
 
-/** Field i as a string (allocates; for the fields that stay strings, such as ids and names). */
+/** Field i as a string (allocates; for the fields that stay strings, such as names). */
 export function fieldAt(column: TextColumn, i: number): string {
-  return column.text.slice(fieldStart(column, i), column.ends[i]!);
+  return decoder.decode(column.bytes.subarray(fieldStart(column, i), column.ends[i]!));
 }
 
 /** Every field as a string (tests, small columns). */
@@ -37,22 +43,43 @@ export function unpackColumn(column: TextColumn): string[] {
   return Array.from(column.ends, (_, i) => fieldAt(column, i));
 }
 
+/** A column of the fields of `column` at the given rows, in that order (bytes copied). */
+export function selectFields(column: TextColumn, rows: ArrayLike<number>): TextColumn {
+  let size = 0;
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k]!;
+    size += column.ends[r]! - fieldStart(column, r);
+  }
+  const bytes = new Uint8Array(size);
+  const ends = new Uint32Array(rows.length);
+  const src = column.bytes;
+  let at = 0;
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k]!;
+    // A loop beats bytes.set(subarray) for fields of a few dozen bytes: no view per field.
+    for (let i = fieldStart(column, r), to = column.ends[r]!; i < to; i++) bytes[at++] = src[i]!;
+    ends[k] = at;
+  }
+  return { bytes, ends };
+}
+
 /** Why `column` is not a well-formed column of `rows` fields, or null when it is. */
 export function columnProblem(column: unknown, rows: number): string | null {
-  if (typeof column !== "object" || column === null) return "a column must be {text, ends}";
-  const { text, ends } = column as { text?: unknown; ends?: unknown };
-  if (typeof text !== "string" || !(ends instanceof Uint32Array)) return "a column must be {text: string, ends: Uint32Array}";
+  if (typeof column !== "object" || column === null || Array.isArray(column)) return "a column must be {bytes, ends}";
+  const { bytes, ends } = column as { bytes?: unknown; ends?: unknown };
+  if (!(bytes instanceof Uint8Array) || !(ends instanceof Uint32Array)) return "a column must be {bytes: Uint8Array, ends: Uint32Array}";
+  if (Object.keys(column).length !== 2) return "a column has exactly the keys bytes and ends";
   if (ends.length !== rows) return `a column must hold ${rows} fields, not ${ends.length}`;
   let last = 0;
   for (let i = 0; i < ends.length; i++) {
     if (ends[i]! < last) return "column field ends must not decrease";
     last = ends[i]!;
   }
-  if (last !== text.length) return `column field ends stop at ${last}, its text has ${text.length} characters`;
+  if (last !== bytes.length) return `column field ends stop at ${last}, its bytes are ${bytes.length}`;
   return null;
 }
 
-/** Length of the longest field. */
+/** Length in bytes of the longest field. */
 export function longestField(column: TextColumn): number {
   let max = 0;
   let prev = 0;

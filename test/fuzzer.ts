@@ -5,7 +5,7 @@
  * its own stream `Rng(deriveSeed(s, i))`, so whatever the timing, `describeConnection(s, i)`
  * reproduces the exact bytes a failing connection sent.
  */
-import { packColumn } from "../src/textColumn.ts";
+import { packColumn, type TextColumn } from "../src/textColumn.ts";
 import type { Socket } from "bun";
 import { Packr } from "msgpackr";
 import { encodeFrame, FrameDecoder } from "../src/frame.ts";
@@ -396,11 +396,13 @@ function sessionAbusePlan(rng: Rng): [string, FuzzFrame[]] {
       const b = batchMessage(rng, entity, n, 3);
       const i = rng.int(b.columns.length);
       const c = b.columns[i]!;
-      // A field too many, ends that go backwards, or ends past the text.
-      const how = rng.int(3);
-      b.columns[i] = how === 0 ? { text: `${c.text}extra`, ends: Uint32Array.of(...c.ends, c.text.length + 5) }
-        : how === 1 ? { text: c.text, ends: Uint32Array.of(c.ends[2]!, c.ends[1]!, c.ends[0]!) }
-        : { text: c.text.slice(0, -1), ends: c.ends };
+      // A field too many, ends that go backwards, ends past the bytes, or text where bytes belong.
+      const how = rng.int(4);
+      b.columns[i] = how === 0 ? { bytes: Uint8Array.of(...c.bytes, 1, 2, 3, 4, 5), ends: Uint32Array.of(...c.ends, c.bytes.length + 5) }
+        : how === 1 ? { bytes: c.bytes, ends: Uint32Array.of(c.ends[2]!, c.ends[1]!, c.ends[0]!) }
+        : how === 2 ? { bytes: c.bytes.slice(0, -1), ends: c.ends }
+        // A v2 client's column (a string) must be refused, not parsed.
+        : ({ bytes: new TextDecoder().decode(c.bytes), ends: c.ends } as unknown as TextColumn);
       frames.push(packed(b, "mismatched column lengths"));
       break;
     }
