@@ -11,6 +11,7 @@ import { q2Reducer } from "./queries/q2.ts";
 import { q3Reducer } from "./queries/q3.ts";
 import { q4Reducer } from "./queries/q4.ts";
 import { Wal } from "./wal.ts";
+import { packColumn } from "./textColumn.ts";
 
 const dirs: string[] = [];
 afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -87,7 +88,7 @@ function workload(query: "q1" | "q2" | "q4", session: string, salt: number): Bro
   switch (query) {
     case "q1":
       return [0, 1, 2].map((seq) => d("transactions", seq, "transactions", {
-        id: Array.from({ length: n }, (_, i) => `t-${salt}-${(i * 7919 + seq * 31) % 1000}`), store: ints(() => 1), user: ints((i) => i),
+        id: packColumn(Array.from({ length: n }, (_, i) => `t-${salt}-${(i * 7919 + seq * 31) % 1000}`)), store: ints(() => 1), user: ints((i) => i),
         cents: floats((i) => 7500 + i * salt + seq), date: ints(() => 20240101), time: ints(() => 36000),
       })).concat([{ kind: "eos", session, entity: "transactions", count: 3 }]);
     case "q2":
@@ -99,7 +100,7 @@ function workload(query: "q1" | "q2" | "q4", session: string, salt: number): Bro
     case "q4":
       return [
         d("stores", 0, "stores", { id: Int32Array.of(1, 2), name: ["Centro", "Norte"] }),
-        d("users", 0, "users", { user: ints((i) => i * 1000 + salt), birthdate: Array.from({ length: n }, (_, i) => (i % 5 === 0 ? "" : `19${50 + (i % 40)}-0${1 + (i % 9)}-1${i % 10}`)) }),
+        d("users", 0, "users", { user: ints((i) => i * 1000 + salt), birth: ints((i) => (i % 5 === 0 ? 0 : (1950 + (i % 40)) * 10000 + (1 + (i % 9)) * 100 + 10 + (i % 10))) }),
         ...[0, 1, 2].map((seq) => d("transactions", seq, "q4-partial", { store: ints((i) => 1 + (i % 2)), user: ints((i) => ((i * 13 + seq) % n) * 1000 + salt), count: floats((i) => 1 + ((i + seq) % 4)) })),
         { kind: "eos", session, entity: "stores", count: 1 }, { kind: "eos", session, entity: "users", count: 1 }, { kind: "eos", session, entity: "transactions", count: 3 },
       ];

@@ -3,6 +3,7 @@
  * bodies: right column types, equal lengths.
  */
 import type { ItemsBody, NamesBody, TransactionsBody, UsersBody } from "./entityBatch.ts";
+import { columnProblem } from "./textColumn.ts";
 
 /** Q2 partial: per (month yyyymm, item) sums of quantity and subtotal cents. */
 export interface Q2Partial {
@@ -43,13 +44,14 @@ export type BodyKind = keyof BodyKinds;
 /** The body type of a kind. */
 export type BodyOf<K extends BodyKind> = BodyKinds[K];
 
-type ColumnType = "i32" | "f64" | "str";
+/** i32/f64: typed arrays; text: a packed UTF-8 column (src/textColumn.ts); str: an array of strings. */
+type ColumnType = "i32" | "f64" | "text" | "str";
 
 /** Column names and types of each body kind. */
 export const BODY_SCHEMAS: Readonly<Record<BodyKind, Readonly<Record<string, ColumnType>>>> = {
-  transactions: { id: "str", store: "i32", user: "i32", cents: "f64", date: "i32", time: "i32" },
+  transactions: { id: "text", store: "i32", user: "i32", cents: "f64", date: "i32", time: "i32" },
   transaction_items: { item: "i32", qty: "f64", cents: "f64", date: "i32" },
-  users: { user: "i32", birthdate: "str" },
+  users: { user: "i32", birth: "i32" },
   stores: { id: "i32", name: "str" },
   menu_items: { id: "i32", name: "str" },
   "q2-partial": { month: "i32", item: "i32", qty: "f64", cents: "f64" },
@@ -69,6 +71,13 @@ export function validateBody(schema: Readonly<Record<string, ColumnType>>, body:
   let rows = -1;
   for (const [name, type] of Object.entries(schema)) {
     const column = record[name];
+    if (type === "text") {
+      const length = (column as { ends?: unknown } | undefined)?.ends instanceof Uint32Array ? (column as { ends: Uint32Array }).ends.length : -1;
+      const why = columnProblem(column, rows >= 0 ? rows : length);
+      if (why) return `column ${name}: ${why}`;
+      rows = length;
+      continue;
+    }
     const ok =
       type === "i32" ? column instanceof Int32Array :
       type === "f64" ? column instanceof Float64Array :
@@ -85,6 +94,6 @@ export function validateBody(schema: Readonly<Record<string, ColumnType>>, body:
 /** Rows in a body: the length of its first column (every column has as many, see validateBody). */
 export function bodyRows(kind: BodyKind, body: BodyOf<BodyKind>): number {
   const first = Object.keys(BODY_SCHEMAS[kind])[0];
-  const column = first === undefined ? undefined : (body as unknown as Record<string, { length: number } | undefined>)[first];
-  return column?.length ?? 0;
+  const column = first === undefined ? undefined : (body as unknown as Record<string, { length?: number; ends?: Uint32Array } | undefined>)[first];
+  return column?.ends?.length ?? column?.length ?? 0;
 }

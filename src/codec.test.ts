@@ -1,9 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { decodeMessage, encodeMessage, type BrokerMessage } from "./codec.ts";
 import { DecodeError } from "./errors.ts";
+import type { TransactionsBody } from "./entityBatch.ts";
+import { packColumn } from "./textColumn.ts";
 
-const tx = {
-  id: ["a", "b"], store: Int32Array.of(1, 2), user: Int32Array.of(-1, 7), cents: Float64Array.of(7500, 12.5),
+const tx: TransactionsBody = {
+  id: packColumn(["a", "b"]), store: Int32Array.of(1, 2), user: Int32Array.of(-1, 7), cents: Float64Array.of(7500, 12.5),
   date: Int32Array.of(20240101, 20251231), time: Int32Array.of(0, 86399),
 };
 
@@ -21,7 +23,7 @@ describe("codec", () => {
   test("typed columns decode as typed arrays", () => {
     const d = decodeMessage(encodeMessage({ kind: "data", session: "s", entity: "transactions", seq: 0, bodyKind: "transactions", body: tx }));
     if (d.kind !== "data") throw new Error("kind");
-    const body = d.body as typeof tx;
+    const body = d.body as TransactionsBody;
     expect(body.store).toBeInstanceOf(Int32Array);
     expect(body.cents).toBeInstanceOf(Float64Array);
     expect([...body.user]).toEqual([-1, 7]);
@@ -53,10 +55,12 @@ describe("codec", () => {
       { ...tx, store: [1, 2] },
       { ...tx, cents: Float64Array.of(1) },
       { ...tx, extra: [] },
-      { ...tx, id: [1, 2] },
+      { ...tx, id: ["a", "b"] },
+      { ...tx, id: packColumn(["a"]) },
+      { ...tx, id: { bytes: Uint8Array.of(97, 98), ends: Uint32Array.of(1, 3) } },
     ];
     for (const body of bad) {
-      const bytes = encodeMessage({ kind: "data", session: "s", entity: "transactions", seq: 0, bodyKind: "transactions", body: body as typeof tx });
+      const bytes = encodeMessage({ kind: "data", session: "s", entity: "transactions", seq: 0, bodyKind: "transactions", body: body as unknown as TransactionsBody });
       expect(() => decodeMessage(bytes)).toThrow(DecodeError);
     }
   });

@@ -9,7 +9,8 @@ import { isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts"
 import { BODY_SCHEMAS, isBodyKind, validateBody, type BodyKind, type BodyOf } from "./bodies.ts";
 
 const MAGIC = 0xcf;
-const VERSION = 1;
+// 2: transactions ids travel as a packed UTF-8 column, users' birthdates as yyyymmdd.
+const VERSION = 2;
 const KIND_CODES = { data: 1, eos: 2, purge: 3, result: 4 } as const;
 
 // moreTypes: typed arrays travel as raw bytes; useRecords off: messages are self-describing.

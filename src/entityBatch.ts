@@ -5,11 +5,14 @@
 import { InternalError } from "./errors.ts";
 import type { Entity } from "./schema.ts";
 import { PACKED_DATE, parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
-import { fieldAt, fieldStart, type TextColumn } from "./textColumn.ts";
+import { fieldStart, selectFields, unpackColumn, type TextColumn } from "./textColumn.ts";
 
-/** transactions, projected: id, store, user (-1 = none), amount in cents, date yyyymmdd, seconds of day. */
+/**
+ * transactions, projected: id (packed UTF-8, Q1 prints it and nothing else reads it), store,
+ * user (-1 = none), amount in cents, date yyyymmdd, seconds of day.
+ */
 export interface TransactionsBody {
-  id: string[];
+  id: TextColumn;
   store: Int32Array;
   user: Int32Array;
   cents: Float64Array;
@@ -25,10 +28,10 @@ export interface ItemsBody {
   date: Int32Array;
 }
 
-/** users, projected: birthdate kept as written, since Q4 prints it verbatim. */
+/** users, projected: birthdate as yyyymmdd, 0 when empty (a valid one prints back as written). */
 export interface UsersBody {
   user: Int32Array;
-  birthdate: string[];
+  birth: Int32Array;
 }
 
 /** stores or menu_items, projected: numeric id and display name. */
@@ -63,7 +66,7 @@ function col(columns: Columns, i: number): TextColumn {
 function parseTransactions(columns: Columns, n: number): ParsedRows<TransactionsBody> {
   const [ids, stores, users, amounts, times] = [0, 1, 2, 3, 4].map((i) => col(columns, i)) as [TextColumn, TextColumn, TextColumn, TextColumn, TextColumn];
   const body: TransactionsBody = {
-    id: [], store: new Int32Array(n), user: new Int32Array(n), cents: new Float64Array(n),
+    id: ids, store: new Int32Array(n), user: new Int32Array(n), cents: new Float64Array(n),
     date: new Int32Array(n), time: new Int32Array(n),
   };
   const rejected: number[] = [];
@@ -79,7 +82,6 @@ function parseTransactions(columns: Columns, n: number): ParsedRows<Transactions
       rejected.push(r);
       continue;
     }
-    body.id.push(fieldAt(ids, r));
     body.store[k] = store;
     body.user[k] = user;
     body.cents[k] = cents;
@@ -87,6 +89,8 @@ function parseTransactions(columns: Columns, n: number): ParsedRows<Transactions
     body.time[k] = ts % PACKED_DATE;
     k++;
   }
+  // Without rejects the batch's own id column goes on as it is; the body is encoded at once.
+  if (rejected.length > 0) body.id = selectFields(ids, keptRows(n, rejected));
   return { body: shrink(body, k), rejected };
 }
 
@@ -118,7 +122,7 @@ function parseItems(columns: Columns, n: number): ParsedRows<ItemsBody> {
 function parseUsers(columns: Columns, n: number): ParsedRows<UsersBody> {
   const users = col(columns, 0);
   const births = col(columns, 1);
-  const body: UsersBody = { user: new Int32Array(n), birthdate: [] };
+  const body: UsersBody = { user: new Int32Array(n), birth: new Int32Array(n) };
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
@@ -126,12 +130,13 @@ function parseUsers(columns: Columns, n: number): ParsedRows<UsersBody> {
     const from = fieldStart(births, r);
     const to = births.ends[r]!;
     // An empty birthdate is data (unknown), not a malformed row; a non-date is malformed.
-    if (Number.isNaN(user) || (from !== to && Number.isNaN(parseDateAt(births.bytes, from, to)))) {
+    const birth = from === to ? 0 : parseDateAt(births.bytes, from, to);
+    if (Number.isNaN(user) || Number.isNaN(birth)) {
       rejected.push(r);
       continue;
     }
     body.user[k] = user;
-    body.birthdate.push(fieldAt(births, r));
+    body.birth[k] = birth;
     k++;
   }
   return { body: shrink(body, k), rejected };
@@ -150,9 +155,9 @@ function parseNames(columns: Columns, n: number): ParsedRows<NamesBody> {
       continue;
     }
     body.id[k] = id;
-    body.name.push(fieldAt(names, r));
     k++;
   }
+  body.name = unpackColumn(rejected.length > 0 ? selectFields(names, keptRows(n, rejected)) : names);
   return { body: shrink(body, k), rejected };
 }
 
@@ -160,14 +165,28 @@ function parseNames(columns: Columns, n: number): ParsedRows<NamesBody> {
 function shrink<B extends object>(body: B, k: number): B {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) {
-    out[key] = ArrayBuffer.isView(value) ? (value as Int32Array).slice(0, k) : value;
+    const cut = ArrayBuffer.isView(value) && (value as Int32Array).length !== k;
+    out[key] = cut ? (value as Int32Array).slice(0, k) : value;
   }
   return out as B;
+}
+
+/** Indexes 0..n-1 except the (ascending) rejected ones. */
+function keptRows(n: number, rejected: readonly number[]): Uint32Array {
+  const kept = new Uint32Array(n - rejected.length);
+  let k = 0;
+  let j = 0;
+  for (let r = 0; r < n; r++) {
+    if (j < rejected.length && rejected[j] === r) j++;
+    else kept[k++] = r;
+  }
+  return kept;
 }
 
 /**
  * Validate and type one batch of an entity's packed text columns (in ENTITY_COLUMNS order). Rows with
  * an unparsable field are left out and their indexes returned, so the caller can report them.
+ * A transactions body may share its id column with `columns` (no copy when no row is rejected).
  */
 export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, rowCount: number): ParsedRows<EntityBodies[E]> {
   switch (entity) {

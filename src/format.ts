@@ -1,5 +1,12 @@
 /** Output formatting of contract §3: exact money, RFC 4180 quoting, `\n` line ends. */
 
+/** A yyyymmdd date as `YYYY-MM-DD`; 0 (no date) as the empty string. */
+export function formatDate(yyyymmdd: number): string {
+  if (yyyymmdd === 0) return "";
+  const s = String(yyyymmdd).padStart(8, "0");
+  return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6)}`;
+}
+
 /** Money in integer cents as the shortest decimal with at least one fractional digit (7500 → "75.0"). */
 export function formatCents(cents: number): string {
   const negative = cents < 0;

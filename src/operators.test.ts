@@ -1,10 +1,11 @@
 import { expect, test } from "bun:test";
 import type { TransactionsBody } from "./entityBatch.ts";
+import { packColumn, unpackColumn } from "./textColumn.ts";
 import { filterAmount, filterItemsYear, filterTime, filterYear, groupQ2, groupQ3, groupQ4, halfOf } from "./operators.ts";
 
 function tx(rows: [string, number, number, number, number, number][]): TransactionsBody {
   return {
-    id: rows.map((r) => r[0]), store: Int32Array.from(rows, (r) => r[1]), user: Int32Array.from(rows, (r) => r[2]),
+    id: packColumn(rows.map((r) => r[0])), store: Int32Array.from(rows, (r) => r[1]), user: Int32Array.from(rows, (r) => r[2]),
     cents: Float64Array.from(rows, (r) => r[3]), date: Int32Array.from(rows, (r) => r[4]), time: Int32Array.from(rows, (r) => r[5]),
   };
 }
@@ -12,24 +13,24 @@ const T = (h: number, m: number, s: number): number => h * 3600 + m * 60 + s;
 
 test("filterYear keeps 2024 and 2025 only", () => {
   const out = filterYear(tx([["a", 1, 1, 1, 20231231, 0], ["b", 1, 1, 1, 20240101, 0], ["c", 1, 1, 1, 20251231, 0], ["d", 1, 1, 1, 20260101, 0]]));
-  expect(out.id).toEqual(["b", "c"]);
+  expect(unpackColumn(out.id)).toEqual(["b", "c"]);
   expect(out.store).toBeInstanceOf(Int32Array);
 });
 
 test("filterTime includes both window edges", () => {
   const out = filterTime(tx([["a", 1, 1, 1, 20240101, T(5, 59, 59)], ["b", 1, 1, 1, 20240101, T(6, 0, 0)], ["c", 1, 1, 1, 20240101, T(23, 0, 0)], ["d", 1, 1, 1, 20240101, T(23, 0, 1)]]));
-  expect(out.id).toEqual(["b", "c"]);
+  expect(unpackColumn(out.id)).toEqual(["b", "c"]);
 });
 
 test("filterAmount keeps >= 75.00", () => {
   const out = filterAmount(tx([["a", 1, 1, 7499, 20240101, 0], ["b", 1, 1, 7500, 20240101, 0], ["c", 1, 1, 7501, 20240101, 0]]));
-  expect(out.id).toEqual(["b", "c"]);
+  expect(unpackColumn(out.id)).toEqual(["b", "c"]);
   expect([...out.cents]).toEqual([7500, 7501]);
 });
 
 test("an all-filtered batch is an empty batch, not nothing", () => {
   const out = filterAmount(tx([["a", 1, 1, 1, 20240101, 0]]));
-  expect(out.id).toEqual([]);
+  expect(unpackColumn(out.id)).toEqual([]);
   expect(out.cents.length).toBe(0);
 });
 

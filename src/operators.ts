@@ -3,6 +3,7 @@
  * Exactly one output per input (possibly empty) is what lets aggregators track completeness.
  */
 import type { ItemsBody, TransactionsBody } from "./entityBatch.ts";
+import { selectFields } from "./textColumn.ts";
 import type { BodyKind, BodyOf, Q2Partial, Q3Partial, Q4Partial } from "./bodies.ts";
 
 /** Start of the Q1/Q3 time-of-day window (06:00:00, included), in seconds since midnight. */
@@ -25,14 +26,14 @@ export function inYears(date: number): boolean {
 
 function selectTransactions(body: TransactionsBody, keep: (i: number) => boolean): TransactionsBody {
   const idx: number[] = [];
-  for (let i = 0; i < body.id.length; i++) if (keep(i)) idx.push(i);
+  for (let i = 0; i < body.store.length; i++) if (keep(i)) idx.push(i);
   const pick = <T extends Int32Array | Float64Array>(col: T): T => {
     const out = new (col.constructor as new (n: number) => T)(idx.length);
     for (let k = 0; k < idx.length; k++) out[k] = col[idx[k]!]!;
     return out;
   };
   return {
-    id: idx.map((i) => body.id[i]!),
+    id: selectFields(body.id, idx),
     store: pick(body.store), user: pick(body.user), cents: pick(body.cents),
     date: pick(body.date), time: pick(body.time),
   };
@@ -97,7 +98,7 @@ export function halfOf(date: number): number {
 /** Partial Q3: sum of final_amount per (half year, store) within one batch. */
 export function groupQ3(body: TransactionsBody): Q3Partial {
   const sums = new Map<number, number>();
-  for (let i = 0; i < body.id.length; i++) {
+  for (let i = 0; i < body.store.length; i++) {
     const key = halfOf(body.date[i]!) * 2 ** 31 + body.store[i]!;
     sums.set(key, (sums.get(key) ?? 0) + body.cents[i]!);
   }
@@ -115,7 +116,7 @@ export function groupQ3(body: TransactionsBody): Q3Partial {
 /** Partial Q4: transaction count per (store, user) within one batch; rows without a user are dropped. */
 export function groupQ4(body: TransactionsBody): Q4Partial {
   const counts = new Map<number, number>();
-  for (let i = 0; i < body.id.length; i++) {
+  for (let i = 0; i < body.store.length; i++) {
     const user = body.user[i]!;
     if (user < 0) continue;
     const key = body.store[i]! * 2 ** 31 + user;

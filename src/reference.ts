@@ -9,7 +9,8 @@ import { statSync } from "node:fs";
 import { entityFiles, readEntityFile } from "./csvSource.ts";
 import { parseEntityRows, type EntityBodies } from "./entityBatch.ts";
 import { DatasetError } from "./errors.ts";
-import { csvLine, formatCents } from "./format.ts";
+import { csvLine, formatCents, formatDate } from "./format.ts";
+import { fieldReader } from "./textColumn.ts";
 import type { Entity, QueryName } from "./schema.ts";
 
 /** Tuning of computeReference. */
@@ -116,9 +117,11 @@ class Accumulators {
   /** Q3: store * 8 + half index (0 = 2024-H1 .. 3 = 2025-H2) → TPV cents. */
   q3 = new Map<number, number>();
   q4 = new Map<number, UserCounts>();
-  births = new Map<number, string>();
+  /** user → birthdate yyyymmdd (0 = empty). */
+  births = new Map<number, number>();
 
   transactions(b: EntityBodies["transactions"]): void {
+    const id = fieldReader(b.id);
     for (let r = 0; r < b.store.length; r++) {
       const date = b.date[r]!;
       if (!inYears(date)) continue;
@@ -136,7 +139,7 @@ class Accumulators {
       const key = store * 8 + half;
       this.q3.set(key, (this.q3.get(key) ?? 0) + cents);
       if (cents >= MIN_Q1_CENTS) {
-        this.q1Ids.push(b.id[r]!);
+        this.q1Ids.push(id(r));
         this.q1Cents.push(cents);
       }
     }
@@ -163,7 +166,7 @@ class Accumulators {
   }
 
   users(b: EntityBodies["users"], wanted: ReadonlySet<number>): void {
-    for (let r = 0; r < b.user.length; r++) if (wanted.has(b.user[r]!)) this.births.set(b.user[r]!, b.birthdate[r]!);
+    for (let r = 0; r < b.user.length; r++) if (wanted.has(b.user[r]!)) this.births.set(b.user[r]!, b.birth[r]!);
   }
 }
 
@@ -228,7 +231,7 @@ function q4Winners(acc: Accumulators): [number, number[]][] {
 function q4Text(acc: Accumulators, winners: readonly [number, number[]][]): string {
   let out = "store_name,birthdate\n";
   for (const [store, users] of winners) {
-    for (const user of users) out += csvLine([acc.storeNames.get(store)!, acc.births.get(user) ?? ""]);
+    for (const user of users) out += csvLine([acc.storeNames.get(store)!, formatDate(acc.births.get(user) ?? 0)]);
   }
   return out;
 }

@@ -12,7 +12,6 @@ export interface TextColumn {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /** Pack fields into a column. */
 export function packColumn(fields: readonly string[]): TextColumn {
@@ -33,14 +32,20 @@ export function fieldStart(column: TextColumn, i: number): number {
   return i === 0 ? 0 : column.ends[i - 1]!;
 }
 
-/** Field i as a string (allocates; for the fields that stay strings, such as names). */
-export function fieldAt(column: TextColumn, i: number): string {
-  return decoder.decode(column.bytes.subarray(fieldStart(column, i), column.ends[i]!));
+/**
+ * A reader of the column's fields as strings (each call allocates one). One Buffer view for the
+ * column: its toString(range) decodes about twice as fast as a TextDecoder over a subarray.
+ */
+export function fieldReader(column: TextColumn): (i: number) => string {
+  const { bytes, ends } = column;
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return (i) => view.toString("utf8", i === 0 ? 0 : ends[i - 1]!, ends[i]!);
 }
 
-/** Every field as a string (tests, small columns). */
+/** Every field as a string (where fields must become strings: Q1's ids, names). */
 export function unpackColumn(column: TextColumn): string[] {
-  return Array.from(column.ends, (_, i) => fieldAt(column, i));
+  const read = fieldReader(column);
+  return Array.from(column.ends, (_, i) => read(i));
 }
 
 /** A column of the fields of `column` at the given rows, in that order (bytes copied). */

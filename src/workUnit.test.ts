@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { BodyKind, BodyOf } from "./bodies.ts";
 import type { TransactionsBody } from "./entityBatch.ts";
 import { Rng } from "./generator.ts";
+import { packColumn } from "./textColumn.ts";
 import { OPERATORS } from "./operators.ts";
 import { AGGREGATORS, CHAINS, chainNodes, outKey, STAGES, stageByName } from "./topology.ts";
 import { chainUnit, stageUnit, type UnitOutput } from "./workUnit.ts";
@@ -10,7 +11,7 @@ import { chainUnit, stageUnit, type UnitOutput } from "./workUnit.ts";
 function randomTransactions(rng: Rng, n: number): TransactionsBody {
   const years = [2023, 2024, 2025, 2026];
   return {
-    id: Array.from({ length: n }, (_, i) => `t${i}`),
+    id: packColumn(Array.from({ length: n }, (_, i) => `t${i}`)),
     store: Int32Array.from({ length: n }, () => 1 + rng.int(5)),
     user: Int32Array.from({ length: n }, () => rng.int(50)),
     cents: Float64Array.from({ length: n }, () => 7400 + rng.int(200)),

@@ -15,6 +15,8 @@ test("coffee chaos: 60 s, >= 15 kills, 3 clients, every session exact", async ()
     const restart = Bun.which("rabbitmq-server") !== null ? ["--broker-restart-at-s", "30"] : [];
     const r = await runCoffee(["chaos", "--duration-s", "60", "--clients", "3", "--dir", dir, "--seed", "42", ...restart]);
     const summary = /chaos: (\d+) sessions, (\d+) exact; (\d+) kills/.exec(r.stdout);
+    // Without a summary the run itself failed: its exit code and last words say why.
+    if (!summary) console.log(`chaos exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-4000)}`);
     expect(summary).not.toBeNull();
     const [, sessions, exact, kills] = summary!.map(Number) as [number, number, number, number];
     console.log(r.stdout.split("\n").at(-2));

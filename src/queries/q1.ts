@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { csvLine, formatCents } from "../format.ts";
 import { mergeRuns, writeRun } from "../sortedRuns.ts";
 import type { QueryReducer } from "./reducer.ts";
+import type { TransactionsBody } from "../entityBatch.ts";
+import { unpackColumn } from "../textColumn.ts";
 
 /** Rows kept in memory before they go to disk as one sorted run (about 4 MB of state). */
 export const Q1_RUN_ROWS = 50_000;
@@ -26,9 +28,10 @@ export const q1Reducer: QueryReducer<Q1State> = {
   restore: (state, ctx) => ({ ...state, spillDir: ctx.spillDir, runRows: ctx.spillRows ?? Q1_RUN_ROWS }),
   apply(state, msg) {
     if (msg.bodyKind !== "transactions") return;
-    const body = msg.body as { id: string[]; cents: Float64Array };
-    for (let i = 0; i < body.id.length; i++) {
-      state.ids.push(body.id[i]!);
+    const body = msg.body as TransactionsBody;
+    const ids = unpackColumn(body.id);
+    for (let i = 0; i < ids.length; i++) {
+      state.ids.push(ids[i]!);
       state.cents.push(body.cents[i]!);
     }
     if (state.spillDir !== null && state.ids.length >= state.runRows) {

@@ -1,8 +1,7 @@
 /** Q4: per known store, birthdates of the 3 users with most 2024–2025 transactions. */
 import type { Q4Partial } from "../bodies.ts";
 import type { NamesBody, UsersBody } from "../entityBatch.ts";
-import { parseDate } from "../fields.ts";
-import { csvLine } from "../format.ts";
+import { csvLine, formatDate } from "../format.ts";
 import { createIntMap, intMapAdd, intMapForEach, intMapGet, intMapSet, type IntMap } from "../intMap.ts";
 import { byNameThenId, type QueryReducer } from "./reducer.ts";
 
@@ -15,12 +14,6 @@ interface Q4State {
   stores: Map<number, string>;
   /** user → birthdate as yyyymmdd (0 = empty). */
   birthdates: IntMap;
-}
-
-function formatDate(yyyymmdd: number): string {
-  if (yyyymmdd === 0) return "";
-  const s = String(yyyymmdd).padStart(8, "0");
-  return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6)}`;
 }
 
 /** The top users of one store: most transactions first, ties to the smallest user id. */
@@ -48,10 +41,7 @@ export const q4Reducer: QueryReducer<Q4State> = {
       for (let i = 0; i < b.id.length; i++) state.stores.set(b.id[i]!, b.name[i]!);
     } else if (msg.bodyKind === "users") {
       const b = msg.body as UsersBody;
-      for (let i = 0; i < b.user.length; i++) {
-        const birth = b.birthdate[i]!;
-        intMapSet(state.birthdates, b.user[i]!, birth === "" ? 0 : parseDate(birth));
-      }
+      for (let i = 0; i < b.user.length; i++) intMapSet(state.birthdates, b.user[i]!, b.birth[i]!);
     } else if (msg.bodyKind === "q4-partial") {
       const b = msg.body as Q4Partial;
       for (let i = 0; i < b.store.length; i++) {

@@ -1,0 +1,38 @@
+import { expect, test } from "bun:test";
+import { parseEntityRows } from "./entityBatch.ts";
+import { packColumn, unpackColumn } from "./textColumn.ts";
+
+const columns = (rows: string[][]) => rows[0]!.map((_, c) => packColumn(rows.map((r) => r[c]!)));
+
+test("transactions: a rejected row leaves the id column with the other rows' ids", () => {
+  const cols = columns([
+    ["t-1", "1", "", "75.0", "2024-01-01 10:00:00"],
+    ["t-2", "x", "3", "75.0", "2024-01-01 10:00:00"],
+    ["t-3", "2", "4.0", "12.25", "2025-12-31 23:59:59"],
+  ]);
+  const { body, rejected } = parseEntityRows("transactions", cols, 3);
+  expect(rejected).toEqual([1]);
+  expect(unpackColumn(body.id)).toEqual(["t-1", "t-3"]);
+  expect([...body.user]).toEqual([-1, 4]);
+  expect([...body.cents]).toEqual([7500, 1225]);
+  expect([...body.time]).toEqual([36000, 86399]);
+});
+
+test("transactions without rejects pass the batch's own id column on", () => {
+  const cols = columns([["t-1", "1", "", "75.0", "2024-01-01 10:00:00"]]);
+  expect(parseEntityRows("transactions", cols, 1).body.id).toBe(cols[0]!);
+});
+
+test("users: birthdates become yyyymmdd, empty is 0, a non-date rejects the row", () => {
+  const { body, rejected } = parseEntityRows("users", columns([["1", "1969-12-31"], ["2", ""], ["3", "1969-02-30"], ["4", "1969-1-1"]]), 4);
+  expect(rejected).toEqual([2, 3]);
+  expect([...body.user]).toEqual([1, 2]);
+  expect([...body.birth]).toEqual([19691231, 0]);
+});
+
+test("names stay strings, non-ASCII included; an empty name is data", () => {
+  const { body, rejected } = parseEntityRows("stores", columns([["1", "Café Centro"], ["z", "bad"], ["3", ""]]), 3);
+  expect(rejected).toEqual([1]);
+  expect(body.name).toEqual(["Café Centro", ""]);
+  expect([...body.id]).toEqual([1, 3]);
+});
