@@ -20,6 +20,15 @@ describe("codec", () => {
     for (const m of msgs) expect(decodeMessage(encodeMessage(m))).toEqual(m);
   });
 
+  test("an encoded message stays as it was while later messages are encoded", () => {
+    const first = encodeMessage({ kind: "data", session: "s1", entity: "transactions", seq: 1, bodyKind: "transactions", body: tx });
+    const copy = Uint8Array.from(first);
+    // Enough later messages, small and large, to make msgpackr fill and replace its buffer.
+    for (let i = 0; i < 200; i++) encodeMessage({ kind: "result", session: "s2", query: "q1", chunk: i, last: false, csv: "x".repeat(i * 997) });
+    expect(Uint8Array.from(first)).toEqual(copy);
+    expect(decodeMessage(first)).toEqual({ kind: "data", session: "s1", entity: "transactions", seq: 1, bodyKind: "transactions", body: tx });
+  });
+
   test("typed columns decode as typed arrays", () => {
     const d = decodeMessage(encodeMessage({ kind: "data", session: "s", entity: "transactions", seq: 0, bodyKind: "transactions", body: tx }));
     if (d.kind !== "data") throw new Error("kind");

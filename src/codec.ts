@@ -3,7 +3,7 @@
  * followed by a msgpackr payload. Decoding validates every field and column and throws
  * DecodeError("MESSAGE_MALFORMED") instead of crashing on bad bytes.
  */
-import { Packr } from "msgpackr";
+import { Packr, RESERVE_START_SPACE } from "msgpackr";
 import { DecodeError } from "./errors.ts";
 import { isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
 import { BODY_SCHEMAS, isBodyKind, validateBody, type BodyKind, type BodyOf } from "./bodies.ts";
@@ -66,12 +66,12 @@ export function encodeMessage(msg: BrokerMessage): Uint8Array {
     case "purge": payload = [msg.session, msg.reason]; break;
     case "result": payload = [msg.session, msg.query, msg.chunk, msg.last, msg.csv]; break;
   }
-  const packed = packr.pack(payload);
-  const out = new Uint8Array(3 + packed.length);
+  // The prefix goes into 3 bytes msgpackr leaves free before the payload: no second buffer and
+  // copy per message. The result is a view of msgpackr's buffer, which it never writes again.
+  const out = packr.pack(payload, RESERVE_START_SPACE | 3);
   out[0] = MAGIC;
   out[1] = VERSION;
   out[2] = KIND_CODES[msg.kind];
-  out.set(packed, 3);
   return out;
 }
 

@@ -90,7 +90,7 @@ test("frames split at every byte boundary of the header, and of the payload's fi
   expect(d.push(frame.subarray(frame.length - 1))).toEqual([a]);
 });
 
-test("returned frames are independent copies, not views of reused buffers", () => {
+test("returned frames are independent of the chunks and of the decoder's reused buffer", () => {
   const d = new FrameDecoder(1024);
   const first = encodeFrame(Uint8Array.of(1, 2, 3));
   const out1 = [...d.push(first.subarray(0, 5)), ...d.push(first.subarray(5))];
@@ -103,6 +103,21 @@ test("returned frames are independent copies, not views of reused buffers", () =
   expect(out1).toEqual([Uint8Array.of(1, 2, 3)]);
   expect(out2).toEqual([Uint8Array.of(4, 5, 6)]);
   for (const f of [...out1, ...out2]) expect(f.byteOffset).toBe(0);
+});
+
+test("a large frame completed in the decoder's buffer is handed out without a copy, and the buffer let go", () => {
+  const d = new FrameDecoder(1 << 20);
+  const payload = Uint8Array.from({ length: 300_000 }, (_, i) => i & 0xff);
+  const stream = concat([encodeFrame(payload), encodeFrame(Uint8Array.of(7))]);
+  const got: Uint8Array[] = [];
+  for (let i = 0; i < stream.length; i += 65_536) got.push(...d.push(stream.subarray(i, i + 65_536)));
+  expect(got.length).toBe(2);
+  expect(got[0]!.byteOffset).toBe(4);
+  expect(got[0]!.buffer.byteLength).toBe(300_004);
+  // The next frames reuse nothing of it: feeding more bytes leaves the first frame as it was.
+  d.push(encodeFrame(new Uint8Array(200_000).fill(9)).subarray(0, 150_000));
+  expect(Buffer.from(got[0]!).equals(Buffer.from(payload))).toBe(true);
+  expect(got[1]).toEqual(Uint8Array.of(7));
 });
 
 test("a header over the limit split across chunks is refused once complete", () => {
