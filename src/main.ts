@@ -89,7 +89,17 @@ export async function main(argv: string[], env: Record<string, string | undefine
   }
 }
 
+/**
+ * Resolves once stdout has handed everything written to it to the OS, or after `limitMs`.
+ * process.exit drops what a pipe has not taken yet: `coffee chaos` under `bun test` lost its
+ * summary line, the last of ~70 KB. (Logs go to stderr, which stays open for late lines.)
+ */
+function stdoutFlushed(limitMs: number): Promise<void> {
+  return Promise.race([new Promise<void>((resolve) => process.stdout.end(() => resolve())), Bun.sleep(limitMs)]);
+}
+
 if (import.meta.main) {
   const code = await main(process.argv.slice(2));
+  await stdoutFlushed(10_000);
   process.exit(code);
 }
