@@ -49,7 +49,7 @@ export interface GatewayConfig {
   idleTimeoutMs: number;
   /** Most rows in one client batch. */
   maxBatchRows: number;
-  /** Longest field (characters) in a client batch. */
+  /** Longest field (UTF-8 bytes) in a client batch. */
   maxFieldChars: number;
   /** Shared secret clients must present (null: none required). */
   token: string | null;

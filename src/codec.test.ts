@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { Packr } from "msgpackr";
 import { decodeMessage, encodeMessage, type BrokerMessage } from "./codec.ts";
 import { DecodeError } from "./errors.ts";
 import type { TransactionsBody } from "./entityBatch.ts";
@@ -27,6 +28,23 @@ describe("codec", () => {
     for (let i = 0; i < 200; i++) encodeMessage({ kind: "result", session: "s2", query: "q1", chunk: i, last: false, csv: "x".repeat(i * 997) });
     expect(Uint8Array.from(first)).toEqual(copy);
     expect(decodeMessage(first)).toEqual({ kind: "data", session: "s1", entity: "transactions", seq: 1, bodyKind: "transactions", body: tx });
+  });
+
+  test("version-1 messages (from WALs and queues of the build before) decode in today's shape", () => {
+    const v1 = (payload: unknown[]): Uint8Array => Uint8Array.from([0xcf, 1, 1, ...new Packr({ useRecords: false, moreTypes: true }).pack(payload)]);
+    const old = { ...tx, id: ["a", "b"] };
+    expect(decodeMessage(v1(["s1", "transactions", 3, "transactions", old]))).toEqual({ kind: "data", session: "s1", entity: "transactions", seq: 3, bodyKind: "transactions", body: tx });
+    const users = decodeMessage(v1(["s1", "users", 0, "users", { user: Int32Array.of(1, 2), birthdate: ["1969-12-31", ""] }]));
+    expect(users).toEqual({ kind: "data", session: "s1", entity: "users", seq: 0, bodyKind: "users", body: { user: Int32Array.of(1, 2), birth: Int32Array.of(19691231, 0) } });
+    expect(() => decodeMessage(v1(["s1", "users", 0, "users", { user: Int32Array.of(1), birthdate: ["1969-02-30"] }]))).toThrow("not a date");
+    expect(() => decodeMessage(Uint8Array.of(0xcf, 3, 2, 0x90))).toThrow("unsupported version 3");
+  });
+
+  test("a text column decodes as a view of the message, not a copy", () => {
+    const bytes = encodeMessage({ kind: "data", session: "s", entity: "transactions", seq: 0, bodyKind: "transactions", body: tx });
+    const d = decodeMessage(bytes);
+    if (d.kind !== "data") throw new Error("kind");
+    expect((d.body as TransactionsBody).id.bytes.buffer).toBe(bytes.buffer);
   });
 
   test("typed columns decode as typed arrays", () => {

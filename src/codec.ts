@@ -4,6 +4,8 @@
  * DecodeError("MESSAGE_MALFORMED") instead of crashing on bad bytes.
  */
 import { Packr, RESERVE_START_SPACE } from "msgpackr";
+import { parseDate } from "./fields.ts";
+import { packColumn } from "./textColumn.ts";
 import { DecodeError } from "./errors.ts";
 import { isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
 import { BODY_SCHEMAS, isBodyKind, validateBody, type BodyKind, type BodyOf } from "./bodies.ts";
@@ -67,7 +69,10 @@ export function encodeMessage(msg: BrokerMessage): Uint8Array {
     case "result": payload = [msg.session, msg.query, msg.chunk, msg.last, msg.csv]; break;
   }
   // The prefix goes into 3 bytes msgpackr leaves free before the payload: no second buffer and
-  // copy per message. The result is a view of msgpackr's buffer, which it never writes again.
+  // copy per message. The result is a view of msgpackr's buffer. msgpackr only writes past its
+  // last message (a RESET_BUFFER_MODE pack, as src/protocol.ts does, rewinds to its own start,
+  // after it), so the view stays valid as long as no pack here or elsewhere uses
+  // REUSE_BUFFER_MODE or useBuffer. The test "stays as it was" checks the first condition.
   const out = packr.pack(payload, RESERVE_START_SPACE | 3);
   out[0] = MAGIC;
   out[1] = VERSION;
@@ -87,11 +92,29 @@ function isSessionId(v: unknown): v is string {
   return typeof v === "string" && v.length > 0 && v.length <= 64;
 }
 
-/** Decode and validate a broker message. */
+/**
+ * A version-1 body in today's shape: transactions ids were an array of strings, users'
+ * birthdates strings (empty = unknown). Anything else passes unchanged to validation.
+ */
+function upgradeBodyV1(kind: unknown, body: unknown): unknown {
+  if (typeof body !== "object" || body === null) return body;
+  const b = body as Record<string, unknown>;
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (kind === "transactions" && strings(b.id)) return { ...b, id: packColumn(b.id) };
+  if (kind === "users" && strings(b.birthdate)) {
+    const { birthdate, ...rest } = b;
+    const dates = birthdate.map((d) => (d === "" ? 0 : parseDate(d)));
+    if (dates.some((d) => Number.isNaN(d))) fail("users body: a version-1 birthdate is not a date");
+    return { ...rest, birth: Int32Array.from(dates) };
+  }
+  return body;
+}
+
+/** Decode and validate a broker message (this version's, or version 1's upgraded on the way). */
 export function decodeMessage(bytes: Uint8Array): BrokerMessage {
   if (bytes.length < 4) fail(`${bytes.length} bytes is too short`);
   if (bytes[0] !== MAGIC) fail(`bad magic byte 0x${(bytes[0] ?? 0).toString(16)}`);
-  if (bytes[1] !== VERSION) fail(`unsupported version ${bytes[1]}`);
+  if (bytes[1] !== VERSION && bytes[1] !== 1) fail(`unsupported version ${bytes[1]} (this build reads 1 and ${VERSION})`);
   let payload: unknown;
   try {
     payload = packr.unpack(bytes.subarray(3));
@@ -102,7 +125,9 @@ export function decodeMessage(bytes: Uint8Array): BrokerMessage {
   const p = payload as unknown[];
   switch (bytes[2]) {
     case KIND_CODES.data: {
-      const [session, entity, seq, bodyKind, body] = p;
+      const [session, entity, seq, bodyKind, raw] = p;
+      // Version 1 (still in WALs and queues written before an upgrade) had other column shapes.
+      const body = bytes[1] === 1 ? upgradeBodyV1(bodyKind, raw) : raw;
       if (p.length !== 5 || !isSessionId(session) || !isEntity(entity) || !isSeq(seq) || !isBodyKind(bodyKind)) fail("bad data header");
       const why = validateBody(BODY_SCHEMAS[bodyKind], body);
       if (why) fail(`${bodyKind} body: ${why}`);

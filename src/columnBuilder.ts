@@ -38,7 +38,8 @@ export class ColumnBuilder {
 
   /** The packed column (its own copy); the builder is empty again afterwards, its buffers kept. */
   finish(): TextColumn {
-    const column: TextColumn = { bytes: this.bytes.slice(0, this.byteCount), ends: this.ends.slice(0, this.fieldCount) };
+    // A Buffer copy: see TextColumn for why a Buffer.
+    const column: TextColumn = { bytes: Buffer.from(this.bytes.subarray(0, this.byteCount)), ends: this.ends.slice(0, this.fieldCount) };
     this.byteCount = 0;
     this.fieldCount = 0;
     return column;

@@ -230,7 +230,8 @@ export async function* readEntityFile(
       for (let c = 0; c < ncols; c++) {
         const field = row[projection[c]!]!;
         batch.columns[c]!.pushString(field);
-        batch.chars += field.length;
+        // Batches are sized by the bytes they travel as: UTF-8.
+        batch.chars += Buffer.byteLength(field);
       }
       batch.lines.push(line);
       if (full()) close(startBytes + Math.round(((endBytes - startBytes) * (line - firstLine)) / rows.length));

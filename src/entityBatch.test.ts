@@ -20,7 +20,9 @@ test("transactions: a rejected row leaves the id column with the other rows' ids
 
 test("transactions without rejects pass the batch's own id column on", () => {
   const cols = columns([["t-1", "1", "", "75.0", "2024-01-01 10:00:00"]]);
-  expect(parseEntityRows("transactions", cols, 1).body.id).toBe(cols[0]!);
+  const id = parseEntityRows("transactions", cols, 1).body.id;
+  expect(id.ends).toBe(cols[0]!.ends);
+  expect(id.bytes.buffer).toBe(cols[0]!.bytes.buffer);
 });
 
 test("users: birthdates become yyyymmdd, empty is 0, a non-date rejects the row", () => {

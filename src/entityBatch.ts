@@ -5,7 +5,7 @@
 import { InternalError } from "./errors.ts";
 import type { Entity } from "./schema.ts";
 import { PACKED_DATE, parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
-import { fieldStart, selectFields, unpackColumn, type TextColumn } from "./textColumn.ts";
+import { asBinary, fieldStart, selectFields, unpackColumn, type TextColumn } from "./textColumn.ts";
 
 /**
  * transactions, projected: id (packed UTF-8, Q1 prints it and nothing else reads it), store,
@@ -66,7 +66,7 @@ function col(columns: Columns, i: number): TextColumn {
 function parseTransactions(columns: Columns, n: number): ParsedRows<TransactionsBody> {
   const [ids, stores, users, amounts, times] = [0, 1, 2, 3, 4].map((i) => col(columns, i)) as [TextColumn, TextColumn, TextColumn, TextColumn, TextColumn];
   const body: TransactionsBody = {
-    id: ids, store: new Int32Array(n), user: new Int32Array(n), cents: new Float64Array(n),
+    id: asBinary(ids), store: new Int32Array(n), user: new Int32Array(n), cents: new Float64Array(n),
     date: new Int32Array(n), time: new Int32Array(n),
   };
   const rejected: number[] = [];

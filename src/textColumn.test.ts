@@ -32,7 +32,8 @@ test("the builder gives the same column from strings and from bytes, and is empt
 test("selectFields keeps the given rows in order", () => {
   const column = packColumn(FIELDS);
   expect(unpackColumn(selectFields(column, [4, 0, 1]))).toEqual(["☕ 2024", "Café Centro", ""]);
-  expect(selectFields(column, [])).toEqual({ bytes: new Uint8Array(0), ends: new Uint32Array(0) });
+  expect(selectFields(column, []).bytes.length).toBe(0);
+  expect(selectFields(column, []).ends).toEqual(new Uint32Array(0));
 });
 
 test("columnProblem names what is wrong with a column from the wire", () => {

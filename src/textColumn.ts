@@ -5,7 +5,11 @@
  * (src/fields.ts `...At(bytes, from, to)`) and only the few fields that stay text become strings.
  */
 
-/** Field i is bytes[ends[i - 1] ?? 0 .. ends[i]), UTF-8. */
+/**
+ * Field i is bytes[ends[i - 1] ?? 0 .. ends[i]), UTF-8. Columns made here hold a Buffer: msgpackr
+ * packs a Buffer as plain binary, which decodes as a view of the message (a plain Uint8Array
+ * would travel as a typed-array extension, copied on every decode).
+ */
 export interface TextColumn {
   bytes: Uint8Array;
   ends: Uint32Array;
@@ -22,9 +26,15 @@ export function packColumn(fields: readonly string[]): TextColumn {
     at += parts[i]!.length;
     ends[i] = at;
   }
-  const bytes = new Uint8Array(at);
+  const bytes = Buffer.allocUnsafe(at);
   for (let i = 0; i < parts.length; i++) bytes.set(parts[i]!, i === 0 ? 0 : ends[i - 1]!);
   return { bytes, ends };
+}
+
+/** The column with its bytes as a Buffer view (no copy), so msgpackr packs them as plain binary. */
+export function asBinary(column: TextColumn): TextColumn {
+  const { bytes, ends } = column;
+  return Buffer.isBuffer(bytes) ? column : { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), ends };
 }
 
 /** Start offset of field i. */
@@ -55,7 +65,7 @@ export function selectFields(column: TextColumn, rows: ArrayLike<number>): TextC
     const r = rows[k]!;
     size += column.ends[r]! - fieldStart(column, r);
   }
-  const bytes = new Uint8Array(size);
+  const bytes = Buffer.allocUnsafe(size);
   const ends = new Uint32Array(rows.length);
   const src = column.bytes;
   let at = 0;
