@@ -284,7 +284,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
             };
             for (const file of files.get(entity)!) {
               let fileBytes = 0;
-              for await (const batch of readEntityFile(file.path, entity, onReject(file.label), { batchRows: cfg.batchRows, batchChars: cfg.batchBytes })) {
+              for await (const batch of readEntityFile(file.path, entity, onReject(file.label), { batchRows: cfg.batchRows, batchBytes: cfg.batchBytes })) {
                 batch.file = file.label;
                 fileBytes = batch.bytesRead;
                 await queue.push({ entity, batch, bytes: earlierFiles + batch.bytesRead });

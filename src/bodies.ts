@@ -3,7 +3,7 @@
  * bodies: right column types, equal lengths.
  */
 import type { ItemsBody, NamesBody, TransactionsBody, UsersBody } from "./entityBatch.ts";
-import { columnProblem } from "./textColumn.ts";
+import { columnProblem, type TextColumn } from "./textColumn.ts";
 
 /** Q2 partial: per (month yyyymm, item) sums of quantity and subtotal cents. */
 export interface Q2Partial {
@@ -72,10 +72,11 @@ export function validateBody(schema: Readonly<Record<string, ColumnType>>, body:
   for (const [name, type] of Object.entries(schema)) {
     const column = record[name];
     if (type === "text") {
-      const length = (column as { ends?: unknown } | undefined)?.ends instanceof Uint32Array ? (column as { ends: Uint32Array }).ends.length : -1;
-      const why = columnProblem(column, rows >= 0 ? rows : length);
+      // The first column sets the row count: a text column first is checked against its own.
+      const ends = (column as Partial<TextColumn> | null | undefined)?.ends;
+      const why = columnProblem(column, rows >= 0 ? rows : ends instanceof Uint32Array ? ends.length : -1);
       if (why) return `column ${name}: ${why}`;
-      rows = length;
+      rows = (column as TextColumn).ends.length;
       continue;
     }
     const ok =

@@ -29,8 +29,8 @@ export interface TextBatch {
 interface OpenBatch {
   columns: ColumnBuilder[];
   lines: number[];
-  /** Characters in its fields so far. */
-  chars: number;
+  /** UTF-8 bytes of its fields so far. */
+  bytes: number;
 }
 
 /** Rows dropped while reading because their field count differs from the header's. */
@@ -145,8 +145,8 @@ const MAX_PENDING_BYTES = 64 * 1024 * 1024;
 export interface ReadOptions {
   /** Most rows in a batch. */
   batchRows: number;
-  /** Text characters after which a batch is cut (default: rows alone decide). */
-  batchChars?: number;
+  /** UTF-8 bytes of fields after which a batch is cut (default: rows alone decide). */
+  batchBytes?: number;
   /** Bytes read per step (default 1 MiB). */
   chunkBytes?: number;
   /** The file's line break when known (tests); otherwise guessed from its first MiB. */
@@ -161,7 +161,7 @@ const LF = 10;
 
 /**
  * Read one file and yield batches of at most `batchRows` rows, cut earlier once their fields
- * hold `batchChars` characters (the broker is cheap per byte and dear per message, so batches
+ * hold `batchBytes` bytes (the broker is cheap per byte and dear per message, so batches
  * are sized by bytes; the row cap keeps them under the gateway's --max-batch-rows). Line
  * numbers count CSV records, the header being line 1. `onReject` receives rows with the wrong
  * number of fields or bytes that are not UTF-8.
@@ -179,7 +179,7 @@ export async function* readEntityFile(
   onReject: (line: number) => void,
   opts: ReadOptions,
 ): AsyncGenerator<TextBatch> {
-  const { batchRows, batchChars = Infinity, chunkBytes = DEFAULT_CHUNK_BYTES } = opts;
+  const { batchRows, batchBytes = Infinity, chunkBytes = DEFAULT_CHUNK_BYTES } = opts;
   const ncols = ENTITY_COLUMNS[entity].length;
   let projection: number[] | null = null;
   let width = 0;
@@ -193,9 +193,9 @@ export async function* readEntityFile(
     ready.push({ file, columns: batch.columns.map((c) => c.finish()), lines: batch.lines, bytesRead: at });
     // The builders are kept: their buffers have grown to a batch's size already.
     batch.lines = [];
-    batch.chars = 0;
+    batch.bytes = 0;
   };
-  const full = (): boolean => batch.lines.length >= batchRows || batch.chars >= batchChars;
+  const full = (): boolean => batch.lines.length >= batchRows || batch.bytes >= batchBytes;
   // Per record of the byte scan: where each projected field starts and ends.
   const fieldFrom = new Int32Array(ncols);
   const fieldTo = new Int32Array(ncols);
@@ -231,7 +231,7 @@ export async function* readEntityFile(
         const field = row[projection[c]!]!;
         batch.columns[c]!.pushString(field);
         // Batches are sized by the bytes they travel as: UTF-8.
-        batch.chars += Buffer.byteLength(field);
+        batch.bytes += Buffer.byteLength(field);
       }
       batch.lines.push(line);
       if (full()) close(startBytes + Math.round(((endBytes - startBytes) * (line - firstLine)) / rows.length));
@@ -277,7 +277,7 @@ export async function* readEntityFile(
       } else {
         for (let k = 0; k < ncols; k++) {
           batch.columns[k]!.pushBytes(bytes, fieldFrom[k]!, fieldTo[k]!);
-          batch.chars += fieldTo[k]! - fieldFrom[k]!;
+          batch.bytes += fieldTo[k]! - fieldFrom[k]!;
         }
         batch.lines.push(line);
         if (full()) close(bytesParsed + next);
@@ -361,5 +361,5 @@ export async function* readEntityFile(
 }
 
 function emptyBatch(ncols: number): OpenBatch {
-  return { columns: Array.from({ length: ncols }, () => new ColumnBuilder()), lines: [], chars: 0 };
+  return { columns: Array.from({ length: ncols }, () => new ColumnBuilder()), lines: [], bytes: 0 };
 }

@@ -136,7 +136,7 @@ export function parseTimestampAt(bytes: Uint8Array, from: number, to: number): n
 
 const encoder = new TextEncoder();
 /** `fn` over the UTF-8 bytes of a whole string. */
-const whole = (fn: (text: Uint8Array, from: number, to: number) => number) => (text: string): number => {
+const whole = (fn: (bytes: Uint8Array, from: number, to: number) => number) => (text: string): number => {
   const bytes = encoder.encode(text);
   return fn(bytes, 0, bytes.length);
 };
@@ -151,6 +151,7 @@ export const parseOptionalId = whole(parseOptionalIdAt);
 export const parseCount = whole(parseCountAt);
 /** `YYYY-MM-DD` to the integer yyyymmdd; NaN when not a real calendar date. */
 export const parseDate = whole(parseDateAt);
+const parsePackedTimestamp = whole(parseTimestampAt);
 
 /** A timestamp split into calendar date (yyyymmdd) and seconds since midnight. */
 export interface Timestamp {
@@ -160,7 +161,7 @@ export interface Timestamp {
 
 /** `YYYY-MM-DD HH:MM:SS`, taken as written (no time zone); null when malformed. */
 export function parseTimestamp(text: string): Timestamp | null {
-  const packed = whole(parseTimestampAt)(text);
+  const packed = parsePackedTimestamp(text);
   if (Number.isNaN(packed)) return null;
   return { date: Math.floor(packed / PACKED_DATE), seconds: packed % PACKED_DATE };
 }

@@ -49,7 +49,7 @@ export function fieldStart(column: TextColumn, i: number): number {
 export function fieldReader(column: TextColumn): (i: number) => string {
   const { bytes, ends } = column;
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  return (i) => view.toString("utf8", i === 0 ? 0 : ends[i - 1]!, ends[i]!);
+  return (i) => view.toString("utf8", fieldStart(column, i), ends[i]!);
 }
 
 /** Every field as a string (where fields must become strings: Q1's ids, names). */

@@ -4,7 +4,7 @@ import { csvLine, formatCents } from "../format.ts";
 import { mergeRuns, writeRun } from "../sortedRuns.ts";
 import type { QueryReducer } from "./reducer.ts";
 import type { TransactionsBody } from "../entityBatch.ts";
-import { unpackColumn } from "../textColumn.ts";
+import { fieldReader } from "../textColumn.ts";
 
 /** Rows kept in memory before they go to disk as one sorted run (about 4 MB of state). */
 export const Q1_RUN_ROWS = 50_000;
@@ -29,9 +29,9 @@ export const q1Reducer: QueryReducer<Q1State> = {
   apply(state, msg) {
     if (msg.bodyKind !== "transactions") return;
     const body = msg.body as TransactionsBody;
-    const ids = unpackColumn(body.id);
-    for (let i = 0; i < ids.length; i++) {
-      state.ids.push(ids[i]!);
+    const id = fieldReader(body.id);
+    for (let i = 0; i < body.cents.length; i++) {
+      state.ids.push(id(i));
       state.cents.push(body.cents[i]!);
     }
     if (state.spillDir !== null && state.ids.length >= state.runRows) {
