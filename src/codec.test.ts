@@ -30,6 +30,15 @@ describe("codec", () => {
     expect(decodeMessage(first)).toEqual({ kind: "data", session: "s1", entity: "transactions", seq: 1, bodyKind: "transactions", body: tx });
   });
 
+  test("an encoded message owns memory of its exact size, pinning no shared buffer", () => {
+    const big = encodeMessage({ kind: "result", session: "s", query: "q1", chunk: 0, last: false, csv: "y".repeat(300_000) });
+    const small = encodeMessage({ kind: "eos", session: "s", entity: "users", count: 1 });
+    expect(big.byteOffset).toBe(0);
+    expect(big.buffer.byteLength).toBe(big.byteLength);
+    expect(small.buffer).not.toBe(big.buffer);
+    expect(decodeMessage(big)).toEqual({ kind: "result", session: "s", query: "q1", chunk: 0, last: false, csv: "y".repeat(300_000) });
+  });
+
   test("version-1 messages (from WALs and queues of the build before) decode in today's shape", () => {
     const v1 = (payload: unknown[]): Uint8Array => Uint8Array.from([0xcf, 1, 1, ...new Packr({ useRecords: false, moreTypes: true }).pack(payload)]);
     const old = { ...tx, id: ["a", "b"] };
