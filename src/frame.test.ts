@@ -10,7 +10,8 @@ test("frames survive arbitrary chunking", () => {
   for (const size of [1, 2, 3, 5, 7, 64, 4096]) {
     const d = new FrameDecoder(1 << 20);
     const got: Uint8Array[] = [];
-    for (let i = 0; i < stream.length; i += size) got.push(...d.push(stream.subarray(i, i + size)));
+    // A frame is valid until the next push: kept frames are copied.
+    for (let i = 0; i < stream.length; i += size) got.push(...d.push(stream.subarray(i, i + size)).map((f) => f.slice()));
     expect(got).toEqual(payloads);
     expect(d.pending).toBe(0);
   }
@@ -90,34 +91,52 @@ test("frames split at every byte boundary of the header, and of the payload's fi
   expect(d.push(frame.subarray(frame.length - 1))).toEqual([a]);
 });
 
-test("returned frames are independent of the chunks and of the decoder's reused buffer", () => {
+test("a frame stays valid until the next push, also when a partial frame follows it in the same chunk", () => {
   const d = new FrameDecoder(1024);
   const first = encodeFrame(Uint8Array.of(1, 2, 3));
-  const out1 = [...d.push(first.subarray(0, 5)), ...d.push(first.subarray(5))];
-  const chunk = encodeFrame(Uint8Array.of(4, 5, 6));
-  const out2 = d.push(chunk);
-  // The decoder reuses its buffer for the next partial frame; earlier frames must not change.
-  const next = encodeFrame(Uint8Array.of(9, 9, 9));
-  d.push(next.subarray(0, 6));
+  const second = encodeFrame(Uint8Array.of(4, 5, 6));
+  expect(d.push(first.subarray(0, 5))).toEqual([]);
+  // Completes the first frame in the decoder's buffer and starts the second in the same chunk.
+  const chunk = concat([first.subarray(5), second.subarray(0, 6)]);
+  const out = d.push(chunk);
   chunk.fill(0);
-  expect(out1).toEqual([Uint8Array.of(1, 2, 3)]);
-  expect(out2).toEqual([Uint8Array.of(4, 5, 6)]);
-  for (const f of [...out1, ...out2]) expect(f.byteOffset).toBe(0);
+  expect(out).toEqual([Uint8Array.of(1, 2, 3)]);
+  // Frames whole within one chunk are copies: the caller may reuse its chunk at once.
+  const whole = encodeFrame(Uint8Array.of(7, 8));
+  const out2 = d.push(concat([second.subarray(6), whole]));
+  expect(out2).toEqual([Uint8Array.of(4, 5, 6), Uint8Array.of(7, 8)]);
+  expect(out2[1]!.buffer.byteLength).toBe(2);
 });
 
-test("a large frame completed in the decoder's buffer is handed out without a copy, and the buffer let go", () => {
-  const d = new FrameDecoder(1 << 20);
-  const payload = Uint8Array.from({ length: 300_000 }, (_, i) => i & 0xff);
-  const stream = concat([encodeFrame(payload), encodeFrame(Uint8Array.of(7))]);
+test("large frames are handed out without a copy, and their buffers are reused instead of reallocated", () => {
+  const d = new FrameDecoder(16 << 20);
+  const payload = (n: number, v: number): Uint8Array => new Uint8Array(n).fill(v);
+  const frames = [payload(300_000, 1), payload(290_000, 2), payload(300_000, 3), payload(280_000, 4)];
+  const stream = concat(frames.map(encodeFrame));
   const got: Uint8Array[] = [];
-  for (let i = 0; i < stream.length; i += 65_536) got.push(...d.push(stream.subarray(i, i + 65_536)));
-  expect(got.length).toBe(2);
+  for (let i = 0; i < stream.length; i += 65_536) {
+    for (const f of d.push(stream.subarray(i, i + 65_536))) {
+      expect(Buffer.from(f).equals(Buffer.from(frames[got.length]!))).toBe(true);
+      got.push(f);
+    }
+  }
+  expect(got.length).toBe(4);
   expect(got[0]!.byteOffset).toBe(4);
-  expect(got[0]!.buffer.byteLength).toBe(300_004);
-  // The next frames reuse nothing of it: feeding more bytes leaves the first frame as it was.
-  d.push(encodeFrame(new Uint8Array(200_000).fill(9)).subarray(0, 150_000));
-  expect(Buffer.from(got[0]!).equals(Buffer.from(payload))).toBe(true);
-  expect(got[1]).toEqual(Uint8Array.of(7));
+  // Two buffers take turns: the third frame lands in the first one's, the fourth in the second's.
+  expect(got[2]!.buffer).toBe(got[0]!.buffer);
+  expect(got[3]!.buffer).toBe(got[1]!.buffer);
+  expect(got[1]!.buffer).not.toBe(got[0]!.buffer);
+});
+
+test("a frame larger than the retained capacity does not keep its buffer", () => {
+  const d = new FrameDecoder(16 << 20);
+  const big = new Uint8Array(5 << 20).fill(5);
+  const stream = concat([encodeFrame(big), encodeFrame(big), encodeFrame(big)]);
+  const got: Uint8Array[] = [];
+  for (let i = 0; i < stream.length; i += 1 << 20) got.push(...d.push(stream.subarray(i, i + (1 << 20))));
+  expect(got.length).toBe(3);
+  expect(got[2]!.buffer).not.toBe(got[0]!.buffer);
+  expect(got[2]!.buffer.byteLength).toBe((5 << 20) + 4);
 });
 
 test("a header over the limit split across chunks is refused once complete", () => {
