@@ -20,6 +20,7 @@ import { dataKey, eosKey, PURGE_KEY, RESULTS_KEY } from "../src/topology.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
+import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { longestField } from "../src/textColumn.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
@@ -94,8 +95,11 @@ export interface GatewayInstance extends RoleInstance {
   listening: Promise<number>;
 }
 
-/** Create a gateway on a transport; it listens once run() is called. Its work is counted in `metrics`. */
-export async function createGateway(cfg: GatewayConfig, transport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" })): Promise<GatewayInstance> {
+/**
+ * Create a gateway on a transport; it listens once run() is called. Its work is counted in
+ * `metrics`; every received frame is counted by the process's heap `governor`, if any.
+ */
+export async function createGateway(cfg: GatewayConfig, transport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" }), governor?: HeapGovernor): Promise<GatewayInstance> {
   const store = await GatewayStore.open(cfg.stateDir, metrics.onFsync);
   const sessions = new Map<string, Session>();
   // `stage` like the workers' and aggregators', so one query sums rows along the pipeline.
@@ -337,6 +341,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   }
 
   function onFrame(conn: Connection, frame: Uint8Array): void {
+    // What clients send is most of the gateway's garbage (read chunks, columns, typed rows), far
+    // more than it publishes: counted here, collections come before it piles up.
+    governor?.check(frame.length);
     const msg = decodeClientMessage(frame);
     if (!conn.session) {
       hello(conn, msg);
@@ -552,6 +559,6 @@ export const gatewayCommand: Command = {
     const common = commonConfig(values, "gateway");
     const log = createLogger(common.name);
     const cfg = { ...gatewayConfig(values), stateDir: join(str(values, "state-dir"), common.name) };
-    return runRoleProcess("gateway", common, log, (t, metrics) => createGateway(cfg, t, log, metrics));
+    return runRoleProcess("gateway", common, log, (t, metrics, governor) => createGateway(cfg, t, log, metrics, governor));
   },
 };

@@ -8,7 +8,7 @@ import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
 import { brokerAddress, brokerOptions, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
 import { startHealthServer, type StatusValue } from "./health.ts";
-import { governedTransport, HEAP_LIMIT_OPTION, startHeapGovernor } from "./heapGovernor.ts";
+import { governedTransport, HEAP_LIMIT_OPTION, startHeapGovernor, type HeapGovernor } from "./heapGovernor.ts";
 import type { Logger } from "./log.ts";
 import { CoffeeMetrics, meteredTransport, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "./metrics.ts";
 import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
@@ -91,9 +91,10 @@ export interface RoleInstance {
  * Run a role in this process until it ends or a signal arrives; returns the exit code. The
  * health server answers first (status "starting"), before the broker connection and any log
  * replay, so a slow start is never mistaken for a dead process. `create` gets a transport whose
- * broker traffic is counted, and the process's metrics to count its own work in.
+ * broker traffic is counted, the process's metrics to count its own work in, and its heap
+ * governor, which already counts every publish and delivery, for other bytes it should count.
  */
-export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport, metrics: CoffeeMetrics) => Promise<RoleInstance>): Promise<number> {
+export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport, metrics: CoffeeMetrics, governor: HeapGovernor) => Promise<RoleInstance>): Promise<number> {
   let instance: RoleInstance | null = null;
   let transport: AmqpTransport | null = null;
   const metrics = new CoffeeMetrics({ role, name: cfg.name }, { processMetrics: true });
@@ -112,7 +113,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
   transport = await openAmqp(cfg, log);
   // Every role declares the whole topology, so no publish is lost to a not-yet-declared queue.
   await transport.declare(allQueues());
-  const running = await create(governedTransport(meteredTransport(transport, metrics), governor), metrics);
+  const running = await create(governedTransport(meteredTransport(transport, metrics), governor), metrics, governor);
   instance = running;
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

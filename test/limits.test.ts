@@ -131,3 +131,28 @@ test("a gateway that cannot listen rejects `listening` with CONFIG_INVALID inste
     busy.stop(true);
   }
 });
+
+test("the gateway counts every received frame with the heap governor, not only what it publishes", async () => {
+  const transport = new MemoryTransport(new MemoryBroker(), "governed");
+  await transport.declare(allQueues());
+  const checked: number[] = [];
+  const governor = { collections: 0, check: (bytes = 0) => void checked.push(bytes), stop() {} };
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0 }), transport, { info() {}, warn() {}, error() {} }, undefined, governor);
+  const running = gw.run();
+  const port = await gw.listening;
+  const hello = frame({ t: "hello", v: PROTOCOL_VERSION });
+  const decoder = new FrameDecoder(1 << 20);
+  let welcomed: (m: GatewayMessage) => void = () => {};
+  const welcome = new Promise<GatewayMessage>((r) => (welcomed = r));
+  const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data(_s, d) { for (const f of decoder.push(d)) welcomed(decodeGatewayMessage(f)); } } });
+  try {
+    socket.write(hello);
+    expect(await welcome).toMatchObject({ t: "welcome" });
+    // The frame's payload, counted before it is decoded: the gateway's garbage is mostly what clients send.
+    expect(checked).toContain(hello.length - 4);
+  } finally {
+    socket.end();
+    await gw.shutdown();
+    await running;
+  }
+});
