@@ -20,6 +20,7 @@ import { dataKey, eosKey, PURGE_KEY, RESULTS_KEY } from "../src/topology.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
+import { FairBudget } from "../src/fairBudget.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { longestField } from "../src/textColumn.ts";
@@ -35,8 +36,9 @@ export interface GatewayConfig {
   /** Client batches a connection may have unacknowledged; more is a protocol violation. */
   maxInFlight: number;
   /**
-   * Bytes of client batches the whole gateway holds until the broker confirms them; above it,
-   * every client connection stops being read (TCP backpressure) until half is confirmed.
+   * Bytes of encoded batches the whole gateway holds until the broker confirms them, split evenly
+   * among the sessions holding any; a session at its share is not read (TCP backpressure) until
+   * half of it is confirmed.
    */
   maxInFlightBytes: number;
   /** Result bytes queued for a client that does not read; past this its connection is dropped. */
@@ -107,9 +109,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   metrics.sessionsOpen.track(stage, () => sessions.size);
   const connections = new Set<Connection>();
   const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0 };
-  /** Bytes of client batches (frame + encoded message) awaiting the broker's confirm, all sessions. */
-  let bytesInFlight = 0;
-  let readingPaused = false;
+  /** Encoded batch bytes awaiting the broker's confirm, per session; a session at its share is not read. */
+  const budget = new FairBudget<Session>(cfg.maxInFlightBytes);
   let server: TCPSocketListener<Connection> | null = null;
   let consumer: Consumer | null = null;
   let queues: QueuePoller | null = null;
@@ -177,24 +178,22 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       conn.timer = setTimeout(() => fail(conn, new CoffeeError("HANDSHAKE_TIMEOUT", `no hello within ${cfg.handshakeTimeoutMs} ms`)), cfg.handshakeTimeoutMs);
     } else if (!ENTITIES.every((e) => s.eosCount.has(e))) {
       // A client we stopped reading is not idle: look again later.
-      conn.timer = setTimeout(() => (readingPaused ? armTimer(conn) : fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`))), cfg.idleTimeoutMs);
+      conn.timer = setTimeout(() => (budget.isPaused(s) ? armTimer(conn) : fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`))), cfg.idleTimeoutMs);
     }
   }
 
   /**
    * Memory bound across sessions: each session's window bounds its own batches, but the
-   * gateway's memory is their sum. Above the budget no client is read until half of it is
-   * confirmed; the clients then see ordinary TCP backpressure.
+   * gateway's memory is their sum, split fairly (src/fairBudget.ts). A session at its share is
+   * not read, so its client sees ordinary TCP backpressure, while the others go on.
    */
-  function weigh(delta: number): void {
-    bytesInFlight += delta;
-    if (!readingPaused && bytesInFlight >= cfg.maxInFlightBytes) {
-      readingPaused = true;
+  function weigh(s: Session, delta: number): void {
+    const verdict = budget.weigh(s, delta);
+    if (verdict === "pause") {
       counters.readPauses++;
-      for (const c of connections) c.socket.pause();
-    } else if (readingPaused && bytesInFlight < cfg.maxInFlightBytes / 2) {
-      readingPaused = false;
-      for (const c of connections) c.socket.resume();
+      s.conn?.socket.pause();
+    } else if (verdict === "resume") {
+      s.conn?.socket.resume();
     }
   }
 
@@ -253,6 +252,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     s.ttlTimer = null;
     s.conn = conn;
     conn.session = s;
+    if (budget.isPaused(s)) conn.socket.pause();
     // The client knows what it sent; everything it did not see acknowledged it sends again.
     s.nextSeq = new Map(Object.entries(msg.sent) as [Entity, number][]);
     for (const e of msg.eos) {
@@ -274,11 +274,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   function publishConfirmed(s: Session, key: string, bytes: Uint8Array, isBatch: boolean, then: () => void, weight = 0): void {
     s.inFlight++;
     if (isBatch) s.batchesInFlight++;
-    weigh(weight);
+    weigh(s, weight);
     const settled = (): void => {
       s.inFlight--;
       if (isBatch) s.batchesInFlight--;
-      weigh(-weight);
+      weigh(s, -weight);
     };
     transport.publish(key, bytes).then(
       () => {
@@ -293,7 +293,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     );
   }
 
-  function batch(s: Session, msg: Extract<ClientMessage, { t: "batch" }>, frameBytes: number): void {
+  function batch(s: Session, msg: Extract<ClientMessage, { t: "batch" }>): void {
     const next = s.nextSeq.get(msg.entity) ?? 0;
     const eosCount = s.eosCount.get(msg.entity);
     // seq below `next` is a resend after a resume: published again, dropped downstream by lineage.
@@ -315,8 +315,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
     metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
     const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
-    // The callback keeps only small values: capturing `msg` would hold the batch's text columns
-    // (about a MiB) in memory until the broker confirms.
+    // The callback keeps only small values: `msg`'s text columns are views of the frame decoder's
+    // buffer, which a later frame overwrites (src/frame.ts); `bytes` is the batch's own copy.
     const { entity, seq } = msg;
     const rows = msg.lines.length;
     const rejectedLines = rejected.map((r) => msg.lines[r]!);
@@ -325,7 +325,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       metrics.batches.inc(stage);
       metrics.rowsOut.inc(stage, rows - rejectedLines.length);
       send(s.conn, { t: "ack", entity, seq, rejected: rejectedLines });
-    }, frameBytes + bytes.length);
+    }, bytes.length);
   }
 
   function eos(s: Session, msg: Extract<ClientMessage, { t: "eos" }>): void {
@@ -350,7 +350,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       return armTimer(conn);
     }
     armTimer(conn);
-    if (msg.t === "batch") batch(conn.session, msg, frame.length);
+    if (msg.t === "batch") batch(conn.session, msg);
     else if (msg.t === "eos") eos(conn.session, msg);
     else if (msg.t === "resent") {
       conn.session.awaitingResend = false;
@@ -445,7 +445,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
             const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket), session: null, closed: false, timer: null };
             connections.add(conn);
             socket.data = conn;
-            if (readingPaused) socket.pause();
             armTimer(conn);
           },
           data(socket, data) {
@@ -510,7 +509,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full'" },
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "largest frame a client may send" },
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client connection" },
-  { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 32 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of client batches the gateway holds until the broker confirms them, all sessions together; above it clients are not read until half is confirmed" },
+  { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until half of it is confirmed" },
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 64 * 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued for a client that does not read before it is dropped" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 64, min: 1, max: 10000, help: "result chunks in flight from the broker" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
