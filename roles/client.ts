@@ -28,7 +28,7 @@ export interface ClientConfig {
   host: string;
   port: number;
   batchRows: number;
-  /** Field characters after which a batch is cut (batches are sized by bytes, capped by rows). */
+  /** Field bytes (UTF-8) after which a batch is cut (batches are sized by bytes, capped by rows). */
   batchBytes: number;
   window: number;
   quiet: boolean;
@@ -352,7 +352,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "out", type: "string", env: "COFFEE_OUT", default: "./results", help: "results go to OUT/session_<id>/query1..4.csv" },
   { name: "gateway", type: "string", env: "COFFEE_GATEWAY", default: "127.0.0.1:9000", help: "gateway address host:port" },
   { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 50_000, min: 1, max: 1_000_000, help: "most rows per batch sent (keep it under the gateway's --max-batch-rows)" },
-  { name: "batch-bytes", type: "int", env: "COFFEE_BATCH_BYTES", default: 1_048_576, min: 1024, max: 64 * 1024 * 1024, help: "a batch is sent once its fields hold this many characters (the broker is cheap per byte, dear per message)" },
+  { name: "batch-bytes", type: "int", env: "COFFEE_BATCH_BYTES", default: 1_048_576, min: 1024, max: 64 * 1024 * 1024, help: "a batch is sent once its fields hold this many bytes of UTF-8 (the broker is cheap per byte, dear per message)" },
   { name: "window", type: "int", env: "COFFEE_WINDOW", default: 8, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 600, min: 1, max: 86_400, help: "give up when the gateway sends nothing for this long" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port)" },
