@@ -38,7 +38,8 @@ export interface GatewayConfig {
   /**
    * Bytes of encoded batches the whole gateway holds until the broker confirms them, split evenly
    * among the sessions holding any; a session at its share is not read (TCP backpressure) until
-   * half of it is confirmed.
+   * it holds under half its current share. A soft bound: a session may pass its share by the
+   * batches of the chunk being read.
    */
   maxInFlightBytes: number;
   /** Result bytes queued for a client that does not read; past this its connection is dropped. */
@@ -108,6 +109,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   const stage = { stage: "gateway" };
   metrics.sessionsOpen.track(stage, () => sessions.size);
   const connections = new Set<Connection>();
+  // readPauses: times a session reached its share of --max-in-flight-bytes and stopped being read.
   const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0 };
   /** Encoded batch bytes awaiting the broker's confirm, per session; a session at its share is not read. */
   const budget = new FairBudget<Session>(cfg.maxInFlightBytes);
@@ -334,6 +336,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const sent = s.nextSeq.get(msg.entity) ?? 0;
     if (msg.count !== sent) throw new ProtocolError(`end-of-stream of ${msg.entity} says ${msg.count} batches, ${sent} were sent`);
     s.eosCount.set(msg.entity, msg.count);
+    // Upload over: the connection now only waits for results and needs no batch-sized buffers.
+    if (ENTITIES.every((e) => s.eosCount.has(e))) s.conn?.decoder.release();
     publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), false, () => {
       s.eosConfirmed.add(msg.entity);
       send(s.conn, { t: "eos-ack", entity: msg.entity });
@@ -509,7 +513,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full'" },
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "largest frame a client may send" },
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client connection" },
-  { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until half of it is confirmed" },
+  { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until it holds under half of its share" },
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 64 * 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued for a client that does not read before it is dropped" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 64, min: 1, max: 10000, help: "result chunks in flight from the broker" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },

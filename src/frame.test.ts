@@ -149,3 +149,25 @@ test("a header over the limit split across chunks is refused once complete", () 
   // A valid frame then an oversized header in the same chunk.
   expect(() => d2.push(concat([encodeFrame(Uint8Array.of(1)), header]))).toThrow(DecodeError);
 });
+
+test("release lets go of the reused buffers but keeps a partial frame", () => {
+  const d = new FrameDecoder(16 << 20);
+  const frame = (v: number): Uint8Array => encodeFrame(new Uint8Array(300_000).fill(v));
+  /** Push a frame in two chunks, so it completes in the decoder's buffer; returns it. */
+  const split = (f: Uint8Array): Uint8Array => {
+    expect(d.push(f.subarray(0, 100_000))).toEqual([]);
+    const [got] = d.push(f.subarray(100_000));
+    expect(got?.[0]).toBe(f[4]!);
+    return got!;
+  };
+  const first = split(frame(1));
+  // A partial frame survives a release and completes as sent.
+  const f2 = frame(2);
+  d.push(f2.subarray(0, 100_000));
+  d.release();
+  const [second] = d.push(f2.subarray(100_000));
+  expect(Buffer.from(second!).equals(Buffer.from(f2.subarray(4)))).toBe(true);
+  // Without the release the third frame would land in the first one's buffer (they take turns).
+  const third = split(frame(3));
+  expect(third.buffer).not.toBe(first.buffer);
+});

@@ -52,14 +52,15 @@ function readLength(bytes: Uint8Array, off: number): number {
 /**
  * Splits a byte stream into frames, in time linear in the bytes received: complete frames are
  * sliced straight out of each chunk, and only the one partial frame at the end of a chunk is
- * kept, in a buffer that grows geometrically (never past that frame's size) and is appended to
- * in place, so every byte is copied into it at most once (plus the amortized copies of growth).
+ * kept, in a buffer that grows geometrically (to the largest frame seen, up to RETAIN_CAPACITY
+ * kept between frames) and is appended to in place, so every byte is copied into it at most
+ * once (plus the amortized copies of growth).
  */
 export class FrameDecoder {
   /** The partial frame (header first) occupies `buf[0, len)`. */
   private buf = new Uint8Array(0);
   private len = 0;
-  /** The buffer of the last frame completed in `buf`; it becomes `buf` again on the push after. */
+  /** The buffer of the last frame completed in `buf`; it becomes `buf` again at the next completion. */
   private spare = new Uint8Array(0);
 
   /** @param maxFrameBytes largest payload accepted; a longer header is FRAME_TOO_LARGE. */
@@ -85,9 +86,9 @@ export class FrameDecoder {
       off = this.append(chunk, off, total - this.len, total);
       if (this.len < total) return frames;
       // A view, no copy. Its buffer trades places with the spare, so a partial frame later in this
-      // chunk cannot overwrite it; it is written again only on the push after next, by when the
-      // caller is done with it. Reusing the two buffers instead of allocating a megabyte per
-      // batch cut the gateway's peak RSS (bench/README.md).
+      // chunk cannot overwrite it; the next push may, by when the caller is done with it.
+      // Reusing the two buffers instead of allocating a megabyte per batch cut the gateway's
+      // peak RSS (bench/README.md).
       frames.push(this.buf.subarray(4, total));
       const done = this.buf;
       this.buf = this.spare;
@@ -107,6 +108,15 @@ export class FrameDecoder {
       this.append(chunk, off, chunk.length - off, total);
     }
     return frames;
+  }
+
+  /**
+   * Let go of the reused buffers when no frame is partly received (a connection done uploading
+   * keeps none of its batch-sized buffers while it waits for results); a partial frame keeps its own.
+   */
+  release(): void {
+    this.spare = new Uint8Array(0);
+    if (this.len === 0) this.buf = new Uint8Array(0);
   }
 
   /** Bytes received but not yet part of a complete frame. */

@@ -7,8 +7,9 @@
  * allocatorTuning.ts). So the governor counts the heap plus the bytes of batches that passed
  * since the last collection; above the limit it runs a full collection, which is cheap when
  * nearly everything is garbage, then waits for the heap to grow by half of what survived. It is
- * checked on every publish and delivery (a process moving 100 MB/s overshoots any timer) and by
- * a timer; a process that does not report its batches (the client) has the timer alone.
+ * checked on every publish and delivery (a process moving 100 MB/s overshoots any timer), on
+ * every frame the gateway receives (most of its garbage), and by a timer; a process that does
+ * not report its batches (the client) has the timer alone.
  */
 import { fullGC, heapSize } from "bun:jsc";
 import type { OptionSpec } from "./options.ts";

@@ -1,7 +1,7 @@
 /**
  * The gateway's memory bound across sessions (--max-in-flight-bytes): with a budget smaller
- * than what three clients keep in flight, the gateway stops reading their sockets until the
- * broker confirms half, and every session still completes exactly.
+ * than what three clients keep in flight, the gateway stops reading a session's socket while it
+ * holds its share (src/fairBudget.ts), and every session still completes exactly.
  */
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
