@@ -182,7 +182,9 @@ const concRatio = concMax !== null && soloSeconds ? round(concMax / soloSeconds)
  */
 const totalCpu = (p: Phase | undefined): number => (p ? [...cpuByGroup(p).values()].reduce((a, b) => a + b, 0) : 0);
 const cores = cpus().length;
-const concFloorSeconds = conc ? round(totalCpu(conc) / cores) : null;
+const concCpu = totalCpu(conc);
+// A failed phase measured nothing worth a floor: "—" rather than a floor of 0 s.
+const concFloorSeconds = conc && concCpu > 0 && conc.sessions.every((s) => s.error === undefined) ? round(concCpu / cores) : null;
 const concFloorRatio = concFloorSeconds !== null && soloSeconds ? round(concFloorSeconds / soloSeconds) : null;
 const soloBusy = soloSeconds ? Math.round((100 * totalCpu(solo)) / (cores * soloSeconds)) : null;
 /** Each process's largest peak over the phases (null = never measured). */
@@ -198,7 +200,7 @@ const targets: { target: string; measured: string; limit: string; ok: boolean | 
   { target: "every session exact (= DuckDB)", measured: `${allSessions.filter((s) => s.exact).length} of ${allSessions.length}${errors.length ? `; ${errors.length} error(s)` : ""}`, limit: "all", ok: allSessions.length ? exact : null },
   { target: "solo client vs DuckDB (2 threads)", measured: `${soloSeconds ?? "—"} s vs ${duck ? round(duck.seconds) : "—"} s = ${ratio ?? "—"}×`, limit: `≤ ${LIMITS.vsDuckdb}×`, ok: ratio === null ? null : ratio <= LIMITS.vsDuckdb },
 ];
-if (concurrent > 0) targets.push({ target: `${concurrent} concurrent: slowest session vs solo`, measured: `${concMax ?? "—"} s = ${concRatio ?? "—"}× (each ${conc?.sessions.map((s) => s.seconds).join(", ") ?? "—"} s); CPU floor ${concFloorSeconds ?? "—"} s = ${concFloorRatio ?? "—"}× (${round(totalCpu(conc))} CPU-s / ${cores} cores; solo kept the cores ${soloBusy ?? "—"} % busy)`, limit: `≤ ${LIMITS.concurrentVsSolo}×`, ok: concRatio === null ? null : concRatio <= LIMITS.concurrentVsSolo });
+if (concurrent > 0) targets.push({ target: `${concurrent} concurrent: slowest session vs solo`, measured: `${concMax ?? "—"} s = ${concRatio ?? "—"}× (each ${conc?.sessions.map((s) => s.seconds).join(", ") ?? "—"} s); CPU floor ${concFloorSeconds ?? "—"} s = ${concFloorRatio ?? "—"}× (${concFloorSeconds === null ? "—" : round(concCpu)} CPU-s / ${cores} cores; solo kept the cores ${soloBusy ?? "—"} % busy)`, limit: `≤ ${LIMITS.concurrentVsSolo}×`, ok: concRatio === null ? null : concRatio <= LIMITS.concurrentVsSolo });
 for (const [name, v] of capped) targets.push({ target: `peak RSS ${name}`, measured: `${v.mb} MB`, limit: `≤ ${LIMITS.rssMb} MB`, ok: v.mb <= LIMITS.rssMb });
 if (!capped.length) targets.push({ target: "peak RSS gateway and workers", measured: "—", limit: `≤ ${LIMITS.rssMb} MB`, ok: null });
 if (maxSeconds !== null) targets.push({ target: "solo client time", measured: `${soloSeconds ?? "—"} s`, limit: `≤ ${maxSeconds} s`, ok: soloSeconds === null ? null : soloSeconds <= maxSeconds });
