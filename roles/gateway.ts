@@ -170,6 +170,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     s.ttlTimer = setTimeout(() => purge(s, `client gone for more than ${cfg.sessionTtlMs / 1000} s`), cfg.sessionTtlMs);
   }
 
+  /** True once the client has sent every entity's end-of-stream (confirmed or not). */
+  const uploadOver = (s: Session): boolean => ENTITIES.every((e) => s.eosCount.has(e));
+
   /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
   function armTimer(conn: Connection): void {
     if (conn.timer) clearTimeout(conn.timer);
@@ -178,7 +181,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const s = conn.session;
     if (!s) {
       conn.timer = setTimeout(() => fail(conn, new CoffeeError("HANDSHAKE_TIMEOUT", `no hello within ${cfg.handshakeTimeoutMs} ms`)), cfg.handshakeTimeoutMs);
-    } else if (!ENTITIES.every((e) => s.eosCount.has(e))) {
+    } else if (!uploadOver(s)) {
       // A client we stopped reading is not idle: look again later.
       conn.timer = setTimeout(() => (budget.isPaused(s) ? armTimer(conn) : fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`))), cfg.idleTimeoutMs);
     }
@@ -337,7 +340,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (msg.count !== sent) throw new ProtocolError(`end-of-stream of ${msg.entity} says ${msg.count} batches, ${sent} were sent`);
     s.eosCount.set(msg.entity, msg.count);
     // Upload over: the connection now only waits for results and needs no batch-sized buffers.
-    if (ENTITIES.every((e) => s.eosCount.has(e))) s.conn?.decoder.release();
+    if (uploadOver(s)) s.conn?.decoder.release();
     publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), false, () => {
       s.eosConfirmed.add(msg.entity);
       send(s.conn, { t: "eos-ack", entity: msg.entity });
