@@ -128,6 +128,9 @@ describe("readEntityFile", () => {
   });
 });
 
+/** 500 files read at every chunk size take ~5 s on a slow 2-core machine: more than the default 5 s. */
+const RANDOM_FILES_TIMEOUT_MS = 60_000;
+
 describe("chunked reading equals one whole-file parse on random CSV", () => {
   test("500 random files: quotes, escaped quotes, spaces after quotes, CRLF, line breaks in fields", async () => {
     let seed = 99;
@@ -155,7 +158,7 @@ describe("chunked reading equals one whole-file parse on random CSV", () => {
       expect(await readAll(file, 1 + rnd(16))).toEqual(oracle(text));
       expect(guessNewline(text)).toBe(Papa.parse(text, { delimiter: "," }).meta.linebreak as Newline);
     }
-  });
+  }, RANDOM_FILES_TIMEOUT_MS);
 
   test("500 random ASCII files without quotes (the byte scan), some chunks falling back to papaparse", async () => {
     let seed = 7;
@@ -183,7 +186,7 @@ describe("chunked reading equals one whole-file parse on random CSV", () => {
       const guessed = 1 + rnd(16);
       if (guessNewline(text) === newline) expect(await readAll(file, guessed)).toEqual(expected);
     }
-  });
+  }, RANDOM_FILES_TIMEOUT_MS);
 
   test("whitespace after a closing quote closes the field (the case a review found)", async () => {
     const text = 'store_id,store_name\n1,"abc" \n2,",\nfoo"\n3,x\n';
