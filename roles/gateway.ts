@@ -320,8 +320,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
     metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
     const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
-    // The callback keeps only small values: `msg`'s text columns are views of the frame decoder's
-    // buffer, which a later frame overwrites (src/frame.ts); `bytes` is the batch's own copy.
+    // The callback keeps only small values: `msg`'s text columns are views of the frame, which
+    // the next frame may overwrite (src/frame.ts); `bytes` is the batch's own copy.
     const { entity, seq } = msg;
     const rows = msg.lines.length;
     const rejectedLines = rejected.map((r) => msg.lines[r]!);
@@ -339,7 +339,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const sent = s.nextSeq.get(msg.entity) ?? 0;
     if (msg.count !== sent) throw new ProtocolError(`end-of-stream of ${msg.entity} says ${msg.count} batches, ${sent} were sent`);
     s.eosCount.set(msg.entity, msg.count);
-    // Upload over: the connection now only waits for results and needs no batch-sized buffers.
+    // Upload over: the connection now only waits for results and needs no batch-sized buffer.
     if (uploadOver(s)) s.conn?.decoder.release();
     publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), false, () => {
       s.eosConfirmed.add(msg.entity);

@@ -34,7 +34,7 @@ const MIN_CAPACITY = 256;
 /**
  * A buffer larger than this is released once its frame is complete, not kept for reuse. Above a
  * default client batch's frame (1 MiB of text plus its field ends, about 1.6 MiB), so those never
- * cost an allocation each; a connection keeps at most two such buffers.
+ * cost an allocation each.
  */
 const RETAIN_CAPACITY = 4 * 1024 * 1024;
 /**
@@ -51,71 +51,66 @@ function readLength(bytes: Uint8Array, off: number): number {
 
 /**
  * Splits a byte stream into frames, in time linear in the bytes received: complete frames are
- * sliced straight out of each chunk, and only the one partial frame at the end of a chunk is
+ * handed out as views of each chunk, and only the one partial frame at the end of a chunk is
  * kept, in a buffer that grows geometrically (to the largest frame seen, up to RETAIN_CAPACITY
  * kept between frames) and is appended to in place, so every byte is copied into it at most
- * once (plus the amortized copies of growth).
+ * once (plus the amortized copies of growth). One buffer per connection: a frame completed in it
+ * is used before the next partial frame is written over it (see push).
  */
 export class FrameDecoder {
   /** The partial frame (header first) occupies `buf[0, len)`. */
   private buf = new Uint8Array(0);
   private len = 0;
-  /** The buffer of the last frame completed in `buf`; it becomes `buf` again at the next completion. */
-  private spare = new Uint8Array(0);
 
   /** @param maxFrameBytes largest payload accepted; a longer header is FRAME_TOO_LARGE. */
   constructor(private readonly maxFrameBytes: number) {}
 
   /**
-   * Add received bytes; returns every frame completed by them. A frame is valid until the next
-   * push: it may be a view of a buffer the decoder reuses afterwards (a caller that keeps a frame
-   * longer copies it). Never a view of `chunk`, which the caller may reuse at once. Throws
-   * DecodeError FRAME_TOO_LARGE as soon as a header over the limit is seen, before its body is
-   * buffered.
+   * Add received bytes and iterate over the frames they complete. Each frame is a view (of
+   * `chunk` or of the decoder's buffer) valid only until the iteration moves on: a caller that
+   * keeps a frame copies it, and spreading the iterator into an array keeps views that later
+   * frames overwrite. Stopping early drops the rest of the chunk (for a connection being
+   * closed). Throws DecodeError FRAME_TOO_LARGE as soon as a header over the limit is seen,
+   * before its body is buffered.
    */
-  push(chunk: Uint8Array): Uint8Array[] {
-    const frames: Uint8Array[] = [];
+  *push(chunk: Uint8Array): Generator<Uint8Array, void, undefined> {
     let off = 0;
     // 1. Complete the partial frame from earlier chunks, if there is one.
     if (this.len > 0) {
       if (this.len < 4) {
         off = this.append(chunk, off, 4 - this.len, 4);
-        if (this.len < 4) return frames;
+        if (this.len < 4) return;
       }
       const total = 4 + this.checkedLength(this.buf, 0);
       off = this.append(chunk, off, total - this.len, total);
-      if (this.len < total) return frames;
-      // A view, no copy. Its buffer trades places with the spare, so a partial frame later in this
-      // chunk cannot overwrite it; the next push may, by when the caller is done with it.
-      // Reusing the two buffers instead of allocating a megabyte per batch cut the gateway's
-      // peak RSS (bench/README.md).
-      frames.push(this.buf.subarray(4, total));
-      const done = this.buf;
-      this.buf = this.spare;
-      this.spare = done.length <= RETAIN_CAPACITY ? done : new Uint8Array(0);
+      if (this.len < total) return;
+      // A view, no copy; the rest of the chunk is copied into the same buffer only after the
+      // caller is done with it. One buffer reused instead of a megabyte allocated per batch (and
+      // not two taking turns) is what keeps a connection's memory to one frame (bench/README.md).
       this.len = 0;
+      yield this.buf.subarray(4, total);
+      if (this.buf.length > RETAIN_CAPACITY) this.buf = new Uint8Array(0);
     }
     // 2. Whole frames straight out of the chunk.
     while (chunk.length - off >= 4) {
       const size = this.checkedLength(chunk, off);
       if (chunk.length - off - 4 < size) break;
-      frames.push(chunk.slice(off + 4, off + 4 + size));
-      off += 4 + size;
+      const from = off + 4;
+      off = from + size;
+      yield chunk.subarray(from, off);
     }
     // 3. Keep the start of the next frame (its header, when complete, was checked above).
     if (off < chunk.length) {
       const total = chunk.length - off >= 4 ? 4 + readLength(chunk, off) : 4;
       this.append(chunk, off, chunk.length - off, total);
     }
-    return frames;
   }
 
   /**
-   * Let go of the reused buffers when no frame is partly received (a connection done uploading
-   * keeps none of its batch-sized buffers while it waits for results); a partial frame keeps its own.
+   * Let go of the reused buffer when no frame is partly received (a connection done uploading
+   * keeps no batch-sized buffer while it waits for results); a partial frame keeps its own.
    */
   release(): void {
-    this.spare = new Uint8Array(0);
     if (this.len === 0) this.buf = new Uint8Array(0);
   }
 

@@ -52,7 +52,7 @@ describe("SocketWriter.writeTransient", () => {
     writeFrame(writer, encodeProtocolTransient({ t: "eos", entity: "stores", count: 7 }));
     sock.room = Infinity;
     writer.drain();
-    const frames = new FrameDecoder(1 << 20).push(Uint8Array.from(sock.taken));
-    expect(frames.map((f) => decodeClientMessage(f))).toEqual([{ t: "hello", v: 3 }, { t: "eos", entity: "stores", count: 7 }]);
+    const messages = Array.from(new FrameDecoder(1 << 20).push(Uint8Array.from(sock.taken)), (f) => decodeClientMessage(f));
+    expect(messages).toEqual([{ t: "hello", v: 3 }, { t: "eos", entity: "stores", count: 7 }]);
   });
 });
