@@ -333,6 +333,37 @@ describe("wal: torn tails and corruption", () => {
   });
 });
 
+describe("wal: beforeWrite", () => {
+  test("runs before each group of records and each snapshot is written, never with nothing to write", async () => {
+    const d = fresh();
+    const seen: string[] = [];
+    const bytesOnDisk = (): number => segments(d).reduce((n, f) => n + readFileSync(join(d, f)).length, 0);
+    const { wal } = await Wal.open({ dir: d, beforeWrite: () => seen.push(`hook at ${bytesOnDisk()} bytes, ${snapshots(d).length} snapshots`) });
+    await wal.commit();
+    expect(seen).toEqual([]);
+    wal.append(rec(1));
+    wal.append(rec(2));
+    await wal.commit();
+    // Called once for the group, before either record reached the file.
+    expect(seen).toEqual(["hook at 0 bytes, 0 snapshots"]);
+    wal.append(rec(3));
+    await wal.snapshot(Uint8Array.of(9));
+    const before = recordBytes(1) + recordBytes(2);
+    expect(seen).toEqual(["hook at 0 bytes, 0 snapshots", `hook at ${before} bytes, 0 snapshots`, `hook at ${before + recordBytes(3)} bytes, 0 snapshots`]);
+    await wal.close();
+  });
+
+  test("a throwing hook is fatal and nothing is written", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d, beforeWrite: () => { throw new Error("spool fsync failed"); } });
+    wal.append(rec(1));
+    const err = await walError(wal.commit());
+    expect(err.code).toBe("WAL_IO_FAILED");
+    expect(segments(d).map((f) => readFileSync(join(d, f)).length).reduce((a, b) => a + b, 0)).toBe(0);
+    expect((await walError(() => wal.append(rec(2)))).code).toBe("WAL_IO_FAILED");
+  });
+});
+
 describe("wal: snapshots", () => {
   test("snapshot then more records: recovery = snapshot + later records; covered segments and older snapshots deleted", async () => {
     const d = fresh();

@@ -13,6 +13,7 @@
  * segment rollover, made before the next segment is written, and a directory fsync whenever a
  * file is created). `snapshot()` commits, writes temp → fsync → rename → fsync(dir), then deletes
  * the segments and older snapshots it covers (→ fsync(dir)); the next commit starts a new segment.
+ * Data the records or a snapshot refer to outside the log is made durable first (`beforeWrite`).
  * Any failed fsync or write is fatal: the Wal is poisoned and every later call throws the same
  * code. Nothing is ever retried (after a failed fsync the page cache state is unknown).
  *
@@ -64,6 +65,12 @@ export interface WalOptions {
    * rather than an import, so the log does not depend on how it is observed).
    */
   onFsync?: (seconds: number, kind: WalSyncKind) => void;
+  /**
+   * Runs before records or a snapshot are written, to make durable what they refer to outside
+   * the log (the gateway's result spool): a record on disk never points at data that is not. A
+   * throw is fatal, like a failed fsync.
+   */
+  beforeWrite?: () => void;
 }
 
 /** What an fsync made durable: appended records (fdatasync), a whole file, or a directory entry. */
@@ -345,6 +352,7 @@ export class Wal {
     private readonly dir: string,
     private readonly segmentBytes: number,
     private readonly sync: Syncer,
+    private readonly beforeWrite: (() => void) | undefined,
     state: { lsn: number; active: Segment | null; segments: string[]; snapshotLsn: number | null },
   ) {
     this.durable = state.lsn;
@@ -361,13 +369,13 @@ export class Wal {
     }
     const dir = resolve(opts.dir);
     try {
-      return Wal.recover(dir, segmentBytes, makeSyncer(opts.fsync, opts.onFsync));
+      return Wal.recover(dir, segmentBytes, makeSyncer(opts.fsync, opts.onFsync), opts.beforeWrite);
     } catch (err) {
       throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot open the WAL in ${dir}: ${errorMessage(err)}`);
     }
   }
 
-  private static recover(dir: string, segmentBytes: number, sync: Syncer): { wal: Wal; recovered: WalRecovery } {
+  private static recover(dir: string, segmentBytes: number, sync: Syncer, beforeWrite: (() => void) | undefined): { wal: Wal; recovered: WalRecovery } {
     ensureDir(dir, sync);
     const plan = planRecovery(dir);
     const snap = plan.snapshot;
@@ -402,7 +410,7 @@ export class Wal {
       }
       active = { fd, name: last.name, size: last.validBytes };
     }
-    const wal = new Wal(dir, segmentBytes, sync, {
+    const wal = new Wal(dir, segmentBytes, sync, beforeWrite, {
       lsn: plan.lastLsn,
       active,
       segments: kept.map((s) => s.name),
@@ -463,7 +471,10 @@ export class Wal {
     try {
       this.guard();
       this.flush();
-      this.fatal(() => this.writeSnapshot(state));
+      this.fatal(() => {
+        this.beforeWrite?.();
+        this.writeSnapshot(state);
+      });
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
@@ -512,7 +523,12 @@ export class Wal {
 
   /** Write and fdatasync every buffered record, then settle the pending commit. */
   private flush(): void {
-    if (this.buffer.length > 0) this.fatal(() => this.writeBuffered());
+    if (this.buffer.length > 0) {
+      this.fatal(() => {
+        this.beforeWrite?.();
+        this.writeBuffered();
+      });
+    }
     const waiting = this.waiting;
     this.waiting = null;
     waiting?.resolve();
