@@ -85,6 +85,8 @@ interface Session {
   batchesInFlight: number;
   /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
   awaitingResend: boolean;
+  /** The connection a resume is replaying stored result chunks to, until all are sent. */
+  replaying: Connection | null;
   /** Progress for status pages: rows acknowledged per entity, result chunks written per query. */
   rowsAcked: Map<Entity, number>;
   delivered: Map<QueryName, number>;
@@ -144,7 +146,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   };
 
   const newSession = (id: string): Session =>
-    ({ id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, batchesInFlight: 0, awaitingResend: false, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null });
+    ({ id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, batchesInFlight: 0, awaitingResend: false, replaying: null, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null });
 
   /** Drop a session everywhere: aggregators (purge message), the registry, the log. */
   function purge(s: Session, reason: string): void {
@@ -270,10 +272,31 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     log.info(`session ${s.id} resumed`);
     send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true });
     s.delivered.clear();
-    for (const c of store.sessions.get(s.id)?.chunks ?? []) {
-      send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv: c.csv });
-      s.delivered.set(c.query, (s.delivered.get(c.query) ?? 0) + 1);
+    replayResults(s, conn).catch((err) => {
+      if (!conn.closed) fail(conn, err);
+    });
+  }
+
+  /**
+   * Send a resumed client every result chunk stored so far, each read back from the spool when
+   * its socket has room (a full-scale Q1 is megabytes: not all queued in memory at once). Chunks
+   * arriving meanwhile are relayed as usual; the session is not done before the replay ends.
+   */
+  async function replayResults(s: Session, conn: Connection): Promise<void> {
+    s.replaying = conn;
+    const stored = [...(store.sessions.get(s.id)?.chunks ?? [])];
+    try {
+      for (const c of stored) {
+        await conn.writer.ready();
+        if (s.conn !== conn || conn.closed || !store.sessions.has(s.id)) return;
+        send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv: store.chunkText(s.id, c) });
+        s.delivered.set(c.query, (s.delivered.get(c.query) ?? 0) + 1);
+      }
+    } finally {
+      if (s.replaying === conn) s.replaying = null;
     }
+    if (stored.length > 0) log.info(`session ${s.id}: ${stored.length} stored result chunk(s) sent again`);
+    maybeFinish(s);
   }
 
   function publishConfirmed(s: Session, key: string, bytes: Uint8Array, isBatch: boolean, then: () => void, weight = 0): void {
@@ -320,8 +343,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
     metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
     const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
-    // The callback keeps only small values: `msg`'s text columns are views of the frame, which
-    // the next frame may overwrite (src/frame.ts); `bytes` is the batch's own copy.
+    // The callback keeps only small values: `msg`'s text columns are views of the frame decoder's
+    // buffer, which a later frame overwrites (src/frame.ts); `bytes` is the batch's own copy.
     const { entity, seq } = msg;
     const rows = msg.lines.length;
     const rejectedLines = rejected.map((r) => msg.lines[r]!);
@@ -339,7 +362,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const sent = s.nextSeq.get(msg.entity) ?? 0;
     if (msg.count !== sent) throw new ProtocolError(`end-of-stream of ${msg.entity} says ${msg.count} batches, ${sent} were sent`);
     s.eosCount.set(msg.entity, msg.count);
-    // Upload over: the connection now only waits for results and needs no batch-sized buffer.
+    // Upload over: the connection now only waits for results and needs no batch-sized buffers.
     if (uploadOver(s)) s.conn?.decoder.release();
     publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), false, () => {
       s.eosConfirmed.add(msg.entity);
@@ -381,7 +404,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
    * end-of-stream was confirmed and acked: `done` must never overtake an ack.
    */
   function maybeFinish(s: Session): void {
-    if (s.done || !s.conn || s.awaitingResend || s.inFlight > 0 || !ENTITIES.every((e) => s.eosConfirmed.has(e)) || !resultsComplete(s.id)) return;
+    if (s.done || !s.conn || s.awaitingResend || s.replaying !== null || s.inFlight > 0 || !ENTITIES.every((e) => s.eosConfirmed.has(e)) || !resultsComplete(s.id)) return;
     s.done = true;
     sessions.delete(s.id);
     counters.sessionsFinished++;
@@ -525,7 +548,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: 65_536, min: 16, max: 16 * 1024 * 1024, help: "longest field in a client batch, in UTF-8 bytes" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret clients must present (file: first line)" },
   { name: "session-ttl-s", type: "int", env: "COFFEE_SESSION_TTL_S", default: 60, min: 1, max: 604_800, help: "a session whose client is gone this long is purged everywhere" },
-  { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "the session registry's write-ahead log goes to STATE-DIR/<name>/" },
+  { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "the session registry's write-ahead log and result spool go to STATE-DIR/<name>/" },
   ...COMMON_OPTIONS,
 ];
 

@@ -1,15 +1,26 @@
 /**
  * The gateway's durable memory: which sessions exist and the result chunks not yet handed to
  * their clients. Each change is a WAL record; after a crash the registry is rebuilt, so clients
- * can resume their sessions and results wait until the client has them.
+ * can resume their sessions and results wait until the client has them. A chunk's text is in the
+ * result spool (src/resultSpool.ts), not in memory: the log and this registry hold where it is.
  */
 import { Packr } from "msgpackr";
+import { join } from "node:path";
 import { InternalError } from "./errors.ts";
+import { fileSpool, memorySpool, type ResultSpool, type SpoolRef } from "./resultSpool.ts";
 import type { QueryName } from "./schema.ts";
 import { Wal, type WalOptions } from "./wal.ts";
 
-/** A stored result chunk. */
+/** A stored result chunk: what it is, and where its text is in the session's spool. */
 export interface StoredChunk {
+  query: QueryName;
+  chunk: number;
+  last: boolean;
+  ref: SpoolRef;
+}
+
+/** A result chunk as it arrives, with its text. */
+export interface ChunkText {
   query: QueryName;
   chunk: number;
   last: boolean;
@@ -22,7 +33,14 @@ export interface StoredSession {
   chunks: StoredChunk[];
 }
 
-type Rec = ["open", string] | ["chunk", string, QueryName, number, boolean, string] | ["close", string];
+/**
+ * Log records. A chunk record holds its spool offset and length; logs written before the spool
+ * held the text itself (a string in place of the offset), which recovery moves to the spool.
+ */
+type Rec = ["open", string] | ["chunk", string, QueryName, number, boolean, number | string, number?] | ["close", string];
+
+/** A session in a snapshot written before the spool: chunks carry their text. */
+type SnapshotChunk = StoredChunk | (Omit<StoredChunk, "ref"> & { csv: string });
 
 const packr = new Packr({ useRecords: false });
 const SNAPSHOT_EVERY = 5_000;
@@ -31,20 +49,39 @@ const SNAPSHOT_EVERY = 5_000;
 export class GatewayStore {
   readonly sessions = new Map<string, StoredSession>();
   private sinceSnapshot = 0;
+  /** Chunks whose text an older log held, moved to the spool while recovering. */
+  private upgraded = 0;
+  /** Sessions closed since the last commit: their spool files go once the close is durable. */
+  private closedSinceCommit: string[] = [];
 
-  private constructor(private readonly wal: Wal | null) {}
+  private constructor(private readonly wal: Wal | null, private readonly spool: ResultSpool) {}
 
   /**
-   * Open the store (recovering its log) in `dir`, or a memory-only store when `dir` is null;
-   * `onFsync` observes the log's fsyncs.
+   * Open the store (recovering its log) in `dir`, with its result spool in `dir`/results, or a
+   * memory-only store when `dir` is null; `onFsync` observes the log's and the spool's fsyncs.
    */
   static async open(dir: string | null, onFsync?: WalOptions["onFsync"]): Promise<GatewayStore> {
-    if (!dir) return new GatewayStore(null);
-    const { wal, recovered } = await Wal.open({ dir, onFsync });
-    const store = new GatewayStore(wal);
-    if (recovered.snapshot) for (const s of packr.unpack(recovered.snapshot) as StoredSession[]) store.sessions.set(s.id, s);
+    if (!dir) return new GatewayStore(null, memorySpool());
+    const spool = fileSpool(join(dir, "results"), onFsync);
+    const { wal, recovered } = await Wal.open({ dir, onFsync, beforeWrite: () => spool.sync() });
+    const store = new GatewayStore(wal, spool);
+    if (recovered.snapshot) {
+      for (const s of packr.unpack(recovered.snapshot) as { id: string; chunks: SnapshotChunk[] }[]) {
+        store.sessions.set(s.id, { id: s.id, chunks: s.chunks.map((c) => ("csv" in c ? store.spooled(s.id, c) : c)) });
+      }
+    }
     for (const r of recovered.records) store.apply(packr.unpack(r) as Rec);
+    spool.retain(new Set(store.sessions.keys()));
+    spool.sync();
+    // Texts moved out of an older log: a snapshot of the refs, so they are not moved again.
+    if (store.upgraded > 0) await wal.snapshot(packr.pack([...store.sessions.values()]));
     return store;
+  }
+
+  /** A chunk whose text an older log or snapshot held, moved to the spool. */
+  private spooled(id: string, c: ChunkText): StoredChunk {
+    this.upgraded++;
+    return { query: c.query, chunk: c.chunk, last: c.last, ref: this.spool.append(id, c.csv) };
   }
 
   private apply(r: Rec): void {
@@ -53,8 +90,10 @@ export class GatewayStore {
         if (!this.sessions.has(r[1])) this.sessions.set(r[1], { id: r[1], chunks: [] });
         return;
       case "chunk": {
-        const s = this.sessions.get(r[1]);
-        if (s && !s.chunks.some((c) => c.query === r[2] && c.chunk === r[3])) s.chunks.push({ query: r[2], chunk: r[3], last: r[4], csv: r[5] });
+        const [, id, query, chunk, last, at, length] = r;
+        const s = this.sessions.get(id);
+        if (!s || s.chunks.some((c) => c.query === query && c.chunk === chunk)) return;
+        s.chunks.push(typeof at === "string" ? this.spooled(id, { query, chunk, last, csv: at }) : { query, chunk, last, ref: { offset: at, length: length ?? 0 } });
         return;
       }
       case "close":
@@ -78,21 +117,32 @@ export class GatewayStore {
     this.log(["open", id]);
   }
 
-  /** Keep a result chunk until the session is closed. Returns false for unknown sessions. */
-  addChunk(id: string, c: StoredChunk): boolean {
+  /** Keep a result chunk (its text in the spool) until the session is closed. Returns false for unknown sessions. */
+  addChunk(id: string, c: ChunkText): boolean {
     if (!this.sessions.has(id)) return false;
-    this.log(["chunk", id, c.query, c.chunk, c.last, c.csv]);
+    const ref = this.spool.append(id, c.csv);
+    this.log(["chunk", id, c.query, c.chunk, c.last, ref.offset, ref.length]);
     return true;
   }
 
-  /** Forget a session (finished, or purged). */
-  close(id: string): void {
-    if (this.sessions.has(id)) this.log(["close", id]);
+  /** The text of a stored chunk, read back from the spool. */
+  chunkText(id: string, c: StoredChunk): string {
+    return this.spool.read(id, c.ref);
   }
 
-  /** Make every change so far durable (one fsync). */
+  /** Forget a session (finished, or purged); its spooled chunks go once that is durable. */
+  close(id: string): void {
+    if (!this.sessions.has(id)) return;
+    this.log(["close", id]);
+    this.closedSinceCommit.push(id);
+  }
+
+  /** Make every change so far durable (the spool's fsyncs, then one for the log). */
   async commit(): Promise<void> {
+    const closed = this.closedSinceCommit.splice(0);
     await this.wal?.commit();
+    // A crash before this leaves files the next start removes (spool.retain).
+    for (const id of closed) if (!this.sessions.has(id)) this.spool.drop(id);
   }
 
   /** Compact the log into a snapshot of the live sessions when it grew long or nothing is open. */
@@ -102,8 +152,10 @@ export class GatewayStore {
     this.sinceSnapshot = 0;
   }
 
-  /** Commit and close the log. */
+  /** Commit and close the log and the spool. */
   async shutdown(): Promise<void> {
+    await this.commit();
     await this.wal?.close();
+    this.spool.close();
   }
 }
