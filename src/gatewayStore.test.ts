@@ -3,6 +3,7 @@ import { Packr } from "msgpackr";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { WalError } from "./errors.ts";
 import { GatewayStore } from "./gatewayStore.ts";
 import { Wal } from "./wal.ts";
 
@@ -89,4 +90,35 @@ test("without a state directory the spool is in memory", async () => {
   await store.commit();
   expect(store.sessions.has(S1)).toBe(false);
   await store.shutdown();
+});
+
+test("a commit makes the spool durable before the log records that point into it", async () => {
+  const d = fresh();
+  const fsyncs: string[] = [];
+  const store = await GatewayStore.open(join(d, "gateway"), (_, kind) => fsyncs.push(kind));
+  // A fresh state directory: the log's directory entry, then the spool's inside it.
+  expect(fsyncs).toEqual(["directory", "spool-directory"]);
+  store.open(S1);
+  await store.commit();
+  fsyncs.length = 0;
+  store.addChunk(S1, { query: "q1", chunk: 0, last: true, csv: "transaction_id,final_amount\n" });
+  await store.commit();
+  const spoolAt = fsyncs.indexOf("spool-records");
+  const logAt = fsyncs.lastIndexOf("records");
+  expect(spoolAt).toBeGreaterThanOrEqual(0);
+  expect(logAt).toBeGreaterThan(spoolAt);
+  await store.shutdown();
+});
+
+test("a chunk record with an offset but no length is WAL_CORRUPT, not a zero-length chunk", async () => {
+  const d = fresh();
+  const packr = new Packr({ useRecords: false });
+  const { wal } = await Wal.open({ dir: d });
+  wal.append(packr.pack(["open", S1]));
+  wal.append(packr.pack(["chunk", S1, "q4", 0, true, 0]));
+  await wal.close();
+  let err: unknown = null;
+  await GatewayStore.open(d).catch((e: unknown) => (err = e));
+  expect(err).toBeInstanceOf(WalError);
+  expect((err as WalError).code).toBe("WAL_CORRUPT");
 });

@@ -6,10 +6,10 @@
  */
 import { Packr } from "msgpackr";
 import { join } from "node:path";
-import { InternalError } from "./errors.ts";
-import { fileSpool, memorySpool, type ResultSpool, type SpoolRef } from "./resultSpool.ts";
+import { InternalError, WalError } from "./errors.ts";
+import { fileSpool, memorySpool, type ResultSpool, type SpoolFsyncKind, type SpoolRef } from "./resultSpool.ts";
 import type { QueryName } from "./schema.ts";
-import { Wal, type WalOptions } from "./wal.ts";
+import { Wal, type WalSyncKind } from "./wal.ts";
 
 /** A stored result chunk: what it is, and where its text is in the session's spool. */
 export interface StoredChunk {
@@ -39,6 +39,9 @@ export interface StoredSession {
  */
 type Rec = ["open", string] | ["chunk", string, QueryName, number, boolean, number | string, number?] | ["close", string];
 
+/** Observes the log's and the spool's fsyncs (metrics), with their durations in seconds. */
+export type StoreFsyncObserver = (seconds: number, kind: WalSyncKind | SpoolFsyncKind) => void;
+
 /** A session in a snapshot written before the spool: chunks carry their text. */
 type SnapshotChunk = StoredChunk | (Omit<StoredChunk, "ref"> & { csv: string });
 
@@ -60,10 +63,18 @@ export class GatewayStore {
    * Open the store (recovering its log) in `dir`, with its result spool in `dir`/results, or a
    * memory-only store when `dir` is null; `onFsync` observes the log's and the spool's fsyncs.
    */
-  static async open(dir: string | null, onFsync?: WalOptions["onFsync"]): Promise<GatewayStore> {
+  static async open(dir: string | null, onFsync?: StoreFsyncObserver): Promise<GatewayStore> {
     if (!dir) return new GatewayStore(null, memorySpool());
-    const spool = fileSpool(join(dir, "results"), onFsync);
-    const { wal, recovered } = await Wal.open({ dir, onFsync, beforeWrite: () => spool.sync() });
+    // The log first: it creates the state directory and makes its entry durable; the spool's
+    // directory then goes inside it. Nothing is written to the log before the spool exists.
+    let spool: ResultSpool | null = null;
+    const { wal, recovered } = await Wal.open({ dir, onFsync, beforeWrite: () => spool?.sync() });
+    try {
+      spool = fileSpool(join(dir, "results"), onFsync);
+    } catch (err) {
+      await wal.close();
+      throw err;
+    }
     const store = new GatewayStore(wal, spool);
     if (recovered.snapshot) {
       for (const s of packr.unpack(recovered.snapshot) as { id: string; chunks: SnapshotChunk[] }[]) {
@@ -93,7 +104,12 @@ export class GatewayStore {
         const [, id, query, chunk, last, at, length] = r;
         const s = this.sessions.get(id);
         if (!s || s.chunks.some((c) => c.query === query && c.chunk === chunk)) return;
-        s.chunks.push(typeof at === "string" ? this.spooled(id, { query, chunk, last, csv: at }) : { query, chunk, last, ref: { offset: at, length: length ?? 0 } });
+        if (typeof at === "string") {
+          s.chunks.push(this.spooled(id, { query, chunk, last, csv: at }));
+        } else {
+          if (length === undefined) throw new WalError("WAL_CORRUPT", `gateway log: chunk ${query}#${chunk} of session ${id} has an offset but no length`);
+          s.chunks.push({ query, chunk, last, ref: { offset: at, length } });
+        }
         return;
       }
       case "close":

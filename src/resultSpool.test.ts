@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { WalError } from "./errors.ts";
+import { InternalError, WalError } from "./errors.ts";
 import { fileSpool, memorySpool, type ResultSpool } from "./resultSpool.ts";
 
 const dirs: string[] = [];
@@ -55,7 +55,7 @@ describe("file spool", () => {
     const ref = spool.append(A, "x".repeat(300_000));
     spool.sync();
     // The new file's data, then its directory entry; nothing more to do on the next sync.
-    expect(fsyncs).toEqual(["records", "directory"]);
+    expect(fsyncs).toEqual(["spool-records", "spool-directory"]);
     spool.sync();
     expect(fsyncs.length).toBe(2);
     spool.close();
@@ -97,7 +97,72 @@ describe("file spool", () => {
     }
     expect(err).toBeInstanceOf(WalError);
     expect((err as WalError).code).toBe("WAL_CORRUPT");
-    expect(() => spool.append("../escape", "x")).toThrow(WalError);
+    expect(() => spool.append("../escape", "x")).toThrow(InternalError);
+    spool.close();
+  });
+
+  test("a directory it creates has its entry made durable in the parent", () => {
+    const parent = fresh();
+    const fsyncs: string[] = [];
+    const spool = fileSpool(join(parent, "results"), (_, kind) => fsyncs.push(kind));
+    expect(fsyncs).toEqual(["spool-directory"]);
+    expect(existsSync(join(parent, "results"))).toBe(true);
+    spool.close();
+    fsyncs.length = 0;
+    fileSpool(join(parent, "results"), (_, kind) => fsyncs.push(kind)).close();
+    expect(fsyncs).toEqual([]);
+  });
+
+  test("a descriptor is open only between a session's appends and the next sync", () => {
+    const spool = fileSpool(fresh());
+    const openFds = (): number => readdirSync("/proc/self/fd").length;
+    const before = openFds();
+    const sessions = Array.from({ length: 50 }, (_, i) => `0b7e3a52-0000-4000-8000-${String(i).padStart(12, "0")}`);
+    const refs = sessions.map((s) => spool.append(s, `chunk of ${s}`));
+    expect(openFds()).toBeGreaterThanOrEqual(before + 50);
+    spool.sync();
+    expect(openFds()).toBe(before);
+    // Reading and appending again work after the descriptors were closed.
+    expect(spool.read(sessions[7]!, refs[7]!)).toBe(`chunk of ${sessions[7]}`);
+    const more = spool.append(sessions[7]!, "more");
+    expect(more.offset).toBe(refs[7]!.offset + refs[7]!.length);
+    spool.sync();
+    expect(spool.read(sessions[7]!, more)).toBe("more");
+    expect(openFds()).toBe(before);
+    spool.close();
+  });
+
+  test("a failed append fails every later append and sync (the files' state is unknown)", () => {
+    const d = fresh();
+    const spool = fileSpool(d);
+    const kept = spool.append(A, "fine");
+    spool.sync();
+    // A directory where B's file would go: opening it for writing fails.
+    mkdirSync(join(d, `${B}.chunks`));
+    let err: unknown = null;
+    try {
+      spool.append(B, "x");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(WalError);
+    expect((err as WalError).code).toBe("WAL_IO_FAILED");
+    expect(() => spool.append(A, "more")).toThrow(err as WalError);
+    expect(() => spool.sync()).toThrow(err as WalError);
+    // What was durable before stays readable.
+    expect(spool.read(A, kept)).toBe("fine");
+    spool.close();
+  });
+
+  test("an fsync observer that throws does not fail the sync", () => {
+    const spool = fileSpool(fresh(), () => {
+      throw new Error("observer broke");
+    });
+    const ref = spool.append(A, "still durable");
+    spool.sync();
+    expect(spool.read(A, ref)).toBe("still durable");
+    spool.append(A, "and it goes on");
+    spool.sync();
     spool.close();
   });
 });

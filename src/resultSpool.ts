@@ -3,11 +3,12 @@
  * one append-only file per session, so the gateway's memory does not grow with the results (a
  * full-scale Q1 is megabytes per session). The gateway's log records only where each chunk is;
  * the log calls `sync()` before writing such records (src/wal.ts beforeWrite), so a record on
- * disk never points past what the spool made durable.
+ * disk never points past what the spool made durable. Spool files hold bare text, no checksums:
+ * the log's records (CRC-checked) say where each chunk starts and how long it is.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
-import { join } from "node:path";
-import { WalError } from "./errors.ts";
+import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { errorMessage, InternalError, WalError } from "./errors.ts";
 
 /** Where a chunk's bytes are in its session's spool. */
 export interface SpoolRef {
@@ -17,9 +18,9 @@ export interface SpoolRef {
 
 /** A result spool: appends, makes durable, reads back, forgets a session. */
 export interface ResultSpool {
-  /** Append one chunk's text for `session`; durable after the next `sync()`. */
+  /** Append one chunk's text for `session`; durable after the next `sync()`. Throws WalError (and fails every later append and sync) when the disk does. */
   append(session: string, text: string): SpoolRef;
-  /** Make every append so far durable. */
+  /** Make every append so far durable; a failure is fatal, as for the log. */
   sync(): void;
   /** The text of a chunk appended earlier (also after a restart, once synced). */
   read(session: string, ref: SpoolRef): string;
@@ -31,97 +32,157 @@ export interface ResultSpool {
   close(): void;
 }
 
+/** What the spool's fsyncs are reported as (metrics label them apart from the log's). */
+export type SpoolFsyncKind = "spool-records" | "spool-directory";
+
 /** Observes each fsync (metrics), with its duration in seconds. */
-export type SpoolFsyncObserver = (seconds: number, kind: "records" | "directory") => void;
+export type SpoolFsyncObserver = (seconds: number, kind: SpoolFsyncKind) => void;
 
 const SUFFIX = ".chunks";
 /** Session ids are UUIDs; anything else in a file name is refused rather than trusted as a path. */
-const SESSION_ID = /^[0-9a-f-]{1,64}$/i;
+const SESSION_ID = /^[0-9a-f-]{1,64}$/;
+/** Read-write, created when missing, and not O_APPEND: every write goes to the offset the spool chose. */
+const OPEN_FLAGS = constants.O_RDWR | constants.O_CREAT;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
+/** A session's file: its size, and an open descriptor only while it has unsynced appends. */
 interface SpoolFile {
-  fd: number;
+  fd: number | null;
   size: number;
 }
 
-/** A spool of files in `dir` (created if missing). */
+/**
+ * A spool of files in `dir`, created (and its entry made durable) if missing. A descriptor stays
+ * open only from a session's first append to the next `sync()`, so open files are bounded by the
+ * sessions active in one group commit, not by every session with stored results.
+ */
 export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpool {
-  mkdirSync(dir, { recursive: true });
   const files = new Map<string, SpoolFile>();
   const dirty = new Set<SpoolFile>();
-  let created = false;
-  const encoder = new TextEncoder();
-  const timed = (kind: "records" | "directory", sync: () => void): void => {
+  let newFiles = false;
+  /** Set by the first failed append or sync: the files' state is unknown from then on. */
+  let failure: WalError | null = null;
+
+  const timed = (kind: SpoolFsyncKind, sync: () => void): void => {
     const started = performance.now();
     try {
       sync();
     } catch (err) {
       // As for the log: after a failed fsync the page cache state is unknown, so never retried.
-      throw new WalError("WAL_FSYNC_FAILED", `fsync of the result spool in ${dir} failed (fatal, not retried): ${(err as Error).message}`);
+      throw new WalError("WAL_FSYNC_FAILED", `fsync of the result spool in ${dir} failed (fatal, not retried): ${errorMessage(err)}`);
     }
-    onFsync?.((performance.now() - started) / 1000, kind);
+    try {
+      onFsync?.((performance.now() - started) / 1000, kind);
+    } catch {
+      // A failing observer must not fail an fsync that succeeded.
+    }
+  };
+  const syncDir = (path: string): void => {
+    const fd = openSync(path, "r");
+    try {
+      timed("spool-directory", () => fsyncSync(fd));
+    } finally {
+      closeSync(fd);
+    }
+  };
+  /** Runs a write-side step; its failure poisons the spool. */
+  const guarded = <T>(what: string, step: () => T): T => {
+    if (failure) throw failure;
+    try {
+      return step();
+    } catch (err) {
+      failure = err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `${what} in the result spool ${dir} failed (fatal): ${errorMessage(err)}`);
+      throw failure;
+    }
   };
   const pathOf = (session: string): string => {
-    if (!SESSION_ID.test(session)) throw new WalError("WAL_IO_FAILED", `not a session id: ${JSON.stringify(session)}`);
+    if (!SESSION_ID.test(session)) throw new InternalError(`not a session id: ${JSON.stringify(session)}`);
     return join(dir, session + SUFFIX);
   };
-  /** The session's open file; reading never creates one. */
-  const fileOf = (session: string, create: boolean): SpoolFile => {
-    let f = files.get(session);
-    if (!f) {
-      const path = pathOf(session);
-      if (!create && !existsSync(path)) throw new WalError("WAL_CORRUPT", `no result spool for session ${session} in ${dir}`);
-      const fd = openSync(path, "a+");
-      // After a restart appends go on after what is there; refs in the log never point past it.
-      f = { fd, size: fstatSync(fd).size };
-      files.set(session, f);
-      created ||= create;
-    }
-    return f;
-  };
+
+  guarded("creating the directory", () => {
+    // Its parent is the gateway's state directory, which the log created and made durable.
+    if (mkdirSync(dir, { recursive: true }) !== undefined) syncDir(dirname(dir));
+  });
+
   return {
     append(session, text) {
-      const f = fileOf(session, true);
-      const bytes = encoder.encode(text);
-      let done = 0;
-      while (done < bytes.length) done += writeSync(f.fd, bytes, done, bytes.length - done, f.size + done);
-      const ref = { offset: f.size, length: bytes.length };
-      f.size += bytes.length;
-      dirty.add(f);
-      return ref;
+      const path = pathOf(session);
+      return guarded("an append", () => {
+        let f = files.get(session);
+        if (!f) {
+          newFiles ||= !existsSync(path);
+          const fd = openSync(path, OPEN_FLAGS, 0o644);
+          // After a restart appends go on after what is there; refs in the log never point past it.
+          f = { fd, size: fstatSync(fd).size };
+          files.set(session, f);
+        }
+        const fd = f.fd ?? openSync(path, OPEN_FLAGS, 0o644);
+        f.fd = fd;
+        const bytes = encoder.encode(text);
+        let done = 0;
+        while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, f.size + done);
+        const ref = { offset: f.size, length: bytes.length };
+        f.size += bytes.length;
+        dirty.add(f);
+        return ref;
+      });
     },
     sync() {
-      for (const f of dirty) timed("records", () => fdatasyncSync(f.fd));
-      dirty.clear();
-      if (created) {
-        // A new file's directory entry must be durable too, or the file may vanish in a crash.
-        const fd = openSync(dir, "r");
-        try {
-          timed("directory", () => fsyncSync(fd));
-        } finally {
+      guarded("an fsync", () => {
+        for (const f of dirty) {
+          const fd = f.fd;
+          if (fd === null) continue;
+          timed("spool-records", () => fdatasyncSync(fd));
+          f.fd = null;
           closeSync(fd);
+          dirty.delete(f);
         }
-        created = false;
-      }
+        if (newFiles) {
+          // A new file's directory entry must be durable too, or the file may vanish in a crash.
+          syncDir(dir);
+          newFiles = false;
+        }
+      });
     },
     read(session, ref) {
-      const f = fileOf(session, false);
-      const bytes = new Uint8Array(ref.length);
-      let done = 0;
-      while (done < ref.length) {
-        const n = readSync(f.fd, bytes, done, ref.length - done, ref.offset + done);
-        if (n === 0) throw new WalError("WAL_CORRUPT", `result spool of session ${session} ends before ${ref.offset + ref.length} bytes`);
-        done += n;
+      const path = pathOf(session);
+      if (!existsSync(path)) throw new WalError("WAL_CORRUPT", `no result spool for session ${session} in ${dir}`);
+      let fd: number;
+      try {
+        fd = openSync(path, "r");
+      } catch (err) {
+        throw new WalError("WAL_IO_FAILED", `cannot open the result spool of session ${session}: ${errorMessage(err)}`);
       }
-      return new TextDecoder().decode(bytes);
+      try {
+        const bytes = new Uint8Array(ref.length);
+        let done = 0;
+        while (done < ref.length) {
+          const n = readSync(fd, bytes, done, ref.length - done, ref.offset + done);
+          if (n === 0) throw new WalError("WAL_CORRUPT", `result spool of session ${session} ends before ${ref.offset + ref.length} bytes`);
+          done += n;
+        }
+        return decoder.decode(bytes);
+      } catch (err) {
+        throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot read the result spool of session ${session}: ${errorMessage(err)}`);
+      } finally {
+        closeSync(fd);
+      }
     },
     drop(session) {
+      const path = pathOf(session);
       const f = files.get(session);
       if (f) {
-        closeSync(f.fd);
+        if (f.fd !== null) closeSync(f.fd);
         dirty.delete(f);
         files.delete(session);
       }
-      rmSync(pathOf(session), { force: true });
+      try {
+        rmSync(path, { force: true });
+      } catch {
+        // Only disk space is at stake: the next start's retain() removes what is left.
+      }
     },
     retain(keep) {
       for (const name of readdirSync(dir)) {
@@ -130,14 +191,18 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
       }
     },
     close() {
-      for (const f of files.values()) closeSync(f.fd);
+      for (const f of files.values()) if (f.fd !== null) closeSync(f.fd);
       files.clear();
       dirty.clear();
     },
   };
 }
 
-/** A spool in memory, for a gateway without a state directory (in-process clusters, tests). */
+/**
+ * A spool in memory, for a gateway without a state directory (in-process clusters, tests). Its
+ * refs are positions in a session's list of texts (`offset`) and the text's length in UTF-16
+ * units, not byte ranges in a file.
+ */
 export function memorySpool(): ResultSpool {
   const texts = new Map<string, string[]>();
   return {
