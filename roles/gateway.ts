@@ -8,7 +8,7 @@ import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { parseEntityRows } from "../src/entityBatch.ts";
-import { CoffeeError, ConfigError, ProtocolError, errorMessage } from "../src/errors.ts";
+import { CoffeeError, ConfigError, ProtocolError, WalError, errorMessage } from "../src/errors.ts";
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
@@ -125,10 +125,12 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   const listening = new Promise<number>((resolve, reject) => { listened = resolve; cannotListen = reject; });
   // Whoever awaits `listening` sees the failure; nobody awaiting it is not an unhandled error.
   listening.catch(() => {});
-  const group = new GroupCommit(() => store.commit(), (err) => {
-    log.error(`write-ahead log failure, exiting: ${errorMessage(err)}`);
+  /** The log or the result spool failed: what is durable is unknown, so the process stops and is revived. */
+  const storageFailed = (err: unknown): never => {
+    log.error(`write-ahead log or result spool failure, exiting: ${errorMessage(err)}`);
     process.exit(70);
-  });
+  };
+  const group = new GroupCommit(() => store.commit(), storageFailed);
 
   const send = (conn: Connection | null, msg: GatewayMessage): void => {
     if (conn && !conn.closed) writeFrame(conn.writer, encodeProtocolTransient(msg));
@@ -273,7 +275,10 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true });
     s.delivered.clear();
     replayResults(s, conn).catch((err) => {
-      if (!conn.closed) fail(conn, err);
+      // A chunk the spool cannot give back is a storage failure, not this client's fault.
+      if (err instanceof WalError) storageFailed(err);
+      if (conn.closed) log.warn(`replaying results of session ${s.id} failed after its connection closed: ${errorMessage(err)}`);
+      else fail(conn, err);
     });
   }
 
@@ -463,6 +468,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
         try {
           relayResult(d);
         } catch (err) {
+          // Unacked, the chunk comes back after the restart; acked, it would be lost.
+          if (err instanceof WalError) storageFailed(err);
           log.error(`dropping result message: ${errorMessage(err)}`);
           d.ack();
         }

@@ -3,7 +3,7 @@
  * every session's results stay exact — nothing lost, nothing counted twice.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pingHealth } from "../src/health.ts";
 import { generate, slowClient, readResults, reference, sessionDirFrom, startCluster, tempDir, type TestCluster } from "./harness.ts";
@@ -122,5 +122,32 @@ describe("crashes", () => {
     const gwLog = readFileSync(join(cluster.stateDir, "logs", "gateway.log"), "utf8");
     expect(gwLog).toMatch(/recovered 1 session\(s\) awaiting their clients/);
     expect(gwLog).toMatch(/session \S+ resumed/);
+  });
+
+  test("gateway whose result spool fails stops without acking the chunk; revived, the client still gets every result", async () => {
+    const out = tempDir("spoolout");
+    dirs.push(out);
+    const before = entries(cluster);
+    const gwLogPath = join(cluster.stateDir, "logs", "gateway.log");
+    const failuresBefore = (readFileSync(gwLogPath, "utf8").match(/result spool failure, exiting/g) ?? []).length;
+    const run = slowClient(cluster.port, data, out);
+    await run.underWay;
+    // Results come after the upload: by then the spool directory is a file, so the first append fails.
+    const resultsDir = join(cluster.stateDir, "gateway", "results");
+    expect(existsSync(resultsDir)).toBe(true);
+    rmSync(resultsDir, { recursive: true, force: true });
+    writeFileSync(resultsDir, "not a directory");
+    const deadline = performance.now() + 120_000;
+    while ((readFileSync(gwLogPath, "utf8").match(/result spool failure, exiting/g) ?? []).length === failuresBefore) {
+      if (performance.now() > deadline) throw new Error("the gateway never reported the spool failure");
+      await Bun.sleep(50);
+    }
+    // The disk is "repaired": the next revival starts cleanly and the resumed client gets everything.
+    rmSync(resultsDir, { force: true });
+    const r = await run.finished;
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(readResults(sessionDirFrom(r.stdout))).toEqual(expected);
+    await revived(cluster, "gateway", before.find((e) => e.name === "gateway")!.pid);
   });
 });
