@@ -71,7 +71,7 @@ export class FrameDecoder {
    * keeps a frame copies it, and spreading the iterator into an array keeps views that later
    * frames overwrite. Stopping early drops the rest of the chunk (for a connection being
    * closed). Throws DecodeError FRAME_TOO_LARGE as soon as a header over the limit is seen,
-   * before its body is buffered.
+   * before its body is buffered; frames before it in the same chunk were already yielded.
    */
   *push(chunk: Uint8Array): Generator<Uint8Array, void, undefined> {
     let off = 0;
