@@ -7,6 +7,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
+import { BodyArena } from "../src/bodyArena.ts";
 import { parseEntityRows } from "../src/entityBatch.ts";
 import { CoffeeError, ConfigError, ProtocolError, WalError, errorMessage } from "../src/errors.ts";
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
@@ -131,6 +132,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     process.exit(70);
   };
   const group = new GroupCommit(() => store.commit(), storageFailed);
+  /** Typed columns of the batch being published (one batch at a time: onFrame is synchronous). */
+  const columnArena = new BodyArena();
 
   const send = (conn: Connection | null, msg: GatewayMessage): void => {
     if (conn && !conn.closed) writeFrame(conn.writer, encodeProtocolTransient(msg));
@@ -342,7 +345,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       if (longest > cfg.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${longest} bytes exceeds the limit of ${cfg.maxFieldChars} (--max-field-chars)`);
     }
     if (msg.seq === next) s.nextSeq.set(msg.entity, next + 1);
-    const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length);
+    // The body lives until encodeMessage below has copied it: the arena is reused by the next batch.
+    columnArena.reset();
+    const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, columnArena);
     counters.rowsIn += msg.lines.length;
     counters.rowsRejected += rejected.length;
     metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { BodyArena } from "./bodyArena.ts";
 import { parseEntityRows } from "./entityBatch.ts";
 import { packColumn, unpackColumn } from "./textColumn.ts";
 
@@ -37,4 +38,22 @@ test("names stay strings, non-ASCII included; an empty name is data", () => {
   expect(rejected).toEqual([1]);
   expect(body.name).toEqual(["Café Centro", ""]);
   expect([...body.id]).toEqual([1, 3]);
+});
+
+test("bodies typed into an arena equal fresh ones, rejects cut as views of the arena", () => {
+  const rows = [
+    ["1", "2.0", "7.5", "2024-03-01 08:00:00"],
+    ["x", "1", "1", "2024-03-01 08:00:00"],
+    ["3", "1", "12.25", "2024-12-31 23:59:59"],
+  ];
+  const arena = new BodyArena(64);
+  arena.int32(5).fill(-9); // what a previous batch left behind
+  arena.reset();
+  const inArena = parseEntityRows("transaction_items", columns(rows), 3, arena);
+  const fresh = parseEntityRows("transaction_items", columns(rows), 3);
+  expect(inArena.rejected).toEqual([1]);
+  for (const key of ["item", "qty", "cents", "date"] as const) {
+    expect([...inArena.body[key]]).toEqual([...fresh.body[key]]);
+  }
+  expect([...inArena.body.item]).toEqual([1, 3]);
 });

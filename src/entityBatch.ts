@@ -2,6 +2,7 @@
  * Typed, columnar batch bodies: what the gateway makes of a client's text rows, and what every
  * stage downstream passes on. Columns are typed arrays so msgpackr encodes them as raw bytes.
  */
+import { FRESH_COLUMNS, type ColumnAllocator } from "./bodyArena.ts";
 import { InternalError } from "./errors.ts";
 import type { Entity } from "./schema.ts";
 import { PACKED_DATE, parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
@@ -63,11 +64,11 @@ function col(columns: Columns, i: number): TextColumn {
   return c;
 }
 
-function parseTransactions(columns: Columns, n: number): ParsedRows<TransactionsBody> {
+function parseTransactions(columns: Columns, n: number, alloc: ColumnAllocator): ParsedRows<TransactionsBody> {
   const [ids, stores, users, amounts, times] = [0, 1, 2, 3, 4].map((i) => col(columns, i)) as [TextColumn, TextColumn, TextColumn, TextColumn, TextColumn];
   const body: TransactionsBody = {
-    id: asBinary(ids), store: new Int32Array(n), user: new Int32Array(n), cents: new Float64Array(n),
-    date: new Int32Array(n), time: new Int32Array(n),
+    id: asBinary(ids), store: alloc.int32(n), user: alloc.int32(n), cents: alloc.float64(n),
+    date: alloc.int32(n), time: alloc.int32(n),
   };
   const rejected: number[] = [];
   let k = 0;
@@ -94,10 +95,10 @@ function parseTransactions(columns: Columns, n: number): ParsedRows<Transactions
   return { body: shrink(body, k), rejected };
 }
 
-function parseItems(columns: Columns, n: number): ParsedRows<ItemsBody> {
+function parseItems(columns: Columns, n: number, alloc: ColumnAllocator): ParsedRows<ItemsBody> {
   const [items, qtys, subtotals, times] = [0, 1, 2, 3].map((i) => col(columns, i)) as [TextColumn, TextColumn, TextColumn, TextColumn];
   const body: ItemsBody = {
-    item: new Int32Array(n), qty: new Float64Array(n), cents: new Float64Array(n), date: new Int32Array(n),
+    item: alloc.int32(n), qty: alloc.float64(n), cents: alloc.float64(n), date: alloc.int32(n),
   };
   const rejected: number[] = [];
   let k = 0;
@@ -119,10 +120,10 @@ function parseItems(columns: Columns, n: number): ParsedRows<ItemsBody> {
   return { body: shrink(body, k), rejected };
 }
 
-function parseUsers(columns: Columns, n: number): ParsedRows<UsersBody> {
+function parseUsers(columns: Columns, n: number, alloc: ColumnAllocator): ParsedRows<UsersBody> {
   const users = col(columns, 0);
   const births = col(columns, 1);
-  const body: UsersBody = { user: new Int32Array(n), birth: new Int32Array(n) };
+  const body: UsersBody = { user: alloc.int32(n), birth: alloc.int32(n) };
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
@@ -142,10 +143,10 @@ function parseUsers(columns: Columns, n: number): ParsedRows<UsersBody> {
   return { body: shrink(body, k), rejected };
 }
 
-function parseNames(columns: Columns, n: number): ParsedRows<NamesBody> {
+function parseNames(columns: Columns, n: number, alloc: ColumnAllocator): ParsedRows<NamesBody> {
   const ids = col(columns, 0);
   const names = col(columns, 1);
-  const body: NamesBody = { id: new Int32Array(n), name: [] };
+  const body: NamesBody = { id: alloc.int32(n), name: [] };
   const rejected: number[] = [];
   let k = 0;
   for (let r = 0; r < n; r++) {
@@ -161,12 +162,15 @@ function parseNames(columns: Columns, n: number): ParsedRows<NamesBody> {
   return { body: shrink(body, k), rejected };
 }
 
-/** Cut every typed-array column of a body down to its first `k` rows. */
+/**
+ * Cut every typed-array column of a body down to its first `k` rows: a view, so the body holds
+ * as much memory as before (rejects are rare), and an arena's columns stay in the arena.
+ */
 function shrink<B extends object>(body: B, k: number): B {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) {
     const cut = ArrayBuffer.isView(value) && (value as Int32Array).length !== k;
-    out[key] = cut ? (value as Int32Array).slice(0, k) : value;
+    out[key] = cut ? (value as Int32Array).subarray(0, k) : value;
   }
   return out as B;
 }
@@ -187,14 +191,15 @@ function keptRows(n: number, rejected: readonly number[]): Uint32Array {
  * Validate and type one batch of an entity's packed text columns (in ENTITY_COLUMNS order). Rows with
  * an unparsable field are left out and their indexes returned, so the caller can report them.
  * A transactions body may share its id column with `columns` (no copy when no row is rejected).
+ * Typed columns come from `alloc`: an arena's when the body dies before the arena's next reset.
  */
-export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, rowCount: number): ParsedRows<EntityBodies[E]> {
+export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, rowCount: number, alloc: ColumnAllocator = FRESH_COLUMNS): ParsedRows<EntityBodies[E]> {
   switch (entity) {
-    case "transactions": return parseTransactions(columns, rowCount) as ParsedRows<EntityBodies[E]>;
-    case "transaction_items": return parseItems(columns, rowCount) as ParsedRows<EntityBodies[E]>;
-    case "users": return parseUsers(columns, rowCount) as ParsedRows<EntityBodies[E]>;
-    case "stores": return parseNames(columns, rowCount) as ParsedRows<EntityBodies[E]>;
-    case "menu_items": return parseNames(columns, rowCount) as ParsedRows<EntityBodies[E]>;
+    case "transactions": return parseTransactions(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
+    case "transaction_items": return parseItems(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
+    case "users": return parseUsers(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
+    case "stores": return parseNames(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
+    case "menu_items": return parseNames(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
     default: throw new InternalError(`unknown entity ${String(entity)}`);
   }
 }
