@@ -34,6 +34,16 @@ describe.each([
     spool.close();
   });
 
+  test("covers says whether a ref's bytes are held", () => {
+    const spool = make();
+    const a = spool.append(A, "held");
+    spool.sync();
+    expect(spool.covers(A, a)).toBe(true);
+    expect(spool.covers(A, { offset: a.offset + 1, length: a.length })).toBe(false);
+    expect(spool.covers(B, a)).toBe(false);
+    spool.close();
+  });
+
   test("drop and retain forget sessions", () => {
     const spool = make();
     const a = spool.append(A, "a");
@@ -52,6 +62,7 @@ describe("file spool", () => {
     const d = fresh();
     const fsyncs: string[] = [];
     const spool = fileSpool(d, (_, kind) => fsyncs.push(kind));
+    fsyncs.length = 0; // the open's own (see below)
     const ref = spool.append(A, "x".repeat(300_000));
     spool.sync();
     // The new file's data, then its directory entry; nothing more to do on the next sync.
@@ -101,16 +112,42 @@ describe("file spool", () => {
     spool.close();
   });
 
-  test("a directory it creates has its entry made durable in the parent", () => {
+  test("every open makes the directory's entry and the files' entries durable, in case a killed gateway left them unsynced", () => {
     const parent = fresh();
     const fsyncs: string[] = [];
     const spool = fileSpool(join(parent, "results"), (_, kind) => fsyncs.push(kind));
-    expect(fsyncs).toEqual(["spool-directory"]);
+    expect(fsyncs).toEqual(["spool-directory", "spool-directory"]);
     expect(existsSync(join(parent, "results"))).toBe(true);
     spool.close();
+    // A file a previous process created but never synced: it exists now, so no later sync would
+    // count it as new; the open is what makes its entry durable.
+    writeFileSync(join(parent, "results", `${A}.chunks`), "");
     fsyncs.length = 0;
-    fileSpool(join(parent, "results"), (_, kind) => fsyncs.push(kind)).close();
-    expect(fsyncs).toEqual([]);
+    const reopened = fileSpool(join(parent, "results"), (_, kind) => fsyncs.push(kind));
+    expect(fsyncs).toEqual(["spool-directory", "spool-directory"]);
+    fsyncs.length = 0;
+    reopened.append(A, "after the restart");
+    reopened.sync();
+    expect(fsyncs).toEqual(["spool-records"]);
+    reopened.close();
+  });
+
+  test("a file that vanished after its first sync fails the next append instead of being recreated with a hole", () => {
+    const d = fresh();
+    const spool = fileSpool(d);
+    spool.append(A, "first chunk");
+    spool.sync();
+    rmSync(join(d, `${A}.chunks`));
+    let err: unknown = null;
+    try {
+      spool.append(A, "second chunk");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(WalError);
+    expect((err as WalError).code).toBe("WAL_IO_FAILED");
+    expect(existsSync(join(d, `${A}.chunks`))).toBe(false);
+    spool.close();
   });
 
   test("a descriptor is open only between a session's appends and the next sync", () => {

@@ -6,7 +6,7 @@
  * disk never points past what the spool made durable. Spool files hold bare text, no checksums:
  * the log's records (CRC-checked) say where each chunk starts and how long it is.
  */
-import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { errorMessage, InternalError, WalError } from "./errors.ts";
 
@@ -24,6 +24,8 @@ export interface ResultSpool {
   sync(): void;
   /** The text of a chunk appended earlier (also after a restart, once synced). */
   read(session: string, ref: SpoolRef): string;
+  /** Whether the spool holds `ref`'s bytes at all (false: its file is missing or shorter). */
+  covers(session: string, ref: SpoolRef): boolean;
   /** Forget a session's chunks (its file is deleted). */
   drop(session: string): void;
   /** Forget every session not in `keep` (files a crash left behind). */
@@ -43,6 +45,8 @@ const SUFFIX = ".chunks";
 const SESSION_ID = /^[0-9a-f-]{1,64}$/;
 /** Read-write, created when missing, and not O_APPEND: every write goes to the offset the spool chose. */
 const OPEN_FLAGS = constants.O_RDWR | constants.O_CREAT;
+/** Reopening a file this process already wrote: if it vanished, that is a failure, not a new file. */
+const REOPEN_FLAGS = constants.O_RDWR;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -101,9 +105,13 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
     return join(dir, session + SUFFIX);
   };
 
-  guarded("creating the directory", () => {
-    // Its parent is the gateway's state directory, which the log created and made durable.
-    if (mkdirSync(dir, { recursive: true }) !== undefined) syncDir(dirname(dir));
+  guarded("opening the directory", () => {
+    mkdirSync(dir, { recursive: true });
+    // Always, not only when created here: a gateway killed between creating the directory or a
+    // file and its fsync leaves entries that exist but are not durable, and from now on files
+    // that exist are taken as durable (a file is new to `sync` only if it did not exist).
+    syncDir(dirname(dir));
+    syncDir(dir);
   });
 
   return {
@@ -118,7 +126,8 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
           f = { fd, size: fstatSync(fd).size };
           files.set(session, f);
         }
-        const fd = f.fd ?? openSync(path, OPEN_FLAGS, 0o644);
+        // Recreated empty, the file would read back as zeros below `size` (the text has no checksum).
+        const fd = f.fd ?? openSync(path, REOPEN_FLAGS);
         f.fd = fd;
         const bytes = encoder.encode(text);
         let done = 0;
@@ -170,6 +179,15 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
         closeSync(fd);
       }
     },
+    covers(session, ref) {
+      const f = files.get(session);
+      if (f) return ref.offset + ref.length <= f.size;
+      try {
+        return ref.offset + ref.length <= statSync(pathOf(session)).size;
+      } catch {
+        return false;
+      }
+    },
     drop(session) {
       const path = pathOf(session);
       const f = files.get(session);
@@ -217,6 +235,9 @@ export function memorySpool(): ResultSpool {
       const text = texts.get(session)?.[ref.offset];
       if (text === undefined) throw new WalError("WAL_CORRUPT", `no result chunk at ${ref.offset} for session ${session}`);
       return text;
+    },
+    covers(session, ref) {
+      return texts.get(session)?.[ref.offset] !== undefined;
     },
     drop(session) {
       texts.delete(session);
