@@ -126,6 +126,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   const listening = new Promise<number>((resolve, reject) => { listened = resolve; cannotListen = reject; });
   // Whoever awaits `listening` sees the failure; nobody awaiting it is not an unhandled error.
   listening.catch(() => {});
+  /** A write or fsync of the log or the spool failed (not a read, not a closed store at shutdown). */
+  const isWriteFailure = (err: unknown): err is WalError =>
+    err instanceof WalError && (err.code === "WAL_IO_FAILED" || err.code === "WAL_FSYNC_FAILED");
   /** The log or the result spool failed: what is durable is unknown, so the process stops and is revived. */
   const storageFailed = (err: unknown): never => {
     log.error(`write-ahead log or result spool failure, exiting: ${errorMessage(err)}`);
@@ -278,8 +281,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true });
     s.delivered.clear();
     replayResults(s, conn).catch((err) => {
-      // A chunk the spool cannot give back is a storage failure, not this client's fault.
-      if (err instanceof WalError) storageFailed(err);
+      // Reading changes nothing on disk and nothing waits on an ack: a chunk the spool cannot
+      // give back (WAL_CORRUPT, a read error) fails this session's connection with its code, not
+      // the gateway, which would fail the same way after every revival and take all sessions down.
       if (conn.closed) log.warn(`replaying results of session ${s.id} failed after its connection closed: ${errorMessage(err)}`);
       else fail(conn, err);
     });
@@ -461,8 +465,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const s = newSession(id);
     sessions.set(id, s);
     detach(s);
+    const damage = store.damaged.get(id);
+    if (damage) log.error(`${damage}: its client will get WAL_CORRUPT when it resumes`);
   }
   if (sessions.size > 0) log.info(`recovered ${sessions.size} session(s) awaiting their clients`);
+  let shuttingDown: Promise<void> | null = null;
 
   return {
     port: () => server?.port ?? cfg.port,
@@ -474,7 +481,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
           relayResult(d);
         } catch (err) {
           // Unacked, the chunk comes back after the restart; acked, it would be lost.
-          if (err instanceof WalError) storageFailed(err);
+          if (isWriteFailure(err)) storageFailed(err);
           log.error(`dropping result message: ${errorMessage(err)}`);
           d.ack();
         }
@@ -525,15 +532,20 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       listened(server.port);
       await stopped;
     },
-    async shutdown() {
-      server?.stop(true);
-      queues?.stop();
-      await consumer?.cancel();
-      for (const c of connections) endConnection(c);
-      for (const s of sessions.values()) if (s.ttlTimer) clearTimeout(s.ttlTimer);
-      await group.now();
-      await store.shutdown();
-      stop();
+    shutdown() {
+      // Once: a second call would commit to a closed log, which the group commit takes for a
+      // storage failure (exit 70).
+      shuttingDown ??= (async () => {
+        server?.stop(true);
+        queues?.stop();
+        await consumer?.cancel();
+        for (const c of connections) endConnection(c);
+        for (const s of sessions.values()) if (s.ttlTimer) clearTimeout(s.ttlTimer);
+        await group.now();
+        await store.shutdown();
+        stop();
+      })();
+      return shuttingDown;
     },
     status: () => ({
       sessions: sessions.size, port: server?.port ?? cfg.port, ...counters,

@@ -123,3 +123,36 @@ test("a chunk record with an offset but no length is WAL_CORRUPT, not a zero-len
   expect(err).toBeInstanceOf(WalError);
   expect((err as WalError).code).toBe("WAL_CORRUPT");
 });
+
+test("a session whose spool file was cut short is found at open: it takes no chunk and reads fail, other sessions go on", async () => {
+  const d = fresh();
+  const store = await GatewayStore.open(d);
+  store.open(S1);
+  store.open(S2);
+  store.addChunk(S1, { query: "q1", chunk: 0, last: false, csv: "transaction_id,final_amount\n" });
+  store.addChunk(S1, { query: "q1", chunk: 1, last: false, csv: "t-1,80.00\n" });
+  store.addChunk(S2, { query: "q2", chunk: 0, last: true, csv: "year_month,item_name\n" });
+  await store.shutdown();
+  // Behind the gateway's back: S1's second chunk is gone from disk.
+  writeFileSync(spoolFile(d, S1), readFileSync(spoolFile(d, S1)).subarray(0, 30));
+
+  const again = await GatewayStore.open(d);
+  expect([...again.damaged.keys()]).toEqual([S1]);
+  expect(again.damaged.get(S1)).toMatch(/lost chunk q1#1 \(bytes 28\.\.38 are not on disk\)/);
+  const walCode = (f: () => unknown): string | null => {
+    try {
+      f();
+      return null;
+    } catch (err) {
+      return err instanceof WalError ? err.code : "not a WalError";
+    }
+  };
+  const [first] = again.sessions.get(S1)?.chunks ?? [];
+  expect(walCode(() => again.chunkText(S1, first!))).toBe("WAL_CORRUPT");
+  expect(walCode(() => again.addChunk(S1, { query: "q1", chunk: 2, last: true, csv: "t-2,1.00\n" }))).toBe("WAL_CORRUPT");
+  // Nothing was appended where the log says the lost chunk is.
+  expect(readFileSync(spoolFile(d, S1)).length).toBe(30);
+  const [other] = again.sessions.get(S2)?.chunks ?? [];
+  expect(again.chunkText(S2, other!)).toBe("year_month,item_name\n");
+  await again.shutdown();
+});

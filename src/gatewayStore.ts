@@ -51,6 +51,8 @@ const SNAPSHOT_EVERY = 5_000;
 /** Registry of sessions and their undelivered chunks; durable when given a directory. */
 export class GatewayStore {
   readonly sessions = new Map<string, StoredSession>();
+  /** Recovered sessions whose spooled chunks are not all on disk, with why (see findDamaged). */
+  readonly damaged = new Map<string, string>();
   private sinceSnapshot = 0;
   /** Chunks whose text an older log held, moved to the spool while recovering. */
   private upgraded = 0;
@@ -83,10 +85,24 @@ export class GatewayStore {
     }
     for (const r of recovered.records) store.apply(packr.unpack(r) as Rec);
     spool.retain(new Set(store.sessions.keys()));
+    store.findDamaged();
     spool.sync();
     // Texts moved out of an older log: a snapshot of the refs, so they are not moved again.
     if (store.upgraded > 0) await wal.snapshot(packr.pack([...store.sessions.values()]));
     return store;
+  }
+
+  /**
+   * Sessions whose log points past what their spool file holds (the file deleted or cut short
+   * behind the gateway's back, or lost in a crash of the machine). Their chunks cannot be given
+   * back, and an append would land where the log says older chunks are: such a session takes no
+   * more chunks and reads fail, WAL_CORRUPT, so only that session fails when its client resumes.
+   */
+  private findDamaged(): void {
+    for (const s of this.sessions.values()) {
+      const lost = s.chunks.find((c) => !this.spool.covers(s.id, c.ref));
+      if (lost) this.damaged.set(s.id, `the result spool of session ${s.id} lost chunk ${lost.query}#${lost.chunk} (bytes ${lost.ref.offset}..${lost.ref.offset + lost.ref.length} are not on disk)`);
+    }
   }
 
   /** A chunk whose text an older log or snapshot held, moved to the spool. */
@@ -136,6 +152,8 @@ export class GatewayStore {
   /** Keep a result chunk (its text in the spool) until the session is closed. Returns false for unknown sessions. */
   addChunk(id: string, c: ChunkText): boolean {
     if (!this.sessions.has(id)) return false;
+    const damage = this.damaged.get(id);
+    if (damage) throw new WalError("WAL_CORRUPT", damage);
     const ref = this.spool.append(id, c.csv);
     this.log(["chunk", id, c.query, c.chunk, c.last, ref.offset, ref.length]);
     return true;
@@ -143,6 +161,8 @@ export class GatewayStore {
 
   /** The text of a stored chunk, read back from the spool. */
   chunkText(id: string, c: StoredChunk): string {
+    const damage = this.damaged.get(id);
+    if (damage) throw new WalError("WAL_CORRUPT", damage);
     return this.spool.read(id, c.ref);
   }
 

@@ -13,6 +13,7 @@ import { planWorkers } from "../src/clusterPlan.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
+import { CoffeeError } from "../src/errors.ts";
 import { computeReference } from "../src/reference.ts";
 import type { RoleInstance } from "../src/roleRuntime.ts";
 import { QUERIES } from "../src/schema.ts";
@@ -31,17 +32,22 @@ afterAll(async () => {
 
 const quiet = (lines: string[]): Logger => ({ info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) });
 
-test("a gateway restarted after storing some result chunks sends them again, from disk, to the resuming client", async () => {
-  const data = tempDir("replay");
-  const out = tempDir("replayout");
-  const state = tempDir("replaystate");
+/**
+ * A dataset, workers and aggregators on one in-memory broker, and a client whose first gateway
+ * goes down (cleanly) after relaying, and so storing, its third result chunk. The client is
+ * left trying to resume; `secondGateway` starts the gateway it resumes with.
+ */
+async function clientCutOffAfterThreeChunks(name: string) {
+  const data = tempDir(name);
+  const out = tempDir(`${name}out`);
+  const state = tempDir(`${name}state`);
   dirs.push(data, out, state);
   await generateDataset({ out: data, seed: 5, months: parseMonthRange("2024-03..2024-03"), transactionsPerMonth: 600, users: 120, stores: 10, menuItems: 8 });
   const expected = (await computeReference(data)).queries;
   const broker = new MemoryBroker();
   // One namespace: every role's transport sees the same queues.
   const transport = async (): Promise<Transport> => {
-    const t = new MemoryTransport(broker, "replay");
+    const t = new MemoryTransport(broker, name);
     await t.declare(allQueues());
     return t;
   };
@@ -55,11 +61,9 @@ test("a gateway restarted after storing some result chunks sends them again, fro
   for (const q of QUERIES) start(await createAggregator({ query: q, prefetch: 32, chunkBytes: 512, stateDir: null }, await transport(), quiet([])));
 
   const cfg = defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir: join(state, "gateway"), prefetch: 1 });
-  const firstLog: string[] = [];
   let relayed = 0;
   let stopFirst: () => void = () => {};
   const firstStopped = new Promise<void>((r) => (stopFirst = r));
-  // The first gateway goes down after relaying (and storing) its third result chunk.
   const base = await transport();
   const counting: Transport = {
     declare: (q) => base.declare(q),
@@ -71,20 +75,29 @@ test("a gateway restarted after storing some result chunks sends them again, fro
       return r;
     }),
   };
-  const first: GatewayInstance = await createGateway(cfg, counting, quiet(firstLog));
+  const first: GatewayInstance = await createGateway(cfg, counting, quiet([]));
   void first.run();
   const port = await first.listening;
-
   const client = runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port, quiet: true, batchRows: 100 }));
   await firstStopped;
   await first.shutdown();
-  const spooled = readdirSync(join(state, "gateway", "results"));
+  const secondGateway = async (log: string[]): Promise<GatewayInstance> => {
+    const second = await createGateway({ ...cfg, port }, await transport(), quiet(log));
+    running.push(second);
+    void second.run();
+    await second.listening;
+    return second;
+  };
+  return { data, out, port, expected, client, spoolDir: join(state, "gateway", "results"), secondGateway };
+}
+
+test("a gateway restarted after storing some result chunks sends them again, from disk, to the resuming client", async () => {
+  const { expected, client, spoolDir, secondGateway } = await clientCutOffAfterThreeChunks("replay");
+  const spooled = readdirSync(spoolDir);
   expect(spooled.length).toBe(1);
 
   const secondLog: string[] = [];
-  const second = await createGateway({ ...cfg, port }, await transport(), quiet(secondLog));
-  void second.run();
-  await second.listening;
+  const second = await secondGateway(secondLog);
   const r = await client;
   expect(readResults(r.dir)).toEqual({ q1: expected.q1!, q2: expected.q2!, q3: expected.q3!, q4: expected.q4! });
   expect(secondLog.join("\n")).toMatch(/recovered 1 session\(s\)/);
@@ -95,5 +108,26 @@ test("a gateway restarted after storing some result chunks sends them again, fro
   expect(Number(replayed?.[1])).toBeGreaterThanOrEqual(3);
   // Finished, and once that is durable the session's spooled chunks are gone.
   await second.shutdown();
-  expect(existsSync(join(state, "gateway", "results", spooled[0]!))).toBe(false);
+  // A second shutdown is a no-op (it once committed to the closed log: exit 70, test runner and all).
+  await second.shutdown();
+  expect(existsSync(join(spoolDir, spooled[0]!))).toBe(false);
+});
+
+test("a session whose spooled chunks are gone fails alone, with WAL_CORRUPT; the gateway serves the next client", async () => {
+  const { data, out, port, expected, client, spoolDir, secondGateway } = await clientCutOffAfterThreeChunks("replaylost");
+  for (const f of readdirSync(spoolDir)) rmSync(join(spoolDir, f));
+  const secondLog: string[] = [];
+  const second = await secondGateway(secondLog);
+  let err: unknown = null;
+  await client.catch((e: unknown) => { err = e; });
+  expect(err).toBeInstanceOf(CoffeeError);
+  expect((err as CoffeeError).code).toBe("WAL_CORRUPT");
+  // Found at the start, not only when read: no chunk arriving meanwhile was written where the
+  // log says the lost ones are.
+  expect(secondLog[0]).toMatch(/^the result spool of session \S+ lost chunk \w+#\d+ .*: its client will get WAL_CORRUPT when it resumes$/);
+  expect(secondLog.join("\n")).toMatch(/closing connection of session \S+: WAL_CORRUPT the result spool of session \S+ lost chunk/);
+  // The gateway did not stop: a new session on it comes out exact.
+  const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port, quiet: true, batchRows: 100 }));
+  expect(readResults(r.dir)).toEqual({ q1: expected.q1!, q2: expected.q2!, q3: expected.q3!, q4: expected.q4! });
+  await second.shutdown();
 });
