@@ -125,6 +125,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     else d.ack();
   }
 
+  let shuttingDown: Promise<void> | null = null;
   return {
     async run() {
       // Sessions whose last batch was logged but whose result was not yet published.
@@ -134,11 +135,15 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       log.info(`aggregator ${cfg.query} consuming ${spec.queue}`);
       await finished;
     },
-    async shutdown() {
-      await consumer?.cancel();
-      await group.now();
-      await store?.close();
-      done();
+    shutdown() {
+      // Once: a second call would commit to a closed log, which the group commit takes as fatal.
+      shuttingDown ??= (async () => {
+        await consumer?.cancel();
+        await group.now();
+        await store?.close();
+        done();
+      })();
+      return shuttingDown;
     },
     status: () => ({ query: cfg.query, sessions: state.size, malformed, ...state.counters, ...(store ? { durableLsn: store.durableLsn } : {}) }),
   };
