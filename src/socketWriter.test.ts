@@ -56,3 +56,25 @@ describe("SocketWriter.writeTransient", () => {
     expect(messages).toEqual([{ t: "hello", v: 3 }, { t: "eos", entity: "stores", count: 7 }]);
   });
 });
+
+test("hasRoom is what ready() waits for: queued bytes at most the high-water mark, or a closed socket", async () => {
+  const sock = fakeSocket(0);
+  const writer = new SocketWriter(sock, 4);
+  writer.write(Uint8Array.of(1, 2, 3, 4));
+  expect(writer.hasRoom).toBe(true);
+  writer.write(Uint8Array.of(5));
+  expect(writer.hasRoom).toBe(false);
+  const ready = writer.ready();
+  sock.room = 2;
+  writer.drain();
+  expect(writer.hasRoom).toBe(true);
+  // ready() wakes only once the queue is empty, later than hasRoom turns true: never earlier.
+  sock.room = 100;
+  writer.drain();
+  await ready;
+  sock.room = 0;
+  writer.write(Uint8Array.of(6, 7, 8, 9, 10));
+  expect(writer.hasRoom).toBe(false);
+  writer.close();
+  expect(writer.hasRoom).toBe(true);
+});

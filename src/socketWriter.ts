@@ -69,6 +69,11 @@ export class SocketWriter {
     return this.queuedBytes;
   }
 
+  /** True when queued bytes are at most the high-water mark (what `ready()` waits for), or the socket is gone. */
+  get hasRoom(): boolean {
+    return this.closed || this.queuedBytes <= this.highWaterBytes;
+  }
+
   /** Resolves once queued bytes are under the high-water mark. */
   async ready(): Promise<void> {
     while (!this.closed && this.queuedBytes > this.highWaterBytes) await new Promise<void>((r) => this.waiters.push(r));
