@@ -20,6 +20,7 @@ import { SocketWriter } from "../src/socketWriter.ts";
 import { dataKey, eosKey, PURGE_KEY, RESULTS_KEY } from "../src/topology.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
+import { ResultPump, type ResultSink } from "../src/resultPump.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { FairBudget } from "../src/fairBudget.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
@@ -43,7 +44,7 @@ export interface GatewayConfig {
    * batches of the chunk being read.
    */
   maxInFlightBytes: number;
-  /** Result bytes queued for a client that does not read; past this its connection is dropped. */
+  /** Result bytes queued in memory for one client; the rest waits in the result spool until it reads. */
   maxOutboxBytes: number;
   prefetch: number;
   /** How long a session whose client went away waits for it to resume before it is purged. */
@@ -86,8 +87,8 @@ interface Session {
   batchesInFlight: number;
   /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
   awaitingResend: boolean;
-  /** The connection a resume is replaying stored result chunks to, until all are sent. */
-  replaying: Connection | null;
+  /** Result chunks on their way to the client, the ones waiting read back from the spool. */
+  results: ResultPump;
   /** Progress for status pages: rows acknowledged per entity, result chunks written per query. */
   rowsAcked: Map<Entity, number>;
   delivered: Map<QueryName, number>;
@@ -154,7 +155,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   };
 
   const newSession = (id: string): Session =>
-    ({ id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, batchesInFlight: 0, awaitingResend: false, replaying: null, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null });
+    ({ id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, batchesInFlight: 0, awaitingResend: false, results: newPump(id), rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null });
 
   /** Drop a session everywhere: aggregators (purge message), the registry, the log. */
   function purge(s: Session, reason: string): void {
@@ -280,35 +281,52 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     log.info(`session ${s.id} resumed`);
     send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true });
     s.delivered.clear();
-    replayResults(s, conn).catch((err) => {
-      // Reading changes nothing on disk and nothing waits on an ack: a chunk the spool cannot
-      // give back (WAL_CORRUPT, a read error) fails this session's connection with its code, not
-      // the gateway, which would fail the same way after every revival and take all sessions down.
-      if (conn.closed) log.warn(`replaying results of session ${s.id} failed after its connection closed: ${errorMessage(err)}`);
-      else fail(conn, err);
-    });
+    // Every stored chunk again, in order; chunks arriving meanwhile queue up behind them.
+    s.results.resend(sinkOf(s, conn), store.sessions.get(s.id)?.chunks ?? []);
+  }
+
+  /** Each connection's sink, one object per connection: the pump tells sinks apart by identity. */
+  const sinks = new WeakMap<Connection, ResultSink>();
+
+  /** Where `s`'s results go while `conn` is its client's connection. */
+  function sinkOf(s: Session, conn: Connection): ResultSink {
+    const known = sinks.get(conn);
+    if (known) return known;
+    const sink: ResultSink = {
+      get live() { return s.conn === conn && !conn.closed && sessions.get(s.id) === s; },
+      get hasRoom() { return conn.writer.hasRoom; },
+      ready: () => conn.writer.ready(),
+      write(c, csv) {
+        send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv });
+        s.delivered.set(c.query, (s.delivered.get(c.query) ?? 0) + 1);
+      },
+    };
+    sinks.set(conn, sink);
+    return sink;
   }
 
   /**
-   * Send a resumed client every result chunk stored so far, each read back from the spool when
-   * its socket has room (a full-scale Q1 is megabytes: not all queued in memory at once). Chunks
-   * arriving meanwhile are relayed as usual; the session is not done before the replay ends.
+   * A session's result pump. Reading a chunk back changes nothing on disk and nothing waits on
+   * its ack: a chunk the spool cannot give back (WAL_CORRUPT, a read error) fails that session's
+   * connection, not the gateway, which would fail the same way after every revival.
    */
-  async function replayResults(s: Session, conn: Connection): Promise<void> {
-    s.replaying = conn;
-    const stored = [...(store.sessions.get(s.id)?.chunks ?? [])];
-    try {
-      for (const c of stored) {
-        await conn.writer.ready();
-        if (s.conn !== conn || conn.closed || !store.sessions.has(s.id)) return;
-        send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv: store.chunkText(s.id, c) });
-        s.delivered.set(c.query, (s.delivered.get(c.query) ?? 0) + 1);
+  function newPump(id: string): ResultPump {
+    return new ResultPump((c) => store.chunkText(id, c), cfg.idleTimeoutMs, (sink, e) => {
+      const s = sessions.get(id);
+      const conn = s?.conn;
+      if (!s) return;
+      switch (e.type) {
+        case "drained":
+          if (e.resent > 0) log.info(`session ${id}: ${e.resent} stored result chunk(s) sent again`);
+          return maybeFinish(s);
+        case "stalled":
+          if (conn && sink.live) fail(conn, new CoffeeError("CLIENT_TOO_SLOW", `client read none of its results for ${e.stallMs / 1000} s (${e.waiting} chunk(s) waiting)`));
+          return;
+        case "failed":
+          if (conn && sink.live) fail(conn, e.error);
+          else log.warn(`sending stored results of session ${id} failed after its connection closed: ${errorMessage(e.error)}`);
       }
-    } finally {
-      if (s.replaying === conn) s.replaying = null;
-    }
-    if (stored.length > 0) log.info(`session ${s.id}: ${stored.length} stored result chunk(s) sent again`);
-    maybeFinish(s);
+    });
   }
 
   function publishConfirmed(s: Session, key: string, bytes: Uint8Array, isBatch: boolean, then: () => void, weight = 0): void {
@@ -418,7 +436,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
    * end-of-stream was confirmed and acked: `done` must never overtake an ack.
    */
   function maybeFinish(s: Session): void {
-    if (s.done || !s.conn || s.awaitingResend || s.replaying !== null || s.inFlight > 0 || !ENTITIES.every((e) => s.eosConfirmed.has(e)) || !resultsComplete(s.id)) return;
+    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !ENTITIES.every((e) => s.eosConfirmed.has(e)) || !resultsComplete(s.id)) return;
     s.done = true;
     sessions.delete(s.id);
     counters.sessionsFinished++;
@@ -448,15 +466,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       metrics.duplicatesDropped.inc(stage);
       return d.ack();
     }
-    store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
+    const added = store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
     group.after(() => d.ack());
-    send(s.conn, { t: "result", query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
-    if (s.conn) s.delivered.set(msg.query, (s.delivered.get(msg.query) ?? 0) + 1);
-    // A client that stops reading must not hold up every other session's results.
-    if (s.conn && s.conn.writer.queued > cfg.maxOutboxBytes) {
-      fail(s.conn, new CoffeeError("CLIENT_TOO_SLOW", `client is not reading its results (${s.conn.writer.queued} bytes waiting)`));
-      return;
-    }
+    if (s.conn && added) s.results.offer(sinkOf(s, s.conn), added, msg.csv);
     maybeFinish(s);
   }
 
@@ -491,7 +503,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
         port: cfg.port,
         socket: {
           open(socket) {
-            const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket), session: null, closed: false, timer: null };
+            const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
             connections.add(conn);
             socket.data = conn;
             armTimer(conn);
@@ -564,10 +576,10 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "largest frame a client may send" },
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client connection" },
   { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until it holds under half of its share" },
-  { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 64 * 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued for a client that does not read before it is dropped" },
+  { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
-  { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete is dropped" },
+  { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete, or reads none of its waiting results this long, is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: 65_536, min: 16, max: 16 * 1024 * 1024, help: "longest field in a client batch, in UTF-8 bytes" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret clients must present (file: first line)" },

@@ -25,9 +25,11 @@ test("result chunks survive a restart, their text in the spool and not in the re
   const d = fresh();
   const store = await GatewayStore.open(d);
   store.open(S1);
-  expect(store.addChunk(S1, { query: "q1", chunk: 0, last: false, csv: "transaction_id,final_amount\n" })).toBe(true);
-  expect(store.addChunk(S1, { query: "q1", chunk: 1, last: true, csv: "t-1,80.00\n" })).toBe(true);
-  expect(store.addChunk("5e5510a0-0000-4000-8000-00000000dead", { query: "q2", chunk: 0, last: true, csv: "x" })).toBe(false);
+  const added = store.addChunk(S1, { query: "q1", chunk: 0, last: false, csv: "transaction_id,final_amount\n" });
+  expect(added).toMatchObject({ query: "q1", chunk: 0, last: false });
+  expect(store.chunkText(S1, added!)).toBe("transaction_id,final_amount\n");
+  expect(store.addChunk(S1, { query: "q1", chunk: 1, last: true, csv: "t-1,80.00\n" })).not.toBeNull();
+  expect(store.addChunk("5e5510a0-0000-4000-8000-00000000dead", { query: "q2", chunk: 0, last: true, csv: "x" })).toBeNull();
   await store.commit();
   await store.shutdown();
 

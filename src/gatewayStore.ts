@@ -149,14 +149,17 @@ export class GatewayStore {
     this.log(["open", id]);
   }
 
-  /** Keep a result chunk (its text in the spool) until the session is closed. Returns false for unknown sessions. */
-  addChunk(id: string, c: ChunkText): boolean {
-    if (!this.sessions.has(id)) return false;
+  /**
+   * Keep a result chunk (its text in the spool) until the session is closed; returns it as stored,
+   * or null for an unknown session. The caller has checked that the chunk is not stored already.
+   */
+  addChunk(id: string, c: ChunkText): StoredChunk | null {
+    if (!this.sessions.has(id)) return null;
     const damage = this.damaged.get(id);
     if (damage) throw new WalError("WAL_CORRUPT", damage);
     const ref = this.spool.append(id, c.csv);
     this.log(["chunk", id, c.query, c.chunk, c.last, ref.offset, ref.length]);
-    return true;
+    return { query: c.query, chunk: c.chunk, last: c.last, ref };
   }
 
   /** The text of a stored chunk, read back from the spool. */
