@@ -20,7 +20,7 @@ import { SocketWriter } from "../src/socketWriter.ts";
 import { dataKey, eosKey, PURGE_KEY, RESULTS_KEY } from "../src/topology.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
-import { ResultPump, type ResultSink } from "../src/resultPump.ts";
+import { ResultPump, type PumpEvent, type ResultSink } from "../src/resultPump.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { FairBudget } from "../src/fairBudget.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
@@ -295,6 +295,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const sink: ResultSink = {
       get live() { return s.conn === conn && !conn.closed && sessions.get(s.id) === s; },
       get hasRoom() { return conn.writer.hasRoom; },
+      get written() { return conn.writer.written; },
       ready: () => conn.writer.ready(),
       write(c, csv) {
         send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv });
@@ -312,21 +313,32 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
    */
   function newPump(id: string): ResultPump {
     return new ResultPump((c) => store.chunkText(id, c), cfg.idleTimeoutMs, (sink, e) => {
-      const s = sessions.get(id);
-      const conn = s?.conn;
-      if (!s) return;
-      switch (e.type) {
-        case "drained":
-          if (e.resent > 0) log.info(`session ${id}: ${e.resent} stored result chunk(s) sent again`);
-          return maybeFinish(s);
-        case "stalled":
-          if (conn && sink.live) fail(conn, new CoffeeError("CLIENT_TOO_SLOW", `client read none of its results for ${e.stallMs / 1000} s (${e.waiting} chunk(s) waiting)`));
-          return;
-        case "failed":
-          if (conn && sink.live) fail(conn, e.error);
-          else log.warn(`sending stored results of session ${id} failed after its connection closed: ${errorMessage(e.error)}`);
+      try {
+        onPumpEvent(id, sink, e);
+      } catch (err) {
+        // Finishing a session writes to the log: its failure is the gateway's, as everywhere.
+        if (isWriteFailure(err)) storageFailed(err);
+        log.error(`session ${id}: ${errorMessage(err)}`);
       }
     });
+  }
+
+  /** What a pump's report means for its session. */
+  function onPumpEvent(id: string, sink: ResultSink, e: PumpEvent): void {
+    const s = sessions.get(id);
+    const conn = s?.conn;
+    if (!s) return;
+    switch (e.type) {
+      case "drained":
+        if (e.resent > 0) log.info(`session ${id}: ${e.resent} stored result chunk(s) sent again`);
+        return maybeFinish(s);
+      case "stalled":
+        if (conn && sink.live) fail(conn, new CoffeeError("CLIENT_TOO_SLOW", `client took none of its results for ${e.stallMs / 1000} s (${e.waiting} chunk(s) waiting)`));
+        return;
+      case "failed":
+        if (conn && sink.live) fail(conn, e.error);
+        else log.warn(`sending stored results of session ${id} failed after its connection closed: ${errorMessage(e.error)}`);
+    }
   }
 
   function publishConfirmed(s: Session, key: string, bytes: Uint8Array, isBatch: boolean, then: () => void, weight = 0): void {

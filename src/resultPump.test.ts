@@ -6,13 +6,15 @@ import { ResultPump, type PumpEvent, type ResultSink } from "./resultPump.ts";
 class FakeSink implements ResultSink {
   live = true;
   hasRoom = true;
-  written: string[] = [];
+  /** Bytes the client took (progress); what was written, as "query#chunk:text". */
+  written = 0;
+  sent: string[] = [];
   private waiters: (() => void)[] = [];
   ready(): Promise<void> {
     return this.hasRoom || !this.live ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
   }
   write(chunk: StoredChunk, csv: string): void {
-    this.written.push(`${chunk.query}#${chunk.chunk}:${csv}`);
+    this.sent.push(`${chunk.query}#${chunk.chunk}:${csv}`);
   }
   open(): void {
     this.hasRoom = true;
@@ -43,7 +45,7 @@ test("a chunk offered while nothing waits and the socket has room is written at 
   const { pump, reads } = setup();
   const sink = new FakeSink();
   pump.offer(sink, chunk(0), "live");
-  expect(sink.written).toEqual(["q1#0:live"]);
+  expect(sink.sent).toEqual(["q1#0:live"]);
   expect(reads).toEqual([]);
   expect(pump.busy).toBe(false);
 });
@@ -54,7 +56,7 @@ test("with the socket full, chunks wait (nothing in memory but their refs) and g
   sink.hasRoom = false;
   pump.offer(sink, chunk(0), "live0");
   pump.offer(sink, chunk(1), "live1");
-  expect(sink.written).toEqual([]);
+  expect(sink.sent).toEqual([]);
   expect(pump.busy).toBe(true);
   expect(pump.waiting).toBe(2);
   // Room again: a later chunk must not overtake the waiting ones, even with room.
@@ -62,7 +64,7 @@ test("with the socket full, chunks wait (nothing in memory but their refs) and g
   sink.open();
   pump.offer(sink, chunk(2), "live2");
   expect(await drained).toEqual({ type: "drained", resent: 0 });
-  expect(sink.written).toEqual(["q1#0:t0", "q1#1:t1", "q1#2:t2"]);
+  expect(sink.sent).toEqual(["q1#0:t0", "q1#1:t1", "q1#2:t2"]);
   expect(reads).toEqual([0, 1, 2]);
   expect(pump.busy).toBe(false);
 });
@@ -78,8 +80,8 @@ test("a resume sends every stored chunk again before any arriving meanwhile, and
   pump.resend(sink, [chunk(0), chunk(1)]);
   pump.offer(sink, chunk(2), "live2");
   expect(await drained).toEqual({ type: "drained", resent: 2 });
-  expect(sink.written).toEqual(["q1#0:t0", "q1#1:t1", "q1#2:t2"]);
-  expect(old.written).toEqual([]);
+  expect(sink.sent).toEqual(["q1#0:t0", "q1#1:t1", "q1#2:t2"]);
+  expect(old.sent).toEqual([]);
 });
 
 test("a sink that takes nothing for stallMs is reported stalled, nothing lost from the backlog", async () => {
@@ -90,7 +92,7 @@ test("a sink that takes nothing for stallMs is reported stalled, nothing lost fr
   pump.offer(sink, chunk(0), "x");
   pump.offer(sink, chunk(1), "y");
   expect(await stalled).toEqual({ type: "stalled", waiting: 2, stallMs: 20 });
-  expect(sink.written).toEqual([]);
+  expect(sink.sent).toEqual([]);
   expect(pump.waiting).toBe(2);
 });
 
@@ -110,4 +112,24 @@ test("a chunk the spool cannot give back is reported failed and stays first in t
   expect(events[0]?.type).toBe("failed");
   expect(pump.waiting).toBe(1);
   expect(pump.busy).toBe(true);
+});
+
+test("a client that takes its results slowly, but takes some within every stallMs, is not reported stalled", async () => {
+  const { pump, events, nextEvent } = setup(40);
+  const sink = new FakeSink();
+  sink.hasRoom = false;
+  const drained = nextEvent();
+  pump.offer(sink, chunk(0), "x");
+  // A slow reader: a few bytes every 10 ms, for three stall periods, then room.
+  let ticks = 0;
+  const reader = setInterval(() => {
+    sink.written += 100;
+    if (++ticks === 12) {
+      clearInterval(reader);
+      sink.open();
+    }
+  }, 10);
+  expect(await drained).toEqual({ type: "drained", resent: 0 });
+  expect(events.map((e) => e.type)).toEqual(["drained"]);
+  expect(sink.sent).toEqual(["q1#0:t0"]);
 });

@@ -14,6 +14,8 @@ export interface ResultSink {
   readonly live: boolean;
   /** The socket's queue is under its high-water mark. */
   readonly hasRoom: boolean;
+  /** Bytes the client has taken so far: progress, however slow, is not a stall. */
+  readonly written: number;
   /** Resolves once there is room, or the connection is gone. */
   ready(): Promise<void>;
   /** Write one chunk. */
@@ -99,17 +101,22 @@ export class ResultPump {
     }
   }
 
-  /** True once the sink has room; false when it had none for `stallMs`. */
+  /** True once the sink has room; false when its client took nothing at all for `stallMs`. */
   private async room(sink: ResultSink): Promise<boolean> {
-    if (sink.hasRoom) return true;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    try {
-      return await Promise.race([
-        sink.ready().then(() => true),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.stallMs))),
-      ]);
-    } finally {
-      if (timer) clearTimeout(timer);
+    while (!sink.hasRoom) {
+      const before = sink.written;
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      try {
+        const ready = await Promise.race([
+          sink.ready().then(() => true),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.stallMs))),
+        ]);
+        if (ready) return true;
+      } finally {
+        if (timer) clearTimeout(timer);
+      }
+      if (sink.written === before) return false;
     }
+    return true;
   }
 }

@@ -64,14 +64,18 @@ test("hasRoom is what ready() waits for: queued bytes at most the high-water mar
   expect(writer.hasRoom).toBe(true);
   writer.write(Uint8Array.of(5));
   expect(writer.hasRoom).toBe(false);
+  // A partial drain that brings the queue back under the mark is enough for ready(): a slow
+  // reader is not mistaken for one that reads nothing.
   const ready = writer.ready();
   sock.room = 2;
   writer.drain();
   expect(writer.hasRoom).toBe(true);
-  // ready() wakes only once the queue is empty, later than hasRoom turns true: never earlier.
+  await ready;
+  expect(writer.written).toBe(2);
+  expect(writer.queued).toBe(3);
   sock.room = 100;
   writer.drain();
-  await ready;
+  expect(writer.written).toBe(5);
   sock.room = 0;
   writer.write(Uint8Array.of(6, 7, 8, 9, 10));
   expect(writer.hasRoom).toBe(false);

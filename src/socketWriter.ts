@@ -13,6 +13,7 @@ export interface WritableSocket {
 export class SocketWriter {
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
+  private writtenBytes = 0;
   private waiters: (() => void)[] = [];
   private closed = false;
 
@@ -39,6 +40,7 @@ export class SocketWriter {
     if (this.closed) return null;
     if (this.queue.length > 0) return data;
     const n = this.socket.write(data);
+    this.writtenBytes += Math.max(n, 0);
     return n >= data.length ? null : data.subarray(Math.max(n, 0));
   }
 
@@ -52,16 +54,30 @@ export class SocketWriter {
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
       const n = this.socket.write(head);
+      this.writtenBytes += Math.max(n, 0);
       if (n < head.length) {
         this.queue[0] = head.subarray(Math.max(n, 0));
         this.queuedBytes -= Math.max(n, 0);
+        // ready() is due as soon as the queue is back under the mark, not only once it is empty
+        // (a slow reader would otherwise look like one that reads nothing).
+        if (this.queuedBytes <= this.highWaterBytes) this.wake();
         return;
       }
       this.queue.shift();
       this.queuedBytes -= head.length;
     }
+    this.wake();
+  }
+
+  /** Wake every waiter; each checks its own condition again (ready and flushed loop). */
+  private wake(): void {
     const w = this.waiters.splice(0);
     for (const f of w) f();
+  }
+
+  /** Bytes the socket has accepted so far (a reader's progress). */
+  get written(): number {
+    return this.writtenBytes;
   }
 
   /** Bytes waiting for the socket to accept them. */
