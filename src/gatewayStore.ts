@@ -155,8 +155,7 @@ export class GatewayStore {
    */
   addChunk(id: string, c: ChunkText): StoredChunk | null {
     if (!this.sessions.has(id)) return null;
-    const damage = this.damaged.get(id);
-    if (damage) throw new WalError("WAL_CORRUPT", damage);
+    this.assertIntact(id);
     const ref = this.spool.append(id, c.csv);
     this.log(["chunk", id, c.query, c.chunk, c.last, ref.offset, ref.length]);
     return { query: c.query, chunk: c.chunk, last: c.last, ref };
@@ -164,9 +163,14 @@ export class GatewayStore {
 
   /** The text of a stored chunk, read back from the spool. */
   chunkText(id: string, c: StoredChunk): string {
+    this.assertIntact(id);
+    return this.spool.read(id, c.ref);
+  }
+
+  /** Throws WAL_CORRUPT for a damaged session (see findDamaged): its spool is not to be touched. */
+  private assertIntact(id: string): void {
     const damage = this.damaged.get(id);
     if (damage) throw new WalError("WAL_CORRUPT", damage);
-    return this.spool.read(id, c.ref);
   }
 
   /** Forget a session (finished, or purged); its spooled chunks go once that is durable. */

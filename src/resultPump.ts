@@ -1,10 +1,10 @@
 /**
  * Result chunks on their way to one session's client, in order, with no more of them in memory
- * than the connection's high-water mark (plus the chunk being written). A chunk that arrives while nothing waits and the socket
- * has room is written at once (its text is in hand); otherwise it joins a backlog of stored
- * chunks whose text is read back from the result spool only when the socket has room again. A
- * resumed client's stored chunks go the same way, so a slow reader or a resume with megabytes of
- * results costs the gateway disk, not memory.
+ * than the connection's high-water mark (plus the chunk being written). A chunk that arrives
+ * while nothing waits and the socket has room is written at once (its text is in hand);
+ * otherwise it joins a backlog of stored chunks whose text is read back from the result spool
+ * only when the socket has room again. A resumed client's stored chunks go the same way, so a
+ * slow reader or a resume with megabytes of results costs the gateway disk, not memory.
  */
 import type { StoredChunk } from "./gatewayStore.ts";
 

@@ -157,11 +157,12 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
     },
     read(session, ref) {
       const path = pathOf(session);
-      if (!existsSync(path)) throw new WalError("WAL_CORRUPT", `no result spool for session ${session} in ${dir}`);
       let fd: number;
       try {
         fd = openSync(path, "r");
       } catch (err) {
+        // One open, no existsSync before it: a missing file is corrupt state, any other failure I/O.
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new WalError("WAL_CORRUPT", `no result spool for session ${session} in ${dir}`);
         throw new WalError("WAL_IO_FAILED", `cannot open the result spool of session ${session}: ${errorMessage(err)}`);
       }
       try {
