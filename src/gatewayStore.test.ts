@@ -21,6 +21,24 @@ const S1 = "5e5510a0-0000-4000-8000-000000000001";
 const S2 = "5e5510a0-0000-4000-8000-000000000002";
 const spoolFile = (d: string, id: string): string => join(d, "results", `${id}.chunks`);
 
+/** The code of the WalError `f` throws, "not a WalError" for anything else, null when nothing is thrown. */
+function walCode(f: () => unknown): string | null {
+  try {
+    f();
+    return null;
+  } catch (err) {
+    return err instanceof WalError ? err.code : "not a WalError";
+  }
+}
+
+/** Write a gateway log by hand, `records` as the store packs them (an older format, or a damaged one). */
+async function writeLog(d: string, ...records: unknown[]): Promise<void> {
+  const packr = new Packr({ useRecords: false });
+  const { wal } = await Wal.open({ dir: d });
+  for (const r of records) wal.append(packr.pack(r));
+  await wal.close();
+}
+
 test("result chunks survive a restart, their text in the spool and not in the registry", async () => {
   const d = fresh();
   const store = await GatewayStore.open(d);
@@ -65,11 +83,7 @@ test("a closed session's spool is deleted once the close is durable; leftovers g
 
 test("a log from before the spool (chunk text in the records) is moved to the spool once", async () => {
   const d = fresh();
-  const packr = new Packr({ useRecords: false });
-  const { wal } = await Wal.open({ dir: d });
-  wal.append(packr.pack(["open", S1]));
-  wal.append(packr.pack(["chunk", S1, "q4", 0, true, "store_name,birthdate\nA,1990-01-02\n"]));
-  await wal.close();
+  await writeLog(d, ["open", S1], ["chunk", S1, "q4", 0, true, "store_name,birthdate\nA,1990-01-02\n"]);
 
   const store = await GatewayStore.open(d);
   const [chunk] = store.sessions.get(S1)?.chunks ?? [];
@@ -115,11 +129,7 @@ test("a commit makes the spool durable before the log records that point into it
 
 test("a chunk record with an offset but no length is WAL_CORRUPT, not a zero-length chunk", async () => {
   const d = fresh();
-  const packr = new Packr({ useRecords: false });
-  const { wal } = await Wal.open({ dir: d });
-  wal.append(packr.pack(["open", S1]));
-  wal.append(packr.pack(["chunk", S1, "q4", 0, true, 0]));
-  await wal.close();
+  await writeLog(d, ["open", S1], ["chunk", S1, "q4", 0, true, 0]);
   let err: unknown = null;
   await GatewayStore.open(d).catch((e: unknown) => (err = e));
   expect(err).toBeInstanceOf(WalError);
@@ -141,14 +151,6 @@ test("a session whose spool file was cut short is found at open: it takes no chu
   const again = await GatewayStore.open(d);
   expect([...again.damaged.keys()]).toEqual([S1]);
   expect(again.damaged.get(S1)).toMatch(/lost chunk q1#1 \(bytes 28\.\.38 are not on disk\)/);
-  const walCode = (f: () => unknown): string | null => {
-    try {
-      f();
-      return null;
-    } catch (err) {
-      return err instanceof WalError ? err.code : "not a WalError";
-    }
-  };
   const [first] = again.sessions.get(S1)?.chunks ?? [];
   expect(walCode(() => again.chunkText(S1, first!))).toBe("WAL_CORRUPT");
   expect(walCode(() => again.addChunk(S1, { query: "q1", chunk: 2, last: true, csv: "t-2,1.00\n" }))).toBe("WAL_CORRUPT");

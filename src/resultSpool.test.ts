@@ -15,6 +15,17 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** The WalError `f` throws; anything else thrown, or nothing, fails the test. */
+function walErrorFrom(f: () => unknown): WalError {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(WalError);
+    return err as WalError;
+  }
+  throw new Error("expected a WalError, nothing was thrown");
+}
+
 const A = "0b7e3a52-0000-4000-8000-00000000000a";
 const B = "0b7e3a52-0000-4000-8000-00000000000b";
 
@@ -91,7 +102,7 @@ describe("file spool", () => {
     spool.drop(A);
     expect(existsSync(join(d, `${A}.chunks`))).toBe(false);
     // Reading a dropped session fails without creating its file again.
-    expect(() => spool.read(A, { offset: 0, length: 4 })).toThrow(WalError);
+    expect(walErrorFrom(() => spool.read(A, { offset: 0, length: 4 })).code).toBe("WAL_CORRUPT");
     expect(existsSync(join(d, `${A}.chunks`))).toBe(false);
     spool.close();
   });
@@ -100,14 +111,8 @@ describe("file spool", () => {
     const spool = fileSpool(fresh());
     spool.append(A, "short");
     spool.sync();
-    let err: unknown = null;
-    try {
-      spool.read(A, { offset: 2, length: 100 });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(WalError);
-    expect((err as WalError).code).toBe("WAL_CORRUPT");
+    const err = walErrorFrom(() => spool.read(A, { offset: 2, length: 100 }));
+    expect(err.code).toBe("WAL_CORRUPT");
     expect(() => spool.append("../escape", "x")).toThrow(InternalError);
     spool.close();
   });
@@ -138,14 +143,8 @@ describe("file spool", () => {
     spool.append(A, "first chunk");
     spool.sync();
     rmSync(join(d, `${A}.chunks`));
-    let err: unknown = null;
-    try {
-      spool.append(A, "second chunk");
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(WalError);
-    expect((err as WalError).code).toBe("WAL_IO_FAILED");
+    const err = walErrorFrom(() => spool.append(A, "second chunk"));
+    expect(err.code).toBe("WAL_IO_FAILED");
     expect(existsSync(join(d, `${A}.chunks`))).toBe(false);
     spool.close();
   });
@@ -176,16 +175,10 @@ describe("file spool", () => {
     spool.sync();
     // A directory where B's file would go: opening it for writing fails.
     mkdirSync(join(d, `${B}.chunks`));
-    let err: unknown = null;
-    try {
-      spool.append(B, "x");
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(WalError);
-    expect((err as WalError).code).toBe("WAL_IO_FAILED");
-    expect(() => spool.append(A, "more")).toThrow(err as WalError);
-    expect(() => spool.sync()).toThrow(err as WalError);
+    const err = walErrorFrom(() => spool.append(B, "x"));
+    expect(err.code).toBe("WAL_IO_FAILED");
+    expect(() => spool.append(A, "more")).toThrow(err);
+    expect(() => spool.sync()).toThrow(err);
     // What was durable before stays readable.
     expect(spool.read(A, kept)).toBe("fine");
     spool.close();
