@@ -12,7 +12,7 @@ import { startHealthServer, pingHealth, type HealthServer } from "../health.ts";
 import { createLogger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
-import { freeTcpPort, freeUdpPort, tcpAccepts, tcpPortFree } from "../ports.ts";
+import { claimTcpPort, freeTcpPort, freeUdpPort, tcpAccepts, tcpPortFree } from "../ports.ts";
 import { brokerProbe, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
 import { type RoleInstance } from "../roleRuntime.ts";
 import { QUEUE_TYPES } from "../amqpTransport.ts";
@@ -62,6 +62,8 @@ export const upCommand: Command = {
     if (dashboardPort > 0 && !tcpPortFree(dashboardPort)) throw new ConfigError(`--dashboard-port ${dashboardPort} is in use`);
     // Checked before anything starts: a gateway that cannot listen would leave a half cluster.
     if (!tcpPortFree(port, "0.0.0.0")) throw new ConfigError(`--port ${port} is in use (another coffee up, or another server); choose another --port`);
+    claimTcpPort(port);
+    if (dashboardPort > 0) claimTcpPort(dashboardPort);
     const logDir = join(stateDir, "logs");
     mkdirSync(logDir, { recursive: true });
     const clusterFile = join(stateDir, "cluster.json");
