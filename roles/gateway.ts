@@ -147,7 +147,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const code = err instanceof CoffeeError ? err.code : "PROTOCOL_VIOLATION";
     log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
     send(conn, { t: "error", code, message: errorMessage(err) });
-    void conn.writer.end();
+    void conn.writer.end(cfg.idleTimeoutMs);
     // A protocol error is final for the session: its client will not resume it.
     const s = conn.session;
     endConnection(conn);
@@ -460,7 +460,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     // no client resumes, which the TTL purges.
     store.close(s.id);
     group.after(() => void store.maybeSnapshot().catch((err) => log.error(`snapshot failed: ${errorMessage(err)}`)));
-    void conn.writer.end();
+    void conn.writer.end(cfg.idleTimeoutMs);
   }
 
   /** Store one result chunk durably, relay it if its client is here; ack it once durable. */

@@ -4,16 +4,21 @@ import { decodeClientMessage, encodeProtocolTransient } from "./protocol.ts";
 import { SocketWriter, type WritableSocket } from "./socketWriter.ts";
 
 /** A socket that takes at most `room` bytes per write until drained, recording what it took. */
-function fakeSocket(room: number): WritableSocket & { taken: number[]; room: number } {
+function fakeSocket(room: number): WritableSocket & { taken: number[]; room: number; ended: "no" | "end" | "terminate" } {
   const sock = {
-    taken: [] as number[], room,
+    taken: [] as number[], room, ended: "no" as "no" | "end" | "terminate",
     write(data: Uint8Array): number {
       const n = Math.min(sock.room, data.length);
       sock.taken.push(...data.subarray(0, n));
       sock.room -= n;
       return n;
     },
-    end() {},
+    end() {
+      sock.ended = "end";
+    },
+    terminate() {
+      sock.ended = "terminate";
+    },
   };
   return sock;
 }
@@ -81,4 +86,31 @@ test("hasRoom is what ready() waits for: queued bytes at most the high-water mar
   expect(writer.hasRoom).toBe(false);
   writer.close();
   expect(writer.hasRoom).toBe(true);
+});
+
+describe("SocketWriter.end", () => {
+  test("a peer that takes everything within the grace gets a normal end, after the last byte", async () => {
+    const sock = fakeSocket(1);
+    const writer = new SocketWriter(sock);
+    writer.write(Uint8Array.of(1, 2, 3));
+    const ending = writer.end(60_000);
+    expect(sock.ended).toBe("no");
+    sock.room = 100;
+    writer.drain();
+    await ending;
+    expect(sock.ended).toBe("end");
+    expect(sock.taken).toEqual([1, 2, 3]);
+  });
+
+  test("a peer that stops reading is cut off after the grace, and its queue is dropped", async () => {
+    const sock = fakeSocket(1);
+    const writer = new SocketWriter(sock);
+    writer.write(new Uint8Array(1000));
+    await writer.end(5);
+    expect(sock.ended).toBe("terminate");
+    expect(writer.queued).toBe(0);
+    writer.write(Uint8Array.of(9)); // closed: nothing more is queued or written
+    expect(writer.queued).toBe(0);
+    expect(sock.taken.length).toBe(1);
+  });
 });

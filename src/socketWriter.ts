@@ -7,6 +7,8 @@
 export interface WritableSocket {
   write(data: Uint8Array): number;
   end(): void;
+  /** Close at once, dropping what the kernel still holds. */
+  terminate(): void;
 }
 
 /** Queued writer for one socket. */
@@ -104,13 +106,24 @@ export class SocketWriter {
   close(): void {
     this.closed = true;
     this.queue = [];
+    this.queuedBytes = 0;
     const w = this.waiters.splice(0);
     for (const f of w) f();
   }
 
-  /** Flush, then end the socket. */
-  async end(): Promise<void> {
-    await this.flushed();
-    if (!this.closed) this.socket.end();
+  /**
+   * Flush, then end the socket. With `graceMs`, a peer that has not taken everything by then is
+   * cut off: otherwise a client that stops reading would keep its socket and queue forever.
+   */
+  async end(graceMs?: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const deadline = graceMs === undefined ? null : new Promise<"late">((r) => (timer = setTimeout(() => r("late"), graceMs)));
+    const outcome = await (deadline ? Promise.race([this.flushed(), deadline]) : this.flushed());
+    if (timer) clearTimeout(timer);
+    if (this.closed) return;
+    if (outcome === "late") {
+      this.socket.terminate();
+      this.close();
+    } else this.socket.end();
   }
 }
