@@ -10,7 +10,7 @@ import type { Command } from "../src/command.ts";
 import { readEntityFile, type TextBatch } from "../src/csvSource.ts";
 import { CoffeeError, ConfigError, errorMessage } from "../src/errors.ts";
 import { GatewayConnection } from "../src/gatewayConnection.ts";
-import { startHealthServer } from "../src/health.ts";
+import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { HEAP_LIMIT_OPTION, startHeapGovernor } from "../src/heapGovernor.ts";
 import { bool, int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { Progress } from "../src/progress.ts";
@@ -356,6 +356,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "window", type: "int", env: "COFFEE_WINDOW", default: 8, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 600, min: 1, max: 86_400, help: "give up when the gateway sends nothing for this long" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port)" },
+  HEALTH_HOST_OPTION,
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret the gateway requires (file: first line)" },
   { name: "connect-retry-s", type: "int", env: "COFFEE_CONNECT_RETRY_S", default: 10, min: 0, max: 3600, help: "keep trying the first connection this long (a gateway may be restarting)" },
   { name: "reconnect-timeout-s", type: "int", env: "COFFEE_RECONNECT_TIMEOUT_S", default: 120, min: 1, max: 86_400, help: "keep trying to resume the session this long after losing the gateway" },
@@ -393,7 +394,7 @@ export const clientCommand: Command = {
   async run(values) {
     const cfg = clientConfig(values);
     // Every process of every role answers PING (contract §1), the client included.
-    const health = await startHealthServer({ port: int(values, "health-port"), status: () => ({ role: "client", name: "client" }) });
+    const health = await startHealthServer({ port: int(values, "health-port"), host: str(values, "health-host"), status: () => ({ role: "client", name: "client" }) });
     // Each batch leaves a megabyte or so of garbage behind; without a nudge the heap grows to a multiple of what is live.
     const governor = startHeapGovernor(int(values, "heap-limit-mb"));
     try {

@@ -15,7 +15,7 @@ import { DockerRevivalBackend } from "../src/dockerRevival.ts";
 import { BullyElection, type ElectionAction, type ElectionMessage } from "../src/election.ts";
 import { parsePeers, startElectionTransport } from "../src/electionTransport.ts";
 import { ConfigError, errorMessage } from "../src/errors.ts";
-import { startHealthServer } from "../src/health.ts";
+import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { pingEntry } from "../src/clusterView.ts";
 import { LocalRevivalBackend } from "../src/localRevival.ts";
 import { createLogger, type Logger } from "../src/log.ts";
@@ -35,8 +35,10 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "id", type: "int", env: "COFFEE_MONITOR_ID", default: 1, min: 1, max: 1_000_000, help: "this monitor's election id (the highest live id leads)" },
   { name: "peers", type: "string", env: "COFFEE_MONITOR_PEERS", default: "", help: "every monitor's election address: 1=host:port,2=host:port,... (empty: this one alone)" },
   { name: "election-port", type: "int", env: "COFFEE_ELECTION_PORT", default: 0, min: 0, max: 65535, help: "TCP port for election messages (default: this id's port in --peers)" },
+  { name: "election-host", type: "string", env: "COFFEE_ELECTION_HOST", default: "0.0.0.0", help: "address the election port listens on (coffee up uses 127.0.0.1; messages carry no credentials, so keep it off untrusted networks)" },
   { name: "cluster-file", type: "string", env: "COFFEE_CLUSTER_FILE", default: "./state/cluster.json", help: "processes to watch (written by coffee up)" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING (0 = any free port)" },
+  HEALTH_HOST_OPTION,
   METRICS_PORT_OPTION,
   METRICS_HOST_OPTION,
   { name: "interval-ms", type: "int", env: "COFFEE_CHECK_INTERVAL_MS", default: 250, min: 20, max: 60_000, help: "time between health rounds of the leader" },
@@ -110,7 +112,7 @@ export const monitorCommand: Command = {
       id, peers: ids, heartbeatMs: int(values, "heartbeat-ms"), leaderTimeoutMs: int(values, "leader-timeout-ms"), initialTerm,
       answerTimeoutMs: Math.max(100, int(values, "heartbeat-ms") * 2), coordinatorTimeoutMs: int(values, "leader-timeout-ms"),
     }, performance.now());
-    const transport = startElectionTransport(electionPort, peers, (m) => {
+    const transport = startElectionTransport(electionPort, str(values, "election-host"), peers, (m) => {
       if (isElectionMessage(m)) perform(election.receive(m, performance.now()));
     });
     function perform(actions: ElectionAction[]): void {
@@ -135,6 +137,7 @@ export const monitorCommand: Command = {
 
     const health = await startHealthServer({
       port: int(values, "health-port"),
+      host: str(values, "health-host"),
       status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: down.size, revivals: revivals.attempts,
         rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
     });

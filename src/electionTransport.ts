@@ -26,10 +26,10 @@ export interface ElectionTransport {
   close(): void;
 }
 
-/** Listen on `port` and deliver every well-formed JSON line to `onMessage`. */
-export function startElectionTransport(port: number, peers: PeerAddresses, onMessage: (message: unknown) => void): ElectionTransport {
+/** Listen on `host:port` and deliver every well-formed JSON line to `onMessage`. */
+export function startElectionTransport(port: number, host: string, peers: PeerAddresses, onMessage: (message: unknown) => void): ElectionTransport {
   const server: TCPSocketListener<{ buf: string }> = Bun.listen<{ buf: string }>({
-    hostname: "0.0.0.0",
+    hostname: host,
     port,
     socket: {
       open(s) {

@@ -7,6 +7,13 @@
  * an unconnected socket, exits the process.
  */
 import { errorMessage } from "./errors.ts";
+import type { OptionSpec } from "./options.ts";
+
+/** `--health-host`, shared by every role: compose needs every interface, `coffee up` only loopback. */
+export const HEALTH_HOST_OPTION: OptionSpec = {
+  name: "health-host", type: "string", env: "HEALTH_HOST", default: "0.0.0.0",
+  help: "address the UDP health responder binds (coffee up uses 127.0.0.1: a reply is larger than its PING, so it is no reflector for the network)",
+};
 
 /** A JSON value a health reply may carry (the gateway's reply nests session progress and queue depths). */
 export type StatusValue = string | number | boolean | null | StatusValue[] | { [key: string]: StatusValue };

@@ -7,7 +7,7 @@ import { heapSize } from "bun:jsc";
 import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
 import { brokerAddress, brokerOptions, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
-import { startHealthServer, type StatusValue } from "./health.ts";
+import { HEALTH_HOST_OPTION, startHealthServer, type StatusValue } from "./health.ts";
 import { governedTransport, HEAP_LIMIT_OPTION, startHeapGovernor, type HeapGovernor } from "./heapGovernor.ts";
 import type { Logger } from "./log.ts";
 import { CoffeeMetrics, meteredTransport, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "./metrics.ts";
@@ -22,6 +22,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
   ...brokerOptions(),
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: classic (one node) or quorum (replicated; for a RabbitMQ cluster). Every process of a namespace must agree" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port, logged)" },
+  HEALTH_HOST_OPTION,
   METRICS_PORT_OPTION,
   METRICS_HOST_OPTION,
   { name: "max-unconfirmed", type: "int", env: "COFFEE_MAX_UNCONFIRMED", default: 512, min: 1, max: 100000, help: "publishes awaiting broker confirmation at once" },
@@ -36,6 +37,7 @@ export interface CommonConfig {
   broker: BrokerAddress;
   queueType: QueueType;
   healthPort: number;
+  healthHost: string;
   /** HTTP port of /metrics; 0 = none. */
   metricsPort: number;
   metricsHost: string;
@@ -52,6 +54,7 @@ export function commonConfig(values: OptionValues, role: string): CommonConfig {
     broker: brokerAddress(values),
     queueType: str(values, "queue-type") as QueueType,
     healthPort: int(values, "health-port"),
+    healthHost: str(values, "health-host"),
     metricsPort: int(values, "metrics-port"),
     metricsHost: str(values, "metrics-host"),
     maxUnconfirmed: int(values, "max-unconfirmed"),
@@ -102,6 +105,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
   const governor = startHeapGovernor(cfg.heapLimitMb);
   const health = await startHealthServer({
     port: cfg.healthPort,
+    host: cfg.healthHost,
     status: () => ({
       role, name: cfg.name, state: instance ? "running" : "starting",
       rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576), gcForced: governor.collections,

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pingHealth } from "../src/health.ts";
 import { runCoffee, startCluster, type TestCluster } from "./harness.ts";
+import { boundSockets } from "./sockets.ts";
 
 setDefaultTimeout(120_000);
 
@@ -115,6 +116,26 @@ describe("monitors", () => {
     expect(table.stdout).toContain("sessions: none open");
     expect(table.stdout).toMatch(/\n  results +\d+ +1\n/);
   });
+  test.skipIf(process.platform !== "linux")("a coffee up cluster listens on loopback only, but for the gateway's client port", async () => {
+    await settled(cluster);
+    const open: string[] = [];
+    for (const e of entries(cluster)) {
+      const sockets = boundSockets(e.pid);
+      // Health (UDP), metrics, election, and what up and monitor-1 serve (TCP): all of them.
+      expect(sockets.some((s) => s.proto === "udp" && s.port === e.healthPort)).toBe(true);
+      for (const s of sockets) {
+        const loopback = s.address === "127.0.0.1" || s.address === "::1";
+        const clientPort = e.role === "gateway" && s.proto === "tcp" && s.port === cluster.port;
+        // A monitor's health pings go out from an unbound UDP socket, on some other port.
+        const pingSocket = e.role === "monitor" && s.proto === "udp" && s.port !== e.healthPort;
+        if (!loopback && !clientPort && !pingSocket) open.push(`${e.name} ${s.proto} ${s.address}:${s.port}`);
+      }
+    }
+    const up = boundSockets(cluster.proc.pid);
+    for (const s of up) if (s.address !== "127.0.0.1" && s.address !== "::1") open.push(`coffee up ${s.proto} ${s.address}:${s.port}`);
+    expect(open).toEqual([]);
+  });
+
   test("every monitor SIGKILLed: coffee up restarts them, they lead above the fenced term and revive again", async () => {
     const before = await settled(cluster);
     const monitors = entries(cluster).filter((e) => e.role === "monitor");

@@ -139,6 +139,8 @@ export const upCommand: Command = {
           COFFEE_METRICS_PORT: String(metricsPorts.get(p.name) ?? 0),
           // A laptop cluster's endpoints stay on this machine; compose binds every interface.
           COFFEE_METRICS_HOST: "127.0.0.1",
+          HEALTH_HOST: "127.0.0.1",
+          COFFEE_ELECTION_HOST: "127.0.0.1",
           ...(p.role === "gateway" ? { GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
           ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec,
             COFFEE_DASHBOARD_PORT: p.name === "monitor-1" ? String(dashboardPort) : "0" } : {}),
@@ -162,7 +164,7 @@ export const upCommand: Command = {
         throw err;
       });
       for (const r of cluster.roles) {
-        const health = await startHealthServer({ port: healthPorts.get(r.name)!, status: () => ({ role: r.role, name: r.name, ...r.instance.status() }) });
+        const health = await startHealthServer({ port: healthPorts.get(r.name)!, host: "127.0.0.1", status: () => ({ role: r.role, name: r.name, ...r.instance.status() }) });
         local.push({ name: r.name, instance: r.instance, health });
       }
     }
