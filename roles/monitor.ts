@@ -55,6 +55,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "revive-max-attempts", type: "int", env: "COFFEE_REVIVE_MAX_ATTEMPTS", default: 10, min: 1, max: 1000, help: "revival attempts per process before it is reported and left down" },
   { name: "dashboard-port", type: "int", env: "COFFEE_DASHBOARD_PORT", default: 0, min: 0, max: 65535, help: "serve the web dashboard (processes, leader, sessions, queues, throughput) on this TCP port (0 = off)" },
   { name: "dashboard-host", type: "string", env: "COFFEE_DASHBOARD_HOST", default: "127.0.0.1", help: "address the dashboard listens on (0.0.0.0: every interface)" },
+  { name: "dashboard-allowed-hosts", type: "string", env: "COFFEE_DASHBOARD_ALLOWED_HOSTS", default: "", help: "more names the dashboard answers to, comma-separated (a reverse proxy's); IP addresses, localhost and this machine's name always work, any other Host gets 403 (DNS rebinding)" },
 ];
 
 type MonitorBackend = RevivalBackend & { guard: { observeTerm(t: number): boolean }; currentTerm?: () => Promise<number>; announce?: (term: number) => Promise<boolean> };

@@ -114,6 +114,13 @@ describe("dashboard server", () => {
     expect((await fetch(dashboard.url, { method: "POST" })).status).toBe(405);
   });
 
+  test("a page that rebinds its own name to 127.0.0.1 gets 403 (the browser sends that name as Host)", async () => {
+    const asked = async (host: string): Promise<number> => (await fetch(`${dashboard.url}api/state`, { headers: { host } })).status;
+    expect(await asked(`evil.example:${port}`)).toBe(403);
+    expect(await asked(`localhost:${port}`)).toBe(200);
+    expect(await asked(`127.0.0.1:${port}`)).toBe(200);
+  });
+
   test("a taken port is a DashboardError", async () => {
     const taken = startDashboard({ host: "127.0.0.1", port, clusterFile: join(dir, "cluster.json"), servedBy: "m", election: () => ({ leader: null, term: 0, state: "follower" }), timeoutMs: 50, intervalMs: 1000, historyPoints: 2 });
     await expect(taken).rejects.toBeInstanceOf(DashboardError);

@@ -22,7 +22,7 @@ export async function startMonitorDashboard(
   if (port === 0) return null;
   try {
     const dashboard = await startDashboard({
-      host: str(values, "dashboard-host"), port, clusterFile: opts.clusterFile, servedBy: opts.servedBy, election: opts.election,
+      host: str(values, "dashboard-host"), port, allowedHosts: str(values, "dashboard-allowed-hosts").split(",").map((h) => h.trim()).filter(Boolean), clusterFile: opts.clusterFile, servedBy: opts.servedBy, election: opts.election,
       timeoutMs: opts.timeoutMs, intervalMs: SAMPLE_MS, historyPoints: HISTORY_POINTS,
     });
     opts.log.info(`dashboard on ${dashboard.url}`);

@@ -3,6 +3,7 @@
  * page, GET /api/state the latest sample as JSON. Read-only; nothing else is served.
  */
 import { CoffeeError, errorMessage } from "../errors.ts";
+import { hostAllowed } from "./hostCheck.ts";
 import { DASHBOARD_CSP, DASHBOARD_HTML } from "./page.ts";
 import { startSampler, type SamplerOptions } from "./state.ts";
 
@@ -22,8 +23,11 @@ export interface Dashboard {
 
 const NO_STORE = { "cache-control": "no-store", "x-content-type-options": "nosniff" };
 
-/** Sample once, then listen on host:port; throws DashboardError when the port cannot be bound. */
-export async function startDashboard(opts: SamplerOptions & { host: string; port: number }): Promise<Dashboard> {
+/**
+ * Sample once, then listen on host:port; throws DashboardError when the port cannot be bound.
+ * Requests naming a Host other than this machine or `allowedHosts` get 403 (see hostCheck.ts).
+ */
+export async function startDashboard(opts: SamplerOptions & { host: string; port: number; allowedHosts?: readonly string[] }): Promise<Dashboard> {
   const sampler = await startSampler(opts);
   let server: ReturnType<typeof Bun.serve>;
   try {
@@ -32,6 +36,9 @@ export async function startDashboard(opts: SamplerOptions & { host: string; port
       port: opts.port,
       fetch(req) {
         const path = new URL(req.url).pathname;
+        if (!hostAllowed(req.headers.get("host"), opts.allowedHosts ?? [])) {
+          return new Response("this dashboard answers only to this machine's addresses and names (--dashboard-allowed-hosts adds more)\n", { status: 403, headers: NO_STORE });
+        }
         if (req.method !== "GET" && req.method !== "HEAD") return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
         if (path === "/" || path === "/index.html") {
           return new Response(DASHBOARD_HTML, { headers: { ...NO_STORE, "content-type": "text/html; charset=utf-8", "content-security-policy": DASHBOARD_CSP, "referrer-policy": "no-referrer" } });
