@@ -165,13 +165,20 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     counters.sessionsPurged++;
     metrics.sessionsPurged.inc(stage);
     log.info(`session ${s.id} purged: ${reason}`);
-    store.close(s.id);
+    store.purge(s.id, reason);
     // Forgotten durably first: a gateway that crashes now must not bring the session back after
-    // the aggregators already dropped it.
-    group.after(() => {
-      transport.publish(PURGE_KEY, encodeMessage({ kind: "purge", session: s.id, reason }))
-        .catch((err) => log.error(`purge of ${s.id} not published: ${errorMessage(err)}`));
-    });
+    // the aggregators already dropped it. Until the broker confirms the purge message, the log
+    // keeps it pending, and a restarted gateway publishes it again.
+    group.after(() => publishPurge(s.id, reason));
+  }
+
+  /** Tell the aggregators to drop a session; noted in the log once the broker has the message. */
+  function publishPurge(id: string, reason: string): void {
+    transport.publish(PURGE_KEY, encodeMessage({ kind: "purge", session: id, reason })).then(
+      // After shutdown the log is closed; the purge is then published again at the next start.
+      () => { if (!shuttingDown) store.purgeConfirmed(id); },
+      (err) => log.error(`purge of ${id} not published (published again when the gateway restarts): ${errorMessage(err)}`),
+    );
   }
 
   /** The client is away: keep the session for `sessionTtlMs` so it can resume. */
@@ -494,6 +501,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   }
   if (sessions.size > 0) log.info(`recovered ${sessions.size} session(s) awaiting their clients`);
   let shuttingDown: Promise<void> | null = null;
+  // Purges a crash cut short; an aggregator that already has one ignores it (the session ended).
+  if (store.pendingPurges.size > 0) log.info(`publishing ${store.pendingPurges.size} purge(s) the broker had not confirmed before the restart`);
+  for (const [id, reason] of store.pendingPurges) publishPurge(id, reason);
 
   return {
     port: () => server?.port ?? cfg.port,

@@ -160,3 +160,49 @@ test("a session whose spool file was cut short is found at open: it takes no chu
   expect(again.chunkText(S2, other!)).toBe("year_month,item_name\n");
   await again.shutdown();
 });
+
+test("a purged session stays pending, across restarts and snapshots, until its purge is confirmed", async () => {
+  const d = fresh();
+  const store = await GatewayStore.open(d);
+  store.open(S1);
+  store.open(S2);
+  store.addChunk(S1, { query: "q2", chunk: 0, last: false, csv: "x\n" });
+  store.purge(S1, "client gone");
+  await store.commit();
+  expect(existsSync(spoolFile(d, S1))).toBe(false);
+  await store.shutdown();
+
+  const again = await GatewayStore.open(d);
+  expect([...again.sessions.keys()]).toEqual([S2]);
+  expect([...again.pendingPurges]).toEqual([[S1, "client gone"]]);
+  // Enough records for a snapshot while S2 is open: the pending purge is in it.
+  for (let i = 0; i < 5_000; i++) again.open(S2);
+  await again.commit();
+  await again.maybeSnapshot();
+  await again.shutdown();
+  const { wal, recovered } = await Wal.open({ dir: d });
+  expect(new Packr({ useRecords: false }).unpack(recovered.snapshot!)).toMatchObject({ purges: [[S1, "client gone"]] });
+  expect(recovered.records.length).toBe(0);
+  await wal.close();
+
+  const third = await GatewayStore.open(d);
+  expect([...third.pendingPurges]).toEqual([[S1, "client gone"]]);
+  third.purgeConfirmed(S1);
+  third.purgeConfirmed(S1);
+  await third.shutdown();
+  const fourth = await GatewayStore.open(d);
+  expect(fourth.pendingPurges.size).toBe(0);
+  expect([...fourth.sessions.keys()]).toEqual([S2]);
+  await fourth.shutdown();
+});
+
+test("a snapshot from before pending purges (the array of sessions alone) still opens", async () => {
+  const d = fresh();
+  const { wal } = await Wal.open({ dir: d });
+  await wal.snapshot(new Packr({ useRecords: false }).pack([{ id: S1, chunks: [] }]));
+  await wal.close();
+  const store = await GatewayStore.open(d);
+  expect([...store.sessions.keys()]).toEqual([S1]);
+  expect(store.pendingPurges.size).toBe(0);
+  await store.shutdown();
+});

@@ -37,13 +37,22 @@ export interface StoredSession {
  * Log records. A chunk record holds its spool offset and length; logs written before the spool
  * held the text itself (a string in place of the offset), which recovery moves to the spool.
  */
-type Rec = ["open", string] | ["chunk", string, QueryName, number, boolean, number | string, number?] | ["close", string];
+type Rec =
+  | ["open", string]
+  | ["chunk", string, QueryName, number, boolean, number | string, number?]
+  | ["close", string]
+  // A close whose purge message must still reach the aggregators, and the note that it did.
+  | ["purge", string, string]
+  | ["purged", string];
 
 /** Observes the log's and the spool's fsyncs (metrics), with their durations in seconds. */
 export type StoreFsyncObserver = (seconds: number, kind: WalSyncKind | SpoolFsyncKind) => void;
 
 /** A session in a snapshot written before the spool: chunks carry their text. */
 type SnapshotChunk = StoredChunk | (Omit<StoredChunk, "ref"> & { csv: string });
+type SnapshotSession = { id: string; chunks: SnapshotChunk[] };
+/** A snapshot; older ones were the array of sessions alone. */
+type Snapshot = { sessions: SnapshotSession[]; purges: [string, string][] } | SnapshotSession[];
 
 const packr = new Packr({ useRecords: false });
 const SNAPSHOT_EVERY = 5_000;
@@ -53,6 +62,8 @@ export class GatewayStore {
   readonly sessions = new Map<string, StoredSession>();
   /** Recovered sessions whose spooled chunks are not all on disk, with why (see findDamaged). */
   readonly damaged = new Map<string, string>();
+  /** Sessions purged here whose purge message the broker has not confirmed yet: id → reason. */
+  readonly pendingPurges = new Map<string, string>();
   private sinceSnapshot = 0;
   /** Chunks whose text an older log held, moved to the spool while recovering. */
   private upgraded = 0;
@@ -79,16 +90,19 @@ export class GatewayStore {
     }
     const store = new GatewayStore(wal, spool);
     if (recovered.snapshot) {
-      for (const s of packr.unpack(recovered.snapshot) as { id: string; chunks: SnapshotChunk[] }[]) {
+      const snapshot = packr.unpack(recovered.snapshot) as Snapshot;
+      const sessions = Array.isArray(snapshot) ? snapshot : snapshot.sessions;
+      for (const s of sessions) {
         store.sessions.set(s.id, { id: s.id, chunks: s.chunks.map((c) => ("csv" in c ? store.spooled(s.id, c) : c)) });
       }
+      if (!Array.isArray(snapshot)) for (const [id, reason] of snapshot.purges) store.pendingPurges.set(id, reason);
     }
     for (const r of recovered.records) store.apply(packr.unpack(r) as Rec);
     spool.retain(new Set(store.sessions.keys()));
     store.findDamaged();
     spool.sync();
     // Texts moved out of an older log: a snapshot of the refs, so they are not moved again.
-    if (store.upgraded > 0) await wal.snapshot(packr.pack([...store.sessions.values()]));
+    if (store.upgraded > 0) await wal.snapshot(store.snapshot());
     return store;
   }
 
@@ -130,6 +144,13 @@ export class GatewayStore {
       }
       case "close":
         this.sessions.delete(r[1]);
+        return;
+      case "purge":
+        this.sessions.delete(r[1]);
+        this.pendingPurges.set(r[1], r[2]);
+        return;
+      case "purged":
+        this.pendingPurges.delete(r[1]);
         return;
       default:
         throw new InternalError(`unknown gateway log record ${String((r as unknown[])[0])}`);
@@ -173,11 +194,27 @@ export class GatewayStore {
     if (damage) throw new WalError("WAL_CORRUPT", damage);
   }
 
-  /** Forget a session (finished, or purged); its spooled chunks go once that is durable. */
+  /** Forget a finished session; its spooled chunks go once that is durable. */
   close(id: string): void {
     if (!this.sessions.has(id)) return;
     this.log(["close", id]);
     this.closedSinceCommit.push(id);
+  }
+
+  /**
+   * Forget a session whose partial state the aggregators must drop: it stays in `pendingPurges`,
+   * across restarts, until `purgeConfirmed`, so a crash between this commit and the broker's
+   * confirm of the purge message does not leave that state with the aggregators for good.
+   */
+  purge(id: string, reason: string): void {
+    if (!this.sessions.has(id)) return;
+    this.log(["purge", id, reason]);
+    this.closedSinceCommit.push(id);
+  }
+
+  /** The broker confirmed the purge message of `id`. */
+  purgeConfirmed(id: string): void {
+    if (this.pendingPurges.has(id)) this.log(["purged", id]);
   }
 
   /** Make every change so far durable (the spool's fsyncs, then one for the log). */
@@ -190,9 +227,15 @@ export class GatewayStore {
 
   /** Compact the log into a snapshot of the live sessions when it grew long or nothing is open. */
   async maybeSnapshot(): Promise<void> {
-    if (!this.wal || this.sinceSnapshot === 0 || (this.sinceSnapshot < SNAPSHOT_EVERY && this.sessions.size > 0)) return;
-    await this.wal.snapshot(packr.pack([...this.sessions.values()]));
+    const idle = this.sessions.size === 0 && this.pendingPurges.size === 0;
+    if (!this.wal || this.sinceSnapshot === 0 || (this.sinceSnapshot < SNAPSHOT_EVERY && !idle)) return;
+    await this.wal.snapshot(this.snapshot());
     this.sinceSnapshot = 0;
+  }
+
+  private snapshot(): Uint8Array {
+    const snapshot: Snapshot = { sessions: [...this.sessions.values()], purges: [...this.pendingPurges] };
+    return packr.pack(snapshot);
   }
 
   /** Commit and close the log and the spool. */
