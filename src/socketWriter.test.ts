@@ -102,6 +102,21 @@ describe("SocketWriter.end", () => {
     expect(sock.taken).toEqual([1, 2, 3]);
   });
 
+  test("a slow reader that keeps taking bytes is never cut off, however long the whole takes", async () => {
+    const sock = fakeSocket(0);
+    const writer = new SocketWriter(sock);
+    writer.write(new Uint8Array(60).fill(7));
+    // One byte every 2 ms: the whole takes ~120 ms, six times the 20 ms stall limit.
+    const reader = setInterval(() => {
+      sock.room = 1;
+      writer.drain();
+    }, 2);
+    await writer.end(20);
+    clearInterval(reader);
+    expect(sock.ended).toBe("end");
+    expect(sock.taken.length).toBe(60);
+  });
+
   test("a peer that stops reading is cut off after the grace, and its queue is dropped", async () => {
     const sock = fakeSocket(1);
     const writer = new SocketWriter(sock);

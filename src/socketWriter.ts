@@ -112,18 +112,41 @@ export class SocketWriter {
   }
 
   /**
-   * Flush, then end the socket. With `graceMs`, a peer that has not taken everything by then is
-   * cut off: otherwise a client that stops reading would keep its socket and queue forever.
+   * Flush, then end the socket. With `stallMs`, a peer that takes no byte for that long is cut
+   * off: otherwise a client that stops reading would keep its socket and queue forever. A slow
+   * reader that keeps taking bytes is never cut off.
    */
-  async end(graceMs?: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const deadline = graceMs === undefined ? null : new Promise<"late">((r) => (timer = setTimeout(() => r("late"), graceMs)));
-    const outcome = await (deadline ? Promise.race([this.flushed(), deadline]) : this.flushed());
-    if (timer) clearTimeout(timer);
+  async end(stallMs?: number): Promise<void> {
+    const stall = stallMs === undefined ? null : new StallWatch(() => this.writtenBytes, stallMs);
+    const outcome = await (stall ? Promise.race([this.flushed().then(() => "flushed" as const), stall.stalled]) : this.flushed());
+    stall?.stop();
     if (this.closed) return;
-    if (outcome === "late") {
+    if (outcome === "stalled") {
       this.socket.terminate();
       this.close();
     } else this.socket.end();
+  }
+}
+
+/** Resolves `stalled` once `progress()` has not moved for `stallMs`; checked every `stallMs`. */
+class StallWatch {
+  readonly stalled: Promise<"stalled">;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(progress: () => number, stallMs: number) {
+    let seen = progress();
+    this.stalled = new Promise((resolve) => {
+      const check = (): void => {
+        const now = progress();
+        if (now === seen) return resolve("stalled");
+        seen = now;
+        this.timer = setTimeout(check, stallMs);
+      };
+      this.timer = setTimeout(check, stallMs);
+    });
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
   }
 }
