@@ -356,7 +356,8 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "window", type: "int", env: "COFFEE_WINDOW", default: 8, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 600, min: 1, max: 86_400, help: "give up when the gateway sends nothing for this long" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port)" },
-  HEALTH_HOST_OPTION,
+  // Nothing outside this machine pings a client.
+  { ...HEALTH_HOST_OPTION, default: "127.0.0.1" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret the gateway requires (file: first line)" },
   { name: "connect-retry-s", type: "int", env: "COFFEE_CONNECT_RETRY_S", default: 10, min: 0, max: 3600, help: "keep trying the first connection this long (a gateway may be restarting)" },
   { name: "reconnect-timeout-s", type: "int", env: "COFFEE_RECONNECT_TIMEOUT_S", default: 120, min: 1, max: 86_400, help: "keep trying to resume the session this long after losing the gateway" },

@@ -12,7 +12,7 @@ import type { OptionSpec } from "./options.ts";
 /** `--health-host`, shared by every role: compose needs every interface, `coffee up` only loopback. */
 export const HEALTH_HOST_OPTION: OptionSpec = {
   name: "health-host", type: "string", env: "HEALTH_HOST", default: "0.0.0.0",
-  help: "address the UDP health responder binds (coffee up uses 127.0.0.1: a reply is larger than its PING, so it is no reflector for the network)",
+  help: "address the UDP health responder binds (coffee up uses 127.0.0.1; a reply is larger than its PING, so a reachable responder can amplify spoofed traffic)",
 };
 
 /** A JSON value a health reply may carry (the gateway's reply nests session progress and queue depths). */
@@ -131,13 +131,16 @@ export async function pingHealth(host: string, port: number, timeoutMs: number):
       resolve(reply);
     };
     timer = setTimeout(() => finish(null), timeoutMs);
+    // A ping to this machine waits for its reply on loopback only, and any reply must come
+    // from the address pinged: nothing else on the network can answer for a process.
+    const loopback = family === 6 ? address === "::1" : address.startsWith("127.");
     Bun.udpSocket({
-      hostname: family === 6 ? "::" : "0.0.0.0",
+      hostname: loopback ? (family === 6 ? "::1" : "127.0.0.1") : family === 6 ? "::" : "0.0.0.0",
       port: 0,
       socket: {
-        data(_sock, data, fromPort) {
+        data(_sock, data, fromPort, fromAddress) {
           const text = data.toString("utf8");
-          if (fromPort !== port || !text.startsWith("OK")) return;
+          if (fromPort !== port || fromAddress !== address || !text.startsWith("OK")) return;
           let status: Record<string, unknown> = {};
           try {
             const parsed: unknown = JSON.parse(text.slice(2));

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pingHealth } from "../src/health.ts";
+import { freeTcpPort } from "../src/ports.ts";
 import { runCoffee, startCluster, type TestCluster } from "./harness.ts";
 import { boundSockets } from "./sockets.ts";
 
@@ -48,9 +49,10 @@ const revivedFrom = (c: TestCluster, name: string, oldPid: number): Promise<Entr
 
 describe("monitors", () => {
   let cluster: TestCluster;
+  const dashboardPort = freeTcpPort();
 
   beforeAll(async () => {
-    cluster = await startCluster({ tag: "mon", extraArgs: ["--monitors", "3", "--deploy", "split"], env: { COFFEE_REVIVE_MAX_ATTEMPTS: "3", COFFEE_REVIVE_INITIAL_MS: "100", COFFEE_REVIVE_MAX_MS: "200" } });
+    cluster = await startCluster({ tag: "mon", extraArgs: ["--monitors", "3", "--deploy", "split", "--dashboard-port", String(dashboardPort)], env: { COFFEE_REVIVE_MAX_ATTEMPTS: "3", COFFEE_REVIVE_INITIAL_MS: "100", COFFEE_REVIVE_MAX_MS: "200" } });
   });
 
   afterAll(async () => {
@@ -121,16 +123,15 @@ describe("monitors", () => {
     const open: string[] = [];
     for (const e of entries(cluster)) {
       const sockets = boundSockets(e.pid);
-      // Health (UDP), metrics, election, and what up and monitor-1 serve (TCP): all of them.
+      // Health and health pings (UDP); metrics, election, the dashboard (TCP): all of them.
       expect(sockets.some((s) => s.proto === "udp" && s.port === e.healthPort)).toBe(true);
       for (const s of sockets) {
         const loopback = s.address === "127.0.0.1" || s.address === "::1";
         const clientPort = e.role === "gateway" && s.proto === "tcp" && s.port === cluster.port;
-        // A monitor's health pings go out from an unbound UDP socket, on some other port.
-        const pingSocket = e.role === "monitor" && s.proto === "udp" && s.port !== e.healthPort;
-        if (!loopback && !clientPort && !pingSocket) open.push(`${e.name} ${s.proto} ${s.address}:${s.port}`);
+        if (!loopback && !clientPort) open.push(`${e.name} ${s.proto} ${s.address}:${s.port}`);
       }
     }
+    expect(boundSockets(entry(cluster, "monitor-1").pid)).toContainEqual({ proto: "tcp", address: "127.0.0.1", port: dashboardPort });
     const up = boundSockets(cluster.proc.pid);
     for (const s of up) if (s.address !== "127.0.0.1" && s.address !== "::1") open.push(`coffee up ${s.proto} ${s.address}:${s.port}`);
     expect(open).toEqual([]);
