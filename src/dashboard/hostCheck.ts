@@ -14,9 +14,11 @@ import { hostname } from "node:os";
 export function hostAllowed(hostHeader: string | null, extraNames: readonly string[]): boolean {
   if (hostHeader === null) return true;
   const name = hostName(hostHeader.trim().toLowerCase());
+  if (name === "") return false;
   if (isIP(name) !== 0 || name === "localhost" || name.endsWith(".localhost")) return true;
   const machine = hostname().toLowerCase();
-  return name === machine || name === machine.split(".")[0] || extraNames.some((n) => n.toLowerCase() === name);
+  // A listed name may carry a port ("proxy.example:443"); the port is not what is checked.
+  return name === machine || name === machine.split(".")[0] || extraNames.some((n) => hostName(n.trim().toLowerCase()) === name);
 }
 
 /** The name in a Host header, without its port or an IPv6 literal's brackets. */
