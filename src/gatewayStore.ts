@@ -233,8 +233,10 @@ export class GatewayStore {
     this.sinceSnapshot = 0;
   }
 
+  /** With no purge pending, the older form: a gateway of the previous release can still read it. */
   private snapshot(): Uint8Array {
-    const snapshot: Snapshot = { sessions: [...this.sessions.values()], purges: [...this.pendingPurges] };
+    const sessions = [...this.sessions.values()];
+    const snapshot: Snapshot = this.pendingPurges.size === 0 ? sessions : { sessions, purges: [...this.pendingPurges] };
     return packr.pack(snapshot);
   }
 
