@@ -2,10 +2,12 @@
  * The dashboard in a real browser (headless Chromium via playwright-core) against a real
  * `coffee up` cluster with three monitors, while a slow client uploads: every process renders,
  * the leader and term show, the session's progress grows from one poll to the next, nothing is
- * fetched from outside. Leaves a screenshot in docs/dashboard.png. Skipped without Chromium.
+ * fetched from outside. Leaves a screenshot in the temp directory, or in docs/dashboard.png with
+ * COFFEE_UPDATE_SCREENSHOT=1 (a test run must not change tracked files). Skipped without Chromium.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { freeTcpPort } from "../src/ports.ts";
@@ -14,7 +16,7 @@ import { generate, runCoffee, slowClient, startCluster, tempDir, type TestCluste
 setDefaultTimeout(120_000);
 
 const CHROMIUM = "/usr/bin/chromium";
-const SCREENSHOT = join(import.meta.dir, "..", "docs", "dashboard.png");
+const SCREENSHOT = process.env.COFFEE_UPDATE_SCREENSHOT === "1" ? join(import.meta.dir, "..", "docs", "dashboard.png") : join(tmpdir(), "coffee-dashboard.png");
 
 /** Poll until `check` gives a value (the page announces nothing to the test). */
 async function until<T>(what: string, check: () => Promise<T | null>, ms = 30_000): Promise<T> {
