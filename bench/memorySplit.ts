@@ -37,7 +37,9 @@ installSignalCleanup();
 const MB = 1_048_576;
 const bin = coffeeBin();
 const port = freeTcpPort();
-await startUp(bin, ["up", "--state-dir", join(work, "state"), "--port", String(port), "--monitors", "1"], join(work, "up.log"));
+// A namespace of its own: a cluster left over from another run must not share its queues.
+await startUp(bin, ["up", "--transport", "amqp", "--state-dir", join(work, "state"), "--port", String(port), "--namespace", `benchmem${process.pid}x${port}`,
+  "--monitors", "1", "--delete-on-exit"], join(work, "up.log"));
 const target = readClusterFile(join(work, "state", "cluster.json")).find((p) => p.name === values.process) ?? fail(`no process named ${values.process} in the cluster`);
 if (target.pid === null || !target.metricsPort) fail(`${target.name} has no pid or metrics port`);
 const pid = target.pid!;

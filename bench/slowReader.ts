@@ -1,0 +1,180 @@
+/**
+ * The gateway's memory while its client reads no results. Starts `coffee up` and one client that
+ * talks to the gateway through a proxy in this script. The proxy passes the upload and the
+ * gateway's replies until the client has sent the transactions' end-of-stream (Q1, the largest
+ * result, needs nothing else), then stops reading from the gateway, so Q1's results back up
+ * into the gateway as behind a client that stopped reading. Once Q1 is published and the
+ * gateway has stored every chunk, the proxy reads again and the client finishes. Prints the gateway's RSS before the hold, its peak during it, and the
+ * bytes waiting in its result spool.
+ *
+ *   bun bench/slowReader.ts --data DIR [--work /tmp/coffee-bench-slow]
+ *
+ * Without the spool and the outbox bound, every waiting result would be in the gateway's memory.
+ * Results reach the spool only beyond what the kernel's socket buffers between the gateway and
+ * the proxy take (up to net.ipv4.tcp_wmem's maximum at the gateway, plus the proxy's receive
+ * buffer). The hold must end within the gateway's --idle-timeout-s (120 s by default).
+ */
+import type { Socket } from "bun";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { readClusterFile } from "../src/clusterPlan.ts";
+import { FrameDecoder, encodeFrame } from "../src/frame.ts";
+import { freeTcpPort } from "../src/ports.ts";
+import { decodeClientMessage, decodeGatewayMessage } from "../src/protocol.ts";
+import { SocketWriter } from "../src/socketWriter.ts";
+import { ENTITIES } from "../src/schema.ts";
+import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
+import { coffeeBin, installSignalCleanup, run, startUp, stopLive } from "./procStats.ts";
+
+const { values } = parseArgs({ options: { data: { type: "string" }, work: { type: "string", default: "/tmp/coffee-bench-slow" } } });
+const fail = (msg: string): never => { console.error(`slowReader: ${msg}`); process.exit(2); };
+const data = values.data ? resolve(values.data) : fail("--data DIR (an existing dataset folder) is required");
+const work = resolve(values.work);
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+installSignalCleanup();
+
+const bin = coffeeBin();
+const port = freeTcpPort();
+const stateDir = join(work, "state");
+// A namespace of its own: a cluster left over from another run must not share its queues.
+await startUp(bin, ["up", "--transport", "amqp", "--state-dir", stateDir, "--port", String(port), "--namespace", `benchslow${process.pid}x${port}`,
+  "--monitors", "1", "--delete-on-exit"], join(work, "up.log"));
+const procs = readClusterFile(join(stateDir, "cluster.json"));
+const gateway = procs.find((p) => p.role === "gateway")!;
+
+const scrape = async (metricsPort: number): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+const counter = (text: string, name: string, label = ""): number =>
+  [...text.matchAll(new RegExp(`^${name}\\{[^}]*${label}[^}]*\\} (\\S+)$`, "gm"))].reduce((sum, m) => sum + Number(m[1]), 0);
+const rssMb = (): { rss: number; anon: number } => {
+  const s = readFileSync(`/proc/${gateway.pid}/status`, "utf8");
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(s)?.[1] ?? 0);
+  return { rss: Math.round(kb("VmRSS") / 1024), anon: Math.round(kb("RssAnon") / 1024) };
+};
+const spoolMb = (): number => {
+  const dir = join(stateDir, "gateway", "results");
+  return readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0) / 1_048_576;
+};
+
+// ---- the proxy: client ⇄ proxy ⇄ gateway, holding the gateway's side from its first result frame.
+let holding: (() => void) | null = null;
+const holdStarted = new Promise<void>((r) => (holding = r));
+let release: () => void = () => {};
+let heldFrames: Uint8Array[] | null = null;
+const upDecoders = new WeakMap<object, FrameDecoder>();
+const upDecoder = (client: object): FrameDecoder => {
+  let d = upDecoders.get(client);
+  if (!d) upDecoders.set(client, (d = new FrameDecoder(64 << 20)));
+  return d;
+};
+/** Stop reading the gateway's side of `client`'s connection until `release`. */
+function hold(client: Socket<Side>): void {
+  const upstream = client.data.peer;
+  if (!holding || !upstream) return;
+  holding();
+  holding = null;
+  upstream.pause();
+  // A pause takes effect between reads: what a read already brought waits here.
+  heldFrames = [];
+  void released.then(() => {
+    for (const f of heldFrames!.splice(0)) client.data.writer!.write(f);
+    heldFrames = null;
+    upstream.resume();
+  });
+}
+let resultBytesPassed = 0;
+const released = new Promise<void>((r) => (release = r));
+type Side = { peer: Socket<Side> | null; writer: SocketWriter | null; pending: Uint8Array[] };
+const proxy = Bun.listen<Side>({
+  hostname: "127.0.0.1", port: 0,
+  socket: {
+    async open(client) {
+      client.data = { peer: null, writer: new SocketWriter(client), pending: [] };
+      const decoder = new FrameDecoder(64 << 20);
+      const upstream = await Bun.connect<Side>({
+        hostname: "127.0.0.1", port, data: { peer: client, writer: null, pending: [] },
+        socket: {
+          data(gw, bytes) {
+            for (const frame of decoder.push(bytes)) {
+              const out = encodeFrame(frame);
+              if (heldFrames) {
+                heldFrames.push(out);
+                continue;
+              }
+              client.data.writer!.write(out);
+              if (decodeGatewayMessage(frame).t === "result") resultBytesPassed += frame.length;
+            }
+          },
+          drain(gw) { gw.data.writer?.drain(); },
+          close() { client.end(); },
+          error() { client.end(); },
+        },
+      });
+      upstream.data.writer = new SocketWriter(upstream);
+      client.data.peer = upstream;
+      for (const f of client.data.pending.splice(0)) upstream.data.writer.write(f);
+    },
+    data(client, bytes) {
+      // The upload passes at once, frame by frame, counted: once the last end-of-stream has gone
+      // up, the client has nothing more to send, and the gateway's side is no longer read.
+      for (const frame of upDecoder(client).push(bytes)) {
+        const out = encodeFrame(frame);
+        if (client.data.peer) client.data.peer.data.writer!.write(out);
+        else client.data.pending.push(out);
+        const msg = decodeClientMessage(frame);
+        if (msg.t === "eos" && msg.entity === "transactions") hold(client);
+      }
+    },
+    drain(client) { client.data.writer?.drain(); },
+    close(client) { client.data.peer?.end(); },
+    error(client) { client.data.peer?.end(); },
+  },
+});
+
+let peakBefore = 0;
+let peakHeld = { rss: 0, anon: 0 };
+let phase = "upload" as "upload" | "held" | "done";
+const sampler = (async () => {
+  for (; phase !== "done"; await Bun.sleep(100)) {
+    // A sampling period, not a wait for an event.
+    if (!existsSync(`/proc/${gateway.pid}`)) break;
+    const now = rssMb();
+    if (phase === "upload") peakBefore = Math.max(peakBefore, now.rss);
+    else if (now.rss > peakHeld.rss) peakHeld = now;
+  }
+})();
+const clientRun = run(bin, ["--role", "client", "--data", data, "--out", join(work, "out"), "--gateway", `127.0.0.1:${proxy.port}`, "--quiet"]);
+await Promise.race([holdStarted, clientRun.then(() => { if (holding) fail("the client finished without sending the transactions' end-of-stream"); })]);
+phase = "held";
+const heldAt = performance.now();
+console.log(`proxy holding the gateway's side from the transactions' end-of-stream on (${(resultBytesPassed / 1_048_576).toFixed(1)} MB of results had passed); gateway RSS until then at most ${peakBefore} MB`);
+
+// Q1 (the largest result) published, and the gateway has taken and acked, so stored, every chunk
+// published so far. The upload of other entities may be stalled behind the held acks.
+for (;; await Bun.sleep(100)) { // polled: the cluster announces nothing to this script
+  const aggregators = await Promise.all(AGGREGATORS.map(async (a) => scrape(procs.find((p) => p.name === a.queue)!.metricsPort!)));
+  const chunks = aggregators.reduce((sum, t) => sum + counter(t, "coffee_messages_published_total", `routing_key="${RESULTS_KEY}"`), 0);
+  const text = await scrape(gateway.metricsPort!);
+  const q1 = aggregators[AGGREGATORS.findIndex((a) => a.query === "q1")]!;
+  const stored = counter(q1, "coffee_sessions_finished_total") >= 1
+    && counter(text, "coffee_acks_total", 'queue="results"') === chunks && counter(text, "coffee_deliveries_total", 'queue="results"') === chunks;
+  if (stored) break;
+  if (performance.now() - heldAt > 90_000) {
+    const finished = aggregators.map((t) => counter(t, "coffee_sessions_finished_total")).join(", ");
+    release();
+    phase = "done";
+    await stopLive();
+    fail(`results were not all stored within 90 s (aggregators finished: ${finished}; chunks published ${chunks}, gateway took ${counter(text, "coffee_deliveries_total", 'queue="results"')} and acked ${counter(text, "coffee_acks_total", 'queue="results"')})`);
+  }
+}
+const waiting = spoolMb();
+console.log(`Q1's results stored during the hold (${((performance.now() - heldAt) / 1000).toFixed(1)} s): ${waiting.toFixed(1)} MB waiting in the result spool; gateway peak RSS meanwhile ${peakHeld.rss} MB (${peakHeld.anon} MB anonymous)`);
+release();
+await clientRun;
+phase = "done";
+await sampler;
+proxy.stop(true);
+await stopLive();
+const session = readdirSync(join(work, "out"))[0]!;
+console.log(`client finished after the hold (exit 0); its query1.csv is ${(statSync(join(work, "out", session, "query1.csv")).size / 1_048_576).toFixed(1)} MB`);
