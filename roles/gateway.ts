@@ -148,7 +148,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
     send(conn, { t: "error", code, message: errorMessage(err) });
     // A client dropped for reading nothing would not read the error either: cut off at once.
-    void conn.writer.end(code === "CLIENT_TOO_SLOW" ? 0 : cfg.idleTimeoutMs);
+    if (code === "CLIENT_TOO_SLOW") conn.writer.abort();
+    else void conn.writer.end(cfg.idleTimeoutMs);
     // A protocol error is final for the session: its client will not resume it.
     const s = conn.session;
     endConnection(conn);

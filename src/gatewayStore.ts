@@ -233,7 +233,10 @@ export class GatewayStore {
     this.sinceSnapshot = 0;
   }
 
-  /** With no purge pending, the older form: a gateway of the previous release can still read it. */
+  /**
+   * With no purge pending, the older form, which a gateway of the previous release can read (its
+   * log's purge records, if any follow, it cannot: downgrading is not supported).
+   */
   private snapshot(): Uint8Array {
     const sessions = [...this.sessions.values()];
     const snapshot: Snapshot = this.pendingPurges.size === 0 ? sessions : { sessions, purges: [...this.pendingPurges] };

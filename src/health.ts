@@ -131,8 +131,9 @@ export async function pingHealth(host: string, port: number, timeoutMs: number):
       resolve(reply);
     };
     timer = setTimeout(() => finish(null), timeoutMs);
-    // A ping to this machine waits for its reply on loopback only, and any reply must come
-    // from the address pinged: nothing else on the network can answer for a process.
+    // A ping to this machine waits for its reply on loopback only, and the reply must come from
+    // the address pinged. Off loopback a multi-homed responder may answer from another address
+    // (and UDP sources are easy to forge anyway), so there only the port is checked.
     const loopback = family === 6 ? address === "::1" : address.startsWith("127.");
     Bun.udpSocket({
       hostname: loopback ? (family === 6 ? "::1" : "127.0.0.1") : family === 6 ? "::" : "0.0.0.0",
@@ -140,7 +141,7 @@ export async function pingHealth(host: string, port: number, timeoutMs: number):
       socket: {
         data(_sock, data, fromPort, fromAddress) {
           const text = data.toString("utf8");
-          if (fromPort !== port || fromAddress !== address || !text.startsWith("OK")) return;
+          if (fromPort !== port || (loopback && fromAddress !== address) || !text.startsWith("OK")) return;
           let status: Record<string, unknown> = {};
           try {
             const parsed: unknown = JSON.parse(text.slice(2));

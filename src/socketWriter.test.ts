@@ -117,6 +117,17 @@ describe("SocketWriter.end", () => {
     expect(sock.taken.length).toBe(60);
   });
 
+  test("abort cuts the socket off at once, queue dropped, and ends nothing twice", async () => {
+    const sock = fakeSocket(2);
+    const writer = new SocketWriter(sock);
+    writer.write(new Uint8Array(10));
+    writer.abort();
+    expect(sock.ended).toBe("terminate");
+    expect(writer.queued).toBe(0);
+    await writer.end(5); // already closed: neither end() nor terminate() again
+    expect(sock.ended).toBe("terminate");
+  });
+
   test("a peer that stops reading is cut off after the grace, and its queue is dropped", async () => {
     const sock = fakeSocket(1);
     const writer = new SocketWriter(sock);

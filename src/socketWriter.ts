@@ -102,6 +102,13 @@ export class SocketWriter {
     while (!this.closed && this.queue.length > 0) await new Promise<void>((r) => this.waiters.push(r));
   }
 
+  /** Close the socket at once, dropping what is queued: for a peer that reads nothing. */
+  abort(): void {
+    if (this.closed) return;
+    this.socket.terminate();
+    this.close();
+  }
+
   /** Mark closed (the socket is gone); wakes waiters. */
   close(): void {
     this.closed = true;
@@ -112,19 +119,18 @@ export class SocketWriter {
   }
 
   /**
-   * Flush, then end the socket. With `stallMs`, a peer that takes no byte for that long is cut
-   * off: otherwise a client that stops reading would keep its socket and queue forever. A slow
-   * reader that keeps taking bytes is never cut off.
+   * Flush, then end the socket. With `stallMs`, a peer that takes none of the queued bytes for
+   * that long is cut off (between `stallMs` and twice that after its last byte, as progress is
+   * checked every `stallMs`): otherwise a client that stops reading would keep its socket and
+   * queue forever. A slow reader that keeps taking bytes is never cut off.
    */
   async end(stallMs?: number): Promise<void> {
     const stall = stallMs === undefined ? null : new StallWatch(() => this.writtenBytes, stallMs);
     const outcome = await (stall ? Promise.race([this.flushed().then(() => "flushed" as const), stall.stalled]) : this.flushed());
     stall?.stop();
     if (this.closed) return;
-    if (outcome === "stalled") {
-      this.socket.terminate();
-      this.close();
-    } else this.socket.end();
+    if (outcome === "stalled") this.abort();
+    else this.socket.end();
   }
 }
 
