@@ -4,15 +4,16 @@
  * gateway's replies until the client has sent the transactions' end-of-stream (Q1, the largest
  * result, needs nothing else), then stops reading from the gateway, so Q1's results back up
  * into the gateway as behind a client that stopped reading. Once Q1 is published and the
- * gateway has stored every chunk, the proxy reads again and the client finishes. Prints the gateway's RSS before the hold, its peak during it, and the
- * bytes waiting in its result spool.
+ * gateway has stored every chunk, the proxy reads again and the client finishes. Prints the
+ * gateway's RSS until the hold, its peak during it, and the bytes in its result spool (which
+ * keeps every chunk of an open session, sent or not).
  *
  *   bun bench/slowReader.ts --data DIR [--work /tmp/coffee-bench-slow]
  *
  * Without the spool and the outbox bound, every waiting result would be in the gateway's memory.
- * Results reach the spool only beyond what the kernel's socket buffers between the gateway and
- * the proxy take (up to net.ipv4.tcp_wmem's maximum at the gateway, plus the proxy's receive
- * buffer). The hold must end within the gateway's --idle-timeout-s (120 s by default).
+ * What the kernel's socket buffers between the gateway and the proxy take (up to
+ * net.ipv4.tcp_wmem's maximum at the gateway, plus the proxy's receive buffer) is not in the
+ * gateway's memory either. The hold must end within the gateway's --idle-timeout-s (120 s).
  */
 import type { Socket } from "bun";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -23,7 +24,6 @@ import { FrameDecoder, encodeFrame } from "../src/frame.ts";
 import { freeTcpPort } from "../src/ports.ts";
 import { decodeClientMessage, decodeGatewayMessage } from "../src/protocol.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
-import { ENTITIES } from "../src/schema.ts";
 import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
 import { coffeeBin, installSignalCleanup, run, startUp, stopLive } from "./procStats.ts";
 
@@ -57,17 +57,18 @@ const spoolMb = (): number => {
   return readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0) / 1_048_576;
 };
 
-// ---- the proxy: client ⇄ proxy ⇄ gateway, holding the gateway's side from its first result frame.
+// ---- the proxy: client ⇄ proxy ⇄ gateway. Each direction is paused while the other side's
+// queue is over its mark (backpressure), and the gateway's side is held from the moment the
+// client sends the transactions' end-of-stream until `release`.
 let holding: (() => void) | null = null;
 const holdStarted = new Promise<void>((r) => (holding = r));
 let release: () => void = () => {};
+const released = new Promise<void>((r) => (release = r));
+/** Frames read from the gateway while held (a pause takes effect between reads). */
 let heldFrames: Uint8Array[] | null = null;
-const upDecoders = new WeakMap<object, FrameDecoder>();
-const upDecoder = (client: object): FrameDecoder => {
-  let d = upDecoders.get(client);
-  if (!d) upDecoders.set(client, (d = new FrameDecoder(64 << 20)));
-  return d;
-};
+let resultBytesPassed = 0;
+type Side = { peer: Socket<Side> | null; writer: SocketWriter; pending: Uint8Array[]; closed: boolean };
+
 /** Stop reading the gateway's side of `client`'s connection until `release`. */
 function hold(client: Socket<Side>): void {
   const upstream = client.data.peer;
@@ -75,26 +76,26 @@ function hold(client: Socket<Side>): void {
   holding();
   holding = null;
   upstream.pause();
-  // A pause takes effect between reads: what a read already brought waits here.
   heldFrames = [];
   void released.then(() => {
-    for (const f of heldFrames!.splice(0)) client.data.writer!.write(f);
+    for (const f of heldFrames!.splice(0)) client.data.writer.write(f);
     heldFrames = null;
-    upstream.resume();
+    if (client.data.writer.hasRoom) upstream.resume();
   });
 }
-let resultBytesPassed = 0;
-const released = new Promise<void>((r) => (release = r));
-type Side = { peer: Socket<Side> | null; writer: SocketWriter | null; pending: Uint8Array[] };
+
 const proxy = Bun.listen<Side>({
   hostname: "127.0.0.1", port: 0,
   socket: {
     async open(client) {
-      client.data = { peer: null, writer: new SocketWriter(client), pending: [] };
+      client.data = { peer: null, writer: new SocketWriter(client), pending: [], closed: false };
       const decoder = new FrameDecoder(64 << 20);
       const upstream = await Bun.connect<Side>({
-        hostname: "127.0.0.1", port, data: { peer: client, writer: null, pending: [] },
+        hostname: "127.0.0.1", port,
         socket: {
+          open(gw) {
+            gw.data = { peer: client, writer: new SocketWriter(gw), pending: [], closed: false };
+          },
           data(gw, bytes) {
             for (const frame of decoder.push(bytes)) {
               const out = encodeFrame(frame);
@@ -102,35 +103,57 @@ const proxy = Bun.listen<Side>({
                 heldFrames.push(out);
                 continue;
               }
-              client.data.writer!.write(out);
+              client.data.writer.write(out);
               if (decodeGatewayMessage(frame).t === "result") resultBytesPassed += frame.length;
             }
+            if (!client.data.writer.hasRoom) gw.pause();
           },
-          drain(gw) { gw.data.writer?.drain(); },
-          close() { client.end(); },
-          error() { client.end(); },
+          drain(gw) {
+            gw.data.writer.drain();
+            if (gw.data.writer.hasRoom) client.resume();
+          },
+          // What is still queued for the client goes first (the gateway's `done` among it).
+          close() { void client.data.writer.end(); },
+          error() { void client.data.writer.end(); },
         },
       });
-      upstream.data.writer = new SocketWriter(upstream);
       client.data.peer = upstream;
+      if (client.data.closed) return void upstream.end();
       for (const f of client.data.pending.splice(0)) upstream.data.writer.write(f);
     },
     data(client, bytes) {
-      // The upload passes at once, frame by frame, counted: once the last end-of-stream has gone
-      // up, the client has nothing more to send, and the gateway's side is no longer read.
+      // The upload passes frame by frame, read to find the transactions' end-of-stream; the
+      // transaction_items the client sends after it still pass while the gateway's side is held.
+      const upstream = client.data.peer;
       for (const frame of upDecoder(client).push(bytes)) {
         const out = encodeFrame(frame);
-        if (client.data.peer) client.data.peer.data.writer!.write(out);
+        if (upstream) upstream.data.writer.write(out);
         else client.data.pending.push(out);
         const msg = decodeClientMessage(frame);
         if (msg.t === "eos" && msg.entity === "transactions") hold(client);
       }
+      if (upstream && !upstream.data.writer.hasRoom) client.pause();
     },
-    drain(client) { client.data.writer?.drain(); },
-    close(client) { client.data.peer?.end(); },
-    error(client) { client.data.peer?.end(); },
+    drain(client) {
+      client.data.writer.drain();
+      if (client.data.writer.hasRoom && !heldFrames) client.data.peer?.resume();
+    },
+    close(client) {
+      client.data.closed = true;
+      if (client.data.peer) void client.data.peer.data.writer.end();
+    },
+    error(client) {
+      client.data.closed = true;
+      if (client.data.peer) void client.data.peer.data.writer.end();
+    },
   },
 });
+const upDecoders = new WeakMap<object, FrameDecoder>();
+function upDecoder(client: object): FrameDecoder {
+  let d = upDecoders.get(client);
+  if (!d) upDecoders.set(client, (d = new FrameDecoder(64 << 20)));
+  return d;
+}
 
 let peakBefore = 0;
 let peakHeld = { rss: 0, anon: 0 };
@@ -144,37 +167,46 @@ const sampler = (async () => {
     else if (now.rss > peakHeld.rss) peakHeld = now;
   }
 })();
-const clientRun = run(bin, ["--role", "client", "--data", data, "--out", join(work, "out"), "--gateway", `127.0.0.1:${proxy.port}`, "--quiet"]);
-await Promise.race([holdStarted, clientRun.then(() => { if (holding) fail("the client finished without sending the transactions' end-of-stream"); })]);
-phase = "held";
-const heldAt = performance.now();
-console.log(`proxy holding the gateway's side from the transactions' end-of-stream on (${(resultBytesPassed / 1_048_576).toFixed(1)} MB of results had passed); gateway RSS until then at most ${peakBefore} MB`);
 
-// Q1 (the largest result) published, and the gateway has taken and acked, so stored, every chunk
-// published so far. The upload of other entities may be stalled behind the held acks.
-for (;; await Bun.sleep(100)) { // polled: the cluster announces nothing to this script
-  const aggregators = await Promise.all(AGGREGATORS.map(async (a) => scrape(procs.find((p) => p.name === a.queue)!.metricsPort!)));
-  const chunks = aggregators.reduce((sum, t) => sum + counter(t, "coffee_messages_published_total", `routing_key="${RESULTS_KEY}"`), 0);
-  const text = await scrape(gateway.metricsPort!);
-  const q1 = aggregators[AGGREGATORS.findIndex((a) => a.query === "q1")]!;
-  const stored = counter(q1, "coffee_sessions_finished_total") >= 1
-    && counter(text, "coffee_acks_total", 'queue="results"') === chunks && counter(text, "coffee_deliveries_total", 'queue="results"') === chunks;
-  if (stored) break;
-  if (performance.now() - heldAt > 90_000) {
-    const finished = aggregators.map((t) => counter(t, "coffee_sessions_finished_total")).join(", ");
-    release();
-    phase = "done";
-    await stopLive();
-    fail(`results were not all stored within 90 s (aggregators finished: ${finished}; chunks published ${chunks}, gateway took ${counter(text, "coffee_deliveries_total", 'queue="results"')} and acked ${counter(text, "coffee_acks_total", 'queue="results"')})`);
+/** The measurement; throws on any failure, so the cluster is always stopped below. */
+async function measure(): Promise<void> {
+  const clientRun = run(bin, ["--role", "client", "--data", data, "--out", join(work, "out"), "--gateway", `127.0.0.1:${proxy.port}`, "--quiet"]);
+  // run() rejects when the client fails; a client that finishes before the hold is a failure too.
+  await Promise.race([holdStarted, clientRun.then(() => { if (holding) throw new Error("the client finished without sending the transactions' end-of-stream"); })]);
+  phase = "held";
+  const heldAt = performance.now();
+  console.log(`proxy holding the gateway's side from the transactions' end-of-stream on (${(resultBytesPassed / 1_048_576).toFixed(1)} MB of results had passed); gateway RSS until then at most ${peakBefore} MB`);
+
+  // Q1 (the largest result) published, and the gateway has taken and acked, so stored, every
+  // chunk published so far. The items upload goes on meanwhile, but its acks are held too.
+  for (;; await Bun.sleep(100)) { // polled: the cluster announces nothing to this script
+    const aggregators = await Promise.all(AGGREGATORS.map(async (a) => scrape(procs.find((p) => p.name === a.queue)!.metricsPort!)));
+    const chunks = aggregators.reduce((sum, t) => sum + counter(t, "coffee_messages_published_total", `routing_key="${RESULTS_KEY}"`), 0);
+    const text = await scrape(gateway.metricsPort!);
+    const taken = counter(text, "coffee_deliveries_total", 'queue="results"');
+    const acked = counter(text, "coffee_acks_total", 'queue="results"');
+    const q1 = aggregators[AGGREGATORS.findIndex((a) => a.query === "q1")]!;
+    if (counter(q1, "coffee_sessions_finished_total") >= 1 && acked === chunks && taken === chunks) break;
+    if (performance.now() - heldAt > 90_000) throw new Error(`Q1's results were not all stored within 90 s (chunks published ${chunks}, gateway took ${taken} and acked ${acked})`);
   }
+  console.log(`Q1's results stored during the hold (${((performance.now() - heldAt) / 1000).toFixed(1)} s): ${spoolMb().toFixed(1)} MB of results in the spool (stored there whether sent or not); gateway peak RSS meanwhile ${peakHeld.rss} MB (${peakHeld.anon} MB anonymous)`);
+  release();
+  await clientRun;
+  const session = readdirSync(join(work, "out"))[0]!;
+  console.log(`client finished after the hold (exit 0); its query1.csv is ${(statSync(join(work, "out", session, "query1.csv")).size / 1_048_576).toFixed(1)} MB`);
 }
-const waiting = spoolMb();
-console.log(`Q1's results stored during the hold (${((performance.now() - heldAt) / 1000).toFixed(1)} s): ${waiting.toFixed(1)} MB waiting in the result spool; gateway peak RSS meanwhile ${peakHeld.rss} MB (${peakHeld.anon} MB anonymous)`);
-release();
-await clientRun;
-phase = "done";
-await sampler;
-proxy.stop(true);
-await stopLive();
-const session = readdirSync(join(work, "out"))[0]!;
-console.log(`client finished after the hold (exit 0); its query1.csv is ${(statSync(join(work, "out", session, "query1.csv")).size / 1_048_576).toFixed(1)} MB`);
+
+let failed = false;
+try {
+  await measure();
+} catch (err) {
+  console.error(`slowReader: ${err instanceof Error ? err.message : String(err)}`);
+  failed = true;
+} finally {
+  release();
+  phase = "done";
+  await sampler;
+  proxy.stop(true);
+  await stopLive();
+}
+process.exit(failed ? 1 : 0);
