@@ -3,10 +3,13 @@ import { encodeFrame, FrameDecoder, writeFrame } from "./frame.ts";
 import { decodeClientMessage, encodeProtocolTransient } from "./protocol.ts";
 import { SocketWriter, type WritableSocket } from "./socketWriter.ts";
 
-/** A socket that takes at most `room` bytes per write until drained, recording what it took. */
-function fakeSocket(room: number): WritableSocket & { taken: number[]; room: number; ended: "no" | "end" | "terminate" } {
+/**
+ * A socket that takes at most `room` bytes per write until drained, recording what it took and
+ * how it was ended; `onEnd` plays the peer closing its side in answer to our end.
+ */
+function fakeSocket(room: number): WritableSocket & { taken: number[]; room: number; ended: "no" | "end" | "terminate"; onEnd: (() => void) | null } {
   const sock = {
-    taken: [] as number[], room, ended: "no" as "no" | "end" | "terminate",
+    taken: [] as number[], room, ended: "no" as "no" | "end" | "terminate", onEnd: null as (() => void) | null,
     write(data: Uint8Array): number {
       const n = Math.min(sock.room, data.length);
       sock.taken.push(...data.subarray(0, n));
@@ -15,6 +18,7 @@ function fakeSocket(room: number): WritableSocket & { taken: number[]; room: num
     },
     end() {
       sock.ended = "end";
+      sock.onEnd?.();
     },
     terminate() {
       sock.ended = "terminate";
@@ -92,6 +96,7 @@ describe("SocketWriter.end", () => {
   test("a peer that takes everything within the grace gets a normal end, after the last byte", async () => {
     const sock = fakeSocket(1);
     const writer = new SocketWriter(sock);
+    sock.onEnd = () => writer.close(); // the client closes too, as it does after `done`
     writer.write(Uint8Array.of(1, 2, 3));
     const ending = writer.end(60_000);
     expect(sock.ended).toBe("no");
@@ -105,6 +110,7 @@ describe("SocketWriter.end", () => {
   test("a slow reader that keeps taking bytes is never cut off, however long the whole takes", async () => {
     const sock = fakeSocket(0);
     const writer = new SocketWriter(sock);
+    sock.onEnd = () => writer.close();
     writer.write(new Uint8Array(60).fill(7));
     // One byte every 2 ms: the whole takes ~120 ms, six times the 20 ms stall limit.
     const reader = setInterval(() => {
@@ -115,6 +121,15 @@ describe("SocketWriter.end", () => {
     clearInterval(reader);
     expect(sock.ended).toBe("end");
     expect(sock.taken.length).toBe(60);
+  });
+
+  test("a peer that took everything but never closes its side is cut off after the grace", async () => {
+    const sock = fakeSocket(100);
+    const writer = new SocketWriter(sock);
+    writer.write(Uint8Array.of(1, 2, 3));
+    await writer.end(5);
+    expect(sock.taken).toEqual([1, 2, 3]);
+    expect(sock.ended).toBe("terminate");
   });
 
   test("abort cuts the socket off at once, queue dropped, and ends nothing twice", async () => {

@@ -116,21 +116,34 @@ export class SocketWriter {
     this.queuedBytes = 0;
     const w = this.waiters.splice(0);
     for (const f of w) f();
+    for (const f of this.closeWaiters.splice(0)) f();
   }
+
+  private readonly closeWaiters: (() => void)[] = [];
 
   /**
    * Flush, then end the socket. With `stallMs`, a peer that takes none of the queued bytes for
    * that long is cut off (between `stallMs` and twice that after its last byte, as progress is
    * checked every `stallMs`): otherwise a client that stops reading would keep its socket and
-   * queue forever. A slow reader that keeps taking bytes is never cut off.
+   * queue forever. A slow reader that keeps taking bytes is never cut off. What the kernel took
+   * is out of sight, so a peer that has not closed its side `stallMs` after the end is cut off
+   * too: one that never reads would otherwise hold a half-closed socket for good.
    */
   async end(stallMs?: number): Promise<void> {
     const stall = stallMs === undefined ? null : new StallWatch(() => this.writtenBytes, stallMs);
     const outcome = await (stall ? Promise.race([this.flushed().then(() => "flushed" as const), stall.stalled]) : this.flushed());
     stall?.stop();
     if (this.closed) return;
-    if (outcome === "stalled") this.abort();
-    else this.socket.end();
+    if (outcome === "stalled") return this.abort();
+    this.socket.end();
+    if (stallMs === undefined || this.closed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      new Promise<void>((r) => this.closeWaiters.push(r)),
+      new Promise<void>((r) => (timer = setTimeout(r, stallMs))),
+    ]);
+    clearTimeout(timer);
+    this.abort();
   }
 }
 
