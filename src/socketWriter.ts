@@ -114,12 +114,13 @@ export class SocketWriter {
     this.closed = true;
     this.queue = [];
     this.queuedBytes = 0;
-    const w = this.waiters.splice(0);
-    for (const f of w) f();
-    for (const f of this.closeWaiters.splice(0)) f();
+    this.wake();
   }
 
-  private readonly closeWaiters: (() => void)[] = [];
+  /** Resolves once the socket is closed (the peer hung up, or abort). */
+  private async whenClosed(): Promise<void> {
+    while (!this.closed) await new Promise<void>((r) => this.waiters.push(r));
+  }
 
   /**
    * Flush, then end the socket. With `stallMs`, a peer that takes none of the queued bytes for
@@ -138,10 +139,7 @@ export class SocketWriter {
     this.socket.end();
     if (stallMs === undefined || this.closed) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      new Promise<void>((r) => this.closeWaiters.push(r)),
-      new Promise<void>((r) => (timer = setTimeout(r, stallMs))),
-    ]);
+    await Promise.race([this.whenClosed(), new Promise<void>((r) => (timer = setTimeout(r, stallMs)))]);
     clearTimeout(timer);
     this.abort();
   }
