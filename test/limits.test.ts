@@ -8,33 +8,17 @@ import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import { CoffeeError } from "../src/errors.ts";
-import { encodeFrame, FrameDecoder } from "../src/frame.ts";
+import { FrameDecoder } from "../src/frame.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
 import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { decodeGatewayMessage, encodeProtocol, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
+import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { computeReference } from "../src/reference.ts";
 import { allQueues } from "../src/topology.ts";
 import { readResults, tempDir } from "./harness.ts";
+import { frame, raw } from "./rawGateway.ts";
 
 setDefaultTimeout(60_000);
-
-/** Open a raw connection, send frames, collect what the gateway sends until it closes. */
-async function raw(port: number, frames: Uint8Array[]): Promise<GatewayMessage[]> {
-  const got: GatewayMessage[] = [];
-  const decoder = new FrameDecoder(64 << 20);
-  let closed: () => void = () => {};
-  const done = new Promise<void>((r) => (closed = r));
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1", port,
-    socket: { data(_s, d) { for (const f of decoder.push(d)) got.push(decodeGatewayMessage(f)); }, close() { closed(); }, error() { closed(); } },
-  });
-  for (const f of frames) socket.write(f);
-  await done;
-  return got;
-}
-
-const frame = (msg: unknown): Uint8Array => encodeFrame(encodeProtocol(msg as never));
 
 describe("gateway limits and access", () => {
   let cluster: InProcessCluster;

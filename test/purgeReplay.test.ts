@@ -8,13 +8,14 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { createGateway, defaultGatewayConfig, type GatewayInstance } from "../roles/gateway.ts";
 import { decodeMessage, type BrokerMessage } from "../src/codec.ts";
-import { encodeFrame, FrameDecoder } from "../src/frame.ts";
+import { encodeFrame } from "../src/frame.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { decodeGatewayMessage, encodeProtocol, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
+import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { allQueues, PURGE_KEY } from "../src/topology.ts";
 import type { Transport } from "../src/transport.ts";
 import { tempDir } from "./harness.ts";
+import { frame, raw } from "./rawGateway.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -45,29 +46,8 @@ async function purgeRecorder(confirm: boolean): Promise<{ transport: Transport; 
 }
 
 /** Say hello, then send a frame that is not msgpack: the session ends with a protocol error. */
-async function sessionEndedByGarbage(port: number): Promise<GatewayMessage[]> {
-  const got: GatewayMessage[] = [];
-  const decoder = new FrameDecoder(1 << 20);
-  let closed: () => void = () => {};
-  const done = new Promise<void>((r) => (closed = r));
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1", port,
-    socket: {
-      data(s, d) {
-        for (const f of decoder.push(d)) {
-          const m = decodeGatewayMessage(f);
-          got.push(m);
-          if (m.t === "welcome") s.write(encodeFrame(Uint8Array.of(0xc1, 0xc1)));
-        }
-      },
-      close: () => closed(),
-      error: () => closed(),
-    },
-  });
-  socket.write(encodeFrame(encodeProtocol({ t: "hello", v: PROTOCOL_VERSION })));
-  await done;
-  return got;
-}
+const sessionEndedByGarbage = (port: number): Promise<GatewayMessage[]> =>
+  raw(port, [frame({ t: "hello", v: PROTOCOL_VERSION })], (m) => (m.t === "welcome" ? [encodeFrame(Uint8Array.of(0xc1, 0xc1))] : []));
 
 async function startGateway(stateDir: string, transport: Transport): Promise<GatewayInstance & { port: number }> {
   const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir }), transport, quiet);
