@@ -15,7 +15,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { readClusterFile } from "../src/clusterPlan.ts";
 import { freeTcpPort } from "../src/ports.ts";
-import { coffeeBin, installSignalCleanup, run, startUp, stopLive } from "./procStats.ts";
+import { scrape, total } from "../test/promText.ts";
+import { coffeeBin, installSignalCleanup, memoryMb, run, startUp, stopLive } from "./procStats.ts";
 
 const { values } = parseArgs({
   options: {
@@ -44,10 +45,6 @@ const target = readClusterFile(join(work, "state", "cluster.json")).find((p) => 
 if (target.pid === null || !target.metricsPort) fail(`${target.name} has no pid or metrics port`);
 const pid = target.pid!;
 
-/** kB fields of /proc/<pid>/status, in MB. */
-const status = (): Record<string, number> => Object.fromEntries(readFileSync(`/proc/${pid}/status`, "utf8").split("\n")
-  .filter((l) => /^(VmRSS|RssAnon|RssFile):/.test(l)).map((l) => [l.split(":")[0]!, Math.round(parseInt(l.split(":")[1]!) / 1024)]));
-const metric = (text: string, name: string): number => Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, "m").exec(text)?.[1] ?? NaN) / MB);
 
 interface Sample { t: number; rss: number; anon: number; file: number; heap: number; external: number }
 const samples: Sample[] = [];
@@ -57,9 +54,11 @@ let sampling = true;
 const t0 = performance.now();
 const sampler = (async () => {
   while (sampling) {
-    const text = await (await fetch(`http://127.0.0.1:${target.metricsPort}/metrics`)).text();
-    const st = status();
-    const s: Sample = { t: (performance.now() - t0) / 1000, rss: st.VmRSS!, anon: st.RssAnon!, file: st.RssFile!, heap: metric(text, "nodejs_heap_size_used_bytes"), external: metric(text, "nodejs_external_memory_bytes") };
+    const metrics = await scrape(target.metricsPort!);
+    const memory = memoryMb(pid);
+    if (!memory) throw new Error(`${target.name} exited during the run`);
+    const heap = Math.round(total(metrics, "nodejs_heap_size_used_bytes") / MB);
+    const s: Sample = { t: (performance.now() - t0) / 1000, ...memory, heap, external: Math.round(total(metrics, "nodejs_external_memory_bytes") / MB) };
     if (samples.every((p) => s.anon > p.anon)) {
       peakSmaps = readFileSync(`/proc/${pid}/smaps`, "utf8");
       peakThreads = readdirSync(`/proc/${pid}/task`).length;

@@ -202,6 +202,17 @@ export function procStat(pid: number): { ticks: number; hwmKb: number } | null {
   }
 }
 
+/** A process's resident memory from /proc/<pid>/status, MB: all of it, anonymous, file-backed; null once it exited. */
+export function memoryMb(pid: number): { rss: number; anon: number; file: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const mb = (field: string): number => Math.round(Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) / 1024);
+    return { rss: mb("VmRSS"), anon: mb("RssAnon"), file: mb("RssFile") };
+  } catch {
+    return null;
+  }
+}
+
 let brokers: number[] | undefined;
 /**
  * The RabbitMQ node's pids, when it runs on this machine: its CPU is part of the cost of a run.

@@ -16,7 +16,7 @@
  * gateway's memory either. The hold must end within the gateway's --idle-timeout-s (120 s).
  */
 import type { Socket } from "bun";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { readClusterFile } from "../src/clusterPlan.ts";
@@ -25,7 +25,8 @@ import { freeTcpPort } from "../src/ports.ts";
 import { decodeClientMessage, decodeGatewayMessage } from "../src/protocol.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
 import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
-import { coffeeBin, installSignalCleanup, run, startUp, stopLive } from "./procStats.ts";
+import { scrape, total } from "../test/promText.ts";
+import { coffeeBin, installSignalCleanup, memoryMb, run, startUp, stopLive } from "./procStats.ts";
 
 const { values } = parseArgs({ options: { data: { type: "string" }, work: { type: "string", default: "/tmp/coffee-bench-slow" } } });
 const fail = (msg: string): never => { console.error(`slowReader: ${msg}`); process.exit(2); };
@@ -44,14 +45,6 @@ await startUp(bin, ["up", "--transport", "amqp", "--state-dir", stateDir, "--por
 const procs = readClusterFile(join(stateDir, "cluster.json"));
 const gateway = procs.find((p) => p.role === "gateway")!;
 
-const scrape = async (metricsPort: number): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-const counter = (text: string, name: string, label = ""): number =>
-  [...text.matchAll(new RegExp(`^${name}\\{[^}]*${label}[^}]*\\} (\\S+)$`, "gm"))].reduce((sum, m) => sum + Number(m[1]), 0);
-const rssMb = (): { rss: number; anon: number } => {
-  const s = readFileSync(`/proc/${gateway.pid}/status`, "utf8");
-  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(s)?.[1] ?? 0);
-  return { rss: Math.round(kb("VmRSS") / 1024), anon: Math.round(kb("RssAnon") / 1024) };
-};
 const spoolMb = (): number => {
   const dir = join(stateDir, "gateway", "results");
   return readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0) / 1_048_576;
@@ -156,13 +149,13 @@ function upDecoder(client: object): FrameDecoder {
 }
 
 let peakBefore = 0;
-let peakHeld = { rss: 0, anon: 0 };
+let peakHeld = { rss: 0, anon: 0, file: 0 };
 let phase = "upload" as "upload" | "held" | "done";
 const sampler = (async () => {
   for (; phase !== "done"; await Bun.sleep(100)) {
     // A sampling period, not a wait for an event.
-    if (!existsSync(`/proc/${gateway.pid}`)) break;
-    const now = rssMb();
+    const now = memoryMb(gateway.pid!);
+    if (!now) break;
     if (phase === "upload") peakBefore = Math.max(peakBefore, now.rss);
     else if (now.rss > peakHeld.rss) peakHeld = now;
   }
@@ -181,12 +174,12 @@ async function measure(): Promise<void> {
   // chunk published so far. The items upload goes on meanwhile, but its acks are held too.
   for (;; await Bun.sleep(100)) { // polled: the cluster announces nothing to this script
     const aggregators = await Promise.all(AGGREGATORS.map(async (a) => scrape(procs.find((p) => p.name === a.queue)!.metricsPort!)));
-    const chunks = aggregators.reduce((sum, t) => sum + counter(t, "coffee_messages_published_total", `routing_key="${RESULTS_KEY}"`), 0);
-    const text = await scrape(gateway.metricsPort!);
-    const taken = counter(text, "coffee_deliveries_total", 'queue="results"');
-    const acked = counter(text, "coffee_acks_total", 'queue="results"');
+    const chunks = aggregators.reduce((sum, m) => sum + total(m, "coffee_messages_published_total", { routing_key: RESULTS_KEY }), 0);
+    const metrics = await scrape(gateway.metricsPort!);
+    const taken = total(metrics, "coffee_deliveries_total", { queue: "results" });
+    const acked = total(metrics, "coffee_acks_total", { queue: "results" });
     const q1 = aggregators[AGGREGATORS.findIndex((a) => a.query === "q1")]!;
-    if (counter(q1, "coffee_sessions_finished_total") >= 1 && acked === chunks && taken === chunks) break;
+    if (total(q1, "coffee_sessions_finished_total") >= 1 && acked === chunks && taken === chunks) break;
     if (performance.now() - heldAt > 90_000) throw new Error(`Q1's results were not all stored within 90 s (chunks published ${chunks}, gateway took ${taken} and acked ${acked})`);
   }
   console.log(`Q1's results stored during the hold (${((performance.now() - heldAt) / 1000).toFixed(1)} s): ${spoolMb().toFixed(1)} MB of results in the spool (stored there whether sent or not); gateway peak RSS meanwhile ${peakHeld.rss} MB (${peakHeld.anon} MB anonymous)`);
