@@ -3,8 +3,8 @@
  * types its rows, publishes them with confirms and acks each client batch only once the broker
  * confirmed it; relays each session's result chunks to that session's connection only.
  */
-import type { Socket, TCPSocketListener } from "bun";
-import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import type { TCPSocketListener } from "bun";
+import { randomUUID } from "node:crypto";
 import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { BodyArena } from "../src/bodyArena.ts";
@@ -13,9 +13,9 @@ import { CoffeeError, ConfigError, ProtocolError, WalError, errorMessage } from 
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
-import { decodeClientMessage, encodeProtocolTransient, PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
+import { decodeClientMessage, encodeProtocolTransient, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
-import { ENTITIES, QUERIES, type Entity, type QueryName } from "../src/schema.ts";
+import { ENTITIES, type Entity } from "../src/schema.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
 import { dataKey, eosKey, PURGE_KEY, RESULTS_KEY } from "../src/topology.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
@@ -27,6 +27,8 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { longestField } from "../src/textColumn.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
+import { newSession as blankSession, resultsComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
+import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 
 /** Gateway options, compiled. */
@@ -61,39 +63,6 @@ export interface GatewayConfig {
   token: string | null;
   /** Directory of the session registry's write-ahead log; null keeps it in memory only. */
   stateDir: string | null;
-}
-
-interface Connection {
-  socket: Socket<Connection>;
-  decoder: FrameDecoder;
-  writer: SocketWriter;
-  session: Session | null;
-  closed: boolean;
-  /** Handshake, then idle-while-uploading deadline. */
-  timer: ReturnType<typeof setTimeout> | null;
-}
-
-interface Session {
-  id: string;
-  /** The client's current connection; null while it is away (it may resume until the TTL). */
-  conn: Connection | null;
-  nextSeq: Map<Entity, number>;
-  /** End-of-stream counts received, and those confirmed by the broker (and acked). */
-  eosCount: Map<Entity, number>;
-  eosConfirmed: Set<Entity>;
-  /** Client batches and end-of-stream markers published but not yet confirmed by the broker. */
-  inFlight: number;
-  /** Client batches alone (the --max-in-flight limit; end-of-stream markers do not count). */
-  batchesInFlight: number;
-  /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
-  awaitingResend: boolean;
-  /** Result chunks on their way to the client, the ones waiting read back from the spool. */
-  results: ResultPump;
-  /** Progress for status pages: rows acknowledged per entity, result chunks written per query. */
-  rowsAcked: Map<Entity, number>;
-  delivered: Map<QueryName, number>;
-  done: boolean;
-  ttlTimer: ReturnType<typeof setTimeout> | null;
 }
 
 /** A gateway instance; `listening` resolves with the bound port once clients can connect. */
@@ -156,8 +125,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (s && !s.done) purge(s, `${code}: ${errorMessage(err)}`);
   };
 
-  const newSession = (id: string): Session =>
-    ({ id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, batchesInFlight: 0, awaitingResend: false, results: newPump(id), rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null });
+  const newSession = (id: string): Session => blankSession(id, newPump(id));
 
   /** Drop a session everywhere: aggregators (purge message), the registry, the log. */
   function purge(s: Session, reason: string): void {
@@ -190,9 +158,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     s.ttlTimer = setTimeout(() => purge(s, `client gone for more than ${cfg.sessionTtlMs / 1000} s`), cfg.sessionTtlMs);
   }
 
-  /** True once the client has sent every entity's end-of-stream (confirmed or not). */
-  const uploadOver = (s: Session): boolean => ENTITIES.every((e) => s.eosCount.has(e));
-
   /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
   function armTimer(conn: Connection): void {
     if (conn.timer) clearTimeout(conn.timer);
@@ -222,14 +187,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     }
   }
 
-  /** Constant-time token check (hashes first, so lengths do not leak either). */
-  function checkToken(given: string | undefined): void {
-    if (cfg.token === null) return;
-    const want = createHash("sha256").update(cfg.token).digest();
-    const got = createHash("sha256").update(given ?? "").digest();
-    if (given === undefined || !timingSafeEqual(want, got)) throw new CoffeeError("AUTH_FAILED", "missing or wrong token (the gateway requires COFFEE_TOKEN or --token-file)");
-  }
-
   function endConnection(conn: Connection): void {
     if (conn.closed) return;
     conn.closed = true;
@@ -242,15 +199,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     }
   }
 
-  function checkVersion(v: number): void {
-    if (v !== PROTOCOL_VERSION) throw new ProtocolError(`protocol version ${v} is not supported (this gateway speaks ${PROTOCOL_VERSION})`);
-  }
-
   function hello(conn: Connection, msg: ClientMessage): void {
     if (msg.t === "resume") return resume(conn, msg);
     if (msg.t !== "hello") throw new ProtocolError(`expected hello or resume, got ${msg.t}`);
-    checkVersion(msg.v);
-    checkToken(msg.token);
+    checkProtocolVersion(msg.v);
+    checkToken(cfg.token, msg.token);
     if (sessions.size >= cfg.maxSessions) {
       counters.rejectedFull++;
       throw new CoffeeError("SESSION_LIMIT", `server full: ${sessions.size} of ${cfg.maxSessions} sessions in use, try again later`);
@@ -268,8 +221,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   }
 
   function resume(conn: Connection, msg: Extract<ClientMessage, { t: "resume" }>): void {
-    checkVersion(msg.v);
-    checkToken(msg.token);
+    checkProtocolVersion(msg.v);
+    checkToken(cfg.token, msg.token);
     const s = sessions.get(msg.session);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
     if (s.conn && s.conn !== conn) endConnection(s.conn);
@@ -442,22 +395,12 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     else throw new ProtocolError(`unexpected ${msg.t} during a session`);
   }
 
-  /** True when every query's chunks 0..last are stored for the session. */
-  function resultsComplete(id: string): boolean {
-    const chunks = store.sessions.get(id)?.chunks ?? [];
-    return QUERIES.every((q) => {
-      const mine = chunks.filter((c) => c.query === q);
-      const last = mine.find((c) => c.last);
-      return last !== undefined && mine.length === last.chunk + 1;
-    });
-  }
-
   /**
    * A session is done once its connected client has every query's chunks and every batch and
    * end-of-stream was confirmed and acked: `done` must never overtake an ack.
    */
   function maybeFinish(s: Session): void {
-    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !ENTITIES.every((e) => s.eosConfirmed.has(e)) || !resultsComplete(s.id)) return;
+    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !ENTITIES.every((e) => s.eosConfirmed.has(e)) || !resultsComplete(store.sessions.get(s.id)?.chunks ?? [])) return;
     s.done = true;
     sessions.delete(s.id);
     counters.sessionsFinished++;

@@ -1,0 +1,65 @@
+/**
+ * A client session as the gateway holds it while it runs, and the connection it currently comes
+ * through. The durable part (which sessions exist, their result chunks) is in src/gatewayStore.ts;
+ * this is what a restart rebuilds or forgets: sequence numbers, in-flight counts, timers.
+ */
+import type { Socket } from "bun";
+import type { FrameDecoder } from "./frame.ts";
+import type { StoredChunk } from "./gatewayStore.ts";
+import type { ResultPump } from "./resultPump.ts";
+import { ENTITIES, QUERIES, type Entity, type QueryName } from "./schema.ts";
+import type { SocketWriter } from "./socketWriter.ts";
+
+/** One client TCP connection. */
+export interface Connection {
+  socket: Socket<Connection>;
+  decoder: FrameDecoder;
+  writer: SocketWriter;
+  session: Session | null;
+  closed: boolean;
+  /** Handshake, then idle-while-uploading deadline. */
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+/** One client session: its upload's progress and its results on their way back. */
+export interface Session {
+  id: string;
+  /** The client's current connection; null while it is away (it may resume until the TTL). */
+  conn: Connection | null;
+  nextSeq: Map<Entity, number>;
+  /** End-of-stream counts received, and those confirmed by the broker (and acked). */
+  eosCount: Map<Entity, number>;
+  eosConfirmed: Set<Entity>;
+  /** Client batches and end-of-stream markers published but not yet confirmed by the broker. */
+  inFlight: number;
+  /** Client batches alone (the --max-in-flight limit; end-of-stream markers do not count). */
+  batchesInFlight: number;
+  /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
+  awaitingResend: boolean;
+  /** Result chunks on their way to the client, the ones waiting read back from the spool. */
+  results: ResultPump;
+  /** Progress for status pages: rows acknowledged per entity, result chunks written per query. */
+  rowsAcked: Map<Entity, number>;
+  delivered: Map<QueryName, number>;
+  done: boolean;
+  ttlTimer: ReturnType<typeof setTimeout> | null;
+}
+
+/** A session with nothing received yet and no client attached. */
+export function newSession(id: string, results: ResultPump): Session {
+  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, batchesInFlight: 0, awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null };
+}
+
+/** True once the client has sent every entity's end-of-stream (confirmed or not). */
+export function uploadOver(s: Session): boolean {
+  return ENTITIES.every((e) => s.eosCount.has(e));
+}
+
+/** True when `chunks` hold every query's chunks 0..last, the last one included. */
+export function resultsComplete(chunks: readonly Pick<StoredChunk, "query" | "chunk" | "last">[]): boolean {
+  return QUERIES.every((q) => {
+    const mine = chunks.filter((c) => c.query === q);
+    const last = mine.find((c) => c.last);
+    return last !== undefined && mine.length === last.chunk + 1;
+  });
+}
