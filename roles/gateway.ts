@@ -303,13 +303,17 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     }
   }
 
-  function publishConfirmed(s: Session, key: string, bytes: Uint8Array, isBatch: boolean, then: () => void, weight = 0): void {
+  /**
+   * Publish for `s`; `then` runs once the broker confirmed. `batchFrom` is the connection a client
+   * batch came through: it counts against that connection's --max-in-flight until the confirm.
+   */
+  function publishConfirmed(s: Session, key: string, bytes: Uint8Array, batchFrom: Connection | null, then: () => void, weight = 0): void {
     s.inFlight++;
-    if (isBatch) s.batchesInFlight++;
+    if (batchFrom) batchFrom.batchesInFlight++;
     weigh(s, weight);
     const settled = (): void => {
       s.inFlight--;
-      if (isBatch) s.batchesInFlight--;
+      if (batchFrom) batchFrom.batchesInFlight--;
       weigh(s, -weight);
     };
     transport.publish(key, bytes).then(
@@ -325,16 +329,16 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     );
   }
 
-  function batch(s: Session, msg: Extract<ClientMessage, { t: "batch" }>): void {
+  function batch(conn: Connection, s: Session, msg: Extract<ClientMessage, { t: "batch" }>): void {
     const next = s.nextSeq.get(msg.entity) ?? 0;
     const eosCount = s.eosCount.get(msg.entity);
     // seq below `next` is a resend after a resume: published again, dropped downstream by lineage.
     if (msg.seq > next || (msg.seq === next && eosCount !== undefined)) {
       throw new ProtocolError(`batch ${msg.entity}#${msg.seq} out of order (expected #${next}${eosCount !== undefined ? ", after end-of-stream" : ""})`);
     }
-    // Clients are told maxInFlight; the slack covers a resume, when the old connection's
-    // publishes may still be in flight beside the resends.
-    if (s.batchesInFlight >= cfg.maxInFlight * 2) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
+    // Clients are told maxInFlight. Counted per connection: after a resume, batches of the old
+    // connection still awaiting their confirms do not count against the resends.
+    if (conn.batchesInFlight >= cfg.maxInFlight) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
     if (msg.lines.length > cfg.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${cfg.maxBatchRows} (--max-batch-rows)`);
     for (const column of msg.columns) {
       const longest = longestField(column);
@@ -354,7 +358,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const { entity, seq } = msg;
     const rows = msg.lines.length;
     const rejectedLines = rejected.map((r) => msg.lines[r]!);
-    publishConfirmed(s, dataKey(entity), bytes, true, () => {
+    publishConfirmed(s, dataKey(entity), bytes, conn, () => {
       s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
       metrics.batches.inc(stage);
       metrics.rowsOut.inc(stage, rows - rejectedLines.length);
@@ -370,7 +374,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     s.eosCount.set(msg.entity, msg.count);
     // Upload over: the connection now only waits for results and needs no batch-sized buffers.
     if (uploadOver(s)) s.conn?.decoder.release();
-    publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), false, () => {
+    publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), null, () => {
       s.eosConfirmed.add(msg.entity);
       send(s.conn, { t: "eos-ack", entity: msg.entity });
     });
@@ -386,7 +390,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       return armTimer(conn);
     }
     armTimer(conn);
-    if (msg.t === "batch") batch(conn.session, msg);
+    if (msg.t === "batch") batch(conn, conn.session, msg);
     else if (msg.t === "eos") eos(conn.session, msg);
     else if (msg.t === "resent") {
       conn.session.awaitingResend = false;
@@ -470,7 +474,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
         port: cfg.port,
         socket: {
           open(socket) {
-            const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
+            const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, batchesInFlight: 0, closed: false, timer: null };
             connections.add(conn);
             socket.data = conn;
             armTimer(conn);
