@@ -8,7 +8,8 @@ import "./processTuning.ts";
 import type { Command } from "./command.ts";
 import { loadAll, ROLE_ENTRIES, TOOL_ENTRIES, type CommandEntry } from "./commandRegistry.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
-import { parseOptions, renderHelp, type OptionValues } from "./options.ts";
+import { COMMON_OPTIONS } from "./roleRuntime.ts";
+import { parseOptions, renderHelp, renderOptionRows, type OptionSpec, type OptionValues } from "./options.ts";
 
 /** One line of the top-level help: name and the first sentence of the description. */
 function summaryLine(c: Command): string {
@@ -16,7 +17,22 @@ function summaryLine(c: Command): string {
   return `  ${c.name.padEnd(12)} ${first}`;
 }
 
-/** The top-level help: loads every command for its summary line. */
+/**
+ * Every command's options with their defaults, as its own --help lists them: the options that
+ * several roles share once, then each command's others.
+ */
+function optionSections(roles: readonly Command[], tools: readonly Command[]): string {
+  const sharedBy = roles.filter((r) => COMMON_OPTIONS.every((o) => r.options.includes(o)));
+  const own = (c: Command): readonly OptionSpec[] => (sharedBy.includes(c) ? c.options.filter((o) => !COMMON_OPTIONS.includes(o)) : c.options);
+  const section = (title: string, specs: readonly OptionSpec[]): string => `${title}\n${specs.length ? renderOptionRows(specs).join("\n") : "  (none)"}`;
+  return [
+    section(`Options of ${sharedBy.map((r) => r.name).join(", ")}:`, COMMON_OPTIONS),
+    ...roles.map((r) => section(`coffee --role ${r.name}${sharedBy.includes(r) ? ", besides those" : ""}:`, own(r))),
+    ...tools.map((t) => section(`coffee ${t.name}:`, t.options)),
+  ].join("\n\n");
+}
+
+/** The top-level help: loads every command for its summary line and its options. */
 async function topHelp(): Promise<string> {
   const [roles, tools] = await Promise.all([loadAll(ROLE_ENTRIES), loadAll(TOOL_ENTRIES)]);
   return `coffee: a distributed, fault-tolerant analytics engine for the coffee-shop dataset.
@@ -34,6 +50,9 @@ ${tools.map(summaryLine).join("\n")}
 
 Environment: AMQP_URL or AMQP_URL_FILE (broker, default amqp://guest:***@127.0.0.1:5672; amqps:// for TLS,
 AMQP_CA_FILE to trust a private CA), COFFEE_NAMESPACE (queue prefix). Secrets are never flags.
+Every option below can also be set by the environment variable shown with it.
+
+${optionSections(roles, tools)}
 `;
 }
 
@@ -49,6 +68,7 @@ function resolve(argv: string[], env: Record<string, string | undefined>): { com
     const arg = rest[i]!;
     if (arg.includes("=")) { role = arg.slice("--role=".length); rest.splice(i, 1); }
     else { role = rest[i + 1]; rest.splice(i, 2); }
+    if (role === undefined || role === "" || role.startsWith("-")) throw new CoffeeError("CONFIG_INVALID", `--role needs a value (roles: ${ROLE_ENTRIES.map((r) => r.name).join(", ")})`);
   }
   if (role === undefined || role === "") return { command: null, rest };
   const command = ROLE_ENTRIES.find((r) => r.name === role);

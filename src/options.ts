@@ -127,9 +127,9 @@ function convert(spec: OptionSpec, raw: string, source: string): string | number
   }
 }
 
-/** The `--help` text: usage line, description, then every option with its env and default. */
-export function renderHelp(usage: string, description: string, specs: readonly OptionSpec[]): string {
-  const rows = specs.map((s) => {
+/** One help line per option: flag, help, then its env, default and range. */
+export function renderOptionRows(specs: readonly OptionSpec[]): string[] {
+  return specs.map((s) => {
     const flag = s.secret ? `--${fileFlag(s)} PATH` : `--${s.name}${s.type === "bool" ? "" : s.type === "int" ? " N" : s.choices ? ` ${s.choices.join("|")}` : " VALUE"}`;
     const shownDefault = s.secret && typeof s.default === "string" ? redactUrl(s.default) : s.default;
     const extras = [
@@ -139,7 +139,11 @@ export function renderHelp(usage: string, description: string, specs: readonly O
     ].filter(Boolean);
     return `  ${flag.padEnd(34)} ${s.help}${extras.length ? ` [${extras.join("; ")}]` : ""}`;
   });
-  return `Usage: ${usage}\n\n${description}\n\nOptions:\n${rows.join("\n")}\n  --help                             show this help\n`;
+}
+
+/** The `--help` text: usage line, description, then every option with its env and default. */
+export function renderHelp(usage: string, description: string, specs: readonly OptionSpec[]): string {
+  return `Usage: ${usage}\n\n${description}\n\nOptions:\n${renderOptionRows(specs).join("\n")}\n  --help                             show this help\n`;
 }
 
 /** Typed accessors, so roles read options without casts. */

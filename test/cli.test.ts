@@ -13,6 +13,17 @@ describe("command line", () => {
     for (const name of ["gateway", "worker", "aggregator", "monitor", "client", "up", "gen", "reference"]) expect(r.stdout).toContain(`  ${name} `);
   });
 
+  test("coffee --help lists every option line of every role's and tool's own --help", async () => {
+    const top = (await runCoffee(["--help"])).stdout;
+    for (const command of [["--role", "gateway"], ["--role", "worker"], ["--role", "aggregator"], ["--role", "monitor"], ["--role", "client"], ["up"], ["gen"], ["reference"], ["demo"], ["chaos"], ["status"], ["compose"]]) {
+      const own = (await runCoffee([...command, "--help"])).stdout;
+      const rows = own.split("\n").filter((line) => /^ {2}--(?!help\b)/.test(line));
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) expect(top).toContain(row);
+    }
+    expect(top).toMatch(/--gateway VALUE .*default "127\.0\.0\.1:9000"/);
+  });
+
   test("every role's --help shows its options with defaults; ROLE env is equivalent to --role", async () => {
     for (const role of ["gateway", "worker", "aggregator", "monitor", "client"]) {
       const viaFlag = await runCoffee(["--role", role, "--help"]);
@@ -35,6 +46,7 @@ describe("command line", () => {
       [["--role", "gateway", "--port", "abc"], "--port must be an integer"],
       [["--role", "worker"], "give exactly one of --stage and --chain"],
       [["--role", "nope"], 'unknown role "nope"'],
+      [["--role"], "--role needs a value"],
       [["--role", "gateway", "--bogus", "1"], "unknown option --bogus"],
       [["up", "--replicas", "filter-year=0"], "--replicas: replicas of filter-year must be 1..64"],
       [["up", "--replicas", "nosuch=2"], 'unknown stage "nosuch"'],
