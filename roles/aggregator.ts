@@ -17,9 +17,9 @@ import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from 
 import { QUERIES, type QueryName } from "../src/schema.ts";
 import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
 import { chunkLines } from "../src/chunkLines.ts";
-import { AggregatorState } from "../src/aggregatorState.ts";
+import { AggregatorState, type ApplyEffect } from "../src/aggregatorState.ts";
 import { AggregatorStore } from "../src/aggregatorStore.ts";
-import { errorMessage } from "../src/errors.ts";
+import { errorMessage, WalError } from "../src/errors.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { join } from "node:path";
@@ -55,9 +55,9 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   let consumer: Consumer | null = null;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
-  /** A failed fsync leaves the log's durability unknown: stop, and let the supervisor restart us. */
+  /** A failed write or fsync of the log or a spilled run leaves what is durable unknown: stop, and let the supervisor restart us. */
   const fatal = (err: unknown): never => {
-    log.error(`write-ahead log failure, exiting: ${errorMessage(err)}`);
+    log.error(`write-ahead log or spilled run failure, exiting: ${errorMessage(err)}`);
     process.exit(70);
   };
   const group = new GroupCommit(() => store?.commit() ?? Promise.resolve(), fatal);
@@ -104,7 +104,14 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       log.error(`dropping a result message that was routed to ${spec.queue}`);
       return d.ack();
     }
-    const effect = state.apply(msg);
+    let effect: ApplyEffect;
+    try {
+      effect = state.apply(msg);
+    } catch (err) {
+      // A spilled run could not be written: as with the log, what is durable is unknown.
+      if (err instanceof WalError && (err.code === "WAL_IO_FAILED" || err.code === "WAL_FSYNC_FAILED")) fatal(err);
+      throw err;
+    }
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
     if (effect === "applied" && msg.kind === "data") metrics.stageDone(spec.queue, msg.entity, bodyRows(msg.bodyKind, msg.body), 0);
     if (effect === "purged") metrics.sessionsPurged.inc(stage);

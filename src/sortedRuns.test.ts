@@ -1,7 +1,8 @@
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { WalError } from "./errors.ts";
 import { mergeRuns, sortedOrder, writeRun } from "./sortedRuns.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "coffee-runs-"));
@@ -32,4 +33,42 @@ test("a long id is read across the reader's buffer boundary", () => {
   const path = join(dir, "long.bin");
   writeRun(path, ids, ids.map((_, i) => i));
   expect([...mergeRuns([path], [], [])].map((r) => r.cents)).toEqual(ids.map((_, i) => i));
+});
+
+test("an id longer than 64 KiB fits a run row (the gateway lets fields reach --max-field-chars)", () => {
+  const ids = ["b", `a${"x".repeat(70_000)}`, `a${"y".repeat(65_535)}`, ""];
+  const path = join(dir, "wide.rows");
+  writeRun(path, ids, [1, 2, 3, 4]);
+  expect([...mergeRuns([path], [], [])]).toEqual([{ id: "", cents: 4 }, { id: ids[1]!, cents: 2 }, { id: ids[2]!, cents: 3 }, { id: "b", cents: 1 }]);
+});
+
+test("runs of the first format (*.bin, u16 lengths) written before are still read, merged with new ones", () => {
+  const old = join(dir, "run-0.bin");
+  // Built by hand, as the first format's writer laid it out: u16 length, id, f64 cents.
+  const rows = [["t-1", 10], ["t-3", 30]] as const;
+  const bytes = new Uint8Array(rows.reduce((n, [id]) => n + 2 + id.length + 8, 0));
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  for (const [id, cents] of rows) {
+    view.setUint16(at, id.length, true);
+    bytes.set(new TextEncoder().encode(id), at + 2);
+    view.setFloat64(at + 2 + id.length, cents, true);
+    at += 2 + id.length + 8;
+  }
+  writeFileSync(old, bytes);
+  const fresh = join(dir, "run-1.rows");
+  writeRun(fresh, ["t-2"], [20]);
+  expect([...mergeRuns([old, fresh], ["t-0"], [0])]).toEqual([0, 1, 2, 3].map((i) => ({ id: `t-${i}`, cents: i * 10 })));
+});
+
+test("a run that cannot be written is WAL_IO_FAILED, not a stray system error", () => {
+  const file = join(dir, "not-a-dir");
+  writeFileSync(file, "");
+  let code = "";
+  try {
+    writeRun(join(file, "run-0.rows"), ["t"], [1]);
+  } catch (err) {
+    code = (err as WalError).code;
+  }
+  expect(code).toBe("WAL_IO_FAILED");
 });

@@ -3,18 +3,24 @@
  * transaction sorted by id, so its state grows with rows; past a bound the rows go to disk as a
  * sorted run file and the final result is a k-way merge of the runs, streamed.
  *
- * Run file: rows sorted by id (code units, stable), each `u16 id byte length, UTF-8 id, f64 cents`
+ * Run file: rows sorted by id (code units, stable), each `u32 id byte length, UTF-8 id, f64 cents`
  * (little endian). Written once, fsynced (file and directory) before anything refers to it.
+ * Files named `*.bin` are of the first format, with a u16 length, which held ids up to 64 KiB
+ * only; a session's state from before may still name them, so both are read. Q1 names new runs
+ * `*.rows`.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { InternalError } from "./errors.ts";
+import { InternalError, WalError } from "./errors.ts";
 
 /** One row of a run. */
 export interface RunRow {
   id: string;
   cents: number;
 }
+
+/** Bytes of a row's id length: 2 in `*.bin` files (the first format), else 4. */
+export const lengthBytesOf = (path: string): 2 | 4 => (path.endsWith(".bin") ? 2 : 4);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -30,25 +36,41 @@ export function sortedOrder(ids: readonly string[]): number[] {
   return order;
 }
 
-/** Write the rows, sorted, to `path` and make the file and its directory entry durable. */
+/**
+ * Write the rows, sorted, to `path` and make the file and its directory entry durable. A failed
+ * write or fsync is WAL_IO_FAILED / WAL_FSYNC_FAILED: the run is part of the aggregator's state.
+ */
 export function writeRun(path: string, ids: readonly string[], cents: readonly number[]): void {
+  const width = lengthBytesOf(path);
   const encoded = ids.map((id) => encoder.encode(id));
-  const size = encoded.reduce((n, b) => n + 2 + b.length + 8, 0);
+  const size = encoded.reduce((n, b) => n + width + b.length + 8, 0);
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   let at = 0;
   for (const i of sortedOrder(ids)) {
     const id = encoded[i]!;
-    if (id.length > 0xffff) throw new InternalError(`id of ${id.length} bytes does not fit a run row`);
-    view.setUint16(at, id.length, true);
-    out.set(id, at + 2);
-    view.setFloat64(at + 2 + id.length, cents[i]!, true);
-    at += 2 + id.length + 8;
+    if (width === 2) {
+      if (id.length > 0xffff) throw new InternalError(`id of ${id.length} bytes does not fit a row of ${path}`);
+      view.setUint16(at, id.length, true);
+    } else view.setUint32(at, id.length, true);
+    out.set(id, at + width);
+    view.setFloat64(at + width + id.length, cents[i]!, true);
+    at += width + id.length + 8;
   }
+  try {
+    writeDurably(path, out);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).syscall === "fsync" ? "WAL_FSYNC_FAILED" : "WAL_IO_FAILED";
+    throw new WalError(code, `writing sorted run ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** `bytes` as the whole of `path`, fsynced with its directory entry. */
+function writeDurably(path: string, bytes: Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
   const fd = openSync(path, "w");
   try {
-    writeSync(fd, out);
+    writeSync(fd, bytes);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -69,7 +91,7 @@ class RunReader {
   private eof = false;
   head: RunRow | null = null;
 
-  constructor(private readonly fd: number) {
+  constructor(private readonly fd: number, private readonly width: 2 | 4) {
     this.advance();
   }
 
@@ -94,16 +116,18 @@ class RunReader {
 
   /** Move `head` to the next row (null at the end). */
   advance(): void {
-    if (!this.ensure(2)) {
+    const w = this.width;
+    if (!this.ensure(w)) {
       if (this.end > this.start) throw new InternalError("run file ends inside a row");
       this.head = null;
       return;
     }
-    const len = this.buf[this.start]! | (this.buf[this.start + 1]! << 8);
-    if (!this.ensure(2 + len + 8)) throw new InternalError("run file ends inside a row");
-    const id = decoder.decode(this.buf.subarray(this.start + 2, this.start + 2 + len));
-    const cents = new DataView(this.buf.buffer, this.buf.byteOffset + this.start + 2 + len, 8).getFloat64(0, true);
-    this.start += 2 + len + 8;
+    const lengthView = new DataView(this.buf.buffer, this.buf.byteOffset + this.start, w);
+    const len = w === 2 ? lengthView.getUint16(0, true) : lengthView.getUint32(0, true);
+    if (!this.ensure(w + len + 8)) throw new InternalError("run file ends inside a row");
+    const id = decoder.decode(this.buf.subarray(this.start + w, this.start + w + len));
+    const cents = new DataView(this.buf.buffer, this.buf.byteOffset + this.start + w + len, 8).getFloat64(0, true);
+    this.start += w + len + 8;
     this.head = { id, cents };
   }
 }
@@ -115,7 +139,7 @@ class RunReader {
 export function* mergeRuns(paths: readonly string[], ids: readonly string[], cents: readonly number[]): Generator<RunRow> {
   const fds = paths.map((p) => openSync(p, "r"));
   try {
-    const readers = fds.map((fd) => new RunReader(fd));
+    const readers = fds.map((fd, i) => new RunReader(fd, lengthBytesOf(paths[i]!)));
     const order = sortedOrder(ids);
     let m = 0;
     for (;;) {

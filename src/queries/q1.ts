@@ -30,14 +30,22 @@ export const q1Reducer: QueryReducer<Q1State> = {
     if (msg.bodyKind !== "transactions") return;
     const body = msg.body as TransactionsBody;
     const id = fieldReader(body.id);
+    const before = state.ids.length;
     for (let i = 0; i < body.cents.length; i++) {
       state.ids.push(id(i));
       state.cents.push(body.cents[i]!);
     }
     if (state.spillDir !== null && state.ids.length >= state.runRows) {
       // Named by position: a replay after a crash rewrites the same run with the same rows.
-      const name = `run-${state.runs.length}.bin`;
-      writeRun(join(state.spillDir, name), state.ids, state.cents);
+      const name = `run-${state.runs.length}.rows`;
+      try {
+        writeRun(join(state.spillDir, name), state.ids, state.cents);
+      } catch (err) {
+        // All or nothing: the batch is not applied, so applying it again adds its rows once.
+        state.ids.length = before;
+        state.cents.length = before;
+        throw err;
+      }
       state.runs.push(name);
       state.ids = [];
       state.cents = [];
