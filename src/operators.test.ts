@@ -57,3 +57,11 @@ test("groupQ4 counts per store and user, ignoring missing users", () => {
   const rows = [...g.store].map((s, i) => [s, g.user[i], g.count[i]]).sort();
   expect(rows).toEqual([[1, 5, 2], [2, 5, 1]]);
 });
+
+test("groupQ3 and groupQ4 keep ids apart at the top of their range (31-bit stores and users)", () => {
+  const big = 2 ** 31 - 1;
+  const q4 = groupQ4(tx([["a", 4_194_305, 1, 0, 20240101, 0], ["b", 4_194_305, 0, 0, 20240101, 0], ["c", big, big, 0, 20240101, 0], ["d", big, big - 1, 0, 20240101, 0], ["e", big, big, 0, 20240101, 0]]));
+  expect([...q4.store].map((s, i) => [s, q4.user[i], q4.count[i]]).sort()).toEqual([[2147483647, 2147483646, 1], [2147483647, 2147483647, 2], [4194305, 0, 1], [4194305, 1, 1]]);
+  const q3 = groupQ3(tx([["a", big, 1, 5, 99991231, 0], ["b", big - 1, 1, 7, 99991231, 0], ["c", 0, 1, 9, 10000101, 0]]));
+  expect([...q3.half].map((h, i) => [h, q3.store[i], q3.cents[i]]).sort()).toEqual([[10001, 0, 9], [99992, 2147483646, 7], [99992, 2147483647, 5]]);
+});

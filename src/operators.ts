@@ -99,6 +99,7 @@ export function halfOf(date: number): number {
 export function groupQ3(body: TransactionsBody): Q3Partial {
   const sums = new Map<number, number>();
   for (let i = 0; i < body.store.length; i++) {
+    // Exact: a half (at most 99992) times 2^31 plus a 31-bit store stays under 2^53.
     const key = halfOf(body.date[i]!) * 2 ** 31 + body.store[i]!;
     sums.set(key, (sums.get(key) ?? 0) + body.cents[i]!);
   }
@@ -115,20 +116,28 @@ export function groupQ3(body: TransactionsBody): Q3Partial {
 
 /** Partial Q4: transaction count per (store, user) within one batch; rows without a user are dropped. */
 export function groupQ4(body: TransactionsBody): Q4Partial {
-  const counts = new Map<number, number>();
+  // A map per store: store and user are 31-bit ids each, and one number holds only 53 bits.
+  const byStore = new Map<number, Map<number, number>>();
+  let size = 0;
   for (let i = 0; i < body.store.length; i++) {
     const user = body.user[i]!;
     if (user < 0) continue;
-    const key = body.store[i]! * 2 ** 31 + user;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
+    const store = body.store[i]!;
+    let counts = byStore.get(store);
+    if (!counts) byStore.set(store, (counts = new Map()));
+    const before = counts.get(user);
+    if (before === undefined) size++;
+    counts.set(user, (before ?? 0) + 1);
   }
-  const out: Q4Partial = { store: new Int32Array(counts.size), user: new Int32Array(counts.size), count: new Float64Array(counts.size) };
+  const out: Q4Partial = { store: new Int32Array(size), user: new Int32Array(size), count: new Float64Array(size) };
   let k = 0;
-  for (const [key, count] of counts) {
-    out.store[k] = Math.floor(key / 2 ** 31);
-    out.user[k] = key % 2 ** 31;
-    out.count[k] = count;
-    k++;
+  for (const [store, counts] of byStore) {
+    for (const [user, count] of counts) {
+      out.store[k] = store;
+      out.user[k] = user;
+      out.count[k] = count;
+      k++;
+    }
   }
   return out;
 }
