@@ -8,7 +8,7 @@
 import { heapSize } from "bun:jsc";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { readClusterFile } from "../src/clusterPlan.ts";
+import { ClusterWatch } from "../src/clusterWatch.ts";
 import { startMonitorDashboard } from "../src/dashboard/monitorDashboard.ts";
 import type { Command } from "../src/command.ts";
 import { DockerRevivalBackend } from "../src/dockerRevival.ts";
@@ -104,6 +104,10 @@ export const monitorCommand: Command = {
     const misses = new Map<string, number>();
     const down = new Set<string>();
     const revivals = { attempts: 0 };
+    const watch = new ClusterWatch(clusterFile, (e) => {
+      if (e.type === "unusable") log.warn(`${e.problem}: health-checking no processes until it can be read`);
+      else log.info(`${clusterFile} can be read again: health-checking ${e.processes} process(es)`);
+    });
     const nameOf = (monitorId: number): string => `monitor-${monitorId}`;
 
     // A monitor restarted with no memory starts from the highest term the backend has fenced,
@@ -139,7 +143,7 @@ export const monitorCommand: Command = {
     const health = await startHealthServer({
       port: int(values, "health-port"),
       host: str(values, "health-host"),
-      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: down.size, revivals: revivals.attempts,
+      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
         rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
     });
     log.info(`health on udp/${health.port}; election on tcp/${electionPort} among ${ids.join(",")}; watching ${clusterFile}`);
@@ -159,7 +163,7 @@ export const monitorCommand: Command = {
       const round = performance.now();
       if (election.isLeader(round)) {
         const term = election.term;
-        const entries = readClusterFile(clusterFile).filter((e) => e.name !== name);
+        const entries = watch.read().filter((e) => e.name !== name);
         await Promise.all(entries.map(async (e) => {
           const reply = await pingEntry(e, timeoutMs);
           if (reply) {

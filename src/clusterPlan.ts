@@ -1,5 +1,6 @@
 /** The processes of a local cluster, rendered from the topology, and their cluster.json entries. */
 import { readFileSync } from "node:fs";
+import { errorMessage } from "./errors.ts";
 import { AGGREGATORS, CHAINS, STAGES } from "./topology.ts";
 
 /** One entry of cluster.json (contract §1). */
@@ -22,14 +23,47 @@ export interface ClusterProcess {
   restarts?: number;
 }
 
-/** Read cluster.json; a missing or half-written file reads as no processes. */
-export function readClusterFile(path: string): ClusterProcess[] {
+/** cluster.json as read: its processes, or why it has none to give. */
+export type ClusterFileRead = { ok: true; processes: ClusterProcess[] } | { ok: false; problem: string };
+
+const ROLES: readonly string[] = ["gateway", "worker", "aggregator", "monitor"];
+
+/** Why `entry` is not a usable cluster.json entry, or null when it is. */
+function entryProblem(entry: unknown): string | null {
+  if (typeof entry !== "object" || entry === null) return "not an object";
+  const e = entry as Record<string, unknown>;
+  if (typeof e.name !== "string" || e.name === "") return "no name";
+  if (typeof e.role !== "string" || !ROLES.includes(e.role)) return `${e.name}: role must be one of ${ROLES.join(", ")}`;
+  if (!Number.isInteger(e.healthPort) || (e.healthPort as number) < 0 || (e.healthPort as number) > 65535) return `${e.name}: healthPort must be a port number`;
+  return null;
+}
+
+/** Read and check cluster.json: a JSON array of entries, each with a name, a role and a health port. */
+export function tryReadClusterFile(path: string): ClusterFileRead {
+  let text: string;
   try {
-    const parsed = JSON.parse(readFileSync(path, "utf8")) as unknown;
-    return Array.isArray(parsed) ? (parsed as ClusterProcess[]) : [];
-  } catch {
-    return [];
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    return { ok: false, problem: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})` };
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, problem: `${path} is not JSON (${errorMessage(err)})` };
+  }
+  if (!Array.isArray(parsed)) return { ok: false, problem: `${path} must hold a JSON array of processes` };
+  for (const [i, entry] of parsed.entries()) {
+    const problem = entryProblem(entry);
+    if (problem) return { ok: false, problem: `${path}, entry ${i}: ${problem}` };
+  }
+  return { ok: true, processes: parsed as ClusterProcess[] };
+}
+
+/** Read cluster.json for a display; a missing or unusable file reads as no processes. */
+export function readClusterFile(path: string): ClusterProcess[] {
+  const read = tryReadClusterFile(path);
+  return read.ok ? read.processes : [];
 }
 
 /** One process to run: name, role, role-specific arguments. */

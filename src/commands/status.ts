@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { readClusterFile } from "../clusterPlan.ts";
 import { gatewayView, leaderOf, pingProcesses, type ProcessStatus } from "../clusterView.ts";
 import type { Command } from "../command.ts";
-import { DatasetError } from "../errors.ts";
+import { ConfigError } from "../errors.ts";
 import type { SessionProgress } from "../gatewayStatus.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { ENTITIES, QUERIES } from "../schema.ts";
@@ -31,7 +31,7 @@ export interface ClusterStatus {
 /** Ping every process in the cluster file. */
 export async function clusterStatus(stateDir: string, timeoutMs: number): Promise<ClusterStatus> {
   const file = join(stateDir, "cluster.json");
-  if (!existsSync(file)) throw new DatasetError(`no cluster.json under ${stateDir}: is coffee up running with --state-dir ${stateDir}?`);
+  if (!existsSync(file)) throw new ConfigError(`no cluster.json under ${stateDir}: is coffee up running with --state-dir ${stateDir}?`);
   const processes = await pingProcesses(readClusterFile(file), timeoutMs);
   const gw = gatewayView(processes);
   return { processes, ...leaderOf(processes), openSessions: gw.open, sessions: gw.sessions, queues: gw.queues };
