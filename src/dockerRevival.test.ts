@@ -112,6 +112,9 @@ describe("DockerRevivalBackend against a fake Engine API", () => {
     const { b } = backend(f);
     expect(await b.findContainer("worker-1")).toEqual({ id: W1, names: ["/coffee-worker-1-1"], state: "running", matchedBy: "compose-label" });
     expect(await b.findContainer("gateway")).toEqual({ id: GW, names: ["/gateway"], state: "exited", matchedBy: "name" });
+    const missing = await b.findContainer("agg-q9").catch((err: unknown) => err);
+    expect(missing).toBeInstanceOf(RevivalError);
+    expect(missing).toMatchObject({ code: "REVIVAL_FAILED", node: "agg-q9" });
   });
 
   test("304 (already started) counts as success", async () => {

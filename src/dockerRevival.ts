@@ -14,7 +14,7 @@
  */
 import Docker from "dockerode";
 import { errorMessage } from "./errors.ts";
-import { RevivalGuard, type RevivalBackend, type RevivalEvent, type RevivalPolicy } from "./revival.ts";
+import { RevivalError, RevivalGuard, type RevivalBackend, type RevivalEvent, type RevivalPolicy } from "./revival.ts";
 
 /** Compose label naming a container's service. */
 export const COMPOSE_SERVICE_LABEL = "com.docker.compose.service";
@@ -142,39 +142,39 @@ export class DockerRevivalBackend implements RevivalBackend {
 
   /**
    * The container of process `name`: by compose service label (and project, if configured),
-   * else by exact container name. Throws (a plain Error, with a message for people) if none or
+   * else by exact container name. Throws RevivalError (REVIVAL_FAILED) if none or
    * several match, or Docker cannot be reached.
    */
   async findContainer(name: string): Promise<DockerContainerRef> {
     const labels = [`${COMPOSE_SERVICE_LABEL}=${name}`];
     if (this.project !== undefined) labels.push(`${COMPOSE_PROJECT_LABEL}=${this.project}`);
     // `docker compose run` leaves one-off containers with the same service label: never those
-    const byLabel = (await this.list({ label: labels })).filter((c) => c.Labels[COMPOSE_ONEOFF_LABEL] !== "True");
+    const byLabel = (await this.list(name, { label: labels })).filter((c) => c.Labels[COMPOSE_ONEOFF_LABEL] !== "True");
     if (byLabel.length > 0) return this.pick(name, byLabel, "compose-label", `labelled ${labels.join(", ")}`);
     // the engine's name filter is an unanchored regexp over "/<name>": anchor it, and re-check here
-    const byName = (await this.list({ name: [`^/${escapeRegExp(name)}$`] })).filter((c) => c.Names.includes(`/${name}`));
+    const byName = (await this.list(name, { name: [`^/${escapeRegExp(name)}$`] })).filter((c) => c.Names.includes(`/${name}`));
     if (byName.length > 0) return this.pick(name, byName, "name", `named ${name}`);
     const scope = this.project !== undefined ? ` in compose project ${this.project}` : "";
-    throw new Error(`no Docker container for ${name}: none labelled ${COMPOSE_SERVICE_LABEL}=${name}${scope} and none named ${name}`);
+    throw new RevivalError("REVIVAL_FAILED", name, `no Docker container for ${name}: none labelled ${COMPOSE_SERVICE_LABEL}=${name}${scope} and none named ${name}`);
   }
 
   private pick(name: string, found: ListedContainer[], matchedBy: DockerContainerRef["matchedBy"], how: string): DockerContainerRef {
     const only = found[0];
     if (found.length > 1 || !only) {
       const list = found.map((c) => `${shortId(c.Id)} ${c.Names.join(",")}`).join("; ");
-      throw new Error(`ambiguous: ${found.length} Docker containers ${how} (${list}); set the compose project to choose`);
+      throw new RevivalError("REVIVAL_FAILED", name, `ambiguous: ${found.length} Docker containers ${how} (${list}); set the compose project to choose`);
     }
     return { id: only.Id, names: only.Names, state: only.State, matchedBy };
   }
 
-  private async list(filters: Record<string, string[]>): Promise<ListedContainer[]> {
+  private async list(name: string, filters: Record<string, string[]>): Promise<ListedContainer[]> {
     let result: unknown;
     try {
       result = await this.docker.listContainers({ all: true, filters, abortSignal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
-      throw new Error(`listing Docker containers failed: ${this.describe(err)}`);
+      throw new RevivalError("REVIVAL_FAILED", name, `listing Docker containers failed: ${this.describe(err)}`);
     }
-    if (!Array.isArray(result)) throw new Error(`listing Docker containers returned ${typeof result}, not an array`);
+    if (!Array.isArray(result)) throw new RevivalError("REVIVAL_FAILED", name, `listing Docker containers returned ${typeof result}, not an array`);
     return result.map(asListedContainer).filter((c): c is ListedContainer => c !== null);
   }
 
@@ -189,7 +189,7 @@ export class DockerRevivalBackend implements RevivalBackend {
         this.log(`${label} for ${name} was already running`);
         return;
       }
-      throw new Error(`starting ${label} failed: ${this.describe(err)}`);
+      throw new RevivalError("REVIVAL_FAILED", name, `starting ${label} failed: ${this.describe(err)}`);
     }
   }
 

@@ -54,13 +54,13 @@ export class LocalRevivalBackend implements RevivalBackend {
           signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
         });
       } catch (err) {
-        throw new Error(`coffee up's control API at ${this.opts.controlUrl} did not answer: ${errorMessage(err)}`);
+        throw new RevivalError("REVIVAL_FAILED", name, `coffee up's control API at ${this.opts.controlUrl} did not answer: ${errorMessage(err)}`);
       }
       if (res.status === 409) {
         const body = (await res.json().catch(() => ({}))) as { currentTerm?: number };
         throw new RevivalError("REVIVAL_FENCED", name, `coffee up refused term ${term}: it has seen term ${body.currentTerm ?? "?"}`);
       }
-      if (!res.ok) throw new Error(`coffee up answered ${res.status}: ${await res.text()}`);
+      if (!res.ok) throw new RevivalError("REVIVAL_FAILED", name, `coffee up answered ${res.status}: ${await res.text()}`);
     });
   }
 }

@@ -7,6 +7,7 @@
  * makes `MemoryTransport.publish` on any routing key bound to it wait until a consumer takes one.
  * The dataflow is acyclic, so a waiting publisher always has a consumer downstream making room.
  */
+import { InternalError } from "./errors.ts";
 import type { QueueSpec } from "./topology.ts";
 import { dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
@@ -103,7 +104,7 @@ export class MemoryBroker {
   /** Attach a consumer to a declared queue and start delivering to it. */
   addConsumer(name: string, c: MemoryConsumer): void {
     const q = this.queues.get(name);
-    if (!q) throw new Error(`queue ${name} is not declared`);
+    if (!q) throw new InternalError(`queue ${name} is not declared`);
     q.consumers.push(c);
     this.pump(q);
   }

@@ -256,7 +256,9 @@ export class RevivalGuard {
         this.gaveUp.add(name);
         this.onEvent({ type: "gave-up", name, attempts: attempt });
       }
-      throw new RevivalError("REVIVAL_FAILED", name, err instanceof RevivalError ? error : `could not revive ${name} (attempt ${attempt}): ${error}`, retryInMs);
+      // A refusal (fenced) speaks for itself; a failure is told with its attempt.
+      const refused = err instanceof RevivalError && err.code !== "REVIVAL_FAILED";
+      throw new RevivalError("REVIVAL_FAILED", name, refused ? error : `could not revive ${name} (attempt ${attempt}): ${error}`, retryInMs);
     }
     this.policy.recordSuccess(name, this.now());
     this.onEvent({ type: "revived", name, attempt });
