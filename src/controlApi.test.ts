@@ -28,3 +28,17 @@ test("start requests from a term older than one seen are fenced (409); wild term
   expect(await (await fetch(`${api.url}/term`)).json()).toEqual({ term: 5 });
   expect(api.term).toBe(5);
 });
+
+test("web pages cannot drive it: a foreign Host is 403, a POST that is not JSON is 415, and neither moves the term", async () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-ctl-"));
+  api = startControlApi(new Supervisor(dir, () => {}, () => {}, () => null), () => {});
+  // What a cross-site form or fetch without a preflight can send.
+  const simple = await fetch(`${api.url}/term`, { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ term: 900_000 }) });
+  expect(simple.status).toBe(415);
+  // What a page reaching 127.0.0.1 through a rebound DNS name sends.
+  const rebound = await fetch(`${api.url}/term`, { method: "POST", headers: { "content-type": "application/json", host: "evil.example" }, body: JSON.stringify({ term: 900_000 }) });
+  expect(rebound.status).toBe(403);
+  expect((await fetch(`${api.url}/processes`, { headers: { host: "evil.example:80" } })).status).toBe(403);
+  expect(api.term).toBe(0);
+  expect((await fetch(`${api.url}/processes`, { headers: { host: "localhost" } })).status).toBe(200);
+});

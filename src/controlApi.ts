@@ -4,11 +4,17 @@
  * election term; a request from an older term than one already seen is refused (fencing), so a
  * paused ex-leader can never act.
  *
+ * Only this machine's processes can reach it (it listens on loopback). Against web pages in a
+ * browser on this machine: a Host that does not name this machine gets 403 (DNS rebinding), and
+ * a POST must say `content-type: application/json`, which a cross-site page cannot send without
+ * a CORS preflight this API never grants (415 otherwise).
+ *
  *   GET  /processes                      → [{ name, role, pid, alive }]
  *   POST /processes/<name>/start {term}  → 200 { started, pid } | 404 | 409 { currentTerm }
  *   GET  /term                           → { term }  (highest term seen)
  *   POST /term {term}                    → 200 | 409 { currentTerm }  (a new leader announces itself)
  */
+import { hostAllowed } from "./hostCheck.ts";
 import type { Supervisor } from "./supervisor.ts";
 
 /** A running control API. */
@@ -42,6 +48,10 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
+      if (!hostAllowed(req.headers.get("host"), [])) return Response.json({ error: "this API answers only to this machine's names" }, { status: 403 });
+      if (req.method === "POST" && !/^application\/json\b/i.test(req.headers.get("content-type") ?? "")) {
+        return Response.json({ error: "POST bodies must be content-type: application/json" }, { status: 415 });
+      }
       const url = new URL(req.url);
       if (req.method === "GET" && url.pathname === "/processes") {
         return Response.json(supervisor.list().map((c) => ({ name: c.spec.name, role: c.spec.role, pid: c.pid, alive: c.alive })));

@@ -3,7 +3,7 @@
  * page, GET /api/state the latest sample as JSON. Read-only; nothing else is served.
  */
 import { CoffeeError, errorMessage } from "../errors.ts";
-import { hostAllowed } from "./hostCheck.ts";
+import { hostAllowed } from "../hostCheck.ts";
 import { DASHBOARD_CSP, DASHBOARD_HTML } from "./page.ts";
 import { startSampler, type SamplerOptions } from "./state.ts";
 
@@ -25,7 +25,7 @@ const NO_STORE = { "cache-control": "no-store", "x-content-type-options": "nosni
 
 /**
  * Sample once, then listen on host:port; throws DashboardError when the port cannot be bound.
- * Requests naming a Host other than this machine or `allowedHosts` get 403 (see hostCheck.ts).
+ * Requests naming a Host other than this machine or `allowedHosts` get 403 (see src/hostCheck.ts).
  */
 export async function startDashboard(opts: SamplerOptions & { host: string; port: number; allowedHosts?: readonly string[] }): Promise<Dashboard> {
   const sampler = await startSampler(opts);

@@ -1,7 +1,8 @@
 /**
- * Which Host headers the dashboard answers. A page on any web site can point a name it controls
- * at 127.0.0.1 (DNS rebinding) and then read the dashboard as its own origin; the browser still
- * sends that name as Host, so answering only names that mean this machine closes the hole.
+ * Which Host headers coffee's HTTP endpoints for people and local tools answer (the dashboard,
+ * coffee up's control API). A page on any web site can point a name it controls at 127.0.0.1
+ * (DNS rebinding) and then talk to such an endpoint as its own origin; the browser still sends
+ * that name as Host, so answering only names that mean this machine closes the hole.
  */
 import { isIP } from "node:net";
 import { hostname } from "node:os";
