@@ -119,7 +119,7 @@ export const monitorCommand: Command = {
     }, performance.now());
     const transport = startElectionTransport(electionPort, str(values, "election-host"), peers, (m) => {
       if (isElectionMessage(m)) perform(election.receive(m, performance.now()));
-    });
+    }, (err) => log.error(`handling an election message failed: ${errorMessage(err)}`));
     function perform(actions: ElectionAction[]): void {
       for (const a of actions) {
         if (a.type === "send") transport.send(a.to, a.message);

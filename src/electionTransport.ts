@@ -26,8 +26,12 @@ export interface ElectionTransport {
   close(): void;
 }
 
-/** Listen on `host:port` and deliver every well-formed JSON line to `onMessage`. */
-export function startElectionTransport(port: number, host: string, peers: PeerAddresses, onMessage: (message: unknown) => void): ElectionTransport {
+/**
+ * Listen on `host:port` and deliver every well-formed JSON line to `onMessage`. Lines that are
+ * not JSON are dropped (anyone may connect); an error thrown by `onMessage` is a bug of ours,
+ * handed to `onHandlerError` rather than taken for bad input.
+ */
+export function startElectionTransport(port: number, host: string, peers: PeerAddresses, onMessage: (message: unknown) => void, onHandlerError: (err: unknown) => void): ElectionTransport {
   const server: TCPSocketListener<{ buf: string }> = Bun.listen<{ buf: string }>({
     hostname: host,
     port,
@@ -42,10 +46,16 @@ export function startElectionTransport(port: number, host: string, peers: PeerAd
         while ((nl = s.data.buf.indexOf("\n")) >= 0) {
           const line = s.data.buf.slice(0, nl);
           s.data.buf = s.data.buf.slice(nl + 1);
+          let message: unknown;
           try {
-            onMessage(JSON.parse(line));
+            message = JSON.parse(line);
           } catch {
-            // Not JSON: ignored.
+            continue; // not JSON: not from a peer
+          }
+          try {
+            onMessage(message);
+          } catch (err) {
+            onHandlerError(err);
           }
         }
       },
