@@ -225,7 +225,12 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     checkToken(cfg.token, msg.token);
     const s = sessions.get(msg.session);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
-    if (s.conn && s.conn !== conn) endConnection(s.conn);
+    const old = s.conn;
+    if (old && old !== conn) {
+      endConnection(old);
+      // The client moved on: its old connection (half-open, say) must not hold a socket and buffers.
+      old.writer.abort();
+    }
     if (s.ttlTimer) clearTimeout(s.ttlTimer);
     s.ttlTimer = null;
     s.conn = conn;
