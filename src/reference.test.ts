@@ -7,7 +7,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { referenceCommand, rejectLine } from "./commands/reference.ts";
+import { referenceCommand } from "./commands/reference.ts";
+import { rejectLine } from "./rejectReport.ts";
 import { DatasetError } from "./errors.ts";
 import { computeReference } from "./reference.ts";
 import { ENTITIES, QUERIES, queryFileName } from "./schema.ts";
@@ -165,7 +166,7 @@ describe("computeReference on a hand-computed dataset", () => {
     const result = await computeReference(dir, { batchRows: 4, maxRejectLines: 3 });
     const rej = result.rejects.find((r) => r.file.startsWith("transactions/"));
     expect(rej).toEqual({ file: "transactions/transactions.csv", count: 15, firstLines: [2, 3, 4] });
-    expect(rejectLine(rej!)).toBe("transactions/transactions.csv: 15 rows rejected (lines 2, 3, 4...)");
+    expect(rejectLine(rej!)).toBe("transactions/transactions.csv: 15 rows rejected (lines 2, 3, 4, ...)");
     expect(rejectLine({ file: "f.csv", count: 2, firstLines: [5, 9] })).toBe("f.csv: 2 rows rejected (lines 5, 9)");
   });
 

@@ -10,6 +10,7 @@ import { entityFiles, readEntityFile } from "./csvSource.ts";
 import { parseEntityRows, type EntityBodies } from "./entityBatch.ts";
 import { DatasetError } from "./errors.ts";
 import { csvLine, formatCents, formatDate } from "./format.ts";
+import { RejectReport, type FileRejects } from "./rejectReport.ts";
 import { fieldReader } from "./textColumn.ts";
 import type { Entity, QueryName } from "./schema.ts";
 
@@ -21,14 +22,6 @@ export interface ReferenceOptions {
   maxRejectLines?: number;
 }
 
-/** The malformed rows of one file: how many, and the first few line numbers (header = line 1). */
-export interface FileRejects {
-  /** Path relative to the dataset folder, e.g. `transactions/t_202401.csv`. */
-  file: string;
-  count: number;
-  /** Smallest rejected line numbers, ascending, at most `maxRejectLines`. */
-  firstLines: number[];
-}
 
 /** The four result files as CSV text (header + rows, `\n` line ends) and the reject report. */
 export interface ReferenceResult {
@@ -87,22 +80,6 @@ class UserCounts {
     for (let u = 0; u < d.length; u++) if (d[u]! > 0) offer(u, d[u]!);
     for (const [u, c] of this.sparse) offer(u, c);
     return best.map((b) => b.user);
-  }
-}
-
-/** Rejected rows of one file: a count plus the smallest few line numbers. */
-class RejectLog {
-  count = 0;
-  readonly lines: number[] = [];
-  constructor(readonly file: string, private readonly keep: number) {}
-
-  add(line: number): void {
-    this.count++;
-    if (this.lines.length >= this.keep && line >= this.lines[this.lines.length - 1]!) return;
-    let i = this.lines.length;
-    while (i > 0 && this.lines[i - 1]! > line) i--;
-    this.lines.splice(i, 0, line);
-    if (this.lines.length > this.keep) this.lines.pop();
   }
 }
 
@@ -245,26 +222,25 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
   const batchRows = opts.batchRows ?? 5000;
   const keep = opts.maxRejectLines ?? 10;
   const acc = new Accumulators();
-  const rejects: FileRejects[] = [];
+  const report = new RejectReport(keep);
   let rowsRead = 0;
 
   async function scan<E extends Entity>(entity: E, onBody: (body: EntityBodies[E]) => void): Promise<void> {
     for (const file of entityFiles(dataDir, entity)) {
       if (!statSync(file).isFile()) throw new DatasetError(`${file} is not a regular file`);
-      const log = new RejectLog(relative(dataDir, file), keep);
+      const name = relative(dataDir, file);
       let shapeRejects = 0;
       const onShapeReject = (line: number): void => {
         shapeRejects++;
-        log.add(line);
+        report.add(name, line);
       };
       for await (const batch of readEntityFile(file, entity, onShapeReject, { batchRows })) {
         const parsed = parseEntityRows(entity, batch.columns, batch.lines.length);
-        for (const idx of parsed.rejected) log.add(batch.lines[idx]!);
+        for (const idx of parsed.rejected) report.add(name, batch.lines[idx]!);
         rowsRead += batch.lines.length;
         onBody(parsed.body);
       }
       rowsRead += shapeRejects;
-      if (log.count > 0) rejects.push({ file: log.file, count: log.count, firstLines: [...log.lines] });
     }
   }
   await scan("stores", (b) => acc.names(acc.storeNames, b));
@@ -277,8 +253,8 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
 
   return {
     queries: { q1: q1Text(acc), q2: q2Text(acc), q3: q3Text(acc), q4: q4Text(acc, winners) },
-    rejects,
+    rejects: report.files(),
     rowsRead,
-    rowsRejected: rejects.reduce((n, r) => n + r.count, 0),
+    rowsRejected: report.total,
   };
 }

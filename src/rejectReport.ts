@@ -1,41 +1,57 @@
-/** Counts rejected rows per file and keeps the first few line numbers for the report. */
+/**
+ * Rejected rows per file, and the one line that reports them. The client (rows the gateway or
+ * its own reader rejected) and `coffee reference` (the same validator, in one process) report
+ * alike, so their outputs can be compared line for line.
+ */
 
-const FIRST_LINES = 5;
-
-interface FileRejects {
+/** The malformed rows of one file: how many, and the smallest line numbers (header = line 1). */
+export interface FileRejects {
+  /** Path as the report names it, e.g. `transactions/t_202401.csv`. */
+  file: string;
   count: number;
-  lines: number[];
+  /** Smallest rejected line numbers, ascending, at most the report's `keep`. */
+  firstLines: number[];
 }
 
-/** Rejected rows of a whole dataset, per file. */
-export class RejectReport {
-  private readonly files = new Map<string, FileRejects>();
+/** `file: N rows rejected (lines a, b, ...)`, singular for one; `...` when lines were left out. */
+export function rejectLine(r: FileRejects): string {
+  const more = r.count > r.firstLines.length ? ", ..." : "";
+  return `${r.file}: ${r.count} row${r.count === 1 ? "" : "s"} rejected (line${r.firstLines.length === 1 ? "" : "s"} ${r.firstLines.join(", ")}${more})`;
+}
 
-  /** Record a rejected row at `line` of `file`. */
+/** Counts rejected rows per file, keeping the `keep` smallest line numbers of each. */
+export class RejectReport {
+  private readonly byFile = new Map<string, FileRejects>();
+
+  constructor(private readonly keep = 5) {}
+
+  /** Record a rejected row at `line` of `file`; lines may come in any order (acks do). */
   add(file: string, line: number): void {
-    let f = this.files.get(file);
-    if (!f) this.files.set(file, (f = { count: 0, lines: [] }));
+    let f = this.byFile.get(file);
+    if (!f) this.byFile.set(file, (f = { file, count: 0, firstLines: [] }));
     f.count++;
-    // Keep the smallest line numbers: acks may arrive out of file order.
-    if (f.lines.length < FIRST_LINES || line < f.lines[f.lines.length - 1]!) {
-      f.lines.push(line);
-      f.lines.sort((a, b) => a - b);
-      if (f.lines.length > FIRST_LINES) f.lines.pop();
-    }
+    const lines = f.firstLines;
+    if (lines.length >= this.keep && line >= lines[lines.length - 1]!) return;
+    let i = lines.length;
+    while (i > 0 && lines[i - 1]! > line) i--;
+    lines.splice(i, 0, line);
+    if (lines.length > this.keep) lines.pop();
   }
 
   /** Total rejected rows. */
   get total(): number {
     let n = 0;
-    for (const f of this.files.values()) n += f.count;
+    for (const f of this.byFile.values()) n += f.count;
     return n;
   }
 
-  /** One line per file: `path: N rows rejected (lines a, b, c, ...)`. */
+  /** Files with rejected rows, in the order their first one was recorded. */
+  files(): FileRejects[] {
+    return [...this.byFile.values()].map((f) => ({ ...f, firstLines: [...f.firstLines] }));
+  }
+
+  /** One report line per file, by file name. */
   lines(): string[] {
-    return [...this.files].sort(([a], [b]) => (a < b ? -1 : 1)).map(([file, f]) => {
-      const sorted = f.lines;
-      return `${file}: ${f.count} row${f.count === 1 ? "" : "s"} rejected (line${sorted.length === 1 ? "" : "s"} ${sorted.join(", ")}${f.count > sorted.length ? ", ..." : ""})`;
-    });
+    return this.files().sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)).map(rejectLine);
   }
 }

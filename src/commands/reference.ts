@@ -4,14 +4,9 @@ import { join } from "node:path";
 import type { Command } from "../command.ts";
 import { DatasetError } from "../errors.ts";
 import { int, str } from "../options.ts";
-import { computeReference, type FileRejects, type ReferenceResult } from "../reference.ts";
+import { computeReference, type ReferenceResult } from "../reference.ts";
+import { rejectLine } from "../rejectReport.ts";
 import { QUERIES, queryFileName } from "../schema.ts";
-
-/** One stderr line per file with rejected rows: `file: N rows rejected (lines a, b, c...)`. */
-export function rejectLine(r: FileRejects): string {
-  const more = r.count > r.firstLines.length ? "..." : "";
-  return `${r.file}: ${r.count} rows rejected (lines ${r.firstLines.join(", ")}${more})`;
-}
 
 /** The `reference` tool: single-process oracle and baseline for the distributed system. */
 export const referenceCommand: Command = {

@@ -8,7 +8,7 @@ Written from the contract text alone (stdlib only) so that it can check the Type
 (files in name order, columns by header name), skips malformed rows (wrong field count, or an
 unparsable id, amount, quantity, date or timestamp in a column a query uses), writes
 OUT_DIR/query1.csv .. query4.csv, and prints one line per file with rejected rows:
-`entity/file.csv: N rows rejected (lines a, b, c...)` (line 1 = header; blank lines not counted).
+`entity/file.csv: N rows rejected (lines a, b, c, ...)` (line 1 = header; blank lines not counted).
 
 Own decisions where the contract is silent, stated here so differences are easy to judge:
 - ids are non-negative integers, optionally written with a `.0` suffix (`140170.0`);
@@ -219,8 +219,11 @@ def main(argv):
         with open(os.path.join(argv[2], f"query{n}.csv"), "w", newline="", encoding="utf-8") as f:
             csv.writer(f, lineterminator="\n").writerows(rows)
     for file, lines in report:
-        more = "..." if len(lines) > 10 else ""
-        print(f"{file}: {len(lines)} rows rejected (lines {', '.join(map(str, lines[:10]))}{more})")
+        more = ", ..." if len(lines) > 10 else ""
+        shown = lines[:10]
+        rows = "row" if len(lines) == 1 else "rows"
+        said = "line" if len(shown) == 1 else "lines"
+        print(f"{file}: {len(lines)} {rows} rejected ({said} {', '.join(map(str, shown))}{more})")
 
 
 if __name__ == "__main__":
