@@ -308,17 +308,12 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     }
   }
 
-  /**
-   * Publish for `s`; `then` runs once the broker confirmed. `batchFrom` is the connection a client
-   * batch came through: it counts against that connection's --max-in-flight until the confirm.
-   */
-  function publishConfirmed(s: Session, key: string, bytes: Uint8Array, batchFrom: Connection | null, then: () => void, weight = 0): void {
+  /** Publish for `s`; `then` runs once the broker confirmed. */
+  function publishConfirmed(s: Session, key: string, bytes: Uint8Array, then: () => void, weight = 0): void {
     s.inFlight++;
-    if (batchFrom) batchFrom.batchesInFlight++;
     weigh(s, weight);
     const settled = (): void => {
       s.inFlight--;
-      if (batchFrom) batchFrom.batchesInFlight--;
       weigh(s, -weight);
     };
     transport.publish(key, bytes).then(
@@ -334,22 +329,24 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     );
   }
 
-  function batch(conn: Connection, s: Session, msg: Extract<ClientMessage, { t: "batch" }>): void {
+  function batch(s: Session, msg: Extract<ClientMessage, { t: "batch" }>): void {
     const next = s.nextSeq.get(msg.entity) ?? 0;
     const eosCount = s.eosCount.get(msg.entity);
     // seq below `next` is a resend after a resume: published again, dropped downstream by lineage.
     if (msg.seq > next || (msg.seq === next && eosCount !== undefined)) {
       throw new ProtocolError(`batch ${msg.entity}#${msg.seq} out of order (expected #${next}${eosCount !== undefined ? ", after end-of-stream" : ""})`);
     }
-    // Clients are told maxInFlight. Counted per connection: after a resume, batches of the old
-    // connection still awaiting their confirms do not count against the resends.
-    if (conn.batchesInFlight >= cfg.maxInFlight) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
+    // Clients are told maxInFlight, and counted as they count: a batch is unacknowledged until its
+    // first ack. A resend of a batch still in flight (after a resume) is the same batch.
+    const batchKey = `${msg.entity}#${msg.seq}`;
+    if (!s.unacked.has(batchKey) && s.unacked.size >= cfg.maxInFlight) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
     if (msg.lines.length > cfg.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${cfg.maxBatchRows} (--max-batch-rows)`);
     for (const column of msg.columns) {
       const longest = longestField(column);
       if (longest > cfg.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${longest} bytes exceeds the limit of ${cfg.maxFieldChars} (--max-field-chars)`);
     }
     if (msg.seq === next) s.nextSeq.set(msg.entity, next + 1);
+    s.unacked.add(batchKey);
     // The body lives until encodeMessage below has copied it: the arena is reused by the next batch.
     columnArena.reset();
     const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, columnArena);
@@ -363,7 +360,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const { entity, seq } = msg;
     const rows = msg.lines.length;
     const rejectedLines = rejected.map((r) => msg.lines[r]!);
-    publishConfirmed(s, dataKey(entity), bytes, conn, () => {
+    publishConfirmed(s, dataKey(entity), bytes, () => {
+      // Both copies of a resent batch get here; the client needs one ack, and progress one count.
+      if (!s.unacked.delete(batchKey)) return;
       s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
       metrics.batches.inc(stage);
       metrics.rowsOut.inc(stage, rows - rejectedLines.length);
@@ -379,7 +378,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     s.eosCount.set(msg.entity, msg.count);
     // Upload over: the connection now only waits for results and needs no batch-sized buffers.
     if (uploadOver(s)) s.conn?.decoder.release();
-    publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), null, () => {
+    publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), () => {
       s.eosConfirmed.add(msg.entity);
       send(s.conn, { t: "eos-ack", entity: msg.entity });
     });
@@ -395,7 +394,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       return armTimer(conn);
     }
     armTimer(conn);
-    if (msg.t === "batch") batch(conn, conn.session, msg);
+    if (msg.t === "batch") batch(conn.session, msg);
     else if (msg.t === "eos") eos(conn.session, msg);
     else if (msg.t === "resent") {
       conn.session.awaitingResend = false;
@@ -479,7 +478,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
         port: cfg.port,
         socket: {
           open(socket) {
-            const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, batchesInFlight: 0, closed: false, timer: null };
+            const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
             connections.add(conn);
             socket.data = conn;
             armTimer(conn);

@@ -16,8 +16,6 @@ export interface Connection {
   decoder: FrameDecoder;
   writer: SocketWriter;
   session: Session | null;
-  /** Client batches read from this connection and not yet confirmed by the broker (the --max-in-flight limit). */
-  batchesInFlight: number;
   closed: boolean;
   /** Handshake, then idle-while-uploading deadline. */
   timer: ReturnType<typeof setTimeout> | null;
@@ -34,6 +32,8 @@ export interface Session {
   eosConfirmed: Set<Entity>;
   /** Client batches and end-of-stream markers published but not yet confirmed by the broker. */
   inFlight: number;
+  /** `entity#seq` of client batches not yet acknowledged (the --max-in-flight limit). */
+  unacked: Set<string>;
   /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
   awaitingResend: boolean;
   /** Result chunks on their way to the client, the ones waiting read back from the spool. */
@@ -47,7 +47,7 @@ export interface Session {
 
 /** A session with nothing received yet and no client attached. */
 export function newSession(id: string, results: ResultPump): Session {
-  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null };
+  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null };
 }
 
 /** True once the client has sent every entity's end-of-stream (confirmed or not). */

@@ -1,13 +1,15 @@
 /**
- * --max-in-flight is what the gateway tells clients and what it holds them to, per connection:
- * one batch more than that unacknowledged ends the connection (real gateway in-process, real
- * TCP; a memory broker that never confirms the batches, so they stay in flight).
+ * --max-in-flight is what the gateway tells clients and what it holds them to, counted the way
+ * clients count: a batch is unacknowledged until its first ack, whichever connection sent it
+ * (real gateway in-process, real TCP; a memory broker whose batch confirms the test releases).
  */
 import { afterAll, expect, test } from "bun:test";
+import type { Socket } from "bun";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
+import { FrameDecoder } from "../src/frame.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { PROTOCOL_VERSION } from "../src/protocol.ts";
+import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { ENTITY_COLUMNS } from "../src/schema.ts";
 import { packColumn } from "../src/textColumn.ts";
 import { allQueues, dataKey } from "../src/topology.ts";
@@ -21,18 +23,25 @@ const MAX_IN_FLIGHT = 3;
 const storesBatch = (seq: number): Uint8Array =>
   frame({ t: "batch", entity: "stores", seq, lines: Uint32Array.of(seq + 2), columns: ENTITY_COLUMNS.stores.map(() => packColumn(["1"])) });
 
+/** Batch publishes wait here until the test confirms them; everything else goes through. */
+const held: { confirm: () => void }[] = [];
+let heldChanged: () => void = () => {};
+/** Resolves once `count` batch publishes have been held in all. */
+async function heldReaches(count: number): Promise<void> {
+  while (held.length < count) await new Promise<void>((r) => (heldChanged = r));
+}
 const base = new MemoryTransport(new MemoryBroker(), "inflight");
 await base.declare(allQueues());
-let held = 0;
-/** Client batches are never confirmed; everything else goes through. */
 const transport: Transport = {
   declare: (q) => base.declare(q),
   consume: (q, o, h) => base.consume(q, o, h),
   close: () => base.close(),
   publish: (key, body) => {
     if (key !== dataKey("stores")) return base.publish(key, body);
-    held++;
-    return new Promise<void>(() => {});
+    return new Promise<void>((resolve) => {
+      held.push({ confirm: resolve });
+      heldChanged();
+    });
   },
 };
 const gateway = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxInFlight: MAX_IN_FLIGHT }), transport, quiet);
@@ -40,11 +49,77 @@ void gateway.run();
 const port = await gateway.listening;
 afterAll(() => gateway.shutdown());
 
+/** A hand-driven client connection: send frames, wait for the gateway's next matching message. */
+async function connect(): Promise<{ send: (f: Uint8Array) => void; next: (t: GatewayMessage["t"]) => Promise<GatewayMessage>; end: () => void; seen: GatewayMessage[] }> {
+  const inbox: GatewayMessage[] = [];
+  const seen: GatewayMessage[] = [];
+  let arrived: () => void = () => {};
+  const decoder = new FrameDecoder(1 << 20);
+  const socket: Socket = await Bun.connect({
+    hostname: "127.0.0.1", port,
+    socket: {
+      data(_s, d) {
+        for (const f of decoder.push(d)) {
+          const m = decodeGatewayMessage(f);
+          inbox.push(m);
+          seen.push(m);
+        }
+        arrived();
+      },
+      close() { arrived(); },
+      error() {},
+    },
+  });
+  return {
+    send: (f) => void socket.write(f),
+    async next(t) {
+      for (;;) {
+        const i = inbox.findIndex((m) => m.t === t || m.t === "error");
+        if (i >= 0) return inbox.splice(i, 1)[0]!;
+        await new Promise<void>((r) => (arrived = r));
+      }
+    },
+    end: () => socket.end(),
+    seen,
+  };
+}
+
 test(`the welcome says ${MAX_IN_FLIGHT} in flight, and batch ${MAX_IN_FLIGHT + 1} unacknowledged ends the connection`, async () => {
+  const before = held.length;
   const replies = await raw(port, [frame({ t: "hello", v: PROTOCOL_VERSION })], (m) =>
     m.t === "welcome" ? Array.from({ length: MAX_IN_FLIGHT + 1 }, (_, seq) => storesBatch(seq)) : []);
   expect(replies[0]).toMatchObject({ t: "welcome", maxInFlight: MAX_IN_FLIGHT });
   expect(replies.at(-1)).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION", message: `more than ${MAX_IN_FLIGHT} unacknowledged batches` });
   // The batches within the limit were published (and are held unconfirmed); the one over it was not.
-  expect(held).toBe(MAX_IN_FLIGHT);
+  expect(held.length - before).toBe(MAX_IN_FLIGHT);
+});
+
+test("after a resume, the resends of batches still in flight are not counted twice, and the limit holds across connections", async () => {
+  const first = await connect();
+  first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await first.next("welcome");
+  const session = welcome.t === "welcome" ? welcome.session : "";
+  const start = held.length;
+  for (let seq = 0; seq < MAX_IN_FLIGHT; seq++) first.send(storesBatch(seq));
+  await heldReaches(start + MAX_IN_FLIGHT);
+  first.end();
+
+  // The client comes back and sends everything it saw no ack for: the same batches again.
+  const second = await connect();
+  second.send(frame({ t: "resume", v: PROTOCOL_VERSION, session, sent: { stores: MAX_IN_FLIGHT }, eos: [] }));
+  expect(await second.next("welcome")).toMatchObject({ t: "welcome", session, resumed: true });
+  for (let seq = 0; seq < MAX_IN_FLIGHT; seq++) second.send(storesBatch(seq));
+  await heldReaches(start + 2 * MAX_IN_FLIGHT);
+
+  // The first connection's copy of batch 0 is confirmed: its ack reaches the client on the new
+  // connection, so the client has room for one more batch, and the gateway must agree.
+  held[start]!.confirm();
+  expect(await second.next("ack")).toMatchObject({ t: "ack", entity: "stores", seq: 0 });
+  second.send(storesBatch(MAX_IN_FLIGHT));
+  await heldReaches(start + 2 * MAX_IN_FLIGHT + 1);
+  // The second copy of batch 0 is confirmed too: no second ack, and no room gained.
+  held[start + MAX_IN_FLIGHT]!.confirm();
+  second.send(storesBatch(MAX_IN_FLIGHT + 1));
+  expect(await second.next("error")).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION", message: `more than ${MAX_IN_FLIGHT} unacknowledged batches` });
+  expect(second.seen.filter((m) => m.t === "ack")).toEqual([expect.objectContaining({ seq: 0 })]);
 });
