@@ -8,7 +8,6 @@ import "./processTuning.ts";
 import type { Command } from "./command.ts";
 import { loadAll, ROLE_ENTRIES, TOOL_ENTRIES, type CommandEntry } from "./commandRegistry.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
-import { COMMON_OPTIONS } from "./roleRuntime.ts";
 import { parseOptions, renderHelp, renderOptionRows, type OptionSpec, type OptionValues } from "./options.ts";
 
 /** One line of the top-level help: name and the first sentence of the description. */
@@ -18,15 +17,15 @@ function summaryLine(c: Command): string {
 }
 
 /**
- * Every command's options with their defaults, as its own --help lists them: the options that
- * several roles share once, then each command's others.
+ * Every command's options with their defaults, as its own --help lists them: the `common`
+ * options the roles share once, then each command's others.
  */
-function optionSections(roles: readonly Command[], tools: readonly Command[]): string {
-  const sharedBy = roles.filter((r) => COMMON_OPTIONS.every((o) => r.options.includes(o)));
-  const own = (c: Command): readonly OptionSpec[] => (sharedBy.includes(c) ? c.options.filter((o) => !COMMON_OPTIONS.includes(o)) : c.options);
+function optionSections(roles: readonly Command[], tools: readonly Command[], common: readonly OptionSpec[]): string {
+  const sharedBy = roles.filter((r) => common.every((o) => r.options.includes(o)));
+  const own = (c: Command): readonly OptionSpec[] => (sharedBy.includes(c) ? c.options.filter((o) => !common.includes(o)) : c.options);
   const section = (title: string, specs: readonly OptionSpec[]): string => `${title}\n${specs.length ? renderOptionRows(specs).join("\n") : "  (none)"}`;
   return [
-    section(`Options of ${sharedBy.map((r) => r.name).join(", ")}:`, COMMON_OPTIONS),
+    section(`Options of ${sharedBy.map((r) => r.name).join(", ")}:`, common),
     ...roles.map((r) => section(`coffee --role ${r.name}${sharedBy.includes(r) ? ", besides those" : ""}:`, own(r))),
     ...tools.map((t) => section(`coffee ${t.name}:`, t.options)),
   ].join("\n\n");
@@ -35,6 +34,9 @@ function optionSections(roles: readonly Command[], tools: readonly Command[]): s
 /** The top-level help: loads every command for its summary line and its options. */
 async function topHelp(): Promise<string> {
   const [roles, tools] = await Promise.all([loadAll(ROLE_ENTRIES), loadAll(TOOL_ENTRIES)]);
+  // Loaded here, not at the top: every process runs main.ts, and the role runtime pulls in the
+  // broker client and metrics, which a client or a tool never needs (src/commandRegistry.ts).
+  const { COMMON_OPTIONS } = await import("./roleRuntime.ts");
   return `coffee: a distributed, fault-tolerant analytics engine for the coffee-shop dataset.
 
 Usage:
@@ -52,7 +54,7 @@ Environment: AMQP_URL or AMQP_URL_FILE (broker, default amqp://guest:***@127.0.0
 AMQP_CA_FILE to trust a private CA), COFFEE_NAMESPACE (queue prefix). Secrets are never flags.
 Every option below can also be set by the environment variable shown with it.
 
-${optionSections(roles, tools)}
+${optionSections(roles, tools, COMMON_OPTIONS)}
 `;
 }
 

@@ -22,7 +22,6 @@ export interface ReferenceOptions {
   maxRejectLines?: number;
 }
 
-
 /** The four result files as CSV text (header + rows, `\n` line ends) and the reject report. */
 export interface ReferenceResult {
   queries: Record<QueryName, string>;
