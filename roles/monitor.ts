@@ -105,8 +105,8 @@ export const monitorCommand: Command = {
     const down = new Set<string>();
     const revivals = { attempts: 0 };
     const watch = new ClusterWatch(clusterFile, (e) => {
-      if (e.type === "unusable") log.warn(`${e.problem}: health-checking no processes until it can be read`);
-      else log.info(`${clusterFile} can be read again: health-checking ${e.processes} process(es)`);
+      if (e.type === "problem") log.warn(`${e.problem}: health-checking the ${e.processes} usable process(es) only`);
+      else log.info(`${clusterFile} is usable again: health-checking ${e.processes} process(es)`);
     });
     const nameOf = (monitorId: number): string => `monitor-${monitorId}`;
 
@@ -131,8 +131,13 @@ export const monitorCommand: Command = {
           log.info(`leader now: ${name} (term ${a.term})`);
         } else if (a.type === "follower") {
           backend?.guard.observeTerm(a.term);
+          // Only the leader reads the cluster file: what it found wrong is no longer this monitor's to show.
+          watch.reset();
           log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
-        } else log.warn(`stepped down from leading term ${a.term}`);
+        } else {
+          watch.reset();
+          log.warn(`stepped down from leading term ${a.term}`);
+        }
       }
     }
 

@@ -23,8 +23,11 @@ export interface ClusterProcess {
   restarts?: number;
 }
 
-/** cluster.json as read: its processes, or why it has none to give. */
-export type ClusterFileRead = { ok: true; processes: ClusterProcess[] } | { ok: false; problem: string };
+/** cluster.json as read: the usable entries, and what is wrong with the rest or the file (null: nothing). */
+export interface ClusterFileRead {
+  processes: ClusterProcess[];
+  problem: string | null;
+}
 
 const ROLES: readonly string[] = ["gateway", "worker", "aggregator", "monitor"];
 
@@ -38,32 +41,37 @@ function entryProblem(entry: unknown): string | null {
   return null;
 }
 
-/** Read and check cluster.json: a JSON array of entries, each with a name, a role and a health port. */
+/**
+ * Read and check cluster.json: a JSON array of entries, each with a name, a role and a health
+ * port. An unusable entry is left out (and named in `problem`); the others still count.
+ */
 export function tryReadClusterFile(path: string): ClusterFileRead {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    return { ok: false, problem: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})` };
+    return { processes: [], problem: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})` };
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return { ok: false, problem: `${path} is not JSON (${errorMessage(err)})` };
+    return { processes: [], problem: `${path} is not JSON (${errorMessage(err)})` };
   }
-  if (!Array.isArray(parsed)) return { ok: false, problem: `${path} must hold a JSON array of processes` };
+  if (!Array.isArray(parsed)) return { processes: [], problem: `${path} must hold a JSON array of processes` };
+  const processes: ClusterProcess[] = [];
+  const bad: string[] = [];
   for (const [i, entry] of parsed.entries()) {
     const problem = entryProblem(entry);
-    if (problem) return { ok: false, problem: `${path}, entry ${i}: ${problem}` };
+    if (problem) bad.push(`entry ${i}: ${problem}`);
+    else processes.push(entry as ClusterProcess);
   }
-  return { ok: true, processes: parsed as ClusterProcess[] };
+  return { processes, problem: bad.length === 0 ? null : `${path}: ${bad.length} entr${bad.length === 1 ? "y" : "ies"} left out (${bad.slice(0, 3).join("; ")}${bad.length > 3 ? "; ..." : ""})` };
 }
 
-/** Read cluster.json for a display; a missing or unusable file reads as no processes. */
+/** Read cluster.json for a display: its usable entries; none when the file cannot be read. */
 export function readClusterFile(path: string): ClusterProcess[] {
-  const read = tryReadClusterFile(path);
-  return read.ok ? read.processes : [];
+  return tryReadClusterFile(path).processes;
 }
 
 /** One process to run: name, role, role-specific arguments. */

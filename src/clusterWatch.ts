@@ -1,38 +1,32 @@
 /**
  * The leader monitor's view of cluster.json, read again every health round (coffee up rewrites
- * it as processes restart). A file that is missing or unusable means watching nothing, which
- * must not pass in silence: each new problem is reported once, and so is its end.
+ * it as processes restart). A file that is missing, or entries that cannot be used, mean
+ * processes nobody health-checks, which must not pass in silence: each new problem is reported
+ * once, and so is its end.
  */
 import { tryReadClusterFile, type ClusterProcess } from "./clusterPlan.ts";
 
-/** What changed about the file's usability. */
-export type ClusterWatchEvent = { type: "unusable"; problem: string } | { type: "usable"; processes: number };
+/** What changed about the file: a new problem, or none any more. */
+export type ClusterWatchEvent = { type: "problem"; problem: string; processes: number } | { type: "fixed"; processes: number };
 
-/** Reads one cluster file on demand; reports changes in whether it can be used. */
+/** Reads one cluster file on demand; reports changes in what is wrong with it. */
 export class ClusterWatch {
-  /** Why the last read gave no processes; null when it was usable (or before the first read). */
+  /** What was wrong at the last read; null when nothing was (or before the first read). */
   problem: string | null = null;
-  private usable = false;
 
   constructor(private readonly path: string, private readonly report: (e: ClusterWatchEvent) => void) {}
 
-  /** The processes listed now; none while the file cannot be used. */
+  /** The usable processes listed now. */
   read(): ClusterProcess[] {
-    const read = tryReadClusterFile(this.path);
-    if (read.ok) {
-      if (this.problem !== null) this.report({ type: "usable", processes: read.processes.length });
-      this.problem = null;
-      this.usable = true;
-      return read.processes;
-    }
-    if (read.problem !== this.problem) this.report({ type: "unusable", problem: read.problem });
-    this.problem = read.problem;
-    this.usable = false;
-    return [];
+    const { processes, problem } = tryReadClusterFile(this.path);
+    if (problem !== null && problem !== this.problem) this.report({ type: "problem", problem, processes: processes.length });
+    if (problem === null && this.problem !== null) this.report({ type: "fixed", processes: processes.length });
+    this.problem = problem;
+    return processes;
   }
 
-  /** True when the last read found a usable file. */
-  get isUsable(): boolean {
-    return this.usable;
+  /** Forget the last problem (a monitor that stops leading stops reading the file). */
+  reset(): void {
+    this.problem = null;
   }
 }
