@@ -37,7 +37,7 @@ export interface GatewayConfig {
   port: number;
   maxSessions: number;
   maxFrameBytes: number;
-  /** Client batches a connection may have unacknowledged; more is a protocol violation. */
+  /** Client batches a session may have unacknowledged (a resend of one in flight counts once); more is a protocol violation. */
   maxInFlight: number;
   /**
    * Bytes of encoded batches the whole gateway holds until the broker confirms them, split evenly
@@ -549,7 +549,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "host", type: "string", env: "GATEWAY_HOST", default: "0.0.0.0", help: "address to listen on" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full'" },
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "largest frame a client may send" },
-  { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client connection" },
+  { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client session; a batch sent again after a resume counts once" },
   { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until it holds under half of its share" },
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes)" },
