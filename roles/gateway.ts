@@ -37,7 +37,7 @@ export interface GatewayConfig {
   port: number;
   maxSessions: number;
   maxFrameBytes: number;
-  /** Client batches a session may have unacknowledged (a resend of one in flight counts once); more is a protocol violation. */
+  /** New client batches a session may have unacknowledged (resends after a resume do not count); more is a protocol violation. */
   maxInFlight: number;
   /**
    * Bytes of encoded batches the whole gateway holds until the broker confirms them, split evenly
@@ -336,24 +336,32 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (msg.seq > next || (msg.seq === next && eosCount !== undefined)) {
       throw new ProtocolError(`batch ${msg.entity}#${msg.seq} out of order (expected #${next}${eosCount !== undefined ? ", after end-of-stream" : ""})`);
     }
-    // Clients are told maxInFlight, and counted as they count: a batch is unacknowledged until its
-    // first ack. A resend of a batch still in flight (after a resume) is the same batch.
+    // Clients are told maxInFlight: new batches not yet acknowledged count against it. Resends
+    // (after a resume) do not: the client sends them before it reads the acks already on their
+    // way, so counting them could refuse a client that keeps to its window. The fair byte
+    // budget still bounds what they hold here.
+    const resend = msg.seq < next;
     const batchKey = `${msg.entity}#${msg.seq}`;
-    if (!s.unacked.has(batchKey) && s.unacked.size >= cfg.maxInFlight) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
+    if (!resend && s.unacked.size >= cfg.maxInFlight) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
     if (msg.lines.length > cfg.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${cfg.maxBatchRows} (--max-batch-rows)`);
     for (const column of msg.columns) {
       const longest = longestField(column);
       if (longest > cfg.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${longest} bytes exceeds the limit of ${cfg.maxFieldChars} (--max-field-chars)`);
     }
-    if (msg.seq === next) s.nextSeq.set(msg.entity, next + 1);
-    s.unacked.add(batchKey);
+    if (!resend) {
+      s.nextSeq.set(msg.entity, next + 1);
+      s.unacked.add(batchKey);
+    }
     // The body lives until encodeMessage below has copied it: the arena is reused by the next batch.
     columnArena.reset();
     const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, columnArena);
-    counters.rowsIn += msg.lines.length;
-    counters.rowsRejected += rejected.length;
-    metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
-    metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
+    // Rows are counted once, when the batch is new and when its first copy is confirmed.
+    if (!resend) {
+      counters.rowsIn += msg.lines.length;
+      counters.rowsRejected += rejected.length;
+      metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
+      metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
+    }
     const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
     // The callback keeps only small values: `msg`'s text columns are views of the frame decoder's
     // buffer, which a later frame overwrites (src/frame.ts); `bytes` is the batch's own copy.
@@ -361,12 +369,16 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const rows = msg.lines.length;
     const rejectedLines = rejected.map((r) => msg.lines[r]!);
     publishConfirmed(s, dataKey(entity), bytes, () => {
-      // Both copies of a resent batch get here; the client needs one ack, and progress one count.
-      if (!s.unacked.delete(batchKey)) return;
-      s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
-      metrics.batches.inc(stage);
-      metrics.rowsOut.inc(stage, rows - rejectedLines.length);
-      send(s.conn, { t: "ack", entity, seq, rejected: rejectedLines });
+      const first = s.unacked.delete(batchKey);
+      if (first) {
+        s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
+        metrics.batches.inc(stage);
+        metrics.rowsOut.inc(stage, rows - rejectedLines.length);
+      }
+      // A resend is always acked: the first copy's ack may have gone to a connection that is
+      // gone (the client ignores a second ack). A new batch whose resend was confirmed first
+      // was acked by it.
+      if (first || resend) send(s.conn, { t: "ack", entity, seq, rejected: rejectedLines });
     }, bytes.length);
   }
 
@@ -549,7 +561,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "host", type: "string", env: "GATEWAY_HOST", default: "0.0.0.0", help: "address to listen on" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full'" },
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "largest frame a client may send" },
-  { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client session; a batch sent again after a resume counts once" },
+  { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client session (batches sent again after a resume do not count)" },
   { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until it holds under half of its share" },
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes)" },

@@ -32,7 +32,7 @@ export interface Session {
   eosConfirmed: Set<Entity>;
   /** Client batches and end-of-stream markers published but not yet confirmed by the broker. */
   inFlight: number;
-  /** `entity#seq` of client batches not yet acknowledged (the --max-in-flight limit). */
+  /** `entity#seq` of new client batches (not resends) no copy of which is confirmed yet: the --max-in-flight limit. */
   unacked: Set<string>;
   /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
   awaitingResend: boolean;
