@@ -237,6 +237,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     conn.session = s;
     if (budget.isPaused(s)) conn.socket.pause();
     // The client knows what it sent; everything it did not see acknowledged it sends again.
+    s.receivedBelow = s.nextSeq;
     s.nextSeq = new Map(Object.entries(msg.sent) as [Entity, number][]);
     for (const e of msg.eos) {
       s.eosCount.set(e, msg.sent[e] ?? 0);
@@ -342,6 +343,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     // budget still bounds what they hold here.
     const resend = msg.seq < next;
     const batchKey = `${msg.entity}#${msg.seq}`;
+    if (resend && !s.awaitingResend) throw new ProtocolError(`batch ${msg.entity}#${msg.seq} sent again outside a resume`);
     if (!resend && s.unacked.size >= cfg.maxInFlight) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
     if (msg.lines.length > cfg.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${cfg.maxBatchRows} (--max-batch-rows)`);
     for (const column of msg.columns) {
@@ -355,8 +357,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     // The body lives until encodeMessage below has copied it: the arena is reused by the next batch.
     columnArena.reset();
     const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, columnArena);
-    // Rows are counted once, when the batch is new and when its first copy is confirmed.
-    if (!resend) {
+    // Rows are counted once, in when the gateway first reads the batch and out when its first copy
+    // is confirmed; a resend counts only if the batch was lost before (or the gateway restarted).
+    const countIn = !resend || (msg.seq >= (s.receivedBelow.get(msg.entity) ?? 0) && !s.uncounted.has(batchKey));
+    if (resend && countIn) s.uncounted.add(batchKey);
+    if (countIn) {
       counters.rowsIn += msg.lines.length;
       counters.rowsRejected += rejected.length;
       metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
@@ -369,7 +374,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const rows = msg.lines.length;
     const rejectedLines = rejected.map((r) => msg.lines[r]!);
     publishConfirmed(s, dataKey(entity), bytes, () => {
-      const first = s.unacked.delete(batchKey);
+      const first = s.unacked.delete(batchKey) || s.uncounted.delete(batchKey);
       if (first) {
         s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
         metrics.batches.inc(stage);

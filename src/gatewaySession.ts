@@ -34,6 +34,13 @@ export interface Session {
   inFlight: number;
   /** `entity#seq` of new client batches (not resends) no copy of which is confirmed yet: the --max-in-flight limit. */
   unacked: Set<string>;
+  /**
+   * Per entity, the sequence number this gateway had reached when the client last resumed: a
+   * resend below it was received before (its rows are counted), one above it was lost on the way.
+   */
+  receivedBelow: Map<Entity, number>;
+  /** Resends of lost batches whose rows are counted in but not yet out (at their confirm). */
+  uncounted: Set<string>;
   /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
   awaitingResend: boolean;
   /** Result chunks on their way to the client, the ones waiting read back from the spool. */
@@ -47,7 +54,7 @@ export interface Session {
 
 /** A session with nothing received yet and no client attached. */
 export function newSession(id: string, results: ResultPump): Session {
-  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null };
+  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), receivedBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null };
 }
 
 /** True once the client has sent every entity's end-of-stream (confirmed or not). */

@@ -1,7 +1,8 @@
 /**
- * --max-in-flight is what the gateway tells clients and what it holds them to, counted the way
- * clients count: a batch is unacknowledged until its first ack, whichever connection sent it
- * (real gateway in-process, real TCP; a memory broker whose batch confirms the test releases).
+ * --max-in-flight is what the gateway tells clients and what it holds them to: new batches not
+ * yet acknowledged count, resends after a resume do not (the client sends them before it reads
+ * the acks already on their way); rows are counted once however often a batch is sent (real
+ * gateway in-process, real TCP; a memory broker whose batch confirms the test releases).
  */
 import { afterAll, expect, test } from "bun:test";
 import type { Socket } from "bun";
@@ -142,4 +143,35 @@ test("after a resume, an old copy confirmed before the resends arrive: the clien
   expect(await second.next("ack")).toMatchObject({ t: "ack", entity: "stores", seq: 0 });
   second.send(storesBatch(MAX_IN_FLIGHT + 1));
   expect(await second.next("error")).toMatchObject(overLimit);
+});
+
+test("a batch lost on the way is counted when its resend arrives, one received before is not; resends outside a resume are refused", async () => {
+  const rowsIn = (): number => Number(gateway.status().rowsIn);
+  const before = rowsIn();
+  const first = await connect();
+  first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await first.next("welcome");
+  const session = welcome.t === "welcome" ? welcome.session : "";
+  const start = held.length;
+  first.send(storesBatch(0));
+  await heldReaches(start + 1);
+  first.end();
+  // The client had also sent batch 1, which the gateway never read: it resends both.
+  const second = await connect();
+  second.send(frame({ t: "resume", v: PROTOCOL_VERSION, session, sent: { stores: 2 }, eos: [] }));
+  expect(await second.next("welcome")).toMatchObject({ resumed: true });
+  second.send(storesBatch(0));
+  second.send(storesBatch(1));
+  second.send(frame({ t: "resent" }));
+  await heldReaches(start + 3);
+  for (const h of held.slice(start)) h.confirm();
+  const acked = new Set<number>();
+  while (acked.size < 2) {
+    const ack = await second.next("ack");
+    if (ack.t === "ack") acked.add(ack.seq);
+  }
+  // One row each for batches 0 and 1, although batch 0 came twice.
+  expect(rowsIn() - before).toBe(2);
+  second.send(storesBatch(1));
+  expect(await second.next("error")).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION", message: "batch stores#1 sent again outside a resume" });
 });
