@@ -19,7 +19,7 @@ import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
 import { chunkLines } from "../src/chunkLines.ts";
 import { AggregatorState, type ApplyEffect } from "../src/aggregatorState.ts";
 import { AggregatorStore } from "../src/aggregatorStore.ts";
-import { errorMessage, WalError } from "../src/errors.ts";
+import { errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { join } from "node:path";
@@ -109,7 +109,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       effect = state.apply(msg);
     } catch (err) {
       // A spilled run could not be written: as with the log, what is durable is unknown.
-      if (err instanceof WalError && (err.code === "WAL_IO_FAILED" || err.code === "WAL_FSYNC_FAILED")) fatal(err);
+      if (isWalWriteFailure(err)) fatal(err);
       throw err;
     }
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);

@@ -9,7 +9,7 @@ import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { BodyArena } from "../src/bodyArena.ts";
 import { parseEntityRows } from "../src/entityBatch.ts";
-import { CoffeeError, ConfigError, ProtocolError, WalError, errorMessage } from "../src/errors.ts";
+import { CoffeeError, ConfigError, ProtocolError, errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
@@ -96,9 +96,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   const listening = new Promise<number>((resolve, reject) => { listened = resolve; cannotListen = reject; });
   // Whoever awaits `listening` sees the failure; nobody awaiting it is not an unhandled error.
   listening.catch(() => {});
-  /** A write or fsync of the log or the spool failed (not a read, not a closed store at shutdown). */
-  const isWriteFailure = (err: unknown): err is WalError =>
-    err instanceof WalError && (err.code === "WAL_IO_FAILED" || err.code === "WAL_FSYNC_FAILED");
   /** The log or the result spool failed: what is durable is unknown, so the process stops and is revived. */
   const storageFailed = (err: unknown): never => {
     log.error(`write-ahead log or result spool failure, exiting: ${errorMessage(err)}`);
@@ -285,7 +282,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
         onPumpEvent(id, sink, e);
       } catch (err) {
         // Finishing a session writes to the log: its failure is the gateway's, as everywhere.
-        if (isWriteFailure(err)) storageFailed(err);
+        if (isWalWriteFailure(err)) storageFailed(err);
         log.error(`session ${id}: ${errorMessage(err)}`);
       }
     });
@@ -485,7 +482,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
           relayResult(d);
         } catch (err) {
           // Unacked, the chunk comes back after the restart; acked, it would be lost.
-          if (isWriteFailure(err)) storageFailed(err);
+          if (isWalWriteFailure(err)) storageFailed(err);
           log.error(`dropping result message: ${errorMessage(err)}`);
           d.ack();
         }

@@ -94,3 +94,10 @@ export class WalError extends CoffeeError {
     this.name = "WalError";
   }
 }
+
+/**
+ * A write or fsync of durable state failed (not a read, not a store closed at shutdown): what is
+ * durable is unknown, so the process must stop and be revived rather than go on.
+ */
+export const isWalWriteFailure = (err: unknown): err is WalError =>
+  err instanceof WalError && (err.code === "WAL_IO_FAILED" || err.code === "WAL_FSYNC_FAILED");
