@@ -5,17 +5,15 @@
  * gateway in-process, real TCP; a memory broker whose batch confirms the test releases).
  */
 import { afterAll, expect, test } from "bun:test";
-import type { Socket } from "bun";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
-import { FrameDecoder } from "../src/frame.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
+import { PROTOCOL_VERSION } from "../src/protocol.ts";
 import { ENTITY_COLUMNS } from "../src/schema.ts";
 import { packColumn } from "../src/textColumn.ts";
 import { allQueues, dataKey } from "../src/topology.ts";
 import type { Transport } from "../src/transport.ts";
-import { frame, raw } from "./rawGateway.ts";
+import { frame, openRaw, raw, type RawConnection } from "./rawGateway.ts";
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 const MAX_IN_FLIGHT = 3;
@@ -50,41 +48,6 @@ void gateway.run();
 const port = await gateway.listening;
 afterAll(() => gateway.shutdown());
 
-/** A hand-driven client connection: send frames, wait for the gateway's next matching message. */
-async function connect(): Promise<{ send: (f: Uint8Array) => void; next: (t: GatewayMessage["t"]) => Promise<GatewayMessage>; end: () => void; seen: GatewayMessage[] }> {
-  const inbox: GatewayMessage[] = [];
-  const seen: GatewayMessage[] = [];
-  let arrived: () => void = () => {};
-  const decoder = new FrameDecoder(1 << 20);
-  const socket: Socket = await Bun.connect({
-    hostname: "127.0.0.1", port,
-    socket: {
-      data(_s, d) {
-        for (const f of decoder.push(d)) {
-          const m = decodeGatewayMessage(f);
-          inbox.push(m);
-          seen.push(m);
-        }
-        arrived();
-      },
-      close() { arrived(); },
-      error() {},
-    },
-  });
-  return {
-    send: (f) => void socket.write(f),
-    async next(t) {
-      for (;;) {
-        const i = inbox.findIndex((m) => m.t === t || m.t === "error");
-        if (i >= 0) return inbox.splice(i, 1)[0]!;
-        await new Promise<void>((r) => (arrived = r));
-      }
-    },
-    end: () => socket.end(),
-    seen,
-  };
-}
-
 test(`the welcome says ${MAX_IN_FLIGHT} in flight, and batch ${MAX_IN_FLIGHT + 1} unacknowledged ends the connection`, async () => {
   const before = held.length;
   const replies = await raw(port, [frame({ t: "hello", v: PROTOCOL_VERSION })], (m) =>
@@ -96,8 +59,8 @@ test(`the welcome says ${MAX_IN_FLIGHT} in flight, and batch ${MAX_IN_FLIGHT + 1
 });
 
 /** A session with batches 0..N-1 sent and held unconfirmed on a first connection, resumed on a second. */
-async function resumedWithBatchesInFlight(): Promise<{ second: Awaited<ReturnType<typeof connect>>; start: number }> {
-  const first = await connect();
+async function resumedWithBatchesInFlight(): Promise<{ second: RawConnection; start: number }> {
+  const first = await openRaw(port);
   first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
   const welcome = await first.next("welcome");
   const session = welcome.t === "welcome" ? welcome.session : "";
@@ -105,7 +68,7 @@ async function resumedWithBatchesInFlight(): Promise<{ second: Awaited<ReturnTyp
   for (let seq = 0; seq < MAX_IN_FLIGHT; seq++) first.send(storesBatch(seq));
   await heldReaches(start + MAX_IN_FLIGHT);
   first.end();
-  const second = await connect();
+  const second = await openRaw(port);
   second.send(frame({ t: "resume", v: PROTOCOL_VERSION, session, sent: { stores: MAX_IN_FLIGHT }, eos: [] }));
   expect(await second.next("welcome")).toMatchObject({ t: "welcome", session, resumed: true });
   return { second, start };
@@ -148,7 +111,7 @@ test("after a resume, an old copy confirmed before the resends arrive: the clien
 test("a batch lost on the way is counted when its resend arrives, one received before is not; resends outside a resume are refused", async () => {
   const rowsIn = (): number => Number(gateway.status().rowsIn);
   const before = rowsIn();
-  const first = await connect();
+  const first = await openRaw(port);
   first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
   const welcome = await first.next("welcome");
   const session = welcome.t === "welcome" ? welcome.session : "";
@@ -157,7 +120,7 @@ test("a batch lost on the way is counted when its resend arrives, one received b
   await heldReaches(start + 1);
   first.end();
   // The client had also sent batch 1, which the gateway never read: it resends both.
-  const second = await connect();
+  const second = await openRaw(port);
   second.send(frame({ t: "resume", v: PROTOCOL_VERSION, session, sent: { stores: 2 }, eos: [] }));
   expect(await second.next("welcome")).toMatchObject({ resumed: true });
   second.send(storesBatch(0));

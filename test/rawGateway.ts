@@ -5,30 +5,68 @@ import { decodeGatewayMessage, encodeProtocol, type GatewayMessage } from "../sr
 /** A protocol message framed for the wire; `msg` may be malformed on purpose. */
 export const frame = (msg: unknown): Uint8Array => encodeFrame(encodeProtocol(msg as never));
 
-/**
- * Open a raw connection, send `frames`, and collect what the gateway sends until it closes.
- * `answer` may send more frames in reply to each message as it arrives.
- */
-export async function raw(port: number, frames: Uint8Array[], answer?: (msg: GatewayMessage) => Uint8Array[]): Promise<GatewayMessage[]> {
-  const got: GatewayMessage[] = [];
+/** An open raw connection to a gateway. */
+export interface RawConnection {
+  send(f: Uint8Array): void;
+  /** The next message of type `t` not yet taken, or the next error, whichever comes first. */
+  next(t: GatewayMessage["t"]): Promise<GatewayMessage>;
+  end(): void;
+  /** Every message received so far, in order. */
+  readonly seen: GatewayMessage[];
+  /** Resolves once the connection is closed (by either side). */
+  readonly closed: Promise<void>;
+}
+
+/** Connect to a gateway; `answer` may send frames in reply to each message as it arrives. */
+export async function openRaw(port: number, answer?: (msg: GatewayMessage) => Uint8Array[]): Promise<RawConnection> {
+  const seen: GatewayMessage[] = [];
+  const inbox: GatewayMessage[] = [];
+  let arrived: () => void = () => {};
+  let isClosed: () => void = () => {};
+  const closed = new Promise<void>((r) => (isClosed = r));
   const decoder = new FrameDecoder(64 << 20);
-  let closed: () => void = () => {};
-  const done = new Promise<void>((r) => (closed = r));
+  const onClose = (): void => {
+    isClosed();
+    arrived();
+  };
   const socket = await Bun.connect({
     hostname: "127.0.0.1", port,
     socket: {
       data(s, d) {
         for (const f of decoder.push(d)) {
           const msg = decodeGatewayMessage(f);
-          got.push(msg);
+          seen.push(msg);
+          inbox.push(msg);
           for (const reply of answer?.(msg) ?? []) s.write(reply);
         }
+        arrived();
       },
-      close() { closed(); },
-      error() { closed(); },
+      close: onClose,
+      error: onClose,
     },
   });
-  for (const f of frames) socket.write(f);
-  await done;
-  return got;
+  return {
+    send: (f) => void socket.write(f),
+    async next(t) {
+      for (;;) {
+        const i = inbox.findIndex((m) => m.t === t || m.t === "error");
+        if (i >= 0) return inbox.splice(i, 1)[0]!;
+        await new Promise<void>((r) => (arrived = r));
+      }
+    },
+    end: () => socket.end(),
+    seen,
+    closed,
+  };
+}
+
+/**
+ * Open a raw connection, send `frames`, and collect what the gateway sends until it closes.
+ * `answer` may send more frames in reply to each message as it arrives.
+ */
+export async function raw(port: number, frames: Uint8Array[], answer?: (msg: GatewayMessage) => Uint8Array[]): Promise<GatewayMessage[]> {
+  const conn = await openRaw(port, answer);
+  for (const f of frames) conn.send(f);
+  await conn.closed;
+  return conn.seen;
 }

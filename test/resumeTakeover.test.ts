@@ -7,9 +7,9 @@ import { afterAll, expect, test } from "bun:test";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
+import { PROTOCOL_VERSION } from "../src/protocol.ts";
 import { allQueues } from "../src/topology.ts";
-import { frame, raw } from "./rawGateway.ts";
+import { frame, openRaw } from "./rawGateway.ts";
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 const transport = new MemoryTransport(new MemoryBroker(), "takeover");
@@ -20,21 +20,16 @@ const port = await gateway.listening;
 afterAll(() => gateway.shutdown());
 
 test("the old connection of a resumed session is closed by the gateway", async () => {
-  let welcomed: (session: string) => void = () => {};
-  const session = new Promise<string>((r) => (welcomed = r));
   // Says hello, then neither sends nor closes: only the gateway can end this connection.
-  const first = raw(port, [frame({ t: "hello", v: PROTOCOL_VERSION })], (m) => {
-    if (m.t === "welcome") welcomed(m.session);
-    return [];
-  });
-  const id = await session;
-  let resumed: (m: GatewayMessage) => void = () => {};
-  const secondWelcome = new Promise<GatewayMessage>((r) => (resumed = r));
-  void raw(port, [frame({ t: "resume", v: PROTOCOL_VERSION, session: id, sent: {}, eos: [] })], (m) => {
-    resumed(m);
-    return [];
-  });
-  expect(await secondWelcome).toMatchObject({ t: "welcome", session: id, resumed: true });
+  const first = await openRaw(port);
+  first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await first.next("welcome");
+  const id = welcome.t === "welcome" ? welcome.session : "";
+  const second = await openRaw(port);
+  second.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: id, sent: {}, eos: [] }));
+  expect(await second.next("welcome")).toMatchObject({ t: "welcome", session: id, resumed: true });
   // Resolves once the first socket is closed; it holds only the first welcome.
-  expect(await first).toEqual([expect.objectContaining({ t: "welcome", session: id, resumed: false })]);
+  await first.closed;
+  expect(first.seen).toEqual([expect.objectContaining({ t: "welcome", session: id, resumed: false })]);
+  second.end();
 });
