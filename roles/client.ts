@@ -127,8 +127,14 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const welcomed = new Promise<void>((r) => (welcome = r));
   let window = cfg.window;
   let conn: GatewayConnection | null = null;
-  /** The connection of the moment (it changes on reconnects). */
-  const current = (): GatewayConnection | null => conn;
+  /** The connection the gateway last welcomed us on. */
+  let welcomedOn: GatewayConnection | null = null;
+  /**
+   * The connection new batches and ends of stream may go on: the one of the moment (it changes
+   * on reconnects) once it is welcomed. A resumed connection takes nothing new before its
+   * welcome, and the welcome handler sends what must go again, and `resent`, first.
+   */
+  const current = (): GatewayConnection | null => (conn !== null && conn === welcomedOn ? conn : null);
   let gatewayError = false;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
   const armIdle = (): void => {
@@ -149,6 +155,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       case "welcome":
         // Never keep more batches unacknowledged than the gateway allows.
         window = Math.min(cfg.window, msg.maxInFlight);
+        welcomedOn = conn;
         if (msg.resumed) {
           resend();
           wakeAll();

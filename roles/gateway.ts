@@ -341,6 +341,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const resend = msg.seq < next;
     const batchKey = `${msg.entity}#${msg.seq}`;
     if (resend && !s.awaitingResend) throw new ProtocolError(`batch ${msg.entity}#${msg.seq} sent again outside a resume`);
+    // A new batch amid the resends would be read twice (new now, a resend later) and counted twice.
+    if (!resend && s.awaitingResend) throw new ProtocolError(`new batch ${msg.entity}#${msg.seq} before the resends of a resume were done`);
     if (!resend && s.unacked.size >= cfg.maxInFlight) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
     if (msg.lines.length > cfg.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${cfg.maxBatchRows} (--max-batch-rows)`);
     for (const column of msg.columns) {

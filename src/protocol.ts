@@ -7,10 +7,14 @@ import { DecodeError, type ErrorCode } from "./errors.ts";
 import { ENTITY_COLUMNS, isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
 import { columnProblem, type TextColumn } from "./textColumn.ts";
 
-/** Protocol version, checked in the handshake. */
-export const PROTOCOL_VERSION = 3;
+/** Protocol version, checked in the handshake. 4: nothing new between a resume and its `resent`. */
+export const PROTOCOL_VERSION = 4;
 
-/** Client → gateway. `resume` re-attaches a session after its connection was lost. */
+/**
+ * Client → gateway. `resume` re-attaches a session after its connection was lost; after its
+ * welcome the client sends every batch and end-of-stream it saw no ack for, then `resent`, and
+ * only then new batches.
+ */
 export type ClientMessage =
   | { t: "hello"; v: number; token?: string }
   | { t: "resume"; v: number; session: string; sent: Partial<Record<Entity, number>>; eos: Entity[]; token?: string }

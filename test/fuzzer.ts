@@ -382,7 +382,7 @@ function sessionAbusePlan(rng: Rng): [string, FuzzFrame[]] {
       frames.push(message({ t: "eos", entity, count: n }), message(batchMessage(rng, entity, n, 2), "seq after eos"));
       break;
     case "resend-old-seq":
-      // Legal (a resend after a resume looks like this): the session continues.
+      // A resend outside a resume: refused (one within a resume is legal).
       if (n > 0) frames.push(message(batchMessage(rng, entity, rng.int(n), 2), "old seq again"));
       frames.push(message(batchMessage(rng, entity, n, 2)));
       break;

@@ -80,6 +80,7 @@ test("after a resume, resends before the old copies' confirms: a freed place is 
   const { second, start } = await resumedWithBatchesInFlight();
   // The client sends again everything it saw no ack for: the same batches.
   for (let seq = 0; seq < MAX_IN_FLIGHT; seq++) second.send(storesBatch(seq));
+  second.send(frame({ t: "resent" }));
   await heldReaches(start + 2 * MAX_IN_FLIGHT);
   // The first connection's copy of batch 0 is confirmed: its ack reaches the client on the new
   // connection, so the client has room for one more batch, and the gateway must agree.
@@ -98,6 +99,7 @@ test("after a resume, an old copy confirmed before the resends arrive: the clien
   // resends (batch 0 among them) when it reads that ack, and then uses the freed place.
   held[start]!.confirm();
   for (let seq = 0; seq < MAX_IN_FLIGHT; seq++) second.send(storesBatch(seq));
+  second.send(frame({ t: "resent" }));
   expect(await second.next("ack")).toMatchObject({ t: "ack", entity: "stores", seq: 0 });
   second.send(storesBatch(MAX_IN_FLIGHT));
   await heldReaches(start + 2 * MAX_IN_FLIGHT + 1);
@@ -137,4 +139,13 @@ test("a batch lost on the way is counted when its resend arrives, one received b
   expect(rowsIn() - before).toBe(2);
   second.send(storesBatch(1));
   expect(await second.next("error")).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION", message: "batch stores#1 sent again outside a resume" });
+});
+
+test("a new batch between a resume and its resent is refused: it would be read twice and counted twice", async () => {
+  const { second, start } = await resumedWithBatchesInFlight();
+  second.send(storesBatch(0));
+  second.send(storesBatch(MAX_IN_FLIGHT));
+  expect(await second.next("error")).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION", message: `new batch stores#${MAX_IN_FLIGHT} before the resends of a resume were done` });
+  // The resend before it was published; the new batch was not.
+  expect(held.length - start).toBe(MAX_IN_FLIGHT + 1);
 });
