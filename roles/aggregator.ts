@@ -19,7 +19,7 @@ import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
 import { chunkLines } from "../src/chunkLines.ts";
 import { AggregatorState, type ApplyEffect } from "../src/aggregatorState.ts";
 import { AggregatorStore } from "../src/aggregatorStore.ts";
-import { errorMessage, isWalWriteFailure } from "../src/errors.ts";
+import { codedMessage, isWalWriteFailure } from "../src/errors.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { join } from "node:path";
@@ -57,7 +57,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   const finished = new Promise<void>((r) => (done = r));
   /** A failed write or fsync of the log or a spilled run leaves what is durable unknown: stop, and let the supervisor restart us. */
   const fatal = (err: unknown): never => {
-    log.error(`write-ahead log or spilled run failure, exiting: ${errorMessage(err)}`);
+    log.error(`write-ahead log or spilled run failure, exiting: ${codedMessage(err)}`);
     process.exit(70);
   };
   const group = new GroupCommit(() => store?.commit() ?? Promise.resolve(), fatal);

@@ -8,7 +8,7 @@ import { jitteredBackoffMs } from "../src/backoff.ts";
 import { BoundedQueue } from "../src/boundedQueue.ts";
 import type { Command } from "../src/command.ts";
 import { readEntityFile, type TextBatch } from "../src/csvSource.ts";
-import { CoffeeError, ConfigError, errorMessage } from "../src/errors.ts";
+import { CoffeeError, ConfigError, codedMessage, errorMessage } from "../src/errors.ts";
 import { GatewayConnection } from "../src/gatewayConnection.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { HEAP_LIMIT_OPTION, startHeapGovernor } from "../src/heapGovernor.ts";
@@ -415,7 +415,7 @@ export const clientCommand: Command = {
         `${Math.round(outcome.rowsSent / outcome.seconds)} rows/s, ${outcome.seconds.toFixed(2)} s; results in ${outcome.dir}\n`);
       return 0;
     } catch (err) {
-      process.stderr.write(`coffee client: ${err instanceof CoffeeError ? `${err.code}: ` : ""}${errorMessage(err)}\n`);
+      process.stderr.write(`coffee client: ${codedMessage(err)}\n`);
       return 1;
     } finally {
       governor.stop();

@@ -9,7 +9,7 @@ import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { BodyArena } from "../src/bodyArena.ts";
 import { parseEntityRows } from "../src/entityBatch.ts";
-import { CoffeeError, ConfigError, ProtocolError, errorMessage, isWalWriteFailure } from "../src/errors.ts";
+import { CoffeeError, ConfigError, ProtocolError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
@@ -17,7 +17,7 @@ import { decodeClientMessage, encodeProtocolTransient, type ClientMessage, type 
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { ENTITIES, type Entity } from "../src/schema.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
-import { dataKey, eosKey, PURGE_KEY, RESULTS_KEY } from "../src/topology.ts";
+import { dataKey, eosKey, PURGE_KEY } from "../src/topology.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultPump, type PumpEvent, type ResultSink } from "../src/resultPump.ts";
@@ -98,7 +98,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   listening.catch(() => {});
   /** The log or the result spool failed: what is durable is unknown, so the process stops and is revived. */
   const storageFailed = (err: unknown): never => {
-    log.error(`write-ahead log or result spool failure, exiting: ${errorMessage(err)}`);
+    log.error(`write-ahead log or result spool failure, exiting: ${codedMessage(err)}`);
     process.exit(70);
   };
   const group = new GroupCommit(() => store.commit(), storageFailed);

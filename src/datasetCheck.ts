@@ -6,7 +6,6 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { relative } from "node:path";
 import Papa from "papaparse";
 import { entityFiles, projectHeader } from "./csvSource.ts";
-import { DatasetError } from "./errors.ts";
 import type { Entity } from "./schema.ts";
 
 /** A file to send: its path and the label used in reports (relative to the dataset folder). */

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { BullyElection, nextOwnedTerm, termOwner, toElectionMessage, type ElectionAction, type ElectionOptions } from "./election.ts";
+import { BullyElection, nextOwnedTerm, termOwner, toElectionMessage, type ElectionAction } from "./election.ts";
 import { ElectionSim, type ElectionSimOptions } from "./electionSim.ts";
 import { ConfigError } from "./errors.ts";
 import { Rng } from "./generator.ts";

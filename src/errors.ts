@@ -84,6 +84,11 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** `CODE: message` for a CoffeeError, the message alone for anything else: what a log or stderr line shows. */
+export function codedMessage(err: unknown): string {
+  return `${err instanceof CoffeeError ? `${err.code}: ` : ""}${errorMessage(err)}`;
+}
+
 /** Codes a write-ahead log raises: corruption found on recovery, a fatal durability failure, use after close. */
 export type WalErrorCode = "WAL_CORRUPT" | "WAL_FSYNC_FAILED" | "WAL_IO_FAILED" | "WAL_CLOSED";
 

@@ -7,7 +7,7 @@
 import "./processTuning.ts";
 import type { Command } from "./command.ts";
 import { loadAll, ROLE_ENTRIES, TOOL_ENTRIES, type CommandEntry } from "./commandRegistry.ts";
-import { CoffeeError, errorMessage } from "./errors.ts";
+import { CoffeeError, codedMessage } from "./errors.ts";
 import { parseOptions, renderHelp, renderOptionRows, type OptionSpec, type OptionValues } from "./options.ts";
 
 /** One line of the top-level help: name and the first sentence of the description. */
@@ -106,7 +106,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     const values = parseOptions(command.options, rest, env);
     return await command.run(values);
   } catch (err) {
-    process.stderr.write(`coffee: ${err instanceof CoffeeError ? `${err.code}: ` : ""}${errorMessage(err)}\n`);
+    process.stderr.write(`coffee: ${codedMessage(err)}\n`);
     return err instanceof CoffeeError && err.code === "CONFIG_INVALID" ? 2 : 1;
   }
 }

@@ -5,7 +5,6 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
 import { createGateway, defaultGatewayConfig, type GatewayInstance } from "../roles/gateway.ts";
 import { decodeMessage, type BrokerMessage } from "../src/codec.ts";
 import { encodeFrame } from "../src/frame.ts";

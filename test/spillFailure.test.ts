@@ -11,7 +11,7 @@ import { decodeMessage, encodeMessage, type BrokerMessage } from "../src/codec.t
 import { deleteNamespace } from "../src/namespaceAdmin.ts";
 import { Q1_RUN_ROWS } from "../src/queries/q1.ts";
 import { packColumn } from "../src/textColumn.ts";
-import { allQueues, eosKey, outKey, RESULTS_KEY } from "../src/topology.ts";
+import { allQueues, eosKey, outKey } from "../src/topology.ts";
 import { AMQP_URL, coffeeArgv, tempDir, uniqueNamespace } from "./harness.ts";
 
 setDefaultTimeout(60_000);
@@ -81,7 +81,7 @@ test("a failed spill exits 70 and loses nothing: after the revival the batch cou
   } as BrokerMessage;
   await transport.publish(outKey("filter-amount"), encodeMessage(batch));
   expect(await first.proc.exited).toBe(70);
-  expect(await first.stderr).toContain("spilled run failure, exiting: writing sorted run");
+  expect(await first.stderr).toContain("spilled run failure, exiting: WAL_IO_FAILED: writing sorted run");
 
   // The disk is back; the revived aggregator gets the unacknowledged batch again.
   rmSync(join(state, "agg-q1", "spill", session));
