@@ -53,7 +53,7 @@ export interface GatewayConfig {
   sessionTtlMs: number;
   /** A connection must say hello (or resume) within this long. */
   handshakeTimeoutMs: number;
-  /** A client still uploading that sends nothing for this long is dropped. */
+  /** A client still uploading that sends nothing for this long, with no batch awaiting the broker's confirm, is dropped. */
   idleTimeoutMs: number;
   /** Most rows in one client batch. */
   maxBatchRows: number;
@@ -165,7 +165,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       conn.timer = setTimeout(() => fail(conn, new CoffeeError("HANDSHAKE_TIMEOUT", `no hello within ${cfg.handshakeTimeoutMs} ms`)), cfg.handshakeTimeoutMs);
     } else if (!uploadOver(s)) {
       // A client we stopped reading is not idle: look again later.
-      conn.timer = setTimeout(() => (budget.isPaused(s) ? armTimer(conn) : fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`))), cfg.idleTimeoutMs);
+      // Nor is one waiting for acks of batches the broker has yet to confirm (its window is full).
+      conn.timer = setTimeout(() => (budget.isPaused(s) || s.inFlight > 0 ? armTimer(conn) : fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`))), cfg.idleTimeoutMs);
     }
   }
 
@@ -234,7 +235,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     conn.session = s;
     if (budget.isPaused(s)) conn.socket.pause();
     // The client knows what it sent; everything it did not see acknowledged it sends again.
-    s.receivedBelow = s.nextSeq;
     s.nextSeq = new Map(Object.entries(msg.sent) as [Entity, number][]);
     for (const e of msg.eos) {
       s.eosCount.set(e, msg.sent[e] ?? 0);
@@ -358,7 +358,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, columnArena);
     // Rows are counted once, in when the gateway first reads the batch and out when its first copy
     // is confirmed; a resend counts only if the batch was lost before (or the gateway restarted).
-    const countIn = !resend || (msg.seq >= (s.receivedBelow.get(msg.entity) ?? 0) && !s.uncounted.has(batchKey));
+    const countIn = msg.seq >= (s.readBelow.get(msg.entity) ?? 0);
+    if (countIn) s.readBelow.set(msg.entity, msg.seq + 1);
     if (resend && countIn) s.uncounted.add(batchKey);
     if (countIn) {
       counters.rowsIn += msg.lines.length;
@@ -570,7 +571,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
-  { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete, or reads none of its waiting results this long, is dropped" },
+  { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), or reads none of its waiting results this long, is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: 65_536, min: 16, max: 16 * 1024 * 1024, help: "longest field in a client batch, in UTF-8 bytes" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret clients must present (file: first line)" },

@@ -35,10 +35,12 @@ export interface Session {
   /** `entity#seq` of new client batches (not resends) no copy of which is confirmed yet: the --max-in-flight limit. */
   unacked: Set<string>;
   /**
-   * Per entity, the sequence number this gateway had reached when the client last resumed: a
-   * resend below it was received before (its rows are counted), one above it was lost on the way.
+   * Per entity, one past the highest batch this gateway has read, new or resent. Batches arrive
+   * in order and a resume resends, in order, every one not acknowledged, so each batch below it
+   * was read (and its rows counted) once; a resend at or above it was lost on the way, however
+   * many resumes it took.
    */
-  receivedBelow: Map<Entity, number>;
+  readBelow: Map<Entity, number>;
   /** Resends of lost batches whose rows are counted in but not yet out (at their confirm). */
   uncounted: Set<string>;
   /** Resumed, and the client has not yet said it sent everything unacknowledged again. */
@@ -54,7 +56,7 @@ export interface Session {
 
 /** A session with nothing received yet and no client attached. */
 export function newSession(id: string, results: ResultPump): Session {
-  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), receivedBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null };
+  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null };
 }
 
 /** True once the client has sent every entity's end-of-stream (confirmed or not). */

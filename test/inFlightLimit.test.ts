@@ -1,7 +1,8 @@
 /**
  * --max-in-flight is what the gateway tells clients and what it holds them to: new batches not
  * yet acknowledged count, resends after a resume do not (the client sends them before it reads
- * the acks already on their way); rows are counted once however often a batch is sent (real
+ * the acks already on their way); rows are counted once however often a batch is sent; a client
+ * waiting on the broker's confirms is not idle (real
  * gateway in-process, real TCP; a memory broker whose batch confirms the test releases).
  */
 import { afterAll, expect, test } from "bun:test";
@@ -148,4 +149,71 @@ test("a new batch between a resume and its resent is refused: it would be read t
   expect(await second.next("error")).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION", message: `new batch stores#${MAX_IN_FLIGHT} before the resends of a resume were done` });
   // The resend before it was published; the new batch was not.
   expect(held.length - start).toBe(MAX_IN_FLIGHT + 1);
+});
+
+test("a batch lost on two connections in a row is counted once, when a resend finally arrives", async () => {
+  const rowsIn = (): number => Number(gateway.status().rowsIn);
+  const before = rowsIn();
+  const a = await openRaw(port);
+  a.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await a.next("welcome");
+  const session = welcome.t === "welcome" ? welcome.session : "";
+  const start = held.length;
+  // The client sent batches 0..2; the gateway read only batch 0 before the connection dropped.
+  a.send(storesBatch(0));
+  await heldReaches(start + 1);
+  a.end();
+  const resume = frame({ t: "resume", v: PROTOCOL_VERSION, session, sent: { stores: 3 }, eos: [] });
+  // The second connection carries only the resend of batch 0 before it drops too.
+  const b = await openRaw(port);
+  b.send(resume);
+  expect(await b.next("welcome")).toMatchObject({ resumed: true });
+  b.send(storesBatch(0));
+  await heldReaches(start + 2);
+  b.end();
+  const c = await openRaw(port);
+  c.send(resume);
+  expect(await c.next("welcome")).toMatchObject({ resumed: true });
+  for (let seq = 0; seq < 3; seq++) c.send(storesBatch(seq));
+  c.send(frame({ t: "resent" }));
+  await heldReaches(start + 5);
+  for (const h of held.slice(start)) h.confirm();
+  const acked = new Set<number>();
+  while (acked.size < 3) {
+    const ack = await c.next("ack");
+    if (ack.t === "ack") acked.add(ack.seq);
+  }
+  // Batch 0 came three times, 1 and 2 once: three rows in, three acknowledged.
+  expect(rowsIn() - before).toBe(3);
+  const listed = gateway.status().openSessions as { id: string; rows: Record<string, number> }[];
+  expect(listed.find((s) => session.startsWith(s.id))?.rows.stores).toBe(3);
+  c.end();
+});
+
+test("a client whose window waits on the broker's confirms is not idle; one that sends nothing is", async () => {
+  const idleMs = 150;
+  const strict = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxInFlight: MAX_IN_FLIGHT, idleTimeoutMs: idleMs }), transport, quiet);
+  void strict.run();
+  const strictPort = await strict.listening;
+  try {
+    // The waiting client fills its window, and the broker confirms none of it.
+    const waiting = await openRaw(strictPort);
+    waiting.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    await waiting.next("welcome");
+    const start = held.length;
+    for (let seq = 0; seq < MAX_IN_FLIGHT; seq++) waiting.send(storesBatch(seq));
+    await heldReaches(start + MAX_IN_FLIGHT);
+    // Another client, later, sends nothing at all: by the time it is dropped as idle, the
+    // waiting one has been silent longer, and must still be connected.
+    const silent = await openRaw(strictPort);
+    silent.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    await silent.next("welcome");
+    expect(await silent.next("error")).toMatchObject({ t: "error", code: "CLIENT_IDLE" });
+    expect(waiting.seen.filter((m) => m.t === "error")).toEqual([]);
+    for (const h of held.slice(start)) h.confirm();
+    expect(await waiting.next("ack")).toMatchObject({ t: "ack", entity: "stores", seq: 0 });
+    waiting.end();
+  } finally {
+    await strict.shutdown();
+  }
 });
