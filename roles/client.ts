@@ -207,6 +207,12 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         results.commit();
         return settle.resolve();
       case "error":
+        // The connection dropped with `done` on its way, and the gateway, finished with the
+        // session, forgot it: every result and ack is here, so the session is complete all the same.
+        if (msg.code === "SESSION_UNKNOWN" && results?.allComplete() && inFlight.size === 0 && SEND_ORDER.every((e) => eosAcked.has(e))) {
+          results.commit();
+          return settle.resolve();
+        }
         gatewayError = true;
         return settle.reject(new CoffeeError(msg.code, msg.message));
     }

@@ -1,0 +1,95 @@
+/**
+ * The client's side of a resume, against a scripted gateway (real client in-process, real TCP):
+ * a session whose `done` was lost with its connection, and which the gateway has forgotten, is
+ * complete if every result and ack reached the client, and fails with SESSION_UNKNOWN if not.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { defaultClientConfig, runClient } from "../roles/client.ts";
+import { CoffeeError } from "../src/errors.ts";
+import { encodeFrame, FrameDecoder } from "../src/frame.ts";
+import { generateDataset, parseMonthRange } from "../src/generator.ts";
+import { decodeClientMessage, encodeProtocol, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
+import { ENTITIES, QUERIES, queryFileName, type QueryName } from "../src/schema.ts";
+import { tempDir } from "./harness.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const data = tempDir("client-resume");
+dirs.push(data);
+await generateDataset({ out: data, seed: 3, months: parseMonthRange("2024-01..2024-01"), transactionsPerMonth: 40, users: 10, stores: 3, menuItems: 4 });
+
+const SESSION = "00000000-0000-4000-8000-00000000d0e5";
+
+/**
+ * A gateway that acks every batch and end-of-stream of its first connection, then sends one
+ * result chunk for each of `queries` and drops the connection without `done`; any later
+ * connection is answered as a gateway that no longer knows the session.
+ */
+function forgetfulGateway(queries: readonly QueryName[]): { port: number; resumes: ClientMessage[]; stop: () => void } {
+  const resumes: ClientMessage[] = [];
+  let connections = 0;
+  const server = Bun.listen<{ decoder: FrameDecoder; first: boolean; eos: number }>({
+    hostname: "127.0.0.1", port: 0,
+    socket: {
+      open(socket) {
+        socket.data = { decoder: new FrameDecoder(64 << 20), first: connections++ === 0, eos: 0 };
+      },
+      data(socket, bytes) {
+        const reply = (m: GatewayMessage): void => void socket.write(encodeFrame(encodeProtocol(m)));
+        for (const f of socket.data.decoder.push(bytes)) {
+          const msg = decodeClientMessage(f);
+          if (!socket.data.first) {
+            resumes.push(msg);
+            reply({ t: "error", code: "SESSION_UNKNOWN", message: `session ${SESSION} is unknown here` });
+            socket.end();
+            return;
+          }
+          if (msg.t === "hello") reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false });
+          else if (msg.t === "batch") reply({ t: "ack", entity: msg.entity, seq: msg.seq, rejected: [] });
+          else if (msg.t === "eos") {
+            reply({ t: "eos-ack", entity: msg.entity });
+            if (++socket.data.eos === ENTITIES.length) {
+              for (const query of queries) reply({ t: "result", query, chunk: 0, last: true, csv: `${query} header\n${query} row\n` });
+              socket.end();
+            }
+          }
+        }
+      },
+    },
+  });
+  return { port: server.port, resumes, stop: () => server.stop(true) };
+}
+
+test("done lost with the connection, session forgotten: the client has everything, and its results are committed", async () => {
+  const gateway = forgetfulGateway(QUERIES);
+  const out = tempDir("client-resume-out");
+  dirs.push(out);
+  try {
+    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true }));
+    expect(gateway.resumes).toMatchObject([{ t: "resume", session: SESSION }]);
+    expect(r.session).toBe(SESSION);
+    for (const q of QUERIES) expect(readFileSync(join(r.dir, queryFileName(q)), "utf8")).toBe(`${q} header\n${q} row\n`);
+  } finally {
+    gateway.stop();
+  }
+});
+
+test("session forgotten before the client had every result: SESSION_UNKNOWN, and no file looks complete", async () => {
+  const gateway = forgetfulGateway(QUERIES.slice(0, -1));
+  const out = tempDir("client-resume-short");
+  dirs.push(out);
+  try {
+    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true })).then(() => null, (e: unknown) => e);
+    expect(failure).toBeInstanceOf(CoffeeError);
+    expect((failure as CoffeeError).code).toBe("SESSION_UNKNOWN");
+    expect(gateway.resumes).toHaveLength(1);
+    expect(() => readFileSync(join(out, `session_${SESSION}`, queryFileName(QUERIES[0]!)))).toThrow();
+  } finally {
+    gateway.stop();
+  }
+});
