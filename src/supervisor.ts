@@ -2,7 +2,7 @@
  * Keeps `coffee up`'s child processes running: spawns each with its log file, restarts one that
  * exits unexpectedly (capped backoff), and stops them all on shutdown (SIGTERM, then SIGKILL).
  */
-import { openSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 
@@ -56,13 +56,19 @@ export class Supervisor {
     const fd = openSync(join(this.logDir, `${child.spec.name}.log`), "a");
     child.lastStart = performance.now();
     child.totalRestarts++;
-    const proc: Subprocess = Bun.spawn(child.spec.argv, {
-      env: { ...(process.env as Record<string, string>), ...child.spec.env },
-      stdout: fd,
-      stderr: fd,
-      stdin: "ignore",
-      onExit: (_p, code, signal): void => this.exited(child, proc, code, signal),
-    });
+    let proc: Subprocess;
+    try {
+      proc = Bun.spawn(child.spec.argv, {
+        env: { ...(process.env as Record<string, string>), ...child.spec.env },
+        stdout: fd,
+        stderr: fd,
+        stdin: "ignore",
+        onExit: (_p, code, signal): void => this.exited(child, proc, code, signal),
+      });
+    } finally {
+      // The child has its own copy; ours would leak one descriptor per (re)start.
+      closeSync(fd);
+    }
     child.proc = proc;
     child.lastPid = proc.pid;
     this.onChange();

@@ -1,0 +1,39 @@
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Supervisor } from "./supervisor.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Descriptors this process holds open on `path` (Linux: /proc/self/fd). */
+function openOn(path: string): number {
+  return readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path;
+    } catch {
+      return false; // closed while we looked
+    }
+  }).length;
+}
+
+test.skipIf(process.platform !== "linux")("a child's log file is open in the child only: restarts leak no descriptor", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "coffee-supervisor-"));
+  dirs.push(dir);
+  let exits = 0;
+  let exited: () => void = () => {};
+  const supervisor = new Supervisor(dir, (m) => { if (m.includes("exited")) { exits++; exited(); } }, () => {}, () => null);
+  supervisor.start({ name: "echo", role: "test", argv: ["sh", "-c", "echo started"], env: {}, healthPort: 0 });
+  for (let i = 0; i < 5; i++) {
+    while (exits <= i) await new Promise<void>((r) => (exited = r));
+    supervisor.startByName("echo");
+  }
+  while (exits < 6) await new Promise<void>((r) => (exited = r));
+  const log = join(dir, "echo.log");
+  expect(readFileSync(log, "utf8")).toBe("started\n".repeat(6));
+  expect(openOn(log)).toBe(0);
+  await supervisor.stopAll();
+});
