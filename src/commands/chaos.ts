@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
-import { readClusterFile } from "../clusterPlan.ts";
+import { readClusterFile, type ClusterProcess } from "../clusterPlan.ts";
 import { ConfigError } from "../errors.ts";
 import { generateDataset, parseMonthRange, Rng } from "../generator.ts";
 import { createLogger } from "../log.ts";
@@ -47,6 +47,15 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "keep", type: "bool", default: false, help: "keep data, state and results afterwards" },
   { name: "replicas", type: "string", help: "worker replicas per stage, passed to coffee up" },
 ];
+
+/**
+ * The processes a kill may hit: of the chosen roles, running, and a process of their own. Roles
+ * run inside coffee up (the in-memory transport, when no broker is at hand) share its pid: a
+ * SIGKILL would take down the whole cluster, not one of its processes.
+ */
+export function killable(entries: readonly ClusterProcess[], roles: readonly string[]): ClusterProcess[] {
+  return entries.filter((e) => roles.includes(e.role) && e.alive && e.pid !== null && !e.inProcess);
+}
 
 /** `coffee chaos`. */
 export const chaosCommand: Command = {
@@ -107,6 +116,10 @@ export const chaosCommand: Command = {
         if (done) throw new ConfigError(`coffee up stopped before it was ready; see ${join(stateDir, "logs")}`);
         banner += new TextDecoder().decode(value);
       }
+      const inProcess = readClusterFile(join(stateDir, "cluster.json")).filter((e) => roles.includes(e.role) && e.inProcess).map((e) => e.role);
+      if (inProcess.length > 0) {
+        throw new ConfigError(`no broker: coffee up runs ${[...new Set(inProcess)].join(", ")} in its own process (in-memory transport), so no kill could hit one of them alone; start RabbitMQ, install rabbitmq-server, or pass --roles monitor`);
+      }
       log.info(`cluster ready on port ${port}; killing ${roles.join(", ")} every ${int(values, "kill-min-ms")}-${int(values, "kill-max-ms")} ms for ${durationMs / 1000} s`);
       const deadline = performance.now() + durationMs;
 
@@ -123,8 +136,7 @@ export const chaosCommand: Command = {
             brokerRestarts++;
             continue;
           }
-          const entries = readClusterFile(join(stateDir, "cluster.json"))
-            .filter((e) => roles.includes(e.role) && e.alive && e.pid !== null);
+          const entries = killable(readClusterFile(join(stateDir, "cluster.json")), roles);
           const victim = entries[Math.floor(rand() * entries.length)];
           if (!victim) continue;
           try {
