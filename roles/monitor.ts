@@ -52,7 +52,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "compose-project", type: "string", env: "COMPOSE_PROJECT_NAME", help: "compose project whose containers are revived (--revive docker)" },
   { name: "revive-initial-ms", type: "int", env: "COFFEE_REVIVE_INITIAL_MS", default: 250, min: 0, max: 600_000, help: "wait after a revival attempt before the next one (doubles)" },
   { name: "revive-max-ms", type: "int", env: "COFFEE_REVIVE_MAX_MS", default: 8000, min: 0, max: 3_600_000, help: "cap of the doubling wait between revival attempts" },
-  { name: "revive-max-attempts", type: "int", env: "COFFEE_REVIVE_MAX_ATTEMPTS", default: 10, min: 1, max: 1000, help: "revival attempts per process before it is reported and left down" },
+  { name: "revive-max-attempts", type: "int", env: "COFFEE_REVIVE_MAX_ATTEMPTS", default: 10, min: 1, max: 1000, help: "revival attempts per process before it is reported and left down for 60 s (then it gets a fresh budget)" },
   { name: "dashboard-port", type: "int", env: "COFFEE_DASHBOARD_PORT", default: 0, min: 0, max: 65535, help: "serve the web dashboard (processes, leader, sessions, queues, throughput) on this TCP port (0 = off)" },
   { name: "dashboard-host", type: "string", env: "COFFEE_DASHBOARD_HOST", default: "127.0.0.1", help: "address the dashboard listens on (0.0.0.0: every interface)" },
   { name: "dashboard-allowed-hosts", type: "string", env: "COFFEE_DASHBOARD_ALLOWED_HOSTS", default: "", help: "more names the dashboard answers to, comma-separated (a reverse proxy's); IP addresses, localhost and this machine's name always work, any other Host gets 403 (DNS rebinding)" },

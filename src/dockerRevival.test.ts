@@ -215,6 +215,20 @@ describe("DockerRevivalBackend against a fake Engine API", () => {
     expect(events.filter((e) => e.type === "gave-up")).toEqual([{ type: "gave-up", name: "worker-1", attempts: 3 }]);
   });
 
+  test("a budget spent while Docker refused comes back resetAfterMs later, and the node is revived", async () => {
+    const f = fake([composeContainer(W1, "worker-1", "coffee")]);
+    f.failStarts({ times: 3 });
+    const { b, events, clock } = backend(f, { policy: new RevivalPolicy({ initialMs: 10, maxMs: 10, maxAttempts: 3, resetAfterMs: 1_000 }) });
+    for (let i = 0; i < 3; i++) {
+      await rejection(b.revive("worker-1", 1));
+      clock.t += 10;
+    }
+    expect((await rejection(b.revive("worker-1", 1))).code).toBe("REVIVAL_BUDGET_EXHAUSTED");
+    clock.t += 1_000;
+    await b.revive("worker-1", 1);
+    expect(events.map((e) => e.type)).toEqual(["reviving", "failed", "reviving", "failed", "reviving", "failed", "gave-up", "reviving", "revived"]);
+  });
+
   test("concurrent revives of one node share a single attempt", async () => {
     const f = fake([composeContainer(W1, "worker-1", "coffee")]);
     f.setStartDelay(50);
@@ -297,11 +311,16 @@ describe("RevivalPolicy", () => {
     expect(p.recordFailure("w", 300)).toBe(-1);
     expect(p.attempts("w", 300)).toBe(3);
     expect(p.exhausted("w", 300)).toBe(true);
-    expect(p.due("w", 1e9 - 1)).toBe(false);
-    // failures alone never earn the budget back: only a healthy period or reset() does
-    expect(p.exhausted("w", 1e12)).toBe(true);
+    expect(p.due("w", 300 + 60_000 - 1)).toBe(false);
+    // given up for resetAfterMs after the last attempt, not for good: whatever refused may be back
+    expect(p.exhausted("w", 300 + 60_000)).toBe(false);
+    expect(p.due("w", 300 + 60_000)).toBe(true);
+    expect(p.recordFailure("w", 300 + 60_000)).toBe(100);
+    // reset() (an operator's decision) gives the budget back at once
+    expect(p.recordFailure("w", 300 + 60_100)).toBe(200);
     p.reset("w");
-    expect(p.exhausted("w", 1e12)).toBe(false);
+    expect(p.attempts("w", 300 + 60_100)).toBe(0);
+    expect(p.due("w", 300 + 60_100)).toBe(true);
   });
 
   test("nodes are independent", () => {

@@ -58,7 +58,7 @@ export interface RevivalPolicyOptions {
   maxMs: number;
   /** Attempts (failed or not) allowed per node before giving up on it. */
   maxAttempts: number;
-  /** A node whose last successful start is this old (no revival needed since) gets its budget back. */
+  /** A node whose last attempt is this old gets its budget back: up that long after a start, or given up that long. */
   resetAfterMs: number;
 }
 
@@ -69,8 +69,6 @@ interface NodeHistory {
   /** Attempts in the current budget window. */
   attempts: number;
   lastAttemptAt: number;
-  /** When the last attempt was made, if it succeeded (undefined: none yet, or it failed). */
-  lastSuccessAt: number | undefined;
 }
 
 /**
@@ -80,9 +78,11 @@ interface NodeHistory {
  * Every attempt counts against the budget, successful ones included, so a node that keeps dying
  * right after each successful start runs out of budget too. After n attempts the next one is
  * allowed `min(maxMs, initialMs * 2^(n-1))` after the last one. The budget (and the backoff) is
- * reset when the node is next looked at `resetAfterMs` or more after a successful start that
- * was the last attempt: it was healthy for that long, since no revival was needed in between.
- * A node whose last attempt failed keeps its count until `reset()` (an operator's decision).
+ * reset when the node is next looked at `resetAfterMs` or more after the last attempt. If that
+ * attempt was a successful start, the node was healthy for that long, since no revival was
+ * needed in between; if the budget was spent on failures, the backend that refused (Docker
+ * restarting, say) may be back, so a node is given up for `resetAfterMs`, never for good.
+ * `reset()` gives the budget back at once (an operator's decision).
  */
 export class RevivalPolicy {
   /** The validated options. */
@@ -131,14 +131,12 @@ export class RevivalPolicy {
   /** Record an attempt made at `now` that failed; returns the wait before the next one (-1 if the budget is now spent). */
   recordFailure(name: string, now: number): number {
     const h = this.record(name, now);
-    // a failed start after a successful one: the node is not healthy, no timed reset
-    h.lastSuccessAt = undefined;
     return h.attempts >= this.options.maxAttempts ? -1 : this.delayAfter(h.attempts);
   }
 
   /** Record an attempt made at `now` whose start command was accepted. */
   recordSuccess(name: string, now: number): void {
-    this.record(name, now).lastSuccessAt = now;
+    this.record(name, now);
   }
 
   /** Forget `name`'s history (e.g. an operator revived it by hand): full budget, no backoff. */
@@ -147,17 +145,17 @@ export class RevivalPolicy {
   }
 
   private record(name: string, now: number): NodeHistory {
-    const h = this.current(name, now) ?? { attempts: 0, lastAttemptAt: now, lastSuccessAt: undefined };
+    const h = this.current(name, now) ?? { attempts: 0, lastAttemptAt: now };
     h.attempts++;
     h.lastAttemptAt = now;
     this.nodes.set(name, h);
     return h;
   }
 
-  /** `name`'s history, after dropping it if the node has been up for `resetAfterMs`. */
+  /** `name`'s history, after dropping it if its last attempt is `resetAfterMs` old. */
   private current(name: string, now: number): NodeHistory | undefined {
     const h = this.nodes.get(name);
-    if (h?.lastSuccessAt !== undefined && now - h.lastSuccessAt >= this.options.resetAfterMs) {
+    if (h !== undefined && now - h.lastAttemptAt >= this.options.resetAfterMs) {
       this.nodes.delete(name);
       return undefined;
     }
