@@ -9,6 +9,7 @@ import type { Command } from "./command.ts";
 import { loadAll, ROLE_ENTRIES, TOOL_ENTRIES, type CommandEntry } from "./commandRegistry.ts";
 import { CoffeeError, codedMessage } from "./errors.ts";
 import { parseOptions, renderHelp, renderOptionRows, type OptionSpec, type OptionValues } from "./options.ts";
+import { watchParentFromEnv } from "./parentWatch.ts";
 
 /** One line of the top-level help: name and the first sentence of the description. */
 function summaryLine(c: Command): string {
@@ -121,6 +122,11 @@ function stdoutFlushed(limitMs: number): Promise<void> {
 }
 
 if (import.meta.main) {
+  // Orphaned by a parent coffee process that died: stop the way a SIGTERM stops us.
+  watchParentFromEnv(process.env, (parentPid) => {
+    process.stderr.write(`coffee: parent process ${parentPid} is gone; stopping\n`);
+    process.kill(process.pid, "SIGTERM");
+  });
   const code = await main(process.argv.slice(2));
   await stdoutFlushed(10_000);
   process.exit(code);

@@ -17,6 +17,7 @@ import { startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
 import { computeReference } from "../reference.ts";
 import { brokerAddress, brokerEnv, brokerOptions, type BrokerAddress } from "../brokerAddress.ts";
 import { QUERIES, queryFileName } from "../schema.ts";
+import { PARENT_PID_ENV } from "../parentWatch.ts";
 import { selfCommand } from "../selfCommand.ts";
 import { compareResult } from "../verdict.ts";
 import { deleteNamespace } from "../namespaceAdmin.ts";
@@ -103,7 +104,7 @@ export const chaosCommand: Command = {
     const stateDir = join(dir, "state");
     const replicas = optStr(values, "replicas");
     const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, ...(replicas ? ["--replicas", replicas] : [])], {
-      env: { ...process.env, ...brokerEnv(address) } as Record<string, string>, stdout: "pipe", stderr: "ignore",
+      env: { ...process.env, ...brokerEnv(address), [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>, stdout: "pipe", stderr: "ignore",
     });
     const started = performance.now();
     const kills = new Map<string, number>();

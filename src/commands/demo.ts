@@ -13,6 +13,7 @@ import { bool, int, str, type OptionSpec } from "../options.ts";
 import { freeTcpPort } from "../ports.ts";
 import { computeReference } from "../reference.ts";
 import { QUERIES, queryFileName } from "../schema.ts";
+import { PARENT_PID_ENV } from "../parentWatch.ts";
 import { selfCommand } from "../selfCommand.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
@@ -42,7 +43,9 @@ export const demoCommand: Command = {
     }
     const port = freeTcpPort();
     const stateDir = join(dir, "state");
-    const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `demo${port}`, "--monitors", "1", "--delete-on-exit"], { stdout: "pipe", stderr: "inherit" });
+    const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `demo${port}`, "--monitors", "1", "--delete-on-exit"], {
+      stdout: "pipe", stderr: "inherit", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
+    });
     try {
       const reader = up.stdout.getReader();
       let banner = "";

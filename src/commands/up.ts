@@ -21,11 +21,12 @@ import { redactIn, redactUrl } from "../redact.ts";
 import { defaultGatewayConfig } from "../../roles/gateway.ts";
 import { startInProcessCluster } from "../inProcessCluster.ts";
 import { deleteNamespace } from "../namespaceAdmin.ts";
+import { PARENT_PID_ENV } from "../parentWatch.ts";
 import { selfCommand } from "../selfCommand.ts";
 import { Supervisor, type ChildSpec } from "../supervisor.ts";
 import { parseReplicas, STAGES } from "../topology.ts";
 import { writeJsonAtomic } from "../atomicFile.ts";
-import { startControlApi } from "../controlApi.ts";
+import { startControlApi, type ControlApi } from "../controlApi.ts";
 import { DEPLOY_MODES, planCluster, type ClusterProcess, type DeployMode } from "../clusterPlan.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
@@ -68,115 +69,29 @@ export const upCommand: Command = {
     mkdirSync(logDir, { recursive: true });
     const clusterFile = join(stateDir, "cluster.json");
 
+    // Listening before anything starts: a signal while the broker or the children start must
+    // still stop them (it is acted on once starting is over).
+    let signalled: (s: string) => void = () => {};
+    const signal = new Promise<string>((r) => (signalled = r));
+    // `on`, not `once`: a second signal during shutdown must not kill us before the children.
+    process.on("SIGINT", () => signalled("SIGINT"));
+    process.on("SIGTERM", () => signalled("SIGTERM"));
+
     let address: BrokerAddress = brokerAddress(values);
     let mode = str(values, "transport");
     let broker: PrivateBroker | null = null;
-    const failure = mode === "memory" ? null : await brokerProbe(address);
-    if (failure !== null) {
-      if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(address.url)}: ${redactIn(failure, address.url)} (--transport amqp)`);
-      if (rabbitmqInstalled()) {
-        log.info(`no broker answers at ${redactUrl(address.url)}; rabbitmq-server is installed, starting a private node`);
-        broker = await startPrivateBroker(join(stateDir, "rabbitmq"), (m) => log.info(m));
-        address = { url: broker.url };
-        mode = "amqp";
-      } else {
-        log.info(`no broker answers at ${redactUrl(address.url)} and rabbitmq-server is not installed: running every role in this process over the in-memory transport (no durability across restarts)`);
-        mode = "memory";
-      }
-    } else if (mode === "auto") mode = "amqp";
-
-    const deploy = str(values, "deploy") as DeployMode;
-    const plan = planCluster(replicas, int(values, "monitors"), deploy);
-    // Monitors elect a leader over TCP: every monitor gets every monitor's address.
-    const electionPorts = new Map(plan.filter((p) => p.role === "monitor").map((p, i) => [i + 1, freeTcpPort()]));
-    const peersSpec = [...electionPorts].map(([id, p]) => `${id}=127.0.0.1:${p}`).join(",");
-    const inProcess = mode === "memory";
-    const healthPorts = new Map<string, number>();
-    for (const p of plan) healthPorts.set(p.name, await freeUdpPort());
-    // Every child process serves Prometheus metrics on a port of its own (recorded in cluster.json).
-    const metricsPorts = new Map(plan.filter((p) => !inProcess || p.role === "monitor").map((p) => [p.name, freeTcpPort()]));
-
-    const local: { name: string; instance: RoleInstance; health: HealthServer }[] = [];
-    const writeCluster = (): void => {
-      const children = new Map(supervisor.list().map((c) => [c.spec.name, c]));
-      const entries: ClusterProcess[] = plan.map((p) => ({
-        name: p.name, role: p.role,
-        pid: inProcess && p.role !== "monitor" ? process.pid : (children.get(p.name)?.pid ?? null),
-        alive: inProcess && p.role !== "monitor" ? true : (children.get(p.name)?.alive ?? false),
-        healthPort: healthPorts.get(p.name)!,
-        ...(metricsPorts.has(p.name) ? { metricsPort: metricsPorts.get(p.name) } : {}),
-        restarts: children.get(p.name)?.restarts ?? 0,
-        ...(p.stage ? { stage: p.stage } : {}), ...(p.chain ? { chain: p.chain } : {}), ...(p.query ? { query: p.query } : {}),
-        ...(inProcess && p.role !== "monitor" ? { inProcess: true } : {}),
-      }));
-      writeJsonAtomic(clusterFile, entries);
-    };
-    const monitors = int(values, "monitors");
-    const restartPolicy = str(values, "restart");
-    // auto: monitors revive everything; up restarts a monitor only if it is still down after
-    // 5 s (if every monitor died, nothing else would); with no monitors, up restarts all.
-    const supervisor = new Supervisor(logDir, (m) => log.info(m), () => writeCluster(), (spec) =>
-      restartPolicy === "always" || (restartPolicy === "auto" && monitors === 0) ? "backoff"
-      : restartPolicy === "auto" && spec.role === "monitor" ? 5000 : null);
-    // Monitors revive children through this API (term-fenced); see src/controlApi.ts.
-    const control = startControlApi(supervisor, (m) => log.warn(m));
-    writeJsonAtomic(join(stateDir, "control.json"), { url: control.url });
-    const self = selfCommand();
-    for (const p of plan) {
-      if (inProcess && p.role !== "monitor") continue;
-      const spec: ChildSpec = {
-        name: p.name,
-        role: p.role,
-        healthPort: healthPorts.get(p.name)!,
-        argv: [...self, "--role", p.role, ...p.args],
-        env: {
-          COFFEE_NAME: p.name,
-          COFFEE_NAMESPACE: namespace,
-          COFFEE_STATE_DIR: stateDir,
-          ...brokerEnv(address),
-          COFFEE_QUEUE_TYPE: str(values, "queue-type"),
-          HEALTH_PORT: String(healthPorts.get(p.name)),
-          COFFEE_METRICS_PORT: String(metricsPorts.get(p.name) ?? 0),
-          // A laptop cluster's endpoints stay on this machine; compose binds every interface.
-          COFFEE_METRICS_HOST: "127.0.0.1",
-          HEALTH_HOST: "127.0.0.1",
-          COFFEE_ELECTION_HOST: "127.0.0.1",
-          ...(p.role === "gateway" ? { GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
-          ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec,
-            COFFEE_DASHBOARD_PORT: p.name === "monitor-1" ? String(dashboardPort) : "0" } : {}),
-        },
-      };
-      supervisor.start(spec);
-    }
-
-    if (inProcess) {
-      const memory = new MemoryBroker();
-      const cluster = await startInProcessCluster(
-        defaultGatewayConfig({ host: "0.0.0.0", port, maxSessions: int(values, "max-sessions") }),
-        replicas,
-        (name, plog) => new MemoryTransport(memory, namespace, (err) => plog.error(String(err))),
-        false,
-        deploy,
-      ).catch(async (err: unknown) => {
-        // The monitors already run as children: never leave them behind.
-        await supervisor.stopAll();
-        control.stop();
-        throw err;
-      });
-      for (const r of cluster.roles) {
-        const health = await startHealthServer({ port: healthPorts.get(r.name)!, host: "127.0.0.1", status: () => ({ role: r.role, name: r.name, ...r.instance.status() }) });
-        local.push({ name: r.name, instance: r.instance, health });
-      }
-    }
-    writeCluster();
-
+    // Whatever has started, for shutdown: also when starting fails halfway.
+    let supervisor: Supervisor | null = null;
+    let control: ControlApi | null = null;
+    /** Roles run in this process (no broker: the in-memory transport), each with its health server once it has one. */
+    const local: { name: string; instance: RoleInstance; health: HealthServer | null }[] = [];
     let stopping: Promise<void> | null = null;
-    const shutdown = (signal: string): Promise<void> => {
+    const shutdown = (why: string): Promise<void> => {
       stopping ??= (async () => {
-        log.info(`${signal}: stopping ${plan.length} processes`);
-        await supervisor.stopAll();
-        control.stop();
-        for (const l of local) { await l.instance.shutdown(); l.health.close(); }
+        log.info(`${why}: stopping ${supervisor?.list().length ?? 0} child processes${local.length > 0 ? ` and ${local.length} in this process` : ""}`);
+        await supervisor?.stopAll();
+        control?.stop();
+        for (const l of local) { await l.instance.shutdown(); l.health?.close(); }
         if (mode === "amqp" && !broker && bool(values, "delete-on-exit")) {
           await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
         }
@@ -185,11 +100,107 @@ export const upCommand: Command = {
       })();
       return stopping;
     };
-    let signalled: (s: string) => void = () => {};
-    const signal = new Promise<string>((r) => (signalled = r));
-    // `on`, not `once`: a second signal during shutdown must not kill us before the children.
-    process.on("SIGINT", () => signalled("SIGINT"));
-    process.on("SIGTERM", () => signalled("SIGTERM"));
+    const deploy = str(values, "deploy") as DeployMode;
+    const plan = planCluster(replicas, int(values, "monitors"), deploy);
+    const healthPorts = new Map<string, number>();
+    try {
+      const failure = mode === "memory" ? null : await brokerProbe(address);
+      if (failure !== null) {
+        if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(address.url)}: ${redactIn(failure, address.url)} (--transport amqp)`);
+        if (rabbitmqInstalled()) {
+          log.info(`no broker answers at ${redactUrl(address.url)}; rabbitmq-server is installed, starting a private node`);
+          broker = await startPrivateBroker(join(stateDir, "rabbitmq"), (m) => log.info(m));
+          address = { url: broker.url };
+          mode = "amqp";
+        } else {
+          log.info(`no broker answers at ${redactUrl(address.url)} and rabbitmq-server is not installed: running every role in this process over the in-memory transport (no durability across restarts)`);
+          mode = "memory";
+        }
+      } else if (mode === "auto") mode = "amqp";
+
+      // Monitors elect a leader over TCP: every monitor gets every monitor's address.
+      const electionPorts = new Map(plan.filter((p) => p.role === "monitor").map((p, i) => [i + 1, freeTcpPort()]));
+      const peersSpec = [...electionPorts].map(([id, p]) => `${id}=127.0.0.1:${p}`).join(",");
+      const inProcess = mode === "memory";
+      for (const p of plan) healthPorts.set(p.name, await freeUdpPort());
+      // Every child process serves Prometheus metrics on a port of its own (recorded in cluster.json).
+      const metricsPorts = new Map(plan.filter((p) => !inProcess || p.role === "monitor").map((p) => [p.name, freeTcpPort()]));
+
+      const writeCluster = (): void => {
+        const children = new Map((supervisor?.list() ?? []).map((c) => [c.spec.name, c]));
+        const entries: ClusterProcess[] = plan.map((p) => ({
+          name: p.name, role: p.role,
+          pid: inProcess && p.role !== "monitor" ? process.pid : (children.get(p.name)?.pid ?? null),
+          alive: inProcess && p.role !== "monitor" ? true : (children.get(p.name)?.alive ?? false),
+          healthPort: healthPorts.get(p.name)!,
+          ...(metricsPorts.has(p.name) ? { metricsPort: metricsPorts.get(p.name) } : {}),
+          restarts: children.get(p.name)?.restarts ?? 0,
+          ...(p.stage ? { stage: p.stage } : {}), ...(p.chain ? { chain: p.chain } : {}), ...(p.query ? { query: p.query } : {}),
+          ...(inProcess && p.role !== "monitor" ? { inProcess: true } : {}),
+        }));
+        writeJsonAtomic(clusterFile, entries);
+      };
+      const monitors = int(values, "monitors");
+      const restartPolicy = str(values, "restart");
+      // auto: monitors revive everything; up restarts a monitor only if it is still down after
+      // 5 s (if every monitor died, nothing else would); with no monitors, up restarts all.
+      const children = new Supervisor(logDir, (m) => log.info(m), () => writeCluster(), (spec) =>
+        restartPolicy === "always" || (restartPolicy === "auto" && monitors === 0) ? "backoff"
+        : restartPolicy === "auto" && spec.role === "monitor" ? 5000 : null);
+      // Monitors revive children through this API (term-fenced); see src/controlApi.ts.
+      supervisor = children;
+      const api = startControlApi(children, (m) => log.warn(m));
+      control = api;
+      writeJsonAtomic(join(stateDir, "control.json"), { url: api.url });
+      const self = selfCommand();
+      for (const p of plan) {
+        if (inProcess && p.role !== "monitor") continue;
+        const spec: ChildSpec = {
+          name: p.name,
+          role: p.role,
+          healthPort: healthPorts.get(p.name)!,
+          argv: [...self, "--role", p.role, ...p.args],
+          env: {
+            COFFEE_NAME: p.name,
+            // Children stop by themselves if coffee up dies without stopping them (src/parentWatch.ts).
+            [PARENT_PID_ENV]: String(process.pid),
+            COFFEE_NAMESPACE: namespace,
+            COFFEE_STATE_DIR: stateDir,
+            ...brokerEnv(address),
+            COFFEE_QUEUE_TYPE: str(values, "queue-type"),
+            HEALTH_PORT: String(healthPorts.get(p.name)),
+            COFFEE_METRICS_PORT: String(metricsPorts.get(p.name) ?? 0),
+            // A laptop cluster's endpoints stay on this machine; compose binds every interface.
+            COFFEE_METRICS_HOST: "127.0.0.1",
+            HEALTH_HOST: "127.0.0.1",
+            COFFEE_ELECTION_HOST: "127.0.0.1",
+            ...(p.role === "gateway" ? { GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
+            ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec,
+              COFFEE_DASHBOARD_PORT: p.name === "monitor-1" ? String(dashboardPort) : "0" } : {}),
+          },
+        };
+        children.start(spec);
+      }
+
+      if (inProcess) {
+        const memory = new MemoryBroker();
+        const cluster = await startInProcessCluster(
+          defaultGatewayConfig({ host: "0.0.0.0", port, maxSessions: int(values, "max-sessions") }),
+          replicas,
+          (name, plog) => new MemoryTransport(memory, namespace, (err) => plog.error(String(err))),
+          false,
+          deploy,
+        );
+        for (const r of cluster.roles) local.push({ name: r.name, instance: r.instance, health: null });
+        for (const [i, r] of cluster.roles.entries()) {
+          local[i]!.health = await startHealthServer({ port: healthPorts.get(r.name)!, host: "127.0.0.1", status: () => ({ role: r.role, name: r.name, ...r.instance.status() }) });
+        }
+      }
+      writeCluster();
+    } catch (err) {
+      await shutdown("startup failure");
+      throw err;
+    }
 
     // Ready = every process answers PING and the gateway accepts TCP. Children announce nothing
     // to us, so probing them is the observable event; give up after a minute.
