@@ -14,7 +14,7 @@ import { connectBroker, type BrokerAddress } from "./brokerAddress.ts";
 import { redactIn, redactUrl } from "./redact.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
 import type { QueueSpec } from "./topology.ts";
-import { dispatcher, type ConsumeOptions, type Consumer, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
+import { dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
 /** Connection state changes, for logs and health status. */
 export type BrokerEvent =
@@ -56,7 +56,12 @@ interface Link {
 interface ConsumerEntry {
   queue: string;
   options: ConsumeOptions;
-  handler: DeliveryHandler;
+  /**
+   * One for the consumer's life, not one per channel: after a reconnect, deliveries of the new
+   * channel wait behind the handler still running for the old one, so a serial consumer stays
+   * serial; deliveries of a channel that is gone are skipped (the broker requeued them).
+   */
+  dispatch: (d: Delivery) => void;
   channel: Channel | null;
   tag: string | null;
   cancelled: boolean;
@@ -65,6 +70,8 @@ interface ConsumerEntry {
 /** A Transport over a RabbitMQ connection that survives broker restarts. */
 export class AmqpTransport implements Transport {
   private link: Link | null = null;
+  /** The channel each delivery came on, to skip those whose channel was replaced meanwhile. */
+  private readonly deliveredOn = new WeakMap<Delivery, Channel>();
   private unconfirmed = 0;
   private readonly waiters: (() => void)[] = [];
   private readonly linkWaiters: (() => void)[] = [];
@@ -261,7 +268,6 @@ export class AmqpTransport implements Transport {
       if (!entry.cancelled && entry.channel === ch && this.link === link) this.recycle(`channel of consumer on ${entry.queue} closed`);
     });
     await ch.prefetch(entry.options.prefetch);
-    const dispatch = dispatcher(entry.options, entry.handler, this.opts.onError);
     // Acks on a channel that is gone are meaningless: the broker requeued those deliveries.
     const settle = (f: () => void): void => {
       if (entry.channel !== ch) return;
@@ -277,19 +283,22 @@ export class AmqpTransport implements Transport {
         if (!entry.cancelled) this.recycle(`the broker cancelled the consumer on ${entry.queue}`);
         return;
       }
-      dispatch({
+      const delivery: Delivery = {
         body: msg.content,
         redelivered: msg.fields.redelivered,
         ack: () => settle(() => ch.ack(msg)),
         nack: (requeue) => settle(() => ch.nack(msg, false, requeue)),
-      });
+      };
+      this.deliveredOn.set(delivery, ch);
+      entry.dispatch(delivery);
     }, { noAck: false });
     entry.tag = consumerTag;
   }
 
   /** Consume on a channel of its own with the given prefetch; re-subscribed after reconnects. */
   async consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer> {
-    const entry: ConsumerEntry = { queue, options, handler, channel: null, tag: null, cancelled: false };
+    const entry: ConsumerEntry = { queue, options, dispatch: () => {}, channel: null, tag: null, cancelled: false };
+    entry.dispatch = dispatcher(options, (d) => (this.deliveredOn.get(d) === entry.channel ? handler(d) : undefined), (err) => this.opts.onError(err));
     this.consumers.add(entry);
     const link = await this.linked();
     // A reconnect while we waited has already subscribed every registered entry, this one too.
