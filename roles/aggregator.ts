@@ -24,6 +24,9 @@ import { GroupCommit } from "../src/groupCommit.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { join } from "node:path";
 
+/** Result chunks of one session awaiting their broker confirms at once (src/amqpTransport.ts bounds the rest). */
+const RESULT_CHUNKS_IN_FLIGHT = 8;
+
 /** Aggregator options, compiled. */
 export interface AggregatorConfig {
   query: QueryName;
@@ -69,19 +72,24 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   async function publishResult(id: string): Promise<void> {
     const started = performance.now();
     // Streamed: chunks are cut as the lines come (Q1 merges its runs from disk), one chunk held
-    // back so the last can say so; the transport bounds how many wait for their confirms.
+    // back so the last can say so. At most RESULT_CHUNKS_IN_FLIGHT await their confirms: a
+    // result is never in memory whole, and the event loop (heartbeats) runs between chunks.
     const publishes: Promise<void>[] = [];
     let lines = 0;
     let chunks = 0;
     let pending: string | null = null;
-    const send = (csv: string, last: boolean): void => {
-      publishes.push(transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query: cfg.query, chunk: chunks++, last, csv })));
+    const send = async (csv: string, last: boolean): Promise<void> => {
+      const published = transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query: cfg.query, chunk: chunks++, last, csv }));
+      // Awaited below; marked handled now, as an earlier failure ends the loop before it is.
+      published.catch(() => {});
+      publishes.push(published);
+      if (publishes.length >= RESULT_CHUNKS_IN_FLIGHT) await publishes.shift();
     };
     for (const chunk of chunkLines(state.result(id), cfg.chunkBytes, () => lines++)) {
-      if (pending !== null) send(pending, false);
+      if (pending !== null) await send(pending, false);
       pending = chunk;
     }
-    send(pending ?? "", true);
+    await send(pending ?? "", true);
     await Promise.all(publishes);
     state.markFinished(id);
     store?.logFinished(id);
