@@ -136,8 +136,14 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       if (store && (await store.maybeSnapshot().catch(fatal))) log.info("log compacted into a snapshot");
       return;
     }
-    if (store) group.after(() => d.ack());
-    else d.ack();
+    if (!store) return d.ack();
+    group.after(() => d.ack());
+    // Sessions that overlap may keep one open at all times: the log is compacted by its size
+    // too, not only when a session completes, so recovery never reads an unbounded log.
+    if (store.snapshotDue) {
+      await group.now();
+      if (await store.maybeSnapshot().catch(fatal)) log.info("log compacted into a snapshot");
+    }
   }
 
   let shuttingDown: Promise<void> | null = null;

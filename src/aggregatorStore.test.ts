@@ -63,6 +63,28 @@ describe("aggregator store", () => {
     await again.close();
   });
 
+  test("a log grown past snapshotEveryBytes is compacted though a session is open, and recovers from the snapshot", async () => {
+    const dir = tempDir();
+    const msgs = [stores("A"), partial("A", 0, 1000), partial("A", 1, 250)];
+    // Records are the message and one byte of kind: the first two stay under the limit, the third reaches it.
+    const bytes = msgs.map((m) => encodeMessage(m).length + 1);
+    const limit = bytes[0]! + bytes[1]! + 1;
+    const s = (await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 1_000_000, snapshotEveryBytes: limit })).store;
+    await feed(s, msgs.slice(0, 2));
+    expect(s.snapshotDue).toBe(false);
+    expect(await s.maybeSnapshot()).toBe(false);
+    await feed(s, msgs.slice(2));
+    expect(s.snapshotDue).toBe(true);
+    expect(s.state.size).toBe(1);
+    expect(await s.maybeSnapshot()).toBe(true);
+    expect(s.snapshotDue).toBe(false);
+    await s.close();
+    const { store: again, replayed } = await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 1_000_000, snapshotEveryBytes: limit });
+    expect(replayed).toBe(0);
+    expect(await feed(again, [partial("A", 1, 250)])).toEqual(["duplicate"]);
+    await again.close();
+  });
+
   test("finished sessions stay ended across a snapshot: their late messages are dropped", async () => {
     const dir = tempDir();
     const s = (await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 1 })).store;

@@ -30,10 +30,19 @@ const SNAPSHOT_FORMAT = 2;
 /** By default a snapshot is taken once this many records were logged since the last one. */
 const SNAPSHOT_EVERY = 20_000;
 
+/**
+ * ... or once this many bytes were: records differ a thousandfold in size (a Q4 partial of a
+ * large batch is ~160 KB), and recovery reads the whole log, so its bytes are what must stay
+ * bounded while overlapping sessions keep some session always open.
+ */
+const SNAPSHOT_EVERY_BYTES = 256 * 1024 * 1024;
+
 /** Tuning of an aggregator store (defaults suit production; tests make things small). */
 export interface AggregatorStoreOptions {
   /** Records logged before the next snapshot is taken. */
   snapshotEvery?: number;
+  /** Bytes of records logged before the next snapshot is taken. */
+  snapshotEveryBytes?: number;
   /** Observer of the log's fsyncs (metrics). */
   onFsync?: WalOptions["onFsync"];
   /** Rows a reducer keeps in memory before spilling (Q1). */
@@ -43,8 +52,9 @@ export interface AggregatorStoreOptions {
 /** An aggregator's state with its log. */
 export class AggregatorStore {
   private sinceSnapshot = 0;
+  private bytesSinceSnapshot = 0;
 
-  private constructor(private readonly wal: Wal, readonly state: AggregatorState, private readonly snapshotEvery: number) {}
+  private constructor(private readonly wal: Wal, readonly state: AggregatorState, private readonly snapshotEvery: number, private readonly snapshotEveryBytes: number) {}
 
   /** Open (or create) the log in `dir` and rebuild the state from it; `onFsync` observes the log's fsyncs. */
   static async open(dir: string, reducer: QueryReducer, opts: AggregatorStoreOptions = {}): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
@@ -52,7 +62,7 @@ export class AggregatorStore {
     const snapshotEvery = opts.snapshotEvery ?? SNAPSHOT_EVERY;
     // Sessions' spilled state lives beside the log (Wal ignores names it does not own).
     const state = new AggregatorState(reducer, join(dir, "spill"), opts.spillRows);
-    const store = new AggregatorStore(wal, state, snapshotEvery);
+    const store = new AggregatorStore(wal, state, snapshotEvery, opts.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES);
     if (recovered.snapshot) {
       const snap = packr.unpack(recovered.snapshot) as unknown[];
       if (Array.isArray(snap[0])) {
@@ -70,6 +80,7 @@ export class AggregatorStore {
     for (const r of recovered.records) store.replay(r);
     state.removeOrphanFiles();
     store.sinceSnapshot = recovered.records.length;
+    store.bytesSinceSnapshot = recovered.records.reduce((sum, r) => sum + r.length, 0);
     return { store, replayed: recovered.records.length, truncatedBytes: recovered.truncatedBytes };
   }
 
@@ -82,14 +93,23 @@ export class AggregatorStore {
 
   /** Log an accepted message (call only when apply() returned "applied" or "purged"). */
   logMessage(raw: Uint8Array): void {
-    this.wal.append(record(MESSAGE, raw));
-    this.sinceSnapshot++;
+    this.append(record(MESSAGE, raw));
   }
 
   /** Log that a session's result was published and its state freed. */
   logFinished(session: string): void {
-    this.wal.append(record(FINISHED, text.encode(session)));
+    this.append(record(FINISHED, text.encode(session)));
+  }
+
+  private append(r: Uint8Array): void {
+    this.wal.append(r);
     this.sinceSnapshot++;
+    this.bytesSinceSnapshot += r.length;
+  }
+
+  /** True once the log since the last snapshot is long enough to compact, open sessions or not. */
+  get snapshotDue(): boolean {
+    return this.sinceSnapshot >= this.snapshotEvery || this.bytesSinceSnapshot >= this.snapshotEveryBytes;
   }
 
   /** Make everything logged so far durable (one fsync for the whole group). */
@@ -99,9 +119,10 @@ export class AggregatorStore {
 
   /** Compact: when the log is long (or nothing is open), replace it with a snapshot. */
   async maybeSnapshot(): Promise<boolean> {
-    if (this.sinceSnapshot === 0 || (this.sinceSnapshot < this.snapshotEvery && this.state.size > 0)) return false;
+    if (this.sinceSnapshot === 0 || (!this.snapshotDue && this.state.size > 0)) return false;
     await this.wal.snapshot(packr.pack([SNAPSHOT_FORMAT, this.state.endedSessions(), this.state.liveSessions()]));
     this.sinceSnapshot = 0;
+    this.bytesSinceSnapshot = 0;
     return true;
   }
 
