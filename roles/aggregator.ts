@@ -147,12 +147,24 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   }
 
   let shuttingDown: Promise<void> | null = null;
+  /** The delivery being handled (the consumer is serial), for shutdown to wait on. */
+  let handling: Promise<void> = Promise.resolve();
+  /**
+   * After shutdown began, deliveries already queued in the consumer are left unacknowledged (the
+   * broker gives them again): handling one would write to a log that is closing.
+   */
+  const handleUnlessStopping = (d: Delivery): Promise<void> => {
+    if (shuttingDown) return Promise.resolve();
+    const running = handle(d);
+    handling = running.catch(() => {});
+    return running;
+  };
   return {
     async run() {
       // Sessions whose last batch was logged but whose result was not yet published.
       for (const id of state.completeSessions()) await publishResult(id);
       await group.now();
-      consumer = await transport.consume(spec.queue, { prefetch: cfg.prefetch, concurrent: false }, handle);
+      consumer = await transport.consume(spec.queue, { prefetch: cfg.prefetch, concurrent: false }, handleUnlessStopping);
       log.info(`aggregator ${cfg.query} consuming ${spec.queue}`);
       await finished;
     },
@@ -160,6 +172,8 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       // Once: a second call would commit to a closed log, which the group commit takes as fatal.
       shuttingDown ??= (async () => {
         await consumer?.cancel();
+        // A session being finished (its result publishing) is finished before the log closes.
+        await handling;
         await group.now();
         await store?.close();
         done();

@@ -1,7 +1,9 @@
 /**
  * Shutting a stateful role down twice (a signal handler and a supervisor, say) is a no-op the
  * second time. It once committed to the closed log, which the group commit took for a storage
- * failure: process.exit(70), which here would end the test runner itself.
+ * failure: process.exit(70), which here would end the test runner itself. And an aggregator
+ * stopped while it finishes a session finishes it, and handles none of the deliveries queued
+ * behind it (they once reached the closed log: exit 70 again).
  */
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
@@ -10,7 +12,9 @@ import { createAggregator } from "../roles/aggregator.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { allQueues } from "../src/topology.ts";
+import { encodeMessage } from "../src/codec.ts";
+import { allQueues, dataKey, eosKey, outKey, RESULTS_KEY } from "../src/topology.ts";
+import type { Transport } from "../src/transport.ts";
 import { tempDir } from "./harness.ts";
 
 const dirs: string[] = [];
@@ -44,4 +48,53 @@ test("a gateway and an aggregator with state directories shut down twice, and th
     await aggregatorStopping;
     await aggregator.shutdown();
   }
+});
+
+test("an aggregator stopped while it publishes a result finishes that session and handles nothing queued behind it", async () => {
+  const state = tempDir("shutdown-queued");
+  dirs.push(state);
+  const errors: unknown[] = [];
+  const base = new MemoryTransport(new MemoryBroker(), "queued", (err) => errors.push(err));
+  await base.declare(allQueues());
+  // Result publishes wait until the test releases them: the completing session's handler waits.
+  let release: () => void = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  let publishing: () => void = () => {};
+  const resultPublished = new Promise<void>((r) => (publishing = r));
+  const transport: Transport = {
+    declare: (q) => base.declare(q),
+    consume: (q, o, h) => base.consume(q, o, h),
+    close: () => base.close(),
+    publish: (key, body) => {
+      if (key !== RESULTS_KEY) return base.publish(key, body);
+      publishing();
+      return released;
+    },
+  };
+  const logged: string[] = [];
+  const log: Logger = { info: () => {}, warn: () => {}, error: (m) => logged.push(m) };
+  const aggregator = await createAggregator({ query: "q3", prefetch: 64, chunkBytes: 512, stateDir: join(state, "agg-q3") }, transport, log);
+  void aggregator.run();
+  const done = "00000000-0000-4000-8000-00000000d0e1";
+  const open = "00000000-0000-4000-8000-00000000beef";
+  const partial = (session: string, seq: number): Uint8Array => encodeMessage({
+    kind: "data", session, entity: "transactions", seq, bodyKind: "q3-partial",
+    body: { half: Int32Array.of(20241), store: Int32Array.of(1), cents: Float64Array.of(100) },
+  });
+  await base.publish(dataKey("stores"), encodeMessage({ kind: "data", session: done, entity: "stores", seq: 0, bodyKind: "stores", body: { id: Int32Array.of(1), name: ["Centro"] } }));
+  await base.publish(eosKey("stores"), encodeMessage({ kind: "eos", session: done, entity: "stores", count: 1 }));
+  await base.publish(outKey("group-q3"), partial(done, 0));
+  await base.publish(eosKey("transactions"), encodeMessage({ kind: "eos", session: done, entity: "transactions", count: 1 }));
+  // Queued behind the handler publishing `done`'s result.
+  for (let seq = 0; seq < 20; seq++) await base.publish(outKey("group-q3"), partial(open, seq));
+  await resultPublished;
+  const stopping = aggregator.shutdown();
+  release();
+  await stopping;
+  expect(errors).toEqual([]);
+  expect(logged).toEqual([]);
+  // The log holds `done` finished, and none of what was queued behind it.
+  const reopened = await createAggregator({ query: "q3", prefetch: 64, chunkBytes: 512, stateDir: join(state, "agg-q3") }, base, log);
+  expect(reopened.status()).toMatchObject({ sessions: 0 });
+  await reopened.shutdown();
 });
