@@ -161,9 +161,18 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   };
   return {
     async run() {
-      // Sessions whose last batch was logged but whose result was not yet published.
-      for (const id of state.completeSessions()) await publishResult(id);
-      await group.now();
+      // Sessions whose last batch was logged but whose result was not yet published; a stop
+      // meanwhile waits for the one being published, like for a delivery being handled.
+      const republished = (async () => {
+        for (const id of state.completeSessions()) {
+          if (shuttingDown) return;
+          await publishResult(id);
+        }
+        await group.now();
+      })();
+      handling = republished.catch(() => {});
+      await republished;
+      if (shuttingDown) return;
       consumer = await transport.consume(spec.queue, { prefetch: cfg.prefetch, concurrent: false }, handleUnlessStopping);
       log.info(`aggregator ${cfg.query} consuming ${spec.queue}`);
       await finished;

@@ -12,7 +12,9 @@ import { createAggregator } from "../roles/aggregator.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { encodeMessage } from "../src/codec.ts";
+import { AggregatorStore } from "../src/aggregatorStore.ts";
+import { decodeMessage, encodeMessage, type BrokerMessage } from "../src/codec.ts";
+import { q3Reducer } from "../src/queries/q3.ts";
 import { allQueues, dataKey, eosKey, outKey, RESULTS_KEY } from "../src/topology.ts";
 import type { Transport } from "../src/transport.ts";
 import { tempDir } from "./harness.ts";
@@ -97,4 +99,57 @@ test("an aggregator stopped while it publishes a result finishes that session an
   const reopened = await createAggregator({ query: "q3", prefetch: 64, chunkBytes: 512, stateDir: join(state, "agg-q3") }, base, log);
   expect(reopened.status()).toMatchObject({ sessions: 0 });
   await reopened.shutdown();
+});
+
+test("an aggregator stopped while it publishes, at start, a result it had not published before it stopped finishes that one and consumes nothing", async () => {
+  const state = tempDir("shutdown-republish");
+  dirs.push(state);
+  const session = "00000000-0000-4000-8000-00000000f00d";
+  // A session complete in the log but never published: the aggregator stopped right after its last batch.
+  const { store } = await AggregatorStore.open(join(state, "agg-q3"), q3Reducer);
+  for (const m of [
+    { kind: "data", session, entity: "stores", seq: 0, bodyKind: "stores", body: { id: Int32Array.of(1), name: ["Centro"] } },
+    { kind: "eos", session, entity: "stores", count: 1 },
+    { kind: "data", session, entity: "transactions", seq: 0, bodyKind: "q3-partial", body: { half: Int32Array.of(20241), store: Int32Array.of(1), cents: Float64Array.of(100) } },
+    { kind: "eos", session, entity: "transactions", count: 1 },
+  ] as BrokerMessage[]) {
+    const raw = encodeMessage(m);
+    store.state.apply(decodeMessage(raw));
+    store.logMessage(raw);
+  }
+  await store.commit();
+  await store.close();
+
+  const base = new MemoryTransport(new MemoryBroker(), "republish");
+  await base.declare(allQueues());
+  let release: () => void = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  let publishing: () => void = () => {};
+  const resultPublished = new Promise<void>((r) => (publishing = r));
+  let consumed = false;
+  const transport: Transport = {
+    declare: (q) => base.declare(q),
+    consume: (q, o, h) => { consumed = true; return base.consume(q, o, h); },
+    close: () => base.close(),
+    publish: (key, body) => {
+      if (key !== RESULTS_KEY) return base.publish(key, body);
+      publishing();
+      return released;
+    },
+  };
+  const logged: string[] = [];
+  const log: Logger = { info: () => {}, warn: () => {}, error: (m) => logged.push(m) };
+  const aggregator = await createAggregator({ query: "q3", prefetch: 8, chunkBytes: 512, stateDir: join(state, "agg-q3") }, transport, log);
+  const running = aggregator.run();
+  await resultPublished;
+  const stopping = aggregator.shutdown();
+  release();
+  await stopping;
+  await running;
+  expect(logged).toEqual([]);
+  expect(consumed).toBe(false);
+  // Logged finished before the log closed: not published a second time at the next start.
+  const again = await AggregatorStore.open(join(state, "agg-q3"), q3Reducer);
+  expect(again.store.state.completeSessions()).toEqual([]);
+  await again.store.close();
 });
