@@ -52,7 +52,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "compose-project", type: "string", env: "COMPOSE_PROJECT_NAME", help: "compose project whose containers are revived (--revive docker)" },
   { name: "revive-initial-ms", type: "int", env: "COFFEE_REVIVE_INITIAL_MS", default: 250, min: 0, max: 600_000, help: "wait after a revival attempt before the next one (doubles)" },
   { name: "revive-max-ms", type: "int", env: "COFFEE_REVIVE_MAX_MS", default: 8000, min: 0, max: 3_600_000, help: "cap of the doubling wait between revival attempts" },
-  { name: "revive-max-attempts", type: "int", env: "COFFEE_REVIVE_MAX_ATTEMPTS", default: 10, min: 1, max: 1000, help: "revival attempts per process before it is reported and left down for 60 s (then it gets a fresh budget)" },
+  { name: "revive-max-attempts", type: "int", env: "COFFEE_REVIVE_MAX_ATTEMPTS", default: 10, min: 1, max: 1000, help: "revival attempts per process before it is reported and left down for 60 s past its last backoff (then it gets a fresh budget)" },
   { name: "dashboard-port", type: "int", env: "COFFEE_DASHBOARD_PORT", default: 0, min: 0, max: 65535, help: "serve the web dashboard (processes, leader, sessions, queues, throughput) on this TCP port (0 = off)" },
   { name: "dashboard-host", type: "string", env: "COFFEE_DASHBOARD_HOST", default: "127.0.0.1", help: "address the dashboard listens on (0.0.0.0: every interface)" },
   { name: "dashboard-allowed-hosts", type: "string", env: "COFFEE_DASHBOARD_ALLOWED_HOSTS", default: "", help: "more names the dashboard answers to, comma-separated (a reverse proxy's); IP addresses, localhost and this machine's name always work, any other Host gets 403 (DNS rebinding)" },
@@ -65,7 +65,7 @@ function backendFor(values: OptionValues, clusterFile: string, log: Logger): Mon
     if (e.type === "reviving") log.info(`reviving ${e.name} (attempt ${e.attempt}, term ${e.term})`);
     else if (e.type === "revived") log.info(`revived ${e.name} (attempt ${e.attempt})`);
     else if (e.type === "failed") log.warn(`reviving ${e.name} failed (attempt ${e.attempt}): ${e.error}${e.retryInMs >= 0 ? `; retry in ${e.retryInMs} ms` : ""}`);
-    else if (e.type === "gave-up") log.error(`gave up on ${e.name} after ${e.attempts} attempts; it stays down until an operator acts`);
+    else if (e.type === "gave-up") log.error(`gave up on ${e.name} after ${e.attempts} attempts; it stays down for a minute (or longer if its backoff is), then gets a fresh budget`);
     else log.warn(`revival of ${e.name} fenced: term ${e.term} is older than ${e.currentTerm}`);
   };
   const policy = new RevivalPolicy({ initialMs: values["revive-initial-ms"] as number, maxMs: values["revive-max-ms"] as number, maxAttempts: values["revive-max-attempts"] as number, resetAfterMs: 60_000 });

@@ -311,16 +311,27 @@ describe("RevivalPolicy", () => {
     expect(p.recordFailure("w", 300)).toBe(-1);
     expect(p.attempts("w", 300)).toBe(3);
     expect(p.exhausted("w", 300)).toBe(true);
-    expect(p.due("w", 300 + 60_000 - 1)).toBe(false);
-    // given up for resetAfterMs after the last attempt, not for good: whatever refused may be back
-    expect(p.exhausted("w", 300 + 60_000)).toBe(false);
-    expect(p.due("w", 300 + 60_000)).toBe(true);
-    expect(p.recordFailure("w", 300 + 60_000)).toBe(100);
+    // given up for resetAfterMs past the backoff (400 ms after a third attempt), not for good:
+    // whatever refused may be back
+    const back = 300 + 400 + 60_000;
+    expect(p.due("w", back - 1)).toBe(false);
+    expect(p.exhausted("w", back)).toBe(false);
+    expect(p.due("w", back)).toBe(true);
+    expect(p.recordFailure("w", back)).toBe(100);
     // reset() (an operator's decision) gives the budget back at once
-    expect(p.recordFailure("w", 300 + 60_100)).toBe(200);
+    expect(p.recordFailure("w", back + 100)).toBe(200);
     p.reset("w");
-    expect(p.attempts("w", 300 + 60_100)).toBe(0);
-    expect(p.due("w", 300 + 60_100)).toBe(true);
+    expect(p.attempts("w", back + 100)).toBe(0);
+    expect(p.due("w", back + 100)).toBe(true);
+  });
+
+  test("a backoff longer than resetAfterMs is served in full, and its attempts count toward the budget", () => {
+    const p = policy({ initialMs: 100_000, maxMs: 100_000, maxAttempts: 2, resetAfterMs: 60_000 });
+    expect(p.recordFailure("w", 0)).toBe(100_000);
+    expect(p.due("w", 60_000)).toBe(false);
+    expect(p.due("w", 100_000)).toBe(true);
+    expect(p.recordFailure("w", 100_000)).toBe(-1);
+    expect(p.exhausted("w", 160_000)).toBe(true);
   });
 
   test("nodes are independent", () => {

@@ -69,6 +69,8 @@ interface NodeHistory {
   /** Attempts in the current budget window. */
   attempts: number;
   lastAttemptAt: number;
+  /** Whether that attempt started the node. */
+  lastSucceeded: boolean;
 }
 
 /**
@@ -78,10 +80,11 @@ interface NodeHistory {
  * Every attempt counts against the budget, successful ones included, so a node that keeps dying
  * right after each successful start runs out of budget too. After n attempts the next one is
  * allowed `min(maxMs, initialMs * 2^(n-1))` after the last one. The budget (and the backoff) is
- * reset when the node is next looked at `resetAfterMs` or more after the last attempt. If that
- * attempt was a successful start, the node was healthy for that long, since no revival was
- * needed in between; if the budget was spent on failures, the backend that refused (Docker
- * restarting, say) may be back, so a node is given up for `resetAfterMs`, never for good.
+ * reset when the node is next looked at `resetAfterMs` or more after a successful start that
+ * was the last attempt (it was healthy for that long, since no revival was needed in between),
+ * or `resetAfterMs` past the backoff that followed a failed last attempt: if the budget was spent
+ * on failures, the backend that refused (Docker restarting, say) may be back, so a node is given
+ * up for a while, never for good.
  * `reset()` gives the budget back at once (an operator's decision).
  */
 export class RevivalPolicy {
@@ -131,12 +134,13 @@ export class RevivalPolicy {
   /** Record an attempt made at `now` that failed; returns the wait before the next one (-1 if the budget is now spent). */
   recordFailure(name: string, now: number): number {
     const h = this.record(name, now);
+    h.lastSucceeded = false;
     return h.attempts >= this.options.maxAttempts ? -1 : this.delayAfter(h.attempts);
   }
 
   /** Record an attempt made at `now` whose start command was accepted. */
   recordSuccess(name: string, now: number): void {
-    this.record(name, now);
+    this.record(name, now).lastSucceeded = true;
   }
 
   /** Forget `name`'s history (e.g. an operator revived it by hand): full budget, no backoff. */
@@ -145,17 +149,22 @@ export class RevivalPolicy {
   }
 
   private record(name: string, now: number): NodeHistory {
-    const h = this.current(name, now) ?? { attempts: 0, lastAttemptAt: now };
+    const h = this.current(name, now) ?? { attempts: 0, lastAttemptAt: now, lastSucceeded: false };
     h.attempts++;
     h.lastAttemptAt = now;
     this.nodes.set(name, h);
     return h;
   }
 
-  /** `name`'s history, after dropping it if its last attempt is `resetAfterMs` old. */
+  /**
+   * `name`'s history, after dropping it if the node was up `resetAfterMs` since a successful
+   * start, or left alone `resetAfterMs` past the backoff that followed a failed one (so a backoff
+   * longer than that is served in full, and attempts are still counted toward the budget).
+   */
   private current(name: string, now: number): NodeHistory | undefined {
     const h = this.nodes.get(name);
-    if (h !== undefined && now - h.lastAttemptAt >= this.options.resetAfterMs) {
+    const quietFor = h === undefined ? 0 : this.options.resetAfterMs + (h.lastSucceeded ? 0 : this.delayAfter(h.attempts));
+    if (h !== undefined && now - h.lastAttemptAt >= quietFor) {
       this.nodes.delete(name);
       return undefined;
     }
