@@ -25,13 +25,25 @@ export function watchParent(parentPid: number, onGone: () => void, intervalMs = 
 }
 
 /**
- * Starts the watch when `env` names this process's parent. A value naming another process was
- * inherited from further up (a grandchild's environment) and is ignored, unless this process
- * already belongs to init: then its parent died before the watch began.
+ * Starts the watch when `env` names this process's parent. A value naming another process that
+ * still runs was inherited from further up (a grandchild's environment) and is ignored; one
+ * naming a process that no longer runs means the parent died before the watch began (this
+ * process now belongs to init or a subreaper).
  */
 export function watchParentFromEnv(env: Record<string, string | undefined>, onGone: (parentPid: number) => void): void {
   const pid = Number(env[PARENT_PID_ENV]);
   if (!Number.isInteger(pid) || pid <= 1) return;
-  if (process.ppid === 1) return onGone(pid);
-  if (process.ppid === pid) watchParent(pid, () => onGone(pid));
+  if (process.ppid === pid) return void watchParent(pid, () => onGone(pid));
+  if (!processRuns(pid)) onGone(pid);
+}
+
+/** True while a process with this pid exists (signal 0 checks without sending anything). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
