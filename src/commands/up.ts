@@ -73,13 +73,19 @@ export const upCommand: Command = {
     // still stop them (it is acted on once starting is over).
     let signalled: (s: string) => void = () => {};
     const signal = new Promise<string>((r) => (signalled = r));
+    let signalledWith: string | null = null;
+    const onSignal = (name: string): void => {
+      signalledWith ??= name;
+      signalled(name);
+    };
     // `on`, not `once`: a second signal during shutdown must not kill us before the children.
-    process.on("SIGINT", () => signalled("SIGINT"));
-    process.on("SIGTERM", () => signalled("SIGTERM"));
+    process.on("SIGINT", () => onSignal("SIGINT"));
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
 
     let address: BrokerAddress = brokerAddress(values);
     let mode = str(values, "transport");
     let broker: PrivateBroker | null = null;
+    let brokerAnswered = false;
     // Whatever has started, for shutdown: also when starting fails halfway.
     let supervisor: Supervisor | null = null;
     let control: ControlApi | null = null;
@@ -92,7 +98,7 @@ export const upCommand: Command = {
         await supervisor?.stopAll();
         control?.stop();
         for (const l of local) { await l.instance.shutdown(); l.health?.close(); }
-        if (mode === "amqp" && !broker && bool(values, "delete-on-exit")) {
+        if (mode === "amqp" && !broker && brokerAnswered && bool(values, "delete-on-exit")) {
           await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
         }
         broker?.stop();
@@ -105,6 +111,7 @@ export const upCommand: Command = {
     const healthPorts = new Map<string, number>();
     try {
       const failure = mode === "memory" ? null : await brokerProbe(address);
+      brokerAnswered = mode !== "memory" && failure === null;
       if (failure !== null) {
         if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(address.url)}: ${redactIn(failure, address.url)} (--transport amqp)`);
         if (rabbitmqInstalled()) {
@@ -117,6 +124,11 @@ export const upCommand: Command = {
           mode = "memory";
         }
       } else if (mode === "auto") mode = "amqp";
+      // Told to stop while the broker started (it can take a while): start nothing more.
+      if (signalledWith !== null) {
+        await shutdown(signalledWith);
+        return 0;
+      }
 
       // Monitors elect a leader over TCP: every monitor gets every monitor's address.
       const electionPorts = new Map(plan.filter((p) => p.role === "monitor").map((p, i) => [i + 1, freeTcpPort()]));
