@@ -62,7 +62,8 @@ export class Supervisor {
         env: { ...(process.env as Record<string, string>), ...child.spec.env },
         stdout: fd,
         stderr: fd,
-        stdin: "ignore",
+        // A pipe we never write to: the child reads its end when we die (src/parentWatch.ts).
+        stdin: "pipe",
         onExit: (_p, code, signal): void => this.exited(child, proc, code, signal),
       });
     } finally {

@@ -104,7 +104,7 @@ export const chaosCommand: Command = {
     const stateDir = join(dir, "state");
     const replicas = optStr(values, "replicas");
     const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, ...(replicas ? ["--replicas", replicas] : [])], {
-      env: { ...process.env, ...brokerEnv(address), [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>, stdout: "pipe", stderr: "ignore",
+      env: { ...process.env, ...brokerEnv(address), [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>, stdin: "pipe", stdout: "pipe", stderr: "ignore",
     });
     const started = performance.now();
     const kills = new Map<string, number>();

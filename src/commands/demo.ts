@@ -44,7 +44,7 @@ export const demoCommand: Command = {
     const port = freeTcpPort();
     const stateDir = join(dir, "state");
     const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `demo${port}`, "--monitors", "1", "--delete-on-exit"], {
-      stdout: "pipe", stderr: "inherit", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
+      stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
     });
     try {
       const reader = up.stdout.getReader();
