@@ -13,7 +13,7 @@ import { PROTOCOL_VERSION } from "../src/protocol.ts";
 import { ENTITY_COLUMNS } from "../src/schema.ts";
 import { packColumn } from "../src/textColumn.ts";
 import { allQueues, dataKey } from "../src/topology.ts";
-import type { Transport } from "../src/transport.ts";
+import { interceptPublishes } from "./interceptedTransport.ts";
 import { frame, openRaw, raw, type RawConnection } from "./rawGateway.ts";
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -32,22 +32,34 @@ async function heldReaches(count: number): Promise<void> {
 }
 const base = new MemoryTransport(new MemoryBroker(), "inflight");
 await base.declare(allQueues());
-const transport: Transport = {
-  declare: (q) => base.declare(q),
-  consume: (q, o, h) => base.consume(q, o, h),
-  close: () => base.close(),
-  publish: (key, body) => {
-    if (key !== dataKey("stores")) return base.publish(key, body);
-    return new Promise<void>((resolve) => {
-      held.push({ confirm: resolve });
-      heldChanged();
-    });
-  },
-};
+const transport = interceptPublishes(base, dataKey("stores"), () => new Promise<void>((resolve) => {
+  held.push({ confirm: resolve });
+  heldChanged();
+}));
 const gateway = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxInFlight: MAX_IN_FLIGHT }), transport, quiet);
 void gateway.run();
 const port = await gateway.listening;
 afterAll(() => gateway.shutdown());
+
+/** Rows the gateway has counted in, over all sessions. */
+const rowsIn = (): number => Number(gateway.status().rowsIn);
+
+/** A new connection with a new session (to the gateway at `at`): the connection and the session's id. */
+async function startSession(at = port): Promise<{ conn: RawConnection; session: string }> {
+  const conn = await openRaw(at);
+  conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await conn.next("welcome");
+  return { conn, session: welcome.t === "welcome" ? welcome.session : "" };
+}
+
+/** Resolves once `conn` has received acks for `count` distinct batches. */
+async function acksOfDistinctBatches(conn: RawConnection, count: number): Promise<void> {
+  const acked = new Set<number>();
+  while (acked.size < count) {
+    const ack = await conn.next("ack");
+    if (ack.t === "ack") acked.add(ack.seq);
+  }
+}
 
 test(`the welcome says ${MAX_IN_FLIGHT} in flight, and batch ${MAX_IN_FLIGHT + 1} unacknowledged ends the connection`, async () => {
   const before = held.length;
@@ -61,10 +73,7 @@ test(`the welcome says ${MAX_IN_FLIGHT} in flight, and batch ${MAX_IN_FLIGHT + 1
 
 /** A session with batches 0..N-1 sent and held unconfirmed on a first connection, resumed on a second. */
 async function resumedWithBatchesInFlight(): Promise<{ second: RawConnection; start: number }> {
-  const first = await openRaw(port);
-  first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-  const welcome = await first.next("welcome");
-  const session = welcome.t === "welcome" ? welcome.session : "";
+  const { conn: first, session } = await startSession();
   const start = held.length;
   for (let seq = 0; seq < MAX_IN_FLIGHT; seq++) first.send(storesBatch(seq));
   await heldReaches(start + MAX_IN_FLIGHT);
@@ -112,12 +121,8 @@ test("after a resume, an old copy confirmed before the resends arrive: the clien
 });
 
 test("a batch lost on the way is counted when its resend arrives, one received before is not; resends outside a resume are refused", async () => {
-  const rowsIn = (): number => Number(gateway.status().rowsIn);
   const before = rowsIn();
-  const first = await openRaw(port);
-  first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-  const welcome = await first.next("welcome");
-  const session = welcome.t === "welcome" ? welcome.session : "";
+  const { conn: first, session } = await startSession();
   const start = held.length;
   first.send(storesBatch(0));
   await heldReaches(start + 1);
@@ -131,11 +136,7 @@ test("a batch lost on the way is counted when its resend arrives, one received b
   second.send(frame({ t: "resent" }));
   await heldReaches(start + 3);
   for (const h of held.slice(start)) h.confirm();
-  const acked = new Set<number>();
-  while (acked.size < 2) {
-    const ack = await second.next("ack");
-    if (ack.t === "ack") acked.add(ack.seq);
-  }
+  await acksOfDistinctBatches(second, 2);
   // One row each for batches 0 and 1, although batch 0 came twice.
   expect(rowsIn() - before).toBe(2);
   second.send(storesBatch(1));
@@ -152,12 +153,8 @@ test("a new batch between a resume and its resent is refused: it would be read t
 });
 
 test("a batch lost on two connections in a row is counted once, when a resend finally arrives", async () => {
-  const rowsIn = (): number => Number(gateway.status().rowsIn);
   const before = rowsIn();
-  const a = await openRaw(port);
-  a.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-  const welcome = await a.next("welcome");
-  const session = welcome.t === "welcome" ? welcome.session : "";
+  const { conn: a, session } = await startSession();
   const start = held.length;
   // The client sent batches 0..2; the gateway read only batch 0 before the connection dropped.
   a.send(storesBatch(0));
@@ -178,11 +175,7 @@ test("a batch lost on two connections in a row is counted once, when a resend fi
   c.send(frame({ t: "resent" }));
   await heldReaches(start + 5);
   for (const h of held.slice(start)) h.confirm();
-  const acked = new Set<number>();
-  while (acked.size < 3) {
-    const ack = await c.next("ack");
-    if (ack.t === "ack") acked.add(ack.seq);
-  }
+  await acksOfDistinctBatches(c, 3);
   // Batch 0 came three times, 1 and 2 once: three rows in, three acknowledged.
   expect(rowsIn() - before).toBe(3);
   const listed = gateway.status().openSessions as { id: string; rows: Record<string, number> }[];
@@ -197,17 +190,13 @@ test("a client whose window waits on the broker's confirms is not idle; one that
   const strictPort = await strict.listening;
   try {
     // The waiting client fills its window, and the broker confirms none of it.
-    const waiting = await openRaw(strictPort);
-    waiting.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-    await waiting.next("welcome");
+    const { conn: waiting } = await startSession(strictPort);
     const start = held.length;
     for (let seq = 0; seq < MAX_IN_FLIGHT; seq++) waiting.send(storesBatch(seq));
     await heldReaches(start + MAX_IN_FLIGHT);
     // Another client, later, sends nothing at all: by the time it is dropped as idle, the
     // waiting one has been silent longer, and must still be connected.
-    const silent = await openRaw(strictPort);
-    silent.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-    await silent.next("welcome");
+    const { conn: silent } = await startSession(strictPort);
     expect(await silent.next("error")).toMatchObject({ t: "error", code: "CLIENT_IDLE" });
     expect(waiting.seen.filter((m) => m.t === "error")).toEqual([]);
     for (const h of held.slice(start)) h.confirm();

@@ -14,6 +14,7 @@ import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { allQueues, PURGE_KEY } from "../src/topology.ts";
 import type { Transport } from "../src/transport.ts";
 import { tempDir } from "./harness.ts";
+import { interceptPublishes } from "./interceptedTransport.ts";
 import { frame, raw } from "./rawGateway.ts";
 
 const dirs: string[] = [];
@@ -30,17 +31,11 @@ async function purgeRecorder(confirm: boolean): Promise<{ transport: Transport; 
   const purges: BrokerMessage[] = [];
   let purged: () => void = () => {};
   const firstPurge = new Promise<void>((r) => (purged = r));
-  const transport: Transport = {
-    declare: (q) => base.declare(q),
-    consume: (q, o, h) => base.consume(q, o, h),
-    close: () => base.close(),
-    publish: (key, body) => {
-      if (key !== PURGE_KEY) return base.publish(key, body);
-      purges.push(decodeMessage(body));
-      purged();
-      return confirm ? base.publish(key, body) : new Promise<void>(() => {});
-    },
-  };
+  const transport = interceptPublishes(base, PURGE_KEY, (body) => {
+    purges.push(decodeMessage(body));
+    purged();
+    return confirm ? base.publish(PURGE_KEY, body) : new Promise<void>(() => {});
+  });
   return { transport, purges, firstPurge };
 }
 

@@ -5,12 +5,12 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { createAggregator } from "../roles/aggregator.ts";
-import { decodeMessage, encodeMessage, type BrokerMessage } from "../src/codec.ts";
+import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { packColumn } from "../src/textColumn.ts";
 import { allQueues, eosKey, outKey, RESULTS_KEY } from "../src/topology.ts";
-import type { Transport } from "../src/transport.ts";
+import { q1TransactionsBatch } from "./brokerMessages.ts";
+import { interceptPublishes } from "./interceptedTransport.ts";
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 const session = "00000000-0000-4000-8000-0000000c4a45";
@@ -20,32 +20,20 @@ await base.declare(allQueues());
 /** Result publishes wait here until the test confirms them; everything else goes through. */
 const held: { chunk: number; last: boolean; confirm: () => void }[] = [];
 let heldChanged: () => void = () => {};
-const transport: Transport = {
-  declare: (q) => base.declare(q),
-  consume: (q, o, h) => base.consume(q, o, h),
-  close: () => base.close(),
-  publish: (key, body) => {
-    if (key !== RESULTS_KEY) return base.publish(key, body);
-    const m = decodeMessage(body);
-    return new Promise<void>((resolve) => {
-      held.push({ chunk: m.kind === "result" ? m.chunk : -1, last: m.kind === "result" && m.last, confirm: resolve });
-      heldChanged();
-    });
-  },
-};
+const transport = interceptPublishes(base, RESULTS_KEY, (body) => {
+  const m = decodeMessage(body);
+  return new Promise<void>((resolve) => {
+    held.push({ chunk: m.kind === "result" ? m.chunk : -1, last: m.kind === "result" && m.last, confirm: resolve });
+    heldChanged();
+  });
+});
 const aggregator = await createAggregator({ query: "q1", prefetch: 8, chunkBytes: 256, stateDir: null }, transport, quiet);
 void aggregator.run();
 afterAll(() => aggregator.shutdown());
 
 test("a result of many chunks waits for confirms eight chunks at a time, and every chunk goes out once, in order", async () => {
   const rows = 2_000;
-  const batch = {
-    kind: "data", session, entity: "transactions", seq: 0, bodyKind: "transactions",
-    body: {
-      id: packColumn(Array.from({ length: rows }, (_, i) => `tx-${String(i).padStart(6, "0")}`)), store: new Int32Array(rows), user: new Int32Array(rows),
-      cents: new Float64Array(rows).fill(8000), date: new Int32Array(rows).fill(20240101), time: new Int32Array(rows).fill(36000),
-    },
-  } as BrokerMessage;
+  const batch = q1TransactionsBatch(session, rows);
   await base.publish(outKey("filter-amount"), encodeMessage(batch));
   await base.publish(eosKey("transactions"), encodeMessage({ kind: "eos", session, entity: "transactions", count: 1 }));
   // The oldest chunk is confirmed once eight wait (or the last one came): an aggregator that

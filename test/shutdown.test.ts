@@ -18,12 +18,26 @@ import { q3Reducer } from "../src/queries/q3.ts";
 import { allQueues, dataKey, eosKey, outKey, RESULTS_KEY } from "../src/topology.ts";
 import type { Transport } from "../src/transport.ts";
 import { tempDir } from "./harness.ts";
+import { interceptPublishes } from "./interceptedTransport.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 const silent: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/** `base` with result publishes unconfirmed until `release`; `resultPublished` resolves at the first. */
+function resultsHeld(base: Transport): { transport: Transport; resultPublished: Promise<void>; release: () => void } {
+  let release: () => void = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  let publishing: () => void = () => {};
+  const resultPublished = new Promise<void>((r) => (publishing = r));
+  const transport = interceptPublishes(base, RESULTS_KEY, () => {
+    publishing();
+    return released;
+  });
+  return { transport, resultPublished, release };
+}
 
 test("a gateway and an aggregator with state directories shut down twice, and their state opens again", async () => {
   const state = tempDir("shutdown");
@@ -58,21 +72,8 @@ test("an aggregator stopped while it publishes a result finishes that session an
   const errors: unknown[] = [];
   const base = new MemoryTransport(new MemoryBroker(), "queued", (err) => errors.push(err));
   await base.declare(allQueues());
-  // Result publishes wait until the test releases them: the completing session's handler waits.
-  let release: () => void = () => {};
-  const released = new Promise<void>((r) => (release = r));
-  let publishing: () => void = () => {};
-  const resultPublished = new Promise<void>((r) => (publishing = r));
-  const transport: Transport = {
-    declare: (q) => base.declare(q),
-    consume: (q, o, h) => base.consume(q, o, h),
-    close: () => base.close(),
-    publish: (key, body) => {
-      if (key !== RESULTS_KEY) return base.publish(key, body);
-      publishing();
-      return released;
-    },
-  };
+  // The completing session's handler waits on its result's confirm.
+  const { transport, resultPublished, release } = resultsHeld(base);
   const logged: string[] = [];
   const log: Logger = { info: () => {}, warn: () => {}, error: (m) => logged.push(m) };
   const aggregator = await createAggregator({ query: "q3", prefetch: 64, chunkBytes: 512, stateDir: join(state, "agg-q3") }, transport, log);
@@ -122,21 +123,10 @@ test("an aggregator stopped while it publishes, at start, a result it had not pu
 
   const base = new MemoryTransport(new MemoryBroker(), "republish");
   await base.declare(allQueues());
-  let release: () => void = () => {};
-  const released = new Promise<void>((r) => (release = r));
-  let publishing: () => void = () => {};
-  const resultPublished = new Promise<void>((r) => (publishing = r));
+  const held = resultsHeld(base);
+  const { resultPublished, release } = held;
   let consumed = false;
-  const transport: Transport = {
-    declare: (q) => base.declare(q),
-    consume: (q, o, h) => { consumed = true; return base.consume(q, o, h); },
-    close: () => base.close(),
-    publish: (key, body) => {
-      if (key !== RESULTS_KEY) return base.publish(key, body);
-      publishing();
-      return released;
-    },
-  };
+  const transport: Transport = { ...held.transport, consume: (q, o, h) => { consumed = true; return held.transport.consume(q, o, h); } };
   const logged: string[] = [];
   const log: Logger = { info: () => {}, warn: () => {}, error: (m) => logged.push(m) };
   const aggregator = await createAggregator({ query: "q3", prefetch: 8, chunkBytes: 512, stateDir: join(state, "agg-q3") }, transport, log);

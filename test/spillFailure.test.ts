@@ -7,11 +7,11 @@ import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AmqpTransport } from "../src/amqpTransport.ts";
-import { decodeMessage, encodeMessage, type BrokerMessage } from "../src/codec.ts";
+import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import { deleteNamespace } from "../src/namespaceAdmin.ts";
 import { Q1_RUN_ROWS } from "../src/queries/q1.ts";
-import { packColumn } from "../src/textColumn.ts";
 import { allQueues, eosKey, outKey } from "../src/topology.ts";
+import { q1TransactionsBatch } from "./brokerMessages.ts";
 import { AMQP_URL, coffeeArgv, tempDir, uniqueNamespace } from "./harness.ts";
 
 setDefaultTimeout(60_000);
@@ -72,13 +72,7 @@ test("a failed spill exits 70 and loses nothing: after the revival the batch cou
   mkdirSync(join(state, "agg-q1", "spill"), { recursive: true });
   writeFileSync(join(state, "agg-q1", "spill", session), "in the way");
   const rows = Q1_RUN_ROWS;
-  const batch: BrokerMessage = {
-    kind: "data", session, entity: "transactions", seq: 0, bodyKind: "transactions",
-    body: {
-      id: packColumn(Array.from({ length: rows }, (_, i) => `tx-${String(i).padStart(6, "0")}`)), store: new Int32Array(rows), user: new Int32Array(rows),
-      cents: new Float64Array(rows).fill(8000), date: new Int32Array(rows).fill(20240101), time: new Int32Array(rows).fill(36000),
-    },
-  } as BrokerMessage;
+  const batch = q1TransactionsBatch(session, rows);
   await transport.publish(outKey("filter-amount"), encodeMessage(batch));
   expect(await first.proc.exited).toBe(70);
   expect(await first.stderr).toContain("spilled run failure, exiting: WAL_IO_FAILED: writing sorted run");
