@@ -17,11 +17,12 @@ import { parsePeers, startElectionTransport } from "../src/electionTransport.ts"
 import { ConfigError, errorMessage } from "../src/errors.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { pingEntry } from "../src/clusterView.ts";
+import { HealthSweep } from "../src/healthSweep.ts";
 import { LocalRevivalBackend } from "../src/localRevival.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "../src/metrics.ts";
 import { int, str, type OptionSpec, type OptionValues } from "../src/options.ts";
-import { RevivalError, RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/revival.ts";
+import { RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/revival.ts";
 
 
 const isElectionMessage = (m: unknown): m is ElectionMessage => {
@@ -99,11 +100,20 @@ export const monitorCommand: Command = {
     if (peers.size > 0 && !peers.has(id)) throw new ConfigError(`--peers must include this monitor's own id ${id}`);
     const ids = peers.size > 0 ? [...peers.keys()] : [id];
     const backend = backendFor(values, clusterFile, log);
-    const missesToDown = int(values, "misses");
     const timeoutMs = int(values, "timeout-ms");
-    const misses = new Map<string, number>();
-    const down = new Set<string>();
     const revivals = { attempts: 0 };
+    const metrics = new CoffeeMetrics({ role: "monitor", name }, { processMetrics: true });
+    const sweep = new HealthSweep({
+      ping: async (e) => (await pingEntry(e, timeoutMs)) !== null,
+      missesToDown: int(values, "misses"),
+      backend,
+      stillLeading: () => election.isLeader(performance.now()),
+      onRevived: (processName) => {
+        revivals.attempts++;
+        metrics.revivals.inc({ process: processName });
+      },
+      log,
+    });
     const watch = new ClusterWatch(clusterFile, (e) => {
       if (e.type === "problem") log.warn(`${e.problem}: health-checking the ${e.processes} usable process(es) only`);
       else log.info(`${clusterFile} is usable again: health-checking ${e.processes} process(es)`);
@@ -127,7 +137,7 @@ export const monitorCommand: Command = {
           backend?.guard.observeTerm(a.term);
           // Fence any older leader at the backend at once, not only at our first revival.
           void backend?.announce?.(a.term);
-          misses.clear();
+          sweep.resetMisses();
           log.info(`leader now: ${name} (term ${a.term})`);
         } else if (a.type === "follower") {
           backend?.guard.observeTerm(a.term);
@@ -148,14 +158,13 @@ export const monitorCommand: Command = {
     const health = await startHealthServer({
       port: int(values, "health-port"),
       host: str(values, "health-host"),
-      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
+      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
         rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
     });
     log.info(`health on udp/${health.port}; election on tcp/${electionPort} among ${ids.join(",")}; watching ${clusterFile}`);
-    const metrics = new CoffeeMetrics({ role: "monitor", name }, { processMetrics: true });
     metrics.leaderTerm.track({}, () => election.term);
     metrics.isLeader.track({}, () => (election.isLeader(performance.now()) ? 1 : 0));
-    metrics.processesDown.track({}, () => down.size);
+    metrics.processesDown.track({}, () => sweep.down.size);
     const metricsServer = serveMetrics(metrics, int(values, "metrics-port"), str(values, "metrics-host"), log);
     perform(election.start(performance.now()));
     const ticker = setInterval(() => perform(election.tick(performance.now())), 50);
@@ -168,37 +177,13 @@ export const monitorCommand: Command = {
       const round = performance.now();
       if (election.isLeader(round)) {
         const term = election.term;
-        const entries = watch.read().filter((e) => e.name !== name);
-        await Promise.all(entries.map(async (e) => {
-          const reply = await pingEntry(e, timeoutMs);
-          if (reply) {
-            misses.set(e.name, 0);
-            if (down.delete(e.name)) log.info(`${e.name} is answering again`);
-            return;
-          }
-          const n = (misses.get(e.name) ?? 0) + 1;
-          misses.set(e.name, n);
-          if (n < missesToDown) return;
-          if (!down.has(e.name)) {
-            down.add(e.name);
-            log.warn(`${e.name} (${e.role}) is down: ${n} health checks missed`);
-          }
-          // Retried on every round while it stays down; the backend's policy paces the attempts.
-          if (backend && election.isLeader(performance.now())) {
-            try {
-              await backend.revive(e.name, term);
-              revivals.attempts++;
-              metrics.revivals.inc({ process: e.name });
-            } catch (err) {
-              if (!(err instanceof RevivalError && (err.code === "REVIVAL_BACKOFF" || err.code === "REVIVAL_BUDGET_EXHAUSTED"))) log.warn(errorMessage(err));
-            }
-          }
-        }));
+        await sweep.round(watch.read().filter((e) => e.name !== name), term);
       }
       const wait = int(values, "interval-ms") - (performance.now() - round);
       if (wait > 0 && running) await Bun.sleep(wait);
     }
     clearInterval(ticker);
+    await sweep.settled();
     transport.close();
     health.close();
     dashboard?.stop();

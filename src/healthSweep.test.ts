@@ -1,0 +1,99 @@
+import { describe, expect, test } from "bun:test";
+import type { ClusterProcess } from "./clusterPlan.ts";
+import { HealthSweep } from "./healthSweep.ts";
+import type { Logger } from "./log.ts";
+import { RevivalError, type RevivalBackend } from "./revival.ts";
+
+const entry = (name: string): ClusterProcess => ({ name, role: "worker", healthPort: 1 }) as ClusterProcess;
+
+/** A backend whose revivals stay pending until the test settles them. */
+class HeldBackend implements RevivalBackend {
+  readonly calls: string[] = [];
+  private readonly pending = new Map<string, { resolve: () => void; reject: (e: unknown) => void }>();
+  revive(name: string): Promise<void> {
+    this.calls.push(name);
+    return new Promise((resolve, reject) => this.pending.set(name, { resolve, reject }));
+  }
+  finish(name: string): void {
+    this.pending.get(name)?.resolve();
+  }
+  fail(name: string, err: unknown): void {
+    this.pending.get(name)?.reject(err);
+  }
+}
+
+function setup(answering: Set<string>, backend: RevivalBackend | null) {
+  const lines: string[] = [];
+  const log: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
+  const revived: string[] = [];
+  const pinged: string[] = [];
+  let leading = true;
+  const sweep = new HealthSweep({
+    ping: async (e) => {
+      pinged.push(e.name);
+      return answering.has(e.name);
+    },
+    missesToDown: 2, backend, stillLeading: () => leading, onRevived: (n) => revived.push(n), log,
+  });
+  return { sweep, lines, revived, pinged, stepDown: () => { leading = false; } };
+}
+
+describe("HealthSweep", () => {
+  test("a revival that does not return keeps neither the rounds nor other revivals waiting", async () => {
+    const answering = new Set(["a", "b"]);
+    const backend = new HeldBackend();
+    const { sweep, revived, pinged } = setup(answering, backend);
+    const entries = [entry("a"), entry("b")];
+    answering.delete("a");
+    await sweep.round(entries, 1);
+    await sweep.round(entries, 1);
+    expect(backend.calls).toEqual(["a"]);
+    // a's start hangs; later rounds still finish and still check b
+    pinged.length = 0;
+    await sweep.round(entries, 1);
+    expect(pinged).toEqual(["a", "b"]);
+    expect(backend.calls).toEqual(["a"]); // no second attempt while one is in flight
+    answering.delete("b");
+    await sweep.round(entries, 1);
+    await sweep.round(entries, 1);
+    expect(backend.calls).toEqual(["a", "b"]);
+    expect(sweep.revivalsInFlight).toBe(2);
+    backend.finish("b");
+    backend.finish("a");
+    await sweep.settled();
+    expect(revived.sort()).toEqual(["a", "b"]);
+    expect(sweep.revivalsInFlight).toBe(0);
+  });
+
+  test("down after the configured misses, up again on an answer; a leader that stepped down revives nothing", async () => {
+    const answering = new Set<string>();
+    const backend = new HeldBackend();
+    const { sweep, lines, stepDown } = setup(answering, backend);
+    await sweep.round([entry("a")], 1);
+    expect(sweep.down.size).toBe(0);
+    stepDown();
+    await sweep.round([entry("a")], 1);
+    expect([...sweep.down]).toEqual(["a"]);
+    expect(backend.calls).toEqual([]);
+    answering.add("a");
+    await sweep.round([entry("a")], 1);
+    expect(sweep.down.size).toBe(0);
+    expect(lines.some((l) => l.includes("a is answering again"))).toBe(true);
+  });
+
+  test("backoff refusals are quiet, other failures are logged, and neither counts as a revival", async () => {
+    const backend = new HeldBackend();
+    const { sweep, lines, revived } = setup(new Set(), backend);
+    await sweep.round([entry("a"), entry("b")], 1);
+    await sweep.round([entry("a"), entry("b")], 1);
+    backend.fail("a", new RevivalError("REVIVAL_BACKOFF", "a", "backing off a"));
+    backend.fail("b", new RevivalError("REVIVAL_FAILED", "b", "docker said no to b"));
+    await sweep.settled();
+    expect(revived).toEqual([]);
+    expect(lines.filter((l) => l.startsWith("WARN") && l.includes("backing off"))).toEqual([]);
+    expect(lines.some((l) => l.includes("docker said no to b"))).toBe(true);
+    // settled attempts free their slot: the next round asks again
+    await sweep.round([entry("a")], 1);
+    expect(backend.calls.filter((n) => n === "a").length).toBe(2);
+  });
+});
