@@ -191,7 +191,10 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (conn.timer) clearTimeout(conn.timer);
     connections.delete(conn);
     const s = conn.session;
-    if (s && !s.done && s.conn === conn) {
+    if (s && !s.done && s.conn === conn && !s.welcomed) {
+      // Its client never learned the id, so it cannot resume: free the --max-sessions slot now.
+      purge(s, "client left before its welcome");
+    } else if (s && !s.done && s.conn === conn) {
       log.info(`session ${s.id}: client disconnected; keeping it ${cfg.sessionTtlMs / 1000} s for a resume`);
       detach(s);
     }
@@ -215,7 +218,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     store.open(s.id);
     log.info(`session ${s.id} started (${sessions.size}/${cfg.maxSessions})`);
     // Registered durably before the client learns its id, so it can always resume it.
-    group.after(() => send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: false }));
+    group.after(() => {
+      if (conn.closed) return;
+      s.welcomed = true;
+      send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: false });
+    });
   }
 
   function resume(conn: Connection, msg: Extract<ClientMessage, { t: "resume" }>): void {
@@ -464,6 +471,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   // Sessions the log remembers wait for their clients to resume (or for the TTL).
   for (const id of store.sessions.keys()) {
     const s = newSession(id);
+    s.welcomed = true;
     sessions.set(id, s);
     detach(s);
     const damage = store.damaged.get(id);

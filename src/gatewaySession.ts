@@ -51,12 +51,18 @@ export interface Session {
   rowsAcked: Map<Entity, number>;
   delivered: Map<QueryName, number>;
   done: boolean;
+  /**
+   * Its client may know its id: the welcome was written to it, or the log remembered the session
+   * across a restart (whether the welcome left before the crash is unknown). A session no client
+   * can know of has nobody to resume it.
+   */
+  welcomed: boolean;
   ttlTimer: ReturnType<typeof setTimeout> | null;
 }
 
 /** A session with nothing received yet and no client attached. */
 export function newSession(id: string, results: ResultPump): Session {
-  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, ttlTimer: null };
+  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, welcomed: false, ttlTimer: null };
 }
 
 /** True once the client has sent every entity's end-of-stream (confirmed or not). */

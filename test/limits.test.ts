@@ -2,13 +2,14 @@
  * Protocol limits and access at the gateway (real roles in-process, real TCP): each limit ends
  * only the offending connection, with an error that names it; the token gates sessions.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, spyOn, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { FrameDecoder } from "../src/frame.ts";
+import { GatewayStore } from "../src/gatewayStore.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
 import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
@@ -16,7 +17,7 @@ import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../
 import { computeReference } from "../src/reference.ts";
 import { allQueues } from "../src/topology.ts";
 import { readResults, tempDir } from "./harness.ts";
-import { frame, raw } from "./rawGateway.ts";
+import { frame, openRaw, raw } from "./rawGateway.ts";
 
 setDefaultTimeout(60_000);
 
@@ -136,6 +137,55 @@ test("the gateway counts every received frame with the heap governor, not only w
     expect(checked).toContain(hello.length - 4);
   } finally {
     socket.end();
+    await gw.shutdown();
+    await running;
+  }
+});
+
+test("a client gone before its welcome frees its session slot at once; one gone after keeps it for a resume", async () => {
+  const transport = new MemoryTransport(new MemoryBroker(), "prewelcome");
+  await transport.declare(allQueues());
+  // The welcome leaves after the commit that logs the session: hold that commit until the
+  // gateway has seen the client go, so the close comes first whatever the event loop's order.
+  let committing: () => void = () => {};
+  const commitStarted = new Promise<void>((r) => (committing = r));
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const commit = GatewayStore.prototype.commit;
+  const held = spyOn(GatewayStore.prototype, "commit").mockImplementation(async function (this: GatewayStore) {
+    committing();
+    await gate;
+    return commit.call(this);
+  });
+  let sawClose: () => void = () => {};
+  const closeSeen = new Promise<void>((r) => (sawClose = r));
+  const log = { info: (m: string) => void (/client disconnected|purged/.test(m) && sawClose()), warn() {}, error() {} };
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxSessions: 1 }), transport, log);
+  const running = gw.run();
+  const port = await gw.listening;
+  const hello = frame({ t: "hello", v: PROTOCOL_VERSION });
+  try {
+    const gone = await openRaw(port);
+    gone.send(hello);
+    await commitStarted;
+    gone.end();
+    await closeSeen;
+    release();
+    await gone.closed;
+    expect(gone.seen).toEqual([]);
+    const welcomed = await openRaw(port);
+    welcomed.send(hello);
+    expect(await welcomed.next("welcome")).toMatchObject({ t: "welcome", resumed: false });
+    welcomed.end();
+    await welcomed.closed;
+    // That client knows its session id and may resume it, so its slot stays taken (until the TTL).
+    const third = await openRaw(port);
+    third.send(hello);
+    expect(await third.next("welcome")).toMatchObject({ t: "error", code: "SESSION_LIMIT" });
+    third.end();
+  } finally {
+    release();
+    held.mockRestore();
     await gw.shutdown();
     await running;
   }
