@@ -24,6 +24,7 @@ export interface InProcessRole {
 export interface InProcessCluster {
   roles: InProcessRole[];
   gatewayPort(): number;
+  /** Shut every role down; resolves once each one's run() has ended. */
   shutdown(): Promise<void>;
 }
 
@@ -34,8 +35,11 @@ export async function startInProcessCluster(
   transportFor: (name: string, log: Logger) => Transport,
   quiet = false,
   deploy: DeployMode = "fused",
+  /** Told when a role's run() ends, with its error (null: it returned); shutdown() ends them all too. */
+  onStopped: (name: string, error: unknown) => void = () => {},
 ): Promise<InProcessCluster> {
   const roles: InProcessRole[] = [];
+  const ended: Promise<void>[] = [];
   const logFor = (name: string): Logger => (quiet ? { info() {}, warn() {}, error: createLogger(name).error } : createLogger(name));
   const add = async (name: string, role: InProcessRole["role"], make: (t: Transport, log: Logger) => Promise<RoleInstance>): Promise<void> => {
     const log = logFor(name);
@@ -43,7 +47,10 @@ export async function startInProcessCluster(
     await t.declare(allQueues());
     const instance = await make(t, log);
     roles.push({ name, role, instance });
-    void instance.run().catch((err) => log.error(`stopped with an error: ${String(err)}`));
+    ended.push(instance.run().then(() => onStopped(name, null), (err: unknown) => {
+      log.error(`stopped with an error: ${String(err)}`);
+      onStopped(name, err);
+    }));
   };
   for (const w of planWorkers(replicas, deploy)) {
     await add(w.name, "worker", (t, log) => createWorker({ unit: workUnitFrom(w.stage, w.chain), prefetch: 64 }, t, log));
@@ -57,6 +64,7 @@ export async function startInProcessCluster(
     gatewayPort: () => gw!.port(),
     shutdown: async () => {
       for (const r of roles) await r.instance.shutdown();
+      await Promise.all(ended);
     },
   };
 }

@@ -7,7 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, errorMessage } from "../errors.ts";
 import { startHealthServer, pingHealth, type HealthServer } from "../health.ts";
 import { createLogger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
@@ -106,6 +106,15 @@ export const upCommand: Command = {
       })();
       return stopping;
     };
+    // In-process roles keep their state in this process only: one that stops cannot be revived
+    // with what it held, so the cluster stops (exit 1) rather than serve sessions that never end.
+    let roleFailure: string | null = null;
+    const onRoleStopped = (name: string, err: unknown): void => {
+      if (stopping) return;
+      roleFailure ??= `${name} stopped${err === null ? "" : ` with an error: ${errorMessage(err)}`}`;
+      log.error(`${roleFailure}; the in-memory transport keeps no state to revive it from, so the cluster stops`);
+      onSignal("an in-process role stopped");
+    };
     const deploy = str(values, "deploy") as DeployMode;
     const plan = planCluster(replicas, int(values, "monitors"), deploy);
     const healthPorts = new Map<string, number>();
@@ -202,6 +211,7 @@ export const upCommand: Command = {
           (name, plog) => new MemoryTransport(memory, namespace, (err) => plog.error(String(err))),
           false,
           deploy,
+          onRoleStopped,
         );
         for (const r of cluster.roles) local.push({ name: r.name, instance: r.instance, health: null });
         for (const [i, r] of cluster.roles.entries()) {
@@ -227,10 +237,10 @@ export const upCommand: Command = {
         return 1;
       }
       const raced = await Promise.race([Bun.sleep(250).then(() => null), signal]);
-      if (raced) { await shutdown(raced); return 0; }
+      if (raced) { await shutdown(raced); return roleFailure === null ? 0 : 1; }
     }
     process.stdout.write(`coffee cluster ready: gateway 127.0.0.1:${port}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
     await shutdown(await signal);
-    return 0;
+    return roleFailure === null ? 0 : 1;
   },
 };
