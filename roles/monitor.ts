@@ -141,11 +141,14 @@ export const monitorCommand: Command = {
           log.info(`leader now: ${name} (term ${a.term})`);
         } else if (a.type === "follower") {
           backend?.guard.observeTerm(a.term);
-          // Only the leader reads the cluster file: what it found wrong is no longer this monitor's to show.
+          // Only the leader reads the cluster file and checks processes: what it found wrong is no
+          // longer this monitor's to show.
           watch.reset();
+          sweep.forgetDown();
           log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
         } else {
           watch.reset();
+          sweep.forgetDown();
           log.warn(`stepped down from leading term ${a.term}`);
         }
       }

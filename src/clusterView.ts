@@ -21,9 +21,14 @@ export interface ProcessStatus {
   detail: Record<string, unknown>;
 }
 
-/** Ping one cluster.json entry where it answers: its host (compose), else this machine. */
-export function pingEntry(e: ClusterProcess, timeoutMs: number): ReturnType<typeof pingHealth> {
-  return pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
+/**
+ * Ping one cluster.json entry where it answers: its host (compose), else this machine. A reply
+ * that names another process counts as none: the port (or a reused container address) now
+ * belongs to someone else, and the entry's own process is not the one alive there.
+ */
+export async function pingEntry(e: ClusterProcess, timeoutMs: number): ReturnType<typeof pingHealth> {
+  const reply = await pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
+  return reply !== null && typeof reply.status.name === "string" && reply.status.name !== e.name ? null : reply;
 }
 
 /** Ping every process of a cluster file (in parallel); one that does not answer in time is unhealthy. */

@@ -65,20 +65,45 @@ describe("HealthSweep", () => {
     expect(sweep.revivalsInFlight).toBe(0);
   });
 
-  test("down after the configured misses, up again on an answer; a leader that stepped down revives nothing", async () => {
+  test("down after the configured misses, up again on an answer", async () => {
     const answering = new Set<string>();
     const backend = new HeldBackend();
-    const { sweep, lines, stepDown } = setup(answering, backend);
+    const { sweep, lines } = setup(answering, backend);
     await sweep.round([entry("a")], 1);
     expect(sweep.down.size).toBe(0);
-    stepDown();
     await sweep.round([entry("a")], 1);
     expect([...sweep.down]).toEqual(["a"]);
-    expect(backend.calls).toEqual([]);
     answering.add("a");
     await sweep.round([entry("a")], 1);
     expect(sweep.down.size).toBe(0);
     expect(lines.some((l) => l.includes("a is answering again"))).toBe(true);
+  });
+
+  test("a monitor that stepped down records and revives nothing, and forgets what it found down", async () => {
+    const backend = new HeldBackend();
+    const { sweep, stepDown } = setup(new Set(), backend);
+    await sweep.round([entry("a"), entry("b")], 1);
+    await sweep.round([entry("a"), entry("b")], 1);
+    expect(sweep.down.size).toBe(2);
+    backend.finish("a");
+    backend.finish("b");
+    await sweep.settled();
+    sweep.forgetDown();
+    expect(sweep.down.size).toBe(0);
+    stepDown();
+    await sweep.round([entry("a"), entry("b")], 1);
+    await sweep.round([entry("a"), entry("b")], 1);
+    expect(sweep.down.size).toBe(0);
+    expect(backend.calls).toEqual(["a", "b"]);
+  });
+
+  test("a process taken out of the cluster file is no longer reported down", async () => {
+    const { sweep } = setup(new Set(), null);
+    await sweep.round([entry("a"), entry("b")], 1);
+    await sweep.round([entry("a"), entry("b")], 1);
+    expect([...sweep.down].sort()).toEqual(["a", "b"]);
+    await sweep.round([entry("b")], 1);
+    expect([...sweep.down]).toEqual(["b"]);
   });
 
   test("backoff refusals are quiet, other failures are logged, and neither counts as a revival", async () => {

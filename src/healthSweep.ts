@@ -17,7 +17,7 @@ export interface HealthSweepOptions {
   missesToDown: number;
   /** Where revivals go; null: detect and report only. */
   backend: RevivalBackend | null;
-  /** Asked again right before each revival: a leader that stepped down mid-round must not act. */
+  /** Asked again after each ping: a leader that stepped down mid-round records and revives nothing. */
   stillLeading: () => boolean;
   /** Called once per revival the backend accepted. */
   onRevived: (name: string) => void;
@@ -47,10 +47,21 @@ export class HealthSweep {
     this.misses.clear();
   }
 
+  /** Forget what this monitor found down: it no longer leads, so it no longer knows. */
+  forgetDown(): void {
+    this.misses.clear();
+    this.downSet.clear();
+  }
+
   /** One round over `entries` on behalf of the leader of `term`; resolves when every ping has. */
   async round(entries: readonly ClusterProcess[], term: number): Promise<void> {
+    // A process taken out of the cluster file is no longer down: it is gone.
+    const watched = new Set(entries.map((e) => e.name));
+    for (const name of this.downSet) if (!watched.has(name)) this.forget(name);
     await Promise.all(entries.map(async (e) => {
-      if (await this.opts.ping(e)) {
+      const answered = await this.opts.ping(e);
+      if (!this.opts.stillLeading()) return;
+      if (answered) {
         this.misses.set(e.name, 0);
         if (this.downSet.delete(e.name)) this.opts.log.info(`${e.name} is answering again`);
         return;
@@ -72,9 +83,14 @@ export class HealthSweep {
     await Promise.all(this.reviving.values());
   }
 
+  private forget(name: string): void {
+    this.downSet.delete(name);
+    this.misses.delete(name);
+  }
+
   private startRevival(name: string, term: number): void {
     const backend = this.opts.backend;
-    if (!backend || this.reviving.has(name) || !this.opts.stillLeading()) return;
+    if (!backend || this.reviving.has(name)) return;
     const attempt = backend.revive(name, term).then(
       () => this.opts.onRevived(name),
       (err: unknown) => {

@@ -1,0 +1,19 @@
+import { afterAll, expect, test } from "bun:test";
+import type { ClusterProcess } from "./clusterPlan.ts";
+import { pingEntry } from "./clusterView.ts";
+import { startHealthServer, type HealthServer } from "./health.ts";
+
+const servers: HealthServer[] = [];
+afterAll(() => {
+  for (const s of servers) s.close();
+});
+
+const entry = (name: string, healthPort: number): ClusterProcess => ({ name, role: "worker", pid: null, alive: true, healthPort });
+
+test("a health reply counts for the entry it names, not for another process on that port", async () => {
+  const server = await startHealthServer({ port: 0, host: "127.0.0.1", status: () => ({ role: "worker", name: "w2" }) });
+  servers.push(server);
+  expect(await pingEntry(entry("w2", server.port), 1000)).toMatchObject({ ok: true, status: { name: "w2" } });
+  // w1's port now belongs to w2 (a restart drew it, or a container address was reused): w1 is not alive.
+  expect(await pingEntry(entry("w1", server.port), 300)).toBeNull();
+});
