@@ -12,7 +12,7 @@ import { ClusterWatch } from "../src/clusterWatch.ts";
 import { startMonitorDashboard } from "../src/dashboard/monitorDashboard.ts";
 import type { Command } from "../src/command.ts";
 import { DockerRevivalBackend } from "../src/dockerRevival.ts";
-import { BullyElection, type ElectionAction, type ElectionMessage } from "../src/election.ts";
+import { BullyElection, tickIntervalMs, type ElectionAction, type ElectionMessage } from "../src/election.ts";
 import { parsePeers, startElectionTransport } from "../src/electionTransport.ts";
 import { ConfigError, errorMessage } from "../src/errors.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
@@ -45,8 +45,8 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "interval-ms", type: "int", env: "COFFEE_CHECK_INTERVAL_MS", default: 250, min: 20, max: 60_000, help: "time between health rounds of the leader" },
   { name: "timeout-ms", type: "int", env: "COFFEE_CHECK_TIMEOUT_MS", default: 250, min: 10, max: 60_000, help: "wait for one PING reply" },
   { name: "misses", type: "int", env: "COFFEE_CHECK_MISSES", default: 3, min: 1, max: 100, help: "consecutive missed replies before a process is declared down" },
-  { name: "heartbeat-ms", type: "int", env: "COFFEE_HEARTBEAT_MS", default: 200, min: 10, max: 60_000, help: "leader heartbeat interval" },
-  { name: "leader-timeout-ms", type: "int", env: "COFFEE_LEADER_TIMEOUT_MS", default: 1000, min: 50, max: 600_000, help: "silence from the leader that starts an election" },
+  { name: "heartbeat-ms", type: "int", env: "COFFEE_HEARTBEAT_MS", default: 200, min: 10, max: 60_000, help: "leader heartbeat interval (the election ticks every half of it, at most 50 ms)" },
+  { name: "leader-timeout-ms", type: "int", env: "COFFEE_LEADER_TIMEOUT_MS", default: 1000, min: 50, max: 600_000, help: "silence from the leader that starts an election (at least twice --heartbeat-ms)" },
   { name: "revive", type: "enum", env: "COFFEE_REVIVE", default: "local", choices: ["local", "docker", "none"], help: "how dead processes are started again" },
   { name: "control-url", type: "string", env: "COFFEE_CONTROL_URL", help: "coffee up's control API (default: read control.json next to the cluster file)" },
   { name: "docker-socket", type: "string", env: "DOCKER_SOCKET", default: "/var/run/docker.sock", help: "Docker Engine API socket (--revive docker)" },
@@ -96,8 +96,17 @@ export const monitorCommand: Command = {
     const id = int(values, "id");
     const clusterFile = str(values, "cluster-file");
     const peers = parsePeers(str(values, "peers"));
-    const electionPort = int(values, "election-port") || peers.get(id)?.port || 0;
-    if (peers.size > 0 && !peers.has(id)) throw new ConfigError(`--peers must include this monitor's own id ${id}`);
+    const ownPeer = peers.get(id);
+    if (peers.size > 0 && !ownPeer) throw new ConfigError(`--peers must include this monitor's own id ${id}`);
+    // The other monitors send to the port --peers gives: listening anywhere else, this one would
+    // hear no answer and lead alongside the real leader.
+    if (ownPeer && int(values, "election-port") !== 0 && int(values, "election-port") !== ownPeer.port) {
+      throw new ConfigError(`--election-port ${int(values, "election-port")} differs from this monitor's port in --peers (${id}=${ownPeer.host}:${ownPeer.port}); leave it out or make them agree`);
+    }
+    const electionPort = ownPeer?.port ?? int(values, "election-port");
+    const heartbeatMs = int(values, "heartbeat-ms");
+    const leaderTimeoutMs = int(values, "leader-timeout-ms");
+    if (leaderTimeoutMs < 2 * heartbeatMs) throw new ConfigError(`--leader-timeout-ms (${leaderTimeoutMs}) must be at least twice --heartbeat-ms (${heartbeatMs}), or a leader between two heartbeats is taken for dead`);
     const ids = peers.size > 0 ? [...peers.keys()] : [id];
     const backend = backendFor(values, clusterFile, log);
     const timeoutMs = int(values, "timeout-ms");
@@ -124,8 +133,8 @@ export const monitorCommand: Command = {
     // so the terms it claims are not refused.
     const initialTerm = (await backend?.currentTerm?.()) ?? 0;
     const election = new BullyElection({
-      id, peers: ids, heartbeatMs: int(values, "heartbeat-ms"), leaderTimeoutMs: int(values, "leader-timeout-ms"), initialTerm,
-      answerTimeoutMs: Math.max(100, int(values, "heartbeat-ms") * 2), coordinatorTimeoutMs: int(values, "leader-timeout-ms"),
+      id, peers: ids, heartbeatMs, leaderTimeoutMs, initialTerm,
+      answerTimeoutMs: Math.max(100, heartbeatMs * 2), coordinatorTimeoutMs: leaderTimeoutMs,
     }, performance.now());
     const transport = startElectionTransport(electionPort, str(values, "election-host"), peers, (m) => {
       if (isElectionMessage(m)) perform(election.receive(m, performance.now()));
@@ -170,7 +179,7 @@ export const monitorCommand: Command = {
     metrics.processesDown.track({}, () => sweep.down.size);
     const metricsServer = serveMetrics(metrics, int(values, "metrics-port"), str(values, "metrics-host"), log);
     perform(election.start(performance.now()));
-    const ticker = setInterval(() => perform(election.tick(performance.now())), 50);
+    const ticker = setInterval(() => perform(election.tick(performance.now())), tickIntervalMs(heartbeatMs));
 
     let running = true;
     const stop = (): void => { running = false; };

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { BullyElection, nextOwnedTerm, termOwner, toElectionMessage, type ElectionAction } from "./election.ts";
+import { BullyElection, nextOwnedTerm, termOwner, tickIntervalMs, toElectionMessage, type ElectionAction } from "./election.ts";
 import { ElectionSim, type ElectionSimOptions } from "./electionSim.ts";
 import { ConfigError } from "./errors.ts";
 import { Rng } from "./generator.ts";
@@ -51,7 +51,28 @@ describe("BullyElection rules", () => {
     expect(() => machine(4, [1, 2, 3])).toThrow(ConfigError);
     expect(() => machine(1, [1, 2, 2])).toThrow(ConfigError);
     expect(() => new BullyElection({ ...TIMING, id: 1, peers: [1, 2], leaderTimeoutMs: 100 }, 0)).toThrow(ConfigError);
+    expect(() => new BullyElection({ ...TIMING, id: 1, peers: [1, 2], leaderTimeoutMs: 199 }, 0)).toThrow(ConfigError);
     expect(() => new BullyElection({ ...TIMING, id: 1, peers: [1, 2], answerTimeoutMs: 0 }, 0)).toThrow(ConfigError);
+  });
+
+  test("ticked every tickIntervalMs, a leader keeps its lead at the tightest timing allowed", () => {
+    // A fixed 50 ms tick let a 10 ms heartbeat leader with a 50 ms timeout depose itself every tick.
+    for (const heartbeatMs of [10, 30, 200]) {
+      const leaderTimeoutMs = 2 * heartbeatMs;
+      const m = new BullyElection({ id: 1, peers: [1], heartbeatMs, leaderTimeoutMs, answerTimeoutMs: 100, coordinatorTimeoutMs: leaderTimeoutMs }, 0);
+      m.start(0);
+      const tick = tickIntervalMs(heartbeatMs);
+      let now = 0;
+      while (m.state !== "leader") m.tick((now += tick));
+      const term = m.term;
+      // Ticks run late under load: each one up to 40 % of a tick behind.
+      for (let i = 0; i < 2000; i++) {
+        now += tick * (i % 3 === 0 ? 1.4 : 1);
+        expect(others(m.tick(now))).toEqual([]);
+        expect(m.isLeader(now)).toBe(true);
+      }
+      expect(m.term).toBe(term);
+    }
   });
 
   test("terms are partitioned among the peers in numeric id order", () => {

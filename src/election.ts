@@ -42,7 +42,7 @@ export interface ElectionOptions {
   peers: readonly number[];
   /** Interval between the leader's heartbeats. */
   heartbeatMs: number;
-  /** A follower that hears nothing from its leader this long starts an election (> heartbeatMs). */
+  /** A follower that hears nothing from its leader this long starts an election (≥ 2 × heartbeatMs). */
   leaderTimeoutMs: number;
   /** A candidate that gets no `answer` this long declares itself leader. */
   answerTimeoutMs: number;
@@ -93,6 +93,11 @@ export function termOwner(sortedPeers: readonly number[], term: number): number 
   return owner;
 }
 
+/** How often to `tick` a node whose leader heartbeats every `heartbeatMs`: half of it, at most 50 ms. */
+export function tickIntervalMs(heartbeatMs: number): number {
+  return Math.max(1, Math.min(50, Math.floor(heartbeatMs / 2)));
+}
+
 /** The smallest term above `above` that belongs to the peer at position `rank` of `peerCount` sorted peers. */
 export function nextOwnedTerm(above: number, rank: number, peerCount: number): number {
   const first = above + 1;
@@ -108,7 +113,9 @@ function validate(opts: ElectionOptions): number[] {
     const v = opts[key];
     if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`election: ${key} must be a positive number, got ${v}`);
   }
-  if (opts.leaderTimeoutMs <= opts.heartbeatMs) throw new ConfigError(`election: leaderTimeoutMs (${opts.leaderTimeoutMs}) must exceed heartbeatMs (${opts.heartbeatMs})`);
+  // Heartbeats go out on ticks (`tickIntervalMs` apart), so up to 1.5 heartbeats apart; a timeout
+  // closer than that would depose a leader that is merely waiting for its next tick.
+  if (opts.leaderTimeoutMs < 2 * opts.heartbeatMs) throw new ConfigError(`election: leaderTimeoutMs (${opts.leaderTimeoutMs}) must be at least twice heartbeatMs (${opts.heartbeatMs})`);
   return sorted;
 }
 

@@ -15,6 +15,7 @@ export function parsePeers(spec: string): Map<number, { host: string; port: numb
   for (const part of spec.split(",").map((p) => p.trim()).filter(Boolean)) {
     const m = /^(\d+)=(.+):(\d{1,5})$/.exec(part);
     if (!m) throw new ConfigError(`--peers: "${part}" is not id=host:port`);
+    if (peers.has(Number(m[1]))) throw new ConfigError(`--peers: id ${m[1]} is listed twice`);
     peers.set(Number(m[1]), { host: m[2]!, port: Number(m[3]) });
   }
   return peers;

@@ -51,6 +51,10 @@ describe("command line", () => {
       [["up", "--replicas", "filter-year=0"], "--replicas: replicas of filter-year must be 1..64"],
       [["up", "--replicas", "nosuch=2"], 'unknown stage "nosuch"'],
       [["up", "--dashboard-port", "8080", "--monitors", "0"], "--dashboard-port needs a monitor to serve it"],
+      [["--role", "monitor", "--heartbeat-ms", "10", "--leader-timeout-ms", "15"], "--leader-timeout-ms must be >= 50"],
+      [["--role", "monitor", "--heartbeat-ms", "30", "--leader-timeout-ms", "50"], "--leader-timeout-ms (50) must be at least twice --heartbeat-ms (30)"],
+      [["--role", "monitor", "--id", "1", "--peers", "1=127.0.0.1:7101,1=127.0.0.1:7102"], "--peers: id 1 is listed twice"],
+      [["--role", "monitor", "--id", "1", "--peers", "1=127.0.0.1:7101,2=127.0.0.1:7102", "--election-port", "7300"], "--election-port 7300 differs from this monitor's port in --peers"],
     ];
     for (const [args, message] of cases) {
       const r = await runCoffee(args);
