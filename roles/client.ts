@@ -205,6 +205,9 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
           return settle.reject(new CoffeeError("PROTOCOL_VIOLATION", `gateway said done with ${inFlight.size} batches unacknowledged`));
         }
         results.commit();
+        // Only now may the gateway forget the session: until the files are committed, a lost
+        // connection resumes and gets the results again.
+        current()?.send({ t: "bye" });
         return settle.resolve();
       case "error":
         // The connection dropped with `done` on its way, and the gateway, finished with the

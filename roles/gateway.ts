@@ -78,6 +78,12 @@ export interface GatewayInstance extends RoleInstance {
 export async function createGateway(cfg: GatewayConfig, transport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" }), governor?: HeapGovernor): Promise<GatewayInstance> {
   const store = await GatewayStore.open(cfg.stateDir, metrics.onFsync);
   const sessions = new Map<string, Session>();
+  /**
+   * Sessions whose `done` was sent, until their client's `bye` says its files are committed (or
+   * the TTL after it left without one): their results stay on disk for a resume meanwhile, but
+   * they hold no --max-sessions slot.
+   */
+  const finished = new Map<string, Session>();
   // `stage` like the workers' and aggregators', so one query sums rows along the pipeline.
   const stage = { stage: "gateway" };
   metrics.sessionsOpen.track(stage, () => sessions.size);
@@ -139,11 +145,20 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     group.after(() => publishPurge(s.id, reason));
   }
 
+  /** Compact the log if it grew long or holds nothing live; after every session that ends, however it ends. */
+  function compact(): void {
+    void store.maybeSnapshot().catch((err) => log.error(`snapshot failed: ${errorMessage(err)}`));
+  }
+
   /** Tell the aggregators to drop a session; noted in the log once the broker has the message. */
   function publishPurge(id: string, reason: string): void {
     transport.publish(PURGE_KEY, encodeMessage({ kind: "purge", session: id, reason })).then(
       // After shutdown the log is closed; the purge is then published again at the next start.
-      () => { if (!shuttingDown) store.purgeConfirmed(id); },
+      () => {
+        if (shuttingDown) return;
+        store.purgeConfirmed(id);
+        compact();
+      },
       (err) => log.error(`purge of ${id} not published (published again when the gateway restarts): ${errorMessage(err)}`),
     );
   }
@@ -152,7 +167,22 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   function detach(s: Session): void {
     s.conn = null;
     if (s.ttlTimer) clearTimeout(s.ttlTimer);
-    s.ttlTimer = setTimeout(() => purge(s, `client gone for more than ${cfg.sessionTtlMs / 1000} s`), cfg.sessionTtlMs);
+    const gone = `client gone for more than ${cfg.sessionTtlMs / 1000} s`;
+    // A finished session's aggregators are done with it already: only its stored results go.
+    s.ttlTimer = setTimeout(() => (s.done ? retire(s, gone) : purge(s, gone)), cfg.sessionTtlMs);
+  }
+
+  /** Forget a finished session: its client has its files (or gave up on them). */
+  function retire(s: Session, reason: string): void {
+    if (!finished.delete(s.id)) return;
+    // Counted here, not at `done`: a resumed session may be sent `done` twice.
+    counters.sessionsFinished++;
+    metrics.sessionsFinished.inc(stage);
+    if (s.ttlTimer) clearTimeout(s.ttlTimer);
+    s.ttlTimer = null;
+    log.info(`session ${s.id} closed: ${reason}`);
+    store.close(s.id);
+    group.after(compact);
   }
 
   /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
@@ -163,6 +193,10 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const s = conn.session;
     if (!s) {
       conn.timer = setTimeout(() => fail(conn, new CoffeeError("HANDSHAKE_TIMEOUT", `no hello within ${cfg.handshakeTimeoutMs} ms`)), cfg.handshakeTimeoutMs);
+    } else if (s.done) {
+      // `done` is out: the client says bye once its files are committed. One that never does is
+      // let go (its results stay for a resume until the TTL).
+      conn.timer = setTimeout(() => void conn.writer.end(cfg.idleTimeoutMs), cfg.idleTimeoutMs);
     } else if (!uploadOver(s)) {
       // A client we stopped reading is not idle: look again later.
       // Nor is one waiting for acks of batches the broker has yet to confirm (its window is full).
@@ -194,8 +228,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (s && !s.done && s.conn === conn && !s.welcomed) {
       // Its client never learned the id, so it cannot resume: free the --max-sessions slot now.
       purge(s, "client left before its welcome");
-    } else if (s && !s.done && s.conn === conn) {
-      log.info(`session ${s.id}: client disconnected; keeping it ${cfg.sessionTtlMs / 1000} s for a resume`);
+    } else if (s && s.conn === conn && (!s.done || finished.has(s.id))) {
+      log.info(`session ${s.id}: client disconnected${s.done ? " after done without a bye" : ""}; keeping it ${cfg.sessionTtlMs / 1000} s for a resume`);
       detach(s);
     }
   }
@@ -228,8 +262,14 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   function resume(conn: Connection, msg: Extract<ClientMessage, { t: "resume" }>): void {
     checkProtocolVersion(msg.v);
     checkToken(cfg.token, msg.token);
-    const s = sessions.get(msg.session);
+    const s = sessions.get(msg.session) ?? finished.get(msg.session);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
+    if (s.done) {
+      // Finished, but its client never said bye: it may lack results. Everything is sent again.
+      finished.delete(s.id);
+      sessions.set(s.id, s);
+      s.done = false;
+    }
     const old = s.conn;
     if (old && old !== conn) {
       endConnection(old);
@@ -423,6 +463,10 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     else if (msg.t === "resent") {
       conn.session.awaitingResend = false;
       maybeFinish(conn.session);
+    } else if (msg.t === "bye") {
+      if (!conn.session.done) throw new ProtocolError("bye before done");
+      retire(conn.session, "its client has the results");
+      void conn.writer.end(cfg.idleTimeoutMs);
     }
     else throw new ProtocolError(`unexpected ${msg.t} during a session`);
   }
@@ -435,23 +479,18 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !ENTITIES.every((e) => s.eosConfirmed.has(e)) || !resultsComplete(store.sessions.get(s.id)?.chunks ?? [])) return;
     s.done = true;
     sessions.delete(s.id);
-    counters.sessionsFinished++;
-    metrics.sessionsFinished.inc(stage);
-    const conn = s.conn;
-    send(conn, { t: "done" });
-    log.info(`session ${s.id} finished: results delivered`);
-    // Forgotten only after `done` was written; a crash before the commit leaves a session that
-    // no client resumes, which the TTL purges.
-    store.close(s.id);
-    group.after(() => void store.maybeSnapshot().catch((err) => log.error(`snapshot failed: ${errorMessage(err)}`)));
-    void conn.writer.end(cfg.idleTimeoutMs);
+    finished.set(s.id, s);
+    send(s.conn, { t: "done" });
+    log.info(`session ${s.id} finished: results sent`);
+    // Written is not received: the session and its results stay until the client's bye.
+    armTimer(s.conn);
   }
 
   /** Store one result chunk durably, relay it if its client is here; ack it once durable. */
   function relayResult(d: Delivery): void {
     const msg = decodeMessage(d.body);
     if (msg.kind !== "result") throw new ProtocolError(`unexpected ${msg.kind} message on the results queue`);
-    const s = sessions.get(msg.session);
+    const s = sessions.get(msg.session) ?? finished.get(msg.session);
     const stored = store.sessions.get(msg.session);
     if (!s || !stored) {
       log.warn(`result chunk ${msg.query}#${msg.chunk} for unknown or ended session ${msg.session} dropped`);
@@ -552,7 +591,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
         queues?.stop();
         await consumer?.cancel();
         for (const c of connections) endConnection(c);
-        for (const s of sessions.values()) if (s.ttlTimer) clearTimeout(s.ttlTimer);
+        for (const s of [...sessions.values(), ...finished.values()]) if (s.ttlTimer) clearTimeout(s.ttlTimer);
         await group.now();
         await store.shutdown();
         stop();
@@ -560,7 +599,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       return shuttingDown;
     },
     status: () => ({
-      sessions: sessions.size, port: server?.port ?? cfg.port, ...counters,
+      sessions: sessions.size, awaitingBye: finished.size, port: server?.port ?? cfg.port, ...counters,
       openSessions: [...sessions.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
         id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.sessions.get(s.id)?.chunks ?? [], delivered: s.delivered,
       })),

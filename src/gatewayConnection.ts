@@ -14,7 +14,7 @@ export interface ConnectionEvents {
 
 /** An open connection to a gateway. */
 export class GatewayConnection {
-  private constructor(private readonly socket: Socket<undefined>, private readonly writer: SocketWriter) {}
+  private constructor(private readonly writer: SocketWriter) {}
 
   /** Connect to host:port; a refused or failed connection is GATEWAY_UNREACHABLE. */
   static async open(host: string, port: number, maxFrameBytes: number, events: ConnectionEvents): Promise<GatewayConnection> {
@@ -56,7 +56,7 @@ export class GatewayConnection {
       throw new CoffeeError("GATEWAY_UNREACHABLE", `cannot reach the gateway at ${host}:${port}: ${errorMessage(err)}`);
     }
     writer = new SocketWriter(socket, 4 << 20);
-    return new GatewayConnection(socket, writer);
+    return new GatewayConnection(writer);
   }
 
   /** Send a message (queued if the socket is busy). */
@@ -69,8 +69,8 @@ export class GatewayConnection {
     return this.writer.ready();
   }
 
-  /** Close the connection. */
+  /** Close the connection once what is queued (a last `bye`) is written. */
   close(): void {
-    this.socket.end();
+    void this.writer.end();
   }
 }

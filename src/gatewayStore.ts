@@ -65,6 +65,7 @@ export class GatewayStore {
   /** Sessions purged here whose purge message the broker has not confirmed yet: id → reason. */
   readonly pendingPurges = new Map<string, string>();
   private sinceSnapshot = 0;
+  private snapshotting: Promise<void> | null = null;
   /** Chunks whose text an older log held, moved to the spool while recovering. */
   private upgraded = 0;
   /** Sessions closed since the last commit: their spool files go once the close is durable. */
@@ -227,10 +228,17 @@ export class GatewayStore {
 
   /** Compact the log into a snapshot of the live sessions when it grew long or nothing is open. */
   async maybeSnapshot(): Promise<void> {
+    // Sessions ending in one turn all ask: one snapshot serves them.
+    if (this.snapshotting) return this.snapshotting;
     const idle = this.sessions.size === 0 && this.pendingPurges.size === 0;
     if (!this.wal || this.sinceSnapshot === 0 || (this.sinceSnapshot < SNAPSHOT_EVERY && !idle)) return;
-    await this.wal.snapshot(this.snapshot());
-    this.sinceSnapshot = 0;
+    const wal = this.wal;
+    const covered = this.sinceSnapshot;
+    this.snapshotting = (async () => {
+      await wal.snapshot(this.snapshot());
+      this.sinceSnapshot -= covered;
+    })().finally(() => (this.snapshotting = null));
+    return this.snapshotting;
   }
 
   /**

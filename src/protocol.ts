@@ -7,8 +7,12 @@ import { DecodeError, type ErrorCode } from "./errors.ts";
 import { ENTITY_COLUMNS, isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
 import { columnProblem, type TextColumn } from "./textColumn.ts";
 
-/** Protocol version, checked in the handshake. 4: nothing new between a resume and its `resent`. */
-export const PROTOCOL_VERSION = 4;
+/**
+ * Protocol version, checked in the handshake. 4: nothing new between a resume and its `resent`.
+ * 5: the client says `bye` once its result files are committed; until then a finished session
+ * can be resumed and its results sent again.
+ */
+export const PROTOCOL_VERSION = 5;
 
 /**
  * Client → gateway. `resume` re-attaches a session after its connection was lost; after its
@@ -22,7 +26,9 @@ export type ClientMessage =
   | { t: "resent" }
   /** Rows as packed UTF-8 columns (src/textColumn.ts), one per needed column, in ENTITY_COLUMNS order. */
   | { t: "batch"; entity: Entity; seq: number; lines: Uint32Array; columns: TextColumn[] }
-  | { t: "eos"; entity: Entity; count: number };
+  | { t: "eos"; entity: Entity; count: number }
+  /** After `done`: the result files are committed, the gateway may forget the session. */
+  | { t: "bye" };
 
 /** Rows of a batch the gateway rejected, by their line numbers in the client's file. */
 export type RejectedLines = number[];
@@ -93,6 +99,8 @@ export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
     }
     case "resent":
       return { t: "resent" };
+    case "bye":
+      return { t: "bye" };
     case "eos":
       if (!isEntity(m.entity) || !isUint(m.count)) bad("eos needs entity and count");
       return { t: "eos", entity: m.entity, count: m.count };

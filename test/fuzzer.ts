@@ -168,7 +168,7 @@ function junk(rng: Rng, depth = 0): unknown {
     case 7: return null;
     case 8: return new Date(rng.u32() * 1000);
     case 9: return randomBytes(rng, smallSize(rng, 64));
-    case 10: return pick(rng, [...ENTITIES, "q1", "hello", "resume", "resent", "batch", "eos", "welcome", "done", "ack", "error"]);
+    case 10: return pick(rng, [...ENTITIES, "q1", "hello", "resume", "resent", "bye", "batch", "eos", "welcome", "done", "ack", "error"]);
     case 11: {
       const n = smallSize(rng, 8);
       switch (rng.int(4)) {
@@ -314,8 +314,9 @@ function headerBombPlan(rng: Rng): [string, FuzzFrame[]] {
 /** A valid message of any type, as a plain object to mutate. */
 function template(rng: Rng): Record<string, unknown> {
   const entity = pick(rng, ENTITIES);
-  switch (rng.int(5)) {
+  switch (rng.int(6)) {
     case 0: return { t: "hello", v: PROTOCOL_VERSION };
+    case 5: return { t: "bye" };
     case 1: return { t: "resume", v: PROTOCOL_VERSION, session: randomUuid(rng), sent: { [entity]: rng.int(5) }, eos: [entity] };
     case 2: return { t: "resent" };
     case 3: return { ...batchMessage(rng, entity, rng.int(3), 1 + rng.int(5)) };

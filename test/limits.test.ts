@@ -3,7 +3,7 @@
  * only the offending connection, with an error that names it; the token gates sessions.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, spyOn, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
@@ -188,5 +188,27 @@ test("a client gone before its welcome frees its session slot at once; one gone 
     held.mockRestore();
     await gw.shutdown();
     await running;
+  }
+});
+
+test("a gateway whose sessions are only ever purged compacts its log too", async () => {
+  const transport = new MemoryTransport(new MemoryBroker(), "purgedonly");
+  await transport.declare(allQueues());
+  const stateDir = tempDir("purgedonly");
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir }), transport, { info() {}, warn() {}, error() {} });
+  const running = gw.run();
+  const port = await gw.listening;
+  try {
+    // A protocol error after the welcome purges the session: nothing is live in the log afterwards.
+    const replies = await raw(port, [frame({ t: "hello", v: PROTOCOL_VERSION })], (m) => (m.t === "welcome" ? [frame({ t: "bye" })] : []));
+    expect(replies.at(-1)).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION" });
+    const deadline = performance.now() + 10_000;
+    const snapshots = (): string[] => readdirSync(stateDir).filter((f) => f.startsWith("snapshot-"));
+    while (snapshots().length === 0 && performance.now() < deadline) await Bun.sleep(10);
+    expect(snapshots()).toHaveLength(1);
+  } finally {
+    await gw.shutdown();
+    await running;
+    rmSync(stateDir, { recursive: true, force: true });
   }
 });

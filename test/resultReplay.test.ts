@@ -106,7 +106,10 @@ test("a gateway restarted after storing some result chunks sends them again, fro
   // at the second before the client resumed) reached the second only through its spool on disk.
   const replayed = /session \S+: (\d+) stored result chunk\(s\) sent again/.exec(secondLog.join("\n"));
   expect(Number(replayed?.[1])).toBeGreaterThanOrEqual(3);
-  // Finished, and once that is durable the session's spooled chunks are gone.
+  // Finished at the client's bye, and once that is durable the session's spooled chunks are gone.
+  const deadline = performance.now() + 10_000;
+  while (second.status().sessionsFinished !== 1 && performance.now() < deadline) await Bun.sleep(10);
+  expect(second.status()).toMatchObject({ sessionsFinished: 1, awaitingBye: 0 });
   await second.shutdown();
   // A second shutdown is a no-op (it once committed to the closed log: exit 70, test runner and all).
   await second.shutdown();
