@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Supervisor } from "./supervisor.ts";
@@ -36,4 +36,34 @@ test.skipIf(process.platform !== "linux")("a child's log file is open in the chi
   expect(readFileSync(log, "utf8")).toBe("started\n".repeat(6));
   expect(openOn(log)).toBe(0);
   await supervisor.stopAll();
+});
+
+test("a restart that cannot spawn is tried again later, and coffee up goes on", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "coffee-supervisor-"));
+  const bin = mkdtempSync(join(tmpdir(), "coffee-supervisor-bin-"));
+  dirs.push(dir, bin);
+  const prog = join(bin, "prog");
+  writeFileSync(prog, "#!/bin/sh\necho ran\n");
+  chmodSync(prog, 0o755);
+  const logDir = join(dir, "logs");
+  const lines: string[] = [];
+  let exits = 0;
+  let changed: () => void = () => {};
+  const supervisor = new Supervisor(logDir, (m) => {
+    lines.push(m);
+    if (m.includes("exited") && ++exits === 1) {
+      // Before the restart: the executable and the log directory are gone.
+      rmSync(prog);
+      rmSync(logDir, { recursive: true });
+    }
+    // Put back after the failed attempt, so a later one succeeds.
+    if (m.includes("could not restart")) writeFileSync(prog, "#!/bin/sh\necho ran\n", { mode: 0o755 });
+    changed();
+  }, () => {}, () => "backoff");
+  supervisor.start({ name: "prog", role: "test", argv: [prog], env: {}, healthPort: 0 });
+  while (exits < 2) await new Promise<void>((r) => (changed = r));
+  await supervisor.stopAll();
+  expect(lines.some((l) => /could not restart prog: .*; trying again/.test(l))).toBe(true);
+  expect(readFileSync(join(logDir, "prog.log"), "utf8")).toContain("ran");
+  expect(supervisor.list()[0]!.restarts).toBe(1);
 });

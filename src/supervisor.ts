@@ -2,9 +2,10 @@
  * Keeps `coffee up`'s child processes running: spawns each with its log file, restarts one that
  * exits unexpectedly (capped backoff), and stops them all on shutdown (SIGTERM, then SIGKILL).
  */
-import { closeSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { errorMessage } from "./errors.ts";
 
 /** What to run for one process of the cluster. */
 export interface ChildSpec {
@@ -53,9 +54,9 @@ export class Supervisor {
   }
 
   private spawn(child: Child): void {
+    // Made again if someone removed it while the cluster ran: a restart must not fail for it.
+    mkdirSync(this.logDir, { recursive: true });
     const fd = openSync(join(this.logDir, `${child.spec.name}.log`), "a");
-    child.lastStart = performance.now();
-    child.totalRestarts++;
     let proc: Subprocess;
     try {
       proc = Bun.spawn(child.spec.argv, {
@@ -70,6 +71,8 @@ export class Supervisor {
       // The child has its own copy; ours would leak one descriptor per (re)start.
       closeSync(fd);
     }
+    child.lastStart = performance.now();
+    child.totalRestarts++;
     child.proc = proc;
     child.lastPid = proc.pid;
     this.onChange();
@@ -85,13 +88,24 @@ export class Supervisor {
     // A child that ran for a while gets restarted at once; one that keeps dying backs off.
     const ranMs = performance.now() - child.lastStart;
     if (ranMs > 30_000) child.restarts = 0;
+    this.scheduleRestart(child, restart);
+  }
+
+  private scheduleRestart(child: Child, restart: "backoff" | number): void {
     const delay = restart === "backoff" ? Math.min(250 * 2 ** child.restarts, 10_000) : restart;
     child.restarts++;
     child.pendingRestart = setTimeout(() => {
       child.pendingRestart = null;
       if (this.stopping || child.proc) return;
       this.log(`restarting ${child.spec.name} (restart #${child.restarts})`);
-      this.spawn(child);
+      try {
+        this.spawn(child);
+      } catch (err) {
+        // Out of descriptors, an executable replaced mid-upgrade: tried again later, while the
+        // rest of the cluster (and coffee up) goes on.
+        this.log(`could not restart ${child.spec.name}: ${errorMessage(err)}; trying again`);
+        this.scheduleRestart(child, restart);
+      }
     }, delay);
   }
 
