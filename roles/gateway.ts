@@ -116,7 +116,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   };
 
   const fail = (conn: Connection, err: unknown): void => {
-    const code = err instanceof CoffeeError ? err.code : "PROTOCOL_VIOLATION";
+    // The log could not take a record: this gateway can no longer promise anything to anyone.
+    if (isWalWriteFailure(err)) storageFailed(err);
+    // Anything not raised on purpose is our fault, not the client's: said so, with the stack in our log.
+    const code = err instanceof CoffeeError ? err.code : "INTERNAL";
+    if (code === "INTERNAL") log.error(`internal error on a client connection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
     send(conn, { t: "error", code, message: errorMessage(err) });
     // A client dropped for reading nothing would not read the error either: cut off at once.
@@ -512,7 +516,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const s = newSession(id);
     s.welcomed = true;
     sessions.set(id, s);
-    detach(s);
     const damage = store.damaged.get(id);
     if (damage) log.error(`${damage}: its client will get WAL_CORRUPT when it resumes`);
   }
@@ -580,6 +583,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
         throw failure;
       }
       log.info(`gateway listening on ${cfg.host}:${server.port} (max ${cfg.maxSessions} sessions)`);
+      // The TTL of recovered sessions runs from now, when their clients can first come back: a
+      // broker slow to answer at startup must not expire them.
+      for (const s of sessions.values()) if (!s.conn && !s.ttlTimer) detach(s);
       listened(server.port);
       await stopped;
     },

@@ -17,6 +17,7 @@ import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../
 import { computeReference } from "../src/reference.ts";
 import { allQueues } from "../src/topology.ts";
 import { readResults, tempDir } from "./harness.ts";
+import type { Transport } from "../src/transport.ts";
 import { frame, openRaw, raw } from "./rawGateway.ts";
 
 setDefaultTimeout(60_000);
@@ -209,6 +210,71 @@ test("a gateway whose sessions are only ever purged compacts its log too", async
   } finally {
     await gw.shutdown();
     await running;
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
+test("an error the gateway did not raise on purpose is INTERNAL to the client, not its protocol violation", async () => {
+  const transport = new MemoryTransport(new MemoryBroker(), "internal");
+  await transport.declare(allQueues());
+  const errors: string[] = [];
+  const governor = { collections: 0, check: () => { throw new RangeError("out of memory (simulated)"); }, stop() {} };
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0 }), transport, { info() {}, warn() {}, error: (m) => errors.push(m) }, undefined, governor);
+  const running = gw.run();
+  const port = await gw.listening;
+  try {
+    const replies = await raw(port, [frame({ t: "hello", v: PROTOCOL_VERSION })]);
+    expect(replies).toEqual([expect.objectContaining({ t: "error", code: "INTERNAL", message: "out of memory (simulated)" })]);
+    expect(errors.some((e) => e.includes("RangeError: out of memory (simulated)"))).toBe(true);
+  } finally {
+    await gw.shutdown();
+    await running;
+  }
+});
+
+test("a restarted gateway's recovered sessions wait their TTL from when it listens, not while the broker is slow", async () => {
+  const stateDir = tempDir("slowbroker");
+  const quietLog = { info() {}, warn() {}, error() {} };
+  const first = new MemoryTransport(new MemoryBroker(), "slowbroker");
+  await first.declare(allQueues());
+  const gw1 = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir }), first, quietLog);
+  const run1 = gw1.run();
+  const conn = await openRaw(await gw1.listening);
+  conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await conn.next("welcome");
+  const session = welcome.t === "welcome" ? welcome.session : "";
+  await gw1.shutdown();
+  await run1;
+
+  // The restarted gateway's broker answers only after twice the session TTL.
+  const ttlMs = 200;
+  let answer: () => void = () => {};
+  const brokerBack = new Promise<void>((r) => (answer = r));
+  const base = new MemoryTransport(new MemoryBroker(), "slowbroker");
+  await base.declare(allQueues());
+  const slow: Transport = {
+    declare: (q) => base.declare(q),
+    close: () => base.close(),
+    publish: (k, b) => base.publish(k, b),
+    consume: async (q, o, h) => {
+      await brokerBack;
+      return base.consume(q, o, h);
+    },
+  };
+  const gw2 = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir, sessionTtlMs: ttlMs }), slow, quietLog);
+  const run2 = gw2.run();
+  try {
+    // Nothing to wait for but time: the TTL must not have run while nobody could resume.
+    await Bun.sleep(2 * ttlMs);
+    answer();
+    const again = await openRaw(await gw2.listening);
+    again.send(frame({ t: "resume", v: PROTOCOL_VERSION, session, sent: {}, eos: [] }));
+    expect(await again.next("welcome")).toMatchObject({ t: "welcome", session, resumed: true });
+    again.end();
+  } finally {
+    answer();
+    await gw2.shutdown();
+    await run2;
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
