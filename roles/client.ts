@@ -3,7 +3,7 @@
  * A reader task parses CSV into batches (bounded queue) while the sender keeps at most `window`
  * batches unacknowledged, so memory stays flat and the broker's pace sets the client's pace.
  */
-import { statSync } from "node:fs";
+import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { jitteredBackoffMs } from "../src/backoff.ts";
 import { BoundedQueue } from "../src/boundedQueue.ts";
 import type { Command } from "../src/command.ts";
@@ -69,6 +69,16 @@ function statSizeOrNull(path: string): number | null {
   }
 }
 
+/** Make sure the results can be written before a session starts (not after the upload). */
+function checkOutDir(outDir: string): void {
+  try {
+    mkdirSync(outDir, { recursive: true });
+    accessSync(outDir, constants.W_OK);
+  } catch (err) {
+    throw new ConfigError(`--out ${outDir}: cannot write results there (${errorMessage(err)})`);
+  }
+}
+
 /** Parse `host:port`. */
 export function parseHostPort(text: string): { host: string; port: number } {
   const m = /^(.+):(\d{1,5})$/.exec(text);
@@ -81,6 +91,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const started = performance.now();
   const emptyFiles: string[] = [];
   const files = validateDataset(cfg.dataDir, SEND_ORDER, emptyFiles);
+  checkOutDir(cfg.outDir);
   const rejects = new RejectReport();
   let session: string | null = null;
   let results: ResultFiles | null = null;
@@ -236,7 +247,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   };
 
   const open = async (): Promise<GatewayConnection> =>
-    GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { message: onMessage, closed: onClosed });
+    GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { message: onMessage, closed: onClosed, failed: (err) => settle.reject(err) });
 
   async function reconnect(cause: Error | null): Promise<void> {
     const deadline = performance.now() + cfg.reconnectTimeoutMs;

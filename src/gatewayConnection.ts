@@ -10,6 +10,12 @@ export interface ConnectionEvents {
   message(msg: GatewayMessage): void;
   /** The connection ended (err = why, when abnormal). */
   closed(err: Error | null): void;
+  /**
+   * What the gateway sent could not be handled: bytes that do not decode, or a `message` handler
+   * that threw (an unwritable output file, say). Reconnecting would only meet it again, so this
+   * is final; `closed` follows.
+   */
+  failed(err: Error): void;
 }
 
 /** An open connection to a gateway. */
@@ -37,7 +43,7 @@ export class GatewayConnection {
             try {
               for (const f of decoder.push(data)) events.message(decodeGatewayMessage(f));
             } catch (err) {
-              end(err as Error);
+              events.failed(err instanceof Error ? err : new Error(String(err)));
               s.end();
             }
           },

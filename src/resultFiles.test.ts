@@ -31,3 +31,13 @@ test("a chunk already held is ignored (resent after a resume); commit before com
   expect(() => files.commit()).toThrow(ProtocolError);
   files.close();
 });
+
+test("a second commit (the done handler, then a resume's fallback) is a no-op, not ENOENT", () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-rf-"));
+  const files = new ResultFiles(dir, "s3");
+  for (const q of ["q1", "q2", "q3", "q4"] as const) expect(files.add(q, 0, true, `${q},é\n`)).toBe(true);
+  files.commit();
+  files.commit();
+  expect(readFileSync(join(files.dir, "query1.csv"), "utf8")).toBe("q1,é\n");
+  expect(files.sizes().q1).toBe(Buffer.byteLength("q1,é\n"));
+});

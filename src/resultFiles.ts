@@ -2,9 +2,10 @@
  * Writes a session's result chunks to OUT/session_<id>/queryN.csv in chunk order, whatever
  * order they arrive in, and knows when all four files are complete. Files are written as
  * `queryN.csv.part` and renamed only once the whole session succeeded, so a failed run never
- * leaves a file that looks complete.
+ * leaves a file that looks complete; each is fsynced before, and the directory after, the
+ * renames, so a crash of the machine cannot leave a named file short either.
  */
-import { closeSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ProtocolError } from "./errors.ts";
 import { QUERIES, queryFileName, type QueryName } from "./schema.ts";
@@ -21,6 +22,7 @@ interface QueryFile {
 export class ResultFiles {
   readonly dir: string;
   private readonly files = new Map<QueryName, QueryFile>();
+  private committed = false;
 
   constructor(outDir: string, session: string) {
     this.dir = join(outDir, `session_${session}`);
@@ -41,10 +43,11 @@ export class ResultFiles {
     f.pending.set(chunk, { csv, last });
     for (let c = f.pending.get(f.next); c; c = f.pending.get(f.next)) {
       f.pending.delete(f.next);
-      f.bytes += writeSync(f.fd, c.csv);
+      f.bytes += writeAll(f.fd, Buffer.from(c.csv, "utf8"));
       f.next++;
       if (c.last) {
         f.complete = true;
+        fsyncSync(f.fd);
         closeSync(f.fd);
         break;
       }
@@ -67,14 +70,28 @@ export class ResultFiles {
     return Object.fromEntries([...this.files].map(([q, f]) => [q, f.bytes]));
   }
 
-  /** Give every complete file its final name (call once the session is done). */
+  /** Give every complete file its final name (call once the session is done; again is a no-op). */
   commit(): void {
+    if (this.committed) return;
     if (!this.allComplete()) throw new ProtocolError(`results incomplete: ${this.missing().join(", ")}`);
     for (const q of this.files.keys()) renameSync(join(this.dir, `${queryFileName(q)}.part`), join(this.dir, queryFileName(q)));
+    const dir = openSync(this.dir, "r");
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+    this.committed = true;
   }
 
   /** Close files left open (on failure). */
   close(): void {
     for (const f of this.files.values()) if (!f.complete) { f.complete = true; closeSync(f.fd); }
   }
+}
+
+/** Write all of `bytes` (a write may take fewer: a full disk says so on the next one). */
+function writeAll(fd: number, bytes: Uint8Array): number {
+  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+  return bytes.length;
 }

@@ -93,3 +93,43 @@ test("session forgotten before the client had every result: SESSION_UNKNOWN, and
     gateway.stop();
   }
 });
+
+test("a gateway frame the client cannot decode fails the session at once; it does not resume into it again", async () => {
+  let connections = 0;
+  const server = Bun.listen<{ decoder: FrameDecoder }>({
+    hostname: "127.0.0.1", port: 0,
+    socket: {
+      open(socket) {
+        connections++;
+        socket.data = { decoder: new FrameDecoder(64 << 20) };
+      },
+      data(socket, bytes) {
+        for (const f of socket.data.decoder.push(bytes)) {
+          if (decodeClientMessage(f).t !== "hello") continue;
+          socket.write(encodeFrame(encodeProtocol({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false })));
+          socket.write(encodeFrame(Uint8Array.of(0xc1)));
+        }
+      },
+    },
+  });
+  const out = tempDir("client-undecodable");
+  dirs.push(out);
+  try {
+    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: server.port, quiet: true })).then(() => null, (e: unknown) => e);
+    expect(failure).toBeInstanceOf(CoffeeError);
+    expect((failure as CoffeeError).code).toBe("FRAME_MALFORMED");
+    expect(connections).toBe(1);
+  } finally {
+    server.stop(true);
+  }
+});
+
+test("an --out the client cannot write to is CONFIG_INVALID before any session starts", async () => {
+  const blocker = join(tempDir("client-out-blocked"), "file");
+  dirs.push(blocker);
+  await Bun.write(blocker, "not a directory");
+  const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: join(blocker, "sub"), host: "127.0.0.1", port: 1, quiet: true })).then(() => null, (e: unknown) => e);
+  expect(failure).toBeInstanceOf(CoffeeError);
+  expect((failure as CoffeeError).code).toBe("CONFIG_INVALID");
+  expect((failure as Error).message).toContain(`--out ${join(blocker, "sub")}: cannot write results there`);
+});
