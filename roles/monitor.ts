@@ -47,6 +47,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "misses", type: "int", env: "COFFEE_CHECK_MISSES", default: 3, min: 1, max: 100, help: "consecutive missed replies before a process is declared down" },
   { name: "heartbeat-ms", type: "int", env: "COFFEE_HEARTBEAT_MS", default: 200, min: 10, max: 60_000, help: "leader heartbeat interval (the election ticks every half of it, at most 50 ms)" },
   { name: "leader-timeout-ms", type: "int", env: "COFFEE_LEADER_TIMEOUT_MS", default: 1000, min: 50, max: 600_000, help: "silence from the leader that starts an election (at least twice --heartbeat-ms)" },
+  { name: "hung-after-ms", type: "int", env: "COFFEE_HUNG_AFTER_MS", default: 30_000, min: 1000, max: 3_600_000, help: "a process that is running but has answered no health check for this long (hung, or stopped) is killed and started again" },
   { name: "revive", type: "enum", env: "COFFEE_REVIVE", default: "local", choices: ["local", "docker", "none"], help: "how dead processes are started again" },
   { name: "control-url", type: "string", env: "COFFEE_CONTROL_URL", help: "coffee up's control API (default: read control.json next to the cluster file)" },
   { name: "docker-socket", type: "string", env: "DOCKER_SOCKET", default: "/var/run/docker.sock", help: "Docker Engine API socket (--revive docker)" },
@@ -65,6 +66,7 @@ function backendFor(values: OptionValues, clusterFile: string, log: Logger): Mon
   const onEvent = (e: RevivalEvent): void => {
     if (e.type === "reviving") log.info(`reviving ${e.name} (attempt ${e.attempt}, term ${e.term})`);
     else if (e.type === "revived") log.info(`revived ${e.name} (attempt ${e.attempt})`);
+    else if (e.type === "running") log.warn(`${e.name} is running but does not answer its health checks; it is replaced if it stays silent for --hung-after-ms`);
     else if (e.type === "failed") log.warn(`reviving ${e.name} failed (attempt ${e.attempt}): ${e.error}${e.retryInMs >= 0 ? `; retry in ${e.retryInMs} ms` : ""}`);
     else if (e.type === "gave-up") log.error(`gave up on ${e.name} after ${e.attempts} attempts; it stays down for a minute (or longer if its backoff is), then gets a fresh budget`);
     else log.warn(`revival of ${e.name} fenced: term ${e.term} is older than ${e.currentTerm}`);
@@ -115,6 +117,7 @@ export const monitorCommand: Command = {
     const sweep = new HealthSweep({
       ping: async (e) => (await pingEntry(e, timeoutMs)) !== null,
       missesToDown: int(values, "misses"),
+      hungAfterMs: int(values, "hung-after-ms"),
       backend,
       stillLeading: () => election.isLeader(performance.now()),
       onRevived: (processName) => {

@@ -42,3 +42,28 @@ test("web pages cannot drive it: a foreign Host is 403, a POST that is not JSON 
   expect(api.term).toBe(0);
   expect((await fetch(`${api.url}/processes`, { headers: { host: "localhost" } })).status).toBe(200);
 });
+
+test("a running process is left alone unless the leader asks to replace it: then it is SIGKILLed and started again", async () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-ctl-"));
+  const supervisor = new Supervisor(dir, () => {}, () => {}, () => null);
+  api = startControlApi(supervisor, () => {});
+  // Stopped: alive, but it would answer nothing (what a hung process looks like from outside).
+  supervisor.start({ name: "w", role: "worker", argv: ["sleep", "60"], env: {}, healthPort: 0 });
+  const first = supervisor.list()[0]!.pid!;
+  process.kill(first, "SIGSTOP");
+  try {
+    expect(await (await post("/processes/w/start", { term: 1 })).json()).toEqual({ started: false, pid: first });
+    expect((await post("/processes/w/start", { term: 1, replace: "yes" })).status).toBe(400);
+    const replaced = (await (await post("/processes/w/start", { term: 1, replace: true })).json()) as { started: boolean; pid: number };
+    expect(replaced.started).toBe(true);
+    expect(replaced.pid).not.toBe(first);
+    // The stopped one is gone: SIGKILL needs no cooperation.
+    const deadline = performance.now() + 5000;
+    const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    while (alive(first) && performance.now() < deadline) await Bun.sleep(10);
+    expect(alive(first)).toBe(false);
+    expect(supervisor.list()[0]).toMatchObject({ pid: replaced.pid, alive: true, restarts: 1 });
+  } finally {
+    await supervisor.stopAll(100);
+  }
+});

@@ -10,7 +10,8 @@
  * a CORS preflight this API never grants (415 otherwise).
  *
  *   GET  /processes                      → [{ name, role, pid, alive }]
- *   POST /processes/<name>/start {term}  → 200 { started, pid } | 404 | 409 { currentTerm }
+ *   POST /processes/<name>/start {term, replace?} → 200 { started, pid } | 404 | 409 { currentTerm }
+ *        (a running process is left alone, started: false; with replace it is killed and started again)
  *   GET  /term                           → { term }  (highest term seen)
  *   POST /term {term}                    → 200 | 409 { currentTerm }  (a new leader announces itself)
  */
@@ -30,19 +31,21 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
   let highestTerm = 0;
   /** Terms advance in small steps; a wild jump would lock every later leader out. */
   const MAX_TERM_STEP = 1_000_000;
-  const readTerm = async (req: Request): Promise<number | Response> => {
+  const readTerm = async (req: Request): Promise<{ term: number; replace: boolean } | Response> => {
     let term: unknown;
+    let replace: unknown;
     try {
-      term = ((await req.json()) as { term?: unknown }).term;
+      ({ term, replace } = (await req.json()) as { term?: unknown; replace?: unknown });
     } catch {
       return Response.json({ error: "body must be JSON {term}" }, { status: 400 });
     }
+    if (replace !== undefined && typeof replace !== "boolean") return Response.json({ error: "replace must be true or false" }, { status: 400 });
     if (typeof term !== "number" || !Number.isInteger(term) || term < 0 || term > highestTerm + MAX_TERM_STEP) {
       return Response.json({ error: `term must be an integer in 0..${highestTerm + MAX_TERM_STEP}` }, { status: 400 });
     }
     if (term < highestTerm) return Response.json({ error: "fenced", currentTerm: highestTerm }, { status: 409 });
     highestTerm = term;
-    return term;
+    return { term, replace: replace === true };
   };
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -59,18 +62,18 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
       if (url.pathname === "/term") {
         if (req.method === "GET") return Response.json({ term: highestTerm });
         if (req.method === "POST") {
-          const term = await readTerm(req);
-          return typeof term === "number" ? Response.json({ term }) : term;
+          const read = await readTerm(req);
+          return read instanceof Response ? read : Response.json({ term: read.term });
         }
       }
       const m = /^\/processes\/([^/]+)\/start$/.exec(url.pathname);
       if (req.method === "POST" && m) {
-        const term = await readTerm(req);
-        if (typeof term !== "number") {
-          if (term.status === 409) log(`refused to start ${m[1]}: a newer term than the requester's has been seen (stale leader)`);
-          return term;
+        const read = await readTerm(req);
+        if (read instanceof Response) {
+          if (read.status === 409) log(`refused to start ${m[1]}: a newer term than the requester's has been seen (stale leader)`);
+          return read;
         }
-        const result = supervisor.startByName(decodeURIComponent(m[1]!));
+        const result = supervisor.startByName(decodeURIComponent(m[1]!), read.replace);
         if (!result) return Response.json({ error: `no process named ${m[1]}` }, { status: 404 });
         return Response.json(result);
       }

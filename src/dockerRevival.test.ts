@@ -117,15 +117,33 @@ describe("DockerRevivalBackend against a fake Engine API", () => {
     expect(missing).toMatchObject({ code: "REVIVAL_FAILED", node: "agg-q9" });
   });
 
-  test("304 (already started) counts as success", async () => {
+  test("304 (already running) is 'running': not a revival, and no attempt of the budget", async () => {
     const f = fake([composeContainer(W1, "worker-1", "coffee", "running")]);
     const lines: string[] = [];
     const { b, events } = backend(f, { log: (m) => lines.push(m) });
-    await b.revive("worker-1", 1);
+    expect(await b.revive("worker-1", 1)).toBe("running");
     expect(f.calls()).toEqual([labelQuery("com.docker.compose.service=worker-1"), startCall(W1)]);
     expect(f.requests.map((r) => r.status)).toEqual([200, 304]);
-    expect(events.map((e) => e.type)).toEqual(["reviving", "revived"]);
+    expect(events.map((e) => e.type)).toEqual(["reviving", "running"]);
+    expect(b.guard.policy.attempts("worker-1", performance.now())).toBe(0);
     expect(lines).toEqual(["container 111111111111 (/coffee-worker-1-1) for worker-1 was already running"]);
+  });
+
+  test("asked to replace, a running container is restarted at once, a paused one unpaused first", async () => {
+    const f = fake([composeContainer(W1, "worker-1", "coffee", "running"), composeContainer(W2, "worker-2", "coffee", "paused")]);
+    const { b, events } = backend(f);
+    expect(await b.revive("worker-1", 1, { replace: true })).toBe("started");
+    expect(await b.revive("worker-2", 1, { replace: true })).toBe("started");
+    expect(f.calls()).toEqual([
+      labelQuery("com.docker.compose.service=worker-1"), `POST /containers/${W1}/restart?t=0`,
+      labelQuery("com.docker.compose.service=worker-2"), `POST /containers/${W2}/unpause`, `POST /containers/${W2}/restart?t=0`,
+    ]);
+    expect(f.containers.map((c) => c.State)).toEqual(["running", "running"]);
+    expect(events.filter((e) => e.type === "revived")).toHaveLength(2);
+    // An exited container is started as usual, replace or not.
+    f.containers.push({ ...composeContainer(OTHER, "worker-3", "coffee"), State: "exited" });
+    expect(await b.revive("worker-3", 1, { replace: true })).toBe("started");
+    expect(f.calls().at(-1)).toBe(startCall(OTHER));
   });
 
   test("unknown service: REVIVAL_FAILED with a clear message, no start request", async () => {
@@ -385,14 +403,17 @@ describe("RevivalGuard", () => {
         throw new Error("logger broke");
       },
     });
-    await guard.run("w", 1, async () => {});
+    await guard.run("w", 1, async () => "started" as const);
     expect(guard.policy.attempts("w", performance.now())).toBe(1);
   });
 
   test("a negative or fractional term is refused", async () => {
     const guard = new RevivalGuard();
     let started = false;
-    const err = await rejection(guard.run("w", 1.5, async () => void (started = true)));
+    const err = await rejection(guard.run("w", 1.5, async () => {
+      started = true;
+      return "started" as const;
+    }));
     expect(err.code).toBe("REVIVAL_FAILED");
     expect(started).toBe(false);
   });

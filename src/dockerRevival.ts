@@ -5,7 +5,9 @@
  * Per attempt it makes these Engine API calls (with an optional `/vX.Y` prefix):
  *   1. GET /containers/json?all=true&filters={"label":["com.docker.compose.service=<name>"(,"com.docker.compose.project=<project>")]}
  *   2. only if 1 found nothing: GET /containers/json?all=true&filters={"name":["^/<name>$"]}
- *   3. POST /containers/<id>/start   (204 started, 304 already running: both count as success)
+ *   3. POST /containers/<id>/start   (204 started; 304 already running: left alone, "running")
+ *      or, asked to replace a running (or paused) container, POST /containers/<id>/unpause if
+ *      paused, then POST /containers/<id>/restart?t=0 (killed at once and started again)
  * One-off containers (`docker compose run`, label com.docker.compose.oneoff=True) are ignored;
  * two or more matches are an error (ambiguous), never a guess. Nothing is cached (compose may
  * recreate a container under a new id), and nothing is written to Docker: fencing is local to
@@ -14,7 +16,7 @@
  */
 import Docker from "dockerode";
 import { errorMessage } from "./errors.ts";
-import { RevivalError, RevivalGuard, type RevivalBackend, type RevivalEvent, type RevivalPolicy } from "./revival.ts";
+import { RevivalError, RevivalGuard, type RevivalBackend, type RevivalEvent, type RevivalOutcome, type RevivalPolicy, type ReviveOptions } from "./revival.ts";
 
 /** Compose label naming a container's service. */
 export const COMPOSE_SERVICE_LABEL = "com.docker.compose.service";
@@ -132,11 +134,15 @@ export class DockerRevivalBackend implements RevivalBackend {
     return this.guard.observeTerm(term);
   }
 
-  /** See `RevivalBackend.revive`. One attempt: look the container up, then start it. */
-  revive(name: string, term: number): Promise<void> {
+  /** See `RevivalBackend.revive`. One attempt: look the container up, then start (or replace) it. */
+  revive(name: string, term: number, options: ReviveOptions = {}): Promise<RevivalOutcome> {
     return this.guard.run(name, term, async () => {
       const container = await this.findContainer(name);
-      await this.start(name, container);
+      if (options.replace && (container.state === "running" || container.state === "paused")) {
+        await this.replace(name, container);
+        return "started";
+      }
+      return this.start(name, container);
     });
   }
 
@@ -178,18 +184,33 @@ export class DockerRevivalBackend implements RevivalBackend {
     return result.map(asListedContainer).filter((c): c is ListedContainer => c !== null);
   }
 
-  private async start(name: string, c: DockerContainerRef): Promise<void> {
+  private async start(name: string, c: DockerContainerRef): Promise<RevivalOutcome> {
     const label = `container ${shortId(c.id)} (${c.names.join(",") || "unnamed"})`;
     try {
       await this.docker.getContainer(c.id).start({ abortSignal: AbortSignal.timeout(this.timeoutMs) });
       this.log(`started ${label} for ${name}`);
+      return "started";
     } catch (err) {
       const info = engineErrorInfo(err);
       if (info.statusCode === 304) {
         this.log(`${label} for ${name} was already running`);
-        return;
+        return "running";
       }
       throw new RevivalError("REVIVAL_FAILED", name, `starting ${label} failed: ${this.describe(err)}`);
+    }
+  }
+
+  /** Kill a running (or paused) container that does not answer, and start it again. */
+  private async replace(name: string, c: DockerContainerRef): Promise<void> {
+    const label = `container ${shortId(c.id)} (${c.names.join(",") || "unnamed"})`;
+    const container = this.docker.getContainer(c.id);
+    try {
+      // A paused container cannot be restarted; unpaused, it is killed at once by the restart.
+      if (c.state === "paused") await container.unpause({ abortSignal: AbortSignal.timeout(this.timeoutMs) });
+      await container.restart({ t: 0, abortSignal: AbortSignal.timeout(this.timeoutMs) });
+      this.log(`restarted ${label} for ${name}: it was ${c.state} but not answering`);
+    } catch (err) {
+      throw new RevivalError("REVIVAL_FAILED", name, `restarting ${label} (${c.state}, not answering) failed: ${this.describe(err)}`);
     }
   }
 

@@ -2,27 +2,29 @@ import { describe, expect, test } from "bun:test";
 import type { ClusterProcess } from "./clusterPlan.ts";
 import { HealthSweep } from "./healthSweep.ts";
 import type { Logger } from "./log.ts";
-import { RevivalError, type RevivalBackend } from "./revival.ts";
+import { RevivalError, type RevivalBackend, type RevivalOutcome, type ReviveOptions } from "./revival.ts";
 
 const entry = (name: string): ClusterProcess => ({ name, role: "worker", healthPort: 1 }) as ClusterProcess;
 
 /** A backend whose revivals stay pending until the test settles them. */
 class HeldBackend implements RevivalBackend {
   readonly calls: string[] = [];
-  private readonly pending = new Map<string, { resolve: () => void; reject: (e: unknown) => void }>();
-  revive(name: string): Promise<void> {
+  readonly replaced: boolean[] = [];
+  private readonly pending = new Map<string, { resolve: (o: RevivalOutcome) => void; reject: (e: unknown) => void }>();
+  revive(name: string, _term: number, options: ReviveOptions = {}): Promise<RevivalOutcome> {
     this.calls.push(name);
+    this.replaced.push(options.replace === true);
     return new Promise((resolve, reject) => this.pending.set(name, { resolve, reject }));
   }
-  finish(name: string): void {
-    this.pending.get(name)?.resolve();
+  finish(name: string, outcome: RevivalOutcome = "started"): void {
+    this.pending.get(name)?.resolve(outcome);
   }
   fail(name: string, err: unknown): void {
     this.pending.get(name)?.reject(err);
   }
 }
 
-function setup(answering: Set<string>, backend: RevivalBackend | null) {
+function setup(answering: Set<string>, backend: RevivalBackend | null, clock = { now: 0 }) {
   const lines: string[] = [];
   const log: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
   const revived: string[] = [];
@@ -33,7 +35,7 @@ function setup(answering: Set<string>, backend: RevivalBackend | null) {
       pinged.push(e.name);
       return answering.has(e.name);
     },
-    missesToDown: 2, backend, stillLeading: () => leading, onRevived: (n) => revived.push(n), log,
+    missesToDown: 2, backend, stillLeading: () => leading, onRevived: (n) => revived.push(n), log, hungAfterMs: 30_000, now: () => clock.now,
   });
   return { sweep, lines, revived, pinged, stepDown: () => { leading = false; } };
 }
@@ -121,4 +123,32 @@ describe("HealthSweep", () => {
     await sweep.round([entry("a")], 1);
     expect(backend.calls.filter((n) => n === "a").length).toBe(2);
   });
+});
+
+test("a process found running is left alone, then replaced once it has been silent for hungAfterMs", async () => {
+  const backend = new HeldBackend();
+  const clock = { now: 0 };
+  const { sweep, revived } = setup(new Set(), backend, clock);
+  const round = async (atMs: number): Promise<void> => {
+    clock.now = atMs;
+    await sweep.round([entry("w")], 1);
+  };
+  await round(0);
+  await round(250);
+  expect(backend.replaced).toEqual([false]);
+  backend.finish("w", "running");
+  await sweep.settled();
+  expect(revived).toEqual([]);
+  // Running but silent: not asked again on every round...
+  for (let t = 500; t < 30_000; t += 250) await round(t);
+  expect(backend.calls).toEqual(["w"]);
+  // ...until it has been silent (since its first miss at 0) for 30 s: then it is replaced.
+  await round(30_000);
+  expect(backend.replaced).toEqual([false, true]);
+  backend.finish("w", "started");
+  await sweep.settled();
+  expect(revived).toEqual(["w"]);
+  // The new process gets a fresh clock: still starting 1 s later is no hang.
+  await round(31_000);
+  expect(backend.replaced).toEqual([false, true, false]);
 });

@@ -3,6 +3,10 @@
  * declare a process down after `missesToDown` of them, and ask the revival backend to start it
  * again. A revival runs beside the rounds, never inside one: a slow start (Docker pulling,
  * a control API timing out after 5 s) must not pause the checks of every other process.
+ *
+ * A process the backend finds running (alive but silent: hung, stopped, or just busy for a
+ * moment) is left alone until it has been silent for `hungAfterMs`; then it is replaced (killed
+ * and started again), since a hung consumer holds its queue's messages for good.
  */
 import type { ClusterProcess } from "./clusterPlan.ts";
 import { errorMessage } from "./errors.ts";
@@ -21,6 +25,10 @@ export interface HealthSweepOptions {
   stillLeading: () => boolean;
   /** Called once per revival the backend accepted. */
   onRevived: (name: string) => void;
+  /** Silence after which a process found running is replaced. */
+  hungAfterMs: number;
+  /** Monotonic clock in ms (default `performance.now()`). */
+  now?: () => number;
   log: Logger;
 }
 
@@ -29,8 +37,15 @@ export class HealthSweep {
   private readonly misses = new Map<string, number>();
   private readonly downSet = new Set<string>();
   private readonly reviving = new Map<string, Promise<void>>();
+  /** When each silent process missed its first check of the current streak. */
+  private readonly silentSince = new Map<string, number>();
+  /** Processes the backend last found running (not started): asked again only once hung. */
+  private readonly foundRunning = new Set<string>();
+  private readonly now: () => number;
 
-  constructor(private readonly opts: HealthSweepOptions) {}
+  constructor(private readonly opts: HealthSweepOptions) {
+    this.now = opts.now ?? (() => performance.now());
+  }
 
   /** Processes currently declared down. */
   get down(): ReadonlySet<string> {
@@ -51,6 +66,8 @@ export class HealthSweep {
   forgetDown(): void {
     this.misses.clear();
     this.downSet.clear();
+    this.silentSince.clear();
+    this.foundRunning.clear();
   }
 
   /** One round over `entries` on behalf of the leader of `term`; resolves when every ping has. */
@@ -63,11 +80,14 @@ export class HealthSweep {
       if (!this.opts.stillLeading()) return;
       if (answered) {
         this.misses.set(e.name, 0);
+        this.silentSince.delete(e.name);
+        this.foundRunning.delete(e.name);
         if (this.downSet.delete(e.name)) this.opts.log.info(`${e.name} is answering again`);
         return;
       }
       const n = (this.misses.get(e.name) ?? 0) + 1;
       this.misses.set(e.name, n);
+      if (!this.silentSince.has(e.name)) this.silentSince.set(e.name, this.now());
       if (n < this.opts.missesToDown) return;
       if (!this.downSet.has(e.name)) {
         this.downSet.add(e.name);
@@ -86,13 +106,24 @@ export class HealthSweep {
   private forget(name: string): void {
     this.downSet.delete(name);
     this.misses.delete(name);
+    this.silentSince.delete(name);
+    this.foundRunning.delete(name);
   }
 
   private startRevival(name: string, term: number): void {
     const backend = this.opts.backend;
     if (!backend || this.reviving.has(name)) return;
-    const attempt = backend.revive(name, term).then(
-      () => this.opts.onRevived(name),
+    const hung = this.now() - (this.silentSince.get(name) ?? this.now()) >= this.opts.hungAfterMs;
+    // Found running before: nothing to ask until it has been silent long enough to be replaced.
+    if (this.foundRunning.has(name) && !hung) return;
+    const attempt = backend.revive(name, term, { replace: hung }).then(
+      (outcome) => {
+        if (outcome === "running") return void this.foundRunning.add(name);
+        this.foundRunning.delete(name);
+        // The new process gets a fresh silence clock: a slow start is not a hang.
+        this.silentSince.delete(name);
+        this.opts.onRevived(name);
+      },
       (err: unknown) => {
         if (!(err instanceof RevivalError && (err.code === "REVIVAL_BACKOFF" || err.code === "REVIVAL_BUDGET_EXHAUSTED"))) this.opts.log.warn(errorMessage(err));
       },

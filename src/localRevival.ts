@@ -3,7 +3,7 @@
  * (src/controlApi.ts), which also fences stale terms on its side.
  */
 import { errorMessage } from "./errors.ts";
-import { RevivalError, RevivalGuard, type RevivalBackend, type RevivalGuardOptions } from "./revival.ts";
+import { RevivalError, RevivalGuard, type RevivalBackend, type RevivalGuardOptions, type RevivalOutcome, type ReviveOptions } from "./revival.ts";
 
 /** Options of the local backend. */
 export interface LocalRevivalOptions extends RevivalGuardOptions {
@@ -43,14 +43,14 @@ export class LocalRevivalBackend implements RevivalBackend {
   }
 
   /** Ask coffee up to start `name` for the leader of `term` (one attempt; see RevivalBackend). */
-  revive(name: string, term: number): Promise<void> {
+  revive(name: string, term: number, options: ReviveOptions = {}): Promise<RevivalOutcome> {
     return this.guard.run(name, term, async () => {
       let res: Response;
       try {
         res = await fetch(`${this.opts.controlUrl}/processes/${encodeURIComponent(name)}/start`, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ term }),
+          body: JSON.stringify({ term, replace: options.replace === true }),
           signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
         });
       } catch (err) {
@@ -61,6 +61,8 @@ export class LocalRevivalBackend implements RevivalBackend {
         throw new RevivalError("REVIVAL_FENCED", name, `coffee up refused term ${term}: it has seen term ${body.currentTerm ?? "?"}`);
       }
       if (!res.ok) throw new RevivalError("REVIVAL_FAILED", name, `coffee up answered ${res.status}: ${await res.text()}`);
+      const body = (await res.json().catch(() => ({}))) as { started?: unknown };
+      return body.started === false ? "running" : "started";
     });
   }
 }

@@ -16,21 +16,36 @@ import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
 export type RevivalEvent =
   | { type: "reviving"; name: string; attempt: number; term: number }
   | { type: "revived"; name: string; attempt: number }
+  /** The process is running (alive but not answering: hung, stopped); nothing was done. */
+  | { type: "running"; name: string }
   /** `retryInMs` is -1 when no retry will be allowed (the budget is spent; a `gave-up` follows). */
   | { type: "failed"; name: string; attempt: number; error: string; retryInMs: number }
   | { type: "gave-up"; name: string; attempts: number }
   | { type: "fenced"; name: string; term: number; currentTerm: number };
 
+/** What a revival did: started the process, or found it running and left it (see `replace`). */
+export type RevivalOutcome = "started" | "running";
+
+/** Options of one revival. */
+export interface ReviveOptions {
+  /**
+   * A process found running (alive, yet silent long enough to be hung or stopped) is killed and
+   * started again. Without it, a running process is left alone and the outcome is "running".
+   */
+  replace?: boolean;
+}
+
 /** A way of starting a dead process again (docker container, local child, ...). */
 export interface RevivalBackend {
   /**
    * Ask for `name` to be started again, on behalf of the leader of `term`. Resolves when the
-   * start command was accepted; rejects with a `RevivalError`: REVIVAL_FENCED if `term` is older
+   * start command was accepted ("started"), or the process was found running and `replace` was
+   * not asked ("running": no attempt is counted); rejects with a `RevivalError`: REVIVAL_FENCED if `term` is older
    * than a term the backend has already seen, REVIVAL_BUDGET_EXHAUSTED if the node's attempt
    * budget is spent, REVIVAL_BACKOFF if called again before the backoff delay has passed (nothing
    * was attempted; `retryInMs` says when to come back), REVIVAL_FAILED otherwise.
    */
-  revive(name: string, term: number): Promise<void>;
+  revive(name: string, term: number, options?: ReviveOptions): Promise<RevivalOutcome>;
 }
 
 /** Codes a `RevivalError` carries. */
@@ -192,7 +207,7 @@ export class RevivalGuard {
   private readonly onEvent: (event: RevivalEvent) => void;
   private readonly now: () => number;
   private highest = 0;
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, Promise<RevivalOutcome>>();
   private readonly gaveUp = new Set<string>();
 
   constructor(opts: RevivalGuardOptions = {}) {
@@ -224,7 +239,7 @@ export class RevivalGuard {
   }
 
   /** Run one guarded attempt: see `RevivalBackend.revive` for what it resolves and rejects with. */
-  run(name: string, term: number, start: () => Promise<void>): Promise<void> {
+  run(name: string, term: number, start: () => Promise<RevivalOutcome>): Promise<RevivalOutcome> {
     if (!Number.isInteger(term) || term < 0) return Promise.reject(new RevivalError("REVIVAL_FAILED", name, `cannot revive ${name}: term must be a non-negative integer, got ${term}`));
     if (!this.observeTerm(term)) {
       this.onEvent({ type: "fenced", name, term, currentTerm: this.highest });
@@ -251,10 +266,11 @@ export class RevivalGuard {
     return run;
   }
 
-  private async attempt(name: string, term: number, attempt: number, start: () => Promise<void>): Promise<void> {
+  private async attempt(name: string, term: number, attempt: number, start: () => Promise<RevivalOutcome>): Promise<RevivalOutcome> {
     this.onEvent({ type: "reviving", name, attempt, term });
+    let outcome: RevivalOutcome;
     try {
-      await start();
+      outcome = await start();
     } catch (err) {
       const retryInMs = this.policy.recordFailure(name, this.now());
       const error = errorMessage(err);
@@ -267,7 +283,13 @@ export class RevivalGuard {
       const refused = err instanceof RevivalError && err.code !== "REVIVAL_FAILED";
       throw new RevivalError("REVIVAL_FAILED", name, refused ? error : `could not revive ${name} (attempt ${attempt}): ${error}`, retryInMs);
     }
+    // Found running: nothing was started, so nothing counts against its budget.
+    if (outcome === "running") {
+      this.onEvent({ type: "running", name });
+      return outcome;
+    }
     this.policy.recordSuccess(name, this.now());
     this.onEvent({ type: "revived", name, attempt });
+    return outcome;
   }
 }

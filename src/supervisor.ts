@@ -110,16 +110,25 @@ export class Supervisor {
   }
 
   /**
-   * Start a child that is down, on request (a monitor reviving it); a running child is left
-   * alone. Returns null for an unknown name.
+   * Start a child that is down, on request (a monitor reviving it). A running child is left
+   * alone, unless `replace`: then it is SIGKILLed and started again (alive but hung, or stopped).
+   * Returns null for an unknown name.
    */
-  startByName(name: string): { started: boolean; pid: number | null } | null {
+  startByName(name: string, replace = false): { started: boolean; pid: number | null } | null {
     const child = this.children.get(name);
     if (!child) return null;
-    if (child.proc || this.stopping) return { started: false, pid: child.lastPid };
+    if (this.stopping || (child.proc && !replace)) return { started: false, pid: child.lastPid };
     if (child.pendingRestart) clearTimeout(child.pendingRestart);
     child.pendingRestart = null;
-    this.log(`starting ${name} on request`);
+    const hung = child.proc;
+    if (hung) {
+      // Its exit is no longer ours to act on (exited() ignores a process that is not current).
+      child.proc = null;
+      hung.kill("SIGKILL");
+      this.log(`killed ${name} (pid ${hung.pid}): running but not answering; starting it again on request`);
+    } else {
+      this.log(`starting ${name} on request`);
+    }
     this.spawn(child);
     return { started: true, pid: child.lastPid };
   }

@@ -10,6 +10,8 @@
  *          unknown filter key → 400, as the engine does.
  *   POST [/vX.Y]/containers/{id|name|id-prefix}/start
  *        → 204 started | 304 already running | 404 unknown | injected failures (`failStarts`)
+ *   POST [/vX.Y]/containers/{ref}/restart?t=N → 204 (running after) | 404; 409 if paused
+ *   POST [/vX.Y]/containers/{ref}/unpause     → 204 | 404; 409 if not paused
  *   GET  [/vX.Y]/_ping → 200 "OK" (not used by the revival backend)
  *
  * Every request is recorded (method, raw path, API version prefix, query, body) in `requests`.
@@ -174,6 +176,19 @@ export function startFakeDocker(opts: { containers?: FakeContainer[] } = {}): Fa
     if (method === "GET" && route === "/containers/json") return list(query);
     const s = /^\/containers\/([^/]+)\/start$/.exec(route);
     if (method === "POST" && s) return start(decodeURIComponent(s[1] ?? ""));
+    const r = /^\/containers\/([^/]+)\/(restart|unpause)$/.exec(route);
+    if (method === "POST" && r) {
+      const c = find(decodeURIComponent(r[1] ?? ""));
+      if (!c) return engineError(404, `No such container: ${r[1]}`);
+      if (r[2] === "restart") {
+        if (c.State === "paused") return engineError(409, "Cannot restart container: container is paused. Unpause the container before stopping or killing");
+        c.State = "running";
+      } else {
+        if (c.State !== "paused") return engineError(409, `Container ${c.Id} is not paused`);
+        c.State = "running";
+      }
+      return new Response(null, { status: 204 });
+    }
     return engineError(404, "page not found");
   }
 

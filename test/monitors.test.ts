@@ -52,7 +52,7 @@ describe("monitors", () => {
   const dashboardPort = freeTcpPort();
 
   beforeAll(async () => {
-    cluster = await startCluster({ tag: "mon", extraArgs: ["--monitors", "3", "--deploy", "split", "--dashboard-port", String(dashboardPort)], env: { COFFEE_REVIVE_MAX_ATTEMPTS: "3", COFFEE_REVIVE_INITIAL_MS: "100", COFFEE_REVIVE_MAX_MS: "200" } });
+    cluster = await startCluster({ tag: "mon", extraArgs: ["--monitors", "3", "--deploy", "split", "--dashboard-port", String(dashboardPort)], env: { COFFEE_REVIVE_MAX_ATTEMPTS: "3", COFFEE_REVIVE_INITIAL_MS: "100", COFFEE_REVIVE_MAX_MS: "200", COFFEE_HUNG_AFTER_MS: "2000" } });
   });
 
   afterAll(async () => {
@@ -72,6 +72,22 @@ describe("monitors", () => {
     // The leader asked for it (coffee up does not restart children while monitors run).
     expect(monitorLog(cluster, "monitor-3")).toMatch(/reviving filter-time-1 \(attempt 1, term \d+\)/);
     expect(monitorLog(cluster, "monitor-3")).toContain("revived filter-time-1");
+  });
+
+  test("a stopped (SIGSTOP) worker, alive but silent, is left alone at first, then killed and started again", async () => {
+    await settled(cluster);
+    const victim = entry(cluster, "filter-year-1");
+    process.kill(victim.pid, "SIGSTOP");
+    const stoppedAt = performance.now();
+    const back = await revivedFrom(cluster, "filter-year-1", victim.pid);
+    // Not before --hung-after-ms (2 s here) of silence: running is not dead.
+    expect(performance.now() - stoppedAt).toBeGreaterThanOrEqual(2000);
+    await until("the replaced worker answering", () => pingHealth("127.0.0.1", back.healthPort, 300));
+    const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    expect(alive(victim.pid)).toBe(false);
+    const log = monitorLog(cluster, "monitor-3");
+    expect(log).toContain("filter-year-1 is running but does not answer its health checks");
+    expect(log).toContain("revived filter-year-1");
   });
 
   test("SIGKILL the leader: a new leader is elected, revives the old one, which takes over again", async () => {
