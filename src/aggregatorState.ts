@@ -60,10 +60,19 @@ export class AggregatorState {
     };
   }
 
-  /** The session's state is gone: so are its files. */
-  private dropFiles(session: string): void {
-    const dir = this.context(session).spillDir;
-    if (dir !== null) rmSync(dir, { recursive: true, force: true });
+  /**
+   * Sessions ended (finished or purged) whose files are still on disk. They go only once the
+   * record of that end is durable (`dropEndedFiles`, after a commit): a crash before would
+   * recover the session open, from a snapshot that lists its spilled runs.
+   */
+  private readonly filesToDrop: string[] = [];
+
+  /** Delete the files of sessions whose end is now durable. */
+  dropEndedFiles(): void {
+    for (const session of this.filesToDrop.splice(0)) {
+      const dir = this.context(session).spillDir;
+      if (dir !== null) rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /**
@@ -74,6 +83,8 @@ export class AggregatorState {
     if (this.spillRoot === null || !existsSync(this.spillRoot)) return;
     const open = new Set([...this.sessions.keys()].map(AggregatorState.spillName));
     for (const name of readdirSync(this.spillRoot)) if (!open.has(name)) rmSync(join(this.spillRoot, name), { recursive: true, force: true });
+    // Recovered ends are durable (they were read from the log): their files went just now.
+    this.filesToDrop.length = 0;
   }
 
   /** Open sessions. */
@@ -91,7 +102,7 @@ export class AggregatorState {
     if (msg.kind === "purge") {
       this.sessions.delete(msg.session);
       this.ended.add(msg.session);
-      this.dropFiles(msg.session);
+      this.filesToDrop.push(msg.session);
       this.counters.purged++;
       return "purged";
     }
@@ -133,7 +144,7 @@ export class AggregatorState {
     if (this.ended.has(session)) return;
     this.sessions.delete(session);
     this.ended.add(session);
-    this.dropFiles(session);
+    this.filesToDrop.push(session);
     this.counters.finished++;
   }
 

@@ -158,8 +158,11 @@ describe("snapshot, crash, recover: every query equals an uninterrupted run", ()
         expect([...again.state.result(s)]).toEqual([...plain.result(s)]);
       }
       expect([...again.state.result("A")].length).toBeGreaterThan(1);
-      // Finished sessions leave no files behind.
+      // Finished sessions leave no files behind, once their end is durable.
       again.state.markFinished("A");
+      again.logFinished("A");
+      if (query === "q1") expect(existsSync(join(dir, "spill", "A"))).toBe(true);
+      await again.commit();
       expect(existsSync(join(dir, "spill", "A"))).toBe(false);
       await again.close();
     });
@@ -176,4 +179,26 @@ test("a snapshot written by an earlier version (format 1: raw messages) still re
   await feed(store, [eos("A", "stores", 1), eos("A", "transactions", 1)]);
   expect([...store.state.result("A")].join("")).toBe("year_half_created_at,store_name,tpv\n2024-H1,Centro,10.0\n2024-H2,\"Norte, 2\",20.0\n");
   await store.close();
+});
+
+test("a crash after a Q1 session finished but before that was durable recovers it whole: its spilled runs are still there", async () => {
+  const dir = tempDir();
+  const msgs = workload("q1", "X", 3);
+  const last = msgs.length - 1;
+  const first = (await AggregatorStore.open(dir, q1Reducer, { snapshotEvery: 1, spillRows: 30 })).store;
+  // Everything but the last message, then a snapshot that lists the spilled runs.
+  await feed(first, msgs.slice(0, last));
+  expect(await first.maybeSnapshot()).toBe(true);
+  await feed(first, msgs.slice(last));
+  expect(first.state.isComplete("X")).toBe(true);
+  const expected = [...first.state.result("X")];
+  // Published, finished, logged: and the process dies before the commit.
+  first.state.markFinished("X");
+  first.logFinished("X");
+  expect(readdirSync(join(dir, "spill", "X")).length).toBeGreaterThan(0);
+  const again = (await AggregatorStore.open(dir, q1Reducer, { snapshotEvery: 1_000_000, spillRows: 30 })).store;
+  expect(again.state.isComplete("X")).toBe(true);
+  expect([...again.state.result("X")]).toEqual(expected);
+  await again.close();
+  await first.close().catch(() => {});
 });

@@ -112,9 +112,10 @@ export class AggregatorStore {
     return this.sinceSnapshot >= this.snapshotEvery || this.bytesSinceSnapshot >= this.snapshotEveryBytes;
   }
 
-  /** Make everything logged so far durable (one fsync for the whole group). */
-  commit(): Promise<void> {
-    return this.wal.commit();
+  /** Make everything logged so far durable (one fsync for the whole group); then ended sessions' files go. */
+  async commit(): Promise<void> {
+    await this.wal.commit();
+    this.state.dropEndedFiles();
   }
 
   /** Compact: when the log is long (or nothing is open), replace it with a snapshot. */
