@@ -63,10 +63,15 @@ const OPTIONS: readonly OptionSpec[] = [
 type MonitorBackend = RevivalBackend & { guard: { observeTerm(t: number): boolean }; currentTerm?: () => Promise<number>; announce?: (term: number) => Promise<boolean> };
 
 function backendFor(values: OptionValues, clusterFile: string, log: Logger): MonitorBackend | null {
+  /** Processes found running but silent: asked about again every second, which need not be logged each time. */
+  const foundRunning = new Set<string>();
   const onEvent = (e: RevivalEvent): void => {
-    if (e.type === "reviving") log.info(`reviving ${e.name} (attempt ${e.attempt}, term ${e.term})`);
+    if (e.type !== "reviving" && e.type !== "running") foundRunning.delete(e.name);
+    if (e.type === "reviving") {
+      if (!foundRunning.has(e.name)) log.info(`reviving ${e.name} (attempt ${e.attempt}, term ${e.term})`);
+    }
     else if (e.type === "revived") log.info(`revived ${e.name} (attempt ${e.attempt})`);
-    else if (e.type === "running") log.warn(`${e.name} is running but does not answer its health checks; it is replaced if it stays silent for --hung-after-ms`);
+    else if (e.type === "running") foundRunning.add(e.name); // the health sweep says it once per silence
     else if (e.type === "failed") log.warn(`reviving ${e.name} failed (attempt ${e.attempt}): ${e.error}${e.retryInMs >= 0 ? `; retry in ${e.retryInMs} ms` : ""}`);
     else if (e.type === "gave-up") log.error(`gave up on ${e.name} after ${e.attempts} attempts; it stays down for a minute (or longer if its backoff is), then gets a fresh budget`);
     else log.warn(`revival of ${e.name} fenced: term ${e.term} is older than ${e.currentTerm}`);

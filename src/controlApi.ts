@@ -15,6 +15,7 @@
  *   GET  /term                           → { term }  (highest term seen)
  *   POST /term {term}                    → 200 | 409 { currentTerm }  (a new leader announces itself)
  */
+import { errorMessage } from "./errors.ts";
 import { hostAllowed } from "./hostCheck.ts";
 import type { Supervisor } from "./supervisor.ts";
 
@@ -73,7 +74,12 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
           if (read.status === 409) log(`refused to start ${m[1]}: a newer term than the requester's has been seen (stale leader)`);
           return read;
         }
-        const result = supervisor.startByName(decodeURIComponent(m[1]!), read.replace);
+        let result: Awaited<ReturnType<Supervisor["startByName"]>>;
+        try {
+          result = await supervisor.startByName(decodeURIComponent(m[1]!), read.replace);
+        } catch (err) {
+          return Response.json({ error: errorMessage(err) }, { status: 500 });
+        }
         if (!result) return Response.json({ error: `no process named ${m[1]}` }, { status: 404 });
         return Response.json(result);
       }

@@ -125,30 +125,86 @@ describe("HealthSweep", () => {
   });
 });
 
-test("a process found running is left alone, then replaced once it has been silent for hungAfterMs", async () => {
-  const backend = new HeldBackend();
-  const clock = { now: 0 };
-  const { sweep, revived } = setup(new Set(), backend, clock);
-  const round = async (atMs: number): Promise<void> => {
+describe("HealthSweep: processes found running", () => {
+  const rounds = (sweep: HealthSweep, clock: { now: number }, answering: Set<string>) => async (atMs: number, answers = false): Promise<void> => {
     clock.now = atMs;
+    if (answers) answering.add("w");
+    else answering.delete("w");
     await sweep.round([entry("w")], 1);
   };
-  await round(0);
-  await round(250);
-  expect(backend.replaced).toEqual([false]);
-  backend.finish("w", "running");
-  await sweep.settled();
-  expect(revived).toEqual([]);
-  // Running but silent: not asked again on every round...
-  for (let t = 500; t < 30_000; t += 250) await round(t);
-  expect(backend.calls).toEqual(["w"]);
-  // ...until it has been silent (since its first miss at 0) for 30 s: then it is replaced.
-  await round(30_000);
-  expect(backend.replaced).toEqual([false, true]);
-  backend.finish("w", "started");
-  await sweep.settled();
-  expect(revived).toEqual(["w"]);
-  // The new process gets a fresh clock: still starting 1 s later is no hang.
-  await round(31_000);
-  expect(backend.replaced).toEqual([false, true, false]);
+
+  test("left alone and asked about again every second, then replaced once silent for hungAfterMs", async () => {
+    const backend = new HeldBackend();
+    const clock = { now: 0 };
+    const answering = new Set<string>();
+    const { sweep, revived } = setup(answering, backend, clock);
+    const round = rounds(sweep, clock, answering);
+    await round(0, true);
+    await round(250);
+    await round(500);
+    expect(backend.replaced).toEqual([false]);
+    backend.finish("w", "running");
+    await sweep.settled();
+    expect(revived).toEqual([]);
+    // Running but silent: asked again once a second, never replaced before 30 s.
+    for (let t = 750; t < 30_250; t += 250) {
+      await round(t);
+      backend.finish("w", "running");
+      await sweep.settled();
+    }
+    expect(backend.calls.length).toBeGreaterThanOrEqual(28);
+    expect(backend.calls.length).toBeLessThanOrEqual(31);
+    expect(backend.replaced.every((r) => !r)).toBe(true);
+    // Silent since its first miss at 250 ms: 30 s later it is replaced.
+    await round(30_250);
+    expect(backend.replaced.at(-1)).toBe(true);
+    backend.finish("w", "started");
+    await sweep.settled();
+    expect(revived).toEqual(["w"]);
+    // The new process must answer once before it can be taken for hung: slow is not hung.
+    for (let t = 30_500; t < 70_000; t += 250) {
+      await round(t);
+      backend.finish("w", "running");
+      await sweep.settled();
+    }
+    expect(backend.replaced.filter((r) => r)).toHaveLength(1);
+  });
+
+  test("found running, then dead: started again within a second, not after hungAfterMs", async () => {
+    const backend = new HeldBackend();
+    const clock = { now: 0 };
+    const answering = new Set<string>();
+    const { sweep, revived } = setup(answering, backend, clock);
+    const round = rounds(sweep, clock, answering);
+    await round(0, true);
+    await round(250);
+    await round(500);
+    backend.finish("w", "running");
+    await sweep.settled();
+    await round(750);
+    await round(1000);
+    expect(backend.calls).toHaveLength(1);
+    await round(1500);
+    expect(backend.calls).toHaveLength(2);
+    backend.finish("w", "started");
+    await sweep.settled();
+    expect(revived).toEqual(["w"]);
+  });
+
+  test("a revival that settles after the monitor stepped down changes nothing it knows", async () => {
+    const backend = new HeldBackend();
+    const clock = { now: 0 };
+    const answering = new Set<string>();
+    const { sweep } = setup(answering, backend, clock);
+    const round = rounds(sweep, clock, answering);
+    await round(0);
+    await round(250);
+    sweep.forgetDown();
+    backend.finish("w", "running");
+    await sweep.settled();
+    // Leading again: the first rounds ask at once, with no memory of the old "running".
+    await round(500);
+    await round(750);
+    expect(backend.calls).toHaveLength(2);
+  });
 });

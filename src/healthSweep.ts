@@ -5,13 +5,19 @@
  * a control API timing out after 5 s) must not pause the checks of every other process.
  *
  * A process the backend finds running (alive but silent: hung, stopped, or just busy for a
- * moment) is left alone until it has been silent for `hungAfterMs`; then it is replaced (killed
- * and started again), since a hung consumer holds its queue's messages for good.
+ * moment) is left alone, and asked about again every second (it may die meanwhile), until it
+ * has been silent for `hungAfterMs`; then it is replaced (killed and started again), since a
+ * hung consumer holds its queue's messages for good. Only a process seen answering since it was
+ * last started is ever replaced: a fresh one replaying a long log is slow, not hung, and killing
+ * it would only start the replay over.
  */
 import type { ClusterProcess } from "./clusterPlan.ts";
 import { errorMessage } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { RevivalError, type RevivalBackend } from "./revival.ts";
+
+/** How often a process found running but silent is asked about again (it may have died since). */
+const RUNNING_RECHECK_MS = 1000;
 
 /** Options of `HealthSweep`. */
 export interface HealthSweepOptions {
@@ -39,8 +45,12 @@ export class HealthSweep {
   private readonly reviving = new Map<string, Promise<void>>();
   /** When each silent process missed its first check of the current streak. */
   private readonly silentSince = new Map<string, number>();
-  /** Processes the backend last found running (not started): asked again only once hung. */
-  private readonly foundRunning = new Set<string>();
+  /** When the backend last found each silent process running (nothing started). */
+  private readonly foundRunningAt = new Map<string, number>();
+  /** Processes that answered a check since this monitor last started them. */
+  private readonly answeredSinceStart = new Set<string>();
+  /** Bumped by `forgetDown`: outcomes of revivals asked for before it change nothing. */
+  private generation = 0;
   private readonly now: () => number;
 
   constructor(private readonly opts: HealthSweepOptions) {
@@ -64,10 +74,11 @@ export class HealthSweep {
 
   /** Forget what this monitor found down: it no longer leads, so it no longer knows. */
   forgetDown(): void {
+    this.generation++;
     this.misses.clear();
     this.downSet.clear();
     this.silentSince.clear();
-    this.foundRunning.clear();
+    this.foundRunningAt.clear();
   }
 
   /** One round over `entries` on behalf of the leader of `term`; resolves when every ping has. */
@@ -81,7 +92,8 @@ export class HealthSweep {
       if (answered) {
         this.misses.set(e.name, 0);
         this.silentSince.delete(e.name);
-        this.foundRunning.delete(e.name);
+        this.foundRunningAt.delete(e.name);
+        this.answeredSinceStart.add(e.name);
         if (this.downSet.delete(e.name)) this.opts.log.info(`${e.name} is answering again`);
         return;
       }
@@ -107,21 +119,33 @@ export class HealthSweep {
     this.downSet.delete(name);
     this.misses.delete(name);
     this.silentSince.delete(name);
-    this.foundRunning.delete(name);
+    this.foundRunningAt.delete(name);
+    this.answeredSinceStart.delete(name);
   }
 
   private startRevival(name: string, term: number): void {
     const backend = this.opts.backend;
     if (!backend || this.reviving.has(name)) return;
-    const hung = this.now() - (this.silentSince.get(name) ?? this.now()) >= this.opts.hungAfterMs;
-    // Found running before: nothing to ask until it has been silent long enough to be replaced.
-    if (this.foundRunning.has(name) && !hung) return;
+    const now = this.now();
+    const silentMs = now - (this.silentSince.get(name) ?? now);
+    const hung = this.answeredSinceStart.has(name) && silentMs >= this.opts.hungAfterMs;
+    const runningAt = this.foundRunningAt.get(name);
+    if (!hung && runningAt !== undefined && now - runningAt < RUNNING_RECHECK_MS) return;
+    const generation = this.generation;
     const attempt = backend.revive(name, term, { replace: hung }).then(
       (outcome) => {
-        if (outcome === "running") return void this.foundRunning.add(name);
-        this.foundRunning.delete(name);
-        // The new process gets a fresh silence clock: a slow start is not a hang.
+        if (generation !== this.generation) return;
+        if (outcome === "running") {
+          if (runningAt === undefined) {
+            this.opts.log.warn(`${name} is running but does not answer its health checks; ${this.answeredSinceStart.has(name) ? `it is replaced if silent for ${this.opts.hungAfterMs / 1000} s` : "it has not answered since its start (slow, not taken for hung)"}`);
+          }
+          this.foundRunningAt.set(name, this.now());
+          return;
+        }
+        this.foundRunningAt.delete(name);
+        // The new process gets a fresh silence clock, and must answer once before it can be taken for hung.
         this.silentSince.delete(name);
+        this.answeredSinceStart.delete(name);
         this.opts.onRevived(name);
       },
       (err: unknown) => {

@@ -29,7 +29,7 @@ test.skipIf(process.platform !== "linux")("a child's log file is open in the chi
   supervisor.start({ name: "echo", role: "test", argv: ["sh", "-c", "echo started"], env: {}, healthPort: 0 });
   for (let i = 0; i < 5; i++) {
     while (exits <= i) await new Promise<void>((r) => (exited = r));
-    supervisor.startByName("echo");
+    void supervisor.startByName("echo");
   }
   while (exits < 6) await new Promise<void>((r) => (exited = r));
   const log = join(dir, "echo.log");

@@ -7,6 +7,9 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { errorMessage } from "./errors.ts";
 
+/** How long a replaced child may take to die after SIGKILL before its successor is refused. */
+const KILL_WAIT_MS = 10_000;
+
 /** What to run for one process of the cluster. */
 export interface ChildSpec {
   name: string;
@@ -111,10 +114,10 @@ export class Supervisor {
 
   /**
    * Start a child that is down, on request (a monitor reviving it). A running child is left
-   * alone, unless `replace`: then it is SIGKILLed and started again (alive but hung, or stopped).
-   * Returns null for an unknown name.
+   * alone, unless `replace`: then it is SIGKILLed and, once it has exited, started again (alive
+   * but hung, or stopped). Returns null for an unknown name.
    */
-  startByName(name: string, replace = false): { started: boolean; pid: number | null } | null {
+  async startByName(name: string, replace = false): Promise<{ started: boolean; pid: number | null } | null> {
     const child = this.children.get(name);
     if (!child) return null;
     if (this.stopping || (child.proc && !replace)) return { started: false, pid: child.lastPid };
@@ -125,7 +128,17 @@ export class Supervisor {
       // Its exit is no longer ours to act on (exited() ignores a process that is not current).
       child.proc = null;
       hung.kill("SIGKILL");
-      this.log(`killed ${name} (pid ${hung.pid}): running but not answering; starting it again on request`);
+      this.log(`killed ${name} (pid ${hung.pid}): running but not answering; starting it again once it has exited`);
+      // One stuck in a disk write dies only when the write returns: a successor started before
+      // would replay a log the old one may still be writing to, and find its ports taken.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const exited = await Promise.race([hung.exited.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), KILL_WAIT_MS)))]);
+      clearTimeout(timer);
+      if (!exited) {
+        child.proc = hung;
+        throw new Error(`${name} (pid ${hung.pid}) has not exited ${KILL_WAIT_MS / 1000} s after SIGKILL (stuck in the kernel?); not starting a second one`);
+      }
+      if (this.stopping || child.proc) return { started: false, pid: child.lastPid };
     } else {
       this.log(`starting ${name} on request`);
     }
