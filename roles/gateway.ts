@@ -126,10 +126,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     // A client dropped for reading nothing would not read the error either: cut off at once.
     if (code === "CLIENT_TOO_SLOW") conn.writer.abort();
     else void conn.writer.end(cfg.idleTimeoutMs);
-    // A protocol error is final for the session: its client will not resume it.
+    // A protocol error is final for the session: its client will not resume it. Purged before
+    // the connection ends, which would otherwise purge it for leaving, under the wrong reason.
     const s = conn.session;
-    endConnection(conn);
     if (s && !s.done) purge(s, `${code}: ${errorMessage(err)}`);
+    endConnection(conn);
   };
 
   const newSession = (id: string): Session => blankSession(id, newPump(id));
@@ -229,10 +230,12 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (conn.timer) clearTimeout(conn.timer);
     connections.delete(conn);
     const s = conn.session;
-    if (s && !s.done && s.conn === conn && !s.welcomed) {
+    // A session purged or retired already (a protocol error, a bye) has nothing left to keep.
+    if (!s || s.conn !== conn || (sessions.get(s.id) !== s && finished.get(s.id) !== s)) return;
+    if (!s.done && !s.welcomed) {
       // Its client never learned the id, so it cannot resume: free the --max-sessions slot now.
       purge(s, "client left before its welcome");
-    } else if (s && s.conn === conn && (!s.done || finished.has(s.id))) {
+    } else {
       log.info(`session ${s.id}: client disconnected${s.done ? " after done without a bye" : ""}; keeping it ${cfg.sessionTtlMs / 1000} s for a resume`);
       detach(s);
     }
@@ -515,11 +518,14 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   for (const id of store.sessions.keys()) {
     const s = newSession(id);
     s.welcomed = true;
-    sessions.set(id, s);
+    // Every result stored: the aggregators are done with it, and only its client, which never
+    // said bye, may still want them. It is finished: no --max-sessions slot, retired at the TTL.
+    s.done = !store.damaged.has(id) && resultsComplete(store.sessions.get(id)?.chunks ?? []);
+    (s.done ? finished : sessions).set(id, s);
     const damage = store.damaged.get(id);
     if (damage) log.error(`${damage}: its client will get WAL_CORRUPT when it resumes`);
   }
-  if (sessions.size > 0) log.info(`recovered ${sessions.size} session(s) awaiting their clients`);
+  if (sessions.size + finished.size > 0) log.info(`recovered ${sessions.size + finished.size} session(s) awaiting their clients (${finished.size} with every result)`);
   let shuttingDown: Promise<void> | null = null;
   // Purges a crash cut short; an aggregator that already has one ignores it (the session ended).
   if (store.pendingPurges.size > 0) log.info(`publishing ${store.pendingPurges.size} purge(s) the broker had not confirmed before the restart`);
@@ -585,7 +591,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       log.info(`gateway listening on ${cfg.host}:${server.port} (max ${cfg.maxSessions} sessions)`);
       // The TTL of recovered sessions runs from now, when their clients can first come back: a
       // broker slow to answer at startup must not expire them.
-      for (const s of sessions.values()) if (!s.conn && !s.ttlTimer) detach(s);
+      for (const s of [...sessions.values(), ...finished.values()]) if (!s.conn && !s.ttlTimer) detach(s);
       listened(server.port);
       await stopped;
     },
@@ -624,11 +630,11 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
-  { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), or reads none of its waiting results this long, is dropped" },
+  { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), reads none of its waiting results this long, or has not said bye this long after done, is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: 65_536, min: 16, max: 16 * 1024 * 1024, help: "longest field in a client batch, in UTF-8 bytes" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret clients must present (file: first line)" },
-  { name: "session-ttl-s", type: "int", env: "COFFEE_SESSION_TTL_S", default: 60, min: 1, max: 604_800, help: "a session whose client is gone this long is purged everywhere" },
+  { name: "session-ttl-s", type: "int", env: "COFFEE_SESSION_TTL_S", default: 60, min: 1, max: 604_800, help: "a session whose client is gone this long is purged everywhere (a finished one that never got its client's bye: its stored results are deleted)" },
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "the session registry's write-ahead log and result spool go to STATE-DIR/<name>/" },
   ...COMMON_OPTIONS,
 ];

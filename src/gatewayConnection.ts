@@ -18,6 +18,9 @@ export interface ConnectionEvents {
   failed(err: Error): void;
 }
 
+/** How long closing waits for a gateway that takes none of the bytes still queued for it. */
+const CLOSE_STALL_MS = 5_000;
+
 /** An open connection to a gateway. */
 export class GatewayConnection {
   private constructor(private readonly writer: SocketWriter) {}
@@ -75,8 +78,8 @@ export class GatewayConnection {
     return this.writer.ready();
   }
 
-  /** Close the connection once what is queued (a last `bye`) is written. */
+  /** Close the connection once what is queued (a last `bye`) is written, or 5 s have passed. */
   close(): void {
-    void this.writer.end();
+    void this.writer.end(CLOSE_STALL_MS);
   }
 }

@@ -228,8 +228,9 @@ export class GatewayStore {
 
   /** Compact the log into a snapshot of the live sessions when it grew long or nothing is open. */
   async maybeSnapshot(): Promise<void> {
-    // Sessions ending in one turn all ask: one snapshot serves them.
-    if (this.snapshotting) return this.snapshotting;
+    // Sessions ending in one turn all ask: one snapshot at a time, and a check again after it
+    // for what was logged meanwhile.
+    if (this.snapshotting) return this.snapshotting.then(() => this.maybeSnapshot());
     const idle = this.sessions.size === 0 && this.pendingPurges.size === 0;
     if (!this.wal || this.sinceSnapshot === 0 || (this.sinceSnapshot < SNAPSHOT_EVERY && !idle)) return;
     const wal = this.wal;

@@ -141,7 +141,7 @@ export class CoffeeMetrics {
     this.duplicatesDropped = new Counter({ name: "coffee_duplicates_dropped_total", help: "Messages recognised by lineage as already processed and dropped", labelNames: ["stage"], registers: r });
     this.walFsync = new Histogram({ name: "coffee_wal_fsync_seconds", help: "Latency of write-ahead log fsyncs (records: group commit fdatasync; file, directory: snapshots and new segments; spool-records, spool-directory: the gateway's result spool)", labelNames: ["kind"], buckets: FSYNC_BUCKETS, registers: r });
     this.sessionsStarted = new Counter({ name: "coffee_sessions_started_total", help: "Client sessions begun", labelNames: ["stage"], registers: r });
-    this.sessionsFinished = new Counter({ name: "coffee_sessions_finished_total", help: "Sessions completed (gateway: results delivered; aggregator: result published)", labelNames: ["stage"], registers: r });
+    this.sessionsFinished = new Counter({ name: "coffee_sessions_finished_total", help: "Sessions completed (gateway: the client said bye after its results, or left after done and its TTL ran out; aggregator: result published)", labelNames: ["stage"], registers: r });
     this.sessionsPurged = new Counter({ name: "coffee_sessions_purged_total", help: "Sessions purged before completing", labelNames: ["stage"], registers: r });
     this.sessionsOpen = new ReadGauge(this.registry, "coffee_sessions_open", "Sessions currently open", ["stage"]);
     this.revivals = new Counter({ name: "coffee_revivals_total", help: "Processes revived by this monitor while leading", labelNames: ["process"], registers: r });

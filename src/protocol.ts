@@ -44,6 +44,15 @@ export type GatewayMessage =
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
+/** A short rendering of a value a peer sent, for an error message; never throws (JSON.stringify does on a BigInt). */
+function shown(v: unknown): string {
+  try {
+    return (JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? `${x}n` : x)) ?? String(v)).slice(0, 80);
+  } catch {
+    return typeof v;
+  }
+}
+
 /** Encode any protocol message (either direction). */
 export function encodeProtocol(msg: ClientMessage | GatewayMessage): Uint8Array {
   return packr.pack(msg);
@@ -118,7 +127,7 @@ export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
       return { t: "batch", entity: m.entity, seq: m.seq, lines: m.lines, columns: cols as TextColumn[] };
     }
     default:
-      bad(`unknown client message type ${JSON.stringify(m.t)}`);
+      bad(`unknown client message type ${shown(m.t)}`);
   }
 }
 
@@ -144,6 +153,6 @@ export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
       if (typeof m.code !== "string" || typeof m.message !== "string") bad("bad error");
       return { t: "error", code: m.code as ErrorCode, message: m.message };
     default:
-      bad(`unknown gateway message type ${JSON.stringify(m.t)}`);
+      bad(`unknown gateway message type ${shown(m.t)}`);
   }
 }

@@ -46,9 +46,10 @@ export class ResultFiles {
       f.bytes += writeAll(f.fd, Buffer.from(c.csv, "utf8"));
       f.next++;
       if (c.last) {
-        f.complete = true;
         fsyncSync(f.fd);
+        // Complete only once closed: a failed fsync leaves the descriptor to close().
         closeSync(f.fd);
+        f.complete = true;
         break;
       }
     }

@@ -247,7 +247,8 @@ test("a restarted gateway's recovered sessions wait their TTL from when it liste
   await run1;
 
   // The restarted gateway's broker answers only after twice the session TTL.
-  const ttlMs = 200;
+  // Long enough that the resume below lands within it after the listen, even on a loaded machine.
+  const ttlMs = 1500;
   let answer: () => void = () => {};
   const brokerBack = new Promise<void>((r) => (answer = r));
   const base = new MemoryTransport(new MemoryBroker(), "slowbroker");

@@ -6,88 +6,16 @@
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
-import type { Socket, TCPSocketListener } from "bun";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
 import { defaultGatewayConfig } from "../roles/gateway.ts";
-import { encodeFrame, FrameDecoder } from "../src/frame.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
 import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
-import { decodeGatewayMessage } from "../src/protocol.ts";
 import { computeReference } from "../src/reference.ts";
+import { gatewayProxy } from "./gatewayProxy.ts";
 import { readResults, tempDir } from "./harness.ts";
 
 setDefaultTimeout(60_000);
-
-interface Pipe { peer: Socket<Pipe> | null; pending: Uint8Array[]; first: boolean; decoder: FrameDecoder }
-
-/** Write what the socket takes, queue the rest for its drain. */
-function forward(to: Socket<Pipe>, bytes: Uint8Array): void {
-  const queue = to.data.pending;
-  if (queue.length > 0) return void queue.push(bytes);
-  const n = to.write(bytes);
-  if (n < bytes.length) queue.push(bytes.subarray(n));
-}
-
-function drain(s: Socket<Pipe>): void {
-  const queue = s.data.pending;
-  while (queue.length > 0) {
-    const head = queue[0]!;
-    const n = s.write(head);
-    if (n < head.length) {
-      queue[0] = head.subarray(n);
-      return;
-    }
-    queue.shift();
-  }
-}
-
-/**
- * A TCP proxy to `upstreamPort`. On the first connection it drops every q1 result and, when
- * `done` comes, cuts the connection instead of passing it on; later connections pass as they are.
- */
-function lossyProxy(upstreamPort: number): TCPSocketListener<Pipe> {
-  let connections = 0;
-  return Bun.listen<Pipe>({
-    hostname: "127.0.0.1", port: 0,
-    socket: {
-      async open(client) {
-        client.data = { peer: null, pending: [], first: connections++ === 0, decoder: new FrameDecoder(64 << 20) };
-        const upstream = await Bun.connect<Pipe>({
-          hostname: "127.0.0.1", port: upstreamPort,
-          data: { peer: client, pending: [], first: client.data.first, decoder: new FrameDecoder(64 << 20) },
-          socket: {
-            data(up, bytes) {
-              if (!up.data.first) return forward(client, bytes);
-              for (const payload of up.data.decoder.push(bytes)) {
-                const msg = decodeGatewayMessage(payload);
-                if (msg.t === "done") {
-                  client.terminate();
-                  up.terminate();
-                  return;
-                }
-                if (msg.t === "result" && msg.query === "q1") continue;
-                forward(client, encodeFrame(payload));
-              }
-            },
-            drain,
-            close() { client.end(); },
-            error() { client.end(); },
-          },
-        });
-        client.data.peer = upstream;
-        for (const bytes of client.data.pending.splice(0)) forward(upstream, bytes);
-      },
-      data(client, bytes) {
-        if (client.data.peer) forward(client.data.peer, bytes);
-        else client.data.pending.push(bytes.slice());
-      },
-      drain,
-      close(client) { client.data.peer?.end(); },
-      error(client) { client.data.peer?.end(); },
-    },
-  });
-}
 
 let cluster: InProcessCluster;
 let data: string;
@@ -109,7 +37,8 @@ afterAll(async () => {
 });
 
 test("a client that lost results and `done` with its connection resumes and gets them again", async () => {
-  const proxy = lossyProxy(cluster.gatewayPort());
+  // The first connection loses every q1 result, and is cut where `done` would have come.
+  const proxy = gatewayProxy(cluster.gatewayPort(), (msg) => (msg.t === "done" ? "cut" : msg.t === "result" && msg.query === "q1" ? "drop" : "pass"));
   const out = tempDir("lostdoneout");
   dirs.push(out);
   try {

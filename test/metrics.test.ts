@@ -72,7 +72,9 @@ describe("metrics of a running cluster", () => {
     const aggs = AGGREGATORS.map((a) => a.queue);
     let after = await scrapeAll();
     for (let waited = 0; waited < 10_000; waited += 100) {
+      // The gateway counts a session finished at the client's bye, which follows its exit's last write.
       const settled = aggs.every((a) => delta(before, after, a, "coffee_sessions_finished_total") === 1)
+        && delta(before, after, "gateway", "coffee_sessions_finished_total") === 1
         && roleDelta(before, after, "worker", "coffee_acks_total") === roleDelta(before, after, "worker", "coffee_deliveries_total");
       if (settled) break;
       await Bun.sleep(100);

@@ -19,6 +19,7 @@ import type { RoleInstance } from "../src/roleRuntime.ts";
 import { QUERIES } from "../src/schema.ts";
 import { allQueues } from "../src/topology.ts";
 import type { Transport } from "../src/transport.ts";
+import { gatewayProxy } from "./gatewayProxy.ts";
 import { readResults, tempDir } from "./harness.ts";
 
 setDefaultTimeout(60_000);
@@ -32,12 +33,8 @@ afterAll(async () => {
 
 const quiet = (lines: string[]): Logger => ({ info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) });
 
-/**
- * A dataset, workers and aggregators on one in-memory broker, and a client whose first gateway
- * goes down (cleanly) after relaying, and so storing, its third result chunk. The client is
- * left trying to resume; `secondGateway` starts the gateway it resumes with.
- */
-async function clientCutOffAfterThreeChunks(name: string) {
+/** A dataset, and workers and aggregators running on one in-memory broker; no gateway yet. */
+async function pipeline(name: string) {
   const data = tempDir(name);
   const out = tempDir(`${name}out`);
   const state = tempDir(`${name}state`);
@@ -59,6 +56,16 @@ async function clientCutOffAfterThreeChunks(name: string) {
   for (const w of planWorkers(new Map(), "fused")) start(await createWorker({ unit: workUnitFrom(w.stage, w.chain), prefetch: 8 }, await transport(), quiet([])));
   // Small chunks: Q1 comes in several, so the gateway can stop between two of them.
   for (const q of QUERIES) start(await createAggregator({ query: q, prefetch: 32, chunkBytes: 512, stateDir: null }, await transport(), quiet([])));
+  return { data, out, state, expected, transport };
+}
+
+/**
+ * A client whose first gateway goes down (cleanly) after relaying, and so storing, its third
+ * result chunk. The client is left trying to resume; `secondGateway` starts the gateway it
+ * resumes with.
+ */
+async function clientCutOffAfterThreeChunks(name: string) {
+  const { data, out, state, expected, transport } = await pipeline(name);
 
   const cfg = defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir: join(state, "gateway"), prefetch: 1 });
   let relayed = 0;
@@ -133,4 +140,40 @@ test("a session whose spooled chunks are gone fails alone, with WAL_CORRUPT; the
   const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port, quiet: true, batchRows: 100 }));
   expect(readResults(r.dir)).toEqual({ q1: expected.q1!, q2: expected.q2!, q3: expected.q3!, q4: expected.q4! });
   await second.shutdown();
+});
+
+test("a gateway restarted after `done` but before the client's bye keeps the session as finished: no slot, results sent again", async () => {
+  const { data, out, state, expected, transport } = await pipeline("nobye");
+  const cfg = defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir: join(state, "gateway"), maxSessions: 1 });
+  const first = await createGateway(cfg, await transport(), quiet([]));
+  void first.run();
+  const port = await first.listening;
+  // The client never sees `done` on its first connection, so it never says bye there.
+  let withheld: () => void = () => {};
+  const doneWithheld = new Promise<void>((r) => (withheld = r));
+  const proxy = gatewayProxy(port, (msg) => {
+    if (msg.t !== "done") return "pass";
+    withheld();
+    return "drop";
+  });
+  try {
+    const client = runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: proxy.port, quiet: true }));
+    await doneWithheld;
+    expect(first.status()).toMatchObject({ sessions: 0, awaitingBye: 1 });
+    await first.shutdown();
+    const log: string[] = [];
+    const second = await createGateway({ ...cfg, port }, await transport(), quiet(log));
+    running.push(second);
+    // Recovered as finished: it holds no --max-sessions slot (the limit is 1 here).
+    expect(second.status()).toMatchObject({ sessions: 0, awaitingBye: 1 });
+    void second.run();
+    await second.listening;
+    const r = await client;
+    expect(readResults(r.dir)).toEqual({ q1: expected.q1!, q2: expected.q2!, q3: expected.q3!, q4: expected.q4! });
+    const deadline = performance.now() + 10_000;
+    while (second.status().sessionsFinished !== 1 && performance.now() < deadline) await Bun.sleep(10);
+    expect(second.status()).toMatchObject({ sessions: 0, awaitingBye: 0, sessionsFinished: 1, sessionsPurged: 0 });
+  } finally {
+    proxy.stop(true);
+  }
 });
