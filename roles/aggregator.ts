@@ -120,6 +120,11 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       if (isWalWriteFailure(err)) fatal(err);
       throw err;
     }
+    if (effect === "misrouted") {
+      malformed++;
+      log.error(`dropping ${msg.kind} of ${msg.kind === "purge" ? "" : msg.entity} for session ${msg.session}: not an input of ${cfg.query} (misrouted)`);
+      return d.ack();
+    }
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
     if (effect === "applied" && msg.kind === "data") metrics.stageDone(spec.queue, msg.entity, bodyRows(msg.bodyKind, msg.body), 0);
     if (effect === "purged") metrics.sessionsPurged.inc(stage);

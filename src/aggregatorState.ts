@@ -25,7 +25,7 @@ export interface LiveSessionSnapshot {
 }
 
 /** What applying one message did. */
-export type ApplyEffect = "applied" | "duplicate" | "ended" | "purged";
+export type ApplyEffect = "applied" | "duplicate" | "ended" | "purged" | "misrouted";
 
 /** Counters for health status and logs. */
 export interface AggregatorCounters {
@@ -93,8 +93,9 @@ export class AggregatorState {
   }
 
   /**
-   * Apply a data, eos or purge message. "duplicate" and "ended" leave the state untouched: such
-   * a message must not be logged.
+   * Apply a data, eos or purge message. "duplicate", "ended" and "misrouted" (an entity this
+   * query does not read: a routing mistake, which no redelivery would fix) leave the state
+   * untouched: such a message must not be logged.
    */
   apply(msg: BrokerMessage): ApplyEffect {
     if (msg.kind === "result") throw new InternalError("result messages are not aggregator input");
@@ -106,6 +107,8 @@ export class AggregatorState {
       this.counters.purged++;
       return "purged";
     }
+    // Checked before a session is made for it: a stray message must not open one.
+    if (!this.reducer.needs.includes(msg.entity)) return "misrouted";
     let s = this.sessions.get(msg.session);
     if (!s) this.sessions.set(msg.session, (s = { tracker: new SessionTracker(this.reducer.needs), state: this.reducer.create(this.context(msg.session)) }));
     if (msg.kind === "eos") {

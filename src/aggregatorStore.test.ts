@@ -202,3 +202,10 @@ test("a crash after a Q1 session finished but before that was durable recovers i
   await again.close();
   await first.close().catch(() => {});
 });
+
+test("a message of an entity the query does not read is misrouted: no session is opened for it", () => {
+  const state = new AggregatorState(q1Reducer);
+  expect(state.apply(stores("A"))).toBe("misrouted");
+  expect(state.apply(eos("A", "stores", 1))).toBe("misrouted");
+  expect(state.size).toBe(0);
+});

@@ -8,7 +8,7 @@ import { mergeRuns, sortedOrder, writeRun } from "./sortedRuns.ts";
 const dir = mkdtempSync(join(tmpdir(), "coffee-runs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-test("runs on disk plus rows in memory merge into one stable sort of everything", () => {
+test("runs on disk plus rows in memory merge into one (id, cents) sort of everything", () => {
   let seed = 5;
   const rnd = (n: number): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
   const all: { id: string; cents: number }[] = [];
@@ -23,7 +23,7 @@ test("runs on disk plus rows in memory merge into one stable sort of everything"
   }
   const memory = Array.from({ length: 777 }, () => ({ id: `t-${rnd(4000)}`, cents: rnd(9999) }));
   all.push(...memory);
-  const expected = sortedOrder(all.map((x) => x.id)).map((i) => all[i]!);
+  const expected = sortedOrder(all.map((x) => x.id), all.map((x) => x.cents)).map((i) => all[i]!);
   const merged = [...mergeRuns(paths, memory.map((x) => x.id), memory.map((x) => x.cents))];
   expect(merged).toEqual(expected);
 });
@@ -71,4 +71,13 @@ test("a run that cannot be written is WAL_IO_FAILED, not a stray system error", 
     code = (err as WalError).code;
   }
   expect(code).toBe("WAL_IO_FAILED");
+});
+
+test("a repeated id comes out by cents, whatever order its rows arrived in and wherever they are", () => {
+  const a = join(dir, "tie-a.rows");
+  const b = join(dir, "tie-b.rows");
+  writeRun(a, ["t1", "t1", "t0"], [9000, 7000, 1]);
+  writeRun(b, ["t1"], [8000]);
+  const rows = [...mergeRuns([a, b], ["t1", "t2"], [6000, 5])];
+  expect(rows).toEqual([{ id: "t0", cents: 1 }, { id: "t1", cents: 6000 }, { id: "t1", cents: 7000 }, { id: "t1", cents: 8000 }, { id: "t1", cents: 9000 }, { id: "t2", cents: 5 }]);
 });

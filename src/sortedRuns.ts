@@ -3,7 +3,7 @@
  * transaction sorted by id, so its state grows with rows; past a bound the rows go to disk as a
  * sorted run file and the final result is a k-way merge of the runs, streamed.
  *
- * Run file: rows sorted by id (code units, stable), each `u32 id byte length, UTF-8 id, f64 cents`
+ * Run file: rows sorted by id (code units), then cents, each `u32 id byte length, UTF-8 id, f64 cents`
  * (little endian). Written once, fsynced (file and directory) before anything refers to it.
  * Files named `*.bin` are of the first format, with a u16 length, which held ids up to 64 KiB
  * only; a session's state from before may still name them, so both are read. Q1 names new runs
@@ -25,16 +25,23 @@ export const lengthBytesOf = (path: string): 2 | 4 => (path.endsWith(".bin") ? 2
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Indexes of `ids` in id order (code units), ties in insertion order. */
-export function sortedOrder(ids: readonly string[]): number[] {
+/**
+ * Indexes of the rows in (id, cents) order, ids by code units. A repeated transaction id comes
+ * out in the same order however the rows arrived (worker interleaving, replica counts), the
+ * order the reference gives it.
+ */
+export function sortedOrder(ids: readonly string[], cents: readonly number[]): number[] {
   const order = ids.map((_, i) => i);
   order.sort((a, b) => {
     const x = ids[a]!;
     const y = ids[b]!;
-    return x < y ? -1 : x > y ? 1 : a - b;
+    return x < y ? -1 : x > y ? 1 : cents[a]! - cents[b]!;
   });
   return order;
 }
+
+/** True when row (id, cents) comes before row (otherId, otherCents). */
+const before = (id: string, cents: number, otherId: string, otherCents: number): boolean => id < otherId || (id === otherId && cents < otherCents);
 
 /**
  * Write the rows, sorted, to `path` and make the file and its directory entry durable. A failed
@@ -47,7 +54,7 @@ export function writeRun(path: string, ids: readonly string[], cents: readonly n
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   let at = 0;
-  for (const i of sortedOrder(ids)) {
+  for (const i of sortedOrder(ids, cents)) {
     const id = encoded[i]!;
     if (width === 2) {
       if (id.length > 0xffff) throw new InternalError(`id of ${id.length} bytes does not fit a row of ${path}`);
@@ -65,21 +72,28 @@ export function writeRun(path: string, ids: readonly string[], cents: readonly n
   }
 }
 
-/** `bytes` as the whole of `path`, fsynced with its directory entry. */
+/** `bytes` as the whole of `path`, fsynced with its directory entry (and those of directories it made). */
 function writeDurably(path: string, bytes: Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
+  const made = mkdirSync(dirname(path), { recursive: true });
   const fd = openSync(path, "w");
   try {
-    writeSync(fd, bytes);
+    // A write may take fewer bytes; a full disk says so on the next one.
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  const dir = openSync(dirname(path), "r");
+  syncDir(dirname(path));
+  // New directories (the spill root, the session's) are entries in their parents, up to the first that existed.
+  if (made !== undefined) for (let d = dirname(path); d !== dirname(made); d = dirname(d)) syncDir(dirname(d));
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, "r");
   try {
-    fsyncSync(dir);
+    fsyncSync(fd);
   } finally {
-    closeSync(dir);
+    closeSync(fd);
   }
 }
 
@@ -133,28 +147,31 @@ class RunReader {
 }
 
 /**
- * Every row of the runs at `paths` and of the in-memory rows, merged in id order. Ties go to the
- * earlier run, the in-memory rows last: the order one stable sort of all rows would give.
+ * Every row of the runs at `paths` and of the in-memory rows, merged in (id, cents) order.
  */
 export function* mergeRuns(paths: readonly string[], ids: readonly string[], cents: readonly number[]): Generator<RunRow> {
   const fds = paths.map((p) => openSync(p, "r"));
   try {
     const readers = fds.map((fd, i) => new RunReader(fd, lengthBytesOf(paths[i]!)));
-    const order = sortedOrder(ids);
+    const order = sortedOrder(ids, cents);
     let m = 0;
     for (;;) {
       // k is small (one run per tens of thousands of rows): a linear scan beats a heap here.
       let best = -1;
       let bestId = "";
+      let bestCents = 0;
       for (let r = 0; r < readers.length; r++) {
         const h = readers[r]!.head;
-        if (h && (best < 0 || h.id < bestId)) { best = r; bestId = h.id; }
+        if (h && (best < 0 || before(h.id, h.cents, bestId, bestCents))) { best = r; bestId = h.id; bestCents = h.cents; }
       }
-      const memId = m < order.length ? ids[order[m]!]! : null;
-      if (memId !== null && (best < 0 || memId < bestId)) {
-        yield { id: memId, cents: cents[order[m]!]! };
-        m++;
-        continue;
+      if (m < order.length) {
+        const memId = ids[order[m]!]!;
+        const memCents = cents[order[m]!]!;
+        if (best < 0 || before(memId, memCents, bestId, bestCents)) {
+          yield { id: memId, cents: memCents };
+          m++;
+          continue;
+        }
       }
       if (best < 0) return;
       const reader = readers[best]!;
