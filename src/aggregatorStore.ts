@@ -77,11 +77,11 @@ export class AggregatorStore {
         for (const s of live) state.restoreSession(s);
       }
     }
-    for (const r of recovered.records) store.replay(r);
+    for (const r of recovered.records()) store.replay(r);
     state.removeOrphanFiles();
-    store.sinceSnapshot = recovered.records.length;
-    store.bytesSinceSnapshot = recovered.records.reduce((sum, r) => sum + r.length, 0);
-    return { store, replayed: recovered.records.length, truncatedBytes: recovered.truncatedBytes };
+    store.sinceSnapshot = recovered.recordCount;
+    store.bytesSinceSnapshot = recovered.recordBytes;
+    return { store, replayed: recovered.recordCount, truncatedBytes: recovered.truncatedBytes };
   }
 
   private replay(r: Uint8Array): void {

@@ -98,7 +98,7 @@ export class GatewayStore {
       }
       if (!Array.isArray(snapshot)) for (const [id, reason] of snapshot.purges) store.pendingPurges.set(id, reason);
     }
-    for (const r of recovered.records) store.apply(packr.unpack(r) as Rec);
+    for (const r of recovered.records()) store.apply(packr.unpack(r) as Rec);
     spool.retain(new Set(store.sessions.keys()));
     store.findDamaged();
     spool.sync();

@@ -83,7 +83,8 @@ describe("wal: write and recover", () => {
   test("round trip across reopen; close commits what is buffered", async () => {
     const d = fresh();
     const first = await Wal.open({ dir: join(d, "nested", "state") });
-    expect(first.recovered).toEqual({ snapshot: null, records: [], truncatedBytes: 0 });
+    expect(first.recovered).toMatchObject({ snapshot: null, recordCount: 0, recordBytes: 0, truncatedBytes: 0 });
+    expect([...first.recovered.records()]).toEqual([]);
     expect(first.wal.lsn).toBe(0);
     await fill(first.wal, 0, 30);
     expect(first.wal.lsn).toBe(30);
@@ -93,13 +94,13 @@ describe("wal: write and recover", () => {
     await first.wal.close(); // idempotent
 
     const again = await Wal.open({ dir: join(d, "nested", "state") });
-    expect(hex(again.recovered.records)).toEqual(recs(0, 31));
+    expect(hex([...again.recovered.records()])).toEqual(recs(0, 31));
     expect(again.recovered.truncatedBytes).toBe(0);
     expect(again.wal.lsn).toBe(31);
     await fill(again.wal, 31, 40);
     await again.wal.close();
     const third = await Wal.open({ dir: join(d, "nested", "state") });
-    expect(hex(third.recovered.records)).toEqual(recs(0, 40));
+    expect(hex([...third.recovered.records()])).toEqual(recs(0, 40));
     await third.wal.close();
   });
 
@@ -111,7 +112,7 @@ describe("wal: write and recover", () => {
     p[0] = 9;
     await wal.close();
     const { recovered } = await Wal.open({ dir: d });
-    expect([...recovered.records[0]!]).toEqual([1, 2, 3]);
+    expect([...[...recovered.records()][0]!]).toEqual([1, 2, 3]);
   });
 
   test("group commit: many appends and concurrent commit() calls share ONE fdatasync", async () => {
@@ -139,7 +140,7 @@ describe("wal: write and recover", () => {
     expect(fileSyncs).toBe(2);
     await wal.close();
     const { recovered } = await Wal.open({ dir: d });
-    expect(hex(recovered.records)).toEqual(recs(0, 501));
+    expect(hex([...recovered.records()])).toEqual(recs(0, 501));
   });
 
   test("segments roll over past segmentBytes, are named by their first lsn and replay in order", async () => {
@@ -158,10 +159,30 @@ describe("wal: write and recover", () => {
     }
     expect(next).toBe(61);
     const { wal, recovered } = await Wal.open({ dir: d, segmentBytes: 200 });
-    expect(hex(recovered.records)).toEqual(recs(0, 60));
+    expect(hex([...recovered.records()])).toEqual(recs(0, 60));
     await fill(wal, 60, 90);
     await wal.close();
-    expect(hex((await Wal.open({ dir: d })).recovered.records)).toEqual(recs(0, 90));
+    expect(hex([...(await Wal.open({ dir: d })).recovered.records()])).toEqual(recs(0, 90));
+  });
+
+  test("recovered records are read one segment at a time as they are replayed, not all at once", async () => {
+    const d = fresh();
+    await logOf(d, 60, { segmentBytes: 200 });
+    const names = segments(d);
+    const { wal, recovered } = await Wal.open({ dir: d, segmentBytes: 200 });
+    expect(recovered.recordCount).toBe(60);
+    expect(recovered.recordBytes).toBe(Array.from({ length: 60 }, (_, i) => rec(i).length).reduce((a, b) => a + b, 0));
+    const it = recovered.records();
+    const firstSegment = lsnsIn(join(d, names[0]!)).length;
+    for (let i = 0; i < firstSegment; i++) expect(hex([it.next().value as Uint8Array])).toEqual(recs(i, i + 1));
+    // Still in the first segment: the last one is not read yet, so what it holds now is what comes.
+    const lastName = join(d, names.at(-1)!);
+    const lastBytes = readFileSync(lastName);
+    writeFileSync(lastName, lastBytes.subarray(0, 3));
+    expect(() => [...it]).toThrow(/changed after recovery validated it/);
+    writeFileSync(lastName, lastBytes);
+    expect(hex([...recovered.records()])).toEqual(recs(0, 60));
+    await wal.close();
   });
 
   test("appends without commit are not recovered (second instance opened as after a crash)", async () => {
@@ -171,7 +192,7 @@ describe("wal: write and recover", () => {
     wal.append(rec(3)); // the process "dies" here: never committed, never closed
     wal.append(rec(4));
     const second = await Wal.open({ dir: d });
-    expect(hex(second.recovered.records)).toEqual(recs(0, 3));
+    expect(hex([...second.recovered.records()])).toEqual(recs(0, 3));
     expect(second.wal.lsn).toBe(3);
     await second.wal.close();
   });
@@ -206,9 +227,9 @@ describe("wal: write and recover", () => {
     }
     expect(await child.exited).not.toBe(0);
     const { wal, recovered } = await Wal.open({ dir: log });
-    expect(recovered.records.length).toBeGreaterThanOrEqual(acked());
-    expect(hex(recovered.records)).toEqual(hex(recovered.records.map((_, i) => rec(i, 1 + (i % 200)))));
-    expect(wal.lsn).toBe(recovered.records.length);
+    expect([...recovered.records()].length).toBeGreaterThanOrEqual(acked());
+    expect(hex([...recovered.records()])).toEqual(hex([...recovered.records()].map((_, i) => rec(i, 1 + (i % 200)))));
+    expect(wal.lsn).toBe([...recovered.records()].length);
     await wal.close();
   }, 30_000);
 });
@@ -236,7 +257,7 @@ describe("wal: torn tails and corruption", () => {
       const d = copy(t.d);
       truncateSync(join(d, t.last), cut);
       const { wal, recovered } = await Wal.open({ dir: d });
-      expect(hex(recovered.records)).toEqual(recs(0, 11));
+      expect(hex([...recovered.records()])).toEqual(recs(0, 11));
       expect(recovered.truncatedBytes).toBe(cut - t.lastStart);
       expect(statSync(join(d, t.last)).size).toBe(t.lastStart);
       expect(wal.lsn).toBe(11);
@@ -244,7 +265,7 @@ describe("wal: torn tails and corruption", () => {
       await wal.commit();
       await wal.close();
       const again = await Wal.open({ dir: d });
-      expect(hex(again.recovered.records)).toEqual([...recs(0, 11), ...hex([rec(99)])]);
+      expect(hex([...again.recovered.records()])).toEqual([...recs(0, 11), ...hex([rec(99)])]);
       expect(again.recovered.truncatedBytes).toBe(0);
       expect(again.wal.lsn).toBe(12);
       await again.wal.close();
@@ -258,7 +279,7 @@ describe("wal: torn tails and corruption", () => {
       const d = copy(t.d);
       flip(join(d, t.last), at);
       const { wal, recovered } = await Wal.open({ dir: d });
-      expect(hex(recovered.records)).toEqual(recs(0, 11));
+      expect(hex([...recovered.records()])).toEqual(recs(0, 11));
       expect(recovered.truncatedBytes).toBe(t.size - t.lastStart);
       await wal.close();
       rmSync(d, { recursive: true, force: true });
@@ -303,7 +324,7 @@ describe("wal: torn tails and corruption", () => {
       const good = readFileSync(seg);
       writeFileSync(seg, Buffer.concat([good, tail]));
       const { wal, recovered } = await Wal.open({ dir: d });
-      expect(hex(recovered.records)).toEqual(recs(0, 8));
+      expect(hex([...recovered.records()])).toEqual(recs(0, 8));
       expect(recovered.truncatedBytes).toBe(tail.length);
       expect(statSync(seg).size).toBe(good.length);
       await wal.close();
@@ -379,7 +400,7 @@ describe("wal: snapshots", () => {
     await wal.close();
     const a = await Wal.open({ dir: d, segmentBytes: 100 });
     expect([...a.recovered.snapshot!]).toEqual([1, 2, 3]);
-    expect(hex(a.recovered.records)).toEqual(recs(21, 30));
+    expect(hex([...a.recovered.records()])).toEqual(recs(21, 30));
     expect(a.wal.lsn).toBe(30);
     await a.wal.snapshot(Uint8Array.of(4));
     await fill(a.wal, 30, 32);
@@ -387,7 +408,7 @@ describe("wal: snapshots", () => {
     expect(snapshots(d)).toEqual([snapshotFileName(30)]);
     const b = await Wal.open({ dir: d });
     expect([...b.recovered.snapshot!]).toEqual([4]);
-    expect(hex(b.recovered.records)).toEqual(recs(30, 32));
+    expect(hex([...b.recovered.records()])).toEqual(recs(30, 32));
     await b.wal.close();
   });
 
@@ -404,7 +425,7 @@ describe("wal: snapshots", () => {
     await pending2;
     const { recovered } = await Wal.open({ dir: d });
     expect([...recovered.snapshot!]).toEqual([5]);
-    expect(hex(recovered.records)).toEqual(recs(1, 2));
+    expect(hex([...recovered.records()])).toEqual(recs(1, 2));
   });
 
   /** The bytes of a valid snapshot file of `state` at `lsn`, made by a Wal in a scratch dir. */
@@ -434,7 +455,7 @@ describe("wal: snapshots", () => {
       writeFileSync(join(d, `${snapshotFileName(6)}.tmp`), good);
       const { wal: w, recovered } = await Wal.open({ dir: d });
       expect([...recovered.snapshot!]).toEqual([7]);
-      expect(hex(recovered.records)).toEqual(recs(3, 6));
+      expect(hex([...recovered.records()])).toEqual(recs(3, 6));
       expect(readdirSync(d).sort()).toEqual([snapshotFileName(3), segmentFileName(4)]);
       await w.close();
     }
@@ -448,7 +469,7 @@ describe("wal: snapshots", () => {
     writeFileSync(join(d, "snapshot-0000000000000006.bin.tmp"), good);
     const { wal, recovered } = await Wal.open({ dir: d });
     expect(recovered.snapshot).toBeNull();
-    expect(hex(recovered.records)).toEqual(recs(0, 6));
+    expect(hex([...recovered.records()])).toEqual(recs(0, 6));
     expect(snapshots(d)).toEqual([]);
     await wal.close();
   });
@@ -460,7 +481,7 @@ describe("wal: snapshots", () => {
     writeFileSync(join(d, snapshotFileName(7)), good);
     const { wal, recovered } = await Wal.open({ dir: d });
     expect(recovered.snapshot).toBeNull();
-    expect(hex(recovered.records)).toEqual(recs(0, 8));
+    expect(hex([...recovered.records()])).toEqual(recs(0, 8));
     await wal.close();
   });
 
@@ -479,19 +500,19 @@ describe("wal: snapshots", () => {
     for (const [n, b] of old) writeFileSync(join(all, n), b);
     const a = await Wal.open({ dir: all });
     expect([...a.recovered.snapshot!]).toEqual([12]);
-    expect(hex(a.recovered.records)).toEqual(recs(12, 20));
+    expect(hex([...a.recovered.records()])).toEqual(recs(12, 20));
     expect(segments(all)).toEqual(segments(d)); // the covered ones are gone now
     expect(segments(all)[0]).toBe(segmentFileName(13));
     await fill(a.wal, 20, 21);
     await a.wal.close();
-    expect(hex((await Wal.open({ dir: all })).recovered.records)).toEqual(recs(12, 21));
+    expect(hex([...(await Wal.open({ dir: all })).recovered.records()])).toEqual(recs(12, 21));
 
     // the deletion was interrupted half-way: only a later covered segment survived (a covered gap)
     const some = copy(d);
     const [n, b] = old.at(-1)!;
     writeFileSync(join(some, n), b);
     const s = await Wal.open({ dir: some });
-    expect(hex(s.recovered.records)).toEqual(recs(12, 20));
+    expect(hex([...s.recovered.records()])).toEqual(recs(12, 20));
     await s.wal.close();
 
     // crash right after the rename: old segments still there, nothing written since
@@ -504,11 +525,11 @@ describe("wal: snapshots", () => {
     for (const [x, y] of kept) writeFileSync(join(bare, x), y);
     const r = await Wal.open({ dir: bare });
     expect([...r.recovered.snapshot!]).toEqual([5]);
-    expect(r.recovered.records).toEqual([]);
+    expect([...r.recovered.records()]).toEqual([]);
     expect(r.wal.lsn).toBe(5);
     await fill(r.wal, 5, 7);
     await r.wal.close();
-    expect(hex((await Wal.open({ dir: bare })).recovered.records)).toEqual(recs(5, 7));
+    expect(hex([...(await Wal.open({ dir: bare })).recovered.records()])).toEqual(recs(5, 7));
   });
 
   function copy(from: string): string {
@@ -543,7 +564,7 @@ describe("wal: fatal failures", () => {
     expect(attempts).toBe(before + 1); // no retry, ever
     expect(wal.lsn).toBe(5);
     const { recovered } = await Wal.open({ dir: d });
-    expect(hex(recovered.records.slice(0, 5))).toEqual(recs(0, 5)); // what was durable stays durable
+    expect(hex([...recovered.records()].slice(0, 5))).toEqual(recs(0, 5)); // what was durable stays durable
   });
 
   test("a failed fsync inside snapshot() is fatal too; recovery falls back to the log", async () => {
@@ -562,7 +583,7 @@ describe("wal: fatal failures", () => {
     expect((await walError(() => wal.append(rec(4)))).code).toBe("WAL_FSYNC_FAILED");
     const { wal: w, recovered } = await Wal.open({ dir: d });
     expect(recovered.snapshot).toBeNull();
-    expect(hex(recovered.records)).toEqual(recs(0, 4));
+    expect(hex([...recovered.records()])).toEqual(recs(0, 4));
     expect(existsSync(join(d, `${snapshotFileName(4)}.tmp`))).toBe(false);
     await w.close();
   });

@@ -40,11 +40,13 @@ import {
   closeSync,
   fdatasyncSync,
   fsyncSync,
+  fstatSync,
   ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -80,8 +82,16 @@ export type WalSyncKind = "records" | "file" | "directory";
 export interface WalRecovery {
   /** The newest valid snapshot's state, or null when there is none. */
   snapshot: Uint8Array | null;
-  /** Payloads of the records after the snapshot, in lsn order (views into the read segment files). */
-  records: Uint8Array[];
+  /**
+   * Payloads of the records after the snapshot, in lsn order, read again from the segment files
+   * one at a time as the iteration goes (recovery validated them all first without keeping any):
+   * replaying a long log holds one segment in memory, not all of it. Iterate before the log is
+   * compacted by a snapshot (that deletes segments); records appended since are not included.
+   */
+  records(): Generator<Uint8Array>;
+  /** How many records `records()` yields, and their payload bytes. */
+  recordCount: number;
+  recordBytes: number;
   /** Bytes of torn tail dropped from the last segment. */
   truncatedBytes: number;
 }
@@ -250,7 +260,8 @@ interface SegmentScan {
 
 interface RecoveryPlan {
   snapshot: { lsn: number; name: string; state: Uint8Array } | null;
-  records: Uint8Array[];
+  recordCount: number;
+  recordBytes: number;
   lastLsn: number;
   segments: SegmentScan[];
   discard: string[];
@@ -283,7 +294,9 @@ function planRecovery(dir: string): RecoveryPlan {
     .map((name) => ({ name, lsn: lsnOfName(name, SEGMENT_NAME) }))
     .filter((s): s is { name: string; lsn: number } => s.lsn !== null)
     .sort((a, b) => a.lsn - b.lsn);
-  const records: Uint8Array[] = [];
+  let recordCount = 0;
+  let recordBytes = 0;
+  let scratch: Uint8Array = new Uint8Array(0);
   const segments: SegmentScan[] = [];
   let expected = 1;
   segmentNames.forEach((seg, i) => {
@@ -292,7 +305,9 @@ function planRecovery(dir: string): RecoveryPlan {
       throw corrupt(`${seg.name} in ${dir} starts at lsn ${seg.lsn}: records ${expected}..${seg.lsn - 1} are missing`);
     }
     expected = seg.lsn;
-    const buf = new Uint8Array(readFileSync(join(dir, seg.name)));
+    // One buffer for every segment: nothing read here outlives the check.
+    const buf = readInto(join(dir, seg.name), scratch);
+    scratch = buf.buffer.byteLength > scratch.byteLength ? new Uint8Array(buf.buffer) : scratch;
     const view = viewOf(buf);
     const last = i === segmentNames.length - 1;
     let off = 0;
@@ -306,13 +321,56 @@ function planRecovery(dir: string): RecoveryPlan {
         break;
       }
       if (rec.lsn !== expected) throw corrupt(`${join(dir, seg.name)} at offset ${off}: lsn ${rec.lsn}, expected ${expected}`);
-      if (rec.lsn > covered) records.push(buf.subarray(off + RECORD_HEADER_BYTES, rec.end));
+      if (rec.lsn > covered) {
+        recordCount++;
+        recordBytes += rec.end - off - RECORD_HEADER_BYTES;
+      }
       expected++;
       off = rec.end;
     }
     segments.push({ name: seg.name, lastLsn: expected - 1, validBytes: off, fileBytes: buf.length });
   });
-  return { snapshot, records, lastLsn: Math.max(covered, expected - 1), segments, discard };
+  return { snapshot, recordCount, recordBytes, lastLsn: Math.max(covered, expected - 1), segments, discard };
+}
+
+/** The whole of file `path`, read into `into` when it is large enough (a view of it), else into a new buffer. */
+function readInto(path: string, into: Uint8Array): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const buf = size <= into.byteLength ? into.subarray(0, size) : new Uint8Array(size);
+    for (let off = 0; off < size; ) {
+      const n = readSync(fd, buf, off, size - off, off);
+      if (n === 0) return buf.subarray(0, off);
+      off += n;
+    }
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The payloads of records above `covered` in `segments` (validated already), one segment read at
+ * a time. Each segment gets a buffer of its own (a consumer may keep views of a payload), and
+ * the previous one is collected before the next is read, so replay holds about one segment.
+ */
+function* readRecords(dir: string, segments: readonly SegmentScan[], covered: number): Generator<Uint8Array> {
+  for (const [i, seg] of segments.entries()) {
+    if (i > 0) Bun.gc(true);
+    const file = readInto(join(dir, seg.name), new Uint8Array(0));
+    const changed = (): WalError => corrupt(`${join(dir, seg.name)} changed after recovery validated it`);
+    if (file.length < seg.validBytes) throw changed();
+    const buf = file.subarray(0, seg.validBytes);
+    const view = viewOf(buf);
+    for (let off = 0; off < buf.length; ) {
+      if (buf.length - off < RECORD_HEADER_BYTES) throw changed();
+      const end = off + RECORD_HEADER_BYTES + view.getUint32(off);
+      if (end > buf.length) throw changed();
+      if (getU64(view, off + 8) > covered) yield buf.subarray(off + RECORD_HEADER_BYTES, end);
+      off = end;
+    }
+  }
 }
 
 interface Segment {
@@ -416,7 +474,17 @@ export class Wal {
       segments: kept.map((s) => s.name),
       snapshotLsn: snap?.lsn ?? null,
     });
-    return { wal, recovered: { snapshot: snap?.state ?? null, records: plan.records, truncatedBytes } };
+    const replayed = kept.map((s) => ({ ...s, validBytes: Math.min(s.validBytes, s.fileBytes) }));
+    return {
+      wal,
+      recovered: {
+        snapshot: snap?.state ?? null,
+        records: () => readRecords(dir, replayed, covered),
+        recordCount: plan.recordCount,
+        recordBytes: plan.recordBytes,
+        truncatedBytes,
+      },
+    };
   }
 
   /** Records appended but not yet committed. */
