@@ -105,12 +105,12 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     } catch (err) {
       malformed++;
       log.error(`dropping undecodable message: ${(err as Error).message}`);
-      return d.ack();
+      return void d.ack();
     }
     if (msg.kind === "result") {
       malformed++;
       log.error(`dropping a result message that was routed to ${spec.queue}`);
-      return d.ack();
+      return void d.ack();
     }
     let effect: ApplyEffect;
     try {
@@ -123,7 +123,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     if (effect === "misrouted") {
       malformed++;
       log.error(`dropping ${msg.kind} of ${msg.kind === "purge" ? "" : msg.entity} for session ${msg.session}: not an input of ${cfg.query} (misrouted)`);
-      return d.ack();
+      return void d.ack();
     }
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
     if (effect === "applied" && msg.kind === "data") metrics.stageDone(spec.queue, msg.entity, bodyRows(msg.bodyKind, msg.body), 0);
@@ -141,7 +141,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       if (store && (await store.maybeSnapshot().catch(fatal))) log.info("log compacted into a snapshot");
       return;
     }
-    if (!store) return d.ack();
+    if (!store) return void d.ack();
     group.after(() => d.ack());
     // Sessions that overlap may keep one open at all times: the log is compacted by its size
     // too, not only when a session completes, so recovery never reads an unbounded log.

@@ -501,12 +501,12 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     const stored = store.sessions.get(msg.session);
     if (!s || !stored) {
       log.warn(`result chunk ${msg.query}#${msg.chunk} for unknown or ended session ${msg.session} dropped`);
-      return d.ack();
+      return void d.ack();
     }
     if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
       counters.duplicateChunks++;
       metrics.duplicatesDropped.inc(stage);
-      return d.ack();
+      return void d.ack();
     }
     const added = store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
     group.after(() => d.ack());

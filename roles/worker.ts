@@ -52,9 +52,10 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
         const stages: [string, number, number][] = [];
         await Promise.all(unit.run(msg.body, (stage, rowsIn, rowsOut) => stages.push([stage, rowsIn, rowsOut])).map((o) =>
           transport.publish(o.routingKey, encodeMessage({ kind: "data", session, entity, seq, bodyKind: o.bodyKind, body: o.body }))));
-        d.ack();
+        // Counted once acked, so a batch that fails, or whose channel is lost before its ack, and
+        // comes again is counted once.
+        if (!d.ack()) return;
         counters.batches++;
-        // Counted once acked, so a batch that fails and comes again is counted once.
         for (const [stage, rowsIn, rowsOut] of stages) metrics.stageDone(stage, entity, rowsIn, rowsOut);
       });
       log.info(`${unit.stages.length > 1 ? `chain ${unit.name} (${unit.stages.join(" → ")})` : `stage ${unit.name}`} consuming ${unit.queue} (prefetch ${cfg.prefetch})`);

@@ -269,12 +269,14 @@ export class AmqpTransport implements Transport {
     });
     await ch.prefetch(entry.options.prefetch);
     // Acks on a channel that is gone are meaningless: the broker requeued those deliveries.
-    const settle = (f: () => void): void => {
-      if (entry.channel !== ch) return;
+    const settle = (f: () => void): boolean => {
+      if (entry.channel !== ch) return false;
       try {
         f();
+        return true;
       } catch (err) {
         this.opts.onError(err);
+        return false;
       }
     };
     entry.channel = ch;
@@ -287,7 +289,7 @@ export class AmqpTransport implements Transport {
         body: msg.content,
         redelivered: msg.fields.redelivered,
         ack: () => settle(() => ch.ack(msg)),
-        nack: (requeue) => settle(() => ch.nack(msg, false, requeue)),
+        nack: (requeue) => void settle(() => ch.nack(msg, false, requeue)),
       };
       this.deliveredOn.set(delivery, ch);
       entry.dispatch(delivery);

@@ -129,8 +129,8 @@ export class MemoryBroker {
         c.inFlight++;
         progressed = true;
         let settled = false;
-        const settle = (requeue: boolean): void => {
-          if (settled) return;
+        const settle = (requeue: boolean): boolean => {
+          if (settled) return false;
           settled = true;
           c.inFlight--;
           if (requeue) {
@@ -141,8 +141,9 @@ export class MemoryBroker {
           } else {
             queueMicrotask(() => this.pump(q));
           }
+          return true;
         };
-        const delivery: Delivery = { body: m.body, redelivered: m.redelivered, ack: () => settle(false), nack: (r) => settle(r) };
+        const delivery: Delivery = { body: m.body, redelivered: m.redelivered, ack: () => settle(false), nack: (r) => void settle(r) };
         queueMicrotask(() => c.deliver(delivery));
       }
     }

@@ -193,8 +193,9 @@ export function meteredTransport(transport: Transport, metrics: CoffeeMetrics): 
         body: d.body,
         redelivered: d.redelivered,
         ack() {
-          d.ack();
-          metrics.acks.inc(labels);
+          const done = d.ack();
+          if (done) metrics.acks.inc(labels);
+          return done;
         },
         nack(requeue) {
           d.nack(requeue);

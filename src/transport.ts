@@ -8,7 +8,11 @@ import type { QueueSpec } from "./topology.ts";
 export interface Delivery {
   body: Uint8Array;
   redelivered: boolean;
-  ack(): void;
+  /**
+   * Settle it as done. False when that could not reach the broker (the channel it came on is
+   * gone, so the broker delivers it again) or it was settled already: not done, not to be counted.
+   */
+  ack(): boolean;
   nack(requeue: boolean): void;
 }
 
