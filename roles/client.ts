@@ -81,9 +81,11 @@ function checkOutDir(outDir: string): void {
 
 /** Parse `host:port`. */
 export function parseHostPort(text: string): { host: string; port: number } {
-  const m = /^(.+):(\d{1,5})$/.exec(text);
-  if (!m || Number(m[2]) > 65535) throw new ConfigError(`--gateway must be host:port, got "${text}"`);
-  return { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
+  // A host is a name or an address (IPv6 in brackets): no scheme, path or spaces.
+  const m = /^([^\s/:[\]]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) throw new ConfigError(`--gateway must be host:port with a port in 1..65535 (e.g. 127.0.0.1:9000), got "${text}"`);
+  return { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
 }
 
 /** Run one client session to completion; throws a CoffeeError on failure. */
@@ -378,6 +380,8 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "data", type: "string", env: "COFFEE_DATA", required: true, help: "dataset folder with transactions/, transaction_items/, users/, stores/, menu_items/" },
   { name: "out", type: "string", env: "COFFEE_OUT", default: "./results", help: "results go to OUT/session_<id>/query1..4.csv" },
   { name: "gateway", type: "string", env: "COFFEE_GATEWAY", default: "127.0.0.1:9000", help: "gateway address host:port" },
+  // Every role takes it (contract §1), so one environment serves them all; the client talks to the gateway only.
+  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "accepted like every role's, unused: the client talks to no broker" },
   { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 50_000, min: 1, max: 1_000_000, help: "most rows per batch sent (keep it under the gateway's --max-batch-rows)" },
   { name: "batch-bytes", type: "int", env: "COFFEE_BATCH_BYTES", default: 1_048_576, min: 1024, max: 64 * 1024 * 1024, help: "a batch is sent once its fields hold this many bytes of UTF-8 (the broker is cheap per byte, dear per message)" },
   { name: "window", type: "int", env: "COFFEE_WINDOW", default: 8, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
@@ -436,7 +440,7 @@ export const clientCommand: Command = {
       return 0;
     } catch (err) {
       process.stderr.write(`coffee client: ${codedMessage(err)}\n`);
-      return 1;
+      return err instanceof ConfigError ? 2 : 1;
     } finally {
       governor.stop();
       health.close();

@@ -33,6 +33,8 @@ const isElectionMessage = (m: unknown): m is ElectionMessage => {
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "name", type: "string", env: "COFFEE_NAME", default: "monitor", help: "process name" },
+  // Every role takes it (contract §1), so one environment serves them all.
+  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "accepted like every role's, unused: monitors talk to no broker (they ping processes)" },
   { name: "id", type: "int", env: "COFFEE_MONITOR_ID", default: 1, min: 1, max: 1_000_000, help: "this monitor's election id (the highest live id leads)" },
   { name: "peers", type: "string", env: "COFFEE_MONITOR_PEERS", default: "", help: "every monitor's election address: 1=host:port,2=host:port,... (empty: this one alone)" },
   { name: "election-port", type: "int", env: "COFFEE_ELECTION_PORT", default: 0, min: 0, max: 65535, help: "TCP port for election messages (default: this id's port in --peers)" },

@@ -44,9 +44,16 @@ export function entityFiles(dataDir: string, entity: Entity): string[] {
   const dir = join(dataDir, entity);
   let names: string[];
   try {
-    if (!statSync(dir).isDirectory()) throw new DatasetError(`${dir} is not a directory`);
+    if (!statSync(dataDir).isDirectory()) throw new DatasetError(`${dataDir} is a file, not a dataset folder (one holding transactions/, transaction_items/, users/, stores/, menu_items/)`);
+  } catch (err) {
+    if (err instanceof DatasetError) throw err;
+    throw new DatasetError(`dataset folder ${dataDir} does not exist`);
+  }
+  try {
+    if (!statSync(dir).isDirectory()) throw new DatasetError(`${dir} is not a directory (expected ${entity}/*.csv under ${dataDir})`);
     names = readdirSync(dir);
-  } catch {
+  } catch (err) {
+    if (err instanceof DatasetError) throw err;
     throw new DatasetError(`dataset folder ${dir} is missing (expected ${entity}/*.csv under ${dataDir})`);
   }
   return names.filter((n) => n.toLowerCase().endsWith(".csv")).sort().map((n) => join(dir, n));

@@ -59,6 +59,14 @@ ${optionSections(roles, tools, COMMON_OPTIONS)}
 `;
 }
 
+/** What to say when argv names no role or tool: a role given as a tool gets its --role spelling. */
+function noCommand(first: string | undefined): string {
+  const tools = TOOL_ENTRIES.map((t) => t.name).join(", ");
+  if (first === undefined || first.startsWith("-")) return `no role or tool given: --role ${ROLE_ENTRIES.map((r) => r.name).join("|")}, or one of ${tools} (see coffee --help)`;
+  if (ROLE_ENTRIES.some((r) => r.name === first)) return `"${first}" is a role: coffee --role ${first} ... (see coffee --role ${first} --help)`;
+  return `unknown tool "${first}" (tools: ${tools}; roles go with --role)`;
+}
+
 /** Pick the command from argv/env; returns it with the remaining arguments. */
 function resolve(argv: string[], env: Record<string, string | undefined>): { command: CommandEntry | null; rest: string[] } {
   const first = argv[0];
@@ -96,8 +104,12 @@ export async function main(argv: string[], env: Record<string, string | undefine
     const { command: entry, rest } = resolve(argv, env);
     if (!entry) {
       const wantsHelp = rest.includes("--help") || rest.includes("-h") || rest.length === 0;
-      process[wantsHelp ? "stdout" : "stderr"].write(wantsHelp ? await topHelp() : `coffee: no role or tool given (see coffee --help)\n`);
-      return wantsHelp ? 0 : 2;
+      if (wantsHelp) {
+        process.stdout.write(await topHelp());
+        return 0;
+      }
+      process.stderr.write(`coffee: CONFIG_INVALID: ${noCommand(rest[0])}\n`);
+      return 2;
     }
     const command = await entry.load();
     if (rest.includes("--help") || rest.includes("-h")) {

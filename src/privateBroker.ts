@@ -34,6 +34,15 @@ export async function brokerAnswers(broker: BrokerAddress): Promise<boolean> {
   return (await brokerProbe(broker)) === null;
 }
 
+/**
+ * True when a `brokerProbe` failure means nothing answered at the address (refused, unreachable,
+ * no such host, timed out), as opposed to a broker that answered and refused us (credentials,
+ * certificate, vhost), which no fallback should paper over.
+ */
+export function nothingAnswered(failure: string): boolean {
+  return /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNRESET|timed? ?out/i.test(failure);
+}
+
 /** Why an AMQP connection to `broker` fails (refused, TLS verification, credentials), or null if it succeeds. */
 export async function brokerProbe(broker: BrokerAddress): Promise<string | null> {
   try {

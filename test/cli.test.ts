@@ -2,6 +2,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { freeTcpPort } from "../src/ports.ts";
 import { coffeeArgv, generate, runCoffee, tempDir } from "./harness.ts";
 
 setDefaultTimeout(30_000);
@@ -38,6 +39,10 @@ describe("command line", () => {
     const up = await runCoffee(["up", "--help"]);
     expect(up.stdout).toMatch(/--state-dir VALUE .*default "\.\/state"/);
     expect(up.stdout).toMatch(/--namespace VALUE .*default "coffee"/);
+    // Contract §1: every role takes --namespace.
+    for (const role of ["gateway", "worker", "aggregator", "monitor", "client"]) {
+      expect((await runCoffee(["--role", role, "--help"])).stdout).toMatch(/--namespace VALUE .*env COFFEE_NAMESPACE; default "coffee"/);
+    }
   });
 
   test("bad options are CONFIG_INVALID naming the option, exit 2", async () => {
@@ -52,6 +57,10 @@ describe("command line", () => {
       [["up", "--replicas", "nosuch=2"], 'unknown stage "nosuch"'],
       [["up", "--dashboard-port", "8080", "--monitors", "0"], "--dashboard-port needs a monitor to serve it"],
       [["--role", "monitor", "--heartbeat-ms", "10", "--leader-timeout-ms", "15"], "--leader-timeout-ms must be >= 50"],
+      [["--role", "client", "--data", ".", "--gateway", "http://127.0.0.1:9000"], "--gateway must be host:port with a port in 1..65535"],
+      [["--role", "client", "--data", ".", "--gateway", "127.0.0.1:0"], "--gateway must be host:port with a port in 1..65535"],
+      [["client", "--data", "."], '"client" is a role: coffee --role client'],
+      [["gne"], 'unknown tool "gne"'],
       [["--role", "monitor", "--heartbeat-ms", "30", "--leader-timeout-ms", "50"], "--leader-timeout-ms (50) must be at least twice --heartbeat-ms (30)"],
       [["--role", "monitor", "--id", "1", "--peers", "1=127.0.0.1:7101,1=127.0.0.1:7102"], "--peers: id 1 is listed twice"],
       [["--role", "monitor", "--id", "1", "--peers", "1=127.0.0.1:7101,2=127.0.0.1:7102", "--election-port", "7300"], "--election-port 7300 differs from this monitor's port in --peers"],
@@ -73,6 +82,22 @@ describe("command line", () => {
       expect(r.stderr).toContain(`CONFIG_INVALID: --dashboard-port ${busy.port} is in use`);
     } finally {
       busy.stop(true);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("coffee up against a broker that answers but refuses its credentials is CONFIG_INVALID with the reason, no fallback", async () => {
+    const dir = tempDir("cli-creds");
+    try {
+      const url = new URL(process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672");
+      url.password = "certainly-wrong";
+      const r = await runCoffee(["up", "--port", String(freeTcpPort()), "--state-dir", dir], { AMQP_URL: url.toString() });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("refused the connection");
+      expect(r.stderr).toMatch(/ACCESS_REFUSED|403/);
+      expect(r.stderr).not.toContain("certainly-wrong");
+      expect(r.stderr).not.toContain("starting a private node");
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

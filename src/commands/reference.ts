@@ -1,8 +1,8 @@
 /** `coffee reference`: the four queries in one process, written as OUT/query1.csv .. query4.csv. */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "../command.ts";
-import { DatasetError } from "../errors.ts";
+import { ConfigError, DatasetError, codedMessage, errorMessage } from "../errors.ts";
 import { int, str } from "../options.ts";
 import { computeReference, type ReferenceResult } from "../reference.ts";
 import { rejectLine } from "../rejectReport.ts";
@@ -22,17 +22,24 @@ export const referenceCommand: Command = {
   async run(values) {
     const started = performance.now();
     const out = str(values, "out");
+    // Checked before the dataset is read, not after.
+    try {
+      mkdirSync(out, { recursive: true });
+      accessSync(out, constants.W_OK);
+    } catch (err) {
+      throw new ConfigError(`--out ${out}: cannot write results there (${errorMessage(err)})`);
+    }
     let result: ReferenceResult;
     try {
       result = await computeReference(str(values, "data"), { batchRows: int(values, "batch-rows") });
     } catch (err) {
       if (!(err instanceof DatasetError)) throw err;
-      process.stderr.write(`coffee reference: ${err.message}\n`);
+      process.stderr.write(`coffee reference: ${codedMessage(err)}\n`);
       return 1;
     }
-    mkdirSync(out, { recursive: true });
     for (const q of QUERIES) writeFileSync(join(out, queryFileName(q)), result.queries[q]);
-    for (const r of result.rejects) process.stderr.write(`${rejectLine(r)}\n`);
+    // The client's words, so the two reports compare line for line.
+    for (const r of result.rejects) process.stderr.write(`rejected: ${rejectLine(r)}\n`);
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     process.stdout.write(`reference: ${result.rowsRead} rows read, ${result.rowsRejected} rejected, ${seconds} s -> ${out}\n`);
     return 0;

@@ -13,7 +13,7 @@ import { createLogger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { claimTcpPort, freeTcpPort, freeUdpPort, tcpAccepts, tcpPortFree } from "../ports.ts";
-import { brokerProbe, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
+import { brokerProbe, nothingAnswered, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
 import { type RoleInstance } from "../roleRuntime.ts";
 import { QUEUE_TYPES } from "../amqpTransport.ts";
 import { brokerAddress, brokerEnv, brokerOptions, type BrokerAddress } from "../brokerAddress.ts";
@@ -35,7 +35,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
   ...brokerOptions("RabbitMQ URL, amqp:// or amqps:// (TLS); when nothing answers there, see --transport"),
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type for every process: classic or quorum (replicated)" },
-  { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at --amqp-url, else a private rabbitmq-server if installed, else everything in this process over an in-memory transport" },
+  { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at AMQP_URL (or AMQP_URL_FILE); if nothing answers there, a private rabbitmq-server if installed, else everything in this process over an in-memory transport (a broker that answers but refuses, e.g. wrong credentials or certificate, is an error)" },
   { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage, e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")})` },
   { name: "deploy", type: "enum", env: "COFFEE_DEPLOY", default: "fused", choices: DEPLOY_MODES, help: "fused: each chain of stages in one process per replica (fewer broker hops); split: one process per stage" },
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 0, max: 9, help: "monitor processes" },
@@ -122,14 +122,17 @@ export const upCommand: Command = {
       const failure = mode === "memory" ? null : await brokerProbe(address);
       brokerAnswered = mode !== "memory" && failure === null;
       if (failure !== null) {
-        if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(address.url)}: ${redactIn(failure, address.url)} (--transport amqp)`);
+        const why = redactIn(failure, address.url);
+        if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(address.url)}: ${why} (--transport amqp)`);
+        // A broker is there but refuses us: starting another one would hide the mistake.
+        if (!nothingAnswered(failure)) throw new ConfigError(`the broker at ${redactUrl(address.url)} refused the connection: ${why} (fix AMQP_URL, its credentials or AMQP_CA_FILE; --transport memory runs without a broker)`);
         if (rabbitmqInstalled()) {
-          log.info(`no broker answers at ${redactUrl(address.url)}; rabbitmq-server is installed, starting a private node`);
+          log.info(`no broker answers at ${redactUrl(address.url)} (${why}); rabbitmq-server is installed, starting a private node`);
           broker = await startPrivateBroker(join(stateDir, "rabbitmq"), (m) => log.info(m));
           address = { url: broker.url };
           mode = "amqp";
         } else {
-          log.info(`no broker answers at ${redactUrl(address.url)} and rabbitmq-server is not installed: running every role in this process over the in-memory transport (no durability across restarts)`);
+          log.info(`no broker answers at ${redactUrl(address.url)} (${why}) and rabbitmq-server is not installed: running every role in this process over the in-memory transport (no durability across restarts)`);
           mode = "memory";
         }
       } else if (mode === "auto") mode = "amqp";
