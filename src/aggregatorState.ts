@@ -67,6 +67,16 @@ export class AggregatorState {
    */
   private readonly filesToDrop: string[] = [];
 
+  /** Ended sessions whose files wait for the commit that makes their end durable. */
+  get filesAwaitingDrop(): number {
+    return this.filesToDrop.length;
+  }
+
+  /** Without a spill root there are no files, and nothing to remember (no commit would drain it). */
+  private noteFilesToDrop(session: string): void {
+    if (this.spillRoot !== null) this.filesToDrop.push(session);
+  }
+
   /** Delete the files of sessions whose end is now durable. */
   dropEndedFiles(): void {
     for (const session of this.filesToDrop.splice(0)) {
@@ -103,7 +113,7 @@ export class AggregatorState {
     if (msg.kind === "purge") {
       this.sessions.delete(msg.session);
       this.ended.add(msg.session);
-      this.filesToDrop.push(msg.session);
+      this.noteFilesToDrop(msg.session);
       this.counters.purged++;
       return "purged";
     }
@@ -147,7 +157,7 @@ export class AggregatorState {
     if (this.ended.has(session)) return;
     this.sessions.delete(session);
     this.ended.add(session);
-    this.filesToDrop.push(session);
+    this.noteFilesToDrop(session);
     this.counters.finished++;
   }
 

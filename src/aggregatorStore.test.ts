@@ -209,3 +209,12 @@ test("a message of an entity the query does not read is misrouted: no session is
   expect(state.apply(eos("A", "stores", 1))).toBe("misrouted");
   expect(state.size).toBe(0);
 });
+
+test("an aggregator without a spill root remembers no ended session's files (nothing would drain them)", () => {
+  const state = new AggregatorState(q3Reducer);
+  for (let i = 0; i < 1000; i++) {
+    state.apply(stores(`S${i}`));
+    state.markFinished(`S${i}`);
+  }
+  expect(state.filesAwaitingDrop).toBe(0);
+});
