@@ -81,10 +81,10 @@ function checkOutDir(outDir: string): void {
 
 /** Parse `host:port`. */
 export function parseHostPort(text: string): { host: string; port: number } {
-  // A host is a name or an address (IPv6 in brackets): no scheme, path or spaces.
-  const m = /^([^\s/:[\]]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(text);
+  // A host is a name or an address (IPv6 in brackets, a zone allowed): no scheme, path or spaces.
+  const m = /^([^\s/:[\]%]+|\[[0-9A-Fa-f:.]+(?:%[\w.-]+)?\]):(\d{1,5})$/.exec(text);
   const port = Number(m?.[2]);
-  if (!m || port < 1 || port > 65535) throw new ConfigError(`--gateway must be host:port with a port in 1..65535 (e.g. 127.0.0.1:9000), got "${text}"`);
+  if (!m || port < 1 || port > 65535) throw new ConfigError(`--gateway must be host:port with a port in 1..65535 (e.g. 127.0.0.1:9000, gateway:9000, [::1]:9000), got "${text}"`);
   return { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
 }
 

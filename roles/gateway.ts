@@ -140,6 +140,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (!sessions.has(s.id)) return;
     if (s.ttlTimer) clearTimeout(s.ttlTimer);
     sessions.delete(s.id);
+    // Nothing more goes to (or is read from) its client's connection on its behalf: a confirm
+    // or result arriving now finds no connection.
+    s.conn = null;
     counters.sessionsPurged++;
     metrics.sessionsPurged.inc(stage);
     log.info(`session ${s.id} purged: ${reason}`);
@@ -623,7 +626,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
 const OPTIONS: readonly OptionSpec[] = [
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 0, max: 65535, help: "TCP port clients connect to" },
   { name: "host", type: "string", env: "GATEWAY_HOST", default: "0.0.0.0", help: "address to listen on" },
-  { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full'" },
+  { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full' (a finished session waiting for its client's bye holds no slot, and a resume is never refused for the limit)" },
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "largest frame a client may send" },
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client session (batches sent again after a resume do not count)" },
   { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until it holds under half of its share" },

@@ -35,12 +35,13 @@ export async function brokerAnswers(broker: BrokerAddress): Promise<boolean> {
 }
 
 /**
- * True when a `brokerProbe` failure means nothing answered at the address (refused, unreachable,
- * no such host, timed out), as opposed to a broker that answered and refused us (credentials,
- * certificate, vhost), which no fallback should paper over.
+ * True when a `brokerProbe` failure shows a broker that answered and refused us: its credentials,
+ * vhost or permissions (AMQP 403 ACCESS_REFUSED, 530 NOT_ALLOWED), or a TLS certificate we do
+ * not trust. No fallback should paper over those. Anything else (refused, unreachable, reset,
+ * timed out, closed during the handshake) counts as nothing answering.
  */
-export function nothingAnswered(failure: string): boolean {
-  return /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNRESET|timed? ?out/i.test(failure);
+export function brokerRefusedUs(failure: string): boolean {
+  return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|certificate|CERT_|altname|self.signed|unable to verify/i.test(failure);
 }
 
 /** Why an AMQP connection to `broker` fails (refused, TLS verification, credentials), or null if it succeeds. */

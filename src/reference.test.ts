@@ -188,7 +188,7 @@ describe("computeReference on a hand-computed dataset", () => {
     }
     expect(code).toBe(0);
     for (const q of QUERIES) expect(readFileSync(join(out, queryFileName(q)), "utf8")).toBe(TINY_EXPECTED[q]);
-    expect(quiet.stderr).toContain("transactions/transactions.csv: 2 rows rejected (lines 11, 12)\n");
+    expect(quiet.stderr).toContain("rejected: transactions/transactions.csv: 2 rows rejected (lines 11, 12)\n");
     expect(quiet.stdout).toMatch(/^reference: 43 rows read, 5 rejected, [\d.]+ s/);
   });
 });

@@ -47,9 +47,10 @@ export class ResultFiles {
       f.next++;
       if (c.last) {
         fsyncSync(f.fd);
-        // Complete only once closed: a failed fsync leaves the descriptor to close().
-        closeSync(f.fd);
+        // Complete only once fsynced: a failed fsync leaves the descriptor to close(). Marked
+        // closed before closing: a failed close has freed it all the same, and must not be redone.
         f.complete = true;
+        closeSync(f.fd);
         break;
       }
     }

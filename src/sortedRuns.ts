@@ -10,7 +10,7 @@
  * `*.rows`.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { InternalError, WalError } from "./errors.ts";
 
 /** One row of a run. */
@@ -85,7 +85,13 @@ function writeDurably(path: string, bytes: Uint8Array): void {
   }
   syncDir(dirname(path));
   // New directories (the spill root, the session's) are entries in their parents, up to the first that existed.
-  if (made !== undefined) for (let d = dirname(path); d !== dirname(made); d = dirname(d)) syncDir(dirname(d));
+  if (made !== undefined) {
+    const top = resolve(made);
+    for (let d = resolve(dirname(path)); d !== dirname(d); d = dirname(d)) {
+      syncDir(dirname(d));
+      if (d === top) break;
+    }
+  }
 }
 
 function syncDir(dir: string): void {

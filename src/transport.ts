@@ -9,8 +9,10 @@ export interface Delivery {
   body: Uint8Array;
   redelivered: boolean;
   /**
-   * Settle it as done. False when that could not reach the broker (the channel it came on is
-   * gone, so the broker delivers it again) or it was settled already: not done, not to be counted.
+   * Settle it as done. False when the ack could not be handed to the channel it came on (that
+   * channel is gone, so the broker delivers it again) or it was settled already: not done, not to
+   * be counted. True means handed over, not received: a connection lost before the ack left the
+   * socket still gets the message again (counts are then one high; results are not, they dedupe).
    */
   ack(): boolean;
   nack(requeue: boolean): void;

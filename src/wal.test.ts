@@ -180,6 +180,20 @@ describe("wal: write and recover", () => {
     const lastBytes = readFileSync(lastName);
     writeFileSync(lastName, lastBytes.subarray(0, 3));
     expect(() => [...it]).toThrow(/changed after recovery validated it/);
+    // Same length, another segment's records: the lsn sequence gives it away.
+    const firstBytes = readFileSync(join(d, names[0]!));
+    writeFileSync(lastName, Buffer.concat([firstBytes, lastBytes]).subarray(0, lastBytes.length));
+    expect(() => [...recovered.records()]).toThrow(/changed after recovery validated it/);
+    // Gone: an I/O failure of the log, not a raw error.
+    rmSync(lastName);
+    let gone: unknown;
+    try {
+      [...recovered.records()];
+    } catch (err) {
+      gone = err;
+    }
+    expect(gone).toBeInstanceOf(WalError);
+    expect((gone as WalError).code).toBe("WAL_IO_FAILED");
     writeFileSync(lastName, lastBytes);
     expect(hex([...recovered.records()])).toEqual(recs(0, 60));
     await wal.close();

@@ -357,8 +357,15 @@ function readInto(path: string, into: Uint8Array): Uint8Array {
  */
 function* readRecords(dir: string, segments: readonly SegmentScan[], covered: number): Generator<Uint8Array> {
   for (const [i, seg] of segments.entries()) {
+    // Named by its first lsn, which recovery checked.
+    let expected = lsnOfName(seg.name, SEGMENT_NAME) ?? 0;
     if (i > 0) Bun.gc(true);
-    const file = readInto(join(dir, seg.name), new Uint8Array(0));
+    let file: Uint8Array;
+    try {
+      file = readInto(join(dir, seg.name), new Uint8Array(0));
+    } catch (err) {
+      throw new WalError("WAL_IO_FAILED", `reading ${join(dir, seg.name)} to replay it: ${errorMessage(err)}`);
+    }
     const changed = (): WalError => corrupt(`${join(dir, seg.name)} changed after recovery validated it`);
     if (file.length < seg.validBytes) throw changed();
     const buf = file.subarray(0, seg.validBytes);
@@ -366,8 +373,11 @@ function* readRecords(dir: string, segments: readonly SegmentScan[], covered: nu
     for (let off = 0; off < buf.length; ) {
       if (buf.length - off < RECORD_HEADER_BYTES) throw changed();
       const end = off + RECORD_HEADER_BYTES + view.getUint32(off);
-      if (end > buf.length) throw changed();
-      if (getU64(view, off + 8) > covered) yield buf.subarray(off + RECORD_HEADER_BYTES, end);
+      const lsn = getU64(view, off + 8);
+      // Validated whole before; here the lengths and the lsn sequence are enough to see a swap.
+      if (end > buf.length || lsn !== expected) throw changed();
+      expected++;
+      if (lsn > covered) yield buf.subarray(off + RECORD_HEADER_BYTES, end);
       off = end;
     }
   }

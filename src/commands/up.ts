@@ -13,7 +13,7 @@ import { createLogger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { claimTcpPort, freeTcpPort, freeUdpPort, tcpAccepts, tcpPortFree } from "../ports.ts";
-import { brokerProbe, nothingAnswered, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
+import { brokerProbe, brokerRefusedUs, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
 import { type RoleInstance } from "../roleRuntime.ts";
 import { QUEUE_TYPES } from "../amqpTransport.ts";
 import { brokerAddress, brokerEnv, brokerOptions, type BrokerAddress } from "../brokerAddress.ts";
@@ -125,7 +125,7 @@ export const upCommand: Command = {
         const why = redactIn(failure, address.url);
         if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(address.url)}: ${why} (--transport amqp)`);
         // A broker is there but refuses us: starting another one would hide the mistake.
-        if (!nothingAnswered(failure)) throw new ConfigError(`the broker at ${redactUrl(address.url)} refused the connection: ${why} (fix AMQP_URL, its credentials or AMQP_CA_FILE; --transport memory runs without a broker)`);
+        if (brokerRefusedUs(failure)) throw new ConfigError(`the broker at ${redactUrl(address.url)} refused the connection: ${why} (fix AMQP_URL, its credentials or AMQP_CA_FILE; --transport memory runs without a broker)`);
         if (rabbitmqInstalled()) {
           log.info(`no broker answers at ${redactUrl(address.url)} (${why}); rabbitmq-server is installed, starting a private node`);
           broker = await startPrivateBroker(join(stateDir, "rabbitmq"), (m) => log.info(m));
