@@ -23,6 +23,7 @@ import { codedMessage, isWalWriteFailure } from "../src/errors.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { join } from "node:path";
+import { lockStateDir } from "../src/stateDirLock.ts";
 
 /** Result chunks of one session awaiting their broker confirms at once (src/amqpTransport.ts bounds the rest). */
 const RESULT_CHUNKS_IN_FLIGHT = 8;
@@ -216,7 +217,14 @@ export const aggregatorCommand: Command = {
     const query = str(values, "query") as QueryName;
     const common = commonConfig(values, `agg-${query}`);
     const log = createLogger(common.name);
-    return runRoleProcess("aggregator", common, log, (t, metrics) =>
-      createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir: join(str(values, "state-dir"), common.name) }, t, log, metrics));
+    const stateDir = join(str(values, "state-dir"), common.name);
+    // Before anything reads the log: a second process on it would corrupt it.
+    const lock = lockStateDir(stateDir);
+    try {
+      return await runRoleProcess("aggregator", common, log, (t, metrics) =>
+        createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir }, t, log, metrics));
+    } finally {
+      lock.release();
+    }
   },
 };

@@ -25,6 +25,7 @@ import { GroupCommit } from "../src/groupCommit.ts";
 import { FairBudget } from "../src/fairBudget.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
+import { lockStateDir } from "../src/stateDirLock.ts";
 import { longestField } from "../src/textColumn.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
 import { newSession as blankSession, resultsComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
@@ -678,6 +679,12 @@ export const gatewayCommand: Command = {
     const common = commonConfig(values, "gateway");
     const log = createLogger(common.name);
     const cfg = { ...gatewayConfig(values), stateDir: join(str(values, "state-dir"), common.name) };
-    return runRoleProcess("gateway", common, log, (t, metrics, governor) => createGateway(cfg, t, log, metrics, governor));
+    // Before anything reads the log: a second gateway on it would corrupt it.
+    const lock = lockStateDir(cfg.stateDir);
+    try {
+      return await runRoleProcess("gateway", common, log, (t, metrics, governor) => createGateway(cfg, t, log, metrics, governor));
+    } finally {
+      lock.release();
+    }
   },
 };
