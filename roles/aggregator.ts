@@ -178,7 +178,8 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       })();
       handling = republished.catch(() => {});
       await republished;
-      if (shuttingDown) return;
+      // Stopped meanwhile: return once the stop is over (the log closed), not before.
+      if (shuttingDown) return void (await shuttingDown);
       consumer = await transport.consume(spec.queue, { prefetch: cfg.prefetch, concurrent: false }, handleUnlessStopping);
       log.info(`aggregator ${cfg.query} consuming ${spec.queue}`);
       await finished;
@@ -220,6 +221,7 @@ export const aggregatorCommand: Command = {
     const stateDir = join(str(values, "state-dir"), common.name);
     // Before anything reads the log: a second process on it would corrupt it.
     const lock = lockStateDir(stateDir);
+    if (!lock.locked) log.warn(`state directory ${stateDir} is not locked against a second process: ${lock.unlockedBecause}`);
     try {
       return await runRoleProcess("aggregator", common, log, (t, metrics) =>
         createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir }, t, log, metrics));

@@ -681,6 +681,7 @@ export const gatewayCommand: Command = {
     const cfg = { ...gatewayConfig(values), stateDir: join(str(values, "state-dir"), common.name) };
     // Before anything reads the log: a second gateway on it would corrupt it.
     const lock = lockStateDir(cfg.stateDir);
+    if (!lock.locked) log.warn(`state directory ${cfg.stateDir} is not locked against a second process: ${lock.unlockedBecause}`);
     try {
       return await runRoleProcess("gateway", common, log, (t, metrics, governor) => createGateway(cfg, t, log, metrics, governor));
     } finally {

@@ -8,6 +8,8 @@ test("only a broker that answered and refused us (credentials, certificate) is t
     "self-signed certificate in certificate chain",
     "Hostname/IP does not match certificate's altnames: IP: 127.0.0.2 is not in the cert's list: 127.0.0.1",
     "unable to verify the first certificate",
+    "write EPROTO 140000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number",
+    "tlsv1 alert protocol version",
   ];
   const nothing = [
     "connect ECONNREFUSED 127.0.0.1:5672",

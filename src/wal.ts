@@ -241,6 +241,15 @@ function syncDir(dir: string, sync: Syncer): void {
 }
 
 /** Create `dir` (and parents), making each new directory entry durable. */
+/** Create `dir` (and parents) if missing, each new directory entry fsynced: for files that sit beside a log. */
+export function ensureDurableDir(dir: string): void {
+  try {
+    ensureDir(resolve(dir), makeSyncer(undefined, undefined));
+  } catch (err) {
+    throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot create ${dir}: ${errorMessage(err)}`);
+  }
+}
+
 function ensureDir(dir: string, sync: Syncer): void {
   const made = mkdirSync(dir, { recursive: true });
   if (made === undefined) return;
