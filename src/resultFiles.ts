@@ -5,10 +5,11 @@
  * leaves a file that looks complete; each is fsynced before, and the directory after, the
  * renames, so a crash of the machine cannot leave a named file short either.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { ProtocolError } from "./errors.ts";
 import { QUERIES, queryFileName, type QueryName } from "./schema.ts";
+import { writeAll } from "./wal.ts";
 
 interface QueryFile {
   fd: number;
@@ -43,7 +44,9 @@ export class ResultFiles {
     f.pending.set(chunk, { csv, last });
     for (let c = f.pending.get(f.next); c; c = f.pending.get(f.next)) {
       f.pending.delete(f.next);
-      f.bytes += writeAll(f.fd, Buffer.from(c.csv, "utf8"));
+      const bytes = Buffer.from(c.csv, "utf8");
+      writeAll(f.fd, bytes);
+      f.bytes += bytes.length;
       f.next++;
       if (c.last) {
         fsyncSync(f.fd);
@@ -90,10 +93,4 @@ export class ResultFiles {
   close(): void {
     for (const f of this.files.values()) if (!f.complete) { f.complete = true; closeSync(f.fd); }
   }
-}
-
-/** Write all of `bytes` (a write may take fewer: a full disk says so on the next one). */
-function writeAll(fd: number, bytes: Uint8Array): number {
-  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-  return bytes.length;
 }

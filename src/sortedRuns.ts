@@ -9,9 +9,10 @@
  * only; a session's state from before may still name them, so both are read. Q1 names new runs
  * `*.rows`.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { InternalError, WalError } from "./errors.ts";
+import { closeSync, fsyncSync, openSync, readSync } from "node:fs";
+import { dirname } from "node:path";
+import { InternalError, WalError, type WalErrorCode } from "./errors.ts";
+import { ensureDurableDir, writeAll } from "./wal.ts";
 
 /** One row of a run. */
 export interface RunRow {
@@ -67,6 +68,7 @@ export function writeRun(path: string, ids: readonly string[], cents: readonly n
   try {
     writeDurably(path, out);
   } catch (err) {
+    if (err instanceof WalError) throw new WalError(err.code as WalErrorCode, `writing sorted run ${path}: ${err.message}`);
     const code = (err as NodeJS.ErrnoException).syscall === "fsync" ? "WAL_FSYNC_FAILED" : "WAL_IO_FAILED";
     throw new WalError(code, `writing sorted run ${path}: ${(err as Error).message}`);
   }
@@ -74,24 +76,16 @@ export function writeRun(path: string, ids: readonly string[], cents: readonly n
 
 /** `bytes` as the whole of `path`, fsynced with its directory entry (and those of directories it made). */
 function writeDurably(path: string, bytes: Uint8Array): void {
-  const made = mkdirSync(dirname(path), { recursive: true });
+  // New directories (the spill root, the session's) made durable as the log makes its own.
+  ensureDurableDir(dirname(path));
   const fd = openSync(path, "w");
   try {
-    // A write may take fewer bytes; a full disk says so on the next one.
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    writeAll(fd, bytes, 0);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   syncDir(dirname(path));
-  // New directories (the spill root, the session's) are entries in their parents, up to the first that existed.
-  if (made !== undefined) {
-    const top = resolve(made);
-    for (let d = resolve(dirname(path)); d !== dirname(d); d = dirname(d)) {
-      syncDir(dirname(d));
-      if (d === top) break;
-    }
-  }
 }
 
 function syncDir(dir: string): void {

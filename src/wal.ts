@@ -189,8 +189,12 @@ function decodeSnapshot(file: Uint8Array, lsn: number): Uint8Array | string {
   return file.subarray(SNAPSHOT_HEADER_BYTES);
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+/**
+ * Write all of `bytes` at `position` (default: the file's current position); a write may take
+ * fewer bytes, and a full disk says so on the next one.
+ */
+export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position === undefined ? null : position + done);
 }
 
 function lsnOfName(name: string, pattern: RegExp): number | null {
