@@ -126,19 +126,31 @@ describe("HealthSweep", () => {
 });
 
 describe("HealthSweep: processes found running", () => {
-  const rounds = (sweep: HealthSweep, clock: { now: number }, answering: Set<string>) => async (atMs: number, answers = false): Promise<void> => {
-    clock.now = atMs;
-    if (answers) answering.add("w");
-    else answering.delete("w");
-    await sweep.round([entry("w")], 1);
-  };
-
-  test("left alone and asked about again every second, then replaced once silent for hungAfterMs", async () => {
+  /** One process "w" on a held backend and a clock of the test's; `round(atMs, answers)` checks it once. */
+  const watchW = () => {
     const backend = new HeldBackend();
     const clock = { now: 0 };
     const answering = new Set<string>();
     const { sweep, revived } = setup(answering, backend, clock);
-    const round = rounds(sweep, clock, answering);
+    const round = async (atMs: number, answers = false): Promise<void> => {
+      clock.now = atMs;
+      if (answers) answering.add("w");
+      else answering.delete("w");
+      await sweep.round([entry("w")], 1);
+    };
+    /** Rounds from `fromMs` to before `toMs`, 250 ms apart, each asked revival answered "running". */
+    const silentRunning = async (fromMs: number, toMs: number): Promise<void> => {
+      for (let t = fromMs; t < toMs; t += 250) {
+        await round(t);
+        backend.finish("w", "running");
+        await sweep.settled();
+      }
+    };
+    return { backend, sweep, revived, round, silentRunning };
+  };
+
+  test("left alone and asked about again every second, then replaced once silent for hungAfterMs", async () => {
+    const { backend, sweep, revived, round, silentRunning } = watchW();
     await round(0, true);
     await round(250);
     await round(500);
@@ -147,11 +159,7 @@ describe("HealthSweep: processes found running", () => {
     await sweep.settled();
     expect(revived).toEqual([]);
     // Running but silent: asked again once a second, never replaced before 30 s.
-    for (let t = 750; t < 30_250; t += 250) {
-      await round(t);
-      backend.finish("w", "running");
-      await sweep.settled();
-    }
+    await silentRunning(750, 30_250);
     expect(backend.calls.length).toBeGreaterThanOrEqual(28);
     expect(backend.calls.length).toBeLessThanOrEqual(31);
     expect(backend.replaced.every((r) => !r)).toBe(true);
@@ -162,20 +170,12 @@ describe("HealthSweep: processes found running", () => {
     await sweep.settled();
     expect(revived).toEqual(["w"]);
     // The new process must answer once before it can be taken for hung: slow is not hung.
-    for (let t = 30_500; t < 70_000; t += 250) {
-      await round(t);
-      backend.finish("w", "running");
-      await sweep.settled();
-    }
+    await silentRunning(30_500, 70_000);
     expect(backend.replaced.filter((r) => r)).toHaveLength(1);
   });
 
   test("found running, then dead: started again within a second, not after hungAfterMs", async () => {
-    const backend = new HeldBackend();
-    const clock = { now: 0 };
-    const answering = new Set<string>();
-    const { sweep, revived } = setup(answering, backend, clock);
-    const round = rounds(sweep, clock, answering);
+    const { backend, sweep, revived, round } = watchW();
     await round(0, true);
     await round(250);
     await round(500);
@@ -192,11 +192,7 @@ describe("HealthSweep: processes found running", () => {
   });
 
   test("a revival that settles after the monitor stepped down changes nothing it knows", async () => {
-    const backend = new HeldBackend();
-    const clock = { now: 0 };
-    const answering = new Set<string>();
-    const { sweep } = setup(answering, backend, clock);
-    const round = rounds(sweep, clock, answering);
+    const { backend, sweep, round } = watchW();
     await round(0);
     await round(250);
     sweep.forgetDown();

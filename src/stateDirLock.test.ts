@@ -14,14 +14,8 @@ test.skipIf(process.platform !== "linux")("a held state directory is refused wit
   expect(first).toMatchObject({ locked: true, unlockedBecause: null });
   expect(readFileSync(join(dir, "LOCK"), "utf8")).toBe(`${process.pid}\n`);
   // flock belongs to the open file: a second open in this very process conflicts like another process would.
-  let refused: unknown;
-  try {
-    lockStateDir(dir);
-  } catch (err) {
-    refused = err;
-  }
-  expect(refused).toBeInstanceOf(ConfigError);
-  expect((refused as Error).message).toContain(`state directory ${dir} is in use by another process (pid ${process.pid})`);
+  expect(() => lockStateDir(dir)).toThrow(ConfigError);
+  expect(() => lockStateDir(dir)).toThrow(`state directory ${dir} is in use by another process (pid ${process.pid})`);
   first.release();
   const again = lockStateDir(dir);
   expect(again.locked).toBe(true);

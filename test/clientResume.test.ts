@@ -25,6 +25,13 @@ await generateDataset({ out: data, seed: 3, months: parseMonthRange("2024-01..20
 
 const SESSION = "00000000-0000-4000-8000-00000000d0e5";
 
+/** The CoffeeError a client session against `port`, writing to `outDir`, fails with. */
+async function clientFailure(port: number, outDir: string): Promise<CoffeeError> {
+  const failure = await runClient(defaultClientConfig({ dataDir: data, outDir, host: "127.0.0.1", port, quiet: true })).then(() => null, (e: unknown) => e);
+  expect(failure).toBeInstanceOf(CoffeeError);
+  return failure as CoffeeError;
+}
+
 /**
  * A gateway that acks every batch and end-of-stream of its first connection, then sends one
  * result chunk for each of `queries` and drops the connection without `done`; any later
@@ -84,9 +91,7 @@ test("session forgotten before the client had every result: SESSION_UNKNOWN, and
   const out = tempDir("client-resume-short");
   dirs.push(out);
   try {
-    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true })).then(() => null, (e: unknown) => e);
-    expect(failure).toBeInstanceOf(CoffeeError);
-    expect((failure as CoffeeError).code).toBe("SESSION_UNKNOWN");
+    expect((await clientFailure(gateway.port, out)).code).toBe("SESSION_UNKNOWN");
     expect(gateway.resumes).toHaveLength(1);
     expect(() => readFileSync(join(out, `session_${SESSION}`, queryFileName(QUERIES[0]!)))).toThrow();
   } finally {
@@ -115,9 +120,7 @@ test("a gateway frame the client cannot decode fails the session at once; it doe
   const out = tempDir("client-undecodable");
   dirs.push(out);
   try {
-    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: server.port, quiet: true })).then(() => null, (e: unknown) => e);
-    expect(failure).toBeInstanceOf(CoffeeError);
-    expect((failure as CoffeeError).code).toBe("FRAME_MALFORMED");
+    expect((await clientFailure(server.port, out)).code).toBe("FRAME_MALFORMED");
     expect(connections).toBe(1);
   } finally {
     server.stop(true);
@@ -128,8 +131,7 @@ test("an --out the client cannot write to is CONFIG_INVALID before any session s
   const blocker = join(tempDir("client-out-blocked"), "file");
   dirs.push(blocker);
   await Bun.write(blocker, "not a directory");
-  const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: join(blocker, "sub"), host: "127.0.0.1", port: 1, quiet: true })).then(() => null, (e: unknown) => e);
-  expect(failure).toBeInstanceOf(CoffeeError);
-  expect((failure as CoffeeError).code).toBe("CONFIG_INVALID");
-  expect((failure as Error).message).toContain(`--out ${join(blocker, "sub")}: cannot write results there`);
+  const failure = await clientFailure(1, join(blocker, "sub"));
+  expect(failure.code).toBe("CONFIG_INVALID");
+  expect(failure.message).toContain(`--out ${join(blocker, "sub")}: cannot write results there`);
 });

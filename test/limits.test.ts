@@ -6,11 +6,12 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, spyOn, test }
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
-import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
+import { createGateway, defaultGatewayConfig, type GatewayConfig, type GatewayInstance } from "../roles/gateway.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { FrameDecoder } from "../src/frame.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
+import type { Logger } from "../src/log.ts";
 import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
@@ -101,12 +102,35 @@ describe("gateway limits and access", () => {
   });
 });
 
+const QUIET: Logger = { info() {}, warn() {}, error() {} };
+
+/** A transport on a broker of its own, with every queue declared. */
+async function memoryTransport(name: string): Promise<MemoryTransport> {
+  const t = new MemoryTransport(new MemoryBroker(), name);
+  await t.declare(allQueues());
+  return t;
+}
+
+/** Run a gateway of its own (127.0.0.1, any port, `config` on top) for `body`; shut down after. */
+async function withGateway(
+  config: Partial<GatewayConfig>, transport: Transport, body: (gw: GatewayInstance) => Promise<void>,
+  log: Logger = QUIET, governor?: Parameters<typeof createGateway>[4],
+): Promise<void> {
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, ...config }), transport, log, undefined, governor);
+  const running = gw.run();
+  try {
+    await body(gw);
+  } finally {
+    await gw.shutdown();
+    await running;
+  }
+}
+
 test("a gateway that cannot listen rejects `listening` with CONFIG_INVALID instead of hanging", async () => {
   const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const transport = new MemoryTransport(new MemoryBroker(), "busy");
-  await transport.declare(allQueues());
+  const transport = await memoryTransport("busy");
   try {
-    const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: busy.port }), transport, { info() {}, warn() {}, error() {} });
+    const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: busy.port }), transport, QUIET);
     const run = gw.run().catch((err: unknown) => err);
     const err = await gw.listening.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CoffeeError);
@@ -119,33 +143,26 @@ test("a gateway that cannot listen rejects `listening` with CONFIG_INVALID inste
 });
 
 test("the gateway counts every received frame with the heap governor, not only what it publishes", async () => {
-  const transport = new MemoryTransport(new MemoryBroker(), "governed");
-  await transport.declare(allQueues());
   const checked: number[] = [];
   const governor = { collections: 0, check: (bytes = 0) => void checked.push(bytes), stop() {} };
-  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0 }), transport, { info() {}, warn() {}, error() {} }, undefined, governor);
-  const running = gw.run();
-  const port = await gw.listening;
-  const hello = frame({ t: "hello", v: PROTOCOL_VERSION });
-  const decoder = new FrameDecoder(1 << 20);
-  let welcomed: (m: GatewayMessage) => void = () => {};
-  const welcome = new Promise<GatewayMessage>((r) => (welcomed = r));
-  const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data(_s, d) { for (const f of decoder.push(d)) welcomed(decodeGatewayMessage(f)); } } });
-  try {
-    socket.write(hello);
-    expect(await welcome).toMatchObject({ t: "welcome" });
-    // The frame's payload, counted before it is decoded: the gateway's garbage is mostly what clients send.
-    expect(checked).toContain(hello.length - 4);
-  } finally {
-    socket.end();
-    await gw.shutdown();
-    await running;
-  }
+  await withGateway({}, await memoryTransport("governed"), async (gw) => {
+    const hello = frame({ t: "hello", v: PROTOCOL_VERSION });
+    const decoder = new FrameDecoder(1 << 20);
+    let welcomed: (m: GatewayMessage) => void = () => {};
+    const welcome = new Promise<GatewayMessage>((r) => (welcomed = r));
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port: await gw.listening, socket: { data(_s, d) { for (const f of decoder.push(d)) welcomed(decodeGatewayMessage(f)); } } });
+    try {
+      socket.write(hello);
+      expect(await welcome).toMatchObject({ t: "welcome" });
+      // The frame's payload, counted before it is decoded: the gateway's garbage is mostly what clients send.
+      expect(checked).toContain(hello.length - 4);
+    } finally {
+      socket.end();
+    }
+  }, QUIET, governor);
 });
 
 test("a client gone before its welcome frees its session slot at once; one gone after keeps it for a resume", async () => {
-  const transport = new MemoryTransport(new MemoryBroker(), "prewelcome");
-  await transport.declare(allQueues());
   // The welcome leaves after the commit that logs the session: hold that commit until the
   // gateway has seen the client go, so the close comes first whatever the event loop's order.
   let committing: () => void = () => {};
@@ -161,98 +178,82 @@ test("a client gone before its welcome frees its session slot at once; one gone 
   let sawClose: () => void = () => {};
   const closeSeen = new Promise<void>((r) => (sawClose = r));
   const log = { info: (m: string) => void (/client disconnected|purged/.test(m) && sawClose()), warn() {}, error() {} };
-  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxSessions: 1 }), transport, log);
-  const running = gw.run();
-  const port = await gw.listening;
   const hello = frame({ t: "hello", v: PROTOCOL_VERSION });
   try {
-    const gone = await openRaw(port);
-    gone.send(hello);
-    await commitStarted;
-    gone.end();
-    await closeSeen;
-    release();
-    await gone.closed;
-    expect(gone.seen).toEqual([]);
-    const welcomed = await openRaw(port);
-    welcomed.send(hello);
-    expect(await welcomed.next("welcome")).toMatchObject({ t: "welcome", resumed: false });
-    welcomed.end();
-    await welcomed.closed;
-    // That client knows its session id and may resume it, so its slot stays taken (until the TTL).
-    const third = await openRaw(port);
-    third.send(hello);
-    expect(await third.next("welcome")).toMatchObject({ t: "error", code: "SESSION_LIMIT" });
-    third.end();
+    await withGateway({ maxSessions: 1 }, await memoryTransport("prewelcome"), async (gw) => {
+      try {
+        const port = await gw.listening;
+        const gone = await openRaw(port);
+        gone.send(hello);
+        await commitStarted;
+        gone.end();
+        await closeSeen;
+        release();
+        await gone.closed;
+        expect(gone.seen).toEqual([]);
+        const welcomed = await openRaw(port);
+        welcomed.send(hello);
+        expect(await welcomed.next("welcome")).toMatchObject({ t: "welcome", resumed: false });
+        welcomed.end();
+        await welcomed.closed;
+        // That client knows its session id and may resume it, so its slot stays taken (until the TTL).
+        const third = await openRaw(port);
+        third.send(hello);
+        expect(await third.next("welcome")).toMatchObject({ t: "error", code: "SESSION_LIMIT" });
+        third.end();
+      } finally {
+        // Before the shutdown, whose commit would otherwise wait on the gate.
+        release();
+      }
+    }, log);
   } finally {
-    release();
     held.mockRestore();
-    await gw.shutdown();
-    await running;
   }
 });
 
 test("a gateway whose sessions are only ever purged compacts its log too", async () => {
-  const transport = new MemoryTransport(new MemoryBroker(), "purgedonly");
-  await transport.declare(allQueues());
   const stateDir = tempDir("purgedonly");
-  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir }), transport, { info() {}, warn() {}, error() {} });
-  const running = gw.run();
-  const port = await gw.listening;
   try {
-    // A protocol error after the welcome purges the session: nothing is live in the log afterwards.
-    const replies = await raw(port, [frame({ t: "hello", v: PROTOCOL_VERSION })], (m) => (m.t === "welcome" ? [frame({ t: "bye" })] : []));
-    expect(replies.at(-1)).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION" });
-    const deadline = performance.now() + 10_000;
-    const snapshots = (): string[] => readdirSync(stateDir).filter((f) => f.startsWith("snapshot-"));
-    while (snapshots().length === 0 && performance.now() < deadline) await Bun.sleep(10);
-    expect(snapshots()).toHaveLength(1);
+    await withGateway({ stateDir }, await memoryTransport("purgedonly"), async (gw) => {
+      // A protocol error after the welcome purges the session: nothing is live in the log afterwards.
+      const replies = await raw(await gw.listening, [frame({ t: "hello", v: PROTOCOL_VERSION })], (m) => (m.t === "welcome" ? [frame({ t: "bye" })] : []));
+      expect(replies.at(-1)).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION" });
+      const deadline = performance.now() + 10_000;
+      const snapshots = (): string[] => readdirSync(stateDir).filter((f) => f.startsWith("snapshot-"));
+      while (snapshots().length === 0 && performance.now() < deadline) await Bun.sleep(10);
+      expect(snapshots()).toHaveLength(1);
+    });
   } finally {
-    await gw.shutdown();
-    await running;
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
 
 test("an error the gateway did not raise on purpose is INTERNAL to the client, not its protocol violation", async () => {
-  const transport = new MemoryTransport(new MemoryBroker(), "internal");
-  await transport.declare(allQueues());
   const errors: string[] = [];
   const governor = { collections: 0, check: () => { throw new RangeError("out of memory (simulated)"); }, stop() {} };
-  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0 }), transport, { info() {}, warn() {}, error: (m) => errors.push(m) }, undefined, governor);
-  const running = gw.run();
-  const port = await gw.listening;
-  try {
-    const replies = await raw(port, [frame({ t: "hello", v: PROTOCOL_VERSION })]);
+  await withGateway({}, await memoryTransport("internal"), async (gw) => {
+    const replies = await raw(await gw.listening, [frame({ t: "hello", v: PROTOCOL_VERSION })]);
     expect(replies).toEqual([expect.objectContaining({ t: "error", code: "INTERNAL", message: "out of memory (simulated)" })]);
     expect(errors.some((e) => e.includes("RangeError: out of memory (simulated)"))).toBe(true);
-  } finally {
-    await gw.shutdown();
-    await running;
-  }
+  }, { info() {}, warn() {}, error: (m) => errors.push(m) }, governor);
 });
 
 test("a restarted gateway's recovered sessions wait their TTL from when it listens, not while the broker is slow", async () => {
   const stateDir = tempDir("slowbroker");
-  const quietLog = { info() {}, warn() {}, error() {} };
-  const first = new MemoryTransport(new MemoryBroker(), "slowbroker");
-  await first.declare(allQueues());
-  const gw1 = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir }), first, quietLog);
-  const run1 = gw1.run();
-  const conn = await openRaw(await gw1.listening);
-  conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-  const welcome = await conn.next("welcome");
-  const session = welcome.t === "welcome" ? welcome.session : "";
-  await gw1.shutdown();
-  await run1;
+  let session = "";
+  await withGateway({ stateDir }, await memoryTransport("slowbroker"), async (gw) => {
+    const conn = await openRaw(await gw.listening);
+    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    const welcome = await conn.next("welcome");
+    session = welcome.t === "welcome" ? welcome.session : "";
+  });
 
   // The restarted gateway's broker answers only after twice the session TTL.
   // Long enough that the resume below lands within it after the listen, even on a loaded machine.
   const ttlMs = 1500;
   let answer: () => void = () => {};
   const brokerBack = new Promise<void>((r) => (answer = r));
-  const base = new MemoryTransport(new MemoryBroker(), "slowbroker");
-  await base.declare(allQueues());
+  const base = await memoryTransport("slowbroker");
   const slow: Transport = {
     declare: (q) => base.declare(q),
     close: () => base.close(),
@@ -262,20 +263,18 @@ test("a restarted gateway's recovered sessions wait their TTL from when it liste
       return base.consume(q, o, h);
     },
   };
-  const gw2 = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir, sessionTtlMs: ttlMs }), slow, quietLog);
-  const run2 = gw2.run();
   try {
-    // Nothing to wait for but time: the TTL must not have run while nobody could resume.
-    await Bun.sleep(2 * ttlMs);
-    answer();
-    const again = await openRaw(await gw2.listening);
-    again.send(frame({ t: "resume", v: PROTOCOL_VERSION, session, sent: {}, eos: [] }));
-    expect(await again.next("welcome")).toMatchObject({ t: "welcome", session, resumed: true });
-    again.end();
+    await withGateway({ stateDir, sessionTtlMs: ttlMs }, slow, async (gw) => {
+      // Nothing to wait for but time: the TTL must not have run while nobody could resume.
+      await Bun.sleep(2 * ttlMs);
+      answer();
+      const again = await openRaw(await gw.listening);
+      again.send(frame({ t: "resume", v: PROTOCOL_VERSION, session, sent: {}, eos: [] }));
+      expect(await again.next("welcome")).toMatchObject({ t: "welcome", session, resumed: true });
+      again.end();
+    });
   } finally {
     answer();
-    await gw2.shutdown();
-    await run2;
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
