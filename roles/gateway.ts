@@ -7,8 +7,6 @@ import type { TCPSocketListener } from "bun";
 import { randomUUID } from "node:crypto";
 import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
-import { BodyArena } from "../src/bodyArena.ts";
-import { parseEntityRows } from "../src/entityBatch.ts";
 import { CoffeeError, ConfigError, ProtocolError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
@@ -17,16 +15,15 @@ import { decodeClientMessage, encodeProtocolTransient, type ClientMessage, type 
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { ENTITIES, type Entity } from "../src/schema.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
-import { dataKey, eosKey, PURGE_KEY } from "../src/topology.ts";
+import { PURGE_KEY } from "../src/topology.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultPump, type PumpEvent, type ResultSink } from "../src/resultPump.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
-import { FairBudget } from "../src/fairBudget.ts";
+import { UploadPublisher } from "../src/uploadPublisher.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
-import { longestField } from "../src/textColumn.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
 import { newSession as blankSession, resultsComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
@@ -91,8 +88,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   const connections = new Set<Connection>();
   // readPauses: times a session reached its share of --max-in-flight-bytes and stopped being read.
   const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0 };
-  /** Encoded batch bytes awaiting the broker's confirm, per session; a session at its share is not read. */
-  const budget = new FairBudget<Session>(cfg.maxInFlightBytes);
   let server: TCPSocketListener<Connection> | null = null;
   let consumer: Consumer | null = null;
   let queues: QueuePoller | null = null;
@@ -109,8 +104,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     process.exit(70);
   };
   const group = new GroupCommit(() => store.commit(), storageFailed);
-  /** Typed columns of the batch being published (one batch at a time: onFrame is synchronous). */
-  const columnArena = new BodyArena();
 
   const send = (conn: Connection | null, msg: GatewayMessage): void => {
     if (conn && !conn.closed) writeFrame(conn.writer, encodeProtocolTransient(msg));
@@ -133,6 +126,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (s && !s.done) purge(s, `${code}: ${errorMessage(err)}`);
     endConnection(conn);
   };
+
+  const upload = new UploadPublisher({ limits: cfg, transport, metrics, counters, send, fail, maybeFinish });
 
   const newSession = (id: string): Session => blankSession(id, newPump(id));
 
@@ -209,22 +204,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     } else if (!uploadOver(s)) {
       // A client we stopped reading is not idle: look again later.
       // Nor is one waiting for acks of batches the broker has yet to confirm (its window is full).
-      conn.timer = setTimeout(() => (budget.isPaused(s) || s.inFlight > 0 ? armTimer(conn) : fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`))), cfg.idleTimeoutMs);
-    }
-  }
-
-  /**
-   * Memory bound across sessions: each session's window bounds its own batches, but the
-   * gateway's memory is their sum, split fairly (src/fairBudget.ts). A session at its share is
-   * not read, so its client sees ordinary TCP backpressure, while the others go on.
-   */
-  function weigh(s: Session, delta: number): void {
-    const verdict = budget.weigh(s, delta);
-    if (verdict === "pause") {
-      counters.readPauses++;
-      s.conn?.socket.pause();
-    } else if (verdict === "resume") {
-      s.conn?.socket.resume();
+      conn.timer = setTimeout(() => (upload.isPaused(s) || s.inFlight > 0 ? armTimer(conn) : fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`))), cfg.idleTimeoutMs);
     }
   }
 
@@ -291,7 +271,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     s.ttlTimer = null;
     s.conn = conn;
     conn.session = s;
-    if (budget.isPaused(s)) conn.socket.pause();
+    if (upload.isPaused(s)) conn.socket.pause();
     // The client knows what it sent; everything it did not see acknowledged it sends again.
     s.nextSeq = new Map(Object.entries(msg.sent) as [Entity, number][]);
     for (const e of msg.eos) {
@@ -364,101 +344,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     }
   }
 
-  /** Publish for `s`; `then` runs once the broker confirmed. */
-  function publishConfirmed(s: Session, key: string, bytes: Uint8Array, then: () => void, weight = 0): void {
-    s.inFlight++;
-    weigh(s, weight);
-    const settled = (): void => {
-      s.inFlight--;
-      weigh(s, -weight);
-    };
-    transport.publish(key, bytes).then(
-      () => {
-        settled();
-        then();
-        maybeFinish(s);
-      },
-      (err) => {
-        settled();
-        if (s.conn) fail(s.conn, err);
-      },
-    );
-  }
-
-  function batch(s: Session, msg: Extract<ClientMessage, { t: "batch" }>): void {
-    const next = s.nextSeq.get(msg.entity) ?? 0;
-    const eosCount = s.eosCount.get(msg.entity);
-    // seq below `next` is a resend after a resume: published again, dropped downstream by lineage.
-    if (msg.seq > next || (msg.seq === next && eosCount !== undefined)) {
-      throw new ProtocolError(`batch ${msg.entity}#${msg.seq} out of order (expected #${next}${eosCount !== undefined ? ", after end-of-stream" : ""})`);
-    }
-    // Clients are told maxInFlight: new batches not yet acknowledged count against it. Resends
-    // (after a resume) do not: the client sends them before it reads the acks already on their
-    // way, so counting them could refuse a client that keeps to its window. The fair byte
-    // budget still bounds what they hold here.
-    const resend = msg.seq < next;
-    const batchKey = `${msg.entity}#${msg.seq}`;
-    if (resend && !s.awaitingResend) throw new ProtocolError(`batch ${msg.entity}#${msg.seq} sent again outside a resume`);
-    // A new batch amid the resends would be read twice (new now, a resend later) and counted twice.
-    if (!resend && s.awaitingResend) throw new ProtocolError(`new batch ${msg.entity}#${msg.seq} before the resends of a resume were done`);
-    if (!resend && s.unacked.size >= cfg.maxInFlight) throw new ProtocolError(`more than ${cfg.maxInFlight} unacknowledged batches`);
-    if (msg.lines.length > cfg.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${cfg.maxBatchRows} (--max-batch-rows)`);
-    for (const column of msg.columns) {
-      const longest = longestField(column);
-      if (longest > cfg.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${longest} bytes exceeds the limit of ${cfg.maxFieldChars} (--max-field-chars)`);
-    }
-    if (!resend) {
-      s.nextSeq.set(msg.entity, next + 1);
-      s.unacked.add(batchKey);
-    }
-    // The body lives until encodeMessage below has copied it: the arena is reused by the next batch.
-    columnArena.reset();
-    const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, columnArena);
-    // Rows are counted once, in when the gateway first reads the batch and out when its first copy
-    // is confirmed; a resend counts only if the batch was lost before (or the gateway restarted).
-    const countIn = msg.seq >= (s.readBelow.get(msg.entity) ?? 0);
-    if (countIn) s.readBelow.set(msg.entity, msg.seq + 1);
-    if (resend && countIn) s.uncounted.add(batchKey);
-    if (countIn) {
-      counters.rowsIn += msg.lines.length;
-      counters.rowsRejected += rejected.length;
-      metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
-      metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
-    }
-    const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
-    // The callback keeps only small values: `msg`'s text columns are views of the frame decoder's
-    // buffer, which a later frame overwrites (src/frame.ts); `bytes` is the batch's own copy.
-    const { entity, seq } = msg;
-    const rows = msg.lines.length;
-    const rejectedLines = rejected.map((r) => msg.lines[r]!);
-    publishConfirmed(s, dataKey(entity), bytes, () => {
-      const first = s.unacked.delete(batchKey) || s.uncounted.delete(batchKey);
-      if (first) {
-        s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
-        metrics.batches.inc(stage);
-        metrics.rowsOut.inc(stage, rows - rejectedLines.length);
-      }
-      // A resend is always acked: the first copy's ack may have gone to a connection that is
-      // gone (the client ignores a second ack). A new batch whose resend was confirmed first
-      // was acked by it.
-      if (first || resend) send(s.conn, { t: "ack", entity, seq, rejected: rejectedLines });
-    }, bytes.length);
-  }
-
-  function eos(s: Session, msg: Extract<ClientMessage, { t: "eos" }>): void {
-    const known = s.eosCount.get(msg.entity);
-    if (known !== undefined && known !== msg.count) throw new ProtocolError(`end-of-stream of ${msg.entity} said ${known} batches, now ${msg.count}`);
-    const sent = s.nextSeq.get(msg.entity) ?? 0;
-    if (msg.count !== sent) throw new ProtocolError(`end-of-stream of ${msg.entity} says ${msg.count} batches, ${sent} were sent`);
-    s.eosCount.set(msg.entity, msg.count);
-    // Upload over: the connection now only waits for results and needs no batch-sized buffers.
-    if (uploadOver(s)) s.conn?.decoder.release();
-    publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), () => {
-      s.eosConfirmed.add(msg.entity);
-      send(s.conn, { t: "eos-ack", entity: msg.entity });
-    });
-  }
-
   function onFrame(conn: Connection, frame: Uint8Array): void {
     // What clients send is most of the gateway's garbage (read chunks, columns, typed rows), far
     // more than it publishes: counted here, collections come before it piles up.
@@ -469,8 +354,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       return armTimer(conn);
     }
     armTimer(conn);
-    if (msg.t === "batch") batch(conn.session, msg);
-    else if (msg.t === "eos") eos(conn.session, msg);
+    if (msg.t === "batch") upload.batch(conn.session, msg);
+    else if (msg.t === "eos") upload.eos(conn.session, msg);
     else if (msg.t === "resent") {
       conn.session.awaitingResend = false;
       maybeFinish(conn.session);

@@ -1,0 +1,112 @@
+import { describe, expect, test } from "bun:test";
+import { decodeMessage } from "./codec.ts";
+import { ProtocolError } from "./errors.ts";
+import { newSession, type Connection, type Session } from "./gatewaySession.ts";
+import { CoffeeMetrics } from "./metrics.ts";
+import type { ClientMessage, GatewayMessage } from "./protocol.ts";
+import { ResultPump } from "./resultPump.ts";
+import { packColumn } from "./textColumn.ts";
+import type { Transport } from "./transport.ts";
+import { UploadPublisher, type UploadCounters } from "./uploadPublisher.ts";
+
+/** A publish the test confirms or fails by hand, in any order. */
+interface PendingPublish { key: string; body: Uint8Array; confirm(): void; reject(err: Error): void }
+
+function harness(limits = { maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldChars: 64 }) {
+  const published: PendingPublish[] = [];
+  const transport: Transport = {
+    declare: async () => {},
+    close: async () => {},
+    consume: () => { throw new Error("not used"); },
+    publish: (key, body) => new Promise<void>((confirm, reject) => { published.push({ key, body, confirm, reject }); }),
+  };
+  const sent: GatewayMessage[] = [];
+  const failed: unknown[] = [];
+  const reads: string[] = [];
+  const counters: UploadCounters = { rowsIn: 0, rowsRejected: 0, readPauses: 0 };
+  const upload = new UploadPublisher({
+    limits, transport, counters, metrics: new CoffeeMetrics({ role: "gateway", name: "gateway" }),
+    send: (_conn, msg) => void sent.push(msg),
+    fail: (_conn, err) => void failed.push(err),
+    maybeFinish: () => {},
+  });
+  const session: Session = newSession("s1", new ResultPump(() => { throw new Error("not used"); }, 1000, () => {}));
+  // Only what the upload path touches: pausing reads, and the decoder's release at the end.
+  session.conn = { socket: { pause: () => reads.push("pause"), resume: () => reads.push("resume") }, decoder: { release: () => {} } } as unknown as Connection;
+  return { upload, session, published, sent, failed, reads, counters };
+}
+
+/** A stores batch of `names.length` rows (store ids 1..n); a name of "bad" gets a bad id. */
+function storesBatch(seq: number, names: string[]): Extract<ClientMessage, { t: "batch" }> {
+  const ids = names.map((n, i) => (n === "bad" ? "x" : String(i + 1)));
+  return { t: "batch", entity: "stores", seq, lines: Uint32Array.from(names.map((_, i) => i + 2)), columns: [packColumn(ids), packColumn(names)] };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+
+describe("UploadPublisher", () => {
+  test("a batch is acked only once the broker confirmed it, with its rejected lines", async () => {
+    const h = harness();
+    h.upload.batch(h.session, storesBatch(0, ["Centro", "bad"]));
+    expect(h.published).toHaveLength(1);
+    const message = decodeMessage(h.published[0]!.body);
+    expect(message).toMatchObject({ kind: "data", session: "s1", entity: "stores", seq: 0 });
+    expect(h.counters).toEqual({ rowsIn: 2, rowsRejected: 1, readPauses: 0 });
+    expect(h.sent).toEqual([]);
+    expect(h.session.inFlight).toBe(1);
+    h.published[0]!.confirm();
+    await settle();
+    expect(h.sent).toEqual([{ t: "ack", entity: "stores", seq: 0, rejected: [3] }]);
+    expect(h.session.inFlight).toBe(0);
+    expect(h.session.rowsAcked.get("stores")).toBe(2);
+  });
+
+  test("out-of-order batches and a window overrun are protocol errors", () => {
+    const h = harness({ maxInFlight: 1, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldChars: 64 });
+    expect(() => h.upload.batch(h.session, storesBatch(1, ["A"]))).toThrow(ProtocolError);
+    h.upload.batch(h.session, storesBatch(0, ["A"]));
+    expect(() => h.upload.batch(h.session, storesBatch(1, ["B"]))).toThrow("more than 1 unacknowledged batches");
+  });
+
+  test("limits on rows and field length are LIMIT_EXCEEDED", () => {
+    const h = harness({ maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1, maxFieldChars: 64 });
+    expect(() => h.upload.batch(h.session, storesBatch(0, ["A", "B"]))).toThrow(expect.objectContaining({ code: "LIMIT_EXCEEDED" }));
+    const wide = harness();
+    expect(() => wide.upload.batch(wide.session, storesBatch(0, ["x".repeat(65)]))).toThrow(expect.objectContaining({ code: "LIMIT_EXCEEDED" }));
+  });
+
+  test("a session at its byte share is not read until under half of it", async () => {
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 100_000, maxFieldChars: 64 });
+    const names = Array.from({ length: 20_000 }, (_, i) => `store ${i}`);
+    let seq = 0;
+    while (!h.upload.isPaused(h.session)) h.upload.batch(h.session, storesBatch(seq++, names));
+    expect(h.reads).toEqual(["pause"]);
+    expect(h.counters.readPauses).toBe(1);
+    for (const p of h.published) p.confirm();
+    await settle();
+    expect(h.reads).toEqual(["pause", "resume"]);
+    expect(h.upload.isPaused(h.session)).toBe(false);
+  });
+
+  test("a publish the broker refuses fails the session's connection", async () => {
+    const h = harness();
+    h.upload.batch(h.session, storesBatch(0, ["A"]));
+    h.published[0]!.reject(new Error("channel closed"));
+    await settle();
+    expect(h.failed).toHaveLength(1);
+    expect(h.sent).toEqual([]);
+    expect(h.session.inFlight).toBe(0);
+  });
+
+  test("end-of-stream must count the batches sent, and is acked once confirmed", async () => {
+    const h = harness();
+    h.upload.batch(h.session, storesBatch(0, ["A"]));
+    expect(() => h.upload.eos(h.session, { t: "eos", entity: "stores", count: 2 })).toThrow("says 2 batches, 1 were sent");
+    h.upload.eos(h.session, { t: "eos", entity: "stores", count: 1 });
+    expect(decodeMessage(h.published[1]!.body)).toMatchObject({ kind: "eos", entity: "stores", count: 1 });
+    h.published[1]!.confirm();
+    await settle();
+    expect(h.sent).toEqual([{ t: "eos-ack", entity: "stores" }]);
+    expect(h.session.eosConfirmed.has("stores")).toBe(true);
+  });
+});

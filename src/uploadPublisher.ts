@@ -1,0 +1,179 @@
+/**
+ * The gateway's upload path: each client batch is checked against the session's sequence and the
+ * limits, typed, published with a confirm, and acknowledged to its client only once the broker
+ * confirmed it. Bounded per session by --max-in-flight (batches) and across sessions by a fair
+ * share of --max-in-flight-bytes (src/fairBudget.ts): a session at its share is not read, so
+ * its client sees ordinary TCP backpressure while the others go on.
+ */
+import { BodyArena } from "./bodyArena.ts";
+import { encodeMessage } from "./codec.ts";
+import { parseEntityRows } from "./entityBatch.ts";
+import { CoffeeError, ProtocolError } from "./errors.ts";
+import { FairBudget } from "./fairBudget.ts";
+import { uploadOver, type Connection, type Session } from "./gatewaySession.ts";
+import type { CoffeeMetrics } from "./metrics.ts";
+import type { ClientMessage, GatewayMessage } from "./protocol.ts";
+import { longestField } from "./textColumn.ts";
+import { dataKey, eosKey } from "./topology.ts";
+import type { Transport } from "./transport.ts";
+
+/** The gateway options the upload path enforces. */
+export interface UploadLimits {
+  maxInFlight: number;
+  maxInFlightBytes: number;
+  maxBatchRows: number;
+  maxFieldChars: number;
+}
+
+/** Upload counters, shown in the gateway's status. */
+export interface UploadCounters {
+  rowsIn: number;
+  rowsRejected: number;
+  /** Times a session reached its share of --max-in-flight-bytes and stopped being read. */
+  readPauses: number;
+}
+
+/** What the upload path needs from the gateway around it. */
+export interface UploadDeps {
+  limits: UploadLimits;
+  transport: Transport;
+  metrics: CoffeeMetrics;
+  counters: UploadCounters;
+  send(conn: Connection | null, msg: GatewayMessage): void;
+  /** A publish failed: end the session's connection with the error. */
+  fail(conn: Connection, err: unknown): void;
+  /** Something the session waited for was confirmed: it may be done now. */
+  maybeFinish(s: Session): void;
+}
+
+type BatchMessage = Extract<ClientMessage, { t: "batch" }>;
+type EosMessage = Extract<ClientMessage, { t: "eos" }>;
+
+// `stage` like the workers' and aggregators', so one query sums rows along the pipeline.
+const stage = { stage: "gateway" };
+
+/** Publishes sessions' batches and end-of-stream markers with confirms. */
+export class UploadPublisher {
+  /** Encoded batch bytes awaiting the broker's confirm, per session. */
+  private readonly budget: FairBudget<Session>;
+  /** Typed columns of the batch being published (one batch at a time: frames are handled synchronously). */
+  private readonly columnArena = new BodyArena();
+
+  constructor(private readonly deps: UploadDeps) {
+    this.budget = new FairBudget<Session>(deps.limits.maxInFlightBytes);
+  }
+
+  /** True while `s` is at its share of the byte budget: its connection must not be read. */
+  isPaused(s: Session): boolean {
+    return this.budget.isPaused(s);
+  }
+
+  /** Check, type and publish one client batch; acked to the client once confirmed. */
+  batch(s: Session, msg: BatchMessage): void {
+    const { limits, counters, metrics } = this.deps;
+    const next = s.nextSeq.get(msg.entity) ?? 0;
+    const eosCount = s.eosCount.get(msg.entity);
+    // seq below `next` is a resend after a resume: published again, dropped downstream by lineage.
+    if (msg.seq > next || (msg.seq === next && eosCount !== undefined)) {
+      throw new ProtocolError(`batch ${msg.entity}#${msg.seq} out of order (expected #${next}${eosCount !== undefined ? ", after end-of-stream" : ""})`);
+    }
+    // Clients are told maxInFlight: new batches not yet acknowledged count against it. Resends
+    // (after a resume) do not: the client sends them before it reads the acks already on their
+    // way, so counting them could refuse a client that keeps to its window. The fair byte
+    // budget still bounds what they hold here.
+    const resend = msg.seq < next;
+    const batchKey = `${msg.entity}#${msg.seq}`;
+    if (resend && !s.awaitingResend) throw new ProtocolError(`batch ${msg.entity}#${msg.seq} sent again outside a resume`);
+    // A new batch amid the resends would be read twice (new now, a resend later) and counted twice.
+    if (!resend && s.awaitingResend) throw new ProtocolError(`new batch ${msg.entity}#${msg.seq} before the resends of a resume were done`);
+    if (!resend && s.unacked.size >= limits.maxInFlight) throw new ProtocolError(`more than ${limits.maxInFlight} unacknowledged batches`);
+    if (msg.lines.length > limits.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${limits.maxBatchRows} (--max-batch-rows)`);
+    for (const column of msg.columns) {
+      const longest = longestField(column);
+      if (longest > limits.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${longest} bytes exceeds the limit of ${limits.maxFieldChars} (--max-field-chars)`);
+    }
+    if (!resend) {
+      s.nextSeq.set(msg.entity, next + 1);
+      s.unacked.add(batchKey);
+    }
+    // The body lives until encodeMessage below has copied it: the arena is reused by the next batch.
+    this.columnArena.reset();
+    const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, this.columnArena);
+    // Rows are counted once, in when the gateway first reads the batch and out when its first copy
+    // is confirmed; a resend counts only if the batch was lost before (or the gateway restarted).
+    const countIn = msg.seq >= (s.readBelow.get(msg.entity) ?? 0);
+    if (countIn) s.readBelow.set(msg.entity, msg.seq + 1);
+    if (resend && countIn) s.uncounted.add(batchKey);
+    if (countIn) {
+      counters.rowsIn += msg.lines.length;
+      counters.rowsRejected += rejected.length;
+      metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
+      metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
+    }
+    const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
+    // The callback keeps only small values: `msg`'s text columns are views of the frame decoder's
+    // buffer, which a later frame overwrites (src/frame.ts); `bytes` is the batch's own copy.
+    const { entity, seq } = msg;
+    const rows = msg.lines.length;
+    const rejectedLines = rejected.map((r) => msg.lines[r]!);
+    this.publishConfirmed(s, dataKey(entity), bytes, () => {
+      const first = s.unacked.delete(batchKey) || s.uncounted.delete(batchKey);
+      if (first) {
+        s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
+        metrics.batches.inc(stage);
+        metrics.rowsOut.inc(stage, rows - rejectedLines.length);
+      }
+      // A resend is always acked: the first copy's ack may have gone to a connection that is
+      // gone (the client ignores a second ack). A new batch whose resend was confirmed first
+      // was acked by it.
+      if (first || resend) this.deps.send(s.conn, { t: "ack", entity, seq, rejected: rejectedLines });
+    }, bytes.length);
+  }
+
+  /** Publish one entity's end-of-stream; acked to the client once confirmed. */
+  eos(s: Session, msg: EosMessage): void {
+    const known = s.eosCount.get(msg.entity);
+    if (known !== undefined && known !== msg.count) throw new ProtocolError(`end-of-stream of ${msg.entity} said ${known} batches, now ${msg.count}`);
+    const sent = s.nextSeq.get(msg.entity) ?? 0;
+    if (msg.count !== sent) throw new ProtocolError(`end-of-stream of ${msg.entity} says ${msg.count} batches, ${sent} were sent`);
+    s.eosCount.set(msg.entity, msg.count);
+    // Upload over: the connection now only waits for results and needs no batch-sized buffers.
+    if (uploadOver(s)) s.conn?.decoder.release();
+    this.publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), () => {
+      s.eosConfirmed.add(msg.entity);
+      this.deps.send(s.conn, { t: "eos-ack", entity: msg.entity });
+    });
+  }
+
+  /** Publish for `s`; `then` runs once the broker confirmed. `weight` bytes count against its share meanwhile. */
+  private publishConfirmed(s: Session, key: string, bytes: Uint8Array, then: () => void, weight = 0): void {
+    s.inFlight++;
+    this.weigh(s, weight);
+    const settled = (): void => {
+      s.inFlight--;
+      this.weigh(s, -weight);
+    };
+    this.deps.transport.publish(key, bytes).then(
+      () => {
+        settled();
+        then();
+        this.deps.maybeFinish(s);
+      },
+      (err) => {
+        settled();
+        if (s.conn) this.deps.fail(s.conn, err);
+      },
+    );
+  }
+
+  /** Pause or resume reading `s`'s connection as its bytes cross its share. */
+  private weigh(s: Session, delta: number): void {
+    const verdict = this.budget.weigh(s, delta);
+    if (verdict === "pause") {
+      this.deps.counters.readPauses++;
+      s.conn?.socket.pause();
+    } else if (verdict === "resume") {
+      s.conn?.socket.resume();
+    }
+  }
+}
