@@ -5,7 +5,7 @@
  */
 import type { TCPSocketListener } from "bun";
 import { randomUUID } from "node:crypto";
-import { decodeMessage, encodeMessage } from "../src/codec.ts";
+import { encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { CoffeeError, ConfigError, ProtocolError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
@@ -16,9 +16,9 @@ import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from 
 import { ENTITIES, type Entity } from "../src/schema.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
 import { PURGE_KEY } from "../src/topology.ts";
-import type { Consumer, Delivery, Transport } from "../src/transport.ts";
+import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
-import { ResultPump, type PumpEvent, type ResultSink } from "../src/resultPump.ts";
+import { ResultRelay } from "../src/resultRelay.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
@@ -129,7 +129,13 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
 
   const upload = new UploadPublisher({ limits: cfg, transport, metrics, counters, send, fail, maybeFinish });
 
-  const newSession = (id: string): Session => blankSession(id, newPump(id));
+  const relay = new ResultRelay({
+    store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, maybeFinish, storageFailed,
+    running: (id) => sessions.get(id),
+    known: (id) => sessions.get(id) ?? finished.get(id),
+  });
+
+  const newSession = (id: string): Session => blankSession(id, relay.newPump(id));
 
   /** Drop a session everywhere: aggregators (purge message), the registry, the log. */
   function purge(s: Session, reason: string): void {
@@ -285,63 +291,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true });
     s.delivered.clear();
     // Every stored chunk again, in order; chunks arriving meanwhile queue up behind them.
-    s.results.resend(sinkOf(s, conn), store.sessions.get(s.id)?.chunks ?? []);
-  }
-
-  /** Each connection's sink, one object per connection: the pump tells sinks apart by identity. */
-  const sinks = new WeakMap<Connection, ResultSink>();
-
-  /** Where `s`'s results go while `conn` is its client's connection. */
-  function sinkOf(s: Session, conn: Connection): ResultSink {
-    const known = sinks.get(conn);
-    if (known) return known;
-    const sink: ResultSink = {
-      get live() { return s.conn === conn && !conn.closed && sessions.get(s.id) === s; },
-      get hasRoom() { return conn.writer.hasRoom; },
-      get written() { return conn.writer.written; },
-      ready: () => conn.writer.ready(),
-      write(c, csv) {
-        send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv });
-        s.delivered.set(c.query, (s.delivered.get(c.query) ?? 0) + 1);
-      },
-    };
-    sinks.set(conn, sink);
-    return sink;
-  }
-
-  /**
-   * A session's result pump. Reading a chunk back changes nothing on disk and nothing waits on
-   * its ack: a chunk the spool cannot give back (WAL_CORRUPT, a read error) fails that session's
-   * connection, not the gateway, which would fail the same way after every revival.
-   */
-  function newPump(id: string): ResultPump {
-    return new ResultPump((c) => store.chunkText(id, c), cfg.idleTimeoutMs, (sink, e) => {
-      try {
-        onPumpEvent(id, sink, e);
-      } catch (err) {
-        // Finishing a session writes to the log: its failure is the gateway's, as everywhere.
-        if (isWalWriteFailure(err)) storageFailed(err);
-        log.error(`session ${id}: ${errorMessage(err)}`);
-      }
-    });
-  }
-
-  /** What a pump's report means for its session. */
-  function onPumpEvent(id: string, sink: ResultSink, e: PumpEvent): void {
-    const s = sessions.get(id);
-    const conn = s?.conn;
-    if (!s) return;
-    switch (e.type) {
-      case "drained":
-        if (e.resent > 0) log.info(`session ${id}: ${e.resent} stored result chunk(s) sent again`);
-        return maybeFinish(s);
-      case "stalled":
-        if (conn && sink.live) fail(conn, new CoffeeError("CLIENT_TOO_SLOW", `client took none of its results for ${e.stallMs / 1000} s (${e.waiting} chunk(s) waiting)`));
-        return;
-      case "failed":
-        if (conn && sink.live) fail(conn, e.error);
-        else log.warn(`sending stored results of session ${id} failed after its connection closed: ${errorMessage(e.error)}`);
-    }
+    s.results.resend(relay.sinkOf(s, conn), store.sessions.get(s.id)?.chunks ?? []);
   }
 
   function onFrame(conn: Connection, frame: Uint8Array): void {
@@ -382,27 +332,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     armTimer(s.conn);
   }
 
-  /** Store one result chunk durably, relay it if its client is here; ack it once durable. */
-  function relayResult(d: Delivery): void {
-    const msg = decodeMessage(d.body);
-    if (msg.kind !== "result") throw new ProtocolError(`unexpected ${msg.kind} message on the results queue`);
-    const s = sessions.get(msg.session) ?? finished.get(msg.session);
-    const stored = store.sessions.get(msg.session);
-    if (!s || !stored) {
-      log.warn(`result chunk ${msg.query}#${msg.chunk} for unknown or ended session ${msg.session} dropped`);
-      return void d.ack();
-    }
-    if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
-      counters.duplicateChunks++;
-      metrics.duplicatesDropped.inc(stage);
-      return void d.ack();
-    }
-    const added = store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
-    group.after(() => d.ack());
-    if (s.conn && added) s.results.offer(sinkOf(s, s.conn), added, msg.csv);
-    maybeFinish(s);
-  }
-
   // Sessions the log remembers wait for their clients to resume (or for the TTL).
   for (const id of store.sessions.keys()) {
     const s = newSession(id);
@@ -425,16 +354,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     listening,
     async run() {
       queues = startQueuePoller(transport, QUEUE_POLL_MS, (m) => log.warn(m));
-      consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => {
-        try {
-          relayResult(d);
-        } catch (err) {
-          // Unacked, the chunk comes back after the restart; acked, it would be lost.
-          if (isWalWriteFailure(err)) storageFailed(err);
-          log.error(`dropping result message: ${errorMessage(err)}`);
-          d.ack();
-        }
-      });
+      consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => relay.deliver(d));
       const listen = (): TCPSocketListener<Connection> => Bun.listen<Connection>({
         hostname: cfg.host,
         port: cfg.port,

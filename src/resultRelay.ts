@@ -1,0 +1,136 @@
+/**
+ * The gateway's result path: each result chunk from the aggregators is stored in the session's
+ * log and spool, acked to the broker once durable, and handed to the session's result pump,
+ * which writes it to the client's connection as fast as the client reads (the rest waits on
+ * disk, src/resultPump.ts). A chunk that arrives twice (redelivery) is stored once.
+ */
+import { decodeMessage } from "./codec.ts";
+import { CoffeeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
+import type { Connection, Session } from "./gatewaySession.ts";
+import type { GatewayStore } from "./gatewayStore.ts";
+import type { GroupCommit } from "./groupCommit.ts";
+import type { Logger } from "./log.ts";
+import type { CoffeeMetrics } from "./metrics.ts";
+import type { GatewayMessage } from "./protocol.ts";
+import { ResultPump, type PumpEvent, type ResultSink } from "./resultPump.ts";
+import type { Delivery } from "./transport.ts";
+
+/** What the result path needs from the gateway around it. */
+export interface ResultRelayDeps {
+  store: GatewayStore;
+  group: GroupCommit;
+  log: Logger;
+  metrics: CoffeeMetrics;
+  counters: { duplicateChunks: number };
+  /** A client that takes no result for this long is dropped (CLIENT_TOO_SLOW). */
+  idleTimeoutMs: number;
+  /** The session `id` names while it still runs (its `done` not yet sent). */
+  running(id: string): Session | undefined;
+  /** The session `id` names, running or finished and awaiting its client's bye. */
+  known(id: string): Session | undefined;
+  send(conn: Connection | null, msg: GatewayMessage): void;
+  fail(conn: Connection, err: unknown): void;
+  maybeFinish(s: Session): void;
+  /** The log or spool failed: the process must stop. */
+  storageFailed(err: unknown): never;
+}
+
+const stage = { stage: "gateway" };
+
+/** Stores result chunks and relays them to their sessions' clients. */
+export class ResultRelay {
+  /** Each connection's sink, one object per connection: the pump tells sinks apart by identity. */
+  private readonly sinks = new WeakMap<Connection, ResultSink>();
+
+  constructor(private readonly deps: ResultRelayDeps) {}
+
+  /** The results queue's handler: a chunk that cannot be handled is logged and dropped, a storage failure stops the process. */
+  deliver(d: Delivery): void {
+    try {
+      this.relay(d);
+    } catch (err) {
+      // Unacked, the chunk comes back after the restart; acked, it would be lost.
+      if (isWalWriteFailure(err)) this.deps.storageFailed(err);
+      this.deps.log.error(`dropping result message: ${errorMessage(err)}`);
+      d.ack();
+    }
+  }
+
+  /**
+   * A session's result pump. Reading a chunk back changes nothing on disk and nothing waits on
+   * its ack: a chunk the spool cannot give back (WAL_CORRUPT, a read error) fails that session's
+   * connection, not the gateway, which would fail the same way after every revival.
+   */
+  newPump(id: string): ResultPump {
+    const { store, log, storageFailed } = this.deps;
+    return new ResultPump((c) => store.chunkText(id, c), this.deps.idleTimeoutMs, (sink, e) => {
+      try {
+        this.onPumpEvent(id, sink, e);
+      } catch (err) {
+        // Finishing a session writes to the log: its failure is the gateway's, as everywhere.
+        if (isWalWriteFailure(err)) storageFailed(err);
+        log.error(`session ${id}: ${errorMessage(err)}`);
+      }
+    });
+  }
+
+  /** Where `s`'s results go while `conn` is its client's connection. */
+  sinkOf(s: Session, conn: Connection): ResultSink {
+    const known = this.sinks.get(conn);
+    if (known) return known;
+    const { running, send } = this.deps;
+    const sink: ResultSink = {
+      get live() { return s.conn === conn && !conn.closed && running(s.id) === s; },
+      get hasRoom() { return conn.writer.hasRoom; },
+      get written() { return conn.writer.written; },
+      ready: () => conn.writer.ready(),
+      write(c, csv) {
+        send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv });
+        s.delivered.set(c.query, (s.delivered.get(c.query) ?? 0) + 1);
+      },
+    };
+    this.sinks.set(conn, sink);
+    return sink;
+  }
+
+  /** Store one result chunk durably, relay it if its client is here; ack it once durable. */
+  private relay(d: Delivery): void {
+    const { store, group, log, counters, metrics } = this.deps;
+    const msg = decodeMessage(d.body);
+    if (msg.kind !== "result") throw new ProtocolError(`unexpected ${msg.kind} message on the results queue`);
+    const s = this.deps.known(msg.session);
+    const stored = store.sessions.get(msg.session);
+    if (!s || !stored) {
+      log.warn(`result chunk ${msg.query}#${msg.chunk} for unknown or ended session ${msg.session} dropped`);
+      return void d.ack();
+    }
+    if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
+      counters.duplicateChunks++;
+      metrics.duplicatesDropped.inc(stage);
+      return void d.ack();
+    }
+    const added = store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
+    group.after(() => d.ack());
+    if (s.conn && added) s.results.offer(this.sinkOf(s, s.conn), added, msg.csv);
+    this.deps.maybeFinish(s);
+  }
+
+  /** What a pump's report means for its session. */
+  private onPumpEvent(id: string, sink: ResultSink, e: PumpEvent): void {
+    const { log, fail } = this.deps;
+    const s = this.deps.running(id);
+    const conn = s?.conn;
+    if (!s) return;
+    switch (e.type) {
+      case "drained":
+        if (e.resent > 0) log.info(`session ${id}: ${e.resent} stored result chunk(s) sent again`);
+        return this.deps.maybeFinish(s);
+      case "stalled":
+        if (conn && sink.live) fail(conn, new CoffeeError("CLIENT_TOO_SLOW", `client took none of its results for ${e.stallMs / 1000} s (${e.waiting} chunk(s) waiting)`));
+        return;
+      case "failed":
+        if (conn && sink.live) fail(conn, e.error);
+        else log.warn(`sending stored results of session ${id} failed after its connection closed: ${errorMessage(e.error)}`);
+    }
+  }
+}
