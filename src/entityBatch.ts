@@ -4,9 +4,9 @@
  */
 import { FRESH_COLUMNS, type ColumnAllocator } from "./bodyArena.ts";
 import { InternalError } from "./errors.ts";
-import type { Entity } from "./schema.ts";
+import { MAX_FIELD_BYTES, type Entity } from "./schema.ts";
 import { PACKED_DATE, parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
-import { asBinary, fieldStart, selectFields, unpackColumn, type TextColumn } from "./textColumn.ts";
+import { asBinary, fieldStart, rowsWithLongFields, selectFields, unpackColumn, type TextColumn } from "./textColumn.ts";
 
 /**
  * transactions, projected: id (packed UTF-8, Q1 prints it and nothing else reads it), store,
@@ -64,7 +64,7 @@ function col(columns: Columns, i: number): TextColumn {
   return c;
 }
 
-function parseTransactions(columns: Columns, n: number, alloc: ColumnAllocator): ParsedRows<TransactionsBody> {
+function parseTransactions(columns: Columns, n: number, alloc: ColumnAllocator, tooLong: Uint8Array | null): ParsedRows<TransactionsBody> {
   const [ids, stores, users, amounts, times] = [0, 1, 2, 3, 4].map((i) => col(columns, i)) as [TextColumn, TextColumn, TextColumn, TextColumn, TextColumn];
   const body: TransactionsBody = {
     id: asBinary(ids), store: alloc.int32(n), user: alloc.int32(n), cents: alloc.float64(n),
@@ -79,7 +79,7 @@ function parseTransactions(columns: Columns, n: number, alloc: ColumnAllocator):
     const user = parseOptionalIdAt(users.bytes, fieldStart(users, r), users.ends[r]!);
     const cents = parseCentsAt(amounts.bytes, fieldStart(amounts, r), amounts.ends[r]!);
     const ts = parseTimestampAt(times.bytes, fieldStart(times, r), times.ends[r]!);
-    if (idFrom === idTo || Number.isNaN(store) || Number.isNaN(user) || Number.isNaN(cents) || Number.isNaN(ts)) {
+    if (tooLong?.[r] || idFrom === idTo || Number.isNaN(store) || Number.isNaN(user) || Number.isNaN(cents) || Number.isNaN(ts)) {
       rejected.push(r);
       continue;
     }
@@ -95,7 +95,7 @@ function parseTransactions(columns: Columns, n: number, alloc: ColumnAllocator):
   return { body: shrink(body, k), rejected };
 }
 
-function parseItems(columns: Columns, n: number, alloc: ColumnAllocator): ParsedRows<ItemsBody> {
+function parseItems(columns: Columns, n: number, alloc: ColumnAllocator, tooLong: Uint8Array | null): ParsedRows<ItemsBody> {
   const [items, qtys, subtotals, times] = [0, 1, 2, 3].map((i) => col(columns, i)) as [TextColumn, TextColumn, TextColumn, TextColumn];
   const body: ItemsBody = {
     item: alloc.int32(n), qty: alloc.float64(n), cents: alloc.float64(n), date: alloc.int32(n),
@@ -107,7 +107,7 @@ function parseItems(columns: Columns, n: number, alloc: ColumnAllocator): Parsed
     const qty = parseCountAt(qtys.bytes, fieldStart(qtys, r), qtys.ends[r]!);
     const cents = parseCentsAt(subtotals.bytes, fieldStart(subtotals, r), subtotals.ends[r]!);
     const ts = parseTimestampAt(times.bytes, fieldStart(times, r), times.ends[r]!);
-    if (Number.isNaN(item) || Number.isNaN(qty) || Number.isNaN(cents) || Number.isNaN(ts)) {
+    if (tooLong?.[r] || Number.isNaN(item) || Number.isNaN(qty) || Number.isNaN(cents) || Number.isNaN(ts)) {
       rejected.push(r);
       continue;
     }
@@ -120,7 +120,7 @@ function parseItems(columns: Columns, n: number, alloc: ColumnAllocator): Parsed
   return { body: shrink(body, k), rejected };
 }
 
-function parseUsers(columns: Columns, n: number, alloc: ColumnAllocator): ParsedRows<UsersBody> {
+function parseUsers(columns: Columns, n: number, alloc: ColumnAllocator, tooLong: Uint8Array | null): ParsedRows<UsersBody> {
   const users = col(columns, 0);
   const births = col(columns, 1);
   const body: UsersBody = { user: alloc.int32(n), birth: alloc.int32(n) };
@@ -132,7 +132,7 @@ function parseUsers(columns: Columns, n: number, alloc: ColumnAllocator): Parsed
     const to = births.ends[r]!;
     // An empty birthdate is data (unknown), not a malformed row; a non-date is malformed.
     const birth = from === to ? 0 : parseDateAt(births.bytes, from, to);
-    if (Number.isNaN(user) || Number.isNaN(birth)) {
+    if (tooLong?.[r] || Number.isNaN(user) || Number.isNaN(birth)) {
       rejected.push(r);
       continue;
     }
@@ -143,7 +143,7 @@ function parseUsers(columns: Columns, n: number, alloc: ColumnAllocator): Parsed
   return { body: shrink(body, k), rejected };
 }
 
-function parseNames(columns: Columns, n: number, alloc: ColumnAllocator): ParsedRows<NamesBody> {
+function parseNames(columns: Columns, n: number, alloc: ColumnAllocator, tooLong: Uint8Array | null): ParsedRows<NamesBody> {
   const ids = col(columns, 0);
   const names = col(columns, 1);
   const body: NamesBody = { id: alloc.int32(n), name: [] };
@@ -151,7 +151,7 @@ function parseNames(columns: Columns, n: number, alloc: ColumnAllocator): Parsed
   let k = 0;
   for (let r = 0; r < n; r++) {
     const id = parseIdAt(ids.bytes, fieldStart(ids, r), ids.ends[r]!);
-    if (Number.isNaN(id)) {
+    if (tooLong?.[r] || Number.isNaN(id)) {
       rejected.push(r);
       continue;
     }
@@ -189,17 +189,19 @@ function keptRows(n: number, rejected: readonly number[]): Uint32Array {
 
 /**
  * Validate and type one batch of an entity's packed text columns (in ENTITY_COLUMNS order). Rows with
- * an unparsable field are left out and their indexes returned, so the caller can report them.
- * A transactions body may share its id column with `columns` (no copy when no row is rejected).
- * Typed columns come from `alloc`: an arena's when the body dies before the arena's next reset.
+ * an unparsable field, or a field longer than `maxFieldBytes` (UTF-8), are left out and their
+ * indexes returned, so the caller can report them. A transactions body may share its id column
+ * with `columns` (no copy when no row is rejected). Typed columns come from `alloc`: an arena's
+ * when the body dies before the arena's next reset.
  */
-export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, rowCount: number, alloc: ColumnAllocator = FRESH_COLUMNS): ParsedRows<EntityBodies[E]> {
+export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, rowCount: number, alloc: ColumnAllocator = FRESH_COLUMNS, maxFieldBytes = MAX_FIELD_BYTES): ParsedRows<EntityBodies[E]> {
+  const tooLong = rowsWithLongFields(columns, rowCount, maxFieldBytes);
   switch (entity) {
-    case "transactions": return parseTransactions(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
-    case "transaction_items": return parseItems(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
-    case "users": return parseUsers(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
-    case "stores": return parseNames(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
-    case "menu_items": return parseNames(columns, rowCount, alloc) as ParsedRows<EntityBodies[E]>;
+    case "transactions": return parseTransactions(columns, rowCount, alloc, tooLong) as ParsedRows<EntityBodies[E]>;
+    case "transaction_items": return parseItems(columns, rowCount, alloc, tooLong) as ParsedRows<EntityBodies[E]>;
+    case "users": return parseUsers(columns, rowCount, alloc, tooLong) as ParsedRows<EntityBodies[E]>;
+    case "stores": return parseNames(columns, rowCount, alloc, tooLong) as ParsedRows<EntityBodies[E]>;
+    case "menu_items": return parseNames(columns, rowCount, alloc, tooLong) as ParsedRows<EntityBodies[E]>;
     default: throw new InternalError(`unknown entity ${String(entity)}`);
   }
 }

@@ -17,6 +17,13 @@ export const ENTITY_COLUMNS: Readonly<Record<Entity, readonly string[]>> = {
   menu_items: ["item_id", "item_name"],
 };
 
+/**
+ * Longest field (UTF-8 bytes) a row may hold by default; a row with a longer one is rejected like
+ * any malformed row. The gateway's --max-field-chars default, and `coffee reference`'s limit, so
+ * both keep the same rows.
+ */
+export const MAX_FIELD_BYTES = 65_536;
+
 /** Type guard for entity names arriving from the network. */
 export function isEntity(value: unknown): value is Entity {
   return typeof value === "string" && (ENTITIES as readonly string[]).includes(value);

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { ColumnBuilder } from "./columnBuilder.ts";
-import { columnProblem, longestField, packColumn, selectFields, unpackColumn } from "./textColumn.ts";
+import { columnProblem, packColumn, rowsWithLongFields, selectFields, unpackColumn } from "./textColumn.ts";
 
 const FIELDS = ["Café Centro", "", "7", "naïve, \"quoted\"", "☕ 2024", "x".repeat(70_000)];
 
@@ -9,7 +9,6 @@ test("fields round-trip as UTF-8, ends counted in bytes", () => {
   expect(unpackColumn(column)).toEqual(FIELDS);
   expect(column.ends[0]).toBe(Buffer.byteLength("Café Centro"));
   expect(column.bytes.length).toBe(FIELDS.reduce((n, f) => n + Buffer.byteLength(f), 0));
-  expect(longestField(column)).toBe(70_000);
 });
 
 test("the builder gives the same column from strings and from bytes, and is empty after finish", () => {
@@ -46,4 +45,12 @@ test("columnProblem names what is wrong with a column from the wire", () => {
   expect(columnProblem({ bytes: ok.bytes, ends: Uint32Array.of(1, 2) }, 2)).toContain("stop at 2, its bytes are 3");
   expect(columnProblem({ ...ok, extra: 1 }, 2)).toContain("exactly the keys");
   expect(columnProblem([ok.bytes, ok.ends], 2)).toContain("must be {bytes, ends}");
+});
+
+test("rows with a field over the limit are marked, in any column; none marked is null", () => {
+  const names = packColumn(["short", "x".repeat(70_000), "ok"]);
+  const ids = packColumn(["1", "2", "3".repeat(11)]);
+  expect(rowsWithLongFields([ids, names], 3, 65_536)).toEqual(Uint8Array.from([0, 1, 0]));
+  expect(rowsWithLongFields([ids, names], 3, 10)).toEqual(Uint8Array.from([0, 1, 1]));
+  expect(rowsWithLongFields([ids, names], 3, 70_000)).toBeNull();
 });

@@ -94,14 +94,19 @@ export function columnProblem(column: unknown, rows: number): string | null {
   return null;
 }
 
-/** Length in bytes of the longest field. */
-export function longestField(column: TextColumn): number {
-  let max = 0;
-  let prev = 0;
-  for (let i = 0; i < column.ends.length; i++) {
-    const end = column.ends[i]!;
-    if (end - prev > max) max = end - prev;
-    prev = end;
+/**
+ * Rows (by index) of `columns` with a field longer than `maxBytes`, as a mask, or null when there
+ * are none (the common case costs one pass over each column's ends and no allocation).
+ */
+export function rowsWithLongFields(columns: readonly TextColumn[], rows: number, maxBytes: number): Uint8Array | null {
+  let mask: Uint8Array | null = null;
+  for (const column of columns) {
+    let prev = 0;
+    for (let r = 0; r < rows; r++) {
+      const end = column.ends[r]!;
+      if (end - prev > maxBytes) (mask ??= new Uint8Array(rows))[r] = 1;
+      prev = end;
+    }
   }
-  return max;
+  return mask;
 }

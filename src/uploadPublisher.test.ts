@@ -68,11 +68,15 @@ describe("UploadPublisher", () => {
     expect(() => h.upload.batch(h.session, storesBatch(1, ["B"]))).toThrow("more than 1 unacknowledged batches");
   });
 
-  test("limits on rows and field length are LIMIT_EXCEEDED", () => {
+  test("a batch over the row limit is LIMIT_EXCEEDED; a row with a field over the limit is rejected", async () => {
     const h = harness({ maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1, maxFieldChars: 64 });
     expect(() => h.upload.batch(h.session, storesBatch(0, ["A", "B"]))).toThrow(expect.objectContaining({ code: "LIMIT_EXCEEDED" }));
     const wide = harness();
-    expect(() => wide.upload.batch(wide.session, storesBatch(0, ["x".repeat(65)]))).toThrow(expect.objectContaining({ code: "LIMIT_EXCEEDED" }));
+    wide.upload.batch(wide.session, storesBatch(0, ["x".repeat(64), "x".repeat(65)]));
+    expect(decodeMessage(wide.published[0]!.body)).toMatchObject({ body: { name: ["x".repeat(64)] } });
+    wide.published[0]!.confirm();
+    await settle();
+    expect(wide.sent).toEqual([{ t: "ack", entity: "stores", seq: 0, rejected: [3] }]);
   });
 
   test("a session at its byte share is not read until under half of it", async () => {

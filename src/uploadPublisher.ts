@@ -13,7 +13,6 @@ import { FairBudget } from "./fairBudget.ts";
 import { uploadOver, type Connection, type Session } from "./gatewaySession.ts";
 import type { CoffeeMetrics } from "./metrics.ts";
 import type { ClientMessage, GatewayMessage } from "./protocol.ts";
-import { longestField } from "./textColumn.ts";
 import { dataKey, eosKey } from "./topology.ts";
 import type { Transport } from "./transport.ts";
 
@@ -22,6 +21,7 @@ export interface UploadLimits {
   maxInFlight: number;
   maxInFlightBytes: number;
   maxBatchRows: number;
+  /** A row with a longer field (UTF-8 bytes) is rejected, like a malformed one. */
   maxFieldChars: number;
 }
 
@@ -88,17 +88,13 @@ export class UploadPublisher {
     if (!resend && s.awaitingResend) throw new ProtocolError(`new batch ${msg.entity}#${msg.seq} before the resends of a resume were done`);
     if (!resend && s.unacked.size >= limits.maxInFlight) throw new ProtocolError(`more than ${limits.maxInFlight} unacknowledged batches`);
     if (msg.lines.length > limits.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${limits.maxBatchRows} (--max-batch-rows)`);
-    for (const column of msg.columns) {
-      const longest = longestField(column);
-      if (longest > limits.maxFieldChars) throw new CoffeeError("LIMIT_EXCEEDED", `a field of ${longest} bytes exceeds the limit of ${limits.maxFieldChars} (--max-field-chars)`);
-    }
     if (!resend) {
       s.nextSeq.set(msg.entity, next + 1);
       s.unacked.add(batchKey);
     }
     // The body lives until encodeMessage below has copied it: the arena is reused by the next batch.
     this.columnArena.reset();
-    const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, this.columnArena);
+    const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, this.columnArena, limits.maxFieldChars);
     // Rows are counted once, in when the gateway first reads the batch and out when its first copy
     // is confirmed; a resend counts only if the batch was lost before (or the gateway restarted).
     const countIn = msg.seq >= (s.readBelow.get(msg.entity) ?? 0);

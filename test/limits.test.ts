@@ -75,14 +75,26 @@ describe("gateway limits and access", () => {
     expect(err.message).toContain("--max-batch-rows");
   });
 
-  test("a field over --max-field-chars is LIMIT_EXCEEDED", async () => {
+  test("a row with a field over --max-field-chars is rejected and reported; the session completes", async () => {
     const odd = tempDir("limodd");
-    dirs.push(odd);
-    for (const e of ["transactions", "transaction_items", "users", "menu_items"]) await Bun.write(join(odd, e, "x.csv"), (await Bun.file(join(data, e, (await Array.fromAsync(new Bun.Glob("*.csv").scan(join(data, e))))[0]!)).text()));
-    await Bun.write(join(odd, "stores", "stores.csv"), `store_id,store_name\n1,${"x".repeat(300)}\n`);
-    const err = await failure(client({ dataDir: odd }));
-    expect(err.code).toBe("LIMIT_EXCEEDED");
-    expect(err.message).toContain("--max-field-chars");
+    const trimmed = tempDir("limtrim");
+    dirs.push(odd, trimmed);
+    for (const e of ["transactions", "transaction_items", "users", "menu_items"]) {
+      const name = (await Array.fromAsync(new Bun.Glob("*.csv").scan(join(data, e))))[0]!;
+      const text = await Bun.file(join(data, e, name)).text();
+      await Bun.write(join(odd, e, name), text);
+      await Bun.write(join(trimmed, e, name), text);
+    }
+    // Store 1 with a 300-byte name (the gateway here allows 200): rejected, so its sales leave Q3 and Q4.
+    const stores = (await Bun.file(join(data, "stores", "stores.csv")).text()).trimEnd().split("\n");
+    const at = stores.findIndex((l) => l.startsWith("1,"));
+    expect(at).toBeGreaterThan(0);
+    await Bun.write(join(trimmed, "stores", "stores.csv"), `${stores.filter((_, i) => i !== at).join("\n")}\n`);
+    stores[at] = `1,${"x".repeat(300)},${stores[at]!.split(",").slice(2).join(",")}`;
+    await Bun.write(join(odd, "stores", "stores.csv"), `${stores.join("\n")}\n`);
+    const r = await client({ dataDir: odd });
+    expect(r.rejects.lines()).toEqual([`stores/stores.csv: 1 row rejected (line ${at + 1})`]);
+    expect(readResults(r.dir)).toEqual((await computeReference(trimmed)).queries);
   });
 
   test("silence before hello is HANDSHAKE_TIMEOUT; silence mid-upload is CLIENT_IDLE", async () => {

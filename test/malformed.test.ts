@@ -32,6 +32,7 @@ test("malformed rows are skipped and reported per file; the session completes ex
   appendFileSync(txPath, "bad-date,1,1,,5.0,80.0,0.0,80.0,2024-02-30 10:00:00\n");       // impossible date
   appendFileSync(txPath, Buffer.concat([Buffer.from("bad-utf8-"), Buffer.from([0xff, 0xfe]), Buffer.from(",1,1,,5.0,80.0,0.0,80.0,2024-03-01 10:00:00\n")]));
   appendFileSync(txPath, "good-after-bad,1,1,,5.0,80.0,0.0,80.0,2024-03-01 10:00:00\n");  // still counted
+  appendFileSync(txPath, `${"x".repeat(70_000)},1,1,,5.0,80.0,0.0,80.0,2024-03-01 10:00:00\n`); // a field over the 64 KiB default
   writeFileSync(join(data, "transactions", "zz-empty.csv"), "");                          // an empty file
   const usersFile = readdirSync(join(data, "users"))[0]!;
   appendFileSync(join(data, "users", usersFile), "999999,M,1965-13-01,2024-03-01 10:00:00\n"); // bad birthdate
@@ -43,9 +44,9 @@ test("malformed rows are skipped and reported per file; the session completes ex
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: cluster.gatewayPort(), quiet: true, batchRows: 64 }));
     expect(readResults(r.dir)).toEqual(reference.queries);
     expect(reference.queries.q1).toContain("good-after-bad,80.0");
-    expect(r.rejects.total).toBe(5);
+    expect(r.rejects.total).toBe(6);
     expect(r.rejects.lines()).toEqual([
-      `transactions/${txFile}: 4 rows rejected (lines ${lines + 1}, ${lines + 2}, ${lines + 3}, ${lines + 4})`,
+      `transactions/${txFile}: 5 rows rejected (lines ${lines + 1}, ${lines + 2}, ${lines + 3}, ${lines + 4}, ${lines + 6})`,
       `users/${usersFile}: 1 row rejected (line ${(await Bun.file(join(data, "users", usersFile)).text()).trimEnd().split("\n").length})`,
     ]);
     expect(r.emptyFiles).toEqual(["transactions/zz-empty.csv"]);
