@@ -14,12 +14,16 @@ export interface DatasetFile {
   label: string;
 }
 
-function firstLine(path: string): string {
+/**
+ * Where the file's header starts, and up to 64 KiB of it: past a UTF-8 BOM and any empty lines,
+ * as readEntityFile skips them (papaparse's `preview` would count an empty line as the header).
+ */
+function headerText(path: string): string {
   const fd = openSync(path, "r");
   try {
     const buf = Buffer.alloc(64 * 1024);
     const n = readSync(fd, buf, 0, buf.length, 0);
-    return buf.subarray(0, n).toString("utf8");
+    return buf.subarray(0, n).toString("utf8").replace(/^\uFEFF/, "").replace(/^(?:\r?\n|\r)+/, "");
   } finally {
     closeSync(fd);
   }
@@ -35,7 +39,7 @@ export function validateDataset(dataDir: string, entities: readonly Entity[], sk
     const files: DatasetFile[] = [];
     for (const path of entityFiles(dataDir, entity)) {
       const f = { path, label: relative(dataDir, path) };
-      const head = Papa.parse<string[]>(firstLine(f.path), { preview: 1 }).data[0];
+      const head = Papa.parse<string[]>(headerText(f.path), { preview: 1, delimiter: "," }).data[0];
       if (!head || head.length === 0 || (head.length === 1 && head[0]!.trim() === "")) {
         skipped.push(f.label);
         continue;

@@ -1,0 +1,26 @@
+import { afterAll, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { validateDataset } from "./datasetCheck.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "coffee-dscheck-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("a header after empty lines (and a BOM) is found, as the reader finds it; only a file without one is skipped", () => {
+  mkdirSync(join(dir, "stores"), { recursive: true });
+  writeFileSync(join(dir, "stores", "a-blank-first.csv"), "\n\r\nstore_id,store_name\n1,Centro\n");
+  writeFileSync(join(dir, "stores", "b-bom.csv"), "\uFEFF\nstore_id,store_name\n2,Norte\n");
+  writeFileSync(join(dir, "stores", "c-only-blank.csv"), "\n\n");
+  writeFileSync(join(dir, "stores", "d-empty.csv"), "");
+  const skipped: string[] = [];
+  const files = validateDataset(dir, ["stores"], skipped);
+  expect(files.get("stores")?.map((f) => f.label)).toEqual(["stores/a-blank-first.csv", "stores/b-bom.csv"]);
+  expect(skipped).toEqual(["stores/c-only-blank.csv", "stores/d-empty.csv"]);
+});
+
+test("a header missing a needed column is a DatasetError naming the file", () => {
+  mkdirSync(join(dir, "bad", "stores"), { recursive: true });
+  writeFileSync(join(dir, "bad", "stores", "s.csv"), "\nstore_id,name\n1,x\n");
+  expect(() => validateDataset(join(dir, "bad"), ["stores"])).toThrow('stores/s.csv: header has no column "store_name"');
+});
