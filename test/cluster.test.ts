@@ -78,7 +78,7 @@ describe("coffee up without a broker", () => {
 describe("coffee up when nothing answers at AMQP_URL", () => {
   test("starts a private rabbitmq-server when one is installed (else runs in-process) and works", async () => {
     const installed = Bun.which("rabbitmq-server") !== null;
-    const cluster = await startCluster({ tag: "priv", env: { AMQP_URL: "amqp://guest:guest@127.0.0.1:1" } });
+    const cluster = await startCluster({ tag: "priv", extraArgs: ["--transport", "auto"], env: { AMQP_URL: "amqp://guest:guest@127.0.0.1:1" } });
     const data = tempDir("privdata");
     const out = tempDir("privout");
     try {

@@ -53,7 +53,11 @@ export async function startCluster(opts: { tag: string; extraArgs?: string[]; po
   const namespace = uniqueNamespace(opts.tag);
   // A port the OS just handed out, not a random guess: a guess collided with a busy port once.
   const port = opts.port ?? freeTcpPort();
-  const proc = Bun.spawn(coffeeArgv("up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, "--monitors", "1", ...(opts.extraArgs ?? [])), {
+  const extra = opts.extraArgs ?? [];
+  // The broker at AMQP_URL, not a fallback: with `auto`, a broker that does not answer would be
+  // replaced in silence and a test of RabbitMQ would pass without it. Tests of the fallback say so.
+  const transport = extra.includes("--transport") ? [] : ["--transport", "amqp"];
+  const proc = Bun.spawn(coffeeArgv("up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, "--monitors", "1", ...transport, ...extra), {
     env: { ...process.env, AMQP_URL, ...opts.env } as Record<string, string>,
     stdout: "pipe",
     stderr: "pipe",
