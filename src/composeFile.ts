@@ -19,7 +19,13 @@ export interface ComposeOptions {
   namespace: string;
   /** Gateway port published on the host. */
   gatewayPort: number;
+  /** bundled: a RabbitMQ service in the file; external: the operator's broker (a cluster), at AMQP_URL. */
+  broker: BrokerMode;
 }
+
+/** Where the services' broker comes from. */
+export const BROKER_MODES = ["bundled", "external"] as const;
+export type BrokerMode = (typeof BROKER_MODES)[number];
 
 /** Ports inside the containers: every container has its own address, so they can be fixed. */
 export const COMPOSE_PORTS = { gateway: 9000, health: 9101, election: 9200, metrics: DEFAULT_METRICS_PORT } as const;
@@ -32,8 +38,10 @@ export const COMPOSE_CLUSTER_FILE = "/etc/coffee/cluster.json";
 
 type Service = Record<string, unknown>;
 
-/** The broker URL every coffee service gets; credentials come from the operator's environment. */
-const AMQP_URL = "amqp://${RABBITMQ_USER:-coffee}:${RABBITMQ_PASSWORD:-coffee}@rabbitmq:5672";
+/** The broker URL every coffee service gets with the bundled broker; credentials come from the operator's environment. */
+const BUNDLED_AMQP_URL = "amqp://${RABBITMQ_USER:-coffee}:${RABBITMQ_PASSWORD:-coffee}@rabbitmq:5672";
+/** With an external broker the operator must say where it is: compose refuses to start without it. */
+const EXTERNAL_AMQP_URL = "${AMQP_URL:?set AMQP_URL to your RabbitMQ (a node or a load balancer of the cluster)}";
 
 /** The processes monitors watch, as cluster.json entries addressed by service name. */
 export function composeClusterEntries(plan: readonly PlannedProcess[]): ClusterProcess[] {
@@ -59,8 +67,11 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
   const plan = planCluster(opts.replicas, opts.monitors, opts.deploy);
   const monitors = plan.filter((p) => p.role === "monitor");
   const peers = monitors.map((m, i) => `${i + 1}=${m.name}:${COMPOSE_PORTS.election}`).join(",");
-  const services: Record<string, Service> = {
-    rabbitmq: {
+  const bundled = opts.broker === "bundled";
+  const services: Record<string, Service> = {};
+  const volumes: Record<string, Record<string, never>> = {};
+  if (bundled) {
+    services.rabbitmq = {
       image: "rabbitmq:3.13-management",
       hostname: "rabbitmq",
       environment: { RABBITMQ_DEFAULT_USER: "${RABBITMQ_USER:-coffee}", RABBITMQ_DEFAULT_PASS: "${RABBITMQ_PASSWORD:-coffee}" },
@@ -68,16 +79,16 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
       ports: ["127.0.0.1:15672:15672"],
       healthcheck: { test: ["CMD", "rabbitmq-diagnostics", "-q", "ping"], interval: "5s", timeout: "10s", retries: 12, start_period: "20s" },
       restart: "unless-stopped",
-    },
-  };
-  const volumes: Record<string, Record<string, never>> = { "rabbitmq-data": {} };
+    };
+    volumes["rabbitmq-data"] = {};
+  }
   for (const p of plan) {
     const stateful = p.role === "gateway" || p.role === "aggregator";
     const environment: Record<string, string> = {
       COFFEE_NAME: p.name,
       COFFEE_NAMESPACE: opts.namespace,
       COFFEE_QUEUE_TYPE: opts.queueType,
-      AMQP_URL,
+      AMQP_URL: bundled ? BUNDLED_AMQP_URL : EXTERNAL_AMQP_URL,
       HEALTH_PORT: String(COMPOSE_PORTS.health),
       COFFEE_METRICS_PORT: String(COMPOSE_PORTS.metrics),
     };
@@ -86,7 +97,7 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
       build: { context: "..", dockerfile: "compose/Dockerfile" },
       command: ["--role", p.role, ...p.args],
       environment,
-      depends_on: { rabbitmq: { condition: "service_healthy" } },
+      ...(bundled ? { depends_on: { rabbitmq: { condition: "service_healthy" } } } : {}),
       // Monitors revive the others through the Docker API; compose itself restarts only
       // monitors (if every monitor died, nothing else would), as `coffee up` does.
       restart: p.role === "monitor" ? "unless-stopped" : "no",

@@ -119,6 +119,23 @@ describe("compose", () => {
     expect(bad.stderr).toContain("unknown stage");
   });
 
+  test("--broker external leaves RabbitMQ out: every service waits on nothing and needs AMQP_URL from the environment", async () => {
+    const r = await runCoffee(["compose", "--broker", "external", "--queue-type", "quorum"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("coffee compose --queue-type quorum --broker external");
+    const doc = Bun.YAML.parse(r.stdout) as ComposeDoc & { services: Record<string, { depends_on?: Record<string, unknown> }> };
+    expect(doc.services.rabbitmq).toBeUndefined();
+    expect(doc.volumes["rabbitmq-data"]).toBeUndefined();
+    for (const [name, s] of coffeeServices(doc)) {
+      expect(doc.services[name]!.depends_on?.rabbitmq).toBeUndefined();
+      if (s.environment) expect(s.environment.AMQP_URL).toMatch(/^\$\{AMQP_URL:\?/);
+    }
+    // The bundled default keeps its broker and the wait for it.
+    const bundled = committed() as ComposeDoc & { services: Record<string, { depends_on?: Record<string, unknown> }> };
+    expect(bundled.services.rabbitmq).toBeDefined();
+    expect(bundled.services.gateway!.depends_on?.rabbitmq).toEqual({ condition: "service_healthy" });
+  });
+
   test("the Dockerfile compiles with package.json's build script and ships only the binary", () => {
     const dockerfile = readFileSync(join(root, "compose", "Dockerfile"), "utf8");
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string>; devDependencies: Record<string, string> };

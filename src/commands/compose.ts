@@ -5,7 +5,7 @@
 import { QUEUE_TYPES, type QueueType } from "../amqpTransport.ts";
 import type { Command } from "../command.ts";
 import { DEPLOY_MODES, type DeployMode } from "../clusterPlan.ts";
-import { composeHeader, renderCompose } from "../composeFile.ts";
+import { BROKER_MODES, composeHeader, renderCompose, type BrokerMode } from "../composeFile.ts";
 import { int, str, type OptionSpec } from "../options.ts";
 import { parseReplicas, STAGES } from "../topology.ts";
 
@@ -17,6 +17,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "image", type: "string", env: "COFFEE_IMAGE", default: "coffee:local", help: "image every coffee service runs (built from compose/Dockerfile)" },
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "host port the gateway is published on" },
+  { name: "broker", type: "enum", env: "COFFEE_COMPOSE_BROKER", default: "bundled", choices: BROKER_MODES, help: "bundled: a RabbitMQ service in the file; external: none, every service uses AMQP_URL from the environment compose runs in (a RabbitMQ cluster; compose refuses to start without it)" },
 ];
 
 /** The command line that reproduces `values` (for the generated file's header). */
@@ -29,7 +30,7 @@ function commandLine(values: Record<string, unknown>): string {
 /** `coffee compose`. */
 export const composeCommand: Command = {
   name: "compose",
-  usage: "coffee compose [--replicas stage=n,...] [--monitors N] [--queue-type classic|quorum] > compose/docker-compose.yml",
+  usage: "coffee compose [--replicas stage=n,...] [--monitors N] [--queue-type classic|quorum] [--broker bundled|external] > compose/docker-compose.yml",
   description: "Prints the Docker Compose file of the cluster (one image, every role), from the same topology coffee up runs.",
   options: OPTIONS,
   run(values) {
@@ -41,6 +42,7 @@ export const composeCommand: Command = {
       image: str(values, "image"),
       namespace: str(values, "namespace"),
       gatewayPort: int(values, "port"),
+      broker: str(values, "broker") as BrokerMode,
     });
     process.stdout.write(`${composeHeader(commandLine(values))}${Bun.YAML.stringify(doc, null, 2)}\n`);
     return Promise.resolve(0);
