@@ -169,6 +169,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         // Never keep more batches unacknowledged than the gateway allows.
         window = Math.min(cfg.window, msg.maxInFlight);
         welcomedOn = conn;
+        retry = null;
         if (msg.resumed) {
           resend();
           wakeAll();
@@ -235,66 +236,68 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   };
 
   /**
+   * Attempts to connect since the gateway last welcomed us, and until when they may go on. One
+   * budget across drops, reset only by a welcome: a port that accepts and closes at once (Docker's
+   * proxy while the gateway's container is down) is retried with backoff and given up on at the
+   * deadline, not reconnected to in a tight loop with a fresh deadline per drop.
+   */
+  let retry: { deadline: number; attempt: number; lastError: string } | null = null;
+
+  /**
    * The connection dropped. Before the welcome there is no session yet: connect again and say
    * hello (the gateway may have been restarting). A session in progress reconnects and resumes.
    */
   const onClosed = (err: Error | null): void => {
     conn = null;
     if (settled || gatewayError) return;
-    if (!session) {
-      void connectFresh(performance.now() + cfg.connectRetryMs, err);
-      return;
-    }
-    void reconnect(err);
+    void connectAgain(err);
   };
 
   const open = async (): Promise<GatewayConnection> =>
     GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { message: onMessage, closed: onClosed, failed: (err) => settle.reject(err) });
 
-  async function reconnect(cause: Error | null): Promise<void> {
-    const deadline = performance.now() + cfg.reconnectTimeoutMs;
-    let lastError = cause?.message ?? "connection closed";
-    for (let attempt = 0; !settled; attempt++) {
-      if (performance.now() > deadline) {
-        settle.reject(new CoffeeError("CONNECTION_LOST", `lost the gateway and could not resume session ${session} within ${cfg.reconnectTimeoutMs / 1000} s: ${lastError}`));
-        return;
-      }
-      // Capped exponential backoff with jitter, so restarted gateways are not stampeded.
-      await Bun.sleep(jitteredBackoffMs(attempt, 100, 5000));
+  /**
+   * Connect and say hello, or resume the session once there is one, within the retry budget.
+   * Every attempt but the run's very first waits a capped, jittered backoff, so restarted
+   * gateways are not stampeded.
+   */
+  async function connectAgain(cause: Error | null, first = false): Promise<void> {
+    retry ??= { deadline: performance.now() + (session ? cfg.reconnectTimeoutMs : cfg.connectRetryMs), attempt: 0, lastError: "connection closed" };
+    const r = retry;
+    if (cause) r.lastError = cause.message;
+    let lastFailure: unknown = cause;
+    while (!settled) {
+      // Checked before each attempt, not only after failed ones: connects that succeed and are
+      // closed before a welcome use up the budget too.
+      if (r.attempt > 0 && performance.now() >= r.deadline) return giveUp(r, lastFailure);
+      if (!first || r.attempt > 0) await Bun.sleep(jitteredBackoffMs(r.attempt, 100, session ? 5000 : 2000));
+      r.attempt++;
+      if (settled) return;
       try {
         const c = await open();
         conn = c;
-        const sent: Partial<Record<Entity, number>> = Object.fromEntries(seqs);
-        c.send({ t: "resume", v: PROTOCOL_VERSION, session: session!, sent, eos: [...eosAcked], ...(cfg.token ? { token: cfg.token } : {}) });
+        if (session) {
+          const sent: Partial<Record<Entity, number>> = Object.fromEntries(seqs);
+          c.send({ t: "resume", v: PROTOCOL_VERSION, session, sent, eos: [...eosAcked], ...(cfg.token ? { token: cfg.token } : {}) });
+        } else {
+          c.send({ t: "hello", v: PROTOCOL_VERSION, ...(cfg.token ? { token: cfg.token } : {}) });
+        }
         return;
       } catch (err) {
-        lastError = errorMessage(err);
+        lastFailure = err;
+        r.lastError = errorMessage(err);
       }
     }
   }
 
-  /** Connect and say hello, retrying until `deadline` (a gateway may be restarting). */
-  async function connectFresh(deadline: number, cause: Error | null): Promise<void> {
-    let lastError: unknown = cause;
-    for (let attempt = 0; !settled; attempt++) {
-      try {
-        const c = await open();
-        conn = c;
-        c.send({ t: "hello", v: PROTOCOL_VERSION, ...(cfg.token ? { token: cfg.token } : {}) });
-        return;
-      } catch (err) {
-        lastError = err;
-      }
-      if (performance.now() >= deadline) {
-        settle.reject(lastError instanceof CoffeeError ? lastError : new CoffeeError("CONNECTION_LOST", `connection to the gateway lost before the session started: ${errorMessage(lastError)}`));
-        return;
-      }
-      await Bun.sleep(jitteredBackoffMs(attempt, 100, 2000));
-    }
+  /** The retry budget is spent: the run fails, saying what the last attempt met. */
+  function giveUp(r: { lastError: string }, lastFailure: unknown): void {
+    if (session) settle.reject(new CoffeeError("CONNECTION_LOST", `lost the gateway and could not resume session ${session} within ${cfg.reconnectTimeoutMs / 1000} s: ${r.lastError}`));
+    else settle.reject(lastFailure instanceof CoffeeError ? lastFailure : new CoffeeError("CONNECTION_LOST", `could not reach the gateway at ${cfg.host}:${cfg.port} and be welcomed within ${cfg.connectRetryMs / 1000} s: ${r.lastError}`));
   }
 
   progress.start();
-  await connectFresh(performance.now() + cfg.connectRetryMs, null);
+  await connectAgain(null, true);
   armIdle();
   try {
     await Promise.race([welcomed, finished]);

@@ -135,3 +135,62 @@ test("an --out the client cannot write to is CONFIG_INVALID before any session s
   expect(failure.code).toBe("CONFIG_INVALID");
   expect(failure.message).toContain(`--out ${join(blocker, "sub")}: cannot write results there`);
 });
+
+/**
+ * A port that accepts and closes at once (Docker's proxy while the gateway container is down):
+ * after `welcomeFirst` connections that are welcomed (and then cut), every later one is closed
+ * before a word. Counts the connections it took.
+ */
+function slammingGateway(welcomeFirst: number): { port: number; connections: () => number; stop: () => void } {
+  let connections = 0;
+  const server = Bun.listen<{ decoder: FrameDecoder; welcome: boolean }>({
+    hostname: "127.0.0.1", port: 0,
+    socket: {
+      open(socket) {
+        socket.data = { decoder: new FrameDecoder(64 << 20), welcome: connections++ < welcomeFirst };
+        if (!socket.data.welcome) socket.end();
+      },
+      data(socket, bytes) {
+        for (const f of socket.data.decoder.push(bytes)) {
+          if (decodeClientMessage(f).t === "hello" && socket.data.welcome) {
+            socket.write(encodeFrame(encodeProtocol({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false })));
+            socket.end();
+          }
+        }
+      },
+    },
+  });
+  return { port: server.port, connections: () => connections, stop: () => server.stop(true) };
+}
+
+test("a gateway port that accepts and closes at once is retried with backoff within --connect-retry-s, then given up on", async () => {
+  const gateway = slammingGateway(0);
+  const out = tempDir("slam-out");
+  dirs.push(out);
+  try {
+    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, connectRetryMs: 1500 })).then(() => null, (e: unknown) => e);
+    expect(failure).toBeInstanceOf(CoffeeError);
+    expect((failure as CoffeeError).code).toBe("CONNECTION_LOST");
+    expect((failure as CoffeeError).message).toContain("be welcomed within 1.5 s");
+    // Backoff from 100 ms doubling to 2 s: a handful of attempts in 1.5 s, not thousands.
+    expect(gateway.connections()).toBeGreaterThan(1);
+    expect(gateway.connections()).toBeLessThan(15);
+  } finally {
+    gateway.stop();
+  }
+});
+
+test("after a welcome, reconnects that are closed at once use one --reconnect-timeout-s budget, not a fresh one per drop", async () => {
+  const gateway = slammingGateway(1);
+  const out = tempDir("slam-out2");
+  dirs.push(out);
+  try {
+    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, reconnectTimeoutMs: 1500 })).then(() => null, (e: unknown) => e);
+    expect(failure).toBeInstanceOf(CoffeeError);
+    expect((failure as CoffeeError).code).toBe("CONNECTION_LOST");
+    expect((failure as CoffeeError).message).toContain(`could not resume session ${SESSION} within 1.5 s`);
+    expect(gateway.connections()).toBeLessThan(15);
+  } finally {
+    gateway.stop();
+  }
+});
