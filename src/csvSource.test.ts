@@ -22,16 +22,53 @@ async function readAll(file: string, chunkBytes: number, batchRows = 3, newline:
   return { rows, lines, rejected };
 }
 
-/** The oracle: the whole file in one papaparse call, projected to store_id, store_name. */
+/**
+ * The oracle: the whole file at once, read by papaparse row by row (its own cursors, not the
+ * reader's quote scanner), projected to store_id, store_name. Line breaks are `\n` with a `\r`
+ * before it dropped (bare `\r` only when that is the file's line break); a row's line is the
+ * file's line it starts on; a quote error rejects the line it starts on, and reading starts
+ * again at the next line.
+ */
 function oracle(text: string, newline?: Newline): { rows: string[][]; lines: number[]; rejected: number[] } {
-  const all = Papa.parse<string[]>(text.replace(/^\uFEFF/, ""), { skipEmptyLines: true, delimiter: ",", ...(newline ? { newline } : {}) }).data;
-  const header = all[0]!;
-  const [id, name] = [header.indexOf("store_id"), header.indexOf("store_name")];
+  const split = (newline ?? guessNewline(text)) === "\r" ? "\r" : "\n";
   const out = { rows: [] as string[][], lines: [] as number[], rejected: [] as number[] };
-  all.slice(1).forEach((row, i) => {
-    if (row.length !== header.length || row.some((f) => f.includes("\uFFFD"))) out.rejected.push(i + 2);
-    else { out.rows.push([row[id]!, row[name]!]); out.lines.push(i + 2); }
-  });
+  let header: string[] | null = null;
+  let line = 0;
+  let rest = text.replace(/^\uFEFF/, "");
+  while (rest.length > 0) {
+    // papaparse drops a U+FEFF that starts its input; in the file it is data (see parseText).
+    const padded = rest.charCodeAt(0) === 0xfeff;
+    const input = padded ? split + rest : rest;
+    let from = 0;
+    let row = 0;
+    let again: string | null = null;
+    Papa.parse<string[]>(input, {
+      delimiter: ",", newline: split,
+      step: (r, parser) => {
+        const start = from;
+        from = r.meta.cursor;
+        if (row++ === 0 && padded) return;
+        const fields = r.data;
+        if (start >= input.length) return; // the empty row after a final line break
+        const first = line + 1;
+        line = first + fields.reduce((n, f) => n + f.split(split).length - 1, 0);
+        if (r.errors.some((e) => e.type === "Quotes")) {
+          out.rejected.push(first);
+          line = first;
+          const lineEnd = input.indexOf(split, start);
+          again = lineEnd < 0 ? "" : input.slice(lineEnd + 1);
+          return parser.abort();
+        }
+        if (split === "\n" && fields[fields.length - 1]!.endsWith("\r")) fields[fields.length - 1] = fields[fields.length - 1]!.slice(0, -1);
+        if (fields.length === 1 && fields[0] === "") return;
+        if (!header) return void (header = fields);
+        if (fields.length !== header.length || fields.some((f) => f.includes("\uFFFD"))) return void out.rejected.push(first);
+        out.rows.push([fields[header.indexOf("store_id")]!, fields[header.indexOf("store_name")]!]);
+        out.lines.push(first);
+      },
+    });
+    rest = again ?? "";
+  }
   return out;
 }
 
@@ -52,7 +89,9 @@ describe("readEntityFile", () => {
     writeFileSync(file, text);
     const expected = oracle(text);
     expect(expected.rows.length).toBe(5);
-    expect(expected.rejected).toEqual([6]);
+    // The file's own line: quoted line breaks and the empty line come before it.
+    expect(expected.rejected).toEqual([9]);
+    expect(expected.lines).toEqual([2, 3, 5, 8, 10]);
     for (const chunk of [1, 2, 3, 5, 7, 13, 64, 1 << 20]) {
       expect(await readAll(file, chunk)).toEqual(expected);
       // With the line break given, small files are cut into chunks too (a guess waits for 1 MiB).
@@ -114,6 +153,41 @@ describe("readEntityFile", () => {
       const seen: number[] = [];
       for await (const b of readEntityFile(file, "stores", () => {}, { batchRows: 1, chunkBytes: chunk, newline: "\n" })) seen.push(b.bytesRead);
       expect(seen).toEqual(ends);
+    }
+  });
+
+  test("a stray quote rejects its own line only: the lines it would swallow are read, and counted", async () => {
+    const cases: [string, number[], string[]][] = [
+      // Never closed: papaparse would make the rest of the file one field (MissingQuotes).
+      ['store_id,store_name\n1,a\n2,"b\n3,c\n4,d\n', [3], ["1", "3", "4"]],
+      // Closed by a later field's quote (InvalidQuotes): the lines between would be one record.
+      ['store_id,store_name\n1,a\n"2,b\n3,c\n4,"Plaza, Norte"\n5,e\n', [3], ["1", "3", "4", "5"]],
+      // In the last column, where the swallowed record would even have the right width.
+      ['store_id,store_name\n1,"a\n2,b\n', [2], ["2"]],
+      // CRLF, and two of them.
+      ['store_id,store_name\r\n1,"a\r\n2,b\r\n3,"c\r\n4,d\r\n', [2, 4], ["2", "4"]],
+    ];
+    for (const [odd, rejected, ids] of cases) {
+      const file = join(dir, "stray-quote.csv");
+      writeFileSync(file, odd);
+      const expected = oracle(odd);
+      expect(expected.rejected).toEqual(rejected);
+      expect(expected.rows.map((r) => r[0])).toEqual(ids);
+      for (const chunk of [1, 2, 5, 9, 1 << 20]) {
+        expect(await readAll(file, chunk)).toEqual(expected);
+        expect(await readAll(file, chunk, 2, odd.includes("\r\n") ? "\r\n" : "\n")).toEqual(expected);
+      }
+    }
+  });
+
+  test("a file mixing \\n and \\r\\n line breaks loses no row, whichever comes first", async () => {
+    for (const odd of ["store_id,store_name\n1,a\r\n2,b\r\n3,c\n", "store_id,store_name\r\n1,a\n2,b\n3,\"c\"\r\n"]) {
+      const file = join(dir, "mixed.csv");
+      writeFileSync(file, odd);
+      for (const chunk of [1, 3, 1 << 20]) {
+        const got = await readAll(file, chunk);
+        expect(got).toEqual({ rows: [["1", "a"], ["2", "b"], ["3", "c"]], lines: [2, 3, 4], rejected: [] });
+      }
     }
   });
 

@@ -91,6 +91,19 @@ export function lastRecordEnd(text: string, newline: Newline = "\n"): number {
     const at = text.lastIndexOf(newline);
     return at < 0 ? -1 : at + newline.length;
   }
+  return recordEnd(text, newline, Infinity);
+}
+
+/**
+ * Where record `k` (0-based; an empty line is a record, as papaparse counts rows without
+ * skipEmptyLines) of `text` starts, reading quotes as lastRecordEnd does; -1 past the last.
+ */
+export function recordStart(text: string, k: number, newline: Newline = "\n"): number {
+  return k === 0 ? 0 : recordEnd(text, newline, k);
+}
+
+/** Just past the `nth` line break outside quoted fields (the last one for Infinity), or -1. */
+function recordEnd(text: string, newline: Newline, nth: number): number {
   // The character that ends a line break, and whether it must follow a \r.
   const last = newline === "\r" ? 13 : 10;
   const afterCr = newline === "\r\n";
@@ -100,13 +113,14 @@ export function lastRecordEnd(text: string, newline: Newline = "\n"): number {
   const AFTER_QUOTE = 3;
   let state = FIELD_START;
   let cut = -1;
+  let records = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     const lineEnd = c === last && (!afterCr || text.charCodeAt(i - 1) === 13);
     switch (state) {
       case FIELD_START:
       case UNQUOTED:
-        if (lineEnd) { cut = i + 1; state = FIELD_START; }
+        if (lineEnd) { cut = i + 1; state = FIELD_START; if (++records === nth) return cut; }
         else if (c === 44) state = FIELD_START;
         else if (c === 34 && state === FIELD_START) state = QUOTED;
         else state = UNQUOTED;
@@ -115,14 +129,14 @@ export function lastRecordEnd(text: string, newline: Newline = "\n"): number {
         if (c === 34) state = AFTER_QUOTE;
         break;
       default: // AFTER_QUOTE: a quote, then only whitespace so far
-        if (lineEnd) { cut = i + 1; state = FIELD_START; }
+        if (lineEnd) { cut = i + 1; state = FIELD_START; if (++records === nth) return cut; }
         else if (c === 44) state = FIELD_START;
         // `""` right after the quote is an escaped quote; after spaces a quote is a new candidate close.
         else if (c === 34) state = text.charCodeAt(i - 1) === 34 ? QUOTED : AFTER_QUOTE;
         else if (!isTrimSpace(c)) state = QUOTED;
     }
   }
-  return cut;
+  return nth === Infinity ? cut : -1;
 }
 
 /** Line breaks papaparse recognises. */
@@ -145,8 +159,12 @@ export function guessNewline(text: string): Newline {
   return withN >= r.length / 2 ? "\r\n" : "\r";
 }
 
-/** Bytes held back without a cut before they are parsed anyway (an unterminated quote). */
-const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/**
+ * Bytes held back without a cut before they are parsed anyway: a quote that never closes would
+ * otherwise hold the rest of the file. No good record is this long: a field over the gateway's
+ * 64 KiB --max-field-chars default rejects its row anyway.
+ */
+const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
 /** How readEntityFile cuts batches and reads. */
 export interface ReadOptions {
@@ -160,6 +178,20 @@ export interface ReadOptions {
   newline?: Newline;
 }
 
+/**
+ * The line break records are split on: a file whose line breaks are `\n` or `\r\n` is read as
+ * `\n` with a `\r` before it dropped, so a file mixing the two (edited on two systems, or
+ * concatenated) loses no row; only a file of bare `\r` (old Mac) is split on `\r`.
+ */
+function splitOn(newline: Newline): "\n" | "\r" {
+  return newline === "\r" ? "\r" : "\n";
+}
+
+/** A papaparse error that means a quote opened a field and did not close it where it should. */
+function isQuoteError(e: { type: string }): boolean {
+  return e.type === "Quotes";
+}
+
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const COMMA = 44;
 const QUOTE = 34;
@@ -169,9 +201,12 @@ const LF = 10;
 /**
  * Read one file and yield batches of at most `batchRows` rows, cut earlier once their fields
  * hold `batchBytes` bytes (the broker is cheap per byte and dear per message, so batches
- * are sized by bytes; the row cap keeps them under the gateway's --max-batch-rows). Line
- * numbers count CSV records, the header being line 1. `onReject` receives rows with the wrong
- * number of fields or bytes that are not UTF-8.
+ * are sized by bytes; the row cap keeps them under the gateway's --max-batch-rows). A row's
+ * line number is the file's line it starts on (empty lines and line breaks inside quoted fields
+ * counted), the header's being 1 when it is first. `onReject` receives rows with the wrong number
+ * of fields, bytes that are not UTF-8, or a quote that does not close: such a quote would swallow
+ * the lines after it into one field, so only the line it is on is rejected and reading goes on
+ * at the next line (a stray quote loses one row, reported, not the rest of the file).
  *
  * The file is read in chunks of `chunkBytes`, each cut after its last complete record. A chunk
  * that is all ASCII and holds no quote is split on commas and line breaks by scanning its bytes,
@@ -190,6 +225,7 @@ export async function* readEntityFile(
   const ncols = ENTITY_COLUMNS[entity].length;
   let projection: number[] | null = null;
   let width = 0;
+  /** The last line of the file consumed so far. */
   let line = 0;
   const batch = emptyBatch(ncols);
   const ready: TextBatch[] = [];
@@ -218,39 +254,64 @@ export async function* readEntityFile(
   // Not streaming: every decode starts and ends at a record boundary or at the end of the held bytes.
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
-  /** Parse decoded `text`, which ends `endBytes` into the file, with papaparse. */
-  const parseText = (text: string, endBytes: number, lineBreak: Newline): void => {
+  /**
+   * Parse decoded `text` (whole records) with papaparse. Returns how many of its characters were
+   * consumed: all of them, or up to the end of the line a quote error started on, after which
+   * the rest must be parsed again as records. `endBytes` (where `text` ends in the file) places
+   * batches for progress displays.
+   */
+  const parseText = (text: string, endBytes: number, split: "\n" | "\r"): number => {
     // Bytes that are not UTF-8 decode to U+FFFD: such a row is malformed, not data.
     const suspect = text.includes("\uFFFD");
     // The delimiter is fixed (RFC 4180): a per-chunk guess could differ between chunks.
     // papaparse drops a U+FEFF that starts its input: inside a file it is data, and an empty line
-    // first (skipped) keeps it. The file's own BOM is gone before any parse.
-    const input = text.charCodeAt(0) === 0xfeff ? lineBreak + text : text;
-    const rows = Papa.parse<string[]>(input, { skipEmptyLines: true, delimiter: ",", newline: lineBreak }).data;
+    // first (dropped below, uncounted) keeps it. The file's own BOM is gone before any parse.
+    const padded = text.charCodeAt(0) === 0xfeff;
+    const input = padded ? split + text : text;
+    const parsed = Papa.parse<string[]>(input, { delimiter: ",", newline: split });
+    const rows = parsed.data;
+    const quoteError = parsed.errors.find(isQuoteError)?.row ?? -1;
+    // A text ending in a line break gives papaparse one more, empty row: not a line of the file.
+    const count = input.endsWith(split) && rows.at(-1)?.length === 1 && rows.at(-1)![0] === "" ? rows.length - 1 : rows.length;
     const startBytes = bytesParsed;
-    const firstLine = line;
-    for (const row of rows) {
-      line++;
+    for (let k = padded ? 1 : 0; k < count; k++) {
+      const row = rows[k]!;
+      const first = line + 1;
+      let breaks = 0;
+      for (const f of row) for (let at = f.indexOf(split); at >= 0; at = f.indexOf(split, at + 1)) breaks++;
+      line = first + breaks;
+      if (k === quoteError) {
+        // Only the line the quote is on is the bad row; the lines it swallowed are read again.
+        onReject(first);
+        line = first;
+        const from = recordStart(input, k, split);
+        const lineEnd = from < 0 ? -1 : input.indexOf(split, from);
+        return lineEnd < 0 ? text.length : lineEnd + 1 - (padded ? split.length : 0);
+      }
+      if (split === "\n") {
+        const last = row[row.length - 1]!;
+        if (last.endsWith("\r")) row[row.length - 1] = last.slice(0, -1);
+      }
+      if (row.length === 1 && row[0] === "") continue; // an empty line
       if (projection === null) { header(row); continue; }
-      if (row.length !== width) { onReject(line); continue; }
-      if (suspect && row.some((f) => f.includes("\uFFFD"))) { onReject(line); continue; }
+      if (row.length !== width) { onReject(first); continue; }
+      if (suspect && row.some((f) => f.includes("\uFFFD"))) { onReject(first); continue; }
       for (let c = 0; c < ncols; c++) {
         const field = row[projection[c]!]!;
         batch.columns[c]!.pushString(field);
         // Batches are sized by the bytes they travel as: UTF-8.
         batch.bytes += Buffer.byteLength(field);
       }
-      batch.lines.push(line);
-      if (full()) close(startBytes + Math.round(((endBytes - startBytes) * (line - firstLine)) / rows.length));
+      batch.lines.push(first);
+      if (full()) close(startBytes + Math.round(((endBytes - startBytes) * (k + 1)) / count));
     }
-    bytesParsed = endBytes;
+    return text.length;
   };
 
   /** Parse `bytes` (ASCII, no quotes, whole records) by scanning for commas and line breaks. */
-  const parseAscii = (bytes: Uint8Array, lineBreak: Newline): void => {
+  const parseAscii = (bytes: Uint8Array, split: "\n" | "\r"): void => {
     const n = bytes.length;
-    const last = lineBreak === "\r" ? CR : LF;
-    const crlf = lineBreak === "\r\n";
+    const last = split === "\r" ? CR : LF;
     let pos = 0;
     while (pos < n) {
       let fields = 0;
@@ -265,18 +326,20 @@ export async function* readEntityFile(
           }
           fields++;
           from = i + 1;
-        } else if (c === last && (!crlf || (i > pos && bytes[i - 1] === CR))) break;
+        } else if (c === last) break;
       }
-      // i is the record's line break (or n); its last field ends before the break.
-      const end = i < n ? i + 1 - lineBreak.length : n;
+      // i is the record's line break (or n); its last field ends before the break, and before a
+      // \r that comes with it.
+      let end = i;
+      if (last === LF && end > from && bytes[end - 1] === CR) end--;
       const next = i < n ? i + 1 : n;
+      line++;
       if (fields === 0 && end === pos) { pos = next; continue; } // an empty line, skipped as papaparse skips it
       if (fields < wanted.length) {
         const k = wanted[fields]!;
         if (k >= 0) { fieldFrom[k] = from; fieldTo[k] = end; }
       }
       fields++;
-      line++;
       if (projection === null) {
         header(Buffer.from(bytes.buffer, bytes.byteOffset + pos, end - pos).toString("latin1").split(","));
       } else if (fields !== width) {
@@ -295,25 +358,25 @@ export async function* readEntityFile(
   };
 
   /** Parse the whole records at the head of `pending` (all of it when `final`); returns the rest (may be a view of `pending`). */
-  const parsePending = (pending: Buffer, lineBreak: Newline, final: boolean): Buffer => {
-    const breakBytes = lineBreak === "\r\n" ? 2 : 1;
-    let cut = final ? pending.length : pending.lastIndexOf(lineBreak);
-    if (!final && cut >= 0) cut += breakBytes;
+  const parsePending = (pending: Buffer, split: "\n" | "\r", final: boolean): Buffer => {
+    let cut = final ? pending.length : pending.lastIndexOf(split);
+    if (!final && cut >= 0) cut += 1;
     if (cut < 0 && pending.length > MAX_PENDING_BYTES) cut = pending.length;
     if (cut <= 0) return pending;
     const head = pending.subarray(0, cut);
     if (head.indexOf(QUOTE) < 0 && isAscii(head)) {
-      parseAscii(head, lineBreak);
+      parseAscii(head, split);
       return pending.subarray(cut);
     }
     // Quotes may hold line breaks, so the cut is redone on the text, reading quotes as papaparse does.
     const text = decoder.decode(head);
-    let textCut = final ? text.length : lastRecordEnd(text, lineBreak);
+    let textCut = final ? text.length : lastRecordEnd(text, split);
     if (textCut < 0 && pending.length > MAX_PENDING_BYTES) textCut = text.length;
     if (textCut <= 0) return pending;
-    const restText = text.slice(textCut);
+    const consumed = parseText(text.slice(0, textCut), bytesParsed + Buffer.byteLength(text.slice(0, textCut)), split);
+    const restText = text.slice(consumed);
     const rest = restText === "" ? pending.subarray(cut) : Buffer.concat([Buffer.from(restText), pending.subarray(cut)]);
-    parseText(text.slice(0, textCut), bytesParsed + pending.length - rest.length, lineBreak);
+    bytesParsed += pending.length - rest.length;
     return rest;
   };
 
@@ -323,7 +386,7 @@ export async function* readEntityFile(
   let held = 0;
   let atStart = true;
   // Guessed once per file, before the first cut, from as much text as papaparse would look at.
-  let newline: Newline | null = opts.newline ?? null;
+  let split: "\n" | "\r" | null = opts.newline ? splitOn(opts.newline) : null;
   const handle = await open(file, "r");
   try {
     for (;;) {
@@ -341,14 +404,14 @@ export async function* readEntityFile(
         if (buf.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)) { buf.copy(buf, 0, UTF8_BOM.length, held); held -= UTF8_BOM.length; bytesParsed = UTF8_BOM.length; }
         atStart = false;
       }
-      if (newline === null) {
+      if (split === null) {
         // Never more characters than bytes: until enough bytes are held there is nothing to decode.
         if (held < NEWLINE_GUESS_CHARS) continue;
         const head = decoder.decode(buf.subarray(0, Math.min(held, NEWLINE_GUESS_CHARS * 4)));
         if (head.length < NEWLINE_GUESS_CHARS) continue;
-        newline = guessNewline(head);
+        split = splitOn(guessNewline(head));
       }
-      const rest = parsePending(buf.subarray(0, held), newline, false);
+      const rest = parsePending(buf.subarray(0, held), split, false);
       // A re-encoded rest (papaparse path, bytes that were not UTF-8) can outgrow the buffer.
       if (rest.length > buf.length) buf = Buffer.allocUnsafe(2 * rest.length);
       held = rest.copy(buf, 0);
@@ -358,10 +421,11 @@ export async function* readEntityFile(
     await handle.close();
   }
   // (A file shorter than a BOM ends the loop with atStart still set; it cannot hold one.)
-  const pending = buf.subarray(0, held);
+  let pending: Buffer = buf.subarray(0, held);
   if (pending.length > 0) {
-    newline ??= guessNewline(decoder.decode(pending));
-    parsePending(pending, newline, true);
+    split ??= splitOn(guessNewline(decoder.decode(pending)));
+    // A quote error hands back the lines after its own: parsed again until nothing is left.
+    while (pending.length > 0) pending = parsePending(pending, split, true);
   }
   if (batch.lines.length > 0) close(bytesRead);
   while (ready.length > 0) yield ready.shift()!;

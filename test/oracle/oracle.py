@@ -8,7 +8,7 @@ Written from the contract text alone (stdlib only) so that it can check the Type
 (files in name order, columns by header name), skips malformed rows (wrong field count, or an
 unparsable id, amount, quantity, date or timestamp in a column a query uses), writes
 OUT_DIR/query1.csv .. query4.csv, and prints one line per file with rejected rows:
-`entity/file.csv: N rows rejected (lines a, b, c, ...)` (line 1 = header; blank lines not counted).
+`entity/file.csv: N rows rejected (lines a, b, c, ...)`, each the file's line its row starts on.
 
 Own decisions where the contract is silent, stated here so differences are easy to judge:
 - ids are non-negative integers, optionally written with a `.0` suffix (`140170.0`);
@@ -118,7 +118,11 @@ def read_entity(data_dir, entity, needed, parse, report):
             missing = [c for c in needed if c not in reader.fieldnames]
             if missing:
                 sys.exit(f"oracle: {entity}/{name} has no column {missing[0]}")
-            for line, row in enumerate(reader, start=2):
+            for row in reader:
+                # The file's line the record starts on: the last line read, less the line breaks
+                # inside its quoted fields (blank lines before it are counted by line_num).
+                values = [v for v in row.values() if isinstance(v, str)] + list(row.get(EXTRA) or [])
+                line = reader.line_num - sum(v.count("\n") for v in values)
                 if EXTRA in row or any(v is None for v in row.values()):
                     rejected.append(line)
                     continue
