@@ -39,7 +39,7 @@ export interface ShapeRejects {
   lines: number[];
 }
 
-/** The CSV files of an entity folder, sorted by name; a missing folder is a DatasetError. */
+/** The CSV files of an entity folder, sorted by name (hidden files left out); a missing folder, or a non-file named *.csv, is a DatasetError. */
 export function entityFiles(dataDir: string, entity: Entity): string[] {
   const dir = join(dataDir, entity);
   let names: string[];
@@ -56,7 +56,16 @@ export function entityFiles(dataDir: string, entity: Entity): string[] {
     if (err instanceof DatasetError) throw err;
     throw new DatasetError(`dataset folder ${dir} is missing (expected ${entity}/*.csv under ${dataDir})`);
   }
-  return names.filter((n) => n.toLowerCase().endsWith(".csv")).sort().map((n) => join(dir, n));
+  // Hidden files are not data: macOS leaves `._name.csv` (AppleDouble) beside every file it copies.
+  const files = names.filter((n) => n.toLowerCase().endsWith(".csv") && !n.startsWith(".")).sort().map((n) => join(dir, n));
+  for (const f of files) if (!statSync(f).isFile()) throw new DatasetError(`${f} is not a regular file (a folder named like a CSV file?)`);
+  return files;
+}
+
+/** What an entity folder holds besides its CSV files, for a folder with none (subfolders, compressed files). */
+export function otherEntries(dataDir: string, entity: Entity): string[] {
+  const dir = join(dataDir, entity);
+  return readdirSync(dir, { withFileTypes: true }).map((d) => (d.isDirectory() ? `${d.name}/` : d.name)).sort();
 }
 
 /** Map each needed column to its index in a header row; a missing column is a DatasetError. */

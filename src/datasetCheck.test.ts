@@ -24,3 +24,16 @@ test("a header missing a needed column is a DatasetError naming the file", () =>
   writeFileSync(join(dir, "bad", "stores", "s.csv"), "\nstore_id,name\n1,x\n");
   expect(() => validateDataset(join(dir, "bad"), ["stores"])).toThrow('stores/s.csv: header has no column "store_name"');
 });
+
+test("a folder without a CSV file is a note naming what it holds; hidden files are not data; a folder named x.csv is an error", () => {
+  const root = join(dir, "notes");
+  mkdirSync(join(root, "stores", "2024"), { recursive: true });
+  writeFileSync(join(root, "stores", "2024", "s.csv"), "store_id,store_name\n1,a\n");
+  writeFileSync(join(root, "stores", "s.csv.gz"), "");
+  writeFileSync(join(root, "stores", "._s.csv"), "\u0000\u0005\u0016\u0007binary");
+  const notes: string[] = [];
+  expect(validateDataset(root, ["stores"], [], notes).get("stores")).toEqual([]);
+  expect(notes).toEqual(["stores/ holds no .csv file, so none of its rows are sent (not read: ._s.csv, 2024/, s.csv.gz)"]);
+  mkdirSync(join(root, "stores", "archive.csv"));
+  expect(() => validateDataset(root, ["stores"])).toThrow("archive.csv is not a regular file");
+});

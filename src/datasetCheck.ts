@@ -5,7 +5,7 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { relative } from "node:path";
 import Papa from "papaparse";
-import { entityFiles, projectHeader } from "./csvSource.ts";
+import { entityFiles, otherEntries, projectHeader } from "./csvSource.ts";
 import type { Entity } from "./schema.ts";
 
 /** A file to send: its path and the label used in reports (relative to the dataset folder). */
@@ -31,13 +31,21 @@ function headerText(path: string): string {
 
 /**
  * Files per entity, each with a usable header; throws DatasetError otherwise. Empty files hold
- * no rows: they are left out and named in `skipped`, not an error.
+ * no rows: they are left out and named in `skipped`, not an error. An entity folder without a
+ * CSV file is not an error either (its rows are none), but said in `notes`, with what it holds
+ * instead: files in subfolders or compressed are not read, and nobody should learn that from
+ * empty results.
  */
-export function validateDataset(dataDir: string, entities: readonly Entity[], skipped: string[] = []): Map<Entity, DatasetFile[]> {
+export function validateDataset(dataDir: string, entities: readonly Entity[], skipped: string[] = [], notes: string[] = []): Map<Entity, DatasetFile[]> {
   const out = new Map<Entity, DatasetFile[]>();
   for (const entity of entities) {
     const files: DatasetFile[] = [];
-    for (const path of entityFiles(dataDir, entity)) {
+    const paths = entityFiles(dataDir, entity);
+    if (paths.length === 0) {
+      const other = otherEntries(dataDir, entity);
+      notes.push(`${entity}/ holds no .csv file, so none of its rows are sent${other.length > 0 ? ` (not read: ${other.slice(0, 5).join(", ")}${other.length > 5 ? ", ..." : ""})` : ""}`);
+    }
+    for (const path of paths) {
       const f = { path, label: relative(dataDir, path) };
       const head = Papa.parse<string[]>(headerText(f.path), { preview: 1, delimiter: "," }).data[0];
       if (!head || head.length === 0 || (head.length === 1 && head[0]!.trim() === "")) {

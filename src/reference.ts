@@ -5,10 +5,8 @@
  * (csvSource, entityBatch), so both skip exactly the same malformed rows.
  */
 import { relative } from "node:path";
-import { statSync } from "node:fs";
 import { entityFiles, readEntityFile } from "./csvSource.ts";
 import { parseEntityRows, type EntityBodies } from "./entityBatch.ts";
-import { DatasetError } from "./errors.ts";
 import { csvLine, formatCents, formatDate } from "./format.ts";
 import { RejectReport, type FileRejects } from "./rejectReport.ts";
 import { fieldReader } from "./textColumn.ts";
@@ -226,7 +224,6 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
 
   async function scan<E extends Entity>(entity: E, onBody: (body: EntityBodies[E]) => void): Promise<void> {
     for (const file of entityFiles(dataDir, entity)) {
-      if (!statSync(file).isFile()) throw new DatasetError(`${file} is not a regular file`);
       const name = relative(dataDir, file);
       let shapeRejects = 0;
       const onShapeReject = (line: number): void => {
