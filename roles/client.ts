@@ -42,6 +42,8 @@ export interface ClientConfig {
   connectRetryMs: number;
   /** Shared secret the gateway requires, if any. */
   token: string | null;
+  /** Aborting it (SIGINT, say) gives the session up: INTERRUPTED, and the gateway is told. */
+  signal?: AbortSignal;
 }
 
 /** What a finished client run produced. */
@@ -53,6 +55,8 @@ export interface ClientOutcome {
   seconds: number;
   /** Files skipped because they were empty. */
   emptyFiles: string[];
+  /** What the dataset check found worth saying (an entity folder without a CSV file). */
+  datasetNotes: string[];
   /** Final counters per entity and query, for the summary. */
   progress: ProgressView;
 }
@@ -92,7 +96,8 @@ export function parseHostPort(text: string): { host: string; port: number } {
 export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const started = performance.now();
   const emptyFiles: string[] = [];
-  const files = validateDataset(cfg.dataDir, SEND_ORDER, emptyFiles);
+  const datasetNotes: string[] = [];
+  const files = validateDataset(cfg.dataDir, SEND_ORDER, emptyFiles, datasetNotes);
   checkOutDir(cfg.outDir);
   const rejects = new RejectReport();
   let session: string | null = null;
@@ -136,6 +141,11 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     reject: (e) => { settled = true; reject(e); },
   }));
   finished.catch(() => {});
+  const interrupted = (): void => settle.reject(new CoffeeError("INTERRUPTED", `interrupted${cfg.signal?.reason ? ` by ${String(cfg.signal.reason)}` : ""}; session ${session ?? "(none yet)"} given up`));
+  if (cfg.signal?.aborted) interrupted();
+  cfg.signal?.addEventListener("abort", interrupted, { once: true });
+  /** Set once the run succeeded: anything else on the way out gives the session up. */
+  let succeeded = false;
   let welcome: () => void = () => {};
   const welcomed = new Promise<void>((r) => (welcome = r));
   let window = cfg.window;
@@ -365,11 +375,19 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     await finished;
     progress.finish();
     const final = view();
+    succeeded = true;
     return {
-      session: session!, dir: results!.dir, rowsSent, rejects, seconds: (performance.now() - started) / 1000, emptyFiles,
+      session: session!, dir: results!.dir, rowsSent, rejects, seconds: (performance.now() - started) / 1000, emptyFiles, datasetNotes,
       progress: { ...final, entities: final.entities.map((e) => ({ ...e })), queries: final.queries.map((q) => ({ ...q })) },
     };
   } finally {
+    cfg.signal?.removeEventListener("abort", interrupted);
+    if (!succeeded) {
+      // This run will not resume its session: the gateway may free its slot now rather than
+      // after its TTL (unless it ended the session itself), and no partial file stays behind.
+      if (session !== null && !gatewayError) current()?.send({ t: "abort" });
+      (results as ResultFiles | null)?.discard();
+    }
     settled = true;
     wakeAll();
     if (idleTimer) clearTimeout(idleTimer);
@@ -432,10 +450,16 @@ export const clientCommand: Command = {
     const health = await startHealthServer({ port: int(values, "health-port"), host: str(values, "health-host"), status: () => ({ role: "client", name: "client" }) });
     // Each batch leaves a megabyte or so of garbage behind; without a nudge the heap grows to a multiple of what is live.
     const governor = startHeapGovernor(int(values, "heap-limit-mb"));
+    // Ctrl-C or a stop: the session is given up cleanly (the gateway told, partial files gone).
+    const stop = new AbortController();
+    const onSignal = (signal: NodeJS.Signals): void => stop.abort(signal);
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
     try {
-      const outcome = await runClient(cfg);
+      const outcome = await runClient({ ...cfg, signal: stop.signal });
       for (const line of outcome.rejects.lines()) process.stderr.write(`rejected: ${line}\n`);
       for (const file of outcome.emptyFiles) process.stderr.write(`skipped: ${file}: empty file\n`);
+      for (const note of outcome.datasetNotes) process.stderr.write(`warning: ${note}\n`);
       // --quiet is for scripts: the final line alone, which they parse for the results directory.
       if (!cfg.quiet) for (const line of renderSummary(outcome.progress, outcome.seconds)) process.stdout.write(`${line}\n`);
       process.stdout.write(`session ${outcome.session}: ${outcome.rowsSent} rows sent, ${outcome.rejects.total} rejected, ` +
@@ -443,8 +467,12 @@ export const clientCommand: Command = {
       return 0;
     } catch (err) {
       process.stderr.write(`coffee client: ${codedMessage(err)}\n`);
+      // The shell's convention for a process stopped by a signal: 128 + its number.
+      if (err instanceof CoffeeError && err.code === "INTERRUPTED") return stop.signal.reason === "SIGTERM" ? 143 : 130;
       return err instanceof ConfigError ? 2 : 1;
     } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
       governor.stop();
       health.close();
     }

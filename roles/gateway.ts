@@ -313,6 +313,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       if (!conn.session.done) throw new ProtocolError("bye before done");
       retire(conn.session, "its client has the results");
       void conn.writer.end(cfg.idleTimeoutMs);
+    } else if (msg.t === "abort") {
+      const s = conn.session;
+      if (s.done) retire(s, "its client gave it up");
+      else purge(s, "its client gave it up");
+      void conn.writer.end(cfg.idleTimeoutMs);
     }
     else throw new ProtocolError(`unexpected ${msg.t} during a session`);
   }

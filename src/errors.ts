@@ -27,7 +27,9 @@ export type ErrorCode =
   | "REVIVAL_FAILED"
   | "REVIVAL_BUDGET_EXHAUSTED"
   | "REVIVAL_BACKOFF"
-  | "DASHBOARD_UNAVAILABLE";
+  | "DASHBOARD_UNAVAILABLE"
+  | "INTERRUPTED"
+  | "OUTPUT_FAILED";
 
 /** Base class of every error coffee raises on purpose; `code` is stable, `message` is for people. */
 export class CoffeeError extends Error {

@@ -28,7 +28,13 @@ export type ClientMessage =
   | { t: "batch"; entity: Entity; seq: number; lines: Uint32Array; columns: TextColumn[] }
   | { t: "eos"; entity: Entity; count: number }
   /** After `done`: the result files are committed, the gateway may forget the session. */
-  | { t: "bye" };
+  | { t: "bye" }
+  /**
+   * The client gives the session up (interrupted, or failed on its side) and will not resume it:
+   * the gateway drops it now instead of holding its --max-sessions slot for the TTL. A gateway
+   * that predates it ends the connection for an unknown message, which drops the session too.
+   */
+  | { t: "abort" };
 
 /** Rows of a batch the gateway rejected, by their line numbers in the client's file. */
 export type RejectedLines = number[];
@@ -110,6 +116,8 @@ export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
       return { t: "resent" };
     case "bye":
       return { t: "bye" };
+    case "abort":
+      return { t: "abort" };
     case "eos":
       if (!isEntity(m.entity) || !isUint(m.count)) bad("eos needs entity and count");
       return { t: "eos", entity: m.entity, count: m.count };

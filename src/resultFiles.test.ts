@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProtocolError } from "./errors.ts";
@@ -40,4 +40,24 @@ test("a second commit (the done handler, then a resume's fallback) is a no-op, n
   files.commit();
   expect(readFileSync(join(files.dir, "query1.csv"), "utf8")).toBe("q1,é\n");
   expect(files.sizes().q1).toBe(Buffer.byteLength("q1,é\n"));
+});
+
+test("a run given up deletes its partial files and its empty folder; a committed one keeps everything", () => {
+  const out = (dir = mkdtempSync(join(tmpdir(), "coffee-rf-")));
+  const given = new ResultFiles(out, "given-up");
+  given.add("q1", 0, false, "transaction_id,final_amount\n");
+  given.discard();
+  expect(existsSync(given.dir)).toBe(false);
+  const kept = new ResultFiles(out, "kept");
+  for (const q of ["q1", "q2", "q3", "q4"] as const) kept.add(q, 0, true, "h\n");
+  kept.commit();
+  kept.discard();
+  expect(readFileSync(join(kept.dir, "query4.csv"), "utf8")).toBe("h\n");
+});
+
+test("a place results cannot be written is OUTPUT_FAILED naming it", () => {
+  const out = (dir = mkdtempSync(join(tmpdir(), "coffee-rf-")));
+  const file = join(out, "not-a-folder");
+  writeFileSync(file, "");
+  expect(() => new ResultFiles(file, "s")).toThrow(expect.objectContaining({ code: "OUTPUT_FAILED", message: expect.stringContaining(`cannot write results to ${join(file, "session_s")}: ENOTDIR`) }));
 });

@@ -5,9 +5,9 @@
  * leaves a file that looks complete; each is fsynced before, and the directory after, the
  * renames, so a crash of the machine cannot leave a named file short either.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { ProtocolError } from "./errors.ts";
+import { CoffeeError, ProtocolError, errorMessage } from "./errors.ts";
 import { QUERIES, queryFileName, type QueryName } from "./schema.ts";
 import { writeAll } from "./wal.ts";
 
@@ -27,11 +27,16 @@ export class ResultFiles {
 
   constructor(outDir: string, session: string) {
     this.dir = join(outDir, `session_${session}`);
-    mkdirSync(this.dir, { recursive: true });
+    written(this.dir, () => mkdirSync(this.dir, { recursive: true }));
     for (const q of QUERIES) {
-      const fd = openSync(join(this.dir, `${queryFileName(q)}.part`), "w");
+      const path = this.partPath(q);
+      const fd = written(path, () => openSync(path, "w"));
       this.files.set(q, { fd, next: 0, pending: new Map(), complete: false, bytes: 0 });
     }
+  }
+
+  private partPath(q: QueryName): string {
+    return join(this.dir, `${queryFileName(q)}.part`);
   }
 
   /**
@@ -42,21 +47,23 @@ export class ResultFiles {
     const f = this.files.get(query)!;
     if (f.complete || chunk < f.next || f.pending.has(chunk)) return false;
     f.pending.set(chunk, { csv, last });
-    for (let c = f.pending.get(f.next); c; c = f.pending.get(f.next)) {
-      f.pending.delete(f.next);
-      const bytes = Buffer.from(c.csv, "utf8");
-      writeAll(f.fd, bytes);
-      f.bytes += bytes.length;
-      f.next++;
-      if (c.last) {
-        fsyncSync(f.fd);
-        // Complete only once fsynced: a failed fsync leaves the descriptor to close(). Marked
-        // closed before closing: a failed close has freed it all the same, and must not be redone.
-        f.complete = true;
-        closeSync(f.fd);
-        break;
+    written(this.partPath(query), () => {
+      for (let c = f.pending.get(f.next); c; c = f.pending.get(f.next)) {
+        f.pending.delete(f.next);
+        const bytes = Buffer.from(c.csv, "utf8");
+        writeAll(f.fd, bytes);
+        f.bytes += bytes.length;
+        f.next++;
+        if (c.last) {
+          fsyncSync(f.fd);
+          // Complete only once fsynced: a failed fsync leaves the descriptor to close(). Marked
+          // closed before closing: a failed close has freed it all the same, and must not be redone.
+          f.complete = true;
+          closeSync(f.fd);
+          break;
+        }
       }
-    }
+    });
     return true;
   }
 
@@ -79,18 +86,43 @@ export class ResultFiles {
   commit(): void {
     if (this.committed) return;
     if (!this.allComplete()) throw new ProtocolError(`results incomplete: ${this.missing().join(", ")}`);
-    for (const q of this.files.keys()) renameSync(join(this.dir, `${queryFileName(q)}.part`), join(this.dir, queryFileName(q)));
-    const dir = openSync(this.dir, "r");
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    written(this.dir, () => {
+      for (const q of this.files.keys()) renameSync(this.partPath(q), join(this.dir, queryFileName(q)));
+      const dir = openSync(this.dir, "r");
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    });
     this.committed = true;
   }
 
   /** Close files left open (on failure). */
   close(): void {
     for (const f of this.files.values()) if (!f.complete) { f.complete = true; closeSync(f.fd); }
+  }
+
+  /**
+   * The run failed and will not be resumed: close and delete the partial files, and the session's
+   * folder if nothing else is in it. Best effort: it runs on the way out of a failure already
+   * reported, so what cannot be deleted stays.
+   */
+  discard(): void {
+    this.close();
+    if (this.committed) return;
+    for (const q of this.files.keys()) {
+      try { unlinkSync(this.partPath(q)); } catch { /* gone already, or not ours to delete */ }
+    }
+    try { rmdirSync(this.dir); } catch { /* not empty: something else is in it */ }
+  }
+}
+
+/** Run a file operation on `path`; its failure (disk full, permissions) is OUTPUT_FAILED naming the path. */
+function written<T>(path: string, op: () => T): T {
+  try {
+    return op();
+  } catch (err) {
+    throw err instanceof CoffeeError ? err : new CoffeeError("OUTPUT_FAILED", `cannot write results to ${path}: ${errorMessage(err)}`);
   }
 }

@@ -4,7 +4,7 @@
  * complete if every result and ack reached the client, and fails with SESSION_UNKNOWN if not.
  */
 import { afterAll, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
 import { CoffeeError } from "../src/errors.ts";
@@ -12,7 +12,7 @@ import { encodeFrame, FrameDecoder } from "../src/frame.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
 import { decodeClientMessage, encodeProtocol, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { ENTITIES, QUERIES, queryFileName, type QueryName } from "../src/schema.ts";
-import { tempDir } from "./harness.ts";
+import { coffeeArgv, tempDir } from "./harness.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -190,6 +190,76 @@ test("after a welcome, reconnects that are closed at once use one --reconnect-ti
     expect((failure as CoffeeError).code).toBe("CONNECTION_LOST");
     expect((failure as CoffeeError).message).toContain(`could not resume session ${SESSION} within 1.5 s`);
     expect(gateway.connections()).toBeLessThan(15);
+  } finally {
+    gateway.stop();
+  }
+});
+
+/**
+ * A gateway that welcomes, then acks nothing: the client's upload stalls on its window, as it
+ * would on a slow broker. `firstBatch` and `aborted` resolve when such a message arrives; every
+ * message is kept.
+ */
+function stallingGateway(): { port: number; got: ClientMessage[]; firstBatch: Promise<void>; aborted: Promise<void>; stop: () => void } {
+  const got: ClientMessage[] = [];
+  let batchArrived: () => void = () => {};
+  const firstBatch = new Promise<void>((r) => (batchArrived = r));
+  let abortArrived: () => void = () => {};
+  const aborted = new Promise<void>((r) => (abortArrived = r));
+  const server = Bun.listen<{ decoder: FrameDecoder }>({
+    hostname: "127.0.0.1", port: 0,
+    socket: {
+      open(socket) {
+        socket.data = { decoder: new FrameDecoder(64 << 20) };
+      },
+      data(socket, bytes) {
+        for (const f of socket.data.decoder.push(bytes)) {
+          const msg = decodeClientMessage(f);
+          got.push(msg);
+          if (msg.t === "hello") socket.write(encodeFrame(encodeProtocol({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false })));
+          if (msg.t === "batch") batchArrived();
+          if (msg.t === "abort") abortArrived();
+        }
+      },
+    },
+  });
+  return { port: server.port, got, firstBatch, aborted, stop: () => server.stop(true) };
+}
+
+test("an interrupted client says abort to the gateway, fails INTERRUPTED and leaves no partial file", async () => {
+  const gateway = stallingGateway();
+  const out = tempDir("abort-out");
+  dirs.push(out);
+  const stop = new AbortController();
+  try {
+    const run = runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, signal: stop.signal })).then(() => null, (e: unknown) => e);
+    await gateway.firstBatch;
+    stop.abort("SIGINT");
+    const failure = await run;
+    expect(failure).toBeInstanceOf(CoffeeError);
+    expect((failure as CoffeeError).code).toBe("INTERRUPTED");
+    expect((failure as CoffeeError).message).toBe(`interrupted by SIGINT; session ${SESSION} given up`);
+    await gateway.aborted;
+    expect(gateway.got.filter((m) => m.t === "abort")).toHaveLength(1);
+    expect(readdirSync(out)).toEqual([]);
+  } finally {
+    gateway.stop();
+  }
+});
+
+test("coffee --role client stopped by SIGINT exits 130 with one line, the gateway told", async () => {
+  const gateway = stallingGateway();
+  const out = tempDir("sigint-out");
+  dirs.push(out);
+  try {
+    const child = Bun.spawn(coffeeArgv("--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${gateway.port}`, "--quiet"), { stdout: "pipe", stderr: "pipe" });
+    await gateway.firstBatch;
+    child.kill("SIGINT");
+    const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+    expect(code).toBe(130);
+    expect(stderr.trim()).toBe(`coffee client: INTERRUPTED: interrupted by SIGINT; session ${SESSION} given up`);
+    await gateway.aborted;
+    expect(existsSync(join(out, `session_${SESSION}`))).toBe(false);
   } finally {
     gateway.stop();
   }

@@ -290,3 +290,26 @@ test("a restarted gateway's recovered sessions wait their TTL from when it liste
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
+
+test("a client's abort purges its session and frees its slot at once, not after the TTL", async () => {
+  const transport = await memoryTransport("abort");
+  const purges: string[] = [];
+  const log = { info: (m: string) => void (m.includes("purged") && purges.push(m)), warn() {}, error() {} };
+  await withGateway({ maxSessions: 1 }, transport, async (gw) => {
+    const port = await gw.listening;
+    const first = await openRaw(port);
+    first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    const welcome = await first.next("welcome");
+    expect(welcome).toMatchObject({ t: "welcome" });
+    first.send(frame({ t: "abort" }));
+    await first.closed;
+    expect(purges).toEqual([`session ${(welcome as Extract<GatewayMessage, { t: "welcome" }>).session} purged: its client gave it up`]);
+    expect(gw.status()).toMatchObject({ sessions: 0, sessionsPurged: 1 });
+    // The only slot is free for the next client (without the abort it stays taken until the TTL).
+    const next = await openRaw(port);
+    next.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    expect(await next.next("welcome")).toMatchObject({ t: "welcome", resumed: false });
+    next.end();
+    await next.closed;
+  }, log);
+});
