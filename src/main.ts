@@ -133,7 +133,18 @@ function stdoutFlushed(limitMs: number): Promise<void> {
   return Promise.race([new Promise<void>((resolve) => process.stdout.end(() => resolve())), Bun.sleep(limitMs)]);
 }
 
+/**
+ * What to do with an error of stdout: a reader that went away (`coffee ... | head`) leaves
+ * output nobody wants, which is not the run's failure, so EPIPE is dropped; anything else is
+ * raised. Left unhandled, the EPIPE crashed the process with a stack trace and exit 1 after a
+ * run that had succeeded.
+ */
+export function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code !== "EPIPE") throw err;
+}
+
 if (import.meta.main) {
+  process.stdout.on("error", onStdoutError);
   // Orphaned by a parent coffee process that died: stop the way a SIGTERM stops us.
   watchParentFromEnv(process.env, (parentPid) => {
     process.stderr.write(`coffee: parent process ${parentPid} is gone; stopping\n`);

@@ -189,3 +189,25 @@ describe("allocator settings (src/allocatorTuning.ts)", () => {
     expect((await clientEnvironment({ MIMALLOC_PURGE_DELAY: "250" })).get("MIMALLOC_PURGE_DELAY")).toBe("250");
   });
 });
+
+test("output into a pipe its reader closed (coffee ... | head) is dropped, not a crash with exit 1", async () => {
+  // What src/main.ts installs, in a child that keeps writing after its reader is gone.
+  const script = `import { onStdoutError } from ${JSON.stringify(join(import.meta.dir, "..", "src", "main.ts"))};
+process.stdout.on("error", onStdoutError);
+let n = 0;
+const t = setInterval(() => { process.stdout.write("line " + n++ + "\\n"); if (n === 30) { clearInterval(t); process.stderr.write("wrote all\\n"); } }, 10);`;
+  const dir = tempDir("epipe");
+  try {
+    const file = join(dir, "writer.ts");
+    writeFileSync(file, script);
+    const child = Bun.spawn([process.execPath, file], { stdout: "pipe", stderr: "pipe" });
+    const reader = child.stdout.getReader();
+    await reader.read();
+    await reader.cancel();
+    const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+    expect(stderr).toBe("wrote all\n");
+    expect(code).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
