@@ -19,7 +19,8 @@ import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
 import { chunkLines } from "../src/chunkLines.ts";
 import { AggregatorState, type ApplyEffect } from "../src/aggregatorState.ts";
 import { AggregatorStore } from "../src/aggregatorStore.ts";
-import { codedMessage, isWalWriteFailure } from "../src/errors.ts";
+import { codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
+import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { join } from "node:path";
@@ -56,6 +57,8 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   } else state = new AggregatorState(reducer);
   metrics.sessionsOpen.track(stage, () => state.size);
   let malformed = 0;
+  /** Sessions failed because a message of theirs could not be applied (a poison message). */
+  let failedSessions = 0;
   let consumer: Consumer | null = null;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
@@ -104,13 +107,14 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     try {
       msg = decodeMessage(d.body);
     } catch (err) {
+      // A message nobody can decode would loop forever if requeued: its session fails instead.
       malformed++;
-      log.error(`dropping undecodable message: ${(err as Error).message}`);
+      await failUndecodable(transport, d.body, spec.queue, errorMessage(err), log);
       return void d.ack();
     }
-    if (msg.kind === "result") {
+    if (msg.kind === "result" || msg.kind === "failed") {
       malformed++;
-      log.error(`dropping a result message that was routed to ${spec.queue}`);
+      log.error(`dropping a ${msg.kind} message that was routed to ${spec.queue}`);
       return void d.ack();
     }
     let effect: ApplyEffect;
@@ -119,7 +123,12 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     } catch (err) {
       // A spilled run could not be written: as with the log, what is durable is unknown.
       if (isWalWriteFailure(err)) fatal(err);
-      throw err;
+      // Anything else is the reducer failing on this message, as it would on every redelivery:
+      // the session fails (the gateway purges it, which drops what this message left behind).
+      failedSessions++;
+      log.error(`session ${msg.session}: cannot apply ${msg.kind}${msg.kind === "data" ? ` ${msg.entity}#${msg.seq}` : ""}, the session fails: ${errorMessage(err)}`);
+      await failSession(transport, msg.session, spec.queue, `${msg.kind === "data" ? `${msg.entity} batch #${msg.seq}` : msg.kind} could not be applied: ${errorMessage(err)}`);
+      return void d.ack();
     }
     if (effect === "misrouted") {
       malformed++;
@@ -196,7 +205,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       })();
       return shuttingDown;
     },
-    status: () => ({ query: cfg.query, sessions: state.size, malformed, ...state.counters, ...(store ? { durableLsn: store.durableLsn } : {}) }),
+    status: () => ({ query: cfg.query, sessions: state.size, malformed, failedSessions, ...state.counters, ...(store ? { durableLsn: store.durableLsn } : {}) }),
   };
 }
 

@@ -130,7 +130,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   const upload = new UploadPublisher({ limits: cfg, transport, metrics, counters, send, fail, maybeFinish });
 
   const relay = new ResultRelay({
-    store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, maybeFinish, storageFailed,
+    store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, purge, maybeFinish, storageFailed,
     running: (id) => sessions.get(id),
     known: (id) => sessions.get(id) ?? finished.get(id),
   });

@@ -6,7 +6,8 @@
  */
 import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
-import { ConfigError } from "../src/errors.ts";
+import { ConfigError, errorMessage } from "../src/errors.ts";
+import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
 import { int, optStr, type OptionSpec } from "../src/options.ts";
@@ -27,7 +28,7 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
   let consumer: Consumer | null = null;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
-  const counters = { batches: 0, rowsIn: 0, rowsOut: 0, malformed: 0 };
+  const counters = { batches: 0, rowsIn: 0, rowsOut: 0, malformed: 0, failed: 0 };
 
   return {
     async run() {
@@ -36,9 +37,9 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
         try {
           msg = decodeMessage(d.body);
         } catch (err) {
-          // A message nobody can decode would loop forever if requeued: drop it loudly.
+          // A message nobody can decode would loop forever if requeued: its session fails instead.
           counters.malformed++;
-          log.error(`dropping undecodable message: ${(err as Error).message}`);
+          await failUndecodable(transport, d.body, unit.name, errorMessage(err), log);
           d.ack();
           return;
         }
@@ -50,7 +51,18 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
         }
         const { session, entity, seq } = msg;
         const stages: [string, number, number][] = [];
-        await Promise.all(unit.run(msg.body, (stage, rowsIn, rowsOut) => stages.push([stage, rowsIn, rowsOut])).map((o) =>
+        let outputs;
+        try {
+          outputs = unit.run(msg.body, (stage, rowsIn, rowsOut) => stages.push([stage, rowsIn, rowsOut]));
+        } catch (err) {
+          // Operators are pure: what throws on this batch throws on every redelivery of it.
+          counters.failed++;
+          log.error(`session ${session}: ${entity}#${seq} cannot be processed, the session fails: ${errorMessage(err)}`);
+          await failSession(transport, session, unit.name, `${entity} batch #${seq} could not be processed: ${errorMessage(err)}`);
+          d.ack();
+          return;
+        }
+        await Promise.all(outputs.map((o) =>
           transport.publish(o.routingKey, encodeMessage({ kind: "data", session, entity, seq, bodyKind: o.bodyKind, body: o.body }))));
         // Counted once acked, so a batch that fails, or whose channel is lost before its ack, and
         // comes again is counted once.
@@ -65,7 +77,7 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
       await consumer?.cancel();
       done();
     },
-    status: () => ({ unit: unit.name, batches: counters.batches, malformed: counters.malformed }),
+    status: () => ({ unit: unit.name, batches: counters.batches, malformed: counters.malformed, failedSessions: counters.failed }),
   };
 }
 

@@ -13,7 +13,7 @@ import { BODY_SCHEMAS, isBodyKind, validateBody, type BodyKind, type BodyOf } fr
 const MAGIC = 0xcf;
 // 2: transactions ids travel as a packed UTF-8 column, users' birthdates as yyyymmdd.
 const VERSION = 2;
-const KIND_CODES = { data: 1, eos: 2, purge: 3, result: 4 } as const;
+const KIND_CODES = { data: 1, eos: 2, purge: 3, result: 4, failed: 5 } as const;
 
 // moreTypes: typed arrays travel as raw bytes; useRecords off: messages are self-describing.
 const packr = new Packr({ useRecords: false, moreTypes: true });
@@ -56,8 +56,19 @@ export interface ResultMessage {
   csv: string;
 }
 
+/**
+ * A stage could not process one of a session's messages (undecodable, or its operator threw):
+ * retrying cannot help and going on would make the reports wrong, so the session fails. Sent to
+ * the gateway (results queue), which ends the session with PIPELINE_FAILED and purges it.
+ */
+export interface FailedMessage {
+  kind: "failed";
+  session: string;
+  reason: string;
+}
+
 /** Every message that travels through the broker. */
-export type BrokerMessage = DataMessage | EosMessage | PurgeMessage | ResultMessage;
+export type BrokerMessage = DataMessage | EosMessage | PurgeMessage | ResultMessage | FailedMessage;
 
 /** Encode a broker message. */
 export function encodeMessage(msg: BrokerMessage): Uint8Array {
@@ -67,6 +78,7 @@ export function encodeMessage(msg: BrokerMessage): Uint8Array {
     case "eos": payload = [msg.session, msg.entity, msg.count]; break;
     case "purge": payload = [msg.session, msg.reason]; break;
     case "result": payload = [msg.session, msg.query, msg.chunk, msg.last, msg.csv]; break;
+    case "failed": payload = [msg.session, msg.reason]; break;
   }
   // Packed into msgpackr's one shared buffer, rewound after each pack (RESET_BUFFER_MODE), then
   // copied out at its exact size behind the 3-byte prefix. Returning a view instead would save the
@@ -150,7 +162,38 @@ export function decodeMessage(bytes: Uint8Array): BrokerMessage {
       if (p.length !== 5 || !isSessionId(session) || !isQueryName(query) || !isSeq(chunk) || typeof last !== "boolean" || typeof csv !== "string") fail("bad result");
       return { kind: "result", session, query, chunk, last, csv };
     }
+    case KIND_CODES.failed: {
+      const [session, reason] = p;
+      if (p.length !== 2 || !isSessionId(session) || typeof reason !== "string") fail("bad failed");
+      return { kind: "failed", session, reason };
+    }
     default:
       fail(`unknown kind ${bytes[2]}`);
   }
+}
+
+/**
+ * The session a message that does not decode belongs to, when its envelope still says: every
+ * kind's payload is an array whose first element is the session id, so the id is read from the
+ * first bytes by hand (msgpackr refuses a truncated or damaged message whole). The session can
+ * then be failed rather than left waiting for a batch that will never come. Null when even that
+ * is unreadable.
+ */
+export function sessionOfUndecodable(bytes: Uint8Array): string | null {
+  if (bytes.length < 5 || bytes[0] !== MAGIC) return null;
+  let at = 3;
+  const arrayHeader = bytes[at]!;
+  if (arrayHeader >= 0x90 && arrayHeader <= 0x9f) at += 1; // fixarray
+  else if (arrayHeader === 0xdc) at += 3; // array 16
+  else if (arrayHeader === 0xdd) at += 5; // array 32
+  else return null;
+  const strHeader = bytes[at];
+  let length: number;
+  if (strHeader === undefined) return null;
+  if (strHeader >= 0xa0 && strHeader <= 0xbf) { length = strHeader - 0xa0; at += 1; } // fixstr
+  else if (strHeader === 0xd9 && at + 1 < bytes.length) { length = bytes[at + 1]!; at += 2; } // str 8
+  else return null;
+  if (at + length > bytes.length) return null;
+  const session = Buffer.from(bytes.buffer, bytes.byteOffset + at, length).toString("utf8");
+  return isSessionId(session) && !session.includes("\uFFFD") ? session : null;
 }

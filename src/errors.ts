@@ -29,7 +29,8 @@ export type ErrorCode =
   | "REVIVAL_BACKOFF"
   | "DASHBOARD_UNAVAILABLE"
   | "INTERRUPTED"
-  | "OUTPUT_FAILED";
+  | "OUTPUT_FAILED"
+  | "PIPELINE_FAILED";
 
 /** Base class of every error coffee raises on purpose; `code` is stable, `message` is for people. */
 export class CoffeeError extends Error {

@@ -1,5 +1,7 @@
 import { expect, test } from "bun:test";
 import { encodeMessage } from "./codec.ts";
+import type { CoffeeError } from "./errors.ts";
+import type { Connection } from "./gatewaySession.ts";
 import { newSession, type Session } from "./gatewaySession.ts";
 import { GatewayStore } from "./gatewayStore.ts";
 import { GroupCommit } from "./groupCommit.ts";
@@ -20,11 +22,14 @@ async function relayFor(sessionIds: string[]) {
   const sessions = new Map<string, Session>();
   const counters = { duplicateChunks: 0 };
   const finishChecks: string[] = [];
+  const failures: string[] = [];
   const logged: string[] = [];
   const log: Logger = { info: (m) => logged.push(m), warn: (m) => logged.push(m), error: (m) => logged.push(m) };
   const relay: ResultRelay = new ResultRelay({
     store, group, counters, log, metrics: new CoffeeMetrics({ role: "gateway", name: "gateway" }),
-    idleTimeoutMs: 1000, send: () => {}, fail: () => {}, storageFailed: (err) => { throw err; },
+    idleTimeoutMs: 1000, send: () => {}, storageFailed: (err) => { throw err; },
+    fail: (_conn, err) => void failures.push(`fail ${(err as CoffeeError).code}: ${(err as Error).message}`),
+    purge: (s, reason) => void failures.push(`purge ${s.id}: ${reason}`),
     maybeFinish: (s) => void finishChecks.push(s.id),
     running: (id) => sessions.get(id), known: (id) => sessions.get(id),
   });
@@ -33,7 +38,7 @@ async function relayFor(sessionIds: string[]) {
     store.open(id);
   }
   await group.now();
-  return { relay, store, group, counters, finishChecks, logged };
+  return { relay, store, group, counters, finishChecks, logged, failures, sessions };
 }
 
 test("a chunk is acked only once stored durably, and a redelivered one is stored once", async () => {
@@ -64,4 +69,25 @@ test("a chunk of an unknown session is acked and dropped; a message that is not 
     "result chunk q2#3 for unknown or ended session elsewhere dropped",
     "dropping result message: unexpected purge message on the results queue",
   ]);
+});
+
+test("a stage's failure report ends its running session: told to a connected client, purged when away; acked once durable", async () => {
+  const { relay, group, failures, sessions, logged } = await relayFor(["here", "away"]);
+  sessions.get("here")!.conn = {} as Connection;
+  const acks: string[] = [];
+  const failed = (session: string): Delivery => ({
+    body: encodeMessage({ kind: "failed", session, reason: "filter-year: transactions batch #3 could not be processed: boom" }),
+    redelivered: false, ack: () => acks.push(session) > 0, nack: () => {},
+  });
+  relay.deliver(failed("here"));
+  relay.deliver(failed("away"));
+  relay.deliver(failed("unknown"));
+  expect(failures).toEqual([
+    "fail PIPELINE_FAILED: a stage could not process this session's data (filter-year: transactions batch #3 could not be processed: boom); the session was dropped",
+    "purge away: PIPELINE_FAILED: filter-year: transactions batch #3 could not be processed: boom",
+  ]);
+  expect(acks).toEqual(["unknown"]);
+  expect(logged).toEqual(["session unknown is not running here; a stage's failure report for it dropped: filter-year: transactions batch #3 could not be processed: boom"]);
+  await group.now();
+  expect(acks).toEqual(["unknown", "here", "away"]);
 });

@@ -4,7 +4,7 @@
  * which writes it to the client's connection as fast as the client reads (the rest waits on
  * disk, src/resultPump.ts). A chunk that arrives twice (redelivery) is stored once.
  */
-import { decodeMessage } from "./codec.ts";
+import { decodeMessage, type FailedMessage } from "./codec.ts";
 import { CoffeeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
 import type { Connection, Session } from "./gatewaySession.ts";
 import type { GatewayStore } from "./gatewayStore.ts";
@@ -30,6 +30,8 @@ export interface ResultRelayDeps {
   known(id: string): Session | undefined;
   send(conn: Connection | null, msg: GatewayMessage): void;
   fail(conn: Connection, err: unknown): void;
+  /** Drop a session everywhere (its client is away, or gone for good). */
+  purge(s: Session, reason: string): void;
   maybeFinish(s: Session): void;
   /** The log or spool failed: the process must stop. */
   storageFailed(err: unknown): never;
@@ -97,6 +99,7 @@ export class ResultRelay {
   private relay(d: Delivery): void {
     const { store, group, log, counters, metrics } = this.deps;
     const msg = decodeMessage(d.body);
+    if (msg.kind === "failed") return this.sessionFailed(d, msg);
     if (msg.kind !== "result") throw new ProtocolError(`unexpected ${msg.kind} message on the results queue`);
     const s = this.deps.known(msg.session);
     const stored = store.sessions.get(msg.session);
@@ -113,6 +116,22 @@ export class ResultRelay {
     group.after(() => d.ack());
     if (s.conn && added) s.results.offer(this.sinkOf(s, s.conn), added, msg.csv);
     this.deps.maybeFinish(s);
+  }
+
+  /**
+   * A stage could not process one of the session's messages (src/sessionFailure.ts): its reports
+   * cannot be exact, so it ends with PIPELINE_FAILED, told to its client if connected, and is
+   * purged everywhere. Acked once the purge is in the log, so a crash before cannot lose it.
+   */
+  private sessionFailed(d: Delivery, msg: FailedMessage): void {
+    const s = this.deps.running(msg.session);
+    if (!s) {
+      this.deps.log.warn(`session ${msg.session} is not running here; a stage's failure report for it dropped: ${msg.reason}`);
+      return void d.ack();
+    }
+    if (s.conn) this.deps.fail(s.conn, new CoffeeError("PIPELINE_FAILED", `a stage could not process this session's data (${msg.reason}); the session was dropped`));
+    else this.deps.purge(s, `PIPELINE_FAILED: ${msg.reason}`);
+    this.deps.group.after(() => d.ack());
   }
 
   /** What a pump's report means for its session. */

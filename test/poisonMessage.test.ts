@@ -1,0 +1,125 @@
+/**
+ * Poison messages: a message a stage can never process (it does not decode, or the operator
+ * throws on it) fails its session instead of being requeued forever or dropped with its session
+ * left waiting. Real worker in-process on a scripted transport, and a whole in-process cluster
+ * with a real gateway connection that is told PIPELINE_FAILED.
+ */
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { defaultGatewayConfig } from "../roles/gateway.ts";
+import { createAggregator } from "../roles/aggregator.ts";
+import { createWorker, workUnitFrom } from "../roles/worker.ts";
+import { decodeMessage, encodeMessage, sessionOfUndecodable } from "../src/codec.ts";
+import { startInProcessCluster } from "../src/inProcessCluster.ts";
+import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
+import { PROTOCOL_VERSION } from "../src/protocol.ts";
+import { dataKey, RESULTS_KEY } from "../src/topology.ts";
+import type { Delivery, Transport } from "../src/transport.ts";
+import type { WorkUnit } from "../src/workUnit.ts";
+import { q1TransactionsBatch } from "./brokerMessages.ts";
+import { frame, openRaw } from "./rawGateway.ts";
+
+setDefaultTimeout(30_000);
+
+const QUIET = { info() {}, warn() {}, error() {} };
+
+/** A valid message's bytes with its body cut short: the envelope still names the session. */
+function truncated(session: string): Uint8Array {
+  const whole = encodeMessage(q1TransactionsBatch(session, 10));
+  // The session id sits right after the prefix and the array header; the body is what is lost.
+  return whole.subarray(0, whole.length - 40);
+}
+
+/** A transport that delivers `bodies` once each; what the role published and how it settled each. */
+function scripted(bodies: Uint8Array[]): { transport: Transport; handled: Promise<void>; published: [string, Uint8Array][]; settled: string[] } {
+  const published: [string, Uint8Array][] = [];
+  const settled: string[] = [];
+  let allHandled: () => void = () => {};
+  const handled = new Promise<void>((r) => (allHandled = r));
+  const transport: Transport = {
+    declare: async () => {},
+    close: async () => {},
+    publish: async (key, body) => void published.push([key, body]),
+    consume: async (_queue, _options, handler) => {
+      for (const body of bodies) {
+        const d: Delivery = { body, redelivered: false, ack: () => settled.push("ack") > 0, nack: (requeue) => void settled.push(requeue ? "requeue" : "drop") };
+        // What the dispatcher does with a handler that throws: nack and requeue.
+        await Promise.resolve(handler(d)).catch(() => d.nack(true));
+      }
+      allHandled();
+      return { cancel: async () => {} };
+    },
+  };
+  return { transport, handled, published, settled };
+}
+
+/** Run a worker on `unit` over `bodies`, delivered once each. */
+async function runWorker(unit: WorkUnit, bodies: Uint8Array[]): Promise<{ published: [string, Uint8Array][]; settled: string[] }> {
+  const { transport, handled, published, settled } = scripted(bodies);
+  const worker = await createWorker({ unit, prefetch: 1 }, transport, QUIET);
+  const running = worker.run();
+  await handled;
+  await worker.shutdown();
+  await running;
+  return { published, settled };
+}
+
+test("the session of a message that does not decode is read from its envelope when it is still there", () => {
+  expect(() => decodeMessage(truncated("sess-1"))).toThrow();
+  expect(sessionOfUndecodable(truncated("sess-1"))).toBe("sess-1");
+  expect(sessionOfUndecodable(Uint8Array.from([0xcf, 2, 1, 0xc1, 0xc1]))).toBeNull();
+  expect(sessionOfUndecodable(new TextEncoder().encode("not ours at all"))).toBeNull();
+});
+
+test("a worker fails the session of an undecodable message and acks it; one naming no session is acked and dropped", async () => {
+  const { published, settled } = await runWorker(workUnitFrom("filter-amount", undefined), [truncated("sess-2"), Uint8Array.from([1, 2, 3, 4, 5])]);
+  expect(settled).toEqual(["ack", "ack"]);
+  expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
+    [RESULTS_KEY, { kind: "failed", session: "sess-2", reason: expect.stringMatching(/^filter-amount: a message could not be decoded: malformed broker message/) }],
+  ]);
+});
+
+test("an aggregator fails the session of an undecodable message and acks it", async () => {
+  const { transport, handled, published, settled } = scripted([truncated("sess-4")]);
+  const aggregator = await createAggregator({ query: "q1", prefetch: 1, chunkBytes: 65_536, stateDir: null }, transport, QUIET);
+  const running = aggregator.run();
+  await handled;
+  await aggregator.shutdown();
+  await running;
+  expect(settled).toEqual(["ack"]);
+  expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
+    [RESULTS_KEY, { kind: "failed", session: "sess-4", reason: expect.stringMatching(/^agg-q1: a message could not be decoded/) }],
+  ]);
+});
+
+test("an operator that throws on a batch fails its session once, instead of a requeue loop", async () => {
+  const real = workUnitFrom("filter-amount", undefined);
+  const throwing: WorkUnit = { ...real, run: () => { throw new RangeError("offset out of bounds"); } };
+  const { published, settled } = await runWorker(throwing, [encodeMessage(q1TransactionsBatch("sess-3", 10))]);
+  expect(settled).toEqual(["ack"]);
+  expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
+    [RESULTS_KEY, { kind: "failed", session: "sess-3", reason: "filter-amount: transactions batch #0 could not be processed: offset out of bounds" }],
+  ]);
+});
+
+test("a poison message in the pipeline ends its client's session with PIPELINE_FAILED, at once", async () => {
+  const broker = new MemoryBroker();
+  const cluster = await startInProcessCluster(defaultGatewayConfig({ host: "127.0.0.1", port: 0 }), new Map(), () => new MemoryTransport(broker, "poison"), true);
+  const outsider = new MemoryTransport(broker, "poison");
+  try {
+    const conn = await openRaw(cluster.gatewayPort());
+    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    const welcome = await conn.next("welcome");
+    if (welcome.t !== "welcome") throw new Error(`expected a welcome, got ${welcome.t}`);
+    // Published where the gateway's own batches go: the transactions chain takes it first.
+    await outsider.publish(dataKey("transactions"), truncated(welcome.session));
+    const error = await conn.next("done");
+    expect(error).toMatchObject({ t: "error", code: "PIPELINE_FAILED" });
+    expect((error as { message: string }).message).toContain("a message could not be decoded");
+    await conn.closed;
+    const gateway = cluster.roles.find((r) => r.role === "gateway")!.instance;
+    expect(gateway.status()).toMatchObject({ sessions: 0, sessionsPurged: 1 });
+  } finally {
+    await outsider.close();
+    await cluster.shutdown();
+  }
+});
