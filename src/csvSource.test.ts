@@ -26,8 +26,8 @@ async function readAll(file: string, chunkBytes: number, batchRows = 3, newline:
  * The oracle: the whole file at once, read by papaparse row by row (its own cursors, not the
  * reader's quote scanner), projected to store_id, store_name. Line breaks are `\n` with a `\r`
  * before it dropped (bare `\r` only when that is the file's line break); a row's line is the
- * file's line it starts on; a quote error rejects the line it starts on, and reading starts
- * again at the next line.
+ * file's line it starts on; a record with a quote error is one bad row, and reading starts
+ * again at the line after the one its broken field's quote opened on.
  */
 function oracle(text: string, newline?: Newline): { rows: string[][]; lines: number[]; rejected: number[] } {
   const split = (newline ?? guessNewline(text)) === "\r" ? "\r" : "\n";
@@ -52,10 +52,14 @@ function oracle(text: string, newline?: Newline): { rows: string[][]; lines: num
         if (start >= input.length) return; // the empty row after a final line break
         const first = line + 1;
         line = first + fields.reduce((n, f) => n + f.split(split).length - 1, 0);
-        if (r.errors.some((e) => e.type === "Quotes")) {
+        const quoteError = r.errors.find((e) => e.type === "Quotes");
+        if (quoteError) {
+          // One bad row; reading goes on at the line after the one its broken field's quote
+          // opened on (papaparse's index is just past that quote).
           out.rejected.push(first);
-          line = first;
-          const lineEnd = input.indexOf(split, start);
+          const lineEnd = input.indexOf(split, (quoteError.index ?? start + 1) - 1);
+          const span = input.slice(start, lineEnd < 0 ? input.length : lineEnd + 1);
+          line = first - 1 + Math.max(1, span.split(split).length - 1);
           again = lineEnd < 0 ? "" : input.slice(lineEnd + 1);
           return parser.abort();
         }
@@ -166,6 +170,12 @@ describe("readEntityFile", () => {
       ['store_id,store_name\n1,"a\n2,b\n', [2], ["2"]],
       // CRLF, and two of them.
       ['store_id,store_name\r\n1,"a\r\n2,b\r\n3,"c\r\n4,d\r\n', [2, 4], ["2", "4"]],
+      // Broken on a later line of a record whose first field holds line breaks: those lines are
+      // inside a sound quoted field, not rows; reading goes on after the broken quote's line.
+      ['store_id,store_name,note\n1,"Plaza\n7,Fake,z\n","bad"q\n2,b,c\n', [2], ["2"]],
+      // A broken quote every few rows: each one rejected on its own line, none swallowing others.
+      [`store_id,store_name\n${Array.from({ length: 30 }, (_, i) => (i % 4 === 1 ? `${i},"Big" Cafe` : `${i},Cafe`)).join("\n")}\n`,
+        [3, 7, 11, 15, 19, 23, 27, 31], Array.from({ length: 30 }, (_, i) => String(i)).filter((_, i) => i % 4 !== 1)],
     ];
     for (const [odd, rejected, ids] of cases) {
       const file = join(dir, "stray-quote.csv");

@@ -7,7 +7,7 @@ import { readdirSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import Papa from "papaparse";
-import { DatasetError } from "./errors.ts";
+import { DatasetError, errorMessage } from "./errors.ts";
 import { ENTITY_COLUMNS, type Entity } from "./schema.ts";
 import { ColumnBuilder } from "./columnBuilder.ts";
 import type { TextColumn } from "./textColumn.ts";
@@ -58,7 +58,16 @@ export function entityFiles(dataDir: string, entity: Entity): string[] {
   }
   // Hidden files are not data: macOS leaves `._name.csv` (AppleDouble) beside every file it copies.
   const files = names.filter((n) => n.toLowerCase().endsWith(".csv") && !n.startsWith(".")).sort().map((n) => join(dir, n));
-  for (const f of files) if (!statSync(f).isFile()) throw new DatasetError(`${f} is not a regular file (a folder named like a CSV file?)`);
+  for (const f of files) {
+    let isFile: boolean;
+    try {
+      isFile = statSync(f).isFile();
+    } catch (err) {
+      // A broken symlink, or a file gone since the listing.
+      throw new DatasetError(`${f} cannot be read: ${errorMessage(err)}`);
+    }
+    if (!isFile) throw new DatasetError(`${f} is not a regular file (a folder named like a CSV file?)`);
+  }
   return files;
 }
 
@@ -148,6 +157,58 @@ function recordEnd(text: string, newline: Newline, nth: number): number {
   return nth === Infinity ? cut : -1;
 }
 
+/** What scanRecords found from where it started. */
+export interface RecordScan {
+  /** Just past the last complete, well-quoted record (where it started when there is none). */
+  end: number;
+  /**
+   * Where a record starts whose quoted field does not close where it should (what papaparse
+   * reports as InvalidQuotes, or MissingQuotes at the end), or -1. Such a record is one bad row.
+   */
+  bad: number;
+  /** The text ends inside a quoted field (of the record at `end`): more text may close it. */
+  open: boolean;
+}
+
+/**
+ * Scan `text` from `from` (a record boundary) for whole records, in one pass, reading quotes as
+ * lastRecordEnd does, and stop at the first record whose quote does not close where it should.
+ * With `atEnd` the text is all there is: a last record without a line break is complete.
+ */
+export function scanRecords(text: string, from: number, newline: "\n" | "\r", atEnd: boolean): RecordScan {
+  const last = newline === "\r" ? 13 : 10;
+  const FIELD_START = 0;
+  const UNQUOTED = 1;
+  const QUOTED = 2;
+  const AFTER_QUOTE = 3;
+  let state = FIELD_START;
+  let end = from;
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    switch (state) {
+      case FIELD_START:
+      case UNQUOTED:
+        if (c === last) { end = i + 1; state = FIELD_START; }
+        else if (c === 44) state = FIELD_START;
+        else if (c === 34 && state === FIELD_START) state = QUOTED;
+        else state = UNQUOTED;
+        break;
+      case QUOTED:
+        if (c === 34) state = AFTER_QUOTE;
+        break;
+      default: // AFTER_QUOTE: a quote, then only whitespace so far
+        if (c === last) { end = i + 1; state = FIELD_START; }
+        else if (c === 44) state = FIELD_START;
+        // `""` right after the quote is an escaped quote; after spaces a quote is a new candidate close.
+        else if (c === 34) state = text.charCodeAt(i - 1) === 34 ? QUOTED : AFTER_QUOTE;
+        // Anything else after a closing quote: the field's quoting is broken.
+        else if (!isTrimSpace(c)) return { end, bad: end, open: false };
+    }
+  }
+  if (state === QUOTED) return atEnd ? { end, bad: end, open: false } : { end, bad: -1, open: true };
+  return { end: atEnd ? text.length : end, bad: -1, open: false };
+}
+
 /** Line breaks papaparse recognises. */
 export type Newline = "\n" | "\r\n" | "\r";
 
@@ -169,9 +230,9 @@ export function guessNewline(text: string): Newline {
 }
 
 /**
- * Bytes held back without a cut before they are parsed anyway: a quote that never closes would
- * otherwise hold the rest of the file. No good record is this long: a field over the gateway's
- * 64 KiB --max-field-chars default rejects its row anyway.
+ * Bytes held back waiting for a record to end before it is taken as broken: a quote that never
+ * closes would otherwise hold the rest of the file. No good record is this long: the gateway's
+ * --max-field-chars is 64 KiB by default and at most 4 MiB.
  */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
@@ -199,6 +260,34 @@ function splitOn(newline: Newline): "\n" | "\r" {
 /** A papaparse error that means a quote opened a field and did not close it where it should. */
 function isQuoteError(e: { type: string }): boolean {
   return e.type === "Quotes";
+}
+
+/** How papaparse reads the one record starting at `text[start]`. */
+interface RecordProbe {
+  /** Its length as papaparse reads it (to the text's end when its quote never closes). */
+  length: number;
+  /** Where, from `start`, the quote of its first broken field opened (null: no broken quote). */
+  quoteAt: number | null;
+  /** Its first broken field was a sound quoted field still open at the end of the text: text to come might close it. */
+  open: boolean;
+}
+
+/** Read one record with papaparse, stopping after it: what the reader does with a broken one follows papaparse. */
+function probeRecord(text: string, start: number, split: "\n" | "\r"): RecordProbe {
+  let probe: RecordProbe = { length: text.length - start, quoteAt: null, open: false };
+  Papa.parse<string[]>(text.slice(start), {
+    delimiter: ",", newline: split,
+    step: (row, parser) => {
+      const errors = row.errors.filter(isQuoteError);
+      // papaparse's index is just past the field's opening quote.
+      const first = errors[0];
+      // Only a field whose quoting was sound so far and is still open may close in text to come;
+      // an InvalidQuotes first is broken for good, however the field ends.
+      probe = { length: row.meta.cursor, quoteAt: first ? Math.max(0, (first.index ?? 1) - 1) : null, open: first?.code === "MissingQuotes" };
+      parser.abort();
+    },
+  });
+  return probe;
 }
 
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
@@ -263,6 +352,14 @@ export async function* readEntityFile(
   // Not streaming: every decode starts and ends at a record boundary or at the end of the held bytes.
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
+  /** `span` (from a record's start) is one bad row: rejected at its first line, its lines counted. */
+  const rejectSpan = (span: string, split: "\n" | "\r"): void => {
+    onReject(line + 1);
+    let breaks = 0;
+    for (let at = span.indexOf(split); at >= 0; at = span.indexOf(split, at + 1)) breaks++;
+    line += Math.max(1, breaks);
+  };
+
   /**
    * Parse decoded `text` (whole records) with papaparse. Returns how many of its characters were
    * consumed: all of them, or up to the end of the line a quote error started on, after which
@@ -279,7 +376,9 @@ export async function* readEntityFile(
     const input = padded ? split + text : text;
     const parsed = Papa.parse<string[]>(input, { delimiter: ",", newline: split });
     const rows = parsed.data;
-    const quoteError = parsed.errors.find(isQuoteError)?.row ?? -1;
+    // The reader scans for broken quotes first (scanRecords), so papaparse should find none; if
+    // it reads a record differently all the same, the same rule applies to it here.
+    const quoteError = parsed.errors.find(isQuoteError);
     // A text ending in a line break gives papaparse one more, empty row: not a line of the file.
     const count = input.endsWith(split) && rows.at(-1)?.length === 1 && rows.at(-1)![0] === "" ? rows.length - 1 : rows.length;
     const startBytes = bytesParsed;
@@ -289,13 +388,15 @@ export async function* readEntityFile(
       let breaks = 0;
       for (const f of row) for (let at = f.indexOf(split); at >= 0; at = f.indexOf(split, at + 1)) breaks++;
       line = first + breaks;
-      if (k === quoteError) {
-        // Only the line the quote is on is the bad row; the lines it swallowed are read again.
-        onReject(first);
-        line = first;
+      if (quoteError && k === quoteError.row) {
+        // One bad row; the lines its broken quote swallowed, after the quote's own, are read again.
         const from = recordStart(input, k, split);
-        const lineEnd = from < 0 ? -1 : input.indexOf(split, from);
-        return lineEnd < 0 ? text.length : lineEnd + 1 - (padded ? split.length : 0);
+        // papaparse's index is just past the field's opening quote.
+        const lineEnd = input.indexOf(split, Math.max(from, (quoteError.index ?? from + 1) - 1));
+        const resume = lineEnd < 0 ? input.length : lineEnd + 1;
+        line = first - 1;
+        rejectSpan(input.slice(from, resume), split);
+        return resume - (padded ? split.length : 0);
       }
       if (split === "\n") {
         const last = row[row.length - 1]!;
@@ -370,22 +471,64 @@ export async function* readEntityFile(
   const parsePending = (pending: Buffer, split: "\n" | "\r", final: boolean): Buffer => {
     let cut = final ? pending.length : pending.lastIndexOf(split);
     if (!final && cut >= 0) cut += 1;
-    if (cut < 0 && pending.length > MAX_PENDING_BYTES) cut = pending.length;
+    // A line this long without a break is parsed as it is (one huge bad row, most likely), not held on to.
+    const oneLongLine = cut < 0 && pending.length > MAX_PENDING_BYTES;
+    if (oneLongLine) cut = pending.length;
     if (cut <= 0) return pending;
     const head = pending.subarray(0, cut);
     if (head.indexOf(QUOTE) < 0 && isAscii(head)) {
       parseAscii(head, split);
       return pending.subarray(cut);
     }
-    // Quotes may hold line breaks, so the cut is redone on the text, reading quotes as papaparse does.
+    // Quotes may hold line breaks, so records are found on the text, reading quotes as papaparse
+    // does; a record whose quote is broken is one bad row, and scanning goes on past the line its
+    // quote opened on, in this same pass (one pass per chunk, however many such rows it holds).
+    const startBytes = bytesParsed;
     const text = decoder.decode(head);
-    let textCut = final ? text.length : lastRecordEnd(text, split);
-    if (textCut < 0 && pending.length > MAX_PENDING_BYTES) textCut = text.length;
-    if (textCut <= 0) return pending;
-    const consumed = parseText(text.slice(0, textCut), bytesParsed + Buffer.byteLength(text.slice(0, textCut)), split);
-    const restText = text.slice(consumed);
+    let pos = 0;
+    /** Where text[pos] is in the file, for progress displays. */
+    let byteAt = bytesParsed;
+    while (pos < text.length) {
+      const scan = scanRecords(text, pos, split, final || oneLongLine);
+      if (scan.end > pos) {
+        const segment = text.slice(pos, scan.end);
+        bytesParsed = byteAt;
+        const consumed = parseText(segment, byteAt + Buffer.byteLength(segment), split);
+        byteAt += consumed === segment.length ? Buffer.byteLength(segment) : Buffer.byteLength(segment.slice(0, consumed));
+        pos += consumed;
+        if (consumed < segment.length) continue;
+      }
+      // A quoted field held open this long (most of what is held, past MAX_PENDING_BYTES) is taken
+      // as broken rather than as a field still going on: the file's rest must not wait on it.
+      const stuck = scan.open && pending.length > MAX_PENDING_BYTES && (text.length - scan.end) * 2 >= text.length;
+      const brokenAt = scan.bad >= 0 ? scan.bad : stuck ? scan.end : -1;
+      if (brokenAt < 0) break;
+      // Which quote is to blame is papaparse's call (its error index), so the reader agrees with
+      // one papaparse read of the whole file; it reads this one record only.
+      const probe = probeRecord(text, brokenAt, split);
+      const nothingMore = final || oneLongLine || pending.length > MAX_PENDING_BYTES;
+      if (!probe.quoteAt) {
+        // papaparse reads it as a sound record after all: parsed as it reads it.
+        if (brokenAt + probe.length >= text.length && !nothingMore) break;
+        const segment = text.slice(brokenAt, brokenAt + probe.length);
+        bytesParsed = byteAt;
+        const consumed = parseText(segment, byteAt + Buffer.byteLength(segment), split);
+        byteAt += Buffer.byteLength(segment.slice(0, consumed));
+        pos = brokenAt + consumed;
+        continue;
+      }
+      const lineEnd = text.indexOf(split, brokenAt + probe.quoteAt);
+      // The record may yet close (more text to come), or the quote's line is not all here yet.
+      if ((probe.open || lineEnd < 0) && !nothingMore && !stuck) break;
+      const resume = lineEnd < 0 ? text.length : lineEnd + 1;
+      const span = text.slice(brokenAt, resume);
+      rejectSpan(span, split);
+      byteAt += Buffer.byteLength(span);
+      pos = resume;
+    }
+    const restText = text.slice(pos);
     const rest = restText === "" ? pending.subarray(cut) : Buffer.concat([Buffer.from(restText), pending.subarray(cut)]);
-    bytesParsed += pending.length - rest.length;
+    bytesParsed = startBytes + pending.length - rest.length;
     return rest;
   };
 
