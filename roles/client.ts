@@ -285,6 +285,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       if (settled) return;
       try {
         const c = await open();
+        // The run ended while this connect was under way: nobody will use it.
+        if (settled) return void c.close();
         conn = c;
         if (session) {
           const sent: Partial<Record<Entity, number>> = Object.fromEntries(seqs);
@@ -307,9 +309,10 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   }
 
   progress.start();
-  await connectAgain(null, true);
-  armIdle();
   try {
+    // Raced with the run's end: a Ctrl-C while a connect hangs (a host dropping SYNs) acts now.
+    await Promise.race([connectAgain(null, true), finished]);
+    armIdle();
     await Promise.race([welcomed, finished]);
     const send = (async () => {
       /** `bytes`: bytes of the entity's files up to this batch's rows, for the progress estimate. */
@@ -358,6 +361,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
           continue;
         }
         while (!settled && (inFlight.size >= window || !current())) await new Promise<void>((r) => waiters.push(r));
+        // Woken by the run's end (an abort may be on the wire already): nothing more goes out.
+        if (settled) break;
         const seq = seqs.get(item.entity) ?? 0;
         seqs.set(item.entity, seq + 1);
         const rows = item.batch.lines.length;

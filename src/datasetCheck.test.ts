@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateDataset } from "./datasetCheck.ts";
@@ -36,4 +36,11 @@ test("a folder without a CSV file is a note naming what it holds; hidden files a
   expect(notes).toEqual(["stores/ holds no .csv file, so none of its rows are sent (not read: ._s.csv, 2024/, s.csv.gz)"]);
   mkdirSync(join(root, "stores", "archive.csv"));
   expect(() => validateDataset(root, ["stores"])).toThrow("archive.csv is not a regular file");
+});
+
+test("a broken symlink named like a CSV file is a DatasetError naming it, not a bare ENOENT", () => {
+  const root = join(dir, "broken-link");
+  mkdirSync(join(root, "stores"), { recursive: true });
+  symlinkSync(join(root, "nowhere.csv"), join(root, "stores", "s.csv"));
+  expect(() => validateDataset(root, ["stores"])).toThrow(expect.objectContaining({ code: "DATASET_INVALID", message: expect.stringContaining("s.csv cannot be read: ENOENT") }));
 });

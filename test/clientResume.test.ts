@@ -200,12 +200,14 @@ test("after a welcome, reconnects that are closed at once use one --reconnect-ti
  * would on a slow broker. `firstBatch` and `aborted` resolve when such a message arrives; every
  * message is kept.
  */
-function stallingGateway(): { port: number; got: ClientMessage[]; firstBatch: Promise<void>; aborted: Promise<void>; stop: () => void } {
+function stallingGateway(): { port: number; got: ClientMessage[]; firstBatch: Promise<void>; aborted: Promise<void>; closed: Promise<void>; stop: () => void } {
   const got: ClientMessage[] = [];
   let batchArrived: () => void = () => {};
   const firstBatch = new Promise<void>((r) => (batchArrived = r));
   let abortArrived: () => void = () => {};
   const aborted = new Promise<void>((r) => (abortArrived = r));
+  let connectionClosed: () => void = () => {};
+  const closed = new Promise<void>((r) => (connectionClosed = r));
   const server = Bun.listen<{ decoder: FrameDecoder }>({
     hostname: "127.0.0.1", port: 0,
     socket: {
@@ -221,9 +223,12 @@ function stallingGateway(): { port: number; got: ClientMessage[]; firstBatch: Pr
           if (msg.t === "abort") abortArrived();
         }
       },
+      close() {
+        connectionClosed();
+      },
     },
   });
-  return { port: server.port, got, firstBatch, aborted, stop: () => server.stop(true) };
+  return { port: server.port, got, firstBatch, aborted, closed, stop: () => server.stop(true) };
 }
 
 test("an interrupted client says abort to the gateway, fails INTERRUPTED and leaves no partial file", async () => {
@@ -232,14 +237,17 @@ test("an interrupted client says abort to the gateway, fails INTERRUPTED and lea
   dirs.push(out);
   const stop = new AbortController();
   try {
-    const run = runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, signal: stop.signal })).then(() => null, (e: unknown) => e);
+    // One row per batch and a window of two: a sender is waiting for room when the abort comes.
+    const run = runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, batchRows: 1, window: 2, signal: stop.signal })).then(() => null, (e: unknown) => e);
     await gateway.firstBatch;
     stop.abort("SIGINT");
     const failure = await run;
     expect(failure).toBeInstanceOf(CoffeeError);
     expect((failure as CoffeeError).code).toBe("INTERRUPTED");
     expect((failure as CoffeeError).message).toBe(`interrupted by SIGINT; session ${SESSION} given up`);
-    await gateway.aborted;
+    await gateway.closed;
+    // The abort is the last word: no batch follows it.
+    expect(gateway.got.at(-1)).toEqual({ t: "abort" });
     expect(gateway.got.filter((m) => m.t === "abort")).toHaveLength(1);
     expect(readdirSync(out)).toEqual([]);
   } finally {
