@@ -166,6 +166,8 @@ export interface RecordScan {
    * reports as InvalidQuotes, or MissingQuotes at the end), or -1. Such a record is one bad row.
    */
   bad: number;
+  /** Where in a bad record the character is that broke its quoting (-1: its field is open at the end). */
+  brokeAt: number;
   /** The text ends inside a quoted field (of the record at `end`): more text may close it. */
   open: boolean;
 }
@@ -202,11 +204,11 @@ export function scanRecords(text: string, from: number, newline: "\n" | "\r", at
         // `""` right after the quote is an escaped quote; after spaces a quote is a new candidate close.
         else if (c === 34) state = text.charCodeAt(i - 1) === 34 ? QUOTED : AFTER_QUOTE;
         // Anything else after a closing quote: the field's quoting is broken.
-        else if (!isTrimSpace(c)) return { end, bad: end, open: false };
+        else if (!isTrimSpace(c)) return { end, bad: end, brokeAt: i, open: false };
     }
   }
-  if (state === QUOTED) return atEnd ? { end, bad: end, open: false } : { end, bad: -1, open: true };
-  return { end: atEnd ? text.length : end, bad: -1, open: false };
+  if (state === QUOTED) return atEnd ? { end, bad: end, brokeAt: -1, open: false } : { end, bad: -1, brokeAt: -1, open: true };
+  return { end: atEnd ? text.length : end, bad: -1, brokeAt: -1, open: false };
 }
 
 /** Line breaks papaparse recognises. */
@@ -272,18 +274,28 @@ interface RecordProbe {
   open: boolean;
 }
 
-/** Read one record with papaparse, stopping after it: what the reader does with a broken one follows papaparse. */
-function probeRecord(text: string, start: number, split: "\n" | "\r"): RecordProbe {
-  let probe: RecordProbe = { length: text.length - start, quoteAt: null, open: false };
-  Papa.parse<string[]>(text.slice(start), {
+/**
+ * Read the one record starting at `text[start]` with papaparse, in `text` up to `until` only
+ * (papaparse's first error does not depend on what follows the line that broke the field, and
+ * reading on would cost the rest of the chunk per broken row): what the reader does with a
+ * broken record follows papaparse.
+ */
+function probeRecord(text: string, start: number, until: number, split: "\n" | "\r"): RecordProbe {
+  // papaparse drops a U+FEFF that starts its input: an empty line first keeps it (as in parseText).
+  const pad = text.charCodeAt(start) === 0xfeff ? split.length : 0;
+  const input = pad > 0 ? split + text.slice(start, until) : text.slice(start, until);
+  let probe: RecordProbe = { length: until - start, quoteAt: null, open: false };
+  let rows = 0;
+  Papa.parse<string[]>(input, {
     delimiter: ",", newline: split,
     step: (row, parser) => {
+      if (rows++ === 0 && pad > 0) return;
       const errors = row.errors.filter(isQuoteError);
       // papaparse's index is just past the field's opening quote.
       const first = errors[0];
       // Only a field whose quoting was sound so far and is still open may close in text to come;
       // an InvalidQuotes first is broken for good, however the field ends.
-      probe = { length: row.meta.cursor, quoteAt: first ? Math.max(0, (first.index ?? 1) - 1) : null, open: first?.code === "MissingQuotes" };
+      probe = { length: row.meta.cursor - pad, quoteAt: first ? Math.max(0, (first.index ?? 1) - 1 - pad) : null, open: first?.code === "MissingQuotes" };
       parser.abort();
     },
   });
@@ -505,9 +517,13 @@ export async function* readEntityFile(
       if (brokenAt < 0) break;
       // Which quote is to blame is papaparse's call (its error index), so the reader agrees with
       // one papaparse read of the whole file; it reads this one record only.
-      const probe = probeRecord(text, brokenAt, split);
+      const brokenLineEnd = scan.bad >= 0 && scan.brokeAt >= 0 ? text.indexOf(split, scan.brokeAt) : -1;
+      let probe = probeRecord(text, brokenAt, brokenLineEnd < 0 ? text.length : brokenLineEnd + 1, split);
+      // Read only so far, papaparse saw no break or an open field: it reads this record otherwise
+      // than the scan (a rare disagreement), so it reads all there is.
+      if (brokenLineEnd >= 0 && (probe.quoteAt === null || probe.open)) probe = probeRecord(text, brokenAt, text.length, split);
       const nothingMore = final || oneLongLine || pending.length > MAX_PENDING_BYTES;
-      if (!probe.quoteAt) {
+      if (probe.quoteAt === null) {
         // papaparse reads it as a sound record after all: parsed as it reads it.
         if (brokenAt + probe.length >= text.length && !nothingMore) break;
         const segment = text.slice(brokenAt, brokenAt + probe.length);
