@@ -332,49 +332,60 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
               for await (const batch of readEntityFile(file.path, entity, onReject(file.label), { batchRows: cfg.batchRows, batchBytes: cfg.batchBytes })) {
                 batch.file = file.label;
                 fileBytes = batch.bytesRead;
-                await queue.push({ entity, batch, bytes: earlierFiles + batch.bytesRead });
+                // The sender stopped (the run ended): leaving the loop closes the file.
+                if (!(await queue.push({ entity, batch, bytes: earlierFiles + batch.bytesRead }))) return;
                 seq++;
               }
               // The whole file counts once it is read, also bytes after its last batch (rejected rows).
               earlierFiles += fileSizes.get(file.path) ?? fileBytes;
             }
-            await queue.push({ entity, eos: seq });
+            if (!(await queue.push({ entity, eos: seq }))) return;
           }
           queue.close();
         } catch (err) {
           queue.close(err);
         }
       })();
-      for await (const item of queue.drain()) {
-        if (settled) break;
-        const e = entities.get(item.entity)!;
-        if (e.startedMs === null) {
-          e.startedMs = performance.now();
-          e.phase = "sending";
-        }
-        if ("eos" in item) {
-          eosSent.set(item.entity, item.eos);
-          e.phase = "acking";
-          e.bytesSent = e.totalBytes ?? e.bytesSent;
-          checkDone(item.entity);
-          current()?.send({ t: "eos", entity: item.entity, count: item.eos });
-          continue;
-        }
-        while (!settled && (inFlight.size >= window || !current())) await new Promise<void>((r) => waiters.push(r));
-        // Woken by the run's end (an abort may be on the wire already): nothing more goes out.
-        if (settled) break;
-        const seq = seqs.get(item.entity) ?? 0;
-        seqs.set(item.entity, seq + 1);
-        const rows = item.batch.lines.length;
-        const msg: ClientMessage = { t: "batch", entity: item.entity, seq, lines: Uint32Array.from(item.batch.lines), columns: item.batch.columns };
-        inFlight.set(`${item.entity}#${seq}`, { file: item.batch.file, rows, msg });
-        current()?.send(msg);
-        rowsSent += rows;
-        e.rowsSent += rows;
-        e.bytesSent = item.bytes;
-        await current()?.ready();
+      try {
+        await sendAll();
+      } finally {
+        // However the sending ends, the reader must not wait forever on a full queue with a file open.
+        queue.close();
       }
       await reader;
+
+      /** Send what the reader queues, within the window, until the queue is drained or the run ended. */
+      async function sendAll(): Promise<void> {
+        for await (const item of queue.drain()) {
+          if (settled) break;
+          const e = entities.get(item.entity)!;
+          if (e.startedMs === null) {
+            e.startedMs = performance.now();
+            e.phase = "sending";
+          }
+          if ("eos" in item) {
+            eosSent.set(item.entity, item.eos);
+            e.phase = "acking";
+            e.bytesSent = e.totalBytes ?? e.bytesSent;
+            checkDone(item.entity);
+            current()?.send({ t: "eos", entity: item.entity, count: item.eos });
+            continue;
+          }
+          while (!settled && (inFlight.size >= window || !current())) await new Promise<void>((r) => waiters.push(r));
+          // Woken by the run's end (an abort may be on the wire already): nothing more goes out.
+          if (settled) break;
+          const seq = seqs.get(item.entity) ?? 0;
+          seqs.set(item.entity, seq + 1);
+          const rows = item.batch.lines.length;
+          const msg: ClientMessage = { t: "batch", entity: item.entity, seq, lines: Uint32Array.from(item.batch.lines), columns: item.batch.columns };
+          inFlight.set(`${item.entity}#${seq}`, { file: item.batch.file, rows, msg });
+          current()?.send(msg);
+          rowsSent += rows;
+          e.rowsSent += rows;
+          e.bytesSent = item.bytes;
+          await current()?.ready();
+        }
+      }
     })();
     send.catch((err) => settle.reject(err as Error));
     await finished;

@@ -8,16 +8,21 @@ export class BoundedQueue<T> {
 
   constructor(private readonly capacity: number) {}
 
-  /** Add an item, waiting while the queue is full. */
-  async push(item: T): Promise<void> {
+  /**
+   * Add an item, waiting while the queue is full. False when the queue is (or got) closed and the
+   * item was not taken: the producer should stop (and release what it holds, open files say).
+   */
+  async push(item: T): Promise<boolean> {
     while (this.items.length >= this.capacity && !this.closed) await new Promise<void>((r) => this.spaceWaiters.push(r));
-    if (this.closed) return;
+    if (this.closed) return false;
     this.items.push(item);
     this.itemWaiters.shift()?.();
+    return true;
   }
 
-  /** No more items; `failure` makes the consumer throw once the queue is drained. */
+  /** No more items; `failure` makes the consumer throw once the queue is drained. The first close counts. */
   close(failure: unknown = null): void {
+    if (this.closed) return;
     this.closed = true;
     this.failure = failure;
     for (const w of this.itemWaiters.splice(0)) w();
