@@ -130,7 +130,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   const upload = new UploadPublisher({ limits: cfg, transport, metrics, counters, send, fail, maybeFinish });
 
   const relay = new ResultRelay({
-    store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, purge, maybeFinish, storageFailed,
+    store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, sessionFailed, maybeFinish, storageFailed,
     running: (id) => sessions.get(id),
     known: (id) => sessions.get(id) ?? finished.get(id),
   });
@@ -171,6 +171,22 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       },
       (err) => log.error(`purge of ${id} not published (published again when the gateway restarts): ${errorMessage(err)}`),
     );
+  }
+
+  /**
+   * Why sessions failed while their clients were away (PIPELINE_FAILED), kept for the TTL so a
+   * client that comes back learns why rather than that its session is unknown. In memory only:
+   * after a gateway restart such a client gets SESSION_UNKNOWN.
+   */
+  const failedAway = new Map<string, { message: string; timer: ReturnType<typeof setTimeout> }>();
+
+  /** End a running session for `err`: its client is told now if connected, else when it resumes. */
+  function sessionFailed(s: Session, err: CoffeeError): void {
+    if (s.conn) return fail(s.conn, err);
+    const timer = setTimeout(() => failedAway.delete(s.id), cfg.sessionTtlMs);
+    timer.unref?.();
+    failedAway.set(s.id, { message: err.message, timer });
+    purge(s, `${err.code}: ${err.message}`);
   }
 
   /** The client is away: keep the session for `sessionTtlMs` so it can resume. */
@@ -260,6 +276,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     checkProtocolVersion(msg.v);
     checkToken(cfg.token, msg.token);
     const s = sessions.get(msg.session) ?? finished.get(msg.session);
+    const failedWhileAway = failedAway.get(msg.session);
+    if (!s && failedWhileAway) throw new CoffeeError("PIPELINE_FAILED", failedWhileAway.message);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
     if (s.done) {
       // Finished, but its client never said bye: it may lack results. Everything is sent again.
@@ -418,6 +436,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
         await consumer?.cancel();
         for (const c of connections) endConnection(c);
         for (const s of [...sessions.values(), ...finished.values()]) if (s.ttlTimer) clearTimeout(s.ttlTimer);
+        for (const f of failedAway.values()) clearTimeout(f.timer);
         await group.now();
         await store.shutdown();
         stop();

@@ -55,7 +55,9 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
         try {
           outputs = unit.run(msg.body, (stage, rowsIn, rowsOut) => stages.push([stage, rowsIn, rowsOut]));
         } catch (err) {
-          // Operators are pure: what throws on this batch throws on every redelivery of it.
+          // Operators are pure: what throws on this batch throws on every redelivery of it. Once
+          // more all the same (requeued), in case it was the process, not the batch (memory).
+          if (!d.redelivered) throw err;
           counters.failed++;
           log.error(`session ${session}: ${entity}#${seq} cannot be processed, the session fails: ${errorMessage(err)}`);
           await failSession(transport, session, unit.name, `${entity} batch #${seq} could not be processed: ${errorMessage(err)}`);

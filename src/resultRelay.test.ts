@@ -1,7 +1,5 @@
 import { expect, test } from "bun:test";
 import { encodeMessage } from "./codec.ts";
-import type { CoffeeError } from "./errors.ts";
-import type { Connection } from "./gatewaySession.ts";
 import { newSession, type Session } from "./gatewaySession.ts";
 import { GatewayStore } from "./gatewayStore.ts";
 import { GroupCommit } from "./groupCommit.ts";
@@ -28,8 +26,8 @@ async function relayFor(sessionIds: string[]) {
   const relay: ResultRelay = new ResultRelay({
     store, group, counters, log, metrics: new CoffeeMetrics({ role: "gateway", name: "gateway" }),
     idleTimeoutMs: 1000, send: () => {}, storageFailed: (err) => { throw err; },
-    fail: (_conn, err) => void failures.push(`fail ${(err as CoffeeError).code}: ${(err as Error).message}`),
-    purge: (s, reason) => void failures.push(`purge ${s.id}: ${reason}`),
+    fail: () => {},
+    sessionFailed: (s, err) => void failures.push(`${s.id} ${err.code}: ${err.message}`),
     maybeFinish: (s) => void finishChecks.push(s.id),
     running: (id) => sessions.get(id), known: (id) => sessions.get(id),
   });
@@ -71,23 +69,30 @@ test("a chunk of an unknown session is acked and dropped; a message that is not 
   ]);
 });
 
-test("a stage's failure report ends its running session: told to a connected client, purged when away; acked once durable", async () => {
-  const { relay, group, failures, sessions, logged } = await relayFor(["here", "away"]);
-  sessions.get("here")!.conn = {} as Connection;
+test("a stage's failure report ends its running session, acked once durable; one for a session not running is dropped", async () => {
+  const { relay, group, failures, logged } = await relayFor(["s1"]);
   const acks: string[] = [];
   const failed = (session: string): Delivery => ({
     body: encodeMessage({ kind: "failed", session, reason: "filter-year: transactions batch #3 could not be processed: boom" }),
     redelivered: false, ack: () => acks.push(session) > 0, nack: () => {},
   });
-  relay.deliver(failed("here"));
-  relay.deliver(failed("away"));
+  relay.deliver(failed("s1"));
   relay.deliver(failed("unknown"));
   expect(failures).toEqual([
-    "fail PIPELINE_FAILED: a stage could not process this session's data (filter-year: transactions batch #3 could not be processed: boom); the session was dropped",
-    "purge away: PIPELINE_FAILED: filter-year: transactions batch #3 could not be processed: boom",
+    "s1 PIPELINE_FAILED: a stage could not process this session's data (filter-year: transactions batch #3 could not be processed: boom); the session was dropped",
   ]);
   expect(acks).toEqual(["unknown"]);
   expect(logged).toEqual(["session unknown is not running here; a stage's failure report for it dropped: filter-year: transactions batch #3 could not be processed: boom"]);
   await group.now();
-  expect(acks).toEqual(["unknown", "here", "away"]);
+  expect(acks).toEqual(["unknown", "s1"]);
+});
+
+test("a result message that does not decode fails the running session its envelope names", async () => {
+  const { relay, group, failures } = await relayFor(["s1"]);
+  const whole = encodeMessage({ kind: "result", session: "s1", query: "q2", chunk: 0, last: true, csv: "x".repeat(200) });
+  const acks: string[] = [];
+  relay.deliver({ body: whole.subarray(0, whole.length - 50), redelivered: false, ack: () => acks.push("cut") > 0, nack: () => {} });
+  expect(failures).toEqual([expect.stringMatching(/^s1 PIPELINE_FAILED: a result message of this session could not be decoded \(malformed broker message/)]);
+  await group.now();
+  expect(acks).toEqual(["cut"]);
 });

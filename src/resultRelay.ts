@@ -4,8 +4,8 @@
  * which writes it to the client's connection as fast as the client reads (the rest waits on
  * disk, src/resultPump.ts). A chunk that arrives twice (redelivery) is stored once.
  */
-import { decodeMessage, type FailedMessage } from "./codec.ts";
-import { CoffeeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
+import { decodeMessage, sessionOfUndecodable, type FailedMessage } from "./codec.ts";
+import { CoffeeError, DecodeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
 import type { Connection, Session } from "./gatewaySession.ts";
 import type { GatewayStore } from "./gatewayStore.ts";
 import type { GroupCommit } from "./groupCommit.ts";
@@ -30,8 +30,8 @@ export interface ResultRelayDeps {
   known(id: string): Session | undefined;
   send(conn: Connection | null, msg: GatewayMessage): void;
   fail(conn: Connection, err: unknown): void;
-  /** Drop a session everywhere (its client is away, or gone for good). */
-  purge(s: Session, reason: string): void;
+  /** End a running session for `err`: told to its client now if connected, else when it comes back; purged everywhere. */
+  sessionFailed(s: Session, err: CoffeeError): void;
   maybeFinish(s: Session): void;
   /** The log or spool failed: the process must stop. */
   storageFailed(err: unknown): never;
@@ -53,8 +53,14 @@ export class ResultRelay {
     } catch (err) {
       // Unacked, the chunk comes back after the restart; acked, it would be lost.
       if (isWalWriteFailure(err)) this.deps.storageFailed(err);
-      this.deps.log.error(`dropping result message: ${errorMessage(err)}`);
-      d.ack();
+      // A result that does not decode is a poison like any other (src/sessionFailure.ts): its
+      // session, when the envelope still names a running one, fails rather than waits for it.
+      const id = err instanceof DecodeError ? sessionOfUndecodable(d.body) : null;
+      const s = id === null ? undefined : this.deps.running(id);
+      this.deps.log.error(`dropping result message${s ? ` of session ${s.id} (the session fails)` : ""}: ${errorMessage(err)}`);
+      if (!s) return void d.ack();
+      this.deps.sessionFailed(s, new CoffeeError("PIPELINE_FAILED", `a result message of this session could not be decoded (${errorMessage(err)}); the session was dropped`));
+      this.deps.group.after(() => d.ack());
     }
   }
 
@@ -129,8 +135,7 @@ export class ResultRelay {
       this.deps.log.warn(`session ${msg.session} is not running here; a stage's failure report for it dropped: ${msg.reason}`);
       return void d.ack();
     }
-    if (s.conn) this.deps.fail(s.conn, new CoffeeError("PIPELINE_FAILED", `a stage could not process this session's data (${msg.reason}); the session was dropped`));
-    else this.deps.purge(s, `PIPELINE_FAILED: ${msg.reason}`);
+    this.deps.sessionFailed(s, new CoffeeError("PIPELINE_FAILED", `a stage could not process this session's data (${msg.reason}); the session was dropped`));
     this.deps.group.after(() => d.ack());
   }
 

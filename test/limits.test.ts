@@ -16,7 +16,8 @@ import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCl
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { computeReference } from "../src/reference.ts";
-import { allQueues } from "../src/topology.ts";
+import { allQueues, RESULTS_KEY } from "../src/topology.ts";
+import { encodeMessage } from "../src/codec.ts";
 import { readResults, tempDir } from "./harness.ts";
 import type { Transport } from "../src/transport.ts";
 import { frame, openRaw, raw } from "./rawGateway.ts";
@@ -311,5 +312,31 @@ test("a client's abort purges its session and frees its slot at once, not after 
     expect(await next.next("welcome")).toMatchObject({ t: "welcome", resumed: false });
     next.end();
     await next.closed;
+  }, log);
+});
+
+test("a session a stage failed while its client was away: the client learns PIPELINE_FAILED when it resumes", async () => {
+  const transport = await memoryTransport("failaway");
+  let left: () => void = () => {};
+  const clientLeft = new Promise<void>((r) => (left = r));
+  let purged: () => void = () => {};
+  const sessionPurged = new Promise<void>((r) => (purged = r));
+  const log = { info: (m: string) => { if (m.includes("client disconnected")) left(); if (m.includes("purged")) purged(); }, warn() {}, error() {} };
+  await withGateway({}, transport, async (gw) => {
+    const port = await gw.listening;
+    const first = await openRaw(port);
+    first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    const welcome = (await first.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
+    first.end();
+    await clientLeft;
+    await transport.publish(RESULTS_KEY, encodeMessage({ kind: "failed", session: welcome.session, reason: "agg-q4: transactions batch #2 could not be applied: boom" }));
+    await sessionPurged;
+    const back = await openRaw(port);
+    back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: welcome.session, sent: {}, eos: [] }));
+    expect(await back.next("welcome")).toEqual({
+      t: "error", code: "PIPELINE_FAILED",
+      message: "a stage could not process this session's data (agg-q4: transactions batch #2 could not be applied: boom); the session was dropped",
+    });
+    await back.closed;
   }, log);
 });

@@ -40,8 +40,14 @@ function scripted(bodies: Uint8Array[]): { transport: Transport; handled: Promis
     close: async () => {},
     publish: async (key, body) => void published.push([key, body]),
     consume: async (_queue, _options, handler) => {
-      for (const body of bodies) {
-        const d: Delivery = { body, redelivered: false, ack: () => settled.push("ack") > 0, nack: (requeue) => void settled.push(requeue ? "requeue" : "drop") };
+      // A requeued delivery comes back, marked redelivered, as the broker gives it again.
+      const queue = bodies.map((body) => ({ body, redelivered: false }));
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const { body, redelivered } = next;
+        const d: Delivery = {
+          body, redelivered, ack: () => settled.push("ack") > 0,
+          nack: (requeue) => { settled.push(requeue ? "requeue" : "drop"); if (requeue) queue.push({ body, redelivered: true }); },
+        };
         // What the dispatcher does with a handler that throws: nack and requeue.
         await Promise.resolve(handler(d)).catch(() => d.nack(true));
       }
@@ -70,7 +76,7 @@ test("the session of a message that does not decode is read from its envelope wh
   expect(sessionOfUndecodable(new TextEncoder().encode("not ours at all"))).toBeNull();
 });
 
-test("a worker fails the session of an undecodable message and acks it; one naming no session is acked and dropped", async () => {
+test("a worker fails the session of an undecodable message at once and acks it; one naming no session is acked and dropped", async () => {
   const { published, settled } = await runWorker(workUnitFrom("filter-amount", undefined), [truncated("sess-2"), Uint8Array.from([1, 2, 3, 4, 5])]);
   expect(settled).toEqual(["ack", "ack"]);
   expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
@@ -91,11 +97,11 @@ test("an aggregator fails the session of an undecodable message and acks it", as
   ]);
 });
 
-test("an operator that throws on a batch fails its session once, instead of a requeue loop", async () => {
+test("an operator that throws on a batch is tried once more, then fails its session, instead of a requeue loop", async () => {
   const real = workUnitFrom("filter-amount", undefined);
   const throwing: WorkUnit = { ...real, run: () => { throw new RangeError("offset out of bounds"); } };
   const { published, settled } = await runWorker(throwing, [encodeMessage(q1TransactionsBatch("sess-3", 10))]);
-  expect(settled).toEqual(["ack"]);
+  expect(settled).toEqual(["requeue", "ack"]);
   expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
     [RESULTS_KEY, { kind: "failed", session: "sess-3", reason: "filter-amount: transactions batch #0 could not be processed: offset out of bounds" }],
   ]);
@@ -122,4 +128,13 @@ test("a poison message in the pipeline ends its client's session with PIPELINE_F
     await outsider.close();
     await cluster.shutdown();
   }
+});
+
+test("an operator that threw once and not on the redelivery (the process, not the batch) fails nothing", async () => {
+  const real = workUnitFrom("filter-amount", undefined);
+  let calls = 0;
+  const flaky: WorkUnit = { ...real, run: (body, observe) => { if (calls++ === 0) throw new RangeError("Out of memory"); return real.run(body, observe); } };
+  const { published, settled } = await runWorker(flaky, [encodeMessage(q1TransactionsBatch("sess-5", 10))]);
+  expect(settled).toEqual(["requeue", "ack"]);
+  expect(published.map(([, body]) => decodeMessage(body).kind)).not.toContain("failed");
 });
