@@ -125,8 +125,9 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       if (isWalWriteFailure(err)) fatal(err);
       // Anything else is the reducer failing on this message, as it would on every redelivery:
       // the session fails (the gateway purges it, which drops what this message left behind).
-      // Once more all the same (requeued), in case it was the process, not the message (memory).
-      if (!d.redelivered) throw err;
+      // Not retried, unlike a worker's pure operators: the reducer may have changed part of the
+      // session's state before it threw, and applying the message again would count that twice.
+      // Only this session's state is touched, and the session ends.
       failedSessions++;
       log.error(`session ${msg.session}: cannot apply ${msg.kind}${msg.kind === "data" ? ` ${msg.entity}#${msg.seq}` : ""}, the session fails: ${errorMessage(err)}`);
       await failSession(transport, msg.session, spec.queue, `${msg.kind === "data" ? `${msg.entity} batch #${msg.seq}` : msg.kind} could not be applied: ${errorMessage(err)}`);

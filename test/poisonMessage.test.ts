@@ -4,7 +4,7 @@
  * left waiting. Real worker in-process on a scripted transport, and a whole in-process cluster
  * with a real gateway connection that is told PIPELINE_FAILED.
  */
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, spyOn, test } from "bun:test";
 import { defaultGatewayConfig } from "../roles/gateway.ts";
 import { createAggregator } from "../roles/aggregator.ts";
 import { createWorker, workUnitFrom } from "../roles/worker.ts";
@@ -12,6 +12,7 @@ import { decodeMessage, encodeMessage, sessionOfUndecodable } from "../src/codec
 import { startInProcessCluster } from "../src/inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { PROTOCOL_VERSION } from "../src/protocol.ts";
+import { REDUCERS } from "../src/queries/index.ts";
 import { dataKey, RESULTS_KEY } from "../src/topology.ts";
 import type { Delivery, Transport } from "../src/transport.ts";
 import type { WorkUnit } from "../src/workUnit.ts";
@@ -137,4 +138,23 @@ test("an operator that threw once and not on the redelivery (the process, not th
   const { published, settled } = await runWorker(flaky, [encodeMessage(q1TransactionsBatch("sess-5", 10))]);
   expect(settled).toEqual(["requeue", "ack"]);
   expect(published.map(([, body]) => decodeMessage(body).kind)).not.toContain("failed");
+});
+
+test("a reducer that throws fails its session at once: a second try would count what it applied twice", async () => {
+  const thrown = spyOn(REDUCERS.q1, "apply").mockImplementation(() => { throw new RangeError("Out of memory"); });
+  try {
+    const { transport, handled, published, settled } = scripted([encodeMessage(q1TransactionsBatch("sess-6", 10))]);
+    const aggregator = await createAggregator({ query: "q1", prefetch: 1, chunkBytes: 65_536, stateDir: null }, transport, QUIET);
+    const running = aggregator.run();
+    await handled;
+    await aggregator.shutdown();
+    await running;
+    expect(settled).toEqual(["ack"]);
+    expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
+      [RESULTS_KEY, { kind: "failed", session: "sess-6", reason: "agg-q1: transactions batch #0 could not be applied: Out of memory" }],
+    ]);
+    expect(aggregator.status()).toMatchObject({ failedSessions: 1 });
+  } finally {
+    thrown.mockRestore();
+  }
 });
