@@ -3,7 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Papa from "papaparse";
-import { guessNewline, lastRecordEnd, readEntityFile, type Newline, type TextBatch } from "./csvSource.ts";
+import { guessNewline, readEntityFile, scanRecords, type Newline, type TextBatch } from "./csvSource.ts";
+
+/** Just past the last complete record of `text` (0: none), as the reader cuts chunks. */
+const lastRecordEnd = (text: string): number => scanRecords(text, 0, "\n", false).end;
 import { unpackColumn } from "./textColumn.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "coffee-csv-"));
@@ -201,11 +204,14 @@ describe("readEntityFile", () => {
     }
   });
 
-  test("lastRecordEnd cuts only after complete records", () => {
+  test("chunks are cut only after complete records", () => {
     expect(lastRecordEnd("a,b\nc,d")).toBe(4);
-    expect(lastRecordEnd("a,b")).toBe(-1);
+    expect(lastRecordEnd("a,b")).toBe(0);
     expect(lastRecordEnd('a,"b\nc"\nd')).toBe(8);
-    expect(lastRecordEnd('a,"b\nc')).toBe(-1);
+    expect(lastRecordEnd('a,"b\nc')).toBe(0);
+    expect(scanRecords('a,"b\nc', 0, "\n", false)).toMatchObject({ open: true, bad: -1 });
+    // A broken quote stops the scan at its record, and says where it broke.
+    expect(scanRecords('1,a\n2,"b"c\n3,d\n', 0, "\n", false)).toEqual({ end: 4, bad: 4, brokeAt: 9, open: false });
     expect(lastRecordEnd('a,"x""\n""y"\n')).toBe(12);
     // A quote inside an unquoted field is data, as papaparse reads it.
     expect(lastRecordEnd('a,5" pipe\nb')).toBe(10);

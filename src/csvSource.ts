@@ -96,67 +96,6 @@ function isTrimSpace(c: number): boolean {
     c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 }
 
-/**
- * Where `text` (which starts at a record boundary) can be cut after a complete record: just past
- * the last line break outside quoted fields, or -1. Quoted fields may hold line breaks, so a cut
- * at any line break could split a record between two parses. Quotes are read as papaparse reads
- * them: a quote opens a quoted field only at the start of a field, `""` inside is an escaped
- * quote, and a later quote closes the field only when what follows it, up to the next comma or
- * line break, is empty or whitespace; otherwise the field goes on.
- */
-export function lastRecordEnd(text: string, newline: Newline = "\n"): number {
-  if (!text.includes('"')) {
-    const at = text.lastIndexOf(newline);
-    return at < 0 ? -1 : at + newline.length;
-  }
-  return recordEnd(text, newline, Infinity);
-}
-
-/**
- * Where record `k` (0-based; an empty line is a record, as papaparse counts rows without
- * skipEmptyLines) of `text` starts, reading quotes as lastRecordEnd does; -1 past the last.
- */
-export function recordStart(text: string, k: number, newline: Newline = "\n"): number {
-  return k === 0 ? 0 : recordEnd(text, newline, k);
-}
-
-/** Just past the `nth` line break outside quoted fields (the last one for Infinity), or -1. */
-function recordEnd(text: string, newline: Newline, nth: number): number {
-  // The character that ends a line break, and whether it must follow a \r.
-  const last = newline === "\r" ? 13 : 10;
-  const afterCr = newline === "\r\n";
-  const FIELD_START = 0;
-  const UNQUOTED = 1;
-  const QUOTED = 2;
-  const AFTER_QUOTE = 3;
-  let state = FIELD_START;
-  let cut = -1;
-  let records = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const lineEnd = c === last && (!afterCr || text.charCodeAt(i - 1) === 13);
-    switch (state) {
-      case FIELD_START:
-      case UNQUOTED:
-        if (lineEnd) { cut = i + 1; state = FIELD_START; if (++records === nth) return cut; }
-        else if (c === 44) state = FIELD_START;
-        else if (c === 34 && state === FIELD_START) state = QUOTED;
-        else state = UNQUOTED;
-        break;
-      case QUOTED:
-        if (c === 34) state = AFTER_QUOTE;
-        break;
-      default: // AFTER_QUOTE: a quote, then only whitespace so far
-        if (lineEnd) { cut = i + 1; state = FIELD_START; if (++records === nth) return cut; }
-        else if (c === 44) state = FIELD_START;
-        // `""` right after the quote is an escaped quote; after spaces a quote is a new candidate close.
-        else if (c === 34) state = text.charCodeAt(i - 1) === 34 ? QUOTED : AFTER_QUOTE;
-        else if (!isTrimSpace(c)) state = QUOTED;
-    }
-  }
-  return nth === Infinity ? cut : -1;
-}
-
 /** What scanRecords found from where it started. */
 export interface RecordScan {
   /** Just past the last complete, well-quoted record (where it started when there is none). */
@@ -173,11 +112,16 @@ export interface RecordScan {
 }
 
 /**
- * Scan `text` from `from` (a record boundary) for whole records, in one pass, reading quotes as
- * lastRecordEnd does, and stop at the first record whose quote does not close where it should.
- * With `atEnd` the text is all there is: a last record without a line break is complete.
+ * Scan `text` from `from` (a record boundary) for whole records, in one pass, and stop at the
+ * first record whose quote does not close where it should, or after `maxRecords` records (an
+ * empty line is one, as papaparse counts rows without skipEmptyLines). Quoted fields may hold
+ * line breaks, so records end only at line breaks outside them. Quotes are read as papaparse
+ * reads them: a quote opens a quoted field only at the start of a field, `""` inside is an
+ * escaped quote, and a later quote closes the field when what follows it, up to the next comma
+ * or line break, is whitespace; anything else there breaks the field. With `atEnd` the text is
+ * all there is: a last record without a line break is complete.
  */
-export function scanRecords(text: string, from: number, newline: "\n" | "\r", atEnd: boolean): RecordScan {
+export function scanRecords(text: string, from: number, newline: "\n" | "\r", atEnd: boolean, maxRecords = Infinity): RecordScan {
   const last = newline === "\r" ? 13 : 10;
   const FIELD_START = 0;
   const UNQUOTED = 1;
@@ -185,12 +129,13 @@ export function scanRecords(text: string, from: number, newline: "\n" | "\r", at
   const AFTER_QUOTE = 3;
   let state = FIELD_START;
   let end = from;
+  let records = 0;
   for (let i = from; i < text.length; i++) {
     const c = text.charCodeAt(i);
     switch (state) {
       case FIELD_START:
       case UNQUOTED:
-        if (c === last) { end = i + 1; state = FIELD_START; }
+        if (c === last) { end = i + 1; state = FIELD_START; if (++records === maxRecords) return { end, bad: -1, brokeAt: -1, open: false }; }
         else if (c === 44) state = FIELD_START;
         else if (c === 34 && state === FIELD_START) state = QUOTED;
         else state = UNQUOTED;
@@ -199,7 +144,7 @@ export function scanRecords(text: string, from: number, newline: "\n" | "\r", at
         if (c === 34) state = AFTER_QUOTE;
         break;
       default: // AFTER_QUOTE: a quote, then only whitespace so far
-        if (c === last) { end = i + 1; state = FIELD_START; }
+        if (c === last) { end = i + 1; state = FIELD_START; if (++records === maxRecords) return { end, bad: -1, brokeAt: -1, open: false }; }
         else if (c === 44) state = FIELD_START;
         // `""` right after the quote is an escaped quote; after spaces a quote is a new candidate close.
         else if (c === 34) state = text.charCodeAt(i - 1) === 34 ? QUOTED : AFTER_QUOTE;
@@ -402,7 +347,8 @@ export async function* readEntityFile(
       line = first + breaks;
       if (quoteError && k === quoteError.row) {
         // One bad row; the lines its broken quote swallowed, after the quote's own, are read again.
-        const from = recordStart(input, k, split);
+        // Where row k starts: the rows before it are sound (papaparse's first error is in row k).
+        const from = k === 0 ? 0 : scanRecords(input, 0, split, false, k).end;
         // papaparse's index is just past the field's opening quote.
         const lineEnd = input.indexOf(split, Math.max(from, (quoteError.index ?? from + 1) - 1));
         const resume = lineEnd < 0 ? input.length : lineEnd + 1;

@@ -6,7 +6,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { defaultClientConfig, runClient } from "../roles/client.ts";
+import { defaultClientConfig, runClient, type ClientConfig } from "../roles/client.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { encodeFrame, FrameDecoder } from "../src/frame.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
@@ -26,8 +26,8 @@ await generateDataset({ out: data, seed: 3, months: parseMonthRange("2024-01..20
 const SESSION = "00000000-0000-4000-8000-00000000d0e5";
 
 /** The CoffeeError a client session against `port`, writing to `outDir`, fails with. */
-async function clientFailure(port: number, outDir: string): Promise<CoffeeError> {
-  const failure = await runClient(defaultClientConfig({ dataDir: data, outDir, host: "127.0.0.1", port, quiet: true })).then(() => null, (e: unknown) => e);
+async function clientFailure(port: number, outDir: string, overrides: Partial<ClientConfig> = {}): Promise<CoffeeError> {
+  const failure = await runClient(defaultClientConfig({ dataDir: data, outDir, host: "127.0.0.1", port, quiet: true, ...overrides })).then(() => null, (e: unknown) => e);
   expect(failure).toBeInstanceOf(CoffeeError);
   return failure as CoffeeError;
 }
@@ -163,36 +163,33 @@ function slammingGateway(welcomeFirst: number): { port: number; connections: () 
   return { port: server.port, connections: () => connections, stop: () => server.stop(true) };
 }
 
-test("a gateway port that accepts and closes at once is retried with backoff within --connect-retry-s, then given up on", async () => {
-  const gateway = slammingGateway(0);
+/** How a client run against a slamming gateway (welcoming `welcomeFirst` connections) fails, and how many connections it made. */
+async function slammed(welcomeFirst: number, overrides: Partial<ClientConfig>): Promise<{ failure: CoffeeError; connections: number }> {
+  const gateway = slammingGateway(welcomeFirst);
   const out = tempDir("slam-out");
   dirs.push(out);
   try {
-    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, connectRetryMs: 1500 })).then(() => null, (e: unknown) => e);
-    expect(failure).toBeInstanceOf(CoffeeError);
-    expect((failure as CoffeeError).code).toBe("CONNECTION_LOST");
-    expect((failure as CoffeeError).message).toContain("be welcomed within 1.5 s");
-    // Backoff from 100 ms doubling to 2 s: a handful of attempts in 1.5 s, not thousands.
-    expect(gateway.connections()).toBeGreaterThan(1);
-    expect(gateway.connections()).toBeLessThan(15);
+    const failure = await clientFailure(gateway.port, out, overrides);
+    return { failure, connections: gateway.connections() };
   } finally {
     gateway.stop();
   }
+}
+
+test("a gateway port that accepts and closes at once is retried with backoff within --connect-retry-s, then given up on", async () => {
+  const { failure, connections } = await slammed(0, { connectRetryMs: 1500 });
+  expect(failure.code).toBe("CONNECTION_LOST");
+  expect(failure.message).toContain("be welcomed within 1.5 s");
+  // Backoff from 100 ms doubling to 2 s: a handful of attempts in 1.5 s, not thousands.
+  expect(connections).toBeGreaterThan(1);
+  expect(connections).toBeLessThan(15);
 });
 
 test("after a welcome, reconnects that are closed at once use one --reconnect-timeout-s budget, not a fresh one per drop", async () => {
-  const gateway = slammingGateway(1);
-  const out = tempDir("slam-out2");
-  dirs.push(out);
-  try {
-    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, reconnectTimeoutMs: 1500 })).then(() => null, (e: unknown) => e);
-    expect(failure).toBeInstanceOf(CoffeeError);
-    expect((failure as CoffeeError).code).toBe("CONNECTION_LOST");
-    expect((failure as CoffeeError).message).toContain(`could not resume session ${SESSION} within 1.5 s`);
-    expect(gateway.connections()).toBeLessThan(15);
-  } finally {
-    gateway.stop();
-  }
+  const { failure, connections } = await slammed(1, { reconnectTimeoutMs: 1500 });
+  expect(failure.code).toBe("CONNECTION_LOST");
+  expect(failure.message).toContain(`could not resume session ${SESSION} within 1.5 s`);
+  expect(connections).toBeLessThan(15);
 });
 
 /**

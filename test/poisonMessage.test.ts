@@ -59,6 +59,17 @@ function scripted(bodies: Uint8Array[]): { transport: Transport; handled: Promis
   return { transport, handled, published, settled };
 }
 
+/** Run a q1 aggregator (in memory) over `bodies`. */
+async function runAggregator(bodies: Uint8Array[]): Promise<{ published: [string, Uint8Array][]; settled: string[]; status: Record<string, unknown> }> {
+  const { transport, handled, published, settled } = scripted(bodies);
+  const aggregator = await createAggregator({ query: "q1", prefetch: 1, chunkBytes: 65_536, stateDir: null }, transport, QUIET);
+  const running = aggregator.run();
+  await handled;
+  await aggregator.shutdown();
+  await running;
+  return { published, settled, status: aggregator.status() };
+}
+
 /** Run a worker on `unit` over `bodies`, delivered once each. */
 async function runWorker(unit: WorkUnit, bodies: Uint8Array[]): Promise<{ published: [string, Uint8Array][]; settled: string[] }> {
   const { transport, handled, published, settled } = scripted(bodies);
@@ -86,12 +97,7 @@ test("a worker fails the session of an undecodable message at once and acks it; 
 });
 
 test("an aggregator fails the session of an undecodable message and acks it", async () => {
-  const { transport, handled, published, settled } = scripted([truncated("sess-4")]);
-  const aggregator = await createAggregator({ query: "q1", prefetch: 1, chunkBytes: 65_536, stateDir: null }, transport, QUIET);
-  const running = aggregator.run();
-  await handled;
-  await aggregator.shutdown();
-  await running;
+  const { published, settled } = await runAggregator([truncated("sess-4")]);
   expect(settled).toEqual(["ack"]);
   expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
     [RESULTS_KEY, { kind: "failed", session: "sess-4", reason: expect.stringMatching(/^agg-q1: a message could not be decoded/) }],
@@ -143,17 +149,12 @@ test("an operator that threw once and not on the redelivery (the process, not th
 test("a reducer that throws fails its session at once: a second try would count what it applied twice", async () => {
   const thrown = spyOn(REDUCERS.q1, "apply").mockImplementation(() => { throw new RangeError("Out of memory"); });
   try {
-    const { transport, handled, published, settled } = scripted([encodeMessage(q1TransactionsBatch("sess-6", 10))]);
-    const aggregator = await createAggregator({ query: "q1", prefetch: 1, chunkBytes: 65_536, stateDir: null }, transport, QUIET);
-    const running = aggregator.run();
-    await handled;
-    await aggregator.shutdown();
-    await running;
+    const { published, settled, status } = await runAggregator([encodeMessage(q1TransactionsBatch("sess-6", 10))]);
     expect(settled).toEqual(["ack"]);
     expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
       [RESULTS_KEY, { kind: "failed", session: "sess-6", reason: "agg-q1: transactions batch #0 could not be applied: Out of memory" }],
     ]);
-    expect(aggregator.status()).toMatchObject({ failedSessions: 1 });
+    expect(status).toMatchObject({ failedSessions: 1 });
   } finally {
     thrown.mockRestore();
   }
