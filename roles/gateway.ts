@@ -182,10 +182,12 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
 
   /** End a running session for `err`: its client is told now if connected, else when it resumes. */
   function sessionFailed(s: Session, err: CoffeeError): void {
-    if (s.conn) return fail(s.conn, err);
+    // Kept whether or not a connection is there: the one the gateway holds may be dead already
+    // (nothing is read from it while the session computes), and its client will resume.
     const timer = setTimeout(() => failedAway.delete(s.id), cfg.sessionTtlMs);
     timer.unref?.();
     failedAway.set(s.id, { message: err.message, timer });
+    if (s.conn) return fail(s.conn, err);
     purge(s, `${err.code}: ${err.message}`);
   }
 

@@ -14,7 +14,7 @@ import { int, optStr, type OptionSpec } from "../src/options.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { CHAINS, chainByName, STAGES, stageByName } from "../src/topology.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
-import { chainUnit, stageUnit, type WorkUnit } from "../src/workUnit.ts";
+import { chainUnit, stageUnit, type UnitOutput, type WorkUnit } from "../src/workUnit.ts";
 
 /** Worker options, compiled. */
 export interface WorkerConfig {
@@ -28,7 +28,7 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
   let consumer: Consumer | null = null;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
-  const counters = { batches: 0, rowsIn: 0, rowsOut: 0, malformed: 0, failed: 0 };
+  const counters = { batches: 0, rowsIn: 0, rowsOut: 0, malformed: 0, failed: 0, retried: 0 };
 
   return {
     async run() {
@@ -50,19 +50,29 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
           return;
         }
         const { session, entity, seq } = msg;
-        const stages: [string, number, number][] = [];
-        let outputs;
+        let stages: [string, number, number][] = [];
+        const run = (): UnitOutput[] => {
+          stages = [];
+          return unit.run(msg.body, (stage, rowsIn, rowsOut) => stages.push([stage, rowsIn, rowsOut]));
+        };
+        let outputs: UnitOutput[];
         try {
-          outputs = unit.run(msg.body, (stage, rowsIn, rowsOut) => stages.push([stage, rowsIn, rowsOut]));
-        } catch (err) {
-          // Operators are pure: what throws on this batch throws on every redelivery of it. Once
-          // more all the same (requeued), in case it was the process, not the batch (memory).
-          if (!d.redelivered) throw err;
-          counters.failed++;
-          log.error(`session ${session}: ${entity}#${seq} cannot be processed, the session fails: ${errorMessage(err)}`);
-          await failSession(transport, session, unit.name, `${entity} batch #${seq} could not be processed: ${errorMessage(err)}`);
-          d.ack();
-          return;
+          outputs = run();
+        } catch (first) {
+          // Operators are pure: what throws on this batch throws again. Once more all the same,
+          // here and after a collection, in case it was the process, not the batch (memory).
+          counters.retried++;
+          log.warn(`session ${session}: ${entity}#${seq} threw in ${unit.name}, trying once more: ${errorMessage(first)}`);
+          Bun.gc(true);
+          try {
+            outputs = run();
+          } catch (err) {
+            counters.failed++;
+            log.error(`session ${session}: ${entity}#${seq} cannot be processed, the session fails: ${errorMessage(err)}`);
+            await failSession(transport, session, unit.name, `${entity} batch #${seq} could not be processed: ${errorMessage(err)}`);
+            d.ack();
+            return;
+          }
         }
         await Promise.all(outputs.map((o) =>
           transport.publish(o.routingKey, encodeMessage({ kind: "data", session, entity, seq, bodyKind: o.bodyKind, body: o.body }))));
@@ -79,7 +89,7 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
       await consumer?.cancel();
       done();
     },
-    status: () => ({ unit: unit.name, batches: counters.batches, malformed: counters.malformed, failedSessions: counters.failed }),
+    status: () => ({ unit: unit.name, batches: counters.batches, malformed: counters.malformed, failedSessions: counters.failed, retriedBatches: counters.retried }),
   };
 }
 

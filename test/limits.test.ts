@@ -340,3 +340,21 @@ test("a session a stage failed while its client was away: the client learns PIPE
     await back.closed;
   }, log);
 });
+
+test("a session a stage failed while its client was connected: a resume after the error is told PIPELINE_FAILED too", async () => {
+  const transport = await memoryTransport("failhere");
+  await withGateway({}, transport, async (gw) => {
+    const port = await gw.listening;
+    const conn = await openRaw(port);
+    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
+    await transport.publish(RESULTS_KEY, encodeMessage({ kind: "failed", session: welcome.session, reason: "filter-year: transactions batch #0 could not be processed: boom" }));
+    expect(await conn.next("done")).toMatchObject({ t: "error", code: "PIPELINE_FAILED" });
+    await conn.closed;
+    // Its client may have missed that error (a dead connection): resuming, it learns it again.
+    const back = await openRaw(port);
+    back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: welcome.session, sent: {}, eos: [] }));
+    expect(await back.next("welcome")).toMatchObject({ t: "error", code: "PIPELINE_FAILED" });
+    await back.closed;
+  });
+});
