@@ -209,9 +209,9 @@ describe("readEntityFile", () => {
     expect(lastRecordEnd("a,b")).toBe(0);
     expect(lastRecordEnd('a,"b\nc"\nd')).toBe(8);
     expect(lastRecordEnd('a,"b\nc')).toBe(0);
-    expect(scanRecords('a,"b\nc', 0, "\n", false)).toMatchObject({ open: true, bad: -1 });
+    expect(scanRecords('a,"b\nc', 0, "\n", false)).toMatchObject({ open: true, broken: false });
     // A broken quote stops the scan at its record, and says where it broke.
-    expect(scanRecords('1,a\n2,"b"c\n3,d\n', 0, "\n", false)).toEqual({ end: 4, bad: 4, brokeAt: 9, open: false });
+    expect(scanRecords('1,a\n2,"b"c\n3,d\n', 0, "\n", false)).toEqual({ end: 4, broken: true, brokeAt: 9, open: false });
     expect(lastRecordEnd('a,"x""\n""y"\n')).toBe(12);
     // A quote inside an unquoted field is data, as papaparse reads it.
     expect(lastRecordEnd('a,5" pipe\nb')).toBe(10);

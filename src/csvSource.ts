@@ -101,11 +101,11 @@ export interface RecordScan {
   /** Just past the last complete, well-quoted record (where it started when there is none). */
   end: number;
   /**
-   * Where a record starts whose quoted field does not close where it should (what papaparse
-   * reports as InvalidQuotes, or MissingQuotes at the end), or -1. Such a record is one bad row.
+   * The record at `end` has a quoted field that does not close where it should (what papaparse
+   * reports as InvalidQuotes, or MissingQuotes at the end). Such a record is one bad row.
    */
-  bad: number;
-  /** Where in a bad record the character is that broke its quoting (-1: its field is open at the end). */
+  broken: boolean;
+  /** Where in a broken record the character is that broke its quoting (-1: its field is open at the end). */
   brokeAt: number;
   /** The text ends inside a quoted field (of the record at `end`): more text may close it. */
   open: boolean;
@@ -135,7 +135,7 @@ export function scanRecords(text: string, from: number, newline: "\n" | "\r", at
     switch (state) {
       case FIELD_START:
       case UNQUOTED:
-        if (c === last) { end = i + 1; state = FIELD_START; if (++records === maxRecords) return { end, bad: -1, brokeAt: -1, open: false }; }
+        if (c === last) { end = i + 1; state = FIELD_START; if (++records === maxRecords) return { end, broken: false, brokeAt: -1, open: false }; }
         else if (c === 44) state = FIELD_START;
         else if (c === 34 && state === FIELD_START) state = QUOTED;
         else state = UNQUOTED;
@@ -144,16 +144,16 @@ export function scanRecords(text: string, from: number, newline: "\n" | "\r", at
         if (c === 34) state = AFTER_QUOTE;
         break;
       default: // AFTER_QUOTE: a quote, then only whitespace so far
-        if (c === last) { end = i + 1; state = FIELD_START; if (++records === maxRecords) return { end, bad: -1, brokeAt: -1, open: false }; }
+        if (c === last) { end = i + 1; state = FIELD_START; if (++records === maxRecords) return { end, broken: false, brokeAt: -1, open: false }; }
         else if (c === 44) state = FIELD_START;
         // `""` right after the quote is an escaped quote; after spaces a quote is a new candidate close.
         else if (c === 34) state = text.charCodeAt(i - 1) === 34 ? QUOTED : AFTER_QUOTE;
         // Anything else after a closing quote: the field's quoting is broken.
-        else if (!isTrimSpace(c)) return { end, bad: end, brokeAt: i, open: false };
+        else if (!isTrimSpace(c)) return { end, broken: true, brokeAt: i, open: false };
     }
   }
-  if (state === QUOTED) return atEnd ? { end, bad: end, brokeAt: -1, open: false } : { end, bad: -1, brokeAt: -1, open: true };
-  return { end: atEnd ? text.length : end, bad: -1, brokeAt: -1, open: false };
+  if (state === QUOTED) return { end, broken: atEnd, brokeAt: -1, open: !atEnd };
+  return { end: atEnd ? text.length : end, broken: false, brokeAt: -1, open: false };
 }
 
 /** Line breaks papaparse recognises. */
@@ -202,6 +202,13 @@ export interface ReadOptions {
  */
 function splitOn(newline: Newline): "\n" | "\r" {
   return newline === "\r" ? "\r" : "\n";
+}
+
+/** How many times `split` occurs in `text`: the file lines a span of it covers, less one. */
+function countBreaks(text: string, split: "\n" | "\r"): number {
+  let breaks = 0;
+  for (let at = text.indexOf(split); at >= 0; at = text.indexOf(split, at + 1)) breaks++;
+  return breaks;
 }
 
 /** A papaparse error that means a quote opened a field and did not close it where it should. */
@@ -312,9 +319,7 @@ export async function* readEntityFile(
   /** `span` (from a record's start) is one bad row: rejected at its first line, its lines counted. */
   const rejectSpan = (span: string, split: "\n" | "\r"): void => {
     onReject(line + 1);
-    let breaks = 0;
-    for (let at = span.indexOf(split); at >= 0; at = span.indexOf(split, at + 1)) breaks++;
-    line += Math.max(1, breaks);
+    line += Math.max(1, countBreaks(span, split));
   };
 
   /**
@@ -343,7 +348,7 @@ export async function* readEntityFile(
       const row = rows[k]!;
       const first = line + 1;
       let breaks = 0;
-      for (const f of row) for (let at = f.indexOf(split); at >= 0; at = f.indexOf(split, at + 1)) breaks++;
+      for (const f of row) breaks += countBreaks(f, split);
       line = first + breaks;
       if (quoteError && k === quoteError.row) {
         // One bad row; the lines its broken quote swallowed, after the quote's own, are read again.
@@ -446,24 +451,27 @@ export async function* readEntityFile(
     let pos = 0;
     /** Where text[pos] is in the file, for progress displays. */
     let byteAt = bytesParsed;
+    /** Parse the records in text[from, to); true when papaparse took all of them (pos is then `to`). */
+    const parseSegment = (from: number, to: number): boolean => {
+      const segment = text.slice(from, to);
+      const bytes = Buffer.byteLength(segment);
+      bytesParsed = byteAt;
+      const consumed = parseText(segment, byteAt + bytes, split);
+      byteAt += consumed === segment.length ? bytes : Buffer.byteLength(segment.slice(0, consumed));
+      pos = from + consumed;
+      return consumed === segment.length;
+    };
     while (pos < text.length) {
       const scan = scanRecords(text, pos, split, final || oneLongLine);
-      if (scan.end > pos) {
-        const segment = text.slice(pos, scan.end);
-        bytesParsed = byteAt;
-        const consumed = parseText(segment, byteAt + Buffer.byteLength(segment), split);
-        byteAt += consumed === segment.length ? Buffer.byteLength(segment) : Buffer.byteLength(segment.slice(0, consumed));
-        pos += consumed;
-        if (consumed < segment.length) continue;
-      }
+      if (scan.end > pos && !parseSegment(pos, scan.end)) continue;
       // A quoted field held open this long (most of what is held, past MAX_PENDING_BYTES) is taken
       // as broken rather than as a field still going on: the file's rest must not wait on it.
       const stuck = scan.open && pending.length > MAX_PENDING_BYTES && (text.length - scan.end) * 2 >= text.length;
-      const brokenAt = scan.bad >= 0 ? scan.bad : stuck ? scan.end : -1;
-      if (brokenAt < 0) break;
+      if (!scan.broken && !stuck) break;
+      const brokenAt = scan.end;
       // Which quote is to blame is papaparse's call (its error index), so the reader agrees with
       // one papaparse read of the whole file; it reads this one record only.
-      const brokenLineEnd = scan.bad >= 0 && scan.brokeAt >= 0 ? text.indexOf(split, scan.brokeAt) : -1;
+      const brokenLineEnd = scan.brokeAt >= 0 ? text.indexOf(split, scan.brokeAt) : -1;
       let probe = probeRecord(text, brokenAt, brokenLineEnd < 0 ? text.length : brokenLineEnd + 1, split);
       // Read only so far, papaparse saw no break or an open field: it reads this record otherwise
       // than the scan (a rare disagreement), so it reads all there is.
@@ -472,11 +480,7 @@ export async function* readEntityFile(
       if (probe.quoteAt === null) {
         // papaparse reads it as a sound record after all: parsed as it reads it.
         if (brokenAt + probe.length >= text.length && !nothingMore) break;
-        const segment = text.slice(brokenAt, brokenAt + probe.length);
-        bytesParsed = byteAt;
-        const consumed = parseText(segment, byteAt + Buffer.byteLength(segment), split);
-        byteAt += Buffer.byteLength(segment.slice(0, consumed));
-        pos = brokenAt + consumed;
+        parseSegment(brokenAt, brokenAt + probe.length);
         continue;
       }
       const lineEnd = text.indexOf(split, brokenAt + probe.quoteAt);
@@ -535,11 +539,11 @@ export async function* readEntityFile(
     await handle.close();
   }
   // (A file shorter than a BOM ends the loop with atStart still set; it cannot hold one.)
-  let pending: Buffer = buf.subarray(0, held);
+  const pending = buf.subarray(0, held);
   if (pending.length > 0) {
     split ??= splitOn(guessNewline(decoder.decode(pending)));
-    // A quote error hands back the lines after its own: parsed again until nothing is left.
-    while (pending.length > 0) pending = parsePending(pending, split, true);
+    // Final: every broken quote is dealt with in the one pass, so nothing is handed back.
+    parsePending(pending, split, true);
   }
   if (batch.lines.length > 0) close(bytesRead);
   while (ready.length > 0) yield ready.shift()!;
