@@ -25,7 +25,7 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
-import { newSession as blankSession, resultsComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
+import { GATEWAY_STAGE, newSession as blankSession, resultsComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 
@@ -82,9 +82,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
    * they hold no --max-sessions slot.
    */
   const finished = new Map<string, Session>();
-  // `stage` like the workers' and aggregators', so one query sums rows along the pipeline.
-  const stage = { stage: "gateway" };
-  metrics.sessionsOpen.track(stage, () => sessions.size);
+  metrics.sessionsOpen.track(GATEWAY_STAGE, () => sessions.size);
   const connections = new Set<Connection>();
   // readPauses: times a session reached its share of --max-in-flight-bytes and stopped being read.
   const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0 };
@@ -146,7 +144,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     // or result arriving now finds no connection.
     s.conn = null;
     counters.sessionsPurged++;
-    metrics.sessionsPurged.inc(stage);
+    metrics.sessionsPurged.inc(GATEWAY_STAGE);
     log.info(`session ${s.id} purged: ${reason}`);
     store.purge(s.id, reason);
     // Forgotten durably first: a gateway that crashes now must not bring the session back after
@@ -205,7 +203,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     if (!finished.delete(s.id)) return;
     // Counted here, not at `done`: a resumed session may be sent `done` twice.
     counters.sessionsFinished++;
-    metrics.sessionsFinished.inc(stage);
+    metrics.sessionsFinished.inc(GATEWAY_STAGE);
     if (s.ttlTimer) clearTimeout(s.ttlTimer);
     s.ttlTimer = null;
     log.info(`session ${s.id} closed: ${reason}`);
@@ -263,7 +261,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     sessions.set(s.id, s);
     conn.session = s;
     counters.sessionsStarted++;
-    metrics.sessionsStarted.inc(stage);
+    metrics.sessionsStarted.inc(GATEWAY_STAGE);
     store.open(s.id);
     log.info(`session ${s.id} started (${sessions.size}/${cfg.maxSessions})`);
     // Registered durably before the client learns its id, so it can always resume it.

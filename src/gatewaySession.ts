@@ -10,6 +10,12 @@ import type { ResultPump } from "./resultPump.ts";
 import { ENTITIES, QUERIES, type Entity, type QueryName } from "./schema.ts";
 import type { SocketWriter } from "./socketWriter.ts";
 
+/**
+ * The gateway's metric label: `stage` like the workers' and aggregators', so one query sums rows
+ * along the pipeline. Shared by the gateway's modules (connections, upload, results).
+ */
+export const GATEWAY_STAGE = { stage: "gateway" } as const;
+
 /** One client TCP connection. */
 export interface Connection {
   socket: Socket<Connection>;

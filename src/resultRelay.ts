@@ -6,7 +6,7 @@
  */
 import { decodeMessage, sessionOfUndecodable, type FailedMessage } from "./codec.ts";
 import { CoffeeError, DecodeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
-import type { Connection, Session } from "./gatewaySession.ts";
+import { GATEWAY_STAGE, type Connection, type Session } from "./gatewaySession.ts";
 import type { GatewayStore } from "./gatewayStore.ts";
 import type { GroupCommit } from "./groupCommit.ts";
 import type { Logger } from "./log.ts";
@@ -37,7 +37,6 @@ export interface ResultRelayDeps {
   storageFailed(err: unknown): never;
 }
 
-const stage = { stage: "gateway" };
 
 /** Stores result chunks and relays them to their sessions' clients. */
 export class ResultRelay {
@@ -115,7 +114,7 @@ export class ResultRelay {
     }
     if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
       counters.duplicateChunks++;
-      metrics.duplicatesDropped.inc(stage);
+      metrics.duplicatesDropped.inc(GATEWAY_STAGE);
       return void d.ack();
     }
     const added = store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });

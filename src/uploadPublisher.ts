@@ -10,7 +10,7 @@ import { encodeMessage } from "./codec.ts";
 import { parseEntityRows } from "./entityBatch.ts";
 import { CoffeeError, ProtocolError } from "./errors.ts";
 import { FairBudget } from "./fairBudget.ts";
-import { uploadOver, type Connection, type Session } from "./gatewaySession.ts";
+import { GATEWAY_STAGE, uploadOver, type Connection, type Session } from "./gatewaySession.ts";
 import type { CoffeeMetrics } from "./metrics.ts";
 import type { ClientMessage, GatewayMessage } from "./protocol.ts";
 import { dataKey, eosKey } from "./topology.ts";
@@ -49,8 +49,6 @@ export interface UploadDeps {
 type BatchMessage = Extract<ClientMessage, { t: "batch" }>;
 type EosMessage = Extract<ClientMessage, { t: "eos" }>;
 
-// `stage` like the workers' and aggregators', so one query sums rows along the pipeline.
-const stage = { stage: "gateway" };
 
 /** Publishes sessions' batches and end-of-stream markers with confirms. */
 export class UploadPublisher {
@@ -103,7 +101,7 @@ export class UploadPublisher {
     if (countIn) {
       counters.rowsIn += msg.lines.length;
       counters.rowsRejected += rejected.length;
-      metrics.rowsIn.inc({ ...stage, entity: msg.entity }, msg.lines.length);
+      metrics.rowsIn.inc({ ...GATEWAY_STAGE, entity: msg.entity }, msg.lines.length);
       metrics.rowsRejected.inc({ entity: msg.entity }, rejected.length);
     }
     const bytes = encodeMessage({ kind: "data", session: s.id, entity: msg.entity, seq: msg.seq, bodyKind: msg.entity, body });
@@ -116,8 +114,8 @@ export class UploadPublisher {
       const first = s.unacked.delete(batchKey) || s.uncounted.delete(batchKey);
       if (first) {
         s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
-        metrics.batches.inc(stage);
-        metrics.rowsOut.inc(stage, rows - rejectedLines.length);
+        metrics.batches.inc(GATEWAY_STAGE);
+        metrics.rowsOut.inc(GATEWAY_STAGE, rows - rejectedLines.length);
       }
       // A resend is always acked: the first copy's ack may have gone to a connection that is
       // gone (the client ignores a second ack). A new batch whose resend was confirmed first
