@@ -13,7 +13,8 @@
  * Without the spool and the outbox bound, every waiting result would be in the gateway's memory.
  * What the kernel's socket buffers between the gateway and the proxy take (up to
  * net.ipv4.tcp_wmem's maximum at the gateway, plus the proxy's receive buffer) is not in the
- * gateway's memory either. The hold must end within the gateway's --idle-timeout-s (120 s).
+ * gateway's memory either. The hold must end within the gateway's --idle-timeout-s (120 s);
+ * the client is given 300 s of silence, since heartbeats are held too.
  */
 import type { Socket } from "bun";
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -163,7 +164,8 @@ const sampler = (async () => {
 
 /** The measurement; throws on any failure, so the cluster is always stopped below. */
 async function measure(): Promise<void> {
-  const clientRun = run(bin, ["--role", "client", "--data", data, "--out", join(work, "out"), "--gateway", `127.0.0.1:${proxy.port}`, "--quiet"]);
+  // The hold starves the client of heartbeats too: it must not take the gateway for lost meanwhile.
+  const clientRun = run(bin, ["--role", "client", "--data", data, "--out", join(work, "out"), "--gateway", `127.0.0.1:${proxy.port}`, "--quiet", "--idle-timeout-s", "300"]);
   // run() rejects when the client fails; a client that finishes before the hold is a failure too.
   await Promise.race([holdStarted, clientRun.then(() => { if (holding) throw new Error("the client finished without sending the transactions' end-of-stream"); })]);
   phase = "held";

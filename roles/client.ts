@@ -32,7 +32,7 @@ export interface ClientConfig {
   batchBytes: number;
   window: number;
   quiet: boolean;
-  /** Fail when the gateway sends nothing for this long (a stuck or lost session). */
+  /** Silence from the gateway (no heartbeat either) after which its connection is taken for lost and replaced. */
   idleTimeoutMs: number;
   /** Interval of progress lines when stdout is not a TTY. */
   progressMs: number;
@@ -160,9 +160,26 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const current = (): GatewayConnection | null => (conn !== null && conn === welcomedOn ? conn : null);
   let gatewayError = false;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Silence after which the gateway is taken for lost: at least three of its heartbeat intervals, once its welcome names them. */
+  let idleMs = cfg.idleTimeoutMs;
   const armIdle = (): void => {
     if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => settle.reject(new CoffeeError("SESSION_IDLE", `no word from the gateway for ${cfg.idleTimeoutMs / 1000} s; giving up on session ${session ?? "(none)"}`)), cfg.idleTimeoutMs);
+    idleTimer = setTimeout(onIdle, idleMs);
+  };
+  /**
+   * The gateway said nothing for `idleMs`, heartbeats included: it is gone (a host that died sends
+   * no FIN) or stuck. Its connection is left for a new one, which resumes the session within
+   * --reconnect-timeout-s (before a welcome: says hello within --connect-retry-s).
+   */
+  const onIdle = (): void => {
+    if (settled) return;
+    armIdle();
+    // A reconnect under way has its own deadline; the silent connection is already left.
+    if (connecting) return;
+    const silent = new CoffeeError("SESSION_IDLE", `no word from the gateway for ${idleMs / 1000} s${session ? ` in session ${session}` : " (no welcome)"}`);
+    conn?.drop();
+    conn = null;
+    void connectAgain(silent);
   };
 
   /** After a resume: everything the gateway may not have had confirmed goes out again. */
@@ -175,9 +192,14 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const onMessage = (msg: GatewayMessage): void => {
     armIdle();
     switch (msg.t) {
+      case "heartbeat":
+        return;
       case "welcome":
         // Never keep more batches unacknowledged than the gateway allows.
         window = Math.min(cfg.window, msg.maxInFlight);
+        // A gateway configured to beat slower than our timeout is not taken for gone between beats.
+        idleMs = Math.max(cfg.idleTimeoutMs, 3 * msg.heartbeatMs);
+        armIdle();
         welcomedOn = conn;
         retry = null;
         if (msg.resumed) {
@@ -252,6 +274,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
    * deadline, not reconnected to in a tight loop with a fresh deadline per drop.
    */
   let retry: { deadline: number; attempt: number; lastError: string } | null = null;
+  /** A connectAgain is under way (at most one at a time). */
+  let connecting = false;
 
   /**
    * The connection dropped. Before the welcome there is no session yet: connect again and say
@@ -272,6 +296,15 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
    * gateways are not stampeded.
    */
   async function connectAgain(cause: Error | null, first = false): Promise<void> {
+    connecting = true;
+    try {
+      await connectWithin(cause, first);
+    } finally {
+      connecting = false;
+    }
+  }
+
+  async function connectWithin(cause: Error | null, first: boolean): Promise<void> {
     retry ??= { deadline: performance.now() + (session ? cfg.reconnectTimeoutMs : cfg.connectRetryMs), attempt: 0, lastError: "connection closed" };
     const r = retry;
     if (cause) r.lastError = cause.message;
@@ -422,7 +455,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 50_000, min: 1, max: 1_000_000, help: "most rows per batch sent (keep it under the gateway's --max-batch-rows)" },
   { name: "batch-bytes", type: "int", env: "COFFEE_BATCH_BYTES", default: 1_048_576, min: 1024, max: 64 * 1024 * 1024, help: "a batch is sent once its fields hold this many bytes of UTF-8 (the broker is cheap per byte, dear per message)" },
   { name: "window", type: "int", env: "COFFEE_WINDOW", default: 8, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
-  { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 600, min: 1, max: 86_400, help: "give up when the gateway sends nothing for this long" },
+  { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 60, min: 1, max: 86_400, help: "a gateway that sends nothing this long, heartbeats included (at least three of the intervals its welcome names), is taken for lost: the client connects again and resumes its session within --reconnect-timeout-s" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port)" },
   // Nothing outside this machine pings a client.
   { ...HEALTH_HOST_OPTION, default: "127.0.0.1" },

@@ -53,6 +53,8 @@ export interface GatewayConfig {
   handshakeTimeoutMs: number;
   /** A client still uploading that sends nothing for this long, with no batch awaiting the broker's confirm, is dropped. */
   idleTimeoutMs: number;
+  /** Interval of heartbeats to every client whose session is open, named in the welcome. */
+  heartbeatMs: number;
   /** Most rows in one client batch. */
   maxBatchRows: number;
   /** Longest field (UTF-8 bytes) in a client batch. */
@@ -268,7 +270,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     group.after(() => {
       if (conn.closed) return;
       s.welcomed = true;
-      send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: false });
+      send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: false, heartbeatMs: cfg.heartbeatMs });
     });
   }
 
@@ -306,7 +308,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     // Not done before the client has sent again what it had not seen acknowledged.
     s.awaitingResend = true;
     log.info(`session ${s.id} resumed`);
-    send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true });
+    send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true, heartbeatMs: cfg.heartbeatMs });
     s.delivered.clear();
     // Every stored chunk again, in order; chunks arriving meanwhile queue up behind them.
     s.results.resend(relay.sinkOf(s, conn), store.sessions.get(s.id)?.chunks ?? []);
@@ -368,6 +370,19 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   }
   if (sessions.size + finished.size > 0) log.info(`recovered ${sessions.size + finished.size} session(s) awaiting their clients (${finished.size} with every result)`);
   let shuttingDown: Promise<void> | null = null;
+  let heartbeats: ReturnType<typeof setInterval> | null = null;
+
+  /**
+   * Tell every client whose session is open that it is: between its last eos-ack and its first
+   * result (and between results) nothing else reaches it, and without a word it cannot tell a
+   * pipeline still computing from a gateway that is gone (a dead host sends no FIN).
+   */
+  function heartbeat(): void {
+    for (const conn of connections) {
+      const s = conn.session;
+      if (s && s.conn === conn && s.welcomed && !s.done) send(conn, { t: "heartbeat" });
+    }
+  }
   // Purges a crash cut short; an aggregator that already has one ignores it (the session ended).
   if (store.pendingPurges.size > 0) log.info(`publishing ${store.pendingPurges.size} purge(s) the broker had not confirmed before the restart`);
   for (const [id, reason] of store.pendingPurges) publishPurge(id, reason);
@@ -424,6 +439,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       // The TTL of recovered sessions runs from now, when their clients can first come back: a
       // broker slow to answer at startup must not expire them.
       for (const s of [...sessions.values(), ...finished.values()]) if (!s.conn && !s.ttlTimer) detach(s);
+      heartbeats = setInterval(heartbeat, cfg.heartbeatMs);
       listened(server.port);
       await stopped;
     },
@@ -432,6 +448,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       // storage failure (exit 70).
       shuttingDown ??= (async () => {
         server?.stop(true);
+        if (heartbeats) clearInterval(heartbeats);
         queues?.stop();
         await consumer?.cancel();
         for (const c of connections) endConnection(c);
@@ -463,6 +480,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
+  { name: "heartbeat-ms", type: "int", env: "COFFEE_CLIENT_HEARTBEAT_MS", default: 10_000, min: 100, max: 600_000, help: "interval of heartbeats to each client whose session is open, so that while the pipeline computes its client can tell a slow session from a lost gateway (a client waits at least three intervals before it reconnects)" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), reads none of its waiting results this long, or has not said bye this long after done, is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: MAX_FIELD_BYTES, min: 16, max: 4 * 1024 * 1024, help: "longest field in a client row, in UTF-8 bytes; a row with a longer one is rejected and reported to its client, like a malformed row" },
@@ -486,6 +504,7 @@ export function gatewayConfig(values: OptionValues): GatewayConfig {
     sessionTtlMs: int(values, "session-ttl-s") * 1000,
     handshakeTimeoutMs: int(values, "handshake-timeout-ms"),
     idleTimeoutMs: int(values, "idle-timeout-s") * 1000,
+    heartbeatMs: int(values, "heartbeat-ms"),
     maxBatchRows: int(values, "max-batch-rows"),
     maxFieldChars: int(values, "max-field-chars"),
     token: optStr(values, "token") ?? null,

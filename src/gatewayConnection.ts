@@ -23,18 +23,19 @@ const CLOSE_STALL_MS = 5_000;
 
 /** An open connection to a gateway. */
 export class GatewayConnection {
-  private constructor(private readonly writer: SocketWriter) {}
+  private constructor(private readonly writer: SocketWriter, private readonly state: { muted: boolean }) {}
 
   /** Connect to host:port; a refused or failed connection is GATEWAY_UNREACHABLE. */
   static async open(host: string, port: number, maxFrameBytes: number, events: ConnectionEvents): Promise<GatewayConnection> {
     const decoder = new FrameDecoder(maxFrameBytes);
     let writer: SocketWriter | null = null;
     let ended = false;
+    const state = { muted: false };
     const end = (err: Error | null): void => {
       if (ended) return;
       ended = true;
       writer?.close();
-      events.closed(err);
+      if (!state.muted) events.closed(err);
     };
     let socket: Socket<undefined>;
     try {
@@ -44,8 +45,12 @@ export class GatewayConnection {
         socket: {
           data(s, data) {
             try {
-              for (const f of decoder.push(data)) events.message(decodeGatewayMessage(f));
+              for (const f of decoder.push(data)) {
+                if (state.muted) return;
+                events.message(decodeGatewayMessage(f));
+              }
             } catch (err) {
+              if (state.muted) return;
               events.failed(err instanceof Error ? err : new Error(String(err)));
               s.end();
             }
@@ -65,7 +70,7 @@ export class GatewayConnection {
       throw new CoffeeError("GATEWAY_UNREACHABLE", `cannot reach the gateway at ${host}:${port}: ${errorMessage(err)}`);
     }
     writer = new SocketWriter(socket, 4 << 20);
-    return new GatewayConnection(writer);
+    return new GatewayConnection(writer, state);
   }
 
   /** Send a message (queued if the socket is busy). */
@@ -76,6 +81,15 @@ export class GatewayConnection {
   /** Resolves when the outgoing backlog is small enough to send more. */
   ready(): Promise<void> {
     return this.writer.ready();
+  }
+
+  /**
+   * Leave the connection at once, and hear nothing more from it (no message, no `closed`): for a
+   * gateway gone silent, whose connection the client replaces by a new one.
+   */
+  drop(): void {
+    this.state.muted = true;
+    this.writer.abort();
   }
 
   /** Close the connection once what is queued (a last `bye`) is written, or 5 s have passed. */

@@ -10,9 +10,10 @@ import { columnProblem, type TextColumn } from "./textColumn.ts";
 /**
  * Protocol version, checked in the handshake. 4: nothing new between a resume and its `resent`.
  * 5: the client says `bye` once its result files are committed; until then a finished session
- * can be resumed and its results sent again.
+ * can be resumed and its results sent again. 6: the gateway sends `heartbeat` while a session is
+ * open, at the interval its welcome names, so silence means a lost gateway, not a slow pipeline.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /**
  * Client → gateway. `resume` re-attaches a session after its connection was lost; after its
@@ -41,7 +42,10 @@ export type RejectedLines = number[];
 
 /** Gateway → client. */
 export type GatewayMessage =
-  | { t: "welcome"; session: string; maxInFlight: number; resumed: boolean }
+  /** `heartbeatMs`: the interval of this gateway's heartbeats, so the client knows how much silence means it is gone. */
+  | { t: "welcome"; session: string; maxInFlight: number; resumed: boolean; heartbeatMs: number }
+  /** The session is open and this gateway alive, though it has nothing else to say (the pipeline is computing). */
+  | { t: "heartbeat" }
   | { t: "ack"; entity: Entity; seq: number; rejected: RejectedLines }
   | { t: "eos-ack"; entity: Entity }
   | { t: "result"; query: QueryName; chunk: number; last: boolean; csv: string }
@@ -144,8 +148,12 @@ export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
   const m = unpack(bytes);
   switch (m.t) {
     case "welcome":
-      if (typeof m.session !== "string" || !isUint(m.maxInFlight) || m.maxInFlight < 1 || typeof m.resumed !== "boolean") bad("welcome needs session, maxInFlight and resumed");
-      return { t: "welcome", session: m.session, maxInFlight: m.maxInFlight, resumed: m.resumed };
+      if (typeof m.session !== "string" || !isUint(m.maxInFlight) || m.maxInFlight < 1 || typeof m.resumed !== "boolean" || !isUint(m.heartbeatMs) || m.heartbeatMs < 1) {
+        bad("welcome needs session, maxInFlight, resumed and heartbeatMs");
+      }
+      return { t: "welcome", session: m.session, maxInFlight: m.maxInFlight, resumed: m.resumed, heartbeatMs: m.heartbeatMs };
+    case "heartbeat":
+      return { t: "heartbeat" };
     case "eos-ack":
       if (!isEntity(m.entity)) bad("eos-ack needs an entity");
       return { t: "eos-ack", entity: m.entity };

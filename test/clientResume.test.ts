@@ -56,7 +56,7 @@ function forgetfulGateway(queries: readonly QueryName[]): { port: number; resume
             socket.end();
             return;
           }
-          if (msg.t === "hello") reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false });
+          if (msg.t === "hello") reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false, heartbeatMs: 10_000 });
           else if (msg.t === "batch") reply({ t: "ack", entity: msg.entity, seq: msg.seq, rejected: [] });
           else if (msg.t === "eos") {
             reply({ t: "eos-ack", entity: msg.entity });
@@ -111,7 +111,7 @@ test("a gateway frame the client cannot decode fails the session at once; it doe
       data(socket, bytes) {
         for (const f of socket.data.decoder.push(bytes)) {
           if (decodeClientMessage(f).t !== "hello") continue;
-          socket.write(encodeFrame(encodeProtocol({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false })));
+          socket.write(encodeFrame(encodeProtocol({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false, heartbeatMs: 10_000 })));
           socket.write(encodeFrame(Uint8Array.of(0xc1)));
         }
       },
@@ -153,7 +153,7 @@ function slammingGateway(welcomeFirst: number): { port: number; connections: () 
       data(socket, bytes) {
         for (const f of socket.data.decoder.push(bytes)) {
           if (decodeClientMessage(f).t === "hello" && socket.data.welcome) {
-            socket.write(encodeFrame(encodeProtocol({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false })));
+            socket.write(encodeFrame(encodeProtocol({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false, heartbeatMs: 10_000 })));
             socket.end();
           }
         }
@@ -215,7 +215,7 @@ function stallingGateway(): { port: number; got: ClientMessage[]; firstBatch: Pr
         for (const f of socket.data.decoder.push(bytes)) {
           const msg = decodeClientMessage(f);
           got.push(msg);
-          if (msg.t === "hello") socket.write(encodeFrame(encodeProtocol({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false })));
+          if (msg.t === "hello") socket.write(encodeFrame(encodeProtocol({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false, heartbeatMs: 10_000 })));
           if (msg.t === "batch") batchArrived();
           if (msg.t === "abort") abortArrived();
         }

@@ -333,7 +333,7 @@ function confusedValue(rng: Rng): [string, unknown] {
     case "drop-field": delete m[pick(rng, keys)]; break;
     case "extra-fields": for (let i = 1 + rng.int(4); i > 0; i--) setOwn(m, randomString(rng), junk(rng)); break;
     case "unknown-t": m.t = rng.chance(0.5) ? randomString(rng) : junk(rng); break;
-    case "gateway-type": return [what, { t: pick(rng, ["welcome", "ack", "eos-ack", "result", "done", "error"]), session: randomUuid(rng), entity: "stores", seq: 0, query: "q1", chunk: 0, last: true, csv: "x", code: "X", message: "m", maxInFlight: 1, resumed: false, rejected: [] }];
+    case "gateway-type": return [what, { t: pick(rng, ["welcome", "heartbeat", "ack", "eos-ack", "result", "done", "error"]), session: randomUuid(rng), entity: "stores", seq: 0, query: "q1", chunk: 0, last: true, csv: "x", code: "X", message: "m", maxInFlight: 1, resumed: false, heartbeatMs: 1, rejected: [] }];
     case "not-an-object": return [what, pick(rng, [junk(rng), [m.t, m], "hello", 1, null, Object.values(m)])];
     case "negative-seq": return [what, { ...batchMessage(rng, pick(rng, ENTITIES), -1 - rng.int(1000), 2), ...(rng.chance(0.5) ? { seq: -0.5 } : {}) }];
     case "huge-int": {

@@ -358,3 +358,17 @@ test("a session a stage failed while its client was connected: a resume after th
     await back.closed;
   });
 });
+
+test("an open session hears a heartbeat every --heartbeat-ms, the interval its welcome names", async () => {
+  const transport = await memoryTransport("beat");
+  await withGateway({ heartbeatMs: 50 }, transport, async (gw) => {
+    const conn = await openRaw(await gw.listening);
+    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    expect(await conn.next("welcome")).toMatchObject({ t: "welcome", heartbeatMs: 50 });
+    // Nothing else comes to a session whose upload has not even started: these are heartbeats.
+    expect(await conn.next("heartbeat")).toEqual({ t: "heartbeat" });
+    expect(await conn.next("heartbeat")).toEqual({ t: "heartbeat" });
+    conn.end();
+    await conn.closed;
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * The client's side of gateway heartbeats, against a scripted gateway (real client in-process,
+ * real TCP): heartbeats keep a computing session alive past --idle-timeout-s, and a gateway that
+ * goes silent with its connection still open is left for a new connection that resumes.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Socket } from "bun";
+import { defaultClientConfig, runClient } from "../roles/client.ts";
+import { encodeFrame, FrameDecoder } from "../src/frame.ts";
+import { generateDataset, parseMonthRange } from "../src/generator.ts";
+import { decodeClientMessage, encodeProtocol, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
+import { ENTITIES, QUERIES, queryFileName } from "../src/schema.ts";
+import { tempDir } from "./harness.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const data = tempDir("client-beat");
+dirs.push(data);
+await generateDataset({ out: data, seed: 5, months: parseMonthRange("2024-01..2024-01"), transactionsPerMonth: 40, users: 10, stores: 3, menuItems: 4 });
+
+const SESSION = "00000000-0000-4000-8000-0000000beef0";
+
+type Reply = (m: GatewayMessage) => void;
+
+/**
+ * A gateway that welcomes (naming `heartbeatMs`), acks every batch and end-of-stream, and calls
+ * `computing` with the connection's number once every end-of-stream is in, or, on a resumed
+ * connection, once the client says `resent`. `computing` sends what the scripted pipeline says.
+ */
+function scriptedGateway(heartbeatMs: number, computing: (connection: number, reply: Reply, socket: Socket<unknown>) => void): { port: number; got: ClientMessage[]; connections: () => number; stop: () => void } {
+  const got: ClientMessage[] = [];
+  let connections = 0;
+  const server = Bun.listen<{ decoder: FrameDecoder; n: number; eos: number }>({
+    hostname: "127.0.0.1", port: 0,
+    socket: {
+      open(socket) {
+        socket.data = { decoder: new FrameDecoder(64 << 20), n: connections++, eos: 0 };
+      },
+      data(socket, bytes) {
+        const reply: Reply = (m) => void socket.write(encodeFrame(encodeProtocol(m)));
+        for (const f of socket.data.decoder.push(bytes)) {
+          const msg = decodeClientMessage(f);
+          got.push(msg);
+          if (msg.t === "hello") reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false, heartbeatMs });
+          else if (msg.t === "resume") reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: true, heartbeatMs });
+          else if (msg.t === "resent") computing(socket.data.n, reply, socket);
+          else if (msg.t === "batch") reply({ t: "ack", entity: msg.entity, seq: msg.seq, rejected: [] });
+          else if (msg.t === "eos") {
+            reply({ t: "eos-ack", entity: msg.entity });
+            if (++socket.data.eos === ENTITIES.length) computing(socket.data.n, reply, socket);
+          }
+        }
+      },
+    },
+  });
+  return { port: server.port, got, connections: () => connections, stop: () => server.stop(true) };
+}
+
+/** Every query's result and `done`. */
+function finish(reply: Reply): void {
+  for (const query of QUERIES) reply({ t: "result", query, chunk: 0, last: true, csv: `${query} header\n${query} row\n` });
+  reply({ t: "done" });
+}
+
+function expectResults(dir: string): void {
+  for (const q of QUERIES) expect(readFileSync(join(dir, queryFileName(q)), "utf8")).toBe(`${q} header\n${q} row\n`);
+}
+
+test("heartbeats keep a computing session alive past --idle-timeout-s, which stretches to three of the gateway's intervals", async () => {
+  // Beats every 150 ms against an idle timeout of 100 ms: without the stretch the client would
+  // leave between any two beats.
+  let beats = 0;
+  const gateway = scriptedGateway(150, (_n, reply) => {
+    const timer = setInterval(() => {
+      reply({ t: "heartbeat" });
+      if (++beats === 5) {
+        clearInterval(timer);
+        finish(reply);
+      }
+    }, 150);
+  });
+  const out = tempDir("client-beat-out");
+  dirs.push(out);
+  try {
+    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 100 }));
+    expect(beats).toBe(5);
+    expect(gateway.connections()).toBe(1);
+    expect(gateway.got.some((m) => m.t === "resume")).toBe(false);
+    expectResults(r.dir);
+  } finally {
+    gateway.stop();
+  }
+});
+
+test("a gateway silent past --idle-timeout-s with its connection open is left: the client connects again, resumes and completes", async () => {
+  // The first connection goes quiet once the upload is in (a host gone without a FIN); the
+  // second, a resume, is answered with the results.
+  const gateway = scriptedGateway(20, (n, reply) => {
+    if (n > 0) finish(reply);
+  });
+  const out = tempDir("client-silent-out");
+  dirs.push(out);
+  try {
+    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 300 }));
+    expect(gateway.connections()).toBe(2);
+    expect(gateway.got.filter((m) => m.t === "resume")).toMatchObject([{ t: "resume", session: SESSION, eos: expect.arrayContaining([...ENTITIES]) }]);
+    expect(r.session).toBe(SESSION);
+    expectResults(r.dir);
+  } finally {
+    gateway.stop();
+  }
+});
+
+test("a gateway that never welcomes is given up on as SESSION_IDLE once --connect-retry-s is spent", async () => {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const out = tempDir("client-nowelcome-out");
+  dirs.push(out);
+  try {
+    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: server.port, quiet: true, idleTimeoutMs: 200, connectRetryMs: 0 })).then(() => null, (e: unknown) => e);
+    expect(failure).toMatchObject({ code: "SESSION_IDLE", message: "no word from the gateway for 0.2 s (no welcome)" });
+  } finally {
+    server.stop(true);
+  }
+});
