@@ -160,6 +160,17 @@ describe("computeReference on a hand-computed dataset", () => {
     expect(a).toEqual(b);
   });
 
+  test("a user listed twice takes the later birthdate, whichever file is read first", async () => {
+    const header = "user_id,gender,birthdate,registered_at";
+    const later = lines(header, "140170,female,1999-12-31,2023-01-01 10:00:00");
+    const earlier = lines(header, "140170,female,1970-01-01,2023-01-01 10:00:00");
+    const run = async (a: string, b: string): Promise<string> =>
+      (await computeReference(writeDataset({ ...TINY, "users/users_202302.csv": a, "users/users_202303.csv": b }))).queries.q4;
+    const laterFirst = await run(later, earlier);
+    expect(laterFirst).toBe(await run(earlier, later));
+    expect(laterFirst).toBe(TINY_EXPECTED.q4.replaceAll("1965-03-04", "1999-12-31"));
+  });
+
   test("reject lines keep only the smallest line numbers and mark the rest", async () => {
     const bad = Array.from({ length: 14 }, (_, i) => `b${i},1,1,,5,1.0,0.0,oops,2024-01-01 10:00:00`);
     const dir = writeDataset({ ...TINY, "transactions/transactions.csv": lines(TX_HEADER, ...bad, "x,1") });

@@ -11,6 +11,7 @@ import { csvLine, formatCents, formatDate } from "./format.ts";
 import { RejectReport, type FileRejects } from "./rejectReport.ts";
 import { fieldReader } from "./textColumn.ts";
 import type { Entity, QueryName } from "./schema.ts";
+import { keepGreater } from "./queries/repeatedIds.ts";
 
 /** Tuning of computeReference. */
 export interface ReferenceOptions {
@@ -136,11 +137,11 @@ class Accumulators {
   }
 
   names(target: Map<number, string>, b: EntityBodies["stores"]): void {
-    for (let r = 0; r < b.id.length; r++) target.set(b.id[r]!, b.name[r]!);
+    for (let r = 0; r < b.id.length; r++) keepGreater(target, b.id[r]!, b.name[r]!);
   }
 
   users(b: EntityBodies["users"], wanted: ReadonlySet<number>): void {
-    for (let r = 0; r < b.user.length; r++) if (wanted.has(b.user[r]!)) this.births.set(b.user[r]!, b.birth[r]!);
+    for (let r = 0; r < b.user.length; r++) if (wanted.has(b.user[r]!)) keepGreater(this.births, b.user[r]!, b.birth[r]!);
   }
 }
 

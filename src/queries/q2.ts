@@ -3,6 +3,7 @@ import type { Q2Partial } from "../bodies.ts";
 import type { NamesBody } from "../entityBatch.ts";
 import { csvLine, formatCents } from "../format.ts";
 import type { QueryReducer } from "./reducer.ts";
+import { keepGreater } from "./repeatedIds.ts";
 
 interface Q2State {
   /** month (yyyymm) → item → [quantity, cents] */
@@ -32,7 +33,7 @@ export const q2Reducer: QueryReducer<Q2State> = {
   apply(state, msg) {
     if (msg.bodyKind === "menu_items") {
       const b = msg.body as NamesBody;
-      for (let i = 0; i < b.id.length; i++) state.names.set(b.id[i]!, b.name[i]!);
+      for (let i = 0; i < b.id.length; i++) keepGreater(state.names, b.id[i]!, b.name[i]!);
       return;
     }
     if (msg.bodyKind !== "q2-partial") return;

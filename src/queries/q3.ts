@@ -3,6 +3,7 @@ import type { Q3Partial } from "../bodies.ts";
 import type { NamesBody } from "../entityBatch.ts";
 import { csvLine, formatCents } from "../format.ts";
 import { byNameThenId, type QueryReducer } from "./reducer.ts";
+import { keepGreater } from "./repeatedIds.ts";
 
 interface Q3State {
   /** half (year*10 + 1|2) → store → cents */
@@ -18,7 +19,7 @@ export const q3Reducer: QueryReducer<Q3State> = {
   apply(state, msg) {
     if (msg.bodyKind === "stores") {
       const b = msg.body as NamesBody;
-      for (let i = 0; i < b.id.length; i++) state.stores.set(b.id[i]!, b.name[i]!);
+      for (let i = 0; i < b.id.length; i++) keepGreater(state.stores, b.id[i]!, b.name[i]!);
       return;
     }
     if (msg.bodyKind !== "q3-partial") return;

@@ -2,8 +2,9 @@
 import type { Q4Partial } from "../bodies.ts";
 import type { NamesBody, UsersBody } from "../entityBatch.ts";
 import { csvLine, formatDate } from "../format.ts";
-import { createIntMap, intMapAdd, intMapForEach, intMapGet, intMapSet, type IntMap } from "../intMap.ts";
+import { createIntMap, intMapAdd, intMapForEach, intMapGet, type IntMap } from "../intMap.ts";
 import { byNameThenId, type QueryReducer } from "./reducer.ts";
+import { keepGreater, keepGreaterInt } from "./repeatedIds.ts";
 
 /** How many users each store reports. */
 export const TOP_USERS = 3;
@@ -38,10 +39,10 @@ export const q4Reducer: QueryReducer<Q4State> = {
   apply(state, msg) {
     if (msg.bodyKind === "stores") {
       const b = msg.body as NamesBody;
-      for (let i = 0; i < b.id.length; i++) state.stores.set(b.id[i]!, b.name[i]!);
+      for (let i = 0; i < b.id.length; i++) keepGreater(state.stores, b.id[i]!, b.name[i]!);
     } else if (msg.bodyKind === "users") {
       const b = msg.body as UsersBody;
-      for (let i = 0; i < b.user.length; i++) intMapSet(state.birthdates, b.user[i]!, b.birth[i]!);
+      for (let i = 0; i < b.user.length; i++) keepGreaterInt(state.birthdates, b.user[i]!, b.birth[i]!);
     } else if (msg.bodyKind === "q4-partial") {
       const b = msg.body as Q4Partial;
       for (let i = 0; i < b.store.length; i++) {

@@ -14,7 +14,8 @@ Own decisions where the contract is silent, stated here so differences are easy 
 - ids are non-negative integers, optionally written with a `.0` suffix (`140170.0`);
 - money has at most two significant decimals (it is summed exactly, as cents); more is malformed;
 - an empty user_id in transactions means "no user"; an empty birthdate means "unknown";
-- a user_id, store_id or item_id listed twice: the last row read wins;
+- a user_id, store_id or item_id listed twice: the greater value wins (the name last in UTF-16
+  order, the later birthdate, any birthdate over an empty one), so file order does not matter;
 - rows with equal transaction_id in Q1 are ordered by amount;
 - strings sort by UTF-16 code units (what JavaScript's `<` does).
 """
@@ -150,15 +151,21 @@ def parse_item(row):
             parse_timestamp(row["created_at"]))
 
 
+def keep_greater(table, key, value, order):
+    """Set table[key] to value unless it holds a greater one (by `order`) already."""
+    if key not in table or order(value) > order(table[key]):
+        table[key] = value
+
+
 def compute(data_dir, report):
     stores = {}
     for sid, name in read_entity(data_dir, "stores", ("store_id", "store_name"),
                                  lambda r: (parse_id(r["store_id"]), r["store_name"]), report):
-        stores[sid] = name
+        keep_greater(stores, sid, name, utf16_key)
     menu = {}
     for iid, name in read_entity(data_dir, "menu_items", ("item_id", "item_name"),
                                  lambda r: (parse_id(r["item_id"]), r["item_name"]), report):
-        menu[iid] = name
+        keep_greater(menu, iid, name, utf16_key)
 
     q1 = []
     tpv = defaultdict(Decimal)
@@ -188,7 +195,7 @@ def compute(data_dir, report):
     births = {}
     for uid, birth in read_entity(data_dir, "users", ("user_id", "birthdate"),
                                   lambda r: (parse_id(r["user_id"]), parse_birthdate(r["birthdate"])), report):
-        births[uid] = birth
+        keep_greater(births, uid, birth, lambda b: b)
 
     store_order = sorted(stores, key=lambda s: (utf16_key(stores[s]), s))
     out1 = [["transaction_id", "final_amount"]]
