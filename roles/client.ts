@@ -164,7 +164,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   let idleMs = cfg.idleTimeoutMs;
   const armIdle = (): void => {
     if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = setTimeout(onIdle, idleMs);
+    // A heartbeat read while the last connection closes must not keep a finished run alive.
+    idleTimer = settled ? null : setTimeout(onIdle, idleMs);
   };
   /**
    * The gateway said nothing for `idleMs`, heartbeats included: it is gone (a host that died sends
@@ -321,6 +322,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         // The run ended while this connect was under way: nobody will use it.
         if (settled) return void c.close();
         conn = c;
+        // Silence is counted from here for this connection, not from the last word on the old one.
+        armIdle();
         if (session) {
           const sent: Partial<Record<Entity, number>> = Object.fromEntries(seqs);
           c.send({ t: "resume", v: PROTOCOL_VERSION, session, sent, eos: [...eosAcked], ...(cfg.token ? { token: cfg.token } : {}) });

@@ -11,7 +11,7 @@ import { CoffeeError, ConfigError, ProtocolError, codedMessage, errorMessage, is
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
-import { decodeClientMessage, encodeProtocolTransient, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
+import { decodeClientMessage, encodeProtocolTransient, MAX_HEARTBEAT_MS, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { ENTITIES, MAX_FIELD_BYTES, type Entity } from "../src/schema.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
@@ -53,8 +53,10 @@ export interface GatewayConfig {
   handshakeTimeoutMs: number;
   /** A client still uploading that sends nothing for this long, with no batch awaiting the broker's confirm, is dropped. */
   idleTimeoutMs: number;
-  /** Interval of heartbeats to every client whose session is open, named in the welcome. */
+  /** Interval of heartbeats to every client whose session is open, named in the welcome; stalls are looked for as often. */
   heartbeatMs: number;
+  /** A session whose upload is over and which gets no result chunk for this long fails (PIPELINE_STALLED). */
+  resultTimeoutMs: number;
   /** Most rows in one client batch. */
   maxBatchRows: number;
   /** Longest field (UTF-8 bytes) in a client batch. */
@@ -174,11 +176,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   }
 
   /**
-   * Why sessions failed while their clients were away (PIPELINE_FAILED), kept for the TTL so a
+   * Why sessions failed while their clients were away (PIPELINE_FAILED, PIPELINE_STALLED), kept for the TTL so a
    * client that comes back learns why rather than that its session is unknown. In memory only:
    * after a gateway restart such a client gets SESSION_UNKNOWN.
    */
-  const failedAway = new Map<string, { message: string; timer: ReturnType<typeof setTimeout> }>();
+  const failedAway = new Map<string, { error: CoffeeError; timer: ReturnType<typeof setTimeout> }>();
 
   /** End a running session for `err`: its client is told now if connected, else when it resumes. */
   function sessionFailed(s: Session, err: CoffeeError): void {
@@ -186,7 +188,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     // (nothing is read from it while the session computes), and its client will resume.
     const timer = setTimeout(() => failedAway.delete(s.id), cfg.sessionTtlMs);
     timer.unref?.();
-    failedAway.set(s.id, { message: err.message, timer });
+    failedAway.set(s.id, { error: err, timer });
     if (s.conn) return fail(s.conn, err);
     purge(s, `${err.code}: ${err.message}`);
   }
@@ -279,7 +281,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     checkToken(cfg.token, msg.token);
     const s = sessions.get(msg.session) ?? finished.get(msg.session);
     const failedWhileAway = failedAway.get(msg.session);
-    if (!s && failedWhileAway) throw new CoffeeError("PIPELINE_FAILED", failedWhileAway.message);
+    if (!s && failedWhileAway) throw new CoffeeError(failedWhileAway.error.code, failedWhileAway.error.message);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
     if (s.done) {
       // Finished, but its client never said bye: it may lack results. Everything is sent again.
@@ -373,11 +375,31 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   let heartbeats: ReturnType<typeof setInterval> | null = null;
 
   /**
+   * Fail a session whose upload is over and whose pipeline stored no result chunk for
+   * --result-timeout-s: a stage lost its data (a misrouted message, say) or is stuck, and its
+   * client would otherwise wait as long as heartbeats come. Looked at every heartbeat.
+   */
+  function watchStall(s: Session, now: number): void {
+    if (!ENTITIES.every((e) => s.eosConfirmed.has(e))) return;
+    const mark = store.sessions.get(s.id)?.chunks.length ?? 0;
+    if (mark !== s.progress.mark) {
+      s.progress = { mark, sinceMs: now };
+      return;
+    }
+    if (now - s.progress.sinceMs < cfg.resultTimeoutMs) return;
+    sessionFailed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended (a stage lost this session's data or is stuck); the session was dropped`));
+  }
+
+  /**
    * Tell every client whose session is open that it is: between its last eos-ack and its first
    * result (and between results) nothing else reaches it, and without a word it cannot tell a
-   * pipeline still computing from a gateway that is gone (a dead host sends no FIN).
+   * pipeline still computing from a gateway that is gone (a dead host sends no FIN). Since the
+   * client then waits as long as heartbeats come, the gateway is the one to give up on a stalled
+   * pipeline.
    */
   function heartbeat(): void {
+    const now = performance.now();
+    for (const s of [...sessions.values()]) watchStall(s, now);
     for (const conn of connections) {
       const s = conn.session;
       if (s && s.conn === conn && s.welcomed && !s.done) send(conn, { t: "heartbeat" });
@@ -480,7 +502,8 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
-  { name: "heartbeat-ms", type: "int", env: "COFFEE_CLIENT_HEARTBEAT_MS", default: 10_000, min: 100, max: 600_000, help: "interval of heartbeats to each client whose session is open, so that while the pipeline computes its client can tell a slow session from a lost gateway (a client waits at least three intervals before it reconnects)" },
+  { name: "heartbeat-ms", type: "int", env: "COFFEE_CLIENT_HEARTBEAT_MS", default: 10_000, min: 100, max: MAX_HEARTBEAT_MS, help: "interval of heartbeats to each client whose session is open, so that while the pipeline computes its client can tell a slow session from a lost gateway (a client waits at least three intervals before it reconnects)" },
+  { name: "result-timeout-s", type: "int", env: "COFFEE_RESULT_TIMEOUT_S", default: 600, min: 1, max: 604_800, help: "a session whose upload is over and which gets no result chunk for this long (looked at every --heartbeat-ms) fails with PIPELINE_STALLED: its client is told and the aggregators drop it" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), reads none of its waiting results this long, or has not said bye this long after done, is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: MAX_FIELD_BYTES, min: 16, max: 4 * 1024 * 1024, help: "longest field in a client row, in UTF-8 bytes; a row with a longer one is rejected and reported to its client, like a malformed row" },
@@ -505,6 +528,7 @@ export function gatewayConfig(values: OptionValues): GatewayConfig {
     handshakeTimeoutMs: int(values, "handshake-timeout-ms"),
     idleTimeoutMs: int(values, "idle-timeout-s") * 1000,
     heartbeatMs: int(values, "heartbeat-ms"),
+    resultTimeoutMs: int(values, "result-timeout-s") * 1000,
     maxBatchRows: int(values, "max-batch-rows"),
     maxFieldChars: int(values, "max-field-chars"),
     token: optStr(values, "token") ?? null,

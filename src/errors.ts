@@ -30,7 +30,8 @@ export type ErrorCode =
   | "DASHBOARD_UNAVAILABLE"
   | "INTERRUPTED"
   | "OUTPUT_FAILED"
-  | "PIPELINE_FAILED";
+  | "PIPELINE_FAILED"
+  | "PIPELINE_STALLED";
 
 /** Base class of every error coffee raises on purpose; `code` is stable, `message` is for people. */
 export class CoffeeError extends Error {

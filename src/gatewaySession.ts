@@ -64,11 +64,16 @@ export interface Session {
    */
   welcomed: boolean;
   ttlTimer: ReturnType<typeof setTimeout> | null;
+  /**
+   * Once the upload is over: result chunks stored (`mark`, -1 before the first look) and since
+   * when that count has not moved, to tell a pipeline that lost the session from a slow one.
+   */
+  progress: { mark: number; sinceMs: number };
 }
 
 /** A session with nothing received yet and no client attached. */
 export function newSession(id: string, results: ResultPump): Session {
-  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, welcomed: false, ttlTimer: null };
+  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, welcomed: false, ttlTimer: null, progress: { mark: -1, sinceMs: 0 } };
 }
 
 /** True once the client has sent every entity's end-of-stream (confirmed or not). */

@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { Packr } from "msgpackr";
 import { DecodeError } from "./errors.ts";
-import { decodeClientMessage, decodeGatewayMessage, encodeProtocol } from "./protocol.ts";
+import { decodeClientMessage, decodeGatewayMessage, encodeProtocol, MAX_HEARTBEAT_MS } from "./protocol.ts";
 
 test("an unknown message type is a DecodeError naming it, whatever it is (a 64-bit integer included)", () => {
   const packr = new Packr({ useRecords: false, moreTypes: true });
@@ -17,7 +17,7 @@ test("an unknown message type is a DecodeError naming it, whatever it is (a 64-b
 test("a welcome names the gateway's heartbeat interval; one without it, or with 0, is FRAME_MALFORMED", () => {
   const welcome = { t: "welcome" as const, session: "s", maxInFlight: 8, resumed: false };
   expect(decodeGatewayMessage(encodeProtocol({ ...welcome, heartbeatMs: 10_000 }))).toEqual({ ...welcome, heartbeatMs: 10_000 });
-  for (const heartbeatMs of [undefined, 0, -1, 1.5, "10"]) {
+  for (const heartbeatMs of [undefined, 0, -1, 1.5, "10", MAX_HEARTBEAT_MS + 1]) {
     const bytes = encodeProtocol({ ...welcome, heartbeatMs } as never);
     expect(() => decodeGatewayMessage(bytes)).toThrow("heartbeatMs");
     expect(codeOf(() => decodeGatewayMessage(bytes))).toBe("FRAME_MALFORMED");

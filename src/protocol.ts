@@ -15,6 +15,9 @@ import { columnProblem, type TextColumn } from "./textColumn.ts";
  */
 export const PROTOCOL_VERSION = 6;
 
+/** The longest heartbeat interval a gateway may name (a client waits three of them: within any timer's range). */
+export const MAX_HEARTBEAT_MS = 600_000;
+
 /**
  * Client → gateway. `resume` re-attaches a session after its connection was lost; after its
  * welcome the client sends every batch and end-of-stream it saw no ack for, then `resent`, and
@@ -148,7 +151,7 @@ export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
   const m = unpack(bytes);
   switch (m.t) {
     case "welcome":
-      if (typeof m.session !== "string" || !isUint(m.maxInFlight) || m.maxInFlight < 1 || typeof m.resumed !== "boolean" || !isUint(m.heartbeatMs) || m.heartbeatMs < 1) {
+      if (typeof m.session !== "string" || !isUint(m.maxInFlight) || m.maxInFlight < 1 || typeof m.resumed !== "boolean" || !isUint(m.heartbeatMs) || m.heartbeatMs < 1 || m.heartbeatMs > MAX_HEARTBEAT_MS) {
         bad("welcome needs session, maxInFlight, resumed and heartbeatMs");
       }
       return { t: "welcome", session: m.session, maxInFlight: m.maxInFlight, resumed: m.resumed, heartbeatMs: m.heartbeatMs };

@@ -28,11 +28,12 @@ const SESSION = "00000000-0000-4000-8000-0000000beef0";
 type Reply = (m: GatewayMessage) => void;
 
 /**
- * A gateway that welcomes (naming `heartbeatMs`), acks every batch and end-of-stream, and calls
- * `computing` with the connection's number once every end-of-stream is in, or, on a resumed
- * connection, once the client says `resent`. `computing` sends what the scripted pipeline says.
+ * A gateway that welcomes (naming `heartbeatMs`; a resume `resumeWelcomeMs` later), acks every
+ * batch and end-of-stream, and calls `computing` with the connection's number once every
+ * end-of-stream is in, or, on a resumed connection, once the client says `resent`. `computing`
+ * sends what the scripted pipeline says.
  */
-function scriptedGateway(heartbeatMs: number, computing: (connection: number, reply: Reply, socket: Socket<unknown>) => void): { port: number; got: ClientMessage[]; connections: () => number; stop: () => void } {
+function scriptedGateway(heartbeatMs: number, computing: (connection: number, reply: Reply, socket: Socket<unknown>) => void, resumeWelcomeMs = 0): { port: number; got: ClientMessage[]; connections: () => number; stop: () => void } {
   const got: ClientMessage[] = [];
   let connections = 0;
   const server = Bun.listen<{ decoder: FrameDecoder; n: number; eos: number }>({
@@ -47,7 +48,7 @@ function scriptedGateway(heartbeatMs: number, computing: (connection: number, re
           const msg = decodeClientMessage(f);
           got.push(msg);
           if (msg.t === "hello") reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false, heartbeatMs });
-          else if (msg.t === "resume") reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: true, heartbeatMs });
+          else if (msg.t === "resume") setTimeout(() => reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: true, heartbeatMs }), resumeWelcomeMs);
           else if (msg.t === "resent") computing(socket.data.n, reply, socket);
           else if (msg.t === "batch") reply({ t: "ack", entity: msg.entity, seq: msg.seq, rejected: [] });
           else if (msg.t === "eos") {
@@ -72,22 +73,22 @@ function expectResults(dir: string): void {
 }
 
 test("heartbeats keep a computing session alive past --idle-timeout-s, which stretches to three of the gateway's intervals", async () => {
-  // Beats every 150 ms against an idle timeout of 100 ms: without the stretch the client would
+  // Beats every 500 ms against an idle timeout of 300 ms: without the stretch the client would
   // leave between any two beats.
   let beats = 0;
-  const gateway = scriptedGateway(150, (_n, reply) => {
+  const gateway = scriptedGateway(500, (_n, reply) => {
     const timer = setInterval(() => {
       reply({ t: "heartbeat" });
       if (++beats === 5) {
         clearInterval(timer);
         finish(reply);
       }
-    }, 150);
+    }, 500);
   });
   const out = tempDir("client-beat-out");
   dirs.push(out);
   try {
-    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 100 }));
+    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 300 }));
     expect(beats).toBe(5);
     expect(gateway.connections()).toBe(1);
     expect(gateway.got.some((m) => m.t === "resume")).toBe(false);
@@ -116,13 +117,34 @@ test("a gateway silent past --idle-timeout-s with its connection open is left: t
   }
 });
 
-test("a gateway that never welcomes is given up on as SESSION_IDLE once --connect-retry-s is spent", async () => {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+test("a resume connection gets its own --idle-timeout-s, not what was left of the old connection's", async () => {
+  // The first connection goes quiet after the upload and closes 850 ms later (a gateway
+  // restarting); the resume is welcomed 200 ms after it opens. Counted from the old connection's
+  // last word, the 1 s of silence would end 150 ms into the new one, before its welcome.
+  const gateway = scriptedGateway(20, (n, reply, socket) => {
+    if (n === 0) setTimeout(() => socket.end(), 850);
+    else finish(reply);
+  }, 200);
+  const out = tempDir("client-fresh-out");
+  dirs.push(out);
+  try {
+    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 1000 }));
+    expect(gateway.connections()).toBe(2);
+    expectResults(r.dir);
+  } finally {
+    gateway.stop();
+  }
+});
+
+test("a gateway that never welcomes is tried again within --connect-retry-s, then given up on as SESSION_IDLE", async () => {
+  let connections = 0;
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => void connections++, data() {} } });
   const out = tempDir("client-nowelcome-out");
   dirs.push(out);
   try {
-    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: server.port, quiet: true, idleTimeoutMs: 200, connectRetryMs: 0 })).then(() => null, (e: unknown) => e);
+    const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: server.port, quiet: true, idleTimeoutMs: 200, connectRetryMs: 1000 })).then(() => null, (e: unknown) => e);
     expect(failure).toMatchObject({ code: "SESSION_IDLE", message: "no word from the gateway for 0.2 s (no welcome)" });
+    expect(connections).toBeGreaterThan(1);
   } finally {
     server.stop(true);
   }

@@ -16,6 +16,7 @@ import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCl
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { computeReference } from "../src/reference.ts";
+import { ENTITIES } from "../src/schema.ts";
 import { allQueues, RESULTS_KEY } from "../src/topology.ts";
 import { encodeMessage } from "../src/codec.ts";
 import { readResults, tempDir } from "./harness.ts";
@@ -369,6 +370,48 @@ test("an open session hears a heartbeat every --heartbeat-ms, the interval its w
     expect(await conn.next("heartbeat")).toEqual({ t: "heartbeat" });
     expect(await conn.next("heartbeat")).toEqual({ t: "heartbeat" });
     conn.end();
+    await conn.closed;
+  });
+});
+
+test("a session whose upload is over and which gets no result for --result-timeout-s fails PIPELINE_STALLED, told now and on a resume", async () => {
+  const transport = await memoryTransport("stall");
+  // No stage runs here: nothing will ever answer this session's data.
+  await withGateway({ heartbeatMs: 50, resultTimeoutMs: 300 }, transport, async (gw) => {
+    const port = await gw.listening;
+    const conn = await openRaw(port);
+    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
+    for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
+    for (const _ of ENTITIES) expect(await conn.next("eos-ack")).toMatchObject({ t: "eos-ack" });
+    const stalled = await conn.next("error");
+    expect(stalled).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
+    expect((stalled as Extract<GatewayMessage, { t: "error" }>).message).toStartWith("no result for 0.3 s after the upload ended");
+    // Heartbeats came while it waited.
+    expect(conn.seen.some((m) => m.t === "heartbeat")).toBe(true);
+    await conn.closed;
+    const back = await openRaw(port);
+    back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: welcome.session, sent: {}, eos: [...ENTITIES] }));
+    expect(await back.next("welcome")).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
+    await back.closed;
+  });
+});
+
+test("a session whose results trickle in slower than --result-timeout-s in all is not stalled while each chunk comes within it", async () => {
+  const transport = await memoryTransport("trickle");
+  await withGateway({ heartbeatMs: 50, resultTimeoutMs: 300 }, transport, async (gw) => {
+    const conn = await openRaw(await gw.listening);
+    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
+    for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
+    for (const _ of ENTITIES) await conn.next("eos-ack");
+    // A slow aggregator: a Q1 chunk every 150 ms, 900 ms in all; then nothing more.
+    for (let chunk = 0; chunk < 6; chunk++) {
+      await Bun.sleep(150); // the pace of the simulated pipeline, not a wait for an event
+      await transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: welcome.session, query: "q1", chunk, last: false, csv: `row ${chunk}\n` }));
+      expect(await conn.next("result")).toMatchObject({ t: "result", chunk });
+    }
+    expect(await conn.next("error")).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
     await conn.closed;
   });
 });
