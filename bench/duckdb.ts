@@ -70,9 +70,8 @@ function readCsv(dataDir: string, entity: string, types: Record<string, string>)
 function loadStatements(dataDir: string): string[] {
   const money = "DECIMAL(18,2)";
   return [
-    // Lookup tables keep insertion (= file and line) order, so rowid tells which duplicate id
-    // came last: coffee's reference keeps the last name/birthdate read for an id.
-    "SET preserve_insertion_order = true",
+    // An id listed twice keeps its greater name or birthdate (src/queries/repeatedIds.ts); names
+    // compare by code point here, by UTF-16 code unit in coffee, alike below U+FFFF.
     `CREATE TEMP TABLE stores_raw AS SELECT store_id, coalesce(store_name, '') AS store_name
        FROM ${readCsv(dataDir, "stores", { store_id: "INTEGER", store_name: "VARCHAR" })} WHERE store_id IS NOT NULL`,
     `CREATE TEMP TABLE items_raw AS SELECT item_id, coalesce(item_name, '') AS item_name
@@ -80,9 +79,9 @@ function loadStatements(dataDir: string): string[] {
     `CREATE TEMP TABLE users AS SELECT user_id, birthdate
        FROM ${readCsv(dataDir, "users", { user_id: "INTEGER", birthdate: "DATE" })} WHERE user_id IS NOT NULL`,
     `CREATE TEMP TABLE stores AS SELECT store_id, store_name FROM stores_raw
-       QUALIFY row_number() OVER (PARTITION BY store_id ORDER BY rowid DESC) = 1`,
+       QUALIFY row_number() OVER (PARTITION BY store_id ORDER BY store_name DESC) = 1`,
     `CREATE TEMP TABLE items AS SELECT item_id, item_name FROM items_raw
-       QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY rowid DESC) = 1`,
+       QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY item_name DESC) = 1`,
     // The big inputs need no order (every result is sorted explicitly), and dropping it lets
     // both threads load in parallel without reordering.
     "SET preserve_insertion_order = false",
@@ -162,7 +161,8 @@ const QUERY_SQL: Record<string, { header: string; sql: string }> = {
   "query4.csv": {
     header: "store_name,birthdate",
     // Users are ranked per store by transaction count, ties to the smallest user_id; only the
-    // winners are looked up in users (last row of an id wins), a missing one prints empty.
+    // winners are looked up in users (the later birthdate of an id listed twice, any over an
+    // empty one), a missing one prints empty.
     sql: `WITH counts AS (
             SELECT store, usr, count(*) AS n FROM tx
             WHERE usr IS NOT NULL AND in_years(ts) GROUP BY ALL),
@@ -171,7 +171,7 @@ const QUERY_SQL: Record<string, { header: string; sql: string }> = {
             FROM counts QUALIFY rank <= 3),
           births AS (
             SELECT user_id, birthdate FROM users WHERE user_id IN (SELECT usr FROM top)
-            QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY rowid DESC) = 1)
+            QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY birthdate DESC NULLS LAST) = 1)
           SELECT s.store_name, coalesce(CAST(b.birthdate AS VARCHAR), '')
           FROM top JOIN stores s ON s.store_id = top.store
           LEFT JOIN births b ON b.user_id = top.usr

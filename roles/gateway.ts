@@ -377,11 +377,16 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   /**
    * Fail a session whose upload is over and whose pipeline stored no result chunk for
    * --result-timeout-s: a stage lost its data (a misrouted message, say) or is stuck, and its
-   * client would otherwise wait as long as heartbeats come. Looked at every heartbeat.
+   * client would otherwise wait as long as heartbeats come. Looked at every heartbeat, so it
+   * fails up to two intervals past the timeout.
    */
   function watchStall(s: Session, now: number): void {
     if (!ENTITIES.every((e) => s.eosConfirmed.has(e))) return;
-    const mark = store.sessions.get(s.id)?.chunks.length ?? 0;
+    const chunks = store.sessions.get(s.id)?.chunks ?? [];
+    // Every result is stored: what is left is their delivery, to a client that may be slow or
+    // away, which the result pump's and the TTL's deadlines watch.
+    if (resultsComplete(chunks)) return;
+    const mark = chunks.length;
     if (mark !== s.progress.mark) {
       s.progress = { mark, sinceMs: now };
       return;
@@ -503,7 +508,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
   { name: "heartbeat-ms", type: "int", env: "COFFEE_CLIENT_HEARTBEAT_MS", default: 10_000, min: 100, max: MAX_HEARTBEAT_MS, help: "interval of heartbeats to each client whose session is open, so that while the pipeline computes its client can tell a slow session from a lost gateway (a client waits at least three intervals before it reconnects)" },
-  { name: "result-timeout-s", type: "int", env: "COFFEE_RESULT_TIMEOUT_S", default: 600, min: 1, max: 604_800, help: "a session whose upload is over and which gets no result chunk for this long (looked at every --heartbeat-ms) fails with PIPELINE_STALLED: its client is told and the aggregators drop it" },
+  { name: "result-timeout-s", type: "int", env: "COFFEE_RESULT_TIMEOUT_S", default: 600, min: 1, max: 604_800, help: "a session whose upload is over and which gets no result chunk for this long fails with PIPELINE_STALLED (looked at every --heartbeat-ms, so up to two intervals later): its client is told and the aggregators drop it; a session with every result stored never stalls" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), reads none of its waiting results this long, or has not said bye this long after done, is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: MAX_FIELD_BYTES, min: 16, max: 4 * 1024 * 1024, help: "longest field in a client row, in UTF-8 bytes; a row with a longer one is rejected and reported to its client, like a malformed row" },

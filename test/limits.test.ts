@@ -16,7 +16,7 @@ import { startInProcessCluster, type InProcessCluster } from "../src/inProcessCl
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { computeReference } from "../src/reference.ts";
-import { ENTITIES } from "../src/schema.ts";
+import { ENTITIES, QUERIES } from "../src/schema.ts";
 import { allQueues, RESULTS_KEY } from "../src/topology.ts";
 import { encodeMessage } from "../src/codec.ts";
 import { readResults, tempDir } from "./harness.ts";
@@ -414,4 +414,36 @@ test("a session whose results trickle in slower than --result-timeout-s in all i
     expect(await conn.next("error")).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
     await conn.closed;
   });
+});
+
+test("a session with every result stored never stalls: its client, away past --result-timeout-s, resumes and gets them", async () => {
+  const transport = await memoryTransport("stored");
+  let left: () => void = () => {};
+  const clientLeft = new Promise<void>((r) => (left = r));
+  const log = { info: (m: string) => { if (m.includes("client disconnected")) left(); }, warn() {}, error() {} };
+  await withGateway({ heartbeatMs: 50, resultTimeoutMs: 200 }, transport, async (gw) => {
+    const port = await gw.listening;
+    const conn = await openRaw(port);
+    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
+    for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
+    for (const _ of ENTITIES) await conn.next("eos-ack");
+    conn.end();
+    // Away as the gateway sees it: the results find no connection to finish the session on.
+    await clientLeft;
+    for (const query of QUERIES) await transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: welcome.session, query, chunk: 0, last: true, csv: `${query}\n` }));
+    // Another session's heartbeats tell the gateway's ticks: twelve of them, 600 ms, three timeouts.
+    const clock = await openRaw(port);
+    clock.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    await clock.next("welcome");
+    for (let tick = 0; tick < 12; tick++) await clock.next("heartbeat");
+    const back = await openRaw(port);
+    back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: welcome.session, sent: {}, eos: [...ENTITIES] }));
+    expect(await back.next("welcome")).toMatchObject({ t: "welcome", resumed: true });
+    back.send(frame({ t: "resent" }));
+    expect(await back.next("done")).toEqual({ t: "done" });
+    expect(back.seen.filter((m) => m.t === "result")).toHaveLength(QUERIES.length);
+    back.end();
+    clock.end();
+  }, log);
 });
