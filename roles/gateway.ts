@@ -176,19 +176,14 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   }
 
   /**
-   * Why sessions failed while their clients were away (PIPELINE_FAILED, PIPELINE_STALLED), kept for the TTL so a
-   * client that comes back learns why rather than that its session is unknown. In memory only:
-   * after a gateway restart such a client gets SESSION_UNKNOWN.
+   * End a running session for `err`: its client is told now if connected, else when it resumes
+   * within the TTL (the log keeps why, across a restart too, rather than the client learning only
+   * that its session is unknown).
    */
-  const failedAway = new Map<string, { error: CoffeeError; timer: ReturnType<typeof setTimeout> }>();
-
-  /** End a running session for `err`: its client is told now if connected, else when it resumes. */
   function sessionFailed(s: Session, err: CoffeeError): void {
     // Kept whether or not a connection is there: the one the gateway holds may be dead already
     // (nothing is read from it while the session computes), and its client will resume.
-    const timer = setTimeout(() => failedAway.delete(s.id), cfg.sessionTtlMs);
-    timer.unref?.();
-    failedAway.set(s.id, { error: err, timer });
+    store.failed(s.id, err.code, err.message, Date.now() + cfg.sessionTtlMs);
     if (s.conn) return fail(s.conn, err);
     purge(s, `${err.code}: ${err.message}`);
   }
@@ -280,8 +275,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     checkProtocolVersion(msg.v);
     checkToken(cfg.token, msg.token);
     const s = sessions.get(msg.session) ?? finished.get(msg.session);
-    const failedWhileAway = failedAway.get(msg.session);
-    if (!s && failedWhileAway) throw new CoffeeError(failedWhileAway.error.code, failedWhileAway.error.message);
+    const failedWhileAway = s ? null : store.failure(msg.session, Date.now());
+    if (failedWhileAway) throw new CoffeeError(failedWhileAway.code, failedWhileAway.message);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
     if (s.done) {
       // Finished, but its client never said bye: it may lack results. Everything is sent again.
@@ -480,7 +475,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
         await consumer?.cancel();
         for (const c of connections) endConnection(c);
         for (const s of [...sessions.values(), ...finished.values()]) if (s.ttlTimer) clearTimeout(s.ttlTimer);
-        for (const f of failedAway.values()) clearTimeout(f.timer);
         await group.now();
         await store.shutdown();
         stop();

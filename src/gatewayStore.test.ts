@@ -206,3 +206,33 @@ test("a snapshot from before pending purges (the array of sessions alone) still 
   expect(store.pendingPurges.size).toBe(0);
   await store.shutdown();
 });
+
+test("why a session failed is kept across restarts and snapshots until its time is up", async () => {
+  const d = fresh();
+  const now = Date.now();
+  const store = await GatewayStore.open(d);
+  store.open(S1);
+  store.open(S2);
+  store.failed(S1, "PIPELINE_STALLED", "no result for 600 s", now + 60_000);
+  store.failed(S2, "PIPELINE_FAILED", "agg-q4: boom", now - 1);
+  store.purge(S1, "PIPELINE_STALLED: no result for 600 s");
+  await store.shutdown();
+
+  const again = await GatewayStore.open(d);
+  expect(again.failure(S1, now)).toEqual({ code: "PIPELINE_STALLED", message: "no result for 600 s", untilMs: now + 60_000 });
+  expect(again.failure(S2, now)).toBeNull();
+  expect(again.failure(S1, now + 60_000)).toBeNull();
+  // A snapshot keeps the live failure and drops the expired one.
+  for (let i = 0; i < 5_000; i++) again.open(S2);
+  await again.commit();
+  await again.maybeSnapshot();
+  await again.shutdown();
+  const { wal, recovered } = await Wal.open({ dir: d });
+  const snapshot = new Packr({ useRecords: false }).unpack(recovered.snapshot!) as { failures: [string, unknown][] };
+  expect(snapshot.failures.map(([id]) => id)).toEqual([S1]);
+  await wal.close();
+
+  const third = await GatewayStore.open(d);
+  expect(third.failure(S1, now)).toMatchObject({ code: "PIPELINE_STALLED" });
+  await third.shutdown();
+});

@@ -6,7 +6,7 @@
  */
 import { Packr } from "msgpackr";
 import { join } from "node:path";
-import { InternalError, WalError } from "./errors.ts";
+import { InternalError, WalError, type ErrorCode } from "./errors.ts";
 import { fileSpool, memorySpool, type ResultSpool, type SpoolFsyncKind, type SpoolRef } from "./resultSpool.ts";
 import type { QueryName } from "./schema.ts";
 import { Wal, type WalSyncKind } from "./wal.ts";
@@ -27,6 +27,13 @@ export interface ChunkText {
   csv: string;
 }
 
+/** Why a session failed, kept for its client until `untilMs` (wall-clock ms, so it means the same after a restart). */
+export interface SessionFailure {
+  code: ErrorCode;
+  message: string;
+  untilMs: number;
+}
+
 /** A session as the store knows it. */
 export interface StoredSession {
   id: string;
@@ -43,7 +50,9 @@ type Rec =
   | ["close", string]
   // A close whose purge message must still reach the aggregators, and the note that it did.
   | ["purge", string, string]
-  | ["purged", string];
+  | ["purged", string]
+  // Why a session failed (PIPELINE_FAILED, PIPELINE_STALLED), for its client's resume.
+  | ["failed", string, ErrorCode, string, number];
 
 /** Observes the log's and the spool's fsyncs (metrics), with their durations in seconds. */
 export type StoreFsyncObserver = (seconds: number, kind: WalSyncKind | SpoolFsyncKind) => void;
@@ -51,8 +60,8 @@ export type StoreFsyncObserver = (seconds: number, kind: WalSyncKind | SpoolFsyn
 /** A session in a snapshot written before the spool: chunks carry their text. */
 type SnapshotChunk = StoredChunk | (Omit<StoredChunk, "ref"> & { csv: string });
 type SnapshotSession = { id: string; chunks: SnapshotChunk[] };
-/** A snapshot; older ones were the array of sessions alone. */
-type Snapshot = { sessions: SnapshotSession[]; purges: [string, string][] } | SnapshotSession[];
+/** A snapshot; older ones were the array of sessions alone, or had no failures. */
+type Snapshot = { sessions: SnapshotSession[]; purges: [string, string][]; failures?: [string, SessionFailure][] } | SnapshotSession[];
 
 const packr = new Packr({ useRecords: false });
 const SNAPSHOT_EVERY = 5_000;
@@ -64,6 +73,8 @@ export class GatewayStore {
   readonly damaged = new Map<string, string>();
   /** Sessions purged here whose purge message the broker has not confirmed yet: id → reason. */
   readonly pendingPurges = new Map<string, string>();
+  /** Why sessions failed, until their clients' TTL: id → failure (expired ones are dropped at the next failure or snapshot). */
+  private readonly failures = new Map<string, SessionFailure>();
   private sinceSnapshot = 0;
   private snapshotting: Promise<void> | null = null;
   /** Chunks whose text an older log held, moved to the spool while recovering. */
@@ -96,7 +107,10 @@ export class GatewayStore {
       for (const s of sessions) {
         store.sessions.set(s.id, { id: s.id, chunks: s.chunks.map((c) => ("csv" in c ? store.spooled(s.id, c) : c)) });
       }
-      if (!Array.isArray(snapshot)) for (const [id, reason] of snapshot.purges) store.pendingPurges.set(id, reason);
+      if (!Array.isArray(snapshot)) {
+        for (const [id, reason] of snapshot.purges) store.pendingPurges.set(id, reason);
+        for (const [id, failure] of snapshot.failures ?? []) store.failures.set(id, failure);
+      }
     }
     for (const r of recovered.records()) store.apply(packr.unpack(r) as Rec);
     spool.retain(new Set(store.sessions.keys()));
@@ -152,6 +166,9 @@ export class GatewayStore {
         return;
       case "purged":
         this.pendingPurges.delete(r[1]);
+        return;
+      case "failed":
+        this.failures.set(r[1], { code: r[2], message: r[3], untilMs: r[4] });
         return;
       default:
         throw new InternalError(`unknown gateway log record ${String((r as unknown[])[0])}`);
@@ -213,6 +230,25 @@ export class GatewayStore {
     this.closedSinceCommit.push(id);
   }
 
+  /**
+   * Remember why `id` failed until `untilMs` (wall-clock ms): its client, away when it failed,
+   * learns why when it resumes, across a restart of the gateway too.
+   */
+  failed(id: string, code: ErrorCode, message: string, untilMs: number): void {
+    this.dropExpiredFailures(Date.now());
+    this.log(["failed", id, code, message, untilMs]);
+  }
+
+  /** Why `id` failed, unless it did not or that is older than its client's TTL. */
+  failure(id: string, nowMs: number): SessionFailure | null {
+    const f = this.failures.get(id);
+    return f && f.untilMs > nowMs ? f : null;
+  }
+
+  private dropExpiredFailures(nowMs: number): void {
+    for (const [id, f] of this.failures) if (f.untilMs <= nowMs) this.failures.delete(id);
+  }
+
   /** The broker confirmed the purge message of `id`. */
   purgeConfirmed(id: string): void {
     if (this.pendingPurges.has(id)) this.log(["purged", id]);
@@ -243,12 +279,14 @@ export class GatewayStore {
   }
 
   /**
-   * With no purge pending, the older form, which a gateway of the previous release can read (its
-   * log's purge records, if any follow, it cannot: downgrading is not supported).
+   * With no purge pending and no failure kept, the older form, which a gateway of an earlier
+   * release can read (its log's purge and failure records, if any follow, it cannot:
+   * downgrading is not supported).
    */
   private snapshot(): Uint8Array {
+    this.dropExpiredFailures(Date.now());
     const sessions = [...this.sessions.values()];
-    const snapshot: Snapshot = this.pendingPurges.size === 0 ? sessions : { sessions, purges: [...this.pendingPurges] };
+    const snapshot: Snapshot = this.pendingPurges.size === 0 && this.failures.size === 0 ? sessions : { sessions, purges: [...this.pendingPurges], failures: [...this.failures] };
     return packr.pack(snapshot);
   }
 

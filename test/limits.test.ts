@@ -447,3 +447,36 @@ test("a session with every result stored never stalls: its client, away past --r
     clock.end();
   }, log);
 });
+
+test("a session a stage failed while its client was away: a gateway restarted since still tells PIPELINE_FAILED on the resume", async () => {
+  const stateDir = tempDir("failrestart");
+  const transport = await memoryTransport("failrestart");
+  let session = "";
+  try {
+    let purged: () => void = () => {};
+    const sessionPurged = new Promise<void>((r) => (purged = r));
+    let left: () => void = () => {};
+    const clientLeft = new Promise<void>((r) => (left = r));
+    const log = { info: (m: string) => { if (m.includes("client disconnected")) left(); if (m.includes("purged")) purged(); }, warn() {}, error() {} };
+    await withGateway({ stateDir }, transport, async (gw) => {
+      const first = await openRaw(await gw.listening);
+      first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+      session = ((await first.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>).session;
+      first.end();
+      await clientLeft;
+      await transport.publish(RESULTS_KEY, encodeMessage({ kind: "failed", session, reason: "agg-q2: boom" }));
+      await sessionPurged;
+    }, log);
+    await withGateway({ stateDir }, transport, async (gw) => {
+      const back = await openRaw(await gw.listening);
+      back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session, sent: {}, eos: [] }));
+      expect(await back.next("welcome")).toEqual({
+        t: "error", code: "PIPELINE_FAILED",
+        message: "a stage could not process this session's data (agg-q2: boom); the session was dropped",
+      });
+      await back.closed;
+    });
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
