@@ -162,18 +162,31 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
   /** Silence after which the gateway is taken for lost: at least three of its heartbeat intervals, once its welcome names them. */
   let idleMs = cfg.idleTimeoutMs;
+  /**
+   * When the current connection last brought bytes, of a frame or not: a large result chunk on a
+   * slow link is one frame that takes long to arrive, and is not silence.
+   */
+  let heardMs = performance.now();
+  const heard = (): void => void (heardMs = performance.now());
+  /** Count silence from now (a new connection, a new idleMs). */
   const armIdle = (): void => {
+    heard();
     if (idleTimer) clearTimeout(idleTimer);
     // A heartbeat read while the last connection closes must not keep a finished run alive.
     idleTimer = settled ? null : setTimeout(onIdle, idleMs);
   };
   /**
-   * The gateway said nothing for `idleMs`, heartbeats included: it is gone (a host that died sends
+   * The gateway sent nothing for `idleMs`, heartbeats included: it is gone (a host that died sends
    * no FIN) or stuck. Its connection is left for a new one, which resumes the session within
-   * --reconnect-timeout-s (before a welcome: says hello within --connect-retry-s).
+   * --reconnect-timeout-s (before a welcome: says hello again if --connect-retry-s is not spent).
    */
   const onIdle = (): void => {
     if (settled) return;
+    const quietMs = performance.now() - heardMs;
+    if (quietMs < idleMs) {
+      idleTimer = setTimeout(onIdle, idleMs - quietMs);
+      return;
+    }
     armIdle();
     // A reconnect under way has its own deadline; the silent connection is already left.
     if (connecting) return;
@@ -191,7 +204,6 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   };
 
   const onMessage = (msg: GatewayMessage): void => {
-    armIdle();
     switch (msg.t) {
       case "heartbeat":
         return;
@@ -289,7 +301,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   };
 
   const open = async (): Promise<GatewayConnection> =>
-    GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { message: onMessage, closed: onClosed, failed: (err) => settle.reject(err) });
+    GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { received: heard, message: onMessage, closed: onClosed, failed: (err) => settle.reject(err) });
 
   /**
    * Connect and say hello, or resume the session once there is one, within the retry budget.
@@ -458,7 +470,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 50_000, min: 1, max: 1_000_000, help: "most rows per batch sent (keep it under the gateway's --max-batch-rows)" },
   { name: "batch-bytes", type: "int", env: "COFFEE_BATCH_BYTES", default: 1_048_576, min: 1024, max: 64 * 1024 * 1024, help: "a batch is sent once its fields hold this many bytes of UTF-8 (the broker is cheap per byte, dear per message)" },
   { name: "window", type: "int", env: "COFFEE_WINDOW", default: 8, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
-  { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 60, min: 1, max: 86_400, help: "a gateway that sends nothing this long, heartbeats included (at least three of the intervals its welcome names), is taken for lost: the client connects again and resumes its session within --reconnect-timeout-s" },
+  { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 60, min: 1, max: 86_400, help: "a gateway that sends nothing this long, heartbeats included (at least three of the intervals its welcome names), is taken for lost: the client connects again and resumes its session within --reconnect-timeout-s (before a welcome: SESSION_IDLE, unless --connect-retry-s has time left)" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING with OK (0 = any free port)" },
   // Nothing outside this machine pings a client.
   { ...HEALTH_HOST_OPTION, default: "127.0.0.1" },

@@ -7,6 +7,8 @@ import { SocketWriter } from "./socketWriter.ts";
 
 /** Handlers for what the gateway sends. */
 export interface ConnectionEvents {
+  /** Bytes arrived, whether or not they complete a frame (the peer is alive). */
+  received(): void;
   message(msg: GatewayMessage): void;
   /** The connection ended (err = why, when abnormal). */
   closed(err: Error | null): void;
@@ -44,6 +46,8 @@ export class GatewayConnection {
         port,
         socket: {
           data(s, data) {
+            if (state.muted) return;
+            events.received();
             try {
               for (const f of decoder.push(data)) {
                 if (state.muted) return;

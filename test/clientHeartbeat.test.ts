@@ -28,34 +28,45 @@ const SESSION = "00000000-0000-4000-8000-0000000beef0";
 type Reply = (m: GatewayMessage) => void;
 
 /**
- * A gateway that welcomes (naming `heartbeatMs`; a resume `resumeWelcomeMs` later), acks every
- * batch and end-of-stream, and calls `computing` with the connection's number once every
- * end-of-stream is in, or, on a resumed connection, once the client says `resent`. `computing`
- * sends what the scripted pipeline says.
+ * A gateway that welcomes (naming `heartbeatMs`; a resume `resumeWelcomeMs` later), beats every
+ * `heartbeatMs` during the upload, acks every batch and end-of-stream, and calls `computing`
+ * with the connection's number once every end-of-stream is in, or, on a resumed connection,
+ * once the client says `resent`. `computing` sends what the scripted pipeline says, heartbeats
+ * included.
  */
 function scriptedGateway(heartbeatMs: number, computing: (connection: number, reply: Reply, socket: Socket<unknown>) => void, resumeWelcomeMs = 0): { port: number; got: ClientMessage[]; connections: () => number; stop: () => void } {
   const got: ClientMessage[] = [];
   let connections = 0;
-  const server = Bun.listen<{ decoder: FrameDecoder; n: number; eos: number }>({
+  const server = Bun.listen<{ decoder: FrameDecoder; n: number; eos: number; beat: ReturnType<typeof setInterval> | null }>({
     hostname: "127.0.0.1", port: 0,
     socket: {
       open(socket) {
-        socket.data = { decoder: new FrameDecoder(64 << 20), n: connections++, eos: 0 };
+        socket.data = { decoder: new FrameDecoder(64 << 20), n: connections++, eos: 0, beat: null };
       },
       data(socket, bytes) {
         const reply: Reply = (m) => void socket.write(encodeFrame(encodeProtocol(m)));
+        const compute = (): void => {
+          if (socket.data.beat) clearInterval(socket.data.beat);
+          computing(socket.data.n, reply, socket);
+        };
         for (const f of socket.data.decoder.push(bytes)) {
           const msg = decodeClientMessage(f);
           got.push(msg);
-          if (msg.t === "hello") reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: false, heartbeatMs });
-          else if (msg.t === "resume") setTimeout(() => reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: true, heartbeatMs }), resumeWelcomeMs);
-          else if (msg.t === "resent") computing(socket.data.n, reply, socket);
+          if (msg.t === "hello" || msg.t === "resume") {
+            setTimeout(() => {
+              reply({ t: "welcome", session: SESSION, maxInFlight: 64, resumed: msg.t === "resume", heartbeatMs });
+              socket.data.beat = setInterval(() => reply({ t: "heartbeat" }), heartbeatMs);
+            }, msg.t === "resume" ? resumeWelcomeMs : 0);
+          } else if (msg.t === "resent") compute();
           else if (msg.t === "batch") reply({ t: "ack", entity: msg.entity, seq: msg.seq, rejected: [] });
           else if (msg.t === "eos") {
             reply({ t: "eos-ack", entity: msg.entity });
-            if (++socket.data.eos === ENTITIES.length) computing(socket.data.n, reply, socket);
+            if (++socket.data.eos === ENTITIES.length) compute();
           }
         }
+      },
+      close(socket) {
+        if (socket.data.beat) clearInterval(socket.data.beat);
       },
     },
   });
@@ -111,6 +122,31 @@ test("a gateway silent past --idle-timeout-s with its connection open is left: t
     expect(gateway.connections()).toBe(2);
     expect(gateway.got.filter((m) => m.t === "resume")).toMatchObject([{ t: "resume", session: SESSION, eos: expect.arrayContaining([...ENTITIES]) }]);
     expect(r.session).toBe(SESSION);
+    expectResults(r.dir);
+  } finally {
+    gateway.stop();
+  }
+});
+
+test("a result frame that takes longer than --idle-timeout-s to arrive is not silence: its bytes keep the connection", async () => {
+  // The results and `done` trickle in, a tenth every 100 ms: one second for frames the client
+  // cannot decode before their last byte, against 300 ms of --idle-timeout-s.
+  const gateway = scriptedGateway(20, (_n, _reply, socket) => {
+    const messages: GatewayMessage[] = [...QUERIES.map((query): GatewayMessage => ({ t: "result", query, chunk: 0, last: true, csv: `${query} header\n${query} row\n` })), { t: "done" }];
+    const bytes = Buffer.concat(messages.map((m) => encodeFrame(encodeProtocol(m))));
+    const slice = Math.ceil(bytes.length / 10);
+    let at = 0;
+    const drip = setInterval(() => {
+      socket.write(bytes.subarray(at, at + slice));
+      at += slice;
+      if (at >= bytes.length) clearInterval(drip);
+    }, 100);
+  });
+  const out = tempDir("client-drip-out");
+  dirs.push(out);
+  try {
+    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 300, reconnectTimeoutMs: 2000 }));
+    expect(gateway.connections()).toBe(1);
     expectResults(r.dir);
   } finally {
     gateway.stop();
