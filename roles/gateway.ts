@@ -19,6 +19,7 @@ import { PURGE_KEY } from "../src/topology.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
+import { isStalled } from "../src/stallWatch.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
@@ -369,26 +370,12 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   let shuttingDown: Promise<void> | null = null;
   let heartbeats: ReturnType<typeof setInterval> | null = null;
 
-  /**
-   * Fail a session whose upload is over and whose pipeline stored no result chunk for
-   * --result-timeout-s: a stage lost its data (a misrouted message, say) or is stuck, and its
-   * client would otherwise wait as long as heartbeats come. Looked at every heartbeat, so it
-   * fails up to two intervals past the timeout.
-   */
+  /** Fail a session whose pipeline stored no result for --result-timeout-s (src/stallWatch.ts). */
   function watchStall(s: Session, now: number): void {
-    if (!ENTITIES.every((e) => s.eosConfirmed.has(e))) return;
-    const chunks = store.sessions.get(s.id)?.chunks ?? [];
-    // Every result is stored: what is left is their delivery, to a client that may be slow or
-    // away, which the result pump's and the TTL's deadlines watch.
-    if (resultsComplete(chunks)) return;
-    const mark = chunks.length;
-    if (mark !== s.progress.mark) {
-      s.progress = { mark, sinceMs: now };
-      return;
-    }
-    if (now - s.progress.sinceMs < cfg.resultTimeoutMs) return;
+    if (!isStalled(s, store.sessions.get(s.id)?.chunks ?? [], now, cfg.resultTimeoutMs)) return;
     sessionFailed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended (a stage lost this session's data or is stuck); the session was dropped`));
   }
+
 
   /**
    * Tell every client whose session is open that it is: between its last eos-ack and its first

@@ -399,15 +399,15 @@ test("a session whose upload is over and which gets no result for --result-timeo
 
 test("a session whose results trickle in slower than --result-timeout-s in all is not stalled while each chunk comes within it", async () => {
   const transport = await memoryTransport("trickle");
-  await withGateway({ heartbeatMs: 50, resultTimeoutMs: 300 }, transport, async (gw) => {
+  await withGateway({ heartbeatMs: 50, resultTimeoutMs: 1000 }, transport, async (gw) => {
     const conn = await openRaw(await gw.listening);
     conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
     const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
     for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
     for (const _ of ENTITIES) await conn.next("eos-ack");
-    // A slow aggregator: a Q1 chunk every 150 ms, 900 ms in all; then nothing more.
+    // A slow aggregator: a Q1 chunk every 400 ms, 2.4 s in all; then nothing more.
     for (let chunk = 0; chunk < 6; chunk++) {
-      await Bun.sleep(150); // the pace of the simulated pipeline, not a wait for an event
+      await Bun.sleep(400); // the pace of the simulated pipeline, not a wait for an event
       await transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: welcome.session, query: "q1", chunk, last: false, csv: `row ${chunk}\n` }));
       expect(await conn.next("result")).toMatchObject({ t: "result", chunk });
     }
@@ -421,7 +421,7 @@ test("a session with every result stored never stalls: its client, away past --r
   let left: () => void = () => {};
   const clientLeft = new Promise<void>((r) => (left = r));
   const log = { info: (m: string) => { if (m.includes("client disconnected")) left(); }, warn() {}, error() {} };
-  await withGateway({ heartbeatMs: 50, resultTimeoutMs: 200 }, transport, async (gw) => {
+  await withGateway({ heartbeatMs: 50, resultTimeoutMs: 1000 }, transport, async (gw) => {
     const port = await gw.listening;
     const conn = await openRaw(port);
     conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
@@ -432,11 +432,11 @@ test("a session with every result stored never stalls: its client, away past --r
     // Away as the gateway sees it: the results find no connection to finish the session on.
     await clientLeft;
     for (const query of QUERIES) await transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: welcome.session, query, chunk: 0, last: true, csv: `${query}\n` }));
-    // Another session's heartbeats tell the gateway's ticks: twelve of them, 600 ms, three timeouts.
+    // Another session's heartbeats tell the gateway's ticks: forty of them, 2 s, two timeouts.
     const clock = await openRaw(port);
     clock.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
     await clock.next("welcome");
-    for (let tick = 0; tick < 12; tick++) await clock.next("heartbeat");
+    for (let tick = 0; tick < 40; tick++) await clock.next("heartbeat");
     const back = await openRaw(port);
     back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: welcome.session, sent: {}, eos: [...ENTITIES] }));
     expect(await back.next("welcome")).toMatchObject({ t: "welcome", resumed: true });
