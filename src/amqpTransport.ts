@@ -20,7 +20,10 @@ import { dispatcher, type ConsumeOptions, type Consumer, type Delivery, type Del
 export type BrokerEvent =
   | { type: "connected"; url: string }
   | { type: "disconnected"; reason: string }
-  | { type: "reconnecting"; attempt: number; delayMs: number; lastError: string };
+  | { type: "reconnecting"; attempt: number; delayMs: number; lastError: string }
+  /** The broker stopped taking publishes (a memory or disk alarm): they wait, unconfirmed, until `unblocked`. */
+  | { type: "blocked"; reason: string }
+  | { type: "unblocked" };
 
 /** Durable queue flavours RabbitMQ offers; quorum queues replicate across cluster nodes. */
 export const QUEUE_TYPES = ["classic", "quorum"] as const;
@@ -120,6 +123,9 @@ export class AmqpTransport implements Transport {
       const link: Link = { conn, pub, pending: new Set() };
       conn.on("error", (err: Error) => this.opts.onError(err));
       conn.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
+      // Without these a broker's resource alarm looks like a hang: publishes simply never confirm.
+      conn.on("blocked", (reason: string) => this.opts.onEvent({ type: "blocked", reason }));
+      conn.on("unblocked", () => this.opts.onEvent({ type: "unblocked" }));
       // The publishing channel can die alone (e.g. a 404 from the broker): start over.
       pub.on("error", (err: Error) => this.opts.onError(err));
       pub.on("close", () => this.recycle("publishing channel closed"));

@@ -76,7 +76,9 @@ export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTran
     onEvent: (e) => {
       if (e.type === "connected") log.info(`broker connected at ${e.url}`);
       else if (e.type === "disconnected") log.warn(`broker connection lost (${e.reason}); reconnecting`);
-      else log.warn(`broker reconnect attempt ${e.attempt} in ${e.delayMs} ms${e.lastError ? ` (last error: ${e.lastError})` : ""}`);
+      else if (e.type === "reconnecting") log.warn(`broker reconnect attempt ${e.attempt} in ${e.delayMs} ms${e.lastError ? ` (last error: ${e.lastError})` : ""}`);
+      else if (e.type === "blocked") log.warn(`broker blocked publishing (${e.reason}): publishes wait until its resource alarm clears`);
+      else log.info("broker unblocked publishing");
     },
   });
 }

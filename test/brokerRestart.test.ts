@@ -57,6 +57,39 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     await t.close();
   });
 
+  test("transport: a broker's resource alarm is reported as blocked, and what waited is confirmed once it clears", async () => {
+    const events: BrokerEvent[] = [];
+    let onBlocked: () => void = () => {};
+    const blocked = new Promise<void>((r) => (onBlocked = r));
+    let onUnblocked: () => void = () => {};
+    const unblocked = new Promise<void>((r) => (onUnblocked = r));
+    const t = await AmqpTransport.open({
+      broker: { url: broker.url }, queueType: "classic", namespace: "alarm", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === "blocked") onBlocked();
+        if (e.type === "unblocked") onUnblocked();
+      },
+      onError: () => {},
+    });
+    try {
+      await t.declare([{ name: "q", bindings: ["k"] }]);
+      await t.publish("k", Uint8Array.of(1));
+      // A watermark of 0 sets the memory alarm off at once; the broker blocks (and says so to) a
+      // connection when it next publishes.
+      broker.ctl(["set_vm_memory_high_watermark", "0"]);
+      const waiting = t.publish("k", Uint8Array.of(2));
+      await blocked;
+      broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
+      await unblocked;
+      await waiting;
+      expect(events.filter((e) => e.type === "blocked" || e.type === "unblocked")).toEqual([{ type: "blocked", reason: expect.stringContaining("memory") }, { type: "unblocked" }]);
+    } finally {
+      broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
+      await t.close();
+    }
+  }, 60_000);
+
   test("transport: a serial consumer stays serial across a restart, and deliveries of the lost channel are not handled", async () => {
     let restarting = false;
     let connectedAgain: () => void = () => {};
