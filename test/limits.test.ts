@@ -21,7 +21,7 @@ import { allQueues, RESULTS_KEY } from "../src/topology.ts";
 import { encodeMessage } from "../src/codec.ts";
 import { readResults, tempDir } from "./harness.ts";
 import type { Transport } from "../src/transport.ts";
-import { frame, openRaw, raw } from "./rawGateway.ts";
+import { frame, openRaw, raw, type RawConnection } from "./rawGateway.ts";
 
 setDefaultTimeout(60_000);
 
@@ -374,16 +374,22 @@ test("an open session hears a heartbeat every --heartbeat-ms, the interval its w
   });
 });
 
+/** Open a session on `conn` and end its upload at once (no rows): its id, once every end-of-stream is acked. */
+async function emptyUpload(conn: RawConnection): Promise<string> {
+  conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
+  for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
+  for (const _ of ENTITIES) expect(await conn.next("eos-ack")).toMatchObject({ t: "eos-ack" });
+  return welcome.session;
+}
+
 test("a session whose upload is over and which gets no result for --result-timeout-s fails PIPELINE_STALLED, told now and on a resume", async () => {
   const transport = await memoryTransport("stall");
   // No stage runs here: nothing will ever answer this session's data.
   await withGateway({ heartbeatMs: 50, resultTimeoutMs: 300 }, transport, async (gw) => {
     const port = await gw.listening;
     const conn = await openRaw(port);
-    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-    const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
-    for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
-    for (const _ of ENTITIES) expect(await conn.next("eos-ack")).toMatchObject({ t: "eos-ack" });
+    const session = await emptyUpload(conn);
     const stalled = await conn.next("error");
     expect(stalled).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
     expect((stalled as Extract<GatewayMessage, { t: "error" }>).message).toStartWith("no result for 0.3 s after the upload ended");
@@ -391,7 +397,7 @@ test("a session whose upload is over and which gets no result for --result-timeo
     expect(conn.seen.some((m) => m.t === "heartbeat")).toBe(true);
     await conn.closed;
     const back = await openRaw(port);
-    back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: welcome.session, sent: {}, eos: [...ENTITIES] }));
+    back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: session, sent: {}, eos: [...ENTITIES] }));
     expect(await back.next("welcome")).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
     await back.closed;
   });
@@ -401,14 +407,11 @@ test("a session whose results trickle in slower than --result-timeout-s in all i
   const transport = await memoryTransport("trickle");
   await withGateway({ heartbeatMs: 50, resultTimeoutMs: 1000 }, transport, async (gw) => {
     const conn = await openRaw(await gw.listening);
-    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-    const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
-    for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
-    for (const _ of ENTITIES) await conn.next("eos-ack");
+    const session = await emptyUpload(conn);
     // A slow aggregator: a Q1 chunk every 400 ms, 2.4 s in all; then nothing more.
     for (let chunk = 0; chunk < 6; chunk++) {
       await Bun.sleep(400); // the pace of the simulated pipeline, not a wait for an event
-      await transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: welcome.session, query: "q1", chunk, last: false, csv: `row ${chunk}\n` }));
+      await transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: session, query: "q1", chunk, last: false, csv: `row ${chunk}\n` }));
       expect(await conn.next("result")).toMatchObject({ t: "result", chunk });
     }
     expect(await conn.next("error")).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
@@ -424,21 +427,18 @@ test("a session with every result stored never stalls: its client, away past --r
   await withGateway({ heartbeatMs: 50, resultTimeoutMs: 1000 }, transport, async (gw) => {
     const port = await gw.listening;
     const conn = await openRaw(port);
-    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-    const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
-    for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
-    for (const _ of ENTITIES) await conn.next("eos-ack");
+    const session = await emptyUpload(conn);
     conn.end();
     // Away as the gateway sees it: the results find no connection to finish the session on.
     await clientLeft;
-    for (const query of QUERIES) await transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: welcome.session, query, chunk: 0, last: true, csv: `${query}\n` }));
+    for (const query of QUERIES) await transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: session, query, chunk: 0, last: true, csv: `${query}\n` }));
     // Another session's heartbeats tell the gateway's ticks: forty of them, 2 s, two timeouts.
     const clock = await openRaw(port);
     clock.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
     await clock.next("welcome");
     for (let tick = 0; tick < 40; tick++) await clock.next("heartbeat");
     const back = await openRaw(port);
-    back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: welcome.session, sent: {}, eos: [...ENTITIES] }));
+    back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: session, sent: {}, eos: [...ENTITIES] }));
     expect(await back.next("welcome")).toMatchObject({ t: "welcome", resumed: true });
     back.send(frame({ t: "resent" }));
     expect(await back.next("done")).toEqual({ t: "done" });
