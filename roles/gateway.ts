@@ -376,7 +376,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     sessionFailed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended (a stage lost this session's data or is stuck); the session was dropped`));
   }
 
-
   /**
    * Tell every client whose session is open that it is: between its last eos-ack and its first
    * result (and between results) nothing else reaches it, and without a word it cannot tell a

@@ -74,11 +74,21 @@ export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTran
     reconnectMaxMs: cfg.reconnectMaxMs,
     onError: (err) => log.error(`broker: ${errorMessage(err)}`),
     onEvent: (e) => {
-      if (e.type === "connected") log.info(`broker connected at ${e.url}`);
-      else if (e.type === "disconnected") log.warn(`broker connection lost (${e.reason}); reconnecting`);
-      else if (e.type === "reconnecting") log.warn(`broker reconnect attempt ${e.attempt} in ${e.delayMs} ms${e.lastError ? ` (last error: ${e.lastError})` : ""}`);
-      else if (e.type === "blocked") log.warn(`broker blocked publishing (${e.reason}): publishes wait until its resource alarm clears`);
-      else log.info("broker unblocked publishing");
+      switch (e.type) {
+        case "connected":
+          return log.info(`broker connected at ${e.url}`);
+        case "disconnected":
+          return log.warn(`broker connection lost (${e.reason}); reconnecting`);
+        case "reconnecting":
+          return log.warn(`broker reconnect attempt ${e.attempt} in ${e.delayMs} ms${e.lastError ? ` (last error: ${e.lastError})` : ""}`);
+        case "blocked":
+          return log.warn(`broker blocked publishing (${e.reason}): publishes wait until its resource alarm clears`);
+        case "unblocked":
+          return log.info("broker unblocked publishing");
+        default:
+          // A new kind of event must be given its own line here.
+          return ((unhandled: never): void => void unhandled)(e);
+      }
     },
   });
 }
