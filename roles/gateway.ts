@@ -401,6 +401,12 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     async run() {
       queues = startQueuePoller(transport, QUEUE_POLL_MS, (m) => log.warn(m));
       consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => relay.deliver(d));
+      // Shut down while the broker was slow to answer: nothing may start listening now.
+      if (shuttingDown) {
+        await consumer.cancel();
+        cannotListen(new CoffeeError("INTERRUPTED", "the gateway was shut down before it listened"));
+        return;
+      }
       const listen = (): TCPSocketListener<Connection> => Bun.listen<Connection>({
         hostname: cfg.host,
         port: cfg.port,

@@ -480,3 +480,28 @@ test("a session a stage failed while its client was away: a gateway restarted si
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
+
+test("a gateway shut down while the broker has not yet answered never listens, and says so", async () => {
+  let answer: () => void = () => {};
+  const brokerBack = new Promise<void>((r) => (answer = r));
+  const base = await memoryTransport("latebroker");
+  let cancelled = 0;
+  const slow: Transport = {
+    declare: (q) => base.declare(q),
+    close: () => base.close(),
+    publish: (k, b) => base.publish(k, b),
+    consume: async (q, o, h) => {
+      await brokerBack;
+      const consumer = await base.consume(q, o, h);
+      return { cancel: async () => { cancelled++; await consumer.cancel(); } };
+    },
+  };
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0 }), slow, QUIET);
+  const running = gw.run();
+  await gw.shutdown();
+  answer();
+  await running;
+  expect(await gw.listening.then(() => null, (e: unknown) => (e as CoffeeError).code)).toBe("INTERRUPTED");
+  expect(gw.port()).toBe(0);
+  expect(cancelled).toBe(1);
+});
