@@ -1,19 +1,52 @@
 /** Free-port helpers for `coffee up`, which chooses every port but the gateway's. */
+import { readFileSync } from "node:fs";
 import { ConfigError } from "./errors.ts";
 
-// The kernel chooses port 0 at random, so two draws can repeat; `coffee up` draws a dozen
-// ports, and two processes told to serve on one port would each be reachable as the other.
+// Draws are random, so two can repeat; `coffee up` draws a dozen ports, and two processes told
+// to serve on one port would each be reachable as the other: a ledger keeps them apart.
 const MAX_PORT_DRAWS = 64;
 const givenUdp = new Set<number>();
 const givenTcp = new Set<number>();
 
+/**
+ * Ports are drawn below the kernel's ephemeral range: every outgoing connection (to RabbitMQ,
+ * a health ping) takes its local port from that range, and one that took a port between its
+ * draw and its listener's bind held it for as long as it lived (a gateway then failed to listen
+ * for a minute). Below the range only listeners compete, and the test bind sees those.
+ */
+const LOWEST_PORT = 10_000;
+
+/** The kernel's ephemeral range [low, high]; Linux's default where /proc cannot say. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high)) return [low, high];
+  } catch {
+    // Not Linux, or no /proc: assume the default.
+  }
+  return [32768, 60999];
+}
+
+/** A port to try: below the ephemeral range when there is room for one, else anywhere above it. */
+function candidatePort(): number {
+  const [low, high] = ephemeralRange();
+  if (low - LOWEST_PORT >= 1000) return LOWEST_PORT + Math.floor(Math.random() * (low - LOWEST_PORT));
+  return high < 65535 ? high + 1 + Math.floor(Math.random() * (65535 - high)) : LOWEST_PORT + Math.floor(Math.random() * (65535 - LOWEST_PORT));
+}
+
 /** A UDP port that was free a moment ago and that this process has not handed out before. */
 export async function freeUdpPort(): Promise<number> {
   for (let attempt = 0; attempt < MAX_PORT_DRAWS; attempt++) {
-    const s = await Bun.udpSocket({ port: 0, hostname: "127.0.0.1" });
-    const port = s.port;
-    s.close();
-    if (firstTime(givenUdp, port)) return port;
+    const port = candidatePort();
+    if (givenUdp.has(port)) continue;
+    try {
+      // Every address: a listener on any one of them would take the port from ours.
+      (await Bun.udpSocket({ port, hostname: "0.0.0.0" })).close();
+    } catch {
+      continue;
+    }
+    givenUdp.add(port);
+    return port;
   }
   throw portsExhausted("UDP");
 }
@@ -21,10 +54,10 @@ export async function freeUdpPort(): Promise<number> {
 /** A TCP port that was free a moment ago and that this process has not handed out before. */
 export function freeTcpPort(): number {
   for (let attempt = 0; attempt < MAX_PORT_DRAWS; attempt++) {
-    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const port = server.port;
-    server.stop(true);
-    if (firstTime(givenTcp, port)) return port;
+    const port = candidatePort();
+    if (givenTcp.has(port) || !tcpPortFree(port, "0.0.0.0")) continue;
+    givenTcp.add(port);
+    return port;
   }
   throw portsExhausted("TCP");
 }
@@ -34,14 +67,8 @@ export function claimTcpPort(port: number): void {
   givenTcp.add(port);
 }
 
-function firstTime(given: Set<number>, port: number): boolean {
-  if (given.has(port)) return false;
-  given.add(port);
-  return true;
-}
-
 function portsExhausted(kind: string): ConfigError {
-  return new ConfigError(`no free ${kind} port this process has not handed out already, after ${MAX_PORT_DRAWS} draws; widen net.ipv4.ip_local_port_range`);
+  return new ConfigError(`no free ${kind} port this process has not handed out already, after ${MAX_PORT_DRAWS} draws; free some ports below net.ipv4.ip_local_port_range`);
 }
 
 /** True when something accepts TCP connections at host:port. */
