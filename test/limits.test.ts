@@ -125,6 +125,25 @@ async function memoryTransport(name: string): Promise<MemoryTransport> {
   return t;
 }
 
+/** A memory transport whose consumers start only once `answer()` is called (a broker slow to answer); counts cancels. */
+async function slowBroker(name: string): Promise<{ transport: Transport; answer: () => void; cancelled: () => number }> {
+  let answer: () => void = () => {};
+  const brokerBack = new Promise<void>((r) => (answer = r));
+  const base = await memoryTransport(name);
+  let cancels = 0;
+  const transport: Transport = {
+    declare: (q) => base.declare(q),
+    close: () => base.close(),
+    publish: (k, b) => base.publish(k, b),
+    consume: async (q, o, h) => {
+      await brokerBack;
+      const consumer = await base.consume(q, o, h);
+      return { cancel: async () => { cancels++; await consumer.cancel(); } };
+    },
+  };
+  return { transport, answer, cancelled: () => cancels };
+}
+
 /** Run a gateway of its own (127.0.0.1, any port, `config` on top) for `body`; shut down after. */
 async function withGateway(
   config: Partial<GatewayConfig>, transport: Transport, body: (gw: GatewayInstance) => Promise<void>,
@@ -265,18 +284,7 @@ test("a restarted gateway's recovered sessions wait their TTL from when it liste
   // The restarted gateway's broker answers only after twice the session TTL.
   // Long enough that the resume below lands within it after the listen, even on a loaded machine.
   const ttlMs = 1500;
-  let answer: () => void = () => {};
-  const brokerBack = new Promise<void>((r) => (answer = r));
-  const base = await memoryTransport("slowbroker");
-  const slow: Transport = {
-    declare: (q) => base.declare(q),
-    close: () => base.close(),
-    publish: (k, b) => base.publish(k, b),
-    consume: async (q, o, h) => {
-      await brokerBack;
-      return base.consume(q, o, h);
-    },
-  };
+  const { transport: slow, answer } = await slowBroker("slowbroker");
   try {
     await withGateway({ stateDir, sessionTtlMs: ttlMs }, slow, async (gw) => {
       // Nothing to wait for but time: the TTL must not have run while nobody could resume.
@@ -482,20 +490,7 @@ test("a session a stage failed while its client was away: a gateway restarted si
 });
 
 test("a gateway shut down while the broker has not yet answered never listens, and says so", async () => {
-  let answer: () => void = () => {};
-  const brokerBack = new Promise<void>((r) => (answer = r));
-  const base = await memoryTransport("latebroker");
-  let cancelled = 0;
-  const slow: Transport = {
-    declare: (q) => base.declare(q),
-    close: () => base.close(),
-    publish: (k, b) => base.publish(k, b),
-    consume: async (q, o, h) => {
-      await brokerBack;
-      const consumer = await base.consume(q, o, h);
-      return { cancel: async () => { cancelled++; await consumer.cancel(); } };
-    },
-  };
+  const { transport: slow, answer, cancelled } = await slowBroker("latebroker");
   const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0 }), slow, QUIET);
   const running = gw.run();
   await gw.shutdown();
@@ -503,5 +498,5 @@ test("a gateway shut down while the broker has not yet answered never listens, a
   await running;
   expect(await gw.listening.then(() => null, (e: unknown) => (e as CoffeeError).code)).toBe("INTERRUPTED");
   expect(gw.port()).toBe(0);
-  expect(cancelled).toBe(1);
+  expect(cancelled()).toBe(1);
 });
