@@ -56,8 +56,7 @@ const spoolMb = (): number => {
 // client sends the transactions' end-of-stream until `release`.
 let holding: (() => void) | null = null;
 const holdStarted = new Promise<void>((r) => (holding = r));
-let release: () => void = () => {};
-const released = new Promise<void>((r) => (release = r));
+const { promise: released, resolve: release } = Promise.withResolvers<void>();
 /** Frames read from the gateway while held (a pause takes effect between reads). */
 let heldFrames: Uint8Array[] | null = null;
 let resultBytesPassed = 0;

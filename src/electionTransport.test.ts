@@ -5,8 +5,7 @@ import { freeTcpPort } from "./ports.ts";
 const port = freeTcpPort();
 const received: unknown[] = [];
 const handlerErrors: unknown[] = [];
-let arrived: () => void = () => {};
-const twoArrived = new Promise<void>((r) => (arrived = r));
+const { promise: twoArrived, resolve: arrived } = Promise.withResolvers<void>();
 const transport = startElectionTransport(port, "127.0.0.1", new Map([[1, { host: "127.0.0.1", port }]]), (m) => {
   received.push(m);
   if (received.length === 2) arrived();

@@ -35,8 +35,7 @@ describe("gateway status", () => {
     const depths = await t.queueDepths();
     expect(depths.map((d) => d.queue)).toEqual(allQueues().map((q) => q.name));
     expect(depths.find((d) => d.queue === "results")).toEqual({ queue: "results", messages: 1, consumers: 0 });
-    let polled: () => void = () => {};
-    const first = new Promise<void>((r) => (polled = r));
+    const { promise: first, resolve: polled } = Promise.withResolvers<void>();
     const poller = startQueuePoller(t, 10_000, () => {}, () => polled());
     await first;
     expect(poller.latest()?.length).toBe(allQueues().length);

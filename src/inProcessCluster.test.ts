@@ -14,8 +14,7 @@ test("a role whose run() ends is reported with its error; the others' ends at sh
     publish: (k, body) => base.publish(k, body),
   });
   const stopped: [string, unknown][] = [];
-  let reported: () => void = () => {};
-  const q2Stopped = new Promise<void>((r) => (reported = r));
+  const { promise: q2Stopped, resolve: reported } = Promise.withResolvers<void>();
   const cluster = await startInProcessCluster(defaultGatewayConfig({ host: "127.0.0.1", port: 0 }), new Map(),
     (name) => (name === "agg-q2" ? broken(new MemoryTransport(broker, "ipc")) : new MemoryTransport(broker, "ipc")), true, "fused",
     (name, err) => {

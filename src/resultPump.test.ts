@@ -98,8 +98,7 @@ test("a sink that takes nothing for stallMs is reported stalled, nothing lost fr
 
 test("a chunk the spool cannot give back is reported failed and stays first in the backlog", async () => {
   const events: PumpEvent[] = [];
-  let failed: () => void = () => {};
-  const reported = new Promise<void>((r) => (failed = r));
+  const { promise: reported, resolve: failed } = Promise.withResolvers<void>();
   const pump = new ResultPump(() => {
     throw new Error("gone");
   }, 60_000, (_, e) => {

@@ -36,8 +36,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     });
     await t.declare([{ name: "q", bindings: ["k"] }]);
     const seen = new Set<number>();
-    let allSeen: () => void = () => {};
-    const done = new Promise<void>((r) => (allSeen = r));
+    const { promise: done, resolve: allSeen } = Promise.withResolvers<void>();
     await t.consume("q", { prefetch: 16, concurrent: false }, (d) => {
       seen.add(new DataView(d.body.buffer, d.body.byteOffset).getUint32(0));
       d.ack();
@@ -59,10 +58,8 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
 
   test("transport: a broker's resource alarm is reported as blocked, and what waited is confirmed once it clears", async () => {
     const events: BrokerEvent[] = [];
-    let onBlocked: () => void = () => {};
-    const blocked = new Promise<void>((r) => (onBlocked = r));
-    let onUnblocked: () => void = () => {};
-    const unblocked = new Promise<void>((r) => (onUnblocked = r));
+    const { promise: blocked, resolve: onBlocked } = Promise.withResolvers<void>();
+    const { promise: unblocked, resolve: onUnblocked } = Promise.withResolvers<void>();
     const t = await AmqpTransport.open({
       broker: { url: broker.url }, queueType: "classic", namespace: "alarm", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
       onEvent: (e) => {
@@ -92,8 +89,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
 
   test("transport: a serial consumer stays serial across a restart, and deliveries of the lost channel are not handled", async () => {
     let restarting = false;
-    let connectedAgain: () => void = () => {};
-    const reconnected = new Promise<void>((r) => (connectedAgain = r));
+    const { promise: reconnected, resolve: connectedAgain } = Promise.withResolvers<void>();
     const t = await AmqpTransport.open({
       broker: { url: broker.url }, queueType: "classic", namespace: "serial", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
       onEvent: (e) => { if (restarting && e.type === "connected") connectedAgain(); }, onError: () => {},
@@ -102,12 +98,9 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     const handled: number[] = [];
     let running = 0;
     let most = 0;
-    let release: () => void = () => {};
-    const held = new Promise<void>((r) => (release = r));
-    let firstArrived: () => void = () => {};
-    const first = new Promise<void>((r) => (firstArrived = r));
-    let fourth: () => void = () => {};
-    const four = new Promise<void>((r) => (fourth = r));
+    const { promise: held, resolve: release } = Promise.withResolvers<void>();
+    const { promise: first, resolve: firstArrived } = Promise.withResolvers<void>();
+    const { promise: four, resolve: fourth } = Promise.withResolvers<void>();
     await t.consume("q", { prefetch: 3, concurrent: false }, async (d) => {
       running++;
       most = Math.max(most, running);

@@ -199,12 +199,9 @@ test("after a welcome, reconnects that are closed at once use one --reconnect-ti
  */
 function stallingGateway(): { port: number; got: ClientMessage[]; firstBatch: Promise<void>; aborted: Promise<void>; closed: Promise<void>; stop: () => void } {
   const got: ClientMessage[] = [];
-  let batchArrived: () => void = () => {};
-  const firstBatch = new Promise<void>((r) => (batchArrived = r));
-  let abortArrived: () => void = () => {};
-  const aborted = new Promise<void>((r) => (abortArrived = r));
-  let connectionClosed: () => void = () => {};
-  const closed = new Promise<void>((r) => (connectionClosed = r));
+  const { promise: firstBatch, resolve: batchArrived } = Promise.withResolvers<void>();
+  const { promise: aborted, resolve: abortArrived } = Promise.withResolvers<void>();
+  const { promise: closed, resolve: connectionClosed } = Promise.withResolvers<void>();
   const server = Bun.listen<{ decoder: FrameDecoder }>({
     hostname: "127.0.0.1", port: 0,
     socket: {

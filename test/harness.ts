@@ -126,8 +126,7 @@ export interface ClientRun {
 export function slowClient(port: number, data: string, out: string, batchRows = 25, window = 4): ClientRun {
   const p = Bun.spawn(coffeeArgv("--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${port}`, "--batch-rows", String(batchRows), "--window", String(window), "--progress-ms", "100"), { stdout: "pipe", stderr: "pipe" });
   const stderr = new Response(p.stderr).text();
-  let started: () => void = () => {};
-  const underWay = new Promise<void>((r) => (started = r));
+  const { promise: underWay, resolve: started } = Promise.withResolvers<void>();
   const finished = (async () => {
     let stdout = "";
     const reader = p.stdout.getReader();

@@ -127,8 +127,7 @@ async function memoryTransport(name: string): Promise<MemoryTransport> {
 
 /** A memory transport whose consumers start only once `answer()` is called (a broker slow to answer); counts cancels. */
 async function slowBroker(name: string): Promise<{ transport: Transport; answer: () => void; cancelled: () => number }> {
-  let answer: () => void = () => {};
-  const brokerBack = new Promise<void>((r) => (answer = r));
+  const { promise: brokerBack, resolve: answer } = Promise.withResolvers<void>();
   const base = await memoryTransport(name);
   let cancels = 0;
   const transport: Transport = {
@@ -198,18 +197,15 @@ test("the gateway counts every received frame with the heap governor, not only w
 test("a client gone before its welcome frees its session slot at once; one gone after keeps it for a resume", async () => {
   // The welcome leaves after the commit that logs the session: hold that commit until the
   // gateway has seen the client go, so the close comes first whatever the event loop's order.
-  let committing: () => void = () => {};
-  const commitStarted = new Promise<void>((r) => (committing = r));
-  let release: () => void = () => {};
-  const gate = new Promise<void>((r) => (release = r));
+  const { promise: commitStarted, resolve: committing } = Promise.withResolvers<void>();
+  const { promise: gate, resolve: release } = Promise.withResolvers<void>();
   const commit = GatewayStore.prototype.commit;
   const held = spyOn(GatewayStore.prototype, "commit").mockImplementation(async function (this: GatewayStore) {
     committing();
     await gate;
     return commit.call(this);
   });
-  let sawClose: () => void = () => {};
-  const closeSeen = new Promise<void>((r) => (sawClose = r));
+  const { promise: closeSeen, resolve: sawClose } = Promise.withResolvers<void>();
   const log = { info: (m: string) => void (/client disconnected|purged/.test(m) && sawClose()), warn() {}, error() {} };
   const hello = frame({ t: "hello", v: PROTOCOL_VERSION });
   try {
@@ -326,10 +322,8 @@ test("a client's abort purges its session and frees its slot at once, not after 
 
 test("a session a stage failed while its client was away: the client learns PIPELINE_FAILED when it resumes", async () => {
   const transport = await memoryTransport("failaway");
-  let left: () => void = () => {};
-  const clientLeft = new Promise<void>((r) => (left = r));
-  let purged: () => void = () => {};
-  const sessionPurged = new Promise<void>((r) => (purged = r));
+  const { promise: clientLeft, resolve: left } = Promise.withResolvers<void>();
+  const { promise: sessionPurged, resolve: purged } = Promise.withResolvers<void>();
   const log = { info: (m: string) => { if (m.includes("client disconnected")) left(); if (m.includes("purged")) purged(); }, warn() {}, error() {} };
   await withGateway({}, transport, async (gw) => {
     const port = await gw.listening;
@@ -429,8 +423,7 @@ test("a session whose results trickle in slower than --result-timeout-s in all i
 
 test("a session with every result stored never stalls: its client, away past --result-timeout-s, resumes and gets them", async () => {
   const transport = await memoryTransport("stored");
-  let left: () => void = () => {};
-  const clientLeft = new Promise<void>((r) => (left = r));
+  const { promise: clientLeft, resolve: left } = Promise.withResolvers<void>();
   const log = { info: (m: string) => { if (m.includes("client disconnected")) left(); }, warn() {}, error() {} };
   await withGateway({ heartbeatMs: 50, resultTimeoutMs: 1000 }, transport, async (gw) => {
     const port = await gw.listening;
@@ -461,10 +454,8 @@ test("a session a stage failed while its client was away: a gateway restarted si
   const transport = await memoryTransport("failrestart");
   let session = "";
   try {
-    let purged: () => void = () => {};
-    const sessionPurged = new Promise<void>((r) => (purged = r));
-    let left: () => void = () => {};
-    const clientLeft = new Promise<void>((r) => (left = r));
+    const { promise: sessionPurged, resolve: purged } = Promise.withResolvers<void>();
+    const { promise: clientLeft, resolve: left } = Promise.withResolvers<void>();
     const log = { info: (m: string) => { if (m.includes("client disconnected")) left(); if (m.includes("purged")) purged(); }, warn() {}, error() {} };
     await withGateway({ stateDir }, transport, async (gw) => {
       const first = await openRaw(await gw.listening);

@@ -34,8 +34,7 @@ function truncated(session: string): Uint8Array {
 function scripted(bodies: Uint8Array[]): { transport: Transport; handled: Promise<void>; published: [string, Uint8Array][]; settled: string[] } {
   const published: [string, Uint8Array][] = [];
   const settled: string[] = [];
-  let allHandled: () => void = () => {};
-  const handled = new Promise<void>((r) => (allHandled = r));
+  const { promise: handled, resolve: allHandled } = Promise.withResolvers<void>();
   const transport: Transport = {
     declare: async () => {},
     close: async () => {},

@@ -29,8 +29,7 @@ async function purgeRecorder(confirm: boolean): Promise<{ transport: Transport; 
   const base = new MemoryTransport(new MemoryBroker(), "purge");
   await base.declare(allQueues());
   const purges: BrokerMessage[] = [];
-  let purged: () => void = () => {};
-  const firstPurge = new Promise<void>((r) => (purged = r));
+  const { promise: firstPurge, resolve: purged } = Promise.withResolvers<void>();
   const transport = interceptPublishes(base, PURGE_KEY, (body) => {
     purges.push(decodeMessage(body));
     purged();

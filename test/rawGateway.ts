@@ -22,8 +22,7 @@ export async function openRaw(port: number, answer?: (msg: GatewayMessage) => Ui
   const seen: GatewayMessage[] = [];
   const inbox: GatewayMessage[] = [];
   let arrived: () => void = () => {};
-  let isClosed: () => void = () => {};
-  const closed = new Promise<void>((r) => (isClosed = r));
+  const { promise: closed, resolve: isClosed } = Promise.withResolvers<void>();
   const decoder = new FrameDecoder(64 << 20);
   const onClose = (): void => {
     isClosed();

@@ -69,8 +69,7 @@ async function clientCutOffAfterThreeChunks(name: string) {
 
   const cfg = defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir: join(state, "gateway"), prefetch: 1 });
   let relayed = 0;
-  let stopFirst: () => void = () => {};
-  const firstStopped = new Promise<void>((r) => (stopFirst = r));
+  const { promise: firstStopped, resolve: stopFirst } = Promise.withResolvers<void>();
   const base = await transport();
   const counting: Transport = {
     declare: (q) => base.declare(q),
@@ -149,8 +148,7 @@ test("a gateway restarted after `done` but before the client's bye keeps the ses
   void first.run();
   const port = await first.listening;
   // The client never sees `done` on its first connection, so it never says bye there.
-  let withheld: () => void = () => {};
-  const doneWithheld = new Promise<void>((r) => (withheld = r));
+  const { promise: doneWithheld, resolve: withheld } = Promise.withResolvers<void>();
   const proxy = gatewayProxy(port, (msg) => {
     if (msg.t !== "done") return "pass";
     withheld();

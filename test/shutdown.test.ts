@@ -28,10 +28,8 @@ const silent: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
 /** `base` with result publishes unconfirmed until `release`; `resultPublished` resolves at the first. */
 function resultsHeld(base: Transport): { transport: Transport; resultPublished: Promise<void>; release: () => void } {
-  let release: () => void = () => {};
-  const released = new Promise<void>((r) => (release = r));
-  let publishing: () => void = () => {};
-  const resultPublished = new Promise<void>((r) => (publishing = r));
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
+  const { promise: resultPublished, resolve: publishing } = Promise.withResolvers<void>();
   const transport = interceptPublishes(base, RESULTS_KEY, () => {
     publishing();
     return released;

@@ -36,8 +36,7 @@ async function startAggregator(): Promise<{ proc: Bun.Subprocess<"ignore", "igno
   });
   started.push(proc);
   let text = "";
-  let consuming: () => void = () => {};
-  const ready = new Promise<void>((r) => (consuming = r));
+  const { promise: ready, resolve: consuming } = Promise.withResolvers<void>();
   const stderr = (async () => {
     const decoder = new TextDecoder();
     for await (const chunk of proc.stderr) {
@@ -56,8 +55,7 @@ test("a failed spill exits 70 and loses nothing: after the revival the batch cou
   });
   await transport.declare(allQueues());
   const results: string[] = [];
-  let lastChunk: () => void = () => {};
-  const complete = new Promise<void>((r) => (lastChunk = r));
+  const { promise: complete, resolve: lastChunk } = Promise.withResolvers<void>();
   await transport.consume("results", { prefetch: 8, concurrent: false }, (d) => {
     const m = decodeMessage(d.body);
     if (m.kind === "result" && m.session === session) {

@@ -13,8 +13,7 @@ import { q1TransactionsBatch } from "./brokerMessages.ts";
 test("a batch whose first ack did not reach the broker is counted once, at the ack that did", async () => {
   const body = encodeMessage(q1TransactionsBatch("s", 10));
   const acks: boolean[] = [];
-  let delivered: () => void = () => {};
-  const bothHandled = new Promise<void>((r) => (delivered = r));
+  const { promise: bothHandled, resolve: delivered } = Promise.withResolvers<void>();
   const transport: Transport = {
     declare: async () => {},
     close: async () => {},
