@@ -16,8 +16,14 @@ const givenTcp = new Set<number>();
  */
 const LOWEST_PORT = 10_000;
 
-/** The kernel's ephemeral range [low, high]; Linux's default where /proc cannot say. */
+let ephemeral: [number, number] | null = null;
+
+/** The kernel's ephemeral range [low, high], read once; Linux's default where /proc cannot say. */
 function ephemeralRange(): [number, number] {
+  return (ephemeral ??= readEphemeralRange());
+}
+
+function readEphemeralRange(): [number, number] {
   try {
     const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
     if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high)) return [low, high];
@@ -27,7 +33,7 @@ function ephemeralRange(): [number, number] {
   return [32768, 60999];
 }
 
-/** A port to try: below the ephemeral range when there is room for one, else anywhere above it. */
+/** A port to try: below the ephemeral range when there is room, else above it, else anywhere from LOWEST_PORT. */
 function candidatePort(): number {
   const [low, high] = ephemeralRange();
   if (low - LOWEST_PORT >= 1000) return LOWEST_PORT + Math.floor(Math.random() * (low - LOWEST_PORT));
