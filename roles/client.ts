@@ -146,8 +146,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   cfg.signal?.addEventListener("abort", interrupted, { once: true });
   /** Set once the run succeeded: anything else on the way out gives the session up. */
   let succeeded = false;
-  let welcome: () => void = () => {};
-  const welcomed = new Promise<void>((r) => (welcome = r));
+  const { promise: welcomed, resolve: welcome } = Promise.withResolvers<void>();
   let window = cfg.window;
   let conn: GatewayConnection | null = null;
   /** The connection the gateway last welcomed us on. */
@@ -360,7 +359,6 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   try {
     // Raced with the run's end: a Ctrl-C while a connect hangs (a host dropping SYNs) acts now.
     await Promise.race([connectAgain(null, true), finished]);
-    armIdle();
     await Promise.race([welcomed, finished]);
     const send = (async () => {
       /** `bytes`: bytes of the entity's files up to this batch's rows, for the progress estimate. */

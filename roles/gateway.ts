@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { decodeClientMessage, encodeProtocolTransient, MAX_HEARTBEAT_MS, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
-import { ENTITIES, MAX_FIELD_BYTES, type Entity } from "../src/schema.ts";
+import { MAX_FIELD_BYTES, type Entity } from "../src/schema.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
 import { PURGE_KEY } from "../src/topology.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
@@ -26,7 +26,7 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
-import { GATEWAY_STAGE, newSession as blankSession, resultsComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
+import { GATEWAY_STAGE, newSession as blankSession, resultsComplete, uploadConfirmed, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 
@@ -345,7 +345,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
    * end-of-stream was confirmed and acked: `done` must never overtake an ack.
    */
   function maybeFinish(s: Session): void {
-    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !ENTITIES.every((e) => s.eosConfirmed.has(e)) || !resultsComplete(store.sessions.get(s.id)?.chunks ?? [])) return;
+    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !uploadConfirmed(s) || !resultsComplete(store.sessions.get(s.id)?.chunks ?? [])) return;
     s.done = true;
     sessions.delete(s.id);
     finished.set(s.id, s);

@@ -81,6 +81,11 @@ export function uploadOver(s: Session): boolean {
   return ENTITIES.every((e) => s.eosCount.has(e));
 }
 
+/** True once the broker confirmed every entity's end-of-stream: the whole upload is in. */
+export function uploadConfirmed(s: Pick<Session, "eosConfirmed">): boolean {
+  return ENTITIES.every((e) => s.eosConfirmed.has(e));
+}
+
 /** True when `chunks` hold every query's chunks 0..last, the last one included. */
 export function resultsComplete(chunks: readonly Pick<StoredChunk, "query" | "chunk" | "last">[]): boolean {
   return QUERIES.every((q) => {

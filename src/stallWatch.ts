@@ -5,9 +5,8 @@
  * with every result stored never stalls: what is left is their delivery, which the result pump's
  * and the TTL's deadlines watch.
  */
-import { resultsComplete, type Session } from "./gatewaySession.ts";
+import { resultsComplete, uploadConfirmed, type Session } from "./gatewaySession.ts";
 import type { StoredChunk } from "./gatewayStore.ts";
-import { ENTITIES } from "./schema.ts";
 
 /**
  * True when `s` has stored no new chunk for `timeoutMs` since its upload was over; otherwise
@@ -15,7 +14,7 @@ import { ENTITIES } from "./schema.ts";
  * one tick after the session's last end-of-stream and one tick after the timeout.
  */
 export function isStalled(s: Pick<Session, "eosConfirmed" | "progress">, chunks: readonly StoredChunk[], nowMs: number, timeoutMs: number): boolean {
-  if (!ENTITIES.every((e) => s.eosConfirmed.has(e)) || resultsComplete(chunks)) return false;
+  if (!uploadConfirmed(s) || resultsComplete(chunks)) return false;
   if (chunks.length !== s.progress.mark) {
     s.progress = { mark: chunks.length, sinceMs: nowMs };
     return false;
