@@ -71,9 +71,21 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
 
   /**
    * Publish a complete session's result, then log it finished. A crash in between publishes the
-   * same chunks again after recovery; the gateway drops chunks it already relayed.
+   * same chunks again after recovery; the gateway drops chunks it already relayed. Everything
+   * logged so far (the message that completed the session, the cut) is durable before the first
+   * chunk goes out.
    */
   async function publishResult(id: string): Promise<void> {
+    // The gateway knows chunks by index, so a republish must cut where the first publish did.
+    let cutBytes = state.cutOf(id);
+    if (cutBytes === undefined) {
+      cutBytes = cfg.chunkBytes;
+      state.fixCut(id, cutBytes);
+      store?.logCut(id, cutBytes);
+    } else if (cutBytes !== cfg.chunkBytes) {
+      log.info(`session ${id}: result cut at ${cutBytes} bytes, as when its publishing began (--chunk-bytes is ${cfg.chunkBytes})`);
+    }
+    await group.now();
     const started = performance.now();
     // Streamed: chunks are cut as the lines come (Q1 merges its runs from disk), one chunk held
     // back so the last can say so. At most RESULT_CHUNKS_IN_FLIGHT await their confirms: a
@@ -89,7 +101,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       publishes.push(published);
       if (publishes.length >= RESULT_CHUNKS_IN_FLIGHT) await publishes.shift();
     };
-    for (const chunk of chunkLines(state.result(id), cfg.chunkBytes, () => lines++)) {
+    for (const chunk of chunkLines(state.result(id), cutBytes, () => lines++)) {
       if (pending !== null) await send(pending, false);
       pending = chunk;
     }
@@ -147,7 +159,6 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     // Checked after every message, duplicates included: if publishing a result failed, the
     // redelivered last message (now a duplicate) is what retries it.
     if (msg.kind !== "purge" && state.isComplete(msg.session)) {
-      await group.now();
       await publishResult(msg.session);
       await group.now();
       d.ack();

@@ -15,6 +15,8 @@ import { plainToState, stateToPlain } from "./stateCodec.ts";
 interface SessionState {
   tracker: SessionTracker;
   state: unknown;
+  /** Bytes at which its result is cut into chunks, fixed before the first chunk is published. */
+  cutBytes?: number;
 }
 
 /** An open session as snapshot data: its tracker and its reducer state, both plain. */
@@ -22,6 +24,8 @@ export interface LiveSessionSnapshot {
   session: string;
   tracker: TrackerSnapshot;
   state: unknown;
+  /** Absent until its result's publishing began (and in snapshots of earlier versions). */
+  cutBytes?: number;
 }
 
 /** What applying one message did. */
@@ -145,6 +149,22 @@ export class AggregatorState {
     return [...this.sessions].filter(([, s]) => s.tracker.isComplete()).map(([id]) => id);
   }
 
+  /**
+   * Fix the size at which `session`'s result is cut into chunks, before its first chunk goes
+   * out. The gateway knows a chunk by its index: a republish after a crash must cut the very
+   * same chunks, whatever --chunk-bytes the restarted aggregator was given.
+   */
+  fixCut(session: string, cutBytes: number): void {
+    const s = this.sessions.get(session);
+    // A session no longer open (ended since) has no result left to cut.
+    if (s) s.cutBytes = cutBytes;
+  }
+
+  /** The chunk size fixed for `session`'s result, once its publishing began. */
+  cutOf(session: string): number | undefined {
+    return this.sessions.get(session)?.cutBytes;
+  }
+
   /** The result's CSV lines, lazily; does not change the state, so it can be recomputed after a crash. */
   result(session: string): Iterable<string> {
     const s = this.sessions.get(session);
@@ -166,14 +186,18 @@ export class AggregatorState {
    * built them): restoring it rebuilds exactly these sessions.
    */
   liveSessions(): LiveSessionSnapshot[] {
-    return [...this.sessions].map(([session, s]) => ({ session, tracker: s.tracker.export(), state: stateToPlain(s.state) }));
+    return [...this.sessions].map(([session, s]) => ({ session, tracker: s.tracker.export(), state: stateToPlain(s.state), ...(s.cutBytes !== undefined ? { cutBytes: s.cutBytes } : {}) }));
   }
 
   /** Re-open a session from its snapshot data (recovery). */
   restoreSession(snap: LiveSessionSnapshot): void {
     const state = plainToState(snap.state);
     const ctx = this.context(snap.session);
-    this.sessions.set(snap.session, { tracker: SessionTracker.import(this.reducer.needs, snap.tracker), state: this.reducer.restore ? this.reducer.restore(state, ctx) : state });
+    this.sessions.set(snap.session, {
+      tracker: SessionTracker.import(this.reducer.needs, snap.tracker),
+      state: this.reducer.restore ? this.reducer.restore(state, ctx) : state,
+      ...(snap.cutBytes !== undefined ? { cutBytes: snap.cutBytes } : {}),
+    });
   }
 
   /** Ended session ids still remembered (so a snapshot keeps dropping their late messages). */

@@ -169,6 +169,29 @@ describe("snapshot, crash, recover: every query equals an uninterrupted run", ()
   }
 });
 
+test("the size a result is cut at survives recovery, from the log and from a snapshot", async () => {
+  const dir = tempDir();
+  const first = (await AggregatorStore.open(dir, q3Reducer)).store;
+  await feed(first, [stores("A"), partial("A", 0, 10), stores("B")]);
+  first.state.fixCut("A", 777);
+  first.logCut("A", 777);
+  await first.commit();
+  await first.close();
+
+  const fromLog = (await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 1 })).store;
+  expect(fromLog.state.cutOf("A")).toBe(777);
+  expect(fromLog.state.cutOf("B")).toBeUndefined();
+  await feed(fromLog, [partial("B", 0, 3)]);
+  expect(await fromLog.maybeSnapshot()).toBe(true);
+  await fromLog.close();
+
+  const { store: fromSnapshot, replayed } = await AggregatorStore.open(dir, q3Reducer);
+  expect(replayed).toBe(0);
+  expect(fromSnapshot.state.cutOf("A")).toBe(777);
+  expect(fromSnapshot.state.cutOf("B")).toBeUndefined();
+  await fromSnapshot.close();
+});
+
 test("a snapshot written by an earlier version (format 1: raw messages) still recovers", async () => {
   const dir = tempDir();
   const { wal } = await Wal.open({ dir });

@@ -13,6 +13,8 @@ import { join } from "node:path";
 
 const MESSAGE = 1;
 const FINISHED = 2;
+/** [session, bytes]: the size the session's result is cut at, logged before its first chunk is published. */
+const CUT = 3;
 const packr = new Packr({ useRecords: false });
 const text = new TextEncoder();
 const untext = new TextDecoder();
@@ -88,12 +90,21 @@ export class AggregatorStore {
     const payload = r.subarray(1);
     if (r[0] === MESSAGE) this.state.apply(decodeMessage(payload));
     else if (r[0] === FINISHED) this.state.markFinished(untext.decode(payload));
+    else if (r[0] === CUT) {
+      const [session, bytes] = packr.unpack(payload) as [string, number];
+      this.state.fixCut(session, bytes);
+    }
     else throw new InternalError(`unknown aggregator log record kind ${r[0]}`);
   }
 
   /** Log an accepted message (call only when apply() returned "applied" or "purged"). */
   logMessage(raw: Uint8Array): void {
     this.append(record(MESSAGE, raw));
+  }
+
+  /** Log the size a session's result is cut at (after `state.fixCut`), before any chunk is published. */
+  logCut(session: string, bytes: number): void {
+    this.append(record(CUT, packr.pack([session, bytes])));
   }
 
   /** Log that a session's result was published and its state freed. */
