@@ -52,6 +52,13 @@ describe("secret options", () => {
     }
   });
 
+  test("help names every option's default, or says it is required or has none", () => {
+    const rows = renderHelp("coffee x", "d", [...SPECS, { name: "stage", type: "string", help: "a stage" }]).split("\n").filter((l) => l.startsWith("  --") && !l.startsWith("  --help"));
+    expect(rows.length).toBe(SPECS.length + 1);
+    for (const row of rows) expect(row).toMatch(/\[.*(default |required)/);
+    expect(rows.at(-1)).toContain("[default none]");
+  });
+
   test("help shows the file flag, never the flag itself, and a redacted default", () => {
     const help = renderHelp("coffee x", "d", SPECS);
     expect(help).toContain("--amqp-url-file PATH");
