@@ -25,7 +25,7 @@ export interface BrokerAddress {
 export function brokerOptions(urlHelp = "RabbitMQ URL, amqp:// or amqps:// (TLS)"): OptionSpec[] {
   return [
     { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, secret: true, help: urlHelp },
-    { name: "amqp-ca-file", type: "string", env: "AMQP_CA_FILE", help: "PEM CA bundle to trust for amqps:// (default: the system's CAs)" },
+    { name: "amqp-ca-file", type: "string", env: "AMQP_CA_FILE", help: "PEM CA bundle to trust for amqps://", defaultText: "the system's CAs" },
   ];
 }
 

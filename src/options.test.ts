@@ -53,10 +53,12 @@ describe("secret options", () => {
   });
 
   test("help names every option's default, or says it is required or has none", () => {
-    const rows = renderHelp("coffee x", "d", [...SPECS, { name: "stage", type: "string", help: "a stage" }]).split("\n").filter((l) => l.startsWith("  --") && !l.startsWith("  --help"));
-    expect(rows.length).toBe(SPECS.length + 1);
-    for (const row of rows) expect(row).toMatch(/\[.*(default |required)/);
-    expect(rows.at(-1)).toContain("[default none]");
+    const extra: OptionSpec[] = [{ name: "stage", type: "string", help: "a stage" }, { name: "peer-port", type: "int", default: 0, help: "p", defaultText: "the peer's own" }];
+    const rows = renderHelp("coffee x", "d", [...SPECS, ...extra]).split("\n").filter((l) => l.startsWith("  --") && !l.startsWith("  --help"));
+    expect(rows.length).toBe(SPECS.length + 2);
+    for (const row of rows) expect(row).toMatch(/\[.*(default[ :]|required)/);
+    expect(rows.at(-2)).toContain("[default none]");
+    expect(rows.at(-1)).toContain("[default: the peer's own]");
   });
 
   test("help shows the file flag, never the flag itself, and a redacted default", () => {

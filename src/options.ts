@@ -17,6 +17,8 @@ export interface OptionSpec {
   min?: number;
   max?: number;
   choices?: readonly string[];
+  /** What leaving the option unset means, when that is not one value (shown as its default in `--help`). */
+  defaultText?: string;
   /**
    * A credential: never accepted as a flag (flags show in `ps` and shell history), only from
    * `env` or from a file named by `--NAME-file` / `ENV_FILE` (Docker and Kubernetes secrets).
@@ -135,7 +137,7 @@ export function renderOptionRows(specs: readonly OptionSpec[]): string[] {
     const extras = [
       s.secret ? `secret: env ${s.env} or this file${fileEnv(s) ? ` (env ${fileEnv(s)})` : ""}, never a flag` : s.env ? `env ${s.env}` : "",
       // Every option names its default (the contract's `--help`), "none" when absent means unset.
-      s.required ? "required" : shownDefault !== undefined ? `default ${JSON.stringify(shownDefault)}` : "default none",
+      s.required ? "required" : s.defaultText !== undefined ? `default: ${s.defaultText}` : shownDefault !== undefined ? `default ${JSON.stringify(shownDefault)}` : "default none",
       s.min !== undefined || s.max !== undefined ? `range ${s.min ?? ""}..${s.max ?? ""}` : "",
     ].filter(Boolean);
     return `  ${flag.padEnd(34)} ${s.help}${extras.length ? ` [${extras.join("; ")}]` : ""}`;

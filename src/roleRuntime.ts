@@ -17,7 +17,7 @@ import type { Transport } from "./transport.ts";
 
 /** Options every broker-connected role takes. */
 export const COMMON_OPTIONS: readonly OptionSpec[] = [
-  { name: "name", type: "string", env: "COFFEE_NAME", help: "process name in logs, health replies and cluster.json; the gateway and aggregators keep their state in STATE-DIR/<name>/ (default: gateway, agg-qN, or the worker's stage or chain)" },
+  { name: "name", type: "string", env: "COFFEE_NAME", help: "process name in logs, health replies and cluster.json; the gateway and aggregators keep their state in STATE-DIR/<name>/", defaultText: "gateway, agg-qN, or the worker's stage or chain" },
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
   ...brokerOptions(),
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: classic (one node) or quorum (replicated; for a RabbitMQ cluster). Every process of a namespace must agree" },

@@ -41,7 +41,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "roles", type: "string", default: "gateway,worker,aggregator,monitor", help: "roles whose processes may be killed (gateway, worker, aggregator, monitor)" },
   { name: "broker-restart-at-s", type: "int", default: 0, min: 0, max: 86_400, help: "restart the broker once at this second (0 = never); runs a private rabbitmq-server" },
   { name: "seed", type: "int", default: 1, min: 0, max: 2 ** 31 - 1, help: "seed of victims, pauses and data" },
-  { name: "data", type: "string", help: "comma-separated dataset folders, one per client (default: generate them)" },
+  { name: "data", type: "string", help: "comma-separated dataset folders, one per client", defaultText: "generate them" },
   { name: "months", type: "string", default: "2024-01..2024-02", help: "months of generated data per client" },
   { name: "transactions-per-month", type: "int", default: 2000, min: 10, max: 700_000, help: "generated transactions per month" },
   ...brokerOptions("broker to use when no restart is asked for (amqp:// or amqps://)"),
