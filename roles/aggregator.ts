@@ -19,7 +19,7 @@ import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
 import { chunkLines } from "../src/chunkLines.ts";
 import { AggregatorState, type ApplyEffect } from "../src/aggregatorState.ts";
 import { AggregatorStore } from "../src/aggregatorStore.ts";
-import { codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
+import { CoffeeError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
@@ -114,6 +114,24 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     log.info(`session ${id} complete: ${chunks} result chunk(s) in ${(performance.now() - started).toFixed(0)} ms`);
   }
 
+  /**
+   * Publish a complete session's result; a result that cannot be produced (a spilled run that
+   * does not read back, say) fails the session instead. Retrying would meet the same failure
+   * on every redelivery of the completing message, and block this queue for every session.
+   * Only the broker going away (on shutdown; it is retried otherwise) is left to the caller.
+   */
+  async function finishSession(id: string): Promise<void> {
+    try {
+      await publishResult(id);
+    } catch (err) {
+      if (isWalWriteFailure(err)) fatal(err);
+      if (err instanceof CoffeeError && err.code === "BROKER_UNAVAILABLE") throw err;
+      failedSessions++;
+      log.error(`session ${id}: its result could not be published, the session fails: ${codedMessage(err)}`);
+      await failSession(transport, id, spec.queue, `its result could not be produced: ${errorMessage(err)}`);
+    }
+  }
+
   async function handle(d: Delivery): Promise<void> {
     let msg: BrokerMessage;
     try {
@@ -159,7 +177,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     // Checked after every message, duplicates included: if publishing a result failed, the
     // redelivered last message (now a duplicate) is what retries it.
     if (msg.kind !== "purge" && state.isComplete(msg.session)) {
-      await publishResult(msg.session);
+      await finishSession(msg.session);
       await group.now();
       d.ack();
       if (store && (await store.maybeSnapshot().catch(fatal))) log.info("log compacted into a snapshot");
@@ -195,7 +213,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       const republished = (async () => {
         for (const id of state.completeSessions()) {
           if (shuttingDown) return;
-          await publishResult(id);
+          await finishSession(id);
         }
         await group.now();
       })();

@@ -42,7 +42,9 @@ function scripted(bodies: Uint8Array[]): { transport: Transport; handled: Promis
     consume: async (_queue, _options, handler) => {
       // A requeued delivery comes back, marked redelivered, as the broker gives it again.
       const queue = bodies.map((body) => ({ body, redelivered: false }));
-      for (let next = queue.shift(); next; next = queue.shift()) {
+      // Bounded, so a requeue loop (the bug these tests guard against) ends and shows in `settled`.
+      let deliveries = 0;
+      for (let next = queue.shift(); next && deliveries++ < 50; next = queue.shift()) {
         const { body, redelivered } = next;
         const d: Delivery = {
           body, redelivered, ack: () => settled.push("ack") > 0,
@@ -155,6 +157,22 @@ test("a reducer that throws fails its session at once: a second try would count 
     expect(settled).toEqual(["ack"]);
     expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
       [RESULTS_KEY, { kind: "failed", session: "sess-6", reason: "agg-q1: transactions batch #0 could not be applied: Out of memory" }],
+    ]);
+    expect(status).toMatchObject({ failedSessions: 1 });
+  } finally {
+    thrown.mockRestore();
+  }
+});
+
+test("a result that cannot be produced fails its session once, instead of requeuing the completing message forever", async () => {
+  // What a spilled run that no longer reads back does to Q1's finish.
+  const thrown = spyOn(REDUCERS.q1, "finish").mockImplementation(() => { throw new Error("run file ends inside a row"); });
+  try {
+    const eos = encodeMessage({ kind: "eos", session: "sess-7", entity: "transactions", count: 1 });
+    const { published, settled, status } = await runAggregator([encodeMessage(q1TransactionsBatch("sess-7", 10)), eos]);
+    expect(settled).toEqual(["ack", "ack"]);
+    expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
+      [RESULTS_KEY, { kind: "failed", session: "sess-7", reason: "agg-q1: its result could not be produced: run file ends inside a row" }],
     ]);
     expect(status).toMatchObject({ failedSessions: 1 });
   } finally {
