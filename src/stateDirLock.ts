@@ -52,9 +52,9 @@ export interface StateDirLock {
 
 /**
  * Take `dir`'s lock (creating `dir` durably if missing). Throws CONFIG_INVALID when another
- * process holds it; returns unlocked, with the reason, when locks cannot be had here.
+ * process holds it, with `advice` on what to do instead; returns unlocked, with the reason, when locks cannot be had here.
  */
-export function lockStateDir(dir: string): StateDirLock {
+export function lockStateDir(dir: string, advice = "one gateway or aggregator per state directory; give this one its own --state-dir or --name"): StateDirLock {
   ensureDurableDir(dir);
   const path = join(dir, "LOCK");
   let fd: number;
@@ -75,7 +75,7 @@ export function lockStateDir(dir: string): StateDirLock {
       // unreadable: the message names no pid
     }
     closeSync(fd);
-    throw new ConfigError(`state directory ${dir} is in use by another process${holder ? ` (pid ${holder})` : ""}: one gateway or aggregator per state directory; give this one its own --state-dir or --name`);
+    throw new ConfigError(`state directory ${dir} is in use by another process${holder ? ` (pid ${holder})` : ""}: ${advice}`);
   }
   // Who holds it, for the message above (the lock itself is the flock, not this text).
   ftruncateSync(fd, 0);

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freeTcpPort } from "../src/ports.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
-import { coffeeArgv, generate, runCoffee, tempDir } from "./harness.ts";
+import { coffeeArgv, generate, runCoffee, startCluster, tempDir } from "./harness.ts";
 
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 /** Tests that need a broker that answers (CI starts one) are skipped, not hung, without one. */
@@ -123,6 +123,20 @@ describe("command line", () => {
     } finally {
       busy.stop(true);
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a second coffee up on a running cluster's --state-dir is CONFIG_INVALID at once, and the first goes on untouched", async () => {
+    const first = await startCluster({ tag: "lock", extraArgs: ["--transport", "memory"] });
+    try {
+      const clusterFile = readFileSync(join(first.stateDir, "cluster.json"), "utf8");
+      const r = await runCoffee(["up", "--transport", "memory", "--state-dir", first.stateDir, "--port", String(freeTcpPort()), "--namespace", `${first.namespace}b`]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^coffee: CONFIG_INVALID: state directory .* is in use by another process \(pid \d+\): one coffee up per state directory/)]);
+      expect(readFileSync(join(first.stateDir, "cluster.json"), "utf8")).toBe(clusterFile);
+      expect(first.proc.exitCode).toBeNull();
+    } finally {
+      await first.stop();
     }
   });
 

@@ -5,6 +5,7 @@
  * the gateway accepts clients, and stops every child on SIGINT/SIGTERM.
  */
 import { mkdirSync } from "node:fs";
+import { lockStateDir } from "../stateDirLock.ts";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
 import { ConfigError, errorMessage } from "../errors.ts";
@@ -65,6 +66,10 @@ export const upCommand: Command = {
     if (!tcpPortFree(port, "0.0.0.0")) throw new ConfigError(`--port ${port} is in use (another coffee up, or another server); choose another --port`);
     claimTcpPort(port);
     if (dashboardPort > 0) claimTcpPort(dashboardPort);
+    // A second coffee up on this directory would take over cluster.json, control.json and the
+    // logs, and the first one's monitors would then kill its healthy processes. Held until exit.
+    const lock = lockStateDir(stateDir, "one coffee up per state directory; give this cluster its own --state-dir");
+    if (!lock.locked) log.warn(`state directory ${stateDir} is not locked against a second coffee up: ${lock.unlockedBecause}`);
     const logDir = join(stateDir, "logs");
     mkdirSync(logDir, { recursive: true });
     const clusterFile = join(stateDir, "cluster.json");
