@@ -140,6 +140,19 @@ describe("command line", () => {
     }
   });
 
+  test("coffee chaos refuses a --dir it did not make rather than empty it", async () => {
+    const dir = tempDir("cli-chaos");
+    try {
+      writeFileSync(join(dir, "precious.txt"), "mine\n");
+      const r = await runCoffee(["chaos", "--dir", dir, "--duration-s", "5"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`CONFIG_INVALID: --dir ${dir} is not empty and was not made by coffee chaos`);
+      expect(readFileSync(join(dir, "precious.txt"), "utf8")).toBe("mine\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("client: bad dataset and unreachable gateway are one-line errors, exit 1", async () => {
     const dir = tempDir("cli");
     try {

@@ -1,6 +1,10 @@
 import { expect, test } from "bun:test";
 import type { ClusterProcess } from "../clusterPlan.ts";
-import { killable } from "./chaos.ts";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError } from "../errors.ts";
+import { killable, prepareChaosDir } from "./chaos.ts";
 
 const proc = (name: string, role: ClusterProcess["role"], extra: Partial<ClusterProcess> = {}): ClusterProcess =>
   ({ name, role, pid: 100 + name.length, alive: true, healthPort: 1, ...extra });
@@ -16,4 +20,29 @@ test("chaos kills only running processes of their own, of the chosen roles", () 
   ];
   expect(killable(entries, ["gateway", "worker", "aggregator"]).map((e) => e.name)).toEqual(["gateway", "items-chain-2"]);
   expect(killable(entries, ["monitor"]).map((e) => e.name)).toEqual(["monitor-1"]);
+});
+
+test("chaos empties only a folder that is new, empty or its own, and marks it as its own", () => {
+  const root = mkdtempSync(join(tmpdir(), "coffee-chaosdir-"));
+  try {
+    const fresh = join(root, "fresh");
+    prepareChaosDir(fresh);
+    expect(readdirSync(fresh)).toEqual([".coffee-chaos"]);
+    // An earlier run's leftovers (--keep) go.
+    writeFileSync(join(fresh, "old-result.csv"), "");
+    prepareChaosDir(fresh);
+    expect(readdirSync(fresh)).toEqual([".coffee-chaos"]);
+    // Someone else's folder is refused, and kept as it was.
+    const theirs = join(root, "theirs");
+    mkdirSync(theirs);
+    writeFileSync(join(theirs, "precious.txt"), "mine");
+    expect(() => prepareChaosDir(theirs)).toThrow(ConfigError);
+    expect(readdirSync(theirs)).toEqual(["precious.txt"]);
+    const empty = join(root, "empty");
+    mkdirSync(empty);
+    prepareChaosDir(empty);
+    expect(readdirSync(empty)).toEqual([".coffee-chaos"]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

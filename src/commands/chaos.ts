@@ -4,7 +4,7 @@
  * a private broker, lets the cluster revive what died, and ends with a verdict per session
  * against `coffee reference`. Exits non-zero when any session is not exact.
  */
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
 import { readClusterFile, type ClusterProcess } from "../clusterPlan.ts";
@@ -33,7 +33,7 @@ interface SessionVerdict {
 }
 
 const OPTIONS: readonly OptionSpec[] = [
-  { name: "dir", type: "string", default: "./chaos", help: "data, cluster state and results go here" },
+  { name: "dir", type: "string", default: "./chaos", help: "data, cluster state and results go here; emptied first, so it must be new, empty, or an earlier chaos run's" },
   { name: "duration-s", type: "int", default: 60, min: 5, max: 86_400, help: "how long clients keep starting sessions and processes keep dying" },
   { name: "clients", type: "int", default: 3, min: 1, max: 5, help: "concurrent clients, each with its own dataset" },
   { name: "kill-min-ms", type: "int", default: 2000, min: 100, max: 600_000, help: "shortest pause between two kills" },
@@ -58,6 +58,22 @@ export function killable(entries: readonly ClusterProcess[], roles: readonly str
   return entries.filter((e) => roles.includes(e.role) && e.alive && e.pid !== null && !e.inProcess);
 }
 
+/** Names a directory as chaos's own: only such a directory is emptied for the next run. */
+const CHAOS_MARKER = ".coffee-chaos";
+
+/**
+ * Empty `dir` for a run: a directory a chaos run made (its marker file is there), or a missing
+ * or empty one. Anything else is refused: `--dir .` must not wipe a checkout.
+ */
+export function prepareChaosDir(dir: string): void {
+  if (existsSync(dir) && readdirSync(dir).length > 0 && !existsSync(join(dir, CHAOS_MARKER))) {
+    throw new ConfigError(`--dir ${dir} is not empty and was not made by coffee chaos: it is emptied before a run, so give a new or empty folder`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, CHAOS_MARKER), "made by coffee chaos: emptied by the next run\n");
+}
+
 /** `coffee chaos`. */
 export const chaosCommand: Command = {
   name: "chaos",
@@ -75,8 +91,7 @@ export const chaosCommand: Command = {
     const rng = new Rng(seed);
     const rand = (): number => rng.float();
     const durationMs = int(values, "duration-s") * 1000;
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
+    prepareChaosDir(dir);
 
     const given = optStr(values, "data")?.split(",").map((d) => resolve(d.trim())).filter(Boolean);
     const clients = given ? given.length : int(values, "clients");
