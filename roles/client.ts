@@ -8,7 +8,7 @@ import { jitteredBackoffMs } from "../src/backoff.ts";
 import { BoundedQueue } from "../src/boundedQueue.ts";
 import type { Command } from "../src/command.ts";
 import { readEntityFile, type TextBatch } from "../src/csvSource.ts";
-import { CoffeeError, ConfigError, codedMessage, errorMessage } from "../src/errors.ts";
+import { CoffeeError, ConfigError, DecodeError, codedMessage, errorMessage } from "../src/errors.ts";
 import { GatewayConnection } from "../src/gatewayConnection.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { HEAP_LIMIT_OPTION, startHeapGovernor } from "../src/heapGovernor.ts";
@@ -300,7 +300,16 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   };
 
   const open = async (): Promise<GatewayConnection> =>
-    GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { received: heard, message: onMessage, closed: onClosed, failed: (err) => settle.reject(err) });
+    GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { received: heard, message: onMessage, closed: onClosed, failed: (err) => settle.reject(notAGateway(err)) });
+
+  /**
+   * Bytes that do not decode before any welcome mean another server answers at that address
+   * (RabbitMQ's "AMQP" reads as a 1 GB frame): said so, not as a frame error of ours.
+   */
+  const notAGateway = (err: Error): Error =>
+    welcomedOn === null && err instanceof DecodeError
+      ? new CoffeeError("GATEWAY_UNREACHABLE", `no coffee gateway at ${cfg.host}:${cfg.port}: what answers there does not speak coffee's protocol (${err.message})`)
+      : err;
 
   /**
    * Connect and say hello, or resume the session once there is one, within the retry budget.

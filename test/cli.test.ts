@@ -172,6 +172,17 @@ describe("command line", () => {
       expect(unreachable.code).toBe(1);
       expect(unreachable.stderr.trim().split("\n")).toHaveLength(1);
       expect(unreachable.stderr).toContain("GATEWAY_UNREACHABLE");
+
+      // A broker's port by mistake: RabbitMQ answers a header it does not know with its own.
+      const amqp = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (s) => { s.write("AMQP\x00\x00\x09\x01"); s.end(); } } });
+      try {
+        const wrong = await runCoffee(["--role", "client", "--data", join(dir, "ds"), "--out", dir, "--gateway", `127.0.0.1:${amqp.port}`, "--connect-retry-s", "1"]);
+        expect(wrong.code).toBe(1);
+        expect(wrong.stderr.trim().split("\n")).toHaveLength(1);
+        expect(wrong.stderr).toContain(`GATEWAY_UNREACHABLE: no coffee gateway at 127.0.0.1:${amqp.port}: what answers there does not speak coffee's protocol`);
+      } finally {
+        amqp.stop(true);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
