@@ -10,9 +10,9 @@
  */
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
 import { jitteredBackoffMs } from "./backoff.ts";
-import { connectBroker, type BrokerAddress } from "./brokerAddress.ts";
+import { brokerRefusedUs, connectBroker, type BrokerAddress } from "./brokerAddress.ts";
 import { redactIn, redactUrl } from "./redact.ts";
-import { CoffeeError, errorMessage } from "./errors.ts";
+import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
 import type { QueueSpec } from "./topology.ts";
 import { dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
@@ -87,10 +87,14 @@ export class AmqpTransport implements Transport {
 
   private constructor(private readonly opts: AmqpOptions) {}
 
-  /** Connect (retrying with backoff until the broker answers) and declare the exchange. */
+  /**
+   * Connect (retrying with backoff until the broker answers) and declare the exchange. A broker
+   * that answers and refuses us (credentials, vhost, TLS) is CONFIG_INVALID at once: no retry
+   * would change that, and a process retrying it forever looks alive while doing nothing.
+   */
   static async open(opts: AmqpOptions): Promise<AmqpTransport> {
     const t = new AmqpTransport(opts);
-    await t.reconnectLoop(false);
+    await t.reconnectLoop(false, true);
     return t;
   }
 
@@ -138,8 +142,8 @@ export class AmqpTransport implements Transport {
     }
   }
 
-  /** Retry connectOnce with capped exponential backoff and jitter until it succeeds. */
-  private async reconnectLoop(wait: boolean): Promise<void> {
+  /** Retry connectOnce with capped exponential backoff and jitter until it succeeds (or, with `refusalIsFinal`, is refused). */
+  private async reconnectLoop(wait: boolean, refusalIsFinal = false): Promise<void> {
     this.reconnecting = true;
     let lastError = "";
     for (let attempt = 0; !this.closing; attempt++) {
@@ -158,6 +162,10 @@ export class AmqpTransport implements Transport {
         return;
       } catch (err) {
         lastError = redactIn(errorMessage(err), this.opts.broker.url);
+        if (refusalIsFinal && brokerRefusedUs(lastError)) {
+          this.reconnecting = false;
+          throw new ConfigError(`the broker at ${redactUrl(this.opts.broker.url)} refused the connection: ${lastError} (fix AMQP_URL, its credentials or AMQP_CA_FILE)`);
+        }
       }
     }
     this.reconnecting = false;

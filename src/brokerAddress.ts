@@ -79,3 +79,14 @@ export function brokerEnv(addr: BrokerAddress): Record<string, string> {
   // An inherited AMQP_URL_FILE would clash with AMQP_URL in the child: blank it.
   return { AMQP_URL: addr.url, AMQP_URL_FILE: "", ...(addr.caFile !== undefined ? { AMQP_CA_FILE: addr.caFile } : {}) };
 }
+
+/**
+ * True when a connection failure (src/privateBroker.ts's `brokerProbe`, a role's first connect) shows something answered and refused us: a broker's
+ * credentials, vhost or permissions (AMQP 403 ACCESS_REFUSED, 530 NOT_ALLOWED), a TLS certificate
+ * we do not trust, or TLS spoken to a plain port (or the other way round). No fallback should
+ * paper over those. Anything else (refused, unreachable, reset, timed out, closed during the
+ * handshake) counts as nothing answering, and the fallback's log line says which.
+ */
+export function brokerRefusedUs(failure: string): boolean {
+  return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|certificate|CERT_|altname|self.signed|unable to verify|wrong version number|EPROTO|ssl3?_|tlsv1 alert|handshake failure/i.test(failure);
+}

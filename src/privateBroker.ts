@@ -34,16 +34,6 @@ export async function brokerAnswers(broker: BrokerAddress): Promise<boolean> {
   return (await brokerProbe(broker)) === null;
 }
 
-/**
- * True when a `brokerProbe` failure shows something answered and refused us: a broker's
- * credentials, vhost or permissions (AMQP 403 ACCESS_REFUSED, 530 NOT_ALLOWED), a TLS certificate
- * we do not trust, or TLS spoken to a plain port (or the other way round). No fallback should
- * paper over those. Anything else (refused, unreachable, reset, timed out, closed during the
- * handshake) counts as nothing answering, and the fallback's log line says which.
- */
-export function brokerRefusedUs(failure: string): boolean {
-  return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|certificate|CERT_|altname|self.signed|unable to verify|wrong version number|EPROTO|ssl3?_|tlsv1 alert|handshake failure/i.test(failure);
-}
 
 /** Why an AMQP connection to `broker` fails (refused, TLS verification, credentials), or null if it succeeds. */
 export async function brokerProbe(broker: BrokerAddress): Promise<string | null> {

@@ -111,6 +111,20 @@ describe("command line", () => {
     }
   });
 
+  test.skipIf(!brokerUp)("a role whose broker refuses its credentials exits CONFIG_INVALID instead of retrying forever", async () => {
+    const url = new URL(AMQP_URL);
+    url.password = "certainly-wrong";
+    // Killed after 30 s: a regression retries forever, never exiting.
+    const p = Bun.spawn(coffeeArgv("--role", "worker", "--chain", "items", "--health-port", "0", "--namespace", "cli-creds"), {
+      env: { ...process.env, AMQP_URL: url.toString() } as Record<string, string>, stdout: "pipe", stderr: "pipe", timeout: 30_000,
+    });
+    const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/CONFIG_INVALID: the broker at amqp:\/\/guest:\*\*\*@.* refused the connection: .*ACCESS[-_]REFUSED/);
+    expect(stderr).not.toContain("certainly-wrong");
+    expect(stderr).not.toContain("reconnect attempt");
+  });
+
   test("coffee up --port on a taken port is CONFIG_INVALID at once, in either transport", async () => {
     const busy = Bun.listen({ hostname: "0.0.0.0", port: 0, socket: { data() {} } });
     const dir = tempDir("cli-port");
