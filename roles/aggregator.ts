@@ -245,7 +245,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "query", type: "enum", env: "COFFEE_QUERY", required: true, choices: QUERIES, help: "the query this aggregator finishes" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 128, min: 1, max: 10000, help: "unacked batches in flight" },
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "write-ahead log and snapshots go to STATE-DIR/<name>/" },
-  { name: "chunk-bytes", type: "int", env: "COFFEE_CHUNK_BYTES", default: 256 * 1024, min: 1024, max: 64 * 1024 * 1024, help: "size at which result chunks are cut" },
+  { name: "chunk-bytes", type: "int", env: "COFFEE_CHUNK_BYTES", default: 256 * 1024, min: 1024, max: 8 * 1024 * 1024, help: "size at which result chunks are cut (well under the broker's 16 MiB message limit)" },
   ...COMMON_OPTIONS,
 ];
 

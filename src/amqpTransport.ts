@@ -14,7 +14,7 @@ import { brokerRefusedUs, connectBroker, type BrokerAddress } from "./brokerAddr
 import { redactIn, redactUrl } from "./redact.ts";
 import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
 import type { QueueSpec } from "./topology.ts";
-import { dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
+import { checkMessageSize, dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
 /** Connection state changes, for logs and health status. */
 export type BrokerEvent =
@@ -262,6 +262,7 @@ export class AmqpTransport implements Transport {
    * confirmed because the connection was lost is sent again on the next connection.
    */
   async publish(routingKey: string, body: Uint8Array): Promise<void> {
+    checkMessageSize(routingKey, body);
     for (;;) {
       const link = await this.linked();
       try {

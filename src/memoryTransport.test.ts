@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { MemoryBroker, MemoryTransport } from "./memoryTransport.ts";
-import type { Delivery } from "./transport.ts";
+import { CoffeeError } from "./errors.ts";
+import { MAX_MESSAGE_BYTES, type Delivery } from "./transport.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -180,4 +181,14 @@ test("a handler that throws forever does not starve timers", async () => {
 test("highWater must be a positive integer", () => {
   expect(() => new MemoryBroker({ highWater: 0 })).toThrow(RangeError);
   expect(new MemoryBroker().highWater).toBe(1000);
+});
+
+test("a message over the broker's size limit is refused, as the AMQP transport refuses it", async () => {
+  const t = new MemoryTransport(new MemoryBroker(), "big");
+  await t.declare([{ name: "big", bindings: ["big"] }]);
+  const err = await t.publish("big", new Uint8Array(MAX_MESSAGE_BYTES + 1)).then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(CoffeeError);
+  expect((err as CoffeeError).code).toBe("LIMIT_EXCEEDED");
+  await t.publish("big", new Uint8Array(MAX_MESSAGE_BYTES));
+  await t.close();
 });

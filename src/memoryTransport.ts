@@ -9,7 +9,7 @@
  */
 import { InternalError } from "./errors.ts";
 import type { QueueSpec } from "./topology.ts";
-import { dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
+import { checkMessageSize, dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
 /** Delay before a message nacked with requeue is offered again, so a handler that always fails cannot starve the event loop. */
 const REDELIVERY_DELAY_MS = 10;
@@ -198,6 +198,7 @@ export class MemoryTransport implements Transport {
    * in call order, waiting or not.
    */
   async publish(routingKey: string, body: Uint8Array): Promise<void> {
+    checkMessageSize(routingKey, body);
     const key = this.q(routingKey);
     if (this.waiting === null && this.broker.hasRoom(key)) {
       this.broker.publish(key, body);

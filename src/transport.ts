@@ -2,6 +2,7 @@
  * The messaging interface every role talks to. Two implementations: AMQP (RabbitMQ, durable,
  * confirmed) for real deployments, and in-memory for a one-process cluster and fast tests.
  */
+import { CoffeeError } from "./errors.ts";
 import type { QueueSpec } from "./topology.ts";
 
 /** One received message; exactly one of ack/nack must be called. */
@@ -37,11 +38,29 @@ export interface ConsumeOptions {
 /** Handler of a delivery; a thrown error nacks (requeues) the delivery. */
 export type DeliveryHandler = (delivery: Delivery) => Promise<void> | void;
 
+/**
+ * Largest message a transport publishes: RabbitMQ 4's default max_message_size (3.x allows
+ * 128 MiB). The broker answers a larger one by closing the channel, which fails every publish in
+ * flight with it; retried, the same message would close it again, forever. Far above what coffee
+ * sends (1 MiB client batches, 256 KiB result chunks).
+ */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** A message over MAX_MESSAGE_BYTES is refused before it reaches the broker: LIMIT_EXCEEDED, never retried. */
+export function checkMessageSize(routingKey: string, body: Uint8Array): void {
+  if (body.length > MAX_MESSAGE_BYTES) {
+    throw new CoffeeError("LIMIT_EXCEEDED", `a message of ${body.length} bytes to ${routingKey} exceeds ${MAX_MESSAGE_BYTES} bytes, the broker's message size limit (send smaller batches or chunks)`);
+  }
+}
+
 /** Messaging operations, namespaced by the implementation. */
 export interface Transport {
   /** Declare the exchange, queues and bindings (idempotent). */
   declare(queues: readonly QueueSpec[]): Promise<void>;
-  /** Publish persistently; resolves once the broker has taken responsibility (confirm). */
+  /**
+   * Publish persistently; resolves once the broker has taken responsibility (confirm). Rejects
+   * at once with LIMIT_EXCEEDED for a body over MAX_MESSAGE_BYTES.
+   */
   publish(routingKey: string, body: Uint8Array): Promise<void>;
   consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer>;
   close(): Promise<void>;
