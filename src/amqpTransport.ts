@@ -300,11 +300,19 @@ export class AmqpTransport implements Transport {
         if (!entry.cancelled) this.recycle(`the broker cancelled the consumer on ${entry.queue}`);
         return;
       }
+      // Settled once: a second ack or nack of one delivery tag (an ack queued behind a group
+      // commit after the handler threw and was nacked, say) is a 406 that closes the channel.
+      let settled = false;
+      const once = (f: () => void): boolean => {
+        if (settled) return false;
+        settled = true;
+        return settle(f);
+      };
       const delivery: Delivery = {
         body: msg.content,
         redelivered: msg.fields.redelivered,
-        ack: () => settle(() => ch.ack(msg)),
-        nack: (requeue) => void settle(() => ch.nack(msg, false, requeue)),
+        ack: () => once(() => ch.ack(msg)),
+        nack: (requeue) => void once(() => ch.nack(msg, false, requeue)),
       };
       this.deliveredOn.set(delivery, ch);
       entry.dispatch(delivery);

@@ -46,4 +46,26 @@ describe.if(brokerUp)("AMQP transport (RabbitMQ at AMQP_URL)", () => {
     await consumer.cancel();
     expect(events.filter((e) => e !== "connected")).toEqual([]);
   });
+
+  test("a delivery is settled once: an ack after its nack is refused here, not sent to close the channel", async () => {
+    await transport.declare([{ name: "twice", bindings: ["twice"] }]);
+    const seen: { redelivered: boolean; ackAfterNack?: boolean }[] = [];
+    const again = Promise.withResolvers<void>();
+    const consumer = await transport.consume("twice", { prefetch: 1, concurrent: false }, (d) => {
+      if (!d.redelivered) {
+        d.nack(true);
+        seen.push({ redelivered: false, ackAfterNack: d.ack() });
+      } else {
+        seen.push({ redelivered: true, ackAfterNack: d.ack() });
+        again.resolve();
+      }
+    });
+    await transport.publish("twice", new TextEncoder().encode("once"));
+    await again.promise;
+    await consumer.cancel();
+    // The nack requeued it; the ack after it was refused (false), so the channel lived on to
+    // deliver it again, and that delivery's own ack went through.
+    expect(seen).toEqual([{ redelivered: false, ackAfterNack: false }, { redelivered: true, ackAfterNack: true }]);
+    expect(events.filter((e) => e !== "connected")).toEqual([]);
+  });
 });
