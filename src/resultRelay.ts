@@ -115,7 +115,9 @@ export class ResultRelay {
     if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
       counters.duplicateChunks++;
       metrics.duplicatesDropped.inc(GATEWAY_STAGE);
-      return void d.ack();
+      // After the next commit, like the first copy: that copy's record may not be durable yet
+      // (its ack waits for the same commit), and acking this one first could lose both.
+      return void group.after(() => d.ack());
     }
     const added = store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
     group.after(() => d.ack());
