@@ -46,7 +46,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "transactions-per-month", type: "int", default: 2000, min: 10, max: 700_000, help: "generated transactions per month" },
   ...brokerOptions("broker to use when no restart is asked for (amqp:// or amqps://)"),
   { name: "keep", type: "bool", default: false, help: "keep data, state and results afterwards" },
-  { name: "replicas", type: "string", help: "worker replicas per stage, passed to coffee up" },
+  { name: "replicas", type: "string", help: "worker replicas per stage (1..64 each), passed to coffee up" },
 ];
 
 /**

@@ -10,7 +10,7 @@ import { int, str, type OptionSpec } from "../options.ts";
 import { parseReplicas, STAGES } from "../topology.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
-  { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage, e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")}); with --deploy fused a chain runs as many replicas as its most replicated stage` },
+  { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage (1..64 each), e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")}); with --deploy fused a chain runs as many replicas as its most replicated stage` },
   { name: "deploy", type: "enum", env: "COFFEE_DEPLOY", default: "fused", choices: DEPLOY_MODES, help: "fused: one service per chain replica (fewer broker hops); split: one service per stage replica" },
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 1, max: 9, help: "monitor services (Bully-elected; they revive the others through the Docker API)" },
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: quorum for a RabbitMQ cluster across machines" },

@@ -37,7 +37,7 @@ const OPTIONS: readonly OptionSpec[] = [
   ...brokerOptions("RabbitMQ URL, amqp:// or amqps:// (TLS); when nothing answers there, see --transport"),
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type for every process: classic or quorum (replicated)" },
   { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at AMQP_URL (or AMQP_URL_FILE); if nothing answers there, a private rabbitmq-server if installed, else everything in this process over an in-memory transport (a broker that answers but refuses, e.g. wrong credentials or certificate, is an error)" },
-  { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage, e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")}); with --deploy fused a chain runs as many replicas as its most replicated stage` },
+  { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage (1..64 each), e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")}); with --deploy fused a chain runs as many replicas as its most replicated stage` },
   { name: "deploy", type: "enum", env: "COFFEE_DEPLOY", default: "fused", choices: DEPLOY_MODES, help: "fused: each chain of stages in one process per replica (fewer broker hops); split: one process per stage" },
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 0, max: 9, help: "monitor processes" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions at the gateway" },
