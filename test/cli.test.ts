@@ -102,6 +102,8 @@ describe("command line", () => {
       });
       const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
       expect(code).toBe(2);
+      // The reason alone: nothing had started, so nothing is said to be stopping.
+      expect(stderr.trim().split("\n")).toHaveLength(1);
       expect(stderr).toContain("refused the connection");
       expect(stderr).toMatch(/ACCESS[-_]REFUSED/);
       expect(stderr).not.toContain("certainly-wrong");

@@ -99,7 +99,9 @@ export const upCommand: Command = {
     let stopping: Promise<void> | null = null;
     const shutdown = (why: string): Promise<void> => {
       stopping ??= (async () => {
-        log.info(`${why}: stopping ${supervisor?.list().length ?? 0} child processes${local.length > 0 ? ` and ${local.length} in this process` : ""}`);
+        // A start that failed before any process ran says only why (the error line), not "stopping 0".
+        const started = (supervisor?.list().length ?? 0) + local.length > 0 || broker !== null;
+        if (started) log.info(`${why}: stopping ${supervisor?.list().length ?? 0} child processes${local.length > 0 ? ` and ${local.length} in this process` : ""}`);
         await supervisor?.stopAll();
         control?.stop();
         for (const l of local) { await l.instance.shutdown(); l.health?.close(); }
@@ -107,7 +109,7 @@ export const upCommand: Command = {
           await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
         }
         broker?.stop();
-        log.info("cluster stopped");
+        if (started) log.info("cluster stopped");
       })();
       return stopping;
     };
