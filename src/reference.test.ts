@@ -7,10 +7,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { referenceCommand } from "./commands/reference.ts";
+import { referenceCommand, referenceProgressRenderer } from "./commands/reference.ts";
 import { rejectLine } from "./rejectReport.ts";
 import { DatasetError } from "./errors.ts";
-import { computeReference } from "./reference.ts";
+import { computeReference, type ReferenceProgress } from "./reference.ts";
 import { ENTITIES, QUERIES, queryFileName } from "./schema.ts";
 
 const tempDirs: string[] = [];
@@ -179,6 +179,25 @@ describe("computeReference on a hand-computed dataset", () => {
     expect(rej).toEqual({ file: "transactions/transactions.csv", count: 15, firstLines: [2, 3, 4] });
     expect(rejectLine(rej!)).toBe("transactions/transactions.csv: 15 rows rejected (lines 2, 3, 4, ...)");
     expect(rejectLine({ file: "f.csv", count: 2, firstLines: [5, 9] })).toBe("f.csv: 2 rows rejected (lines 5, 9)");
+  });
+
+  test("progress is told after every batch: files done of all files, and rows read so far", async () => {
+    const seen: ReferenceProgress[] = [];
+    const result = await computeReference(writeDataset(TINY), { batchRows: 2, onProgress: (p) => seen.push(p) });
+    const last = seen.at(-1)!;
+    expect(last.filesTotal).toBe(Object.keys(TINY).length);
+    expect(last.filesDone).toBe(last.filesTotal);
+    expect(last.rowsRead).toBe(result.rowsRead);
+    for (let i = 1; i < seen.length; i++) {
+      expect(seen[i]!.filesDone).toBeGreaterThanOrEqual(seen[i - 1]!.filesDone);
+      expect(seen[i]!.rowsRead).toBeGreaterThanOrEqual(seen[i - 1]!.rowsRead);
+    }
+    // More reports than files: batches of 2 rows report between files too.
+    expect(seen.length).toBeGreaterThan(last.filesTotal);
+    const render = referenceProgressRenderer(() => last, 0);
+    expect(render.log(65_000)).toEqual([`reference: ${last.filesTotal}/${last.filesTotal} files, ${result.rowsRead} rows read (users), 1m05s`]);
+    expect(render.frame(120, 65_000)[0]).toContain("█".repeat(20));
+    expect(referenceProgressRenderer(() => null, 0).log(2_000)).toEqual(["reference: listing files, 2s"]);
   });
 
   test("a missing entity folder is a DatasetError", async () => {

@@ -10,7 +10,7 @@ import { parseEntityRows, type EntityBodies } from "./entityBatch.ts";
 import { csvLine, formatCents, formatDate } from "./format.ts";
 import { RejectReport, type FileRejects } from "./rejectReport.ts";
 import { fieldReader } from "./textColumn.ts";
-import type { Entity, QueryName } from "./schema.ts";
+import { ENTITIES, type Entity, type QueryName } from "./schema.ts";
 import { keepGreater } from "./queries/repeatedIds.ts";
 
 /** Tuning of computeReference. */
@@ -19,6 +19,17 @@ export interface ReferenceOptions {
   batchRows?: number;
   /** How many of the smallest rejected line numbers to keep per file (default 10). */
   maxRejectLines?: number;
+  /** Told after every batch read, for a progress display. */
+  onProgress?: (progress: ReferenceProgress) => void;
+}
+
+/** How far a reference run has read. */
+export interface ReferenceProgress {
+  entity: Entity;
+  /** Files read to the end, of `filesTotal` across every entity. */
+  filesDone: number;
+  filesTotal: number;
+  rowsRead: number;
 }
 
 /** The four result files as CSV text (header + rows, `\n` line ends) and the reject report. */
@@ -222,6 +233,8 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
   const acc = new Accumulators();
   const report = new RejectReport(keep);
   let rowsRead = 0;
+  let filesDone = 0;
+  const filesTotal = ENTITIES.reduce((n, e) => n + entityFiles(dataDir, e).length, 0);
 
   async function scan<E extends Entity>(entity: E, onBody: (body: EntityBodies[E]) => void): Promise<void> {
     for (const file of entityFiles(dataDir, entity)) {
@@ -236,8 +249,11 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
         for (const idx of parsed.rejected) report.add(name, batch.lines[idx]!);
         rowsRead += batch.lines.length;
         onBody(parsed.body);
+        opts.onProgress?.({ entity, filesDone, filesTotal, rowsRead });
       }
       rowsRead += shapeRejects;
+      filesDone++;
+      opts.onProgress?.({ entity, filesDone, filesTotal, rowsRead });
     }
   }
   await scan("stores", (b) => acc.names(acc.storeNames, b));
