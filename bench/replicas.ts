@@ -252,8 +252,8 @@ try {
     }
     const refDir = join(work, `ref-${tx}`);
     rmSync(refDir, { recursive: true, force: true });
-    const ref = await run(["reference", "--data", data, "--out", refDir]);
-    const rows = Number(/(\d+) rows read/.exec(ref.stdout)?.[1] ?? NaN);
+    const ref = await run(["reference", "--data", data, "--out", refDir, "--quiet"]);
+    const rows = Number(/^reference: (\d+) rows read,/m.exec(ref.stdout)?.[1] ?? NaN);
     if (!Number.isFinite(rows)) throw new Error(`no "rows read" in coffee reference's output: ${ref.stdout}`);
     const refSeconds = (ref.end - ref.start) / 1000;
     const size: SizeResult = {

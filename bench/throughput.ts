@@ -36,8 +36,8 @@ async function run(args: string[]): Promise<{ stdout: string; seconds: number }>
 }
 
 if (!existsSync(data)) await run(["gen", "--out", data, "--months", values.months!, "--transactions-per-month", values["transactions-per-month"]!, "--users", values.users!, "--quiet"]);
-const ref = await run(["reference", "--data", data, "--out", join(work, "ref")]);
-const rows = Number(/(\d+) rows read/.exec(ref.stdout)?.[1] ?? 0);
+const ref = await run(["reference", "--data", data, "--out", join(work, "ref"), "--quiet"]);
+const rows = Number(/^reference: (\d+) rows read,/m.exec(ref.stdout)?.[1] ?? 0);
 
 const port = freeTcpPort();
 const ns = `bench${port}`;
