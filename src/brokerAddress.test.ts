@@ -59,6 +59,9 @@ test("only a broker that answered and refused us (credentials, certificate) is t
     "read ECONNRESET",
     "getaddrinfo ENOTFOUND rabbitmq",
     "connect EPERM 10.0.0.5:5672",
+    // Limits a killed process's lingering connections can hold for a while: retried, not final.
+    `Handshake terminated by server: 530 (NOT-ALLOWED) with message "NOT_ALLOWED - access to vhost '/' refused for user 'coffee': connection limit (10) is reached"`,
+    `Handshake terminated by server: 530 (NOT-ALLOWED) with message "NOT_ALLOWED - Connection refused for user 'coffee'. User connection limit (5) is reached"`,
   ];
   for (const m of refused) expect([m, brokerRefusedUs(m)]).toEqual([m, true]);
   for (const m of nothing) expect([m, brokerRefusedUs(m)]).toEqual([m, false]);

@@ -81,12 +81,15 @@ export function brokerEnv(addr: BrokerAddress): Record<string, string> {
 }
 
 /**
- * True when a connection failure (src/privateBroker.ts's `brokerProbe`, a role's first connect) shows something answered and refused us: a broker's
- * credentials, vhost or permissions (AMQP 403 ACCESS_REFUSED, 530 NOT_ALLOWED), a TLS certificate
- * we do not trust, or TLS spoken to a plain port (or the other way round). No fallback should
- * paper over those. Anything else (refused, unreachable, reset, timed out, closed during the
+ * True when a connection failure (`brokerProbe`, a role's first connect) shows something
+ * answered and refused us: a broker's credentials, vhost or permissions (AMQP 403
+ * ACCESS_REFUSED, 530 NOT_ALLOWED), a TLS certificate we do not trust, or TLS spoken to a plain
+ * port (or the other way round). No fallback or retry should paper over those. A connection limit
+ * that is reached (also 530) clears by itself, as a killed process's connections time out, so it
+ * is not one. Anything else (refused, unreachable, reset, timed out, closed during the
  * handshake) counts as nothing answering, and the fallback's log line says which.
  */
 export function brokerRefusedUs(failure: string): boolean {
+  if (/connection limit \(\d+\) is reached/i.test(failure)) return false;
   return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|certificate|CERT_|altname|self.signed|unable to verify|wrong version number|EPROTO|ssl3?_|tlsv1 alert|handshake failure/i.test(failure);
 }
