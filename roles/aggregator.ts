@@ -57,8 +57,13 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   } else state = new AggregatorState(reducer);
   metrics.sessionsOpen.track(stage, () => state.size);
   let malformed = 0;
-  /** Sessions failed because a message of theirs could not be applied (a poison message). */
+  /** Sessions failed because a message of theirs could not be applied (a poison message), or their result could not be produced. */
   let failedSessions = 0;
+  /**
+   * Sessions whose result could not be produced, until the gateway's purge ends them: a
+   * duplicate of their messages must not compute and fail the result again.
+   */
+  const resultFailed = new Set<string>();
   let consumer: Consumer | null = null;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
@@ -121,14 +126,25 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
    * Only the broker going away (on shutdown; it is retried otherwise) is left to the caller.
    */
   async function finishSession(id: string): Promise<void> {
-    try {
-      await publishResult(id);
-    } catch (err) {
-      if (isWalWriteFailure(err)) fatal(err);
-      if (err instanceof CoffeeError && err.code === "BROKER_UNAVAILABLE") throw err;
-      failedSessions++;
-      log.error(`session ${id}: its result could not be published, the session fails: ${codedMessage(err)}`);
-      await failSession(transport, id, spec.queue, `its result could not be produced: ${errorMessage(err)}`);
+    if (resultFailed.has(id)) return;
+    // Once more after a collection, as a worker does: the process (memory), not the data, may
+    // have been what failed. Chunks published twice are dropped by the gateway (same cut).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await publishResult(id);
+      } catch (err) {
+        if (isWalWriteFailure(err)) fatal(err);
+        if (err instanceof CoffeeError && err.code === "BROKER_UNAVAILABLE") throw err;
+        if (attempt === 1) {
+          log.warn(`session ${id}: its result could not be published, trying once more: ${codedMessage(err)}`);
+          Bun.gc(true);
+          continue;
+        }
+        failedSessions++;
+        resultFailed.add(id);
+        log.error(`session ${id}: its result could not be published, the session fails: ${codedMessage(err)}`);
+        return await failSession(transport, id, spec.queue, `its result could not be produced: ${errorMessage(err)}`);
+      }
     }
   }
 
@@ -171,6 +187,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
     if (effect === "applied" && msg.kind === "data") metrics.stageDone(spec.queue, msg.entity, bodyRows(msg.bodyKind, msg.body), 0);
     if (effect === "purged") metrics.sessionsPurged.inc(stage);
+    if (effect === "purged") resultFailed.delete(msg.session);
     if (effect === "duplicate") metrics.duplicatesDropped.inc(stage);
     if (effect === "duplicate") log.warn(`session ${msg.session}: duplicate batch ${msg.kind === "data" ? `${msg.entity}#${msg.seq}` : ""} ignored`);
     if (effect === "purged") log.info(`session ${msg.session} purged (${msg.kind === "purge" ? msg.reason : ""})`);
@@ -245,7 +262,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "query", type: "enum", env: "COFFEE_QUERY", required: true, choices: QUERIES, help: "the query this aggregator finishes" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 128, min: 1, max: 10000, help: "unacked batches in flight" },
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "write-ahead log and snapshots go to STATE-DIR/<name>/" },
-  { name: "chunk-bytes", type: "int", env: "COFFEE_CHUNK_BYTES", default: 256 * 1024, min: 1024, max: 8 * 1024 * 1024, help: "size at which result chunks are cut (well under the broker's 16 MiB message limit)" },
+  { name: "chunk-bytes", type: "int", env: "COFFEE_CHUNK_BYTES", default: 256 * 1024, min: 1024, max: 4 * 1024 * 1024, help: "characters at which result chunks are cut (at most 4 Mi: even as 3-byte UTF-8 a chunk stays under the broker's 16 MiB message limit)" },
   ...COMMON_OPTIONS,
 ];
 
