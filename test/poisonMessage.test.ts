@@ -9,6 +9,7 @@ import { defaultGatewayConfig } from "../roles/gateway.ts";
 import { createAggregator } from "../roles/aggregator.ts";
 import { createWorker, workUnitFrom } from "../roles/worker.ts";
 import { decodeMessage, encodeMessage, sessionOfUndecodable } from "../src/codec.ts";
+import { CoffeeError } from "../src/errors.ts";
 import { startInProcessCluster } from "../src/inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { PROTOCOL_VERSION } from "../src/protocol.ts";
@@ -30,15 +31,21 @@ function truncated(session: string): Uint8Array {
   return whole.subarray(0, whole.length - 40);
 }
 
-/** A transport that delivers `bodies` once each; what the role published and how it settled each. */
-function scripted(bodies: Uint8Array[]): { transport: Transport; handled: Promise<void>; published: [string, Uint8Array][]; settled: string[] } {
+/**
+ * A transport that delivers `bodies` once each; what the role published and how it settled each.
+ * `refuse` names routing keys whose publishes the broker refuses as too large.
+ */
+function scripted(bodies: Uint8Array[], refuse: (key: string) => boolean = () => false): { transport: Transport; handled: Promise<void>; published: [string, Uint8Array][]; settled: string[] } {
   const published: [string, Uint8Array][] = [];
   const settled: string[] = [];
   const { promise: handled, resolve: allHandled } = Promise.withResolvers<void>();
   const transport: Transport = {
     declare: async () => {},
     close: async () => {},
-    publish: async (key, body) => void published.push([key, body]),
+    publish: async (key, body) => {
+      if (refuse(key)) throw new CoffeeError("LIMIT_EXCEEDED", `a message of ${body.length} bytes to ${key} exceeds the broker's message size limit`);
+      published.push([key, body]);
+    },
     consume: async (_queue, _options, handler) => {
       // A requeued delivery comes back, marked redelivered, as the broker gives it again.
       const queue = bodies.map((body) => ({ body, redelivered: false }));
@@ -72,8 +79,8 @@ async function runAggregator(bodies: Uint8Array[]): Promise<{ published: [string
 }
 
 /** Run a worker on `unit` over `bodies`, delivered once each. */
-async function runWorker(unit: WorkUnit, bodies: Uint8Array[]): Promise<{ published: [string, Uint8Array][]; settled: string[] }> {
-  const { transport, handled, published, settled } = scripted(bodies);
+async function runWorker(unit: WorkUnit, bodies: Uint8Array[], refuse?: (key: string) => boolean): Promise<{ published: [string, Uint8Array][]; settled: string[] }> {
+  const { transport, handled, published, settled } = scripted(bodies, refuse);
   const worker = await createWorker({ unit, prefetch: 1 }, transport, QUIET);
   const running = worker.run();
   await handled;
@@ -165,12 +172,16 @@ test("a reducer that throws fails its session at once: a second try would count 
 });
 
 test("a result that cannot be produced fails its session once, instead of requeuing the completing message forever", async () => {
-  // What a spilled run that no longer reads back does to Q1's finish.
-  const thrown = spyOn(REDUCERS.q1, "finish").mockImplementation(() => { throw new Error("run file ends inside a row"); });
+  // What a spilled run that no longer reads back does to Q1's finish, on every try.
+  let tries = 0;
+  const thrown = spyOn(REDUCERS.q1, "finish").mockImplementation(() => { tries++; throw new Error("run file ends inside a row"); });
   try {
+    const batch = encodeMessage(q1TransactionsBatch("sess-7", 10));
     const eos = encodeMessage({ kind: "eos", session: "sess-7", entity: "transactions", count: 1 });
-    const { published, settled, status } = await runAggregator([encodeMessage(q1TransactionsBatch("sess-7", 10)), eos]);
-    expect(settled).toEqual(["ack", "ack"]);
+    // The batch again after the end: a redelivered duplicate must not compute and fail it again.
+    const { published, settled, status } = await runAggregator([batch, eos, batch]);
+    expect(tries).toBe(2);
+    expect(settled).toEqual(["ack", "ack", "ack"]);
     expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
       [RESULTS_KEY, { kind: "failed", session: "sess-7", reason: "agg-q1: its result could not be produced: run file ends inside a row" }],
     ]);
@@ -178,4 +189,29 @@ test("a result that cannot be produced fails its session once, instead of requeu
   } finally {
     thrown.mockRestore();
   }
+});
+
+test("a result that failed once (the process, not the data) is published on the second try", async () => {
+  const real = REDUCERS.q1.finish.bind(REDUCERS.q1);
+  let tries = 0;
+  const flaky = spyOn(REDUCERS.q1, "finish").mockImplementation((state) => { if (tries++ === 0) throw new RangeError("Out of memory"); return real(state); });
+  try {
+    const eos = encodeMessage({ kind: "eos", session: "sess-9", entity: "transactions", count: 1 });
+    const { published, settled, status } = await runAggregator([encodeMessage(q1TransactionsBatch("sess-9", 10)), eos]);
+    expect(settled).toEqual(["ack", "ack"]);
+    const kinds = published.map(([, body]) => decodeMessage(body).kind);
+    expect(kinds).not.toContain("failed");
+    expect(kinds.at(-1)).toBe("result");
+    expect(status).toMatchObject({ failedSessions: 0 });
+  } finally {
+    flaky.mockRestore();
+  }
+});
+
+test("a worker whose output the broker refuses as too large fails its session once, instead of a requeue loop", async () => {
+  const { published, settled } = await runWorker(workUnitFrom("filter-amount", undefined), [encodeMessage(q1TransactionsBatch("sess-8", 10))], (key) => key !== RESULTS_KEY);
+  expect(settled).toEqual(["ack"]);
+  expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
+    [RESULTS_KEY, { kind: "failed", session: "sess-8", reason: expect.stringMatching(/^filter-amount: transactions batch #0 could not be passed on: a message of \d+ bytes to filter-amount.out exceeds/) }],
+  ]);
 });
