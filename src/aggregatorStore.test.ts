@@ -192,6 +192,16 @@ test("the size a result is cut at survives recovery, from the log and from a sna
   await fromSnapshot.close();
 });
 
+test("a result-cut record that is not [session, bytes] is WAL_CORRUPT, not a result in one chunk", async () => {
+  const dir = tempDir();
+  const wal = (await Wal.open({ dir })).wal;
+  wal.append(Uint8Array.of(3, ...new Packr({ useRecords: false }).pack(["A", "lots"])));
+  await wal.commit();
+  await wal.close();
+  const err = await AggregatorStore.open(dir, q3Reducer).then(() => null, (e: unknown) => e);
+  expect(err).toMatchObject({ code: "WAL_CORRUPT" });
+});
+
 test("a snapshot written by an earlier version (format 1: raw messages) still recovers", async () => {
   const dir = tempDir();
   const { wal } = await Wal.open({ dir });

@@ -91,8 +91,12 @@ export class AggregatorStore {
     if (r[0] === MESSAGE) this.state.apply(decodeMessage(payload));
     else if (r[0] === FINISHED) this.state.markFinished(untext.decode(payload));
     else if (r[0] === CUT) {
-      const [session, bytes] = packr.unpack(payload) as [string, number];
-      this.state.fixCut(session, bytes);
+      const cut: unknown = packr.unpack(payload);
+      // A record whose CRC held but whose content is not a cut would put a whole result in one chunk.
+      if (!Array.isArray(cut) || typeof cut[0] !== "string" || !Number.isInteger(cut[1]) || (cut[1] as number) < 1) {
+        throw new WalError("WAL_CORRUPT", "aggregator log: a result-cut record that is not [session, bytes]");
+      }
+      this.state.fixCut(cut[0], cut[1] as number);
     }
     else throw new InternalError(`unknown aggregator log record kind ${r[0]}`);
   }

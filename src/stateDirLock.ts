@@ -52,7 +52,8 @@ export interface StateDirLock {
 
 /**
  * Take `dir`'s lock (creating `dir` durably if missing). Throws CONFIG_INVALID when another
- * process holds it, with `advice` on what to do instead; returns unlocked, with the reason, when locks cannot be had here.
+ * process holds it, with `advice` on what to do instead; returns unlocked, with the reason, when
+ * locks cannot be had here.
  */
 export function lockStateDir(dir: string, advice = "one gateway or aggregator per state directory; give this one its own --state-dir or --name"): StateDirLock {
   ensureDurableDir(dir);

@@ -23,7 +23,7 @@ const stateDir = mkdtempSync(join(tmpdir(), "coffee-cut-"));
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 /** A memory broker whose result publishes are recorded by chunk index; `confirm` decides which the broker confirms. */
-async function resultBroker(confirm: (chunk: number) => boolean, onChunk: () => void): Promise<{ base: MemoryTransport; transport: ReturnType<typeof interceptPublishes>; chunks: Map<number, { csv: string; last: boolean }> }> {
+async function resultBroker(confirm: (chunk: number) => boolean, onChunk: (chunks: ReadonlyMap<number, { csv: string; last: boolean }>) => void): Promise<{ base: MemoryTransport; transport: ReturnType<typeof interceptPublishes>; chunks: Map<number, { csv: string; last: boolean }> }> {
   const base = new MemoryTransport(new MemoryBroker(), "cut");
   await base.declare(allQueues());
   const chunks = new Map<number, { csv: string; last: boolean }>();
@@ -31,7 +31,7 @@ async function resultBroker(confirm: (chunk: number) => boolean, onChunk: () => 
     const m = decodeMessage(body);
     if (m.kind !== "result") return Promise.resolve();
     chunks.set(m.chunk, { csv: m.csv, last: m.last });
-    onChunk();
+    onChunk(chunks);
     // Unconfirmed: the publish hangs, as it does for a process about to be killed.
     return confirm(m.chunk) ? Promise.resolve() : new Promise<void>(() => {});
   });
@@ -41,7 +41,7 @@ async function resultBroker(confirm: (chunk: number) => boolean, onChunk: () => 
 test("a result republished after a crash is cut where its first publish was, whatever --chunk-bytes says now", async () => {
   // First life: 256-byte chunks; the broker confirms chunks 0-2, then the process "dies".
   const fourth = Promise.withResolvers<void>();
-  const first = await resultBroker((chunk) => chunk < 3, () => first?.chunks.has(3) && fourth.resolve());
+  const first = await resultBroker((chunk) => chunk < 3, (chunks) => chunks.has(3) && fourth.resolve());
   const dying = await createAggregator({ query: "q1", prefetch: 8, chunkBytes: 256, stateDir }, first.transport, quiet);
   void dying.run();
   await first.base.publish(outKey("filter-amount"), encodeMessage(q1TransactionsBatch(session, 2_000)));
@@ -51,7 +51,7 @@ test("a result republished after a crash is cut where its first publish was, wha
 
   // Second life on the same log, told to cut at 4 KiB: it republishes the session on start.
   const lastChunk = Promise.withResolvers<void>();
-  const second = await resultBroker(() => true, () => [...second.chunks.values()].some((c) => c.last) && lastChunk.resolve());
+  const second = await resultBroker(() => true, (chunks) => [...chunks.values()].some((c) => c.last) && lastChunk.resolve());
   const revived = await createAggregator({ query: "q1", prefetch: 8, chunkBytes: 4096, stateDir }, second.transport, quiet);
   const running = revived.run();
   await lastChunk.promise;

@@ -38,6 +38,8 @@ test("chaos empties only a folder that is new, empty or its own, and marks it as
     writeFileSync(join(theirs, "precious.txt"), "mine");
     expect(() => prepareChaosDir(theirs)).toThrow(ConfigError);
     expect(readdirSync(theirs)).toEqual(["precious.txt"]);
+    writeFileSync(join(root, "a-file"), "");
+    expect(() => prepareChaosDir(join(root, "a-file"))).toThrow("is a file, not a folder");
     const empty = join(root, "empty");
     mkdirSync(empty);
     prepareChaosDir(empty);

@@ -4,7 +4,7 @@
  * a private broker, lets the cluster revive what died, and ends with a verdict per session
  * against `coffee reference`. Exits non-zero when any session is not exact.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
 import { readClusterFile, type ClusterProcess } from "../clusterPlan.ts";
@@ -66,6 +66,7 @@ const CHAOS_MARKER = ".coffee-chaos";
  * or empty one. Anything else is refused: `--dir .` must not wipe a checkout.
  */
 export function prepareChaosDir(dir: string): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ConfigError(`--dir ${dir} is a file, not a folder`);
   if (existsSync(dir) && readdirSync(dir).length > 0 && !existsSync(join(dir, CHAOS_MARKER))) {
     throw new ConfigError(`--dir ${dir} is not empty and was not made by coffee chaos: it is emptied before a run, so give a new or empty folder`);
   }

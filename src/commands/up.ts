@@ -5,7 +5,6 @@
  * the gateway accepts clients, and stops every child on SIGINT/SIGTERM.
  */
 import { mkdirSync } from "node:fs";
-import { lockStateDir } from "../stateDirLock.ts";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
 import { ConfigError, errorMessage } from "../errors.ts";
@@ -28,6 +27,7 @@ import { Supervisor, type ChildSpec } from "../supervisor.ts";
 import { parseReplicas, STAGES } from "../topology.ts";
 import { writeJsonAtomic } from "../atomicFile.ts";
 import { startControlApi, type ControlApi } from "../controlApi.ts";
+import { lockStateDir } from "../stateDirLock.ts";
 import { DEPLOY_MODES, planCluster, type ClusterProcess, type DeployMode } from "../clusterPlan.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
