@@ -54,9 +54,27 @@ const round = (x: number, digits = 2): number => +x.toFixed(digits);
 const log = (line: string): void => console.error(`[scale ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const startedAt = new Date();
 const loadAtStart = loadavg().map((l) => l.toFixed(2)).join(" ");
+/** Share of all cores busy over one second, from /proc/stat (the load average lags a minute behind). */
+async function machineBusy(): Promise<number | null> {
+  const read = (): number[] | null => {
+    try {
+      return readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    } catch {
+      return null; // not Linux: no figure
+    }
+  };
+  const a = read();
+  await Bun.sleep(1000); // a sampling period, not a wait for an event
+  const b = read();
+  if (!a || !b) return null;
+  const total = b.reduce((x, y) => x + y, 0) - a.reduce((x, y) => x + y, 0);
+  const idle = (b[3]! + (b[4] ?? 0)) - (a[3]! + (a[4] ?? 0)); // idle + iowait
+  return total > 0 ? 1 - idle / total : null;
+}
 /** Other work on the machine skews every figure: said in the report, not hidden in a number. */
-const busyAtStart = (loadavg()[0] ?? 0) > 0.25 * cpus().length;
-if (busyAtStart) console.error(`[scale] warning: load average ${loadAtStart} at start on ${cpus().length} cores: figures will be slower than an idle machine's`);
+const busyShare = await machineBusy();
+const busyAtStart = busyShare !== null && busyShare > 0.25;
+if (busyAtStart) console.error(`[scale] warning: the cores were ${Math.round(100 * busyShare!)} % busy before the run: figures will be slower than an idle machine's`);
 const git = (...args: string[]): string => Bun.spawnSync(["git", ...args], { cwd: ROOT }).stdout.toString().trim();
 const commit = git("rev-parse", "--short", "HEAD") + (git("status", "--porcelain") ? "+dirty" : "");
 
@@ -233,7 +251,7 @@ const command = `bun bench/scale.ts ${process.argv.slice(2).join(" ")}`.trim();
 const binary = bin[0] === DIST_BIN ? "dist/coffee" : "bun src/main.ts (not built)";
 const md: string[] = [
   `# Scale: ${label}`, "",
-  `\`${command}\` — ${startedAt.toISOString()}, commit ${commit}, deploy \`${deploy}\`, 1 monitor (default 3), ${binary}; ${cpus().length} cores, load average at start ${loadAtStart}${busyAtStart ? " (**busy: figures slower than on an idle machine**)" : ""}.`, "",
+  `\`${command}\` — ${startedAt.toISOString()}, commit ${commit}, deploy \`${deploy}\`, 1 monitor (default 3), ${binary}; ${cpus().length} cores, load average at start ${loadAtStart}, cores ${busyShare === null ? "—" : `${Math.round(100 * busyShare)} %`} busy in the second before${busyAtStart ? " (**busy: figures slower than on an idle machine**)" : ""}.`, "",
   `Dataset \`${data}\`: ${Object.entries(rows).map(([e, n]) => `${e} ${n}`).join(", ")} rows; the solo client sent ${rowsSent ?? "—"}, DuckDB accepted ${duck?.rows ?? "—"}. ` +
     "Session time = client start → exit with its four files; the solo session is the cluster's first (warm-up included), solo-warm the second. " +
     "CPU is user + system from /proc per phase; peak RSS is VmHWM, reset before each phase (clients: polled every 50 ms while they run).", "",
@@ -283,7 +301,7 @@ writeFileSync(join(outDir, `scale-${label}.json`), JSON.stringify({
 appendFileSync(join(outDir, "scale-history.jsonl"), JSON.stringify({
   date: startedAt.toISOString(), label, rows: rowsSent, soloSeconds, warmSoloSeconds: warmSeconds, duckdbSeconds: duck?.seconds ?? null, ratio,
   concurrent, concurrentMaxOverSolo: concRatioCold, concurrentMaxOverWarmSolo: concRatio, cpuFloorRatio: concFloorRatio,
-  concurrentCpuSeconds: round(concCpu), concurrentClientCpuSeconds: round(clientCpu), cores, loadAtStart,
+  concurrentCpuSeconds: round(concCpu), concurrentClientCpuSeconds: round(clientCpu), cores, loadAtStart, busyAtStart: busyShare === null ? null : round(busyShare),
   gatewayPeakRssMb: maxPeak("gateway"), workersPeakRssMb: maxPeak("worker"),
   commit, deploy, exact, pass,
 }) + "\n");
