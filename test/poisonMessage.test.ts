@@ -4,7 +4,7 @@
  * left waiting. Real worker in-process on a scripted transport, and a whole in-process cluster
  * with a real gateway connection that is told PIPELINE_FAILED.
  */
-import { expect, setDefaultTimeout, spyOn, test } from "bun:test";
+import { afterEach, expect, mock, setDefaultTimeout, spyOn, test } from "bun:test";
 import { defaultGatewayConfig } from "../roles/gateway.ts";
 import { createAggregator } from "../roles/aggregator.ts";
 import { createWorker, workUnitFrom } from "../roles/worker.ts";
@@ -21,6 +21,8 @@ import { q1TransactionsBatch } from "./brokerMessages.ts";
 import { frame, openRaw } from "./rawGateway.ts";
 
 setDefaultTimeout(30_000);
+// Spies on the shared reducers are undone after each test, whatever it asserted.
+afterEach(() => { mock.restore(); });
 
 const QUIET = { info() {}, warn() {}, error() {} };
 
@@ -158,54 +160,42 @@ test("an operator that threw once and not on the redelivery (the process, not th
 });
 
 test("a reducer that throws fails its session at once: a second try would count what it applied twice", async () => {
-  const thrown = spyOn(REDUCERS.q1, "apply").mockImplementation(() => { throw new RangeError("Out of memory"); });
-  try {
-    const { published, settled, status } = await runAggregator([encodeMessage(q1TransactionsBatch("sess-6", 10))]);
-    expect(settled).toEqual(["ack"]);
-    expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
-      [RESULTS_KEY, { kind: "failed", session: "sess-6", reason: "agg-q1: transactions batch #0 could not be applied: Out of memory" }],
-    ]);
-    expect(status).toMatchObject({ failedSessions: 1 });
-  } finally {
-    thrown.mockRestore();
-  }
+  spyOn(REDUCERS.q1, "apply").mockImplementation(() => { throw new RangeError("Out of memory"); });
+  const { published, settled, status } = await runAggregator([encodeMessage(q1TransactionsBatch("sess-6", 10))]);
+  expect(settled).toEqual(["ack"]);
+  expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
+    [RESULTS_KEY, { kind: "failed", session: "sess-6", reason: "agg-q1: transactions batch #0 could not be applied: Out of memory" }],
+  ]);
+  expect(status).toMatchObject({ failedSessions: 1 });
 });
 
 test("a result that cannot be produced fails its session once, instead of requeuing the completing message forever", async () => {
   // What a spilled run that no longer reads back does to Q1's finish, on every try.
   let tries = 0;
-  const thrown = spyOn(REDUCERS.q1, "finish").mockImplementation(() => { tries++; throw new Error("run file ends inside a row"); });
-  try {
-    const batch = encodeMessage(q1TransactionsBatch("sess-7", 10));
-    const eos = encodeMessage({ kind: "eos", session: "sess-7", entity: "transactions", count: 1 });
-    // The batch again after the end: a redelivered duplicate must not compute and fail it again.
-    const { published, settled, status } = await runAggregator([batch, eos, batch]);
-    expect(tries).toBe(2);
-    expect(settled).toEqual(["ack", "ack", "ack"]);
-    expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
-      [RESULTS_KEY, { kind: "failed", session: "sess-7", reason: "agg-q1: its result could not be produced: run file ends inside a row" }],
-    ]);
-    expect(status).toMatchObject({ failedSessions: 1 });
-  } finally {
-    thrown.mockRestore();
-  }
+  spyOn(REDUCERS.q1, "finish").mockImplementation(() => { tries++; throw new Error("run file ends inside a row"); });
+  const batch = encodeMessage(q1TransactionsBatch("sess-7", 10));
+  const eos = encodeMessage({ kind: "eos", session: "sess-7", entity: "transactions", count: 1 });
+  // The batch again after the end: a redelivered duplicate must not compute and fail it again.
+  const { published, settled, status } = await runAggregator([batch, eos, batch]);
+  expect(tries).toBe(2);
+  expect(settled).toEqual(["ack", "ack", "ack"]);
+  expect(published.map(([key, body]) => [key, decodeMessage(body)])).toEqual([
+    [RESULTS_KEY, { kind: "failed", session: "sess-7", reason: "agg-q1: its result could not be produced: run file ends inside a row" }],
+  ]);
+  expect(status).toMatchObject({ failedSessions: 1 });
 });
 
 test("a result that failed once (the process, not the data) is published on the second try", async () => {
   const real = REDUCERS.q1.finish.bind(REDUCERS.q1);
   let tries = 0;
-  const flaky = spyOn(REDUCERS.q1, "finish").mockImplementation((state) => { if (tries++ === 0) throw new RangeError("Out of memory"); return real(state); });
-  try {
-    const eos = encodeMessage({ kind: "eos", session: "sess-9", entity: "transactions", count: 1 });
-    const { published, settled, status } = await runAggregator([encodeMessage(q1TransactionsBatch("sess-9", 10)), eos]);
-    expect(settled).toEqual(["ack", "ack"]);
-    const kinds = published.map(([, body]) => decodeMessage(body).kind);
-    expect(kinds).not.toContain("failed");
-    expect(kinds.at(-1)).toBe("result");
-    expect(status).toMatchObject({ failedSessions: 0 });
-  } finally {
-    flaky.mockRestore();
-  }
+  spyOn(REDUCERS.q1, "finish").mockImplementation((state) => { if (tries++ === 0) throw new RangeError("Out of memory"); return real(state); });
+  const eos = encodeMessage({ kind: "eos", session: "sess-9", entity: "transactions", count: 1 });
+  const { published, settled, status } = await runAggregator([encodeMessage(q1TransactionsBatch("sess-9", 10)), eos]);
+  expect(settled).toEqual(["ack", "ack"]);
+  const kinds = published.map(([, body]) => decodeMessage(body).kind);
+  expect(kinds).not.toContain("failed");
+  expect(kinds.at(-1)).toBe("result");
+  expect(status).toMatchObject({ failedSessions: 0 });
 });
 
 test("a worker whose output the broker refuses as too large fails its session once, instead of a requeue loop", async () => {
