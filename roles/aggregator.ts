@@ -135,15 +135,19 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       } catch (err) {
         if (isWalWriteFailure(err)) fatal(err);
         if (err instanceof CoffeeError && err.code === "BROKER_UNAVAILABLE") throw err;
+        // Finished after all (the throw came after it was marked so): nothing to try or fail.
+        if (!state.isComplete(id)) return;
         if (attempt === 1) {
           log.warn(`session ${id}: its result could not be published, trying once more: ${codedMessage(err)}`);
           Bun.gc(true);
           continue;
         }
         failedSessions++;
-        resultFailed.add(id);
         log.error(`session ${id}: its result could not be published, the session fails: ${codedMessage(err)}`);
-        return await failSession(transport, id, spec.queue, `its result could not be produced: ${errorMessage(err)}`);
+        await failSession(transport, id, spec.queue, `its result could not be produced: ${errorMessage(err)}`);
+        // Only once the gateway was told: a failure to tell it leaves the next duplicate to try.
+        resultFailed.add(id);
+        return;
       }
     }
   }
