@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { PeerCertificate } from "node:tls";
-import { brokerAddress, brokerEnv, brokerRefusedUs, socketOptions } from "./brokerAddress.ts";
+import { brokerAddress, brokerClosedAtOpen, brokerEnv, brokerRefusedUs, socketOptions } from "./brokerAddress.ts";
 import { CoffeeError } from "./errors.ts";
 
 const cert = (altnames: string): PeerCertificate => ({ subject: { CN: "x" }, subjectaltname: altnames }) as unknown as PeerCertificate;
@@ -62,7 +62,12 @@ test("only a broker that answered and refused us (credentials, certificate) is t
     // Limits a killed process's lingering connections can hold for a while: retried, not final.
     `Handshake terminated by server: 530 (NOT-ALLOWED) with message "NOT_ALLOWED - access to vhost '/' refused for user 'coffee': connection limit (10) is reached"`,
     `Handshake terminated by server: 530 (NOT-ALLOWED) with message "NOT_ALLOWED - Connection refused for user 'coffee'. User connection limit (5) is reached"`,
+    // What amqplib 0.10 actually says for a missing vhost or a reached limit (RabbitMQ 3.10).
+    "Expected ConnectionOpenOk; got <ConnectionClose channel:0>",
   ];
   for (const m of refused) expect([m, brokerRefusedUs(m)]).toEqual([m, true]);
   for (const m of nothing) expect([m, brokerRefusedUs(m)]).toEqual([m, false]);
+  // The last three are the ones that say a broker answered and may take us later.
+  expect(nothing.filter(brokerClosedAtOpen)).toEqual(nothing.slice(-3));
+  expect(refused.some(brokerClosedAtOpen)).toBe(false);
 });

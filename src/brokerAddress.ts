@@ -90,6 +90,19 @@ export function brokerEnv(addr: BrokerAddress): Record<string, string> {
  * handshake) counts as nothing answering, and the fallback's log line says which.
  */
 export function brokerRefusedUs(failure: string): boolean {
-  if (/connection limit \(\d+\) is reached/i.test(failure)) return false;
+  if (brokerClosedAtOpen(failure)) return false;
   return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|certificate|CERT_|altname|self.signed|unable to verify|wrong version number|EPROTO|ssl3?_|tlsv1 alert|handshake failure/i.test(failure);
 }
+
+/**
+ * True when a broker answered and closed the connection as it opened: its vhost does not exist,
+ * or the vhost or user is at its connection limit. amqplib keeps the broker's reason to itself
+ * ("Expected ConnectionOpenOk; got <ConnectionClose channel:0>"), so which one cannot be told:
+ * no fallback may replace such a broker, yet waiting may clear it.
+ */
+export function brokerClosedAtOpen(failure: string): boolean {
+  return /connection limit \(\d+\) is reached|Expected ConnectionOpenOk; got <ConnectionClose/i.test(failure);
+}
+
+/** Said beside such a failure, since amqplib's own words do not say what happened. */
+export const CLOSED_AT_OPEN_HINT = "the broker closed the connection as it opened: the vhost in AMQP_URL does not exist, or it or the user is at its connection limit";

@@ -113,6 +113,24 @@ describe("command line", () => {
     }
   });
 
+  test.skipIf(!brokerUp)("coffee up against a broker that closes the connection as it opens (no such vhost) is CONFIG_INVALID, no fallback", async () => {
+    const dir = tempDir("cli-vhost");
+    try {
+      const url = new URL(AMQP_URL);
+      url.pathname = "/coffee-no-such-vhost";
+      // Killed after 30 s: a regression starts a private broker or runs in memory, never exiting.
+      const p = Bun.spawn(coffeeArgv("up", "--monitors", "0", "--port", String(freeTcpPort()), "--state-dir", dir), {
+        env: { ...process.env, AMQP_URL: url.toString() } as Record<string, string>, stdout: "pipe", stderr: "pipe", timeout: 30_000,
+      });
+      const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+      expect(code).toBe(2);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+      expect(stderr).toContain("answered but closed the connection as it opened: the vhost in AMQP_URL does not exist");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test.skipIf(!brokerUp)("a role whose broker refuses its credentials exits CONFIG_INVALID instead of retrying forever", async () => {
     const url = new URL(AMQP_URL);
     url.password = "certainly-wrong";
