@@ -174,6 +174,19 @@ describe("HealthSweep: processes found running", () => {
     expect(backend.replaced.filter((r) => r)).toHaveLength(1);
   });
 
+  test("one never seen answering nor started here (a new leader's view) is replaced after twice hungAfterMs", async () => {
+    const { backend, sweep, round, silentRunning } = watchW();
+    // Silent from this monitor's first look: it took over while w was already hung.
+    await round(0);
+    await round(250);
+    backend.finish("w", "running");
+    await sweep.settled();
+    await silentRunning(500, 60_000);
+    expect(backend.replaced.every((r) => !r)).toBe(true);
+    await round(60_000);
+    expect(backend.replaced.at(-1)).toBe(true);
+  });
+
   test("found running, then dead: started again within a second, not after hungAfterMs", async () => {
     const { backend, sweep, revived, round } = watchW();
     await round(0, true);

@@ -7,9 +7,11 @@
  * A process the backend finds running (alive but silent: hung, stopped, or just busy for a
  * moment) is left alone, and asked about again every second (it may die meanwhile), until it
  * has been silent for `hungAfterMs`; then it is replaced (killed and started again), since a
- * hung consumer holds its queue's messages for good. Only a process seen answering since it was
- * last started is ever replaced: a fresh one replaying a long log is slow, not hung, and killing
- * it would only start the replay over.
+ * hung consumer holds its queue's messages for good. A process this monitor started is replaced
+ * only once seen answering since: a fresh one replaying a long log is slow, not hung, and killing
+ * it would only start the replay over. One this monitor did not start (it leads since a
+ * failover, or was restarted) has no known start: it is replaced after twice `hungAfterMs` of
+ * silence, so a hung process is not kept for good just because the leader changed.
  */
 import type { ClusterProcess } from "./clusterPlan.ts";
 import { errorMessage } from "./errors.ts";
@@ -49,6 +51,8 @@ export class HealthSweep {
   private readonly foundRunningAt = new Map<string, number>();
   /** Processes that answered a check since this monitor last started them. */
   private readonly answeredSinceStart = new Set<string>();
+  /** Processes this monitor started (its revivals); others' starts are unknown to it. */
+  private readonly startedHere = new Set<string>();
   /** Bumped by `forgetDown`: outcomes of revivals asked for before it change nothing. */
   private generation = 0;
   private readonly now: () => number;
@@ -121,6 +125,7 @@ export class HealthSweep {
     this.silentSince.delete(name);
     this.foundRunningAt.delete(name);
     this.answeredSinceStart.delete(name);
+    this.startedHere.delete(name);
   }
 
   private startRevival(name: string, term: number): void {
@@ -128,7 +133,9 @@ export class HealthSweep {
     if (!backend || this.reviving.has(name)) return;
     const now = this.now();
     const silentMs = now - (this.silentSince.get(name) ?? now);
-    const hung = this.answeredSinceStart.has(name) && silentMs >= this.opts.hungAfterMs;
+    const hung = this.answeredSinceStart.has(name)
+      ? silentMs >= this.opts.hungAfterMs
+      : !this.startedHere.has(name) && silentMs >= 2 * this.opts.hungAfterMs;
     const runningAt = this.foundRunningAt.get(name);
     if (!hung && runningAt !== undefined && now - runningAt < RUNNING_RECHECK_MS) return;
     const generation = this.generation;
@@ -137,7 +144,7 @@ export class HealthSweep {
         if (generation !== this.generation) return;
         if (outcome === "running") {
           if (runningAt === undefined) {
-            this.opts.log.warn(`${name} is running but does not answer its health checks; ${this.answeredSinceStart.has(name) ? `it is replaced if silent for ${this.opts.hungAfterMs / 1000} s` : "it has not answered since its start (slow, not taken for hung)"}`);
+            this.opts.log.warn(`${name} is running but does not answer its health checks; ${this.answeredSinceStart.has(name) ? `it is replaced if silent for ${this.opts.hungAfterMs / 1000} s` : this.startedHere.has(name) ? "it has not answered since its start (slow, not taken for hung)" : `its start is unknown here: it is replaced if silent for ${(2 * this.opts.hungAfterMs) / 1000} s`}`);
           }
           this.foundRunningAt.set(name, this.now());
           return;
@@ -146,6 +153,7 @@ export class HealthSweep {
         // The new process gets a fresh silence clock, and must answer once before it can be taken for hung.
         this.silentSince.delete(name);
         this.answeredSinceStart.delete(name);
+        this.startedHere.add(name);
         this.opts.onRevived(name);
       },
       (err: unknown) => {
