@@ -67,3 +67,22 @@ test("a restart that cannot spawn is tried again later, and coffee up goes on", 
   expect(readFileSync(join(logDir, "prog.log"), "utf8")).toContain("ran");
   expect(supervisor.list()[0]!.restarts).toBe(1);
 });
+
+test("two requests to replace one hung child start one successor, not two", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "coffee-supervisor-"));
+  dirs.push(dir);
+  const lines: string[] = [];
+  const supervisor = new Supervisor(dir, (m) => lines.push(m), () => {}, () => null);
+  supervisor.start({ name: "w", role: "test", argv: ["sleep", "60"], env: {}, healthPort: 0 });
+  const [old] = supervisor.list();
+  // The second arrives while the first waits for the killed process to exit.
+  const [a, b] = await Promise.all([supervisor.startByName("w", true), supervisor.startByName("w", true)]);
+  expect(a).toEqual(b);
+  expect(a?.started).toBe(true);
+  expect(a?.pid).not.toBe(old?.pid);
+  expect(lines.filter((l) => l.startsWith("killed w"))).toHaveLength(1);
+  expect(lines.filter((l) => l.includes("starting w on request"))).toHaveLength(0);
+  // The one successor is the one tracked, and the one stopAll stops.
+  expect(supervisor.list().map((c) => [c.pid, c.alive])).toEqual([[a!.pid, true]]);
+  await supervisor.stopAll(1000);
+});

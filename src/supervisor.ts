@@ -30,6 +30,12 @@ interface Child {
   /** Starts after the first, by this supervisor or on a monitor's request (for cluster.json); -1 before the first. */
   totalRestarts: number;
   lastStart: number;
+  /**
+   * A replace under way (the old process killed, not yet gone). A second request meanwhile (a
+   * monitor retrying after its own timeout, a new leader) is that same replace: started on its
+   * own, it would run a second copy beside the one still dying.
+   */
+  replacing: Promise<{ started: boolean; pid: number | null }> | null;
 }
 
 /** Supervises a set of children; `onChange` fires whenever a pid changes (for cluster.json). */
@@ -51,7 +57,7 @@ export class Supervisor {
 
   /** Start a child. */
   start(spec: ChildSpec): void {
-    const child: Child = { spec, proc: null, lastPid: null, pendingRestart: null, restarts: 0, totalRestarts: -1, lastStart: 0 };
+    const child: Child = { spec, proc: null, lastPid: null, pendingRestart: null, restarts: 0, totalRestarts: -1, lastStart: 0, replacing: null };
     this.children.set(spec.name, child);
     this.spawn(child);
   }
@@ -120,28 +126,41 @@ export class Supervisor {
   async startByName(name: string, replace = false): Promise<{ started: boolean; pid: number | null } | null> {
     const child = this.children.get(name);
     if (!child) return null;
+    if (child.replacing) return child.replacing;
     if (this.stopping || (child.proc && !replace)) return { started: false, pid: child.lastPid };
     if (child.pendingRestart) clearTimeout(child.pendingRestart);
     child.pendingRestart = null;
     const hung = child.proc;
-    if (hung) {
-      // Its exit is no longer ours to act on (exited() ignores a process that is not current).
-      child.proc = null;
-      hung.kill("SIGKILL");
-      this.log(`killed ${name} (pid ${hung.pid}): running but not answering; starting it again once it has exited`);
-      // One stuck in a disk write dies only when the write returns: a successor started before
-      // would replay a log the old one may still be writing to, and find its ports taken.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const exited = await Promise.race([hung.exited.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), KILL_WAIT_MS)))]);
-      clearTimeout(timer);
-      if (!exited) {
-        child.proc = hung;
-        throw new Error(`${name} (pid ${hung.pid}) has not exited ${KILL_WAIT_MS / 1000} s after SIGKILL (stuck in the kernel?); not starting a second one`);
-      }
-      if (this.stopping || child.proc) return { started: false, pid: child.lastPid };
-    } else {
+    if (!hung) {
       this.log(`starting ${name} on request`);
+      this.spawn(child);
+      return { started: true, pid: child.lastPid };
     }
+    child.replacing = this.replaceHung(child, hung);
+    try {
+      return await child.replacing;
+    } finally {
+      child.replacing = null;
+    }
+  }
+
+  /** SIGKILL `hung` and, once it has exited, start the child again. */
+  private async replaceHung(child: Child, hung: Subprocess): Promise<{ started: boolean; pid: number | null }> {
+    const name = child.spec.name;
+    // Its exit is no longer ours to act on (exited() ignores a process that is not current).
+    child.proc = null;
+    hung.kill("SIGKILL");
+    this.log(`killed ${name} (pid ${hung.pid}): running but not answering; starting it again once it has exited`);
+    // One stuck in a disk write dies only when the write returns: a successor started before
+    // would replay a log the old one may still be writing to, and find its ports taken.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = await Promise.race([hung.exited.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), KILL_WAIT_MS)))]);
+    clearTimeout(timer);
+    if (!exited) {
+      child.proc = hung;
+      throw new Error(`${name} (pid ${hung.pid}) has not exited ${KILL_WAIT_MS / 1000} s after SIGKILL (stuck in the kernel?); not starting a second one`);
+    }
+    if (this.stopping || child.proc) return { started: false, pid: child.lastPid };
     this.spawn(child);
     return { started: true, pid: child.lastPid };
   }
