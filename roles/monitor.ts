@@ -2,8 +2,10 @@
  * Monitor role: N monitors elect a leader (Bully with terms, src/election.ts, over TCP). The
  * leader health-checks every process in the cluster file over UDP (other monitors included)
  * and revives one that misses `--misses` checks in a row, through a revival backend (coffee up's
- * control API, or Docker), on behalf of its term: a backend that has seen a newer term refuses,
- * so a paused ex-leader can never act.
+ * control API, or Docker), on behalf of its term, and only while its lease holds (its own
+ * heartbeats went out less than --leader-timeout-ms ago). coffee up's control API also refuses a
+ * term older than one it has seen, so there a paused ex-leader cannot act; the Docker backend
+ * checks terms per monitor only, so there the lease alone fences.
  */
 import { heapSize } from "bun:jsc";
 import { readFileSync } from "node:fs";

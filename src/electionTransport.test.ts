@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { startElectionTransport } from "./electionTransport.ts";
+import { parsePeers, startElectionTransport } from "./electionTransport.ts";
 import { freeTcpPort } from "./ports.ts";
 
 const port = freeTcpPort();
@@ -23,4 +23,12 @@ test("lines that are not JSON are dropped; a handler's own error is reported, no
   expect(received).toEqual([{ boom: true }, { type: "ok" }]);
   expect(handlerErrors).toHaveLength(1);
   expect((handlerErrors[0] as Error).message).toBe("handler bug");
+});
+
+test("--peers: id=host:port with ports 1..65535, each id once", () => {
+  expect([...parsePeers("1=127.0.0.1:7101, 2=monitor-2:7102").entries()]).toEqual([[1, { host: "127.0.0.1", port: 7101 }], [2, { host: "monitor-2", port: 7102 }]]);
+  expect(() => parsePeers("1=h:7101,1=h:7102")).toThrow("id 1 is listed twice");
+  expect(() => parsePeers("1=h:0")).toThrow("not 1..65535");
+  expect(() => parsePeers("1=h:70000")).toThrow("not 1..65535");
+  expect(() => parsePeers("1=h")).toThrow("is not id=host:port");
 });

@@ -16,7 +16,10 @@ export function parsePeers(spec: string): Map<number, { host: string; port: numb
     const m = /^(\d+)=(.+):(\d{1,5})$/.exec(part);
     if (!m) throw new ConfigError(`--peers: "${part}" is not id=host:port`);
     if (peers.has(Number(m[1]))) throw new ConfigError(`--peers: id ${m[1]} is listed twice`);
-    peers.set(Number(m[1]), { host: m[2]!, port: Number(m[3]) });
+    const port = Number(m[3]);
+    // Port 0 would listen somewhere the other monitors cannot know.
+    if (port < 1 || port > 65535) throw new ConfigError(`--peers: "${part}" has port ${port}, not 1..65535`);
+    peers.set(Number(m[1]), { host: m[2]!, port });
   }
   return peers;
 }
