@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startControlApi, type ControlApi } from "./controlApi.ts";
+import { LocalRevivalBackend } from "./localRevival.ts";
+import { RevivalError } from "./revival.ts";
 import { Supervisor } from "./supervisor.ts";
 
 let api: ControlApi | null = null;
@@ -27,6 +29,20 @@ test("start requests from a term older than one seen are fenced (409); wild term
   expect((await post("/term", { term: -1 })).status).toBe(400);
   expect(await (await fetch(`${api.url}/term`)).json()).toEqual({ term: 5 });
   expect(api.term).toBe(5);
+});
+
+test("a monitor fenced by coffee up learns the newer term from the refusal", async () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-ctl-"));
+  api = startControlApi(new Supervisor(dir, () => {}, () => {}, () => null), () => {});
+  expect((await post("/term", { term: 7 })).status).toBe(200);
+  const backend = new LocalRevivalBackend({ controlUrl: api.url });
+  const err = await backend.revive("worker-1", 4).then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(RevivalError);
+  expect([(err as RevivalError).code, (err as RevivalError).newerTerm]).toEqual(["REVIVAL_FENCED", 7]);
+  // A refusal is no failed start: it costs no attempt of the budget, and the backend now
+  // refuses term 4 itself, without asking coffee up.
+  expect(backend.guard.policy.attempts("worker-1", performance.now())).toBe(0);
+  expect(backend.guard.highestTerm).toBe(7);
 });
 
 test("web pages cannot drive it: a foreign Host is 403, a POST that is not JSON is 415, and neither moves the term", async () => {

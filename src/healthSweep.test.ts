@@ -29,6 +29,7 @@ function setup(answering: Set<string>, backend: RevivalBackend | null, clock = {
   const log: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
   const revived: string[] = [];
   const pinged: string[] = [];
+  const fenced: number[] = [];
   let leading = true;
   const sweep = new HealthSweep({
     ping: async (e) => {
@@ -36,8 +37,9 @@ function setup(answering: Set<string>, backend: RevivalBackend | null, clock = {
       return answering.has(e.name);
     },
     missesToDown: 2, backend, stillLeading: () => leading, onRevived: (n) => revived.push(n), log, hungAfterMs: 30_000, now: () => clock.now,
+    onFenced: (t) => fenced.push(t),
   });
-  return { sweep, lines, revived, pinged, stepDown: () => { leading = false; } };
+  return { sweep, lines, revived, pinged, fenced, stepDown: () => { leading = false; } };
 }
 
 describe("HealthSweep", () => {
@@ -123,6 +125,17 @@ describe("HealthSweep", () => {
     await sweep.round([entry("a")], 1);
     expect(backend.calls.filter((n) => n === "a").length).toBe(2);
   });
+});
+
+test("a revival refused for a newer term tells the monitor that term (it no longer leads)", async () => {
+  const backend = new HeldBackend();
+  const { sweep, fenced } = setup(new Set(), backend);
+  await sweep.round([entry("a"), entry("b")], 3);
+  await sweep.round([entry("a"), entry("b")], 3);
+  backend.fail("a", new RevivalError("REVIVAL_FENCED", "a", "coffee up refused term 3: it has seen term 5", undefined, 5));
+  backend.fail("b", new RevivalError("REVIVAL_FENCED", "b", "coffee up refused term 3: it has seen term ?"));
+  await sweep.settled();
+  expect(fenced).toEqual([5]);
 });
 
 describe("HealthSweep: processes found running", () => {

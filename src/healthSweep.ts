@@ -33,6 +33,8 @@ export interface HealthSweepOptions {
   stillLeading: () => boolean;
   /** Called once per revival the backend accepted. */
   onRevived: (name: string) => void;
+  /** The backend refused our term, naming a newer one: this monitor no longer leads. */
+  onFenced?: (newerTerm: number) => void;
   /** Silence after which a process found running is replaced. */
   hungAfterMs: number;
   /** Monotonic clock in ms (default `performance.now()`). */
@@ -158,6 +160,7 @@ export class HealthSweep {
       },
       (err: unknown) => {
         if (!(err instanceof RevivalError && (err.code === "REVIVAL_BACKOFF" || err.code === "REVIVAL_BUDGET_EXHAUSTED"))) this.opts.log.warn(errorMessage(err));
+        if (err instanceof RevivalError && err.code === "REVIVAL_FENCED" && err.newerTerm !== undefined) this.opts.onFenced?.(err.newerTerm);
       },
     ).finally(() => this.reviving.delete(name));
     this.reviving.set(name, attempt);

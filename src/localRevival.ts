@@ -58,7 +58,8 @@ export class LocalRevivalBackend implements RevivalBackend {
       }
       if (res.status === 409) {
         const body = (await res.json().catch(() => ({}))) as { currentTerm?: number };
-        throw new RevivalError("REVIVAL_FENCED", name, `coffee up refused term ${term}: it has seen term ${body.currentTerm ?? "?"}`);
+        const newer = Number.isSafeInteger(body.currentTerm) ? body.currentTerm : undefined;
+        throw new RevivalError("REVIVAL_FENCED", name, `coffee up refused term ${term}: it has seen term ${body.currentTerm ?? "?"}`, undefined, newer);
       }
       if (!res.ok) throw new RevivalError("REVIVAL_FAILED", name, `coffee up answered ${res.status}: ${await res.text()}`);
       const body = (await res.json().catch(() => ({}))) as { started?: unknown };

@@ -57,11 +57,14 @@ export class RevivalError extends CoffeeError {
   readonly node: string;
   /** For REVIVAL_BACKOFF and REVIVAL_FAILED: ms until the next attempt is allowed (-1: never). */
   readonly retryInMs: number | undefined;
-  constructor(code: RevivalErrorCode, node: string, message: string, retryInMs?: number) {
+  /** For REVIVAL_FENCED: the newer term the backend has seen, when it says. */
+  readonly newerTerm: number | undefined;
+  constructor(code: RevivalErrorCode, node: string, message: string, retryInMs?: number, newerTerm?: number) {
     super(code, message);
     this.name = "RevivalError";
     this.node = node;
     this.retryInMs = retryInMs;
+    this.newerTerm = newerTerm;
   }
 }
 
@@ -243,7 +246,7 @@ export class RevivalGuard {
     if (!Number.isInteger(term) || term < 0) return Promise.reject(new RevivalError("REVIVAL_FAILED", name, `cannot revive ${name}: term must be a non-negative integer, got ${term}`));
     if (!this.observeTerm(term)) {
       this.onEvent({ type: "fenced", name, term, currentTerm: this.highest });
-      return Promise.reject(new RevivalError("REVIVAL_FENCED", name, `refused to revive ${name} for term ${term}: term ${this.highest} has been seen (stale leader)`));
+      return Promise.reject(new RevivalError("REVIVAL_FENCED", name, `refused to revive ${name} for term ${term}: term ${this.highest} has been seen (stale leader)`, undefined, this.highest));
     }
     const pending = this.inFlight.get(name);
     if (pending) return pending;
@@ -272,6 +275,14 @@ export class RevivalGuard {
     try {
       outcome = await start();
     } catch (err) {
+      // The backend fenced us (it has seen a newer term): no start failed, so nothing counts
+      // against the budget; the term is kept so later requests are refused here, and the caller
+      // learns it (a leader that missed its successor steps down).
+      if (err instanceof RevivalError && err.code === "REVIVAL_FENCED") {
+        if (err.newerTerm !== undefined) this.observeTerm(err.newerTerm);
+        this.onEvent({ type: "fenced", name, term, currentTerm: err.newerTerm ?? this.highest });
+        throw err;
+      }
       const retryInMs = this.policy.recordFailure(name, this.now());
       const error = errorMessage(err);
       this.onEvent({ type: "failed", name, attempt, error, retryInMs });
