@@ -133,7 +133,6 @@ export const monitorCommand: Command = {
         revivals.attempts++;
         metrics.revivals.inc({ process: processName });
       },
-      onFenced: (newerTerm) => perform(election.observeTerm(newerTerm, performance.now())),
       log,
     });
     const watch = new ClusterWatch(clusterFile, (e) => {

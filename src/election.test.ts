@@ -362,18 +362,3 @@ describe("Bully election over a simulated network", () => {
     expect(worstConvergenceMs).toBeLessThan(stableMs / 2);
   });
 });
-
-test("a leader told of a newer term by a backend that fenced it steps down; an older or equal term changes nothing", () => {
-  const m = machine(1, [1]);
-  m.start(0);
-  for (let t = 0; t <= 1000 && m.state !== "leader"; t += 50) m.tick(t);
-  expect(m.state).toBe("leader");
-  const term = m.term;
-  expect(m.observeTerm(term, 1000)).toEqual([]);
-  expect(m.observeTerm(term - 1, 1000)).toEqual([]);
-  expect(m.state).toBe("leader");
-  expect(m.observeTerm(term + 3, 1000)).toEqual([{ type: "stepped-down", term }]);
-  expect(m.state).toBe("follower");
-  expect(m.term).toBe(term + 3);
-  expect(m.isLeader(1000)).toBe(false);
-});

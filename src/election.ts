@@ -186,16 +186,6 @@ export class BullyElection {
     return actions;
   }
 
-  /**
-   * A newer term learned from elsewhere (a revival backend that refused ours): a leader that
-   * missed its successor's messages steps down instead of leading on, fenced, alone.
-   */
-  observeTerm(term: number, now: number): ElectionAction[] {
-    const actions: ElectionAction[] = [];
-    if (Number.isSafeInteger(term) && term > this.currentTerm) this.adoptTerm(term, now, actions);
-    return actions;
-  }
-
   /** Handle one message from a peer. Messages from unknown ids, from itself or with a malformed term are ignored. */
   receive(msg: ElectionMessage, now: number): ElectionAction[] {
     const actions: ElectionAction[] = [];

@@ -29,7 +29,6 @@ function setup(answering: Set<string>, backend: RevivalBackend | null, clock = {
   const log: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
   const revived: string[] = [];
   const pinged: string[] = [];
-  const fenced: number[] = [];
   let leading = true;
   const sweep = new HealthSweep({
     ping: async (e) => {
@@ -37,9 +36,8 @@ function setup(answering: Set<string>, backend: RevivalBackend | null, clock = {
       return answering.has(e.name);
     },
     missesToDown: 2, backend, stillLeading: () => leading, onRevived: (n) => revived.push(n), log, hungAfterMs: 30_000, now: () => clock.now,
-    onFenced: (t) => fenced.push(t),
   });
-  return { sweep, lines, revived, pinged, fenced, stepDown: () => { leading = false; } };
+  return { sweep, lines, revived, pinged, stepDown: () => { leading = false; } };
 }
 
 describe("HealthSweep", () => {
@@ -127,17 +125,6 @@ describe("HealthSweep", () => {
   });
 });
 
-test("a revival refused for a newer term tells the monitor that term (it no longer leads)", async () => {
-  const backend = new HeldBackend();
-  const { sweep, fenced } = setup(new Set(), backend);
-  await sweep.round([entry("a"), entry("b")], 3);
-  await sweep.round([entry("a"), entry("b")], 3);
-  backend.fail("a", new RevivalError("REVIVAL_FENCED", "a", "coffee up refused term 3: it has seen term 5", undefined, 5));
-  backend.fail("b", new RevivalError("REVIVAL_FENCED", "b", "coffee up refused term 3: it has seen term ?"));
-  await sweep.settled();
-  expect(fenced).toEqual([5]);
-});
-
 describe("HealthSweep: processes found running", () => {
   /** One process "w" on a held backend and a clock of the test's; `round(atMs, answers)` checks it once. */
   const watchW = () => {
@@ -197,6 +184,25 @@ describe("HealthSweep: processes found running", () => {
     await silentRunning(500, 60_000);
     expect(backend.replaced.every((r) => !r)).toBe(true);
     await round(60_000);
+    expect(backend.replaced.at(-1)).toBe(true);
+  });
+
+  test("what it started is forgotten with its leadership: back as leader, a silent w it once started is replaced after twice hungAfterMs", async () => {
+    const { backend, sweep, revived, round, silentRunning } = watchW();
+    await round(0);
+    await round(250);
+    backend.finish("w", "started");
+    await sweep.settled();
+    expect(revived).toEqual(["w"]);
+    // Another monitor leads meanwhile (it may restart w, or hear it answer); then this one again.
+    sweep.forgetDown();
+    await round(1000);
+    await round(1250);
+    backend.finish("w", "running");
+    await sweep.settled();
+    await silentRunning(1500, 61_000);
+    expect(backend.replaced.every((r) => !r)).toBe(true);
+    await round(61_000);
     expect(backend.replaced.at(-1)).toBe(true);
   });
 

@@ -9,9 +9,10 @@
  * has been silent for `hungAfterMs`; then it is replaced (killed and started again), since a
  * hung consumer holds its queue's messages for good. A process this monitor started is replaced
  * only once seen answering since: a fresh one replaying a long log is slow, not hung, and killing
- * it would only start the replay over. One this monitor did not start (it leads since a
- * failover, or was restarted) has no known start: it is replaced after twice `hungAfterMs` of
- * silence, so a hung process is not kept for good just because the leader changed.
+ * it would only start the replay over. One this monitor did not start while leading (coffee up
+ * started it, or another leader did) has no known start: it is replaced after twice
+ * `hungAfterMs` of silence, so a hung process is not kept for good just because the leader
+ * changed; a log replay that keeps a process silent longer than that is taken for hung too.
  */
 import type { ClusterProcess } from "./clusterPlan.ts";
 import { errorMessage } from "./errors.ts";
@@ -33,8 +34,6 @@ export interface HealthSweepOptions {
   stillLeading: () => boolean;
   /** Called once per revival the backend accepted. */
   onRevived: (name: string) => void;
-  /** The backend refused our term, naming a newer one: this monitor no longer leads. */
-  onFenced?: (newerTerm: number) => void;
   /** Silence after which a process found running is replaced. */
   hungAfterMs: number;
   /** Monotonic clock in ms (default `performance.now()`). */
@@ -78,13 +77,18 @@ export class HealthSweep {
     this.misses.clear();
   }
 
-  /** Forget what this monitor found down: it no longer leads, so it no longer knows. */
+  /**
+   * Forget what this monitor found down: it no longer leads, so it no longer knows. What it
+   * started and heard answer goes too: another leader may restart or hear them meanwhile.
+   */
   forgetDown(): void {
     this.generation++;
     this.misses.clear();
     this.downSet.clear();
     this.silentSince.clear();
     this.foundRunningAt.clear();
+    this.answeredSinceStart.clear();
+    this.startedHere.clear();
   }
 
   /** One round over `entries` on behalf of the leader of `term`; resolves when every ping has. */
@@ -160,7 +164,6 @@ export class HealthSweep {
       },
       (err: unknown) => {
         if (!(err instanceof RevivalError && (err.code === "REVIVAL_BACKOFF" || err.code === "REVIVAL_BUDGET_EXHAUSTED"))) this.opts.log.warn(errorMessage(err));
-        if (err instanceof RevivalError && err.code === "REVIVAL_FENCED" && err.newerTerm !== undefined) this.opts.onFenced?.(err.newerTerm);
       },
     ).finally(() => this.reviving.delete(name));
     this.reviving.set(name, attempt);

@@ -276,11 +276,14 @@ export class RevivalGuard {
       outcome = await start();
     } catch (err) {
       // The backend fenced us (it has seen a newer term): no start failed, so nothing counts
-      // against the budget; the term is kept so later requests are refused here, and the caller
-      // learns it (a leader that missed its successor steps down).
+      // against the budget, and the term is kept so later requests are refused here without
+      // asking. The election is not told: under a partition between monitors, a stale leader
+      // stepping down would elect itself above its rival and fence it in turn, back and forth.
       if (err instanceof RevivalError && err.code === "REVIVAL_FENCED") {
-        if (err.newerTerm !== undefined) this.observeTerm(err.newerTerm);
-        this.onEvent({ type: "fenced", name, term, currentTerm: err.newerTerm ?? this.highest });
+        if (err.newerTerm !== undefined) {
+          this.observeTerm(err.newerTerm);
+          this.onEvent({ type: "fenced", name, term, currentTerm: err.newerTerm });
+        }
         throw err;
       }
       const retryInMs = this.policy.recordFailure(name, this.now());

@@ -136,11 +136,12 @@ export class Supervisor {
       this.spawn(child);
       return { started: true, pid: child.lastPid };
     }
-    child.replacing = this.replaceHung(child, hung);
+    const replacing = this.replaceHung(child, hung);
+    child.replacing = replacing;
     try {
-      return await child.replacing;
+      return await replacing;
     } finally {
-      child.replacing = null;
+      if (child.replacing === replacing) child.replacing = null;
     }
   }
 
