@@ -146,7 +146,21 @@ describe("HealthSweep: processes found running", () => {
         await sweep.settled();
       }
     };
-    return { backend, sweep, revived, round, silentRunning };
+    /**
+     * w first misses at `fromMs` and is found running; kept silent, it is not replaced before
+     * `replacedAtMs` and is replaced at it.
+     */
+    const replacedAt = async (fromMs: number, replacedAtMs: number): Promise<void> => {
+      await round(fromMs);
+      await round(fromMs + 250);
+      backend.finish("w", "running");
+      await sweep.settled();
+      await silentRunning(fromMs + 500, replacedAtMs);
+      expect(backend.replaced.every((r) => !r)).toBe(true);
+      await round(replacedAtMs);
+      expect(backend.replaced.at(-1)).toBe(true);
+    };
+    return { backend, sweep, revived, round, silentRunning, replacedAt };
   };
 
   test("left alone and asked about again every second, then replaced once silent for hungAfterMs", async () => {
@@ -175,20 +189,12 @@ describe("HealthSweep: processes found running", () => {
   });
 
   test("one never seen answering nor started here (a new leader's view) is replaced after twice hungAfterMs", async () => {
-    const { backend, sweep, round, silentRunning } = watchW();
     // Silent from this monitor's first look: it took over while w was already hung.
-    await round(0);
-    await round(250);
-    backend.finish("w", "running");
-    await sweep.settled();
-    await silentRunning(500, 60_000);
-    expect(backend.replaced.every((r) => !r)).toBe(true);
-    await round(60_000);
-    expect(backend.replaced.at(-1)).toBe(true);
+    await watchW().replacedAt(0, 60_000);
   });
 
   test("what it started is forgotten with its leadership: back as leader, a silent w it once started is replaced after twice hungAfterMs", async () => {
-    const { backend, sweep, revived, round, silentRunning } = watchW();
+    const { backend, sweep, revived, round, replacedAt } = watchW();
     await round(0);
     await round(250);
     backend.finish("w", "started");
@@ -196,14 +202,7 @@ describe("HealthSweep: processes found running", () => {
     expect(revived).toEqual(["w"]);
     // Another monitor leads meanwhile (it may restart w, or hear it answer); then this one again.
     sweep.forgetDown();
-    await round(1000);
-    await round(1250);
-    backend.finish("w", "running");
-    await sweep.settled();
-    await silentRunning(1500, 61_000);
-    expect(backend.replaced.every((r) => !r)).toBe(true);
-    await round(61_000);
-    expect(backend.replaced.at(-1)).toBe(true);
+    await replacedAt(1000, 61_000);
   });
 
   test("found running, then dead: started again within a second, not after hungAfterMs", async () => {

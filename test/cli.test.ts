@@ -91,45 +91,33 @@ describe("command line", () => {
     }
   });
 
-  test.skipIf(!brokerUp)("coffee up against a broker that answers but refuses its credentials is CONFIG_INVALID with the reason, no fallback", async () => {
-    const dir = tempDir("cli-creds");
-    try {
-      const url = new URL(AMQP_URL);
-      url.password = "certainly-wrong";
-      // Killed after 30 s: a regression would fall back and run a cluster, never exiting.
-      const p = Bun.spawn(coffeeArgv("up", "--monitors", "0", "--port", String(freeTcpPort()), "--state-dir", dir), {
-        env: { ...process.env, AMQP_URL: url.toString() } as Record<string, string>, stdout: "pipe", stderr: "pipe", timeout: 30_000,
-      });
-      const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
-      expect(code).toBe(2);
-      // The reason alone: nothing had started, so nothing is said to be stopping.
-      expect(stderr.trim().split("\n")).toHaveLength(1);
-      expect(stderr).toContain("refused the connection");
-      expect(stderr).toMatch(/ACCESS[-_]REFUSED/);
-      expect(stderr).not.toContain("certainly-wrong");
-      expect(stderr).not.toContain("starting a private node");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  test.skipIf(!brokerUp)("coffee up against a broker that closes the connection as it opens (no such vhost) is CONFIG_INVALID, no fallback", async () => {
-    const dir = tempDir("cli-vhost");
-    try {
-      const url = new URL(AMQP_URL);
-      url.pathname = "/coffee-no-such-vhost";
-      // Killed after 30 s: a regression starts a private broker or runs in memory, never exiting.
-      const p = Bun.spawn(coffeeArgv("up", "--monitors", "0", "--port", String(freeTcpPort()), "--state-dir", dir), {
-        env: { ...process.env, AMQP_URL: url.toString() } as Record<string, string>, stdout: "pipe", stderr: "pipe", timeout: 30_000,
-      });
-      const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
-      expect(code).toBe(2);
-      expect(stderr.trim().split("\n")).toHaveLength(1);
-      expect(stderr).toContain("answered but closed the connection as it opened: the vhost in AMQP_URL does not exist");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  /** AMQP_URL made wrong in one way, and what coffee up must say of it (and never start instead). */
+  const brokerMistakes: [string, (url: URL) => void, RegExp][] = [
+    ["refuses its credentials", (url) => { url.password = "certainly-wrong"; }, /refused the connection: .*ACCESS[-_]REFUSED/],
+    ["closes the connection as it opens (no such vhost)", (url) => { url.pathname = "/coffee-no-such-vhost"; }, /answered but closed the connection as it opened: the vhost in AMQP_URL does not exist/],
+  ];
+  for (const [what, mistake, says] of brokerMistakes) {
+    test.skipIf(!brokerUp)(`coffee up against a broker that ${what} is CONFIG_INVALID with the reason, no fallback`, async () => {
+      const dir = tempDir("cli-broker");
+      try {
+        const url = new URL(AMQP_URL);
+        mistake(url);
+        // Killed after 30 s: a regression would fall back (a private node, or memory) and never exit.
+        const p = Bun.spawn(coffeeArgv("up", "--monitors", "0", "--port", String(freeTcpPort()), "--state-dir", dir), {
+          env: { ...process.env, AMQP_URL: url.toString() } as Record<string, string>, stdout: "pipe", stderr: "pipe", timeout: 30_000,
+        });
+        const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+        expect(code).toBe(2);
+        // The reason alone: nothing had started, so nothing is said to be stopping.
+        expect(stderr.trim().split("\n")).toHaveLength(1);
+        expect(stderr).toMatch(says);
+        expect(stderr).not.toContain("certainly-wrong");
+        expect(stderr).not.toContain("starting a private node");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 
   test.skipIf(!brokerUp)("a role whose broker refuses its credentials exits CONFIG_INVALID instead of retrying forever", async () => {
     const url = new URL(AMQP_URL);
