@@ -309,7 +309,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true, heartbeatMs: cfg.heartbeatMs });
     s.delivered.clear();
     // Every stored chunk again, in order; chunks arriving meanwhile queue up behind them.
-    s.results.resend(relay.sinkOf(s, conn), store.sessions.get(s.id)?.chunks ?? []);
+    s.results.resend(relay.sinkOf(s, conn), store.chunks(s.id));
   }
 
   function onFrame(conn: Connection, frame: Uint8Array): void {
@@ -345,7 +345,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
    * end-of-stream was confirmed and acked: `done` must never overtake an ack.
    */
   function maybeFinish(s: Session): void {
-    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !uploadConfirmed(s) || !resultsComplete(store.sessions.get(s.id)?.chunks ?? [])) return;
+    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !uploadConfirmed(s) || !resultsComplete(store.chunks(s.id))) return;
     s.done = true;
     sessions.delete(s.id);
     finished.set(s.id, s);
@@ -361,7 +361,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     s.welcomed = true;
     // Every result stored: the aggregators are done with it, and only its client, which never
     // said bye, may still want them. It is finished: no --max-sessions slot, retired at the TTL.
-    s.done = !store.damaged.has(id) && resultsComplete(store.sessions.get(id)?.chunks ?? []);
+    s.done = !store.damaged.has(id) && resultsComplete(store.chunks(id));
     (s.done ? finished : sessions).set(id, s);
     const damage = store.damaged.get(id);
     if (damage) log.error(`${damage}: its client will get WAL_CORRUPT when it resumes`);
@@ -372,7 +372,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
 
   /** Fail a session whose pipeline stored no result for --result-timeout-s (src/stallWatch.ts). */
   function watchStall(s: Session, now: number): void {
-    if (!isStalled(s, store.sessions.get(s.id)?.chunks ?? [], now, cfg.resultTimeoutMs)) return;
+    if (!isStalled(s, store.chunks(s.id), now, cfg.resultTimeoutMs)) return;
     sessionFailed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended (a stage lost this session's data or is stuck); the session was dropped`));
   }
 
@@ -476,7 +476,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     status: () => ({
       sessions: sessions.size, awaitingBye: finished.size, port: server?.port ?? cfg.port, ...counters,
       openSessions: [...sessions.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
-        id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.sessions.get(s.id)?.chunks ?? [], delivered: s.delivered,
+        id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered,
       })),
       queues: queues?.latest() ?? null,
     }),

@@ -52,7 +52,7 @@ test("result chunks survive a restart, their text in the spool and not in the re
   await store.shutdown();
 
   const again = await GatewayStore.open(d);
-  const chunks = again.sessions.get(S1)?.chunks ?? [];
+  const chunks = again.chunks(S1);
   expect(chunks.map((c) => [c.query, c.chunk, c.last])).toEqual([["q1", 0, false], ["q1", 1, true]]);
   for (const c of chunks) expect("csv" in c).toBe(false);
   expect(chunks.map((c) => again.chunkText(S1, c))).toEqual(["transaction_id,final_amount\n", "t-1,80.00\n"]);
@@ -86,7 +86,7 @@ test("a log from before the spool (chunk text in the records) is moved to the sp
   await writeLog(d, ["open", S1], ["chunk", S1, "q4", 0, true, "store_name,birthdate\nA,1990-01-02\n"]);
 
   const store = await GatewayStore.open(d);
-  const [chunk] = store.sessions.get(S1)?.chunks ?? [];
+  const [chunk] = store.chunks(S1);
   expect(chunk && store.chunkText(S1, chunk)).toBe("store_name,birthdate\nA,1990-01-02\n");
   await store.shutdown();
   const size = readFileSync(spoolFile(d, S1)).length;
@@ -151,12 +151,12 @@ test("a session whose spool file was cut short is found at open: it takes no chu
   const again = await GatewayStore.open(d);
   expect([...again.damaged.keys()]).toEqual([S1]);
   expect(again.damaged.get(S1)).toMatch(/lost chunk q1#1 \(bytes 28\.\.38 are not on disk\)/);
-  const [first] = again.sessions.get(S1)?.chunks ?? [];
+  const [first] = again.chunks(S1);
   expect(walCode(() => again.chunkText(S1, first!))).toBe("WAL_CORRUPT");
   expect(walCode(() => again.addChunk(S1, { query: "q1", chunk: 2, last: true, csv: "t-2,1.00\n" }))).toBe("WAL_CORRUPT");
   // Nothing was appended where the log says the lost chunk is.
   expect(readFileSync(spoolFile(d, S1)).length).toBe(30);
-  const [other] = again.sessions.get(S2)?.chunks ?? [];
+  const [other] = again.chunks(S2);
   expect(again.chunkText(S2, other!)).toBe("year_month,item_name\n");
   await again.shutdown();
 });

@@ -200,6 +200,11 @@ export class GatewayStore {
     return { query: c.query, chunk: c.chunk, last: c.last, ref };
   }
 
+  /** The chunks stored for `id`, in the order they came (none for an unknown session). */
+  chunks(id: string): readonly StoredChunk[] {
+    return this.sessions.get(id)?.chunks ?? [];
+  }
+
   /** The text of a stored chunk, read back from the spool. */
   chunkText(id: string, c: StoredChunk): string {
     this.assertIntact(id);
