@@ -234,10 +234,12 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
   const report = new RejectReport(keep);
   let rowsRead = 0;
   let filesDone = 0;
-  const filesTotal = ENTITIES.reduce((n, e) => n + entityFiles(dataDir, e).length, 0);
+  // Listed once, up front: the progress needs the total before the first file is read.
+  const files = new Map(ENTITIES.map((e) => [e, entityFiles(dataDir, e)]));
+  const filesTotal = [...files.values()].reduce((n, f) => n + f.length, 0);
 
   async function scan<E extends Entity>(entity: E, onBody: (body: EntityBodies[E]) => void): Promise<void> {
-    for (const file of entityFiles(dataDir, entity)) {
+    for (const file of files.get(entity)!) {
       const name = relative(dataDir, file);
       let shapeRejects = 0;
       const onShapeReject = (line: number): void => {
