@@ -104,5 +104,5 @@ export function brokerClosedAtOpen(failure: string): boolean {
   return /connection limit \(\d+\) is reached|Expected ConnectionOpenOk; got <ConnectionClose/i.test(failure);
 }
 
-/** Said beside such a failure, since amqplib's own words do not say what happened. */
-export const CLOSED_AT_OPEN_HINT = "the broker closed the connection as it opened: the vhost in AMQP_URL does not exist, or it or the user is at its connection limit";
+/** What such a failure means, said beside it since amqplib's own words do not say. */
+export const CLOSED_AT_OPEN_CAUSE = "the vhost in AMQP_URL does not exist, or it or the user is at its connection limit";

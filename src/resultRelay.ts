@@ -37,7 +37,6 @@ export interface ResultRelayDeps {
   storageFailed(err: unknown): never;
 }
 
-
 /** Stores result chunks and relays them to their sessions' clients. */
 export class ResultRelay {
   /** Each connection's sink, one object per connection: the pump tells sinks apart by identity. */

@@ -5,7 +5,7 @@
  */
 import { heapSize } from "bun:jsc";
 import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
-import { brokerAddress, brokerClosedAtOpen, brokerOptions, CLOSED_AT_OPEN_HINT, type BrokerAddress } from "./brokerAddress.ts";
+import { brokerAddress, brokerClosedAtOpen, brokerOptions, CLOSED_AT_OPEN_CAUSE, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
 import { HEALTH_HOST_OPTION, startHealthServer, type StatusValue } from "./health.ts";
 import { governedTransport, HEAP_LIMIT_OPTION, startHeapGovernor, type HeapGovernor } from "./heapGovernor.ts";
@@ -80,7 +80,7 @@ export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTran
         case "disconnected":
           return log.warn(`broker connection lost (${e.reason}); reconnecting`);
         case "reconnecting":
-          return log.warn(`broker reconnect attempt ${e.attempt} in ${e.delayMs} ms${e.lastError ? ` (last error: ${e.lastError}${brokerClosedAtOpen(e.lastError) ? `: ${CLOSED_AT_OPEN_HINT}` : ""})` : ""}`);
+          return log.warn(`broker reconnect attempt ${e.attempt} in ${e.delayMs} ms${e.lastError ? ` (last error: ${e.lastError}${brokerClosedAtOpen(e.lastError) ? `: the broker closed the connection as it opened: ${CLOSED_AT_OPEN_CAUSE}` : ""})` : ""}`);
         case "blocked":
           return log.warn(`broker blocked publishing (${e.reason}): publishes wait until its resource alarm clears`);
         case "unblocked":

@@ -16,7 +16,7 @@ import { claimTcpPort, freeTcpPort, freeUdpPort, tcpAccepts, tcpPortFree } from 
 import { brokerProbe, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
 import { type RoleInstance } from "../roleRuntime.ts";
 import { QUEUE_TYPES } from "../amqpTransport.ts";
-import { brokerAddress, brokerClosedAtOpen, brokerEnv, brokerOptions, brokerRefusedUs, CLOSED_AT_OPEN_HINT, type BrokerAddress } from "../brokerAddress.ts";
+import { brokerAddress, brokerClosedAtOpen, brokerEnv, brokerOptions, brokerRefusedUs, CLOSED_AT_OPEN_CAUSE, type BrokerAddress } from "../brokerAddress.ts";
 import { redactIn, redactUrl } from "../redact.ts";
 import { defaultGatewayConfig } from "../../roles/gateway.ts";
 import { startInProcessCluster } from "../inProcessCluster.ts";
@@ -134,7 +134,7 @@ export const upCommand: Command = {
         // A broker is there but refuses us: starting another one would hide the mistake.
         if (brokerRefusedUs(failure)) throw new ConfigError(`the broker at ${redactUrl(address.url)} refused the connection: ${why} (fix AMQP_URL, its credentials or AMQP_CA_FILE; --transport memory runs without a broker)`);
         // Nor one that answered and closed the connection as it opened (no such vhost, no connection to spare).
-        if (brokerClosedAtOpen(failure)) throw new ConfigError(`the broker at ${redactUrl(address.url)} answered but ${CLOSED_AT_OPEN_HINT.replace("the broker ", "")}: ${why} (--transport memory runs without a broker)`);
+        if (brokerClosedAtOpen(failure)) throw new ConfigError(`the broker at ${redactUrl(address.url)} answered but closed the connection as it opened: ${CLOSED_AT_OPEN_CAUSE}: ${why} (--transport memory runs without a broker)`);
         if (rabbitmqInstalled()) {
           log.info(`no broker answers at ${redactUrl(address.url)} (${why}); rabbitmq-server is installed, starting a private node`);
           broker = await startPrivateBroker(join(stateDir, "rabbitmq"), (m) => log.info(m));
