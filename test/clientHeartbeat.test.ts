@@ -3,8 +3,8 @@
  * real TCP): heartbeats keep a computing session alive past --idle-timeout-s, and a gateway that
  * goes silent with its connection still open is left for a new connection that resumes.
  */
-import { afterAll, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
@@ -12,15 +12,10 @@ import { encodeFrame, FrameDecoder } from "../src/frame.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
 import { decodeClientMessage, encodeProtocol, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { ENTITIES, QUERIES, queryFileName } from "../src/schema.ts";
-import { tempDir } from "./harness.ts";
+import { scratchDirs } from "./harness.ts";
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-const data = tempDir("client-beat");
-dirs.push(data);
+const scratch = scratchDirs();
+const data = scratch("client-beat");
 await generateDataset({ out: data, seed: 5, months: parseMonthRange("2024-01..2024-01"), transactionsPerMonth: 40, users: 10, stores: 3, menuItems: 4 });
 
 const SESSION = "00000000-0000-4000-8000-0000000beef0";
@@ -96,8 +91,7 @@ test("heartbeats keep a computing session alive past --idle-timeout-s, which str
       }
     }, 500);
   });
-  const out = tempDir("client-beat-out");
-  dirs.push(out);
+  const out = scratch("client-beat-out");
   try {
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 300 }));
     expect(beats).toBe(5);
@@ -115,8 +109,7 @@ test("a gateway silent past --idle-timeout-s with its connection open is left: t
   const gateway = scriptedGateway(20, (n, reply) => {
     if (n > 0) finish(reply);
   });
-  const out = tempDir("client-silent-out");
-  dirs.push(out);
+  const out = scratch("client-silent-out");
   try {
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 300 }));
     expect(gateway.connections()).toBe(2);
@@ -142,8 +135,7 @@ test("a result frame that takes longer than --idle-timeout-s to arrive is not si
       if (at >= bytes.length) clearInterval(drip);
     }, 100);
   });
-  const out = tempDir("client-drip-out");
-  dirs.push(out);
+  const out = scratch("client-drip-out");
   try {
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 300, reconnectTimeoutMs: 2000 }));
     expect(gateway.connections()).toBe(1);
@@ -161,8 +153,7 @@ test("a resume connection gets its own --idle-timeout-s, not what was left of th
     if (n === 0) setTimeout(() => socket.end(), 850);
     else finish(reply);
   }, 200);
-  const out = tempDir("client-fresh-out");
-  dirs.push(out);
+  const out = scratch("client-fresh-out");
   try {
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 1000 }));
     expect(gateway.connections()).toBe(2);
@@ -175,8 +166,7 @@ test("a resume connection gets its own --idle-timeout-s, not what was left of th
 test("a gateway that never welcomes is tried again within --connect-retry-s, then given up on as SESSION_IDLE", async () => {
   let connections = 0;
   const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => void connections++, data() {} } });
-  const out = tempDir("client-nowelcome-out");
-  dirs.push(out);
+  const out = scratch("client-nowelcome-out");
   try {
     const failure = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: server.port, quiet: true, idleTimeoutMs: 200, connectRetryMs: 1000 })).then(() => null, (e: unknown) => e);
     expect(failure).toMatchObject({ code: "SESSION_IDLE", message: "no word from the gateway for 0.2 s (no welcome)" });

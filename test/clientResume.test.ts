@@ -3,8 +3,8 @@
  * a session whose `done` was lost with its connection, and which the gateway has forgotten, is
  * complete if every result and ack reached the client, and fails with SESSION_UNKNOWN if not.
  */
-import { afterAll, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient, type ClientConfig } from "../roles/client.ts";
 import { CoffeeError } from "../src/errors.ts";
@@ -12,15 +12,10 @@ import { encodeFrame, FrameDecoder } from "../src/frame.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
 import { decodeClientMessage, encodeProtocol, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { ENTITIES, QUERIES, queryFileName, type QueryName } from "../src/schema.ts";
-import { coffeeArgv, tempDir } from "./harness.ts";
+import { coffeeArgv, scratchDirs } from "./harness.ts";
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-const data = tempDir("client-resume");
-dirs.push(data);
+const scratch = scratchDirs();
+const data = scratch("client-resume");
 await generateDataset({ out: data, seed: 3, months: parseMonthRange("2024-01..2024-01"), transactionsPerMonth: 40, users: 10, stores: 3, menuItems: 4 });
 
 const SESSION = "00000000-0000-4000-8000-00000000d0e5";
@@ -74,8 +69,7 @@ function forgetfulGateway(queries: readonly QueryName[]): { port: number; resume
 
 test("done lost with the connection, session forgotten: the client has everything, and its results are committed", async () => {
   const gateway = forgetfulGateway(QUERIES);
-  const out = tempDir("client-resume-out");
-  dirs.push(out);
+  const out = scratch("client-resume-out");
   try {
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true }));
     expect(gateway.resumes).toMatchObject([{ t: "resume", session: SESSION }]);
@@ -88,8 +82,7 @@ test("done lost with the connection, session forgotten: the client has everythin
 
 test("session forgotten before the client had every result: SESSION_UNKNOWN, and no file looks complete", async () => {
   const gateway = forgetfulGateway(QUERIES.slice(0, -1));
-  const out = tempDir("client-resume-short");
-  dirs.push(out);
+  const out = scratch("client-resume-short");
   try {
     expect((await clientFailure(gateway.port, out)).code).toBe("SESSION_UNKNOWN");
     expect(gateway.resumes).toHaveLength(1);
@@ -117,8 +110,7 @@ test("a gateway frame the client cannot decode fails the session at once; it doe
       },
     },
   });
-  const out = tempDir("client-undecodable");
-  dirs.push(out);
+  const out = scratch("client-undecodable");
   try {
     expect((await clientFailure(server.port, out)).code).toBe("FRAME_MALFORMED");
     expect(connections).toBe(1);
@@ -128,8 +120,7 @@ test("a gateway frame the client cannot decode fails the session at once; it doe
 });
 
 test("an --out the client cannot write to is CONFIG_INVALID before any session starts", async () => {
-  const blocker = join(tempDir("client-out-blocked"), "file");
-  dirs.push(blocker);
+  const blocker = join(scratch("client-out-blocked"), "file");
   await Bun.write(blocker, "not a directory");
   const failure = await clientFailure(1, join(blocker, "sub"));
   expect(failure.code).toBe("CONFIG_INVALID");
@@ -166,8 +157,7 @@ function slammingGateway(welcomeFirst: number): { port: number; connections: () 
 /** How a client run against a slamming gateway (welcoming `welcomeFirst` connections) fails, and how many connections it made. */
 async function slammed(welcomeFirst: number, overrides: Partial<ClientConfig>): Promise<{ failure: CoffeeError; connections: number }> {
   const gateway = slammingGateway(welcomeFirst);
-  const out = tempDir("slam-out");
-  dirs.push(out);
+  const out = scratch("slam-out");
   try {
     const failure = await clientFailure(gateway.port, out, overrides);
     return { failure, connections: gateway.connections() };
@@ -227,8 +217,7 @@ function stallingGateway(): { port: number; got: ClientMessage[]; firstBatch: Pr
 
 test("an interrupted client says abort to the gateway, fails INTERRUPTED and leaves no partial file", async () => {
   const gateway = stallingGateway();
-  const out = tempDir("abort-out");
-  dirs.push(out);
+  const out = scratch("abort-out");
   const stop = new AbortController();
   try {
     // One row per batch and a window of two: a sender is waiting for room when the abort comes.
@@ -251,8 +240,7 @@ test("an interrupted client says abort to the gateway, fails INTERRUPTED and lea
 
 test("coffee --role client stopped by SIGINT exits 130 with one line, the gateway told", async () => {
   const gateway = stallingGateway();
-  const out = tempDir("sigint-out");
-  dirs.push(out);
+  const out = scratch("sigint-out");
   try {
     const child = Bun.spawn(coffeeArgv("--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${gateway.port}`, "--quiet"), { stdout: "pipe", stderr: "pipe" });
     await gateway.firstBatch;

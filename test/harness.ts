@@ -3,6 +3,7 @@
  * cluster, clients, gen, reference — against the real broker at AMQP_URL, and cleans up the
  * namespace's queues and exchange afterwards.
  */
+import { afterAll } from "bun:test";
 import { freeTcpPort } from "../src/ports.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +24,22 @@ export function coffeeArgv(...args: string[]): string[] {
 /** A fresh temp directory (removed by `cleanup`). */
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `coffee-${prefix}-`));
+}
+
+/**
+ * Temp directories for one test file, all removed once its tests are done: call at the file's
+ * top level, then `scratch(prefix)` makes one.
+ */
+export function scratchDirs(): (prefix: string) => string {
+  const made: string[] = [];
+  afterAll(() => {
+    for (const d of made) rmSync(d, { recursive: true, force: true });
+  });
+  return (prefix) => {
+    const d = tempDir(prefix);
+    made.push(d);
+    return d;
+  };
 }
 
 /** Run coffee to completion; returns exit code and output. */
