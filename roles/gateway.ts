@@ -20,6 +20,7 @@ import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
 import { isStalled } from "../src/stallWatch.ts";
+import { BrokerProbe } from "../src/brokerProbe.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
@@ -369,10 +370,30 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   if (sessions.size + finished.size > 0) log.info(`recovered ${sessions.size + finished.size} session(s) awaiting their clients (${finished.size} with every result)`);
   let shuttingDown: Promise<void> | null = null;
   let heartbeats: ReturnType<typeof setInterval> | null = null;
+  const probe = new BrokerProbe((key, body) => transport.publish(key, body));
+  /** Since when the broker has taken no publish (performance.now()), or null while it takes them. */
+  let heldSinceMs: number | null = null;
+
+  /**
+   * Whether the broker took no publish for a heartbeat interval: then no stage can publish a
+   * result either, so stall deadlines wait. Probed only while a session awaits results, since a
+   * probe during a resource alarm gets this connection blocked (its result acks wait too).
+   */
+  function brokerHeld(now: number): boolean {
+    const held = probe.tick();
+    if (held && heldSinceMs === null) {
+      heldSinceMs = now;
+      log.warn(`the broker confirmed no publish for ${cfg.heartbeatMs} ms (a resource alarm, or it is unreachable): stall deadlines (--result-timeout-s) wait until it does`);
+    } else if (!held && heldSinceMs !== null) {
+      log.info(`the broker takes publishes again after ${((now - heldSinceMs) / 1000).toFixed(1)} s: stall deadlines run afresh`);
+      heldSinceMs = null;
+    }
+    return held;
+  }
 
   /** Fail a session whose pipeline stored no result for --result-timeout-s (src/stallWatch.ts). */
-  function watchStall(s: Session, now: number): void {
-    if (!isStalled(s, store.chunks(s.id), now, cfg.resultTimeoutMs)) return;
+  function watchStall(s: Session, now: number, brokerHeld: boolean): void {
+    if (!isStalled(s, store.chunks(s.id), now, cfg.resultTimeoutMs, brokerHeld)) return;
     sessionFailed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended (a stage lost this session's data or is stuck); the session was dropped`));
   }
 
@@ -385,7 +406,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
    */
   function heartbeat(): void {
     const now = performance.now();
-    for (const s of [...sessions.values()]) watchStall(s, now);
+    const open = [...sessions.values()];
+    const awaiting = open.some((s) => uploadConfirmed(s) && !resultsComplete(store.chunks(s.id)));
+    // Once held, probed until the broker takes publishes again, so the status does not go stale.
+    const held = (awaiting || heldSinceMs !== null) && brokerHeld(now);
+    for (const s of open) watchStall(s, now, held);
     for (const conn of connections) {
       const s = conn.session;
       if (s && s.conn === conn && s.welcomed && !s.done) send(conn, { t: "heartbeat" });
@@ -474,7 +499,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
       return shuttingDown;
     },
     status: () => ({
-      sessions: sessions.size, awaitingBye: finished.size, port: server?.port ?? cfg.port, ...counters,
+      sessions: sessions.size, awaitingBye: finished.size, port: server?.port ?? cfg.port, brokerHeld: heldSinceMs !== null, ...counters,
       openSessions: [...sessions.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
         id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered,
       })),
@@ -494,7 +519,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes characters)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
   { name: "heartbeat-ms", type: "int", env: "COFFEE_CLIENT_HEARTBEAT_MS", default: 10_000, min: 100, max: MAX_HEARTBEAT_MS, help: "interval of heartbeats to each client whose session is open, so that while the pipeline computes its client can tell a slow session from a lost gateway (a client waits at least three intervals before it reconnects)" },
-  { name: "result-timeout-s", type: "int", env: "COFFEE_RESULT_TIMEOUT_S", default: 600, min: 1, max: 604_800, help: "a session whose upload is over and which gets no result chunk for this long fails with PIPELINE_STALLED (looked at every --heartbeat-ms, so up to two intervals later): its client is told and the aggregators drop it; a session with every result stored never stalls" },
+  { name: "result-timeout-s", type: "int", env: "COFFEE_RESULT_TIMEOUT_S", default: 600, min: 1, max: 604_800, help: "a session whose upload is over and which gets no result chunk for this long fails with PIPELINE_STALLED (looked at every --heartbeat-ms, so up to two intervals later): its client is told and the aggregators drop it; a session with every result stored never stalls, and the deadline waits while the broker confirms no publish (a resource alarm, or the broker unreachable)" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), reads none of its waiting results this long, or has not said bye this long after done, is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: MAX_FIELD_BYTES, min: 16, max: 4 * 1024 * 1024, help: "longest field in a client row, in UTF-8 bytes; a row with a longer one is rejected and reported to its client, like a malformed row" },

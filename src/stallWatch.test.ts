@@ -29,3 +29,12 @@ test("a session with every result stored never stalls, however long its delivery
   expect(isStalled(s, all, 0, 100)).toBe(false);
   expect(isStalled(s, all, 1_000_000, 100)).toBe(false);
 });
+
+test("while the broker takes no publishes the deadline does not run; it starts afresh once it does", () => {
+  const s = session();
+  expect(isStalled(s, [], 1000, 100)).toBe(false);
+  expect(isStalled(s, [], 1099, 100, true)).toBe(false);
+  expect(isStalled(s, [], 5000, 100, true)).toBe(false);
+  expect(isStalled(s, [], 5099, 100)).toBe(false);
+  expect(isStalled(s, [], 5100, 100)).toBe(true);
+});

@@ -8,6 +8,11 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { AmqpTransport, type BrokerEvent } from "../src/amqpTransport.ts";
 import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts";
+import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
+import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
+import { ENTITIES } from "../src/schema.ts";
+import { allQueues } from "../src/topology.ts";
+import { frame, openRaw } from "./rawGateway.ts";
 import { generate, readResults, reference, sessionDirFrom, slowClient, startCluster, tempDir } from "./harness.ts";
 
 setDefaultTimeout(240_000);
@@ -83,6 +88,40 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       expect(events.filter((e) => e.type === "blocked" || e.type === "unblocked")).toEqual([{ type: "blocked", reason: expect.stringContaining("memory") }, { type: "unblocked" }]);
     } finally {
       broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
+      await t.close();
+    }
+  }, 60_000);
+
+  test("gateway: a resource alarm holds the stall deadline of a session awaiting results; it runs afresh once the alarm clears", async () => {
+    const t = await AmqpTransport.open({
+      broker: { url: broker.url }, queueType: "classic", namespace: "alarmgw", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+      onEvent: () => {}, onError: () => {},
+    });
+    await t.declare(allQueues());
+    const lines: string[] = [];
+    const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    // No stage runs: nothing will ever answer this session, so only the alarm keeps it alive.
+    const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, heartbeatMs: 100, resultTimeoutMs: 3000 }), t, log);
+    const running = gw.run();
+    try {
+      const conn = await openRaw(await gw.listening);
+      conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+      await conn.next("welcome");
+      for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
+      for (const _ of ENTITIES) expect(await conn.next("eos-ack")).toMatchObject({ t: "eos-ack" });
+      broker.ctl(["set_vm_memory_high_watermark", "0"]);
+      // Sixty ticks, 6 s: twice the timeout, and no error among them.
+      for (let tick = 0; tick < 60; tick++) expect(await conn.next("heartbeat")).toEqual({ t: "heartbeat" });
+      expect(gw.status().brokerHeld).toBe(true);
+      broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
+      const stalled = await conn.next("error") as Extract<GatewayMessage, { t: "error" }>;
+      expect(stalled.code).toBe("PIPELINE_STALLED");
+      expect(lines.some((l) => l.includes("takes publishes again"))).toBe(true);
+      await conn.closed;
+    } finally {
+      broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
+      await gw.shutdown();
+      await running;
       await t.close();
     }
   }, 60_000);

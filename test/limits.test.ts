@@ -17,7 +17,7 @@ import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { computeReference } from "../src/reference.ts";
 import { ENTITIES, QUERIES } from "../src/schema.ts";
-import { allQueues, RESULTS_KEY } from "../src/topology.ts";
+import { allQueues, PROBE_KEY, RESULTS_KEY } from "../src/topology.ts";
 import { encodeMessage } from "../src/codec.ts";
 import { readResults, tempDir } from "./harness.ts";
 import type { Transport } from "../src/transport.ts";
@@ -403,6 +403,37 @@ test("a session whose upload is over and which gets no result for --result-timeo
     expect(await back.next("welcome")).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
     await back.closed;
   });
+});
+
+test("while the broker confirms no publish (a resource alarm) a session awaiting results is not failed; its deadline runs afresh after", async () => {
+  const base = await memoryTransport("held");
+  const { promise: brokerBack, resolve: release } = Promise.withResolvers<void>();
+  // Like a blocked RabbitMQ connection: the gateway's probe is taken but not confirmed.
+  const transport: Transport = {
+    declare: (q) => base.declare(q),
+    close: () => base.close(),
+    consume: (q, o, h) => base.consume(q, o, h),
+    publish: async (k, b) => {
+      if (k === PROBE_KEY) await brokerBack;
+      return base.publish(k, b);
+    },
+  };
+  const lines: string[] = [];
+  const log: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
+  await withGateway({ heartbeatMs: 50, resultTimeoutMs: 300 }, transport, async (gw) => {
+    const conn = await openRaw(await gw.listening);
+    await emptyUpload(conn);
+    // Twenty ticks, 1 s: over three timeouts, and no error among them.
+    for (let tick = 0; tick < 20; tick++) expect(await conn.next("heartbeat")).toEqual({ t: "heartbeat" });
+    expect(gw.status().brokerHeld).toBe(true);
+    expect(lines.filter((l) => l.includes("confirmed no publish"))).toHaveLength(1);
+    release();
+    // Still no stage: once the broker takes publishes, the deadline runs and the session fails.
+    expect(await conn.next("error")).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
+    expect(lines.some((l) => l.includes("takes publishes again"))).toBe(true);
+    expect(gw.status().brokerHeld).toBe(false);
+    await conn.closed;
+  }, log);
 });
 
 test("a session whose results trickle in slower than --result-timeout-s in all is not stalled while each chunk comes within it", async () => {
