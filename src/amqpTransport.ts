@@ -14,7 +14,7 @@ import { brokerRefusedUs, connectBroker, type BrokerAddress } from "./brokerAddr
 import { redactIn, redactUrl } from "./redact.ts";
 import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
 import type { QueueSpec } from "./topology.ts";
-import { checkMessageSize, dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
+import { brokerMessageLimit, checkMessageSize, dispatcher, MAX_MESSAGE_BYTES, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
 /** Connection state changes, for logs and health status. */
 export type BrokerEvent =
@@ -82,6 +82,8 @@ export class AmqpTransport implements Transport {
   private readonly consumers = new Set<ConsumerEntry>();
   private closing = false;
   private reconnecting = false;
+  /** Lowered once the broker closed a channel over a message larger than its max_message_size. */
+  private messageLimit = MAX_MESSAGE_BYTES;
   /** Channel for queue-depth checks, kept apart so a failed check never closes a working channel. */
   private side: { link: Link; ch: Channel } | null = null;
 
@@ -131,7 +133,12 @@ export class AmqpTransport implements Transport {
       conn.on("blocked", (reason: string) => this.opts.onEvent({ type: "blocked", reason }));
       conn.on("unblocked", () => this.opts.onEvent({ type: "unblocked" }));
       // The publishing channel can die alone (e.g. a 404 from the broker): start over.
-      pub.on("error", (err: Error) => this.opts.onError(err));
+      pub.on("error", (err: Error) => {
+        // Retried, a message the broker finds too large would close the channel again, forever.
+        const limit = brokerMessageLimit(errorMessage(err));
+        if (limit !== null) this.messageLimit = Math.min(this.messageLimit, limit);
+        this.opts.onError(err);
+      });
       pub.on("close", () => this.recycle("publishing channel closed"));
       this.link = link;
       for (const entry of this.consumers) if (!entry.cancelled) await this.subscribe(link, entry);
@@ -262,9 +269,11 @@ export class AmqpTransport implements Transport {
    * confirmed because the connection was lost is sent again on the next connection.
    */
   async publish(routingKey: string, body: Uint8Array): Promise<void> {
-    checkMessageSize(routingKey, body);
     for (;;) {
+      checkMessageSize(routingKey, body, this.messageLimit);
       const link = await this.linked();
+      // Checked again: the limit may have been learnt while this publish waited for a link.
+      checkMessageSize(routingKey, body, this.messageLimit);
       try {
         return await this.publishOn(link, routingKey, body);
       } catch (err) {

@@ -46,11 +46,24 @@ export type DeliveryHandler = (delivery: Delivery) => Promise<void> | void;
  */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/** A message over MAX_MESSAGE_BYTES is refused before it reaches the broker: LIMIT_EXCEEDED, never retried. */
-export function checkMessageSize(routingKey: string, body: Uint8Array): void {
-  if (body.length > MAX_MESSAGE_BYTES) {
-    throw new CoffeeError("LIMIT_EXCEEDED", `a message of ${body.length} bytes to ${routingKey} exceeds ${MAX_MESSAGE_BYTES} bytes, the broker's message size limit (send smaller batches or chunks)`);
+/**
+ * A message over `limit` (MAX_MESSAGE_BYTES, or a lower limit the broker named) is refused before
+ * it reaches the broker: LIMIT_EXCEEDED, never retried.
+ */
+export function checkMessageSize(routingKey: string, body: Uint8Array, limit = MAX_MESSAGE_BYTES): void {
+  if (body.length > limit) {
+    throw new CoffeeError("LIMIT_EXCEEDED", `a message of ${body.length} bytes to ${routingKey} exceeds ${limit} bytes, the broker's message size limit (send smaller batches or chunks${limit < MAX_MESSAGE_BYTES ? ", or raise the broker's max_message_size" : ""})`);
   }
+}
+
+/**
+ * The limit a broker configured with a max_message_size under ours named when it closed a
+ * channel over a larger message ("message size N is larger than configured max size M"), or null
+ * when `closeReason` is not that.
+ */
+export function brokerMessageLimit(closeReason: string): number | null {
+  const m = /larger than configured max size (\d+)/.exec(closeReason);
+  return m ? Number(m[1]) : null;
 }
 
 /** Messaging operations, namespaced by the implementation. */

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { AmqpTransport, type BrokerEvent } from "../src/amqpTransport.ts";
+import { CoffeeError, errorMessage } from "../src/errors.ts";
 import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
@@ -91,6 +92,41 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       await t.close();
     }
   }, 60_000);
+
+  test("transport: a broker whose max_message_size is under coffee's refuses a larger message once, as LIMIT_EXCEEDED; the others go on", async () => {
+    // Read by each channel as it opens, so set before the transport connects.
+    broker.ctl(["eval", "application:set_env(rabbit, max_message_size, 4096)."]);
+    const errors: string[] = [];
+    const t = await AmqpTransport.open({
+      broker: { url: broker.url }, queueType: "classic", namespace: "maxsize", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+      onEvent: () => {}, onError: (e) => errors.push(errorMessage(e)),
+    });
+    try {
+      await t.declare([{ name: "q", bindings: ["k"] }]);
+      const got: number[] = [];
+      const { promise: both, resolve: bothArrived } = Promise.withResolvers<void>();
+      await t.consume("q", { prefetch: 4, concurrent: false }, (d) => {
+        got.push(d.body.length);
+        d.ack();
+        if (got.length === 2) bothArrived();
+      });
+      await t.publish("k", new Uint8Array(1000));
+      const err = await t.publish("k", new Uint8Array(8192)).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(CoffeeError);
+      expect((err as CoffeeError).code).toBe("LIMIT_EXCEEDED");
+      expect((err as Error).message).toContain("exceeds 4096 bytes");
+      await t.publish("k", new Uint8Array(2000));
+      await both;
+      expect(got).toEqual([1000, 2000]);
+      // Now refused without a word to the broker: it closed one channel in all.
+      const again = await t.publish("k", new Uint8Array(8192)).then(() => null, (e: unknown) => e);
+      expect((again as CoffeeError).code).toBe("LIMIT_EXCEEDED");
+      expect(errors.filter((e) => e.includes("larger than configured max size"))).toHaveLength(1);
+    } finally {
+      broker.ctl(["eval", "application:set_env(rabbit, max_message_size, 134217728)."]);
+      await t.close();
+    }
+  }, 30_000);
 
   test("gateway: a resource alarm holds the stall deadline of a session awaiting results; it runs afresh once the alarm clears", async () => {
     const t = await AmqpTransport.open({
