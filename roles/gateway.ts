@@ -20,7 +20,7 @@ import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
 import { isStalled } from "../src/stallWatch.ts";
-import { BrokerProbe } from "../src/brokerProbe.ts";
+import { PublishProbe } from "../src/publishProbe.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
@@ -30,6 +30,9 @@ import { CoffeeMetrics } from "../src/metrics.ts";
 import { GATEWAY_STAGE, newSession as blankSession, resultsComplete, uploadConfirmed, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
+
+/** How often a broker that takes no publishes is mentioned again in the log. */
+const HELD_REMINDER_MS = 60_000;
 
 /** Gateway options, compiled. */
 export interface GatewayConfig {
@@ -370,9 +373,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   if (sessions.size + finished.size > 0) log.info(`recovered ${sessions.size + finished.size} session(s) awaiting their clients (${finished.size} with every result)`);
   let shuttingDown: Promise<void> | null = null;
   let heartbeats: ReturnType<typeof setInterval> | null = null;
-  const probe = new BrokerProbe((key, body) => transport.publish(key, body));
+  const probe = new PublishProbe(transport.probePublish?.bind(transport));
   /** Since when the broker has taken no publish (performance.now()), or null while it takes them. */
   let heldSinceMs: number | null = null;
+  /** When that was last logged: a hold has no end of its own (clients keep waiting), so it is said again each minute. */
+  let heldToldMs = 0;
 
   /**
    * Whether the broker took no publish for a heartbeat interval: then no stage can publish a
@@ -382,8 +387,11 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   function brokerHeld(now: number): boolean {
     const held = probe.tick();
     if (held && heldSinceMs === null) {
-      heldSinceMs = now;
+      heldSinceMs = heldToldMs = now;
       log.warn(`the broker confirmed no publish for ${cfg.heartbeatMs} ms (a resource alarm, or it is unreachable): stall deadlines (--result-timeout-s) wait until it does`);
+    } else if (held && heldSinceMs !== null && now - heldToldMs >= HELD_REMINDER_MS) {
+      heldToldMs = now;
+      log.warn(`the broker has confirmed no publish for ${((now - heldSinceMs) / 1000).toFixed(0)} s: sessions awaiting results wait (see the broker's alarms and this gateway's connection to it)`);
     } else if (!held && heldSinceMs !== null) {
       log.info(`the broker takes publishes again after ${((now - heldSinceMs) / 1000).toFixed(1)} s: stall deadlines run afresh`);
       heldSinceMs = null;

@@ -13,8 +13,28 @@ import { jitteredBackoffMs } from "./backoff.ts";
 import { brokerRefusedUs, connectBroker, type BrokerAddress } from "./brokerAddress.ts";
 import { redactIn, redactUrl } from "./redact.ts";
 import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
-import type { QueueSpec } from "./topology.ts";
+import { PROBE_KEY, type QueueSpec } from "./topology.ts";
 import { brokerMessageLimit, checkMessageSize, dispatcher, MAX_MESSAGE_BYTES, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
+
+const EMPTY_BODY = new Uint8Array(0);
+
+/**
+ * How long a consumer's cancel or the transport's close waits for the broker's answer. A broker
+ * that blocked this connection (a resource alarm) reads nothing more from it until the alarm
+ * clears, so without a bound a shutdown would hang that long.
+ */
+const CLOSE_WAIT_MS = 5_000;
+
+/** True when `p` settles (either way) within `ms`; false when it is still running then. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Connection state changes, for logs and health status. */
 export type BrokerEvent =
@@ -224,6 +244,11 @@ export class AmqpTransport implements Transport {
     }
   }
 
+  /** An empty message to PROBE_KEY, bound to no queue: confirmed once the broker takes publishes. */
+  probePublish(): Promise<void> {
+    return this.publish(PROBE_KEY, EMPTY_BODY);
+  }
+
   /** Declare durable queues bound to the namespace's exchange (idempotent; redone on reconnect). */
   async declare(queues: readonly QueueSpec[]): Promise<void> {
     const names = new Set(queues.map((q) => q.name));
@@ -344,12 +369,13 @@ export class AmqpTransport implements Transport {
         const ch = entry.channel;
         entry.channel = null;
         if (!ch) return;
-        try {
-          if (entry.tag) await ch.cancel(entry.tag);
+        const tag = entry.tag;
+        // Failed: the channel died with its connection, nothing left to cancel. Unanswered: the
+        // channel goes with the connection at close, and the broker requeues what it delivered.
+        await settledWithin((async () => {
+          if (tag) await ch.cancel(tag);
           await ch.close();
-        } catch {
-          // The channel died with its connection; nothing left to cancel.
-        }
+        })(), CLOSE_WAIT_MS);
       },
     };
   }
@@ -388,10 +414,11 @@ export class AmqpTransport implements Transport {
     const link = this.link;
     this.link = null;
     if (!link) return;
-    try {
-      await link.conn.close();
-    } catch {
-      // already closed
+    // A close the broker does not answer (it reads nothing from a blocked connection) ends with
+    // the socket: the broker then requeues this connection's unacked deliveries as for a crash.
+    if (!(await settledWithin(link.conn.close(), CLOSE_WAIT_MS))) {
+      // amqplib's types leave out the connection's stream, which it has (lib/connection.js).
+      (link.conn.connection as unknown as { stream?: { destroy(): void } }).stream?.destroy();
     }
   }
 }

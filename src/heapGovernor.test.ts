@@ -61,3 +61,15 @@ test("a governed transport counts every publish and every delivery, body bytes e
   expect(counted.slice().sort((a, b) => a - b)).toEqual([3, 3, 5, 5]);
   await t.close();
 });
+
+test("a governed transport keeps the optional capabilities of the one it wraps, and adds none", async () => {
+  const inner = new MemoryTransport(new MemoryBroker(), "caps");
+  const governor: HeapGovernor = { collections: 0, check() {}, stop() {} };
+  const plain = governedTransport(inner, governor);
+  expect(typeof plain.queueDepths).toBe("function");
+  expect(plain.probePublish).toBeUndefined();
+  let probes = 0;
+  const probing = governedTransport(Object.assign(Object.create(inner) as MemoryTransport, { probePublish: async () => void probes++ }), governor);
+  await probing.probePublish!();
+  expect(probes).toBe(1);
+});

@@ -61,10 +61,12 @@ export function startHeapGovernor(limitMb: number, intervalMs = 250): HeapGovern
 /** A transport whose every delivery and publish is counted by the governor first. */
 export function governedTransport(transport: Transport, governor: HeapGovernor): Transport {
   const depths = transport.queueDepths?.bind(transport);
+  const probe = transport.probePublish?.bind(transport);
   return {
     declare: (queues) => transport.declare(queues),
     close: () => transport.close(),
     ...(depths ? { queueDepths: depths } : {}),
+    ...(probe ? { probePublish: probe } : {}),
     async publish(routingKey, body) {
       governor.check(body.length);
       return transport.publish(routingKey, body);

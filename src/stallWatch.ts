@@ -12,7 +12,7 @@ import type { StoredChunk } from "./gatewayStore.ts";
  * True when `s` has stored no new chunk for `timeoutMs` since its upload was over; otherwise
  * notes how many chunks it has and since when. Looked at on a timer, so a stall is seen up to
  * one tick after the session's last end-of-stream and one tick after the timeout. While
- * `brokerHeld` (the broker took no publish for a tick: src/brokerProbe.ts) no stage can publish a
+ * `brokerHeld` (the broker took no publish for a tick: src/publishProbe.ts) no stage can publish a
  * result, so the deadline does not run: it starts afresh once the broker takes publishes again.
  */
 export function isStalled(s: Pick<Session, "eosConfirmed" | "progress">, chunks: readonly StoredChunk[], nowMs: number, timeoutMs: number, brokerHeld = false): boolean {

@@ -25,7 +25,7 @@ export const outKey = (stage: string): string => `${stage}.out`;
 export const PURGE_KEY = "purge";
 /** Routing key of result chunks (the gateway listens). */
 export const RESULTS_KEY = "results";
-/** Bound to no queue: the broker confirms and drops what is published to it (src/brokerProbe.ts). */
+/** Bound to no queue: the broker confirms and drops what is published to it (src/publishProbe.ts). */
 export const PROBE_KEY = "probe";
 
 /** The stateless stages. */

@@ -72,7 +72,8 @@ export interface Transport {
   declare(queues: readonly QueueSpec[]): Promise<void>;
   /**
    * Publish persistently; resolves once the broker has taken responsibility (confirm). Rejects
-   * at once with LIMIT_EXCEEDED for a body over MAX_MESSAGE_BYTES.
+   * at once with LIMIT_EXCEEDED for a body over MAX_MESSAGE_BYTES, or over a lower limit the
+   * broker named when it refused a message (that first message is refused the same way).
    */
   publish(routingKey: string, body: Uint8Array): Promise<void>;
   consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer>;
@@ -82,6 +83,12 @@ export interface Transport {
    * status pages. Optional: wrappers that cannot tell leave it out and show no depths.
    */
   queueDepths?(): Promise<QueueDepth[]>;
+  /**
+   * Publish an empty message bound to no queue (PROBE_KEY), which the broker confirms and drops:
+   * resolves once it did, i.e. once the broker takes publishes (src/publishProbe.ts). Left out by
+   * transports that cannot be blocked (in-memory) and wrappers that cannot tell.
+   */
+  probePublish?(): Promise<void>;
 }
 
 /** How full one queue is right now (a type, not an interface, so it fits a JSON health reply). */

@@ -97,11 +97,12 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     // Read by each channel as it opens, so set before the transport connects.
     broker.ctl(["eval", "application:set_env(rabbit, max_message_size, 4096)."]);
     const errors: string[] = [];
-    const t = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace: "maxsize", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
-      onEvent: () => {}, onError: (e) => errors.push(errorMessage(e)),
-    });
+    let t: AmqpTransport | undefined;
     try {
+      t = await AmqpTransport.open({
+        broker: { url: broker.url }, queueType: "classic", namespace: "maxsize", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+        onEvent: () => {}, onError: (e) => errors.push(errorMessage(e)),
+      });
       await t.declare([{ name: "q", bindings: ["k"] }]);
       const got: number[] = [];
       const { promise: both, resolve: bothArrived } = Promise.withResolvers<void>();
@@ -124,7 +125,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       expect(errors.filter((e) => e.includes("larger than configured max size"))).toHaveLength(1);
     } finally {
       broker.ctl(["eval", "application:set_env(rabbit, max_message_size, 134217728)."]);
-      await t.close();
+      await t?.close();
     }
   }, 30_000);
 
@@ -159,6 +160,34 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       await gw.shutdown();
       await running;
       await t.close();
+    }
+  }, 60_000);
+
+  test("gateway: shut down while the broker blocks its connection (a resource alarm), it and its transport still stop", async () => {
+    const t = await AmqpTransport.open({
+      broker: { url: broker.url }, queueType: "classic", namespace: "alarmstop", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+      onEvent: () => {}, onError: () => {},
+    });
+    try {
+      await t.declare(allQueues());
+      const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, heartbeatMs: 100, resultTimeoutMs: 60_000 }), t, { info() {}, warn() {}, error() {} });
+      const running = gw.run();
+      try {
+        const conn = await openRaw(await gw.listening);
+        conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+        await conn.next("welcome");
+        for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
+        for (const _ of ENTITIES) expect(await conn.next("eos-ack")).toMatchObject({ t: "eos-ack" });
+        broker.ctl(["set_vm_memory_high_watermark", "0"]);
+        // Held: the probe got the connection blocked, and the broker reads nothing more from it.
+        while (gw.status().brokerHeld !== true) await conn.next("heartbeat");
+      } finally {
+        await gw.shutdown();
+        await running;
+      }
+      await t.close();
+    } finally {
+      broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
     }
   }, 60_000);
 
