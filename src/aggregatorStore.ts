@@ -10,6 +10,7 @@ import { InternalError, WalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
 import { Wal, type WalOptions } from "./wal.ts";
 import { join } from "node:path";
+import { LoopYield } from "./loopYield.ts";
 
 const MESSAGE = 1;
 const FINISHED = 2;
@@ -79,7 +80,11 @@ export class AggregatorStore {
         for (const s of live) state.restoreSession(s);
       }
     }
-    for (const r of recovered.records()) store.replay(r);
+    const loop = new LoopYield();
+    for (const r of recovered.records()) {
+      store.replay(r);
+      await loop.step();
+    }
     state.removeOrphanFiles();
     store.sinceSnapshot = recovered.recordCount;
     store.bytesSinceSnapshot = recovered.recordBytes;

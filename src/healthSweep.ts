@@ -12,7 +12,8 @@
  * it would only start the replay over. One this monitor did not start while leading (coffee up
  * started it, or another leader did) has no known start: it is replaced after twice
  * `hungAfterMs` of silence, so a hung process is not kept for good just because the leader
- * changed; a log replay that keeps a process silent longer than that is taken for hung too.
+ * changed. Log replays answer health checks as they go (src/loopYield.ts), so this guess
+ * concerns only a single step longer than that, such as loading a huge snapshot.
  */
 import type { ClusterProcess } from "./clusterPlan.ts";
 import { errorMessage } from "./errors.ts";
