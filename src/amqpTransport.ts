@@ -102,6 +102,8 @@ export class AmqpTransport implements Transport {
   private readonly consumers = new Set<ConsumerEntry>();
   private closing = false;
   private reconnecting = false;
+  /** True while the broker says it blocks this connection (a resource alarm): it reads nothing from it. */
+  private blocked = false;
   /** Lowered once the broker closed a channel over a message larger than its max_message_size. */
   private messageLimit = MAX_MESSAGE_BYTES;
   /** Channel for queue-depth checks, kept apart so a failed check never closes a working channel. */
@@ -150,8 +152,15 @@ export class AmqpTransport implements Transport {
       conn.on("error", (err: Error) => this.opts.onError(err));
       conn.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
       // Without these a broker's resource alarm looks like a hang: publishes simply never confirm.
-      conn.on("blocked", (reason: string) => this.opts.onEvent({ type: "blocked", reason }));
-      conn.on("unblocked", () => this.opts.onEvent({ type: "unblocked" }));
+      this.blocked = false;
+      conn.on("blocked", (reason: string) => {
+        if (this.link === link) this.blocked = true;
+        this.opts.onEvent({ type: "blocked", reason });
+      });
+      conn.on("unblocked", () => {
+        if (this.link === link) this.blocked = false;
+        this.opts.onEvent({ type: "unblocked" });
+      });
       // The publishing channel can die alone (e.g. a 404 from the broker): start over.
       pub.on("error", (err: Error) => {
         // Retried, a message the broker finds too large would close the channel again, forever.
@@ -357,7 +366,9 @@ export class AmqpTransport implements Transport {
   /** Consume on a channel of its own with the given prefetch; re-subscribed after reconnects. */
   async consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer> {
     const entry: ConsumerEntry = { queue, options, dispatch: () => {}, channel: null, tag: null, cancelled: false };
-    entry.dispatch = dispatcher(options, (d) => (this.deliveredOn.get(d) === entry.channel ? handler(d) : undefined), (err) => this.opts.onError(err));
+    // A delivery of a cancelled consumer, or of a channel since replaced, is left unsettled: the
+    // broker delivers it again once that channel is gone.
+    entry.dispatch = dispatcher(options, (d) => (!entry.cancelled && this.deliveredOn.get(d) === entry.channel ? handler(d) : undefined), (err) => this.opts.onError(err));
     this.consumers.add(entry);
     const link = await this.linked();
     // A reconnect while we waited has already subscribed every registered entry, this one too.
@@ -372,10 +383,11 @@ export class AmqpTransport implements Transport {
         const tag = entry.tag;
         // Failed: the channel died with its connection, nothing left to cancel. Unanswered: the
         // channel goes with the connection at close, and the broker requeues what it delivered.
+        // A blocked connection is not read at all, so there is no answer to wait for.
         await settledWithin((async () => {
           if (tag) await ch.cancel(tag);
           await ch.close();
-        })(), CLOSE_WAIT_MS);
+        })(), this.blocked ? 0 : CLOSE_WAIT_MS);
       },
     };
   }
@@ -416,9 +428,11 @@ export class AmqpTransport implements Transport {
     if (!link) return;
     // A close the broker does not answer (it reads nothing from a blocked connection) ends with
     // the socket: the broker then requeues this connection's unacked deliveries as for a crash.
-    if (!(await settledWithin(link.conn.close(), CLOSE_WAIT_MS))) {
+    if (!(await settledWithin(link.conn.close(), this.blocked ? 0 : CLOSE_WAIT_MS))) {
       // amqplib's types leave out the connection's stream, which it has (lib/connection.js).
-      (link.conn.connection as unknown as { stream?: { destroy(): void } }).stream?.destroy();
+      // Destroyed with an error, which amqplib listens for (it ignores a bare 'close').
+      const stream = (link.conn.connection as unknown as { stream?: { destroy(err?: Error): void } }).stream;
+      stream?.destroy(new CoffeeError("BROKER_UNAVAILABLE", "the broker did not answer the connection's close (blocked by a resource alarm?); the socket was closed"));
     }
   }
 }

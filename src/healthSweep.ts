@@ -12,8 +12,9 @@
  * it would only start the replay over. One this monitor did not start while leading (coffee up
  * started it, or another leader did) has no known start: it is replaced after twice
  * `hungAfterMs` of silence, so a hung process is not kept for good just because the leader
- * changed. Log replays answer health checks as they go (src/loopYield.ts), so this guess
- * concerns only a single step longer than that, such as loading a huge snapshot.
+ * changed. Log replays answer health checks as they apply records (src/loopYield.ts), so
+ * this guess concerns only a single step longer than that: reading and checking the log's
+ * files, or loading a huge snapshot.
  */
 import type { ClusterProcess } from "./clusterPlan.ts";
 import { errorMessage } from "./errors.ts";

@@ -21,6 +21,11 @@ export interface Delivery {
 
 /** A running consumer. */
 export interface Consumer {
+  /**
+   * Stop handing deliveries to the handler (at once: later ones are left unsettled and come
+   * again). Resolves once the broker confirmed the cancel, or, on a connection the broker does not
+   * read (a resource alarm), without waiting for it.
+   */
   cancel(): Promise<void>;
 }
 
