@@ -27,6 +27,9 @@ test("dates and timestamps are validated against the calendar", () => {
   expect(parseDate("2024-02-29")).toBe(20240229);
   expect(parseDate("2023-02-29")).toBeNaN();
   expect(parseDate("2024-13-01")).toBeNaN();
+  expect(parseDate("0001-01-01")).toBe(10101);
+  expect(parseDate("0000-01-01")).toBeNaN();
+  expect(parseTimestamp("0000-06-01 10:00:00")).toBeNull();
   expect(parseTimestamp("2024-01-01 23:00:00")).toEqual({ date: 20240101, seconds: 82800 });
   expect(parseTimestamp("2024-01-01 24:00:00")).toBeNull();
   expect(parseTimestamp("2024-01-01T10:00:00")).toBeNull();
@@ -59,7 +62,7 @@ const oracle = {
     if (!m) return NaN;
     const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
     const dim = mo === 2 ? ((y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
-    return mo < 1 || mo > 12 || d < 1 || d > dim ? NaN : y * 10000 + mo * 100 + d;
+    return y < 1 || mo < 1 || mo > 12 || d < 1 || d > dim ? NaN : y * 10000 + mo * 100 + d;
   },
   timestamp(text: string): { date: number; seconds: number } | null {
     if (text.length !== 19 || text[10] !== " ") return null;

@@ -101,13 +101,17 @@ function fixedDigits(bytes: Uint8Array, at: number, count: number): number {
   return v;
 }
 
-/** yyyymmdd of the `YYYY-MM-DD` at bytes[at..at+10), or NaN when not a real calendar date. */
+/**
+ * yyyymmdd of the `YYYY-MM-DD` at bytes[at..at+10), or NaN when not a real calendar date. Year
+ * 0000 is not one: ISO 8601 allows it, but Python's datetime (MINYEAR 1), which the oracle and
+ * most checkers parse with, rejects it, and no sale or birth was recorded in 1 BC.
+ */
 function dateAt(bytes: Uint8Array, at: number): number {
   if (bytes[at + 4]! !== MINUS || bytes[at + 7]! !== MINUS) return NaN;
   const year = fixedDigits(bytes, at, 4);
   const month = fixedDigits(bytes, at + 5, 2);
   const day = fixedDigits(bytes, at + 8, 2);
-  if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return NaN;
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return NaN;
   return year * 10000 + month * 100 + day;
 }
 
