@@ -10,10 +10,9 @@ import { AmqpTransport, type BrokerEvent } from "../src/amqpTransport.ts";
 import { CoffeeError, errorMessage } from "../src/errors.ts";
 import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
-import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
-import { ENTITIES } from "../src/schema.ts";
+import type { GatewayMessage } from "../src/protocol.ts";
 import { allQueues } from "../src/topology.ts";
-import { frame, openRaw } from "./rawGateway.ts";
+import { emptyUpload, openRaw } from "./rawGateway.ts";
 import { generate, readResults, reference, sessionDirFrom, slowClient, startCluster, tempDir } from "./harness.ts";
 
 setDefaultTimeout(240_000);
@@ -142,10 +141,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     const running = gw.run();
     try {
       const conn = await openRaw(await gw.listening);
-      conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-      await conn.next("welcome");
-      for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
-      for (const _ of ENTITIES) expect(await conn.next("eos-ack")).toMatchObject({ t: "eos-ack" });
+      await emptyUpload(conn);
       broker.ctl(["set_vm_memory_high_watermark", "0"]);
       // Sixty ticks, 6 s: twice the timeout, and no error among them.
       for (let tick = 0; tick < 60; tick++) expect(await conn.next("heartbeat")).toEqual({ t: "heartbeat" });
@@ -173,10 +169,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, heartbeatMs: 100, resultTimeoutMs: 60_000 }), t, { info() {}, warn() {}, error() {} });
       const running = gw.run();
       const conn = await openRaw(await gw.listening);
-      conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-      await conn.next("welcome");
-      for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
-      for (const _ of ENTITIES) expect(await conn.next("eos-ack")).toMatchObject({ t: "eos-ack" });
+      await emptyUpload(conn);
       broker.ctl(["set_vm_memory_high_watermark", "0"]);
       // Held: the probe got the connection blocked, and the broker reads nothing more from it.
       while (gw.status().brokerHeld !== true) await conn.next("heartbeat");

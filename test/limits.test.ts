@@ -21,7 +21,7 @@ import { allQueues, RESULTS_KEY } from "../src/topology.ts";
 import { encodeMessage } from "../src/codec.ts";
 import { readResults, tempDir } from "./harness.ts";
 import type { Transport } from "../src/transport.ts";
-import { frame, openRaw, raw, type RawConnection } from "./rawGateway.ts";
+import { emptyUpload, frame, openRaw, raw } from "./rawGateway.ts";
 
 setDefaultTimeout(60_000);
 
@@ -375,15 +375,6 @@ test("an open session hears a heartbeat every --heartbeat-ms, the interval its w
     await conn.closed;
   });
 });
-
-/** Open a session on `conn` and end its upload at once (no rows): its id, once every end-of-stream is acked. */
-async function emptyUpload(conn: RawConnection): Promise<string> {
-  conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-  const welcome = (await conn.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
-  for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
-  for (const _ of ENTITIES) expect(await conn.next("eos-ack")).toMatchObject({ t: "eos-ack" });
-  return welcome.session;
-}
 
 test("a session whose upload is over and which gets no result for --result-timeout-s fails PIPELINE_STALLED, told now and on a resume", async () => {
   const transport = await memoryTransport("stall");

@@ -1,6 +1,7 @@
 /** A hand-driven gateway connection for protocol tests: frames in, every reply out. */
 import { encodeFrame, FrameDecoder } from "../src/frame.ts";
-import { decodeGatewayMessage, encodeProtocol, type GatewayMessage } from "../src/protocol.ts";
+import { decodeGatewayMessage, encodeProtocol, PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
+import { ENTITIES } from "../src/schema.ts";
 
 /** A protocol message framed for the wire; `msg` may be malformed on purpose. */
 export const frame = (msg: unknown): Uint8Array => encodeFrame(encodeProtocol(msg as never));
@@ -68,4 +69,20 @@ export async function raw(port: number, frames: Uint8Array[], answer?: (msg: Gat
   for (const f of frames) conn.send(f);
   await conn.closed;
   return conn.seen;
+}
+
+/**
+ * Open a session on `conn` and end its upload at once (no rows): its id, once every end-of-stream
+ * is acked. Throws on anything else, such as an error in their place.
+ */
+export async function emptyUpload(conn: RawConnection): Promise<string> {
+  conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await conn.next("welcome");
+  if (welcome.t !== "welcome") throw new Error(`expected a welcome, got ${JSON.stringify(welcome)}`);
+  for (const entity of ENTITIES) conn.send(frame({ t: "eos", entity, count: 0 }));
+  for (const _ of ENTITIES) {
+    const ack = await conn.next("eos-ack");
+    if (ack.t !== "eos-ack") throw new Error(`expected an eos-ack, got ${JSON.stringify(ack)}`);
+  }
+  return welcome.session;
 }
