@@ -45,6 +45,17 @@ test("a monitor fenced by coffee up learns the newer term from the refusal", asy
   expect(backend.guard.highestTerm).toBe(7);
 });
 
+test("a monitor announcing a term older than coffee up's learns the newer one and fences itself", async () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-ctl-"));
+  api = startControlApi(new Supervisor(dir, () => {}, () => {}, () => null), () => {});
+  expect((await post("/term", { term: 9 })).status).toBe(200);
+  const backend = new LocalRevivalBackend({ controlUrl: api.url });
+  expect(await backend.announce(6)).toBe(false);
+  expect(backend.guard.highestTerm).toBe(9);
+  const err = await backend.revive("worker-1", 6).then(() => null, (e: unknown) => e);
+  expect((err as RevivalError).code).toBe("REVIVAL_FENCED");
+});
+
 test("web pages cannot drive it: a foreign Host is 403, a POST that is not JSON is 415, and neither moves the term", async () => {
   dir = mkdtempSync(join(tmpdir(), "coffee-ctl-"));
   api = startControlApi(new Supervisor(dir, () => {}, () => {}, () => null), () => {});

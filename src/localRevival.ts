@@ -31,11 +31,19 @@ export class LocalRevivalBackend implements RevivalBackend {
     }
   }
 
-  /** Tell coffee up a new leader holds `term`, so requests from older terms are refused from now on. */
+  /**
+   * Tell coffee up a new leader holds `term`, so requests from older terms are refused from now on.
+   * False when coffee up has seen a newer term (409): the guard keeps that term, so this stale
+   * leader's revivals are refused here, without asking.
+   */
   async announce(term: number): Promise<boolean> {
     if (!this.guard.observeTerm(term)) return false;
     try {
       const res = await fetch(`${this.opts.controlUrl}/term`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ term }), signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+      if (res.status === 409) {
+        const newer = Number(((await res.json().catch(() => ({}))) as { currentTerm?: unknown }).currentTerm);
+        if (Number.isSafeInteger(newer)) this.guard.observeTerm(newer);
+      }
       return res.ok;
     } catch {
       return false;
