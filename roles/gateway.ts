@@ -381,8 +381,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
 
   /**
    * Whether the broker took no publish for a heartbeat interval: then no stage can publish a
-   * result either, so stall deadlines wait. Probed only while a session awaits results, since a
-   * probe during a resource alarm gets this connection blocked (its result acks wait too).
+   * result either, so stall deadlines wait. Probed only while a session awaits results (or a
+   * hold is on): the probe costs a broker message, and nothing needs it otherwise.
    */
   function brokerHeld(now: number): boolean {
     const held = probe.tick();

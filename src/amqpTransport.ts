@@ -25,6 +25,19 @@ const EMPTY_BODY = new Uint8Array(0);
  */
 const CLOSE_WAIT_MS = 5_000;
 
+/**
+ * Close `conn`; one the broker does not answer within `waitMs` (it reads nothing from a blocked
+ * connection) ends with its socket, and the broker then requeues its unacked deliveries as for a
+ * crash.
+ */
+async function closeConnection(conn: ChannelModel, waitMs: number): Promise<void> {
+  if (await settledWithin(conn.close(), waitMs)) return;
+  // amqplib's types leave out the connection's stream, which it has (lib/connection.js).
+  // Destroyed with an error, which amqplib listens for (it ignores a bare 'close').
+  const stream = (conn.connection as unknown as { stream?: { destroy(err?: Error): void } }).stream;
+  stream?.destroy(new CoffeeError("BROKER_UNAVAILABLE", "the broker did not answer the connection's close (blocked by a resource alarm?); the socket was closed"));
+}
+
 /** True when `p` settles (either way) within `ms`; false when it is still running then. */
 async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -66,7 +79,14 @@ export interface AmqpOptions {
 }
 
 interface Link {
+  /** Publishes only: RabbitMQ's flow control and resource alarms block a publishing connection. */
   conn: ChannelModel;
+  /**
+   * Consumers and status checks: a connection of their own, so that while the broker blocks
+   * publishing (it then reads nothing from that connection) deliveries still come and acks still
+   * reach it, as RabbitMQ advises.
+   */
+  consumeConn: ChannelModel;
   pub: ConfirmChannel;
   /**
    * Settlers of this link's unconfirmed publishes. amqplib does not reliably fail them when the
@@ -143,14 +163,18 @@ export class AmqpTransport implements Transport {
   /** One connection attempt: channel, exchange, queues, consumers; all or nothing. */
   private async connectOnce(): Promise<void> {
     const conn = await connectBroker(this.opts.broker, withHeartbeat(this.opts.broker.url));
+    let consumeConn: ChannelModel | null = null;
     try {
+      consumeConn = await connectBroker(this.opts.broker, withHeartbeat(this.opts.broker.url));
       const pub = await conn.createConfirmChannel();
       pub.on("drain", () => this.wake());
       await pub.assertExchange(this.exchange, "direct", { durable: true });
       await this.declareOn(pub, this.declared);
-      const link: Link = { conn, pub, pending: new Set() };
-      conn.on("error", (err: Error) => this.opts.onError(err));
-      conn.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
+      const link: Link = { conn, consumeConn, pub, pending: new Set() };
+      for (const c of [conn, consumeConn]) {
+        c.on("error", (err: Error) => this.opts.onError(err));
+        c.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
+      }
       // Without these a broker's resource alarm looks like a hang: publishes simply never confirm.
       this.blocked = false;
       conn.on("blocked", (reason: string) => {
@@ -174,6 +198,7 @@ export class AmqpTransport implements Transport {
     } catch (err) {
       this.link = null;
       await conn.close().catch(() => {});
+      await consumeConn?.close().catch(() => {});
       throw err;
     }
   }
@@ -207,11 +232,14 @@ export class AmqpTransport implements Transport {
     this.reconnecting = false;
   }
 
-  /** The connection of `link` is gone: forget it and reconnect in the background. */
+  /** A connection of `link` is gone: close the other, forget both and reconnect in the background. */
   private lost(link: Link, reason: string): void {
     for (const settle of [...link.pending]) settle(new Error(`connection lost: ${reason}`));
     if (this.link !== link) return;
     this.link = null;
+    // The one that closed answers at once (amqplib rejects, ignored); the other is closed for good.
+    void closeConnection(link.conn, this.blocked ? 0 : CLOSE_WAIT_MS);
+    void closeConnection(link.consumeConn, CLOSE_WAIT_MS);
     for (const entry of this.consumers) { entry.channel = null; entry.tag = null; }
     this.wake();
     if (this.closing) return;
@@ -224,7 +252,6 @@ export class AmqpTransport implements Transport {
     const link = this.link;
     if (!link || this.closing) return;
     this.opts.onError(new CoffeeError("BROKER_UNAVAILABLE", `${reason}; reconnecting`));
-    void link.conn.close().catch(() => {});
     this.lost(link, reason);
   }
 
@@ -320,7 +347,7 @@ export class AmqpTransport implements Transport {
   }
 
   private async subscribe(link: Link, entry: ConsumerEntry): Promise<void> {
-    const ch = await link.conn.createChannel();
+    const ch = await link.consumeConn.createChannel();
     ch.on("error", (err: Error) => this.opts.onError(err));
     ch.on("close", () => {
       if (!entry.cancelled && entry.channel === ch && this.link === link) this.recycle(`channel of consumer on ${entry.queue} closed`);
@@ -381,13 +408,13 @@ export class AmqpTransport implements Transport {
         entry.channel = null;
         if (!ch) return;
         const tag = entry.tag;
-        // Failed: the channel died with its connection, nothing left to cancel. Unanswered: the
-        // channel goes with the connection at close, and the broker requeues what it delivered.
-        // A blocked connection is not read at all, so there is no answer to wait for.
+        // Failed: the channel died with its connection, nothing left to cancel. Unanswered (a
+        // broker that stopped answering): the channel goes with the connection at close, and the
+        // broker requeues what it delivered.
         await settledWithin((async () => {
           if (tag) await ch.cancel(tag);
           await ch.close();
-        })(), this.blocked ? 0 : CLOSE_WAIT_MS);
+        })(), CLOSE_WAIT_MS);
       },
     };
   }
@@ -402,7 +429,7 @@ export class AmqpTransport implements Transport {
     if (!link) throw new CoffeeError("BROKER_UNAVAILABLE", "not connected to the broker");
     let ch = this.side?.link === link ? this.side.ch : null;
     if (!ch) {
-      const fresh = await link.conn.createChannel();
+      const fresh = await link.consumeConn.createChannel();
       // The failure also rejects the check that caused it; the event needs a listener only so
       // it is not an unhandled error.
       fresh.on("error", () => {});
@@ -426,14 +453,8 @@ export class AmqpTransport implements Transport {
     const link = this.link;
     this.link = null;
     if (!link) return;
-    // A close the broker does not answer (it reads nothing from a blocked connection) ends with
-    // the socket: the broker then requeues this connection's unacked deliveries as for a crash.
-    if (!(await settledWithin(link.conn.close(), this.blocked ? 0 : CLOSE_WAIT_MS))) {
-      // amqplib's types leave out the connection's stream, which it has (lib/connection.js).
-      // Destroyed with an error, which amqplib listens for (it ignores a bare 'close').
-      const stream = (link.conn.connection as unknown as { stream?: { destroy(err?: Error): void } }).stream;
-      stream?.destroy(new CoffeeError("BROKER_UNAVAILABLE", "the broker did not answer the connection's close (blocked by a resource alarm?); the socket was closed"));
-    }
+    // A blocked connection is not read at all: there is no answer to wait for.
+    await Promise.all([closeConnection(link.conn, this.blocked ? 0 : CLOSE_WAIT_MS), closeConnection(link.consumeConn, CLOSE_WAIT_MS)]);
   }
 }
 

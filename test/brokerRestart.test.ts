@@ -92,6 +92,35 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     }
   }, 60_000);
 
+  test("transport: while the broker blocks its publishing (a resource alarm), its consumers still get deliveries and their acks still count", async () => {
+    const t = await AmqpTransport.open({
+      broker: { url: broker.url }, queueType: "classic", namespace: "alarmconsume", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+      onEvent: () => {}, onError: () => {},
+    });
+    try {
+      await t.declare([{ name: "q", bindings: ["k"] }]);
+      for (const i of [1, 2, 3]) await t.publish("k", Uint8Array.of(i));
+      broker.ctl(["set_vm_memory_high_watermark", "0"]);
+      // Blocks the publishing connection: the broker reads nothing more from it until it clears.
+      const waiting = t.publish("k", Uint8Array.of(4));
+      const got: number[] = [];
+      const { promise: three, resolve: gotThree } = Promise.withResolvers<void>();
+      // One at a time: the second comes only once the broker has read the first one's ack.
+      await t.consume("q", { prefetch: 1, concurrent: false }, (d) => {
+        got.push(d.body[0]!);
+        d.ack();
+        if (got.length === 3) gotThree();
+      });
+      await three;
+      expect(got).toEqual([1, 2, 3]);
+      broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
+      await waiting;
+    } finally {
+      broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
+      await t.close();
+    }
+  }, 60_000);
+
   test("transport: a broker whose max_message_size is under coffee's refuses a larger message once, as LIMIT_EXCEEDED; the others go on", async () => {
     // Read by each channel as it opens, so set before the transport connects.
     broker.ctl(["eval", "application:set_env(rabbit, max_message_size, 4096)."]);
