@@ -19,9 +19,9 @@ import { brokerMessageLimit, checkMessageSize, dispatcher, MAX_MESSAGE_BYTES, ty
 const EMPTY_BODY = new Uint8Array(0);
 
 /**
- * How long a consumer's cancel or the transport's close waits for the broker's answer. A broker
- * that blocked this connection (a resource alarm) reads nothing more from it until the alarm
- * clears, so without a bound a shutdown would hang that long.
+ * How long a consumer's cancel or a connection's close waits for the broker's answer: a broker
+ * that stopped answering must not hang a shutdown. (A publishing connection the broker says it
+ * blocks is not waited for at all: the broker reads nothing from it until its alarm clears.)
  */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -110,7 +110,7 @@ interface ConsumerEntry {
   cancelled: boolean;
 }
 
-/** A Transport over a RabbitMQ connection that survives broker restarts. */
+/** A Transport over two RabbitMQ connections (one publishes, one consumes) that survives broker restarts. */
 export class AmqpTransport implements Transport {
   private link: Link | null = null;
   /** The channel each delivery came on, to skip those whose channel was replaced meanwhile. */
@@ -122,7 +122,7 @@ export class AmqpTransport implements Transport {
   private readonly consumers = new Set<ConsumerEntry>();
   private closing = false;
   private reconnecting = false;
-  /** True while the broker says it blocks this connection (a resource alarm): it reads nothing from it. */
+  /** True while the broker says it blocks the publishing connection (a resource alarm): it reads nothing from it. */
   private blocked = false;
   /** Lowered once the broker closed a channel over a message larger than its max_message_size. */
   private messageLimit = MAX_MESSAGE_BYTES;
@@ -160,21 +160,35 @@ export class AmqpTransport implements Transport {
     for (const f of this.waiters.splice(0)) f();
   }
 
-  /** One connection attempt: channel, exchange, queues, consumers; all or nothing. */
+  /** One connection attempt: both connections, channel, exchange, queues, consumers; all or nothing. */
   private async connectOnce(): Promise<void> {
-    const conn = await connectBroker(this.opts.broker, withHeartbeat(this.opts.broker.url));
+    // Listened to from the moment each exists: an 'error' nobody listens for (a heartbeat timeout
+    // while the other connection opens) would end the process, and a close before the link is
+    // made must fail the attempt rather than leave a dead connection in it.
+    let closedEarly: string | null = null;
+    const watched = (c: ChannelModel): ChannelModel => {
+      c.on("error", (err: Error) => this.opts.onError(err));
+      c.once("close", (err?: Error) => { closedEarly ??= err ? err.message : "connection closed"; });
+      return c;
+    };
+    const conn = watched(await connectBroker(this.opts.broker, withHeartbeat(this.opts.broker.url)));
     let consumeConn: ChannelModel | null = null;
     try {
-      consumeConn = await connectBroker(this.opts.broker, withHeartbeat(this.opts.broker.url));
+      consumeConn = watched(await connectBroker(this.opts.broker, withHeartbeat(this.opts.broker.url)));
       const pub = await conn.createConfirmChannel();
+      // The publishing channel can die alone (e.g. a 404 from the broker): see its 'close' below.
+      pub.on("error", (err: Error) => {
+        // Retried, a message the broker finds too large would close the channel again, forever.
+        const limit = brokerMessageLimit(errorMessage(err));
+        if (limit !== null) this.messageLimit = Math.min(this.messageLimit, limit);
+        this.opts.onError(err);
+      });
       pub.on("drain", () => this.wake());
       await pub.assertExchange(this.exchange, "direct", { durable: true });
       await this.declareOn(pub, this.declared);
+      if (closedEarly !== null) throw new CoffeeError("BROKER_UNAVAILABLE", `a broker connection closed as it opened: ${closedEarly}`);
       const link: Link = { conn, consumeConn, pub, pending: new Set() };
-      for (const c of [conn, consumeConn]) {
-        c.on("error", (err: Error) => this.opts.onError(err));
-        c.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
-      }
+      for (const c of [conn, consumeConn]) c.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
       // Without these a broker's resource alarm looks like a hang: publishes simply never confirm.
       this.blocked = false;
       conn.on("blocked", (reason: string) => {
@@ -185,20 +199,12 @@ export class AmqpTransport implements Transport {
         if (this.link === link) this.blocked = false;
         this.opts.onEvent({ type: "unblocked" });
       });
-      // The publishing channel can die alone (e.g. a 404 from the broker): start over.
-      pub.on("error", (err: Error) => {
-        // Retried, a message the broker finds too large would close the channel again, forever.
-        const limit = brokerMessageLimit(errorMessage(err));
-        if (limit !== null) this.messageLimit = Math.min(this.messageLimit, limit);
-        this.opts.onError(err);
-      });
       pub.on("close", () => this.recycle("publishing channel closed"));
       this.link = link;
       for (const entry of this.consumers) if (!entry.cancelled) await this.subscribe(link, entry);
     } catch (err) {
       this.link = null;
-      await conn.close().catch(() => {});
-      await consumeConn?.close().catch(() => {});
+      await Promise.all([closeConnection(conn, this.blocked ? 0 : CLOSE_WAIT_MS), consumeConn ? closeConnection(consumeConn, CLOSE_WAIT_MS) : null]);
       throw err;
     }
   }
@@ -216,6 +222,13 @@ export class AmqpTransport implements Transport {
       }
       try {
         await this.connectOnce();
+        // Closed while this attempt was opening: close() found no link to close, so close it here.
+        if (this.closing) {
+          const link = this.link;
+          this.link = null;
+          if (link) await this.closeLink(link);
+          break;
+        }
         this.reconnecting = false;
         this.opts.onEvent({ type: "connected", url: redactUrl(this.opts.broker.url) });
         for (const f of this.linkWaiters.splice(0)) f();
@@ -237,9 +250,8 @@ export class AmqpTransport implements Transport {
     for (const settle of [...link.pending]) settle(new Error(`connection lost: ${reason}`));
     if (this.link !== link) return;
     this.link = null;
-    // The one that closed answers at once (amqplib rejects, ignored); the other is closed for good.
-    void closeConnection(link.conn, this.blocked ? 0 : CLOSE_WAIT_MS);
-    void closeConnection(link.consumeConn, CLOSE_WAIT_MS);
+    // A connection already closed answers at once (amqplib rejects, ignored); the other is closed for good.
+    void this.closeLink(link);
     for (const entry of this.consumers) { entry.channel = null; entry.tag = null; }
     this.wake();
     if (this.closing) return;
@@ -445,7 +457,7 @@ export class AmqpTransport implements Transport {
     return out;
   }
 
-  /** Close the connection and stop reconnecting (idempotent). */
+  /** Close both connections and stop reconnecting (idempotent). */
   async close(): Promise<void> {
     this.closing = true;
     for (const f of this.linkWaiters.splice(0)) f();
@@ -453,7 +465,11 @@ export class AmqpTransport implements Transport {
     const link = this.link;
     this.link = null;
     if (!link) return;
-    // A blocked connection is not read at all: there is no answer to wait for.
+    await this.closeLink(link);
+  }
+
+  /** Close both connections of `link`; a blocked publishing connection is not read at all, so it is not waited for. */
+  private async closeLink(link: Link): Promise<void> {
     await Promise.all([closeConnection(link.conn, this.blocked ? 0 : CLOSE_WAIT_MS), closeConnection(link.consumeConn, CLOSE_WAIT_MS)]);
   }
 }

@@ -23,8 +23,8 @@ export interface Delivery {
 export interface Consumer {
   /**
    * Stop handing deliveries to the handler (at once: later ones are left unsettled and come
-   * again). Resolves once the broker confirmed the cancel, or, on a connection the broker does not
-   * read (a resource alarm), without waiting for it.
+   * again). Resolves once the broker confirmed the cancel, or after a bounded wait for a broker
+   * that does not answer.
    */
   cancel(): Promise<void>;
 }
