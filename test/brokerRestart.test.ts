@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { AmqpTransport, type BrokerEvent } from "../src/amqpTransport.ts";
+import { AmqpTransport, type AmqpOptions, type BrokerEvent } from "../src/amqpTransport.ts";
 import { CoffeeError, errorMessage } from "../src/errors.ts";
 import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
@@ -33,12 +33,16 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A transport on the private broker in namespace `namespace`, quick to reconnect; `handlers` to watch it. */
+  const openTransport = (namespace: string, handlers: Partial<Pick<AmqpOptions, "onEvent" | "onError">> = {}): Promise<AmqpTransport> =>
+    AmqpTransport.open({
+      broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+      onEvent: () => {}, onError: () => {}, ...handlers,
+    });
+
   test("transport: publishes across a restart are all confirmed and all consumed", async () => {
     const events: BrokerEvent["type"][] = [];
-    const t = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace: "rt", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
-      onEvent: (e) => events.push(e.type), onError: () => {},
-    });
+    const t = await openTransport("rt", { onEvent: (e) => events.push(e.type) });
     await t.declare([{ name: "q", bindings: ["k"] }]);
     const seen = new Set<number>();
     const { promise: done, resolve: allSeen } = Promise.withResolvers<void>();
@@ -65,14 +69,12 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     const events: BrokerEvent[] = [];
     const { promise: blocked, resolve: onBlocked } = Promise.withResolvers<void>();
     const { promise: unblocked, resolve: onUnblocked } = Promise.withResolvers<void>();
-    const t = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace: "alarm", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+    const t = await openTransport("alarm", {
       onEvent: (e) => {
         events.push(e);
         if (e.type === "blocked") onBlocked();
         if (e.type === "unblocked") onUnblocked();
       },
-      onError: () => {},
     });
     try {
       await t.declare([{ name: "q", bindings: ["k"] }]);
@@ -93,10 +95,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   }, 60_000);
 
   test("transport: while the broker blocks its publishing (a resource alarm), its consumers still get deliveries and their acks still count", async () => {
-    const t = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace: "alarmconsume", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
-      onEvent: () => {}, onError: () => {},
-    });
+    const t = await openTransport("alarmconsume");
     try {
       await t.declare([{ name: "q", bindings: ["k"] }]);
       for (const i of [1, 2, 3]) await t.publish("k", Uint8Array.of(i));
@@ -129,10 +128,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     const errors: string[] = [];
     let t: AmqpTransport | undefined;
     try {
-      t = await AmqpTransport.open({
-        broker: { url: broker.url }, queueType: "classic", namespace: "maxsize", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
-        onEvent: () => {}, onError: (e) => errors.push(errorMessage(e)),
-      });
+      t = await openTransport("maxsize", { onError: (e) => errors.push(errorMessage(e)) });
       await t.declare([{ name: "q", bindings: ["k"] }]);
       const got: number[] = [];
       const { promise: both, resolve: bothArrived } = Promise.withResolvers<void>();
@@ -160,10 +156,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   }, 30_000);
 
   test("gateway: a resource alarm holds the stall deadline of a session awaiting results; it runs afresh once the alarm clears", async () => {
-    const t = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace: "alarmgw", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
-      onEvent: () => {}, onError: () => {},
-    });
+    const t = await openTransport("alarmgw");
     await t.declare(allQueues());
     const lines: string[] = [];
     const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
@@ -191,10 +184,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   }, 60_000);
 
   test("gateway: shut down while the broker blocks its connection (a resource alarm), it and its transport stop at once", async () => {
-    const t = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace: "alarmstop", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
-      onEvent: () => {}, onError: () => {},
-    });
+    const t = await openTransport("alarmstop");
     try {
       await t.declare(allQueues());
       const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, heartbeatMs: 100, resultTimeoutMs: 60_000 }), t, { info() {}, warn() {}, error() {} });
@@ -226,10 +216,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   test("transport: a serial consumer stays serial across a restart, and deliveries of the lost channel are not handled", async () => {
     let restarting = false;
     const { promise: reconnected, resolve: connectedAgain } = Promise.withResolvers<void>();
-    const t = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace: "serial", maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
-      onEvent: (e) => { if (restarting && e.type === "connected") connectedAgain(); }, onError: () => {},
-    });
+    const t = await openTransport("serial", { onEvent: (e) => { if (restarting && e.type === "connected") connectedAgain(); } });
     await t.declare([{ name: "q", bindings: ["k"] }]);
     const handled: number[] = [];
     let running = 0;
