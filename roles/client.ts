@@ -123,7 +123,9 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   }));
   const queries = new Map<QueryName, QueryView>(QUERIES.map((q) => [q, { name: q, chunks: 0, completeMs: null }]));
   let sessionStarted = started;
-  const view = (): ProgressView => ({ session, startedMs: sessionStarted, entities: [...entities.values()], queries: [...queries.values()] });
+  /** The gateway's last heartbeat said the broker takes no publishes (shown, so a long wait is explained). */
+  let brokerHeld = false;
+  const view = (): ProgressView => ({ session, startedMs: sessionStarted, entities: [...entities.values()], queries: [...queries.values()], brokerHeld });
   const logLines = new LogLines();
   const progress = new Progress(!cfg.quiet, { frame: (width, now) => renderFrame(view(), width, now), log: (now) => logLines.next(view(), now) }, { tty: 200, log: cfg.progressMs });
   /** An entity is done once the gateway confirmed its end of stream and every one of its batches. */
@@ -205,6 +207,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const onMessage = (msg: GatewayMessage): void => {
     switch (msg.t) {
       case "heartbeat":
+        brokerHeld = msg.brokerHeld === true;
         return;
       case "welcome":
         // Never keep more batches unacknowledged than the gateway allows.

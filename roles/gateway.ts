@@ -421,7 +421,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     for (const s of open) watchStall(s, now, held);
     for (const conn of connections) {
       const s = conn.session;
-      if (s && s.conn === conn && s.welcomed && !s.done) send(conn, { t: "heartbeat" });
+      if (s && s.conn === conn && s.welcomed && !s.done) send(conn, held ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" });
     }
   }
   // Purges a crash cut short; an aggregator that already has one ignores it (the session ended).

@@ -176,6 +176,8 @@ describe("TTY frame", () => {
     const acking = done.map((e) => ({ ...e, phase: "acking" as const }));
     expect(renderFrame(view({ entities: acking }), 120, 6000)[0]).toContain("all sent, awaiting acks");
     expect(renderFrame(view({ session: null }), 120, 1500)).toEqual(["connecting to the gateway…  1.5s"]);
+    expect(renderFrame(view({ entities: done, brokerHeld: true }), 120, 6000)[0]).toContain("the broker takes no publishes (memory or disk alarm?), waiting");
+    expect(renderFrame(view({ brokerHeld: true }), 120, 6000)[0]).not.toContain("ETA");
   });
 
   test("results line drops chunk counts, then goes compact when it does not fit", () => {
@@ -212,6 +214,18 @@ describe("log lines (not a TTY)", () => {
     const moved = { ...v, entities: v.entities.map((e) => (e.name === "transaction_items" ? { ...e, rowsAcked: 50_000 } : e)) };
     expect(log.next(moved, 15_000)).toEqual(["[15.0s] transaction_items: 50,000 rows sent, 50,000 acked, 3 rejected, 25%, 3,571 rows/s, ETA 42s"]);
     expect(new LogLines().next(view({ session: null }), 2000)).toEqual(["[2.0s] connecting to the gateway…"]);
+  });
+
+  test("a broker that takes no publishes is said once, and so is its end; nothing at the start", () => {
+    const log = new LogLines();
+    const v = view();
+    expect(log.next(v, 5000).join("\n")).not.toContain("broker");
+    expect(log.next({ ...v, brokerHeld: true }, 10_000)).toEqual([
+      "[10.0s] the broker takes no publishes (memory or disk alarm?), waiting; nothing is lost",
+      "[10.0s] results: q1 complete (3 chunks, 9.0s), q2 1 chunk, q3 none yet",
+    ]);
+    expect(log.next({ ...v, brokerHeld: true }, 15_000).join("\n")).not.toContain("broker");
+    expect(log.next(v, 20_000)[0]).toBe("[20.0s] the broker takes publishes again");
   });
 
   test("never says `results in`: scripts find the results directory by those words", () => {

@@ -42,7 +42,12 @@ export interface ProgressView {
   startedMs: number;
   entities: readonly EntityView[];
   queries: readonly QueryView[];
+  /** The gateway's last heartbeat said the broker takes no publishes: nothing moves until it does. */
+  brokerHeld?: boolean;
 }
+
+/** What the run waits for while the broker takes no publishes. */
+const BROKER_HELD = "the broker takes no publishes (memory or disk alarm?), waiting";
 
 /** `1234567` → `"1,234,567"`; fixed separators so output does not depend on the locale. */
 export function formatCount(n: number): string {
@@ -282,7 +287,9 @@ function renderHeader(view: ProgressView, width: number, nowMs: number): string 
   // [text, priority]: on a narrow terminal the lowest priorities go first, whole, not cut mid-word.
   const parts: [string, number][] = [[`session ${view.session.slice(0, 8)}`, 5], [`${elapsed.toFixed(1)}s`, 4], [`${formatCount(sent)} rows sent`, 2]];
   if (rateSeconds >= MIN_RATE_SECONDS) parts.push([`${formatCount(acked / rateSeconds)} rows/s`, 1]);
-  if (sending) {
+  if (view.brokerHeld) {
+    parts.push([BROKER_HELD, 3]);
+  } else if (sending) {
     const eta = overallEta(view, nowMs);
     parts.push([`ETA ${eta === null ? "?" : formatDuration(eta)}`, 3]);
   } else if (view.queries.some((q) => q.completeMs === null)) {
@@ -360,6 +367,8 @@ export function renderQueriesLog(view: ProgressView): string {
  */
 export class LogLines {
   private readonly last = new Map<string, string>();
+  /** Whether the last lines said the broker takes no publishes. */
+  private brokerHeld = false;
 
   /** Lines to print now for `view`, each with its `[elapsed]` prefix. */
   next(view: ProgressView, nowMs: number): string[] {
@@ -369,6 +378,10 @@ export class LogLines {
     for (const e of view.entities) {
       if (e.phase === "waiting") continue;
       if (this.changed(`entity:${e.name}`, `${e.phase}|${e.rowsSent}|${e.rowsAcked}|${e.rejected}`)) out.push(prefix + renderEntityLog(e, nowMs));
+    }
+    if ((view.brokerHeld === true) !== this.brokerHeld) {
+      this.brokerHeld = !this.brokerHeld;
+      out.push(prefix + (this.brokerHeld ? `${BROKER_HELD}; nothing is lost` : "the broker takes publishes again"));
     }
     const queriesMoved = this.changed("queries", view.queries.map((q) => `${q.chunks}|${q.completeMs !== null}`).join(","));
     if (queriesMoved || out.length === 0) out.push(prefix + renderQueriesLog(view));

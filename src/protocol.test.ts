@@ -34,3 +34,9 @@ function codeOf(f: () => unknown): string | null {
     return (err as DecodeError).code;
   }
 }
+
+test("a heartbeat may say the broker takes no publishes; anything but true there is a plain heartbeat", () => {
+  expect(decodeGatewayMessage(encodeProtocol({ t: "heartbeat" }))).toEqual({ t: "heartbeat" });
+  expect(decodeGatewayMessage(encodeProtocol({ t: "heartbeat", brokerHeld: true }))).toEqual({ t: "heartbeat", brokerHeld: true });
+  expect(decodeGatewayMessage(encodeProtocol({ t: "heartbeat", brokerHeld: "yes" } as never))).toEqual({ t: "heartbeat" });
+});

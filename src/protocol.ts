@@ -12,6 +12,8 @@ import { columnProblem, type TextColumn } from "./textColumn.ts";
  * 5: the client says `bye` once its result files are committed; until then a finished session
  * can be resumed and its results sent again. 6: the gateway sends `heartbeat` while a session is
  * open, at the interval its welcome names, so silence means a lost gateway, not a slow pipeline.
+ * A heartbeat's optional `brokerHeld` came later within 6: a client of 6 that does not know it
+ * ignores it, as decoders ignore fields they do not read.
  */
 export const PROTOCOL_VERSION = 6;
 
@@ -47,8 +49,12 @@ export type RejectedLines = number[];
 export type GatewayMessage =
   /** `heartbeatMs`: the interval of this gateway's heartbeats, so the client knows how much silence means it is gone. */
   | { t: "welcome"; session: string; maxInFlight: number; resumed: boolean; heartbeatMs: number }
-  /** The session is open and this gateway alive, though it has nothing else to say (the pipeline is computing). */
-  | { t: "heartbeat" }
+  /**
+   * The session is open and this gateway alive, though it has nothing else to say (the pipeline is
+   * computing). `brokerHeld`: the broker takes no publishes (a resource alarm, or it is down), so
+   * nothing moves until it does (sent only when true; older clients ignore it).
+   */
+  | { t: "heartbeat"; brokerHeld?: true }
   | { t: "ack"; entity: Entity; seq: number; rejected: RejectedLines }
   | { t: "eos-ack"; entity: Entity }
   | { t: "result"; query: QueryName; chunk: number; last: boolean; csv: string }
@@ -156,7 +162,7 @@ export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
       }
       return { t: "welcome", session: m.session, maxInFlight: m.maxInFlight, resumed: m.resumed, heartbeatMs: m.heartbeatMs };
     case "heartbeat":
-      return { t: "heartbeat" };
+      return m.brokerHeld === true ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" };
     case "eos-ack":
       if (!isEntity(m.entity)) bad("eos-ack needs an entity");
       return { t: "eos-ack", entity: m.entity };

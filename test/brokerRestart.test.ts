@@ -167,8 +167,11 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       const conn = await openRaw(await gw.listening);
       await emptyUpload(conn);
       broker.ctl(["set_vm_memory_high_watermark", "0"]);
-      // Sixty ticks, 6 s: twice the timeout, and no error among them.
-      for (let tick = 0; tick < 60; tick++) expect(await conn.next("heartbeat")).toEqual({ t: "heartbeat" });
+      // Sixty ticks, 6 s: twice the timeout, and no error among them; the client is told why.
+      const beats: GatewayMessage[] = [];
+      for (let tick = 0; tick < 60; tick++) beats.push(await conn.next("heartbeat"));
+      expect(beats.every((m) => m.t === "heartbeat")).toBe(true);
+      expect(beats.at(-1)).toEqual({ t: "heartbeat", brokerHeld: true });
       expect(gw.status().brokerHeld).toBe(true);
       broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
       const stalled = await conn.next("error") as Extract<GatewayMessage, { t: "error" }>;

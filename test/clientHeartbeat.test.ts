@@ -3,7 +3,7 @@
  * real TCP): heartbeats keep a computing session alive past --idle-timeout-s, and a gateway that
  * goes silent with its connection still open is left for a new connection that resumes.
  */
-import { expect, test } from "bun:test";
+import { expect, spyOn, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
@@ -174,4 +174,35 @@ test("a gateway that never welcomes is tried again within --connect-retry-s, the
   } finally {
     server.stop(true);
   }
+});
+
+test("heartbeats that say the broker takes no publishes are shown while they come, and their end too", async () => {
+  // Not a TTY here: progress goes out as log lines on stdout, every --progress-ms.
+  const lines: string[] = [];
+  const write = spyOn(process.stdout, "write").mockImplementation((text: string | Uint8Array) => {
+    lines.push(String(text));
+    return true;
+  });
+  let beats = 0;
+  const gateway = scriptedGateway(100, (_n, reply) => {
+    const timer = setInterval(() => {
+      beats++;
+      reply(beats <= 5 ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" });
+      if (beats === 8) {
+        clearInterval(timer);
+        finish(reply);
+      }
+    }, 100);
+  });
+  const out = scratch("client-held-out");
+  try {
+    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: false, progressMs: 50 }));
+    expectResults(r.dir);
+  } finally {
+    write.mockRestore();
+    gateway.stop();
+  }
+  const log = lines.join("");
+  expect(log).toContain("the broker takes no publishes (memory or disk alarm?), waiting; nothing is lost");
+  expect(log.indexOf("the broker takes publishes again")).toBeGreaterThan(log.indexOf("the broker takes no publishes"));
 });

@@ -412,8 +412,11 @@ test("while the broker confirms no publish (a resource alarm) a session awaiting
   await withGateway({ heartbeatMs: 50, resultTimeoutMs: 300 }, transport, async (gw) => {
     const conn = await openRaw(await gw.listening);
     await emptyUpload(conn);
-    // Twenty ticks, 1 s: over three timeouts, and no error among them.
-    for (let tick = 0; tick < 20; tick++) expect(await conn.next("heartbeat")).toEqual({ t: "heartbeat" });
+    // Twenty ticks, 1 s: over three timeouts, and no error among them; the client is told why.
+    const beats: GatewayMessage[] = [];
+    for (let tick = 0; tick < 20; tick++) beats.push(await conn.next("heartbeat"));
+    expect(beats.every((m) => m.t === "heartbeat")).toBe(true);
+    expect(beats.at(-1)).toEqual({ t: "heartbeat", brokerHeld: true });
     expect(gw.status().brokerHeld).toBe(true);
     expect(lines.filter((l) => l.includes("confirmed no publish"))).toHaveLength(1);
     release();
