@@ -123,7 +123,11 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   }));
   const queries = new Map<QueryName, QueryView>(QUERIES.map((q) => [q, { name: q, chunks: 0, completeMs: null }]));
   let sessionStarted = started;
-  /** The gateway's last heartbeat said the broker takes no publishes (shown, so a long wait is explained). */
+  /**
+   * The gateway's last word was a heartbeat saying the broker takes no publishes (shown, so a long
+   * wait is explained). Any other word (an ack, a result: the broker took those) or a lost
+   * connection clears it.
+   */
   let brokerHeld = false;
   const view = (): ProgressView => ({ session, startedMs: sessionStarted, entities: [...entities.values()], queries: [...queries.values()], brokerHeld });
   const logLines = new LogLines();
@@ -205,9 +209,9 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   };
 
   const onMessage = (msg: GatewayMessage): void => {
+    brokerHeld = msg.t === "heartbeat" && msg.brokerHeld === true;
     switch (msg.t) {
       case "heartbeat":
-        brokerHeld = msg.brokerHeld === true;
         return;
       case "welcome":
         // Never keep more batches unacknowledged than the gateway allows.
@@ -321,6 +325,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
    */
   async function connectAgain(cause: Error | null, first = false): Promise<void> {
     connecting = true;
+    // What a lost gateway said about the broker no longer holds.
+    brokerHeld = false;
     try {
       await connectWithin(cause, first);
     } finally {

@@ -46,8 +46,10 @@ export interface ProgressView {
   brokerHeld?: boolean;
 }
 
-/** What the run waits for while the broker takes no publishes. */
-const BROKER_HELD = "the broker takes no publishes (memory or disk alarm?), waiting";
+/** The log line while the broker takes no publishes (the header says it shorter: BROKER_HELD_SHORT). */
+const BROKER_HELD = "the broker takes no publishes (memory or disk alarm?), waiting; nothing is lost";
+/** Fits an 80-column header beside the session and elapsed time. */
+const BROKER_HELD_SHORT = "broker blocked (alarm?), waiting";
 
 /** `1234567` → `"1,234,567"`; fixed separators so output does not depend on the locale. */
 export function formatCount(n: number): string {
@@ -287,8 +289,9 @@ function renderHeader(view: ProgressView, width: number, nowMs: number): string 
   // [text, priority]: on a narrow terminal the lowest priorities go first, whole, not cut mid-word.
   const parts: [string, number][] = [[`session ${view.session.slice(0, 8)}`, 5], [`${elapsed.toFixed(1)}s`, 4], [`${formatCount(sent)} rows sent`, 2]];
   if (rateSeconds >= MIN_RATE_SECONDS) parts.push([`${formatCount(acked / rateSeconds)} rows/s`, 1]);
-  if (view.brokerHeld) {
-    parts.push([BROKER_HELD, 3]);
+  const pending = sending || view.queries.some((q) => q.completeMs === null);
+  if (view.brokerHeld && pending) {
+    parts.push([BROKER_HELD_SHORT, 3]);
   } else if (sending) {
     const eta = overallEta(view, nowMs);
     parts.push([`ETA ${eta === null ? "?" : formatDuration(eta)}`, 3]);
@@ -381,7 +384,8 @@ export class LogLines {
     }
     if ((view.brokerHeld === true) !== this.brokerHeld) {
       this.brokerHeld = !this.brokerHeld;
-      out.push(prefix + (this.brokerHeld ? `${BROKER_HELD}; nothing is lost` : "the broker takes publishes again"));
+      // Neutral: a lost connection clears it too, not only the broker.
+      out.push(prefix + (this.brokerHeld ? BROKER_HELD : "the gateway no longer says the broker takes no publishes"));
     }
     const queriesMoved = this.changed("queries", view.queries.map((q) => `${q.chunks}|${q.completeMs !== null}`).join(","));
     if (queriesMoved || out.length === 0) out.push(prefix + renderQueriesLog(view));

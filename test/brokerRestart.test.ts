@@ -12,7 +12,7 @@ import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts"
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { GatewayMessage } from "../src/protocol.ts";
 import { allQueues } from "../src/topology.ts";
-import { emptyUpload, openRaw } from "./rawGateway.ts";
+import { emptyUpload, heldHeartbeats, openRaw } from "./rawGateway.ts";
 import { generate, readResults, reference, sessionDirFrom, slowClient, startCluster, tempDir } from "./harness.ts";
 
 setDefaultTimeout(240_000);
@@ -168,10 +168,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       await emptyUpload(conn);
       broker.ctl(["set_vm_memory_high_watermark", "0"]);
       // Sixty ticks, 6 s: twice the timeout, and no error among them; the client is told why.
-      const beats: GatewayMessage[] = [];
-      for (let tick = 0; tick < 60; tick++) beats.push(await conn.next("heartbeat"));
-      expect(beats.every((m) => m.t === "heartbeat")).toBe(true);
-      expect(beats.at(-1)).toEqual({ t: "heartbeat", brokerHeld: true });
+      expect(await heldHeartbeats(conn, 60)).toBe(true);
       expect(gw.status().brokerHeld).toBe(true);
       broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
       const stalled = await conn.next("error") as Extract<GatewayMessage, { t: "error" }>;

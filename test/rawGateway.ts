@@ -86,3 +86,19 @@ export async function emptyUpload(conn: RawConnection): Promise<string> {
   }
   return welcome.session;
 }
+
+/**
+ * Take `n` heartbeats from `conn`, throwing at once on anything else (an error in their place);
+ * true when, from the first that says the broker takes no publishes on, every one says so (the
+ * gateway needs a tick to find out).
+ */
+export async function heldHeartbeats(conn: RawConnection, n: number): Promise<boolean> {
+  const held: boolean[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = await conn.next("heartbeat");
+    if (m.t !== "heartbeat") throw new Error(`expected a heartbeat, got ${JSON.stringify(m)}`);
+    held.push(m.brokerHeld === true);
+  }
+  const first = held.indexOf(true);
+  return first >= 0 && held.slice(first).every(Boolean);
+}
