@@ -19,7 +19,7 @@ import { PURGE_KEY } from "../src/topology.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
-import { isStalled } from "../src/stallWatch.ts";
+import { awaitsResults, isStalled } from "../src/stallWatch.ts";
 import { PublishProbe } from "../src/publishProbe.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
@@ -415,7 +415,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   function heartbeat(): void {
     const now = performance.now();
     const open = [...sessions.values()];
-    const awaiting = open.some((s) => uploadConfirmed(s) && !resultsComplete(store.chunks(s.id)));
+    const awaiting = open.some((s) => awaitsResults(s, store.chunks(s.id)));
     // Once held, probed until the broker takes publishes again, so the status does not go stale.
     const held = (awaiting || heldSinceMs !== null) && brokerHeld(now);
     for (const s of open) watchStall(s, now, held);

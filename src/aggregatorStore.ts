@@ -10,7 +10,7 @@ import { InternalError, WalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
 import { Wal, type WalOptions } from "./wal.ts";
 import { join } from "node:path";
-import { LoopYield } from "./loopYield.ts";
+import { forEachYielding } from "./loopYield.ts";
 
 const MESSAGE = 1;
 const FINISHED = 2;
@@ -80,11 +80,7 @@ export class AggregatorStore {
         for (const s of live) state.restoreSession(s);
       }
     }
-    const loop = new LoopYield();
-    for (const r of recovered.records()) {
-      store.replay(r);
-      await loop.step();
-    }
+    await forEachYielding(recovered.records(), (r) => store.replay(r));
     state.removeOrphanFiles();
     store.sinceSnapshot = recovered.recordCount;
     store.bytesSinceSnapshot = recovered.recordBytes;

@@ -166,6 +166,8 @@ export class AmqpTransport implements Transport {
     // while the other connection opens) would end the process, and a close before the link is
     // made must fail the attempt rather than leave a dead connection in it.
     let closedEarly: string | null = null;
+    // What the last link's publishing connection was told says nothing about this attempt's.
+    this.blocked = false;
     const watched = (c: ChannelModel): ChannelModel => {
       c.on("error", (err: Error) => this.opts.onError(err));
       c.once("close", (err?: Error) => { closedEarly ??= err ? err.message : "connection closed"; });
@@ -190,7 +192,6 @@ export class AmqpTransport implements Transport {
       const link: Link = { conn, consumeConn, pub, pending: new Set() };
       for (const c of [conn, consumeConn]) c.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
       // Without these a broker's resource alarm looks like a hang: publishes simply never confirm.
-      this.blocked = false;
       conn.on("blocked", (reason: string) => {
         if (this.link === link) this.blocked = true;
         this.opts.onEvent({ type: "blocked", reason });
@@ -204,7 +205,7 @@ export class AmqpTransport implements Transport {
       for (const entry of this.consumers) if (!entry.cancelled) await this.subscribe(link, entry);
     } catch (err) {
       this.link = null;
-      await Promise.all([closeConnection(conn, this.blocked ? 0 : CLOSE_WAIT_MS), consumeConn ? closeConnection(consumeConn, CLOSE_WAIT_MS) : null]);
+      await this.closeConnections(conn, consumeConn);
       throw err;
     }
   }
@@ -226,7 +227,7 @@ export class AmqpTransport implements Transport {
         if (this.closing) {
           const link = this.link;
           this.link = null;
-          if (link) await this.closeLink(link);
+          if (link) await this.closeConnections(link.conn, link.consumeConn);
           break;
         }
         this.reconnecting = false;
@@ -251,7 +252,7 @@ export class AmqpTransport implements Transport {
     if (this.link !== link) return;
     this.link = null;
     // A connection already closed answers at once (amqplib rejects, ignored); the other is closed for good.
-    void this.closeLink(link);
+    void this.closeConnections(link.conn, link.consumeConn);
     for (const entry of this.consumers) { entry.channel = null; entry.tag = null; }
     this.wake();
     if (this.closing) return;
@@ -465,12 +466,12 @@ export class AmqpTransport implements Transport {
     const link = this.link;
     this.link = null;
     if (!link) return;
-    await this.closeLink(link);
+    await this.closeConnections(link.conn, link.consumeConn);
   }
 
-  /** Close both connections of `link`; a blocked publishing connection is not read at all, so it is not waited for. */
-  private async closeLink(link: Link): Promise<void> {
-    await Promise.all([closeConnection(link.conn, this.blocked ? 0 : CLOSE_WAIT_MS), closeConnection(link.consumeConn, CLOSE_WAIT_MS)]);
+  /** Close a link's connections; a blocked publishing connection is not read at all, so it is not waited for. */
+  private async closeConnections(conn: ChannelModel, consumeConn: ChannelModel | null): Promise<void> {
+    await Promise.all([closeConnection(conn, this.blocked ? 0 : CLOSE_WAIT_MS), consumeConn ? closeConnection(consumeConn, CLOSE_WAIT_MS) : null]);
   }
 }
 

@@ -10,7 +10,7 @@ import { InternalError, WalError, type ErrorCode } from "./errors.ts";
 import { fileSpool, memorySpool, type ResultSpool, type SpoolFsyncKind, type SpoolRef } from "./resultSpool.ts";
 import type { QueryName } from "./schema.ts";
 import { Wal, type WalSyncKind } from "./wal.ts";
-import { LoopYield } from "./loopYield.ts";
+import { forEachYielding } from "./loopYield.ts";
 
 /** A stored result chunk: what it is, and where its text is in the session's spool. */
 export interface StoredChunk {
@@ -113,11 +113,7 @@ export class GatewayStore {
         for (const [id, failure] of snapshot.failures ?? []) store.failures.set(id, failure);
       }
     }
-    const loop = new LoopYield();
-    for (const r of recovered.records()) {
-      store.apply(packr.unpack(r) as Rec);
-      await loop.step();
-    }
+    await forEachYielding(recovered.records(), (r) => store.apply(packr.unpack(r) as Rec));
     spool.retain(new Set(store.sessions.keys()));
     store.findDamaged();
     spool.sync();

@@ -5,6 +5,12 @@
 import { errorMessage } from "./errors.ts";
 import { RevivalError, RevivalGuard, type RevivalBackend, type RevivalGuardOptions, type RevivalOutcome, type ReviveOptions } from "./revival.ts";
 
+/** The newer term a 409 from coffee up's control API names (`{ currentTerm }`), or undefined when it names none. */
+async function fencedBy(res: Response): Promise<number | undefined> {
+  const body = (await res.json().catch(() => ({}))) as { currentTerm?: unknown };
+  return Number.isSafeInteger(body.currentTerm) ? (body.currentTerm as number) : undefined;
+}
+
 /** Options of the local backend. */
 export interface LocalRevivalOptions extends RevivalGuardOptions {
   /** Base URL of coffee up's control API, e.g. http://127.0.0.1:40123. */
@@ -41,8 +47,8 @@ export class LocalRevivalBackend implements RevivalBackend {
     try {
       const res = await fetch(`${this.opts.controlUrl}/term`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ term }), signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
       if (res.status === 409) {
-        const newer = Number(((await res.json().catch(() => ({}))) as { currentTerm?: unknown }).currentTerm);
-        if (Number.isSafeInteger(newer)) this.guard.observeTerm(newer);
+        const newer = await fencedBy(res);
+        if (newer !== undefined) this.guard.observeTerm(newer);
       }
       return res.ok;
     } catch {
@@ -65,9 +71,8 @@ export class LocalRevivalBackend implements RevivalBackend {
         throw new RevivalError("REVIVAL_FAILED", name, `coffee up's control API at ${this.opts.controlUrl} did not answer: ${errorMessage(err)}`);
       }
       if (res.status === 409) {
-        const body = (await res.json().catch(() => ({}))) as { currentTerm?: number };
-        const newer = Number.isSafeInteger(body.currentTerm) ? body.currentTerm : undefined;
-        throw new RevivalError("REVIVAL_FENCED", name, `coffee up refused term ${term}: it has seen term ${body.currentTerm ?? "?"}`, undefined, newer);
+        const newer = await fencedBy(res);
+        throw new RevivalError("REVIVAL_FENCED", name, `coffee up refused term ${term}: it has seen term ${newer ?? "?"}`, undefined, newer);
       }
       if (!res.ok) throw new RevivalError("REVIVAL_FAILED", name, `coffee up answered ${res.status}: ${await res.text()}`);
       const body = (await res.json().catch(() => ({}))) as { started?: unknown };

@@ -289,13 +289,13 @@ function renderHeader(view: ProgressView, width: number, nowMs: number): string 
   // [text, priority]: on a narrow terminal the lowest priorities go first, whole, not cut mid-word.
   const parts: [string, number][] = [[`session ${view.session.slice(0, 8)}`, 5], [`${elapsed.toFixed(1)}s`, 4], [`${formatCount(sent)} rows sent`, 2]];
   if (rateSeconds >= MIN_RATE_SECONDS) parts.push([`${formatCount(acked / rateSeconds)} rows/s`, 1]);
-  const pending = sending || view.queries.some((q) => q.completeMs === null);
-  if (view.brokerHeld && pending) {
+  const resultsPending = view.queries.some((q) => q.completeMs === null);
+  if (view.brokerHeld && (sending || resultsPending)) {
     parts.push([BROKER_HELD_SHORT, 3]);
   } else if (sending) {
     const eta = overallEta(view, nowMs);
     parts.push([`ETA ${eta === null ? "?" : formatDuration(eta)}`, 3]);
-  } else if (view.queries.some((q) => q.completeMs === null)) {
+  } else if (resultsPending) {
     parts.push([view.entities.every((e) => e.phase === "done") ? "all sent, waiting for results" : "all sent, awaiting acks", 3]);
   }
   const text = (): string => parts.map(([t]) => t).join("  ");

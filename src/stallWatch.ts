@@ -8,6 +8,11 @@
 import { resultsComplete, uploadConfirmed, type Session } from "./gatewaySession.ts";
 import type { StoredChunk } from "./gatewayStore.ts";
 
+/** True when `s` has its upload confirmed and not every result stored: what its stall deadline watches. */
+export function awaitsResults(s: Pick<Session, "eosConfirmed">, chunks: readonly StoredChunk[]): boolean {
+  return uploadConfirmed(s) && !resultsComplete(chunks);
+}
+
 /**
  * True when `s` has stored no new chunk for `timeoutMs` since its upload was over; otherwise
  * notes how many chunks it has and since when. Looked at on a timer, so a stall is seen up to
@@ -16,7 +21,7 @@ import type { StoredChunk } from "./gatewayStore.ts";
  * result, so the deadline does not run: it starts afresh once the broker takes publishes again.
  */
 export function isStalled(s: Pick<Session, "eosConfirmed" | "progress">, chunks: readonly StoredChunk[], nowMs: number, timeoutMs: number, brokerHeld = false): boolean {
-  if (!uploadConfirmed(s) || resultsComplete(chunks)) return false;
+  if (!awaitsResults(s, chunks)) return false;
   if (brokerHeld || chunks.length !== s.progress.mark) {
     s.progress = { mark: chunks.length, sinceMs: nowMs };
     return false;
