@@ -190,11 +190,15 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     }
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
     if (effect === "applied" && msg.kind === "data") metrics.stageDone(spec.queue, msg.entity, bodyRows(msg.bodyKind, msg.body), 0);
-    if (effect === "purged") metrics.sessionsPurged.inc(stage);
-    if (effect === "purged") resultFailed.delete(msg.session);
-    if (effect === "duplicate") metrics.duplicatesDropped.inc(stage);
-    if (effect === "duplicate") log.warn(`session ${msg.session}: duplicate batch ${msg.kind === "data" ? `${msg.entity}#${msg.seq}` : ""} ignored`);
-    if (effect === "purged") log.info(`session ${msg.session} purged (${msg.kind === "purge" ? msg.reason : ""})`);
+    if (effect === "purged") {
+      metrics.sessionsPurged.inc(stage);
+      resultFailed.delete(msg.session);
+      log.info(`session ${msg.session} purged (${msg.kind === "purge" ? msg.reason : ""})`);
+    }
+    if (effect === "duplicate") {
+      metrics.duplicatesDropped.inc(stage);
+      log.warn(`session ${msg.session}: duplicate batch ${msg.kind === "data" ? `${msg.entity}#${msg.seq}` : ""} ignored`);
+    }
     // Checked after every message, duplicates included: if publishing a result failed, the
     // redelivered last message (now a duplicate) is what retries it.
     if (msg.kind !== "purge" && state.isComplete(msg.session)) {
