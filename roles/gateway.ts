@@ -19,7 +19,7 @@ import { PURGE_KEY } from "../src/topology.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
-import { awaitsResults, isStalled } from "../src/stallWatch.ts";
+import { isStalled } from "../src/stallWatch.ts";
 import { PublishProbe } from "../src/publishProbe.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
@@ -381,8 +381,9 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
 
   /**
    * Whether the broker took no publish for a heartbeat interval: then no stage can publish a
-   * result either, so stall deadlines wait. Probed only while a session awaits results (or a
-   * hold is on): the probe costs a broker message, and nothing needs it otherwise.
+   * result either, so stall deadlines wait, and an uploading client's acks stop too. Probed only
+   * while a session is open (or a hold is on): the probe costs a broker message, and nothing
+   * needs it otherwise.
    */
   function brokerHeld(now: number): boolean {
     const held = probe.tick();
@@ -415,9 +416,8 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   function heartbeat(): void {
     const now = performance.now();
     const open = [...sessions.values()];
-    const awaiting = open.some((s) => awaitsResults(s, store.chunks(s.id)));
     // Once held, probed until the broker takes publishes again, so the status does not go stale.
-    const held = (awaiting || heldSinceMs !== null) && brokerHeld(now);
+    const held = (open.length > 0 || heldSinceMs !== null) && brokerHeld(now);
     for (const s of open) watchStall(s, now, held);
     for (const conn of connections) {
       const s = conn.session;

@@ -396,10 +396,10 @@ test("a session whose upload is over and which gets no result for --result-timeo
   });
 });
 
-test("while the broker confirms no publish (a resource alarm) a session awaiting results is not failed; its deadline runs afresh after", async () => {
-  const base = await memoryTransport("held");
+/** A transport like a blocked RabbitMQ connection: the gateway's probe is taken but not confirmed until `release()`. */
+async function heldTransport(name: string): Promise<{ transport: Transport; release: () => void }> {
+  const base = await memoryTransport(name);
   const { promise: brokerBack, resolve: release } = Promise.withResolvers<void>();
-  // Like a blocked RabbitMQ connection: the gateway's probe is taken but not confirmed.
   const transport: Transport = {
     declare: (q) => base.declare(q),
     close: () => base.close(),
@@ -407,6 +407,11 @@ test("while the broker confirms no publish (a resource alarm) a session awaiting
     publish: (k, b) => base.publish(k, b),
     probePublish: () => brokerBack,
   };
+  return { transport, release };
+}
+
+test("while the broker confirms no publish (a resource alarm) a session awaiting results is not failed; its deadline runs afresh after", async () => {
+  const { transport, release } = await heldTransport("held");
   const lines: string[] = [];
   const log: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
   await withGateway({ heartbeatMs: 50, resultTimeoutMs: 300 }, transport, async (gw) => {
@@ -423,6 +428,26 @@ test("while the broker confirms no publish (a resource alarm) a session awaiting
     expect(gw.status().brokerHeld).toBe(false);
     await conn.closed;
   }, log);
+});
+
+test("a client still uploading is told too when the broker confirms no publish, since its acks stop for the same reason", async () => {
+  const { transport, release } = await heldTransport("held-upload");
+  await withGateway({ heartbeatMs: 50 }, transport, async (gw) => {
+    const conn = await openRaw(await gw.listening);
+    conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    expect(await conn.next("welcome")).toMatchObject({ t: "welcome" });
+    // No end-of-stream: the session is uploading, and no session awaits results.
+    expect(await heldHeartbeats(conn, 6)).toBe(true);
+    expect(gw.status().brokerHeld).toBe(true);
+    release();
+    // The next probe is confirmed: heartbeats go back to plain ones.
+    let beat = await conn.next("heartbeat");
+    while (beat.t === "heartbeat" && beat.brokerHeld === true) beat = await conn.next("heartbeat");
+    expect(beat).toEqual({ t: "heartbeat" });
+    expect(gw.status().brokerHeld).toBe(false);
+    conn.end();
+    await conn.closed;
+  });
 });
 
 test("a session whose results trickle in slower than --result-timeout-s in all is not stalled while each chunk comes within it", async () => {
