@@ -4,7 +4,8 @@
  * the binary's own parser, monitors watch every service, and the Dockerfile builds what CI builds.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ALLOCATOR_ENV } from "../src/allocatorTuning.ts";
 import { parseInvocation } from "../src/main.ts";
@@ -142,6 +143,9 @@ describe("compose", () => {
     expect(pkg.scripts.build).toContain("--outfile dist/coffee");
     expect(dockerfile).toContain("RUN bun run build");
     expect(dockerfile).toContain(`ARG BUN_VERSION=${pkg.devDependencies.bun!.replace(/^\^/, "")}`);
+    // Bun comes from npm, as everywhere else (contract §1), not from a Bun image or an installer script.
+    expect(dockerfile).toContain('RUN npm install --global "bun@${BUN_VERSION}"');
+    expect(dockerfile).not.toMatch(/oven\/bun|curl|bun\.sh\/install/);
     const stages = dockerfile.split(/^FROM /m).slice(1);
     expect(stages.length).toBe(2);
     const final = stages[1]!;
@@ -154,4 +158,28 @@ describe("compose", () => {
       for (const path of m[1]!.split(/\s+/)) expect(ignore).toContain(`!${path.replace(/^\.\//, "")}`);
     }
   });
+
+  test("the Dockerfile's build stage, replayed outside Docker, compiles a binary that runs", async () => {
+    // No Docker engine here: its COPY and RUN steps run in a scratch /src, Bun already installed.
+    const build = readFileSync(join(root, "compose", "Dockerfile"), "utf8").split(/^FROM /m)[1]!;
+    const src = mkdtempSync(join(tmpdir(), "coffee-docker-build-"));
+    try {
+      for (const [, step, args] of build.matchAll(/^(COPY|RUN) (.+)$/gm)) {
+        if (step === "COPY") {
+          const paths = args!.split(/\s+/);
+          const dest = paths.pop()!;
+          for (const path of paths) cpSync(join(root, path), dest === "./" ? join(src, path) : join(src, dest), { recursive: true });
+        } else if (!args!.startsWith("npm install --global")) {
+          const p = Bun.spawn(["sh", "-c", args!], { cwd: src, stdout: "pipe", stderr: "pipe" });
+          const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+          if (code !== 0) throw new Error(`RUN ${args} exited ${code}:\n${out}${err}`);
+        }
+      }
+      const r = Bun.spawnSync([join(src, "dist", "coffee"), "--help"]);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.toString()).toContain("--role");
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
