@@ -163,6 +163,26 @@ describe("command line", () => {
     }
   });
 
+  test.skipIf(!brokerUp)("a second coffee up in a running cluster's --namespace is CONFIG_INVALID at once; once that cluster stopped, the namespace is free", async () => {
+    const first = await startCluster({ tag: "ns" });
+    const dir = tempDir("cli-ns");
+    try {
+      const r = await runCoffee(["up", "--transport", "amqp", "--state-dir", dir, "--port", String(freeTcpPort()), "--namespace", first.namespace, "--monitors", "0"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^coffee: CONFIG_INVALID: namespace "${first.namespace}" is in use on this broker: \\d+ consumer\\(s\\) on its queues`))]);
+      expect(first.proc.exitCode).toBeNull();
+      // A cluster stopped as coffee up stops it leaves no consumer behind: the next one starts.
+      first.proc.kill("SIGTERM");
+      await first.proc.exited;
+      const second = await startCluster({ tag: "ns2", extraArgs: ["--namespace", first.namespace, "--transport", "amqp"] });
+      expect(second.banner).toContain(`namespace ${first.namespace}`);
+      await second.stop();
+    } finally {
+      await first.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("coffee chaos refuses a --dir it did not make rather than empty it", async () => {
     const dir = tempDir("cli-chaos");
     try {

@@ -20,7 +20,7 @@ import { brokerAddress, brokerClosedAtOpen, brokerEnv, brokerOptions, brokerRefu
 import { redactIn, redactUrl } from "../redact.ts";
 import { defaultGatewayConfig } from "../../roles/gateway.ts";
 import { startInProcessCluster } from "../inProcessCluster.ts";
-import { deleteNamespace } from "../namespaceAdmin.ts";
+import { deleteNamespace, namespaceConsumers, type ConsumedQueue } from "../namespaceAdmin.ts";
 import { PARENT_PID_ENV } from "../parentWatch.ts";
 import { selfCommand } from "../selfCommand.ts";
 import { Supervisor, type ChildSpec } from "../supervisor.ts";
@@ -33,7 +33,7 @@ import { DEPLOY_MODES, planCluster, type ClusterProcess, type DeployMode } from 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "cluster.json, logs and all state files live below it" },
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "gateway TCP port" },
-  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
+  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange; one whose queues have consumers (another cluster) is refused" },
   ...brokerOptions("RabbitMQ URL, amqp:// or amqps:// (TLS); when nothing answers there, see --transport"),
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type for every process: classic or quorum (replicated)" },
   { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at AMQP_URL (or AMQP_URL_FILE); if that is unset and nothing answers at the default address, a private rabbitmq-server if installed, else everything in this process over an in-memory transport (a broker named in AMQP_URL that does not answer, or any broker that refuses, e.g. wrong credentials or certificate, is an error)" },
@@ -63,7 +63,7 @@ export const upCommand: Command = {
     if (dashboardPort > 0 && int(values, "monitors") === 0) throw new ConfigError("--dashboard-port needs a monitor to serve it (--monitors is 0)");
     if (dashboardPort > 0 && !tcpPortFree(dashboardPort)) throw new ConfigError(`--dashboard-port ${dashboardPort} is in use`);
     // Checked before anything starts: a gateway that cannot listen would leave a half cluster.
-    if (!tcpPortFree(port, "0.0.0.0")) throw new ConfigError(`--port ${port} is in use (another coffee up, or another server); choose another --port`);
+    if (!tcpPortFree(port, "0.0.0.0")) throw new ConfigError(`--port ${port} is in use (another coffee up, or another server); choose another --port (a second cluster also needs its own --namespace and --state-dir)`);
     claimTcpPort(port);
     if (dashboardPort > 0) claimTcpPort(dashboardPort);
     // A second coffee up on this directory would take over cluster.json, control.json and the
@@ -148,6 +148,12 @@ export const upCommand: Command = {
           mode = "memory";
         }
       } else if (mode === "auto") mode = "amqp";
+      // Two clusters in one namespace share its queues, so each takes the other's messages and
+      // neither finishes a session: refused before anything starts (a private node is new, empty).
+      if (mode === "amqp" && !broker) {
+        const consumed = await namespaceConsumers(address, namespace);
+        if (consumed.length > 0) throw new ConfigError(namespaceInUse(namespace, consumed));
+      }
       // Told to stop while the broker started (it can take a while): start nothing more.
       if (signalledWith !== null) {
         await shutdown(signalledWith);
@@ -259,3 +265,10 @@ export const upCommand: Command = {
     return roleFailure === null ? 0 : 1;
   },
 };
+
+/** Why a namespace whose queues have consumers cannot take another cluster, and what to do. */
+function namespaceInUse(namespace: string, consumed: readonly ConsumedQueue[]): string {
+  const total = consumed.reduce((n, q) => n + q.consumers, 0);
+  const first = consumed[0]!;
+  return `namespace "${namespace}" is in use on this broker: ${total} consumer(s) on its queues (${first.queue}${consumed.length > 1 ? ` and ${consumed.length - 1} more` : ""}), another cluster's processes; two clusters in one namespace take each other's messages. Give this cluster its own --namespace (and --port, --state-dir), or stop the other one (if it just stopped, its processes may need a few seconds to go)`;
+}
