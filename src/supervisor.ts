@@ -53,6 +53,8 @@ export class Supervisor {
      * cancelled if someone else starts the child first).
      */
     private readonly restart: (spec: ChildSpec) => "backoff" | number | null,
+    /** What the exit log line says of a child `restart` leaves down: who, if anyone, brings it back. */
+    private readonly leftDown = "left to the monitors",
   ) {}
 
   /** Start a child. */
@@ -92,7 +94,7 @@ export class Supervisor {
     child.proc = null;
     this.onChange();
     const restart = this.restart(child.spec);
-    this.log(`${child.spec.name} exited (${signal ? `signal ${signal}` : `code ${code}`})${restart === null ? "; left to the monitors" : ""}`);
+    this.log(`${child.spec.name} exited (${signal ? `signal ${signal}` : `code ${code}`})${restart === null ? `; ${this.leftDown}` : ""}`);
     if (restart === null) return;
     // A child that ran for a while gets restarted at once; one that keeps dying backs off.
     const ranMs = performance.now() - child.lastStart;

@@ -183,6 +183,18 @@ describe("command line", () => {
     }
   });
 
+  test.skipIf(!brokerUp)("coffee up --restart never --monitors 0 says a child that exits stays down, not that monitors will revive it", async () => {
+    const cluster = await startCluster({ tag: "never", extraArgs: ["--monitors", "0", "--restart", "never"] });
+    try {
+      const entries = JSON.parse(readFileSync(join(cluster.stateDir, "cluster.json"), "utf8")) as { name: string; pid: number }[];
+      const gateway = entries.find((e) => e.name === "gateway")!;
+      process.kill(gateway.pid, "SIGKILL");
+      expect(await cluster.logged(/gateway exited \(signal SIGKILL\)/)).toEndWith("gateway exited (signal SIGKILL); not restarted (--restart never, and no monitors)");
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   test("coffee chaos refuses a --dir it did not make rather than empty it", async () => {
     const dir = tempDir("cli-chaos");
     try {

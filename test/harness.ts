@@ -61,6 +61,8 @@ export interface TestCluster {
   stateDir: string;
   namespace: string;
   proc: Subprocess;
+  /** Resolves once coffee up's own log (its stderr) has a line matching `pattern`. */
+  logged(pattern: RegExp): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -79,7 +81,31 @@ export async function startCluster(opts: { tag: string; extraArgs?: string[]; po
     stdout: "pipe",
     stderr: "pipe",
   });
-  const stderrText = new Response(proc.stderr).text();
+  // coffee up's log, read as it comes, so a test can wait for a line (an event, not a sleep).
+  let errText = "";
+  let errDone = false;
+  const errWaiters = new Set<() => void>();
+  const stderrText = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      errText += decoder.decode(chunk, { stream: true });
+      for (const wake of errWaiters) wake();
+    }
+    errDone = true;
+    for (const wake of errWaiters) wake();
+    return errText;
+  })();
+  const logged = async (pattern: RegExp): Promise<string> => {
+    for (;;) {
+      const line = errText.split("\n").find((l) => pattern.test(l));
+      if (line !== undefined) return line;
+      if (errDone) throw new Error(`coffee up exited and never logged ${pattern}:\n${errText}`);
+      await new Promise<void>((r) => {
+        const wake = (): void => { errWaiters.delete(wake); r(); };
+        errWaiters.add(wake);
+      });
+    }
+  };
   const reader = proc.stdout.getReader();
   let out = "";
   for (;;) {
@@ -90,7 +116,7 @@ export async function startCluster(opts: { tag: string; extraArgs?: string[]; po
   }
   reader.releaseLock();
   return {
-    port, stateDir, namespace, proc, banner: out,
+    port, stateDir, namespace, proc, banner: out, logged,
     stop: async () => {
       proc.kill("SIGTERM");
       await proc.exited;

@@ -42,7 +42,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 0, max: 9, help: "monitor processes" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions at the gateway" },
   { name: "delete-on-exit", type: "bool", default: false, help: "delete the namespace's queues and exchange from the broker on shutdown (demos and tests)" },
-  { name: "restart", type: "enum", env: "COFFEE_RESTART", default: "auto", choices: ["auto", "always", "never"], help: "restart children that exit (auto: the monitors revive the rest, up restarts a monitor still down after 5 s; all when there are no monitors)" },
+  { name: "restart", type: "enum", env: "COFFEE_RESTART", default: "auto", choices: ["auto", "always", "never"], help: "what coffee up itself does with children that exit; monitors revive children whatever this says (auto: up restarts a monitor still down after 5 s, and every child when there are no monitors; always: up restarts every child at once, with backoff; never: up restarts none, so with --monitors 0 a child that exits stays down)" },
   { name: "dashboard-port", type: "int", env: "COFFEE_DASHBOARD_PORT", default: 0, min: 0, max: 65535, help: "serve the web dashboard from monitor-1 on http://127.0.0.1:N/ (0 = off)" },
 ];
 
@@ -188,7 +188,8 @@ export const upCommand: Command = {
       // 5 s (if every monitor died, nothing else would); with no monitors, up restarts all.
       const children = new Supervisor(logDir, (m) => log.info(m), () => writeCluster(), (spec) =>
         restartPolicy === "always" || (restartPolicy === "auto" && monitors === 0) ? "backoff"
-        : restartPolicy === "auto" && spec.role === "monitor" ? 5000 : null);
+        : restartPolicy === "auto" && spec.role === "monitor" ? 5000 : null,
+        monitors === 0 ? "not restarted (--restart never, and no monitors)" : "left to the monitors");
       // Monitors revive children through this API (term-fenced); see src/controlApi.ts.
       supervisor = children;
       const api = startControlApi(children, (m) => log.warn(m));
