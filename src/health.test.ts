@@ -12,6 +12,15 @@ afterEach(() => {
 });
 
 describe("health", () => {
+  test("a health port in use, or a host not of this machine, is CONFIG_INVALID naming the option", async () => {
+    const taken = await start();
+    const inUse = await startHealthServer({ port: taken.port, host: "127.0.0.1", status: () => ({ role: "worker", name: "w2" }) }).catch((e: unknown) => e);
+    expect(inUse).toMatchObject({ code: "CONFIG_INVALID", message: `--health-port ${taken.port} is in use on 127.0.0.1 (UDP): choose another, or 0 for any free port` });
+    // TEST-NET-1 (RFC 5737): never an address of this machine.
+    const foreign = await startHealthServer({ port: 0, host: "192.0.2.1", status: () => ({ role: "worker", name: "w3" }) }).catch((e: unknown) => e);
+    expect(foreign).toMatchObject({ code: "CONFIG_INVALID", message: "--health-host 192.0.2.1 is not an address of this machine" });
+  });
+
   test("ping a live server gets OK with role, name and status", async () => {
     const server = await start();
     const reply = await pingHealth("127.0.0.1", server.port, 1000);

@@ -6,7 +6,7 @@
  * `this`, not `(socket, err)` as typed; without an `error` handler an ICMP ECONNREFUSED, even on
  * an unconnected socket, exits the process.
  */
-import { errorMessage } from "./errors.ts";
+import { ConfigError, errorMessage } from "./errors.ts";
 import type { OptionSpec } from "./options.ts";
 
 /** `--health-host`, shared by every role: compose needs every interface, `coffee up` only loopback. */
@@ -61,27 +61,34 @@ export async function startHealthServer(opts: { port: number; host?: string; sta
   const decoder = new TextDecoder();
   let ignored = 0;
   let lastErrorLog = -Infinity;
-  const socket = await Bun.udpSocket({
-    hostname: opts.host ?? "0.0.0.0",
-    port: opts.port,
-    binaryType: "uint8array",
-    socket: {
-      data(sock, data, port, address) {
-        try {
-          if (data.byteLength > MAX_PING_BYTES || decoder.decode(data).trim() !== "PING") {
-            ignored++;
-            return;
+  const host = opts.host ?? "0.0.0.0";
+  // A bind failure is thrown as the call is made, not only as a rejection: one try covers both.
+  let socket: Bun.udp.Socket<"uint8array">;
+  try {
+    socket = await Bun.udpSocket({
+      hostname: host,
+      port: opts.port,
+      binaryType: "uint8array",
+      socket: {
+        data(sock, data, port, address) {
+          try {
+            if (data.byteLength > MAX_PING_BYTES || decoder.decode(data).trim() !== "PING") {
+              ignored++;
+              return;
+            }
+            const { role, name, ...rest } = opts.status();
+            const body = { role, name, uptimeMs: Math.round(process.uptime() * 1000), pid: process.pid, ...rest };
+            sock.send(`OK ${JSON.stringify(body)}`, port, address);
+          } catch (err) {
+            report(err);
           }
-          const { role, name, ...rest } = opts.status();
-          const body = { role, name, uptimeMs: Math.round(process.uptime() * 1000), pid: process.pid, ...rest };
-          sock.send(`OK ${JSON.stringify(body)}`, port, address);
-        } catch (err) {
-          report(err);
-        }
+        },
+        error: (...args: unknown[]) => report(pickError(args)),
       },
-      error: (...args: unknown[]) => report(pickError(args)),
-    },
-  });
+    });
+  } catch (err) {
+    throw bindError(err, host, opts.port);
+  }
   socket.unref();
   function report(err: unknown): void {
     const now = Date.now();
@@ -101,6 +108,14 @@ export async function startHealthServer(opts: { port: number; host?: string; sta
     },
     close: () => socket.close(),
   };
+}
+
+/** A bind failure the user can act on, named by its option; anything else as it came. */
+function bindError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === "EADDRINUSE") return new ConfigError(`--health-port ${port} is in use on ${host} (UDP): choose another, or 0 for any free port`);
+  if (code === "EADDRNOTAVAIL") return new ConfigError(`--health-host ${host} is not an address of this machine`);
+  return err;
 }
 
 /**

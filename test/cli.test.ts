@@ -195,6 +195,19 @@ describe("command line", () => {
     }
   });
 
+  test("a role given a --health-port in use exits CONFIG_INVALID naming it, before it touches the broker", async () => {
+    const taken = await Bun.udpSocket({ hostname: "0.0.0.0", port: 0 });
+    try {
+      for (const role of [["--role", "worker", "--chain", "items"], ["--role", "client", "--data", "/nonexistent"]]) {
+        const r = await runCoffee([...role, "--health-port", String(taken.port)]);
+        expect(r.code).toBe(2);
+        expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^coffee: CONFIG_INVALID: --health-port ${taken.port} is in use on [\\d.]+ \\(UDP\\)`))]);
+      }
+    } finally {
+      taken.close();
+    }
+  });
+
   test("coffee chaos refuses a --dir it did not make rather than empty it", async () => {
     const dir = tempDir("cli-chaos");
     try {
