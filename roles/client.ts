@@ -14,7 +14,7 @@ import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { HEAP_LIMIT_OPTION, startHeapGovernor } from "../src/heapGovernor.ts";
 import { bool, int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { Progress } from "../src/progress.ts";
-import { LogLines, renderFrame, renderSummary, type EntityView, type ProgressView, type QueryView } from "../src/progressBars.ts";
+import { LogLines, renderFrame, renderSummary, stamp, type EntityView, type ProgressView, type QueryView } from "../src/progressBars.ts";
 import { PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { RejectReport } from "../src/rejectReport.ts";
 import { ResultFiles } from "../src/resultFiles.ts";
@@ -129,7 +129,9 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
    * connection clears it.
    */
   let brokerHeld = false;
-  const view = (): ProgressView => ({ session, startedMs: sessionStarted, entities: [...entities.values()], queries: [...queries.values()], brokerHeld });
+  /** The gateway connection was lost mid-session (since, clock reading) and is being resumed until the deadline. */
+  let resuming: { sinceMs: number; deadlineMs: number } | null = null;
+  const view = (): ProgressView => ({ session, startedMs: sessionStarted, entities: [...entities.values()], queries: [...queries.values()], brokerHeld, resuming });
   const logLines = new LogLines();
   const progress = new Progress(!cfg.quiet, { frame: (width, now) => renderFrame(view(), width, now), log: (now) => logLines.next(view(), now) }, { tty: 200, log: cfg.progressMs });
   /** An entity is done once the gateway confirmed its end of stream and every one of its batches. */
@@ -222,6 +224,11 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         welcomedOn = conn;
         retry = null;
         if (msg.resumed) {
+          if (resuming) {
+            const now = performance.now();
+            progress.note(`${stamp(view(), now)}resumed session ${session} after ${((now - resuming.sinceMs) / 1000).toFixed(1)} s`);
+            resuming = null;
+          }
           resend();
           wakeAll();
           return;
@@ -338,6 +345,12 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     retry ??= { deadline: performance.now() + (session ? cfg.reconnectTimeoutMs : cfg.connectRetryMs), attempt: 0, lastError: "connection closed" };
     const r = retry;
     if (cause) r.lastError = cause.message;
+    // Said at once: between two progress lines a user would otherwise see only a stalled upload.
+    if (session && resuming === null) {
+      const now = performance.now();
+      resuming = { sinceMs: now, deadlineMs: r.deadline };
+      progress.note(`${stamp(view(), now)}lost the gateway (${r.lastError}); resuming session ${session} within ${Math.round((r.deadline - now) / 1000)} s`);
+    }
     let lastFailure: unknown = cause;
     while (!settled) {
       // Checked before each attempt, not only after failed ones: connects that succeed and are

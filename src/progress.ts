@@ -60,6 +60,21 @@ export class Progress {
     }
   }
 
+  /**
+   * Say `text` at once, apart from the periodic display (an event a user must not miss between
+   * two log lines): above the frame on a TTY, which is drawn again below it; a line otherwise.
+   */
+  note(text: string): void {
+    if (!this.enabled || this.finished) return;
+    if (this.tty) {
+      this.streams.stderr.write(`${redrawFrame(this.drawnLines, [text])}\n`);
+      this.drawnLines = 0;
+      this.tick();
+    } else {
+      this.streams.stdout.write(`${text}\n`);
+    }
+  }
+
   /** Stop; on a TTY draw the final state once more and end the frame so later output starts on a fresh line. */
   finish(): void {
     if (this.timer) clearInterval(this.timer);

@@ -183,6 +183,14 @@ describe("TTY frame", () => {
     expect(renderFrame(view({ entities: done, queries: complete, brokerHeld: true }), 120, 8000)[0]).not.toContain("broker");
   });
 
+  test("while the gateway is lost the header says the session is being resumed, and for how long yet", () => {
+    const done = view().entities.map((e) => ({ ...e, phase: "done" as const, doneMs: 5000 }));
+    // It outranks a held broker: that word came from the connection now lost.
+    expect(renderFrame(view({ entities: done, brokerHeld: true, resuming: { deadlineMs: 125_500 } }), 80, 6000)[0]).toBe("session 01234567  6.0s  50,010 rows sent  gateway lost, resuming (120s left)");
+    expect(renderFrame(view({ resuming: { deadlineMs: 5000 } }), 120, 6000)[0]).toEndWith("gateway lost, resuming (0s left)");
+    expect(renderFrame(view({ resuming: null }), 120, 6000)[0]).not.toContain("gateway lost");
+  });
+
   test("results line drops chunk counts, then goes compact when it does not fit", () => {
     expect(renderQueriesLine(view(), 60)).toBe("results  q1 ✓ 3 chunks 9.0s  q2 1 chunk…  q3 -");
     expect(renderQueriesLine(view(), 40)).toBe("results  q1 ✓ 9.0s  q2 1…  q3 -");
@@ -289,6 +297,24 @@ describe("Progress", () => {
     q.start();
     q.tick();
     q.finish();
+    expect([...quiet.err, ...quiet.out]).toEqual([]);
+  });
+
+  test("a note is said at once: above the frame on a TTY, which is drawn again below it; a line otherwise; nothing when quiet or finished", () => {
+    const tty = streams(true);
+    const p = new Progress(true, renderer, { tty: 200, log: 5000 }, tty);
+    p.tick();
+    p.note("lost the gateway");
+    p.tick();
+    expect(tty.err).toEqual([redrawFrame(0, ["w40", "b"]), `${redrawFrame(2, ["lost the gateway"])}\n`, redrawFrame(0, ["w40", "b"]), redrawFrame(2, ["w40", "b"])]);
+    const plain = streams(false);
+    const q = new Progress(true, renderer, { tty: 200, log: 5000 }, plain);
+    q.note("lost the gateway");
+    q.finish();
+    q.note("after the end");
+    expect(plain.out).toEqual(["lost the gateway\n"]);
+    const quiet = streams(false);
+    new Progress(false, renderer, { tty: 200, log: 5000 }, quiet).note("lost the gateway");
     expect([...quiet.err, ...quiet.out]).toEqual([]);
   });
 

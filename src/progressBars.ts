@@ -44,6 +44,8 @@ export interface ProgressView {
   queries: readonly QueryView[];
   /** The gateway's last heartbeat said the broker takes no publishes: nothing moves until it does. */
   brokerHeld?: boolean;
+  /** The gateway connection was lost and the session is being resumed until `deadlineMs` (clock reading). */
+  resuming?: { deadlineMs: number } | null;
 }
 
 /** The log line while the broker takes no publishes (the header says it shorter: BROKER_HELD_SHORT). */
@@ -290,7 +292,9 @@ function renderHeader(view: ProgressView, width: number, nowMs: number): string 
   const parts: [string, number][] = [[`session ${view.session.slice(0, 8)}`, 5], [`${elapsed.toFixed(1)}s`, 4], [`${formatCount(sent)} rows sent`, 2]];
   if (rateSeconds >= MIN_RATE_SECONDS) parts.push([`${formatCount(acked / rateSeconds)} rows/s`, 1]);
   const resultsPending = view.queries.some((q) => q.completeMs === null);
-  if (view.brokerHeld && (sending || resultsPending)) {
+  if (view.resuming) {
+    parts.push([`gateway lost, resuming (${Math.max(0, Math.ceil((view.resuming.deadlineMs - nowMs) / 1000))}s left)`, 3]);
+  } else if (view.brokerHeld && (sending || resultsPending)) {
     parts.push([BROKER_HELD_SHORT, 3]);
   } else if (sending) {
     const eta = overallEta(view, nowMs);
@@ -330,7 +334,7 @@ export function redrawFrame(previousLines: number, lines: readonly string[]): st
 }
 
 /** `[12.0s] ` prefix of log lines: seconds since the session start. */
-function stamp(view: ProgressView, nowMs: number): string {
+export function stamp(view: ProgressView, nowMs: number): string {
   return `[${((nowMs - view.startedMs) / 1000).toFixed(1)}s] `;
 }
 

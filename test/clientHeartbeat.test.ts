@@ -121,6 +121,34 @@ test("a gateway silent past --idle-timeout-s with its connection open is left: t
   }
 });
 
+test("losing the gateway and resuming the session are said at once, with the reason and the time it took", async () => {
+  const wasTTY = process.stderr.isTTY;
+  Object.defineProperty(process.stderr, "isTTY", { value: false, configurable: true });
+  const lines: string[] = [];
+  const write = spyOn(process.stdout, "write").mockImplementation((text: string | Uint8Array) => {
+    lines.push(String(text));
+    return true;
+  });
+  // The first connection goes quiet once the upload is in; the resume is answered with the results.
+  const gateway = scriptedGateway(20, (n, reply) => {
+    if (n > 0) finish(reply);
+  });
+  const out = scratch("client-resume-said-out");
+  try {
+    // Progress lines far apart: the two lines below come as the events do, not with them.
+    const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: false, progressMs: 60_000, idleTimeoutMs: 300, reconnectTimeoutMs: 30_000 }));
+    expectResults(r.dir);
+  } finally {
+    write.mockRestore();
+    Object.defineProperty(process.stderr, "isTTY", { value: wasTTY, configurable: true });
+    gateway.stop();
+  }
+  const log = lines.join("");
+  expect(log).toMatch(new RegExp(`\\] lost the gateway \\(no word from the gateway for 0.3 s in session ${SESSION}\\); resuming session ${SESSION} within 30 s\n`));
+  expect(log).toMatch(new RegExp(`\\] resumed session ${SESSION} after \\d+\\.\\d s\n`));
+  expect(log.indexOf("resumed session")).toBeGreaterThan(log.indexOf("lost the gateway"));
+});
+
 test("a result frame that takes longer than --idle-timeout-s to arrive is not silence: its bytes keep the connection", async () => {
   // The results and `done` trickle in, a tenth every 100 ms: one second for frames the client
   // cannot decode before their last byte, against 300 ms of --idle-timeout-s.
