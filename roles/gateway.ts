@@ -518,7 +518,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 0, max: 65535, help: "TCP port clients connect to" },
-  { name: "host", type: "string", env: "GATEWAY_HOST", default: "0.0.0.0", help: "address to listen on" },
+  { name: "host", type: "string", env: "GATEWAY_HOST", default: "0.0.0.0", help: "address to listen on (coffee up uses 127.0.0.1 unless its own --host says otherwise)" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full' (a finished session waiting for its client's bye holds no slot, and a resume is never refused for the limit)" },
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024, help: "largest frame a client may send (at most 16 MiB: a batch goes on as one broker message, and the broker takes none larger)" },
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client session (batches sent again after a resume do not count)" },

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { networkInterfaces } from "node:os";
 import { pingHealth, startHealthServer, type HealthServer } from "./health.ts";
 
 const open: HealthServer[] = [];
@@ -16,9 +17,11 @@ describe("health", () => {
     const taken = await start();
     const inUse = await startHealthServer({ port: taken.port, host: "127.0.0.1", status: () => ({ role: "worker", name: "w2" }) }).catch((e: unknown) => e);
     expect(inUse).toMatchObject({ code: "CONFIG_INVALID", message: `--health-port ${taken.port} is in use on 127.0.0.1 (UDP): choose another, or 0 for any free port` });
-    // TEST-NET-1 (RFC 5737): never an address of this machine.
-    const foreign = await startHealthServer({ port: 0, host: "192.0.2.1", status: () => ({ role: "worker", name: "w3" }) }).catch((e: unknown) => e);
-    expect(foreign).toMatchObject({ code: "CONFIG_INVALID", message: "--health-host 192.0.2.1 is not an address of this machine" });
+    // A documentation address (RFC 5737) this machine does not have (some test VMs use one).
+    const mine = Object.values(networkInterfaces()).flat().map((i) => i?.address);
+    const elsewhere = ["203.0.113.77", "198.51.100.77"].find((a) => !mine.includes(a))!;
+    const foreign = await startHealthServer({ port: 0, host: elsewhere, status: () => ({ role: "worker", name: "w3" }) }).catch((e: unknown) => e);
+    expect(foreign).toMatchObject({ code: "CONFIG_INVALID", message: `--health-host ${elsewhere} is not an address of this machine` });
   });
 
   test("ping a live server gets OK with role, name and status", async () => {

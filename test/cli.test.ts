@@ -1,6 +1,7 @@
 /** The executable's command line: help for every role and tool, clear errors for bad input. */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { freeTcpPort } from "../src/ports.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
@@ -208,6 +209,29 @@ describe("command line", () => {
     }
   });
 
+  test("coffee up's gateway listens on this machine only unless --host says otherwise, and a --host not of this machine is CONFIG_INVALID", async () => {
+    const mine = Object.values(networkInterfaces()).flat();
+    // A documentation address (RFC 5737) this machine does not have (some test VMs use one).
+    const elsewhere = ["203.0.113.77", "198.51.100.77"].find((a) => !mine.some((i) => i?.address === a))!;
+    const badDir = tempDir("cli-host-bad");
+    const bad = await runCoffee(["up", "--transport", "memory", "--host", elsewhere, "--state-dir", badDir, "--port", String(freeTcpPort())]);
+    rmSync(badDir, { recursive: true, force: true });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`CONFIG_INVALID: --host ${elsewhere} is not an address this machine can listen on`);
+    // An address of this machine other than loopback, to knock on from "outside".
+    const external = mine.find((i) => i && i.family === "IPv4" && !i.internal)?.address;
+    for (const [args, reachable] of [[[], false], [["--host", "0.0.0.0"], true]] as const) {
+      const cluster = await startCluster({ tag: "host", extraArgs: ["--transport", "memory", "--monitors", "0", ...args] });
+      try {
+        expect(cluster.banner).toContain(`gateway 127.0.0.1:${cluster.port}${reachable ? " (listening on every interface)" : ","}`);
+        expect(await canConnect("127.0.0.1", cluster.port)).toBe(true);
+        if (external) expect(await canConnect(external, cluster.port)).toBe(reachable);
+      } finally {
+        await cluster.stop();
+      }
+    }
+  });
+
   test("coffee chaos refuses a --dir it did not make rather than empty it", async () => {
     const dir = tempDir("cli-chaos");
     try {
@@ -317,3 +341,14 @@ const t = setInterval(() => { process.stdout.write("line " + n++ + "\\n"); if (n
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Whether a TCP connection to `host:port` is accepted. */
+async function canConnect(host: string, port: number): Promise<boolean> {
+  try {
+    const socket = await Bun.connect({ hostname: host, port, socket: { data() {} } });
+    socket.end();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -33,6 +33,7 @@ import { DEPLOY_MODES, planCluster, type ClusterProcess, type DeployMode } from 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "cluster.json, logs and all state files live below it" },
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "gateway TCP port" },
+  { name: "host", type: "string", env: "GATEWAY_HOST", default: "127.0.0.1", help: "address the gateway listens on: this machine only, like every other endpoint of coffee up; 0.0.0.0 for clients on other machines (then set COFFEE_TOKEN, the secret the gateway asks every client for)" },
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange; one whose queues have consumers (another cluster) is refused" },
   ...brokerOptions("RabbitMQ URL, amqp:// or amqps:// (TLS); when nothing answers there, see --transport"),
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type for every process: classic or quorum (replicated)" },
@@ -57,12 +58,14 @@ export const upCommand: Command = {
     const stateDir = resolve(str(values, "state-dir"));
     const namespace = str(values, "namespace");
     const port = int(values, "port");
+    const host = str(values, "host");
     const replicas = parseReplicas(str(values, "replicas"));
     // monitor-1 serves the dashboard; a taken port is one clear error here, not a line in its log.
     const dashboardPort = int(values, "dashboard-port");
     if (dashboardPort > 0 && int(values, "monitors") === 0) throw new ConfigError("--dashboard-port needs a monitor to serve it (--monitors is 0)");
     if (dashboardPort > 0 && !tcpPortFree(dashboardPort)) throw new ConfigError(`--dashboard-port ${dashboardPort} is in use`);
     // Checked before anything starts: a gateway that cannot listen would leave a half cluster.
+    if (!tcpPortFree(0, host)) throw new ConfigError(`--host ${host} is not an address this machine can listen on`);
     if (!tcpPortFree(port, "0.0.0.0")) throw new ConfigError(`--port ${port} is in use (another coffee up, or another server); choose another --port (a second cluster also needs its own --namespace and --state-dir)`);
     claimTcpPort(port);
     if (dashboardPort > 0) claimTcpPort(dashboardPort);
@@ -217,7 +220,7 @@ export const upCommand: Command = {
             COFFEE_METRICS_HOST: "127.0.0.1",
             HEALTH_HOST: "127.0.0.1",
             COFFEE_ELECTION_HOST: "127.0.0.1",
-            ...(p.role === "gateway" ? { GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
+            ...(p.role === "gateway" ? { GATEWAY_HOST: host, GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
             ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec,
               COFFEE_DASHBOARD_PORT: p.name === "monitor-1" ? String(dashboardPort) : "0" } : {}),
           },
@@ -228,7 +231,7 @@ export const upCommand: Command = {
       if (inProcess) {
         const memory = new MemoryBroker();
         const cluster = await startInProcessCluster(
-          defaultGatewayConfig({ host: "0.0.0.0", port, maxSessions: int(values, "max-sessions") }),
+          defaultGatewayConfig({ host, port, maxSessions: int(values, "max-sessions") }),
           replicas,
           (name, plog) => new MemoryTransport(memory, namespace, (err) => plog.error(String(err))),
           false,
@@ -261,7 +264,9 @@ export const upCommand: Command = {
       const raced = await Promise.race([Bun.sleep(250).then(() => null), signal]);
       if (raced) { await shutdown(raced); return roleFailure === null ? 0 : 1; }
     }
-    process.stdout.write(`coffee cluster ready: gateway 127.0.0.1:${port}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
+    // The address a client on this machine uses; a wildcard is said, since it opens the gateway to the network.
+    const wildcard = host === "0.0.0.0" || host === "::";
+    process.stdout.write(`coffee cluster ready: gateway ${wildcard ? "127.0.0.1" : host}:${port}${wildcard ? ` (listening on every interface)` : ""}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
     await shutdown(await signal);
     return roleFailure === null ? 0 : 1;
   },
