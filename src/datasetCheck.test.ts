@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { validateDataset } from "./datasetCheck.ts";
+import { noCsvNote, validateDataset } from "./datasetCheck.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "coffee-dscheck-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,7 +33,9 @@ test("a folder without a CSV file is a note naming what it holds; hidden files a
   writeFileSync(join(root, "stores", "._s.csv"), "\u0000\u0005\u0016\u0007binary");
   const notes: string[] = [];
   expect(validateDataset(root, ["stores"], [], notes).get("stores")).toEqual([]);
-  expect(notes).toEqual(["stores/ holds no .csv file, so none of its rows are sent (not read: ._s.csv, 2024/, s.csv.gz)"]);
+  expect(notes).toEqual(["stores/ holds no .csv file, so it has no rows, and query3.csv and query4.csv lack what they read from it (not read: ._s.csv, 2024/, s.csv.gz)"]);
+  mkdirSync(join(root, "menu_items"));
+  expect(noCsvNote(root, "menu_items")).toBe("menu_items/ holds no .csv file, so it has no rows, and query2.csv lacks what it reads from it");
   mkdirSync(join(root, "stores", "archive.csv"));
   expect(() => validateDataset(root, ["stores"])).toThrow("archive.csv is not a regular file");
 });

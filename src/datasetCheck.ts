@@ -6,7 +6,8 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { relative } from "node:path";
 import Papa from "papaparse";
 import { entityFiles, otherEntries, projectHeader } from "./csvSource.ts";
-import type { Entity } from "./schema.ts";
+import { REDUCERS } from "./queries/index.ts";
+import { QUERIES, queryFileName, type Entity } from "./schema.ts";
 
 /** A file to send: its path and the label used in reports (relative to the dataset folder). */
 export interface DatasetFile {
@@ -41,10 +42,7 @@ export function validateDataset(dataDir: string, entities: readonly Entity[], sk
   for (const entity of entities) {
     const files: DatasetFile[] = [];
     const paths = entityFiles(dataDir, entity);
-    if (paths.length === 0) {
-      const other = otherEntries(dataDir, entity);
-      notes.push(`${entity}/ holds no .csv file, so none of its rows are sent${other.length > 0 ? ` (not read: ${other.slice(0, 5).join(", ")}${other.length > 5 ? ", ..." : ""})` : ""}`);
-    }
+    if (paths.length === 0) notes.push(noCsvNote(dataDir, entity));
     for (const path of paths) {
       const f = { path, label: relative(dataDir, path) };
       const head = Papa.parse<string[]>(headerText(f.path), { preview: 1, delimiter: "," }).data[0];
@@ -58,4 +56,14 @@ export function validateDataset(dataDir: string, entities: readonly Entity[], sk
     out.set(entity, files);
   }
   return out;
+}
+
+/**
+ * What to say of an entity folder without a CSV file: it has no rows, which result files that
+ * lack, and what it holds instead (files in subfolders or compressed are not read).
+ */
+export function noCsvNote(dataDir: string, entity: Entity): string {
+  const other = otherEntries(dataDir, entity);
+  const readers = QUERIES.filter((q) => REDUCERS[q].needs.includes(entity)).map(queryFileName);
+  return `${entity}/ holds no .csv file, so it has no rows, and ${readers.join(" and ")} ${readers.length > 1 ? "lack what they read" : "lacks what it reads"} from it${other.length > 0 ? ` (not read: ${other.slice(0, 5).join(", ")}${other.length > 5 ? ", ..." : ""})` : ""}`;
 }

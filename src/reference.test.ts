@@ -142,6 +142,14 @@ describe("computeReference on a hand-computed dataset", () => {
     expect(result.queries.q4).toBe(TINY_EXPECTED.q4);
   });
 
+  test("an entity folder without a CSV file is said in notes, as the client says it; a full dataset has none", async () => {
+    expect((await computeReference(writeDataset(TINY))).notes).toEqual([]);
+    const noStores = Object.fromEntries(Object.entries(TINY).filter(([path]) => !path.startsWith("stores/")));
+    const result = await computeReference(writeDataset(noStores));
+    expect(result.notes).toEqual(["stores/ holds no .csv file, so it has no rows, and query3.csv and query4.csv lack what they read from it"]);
+    expect(result.queries.q3).toBe("year_half_created_at,store_name,tpv\n");
+  });
+
   test("malformed rows are skipped and reported with their line numbers", async () => {
     const result = await computeReference(writeDataset(TINY), { batchRows: 3 });
     expect(result.rejects).toEqual([

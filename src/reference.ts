@@ -6,6 +6,7 @@
  */
 import { relative } from "node:path";
 import { entityFiles, readEntityFile } from "./csvSource.ts";
+import { noCsvNote } from "./datasetCheck.ts";
 import { parseEntityRows, type EntityBodies } from "./entityBatch.ts";
 import { csvLine, formatCents, formatDate } from "./format.ts";
 import { RejectReport, type FileRejects } from "./rejectReport.ts";
@@ -40,6 +41,8 @@ export interface ReferenceResult {
   /** Data rows read (header excluded), rejected ones included. */
   rowsRead: number;
   rowsRejected: number;
+  /** An entity folder without a CSV file, each said as the client says it (src/datasetCheck.ts). */
+  notes: string[];
 }
 
 const WINDOW_START = 6 * 3600;
@@ -271,5 +274,6 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
     rejects: report.files(),
     rowsRead,
     rowsRejected: report.total,
+    notes: ENTITIES.filter((e) => files.get(e)!.length === 0).map((e) => noCsvNote(dataDir, e)),
   };
 }
