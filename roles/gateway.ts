@@ -258,7 +258,7 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
     checkToken(cfg.token, msg.token);
     if (sessions.size >= cfg.maxSessions) {
       counters.rejectedFull++;
-      throw new CoffeeError("SESSION_LIMIT", `server full: ${sessions.size} of ${cfg.maxSessions} sessions in use, try again later`);
+      throw new CoffeeError("SESSION_LIMIT", `server full: ${sessions.size} of ${cfg.maxSessions} sessions in use (the gateway's --max-sessions), try again later`);
     }
     const s = newSession(randomUUID());
     s.conn = conn;

@@ -71,7 +71,7 @@ export class GatewayConnection {
         },
       });
     } catch (err) {
-      throw new CoffeeError("GATEWAY_UNREACHABLE", `cannot reach the gateway at ${host}:${port}: ${errorMessage(err)}`);
+      throw new CoffeeError("GATEWAY_UNREACHABLE", `cannot reach the gateway at ${host}:${port}: ${errorMessage(err)} (is coffee up, or a gateway, running there? --gateway names its address)`);
     }
     writer = new SocketWriter(socket, 4 << 20);
     return new GatewayConnection(writer, state);

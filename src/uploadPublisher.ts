@@ -85,7 +85,7 @@ export class UploadPublisher {
     // A new batch amid the resends would be read twice (new now, a resend later) and counted twice.
     if (!resend && s.awaitingResend) throw new ProtocolError(`new batch ${msg.entity}#${msg.seq} before the resends of a resume were done`);
     if (!resend && s.unacked.size >= limits.maxInFlight) throw new ProtocolError(`more than ${limits.maxInFlight} unacknowledged batches`);
-    if (msg.lines.length > limits.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the limit of ${limits.maxBatchRows} (--max-batch-rows)`);
+    if (msg.lines.length > limits.maxBatchRows) throw new CoffeeError("LIMIT_EXCEEDED", `batch of ${msg.lines.length} rows exceeds the gateway's limit of ${limits.maxBatchRows} (its --max-batch-rows; lower the client's --batch-rows)`);
     if (!resend) {
       s.nextSeq.set(msg.entity, next + 1);
       s.unacked.add(batchKey);

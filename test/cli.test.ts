@@ -264,6 +264,8 @@ describe("command line", () => {
       expect(unreachable.code).toBe(1);
       expect(unreachable.stderr.trim().split("\n")).toHaveLength(1);
       expect(unreachable.stderr).toContain("GATEWAY_UNREACHABLE");
+      // It says what to check, not only the socket error.
+      expect(unreachable.stderr).toContain("is coffee up, or a gateway, running there? --gateway names its address");
 
       // A broker's port by mistake: RabbitMQ answers a header it does not know with its own.
       const amqp = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (s) => { s.write("AMQP\x00\x00\x09\x01"); s.end(); } } });

@@ -75,6 +75,8 @@ describe("gateway limits and access", () => {
     const err = await failure(client({ batchRows: 500 }));
     expect(err.code).toBe("LIMIT_EXCEEDED");
     expect(err.message).toContain("--max-batch-rows");
+    // What the user of the client can change.
+    expect(err.message).toContain("lower the client's --batch-rows");
   });
 
   test("a row with a field over --max-field-chars is rejected and reported; the session completes", async () => {

@@ -65,6 +65,7 @@ describe("sessions", () => {
     expect(sixth.stderr.trim().split("\n")).toHaveLength(1);
     expect(sixth.stderr).toContain("SESSION_LIMIT");
     expect(sixth.stderr).toContain("server full");
+    expect(sixth.stderr).toContain("(the gateway's --max-sessions)");
     const results = await Promise.all(five);
     for (const r of results) {
       expect(r.code).toBe(0);
