@@ -21,6 +21,18 @@ const configError = (fn: () => unknown): ConfigError => {
   throw new Error("expected a ConfigError");
 };
 
+describe("empty values", () => {
+  const specs: OptionSpec[] = [
+    { name: "namespace", type: "string", env: "NS", default: "coffee", help: "prefix" },
+    { name: "replicas", type: "string", env: "REPLICAS", default: "", help: "counts" },
+  ];
+  test("an empty variable is unset; an empty flag is an error unless empty is the default", () => {
+    expect(parseOptions(specs, [], { NS: "" }).namespace).toBe("coffee");
+    expect(configError(() => parseOptions(specs, ["--namespace", ""], {})).message).toBe('--namespace is empty; leave it out for the default ("coffee")');
+    expect(parseOptions(specs, ["--replicas="], {}).replicas).toBe("");
+  });
+});
+
 describe("secret options", () => {
   test("are refused as flags, with a message naming the env variable and the file option", () => {
     const err = configError(() => parseOptions(SPECS, ["--amqp-url", "amqp://u:p@h"], {}));

@@ -108,11 +108,12 @@ export function stageByName(name: string): StageSpec | undefined {
 
 /**
  * Parse `--replicas filter-year=3,group-q2=2` into counts per stage (others keep their default).
- * Unknown stages and counts outside 1..64 are ConfigErrors.
+ * Unknown stages, a stage named twice and counts outside 1..64 are ConfigErrors.
  */
 export function parseReplicas(spec: string): Map<string, number> {
   const counts = new Map(STAGES.map((s) => [s.name, s.replicas]));
   if (spec.trim() === "") return counts;
+  const named = new Set<string>();
   for (const part of spec.split(",")) {
     const m = /^\s*([a-z0-9-]+)\s*=\s*(\d+)\s*$/.exec(part);
     if (!m) throw new ConfigError(`--replicas: "${part}" is not stage=count`);
@@ -120,6 +121,9 @@ export function parseReplicas(spec: string): Map<string, number> {
     if (!counts.has(name)) throw new ConfigError(`--replicas: unknown stage "${name}" (stages: ${STAGES.map((s) => s.name).join(", ")})`);
     const count = Number(n);
     if (count < 1 || count > 64) throw new ConfigError(`--replicas: replicas of ${name} must be 1..64, got ${count}`);
+    // Two counts for one stage is a typo whichever wins.
+    if (named.has(name)) throw new ConfigError(`--replicas: ${name} is given twice`);
+    named.add(name);
     counts.set(name, count);
   }
   return counts;
