@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { CoffeeError, ConfigError, ProtocolError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
+import { tcpPortFree } from "../src/ports.ts";
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
@@ -575,6 +576,9 @@ export const gatewayCommand: Command = {
     const common = commonConfig(values, "gateway");
     const log = createLogger(common.name);
     const cfg = { ...gatewayConfig(values), stateDir: join(str(values, "state-dir"), common.name) };
+    // Before the broker: a gateway that cannot listen would otherwise declare the namespace's
+    // queues and exchange first, and leave them behind.
+    if (cfg.port !== 0 && !tcpPortFree(cfg.port, cfg.host)) throw new ConfigError(`--port ${cfg.port}: cannot listen on ${cfg.host}:${cfg.port} (in use, or not an address of this machine)`);
     // Before anything reads the log: a second gateway on it would corrupt it.
     const lock = lockStateDir(cfg.stateDir);
     if (!lock.locked) log.warn(`state directory ${cfg.stateDir} is not locked against a second process: ${lock.unlockedBecause}`);

@@ -4,6 +4,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { freeTcpPort } from "../src/ports.ts";
+import { connectBroker } from "../src/brokerAddress.ts";
+import { deleteNamespace } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
 import { coffeeArgv, generate, runCoffee, startCluster, tempDir } from "./harness.ts";
 
@@ -60,6 +62,9 @@ describe("command line", () => {
       [["--role"], "--role needs a value"],
       [["--role", "gateway", "--bogus", "1"], "unknown option --bogus"],
       [["up", "--replicas", "filter-year=0"], "--replicas: replicas of filter-year must be 1..64"],
+      [["up", "--replicas", "filter-year=3,filter-year=2"], "--replicas: filter-year is given twice"],
+      [["up", "--namespace", ""], '--namespace is empty; leave it out for the default ("coffee")'],
+      [["up", "--state-dir="], '--state-dir is empty; leave it out for the default ("./state")'],
       [["up", "--replicas", "nosuch=2"], 'unknown stage "nosuch"'],
       [["up", "--dashboard-port", "8080", "--monitors", "0"], "--dashboard-port needs a monitor to serve it"],
       [["--role", "monitor", "--heartbeat-ms", "10", "--leader-timeout-ms", "15"], "--leader-timeout-ms must be >= 50"],
@@ -229,6 +234,29 @@ describe("command line", () => {
       } finally {
         await cluster.stop();
       }
+    }
+  });
+
+  test.skipIf(!brokerUp)("a gateway whose --port is taken exits CONFIG_INVALID before it declares anything on the broker", async () => {
+    const busy = Bun.listen({ hostname: "0.0.0.0", port: 0, socket: { data() {} } });
+    const namespace = `cli-gwport-${Date.now().toString(36)}`;
+    const dir = tempDir("cli-gwport");
+    try {
+      const r = await runCoffee(["--role", "gateway", "--port", String(busy.port), "--namespace", namespace, "--state-dir", dir]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toEqual([expect.stringContaining(`CONFIG_INVALID: --port ${busy.port}: cannot listen on 0.0.0.0:${busy.port}`)]);
+      const conn = await connectBroker({ url: AMQP_URL });
+      try {
+        const ch = await conn.createChannel();
+        ch.on("error", () => {});
+        expect(await ch.checkQueue(`${namespace}.results`).then(() => "exists", () => "absent")).toBe("absent");
+      } finally {
+        await conn.close();
+      }
+    } finally {
+      busy.stop(true);
+      await deleteNamespace({ url: AMQP_URL }, namespace).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
