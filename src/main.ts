@@ -10,6 +10,11 @@ import { loadAll, ROLE_ENTRIES, TOOL_ENTRIES, type CommandEntry } from "./comman
 import { CoffeeError, codedMessage } from "./errors.ts";
 import { parseOptions, renderHelp, renderOptionRows, type OptionSpec, type OptionValues } from "./options.ts";
 import { watchParentFromEnv } from "./parentWatch.ts";
+// JSON has no named exports to import; bundled into the executable, so --version needs no file.
+import packageJson from "../package.json" with { type: "json" };
+
+/** This build's version, package.json's. */
+const packageVersion: string = packageJson.version;
 
 /** One line of the top-level help: name and the first sentence of the description. */
 function summaryLine(c: Command): string {
@@ -44,6 +49,7 @@ Usage:
   coffee --role ROLE [options]     run a role (or set ROLE=<role> in the environment)
   coffee TOOL [options]            run a tool
   coffee [--role ROLE | TOOL] --help
+  coffee --version
 
 Roles:
 ${roles.map(summaryLine).join("\n")}
@@ -103,6 +109,10 @@ export async function main(argv: string[], env: Record<string, string | undefine
   try {
     const { command: entry, rest } = resolve(argv, env);
     if (!entry) {
+      if (rest.length === 1 && rest[0] === "--version") {
+        process.stdout.write(`coffee ${packageVersion} (Bun ${Bun.version})\n`);
+        return 0;
+      }
       const wantsHelp = rest.includes("--help") || rest.includes("-h") || rest.length === 0;
       if (wantsHelp) {
         process.stdout.write(await topHelp());

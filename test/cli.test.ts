@@ -22,6 +22,13 @@ describe("command line", () => {
     for (const name of ["gateway", "worker", "aggregator", "monitor", "client", "up", "gen", "reference"]) expect(r.stdout).toContain(`  ${name} `);
   });
 
+  test("--version prints package.json's version and the Bun it runs on", async () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dir, "..", "package.json"), "utf8")) as { version: string };
+    const r = await runCoffee(["--version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`coffee ${pkg.version} (Bun ${Bun.version})\n`);
+  });
+
   test("coffee --help lists every option line of every role's and tool's own --help", async () => {
     const top = (await runCoffee(["--help"])).stdout;
     for (const command of [["--role", "gateway"], ["--role", "worker"], ["--role", "aggregator"], ["--role", "monitor"], ["--role", "client"], ["up"], ["gen"], ["reference"], ["demo"], ["chaos"], ["status"], ["compose"]]) {
