@@ -16,7 +16,7 @@ import { claimTcpPort, freeTcpPort, freeUdpPort, tcpAccepts, tcpPortFree } from 
 import { brokerProbe, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
 import { type RoleInstance } from "../roleRuntime.ts";
 import { QUEUE_TYPES } from "../amqpTransport.ts";
-import { brokerAddress, brokerClosedAtOpen, brokerEnv, brokerOptions, brokerRefusedUs, CLOSED_AT_OPEN_CAUSE, DEFAULT_AMQP_URL, type BrokerAddress } from "../brokerAddress.ts";
+import { brokerAddress, brokerClosedAtOpen, brokerEnv, brokerOptions, brokerRefusedUs, CLOSED_AT_OPEN_CAUSE, type BrokerAddress } from "../brokerAddress.ts";
 import { redactIn, redactUrl } from "../redact.ts";
 import { defaultGatewayConfig } from "../../roles/gateway.ts";
 import { startInProcessCluster } from "../inProcessCluster.ts";
@@ -37,7 +37,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange; one whose queues have consumers (another cluster) is refused" },
   ...brokerOptions("RabbitMQ URL, amqp:// or amqps:// (TLS); when nothing answers there, see --transport"),
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type for every process: classic or quorum (replicated)" },
-  { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at AMQP_URL (or AMQP_URL_FILE); if that is unset and nothing answers at the default address, a private rabbitmq-server if installed, else everything in this process over an in-memory transport (a broker named in AMQP_URL that does not answer, or any broker that refuses, e.g. wrong credentials or certificate, is an error)" },
+  { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at AMQP_URL (or AMQP_URL_FILE); if nothing answers there, a private rabbitmq-server if installed, else everything in this process over an in-memory transport (a broker that answers but refuses, e.g. wrong credentials or certificate, is an error)" },
   { name: "replicas", type: "string", env: "COFFEE_REPLICAS", default: "", help: `worker replicas per stage (1..64 each), e.g. filter-year=3,group-q2=2 (stages: ${STAGES.map((s) => s.name).join(", ")}); with --deploy fused a chain runs as many replicas as its most replicated stage` },
   { name: "deploy", type: "enum", env: "COFFEE_DEPLOY", default: "fused", choices: DEPLOY_MODES, help: "fused: each chain of stages in one process per replica (fewer broker hops); split: one process per stage" },
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 0, max: 9, help: "monitor processes" },
@@ -138,9 +138,6 @@ export const upCommand: Command = {
         if (brokerRefusedUs(failure)) throw new ConfigError(`the broker at ${redactUrl(address.url)} refused the connection: ${why} (fix AMQP_URL, its credentials or AMQP_CA_FILE; --transport memory runs without a broker)`);
         // Nor one that answered and closed the connection as it opened (no such vhost, no connection to spare).
         if (brokerClosedAtOpen(failure)) throw new ConfigError(`the broker at ${redactUrl(address.url)} answered but closed the connection as it opened: ${CLOSED_AT_OPEN_CAUSE}: ${why} (--transport memory runs without a broker)`);
-        // A broker the user named is the one meant: a private node or memory in its place would hide
-        // a mistyped host or port, and memory would give up durability unasked.
-        if (address.url !== DEFAULT_AMQP_URL) throw new ConfigError(`no broker answers at ${redactUrl(address.url)}: ${why} (AMQP_URL names this broker; unset it to let coffee up start a private one, or pass --transport memory)`);
         if (rabbitmqInstalled()) {
           log.info(`no broker answers at ${redactUrl(address.url)} (${why}); rabbitmq-server is installed, starting a private node`);
           broker = await startPrivateBroker(join(stateDir, "rabbitmq"), (m) => log.info(m));
