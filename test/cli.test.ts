@@ -5,7 +5,7 @@ import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { freeTcpPort } from "../src/ports.ts";
 import { connectBroker } from "../src/brokerAddress.ts";
-import { deleteNamespace } from "../src/namespaceAdmin.ts";
+import { deleteNamespace, namespaceConsumers } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
 import { coffeeArgv, generate, runCoffee, startCluster, tempDir } from "./harness.ts";
 
@@ -179,10 +179,12 @@ describe("command line", () => {
     const first = await startCluster({ tag: "ns" });
     const dir = tempDir("cli-ns");
     try {
-      const r = await runCoffee(["up", "--transport", "amqp", "--state-dir", dir, "--port", String(freeTcpPort()), "--namespace", first.namespace, "--monitors", "0"]);
+      // --delete-on-exit too: the refused cluster must not delete what is not its own.
+      const r = await runCoffee(["up", "--transport", "amqp", "--state-dir", dir, "--port", String(freeTcpPort()), "--namespace", first.namespace, "--monitors", "0", "--delete-on-exit"]);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^coffee: CONFIG_INVALID: namespace "${first.namespace}" is in use on this broker: \\d+ consumer\\(s\\) on its queues`))]);
       expect(first.proc.exitCode).toBeNull();
+      expect((await namespaceConsumers({ url: AMQP_URL }, first.namespace)).map((q) => q.queue)).toContain(`${first.namespace}.results`);
       // A cluster stopped as coffee up stops it leaves no consumer behind: the next one starts.
       first.proc.kill("SIGTERM");
       await first.proc.exited;

@@ -7,7 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
-import { ConfigError, errorMessage } from "../errors.ts";
+import { CoffeeError, ConfigError, errorMessage } from "../errors.ts";
 import { startHealthServer, pingHealth, type HealthServer } from "../health.ts";
 import { createLogger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
@@ -93,7 +93,8 @@ export const upCommand: Command = {
     let address: BrokerAddress = brokerAddress(values);
     let mode = str(values, "transport");
     let broker: PrivateBroker | null = null;
-    let brokerAnswered = false;
+    /** The namespace on the broker is this cluster's to delete (--delete-on-exit): it answered, and no other cluster uses the namespace. */
+    let namespaceOurs = false;
     // Whatever has started, for shutdown: also when starting fails halfway.
     let supervisor: Supervisor | null = null;
     let control: ControlApi | null = null;
@@ -108,7 +109,7 @@ export const upCommand: Command = {
         await supervisor?.stopAll();
         control?.stop();
         for (const l of local) { await l.instance.shutdown(); l.health?.close(); }
-        if (mode === "amqp" && !broker && brokerAnswered && bool(values, "delete-on-exit")) {
+        if (mode === "amqp" && !broker && namespaceOurs && bool(values, "delete-on-exit")) {
           await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
         }
         broker?.stop();
@@ -130,7 +131,6 @@ export const upCommand: Command = {
     const healthPorts = new Map<string, number>();
     try {
       const failure = mode === "memory" ? null : await brokerProbe(address);
-      brokerAnswered = mode !== "memory" && failure === null;
       if (failure !== null) {
         const why = redactIn(failure, address.url);
         if (mode === "amqp") throw new ConfigError(`no broker answers at ${redactUrl(address.url)}: ${why} (--transport amqp)`);
@@ -151,8 +151,11 @@ export const upCommand: Command = {
       // Two clusters in one namespace share its queues, so each takes the other's messages and
       // neither finishes a session: refused before anything starts (a private node is new, empty).
       if (mode === "amqp" && !broker) {
-        const consumed = await namespaceConsumers(address, namespace);
+        const consumed = await namespaceConsumers(address, namespace).catch((err: unknown) => {
+          throw new CoffeeError("BROKER_UNAVAILABLE", `could not check whether namespace "${namespace}" is in use at ${redactUrl(address.url)}: ${redactIn(errorMessage(err), address.url)}`);
+        });
         if (consumed.length > 0) throw new ConfigError(namespaceInUse(namespace, consumed));
+        namespaceOurs = true;
       }
       // Told to stop while the broker started (it can take a while): start nothing more.
       if (signalledWith !== null) {
