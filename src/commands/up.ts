@@ -59,6 +59,10 @@ export const upCommand: Command = {
     const namespace = str(values, "namespace");
     const port = int(values, "port");
     const host = str(values, "host");
+    // A wildcard opens the gateway to the network; clients on this machine still reach it on loopback.
+    const wildcard = host === "0.0.0.0" || host === "::";
+    /** The gateway's address as a client on this machine dials it (IPv6 in brackets, before the port). */
+    const gatewayAddress = `${wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${port}`;
     const replicas = parseReplicas(str(values, "replicas"));
     // monitor-1 serves the dashboard; a taken port is one clear error here, not a line in its log.
     const dashboardPort = int(values, "dashboard-port");
@@ -254,7 +258,7 @@ export const upCommand: Command = {
     const deadline = performance.now() + 60_000;
     for (;;) {
       const replies = await Promise.all(plan.map((p) => pingHealth("127.0.0.1", healthPorts.get(p.name)!, 300)));
-      if (replies.every((r) => r !== null && r.status.state !== "starting") && (await tcpAccepts("127.0.0.1", port))) break;
+      if (replies.every((r) => r !== null && r.status.state !== "starting") && (await tcpAccepts(wildcard ? "127.0.0.1" : host, port))) break;
       if (performance.now() > deadline) {
         const silent = plan.filter((_, i) => replies[i] === null).map((p) => p.name);
         log.error(`cluster not ready after 60 s; silent: ${silent.join(", ") || "(gateway port closed)"}; logs in ${logDir}`);
@@ -264,9 +268,7 @@ export const upCommand: Command = {
       const raced = await Promise.race([Bun.sleep(250).then(() => null), signal]);
       if (raced) { await shutdown(raced); return roleFailure === null ? 0 : 1; }
     }
-    // The address a client on this machine uses; a wildcard is said, since it opens the gateway to the network.
-    const wildcard = host === "0.0.0.0" || host === "::";
-    process.stdout.write(`coffee cluster ready: gateway ${wildcard ? "127.0.0.1" : host}:${port}${wildcard ? ` (listening on every interface)` : ""}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
+    process.stdout.write(`coffee cluster ready: gateway ${gatewayAddress}${wildcard ? ` (listening on every interface)` : ""}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
     await shutdown(await signal);
     return roleFailure === null ? 0 : 1;
   },
