@@ -21,7 +21,7 @@ import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
 import { isStalled } from "../src/stallWatch.ts";
-import { PublishProbe } from "../src/publishProbe.ts";
+import { PublishProbe, reportingConfirms } from "../src/publishProbe.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
@@ -83,7 +83,10 @@ export interface GatewayInstance extends RoleInstance {
  * Create a gateway on a transport; it listens once run() is called. Its work is counted in
  * `metrics`; every received frame is counted by the process's heap `governor`, if any.
  */
-export async function createGateway(cfg: GatewayConfig, transport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" }), governor?: HeapGovernor): Promise<GatewayInstance> {
+export async function createGateway(cfg: GatewayConfig, brokerTransport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" }), governor?: HeapGovernor): Promise<GatewayInstance> {
+  const probe = new PublishProbe(brokerTransport.probePublish?.bind(brokerTransport));
+  // Every confirm of the gateway's own publishes tells the probe the broker takes them.
+  const transport = reportingConfirms(brokerTransport, () => probe.confirmed());
   const store = await GatewayStore.open(cfg.stateDir, metrics.onFsync);
   const sessions = new Map<string, Session>();
   /**
@@ -374,7 +377,6 @@ export async function createGateway(cfg: GatewayConfig, transport: Transport, lo
   if (sessions.size + finished.size > 0) log.info(`recovered ${sessions.size + finished.size} session(s) awaiting their clients (${finished.size} with every result)`);
   let shuttingDown: Promise<void> | null = null;
   let heartbeats: ReturnType<typeof setInterval> | null = null;
-  const probe = new PublishProbe(transport.probePublish?.bind(transport));
   /** Since when the broker has taken no publish (performance.now()), or null while it takes them. */
   let heldSinceMs: number | null = null;
   /** When that was last logged: a hold has no end of its own (clients keep waiting), so it is said again each minute. */

@@ -6,24 +6,56 @@
  * empty message bound to no queue, which the broker confirms and drops (Transport.probePublish).
  */
 
-/** One probe in flight at a time; `tick()` once per interval tells whether the last one is still unconfirmed. */
+import type { Transport } from "./transport.ts";
+
+/** One probe in flight at a time; `tick()` once per interval tells whether the broker took no publish since the last. */
 export class PublishProbe {
   private pending = false;
+  /** Some other publish was confirmed since the last tick (see `confirmed`). */
+  private moved = false;
 
   /** `probe` is the transport's probePublish; without one (a transport that cannot be blocked) nothing is ever held. */
   constructor(private readonly probe: (() => Promise<void>) | undefined) {}
 
   /**
-   * True when the probe sent at an earlier tick is still unconfirmed: the broker took no publish
-   * for at least one interval. Otherwise sends a new probe and returns false.
+   * Note that a publish other than the probe was confirmed. A probe queues behind the publishes
+   * sent before it (up to the transport's window of unconfirmed ones), so during a heavy upload
+   * it can stay unconfirmed for an interval while the broker confirms everything ahead of it.
+   */
+  confirmed(): void {
+    this.moved = true;
+  }
+
+  /**
+   * True when the probe sent at an earlier tick is still unconfirmed and no other publish was
+   * confirmed since the last tick: the broker took no publish for at least one interval.
+   * Otherwise sends a new probe if none is out, and returns false.
    */
   tick(): boolean {
     if (!this.probe) return false;
-    if (this.pending) return true;
+    const moved = this.moved;
+    this.moved = false;
+    if (this.pending) return !moved;
     this.pending = true;
     // A rejected probe (the transport closed) tells nothing more than a confirmed one would.
     const settled = (): void => { this.pending = false; };
     this.probe().then(settled, settled);
     return false;
   }
+}
+
+/** `transport` with every confirmed publish reported to `onConfirm` (for PublishProbe.confirmed). */
+export function reportingConfirms(transport: Transport, onConfirm: () => void): Transport {
+  const publish = async (routingKey: string, body: Uint8Array): Promise<void> => {
+    await transport.publish(routingKey, body);
+    onConfirm();
+  };
+  return new Proxy(transport, {
+    get(target, prop) {
+      if (prop === "publish") return publish;
+      const value: unknown = Reflect.get(target, prop, target);
+      // Methods run on the real transport, whose private state the proxy does not have.
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
