@@ -16,12 +16,12 @@ describe("health", () => {
   test("a health port in use, or a host not of this machine, is CONFIG_INVALID naming the option", async () => {
     const taken = await start();
     const inUse = await startHealthServer({ port: taken.port, host: "127.0.0.1", status: () => ({ role: "worker", name: "w2" }) }).catch((e: unknown) => e);
-    expect(inUse).toMatchObject({ code: "CONFIG_INVALID", message: `--health-port ${taken.port} is in use on 127.0.0.1 (UDP): choose another, or 0 for any free port` });
+    expect(inUse).toMatchObject({ code: "CONFIG_INVALID", message: `UDP health port ${taken.port} on 127.0.0.1 is in use (--health-port / HEALTH_PORT; 0 picks a free one)` });
     // A documentation address (RFC 5737) this machine does not have (some test VMs use one).
     const mine = Object.values(networkInterfaces()).flat().map((i) => i?.address);
     const elsewhere = ["203.0.113.77", "198.51.100.77"].find((a) => !mine.includes(a))!;
     const foreign = await startHealthServer({ port: 0, host: elsewhere, status: () => ({ role: "worker", name: "w3" }) }).catch((e: unknown) => e);
-    expect(foreign).toMatchObject({ code: "CONFIG_INVALID", message: `--health-host ${elsewhere} is not an address of this machine` });
+    expect(foreign).toMatchObject({ code: "CONFIG_INVALID", message: `health address ${elsewhere} is not an address of this machine (--health-host / HEALTH_HOST)` });
   });
 
   test("ping a live server gets OK with role, name and status", async () => {

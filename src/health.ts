@@ -113,8 +113,9 @@ export async function startHealthServer(opts: { port: number; host?: string; sta
 /** A bind failure the user can act on, named by its option; anything else as it came. */
 function bindError(err: unknown, host: string, port: number): unknown {
   const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === "EADDRINUSE") return new ConfigError(`--health-port ${port} is in use on ${host} (UDP): choose another, or 0 for any free port`);
-  if (code === "EADDRNOTAVAIL") return new ConfigError(`--health-host ${host} is not an address of this machine`);
+  // Named by value first: the port may come from HEALTH_PORT, or from coffee up, not a flag.
+  if (code === "EADDRINUSE") return new ConfigError(`UDP health port ${port} on ${host} is in use (--health-port / HEALTH_PORT; 0 picks a free one)`);
+  if (code === "EADDRNOTAVAIL") return new ConfigError(`health address ${host} is not an address of this machine (--health-host / HEALTH_HOST)`);
   return err;
 }
 

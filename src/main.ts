@@ -107,12 +107,13 @@ export async function parseInvocation(argv: string[], env: Record<string, string
 /** Entry point; resolves to the exit code. */
 export async function main(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   try {
+    // Before the role: an image with ROLE set must still say what it is.
+    if (argv.length === 1 && argv[0] === "--version") {
+      process.stdout.write(`coffee ${packageVersion} (Bun ${Bun.version})\n`);
+      return 0;
+    }
     const { command: entry, rest } = resolve(argv, env);
     if (!entry) {
-      if (rest.length === 1 && rest[0] === "--version") {
-        process.stdout.write(`coffee ${packageVersion} (Bun ${Bun.version})\n`);
-        return 0;
-      }
       const wantsHelp = rest.includes("--help") || rest.includes("-h") || rest.length === 0;
       if (wantsHelp) {
         process.stdout.write(await topHelp());

@@ -25,11 +25,14 @@ describe("empty values", () => {
   const specs: OptionSpec[] = [
     { name: "namespace", type: "string", env: "NS", default: "coffee", help: "prefix" },
     { name: "replicas", type: "string", env: "REPLICAS", default: "", help: "counts" },
+    { name: "data", type: "string", env: "DATA", help: "folders" },
   ];
   test("an empty variable is unset; an empty flag is an error unless empty is the default", () => {
     expect(parseOptions(specs, [], { NS: "" }).namespace).toBe("coffee");
     expect(configError(() => parseOptions(specs, ["--namespace", ""], {})).message).toBe('--namespace is empty; leave it out for the default ("coffee")');
     expect(parseOptions(specs, ["--replicas="], {}).replicas).toBe("");
+    expect(configError(() => parseOptions(specs, ["--data", ""], {})).message).toBe("--data is empty; leave it out for none");
+    expect(parseOptions(specs, [], { DATA: "" }).data).toBeUndefined();
   });
 });
 

@@ -70,8 +70,8 @@ export function parseOptions(specs: readonly OptionSpec[], argv: readonly string
     const source = given.has(spec.name) ? `--${spec.name}` : `${spec.env}`;
     // An empty variable means unset (compose files leave some blank); an empty flag is a mistake
     // (a variable that expanded to nothing) unless empty is the default anyway.
-    if (raw === "" && given.has(spec.name) && spec.default !== undefined && spec.default !== "") {
-      throw new ConfigError(`--${spec.name} is empty; leave it out for the default (${JSON.stringify(spec.default)})`);
+    if (raw === "" && given.has(spec.name) && spec.default !== "") {
+      throw new ConfigError(`--${spec.name} is empty; leave it out for ${spec.default === undefined ? "none" : `the default (${JSON.stringify(spec.default)})`}`);
     }
     if (raw === undefined || raw === "") {
       if (spec.required) throw new ConfigError(`option --${spec.name} is required${spec.env ? ` (or ${spec.env})` : ""}`);

@@ -30,6 +30,8 @@ describe("command line", () => {
     const r = await runCoffee(["--version"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`coffee ${pkg.version} (Bun ${Bun.version})\n`);
+    // Also in an image whose ROLE is set.
+    expect((await runCoffee(["--version"], { ROLE: "worker" })).stdout).toBe(r.stdout);
   });
 
   test("coffee --help lists every option line of every role's and tool's own --help", async () => {
@@ -212,13 +214,13 @@ describe("command line", () => {
     }
   });
 
-  test("a role given a --health-port in use exits CONFIG_INVALID naming it, before it touches the broker", async () => {
+  test("a role given a --health-port in use exits CONFIG_INVALID naming it", async () => {
     const taken = await Bun.udpSocket({ hostname: "0.0.0.0", port: 0 });
     try {
       for (const role of [["--role", "worker", "--chain", "items"], ["--role", "client", "--data", "/nonexistent"]]) {
         const r = await runCoffee([...role, "--health-port", String(taken.port)]);
         expect(r.code).toBe(2);
-        expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^coffee: CONFIG_INVALID: --health-port ${taken.port} is in use on [\\d.]+ \\(UDP\\)`))]);
+        expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^coffee: CONFIG_INVALID: UDP health port ${taken.port} on [\\d.]+ is in use \\(--health-port / HEALTH_PORT`))]);
       }
     } finally {
       taken.close();

@@ -97,7 +97,8 @@ export async function startCluster(opts: { tag: string; extraArgs?: string[]; po
   })();
   const logged = async (pattern: RegExp): Promise<string> => {
     for (;;) {
-      const line = errText.split("\n").find((l) => pattern.test(l));
+      // Whole lines only: the last piece may be a line still being written.
+      const line = errText.slice(0, errText.lastIndexOf("\n") + 1).split("\n").find((l) => pattern.test(l));
       if (line !== undefined) return line;
       if (errDone) throw new Error(`coffee up exited and never logged ${pattern}:\n${errText}`);
       await new Promise<void>((r) => {
