@@ -8,7 +8,7 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import Papa from "papaparse";
 import { DatasetError, errorMessage } from "./errors.ts";
-import { ENTITY_COLUMNS, type Entity } from "./schema.ts";
+import { ENTITIES, ENTITY_COLUMNS, type Entity } from "./schema.ts";
 import { ColumnBuilder } from "./columnBuilder.ts";
 import type { TextColumn } from "./textColumn.ts";
 
@@ -54,7 +54,7 @@ export function entityFiles(dataDir: string, entity: Entity): string[] {
     names = readdirSync(dir);
   } catch (err) {
     if (err instanceof DatasetError) throw err;
-    throw new DatasetError(`dataset folder ${dir} is missing (expected ${entity}/*.csv under ${dataDir})`);
+    throw new DatasetError(`dataset folder ${dir} is missing (expected ${entity}/*.csv under ${dataDir})${datasetsBelow(dataDir)}`);
   }
   // Hidden files are not data: macOS leaves `._name.csv` (AppleDouble) beside every file it copies.
   const files = names.filter((n) => n.toLowerCase().endsWith(".csv") && !n.startsWith(".")).sort().map((n) => join(dir, n));
@@ -71,10 +71,44 @@ export function entityFiles(dataDir: string, entity: Entity): string[] {
   return files;
 }
 
+/**
+ * A hint for a --data that names the parent of datasets (demo/data holds client1/, client2/...):
+ * its subfolders that hold an entity folder of their own, or "" when none does.
+ */
+function datasetsBelow(dataDir: string): string {
+  let subdirs: string[];
+  try {
+    subdirs = readdirSync(dataDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  } catch {
+    return "";
+  }
+  const datasets = subdirs.filter((d) => ENTITIES.some((e) => statOrNull(join(dataDir, d, e))?.isDirectory()));
+  if (datasets.length === 0) return "";
+  return `; ${datasets.slice(0, 3).map((d) => `${d}/`).join(", ")}${datasets.length > 3 ? ", ..." : ""} below it ${datasets.length === 1 ? "looks like a dataset: pass it" : "look like datasets: pass one of those"} as --data`;
+}
+
+/** statSync, or null when the path cannot be stat'ed. */
+function statOrNull(path: string): ReturnType<typeof statSync> | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
 /** What an entity folder holds besides its CSV files, for a folder with none (subfolders, compressed files). */
 export function otherEntries(dataDir: string, entity: Entity): string[] {
   const dir = join(dataDir, entity);
   return readdirSync(dir, { withFileTypes: true }).map((d) => (d.isDirectory() ? `${d.name}/` : d.name)).sort();
+}
+
+/**
+ * `text` safe to print on a terminal, at most 200 characters: a binary file's "header" would
+ * otherwise send control bytes (escape sequences) to the user's terminal.
+ */
+function printable(text: string): string {
+  const safe = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return safe.length > 200 ? `${safe.slice(0, 200)}...` : safe;
 }
 
 /** Map each needed column to its index in a header row; a missing column is a DatasetError. */
@@ -82,7 +116,7 @@ export function projectHeader(file: string, entity: Entity, header: readonly str
   const trimmed = header.map((h) => h.trim().replace(/^\uFEFF/, ""));
   return ENTITY_COLUMNS[entity].map((name) => {
     const idx = trimmed.indexOf(name);
-    if (idx < 0) throw new DatasetError(`${file}: header has no column "${name}" (found: ${trimmed.join(",")})`);
+    if (idx < 0) throw new DatasetError(`${file}: header has no column "${name}" (found: ${printable(trimmed.join(","))})`);
     return idx;
   });
 }

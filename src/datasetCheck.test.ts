@@ -46,3 +46,27 @@ test("a broken symlink named like a CSV file is a DatasetError naming it, not a 
   symlinkSync(join(root, "nowhere.csv"), join(root, "stores", "s.csv"));
   expect(() => validateDataset(root, ["stores"])).toThrow(expect.objectContaining({ code: "DATASET_INVALID", message: expect.stringContaining("s.csv cannot be read: ENOENT") }));
 });
+
+test("--data naming the parent of datasets says which folders below it to pass instead", () => {
+  const parent = join(dir, "parent");
+  for (const client of ["client1", "client2"]) mkdirSync(join(parent, client, "stores"), { recursive: true });
+  mkdirSync(join(parent, "logs"), { recursive: true });
+  expect(() => validateDataset(parent, ["stores"])).toThrow(`dataset folder ${join(parent, "stores")} is missing (expected stores/*.csv under ${parent}); client1/, client2/ below it look like datasets: pass one of those as --data`);
+  // No such hint where nothing below looks like a dataset.
+  mkdirSync(join(dir, "plain"), { recursive: true });
+  expect(() => validateDataset(join(dir, "plain"), ["stores"])).toThrow(/is missing \(expected stores\/\*\.csv under .*plain\)$/);
+});
+
+test("a binary file's header is shown escaped and cut short, never as raw bytes on the terminal", () => {
+  mkdirSync(join(dir, "binary", "stores"), { recursive: true });
+  writeFileSync(join(dir, "binary", "stores", "s.csv"), `\u001b[2J\u0007PK\u0003\u0004${"x".repeat(400)}\n`);
+  let message = "";
+  try {
+    validateDataset(join(dir, "binary"), ["stores"]);
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  expect(message).toStartWith('stores/s.csv: header has no column "store_id" (found: \\x1b[2J\\x07PK\\x03\\x04xxx');
+  expect(message).not.toMatch(/[\u0000-\u001f]/);
+  expect(message).toEndWith("...)");
+});
