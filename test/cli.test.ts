@@ -3,7 +3,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { freeTcpPort } from "../src/ports.ts";
+import { freeTcpPort, freeUdpPort } from "../src/ports.ts";
 import { connectBroker } from "../src/brokerAddress.ts";
 import { deleteNamespace, namespaceConsumers } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
@@ -277,6 +277,23 @@ describe("command line", () => {
     } finally {
       busy.stop(true);
       await deleteNamespace({ url: AMQP_URL }, namespace).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("coffee status on a cluster that is not running says so, besides listing every process DOWN", async () => {
+    const dir = tempDir("cli-status-stopped");
+    try {
+      // What a stopped coffee up leaves: its cluster.json, naming ports nobody answers on now.
+      writeFileSync(join(dir, "cluster.json"), JSON.stringify([
+        { name: "gateway", role: "gateway", pid: null, alive: false, healthPort: await freeUdpPort(), restarts: 0 },
+        { name: "monitor-1", role: "monitor", pid: null, alive: false, healthPort: await freeUdpPort(), restarts: 0 },
+      ]));
+      const r = await runCoffee(["status", "--state-dir", dir, "--timeout-ms", "100"]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain("DOWN");
+      expect(r.stderr).toBe(`coffee status: no process answers: coffee up is not running with --state-dir ${dir} (cluster.json is from its last run), or every process is down\n`);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

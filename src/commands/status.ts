@@ -78,8 +78,13 @@ export const statusCommand: Command = {
   description: "Shows every process of a local cluster with its health, the current leader monitor, open sessions and queue depths.",
   options: OPTIONS,
   async run(values) {
-    const status = await clusterStatus(resolve(str(values, "state-dir")), int(values, "timeout-ms"));
+    const stateDir = resolve(str(values, "state-dir"));
+    const status = await clusterStatus(stateDir, int(values, "timeout-ms"));
     process.stdout.write(bool(values, "json") ? JSON.stringify(status, null, 2) + "\n" : renderStatus(status));
+    // Every process DOWN is most often a cluster that is not running: cluster.json outlives it.
+    if (status.processes.length > 0 && status.processes.every((p) => !p.healthy)) {
+      process.stderr.write(`coffee status: no process answers: coffee up is not running with --state-dir ${stateDir} (cluster.json is from its last run), or every process is down\n`);
+    }
     return status.processes.every((p) => p.healthy) ? 0 : 1;
   },
 };
