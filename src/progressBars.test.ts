@@ -114,7 +114,7 @@ describe("TTY frame", () => {
   test("header, one line per entity, results line, at 120 columns", () => {
     expect(renderFrame(view(), 120, 3000)).toEqual([
       "session 01234567  3.0s  50,010 rows sent  13,797 rows/s  ETA 9s",
-      "  stores            ██████████████████████████████ 100%      10 sent      10 acked       - rows/s  ✓ 0.1s",
+      "  stores            ██████████████████████████████ 100%      10 sent      10 acked     200 rows/s  ✓ 0.1s",
       "  transaction_items ███████▌░░░░░░░░░░░░░░░░░░░░░░  25%  50,000 sent  40,000 acked  20,000 rows/s  ETA 6s  3 rejected",
       "  users             ░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░   0%  waiting",
       "  results  q1 ✓ 3 chunks 9.0s  q2 1 chunk…  q3 -",
@@ -142,12 +142,12 @@ describe("TTY frame", () => {
     expect(renderEntityLines(entities, 100, 3000)[1]).toContain("50,000 sent  40,000 acked  20,000 rows/s  ETA 6s  3 rejected");
     // 80 columns: the common terminal keeps a bar, with compact counts (acked/sent).
     expect(renderEntityLines(entities, 78, 3000)).toEqual([
-      "stores            ████████████████████ 100%        10/10     -/s ✓ 0.1s",
+      "stores            ████████████████████ 100%        10/10   200/s ✓ 0.1s",
       "transaction_items █████░░░░░░░░░░░░░░░  25%  40.0k/50.0k 20.0k/s ETA 6s 3 rej",
       "users             ░░░░░░░░░░░░░░░░░░░░   0%  waiting",
     ]);
     expect(renderEntityLines(entities, 50, 3000)).toEqual([
-      "stores            100%        10/10     -/s ✓ 0.…",
+      "stores            100%        10/10   200/s ✓ 0.…",
       "transaction_items  25%  40.0k/50.0k 20.0k/s ETA …",
       "users               0%  waiting",
     ]);
@@ -216,7 +216,7 @@ describe("log lines (not a TTY)", () => {
     const v = view();
     const first = log.next(v, 5000);
     expect(first).toEqual([
-      "[5.0s] stores: done in 0.1s, 10 rows sent",
+      "[5.0s] stores: done in 0.1s, 10 rows sent, 200 rows/s",
       "[5.0s] transaction_items: 50,000 rows sent, 40,000 acked, 3 rejected, 25%, 10,000 rows/s, ETA 12s",
       "[5.0s] results: q1 complete (3 chunks, 9.0s), q2 1 chunk, q3 none yet",
     ]);

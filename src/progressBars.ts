@@ -124,11 +124,13 @@ function activeSeconds(e: EntityView, nowMs: number): number | null {
 
 /** Rates over less than this are noise (the first window of batches goes out at once). */
 const MIN_RATE_SECONDS = 0.5;
+/** A finished entity's rate is over all of it, so only a time too short to measure is left out. */
+const MIN_DONE_RATE_SECONDS = 0.05;
 
 /** Rows acknowledged per second since the entity started; null while too early to say. */
 export function entityRate(e: EntityView, nowMs: number): number | null {
   const s = activeSeconds(e, nowMs);
-  if (s === null || s < MIN_RATE_SECONDS) return null;
+  if (s === null || s < (e.phase === "done" ? MIN_DONE_RATE_SECONDS : MIN_RATE_SECONDS)) return null;
   return e.rowsAcked / s;
 }
 
@@ -421,7 +423,7 @@ export function renderSummary(view: ProgressView, totalSeconds: number): string[
     rejected += e.rejected;
     const s = e.startedMs !== null && e.doneMs !== null ? (e.doneMs - e.startedMs) / 1000 : null;
     // A rate over a few milliseconds (the small dimension tables) means nothing: leave it out.
-    const rate = s !== null && s >= 0.05 ? formatCount(e.rowsSent / s) : "-";
+    const rate = s !== null && s >= MIN_DONE_RATE_SECONDS ? formatCount(e.rowsSent / s) : "-";
     lines.push(row(e.name, formatCount(e.rowsSent), formatCount(e.rejected), rate, s === null ? "-" : `${s.toFixed(2)} s`));
   }
   lines.push(row("total", formatCount(sent), formatCount(rejected), totalSeconds > 0 ? formatCount(sent / totalSeconds) : "-", `${totalSeconds.toFixed(2)} s`));
