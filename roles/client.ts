@@ -3,7 +3,8 @@
  * A reader task parses CSV into batches (bounded queue) while the sender keeps at most `window`
  * batches unacknowledged, so memory stays flat and the broker's pace sets the client's pace.
  */
-import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { accessSync, constants, mkdirSync, rmdirSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { jitteredBackoffMs } from "../src/backoff.ts";
 import { BoundedQueue } from "../src/boundedQueue.ts";
 import type { Command } from "../src/command.ts";
@@ -74,12 +75,29 @@ function statSizeOrNull(path: string): number | null {
 }
 
 /** Make sure the results can be written before a session starts (not after the upload). */
-function checkOutDir(outDir: string): void {
+function checkOutDir(outDir: string): string | undefined {
   try {
-    mkdirSync(outDir, { recursive: true });
+    const created = mkdirSync(outDir, { recursive: true });
     accessSync(outDir, constants.W_OK);
+    return created;
   } catch (err) {
     throw new ConfigError(`--out ${outDir}: cannot write results there (${errorMessage(err)})`);
+  }
+}
+
+/**
+ * Remove the folders checkOutDir made (`created`, the first of them, down to `outDir`) while
+ * they are empty: a run that never got a session leaves no litter. A folder another client has
+ * written into since stays (rmdir refuses a folder that is not empty).
+ */
+function removeEmptyOutDir(outDir: string, created: string): void {
+  for (let dir = resolve(outDir); dir.startsWith(created); dir = dirname(dir)) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      return;
+    }
+    if (dir === created) return;
   }
 }
 
@@ -98,7 +116,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const emptyFiles: string[] = [];
   const datasetNotes: string[] = [];
   const files = validateDataset(cfg.dataDir, SEND_ORDER, emptyFiles, datasetNotes);
-  checkOutDir(cfg.outDir);
+  const createdOut = checkOutDir(cfg.outDir);
   const rejects = new RejectReport();
   let session: string | null = null;
   let results: ResultFiles | null = null;
@@ -480,6 +498,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       // after its TTL (unless it ended the session itself), and no partial file stays behind.
       if (session !== null && !gatewayError) current()?.send({ t: "abort" });
       (results as ResultFiles | null)?.discard();
+      if (session === null && createdOut !== undefined) removeEmptyOutDir(cfg.outDir, createdOut);
     }
     settled = true;
     wakeAll();

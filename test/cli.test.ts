@@ -1,6 +1,6 @@
 /** The executable's command line: help for every role and tool, clear errors for bad input. */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { freeTcpPort, freeUdpPort } from "../src/ports.ts";
@@ -332,6 +332,11 @@ describe("command line", () => {
       expect(unreachable.stderr).toContain("GATEWAY_UNREACHABLE");
       // It says what to check, not only the socket error.
       expect(unreachable.stderr).toContain("is coffee up, or a gateway, running there? --gateway names its address");
+      // A run that never got a session leaves no --out folders it made; one that existed stays.
+      const freshOut = join(dir, "fresh", "results");
+      expect((await runCoffee(["--role", "client", "--data", join(dir, "ds"), "--out", freshOut, "--gateway", "127.0.0.1:1", "--connect-retry-s", "1"])).code).toBe(1);
+      expect(existsSync(join(dir, "fresh"))).toBe(false);
+      expect(existsSync(dir)).toBe(true);
 
       // A broker's port by mistake: RabbitMQ answers a header it does not know with its own.
       const amqp = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (s) => { s.write("AMQP\x00\x00\x09\x01"); s.end(); } } });
