@@ -3,7 +3,7 @@
  * A reader task parses CSV into batches (bounded queue) while the sender keeps at most `window`
  * batches unacknowledged, so memory stays flat and the broker's pace sets the client's pace.
  */
-import { accessSync, constants, mkdirSync, rmdirSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { jitteredBackoffMs } from "../src/backoff.ts";
 import { BoundedQueue } from "../src/boundedQueue.ts";
@@ -75,29 +75,39 @@ function statSizeOrNull(path: string): number | null {
 }
 
 /** Make sure the results can be written before a session starts (not after the upload). */
-function checkOutDir(outDir: string): string | undefined {
+function checkOutDir(outDir: string): string[] {
+  const made = missingFolders(resolve(outDir));
   try {
-    const created = mkdirSync(outDir, { recursive: true });
+    mkdirSync(outDir, { recursive: true });
     accessSync(outDir, constants.W_OK);
-    return created;
+    return made;
   } catch (err) {
     throw new ConfigError(`--out ${outDir}: cannot write results there (${errorMessage(err)})`);
   }
 }
 
+/** `dir` and those of its ancestors that do not exist yet, deepest first. */
+function missingFolders(dir: string): string[] {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d); d = dirname(d)) {
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  return missing;
+}
+
 /**
- * Remove the folders checkOutDir made (`created`, the first of them, down to `outDir`) while
- * they are empty: a run that never got a session leaves no litter. A folder another client has
- * written into since stays (rmdir refuses a folder that is not empty).
+ * Remove the folders checkOutDir made (`made`, deepest first) while they are empty: a run that
+ * never got a session leaves no litter. A folder another client has written into since stays
+ * (rmdir refuses a folder that is not empty), and so does every folder above it.
  */
-function removeEmptyOutDir(outDir: string, created: string): void {
-  for (let dir = resolve(outDir); dir.startsWith(created); dir = dirname(dir)) {
+function removeEmptyOutDir(made: readonly string[]): void {
+  for (const dir of made) {
     try {
       rmdirSync(dir);
     } catch {
       return;
     }
-    if (dir === created) return;
   }
 }
 
@@ -116,7 +126,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const emptyFiles: string[] = [];
   const datasetNotes: string[] = [];
   const files = validateDataset(cfg.dataDir, SEND_ORDER, emptyFiles, datasetNotes);
-  const createdOut = checkOutDir(cfg.outDir);
+  const outFoldersMade = checkOutDir(cfg.outDir);
   const rejects = new RejectReport();
   let session: string | null = null;
   let results: ResultFiles | null = null;
@@ -498,7 +508,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       // after its TTL (unless it ended the session itself), and no partial file stays behind.
       if (session !== null && !gatewayError) current()?.send({ t: "abort" });
       (results as ResultFiles | null)?.discard();
-      if (session === null && createdOut !== undefined) removeEmptyOutDir(cfg.outDir, createdOut);
+      if (session === null) removeEmptyOutDir(outFoldersMade);
     }
     settled = true;
     wakeAll();

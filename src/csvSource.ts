@@ -76,13 +76,17 @@ export function entityFiles(dataDir: string, entity: Entity): string[] {
  * its subfolders that hold an entity folder of their own, or "" when none does.
  */
 function datasetsBelow(dataDir: string): string {
-  let subdirs: string[];
+  const holdsEntity = (dir: string): boolean => ENTITIES.some((e) => statOrNull(join(dir, e))?.isDirectory());
+  // A dataset short of one folder is not a parent of datasets (its backup/ may look like one).
+  if (holdsEntity(dataDir)) return "";
+  let names: string[];
   try {
-    subdirs = readdirSync(dataDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    names = readdirSync(dataDir).sort();
   } catch {
     return "";
   }
-  const datasets = subdirs.filter((d) => ENTITIES.some((e) => statOrNull(join(dataDir, d, e))?.isDirectory()));
+  // stat, not the directory entry: a dataset may be a symlink to one.
+  const datasets = names.filter((d) => statOrNull(join(dataDir, d))?.isDirectory() && holdsEntity(join(dataDir, d)));
   if (datasets.length === 0) return "";
   return `; ${datasets.slice(0, 3).map((d) => `${d}/`).join(", ")}${datasets.length > 3 ? ", ..." : ""} below it ${datasets.length === 1 ? "looks like a dataset: pass it" : "look like datasets: pass one of those"} as --data`;
 }

@@ -52,9 +52,18 @@ test("--data naming the parent of datasets says which folders below it to pass i
   for (const client of ["client1", "client2"]) mkdirSync(join(parent, client, "stores"), { recursive: true });
   mkdirSync(join(parent, "logs"), { recursive: true });
   expect(() => validateDataset(parent, ["stores"])).toThrow(`dataset folder ${join(parent, "stores")} is missing (expected stores/*.csv under ${parent}); client1/, client2/ below it look like datasets: pass one of those as --data`);
-  // No such hint where nothing below looks like a dataset.
+  // A dataset reached through a symlink is one too.
+  mkdirSync(join(dir, "real", "c3", "users"), { recursive: true });
+  const linked = join(dir, "linked");
+  mkdirSync(linked);
+  symlinkSync(join(dir, "real", "c3"), join(linked, "c3"));
+  expect(() => validateDataset(linked, ["stores"])).toThrow("c3/ below it looks like a dataset: pass it as --data");
+  // No such hint where nothing below looks like a dataset, nor for a dataset short of one folder.
   mkdirSync(join(dir, "plain"), { recursive: true });
   expect(() => validateDataset(join(dir, "plain"), ["stores"])).toThrow(/is missing \(expected stores\/\*\.csv under .*plain\)$/);
+  mkdirSync(join(dir, "short", "users"), { recursive: true });
+  mkdirSync(join(dir, "short", "backup", "users"), { recursive: true });
+  expect(() => validateDataset(join(dir, "short"), ["stores"])).toThrow(/is missing \(expected stores\/\*\.csv under .*short\)$/);
 });
 
 test("a binary file's header is shown escaped and cut short, never as raw bytes on the terminal", () => {

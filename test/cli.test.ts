@@ -292,7 +292,12 @@ describe("command line", () => {
       const r = await runCoffee(["status", "--state-dir", dir, "--timeout-ms", "100"]);
       expect(r.code).toBe(1);
       expect(r.stdout).toContain("DOWN");
-      expect(r.stderr).toBe(`coffee status: no process answers: coffee up is not running with --state-dir ${dir} (cluster.json is from its last run), or every process is down\n`);
+      expect(r.stderr).toBe(`coffee status: no process answers and none of its pids runs: coffee up is not running with --state-dir ${dir} (cluster.json is from its last run)\n`);
+      // A listed pid that still runs (this test's own) is a cluster that did not answer in time.
+      writeFileSync(join(dir, "cluster.json"), JSON.stringify([{ name: "gateway", role: "gateway", pid: process.pid, alive: true, healthPort: await freeUdpPort(), restarts: 0 }]));
+      const slow = await runCoffee(["status", "--state-dir", dir, "--timeout-ms", "100"]);
+      expect(slow.code).toBe(1);
+      expect(slow.stderr).toBe("coffee status: no process answered within --timeout-ms 100, though 1 of them still runs\n");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -332,11 +337,16 @@ describe("command line", () => {
       expect(unreachable.stderr).toContain("GATEWAY_UNREACHABLE");
       // It says what to check, not only the socket error.
       expect(unreachable.stderr).toContain("is coffee up, or a gateway, running there? --gateway names its address");
-      // A run that never got a session leaves no --out folders it made; one that existed stays.
-      const freshOut = join(dir, "fresh", "results");
-      expect((await runCoffee(["--role", "client", "--data", join(dir, "ds"), "--out", freshOut, "--gateway", "127.0.0.1:1", "--connect-retry-s", "1"])).code).toBe(1);
-      expect(existsSync(join(dir, "fresh"))).toBe(false);
-      expect(existsSync(dir)).toBe(true);
+      // A run that never got a session leaves no --out folders it made, however --out is spelt;
+      // an empty folder that existed before stays.
+      mkdirSync(join(dir, "existing"));
+      const outs: [string, string][] = [["results", "results"], ["fresh/out/", "fresh"], ["existing//new/../new2/x", "existing/new2"], [join(dir, "abs", "x"), "abs"]];
+      for (const [out, made] of outs) {
+        const p = Bun.spawn(coffeeArgv("--role", "client", "--data", join(dir, "ds"), "--out", out, "--gateway", "127.0.0.1:1", "--connect-retry-s", "1"), { cwd: dir, stdout: "ignore", stderr: "ignore" });
+        expect(await p.exited).toBe(1);
+        expect(existsSync(join(dir, made))).toBe(false);
+      }
+      expect(existsSync(join(dir, "existing"))).toBe(true);
 
       // A broker's port by mistake: RabbitMQ answers a header it does not know with its own.
       const amqp = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (s) => { s.write("AMQP\x00\x00\x09\x01"); s.end(); } } });
