@@ -39,7 +39,7 @@ export function watchParentFromEnv(env: Record<string, string | undefined>, onGo
 }
 
 /** True while a process with this pid exists (signal 0 checks without sending anything). */
-function processRuns(pid: number): boolean {
+export function processRuns(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

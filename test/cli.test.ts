@@ -3,7 +3,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { freeTcpPort, freeUdpPort } from "../src/ports.ts";
+import { freeTcpPort, freeUdpPort, tcpAccepts } from "../src/ports.ts";
 import { connectBroker } from "../src/brokerAddress.ts";
 import { deleteNamespace, namespaceConsumers } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
@@ -250,8 +250,8 @@ describe("command line", () => {
       const cluster = await startCluster({ tag: "host", extraArgs: ["--transport", "memory", "--monitors", "0", ...args] });
       try {
         expect(cluster.banner).toContain(`gateway ${dialled}:${cluster.port}${args[1] === "0.0.0.0" ? " (listening on every interface)" : ","}`);
-        expect(await canConnect("127.0.0.1", cluster.port)).toBe(reachable.loopback);
-        expect(await canConnect(external!, cluster.port)).toBe(reachable.external);
+        expect(await tcpAccepts("127.0.0.1", cluster.port)).toBe(reachable.loopback);
+        expect(await tcpAccepts(external!, cluster.port)).toBe(reachable.external);
       } finally {
         await cluster.stop();
       }
@@ -424,14 +424,3 @@ const t = setInterval(() => { process.stdout.write("line " + n++ + "\\n"); if (n
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-/** Whether a TCP connection to `host:port` is accepted. */
-async function canConnect(host: string, port: number): Promise<boolean> {
-  try {
-    const socket = await Bun.connect({ hostname: host, port, socket: { data() {} } });
-    socket.end();
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -121,7 +121,11 @@ test("a gateway silent past --idle-timeout-s with its connection open is left: t
   }
 });
 
-test("losing the gateway and resuming the session are said at once, with the reason and the time it took", async () => {
+/**
+ * Progress as plain log lines on stdout, captured, even when the tests run on a terminal;
+ * `restore()` puts stdout and the terminal flag back.
+ */
+function captureProgressLog(): { text: () => string; restore: () => void } {
   const wasTTY = process.stderr.isTTY;
   Object.defineProperty(process.stderr, "isTTY", { value: false, configurable: true });
   const lines: string[] = [];
@@ -129,6 +133,17 @@ test("losing the gateway and resuming the session are said at once, with the rea
     lines.push(String(text));
     return true;
   });
+  return {
+    text: () => lines.join(""),
+    restore: () => {
+      write.mockRestore();
+      Object.defineProperty(process.stderr, "isTTY", { value: wasTTY, configurable: true });
+    },
+  };
+}
+
+test("losing the gateway and resuming the session are said at once, with the reason and the time it took", async () => {
+  const captured = captureProgressLog();
   // The first connection goes quiet once the upload is in; the resume is answered with the results.
   const gateway = scriptedGateway(20, (n, reply) => {
     if (n > 0) finish(reply);
@@ -139,11 +154,10 @@ test("losing the gateway and resuming the session are said at once, with the rea
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: false, progressMs: 60_000, idleTimeoutMs: 300, reconnectTimeoutMs: 30_000 }));
     expectResults(r.dir);
   } finally {
-    write.mockRestore();
-    Object.defineProperty(process.stderr, "isTTY", { value: wasTTY, configurable: true });
+    captured.restore();
     gateway.stop();
   }
-  const log = lines.join("");
+  const log = captured.text();
   expect(log).toMatch(new RegExp(`\\] lost the gateway \\(no word from the gateway for 0.3 s in session ${SESSION}\\); resuming session ${SESSION} within 30 s\n`));
   expect(log).toMatch(new RegExp(`\\] resumed session ${SESSION} after \\d+\\.\\d s\n`));
   expect(log.indexOf("resumed session")).toBeGreaterThan(log.indexOf("lost the gateway"));
@@ -205,14 +219,7 @@ test("a gateway that never welcomes is tried again within --connect-retry-s, the
 });
 
 test("heartbeats that say the broker takes no publishes are shown while they come, and their end too", async () => {
-  // Progress as log lines on stdout, every --progress-ms, even when the tests run on a terminal.
-  const wasTTY = process.stderr.isTTY;
-  Object.defineProperty(process.stderr, "isTTY", { value: false, configurable: true });
-  const lines: string[] = [];
-  const write = spyOn(process.stdout, "write").mockImplementation((text: string | Uint8Array) => {
-    lines.push(String(text));
-    return true;
-  });
+  const captured = captureProgressLog();
   let beats = 0;
   const gateway = scriptedGateway(100, (_n, reply) => {
     const timer = setInterval(() => {
@@ -229,11 +236,10 @@ test("heartbeats that say the broker takes no publishes are shown while they com
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: false, progressMs: 50 }));
     expectResults(r.dir);
   } finally {
-    write.mockRestore();
-    Object.defineProperty(process.stderr, "isTTY", { value: wasTTY, configurable: true });
+    captured.restore();
     gateway.stop();
   }
-  const log = lines.join("");
+  const log = captured.text();
   expect(log).toContain("the broker takes no publishes (memory or disk alarm?), waiting; nothing is lost");
   expect(log.indexOf("the gateway no longer says the broker takes no publishes")).toBeGreaterThan(log.indexOf("the broker takes no publishes"));
 });

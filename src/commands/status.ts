@@ -11,6 +11,7 @@ import type { Command } from "../command.ts";
 import { ConfigError } from "../errors.ts";
 import type { SessionProgress } from "../gatewayStatus.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
+import { processRuns } from "../parentWatch.ts";
 import { ENTITIES, QUERIES } from "../schema.ts";
 import type { QueueDepth } from "../transport.ts";
 
@@ -65,17 +66,6 @@ export function renderStatus(status: ClusterStatus): string {
   return out;
 }
 
-/** Whether a process with this pid runs on this machine (signal 0 checks, sends nothing). */
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 const OPTIONS: readonly OptionSpec[] = [
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "the state directory of the coffee up cluster" },
   { name: "json", type: "bool", default: false, help: "print JSON instead of a table" },
@@ -95,7 +85,7 @@ export const statusCommand: Command = {
     // Every process DOWN is most often a cluster that is not running: cluster.json outlives it.
     // A process still alive under a listed pid says otherwise: then none replied in time.
     if (status.processes.length > 0 && status.processes.every((p) => !p.healthy)) {
-      const alive = status.processes.filter((p) => p.pid !== null && pidAlive(p.pid)).length;
+      const alive = status.processes.filter((p) => p.pid !== null && processRuns(p.pid)).length;
       process.stderr.write(alive > 0
         ? `coffee status: no process answered within --timeout-ms ${int(values, "timeout-ms")}, though ${alive} of them still ${alive === 1 ? "runs" : "run"}\n`
         : `coffee status: no process answers and none of its pids runs: coffee up is not running with --state-dir ${stateDir} (cluster.json is from its last run)\n`);
