@@ -62,13 +62,18 @@ describe("gateway status", () => {
   test("coffee status prints sessions with progress and queue depths", () => {
     const status: ClusterStatus = {
       processes: [{ name: "gateway", role: "gateway", pid: 1, healthy: true, uptimeS: 3, restarts: 1, detail: { sessions: 1, openSessions: [session] } }],
-      leader: "monitor-1", term: 2, openSessions: 1, sessions: [session], queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }],
+      leader: "monitor-1", term: 2, openSessions: 1, sessions: [session],
+      queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }, { queue: "filter-time", messages: 0, consumers: 0 }, { queue: "filter-year", messages: 0, consumers: 0 }],
+      fusedQueues: { "filter-time": "transactions" },
     };
     const text = renderStatus(status);
     expect(text).toMatch(/^NAME\s+ROLE\s+PID\s+HEALTH\s+UPTIME\s+RESTARTS\s+DETAIL\ngateway\s+gateway\s+1\s+ok\s+3s\s+1\s+sessions=1\n/);
     expect(text).toContain("leader: monitor-1 (term 2)");
     expect(text).toMatch(/abcdef01\s+away\s+0\s+0\s+40\+\s+0\+\s+0\s+0\/0\s+1\/0\s+0\/0\s+0\/0\n/);
     expect(text).toMatch(/agg-q1\s+5\s+1\n/);
+    // A fused stage's queue is unused by design; any other queue without consumers stays a plain 0.
+    expect(text).toMatch(/filter-time\s+0\s+0 \(unused: fused into transactions\)\n/);
+    expect(text).toMatch(/filter-year\s+0\s+0\n/);
     expect(renderStatus({ ...status, openSessions: 0, sessions: [], queues: null })).toContain("sessions: none open\nqueues: unknown");
   });
 });

@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { readClusterFile } from "../clusterPlan.ts";
+import { readClusterFile, type ClusterProcess } from "../clusterPlan.ts";
 import { gatewayView, leaderOf, pingProcesses, type ProcessStatus } from "../clusterView.ts";
 import type { Command } from "../command.ts";
 import { ConfigError } from "../errors.ts";
@@ -13,6 +13,7 @@ import type { SessionProgress } from "../gatewayStatus.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { processRuns } from "../parentWatch.ts";
 import { ENTITIES, QUERIES } from "../schema.ts";
+import { chainByName } from "../topology.ts";
 import type { QueueDepth } from "../transport.ts";
 
 export type { ProcessStatus } from "../clusterView.ts";
@@ -27,15 +28,31 @@ export interface ClusterStatus {
   sessions: SessionProgress[];
   /** Ready messages per queue; null when the gateway does not answer or cannot reach the broker. */
   queues: QueueDepth[] | null;
+  /**
+   * Queues no process consumes by design, each with the chain that runs its stage inside its own
+   * process (--deploy fused): declared like every queue, read by nobody.
+   */
+  fusedQueues: Record<string, string>;
 }
 
 /** Ping every process in the cluster file. */
 export async function clusterStatus(stateDir: string, timeoutMs: number): Promise<ClusterStatus> {
   const file = join(stateDir, "cluster.json");
   if (!existsSync(file)) throw new ConfigError(`no cluster.json under ${stateDir}: is coffee up running with --state-dir ${stateDir}?`);
-  const processes = await pingProcesses(readClusterFile(file), timeoutMs);
+  const entries = readClusterFile(file);
+  const processes = await pingProcesses(entries, timeoutMs);
   const gw = gatewayView(processes);
-  return { processes, ...leaderOf(processes), openSessions: gw.open, sessions: gw.sessions, queues: gw.queues };
+  return { processes, ...leaderOf(processes), openSessions: gw.open, sessions: gw.sessions, queues: gw.queues, fusedQueues: fusedQueues(entries) };
+}
+
+/** The queues of stages that fused chains run past their head (see ClusterStatus.fusedQueues). */
+function fusedQueues(entries: readonly ClusterProcess[]): Record<string, string> {
+  const fused: Record<string, string> = {};
+  for (const e of entries) {
+    const chain = e.chain === undefined ? undefined : chainByName(e.chain);
+    for (const stage of chain?.stages.slice(1) ?? []) fused[stage] = chain!.name;
+  }
+  return fused;
 }
 
 /** Left-aligned columns, two spaces apart; the last column is not padded. */
@@ -61,7 +78,11 @@ export function renderStatus(status: ClusterStatus): string {
   if (status.queues === null) out += "queues: unknown (the gateway does not answer or cannot reach the broker)\n";
   else {
     out += `queues: ${status.queues.reduce((n, q) => n + q.messages, 0)} messages ready\n`;
-    out += table(["QUEUE", "MESSAGES", "CONSUMERS"], status.queues.map((q) => [q.queue, String(q.messages), String(q.consumers)]), "  ");
+    const consumers = (q: QueueDepth): string => {
+      const chain = status.fusedQueues[q.queue];
+      return q.consumers === 0 && chain !== undefined ? `0 (unused: fused into ${chain})` : String(q.consumers);
+    };
+    out += table(["QUEUE", "MESSAGES", "CONSUMERS"], status.queues.map((q) => [q.queue, String(q.messages), consumers(q)]), "  ");
   }
   return out;
 }
