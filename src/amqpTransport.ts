@@ -12,6 +12,7 @@ import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessa
 import { jitteredBackoffMs } from "./backoff.ts";
 import { brokerRefusedUs, connectBroker, type BrokerAddress } from "./brokerAddress.ts";
 import { redactIn, redactUrl } from "./redact.ts";
+import { settledWithin } from "./settledWithin.ts";
 import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
 import { PROBE_KEY, type QueueSpec } from "./topology.ts";
 import { brokerMessageLimit, checkMessageSize, dispatcher, MAX_MESSAGE_BYTES, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
@@ -38,16 +39,6 @@ async function closeConnection(conn: ChannelModel, waitMs: number): Promise<void
   stream?.destroy(new CoffeeError("BROKER_UNAVAILABLE", "the broker did not answer the connection's close (blocked by a resource alarm?); the socket was closed"));
 }
 
-/** True when `p` settles (either way) within `ms`; false when it is still running then. */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
-  try {
-    return await Promise.race([p.then(() => true, () => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Connection state changes, for logs and health status. */
 export type BrokerEvent =

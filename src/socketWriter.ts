@@ -2,6 +2,7 @@
  * Bun's socket.write may write only part of its input; this keeps the rest and writes it on
  * `drain`, and lets producers wait until the backlog is small (TCP backpressure).
  */
+import { settledWithin } from "./settledWithin.ts";
 
 /** The part of a Bun socket we write to. */
 export interface WritableSocket {
@@ -138,9 +139,7 @@ export class SocketWriter {
     if (outcome === "stalled") return this.abort();
     this.socket.end();
     if (stallMs === undefined || this.closed) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.whenClosed(), new Promise<void>((r) => (timer = setTimeout(r, stallMs)))]);
-    clearTimeout(timer);
+    await settledWithin(this.whenClosed(), stallMs);
     this.abort();
   }
 }

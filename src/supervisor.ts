@@ -6,6 +6,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { errorMessage } from "./errors.ts";
+import { settledWithin } from "./settledWithin.ts";
 
 /** How long a replaced child may take to die after SIGKILL before its successor is refused. */
 const KILL_WAIT_MS = 10_000;
@@ -156,10 +157,7 @@ export class Supervisor {
     this.log(`killed ${name} (pid ${hung.pid}): running but not answering; starting it again once it has exited`);
     // One stuck in a disk write dies only when the write returns: a successor started before
     // would replay a log the old one may still be writing to, and find its ports taken.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const exited = await Promise.race([hung.exited.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), KILL_WAIT_MS)))]);
-    clearTimeout(timer);
-    if (!exited) {
+    if (!(await settledWithin(hung.exited, KILL_WAIT_MS))) {
       child.proc = hung;
       throw new Error(`${name} (pid ${hung.pid}) has not exited ${KILL_WAIT_MS / 1000} s after SIGKILL (stuck in the kernel?); not starting a second one`);
     }
