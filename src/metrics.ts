@@ -12,7 +12,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { ConfigError, errorMessage } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { OptionSpec } from "./options.ts";
-import type { Delivery, Transport } from "./transport.ts";
+import { decoratedTransport, type Delivery, type Transport } from "./transport.ts";
 
 /** `--metrics-port`: every long-running role takes it (broker-connected roles and monitors). */
 export const METRICS_PORT_OPTION: OptionSpec = {
@@ -176,8 +176,7 @@ export class CoffeeMetrics {
  * `transport` with its broker traffic counted: confirmed publishes per routing key; deliveries,
  * redeliveries, acks and nacks per queue. A decorator, so no role counts broker traffic itself
  * and both transports (AMQP, in-memory) are measured the same way. Everything but publish and
- * consume passes through untouched (a Proxy rather than a copied object, so optional
- * capabilities such as queueDepths stay visible to the roles).
+ * consume passes through untouched (decoratedTransport).
  */
 export function meteredTransport(transport: Transport, metrics: CoffeeMetrics): Transport {
   const publish: Transport["publish"] = async (routingKey, body) => {
@@ -211,15 +210,7 @@ export function meteredTransport(transport: Transport, metrics: CoffeeMetrics): 
       }
     });
   };
-  return new Proxy(transport, {
-    get(target, prop) {
-      if (prop === "publish") return publish;
-      if (prop === "consume") return consume;
-      const value: unknown = Reflect.get(target, prop, target);
-      // Methods run on the real transport, whose private state the proxy does not have.
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  return decoratedTransport(transport, { publish, consume });
 }
 
 /** A running metrics endpoint. */

@@ -6,7 +6,7 @@
  * empty message bound to no queue, which the broker confirms and drops (Transport.probePublish).
  */
 
-import type { Transport } from "./transport.ts";
+import { decoratedTransport, type Transport } from "./transport.ts";
 
 /** One probe in flight at a time; `tick()` once per interval tells whether the broker took no publish since the last. */
 export class PublishProbe {
@@ -50,12 +50,5 @@ export function reportingConfirms(transport: Transport, onConfirm: () => void): 
     await transport.publish(routingKey, body);
     onConfirm();
   };
-  return new Proxy(transport, {
-    get(target, prop) {
-      if (prop === "publish") return publish;
-      const value: unknown = Reflect.get(target, prop, target);
-      // Methods run on the real transport, whose private state the proxy does not have.
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  return decoratedTransport(transport, { publish });
 }

@@ -96,6 +96,23 @@ export interface Transport {
   probePublish?(): Promise<void>;
 }
 
+/**
+ * `transport` with its publish and/or consume replaced (decorators that count or observe them)
+ * and everything else passed through: a Proxy rather than a copied object, so optional
+ * capabilities (queueDepths, probePublish) stay visible to the roles.
+ */
+export function decoratedTransport(transport: Transport, overrides: Partial<Pick<Transport, "publish" | "consume">>): Transport {
+  return new Proxy(transport, {
+    get(target, prop) {
+      if (prop === "publish" && overrides.publish) return overrides.publish;
+      if (prop === "consume" && overrides.consume) return overrides.consume;
+      const value: unknown = Reflect.get(target, prop, target);
+      // Methods run on the real transport, whose private state the proxy does not have.
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 /** How full one queue is right now (a type, not an interface, so it fits a JSON health reply). */
 export type QueueDepth = {
   /** Queue name without the namespace prefix. */
