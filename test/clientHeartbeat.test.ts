@@ -74,6 +74,23 @@ function finish(reply: Reply): void {
   reply({ t: "done" });
 }
 
+/**
+ * A pipeline that computes for `count` heartbeats, one every `intervalMs` (the i-th, from 1, is
+ * `beat(i)`), then answers with every result: a `computing` script for scriptedGateway.
+ */
+function beatsThenResults(intervalMs: number, count: number, beat: (i: number) => GatewayMessage): (connection: number, reply: Reply) => void {
+  return (_n, reply) => {
+    let beats = 0;
+    const timer = setInterval(() => {
+      reply(beat(++beats));
+      if (beats === count) {
+        clearInterval(timer);
+        finish(reply);
+      }
+    }, intervalMs);
+  };
+}
+
 function expectResults(dir: string): void {
   for (const q of QUERIES) expect(readFileSync(join(dir, queryFileName(q)), "utf8")).toBe(`${q} header\n${q} row\n`);
 }
@@ -82,15 +99,10 @@ test("heartbeats keep a computing session alive past --idle-timeout-s, which str
   // Beats every 500 ms against an idle timeout of 300 ms: without the stretch the client would
   // leave between any two beats.
   let beats = 0;
-  const gateway = scriptedGateway(500, (_n, reply) => {
-    const timer = setInterval(() => {
-      reply({ t: "heartbeat" });
-      if (++beats === 5) {
-        clearInterval(timer);
-        finish(reply);
-      }
-    }, 500);
-  });
+  const gateway = scriptedGateway(500, beatsThenResults(500, 5, (i) => {
+    beats = i;
+    return { t: "heartbeat" };
+  }));
   const out = scratch("client-beat-out");
   try {
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: true, idleTimeoutMs: 300 }));
@@ -220,17 +232,7 @@ test("a gateway that never welcomes is tried again within --connect-retry-s, the
 
 test("heartbeats that say the broker takes no publishes are shown while they come, and their end too", async () => {
   const captured = captureProgressLog();
-  let beats = 0;
-  const gateway = scriptedGateway(100, (_n, reply) => {
-    const timer = setInterval(() => {
-      beats++;
-      reply(beats <= 5 ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" });
-      if (beats === 8) {
-        clearInterval(timer);
-        finish(reply);
-      }
-    }, 100);
-  });
+  const gateway = scriptedGateway(100, beatsThenResults(100, 8, (i) => (i <= 5 ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" })));
   const out = scratch("client-held-out");
   try {
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: gateway.port, quiet: false, progressMs: 50 }));
