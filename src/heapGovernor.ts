@@ -13,7 +13,7 @@
  */
 import { fullGC, heapSize } from "bun:jsc";
 import type { OptionSpec } from "./options.ts";
-import type { Transport } from "./transport.ts";
+import { decoratedTransport, type Transport } from "./transport.ts";
 
 /** `--heap-limit-mb`, shared by every role that streams batches. */
 export const HEAP_LIMIT_OPTION: OptionSpec = {
@@ -58,15 +58,12 @@ export function startHeapGovernor(limitMb: number, intervalMs = 250): HeapGovern
   };
 }
 
-/** A transport whose every delivery and publish is counted by the governor first. */
+/**
+ * A transport whose every delivery and publish is counted by the governor first; the rest,
+ * optional capabilities included, passes through (decoratedTransport).
+ */
 export function governedTransport(transport: Transport, governor: HeapGovernor): Transport {
-  const depths = transport.queueDepths?.bind(transport);
-  const probe = transport.probePublish?.bind(transport);
-  return {
-    declare: (queues) => transport.declare(queues),
-    close: () => transport.close(),
-    ...(depths ? { queueDepths: depths } : {}),
-    ...(probe ? { probePublish: probe } : {}),
+  return decoratedTransport(transport, {
     async publish(routingKey, body) {
       governor.check(body.length);
       return transport.publish(routingKey, body);
@@ -77,5 +74,5 @@ export function governedTransport(transport: Transport, governor: HeapGovernor):
         return handler(d);
       });
     },
-  };
+  });
 }
