@@ -17,7 +17,7 @@ import { bool, int, optStr, parseOptions, str, type OptionSpec, type OptionValue
 import { Progress } from "../src/progress.ts";
 import { LogLines, renderFrame, renderSummary, stamp, type EntityView, type ProgressView, type QueryView } from "../src/progressBars.ts";
 import { PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
-import { RejectReport } from "../src/rejectReport.ts";
+import { RejectReport, rejectReportLines } from "../src/rejectReport.ts";
 import { ResultFiles } from "../src/resultFiles.ts";
 import { validateDataset } from "../src/datasetCheck.ts";
 import { QUERIES, type Entity, type QueryName } from "../src/schema.ts";
@@ -272,7 +272,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         // After a resume the old connection's acks may race the new one's: ack once is enough.
         if (!batch) return;
         inFlight.delete(key);
-        for (const line of msg.rejected) rejects.add(batch.file, line);
+        msg.rejected.forEach((line, i) => rejects.add(batch.file, line, msg.reasons?.[i]));
         const e = entities.get(msg.entity)!;
         e.rowsAcked += batch.rows;
         e.rejected += msg.rejected.length;
@@ -428,8 +428,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
             let seq = 0;
             let earlierFiles = 0;
             const e = entities.get(entity)!;
-            const onReject = (label: string) => (line: number): void => {
-              rejects.add(label, line);
+            const onReject = (label: string) => (line: number, reason: string): void => {
+              rejects.add(label, line, reason);
               e.rejected++;
             };
             for (const file of files.get(entity)!) {
@@ -579,7 +579,7 @@ export const clientCommand: Command = {
     process.once("SIGTERM", onSignal);
     try {
       const outcome = await runClient({ ...cfg, signal: stop.signal });
-      for (const line of outcome.rejects.lines()) process.stderr.write(`rejected: ${line}\n`);
+      for (const line of rejectReportLines(outcome.rejects.files())) process.stderr.write(`${line}\n`);
       for (const file of outcome.emptyFiles) process.stderr.write(`skipped: ${file}: empty file\n`);
       for (const note of outcome.datasetNotes) process.stderr.write(`warning: ${note}\n`);
       // --quiet is for scripts: the final line alone, which they parse for the results directory.

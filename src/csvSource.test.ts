@@ -288,3 +288,28 @@ describe("chunked reading equals one whole-file parse on random CSV", () => {
     for (const chunk of [1, 30, 34, 35, 36, 37, 1 << 20]) expect(await readAll(file, chunk, 3, "\n")).toEqual(oracle(text));
   });
 });
+
+test("each row the reader rejects comes with why: field count, broken quote, bytes that are not UTF-8", async () => {
+  const file = join(dir, "reasons.csv");
+  // Plain ASCII first (the byte scan reads it), then quotes and non-ASCII (papaparse reads them).
+  const ascii = "store_id,store_name\n1,a\n2\n3,c,extra\n";
+  const quoted = "4,\"d\n5,\"e\"x\n6,\"f\"\n";
+  const binary = Buffer.concat([Buffer.from("7,g"), Buffer.from([0xff]), Buffer.from("\n8,h\n")]);
+  writeFileSync(file, Buffer.concat([Buffer.from(ascii), Buffer.from(quoted), binary]));
+  for (const chunkBytes of [8, 1 << 16]) {
+    const seen: [number, string][] = [];
+    const kept: number[] = [];
+    for await (const b of readEntityFile(file, "stores", (line, reason) => seen.push([line, reason]), { batchRows: 10, chunkBytes })) kept.push(...b.lines);
+    expect({ chunkBytes, kept, seen }).toEqual({
+      chunkBytes,
+      kept: [2, 7, 9],
+      seen: [
+        [3, "1 field where the header has 2"],
+        [4, "3 fields where the header has 2"],
+        [5, "a quoted field that does not close, or text after its closing quote"],
+        [6, "a quoted field that does not close, or text after its closing quote"],
+        [8, "bytes that are not UTF-8"],
+      ],
+    });
+  }
+});

@@ -293,6 +293,13 @@ function probeRecord(text: string, start: number, until: number, split: "\n" | "
 }
 
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** Reasons for rows the reader rejects (the gateway's are src/rowFault.ts's). */
+const BROKEN_QUOTE = "a quoted field that does not close, or text after its closing quote";
+const NOT_UTF8 = "bytes that are not UTF-8";
+function fieldCountFault(fields: number, width: number): string {
+  return `${fields} field${fields === 1 ? "" : "s"} where the header has ${width}`;
+}
 const COMMA = 44;
 const QUOTE = 34;
 const CR = 13;
@@ -303,7 +310,7 @@ const LF = 10;
  * hold `batchBytes` bytes (the broker is cheap per byte and dear per message, so batches
  * are sized by bytes; the row cap keeps them under the gateway's --max-batch-rows). A row's
  * line number is the file's line it starts on (empty lines and line breaks inside quoted fields
- * counted), the header's being 1 when it is first. `onReject` receives rows with the wrong number
+ * counted), the header's being 1 when it is first. `onReject` receives, with the reason, rows with the wrong number
  * of fields, bytes that are not UTF-8, or a quote that does not close: such a quote would swallow
  * the lines after it into one field, so only the line it is on is rejected and reading goes on
  * at the next line (a stray quote loses one row, reported, not the rest of the file).
@@ -318,7 +325,7 @@ const LF = 10;
 export async function* readEntityFile(
   file: string,
   entity: Entity,
-  onReject: (line: number) => void,
+  onReject: (line: number, reason: string) => void,
   opts: ReadOptions,
 ): AsyncGenerator<TextBatch> {
   const { batchRows, batchBytes = Infinity, chunkBytes = DEFAULT_CHUNK_BYTES } = opts;
@@ -356,7 +363,7 @@ export async function* readEntityFile(
 
   /** `span` (from a record's start) is one bad row: rejected at its first line, its lines counted. */
   const rejectSpan = (span: string, split: "\n" | "\r"): void => {
-    onReject(line + 1);
+    onReject(line + 1, BROKEN_QUOTE);
     line += Math.max(1, countBreaks(span, split));
   };
 
@@ -405,8 +412,8 @@ export async function* readEntityFile(
       }
       if (row.length === 1 && row[0] === "") continue; // an empty line
       if (projection === null) { header(row); continue; }
-      if (row.length !== width) { onReject(first); continue; }
-      if (suspect && row.some((f) => f.includes("\uFFFD"))) { onReject(first); continue; }
+      if (row.length !== width) { onReject(first, fieldCountFault(row.length, width)); continue; }
+      if (suspect && row.some((f) => f.includes("\uFFFD"))) { onReject(first, NOT_UTF8); continue; }
       for (let c = 0; c < ncols; c++) {
         const field = row[projection[c]!]!;
         batch.columns[c]!.pushString(field);
@@ -454,7 +461,7 @@ export async function* readEntityFile(
       if (projection === null) {
         header(Buffer.from(bytes.buffer, bytes.byteOffset + pos, end - pos).toString("latin1").split(","));
       } else if (fields !== width) {
-        onReject(line);
+        onReject(line, fieldCountFault(fields, width));
       } else {
         for (let k = 0; k < ncols; k++) {
           batch.columns[k]!.pushBytes(bytes, fieldFrom[k]!, fieldTo[k]!);

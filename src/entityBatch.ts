@@ -3,6 +3,7 @@
  * stage downstream passes on. Columns are typed arrays so msgpackr encodes them as raw bytes.
  */
 import { FRESH_COLUMNS, type ColumnAllocator } from "./bodyArena.ts";
+import { rowFault } from "./rowFault.ts";
 import { InternalError } from "./errors.ts";
 import { MAX_FIELD_BYTES, type Entity } from "./schema.ts";
 import { PACKED_DATE, parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
@@ -54,6 +55,11 @@ export interface EntityBodies {
 export interface ParsedRows<B> {
   body: B;
   rejected: number[];
+}
+
+/** ParsedRows with why each rejected row was (`reasons[i]` for `rejected[i]`). */
+export interface CheckedRows<B> extends ParsedRows<B> {
+  reasons: string[];
 }
 
 type Columns = readonly TextColumn[];
@@ -190,11 +196,21 @@ function keptRows(n: number, rejected: readonly number[]): Uint32Array {
 /**
  * Validate and type one batch of an entity's packed text columns (in ENTITY_COLUMNS order). Rows with
  * an unparsable field, or a field longer than `maxFieldBytes` (UTF-8), are left out and their
- * indexes returned, so the caller can report them. A transactions body may share its id column
+ * indexes returned with the reason for each, so the caller can report them. A transactions body may share its id column
  * with `columns` (no copy when no row is rejected). Typed columns come from `alloc`: an arena's
  * when the body dies before the arena's next reset.
  */
-export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, rowCount: number, alloc: ColumnAllocator = FRESH_COLUMNS, maxFieldBytes = MAX_FIELD_BYTES): ParsedRows<EntityBodies[E]> {
+export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, rowCount: number, alloc: ColumnAllocator = FRESH_COLUMNS, maxFieldBytes = MAX_FIELD_BYTES): CheckedRows<EntityBodies[E]> {
+  const parsed = parseTyped(entity, columns, rowCount, alloc, maxFieldBytes);
+  // Rejects are rare: each is checked again, field by field, to say which field failed and how.
+  const reasons = parsed.rejected.map((r) => rowFault(entity, columns, r, maxFieldBytes) ?? UNEXPLAINED);
+  return { ...parsed, reasons };
+}
+
+/** A rejected row rowFault finds nothing wrong with: a check here that src/rowFault.ts lacks. */
+const UNEXPLAINED = "a field that failed validation";
+
+function parseTyped<E extends Entity>(entity: E, columns: Columns, rowCount: number, alloc: ColumnAllocator, maxFieldBytes: number): ParsedRows<EntityBodies[E]> {
   const tooLong = rowsWithLongFields(columns, rowCount, maxFieldBytes);
   switch (entity) {
     case "transactions": return parseTransactions(columns, rowCount, alloc, tooLong) as ParsedRows<EntityBodies[E]>;

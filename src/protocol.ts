@@ -55,7 +55,11 @@ export type GatewayMessage =
    * nothing moves until it does (sent only when true; older clients ignore it).
    */
   | { t: "heartbeat"; brokerHeld?: true }
-  | { t: "ack"; entity: Entity; seq: number; rejected: RejectedLines }
+  /**
+   * `reasons[i]`: why the row at `rejected[i]` was rejected (a gateway that predates reasons
+   * sends none; an older client ignores them).
+   */
+  | { t: "ack"; entity: Entity; seq: number; rejected: RejectedLines; reasons?: string[] }
   | { t: "eos-ack"; entity: Entity }
   | { t: "result"; query: QueryName; chunk: number; last: boolean; csv: string }
   | { t: "done" }
@@ -167,8 +171,12 @@ export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
       if (!isEntity(m.entity)) bad("eos-ack needs an entity");
       return { t: "eos-ack", entity: m.entity };
     case "ack":
-      if (!isEntity(m.entity) || !isUint(m.seq) || !Array.isArray(m.rejected)) bad("bad ack");
-      return { t: "ack", entity: m.entity, seq: m.seq, rejected: m.rejected.filter(isUint) };
+      if (!isEntity(m.entity) || !isUint(m.seq) || !Array.isArray(m.rejected) || !m.rejected.every(isUint)) bad("bad ack");
+      if (m.reasons === undefined) return { t: "ack", entity: m.entity, seq: m.seq, rejected: m.rejected };
+      if (!Array.isArray(m.reasons) || m.reasons.length !== m.rejected.length || !m.reasons.every((r: unknown) => typeof r === "string")) {
+        bad("ack reasons must be one string per rejected line");
+      }
+      return { t: "ack", entity: m.entity, seq: m.seq, rejected: m.rejected, reasons: m.reasons };
     case "result":
       if (!isQueryName(m.query) || !isUint(m.chunk) || typeof m.last !== "boolean" || typeof m.csv !== "string") bad("bad result");
       return { t: "result", query: m.query, chunk: m.chunk, last: m.last, csv: m.csv };

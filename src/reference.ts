@@ -245,13 +245,13 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
     for (const file of files.get(entity)!) {
       const name = relative(dataDir, file);
       let shapeRejects = 0;
-      const onShapeReject = (line: number): void => {
+      const onShapeReject = (line: number, reason: string): void => {
         shapeRejects++;
-        report.add(name, line);
+        report.add(name, line, reason);
       };
       for await (const batch of readEntityFile(file, entity, onShapeReject, { batchRows })) {
         const parsed = parseEntityRows(entity, batch.columns, batch.lines.length);
-        for (const idx of parsed.rejected) report.add(name, batch.lines[idx]!);
+        parsed.rejected.forEach((idx, i) => report.add(name, batch.lines[idx]!, parsed.reasons[i]));
         rowsRead += batch.lines.length;
         onBody(parsed.body);
         opts.onProgress?.({ entity, filesDone, filesTotal, rowsRead });

@@ -56,7 +56,7 @@ describe("UploadPublisher", () => {
     expect(h.session.inFlight).toBe(1);
     h.published[0]!.confirm();
     await settle();
-    expect(h.sent).toEqual([{ t: "ack", entity: "stores", seq: 0, rejected: [3] }]);
+    expect(h.sent).toEqual([{ t: "ack", entity: "stores", seq: 0, rejected: [3], reasons: ["store_id is not an id (a whole number)"] }]);
     expect(h.session.inFlight).toBe(0);
     expect(h.session.rowsAcked.get("stores")).toBe(2);
   });
@@ -76,7 +76,7 @@ describe("UploadPublisher", () => {
     expect(decodeMessage(wide.published[0]!.body)).toMatchObject({ body: { name: ["x".repeat(64)] } });
     wide.published[0]!.confirm();
     await settle();
-    expect(wide.sent).toEqual([{ t: "ack", entity: "stores", seq: 0, rejected: [3] }]);
+    expect(wide.sent).toEqual([{ t: "ack", entity: "stores", seq: 0, rejected: [3], reasons: ["store_name is longer than 64 bytes"] }]);
   });
 
   test("a session at its byte share is not read until under half of it", async () => {

@@ -92,7 +92,7 @@ export class UploadPublisher {
     }
     // The body lives until encodeMessage below has copied it: the arena is reused by the next batch.
     this.columnArena.reset();
-    const { body, rejected } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, this.columnArena, limits.maxFieldChars);
+    const { body, rejected, reasons } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, this.columnArena, limits.maxFieldChars);
     // Rows are counted once, in when the gateway first reads the batch and out when its first copy
     // is confirmed; a resend counts only if the batch was lost before (or the gateway restarted).
     const countIn = msg.seq >= (s.readBelow.get(msg.entity) ?? 0);
@@ -120,7 +120,7 @@ export class UploadPublisher {
       // A resend is always acked: the first copy's ack may have gone to a connection that is
       // gone (the client ignores a second ack). A new batch whose resend was confirmed first
       // was acked by it.
-      if (first || resend) this.deps.send(s.conn, { t: "ack", entity, seq, rejected: rejectedLines });
+      if (first || resend) this.deps.send(s.conn, { t: "ack", entity, seq, rejected: rejectedLines, ...(reasons.length > 0 ? { reasons } : {}) });
     }, bytes.length);
   }
 

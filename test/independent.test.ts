@@ -95,14 +95,21 @@ describe("independent generator and oracle (Python) against the cluster", () => 
       // The planted malformed rows: the client names the same files, counts and first lines.
       const stderrLines = r.stderr.split("\n").filter((l) => l !== "");
       const rejectLines = stderrLines.filter((l) => l.startsWith("rejected: ")).map((l) => l.slice("rejected: ".length));
-      expect(stderrLines.filter((l) => !l.startsWith("rejected: "))).toEqual([]);
+      expect(stderrLines.filter((l) => !l.startsWith("rejected: ") && !l.startsWith("why: "))).toEqual([]);
+      // Each file's reasons account for every one of its rejected rows (the planted kinds all have one).
+      const whyCounts = new Map<string, number>();
+      for (const l of stderrLines.filter((x) => x.startsWith("why: "))) {
+        const m = /^why: (.+?): .+: (\d+) rows? \(lines? [\d, .]+\)$/.exec(l);
+        if (!m) throw new Error(`unrecognised reason line: ${l}`);
+        whyCounts.set(m[1]!, (whyCounts.get(m[1]!) ?? 0) + Number(m[2]));
+      }
       const got = parseRejects(rejectLines);
       const want = expectedRejects[i]!;
       expect(want.size).toBeGreaterThanOrEqual(4); // gen.py plants malformed rows in 5 files
       expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
       for (const [file, w] of want) {
         const g = got.get(file)!;
-        expect({ file, count: g.count }).toEqual({ file, count: w.count });
+        expect({ file, count: g.count, explained: whyCounts.get(file) }).toEqual({ file, count: w.count, explained: w.count });
         const n = Math.min(g.lines.length, w.lines.length);
         expect({ file, lines: g.lines.slice(0, n) }).toEqual({ file, lines: w.lines.slice(0, n) });
       }

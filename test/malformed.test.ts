@@ -12,6 +12,7 @@ import { generateDataset, parseMonthRange } from "../src/generator.ts";
 import { startInProcessCluster } from "../src/inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { computeReference } from "../src/reference.ts";
+import { rejectReportLines } from "../src/rejectReport.ts";
 import { readResults, tempDir } from "./harness.ts";
 
 setDefaultTimeout(60_000);
@@ -49,6 +50,18 @@ test("malformed rows are skipped and reported per file; the session completes ex
       `transactions/${txFile}: 5 rows rejected (lines ${lines + 1}, ${lines + 2}, ${lines + 3}, ${lines + 4}, ${lines + 6})`,
       `users/${usersFile}: 1 row rejected (line ${(await Bun.file(join(data, "users", usersFile)).text()).trimEnd().split("\n").length})`,
     ]);
+    // Why each row was rejected: the reader's reasons and the gateway's (carried in its acks), the
+    // same as coffee reference gives from its own reading of the files.
+    const usersLine = (await Bun.file(join(data, "users", usersFile)).text()).trimEnd().split("\n").length;
+    expect(rejectReportLines(r.rejects.files()).filter((l) => l.startsWith("why: "))).toEqual([
+      `why: transactions/${txFile}: 3 fields where the header has 9: 1 row (line ${lines + 1})`,
+      `why: transactions/${txFile}: final_amount is not an amount exact to the cent: 1 row (line ${lines + 2})`,
+      `why: transactions/${txFile}: created_at is not a YYYY-MM-DD HH:MM:SS timestamp: 1 row (line ${lines + 3})`,
+      `why: transactions/${txFile}: bytes that are not UTF-8: 1 row (line ${lines + 4})`,
+      `why: transactions/${txFile}: transaction_id is longer than 65536 bytes: 1 row (line ${lines + 6})`,
+      `why: users/${usersFile}: birthdate is not a YYYY-MM-DD date or empty: 1 row (line ${usersLine})`,
+    ]);
+    expect(rejectReportLines(r.rejects.files())).toEqual(rejectReportLines(reference.rejects));
     expect(r.emptyFiles).toEqual(["transactions/zz-empty.csv"]);
   } finally {
     await cluster.shutdown();

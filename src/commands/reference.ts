@@ -7,7 +7,7 @@ import { bool, int, str } from "../options.ts";
 import { Progress, type ProgressRenderer } from "../progress.ts";
 import { fitLine, formatCount, formatDuration, renderBar } from "../progressBars.ts";
 import { computeReference, type ReferenceProgress, type ReferenceResult } from "../reference.ts";
-import { rejectLine } from "../rejectReport.ts";
+import { rejectReportLines } from "../rejectReport.ts";
 import { QUERIES, queryFileName } from "../schema.ts";
 
 /** The `reference` tool: single-process oracle and baseline for the distributed system. */
@@ -47,7 +47,7 @@ export const referenceCommand: Command = {
     }
     for (const q of QUERIES) writeFileSync(join(out, queryFileName(q)), result.queries[q]);
     // The client's words, so the two reports compare line for line.
-    for (const r of result.rejects) process.stderr.write(`rejected: ${rejectLine(r)}\n`);
+    for (const line of rejectReportLines(result.rejects)) process.stderr.write(`${line}\n`);
     for (const note of result.notes) process.stderr.write(`warning: ${note}\n`);
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     process.stdout.write(`reference: ${result.rowsRead} rows read, ${result.rowsRejected} rejected, ${seconds} s -> ${out}\n`);

@@ -1,0 +1,53 @@
+/**
+ * Why a row was rejected, in words a user can act on: the first of its fields that fails the
+ * check the gateway (and `coffee reference`) applies to it. Only rejected rows are looked at, so
+ * this runs off the hot path and may re-check fields one by one.
+ */
+import { parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
+import { ENTITY_COLUMNS, type Entity } from "./schema.ts";
+import { fieldStart, type TextColumn } from "./textColumn.ts";
+
+/** The check one projected column gets: NaN from `parse` means the field is malformed. */
+interface ColumnCheck {
+  parse: (bytes: Uint8Array, from: number, to: number) => number;
+  /** What the field should have been, after "is not". */
+  expected: string;
+}
+
+const ID: ColumnCheck = { parse: parseIdAt, expected: "an id (a whole number)" };
+const OPTIONAL_ID: ColumnCheck = { parse: parseOptionalIdAt, expected: "an id (a whole number) or empty" };
+const MONEY: ColumnCheck = { parse: parseCentsAt, expected: "an amount exact to the cent" };
+const COUNT: ColumnCheck = { parse: parseCountAt, expected: "a whole number" };
+const TIMESTAMP: ColumnCheck = { parse: parseTimestampAt, expected: "a YYYY-MM-DD HH:MM:SS timestamp" };
+const DATE_OR_EMPTY: ColumnCheck = { parse: (b, from, to) => (from === to ? 0 : parseDateAt(b, from, to)), expected: "a YYYY-MM-DD date or empty" };
+const NOT_EMPTY: ColumnCheck = { parse: (_b, from, to) => (from === to ? NaN : 0), expected: "empty" };
+const ANY: ColumnCheck = { parse: () => 0, expected: "" };
+
+/** Per entity, in ENTITY_COLUMNS order: the same checks src/entityBatch.ts applies. */
+const CHECKS: Readonly<Record<Entity, readonly ColumnCheck[]>> = {
+  transactions: [NOT_EMPTY, ID, OPTIONAL_ID, MONEY, TIMESTAMP],
+  transaction_items: [ID, COUNT, MONEY, TIMESTAMP],
+  users: [ID, DATE_OR_EMPTY],
+  stores: [ID, ANY],
+  menu_items: [ID, ANY],
+};
+
+/**
+ * The reason row `r` of a batch (packed text columns in ENTITY_COLUMNS order) fails validation,
+ * e.g. `final_amount is not an amount exact to the cent`; null when every field passes.
+ */
+export function rowFault(entity: Entity, columns: readonly TextColumn[], r: number, maxFieldBytes: number): string | null {
+  const names = ENTITY_COLUMNS[entity];
+  const checks = CHECKS[entity];
+  for (let c = 0; c < checks.length; c++) {
+    const column = columns[c];
+    if (!column) continue;
+    const from = fieldStart(column, r);
+    const to = column.ends[r]!;
+    const name = names[c]!;
+    if (to - from > maxFieldBytes) return `${name} is longer than ${maxFieldBytes} bytes`;
+    const check = checks[c]!;
+    if (Number.isNaN(check.parse(column.bytes, from, to))) return check === NOT_EMPTY ? `${name} is empty` : `${name} is not ${check.expected}`;
+  }
+  return null;
+}
