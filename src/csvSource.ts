@@ -296,7 +296,8 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /** Reasons for rows the reader rejects (the gateway's are src/rowFault.ts's). */
 const BROKEN_QUOTE = "a quoted field that does not close, or text after its closing quote";
-const NOT_UTF8 = "bytes that are not UTF-8";
+// The reader sees decoded text: a U+FFFD the file holds as such looks the same as bad bytes.
+const NOT_UTF8 = "bytes that are not UTF-8 (or a U+FFFD character)";
 function fieldCountFault(fields: number, width: number): string {
   return `${fields} field${fields === 1 ? "" : "s"} where the header has ${width}`;
 }

@@ -12,8 +12,8 @@ import { columnProblem, type TextColumn } from "./textColumn.ts";
  * 5: the client says `bye` once its result files are committed; until then a finished session
  * can be resumed and its results sent again. 6: the gateway sends `heartbeat` while a session is
  * open, at the interval its welcome names, so silence means a lost gateway, not a slow pipeline.
- * A heartbeat's optional `brokerHeld` came later within 6: a client of 6 that does not know it
- * ignores it, as decoders ignore fields they do not read.
+ * A heartbeat's optional `brokerHeld` and an ack's optional `reasons` came later within 6: a
+ * client of 6 that does not know them ignores them, as decoders ignore fields they do not read.
  */
 export const PROTOCOL_VERSION = 6;
 
@@ -172,9 +172,9 @@ export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
       return { t: "eos-ack", entity: m.entity };
     case "ack":
       if (!isEntity(m.entity) || !isUint(m.seq) || !Array.isArray(m.rejected) || !m.rejected.every(isUint)) bad("bad ack");
-      if (m.reasons === undefined) return { t: "ack", entity: m.entity, seq: m.seq, rejected: m.rejected };
+      // Reasons only explain: ones that do not pair up with the lines are dropped, not fatal.
       if (!Array.isArray(m.reasons) || m.reasons.length !== m.rejected.length || !m.reasons.every((r: unknown) => typeof r === "string")) {
-        bad("ack reasons must be one string per rejected line");
+        return { t: "ack", entity: m.entity, seq: m.seq, rejected: m.rejected };
       }
       return { t: "ack", entity: m.entity, seq: m.seq, rejected: m.rejected, reasons: m.reasons };
     case "result":

@@ -6,7 +6,7 @@
 
 /** Rows of one file rejected for one reason. */
 export interface ReasonRejects {
-  /** e.g. `final_amount is not an amount exact to the cent`, `7 fields where the header has 9`. */
+  /** e.g. `final_amount is not an amount exact to the cent (at most 15 digits before the point)`, `7 fields where the header has 9`. */
   reason: string;
   count: number;
   /** Smallest line numbers rejected for this reason, ascending. */

@@ -17,20 +17,20 @@ const SOUND: Record<Entity, string[]> = {
 const BAD: Record<Entity, ([string, string] | null)[][]> = {
   transactions: [
     [["", "transaction_id is empty"]],
-    [["x", "store_id is not an id (a whole number)"], ["", "store_id is not an id (a whole number)"], ["-1", "store_id is not an id (a whole number)"]],
-    [["1.5", "user_id is not an id (a whole number) or empty"]],
-    [["abc", "final_amount is not an amount exact to the cent"], ["1.005", "final_amount is not an amount exact to the cent"], ["", "final_amount is not an amount exact to the cent"]],
-    [["2024-02-30 10:00:00", "created_at is not a YYYY-MM-DD HH:MM:SS timestamp"], ["2024-03-01", "created_at is not a YYYY-MM-DD HH:MM:SS timestamp"]],
+    [["x", "store_id is not an id (a whole number from 0 to 2147483647)"], ["", "store_id is not an id (a whole number from 0 to 2147483647)"], ["-1", "store_id is not an id (a whole number from 0 to 2147483647)"], ["2147483648", "store_id is not an id (a whole number from 0 to 2147483647)"]],
+    [["1.5", "user_id is not an id (a whole number from 0 to 2147483647) or empty"]],
+    [["abc", "final_amount is not an amount exact to the cent (at most 15 digits before the point)"], ["1.005", "final_amount is not an amount exact to the cent (at most 15 digits before the point)"], ["1234567890123456", "final_amount is not an amount exact to the cent (at most 15 digits before the point)"], ["", "final_amount is not an amount exact to the cent (at most 15 digits before the point)"]],
+    [["2024-02-30 10:00:00", "created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp"], ["2024-03-01", "created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp"]],
   ],
   transaction_items: [
-    [["?", "item_id is not an id (a whole number)"]],
-    [["2.5", "quantity is not a whole number"]],
-    [["1,5", "subtotal is not an amount exact to the cent"]],
-    [["2024-13-01 10:00:00", "created_at is not a YYYY-MM-DD HH:MM:SS timestamp"]],
+    [["?", "item_id is not an id (a whole number from 0 to 2147483647)"]],
+    [["2.5", "quantity is not a whole number (at most 15 digits)"]],
+    [["1,5", "subtotal is not an amount exact to the cent (at most 15 digits before the point)"]],
+    [["2024-13-01 10:00:00", "created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp"]],
   ],
-  users: [[["u7", "user_id is not an id (a whole number)"]], [["1965-13-01", "birthdate is not a YYYY-MM-DD date or empty"]]],
-  stores: [[["", "store_id is not an id (a whole number)"]], []],
-  menu_items: [[["two", "item_id is not an id (a whole number)"]], []],
+  users: [[["u7", "user_id is not an id (a whole number from 0 to 2147483647)"]], [["1965-13-01", "birthdate is not a valid YYYY-MM-DD date or empty"]]],
+  stores: [[["", "store_id is not an id (a whole number from 0 to 2147483647)"]], []],
+  menu_items: [[["two", "item_id is not an id (a whole number from 0 to 2147483647)"]], []],
 };
 
 function columnsOf(entity: Entity, rows: string[][]) {
@@ -68,8 +68,9 @@ test("an over-long field is named with the limit, whichever column it is in", ()
 });
 
 test("every row the validator rejects gets a reason of its own (none left unexplained)", () => {
-  // Mutations of sound rows, one byte at a time: whatever the validator rejects, rowFault explains.
-  const alphabet = ["", "0", "9", "-", ".", " ", ":", "x", "1.0", "00", "2024-02-29", "1900-02-29 00:00:00", "2024-02-29 23:59:59", "2024-02-29 24:00:00"];
+  // Sound rows with one field replaced by each value below: whatever the validator rejects, rowFault explains.
+  const alphabet = ["", "0", "9", "-", ".", " ", ":", "x", "1.0", "00", "-1", "2147483647", "2147483648", "999999999999999", "1234567890123456", "0.001", "12.10",
+    "2024-02-29", "1900-02-29", "1900-02-29 00:00:00", "2024-02-29 23:59:59", "2024-02-29 24:00:00", "0000-01-01 00:00:00"];
   for (const entity of ENTITIES) {
     const rows: string[][] = [];
     for (let c = 0; c < SOUND[entity].length; c++) {

@@ -14,12 +14,13 @@ interface ColumnCheck {
   expected: string;
 }
 
-const ID: ColumnCheck = { parse: parseIdAt, expected: "an id (a whole number)" };
-const OPTIONAL_ID: ColumnCheck = { parse: parseOptionalIdAt, expected: "an id (a whole number) or empty" };
-const MONEY: ColumnCheck = { parse: parseCentsAt, expected: "an amount exact to the cent" };
-const COUNT: ColumnCheck = { parse: parseCountAt, expected: "a whole number" };
-const TIMESTAMP: ColumnCheck = { parse: parseTimestampAt, expected: "a YYYY-MM-DD HH:MM:SS timestamp" };
-const DATE_OR_EMPTY: ColumnCheck = { parse: (b, from, to) => (from === to ? 0 : parseDateAt(b, from, to)), expected: "a YYYY-MM-DD date or empty" };
+// Each says the range too: `-1` or `3000000000` are whole numbers, yet not ids (src/fields.ts).
+const ID: ColumnCheck = { parse: parseIdAt, expected: "an id (a whole number from 0 to 2147483647)" };
+const OPTIONAL_ID: ColumnCheck = { parse: parseOptionalIdAt, expected: "an id (a whole number from 0 to 2147483647) or empty" };
+const MONEY: ColumnCheck = { parse: parseCentsAt, expected: "an amount exact to the cent (at most 15 digits before the point)" };
+const COUNT: ColumnCheck = { parse: parseCountAt, expected: "a whole number (at most 15 digits)" };
+const TIMESTAMP: ColumnCheck = { parse: parseTimestampAt, expected: "a valid YYYY-MM-DD HH:MM:SS timestamp" };
+const DATE_OR_EMPTY: ColumnCheck = { parse: (b, from, to) => (from === to ? 0 : parseDateAt(b, from, to)), expected: "a valid YYYY-MM-DD date or empty" };
 const NOT_EMPTY: ColumnCheck = { parse: (_b, from, to) => (from === to ? NaN : 0), expected: "empty" };
 const ANY: ColumnCheck = { parse: () => 0, expected: "" };
 

@@ -56,7 +56,7 @@ describe("UploadPublisher", () => {
     expect(h.session.inFlight).toBe(1);
     h.published[0]!.confirm();
     await settle();
-    expect(h.sent).toEqual([{ t: "ack", entity: "stores", seq: 0, rejected: [3], reasons: ["store_id is not an id (a whole number)"] }]);
+    expect(h.sent).toEqual([{ t: "ack", entity: "stores", seq: 0, rejected: [3], reasons: ["store_id is not an id (a whole number from 0 to 2147483647)"] }]);
     expect(h.session.inFlight).toBe(0);
     expect(h.session.rowsAcked.get("stores")).toBe(2);
   });
