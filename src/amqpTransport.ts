@@ -11,6 +11,7 @@
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
 import { jitteredBackoffMs } from "./backoff.ts";
 import { brokerRefusedUs, connectBroker, type BrokerAddress } from "./brokerAddress.ts";
+import { brokerNodes } from "./brokerNodes.ts";
 import { redactIn, redactUrl } from "./redact.ts";
 import { settledWithin } from "./settledWithin.ts";
 import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
@@ -25,6 +26,12 @@ const EMPTY_BODY = new Uint8Array(0);
  * blocks is not waited for at all: the broker reads nothing from it until its alarm clears.)
  */
 const CLOSE_WAIT_MS = 5_000;
+
+/**
+ * How long a connection's TCP and AMQP handshake may stay silent: a node whose host is gone
+ * drops SYNs, and without this the next node of a cluster would wait for the kernel's ~2 min.
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Close `conn`; one the broker does not answer within `waitMs` (it reads nothing from a blocked
@@ -85,6 +92,8 @@ interface Link {
    * transport fails them itself when the link is lost.
    */
   pending: Set<(err: unknown) => void>;
+  /** Index of the node (brokerNodes of the URL) the publishing connection is to. */
+  node: number;
 }
 
 interface ConsumerEntry {
@@ -119,8 +128,12 @@ export class AmqpTransport implements Transport {
   private messageLimit = MAX_MESSAGE_BYTES;
   /** Channel for queue-depth checks, kept apart so a failed check never closes a working channel. */
   private side: { link: Link; ch: Channel } | null = null;
+  /** The node tried first on the next connect: a random one at first, so a cluster's processes spread over its nodes. */
+  private nextNode: number;
 
-  private constructor(private readonly opts: AmqpOptions) {}
+  private constructor(private readonly opts: AmqpOptions) {
+    this.nextNode = Math.floor(Math.random() * brokerNodes(opts.broker.url).length);
+  }
 
   /**
    * Connect (retrying with backoff until the broker answers) and declare the exchange. A broker
@@ -164,10 +177,13 @@ export class AmqpTransport implements Transport {
       c.once("close", (err?: Error) => { closedEarly ??= err ? err.message : "connection closed"; });
       return c;
     };
-    const conn = watched(await connectBroker(this.opts.broker, withHeartbeat(this.opts.broker.url)));
+    // Both connections to one node, the one after a lost link's (src/brokerNodes.ts): a node that
+    // just went away is tried last, not waited on first.
+    const first = await connectBroker(this.opts.broker, { shape: withHeartbeat, start: this.nextNode, extra: { timeout: CONNECT_TIMEOUT_MS } });
+    const conn = watched(first.conn);
     let consumeConn: ChannelModel | null = null;
     try {
-      consumeConn = watched(await connectBroker(this.opts.broker, withHeartbeat(this.opts.broker.url)));
+      consumeConn = watched((await connectBroker(this.opts.broker, { shape: withHeartbeat, start: first.node, extra: { timeout: CONNECT_TIMEOUT_MS } })).conn);
       const pub = await conn.createConfirmChannel();
       // The publishing channel can die alone (e.g. a 404 from the broker): see its 'close' below.
       pub.on("error", (err: Error) => {
@@ -180,7 +196,7 @@ export class AmqpTransport implements Transport {
       await pub.assertExchange(this.exchange, "direct", { durable: true });
       await this.declareOn(pub, this.declared);
       if (closedEarly !== null) throw new CoffeeError("BROKER_UNAVAILABLE", `a broker connection closed as it opened: ${closedEarly}`);
-      const link: Link = { conn, consumeConn, pub, pending: new Set() };
+      const link: Link = { conn, consumeConn, pub, pending: new Set(), node: first.node };
       for (const c of [conn, consumeConn]) c.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
       // Without these a broker's resource alarm looks like a hang: publishes simply never confirm.
       conn.on("blocked", (reason: string) => {
@@ -191,7 +207,7 @@ export class AmqpTransport implements Transport {
         if (this.link === link) this.blocked = false;
         this.opts.onEvent({ type: "unblocked" });
       });
-      pub.on("close", () => this.recycle("publishing channel closed"));
+      pub.on("close", () => this.recycle("publishing channel closed", link));
       this.link = link;
       for (const entry of this.consumers) if (!entry.cancelled) await this.subscribe(link, entry);
     } catch (err) {
@@ -222,7 +238,7 @@ export class AmqpTransport implements Transport {
           break;
         }
         this.reconnecting = false;
-        this.opts.onEvent({ type: "connected", url: redactUrl(this.opts.broker.url) });
+        this.opts.onEvent({ type: "connected", url: redactUrl(brokerNodes(this.opts.broker.url)[this.link?.node ?? 0] ?? this.opts.broker.url) });
         for (const f of this.linkWaiters.splice(0)) f();
         this.wake();
         return;
@@ -242,6 +258,7 @@ export class AmqpTransport implements Transport {
     for (const settle of [...link.pending]) settle(new Error(`connection lost: ${reason}`));
     if (this.link !== link) return;
     this.link = null;
+    this.nextNode = link.node + 1;
     // A connection already closed answers at once (amqplib rejects, ignored); the other is closed for good.
     void this.closeConnections(link.conn, link.consumeConn);
     for (const entry of this.consumers) { entry.channel = null; entry.tag = null; }
@@ -251,10 +268,13 @@ export class AmqpTransport implements Transport {
     if (!this.reconnecting) void this.reconnectLoop(true);
   }
 
-  /** Force a reconnect (a channel died while the connection lived). */
-  private recycle(reason: string): void {
-    const link = this.link;
-    if (!link || this.closing) return;
+  /**
+   * Force a reconnect (a channel died while the connection lived, or the broker nacked a
+   * publish) if `link` is still the current one: a late event of a replaced link must not cut
+   * the link that replaced it.
+   */
+  private recycle(reason: string, link = this.link): void {
+    if (!link || this.closing || this.link !== link) return;
     this.opts.onError(new CoffeeError("BROKER_UNAVAILABLE", `${reason}; reconnecting`));
     this.lost(link, reason);
   }
@@ -371,7 +391,7 @@ export class AmqpTransport implements Transport {
     entry.channel = ch;
     const { consumerTag } = await ch.consume(this.q(entry.queue), (msg: ConsumeMessage | null) => {
       if (msg === null) {
-        if (!entry.cancelled) this.recycle(`the broker cancelled the consumer on ${entry.queue}`);
+        if (!entry.cancelled) this.recycle(`the broker cancelled the consumer on ${entry.queue}`, link);
         return;
       }
       // Settled once: a second ack or nack of one delivery tag (an ack queued behind a group

@@ -23,12 +23,12 @@ describe("broker address", () => {
   });
 
   test("plain amqp:// gets no TLS options; a DNS host keeps amqplib's own server name", () => {
-    expect(socketOptions({ url: "amqp://h:5672" }, { timeout: 5 })).toEqual({ timeout: 5 });
-    expect(socketOptions({ url: "amqps://broker.example:5671" })).toEqual({});
+    expect(socketOptions({ url: "amqp://h:5672" }, "amqp://h:5672", { timeout: 5 })).toEqual({ timeout: 5 });
+    expect(socketOptions({ url: "amqps://broker.example:5671" }, "amqps://broker.example:5671")).toEqual({});
   });
 
   test("an IP host is verified against the certificate's IP entries, strictly", () => {
-    const opts = socketOptions({ url: "amqps://u:p@10.1.2.3:5671" });
+    const opts = socketOptions({ url: "amqps://u:p@10.1.2.3:5671" }, "amqps://u:p@10.1.2.3:5671");
     const check = opts.checkServerIdentity as (name: string, c: PeerCertificate) => Error | undefined;
     expect(typeof opts.servername).toBe("string");
     expect(check("ignored", cert("IP Address:10.1.2.3"))).toBeUndefined();

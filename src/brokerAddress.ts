@@ -7,15 +7,17 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { connect, type ChannelModel } from "amqplib";
-import { ConfigError } from "./errors.ts";
+import { CoffeeError, ConfigError } from "./errors.ts";
 import { optStr, str, type OptionSpec, type OptionValues } from "./options.ts";
-import { redactUrl } from "./redact.ts";
+import { brokerNodes } from "./brokerNodes.ts";
+import { redactIn, redactUrl } from "./redact.ts";
 
 /** Default broker URL (contract §1). */
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 
 /** A broker to connect to: its URL and, for amqps://, the TLS material to trust it with. */
 export interface BrokerAddress {
+  /** One node's URL, or several nodes of one RabbitMQ cluster, comma-separated (src/brokerNodes.ts). */
   url: string;
   /** PEM CA bundle file trusted for amqps:// (undefined: the system's CAs). */
   caFile?: string;
@@ -24,7 +26,7 @@ export interface BrokerAddress {
 /** The broker options every broker-connected role and tool takes. */
 export function brokerOptions(urlHelp = "RabbitMQ URL, amqp:// or amqps:// (TLS)"): OptionSpec[] {
   return [
-    { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, secret: true, help: urlHelp },
+    { name: "amqp-url", type: "string", env: "AMQP_URL", default: DEFAULT_AMQP_URL, secret: true, help: `${urlHelp}; several nodes of one RabbitMQ cluster comma-separated, tried in turn` },
     { name: "amqp-ca-file", type: "string", env: "AMQP_CA_FILE", help: "PEM CA bundle to trust for amqps://", defaultText: "the system's CAs" },
   ];
 }
@@ -33,7 +35,9 @@ export function brokerOptions(urlHelp = "RabbitMQ URL, amqp:// or amqps:// (TLS)
 export function brokerAddress(values: OptionValues): BrokerAddress {
   const url = str(values, "amqp-url");
   const caFile = optStr(values, "amqp-ca-file");
-  if (!/^amqps?:\/\//.test(url)) throw new ConfigError(`AMQP_URL must start with amqp:// or amqps://, got "${redactUrl(url)}"`);
+  for (const node of brokerNodes(url)) {
+    if (!/^amqps?:\/\//.test(node)) throw new ConfigError(`AMQP_URL must start with amqp:// or amqps://, got "${redactUrl(node)}"`);
+  }
   if (caFile !== undefined) {
     try {
       readFileSync(caFile);
@@ -44,12 +48,12 @@ export function brokerAddress(values: OptionValues): BrokerAddress {
   return caFile === undefined ? { url } : { url, caFile };
 }
 
-/** amqplib socket options for `addr`: the CA bundle for TLS, plus any extra (timeouts). */
-export function socketOptions(addr: BrokerAddress, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  if (!addr.url.startsWith("amqps:")) return extra;
+/** amqplib socket options for `node` (one of `addr`'s URLs): the CA bundle for TLS, plus any extra (timeouts). */
+export function socketOptions(addr: BrokerAddress, node: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  if (!node.startsWith("amqps:")) return extra;
   const out: Record<string, unknown> = { ...extra };
   if (addr.caFile !== undefined) out.ca = [readFileSync(addr.caFile)];
-  const host = hostOf(addr.url);
+  const host = hostOf(node);
   if (isIP(host)) {
     // amqplib passes the URL's host as the TLS server name, and Bun refuses an IP there (RFC
     // 6066 allows only DNS names in SNI). Send a neutral name instead and check the certificate
@@ -69,9 +73,41 @@ function hostOf(url: string): string {
   }
 }
 
-/** Open one AMQP connection to `addr` (no retry; the transport owns reconnecting). */
-export function connectBroker(addr: BrokerAddress, url = addr.url, extra: Record<string, unknown> = {}): Promise<ChannelModel> {
-  return connect(url, socketOptions(addr, extra));
+/** How connectBroker connects: amqplib socket options, the URL as sent, and which node first. */
+export interface ConnectOptions {
+  /** amqplib socket options beside TLS's, e.g. `timeout` for the TCP and AMQP handshake. */
+  extra?: Record<string, unknown>;
+  /** The URL as sent (e.g. with a heartbeat added); the node's own by default. */
+  shape?: (node: string) => string;
+  /** Index of the node tried first; the others follow in list order, wrapping round. */
+  start?: number;
+}
+
+/** An open connection and the node (index into brokerNodes of the address) it is to. */
+export interface BrokerConnection {
+  conn: ChannelModel;
+  node: number;
+}
+
+/**
+ * Open one AMQP connection to the first of `addr`'s nodes that takes it, each tried once (no
+ * retry; the transport owns reconnecting). With one node its error is thrown as it is; with
+ * several, one error names each node's failure.
+ */
+export async function connectBroker(addr: BrokerAddress, opts: ConnectOptions = {}): Promise<BrokerConnection> {
+  const nodes = brokerNodes(addr.url);
+  const failures: string[] = [];
+  for (let k = 0; k < nodes.length; k++) {
+    const node = ((opts.start ?? 0) + k) % nodes.length;
+    const url = nodes[node]!;
+    try {
+      return { conn: await connect(opts.shape ? opts.shape(url) : url, socketOptions(addr, url, opts.extra)), node };
+    } catch (err) {
+      if (nodes.length === 1) throw err;
+      failures.push(`${redactUrl(url)}: ${redactIn(err instanceof Error ? err.message : String(err), url)}`);
+    }
+  }
+  throw new CoffeeError("BROKER_UNAVAILABLE", `no node of the RabbitMQ cluster took the connection: ${failures.join("; ")}`);
 }
 
 /** The environment that hands `addr` to a child process (the URL in env, never in argv). */

@@ -4,7 +4,7 @@ import { allQueues } from "./topology.ts";
 
 /** Delete a namespace's queues (with any messages left in them) and its exchange. */
 export async function deleteNamespace(broker: BrokerAddress, namespace: string): Promise<void> {
-  const conn = await connectBroker(broker);
+  const { conn } = await connectBroker(broker);
   try {
     const ch = await conn.createChannel();
     for (const q of allQueues()) await ch.deleteQueue(`${namespace}.${q.name}`);
@@ -26,7 +26,7 @@ export interface ConsumedQueue {
  * a fresh one).
  */
 export async function namespaceConsumers(broker: BrokerAddress, namespace: string): Promise<ConsumedQueue[]> {
-  const conn = await connectBroker(broker);
+  const { conn } = await connectBroker(broker);
   const found: ConsumedQueue[] = [];
   try {
     for (const q of allQueues()) {

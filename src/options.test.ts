@@ -96,4 +96,10 @@ describe("redaction", () => {
     expect(redactUrl("amqp://rabbit:5672/vhost")).toBe("amqp://rabbit:5672/vhost");
     expect(redactUrl("amqp://user@rabbit")).toBe("amqp://user@rabbit");
   });
+
+  test("a list of nodes (AMQP_URL naming a RabbitMQ cluster) has every node's password hidden", () => {
+    const url = "amqp://app:one@rabbit-1:5672,amqps://app:t@wo@rabbit-2:5671";
+    expect(redactUrl(url)).toBe("amqp://app:***@rabbit-1:5672,amqps://app:***@rabbit-2:5671");
+    expect(redactIn("one refused, then t@wo refused", url)).toBe("*** refused, then *** refused");
+  });
 });

@@ -38,7 +38,7 @@ export async function brokerAnswers(broker: BrokerAddress): Promise<boolean> {
 /** Why an AMQP connection to `broker` fails (refused, TLS verification, credentials), or null if it succeeds. */
 export async function brokerProbe(broker: BrokerAddress): Promise<string | null> {
   try {
-    const conn = await connectBroker(broker, broker.url, { timeout: 3000 });
+    const { conn } = await connectBroker(broker, { extra: { timeout: 3000 } });
     await conn.close();
     return null;
   } catch (err) {

@@ -1,4 +1,5 @@
 /** Credentials out of anything that is logged or printed. */
+import { brokerNodes } from "./brokerNodes.ts";
 
 /**
  * The user-info of a URL, split as the AMQP driver splits it: everything between `scheme://` and
@@ -20,14 +21,18 @@ function passwordSpan(url: string): { start: number; end: number } | null {
   return colon < 0 || colon > info.end ? null : { start: colon + 1, end: info.end };
 }
 
-/** The URL without its password, for logs and errors. */
+/** The URL without its password, for logs and errors; each node's, for a list of nodes (src/brokerNodes.ts). */
 export function redactUrl(url: string): string {
+  const nodes = brokerNodes(url);
+  if (nodes.length > 1) return nodes.map(redactUrl).join(",");
   const span = passwordSpan(url);
   return span ? `${url.slice(0, span.start)}***${url.slice(span.end)}` : url;
 }
 
-/** `text` (say, a driver's error message) with `url`'s password, if it has one, replaced by ***. */
+/** `text` (say, a driver's error message) with `url`'s password, if it has one, replaced by ***; every node's, for a list. */
 export function redactIn(text: string, url: string): string {
+  const nodes = brokerNodes(url);
+  if (nodes.length > 1) return nodes.reduce((out, node) => redactIn(out, node), text);
   const span = passwordSpan(url);
   const password = span ? url.slice(span.start, span.end) : "";
   if (password === "") return text;

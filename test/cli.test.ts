@@ -266,7 +266,7 @@ describe("command line", () => {
       const r = await runCoffee(["--role", "gateway", "--port", String(busy.port), "--namespace", namespace, "--state-dir", dir]);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n")).toEqual([expect.stringContaining(`CONFIG_INVALID: --port ${busy.port}: cannot listen on 0.0.0.0:${busy.port}`)]);
-      const conn = await connectBroker({ url: AMQP_URL });
+      const { conn } = await connectBroker({ url: AMQP_URL });
       try {
         const ch = await conn.createChannel();
         ch.on("error", () => {});
