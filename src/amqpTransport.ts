@@ -363,9 +363,12 @@ export class AmqpTransport implements Transport {
         return await this.publishOn(link, routingKey, body);
       } catch (err) {
         if (this.closing) throw err;
-        // Lost connection: wait for the next one. A broker nack on a live link: retry too,
-        // after a pause so a persistently failing broker is not hammered.
-        if (this.link === link) await Bun.sleep(this.opts.reconnectInitialMs);
+        // Lost connection: wait for the next one. A broker nack on a live link: a new link, then
+        // the publish again. Not the same channel: RabbitMQ 3.10 was seen nacking every publish
+        // to a quorum queue, for minutes, on a channel opened while that queue's leader node was
+        // down, while a new channel's were acked (test/rabbitNodeLoss.test.ts). The reconnect
+        // backs off, so a broker that nacks everything is not hammered.
+        this.recycle(errorMessage(err), link);
       }
     }
   }

@@ -4,9 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AmqpTransport } from "../src/amqpTransport.ts";
+import { connectBroker } from "../src/brokerAddress.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { deleteNamespace } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
+import { freeTcpPort } from "../src/ports.ts";
+import { redactUrl } from "../src/redact.ts";
 import { MAX_MESSAGE_BYTES, type Delivery } from "../src/transport.ts";
 import { uniqueNamespace } from "./harness.ts";
 
@@ -67,5 +70,84 @@ describe.if(brokerUp)("AMQP transport (RabbitMQ at AMQP_URL)", () => {
     // deliver it again, and that delivery's own ack went through.
     expect(seen).toEqual([{ redelivered: false, ackAfterNack: false }, { redelivered: true, ackAfterNack: true }]);
     expect(events.filter((e) => e !== "connected")).toEqual([]);
+  });
+});
+
+describe.if(brokerUp)("AMQP_URL naming several nodes (RabbitMQ at AMQP_URL behind a dead one)", () => {
+  const dead = `amqp://guest:s3cret@127.0.0.1:${freeTcpPort()}`;
+
+  test("a connection skips a node that does not answer and says which node it reached", async () => {
+    const { conn, node } = await connectBroker({ url: `${dead},${AMQP_URL}` });
+    await conn.close();
+    expect(node).toBe(1);
+  });
+
+  test("when no node answers, one BROKER_UNAVAILABLE names each node's failure, passwords hidden", async () => {
+    let err: unknown;
+    await connectBroker({ url: `${dead},${dead.replace("127.0.0.1", "127.0.0.2")}` }).catch((e: unknown) => { err = e; });
+    expect((err as CoffeeError).code).toBe("BROKER_UNAVAILABLE");
+    expect((err as Error).message).toContain("amqp://guest:***@127.0.0.1:");
+    expect((err as Error).message).toContain("amqp://guest:***@127.0.0.2:");
+    expect((err as Error).message).toContain("ECONNREFUSED");
+    expect((err as Error).message).not.toContain("s3cret");
+  });
+
+  test("the transport opens on whichever node answers, wherever its list starts, and reports that node", async () => {
+    const namespace = uniqueNamespace("nodes");
+    // Either order: the transport starts at a random node, so both orders are tried a few times.
+    for (const url of [`${dead},${AMQP_URL}`, `${AMQP_URL},${dead}`, `${dead},${AMQP_URL}`, `${AMQP_URL},${dead}`]) {
+      const connected: string[] = [];
+      const t = await AmqpTransport.open({
+        broker: { url }, queueType: "classic", namespace, maxUnconfirmed: 4,
+        reconnectInitialMs: 50, reconnectMaxMs: 100, onEvent: (e) => { if (e.type === "connected") connected.push(e.url); }, onError: () => {},
+      });
+      try {
+        await t.declare([{ name: "q", bindings: ["q"] }]);
+        await t.publish("q", new Uint8Array([1]));
+        expect(connected).toEqual([redactUrl(AMQP_URL)]);
+      } finally {
+        await t.close();
+      }
+    }
+    await deleteNamespace({ url: AMQP_URL }, namespace);
+  });
+});
+
+describe.if(brokerUp)("a publish the broker nacks", () => {
+  test("is sent again on a new link (a channel that nacks is not trusted again), and resolves once the queue takes it", async () => {
+    const namespace = uniqueNamespace("nack");
+    const events: string[] = [];
+    const replaced = Promise.withResolvers<void>();
+    const t = await AmqpTransport.open({
+      broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 4, reconnectInitialMs: 50, reconnectMaxMs: 200, onError: () => {},
+      onEvent: (e) => {
+        events.push(e.type);
+        if (e.type === "disconnected" && e.reason.includes("nacked")) replaced.resolve();
+      },
+    });
+    // A queue that holds one message and nacks the next (overflow reject-publish), bound to the key.
+    const { conn } = await connectBroker({ url: AMQP_URL });
+    const ch = await conn.createChannel();
+    const queue = `${namespace}.full`;
+    try {
+      await ch.assertQueue(queue, { durable: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
+      await ch.bindQueue(queue, `${namespace}.data`, `${namespace}.k`);
+      await t.publish("k", new Uint8Array([1]));
+      const second = t.publish("k", new Uint8Array([2]));
+      let settled = false;
+      void second.then(() => { settled = true; });
+      // Nacked, the link replaced, sent again (and nacked again while the queue is full).
+      await replaced.promise;
+      expect(settled).toBe(false);
+      await ch.purgeQueue(queue);
+      await second;
+      expect((await ch.checkQueue(queue)).messageCount).toBe(1);
+      expect(events.at(-1)).toBe("connected");
+    } finally {
+      await t.close();
+      await ch.deleteQueue(queue);
+      await conn.close();
+      await deleteNamespace({ url: AMQP_URL }, namespace);
+    }
   });
 });
