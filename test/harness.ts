@@ -66,8 +66,12 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-/** Start `coffee up` and resolve once it prints its `ready` line. */
-export async function startCluster(opts: { tag: string; extraArgs?: string[]; port?: number; env?: Record<string, string> }): Promise<TestCluster & { banner: string }> {
+/**
+ * Start `coffee up` and resolve once it prints its `ready` line. `stop()` deletes the namespace
+ * afterwards unless `keepNamespace` (a test whose private broker goes away with it: deleting
+ * quorum queues with a member down waits out a timeout per queue).
+ */
+export async function startCluster(opts: { tag: string; extraArgs?: string[]; port?: number; env?: Record<string, string>; keepNamespace?: boolean }): Promise<TestCluster & { banner: string }> {
   const stateDir = tempDir(`state-${opts.tag}`);
   const namespace = uniqueNamespace(opts.tag);
   // A port the OS just handed out, not a random guess: a guess collided with a busy port once.
@@ -121,7 +125,7 @@ export async function startCluster(opts: { tag: string; extraArgs?: string[]; po
     stop: async () => {
       proc.kill("SIGTERM");
       await proc.exited;
-      await deleteNamespace({ url: opts.env?.AMQP_URL || AMQP_URL, ...(opts.env?.AMQP_CA_FILE ? { caFile: opts.env.AMQP_CA_FILE } : {}) }, namespace).catch(() => {});
+      if (!opts.keepNamespace) await deleteNamespace({ url: opts.env?.AMQP_URL || AMQP_URL, ...(opts.env?.AMQP_CA_FILE ? { caFile: opts.env.AMQP_CA_FILE } : {}) }, namespace).catch(() => {});
       rmSync(stateDir, { recursive: true, force: true });
     },
   };

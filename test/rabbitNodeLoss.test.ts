@@ -33,7 +33,8 @@ describe.if(installed)("a RabbitMQ node lost (3-node private cluster, quorum que
     const out = join(dir, "out");
     await generate(data, 83, ["--months", "2024-05..2024-06", "--transactions-per-month", "3000", "--users", "400"]);
     const expected = await reference(data);
-    const cluster = await startCluster({ tag: "nodeloss", extraArgs: ["--queue-type", "quorum"], env: { AMQP_URL: rabbit.url } });
+    // The namespace goes with the private cluster in afterAll.
+    const cluster = await startCluster({ tag: "nodeloss", extraArgs: ["--queue-type", "quorum"], env: { AMQP_URL: rabbit.url }, keepNamespace: true });
     try {
       // Which node the gateway took (each process starts at a random node of the list).
       const connectedAt = (log: string): string[] => [...log.matchAll(/broker connected at amqp:\/\/[^@]*@127\.0\.0\.1:(\d+)/g)].map((m) => m[1]!);
