@@ -27,11 +27,6 @@ const EMPTY_BODY = new Uint8Array(0);
  */
 const CLOSE_WAIT_MS = 5_000;
 
-/**
- * How long a connection's TCP and AMQP handshake may stay silent: a node whose host is gone
- * drops SYNs, and without this the next node of a cluster would wait for the kernel's ~2 min.
- */
-const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Close `conn`; one the broker does not answer within `waitMs` (it reads nothing from a blocked
@@ -54,7 +49,9 @@ export type BrokerEvent =
   | { type: "reconnecting"; attempt: number; delayMs: number; lastError: string }
   /** The broker stopped taking publishes (a memory or disk alarm): they wait, unconfirmed, until `unblocked`. */
   | { type: "blocked"; reason: string }
-  | { type: "unblocked" };
+  | { type: "unblocked" }
+  /** The broker nacked a publish: it goes again on a new publishing channel, after `delayMs`. */
+  | { type: "publisher-replaced"; reason: string; delayMs: number };
 
 /** Durable queue flavours RabbitMQ offers; quorum queues replicate across cluster nodes. */
 export const QUEUE_TYPES = ["classic", "quorum"] as const;
@@ -91,9 +88,20 @@ interface Link {
    * channel closes (its loop stops at the first slot an out-of-order confirm left empty), so the
    * transport fails them itself when the link is lost.
    */
-  pending: Set<(err: unknown) => void>;
+  pending: Map<(err: unknown) => void, ConfirmChannel>;
+  /** A publishing channel being opened to replace one that nacked, if any. */
+  replacing: Promise<void> | null;
   /** Index of the node (brokerNodes of the URL) the publishing connection is to. */
   node: number;
+}
+
+/** The error amqplib 0.10 gives a confirm callback for a basic.nack (lib/channel.js). */
+const AMQPLIB_NACK = "message nacked";
+
+/** What publishOn tells its caller about one try: the channel it used, and whether the broker nacked it. */
+interface PublishAttempt {
+  pub: ConfirmChannel | null;
+  nacked: boolean;
 }
 
 interface ConsumerEntry {
@@ -128,6 +136,8 @@ export class AmqpTransport implements Transport {
   private messageLimit = MAX_MESSAGE_BYTES;
   /** Channel for queue-depth checks, kept apart so a failed check never closes a working channel. */
   private side: { link: Link; ch: Channel } | null = null;
+  /** Broker nacks in a row (reset by any confirm): the pause before a nacked publish goes again grows with it. */
+  private nackStreak = 0;
   /** The node tried first on the next connect: a random one at first, so a cluster's processes spread over its nodes. */
   private nextNode: number;
 
@@ -179,24 +189,16 @@ export class AmqpTransport implements Transport {
     };
     // Both connections to one node, the one after a lost link's (src/brokerNodes.ts): a node that
     // just went away is tried last, not waited on first.
-    const first = await connectBroker(this.opts.broker, { shape: withHeartbeat, start: this.nextNode, extra: { timeout: CONNECT_TIMEOUT_MS } });
+    const first = await connectBroker(this.opts.broker, { shape: withHeartbeat, start: this.nextNode });
     const conn = watched(first.conn);
     let consumeConn: ChannelModel | null = null;
     try {
-      consumeConn = watched((await connectBroker(this.opts.broker, { shape: withHeartbeat, start: first.node, extra: { timeout: CONNECT_TIMEOUT_MS } })).conn);
-      const pub = await conn.createConfirmChannel();
-      // The publishing channel can die alone (e.g. a 404 from the broker): see its 'close' below.
-      pub.on("error", (err: Error) => {
-        // Retried, a message the broker finds too large would close the channel again, forever.
-        const limit = brokerMessageLimit(errorMessage(err));
-        if (limit !== null) this.messageLimit = Math.min(this.messageLimit, limit);
-        this.opts.onError(err);
-      });
-      pub.on("drain", () => this.wake());
+      consumeConn = watched((await connectBroker(this.opts.broker, { shape: withHeartbeat, start: first.node })).conn);
+      const pub = await this.openPublisher(conn);
       await pub.assertExchange(this.exchange, "direct", { durable: true });
       await this.declareOn(pub, this.declared);
       if (closedEarly !== null) throw new CoffeeError("BROKER_UNAVAILABLE", `a broker connection closed as it opened: ${closedEarly}`);
-      const link: Link = { conn, consumeConn, pub, pending: new Set(), node: first.node };
+      const link: Link = { conn, consumeConn, pub, pending: new Map(), replacing: null, node: first.node };
       for (const c of [conn, consumeConn]) c.on("close", (err?: Error) => this.lost(link, err ? err.message : "connection closed"));
       // Without these a broker's resource alarm looks like a hang: publishes simply never confirm.
       conn.on("blocked", (reason: string) => {
@@ -207,14 +209,63 @@ export class AmqpTransport implements Transport {
         if (this.link === link) this.blocked = false;
         this.opts.onEvent({ type: "unblocked" });
       });
-      pub.on("close", () => this.recycle("publishing channel closed", link));
+      this.watchPublisher(link, pub);
       this.link = link;
       for (const entry of this.consumers) if (!entry.cancelled) await this.subscribe(link, entry);
     } catch (err) {
       this.link = null;
+      // This node took the connections and failed after (a declare, a close as it opened): the
+      // next attempt starts at the next node, or it would meet the same failure every time.
+      this.nextNode = first.node + 1;
       await this.closeConnections(conn, consumeConn);
       throw err;
     }
+  }
+
+  /** A confirm channel on `conn` for publishing, wired to this transport. */
+  private async openPublisher(conn: ChannelModel): Promise<ConfirmChannel> {
+    const pub = await conn.createConfirmChannel();
+    // The publishing channel can die alone (e.g. a 404 from the broker): see watchPublisher.
+    pub.on("error", (err: Error) => {
+      // Retried, a message the broker finds too large would close the channel again, forever.
+      const limit = brokerMessageLimit(errorMessage(err));
+      if (limit !== null) this.messageLimit = Math.min(this.messageLimit, limit);
+      this.opts.onError(err);
+    });
+    pub.on("drain", () => this.wake());
+    return pub;
+  }
+
+  /** A publishing channel that closes while it is still `link`'s: the link is replaced. */
+  private watchPublisher(link: Link, pub: ConfirmChannel): void {
+    pub.on("close", () => {
+      if (link.pub === pub) this.recycle("publishing channel closed", link);
+    });
+  }
+
+  /**
+   * Replace `link`'s publishing channel `nacked` by a new one on the same connection (once, however
+   * many of its publishes were nacked). Consumers keep their channels. Publishes still awaiting
+   * the old channel's confirms fail and go again on the new one. If no channel opens, the link is.
+   */
+  private async replacePublisher(link: Link, nacked: ConfirmChannel, reason: string): Promise<void> {
+    if (link.replacing) return link.replacing;
+    if (this.link !== link || link.pub !== nacked) return;
+    link.replacing = (async () => {
+      try {
+        const pub = await this.openPublisher(link.conn);
+        if (this.link !== link) { void pub.close().catch(() => {}); return; }
+        this.watchPublisher(link, pub);
+        link.pub = pub;
+        for (const [settle, ch] of [...link.pending]) if (ch === nacked) settle(new Error(`its channel was replaced (${reason})`));
+        void nacked.close().catch(() => {});
+      } catch (err) {
+        this.recycle(`no new publishing channel after a nack: ${errorMessage(err)}`, link);
+      } finally {
+        link.replacing = null;
+      }
+    })();
+    return link.replacing;
   }
 
   /** Retry connectOnce with capped exponential backoff and jitter until it succeeds (or, with `refusalIsFinal`, is refused). */
@@ -255,7 +306,7 @@ export class AmqpTransport implements Transport {
 
   /** A connection of `link` is gone: close the other, forget both and reconnect in the background. */
   private lost(link: Link, reason: string): void {
-    for (const settle of [...link.pending]) settle(new Error(`connection lost: ${reason}`));
+    for (const settle of [...link.pending.keys()]) settle(new Error(`connection lost: ${reason}`));
     if (this.link !== link) return;
     this.link = null;
     this.nextNode = link.node + 1;
@@ -317,31 +368,44 @@ export class AmqpTransport implements Transport {
     await this.declareOn(link.pub, queues);
   }
 
-  /** Publish on one link; resolves on the broker's confirm. */
-  private async publishOn(link: Link, routingKey: string, body: Uint8Array): Promise<void> {
+  /**
+   * Publish on one link; resolves on the broker's confirm. `attempt` learns which channel the
+   * publish went on and whether the broker itself nacked it (rather than the link or channel
+   * being given up).
+   */
+  private async publishOn(link: Link, routingKey: string, body: Uint8Array, attempt: PublishAttempt): Promise<void> {
     while (this.unconfirmed >= this.opts.maxUnconfirmed && this.link === link) await new Promise<void>((r) => this.waiters.push(r));
     if (this.link !== link) throw new CoffeeError("BROKER_UNAVAILABLE", "connection lost before publishing");
     this.unconfirmed++;
     const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const pub = link.pub;
+    attempt.pub = pub;
     let writable = true;
     const confirmed = new Promise<void>((resolve, reject) => {
       let done = false;
-      const settled = (err: unknown): void => {
-        // Called by amqplib's confirm, or by lost(); whichever comes first counts.
+      const settled = (err: unknown, fromBroker: boolean): void => {
+        // Called by amqplib's confirm, or by lost() or replacePublisher(); whichever comes first counts.
         if (done) return;
         done = true;
-        link.pending.delete(settled);
+        link.pending.delete(giveUp);
         this.unconfirmed--;
         this.wake();
-        if (err) reject(new CoffeeError("BROKER_UNAVAILABLE", `publish to ${routingKey} not confirmed: ${errorMessage(err)}`));
-        else resolve();
+        if (!err) {
+          this.nackStreak = 0;
+          return resolve();
+        }
+        // amqplib calls back with "message nacked" for a basic.nack, and with "channel closed"
+        // for every publish unconfirmed when the channel goes: only the first is the broker's no.
+        attempt.nacked = fromBroker && err instanceof Error && err.message === AMQPLIB_NACK;
+        reject(new CoffeeError("BROKER_UNAVAILABLE", `publish to ${routingKey} not confirmed: ${errorMessage(err)}`));
       };
-      link.pending.add(settled);
+      const giveUp = (err: unknown): void => settled(err, false);
+      link.pending.set(giveUp, pub);
       try {
-        writable = link.pub.publish(this.exchange, this.q(routingKey), buf, { persistent: true }, settled);
+        writable = pub.publish(this.exchange, this.q(routingKey), buf, { persistent: true }, (err: unknown) => settled(err, true));
       } catch (err) {
         // amqplib throws synchronously on a closed channel; the slot must still be released.
-        settled(err);
+        giveUp(err);
       }
     });
     // The socket buffer is full: let it drain before the next publish is written.
@@ -351,7 +415,9 @@ export class AmqpTransport implements Transport {
 
   /**
    * Publish persistently; resolves once the broker confirmed it. A publish that is not
-   * confirmed because the connection was lost is sent again on the next connection.
+   * confirmed because the connection was lost is sent again on the next connection; one the
+   * broker nacked, on a new publishing channel (replacePublisher), after a backoff that grows
+   * while nacks follow one another.
    */
   async publish(routingKey: string, body: Uint8Array): Promise<void> {
     for (;;) {
@@ -359,16 +425,20 @@ export class AmqpTransport implements Transport {
       const link = await this.linked();
       // Checked again: the limit may have been learnt while this publish waited for a link.
       checkMessageSize(routingKey, body, this.messageLimit);
+      const attempt: PublishAttempt = { pub: null, nacked: false };
       try {
-        return await this.publishOn(link, routingKey, body);
+        return await this.publishOn(link, routingKey, body, attempt);
       } catch (err) {
         if (this.closing) throw err;
-        // Lost connection: wait for the next one. A broker nack on a live link: a new link, then
-        // the publish again. Not the same channel: RabbitMQ 3.10 was seen nacking every publish
-        // to a quorum queue, for minutes, on a channel opened while that queue's leader node was
-        // down, while a new channel's were acked (test/rabbitNodeLoss.test.ts). The reconnect
-        // backs off, so a broker that nacks everything is not hammered.
-        this.recycle(errorMessage(err), link);
+        // Lost connection or a replaced channel: go again on what is current. A nack: not on the
+        // same channel. RabbitMQ 3.10 was seen nacking every publish to a quorum queue, for
+        // minutes, on a channel opened while that queue's leader node was down, while a new
+        // channel's were acked (test/rabbitNodeLoss.test.ts).
+        if (!attempt.nacked || !attempt.pub) continue;
+        const delayMs = jitteredBackoffMs(this.nackStreak++, this.opts.reconnectInitialMs, this.opts.reconnectMaxMs);
+        if (this.link === link && link.pub === attempt.pub && !link.replacing) this.opts.onEvent({ type: "publisher-replaced", reason: errorMessage(err), delayMs });
+        await this.replacePublisher(link, attempt.pub, errorMessage(err));
+        await Bun.sleep(delayMs);
       }
     }
   }

@@ -70,4 +70,9 @@ test("only a broker that answered and refused us (credentials, certificate) is t
   // The last three are the ones that say a broker answered and may take us later.
   expect(nothing.filter(brokerClosedAtOpen)).toEqual(nothing.slice(-3));
   expect(refused.some(brokerClosedAtOpen)).toBe(false);
+  // Several nodes: each node's failure counts alone, so one closing as it opened (or down) does
+  // not hide another's refusal, and no refusal anywhere is still no refusal.
+  const cluster = (...failures: string[]): string => `no node of the RabbitMQ cluster took the connection: ${failures.map((f, i) => `amqp://u:***@n${i}: ${f}`).join(" | ")}`;
+  for (const m of refused) expect([m, brokerRefusedUs(cluster(nothing.at(-1)!, m)), brokerRefusedUs(cluster(m, nothing[0]!))]).toEqual([m, true, true]);
+  expect(brokerRefusedUs(cluster(...nothing))).toBe(false);
 });

@@ -73,9 +73,18 @@ function hostOf(url: string): string {
   }
 }
 
+/**
+ * How long a connection's TCP and AMQP handshake may stay silent: a node whose host is gone
+ * drops SYNs, and without this the next node of a cluster would wait for the kernel's ~2 min.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Separates the nodes' failures in connectBroker's error, so each can be classified alone. */
+const NODE_FAILURES_SEPARATOR = " | ";
+
 /** How connectBroker connects: amqplib socket options, the URL as sent, and which node first. */
 export interface ConnectOptions {
-  /** amqplib socket options beside TLS's, e.g. `timeout` for the TCP and AMQP handshake. */
+  /** amqplib socket options beside TLS's; `timeout` (the handshake's) is CONNECT_TIMEOUT_MS unless given. */
   extra?: Record<string, unknown>;
   /** The URL as sent (e.g. with a heartbeat added); the node's own by default. */
   shape?: (node: string) => string;
@@ -101,13 +110,13 @@ export async function connectBroker(addr: BrokerAddress, opts: ConnectOptions = 
     const node = ((opts.start ?? 0) + k) % nodes.length;
     const url = nodes[node]!;
     try {
-      return { conn: await connect(opts.shape ? opts.shape(url) : url, socketOptions(addr, url, opts.extra)), node };
+      return { conn: await connect(opts.shape ? opts.shape(url) : url, socketOptions(addr, url, { timeout: CONNECT_TIMEOUT_MS, ...opts.extra })), node };
     } catch (err) {
       if (nodes.length === 1) throw err;
       failures.push(`${redactUrl(url)}: ${redactIn(err instanceof Error ? err.message : String(err), url)}`);
     }
   }
-  throw new CoffeeError("BROKER_UNAVAILABLE", `no node of the RabbitMQ cluster took the connection: ${failures.join("; ")}`);
+  throw new CoffeeError("BROKER_UNAVAILABLE", `no node of the RabbitMQ cluster took the connection: ${failures.join(NODE_FAILURES_SEPARATOR)}`);
 }
 
 /** The environment that hands `addr` to a child process (the URL in env, never in argv). */
@@ -126,6 +135,11 @@ export function brokerEnv(addr: BrokerAddress): Record<string, string> {
  * handshake) counts as nothing answering, and the fallback's log line says which.
  */
 export function brokerRefusedUs(failure: string): boolean {
+  // With several nodes, each node's failure on its own: one closing as it opened must not hide another's refusal.
+  return failure.split(NODE_FAILURES_SEPARATOR).some(refusedUs);
+}
+
+function refusedUs(failure: string): boolean {
   if (brokerClosedAtOpen(failure)) return false;
   return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|certificate|CERT_|altname|self.signed|unable to verify|wrong version number|EPROTO|ssl3?_|tlsv1 alert|handshake failure/i.test(failure);
 }

@@ -114,7 +114,7 @@ describe.if(brokerUp)("AMQP_URL naming several nodes (RabbitMQ at AMQP_URL behin
 });
 
 describe.if(brokerUp)("a publish the broker nacks", () => {
-  test("is sent again on a new link (a channel that nacks is not trusted again), and resolves once the queue takes it", async () => {
+  test("is sent again on a new publishing channel (one that nacks is not trusted again), consumers untouched, and resolves once the queue takes it", async () => {
     const namespace = uniqueNamespace("nack");
     const events: string[] = [];
     const replaced = Promise.withResolvers<void>();
@@ -122,7 +122,7 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 4, reconnectInitialMs: 50, reconnectMaxMs: 200, onError: () => {},
       onEvent: (e) => {
         events.push(e.type);
-        if (e.type === "disconnected" && e.reason.includes("nacked")) replaced.resolve();
+        if (e.type === "publisher-replaced" && e.reason.includes("nacked")) replaced.resolve();
       },
     });
     // A queue that holds one message and nacks the next (overflow reject-publish), bound to the key.
@@ -132,6 +132,10 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
     try {
       await ch.assertQueue(queue, { durable: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
       await ch.bindQueue(queue, `${namespace}.data`, `${namespace}.k`);
+      // A consumer elsewhere, to show that a nack costs consumers nothing.
+      await t.declare([{ name: "other", bindings: ["other"] }]);
+      const delivered = Promise.withResolvers<number>();
+      const consumer = await t.consume("other", { prefetch: 1, concurrent: false }, (d) => { delivered.resolve(d.body[0]!); d.ack(); });
       await t.publish("k", new Uint8Array([1]));
       const second = t.publish("k", new Uint8Array([2]));
       let settled = false;
@@ -142,7 +146,11 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       await ch.purgeQueue(queue);
       await second;
       expect((await ch.checkQueue(queue)).messageCount).toBe(1);
-      expect(events.at(-1)).toBe("connected");
+      await t.publish("other", new Uint8Array([7]));
+      expect(await delivered.promise).toBe(7);
+      await consumer.cancel();
+      // One link all along: no reconnect, so no consumer was cut and its deliveries redelivered.
+      expect(events.filter((e) => e !== "publisher-replaced")).toEqual(["connected"]);
     } finally {
       await t.close();
       await ch.deleteQueue(queue);
