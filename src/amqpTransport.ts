@@ -50,7 +50,7 @@ export type BrokerEvent =
   /** The broker stopped taking publishes (a memory or disk alarm): they wait, unconfirmed, until `unblocked`. */
   | { type: "blocked"; reason: string }
   | { type: "unblocked" }
-  /** The broker nacked a publish: it goes again on a new publishing channel, after `delayMs`. */
+  /** The broker nacked a publish: it goes again on a new publishing channel, opened in `delayMs`. */
   | { type: "publisher-replaced"; reason: string; delayMs: number };
 
 /** Durable queue flavours RabbitMQ offers; quorum queues replicate across cluster nodes. */
@@ -136,8 +136,14 @@ export class AmqpTransport implements Transport {
   private messageLimit = MAX_MESSAGE_BYTES;
   /** Channel for queue-depth checks, kept apart so a failed check never closes a working channel. */
   private side: { link: Link; ch: Channel } | null = null;
-  /** Broker nacks in a row (reset by any confirm): the pause before a nacked publish goes again grows with it. */
-  private nackStreak = 0;
+  /**
+   * Publishing channels replaced for nacks in a row, and when the last was: a replacement waits
+   * until jitteredBackoffMs(replacements) has passed since the one before, so a queue that keeps
+   * nacking costs a new channel (and a resend of what was in flight) at most that often. A nack
+   * after a calm of reconnectMaxMs starts the count again.
+   */
+  private replacements = 0;
+  private lastReplacedMs = 0;
   /** The node tried first on the next connect: a random one at first, so a cluster's processes spread over its nodes. */
   private nextNode: number;
 
@@ -251,12 +257,20 @@ export class AmqpTransport implements Transport {
   private async replacePublisher(link: Link, nacked: ConfirmChannel, reason: string): Promise<void> {
     if (link.replacing) return link.replacing;
     if (this.link !== link || link.pub !== nacked) return;
+    const now = performance.now();
+    if (now - this.lastReplacedMs > this.opts.reconnectMaxMs * 2) this.replacements = 0;
+    const delayMs = this.replacements === 0 ? 0 : Math.max(0, this.lastReplacedMs + jitteredBackoffMs(this.replacements - 1, this.opts.reconnectInitialMs, this.opts.reconnectMaxMs) - now);
+    this.opts.onEvent({ type: "publisher-replaced", reason, delayMs: Math.round(delayMs) });
     link.replacing = (async () => {
       try {
+        if (delayMs > 0) await Bun.sleep(delayMs);
+        if (this.link !== link) return;
         const pub = await this.openPublisher(link.conn);
         if (this.link !== link) { void pub.close().catch(() => {}); return; }
         this.watchPublisher(link, pub);
         link.pub = pub;
+        this.replacements++;
+        this.lastReplacedMs = performance.now();
         for (const [settle, ch] of [...link.pending]) if (ch === nacked) settle(new Error(`its channel was replaced (${reason})`));
         void nacked.close().catch(() => {});
       } catch (err) {
@@ -364,8 +378,16 @@ export class AmqpTransport implements Transport {
   async declare(queues: readonly QueueSpec[]): Promise<void> {
     const names = new Set(queues.map((q) => q.name));
     this.declared = [...this.declared.filter((q) => !names.has(q.name)), ...queues];
-    const link = await this.linked();
-    await this.declareOn(link.pub, queues);
+    for (;;) {
+      const link = await this.linked();
+      const pub = link.pub;
+      try {
+        return await this.declareOn(pub, queues);
+      } catch (err) {
+        // Its channel replaced meanwhile (a nack elsewhere) on a live link: again on the new one.
+        if (this.link !== link || link.pub === pub) throw err;
+      }
+    }
   }
 
   /**
@@ -390,10 +412,7 @@ export class AmqpTransport implements Transport {
         link.pending.delete(giveUp);
         this.unconfirmed--;
         this.wake();
-        if (!err) {
-          this.nackStreak = 0;
-          return resolve();
-        }
+        if (!err) return resolve();
         // amqplib calls back with "message nacked" for a basic.nack, and with "channel closed"
         // for every publish unconfirmed when the channel goes: only the first is the broker's no.
         attempt.nacked = fromBroker && err instanceof Error && err.message === AMQPLIB_NACK;
@@ -416,8 +435,8 @@ export class AmqpTransport implements Transport {
   /**
    * Publish persistently; resolves once the broker confirmed it. A publish that is not
    * confirmed because the connection was lost is sent again on the next connection; one the
-   * broker nacked, on a new publishing channel (replacePublisher), after a backoff that grows
-   * while nacks follow one another.
+   * broker nacked, on a new publishing channel (replacePublisher), opened no more often than a
+   * backoff that grows while nacks follow one another allows.
    */
   async publish(routingKey: string, body: Uint8Array): Promise<void> {
     for (;;) {
@@ -430,15 +449,16 @@ export class AmqpTransport implements Transport {
         return await this.publishOn(link, routingKey, body, attempt);
       } catch (err) {
         if (this.closing) throw err;
-        // Lost connection or a replaced channel: go again on what is current. A nack: not on the
-        // same channel. RabbitMQ 3.10 was seen nacking every publish to a quorum queue, for
-        // minutes, on a channel opened while that queue's leader node was down, while a new
-        // channel's were acked (test/rabbitNodeLoss.test.ts).
-        if (!attempt.nacked || !attempt.pub) continue;
-        const delayMs = jitteredBackoffMs(this.nackStreak++, this.opts.reconnectInitialMs, this.opts.reconnectMaxMs);
-        if (this.link === link && link.pub === attempt.pub && !link.replacing) this.opts.onEvent({ type: "publisher-replaced", reason: errorMessage(err), delayMs });
-        await this.replacePublisher(link, attempt.pub, errorMessage(err));
-        await Bun.sleep(delayMs);
+        // A nack: again, but not on the same channel. RabbitMQ 3.10 was seen nacking every
+        // publish to a quorum queue, for minutes, on a channel opened while that queue's leader
+        // node was down, while a new channel's were acked (test/rabbitNodeLoss.test.ts).
+        if (attempt.nacked && attempt.pub) {
+          await this.replacePublisher(link, attempt.pub, errorMessage(err));
+          continue;
+        }
+        // Lost connection or a replaced channel: again on what is current. Any other failure on
+        // a live link and channel: again after a pause, not in a loop that starves the timers.
+        if (this.link === link && link.pub === attempt.pub) await Bun.sleep(this.opts.reconnectInitialMs);
       }
     }
   }

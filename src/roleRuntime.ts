@@ -86,7 +86,7 @@ export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTran
         case "unblocked":
           return log.info("broker unblocked publishing");
         case "publisher-replaced":
-          return log.warn(`broker nacked a publish (${e.reason}): publishing on a new channel, again in ${e.delayMs} ms`);
+          return log.warn(`broker nacked a publish (${e.reason}): publishing on a new channel${e.delayMs > 0 ? ` in ${e.delayMs} ms` : ""}`);
         default:
           // A new kind of event must be given its own line here.
           return ((unhandled: never): void => void unhandled)(e);
