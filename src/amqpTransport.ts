@@ -27,7 +27,6 @@ const EMPTY_BODY = new Uint8Array(0);
  */
 const CLOSE_WAIT_MS = 5_000;
 
-
 /**
  * Close `conn`; one the broker does not answer within `waitMs` (it reads nothing from a blocked
  * connection) ends with its socket, and the broker then requeues its unacked deliveries as for a
@@ -140,15 +139,18 @@ export class AmqpTransport implements Transport {
    * Publishing channels replaced for nacks in a row, and when the last was: a replacement waits
    * until jitteredBackoffMs(replacements) has passed since the one before, so a queue that keeps
    * nacking costs a new channel (and a resend of what was in flight) at most that often. A nack
-   * after a calm of reconnectMaxMs starts the count again.
+   * after a calm of twice reconnectMaxMs starts the count again.
    */
   private replacements = 0;
   private lastReplacedMs = 0;
+  /** The broker's node URLs (src/brokerNodes.ts). */
+  private readonly nodes: string[];
   /** The node tried first on the next connect: a random one at first, so a cluster's processes spread over its nodes. */
   private nextNode: number;
 
   private constructor(private readonly opts: AmqpOptions) {
-    this.nextNode = Math.floor(Math.random() * brokerNodes(opts.broker.url).length);
+    this.nodes = brokerNodes(opts.broker.url);
+    this.nextNode = Math.floor(Math.random() * this.nodes.length);
   }
 
   /**
@@ -303,7 +305,7 @@ export class AmqpTransport implements Transport {
           break;
         }
         this.reconnecting = false;
-        this.opts.onEvent({ type: "connected", url: redactUrl(brokerNodes(this.opts.broker.url)[this.link?.node ?? 0] ?? this.opts.broker.url) });
+        this.opts.onEvent({ type: "connected", url: redactUrl(this.nodes[this.link?.node ?? 0] ?? this.opts.broker.url) });
         for (const f of this.linkWaiters.splice(0)) f();
         this.wake();
         return;

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { connect, type ChannelModel } from "amqplib";
-import { CoffeeError, ConfigError } from "./errors.ts";
+import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
 import { optStr, str, type OptionSpec, type OptionValues } from "./options.ts";
 import { brokerNodes } from "./brokerNodes.ts";
 import { redactIn, redactUrl } from "./redact.ts";
@@ -113,7 +113,7 @@ export async function connectBroker(addr: BrokerAddress, opts: ConnectOptions = 
       return { conn: await connect(opts.shape ? opts.shape(url) : url, socketOptions(addr, url, { timeout: CONNECT_TIMEOUT_MS, ...opts.extra })), node };
     } catch (err) {
       if (nodes.length === 1) throw err;
-      failures.push(`${redactUrl(url)}: ${redactIn(err instanceof Error ? err.message : String(err), url)}`);
+      failures.push(`${redactUrl(url)}: ${redactIn(errorMessage(err), url)}`);
     }
   }
   throw new CoffeeError("BROKER_UNAVAILABLE", `no node of the RabbitMQ cluster took the connection: ${failures.join(NODE_FAILURES_SEPARATOR)}`);

@@ -44,6 +44,11 @@ export function reasonLine(file: string, r: ReasonRejects): string {
   return `${file}: ${r.reason}: ${r.count} ${plural(r.count, "row")} ${lineList(r.count, r.firstLines)}`;
 }
 
+/** Files in name order, as every report lists them. */
+function byFile(a: { file: string }, b: { file: string }): number {
+  return a.file < b.file ? -1 : a.file > b.file ? 1 : 0;
+}
+
 /**
  * What a run prints about rejected rows, files by name: `rejected: <rejectLine>` for each file,
  * followed by `why: <reasonLine>` for each of its reasons. The `rejected:` lines read as they did
@@ -51,7 +56,7 @@ export function reasonLine(file: string, r: ReasonRejects): string {
  */
 export function rejectReportLines(files: readonly FileRejects[]): string[] {
   const out: string[] = [];
-  for (const f of [...files].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) {
+  for (const f of [...files].sort(byFile)) {
     out.push(`rejected: ${rejectLine(f)}`);
     for (const r of f.reasons ?? []) out.push(`why: ${reasonLine(f.file, r)}`);
   }
@@ -115,6 +120,6 @@ export class RejectReport {
 
   /** One `rejectLine` per file, by file name (no reasons: see rejectReportLines). */
   lines(): string[] {
-    return this.files().sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)).map(rejectLine);
+    return this.files().sort(byFile).map(rejectLine);
   }
 }
