@@ -97,6 +97,17 @@ describe("redaction", () => {
     expect(redactUrl("amqp://user@rabbit")).toBe("amqp://user@rabbit");
   });
 
+  test("a short password is hidden where it stands alone, not inside the words around it", () => {
+    const url = "amqp://app:E@rabbit";
+    expect(redactIn("ACCESS_REFUSED - Login was refused", url)).toBe("ACCESS_REFUSED - Login was refused");
+    expect(redactIn("amqp://app:E@rabbit refused E", url)).toBe("amqp://app:***@rabbit refused ***");
+    expect(redactIn("pw=ab1; ab12 ab1", "amqp://u:ab1@h")).toBe("pw=***; ab12 ***");
+    // One made of punctuation has no word to be part of.
+    expect(redactIn("x%%y %%", "amqp://u:%25%25@h")).toBe("x***y ***");
+    // From six characters on, every occurrence goes, even inside a word.
+    expect(redactIn("xsecret1x", "amqp://u:secret1@h")).toBe("x***x");
+  });
+
   test("a list of nodes (AMQP_URL naming a RabbitMQ cluster) has every node's password hidden", () => {
     const url = "amqp://app:one@rabbit-1:5672,amqps://app:t@wo@rabbit-2:5671";
     expect(redactUrl(url)).toBe("amqp://app:***@rabbit-1:5672,amqps://app:***@rabbit-2:5671");

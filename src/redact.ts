@@ -36,7 +36,34 @@ export function redactIn(text: string, url: string): string {
   const span = passwordSpan(url);
   const password = span ? url.slice(span.start, span.end) : "";
   if (password === "") return text;
-  return text.split(password).join("***").split(decodeURIComponentSafe(password)).join("***");
+  return hidePassword(hidePassword(text, password), decodeURIComponentSafe(password));
+}
+
+/**
+ * Below this length a password is hidden only where it stands alone: a one-letter password
+ * replaced everywhere would garble the message around it (`ACC***SS_R***FUS***D` for "E"), and
+ * a short word inside a longer one tells nothing about the password.
+ */
+const SHORT_PASSWORD = 6;
+
+const isWordChar = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9]/.test(c);
+
+/** `text` with `password` replaced by ***: everywhere, or for a short one, where it is not part of a longer word. */
+function hidePassword(text: string, password: string): string {
+  if (password === "") return text;
+  if (password.length >= SHORT_PASSWORD) return text.split(password).join("***");
+  const joinsBefore = isWordChar(password[0]);
+  const joinsAfter = isWordChar(password[password.length - 1]);
+  let out = "";
+  let from = 0;
+  for (let at = text.indexOf(password); at >= 0; at = text.indexOf(password, at + 1)) {
+    if (at < from) continue;
+    const inWord = (joinsBefore && isWordChar(text[at - 1])) || (joinsAfter && isWordChar(text[at + password.length]));
+    if (inWord) continue;
+    out += `${text.slice(from, at)}***`;
+    from = at + password.length;
+  }
+  return out + text.slice(from);
 }
 
 function decodeURIComponentSafe(s: string): string {
