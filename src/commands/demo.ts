@@ -3,7 +3,7 @@
  * `coffee up` (RabbitMQ if one answers, else a private node, else in-process), runs concurrent
  * clients, checks every result file against `coffee reference`, and stops the cluster.
  */
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { defaultClientConfig, runClient } from "../../roles/client.ts";
 import type { Command } from "../command.ts";
@@ -43,18 +43,27 @@ export const demoCommand: Command = {
     }
     const port = freeTcpPort();
     const stateDir = join(dir, "state");
+    // The cluster's log lines would bury the demo's own few: they go to a file, shown if it fails.
+    const logFile = join(dir, "cluster.log");
+    const logFd = openSync(logFile, "w");
     const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `demo${port}`, "--monitors", "1", "--delete-on-exit"], {
-      stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
+      stdin: "pipe", stdout: "pipe", stderr: logFd, env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
     });
+    closeSync(logFd);
     try {
       const reader = up.stdout.getReader();
       let banner = "";
       while (!banner.includes("ready")) {
         const { value, done } = await reader.read();
-        if (done) throw new CoffeeError("BROKER_UNAVAILABLE", "the cluster stopped before it was ready (see above)");
+        if (done) {
+          await up.exited;
+          process.stderr.write(lastLines(readFileSync(logFile, "utf8"), 20));
+          throw new CoffeeError("BROKER_UNAVAILABLE", `the cluster stopped before it was ready (exit ${up.exitCode}); its last log lines are above, all of them in ${logFile}`);
+        }
         banner += new TextDecoder().decode(value);
       }
       say(banner.trim());
+      say(`cluster log: ${logFile}`);
       const started = performance.now();
       const runs = await Promise.all(Array.from({ length: clients }, (_, i) =>
         runClient(defaultClientConfig({ dataDir: join(dir, "data", `client${i + 1}`), outDir: join(dir, "results"), host: "127.0.0.1", port, quiet: true }))));
@@ -75,3 +84,9 @@ export const demoCommand: Command = {
     }
   },
 };
+
+/** The last `n` lines of `text`, each ending in a newline. */
+function lastLines(text: string, n: number): string {
+  const lines = text.split("\n").filter((l) => l !== "");
+  return lines.slice(-n).map((l) => `${l}\n`).join("");
+}
