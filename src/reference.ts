@@ -18,7 +18,7 @@ import { keepGreater } from "./queries/repeatedIds.ts";
 export interface ReferenceOptions {
   /** Rows per parsed batch (default 5000). */
   batchRows?: number;
-  /** How many of the smallest rejected line numbers to keep per file (default 10). */
+  /** How many of the smallest rejected line numbers to keep per file and reason (default: as many as the client keeps). */
   maxRejectLines?: number;
   /** Told after every batch read, for a progress display. */
   onProgress?: (progress: ReferenceProgress) => void;
@@ -232,9 +232,8 @@ function q4Text(acc: Accumulators, winners: readonly [number, number[]][]): stri
  */
 export async function computeReference(dataDir: string, opts: ReferenceOptions = {}): Promise<ReferenceResult> {
   const batchRows = opts.batchRows ?? 5000;
-  const keep = opts.maxRejectLines ?? 10;
   const acc = new Accumulators();
-  const report = new RejectReport(keep);
+  const report = new RejectReport(opts.maxRejectLines);
   let rowsRead = 0;
   let filesDone = 0;
   // Listed once, up front: the progress needs the total before the first file is read.

@@ -37,6 +37,10 @@ test("malformed rows are skipped and reported per file; the session completes ex
   writeFileSync(join(data, "transactions", "zz-empty.csv"), "");                          // an empty file
   const usersFile = readdirSync(join(data, "users"))[0]!;
   appendFileSync(join(data, "users", usersFile), "999999,M,1965-13-01,2024-03-01 10:00:00\n"); // bad birthdate
+  // More bad rows in one file than either report lists: the client and coffee reference keep the same first five.
+  const menuFile = readdirSync(join(data, "menu_items"))[0]!;
+  const menuLines = (await Bun.file(join(data, "menu_items", menuFile)).text()).trimEnd().split("\n").length;
+  for (let i = 0; i < 7; i++) appendFileSync(join(data, "menu_items", menuFile), `item-${i},Bad Item,coffee,1.0,False,,\n`);
 
   const reference = await computeReference(data);
   const broker = new MemoryBroker();
@@ -45,8 +49,9 @@ test("malformed rows are skipped and reported per file; the session completes ex
     const r = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: cluster.gatewayPort(), quiet: true, batchRows: 64 }));
     expect(readResults(r.dir)).toEqual(reference.queries);
     expect(reference.queries.q1).toContain("good-after-bad,80.0");
-    expect(r.rejects.total).toBe(6);
+    expect(r.rejects.total).toBe(13);
     expect(r.rejects.lines()).toEqual([
+      `menu_items/${menuFile}: 7 rows rejected (lines ${[1, 2, 3, 4, 5].map((k) => menuLines + k).join(", ")}, ...)`,
       `transactions/${txFile}: 5 rows rejected (lines ${lines + 1}, ${lines + 2}, ${lines + 3}, ${lines + 4}, ${lines + 6})`,
       `users/${usersFile}: 1 row rejected (line ${(await Bun.file(join(data, "users", usersFile)).text()).trimEnd().split("\n").length})`,
     ]);
@@ -54,6 +59,7 @@ test("malformed rows are skipped and reported per file; the session completes ex
     // same as coffee reference gives from its own reading of the files.
     const usersLine = (await Bun.file(join(data, "users", usersFile)).text()).trimEnd().split("\n").length;
     expect(rejectReportLines(r.rejects.files()).filter((l) => l.startsWith("why: "))).toEqual([
+      `why: menu_items/${menuFile}: item_id is not an id (a whole number from 0 to 2147483647): 7 rows (lines ${[1, 2, 3, 4, 5].map((k) => menuLines + k).join(", ")}, ...)`,
       `why: transactions/${txFile}: 3 fields where the header has 9: 1 row (line ${lines + 1})`,
       `why: transactions/${txFile}: final_amount is not an amount exact to the cent (at most 15 digits before the point): 1 row (line ${lines + 2})`,
       `why: transactions/${txFile}: created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp: 1 row (line ${lines + 3})`,
