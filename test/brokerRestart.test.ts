@@ -8,6 +8,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { AmqpTransport, type AmqpOptions, type BrokerEvent } from "../src/amqpTransport.ts";
 import { CoffeeError, errorMessage } from "../src/errors.ts";
+import { acquireNamespaceLock, lockConnectionName, type NamespaceLockEvent } from "../src/namespaceLock.ts";
 import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { GatewayMessage } from "../src/protocol.ts";
@@ -250,6 +251,48 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     expect(handled).toEqual([1, 1, 2, 3]);
     expect(most).toBe(1);
     await t.close();
+  });
+
+  test("namespace lock: one holder at a time; lost in a restart and taken again; a rival that takes it meanwhile is reported", async () => {
+    const events = new Map<string, NamespaceLockEvent[]>();
+    const wakers = new Set<() => void>();
+    const record = (ns: string) => (e: NamespaceLockEvent): void => {
+      events.set(ns, [...(events.get(ns) ?? []), e]);
+      for (const wake of wakers) wake();
+      wakers.clear();
+    };
+    /** Resolves once `ns`'s lock has reported an event of `type` (recorded as it happens). */
+    const heard = async (ns: string, type: NamespaceLockEvent["type"]): Promise<void> => {
+      while (!(events.get(ns) ?? []).some((e) => e.type === type)) await new Promise<void>((r) => wakers.add(r));
+    };
+    const address = { url: broker.url };
+    const quiet = (): void => {};
+
+    const a = await acquireNamespaceLock(address, "lock-a", record("lock-a"), { retryInitialMs: 100, retryMaxMs: 500 });
+    expect(a).not.toBeNull();
+    expect(await acquireNamespaceLock(address, "lock-a", quiet)).toBeNull();
+    await broker.restart();
+    await heard("lock-a", "regained");
+    expect(events.get("lock-a")!.map((e) => e.type)).toEqual(["lost", "regained"]);
+    expect(await acquireNamespaceLock(address, "lock-a", quiet)).toBeNull();
+
+    // b's connection is closed under it, and it waits 1.5 to 3 s before it tries again: the rival is quicker.
+    const b = await acquireNamespaceLock(address, "lock-b", record("lock-b"), { retryInitialMs: 3_000, retryMaxMs: 3_000 });
+    expect(b).not.toBeNull();
+    const bConnection = broker.ctl(["list_connections", "pid", "client_properties"]).split("\n").find((l) => l.includes(lockConnectionName("lock-b")))!.split("\t")[0]!;
+    broker.ctl(["close_connection", bConnection, "closed by the test"]);
+    await heard("lock-b", "lost");
+    // The broker drops an exclusive queue just after the connection, and says nothing when: asked again, briefly.
+    let rival = await acquireNamespaceLock(address, "lock-b", quiet);
+    for (let i = 0; rival === null && i < 10; i++) rival = await Bun.sleep(50).then(() => acquireNamespaceLock(address, "lock-b", quiet));
+    expect(rival).not.toBeNull();
+    await heard("lock-b", "taken");
+    expect(events.get("lock-b")!.map((e) => e.type)).toEqual(["lost", "taken"]);
+    // Released, a lock is free at once for the next holder.
+    await rival!.release();
+    const next = await acquireNamespaceLock(address, "lock-b", quiet);
+    expect(next).not.toBeNull();
+    for (const l of [a, b, next]) await l?.release();
   });
 
   test("cluster: broker restarted mid-session, every process survives, results exact", async () => {

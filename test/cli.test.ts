@@ -7,7 +7,7 @@ import { freeTcpPort, freeUdpPort, tcpAccepts } from "../src/ports.ts";
 import { connectBroker } from "../src/brokerAddress.ts";
 import { deleteNamespace, namespaceConsumers } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
-import { coffeeArgv, generate, runCoffee, startCluster, tempDir } from "./harness.ts";
+import { coffeeArgv, generate, runCoffee, startCluster, tempDir, uniqueNamespace } from "./harness.ts";
 
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 /** Tests that need a broker that answers (CI starts one) are skipped, not hung, without one. */
@@ -187,7 +187,7 @@ describe("command line", () => {
       // --delete-on-exit too: the refused cluster must not delete what is not its own.
       const r = await runCoffee(["up", "--transport", "amqp", "--state-dir", dir, "--port", String(freeTcpPort()), "--namespace", first.namespace, "--monitors", "0", "--delete-on-exit"]);
       expect(r.code).toBe(2);
-      expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^coffee: CONFIG_INVALID: namespace "${first.namespace}" is in use on this broker: \\d+ consumer\\(s\\) on its queues`))]);
+      expect(r.stderr.trim().split("\n")).toEqual([`coffee: CONFIG_INVALID: namespace "${first.namespace}" is in use on this broker: another coffee up holds it (its exclusive queue ${first.namespace}.up-lock); two clusters in one namespace take each other's messages. Give this cluster its own --namespace (and --port, --state-dir), or stop the other one`]);
       expect(first.proc.exitCode).toBeNull();
       expect((await namespaceConsumers({ url: AMQP_URL }, first.namespace)).map((q) => q.queue)).toContain(`${first.namespace}.results`);
       // A cluster stopped as coffee up stops it leaves no consumer behind: the next one starts.
@@ -199,6 +199,57 @@ describe("command line", () => {
     } finally {
       await first.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test.skipIf(!brokerUp)("a namespace consumed by processes coffee up did not start (compose, roles by hand) is refused too", async () => {
+    const namespace = uniqueNamespace("ns-consumed");
+    const dir = tempDir("cli-ns-consumed");
+    const { conn } = await connectBroker({ url: AMQP_URL });
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertQueue(`${namespace}.results`, { durable: false, autoDelete: true });
+      await ch.consume(`${namespace}.results`, () => {});
+      const r = await runCoffee(["up", "--transport", "amqp", "--state-dir", dir, "--port", String(freeTcpPort()), "--namespace", namespace, "--monitors", "0", "--delete-on-exit"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^coffee: CONFIG_INVALID: namespace "${namespace}" is in use on this broker: 1 consumer\\(s\\) on its queues \\(${namespace}\\.results\\)`))]);
+      // Refused before it declared anything, and it deleted nothing: the queue is still consumed.
+      expect(await namespaceConsumers({ url: AMQP_URL }, namespace)).toEqual([{ queue: `${namespace}.results`, consumers: 1 }]);
+    } finally {
+      await conn.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test.skipIf(!brokerUp)("two coffee up started at the same moment in one --namespace: one runs, the other is CONFIG_INVALID", async () => {
+    const namespace = uniqueNamespace("ns-race");
+    const dirs = [tempDir("cli-race-a"), tempDir("cli-race-b")];
+    const ups = dirs.map((dir) => Bun.spawn(coffeeArgv("up", "--transport", "amqp", "--state-dir", dir, "--port", String(freeTcpPort()), "--namespace", namespace, "--monitors", "0", "--delete-on-exit"), {
+      env: { ...process.env, AMQP_URL } as Record<string, string>, stdout: "pipe", stderr: "pipe",
+    }));
+    try {
+      // Each ends up ready or exited; whichever comes first for each.
+      const outcomes = await Promise.all(ups.map(async (p) => {
+        const reader = p.stdout.getReader();
+        let out = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return { ready: false, code: await p.exited, stderr: await new Response(p.stderr).text() };
+          out += new TextDecoder().decode(value);
+          if (out.includes("ready")) return { ready: true, code: null, stderr: "" };
+        }
+      }));
+      expect(outcomes.filter((o) => o.ready)).toHaveLength(1);
+      const refused = outcomes.find((o) => !o.ready)!;
+      expect(refused.code).toBe(2);
+      expect(refused.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^coffee: CONFIG_INVALID: namespace "${namespace}" is in use on this broker: `))]);
+      // The refused one deleted nothing: the running cluster's queues are there and consumed.
+      expect((await namespaceConsumers({ url: AMQP_URL }, namespace)).map((q) => q.queue)).toContain(`${namespace}.results`);
+    } finally {
+      for (const p of ups) p.kill("SIGTERM");
+      await Promise.all(ups.map((p) => p.exited));
+      await deleteNamespace({ url: AMQP_URL }, namespace).catch(() => {});
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
     }
   });
 

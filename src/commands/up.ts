@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
 import { CoffeeError, ConfigError, errorMessage } from "../errors.ts";
 import { startHealthServer, pingHealth, type HealthServer } from "../health.ts";
-import { createLogger } from "../log.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { claimTcpPort, freeTcpPort, freeUdpPort, tcpAccepts, tcpPortFree } from "../ports.ts";
@@ -21,6 +21,7 @@ import { redactIn, redactUrl } from "../redact.ts";
 import { defaultGatewayConfig } from "../../roles/gateway.ts";
 import { startInProcessCluster } from "../inProcessCluster.ts";
 import { deleteNamespace, namespaceConsumers, type ConsumedQueue } from "../namespaceAdmin.ts";
+import { acquireNamespaceLock, lockQueueName, type NamespaceLock, type NamespaceLockEvent } from "../namespaceLock.ts";
 import { PARENT_PID_ENV } from "../parentWatch.ts";
 import { selfCommand } from "../selfCommand.ts";
 import { Supervisor, type ChildSpec } from "../supervisor.ts";
@@ -34,7 +35,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "cluster.json, logs and all state files live below it" },
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "gateway TCP port" },
   { name: "host", type: "string", env: "GATEWAY_HOST", default: "127.0.0.1", help: "address the gateway listens on: this machine only, like every other endpoint of coffee up; 0.0.0.0 for clients on other machines (then set COFFEE_TOKEN, the secret the gateway asks every client for)" },
-  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange; one whose queues have consumers (another cluster) is refused" },
+  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange; one another coffee up holds, or whose queues have consumers (another cluster), is refused" },
   ...brokerOptions("RabbitMQ URL, amqp:// or amqps:// (TLS); when nothing answers there, see --transport"),
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type for every process: classic or quorum (replicated)" },
   { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "auto: the broker at AMQP_URL (or AMQP_URL_FILE); if nothing answers there, a private rabbitmq-server if installed, else everything in this process over an in-memory transport (a broker that answers but refuses, e.g. wrong credentials or certificate, is an error)" },
@@ -99,6 +100,8 @@ export const upCommand: Command = {
     let broker: PrivateBroker | null = null;
     /** The namespace on the broker is this cluster's to delete (--delete-on-exit): it answered, and no other cluster uses the namespace. */
     let namespaceOurs = false;
+    /** Held from before the namespace check until exit, so two coffee up cannot both pass it. */
+    let namespaceLock: NamespaceLock | null = null;
     // Whatever has started, for shutdown: also when starting fails halfway.
     let supervisor: Supervisor | null = null;
     let control: ControlApi | null = null;
@@ -116,6 +119,8 @@ export const upCommand: Command = {
         if (mode === "amqp" && !broker && namespaceOurs && bool(values, "delete-on-exit")) {
           await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
         }
+        // Last: the namespace stays this cluster's until its queues are gone.
+        await namespaceLock?.release();
         broker?.stop();
         if (started) log.info("cluster stopped");
       })();
@@ -155,9 +160,13 @@ export const upCommand: Command = {
       // Two clusters in one namespace share its queues, so each takes the other's messages and
       // neither finishes a session: refused before anything starts (a private node is new, empty).
       if (mode === "amqp" && !broker) {
-        const consumed = await namespaceConsumers(address, namespace).catch((err: unknown) => {
+        const uncheckable = (err: unknown): never => {
           throw new CoffeeError("BROKER_UNAVAILABLE", `could not check whether namespace "${namespace}" is in use at ${redactUrl(address.url)}: ${redactIn(errorMessage(err), address.url)}`);
-        });
+        };
+        // The lock settles two coffee up started together; the consumers, a cluster started otherwise (compose, roles by hand).
+        namespaceLock = await acquireNamespaceLock(address, namespace, (e) => logLockEvent(log, namespace, e)).catch(uncheckable);
+        if (namespaceLock === null) throw new ConfigError(namespaceLocked(namespace));
+        const consumed = await namespaceConsumers(address, namespace).catch(uncheckable);
         if (consumed.length > 0) throw new ConfigError(namespaceInUse(namespace, consumed));
         namespaceOurs = true;
       }
@@ -273,6 +282,18 @@ export const upCommand: Command = {
     return roleFailure === null ? 0 : 1;
   },
 };
+
+/** Why a namespace another coffee up holds cannot take this cluster, and what to do. */
+function namespaceLocked(namespace: string): string {
+  return `namespace "${namespace}" is in use on this broker: another coffee up holds it (its exclusive queue ${lockQueueName(namespace)}); two clusters in one namespace take each other's messages. Give this cluster its own --namespace (and --port, --state-dir), or stop the other one`;
+}
+
+/** A held namespace lock's ups and downs, in coffee up's log. */
+function logLockEvent(log: Logger, namespace: string, e: NamespaceLockEvent): void {
+  if (e.type === "lost") log.warn(`lost the hold on namespace "${namespace}" (${e.reason}); taking it again once the broker answers`);
+  else if (e.type === "regained") log.info(`namespace "${namespace}" held again`);
+  else log.error(`namespace "${namespace}" was taken by another coffee up while this one's hold was lost: two clusters may now share it; stop one of them`);
+}
 
 /** Why a namespace whose queues have consumers cannot take another cluster, and what to do. */
 function namespaceInUse(namespace: string, consumed: readonly ConsumedQueue[]): string {
