@@ -13,6 +13,7 @@ import { RejectReport, type FileRejects } from "./rejectReport.ts";
 import { fieldReader } from "./textColumn.ts";
 import { ENTITIES, type Entity, type QueryName } from "./schema.ts";
 import { keepGreater } from "./queries/repeatedIds.ts";
+import { compareCodePoints } from "./textOrder.ts";
 
 /** Tuning of computeReference. */
 export interface ReferenceOptions {
@@ -159,12 +160,10 @@ class Accumulators {
   }
 }
 
-/** Store ids present in stores, sorted by store name (JS string order), then store id. */
+/** Store ids present in stores, sorted by store name (code points), then store id. */
 function storesByName(names: ReadonlyMap<number, string>): number[] {
   return [...names.keys()].sort((a, b) => {
-    const na = names.get(a)!;
-    const nb = names.get(b)!;
-    return na < nb ? -1 : na > nb ? 1 : a - b;
+    return compareCodePoints(names.get(a)!, names.get(b)!) || a - b;
   });
 }
 
@@ -173,9 +172,7 @@ function q1Text(acc: Accumulators): string {
   const cents = acc.q1Cents;
   const order = Array.from(ids.keys());
   order.sort((a, b) => {
-    const ia = ids[a]!;
-    const ib = ids[b]!;
-    return ia < ib ? -1 : ia > ib ? 1 : cents[a]! - cents[b]!;
+    return compareCodePoints(ids[a]!, ids[b]!) || cents[a]! - cents[b]!;
   });
   const out = ["transaction_id,final_amount\n"];
   for (const i of order) out.push(csvLine([ids[i]!, formatCents(cents[i]!)]));

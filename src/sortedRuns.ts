@@ -3,7 +3,7 @@
  * transaction sorted by id, so its state grows with rows; past a bound the rows go to disk as a
  * sorted run file and the final result is a k-way merge of the runs, streamed.
  *
- * Run file: rows sorted by id (code units), then cents, each `u32 id byte length, UTF-8 id, f64 cents`
+ * Run file: rows sorted by id (code points), then cents, each `u32 id byte length, UTF-8 id, f64 cents`
  * (little endian). Written once, fsynced (file and directory) before anything refers to it.
  * Files named `*.bin` are of the first format, with a u16 length, which held ids up to 64 KiB
  * only; a session's state from before may still name them, so both are read. Q1 names new runs
@@ -13,6 +13,7 @@ import { closeSync, fsyncSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
 import { InternalError, WalError, type WalErrorCode } from "./errors.ts";
 import { ensureDurableDir, writeAll } from "./wal.ts";
+import { compareCodePoints } from "./textOrder.ts";
 
 /** One row of a run. */
 export interface RunRow {
@@ -27,22 +28,23 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * Indexes of the rows in (id, cents) order, ids by code units. A repeated transaction id comes
+ * Indexes of the rows in (id, cents) order, ids by code points. A repeated transaction id comes
  * out in the same order however the rows arrived (worker interleaving, replica counts), the
  * order the reference gives it.
  */
 export function sortedOrder(ids: readonly string[], cents: readonly number[]): number[] {
   const order = ids.map((_, i) => i);
   order.sort((a, b) => {
-    const x = ids[a]!;
-    const y = ids[b]!;
-    return x < y ? -1 : x > y ? 1 : cents[a]! - cents[b]!;
+    return compareCodePoints(ids[a]!, ids[b]!) || cents[a]! - cents[b]!;
   });
   return order;
 }
 
 /** True when row (id, cents) comes before row (otherId, otherCents). */
-const before = (id: string, cents: number, otherId: string, otherCents: number): boolean => id < otherId || (id === otherId && cents < otherCents);
+const before = (id: string, cents: number, otherId: string, otherCents: number): boolean => {
+  const byId = compareCodePoints(id, otherId);
+  return byId < 0 || (byId === 0 && cents < otherCents);
+};
 
 /**
  * Write the rows, sorted, to `path` and make the file and its directory entry durable. A failed

@@ -1,6 +1,7 @@
 /** What an aggregator needs to know about a query: its inputs, its state, and how to print it. */
 import type { DataMessage } from "../codec.ts";
 import type { Entity, QueryName } from "../schema.ts";
+import { compareCodePoints } from "../textOrder.ts";
 
 /** What a session's state may use besides memory. */
 export interface ReducerContext {
@@ -23,8 +24,7 @@ export interface QueryReducer<S = unknown> {
   restore?(state: S, ctx: ReducerContext): S;
 }
 
-/** Compare two names the way every report sorts them (code units), ties by numeric id. */
+/** Compare two names the way every report sorts them (code points, src/textOrder.ts), ties by numeric id. */
 export function byNameThenId(a: { name: string; id: number }, b: { name: string; id: number }): number {
-  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
-  return a.id - b.id;
+  return compareCodePoints(a.name, b.name) || a.id - b.id;
 }

@@ -17,7 +17,9 @@ Shape, deliberately unlike the contract's listing:
 
 Planted quirks (see `plant_*` below):
 - user_id written as `140170.0` (and the same user also as `140170`), or empty;
-- store and item names with commas, double quotes and a non-ASCII letter;
+- store and item names with commas, double quotes and a non-ASCII letter; two store names that
+  differ first in a character above U+FFFF and one in U+E000-U+FFFF (code point order puts the
+  first after the second, JavaScript's `<` before);
 - Q1 window edges: 05:59:59 / 06:00:00 / 23:00:00 / 23:00:01, each with final_amount 75.0 and
   74.99, every month; a Q1 row in a store missing from stores (Q1 keeps it, Q3/Q4 drop it);
 - rows outside 2024/2025 (2023-12-31, 2026-01-01) and on half-year edges (2024-06-30 23:00:00,
@@ -55,8 +57,8 @@ STORES = [
     (5, "Alpha Brew", "Klang"),
     (6, "alpha brew (lowercase)", "Klang"),
     (7, "Mocha, Moka & Co", "Cheras"),
-    (8, "Zebra Beans", "Puchong"),
-    (9, "The \"Daily\" Grind", "Ampang"),
+    (8, "Kopi \uFF03 Beans", "Puchong"),
+    (9, "Kopi \U0001F375 \"Daily\" Grind", "Ampang"),
     (10, "Tiny Kiosk, Gate 3", "Sepang"),
     (11, "Empty Corner", "Rawang"),
 ]

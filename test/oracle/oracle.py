@@ -14,10 +14,10 @@ Own decisions where the contract is silent, stated here so differences are easy 
 - ids are non-negative integers, optionally written with a `.0` suffix (`140170.0`);
 - money has at most two significant decimals (it is summed exactly, as cents); more is malformed;
 - an empty user_id in transactions means "no user"; an empty birthdate means "unknown";
-- a user_id, store_id or item_id listed twice: the greater value wins (the name last in UTF-16
-  order, the later birthdate, any birthdate over an empty one), so file order does not matter;
+- a user_id, store_id or item_id listed twice: the greater value wins (the name last in code
+  point order, the later birthdate, any birthdate over an empty one), so file order does not matter;
 - rows with equal transaction_id in Q1 are ordered by amount;
-- strings sort by UTF-16 code units (what JavaScript's `<` does).
+- strings sort by Unicode code points (Python's own order, and UTF-8 byte order).
 """
 import csv
 import os
@@ -92,10 +92,6 @@ def parse_birthdate(text):
     return text  # printed as written
 
 
-def utf16_key(text):
-    return text.encode("utf-16-be", "surrogatepass")
-
-
 def fmt_money(value):
     value = value.quantize(CENT)
     if value == 0:
@@ -151,7 +147,7 @@ def parse_item(row):
             parse_timestamp(row["created_at"]))
 
 
-def keep_greater(table, key, value, order):
+def keep_greater(table, key, value, order=lambda v: v):
     """Set table[key] to value unless it holds a greater one (by `order`) already."""
     if key not in table or order(value) > order(table[key]):
         table[key] = value
@@ -161,11 +157,11 @@ def compute(data_dir, report):
     stores = {}
     for sid, name in read_entity(data_dir, "stores", ("store_id", "store_name"),
                                  lambda r: (parse_id(r["store_id"]), r["store_name"]), report):
-        keep_greater(stores, sid, name, utf16_key)
+        keep_greater(stores, sid, name)
     menu = {}
     for iid, name in read_entity(data_dir, "menu_items", ("item_id", "item_name"),
                                  lambda r: (parse_id(r["item_id"]), r["item_name"]), report):
-        keep_greater(menu, iid, name, utf16_key)
+        keep_greater(menu, iid, name)
 
     q1 = []
     tpv = defaultdict(Decimal)
@@ -197,9 +193,9 @@ def compute(data_dir, report):
                                   lambda r: (parse_id(r["user_id"]), parse_birthdate(r["birthdate"])), report):
         keep_greater(births, uid, birth, lambda b: b)
 
-    store_order = sorted(stores, key=lambda s: (utf16_key(stores[s]), s))
+    store_order = sorted(stores, key=lambda s: (stores[s], s))
     out1 = [["transaction_id", "final_amount"]]
-    out1 += [[tid, fmt_money(a)] for tid, a in sorted(q1, key=lambda t: (utf16_key(t[0]), t[1]))]
+    out1 += [[tid, fmt_money(a)] for tid, a in sorted(q1, key=lambda t: (t[0], t[1]))]
 
     out2 = [["year_month_created_at", "item_name", "sellings_qty", "profit_sum", "metric_type"]]
     for month in sorted(qty):
