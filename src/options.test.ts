@@ -102,6 +102,8 @@ describe("redaction", () => {
     expect(redactIn("ACCESS_REFUSED - Login was refused", url)).toBe("ACCESS_REFUSED - Login was refused");
     expect(redactIn("amqp://app:E@rabbit refused E", url)).toBe("amqp://app:***@rabbit refused ***");
     expect(redactIn("pw=ab1; ab12 ab1", "amqp://u:ab1@h")).toBe("pw=***; ab12 ***");
+    expect(redactIn("NOT_FOUND - no queue; café", "amqp://u:NOT@h")).toBe("NOT_FOUND - no queue; café");
+    expect(redactIn("café", "amqp://u:%C3%A9@h")).toBe("café");
     // One made of punctuation has no word to be part of.
     expect(redactIn("x%%y %%", "amqp://u:%25%25@h")).toBe("x***y ***");
     // From six characters on, every occurrence goes, even inside a word.

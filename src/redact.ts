@@ -46,7 +46,8 @@ export function redactIn(text: string, url: string): string {
  */
 const SHORT_PASSWORD = 6;
 
-const isWordChar = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9]/.test(c);
+/** Letters of any script, digits and `_` (RabbitMQ's codes are words like NOT_FOUND). */
+const isWordChar = (c: string | undefined): boolean => c !== undefined && /[\p{L}\p{N}_]/u.test(c);
 
 /** `text` with `password` replaced by ***: everywhere, or for a short one, where it is not part of a longer word. */
 function hidePassword(text: string, password: string): string {

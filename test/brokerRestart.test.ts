@@ -253,7 +253,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     await t.close();
   });
 
-  test("namespace lock: one holder at a time; lost in a restart and taken again; a rival that takes it meanwhile is reported", async () => {
+  test("namespace lock: one holder at a time; lost in a restart and taken again; held elsewhere meanwhile, reported and waited out", async () => {
     const events = new Map<string, NamespaceLockEvent[]>();
     const wakers = new Set<() => void>();
     const record = (ns: string) => (e: NamespaceLockEvent): void => {
@@ -265,33 +265,52 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     const heard = async (ns: string, type: NamespaceLockEvent["type"]): Promise<void> => {
       while (!(events.get(ns) ?? []).some((e) => e.type === type)) await new Promise<void>((r) => wakers.add(r));
     };
+    const types = (ns: string): string[] => (events.get(ns) ?? []).map((e) => e.type);
     const address = { url: broker.url };
     const quiet = (): void => {};
+    /** Close `ns`'s lock connection from the broker's side. */
+    const closeLockConnection = (ns: string): void => {
+      const pid = broker.ctl(["list_connections", "pid", "client_properties"]).split("\n").find((l) => l.includes(lockConnectionName(ns)))!.split("\t")[0]!;
+      broker.ctl(["close_connection", pid, "closed by the test"]);
+    };
+    /** The broker drops an exclusive queue just after its connection and says nothing when: asked again, briefly. */
+    const takeSoon = async (ns: string) => {
+      let lock = await acquireNamespaceLock(address, ns, quiet);
+      for (let i = 0; lock === null && i < 20; i++) lock = await Bun.sleep(50).then(() => acquireNamespaceLock(address, ns, quiet));
+      return lock;
+    };
 
     const a = await acquireNamespaceLock(address, "lock-a", record("lock-a"), { retryInitialMs: 100, retryMaxMs: 500 });
-    expect(a).not.toBeNull();
+    expect(a?.held()).toBe(true);
     expect(await acquireNamespaceLock(address, "lock-a", quiet)).toBeNull();
     await broker.restart();
     await heard("lock-a", "regained");
-    expect(events.get("lock-a")!.map((e) => e.type)).toEqual(["lost", "regained"]);
+    expect(types("lock-a")).toEqual(["lost", "regained"]);
+    expect(a!.held()).toBe(true);
     expect(await acquireNamespaceLock(address, "lock-a", quiet)).toBeNull();
 
-    // b's connection is closed under it, and it waits 1.5 to 3 s before it tries again: the rival is quicker.
+    // b's connection is closed under it, and it waits 1.5 to 3 s before it tries again: the rival
+    // is quicker. b says so, keeps trying, and has the lock again once the rival lets go.
     const b = await acquireNamespaceLock(address, "lock-b", record("lock-b"), { retryInitialMs: 3_000, retryMaxMs: 3_000 });
-    expect(b).not.toBeNull();
-    const bConnection = broker.ctl(["list_connections", "pid", "client_properties"]).split("\n").find((l) => l.includes(lockConnectionName("lock-b")))!.split("\t")[0]!;
-    broker.ctl(["close_connection", bConnection, "closed by the test"]);
+    closeLockConnection("lock-b");
     await heard("lock-b", "lost");
-    // The broker drops an exclusive queue just after the connection, and says nothing when: asked again, briefly.
-    let rival = await acquireNamespaceLock(address, "lock-b", quiet);
-    for (let i = 0; rival === null && i < 10; i++) rival = await Bun.sleep(50).then(() => acquireNamespaceLock(address, "lock-b", quiet));
+    expect(b!.held()).toBe(false);
+    const rival = await takeSoon("lock-b");
     expect(rival).not.toBeNull();
     await heard("lock-b", "taken");
-    expect(events.get("lock-b")!.map((e) => e.type)).toEqual(["lost", "taken"]);
-    // Released, a lock is free at once for the next holder.
     await rival!.release();
-    const next = await acquireNamespaceLock(address, "lock-b", quiet);
+    await heard("lock-b", "regained");
+    expect(types("lock-b")).toEqual(["lost", "taken", "regained"]);
+    expect(b!.held()).toBe(true);
+
+    // Released while it waits to retry: it stops at once, says nothing more, and the lock is free.
+    const c = await acquireNamespaceLock(address, "lock-c", record("lock-c"), { retryInitialMs: 3_000, retryMaxMs: 3_000 });
+    closeLockConnection("lock-c");
+    await heard("lock-c", "lost");
+    await c!.release();
+    const next = await takeSoon("lock-c");
     expect(next).not.toBeNull();
+    expect(types("lock-c")).toEqual(["lost"]);
     for (const l of [a, b, next]) await l?.release();
   });
 

@@ -29,14 +29,14 @@ describe.skipIf(!brokerUp)("coffee demo", () => {
     expect(existsSync(join(dir, "results"))).toBe(true);
   });
 
-  test("a cluster that cannot start (refused, exit 2): demo exits 1 with the last log lines and the log path on stderr", async () => {
+  test("a cluster the broker refuses (coffee up exits 2): the demo exits 2, CONFIG_INVALID, with the last log lines and the log path on stderr", async () => {
     const dir = scratch("demo-refused");
     const wrong = AMQP_URL.replace(/\/\/([^:@/]+):[^@]*@/, "//$1:not-the-password@");
     expect(wrong).not.toBe(AMQP_URL);
     const r = await runCoffee(["demo", "--dir", dir, ...SMALL], { AMQP_URL: wrong });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain("refused the connection");
-    expect(r.stderr).toContain(`the cluster stopped before it was ready (exit 2); its last log lines are above, all of them in ${join(dir, "cluster.log")}`);
+    expect(r.stderr).toContain(`coffee: CONFIG_INVALID: the cluster stopped before it was ready (exit 2); its last log lines are above, all of them in ${join(dir, "cluster.log")}`);
     expect(r.stderr).not.toContain("not-the-password");
   });
 });

@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { defaultClientConfig, runClient } from "../../roles/client.ts";
 import type { Command } from "../command.ts";
-import { CoffeeError } from "../errors.ts";
+import { CoffeeError, ConfigError, errorMessage } from "../errors.ts";
 import { generateDataset, parseMonthRange } from "../generator.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { freeTcpPort } from "../ports.ts";
@@ -45,11 +45,20 @@ export const demoCommand: Command = {
     const stateDir = join(dir, "state");
     // The cluster's log lines would bury the demo's own few: they go to a file, shown if it fails.
     const logFile = join(dir, "cluster.log");
-    const logFd = openSync(logFile, "w");
-    const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `demo${port}`, "--monitors", "1", "--delete-on-exit"], {
-      stdin: "pipe", stdout: "pipe", stderr: logFd, env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
-    });
-    closeSync(logFd);
+    let logFd: number;
+    try {
+      logFd = openSync(logFile, "w");
+    } catch (err) {
+      throw new CoffeeError("OUTPUT_FAILED", `cannot write the cluster's log ${logFile}: ${errorMessage(err)}`);
+    }
+    let up: Bun.Subprocess<"pipe", "pipe", number>;
+    try {
+      up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `demo${port}`, "--monitors", "1", "--delete-on-exit"], {
+        stdin: "pipe", stdout: "pipe", stderr: logFd, env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
+      });
+    } finally {
+      closeSync(logFd); // the child has its own copy
+    }
     try {
       const reader = up.stdout.getReader();
       let banner = "";
@@ -57,8 +66,12 @@ export const demoCommand: Command = {
         const { value, done } = await reader.read();
         if (done) {
           await up.exited;
-          process.stderr.write(lastLines(readFileSync(logFile, "utf8"), 20));
-          throw new CoffeeError("BROKER_UNAVAILABLE", `the cluster stopped before it was ready (exit ${up.exitCode}); its last log lines are above, all of them in ${logFile}`);
+          const tail = lastLines(readFileSync(logFile, "utf8"), 20);
+          process.stderr.write(tail);
+          const how = up.signalCode ? `killed by ${up.signalCode}` : `exit ${up.exitCode}`;
+          const why = `the cluster stopped before it was ready (${how}); ${tail === "" ? `its log ${logFile} is empty` : `its last log lines are above, all of them in ${logFile}`}`;
+          // Exit 2 is coffee up refusing its configuration (a port or namespace in use, a broker that refuses us).
+          throw up.exitCode === 2 ? new ConfigError(why) : new CoffeeError("BROKER_UNAVAILABLE", why);
         }
         banner += new TextDecoder().decode(value);
       }

@@ -117,7 +117,9 @@ export const upCommand: Command = {
         control?.stop();
         for (const l of local) { await l.instance.shutdown(); l.health?.close(); }
         if (mode === "amqp" && !broker && namespaceOurs && bool(values, "delete-on-exit")) {
-          await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
+          // Without the lock the queues may be another cluster's now: deleting them would drop its messages.
+          if (namespaceLock?.held()) await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
+          else log.warn(`namespace ${namespace} not deleted (--delete-on-exit): this coffee up no longer holds it, so its queues may be another cluster's`);
         }
         // Last: the namespace stays this cluster's until its queues are gone.
         await namespaceLock?.release();
@@ -292,7 +294,7 @@ function namespaceLocked(namespace: string): string {
 function logLockEvent(log: Logger, namespace: string, e: NamespaceLockEvent): void {
   if (e.type === "lost") log.warn(`lost the hold on namespace "${namespace}" (${e.reason}); taking it again once the broker answers`);
   else if (e.type === "regained") log.info(`namespace "${namespace}" held again`);
-  else log.error(`namespace "${namespace}" was taken by another coffee up while this one's hold was lost: two clusters may now share it; stop one of them`);
+  else log.error(`namespace "${namespace}" is held by another connection since this coffee up lost its hold: another coffee up (two clusters would then share the namespace: stop one of them), or this one's old connection, which the broker drops once it misses its heartbeats; trying again`);
 }
 
 /** Why a namespace whose queues have consumers cannot take another cluster, and what to do. */
