@@ -24,7 +24,7 @@
  *   - coffee counts rejected rows per file and reports the first line numbers; here the rows
  *     just vanish, and <rows> is the number of rows accepted (coffee's count includes rejects).
  * Other small differences: folders are read with the glob `*.csv` (coffee also takes `.CSV`), and
- * names sort by UTF-8 bytes (coffee: UTF-16 code units; they differ only above U+FFFF).
+ * names sort by UTF-8 bytes, which is code point order, as in coffee.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -71,7 +71,7 @@ function loadStatements(dataDir: string): string[] {
   const money = "DECIMAL(18,2)";
   return [
     // An id listed twice keeps its greater name or birthdate (src/queries/repeatedIds.ts); names
-    // compare by code point here, by UTF-16 code unit in coffee, alike below U+FFFF.
+    // compare by code point, here as in coffee.
     `CREATE TEMP TABLE stores_raw AS SELECT store_id, coalesce(store_name, '') AS store_name
        FROM ${readCsv(dataDir, "stores", { store_id: "INTEGER", store_name: "VARCHAR" })} WHERE store_id IS NOT NULL`,
     `CREATE TEMP TABLE items_raw AS SELECT item_id, coalesce(item_name, '') AS item_name

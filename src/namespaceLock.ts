@@ -23,6 +23,8 @@ export type NamespaceLockEvent =
   | { type: "lost"; reason: string }
   /** Held again after a loss. */
   | { type: "regained" }
+  /** A retry failed for another reason than the lock being held (no broker, refused, no such vhost); said when the reason changes. */
+  | { type: "retrying"; reason: string }
   /**
    * While ours was lost, another connection holds it: another `coffee up`, or our own old
    * connection, which the broker drops only once it misses its heartbeats. Said once per loss;
@@ -48,6 +50,12 @@ export interface NamespaceLock {
 
 /** AMQP's reply code for an exclusive queue another connection holds. */
 const RESOURCE_LOCKED = 405;
+
+/**
+ * How long release() waits for a retry in flight: a connect is bounded, but a declare on a
+ * half-dead link only by heartbeats. A retry that ends later closes what it got by itself.
+ */
+const RELEASE_WAIT_MS = 2_000;
 
 /**
  * Take `namespace`'s lock on `broker`: the lock, or null when another connection holds it.
@@ -92,8 +100,7 @@ class NamespaceHold implements NamespaceLock {
   async release(): Promise<void> {
     this.released = true;
     this.cancelWait?.();
-    // A retry in flight ends by itself (a connect is bounded) and closes what it got.
-    await this.retaking;
+    if (this.retaking) await Promise.race([this.retaking, Bun.sleep(RELEASE_WAIT_MS)]);
     const c = this.current;
     this.current = null;
     // Closing the connection drops the exclusive queue with it.
@@ -110,29 +117,42 @@ class NamespaceHold implements NamespaceLock {
   private lose(c: LockConnection, reason: string): void {
     if (this.released || c !== this.current) return;
     this.current = null;
-    this.onEvent({ type: "lost", reason });
+    this.tell({ type: "lost", reason });
     this.retaking = this.retake();
+  }
+
+  /** The listener's own failure must not end the retries (or, thrown from a close event, amqplib's emit). */
+  private tell(e: NamespaceLockEvent): void {
+    try {
+      this.onEvent(e);
+    } catch {
+      // The event is lost; the lock goes on.
+    }
   }
 
   private async retake(): Promise<void> {
     let saidTaken = false;
+    let lastFailure = "";
     for (let attempt = 0; !this.released; attempt++) {
       await this.wait(jitteredBackoffMs(attempt, this.retryInitialMs, this.retryMaxMs));
       if (this.released) return;
       let got: LockConnection | null;
       try {
         got = await declareLock(this.broker, this.namespace);
-      } catch {
-        continue; // still no broker
+      } catch (err) {
+        const reason = errorMessage(err);
+        if (reason !== lastFailure) this.tell({ type: "retrying", reason });
+        lastFailure = reason;
+        continue;
       }
       if (this.released) return void (await got?.conn.close().catch(() => {}));
       if (got === null) {
-        if (!saidTaken) this.onEvent({ type: "taken" });
+        if (!saidTaken) this.tell({ type: "taken" });
         saidTaken = true;
         continue;
       }
       this.retaking = null;
-      this.onEvent({ type: "regained" });
+      this.tell({ type: "regained" });
       return this.hold(got);
     }
   }

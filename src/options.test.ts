@@ -104,6 +104,9 @@ describe("redaction", () => {
     expect(redactIn("pw=ab1; ab12 ab1", "amqp://u:ab1@h")).toBe("pw=***; ab12 ***");
     expect(redactIn("NOT_FOUND - no queue; café", "amqp://u:NOT@h")).toBe("NOT_FOUND - no queue; café");
     expect(redactIn("café", "amqp://u:%C3%A9@h")).toBe("café");
+    // Whole characters, not UTF-16 halves; a combining accent belongs to its word.
+    expect(redactIn("x\u{1D400}ab\u{1D400} ab", "amqp://u:ab@h")).toBe("x\u{1D400}ab\u{1D400} ***");
+    expect(redactIn("cafe\u0301 cafe", "amqp://u:cafe@h")).toBe("cafe\u0301 ***");
     // One made of punctuation has no word to be part of.
     expect(redactIn("x%%y %%", "amqp://u:%25%25@h")).toBe("x***y ***");
     // From six characters on, every occurrence goes, even inside a word.

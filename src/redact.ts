@@ -46,20 +46,33 @@ export function redactIn(text: string, url: string): string {
  */
 const SHORT_PASSWORD = 6;
 
-/** Letters of any script, digits and `_` (RabbitMQ's codes are words like NOT_FOUND). */
-const isWordChar = (c: string | undefined): boolean => c !== undefined && /[\p{L}\p{N}_]/u.test(c);
+/** Letters of any script with their combining marks, digits and `_` (RabbitMQ's codes are words like NOT_FOUND). */
+const WORD_CHAR = /^[\p{L}\p{M}\p{N}_]$/u;
+
+/** The character (code point) that starts at `i` of `text`, if any. */
+const charAt = (text: string, i: number): string | undefined => (i >= 0 && i < text.length ? String.fromCodePoint(text.codePointAt(i)!) : undefined);
+
+/** The character (code point) that ends just before `i` of `text`, if any: both halves of a surrogate pair. */
+function charBefore(text: string, i: number): string | undefined {
+  if (i <= 0) return undefined;
+  const low = text.charCodeAt(i - 1);
+  const paired = low >= 0xdc00 && low <= 0xdfff && i >= 2 && text.charCodeAt(i - 2) >= 0xd800 && text.charCodeAt(i - 2) <= 0xdbff;
+  return charAt(text, paired ? i - 2 : i - 1);
+}
+
+const isWordChar = (c: string | undefined): boolean => c !== undefined && WORD_CHAR.test(c);
 
 /** `text` with `password` replaced by ***: everywhere, or for a short one, where it is not part of a longer word. */
 function hidePassword(text: string, password: string): string {
   if (password === "") return text;
   if (password.length >= SHORT_PASSWORD) return text.split(password).join("***");
-  const joinsBefore = isWordChar(password[0]);
-  const joinsAfter = isWordChar(password[password.length - 1]);
+  const joinsBefore = isWordChar(charAt(password, 0));
+  const joinsAfter = isWordChar(charBefore(password, password.length));
   let out = "";
   let from = 0;
   for (let at = text.indexOf(password); at >= 0; at = text.indexOf(password, at + 1)) {
     if (at < from) continue;
-    const inWord = (joinsBefore && isWordChar(text[at - 1])) || (joinsAfter && isWordChar(text[at + password.length]));
+    const inWord = (joinsBefore && isWordChar(charBefore(text, at))) || (joinsAfter && isWordChar(charAt(text, at + password.length)));
     if (inWord) continue;
     out += `${text.slice(from, at)}***`;
     from = at + password.length;

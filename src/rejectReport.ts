@@ -3,6 +3,7 @@
  * its own reader rejected) and `coffee reference` (the same validator, in one process) report
  * alike, so their outputs can be compared line for line.
  */
+import { compareCodePoints } from "./textOrder.ts";
 
 /** Rows of one file rejected for one reason. */
 export interface ReasonRejects {
@@ -44,9 +45,9 @@ export function reasonLine(file: string, r: ReasonRejects): string {
   return `${file}: ${r.reason}: ${r.count} ${plural(r.count, "row")} ${lineList(r.count, r.firstLines)}`;
 }
 
-/** Files in name order, as every report lists them. */
+/** Files in name order (code points), as every report lists them. */
 function byFile(a: { file: string }, b: { file: string }): number {
-  return a.file < b.file ? -1 : a.file > b.file ? 1 : 0;
+  return compareCodePoints(a.file, b.file);
 }
 
 /**

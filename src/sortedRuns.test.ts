@@ -28,6 +28,17 @@ test("runs on disk plus rows in memory merge into one (id, cents) sort of everyt
   expect(merged).toEqual(expected);
 });
 
+test("ids sort by code points, as their UTF-8 bytes do, on disk and in the merge", () => {
+  // U+FF03 is one UTF-16 unit above the surrogates of U+1F375; as code points it is below.
+  const ids = ["a\u{1F375}", "a\uFF03", "b", "a", "a\u00e9"];
+  const path = join(dir, "astral.rows");
+  writeRun(path, ids.slice(0, 3), [1, 2, 3]);
+  const merged = [...mergeRuns([path], ids.slice(3), [4, 5])].map((r) => r.id);
+  const byUtf8 = [...ids].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  expect(merged).toEqual(byUtf8);
+  expect(merged).toEqual(["a", "a\u00e9", "a\uFF03", "a\u{1F375}", "b"]);
+});
+
 test("a long id is read across the reader's buffer boundary", () => {
   const ids = Array.from({ length: 50 }, (_, i) => `${String(i).padStart(3, "0")}${"x".repeat(5000)}`);
   const path = join(dir, "long.bin");

@@ -7,7 +7,9 @@
  * (little endian). Written once, fsynced (file and directory) before anything refers to it.
  * Files named `*.bin` are of the first format, with a u16 length, which held ids up to 64 KiB
  * only; a session's state from before may still name them, so both are read. Q1 names new runs
- * `*.rows`.
+ * `*.rows`. Runs of coffee 0.1.0 builds before code point order were sorted by UTF-16 code
+ * units; the two orders differ only where ids first differ at a character above U+FFFF against
+ * one in U+E000–U+FFFF, so a session open across that upgrade is exact unless its ids do that.
  */
 import { closeSync, fsyncSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";

@@ -66,7 +66,12 @@ export const demoCommand: Command = {
         const { value, done } = await reader.read();
         if (done) {
           await up.exited;
-          const tail = lastLines(readFileSync(logFile, "utf8"), 20);
+          let tail: string;
+          try {
+            tail = lastLines(readFileSync(logFile, "utf8"), 20);
+          } catch {
+            tail = ""; // the failure to report is the cluster's, not the log's
+          }
           process.stderr.write(tail);
           const how = up.signalCode ? `killed by ${up.signalCode}` : `exit ${up.exitCode}`;
           const why = `the cluster stopped before it was ready (${how}); ${tail === "" ? `its log ${logFile} is empty` : `its last log lines are above, all of them in ${logFile}`}`;

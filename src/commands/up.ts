@@ -119,7 +119,7 @@ export const upCommand: Command = {
         if (mode === "amqp" && !broker && namespaceOurs && bool(values, "delete-on-exit")) {
           // Without the lock the queues may be another cluster's now: deleting them would drop its messages.
           if (namespaceLock?.held()) await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
-          else log.warn(`namespace ${namespace} not deleted (--delete-on-exit): this coffee up no longer holds it, so its queues may be another cluster's`);
+          else log.warn(`namespace ${namespace} not deleted (--delete-on-exit): this coffee up has not held it since its lock's connection was lost (the broker unreachable, or another connection holding it), and without the lock its queues may be another cluster's`);
         }
         // Last: the namespace stays this cluster's until its queues are gone.
         await namespaceLock?.release();
@@ -166,7 +166,7 @@ export const upCommand: Command = {
           throw new CoffeeError("BROKER_UNAVAILABLE", `could not check whether namespace "${namespace}" is in use at ${redactUrl(address.url)}: ${redactIn(errorMessage(err), address.url)}`);
         };
         // The lock settles two coffee up started together; the consumers, a cluster started otherwise (compose, roles by hand).
-        namespaceLock = await acquireNamespaceLock(address, namespace, (e) => logLockEvent(log, namespace, e)).catch(uncheckable);
+        namespaceLock = await acquireNamespaceLock(address, namespace, (e) => logLockEvent(log, namespace, "reason" in e ? { ...e, reason: redactIn(e.reason, address.url) } : e)).catch(uncheckable);
         if (namespaceLock === null) throw new ConfigError(namespaceLocked(namespace));
         const consumed = await namespaceConsumers(address, namespace).catch(uncheckable);
         if (consumed.length > 0) throw new ConfigError(namespaceInUse(namespace, consumed));
@@ -294,6 +294,7 @@ function namespaceLocked(namespace: string): string {
 function logLockEvent(log: Logger, namespace: string, e: NamespaceLockEvent): void {
   if (e.type === "lost") log.warn(`lost the hold on namespace "${namespace}" (${e.reason}); taking it again once the broker answers`);
   else if (e.type === "regained") log.info(`namespace "${namespace}" held again`);
+  else if (e.type === "retrying") log.warn(`cannot take namespace "${namespace}" again yet: ${e.reason}; trying again`);
   else log.error(`namespace "${namespace}" is held by another connection since this coffee up lost its hold: another coffee up (two clusters would then share the namespace: stop one of them), or this one's old connection, which the broker drops once it misses its heartbeats; trying again`);
 }
 

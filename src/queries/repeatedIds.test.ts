@@ -14,6 +14,13 @@ test("a value listed twice: the greater one is kept, whichever comes first", () 
     keepGreater(names, 1, second);
     expect(names.get(1)).toBe("Beta");
   }
+  // Names by code points: a character above U+FFFF is greater than U+FF03 (JavaScript's < says the opposite).
+  for (const [first, second] of [["Kopi \u{1F375}", "Kopi \uFF03"], ["Kopi \uFF03", "Kopi \u{1F375}"]] as const) {
+    const names = new Map<number, string>();
+    keepGreater(names, 1, first);
+    keepGreater(names, 1, second);
+    expect(names.get(1)).toBe("Kopi \u{1F375}");
+  }
   for (const [first, second] of [[0, 19650304], [19650304, 0], [19990909, 19650304]] as const) {
     const births = createIntMap();
     keepGreaterInt(births, 7, first);

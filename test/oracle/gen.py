@@ -19,7 +19,7 @@ Planted quirks (see `plant_*` below):
 - user_id written as `140170.0` (and the same user also as `140170`), or empty;
 - store and item names with commas, double quotes and a non-ASCII letter; two store names that
   differ first in a character above U+FFFF and one in U+E000-U+FFFF (code point order puts the
-  first after the second, JavaScript's `<` before);
+  first after the second, JavaScript's `<` before), and two Q1 transaction ids that do the same;
 - Q1 window edges: 05:59:59 / 06:00:00 / 23:00:00 / 23:00:01, each with final_amount 75.0 and
   74.99, every month; a Q1 row in a store missing from stores (Q1 keeps it, Q3/Q4 drop it);
 - rows outside 2024/2025 (2023-12-31, 2026-01-01) and on half-year edges (2024-06-30 23:00:00,
@@ -182,14 +182,14 @@ class Gen:
                            "registered_at": "2023-05-05 10:00:00", "note": "bad date"}]
 
     # ---- transactions and items ---------------------------------------------------------------
-    def add_tx(self, mk, store, uid, final_cents, when, items=None, half=None, user_text=None):
+    def add_tx(self, mk, store, uid, final_cents, when, items=None, half=None, user_text=None, tid=None):
         """One transaction row (+ its item rows, random ones unless given) in month file mk."""
         if items is None:
             items = []
             for _ in range(self.rng.randint(1, 3)):
                 iid = self.rng.randint(1, len(MENU))
                 items.append((iid, self.rng.randint(1, 4)))
-        tid = self.uuid()
+        tid = tid or self.uuid()
         original = sum(PRICE[i] * q for i, q in items)
         if final_cents is None:
             discount = 0 if self.rng.random() < 0.7 else self.rng.randrange(0, original // 5 + 1)
@@ -231,6 +231,9 @@ class Gen:
         mk = self.months[0]
         # missing store: Q1 keeps it, Q3 and Q4 leave it out
         self.add_tx(mk, MISSING_STORE, self.u_missing, 8000, datetime(mk[0], mk[1], 2, 12, 0, 0))
+        # Q1 ids that differ first in a character above U+FFFF and one in U+E000-U+FFFF
+        for tid in ("zz-\U0001F375", "zz-\uFF03"):
+            self.add_tx(mk, 1, self.rng.choice(self.random_users), 9900, datetime(mk[0], mk[1], 3, 12, 0, 0), tid=tid)
         # other years are filtered out everywhere; half-year edges feed Q3's H1/H2
         for when, cents in ((datetime(2023, 12, 31, 12, 0, 0), 10000), (datetime(2026, 1, 1, 12, 0, 0), 9000),
                             (datetime(2024, 6, 30, 23, 0, 0), 7550), (datetime(2024, 7, 1, 6, 0, 0), 12345),
