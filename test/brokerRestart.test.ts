@@ -8,7 +8,8 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { AmqpTransport, type AmqpOptions, type BrokerEvent } from "../src/amqpTransport.ts";
 import { CoffeeError, errorMessage } from "../src/errors.ts";
-import { acquireNamespaceLock, lockConnectionName, type NamespaceLockEvent } from "../src/namespaceLock.ts";
+import { connectBroker } from "../src/brokerAddress.ts";
+import { acquireNamespaceLock, lockConnectionName, type NamespaceLock, type NamespaceLockEvent } from "../src/namespaceLock.ts";
 import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts";
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { GatewayMessage } from "../src/protocol.ts";
@@ -253,6 +254,47 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     await t.close();
   });
 
+  /** Close `ns`'s namespace lock connection from the broker's side. */
+  const closeLockConnection = (ns: string): void => {
+    const pid = broker.ctl(["list_connections", "pid", "client_properties"]).split("\n").find((l) => l.includes(lockConnectionName(ns)))!.split("\t")[0]!;
+    broker.ctl(["close_connection", pid, "closed by the test"]);
+  };
+  /** `ns`'s lock for the test. The broker drops an exclusive queue just after its connection and says nothing when: asked again, briefly. */
+  const takeSoon = async (ns: string): Promise<NamespaceLock | null> => {
+    const take = (): Promise<NamespaceLock | null> => acquireNamespaceLock({ url: broker.url }, ns, () => {});
+    let lock = await take();
+    for (let i = 0; lock === null && i < 20; i++) lock = await Bun.sleep(50).then(take);
+    return lock;
+  };
+
+  test("coffee up --delete-on-exit whose namespace lock another connection took meanwhile leaves the namespace's queues alone", async () => {
+    const cluster = await startCluster({ tag: "lockdel", env: { AMQP_URL: broker.url }, extraArgs: ["--delete-on-exit"], keepNamespace: true });
+    let rival: NamespaceLock | null = null;
+    try {
+      // Frozen, coffee up cannot ask for its lock again: the rival is sure to get it first.
+      cluster.proc.kill("SIGSTOP");
+      closeLockConnection(cluster.namespace);
+      rival = await takeSoon(cluster.namespace);
+      cluster.proc.kill("SIGCONT");
+      expect(rival).not.toBeNull();
+      expect(await cluster.logged(/is held by another connection since this coffee up lost its hold/)).toContain(`namespace "${cluster.namespace}"`);
+      cluster.proc.kill("SIGTERM");
+      await cluster.proc.exited;
+      expect(await cluster.logged(/not deleted \(--delete-on-exit\)/)).toContain(`namespace ${cluster.namespace} not deleted`);
+      const { conn } = await connectBroker({ url: broker.url });
+      try {
+        const ch = await conn.createChannel();
+        expect((await ch.checkQueue(`${cluster.namespace}.results`)).queue).toBe(`${cluster.namespace}.results`);
+      } finally {
+        await conn.close();
+      }
+    } finally {
+      cluster.proc.kill("SIGCONT");
+      await rival?.release();
+      await cluster.stop();
+    }
+  });
+
   test("namespace lock: one holder at a time; lost in a restart and taken again; held elsewhere meanwhile, reported and waited out", async () => {
     const events = new Map<string, NamespaceLockEvent[]>();
     const wakers = new Set<() => void>();
@@ -268,17 +310,6 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     const types = (ns: string): string[] => (events.get(ns) ?? []).map((e) => e.type);
     const address = { url: broker.url };
     const quiet = (): void => {};
-    /** Close `ns`'s lock connection from the broker's side. */
-    const closeLockConnection = (ns: string): void => {
-      const pid = broker.ctl(["list_connections", "pid", "client_properties"]).split("\n").find((l) => l.includes(lockConnectionName(ns)))!.split("\t")[0]!;
-      broker.ctl(["close_connection", pid, "closed by the test"]);
-    };
-    /** The broker drops an exclusive queue just after its connection and says nothing when: asked again, briefly. */
-    const takeSoon = async (ns: string) => {
-      let lock = await acquireNamespaceLock(address, ns, quiet);
-      for (let i = 0; lock === null && i < 20; i++) lock = await Bun.sleep(50).then(() => acquireNamespaceLock(address, ns, quiet));
-      return lock;
-    };
 
     const a = await acquireNamespaceLock(address, "lock-a", record("lock-a"), { retryInitialMs: 100, retryMaxMs: 500 });
     expect(a?.held()).toBe(true);
