@@ -10,6 +10,7 @@ import { withHeartbeat } from "./amqpTransport.ts";
 import { jitteredBackoffMs } from "./backoff.ts";
 import { connectBroker, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
+import { settledWithin } from "./settledWithin.ts";
 
 /** The lock queue's name in `namespace`; not one of the topology's queues, so nothing consumes or deletes it. */
 export const lockQueueName = (namespace: string): string => `${namespace}.up-lock`;
@@ -100,7 +101,7 @@ class NamespaceHold implements NamespaceLock {
   async release(): Promise<void> {
     this.released = true;
     this.cancelWait?.();
-    if (this.retaking) await Promise.race([this.retaking, Bun.sleep(RELEASE_WAIT_MS)]);
+    if (this.retaking) await settledWithin(this.retaking, RELEASE_WAIT_MS);
     const c = this.current;
     this.current = null;
     // Closing the connection drops the exclusive queue with it.
