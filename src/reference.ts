@@ -14,6 +14,7 @@ import { fieldReader } from "./textColumn.ts";
 import { ENTITIES, type Entity, type QueryName } from "./schema.ts";
 import { keepGreater } from "./queries/repeatedIds.ts";
 import { compareCodePoints } from "./textOrder.ts";
+import { sortedOrder } from "./sortedRuns.ts";
 
 /** Tuning of computeReference. */
 export interface ReferenceOptions {
@@ -170,12 +171,9 @@ function storesByName(names: ReadonlyMap<number, string>): number[] {
 function q1Text(acc: Accumulators): string {
   const ids = acc.q1Ids;
   const cents = acc.q1Cents;
-  const order = Array.from(ids.keys());
-  order.sort((a, b) => {
-    return compareCodePoints(ids[a]!, ids[b]!) || cents[a]! - cents[b]!;
-  });
+  // The order Q1's aggregator writes its sorted runs in: (id by code points, then cents).
   const out = ["transaction_id,final_amount\n"];
-  for (const i of order) out.push(csvLine([ids[i]!, formatCents(cents[i]!)]));
+  for (const i of sortedOrder(ids, cents)) out.push(csvLine([ids[i]!, formatCents(cents[i]!)]));
   return out.join("");
 }
 
