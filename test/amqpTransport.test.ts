@@ -6,12 +6,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AmqpTransport } from "../src/amqpTransport.ts";
 import { connectBroker } from "../src/brokerAddress.ts";
 import { CoffeeError } from "../src/errors.ts";
-import { deleteNamespace } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
 import { freeTcpPort } from "../src/ports.ts";
 import { redactUrl } from "../src/redact.ts";
 import { MAX_MESSAGE_BYTES, type Delivery } from "../src/transport.ts";
-import { uniqueNamespace } from "./harness.ts";
+import { deleteTestNamespace, uniqueNamespace } from "./harness.ts";
 
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const brokerUp = (await brokerProbe({ url: AMQP_URL })) === null;
@@ -29,7 +28,7 @@ describe.if(brokerUp)("AMQP transport (RabbitMQ at AMQP_URL)", () => {
   });
   afterAll(async () => {
     await transport.close();
-    await deleteNamespace({ url: AMQP_URL }, namespace);
+    await deleteTestNamespace(namespace, ["big", "twice"]);
   });
 
   test("a message over the broker's size limit is refused at once, and the connection goes on", async () => {
@@ -109,7 +108,7 @@ describe.if(brokerUp)("AMQP_URL naming several nodes (RabbitMQ at AMQP_URL behin
         await t.close();
       }
     }
-    await deleteNamespace({ url: AMQP_URL }, namespace);
+    await deleteTestNamespace(namespace, ["q"]);
   });
 });
 
@@ -155,7 +154,7 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       await t.close();
       await ch.deleteQueue(queue);
       await conn.close();
-      await deleteNamespace({ url: AMQP_URL }, namespace);
+      await deleteTestNamespace(namespace, ["other"]);
     }
   });
 });

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { connectBroker } from "../src/brokerAddress.ts";
 import { deleteNamespace } from "../src/namespaceAdmin.ts";
 import { QUERIES, queryFileName } from "../src/schema.ts";
 
@@ -129,6 +130,18 @@ export async function startCluster(opts: { tag: string; extraArgs?: string[]; po
       rmSync(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Delete a test's namespace at AMQP_URL: its topology's queues and exchange, and `ownQueues`, the queues the test declared itself (unprefixed). */
+export async function deleteTestNamespace(namespace: string, ownQueues: readonly string[]): Promise<void> {
+  const { conn } = await connectBroker({ url: AMQP_URL });
+  try {
+    const ch = await conn.createChannel();
+    for (const q of ownQueues) await ch.deleteQueue(`${namespace}.${q}`);
+  } finally {
+    await conn.close();
+  }
+  await deleteNamespace({ url: AMQP_URL }, namespace);
 }
 
 /** Generate a dataset with `coffee gen`. */
