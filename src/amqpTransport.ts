@@ -357,8 +357,10 @@ export class AmqpTransport implements Transport {
   private async declareOn(ch: Channel, queues: readonly QueueSpec[]): Promise<void> {
     // Classic queues are declared without the argument, so namespaces created before the
     // option existed still match; quorum must be asked for.
-    const args = this.opts.queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
+    const typeArgs = this.opts.queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
     for (const q of queues) {
+      // drop-head: a queue at its cap takes the publish (and confirms it) and drops its oldest.
+      const args = q.maxLength === undefined ? typeArgs : { ...typeArgs, "x-max-length": q.maxLength, "x-overflow": "drop-head" };
       try {
         await ch.assertQueue(this.q(q.name), { durable: true, arguments: args });
       } catch (err) {
@@ -371,7 +373,7 @@ export class AmqpTransport implements Transport {
     }
   }
 
-  /** An empty message to PROBE_KEY, bound to no queue: confirmed once the broker takes publishes. */
+  /** An empty message to PROBE_KEY (PROBE_QUEUE, which keeps nothing): confirmed once the broker takes publishes. */
   probePublish(): Promise<void> {
     return this.publish(PROBE_KEY, EMPTY_BODY);
   }

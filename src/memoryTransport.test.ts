@@ -40,6 +40,23 @@ test("a message reaches every queue bound to its routing key, and only those", a
   await t.close();
 });
 
+test("a queue with a maxLength keeps only its newest messages; 0 keeps none, and the publish still succeeds", async () => {
+  const broker = new MemoryBroker();
+  const t = new MemoryTransport(broker, "ns");
+  await t.declare([{ name: "two", bindings: ["k"], maxLength: 2 }, { name: "none", bindings: ["k"], maxLength: 0 }, { name: "all", bindings: ["k"] }]);
+  for (const body of ["1", "2", "3"]) await t.publish("k", enc(body));
+  expect([broker.depth("ns.two"), broker.depth("ns.none"), broker.depth("ns.all")]).toEqual([2, 0, 3]);
+  const got: string[] = [];
+  await t.consume("two", { prefetch: 10, concurrent: false }, (d) => {
+    got.push(dec(d.body));
+    d.ack();
+  });
+  await settle();
+  // drop-head, as RabbitMQ's x-overflow: the oldest went.
+  expect(got).toEqual(["2", "3"]);
+  await t.close();
+});
+
 test("no more than prefetch deliveries are unacked at once", async () => {
   const { broker, t } = await setup();
   for (let i = 0; i < 5; i++) await t.publish("k1", enc(`m${i}`));

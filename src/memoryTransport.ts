@@ -23,6 +23,8 @@ interface Queued {
 /** A queue: its ready messages, its consumers, and publishers waiting for it to drop below the high-water mark. */
 interface MemoryQueue {
   messages: Queued[];
+  /** Ready messages kept; beyond it the oldest are dropped (RabbitMQ's x-max-length with drop-head). */
+  maxLength: number;
   consumers: MemoryConsumer[];
   waiters: (() => void)[];
 }
@@ -60,7 +62,7 @@ export class MemoryBroker {
   /** Create the queues not declared yet and add their bindings (idempotent). */
   declare(queues: readonly QueueSpec[]): void {
     for (const q of queues) {
-      if (!this.queues.has(q.name)) this.queues.set(q.name, { messages: [], consumers: [], waiters: [] });
+      if (!this.queues.has(q.name)) this.queues.set(q.name, { messages: [], maxLength: q.maxLength ?? Infinity, consumers: [], waiters: [] });
       for (const key of q.bindings) {
         let set = this.bindings.get(key);
         if (!set) this.bindings.set(key, (set = new Set()));
@@ -71,11 +73,13 @@ export class MemoryBroker {
 
   /**
    * Enqueue a message on every queue bound to `key` right away, whatever their depth (a key
-   * bound to nothing drops it). Publishers that honour backpressure call `waitForRoom` first.
+   * bound to nothing drops it; a queue at its maxLength drops its oldest). Publishers that
+   * honour backpressure call `waitForRoom` first.
    */
   publish(key: string, body: Uint8Array): void {
     for (const q of this.boundQueues(key)) {
       q.messages.push({ body, redelivered: false });
+      if (q.messages.length > q.maxLength) q.messages.splice(0, q.messages.length - q.maxLength);
       this.pump(q);
     }
   }
@@ -189,7 +193,7 @@ export class MemoryTransport implements Transport {
 
   /** Declare the (namespaced) queues and bindings on the broker (idempotent). */
   async declare(queues: readonly QueueSpec[]): Promise<void> {
-    this.broker.declare(queues.map((q) => ({ name: this.q(q.name), bindings: q.bindings.map((k) => this.q(k)) })));
+    this.broker.declare(queues.map((q) => ({ ...q, name: this.q(q.name), bindings: q.bindings.map((k) => this.q(k)) })));
   }
 
   /**

@@ -90,6 +90,8 @@ export const AGGREGATORS: readonly AggregatorSpec[] = QUERIES.map((query) => {
 export interface QueueSpec {
   name: string;
   bindings: readonly string[];
+  /** Ready messages the queue keeps (x-max-length, the oldest dropped beyond it); unbounded when absent. */
+  maxLength?: number;
 }
 
 /** Every queue of a deployment (unprefixed; transports add the namespace). */
