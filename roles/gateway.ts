@@ -392,10 +392,10 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     const held = probe.tick();
     if (held && heldSinceMs === null) {
       heldSinceMs = heldToldMs = now;
-      log.warn(`the broker confirmed no publish for ${cfg.heartbeatMs} ms (a resource alarm, or it is unreachable): stall deadlines (--result-timeout-s) wait until it does`);
+      log.warn(`the broker confirmed no publish for ${cfg.heartbeatMs} ms (a resource alarm, quorum queues without their majority, or the broker unreachable): stall deadlines (--result-timeout-s) wait until it does`);
     } else if (held && heldSinceMs !== null && now - heldToldMs >= HELD_REMINDER_MS) {
       heldToldMs = now;
-      log.warn(`the broker has confirmed no publish for ${((now - heldSinceMs) / 1000).toFixed(0)} s: sessions awaiting results wait (see the broker's alarms and this gateway's connection to it)`);
+      log.warn(`the broker has confirmed no publish for ${((now - heldSinceMs) / 1000).toFixed(0)} s: sessions awaiting results wait (see the broker's alarms, its cluster's nodes and this gateway's connection to it)`);
     } else if (!held && heldSinceMs !== null) {
       log.info(`the broker takes publishes again after ${((now - heldSinceMs) / 1000).toFixed(1)} s: stall deadlines run afresh`);
       heldSinceMs = null;
@@ -530,7 +530,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes characters)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
   { name: "heartbeat-ms", type: "int", env: "COFFEE_CLIENT_HEARTBEAT_MS", default: 10_000, min: 100, max: MAX_HEARTBEAT_MS, help: "interval of heartbeats to each client whose session is open, so that while the pipeline computes its client can tell a slow session from a lost gateway (a client waits at least three intervals before it reconnects)" },
-  { name: "result-timeout-s", type: "int", env: "COFFEE_RESULT_TIMEOUT_S", default: 600, min: 1, max: 604_800, help: "a session whose upload is over and which gets no result chunk for this long fails with PIPELINE_STALLED (looked at every --heartbeat-ms, so up to two intervals later): its client is told and the aggregators drop it; a session with every result stored never stalls, and the deadline waits while the broker confirms no publish (a resource alarm, or the broker unreachable)" },
+  { name: "result-timeout-s", type: "int", env: "COFFEE_RESULT_TIMEOUT_S", default: 600, min: 1, max: 604_800, help: "a session whose upload is over and which gets no result chunk for this long fails with PIPELINE_STALLED (looked at every --heartbeat-ms, so up to two intervals later): its client is told and the aggregators drop it; a session with every result stored never stalls, and the deadline waits while the broker confirms no publish (a resource alarm, quorum queues without their majority, or the broker unreachable)" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), reads none of its waiting results this long, or has not said bye this long after done, is dropped" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: MAX_FIELD_BYTES, min: 16, max: 4 * 1024 * 1024, help: "longest field in a client row, in UTF-8 bytes; a row with a longer one is rejected and reported to its client, like a malformed row" },

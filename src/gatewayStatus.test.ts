@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { renderStatus, type ClusterStatus } from "./commands/status.ts";
 import { describeSession, queuesFrom, sessionsFrom, startQueuePoller } from "./gatewayStatus.ts";
 import { MemoryBroker, MemoryTransport } from "./memoryTransport.ts";
-import { allQueues } from "./topology.ts";
+import { allQueues, PROBE_QUEUE } from "./topology.ts";
 import type { Transport } from "./transport.ts";
 
 const session = describeSession({
@@ -63,7 +63,7 @@ describe("gateway status", () => {
     const status: ClusterStatus = {
       processes: [{ name: "gateway", role: "gateway", pid: 1, healthy: true, uptimeS: 3, restarts: 1, detail: { sessions: 1, openSessions: [session] } }],
       leader: "monitor-1", term: 2, openSessions: 1, sessions: [session],
-      queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }, { queue: "filter-time", messages: 0, consumers: 0 }, { queue: "filter-year", messages: 0, consumers: 0 }],
+      queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }, { queue: "filter-time", messages: 0, consumers: 0 }, { queue: "filter-year", messages: 0, consumers: 0 }, { queue: PROBE_QUEUE, messages: 0, consumers: 0 }],
       fusedQueues: { "filter-time": "transactions" },
     };
     const text = renderStatus(status);
@@ -74,6 +74,8 @@ describe("gateway status", () => {
     // A fused stage's queue is unused by design; any other queue without consumers stays a plain 0.
     expect(text).toMatch(/filter-time\s+0\s+0 \(unused: fused into transactions\)\n/);
     expect(text).toMatch(/filter-year\s+0\s+0\n/);
+    // The probe queue never has a consumer, and should not look like a stage nobody runs.
+    expect(text).toMatch(/probe\s+0\s+0 \(the gateway's broker probe: keeps nothing, needs none\)\n/);
     expect(renderStatus({ ...status, openSessions: 0, sessions: [], queues: null })).toContain("sessions: none open\nqueues: unknown");
   });
 });

@@ -49,7 +49,7 @@ export interface ProgressView {
 }
 
 /** The log line while the broker takes no publishes (the header says it shorter: BROKER_HELD_SHORT). */
-const BROKER_HELD = "the broker takes no publishes (memory or disk alarm?), waiting; nothing is lost";
+const BROKER_HELD = "the broker takes no publishes (a memory or disk alarm? quorum queues without their majority?), waiting; nothing is lost";
 /** Fits an 80-column header beside the session and elapsed time. */
 const BROKER_HELD_SHORT = "broker blocked (alarm?), waiting";
 

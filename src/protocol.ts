@@ -51,7 +51,7 @@ export type GatewayMessage =
   | { t: "welcome"; session: string; maxInFlight: number; resumed: boolean; heartbeatMs: number }
   /**
    * The session is open and this gateway alive, though it has nothing else to say (the pipeline is
-   * computing). `brokerHeld`: the broker takes no publishes (a resource alarm, or it is down), so
+   * computing). `brokerHeld`: the broker takes no publishes (a resource alarm, no quorum, or it is down), so
    * nothing moves until it does (sent only when true; older clients ignore it).
    */
   | { t: "heartbeat"; brokerHeld?: true }

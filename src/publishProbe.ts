@@ -1,9 +1,13 @@
 /**
  * Whether the broker takes publishes right now. The gateway's stall deadline must not run while
  * no stage can publish a result: during a RabbitMQ memory or disk alarm (which blocks every
- * publishing connection, and tells a connection so only when it next publishes) or while the
- * broker is unreachable. The gateway may have nothing else to publish then, so it probes: an
- * empty message bound to no queue, which the broker confirms and drops (Transport.probePublish).
+ * publishing connection, and tells a connection so only when it next publishes), while the
+ * broker is unreachable, or while quorum queues have lost their majority (a node of the cluster
+ * still answers, but confirms no publish to them). The gateway may have nothing else to publish
+ * then, so it probes: an empty message to the namespace's probe queue (topology's PROBE_QUEUE),
+ * of the same type as the pipeline's queues and capped at 0 messages, which the broker confirms
+ * and drops once it could take a publish to them (Transport.probePublish). A probe bound to no
+ * queue would be confirmed by any node that answers, majority or not.
  */
 
 import { decoratedTransport, type Transport } from "./transport.ts";

@@ -25,8 +25,14 @@ export const outKey = (stage: string): string => `${stage}.out`;
 export const PURGE_KEY = "purge";
 /** Routing key of result chunks (the gateway listens). */
 export const RESULTS_KEY = "results";
-/** Bound to no queue: the broker confirms and drops what is published to it (src/publishProbe.ts). */
+/** Routing key of the gateway's broker probes (src/publishProbe.ts); bound to PROBE_QUEUE only. */
 export const PROBE_KEY = "probe";
+/**
+ * The queue the probes go to: of the namespace's queue type, like every other, so a probe is
+ * confirmed only when a publish to the pipeline's queues could be (a quorum queue needs its
+ * majority), and capped at 0 messages, so the broker drops each probe once it has taken it.
+ */
+export const PROBE_QUEUE = "probe";
 
 /** The stateless stages. */
 export const STAGES: readonly StageSpec[] = [
@@ -100,6 +106,7 @@ export function allQueues(): QueueSpec[] {
     ...STAGES.map((s) => ({ name: s.name, bindings: s.inputs })),
     ...AGGREGATORS.map((a) => ({ name: a.queue, bindings: a.inputs })),
     { name: "results", bindings: [RESULTS_KEY] },
+    { name: PROBE_QUEUE, bindings: [PROBE_KEY], maxLength: 0 },
   ];
 }
 

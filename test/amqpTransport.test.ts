@@ -6,9 +6,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AmqpTransport } from "../src/amqpTransport.ts";
 import { connectBroker } from "../src/brokerAddress.ts";
 import { CoffeeError } from "../src/errors.ts";
+import { deleteNamespace } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
 import { freeTcpPort } from "../src/ports.ts";
 import { redactUrl } from "../src/redact.ts";
+import { allQueues, PROBE_QUEUE } from "../src/topology.ts";
 import { MAX_MESSAGE_BYTES, type Delivery } from "../src/transport.ts";
 import { deleteTestNamespace, uniqueNamespace } from "./harness.ts";
 
@@ -157,4 +159,35 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       await deleteTestNamespace(namespace, ["other"]);
     }
   });
+});
+
+describe.if(brokerUp)("the gateway's broker probe", () => {
+  for (const queueType of ["classic", "quorum"] as const) {
+    test(`goes to the namespace's probe queue, ${queueType} like the others and capped at 0: confirmed, and nothing kept`, async () => {
+      const namespace = uniqueNamespace(`probe-${queueType}`);
+      const t = await AmqpTransport.open({
+        broker: { url: AMQP_URL }, queueType, namespace, maxUnconfirmed: 4,
+        reconnectInitialMs: 50, reconnectMaxMs: 100, onEvent: () => {}, onError: () => {},
+      });
+      const { conn } = await connectBroker({ url: AMQP_URL });
+      try {
+        await t.declare(allQueues());
+        for (let i = 0; i < 3; i++) await t.probePublish();
+        expect((await t.queueDepths()).find((d) => d.queue === PROBE_QUEUE)).toEqual({ queue: PROBE_QUEUE, messages: 0, consumers: 0 });
+        // The broker holds the queue's cap and type: a declare without them is refused.
+        const ch = await conn.createChannel();
+        ch.on("error", () => {});
+        const plain = queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
+        await expect(ch.assertQueue(`${namespace}.${PROBE_QUEUE}`, { durable: true, arguments: plain })).rejects.toThrow(/PRECONDITION_FAILED.*x-max-length/);
+        const ch2 = await conn.createChannel();
+        ch2.on("error", () => {});
+        const otherType = queueType === "quorum" ? { "x-max-length": 0, "x-overflow": "drop-head" } : { "x-queue-type": "quorum", "x-max-length": 0, "x-overflow": "drop-head" };
+        await expect(ch2.assertQueue(`${namespace}.${PROBE_QUEUE}`, { durable: true, arguments: otherType })).rejects.toThrow(/PRECONDITION_FAILED.*x-queue-type/);
+      } finally {
+        await t.close();
+        await conn.close();
+        await deleteNamespace({ url: AMQP_URL }, namespace);
+      }
+    });
+  }
 });

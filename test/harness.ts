@@ -176,6 +176,8 @@ export function sessionDirFrom(stdout: string): string {
 export interface ClientRun {
   /** Resolves once the client reported progress (it is mid-upload). */
   underWay: Promise<void>;
+  /** Resolves once the client has printed `count` lines matching `pattern` (progress lines come every 100 ms); rejects if it exits first. */
+  printed(pattern: RegExp, count?: number): Promise<void>;
   /** Resolves when the client exits. */
   finished: Promise<{ code: number; stdout: string; stderr: string }>;
 }
@@ -188,17 +190,33 @@ export function slowClient(port: number, data: string, out: string, batchRows = 
   const p = Bun.spawn(coffeeArgv("--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${port}`, "--batch-rows", String(batchRows), "--window", String(window), "--progress-ms", "100"), { stdout: "pipe", stderr: "pipe" });
   const stderr = new Response(p.stderr).text();
   const { promise: underWay, resolve: started } = Promise.withResolvers<void>();
+  let stdout = "";
+  let exited = false;
+  const waiters = new Set<() => void>();
   const finished = (async () => {
-    let stdout = "";
     const reader = p.stdout.getReader();
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
       stdout += new TextDecoder().decode(value);
       if (/\d+ rows sent/.test(stdout)) started();
+      for (const wake of waiters) wake();
     }
     started();
+    exited = true;
+    for (const wake of waiters) wake();
     return { code: await p.exited, stdout, stderr: await stderr };
   })();
-  return { underWay, finished };
+  const printed = async (pattern: RegExp, count = 1): Promise<void> => {
+    for (;;) {
+      // Whole lines only: the last piece may be a line still being written.
+      if (stdout.slice(0, stdout.lastIndexOf("\n") + 1).split("\n").filter((l) => pattern.test(l)).length >= count) return;
+      if (exited) throw new Error(`the client exited before printing ${count} line(s) matching ${pattern}:\n${stdout}`);
+      await new Promise<void>((r) => {
+        const wake = (): void => { waiters.delete(wake); r(); };
+        waiters.add(wake);
+      });
+    }
+  };
+  return { underWay, printed, finished };
 }

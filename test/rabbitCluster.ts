@@ -12,6 +12,8 @@ export interface RabbitCluster {
   url: string;
   /** SIGKILL a node's Erlang VM (as a host losing power would), not a clean stop. */
   kill(node: PrivateBroker): void;
+  /** The OS pid of a node's Erlang VM (asking takes a second: `rabbitmqctl eval`), for a test that must kill several at one moment. */
+  pidOf(node: PrivateBroker): number;
   stop(): void;
 }
 
@@ -22,9 +24,12 @@ export async function startRabbitCluster(dir: string, size: number): Promise<Rab
     nodes,
     url: nodes.map((n) => n.url).join(","),
     kill(node) {
+      process.kill(cluster.pidOf(node), "SIGKILL");
+    },
+    pidOf(node) {
       const pid = Number(node.ctl(["eval", "os:getpid()."]).trim().replace(/"/g, ""));
       if (!Number.isInteger(pid) || pid <= 1) throw new Error(`no OS pid for ${node.nodeName}`);
-      process.kill(pid, "SIGKILL");
+      return pid;
     },
     stop() {
       // A killed node's stop fails at once (nothing answers) and still ends its wrapper process.

@@ -3,6 +3,8 @@
  * quorum queues, when two of the three nodes are SIGKILLed mid-upload: the queues have no
  * majority, so nothing can be published or delivered until the nodes are back. Every process
  * waits (none exits), and once the two nodes have been restarted the session completes exactly.
+ * Lost after the upload, for longer than the stall deadline, the session waits too: the
+ * gateway's broker probe goes to a quorum queue, which confirms nothing without its majority.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
@@ -52,6 +54,50 @@ describe.if(installed)("a RabbitMQ cluster loses its majority (3-node private cl
       // coffee up restarted nothing: every process rode it out.
       expect(readFileSync(join(cluster.stateDir, "cluster.json"), "utf8")).not.toMatch(/"restarts":[1-9]/);
     } finally {
+      await cluster.stop();
+    }
+  });
+
+  test("the majority lost after the upload, for longer than --result-timeout-s: the session waits instead of failing PIPELINE_STALLED, then completes exactly", async () => {
+    const data = join(dir, "data-held");
+    const out = join(dir, "out-held");
+    await generate(data, 92, ["--months", "2024-05..2024-06", "--transactions-per-month", "3000", "--users", "400"]);
+    const expected = await reference(data);
+    const timeoutMs = 6000;
+    const cluster = await startCluster({
+      tag: "majority-held",
+      // No monitor and no restarts: Q1's aggregator, stopped below, must stay as it is.
+      extraArgs: ["--queue-type", "quorum", "--monitors", "0", "--restart", "never"],
+      env: { AMQP_URL: rabbit.url, COFFEE_RESULT_TIMEOUT_S: String(timeoutMs / 1000), COFFEE_CLIENT_HEARTBEAT_MS: "500", COFFEE_RECONNECT_MAX_MS: "500" },
+      keepNamespace: true,
+    });
+    const processes = JSON.parse(readFileSync(join(cluster.stateDir, "cluster.json"), "utf8")) as { name: string; pid: number }[];
+    const q1 = processes.find((p) => p.name === "agg-q1")!.pid;
+    // Stopped, Q1 cannot produce its result: the session is sure to await results when the majority goes.
+    process.kill(q1, "SIGSTOP");
+    let stopped = true;
+    try {
+      const [, second, third] = rabbit.nodes;
+      const pids = [rabbit.pidOf(second!), rabbit.pidOf(third!)];
+      const client = slowClient(cluster.port, data, out, 500, 16);
+      // Every entity's end-of-stream confirmed: the gateway's stall deadline runs from here.
+      await client.printed(/: done in /, 5);
+      for (const pid of pids) process.kill(pid, "SIGKILL");
+      // The gateway's probe, on a quorum queue, goes unconfirmed without a majority, and its
+      // heartbeats say so. A probe the surviving node confirmed alone would let the deadline run.
+      await client.printed(/the broker takes no publishes/);
+      process.kill(q1, "SIGCONT");
+      stopped = false;
+      await Bun.sleep(2.5 * timeoutMs); // the outage's length (past two deadlines), not a wait for an event
+      await Promise.all([second!.restart(), third!.restart()]);
+      const r = await client.finished;
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+      expect(readResults(sessionDirFrom(r.stdout))).toEqual(expected);
+      const gatewayLog = readFileSync(join(cluster.stateDir, "logs", "gateway.log"), "utf8");
+      expect(gatewayLog).toContain("stall deadlines (--result-timeout-s) wait until it does");
+      expect(gatewayLog).toMatch(/the broker takes publishes again after \d+\.\d s/);
+    } finally {
+      if (stopped) process.kill(q1, "SIGCONT");
       await cluster.stop();
     }
   });

@@ -13,7 +13,7 @@ import type { SessionProgress } from "../gatewayStatus.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { processRuns } from "../parentWatch.ts";
 import { ENTITIES, QUERIES } from "../schema.ts";
-import { chainByName } from "../topology.ts";
+import { chainByName, PROBE_QUEUE } from "../topology.ts";
 import type { QueueDepth } from "../transport.ts";
 
 export type { ProcessStatus } from "../clusterView.ts";
@@ -80,6 +80,7 @@ export function renderStatus(status: ClusterStatus): string {
     out += `queues: ${status.queues.reduce((n, q) => n + q.messages, 0)} messages ready\n`;
     const consumers = (q: QueueDepth): string => {
       const chain = status.fusedQueues[q.queue];
+      if (q.queue === PROBE_QUEUE) return `${q.consumers} (the gateway's broker probe: keeps nothing, needs none)`;
       return q.consumers === 0 && chain !== undefined ? `0 (unused: fused into ${chain})` : String(q.consumers);
     };
     out += table(["QUEUE", "MESSAGES", "CONSUMERS"], status.queues.map((q) => [q.queue, String(q.messages), consumers(q)]), "  ");
