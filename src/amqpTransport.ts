@@ -373,13 +373,14 @@ export class AmqpTransport implements Transport {
     }
   }
 
-  /** An empty message to PROBE_KEY (PROBE_QUEUE, which keeps nothing): confirmed once the broker takes publishes. */
+  /** An empty message to PROBE_KEY (PROBE_QUEUE on quorum queues, which keeps nothing): confirmed once the broker takes publishes. */
   probePublish(): Promise<void> {
     return this.publish(PROBE_KEY, EMPTY_BODY);
   }
 
-  /** Declare durable queues bound to the namespace's exchange (idempotent; redone on reconnect). */
-  async declare(queues: readonly QueueSpec[]): Promise<void> {
+  /** Declare durable queues bound to the namespace's exchange (idempotent; redone on reconnect); quorumOnly ones only on quorum queues. */
+  async declare(specs: readonly QueueSpec[]): Promise<void> {
+    const queues = specs.filter((q) => !q.quorumOnly || this.opts.queueType === "quorum");
     const names = new Set(queues.map((q) => q.name));
     this.declared = [...this.declared.filter((q) => !names.has(q.name)), ...queues];
     for (;;) {

@@ -4,10 +4,10 @@
  * publishing connection, and tells a connection so only when it next publishes), while the
  * broker is unreachable, or while quorum queues have lost their majority (a node of the cluster
  * still answers, but confirms no publish to them). The gateway may have nothing else to publish
- * then, so it probes: an empty message to the namespace's probe queue (topology's PROBE_QUEUE),
- * of the same type as the pipeline's queues and capped at 0 messages, which the broker confirms
- * and drops once it could take a publish to them (Transport.probePublish). A probe bound to no
- * queue would be confirmed by any node that answers, majority or not.
+ * then, so it probes: an empty message that the broker confirms and drops once it takes
+ * publishes (Transport.probePublish). On quorum queues it goes to a quorum queue that keeps
+ * nothing (topology's PROBE_QUEUE): bound to no queue, any node that answers would confirm it,
+ * majority or not.
  */
 
 import { decoratedTransport, type Transport } from "./transport.ts";

@@ -25,12 +25,14 @@ export const outKey = (stage: string): string => `${stage}.out`;
 export const PURGE_KEY = "purge";
 /** Routing key of result chunks (the gateway listens). */
 export const RESULTS_KEY = "results";
-/** Routing key of the gateway's broker probes (src/publishProbe.ts); bound to PROBE_QUEUE only. */
+/** Routing key of the gateway's broker probes (src/publishProbe.ts); bound to PROBE_QUEUE only, or to nothing. */
 export const PROBE_KEY = "probe";
 /**
- * The queue the probes go to: of the namespace's queue type, like every other, so a probe is
- * confirmed only when a publish to the pipeline's queues could be (a quorum queue needs its
- * majority), and capped at 0 messages, so the broker drops each probe once it has taken it.
+ * The queue the probes go to on quorum queues: a quorum queue too, so a probe is confirmed only
+ * while a majority of its members can take a publish, as the pipeline's queues need; capped at
+ * 0 messages, so the broker drops each probe once it has taken it. On classic queues there is
+ * none: any node confirms a probe bound to nothing, which tells as much there (a resource alarm
+ * holds the whole cluster), and a classic queue would tie every role's declare to its one node.
  */
 export const PROBE_QUEUE = "probe";
 
@@ -98,6 +100,8 @@ export interface QueueSpec {
   bindings: readonly string[];
   /** Ready messages the queue keeps (x-max-length, the oldest dropped beyond it); unbounded when absent. */
   maxLength?: number;
+  /** Declared only where the queue type is quorum; elsewhere what is published to its bindings goes nowhere. */
+  quorumOnly?: boolean;
 }
 
 /** Every queue of a deployment (unprefixed; transports add the namespace). */
@@ -106,7 +110,7 @@ export function allQueues(): QueueSpec[] {
     ...STAGES.map((s) => ({ name: s.name, bindings: s.inputs })),
     ...AGGREGATORS.map((a) => ({ name: a.queue, bindings: a.inputs })),
     { name: "results", bindings: [RESULTS_KEY] },
-    { name: PROBE_QUEUE, bindings: [PROBE_KEY], maxLength: 0 },
+    { name: PROBE_QUEUE, bindings: [PROBE_KEY], maxLength: 0, quorumOnly: true },
   ];
 }
 

@@ -89,8 +89,9 @@ export interface Transport {
    */
   queueDepths?(): Promise<QueueDepth[]>;
   /**
-   * Publish an empty message bound to no queue (PROBE_KEY), which the broker confirms and drops:
-   * resolves once it did, i.e. once the broker takes publishes (src/publishProbe.ts). Left out by
+   * Publish an empty message to PROBE_KEY (topology's PROBE_QUEUE, or nothing), which the broker
+   * confirms and drops: resolves once it did, i.e. once the broker takes publishes
+   * (src/publishProbe.ts). Left out by
    * transports that cannot be blocked (in-memory) and wrappers that cannot tell.
    */
   probePublish?(): Promise<void>;

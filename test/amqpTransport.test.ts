@@ -3,6 +3,7 @@
  * afterwards): what it refuses before the broker sees it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { ChannelModel } from "amqplib";
 import { AmqpTransport } from "../src/amqpTransport.ts";
 import { connectBroker } from "../src/brokerAddress.ts";
 import { CoffeeError } from "../src/errors.ts";
@@ -162,32 +163,45 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
 });
 
 describe.if(brokerUp)("the gateway's broker probe", () => {
-  for (const queueType of ["classic", "quorum"] as const) {
-    test(`goes to the namespace's probe queue, ${queueType} like the others and capped at 0: confirmed, and nothing kept`, async () => {
-      const namespace = uniqueNamespace(`probe-${queueType}`);
-      const t = await AmqpTransport.open({
-        broker: { url: AMQP_URL }, queueType, namespace, maxUnconfirmed: 4,
-        reconnectInitialMs: 50, reconnectMaxMs: 100, onEvent: () => {}, onError: () => {},
-      });
-      const { conn } = await connectBroker({ url: AMQP_URL });
-      try {
-        await t.declare(allQueues());
-        for (let i = 0; i < 3; i++) await t.probePublish();
-        expect((await t.queueDepths()).find((d) => d.queue === PROBE_QUEUE)).toEqual({ queue: PROBE_QUEUE, messages: 0, consumers: 0 });
-        // The broker holds the queue's cap and type: a declare without them is refused.
-        const ch = await conn.createChannel();
-        ch.on("error", () => {});
-        const plain = queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
-        await expect(ch.assertQueue(`${namespace}.${PROBE_QUEUE}`, { durable: true, arguments: plain })).rejects.toThrow(/PRECONDITION_FAILED.*x-max-length/);
-        const ch2 = await conn.createChannel();
-        ch2.on("error", () => {});
-        const otherType = queueType === "quorum" ? { "x-max-length": 0, "x-overflow": "drop-head" } : { "x-queue-type": "quorum", "x-max-length": 0, "x-overflow": "drop-head" };
-        await expect(ch2.assertQueue(`${namespace}.${PROBE_QUEUE}`, { durable: true, arguments: otherType })).rejects.toThrow(/PRECONDITION_FAILED.*x-queue-type/);
-      } finally {
-        await t.close();
-        await conn.close();
-        await deleteNamespace({ url: AMQP_URL }, namespace);
-      }
+  /** A transport on a fresh namespace with the whole topology declared, and a plain connection beside it. */
+  async function probing(queueType: "classic" | "quorum", run: (t: AmqpTransport, namespace: string, conn: ChannelModel) => Promise<void>): Promise<void> {
+    const namespace = uniqueNamespace(`probe-${queueType}`);
+    const t = await AmqpTransport.open({
+      broker: { url: AMQP_URL }, queueType, namespace, maxUnconfirmed: 4,
+      reconnectInitialMs: 50, reconnectMaxMs: 100, onEvent: () => {}, onError: () => {},
     });
+    const { conn } = await connectBroker({ url: AMQP_URL });
+    try {
+      await t.declare(allQueues());
+      await run(t, namespace, conn);
+    } finally {
+      await t.close();
+      await conn.close();
+      await deleteNamespace({ url: AMQP_URL }, namespace);
+    }
   }
+
+  test("on quorum queues goes to the namespace's probe queue, a quorum queue capped at 0: confirmed, and nothing kept", async () => {
+    await probing("quorum", async (t, namespace, conn) => {
+      for (let i = 0; i < 3; i++) await t.probePublish();
+      expect((await t.queueDepths()).find((d) => d.queue === PROBE_QUEUE)).toEqual({ queue: PROBE_QUEUE, messages: 0, consumers: 0 });
+      // The broker holds the queue's cap and type: a declare without either is refused.
+      const ch = await conn.createChannel();
+      ch.on("error", () => {});
+      await expect(ch.assertQueue(`${namespace}.${PROBE_QUEUE}`, { durable: true, arguments: { "x-queue-type": "quorum" } })).rejects.toThrow(/PRECONDITION_FAILED.*x-max-length/);
+      const ch2 = await conn.createChannel();
+      ch2.on("error", () => {});
+      await expect(ch2.assertQueue(`${namespace}.${PROBE_QUEUE}`, { durable: true, arguments: { "x-max-length": 0, "x-overflow": "drop-head" } })).rejects.toThrow(/PRECONDITION_FAILED.*x-queue-type/);
+    });
+  });
+
+  test("on classic queues is bound to no queue: confirmed, and no probe queue exists to tie roles to its node", async () => {
+    await probing("classic", async (t, namespace, conn) => {
+      for (let i = 0; i < 3; i++) await t.probePublish();
+      expect((await t.queueDepths()).map((d) => d.queue)).toEqual(allQueues().filter((q) => q.name !== PROBE_QUEUE).map((q) => q.name));
+      const ch = await conn.createChannel();
+      ch.on("error", () => {});
+      await expect(ch.checkQueue(`${namespace}.${PROBE_QUEUE}`)).rejects.toThrow(/NOT_FOUND/);
+    });
+  });
 });

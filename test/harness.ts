@@ -176,7 +176,7 @@ export function sessionDirFrom(stdout: string): string {
 export interface ClientRun {
   /** Resolves once the client reported progress (it is mid-upload). */
   underWay: Promise<void>;
-  /** Resolves once the client has printed `count` lines matching `pattern` (progress lines come every 100 ms); rejects if it exits first. */
+  /** Resolves once the client has printed `count` lines matching `pattern` (no `g` flag; progress lines come every 100 ms); rejects if it exits first. */
   printed(pattern: RegExp, count?: number): Promise<void>;
   /** Resolves when the client exits. */
   finished: Promise<{ code: number; stdout: string; stderr: string }>;
@@ -194,23 +194,25 @@ export function slowClient(port: number, data: string, out: string, batchRows = 
   let exited = false;
   const waiters = new Set<() => void>();
   const finished = (async () => {
-    const reader = p.stdout.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stdout += new TextDecoder().decode(value);
-      if (/\d+ rows sent/.test(stdout)) started();
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of p.stdout) {
+        stdout += decoder.decode(chunk, { stream: true });
+        if (/\d+ rows sent/.test(stdout)) started();
+        for (const wake of waiters) wake();
+      }
+    } finally {
+      started();
+      exited = true;
       for (const wake of waiters) wake();
     }
-    started();
-    exited = true;
-    for (const wake of waiters) wake();
     return { code: await p.exited, stdout, stderr: await stderr };
   })();
   const printed = async (pattern: RegExp, count = 1): Promise<void> => {
     for (;;) {
-      // Whole lines only: the last piece may be a line still being written.
-      if (stdout.slice(0, stdout.lastIndexOf("\n") + 1).split("\n").filter((l) => pattern.test(l)).length >= count) return;
+      // Whole lines only while it runs: the last piece may be a line still being written.
+      const text = exited ? stdout : stdout.slice(0, stdout.lastIndexOf("\n") + 1);
+      if (text.split("\n").filter((l) => pattern.test(l)).length >= count) return;
       if (exited) throw new Error(`the client exited before printing ${count} line(s) matching ${pattern}:\n${stdout}`);
       await new Promise<void>((r) => {
         const wake = (): void => { waiters.delete(wake); r(); };
