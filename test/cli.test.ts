@@ -15,6 +15,8 @@ const brokerUp = (await brokerProbe({ url: AMQP_URL })) === null;
 /** This machine's addresses, and one other than loopback to knock on from "outside" (if it has one). */
 const myAddresses = Object.values(networkInterfaces()).flat().filter((i) => i !== undefined);
 const external = myAddresses.find((i) => i.family === "IPv4" && !i.internal)?.address;
+/** Linux's ip_nonlocal_bind lets a socket bind any address, so "not an address this machine can listen on" cannot happen there. */
+const anyAddressBinds = ((): boolean => { try { return readFileSync("/proc/sys/net/ipv4/ip_nonlocal_bind", "utf8").trim() === "1"; } catch { return false; } })();
 
 setDefaultTimeout(30_000);
 
@@ -278,7 +280,7 @@ describe("command line", () => {
     }
   });
 
-  test("coffee up --host with an address this machine does not have is CONFIG_INVALID", async () => {
+  test.skipIf(anyAddressBinds)("coffee up --host with an address this machine does not have is CONFIG_INVALID", async () => {
     // A documentation address (RFC 5737) this machine does not have (some test VMs use one).
     const elsewhere = ["203.0.113.77", "198.51.100.77"].find((a) => !myAddresses.some((i) => i.address === a))!;
     const dir = tempDir("cli-host-bad");
