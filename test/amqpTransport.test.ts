@@ -160,6 +160,70 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       await deleteTestNamespace(namespace, ["other"]);
     }
   });
+
+  test("that keeps being nacked costs a new channel at most once per backoff step, and a calm starts the steps again", async () => {
+    const namespace = uniqueNamespace("nack-pace");
+    const initialMs = 100;
+    const maxMs = 400;
+    /** Each replacement for a nack: when it was announced and how long it said it would wait. */
+    const replacements: { atMs: number; delayMs: number }[] = [];
+    let wanted = { count: 0, reached: (): void => {} };
+    const t = await AmqpTransport.open({
+      broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 4, reconnectInitialMs: initialMs, reconnectMaxMs: maxMs, onError: () => {},
+      onEvent: (e) => {
+        if (e.type !== "publisher-replaced" || !e.reason.includes("nacked")) return;
+        replacements.push({ atMs: performance.now(), delayMs: e.delayMs });
+        if (replacements.length >= wanted.count) wanted.reached();
+      },
+    });
+    const replaced = (count: number): Promise<void> => {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      wanted = { count, reached: resolve };
+      if (replacements.length >= count) resolve();
+      return promise;
+    };
+    const { conn } = await connectBroker({ url: AMQP_URL });
+    const ch = await conn.createChannel();
+    const queue = `${namespace}.full`;
+    try {
+      // Full after one message, and every publish to it nacked until it is purged.
+      await ch.assertQueue(queue, { durable: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
+      await ch.bindQueue(queue, `${namespace}.data`, `${namespace}.k`);
+      await t.publish("k", new Uint8Array([1]));
+      const second = t.publish("k", new Uint8Array([2]));
+      // Handled here too, so that a failed expectation below still gets to the cleanup (closing
+      // the transport rejects it).
+      second.catch(() => {});
+      await replaced(5);
+      // The first comes at once; each later one starts no sooner than the step after the one
+      // before it: at least half of initialMs doubled per step, capped at maxMs (the jitter's
+      // floor). Without the pacing, a new channel would follow each nack within milliseconds.
+      expect(replacements[0]!.delayMs).toBe(0);
+      for (let k = 1; k < 5; k++) {
+        const gap = replacements[k]!.atMs + replacements[k]!.delayMs - (replacements[k - 1]!.atMs + replacements[k - 1]!.delayMs);
+        expect(gap).toBeGreaterThanOrEqual(Math.min(maxMs, initialMs * 2 ** (k - 1)) / 2 - 2);
+      }
+      await ch.purgeQueue(queue);
+      await second;
+      // The queue is full again (message 2). After a calm of twice maxMs the steps start over: a
+      // nack is replaced at once, and the next waits the first step (at most initialMs), not the
+      // step the count had reached (at least maxMs / 2).
+      await Bun.sleep(2 * maxMs + 100); // the calm's length, not a wait for an event
+      const third = t.publish("k", new Uint8Array([3]));
+      third.catch(() => {});
+      const before = replacements.length;
+      await replaced(before + 2);
+      expect(replacements[before]!.delayMs).toBe(0);
+      expect(replacements[before + 1]!.delayMs).toBeLessThanOrEqual(initialMs);
+      await ch.purgeQueue(queue);
+      await third;
+    } finally {
+      await t.close();
+      await ch.deleteQueue(queue);
+      await conn.close();
+      await deleteNamespace({ url: AMQP_URL }, namespace);
+    }
+  });
 });
 
 describe.if(brokerUp)("the gateway's broker probe", () => {
