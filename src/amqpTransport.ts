@@ -68,6 +68,12 @@ export interface AmqpOptions {
   /** First reconnect delay; doubles per failed attempt up to `reconnectMaxMs` (with jitter). */
   reconnectInitialMs: number;
   reconnectMaxMs: number;
+  /**
+   * A publish the broker neither confirms nor nacks for this long (while it does not block the
+   * connection) is sent again on a new publishing channel, as a nacked one is. Default
+   * DEFAULT_CONFIRM_TIMEOUT_MS.
+   */
+  confirmTimeoutMs?: number;
   onEvent: (event: BrokerEvent) => void;
   onError: (err: unknown) => void;
 }
@@ -93,6 +99,14 @@ interface Link {
   /** Index of the node (brokerNodes of the URL) the publishing connection is to. */
   node: number;
 }
+
+/**
+ * How long a publish may go unanswered before its channel is given up: far above a healthy
+ * broker's confirm latency (milliseconds, seconds under load), so that only a channel that lost
+ * track of it is replaced (RabbitMQ 3.10 was seen never answering a publish to a quorum queue
+ * that was in flight when the queue's leader node died, test/rabbitMajorityLoss.test.ts).
+ */
+export const DEFAULT_CONFIRM_TIMEOUT_MS = 30_000;
 
 /** The error amqplib 0.10 gives a confirm callback for a basic.nack (lib/channel.js). */
 const AMQPLIB_NACK = "message nacked";
@@ -147,10 +161,14 @@ export class AmqpTransport implements Transport {
   private readonly nodes: string[];
   /** The node tried first on the next connect: a random one at first, so a cluster's processes spread over its nodes. */
   private nextNode: number;
+  /** opts.confirmTimeoutMs, or its default. */
+  private readonly confirmTimeoutMs: number;
 
   private constructor(private readonly opts: AmqpOptions) {
     this.nodes = brokerNodes(opts.broker.url);
     this.nextNode = Math.floor(Math.random() * this.nodes.length);
+    this.confirmTimeoutMs = opts.confirmTimeoutMs ?? DEFAULT_CONFIRM_TIMEOUT_MS;
+    if (!Number.isInteger(this.confirmTimeoutMs) || this.confirmTimeoutMs < 1) throw new RangeError(`confirmTimeoutMs must be a positive integer, got ${this.confirmTimeoutMs}`);
   }
 
   /**
@@ -410,10 +428,19 @@ export class AmqpTransport implements Transport {
     let writable = true;
     const confirmed = new Promise<void>((resolve, reject) => {
       let done = false;
+      // Unanswered for too long: the channel lost track of it (DEFAULT_CONFIRM_TIMEOUT_MS). Not
+      // while the broker blocks the connection: then no publish is answered, rightly.
+      const overdue = (): void => {
+        if (done || this.link !== link || link.pub !== pub) return;
+        if (this.blocked) return void (timer = setTimeout(overdue, this.confirmTimeoutMs).unref());
+        void this.replacePublisher(link, pub, `the broker neither confirmed nor nacked a publish to ${routingKey} for ${this.confirmTimeoutMs / 1000} s`);
+      };
+      let timer = setTimeout(overdue, this.confirmTimeoutMs).unref();
       const settled = (err: unknown, fromBroker: boolean): void => {
         // Called by amqplib's confirm, or by lost() or replacePublisher(); whichever comes first counts.
         if (done) return;
         done = true;
+        clearTimeout(timer);
         link.pending.delete(giveUp);
         this.unconfirmed--;
         this.wake();
@@ -458,7 +485,7 @@ export class AmqpTransport implements Transport {
         // publish to a quorum queue, for minutes, on a channel opened while that queue's leader
         // node was down, while a new channel's were acked (test/rabbitNodeLoss.test.ts).
         if (attempt.nacked && attempt.pub) {
-          await this.replacePublisher(link, attempt.pub, errorMessage(err));
+          await this.replacePublisher(link, attempt.pub, `the broker nacked a publish (${errorMessage(err)})`);
           continue;
         }
         // Lost connection or a replaced channel: again on what is current. Any other failure on

@@ -4,7 +4,7 @@
  * SIGINT/SIGTERM.
  */
 import { heapSize } from "bun:jsc";
-import { AmqpTransport, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
+import { AmqpTransport, DEFAULT_CONFIRM_TIMEOUT_MS, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
 import { brokerAddress, brokerClosedAtOpen, brokerOptions, CLOSED_AT_OPEN_CAUSE, type BrokerAddress } from "./brokerAddress.ts";
 import { errorMessage } from "./errors.ts";
 import { HEALTH_HOST_OPTION, startHealthServer, type StatusValue } from "./health.ts";
@@ -28,6 +28,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
   { name: "max-unconfirmed", type: "int", env: "COFFEE_MAX_UNCONFIRMED", default: 512, min: 1, max: 100000, help: "publishes awaiting broker confirmation at once" },
   HEAP_LIMIT_OPTION,
   { name: "reconnect-max-ms", type: "int", env: "COFFEE_RECONNECT_MAX_MS", default: 5000, min: 100, max: 600_000, help: "longest pause between broker reconnect attempts (backoff from 200 ms, with jitter)" },
+  { name: "confirm-timeout-ms", type: "int", env: "COFFEE_CONFIRM_TIMEOUT_MS", default: DEFAULT_CONFIRM_TIMEOUT_MS, min: 1000, max: 3_600_000, help: "a publish the broker neither confirms nor nacks for this long is sent again on a new publishing channel, as a nacked one is (RabbitMQ 3.10 can leave a publish to a quorum queue unanswered for good when the queue's leader node dies); not while the broker blocks publishing. Copies this may make are dropped downstream" },
 ];
 
 /** Common options, compiled. */
@@ -43,6 +44,7 @@ export interface CommonConfig {
   metricsHost: string;
   maxUnconfirmed: number;
   reconnectMaxMs: number;
+  confirmTimeoutMs: number;
   heapLimitMb: number;
 }
 
@@ -59,6 +61,7 @@ export function commonConfig(values: OptionValues, role: string): CommonConfig {
     metricsHost: str(values, "metrics-host"),
     maxUnconfirmed: int(values, "max-unconfirmed"),
     reconnectMaxMs: int(values, "reconnect-max-ms"),
+    confirmTimeoutMs: int(values, "confirm-timeout-ms"),
     heapLimitMb: int(values, "heap-limit-mb"),
   };
 }
@@ -72,6 +75,7 @@ export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTran
     maxUnconfirmed: cfg.maxUnconfirmed,
     reconnectInitialMs: 200,
     reconnectMaxMs: cfg.reconnectMaxMs,
+    confirmTimeoutMs: cfg.confirmTimeoutMs,
     onError: (err) => log.error(`broker: ${errorMessage(err)}`),
     onEvent: (e) => {
       switch (e.type) {
@@ -86,7 +90,7 @@ export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTran
         case "unblocked":
           return log.info("broker unblocked publishing");
         case "publisher-replaced":
-          return log.warn(`broker nacked a publish (${e.reason}): publishing on a new channel${e.delayMs > 0 ? ` in ${e.delayMs} ms` : ""}`);
+          return log.warn(`${e.reason}: publishing on a new channel${e.delayMs > 0 ? ` in ${e.delayMs} ms` : ""}`);
         default:
           // A new kind of event must be given its own line here.
           return ((unhandled: never): void => void unhandled)(e);

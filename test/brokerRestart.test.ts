@@ -36,7 +36,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   });
 
   /** A transport on the private broker in namespace `namespace`, quick to reconnect; `handlers` to watch it. */
-  const openTransport = (namespace: string, handlers: Partial<Pick<AmqpOptions, "onEvent" | "onError">> = {}): Promise<AmqpTransport> =>
+  const openTransport = (namespace: string, handlers: Partial<Pick<AmqpOptions, "onEvent" | "onError" | "confirmTimeoutMs">> = {}): Promise<AmqpTransport> =>
     AmqpTransport.open({
       broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
       onEvent: () => {}, onError: () => {}, ...handlers,
@@ -72,6 +72,8 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     const { promise: blocked, resolve: onBlocked } = Promise.withResolvers<void>();
     const { promise: unblocked, resolve: onUnblocked } = Promise.withResolvers<void>();
     const t = await openTransport("alarm", {
+      // Shorter than the alarm below: a blocked connection's silence is no reason for a new channel.
+      confirmTimeoutMs: 1000,
       onEvent: (e) => {
         events.push(e);
         if (e.type === "blocked") onBlocked();
@@ -86,12 +88,48 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       broker.ctl(["set_vm_memory_high_watermark", "0"]);
       const waiting = t.publish("k", Uint8Array.of(2));
       await blocked;
+      await Bun.sleep(2500); // the alarm's length (past two confirm timeouts), not a wait for an event
       broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
       await unblocked;
       await waiting;
       expect(events.filter((e) => e.type === "blocked" || e.type === "unblocked")).toEqual([{ type: "blocked", reason: expect.stringContaining("memory") }, { type: "unblocked" }]);
+      expect(events.filter((e) => e.type === "publisher-replaced")).toEqual([]);
     } finally {
       broker.ctl(["set_vm_memory_high_watermark", "0.4"]);
+      await t.close();
+    }
+  }, 60_000);
+
+  test("transport: a publish the broker leaves unanswered (its queue process suspended) goes again on a new channel after the confirm timeout, and resolves once the queue answers", async () => {
+    const events: BrokerEvent[] = [];
+    const replaced = Promise.withResolvers<void>();
+    const t = await openTransport("silent", {
+      confirmTimeoutMs: 1000,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === "publisher-replaced" && events.filter((x) => x.type === "publisher-replaced").length === 2) replaced.resolve();
+      },
+    });
+    // The queue's Erlang process stops taking messages: publishes to it are neither confirmed
+    // nor nacked, and the connection is not blocked (a channel that lost track of a publish).
+    const queuePid = `element(2, rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"silent.q">>)))`;
+    try {
+      await t.declare([{ name: "q", bindings: ["k"] }]);
+      await t.publish("k", Uint8Array.of(1));
+      broker.ctl(["eval", `sys:suspend(amqqueue:get_pid(${queuePid})).`]);
+      let settled = false;
+      const waiting = t.publish("k", Uint8Array.of(2)).finally(() => { settled = true; });
+      // Twice: the first new channel's copy goes unanswered too, while the queue stays suspended.
+      await replaced.promise;
+      expect(settled).toBe(false);
+      broker.ctl(["eval", `sys:resume(amqqueue:get_pid(${queuePid})).`]);
+      await waiting;
+      const reasons = events.flatMap((e) => (e.type === "publisher-replaced" ? [e.reason] : []));
+      expect(reasons.slice(0, 2)).toEqual(Array(2).fill("the broker neither confirmed nor nacked a publish to k for 1 s"));
+      // One link all along: only the publishing channel was replaced.
+      expect(events.filter((e) => e.type === "connected" || e.type === "disconnected").map((e) => e.type)).toEqual(["connected"]);
+    } finally {
+      broker.ctl(["eval", `catch sys:resume(amqqueue:get_pid(${queuePid})).`]);
       await t.close();
     }
   }, 60_000);
