@@ -223,7 +223,8 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       await conn.close();
       await deleteNamespace({ url: AMQP_URL }, namespace);
     }
-  });
+    // ~2 s of paced replacements and a calm: the default 5 s would leave a loaded machine little room.
+  }, 20_000);
 });
 
 describe.if(brokerUp)("the gateway's broker probe", () => {
