@@ -49,7 +49,7 @@ export type BrokerEvent =
   /** The broker stopped taking publishes (a memory or disk alarm): they wait, unconfirmed, until `unblocked`. */
   | { type: "blocked"; reason: string }
   | { type: "unblocked" }
-  /** The broker nacked a publish: it goes again on a new publishing channel, opened in `delayMs`. */
+  /** The broker nacked a publish, or left it unanswered past confirmTimeoutMs (`reason` says which): it goes again on a new publishing channel, opened in `delayMs`. */
   | { type: "publisher-replaced"; reason: string; delayMs: number };
 
 /** Durable queue flavours RabbitMQ offers; quorum queues replicate across cluster nodes. */
@@ -94,7 +94,7 @@ interface Link {
    * transport fails them itself when the link is lost.
    */
   pending: Map<(err: unknown) => void, ConfirmChannel>;
-  /** A publishing channel being opened to replace one that nacked, if any. */
+  /** A publishing channel being opened to replace one that failed a publish (nacked it, or left it unanswered), if any. */
   replacing: Promise<void> | null;
   /** Index of the node (brokerNodes of the URL) the publishing connection is to. */
   node: number;
@@ -145,15 +145,17 @@ export class AmqpTransport implements Transport {
   private reconnecting = false;
   /** True while the broker says it blocks the publishing connection (a resource alarm): it reads nothing from it. */
   private blocked = false;
+  /** When the broker last unblocked the publishing connection (performance.now()): the time it was blocked does not count toward confirmTimeoutMs. */
+  private unblockedAtMs = 0;
   /** Lowered once the broker closed a channel over a message larger than its max_message_size. */
   private messageLimit = MAX_MESSAGE_BYTES;
   /** Channel for queue-depth checks, kept apart so a failed check never closes a working channel. */
   private side: { link: Link; ch: Channel } | null = null;
   /**
-   * Publishing channels replaced for nacks in a row, and when the last was: a replacement waits
-   * until jitteredBackoffMs(replacements) has passed since the one before, so a queue that keeps
-   * nacking costs a new channel (and a resend of what was in flight) at most that often. A nack
-   * after a calm of twice reconnectMaxMs starts the count again.
+   * Publishing channels replaced in a row (for nacks or unanswered publishes), and when the last
+   * was: a replacement waits until jitteredBackoffMs(replacements) has passed since the one
+   * before, so a queue that keeps nacking costs a new channel (and a resend of what was in
+   * flight) at most that often. One after a calm of twice reconnectMaxMs starts the count again.
    */
   private replacements = 0;
   private lastReplacedMs = 0;
@@ -232,7 +234,10 @@ export class AmqpTransport implements Transport {
         this.opts.onEvent({ type: "blocked", reason });
       });
       conn.on("unblocked", () => {
-        if (this.link === link) this.blocked = false;
+        if (this.link === link) {
+          this.blocked = false;
+          this.unblockedAtMs = performance.now();
+        }
         this.opts.onEvent({ type: "unblocked" });
       });
       this.watchPublisher(link, pub);
@@ -270,13 +275,14 @@ export class AmqpTransport implements Transport {
   }
 
   /**
-   * Replace `link`'s publishing channel `nacked` by a new one on the same connection (once, however
-   * many of its publishes were nacked). Consumers keep their channels. Publishes still awaiting
-   * the old channel's confirms fail and go again on the new one. If no channel opens, the link is.
+   * Replace `link`'s publishing channel `failing` (it nacked a publish, or left one unanswered) by
+   * a new one on the same connection, once however many of its publishes did. Consumers keep
+   * their channels. Publishes still awaiting the old channel's confirms fail and go again on the
+   * new one. If no channel opens, the link is.
    */
-  private async replacePublisher(link: Link, nacked: ConfirmChannel, reason: string): Promise<void> {
+  private async replacePublisher(link: Link, failing: ConfirmChannel, reason: string): Promise<void> {
     if (link.replacing) return link.replacing;
-    if (this.link !== link || link.pub !== nacked) return;
+    if (this.link !== link || link.pub !== failing) return;
     const now = performance.now();
     if (now - this.lastReplacedMs > this.opts.reconnectMaxMs * 2) this.replacements = 0;
     const delayMs = this.replacements === 0 ? 0 : Math.max(0, this.lastReplacedMs + jitteredBackoffMs(this.replacements - 1, this.opts.reconnectInitialMs, this.opts.reconnectMaxMs) - now);
@@ -291,10 +297,10 @@ export class AmqpTransport implements Transport {
         link.pub = pub;
         this.replacements++;
         this.lastReplacedMs = performance.now();
-        for (const [settle, ch] of [...link.pending]) if (ch === nacked) settle(new Error(`its channel was replaced (${reason})`));
-        void nacked.close().catch(() => {});
+        for (const [settle, ch] of [...link.pending]) if (ch === failing) settle(new Error(`its channel was replaced (${reason})`));
+        void failing.close().catch(() => {});
       } catch (err) {
-        this.recycle(`no new publishing channel after a nack: ${errorMessage(err)}`, link);
+        this.recycle(`no new publishing channel to replace one that failed a publish: ${errorMessage(err)}`, link);
       } finally {
         link.replacing = null;
       }
@@ -428,11 +434,17 @@ export class AmqpTransport implements Transport {
     let writable = true;
     const confirmed = new Promise<void>((resolve, reject) => {
       let done = false;
-      // Unanswered for too long: the channel lost track of it (DEFAULT_CONFIRM_TIMEOUT_MS). Not
-      // while the broker blocks the connection: then no publish is answered, rightly.
+      // Unanswered for too long: the channel lost track of it (DEFAULT_CONFIRM_TIMEOUT_MS). Time
+      // the broker blocked the connection does not count: then no publish is answered, rightly,
+      // and a backlog follows the unblocking.
+      const armedAtMs = performance.now();
       const overdue = (): void => {
         if (done || this.link !== link || link.pub !== pub) return;
-        if (this.blocked) return void (timer = setTimeout(overdue, this.confirmTimeoutMs).unref());
+        const unansweredMs = performance.now() - Math.max(armedAtMs, this.unblockedAtMs);
+        if (this.blocked || unansweredMs < this.confirmTimeoutMs) {
+          timer = setTimeout(overdue, this.blocked ? this.confirmTimeoutMs : this.confirmTimeoutMs - unansweredMs).unref();
+          return;
+        }
         void this.replacePublisher(link, pub, `the broker neither confirmed nor nacked a publish to ${routingKey} for ${this.confirmTimeoutMs / 1000} s`);
       };
       let timer = setTimeout(overdue, this.confirmTimeoutMs).unref();
@@ -467,8 +479,9 @@ export class AmqpTransport implements Transport {
   /**
    * Publish persistently; resolves once the broker confirmed it. A publish that is not
    * confirmed because the connection was lost is sent again on the next connection; one the
-   * broker nacked, on a new publishing channel (replacePublisher), opened no more often than a
-   * backoff that grows while nacks follow one another allows.
+   * broker nacked or left unanswered past confirmTimeoutMs, on a new publishing channel
+   * (replacePublisher), opened no more often than a backoff that grows while such failures
+   * follow one another allows.
    */
   async publish(routingKey: string, body: Uint8Array): Promise<void> {
     for (;;) {
@@ -485,7 +498,7 @@ export class AmqpTransport implements Transport {
         // publish to a quorum queue, for minutes, on a channel opened while that queue's leader
         // node was down, while a new channel's were acked (test/rabbitNodeLoss.test.ts).
         if (attempt.nacked && attempt.pub) {
-          await this.replacePublisher(link, attempt.pub, `the broker nacked a publish (${errorMessage(err)})`);
+          await this.replacePublisher(link, attempt.pub, `the broker nacked a publish to ${routingKey}`);
           continue;
         }
         // Lost connection or a replaced channel: again on what is current. Any other failure on

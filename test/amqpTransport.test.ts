@@ -124,7 +124,7 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 4, reconnectInitialMs: 50, reconnectMaxMs: 200, onError: () => {},
       onEvent: (e) => {
         events.push(e.type);
-        if (e.type === "publisher-replaced" && e.reason.includes("nacked")) replaced.resolve();
+        if (e.type === "publisher-replaced" && e.reason.startsWith("the broker nacked")) replaced.resolve();
       },
     });
     // A queue that holds one message and nacks the next (overflow reject-publish), bound to the key.
@@ -171,7 +171,7 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
     const t = await AmqpTransport.open({
       broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 4, reconnectInitialMs: initialMs, reconnectMaxMs: maxMs, onError: () => {},
       onEvent: (e) => {
-        if (e.type !== "publisher-replaced" || !e.reason.includes("nacked")) return;
+        if (e.type !== "publisher-replaced" || !e.reason.startsWith("the broker nacked")) return;
         replacements.push({ atMs: performance.now(), delayMs: e.delayMs });
         if (replacements.length >= wanted.count) wanted.reached();
       },

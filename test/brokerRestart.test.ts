@@ -129,8 +129,11 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       // One link all along: only the publishing channel was replaced.
       expect(events.filter((e) => e.type === "connected" || e.type === "disconnected").map((e) => e.type)).toEqual(["connected"]);
     } finally {
-      broker.ctl(["eval", `catch sys:resume(amqqueue:get_pid(${queuePid})).`]);
-      await t.close();
+      try {
+        broker.ctl(["eval", `catch sys:resume(amqqueue:get_pid(${queuePid})).`]);
+      } finally {
+        await t.close();
+      }
     }
   }, 60_000);
 
