@@ -116,6 +116,23 @@ describe.if(brokerUp)("AMQP_URL naming several nodes (RabbitMQ at AMQP_URL behin
 });
 
 describe.if(brokerUp)("a publish the broker nacks", () => {
+  /** A queue of `namespace` bound to key k that holds one message and nacks every publish past it (overflow reject-publish), on a connection of its own. */
+  async function fullQueue(namespace: string): Promise<{ messages: () => Promise<number>; purge: () => Promise<void>; remove: () => Promise<void> }> {
+    const { conn } = await connectBroker({ url: AMQP_URL });
+    const ch = await conn.createChannel();
+    const queue = `${namespace}.full`;
+    await ch.assertQueue(queue, { durable: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
+    await ch.bindQueue(queue, `${namespace}.data`, `${namespace}.k`);
+    return {
+      messages: async () => (await ch.checkQueue(queue)).messageCount,
+      purge: async () => { await ch.purgeQueue(queue); },
+      remove: async () => {
+        await ch.deleteQueue(queue);
+        await conn.close();
+      },
+    };
+  }
+
   test("is sent again on a new publishing channel (one that nacks is not trusted again), consumers untouched, and resolves once the queue takes it", async () => {
     const namespace = uniqueNamespace("nack");
     const events: string[] = [];
@@ -127,13 +144,8 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
         if (e.type === "publisher-replaced" && e.reason.startsWith("the broker nacked")) replaced.resolve();
       },
     });
-    // A queue that holds one message and nacks the next (overflow reject-publish), bound to the key.
-    const { conn } = await connectBroker({ url: AMQP_URL });
-    const ch = await conn.createChannel();
-    const queue = `${namespace}.full`;
+    const full = await fullQueue(namespace);
     try {
-      await ch.assertQueue(queue, { durable: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
-      await ch.bindQueue(queue, `${namespace}.data`, `${namespace}.k`);
       // A consumer elsewhere, to show that a nack costs consumers nothing.
       await t.declare([{ name: "other", bindings: ["other"] }]);
       const delivered = Promise.withResolvers<number>();
@@ -145,9 +157,9 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       // Nacked, the link replaced, sent again (and nacked again while the queue is full).
       await replaced.promise;
       expect(settled).toBe(false);
-      await ch.purgeQueue(queue);
+      await full.purge();
       await second;
-      expect((await ch.checkQueue(queue)).messageCount).toBe(1);
+      expect(await full.messages()).toBe(1);
       await t.publish("other", new Uint8Array([7]));
       expect(await delivered.promise).toBe(7);
       await consumer.cancel();
@@ -155,8 +167,7 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       expect(events.filter((e) => e !== "publisher-replaced")).toEqual(["connected"]);
     } finally {
       await t.close();
-      await ch.deleteQueue(queue);
-      await conn.close();
+      await full.remove();
       await deleteTestNamespace(namespace, ["other"]);
     }
   });
@@ -182,13 +193,9 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       if (replacements.length >= count) resolve();
       return promise;
     };
-    const { conn } = await connectBroker({ url: AMQP_URL });
-    const ch = await conn.createChannel();
-    const queue = `${namespace}.full`;
+    // Full after one message, and every publish to it nacked until it is purged.
+    const full = await fullQueue(namespace);
     try {
-      // Full after one message, and every publish to it nacked until it is purged.
-      await ch.assertQueue(queue, { durable: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
-      await ch.bindQueue(queue, `${namespace}.data`, `${namespace}.k`);
       await t.publish("k", new Uint8Array([1]));
       const second = t.publish("k", new Uint8Array([2]));
       // Handled here too, so that a failed expectation below still gets to the cleanup (closing
@@ -203,7 +210,7 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
         const gap = replacements[k]!.atMs + replacements[k]!.delayMs - (replacements[k - 1]!.atMs + replacements[k - 1]!.delayMs);
         expect(gap).toBeGreaterThanOrEqual(Math.min(maxMs, initialMs * 2 ** (k - 1)) / 2 - 2);
       }
-      await ch.purgeQueue(queue);
+      await full.purge();
       await second;
       // The queue is full again (message 2). After a calm of twice maxMs the steps start over: a
       // nack is replaced at once, and the next waits the first step (at most initialMs), not the
@@ -215,12 +222,11 @@ describe.if(brokerUp)("a publish the broker nacks", () => {
       await replaced(before + 2);
       expect(replacements[before]!.delayMs).toBe(0);
       expect(replacements[before + 1]!.delayMs).toBeLessThanOrEqual(initialMs);
-      await ch.purgeQueue(queue);
+      await full.purge();
       await third;
     } finally {
       await t.close();
-      await ch.deleteQueue(queue);
-      await conn.close();
+      await full.remove();
       await deleteNamespace({ url: AMQP_URL }, namespace);
     }
     // ~2 s of paced replacements and a calm: the default 5 s would leave a loaded machine little room.
