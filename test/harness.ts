@@ -87,36 +87,13 @@ export async function startCluster(opts: { tag: string; extraArgs?: string[]; po
     stderr: "pipe",
   });
   // coffee up's log, read as it comes, so a test can wait for a line (an event, not a sleep).
-  let errText = "";
-  let errDone = false;
-  const errWaiters = new Set<() => void>();
-  const stderrText = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) {
-      errText += decoder.decode(chunk, { stream: true });
-      for (const wake of errWaiters) wake();
-    }
-    errDone = true;
-    for (const wake of errWaiters) wake();
-    return errText;
-  })();
-  const logged = async (pattern: RegExp): Promise<string> => {
-    for (;;) {
-      // Whole lines only: the last piece may be a line still being written.
-      const line = errText.slice(0, errText.lastIndexOf("\n") + 1).split("\n").find((l) => pattern.test(l));
-      if (line !== undefined) return line;
-      if (errDone) throw new Error(`coffee up exited and never logged ${pattern}:\n${errText}`);
-      await new Promise<void>((r) => {
-        const wake = (): void => { errWaiters.delete(wake); r(); };
-        errWaiters.add(wake);
-      });
-    }
-  };
+  const stderr = watchedText(proc.stderr, "coffee up");
+  const logged = (pattern: RegExp): Promise<string> => stderr.line(pattern);
   const reader = proc.stdout.getReader();
   let out = "";
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) throw new Error(`coffee up exited before ready:\n${out}\n${await stderrText}`);
+    if (done) throw new Error(`coffee up exited before ready:\n${out}\n${await stderr.ended}`);
     out += new TextDecoder().decode(value);
     if (out.includes("ready")) break;
   }
@@ -189,36 +166,53 @@ export interface ClientRun {
 export function slowClient(port: number, data: string, out: string, batchRows = 25, window = 4): ClientRun {
   const p = Bun.spawn(coffeeArgv("--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${port}`, "--batch-rows", String(batchRows), "--window", String(window), "--progress-ms", "100"), { stdout: "pipe", stderr: "pipe" });
   const stderr = new Response(p.stderr).text();
-  const { promise: underWay, resolve: started } = Promise.withResolvers<void>();
-  let stdout = "";
-  let exited = false;
+  const stdout = watchedText(p.stdout, "the client");
+  // At its first progress line, or at its exit, whichever comes first.
+  const underWay = stdout.line(/\d+ rows sent/).then(() => {}, () => {});
+  const finished = (async () => ({ code: await p.exited, stdout: await stdout.ended, stderr: await stderr }))();
+  const printed = async (pattern: RegExp, count = 1): Promise<void> => { await stdout.line(pattern, count); };
+  return { underWay, printed, finished };
+}
+
+/** A process's output read as it comes: its text so far, all of it once it ends, and a wait for a line. */
+export interface WatchedText {
+  /** All of the text, once the stream ended. */
+  ended: Promise<string>;
+  /** Resolves with the `count`th line matching `pattern` (no `g` flag); rejects if the stream ends first. */
+  line(pattern: RegExp, count?: number): Promise<string>;
+}
+
+/** Read `stream` (the output of `what`, for error messages) as it comes, so a test can wait for a line: an event, not a sleep. */
+export function watchedText(stream: ReadableStream<Uint8Array>, what: string): WatchedText {
+  let text = "";
+  let done = false;
   const waiters = new Set<() => void>();
-  const finished = (async () => {
+  const wakeAll = (): void => { for (const wake of waiters) wake(); };
+  const ended = (async () => {
     const decoder = new TextDecoder();
     try {
-      for await (const chunk of p.stdout) {
-        stdout += decoder.decode(chunk, { stream: true });
-        if (/\d+ rows sent/.test(stdout)) started();
-        for (const wake of waiters) wake();
+      for await (const chunk of stream) {
+        text += decoder.decode(chunk, { stream: true });
+        wakeAll();
       }
     } finally {
-      started();
-      exited = true;
-      for (const wake of waiters) wake();
+      done = true;
+      wakeAll();
     }
-    return { code: await p.exited, stdout, stderr: await stderr };
+    return text;
   })();
-  const printed = async (pattern: RegExp, count = 1): Promise<void> => {
+  const line = async (pattern: RegExp, count = 1): Promise<string> => {
     for (;;) {
       // Whole lines only while it runs: the last piece may be a line still being written.
-      const text = exited ? stdout : stdout.slice(0, stdout.lastIndexOf("\n") + 1);
-      if (text.split("\n").filter((l) => pattern.test(l)).length >= count) return;
-      if (exited) throw new Error(`the client exited before printing ${count} line(s) matching ${pattern}:\n${stdout}`);
+      const whole = done ? text : text.slice(0, text.lastIndexOf("\n") + 1);
+      const found = whole.split("\n").filter((l) => pattern.test(l));
+      if (found.length >= count) return found[count - 1]!;
+      if (done) throw new Error(`${what} ended before printing ${count} line(s) matching ${pattern}:\n${text}`);
       await new Promise<void>((r) => {
         const wake = (): void => { waiters.delete(wake); r(); };
         waiters.add(wake);
       });
     }
   };
-  return { underWay, printed, finished };
+  return { ended, line };
 }
