@@ -79,8 +79,8 @@ export function renderStatus(status: ClusterStatus): string {
   else {
     out += `queues: ${status.queues.reduce((n, q) => n + q.messages, 0)} messages ready\n`;
     const consumers = (q: QueueDepth): string => {
-      const chain = status.fusedQueues[q.queue];
       if (q.queue === PROBE_QUEUE) return `${q.consumers} (the gateway's broker probe: keeps nothing, needs none)`;
+      const chain = status.fusedQueues[q.queue];
       return q.consumers === 0 && chain !== undefined ? `0 (unused: fused into ${chain})` : String(q.consumers);
     };
     out += table(["QUEUE", "MESSAGES", "CONSUMERS"], status.queues.map((q) => [q.queue, String(q.messages), consumers(q)]), "  ");
