@@ -22,6 +22,7 @@ import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
 import { isStalled } from "../src/stallWatch.ts";
 import { PublishProbe, reportingConfirms } from "../src/publishProbe.ts";
+import { BrokerHold } from "../src/brokerHold.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
@@ -31,9 +32,6 @@ import { CoffeeMetrics } from "../src/metrics.ts";
 import { GATEWAY_STAGE, newSession as blankSession, resultsComplete, uploadConfirmed, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
-
-/** How often a broker that takes no publishes is mentioned again in the log. */
-const HELD_REMINDER_MS = 60_000;
 
 /** Gateway options, compiled. */
 export interface GatewayConfig {
@@ -377,31 +375,13 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   if (sessions.size + finished.size > 0) log.info(`recovered ${sessions.size + finished.size} session(s) awaiting their clients (${finished.size} with every result)`);
   let shuttingDown: Promise<void> | null = null;
   let heartbeats: ReturnType<typeof setInterval> | null = null;
-  /** Since when the broker has taken no publish (performance.now()), or null while it takes them. */
-  let heldSinceMs: number | null = null;
-  /** When that was last logged: a hold has no end of its own (clients keep waiting), so it is said again each minute. */
-  let heldToldMs = 0;
-
   /**
    * Whether the broker took no publish for a heartbeat interval: then no stage can publish a
    * result either, so stall deadlines wait, and an uploading client's acks stop too. Probed only
    * while a session is open (or a hold is on): the probe costs a broker message, and nothing
    * needs it otherwise.
    */
-  function brokerHeld(now: number): boolean {
-    const held = probe.tick();
-    if (held && heldSinceMs === null) {
-      heldSinceMs = heldToldMs = now;
-      log.warn(`the broker confirmed no publish for ${cfg.heartbeatMs} ms (a resource alarm, quorum queues without their majority, or the broker unreachable): stall deadlines (--result-timeout-s) wait until it does`);
-    } else if (held && heldSinceMs !== null && now - heldToldMs >= HELD_REMINDER_MS) {
-      heldToldMs = now;
-      log.warn(`the broker has confirmed no publish for ${((now - heldSinceMs) / 1000).toFixed(0)} s: sessions awaiting results wait (see the broker's alarms, its cluster's nodes and this gateway's connection to it)`);
-    } else if (!held && heldSinceMs !== null) {
-      log.info(`the broker takes publishes again after ${((now - heldSinceMs) / 1000).toFixed(1)} s: stall deadlines run afresh`);
-      heldSinceMs = null;
-    }
-    return held;
-  }
+  const hold = new BrokerHold(probe, cfg.heartbeatMs, log);
 
   /** Fail a session whose pipeline stored no result for --result-timeout-s (src/stallWatch.ts). */
   function watchStall(s: Session, now: number, brokerHeld: boolean): void {
@@ -420,7 +400,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     const now = performance.now();
     const open = [...sessions.values()];
     // Once held, probed until the broker takes publishes again, so the status does not go stale.
-    const held = (open.length > 0 || heldSinceMs !== null) && brokerHeld(now);
+    const held = (open.length > 0 || hold.held) && hold.tick(now);
     for (const s of open) watchStall(s, now, held);
     for (const conn of connections) {
       const s = conn.session;
@@ -510,7 +490,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       return shuttingDown;
     },
     status: () => ({
-      sessions: sessions.size, awaitingBye: finished.size, port: server?.port ?? cfg.port, brokerHeld: heldSinceMs !== null, ...counters,
+      sessions: sessions.size, awaitingBye: finished.size, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...counters,
       openSessions: [...sessions.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
         id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered,
       })),
