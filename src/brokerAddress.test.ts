@@ -18,6 +18,27 @@ describe("broker address", () => {
     expect((err as Error).message).not.toContain("pw");
   });
 
+  test("a URL that does not parse (a port that is not a number, a stray comma) is a config error without the password, not a broker that does not answer", () => {
+    for (const url of ["amqp://u:secretpw@h:56x72", "amqp://u:secretpw@h:5672,x", "amqp://", "amqp://u:secretpw@:5672"]) {
+      let err: unknown;
+      try {
+        brokerAddress({ "amqp-url": url });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(CoffeeError);
+      expect((err as CoffeeError).code).toBe("CONFIG_INVALID");
+      expect((err as Error).message).toContain("is not a broker URL");
+      expect((err as Error).message).not.toContain("secretpw");
+    }
+    expect(() => brokerAddress({ "amqp-url": " , " })).toThrow(/AMQP_URL is empty/);
+  });
+
+  test("spaces and commas around a URL or a list are dropped, not taken into a host name", () => {
+    expect(() => brokerAddress({ "amqp-url": "amqp://u:p@h:5672, " })).not.toThrow();
+    expect(() => brokerAddress({ "amqp-url": "amqp://u:p@h:5672 ,amqp://u:p@g:5672,\n" })).not.toThrow();
+  });
+
   test("an unreadable CA file is a config error at startup, not a reconnect loop later", () => {
     expect(() => brokerAddress({ "amqp-url": "amqps://h", "amqp-ca-file": "/nonexistent/ca.pem" })).toThrow(/amqp-ca-file/);
   });

@@ -35,8 +35,12 @@ export function brokerOptions(urlHelp = "RabbitMQ URL, amqp:// or amqps:// (TLS)
 export function brokerAddress(values: OptionValues): BrokerAddress {
   const url = str(values, "amqp-url");
   const caFile = optStr(values, "amqp-ca-file");
-  for (const node of brokerNodes(url)) {
+  const nodes = brokerNodes(url);
+  if (nodes.length === 0) throw new ConfigError(`AMQP_URL is empty; give the broker's URL, e.g. ${DEFAULT_AMQP_URL.replace(/:guest@/, ":***@")}`);
+  for (const node of nodes) {
     if (!/^amqps?:\/\//.test(node)) throw new ConfigError(`AMQP_URL must start with amqp:// or amqps://, got "${redactUrl(node)}"`);
+    // Caught here, not taken for a broker that does not answer (which coffee up would replace by a private one).
+    if (hostOf(node) === "") throw new ConfigError(`AMQP_URL: "${redactUrl(node)}" is not a broker URL: amqp://user:password@host:port/vhost, the port a number up to 65535, special characters of the password %-encoded`);
   }
   if (caFile !== undefined) {
     try {

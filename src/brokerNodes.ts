@@ -5,8 +5,12 @@
  * quorum queues (--queue-type quorum) the queues live on every node, so any node serves them.
  */
 
-/** The node URLs of `url`, in order; a single URL is a list of one. A comma splits only before a scheme, so one in a password stays. */
+/**
+ * The node URLs of `url`, in order; a single URL is a list of one. A comma splits only before a
+ * scheme, so one in a password stays. Spaces around a node and commas at either end go (a list
+ * written on several lines, or `AMQP_URL="$A,$B,"`): no URL ends in a comma.
+ */
 export function brokerNodes(url: string): string[] {
-  const nodes = url.split(/,(?=\s*amqps?:\/\/)/).map((node) => node.trim());
-  return nodes.length > 1 ? nodes.filter((node) => node !== "") : [url];
+  const nodes = url.replace(/^[\s,]+|[\s,]+$/g, "").split(/,(?=\s*amqps?:\/\/)/).map((node) => node.trim());
+  return nodes.filter((node) => node !== "");
 }

@@ -94,6 +94,7 @@ describe("redaction", () => {
     expect(redactUrl("amqps://app:Xy@9secret@rabbit:5671")).toBe("amqps://app:***@rabbit:5671");
     expect(redactIn("auth as app / Xy@9secret failed", "amqps://app:Xy@9secret@rabbit")).toBe("auth as app / *** failed");
     expect(redactUrl("amqp://rabbit:5672/vhost")).toBe("amqp://rabbit:5672/vhost");
+    expect(redactUrl("amqp://app:secret@rabbit:5672, ")).toBe("amqp://app:***@rabbit:5672");
     expect(redactUrl("amqp://user@rabbit")).toBe("amqp://user@rabbit");
   });
 

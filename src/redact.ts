@@ -25,8 +25,10 @@ function passwordSpan(url: string): { start: number; end: number } | null {
 export function redactUrl(url: string): string {
   const nodes = brokerNodes(url);
   if (nodes.length > 1) return nodes.map(redactUrl).join(",");
-  const span = passwordSpan(url);
-  return span ? `${url.slice(0, span.start)}***${url.slice(span.end)}` : url;
+  // As connected to: without the spaces or commas around it.
+  const node = nodes[0] ?? url;
+  const span = passwordSpan(node);
+  return span ? `${node.slice(0, span.start)}***${node.slice(span.end)}` : node;
 }
 
 /** `text` (say, a driver's error message) with `url`'s password, if it has one, replaced by ***; every node's, for a list. */
