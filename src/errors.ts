@@ -83,6 +83,17 @@ export class InternalError extends CoffeeError {
   }
 }
 
+/**
+ * Codes no retry changes, only a new configuration: a command that ends with one exits 2 (any
+ * other failure, 1), and coffee up stops rather than restart a child that exits 2 while starting.
+ */
+export const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["CONFIG_INVALID", "QUEUE_MISMATCH"]);
+
+/** The exit code of a command that ended with `err`: 2 for a refusal (REFUSAL_CODES), else 1. */
+export function exitCodeOf(err: unknown): 1 | 2 {
+  return err instanceof CoffeeError && REFUSAL_CODES.has(err.code) ? 2 : 1;
+}
+
 /** Narrow `unknown` (from catch) to a printable message. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -7,7 +7,7 @@
 import "./processTuning.ts";
 import type { Command } from "./command.ts";
 import { loadAll, ROLE_ENTRIES, TOOL_ENTRIES, type CommandEntry } from "./commandRegistry.ts";
-import { CoffeeError, codedMessage } from "./errors.ts";
+import { CoffeeError, codedMessage, exitCodeOf } from "./errors.ts";
 import { parseOptions, renderHelp, renderOptionRows, type OptionSpec, type OptionValues } from "./options.ts";
 import { watchParentFromEnv } from "./parentWatch.ts";
 // JSON has no named exports to import; bundled into the executable, so --version needs no file.
@@ -131,7 +131,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     return await command.run(values);
   } catch (err) {
     process.stderr.write(`coffee: ${codedMessage(err)}\n`);
-    return err instanceof CoffeeError && err.code === "CONFIG_INVALID" ? 2 : 1;
+    return exitCodeOf(err);
   }
 }
 

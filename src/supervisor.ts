@@ -56,6 +56,8 @@ export class Supervisor {
     private readonly restart: (spec: ChildSpec) => "backoff" | number | null,
     /** What the exit log line says of a child `restart` leaves down: who, if anyone, brings it back. */
     private readonly leftDown = "left to the monitors",
+    /** Told of every exit of a child (not of those stopAll or a replace ends), before any restart. */
+    private readonly onExit: (spec: ChildSpec, code: number | null) => void = () => {},
   ) {}
 
   /** Start a child. */
@@ -96,6 +98,7 @@ export class Supervisor {
     this.onChange();
     const restart = this.restart(child.spec);
     this.log(`${child.spec.name} exited (${signal ? `signal ${signal}` : `code ${code}`})${restart === null ? `; ${this.leftDown}` : ""}`);
+    this.onExit(child.spec, signal ? null : code);
     if (restart === null) return;
     // A child that ran for a while gets restarted at once; one that keeps dying backs off.
     const ranMs = performance.now() - child.lastStart;

@@ -7,6 +7,8 @@ import { freeTcpPort, freeUdpPort, tcpAccepts } from "../src/ports.ts";
 import { connectBroker } from "../src/brokerAddress.ts";
 import { deleteNamespace, namespaceConsumers } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
+import { AmqpTransport } from "../src/amqpTransport.ts";
+import { allQueues } from "../src/topology.ts";
 import { coffeeArgv, generate, runCoffee, startCluster, tempDir, uniqueNamespace } from "./harness.ts";
 
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -151,6 +153,31 @@ describe("command line", () => {
     expect(stderr).toMatch(/CONFIG_INVALID: the broker at amqp:\/\/guest:\*\*\*@.* refused the connection: .*ACCESS[-_]REFUSED/);
     expect(stderr).not.toContain("certainly-wrong");
     expect(stderr).not.toContain("reconnect attempt");
+  });
+
+  test.skipIf(!brokerUp)("a child that refuses its configuration (exit 2) stops coffee up at once, exit 2, with the child's own reason", async () => {
+    const dir = tempDir("cli-refusal");
+    const ns = uniqueNamespace("refusal");
+    try {
+      // A variable only the roles read, out of range: every child exits CONFIG_INVALID.
+      const bad = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "a"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_CONFIRM_TIMEOUT_MS: "500" });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/\ncoffee: CONFIG_INVALID: \S+ cannot start: COFFEE_CONFIRM_TIMEOUT_MS must be >= 1000, got 500 \(its log: .*\.log\)\n$/);
+      // The namespace's queues exist as classic ones: quorum children cannot declare them (README's QUEUE_MISMATCH row).
+      const classic = await AmqpTransport.open({
+        broker: { url: AMQP_URL }, queueType: "classic", namespace: ns, maxUnconfirmed: 8,
+        reconnectInitialMs: 100, reconnectMaxMs: 200, onEvent: () => {}, onError: () => {},
+      });
+      await classic.declare(allQueues());
+      await classic.close();
+      const mismatch = await runCoffee(["up", "--transport", "amqp", "--queue-type", "quorum", "--state-dir", join(dir, "b"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1"]);
+      expect(mismatch.code).toBe(2);
+      expect(mismatch.stderr).toMatch(/\ncoffee: QUEUE_MISMATCH: \S+ cannot start: queue \S+ exists with other settings than --queue-type quorum asks for .*\n$/);
+      expect(mismatch.stderr).toContain("a child refused its configuration: stopping");
+    } finally {
+      await deleteNamespace({ url: AMQP_URL }, ns);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("coffee up --port on a taken port is CONFIG_INVALID at once, in either transport", async () => {

@@ -7,7 +7,8 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
-import { CoffeeError, ConfigError, errorMessage } from "../errors.ts";
+import { CoffeeError, codedMessage, ConfigError, errorMessage } from "../errors.ts";
+import { childRefusal } from "../childRefusal.ts";
 import { startHealthServer, pingHealth, type HealthServer } from "../health.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
@@ -137,6 +138,16 @@ export const upCommand: Command = {
       log.error(`${roleFailure}; the in-memory transport keeps no state to revive it from, so the cluster stops`);
       onSignal("an in-process role stopped");
     };
+    // A child that exits 2 refused its configuration (src/errors.ts REFUSAL_CODES): before the
+    // cluster is ready that ends coffee up with the child's reason, since restarts cannot help.
+    let ready = false;
+    const refusal = Promise.withResolvers<CoffeeError>();
+    const onChildExit = (spec: ChildSpec, code: number | null): void => {
+      if (code !== 2) return;
+      const why = childRefusal(spec.name, join(logDir, `${spec.name}.log`));
+      if (!ready) refusal.resolve(why);
+      else log.error(`${codedMessage(why)}; it fails again at each restart until that is changed`);
+    };
     const deploy = str(values, "deploy") as DeployMode;
     const plan = planCluster(replicas, int(values, "monitors"), deploy);
     const healthPorts = new Map<string, number>();
@@ -207,7 +218,7 @@ export const upCommand: Command = {
       const children = new Supervisor(logDir, (m) => log.info(m), () => writeCluster(), (spec) =>
         restartPolicy === "always" || (restartPolicy === "auto" && monitors === 0) ? "backoff"
         : restartPolicy === "auto" && spec.role === "monitor" ? 5000 : null,
-        monitors === 0 ? "not restarted (--restart never, and no monitors)" : "left to the monitors");
+        monitors === 0 ? "not restarted (--restart never, and no monitors)" : "left to the monitors", onChildExit);
       // Monitors revive children through this API (term-fenced); see src/controlApi.ts.
       supervisor = children;
       const api = startControlApi(children, (m) => log.warn(m));
@@ -276,9 +287,14 @@ export const upCommand: Command = {
         await shutdown("startup failure");
         return 1;
       }
-      const raced = await Promise.race([Bun.sleep(250).then(() => null), signal]);
+      const raced = await Promise.race([Bun.sleep(250).then(() => null), signal, refusal.promise]);
+      if (raced instanceof CoffeeError) {
+        await shutdown("a child refused its configuration");
+        throw raced;
+      }
       if (raced) { await shutdown(raced); return roleFailure === null ? 0 : 1; }
     }
+    ready = true;
     process.stdout.write(`coffee cluster ready: gateway ${gatewayAddress}${wildcard ? ` (listening on every interface)` : ""}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
     await shutdown(await signal);
     return roleFailure === null ? 0 : 1;

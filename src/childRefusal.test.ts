@@ -1,0 +1,33 @@
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { childRefusal, lastRefusalLine } from "./childRefusal.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "coffee-refusal-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("the last refusal line of a log is found, with its code; other coded lines are not refusals", () => {
+  const log = [
+    "2026-12-06T22:00:00.000Z agg-q1 INFO health on udp/4000",
+    "coffee: QUEUE_MISMATCH: queue ns.q1 exists with other settings than --queue-type quorum asks for",
+    "2026-12-06T22:00:01.000Z agg-q1 INFO health on udp/4000",
+    "coffee: CONFIG_INVALID: COFFEE_CONFIRM_TIMEOUT_MS must be >= 1000, got 500",
+    "coffee: BROKER_UNAVAILABLE: no broker",
+    "",
+  ].join("\n");
+  expect(lastRefusalLine(log)).toEqual({ code: "CONFIG_INVALID", message: "COFFEE_CONFIRM_TIMEOUT_MS must be >= 1000, got 500" });
+  expect(lastRefusalLine("coffee: BROKER_UNAVAILABLE: x\nplain text\n")).toBeNull();
+});
+
+test("childRefusal names the child and its log; a log that is missing or silent still gives CONFIG_INVALID", () => {
+  const file = join(dir, "agg-q1.log");
+  // Only the end of a long log is read.
+  writeFileSync(file, `${"x".repeat(200_000)}\ncoffee: QUEUE_MISMATCH: queue ns.q1 differs\n`);
+  const err = childRefusal("agg-q1", file);
+  expect(err.code).toBe("QUEUE_MISMATCH");
+  expect(err.message).toBe(`agg-q1 cannot start: queue ns.q1 differs (its log: ${file})`);
+  const missing = childRefusal("gateway", join(dir, "none.log"));
+  expect(missing.code).toBe("CONFIG_INVALID");
+  expect(missing.message).toContain("gateway refused its configuration (exit 2)");
+});

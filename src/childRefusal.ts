@@ -1,0 +1,47 @@
+/**
+ * Why a child of coffee up refused to start (it exited 2, src/errors.ts REFUSAL_CODES): the
+ * `coffee: CODE: message` line src/main.ts writes last before such an exit, found in the end of
+ * the child's log, so coffee up can say it instead of restarting the child for a minute.
+ */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { CoffeeError, ConfigError, REFUSAL_CODES, type ErrorCode } from "./errors.ts";
+
+/** How much of the log's end is read: the line is among the last a child writes. */
+const TAIL_BYTES = 64 * 1024;
+
+/** The refusal `name` logged in `logFile`, with its own code; a generic one if the log says nothing readable. */
+export function childRefusal(name: string, logFile: string): CoffeeError {
+  const line = lastRefusalLine(readTail(logFile));
+  if (line) return new CoffeeError(line.code, `${name} cannot start: ${line.message} (its log: ${logFile})`);
+  return new ConfigError(`${name} refused its configuration (exit 2) and its log says no more; see ${logFile}`);
+}
+
+/** The last `coffee: CODE: message` line of `text` whose code is a refusal, or null. */
+export function lastRefusalLine(text: string): { code: ErrorCode; message: string } | null {
+  const lines = text.split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /^coffee: ([A-Z_]+): (.*)$/.exec(lines[i]!);
+    if (m && REFUSAL_CODES.has(m[1] as ErrorCode)) return { code: m[1] as ErrorCode, message: m[2]! };
+  }
+  return null;
+}
+
+/** The last TAIL_BYTES of a file as text ("" if it cannot be read: the refusal is still reported). */
+function readTail(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return "";
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, TAIL_BYTES));
+    const read = readSync(fd, buf, 0, buf.length, size - buf.length);
+    return buf.subarray(0, read).toString("utf8");
+  } catch {
+    return "";
+  } finally {
+    closeSync(fd);
+  }
+}
