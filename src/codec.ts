@@ -4,6 +4,7 @@
  * DecodeError("MESSAGE_MALFORMED") instead of crashing on bad bytes.
  */
 import { Packr, RESERVE_START_SPACE, RESET_BUFFER_MODE } from "msgpackr";
+import { msgpackBoundsProblem } from "./msgpackBounds.ts";
 import { parseDate } from "./fields.ts";
 import { packColumn } from "./textColumn.ts";
 import { DecodeError } from "./errors.ts";
@@ -130,6 +131,9 @@ export function decodeMessage(bytes: Uint8Array): BrokerMessage {
   if (bytes[0] !== MAGIC) fail(`bad magic byte 0x${(bytes[0] ?? 0).toString(16)}`);
   if (bytes[1] !== VERSION && bytes[1] !== 1) fail(`unsupported version ${bytes[1]} (this build reads 1 and ${VERSION})`);
   let payload: unknown;
+  // A message whose containers announce more than it holds would make msgpackr allocate that much.
+  const unsafe = msgpackBoundsProblem(bytes.subarray(3));
+  if (unsafe !== null) fail(`msgpack: ${unsafe}`);
   try {
     payload = packr.unpack(bytes.subarray(3));
   } catch (err) {

@@ -6,6 +6,7 @@ import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 import { DecodeError, type ErrorCode } from "./errors.ts";
 import { ENTITY_COLUMNS, isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
 import { columnProblem, type TextColumn } from "./textColumn.ts";
+import { msgpackBoundsProblem } from "./msgpackBounds.ts";
 
 /**
  * Protocol version, checked in the handshake. 4: nothing new between a resume and its `resent`.
@@ -92,6 +93,9 @@ export function encodeProtocolTransient(msg: ClientMessage | GatewayMessage): Ui
 }
 
 function unpack(bytes: Uint8Array): Record<string, unknown> {
+  // Before msgpackr, which allocates whatever length a container announces (src/msgpackBounds.ts).
+  const unsafe = msgpackBoundsProblem(bytes);
+  if (unsafe !== null) throw new DecodeError("FRAME_MALFORMED", `frame is not valid msgpack: ${unsafe}`);
   let v: unknown;
   try {
     v = packr.unpack(bytes);
