@@ -33,6 +33,14 @@ import { GATEWAY_STAGE, newSession as blankSession, resultsComplete, uploadConfi
 import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 
+/**
+ * Largest frame before a connection has a session: a hello or resume is under 2 KiB (a token is
+ * at most 1024 characters). Each connection buffers one partial frame, so without this an
+ * unauthenticated connection could hold --max-frame-bytes (16 MiB) of memory for the handshake
+ * timeout, and a few hundred of them gigabytes.
+ */
+export const HANDSHAKE_FRAME_BYTES = 8 * 1024;
+
 /** Gateway options, compiled. */
 export interface GatewayConfig {
   host: string;
@@ -325,6 +333,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     const msg = decodeClientMessage(frame);
     if (!conn.session) {
       hello(conn, msg);
+      // Batch-sized frames only from a connection with a session (token checked, slot taken).
+      conn.decoder.maxFrameBytes = cfg.maxFrameBytes;
       return armTimer(conn);
     }
     armTimer(conn);
@@ -428,7 +438,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         port: cfg.port,
         socket: {
           open(socket) {
-            const conn: Connection = { socket, decoder: new FrameDecoder(cfg.maxFrameBytes), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
+            const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
             connections.add(conn);
             socket.data = conn;
             armTimer(conn);

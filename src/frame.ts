@@ -62,8 +62,11 @@ export class FrameDecoder {
   private buf = new Uint8Array(0);
   private len = 0;
 
-  /** @param maxFrameBytes largest payload accepted; a longer header is FRAME_TOO_LARGE. */
-  constructor(private readonly maxFrameBytes: number) {}
+  /**
+   * @param maxFrameBytes largest payload accepted; a longer header is FRAME_TOO_LARGE. It may be
+   * changed between frames (the gateway allows batch-sized frames only after the handshake).
+   */
+  constructor(public maxFrameBytes: number) {}
 
   /**
    * Add received bytes and iterate over the frames they complete. Each frame is a view (of

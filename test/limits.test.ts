@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, spyOn, test }
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
-import { createGateway, defaultGatewayConfig, type GatewayConfig, type GatewayInstance } from "../roles/gateway.ts";
+import { createGateway, defaultGatewayConfig, HANDSHAKE_FRAME_BYTES, type GatewayConfig, type GatewayInstance } from "../roles/gateway.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { FrameDecoder } from "../src/frame.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
@@ -115,6 +115,20 @@ describe("gateway limits and access", () => {
     const [big, ok] = await Promise.all([raw(cluster.gatewayPort(), [header]), client({})]);
     expect(big.at(-1)).toMatchObject({ t: "error", code: "FRAME_TOO_LARGE" });
     expect(readResults(ok.dir).q1).toBe(expected.q1!);
+  });
+
+  test("before its handshake a connection may send no frame over HANDSHAKE_FRAME_BYTES; after its welcome, frames up to --max-frame-bytes", async () => {
+    const size = 100_000;
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, size);
+    // Announced and not sent: refused on the header alone, before anything is buffered.
+    const early = await raw(cluster.gatewayPort(), [header]);
+    expect(early.at(-1)).toMatchObject({ t: "error", code: "FRAME_TOO_LARGE", message: `frame of ${size} bytes exceeds the limit of ${HANDSHAKE_FRAME_BYTES} bytes` });
+    // The same frame after the welcome is read whole (and refused as what it holds, not for its size).
+    const late = await raw(cluster.gatewayPort(), [frame({ t: "hello", v: PROTOCOL_VERSION, token: "s3cret" })], (m) =>
+      m.t === "welcome" ? [header, new Uint8Array(size).fill(0xc1)] : []);
+    expect(late[0]).toMatchObject({ t: "welcome" });
+    expect(late.at(-1)).toMatchObject({ t: "error", code: "FRAME_MALFORMED" });
   });
 });
 
