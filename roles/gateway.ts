@@ -438,7 +438,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         port: cfg.port,
         socket: {
           open(socket) {
-            const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
+            const conn: Connection = { socket, decoder: new FrameDecoder(Math.min(HANDSHAKE_FRAME_BYTES, cfg.maxFrameBytes)), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
             connections.add(conn);
             socket.data = conn;
             armTimer(conn);
@@ -513,7 +513,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 0, max: 65535, help: "TCP port clients connect to" },
   { name: "host", type: "string", env: "GATEWAY_HOST", default: "0.0.0.0", help: "address to listen on (coffee up uses 127.0.0.1 unless its own --host says otherwise)" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full' (a finished session waiting for its client's bye holds no slot, and a resume is never refused for the limit)" },
-  { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024, help: "largest frame a client may send (at most 16 MiB: a batch goes on as one broker message, and the broker takes none larger)" },
+  { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024, help: "largest frame a client may send once it has a session (at most 16 MiB: a batch goes on as one broker message, and the broker takes none larger); before its hello, 8 KiB" },
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client session (batches sent again after a resume do not count)" },
   { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until it holds under half of its share" },
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
