@@ -310,8 +310,12 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     s.conn = conn;
     conn.session = s;
     if (upload.isPaused(s)) conn.socket.pause();
-    // The client knows what it sent; everything it did not see acknowledged it sends again.
+    // The client knows what it sent; everything it did not see acknowledged it sends again. Its
+    // word replaces what an earlier resume said (a forged one would otherwise stick): an
+    // end-of-stream it has no ack for comes again, and a repeated one is dropped downstream.
     s.nextSeq = new Map(Object.entries(msg.sent) as [Entity, number][]);
+    s.eosCount.clear();
+    s.eosConfirmed.clear();
     for (const e of msg.eos) {
       s.eosCount.set(e, msg.sent[e] ?? 0);
       s.eosConfirmed.add(e);
@@ -341,6 +345,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     if (msg.t === "batch") upload.batch(conn.session, msg);
     else if (msg.t === "eos") upload.eos(conn.session, msg);
     else if (msg.t === "resent") {
+      if (!conn.session.awaitingResend) throw new ProtocolError("resent without a resume to end");
       conn.session.awaitingResend = false;
       maybeFinish(conn.session);
     } else if (msg.t === "bye") {

@@ -8,6 +8,8 @@ import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { PROTOCOL_VERSION } from "../src/protocol.ts";
+import { ENTITY_COLUMNS } from "../src/schema.ts";
+import { packColumn } from "../src/textColumn.ts";
 import { allQueues } from "../src/topology.ts";
 import { frame, openRaw } from "./rawGateway.ts";
 
@@ -32,4 +34,36 @@ test("the old connection of a resumed session is closed by the gateway", async (
   await first.closed;
   expect(first.seen).toEqual([expect.objectContaining({ t: "welcome", session: id, resumed: false })]);
   second.end();
+});
+
+test("a resume states the upload as its client knows it: end-of-streams an earlier resume claimed (a forged one, say) are not kept", async () => {
+  const first = await openRaw(port);
+  first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await first.next("welcome");
+  const id = welcome.t === "welcome" ? welcome.session : "";
+  // Someone with the session id claims every end-of-stream and that nothing was sent.
+  const forged = await openRaw(port);
+  forged.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: id, sent: {}, eos: ["stores", "users"] }));
+  expect(await forged.next("welcome")).toMatchObject({ t: "welcome", resumed: true });
+  forged.send(frame({ t: "resent" }));
+  // The client resumes with what it knows: no end-of-stream yet. Its batches are then in order.
+  const client = await openRaw(port);
+  client.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: id, sent: {}, eos: [] }));
+  expect(await client.next("welcome")).toMatchObject({ t: "welcome", resumed: true });
+  client.send(frame({ t: "resent" }));
+  client.send(frame({ t: "batch", entity: "stores", seq: 0, lines: Uint32Array.of(2), columns: ENTITY_COLUMNS.stores.map(() => packColumn(["1"])) }));
+  expect(await client.next("ack")).toMatchObject({ t: "ack", entity: "stores", seq: 0 });
+  client.send(frame({ t: "eos", entity: "stores", count: 1 }));
+  expect(await client.next("eos-ack")).toMatchObject({ t: "eos-ack", entity: "stores" });
+  client.send(frame({ t: "abort" }));
+  await Promise.all([first.closed, forged.closed, client.closed]);
+});
+
+test("`resent` is the end of a resume's resends: outside one it is PROTOCOL_VIOLATION", async () => {
+  const conn = await openRaw(port);
+  conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  await conn.next("welcome");
+  conn.send(frame({ t: "resent" }));
+  expect(await conn.next("error")).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION", message: "resent without a resume to end" });
+  await conn.closed;
 });
