@@ -316,3 +316,21 @@ test("each row the reader rejects comes with why: field count, broken quote, byt
     });
   }
 });
+
+test("a line over 8 MiB with no line break is one rejected row, dropped whole: the lines after it keep their numbers", async () => {
+  const file = join(dir, "long-line.csv");
+  const long = `3,${"x".repeat(9 * 1024 * 1024)}`;
+  writeFileSync(file, `store_id,store_name\n1,a\n${long}\n4\n5,e\n`);
+  const last = join(dir, "long-last-line.csv");
+  writeFileSync(last, `store_id,store_name\n1,a\n${long}`);
+  const read = async (path: string, chunkBytes: number): Promise<{ kept: number[]; seen: [number, string][] }> => {
+    const seen: [number, string][] = [];
+    const kept: number[] = [];
+    for await (const b of readEntityFile(path, "stores", (line, reason) => seen.push([line, reason]), { batchRows: 10, chunkBytes, newline: "\n" })) kept.push(...b.lines);
+    return { kept, seen };
+  };
+  for (const chunkBytes of [1 << 16, 1 << 20]) {
+    expect(await read(file, chunkBytes)).toEqual({ kept: [2, 5], seen: [[3, "a line of over 8 MiB with no line break"], [4, "1 field where the header has 2"]] });
+    expect(await read(last, chunkBytes)).toEqual({ kept: [2], seen: [[3, "a line of over 8 MiB with no line break"]] });
+  }
+});

@@ -298,6 +298,7 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const BROKEN_QUOTE = "a quoted field that does not close, or text after its closing quote";
 // The reader sees decoded text: a U+FFFD the file holds as such looks the same as bad bytes.
 const NOT_UTF8 = "bytes that are not UTF-8 (or a U+FFFD character)";
+const LONG_LINE = `a line of over ${MAX_PENDING_BYTES / (1024 * 1024)} MiB with no line break`;
 function fieldCountFault(fields: number, width: number): string {
   return `${fields} field${fields === 1 ? "" : "s"} where the header has ${width}`;
 }
@@ -476,13 +477,33 @@ export async function* readEntityFile(
     bytesParsed += n;
   };
 
+  /** Inside a line over MAX_PENDING_BYTES, already rejected: its bytes up to its line break are dropped. */
+  let inLongLine = false;
+
   /** Parse the whole records at the head of `pending` (all of it when `final`); returns the rest (may be a view of `pending`). */
   const parsePending = (pending: Buffer, split: "\n" | "\r", final: boolean): Buffer => {
+    if (inLongLine) {
+      const lineBreak = pending.indexOf(split);
+      if (lineBreak < 0) {
+        bytesParsed += pending.length;
+        return pending.subarray(pending.length);
+      }
+      inLongLine = false;
+      bytesParsed += lineBreak + 1;
+      pending = pending.subarray(lineBreak + 1);
+    }
     let cut = final ? pending.length : pending.lastIndexOf(split);
     if (!final && cut >= 0) cut += 1;
-    // A line this long without a break is parsed as it is (one huge bad row, most likely), not held on to.
-    const oneLongLine = cut < 0 && pending.length > MAX_PENDING_BYTES;
-    if (oneLongLine) cut = pending.length;
+    if (cut < 0 && pending.length > MAX_PENDING_BYTES) {
+      // No record coffee takes is this long (a field is at most 4 MiB at the gateway): one bad
+      // row, dropped whole up to its line break. Parsed in pieces, each piece was a row and a
+      // line of its own, and every later line number of the file was off.
+      if (projection === null) throw new DatasetError(`${file}: its first line is over ${MAX_PENDING_BYTES / (1024 * 1024)} MiB with no line break; a CSV file starts with its header`);
+      onReject(++line, LONG_LINE);
+      inLongLine = true;
+      bytesParsed += pending.length;
+      return pending.subarray(pending.length);
+    }
     if (cut <= 0) return pending;
     const head = pending.subarray(0, cut);
     if (head.indexOf(QUOTE) < 0 && isAscii(head)) {
@@ -508,7 +529,7 @@ export async function* readEntityFile(
       return consumed === segment.length;
     };
     while (pos < text.length) {
-      const scan = scanRecords(text, pos, split, final || oneLongLine);
+      const scan = scanRecords(text, pos, split, final);
       if (scan.end > pos && !parseSegment(pos, scan.end)) continue;
       // A quoted field held open this long (most of what is held, past MAX_PENDING_BYTES) is taken
       // as broken rather than as a field still going on: the file's rest must not wait on it.
@@ -522,7 +543,7 @@ export async function* readEntityFile(
       // Read only so far, papaparse saw no break or an open field: it reads this record otherwise
       // than the scan (a rare disagreement), so it reads all there is.
       if (brokenLineEnd >= 0 && (probe.quoteAt === null || probe.open)) probe = probeRecord(text, brokenAt, text.length, split);
-      const nothingMore = final || oneLongLine || pending.length > MAX_PENDING_BYTES;
+      const nothingMore = final || pending.length > MAX_PENDING_BYTES;
       if (probe.quoteAt === null) {
         // papaparse reads it as a sound record after all: parsed as it reads it.
         if (brokenAt + probe.length >= text.length && !nothingMore) break;
