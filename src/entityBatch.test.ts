@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { BodyArena } from "./bodyArena.ts";
 import { parseEntityRows } from "./entityBatch.ts";
-import { packColumn, unpackColumn } from "./textColumn.ts";
+import { packColumn, unpackColumn, type TextColumn } from "./textColumn.ts";
 
 const columns = (rows: string[][]) => rows[0]!.map((_, c) => packColumn(rows.map((r) => r[c]!)));
 
@@ -56,4 +56,26 @@ test("bodies typed into an arena equal fresh ones, rejects cut as views of the a
     expect([...inArena.body[key]]).toEqual([...fresh.body[key]]);
   }
   expect([...inArena.body.item]).toEqual([1, 3]);
+});
+
+/** A column of raw byte fields: what any client could send, UTF-8 or not. */
+const rawColumn = (fields: number[][]): TextColumn => {
+  const ends = new Uint32Array(fields.length);
+  let at = 0;
+  fields.forEach((f, i) => { at += f.length; ends[i] = at; });
+  return { bytes: Buffer.from(fields.flat()), ends };
+};
+const bytesOf = (text: string): number[] => [...Buffer.from(text)];
+
+test("text fields that are not UTF-8, or hold a U+FFFD, reject their row as the client's reader does, with that reason", () => {
+  const names = rawColumn([bytesOf("ok"), [0x41, 0xff, 0xfe], bytesOf("a\uFFFDb"), bytesOf("Café"), [0xc3], [0xa9]]);
+  const stores = parseEntityRows("stores", [packColumn(["1", "2", "3", "4", "5", "6"]), names], 6);
+  expect(stores.rejected).toEqual([1, 2, 4, 5]);
+  expect(stores.body.name).toEqual(["ok", "Café"]);
+  expect(new Set(stores.reasons)).toEqual(new Set(["store_name holds bytes that are not UTF-8 (or a U+FFFD character)"]));
+  const ids = rawColumn([bytesOf("t-1"), [0x74, 0x80]]);
+  const cols = [ids, ...columns([["1", "", "75.0", "2024-01-01 10:00:00"], ["1", "", "75.0", "2024-01-01 10:00:00"]])];
+  const tx = parseEntityRows("transactions", cols, 2);
+  expect(tx.rejected).toEqual([1]);
+  expect(tx.reasons).toEqual(["transaction_id holds bytes that are not UTF-8 (or a U+FFFD character)"]);
 });

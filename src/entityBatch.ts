@@ -7,7 +7,7 @@ import { rowFault } from "./rowFault.ts";
 import { InternalError } from "./errors.ts";
 import { MAX_FIELD_BYTES, type Entity } from "./schema.ts";
 import { PACKED_DATE, parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
-import { asBinary, fieldStart, rowsWithLongFields, selectFields, unpackColumn, type TextColumn } from "./textColumn.ts";
+import { asBinary, fieldStart, markUncleanText, rowsWithLongFields, selectFields, unpackColumn, type TextColumn } from "./textColumn.ts";
 
 /**
  * transactions, projected: id (packed UTF-8, Q1 prints it and nothing else reads it), store,
@@ -195,7 +195,8 @@ function keptRows(n: number, rejected: readonly number[]): Uint32Array {
 
 /**
  * Validate and type one batch of an entity's packed text columns (in ENTITY_COLUMNS order). Rows with
- * an unparsable field, or a field longer than `maxFieldBytes` (UTF-8), are left out and their
+ * an unparsable field, a field longer than `maxFieldBytes` (UTF-8), or a text field that is not
+ * UTF-8 or holds a U+FFFD (as the client's reader rejects), are left out and their
  * indexes returned with the reason for each, so the caller can report them. A transactions body may share its id column
  * with `columns` (no copy when no row is rejected). Typed columns come from `alloc`: an arena's
  * when the body dies before the arena's next reset.
@@ -207,11 +208,17 @@ export function parseEntityRows<E extends Entity>(entity: E, columns: Columns, r
   return { ...parsed, reasons };
 }
 
+/** The column of each entity that stays text (not parsed into a number), whose bytes must be clean UTF-8. */
+const TEXT_COLUMN: Readonly<Record<Entity, number | null>> = { transactions: 0, transaction_items: null, users: null, stores: 1, menu_items: 1 };
+
 /** A rejected row rowFault finds nothing wrong with: a check here that src/rowFault.ts lacks. */
 const UNEXPLAINED = "a field that failed validation";
 
 function parseTyped<E extends Entity>(entity: E, columns: Columns, rowCount: number, alloc: ColumnAllocator, maxFieldBytes: number): ParsedRows<EntityBodies[E]> {
-  const tooLong = rowsWithLongFields(columns, rowCount, maxFieldBytes);
+  // Rows to reject whatever their values: a field too long, or text the client's reader would not keep.
+  let tooLong = rowsWithLongFields(columns, rowCount, maxFieldBytes);
+  const text = TEXT_COLUMN[entity];
+  if (text !== null) tooLong = markUncleanText(col(columns, text), rowCount, tooLong);
   switch (entity) {
     case "transactions": return parseTransactions(columns, rowCount, alloc, tooLong) as ParsedRows<EntityBodies[E]>;
     case "transaction_items": return parseItems(columns, rowCount, alloc, tooLong) as ParsedRows<EntityBodies[E]>;

@@ -5,13 +5,15 @@
  */
 import { parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
 import { ENTITY_COLUMNS, type Entity } from "./schema.ts";
-import { fieldStart, type TextColumn } from "./textColumn.ts";
+import { fieldStart, isCleanText, type TextColumn } from "./textColumn.ts";
 
 /** The check one projected column gets: NaN from `parse` means the field is malformed. */
 interface ColumnCheck {
   parse: (bytes: Uint8Array, from: number, to: number) => number;
   /** What the field should have been, after "is not". */
   expected: string;
+  /** The reason in other words than "<column> is not <expected>". */
+  fault?: (column: string) => string;
 }
 
 // Each says the range too: `-1` or `3000000000` are whole numbers, yet not ids (src/fields.ts).
@@ -21,16 +23,17 @@ const MONEY: ColumnCheck = { parse: parseCentsAt, expected: "an amount exact to 
 const COUNT: ColumnCheck = { parse: parseCountAt, expected: "a whole number (at most 15 digits)" };
 const TIMESTAMP: ColumnCheck = { parse: parseTimestampAt, expected: "a valid YYYY-MM-DD HH:MM:SS timestamp" };
 const DATE_OR_EMPTY: ColumnCheck = { parse: (b, from, to) => (from === to ? 0 : parseDateAt(b, from, to)), expected: "a valid YYYY-MM-DD date or empty" };
-const NOT_EMPTY: ColumnCheck = { parse: (_b, from, to) => (from === to ? NaN : 0), expected: "empty" };
-const ANY: ColumnCheck = { parse: () => 0, expected: "" };
+// The client's reader says "bytes that are not UTF-8 (or a U+FFFD character)" of the same rows.
+const TEXT: ColumnCheck = { parse: (b, from, to) => (isCleanText(b, from, to) ? 0 : NaN), expected: "UTF-8", fault: (column) => `${column} holds bytes that are not UTF-8 (or a U+FFFD character)` };
+const NOT_EMPTY_TEXT: ColumnCheck = { ...TEXT, parse: (b, from, to) => (from === to ? NaN : TEXT.parse(b, from, to)) };
 
 /** Per entity, in ENTITY_COLUMNS order: the same checks src/entityBatch.ts applies. */
 const CHECKS: Readonly<Record<Entity, readonly ColumnCheck[]>> = {
-  transactions: [NOT_EMPTY, ID, OPTIONAL_ID, MONEY, TIMESTAMP],
+  transactions: [NOT_EMPTY_TEXT, ID, OPTIONAL_ID, MONEY, TIMESTAMP],
   transaction_items: [ID, COUNT, MONEY, TIMESTAMP],
   users: [ID, DATE_OR_EMPTY],
-  stores: [ID, ANY],
-  menu_items: [ID, ANY],
+  stores: [ID, TEXT],
+  menu_items: [ID, TEXT],
 };
 
 /**
@@ -48,7 +51,9 @@ export function rowFault(entity: Entity, columns: readonly TextColumn[], r: numb
     const name = names[c]!;
     if (to - from > maxFieldBytes) return `${name} is longer than ${maxFieldBytes} bytes`;
     const check = checks[c]!;
-    if (Number.isNaN(check.parse(column.bytes, from, to))) return check === NOT_EMPTY ? `${name} is empty` : `${name} is not ${check.expected}`;
+    if (!Number.isNaN(check.parse(column.bytes, from, to))) continue;
+    if (check === NOT_EMPTY_TEXT && from === to) return `${name} is empty`;
+    return check.fault?.(name) ?? `${name} is not ${check.expected}`;
   }
   return null;
 }

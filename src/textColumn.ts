@@ -4,6 +4,7 @@
  * carries them as one binary value per column, the gateway parses numbers in place
  * (src/fields.ts `...At(bytes, from, to)`) and only the few fields that stay text become strings.
  */
+import { isAscii, isUtf8 } from "node:buffer";
 
 /**
  * Field i is bytes[ends[i - 1] ?? 0 .. ends[i]), UTF-8. Columns made here hold a Buffer: msgpackr
@@ -16,6 +17,31 @@ export interface TextColumn {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * U+FFFD in UTF-8: what a decoder writes where bytes were not UTF-8. The client's reader cannot
+ * tell the two apart, so it rejects both, and so does the gateway, to keep the same rows.
+ */
+const REPLACEMENT_CHARACTER = Buffer.from([0xef, 0xbf, 0xbd]);
+
+/** Whether bytes[from, to) are UTF-8 holding no U+FFFD: a text field the client's reader keeps. */
+export function isCleanText(bytes: Uint8Array, from: number, to: number): boolean {
+  const field = Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from);
+  return isAscii(field) || (isUtf8(field) && field.indexOf(REPLACEMENT_CHARACTER) < 0);
+}
+
+/**
+ * Mark in `mask` (made when needed) the first `rows` fields of `column` that are not clean text
+ * (isCleanText); returns the mask. One check for a column that is all ASCII, as nearly all are;
+ * otherwise field by field, since a character cut between two fields is valid across them.
+ */
+export function markUncleanText(column: TextColumn, rows: number, mask: Uint8Array | null): Uint8Array | null {
+  if (rows === 0 || isAscii(column.bytes.subarray(0, column.ends[rows - 1]!))) return mask;
+  for (let r = 0; r < rows; r++) {
+    if (!isCleanText(column.bytes, fieldStart(column, r), column.ends[r]!)) (mask ??= new Uint8Array(rows))[r] = 1;
+  }
+  return mask;
+}
 
 /** Pack fields into a column. */
 export function packColumn(fields: readonly string[]): TextColumn {
