@@ -41,6 +41,14 @@ import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, 
  */
 export const HANDSHAKE_FRAME_BYTES = 8 * 1024;
 
+/** Whether `host` is every interface of the machine (a gateway there is open to the network). */
+export function isWildcardHost(host: string): boolean {
+  return host === "0.0.0.0" || host === "::";
+}
+
+/** Said when the gateway listens on every interface and asks clients for no token. */
+export const OPEN_GATEWAY_WARNING = "the gateway listens on every interface and asks clients for no token: anyone who can reach its port can open sessions and send data; set COFFEE_TOKEN (or COFFEE_TOKEN_FILE) to a shared secret, which clients then give with --token";
+
 /** Gateway options, compiled. */
 export interface GatewayConfig {
   host: string;
@@ -481,6 +489,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         throw failure;
       }
       log.info(`gateway listening on ${cfg.host}:${server.port} (max ${cfg.maxSessions} sessions)`);
+      if (cfg.token === null && isWildcardHost(cfg.host)) log.warn(OPEN_GATEWAY_WARNING);
       // The TTL of recovered sessions runs from now, when their clients can first come back: a
       // broker slow to answer at startup must not expire them.
       for (const s of [...sessions.values(), ...finished.values()]) if (!s.conn && !s.ttlTimer) detach(s);

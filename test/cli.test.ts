@@ -332,6 +332,8 @@ describe("command line", () => {
         expect(cluster.banner).toContain(`gateway ${dialled}:${cluster.port}${args[1] === "0.0.0.0" ? " (listening on every interface)" : ","}`);
         expect(await tcpAccepts("127.0.0.1", cluster.port)).toBe(reachable.loopback);
         expect(await tcpAccepts(external!, cluster.port)).toBe(reachable.external);
+        // Open to the network with no token: said in coffee up's own log.
+        if (args[1] === "0.0.0.0") expect(await cluster.logged(/WARN the gateway listens on every interface and asks clients for no token/)).toContain("set COFFEE_TOKEN");
       } finally {
         await cluster.stop();
       }

@@ -19,7 +19,7 @@ import { type RoleInstance } from "../roleRuntime.ts";
 import { QUEUE_TYPES } from "../amqpTransport.ts";
 import { brokerAddress, brokerClosedAtOpen, brokerEnv, brokerOptions, brokerRefusedUs, CLOSED_AT_OPEN_CAUSE, type BrokerAddress } from "../brokerAddress.ts";
 import { redactIn, redactUrl } from "../redact.ts";
-import { defaultGatewayConfig } from "../../roles/gateway.ts";
+import { defaultGatewayConfig, isWildcardHost, OPEN_GATEWAY_WARNING } from "../../roles/gateway.ts";
 import { startInProcessCluster } from "../inProcessCluster.ts";
 import { deleteNamespace, namespaceConsumers, type ConsumedQueue } from "../namespaceAdmin.ts";
 import { acquireNamespaceLock, lockQueueName, type NamespaceLock, type NamespaceLockEvent } from "../namespaceLock.ts";
@@ -62,7 +62,8 @@ export const upCommand: Command = {
     const port = int(values, "port");
     const host = str(values, "host");
     // A wildcard opens the gateway to the network; clients on this machine still reach it on loopback.
-    const wildcard = host === "0.0.0.0" || host === "::";
+    const wildcard = isWildcardHost(host);
+    if (wildcard && !process.env.COFFEE_TOKEN && !process.env.COFFEE_TOKEN_FILE) log.warn(OPEN_GATEWAY_WARNING);
     /** The gateway's address as a client on this machine dials it (IPv6 in brackets, before the port). */
     const gatewayAddress = `${wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${port}`;
     const replicas = parseReplicas(str(values, "replicas"));
