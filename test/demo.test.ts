@@ -1,6 +1,6 @@
 /** `coffee demo` end to end: its own lines on stdout, the cluster's in a log file, a failure shown with its cause. */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { brokerProbe } from "../src/privateBroker.ts";
 import { AMQP_URL, runCoffee, scratchDirs } from "./harness.ts";
@@ -39,4 +39,17 @@ describe.skipIf(!brokerUp)("coffee demo", () => {
     expect(r.stderr).toContain(`coffee: CONFIG_INVALID: the cluster stopped before it was ready (exit 2); its last log lines are above, all of them in ${join(dir, "cluster.log")}`);
     expect(r.stderr).not.toContain("not-the-password");
   });
+});
+
+test("coffee demo --transport memory runs without a broker, and replaces the results of an earlier demo in its --dir", async () => {
+  const dir = scratch("demo-memory");
+  mkdirSync(join(dir, "results", "session_earlier"), { recursive: true });
+  writeFileSync(join(dir, "results", "session_earlier", "query1.csv"), "transaction_id,final_amount\n");
+  const r = await runCoffee(["demo", "--dir", dir, "--transport", "memory", ...SMALL], { AMQP_URL: "amqp://guest:guest@127.0.0.1:1" });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("transport memory");
+  expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("demo: all results exact");
+  const sessions = readdirSync(join(dir, "results"));
+  expect(sessions).toHaveLength(2);
+  expect(sessions).not.toContain("session_earlier");
 });

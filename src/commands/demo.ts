@@ -17,11 +17,12 @@ import { PARENT_PID_ENV } from "../parentWatch.ts";
 import { selfCommand } from "../selfCommand.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
-  { name: "dir", type: "string", default: "./demo", help: "where data, cluster state and results go" },
+  { name: "dir", type: "string", default: "./demo", help: "where data, cluster state and results go (data and results of an earlier demo there are replaced)" },
   { name: "clients", type: "int", default: 3, min: 1, max: 5, help: "concurrent clients, each with its own dataset" },
   { name: "months", type: "string", default: "2024-01..2024-06", help: "months of generated data" },
   { name: "transactions-per-month", type: "int", default: 5000, min: 1, max: 700_000, help: "generated transactions per month" },
   { name: "keep", type: "bool", default: false, help: "keep the cluster state directory afterwards" },
+  { name: "transport", type: "enum", env: "COFFEE_TRANSPORT", default: "auto", choices: ["auto", "amqp", "memory"], help: "as coffee up's --transport: auto uses the RabbitMQ at AMQP_URL, else a private rabbitmq-server if installed, else one process over an in-memory transport; memory runs without a broker" },
 ];
 
 /** `coffee demo`. */
@@ -41,6 +42,9 @@ export const demoCommand: Command = {
       const s = await generateDataset({ out: data, seed: 1000 + i, months: parseMonthRange(str(values, "months")), transactionsPerMonth: int(values, "transactions-per-month"), users: 2000, stores: 10, menuItems: 8 });
       say(`dataset ${i + 1}: ${s.rows.transactions} transactions, ${s.rows.transaction_items} items in ${data}`);
     }
+    // Each run's sessions only: folders of an earlier demo would pile up beside them.
+    const resultsDir = join(dir, "results");
+    rmSync(resultsDir, { recursive: true, force: true });
     const port = freeTcpPort();
     const stateDir = join(dir, "state");
     // The cluster's log lines would bury the demo's own few: they go to a file, shown if it fails.
@@ -53,7 +57,7 @@ export const demoCommand: Command = {
     }
     let up: Bun.Subprocess<"pipe", "pipe", number>;
     try {
-      up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `demo${port}`, "--monitors", "1", "--delete-on-exit"], {
+      up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", `demo${port}`, "--monitors", "1", "--delete-on-exit", "--transport", str(values, "transport")], {
         stdin: "pipe", stdout: "pipe", stderr: logFd, env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
       });
     } finally {
@@ -84,7 +88,7 @@ export const demoCommand: Command = {
       say(`cluster log: ${logFile}`);
       const started = performance.now();
       const runs = await Promise.all(Array.from({ length: clients }, (_, i) =>
-        runClient(defaultClientConfig({ dataDir: join(dir, "data", `client${i + 1}`), outDir: join(dir, "results"), host: "127.0.0.1", port, quiet: true }))));
+        runClient(defaultClientConfig({ dataDir: join(dir, "data", `client${i + 1}`), outDir: resultsDir, host: "127.0.0.1", port, quiet: true }))));
       say(`${clients} sessions finished in ${((performance.now() - started) / 1000).toFixed(2)} s`);
       let exact = 0;
       for (const [i, run] of runs.entries()) {
