@@ -9,7 +9,7 @@ import { jitteredBackoffMs } from "../src/backoff.ts";
 import { BoundedQueue } from "../src/boundedQueue.ts";
 import type { Command } from "../src/command.ts";
 import { readEntityFile, type TextBatch } from "../src/csvSource.ts";
-import { CoffeeError, ConfigError, DecodeError, codedMessage, errorMessage } from "../src/errors.ts";
+import { CoffeeError, ConfigError, DecodeError, codedMessage, errorMessage, exitCodeOf } from "../src/errors.ts";
 import { GatewayConnection } from "../src/gatewayConnection.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { HEAP_LIMIT_OPTION, startHeapGovernor } from "../src/heapGovernor.ts";
@@ -52,6 +52,8 @@ export interface ClientOutcome {
   session: string;
   dir: string;
   rowsSent: number;
+  /** Data rows read from the files: those sent and those the reader itself rejected (as `coffee reference` counts them). */
+  rowsRead: number;
   rejects: RejectReport;
   seconds: number;
   /** Files skipped because they were empty. */
@@ -131,6 +133,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   let session: string | null = null;
   let results: ResultFiles | null = null;
   let rowsSent = 0;
+  /** Rows the reader rejected (field count, quotes, UTF-8): read but never sent. */
+  let rowsRejectedHere = 0;
   /** Batches sent and not yet acknowledged, with their message, to send again after a resume. */
   const inFlight = new Map<string, { file: string; rows: number; msg: ClientMessage }>();
   const seqs = new Map<Entity, number>();
@@ -431,6 +435,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
             const onReject = (label: string) => (line: number, reason: string): void => {
               rejects.add(label, line, reason);
               e.rejected++;
+              rowsRejectedHere++;
             };
             for (const file of files.get(entity)!) {
               let fileBytes = 0;
@@ -498,7 +503,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     const final = view();
     succeeded = true;
     return {
-      session: session!, dir: results!.dir, rowsSent, rejects, seconds: (performance.now() - started) / 1000, emptyFiles, datasetNotes,
+      session: session!, dir: results!.dir, rowsSent, rowsRead: rowsSent + rowsRejectedHere, rejects, seconds: (performance.now() - started) / 1000, emptyFiles, datasetNotes,
       progress: { ...final, entities: final.entities.map((e) => ({ ...e })), queries: final.queries.map((q) => ({ ...q })) },
     };
   } finally {
@@ -584,14 +589,15 @@ export const clientCommand: Command = {
       for (const note of outcome.datasetNotes) process.stderr.write(`warning: ${note}\n`);
       // --quiet is for scripts: the final line alone, which they parse for the results directory.
       if (!cfg.quiet) for (const line of renderSummary(outcome.progress, outcome.seconds)) process.stdout.write(`${line}\n`);
-      process.stdout.write(`session ${outcome.session}: ${outcome.rowsSent} rows sent, ${outcome.rejects.total} rejected, ` +
-        `${Math.round(outcome.rowsSent / outcome.seconds)} rows/s, ${outcome.seconds.toFixed(2)} s; results in ${outcome.dir}\n`);
+      // Rows read and rejected as `coffee reference` counts them; sent leaves out the reader's own rejects.
+      process.stdout.write(`session ${outcome.session}: ${outcome.rowsRead} rows read, ${outcome.rejects.total} rejected, ${outcome.rowsSent} rows sent, ` +
+        `${Math.round(outcome.rowsRead / outcome.seconds)} rows/s, ${outcome.seconds.toFixed(2)} s; results in ${outcome.dir}\n`);
       return 0;
     } catch (err) {
       process.stderr.write(`coffee client: ${codedMessage(err)}\n`);
       // The shell's convention for a process stopped by a signal: 128 + its number.
       if (err instanceof CoffeeError && err.code === "INTERRUPTED") return stop.signal.reason === "SIGTERM" ? 143 : 130;
-      return err instanceof ConfigError ? 2 : 1;
+      return exitCodeOf(err);
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);

@@ -50,6 +50,9 @@ test("malformed rows are skipped and reported per file; the session completes ex
     expect(readResults(r.dir)).toEqual(reference.queries);
     expect(reference.queries.q1).toContain("good-after-bad,80.0");
     expect(r.rejects.total).toBe(13);
+    // Counted as coffee reference counts them: every data row read, the rejected ones included.
+    expect(r.rowsRead).toBe(reference.rowsRead);
+    expect(r.rowsRead - r.rowsSent).toBe(2);
     expect(r.rejects.lines()).toEqual([
       `menu_items/${menuFile}: 7 rows rejected (lines ${[1, 2, 3, 4, 5].map((k) => menuLines + k).join(", ")}, ...)`,
       `transactions/${txFile}: 5 rows rejected (lines ${lines + 1}, ${lines + 2}, ${lines + 3}, ${lines + 4}, ${lines + 6})`,

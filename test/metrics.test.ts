@@ -62,7 +62,7 @@ describe("metrics of a running cluster", () => {
     const before = await scrapeAll();
     const r = await runCoffee(["--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${cluster.port}`, "--quiet"]);
     expect(r.code).toBe(0);
-    const rowsSent = Number(/: (\d+) rows sent/.exec(r.stdout)?.[1]);
+    const rowsSent = Number(/ (\d+) rows sent/.exec(r.stdout)?.[1]);
     expect(rowsSent).toBeGreaterThan(3000);
     const session = sessionDirFrom(r.stdout);
     const resultRows = Object.fromEntries(QUERIES.map((q) => [q, (readFileSync(join(session, queryFileName(q)), "utf8").match(/\n/g)?.length ?? 0) - 1]));

@@ -95,7 +95,7 @@ export const demoCommand: Command = {
         const ref = await computeReference(join(dir, "data", `client${i + 1}`));
         const same = QUERIES.every((q) => readFileSync(join(run.dir, queryFileName(q)), "utf8") === ref.queries[q]);
         if (same) exact++;
-        say(`client ${i + 1}: ${run.rowsSent} rows, ${run.rejects.total} rejected -> ${run.dir} ${same ? "(equal to coffee reference)" : "(DIFFERS from coffee reference)"}`);
+        say(`client ${i + 1}: ${run.rowsRead} rows, ${run.rejects.total} rejected -> ${run.dir} ${same ? "(equal to coffee reference)" : "(DIFFERS from coffee reference)"}`);
       }
       say(exact === clients ? "all results exact" : `${clients - exact} session(s) differ from the reference`);
       return exact === clients ? 0 : 1;
