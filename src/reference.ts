@@ -4,9 +4,8 @@
  * Every file is streamed in batches through the same reader and validator as the client
  * (csvSource, entityBatch), so both skip exactly the same malformed rows.
  */
-import { relative } from "node:path";
-import { entityFiles, readEntityFile } from "./csvSource.ts";
-import { noCsvNote } from "./datasetCheck.ts";
+import { readEntityFile } from "./csvSource.ts";
+import { validateDataset } from "./datasetCheck.ts";
 import { parseEntityRows, type EntityBodies } from "./entityBatch.ts";
 import { csvLine, formatCents, formatDate } from "./format.ts";
 import { RejectReport, type FileRejects } from "./rejectReport.ts";
@@ -45,6 +44,8 @@ export interface ReferenceResult {
   rowsRejected: number;
   /** An entity folder without a CSV file, each said as the client says it (src/datasetCheck.ts). */
   notes: string[];
+  /** Files skipped for being empty (no header), as the client skips them. */
+  emptyFiles: string[];
 }
 
 const WINDOW_START = 6 * 3600;
@@ -231,13 +232,15 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
   const report = new RejectReport(opts.maxRejectLines);
   let rowsRead = 0;
   let filesDone = 0;
-  // Listed once, up front: the progress needs the total before the first file is read.
-  const files = new Map(ENTITIES.map((e) => [e, entityFiles(dataDir, e)]));
+  // Listed and checked once, up front, as the client does (headers, empty files, folders without
+  // a CSV file); the progress needs the total before the first file is read.
+  const emptyFiles: string[] = [];
+  const notes: string[] = [];
+  const files = validateDataset(dataDir, ENTITIES, emptyFiles, notes);
   const filesTotal = [...files.values()].reduce((n, f) => n + f.length, 0);
 
   async function scan<E extends Entity>(entity: E, onBody: (body: EntityBodies[E]) => void): Promise<void> {
-    for (const file of files.get(entity)!) {
-      const name = relative(dataDir, file);
+    for (const { path: file, label: name } of files.get(entity)!) {
       let shapeRejects = 0;
       const onShapeReject = (line: number, reason: string): void => {
         shapeRejects++;
@@ -268,6 +271,7 @@ export async function computeReference(dataDir: string, opts: ReferenceOptions =
     rejects: report.files(),
     rowsRead,
     rowsRejected: report.total,
-    notes: ENTITIES.filter((e) => files.get(e)!.length === 0).map((e) => noCsvNote(dataDir, e)),
+    notes,
+    emptyFiles,
   };
 }

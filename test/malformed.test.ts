@@ -72,6 +72,7 @@ test("malformed rows are skipped and reported per file; the session completes ex
     ]);
     expect(rejectReportLines(r.rejects.files())).toEqual(rejectReportLines(reference.rejects));
     expect(r.emptyFiles).toEqual(["transactions/zz-empty.csv"]);
+    expect(reference.emptyFiles).toEqual(r.emptyFiles);
   } finally {
     await cluster.shutdown();
   }

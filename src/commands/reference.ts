@@ -48,6 +48,7 @@ export const referenceCommand: Command = {
     for (const q of QUERIES) writeFileSync(join(out, queryFileName(q)), result.queries[q]);
     // The client's words, so the two reports compare line for line.
     for (const line of rejectReportLines(result.rejects)) process.stderr.write(`${line}\n`);
+    for (const file of result.emptyFiles) process.stderr.write(`skipped: ${file}: empty file\n`);
     for (const note of result.notes) process.stderr.write(`warning: ${note}\n`);
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     process.stdout.write(`reference: ${result.rowsRead} rows read, ${result.rowsRejected} rejected, ${seconds} s -> ${out}\n`);
