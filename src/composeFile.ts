@@ -41,7 +41,7 @@ type Service = Record<string, unknown>;
 /** The broker URL every coffee service gets with the bundled broker; credentials come from the operator's environment. */
 const BUNDLED_AMQP_URL = "amqp://${RABBITMQ_USER:-coffee}:${RABBITMQ_PASSWORD:-coffee}@rabbitmq:5672";
 /** With an external broker the operator must say where it is: compose refuses to start without it. */
-const EXTERNAL_AMQP_URL = "${AMQP_URL:?set AMQP_URL to your RabbitMQ (a node or a load balancer of the cluster)}";
+const EXTERNAL_AMQP_URL = "${AMQP_URL:?set AMQP_URL to your RabbitMQ: its nodes comma-separated, or a load balancer}";
 
 /** The processes monitors watch, as cluster.json entries addressed by service name. */
 export function composeClusterEntries(plan: readonly PlannedProcess[]): ClusterProcess[] {
