@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { MemoryBroker, MemoryTransport } from "./memoryTransport.ts";
 import { CoffeeError } from "./errors.ts";
 import { MAX_MESSAGE_BYTES, type Delivery } from "./transport.ts";
+import { allQueues, PROBE_QUEUE } from "./topology.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -208,4 +209,12 @@ test("a message over the broker's size limit is refused, as the AMQP transport r
   expect((err as CoffeeError).code).toBe("LIMIT_EXCEEDED");
   await t.publish("big", new Uint8Array(MAX_MESSAGE_BYTES));
   await t.close();
+});
+
+test("queues only quorum queues need (the broker probe's) are not declared, as on classic AMQP queues", async () => {
+  const t = new MemoryTransport(new MemoryBroker(), "quorum-only");
+  await t.declare(allQueues());
+  const names = (await t.queueDepths()).map((q) => q.queue);
+  expect(names).not.toContain(PROBE_QUEUE);
+  expect(names).toContain("results");
 });

@@ -191,9 +191,13 @@ export class MemoryTransport implements Transport {
     return `${this.namespace}.${name}`;
   }
 
-  /** Declare the (namespaced) queues and bindings on the broker (idempotent). */
+  /**
+   * Declare the (namespaced) queues and bindings on the broker (idempotent). Queues only quorum
+   * queues need (the broker probe's) are left out, as on classic AMQP queues: nothing here has a
+   * majority to lose.
+   */
   async declare(queues: readonly QueueSpec[]): Promise<void> {
-    this.broker.declare(queues.map((q) => ({ ...q, name: this.q(q.name), bindings: q.bindings.map((k) => this.q(k)) })));
+    this.broker.declare(queues.filter((q) => !q.quorumOnly).map((q) => ({ ...q, name: this.q(q.name), bindings: q.bindings.map((k) => this.q(k)) })));
   }
 
   /**
