@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { Packr } from "msgpackr";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { msgpackBoundsProblem } from "./msgpackBounds.ts";
-import { decodeClientMessage, encodeProtocol } from "./protocol.ts";
+import { decodeClientMessage, encodeProtocol, MAX_CLIENT_FRAME_OBJECTS } from "./protocol.ts";
+import { ENTITY_COLUMNS } from "./schema.ts";
 import { packColumn } from "./textColumn.ts";
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
@@ -35,6 +36,24 @@ describe("msgpackBoundsProblem", () => {
     expect(refusal([0x92, 0x01])).toBe("a container announces 2 elements where 1 bytes are left");
   });
 
+  test("values that decode to objects are bounded by maxObjects, not by bytes alone: 10^5 empty arrays or typed arrays in 400 KB", () => {
+    const many = (item: number[], n: number): Uint8Array => {
+      const out = [0xdd, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+      for (let i = 0; i < n; i++) out.push(...item);
+      return Uint8Array.from(out);
+    };
+    const arrays = many([0x90], 100_000);
+    const typed = many([0xc7, 0x01, 0x74, 0x01], 100_000);
+    expect(refusal(arrays)).toBeNull();
+    expect(msgpackBoundsProblem(arrays, 1024)).toBe("more than 1024 maps, arrays, strings, binaries and extensions");
+    expect(msgpackBoundsProblem(typed, 1024)).toBe("more than 1024 maps, arrays, strings, binaries and extensions");
+    expect(() => decodeClientMessage(typed)).toThrow(`more than ${MAX_CLIENT_FRAME_OBJECTS} maps`);
+    // The largest client message, a transactions batch, stays far under the client frames' budget.
+    const batch = encodeProtocol({ t: "batch", entity: "transactions", seq: 1, lines: Uint32Array.of(2), columns: ENTITY_COLUMNS.transactions.map(() => packColumn(["x"])) });
+    expect(msgpackBoundsProblem(batch, 40)).toBeNull();
+    expect(msgpackBoundsProblem(batch, 34)).not.toBeNull();
+  });
+
   test("strings, binaries and extensions longer than the bytes left, other extensions, unused bytes and trailing bytes are refused", () => {
     expect(refusal([0xdb, 0xff, 0xff, 0xff, 0xff, 0x61])).toContain("announces 4294967295 bytes where 1 are left");
     expect(refusal([0xc6, 0x00, 0x00, 0x01, 0x00])).toContain("announces 256 bytes");
@@ -61,7 +80,7 @@ describe("msgpackBoundsProblem", () => {
     expect(() => decodeMessage(broker)).toThrow("announces 100000000 elements");
   });
 
-  test("on mutated and cut messages the walk throws nothing but FRAME_MALFORMED (no read past the end), and accepts the intact one", () => {
+  test("on mutated and cut messages the walk returns a reason or null and never throws (no read past the end); it accepts the intact one", () => {
     const base = encodeProtocol({ t: "batch", entity: "users", seq: 9, lines: Uint32Array.of(2, 3, 4), columns: [packColumn(["1", "2", "3"]), packColumn(["x", "y", "z"])] });
     expect(refusal(base)).toBeNull();
     let seed = 42;

@@ -92,9 +92,15 @@ export function encodeProtocolTransient(msg: ClientMessage | GatewayMessage): Ui
   return packr.pack(msg, RESET_BUFFER_MODE);
 }
 
-function unpack(bytes: Uint8Array): Record<string, unknown> {
+/**
+ * Most maps, arrays, strings and binaries in one client frame: a batch of five columns has about
+ * 40 (src/msgpackBounds.ts says why bytes alone do not bound what a frame costs).
+ */
+export const MAX_CLIENT_FRAME_OBJECTS = 1024;
+
+function unpack(bytes: Uint8Array, maxObjects = Infinity): Record<string, unknown> {
   // Before msgpackr, which allocates whatever length a container announces (src/msgpackBounds.ts).
-  const unsafe = msgpackBoundsProblem(bytes);
+  const unsafe = msgpackBoundsProblem(bytes, maxObjects);
   if (unsafe !== null) throw new DecodeError("FRAME_MALFORMED", `frame is not valid msgpack: ${unsafe}`);
   let v: unknown;
   try {
@@ -114,7 +120,7 @@ const isUint = (v: unknown): v is number => typeof v === "number" && Number.isIn
 
 /** Decode and validate a message sent by a client. */
 export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
-  const m = unpack(bytes);
+  const m = unpack(bytes, MAX_CLIENT_FRAME_OBJECTS);
   switch (m.t) {
     case "hello":
       if (!isUint(m.v)) bad("hello without a protocol version");
