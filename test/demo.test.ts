@@ -41,15 +41,29 @@ describe.skipIf(!brokerUp)("coffee demo", () => {
   });
 });
 
-test("coffee demo --transport memory runs without a broker, and replaces the results of an earlier demo in its --dir", async () => {
-  const dir = scratch("demo-memory");
-  mkdirSync(join(dir, "results", "session_earlier"), { recursive: true });
-  writeFileSync(join(dir, "results", "session_earlier", "query1.csv"), "transaction_id,final_amount\n");
-  const r = await runCoffee(["demo", "--dir", dir, "--transport", "memory", ...SMALL], { AMQP_URL: "amqp://guest:guest@127.0.0.1:1" });
-  expect(r.code).toBe(0);
-  expect(r.stdout).toContain("transport memory");
-  expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("demo: all results exact");
-  const sessions = readdirSync(join(dir, "results"));
-  expect(sessions).toHaveLength(2);
-  expect(sessions).not.toContain("session_earlier");
+test("coffee demo --transport memory runs without a broker; it replaces an earlier demo's results, and never a results folder it did not make", async () => {
+  const demo = (dir: string) => runCoffee(["demo", "--dir", dir, "--transport", "memory", ...SMALL], { AMQP_URL: "amqp://guest:guest@127.0.0.1:1" });
+  const sessions = (dir: string) => readdirSync(join(dir, "results")).filter((f) => f.startsWith("session_")).sort();
+  const fresh = scratch("demo-memory");
+  const first = await demo(fresh);
+  expect(first.code).toBe(0);
+  expect(first.stdout).toContain("transport memory");
+  expect(first.stdout.trimEnd().split("\n").at(-1)).toBe("demo: all results exact");
+  const afterFirst = sessions(fresh);
+  expect(afterFirst).toHaveLength(2);
+  // The demo's own folder: the next demo replaces it.
+  expect((await demo(fresh)).code).toBe(0);
+  const afterSecond = sessions(fresh);
+  expect(afterSecond).toHaveLength(2);
+  expect(afterSecond.some((f) => afterFirst.includes(f))).toBe(false);
+  // A client's results (no demo marker) where the demo writes: kept, run after run.
+  const shared = scratch("demo-shared");
+  mkdirSync(join(shared, "results", "session_mine"), { recursive: true });
+  writeFileSync(join(shared, "results", "session_mine", "query1.csv"), "transaction_id,final_amount\n");
+  const beside = await demo(shared);
+  expect(beside.code).toBe(0);
+  expect(beside.stdout).toContain("holds files no demo wrote: left as they are");
+  expect((await demo(shared)).code).toBe(0);
+  expect(sessions(shared)).toHaveLength(5);
+  expect(sessions(shared)).toContain("session_mine");
 });

@@ -3,7 +3,7 @@
  * `coffee up` (RabbitMQ if one answers, else a private node, else in-process), runs concurrent
  * clients, checks every result file against `coffee reference`, and stops the cluster.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { defaultClientConfig, runClient } from "../../roles/client.ts";
 import type { Command } from "../command.ts";
@@ -17,7 +17,7 @@ import { PARENT_PID_ENV } from "../parentWatch.ts";
 import { selfCommand } from "../selfCommand.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
-  { name: "dir", type: "string", default: "./demo", help: "where data, cluster state and results go (data and results of an earlier demo there are replaced)" },
+  { name: "dir", type: "string", default: "./demo", help: "where data, cluster state and results go (an earlier demo's data and results there are replaced; a results folder it did not make is kept)" },
   { name: "clients", type: "int", default: 3, min: 1, max: 5, help: "concurrent clients, each with its own dataset" },
   { name: "months", type: "string", default: "2024-01..2024-06", help: "months of generated data" },
   { name: "transactions-per-month", type: "int", default: 5000, min: 1, max: 700_000, help: "generated transactions per month" },
@@ -42,9 +42,7 @@ export const demoCommand: Command = {
       const s = await generateDataset({ out: data, seed: 1000 + i, months: parseMonthRange(str(values, "months")), transactionsPerMonth: int(values, "transactions-per-month"), users: 2000, stores: 10, menuItems: 8 });
       say(`dataset ${i + 1}: ${s.rows.transactions} transactions, ${s.rows.transaction_items} items in ${data}`);
     }
-    // Each run's sessions only: folders of an earlier demo would pile up beside them.
     const resultsDir = join(dir, "results");
-    rmSync(resultsDir, { recursive: true, force: true });
     const port = freeTcpPort();
     const stateDir = join(dir, "state");
     // The cluster's log lines would bury the demo's own few: they go to a file, shown if it fails.
@@ -86,6 +84,7 @@ export const demoCommand: Command = {
       }
       say(banner.trim());
       say(`cluster log: ${logFile}`);
+      freshResultsDir(resultsDir, say);
       const started = performance.now();
       const runs = await Promise.all(Array.from({ length: clients }, (_, i) =>
         runClient(defaultClientConfig({ dataDir: join(dir, "data", `client${i + 1}`), outDir: resultsDir, host: "127.0.0.1", port, quiet: true }))));
@@ -106,6 +105,25 @@ export const demoCommand: Command = {
     }
   },
 };
+
+/** Marks a results folder as a demo's own, which the next demo may replace. */
+const DEMO_MARKER = ".coffee-demo";
+
+/**
+ * Make `resultsDir` hold this run's sessions only: an earlier demo's folder (it has the marker)
+ * is replaced, so sessions do not pile up; one the demo did not make (a client's `--out`, say)
+ * is left as it is, the new sessions beside what it holds.
+ */
+function freshResultsDir(resultsDir: string, say: (m: string) => void): void {
+  if (existsSync(join(resultsDir, DEMO_MARKER))) rmSync(resultsDir, { recursive: true, force: true });
+  if (existsSync(resultsDir) && readdirSync(resultsDir).length > 0) {
+    // Not marked either: it stays someone else's, never replaced by a later demo.
+    say(`${resultsDir} holds files no demo wrote: left as they are, this run's sessions go beside them`);
+    return;
+  }
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, DEMO_MARKER), "made by coffee demo: the next demo in this folder replaces it\n");
+}
 
 /** The last `n` lines of `text`, each ending in a newline. */
 function lastLines(text: string, n: number): string {
