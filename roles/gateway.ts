@@ -23,6 +23,7 @@ import { ResultRelay } from "../src/resultRelay.ts";
 import { isStalled } from "../src/stallWatch.ts";
 import { PublishProbe, reportingConfirms } from "../src/publishProbe.ts";
 import { BrokerHold } from "../src/brokerHold.ts";
+import { isWildcardHost, OPEN_GATEWAY_WARNING } from "../src/openGateway.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
@@ -34,20 +35,13 @@ import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 
 /**
- * Largest frame before a connection has a session: a hello or resume is under 2 KiB (a token is
- * at most 1024 characters). Each connection buffers one partial frame, so without this an
- * unauthenticated connection could hold --max-frame-bytes (16 MiB) of memory for the handshake
- * timeout, and a few hundred of them gigabytes.
+ * Largest frame before a connection has a session, whatever --max-frame-bytes says: a hello or
+ * resume is at most about 3.2 KiB (a token is at most 1024 characters, up to 3 bytes each in
+ * UTF-8). Each connection buffers one partial frame, so without this an unauthenticated
+ * connection could hold --max-frame-bytes (16 MiB) for the handshake timeout, and a few hundred
+ * of them gigabytes.
  */
 export const HANDSHAKE_FRAME_BYTES = 8 * 1024;
-
-/** Whether `host` is every interface of the machine (a gateway there is open to the network). */
-export function isWildcardHost(host: string): boolean {
-  return host === "0.0.0.0" || host === "::";
-}
-
-/** Said when the gateway listens on every interface and asks clients for no token. */
-export const OPEN_GATEWAY_WARNING = "the gateway listens on every interface and asks clients for no token: anyone who can reach its port can open sessions and send data; set COFFEE_TOKEN (or COFFEE_TOKEN_FILE) to a shared secret, which clients then give with --token";
 
 /** Gateway options, compiled. */
 export interface GatewayConfig {
@@ -451,7 +445,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         port: cfg.port,
         socket: {
           open(socket) {
-            const conn: Connection = { socket, decoder: new FrameDecoder(Math.min(HANDSHAKE_FRAME_BYTES, cfg.maxFrameBytes)), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
+            const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
             connections.add(conn);
             socket.data = conn;
             armTimer(conn);
@@ -569,7 +563,16 @@ export function gatewayConfig(values: OptionValues): GatewayConfig {
 
 /** The gateway's defaults (as `--help` documents them), for in-process clusters. */
 export function defaultGatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
-  return { ...gatewayConfig(parseOptions(OPTIONS, [], {})), ...overrides };
+  return envGatewayConfig({}, overrides);
+}
+
+/**
+ * The gateway's options as a gateway process reads them from `env` (COFFEE_TOKEN and its _FILE
+ * included), then `overrides`: for a gateway coffee up runs in its own process, which must honour
+ * what a child gateway would.
+ */
+export function envGatewayConfig(env: Record<string, string | undefined>, overrides: Partial<GatewayConfig> = {}): GatewayConfig {
+  return { ...gatewayConfig(parseOptions(OPTIONS, [], env)), ...overrides };
 }
 
 /** `coffee --role gateway`. */

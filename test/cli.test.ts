@@ -340,6 +340,22 @@ describe("command line", () => {
     }
   });
 
+  test("coffee up's in-process gateway (--transport memory) asks for the COFFEE_TOKEN of its environment, as a child gateway does", async () => {
+    const cluster = await startCluster({ tag: "token", extraArgs: ["--transport", "memory", "--monitors", "0"], env: { COFFEE_TOKEN: "s3cret" } });
+    const data = tempDir("cli-token");
+    try {
+      await generate(data, 5, ["--months", "2024-01..2024-01", "--transactions-per-month", "50", "--users", "20"]);
+      const without = await runCoffee(["--role", "client", "--data", data, "--out", join(data, "out"), "--gateway", `127.0.0.1:${cluster.port}`, "--quiet"]);
+      expect(without.code).toBe(1);
+      expect(without.stderr).toContain("AUTH_FAILED");
+      const given = await runCoffee(["--role", "client", "--data", data, "--out", join(data, "out"), "--gateway", `127.0.0.1:${cluster.port}`, "--quiet"], { COFFEE_TOKEN: "s3cret" });
+      expect(given.code).toBe(0);
+    } finally {
+      await cluster.stop();
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
   test.skipIf(!brokerUp)("a gateway whose --port is taken exits CONFIG_INVALID before it declares anything on the broker", async () => {
     const busy = Bun.listen({ hostname: "0.0.0.0", port: 0, socket: { data() {} } });
     const namespace = `cli-gwport-${Date.now().toString(36)}`;

@@ -19,7 +19,8 @@ import { type RoleInstance } from "../roleRuntime.ts";
 import { QUEUE_TYPES } from "../amqpTransport.ts";
 import { brokerAddress, brokerClosedAtOpen, brokerEnv, brokerOptions, brokerRefusedUs, CLOSED_AT_OPEN_CAUSE, type BrokerAddress } from "../brokerAddress.ts";
 import { redactIn, redactUrl } from "../redact.ts";
-import { defaultGatewayConfig, isWildcardHost, OPEN_GATEWAY_WARNING } from "../../roles/gateway.ts";
+import { envGatewayConfig } from "../../roles/gateway.ts";
+import { isWildcardHost, OPEN_GATEWAY_WARNING } from "../openGateway.ts";
 import { startInProcessCluster } from "../inProcessCluster.ts";
 import { deleteNamespace, namespaceConsumers, type ConsumedQueue } from "../namespaceAdmin.ts";
 import { acquireNamespaceLock, lockQueueName, type NamespaceLock, type NamespaceLockEvent } from "../namespaceLock.ts";
@@ -63,7 +64,8 @@ export const upCommand: Command = {
     const host = str(values, "host");
     // A wildcard opens the gateway to the network; clients on this machine still reach it on loopback.
     const wildcard = isWildcardHost(host);
-    if (wildcard && !process.env.COFFEE_TOKEN && !process.env.COFFEE_TOKEN_FILE) log.warn(OPEN_GATEWAY_WARNING);
+    // As the gateway will read them (its child inherits this environment): a bad value fails now.
+    const gatewayEnv = envGatewayConfig(process.env, { host, port, maxSessions: int(values, "max-sessions") });
     /** The gateway's address as a client on this machine dials it (IPv6 in brackets, before the port). */
     const gatewayAddress = `${wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${port}`;
     const replicas = parseReplicas(str(values, "replicas"));
@@ -171,6 +173,8 @@ export const upCommand: Command = {
           mode = "memory";
         }
       } else if (mode === "auto") mode = "amqp";
+      // A child gateway's warning goes to its log file; an in-process one says it here itself.
+      if (wildcard && gatewayEnv.token === null && mode !== "memory") log.warn(OPEN_GATEWAY_WARNING);
       // Two clusters in one namespace share its queues, so each takes the other's messages and
       // neither finishes a session: refused before anything starts (a private node is new, empty).
       if (mode === "amqp" && !broker) {
@@ -258,7 +262,7 @@ export const upCommand: Command = {
       if (inProcess) {
         const memory = new MemoryBroker();
         const cluster = await startInProcessCluster(
-          defaultGatewayConfig({ host, port, maxSessions: int(values, "max-sessions") }),
+          gatewayEnv,
           replicas,
           (name, plog) => new MemoryTransport(memory, namespace, (err) => plog.error(String(err))),
           false,
