@@ -31,3 +31,13 @@ test("childRefusal names the child and its log; a log that is missing or silent 
   expect(missing.code).toBe("CONFIG_INVALID");
   expect(missing.message).toContain("gateway refused its configuration (exit 2)");
 });
+
+test("only what the child's current run wrote counts: an earlier run's refusal in the same log is not its reason", () => {
+  const file = join(dir, "gateway.log");
+  const earlier = "coffee: QUEUE_MISMATCH: from an earlier run\n";
+  writeFileSync(file, `${earlier}2026-12-06T22:00:00.000Z gateway INFO starting\n`);
+  const err = childRefusal("gateway", file, earlier.length);
+  expect(err.code).toBe("CONFIG_INVALID");
+  expect(err.message).toContain("refused its configuration (exit 2)");
+  expect(childRefusal("gateway", file, 0).code).toBe("QUEUE_MISMATCH");
+});

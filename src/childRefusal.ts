@@ -9,9 +9,12 @@ import { CoffeeError, ConfigError, REFUSAL_CODES, type ErrorCode } from "./error
 /** How much of the log's end is read: the line is among the last a child writes. */
 const TAIL_BYTES = 64 * 1024;
 
-/** The refusal `name` logged in `logFile`, with its own code; a generic one if the log says nothing readable. */
-export function childRefusal(name: string, logFile: string): CoffeeError {
-  const line = lastRefusalLine(readTail(logFile));
+/**
+ * The refusal `name` logged in `logFile` after byte `from` (where this run of it began: the log
+ * keeps earlier runs' lines), with its own code; a generic one if it says nothing readable.
+ */
+export function childRefusal(name: string, logFile: string, from = 0): CoffeeError {
+  const line = lastRefusalLine(readTail(logFile, from));
   if (line) return new CoffeeError(line.code, `${name} cannot start: ${line.message} (its log: ${logFile})`);
   return new ConfigError(`${name} refused its configuration (exit 2) and its log says no more; see ${logFile}`);
 }
@@ -26,8 +29,8 @@ export function lastRefusalLine(text: string): { code: ErrorCode; message: strin
   return null;
 }
 
-/** The last TAIL_BYTES of a file as text ("" if it cannot be read: the refusal is still reported). */
-function readTail(path: string): string {
+/** The last TAIL_BYTES of a file after byte `from`, as text ("" if it cannot be read: the refusal is still reported). */
+function readTail(path: string, from: number): string {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -36,7 +39,7 @@ function readTail(path: string): string {
   }
   try {
     const size = fstatSync(fd).size;
-    const buf = Buffer.alloc(Math.min(size, TAIL_BYTES));
+    const buf = Buffer.alloc(Math.max(0, Math.min(size - from, TAIL_BYTES)));
     const read = readSync(fd, buf, 0, buf.length, size - buf.length);
     return buf.subarray(0, read).toString("utf8");
   } catch {

@@ -2,7 +2,7 @@
  * Keeps `coffee up`'s child processes running: spawns each with its log file, restarts one that
  * exits unexpectedly (capped backoff), and stops them all on shutdown (SIGTERM, then SIGKILL).
  */
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { errorMessage } from "./errors.ts";
@@ -31,6 +31,8 @@ interface Child {
   /** Starts after the first, by this supervisor or on a monitor's request (for cluster.json); -1 before the first. */
   totalRestarts: number;
   lastStart: number;
+  /** Size of the child's log file when its current process started. */
+  logFrom: number;
   /**
    * A replace under way (the old process killed, not yet gone). A second request meanwhile (a
    * monitor retrying after its own timeout, a new leader) is that same replace: started on its
@@ -56,13 +58,16 @@ export class Supervisor {
     private readonly restart: (spec: ChildSpec) => "backoff" | number | null,
     /** What the exit log line says of a child `restart` leaves down: who, if anyone, brings it back. */
     private readonly leftDown = "left to the monitors",
-    /** Told of every exit of a child (not of those stopAll or a replace ends), before any restart. */
-    private readonly onExit: (spec: ChildSpec, code: number | null) => void = () => {},
+    /**
+     * Told of every exit of a child (not of those stopAll or a replace ends), before any restart;
+     * `logFrom` is the size its log had when this run of it started (what it wrote is after).
+     */
+    private readonly onExit: (spec: ChildSpec, code: number | null, logFrom: number) => void = () => {},
   ) {}
 
   /** Start a child. */
   start(spec: ChildSpec): void {
-    const child: Child = { spec, proc: null, lastPid: null, pendingRestart: null, restarts: 0, totalRestarts: -1, lastStart: 0, replacing: null };
+    const child: Child = { spec, proc: null, lastPid: null, pendingRestart: null, restarts: 0, totalRestarts: -1, lastStart: 0, logFrom: 0, replacing: null };
     this.children.set(spec.name, child);
     this.spawn(child);
   }
@@ -71,6 +76,7 @@ export class Supervisor {
     // Made again if someone removed it while the cluster ran: a restart must not fail for it.
     mkdirSync(this.logDir, { recursive: true });
     const fd = openSync(join(this.logDir, `${child.spec.name}.log`), "a");
+    child.logFrom = fstatSync(fd).size;
     let proc: Subprocess;
     try {
       proc = Bun.spawn(child.spec.argv, {
@@ -98,7 +104,7 @@ export class Supervisor {
     this.onChange();
     const restart = this.restart(child.spec);
     this.log(`${child.spec.name} exited (${signal ? `signal ${signal}` : `code ${code}`})${restart === null ? `; ${this.leftDown}` : ""}`);
-    this.onExit(child.spec, signal ? null : code);
+    this.onExit(child.spec, signal ? null : code, child.logFrom);
     if (restart === null) return;
     // A child that ran for a while gets restarted at once; one that keeps dying backs off.
     const ranMs = performance.now() - child.lastStart;

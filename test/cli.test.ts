@@ -159,10 +159,14 @@ describe("command line", () => {
     const dir = tempDir("cli-refusal");
     const ns = uniqueNamespace("refusal");
     try {
-      // A variable only the roles read, out of range: every child exits CONFIG_INVALID.
-      const bad = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "a"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_CONFIRM_TIMEOUT_MS: "500" });
+      // A variable only the aggregators read, out of range: they exit CONFIG_INVALID.
+      const bad = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "a"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_CHUNK_BYTES: "100" });
       expect(bad.code).toBe(2);
-      expect(bad.stderr).toMatch(/\ncoffee: CONFIG_INVALID: \S+ cannot start: COFFEE_CONFIRM_TIMEOUT_MS must be >= 1000, got 500 \(its log: .*\.log\)\n$/);
+      expect(bad.stderr).toMatch(/\ncoffee: CONFIG_INVALID: agg-q\d cannot start: COFFEE_CHUNK_BYTES must be >= 1024, got 100 \(its log: .*\.log\)\n$/);
+      // One the gateway reads too is refused by coffee up itself, before any child starts.
+      const early = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "c"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_CONFIRM_TIMEOUT_MS: "500" });
+      expect(early.code).toBe(2);
+      expect(early.stderr).toBe("coffee: CONFIG_INVALID: COFFEE_CONFIRM_TIMEOUT_MS must be >= 1000, got 500\n");
       // The namespace's queues exist as classic ones: quorum children cannot declare them (README's QUEUE_MISMATCH row).
       const classic = await AmqpTransport.open({
         broker: { url: AMQP_URL }, queueType: "classic", namespace: ns, maxUnconfirmed: 8,

@@ -144,12 +144,16 @@ export const upCommand: Command = {
     // A child that exits 2 refused its configuration (src/errors.ts REFUSAL_CODES): before the
     // cluster is ready that ends coffee up with the child's reason, since restarts cannot help.
     let ready = false;
+    /** The first refusal before ready, kept: it may come between the readiness loop's last look and `ready`. */
+    let refusedWith: CoffeeError | null = null;
     const refusal = Promise.withResolvers<CoffeeError>();
-    const onChildExit = (spec: ChildSpec, code: number | null): void => {
+    const onChildExit = (spec: ChildSpec, code: number | null, logFrom: number): void => {
       if (code !== 2) return;
-      const why = childRefusal(spec.name, join(logDir, `${spec.name}.log`));
-      if (!ready) refusal.resolve(why);
-      else log.error(`${codedMessage(why)}; it fails again at each restart until that is changed`);
+      const why = childRefusal(spec.name, join(logDir, `${spec.name}.log`), logFrom);
+      if (!ready) {
+        refusedWith ??= why;
+        refusal.resolve(why);
+      } else log.error(`${codedMessage(why)}; it fails again at each restart until that is changed`);
     };
     const deploy = str(values, "deploy") as DeployMode;
     const plan = planCluster(replicas, int(values, "monitors"), deploy);
@@ -298,6 +302,11 @@ export const upCommand: Command = {
         throw raced;
       }
       if (raced) { await shutdown(raced); return roleFailure === null ? 0 : 1; }
+    }
+    // Every process answered, but one may have refused since (its exit was not raced above).
+    if (refusedWith !== null) {
+      await shutdown("a child refused its configuration");
+      throw refusedWith;
     }
     ready = true;
     process.stdout.write(`coffee cluster ready: gateway ${gatewayAddress}${wildcard ? ` (listening on every interface)` : ""}, ${plan.length} processes, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
