@@ -8,10 +8,10 @@ import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { PROTOCOL_VERSION } from "../src/protocol.ts";
-import { ENTITY_COLUMNS } from "../src/schema.ts";
+import { ENTITY_COLUMNS, type Entity } from "../src/schema.ts";
 import { packColumn } from "../src/textColumn.ts";
 import { allQueues } from "../src/topology.ts";
-import { frame, openRaw } from "./rawGateway.ts";
+import { frame, openRaw, type RawConnection } from "./rawGateway.ts";
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 const transport = new MemoryTransport(new MemoryBroker(), "takeover");
@@ -21,15 +21,26 @@ void gateway.run();
 const port = await gateway.listening;
 afterAll(() => gateway.shutdown());
 
+/** A connection that said hello, and its session's id. */
+async function newSession(): Promise<{ conn: RawConnection; id: string }> {
+  const conn = await openRaw(port);
+  conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await conn.next("welcome");
+  return { conn, id: welcome.t === "welcome" ? welcome.session : "" };
+}
+
+/** A new connection resuming session `id` with the end-of-streams `eos` (nothing sent), once welcomed. */
+async function resumed(id: string, eos: Entity[]): Promise<RawConnection> {
+  const conn = await openRaw(port);
+  conn.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: id, sent: {}, eos }));
+  expect(await conn.next("welcome")).toMatchObject({ t: "welcome", session: id, resumed: true });
+  return conn;
+}
+
 test("the old connection of a resumed session is closed by the gateway", async () => {
   // Says hello, then neither sends nor closes: only the gateway can end this connection.
-  const first = await openRaw(port);
-  first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-  const welcome = await first.next("welcome");
-  const id = welcome.t === "welcome" ? welcome.session : "";
-  const second = await openRaw(port);
-  second.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: id, sent: {}, eos: [] }));
-  expect(await second.next("welcome")).toMatchObject({ t: "welcome", session: id, resumed: true });
+  const { conn: first, id } = await newSession();
+  const second = await resumed(id, []);
   // Resolves once the first socket is closed; it holds only the first welcome.
   await first.closed;
   expect(first.seen).toEqual([expect.objectContaining({ t: "welcome", session: id, resumed: false })]);
@@ -37,19 +48,12 @@ test("the old connection of a resumed session is closed by the gateway", async (
 });
 
 test("a resume states the upload as its client knows it: end-of-streams an earlier resume claimed (a forged one, say) are not kept", async () => {
-  const first = await openRaw(port);
-  first.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-  const welcome = await first.next("welcome");
-  const id = welcome.t === "welcome" ? welcome.session : "";
-  // Someone with the session id claims every end-of-stream and that nothing was sent.
-  const forged = await openRaw(port);
-  forged.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: id, sent: {}, eos: ["stores", "users"] }));
-  expect(await forged.next("welcome")).toMatchObject({ t: "welcome", resumed: true });
+  const { conn: first, id } = await newSession();
+  // Someone with the session id claims end-of-streams and that nothing was sent.
+  const forged = await resumed(id, ["stores", "users"]);
   forged.send(frame({ t: "resent" }));
   // The client resumes with what it knows: no end-of-stream yet. Its batches are then in order.
-  const client = await openRaw(port);
-  client.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: id, sent: {}, eos: [] }));
-  expect(await client.next("welcome")).toMatchObject({ t: "welcome", resumed: true });
+  const client = await resumed(id, []);
   client.send(frame({ t: "resent" }));
   client.send(frame({ t: "batch", entity: "stores", seq: 0, lines: Uint32Array.of(2), columns: ENTITY_COLUMNS.stores.map(() => packColumn(["1"])) }));
   expect(await client.next("ack")).toMatchObject({ t: "ack", entity: "stores", seq: 0 });
@@ -60,9 +64,7 @@ test("a resume states the upload as its client knows it: end-of-streams an earli
 });
 
 test("`resent` is the end of a resume's resends: outside one it is PROTOCOL_VIOLATION", async () => {
-  const conn = await openRaw(port);
-  conn.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
-  await conn.next("welcome");
+  const { conn } = await newSession();
   conn.send(frame({ t: "resent" }));
   expect(await conn.next("error")).toMatchObject({ t: "error", code: "PROTOCOL_VIOLATION", message: "resent without a resume to end" });
   await conn.closed;
