@@ -43,6 +43,9 @@ import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, 
  */
 export const HANDSHAKE_FRAME_BYTES = 8 * 1024;
 
+/** How often connections refused for --max-handshakes are logged while they go on. */
+const REFUSAL_LOG_MS = 60_000;
+
 /** Gateway options, compiled. */
 export interface GatewayConfig {
   host: string;
@@ -71,6 +74,8 @@ export interface GatewayConfig {
   heartbeatMs: number;
   /** A session whose upload is over and which gets no result chunk for this long fails (PIPELINE_STALLED). */
   resultTimeoutMs: number;
+  /** Connections at once that have not yet said hello (or resumed); one more is refused at once. */
+  maxHandshakes: number;
   /** Most rows in one client batch. */
   maxBatchRows: number;
   /** Longest field (UTF-8 bytes) in a client batch. */
@@ -105,8 +110,12 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   const finished = new Map<string, Session>();
   metrics.sessionsOpen.track(GATEWAY_STAGE, () => sessions.size);
   const connections = new Set<Connection>();
+  /** Connections in `connections` without a session yet (bounded by --max-handshakes). */
+  let handshaking = 0;
+  /** When refused connections were last logged: a flood of them is said once a minute, not once each. */
+  let refusalToldMs = -Infinity;
   // readPauses: times a session reached its share of --max-in-flight-bytes and stopped being read.
-  const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0 };
+  const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, refusedHandshakes: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0 };
   let server: TCPSocketListener<Connection> | null = null;
   let consumer: Consumer | null = null;
   let queues: QueuePoller | null = null;
@@ -227,6 +236,22 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     group.after(compact);
   }
 
+  /**
+   * Turn away a connection over --max-handshakes: each one still to say hello holds a socket and
+   * a buffer, and without a bound a flood of them exhausts the process's descriptors.
+   */
+  function refuseConnection(conn: Connection): void {
+    conn.closed = true;
+    counters.refusedHandshakes++;
+    const now = performance.now();
+    if (now - refusalToldMs >= REFUSAL_LOG_MS) {
+      refusalToldMs = now;
+      log.warn(`refusing new connections: ${handshaking} have yet to say hello (--max-handshakes ${cfg.maxHandshakes}); ${counters.refusedHandshakes} refused so far`);
+    }
+    writeFrame(conn.writer, encodeProtocolTransient({ t: "error", code: "CONNECTION_LIMIT", message: `gateway busy: ${handshaking} connections have yet to say hello (its --max-handshakes); try again later` }));
+    void conn.writer.end(cfg.idleTimeoutMs);
+  }
+
   /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
   function armTimer(conn: Connection): void {
     if (conn.timer) clearTimeout(conn.timer);
@@ -249,6 +274,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   function endConnection(conn: Connection): void {
     if (conn.closed) return;
     conn.closed = true;
+    if (!conn.session) handshaking--;
     if (conn.timer) clearTimeout(conn.timer);
     connections.delete(conn);
     const s = conn.session;
@@ -338,7 +364,12 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     governor?.check(frame.length);
     const msg = decodeClientMessage(frame);
     if (!conn.session) {
-      hello(conn, msg);
+      try {
+        hello(conn, msg);
+      } finally {
+        // Counted once it has a session, even if the rest of a resume failed (then it ends too).
+        if (conn.session) handshaking--;
+      }
       // Batch-sized frames only from a connection with a session (token checked, slot taken).
       conn.decoder.maxFrameBytes = cfg.maxFrameBytes;
       return armTimer(conn);
@@ -446,8 +477,10 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         socket: {
           open(socket) {
             const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
-            connections.add(conn);
             socket.data = conn;
+            if (handshaking >= cfg.maxHandshakes) return refuseConnection(conn);
+            handshaking++;
+            connections.add(conn);
             armTimer(conn);
           },
           data(socket, data) {
@@ -530,6 +563,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "heartbeat-ms", type: "int", env: "COFFEE_CLIENT_HEARTBEAT_MS", default: 10_000, min: 100, max: MAX_HEARTBEAT_MS, help: "interval of heartbeats to each client whose session is open, so that while the pipeline computes its client can tell a slow session from a lost gateway (a client waits at least three intervals before it reconnects)" },
   { name: "result-timeout-s", type: "int", env: "COFFEE_RESULT_TIMEOUT_S", default: 600, min: 1, max: 604_800, help: "a session whose upload is over and which gets no result chunk for this long fails with PIPELINE_STALLED (looked at every --heartbeat-ms, so up to two intervals later): its client is told and the aggregators drop it; a session with every result stored never stalls, and the deadline waits while the broker confirms no publish (a resource alarm, quorum queues without their majority, or the broker unreachable)" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), reads none of its waiting results this long, or has not said bye this long after done, is dropped" },
+  { name: "max-handshakes", type: "int", env: "COFFEE_MAX_HANDSHAKES", default: 256, min: 1, max: 65_536, help: "connections at once that have not yet said hello (or resumed); one more is refused at once with CONNECTION_LIMIT (each holds a socket and up to 8 KiB until its hello or --handshake-timeout-ms)" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
   { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: MAX_FIELD_BYTES, min: 16, max: 4 * 1024 * 1024, help: "longest field in a client row, in UTF-8 bytes; a row with a longer one is rejected and reported to its client, like a malformed row" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret clients must present (file: first line)" },
@@ -554,6 +588,7 @@ export function gatewayConfig(values: OptionValues): GatewayConfig {
     idleTimeoutMs: int(values, "idle-timeout-s") * 1000,
     heartbeatMs: int(values, "heartbeat-ms"),
     resultTimeoutMs: int(values, "result-timeout-s") * 1000,
+    maxHandshakes: int(values, "max-handshakes"),
     maxBatchRows: int(values, "max-batch-rows"),
     maxFieldChars: int(values, "max-field-chars"),
     token: optStr(values, "token") ?? null,

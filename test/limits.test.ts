@@ -210,6 +210,30 @@ test("the gateway counts every received frame with the heap governor, not only w
   }, QUIET, governor);
 });
 
+test("connections that have yet to say hello are bounded by --max-handshakes: one more is refused at once with CONNECTION_LIMIT; a hello frees its place", async () => {
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxHandshakes: 2 }), await memoryTransport("handshakes"), QUIET);
+  void gw.run();
+  const port = await gw.listening;
+  try {
+    // Accepted in the order they connect: the third is over the bound.
+    const a = await openRaw(port);
+    const b = await openRaw(port);
+    const c = await openRaw(port);
+    expect(await c.next("welcome")).toMatchObject({ t: "error", code: "CONNECTION_LIMIT", message: "gateway busy: 2 connections have yet to say hello (its --max-handshakes); try again later" });
+    await c.closed;
+    expect(gw.status().refusedHandshakes).toBe(1);
+    // One says hello: its place is free for the next connection.
+    a.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    expect(await a.next("welcome")).toMatchObject({ t: "welcome" });
+    const d = await openRaw(port);
+    d.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    expect(await d.next("welcome")).toMatchObject({ t: "welcome" });
+    for (const conn of [a, b, d]) conn.end();
+  } finally {
+    await gw.shutdown();
+  }
+});
+
 test("a client gone before its welcome frees its session slot at once; one gone after keeps it for a resume", async () => {
   // The welcome leaves after the commit that logs the session: hold that commit until the
   // gateway has seen the client go, so the close comes first whatever the event loop's order.
