@@ -198,6 +198,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
    */
   const current = (): GatewayConnection | null => (conn !== null && conn === welcomedOn ? conn : null);
   let gatewayError = false;
+  /** Why the gateway turned the current connection away (CONNECTION_LIMIT), for the retry's last error. */
+  let turnedAway: CoffeeError | null = null;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
   /** Silence after which the gateway is taken for lost: at least three of its heartbeat intervals, once its welcome names them. */
   let idleMs = cfg.idleTimeoutMs;
@@ -320,10 +322,18 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
           results.commit();
           return settle.resolve();
         }
+        // Turned away before a hello (the gateway's --max-handshakes): busy, not refused. This
+        // connection is closed and another tried within the retry budget, a resume included.
+        if (msg.code === "CONNECTION_LIMIT" && conn !== null && conn !== welcomedOn) {
+          turnedAway = new CoffeeError(msg.code, msg.message);
+          conn.close();
+          return;
+        }
         gatewayError = true;
         return settle.reject(new CoffeeError(msg.code, msg.message));
     }
   };
+
 
   /**
    * Attempts to connect since the gateway last welcomed us, and until when they may go on. One
@@ -341,8 +351,10 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
    */
   const onClosed = (err: Error | null): void => {
     conn = null;
+    const cause = err ?? turnedAway;
+    turnedAway = null;
     if (settled || gatewayError) return;
-    void connectAgain(err);
+    void connectAgain(cause);
   };
 
   const open = async (): Promise<GatewayConnection> =>

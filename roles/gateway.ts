@@ -46,6 +46,9 @@ export const HANDSHAKE_FRAME_BYTES = 8 * 1024;
 /** How often connections refused for --max-handshakes are logged while they go on. */
 const REFUSAL_LOG_MS = 60_000;
 
+/** How long a refused connection is left for its client to hang up (see refuseConnection). */
+const REFUSED_LINGER_MS = 1_000;
+
 /** Gateway options, compiled. */
 export interface GatewayConfig {
   host: string;
@@ -249,7 +252,9 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       log.warn(`refusing new connections: ${handshaking} have yet to say hello (--max-handshakes ${cfg.maxHandshakes}); ${counters.refusedHandshakes} refused so far`);
     }
     writeFrame(conn.writer, encodeProtocolTransient({ t: "error", code: "CONNECTION_LIMIT", message: `gateway busy: ${handshaking} connections have yet to say hello (its --max-handshakes); try again later` }));
-    void conn.writer.end(cfg.idleTimeoutMs);
+    // The client hangs up on reading it. Closing first, with its hello unread, would reset the
+    // connection before the error arrived; a client that does not hang up is closed after a while.
+    conn.timer = setTimeout(() => void conn.writer.end(REFUSED_LINGER_MS), REFUSED_LINGER_MS);
   }
 
   /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
@@ -501,6 +506,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
           close(socket) {
             const conn = socket.data;
             conn.writer.close();
+            // A refused connection (closed already, never in `connections`) has its linger timer.
+            if (conn.closed && conn.timer) clearTimeout(conn.timer);
             endConnection(conn);
           },
           error(socket, err) {
@@ -541,7 +548,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       return shuttingDown;
     },
     status: () => ({
-      sessions: sessions.size, awaitingBye: finished.size, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...counters,
+      sessions: sessions.size, awaitingBye: finished.size, handshaking, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...counters,
       openSessions: [...sessions.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
         id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered,
       })),
@@ -550,7 +557,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   };
 }
 
-const OPTIONS: readonly OptionSpec[] = [
+/** The gateway's own options; every role's (broker, health, metrics, ...) follow in OPTIONS. */
+const OWN_OPTIONS: readonly OptionSpec[] = [
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 0, max: 65535, help: "TCP port clients connect to" },
   { name: "host", type: "string", env: "GATEWAY_HOST", default: "0.0.0.0", help: "address to listen on (coffee up uses 127.0.0.1 unless its own --host says otherwise)" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions; one more gets 'server full' (a finished session waiting for its client's bye holds no slot, and a resume is never refused for the limit)" },
@@ -569,8 +577,9 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret clients must present (file: first line)" },
   { name: "session-ttl-s", type: "int", env: "COFFEE_SESSION_TTL_S", default: 60, min: 1, max: 604_800, help: "a session whose client is gone this long is purged everywhere (a finished one that never got its client's bye: its stored results are deleted)" },
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "the session registry's write-ahead log and result spool go to STATE-DIR/<name>/" },
-  ...COMMON_OPTIONS,
 ];
+
+const OPTIONS: readonly OptionSpec[] = [...OWN_OPTIONS, ...COMMON_OPTIONS];
 
 /** Compile parsed gateway options. */
 export function gatewayConfig(values: OptionValues): GatewayConfig {
@@ -602,12 +611,13 @@ export function defaultGatewayConfig(overrides: Partial<GatewayConfig> = {}): Ga
 }
 
 /**
- * The gateway's options as a gateway process reads them from `env` (COFFEE_TOKEN and its _FILE
- * included), then `overrides`: for a gateway coffee up runs in its own process, which must honour
- * what a child gateway would.
+ * The gateway's own options as a gateway process reads them from `env` (COFFEE_TOKEN and its
+ * _FILE included), then `overrides`: for a gateway coffee up runs in its own process, which must
+ * honour what a child gateway would. Every role's options (health and metrics ports, the broker)
+ * are not read: coffee up sets those for each child itself.
  */
 export function envGatewayConfig(env: Record<string, string | undefined>, overrides: Partial<GatewayConfig> = {}): GatewayConfig {
-  return { ...gatewayConfig(parseOptions(OPTIONS, [], env)), ...overrides };
+  return { ...gatewayConfig(parseOptions(OWN_OPTIONS, [], env)), ...overrides };
 }
 
 /** `coffee --role gateway`. */

@@ -37,10 +37,12 @@ export async function startInProcessCluster(
   deploy: DeployMode = "fused",
   /** Told when a role's run() ends, with its error (null: it returned); shutdown() ends them all too. */
   onStopped: (name: string, error: unknown) => void = () => {},
+  /** Each role's logger, instead of the one `quiet` chooses (tests that wait for a log line). */
+  logOf?: (name: string) => Logger,
 ): Promise<InProcessCluster> {
   const roles: InProcessRole[] = [];
   const ended: Promise<void>[] = [];
-  const logFor = (name: string): Logger => (quiet ? { info() {}, warn() {}, error: createLogger(name).error } : createLogger(name));
+  const logFor = (name: string): Logger => logOf?.(name) ?? (quiet ? { info() {}, warn() {}, error: createLogger(name).error } : createLogger(name));
   const add = async (name: string, role: InProcessRole["role"], make: (t: Transport, log: Logger) => Promise<RoleInstance>): Promise<void> => {
     const log = logFor(name);
     const t = transportFor(name, log);

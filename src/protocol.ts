@@ -93,8 +93,8 @@ export function encodeProtocolTransient(msg: ClientMessage | GatewayMessage): Ui
 }
 
 /**
- * Most maps, arrays, strings and binaries in one client frame: a batch of five columns has about
- * 40 (src/msgpackBounds.ts says why bytes alone do not bound what a frame costs).
+ * Most maps, arrays, strings and binaries in one client frame: a batch of five columns has 35
+ * (src/msgpackBounds.ts says why bytes alone do not bound what a frame costs).
  */
 export const MAX_CLIENT_FRAME_OBJECTS = 1024;
 

@@ -163,10 +163,15 @@ describe("command line", () => {
       const bad = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "a"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_CHUNK_BYTES: "100" });
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/\ncoffee: CONFIG_INVALID: agg-q\d cannot start: COFFEE_CHUNK_BYTES must be >= 1024, got 100 \(its log: .*\.log\)\n$/);
-      // One the gateway reads too is refused by coffee up itself, before any child starts.
-      const early = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "c"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_CONFIRM_TIMEOUT_MS: "500" });
+      // One of the gateway's own is refused by coffee up itself, before any child starts.
+      const early = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "c"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_MAX_HANDSHAKES: "0" });
       expect(early.code).toBe(2);
-      expect(early.stderr).toBe("coffee: CONFIG_INVALID: COFFEE_CONFIRM_TIMEOUT_MS must be >= 1000, got 500\n");
+      expect(early.stderr).toBe("coffee: CONFIG_INVALID: COFFEE_MAX_HANDSHAKES must be >= 1, got 0\n");
+      // Every role's options (a health port, say) in coffee up's environment are set for each
+      // child by coffee up itself: not refused, though no role would take that value.
+      const ports = await startCluster({ tag: "envports", extraArgs: ["--transport", "memory", "--monitors", "1"], env: { HEALTH_PORT: "abc" } });
+      expect(ports.banner).toContain("coffee cluster ready");
+      await ports.stop();
       // The namespace's queues exist as classic ones: quorum children cannot declare them (README's QUEUE_MISMATCH row).
       const classic = await AmqpTransport.open({
         broker: { url: AMQP_URL }, queueType: "classic", namespace: ns, maxUnconfirmed: 8,

@@ -41,7 +41,7 @@ describe.skipIf(!brokerUp)("coffee demo", () => {
   });
 });
 
-test("coffee demo --transport memory runs without a broker; it replaces an earlier demo's results, and never a results folder it did not make", async () => {
+test("coffee demo --transport memory runs without a broker; it replaces an earlier demo's sessions, and nothing else in its results folder", async () => {
   const demo = (dir: string) => runCoffee(["demo", "--dir", dir, "--transport", "memory", ...SMALL], { AMQP_URL: "amqp://guest:guest@127.0.0.1:1" });
   const sessions = (dir: string) => readdirSync(join(dir, "results")).filter((f) => f.startsWith("session_")).sort();
   const fresh = scratch("demo-memory");
@@ -62,8 +62,13 @@ test("coffee demo --transport memory runs without a broker; it replaces an earli
   writeFileSync(join(shared, "results", "session_mine", "query1.csv"), "transaction_id,final_amount\n");
   const beside = await demo(shared);
   expect(beside.code).toBe(0);
-  expect(beside.stdout).toContain("holds files no demo wrote: left as they are");
+  expect(beside.stdout).toContain("holds 1 entries no demo wrote: left as they are");
+  const besideSessions = sessions(shared);
+  expect(besideSessions).toHaveLength(3);
+  // The next demo removes the two the last one wrote, and only those.
   expect((await demo(shared)).code).toBe(0);
-  expect(sessions(shared)).toHaveLength(5);
-  expect(sessions(shared)).toContain("session_mine");
+  const again = sessions(shared);
+  expect(again).toHaveLength(3);
+  expect(again).toContain("session_mine");
+  expect(again.filter((f) => f !== "session_mine").some((f) => besideSessions.includes(f))).toBe(false);
 });

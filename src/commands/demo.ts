@@ -3,8 +3,8 @@
  * `coffee up` (RabbitMQ if one answers, else a private node, else in-process), runs concurrent
  * clients, checks every result file against `coffee reference`, and stops the cluster.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
 import { defaultClientConfig, runClient } from "../../roles/client.ts";
 import type { Command } from "../command.ts";
 import { CoffeeError, ConfigError, errorMessage } from "../errors.ts";
@@ -17,7 +17,7 @@ import { PARENT_PID_ENV } from "../parentWatch.ts";
 import { selfCommand } from "../selfCommand.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
-  { name: "dir", type: "string", default: "./demo", help: "where data, cluster state and results go (an earlier demo's data and results there are replaced; a results folder it did not make is kept)" },
+  { name: "dir", type: "string", default: "./demo", help: "where data, cluster state and results go (an earlier demo's data and session folders there are replaced; anything else in its results folder is kept)" },
   { name: "clients", type: "int", default: 3, min: 1, max: 5, help: "concurrent clients, each with its own dataset" },
   { name: "months", type: "string", default: "2024-01..2024-06", help: "months of generated data" },
   { name: "transactions-per-month", type: "int", default: 5000, min: 1, max: 700_000, help: "generated transactions per month" },
@@ -84,11 +84,12 @@ export const demoCommand: Command = {
       }
       say(banner.trim());
       say(`cluster log: ${logFile}`);
-      freshResultsDir(resultsDir, say);
+      removeEarlierDemoResults(resultsDir, say);
       const started = performance.now();
       const runs = await Promise.all(Array.from({ length: clients }, (_, i) =>
         runClient(defaultClientConfig({ dataDir: join(dir, "data", `client${i + 1}`), outDir: resultsDir, host: "127.0.0.1", port, quiet: true }))));
       say(`${clients} sessions finished in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+      markDemoResults(resultsDir, runs.map((r) => r.dir));
       let exact = 0;
       for (const [i, run] of runs.entries()) {
         const ref = await computeReference(join(dir, "data", `client${i + 1}`));
@@ -106,23 +107,35 @@ export const demoCommand: Command = {
   },
 };
 
-/** Marks a results folder as a demo's own, which the next demo may replace. */
-const DEMO_MARKER = ".coffee-demo";
+/** Names, one per line, of the session folders in a results folder that the last demo wrote there. */
+const DEMO_MARKER = ".coffee-demo-sessions";
 
 /**
- * Make `resultsDir` hold this run's sessions only: an earlier demo's folder (it has the marker)
- * is replaced, so sessions do not pile up; one the demo did not make (a client's `--out`, say)
- * is left as it is, the new sessions beside what it holds.
+ * Remove the session folders an earlier demo wrote to `resultsDir` (its marker names them), so
+ * sessions do not pile up run after run; anything else there (a client's `--out`, say) is kept.
  */
-function freshResultsDir(resultsDir: string, say: (m: string) => void): void {
-  if (existsSync(join(resultsDir, DEMO_MARKER))) rmSync(resultsDir, { recursive: true, force: true });
-  if (existsSync(resultsDir) && readdirSync(resultsDir).length > 0) {
-    // Not marked either: it stays someone else's, never replaced by a later demo.
-    say(`${resultsDir} holds files no demo wrote: left as they are, this run's sessions go beside them`);
-    return;
+function removeEarlierDemoResults(resultsDir: string, say: (m: string) => void): void {
+  const marker = join(resultsDir, DEMO_MARKER);
+  let earlier: string[] = [];
+  try {
+    earlier = readFileSync(marker, "utf8").split("\n").filter((name) => /^session_[0-9a-f-]+$/.test(name));
+  } catch {
+    // No marker: no demo wrote here (or it was removed), so nothing is the demo's to remove.
   }
-  mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, DEMO_MARKER), "made by coffee demo: the next demo in this folder replaces it\n");
+  for (const name of earlier) rmSync(join(resultsDir, name), { recursive: true, force: true });
+  rmSync(marker, { force: true });
+  let others: string[] = [];
+  try {
+    others = readdirSync(resultsDir);
+  } catch {
+    // Not there yet (or not a folder: the clients say so).
+  }
+  if (others.length > 0) say(`${resultsDir} holds ${others.length} entries no demo wrote: left as they are, this run's sessions go beside them`);
+}
+
+/** Note the session folders this run wrote, for the next demo to remove. */
+function markDemoResults(resultsDir: string, sessionDirs: readonly string[]): void {
+  writeFileSync(join(resultsDir, DEMO_MARKER), sessionDirs.map((d) => `${basename(d)}\n`).join(""));
 }
 
 /** The last `n` lines of `text`, each ending in a newline. */
