@@ -41,14 +41,14 @@ function malformed(why: string): never {
  * extensions are typed arrays and `undefined`. Linear in the number of values: strings, binaries
  * and typed arrays are skipped whole.
  *
- * `maxObjects` bounds the maps, arrays, strings, binaries and extensions, each an object of its
- * own once decoded: bytes are not enough of a bound on what they cost, since an empty array or
- * typed array is 1 to 4 bytes on the wire and a hundred times that on the heap (a 16 MiB frame of
- * them, 2 GB). For input from outside, where the messages' shapes are known and small.
+ * `maxValues` bounds the values in all, map keys included: bytes are not enough of a bound on
+ * what they cost, since an empty array or typed array is 1 to 4 bytes on the wire and a hundred
+ * times that on the heap (a 16 MiB frame of them, 2 GB), and even a nil takes an 8-byte slot for
+ * its 1 byte. For input from outside, where the messages' shapes are known and small.
  */
-export function msgpackBoundsProblem(bytes: Uint8Array, maxObjects = Infinity): string | null {
+export function msgpackBoundsProblem(bytes: Uint8Array, maxValues = Infinity): string | null {
   try {
-    walk(bytes, maxObjects);
+    walk(bytes, maxValues);
     return null;
   } catch (err) {
     if (err instanceof OutOfBounds) return err.message;
@@ -56,15 +56,11 @@ export function msgpackBoundsProblem(bytes: Uint8Array, maxObjects = Infinity): 
   }
 }
 
-function walk(bytes: Uint8Array, maxObjects: number): void {
+function walk(bytes: Uint8Array, maxValues: number): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length;
   let pos = 0;
-  let objects = 0;
-  /** Count one value that decodes to an object (see maxObjects). */
-  const object = (): void => {
-    if (++objects > maxObjects) malformed(`more than ${maxObjects} maps, arrays, strings, binaries and extensions`);
-  };
+  let values = 0;
   /** Values still to read: each takes at least one byte, so this never exceeds the bytes left. */
   let pending = 1;
   const need = (n: number): number => {
@@ -82,14 +78,12 @@ function walk(bytes: Uint8Array, maxObjects: number): void {
     return v;
   };
   const extension = (size: number): void => {
-    object();
     need(size + 1);
     const type = bytes[pos]!;
     if (!SELF_CONTAINED_EXTS.has(type)) malformed(`extension type 0x${type.toString(16)} is not one coffee sends`);
     pos += size + 1;
   };
   const elements = (count: number): void => {
-    object();
     if (pending + count > end - pos) malformed(`a container announces ${count} elements where ${end - pos} bytes are left`);
     pending += count;
   };
@@ -97,18 +91,19 @@ function walk(bytes: Uint8Array, maxObjects: number): void {
     if (pos >= end) malformed("it ends before its last value");
     const b = bytes[pos++]!;
     pending--;
+    if (++values > maxValues) malformed(`more than ${maxValues} values`);
     if (b <= 0x7f || b >= 0xe0) continue; // positive and negative fixint
     if (b <= 0x8f) { elements(2 * (b & 0x0f)); continue; } // fixmap
     if (b <= 0x9f) { elements(b & 0x0f); continue; } // fixarray
-    if (b <= 0xbf) { object(); skip(b & 0x1f); continue; } // fixstr
+    if (b <= 0xbf) { skip(b & 0x1f); continue; } // fixstr
     const fixed = FIXED_SIZE[b];
     if (fixed !== undefined) { skip(fixed); continue; }
     const fixext = FIXEXT_SIZE[b];
     if (fixext !== undefined) { extension(fixext); continue; }
     switch (b) {
-      case 0xc4: case 0xd9: object(); skip(uint(1)); break; // bin8, str8
-      case 0xc5: case 0xda: object(); skip(uint(2)); break; // bin16, str16
-      case 0xc6: case 0xdb: object(); skip(uint(4)); break; // bin32, str32
+      case 0xc4: case 0xd9: skip(uint(1)); break; // bin8, str8
+      case 0xc5: case 0xda: skip(uint(2)); break; // bin16, str16
+      case 0xc6: case 0xdb: skip(uint(4)); break; // bin32, str32
       case 0xc7: extension(uint(1)); break; // ext8: length, type, data
       case 0xc8: extension(uint(2)); break; // ext16
       case 0xc9: extension(uint(4)); break; // ext32

@@ -93,14 +93,14 @@ export function encodeProtocolTransient(msg: ClientMessage | GatewayMessage): Ui
 }
 
 /**
- * Most maps, arrays, strings and binaries in one client frame: a batch of five columns has 35
+ * Most msgpack values in one client frame, map keys included: a batch of five columns has 36
  * (src/msgpackBounds.ts says why bytes alone do not bound what a frame costs).
  */
-export const MAX_CLIENT_FRAME_OBJECTS = 1024;
+export const MAX_CLIENT_FRAME_VALUES = 1024;
 
-function unpack(bytes: Uint8Array, maxObjects = Infinity): Record<string, unknown> {
+function unpack(bytes: Uint8Array, maxValues = Infinity): Record<string, unknown> {
   // Before msgpackr, which allocates whatever length a container announces (src/msgpackBounds.ts).
-  const unsafe = msgpackBoundsProblem(bytes, maxObjects);
+  const unsafe = msgpackBoundsProblem(bytes, maxValues);
   if (unsafe !== null) throw new DecodeError("FRAME_MALFORMED", `frame is not valid msgpack: ${unsafe}`);
   let v: unknown;
   try {
@@ -120,7 +120,7 @@ const isUint = (v: unknown): v is number => typeof v === "number" && Number.isIn
 
 /** Decode and validate a message sent by a client. */
 export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
-  const m = unpack(bytes, MAX_CLIENT_FRAME_OBJECTS);
+  const m = unpack(bytes, MAX_CLIENT_FRAME_VALUES);
   switch (m.t) {
     case "hello":
       if (!isUint(m.v)) bad("hello without a protocol version");
