@@ -144,16 +144,13 @@ export const upCommand: Command = {
     // A child that exits 2 refused its configuration (src/errors.ts REFUSAL_CODES): before the
     // cluster is ready that ends coffee up with the child's reason, since restarts cannot help.
     let ready = false;
-    /** The first refusal before ready, kept: it may come between the readiness loop's last look and `ready`. */
+    /** The first refusal before ready: the readiness loop looks at it after each round of health checks. */
     let refusedWith: CoffeeError | null = null;
-    const refusal = Promise.withResolvers<CoffeeError>();
     const onChildExit = (spec: ChildSpec, code: number | null, logFrom: number): void => {
       if (code !== 2) return;
       const why = childRefusal(spec.name, join(logDir, `${spec.name}.log`), logFrom);
-      if (!ready) {
-        refusedWith ??= why;
-        refusal.resolve(why);
-      } else log.error(`${codedMessage(why)}; it fails again at each restart until that is changed`);
+      if (!ready) refusedWith ??= why;
+      else log.error(`${codedMessage(why)}; it fails again at each restart until that is changed`);
     };
     const deploy = str(values, "deploy") as DeployMode;
     const plan = planCluster(replicas, int(values, "monitors"), deploy);
@@ -289,6 +286,8 @@ export const upCommand: Command = {
     const deadline = performance.now() + 60_000;
     for (;;) {
       const replies = await Promise.all(plan.map((p) => pingHealth("127.0.0.1", healthPorts.get(p.name)!, 300)));
+      // A child that refused its configuration will not answer however long this waits.
+      if (refusedWith !== null) break;
       if (replies.every((r) => r !== null && r.status.state !== "starting") && (await tcpAccepts(wildcard ? "127.0.0.1" : host, port))) break;
       if (performance.now() > deadline) {
         const silent = plan.filter((_, i) => replies[i] === null).map((p) => p.name);
@@ -296,14 +295,10 @@ export const upCommand: Command = {
         await shutdown("startup failure");
         return 1;
       }
-      const raced = await Promise.race([Bun.sleep(250).then(() => null), signal, refusal.promise]);
-      if (raced instanceof CoffeeError) {
-        await shutdown("a child refused its configuration");
-        throw raced;
-      }
+      const raced = await Promise.race([Bun.sleep(250).then(() => null), signal]);
       if (raced) { await shutdown(raced); return roleFailure === null ? 0 : 1; }
     }
-    // Every process answered, but one may have refused since (its exit was not raced above).
+    // Also when every process answered: one may have refused since its answer.
     if (refusedWith !== null) {
       await shutdown("a child refused its configuration");
       throw refusedWith;
