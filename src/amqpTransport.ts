@@ -15,7 +15,7 @@ import { brokerNodes } from "./brokerNodes.ts";
 import { redactIn, redactUrl } from "./redact.ts";
 import { settledWithin } from "./settledWithin.ts";
 import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
-import { PROBE_KEY, type QueueSpec } from "./topology.ts";
+import { PROBE_KEY, queuesFor, type QueueSpec } from "./topology.ts";
 import { brokerMessageLimit, checkMessageSize, dispatcher, MAX_MESSAGE_BYTES, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
 const EMPTY_BODY = new Uint8Array(0);
@@ -404,7 +404,7 @@ export class AmqpTransport implements Transport {
 
   /** Declare durable queues bound to the namespace's exchange (idempotent; redone on reconnect); quorumOnly ones only on quorum queues. */
   async declare(specs: readonly QueueSpec[]): Promise<void> {
-    const queues = specs.filter((q) => !q.quorumOnly || this.opts.queueType === "quorum");
+    const queues = queuesFor(specs, this.opts.queueType);
     const names = new Set(queues.map((q) => q.name));
     this.declared = [...this.declared.filter((q) => !names.has(q.name)), ...queues];
     for (;;) {

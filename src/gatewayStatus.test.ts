@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { renderStatus, type ClusterStatus } from "./commands/status.ts";
 import { describeSession, queuesFrom, sessionsFrom, startQueuePoller } from "./gatewayStatus.ts";
 import { MemoryBroker, MemoryTransport } from "./memoryTransport.ts";
-import { allQueues, PROBE_QUEUE } from "./topology.ts";
+import { allQueues, PROBE_QUEUE, queuesFor } from "./topology.ts";
 import type { Transport } from "./transport.ts";
 
 const session = describeSession({
@@ -33,7 +33,7 @@ describe("gateway status", () => {
     await t.declare(allQueues());
     await t.publish("results", new Uint8Array([1]));
     const depths = await t.queueDepths();
-    expect(depths.map((d) => d.queue)).toEqual(allQueues().filter((q) => !q.quorumOnly).map((q) => q.name));
+    expect(depths.map((d) => d.queue)).toEqual(queuesFor(allQueues(), "classic").map((q) => q.name));
     expect(depths.find((d) => d.queue === "results")).toEqual({ queue: "results", messages: 1, consumers: 0 });
     const { promise: first, resolve: polled } = Promise.withResolvers<void>();
     const poller = startQueuePoller(t, 10_000, () => {}, () => polled());

@@ -8,7 +8,7 @@
  * The dataflow is acyclic, so a waiting publisher always has a consumer downstream making room.
  */
 import { InternalError } from "./errors.ts";
-import type { QueueSpec } from "./topology.ts";
+import { queuesFor, type QueueSpec } from "./topology.ts";
 import { checkMessageSize, dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
 /** Delay before a message nacked with requeue is offered again, so a handler that always fails cannot starve the event loop. */
@@ -197,7 +197,7 @@ export class MemoryTransport implements Transport {
    * majority to lose.
    */
   async declare(queues: readonly QueueSpec[]): Promise<void> {
-    this.broker.declare(queues.filter((q) => !q.quorumOnly).map((q) => ({ ...q, name: this.q(q.name), bindings: q.bindings.map((k) => this.q(k)) })));
+    this.broker.declare(queuesFor(queues, "classic").map((q) => ({ ...q, name: this.q(q.name), bindings: q.bindings.map((k) => this.q(k)) })));
   }
 
   /**

@@ -104,6 +104,11 @@ export interface QueueSpec {
   quorumOnly?: boolean;
 }
 
+/** The queues of `specs` a broker with `queueType` queues declares: quorum-only ones only on quorum queues. */
+export function queuesFor(specs: readonly QueueSpec[], queueType: "classic" | "quorum"): QueueSpec[] {
+  return specs.filter((q) => !q.quorumOnly || queueType === "quorum");
+}
+
 /** Every queue of a deployment (unprefixed; transports add the namespace). */
 export function allQueues(): QueueSpec[] {
   return [
