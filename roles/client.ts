@@ -334,7 +334,6 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     }
   };
 
-
   /**
    * Attempts to connect since the gateway last welcomed us, and until when they may go on. One
    * budget across drops, reset only by a welcome: a port that accepts and closes at once (Docker's

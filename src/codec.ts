@@ -131,11 +131,12 @@ export function decodeMessage(bytes: Uint8Array): BrokerMessage {
   if (bytes[0] !== MAGIC) fail(`bad magic byte 0x${(bytes[0] ?? 0).toString(16)}`);
   if (bytes[1] !== VERSION && bytes[1] !== 1) fail(`unsupported version ${bytes[1]} (this build reads 1 and ${VERSION})`);
   let payload: unknown;
+  const packed = bytes.subarray(3);
   // A message whose containers announce more than it holds would make msgpackr allocate that much.
-  const unsafe = msgpackBoundsProblem(bytes.subarray(3));
+  const unsafe = msgpackBoundsProblem(packed);
   if (unsafe !== null) fail(`msgpack: ${unsafe}`);
   try {
-    payload = packr.unpack(bytes.subarray(3));
+    payload = packr.unpack(packed);
   } catch (err) {
     fail(`msgpack: ${(err as Error).message}`);
   }

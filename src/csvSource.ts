@@ -298,7 +298,8 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const BROKEN_QUOTE = "a quoted field that does not close, or text after its closing quote";
 // The reader sees decoded text: a U+FFFD the file holds as such looks the same as bad bytes.
 const NOT_UTF8 = "bytes that are not UTF-8 (or a U+FFFD character)";
-const LONG_LINE = `a line of over ${MAX_PENDING_BYTES / (1024 * 1024)} MiB with no line break`;
+const MAX_PENDING_MIB = MAX_PENDING_BYTES / (1024 * 1024);
+const LONG_LINE = `a line of over ${MAX_PENDING_MIB} MiB with no line break`;
 function fieldCountFault(fields: number, width: number): string {
   return `${fields} field${fields === 1 ? "" : "s"} where the header has ${width}`;
 }
@@ -498,7 +499,7 @@ export async function* readEntityFile(
       // No record coffee takes is this long (a field is at most 4 MiB at the gateway): one bad
       // row, dropped whole up to its line break. Parsed in pieces, each piece was a row and a
       // line of its own, and every later line number of the file was off.
-      if (projection === null) throw new DatasetError(`${file}: its first line is over ${MAX_PENDING_BYTES / (1024 * 1024)} MiB with no line break; a CSV file starts with its header`);
+      if (projection === null) throw new DatasetError(`${file}: its first line is over ${MAX_PENDING_MIB} MiB with no line break; a CSV file starts with its header`);
       onReject(++line, LONG_LINE);
       inLongLine = true;
       bytesParsed += pending.length;

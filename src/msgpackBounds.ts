@@ -5,11 +5,13 @@
  * gateway allocate 800 MB, unauthenticated. Every element takes at least one byte, so a message
  * that passes allocates slots for at most as many elements as it has bytes.
  *
- * Extensions other than typed arrays and `undefined` are refused: msgpackr's others (records, sets, errors,
- * regular expressions, string bundles, references) read values beyond their own bytes, where a
- * walk that skipped them would lose step with the decoder. Protocol messages use none of them.
+ * Extensions other than typed arrays and `undefined` are refused: msgpackr's others (records,
+ * sets, errors, regular expressions, string bundles, references) read values beyond their own
+ * bytes, where a walk that skipped them would lose step with the decoder. Protocol messages use
+ * none of them.
  */
-/** Bytes that follow each fixed-size type byte (0xc0..0xdf; -1: not fixed, handled apart). */
+
+/** Bytes that follow each fixed-size type byte of 0xc0..0xd3 (the others are read apart). */
 const FIXED_SIZE: Record<number, number> = {
   0xc0: 0, 0xc2: 0, 0xc3: 0, // nil, false, true
   0xca: 4, 0xcb: 8, // float32, float64

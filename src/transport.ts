@@ -91,8 +91,8 @@ export interface Transport {
   /**
    * Publish an empty message to PROBE_KEY (topology's PROBE_QUEUE, or nothing), which the broker
    * confirms and drops: resolves once it did, i.e. once the broker takes publishes
-   * (src/publishProbe.ts). Left out by
-   * transports that cannot be blocked (in-memory) and wrappers that cannot tell.
+   * (src/publishProbe.ts). Left out by transports that cannot be blocked (in-memory) and
+   * wrappers that cannot tell.
    */
   probePublish?(): Promise<void>;
 }
