@@ -176,7 +176,7 @@ describe("TTY frame", () => {
     const acking = done.map((e) => ({ ...e, phase: "acking" as const }));
     expect(renderFrame(view({ entities: acking }), 120, 6000)[0]).toContain("all sent, awaiting acks");
     expect(renderFrame(view({ session: null }), 120, 1500)).toEqual(["connecting to the gateway…  1.5s"]);
-    expect(renderFrame(view({ entities: done, brokerHeld: true }), 80, 6000)[0]).toBe("session 01234567  6.0s  50,010 rows sent  broker blocked (alarm?), waiting");
+    expect(renderFrame(view({ entities: done, brokerHeld: true }), 80, 6000)[0]).toBe("session 01234567  6.0s  50,010 rows sent  broker takes no publishes, waiting");
     expect(renderFrame(view({ brokerHeld: true }), 120, 6000)[0]).not.toContain("ETA");
     // Everything is in: nothing waits for the broker any more, whatever the last heartbeat said.
     const complete = view().queries.map((q) => ({ ...q, completeMs: 7000 }));
