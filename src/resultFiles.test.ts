@@ -32,6 +32,19 @@ test("a chunk already held is ignored (resent after a resume); commit before com
   files.close();
 });
 
+test("files closed on failure stay incomplete: no commit, no more chunks", () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-rf-"));
+  const files = new ResultFiles(dir, "s4");
+  for (const q of ["q1", "q2", "q3"] as const) files.add(q, 0, true, `${q}\n`);
+  files.add("q4", 0, false, "h\n");
+  files.close();
+  expect(files.allComplete()).toBe(false);
+  expect(files.missing()).toEqual(["q4"]);
+  expect(files.add("q4", 1, true, "x\n")).toBe(false);
+  expect(() => files.commit()).toThrow(ProtocolError);
+  expect(existsSync(join(files.dir, "query1.csv"))).toBe(false);
+});
+
 test("a second commit (the done handler, then a resume's fallback) is a no-op, not ENOENT", () => {
   dir = mkdtempSync(join(tmpdir(), "coffee-rf-"));
   const files = new ResultFiles(dir, "s3");

@@ -13,6 +13,8 @@ import { writeAll } from "./wal.ts";
 
 interface QueryFile {
   fd: number;
+  /** False once its descriptor was closed, complete or not (close() on failure). */
+  open: boolean;
   next: number;
   pending: Map<number, { csv: string; last: boolean }>;
   complete: boolean;
@@ -31,7 +33,7 @@ export class ResultFiles {
     for (const q of QUERIES) {
       const path = this.partPath(q);
       const fd = written(path, () => openSync(path, "w"));
-      this.files.set(q, { fd, next: 0, pending: new Map(), complete: false, bytes: 0 });
+      this.files.set(q, { fd, open: true, next: 0, pending: new Map(), complete: false, bytes: 0 });
     }
   }
 
@@ -45,7 +47,7 @@ export class ResultFiles {
    */
   add(query: QueryName, chunk: number, last: boolean, csv: string): boolean {
     const f = this.files.get(query)!;
-    if (f.complete || chunk < f.next || f.pending.has(chunk)) return false;
+    if (f.complete || !f.open || chunk < f.next || f.pending.has(chunk)) return false;
     f.pending.set(chunk, { csv, last });
     written(this.partPath(query), () => {
       for (let c = f.pending.get(f.next); c; c = f.pending.get(f.next)) {
@@ -59,6 +61,7 @@ export class ResultFiles {
           // Complete only once fsynced: a failed fsync leaves the descriptor to close(). Marked
           // closed before closing: a failed close has freed it all the same, and must not be redone.
           f.complete = true;
+          f.open = false;
           closeSync(f.fd);
           break;
         }
@@ -98,9 +101,9 @@ export class ResultFiles {
     this.committed = true;
   }
 
-  /** Close files left open (on failure). */
+  /** Close files left open (on failure). An incomplete file stays incomplete: it takes no more chunks. */
   close(): void {
-    for (const f of this.files.values()) if (!f.complete) { f.complete = true; closeSync(f.fd); }
+    for (const f of this.files.values()) if (f.open) { f.open = false; closeSync(f.fd); }
   }
 
   /**
