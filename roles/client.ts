@@ -539,7 +539,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "data", type: "string", env: "COFFEE_DATA", required: true, help: "dataset folder with transactions/, transaction_items/, users/, stores/, menu_items/" },
   { name: "out", type: "string", env: "COFFEE_OUT", default: "./results", help: "results go to OUT/session_<id>/query1..4.csv" },
   { name: "gateway", type: "string", env: "COFFEE_GATEWAY", default: "127.0.0.1:9000", help: "gateway address host:port" },
-  // Every role takes it (contract §1), so one environment serves them all; the client talks to the gateway only.
+  // Every role takes it (README "Roles and options"), so one environment serves them all; the client talks to the gateway only.
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "accepted like every role's, unused: the client talks to no broker" },
   { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 50_000, min: 1, max: 1_000_000, help: "most rows per batch sent (keep it under the gateway's --max-batch-rows)" },
   { name: "batch-bytes", type: "int", env: "COFFEE_BATCH_BYTES", default: 1_048_576, min: 1024, max: 8 * 1024 * 1024, help: "a batch is sent once its fields hold this many bytes of UTF-8 (the broker is cheap per byte, dear per message; at most 8 MiB, so that with this dataset's row widths its frame, field ends included, fits the gateway's 16 MiB --max-frame-bytes)" },
@@ -584,7 +584,7 @@ export const clientCommand: Command = {
   options: OPTIONS,
   async run(values) {
     const cfg = clientConfig(values);
-    // Every process of every role answers PING (contract §1), the client included.
+    // Every process of every role answers PING (README "Health"), the client included.
     const health = await startHealthServer({ port: int(values, "health-port"), host: str(values, "health-host"), status: () => ({ role: "client", name: "client" }) });
     // Each batch leaves a megabyte or so of garbage behind; without a nudge the heap grows to a multiple of what is live.
     const governor = startHeapGovernor(int(values, "heap-limit-mb"));

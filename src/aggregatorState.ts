@@ -1,7 +1,9 @@
 /**
  * An aggregator's whole state as a deterministic fold over the messages it accepted: per
  * session a tracker (completeness, duplicates) and the query's reducer state, plus the sessions
- * that ended. Pure: no I/O, so the same fold rebuilds it from the write-ahead log after a crash.
+ * that ended. Deterministic, so the same fold rebuilds it from the write-ahead log after a crash.
+ * Its only I/O is on files it owns: a reducer's spill directory per session (Q1's sorted runs),
+ * created as the session grows and deleted once its end is durable (dropEndedFiles).
  */
 import type { BrokerMessage } from "./codec.ts";
 import { EndedSessions } from "./endedSessions.ts";

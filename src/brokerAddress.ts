@@ -12,7 +12,7 @@ import { optStr, str, type OptionSpec, type OptionValues } from "./options.ts";
 import { brokerNodes } from "./brokerNodes.ts";
 import { redactIn, redactUrl } from "./redact.ts";
 
-/** Default broker URL (contract §1). */
+/** Default broker URL (every role's AMQP_URL default). */
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 
 /** A broker to connect to: its URL and, for amqps://, the TLS material to trust it with. */

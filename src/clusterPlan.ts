@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { errorMessage } from "./errors.ts";
 import { AGGREGATORS, CHAINS, STAGES } from "./topology.ts";
 
-/** One entry of cluster.json (contract §1). */
+/** One entry of cluster.json (README "coffee up"). */
 export interface ClusterProcess {
   name: string;
   role: "gateway" | "worker" | "aggregator" | "monitor";

@@ -40,7 +40,7 @@ export interface EosMessage {
   count: number;
 }
 
-/** Drop everything about a session (its client left before finishing). */
+/** Drop everything about a session: it ended unfinished (client gone or aborted, a protocol error, a failure, a stall). */
 export interface PurgeMessage {
   kind: "purge";
   session: string;

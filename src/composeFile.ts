@@ -25,6 +25,7 @@ export interface ComposeOptions {
 
 /** Where the services' broker comes from. */
 export const BROKER_MODES = ["bundled", "external"] as const;
+/** bundled: a RabbitMQ service in the file; external: AMQP_URL from the environment compose runs in. */
 export type BrokerMode = (typeof BROKER_MODES)[number];
 
 /** Ports inside the containers: every container has its own address, so they can be fixed. */

@@ -1,4 +1,4 @@
-/** Output formatting of contract §3: exact money, RFC 4180 quoting, `\n` line ends. */
+/** Output formatting of the reports (README "Query semantics"): exact money, RFC 4180 quoting, `\n` line ends. */
 
 /** A yyyymmdd date as `YYYY-MM-DD`; 0 (no date) as the empty string. */
 export function formatDate(yyyymmdd: number): string {

@@ -1,6 +1,6 @@
 /**
  * Deterministic synthetic dataset behind `coffee gen`: the folders, columns and quirks of the
- * public coffee-shop dataset (contract §2–§3), streamed month by month through buffered writers
+ * public coffee-shop dataset (README "Query semantics" and "coffee gen"), streamed month by month through buffered writers
  * so that 620 000 transactions a month and a million users never sit in memory at once.
  *
  * Every random choice comes from seeded xoshiro128** streams (one per month and entity), so the
@@ -24,7 +24,7 @@ export interface YearMonth {
   month: number;
 }
 
-/** The contract's full range, the default of `--months`. */
+/** The public dataset's months, the default of `--months`. */
 export const DEFAULT_MONTHS = "2023-07..2025-06";
 
 /** Parse `YYYY-MM..YYYY-MM` (or a single `YYYY-MM`) into the months it spans; ConfigError names --months. */

@@ -141,7 +141,7 @@ export function renderOptionRows(specs: readonly OptionSpec[]): string[] {
     const shownDefault = s.secret && typeof s.default === "string" ? redactUrl(s.default) : s.default;
     const extras = [
       s.secret ? `secret: env ${s.env} or this file${fileEnv(s) ? ` (env ${fileEnv(s)})` : ""}, never a flag` : s.env ? `env ${s.env}` : "",
-      // Every option names its default (the contract's `--help`), "none" when absent means unset.
+      // Every option names its default, as `--help` promises; "none" when absent means unset.
       s.required ? "required" : s.defaultText !== undefined ? `default: ${s.defaultText}` : shownDefault !== undefined ? `default ${JSON.stringify(shownDefault)}` : "default none",
       s.min !== undefined || s.max !== undefined ? `range ${s.min ?? ""}..${s.max ?? ""}` : "",
     ].filter(Boolean);

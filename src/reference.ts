@@ -1,5 +1,5 @@
 /**
- * `coffee reference`: the four queries of contract §3 computed in one process straight from a
+ * `coffee reference`: the four queries of README "Query semantics" computed in one process straight from a
  * dataset folder. It is the oracle of the tests and the single-process baseline of benchmarks.
  * Every file is streamed in batches through the same reader and validator as the client
  * (csvSource, entityBatch), so both skip exactly the same malformed rows.
@@ -222,7 +222,7 @@ function q4Text(acc: Accumulators, winners: readonly [number, number[]][]): stri
 }
 
 /**
- * Compute the four queries of contract §3 from `dataDir`, streaming every file once. Rows with
+ * Compute the four queries (README "Query semantics") from `dataDir`, streaming every file once. Rows with
  * the wrong field count or an unparsable field are skipped and reported per file.
  * Throws DatasetError when an entity folder or a needed column is missing.
  */

@@ -39,7 +39,7 @@ export function isQueryName(value: unknown): value is QueryName {
   return typeof value === "string" && (QUERIES as readonly string[]).includes(value);
 }
 
-/** Result file name of a query (contract §2). */
+/** Result file name of a query (README "client"). */
 export function queryFileName(query: QueryName): string {
   return `query${query.slice(1)}.csv`;
 }

@@ -1,6 +1,6 @@
 /**
- * The dataflow, described once as data. Workers, aggregators, `coffee up` (and later compose and
- * benches) all read it: which queue each stage consumes, which routing keys feed it, what it runs.
+ * The dataflow, described once as data. Workers, aggregators, `coffee up`, `coffee compose` and
+ * the benches all read it: which queue each stage consumes, which routing keys feed it, what it runs.
  */
 import { ConfigError } from "./errors.ts";
 import { QUERIES, type Entity, type QueryName } from "./schema.ts";
