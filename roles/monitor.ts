@@ -14,7 +14,7 @@ import { ClusterWatch } from "../src/clusterWatch.ts";
 import { startMonitorDashboard } from "../src/dashboard/monitorDashboard.ts";
 import type { Command } from "../src/command.ts";
 import { DockerRevivalBackend } from "../src/dockerRevival.ts";
-import { BullyElection, tickIntervalMs, type ElectionAction, type ElectionMessage } from "../src/election.ts";
+import { BullyElection, tickIntervalMs, toElectionMessage, type ElectionAction } from "../src/election.ts";
 import { parsePeers, startElectionTransport } from "../src/electionTransport.ts";
 import { ConfigError, errorMessage } from "../src/errors.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
@@ -26,16 +26,9 @@ import { CoffeeMetrics, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics }
 import { int, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/revival.ts";
 
-
-const isElectionMessage = (m: unknown): m is ElectionMessage => {
-  if (typeof m !== "object" || m === null) return false;
-  const r = m as Record<string, unknown>;
-  return ["election", "answer", "coordinator", "heartbeat"].includes(r.type as string) && Number.isInteger(r.from) && Number.isInteger(r.term);
-};
-
 const OPTIONS: readonly OptionSpec[] = [
   { name: "name", type: "string", env: "COFFEE_NAME", default: "monitor", help: "process name" },
-  // Every role takes it (contract §1), so one environment serves them all.
+  // Every role takes it (README "Roles and options"), so one environment serves them all.
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "accepted like every role's, unused: monitors talk to no broker (they ping processes)" },
   { name: "id", type: "int", env: "COFFEE_MONITOR_ID", default: 1, min: 1, max: 1_000_000, help: "this monitor's election id (the highest live id leads)" },
   { name: "peers", type: "string", env: "COFFEE_MONITOR_PEERS", default: "", help: "every monitor's election address: 1=host:port,2=host:port,... (empty: this one alone)" },
@@ -149,7 +142,8 @@ export const monitorCommand: Command = {
       answerTimeoutMs: Math.max(100, heartbeatMs * 2), coordinatorTimeoutMs: leaderTimeoutMs,
     }, performance.now());
     const transport = startElectionTransport(electionPort, str(values, "election-host"), peers, (m) => {
-      if (isElectionMessage(m)) perform(election.receive(m, performance.now()));
+      const message = toElectionMessage(m);
+      if (message) perform(election.receive(message, performance.now()));
     }, (err) => log.error(`handling an election message failed: ${errorMessage(err)}`));
     function perform(actions: ElectionAction[]): void {
       for (const a of actions) {

@@ -5,7 +5,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { errorMessage } from "./errors.ts";
+import { CoffeeError, errorMessage } from "./errors.ts";
 import { settledWithin } from "./settledWithin.ts";
 
 /** How long a replaced child may take to die after SIGKILL before its successor is refused. */
@@ -168,7 +168,7 @@ export class Supervisor {
     // would replay a log the old one may still be writing to, and find its ports taken.
     if (!(await settledWithin(hung.exited, KILL_WAIT_MS))) {
       child.proc = hung;
-      throw new Error(`${name} (pid ${hung.pid}) has not exited ${KILL_WAIT_MS / 1000} s after SIGKILL (stuck in the kernel?); not starting a second one`);
+      throw new CoffeeError("REVIVAL_FAILED", `${name} (pid ${hung.pid}) has not exited ${KILL_WAIT_MS / 1000} s after SIGKILL (stuck in the kernel?); not starting a second one`);
     }
     if (this.stopping || child.proc) return { started: false, pid: child.lastPid };
     this.spawn(child);
