@@ -33,12 +33,6 @@ interface OpenBatch {
   bytes: number;
 }
 
-/** Rows dropped while reading because their field count differs from the header's. */
-export interface ShapeRejects {
-  file: string;
-  lines: number[];
-}
-
 /** The CSV files of an entity folder, sorted by name (hidden files left out); a missing folder, or a non-file named *.csv, is a DatasetError. */
 export function entityFiles(dataDir: string, entity: Entity): string[] {
   const dir = join(dataDir, entity);
@@ -134,6 +128,12 @@ function isTrimSpace(c: number): boolean {
     c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 }
 
+// Character codes (also byte values: all ASCII) the scanners compare against.
+const COMMA = 44;
+const QUOTE = 34;
+const CR = 13;
+const LF = 10;
+
 /** What scanRecords found from where it started. */
 export interface RecordScan {
   /** Just past the last complete, well-quoted record (where it started when there is none). */
@@ -160,7 +160,7 @@ export interface RecordScan {
  * all there is: a last record without a line break is complete.
  */
 export function scanRecords(text: string, from: number, newline: "\n" | "\r", atEnd: boolean, maxRecords = Infinity): RecordScan {
-  const last = newline === "\r" ? 13 : 10;
+  const last = newline === "\r" ? CR : LF;
   const FIELD_START = 0;
   const UNQUOTED = 1;
   const QUOTED = 2;
@@ -174,18 +174,18 @@ export function scanRecords(text: string, from: number, newline: "\n" | "\r", at
       case FIELD_START:
       case UNQUOTED:
         if (c === last) { end = i + 1; state = FIELD_START; if (++records === maxRecords) return { end, broken: false, brokeAt: -1, open: false }; }
-        else if (c === 44) state = FIELD_START;
-        else if (c === 34 && state === FIELD_START) state = QUOTED;
+        else if (c === COMMA) state = FIELD_START;
+        else if (c === QUOTE && state === FIELD_START) state = QUOTED;
         else state = UNQUOTED;
         break;
       case QUOTED:
-        if (c === 34) state = AFTER_QUOTE;
+        if (c === QUOTE) state = AFTER_QUOTE;
         break;
       default: // AFTER_QUOTE: a quote, then only whitespace so far
         if (c === last) { end = i + 1; state = FIELD_START; if (++records === maxRecords) return { end, broken: false, brokeAt: -1, open: false }; }
-        else if (c === 44) state = FIELD_START;
+        else if (c === COMMA) state = FIELD_START;
         // `""` right after the quote is an escaped quote; after spaces a quote is a new candidate close.
-        else if (c === 34) state = text.charCodeAt(i - 1) === 34 ? QUOTED : AFTER_QUOTE;
+        else if (c === QUOTE) state = text.charCodeAt(i - 1) === QUOTE ? QUOTED : AFTER_QUOTE;
         // Anything else after a closing quote: the field's quoting is broken.
         else if (!isTrimSpace(c)) return { end, broken: true, brokeAt: i, open: false };
     }
@@ -303,10 +303,6 @@ const LONG_LINE = `a line of over ${MAX_PENDING_MIB} MiB with no line break`;
 function fieldCountFault(fields: number, width: number): string {
   return `${fields} field${fields === 1 ? "" : "s"} where the header has ${width}`;
 }
-const COMMA = 44;
-const QUOTE = 34;
-const CR = 13;
-const LF = 10;
 
 /**
  * Read one file and yield batches of at most `batchRows` rows, cut earlier once their fields
