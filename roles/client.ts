@@ -10,6 +10,7 @@ import { BoundedQueue } from "../src/boundedQueue.ts";
 import type { Command } from "../src/command.ts";
 import { readEntityFile, type TextBatch } from "../src/csvSource.ts";
 import { CoffeeError, ConfigError, DecodeError, codedMessage, errorMessage, exitCodeOf } from "../src/errors.ts";
+import { isConnectablePort, splitHostPort } from "../src/hostPort.ts";
 import { GatewayConnection } from "../src/gatewayConnection.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { HEAP_LIMIT_OPTION, startHeapGovernor } from "../src/heapGovernor.ts";
@@ -113,13 +114,11 @@ function removeEmptyOutDir(made: readonly string[]): void {
   }
 }
 
-/** Parse `host:port`. */
+/** Parse `--gateway host:port`. */
 export function parseHostPort(text: string): { host: string; port: number } {
-  // A host is a name or an address (IPv6 in brackets, a zone allowed): no scheme, path or spaces.
-  const m = /^([^\s/:[\]%]+|\[[0-9A-Fa-f:.]+(?:%[\w.-]+)?\]):(\d{1,5})$/.exec(text);
-  const port = Number(m?.[2]);
-  if (!m || port < 1 || port > 65535) throw new ConfigError(`--gateway must be host:port with a port in 1..65535 (e.g. 127.0.0.1:9000, gateway:9000, [::1]:9000), got "${text}"`);
-  return { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
+  const address = splitHostPort(text);
+  if (!address || !isConnectablePort(address.port)) throw new ConfigError(`--gateway must be host:port with a port in 1..65535 (e.g. 127.0.0.1:9000, gateway:9000, [::1]:9000), got "${text}"`);
+  return address;
 }
 
 /** Run one client session to completion; throws a CoffeeError on failure. */

@@ -31,4 +31,7 @@ test("--peers: id=host:port with ports 1..65535, each id once", () => {
   expect(() => parsePeers("1=h:0")).toThrow("not 1..65535");
   expect(() => parsePeers("1=h:70000")).toThrow("not 1..65535");
   expect(() => parsePeers("1=h")).toThrow("is not id=host:port");
+  // Before the shared host:port parser, the brackets stayed in the host and no connection could be made.
+  expect([...parsePeers("1=[::1]:7101").entries()]).toEqual([[1, { host: "::1", port: 7101 }]]);
+  expect(() => parsePeers("1=a b:7101")).toThrow("is not id=host:port");
 });

@@ -5,21 +5,22 @@
  */
 import type { TCPSocketListener } from "bun";
 import { ConfigError } from "./errors.ts";
+import { isConnectablePort, splitHostPort } from "./hostPort.ts";
 
 /** Where each monitor id listens. */
 export type PeerAddresses = ReadonlyMap<number, { host: string; port: number }>;
 
-/** Parse `1=127.0.0.1:7101,2=127.0.0.1:7102` into addresses by numeric id. */
+/** Parse `1=127.0.0.1:7101,2=[::1]:7102` into addresses by numeric id. */
 export function parsePeers(spec: string): Map<number, { host: string; port: number }> {
   const peers = new Map<number, { host: string; port: number }>();
   for (const part of spec.split(",").map((p) => p.trim()).filter(Boolean)) {
-    const m = /^(\d+)=(.+):(\d{1,5})$/.exec(part);
-    if (!m) throw new ConfigError(`--peers: "${part}" is not id=host:port`);
+    const m = /^(\d+)=(.*)$/.exec(part);
+    const address = m ? splitHostPort(m[2]!) : null;
+    if (!m || !address) throw new ConfigError(`--peers: "${part}" is not id=host:port (IPv6 in brackets: 1=[::1]:9200)`);
     if (peers.has(Number(m[1]))) throw new ConfigError(`--peers: id ${m[1]} is listed twice`);
-    const port = Number(m[3]);
     // Port 0 would listen somewhere the other monitors cannot know.
-    if (port < 1 || port > 65535) throw new ConfigError(`--peers: "${part}" has port ${port}, not 1..65535`);
-    peers.set(Number(m[1]), { host: m[2]!, port });
+    if (!isConnectablePort(address.port)) throw new ConfigError(`--peers: "${part}" has port ${address.port}, not 1..65535`);
+    peers.set(Number(m[1]), address);
   }
   return peers;
 }
