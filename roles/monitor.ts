@@ -11,11 +11,11 @@ import { heapSize } from "bun:jsc";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ClusterWatch } from "../src/clusterWatch.ts";
-import { startMonitorDashboard } from "../src/dashboard/monitorDashboard.ts";
+import { startMonitorDashboard, type MonitorDashboardConfig } from "../src/dashboard/monitorDashboard.ts";
 import type { Command } from "../src/command.ts";
 import { DockerRevivalBackend } from "../src/dockerRevival.ts";
 import { BullyElection, tickIntervalMs, toElectionMessage, type ElectionAction } from "../src/election.ts";
-import { parsePeers, startElectionTransport } from "../src/electionTransport.ts";
+import { parsePeers, startElectionTransport, type PeerAddresses } from "../src/electionTransport.ts";
 import { ConfigError, errorMessage } from "../src/errors.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { pingEntry } from "../src/clusterView.ts";
@@ -59,7 +59,74 @@ const OPTIONS: readonly OptionSpec[] = [
 
 type MonitorBackend = RevivalBackend & { guard: { observeTerm(t: number): boolean }; currentTerm?: () => Promise<number>; announce?: (term: number) => Promise<boolean> };
 
-function backendFor(values: OptionValues, clusterFile: string, log: Logger): MonitorBackend | null {
+/** How dead processes are started again, and how often they may be. */
+export interface RevivalConfig {
+  mode: "local" | "docker" | "none";
+  /** coffee up's control API; unset: read from control.json next to the cluster file. */
+  controlUrl?: string;
+  dockerSocket: string;
+  composeProject?: string;
+  initialMs: number;
+  maxMs: number;
+  maxAttempts: number;
+}
+
+/** A monitor's options, checked and compiled (durations in ms). */
+export interface MonitorConfig {
+  name: string;
+  id: number;
+  /** Every monitor's election address by id; empty: this one alone. */
+  peers: PeerAddresses;
+  electionPort: number;
+  electionHost: string;
+  clusterFile: string;
+  healthPort: number;
+  healthHost: string;
+  metricsPort: number;
+  metricsHost: string;
+  intervalMs: number;
+  timeoutMs: number;
+  missesToDown: number;
+  heartbeatMs: number;
+  leaderTimeoutMs: number;
+  hungAfterMs: number;
+  revival: RevivalConfig;
+  dashboard: MonitorDashboardConfig;
+}
+
+/** Compile a monitor's option values; ConfigError for peers without this id, a port that disagrees with them, or a leader timeout under two heartbeats. */
+export function monitorConfig(values: OptionValues): MonitorConfig {
+  const id = int(values, "id");
+  const peers = parsePeers(str(values, "peers"));
+  const ownPeer = peers.get(id);
+  if (peers.size > 0 && !ownPeer) throw new ConfigError(`--peers must include this monitor's own id ${id}`);
+  // The other monitors send to the port --peers gives: listening anywhere else, this one would
+  // hear no answer and lead alongside the real leader.
+  const electionPort = int(values, "election-port");
+  if (ownPeer && electionPort !== 0 && electionPort !== ownPeer.port) {
+    throw new ConfigError(`--election-port ${electionPort} differs from this monitor's port in --peers (${id}=${ownPeer.host}:${ownPeer.port}); leave it out or make them agree`);
+  }
+  const heartbeatMs = int(values, "heartbeat-ms");
+  const leaderTimeoutMs = int(values, "leader-timeout-ms");
+  if (leaderTimeoutMs < 2 * heartbeatMs) throw new ConfigError(`--leader-timeout-ms (${leaderTimeoutMs}) must be at least twice --heartbeat-ms (${heartbeatMs}), or a leader between two heartbeats is taken for dead`);
+  const controlUrl = values["control-url"] as string | undefined;
+  const composeProject = values["compose-project"] as string | undefined;
+  return {
+    name: str(values, "name"), id, peers, electionPort: ownPeer?.port ?? electionPort, electionHost: str(values, "election-host"),
+    clusterFile: str(values, "cluster-file"), healthPort: int(values, "health-port"), healthHost: str(values, "health-host"),
+    metricsPort: int(values, "metrics-port"), metricsHost: str(values, "metrics-host"),
+    intervalMs: int(values, "interval-ms"), timeoutMs: int(values, "timeout-ms"), missesToDown: int(values, "misses"),
+    heartbeatMs, leaderTimeoutMs, hungAfterMs: int(values, "hung-after-ms"),
+    revival: {
+      mode: str(values, "revive") as RevivalConfig["mode"], dockerSocket: str(values, "docker-socket"),
+      ...(controlUrl ? { controlUrl } : {}), ...(composeProject ? { composeProject } : {}),
+      initialMs: int(values, "revive-initial-ms"), maxMs: int(values, "revive-max-ms"), maxAttempts: int(values, "revive-max-attempts"),
+    },
+    dashboard: { port: int(values, "dashboard-port"), host: str(values, "dashboard-host"), allowedHosts: str(values, "dashboard-allowed-hosts").split(",").map((h) => h.trim()).filter(Boolean) },
+  };
+}
+
+function backendFor(cfg: MonitorConfig, log: Logger): MonitorBackend | null {
   /** Processes found running but silent: asked about again every second, which need not be logged each time. */
   const foundRunning = new Set<string>();
   const onEvent = (e: RevivalEvent): void => {
@@ -73,19 +140,163 @@ function backendFor(values: OptionValues, clusterFile: string, log: Logger): Mon
     else if (e.type === "gave-up") log.error(`gave up on ${e.name} after ${e.attempts} attempts; it stays down for a minute (or longer if its backoff is), then gets a fresh budget`);
     else log.warn(`revival of ${e.name} fenced: term ${e.term} is older than ${e.currentTerm}`);
   };
-  const policy = new RevivalPolicy({ initialMs: values["revive-initial-ms"] as number, maxMs: values["revive-max-ms"] as number, maxAttempts: values["revive-max-attempts"] as number, resetAfterMs: 60_000 });
-  const mode = values.revive;
-  if (mode === "none") return null;
-  if (mode === "docker") return new DockerRevivalBackend({ socketPath: values["docker-socket"] as string, project: values["compose-project"] as string | undefined, policy, onEvent, log: (m) => log.info(m) });
-  let controlUrl = values["control-url"] as string | undefined;
+  const r = cfg.revival;
+  const policy = new RevivalPolicy({ initialMs: r.initialMs, maxMs: r.maxMs, maxAttempts: r.maxAttempts, resetAfterMs: 60_000 });
+  if (r.mode === "none") return null;
+  if (r.mode === "docker") return new DockerRevivalBackend({ socketPath: r.dockerSocket, project: r.composeProject, policy, onEvent, log: (m) => log.info(m) });
+  let controlUrl = r.controlUrl;
   if (!controlUrl) {
+    const controlFile = join(dirname(cfg.clusterFile), "control.json");
     try {
-      controlUrl = (JSON.parse(readFileSync(join(dirname(clusterFile), "control.json"), "utf8")) as { url: string }).url;
+      controlUrl = (JSON.parse(readFileSync(controlFile, "utf8")) as { url: string }).url;
     } catch {
-      throw new ConfigError(`--revive local needs --control-url or ${join(dirname(clusterFile), "control.json")} (written by coffee up)`);
+      throw new ConfigError(`--revive local needs --control-url or ${controlFile} (written by coffee up)`);
     }
   }
   return new LocalRevivalBackend({ controlUrl, policy, onEvent });
+}
+
+/** Where a monitor is in its life: serving from create() on, then stopping once shutdown() is called. */
+export type MonitorState = "running" | "stopping" | "stopped";
+
+/** A monitor created in this process. */
+export interface Monitor {
+  /** Elect, and while leading check and revive, until shutdown(); resolves once everything it opened is closed. */
+  run(): Promise<void>;
+  /** Stop at the end of the health round under way (no wait for the next one). */
+  shutdown(): Promise<void>;
+  readonly state: MonitorState;
+}
+
+/**
+ * Create a monitor: its election transport, dashboard, health and metrics servers listen when
+ * this resolves; elections and health rounds begin with run().
+ */
+export async function createMonitor(cfg: MonitorConfig, log: Logger): Promise<Monitor> {
+  const { name, id, peers, heartbeatMs, leaderTimeoutMs, timeoutMs } = cfg;
+  const ids = peers.size > 0 ? [...peers.keys()] : [id];
+  const backend = backendFor(cfg, log);
+  const revivals = { attempts: 0 };
+  const metrics = new CoffeeMetrics({ role: "monitor", name }, { processMetrics: true });
+  const sweep = new HealthSweep({
+    ping: async (e) => (await pingEntry(e, timeoutMs)) !== null,
+    missesToDown: cfg.missesToDown,
+    hungAfterMs: cfg.hungAfterMs,
+    backend,
+    stillLeading: () => election.isLeader(performance.now()),
+    onRevived: (processName) => {
+      revivals.attempts++;
+      metrics.revivals.inc({ process: processName });
+    },
+    log,
+  });
+  const watch = new ClusterWatch(cfg.clusterFile, (e) => {
+    if (e.type === "problem") log.warn(`${e.problem}: health-checking the ${e.processes} usable process(es) only`);
+    else log.info(`${cfg.clusterFile} is usable again: health-checking ${e.processes} process(es)`);
+  });
+  const nameOf = (monitorId: number): string => `monitor-${monitorId}`;
+
+  // A monitor restarted with no memory starts from the highest term the backend has fenced,
+  // so the terms it claims are not refused.
+  const initialTerm = (await backend?.currentTerm?.()) ?? 0;
+  const election = new BullyElection({
+    id, peers: ids, heartbeatMs, leaderTimeoutMs, initialTerm,
+    answerTimeoutMs: Math.max(100, heartbeatMs * 2), coordinatorTimeoutMs: leaderTimeoutMs,
+  }, performance.now());
+  const transport = startElectionTransport(cfg.electionPort, cfg.electionHost, peers, (m) => {
+    const message = toElectionMessage(m);
+    if (message) perform(election.receive(message, performance.now()));
+  }, (err) => log.error(`handling an election message failed: ${errorMessage(err)}`));
+  function perform(actions: ElectionAction[]): void {
+    for (const a of actions) {
+      if (a.type === "send") transport.send(a.to, a.message);
+      else if (a.type === "leader") {
+        backend?.guard.observeTerm(a.term);
+        // Fence any older leader at the backend at once, not only at our first revival.
+        void backend?.announce?.(a.term);
+        sweep.resetMisses();
+        log.info(`leader now: ${name} (term ${a.term})`);
+      } else if (a.type === "follower") {
+        backend?.guard.observeTerm(a.term);
+        // Only the leader reads the cluster file and checks processes: what it found wrong is no
+        // longer this monitor's to show.
+        watch.reset();
+        sweep.forgetDown();
+        log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
+      } else {
+        watch.reset();
+        sweep.forgetDown();
+        log.warn(`stepped down from leading term ${a.term}`);
+      }
+    }
+  }
+
+  // Before the health server answers, so a monitor coffee up sees as ready serves its page.
+  const dashboard = await startMonitorDashboard(cfg.dashboard, { clusterFile: cfg.clusterFile, servedBy: name, timeoutMs: Math.max(timeoutMs, 300), log,
+    election: () => ({ leader: election.leader === null ? null : nameOf(election.leader), term: election.term, state: election.state }) });
+
+  const health = await startHealthServer({
+    port: cfg.healthPort,
+    host: cfg.healthHost,
+    status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
+      rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
+  });
+  log.info(`health on udp/${health.port}; election on tcp/${cfg.electionPort} among ${ids.join(",")}; watching ${cfg.clusterFile}`);
+  metrics.leaderTerm.track({}, () => election.term);
+  metrics.isLeader.track({}, () => (election.isLeader(performance.now()) ? 1 : 0));
+  metrics.processesDown.track({}, () => sweep.down.size);
+  const metricsServer = serveMetrics(metrics, cfg.metricsPort, cfg.metricsHost, log);
+
+  let state: MonitorState = "running";
+  let ran: Promise<void> | null = null;
+  // The pause between rounds, cut short by shutdown. A timer of its own rather than a race with a
+  // stop promise, which would keep one more reaction per round for the monitor's whole life.
+  let pause: { timer: ReturnType<typeof setTimeout>; end: () => void } | null = null;
+  const pauseFor = (ms: number): Promise<void> => new Promise((resolve) => {
+    const end = (): void => { if (pause) clearTimeout(pause.timer); pause = null; resolve(); };
+    pause = { timer: setTimeout(end, ms), end };
+  });
+
+  /** The rounds, then the closing of everything create() opened (at once for a monitor shut down before it ran). */
+  async function loop(): Promise<void> {
+    let ticker: ReturnType<typeof setInterval> | undefined;
+    if (state === "running") {
+      perform(election.start(performance.now()));
+      ticker = setInterval(() => perform(election.tick(performance.now())), tickIntervalMs(heartbeatMs));
+    }
+    try {
+      while (state === "running") {
+        const round = performance.now();
+        if (election.isLeader(round)) await sweep.round(watch.read().filter((e) => e.name !== name), election.term);
+        const waitMs = cfg.intervalMs - (performance.now() - round);
+        if (waitMs > 0 && state === "running") await pauseFor(waitMs);
+      }
+    } finally {
+      clearInterval(ticker);
+      await sweep.settled();
+      transport.close();
+      health.close();
+      dashboard?.stop();
+      metricsServer?.stop();
+      state = "stopped";
+    }
+  }
+
+  return {
+    get state() {
+      return state;
+    },
+    run() {
+      ran ??= loop();
+      return ran;
+    },
+    async shutdown() {
+      if (state === "running") state = "stopping";
+      pause?.end();
+      ran ??= loop();
+      await ran;
+    },
+  };
 }
 
 /** `coffee --role monitor`. */
@@ -95,117 +306,12 @@ export const monitorCommand: Command = {
   description: "Elects a leader among monitors; the leader health-checks every process and revives the dead.",
   options: OPTIONS,
   async run(values) {
-    const name = str(values, "name");
-    const log = createLogger(name);
-    const id = int(values, "id");
-    const clusterFile = str(values, "cluster-file");
-    const peers = parsePeers(str(values, "peers"));
-    const ownPeer = peers.get(id);
-    if (peers.size > 0 && !ownPeer) throw new ConfigError(`--peers must include this monitor's own id ${id}`);
-    // The other monitors send to the port --peers gives: listening anywhere else, this one would
-    // hear no answer and lead alongside the real leader.
-    if (ownPeer && int(values, "election-port") !== 0 && int(values, "election-port") !== ownPeer.port) {
-      throw new ConfigError(`--election-port ${int(values, "election-port")} differs from this monitor's port in --peers (${id}=${ownPeer.host}:${ownPeer.port}); leave it out or make them agree`);
-    }
-    const electionPort = ownPeer?.port ?? int(values, "election-port");
-    const heartbeatMs = int(values, "heartbeat-ms");
-    const leaderTimeoutMs = int(values, "leader-timeout-ms");
-    if (leaderTimeoutMs < 2 * heartbeatMs) throw new ConfigError(`--leader-timeout-ms (${leaderTimeoutMs}) must be at least twice --heartbeat-ms (${heartbeatMs}), or a leader between two heartbeats is taken for dead`);
-    const ids = peers.size > 0 ? [...peers.keys()] : [id];
-    const backend = backendFor(values, clusterFile, log);
-    const timeoutMs = int(values, "timeout-ms");
-    const revivals = { attempts: 0 };
-    const metrics = new CoffeeMetrics({ role: "monitor", name }, { processMetrics: true });
-    const sweep = new HealthSweep({
-      ping: async (e) => (await pingEntry(e, timeoutMs)) !== null,
-      missesToDown: int(values, "misses"),
-      hungAfterMs: int(values, "hung-after-ms"),
-      backend,
-      stillLeading: () => election.isLeader(performance.now()),
-      onRevived: (processName) => {
-        revivals.attempts++;
-        metrics.revivals.inc({ process: processName });
-      },
-      log,
-    });
-    const watch = new ClusterWatch(clusterFile, (e) => {
-      if (e.type === "problem") log.warn(`${e.problem}: health-checking the ${e.processes} usable process(es) only`);
-      else log.info(`${clusterFile} is usable again: health-checking ${e.processes} process(es)`);
-    });
-    const nameOf = (monitorId: number): string => `monitor-${monitorId}`;
-
-    // A monitor restarted with no memory starts from the highest term the backend has fenced,
-    // so the terms it claims are not refused.
-    const initialTerm = (await backend?.currentTerm?.()) ?? 0;
-    const election = new BullyElection({
-      id, peers: ids, heartbeatMs, leaderTimeoutMs, initialTerm,
-      answerTimeoutMs: Math.max(100, heartbeatMs * 2), coordinatorTimeoutMs: leaderTimeoutMs,
-    }, performance.now());
-    const transport = startElectionTransport(electionPort, str(values, "election-host"), peers, (m) => {
-      const message = toElectionMessage(m);
-      if (message) perform(election.receive(message, performance.now()));
-    }, (err) => log.error(`handling an election message failed: ${errorMessage(err)}`));
-    function perform(actions: ElectionAction[]): void {
-      for (const a of actions) {
-        if (a.type === "send") transport.send(a.to, a.message);
-        else if (a.type === "leader") {
-          backend?.guard.observeTerm(a.term);
-          // Fence any older leader at the backend at once, not only at our first revival.
-          void backend?.announce?.(a.term);
-          sweep.resetMisses();
-          log.info(`leader now: ${name} (term ${a.term})`);
-        } else if (a.type === "follower") {
-          backend?.guard.observeTerm(a.term);
-          // Only the leader reads the cluster file and checks processes: what it found wrong is no
-          // longer this monitor's to show.
-          watch.reset();
-          sweep.forgetDown();
-          log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
-        } else {
-          watch.reset();
-          sweep.forgetDown();
-          log.warn(`stepped down from leading term ${a.term}`);
-        }
-      }
-    }
-
-    // Before the health server answers, so a monitor coffee up sees as ready serves its page.
-    const dashboard = await startMonitorDashboard(values, { clusterFile, servedBy: name, timeoutMs: Math.max(timeoutMs, 300), log,
-      election: () => ({ leader: election.leader === null ? null : nameOf(election.leader), term: election.term, state: election.state }) });
-
-    const health = await startHealthServer({
-      port: int(values, "health-port"),
-      host: str(values, "health-host"),
-      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
-        rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
-    });
-    log.info(`health on udp/${health.port}; election on tcp/${electionPort} among ${ids.join(",")}; watching ${clusterFile}`);
-    metrics.leaderTerm.track({}, () => election.term);
-    metrics.isLeader.track({}, () => (election.isLeader(performance.now()) ? 1 : 0));
-    metrics.processesDown.track({}, () => sweep.down.size);
-    const metricsServer = serveMetrics(metrics, int(values, "metrics-port"), str(values, "metrics-host"), log);
-    perform(election.start(performance.now()));
-    const ticker = setInterval(() => perform(election.tick(performance.now())), tickIntervalMs(heartbeatMs));
-
-    let running = true;
-    const stop = (): void => { running = false; };
+    const cfg = monitorConfig(values);
+    const monitor = await createMonitor(cfg, createLogger(cfg.name));
+    const stop = (): void => void monitor.shutdown();
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
-    while (running) {
-      const round = performance.now();
-      if (election.isLeader(round)) {
-        const term = election.term;
-        await sweep.round(watch.read().filter((e) => e.name !== name), term);
-      }
-      const wait = int(values, "interval-ms") - (performance.now() - round);
-      if (wait > 0 && running) await Bun.sleep(wait);
-    }
-    clearInterval(ticker);
-    await sweep.settled();
-    transport.close();
-    health.close();
-    dashboard?.stop();
-    metricsServer?.stop();
+    await monitor.run();
     return 0;
   },
 };
