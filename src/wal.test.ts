@@ -475,6 +475,36 @@ describe("wal: snapshots", () => {
     }
   });
 
+  test("a damaged snapshot whose records are nowhere else is WAL_CORRUPT, kept on disk, not an empty start", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d });
+    await fill(wal, 0, 5);
+    await wal.snapshot(Uint8Array.of(9));
+    await wal.close();
+    // The snapshot covered every record, so its segments are gone: it alone holds records 1..5.
+    expect(segments(d)).toEqual([]);
+    const damaged = readFileSync(join(d, snapshotFileName(5)));
+    damaged[damaged.length - 1]! ^= 1;
+    writeFileSync(join(d, snapshotFileName(5)), damaged);
+    const err = await walError(Wal.open({ dir: d }));
+    expect(err.code).toBe("WAL_CORRUPT");
+    expect(err.message).toContain(`${snapshotFileName(5)} in ${d} failed its check (CRC mismatch) and records 1..5 it held are nowhere else`);
+    expect(snapshots(d)).toEqual([snapshotFileName(5)]);
+  });
+
+  test("a damaged snapshot with later segments names itself in the gap it leaves", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d });
+    await fill(wal, 0, 5);
+    await wal.snapshot(Uint8Array.of(9));
+    await fill(wal, 5, 8);
+    await wal.close();
+    writeFileSync(join(d, snapshotFileName(5)), readFileSync(join(d, snapshotFileName(5))).subarray(0, 10));
+    const err = await walError(Wal.open({ dir: d }));
+    expect(err.code).toBe("WAL_CORRUPT");
+    expect(err.message).toContain(`records 1..5 are missing; ${snapshotFileName(5)} failed its check (only 10 bytes)`);
+  });
+
   test("with no valid snapshot left, recovery replays the whole log", async () => {
     const good = await snapshotBytes(6, Uint8Array.of(1, 2));
     const d = fresh();

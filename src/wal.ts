@@ -293,15 +293,20 @@ function planRecovery(dir: string): RecoveryPlan {
     .filter((s): s is { name: string; lsn: number } => s.lsn !== null)
     .sort((a, b) => b.lsn - a.lsn);
   let snapshot: RecoveryPlan["snapshot"] = null;
+  /** Snapshots newer than the one used that failed their check, with why. */
+  const rejected: { name: string; lsn: number; reason: string }[] = [];
   for (const s of snapshots) {
     if (snapshot !== null) {
       discard.push(s.name);
       continue;
     }
     const state = decodeSnapshot(new Uint8Array(readFileSync(join(dir, s.name))), s.lsn);
-    if (typeof state === "string") discard.push(s.name);
-    else snapshot = { ...s, state };
+    if (typeof state === "string") {
+      discard.push(s.name);
+      rejected.push({ ...s, reason: state });
+    } else snapshot = { ...s, state };
   }
+  const rejectedSaid = rejected.map((r) => `; ${r.name} failed its check (${r.reason})`).join("");
   const covered = snapshot?.lsn ?? 0;
   const segmentNames = names
     .map((name) => ({ name, lsn: lsnOfName(name, SEGMENT_NAME) }))
@@ -315,7 +320,7 @@ function planRecovery(dir: string): RecoveryPlan {
   segmentNames.forEach((seg, i) => {
     if (seg.lsn < expected) throw corrupt(`${seg.name} in ${dir} starts at lsn ${seg.lsn}, expected ${expected} (overlap)`);
     if (seg.lsn > expected && seg.lsn > covered + 1) {
-      throw corrupt(`${seg.name} in ${dir} starts at lsn ${seg.lsn}: records ${expected}..${seg.lsn - 1} are missing`);
+      throw corrupt(`${seg.name} in ${dir} starts at lsn ${seg.lsn}: records ${expected}..${seg.lsn - 1} are missing${rejectedSaid}`);
     }
     expected = seg.lsn;
     // One buffer for every segment: nothing read here outlives the check.
@@ -343,7 +348,13 @@ function planRecovery(dir: string): RecoveryPlan {
     }
     segments.push({ name: seg.name, lastLsn: expected - 1, validBytes: off, fileBytes: buf.length });
   });
-  return { snapshot, recordCount, recordBytes, lastLsn: Math.max(covered, expected - 1), segments, discard };
+  const lastLsn = Math.max(covered, expected - 1);
+  // A named snapshot was fsynced before its rename, so one that fails its check is damage, not a
+  // torn write. Its records were durable once: unless an older snapshot and the segments still
+  // hold all of them, starting without them would silently forget state (ended sessions, say).
+  const lost = rejected.find((r) => r.lsn > lastLsn);
+  if (lost) throw corrupt(`${lost.name} in ${dir} failed its check (${lost.reason}) and records ${lastLsn + 1}..${lost.lsn} it held are nowhere else`);
+  return { snapshot, recordCount, recordBytes, lastLsn, segments, discard };
 }
 
 /** The whole of file `path`, read into `into` when it is large enough (a view of it), else into a new buffer. */
