@@ -1,9 +1,22 @@
 /** Files replaced atomically, so readers (monitors, tests) never see half a file. */
-import { renameSync, writeFileSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { CoffeeError, errorMessage } from "./errors.ts";
 
-/** Write `value` as JSON to `path` via a temporary file and a rename. */
+/**
+ * Write `value` as JSON to `path` via a temporary file and a rename. A failure (a full disk) is
+ * OUTPUT_FAILED naming the path, and leaves no temporary file behind.
+ */
 export function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // the failure to report is the write's
+    }
+    throw new CoffeeError("OUTPUT_FAILED", `cannot write ${path}: ${errorMessage(err)}`);
+  }
 }

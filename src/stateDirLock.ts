@@ -79,7 +79,13 @@ export function lockStateDir(dir: string, advice = "one gateway or aggregator pe
     throw new ConfigError(`state directory ${dir} is in use by another process${holder ? ` (pid ${holder})` : ""}: ${advice}`);
   }
   // Who holds it, for the message above (the lock itself is the flock, not this text).
-  ftruncateSync(fd, 0);
-  writeSync(fd, `${process.pid}\n`);
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n`);
+  } catch (err) {
+    // A full disk, say: the state directory cannot take what it is for either; said with its path.
+    closeSync(fd);
+    throw new WalError("WAL_IO_FAILED", `cannot write ${path}: ${errorMessage(err)}`);
+  }
   return { locked: true, unlockedBecause: null, release: () => closeSync(fd) };
 }
