@@ -86,3 +86,27 @@ test("two requests to replace one hung child start one successor, not two", asyn
   expect(supervisor.list().map((c) => [c.pid, c.alive])).toEqual([[a!.pid, true]]);
   await supervisor.stopAll(1000);
 });
+
+test("a change that cannot be recorded (cluster.json on a full disk) is logged and the child restarted all the same", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "coffee-supervisor-"));
+  dirs.push(dir);
+  const lines: string[] = [];
+  let exits = 0;
+  let changed: () => void = () => {};
+  let recordable = false;
+  const supervisor = new Supervisor(dir, (m) => {
+    lines.push(m);
+    if (m.includes("exited")) exits++;
+    changed();
+  }, () => {
+    if (!recordable) throw new Error("ENOSPC: no space left on device, write");
+  }, () => "backoff");
+  supervisor.start({ name: "once", role: "test", argv: ["sh", "-c", "echo ran"], env: {}, healthPort: 0 });
+  // Every start and exit failed to record; the child ran, exited, and was started again each time.
+  while (exits < 3) await new Promise<void>((r) => (changed = r));
+  recordable = true;
+  await supervisor.stopAll();
+  expect(lines.filter((l) => l === "could not record the change: ENOSPC: no space left on device, write").length).toBeGreaterThanOrEqual(5);
+  expect(lines.filter((l) => l.startsWith("restarting once")).length).toBeGreaterThanOrEqual(2);
+  expect(readFileSync(join(dir, "once.log"), "utf8")).toStartWith("ran\nran\nran\n");
+});

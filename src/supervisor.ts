@@ -5,7 +5,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { CoffeeError, errorMessage } from "./errors.ts";
+import { CoffeeError, codedMessage, errorMessage } from "./errors.ts";
 import { settledWithin } from "./settledWithin.ts";
 
 /** How long a replaced child may take to die after SIGKILL before its successor is refused. */
@@ -41,7 +41,10 @@ interface Child {
   replacing: Promise<{ started: boolean; pid: number | null }> | null;
 }
 
-/** Supervises a set of children; `onChange` fires whenever a pid changes (for cluster.json). */
+/**
+ * Supervises a set of children; `onChange` fires whenever a pid changes (for cluster.json). A
+ * failing `onChange` (a full disk) is logged and never stops a start or a restart.
+ */
 export class Supervisor {
   private readonly children = new Map<string, Child>();
   private stopping = false;
@@ -95,13 +98,22 @@ export class Supervisor {
     child.totalRestarts++;
     child.proc = proc;
     child.lastPid = proc.pid;
-    this.onChange();
+    this.changed();
+  }
+
+  /** Tell `onChange`; what it throws is logged: recording a pid must not keep a child down. */
+  private changed(): void {
+    try {
+      this.onChange();
+    } catch (err) {
+      this.log(`could not record the change: ${codedMessage(err)}`);
+    }
   }
 
   private exited(child: Child, proc: Subprocess, code: number | null, signal: number | string | null): void {
     if (child.proc !== proc || this.stopping) return;
     child.proc = null;
-    this.onChange();
+    this.changed();
     const restart = this.restart(child.spec);
     this.log(`${child.spec.name} exited (${signal ? `signal ${signal}` : `code ${code}`})${restart === null ? `; ${this.leftDown}` : ""}`);
     this.onExit(child.spec, signal ? null : code, child.logFrom);

@@ -33,6 +33,9 @@ import { startControlApi, type ControlApi } from "../controlApi.ts";
 import { lockStateDir } from "../stateDirLock.ts";
 import { DEPLOY_MODES, planCluster, type ClusterProcess, type DeployMode } from "../clusterPlan.ts";
 
+/** How often an out-of-date cluster.json (its write failed) is written again. */
+const CLUSTER_RETRY_MS = 1000;
+
 const OPTIONS: readonly OptionSpec[] = [
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "cluster.json, logs and all state files live below it" },
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "gateway TCP port" },
@@ -203,7 +206,12 @@ export const upCommand: Command = {
       // Every child process serves Prometheus metrics on a port of its own (recorded in cluster.json).
       const metricsPorts = new Map(plan.filter((p) => !inProcess || p.role === "monitor").map((p) => [p.name, freeTcpPort()]));
 
+      /** Set while cluster.json is out of date because writing it failed: tried again every second. */
+      let clusterRetry: ReturnType<typeof setTimeout> | null = null;
+      let clusterStale = false;
       const writeCluster = (): void => {
+        if (clusterRetry) clearTimeout(clusterRetry);
+        clusterRetry = null;
         const children = new Map((supervisor?.list() ?? []).map((c) => [c.spec.name, c]));
         const entries: ClusterProcess[] = plan.map((p) => ({
           name: p.name, role: p.role,
@@ -215,7 +223,25 @@ export const upCommand: Command = {
           ...(p.stage ? { stage: p.stage } : {}), ...(p.chain ? { chain: p.chain } : {}), ...(p.query ? { query: p.query } : {}),
           ...(inProcess && p.role !== "monitor" ? { inProcess: true } : {}),
         }));
-        writeJsonAtomic(clusterFile, entries);
+        try {
+          writeJsonAtomic(clusterFile, entries);
+        } catch (err) {
+          // A full disk, say. Monitors and `coffee status` read pids from it: it must catch up
+          // once the disk has room, not only at the next restart. The failure is said by the caller.
+          clusterStale = true;
+          clusterRetry = setTimeout(() => {
+            clusterRetry = null;
+            if (stopping) return;
+            try {
+              writeCluster();
+            } catch {
+              // still failing: the next try is scheduled
+            }
+          }, CLUSTER_RETRY_MS);
+          throw err;
+        }
+        if (clusterStale) log.info(`${clusterFile} is up to date again`);
+        clusterStale = false;
       };
       const monitors = int(values, "monitors");
       const restartPolicy = str(values, "restart");

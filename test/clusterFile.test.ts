@@ -1,0 +1,34 @@
+/**
+ * cluster.json under `coffee up` when it cannot be written (a full disk, here a directory in its
+ * way): children are still restarted, and the file catches up once it can be written again.
+ */
+import { expect, test } from "bun:test";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { ClusterProcess } from "../src/clusterPlan.ts";
+import { startCluster } from "./harness.ts";
+
+const monitorPid = (clusterFile: string): number | null =>
+  (JSON.parse(readFileSync(clusterFile, "utf8")) as ClusterProcess[]).find((p) => p.name === "monitor-1")?.pid ?? null;
+
+test("a restart cluster.json cannot record happens anyway; the file is written again once it can be", async () => {
+  const cluster = await startCluster({ tag: "clusterfile", extraArgs: ["--transport", "memory", "--restart", "always"] });
+  try {
+    const clusterFile = join(cluster.stateDir, "cluster.json");
+    const before = monitorPid(clusterFile);
+    expect(before).not.toBeNull();
+    rmSync(clusterFile);
+    mkdirSync(join(clusterFile, "in-the-way"), { recursive: true });
+    process.kill(before!, "SIGKILL");
+    await cluster.logged(/could not record the change: OUTPUT_FAILED: cannot write .*cluster\.json/);
+    await cluster.logged(/restarting monitor-1/);
+    rmSync(clusterFile, { recursive: true });
+    await cluster.logged(/cluster\.json is up to date again/);
+    const after = monitorPid(clusterFile);
+    expect(after).not.toBeNull();
+    expect(after).not.toBe(before);
+    expect(() => process.kill(after!, 0)).not.toThrow();
+  } finally {
+    await cluster.stop();
+  }
+}, 30_000);
