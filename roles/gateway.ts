@@ -186,9 +186,13 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     group.after(() => publishPurge(s.id, reason));
   }
 
-  /** Compact the log if it grew long or holds nothing live; after every session that ends, however it ends. */
+  /**
+   * Compact the log if it grew long or holds nothing live; after every session that ends, however
+   * it ends. A failed snapshot leaves the log unusable (the WAL takes no more writes), so it stops
+   * the gateway as any log failure does, rather than at the next session's first record.
+   */
   function compact(): void {
-    void store.maybeSnapshot().catch((err) => log.error(`snapshot failed: ${errorMessage(err)}`));
+    void store.maybeSnapshot().catch(storageFailed);
   }
 
   /** Tell the aggregators to drop a session; noted in the log once the broker has the message. */
