@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { WalError } from "./errors.ts";
@@ -16,7 +16,8 @@ test("runs on disk plus rows in memory merge into one (id, cents) sort of everyt
   for (let r = 0; r < 6; r++) {
     // Duplicated ids across and within runs, non-ASCII ids, an empty run.
     const rows = Array.from({ length: r === 3 ? 0 : 500 + rnd(3000) }, () => ({ id: `${rnd(2) ? "ñ" : "t"}-${rnd(4000)}`, cents: rnd(100000) / 4 }));
-    const path = join(dir, `run-${r}.bin`);
+    // Every format a session's state may name: the current one with its trailer, and the two before.
+    const path = join(dir, `run-${r}.${["run", "rows", "bin"][r % 3]}`);
     writeRun(path, rows.map((x) => x.id), rows.map((x) => x.cents));
     paths.push(path);
     all.push(...rows);
@@ -70,6 +71,36 @@ test("runs of the first format (*.bin, u16 lengths) written before are still rea
   const fresh = join(dir, "run-1.rows");
   writeRun(fresh, ["t-2"], [20]);
   expect([...mergeRuns([old, fresh], ["t-0"], [0])]).toEqual([0, 1, 2, 3].map((i) => ({ id: `t-${i}`, cents: i * 10 })));
+});
+
+test("a *.run cut short or changed on disk is WAL_CORRUPT before the merge yields a row, naming the file", () => {
+  const ids = Array.from({ length: 100 }, (_, i) => `t-${String(i).padStart(3, "0")}`);
+  const path = join(dir, "checked.run");
+  writeRun(path, ids, ids.map((_, i) => 7500 + i));
+  const whole = readFileSync(path);
+  expect([...mergeRuns([path], [], [])]).toHaveLength(100);
+  const rowBytes = 4 + 5 + 8;
+  const damaged: [Uint8Array, string][] = [
+    // Cut at a row boundary: every row left reads well, and without a check the result is short.
+    [whole.subarray(0, rowBytes * 80), "has no trailer (cut short?)"],
+    [whole.subarray(0, 5), "is 5 bytes, shorter than its trailer"],
+  ];
+  const flipped = Buffer.from(whole);
+  // One digit of a cents value: a plausible amount, wrong by a cent.
+  flipped[rowBytes * 40 + 9 + 2]! ^= 1;
+  damaged.push([flipped, "fails its CRC (a byte changed on disk?)"]);
+  for (const [bytes, why] of damaged) {
+    writeFileSync(path, bytes);
+    const merge = mergeRuns([path], ["a-first"], [1]);
+    let err: WalError | null = null;
+    try {
+      merge.next();
+    } catch (e) {
+      err = e as WalError;
+    }
+    expect(err?.code).toBe("WAL_CORRUPT");
+    expect(err?.message).toStartWith(`sorted run ${path} ${why}`);
+  }
 });
 
 test("a run that cannot be written is WAL_IO_FAILED, not a stray system error", () => {

@@ -4,14 +4,16 @@
  * sorted run file and the final result is a k-way merge of the runs, streamed.
  *
  * Run file: rows sorted by id (code points), then cents, each `u32 id byte length, UTF-8 id, f64 cents`
- * (little endian). Written once, fsynced (file and directory) before anything refers to it.
- * Files named `*.bin` are of the first format, with a u16 length, which held ids up to 64 KiB
- * only; a session's state from before may still name them, so both are read. Q1 names new runs
- * `*.rows`. Runs of coffee 0.1.0 builds before code point order were sorted by UTF-16 code
+ * (little endian), then (in `*.run` files) a trailer `u32 rows | u32 crc32 of the rows' bytes |
+ * u32 magic "CRN1"`, checked before a merge yields anything: a run cut at a row boundary or with a
+ * byte changed is WAL_CORRUPT, never a short or wrong result. Written once, fsynced (file and
+ * directory) before anything refers to it. Earlier formats are still read, unchecked, for a
+ * session's state from before: `*.rows` (no trailer) and `*.bin` (a u16 length, which held ids up
+ * to 64 KiB only). Q1 names new runs `*.run`. Runs of coffee 0.1.0 builds before code point order were sorted by UTF-16 code
  * units; the two orders differ only where ids first differ at a character above U+FFFF against
  * one in U+E000–U+FFFF, so a session open across that upgrade is exact unless its ids do that.
  */
-import { closeSync, fsyncSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
 import { InternalError, WalError, type WalErrorCode } from "./errors.ts";
 import { ensureDurableDir, writeAll } from "./wal.ts";
@@ -25,6 +27,12 @@ export interface RunRow {
 
 /** Bytes of a row's id length: 2 in `*.bin` files (the first format), else 4. */
 export const lengthBytesOf = (path: string): 2 | 4 => (path.endsWith(".bin") ? 2 : 4);
+
+/** Whether a run file ends in a trailer (`*.run`, the current format). */
+const hasTrailer = (path: string): boolean => path.endsWith(".run");
+const TRAILER_BYTES = 12;
+/** "CRN1": the trailer's last word, which a run cut short has lost. */
+const TRAILER_MAGIC = 0x43524e31;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -55,8 +63,9 @@ const before = (id: string, cents: number, otherId: string, otherCents: number):
 export function writeRun(path: string, ids: readonly string[], cents: readonly number[]): void {
   const width = lengthBytesOf(path);
   const encoded = ids.map((id) => encoder.encode(id));
-  const size = encoded.reduce((n, b) => n + width + b.length + 8, 0);
-  const out = new Uint8Array(size);
+  const rowBytes = encoded.reduce((n, b) => n + width + b.length + 8, 0);
+  const trailer = hasTrailer(path) ? TRAILER_BYTES : 0;
+  const out = new Uint8Array(rowBytes + trailer);
   const view = new DataView(out.buffer);
   let at = 0;
   for (const i of sortedOrder(ids, cents)) {
@@ -68,6 +77,11 @@ export function writeRun(path: string, ids: readonly string[], cents: readonly n
     out.set(id, at + width);
     view.setFloat64(at + width + id.length, cents[i]!, true);
     at += width + id.length + 8;
+  }
+  if (trailer > 0) {
+    view.setUint32(at, ids.length, true);
+    view.setUint32(at + 4, Bun.hash.crc32(out.subarray(0, rowBytes)), true);
+    view.setUint32(at + 8, TRAILER_MAGIC, true);
   }
   try {
     writeDurably(path, out);
@@ -101,15 +115,56 @@ function syncDir(dir: string): void {
   }
 }
 
-/** Reads a run file row by row through a fixed buffer. */
+/** What a run's trailer says: its rows and the bytes they take. Null for formats without one. */
+interface RunCheck {
+  rows: number;
+  rowBytes: number;
+}
+
+/**
+ * Check the run at `path` against its trailer (length, magic, CRC of every row byte), reading it
+ * once through `buf`; WAL_CORRUPT naming the file and what is wrong. Formats without a trailer
+ * pass unchecked (null).
+ */
+function checkRun(path: string, fd: number, buf: Uint8Array): RunCheck | null {
+  if (!hasTrailer(path)) return null;
+  const size = fstatSync(fd).size;
+  const corrupt = (why: string): WalError => new WalError("WAL_CORRUPT", `sorted run ${path} ${why}; the session's Q1 rows cannot be trusted`);
+  if (size < TRAILER_BYTES) throw corrupt(`is ${size} bytes, shorter than its trailer`);
+  const trailer = new Uint8Array(TRAILER_BYTES);
+  if (readSync(fd, trailer, 0, TRAILER_BYTES, size - TRAILER_BYTES) !== TRAILER_BYTES) throw corrupt("could not be read to its end");
+  const t = new DataView(trailer.buffer);
+  if (t.getUint32(8, true) !== TRAILER_MAGIC) throw corrupt("has no trailer (cut short?)");
+  const rowBytes = size - TRAILER_BYTES;
+  let crc = 0;
+  for (let off = 0; off < rowBytes; ) {
+    const got = readSync(fd, buf, 0, Math.min(buf.length, rowBytes - off), off);
+    if (got === 0) throw corrupt("could not be read to its end");
+    crc = Bun.hash.crc32(buf.subarray(0, got), crc);
+    off += got;
+  }
+  if (crc !== t.getUint32(4, true)) throw corrupt("fails its CRC (a byte changed on disk?)");
+  return { rows: t.getUint32(0, true), rowBytes };
+}
+
+/** Reads a run file row by row through a fixed buffer, up to its trailer if it has one. */
 class RunReader {
   private buf = new Uint8Array(64 * 1024);
   private start = 0;
   private end = 0;
   private eof = false;
+  /** File offset of the next read. */
+  private pos = 0;
+  /** Bytes of rows in the file (all of it without a trailer). */
+  private readonly limit: number;
+  private rows = 0;
+  /** The trailer's word on the run (checked already), null for formats without one. */
+  private readonly check: RunCheck | null;
   head: RunRow | null = null;
 
-  constructor(private readonly fd: number, private readonly width: 2 | 4) {
+  constructor(private readonly path: string, private readonly fd: number, private readonly width: 2 | 4) {
+    this.check = checkRun(path, fd, this.buf);
+    this.limit = this.check?.rowBytes ?? Infinity;
     this.advance();
   }
 
@@ -125,9 +180,11 @@ class RunReader {
     this.end -= this.start;
     this.start = 0;
     while (this.end - this.start < n && !this.eof) {
-      const got = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
+      const want = Math.min(this.buf.length - this.end, this.limit - this.pos);
+      const got = want === 0 ? 0 : readSync(this.fd, this.buf, this.end, want, this.pos);
       if (got === 0) this.eof = true;
       this.end += got;
+      this.pos += got;
     }
     return this.end - this.start >= n;
   }
@@ -136,17 +193,23 @@ class RunReader {
   advance(): void {
     const w = this.width;
     if (!this.ensure(w)) {
-      if (this.end > this.start) throw new InternalError("run file ends inside a row");
+      if (this.end > this.start) throw this.corrupt("ends inside a row");
+      if (this.check && this.rows !== this.check.rows) throw this.corrupt(`holds ${this.rows} rows, its trailer says ${this.check.rows}`);
       this.head = null;
       return;
     }
     const lengthView = new DataView(this.buf.buffer, this.buf.byteOffset + this.start, w);
     const len = w === 2 ? lengthView.getUint16(0, true) : lengthView.getUint32(0, true);
-    if (!this.ensure(w + len + 8)) throw new InternalError("run file ends inside a row");
+    if (!this.ensure(w + len + 8)) throw this.corrupt("ends inside a row");
     const id = decoder.decode(this.buf.subarray(this.start + w, this.start + w + len));
     const cents = new DataView(this.buf.buffer, this.buf.byteOffset + this.start + w + len, 8).getFloat64(0, true);
     this.start += w + len + 8;
+    this.rows++;
     this.head = { id, cents };
+  }
+
+  private corrupt(why: string): WalError {
+    return new WalError("WAL_CORRUPT", `sorted run ${this.path} ${why}`);
   }
 }
 
@@ -156,7 +219,8 @@ class RunReader {
 export function* mergeRuns(paths: readonly string[], ids: readonly string[], cents: readonly number[]): Generator<RunRow> {
   const fds = paths.map((p) => openSync(p, "r"));
   try {
-    const readers = fds.map((fd, i) => new RunReader(fd, lengthBytesOf(paths[i]!)));
+    // Each run is checked whole as its reader opens, before the merge yields a row.
+    const readers = fds.map((fd, i) => new RunReader(paths[i]!, fd, lengthBytesOf(paths[i]!)));
     const order = sortedOrder(ids, cents);
     let m = 0;
     for (;;) {

@@ -41,5 +41,5 @@ test("a batch whose spill fails is not applied at all, so applying it again coun
   const lines = [...q1Reducer.finish(state)];
   expect(lines).toHaveLength(1 + 7);
   expect(new Set(lines).size).toBe(lines.length);
-  expect(state.runs).toEqual(["run-0.rows"]);
+  expect(state.runs).toEqual(["run-0.run"]);
 });

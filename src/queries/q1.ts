@@ -37,7 +37,7 @@ export const q1Reducer: QueryReducer<Q1State> = {
     }
     if (state.spillDir !== null && state.ids.length >= state.runRows) {
       // Named by position: a replay after a crash rewrites the same run with the same rows.
-      const name = `run-${state.runs.length}.rows`;
+      const name = `run-${state.runs.length}.run`;
       try {
         writeRun(join(state.spillDir, name), state.ids, state.cents);
       } catch (err) {
