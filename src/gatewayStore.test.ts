@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
 import { Packr } from "msgpackr";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WalError } from "./errors.ts";
@@ -159,6 +159,52 @@ test("a session whose spool file was cut short is found at open: it takes no chu
   const [other] = again.chunks(S2);
   expect(again.chunkText(S2, other!)).toBe("year_month,item_name\n");
   await again.shutdown();
+});
+
+test("a spooled chunk changed on disk fails its read WAL_CORRUPT, after a restart and after a snapshot; others read", async () => {
+  for (const snapshot of [false, true]) {
+    const d = fresh();
+    const store = await GatewayStore.open(d);
+    store.open(S1);
+    store.addChunk(S1, { query: "q1", chunk: 0, last: false, csv: "transaction_id,final_amount\n" });
+    store.addChunk(S1, { query: "q1", chunk: 1, last: true, csv: "e62b215d-e047-4327,80.00\n" });
+    if (snapshot) {
+      // Enough records for a snapshot while S1 is open: it keeps the refs (and their CRCs), and
+      // the chunk records go.
+      for (let i = 0; i < 5_000; i++) store.open(S1);
+      await store.commit();
+      await store.maybeSnapshot();
+    }
+    await store.shutdown();
+    if (snapshot) {
+      const { wal, recovered } = await Wal.open({ dir: d });
+      expect(recovered.snapshot).not.toBeNull();
+      expect([...recovered.records()].length).toBe(0);
+      await wal.close();
+    }
+    // Behind the gateway's back: one digit of the second chunk's id, a plausible id still.
+    const bytes = readFileSync(spoolFile(d, S1));
+    bytes[28 + 15] = "5".charCodeAt(0);
+    writeFileSync(spoolFile(d, S1), bytes);
+
+    const again = await GatewayStore.open(d);
+    const [header, changed] = again.chunks(S1);
+    expect(again.chunkText(S1, header!)).toBe("transaction_id,final_amount\n");
+    expect(walCode(() => again.chunkText(S1, changed!))).toBe("WAL_CORRUPT");
+    await again.shutdown();
+  }
+});
+
+test("a chunk record of a gateway that kept no CRC reads unchecked", async () => {
+  const d = fresh();
+  await writeLog(d, ["open", S1], ["chunk", S1, "q4", 0, true, 0, 5]);
+  mkdirSync(join(d, "results"), { recursive: true });
+  writeFileSync(spoolFile(d, S1), "hello");
+  const store = await GatewayStore.open(d);
+  const [c] = store.chunks(S1);
+  expect(c!.ref.crc).toBeUndefined();
+  expect(store.chunkText(S1, c!)).toBe("hello");
+  await store.shutdown();
 });
 
 test("a purged session stays pending, across restarts and snapshots, until its purge is confirmed", async () => {

@@ -42,12 +42,13 @@ export interface StoredSession {
 }
 
 /**
- * Log records. A chunk record holds its spool offset and length; logs written before the spool
- * held the text itself (a string in place of the offset), which recovery moves to the spool.
+ * Log records. A chunk record holds its spool offset, length and the CRC32 of its bytes (absent
+ * in records of gateways before it); logs written before the spool held the text itself (a
+ * string in place of the offset), which recovery moves to the spool.
  */
 type Rec =
   | ["open", string]
-  | ["chunk", string, QueryName, number, boolean, number | string, number?]
+  | ["chunk", string, QueryName, number, boolean, number | string, number?, number?]
   | ["close", string]
   // A close whose purge message must still reach the aggregators, and the note that it did.
   | ["purge", string, string]
@@ -147,14 +148,14 @@ export class GatewayStore {
         if (!this.sessions.has(r[1])) this.sessions.set(r[1], { id: r[1], chunks: [] });
         return;
       case "chunk": {
-        const [, id, query, chunk, last, at, length] = r;
+        const [, id, query, chunk, last, at, length, crc] = r;
         const s = this.sessions.get(id);
         if (!s || s.chunks.some((c) => c.query === query && c.chunk === chunk)) return;
         if (typeof at === "string") {
           s.chunks.push(this.spooled(id, { query, chunk, last, csv: at }));
         } else {
           if (length === undefined) throw new WalError("WAL_CORRUPT", `gateway log: chunk ${query}#${chunk} of session ${id} has an offset but no length`);
-          s.chunks.push({ query, chunk, last, ref: { offset: at, length } });
+          s.chunks.push({ query, chunk, last, ref: { offset: at, length, ...(crc !== undefined ? { crc } : {}) } });
         }
         return;
       }
@@ -197,7 +198,7 @@ export class GatewayStore {
     if (!this.sessions.has(id)) return null;
     this.assertIntact(id);
     const ref = this.spool.append(id, c.csv);
-    this.log(["chunk", id, c.query, c.chunk, c.last, ref.offset, ref.length]);
+    this.log(ref.crc === undefined ? ["chunk", id, c.query, c.chunk, c.last, ref.offset, ref.length] : ["chunk", id, c.query, c.chunk, c.last, ref.offset, ref.length, ref.crc]);
     return { query: c.query, chunk: c.chunk, last: c.last, ref };
   }
 

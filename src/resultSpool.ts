@@ -3,8 +3,9 @@
  * one append-only file per session, so the gateway's memory does not grow with the results (a
  * full-scale Q1 is megabytes per session). The gateway's log records only where each chunk is;
  * the log calls `sync()` before writing such records (src/wal.ts beforeWrite), so a record on
- * disk never points past what the spool made durable. Spool files hold bare text, no checksums:
- * the log's records (CRC-checked) say where each chunk starts and how long it is.
+ * disk never points past what the spool made durable. Spool files hold bare text: the log's
+ * records (CRC-checked) say where each chunk starts, how long it is and the CRC32 of its bytes,
+ * which a read checks (refs logged before the CRC was kept are read unchecked).
  */
 import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,6 +15,8 @@ import { errorMessage, InternalError, WalError } from "./errors.ts";
 export interface SpoolRef {
   offset: number;
   length: number;
+  /** CRC32 of the chunk's bytes; absent in refs logged by gateways that kept none. */
+  crc?: number;
 }
 
 /** A result spool: appends, makes durable, reads back, forgets a session. */
@@ -132,7 +135,7 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
         const bytes = encoder.encode(text);
         let done = 0;
         while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, f.size + done);
-        const ref = { offset: f.size, length: bytes.length };
+        const ref = { offset: f.size, length: bytes.length, crc: Bun.hash.crc32(bytes) };
         f.size += bytes.length;
         dirty.add(f);
         return ref;
@@ -172,6 +175,9 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
           const n = readSync(fd, bytes, done, ref.length - done, ref.offset + done);
           if (n === 0) throw new WalError("WAL_CORRUPT", `result spool of session ${session} ends before ${ref.offset + ref.length} bytes`);
           done += n;
+        }
+        if (ref.crc !== undefined && Bun.hash.crc32(bytes) !== ref.crc) {
+          throw new WalError("WAL_CORRUPT", `result spool of session ${session}: the chunk at bytes ${ref.offset}..${ref.offset + ref.length} fails its CRC (changed on disk?)`);
         }
         return decoder.decode(bytes);
       } catch (err) {
