@@ -44,7 +44,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "misses", type: "int", env: "COFFEE_CHECK_MISSES", default: 3, min: 1, max: 100, help: "consecutive missed replies before a process is declared down" },
   { name: "heartbeat-ms", type: "int", env: "COFFEE_HEARTBEAT_MS", default: 200, min: 10, max: 60_000, help: "leader heartbeat interval (the election ticks every half of it, at most 50 ms)" },
   { name: "leader-timeout-ms", type: "int", env: "COFFEE_LEADER_TIMEOUT_MS", default: 1000, min: 50, max: 600_000, help: "silence from the leader that starts an election (at least twice --heartbeat-ms)" },
-  { name: "hung-after-ms", type: "int", env: "COFFEE_HUNG_AFTER_MS", default: 30_000, min: 1000, max: 3_600_000, help: "a process that is running but has answered no health check for this long (hung, or stopped) is killed and started again (twice this long for one this monitor did not start and never heard: it may be replaying its log)" },
+  { name: "hung-after-ms", type: "int", env: "COFFEE_HUNG_AFTER_MS", default: 30_000, min: 1000, max: 3_600_000, help: "a process that is running but has answered no health check for this long (hung, or stopped) is killed and started again (twice this long for one not heard since it started: it may be replaying its log)" },
   { name: "revive", type: "enum", env: "COFFEE_REVIVE", default: "local", choices: ["local", "docker", "none"], help: "how dead processes are started again" },
   { name: "control-url", type: "string", env: "COFFEE_CONTROL_URL", help: "coffee up's control API", defaultText: "read control.json next to the cluster file" },
   { name: "docker-socket", type: "string", env: "DOCKER_SOCKET", default: "/var/run/docker.sock", help: "Docker Engine API socket (--revive docker)" },

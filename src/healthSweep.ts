@@ -7,14 +7,14 @@
  * A process the backend finds running (alive but silent: hung, stopped, or just busy for a
  * moment) is left alone, and asked about again every second (it may die meanwhile), until it
  * has been silent for `hungAfterMs`; then it is replaced (killed and started again), since a
- * hung consumer holds its queue's messages for good. A process this monitor started is replaced
- * only once seen answering since: a fresh one replaying a long log is slow, not hung, and killing
- * it would only start the replay over. One this monitor did not start while leading (coffee up
- * started it, or another leader did) has no known start: it is replaced after twice
- * `hungAfterMs` of silence, so a hung process is not kept for good just because the leader
- * changed. Log replays answer health checks as they apply records (src/loopYield.ts), so
- * this guess concerns only a single step longer than that: reading and checking the log's
- * files, or loading a huge snapshot.
+ * hung consumer holds its queue's messages for good. One not seen answering since it started
+ * (this monitor started it, or its start is unknown here: coffee up or another leader started
+ * it) gets twice `hungAfterMs`: a fresh one replaying a long log is slow, not hung, and killing
+ * it would only start the replay over; but one that hung before its first answer must not be
+ * kept for good either (it was, when this monitor had started it). Log replays answer health
+ * checks as they apply records (src/loopYield.ts), and the health server answers before any of
+ * it, so the longer bound covers only a single step longer than that: reading and checking the
+ * log's files, or loading a huge snapshot.
  */
 import type { ClusterProcess } from "./clusterPlan.ts";
 import { errorMessage } from "./errors.ts";
@@ -141,9 +141,7 @@ export class HealthSweep {
     if (!backend || this.reviving.has(name)) return;
     const now = this.now();
     const silentMs = now - (this.silentSince.get(name) ?? now);
-    const hung = this.answeredSinceStart.has(name)
-      ? silentMs >= this.opts.hungAfterMs
-      : !this.startedHere.has(name) && silentMs >= 2 * this.opts.hungAfterMs;
+    const hung = silentMs >= (this.answeredSinceStart.has(name) ? 1 : 2) * this.opts.hungAfterMs;
     const runningAt = this.foundRunningAt.get(name);
     if (!hung && runningAt !== undefined && now - runningAt < RUNNING_RECHECK_MS) return;
     const generation = this.generation;
@@ -152,7 +150,7 @@ export class HealthSweep {
         if (generation !== this.generation) return;
         if (outcome === "running") {
           if (runningAt === undefined) {
-            this.opts.log.warn(`${name} is running but does not answer its health checks; ${this.answeredSinceStart.has(name) ? `it is replaced if silent for ${this.opts.hungAfterMs / 1000} s` : this.startedHere.has(name) ? "it has not answered since its start (slow, not taken for hung)" : `its start is unknown here: it is replaced if silent for ${(2 * this.opts.hungAfterMs) / 1000} s`}`);
+            this.opts.log.warn(`${name} is running but does not answer its health checks; ${this.answeredSinceStart.has(name) ? `it is replaced if silent for ${this.opts.hungAfterMs / 1000} s` : `${this.startedHere.has(name) ? "it has not answered since its start" : "its start is unknown here"}, so it may be replaying its log: it is replaced if silent for ${(2 * this.opts.hungAfterMs) / 1000} s`}`);
           }
           this.foundRunningAt.set(name, this.now());
           return;
