@@ -81,7 +81,11 @@ test("a running process is left alone unless the leader asks to replace it: then
   try {
     expect(await (await post("/processes/w/start", { term: 1 })).json()).toEqual({ started: false, pid: first });
     expect((await post("/processes/w/start", { term: 1, replace: "yes" })).status).toBe(400);
-    const replaced = (await (await post("/processes/w/start", { term: 1, replace: true })).json()) as { started: boolean; pid: number };
+    expect((await post("/processes/w/start", { term: 1, replace: true, pid: "1" })).status).toBe(400);
+    // A replace meant for another process (one that ran before this one) leaves this one alone.
+    expect(await (await post("/processes/w/start", { term: 1, replace: true, pid: first + 100_000 })).json()).toEqual({ started: false, pid: first });
+    expect(supervisor.list()[0]).toMatchObject({ pid: first, alive: true, restarts: 0 });
+    const replaced = (await (await post("/processes/w/start", { term: 1, replace: true, pid: first })).json()) as { started: boolean; pid: number };
     expect(replaced.started).toBe(true);
     expect(replaced.pid).not.toBe(first);
     // The stopped one had exited (and was reaped) before its successor started: SIGKILL needs no cooperation.

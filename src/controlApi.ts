@@ -10,8 +10,9 @@
  * a CORS preflight this API never grants (415 otherwise).
  *
  *   GET  /processes                      → [{ name, role, pid, alive }]
- *   POST /processes/<name>/start {term, replace?} → 200 { started, pid } | 404 | 409 { currentTerm }
- *        (a running process is left alone, started: false; with replace it is killed and started again)
+ *   POST /processes/<name>/start {term, replace?, pid?} → 200 { started, pid } | 404 | 409 { currentTerm }
+ *        (a running process is left alone, started: false; with replace it is killed and started
+ *        again, unless pid names another process than the one running: then it is left alone too)
  *   GET  /term                           → { term }  (highest term seen)
  *   POST /term {term}                    → 200 | 409 { currentTerm }  (a new leader announces itself)
  */
@@ -32,21 +33,23 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
   let highestTerm = 0;
   /** Terms advance in small steps; a wild jump would lock every later leader out. */
   const MAX_TERM_STEP = 1_000_000;
-  const readTerm = async (req: Request): Promise<{ term: number; replace: boolean } | Response> => {
+  const readTerm = async (req: Request): Promise<{ term: number; replace: boolean; pid: number | null } | Response> => {
     let term: unknown;
     let replace: unknown;
+    let pid: unknown;
     try {
-      ({ term, replace } = (await req.json()) as { term?: unknown; replace?: unknown });
+      ({ term, replace, pid } = (await req.json()) as { term?: unknown; replace?: unknown; pid?: unknown });
     } catch {
       return Response.json({ error: "body must be JSON {term}" }, { status: 400 });
     }
     if (replace !== undefined && typeof replace !== "boolean") return Response.json({ error: "replace must be true or false" }, { status: 400 });
+    if (pid !== undefined && (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0)) return Response.json({ error: "pid must be a positive integer" }, { status: 400 });
     if (typeof term !== "number" || !Number.isInteger(term) || term < 0 || term > highestTerm + MAX_TERM_STEP) {
       return Response.json({ error: `term must be an integer in 0..${highestTerm + MAX_TERM_STEP}` }, { status: 400 });
     }
     if (term < highestTerm) return Response.json({ error: "fenced", currentTerm: highestTerm }, { status: 409 });
     highestTerm = term;
-    return { term, replace: replace === true };
+    return { term, replace: replace === true, pid: typeof pid === "number" ? pid : null };
   };
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -76,7 +79,7 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
         }
         let result: Awaited<ReturnType<Supervisor["startByName"]>>;
         try {
-          result = await supervisor.startByName(decodeURIComponent(m[1]!), read.replace);
+          result = await supervisor.startByName(decodeURIComponent(m[1]!), read.replace, read.pid);
         } catch (err) {
           return Response.json({ error: errorMessage(err) }, { status: 500 });
         }

@@ -10,10 +10,13 @@ const entry = (name: string): ClusterProcess => ({ name, role: "worker", healthP
 class HeldBackend implements RevivalBackend {
   readonly calls: string[] = [];
   readonly replaced: boolean[] = [];
+  /** The pid each replace was meant for. */
+  readonly replacedPids: (number | null | undefined)[] = [];
   private readonly pending = new Map<string, { resolve: (o: RevivalOutcome) => void; reject: (e: unknown) => void }>();
   revive(name: string, _term: number, options: ReviveOptions = {}): Promise<RevivalOutcome> {
     this.calls.push(name);
     this.replaced.push(options.replace === true);
+    if (options.replace) this.replacedPids.push(options.pid);
     return new Promise((resolve, reject) => this.pending.set(name, { resolve, reject }));
   }
   finish(name: string, outcome: RevivalOutcome = "started"): void {
@@ -207,6 +210,32 @@ describe("HealthSweep: processes found running", () => {
     // Another monitor leads meanwhile (it may restart w, or hear it answer); then this one again.
     sweep.forgetDown();
     await replacedAt(1000, 61_000);
+  });
+
+  test("a new pid in the cluster file (restarted by someone else) restarts the silence clock; the replace names that pid", async () => {
+    const backend = new HeldBackend();
+    const clock = { now: 0 };
+    const answering = new Set<string>(["w"]);
+    const { sweep } = setup(answering, backend, clock);
+    let pid = 100;
+    const round = async (atMs: number): Promise<void> => {
+      clock.now = atMs;
+      await sweep.round([{ ...entry("w"), pid } as ClusterProcess], 1);
+      backend.finish("w", "running");
+      await sweep.settled();
+    };
+    await round(0);
+    answering.delete("w");
+    for (let t = 250; t < 20_000; t += 250) await round(t);
+    // Restarted by coffee up (or a request that waited) at 20 s: the old silence says nothing of it.
+    pid = 200;
+    // Without the new pid it would be replaced at 30 s (silent since 250 ms, after answering).
+    for (let t = 20_000; t < 80_000; t += 250) await round(t);
+    expect(backend.replaced.every((r) => !r)).toBe(true);
+    // Silent since 20 s and never heard: twice hungAfterMs later it is taken for hung, by its own pid.
+    await round(80_000);
+    expect(backend.replaced.at(-1)).toBe(true);
+    expect(backend.replacedPids).toEqual([200]);
   });
 
   test("found running, then dead: started again within a second, not after hungAfterMs", async () => {

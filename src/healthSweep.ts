@@ -56,6 +56,8 @@ export class HealthSweep {
   private readonly answeredSinceStart = new Set<string>();
   /** Processes this monitor started (its revivals); others' starts are unknown to it. */
   private readonly startedHere = new Set<string>();
+  /** The pid the cluster file gave each process at its last check: a new one is a new process. */
+  private readonly pids = new Map<string, number>();
   /** Bumped by `forgetDown`: outcomes of revivals asked for before it change nothing. */
   private generation = 0;
   private readonly now: () => number;
@@ -99,6 +101,17 @@ export class HealthSweep {
     const watched = new Set(entries.map((e) => e.name));
     for (const name of this.downSet) if (!watched.has(name)) this.forget(name);
     await Promise.all(entries.map(async (e) => {
+      // Started again by someone else (coffee up, a request that waited): a fresh process gets a
+      // fresh silence clock, and the longer bound until it answers once, as one started here does.
+      const known = this.pids.get(e.name);
+      if (e.pid != null) {
+        if (known !== undefined && known !== e.pid) {
+          this.silentSince.delete(e.name);
+          this.foundRunningAt.delete(e.name);
+          this.answeredSinceStart.delete(e.name);
+        }
+        this.pids.set(e.name, e.pid);
+      }
       const answered = await this.opts.ping(e);
       if (!this.opts.stillLeading()) return;
       if (answered) {
@@ -118,7 +131,7 @@ export class HealthSweep {
         this.opts.log.warn(`${e.name} (${e.role}) is down: ${n} health checks missed`);
       }
       // Asked again on every round while it stays down; the backend's policy paces the attempts.
-      this.startRevival(e.name, term);
+      this.startRevival(e.name, term, e.pid ?? null);
     }));
   }
 
@@ -128,6 +141,7 @@ export class HealthSweep {
   }
 
   private forget(name: string): void {
+    this.pids.delete(name);
     this.downSet.delete(name);
     this.misses.delete(name);
     this.silentSince.delete(name);
@@ -136,7 +150,8 @@ export class HealthSweep {
     this.startedHere.delete(name);
   }
 
-  private startRevival(name: string, term: number): void {
+  /** `pid`: the cluster file's, the process a replace is meant for. */
+  private startRevival(name: string, term: number, pid: number | null): void {
     const backend = this.opts.backend;
     if (!backend || this.reviving.has(name)) return;
     const now = this.now();
@@ -145,7 +160,7 @@ export class HealthSweep {
     const runningAt = this.foundRunningAt.get(name);
     if (!hung && runningAt !== undefined && now - runningAt < RUNNING_RECHECK_MS) return;
     const generation = this.generation;
-    const attempt = backend.revive(name, term, { replace: hung }).then(
+    const attempt = backend.revive(name, term, { replace: hung, pid }).then(
       (outcome) => {
         if (generation !== this.generation) return;
         if (outcome === "running") {

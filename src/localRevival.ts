@@ -64,7 +64,7 @@ export class LocalRevivalBackend implements RevivalBackend {
         res = await fetch(`${this.opts.controlUrl}/processes/${encodeURIComponent(name)}/start`, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ term, replace: options.replace === true }),
+          body: JSON.stringify({ term, replace: options.replace === true, ...(options.replace && options.pid != null ? { pid: options.pid } : {}) }),
           signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
         });
       } catch (err) {

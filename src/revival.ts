@@ -33,6 +33,12 @@ export interface ReviveOptions {
    * started again. Without it, a running process is left alone and the outcome is "running".
    */
   replace?: boolean;
+  /**
+   * With `replace`: the pid of the process judged hung (the cluster file's). A backend that can
+   * tell leaves alone another process running by then (started since: a stale request must not
+   * kill a fresh one, whose silence is not yet judged).
+   */
+  pid?: number | null;
 }
 
 /** A way of starting a dead process again (docker container, local child, ...). */

@@ -145,13 +145,19 @@ export class Supervisor {
   /**
    * Start a child that is down, on request (a monitor reviving it). A running child is left
    * alone, unless `replace`: then it is SIGKILLed and, once it has exited, started again (alive
-   * but hung, or stopped). Returns null for an unknown name.
+   * but hung, or stopped). With `hungPid`, only if that is the child running: a request that
+   * waited (coffee up stopped, say) while the child was restarted must not kill its successor.
+   * Returns null for an unknown name.
    */
-  async startByName(name: string, replace = false): Promise<{ started: boolean; pid: number | null } | null> {
+  async startByName(name: string, replace = false, hungPid: number | null = null): Promise<{ started: boolean; pid: number | null } | null> {
     const child = this.children.get(name);
     if (!child) return null;
     if (child.replacing) return child.replacing;
     if (this.stopping || (child.proc && !replace)) return { started: false, pid: child.lastPid };
+    if (child.proc && hungPid !== null && child.proc.pid !== hungPid) {
+      this.log(`not replacing ${name}: pid ${hungPid} was judged hung, pid ${child.proc.pid} runs now`);
+      return { started: false, pid: child.lastPid };
+    }
     if (child.pendingRestart) clearTimeout(child.pendingRestart);
     child.pendingRestart = null;
     const hung = child.proc;
