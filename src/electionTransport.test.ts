@@ -1,5 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import { parsePeers, startElectionTransport } from "./electionTransport.ts";
+import { ConfigError } from "./errors.ts";
 import { freeTcpPort } from "./ports.ts";
 
 const port = freeTcpPort();
@@ -34,4 +35,20 @@ test("--peers: id=host:port with ports 1..65535, each id once", () => {
   // Before the shared host:port parser, the brackets stayed in the host and no connection could be made.
   expect([...parsePeers("1=[::1]:7101").entries()]).toEqual([[1, { host: "::1", port: 7101 }]]);
   expect(() => parsePeers("1=a b:7101")).toThrow("is not id=host:port");
+});
+
+test("an election port in use is CONFIG_INVALID naming the port, not Bun's bare 'Failed to listen'", () => {
+  const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    let err: unknown = null;
+    try {
+      startElectionTransport(holder.port, "127.0.0.1", new Map(), () => {}, () => {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toStartWith(`cannot listen for election messages on 127.0.0.1:${holder.port} (--election-port, or this id's port in --peers)`);
+  } finally {
+    holder.stop(true);
+  }
 });

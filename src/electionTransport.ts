@@ -4,7 +4,7 @@
  * garbage on the listening port is ignored.
  */
 import type { TCPSocketListener } from "bun";
-import { ConfigError } from "./errors.ts";
+import { ConfigError, errorMessage } from "./errors.ts";
 import { isConnectablePort, splitHostPort } from "./hostPort.ts";
 
 /** Where each monitor id listens. */
@@ -37,7 +37,29 @@ export interface ElectionTransport {
  * handed to `onHandlerError` rather than taken for bad input.
  */
 export function startElectionTransport(port: number, host: string, peers: PeerAddresses, onMessage: (message: unknown) => void, onHandlerError: (err: unknown) => void): ElectionTransport {
-  const server: TCPSocketListener<{ buf: string }> = Bun.listen<{ buf: string }>({
+  let server: TCPSocketListener<{ buf: string }>;
+  try {
+    server = listenForPeers(port, host, onMessage, onHandlerError);
+  } catch (err) {
+    // Bun says only "Failed to listen at <host>": name the port and the options that set it. A
+    // refusal (CONFIG_INVALID, exit 2): the same port fails again at every restart.
+    throw new ConfigError(`cannot listen for election messages on ${host}:${port} (--election-port, or this id's port in --peers): ${errorMessage(err)}; is another process using it?`);
+  }
+  return {
+    send(to, message) {
+      const addr = peers.get(to);
+      if (!addr) return;
+      const line = JSON.stringify(message) + "\n";
+      Bun.connect({ hostname: addr.host, port: addr.port, socket: { open(s) { s.write(line); s.end(); }, data() {}, error() {} } })
+        .catch(() => {}); // a peer that is down misses the message, as over a lossy network
+    },
+    close: () => server.stop(true),
+  };
+}
+
+/** Bind the election port; each well-formed JSON line received goes to `onMessage`. */
+function listenForPeers(port: number, host: string, onMessage: (message: unknown) => void, onHandlerError: (err: unknown) => void): TCPSocketListener<{ buf: string }> {
+  return Bun.listen<{ buf: string }>({
     hostname: host,
     port,
     socket: {
@@ -67,14 +89,4 @@ export function startElectionTransport(port: number, host: string, peers: PeerAd
       error() {},
     },
   });
-  return {
-    send(to, message) {
-      const addr = peers.get(to);
-      if (!addr) return;
-      const line = JSON.stringify(message) + "\n";
-      Bun.connect({ hostname: addr.host, port: addr.port, socket: { open(s) { s.write(line); s.end(); }, data() {}, error() {} } })
-        .catch(() => {}); // a peer that is down misses the message, as over a lossy network
-    },
-    close: () => server.stop(true),
-  };
 }
