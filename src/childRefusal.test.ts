@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { childRefusal, lastRefusalLine } from "./childRefusal.ts";
+import { childLastError, childRefusal, lastRefusalLine } from "./childRefusal.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "coffee-refusal-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,4 +40,22 @@ test("only what the child's current run wrote counts: an earlier run's refusal i
   expect(err.code).toBe("CONFIG_INVALID");
   expect(err.message).toContain("refused its configuration (exit 2)");
   expect(childRefusal("gateway", file, 0).code).toBe("QUEUE_MISMATCH");
+});
+
+test("childLastError: the last coffee: or ERROR line of this run, cut short; null for a run that logged none", () => {
+  const file = join(dir, "agg-q2.log");
+  const earlier = "coffee: WAL_CORRUPT: an earlier run's\n";
+  const thisRun = [
+    "2026-12-07T00:00:00.000Z agg-q2 INFO health on udp/4000",
+    "2026-12-07T00:00:00.100Z agg-q2 ERROR write-ahead log or spilled run failure, exiting: WAL_IO_FAILED: cannot open /s/agg-q2/LOCK: EEXIST",
+    "2026-12-07T00:00:00.200Z agg-q2 WARN a warning after it",
+    "",
+  ].join("\n");
+  writeFileSync(file, earlier + thisRun);
+  expect(childLastError(file, earlier.length)).toBe("write-ahead log or spilled run failure, exiting: WAL_IO_FAILED: cannot open /s/agg-q2/LOCK: EEXIST");
+  writeFileSync(file, `${earlier}coffee: ${"y".repeat(1000)}\n`);
+  expect(childLastError(file, earlier.length)).toBe(`${"y".repeat(300)}...`);
+  writeFileSync(file, `${earlier}2026-12-07T00:00:00.000Z agg-q2 INFO nothing wrong\n`);
+  expect(childLastError(file, earlier.length)).toBeNull();
+  expect(childLastError(join(dir, "none.log"))).toBeNull();
 });

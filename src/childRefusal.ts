@@ -1,7 +1,8 @@
 /**
- * Why a child of coffee up refused to start (it exited 2, src/errors.ts REFUSAL_CODES): the
- * `coffee: CODE: message` line src/main.ts writes last before such an exit, found in the end of
- * the child's log, so coffee up can say it instead of restarting the child for a minute.
+ * Why a child of coffee up exited, read from the end of its log: for a refusal (exit 2,
+ * src/errors.ts REFUSAL_CODES) the `coffee: CODE: message` line src/main.ts writes last, so coffee
+ * up can say it instead of restarting the child for a minute; for any other failure its last
+ * error line, so a crash loop says why in coffee up's own log.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { CoffeeError, ConfigError, REFUSAL_CODES, type ErrorCode } from "./errors.ts";
@@ -25,6 +26,22 @@ export function lastRefusalLine(text: string): { code: ErrorCode; message: strin
   for (let i = lines.length - 1; i >= 0; i--) {
     const m = /^coffee: ([A-Z_]+): (.*)$/.exec(lines[i]!);
     if (m && REFUSAL_CODES.has(m[1] as ErrorCode)) return { code: m[1] as ErrorCode, message: m[2]! };
+  }
+  return null;
+}
+
+/** Longest last error line quoted (a stack or a huge message is in the log itself). */
+const MAX_LAST_ERROR_CHARS = 300;
+
+/**
+ * The last error `logFile` holds after byte `from`: a `coffee: ...` line (src/main.ts) or a line
+ * logged at ERROR, cut to a few hundred characters; null when there is none.
+ */
+export function childLastError(logFile: string, from = 0): string | null {
+  const lines = readTail(logFile, from).split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /^coffee: (.+)$/.exec(lines[i]!) ?? / ERROR (.+)$/.exec(lines[i]!);
+    if (m) return m[1]!.length > MAX_LAST_ERROR_CHARS ? `${m[1]!.slice(0, MAX_LAST_ERROR_CHARS)}...` : m[1]!;
   }
   return null;
 }

@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
 import { CoffeeError, codedMessage, ConfigError, errorMessage } from "../errors.ts";
-import { childRefusal } from "../childRefusal.ts";
+import { childLastError, childRefusal } from "../childRefusal.ts";
 import { startHealthServer, pingHealth, type HealthServer } from "../health.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
@@ -150,7 +150,12 @@ export const upCommand: Command = {
     /** The first refusal before ready: the readiness loop looks at it after each round of health checks. */
     let refusedWith: CoffeeError | null = null;
     const onChildExit = (spec: ChildSpec, code: number | null, logFrom: number): void => {
-      if (code !== 2) return;
+      if (code !== 2) {
+        // A crash loop then says why here, not only in the child's own log.
+        const lastError = code === null || code === 0 ? null : childLastError(join(logDir, `${spec.name}.log`), logFrom);
+        if (lastError) log.warn(`${spec.name} exited with: ${lastError}`);
+        return;
+      }
       const why = childRefusal(spec.name, join(logDir, `${spec.name}.log`), logFrom);
       if (!ready) refusedWith ??= why;
       else log.error(`${codedMessage(why)}; it fails again at each restart until that is changed`);
