@@ -3,7 +3,7 @@
  * way): children are still restarted, and the file catches up once it can be written again.
  */
 import { expect, test } from "bun:test";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { ClusterProcess } from "../src/clusterPlan.ts";
 import { startCluster } from "./harness.ts";
@@ -28,6 +28,22 @@ test("a restart cluster.json cannot record happens anyway; the file is written a
     expect(after).not.toBeNull();
     expect(after).not.toBe(before);
     expect(() => process.kill(after!, 0)).not.toThrow();
+  } finally {
+    await cluster.stop();
+  }
+}, 30_000);
+
+test("--delete-on-exit deletes the gateway's and aggregators' state with the namespace; logs stay", async () => {
+  const cluster = await startCluster({ tag: "delete-on-exit", extraArgs: ["--delete-on-exit", "--monitors", "0"] });
+  try {
+    const stateOf = (name: string): string => join(cluster.stateDir, name);
+    expect(existsSync(stateOf("gateway"))).toBe(true);
+    expect(existsSync(stateOf("agg-q1"))).toBe(true);
+    cluster.proc.kill("SIGTERM");
+    expect(await cluster.proc.exited).toBe(0);
+    await cluster.logged(new RegExp(`deleted namespace ${cluster.namespace}, and the gateway's and aggregators' state`));
+    for (const name of ["gateway", "agg-q1", "agg-q2", "agg-q3", "agg-q4"]) expect(existsSync(stateOf(name))).toBe(false);
+    expect(existsSync(join(cluster.stateDir, "logs", "gateway.log"))).toBe(true);
   } finally {
     await cluster.stop();
   }

@@ -4,7 +4,7 @@
  * <state>/cluster.json, prints a `ready` line once every process answers its health check and
  * the gateway accepts clients, and stops every child on SIGINT/SIGTERM.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
 import { CoffeeError, codedMessage, ConfigError, errorMessage } from "../errors.ts";
@@ -48,7 +48,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "deploy", type: "enum", env: "COFFEE_DEPLOY", default: "fused", choices: DEPLOY_MODES, help: "fused: each chain of stages in one process per replica (fewer broker hops); split: one process per stage" },
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 0, max: 9, help: "monitor processes" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions at the gateway" },
-  { name: "delete-on-exit", type: "bool", default: false, help: "delete the namespace's queues and exchange from the broker on shutdown (demos and tests)" },
+  { name: "delete-on-exit", type: "bool", default: false, help: "delete the namespace's queues and exchange from the broker on shutdown, and with them the gateway's and aggregators' state (which refers to their messages); logs stay (demos and tests)" },
   { name: "restart", type: "enum", env: "COFFEE_RESTART", default: "auto", choices: ["auto", "always", "never"], help: "what coffee up itself does with children that exit; monitors revive children whatever this says (auto: up restarts a monitor still down after 5 s, and every child when there are no monitors; always: up restarts every child at once, with backoff; never: up restarts none, so with --monitors 0 a child that exits stays down)" },
   { name: "dashboard-port", type: "int", env: "COFFEE_DASHBOARD_PORT", default: 0, min: 0, max: 65535, help: "serve the web dashboard from monitor-1 on http://127.0.0.1:N/ (0 = off)" },
 ];
@@ -114,6 +114,8 @@ export const upCommand: Command = {
     let control: ControlApi | null = null;
     /** Roles run in this process (no broker: the in-memory transport), each with its health server once it has one. */
     const local: { name: string; instance: RoleInstance; health: HealthServer | null }[] = [];
+    /** Folders under the state dir whose logs point at the namespace's messages (gateway, aggregators): --delete-on-exit deletes them with it. */
+    let brokerBoundState: string[] = [];
     let stopping: Promise<void> | null = null;
     const shutdown = (why: string): Promise<void> => {
       stopping ??= (async () => {
@@ -125,8 +127,18 @@ export const upCommand: Command = {
         for (const l of local) { await l.instance.shutdown(); l.health?.close(); }
         if (mode === "amqp" && !broker && namespaceOurs && bool(values, "delete-on-exit")) {
           // Without the lock the queues may be another cluster's now: deleting them would drop its messages.
-          if (namespaceLock?.held()) await deleteNamespace(address, namespace).catch((err) => log.warn(`could not delete namespace ${namespace}: ${String(err)}`));
-          else log.warn(`namespace ${namespace} not deleted (--delete-on-exit): this coffee up has not held it since its lock's connection was lost (the broker unreachable, or another connection holding it), and without the lock its queues may be another cluster's`);
+          if (namespaceLock?.held()) {
+            const deleted = await deleteNamespace(address, namespace).then(() => true, (err: unknown) => {
+              log.warn(`could not delete namespace ${namespace}: ${String(err)}`);
+              return false;
+            });
+            // Their sessions' messages went with the queues: kept, the next coffee up here would
+            // resume sessions whose data is gone, and its clients would wait out the stall deadline.
+            if (deleted) {
+              for (const dir of brokerBoundState) rmSync(dir, { recursive: true, force: true });
+              log.info(`deleted namespace ${namespace}, and the gateway's and aggregators' state in ${stateDir} (--delete-on-exit)`);
+            }
+          } else log.warn(`namespace ${namespace} not deleted (--delete-on-exit): this coffee up has not held it since its lock's connection was lost (the broker unreachable, or another connection holding it), and without the lock its queues may be another cluster's`);
         }
         // Last: the namespace stays this cluster's until its queues are gone.
         await namespaceLock?.release();
@@ -162,6 +174,7 @@ export const upCommand: Command = {
     };
     const deploy = str(values, "deploy") as DeployMode;
     const plan = planCluster(replicas, int(values, "monitors"), deploy);
+    brokerBoundState = plan.filter((p) => p.role === "gateway" || p.role === "aggregator").map((p) => join(stateDir, p.name));
     const healthPorts = new Map<string, number>();
     try {
       const failure = mode === "memory" ? null : await brokerProbe(address);
