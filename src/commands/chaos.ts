@@ -122,6 +122,19 @@ export const chaosCommand: Command = {
     const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, ...(replicas ? ["--replicas", replicas] : [])], {
       env: { ...process.env, ...brokerEnv(address), [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>, stdin: "pipe", stdout: "pipe", stderr: "ignore",
     });
+    // SIGINT / SIGTERM end the run early, through the same cleanup as its end: the cluster is
+    // stopped and its namespace deleted, not left on the broker by a chaos that died at once.
+    const interrupt = new AbortController();
+    const interrupted = new Promise<void>((resolve) => interrupt.signal.addEventListener("abort", () => resolve(), { once: true }));
+    const onSignal = (signal: string): void => {
+      if (interrupt.signal.aborted) return;
+      log.info(`${signal}: stopping the run, the cluster, and deleting namespace ${namespace}`);
+      interrupt.abort();
+    };
+    const onSigint = (): void => onSignal("SIGINT");
+    const onSigterm = (): void => onSignal("SIGTERM");
+    process.on("SIGINT", onSigint);
+    process.on("SIGTERM", onSigterm);
     const started = performance.now();
     const kills = new Map<string, number>();
     let brokerRestarts = 0;
@@ -129,7 +142,9 @@ export const chaosCommand: Command = {
     try {
       const reader = up.stdout.getReader();
       for (let banner = ""; !banner.includes("ready"); ) {
-        const { value, done } = await reader.read();
+        const read = await Promise.race([reader.read(), interrupted.then(() => null)]);
+        if (read === null) break;
+        const { value, done } = read;
         if (done) throw new ConfigError(`coffee up stopped before it was ready; see ${join(stateDir, "logs")}`);
         banner += new TextDecoder().decode(value);
       }
@@ -142,10 +157,10 @@ export const chaosCommand: Command = {
 
       const killer = (async () => {
         let restarted = false;
-        while (performance.now() < deadline) {
+        while (performance.now() < deadline && !interrupt.signal.aborted) {
           const pause = int(values, "kill-min-ms") + rand() * (int(values, "kill-max-ms") - int(values, "kill-min-ms"));
-          await Bun.sleep(Math.min(pause, Math.max(0, deadline - performance.now())));
-          if (performance.now() >= deadline) break;
+          await Promise.race([Bun.sleep(Math.min(pause, Math.max(0, deadline - performance.now()))), interrupted]);
+          if (performance.now() >= deadline || interrupt.signal.aborted) break;
           if (broker && !restarted && performance.now() - started >= restartAt * 1000) {
             restarted = true;
             log.info("restarting the broker");
@@ -167,11 +182,19 @@ export const chaosCommand: Command = {
       })();
 
       const runClient = async (i: number): Promise<void> => {
-        for (let round = 1; performance.now() < deadline; round++) {
+        for (let round = 1; performance.now() < deadline && !interrupt.signal.aborted; round++) {
           const out = join(dir, "results", `client${i + 1}`);
           const t0 = performance.now();
-          const p = Bun.spawn([...selfCommand(), "--role", "client", "--data", datasets[i]!, "--out", out, "--gateway", `127.0.0.1:${port}`, "--quiet", "--batch-rows", "200", "--window", "4"], { stdout: "pipe", stderr: "pipe" });
+          // Told our pid, so it stops if this run dies without its cleanup (a SIGKILL).
+          const p = Bun.spawn([...selfCommand(), "--role", "client", "--data", datasets[i]!, "--out", out, "--gateway", `127.0.0.1:${port}`, "--quiet", "--batch-rows", "200", "--window", "4"], {
+            stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
+          });
+          const stopClient = (): void => p.kill("SIGTERM");
+          interrupt.signal.addEventListener("abort", stopClient, { once: true });
           const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+          interrupt.signal.removeEventListener("abort", stopClient);
+          // A session cut short by the interrupt says nothing of the cluster.
+          if (interrupt.signal.aborted) break;
           const seconds = (performance.now() - t0) / 1000;
           const sessionDir = /results in (\S+)/.exec(stdout)?.[1];
           if (code !== 0 || !sessionDir) {
@@ -193,6 +216,8 @@ export const chaosCommand: Command = {
       if (!broker) await deleteNamespace(address, namespace).catch(() => {});
       broker?.stop();
       if (!bool(values, "keep")) rmSync(dir, { recursive: true, force: true });
+      process.off("SIGINT", onSigint);
+      process.off("SIGTERM", onSigterm);
     }
 
     const total = [...kills.values()].reduce((a, b) => a + b, 0);
@@ -200,6 +225,10 @@ export const chaosCommand: Command = {
     process.stdout.write(`| client | round | session | seconds | verdict |\n| ---: | ---: | --- | ---: | --- |\n`);
     for (const v of verdicts) process.stdout.write(`| ${v.client} | ${v.round} | ${v.session.slice(0, 8)} | ${v.seconds.toFixed(1)} | ${v.verdict} |\n`);
     process.stdout.write(`chaos: ${verdicts.length} sessions, ${exact} exact; ${total} kills (${[...kills].map(([r, n]) => `${r} ${n}`).join(", ") || "none"}), ${brokerRestarts} broker restarts, ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+    if (interrupt.signal.aborted) {
+      process.stdout.write("chaos: interrupted before its end; the sessions above finished before it\n");
+      return 130;
+    }
     return verdicts.length > 0 && exact === verdicts.length ? 0 : 1;
   },
 };
