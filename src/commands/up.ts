@@ -170,7 +170,9 @@ export const upCommand: Command = {
       }
       const why = childRefusal(spec.name, join(logDir, `${spec.name}.log`), logFrom);
       if (!ready) refusedWith ??= why;
-      else log.error(`${codedMessage(why)}; it fails again at each restart until that is changed`);
+      // After ready the configuration was fine once: what changed is around it, most often a port
+      // coffee up chose for the child, taken by another process while the child was down.
+      else log.error(`${codedMessage(why)}; it fails again at each restart until that is changed (a port coffee up chose for it: free the port, or restart the cluster, which chooses again)`);
     };
     const deploy = str(values, "deploy") as DeployMode;
     const plan = planCluster(replicas, int(values, "monitors"), deploy);
