@@ -17,3 +17,13 @@ test("a health reply counts for the entry it names, not for another process on t
   // w1's port now belongs to w2 (a restart drew it, or a container address was reused): w1 is not alive.
   expect(await pingEntry(entry("w1", server.port), 300)).toBeNull();
 });
+
+test("a reply with another pid than the entry's counts as none (the same name in another cluster); without a pid on either side, the name decides", async () => {
+  const server = await startHealthServer({ port: 0, host: "127.0.0.1", status: () => ({ role: "aggregator", name: "agg-q4" }) });
+  servers.push(server);
+  // The reply carries this process's pid (src/health.ts).
+  expect(await pingEntry({ ...entry("agg-q4", server.port), pid: process.pid }, 1000)).not.toBeNull();
+  expect(await pingEntry({ ...entry("agg-q4", server.port), pid: process.pid + 100_000 }, 300)).toBeNull();
+  // compose's cluster file has no pids.
+  expect(await pingEntry(entry("agg-q4", server.port), 1000)).not.toBeNull();
+});

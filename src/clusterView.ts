@@ -23,12 +23,18 @@ export interface ProcessStatus {
 
 /**
  * Ping one cluster.json entry where it answers: its host (compose), else this machine. A reply
- * that names another process counts as none: the port (or a reused container address) now
- * belongs to someone else, and the entry's own process is not the one alive there.
+ * that names another process, or another pid than the entry's (where both are known: compose
+ * writes none), counts as none: the port (or a reused container address) now belongs to someone
+ * else, say the same-named process of another cluster on this machine, and the entry's own
+ * process is not the one alive there.
  */
 export async function pingEntry(e: ClusterProcess, timeoutMs: number): ReturnType<typeof pingHealth> {
   const reply = await pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
-  return reply !== null && typeof reply.status.name === "string" && reply.status.name !== e.name ? null : reply;
+  if (reply === null) return null;
+  const { name, pid } = reply.status;
+  if (typeof name === "string" && name !== e.name) return null;
+  if (typeof pid === "number" && typeof e.pid === "number" && pid !== e.pid) return null;
+  return reply;
 }
 
 /** Ping every process of a cluster file (in parallel); one that does not answer in time is unhealthy. */
