@@ -82,10 +82,9 @@ export function lockStateDir(dir: string, advice = "one gateway or aggregator pe
   try {
     ftruncateSync(fd, 0);
     writeSync(fd, `${process.pid}\n`);
-  } catch (err) {
-    // A full disk, say: the state directory cannot take what it is for either; said with its path.
-    closeSync(fd);
-    throw new WalError("WAL_IO_FAILED", `cannot write ${path}: ${errorMessage(err)}`);
+  } catch {
+    // A full disk, say. Best effort: the text only names the holder in a refusal, and a process
+    // with nothing to write may run on such a disk; what must be written says so with its path.
   }
   return { locked: true, unlockedBecause: null, release: () => closeSync(fd) };
 }
