@@ -28,8 +28,12 @@ export interface ControlApi {
   stop(): void;
 }
 
-/** Serve the control API on 127.0.0.1 at an OS-chosen port. */
-export function startControlApi(supervisor: Supervisor, log: (m: string) => void): ControlApi {
+/**
+ * Serve the control API on 127.0.0.1 at an OS-chosen port. `pidsRecorded` says whether
+ * cluster.json holds the children's current pids: while it does not (its write failed), the pid
+ * a replace names may be a dead predecessor's, and is not held against the child running.
+ */
+export function startControlApi(supervisor: Supervisor, log: (m: string) => void, pidsRecorded: () => boolean = () => true): ControlApi {
   let highestTerm = 0;
   /** Terms advance in small steps; a wild jump would lock every later leader out. */
   const MAX_TERM_STEP = 1_000_000;
@@ -79,7 +83,7 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
         }
         let result: Awaited<ReturnType<Supervisor["startByName"]>>;
         try {
-          result = await supervisor.startByName(decodeURIComponent(m[1]!), read.replace, read.pid);
+          result = await supervisor.startByName(decodeURIComponent(m[1]!), read.replace, pidsRecorded() ? read.pid : null);
         } catch (err) {
           return Response.json({ error: errorMessage(err) }, { status: 500 });
         }

@@ -4,7 +4,7 @@
  * <state>/cluster.json, prints a `ready` line once every process answers its health check and
  * the gateway accepts clients, and stops every child on SIGINT/SIGTERM.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
 import { CoffeeError, codedMessage, ConfigError, errorMessage } from "../errors.ts";
@@ -31,6 +31,7 @@ import { parseReplicas, STAGES } from "../topology.ts";
 import { writeJsonAtomic } from "../atomicFile.ts";
 import { startControlApi, type ControlApi } from "../controlApi.ts";
 import { lockStateDir } from "../stateDirLock.ts";
+import { removeRetiredLeftovers, retireStateDirs } from "../retiredState.ts";
 import { DEPLOY_MODES, planCluster, type ClusterProcess, type DeployMode } from "../clusterPlan.ts";
 
 /** How often an out-of-date cluster.json (its write failed) is written again. */
@@ -88,6 +89,7 @@ export const upCommand: Command = {
     const logDir = join(stateDir, "logs");
     mkdirSync(logDir, { recursive: true });
     const clusterFile = join(stateDir, "cluster.json");
+    for (const left of removeRetiredLeftovers(stateDir)) log.info(`removed ${join(stateDir, left)}, which an earlier --delete-on-exit set aside`);
 
     // Listening before anything starts: a signal while the broker or the children start must
     // still stop them (it is acted on once starting is over).
@@ -114,11 +116,15 @@ export const upCommand: Command = {
     let control: ControlApi | null = null;
     /** Roles run in this process (no broker: the in-memory transport), each with its health server once it has one. */
     const local: { name: string; instance: RoleInstance; health: HealthServer | null }[] = [];
-    /** Folders under the state dir whose logs point at the namespace's messages (gateway, aggregators): --delete-on-exit deletes them with it. */
+    /** Folders of the state dir whose logs point at the namespace's messages (gateway, aggregators): --delete-on-exit deletes them with it. */
     let brokerBoundState: string[] = [];
+    /** Set while cluster.json is out of date because writing it failed: tried again every second. */
+    let clusterRetry: ReturnType<typeof setTimeout> | null = null;
+    let clusterStale = false;
     let stopping: Promise<void> | null = null;
     const shutdown = (why: string): Promise<void> => {
       stopping ??= (async () => {
+        if (clusterRetry) clearTimeout(clusterRetry);
         // A start that failed before any process ran says only why (the error line), not "stopping 0".
         const started = (supervisor?.list().length ?? 0) + local.length > 0 || broker !== null;
         if (started) log.info(`${why}: stopping ${supervisor?.list().length ?? 0} child processes${local.length > 0 ? ` and ${local.length} in this process` : ""}`);
@@ -135,7 +141,7 @@ export const upCommand: Command = {
             // Their sessions' messages went with the queues: kept, the next coffee up here would
             // resume sessions whose data is gone, and its clients would wait out the stall deadline.
             if (deleted) {
-              for (const dir of brokerBoundState) rmSync(dir, { recursive: true, force: true });
+              retireStateDirs(stateDir, brokerBoundState);
               log.info(`deleted namespace ${namespace}, and the gateway's and aggregators' state in ${stateDir} (--delete-on-exit)`);
             }
           } else log.warn(`namespace ${namespace} not deleted (--delete-on-exit): this coffee up has not held it since its lock's connection was lost (the broker unreachable, or another connection holding it), and without the lock its queues may be another cluster's`);
@@ -176,7 +182,7 @@ export const upCommand: Command = {
     };
     const deploy = str(values, "deploy") as DeployMode;
     const plan = planCluster(replicas, int(values, "monitors"), deploy);
-    brokerBoundState = plan.filter((p) => p.role === "gateway" || p.role === "aggregator").map((p) => join(stateDir, p.name));
+    brokerBoundState = plan.filter((p) => p.role === "gateway" || p.role === "aggregator").map((p) => p.name);
     const healthPorts = new Map<string, number>();
     try {
       const failure = mode === "memory" ? null : await brokerProbe(address);
@@ -226,9 +232,6 @@ export const upCommand: Command = {
       // Every child process serves Prometheus metrics on a port of its own (recorded in cluster.json).
       const metricsPorts = new Map(plan.filter((p) => !inProcess || p.role === "monitor").map((p) => [p.name, freeTcpPort()]));
 
-      /** Set while cluster.json is out of date because writing it failed: tried again every second. */
-      let clusterRetry: ReturnType<typeof setTimeout> | null = null;
-      let clusterStale = false;
       const writeCluster = (): void => {
         if (clusterRetry) clearTimeout(clusterRetry);
         clusterRetry = null;
@@ -273,7 +276,7 @@ export const upCommand: Command = {
         monitors === 0 ? "not restarted (--restart never, and no monitors)" : "left to the monitors", onChildExit);
       // Monitors revive children through this API (term-fenced); see src/controlApi.ts.
       supervisor = children;
-      const api = startControlApi(children, (m) => log.warn(m));
+      const api = startControlApi(children, (m) => log.warn(m), () => !clusterStale);
       control = api;
       writeJsonAtomic(join(stateDir, "control.json"), { url: api.url });
       const self = selfCommand();

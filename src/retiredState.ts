@@ -1,0 +1,44 @@
+/**
+ * Processes' state folders deleted whole or not at all (`coffee up --delete-on-exit`): each is
+ * first renamed aside, one atomic step made durable with its directory, then removed. A removal
+ * cut short (a SIGKILL, a power cut) leaves a renamed folder no process reads, which the next
+ * `coffee up` removes, instead of a write-ahead log missing some of its files, which its process
+ * would refuse for good (WAL_CORRUPT).
+ */
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+/** What a folder set aside for removal is renamed with. */
+const RETIRED_SUFFIX = ".deleting";
+
+/** Remove the folders `names` of `stateDir` (those that exist), each whole or not at all. */
+export function retireStateDirs(stateDir: string, names: readonly string[]): void {
+  const aside = names.filter((n) => existsSync(join(stateDir, n))).map((n) => {
+    const to = join(stateDir, `${n}${RETIRED_SUFFIX}`);
+    // One left by an earlier removal cut short goes first: rename does not replace a folder.
+    rmSync(to, { recursive: true, force: true });
+    renameSync(join(stateDir, n), to);
+    return to;
+  });
+  if (aside.length === 0) return;
+  const fd = openSync(stateDir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  for (const dir of aside) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Remove what a removal cut short left set aside in `stateDir`; returns the folders removed. */
+export function removeRetiredLeftovers(stateDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(stateDir);
+  } catch {
+    return []; // no state dir yet
+  }
+  const left = names.filter((n) => n.endsWith(RETIRED_SUFFIX));
+  for (const n of left) rmSync(join(stateDir, n), { recursive: true, force: true });
+  return left;
+}
