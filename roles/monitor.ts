@@ -17,7 +17,7 @@ import { DockerRevivalBackend } from "../src/dockerRevival.ts";
 import { BullyElection, tickIntervalMs, toElectionMessage, type ElectionAction } from "../src/election.ts";
 import { parsePeers, startElectionTransport, type PeerAddresses } from "../src/electionTransport.ts";
 import { ConfigError, errorMessage } from "../src/errors.ts";
-import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
+import { HEALTH_HOST_OPTION, startHealthServer, type HealthServer } from "../src/health.ts";
 import { pingEntry } from "../src/clusterView.ts";
 import { HealthSweep } from "../src/healthSweep.ts";
 import { LocalRevivalBackend } from "../src/localRevival.ts";
@@ -172,12 +172,11 @@ export interface Monitor {
  * Create a monitor: its election transport, dashboard, health and metrics servers listen when
  * this resolves; elections and health rounds begin with run().
  */
-export async function createMonitor(cfg: MonitorConfig, log: Logger): Promise<Monitor> {
+export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = new CoffeeMetrics({ role: "monitor", name: cfg.name })): Promise<Monitor> {
   const { name, id, peers, heartbeatMs, leaderTimeoutMs, timeoutMs } = cfg;
   const ids = peers.size > 0 ? [...peers.keys()] : [id];
   const backend = backendFor(cfg, log);
   const revivals = { attempts: 0 };
-  const metrics = new CoffeeMetrics({ role: "monitor", name }, { processMetrics: true });
   const sweep = new HealthSweep({
     ping: async (e) => (await pingEntry(e, timeoutMs)) !== null,
     missesToDown: cfg.missesToDown,
@@ -232,15 +231,23 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger): Promise<Mo
   }
 
   // Before the health server answers, so a monitor coffee up sees as ready serves its page.
-  const dashboard = await startMonitorDashboard(cfg.dashboard, { clusterFile: cfg.clusterFile, servedBy: name, timeoutMs: Math.max(timeoutMs, 300), log,
-    election: () => ({ leader: election.leader === null ? null : nameOf(election.leader), term: election.term, state: election.state }) });
-
-  const health = await startHealthServer({
-    port: cfg.healthPort,
-    host: cfg.healthHost,
-    status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
-      rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
-  });
+  let dashboard: Awaited<ReturnType<typeof startMonitorDashboard>> = null;
+  let health: HealthServer;
+  try {
+    dashboard = await startMonitorDashboard(cfg.dashboard, { clusterFile: cfg.clusterFile, servedBy: name, timeoutMs: Math.max(timeoutMs, 300), log,
+      election: () => ({ leader: election.leader === null ? null : nameOf(election.leader), term: election.term, state: election.state }) });
+    health = await startHealthServer({
+      port: cfg.healthPort,
+      host: cfg.healthHost,
+      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
+        rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
+    });
+  } catch (err) {
+    // A monitor that cannot start (its health port taken) closes what it opened already.
+    transport.close();
+    dashboard?.stop();
+    throw err;
+  }
   log.info(`health on udp/${health.port}; election on tcp/${cfg.electionPort} among ${ids.join(",")}; watching ${cfg.clusterFile}`);
   metrics.leaderTerm.track({}, () => election.term);
   metrics.isLeader.track({}, () => (election.isLeader(performance.now()) ? 1 : 0));
@@ -307,8 +314,9 @@ export const monitorCommand: Command = {
   options: OPTIONS,
   async run(values) {
     const cfg = monitorConfig(values);
-    const monitor = await createMonitor(cfg, createLogger(cfg.name));
-    const stop = (): void => void monitor.shutdown();
+    const log = createLogger(cfg.name);
+    const monitor = await createMonitor(cfg, log, new CoffeeMetrics({ role: "monitor", name: cfg.name }, { processMetrics: true }));
+    const stop = (): void => void monitor.shutdown().catch((err: unknown) => log.error(`stopping failed: ${errorMessage(err)}`));
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
     await monitor.run();

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createMonitor, type MonitorConfig } from "../roles/monitor.ts";
+import { ConfigError } from "../src/errors.ts";
 import { pingHealth } from "../src/health.ts";
 import type { Logger } from "../src/log.ts";
 import { freeTcpPort, freeUdpPort, tcpAccepts } from "../src/ports.ts";
@@ -79,4 +80,17 @@ test("a monitor shut down before it ran closes what create() opened", async () =
   expect(monitor.state).toBe("stopped");
   expect(await electionState(cfg.healthPort)).toBeNull();
   expect(await tcpAccepts("127.0.0.1", cfg.electionPort)).toBe(false);
+});
+
+test("a monitor that cannot start (its health port taken) closes the election port it had opened", async () => {
+  const cfg = await lonelyConfig();
+  const squatter = await Bun.udpSocket({ hostname: "127.0.0.1", port: cfg.healthPort });
+  try {
+    let err: unknown = null;
+    await createMonitor(cfg, listeningLogger()).catch((e: unknown) => (err = e));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(await tcpAccepts("127.0.0.1", cfg.electionPort)).toBe(false);
+  } finally {
+    squatter.close();
+  }
 });
