@@ -34,6 +34,8 @@ test("--peers: id=host:port with ports 1..65535, each id once", () => {
   expect(() => parsePeers("1=h")).toThrow("is not id=host:port");
   // Before the shared host:port parser, the brackets stayed in the host and no connection could be made.
   expect([...parsePeers("1=[::1]:7101").entries()]).toEqual([[1, { host: "::1", port: 7101 }]]);
+  // Without brackets, as --peers took it before: the last colon ends the address.
+  expect([...parsePeers("1=::1:7101,2=fe80::2:7102").entries()]).toEqual([[1, { host: "::1", port: 7101 }], [2, { host: "fe80::2", port: 7102 }]]);
   expect(() => parsePeers("1=a b:7101")).toThrow("is not id=host:port");
 });
 

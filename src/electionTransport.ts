@@ -4,6 +4,7 @@
  * garbage on the listening port is ignored.
  */
 import type { TCPSocketListener } from "bun";
+import { isIPv6 } from "node:net";
 import { ConfigError, errorMessage } from "./errors.ts";
 import { isConnectablePort, splitHostPort } from "./hostPort.ts";
 
@@ -15,7 +16,7 @@ export function parsePeers(spec: string): Map<number, { host: string; port: numb
   const peers = new Map<number, { host: string; port: number }>();
   for (const part of spec.split(",").map((p) => p.trim()).filter(Boolean)) {
     const m = /^(\d+)=(.*)$/.exec(part);
-    const address = m ? splitHostPort(m[2]!) : null;
+    const address = m ? (splitHostPort(m[2]!) ?? bareIpv6(m[2]!)) : null;
     if (!m || !address) throw new ConfigError(`--peers: "${part}" is not id=host:port (IPv6 in brackets: 1=[::1]:9200)`);
     if (peers.has(Number(m[1]))) throw new ConfigError(`--peers: id ${m[1]} is listed twice`);
     // Port 0 would listen somewhere the other monitors cannot know.
@@ -23,6 +24,12 @@ export function parsePeers(spec: string): Map<number, { host: string; port: numb
     peers.set(Number(m[1]), address);
   }
   return peers;
+}
+
+/** `::1:9200`: IPv6 without brackets, which --peers took before it shared --gateway's parser; the last colon ends the address. */
+function bareIpv6(text: string): { host: string; port: number } | null {
+  const m = /^(.+):(\d{1,5})$/.exec(text);
+  return m && isIPv6(m[1]!) ? { host: m[1]!, port: Number(m[2]) } : null;
 }
 
 /** A listening election endpoint. */
