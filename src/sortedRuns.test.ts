@@ -73,6 +73,21 @@ test("runs of the first format (*.bin, u16 lengths) written before are still rea
   expect([...mergeRuns([old, fresh], ["t-0"], [0])]).toEqual([0, 1, 2, 3].map((i) => ({ id: `t-${i}`, cents: i * 10 })));
 });
 
+test("a *.run larger than the reader's buffer is checked and read across it", () => {
+  // About 1 MB of rows: the CRC is taken 64 KiB at a time, and rows straddle the reads.
+  const ids = Array.from({ length: 40_000 }, (_, i) => `tx-${String(i).padStart(6, "0")}-${"z".repeat(i % 17)}`);
+  const path = join(dir, "big.run");
+  writeRun(path, ids, ids.map((_, i) => i % 1000));
+  const merged = [...mergeRuns([path], [], [])];
+  expect(merged).toHaveLength(40_000);
+  expect(merged[39_999]).toEqual({ id: ids[39_999]!, cents: 999 });
+  const bytes = readFileSync(path);
+  // A byte past the first 64 KiB: only the later reads of the check can see it.
+  bytes[bytes.length - 100]! ^= 4;
+  writeFileSync(path, bytes);
+  expect(() => mergeRuns([path], [], []).next()).toThrow("fails its CRC");
+});
+
 test("a *.run cut short or changed on disk is WAL_CORRUPT before the merge yields a row, naming the file", () => {
   const ids = Array.from({ length: 100 }, (_, i) => `t-${String(i).padStart(3, "0")}`);
   const path = join(dir, "checked.run");
