@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import type { ClusterProcess } from "./clusterPlan.ts";
-import { pingEntry } from "./clusterView.ts";
+import { osStateOf, pingEntry } from "./clusterView.ts";
 import { startHealthServer, type HealthServer } from "./health.ts";
 
 const servers: HealthServer[] = [];
@@ -26,4 +26,20 @@ test("a reply with another pid than the entry's counts as none (the same name in
   expect(await pingEntry({ ...entry("agg-q4", server.port), pid: process.pid + 100_000 }, 300)).toBeNull();
   // compose's cluster file has no pids.
   expect(await pingEntry(entry("agg-q4", server.port), 1000)).not.toBeNull();
+});
+
+test.skipIf(process.platform !== "linux")("the kernel's word on a pid that does not answer: stopped, exited or silent", async () => {
+  const child = Bun.spawn(["sleep", "30"]);
+  try {
+    expect(osStateOf(child.pid)).toBe("silent");
+    process.kill(child.pid, "SIGSTOP");
+    // The stop is delivered asynchronously: the state says so once it took effect.
+    let state = osStateOf(child.pid);
+    for (let i = 0; i < 100 && state !== "stopped"; i++) state = (await Bun.sleep(10), osStateOf(child.pid));
+    expect(state).toBe("stopped");
+  } finally {
+    child.kill("SIGKILL");
+  }
+  await child.exited;
+  expect(osStateOf(child.pid)).toBe("exited");
 });

@@ -5,6 +5,7 @@
  */
 import type { ClusterProcess } from "./clusterPlan.ts";
 import { queuesFrom, sessionsFrom, type SessionProgress } from "./gatewayStatus.ts";
+import { existsSync, readFileSync } from "node:fs";
 import { pingHealth } from "./health.ts";
 import type { QueueDepth } from "./transport.ts";
 
@@ -19,6 +20,25 @@ export interface ProcessStatus {
   restarts: number | null;
   /** The rest of its health reply: state, memory, role counters. */
   detail: Record<string, unknown>;
+  /**
+   * For one that did not answer, on this machine (no host) with a pid: what the kernel says of
+   * that pid. "stopped" (SIGSTOP, a debugger), "exited" (no such process, or a zombie), or
+   * "silent" (running, yet no answer: busy or hung). Null where it cannot be told.
+   */
+  osState: "stopped" | "exited" | "silent" | null;
+}
+
+/** What /proc says of `pid` (Linux); null elsewhere or when it cannot be read for another reason. */
+export function osStateOf(pid: number): ProcessStatus["osState"] {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ENOENT" && existsSync("/proc/self/stat") ? "exited" : null;
+  }
+  // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
+  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  return state === "T" || state === "t" ? "stopped" : state === "Z" || state === "X" ? "exited" : "silent";
 }
 
 /**
@@ -50,6 +70,7 @@ export async function pingProcesses(entries: readonly ClusterProcess[], timeoutM
       uptimeS: typeof uptimeMs === "number" ? Math.round(uptimeMs / 1000) : null,
       restarts: typeof e.restarts === "number" ? e.restarts : null,
       detail,
+      osState: reply === null && e.host === undefined && typeof e.pid === "number" ? osStateOf(e.pid) : null,
     };
   }));
 }

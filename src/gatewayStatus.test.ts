@@ -61,7 +61,7 @@ describe("gateway status", () => {
 
   test("coffee status prints sessions with progress and queue depths", () => {
     const status: ClusterStatus = {
-      processes: [{ name: "gateway", role: "gateway", pid: 1, healthy: true, uptimeS: 3, restarts: 1, detail: { sessions: 1, openSessions: [session] } }],
+      processes: [{ name: "gateway", role: "gateway", pid: 1, healthy: true, uptimeS: 3, restarts: 1, detail: { sessions: 1, openSessions: [session] }, osState: null }],
       leader: "monitor-1", term: 2, openSessions: 1, sessions: [session],
       queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }, { queue: "filter-time", messages: 0, consumers: 0 }, { queue: "filter-year", messages: 0, consumers: 0 }, { queue: PROBE_QUEUE, messages: 0, consumers: 0 }],
       fusedQueues: { "filter-time": "transactions" },

@@ -63,7 +63,7 @@ function table(head: readonly string[], rows: readonly string[][], indent = ""):
 
 /** The status as the terminal tables. */
 export function renderStatus(status: ClusterStatus): string {
-  const procRows = status.processes.map((p) => [p.name, p.role, String(p.pid ?? "-"), p.healthy ? "ok" : "DOWN", p.uptimeS === null ? "-" : `${p.uptimeS}s`, p.restarts === null ? "-" : String(p.restarts),
+  const procRows = status.processes.map((p) => [p.name, p.role, String(p.pid ?? "-"), p.healthy ? "ok" : p.osState ? `DOWN (${p.osState})` : "DOWN", p.uptimeS === null ? "-" : `${p.uptimeS}s`, p.restarts === null ? "-" : String(p.restarts),
     Object.entries(p.detail).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k}=${String(v)}`).join(" ")]);
   let out = table(["NAME", "ROLE", "PID", "HEALTH", "UPTIME", "RESTARTS", "DETAIL"], procRows);
   out += `leader: ${status.leader ?? "none"}${status.term !== null ? ` (term ${status.term})` : ""}\n`;

@@ -35,7 +35,7 @@ describe("RateHistory", () => {
 });
 
 const proc = (p: Partial<ProcessStatus> & { name: string; role: string }): ProcessStatus =>
-  ({ pid: 1, healthy: true, uptimeS: 5, restarts: 0, detail: {}, ...p });
+  ({ pid: 1, healthy: true, uptimeS: 5, restarts: 0, detail: {}, osState: null, ...p });
 
 describe("dashboard state", () => {
   test("sessions and queues come from the gateway's reply; every process gets a row", () => {
