@@ -32,6 +32,7 @@ import { writeJsonAtomic } from "../atomicFile.ts";
 import { startControlApi, type ControlApi } from "../controlApi.ts";
 import { lockStateDir } from "../stateDirLock.ts";
 import { removeRetiredLeftovers, retireStateDirs } from "../retiredState.ts";
+import { stateDirOrphans, type StateDirOrphan } from "../stateDirOrphans.ts";
 import { DEPLOY_MODES, planCluster, type ClusterProcess, type DeployMode } from "../clusterPlan.ts";
 
 /** How often an out-of-date cluster.json (its write failed) is written again. */
@@ -215,7 +216,7 @@ export const upCommand: Command = {
         namespaceLock = await acquireNamespaceLock(address, namespace, (e) => logLockEvent(log, namespace, "reason" in e ? { ...e, reason: redactIn(e.reason, address.url) } : e)).catch(uncheckable);
         if (namespaceLock === null) throw new ConfigError(namespaceLocked(namespace));
         const consumed = await namespaceConsumers(address, namespace).catch(uncheckable);
-        if (consumed.length > 0) throw new ConfigError(namespaceInUse(namespace, consumed));
+        if (consumed.length > 0) throw new ConfigError(namespaceInUse(namespace, consumed, stateDirOrphans(stateDir)));
         namespaceOurs = true;
       }
       // Told to stop while the broker started (it can take a while): start nothing more.
@@ -373,8 +374,12 @@ function logLockEvent(log: Logger, namespace: string, e: NamespaceLockEvent): vo
 }
 
 /** Why a namespace whose queues have consumers cannot take another cluster, and what to do. */
-function namespaceInUse(namespace: string, consumed: readonly ConsumedQueue[]): string {
+function namespaceInUse(namespace: string, consumed: readonly ConsumedQueue[], orphans: readonly StateDirOrphan[]): string {
   const total = consumed.reduce((n, q) => n + q.consumers, 0);
   const first = consumed[0]!;
+  if (orphans.length > 0) {
+    const listed = orphans.map((o) => `${o.name} pid ${o.pid}${o.stopped ? " (stopped)" : ""}`).join(", ");
+    return `namespace "${namespace}" is in use on this broker: ${total} consumer(s) on its queues (${first.queue}${consumed.length > 1 ? ` and ${consumed.length - 1} more` : ""}), and processes an earlier cluster on this state dir left running still hold it: ${listed}. Its coffee up was killed before they saw it go${orphans.some((o) => o.stopped) ? " (a stopped process sees nothing until continued)" : ""}: stop them (kill ${orphans.map((o) => o.pid).join(" ")}${orphans.some((o) => o.stopped) ? `, or kill -CONT to let them stop on their own` : ""}) and start again`;
+  }
   return `namespace "${namespace}" is in use on this broker: ${total} consumer(s) on its queues (${first.queue}${consumed.length > 1 ? ` and ${consumed.length - 1} more` : ""}), another cluster's processes; two clusters in one namespace take each other's messages. Give this cluster its own --namespace (and --port, --state-dir), or stop the other one (if it just stopped, its processes may need a few seconds to go)`;
 }
