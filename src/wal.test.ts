@@ -452,6 +452,15 @@ describe("wal: snapshots", () => {
     return readFileSync(join(d, snapshotFileName(lsn)));
   }
 
+  /** A log in `d` of records 0..end, with a snapshot of `state` taken after the first `snapAt`. */
+  async function snapshotThenFill(d: string, snapAt: number, end: number, state: Uint8Array): Promise<void> {
+    const { wal } = await Wal.open({ dir: d });
+    await fill(wal, 0, snapAt);
+    await wal.snapshot(state);
+    await fill(wal, snapAt, end);
+    await wal.close();
+  }
+
   test("partial / damaged snapshots and a leftover .tmp are ignored and deleted: the previous snapshot wins", async () => {
     const good = await snapshotBytes(6, Uint8Array.from({ length: 100 }, (_, k) => k));
     const damaged = [good.subarray(0, 3), good.subarray(0, 20), good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.of(0)])];
@@ -460,11 +469,7 @@ describe("wal: snapshots", () => {
     damaged.push(flipped);
     for (const bad of damaged) {
       const d = fresh();
-      const { wal } = await Wal.open({ dir: d });
-      await fill(wal, 0, 3);
-      await wal.snapshot(Uint8Array.of(7));
-      await fill(wal, 3, 6);
-      await wal.close();
+      await snapshotThenFill(d, 3, 6, Uint8Array.of(7));
       writeFileSync(join(d, snapshotFileName(6)), bad);
       writeFileSync(join(d, `${snapshotFileName(6)}.tmp`), good);
       const { wal: w, recovered } = await Wal.open({ dir: d });
@@ -477,10 +482,7 @@ describe("wal: snapshots", () => {
 
   test("a damaged snapshot whose records are nowhere else is WAL_CORRUPT, kept on disk, not an empty start", async () => {
     const d = fresh();
-    const { wal } = await Wal.open({ dir: d });
-    await fill(wal, 0, 5);
-    await wal.snapshot(Uint8Array.of(9));
-    await wal.close();
+    await snapshotThenFill(d, 5, 5, Uint8Array.of(9));
     // The snapshot covered every record, so its segments are gone: it alone holds records 1..5.
     expect(segments(d)).toEqual([]);
     const damaged = readFileSync(join(d, snapshotFileName(5)));
@@ -494,11 +496,7 @@ describe("wal: snapshots", () => {
 
   test("a damaged snapshot with later segments names itself in the gap it leaves", async () => {
     const d = fresh();
-    const { wal } = await Wal.open({ dir: d });
-    await fill(wal, 0, 5);
-    await wal.snapshot(Uint8Array.of(9));
-    await fill(wal, 5, 8);
-    await wal.close();
+    await snapshotThenFill(d, 5, 8, Uint8Array.of(9));
     writeFileSync(join(d, snapshotFileName(5)), readFileSync(join(d, snapshotFileName(5))).subarray(0, 10));
     const err = await walError(Wal.open({ dir: d }));
     expect(err.code).toBe("WAL_CORRUPT");
