@@ -29,7 +29,7 @@ import { RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/re
 const OPTIONS: readonly OptionSpec[] = [
   { name: "name", type: "string", env: "COFFEE_NAME", default: "monitor", help: "process name" },
   // Every role takes it (README "Roles and options"), so one environment serves them all.
-  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "accepted like every role's, unused: monitors talk to no broker (they ping processes)" },
+  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "its cluster's namespace, said in its health replies, as every role's are (monitors talk to no broker: they ping processes)" },
   { name: "id", type: "int", env: "COFFEE_MONITOR_ID", default: 1, min: 1, max: 1_000_000, help: "this monitor's election id (the highest live id leads)" },
   { name: "peers", type: "string", env: "COFFEE_MONITOR_PEERS", default: "", help: "every monitor's election address: 1=host:port,2=host:port,... (empty: this one alone)" },
   { name: "election-port", type: "int", env: "COFFEE_ELECTION_PORT", default: 0, min: 0, max: 65535, help: "TCP port for election messages", defaultText: "this id's port in --peers" },
@@ -74,6 +74,8 @@ export interface RevivalConfig {
 /** A monitor's options, checked and compiled (durations in ms). */
 export interface MonitorConfig {
   name: string;
+  /** Its cluster's namespace, said in its health replies (monitors use no broker). */
+  namespace: string;
   id: number;
   /** Every monitor's election address by id; empty: this one alone. */
   peers: PeerAddresses;
@@ -112,7 +114,7 @@ export function monitorConfig(values: OptionValues): MonitorConfig {
   const controlUrl = values["control-url"] as string | undefined;
   const composeProject = values["compose-project"] as string | undefined;
   return {
-    name: str(values, "name"), id, peers, electionPort: ownPeer?.port ?? electionPort, electionHost: str(values, "election-host"),
+    name: str(values, "name"), namespace: str(values, "namespace"), id, peers, electionPort: ownPeer?.port ?? electionPort, electionHost: str(values, "election-host"),
     clusterFile: str(values, "cluster-file"), healthPort: int(values, "health-port"), healthHost: str(values, "health-host"),
     metricsPort: int(values, "metrics-port"), metricsHost: str(values, "metrics-host"),
     intervalMs: int(values, "interval-ms"), timeoutMs: int(values, "timeout-ms"), missesToDown: int(values, "misses"),
@@ -239,7 +241,7 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
     health = await startHealthServer({
       port: cfg.healthPort,
       host: cfg.healthHost,
-      status: () => ({ role: "monitor", name, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
+      status: () => ({ role: "monitor", name, namespace: cfg.namespace, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
         rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
     });
   } catch (err) {

@@ -21,6 +21,11 @@ export interface ClusterProcess {
   inProcess?: boolean;
   /** Times coffee up started it again (its own restarts and monitors' revivals); absent elsewhere. */
   restarts?: number;
+  /**
+   * The namespace its cluster runs in (coffee up writes it): a health reply naming another is a
+   * process of another cluster on that port. Absent: not checked.
+   */
+  namespace?: string;
 }
 
 /** cluster.json as read: the usable entries, and what is wrong with the rest or the file (null: nothing). */

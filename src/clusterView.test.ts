@@ -18,13 +18,14 @@ test("a health reply counts for the entry it names, not for another process on t
   expect(await pingEntry(entry("w1", server.port), 300)).toBeNull();
 });
 
-test("a reply with another pid than the entry's counts as none (the same name in another cluster); without a pid on either side, the name decides", async () => {
-  const server = await startHealthServer({ port: 0, host: "127.0.0.1", status: () => ({ role: "aggregator", name: "agg-q4" }) });
+test("a reply from another namespace counts as none (the same name in another cluster); a pid cluster.json has not caught up with does not", async () => {
+  const server = await startHealthServer({ port: 0, host: "127.0.0.1", status: () => ({ role: "aggregator", name: "agg-q4", namespace: "ns-a" }) });
   servers.push(server);
-  // The reply carries this process's pid (src/health.ts).
-  expect(await pingEntry({ ...entry("agg-q4", server.port), pid: process.pid }, 1000)).not.toBeNull();
-  expect(await pingEntry({ ...entry("agg-q4", server.port), pid: process.pid + 100_000 }, 300)).toBeNull();
-  // compose's cluster file has no pids.
+  expect(await pingEntry({ ...entry("agg-q4", server.port), namespace: "ns-a" }, 1000)).not.toBeNull();
+  expect(await pingEntry({ ...entry("agg-q4", server.port), namespace: "ns-b" }, 300)).toBeNull();
+  // A restart cluster.json could not record (a full disk): its successor is alive all the same.
+  expect(await pingEntry({ ...entry("agg-q4", server.port), namespace: "ns-a", pid: process.pid + 100_000 }, 1000)).not.toBeNull();
+  // compose's cluster file names no namespace: the name decides.
   expect(await pingEntry(entry("agg-q4", server.port), 1000)).not.toBeNull();
 });
 

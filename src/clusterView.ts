@@ -43,17 +43,18 @@ export function osStateOf(pid: number): ProcessStatus["osState"] {
 
 /**
  * Ping one cluster.json entry where it answers: its host (compose), else this machine. A reply
- * that names another process, or another pid than the entry's (where both are known: compose
- * writes none), counts as none: the port (or a reused container address) now belongs to someone
- * else, say the same-named process of another cluster on this machine, and the entry's own
- * process is not the one alive there.
+ * that names another process, or another namespace than the entry's (where both say one), counts
+ * as none: the port (or a reused container address) now belongs to someone else, say the
+ * same-named process of another cluster on this machine, and the entry's own process is not the
+ * one alive there. Not the pid: cluster.json may lag behind a restart (its write failed), and a
+ * healthy successor would be taken for dead.
  */
 export async function pingEntry(e: ClusterProcess, timeoutMs: number): ReturnType<typeof pingHealth> {
   const reply = await pingHealth(e.host ?? "127.0.0.1", e.healthPort, timeoutMs);
   if (reply === null) return null;
-  const { name, pid } = reply.status;
+  const { name, namespace } = reply.status;
   if (typeof name === "string" && name !== e.name) return null;
-  if (typeof pid === "number" && typeof e.pid === "number" && pid !== e.pid) return null;
+  if (typeof namespace === "string" && typeof e.namespace === "string" && namespace !== e.namespace) return null;
   return reply;
 }
 

@@ -26,10 +26,13 @@ test("a removal cut short leaves only a set-aside folder, which the next start r
   // What a SIGKILL between the rename and the removal leaves.
   folder("gateway.deleting");
   folder("agg-q1");
-  expect(removeRetiredLeftovers(dir)).toEqual(["gateway.deleting"]);
-  expect(readdirSync(dir)).toEqual(["agg-q1"]);
+  // Not a name of ours: kept, whatever it ends with.
+  folder("photos.deleting");
+  expect(removeRetiredLeftovers(dir, ["gateway", "agg-q1"])).toEqual(["gateway.deleting"]);
+  expect(readdirSync(dir).sort()).toEqual(["agg-q1", "photos.deleting"]);
+  rmSync(join(dir, "photos.deleting"), { recursive: true });
   folder("agg-q1.deleting");
   retireStateDirs(dir, ["agg-q1"]);
   expect(readdirSync(dir)).toEqual([]);
-  expect(removeRetiredLeftovers(join(dir, "none"))).toEqual([]);
+  expect(removeRetiredLeftovers(join(dir, "none"), ["gateway"])).toEqual([]);
 });

@@ -5,7 +5,7 @@
  * `coffee up` removes, instead of a write-ahead log missing some of its files, which its process
  * would refuse for good (WAL_CORRUPT).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 /** What a folder set aside for removal is renamed with. */
@@ -30,15 +30,12 @@ export function retireStateDirs(stateDir: string, names: readonly string[]): voi
   for (const dir of aside) rmSync(dir, { recursive: true, force: true });
 }
 
-/** Remove what a removal cut short left set aside in `stateDir`; returns the folders removed. */
-export function removeRetiredLeftovers(stateDir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(stateDir);
-  } catch {
-    return []; // no state dir yet
-  }
-  const left = names.filter((n) => n.endsWith(RETIRED_SUFFIX));
+/**
+ * Remove what a removal of the folders `names` cut short left set aside in `stateDir`; returns
+ * what it removed. Only those names: anything else in the directory is not ours to delete.
+ */
+export function removeRetiredLeftovers(stateDir: string, names: readonly string[]): string[] {
+  const left = names.map((n) => `${n}${RETIRED_SUFFIX}`).filter((n) => existsSync(join(stateDir, n)));
   for (const n of left) rmSync(join(stateDir, n), { recursive: true, force: true });
   return left;
 }

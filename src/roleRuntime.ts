@@ -125,7 +125,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
     port: cfg.healthPort,
     host: cfg.healthHost,
     status: () => ({
-      role, name: cfg.name, state: instance ? "running" : "starting",
+      role, name: cfg.name, namespace: cfg.namespace, state: instance ? "running" : "starting",
       rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576), gcForced: governor.collections,
       ...(instance?.status() ?? {}),
       ...(transport ? { broker: transport.connected ? "connected" : "reconnecting" } : {}),

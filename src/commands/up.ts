@@ -90,7 +90,6 @@ export const upCommand: Command = {
     const logDir = join(stateDir, "logs");
     mkdirSync(logDir, { recursive: true });
     const clusterFile = join(stateDir, "cluster.json");
-    for (const left of removeRetiredLeftovers(stateDir)) log.info(`removed ${join(stateDir, left)}, which an earlier --delete-on-exit set aside`);
 
     // Listening before anything starts: a signal while the broker or the children start must
     // still stop them (it is acted on once starting is over).
@@ -142,8 +141,12 @@ export const upCommand: Command = {
             // Their sessions' messages went with the queues: kept, the next coffee up here would
             // resume sessions whose data is gone, and its clients would wait out the stall deadline.
             if (deleted) {
-              retireStateDirs(stateDir, brokerBoundState);
-              log.info(`deleted namespace ${namespace}, and the gateway's and aggregators' state in ${stateDir} (--delete-on-exit)`);
+              try {
+                retireStateDirs(stateDir, brokerBoundState);
+                log.info(`deleted namespace ${namespace}, and the gateway's and aggregators' state in ${stateDir} (--delete-on-exit)`);
+              } catch (err) {
+                log.warn(`deleted namespace ${namespace}, but not all of the gateway's and aggregators' state in ${stateDir}: ${errorMessage(err)}; delete it before starting a cluster there again`);
+              }
             }
           } else log.warn(`namespace ${namespace} not deleted (--delete-on-exit): this coffee up has not held it since its lock's connection was lost (the broker unreachable, or another connection holding it), and without the lock its queues may be another cluster's`);
         }
@@ -184,6 +187,7 @@ export const upCommand: Command = {
     const deploy = str(values, "deploy") as DeployMode;
     const plan = planCluster(replicas, int(values, "monitors"), deploy);
     brokerBoundState = plan.filter((p) => p.role === "gateway" || p.role === "aggregator").map((p) => p.name);
+    for (const left of removeRetiredLeftovers(stateDir, brokerBoundState)) log.info(`removed ${join(stateDir, left)}, which an earlier --delete-on-exit set aside`);
     const healthPorts = new Map<string, number>();
     try {
       const failure = mode === "memory" ? null : await brokerProbe(address);
@@ -246,6 +250,7 @@ export const upCommand: Command = {
           restarts: children.get(p.name)?.restarts ?? 0,
           ...(p.stage ? { stage: p.stage } : {}), ...(p.chain ? { chain: p.chain } : {}), ...(p.query ? { query: p.query } : {}),
           ...(inProcess && p.role !== "monitor" ? { inProcess: true } : {}),
+          namespace,
         }));
         try {
           writeJsonAtomic(clusterFile, entries);
@@ -322,7 +327,7 @@ export const upCommand: Command = {
         );
         for (const r of cluster.roles) local.push({ name: r.name, instance: r.instance, health: null });
         for (const [i, r] of cluster.roles.entries()) {
-          local[i]!.health = await startHealthServer({ port: healthPorts.get(r.name)!, host: "127.0.0.1", status: () => ({ role: r.role, name: r.name, ...r.instance.status() }) });
+          local[i]!.health = await startHealthServer({ port: healthPorts.get(r.name)!, host: "127.0.0.1", status: () => ({ role: r.role, name: r.name, namespace, ...r.instance.status() }) });
         }
       }
       writeCluster();

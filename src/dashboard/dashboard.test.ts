@@ -87,8 +87,7 @@ describe("dashboard server", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "coffee-dash-"));
     health = await startHealthServer({ port: 0, host: "127.0.0.1", status: () => ({ role: "gateway", name: "gateway", state: "running", sessions: 0, rowsIn: 10, openSessions: [], queues: [] }) });
-    // The health server answers from this process: its pid is the entry's (another counts as no answer).
-    const entries: ClusterProcess[] = [{ name: "gateway", role: "gateway", pid: process.pid, alive: true, healthPort: health.port, restarts: 3 }];
+    const entries: ClusterProcess[] = [{ name: "gateway", role: "gateway", pid: 42, alive: true, healthPort: health.port, restarts: 3 }];
     writeFileSync(join(dir, "cluster.json"), JSON.stringify(entries));
     port = freeTcpPort();
     dashboard = await startDashboard({ host: "127.0.0.1", port, clusterFile: join(dir, "cluster.json"), servedBy: "monitor-1", election: () => ({ leader: "monitor-1", term: 7, state: "leader" }), timeoutMs: 300, intervalMs: 100, historyPoints: 10 });
@@ -109,7 +108,7 @@ describe("dashboard server", () => {
     expect(await page.text()).toBe(DASHBOARD_HTML);
     const state = (await (await fetch(`${dashboard.url}api/state`)).json()) as DashboardState;
     expect(state.election).toEqual({ leader: "monitor-1", term: 7, state: "leader" });
-    expect(state.processes).toEqual([{ name: "gateway", role: "gateway", pid: process.pid, healthy: true, state: "running", uptimeS: expect.any(Number), rssMb: null, heapMb: null, restarts: 3, info: "0 sessions open · 10 rows in · 0 sessions finished" }]);
+    expect(state.processes).toEqual([{ name: "gateway", role: "gateway", pid: 42, healthy: true, state: "running", uptimeS: expect.any(Number), rssMb: null, heapMb: null, restarts: 3, info: "0 sessions open · 10 rows in · 0 sessions finished" }]);
     expect(state.queues).toEqual([]);
     expect((await fetch(`${dashboard.url}nope`)).status).toBe(404);
     expect((await fetch(dashboard.url, { method: "POST" })).status).toBe(405);
