@@ -49,7 +49,7 @@ test("an election port in use is CONFIG_INVALID naming the port, not Bun's bare 
       err = e;
     }
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message).toStartWith(`cannot listen for election messages on 127.0.0.1:${holder.port} (--election-port, or this id's port in --peers)`);
+    expect((err as ConfigError).message).toStartWith(`cannot listen for election messages on 127.0.0.1:${holder.port} (--election-port, or this id's port in --peers): in use by another process`);
   } finally {
     holder.stop(true);
   }

@@ -49,8 +49,11 @@ export function startElectionTransport(port: number, host: string, peers: PeerAd
     server = listenForPeers(port, host, onMessage, onHandlerError);
   } catch (err) {
     // Bun says only "Failed to listen at <host>": name the port and the options that set it. A
-    // refusal (CONFIG_INVALID, exit 2): the same port fails again at every restart.
-    throw new ConfigError(`cannot listen for election messages on ${host}:${port} (--election-port, or this id's port in --peers): ${errorMessage(err)}; is another process using it?`);
+    // port in use or a foreign address is a refusal (CONFIG_INVALID, exit 2): it fails again at
+    // every restart. Anything else (out of descriptors) may pass, and goes as it came.
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (code !== "EADDRINUSE" && code !== "EADDRNOTAVAIL") throw err;
+    throw new ConfigError(`cannot listen for election messages on ${host}:${port} (--election-port, or this id's port in --peers): ${code === "EADDRINUSE" ? "in use by another process" : "not an address of this machine"} (${errorMessage(err)})`);
   }
   return {
     send(to, message) {
