@@ -47,7 +47,7 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
       return Response.json({ error: "body must be JSON {term}" }, { status: 400 });
     }
     if (replace !== undefined && typeof replace !== "boolean") return Response.json({ error: "replace must be true or false" }, { status: 400 });
-    if (pid !== undefined && (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0)) return Response.json({ error: "pid must be a positive integer" }, { status: 400 });
+    if (pid !== undefined && pid !== null && (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0)) return Response.json({ error: "pid must be a positive integer or null" }, { status: 400 });
     if (typeof term !== "number" || !Number.isInteger(term) || term < 0 || term > highestTerm + MAX_TERM_STEP) {
       return Response.json({ error: `term must be an integer in 0..${highestTerm + MAX_TERM_STEP}` }, { status: 400 });
     }

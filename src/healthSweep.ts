@@ -100,6 +100,7 @@ export class HealthSweep {
     // A process taken out of the cluster file is no longer down: it is gone.
     const watched = new Set(entries.map((e) => e.name));
     for (const name of this.downSet) if (!watched.has(name)) this.forget(name);
+    for (const name of this.pids.keys()) if (!watched.has(name)) this.pids.delete(name);
     await Promise.all(entries.map(async (e) => {
       // Started again by someone else (coffee up, a request that waited): a fresh process gets a
       // fresh silence clock, and the longer bound until it answers once, as one started here does.
@@ -109,6 +110,7 @@ export class HealthSweep {
           this.silentSince.delete(e.name);
           this.foundRunningAt.delete(e.name);
           this.answeredSinceStart.delete(e.name);
+          this.startedHere.delete(e.name);
         }
         this.pids.set(e.name, e.pid);
       }
