@@ -93,12 +93,39 @@ export const chaosCommand: Command = {
     const rand = (): number => rng.float();
     const durationMs = int(values, "duration-s") * 1000;
     prepareChaosDir(dir);
+    // SIGINT / SIGTERM end the run early, through the same cleanup as its end: the cluster is
+    // stopped and its namespace deleted, not left on the broker by a chaos that died at once. A
+    // second signal kills the cluster instead of waiting for it to stop.
+    const interrupt = new AbortController();
+    const interrupted = new Promise<void>((resolve) => interrupt.signal.addEventListener("abort", () => resolve(), { once: true }));
+    let up: Bun.Subprocess<"pipe", "pipe", "ignore"> | null = null;
+    const onSignal = (signal: string): void => {
+      if (interrupt.signal.aborted) {
+        log.info(`${signal} again: killing the cluster`);
+        up?.kill("SIGKILL");
+        return;
+      }
+      log.info(`${signal}: stopping the run${up ? ", the cluster, and deleting its namespace" : ""}`);
+      interrupt.abort();
+    };
+    const onSigint = (): void => onSignal("SIGINT");
+    const onSigterm = (): void => onSignal("SIGTERM");
+    process.on("SIGINT", onSigint);
+    process.on("SIGTERM", onSigterm);
+    /** What an interrupt before the cluster started leaves to do. */
+    const interruptedEarly = (): number => {
+      process.off("SIGINT", onSigint);
+      process.off("SIGTERM", onSigterm);
+      if (!bool(values, "keep")) rmSync(dir, { recursive: true, force: true });
+      process.stdout.write("chaos: interrupted before its cluster started\n");
+      return 130;
+    };
 
     const given = optStr(values, "data")?.split(",").map((d) => resolve(d.trim())).filter(Boolean);
     const clients = given ? given.length : int(values, "clients");
     const datasets: string[] = [];
     const expected: Record<string, string>[] = [];
-    for (let i = 0; i < clients; i++) {
+    for (let i = 0; i < clients && !interrupt.signal.aborted; i++) {
       let data = given?.[i];
       if (!data) {
         data = join(dir, "data", `client${i + 1}`);
@@ -108,33 +135,25 @@ export const chaosCommand: Command = {
       expected.push((await computeReference(data)).queries);
     }
 
+    if (interrupt.signal.aborted) return interruptedEarly();
     let broker: PrivateBroker | null = null;
     let address: BrokerAddress = brokerAddress(values);
     const restartAt = int(values, "broker-restart-at-s");
     if (restartAt > 0) {
       broker = await startPrivateBroker(join(dir, "rabbitmq"), (m) => log.info(m));
       address = { url: broker.url };
+      if (interrupt.signal.aborted) {
+        broker.stop();
+        return interruptedEarly();
+      }
     }
     const port = freeTcpPort();
     const namespace = `chaos${port}`;
     const stateDir = join(dir, "state");
     const replicas = optStr(values, "replicas");
-    const up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, ...(replicas ? ["--replicas", replicas] : [])], {
+    up = Bun.spawn([...selfCommand(), "up", "--state-dir", stateDir, "--port", String(port), "--namespace", namespace, ...(replicas ? ["--replicas", replicas] : [])], {
       env: { ...process.env, ...brokerEnv(address), [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>, stdin: "pipe", stdout: "pipe", stderr: "ignore",
     });
-    // SIGINT / SIGTERM end the run early, through the same cleanup as its end: the cluster is
-    // stopped and its namespace deleted, not left on the broker by a chaos that died at once.
-    const interrupt = new AbortController();
-    const interrupted = new Promise<void>((resolve) => interrupt.signal.addEventListener("abort", () => resolve(), { once: true }));
-    const onSignal = (signal: string): void => {
-      if (interrupt.signal.aborted) return;
-      log.info(`${signal}: stopping the run, the cluster, and deleting namespace ${namespace}`);
-      interrupt.abort();
-    };
-    const onSigint = (): void => onSignal("SIGINT");
-    const onSigterm = (): void => onSignal("SIGTERM");
-    process.on("SIGINT", onSigint);
-    process.on("SIGTERM", onSigterm);
     const started = performance.now();
     const kills = new Map<string, number>();
     let brokerRestarts = 0;
@@ -148,68 +167,71 @@ export const chaosCommand: Command = {
         if (done) throw new ConfigError(`coffee up stopped before it was ready; see ${join(stateDir, "logs")}`);
         banner += new TextDecoder().decode(value);
       }
-      const inProcess = readClusterFile(join(stateDir, "cluster.json")).filter((e) => roles.includes(e.role) && e.inProcess).map((e) => e.role);
-      if (inProcess.length > 0) {
-        throw new ConfigError(`no broker: coffee up runs ${[...new Set(inProcess)].join(", ")} in its own process (in-memory transport), so no kill could hit one of them alone; start RabbitMQ, install rabbitmq-server, or pass --roles monitor`);
+      // Interrupted before it was ready: straight to the cleanup.
+      if (!interrupt.signal.aborted) {
+        const inProcess = readClusterFile(join(stateDir, "cluster.json")).filter((e) => roles.includes(e.role) && e.inProcess).map((e) => e.role);
+        if (inProcess.length > 0) {
+          throw new ConfigError(`no broker: coffee up runs ${[...new Set(inProcess)].join(", ")} in its own process (in-memory transport), so no kill could hit one of them alone; start RabbitMQ, install rabbitmq-server, or pass --roles monitor`);
+        }
+        log.info(`cluster ready on port ${port}; killing ${roles.join(", ")} every ${int(values, "kill-min-ms")}-${int(values, "kill-max-ms")} ms for ${durationMs / 1000} s`);
+        const deadline = performance.now() + durationMs;
+
+        const killer = (async () => {
+          let restarted = false;
+          while (performance.now() < deadline && !interrupt.signal.aborted) {
+            const pause = int(values, "kill-min-ms") + rand() * (int(values, "kill-max-ms") - int(values, "kill-min-ms"));
+            await Promise.race([Bun.sleep(Math.min(pause, Math.max(0, deadline - performance.now()))), interrupted]);
+            if (performance.now() >= deadline || interrupt.signal.aborted) break;
+            if (broker && !restarted && performance.now() - started >= restartAt * 1000) {
+              restarted = true;
+              log.info("restarting the broker");
+              await broker.restart();
+              brokerRestarts++;
+              continue;
+            }
+            const entries = killable(readClusterFile(join(stateDir, "cluster.json")), roles);
+            const victim = entries[Math.floor(rand() * entries.length)];
+            if (!victim) continue;
+            try {
+              process.kill(victim.pid!, "SIGKILL");
+              kills.set(victim.role, (kills.get(victim.role) ?? 0) + 1);
+              log.info(`SIGKILL ${victim.name} (pid ${victim.pid})`);
+            } catch {
+              // Already gone: the supervisor is reviving it.
+            }
+          }
+        })();
+
+        const runClient = async (i: number): Promise<void> => {
+          for (let round = 1; performance.now() < deadline && !interrupt.signal.aborted; round++) {
+            const out = join(dir, "results", `client${i + 1}`);
+            const t0 = performance.now();
+            // Told our pid, so it stops if this run dies without its cleanup (a SIGKILL).
+            const p = Bun.spawn([...selfCommand(), "--role", "client", "--data", datasets[i]!, "--out", out, "--gateway", `127.0.0.1:${port}`, "--quiet", "--batch-rows", "200", "--window", "4"], {
+              stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
+            });
+            const stopClient = (): void => p.kill("SIGTERM");
+            interrupt.signal.addEventListener("abort", stopClient, { once: true });
+            const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+            interrupt.signal.removeEventListener("abort", stopClient);
+            // A session cut short by the interrupt says nothing of the cluster.
+            if (interrupt.signal.aborted) break;
+            const seconds = (performance.now() - t0) / 1000;
+            const sessionDir = /results in (\S+)/.exec(stdout)?.[1];
+            if (code !== 0 || !sessionDir) {
+              verdicts.push({ client: i + 1, round, session: "-", verdict: `failed: ${stderr.trim().split("\n")[0] ?? `exit ${code}`}`, seconds });
+              continue;
+            }
+            const parts: string[] = [];
+            for (const q of QUERIES) {
+              const v = compareResult(expected[i]![q]!, readFileSync(join(sessionDir, queryFileName(q)), "utf8"));
+              if (!v.exact) parts.push(`${q}: ${v.lost} lost, ${v.duplicated} duplicated, ${v.unexpected} unexpected`);
+            }
+            verdicts.push({ client: i + 1, round, session: sessionDir.split("session_")[1] ?? sessionDir, verdict: parts.length ? parts.join("; ") : "exact", seconds });
+          }
+        };
+        await Promise.all([killer, ...Array.from({ length: clients }, (_, i) => runClient(i))]);
       }
-      log.info(`cluster ready on port ${port}; killing ${roles.join(", ")} every ${int(values, "kill-min-ms")}-${int(values, "kill-max-ms")} ms for ${durationMs / 1000} s`);
-      const deadline = performance.now() + durationMs;
-
-      const killer = (async () => {
-        let restarted = false;
-        while (performance.now() < deadline && !interrupt.signal.aborted) {
-          const pause = int(values, "kill-min-ms") + rand() * (int(values, "kill-max-ms") - int(values, "kill-min-ms"));
-          await Promise.race([Bun.sleep(Math.min(pause, Math.max(0, deadline - performance.now()))), interrupted]);
-          if (performance.now() >= deadline || interrupt.signal.aborted) break;
-          if (broker && !restarted && performance.now() - started >= restartAt * 1000) {
-            restarted = true;
-            log.info("restarting the broker");
-            await broker.restart();
-            brokerRestarts++;
-            continue;
-          }
-          const entries = killable(readClusterFile(join(stateDir, "cluster.json")), roles);
-          const victim = entries[Math.floor(rand() * entries.length)];
-          if (!victim) continue;
-          try {
-            process.kill(victim.pid!, "SIGKILL");
-            kills.set(victim.role, (kills.get(victim.role) ?? 0) + 1);
-            log.info(`SIGKILL ${victim.name} (pid ${victim.pid})`);
-          } catch {
-            // Already gone: the supervisor is reviving it.
-          }
-        }
-      })();
-
-      const runClient = async (i: number): Promise<void> => {
-        for (let round = 1; performance.now() < deadline && !interrupt.signal.aborted; round++) {
-          const out = join(dir, "results", `client${i + 1}`);
-          const t0 = performance.now();
-          // Told our pid, so it stops if this run dies without its cleanup (a SIGKILL).
-          const p = Bun.spawn([...selfCommand(), "--role", "client", "--data", datasets[i]!, "--out", out, "--gateway", `127.0.0.1:${port}`, "--quiet", "--batch-rows", "200", "--window", "4"], {
-            stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } as Record<string, string>,
-          });
-          const stopClient = (): void => p.kill("SIGTERM");
-          interrupt.signal.addEventListener("abort", stopClient, { once: true });
-          const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-          interrupt.signal.removeEventListener("abort", stopClient);
-          // A session cut short by the interrupt says nothing of the cluster.
-          if (interrupt.signal.aborted) break;
-          const seconds = (performance.now() - t0) / 1000;
-          const sessionDir = /results in (\S+)/.exec(stdout)?.[1];
-          if (code !== 0 || !sessionDir) {
-            verdicts.push({ client: i + 1, round, session: "-", verdict: `failed: ${stderr.trim().split("\n")[0] ?? `exit ${code}`}`, seconds });
-            continue;
-          }
-          const parts: string[] = [];
-          for (const q of QUERIES) {
-            const v = compareResult(expected[i]![q]!, readFileSync(join(sessionDir, queryFileName(q)), "utf8"));
-            if (!v.exact) parts.push(`${q}: ${v.lost} lost, ${v.duplicated} duplicated, ${v.unexpected} unexpected`);
-          }
-          verdicts.push({ client: i + 1, round, session: sessionDir.split("session_")[1] ?? sessionDir, verdict: parts.length ? parts.join("; ") : "exact", seconds });
-        }
-      };
-      await Promise.all([killer, ...Array.from({ length: clients }, (_, i) => runClient(i))]);
     } finally {
       up.kill("SIGTERM");
       await up.exited;
