@@ -11,23 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { freeTcpPort } from "../src/ports.ts";
-import { generate, runCoffee, slowClient, startCluster, tempDir, type TestCluster } from "./harness.ts";
+import { generate, runCoffee, slowClient, startCluster, tempDir, until, type TestCluster } from "./harness.ts";
 
 setDefaultTimeout(120_000);
 
 const CHROMIUM = "/usr/bin/chromium";
 const SCREENSHOT = process.env.COFFEE_UPDATE_SCREENSHOT === "1" ? join(import.meta.dir, "..", "docs", "dashboard.png") : join(tmpdir(), "coffee-dashboard.png");
 
-/** Poll until `check` gives a value (the page announces nothing to the test). */
-async function until<T>(what: string, check: () => Promise<T | null>, ms = 30_000): Promise<T> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== null) return v;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(100);
-  }
-}
 
 /** The page's count of answered polls of /api/state. */
 const polls = async (page: Page): Promise<number> => Number((await page.getAttribute("body", "data-polls")) ?? "0");

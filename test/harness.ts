@@ -109,6 +109,20 @@ export async function startCluster(opts: { tag: string; extraArgs?: string[]; po
   };
 }
 
+/**
+ * Poll until `check` gives a value (neither null nor false), for what announces nothing to a test
+ * (a process's log file, a page, health replies); throws after `ms`.
+ */
+export async function until<T>(what: string, check: () => Promise<T | null | false> | T | null | false, ms = 30_000, everyMs = 50): Promise<T> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== null && v !== false) return v;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(everyMs);
+  }
+}
+
 /** Delete a test's namespace at AMQP_URL: its topology's queues and exchange, and `ownQueues`, the queues the test declared itself (unprefixed). */
 export async function deleteTestNamespace(namespace: string, ownQueues: readonly string[]): Promise<void> {
   const { conn } = await connectBroker({ url: AMQP_URL });

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pingHealth } from "../src/health.ts";
 import { freeTcpPort } from "../src/ports.ts";
-import { runCoffee, startCluster, type TestCluster } from "./harness.ts";
+import { runCoffee, startCluster, until, type TestCluster } from "./harness.ts";
 import { boundSockets } from "./sockets.ts";
 
 setDefaultTimeout(120_000);
@@ -19,16 +19,6 @@ const entries = (c: TestCluster): Entry[] => JSON.parse(readFileSync(join(c.stat
 const entry = (c: TestCluster, name: string): Entry => entries(c).find((e) => e.name === name)!;
 const monitorLog = (c: TestCluster, name: string): string => readFileSync(join(c.stateDir, "logs", `${name}.log`), "utf8");
 
-/** Poll (no process announces anything to the test) until `check` holds. */
-async function until<T>(what: string, check: () => Promise<T | null> | T | null, ms = 30_000): Promise<T> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== null && v !== false) return v;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(50);
-  }
-}
 
 /** The leader all healthy monitors agree on, or null while they disagree. */
 async function agreedLeader(c: TestCluster): Promise<{ leader: string; term: number } | null> {
