@@ -7,6 +7,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
+import { fsyncDirectory } from "./atomicFile.ts";
 import { CoffeeError, ProtocolError, errorMessage } from "./errors.ts";
 import { QUERIES, queryFileName, type QueryName } from "./schema.ts";
 import { writeAll } from "./wal.ts";
@@ -91,12 +92,7 @@ export class ResultFiles {
     if (!this.allComplete()) throw new ProtocolError(`results incomplete: ${this.missing().join(", ")}`);
     written(this.dir, () => {
       for (const q of this.files.keys()) renameSync(this.partPath(q), join(this.dir, queryFileName(q)));
-      const dir = openSync(this.dir, "r");
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
+      fsyncDirectory(this.dir);
     });
     this.committed = true;
   }

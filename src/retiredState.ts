@@ -5,8 +5,9 @@
  * `coffee up` removes, instead of a write-ahead log missing some of its files, which its process
  * would refuse for good (WAL_CORRUPT).
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from "node:fs";
+import { existsSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { fsyncDirectory } from "./atomicFile.ts";
 
 /** What a folder set aside for removal is renamed with. */
 const RETIRED_SUFFIX = ".deleting";
@@ -21,12 +22,7 @@ export function retireStateDirs(stateDir: string, names: readonly string[]): voi
     return to;
   });
   if (aside.length === 0) return;
-  const fd = openSync(stateDir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  fsyncDirectory(stateDir);
   for (const dir of aside) rmSync(dir, { recursive: true, force: true });
 }
 

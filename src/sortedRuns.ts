@@ -15,6 +15,7 @@
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
+import { fsyncDirectory } from "./atomicFile.ts";
 import { InternalError, WalError, type WalErrorCode } from "./errors.ts";
 import { ensureDurableDir, writeAll } from "./wal.ts";
 import { compareCodePoints } from "./textOrder.ts";
@@ -103,17 +104,9 @@ function writeDurably(path: string, bytes: Uint8Array): void {
   } finally {
     closeSync(fd);
   }
-  syncDir(dirname(path));
+  fsyncDirectory(dirname(path));
 }
 
-function syncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** What a run's trailer says: its rows and the bytes they take. Null for formats without one. */
 interface RunCheck {
