@@ -4,8 +4,6 @@
  * confirmed it; relays each session's result chunks to that session's connection only.
  */
 import type { TCPSocketListener } from "bun";
-import { randomUUID } from "node:crypto";
-import { encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { CoffeeError, ConfigError, ProtocolError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { tcpPortFree } from "../src/ports.ts";
@@ -14,9 +12,8 @@ import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { decodeClientMessage, encodeProtocolTransient, MAX_HEARTBEAT_MS, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
-import { MAX_FIELD_BYTES, type Entity } from "../src/schema.ts";
+import { MAX_FIELD_BYTES } from "../src/schema.ts";
 import { SocketWriter } from "../src/socketWriter.ts";
-import { PURGE_KEY } from "../src/topology.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
@@ -30,7 +27,8 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
-import { GATEWAY_STAGE, newSession as blankSession, resultsComplete, uploadConfirmed, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
+import { GATEWAY_STAGE, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
+import { GatewaySessions } from "../src/gatewaySessions.ts";
 import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 
@@ -104,14 +102,6 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   // Every confirm of the gateway's own publishes tells the probe the broker takes them.
   const transport = reportingConfirms(brokerTransport, () => probe.confirmed());
   const store = await GatewayStore.open(cfg.stateDir, metrics.onFsync);
-  const sessions = new Map<string, Session>();
-  /**
-   * Sessions whose `done` was sent, until their client's `bye` says its files are committed (or
-   * the TTL after it left without one): their results stay on disk for a resume meanwhile, but
-   * they hold no --max-sessions slot.
-   */
-  const finished = new Map<string, Session>();
-  metrics.sessionsOpen.track(GATEWAY_STAGE, () => sessions.size);
   const connections = new Set<Connection>();
   /** Connections in `connections` without a session yet (bounded by --max-handshakes). */
   let handshaking = 0;
@@ -154,94 +144,28 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     // A protocol error is final for the session: its client will not resume it. Purged before
     // the connection ends, which would otherwise purge it for leaving, under the wrong reason.
     const s = conn.session;
-    if (s && !s.done) purge(s, `${code}: ${errorMessage(err)}`);
+    if (s && !s.done) sessions.purge(s, `${code}: ${errorMessage(err)}`);
     endConnection(conn);
   };
+
+  const sessions: GatewaySessions = new GatewaySessions({
+    limits: cfg, store, group, transport, log, metrics, counters, send, fail, endConnection, armTimer, storageFailed,
+    newPump: (id) => relay.newPump(id),
+    sinkOf: (s, conn) => relay.sinkOf(s, conn),
+    isPaused: (s) => upload.isPaused(s),
+    stopping: () => shuttingDown !== null,
+  });
+  metrics.sessionsOpen.track(GATEWAY_STAGE, () => sessions.running.size);
+  const maybeFinish = (s: Session): void => sessions.maybeFinish(s);
 
   const upload = new UploadPublisher({ limits: cfg, transport, metrics, counters, send, fail, maybeFinish });
 
   const relay = new ResultRelay({
-    store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, sessionFailed, maybeFinish, storageFailed,
-    running: (id) => sessions.get(id),
-    known: (id) => sessions.get(id) ?? finished.get(id),
+    store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, maybeFinish, storageFailed,
+    sessionFailed: (s, err) => sessions.failed(s, err),
+    running: (id) => sessions.running.get(id),
+    known: (id) => sessions.running.get(id) ?? sessions.finished.get(id),
   });
-
-  const newSession = (id: string): Session => blankSession(id, relay.newPump(id));
-
-  /** Drop a session everywhere: aggregators (purge message), the registry, the log. */
-  function purge(s: Session, reason: string): void {
-    if (!sessions.has(s.id)) return;
-    if (s.ttlTimer) clearTimeout(s.ttlTimer);
-    sessions.delete(s.id);
-    // Nothing more goes to (or is read from) its client's connection on its behalf: a confirm
-    // or result arriving now finds no connection.
-    s.conn = null;
-    counters.sessionsPurged++;
-    metrics.sessionsPurged.inc(GATEWAY_STAGE);
-    log.info(`session ${s.id} purged: ${reason}`);
-    store.purge(s.id, reason);
-    // Forgotten durably first: a gateway that crashes now must not bring the session back after
-    // the aggregators already dropped it. Until the broker confirms the purge message, the log
-    // keeps it pending, and a restarted gateway publishes it again.
-    group.after(() => publishPurge(s.id, reason));
-  }
-
-  /**
-   * Compact the log if it grew long or holds nothing live; after every session that ends, however
-   * it ends. A failed snapshot leaves the log unusable (the WAL takes no more writes), so it stops
-   * the gateway as any log failure does, rather than at the next session's first record.
-   */
-  function compact(): void {
-    void store.maybeSnapshot().catch(storageFailed);
-  }
-
-  /** Tell the aggregators to drop a session; noted in the log once the broker has the message. */
-  function publishPurge(id: string, reason: string): void {
-    transport.publish(PURGE_KEY, encodeMessage({ kind: "purge", session: id, reason })).then(
-      // After shutdown the log is closed; the purge is then published again at the next start.
-      () => {
-        if (shuttingDown) return;
-        store.purgeConfirmed(id);
-        compact();
-      },
-      (err) => log.error(`purge of ${id} not published (published again when the gateway restarts): ${errorMessage(err)}`),
-    );
-  }
-
-  /**
-   * End a running session for `err`: its client is told now if connected, else when it resumes
-   * within the TTL (the log keeps why, across a restart too, rather than the client learning only
-   * that its session is unknown).
-   */
-  function sessionFailed(s: Session, err: CoffeeError): void {
-    // Kept whether or not a connection is there: the one the gateway holds may be dead already
-    // (nothing is read from it while the session computes), and its client will resume.
-    store.failed(s.id, err.code, err.message, Date.now() + cfg.sessionTtlMs);
-    if (s.conn) return fail(s.conn, err);
-    purge(s, `${err.code}: ${err.message}`);
-  }
-
-  /** The client is away: keep the session for `sessionTtlMs` so it can resume. */
-  function detach(s: Session): void {
-    s.conn = null;
-    if (s.ttlTimer) clearTimeout(s.ttlTimer);
-    const gone = `client gone for more than ${cfg.sessionTtlMs / 1000} s`;
-    // A finished session's aggregators are done with it already: only its stored results go.
-    s.ttlTimer = setTimeout(() => (s.done ? retire(s, gone) : purge(s, gone)), cfg.sessionTtlMs);
-  }
-
-  /** Forget a finished session: its client has its files (or gave up on them). */
-  function retire(s: Session, reason: string): void {
-    if (!finished.delete(s.id)) return;
-    // Counted here, not at `done`: a resumed session may be sent `done` twice.
-    counters.sessionsFinished++;
-    metrics.sessionsFinished.inc(GATEWAY_STAGE);
-    if (s.ttlTimer) clearTimeout(s.ttlTimer);
-    s.ttlTimer = null;
-    log.info(`session ${s.id} closed: ${reason}`);
-    store.close(s.id);
-    group.after(compact);
-  }
 
   /**
    * Turn away a connection over --max-handshakes: each one still to say hello holds a socket and
@@ -288,83 +212,22 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     connections.delete(conn);
     const s = conn.session;
     // A session purged or retired already (a protocol error, a bye) has nothing left to keep.
-    if (!s || s.conn !== conn || (sessions.get(s.id) !== s && finished.get(s.id) !== s)) return;
+    if (!s || s.conn !== conn || !sessions.holds(s)) return;
     if (!s.done && !s.welcomed) {
       // Its client never learned the id, so it cannot resume: free the --max-sessions slot now.
-      purge(s, "client left before its welcome");
+      sessions.purge(s, "client left before its welcome");
     } else {
       log.info(`session ${s.id}: client disconnected${s.done ? " after done without a bye" : ""}; keeping it ${cfg.sessionTtlMs / 1000} s for a resume`);
-      detach(s);
+      sessions.detach(s);
     }
   }
 
   function hello(conn: Connection, msg: ClientMessage): void {
-    if (msg.t === "resume") return resume(conn, msg);
-    if (msg.t !== "hello") throw new ProtocolError(`expected hello or resume, got ${msg.t}`);
+    if (msg.t !== "hello" && msg.t !== "resume") throw new ProtocolError(`expected hello or resume, got ${msg.t}`);
     checkProtocolVersion(msg.v);
     checkToken(cfg.token, msg.token);
-    if (sessions.size >= cfg.maxSessions) {
-      counters.rejectedFull++;
-      throw new CoffeeError("SESSION_LIMIT", `server full: ${sessions.size} of ${cfg.maxSessions} sessions in use (the gateway's --max-sessions), try again later`);
-    }
-    const s = newSession(randomUUID());
-    s.conn = conn;
-    sessions.set(s.id, s);
-    conn.session = s;
-    counters.sessionsStarted++;
-    metrics.sessionsStarted.inc(GATEWAY_STAGE);
-    store.open(s.id);
-    log.info(`session ${s.id} started (${sessions.size}/${cfg.maxSessions})`);
-    // Registered durably before the client learns its id, so it can always resume it.
-    group.after(() => {
-      if (conn.closed) return;
-      s.welcomed = true;
-      send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: false, heartbeatMs: cfg.heartbeatMs });
-    });
-  }
-
-  function resume(conn: Connection, msg: Extract<ClientMessage, { t: "resume" }>): void {
-    checkProtocolVersion(msg.v);
-    checkToken(cfg.token, msg.token);
-    const s = sessions.get(msg.session) ?? finished.get(msg.session);
-    const failedWhileAway = s ? null : store.failure(msg.session, Date.now());
-    if (failedWhileAway) throw new CoffeeError(failedWhileAway.code, failedWhileAway.message);
-    if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
-    if (s.done) {
-      // Finished, but its client never said bye: it may lack results. Everything is sent again.
-      finished.delete(s.id);
-      sessions.set(s.id, s);
-      s.done = false;
-    }
-    const old = s.conn;
-    if (old && old !== conn) {
-      endConnection(old);
-      // The client moved on: its old connection (half-open, say) must not hold a socket and buffers.
-      old.writer.abort();
-    }
-    if (s.ttlTimer) clearTimeout(s.ttlTimer);
-    s.ttlTimer = null;
-    s.conn = conn;
-    conn.session = s;
-    if (upload.isPaused(s)) conn.socket.pause();
-    // The client knows what it sent; everything it did not see acknowledged it sends again. Its
-    // word replaces what an earlier resume said (a forged one would otherwise stick): an
-    // end-of-stream it has no ack for comes again, and a repeated one is dropped downstream.
-    s.nextSeq = new Map(Object.entries(msg.sent) as [Entity, number][]);
-    s.eosCount.clear();
-    s.eosConfirmed.clear();
-    for (const e of msg.eos) {
-      s.eosCount.set(e, msg.sent[e] ?? 0);
-      s.eosConfirmed.add(e);
-    }
-    counters.sessionsResumed++;
-    // Not done before the client has sent again what it had not seen acknowledged.
-    s.awaitingResend = true;
-    log.info(`session ${s.id} resumed`);
-    send(conn, { t: "welcome", session: s.id, maxInFlight: cfg.maxInFlight, resumed: true, heartbeatMs: cfg.heartbeatMs });
-    s.delivered.clear();
-    // Every stored chunk again, in order; chunks arriving meanwhile queue up behind them.
-    s.results.resend(relay.sinkOf(s, conn), store.chunks(s.id));
+    if (msg.t === "resume") sessions.resume(conn, msg);
+    else sessions.start(conn);
   }
 
   function onFrame(conn: Connection, frame: Uint8Array): void {
@@ -389,47 +252,21 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     else if (msg.t === "resent") {
       if (!conn.session.awaitingResend) throw new ProtocolError("resent without a resume to end");
       conn.session.awaitingResend = false;
-      maybeFinish(conn.session);
+      sessions.maybeFinish(conn.session);
     } else if (msg.t === "bye") {
       if (!conn.session.done) throw new ProtocolError("bye before done");
-      retire(conn.session, "its client has the results");
+      sessions.retire(conn.session, "its client has the results");
       void conn.writer.end(cfg.idleTimeoutMs);
     } else if (msg.t === "abort") {
       const s = conn.session;
-      if (s.done) retire(s, "its client gave it up");
-      else purge(s, "its client gave it up");
+      if (s.done) sessions.retire(s, "its client gave it up");
+      else sessions.purge(s, "its client gave it up");
       void conn.writer.end(cfg.idleTimeoutMs);
     }
     else throw new ProtocolError(`unexpected ${msg.t} during a session`);
   }
 
-  /**
-   * A session is done once its connected client has every query's chunks and every batch and
-   * end-of-stream was confirmed and acked: `done` must never overtake an ack.
-   */
-  function maybeFinish(s: Session): void {
-    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !uploadConfirmed(s) || !resultsComplete(store.chunks(s.id))) return;
-    s.done = true;
-    sessions.delete(s.id);
-    finished.set(s.id, s);
-    send(s.conn, { t: "done" });
-    log.info(`session ${s.id} finished: results sent`);
-    // Written is not received: the session and its results stay until the client's bye.
-    armTimer(s.conn);
-  }
-
-  // Sessions the log remembers wait for their clients to resume (or for the TTL).
-  for (const id of store.sessions.keys()) {
-    const s = newSession(id);
-    s.welcomed = true;
-    // Every result stored: the aggregators are done with it, and only its client, which never
-    // said bye, may still want them. It is finished: no --max-sessions slot, retired at the TTL.
-    s.done = !store.damaged.has(id) && resultsComplete(store.chunks(id));
-    (s.done ? finished : sessions).set(id, s);
-    const damage = store.damaged.get(id);
-    if (damage) log.error(`${damage}: its client will get WAL_CORRUPT when it resumes`);
-  }
-  if (sessions.size + finished.size > 0) log.info(`recovered ${sessions.size + finished.size} session(s) awaiting their clients (${finished.size} with every result)`);
+  sessions.recover();
   let shuttingDown: Promise<void> | null = null;
   let heartbeats: ReturnType<typeof setInterval> | null = null;
   /**
@@ -443,7 +280,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   /** Fail a session whose pipeline stored no result for --result-timeout-s (src/stallWatch.ts). */
   function watchStall(s: Session, now: number, brokerHeld: boolean): void {
     if (!isStalled(s, store.chunks(s.id), now, cfg.resultTimeoutMs, brokerHeld)) return;
-    sessionFailed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended (a stage lost this session's data or is stuck); the session was dropped`));
+    sessions.failed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended (a stage lost this session's data or is stuck); the session was dropped`));
   }
 
   /**
@@ -455,7 +292,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
    */
   function heartbeat(): void {
     const now = performance.now();
-    const open = [...sessions.values()];
+    const open = [...sessions.running.values()];
     // Once held, probed until the broker takes publishes again, so the status does not go stale.
     const held = (open.length > 0 || hold.held) && hold.tick(now);
     for (const s of open) watchStall(s, now, held);
@@ -464,9 +301,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       if (s && s.conn === conn && s.welcomed && !s.done) send(conn, held ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" });
     }
   }
-  // Purges a crash cut short; an aggregator that already has one ignores it (the session ended).
-  if (store.pendingPurges.size > 0) log.info(`publishing ${store.pendingPurges.size} purge(s) the broker had not confirmed before the restart`);
-  for (const [id, reason] of store.pendingPurges) publishPurge(id, reason);
+  sessions.republishPurges();
 
   return {
     port: () => server?.port ?? cfg.port,
@@ -528,9 +363,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       }
       log.info(`gateway listening on ${cfg.host}:${server.port} (max ${cfg.maxSessions} sessions)`);
       if (cfg.token === null && isWildcardHost(cfg.host)) log.warn(OPEN_GATEWAY_WARNING);
-      // The TTL of recovered sessions runs from now, when their clients can first come back: a
-      // broker slow to answer at startup must not expire them.
-      for (const s of [...sessions.values(), ...finished.values()]) if (!s.conn && !s.ttlTimer) detach(s);
+      sessions.awaitClients();
       heartbeats = setInterval(heartbeat, cfg.heartbeatMs);
       listened(server.port);
       await stopped;
@@ -544,7 +377,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         queues?.stop();
         await consumer?.cancel();
         for (const c of connections) endConnection(c);
-        for (const s of [...sessions.values(), ...finished.values()]) if (s.ttlTimer) clearTimeout(s.ttlTimer);
+        sessions.stopTimers();
         await group.now();
         await store.shutdown();
         stop();
@@ -552,8 +385,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       return shuttingDown;
     },
     status: () => ({
-      sessions: sessions.size, awaitingBye: finished.size, handshaking, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...counters,
-      openSessions: [...sessions.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
+      sessions: sessions.running.size, awaitingBye: sessions.finished.size, handshaking, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...counters,
+      openSessions: [...sessions.running.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
         id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered,
       })),
       queues: queues?.latest() ?? null,
