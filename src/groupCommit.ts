@@ -3,19 +3,38 @@
  * fsync) per turn of the event loop serves everything queued in it.
  */
 
+/**
+ * What awaits a commit of a group that stopped: it never settles, as nothing after a failed commit
+ * happens in a process that exited there. A new one each time: one shared promise would keep
+ * every waiter's continuation for good.
+ */
+const never = (): Promise<never> => new Promise<never>(() => {});
+
 /** Batches commits of a log and runs callbacks once their records are durable. */
 export class GroupCommit {
   private pending: (() => void)[] = [];
   private scheduled = false;
+  private stopped = false;
 
   /**
-   * `commit` makes everything logged so far durable; when it fails the process must stop
-   * (durability is unknown), which `fatal` does.
+   * `commit` makes everything logged so far durable; when it fails the role must stop
+   * (durability is unknown), which `fatal` sees to: a process exits there, and an in-process role
+   * halts, its group with it (nothing that waited on the commit runs).
    */
-  constructor(private readonly commit: () => Promise<void>, private readonly fatal: (err: unknown) => never) {}
+  constructor(private readonly commit: () => Promise<void>, private readonly fatal: (err: unknown) => void) {}
+
+  /**
+   * Commit nothing more, and run nothing that waits on a commit, now or later: the role halts
+   * after a storage failure, and must not ack what its log may not hold.
+   */
+  stop(): void {
+    this.stopped = true;
+    this.pending = [];
+  }
 
   /** Run `then` after the next commit. */
   after(then: () => void): void {
+    if (this.stopped) return;
     this.pending.push(then);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -27,9 +46,16 @@ export class GroupCommit {
 
   /** Commit at once and run everything waiting for it. */
   async now(): Promise<void> {
+    if (this.stopped) return never();
     const waiting = this.pending;
     this.pending = [];
-    await this.commit().catch(this.fatal);
+    try {
+      await this.commit();
+    } catch (err) {
+      this.stop();
+      this.fatal(err);
+      return never();
+    }
     for (const f of waiting) f();
   }
 }
