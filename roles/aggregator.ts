@@ -22,6 +22,7 @@ import { AggregatorStore } from "../src/aggregatorStore.ts";
 import { CoffeeError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
+import { exitOnFatal, FatalStop, type OnFatal } from "../src/fatal.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
@@ -39,11 +40,20 @@ export interface AggregatorConfig {
   stateDir: string | null;
 }
 
-/**
- * Create an aggregator on a transport; with `stateDir`, its state is write-ahead logged there.
- * Its batches, rows, sessions and log fsyncs are counted in `metrics`.
- */
-export async function createAggregator(cfg: AggregatorConfig, transport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "aggregator", name: `agg-${cfg.query}` })): Promise<RoleInstance> {
+/** What an aggregator runs with besides its options, its transport and its log. */
+export interface AggregatorRuntime {
+  /** Where its batches, rows, sessions and log fsyncs are counted. */
+  metrics?: CoffeeMetrics;
+  /**
+   * Told a failure of the log or a spilled run (src/fatal.ts): the command's exits 70. The
+   * aggregator then halts (see halt() in createAggregator) and its run() rejects with the failure.
+   */
+  onFatal?: OnFatal;
+}
+
+/** Create an aggregator on a transport; with `stateDir`, its state is write-ahead logged there. */
+export async function createAggregator(cfg: AggregatorConfig, transport: Transport, log: Logger, runtime: AggregatorRuntime = {}): Promise<RoleInstance> {
+  const { metrics = new CoffeeMetrics({ role: "aggregator", name: `agg-${cfg.query}` }), onFatal = () => {} } = runtime;
   const reducer: QueryReducer = REDUCERS[cfg.query];
   const spec = AGGREGATORS.find((a) => a.query === cfg.query)!;
   const stage = { stage: spec.queue };
@@ -65,14 +75,26 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
    */
   const resultFailed = new Set<string>();
   let consumer: Consumer | null = null;
+  let shuttingDown: Promise<void> | null = null;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
   /** A failed write or fsync of the log or a spilled run leaves what is durable unknown: stop, and let the supervisor restart us. */
-  const fatal = (err: unknown): never => {
-    log.error(`write-ahead log or spilled run failure, exiting: ${codedMessage(err)}`);
-    process.exit(70);
-  };
+  const stop = new FatalStop(onFatal, halt);
+  const fatal = (err: unknown): void => stop.fail(err);
   const group = new GroupCommit(() => store?.commit() ?? Promise.resolve(), fatal);
+
+  /**
+   * Stop after a storage failure, in-process, as the process would have by exiting: nothing more
+   * is applied, committed, acked or published. The consumer is cancelled (what it had not acked
+   * goes back to the queue), and the log is closed; a message being handled stops at its next
+   * commit, which never comes. run() rejects with the failure; shutdown() has nothing left to do.
+   */
+  function halt(): void {
+    group.stop();
+    shuttingDown ??= Promise.resolve();
+    void consumer?.cancel().catch(() => {});
+    void store?.close().catch(() => {});
+  }
 
   /**
    * Publish a complete session's result, then log it finished. A crash in between publishes the
@@ -133,7 +155,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       try {
         return await publishResult(id);
       } catch (err) {
-        if (isWalWriteFailure(err)) fatal(err);
+        if (isWalWriteFailure(err)) return fatal(err);
         if (err instanceof CoffeeError && err.code === "BROKER_UNAVAILABLE") throw err;
         // Finished after all (the throw came after it was marked so): nothing to try or fail.
         if (!state.isComplete(id)) return;
@@ -172,7 +194,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       effect = state.apply(msg);
     } catch (err) {
       // A spilled run could not be written: as with the log, what is durable is unknown.
-      if (isWalWriteFailure(err)) fatal(err);
+      if (isWalWriteFailure(err)) return fatal(err);
       // Anything else is the reducer failing on this message, as it would on every redelivery:
       // the session fails (the gateway purges it, which drops what this message left behind).
       // Not retried, unlike a worker's pure operators: the reducer may have changed part of the
@@ -218,7 +240,6 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     }
   }
 
-  let shuttingDown: Promise<void> | null = null;
   /** The delivery being handled (the consumer is serial), for shutdown to wait on. */
   let handling: Promise<void> = Promise.resolve();
   /**
@@ -231,35 +252,39 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     handling = running.catch(() => {});
     return running;
   };
+  /** Publish what recovery left complete, then consume until shut down. */
+  async function serve(): Promise<void> {
+    // Sessions whose last batch was logged but whose result was not yet published; a stop
+    // meanwhile waits for the one being published, like for a delivery being handled.
+    const republished = (async () => {
+      for (const id of state.completeSessions()) {
+        if (shuttingDown) return;
+        await finishSession(id);
+      }
+      await group.now();
+    })();
+    handling = republished.catch(() => {});
+    await republished;
+    // Stopped meanwhile: return once the stop is over (the log closed), not before.
+    if (shuttingDown) return void (await shuttingDown);
+    consumer = await transport.consume(spec.queue, { prefetch: cfg.prefetch, concurrent: false }, handleUnlessStopping);
+    log.info(`aggregator ${cfg.query} consuming ${spec.queue}`);
+    await finished;
+  }
+
   return {
-    async run() {
-      // Sessions whose last batch was logged but whose result was not yet published; a stop
-      // meanwhile waits for the one being published, like for a delivery being handled.
-      const republished = (async () => {
-        for (const id of state.completeSessions()) {
-          if (shuttingDown) return;
-          await finishSession(id);
-        }
-        await group.now();
-      })();
-      handling = republished.catch(() => {});
-      await republished;
-      // Stopped meanwhile: return once the stop is over (the log closed), not before.
-      if (shuttingDown) return void (await shuttingDown);
-      consumer = await transport.consume(spec.queue, { prefetch: cfg.prefetch, concurrent: false }, handleUnlessStopping);
-      log.info(`aggregator ${cfg.query} consuming ${spec.queue}`);
-      await finished;
-    },
+    run: () => stop.orFailure(serve()),
     shutdown() {
       // Once: a second call would commit to a closed log, which the group commit takes as fatal.
-      shuttingDown ??= (async () => {
+      // A storage failure meanwhile halts the aggregator, which ends its shutdown too.
+      shuttingDown ??= stop.orHalt((async () => {
         await consumer?.cancel();
         // A session being finished (its result publishing) is finished before the log closes.
         await handling;
         await group.now();
         await store?.close();
         done();
-      })();
+      })());
       return shuttingDown;
     },
     status: () => ({ query: cfg.query, sessions: state.size, malformed, failedSessions, ...state.counters, ...(store ? { durableLsn: store.durableLsn } : {}) }),
@@ -290,7 +315,7 @@ export const aggregatorCommand: Command = {
     if (!lock.locked) log.warn(`state directory ${stateDir} is not locked against a second process: ${lock.unlockedBecause}`);
     try {
       return await runRoleProcess("aggregator", common, log, (t, metrics) =>
-        createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir }, t, log, metrics));
+        createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir }, t, log, { metrics, onFatal: exitOnFatal(log, "write-ahead log or spilled run") }));
     } finally {
       lock.release();
     }

@@ -5,7 +5,8 @@
  */
 import type { TCPSocketListener } from "bun";
 import type { Command } from "../src/command.ts";
-import { CoffeeError, ConfigError, ProtocolError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
+import { CoffeeError, ConfigError, ProtocolError, errorMessage, isWalWriteFailure } from "../src/errors.ts";
+import { exitOnFatal, FatalStop, type OnFatal } from "../src/fatal.ts";
 import { tcpPortFree } from "../src/ports.ts";
 import { FrameDecoder, writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
@@ -93,11 +94,22 @@ export interface GatewayInstance extends RoleInstance {
   listening: Promise<number>;
 }
 
-/**
- * Create a gateway on a transport; it listens once run() is called. Its work is counted in
- * `metrics`; every received frame is counted by the process's heap `governor`, if any.
- */
-export async function createGateway(cfg: GatewayConfig, brokerTransport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" }), governor?: HeapGovernor): Promise<GatewayInstance> {
+/** What a gateway runs with besides its options, its transport and its log. */
+export interface GatewayRuntime {
+  /** Where its work is counted. */
+  metrics?: CoffeeMetrics;
+  /** The process's heap governor, which counts every received frame. */
+  governor?: HeapGovernor;
+  /**
+   * Told a failure of the log or the result spool (src/fatal.ts): the command's exits 70. The
+   * gateway then halts (see halt() in createGateway) and its run() rejects with the failure.
+   */
+  onFatal?: OnFatal;
+}
+
+/** Create a gateway on a transport; it listens once run() is called. */
+export async function createGateway(cfg: GatewayConfig, brokerTransport: Transport, log: Logger, runtime: GatewayRuntime = {}): Promise<GatewayInstance> {
+  const { metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" }), governor, onFatal = () => {} } = runtime;
   const probe = new PublishProbe(brokerTransport.probePublish?.bind(brokerTransport));
   // Every confirm of the gateway's own publishes tells the probe the broker takes them.
   const transport = reportingConfirms(brokerTransport, () => probe.confirmed());
@@ -112,6 +124,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   let server: TCPSocketListener<Connection> | null = null;
   let consumer: Consumer | null = null;
   let queues: QueuePoller | null = null;
+  let heartbeats: ReturnType<typeof setInterval> | null = null;
+  let shuttingDown: Promise<void> | null = null;
   let stop: () => void = () => {};
   const stopped = new Promise<void>((r) => (stop = r));
   let listened: (port: number) => void = () => {};
@@ -120,11 +134,34 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   // Whoever awaits `listening` sees the failure; nobody awaiting it is not an unhandled error.
   listening.catch(() => {});
   /** The log or the result spool failed: what is durable is unknown, so the process stops and is revived. */
-  const storageFailed = (err: unknown): never => {
-    log.error(`write-ahead log or result spool failure, exiting: ${codedMessage(err)}`);
-    process.exit(70);
-  };
+  const fatal = new FatalStop(onFatal, halt);
+  const storageFailed = (err: unknown): void => fatal.fail(err);
   const group = new GroupCommit(() => store.commit(), storageFailed);
+
+  /**
+   * Stop after a storage failure, in-process, as the process would have by exiting: nothing more
+   * is committed, acked or sent. Listening stops, every connection is cut (its client resumes once
+   * a gateway is back), the results consumer is cancelled (the chunks it had not acked go back to
+   * the queue), timers stop, and the log and the spool are let go. run() rejects with the failure;
+   * shutdown() has nothing left to do.
+   */
+  function halt(err: unknown): void {
+    group.stop();
+    shuttingDown ??= Promise.resolve();
+    cannotListen(err);
+    if (heartbeats) clearInterval(heartbeats);
+    queues?.stop();
+    for (const c of connections) {
+      c.closed = true;
+      if (c.timer) clearTimeout(c.timer);
+      c.writer.abort();
+    }
+    connections.clear();
+    sessions.stopTimers();
+    server?.stop(true);
+    void consumer?.cancel().catch(() => {});
+    void store.abandon();
+  }
 
   const send = (conn: Connection | null, msg: GatewayMessage): void => {
     if (conn && !conn.closed) writeFrame(conn.writer, encodeProtocolTransient(msg));
@@ -132,7 +169,9 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
 
   const fail = (conn: Connection, err: unknown): void => {
     // The log could not take a record: this gateway can no longer promise anything to anyone.
-    if (isWalWriteFailure(err)) storageFailed(err);
+    if (isWalWriteFailure(err)) return storageFailed(err);
+    // Halted: a publish settling now has nobody left to tell, and the log takes nothing more.
+    if (fatal.failed) return;
     // Anything not raised on purpose is our fault, not the client's: said so, with the stack in our log.
     const code = err instanceof CoffeeError ? err.code : "INTERNAL";
     if (code === "INTERNAL") log.error(`internal error on a client connection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
@@ -267,8 +306,6 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   }
 
   sessions.recover();
-  let shuttingDown: Promise<void> | null = null;
-  let heartbeats: ReturnType<typeof setInterval> | null = null;
   /**
    * Whether the broker took no publish for a heartbeat interval: then no stage can publish a
    * result either, so stall deadlines wait, and an uploading client's acks stop too. Probed only
@@ -306,72 +343,12 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   return {
     port: () => server?.port ?? cfg.port,
     listening,
-    async run() {
-      queues = startQueuePoller(transport, QUEUE_POLL_MS, (m) => log.warn(m));
-      consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => relay.deliver(d));
-      // Shut down while the broker was slow to answer: nothing may start listening now.
-      if (shuttingDown) {
-        await consumer.cancel();
-        cannotListen(new CoffeeError("INTERRUPTED", "the gateway was shut down before it listened"));
-        return;
-      }
-      const listen = (): TCPSocketListener<Connection> => Bun.listen<Connection>({
-        hostname: cfg.host,
-        port: cfg.port,
-        socket: {
-          open(socket) {
-            const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
-            socket.data = conn;
-            if (handshaking >= cfg.maxHandshakes) return refuseConnection(conn);
-            handshaking++;
-            connections.add(conn);
-            armTimer(conn);
-          },
-          data(socket, data) {
-            const conn = socket.data;
-            if (conn.closed) return;
-            try {
-              for (const frame of conn.decoder.push(data)) {
-                if (conn.closed) return;
-                onFrame(conn, frame);
-              }
-            } catch (err) {
-              fail(conn, err);
-            }
-          },
-          drain(socket) {
-            socket.data.writer.drain();
-          },
-          close(socket) {
-            const conn = socket.data;
-            conn.writer.close();
-            // A refused connection (closed already, never in `connections`) has its linger timer.
-            if (conn.closed && conn.timer) clearTimeout(conn.timer);
-            endConnection(conn);
-          },
-          error(socket, err) {
-            log.warn(`socket error: ${err.message}`);
-          },
-        },
-      });
-      try {
-        server = listen();
-      } catch (err) {
-        const failure = new ConfigError(`--port ${cfg.port}: cannot listen on ${cfg.host}:${cfg.port} (${errorMessage(err)}; is another process using it?)`);
-        cannotListen(failure);
-        throw failure;
-      }
-      log.info(`gateway listening on ${cfg.host}:${server.port} (max ${cfg.maxSessions} sessions)`);
-      if (cfg.token === null && isWildcardHost(cfg.host)) log.warn(OPEN_GATEWAY_WARNING);
-      sessions.awaitClients();
-      heartbeats = setInterval(heartbeat, cfg.heartbeatMs);
-      listened(server.port);
-      await stopped;
-    },
+    run: () => fatal.orFailure(serve()),
     shutdown() {
       // Once: a second call would commit to a closed log, which the group commit takes for a
       // storage failure (exit 70).
-      shuttingDown ??= (async () => {
+      // A storage failure meanwhile halts the gateway, which ends its shutdown too.
+      shuttingDown ??= fatal.orHalt((async () => {
         server?.stop(true);
         if (heartbeats) clearInterval(heartbeats);
         queues?.stop();
@@ -381,7 +358,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         await group.now();
         await store.shutdown();
         stop();
-      })();
+      })());
       return shuttingDown;
     },
     status: () => ({
@@ -392,6 +369,70 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       queues: queues?.latest() ?? null,
     }),
   };
+
+  /** Consume results and listen until shut down. */
+  async function serve(): Promise<void> {
+    queues = startQueuePoller(transport, QUEUE_POLL_MS, (m) => log.warn(m));
+    consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => relay.deliver(d));
+    // Shut down while the broker was slow to answer: nothing may start listening now.
+    if (shuttingDown) {
+      await consumer.cancel();
+      cannotListen(new CoffeeError("INTERRUPTED", "the gateway was shut down before it listened"));
+      return;
+    }
+    const listen = (): TCPSocketListener<Connection> => Bun.listen<Connection>({
+      hostname: cfg.host,
+      port: cfg.port,
+      socket: {
+        open(socket) {
+          const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
+          socket.data = conn;
+          if (handshaking >= cfg.maxHandshakes) return refuseConnection(conn);
+          handshaking++;
+          connections.add(conn);
+          armTimer(conn);
+        },
+        data(socket, data) {
+          const conn = socket.data;
+          if (conn.closed) return;
+          try {
+            for (const frame of conn.decoder.push(data)) {
+              if (conn.closed) return;
+              onFrame(conn, frame);
+            }
+          } catch (err) {
+            fail(conn, err);
+          }
+        },
+        drain(socket) {
+          socket.data.writer.drain();
+        },
+        close(socket) {
+          const conn = socket.data;
+          conn.writer.close();
+          // A refused connection (closed already, never in `connections`) has its linger timer.
+          if (conn.closed && conn.timer) clearTimeout(conn.timer);
+          endConnection(conn);
+        },
+        error(socket, err) {
+          log.warn(`socket error: ${err.message}`);
+        },
+      },
+    });
+    try {
+      server = listen();
+    } catch (err) {
+      const failure = new ConfigError(`--port ${cfg.port}: cannot listen on ${cfg.host}:${cfg.port} (${errorMessage(err)}; is another process using it?)`);
+      cannotListen(failure);
+      throw failure;
+    }
+    log.info(`gateway listening on ${cfg.host}:${server.port} (max ${cfg.maxSessions} sessions)`);
+    if (cfg.token === null && isWildcardHost(cfg.host)) log.warn(OPEN_GATEWAY_WARNING);
+    sessions.awaitClients();
+    heartbeats = setInterval(heartbeat, cfg.heartbeatMs);
+    listened(server.port);
+    await stopped;
+  }
 }
 
 /** The gateway's own options; every role's (broker, health, metrics, ...) follow in OPTIONS. */
@@ -474,7 +515,8 @@ export const gatewayCommand: Command = {
     const lock = lockStateDir(cfg.stateDir);
     if (!lock.locked) log.warn(`state directory ${cfg.stateDir} is not locked against a second process: ${lock.unlockedBecause}`);
     try {
-      return await runRoleProcess("gateway", common, log, (t, metrics, governor) => createGateway(cfg, t, log, metrics, governor));
+      return await runRoleProcess("gateway", common, log, (t, metrics, governor) =>
+        createGateway(cfg, t, log, { metrics, governor, onFatal: exitOnFatal(log, "write-ahead log or result spool") }));
     } finally {
       lock.release();
     }

@@ -303,4 +303,13 @@ export class GatewayStore {
     await this.wal?.close();
     this.spool.close();
   }
+
+  /**
+   * Release the log's and the spool's files after a storage failure, whatever the log says on
+   * closing: a failed log writes nothing more, and a failed spool fails the log's next write.
+   */
+  async abandon(): Promise<void> {
+    await this.wal?.close().catch(() => {});
+    this.spool.close();
+  }
 }

@@ -33,8 +33,8 @@ export interface ResultRelayDeps {
   /** End a running session for `err`: told to its client now if connected, else when it comes back; purged everywhere. */
   sessionFailed(s: Session, err: CoffeeError): void;
   maybeFinish(s: Session): void;
-  /** The log or spool failed: the process must stop. */
-  storageFailed(err: unknown): never;
+  /** The log or spool failed: the gateway must stop (it halts, or its process exits). */
+  storageFailed(err: unknown): void;
 }
 
 /** Stores result chunks and relays them to their sessions' clients. */
@@ -50,7 +50,7 @@ export class ResultRelay {
       this.relay(d);
     } catch (err) {
       // Unacked, the chunk comes back after the restart; acked, it would be lost.
-      if (isWalWriteFailure(err)) this.deps.storageFailed(err);
+      if (isWalWriteFailure(err)) return this.deps.storageFailed(err);
       // A result that does not decode is a poison like any other (src/sessionFailure.ts): its
       // session, when the envelope still names a running one, fails rather than waits for it.
       const id = err instanceof DecodeError ? sessionOfUndecodable(d.body) : null;
@@ -74,7 +74,7 @@ export class ResultRelay {
         this.onPumpEvent(id, sink, e);
       } catch (err) {
         // Finishing a session writes to the log: its failure is the gateway's, as everywhere.
-        if (isWalWriteFailure(err)) storageFailed(err);
+        if (isWalWriteFailure(err)) return storageFailed(err);
         log.error(`session ${id}: ${errorMessage(err)}`);
       }
     });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, spyOn, test }
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
-import { createGateway, defaultGatewayConfig, HANDSHAKE_FRAME_BYTES, type GatewayConfig, type GatewayInstance } from "../roles/gateway.ts";
+import { createGateway, defaultGatewayConfig, HANDSHAKE_FRAME_BYTES, type GatewayConfig, type GatewayInstance, type GatewayRuntime } from "../roles/gateway.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { FrameDecoder } from "../src/frame.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
@@ -162,9 +162,9 @@ async function slowBroker(name: string): Promise<{ transport: Transport; answer:
 /** Run a gateway of its own (127.0.0.1, any port, `config` on top) for `body`; shut down after. */
 async function withGateway(
   config: Partial<GatewayConfig>, transport: Transport, body: (gw: GatewayInstance) => Promise<void>,
-  log: Logger = QUIET, governor?: Parameters<typeof createGateway>[4],
+  log: Logger = QUIET, governor?: GatewayRuntime["governor"],
 ): Promise<void> {
-  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, ...config }), transport, log, undefined, governor);
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, ...config }), transport, log, { governor });
   const running = gw.run();
   try {
     await body(gw);

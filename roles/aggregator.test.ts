@@ -1,0 +1,51 @@
+import { afterAll, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encodeMessage } from "../src/codec.ts";
+import type { Logger } from "../src/log.ts";
+import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
+import { Q1_RUN_ROWS } from "../src/queries/q1.ts";
+import { allQueues, outKey } from "../src/topology.ts";
+import type { Transport } from "../src/transport.ts";
+import { q1TransactionsBatch } from "../test/brokerMessages.ts";
+import { createAggregator } from "./aggregator.ts";
+
+const QUIET: Logger = { info() {}, warn() {}, error() {} };
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test("a sorted run that cannot be spilled reaches onFatal; the aggregator halts: the batch is not acked, run() rejects with the failure", async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "coffee-aggregator-fatal-"));
+  dirs.push(stateDir);
+  const session = "00000000-0000-4000-8000-000000005912";
+  const broker = new MemoryBroker();
+  const base = new MemoryTransport(broker, "fatal");
+  await base.declare(allQueues());
+  const acked: string[] = [];
+  const transport: Transport = {
+    declare: (q) => base.declare(q),
+    close: () => base.close(),
+    publish: (key, body) => base.publish(key, body),
+    consume: (queue, opts, handle) => base.consume(queue, opts, (d) => handle({ ...d, ack: () => { acked.push(queue); return d.ack(); } })),
+  };
+  const told: unknown[] = [];
+  const aggregator = await createAggregator({ query: "q1", prefetch: 8, chunkBytes: 256, stateDir }, transport, QUIET, { onFatal: (err) => void told.push(err) });
+  const running = aggregator.run();
+  // Where this session's runs go is a regular file: the first run cannot be written.
+  mkdirSync(join(stateDir, "spill"), { recursive: true });
+  writeFileSync(join(stateDir, "spill", session), "in the way");
+  await new MemoryTransport(broker, "fatal").publish(outKey("filter-amount"), encodeMessage(q1TransactionsBatch(session, Q1_RUN_ROWS)));
+
+  const failure = await running.then(() => null, (err: unknown) => err);
+  expect(failure).toMatchObject({ code: "WAL_IO_FAILED" });
+  expect(String(failure)).toContain("writing sorted run");
+  expect(told).toEqual([failure]);
+  // Not acked (a revived aggregator gets it again), not after the next group commit's turn either.
+  await new Promise((r) => setImmediate(r));
+  expect(acked).toEqual([]);
+  // Halted is stopped: shutdown has nothing left to wait for.
+  await aggregator.shutdown();
+});

@@ -1,0 +1,47 @@
+import { afterAll, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encodeMessage } from "../src/codec.ts";
+import type { Logger } from "../src/log.ts";
+import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
+import { PROTOCOL_VERSION } from "../src/protocol.ts";
+import { allQueues, RESULTS_KEY } from "../src/topology.ts";
+import { frame, openRaw } from "../test/rawGateway.ts";
+import { createGateway, defaultGatewayConfig } from "./gateway.ts";
+
+const QUIET: Logger = { info() {}, warn() {}, error() {} };
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test("a result spool that cannot be written reaches onFatal; the gateway halts: its client is cut off, run() rejects with the failure", async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "coffee-gateway-fatal-"));
+  dirs.push(stateDir);
+  const broker = new MemoryBroker();
+  const transport = new MemoryTransport(broker, "fatal");
+  await transport.declare(allQueues());
+  const told: unknown[] = [];
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir }), transport, QUIET, { onFatal: (err) => void told.push(err) });
+  const running = gw.run();
+  const port = await gw.listening;
+  const client = await openRaw(port);
+  client.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+  const welcome = await client.next("welcome");
+  if (welcome.t !== "welcome") throw new Error(`expected a welcome, got ${JSON.stringify(welcome)}`);
+  // Where this session's results go is a directory: the first chunk cannot be spooled.
+  mkdirSync(join(stateDir, "results", `${welcome.session}.chunks`));
+  await new MemoryTransport(broker, "fatal").publish(RESULTS_KEY, encodeMessage({ kind: "result", session: welcome.session, query: "q1", chunk: 0, last: false, csv: "transaction_id,final_amount\n" }));
+
+  const failure = await running.then(() => null, (err: unknown) => err);
+  expect(failure).toMatchObject({ code: "WAL_IO_FAILED" });
+  expect(String(failure)).toContain("result spool");
+  expect(told).toEqual([failure]);
+  // Cut off, as by a gateway process that exited; nothing more comes, and nobody is listening.
+  await client.closed;
+  expect(client.seen.map((m) => m.t)).toEqual(["welcome"]);
+  await expect(Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })).rejects.toThrow();
+  // Halted is stopped: shutdown has nothing left to wait for.
+  await gw.shutdown();
+});
