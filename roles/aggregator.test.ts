@@ -1,6 +1,5 @@
-import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeMessage } from "../src/codec.ts";
 import type { Logger } from "../src/log.ts";
@@ -9,17 +8,14 @@ import { Q1_RUN_ROWS } from "../src/queries/q1.ts";
 import { allQueues, outKey } from "../src/topology.ts";
 import type { Transport } from "../src/transport.ts";
 import { q1TransactionsBatch } from "../test/brokerMessages.ts";
+import { scratchDirs } from "../test/harness.ts";
 import { createAggregator } from "./aggregator.ts";
 
 const QUIET: Logger = { info() {}, warn() {}, error() {} };
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const scratch = scratchDirs();
 
 test("a sorted run that cannot be spilled reaches onFatal; the aggregator halts: the batch is not acked, run() rejects with the failure", async () => {
-  const stateDir = mkdtempSync(join(tmpdir(), "coffee-aggregator-fatal-"));
-  dirs.push(stateDir);
+  const stateDir = scratch("aggregator-fatal");
   const session = "00000000-0000-4000-8000-000000005912";
   const broker = new MemoryBroker();
   const base = new MemoryTransport(broker, "fatal");

@@ -1,24 +1,20 @@
-import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { encodeMessage } from "../src/codec.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { PROTOCOL_VERSION } from "../src/protocol.ts";
 import { allQueues, RESULTS_KEY } from "../src/topology.ts";
+import { scratchDirs } from "../test/harness.ts";
 import { frame, openRaw } from "../test/rawGateway.ts";
 import { createGateway, defaultGatewayConfig } from "./gateway.ts";
 
 const QUIET: Logger = { info() {}, warn() {}, error() {} };
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const scratch = scratchDirs();
 
 test("a result spool that cannot be written reaches onFatal; the gateway halts: its client is cut off, run() rejects with the failure", async () => {
-  const stateDir = mkdtempSync(join(tmpdir(), "coffee-gateway-fatal-"));
-  dirs.push(stateDir);
+  const stateDir = scratch("gateway-fatal");
   const broker = new MemoryBroker();
   const transport = new MemoryTransport(broker, "fatal");
   await transport.declare(allQueues());
