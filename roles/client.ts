@@ -1,14 +1,14 @@
 /**
  * Client role: streams a dataset folder to the gateway and writes the four result files.
- * A reader task parses CSV into batches (bounded queue) while the sender keeps at most `window`
- * batches unacknowledged, so memory stays flat and the broker's pace sets the client's pace.
+ * The upload and its window are src/clientUpload.ts; reconnects, their retry budget and the
+ * idle watch src/clientReconnect.ts. Here: options, the checks before a session, the progress
+ * view, and the gateway's messages.
  */
 import { accessSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { jitteredBackoffMs } from "../src/backoff.ts";
-import { BoundedQueue } from "../src/boundedQueue.ts";
 import type { Command } from "../src/command.ts";
-import { readEntityFile, type TextBatch } from "../src/csvSource.ts";
+import { IdleWatch, Reconnect } from "../src/clientReconnect.ts";
+import { ClientUpload, uploadDataset } from "../src/clientUpload.ts";
 import { CoffeeError, ConfigError, DecodeError, codedMessage, errorMessage, exitCodeOf } from "../src/errors.ts";
 import { isConnectablePort, splitHostPort } from "../src/hostPort.ts";
 import { GatewayConnection } from "../src/gatewayConnection.ts";
@@ -17,7 +17,7 @@ import { HEAP_LIMIT_OPTION, startHeapGovernor } from "../src/heapGovernor.ts";
 import { bool, int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { Progress } from "../src/progress.ts";
 import { LogLines, renderFrame, renderSummary, stamp, type EntityView, type ProgressView, type QueryView } from "../src/progressBars.ts";
-import { PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
+import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { RejectReport, rejectReportLines } from "../src/rejectReport.ts";
 import { ResultFiles } from "../src/resultFiles.ts";
 import { validateDataset } from "../src/datasetCheck.ts";
@@ -134,13 +134,6 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   let rowsSent = 0;
   /** Rows the reader rejected (field count, quotes, UTF-8): read but never sent. */
   let rowsRejectedHere = 0;
-  /** Batches sent and not yet acknowledged, with their message, to send again after a resume. */
-  const inFlight = new Map<string, { file: string; rows: number; msg: ClientMessage }>();
-  const seqs = new Map<Entity, number>();
-  const eosSent = new Map<Entity, number>();
-  const eosAcked = new Set<Entity>();
-  const waiters: (() => void)[] = [];
-  const wakeAll = (): void => { for (const w of waiters.splice(0)) w(); };
   // Rows are not known up front, bytes are: progress is estimated from the files' sizes.
   const fileSizes = new Map<string, number | null>();
   const entities = new Map<Entity, EntityView>(SEND_ORDER.map((entity) => {
@@ -165,28 +158,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const view = (): ProgressView => ({ session, startedMs: sessionStarted, entities: [...entities.values()], queries: [...queries.values()], brokerHeld, resuming });
   const logLines = new LogLines();
   const progress = new Progress(!cfg.quiet, { frame: (width, now) => renderFrame(view(), width, now), log: (now) => logLines.next(view(), now) }, { tty: 200, log: cfg.progressMs });
-  /** An entity is done once the gateway confirmed its end of stream and every one of its batches. */
-  const checkDone = (entity: Entity): void => {
-    const e = entities.get(entity)!;
-    if (e.phase === "acking" && eosAcked.has(entity) && e.rowsAcked === e.rowsSent) {
-      e.phase = "done";
-      e.doneMs = performance.now();
-    }
-  };
-  let settled = false;
-  let settle: { resolve: () => void; reject: (e: Error) => void };
-  const finished = new Promise<void>((resolve, reject) => (settle = {
-    resolve: () => { settled = true; resolve(); },
-    reject: (e) => { settled = true; reject(e); },
-  }));
-  finished.catch(() => {});
-  const interrupted = (): void => settle.reject(new CoffeeError("INTERRUPTED", `interrupted${cfg.signal?.reason ? ` by ${String(cfg.signal.reason)}` : ""}; session ${session ?? "(none yet)"} given up`));
-  if (cfg.signal?.aborted) interrupted();
-  cfg.signal?.addEventListener("abort", interrupted, { once: true });
-  /** Set once the run succeeded: anything else on the way out gives the session up. */
-  let succeeded = false;
-  const { promise: welcomed, resolve: welcome } = Promise.withResolvers<void>();
-  let window = cfg.window;
+
   let conn: GatewayConnection | null = null;
   /** The connection the gateway last welcomed us on. */
   let welcomedOn: GatewayConnection | null = null;
@@ -196,74 +168,100 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
    * welcome, and the welcome handler sends what must go again, and `resent`, first.
    */
   const current = (): GatewayConnection | null => (conn !== null && conn === welcomedOn ? conn : null);
+  const upload = new ClientUpload(cfg.window, current);
+  /** An entity is done once the gateway confirmed its end of stream and every one of its batches. */
+  const checkDone = (entity: Entity): void => {
+    const e = entities.get(entity)!;
+    if (e.phase === "acking" && upload.eosConfirmed(entity) && e.rowsAcked === e.rowsSent) {
+      e.phase = "done";
+      e.doneMs = performance.now();
+    }
+  };
+  /**
+   * Silence after which the gateway is taken for lost: at least three of its heartbeat intervals,
+   * once its welcome names them. The gateway sent nothing that long, heartbeats included: it is
+   * gone (a host that died sends no FIN) or stuck. Its connection is left for a new one, which
+   * resumes the session within --reconnect-timeout-s (before a welcome: says hello again if
+   * --connect-retry-s is not spent).
+   */
+  const idle = new IdleWatch(cfg.idleTimeoutMs, () => {
+    // A reconnect under way has its own deadline; the silent connection is already left.
+    if (reconnect.underWay) return;
+    const silent = new CoffeeError("SESSION_IDLE", `no word from the gateway for ${idle.limitMs / 1000} s${session ? ` in session ${session}` : " (no welcome)"}`);
+    conn?.drop();
+    conn = null;
+    void reconnect.connectAgain(silent);
+  });
+
+  let settled = false;
+  /** The run ended: the upload, the idle watch and reconnects stop. */
+  const end = (): void => {
+    settled = true;
+    upload.stop();
+    idle.stop();
+    reconnect.stop();
+  };
+  let settle: { resolve: () => void; reject: (e: Error) => void };
+  const finished = new Promise<void>((resolve, reject) => (settle = {
+    resolve: () => { end(); resolve(); },
+    reject: (e) => { end(); reject(e); },
+  }));
+  finished.catch(() => {});
+
+  const reconnect: Reconnect<GatewayConnection> = new Reconnect({
+    host: cfg.host, port: cfg.port, connectRetryMs: cfg.connectRetryMs, reconnectTimeoutMs: cfg.reconnectTimeoutMs,
+    session: () => session,
+    open: () => GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { received: idle.heard, message: onMessage, closed: onClosed, failed: (err) => settle.reject(notAGateway(err)) }),
+    opened: (c) => {
+      conn = c;
+      // Silence is counted from here for this connection, not from the last word on the old one.
+      idle.arm();
+      const token = cfg.token ? { token: cfg.token } : {};
+      c.send(session ? { t: "resume", v: PROTOCOL_VERSION, session, ...upload.resumeCounts(), ...token } : { t: "hello", v: PROTOCOL_VERSION, ...token });
+    },
+    connecting: (reason, deadlineMs) => {
+      // What a lost gateway said about the broker no longer holds.
+      brokerHeld = false;
+      // Said at once: between two progress lines a user would otherwise see only a stalled upload.
+      if (session && resuming === null) {
+        const now = performance.now();
+        resuming = { sinceMs: now, deadlineMs };
+        progress.note(`${stamp(view(), now)}lost the gateway (${reason}); resuming session ${session} within ${Math.round((deadlineMs - now) / 1000)} s`);
+      }
+    },
+    failed: (err) => settle.reject(err),
+  });
+
+  const interrupted = (): void => settle.reject(new CoffeeError("INTERRUPTED", `interrupted${cfg.signal?.reason ? ` by ${String(cfg.signal.reason)}` : ""}; session ${session ?? "(none yet)"} given up`));
+  if (cfg.signal?.aborted) interrupted();
+  cfg.signal?.addEventListener("abort", interrupted, { once: true });
+  /** Set once the run succeeded: anything else on the way out gives the session up. */
+  let succeeded = false;
+  const { promise: welcomed, resolve: welcome } = Promise.withResolvers<void>();
   let gatewayError = false;
   /** Why the gateway turned the current connection away (CONNECTION_LIMIT), for the retry's last error. */
   let turnedAway: CoffeeError | null = null;
-  let idleTimer: ReturnType<typeof setTimeout> | null = null;
-  /** Silence after which the gateway is taken for lost: at least three of its heartbeat intervals, once its welcome names them. */
-  let idleMs = cfg.idleTimeoutMs;
-  /**
-   * When the current connection last brought bytes, of a frame or not: a large result chunk on a
-   * slow link is one frame that takes long to arrive, and is not silence.
-   */
-  let heardMs = performance.now();
-  const heard = (): void => void (heardMs = performance.now());
-  /** Count silence from now (a new connection, a new idleMs). */
-  const armIdle = (): void => {
-    heard();
-    if (idleTimer) clearTimeout(idleTimer);
-    // A heartbeat read while the last connection closes must not keep a finished run alive.
-    idleTimer = settled ? null : setTimeout(onIdle, idleMs);
-  };
-  /**
-   * The gateway sent nothing for `idleMs`, heartbeats included: it is gone (a host that died sends
-   * no FIN) or stuck. Its connection is left for a new one, which resumes the session within
-   * --reconnect-timeout-s (before a welcome: says hello again if --connect-retry-s is not spent).
-   */
-  const onIdle = (): void => {
-    if (settled) return;
-    const quietMs = performance.now() - heardMs;
-    if (quietMs < idleMs) {
-      idleTimer = setTimeout(onIdle, idleMs - quietMs);
-      return;
-    }
-    armIdle();
-    // A reconnect under way has its own deadline; the silent connection is already left.
-    if (connecting) return;
-    const silent = new CoffeeError("SESSION_IDLE", `no word from the gateway for ${idleMs / 1000} s${session ? ` in session ${session}` : " (no welcome)"}`);
-    conn?.drop();
-    conn = null;
-    void connectAgain(silent);
-  };
 
-  /** After a resume: everything the gateway may not have had confirmed goes out again. */
-  const resend = (): void => {
-    for (const b of inFlight.values()) conn?.send(b.msg);
-    for (const [entity, count] of eosSent) if (!eosAcked.has(entity)) conn?.send({ t: "eos", entity, count });
-    conn?.send({ t: "resent" });
-  };
-
-  const onMessage = (msg: GatewayMessage): void => {
+  function onMessage(msg: GatewayMessage): void {
     brokerHeld = msg.t === "heartbeat" && msg.brokerHeld === true;
     switch (msg.t) {
       case "heartbeat":
         return;
       case "welcome":
         // Never keep more batches unacknowledged than the gateway allows.
-        window = Math.min(cfg.window, msg.maxInFlight);
+        upload.limit = Math.min(cfg.window, msg.maxInFlight);
         // A gateway configured to beat slower than our timeout is not taken for gone between beats.
-        idleMs = Math.max(cfg.idleTimeoutMs, 3 * msg.heartbeatMs);
-        armIdle();
+        idle.limitMs = Math.max(cfg.idleTimeoutMs, 3 * msg.heartbeatMs);
+        idle.arm();
         welcomedOn = conn;
-        retry = null;
+        reconnect.welcomed();
         if (msg.resumed) {
           if (resuming) {
             const now = performance.now();
             progress.note(`${stamp(view(), now)}resumed session ${session} after ${((now - resuming.sinceMs) / 1000).toFixed(1)} s`);
             resuming = null;
           }
-          resend();
-          wakeAll();
+          upload.resend();
           return;
         }
         session = msg.session;
@@ -272,21 +270,17 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         welcome();
         return;
       case "ack": {
-        const key = `${msg.entity}#${msg.seq}`;
-        const batch = inFlight.get(key);
-        // After a resume the old connection's acks may race the new one's: ack once is enough.
+        const batch = upload.ack(msg.entity, msg.seq);
         if (!batch) return;
-        inFlight.delete(key);
         msg.rejected.forEach((line, i) => rejects.add(batch.file, line, msg.reasons?.[i]));
         const e = entities.get(msg.entity)!;
         e.rowsAcked += batch.rows;
         e.rejected += msg.rejected.length;
         checkDone(msg.entity);
-        wakeAll();
         return;
       }
       case "eos-ack":
-        eosAcked.add(msg.entity);
+        upload.eosAck(msg.entity);
         checkDone(msg.entity);
         return;
       case "result":
@@ -306,8 +300,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         if (!results?.allComplete()) {
           return settle.reject(new CoffeeError("PROTOCOL_VIOLATION", `gateway said done but ${results?.missing().join(", ")} incomplete`));
         }
-        if (inFlight.size > 0) {
-          return settle.reject(new CoffeeError("PROTOCOL_VIOLATION", `gateway said done with ${inFlight.size} batches unacknowledged`));
+        if (upload.unacked > 0) {
+          return settle.reject(new CoffeeError("PROTOCOL_VIOLATION", `gateway said done with ${upload.unacked} batches unacknowledged`));
         }
         results.commit();
         // Only now may the gateway forget the session: until the files are committed, a lost
@@ -317,7 +311,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       case "error":
         // The connection dropped with `done` on its way, and the gateway, finished with the
         // session, forgot it: every result and ack is here, so the session is complete all the same.
-        if (msg.code === "SESSION_UNKNOWN" && results?.allComplete() && inFlight.size === 0 && SEND_ORDER.every((e) => eosAcked.has(e))) {
+        if (msg.code === "SESSION_UNKNOWN" && results?.allComplete() && upload.unacked === 0 && SEND_ORDER.every((e) => upload.eosConfirmed(e))) {
           results.commit();
           return settle.resolve();
         }
@@ -331,182 +325,62 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         gatewayError = true;
         return settle.reject(new CoffeeError(msg.code, msg.message));
     }
-  };
-
-  /**
-   * Attempts to connect since the gateway last welcomed us, and until when they may go on. One
-   * budget across drops, reset only by a welcome: a port that accepts and closes at once (Docker's
-   * proxy while the gateway's container is down) is retried with backoff and given up on at the
-   * deadline, not reconnected to in a tight loop with a fresh deadline per drop.
-   */
-  let retry: { deadline: number; attempt: number; lastError: string } | null = null;
-  /** A connectAgain is under way (at most one at a time). */
-  let connecting = false;
+  }
 
   /**
    * The connection dropped. Before the welcome there is no session yet: connect again and say
    * hello (the gateway may have been restarting). A session in progress reconnects and resumes.
    */
-  const onClosed = (err: Error | null): void => {
+  function onClosed(err: Error | null): void {
     conn = null;
     const cause = err ?? turnedAway;
     turnedAway = null;
     if (settled || gatewayError) return;
-    void connectAgain(cause);
-  };
-
-  const open = async (): Promise<GatewayConnection> =>
-    GatewayConnection.open(cfg.host, cfg.port, 64 << 20, { received: heard, message: onMessage, closed: onClosed, failed: (err) => settle.reject(notAGateway(err)) });
+    void reconnect.connectAgain(cause);
+  }
 
   /**
    * Bytes that do not decode before any welcome mean another server answers at that address
    * (RabbitMQ's "AMQP" reads as a 1 GB frame): said so, not as a frame error of ours.
    */
-  const notAGateway = (err: Error): Error =>
-    welcomedOn === null && err instanceof DecodeError
+  function notAGateway(err: Error): Error {
+    return welcomedOn === null && err instanceof DecodeError
       ? new CoffeeError("GATEWAY_UNREACHABLE", `no coffee gateway at ${cfg.host}:${cfg.port}: what answers there does not speak coffee's protocol (${err.message})`)
       : err;
-
-  /**
-   * Connect and say hello, or resume the session once there is one, within the retry budget.
-   * Every attempt but the run's very first waits a capped, jittered backoff, so restarted
-   * gateways are not stampeded.
-   */
-  async function connectAgain(cause: Error | null, first = false): Promise<void> {
-    connecting = true;
-    // What a lost gateway said about the broker no longer holds.
-    brokerHeld = false;
-    try {
-      await connectWithin(cause, first);
-    } finally {
-      connecting = false;
-    }
-  }
-
-  async function connectWithin(cause: Error | null, first: boolean): Promise<void> {
-    retry ??= { deadline: performance.now() + (session ? cfg.reconnectTimeoutMs : cfg.connectRetryMs), attempt: 0, lastError: "connection closed" };
-    const r = retry;
-    if (cause) r.lastError = cause.message;
-    // Said at once: between two progress lines a user would otherwise see only a stalled upload.
-    if (session && resuming === null) {
-      const now = performance.now();
-      resuming = { sinceMs: now, deadlineMs: r.deadline };
-      progress.note(`${stamp(view(), now)}lost the gateway (${r.lastError}); resuming session ${session} within ${Math.round((r.deadline - now) / 1000)} s`);
-    }
-    let lastFailure: unknown = cause;
-    while (!settled) {
-      // Checked before each attempt, not only after failed ones: connects that succeed and are
-      // closed before a welcome use up the budget too.
-      if (r.attempt > 0 && performance.now() >= r.deadline) return giveUp(r, lastFailure);
-      if (!first || r.attempt > 0) await Bun.sleep(jitteredBackoffMs(r.attempt, 100, session ? 5000 : 2000));
-      r.attempt++;
-      if (settled) return;
-      try {
-        const c = await open();
-        // The run ended while this connect was under way: nobody will use it.
-        if (settled) return void c.close();
-        conn = c;
-        // Silence is counted from here for this connection, not from the last word on the old one.
-        armIdle();
-        if (session) {
-          const sent: Partial<Record<Entity, number>> = Object.fromEntries(seqs);
-          c.send({ t: "resume", v: PROTOCOL_VERSION, session, sent, eos: [...eosAcked], ...(cfg.token ? { token: cfg.token } : {}) });
-        } else {
-          c.send({ t: "hello", v: PROTOCOL_VERSION, ...(cfg.token ? { token: cfg.token } : {}) });
-        }
-        return;
-      } catch (err) {
-        lastFailure = err;
-        r.lastError = errorMessage(err);
-      }
-    }
-  }
-
-  /** The retry budget is spent: the run fails, saying what the last attempt met. */
-  function giveUp(r: { lastError: string }, lastFailure: unknown): void {
-    if (session) settle.reject(new CoffeeError("CONNECTION_LOST", `lost the gateway and could not resume session ${session} within ${cfg.reconnectTimeoutMs / 1000} s: ${r.lastError}`));
-    else settle.reject(lastFailure instanceof CoffeeError ? lastFailure : new CoffeeError("CONNECTION_LOST", `could not reach the gateway at ${cfg.host}:${cfg.port} and be welcomed within ${cfg.connectRetryMs / 1000} s: ${r.lastError}`));
   }
 
   progress.start();
   try {
     // Raced with the run's end: a Ctrl-C while a connect hangs (a host dropping SYNs) acts now.
-    await Promise.race([connectAgain(null, true), finished]);
+    await Promise.race([reconnect.connectAgain(null, true), finished]);
     await Promise.race([welcomed, finished]);
-    const send = (async () => {
-      /** `bytes`: bytes of the entity's files up to this batch's rows, for the progress estimate. */
-      const queue = new BoundedQueue<{ entity: Entity; batch: TextBatch; bytes: number } | { entity: Entity; eos: number }>(4);
-      const reader = (async () => {
-        try {
-          for (const entity of SEND_ORDER) {
-            let seq = 0;
-            let earlierFiles = 0;
-            const e = entities.get(entity)!;
-            const onReject = (label: string) => (line: number, reason: string): void => {
-              rejects.add(label, line, reason);
-              e.rejected++;
-              rowsRejectedHere++;
-            };
-            for (const file of files.get(entity)!) {
-              let fileBytes = 0;
-              for await (const batch of readEntityFile(file.path, entity, onReject(file.label), { batchRows: cfg.batchRows, batchBytes: cfg.batchBytes })) {
-                batch.file = file.label;
-                fileBytes = batch.bytesRead;
-                // The sender stopped (the run ended): leaving the loop closes the file.
-                if (!(await queue.push({ entity, batch, bytes: earlierFiles + batch.bytesRead }))) return;
-                seq++;
-              }
-              // The whole file counts once it is read, also bytes after its last batch (rejected rows).
-              earlierFiles += fileSizes.get(file.path) ?? fileBytes;
-            }
-            if (!(await queue.push({ entity, eos: seq }))) return;
-          }
-          queue.close();
-        } catch (err) {
-          queue.close(err);
-        }
-      })();
-      try {
-        await sendAll();
-      } finally {
-        // However the sending ends, the reader must not wait forever on a full queue with a file open.
-        queue.close();
-      }
-      await reader;
-
-      /** Send what the reader queues, within the window, until the queue is drained or the run ended. */
-      async function sendAll(): Promise<void> {
-        for await (const item of queue.drain()) {
-          if (settled) break;
-          const e = entities.get(item.entity)!;
-          if (e.startedMs === null) {
-            e.startedMs = performance.now();
-            e.phase = "sending";
-          }
-          if ("eos" in item) {
-            eosSent.set(item.entity, item.eos);
-            e.phase = "acking";
-            e.bytesSent = e.totalBytes ?? e.bytesSent;
-            checkDone(item.entity);
-            current()?.send({ t: "eos", entity: item.entity, count: item.eos });
-            continue;
-          }
-          while (!settled && (inFlight.size >= window || !current())) await new Promise<void>((r) => waiters.push(r));
-          // Woken by the run's end (an abort may be on the wire already): nothing more goes out.
-          if (settled) break;
-          const seq = seqs.get(item.entity) ?? 0;
-          seqs.set(item.entity, seq + 1);
-          const rows = item.batch.lines.length;
-          const msg: ClientMessage = { t: "batch", entity: item.entity, seq, lines: Uint32Array.from(item.batch.lines), columns: item.batch.columns };
-          inFlight.set(`${item.entity}#${seq}`, { file: item.batch.file, rows, msg });
-          current()?.send(msg);
-          rowsSent += rows;
-          e.rowsSent += rows;
-          e.bytesSent = item.bytes;
-          await current()?.ready();
-        }
-      }
-    })();
+    const source = {
+      order: SEND_ORDER, files, fileSizes, batchRows: cfg.batchRows, batchBytes: cfg.batchBytes,
+      reject: (entity: Entity, file: string, line: number, reason: string): void => {
+        rejects.add(file, line, reason);
+        entities.get(entity)!.rejected++;
+        rowsRejectedHere++;
+      },
+    };
+    const send = uploadDataset(source, upload, {
+      started: (entity) => {
+        const e = entities.get(entity)!;
+        e.startedMs = performance.now();
+        e.phase = "sending";
+      },
+      sent: (entity, rows, bytes) => {
+        const e = entities.get(entity)!;
+        rowsSent += rows;
+        e.rowsSent += rows;
+        e.bytesSent = bytes;
+      },
+      ended: (entity) => {
+        const e = entities.get(entity)!;
+        e.phase = "acking";
+        e.bytesSent = e.totalBytes ?? e.bytesSent;
+        checkDone(entity);
+      },
+    });
     send.catch((err) => settle.reject(err as Error));
     await finished;
     progress.finish();
@@ -525,9 +399,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       (results as ResultFiles | null)?.discard();
       if (session === null) removeEmptyOutDir(outFoldersMade);
     }
-    settled = true;
-    wakeAll();
-    if (idleTimer) clearTimeout(idleTimer);
+    end();
     progress.finish();
     (results as ResultFiles | null)?.close();
     (conn as GatewayConnection | null)?.close();

@@ -1,0 +1,254 @@
+import { expect, test } from "bun:test";
+import { IdleWatch, Reconnect, type IdleTimers, type ReconnectOptions } from "./clientReconnect.ts";
+import { CoffeeError } from "./errors.ts";
+
+/** A connection that knows whether it was closed. */
+class FakeConnection {
+  closed = false;
+  constructor(readonly id: number) {}
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/**
+ * A Reconnect on a hand-driven clock: sleeps move the clock at once; `opens` are the clock's
+ * readings at each attempt, `log` what the run heard. Attempts succeed unless `refuse` holds an
+ * error for them. Backoff is 300 ms per attempt, capped at the cap it is given.
+ */
+function harness(overrides: Partial<ReconnectOptions<FakeConnection>> = {}) {
+  const h = {
+    t: 0,
+    session: null as string | null,
+    refuse: null as Error | null,
+    opens: [] as number[],
+    sleeps: [] as number[],
+    caps: [] as number[],
+    log: [] as string[],
+    failures: [] as CoffeeError[],
+    conns: [] as FakeConnection[],
+  };
+  const reconnect = new Reconnect<FakeConnection>({
+    host: "gateway", port: 9000, connectRetryMs: 1000, reconnectTimeoutMs: 5000,
+    session: () => h.session,
+    open: async () => {
+      h.opens.push(h.t);
+      if (h.refuse) throw h.refuse;
+      const c = new FakeConnection(h.conns.length);
+      h.conns.push(c);
+      return c;
+    },
+    opened: (c) => void h.log.push(`opened ${c.id}`),
+    connecting: (reason, deadlineMs) => void h.log.push(`connecting (${reason}) until ${deadlineMs}`),
+    failed: (err) => void h.failures.push(err),
+    clock: { now: () => h.t, sleep: async (ms) => void (h.sleeps.push(ms), (h.t += ms)) },
+    backoffMs: (_attempt, maxMs) => (h.caps.push(maxMs), 300),
+    ...overrides,
+  });
+  return { h, reconnect };
+}
+
+test("the run's first attempt does not wait; every later one backs off, capped at 2 s before a welcome and 5 s after", async () => {
+  const { h, reconnect } = harness();
+  await reconnect.connectAgain(null, true);
+  expect(h.sleeps).toEqual([]);
+  expect(h.log).toEqual(["connecting (connection closed) until 1000", "opened 0"]);
+  // Closed before a welcome: hello again, after a wait.
+  await reconnect.connectAgain(new Error("reset"));
+  expect(h.sleeps).toEqual([300]);
+  h.session = "s1";
+  reconnect.welcomed();
+  // The first attempt after a drop waits too.
+  await reconnect.connectAgain(new Error("reset"));
+  expect(h.sleeps).toEqual([300, 300]);
+  expect(h.caps).toEqual([2000, 5000]);
+  expect(h.opens).toEqual([0, 300, 600]);
+});
+
+test("one budget spans drops and only a welcome resets it", async () => {
+  const { h, reconnect } = harness();
+  h.session = "s1";
+  // Accepted and closed at once, again and again: the deadline stays where the first drop put it.
+  for (let i = 0; i < 100 && h.failures.length === 0; i++) await reconnect.connectAgain(new Error(`closed ${i}`));
+  expect(new Set(h.log.filter((l) => l.startsWith("connecting")).map((l) => l.replace(/\(.*\)/, "")))).toEqual(new Set(["connecting  until 5000"]));
+  expect(h.opens).toEqual(Array.from({ length: 17 }, (_, i) => 300 * (i + 1)));
+  expect(h.failures.map((e) => [e.code, e.message])).toEqual([["CONNECTION_LOST", "lost the gateway and could not resume session s1 within 5 s: closed 17"]]);
+
+  // A welcome: the next drop has a budget of its own, from then.
+  const fresh = harness();
+  fresh.h.session = "s1";
+  await fresh.reconnect.connectAgain(new Error("reset"));
+  fresh.h.t = 4900;
+  fresh.reconnect.welcomed();
+  await fresh.reconnect.connectAgain(new Error("reset"));
+  fresh.h.t = 9000;
+  await fresh.reconnect.connectAgain(new Error("closed"));
+  expect(fresh.h.log.filter((l) => l.startsWith("connecting"))).toEqual(["connecting (reset) until 5000", "connecting (reset) until 9900", "connecting (closed) until 9900"]);
+  expect(fresh.h.opens).toEqual([300, 5200, 9300]);
+  expect(fresh.h.failures).toEqual([]);
+});
+
+test("the deadline is checked before each attempt, connects that succeed and are closed before a welcome included", async () => {
+  const { h, reconnect } = harness();
+  await reconnect.connectAgain(null, true);
+  for (let i = 0; i < 100 && h.failures.length === 0; i++) await reconnect.connectAgain(new Error("closed before a welcome"));
+  // Checked at 900 (not yet), tried once more at 1200, then given up on without another attempt.
+  expect(h.opens).toEqual([0, 300, 600, 900, 1200]);
+  expect(h.failures[0]!.code).toBe("CONNECTION_LOST");
+  expect(h.failures[0]!.message).toBe("could not reach the gateway at gateway:9000 and be welcomed within 1 s: closed before a welcome");
+});
+
+test("--connect-retry-s 0 is one attempt", async () => {
+  const { h, reconnect } = harness({ connectRetryMs: 0 });
+  h.refuse = new Error("refused");
+  await reconnect.connectAgain(null, true);
+  expect(h.opens).toEqual([0]);
+  expect(h.sleeps).toEqual([]);
+  expect(h.failures.map((e) => [e.code, e.message])).toEqual([["CONNECTION_LOST", "could not reach the gateway at gateway:9000 and be welcomed within 0 s: refused"]]);
+});
+
+test("failed attempts are tried again until the deadline; the give-up says what the last one met", async () => {
+  let n = 0;
+  const { h, reconnect } = harness({
+    open: async () => {
+      h.opens.push(h.t);
+      throw new Error(`refused ${n++}`);
+    },
+  });
+  await reconnect.connectAgain(null, true);
+  expect(h.opens).toEqual([0, 300, 600, 900, 1200]);
+  expect(h.log).toEqual(["connecting (connection closed) until 1000"]);
+  expect(h.failures.map((e) => [e.code, e.message])).toEqual([["CONNECTION_LOST", "could not reach the gateway at gateway:9000 and be welcomed within 1 s: refused 4"]]);
+});
+
+test("before a welcome, a coded error the last attempt met is the run's; in a session it is CONNECTION_LOST, naming the session", async () => {
+  const unreachable = new CoffeeError("GATEWAY_UNREACHABLE", "cannot reach the gateway at gateway:9000: refused");
+  const before = harness({ connectRetryMs: 0 });
+  before.h.refuse = unreachable;
+  await before.reconnect.connectAgain(null, true);
+  expect(before.h.failures).toEqual([unreachable]);
+
+  // A coded cause (silence) with nothing met after it.
+  const idle = harness();
+  const silent = new CoffeeError("SESSION_IDLE", "no word from the gateway for 60 s (no welcome)");
+  await idle.reconnect.connectAgain(null, true);
+  idle.h.t = 1000;
+  await idle.reconnect.connectAgain(silent);
+  expect(idle.h.failures).toEqual([silent]);
+
+  const during = harness();
+  during.h.session = "s7";
+  during.h.refuse = unreachable;
+  await during.reconnect.connectAgain(new Error("connection reset"));
+  expect(during.h.failures.map((e) => [e.code, e.message])).toEqual([
+    ["CONNECTION_LOST", "lost the gateway and could not resume session s7 within 5 s: cannot reach the gateway at gateway:9000: refused"],
+  ]);
+  expect(during.h.caps.every((cap) => cap === 5000)).toBe(true);
+});
+
+test("after the run's end no attempt is made, and a connection that opens late is closed, not used", async () => {
+  const stopped = harness();
+  stopped.reconnect.stop();
+  await stopped.reconnect.connectAgain(null, true);
+  expect(stopped.h.opens).toEqual([]);
+
+  const late = harness({
+    open: async () => {
+      late.reconnect.stop();
+      const c = new FakeConnection(0);
+      late.h.conns.push(c);
+      return c;
+    },
+  });
+  await late.reconnect.connectAgain(null, true);
+  expect(late.h.conns[0]!.closed).toBe(true);
+  expect(late.h.log).toEqual(["connecting (connection closed) until 1000"]);
+  expect(late.h.failures).toEqual([]);
+});
+
+test("a connect is under way from its call until it opened or gave up", async () => {
+  const { promise: opening, resolve: open } = Promise.withResolvers<FakeConnection>();
+  const { reconnect } = harness({ open: () => opening });
+  expect(reconnect.underWay).toBe(false);
+  const connect = reconnect.connectAgain(null, true);
+  expect(reconnect.underWay).toBe(true);
+  open(new FakeConnection(0));
+  await connect;
+  expect(reconnect.underWay).toBe(false);
+});
+
+/** Timers on a hand-driven clock. */
+class FakeTimers implements IdleTimers {
+  t = 0;
+  private next = 0;
+  private readonly due = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  set(fn: () => void, ms: number): unknown {
+    this.due.set(++this.next, { at: this.t + ms, fn });
+    return this.next;
+  }
+  clear(handle: unknown): void {
+    this.due.delete(handle as number);
+  }
+  get pending(): number {
+    return this.due.size;
+  }
+  /** Move the clock to `to`, running the timers due on the way, in order. */
+  advance(to: number): void {
+    for (;;) {
+      const first = [...this.due.entries()].sort((a, b) => a[1].at - b[1].at)[0];
+      if (!first || first[1].at > to) break;
+      this.due.delete(first[0]);
+      this.t = first[1].at;
+      first[1].fn();
+    }
+    this.t = to;
+  }
+}
+
+test("silence for the limit is reported, and counted again from there", () => {
+  const timers = new FakeTimers();
+  const silences: number[] = [];
+  const idle = new IdleWatch(1000, () => void silences.push(timers.t), timers);
+  idle.arm();
+  timers.advance(999);
+  expect(silences).toEqual([]);
+  timers.advance(2500);
+  expect(silences).toEqual([1000, 2000]);
+});
+
+test("bytes heard put the silence off; a new arm counts a new limit from now", () => {
+  const timers = new FakeTimers();
+  const silences: number[] = [];
+  const idle = new IdleWatch(1000, () => void silences.push(timers.t), timers);
+  idle.arm();
+  timers.advance(600);
+  idle.heard();
+  timers.advance(1500);
+  expect(silences).toEqual([]);
+  timers.advance(1600);
+  expect(silences).toEqual([1600]);
+  // A welcome naming slow heartbeats: three of them from now.
+  timers.advance(1700);
+  idle.limitMs = 3000;
+  idle.arm();
+  timers.advance(4699);
+  expect(silences).toEqual([1600]);
+  timers.advance(4700);
+  expect(silences).toEqual([1600, 4700]);
+});
+
+test("a stopped watch keeps no timer, armed again or not", () => {
+  const timers = new FakeTimers();
+  const silences: number[] = [];
+  const idle = new IdleWatch(1000, () => void silences.push(timers.t), timers);
+  idle.arm();
+  idle.stop();
+  expect(timers.pending).toBe(0);
+  idle.arm();
+  expect(timers.pending).toBe(0);
+  timers.advance(10_000);
+  expect(silences).toEqual([]);
+});

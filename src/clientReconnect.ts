@@ -1,0 +1,192 @@
+/**
+ * How the client keeps its gateway connection: connects again within one retry budget after a
+ * drop (saying hello again before a welcome, resuming the session after one), and takes a
+ * gateway that stays silent, heartbeats included, for lost.
+ */
+import { jitteredBackoffMs } from "./backoff.ts";
+import { CoffeeError, errorMessage } from "./errors.ts";
+
+/** Time as the reconnect loop sees it (tests drive it by hand). */
+export interface ReconnectClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const systemClock: ReconnectClock = { now: () => performance.now(), sleep: (ms) => Bun.sleep(ms) };
+
+/** What the reconnect loop needs from the client run. */
+export interface ReconnectOptions<C extends { close(): void }> {
+  /** The gateway's address, for the give-up message. */
+  host: string;
+  port: number;
+  /** Budget before the first welcome (0 = one attempt). */
+  connectRetryMs: number;
+  /** Budget after a welcome, to resume the session. */
+  reconnectTimeoutMs: number;
+  /** The session once welcomed, null before: which budget, backoff cap and give-up message apply. */
+  session(): string | null;
+  /** Open a connection (throws when it cannot). */
+  open(): Promise<C>;
+  /** A connection opened: it is the current one now, to say hello or resume on. */
+  opened(conn: C): void;
+  /** A connect begins: `reason`, the last error met; `deadlineMs`, when its budget ends (on the clock's time). */
+  connecting(reason: string, deadlineMs: number): void;
+  /** The budget is spent: the run fails with `err`. */
+  failed(err: CoffeeError): void;
+  clock?: ReconnectClock;
+  /** Delay before attempt `attempt` (0-based) of a budget, at most about `maxMs` (default: jittered from 100 ms). */
+  backoffMs?(attempt: number, maxMs: number): number;
+}
+
+/** Attempts to connect since the gateway last welcomed us, and until when they may go on. */
+interface RetryBudget {
+  deadline: number;
+  attempt: number;
+  lastError: string;
+}
+
+/**
+ * Connects, and connects again after a drop, within one retry budget: --connect-retry-s before
+ * the first welcome, --reconnect-timeout-s after it. One budget across drops, reset only by a
+ * welcome: a port that accepts and closes at once (Docker's proxy while the gateway's container
+ * is down) is retried with backoff and given up on at the deadline, not reconnected to in a
+ * tight loop with a fresh deadline per drop. Every attempt but the run's very first waits a
+ * capped, jittered backoff, so restarted gateways are not stampeded.
+ */
+export class Reconnect<C extends { close(): void }> {
+  private budget: RetryBudget | null = null;
+  /** A connectAgain is under way (at most one at a time). */
+  private busy = false;
+  private ended = false;
+  private readonly clock: ReconnectClock;
+  private readonly backoffMs: (attempt: number, maxMs: number) => number;
+
+  constructor(private readonly o: ReconnectOptions<C>) {
+    this.clock = o.clock ?? systemClock;
+    this.backoffMs = o.backoffMs ?? ((attempt, maxMs) => jitteredBackoffMs(attempt, 100, maxMs));
+  }
+
+  /** A connect is under way: a connection it replaces is left already. */
+  get underWay(): boolean {
+    return this.busy;
+  }
+
+  /** The gateway welcomed us: the next drop starts a fresh budget. */
+  welcomed(): void {
+    this.budget = null;
+  }
+
+  /** The run ended: no more attempts, and a connection that opens late is closed. */
+  stop(): void {
+    this.ended = true;
+  }
+
+  /**
+   * Connect and say hello, or resume the session once there is one, within the retry budget;
+   * `cause`, why the last connection was lost. `first`: the run's very first attempt, without
+   * a wait.
+   */
+  async connectAgain(cause: Error | null, first = false): Promise<void> {
+    this.busy = true;
+    try {
+      await this.connectWithin(cause, first);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async connectWithin(cause: Error | null, first: boolean): Promise<void> {
+    const session = this.o.session();
+    this.budget ??= { deadline: this.clock.now() + (session ? this.o.reconnectTimeoutMs : this.o.connectRetryMs), attempt: 0, lastError: "connection closed" };
+    const r = this.budget;
+    if (cause) r.lastError = cause.message;
+    this.o.connecting(r.lastError, r.deadline);
+    let lastFailure: unknown = cause;
+    while (!this.ended) {
+      // Checked before each attempt, not only after failed ones: connects that succeed and are
+      // closed before a welcome use up the budget too.
+      if (r.attempt > 0 && this.clock.now() >= r.deadline) return this.giveUp(r, lastFailure);
+      if (!first || r.attempt > 0) await this.clock.sleep(this.backoffMs(r.attempt, this.o.session() ? 5000 : 2000));
+      r.attempt++;
+      if (this.ended) return;
+      try {
+        const c = await this.o.open();
+        // The run ended while this connect was under way: nobody will use it.
+        if (this.ended) return void c.close();
+        this.o.opened(c);
+        return;
+      } catch (err) {
+        lastFailure = err;
+        r.lastError = errorMessage(err);
+      }
+    }
+  }
+
+  /** The retry budget is spent: the run fails, saying what the last attempt met. */
+  private giveUp(r: RetryBudget, lastFailure: unknown): void {
+    const session = this.o.session();
+    if (session) this.o.failed(new CoffeeError("CONNECTION_LOST", `lost the gateway and could not resume session ${session} within ${this.o.reconnectTimeoutMs / 1000} s: ${r.lastError}`));
+    else this.o.failed(lastFailure instanceof CoffeeError ? lastFailure : new CoffeeError("CONNECTION_LOST", `could not reach the gateway at ${this.o.host}:${this.o.port} and be welcomed within ${this.o.connectRetryMs / 1000} s: ${r.lastError}`));
+  }
+}
+
+/** Timers as the idle watch sees them (tests drive them by hand). */
+export interface IdleTimers {
+  now(): number;
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const systemTimers: IdleTimers = {
+  now: () => performance.now(),
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/**
+ * Silence on the gateway connection: `silent` is called once nothing came for `limitMs` since
+ * the watch was last armed or bytes were last heard, and the watch re-arms itself. Bytes count
+ * whether or not they complete a frame: a large result chunk on a slow link is one frame that
+ * takes long to arrive, and is not silence.
+ */
+export class IdleWatch {
+  private heardMs: number;
+  private timer: unknown = null;
+  private ended = false;
+
+  /** `limitMs`: the silence taken for a lost gateway (the welcome may stretch it: the limit of the moment). */
+  constructor(public limitMs: number, private readonly silent: () => void, private readonly timers: IdleTimers = systemTimers) {
+    this.heardMs = timers.now();
+  }
+
+  /** Bytes came from the gateway. */
+  readonly heard = (): void => {
+    this.heardMs = this.timers.now();
+  };
+
+  /** Count silence from now (a new connection, a new limit). */
+  arm(): void {
+    this.heard();
+    if (this.timer !== null) this.timers.clear(this.timer);
+    // A heartbeat read while the last connection closes must not keep a finished run alive.
+    this.timer = this.ended ? null : this.timers.set(this.check, this.limitMs);
+  }
+
+  /** The run ended: no more timers. */
+  stop(): void {
+    this.ended = true;
+    if (this.timer !== null) this.timers.clear(this.timer);
+    this.timer = null;
+  }
+
+  private readonly check = (): void => {
+    if (this.ended) return;
+    const quietMs = this.timers.now() - this.heardMs;
+    if (quietMs < this.limitMs) {
+      this.timer = this.timers.set(this.check, this.limitMs - quietMs);
+      return;
+    }
+    this.arm();
+    this.silent();
+  };
+}
