@@ -7,7 +7,8 @@
 import { accessSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Command } from "../src/command.ts";
-import { IdleWatch, Reconnect } from "../src/clientReconnect.ts";
+import { Reconnect } from "../src/clientReconnect.ts";
+import { IdleWatch } from "../src/idleWatch.ts";
 import { ClientUpload, uploadDataset } from "../src/clientUpload.ts";
 import { CoffeeError, ConfigError, DecodeError, codedMessage, errorMessage, exitCodeOf } from "../src/errors.ts";
 import { isConnectablePort, splitHostPort } from "../src/hostPort.ts";

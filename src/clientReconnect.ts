@@ -1,7 +1,7 @@
 /**
  * How the client keeps its gateway connection: connects again within one retry budget after a
- * drop (saying hello again before a welcome, resuming the session after one), and takes a
- * gateway that stays silent, heartbeats included, for lost.
+ * drop: saying hello again before a welcome, resuming the session after one. Silence that
+ * calls for a reconnect is src/idleWatch.ts's.
  */
 import { jitteredBackoffMs } from "./backoff.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
@@ -128,65 +128,4 @@ export class Reconnect<C extends { close(): void }> {
     if (session) this.o.failed(new CoffeeError("CONNECTION_LOST", `lost the gateway and could not resume session ${session} within ${this.o.reconnectTimeoutMs / 1000} s: ${r.lastError}`));
     else this.o.failed(lastFailure instanceof CoffeeError ? lastFailure : new CoffeeError("CONNECTION_LOST", `could not reach the gateway at ${this.o.host}:${this.o.port} and be welcomed within ${this.o.connectRetryMs / 1000} s: ${r.lastError}`));
   }
-}
-
-/** Timers as the idle watch sees them (tests drive them by hand). */
-export interface IdleTimers {
-  now(): number;
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
-const systemTimers: IdleTimers = {
-  now: () => performance.now(),
-  set: (fn, ms) => setTimeout(fn, ms),
-  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
-
-/**
- * Silence on the gateway connection: `silent` is called once nothing came for `limitMs` since
- * the watch was last armed or bytes were last heard, and the watch re-arms itself. Bytes count
- * whether or not they complete a frame: a large result chunk on a slow link is one frame that
- * takes long to arrive, and is not silence.
- */
-export class IdleWatch {
-  private heardMs: number;
-  private timer: unknown = null;
-  private ended = false;
-
-  /** `limitMs`: the silence taken for a lost gateway (the welcome may stretch it: the limit of the moment). */
-  constructor(public limitMs: number, private readonly silent: () => void, private readonly timers: IdleTimers = systemTimers) {
-    this.heardMs = timers.now();
-  }
-
-  /** Bytes came from the gateway. */
-  readonly heard = (): void => {
-    this.heardMs = this.timers.now();
-  };
-
-  /** Count silence from now (a new connection, a new limit). */
-  arm(): void {
-    this.heard();
-    if (this.timer !== null) this.timers.clear(this.timer);
-    // A heartbeat read while the last connection closes must not keep a finished run alive.
-    this.timer = this.ended ? null : this.timers.set(this.check, this.limitMs);
-  }
-
-  /** The run ended: no more timers. */
-  stop(): void {
-    this.ended = true;
-    if (this.timer !== null) this.timers.clear(this.timer);
-    this.timer = null;
-  }
-
-  private readonly check = (): void => {
-    if (this.ended) return;
-    const quietMs = this.timers.now() - this.heardMs;
-    if (quietMs < this.limitMs) {
-      this.timer = this.timers.set(this.check, this.limitMs - quietMs);
-      return;
-    }
-    this.arm();
-    this.silent();
-  };
 }
