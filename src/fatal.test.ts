@@ -32,3 +32,16 @@ test("a role process's default logs what failed and exits 70", async () => {
   expect(STORAGE_FAILURE_EXIT).toBe(70);
   expect(stderr.trim()).toBe("write-ahead log or result spool failure, exiting: WAL_FSYNC_FAILED: fsync failed");
 });
+
+test("onFatal is told before the halt, and a throwing onFatal still halts the role and ends run()", async () => {
+  const order: string[] = [];
+  const failure = new WalError("WAL_IO_FAILED", "spool write failed");
+  const stop = new FatalStop(() => {
+    order.push("told");
+    throw new Error("onFatal broke");
+  }, () => void order.push("halted"));
+  const run = stop.orFailure(new Promise<void>(() => {}));
+  expect(() => stop.fail(failure)).toThrow("onFatal broke");
+  expect(order).toEqual(["told", "halted"]);
+  await expect(run).rejects.toBe(failure);
+});

@@ -55,12 +55,22 @@ export class FatalStop {
     return Promise.race([work, this.halted.catch(() => {})]);
   }
 
-  /** Tell the first failure and halt the role. */
+  /**
+   * Tell the first failure, then halt the role. Told first: a role process's onFatal exits there,
+   * before the halt or anything else runs. Whatever either throws, the role is halted and its
+   * run() ends with the failure.
+   */
   fail(err: unknown): void {
     if (this.failure) return;
     this.failure = { err };
-    this.onFatal(err);
-    this.halt(err);
-    this.rejectHalted(err);
+    try {
+      this.onFatal(err);
+    } finally {
+      try {
+        this.halt(err);
+      } finally {
+        this.rejectHalted(err);
+      }
+    }
   }
 }

@@ -55,3 +55,16 @@ test("stop() drops what waits and commits nothing more", async () => {
   expect(ran).toEqual([]);
   expect(commits).toBe(0);
 });
+
+test("a commit under way when the group stops runs nothing that waited for it", async () => {
+  const { promise: committing, resolve: durable } = Promise.withResolvers<void>();
+  const group = new GroupCommit(() => committing, () => {});
+  const ran: string[] = [];
+  group.after(() => ran.push("acked"));
+  const now = group.now();
+  // Another write failed meanwhile: the role halts while this commit is on its way to the disk.
+  group.stop();
+  durable();
+  expect(await settles(now)).toBe(false);
+  expect(ran).toEqual([]);
+});

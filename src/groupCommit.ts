@@ -56,6 +56,9 @@ export class GroupCommit {
       this.fatal(err);
       return never();
     }
+    // Stopped while this commit was under way (another write failed meanwhile): the role halted,
+    // and acks nothing more, though these records did reach the disk.
+    if (this.stopped) return never();
     for (const f of waiting) f();
   }
 }
