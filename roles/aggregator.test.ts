@@ -39,7 +39,7 @@ test("a sorted run that cannot be spilled reaches onFatal; the aggregator halts:
   expect(failure).toMatchObject({ code: "WAL_IO_FAILED" });
   expect(String(failure)).toContain("writing sorted run");
   expect(told).toEqual([failure]);
-  // Not acked (a revived aggregator gets it again), not after the next group commit's turn either.
+  // Not acked, a turn of the event loop later either: a revived aggregator gets it again.
   await new Promise((r) => setImmediate(r));
   expect(acked).toEqual([]);
   // Halted is stopped: shutdown has nothing left to wait for.

@@ -79,15 +79,16 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
   /** A failed write or fsync of the log or a spilled run leaves what is durable unknown: stop, and let the supervisor restart us. */
-  const stop = new FatalStop(onFatal, halt);
-  const fatal = (err: unknown): void => stop.fail(err);
-  const group = new GroupCommit(() => store?.commit() ?? Promise.resolve(), fatal);
+  const fatal = new FatalStop(onFatal, halt);
+  const storageFailed = (err: unknown): void => fatal.fail(err);
+  const group = new GroupCommit(() => store?.commit() ?? Promise.resolve(), storageFailed);
 
   /**
    * Stop after a storage failure, in-process, as the process would have by exiting: nothing more
    * is applied, committed, acked or published. The consumer is cancelled (what it had not acked
-   * goes back to the queue), and the log is closed; a message being handled stops at its next
-   * commit, which never comes. run() rejects with the failure; shutdown() has nothing left to do.
+   * stays unacked, and returns to the queue once the caller closes the transport, as when a
+   * process exits), and the log is closed; a message being handled stops at its next commit,
+   * which never comes. run() rejects with the failure; shutdown() has nothing left to do.
    */
   function halt(): void {
     group.stop();
@@ -155,7 +156,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       try {
         return await publishResult(id);
       } catch (err) {
-        if (isWalWriteFailure(err)) return fatal(err);
+        if (isWalWriteFailure(err)) return storageFailed(err);
         if (err instanceof CoffeeError && err.code === "BROKER_UNAVAILABLE") throw err;
         // Finished after all (the throw came after it was marked so): nothing to try or fail.
         if (!state.isComplete(id)) return;
@@ -194,7 +195,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       effect = state.apply(msg);
     } catch (err) {
       // A spilled run could not be written: as with the log, what is durable is unknown.
-      if (isWalWriteFailure(err)) return fatal(err);
+      if (isWalWriteFailure(err)) return storageFailed(err);
       // Anything else is the reducer failing on this message, as it would on every redelivery:
       // the session fails (the gateway purges it, which drops what this message left behind).
       // Not retried, unlike a worker's pure operators: the reducer may have changed part of the
@@ -227,7 +228,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       await finishSession(msg.session);
       await group.now();
       d.ack();
-      if (store && (await store.maybeSnapshot().catch(fatal))) log.info("log compacted into a snapshot");
+      if (store && (await store.maybeSnapshot().catch(storageFailed))) log.info("log compacted into a snapshot");
       return;
     }
     if (!store) return void d.ack();
@@ -236,7 +237,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     // too, not only when a session completes, so recovery never reads an unbounded log.
     if (store.snapshotDue) {
       await group.now();
-      if (await store.maybeSnapshot().catch(fatal)) log.info("log compacted into a snapshot");
+      if (await store.maybeSnapshot().catch(storageFailed)) log.info("log compacted into a snapshot");
     }
   }
 
@@ -273,11 +274,11 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   }
 
   return {
-    run: () => stop.orFailure(serve()),
+    run: () => fatal.orFailure(serve()),
     shutdown() {
       // Once: a second call would commit to a closed log, which the group commit takes as fatal.
       // A storage failure meanwhile halts the aggregator, which ends its shutdown too.
-      shuttingDown ??= stop.orHalt((async () => {
+      shuttingDown ??= fatal.orHalt((async () => {
         await consumer?.cancel();
         // A session being finished (its result publishing) is finished before the log closes.
         await handling;

@@ -6,6 +6,7 @@ import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { PROTOCOL_VERSION } from "../src/protocol.ts";
 import { allQueues, RESULTS_KEY } from "../src/topology.ts";
+import type { Transport } from "../src/transport.ts";
 import { scratchDirs } from "../test/harness.ts";
 import { frame, openRaw } from "../test/rawGateway.ts";
 import { createGateway, defaultGatewayConfig } from "./gateway.ts";
@@ -16,8 +17,15 @@ const scratch = scratchDirs();
 test("a result spool that cannot be written reaches onFatal; the gateway halts: its client is cut off, run() rejects with the failure", async () => {
   const stateDir = scratch("gateway-fatal");
   const broker = new MemoryBroker();
-  const transport = new MemoryTransport(broker, "fatal");
-  await transport.declare(allQueues());
+  const base = new MemoryTransport(broker, "fatal");
+  await base.declare(allQueues());
+  const acked: string[] = [];
+  const transport: Transport = {
+    declare: (q) => base.declare(q),
+    close: () => base.close(),
+    publish: (key, body) => base.publish(key, body),
+    consume: (queue, opts, handle) => base.consume(queue, opts, (d) => handle({ ...d, ack: () => { acked.push(queue); return d.ack(); } })),
+  };
   const told: unknown[] = [];
   const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir }), transport, QUIET, { onFatal: (err) => void told.push(err) });
   const running = gw.run();
@@ -34,6 +42,9 @@ test("a result spool that cannot be written reaches onFatal; the gateway halts: 
   expect(failure).toMatchObject({ code: "WAL_IO_FAILED" });
   expect(String(failure)).toContain("result spool");
   expect(told).toEqual([failure]);
+  // The chunk it could not store is not acked (a revived gateway gets it again), a turn later either.
+  await new Promise((r) => setImmediate(r));
+  expect(acked).toEqual([]);
   // Cut off, as by a gateway process that exited; nothing more comes, and nobody is listening.
   await client.closed;
   expect(client.seen.map((m) => m.t)).toEqual(["welcome"]);

@@ -141,8 +141,10 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   /**
    * Stop after a storage failure, in-process, as the process would have by exiting: nothing more
    * is committed, acked or sent. Listening stops, every connection is cut (its client resumes once
-   * a gateway is back), the results consumer is cancelled (the chunks it had not acked go back to
-   * the queue), timers stop, and the log and the spool are let go. run() rejects with the failure;
+   * a gateway is back), the results consumer is cancelled (the chunks it had not acked stay
+   * unacked, and return to the queue once the caller closes the transport, as when a process
+   * exits), the heartbeat and the sessions' TTL timers stop (others, such as a refused
+   * connection's linger, run out on closed connections), and the log and the spool are let go. run() rejects with the failure;
    * shutdown() has nothing left to do.
    */
   function halt(err: unknown): void {

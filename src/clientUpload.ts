@@ -63,11 +63,6 @@ export class ClientUpload {
     return this.inFlight.size;
   }
 
-  /** The run ended ({@link stop}): nothing more goes out. */
-  get stopped(): boolean {
-    return this.ended;
-  }
-
   /** The gateway confirmed `entity`'s end of stream. */
   eosConfirmed(entity: Entity): boolean {
     return this.eosAcked.has(entity);

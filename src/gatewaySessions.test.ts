@@ -20,6 +20,9 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+/** One turn of the event loop: what a confirm or a commit set off has run by then. */
+const aTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 /** A publish the test confirms by hand. */
 interface PendingPublish { key: string; body: Uint8Array; confirm(): void }
 
@@ -145,7 +148,7 @@ describe("GatewaySessions", () => {
     expect(h.published).toHaveLength(1);
     expect(decodeMessage(h.published[0]!.body)).toEqual({ kind: "purge", session: s.id, reason: "its client gave it up" });
     h.published[0]!.confirm();
-    await Bun.sleep(0);
+    await aTurn();
     expect(h.store.pendingPurges.size).toBe(0);
     expect(h.counters.sessionsPurged).toBe(1);
     // Once only: a second purge of the same session does nothing.
@@ -201,7 +204,7 @@ describe("GatewaySessions", () => {
     expect(s.nextSeq).toEqual(new Map([["stores", 3]]));
     expect([...s.eosConfirmed]).toEqual(["stores"]);
     expect(h.sent.at(-1)).toEqual([conn, { t: "welcome", session: s.id, maxInFlight: 8, resumed: true, heartbeatMs: 1000 }]);
-    await Bun.sleep(0);
+    await aTurn();
     expect(h.resent).toEqual(QUERIES.map((): [string, number] => [s.id, 0]));
     expect(h.counters.sessionsResumed).toBe(1);
   });
