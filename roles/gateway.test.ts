@@ -52,3 +52,21 @@ test("a result spool that cannot be written reaches onFatal; the gateway halts: 
   // Halted is stopped: shutdown has nothing left to wait for.
   await gw.shutdown();
 });
+
+test("run() after shutdown() starts nothing: no results consumer, no queue poller, and it never listens", async () => {
+  const base = new MemoryTransport(new MemoryBroker(), "stopped");
+  await base.declare(allQueues());
+  const started: string[] = [];
+  const transport: Transport = {
+    declare: (q) => base.declare(q),
+    close: () => base.close(),
+    publish: (key, body) => base.publish(key, body),
+    consume: (queue, opts, handle) => (started.push(`consume ${queue}`), base.consume(queue, opts, handle)),
+    queueDepths: async () => (started.push("queue depths"), []),
+  };
+  const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir: null }), transport, QUIET);
+  await gw.shutdown();
+  await gw.run();
+  await expect(gw.listening).rejects.toMatchObject({ code: "INTERRUPTED" });
+  expect(started).toEqual([]);
+});

@@ -374,13 +374,16 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
 
   /** Consume results and listen until shut down. */
   async function serve(): Promise<void> {
+    const notListening = (): void => cannotListen(new CoffeeError("INTERRUPTED", "the gateway was shut down before it listened"));
+    // Shut down (or halted) before it ran: nothing starts, as nothing would stop it again.
+    if (shuttingDown) return notListening();
     queues = startQueuePoller(transport, QUEUE_POLL_MS, (m) => log.warn(m));
     consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => relay.deliver(d));
     // Shut down while the broker was slow to answer: nothing may start listening now.
     if (shuttingDown) {
+      queues.stop();
       await consumer.cancel();
-      cannotListen(new CoffeeError("INTERRUPTED", "the gateway was shut down before it listened"));
-      return;
+      return notListening();
     }
     const listen = (): TCPSocketListener<Connection> => Bun.listen<Connection>({
       hostname: cfg.host,
