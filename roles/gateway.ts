@@ -5,16 +5,15 @@
  */
 import type { TCPSocketListener } from "bun";
 import type { Command } from "../src/command.ts";
-import { CoffeeError, ConfigError, ProtocolError, errorMessage, isWalWriteFailure } from "../src/errors.ts";
+import { CoffeeError, ConfigError, errorMessage } from "../src/errors.ts";
 import { exitOnFatal, FatalStop, type OnFatal } from "../src/fatal.ts";
 import { tcpPortFree } from "../src/ports.ts";
-import { FrameDecoder, writeFrame } from "../src/frame.ts";
+import { writeFrame } from "../src/frame.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
-import { decodeClientMessage, encodeProtocolTransient, MAX_HEARTBEAT_MS, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
+import { encodeProtocolTransient, MAX_HEARTBEAT_MS, type GatewayMessage } from "../src/protocol.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { MAX_FIELD_BYTES } from "../src/schema.ts";
-import { SocketWriter } from "../src/socketWriter.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
@@ -28,25 +27,10 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
-import { GATEWAY_STAGE, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
+import { GATEWAY_STAGE, type Connection, type Session } from "../src/gatewaySession.ts";
 import { GatewaySessions } from "../src/gatewaySessions.ts";
-import { checkProtocolVersion, checkToken } from "../src/handshake.ts";
+import { GatewayConnections } from "../src/gatewayConnections.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
-
-/**
- * Largest frame before a connection has a session, whatever --max-frame-bytes says: a hello or
- * resume is at most about 3.2 KiB (a token is at most 1024 characters, up to 3 bytes each in
- * UTF-8). Each connection buffers one partial frame, so without this an unauthenticated
- * connection could hold --max-frame-bytes (16 MiB) for the handshake timeout, and a few hundred
- * of them gigabytes.
- */
-export const HANDSHAKE_FRAME_BYTES = 8 * 1024;
-
-/** How often connections refused for --max-handshakes are logged while they go on. */
-const REFUSAL_LOG_MS = 60_000;
-
-/** How long a refused connection is left for its client to hang up (see refuseConnection). */
-const REFUSED_LINGER_MS = 1_000;
 
 /** Gateway options, compiled. */
 export interface GatewayConfig {
@@ -114,11 +98,6 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   // Every confirm of the gateway's own publishes tells the probe the broker takes them.
   const transport = reportingConfirms(brokerTransport, () => probe.confirmed());
   const store = await GatewayStore.open(cfg.stateDir, metrics.onFsync);
-  const connections = new Set<Connection>();
-  /** Connections in `connections` without a session yet (bounded by --max-handshakes). */
-  let handshaking = 0;
-  /** When refused connections were last logged: a flood of them is said once a minute, not once each. */
-  let refusalToldMs = -Infinity;
   // readPauses: times a session reached its share of --max-in-flight-bytes and stopped being read.
   const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, refusedHandshakes: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0 };
   let server: TCPSocketListener<Connection> | null = null;
@@ -138,59 +117,17 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   const storageFailed = (err: unknown): void => fatal.fail(err);
   const group = new GroupCommit(() => store.commit(), storageFailed);
 
-  /**
-   * Stop after a storage failure, in-process, as the process would have by exiting: nothing more
-   * is committed, acked or sent. Listening stops, every connection is cut (its client resumes once
-   * a gateway is back), the results consumer is cancelled (the chunks it had not acked stay
-   * unacked, and return to the queue once the caller closes the transport, as when a process
-   * exits), the heartbeat and the sessions' TTL timers stop (others, such as a refused
-   * connection's linger, run out on closed connections), and the log and the spool are let go. run() rejects with the failure;
-   * shutdown() has nothing left to do.
-   */
-  function halt(err: unknown): void {
-    group.stop();
-    shuttingDown ??= Promise.resolve();
-    cannotListen(err);
-    if (heartbeats) clearInterval(heartbeats);
-    queues?.stop();
-    for (const c of connections) {
-      c.closed = true;
-      if (c.timer) clearTimeout(c.timer);
-      c.writer.abort();
-    }
-    connections.clear();
-    sessions.stopTimers();
-    server?.stop(true);
-    void consumer?.cancel().catch(() => {});
-    void store.abandon();
-  }
-
   const send = (conn: Connection | null, msg: GatewayMessage): void => {
     if (conn && !conn.closed) writeFrame(conn.writer, encodeProtocolTransient(msg));
   };
-
-  const fail = (conn: Connection, err: unknown): void => {
-    // The log could not take a record: this gateway can no longer promise anything to anyone.
-    if (isWalWriteFailure(err)) return storageFailed(err);
-    // Halted: a publish settling now has nobody left to tell, and the log takes nothing more.
-    if (fatal.failed) return;
-    // Anything not raised on purpose is our fault, not the client's: said so, with the stack in our log.
-    const code = err instanceof CoffeeError ? err.code : "INTERNAL";
-    if (code === "INTERNAL") log.error(`internal error on a client connection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
-    send(conn, { t: "error", code, message: errorMessage(err) });
-    // A client dropped for reading nothing would not read the error either: cut off at once.
-    if (code === "CLIENT_TOO_SLOW") conn.writer.abort();
-    else void conn.writer.end(cfg.idleTimeoutMs);
-    // A protocol error is final for the session: its client will not resume it. Purged before
-    // the connection ends, which would otherwise purge it for leaving, under the wrong reason.
-    const s = conn.session;
-    if (s && !s.done) sessions.purge(s, `${code}: ${errorMessage(err)}`);
-    endConnection(conn);
-  };
+  // The connections are made last (they dispatch frames to the sessions and the upload), so
+  // what is made before them reaches them through closures.
+  const fail = (conn: Connection, err: unknown): void => connections.fail(conn, err);
 
   const sessions: GatewaySessions = new GatewaySessions({
-    limits: cfg, store, group, transport, log, metrics, counters, send, fail, endConnection, armTimer, storageFailed,
+    limits: cfg, store, group, transport, log, metrics, counters, send, fail, storageFailed,
+    endConnection: (conn) => connections.endConnection(conn),
+    armTimer: (conn) => connections.armTimer(conn),
     newPump: (id) => relay.newPump(id),
     sinkOf: (s, conn) => relay.sinkOf(s, conn),
     isPaused: (s) => upload.isPaused(s),
@@ -208,104 +145,10 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     known: (id) => sessions.running.get(id) ?? sessions.finished.get(id),
   });
 
-  /**
-   * Turn away a connection over --max-handshakes: each one still to say hello holds a socket and
-   * a buffer, and without a bound a flood of them exhausts the process's descriptors.
-   */
-  function refuseConnection(conn: Connection): void {
-    conn.closed = true;
-    counters.refusedHandshakes++;
-    const now = performance.now();
-    if (now - refusalToldMs >= REFUSAL_LOG_MS) {
-      refusalToldMs = now;
-      log.warn(`refusing new connections: ${handshaking} have yet to say hello (--max-handshakes ${cfg.maxHandshakes}); ${counters.refusedHandshakes} refused so far`);
-    }
-    writeFrame(conn.writer, encodeProtocolTransient({ t: "error", code: "CONNECTION_LIMIT", message: `gateway busy: ${handshaking} connections have yet to say hello (its --max-handshakes); try again later` }));
-    // The client hangs up on reading it. Closing first, with its hello unread, would reset the
-    // connection before the error arrived; a client that does not hang up is closed after a while.
-    conn.timer = setTimeout(() => void conn.writer.end(REFUSED_LINGER_MS), REFUSED_LINGER_MS);
-  }
-
-  /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
-  function armTimer(conn: Connection): void {
-    if (conn.timer) clearTimeout(conn.timer);
-    conn.timer = null;
-    if (conn.closed) return;
-    const s = conn.session;
-    if (!s) {
-      conn.timer = setTimeout(() => fail(conn, new CoffeeError("HANDSHAKE_TIMEOUT", `no hello within ${cfg.handshakeTimeoutMs} ms`)), cfg.handshakeTimeoutMs);
-    } else if (s.done) {
-      // `done` is out: the client says bye once its files are committed. One that never does is
-      // let go (its results stay for a resume until the TTL).
-      conn.timer = setTimeout(() => void conn.writer.end(cfg.idleTimeoutMs), cfg.idleTimeoutMs);
-    } else if (!uploadOver(s)) {
-      // A client we stopped reading is not idle: look again later.
-      // Nor is one waiting for acks of batches the broker has yet to confirm (its window is full).
-      conn.timer = setTimeout(() => (upload.isPaused(s) || s.inFlight > 0 ? armTimer(conn) : fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${cfg.idleTimeoutMs / 1000} s while the upload was incomplete`))), cfg.idleTimeoutMs);
-    }
-  }
-
-  function endConnection(conn: Connection): void {
-    if (conn.closed) return;
-    conn.closed = true;
-    if (!conn.session) handshaking--;
-    if (conn.timer) clearTimeout(conn.timer);
-    connections.delete(conn);
-    const s = conn.session;
-    // A session purged or retired already (a protocol error, a bye) has nothing left to keep.
-    if (!s || s.conn !== conn || !sessions.holds(s)) return;
-    if (!s.done && !s.welcomed) {
-      // Its client never learned the id, so it cannot resume: free the --max-sessions slot now.
-      sessions.purge(s, "client left before its welcome");
-    } else {
-      log.info(`session ${s.id}: client disconnected${s.done ? " after done without a bye" : ""}; keeping it ${cfg.sessionTtlMs / 1000} s for a resume`);
-      sessions.detach(s);
-    }
-  }
-
-  function hello(conn: Connection, msg: ClientMessage): void {
-    if (msg.t !== "hello" && msg.t !== "resume") throw new ProtocolError(`expected hello or resume, got ${msg.t}`);
-    checkProtocolVersion(msg.v);
-    checkToken(cfg.token, msg.token);
-    if (msg.t === "resume") sessions.resume(conn, msg);
-    else sessions.start(conn);
-  }
-
-  function onFrame(conn: Connection, frame: Uint8Array): void {
-    // What clients send is most of the gateway's garbage (read chunks, columns, typed rows), far
-    // more than it publishes: counted here, collections come before it piles up.
-    governor?.check(frame.length);
-    const msg = decodeClientMessage(frame);
-    if (!conn.session) {
-      try {
-        hello(conn, msg);
-      } finally {
-        // Counted once it has a session, even if the rest of a resume failed (then it ends too).
-        if (conn.session) handshaking--;
-      }
-      // Batch-sized frames only from a connection with a session (token checked, slot taken).
-      conn.decoder.maxFrameBytes = cfg.maxFrameBytes;
-      return armTimer(conn);
-    }
-    armTimer(conn);
-    if (msg.t === "batch") upload.batch(conn.session, msg);
-    else if (msg.t === "eos") upload.eos(conn.session, msg);
-    else if (msg.t === "resent") {
-      if (!conn.session.awaitingResend) throw new ProtocolError("resent without a resume to end");
-      conn.session.awaitingResend = false;
-      sessions.maybeFinish(conn.session);
-    } else if (msg.t === "bye") {
-      if (!conn.session.done) throw new ProtocolError("bye before done");
-      sessions.retire(conn.session, "its client has the results");
-      void conn.writer.end(cfg.idleTimeoutMs);
-    } else if (msg.t === "abort") {
-      const s = conn.session;
-      if (s.done) sessions.retire(s, "its client gave it up");
-      else sessions.purge(s, "its client gave it up");
-      void conn.writer.end(cfg.idleTimeoutMs);
-    }
-    else throw new ProtocolError(`unexpected ${msg.t} during a session`);
-  }
+  const connections = new GatewayConnections({
+    limits: cfg, log, counters, governor, sessions, upload, send, storageFailed,
+    halted: () => fatal.failed,
+  });
 
   sessions.recover();
   /**
@@ -335,10 +178,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     // Once held, probed until the broker takes publishes again, so the status does not go stale.
     const held = (open.length > 0 || hold.held) && hold.tick(now);
     for (const s of open) watchStall(s, now, held);
-    for (const conn of connections) {
-      const s = conn.session;
-      if (s && s.conn === conn && s.welcomed && !s.done) send(conn, held ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" });
-    }
+    connections.heartbeat(held);
   }
   sessions.republishPurges();
 
@@ -355,7 +195,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         if (heartbeats) clearInterval(heartbeats);
         queues?.stop();
         await consumer?.cancel();
-        for (const c of connections) endConnection(c);
+        connections.endAll();
         sessions.stopTimers();
         await group.now();
         await store.shutdown();
@@ -364,7 +204,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       return shuttingDown;
     },
     status: () => ({
-      sessions: sessions.running.size, awaitingBye: sessions.finished.size, handshaking, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...counters,
+      sessions: sessions.running.size, awaitingBye: sessions.finished.size, handshaking: connections.handshaking, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...counters,
       openSessions: [...sessions.running.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
         id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered,
       })),
@@ -389,36 +229,10 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       hostname: cfg.host,
       port: cfg.port,
       socket: {
-        open(socket) {
-          const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, cfg.maxOutboxBytes), session: null, closed: false, timer: null };
-          socket.data = conn;
-          if (handshaking >= cfg.maxHandshakes) return refuseConnection(conn);
-          handshaking++;
-          connections.add(conn);
-          armTimer(conn);
-        },
-        data(socket, data) {
-          const conn = socket.data;
-          if (conn.closed) return;
-          try {
-            for (const frame of conn.decoder.push(data)) {
-              if (conn.closed) return;
-              onFrame(conn, frame);
-            }
-          } catch (err) {
-            fail(conn, err);
-          }
-        },
-        drain(socket) {
-          socket.data.writer.drain();
-        },
-        close(socket) {
-          const conn = socket.data;
-          conn.writer.close();
-          // A refused connection (closed already, never in `connections`) has its linger timer.
-          if (conn.closed && conn.timer) clearTimeout(conn.timer);
-          endConnection(conn);
-        },
+        open: (socket) => connections.accept(socket),
+        data: (socket, data) => connections.received(socket, data),
+        drain: (socket) => connections.drained(socket),
+        close: (socket) => connections.closed(socket),
         error(socket, err) {
           log.warn(`socket error: ${err.message}`);
         },
@@ -437,6 +251,28 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     heartbeats = setInterval(heartbeat, cfg.heartbeatMs);
     listened(server.port);
     await stopped;
+  }
+
+  /**
+   * Stop after a storage failure, in-process, as the process would have by exiting: nothing more
+   * is committed, acked or sent. Listening stops, every connection is cut (its client resumes once
+   * a gateway is back), the results consumer is cancelled (the chunks it had not acked stay
+   * unacked, and return to the queue once the caller closes the transport, as when a process
+   * exits), the heartbeat and the sessions' TTL timers stop (others, such as a refused
+   * connection's linger, run out on closed connections), and the log and the spool are let go. run() rejects with the failure;
+   * shutdown() has nothing left to do.
+   */
+  function halt(err: unknown): void {
+    group.stop();
+    shuttingDown ??= Promise.resolve();
+    cannotListen(err);
+    if (heartbeats) clearInterval(heartbeats);
+    queues?.stop();
+    connections.cutAll();
+    sessions.stopTimers();
+    server?.stop(true);
+    void consumer?.cancel().catch(() => {});
+    void store.abandon();
   }
 }
 

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, spyOn, test }
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
-import { createGateway, defaultGatewayConfig, HANDSHAKE_FRAME_BYTES, type GatewayConfig, type GatewayInstance, type GatewayRuntime } from "../roles/gateway.ts";
+import { createGateway, defaultGatewayConfig, type GatewayConfig, type GatewayInstance, type GatewayRuntime } from "../roles/gateway.ts";
+import { HANDSHAKE_FRAME_BYTES } from "../src/gatewayConnections.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { FrameDecoder } from "../src/frame.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";

@@ -1,0 +1,279 @@
+/**
+ * The gateway's client connections (the client's side is src/gatewayConnection.ts): accepted,
+ * refused over --max-handshakes, held to a deadline (handshake, then idleness while the upload is
+ * incomplete, then the bye after done), read frame by frame and dispatched to the session
+ * lifecycle (src/gatewaySessions.ts) or the upload path (src/uploadPublisher.ts), and ended. The
+ * listening socket is the role's (roles/gateway.ts): its handlers call open/data/drain/close here.
+ */
+import type { Socket } from "bun";
+import { CoffeeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
+import { FrameDecoder, writeFrame } from "./frame.ts";
+import { uploadOver, type Connection } from "./gatewaySession.ts";
+import type { GatewaySessions } from "./gatewaySessions.ts";
+import { checkProtocolVersion, checkToken } from "./handshake.ts";
+import type { HeapGovernor } from "./heapGovernor.ts";
+import type { Logger } from "./log.ts";
+import { decodeClientMessage, encodeProtocolTransient, type ClientMessage, type GatewayMessage } from "./protocol.ts";
+import { SocketWriter } from "./socketWriter.ts";
+import type { UploadPublisher } from "./uploadPublisher.ts";
+
+/**
+ * Largest frame before a connection has a session, whatever --max-frame-bytes says: a hello or
+ * resume is at most about 3.2 KiB (a token is at most 1024 characters, up to 3 bytes each in
+ * UTF-8). Each connection buffers one partial frame, so without this an unauthenticated
+ * connection could hold --max-frame-bytes (16 MiB) for the handshake timeout, and a few hundred
+ * of them gigabytes.
+ */
+export const HANDSHAKE_FRAME_BYTES = 8 * 1024;
+
+/** How often connections refused for --max-handshakes are logged while they go on. */
+export const REFUSAL_LOG_MS = 60_000;
+
+/** How long a refused connection is left for its client to hang up (see refuseConnection). */
+export const REFUSED_LINGER_MS = 1_000;
+
+/** The gateway options its connections live by. */
+export interface ConnectionLimits {
+  /** Connections at once that have not yet said hello (or resumed); one more is refused at once. */
+  maxHandshakes: number;
+  /** A connection must say hello (or resume) within this long. */
+  handshakeTimeoutMs: number;
+  /** Idleness allowed while uploading, after done before the bye, and for an error or a bye to be read. */
+  idleTimeoutMs: number;
+  /** Largest frame once a connection has a session. */
+  maxFrameBytes: number;
+  /** Result bytes queued in memory for one client. */
+  maxOutboxBytes: number;
+  /** How long a session whose client went away waits for it (said in the log when it leaves). */
+  sessionTtlMs: number;
+  /** Shared secret clients must present (null: none required). */
+  token: string | null;
+}
+
+/** Connection counters, shown in the gateway's status. */
+export interface ConnectionCounters {
+  /** Connections refused for --max-handshakes. */
+  refusedHandshakes: number;
+}
+
+/** What the connections need from the gateway around them. */
+export interface GatewayConnectionsDeps {
+  limits: ConnectionLimits;
+  log: Logger;
+  counters: ConnectionCounters;
+  /** The process's heap governor, which counts every received frame. */
+  governor?: Pick<HeapGovernor, "check">;
+  sessions: Pick<GatewaySessions, "start" | "resume" | "holds" | "purge" | "detach" | "retire" | "maybeFinish">;
+  upload: Pick<UploadPublisher, "batch" | "eos" | "isPaused">;
+  send(conn: Connection | null, msg: GatewayMessage): void;
+  /** The log failed: the gateway must stop. */
+  storageFailed(err: unknown): void;
+  /** True once the gateway halted after a storage failure. */
+  halted(): boolean;
+}
+
+/** The gateway's open client connections and the rules by which they are read and ended. */
+export class GatewayConnections {
+  /** Connections accepted and not ended (a refused one never is among them). */
+  private readonly open = new Set<Connection>();
+  /** Connections in `open` without a session yet (bounded by --max-handshakes). */
+  private handshakes = 0;
+  /** When refused connections were last logged: a flood of them is said once a minute, not once each. */
+  private refusalToldMs = -Infinity;
+
+  constructor(private readonly deps: GatewayConnectionsDeps) {}
+
+  /** Connections that have yet to say hello (or resume). */
+  get handshaking(): number {
+    return this.handshakes;
+  }
+
+  /** A client connected (the listener's `open`): it is refused, or its handshake deadline runs. */
+  accept(socket: Socket<Connection>): void {
+    const { limits } = this.deps;
+    const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, limits.maxOutboxBytes), session: null, closed: false, timer: null };
+    socket.data = conn;
+    if (this.handshakes >= limits.maxHandshakes) return this.refuseConnection(conn);
+    this.handshakes++;
+    this.open.add(conn);
+    this.armTimer(conn);
+  }
+
+  /** Bytes from a client (the listener's `data`): each complete frame is handled in order. */
+  received(socket: Socket<Connection>, data: Uint8Array): void {
+    const conn = socket.data;
+    if (conn.closed) return;
+    try {
+      for (const frame of conn.decoder.push(data)) {
+        if (conn.closed) return;
+        this.onFrame(conn, frame);
+      }
+    } catch (err) {
+      this.fail(conn, err);
+    }
+  }
+
+  /** The client's socket takes bytes again (the listener's `drain`). */
+  drained(socket: Socket<Connection>): void {
+    socket.data.writer.drain();
+  }
+
+  /** The client's socket closed (the listener's `close`). */
+  closed(socket: Socket<Connection>): void {
+    const conn = socket.data;
+    conn.writer.close();
+    // A refused connection (closed already, never in `open`) has its linger timer.
+    if (conn.closed && conn.timer) clearTimeout(conn.timer);
+    this.endConnection(conn);
+  }
+
+  /** End `conn` for `err`, told to its client; a protocol error also purges its session. */
+  fail(conn: Connection, err: unknown): void {
+    const { limits, log, send, sessions } = this.deps;
+    // The log could not take a record: this gateway can no longer promise anything to anyone.
+    if (isWalWriteFailure(err)) return this.deps.storageFailed(err);
+    // Halted: a publish settling now has nobody left to tell, and the log takes nothing more.
+    if (this.deps.halted()) return;
+    // Anything not raised on purpose is our fault, not the client's: said so, with the stack in our log.
+    const code = err instanceof CoffeeError ? err.code : "INTERNAL";
+    if (code === "INTERNAL") log.error(`internal error on a client connection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
+    send(conn, { t: "error", code, message: errorMessage(err) });
+    // A client dropped for reading nothing would not read the error either: cut off at once.
+    if (code === "CLIENT_TOO_SLOW") conn.writer.abort();
+    else void conn.writer.end(limits.idleTimeoutMs);
+    // A protocol error is final for the session: its client will not resume it. Purged before
+    // the connection ends, which would otherwise purge it for leaving, under the wrong reason.
+    const s = conn.session;
+    if (s && !s.done) sessions.purge(s, `${code}: ${errorMessage(err)}`);
+    this.endConnection(conn);
+  }
+
+  /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
+  armTimer(conn: Connection): void {
+    const { limits, upload } = this.deps;
+    if (conn.timer) clearTimeout(conn.timer);
+    conn.timer = null;
+    if (conn.closed) return;
+    const s = conn.session;
+    if (!s) {
+      conn.timer = setTimeout(() => this.fail(conn, new CoffeeError("HANDSHAKE_TIMEOUT", `no hello within ${limits.handshakeTimeoutMs} ms`)), limits.handshakeTimeoutMs);
+    } else if (s.done) {
+      // `done` is out: the client says bye once its files are committed. One that never does is
+      // let go (its results stay for a resume until the TTL).
+      conn.timer = setTimeout(() => void conn.writer.end(limits.idleTimeoutMs), limits.idleTimeoutMs);
+    } else if (!uploadOver(s)) {
+      // A client we stopped reading is not idle: look again later.
+      // Nor is one waiting for acks of batches the broker has yet to confirm (its window is full).
+      conn.timer = setTimeout(() => (upload.isPaused(s) || s.inFlight > 0 ? this.armTimer(conn) : this.fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${limits.idleTimeoutMs / 1000} s while the upload was incomplete`))), limits.idleTimeoutMs);
+    }
+  }
+
+  /** Forget `conn` (closed, or replaced by its client's new one); its session waits for a resume, or is purged if its client cannot know it. */
+  endConnection(conn: Connection): void {
+    const { limits, log, sessions } = this.deps;
+    if (conn.closed) return;
+    conn.closed = true;
+    if (!conn.session) this.handshakes--;
+    if (conn.timer) clearTimeout(conn.timer);
+    this.open.delete(conn);
+    const s = conn.session;
+    // A session purged or retired already (a protocol error, a bye) has nothing left to keep.
+    if (!s || s.conn !== conn || !sessions.holds(s)) return;
+    if (!s.done && !s.welcomed) {
+      // Its client never learned the id, so it cannot resume: free the --max-sessions slot now.
+      sessions.purge(s, "client left before its welcome");
+    } else {
+      log.info(`session ${s.id}: client disconnected${s.done ? " after done without a bye" : ""}; keeping it ${limits.sessionTtlMs / 1000} s for a resume`);
+      sessions.detach(s);
+    }
+  }
+
+  /** Heartbeat every connection whose session is open (welcomed and not done), saying whether the broker is held. */
+  heartbeat(brokerHeld: boolean): void {
+    for (const conn of this.open) {
+      const s = conn.session;
+      if (s && s.conn === conn && s.welcomed && !s.done) this.deps.send(conn, brokerHeld ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" });
+    }
+  }
+
+  /** End every connection as a client leaving would (shutdown): sessions wait for a resume. */
+  endAll(): void {
+    for (const c of this.open) this.endConnection(c);
+  }
+
+  /** Cut every connection at once, sessions untouched (the gateway halted): clients resume once a gateway is back. */
+  cutAll(): void {
+    for (const c of this.open) {
+      c.closed = true;
+      if (c.timer) clearTimeout(c.timer);
+      c.writer.abort();
+    }
+    this.open.clear();
+  }
+
+  /**
+   * Turn away a connection over --max-handshakes: each one still to say hello holds a socket and
+   * a buffer, and without a bound a flood of them exhausts the process's descriptors.
+   */
+  private refuseConnection(conn: Connection): void {
+    const { limits, log, counters } = this.deps;
+    conn.closed = true;
+    counters.refusedHandshakes++;
+    const now = performance.now();
+    if (now - this.refusalToldMs >= REFUSAL_LOG_MS) {
+      this.refusalToldMs = now;
+      log.warn(`refusing new connections: ${this.handshakes} have yet to say hello (--max-handshakes ${limits.maxHandshakes}); ${counters.refusedHandshakes} refused so far`);
+    }
+    writeFrame(conn.writer, encodeProtocolTransient({ t: "error", code: "CONNECTION_LIMIT", message: `gateway busy: ${this.handshakes} connections have yet to say hello (its --max-handshakes); try again later` }));
+    // The client hangs up on reading it. Closing first, with its hello unread, would reset the
+    // connection before the error arrived; a client that does not hang up is closed after a while.
+    conn.timer = setTimeout(() => void conn.writer.end(REFUSED_LINGER_MS), REFUSED_LINGER_MS);
+  }
+
+  private hello(conn: Connection, msg: ClientMessage): void {
+    const { limits, sessions } = this.deps;
+    if (msg.t !== "hello" && msg.t !== "resume") throw new ProtocolError(`expected hello or resume, got ${msg.t}`);
+    checkProtocolVersion(msg.v);
+    checkToken(limits.token, msg.token);
+    if (msg.t === "resume") sessions.resume(conn, msg);
+    else sessions.start(conn);
+  }
+
+  private onFrame(conn: Connection, frame: Uint8Array): void {
+    const { limits, sessions, upload } = this.deps;
+    // What clients send is most of the gateway's garbage (read chunks, columns, typed rows), far
+    // more than it publishes: counted here, collections come before it piles up.
+    this.deps.governor?.check(frame.length);
+    const msg = decodeClientMessage(frame);
+    if (!conn.session) {
+      try {
+        this.hello(conn, msg);
+      } finally {
+        // Counted once it has a session, even if the rest of a resume failed (then it ends too).
+        if (conn.session) this.handshakes--;
+      }
+      // Batch-sized frames only from a connection with a session (token checked, slot taken).
+      conn.decoder.maxFrameBytes = limits.maxFrameBytes;
+      return this.armTimer(conn);
+    }
+    this.armTimer(conn);
+    if (msg.t === "batch") upload.batch(conn.session, msg);
+    else if (msg.t === "eos") upload.eos(conn.session, msg);
+    else if (msg.t === "resent") {
+      if (!conn.session.awaitingResend) throw new ProtocolError("resent without a resume to end");
+      conn.session.awaitingResend = false;
+      sessions.maybeFinish(conn.session);
+    } else if (msg.t === "bye") {
+      if (!conn.session.done) throw new ProtocolError("bye before done");
+      sessions.retire(conn.session, "its client has the results");
+      void conn.writer.end(limits.idleTimeoutMs);
+    } else if (msg.t === "abort") {
+      const s = conn.session;
+      if (s.done) sessions.retire(s, "its client gave it up");
+      else sessions.purge(s, "its client gave it up");
+      void conn.writer.end(limits.idleTimeoutMs);
+    }
+    else throw new ProtocolError(`unexpected ${msg.t} during a session`);
+  }
+}
