@@ -1,0 +1,323 @@
+import { afterEach, beforeEach, describe, expect, jest, spyOn, test } from "bun:test";
+import type { Socket } from "bun";
+import { CoffeeError, WalError } from "./errors.ts";
+import { encodeFrame, FrameDecoder } from "./frame.ts";
+import { GatewayConnections, HANDSHAKE_FRAME_BYTES, REFUSAL_LOG_MS, REFUSED_LINGER_MS, type ConnectionCounters, type ConnectionLimits } from "./gatewayConnections.ts";
+import { newSession, type Connection, type Session } from "./gatewaySession.ts";
+import { encodeProtocol, decodeGatewayMessage, PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "./protocol.ts";
+import { ResultPump } from "./resultPump.ts";
+import { ENTITIES } from "./schema.ts";
+
+const LIMITS: ConnectionLimits = { maxHandshakes: 2, handshakeTimeoutMs: 500, idleTimeoutMs: 2_000, maxFrameBytes: 64 * 1024, maxOutboxBytes: 1 << 20, sessionTtlMs: 60_000, token: null };
+
+/** A client's socket as the connections use it: what is written to it is decoded back into messages. */
+class FakeSocket {
+  data = undefined as unknown as Connection;
+  readonly got: GatewayMessage[] = [];
+  ended = false;
+  private readonly frames = new FrameDecoder(1 << 20);
+  write(bytes: Uint8Array): number {
+    for (const f of this.frames.push(bytes)) this.got.push(decodeGatewayMessage(f));
+    return bytes.length;
+  }
+  end(): void {
+    this.ended = true;
+  }
+  terminate(): void {}
+  pause(): void {}
+  resume(): void {}
+  get socket(): Socket<Connection> {
+    return this as unknown as Socket<Connection>;
+  }
+}
+
+const frame = (msg: ClientMessage): Uint8Array => encodeFrame(encodeProtocol(msg));
+const HELLO = frame({ t: "hello", v: PROTOCOL_VERSION });
+
+function harness(limits: Partial<ConnectionLimits> = {}) {
+  const sent: [Connection | null, GatewayMessage][] = [];
+  const warned: string[] = [];
+  const purged: string[] = [];
+  const detached: string[] = [];
+  const checked: number[] = [];
+  const storageFailures: unknown[] = [];
+  const counters: ConnectionCounters = { refusedHandshakes: 0 };
+  const state = { paused: false, halted: false, resumeFails: false, sessions: 0, eos: (_s: Session): void => {} };
+  const attach = (conn: Connection): Session => {
+    const s = newSession(`s${++state.sessions}`, new ResultPump(() => { throw new Error("not used"); }, 1000, () => {}));
+    s.conn = conn;
+    s.welcomed = true;
+    conn.session = s;
+    return s;
+  };
+  const connections = new GatewayConnections({
+    limits: { ...LIMITS, ...limits },
+    log: { info: () => {}, warn: (m) => void warned.push(m), error: () => {} },
+    counters,
+    governor: { check: (bytes) => void checked.push(bytes ?? -1) },
+    sessions: {
+      start: attach,
+      resume: (conn) => {
+        attach(conn);
+        // Attached, then failed (a resume whose resends do not add up, say).
+        if (state.resumeFails) throw new CoffeeError("SESSION_UNKNOWN", "resume failed after the attach");
+      },
+      holds: () => true,
+      purge: (s, reason) => void purged.push(`${s.id} ${reason}`),
+      detach: (s) => void detached.push(s.id),
+      retire: () => {},
+      maybeFinish: () => {},
+    },
+    upload: { batch: () => {}, eos: (s) => state.eos(s), isPaused: () => state.paused },
+    send: (conn, msg) => void sent.push([conn, msg]),
+    storageFailed: (err) => void storageFailures.push(err),
+    halted: () => state.halted,
+  });
+  /** A client that connected. */
+  const connect = (): FakeSocket => {
+    const socket = new FakeSocket();
+    connections.accept(socket.socket);
+    return socket;
+  };
+  /** Errors sent to `socket`'s connection, as `CODE message`. */
+  const errorsTo = (socket: FakeSocket): string[] => sent.flatMap(([c, m]) => (c === socket.data && m.t === "error" ? [`${m.code} ${m.message}`] : []));
+  return { connections, counters, state, sent, warned, purged, detached, checked, storageFailures, connect, errorsTo };
+}
+
+beforeEach(() => jest.useFakeTimers());
+afterEach(() => jest.useRealTimers());
+
+describe("GatewayConnections", () => {
+  test("over --max-handshakes a connection is told CONNECTION_LIMIT, does not count, and is let go after its linger", () => {
+    // Handshakes that outlast the minute below.
+    const h = harness({ handshakeTimeoutMs: 10 * REFUSAL_LOG_MS });
+    h.connect();
+    h.connect();
+    const refused = h.connect();
+    expect(refused.got).toEqual([{ t: "error", code: "CONNECTION_LIMIT", message: "gateway busy: 2 connections have yet to say hello (its --max-handshakes); try again later" }]);
+    expect(h.connections.handshaking).toBe(2);
+    expect(h.counters.refusedHandshakes).toBe(1);
+    // Told once, and not again for a minute however many more come.
+    h.connect();
+    expect(h.warned).toEqual(["refusing new connections: 2 have yet to say hello (--max-handshakes 2); 1 refused so far"]);
+    // Its client hangs up first as a rule; one that does not is closed after the linger.
+    const end = spyOn(refused.data.writer, "end").mockImplementation(async () => {});
+    jest.advanceTimersByTime(REFUSED_LINGER_MS - 1);
+    expect(end).not.toHaveBeenCalled();
+    jest.advanceTimersByTime(1);
+    expect(end).toHaveBeenCalledWith(REFUSED_LINGER_MS);
+    // Its close frees no handshake it never held.
+    h.connections.closed(refused.socket);
+    expect(h.connections.handshaking).toBe(2);
+    // One whose client hangs up within the linger is not ended again after it; nor is a refused
+    // connection among those a halt cuts.
+    const hungUp = h.connect();
+    const lingerEnd = spyOn(hungUp.data.writer, "end").mockImplementation(async () => {});
+    const abort = spyOn(hungUp.data.writer, "abort");
+    h.connections.closed(hungUp.socket);
+    jest.advanceTimersByTime(REFUSED_LINGER_MS);
+    expect(lingerEnd).not.toHaveBeenCalled();
+    h.connections.cutAll();
+    expect(abort).not.toHaveBeenCalled();
+    // A refusal after the minute is said again.
+    jest.advanceTimersByTime(REFUSAL_LOG_MS);
+    h.connect();
+    expect(h.warned).toHaveLength(2);
+    expect(h.counters.refusedHandshakes).toBe(4);
+  });
+
+  test("a hello raises the frame limit and ends the handshake once, however the connection ends", () => {
+    const h = harness();
+    const socket = h.connect();
+    expect(socket.data.decoder.maxFrameBytes).toBe(HANDSHAKE_FRAME_BYTES);
+    expect(h.connections.handshaking).toBe(1);
+    h.connections.received(socket.socket, HELLO);
+    expect(socket.data.session?.id).toBe("s1");
+    expect(socket.data.decoder.maxFrameBytes).toBe(LIMITS.maxFrameBytes);
+    expect(h.connections.handshaking).toBe(0);
+    // Counted: the frame's bytes, before it was decoded.
+    expect(h.checked).toEqual([HELLO.length - 4]);
+    h.connections.closed(socket.socket);
+    expect(h.connections.handshaking).toBe(0);
+    expect(h.detached).toEqual(["s1"]);
+  });
+
+  test("a resume that attached its session and then failed ends its handshake once", () => {
+    const h = harness();
+    h.state.resumeFails = true;
+    const socket = h.connect();
+    h.connections.received(socket.socket, frame({ t: "resume", v: PROTOCOL_VERSION, session: "old", sent: {}, eos: [] }));
+    expect(h.errorsTo(socket)).toEqual(["SESSION_UNKNOWN resume failed after the attach"]);
+    expect(socket.data.closed).toBe(true);
+    expect(h.connections.handshaking).toBe(0);
+  });
+
+  test("a hello refused (its protocol version) ends its handshake once", () => {
+    const h = harness();
+    const socket = h.connect();
+    h.connections.received(socket.socket, frame({ t: "hello", v: PROTOCOL_VERSION + 1 }));
+    expect(h.errorsTo(socket)).toHaveLength(1);
+    expect(socket.data.closed).toBe(true);
+    expect(h.connections.handshaking).toBe(0);
+  });
+
+  test("frames after one whose handling ended the connection are not handled, even in the same read", () => {
+    const h = harness();
+    const socket = h.connect();
+    h.connections.received(socket.socket, HELLO);
+    const handled: string[] = [];
+    h.state.eos = (s) => {
+      handled.push(s.id);
+      h.connections.endConnection(socket.data);
+    };
+    const eos = frame({ t: "eos", entity: "stores", count: 0 });
+    h.connections.received(socket.socket, new Uint8Array([...eos, ...eos]));
+    expect(handled).toEqual(["s1"]);
+  });
+
+  test("before its hello a connection may send no frame over HANDSHAKE_FRAME_BYTES", () => {
+    const h = harness();
+    const socket = h.connect();
+    const big = new Uint8Array(4);
+    new DataView(big.buffer).setUint32(0, HANDSHAKE_FRAME_BYTES + 1);
+    h.connections.received(socket.socket, big);
+    expect(h.errorsTo(socket)).toEqual([`FRAME_TOO_LARGE frame of ${HANDSHAKE_FRAME_BYTES + 1} bytes exceeds the limit of ${HANDSHAKE_FRAME_BYTES} bytes`]);
+    expect(h.connections.handshaking).toBe(0);
+  });
+
+  test("a frame that does not decode ends its connection alone, and purges its session", () => {
+    const h = harness();
+    const bad = h.connect();
+    const good = h.connect();
+    h.connections.received(bad.socket, HELLO);
+    h.connections.received(good.socket, HELLO);
+    const garbage = encodeFrame(encodeProtocol({ t: "nonsense" } as unknown as ClientMessage));
+    h.connections.received(bad.socket, garbage);
+    expect(h.errorsTo(bad)).toEqual(['FRAME_MALFORMED unknown client message type "nonsense"']);
+    expect(bad.data.closed).toBe(true);
+    expect(h.purged).toEqual(['s1 FRAME_MALFORMED: unknown client message type "nonsense"']);
+    // Counted though it did not decode.
+    expect(h.checked.at(-1)).toBe(garbage.length - 4);
+    expect(h.errorsTo(good)).toEqual([]);
+    expect(good.data.closed).toBe(false);
+    // Bytes after the failure are not read, not even a header over the limit.
+    const big = new Uint8Array(4);
+    new DataView(big.buffer).setUint32(0, LIMITS.maxFrameBytes + 1);
+    h.connections.received(bad.socket, big);
+    expect(h.checked).toHaveLength(3);
+    expect(h.purged).toHaveLength(1);
+  });
+
+  test("no hello within the handshake timeout is HANDSHAKE_TIMEOUT", () => {
+    const h = harness();
+    const socket = h.connect();
+    jest.advanceTimersByTime(LIMITS.handshakeTimeoutMs - 1);
+    expect(h.sent).toEqual([]);
+    jest.advanceTimersByTime(1);
+    expect(h.errorsTo(socket)).toEqual([`HANDSHAKE_TIMEOUT no hello within ${LIMITS.handshakeTimeoutMs} ms`]);
+    expect(h.connections.handshaking).toBe(0);
+  });
+
+  test("a client not read because its session is paused is not CLIENT_IDLE; once read again, silence is", () => {
+    const h = harness();
+    const socket = h.connect();
+    h.connections.received(socket.socket, HELLO);
+    h.state.paused = true;
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs * 3);
+    expect(h.errorsTo(socket)).toEqual([]);
+    h.state.paused = false;
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs);
+    expect(h.errorsTo(socket)).toEqual([`CLIENT_IDLE nothing received for ${LIMITS.idleTimeoutMs / 1000} s while the upload was incomplete`]);
+  });
+
+  test("each frame from a client still uploading puts its idle deadline off", () => {
+    const h = harness();
+    const socket = h.connect();
+    h.connections.received(socket.socket, HELLO);
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs - 1);
+    h.connections.received(socket.socket, frame({ t: "eos", entity: "stores", count: 0 }));
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs - 1);
+    expect(h.sent).toEqual([]);
+    jest.advanceTimersByTime(1);
+    expect(h.errorsTo(socket)).toHaveLength(1);
+  });
+
+  test("a client waiting for confirms is not idle, nor one whose upload is over", () => {
+    const h = harness();
+    const waiting = h.connect();
+    const over = h.connect();
+    h.connections.received(waiting.socket, HELLO);
+    h.connections.received(over.socket, HELLO);
+    waiting.data.session!.inFlight = 1;
+    for (const e of ENTITIES) over.data.session!.eosCount.set(e, 0);
+    h.connections.armTimer(over.data);
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs * 3);
+    expect(h.sent).toEqual([]);
+    expect(over.data.timer).toBeNull();
+  });
+
+  test("after done, a client that never says bye is let go after the idle timeout", () => {
+    const h = harness();
+    const socket = h.connect();
+    h.connections.received(socket.socket, HELLO);
+    socket.data.session!.done = true;
+    h.connections.armTimer(socket.data);
+    const end = spyOn(socket.data.writer, "end").mockImplementation(async () => {});
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs);
+    expect(end).toHaveBeenCalledWith(LIMITS.idleTimeoutMs);
+    expect(h.sent).toEqual([]);
+  });
+
+  test("fail: a halted gateway tells nobody; a log failure stops the gateway; a client too slow is cut off at once", () => {
+    const h = harness();
+    const a = h.connect();
+    h.state.halted = true;
+    h.connections.fail(a.data, new CoffeeError("CLIENT_IDLE", "x"));
+    expect(h.sent).toEqual([]);
+    expect(a.data.closed).toBe(false);
+    h.state.halted = false;
+    const walFailure = new WalError("WAL_IO_FAILED", "disk gone");
+    h.connections.fail(a.data, walFailure);
+    expect(h.storageFailures).toEqual([walFailure]);
+    expect(a.data.closed).toBe(false);
+    const abort = spyOn(a.data.writer, "abort");
+    const end = spyOn(a.data.writer, "end").mockImplementation(async () => {});
+    h.connections.fail(a.data, new CoffeeError("CLIENT_TOO_SLOW", "reads nothing"));
+    expect(abort).toHaveBeenCalled();
+    expect(end).not.toHaveBeenCalled();
+    expect(h.errorsTo(a)).toEqual(["CLIENT_TOO_SLOW reads nothing"]);
+  });
+
+  test("heartbeats go to connections whose session is open, saying when the broker is held", () => {
+    const h = harness();
+    const open = h.connect();
+    const done = h.connect();
+    h.connect(); // still in its handshake
+    h.connections.received(open.socket, HELLO);
+    h.connections.received(done.socket, HELLO);
+    done.data.session!.done = true;
+    h.connections.heartbeat(false);
+    h.connections.heartbeat(true);
+    expect(h.sent).toEqual([[open.data, { t: "heartbeat" }], [open.data, { t: "heartbeat", brokerHeld: true }]]);
+  });
+
+  test("endAll lets sessions wait for a resume; cutAll cuts every connection and leaves sessions alone", () => {
+    const h = harness();
+    const a = h.connect();
+    h.connections.received(a.socket, HELLO);
+    h.connect();
+    h.connections.endAll();
+    expect(h.detached).toEqual(["s1"]);
+    expect(h.connections.handshaking).toBe(0);
+    const b = h.connect();
+    h.connections.received(b.socket, HELLO);
+    const abort = spyOn(b.data.writer, "abort");
+    h.connections.cutAll();
+    expect(abort).toHaveBeenCalled();
+    expect(b.data.closed).toBe(true);
+    expect(h.detached).toEqual(["s1"]);
+    // Cut connections are gone: no heartbeat reaches them.
+    h.connections.heartbeat(false);
+    expect(h.sent).toEqual([]);
+  });
+});
