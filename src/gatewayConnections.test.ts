@@ -79,9 +79,15 @@ function harness(limits: Partial<ConnectionLimits> = {}) {
     connections.accept(socket.socket);
     return socket;
   };
+  /** A client that connected and said hello: its connection has a session. */
+  const connectSession = (): FakeSocket => {
+    const socket = connect();
+    connections.received(socket.socket, HELLO);
+    return socket;
+  };
   /** Errors sent to `socket`'s connection, as `CODE message`. */
   const errorsTo = (socket: FakeSocket): string[] => sent.flatMap(([c, m]) => (c === socket.data && m.t === "error" ? [`${m.code} ${m.message}`] : []));
-  return { connections, counters, state, sent, warned, purged, detached, checked, storageFailures, connect, errorsTo };
+  return { connections, counters, state, sent, warned, purged, detached, checked, storageFailures, connect, connectSession, errorsTo };
 }
 
 beforeEach(() => jest.useFakeTimers());
@@ -163,8 +169,7 @@ describe("GatewayConnections", () => {
 
   test("frames after one whose handling ended the connection are not handled, even in the same read", () => {
     const h = harness();
-    const socket = h.connect();
-    h.connections.received(socket.socket, HELLO);
+    const socket = h.connectSession();
     const handled: string[] = [];
     h.state.eos = (s) => {
       handled.push(s.id);
@@ -187,10 +192,8 @@ describe("GatewayConnections", () => {
 
   test("a frame that does not decode ends its connection alone, and purges its session", () => {
     const h = harness();
-    const bad = h.connect();
-    const good = h.connect();
-    h.connections.received(bad.socket, HELLO);
-    h.connections.received(good.socket, HELLO);
+    const bad = h.connectSession();
+    const good = h.connectSession();
     const garbage = encodeFrame(encodeProtocol({ t: "nonsense" } as unknown as ClientMessage));
     h.connections.received(bad.socket, garbage);
     expect(h.errorsTo(bad)).toEqual(['FRAME_MALFORMED unknown client message type "nonsense"']);
@@ -220,8 +223,7 @@ describe("GatewayConnections", () => {
 
   test("a client not read because its session is paused is not CLIENT_IDLE; once read again, silence is", () => {
     const h = harness();
-    const socket = h.connect();
-    h.connections.received(socket.socket, HELLO);
+    const socket = h.connectSession();
     h.state.paused = true;
     jest.advanceTimersByTime(LIMITS.idleTimeoutMs * 3);
     expect(h.errorsTo(socket)).toEqual([]);
@@ -232,8 +234,7 @@ describe("GatewayConnections", () => {
 
   test("each frame from a client still uploading puts its idle deadline off", () => {
     const h = harness();
-    const socket = h.connect();
-    h.connections.received(socket.socket, HELLO);
+    const socket = h.connectSession();
     jest.advanceTimersByTime(LIMITS.idleTimeoutMs - 1);
     h.connections.received(socket.socket, frame({ t: "eos", entity: "stores", count: 0 }));
     jest.advanceTimersByTime(LIMITS.idleTimeoutMs - 1);
@@ -244,10 +245,8 @@ describe("GatewayConnections", () => {
 
   test("a client waiting for confirms is not idle, nor one whose upload is over", () => {
     const h = harness();
-    const waiting = h.connect();
-    const over = h.connect();
-    h.connections.received(waiting.socket, HELLO);
-    h.connections.received(over.socket, HELLO);
+    const waiting = h.connectSession();
+    const over = h.connectSession();
     waiting.data.session!.inFlight = 1;
     for (const e of ENTITIES) over.data.session!.eosCount.set(e, 0);
     h.connections.armTimer(over.data);
@@ -258,8 +257,7 @@ describe("GatewayConnections", () => {
 
   test("after done, a client that never says bye is let go after the idle timeout", () => {
     const h = harness();
-    const socket = h.connect();
-    h.connections.received(socket.socket, HELLO);
+    const socket = h.connectSession();
     socket.data.session!.done = true;
     h.connections.armTimer(socket.data);
     const end = spyOn(socket.data.writer, "end").mockImplementation(async () => {});
@@ -290,11 +288,9 @@ describe("GatewayConnections", () => {
 
   test("heartbeats go to connections whose session is open, saying when the broker is held", () => {
     const h = harness();
-    const open = h.connect();
-    const done = h.connect();
+    const open = h.connectSession();
+    const done = h.connectSession();
     h.connect(); // still in its handshake
-    h.connections.received(open.socket, HELLO);
-    h.connections.received(done.socket, HELLO);
     done.data.session!.done = true;
     h.connections.heartbeat(false);
     h.connections.heartbeat(true);
@@ -303,14 +299,12 @@ describe("GatewayConnections", () => {
 
   test("endAll lets sessions wait for a resume; cutAll cuts every connection and leaves sessions alone", () => {
     const h = harness();
-    const a = h.connect();
-    h.connections.received(a.socket, HELLO);
+    h.connectSession();
     h.connect();
     h.connections.endAll();
     expect(h.detached).toEqual(["s1"]);
     expect(h.connections.handshaking).toBe(0);
-    const b = h.connect();
-    h.connections.received(b.socket, HELLO);
+    const b = h.connectSession();
     const abort = spyOn(b.data.writer, "abort");
     h.connections.cutAll();
     expect(abort).toHaveBeenCalled();
