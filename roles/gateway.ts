@@ -29,7 +29,7 @@ import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
 import { GATEWAY_STAGE, type Connection, type Session } from "../src/gatewaySession.ts";
 import { GatewaySessions } from "../src/gatewaySessions.ts";
-import { GatewayConnections } from "../src/gatewayConnections.ts";
+import { GatewayClients } from "../src/gatewayClients.ts";
 import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 
 /** Gateway options, compiled. */
@@ -145,7 +145,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     known: (id) => sessions.running.get(id) ?? sessions.finished.get(id),
   });
 
-  const connections = new GatewayConnections({
+  const connections = new GatewayClients({
     limits: cfg, log, counters, governor, sessions, upload, send, storageFailed,
     halted: () => fatal.failed,
   });
@@ -259,8 +259,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
    * a gateway is back), the results consumer is cancelled (the chunks it had not acked stay
    * unacked, and return to the queue once the caller closes the transport, as when a process
    * exits), the heartbeat and the sessions' TTL timers stop (others, such as a refused
-   * connection's linger, run out on closed connections), and the log and the spool are let go. run() rejects with the failure;
-   * shutdown() has nothing left to do.
+   * connection's linger, run out on closed connections), and the log and the spool are let go.
+   * run() rejects with the failure; shutdown() has nothing left to do.
    */
   function halt(err: unknown): void {
     group.stop();

@@ -7,7 +7,7 @@ import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultClientConfig, runClient } from "../roles/client.ts";
 import { createGateway, defaultGatewayConfig, type GatewayConfig, type GatewayInstance, type GatewayRuntime } from "../roles/gateway.ts";
-import { HANDSHAKE_FRAME_BYTES } from "../src/gatewayConnections.ts";
+import { HANDSHAKE_FRAME_BYTES } from "../src/gatewayClients.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { FrameDecoder } from "../src/frame.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";

@@ -3,7 +3,8 @@
  * refused over --max-handshakes, held to a deadline (handshake, then idleness while the upload is
  * incomplete, then the bye after done), read frame by frame and dispatched to the session
  * lifecycle (src/gatewaySessions.ts) or the upload path (src/uploadPublisher.ts), and ended. The
- * listening socket is the role's (roles/gateway.ts): its handlers call open/data/drain/close here.
+ * listening socket is the role's (roles/gateway.ts): its open, data, drain and close handlers
+ * call accept, received, drained and closed here.
  */
 import type { Socket } from "bun";
 import { CoffeeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
@@ -57,7 +58,7 @@ export interface ConnectionCounters {
 }
 
 /** What the connections need from the gateway around them. */
-export interface GatewayConnectionsDeps {
+export interface GatewayClientsDeps {
   limits: ConnectionLimits;
   log: Logger;
   counters: ConnectionCounters;
@@ -73,7 +74,7 @@ export interface GatewayConnectionsDeps {
 }
 
 /** The gateway's open client connections and the rules by which they are read and ended. */
-export class GatewayConnections {
+export class GatewayClients {
   /** Connections accepted and not ended (a refused one never is among them). */
   private readonly open = new Set<Connection>();
   /** Connections in `open` without a session yet (bounded by --max-handshakes). */
@@ -81,7 +82,7 @@ export class GatewayConnections {
   /** When refused connections were last logged: a flood of them is said once a minute, not once each. */
   private refusalToldMs = -Infinity;
 
-  constructor(private readonly deps: GatewayConnectionsDeps) {}
+  constructor(private readonly deps: GatewayClientsDeps) {}
 
   /** Connections that have yet to say hello (or resume). */
   get handshaking(): number {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, jest, spyOn, test } from "bun:
 import type { Socket } from "bun";
 import { CoffeeError, WalError } from "./errors.ts";
 import { encodeFrame, FrameDecoder } from "./frame.ts";
-import { GatewayConnections, HANDSHAKE_FRAME_BYTES, REFUSAL_LOG_MS, REFUSED_LINGER_MS, type ConnectionCounters, type ConnectionLimits } from "./gatewayConnections.ts";
+import { GatewayClients, HANDSHAKE_FRAME_BYTES, REFUSAL_LOG_MS, REFUSED_LINGER_MS, type ConnectionCounters, type ConnectionLimits } from "./gatewayClients.ts";
 import { newSession, type Connection, type Session } from "./gatewaySession.ts";
 import { encodeProtocol, decodeGatewayMessage, PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "./protocol.ts";
 import { ResultPump } from "./resultPump.ts";
@@ -50,7 +50,7 @@ function harness(limits: Partial<ConnectionLimits> = {}) {
     conn.session = s;
     return s;
   };
-  const connections = new GatewayConnections({
+  const connections = new GatewayClients({
     limits: { ...LIMITS, ...limits },
     log: { info: () => {}, warn: (m) => void warned.push(m), error: () => {} },
     counters,
@@ -93,7 +93,7 @@ function harness(limits: Partial<ConnectionLimits> = {}) {
 beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
 
-describe("GatewayConnections", () => {
+describe("GatewayClients", () => {
   test("over --max-handshakes a connection is told CONNECTION_LIMIT, does not count, and is let go after its linger", () => {
     // Handshakes that outlast the minute below.
     const h = harness({ handshakeTimeoutMs: 10 * REFUSAL_LOG_MS });
