@@ -6,9 +6,9 @@ import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { Q1_RUN_ROWS } from "../src/queries/q1.ts";
 import { allQueues, outKey } from "../src/topology.ts";
-import type { Transport } from "../src/transport.ts";
 import { q1TransactionsBatch } from "../test/brokerMessages.ts";
 import { scratchDirs } from "../test/harness.ts";
+import { recordingTransport } from "../test/recordingTransport.ts";
 import { createAggregator } from "./aggregator.ts";
 
 const QUIET: Logger = { info() {}, warn() {}, error() {} };
@@ -20,13 +20,7 @@ test("a sorted run that cannot be spilled reaches onFatal; the aggregator halts:
   const broker = new MemoryBroker();
   const base = new MemoryTransport(broker, "fatal");
   await base.declare(allQueues());
-  const acked: string[] = [];
-  const transport: Transport = {
-    declare: (q) => base.declare(q),
-    close: () => base.close(),
-    publish: (key, body) => base.publish(key, body),
-    consume: (queue, opts, handle) => base.consume(queue, opts, (d) => handle({ ...d, ack: () => { acked.push(queue); return d.ack(); } })),
-  };
+  const { transport, acked } = recordingTransport(base);
   const told: unknown[] = [];
   const aggregator = await createAggregator({ query: "q1", prefetch: 8, chunkBytes: 256, stateDir }, transport, QUIET, { onFatal: (err) => void told.push(err) });
   const running = aggregator.run();

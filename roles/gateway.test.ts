@@ -6,9 +6,9 @@ import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { PROTOCOL_VERSION } from "../src/protocol.ts";
 import { allQueues, RESULTS_KEY } from "../src/topology.ts";
-import type { Transport } from "../src/transport.ts";
 import { scratchDirs } from "../test/harness.ts";
 import { frame, openRaw } from "../test/rawGateway.ts";
+import { recordingTransport } from "../test/recordingTransport.ts";
 import { createGateway, defaultGatewayConfig } from "./gateway.ts";
 
 const QUIET: Logger = { info() {}, warn() {}, error() {} };
@@ -19,13 +19,7 @@ test("a result spool that cannot be written reaches onFatal; the gateway halts: 
   const broker = new MemoryBroker();
   const base = new MemoryTransport(broker, "fatal");
   await base.declare(allQueues());
-  const acked: string[] = [];
-  const transport: Transport = {
-    declare: (q) => base.declare(q),
-    close: () => base.close(),
-    publish: (key, body) => base.publish(key, body),
-    consume: (queue, opts, handle) => base.consume(queue, opts, (d) => handle({ ...d, ack: () => { acked.push(queue); return d.ack(); } })),
-  };
+  const { transport, acked } = recordingTransport(base);
   const told: unknown[] = [];
   const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir }), transport, QUIET, { onFatal: (err) => void told.push(err) });
   const running = gw.run();
@@ -56,14 +50,7 @@ test("a result spool that cannot be written reaches onFatal; the gateway halts: 
 test("run() after shutdown() starts nothing: no results consumer, no queue poller, and it never listens", async () => {
   const base = new MemoryTransport(new MemoryBroker(), "stopped");
   await base.declare(allQueues());
-  const started: string[] = [];
-  const transport: Transport = {
-    declare: (q) => base.declare(q),
-    close: () => base.close(),
-    publish: (key, body) => base.publish(key, body),
-    consume: (queue, opts, handle) => (started.push(`consume ${queue}`), base.consume(queue, opts, handle)),
-    queueDepths: async () => (started.push("queue depths"), []),
-  };
+  const { transport, started } = recordingTransport(base);
   const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir: null }), transport, QUIET);
   await gw.shutdown();
   await gw.run();
