@@ -232,7 +232,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         open: (socket) => connections.accept(socket),
         data: (socket, data) => connections.received(socket, data),
         drain: (socket) => connections.drained(socket),
-        close: (socket) => connections.closed(socket),
+        close: (socket) => connections.socketClosed(socket),
         error(socket, err) {
           log.warn(`socket error: ${err.message}`);
         },

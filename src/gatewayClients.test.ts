@@ -2,13 +2,13 @@ import { afterEach, beforeEach, describe, expect, jest, spyOn, test } from "bun:
 import type { Socket } from "bun";
 import { CoffeeError, WalError } from "./errors.ts";
 import { encodeFrame, FrameDecoder } from "./frame.ts";
-import { GatewayClients, HANDSHAKE_FRAME_BYTES, REFUSAL_LOG_MS, REFUSED_LINGER_MS, type ConnectionCounters, type ConnectionLimits } from "./gatewayClients.ts";
+import { GatewayClients, HANDSHAKE_FRAME_BYTES, REFUSAL_LOG_MS, REFUSED_LINGER_MS, type GatewayClientCounters, type GatewayClientLimits } from "./gatewayClients.ts";
 import { newSession, type Connection, type Session } from "./gatewaySession.ts";
 import { encodeProtocol, decodeGatewayMessage, PROTOCOL_VERSION, type ClientMessage, type GatewayMessage } from "./protocol.ts";
 import { ResultPump } from "./resultPump.ts";
 import { ENTITIES } from "./schema.ts";
 
-const LIMITS: ConnectionLimits = { maxHandshakes: 2, handshakeTimeoutMs: 500, idleTimeoutMs: 2_000, maxFrameBytes: 64 * 1024, maxOutboxBytes: 1 << 20, sessionTtlMs: 60_000, token: null };
+const LIMITS: GatewayClientLimits = { maxHandshakes: 2, handshakeTimeoutMs: 500, idleTimeoutMs: 2_000, maxFrameBytes: 64 * 1024, maxOutboxBytes: 1 << 20, sessionTtlMs: 60_000, token: null };
 
 /** A client's socket as the connections use it: what is written to it is decoded back into messages. */
 class FakeSocket {
@@ -34,15 +34,15 @@ class FakeSocket {
 const frame = (msg: ClientMessage): Uint8Array => encodeFrame(encodeProtocol(msg));
 const HELLO = frame({ t: "hello", v: PROTOCOL_VERSION });
 
-function harness(limits: Partial<ConnectionLimits> = {}) {
+function harness(limits: Partial<GatewayClientLimits> = {}) {
   const sent: [Connection | null, GatewayMessage][] = [];
   const warned: string[] = [];
   const purged: string[] = [];
   const detached: string[] = [];
   const checked: number[] = [];
   const storageFailures: unknown[] = [];
-  const counters: ConnectionCounters = { refusedHandshakes: 0 };
-  const state = { paused: false, halted: false, resumeFails: false, sessions: 0, eos: (_s: Session): void => {} };
+  const counters: GatewayClientCounters = { refusedHandshakes: 0 };
+  const state = { paused: false, halted: false, resumeFails: false, holds: true, sessions: 0, eos: (_s: Session): void => {} };
   const attach = (conn: Connection): Session => {
     const s = newSession(`s${++state.sessions}`, new ResultPump(() => { throw new Error("not used"); }, 1000, () => {}));
     s.conn = conn;
@@ -62,7 +62,7 @@ function harness(limits: Partial<ConnectionLimits> = {}) {
         // Attached, then failed (a resume whose resends do not add up, say).
         if (state.resumeFails) throw new CoffeeError("SESSION_UNKNOWN", "resume failed after the attach");
       },
-      holds: () => true,
+      holds: () => state.holds,
       purge: (s, reason) => void purged.push(`${s.id} ${reason}`),
       detach: (s) => void detached.push(s.id),
       retire: () => {},
@@ -113,14 +113,14 @@ describe("GatewayClients", () => {
     jest.advanceTimersByTime(1);
     expect(end).toHaveBeenCalledWith(REFUSED_LINGER_MS);
     // Its close frees no handshake it never held.
-    h.connections.closed(refused.socket);
+    h.connections.socketClosed(refused.socket);
     expect(h.connections.handshaking).toBe(2);
     // One whose client hangs up within the linger is not ended again after it; nor is a refused
     // connection among those a halt cuts.
     const hungUp = h.connect();
     const lingerEnd = spyOn(hungUp.data.writer, "end").mockImplementation(async () => {});
     const abort = spyOn(hungUp.data.writer, "abort");
-    h.connections.closed(hungUp.socket);
+    h.connections.socketClosed(hungUp.socket);
     jest.advanceTimersByTime(REFUSED_LINGER_MS);
     expect(lingerEnd).not.toHaveBeenCalled();
     h.connections.cutAll();
@@ -143,7 +143,7 @@ describe("GatewayClients", () => {
     expect(h.connections.handshaking).toBe(0);
     // Counted: the frame's bytes, before it was decoded.
     expect(h.checked).toEqual([HELLO.length - 4]);
-    h.connections.closed(socket.socket);
+    h.connections.socketClosed(socket.socket);
     expect(h.connections.handshaking).toBe(0);
     expect(h.detached).toEqual(["s1"]);
   });
@@ -286,6 +286,24 @@ describe("GatewayClients", () => {
     expect(h.errorsTo(a)).toEqual(["CLIENT_TOO_SLOW reads nothing"]);
   });
 
+  test("a failed connection whose session is done is let go, its session kept for a resume (its results are still wanted)", () => {
+    const h = harness();
+    const a = h.connectSession();
+    a.data.session!.done = true;
+    h.connections.fail(a.data, new CoffeeError("CLIENT_TOO_SLOW", "reads nothing"));
+    expect(h.purged).toEqual([]);
+    expect(h.detached).toEqual(["s1"]);
+  });
+
+  test("a connection whose session was purged or retired already leaves nothing to keep when it closes", () => {
+    const h = harness();
+    const a = h.connectSession();
+    h.state.holds = false;
+    h.connections.socketClosed(a.socket);
+    expect(h.detached).toEqual([]);
+    expect(h.purged).toEqual([]);
+  });
+
   test("heartbeats go to connections whose session is open, saying when the broker is held", () => {
     const h = harness();
     const open = h.connectSession();
@@ -304,6 +322,8 @@ describe("GatewayClients", () => {
     h.connections.endAll();
     expect(h.detached).toEqual(["s1"]);
     expect(h.connections.handshaking).toBe(0);
+    // Ended is ended: no deadline of theirs fires later (a HANDSHAKE_TIMEOUT on a closed connection).
+    jest.advanceTimersByTime(10 * LIMITS.idleTimeoutMs);
     const b = h.connectSession();
     const abort = spyOn(b.data.writer, "abort");
     h.connections.cutAll();

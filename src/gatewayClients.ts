@@ -34,7 +34,7 @@ export const REFUSAL_LOG_MS = 60_000;
 export const REFUSED_LINGER_MS = 1_000;
 
 /** The gateway options its connections live by. */
-export interface ConnectionLimits {
+export interface GatewayClientLimits {
   /** Connections at once that have not yet said hello (or resumed); one more is refused at once. */
   maxHandshakes: number;
   /** A connection must say hello (or resume) within this long. */
@@ -52,21 +52,27 @@ export interface ConnectionLimits {
 }
 
 /** Connection counters, shown in the gateway's status. */
-export interface ConnectionCounters {
+export interface GatewayClientCounters {
   /** Connections refused for --max-handshakes. */
   refusedHandshakes: number;
 }
 
 /** What the connections need from the gateway around them. */
 export interface GatewayClientsDeps {
-  limits: ConnectionLimits;
+  /** The gateway options connections are held to. */
+  limits: GatewayClientLimits;
+  /** Where refusals, failures and departures are said. */
   log: Logger;
-  counters: ConnectionCounters;
+  /** Counted here, shown in the gateway's status. */
+  counters: GatewayClientCounters;
   /** The process's heap governor, which counts every received frame. */
   governor?: Pick<HeapGovernor, "check">;
+  /** The session lifecycle a hello, resume, bye, abort or departure acts on. */
   sessions: Pick<GatewaySessions, "start" | "resume" | "holds" | "purge" | "detach" | "retire" | "maybeFinish">;
+  /** The upload path batches and ends of stream go to. */
   upload: Pick<UploadPublisher, "batch" | "eos" | "isPaused">;
-  send(conn: Connection | null, msg: GatewayMessage): void;
+  /** Write `msg` to `conn` unless it is gone or closed. */
+  send: (conn: Connection | null, msg: GatewayMessage) => void;
   /** The log failed: the gateway must stop. */
   storageFailed(err: unknown): void;
   /** True once the gateway halted after a storage failure. */
@@ -120,7 +126,7 @@ export class GatewayClients {
   }
 
   /** The client's socket closed (the listener's `close`). */
-  closed(socket: Socket<Connection>): void {
+  socketClosed(socket: Socket<Connection>): void {
     const conn = socket.data;
     conn.writer.close();
     // A refused connection (closed already, never in `open`) has its linger timer.
@@ -130,7 +136,7 @@ export class GatewayClients {
 
   /** End `conn` for `err`, told to its client; a protocol error also purges its session. */
   fail(conn: Connection, err: unknown): void {
-    const { limits, log, send, sessions } = this.deps;
+    const { limits, log, sessions } = this.deps;
     // The log could not take a record: this gateway can no longer promise anything to anyone.
     if (isWalWriteFailure(err)) return this.deps.storageFailed(err);
     // Halted: a publish settling now has nobody left to tell, and the log takes nothing more.
@@ -139,7 +145,7 @@ export class GatewayClients {
     const code = err instanceof CoffeeError ? err.code : "INTERNAL";
     if (code === "INTERNAL") log.error(`internal error on a client connection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
-    send(conn, { t: "error", code, message: errorMessage(err) });
+    this.deps.send(conn, { t: "error", code, message: errorMessage(err) });
     // A client dropped for reading nothing would not read the error either: cut off at once.
     if (code === "CLIENT_TOO_SLOW") conn.writer.abort();
     else void conn.writer.end(limits.idleTimeoutMs);
