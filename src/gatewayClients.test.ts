@@ -123,13 +123,13 @@ describe("GatewayClients", () => {
     h.connections.socketClosed(hungUp.socket);
     jest.advanceTimersByTime(REFUSED_LINGER_MS);
     expect(lingerEnd).not.toHaveBeenCalled();
-    h.connections.cutAll();
-    expect(abort).not.toHaveBeenCalled();
     // A refusal after the minute is said again.
     jest.advanceTimersByTime(REFUSAL_LOG_MS);
     h.connect();
     expect(h.warned).toHaveLength(2);
     expect(h.counters.refusedHandshakes).toBe(4);
+    h.connections.cutAll();
+    expect(abort).not.toHaveBeenCalled();
   });
 
   test("a hello raises the frame limit and ends the handshake once, however the connection ends", () => {
@@ -325,8 +325,11 @@ describe("GatewayClients", () => {
     // Ended is ended: no deadline of theirs fires later (a HANDSHAKE_TIMEOUT on a closed connection).
     jest.advanceTimersByTime(10 * LIMITS.idleTimeoutMs);
     const b = h.connectSession();
+    h.connect();
+    expect(h.connections.handshaking).toBe(1);
     const abort = spyOn(b.data.writer, "abort");
     h.connections.cutAll();
+    expect(h.connections.handshaking).toBe(0);
     expect(abort).toHaveBeenCalled();
     expect(b.data.closed).toBe(true);
     expect(h.detached).toEqual(["s1"]);

@@ -217,6 +217,8 @@ export class GatewayClients {
       c.writer.abort();
     }
     this.open.clear();
+    // None is open, so none has yet to say hello: the halted gateway's status says so.
+    this.handshakes = 0;
   }
 
   /**
