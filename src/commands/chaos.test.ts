@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
-import { killable, prepareChaosDir } from "./chaos.ts";
+import { clientRunOutcome, killable, prepareChaosDir } from "./chaos.ts";
 
 const proc = (name: string, role: ClusterProcess["role"], extra: Partial<ClusterProcess> = {}): ClusterProcess =>
   ({ name, role, pid: 100 + name.length, alive: true, healthPort: 1, ...extra });
@@ -47,4 +47,15 @@ test("chaos empties only a folder that is new, empty or its own, and marks it as
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test("a chaos client stopped by SIGINT from outside the run is interrupted, not failed; any other exit is judged as before", () => {
+  const done = "session abc: 92714 rows read, 0 rejected, 92714 rows sent, 1.2 s; results in /tmp/x/session_abc\n";
+  expect(clientRunOutcome(130, "")).toEqual({ type: "interrupted" });
+  expect(clientRunOutcome(0, done)).toEqual({ type: "finished", sessionDir: "/tmp/x/session_abc" });
+  // Stopped by chaos itself (SIGTERM), or failed, or exited 0 without saying where its results are.
+  expect(clientRunOutcome(143, "")).toEqual({ type: "failed" });
+  expect(clientRunOutcome(1, done)).toEqual({ type: "failed" });
+  expect(clientRunOutcome(0, "")).toEqual({ type: "failed" });
+  expect(clientRunOutcome(null, "")).toEqual({ type: "failed" });
 });

@@ -58,6 +58,23 @@ export function killable(entries: readonly ClusterProcess[], roles: readonly str
   return entries.filter((e) => roles.includes(e.role) && e.alive && e.pid !== null && !e.inProcess);
 }
 
+/** Exit status of a client stopped by SIGINT (roles/client.ts); chaos stops its own clients with SIGTERM (143). */
+const CLIENT_SIGINT_EXIT = 130;
+
+/** What a chaos client's run says of the cluster: a session to compare, a failure, or nothing. */
+export type ClientRunOutcome = { type: "finished"; sessionDir: string } | { type: "failed" } | { type: "interrupted" };
+
+/**
+ * Judge a client's exit. One stopped by SIGINT was interrupted from outside (a Ctrl-C in a
+ * terminal reaches the whole process group, and the client's exit may be seen before chaos's own
+ * signal handler runs): it says nothing of the cluster, so it is no failure.
+ */
+export function clientRunOutcome(code: number | null, stdout: string): ClientRunOutcome {
+  if (code === CLIENT_SIGINT_EXIT) return { type: "interrupted" };
+  const sessionDir = /results in (\S+)/.exec(stdout)?.[1];
+  return code === 0 && sessionDir ? { type: "finished", sessionDir } : { type: "failed" };
+}
+
 /** Names a directory as chaos's own: only such a directory is emptied for the next run. */
 const CHAOS_MARKER = ".coffee-chaos";
 
@@ -216,12 +233,17 @@ export const chaosCommand: Command = {
             interrupt.signal.removeEventListener("abort", stopClient);
             // A session cut short by the interrupt says nothing of the cluster.
             if (interrupt.signal.aborted) break;
+            const outcome = clientRunOutcome(code, stdout);
+            if (outcome.type === "interrupted") {
+              log.info(`client ${i + 1} was interrupted (SIGINT) from outside the run: it starts no more sessions`);
+              break;
+            }
             const seconds = (performance.now() - t0) / 1000;
-            const sessionDir = /results in (\S+)/.exec(stdout)?.[1];
-            if (code !== 0 || !sessionDir) {
+            if (outcome.type === "failed") {
               verdicts.push({ client: i + 1, round, session: "-", verdict: `failed: ${stderr.trim().split("\n")[0] ?? `exit ${code}`}`, seconds });
               continue;
             }
+            const { sessionDir } = outcome;
             const parts: string[] = [];
             for (const q of QUERIES) {
               const v = compareResult(expected[i]![q]!, readFileSync(join(sessionDir, queryFileName(q)), "utf8"));
