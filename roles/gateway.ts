@@ -142,7 +142,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, maybeFinish, storageFailed,
     sessionFailed: (s, err) => sessions.failed(s, err),
     running: (id) => sessions.running.get(id),
-    known: (id) => sessions.running.get(id) ?? sessions.finished.get(id),
+    known: (id) => sessions.known(id),
   });
 
   const connections = new GatewayClients({

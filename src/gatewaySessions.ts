@@ -117,9 +117,14 @@ export class GatewaySessions {
     for (const s of this.all()) if (s.ttlTimer) clearTimeout(s.ttlTimer);
   }
 
+  /** The registered session `id`, running or finished (one purged or retired is not). */
+  known(id: string): Session | undefined {
+    return this.running.get(id) ?? this.finished.get(id);
+  }
+
   /** True while `s` is registered, running or finished: one purged or retired has nothing left to keep. */
   holds(s: Session): boolean {
-    return this.running.get(s.id) === s || this.finished.get(s.id) === s;
+    return this.known(s.id) === s;
   }
 
   /** A new session for a hello on `conn`; its client is welcomed once it is in the log. */
@@ -149,7 +154,7 @@ export class GatewaySessions {
   /** Attach a resuming client's `conn` to its session; everything it did not see acknowledged comes again. */
   resume(conn: Connection, msg: Extract<ClientMessage, { t: "resume" }>): void {
     const { store, limits, log, counters, send } = this.deps;
-    const s = this.running.get(msg.session) ?? this.finished.get(msg.session);
+    const s = this.known(msg.session);
     const failedWhileAway = s ? null : store.failure(msg.session, Date.now());
     if (failedWhileAway) throw new CoffeeError(failedWhileAway.code, failedWhileAway.message);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
