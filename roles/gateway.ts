@@ -191,9 +191,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       // storage failure (exit 70).
       // A storage failure meanwhile halts the gateway, which ends its shutdown too.
       shuttingDown ??= fatal.orHalt((async () => {
-        server?.stop(true);
-        if (heartbeats) clearInterval(heartbeats);
-        queues?.stop();
+        stopServing();
         await consumer?.cancel();
         connections.endAll();
         sessions.stopTimers();
@@ -221,7 +219,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => relay.deliver(d));
     // Shut down while the broker was slow to answer: nothing may start listening now.
     if (shuttingDown) {
-      queues.stop();
+      stopServing();
       await consumer.cancel();
       return notListening();
     }
@@ -253,6 +251,13 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     await stopped;
   }
 
+  /** Take no more connections, send no more heartbeats, poll no more queue depths (shutdown and halt alike). */
+  function stopServing(): void {
+    server?.stop(true);
+    if (heartbeats) clearInterval(heartbeats);
+    queues?.stop();
+  }
+
   /**
    * Stop after a storage failure, in-process, as the process would have by exiting: nothing more
    * is committed, acked or sent. Listening stops, every connection is cut (its client resumes once
@@ -266,11 +271,11 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     group.stop();
     shuttingDown ??= Promise.resolve();
     cannotListen(err);
-    if (heartbeats) clearInterval(heartbeats);
-    queues?.stop();
+    // Cut before the listener stops: its close handlers then find every connection closed, and
+    // detach or purge no session through a log that takes nothing more.
     connections.cutAll();
+    stopServing();
     sessions.stopTimers();
-    server?.stop(true);
     void consumer?.cancel().catch(() => {});
     void store.abandon();
   }
