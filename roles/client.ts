@@ -1,8 +1,8 @@
 /**
  * Client role: streams a dataset folder to the gateway and writes the four result files.
- * The upload and its window are src/clientUpload.ts; reconnects, their retry budget and the
- * idle watch src/clientReconnect.ts. Here: options, the checks before a session, the progress
- * view, and the gateway's messages.
+ * The upload and its window are src/clientUpload.ts; reconnects and their retry budget
+ * src/clientReconnect.ts; the watch on a silent gateway src/idleWatch.ts. Here: options, the
+ * checks before a session, the progress view, and the gateway's messages.
  */
 import { accessSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
