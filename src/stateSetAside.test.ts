@@ -1,0 +1,58 @@
+import { afterEach, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { WalError } from "./errors.ts";
+import { setAsideState } from "./stateSetAside.ts";
+
+let dir = "";
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A state directory as an aggregator leaves it: lock, log, snapshot, spilled runs. */
+function stateDir(): string {
+  dir = mkdtempSync(join(tmpdir(), "coffee-aside-"));
+  writeFileSync(join(dir, "LOCK"), "123\n");
+  writeFileSync(join(dir, "wal-0000000000000001.log"), "records");
+  writeFileSync(join(dir, "snapshot-0000000000000009.bin"), "state");
+  mkdirSync(join(dir, "spill", "s1"), { recursive: true });
+  writeFileSync(join(dir, "spill", "s1", "run-1"), "rows");
+  return dir;
+}
+
+test("moves everything but the lock into a corrupt-<time> folder, contents intact", () => {
+  const d = stateDir();
+  const aside = setAsideState(d, new Date("2026-12-07T04:05:06.789Z"));
+  expect(aside).toBe(join(d, "corrupt-2026-12-07T04-05-06-789Z"));
+  expect(readdirSync(d).sort()).toEqual(["LOCK", "corrupt-2026-12-07T04-05-06-789Z"]);
+  expect(readdirSync(aside).sort()).toEqual(["snapshot-0000000000000009.bin", "spill", "wal-0000000000000001.log"]);
+  expect(readFileSync(join(aside, "wal-0000000000000001.log"), "utf8")).toBe("records");
+  expect(readFileSync(join(aside, "spill", "s1", "run-1"), "utf8")).toBe("rows");
+  expect(readFileSync(join(d, "LOCK"), "utf8")).toBe("123\n");
+});
+
+test("a second set-aside leaves the first one where it is, even within the same millisecond", () => {
+  const d = stateDir();
+  const at = new Date("2026-12-07T04:05:06.789Z");
+  const first = setAsideState(d, at);
+  writeFileSync(join(d, "wal-0000000000000001.log"), "newer records");
+  const second = setAsideState(d, at);
+  expect(second).toBe(`${first}-2`);
+  expect(readdirSync(d).sort()).toEqual(["LOCK", "corrupt-2026-12-07T04-05-06-789Z", "corrupt-2026-12-07T04-05-06-789Z-2"]);
+  expect(readdirSync(first).sort()).toEqual(["snapshot-0000000000000009.bin", "spill", "wal-0000000000000001.log"]);
+  expect(readFileSync(join(second, "wal-0000000000000001.log"), "utf8")).toBe("newer records");
+});
+
+test("a state path it cannot use is WAL_IO_FAILED naming it", () => {
+  const d = stateDir();
+  // A file where the directory should be: nothing can be made or moved inside it.
+  const notADir = join(d, "LOCK");
+  let err: unknown = null;
+  try {
+    setAsideState(notADir);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(WalError);
+  expect((err as WalError).code).toBe("WAL_IO_FAILED");
+  expect((err as WalError).message).toContain(`cannot set the state in ${notADir} aside`);
+});
