@@ -142,6 +142,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, maybeFinish, storageFailed,
     sessionFailed: (s, err) => sessions.failed(s, err),
     running: (id) => sessions.running.get(id),
+    allRunning: () => sessions.running.values(),
     known: (id) => sessions.known(id),
   });
 

@@ -114,7 +114,7 @@ export class AggregatorState {
    * untouched: such a message must not be logged.
    */
   apply(msg: BrokerMessage): ApplyEffect {
-    if (msg.kind === "result" || msg.kind === "failed") throw new InternalError(`${msg.kind} messages are not aggregator input`);
+    if (msg.kind === "result" || msg.kind === "failed" || msg.kind === "stateLost") throw new InternalError(`${msg.kind} messages are not aggregator input`);
     if (this.ended.has(msg.session)) return "ended";
     if (msg.kind === "purge") {
       this.sessions.delete(msg.session);

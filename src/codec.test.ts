@@ -17,6 +17,8 @@ describe("codec", () => {
       { kind: "eos", session: "s1", entity: "users", count: 12 },
       { kind: "purge", session: "s1", reason: "client disconnected" },
       { kind: "result", session: "s1", query: "q2", chunk: 4, last: true, csv: "a,b\n" },
+      { kind: "failed", session: "s1", reason: "filter-year: boom" },
+      { kind: "stateLost", query: "q4", reason: "WAL_CORRUPT: CRC mismatch" },
     ];
     for (const m of msgs) expect(decodeMessage(encodeMessage(m))).toEqual(m);
   });
@@ -74,6 +76,8 @@ describe("codec", () => {
       Uint8Array.of(0xcf, 1, 77, 0x90),
       good.subarray(0, good.length - 2),
       Uint8Array.from([...good.subarray(0, 3), 0xc1, 0xc1]),
+      // A stateLost naming no query it knows.
+      Uint8Array.from([...encodeMessage({ kind: "stateLost", query: "q4", reason: "x" })].map((b, i) => (i === 5 ? 0x39 : b))),
     ];
     for (const c of cases) {
       try {

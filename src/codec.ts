@@ -14,7 +14,7 @@ import { BODY_SCHEMAS, isBodyKind, validateBody, type BodyKind, type BodyOf } fr
 const MAGIC = 0xcf;
 // 2: transactions ids travel as a packed UTF-8 column, users' birthdates as yyyymmdd.
 const VERSION = 2;
-const KIND_CODES = { data: 1, eos: 2, purge: 3, result: 4, failed: 5 } as const;
+const KIND_CODES = { data: 1, eos: 2, purge: 3, result: 4, failed: 5, stateLost: 6 } as const;
 
 // moreTypes: typed arrays travel as raw bytes; useRecords off: messages are self-describing.
 const packr = new Packr({ useRecords: false, moreTypes: true });
@@ -68,8 +68,20 @@ export interface FailedMessage {
   reason: string;
 }
 
+/**
+ * An aggregator found its write-ahead log unreadable (WAL_CORRUPT) and set it aside: every
+ * session whose `query` result it had not yet published lost state there. Sent to the gateway
+ * (results queue), which fails each running session still waiting for that result at once,
+ * rather than after --result-timeout-s. The only kind that names no session.
+ */
+export interface StateLostMessage {
+  kind: "stateLost";
+  query: QueryName;
+  reason: string;
+}
+
 /** Every message that travels through the broker. */
-export type BrokerMessage = DataMessage | EosMessage | PurgeMessage | ResultMessage | FailedMessage;
+export type BrokerMessage = DataMessage | EosMessage | PurgeMessage | ResultMessage | FailedMessage | StateLostMessage;
 
 /** Encode a broker message. */
 export function encodeMessage(msg: BrokerMessage): Uint8Array {
@@ -80,6 +92,7 @@ export function encodeMessage(msg: BrokerMessage): Uint8Array {
     case "purge": payload = [msg.session, msg.reason]; break;
     case "result": payload = [msg.session, msg.query, msg.chunk, msg.last, msg.csv]; break;
     case "failed": payload = [msg.session, msg.reason]; break;
+    case "stateLost": payload = [msg.query, msg.reason]; break;
   }
   // Packed into msgpackr's one shared buffer, rewound after each pack (RESET_BUFFER_MODE), then
   // copied out at its exact size behind the 3-byte prefix. Returning a view instead would save the
@@ -172,6 +185,11 @@ export function decodeMessage(bytes: Uint8Array): BrokerMessage {
       if (p.length !== 2 || !isSessionId(session) || typeof reason !== "string") fail("bad failed");
       return { kind: "failed", session, reason };
     }
+    case KIND_CODES.stateLost: {
+      const [query, reason] = p;
+      if (p.length !== 2 || !isQueryName(query) || typeof reason !== "string") fail("bad stateLost");
+      return { kind: "stateLost", query, reason };
+    }
     default:
       fail(`unknown kind ${bytes[2]}`);
   }
@@ -179,10 +197,10 @@ export function decodeMessage(bytes: Uint8Array): BrokerMessage {
 
 /**
  * The session a message that does not decode belongs to, when its envelope still says: every
- * kind's payload is an array whose first element is the session id, so the id is read from the
- * first bytes by hand (msgpackr refuses a truncated or damaged message whole). The session can
- * then be failed rather than left waiting for a batch that will never come. Null when even that
- * is unreadable.
+ * kind's payload is an array whose first element is the session id (a stateLost's is its query
+ * name, which no running session has as its id), so the id is read from the first bytes by hand
+ * (msgpackr refuses a truncated or damaged message whole). The session can then be failed rather
+ * than left waiting for a batch that will never come. Null when even that is unreadable.
  */
 export function sessionOfUndecodable(bytes: Uint8Array): string | null {
   if (bytes.length < 5 || bytes[0] !== MAGIC) return null;

@@ -29,7 +29,7 @@ async function relayFor(sessionIds: string[]) {
     fail: () => {},
     sessionFailed: (s, err) => void failures.push(`${s.id} ${err.code}: ${err.message}`),
     maybeFinish: (s) => void finishChecks.push(s.id),
-    running: (id) => sessions.get(id), known: (id) => sessions.get(id),
+    running: (id) => sessions.get(id), allRunning: () => sessions.values(), known: (id) => sessions.get(id),
   });
   for (const id of sessionIds) {
     sessions.set(id, newSession(id, relay.newPump(id)));
@@ -96,4 +96,25 @@ test("a result message that does not decode fails the running session its envelo
   expect(failures).toEqual([expect.stringMatching(/^s1 PIPELINE_FAILED: a result message of this session could not be decoded \(malformed broker message/)]);
   await group.now();
   expect(acks).toEqual(["cut"]);
+});
+
+test("an aggregator's lost state fails every running session still waiting for its query, acked once durable; sessions with that result whole are kept", async () => {
+  const { relay, group, failures, logged } = await relayFor(["waiting", "partial", "whole", "other"]);
+  const acks: string[] = [];
+  // "partial" has q2's last chunk but not chunk 1; "whole" has all of q2; "other" has all of q1 only.
+  relay.deliver(chunk("partial", "q2", 0, false, acks));
+  relay.deliver(chunk("partial", "q2", 2, true, acks));
+  relay.deliver(chunk("whole", "q2", 0, false, acks));
+  relay.deliver(chunk("whole", "q2", 1, true, acks));
+  relay.deliver(chunk("other", "q1", 0, true, acks));
+  await group.now();
+  acks.length = 0;
+  const reason = "WAL_CORRUPT: wal-0000000000000001.log at offset 512: CRC mismatch";
+  relay.deliver({ body: encodeMessage({ kind: "stateLost", query: "q2", reason }), redelivered: false, ack: () => acks.push("lost") > 0, nack: () => {} });
+  const why = `PIPELINE_FAILED: the q2 aggregator lost this session's state (${reason}); the session was dropped, run it again`;
+  expect(failures).toEqual([`waiting ${why}`, `partial ${why}`, `other ${why}`]);
+  expect(logged).toContain(`the q2 aggregator lost its state (${reason}): 3 running session(s) still waiting for its result fail`);
+  expect(acks).toEqual([]);
+  await group.now();
+  expect(acks).toEqual(["lost"]);
 });

@@ -4,9 +4,9 @@
  * which writes it to the client's connection as fast as the client reads (the rest waits on
  * disk, src/resultPump.ts). A chunk that arrives twice (redelivery) is stored once.
  */
-import { decodeMessage, sessionOfUndecodable, type FailedMessage } from "./codec.ts";
+import { decodeMessage, sessionOfUndecodable, type FailedMessage, type StateLostMessage } from "./codec.ts";
 import { CoffeeError, DecodeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
-import { GATEWAY_STAGE, type Connection, type Session } from "./gatewaySession.ts";
+import { GATEWAY_STAGE, resultComplete, type Connection, type Session } from "./gatewaySession.ts";
 import type { GatewayStore } from "./gatewayStore.ts";
 import type { GroupCommit } from "./groupCommit.ts";
 import type { Logger } from "./log.ts";
@@ -26,6 +26,8 @@ export interface ResultRelayDeps {
   idleTimeoutMs: number;
   /** The session `id` names while it still runs (its `done` not yet sent). */
   running(id: string): Session | undefined;
+  /** Every session still running. */
+  allRunning(): Iterable<Session>;
   /** The session `id` names, running or finished and awaiting its client's bye. */
   known(id: string): Session | undefined;
   send(conn: Connection | null, msg: GatewayMessage): void;
@@ -104,6 +106,7 @@ export class ResultRelay {
     const { store, group, log, counters, metrics } = this.deps;
     const msg = decodeMessage(d.body);
     if (msg.kind === "failed") return this.sessionFailed(d, msg);
+    if (msg.kind === "stateLost") return this.stateLost(d, msg);
     if (msg.kind !== "result") throw new ProtocolError(`unexpected ${msg.kind} message on the results queue`);
     const s = this.deps.known(msg.session);
     const stored = store.sessions.get(msg.session);
@@ -136,6 +139,22 @@ export class ResultRelay {
       return void d.ack();
     }
     this.deps.sessionFailed(s, new CoffeeError("PIPELINE_FAILED", `a stage could not process this session's data (${msg.reason}); the session was dropped`));
+    this.deps.group.after(() => d.ack());
+  }
+
+  /**
+   * An aggregator set its unrecoverable log aside (src/aggregatorRecovery.ts): every running
+   * session whose result for that query is not stored whole may have lost batches there, and
+   * would wait for --result-timeout-s. Each fails now instead, as a poisoned session does; those
+   * whose result is already here lose nothing. Acked once the failures are in the log.
+   */
+  private stateLost(d: Delivery, msg: StateLostMessage): void {
+    const { store, log } = this.deps;
+    const hit = [...this.deps.allRunning()].filter((s) => !resultComplete(store.chunks(s.id), msg.query));
+    log.error(`the ${msg.query} aggregator lost its state (${msg.reason}): ${hit.length} running session(s) still waiting for its result fail`);
+    for (const s of hit) {
+      this.deps.sessionFailed(s, new CoffeeError("PIPELINE_FAILED", `the ${msg.query} aggregator lost this session's state (${msg.reason}); the session was dropped, run it again`));
+    }
     this.deps.group.after(() => d.ack());
   }
 
