@@ -3,7 +3,8 @@
  * state (src/aggregatorState.ts), ignores duplicates by lineage, and once every batch of every
  * needed entity arrived, publishes the result in chunks and frees the session. Each accepted
  * message is write-ahead logged and acked only once the log is durable (group commit), so a
- * SIGKILL anywhere loses nothing and counts nothing twice.
+ * SIGKILL anywhere loses nothing and counts nothing twice. A log that no longer recovers is set
+ * aside after the gateway was told (src/aggregatorRecovery.ts).
  */
 import { decodeMessage, encodeMessage, type BrokerMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
@@ -18,7 +19,8 @@ import { QUERIES, type QueryName } from "../src/schema.ts";
 import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
 import { chunkLines } from "../src/chunkLines.ts";
 import { AggregatorState, type ApplyEffect } from "../src/aggregatorState.ts";
-import { AggregatorStore } from "../src/aggregatorStore.ts";
+import type { AggregatorStore } from "../src/aggregatorStore.ts";
+import { recoverAggregatorStore } from "../src/aggregatorRecovery.ts";
 import { CoffeeError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
@@ -59,9 +61,12 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   const stage = { stage: spec.queue };
   let store: AggregatorStore | null = null;
   let state: AggregatorState;
+  /** Where this start set an unrecoverable log aside (src/aggregatorRecovery.ts), for status. */
+  let setAside: string | null = null;
   if (cfg.stateDir) {
-    const opened = await AggregatorStore.open(cfg.stateDir, reducer, { onFsync: metrics.onFsync });
+    const opened = await recoverAggregatorStore(cfg.stateDir, cfg.query, reducer, transport, log, { onFsync: metrics.onFsync });
     store = opened.store;
+    setAside = opened.setAside;
     state = store.state;
     log.info(`recovered ${opened.replayed} log records (${state.size} open sessions${opened.truncatedBytes ? `, ${opened.truncatedBytes} torn bytes dropped` : ""}) from ${cfg.stateDir}`);
   } else state = new AggregatorState(reducer);
@@ -185,7 +190,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       await failUndecodable(transport, d.body, spec.queue, errorMessage(err), log);
       return void d.ack();
     }
-    if (msg.kind === "result" || msg.kind === "failed") {
+    if (msg.kind === "result" || msg.kind === "failed" || msg.kind === "stateLost") {
       malformed++;
       log.error(`dropping a ${msg.kind} message that was routed to ${spec.queue}`);
       return void d.ack();
@@ -288,7 +293,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       })());
       return shuttingDown;
     },
-    status: () => ({ query: cfg.query, sessions: state.size, malformed, failedSessions, ...state.counters, ...(store ? { durableLsn: store.durableLsn } : {}) }),
+    status: () => ({ query: cfg.query, sessions: state.size, malformed, failedSessions, ...state.counters, ...(store ? { durableLsn: store.durableLsn } : {}), ...(setAside ? { setAside } : {}) }),
   };
 }
 

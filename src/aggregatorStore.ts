@@ -8,7 +8,7 @@ import { decodeMessage } from "./codec.ts";
 import { AggregatorState, type LiveSessionSnapshot } from "./aggregatorState.ts";
 import { InternalError, WalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
-import { Wal, type WalOptions } from "./wal.ts";
+import { Wal, type WalOptions, type WalRecovery } from "./wal.ts";
 import { join } from "node:path";
 import { forEachYielding } from "./loopYield.ts";
 
@@ -66,6 +66,19 @@ export class AggregatorStore {
     // Sessions' spilled state lives beside the log (Wal ignores names it does not own).
     const state = new AggregatorState(reducer, join(dir, "spill"), opts.spillRows);
     const store = new AggregatorStore(wal, state, snapshotEvery, opts.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES);
+    try {
+      await store.rebuild(dir, recovered);
+    } catch (err) {
+      // The caller may set the files aside (WAL_CORRUPT) and open the directory again.
+      await wal.close().catch(() => {});
+      throw err;
+    }
+    return { store, replayed: recovered.recordCount, truncatedBytes: recovered.truncatedBytes };
+  }
+
+  /** Fold the recovered snapshot and records into the state. */
+  private async rebuild(dir: string, recovered: WalRecovery): Promise<void> {
+    const state = this.state;
     if (recovered.snapshot) {
       const snap = packr.unpack(recovered.snapshot) as unknown[];
       if (Array.isArray(snap[0])) {
@@ -80,11 +93,10 @@ export class AggregatorStore {
         for (const s of live) state.restoreSession(s);
       }
     }
-    await forEachYielding(recovered.records(), (r) => store.replay(r));
+    await forEachYielding(recovered.records(), (r) => this.replay(r));
     state.removeOrphanFiles();
-    store.sinceSnapshot = recovered.recordCount;
-    store.bytesSinceSnapshot = recovered.recordBytes;
-    return { store, replayed: recovered.recordCount, truncatedBytes: recovered.truncatedBytes };
+    this.sinceSnapshot = recovered.recordCount;
+    this.bytesSinceSnapshot = recovered.recordBytes;
   }
 
   private replay(r: Uint8Array): void {

@@ -1,0 +1,104 @@
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { recoverAggregatorStore } from "./aggregatorRecovery.ts";
+import { AggregatorStore } from "./aggregatorStore.ts";
+import { decodeMessage, encodeMessage, type BrokerMessage } from "./codec.ts";
+import type { Logger } from "./log.ts";
+import { q3Reducer } from "./queries/q3.ts";
+import { RESULTS_KEY } from "./topology.ts";
+import { RECORD_HEADER_BYTES, segmentFileName } from "./wal.ts";
+
+const dirs: string[] = [];
+afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+const partial = (session: string, seq: number): BrokerMessage => ({
+  kind: "data", session, entity: "transactions", seq, bodyKind: "q3-partial",
+  body: { half: Int32Array.of(20241), store: Int32Array.of(1), cents: Float64Array.of(100 * (seq + 1)) },
+});
+
+/** A state directory holding a log of two sessions' batches, closed. */
+async function loggedDir(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "coffee-recover-"));
+  dirs.push(dir);
+  const { store } = await AggregatorStore.open(dir, q3Reducer);
+  for (const m of [partial("A", 0), partial("B", 0), partial("A", 1)]) {
+    const raw = encodeMessage(m);
+    store.state.apply(decodeMessage(raw));
+    store.logMessage(raw);
+  }
+  await store.commit();
+  await store.close();
+  return dir;
+}
+
+/** Flip one payload byte of the log's first record: valid records follow, so this is corruption, not a torn tail. */
+function damageFirstRecord(dir: string): void {
+  const path = join(dir, segmentFileName(1));
+  const bytes = readFileSync(path);
+  bytes[RECORD_HEADER_BYTES + 4]! ^= 0xff;
+  writeFileSync(path, bytes);
+}
+
+function recorder() {
+  const published: { key: string; msg: BrokerMessage }[] = [];
+  const lines: string[] = [];
+  const log: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
+  const transport = { publish: async (key: string, body: Uint8Array) => void published.push({ key, msg: decodeMessage(body) }) };
+  return { published, lines, log, transport };
+}
+
+test("a log that recovers is used as it is, and the gateway hears nothing", async () => {
+  const dir = await loggedDir();
+  const { published, log, transport } = recorder();
+  const got = await recoverAggregatorStore(dir, "q3", q3Reducer, transport, log);
+  expect(got.setAside).toBeNull();
+  expect(got.replayed).toBe(3);
+  expect(got.store.state.size).toBe(2);
+  expect(published).toEqual([]);
+  await got.store.close();
+});
+
+test("a corrupt log: the gateway is told, the files are set aside untouched, and an empty log takes their place", async () => {
+  const dir = await loggedDir();
+  damageFirstRecord(dir);
+  const damaged = readFileSync(join(dir, segmentFileName(1)));
+  const { published, lines, log, transport } = recorder();
+  const got = await recoverAggregatorStore(dir, "q3", q3Reducer, transport, log);
+
+  expect(published).toHaveLength(1);
+  expect(published[0]!.key).toBe(RESULTS_KEY);
+  expect(published[0]!.msg).toMatchObject({ kind: "stateLost", query: "q3", reason: expect.stringMatching(/^WAL_CORRUPT: .*wal-0000000000000001\.log at offset 0/) });
+  expect(got.setAside).toStartWith(join(dir, "corrupt-"));
+  expect(readFileSync(join(got.setAside!, segmentFileName(1)))).toEqual(damaged);
+  expect(got.store.state.size).toBe(0);
+  expect(lines).toEqual([
+    expect.stringMatching(/^the write-ahead log in .* cannot be recovered: .*wal-0000000000000001\.log at offset 0/),
+    `its files were set aside in ${got.setAside}; the gateway fails every running session still waiting for q3's result, and this aggregator starts on an empty log`,
+  ]);
+
+  // The new log works, and the next start recovers it without setting anything aside again.
+  const raw = encodeMessage(partial("C", 0));
+  got.store.state.apply(decodeMessage(raw));
+  got.store.logMessage(raw);
+  await got.store.commit();
+  await got.store.close();
+  const again = recorder();
+  const next = await recoverAggregatorStore(dir, "q3", q3Reducer, again.transport, again.log);
+  expect(next.setAside).toBeNull();
+  expect(next.replayed).toBe(1);
+  expect(again.published).toEqual([]);
+  expect(readdirSync(dir).filter((n) => n.startsWith("corrupt-"))).toHaveLength(1);
+  await next.store.close();
+});
+
+test("when the gateway cannot be told, nothing is set aside: the next start finds the log corrupt and tells again", async () => {
+  const dir = await loggedDir();
+  damageFirstRecord(dir);
+  const { log } = recorder();
+  const failing = { publish: () => Promise.reject(new Error("broker gone")) };
+  await expect(recoverAggregatorStore(dir, "q3", q3Reducer, failing, log)).rejects.toThrow("broker gone");
+  expect(existsSync(join(dir, segmentFileName(1)))).toBe(true);
+  expect(readdirSync(dir).some((n) => n.startsWith("corrupt-"))).toBe(false);
+});
