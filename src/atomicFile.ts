@@ -1,5 +1,6 @@
 /** Files replaced atomically, so readers (monitors, tests) never see half a file, and directory entries made durable. */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { CoffeeError, errorMessage } from "./errors.ts";
 
 /**
@@ -32,4 +33,22 @@ export function writeJsonAtomic(path: string, value: unknown): void {
     }
     throw new CoffeeError("OUTPUT_FAILED", `cannot write ${path}: ${errorMessage(err)}`);
   }
+}
+
+/**
+ * Write `text` to `path` whole and durably: a temporary file, fsynced, renamed over `path`, then
+ * the directory fsynced; a crash leaves the old file or the new one, never part of it. Errors come
+ * as the system gave them: callers name what failed.
+ */
+export function writeFileDurably(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  fsyncDirectory(dirname(path));
 }

@@ -1,9 +1,9 @@
 import { afterEach, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WalError } from "./errors.ts";
-import { setAsideState } from "./stateSetAside.ts";
+import { finishSetAside, SET_ASIDE_MARKER, setAsideState } from "./stateSetAside.ts";
 
 let dir = "";
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,4 +55,27 @@ test("a state path it cannot use is WAL_IO_FAILED naming it", () => {
   expect(err).toBeInstanceOf(WalError);
   expect((err as WalError).code).toBe("WAL_IO_FAILED");
   expect((err as WalError).message).toContain(`cannot set the state in ${notADir} aside`);
+});
+
+test("a set-aside cut short after some moves is finished by the next start: the rest moves to the same folder, the marker goes", () => {
+  const d = stateDir();
+  // As a crash leaves it: the folder and the marker durable, the log moved, the snapshot and spill not yet.
+  const name = "corrupt-2026-12-07T04-05-06-789Z";
+  mkdirSync(join(d, name));
+  writeFileSync(join(d, SET_ASIDE_MARKER), name);
+  renameSync(join(d, "wal-0000000000000001.log"), join(d, name, "wal-0000000000000001.log"));
+  expect(finishSetAside(d)).toBe(join(d, name));
+  expect(readdirSync(d).sort()).toEqual(["LOCK", name]);
+  expect(readdirSync(join(d, name)).sort()).toEqual(["snapshot-0000000000000009.bin", "spill", "wal-0000000000000001.log"]);
+  // Nothing under way any more.
+  expect(finishSetAside(d)).toBeNull();
+});
+
+test("no set-aside under way: nothing moves; a marker naming no set-aside folder is WAL_CORRUPT and moves nothing", () => {
+  const d = stateDir();
+  expect(finishSetAside(d)).toBeNull();
+  expect(readdirSync(d).sort()).toEqual(["LOCK", "snapshot-0000000000000009.bin", "spill", "wal-0000000000000001.log"]);
+  writeFileSync(join(d, SET_ASIDE_MARKER), "../elsewhere");
+  expect(() => finishSetAside(d)).toThrow(expect.objectContaining({ code: "WAL_CORRUPT" }));
+  expect(readdirSync(d).sort()).toEqual(["LOCK", SET_ASIDE_MARKER, "snapshot-0000000000000009.bin", "spill", "wal-0000000000000001.log"]);
 });
