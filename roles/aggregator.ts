@@ -64,7 +64,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   /** Where this start set an unrecoverable log aside (src/aggregatorRecovery.ts), for status. */
   let setAside: string | null = null;
   if (cfg.stateDir) {
-    const opened = await recoverAggregatorStore(cfg.stateDir, cfg.query, reducer, transport, log, { onFsync: metrics.onFsync });
+    const opened = await recoverAggregatorStore({ dir: cfg.stateDir, query: cfg.query, reducer, transport, log, store: { onFsync: metrics.onFsync } });
     store = opened.store;
     setAside = opened.setAside;
     state = store.state;

@@ -1,5 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Packr } from "msgpackr";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { recoverAggregatorStore } from "./aggregatorRecovery.ts";
@@ -8,7 +9,8 @@ import { decodeMessage, encodeMessage, type BrokerMessage } from "./codec.ts";
 import type { Logger } from "./log.ts";
 import { q3Reducer } from "./queries/q3.ts";
 import { RESULTS_KEY } from "./topology.ts";
-import { RECORD_HEADER_BYTES, segmentFileName } from "./wal.ts";
+import { SET_ASIDE_MARKER } from "./stateSetAside.ts";
+import { RECORD_HEADER_BYTES, segmentFileName, Wal } from "./wal.ts";
 
 const dirs: string[] = [];
 afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -18,10 +20,15 @@ const partial = (session: string, seq: number): BrokerMessage => ({
   body: { half: Int32Array.of(20241), store: Int32Array.of(1), cents: Float64Array.of(100 * (seq + 1)) },
 });
 
-/** A state directory holding a log of two sessions' batches, closed. */
-async function loggedDir(): Promise<string> {
+function emptyDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "coffee-recover-"));
   dirs.push(dir);
+  return dir;
+}
+
+/** A state directory holding a log of two sessions' batches, closed. */
+async function loggedDir(): Promise<string> {
+  const dir = emptyDir();
   const { store } = await AggregatorStore.open(dir, q3Reducer);
   for (const m of [partial("A", 0), partial("B", 0), partial("A", 1)]) {
     const raw = encodeMessage(m);
@@ -52,7 +59,7 @@ function recorder() {
 test("a log that recovers is used as it is, and the gateway hears nothing", async () => {
   const dir = await loggedDir();
   const { published, log, transport } = recorder();
-  const got = await recoverAggregatorStore(dir, "q3", q3Reducer, transport, log);
+  const got = await recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport, log });
   expect(got.setAside).toBeNull();
   expect(got.replayed).toBe(3);
   expect(got.store.state.size).toBe(2);
@@ -65,7 +72,7 @@ test("a corrupt log: the gateway is told, the files are set aside untouched, and
   damageFirstRecord(dir);
   const damaged = readFileSync(join(dir, segmentFileName(1)));
   const { published, lines, log, transport } = recorder();
-  const got = await recoverAggregatorStore(dir, "q3", q3Reducer, transport, log);
+  const got = await recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport, log });
 
   expect(published).toHaveLength(1);
   expect(published[0]!.key).toBe(RESULTS_KEY);
@@ -85,7 +92,7 @@ test("a corrupt log: the gateway is told, the files are set aside untouched, and
   await got.store.commit();
   await got.store.close();
   const again = recorder();
-  const next = await recoverAggregatorStore(dir, "q3", q3Reducer, again.transport, again.log);
+  const next = await recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport: again.transport, log: again.log });
   expect(next.setAside).toBeNull();
   expect(next.replayed).toBe(1);
   expect(again.published).toEqual([]);
@@ -98,7 +105,63 @@ test("when the gateway cannot be told, nothing is set aside: the next start find
   damageFirstRecord(dir);
   const { log } = recorder();
   const failing = { publish: () => Promise.reject(new Error("broker gone")) };
-  await expect(recoverAggregatorStore(dir, "q3", q3Reducer, failing, log)).rejects.toThrow("broker gone");
+  await expect(recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport: failing, log })).rejects.toThrow("broker gone");
   expect(existsSync(join(dir, segmentFileName(1)))).toBe(true);
   expect(readdirSync(dir).some((n) => n.startsWith("corrupt-"))).toBe(false);
+});
+
+test("a set-aside a crash cut short is finished before anything is read, without telling the gateway again", async () => {
+  const dir = await loggedDir();
+  // The gateway was told, the marker written, then the process died before the first rename.
+  const name = "corrupt-2026-12-07T04-05-06-789Z";
+  mkdirSync(join(dir, name));
+  writeFileSync(join(dir, SET_ASIDE_MARKER), name);
+  const { published, lines, log, transport } = recorder();
+  const got = await recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport, log });
+  // The log it holds is intact: reading it would bring back state the gateway already failed.
+  expect(got.setAside).toBe(join(dir, name));
+  expect(got.store.state.size).toBe(0);
+  expect(readdirSync(join(dir, name))).toContain(segmentFileName(1));
+  expect(existsSync(join(dir, SET_ASIDE_MARKER))).toBe(false);
+  expect(published).toEqual([]);
+  expect(lines).toEqual([expect.stringContaining(`the files are now all in ${join(dir, name)}`)]);
+  await got.store.close();
+});
+
+test("a log that cannot be read now (WAL_IO_FAILED) is thrown, never set aside", async () => {
+  const dir = emptyDir();
+  // A directory where a segment should be: reading it fails with EISDIR.
+  mkdirSync(join(dir, segmentFileName(1)));
+  const { published, log, transport } = recorder();
+  await expect(recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport, log })).rejects.toThrow(expect.objectContaining({ code: "WAL_IO_FAILED" }));
+  expect(published).toEqual([]);
+  expect(readdirSync(dir)).toEqual([segmentFileName(1)]);
+});
+
+test("a snapshot of a newer version is refused (CONFIG_INVALID), never set aside", async () => {
+  const dir = emptyDir();
+  const { wal } = await Wal.open({ dir });
+  await wal.snapshot(new Packr({ useRecords: false }).pack([99, [], []]));
+  await wal.close();
+  const before = readdirSync(dir).sort();
+  const { published, log, transport } = recorder();
+  await expect(recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport, log })).rejects.toThrow(expect.objectContaining({ code: "CONFIG_INVALID", message: expect.stringContaining("written by a newer version") }));
+  expect(published).toEqual([]);
+  expect(readdirSync(dir).sort()).toEqual(before);
+});
+
+test("a record that passes its CRC but does not read (a bad result cut) is set aside too, and the damaged log's file is closed", async () => {
+  const dir = emptyDir();
+  const { wal } = await Wal.open({ dir });
+  wal.append(Uint8Array.of(3, 0xc0)); // a cut record whose payload is nil
+  await wal.commit();
+  await wal.close();
+  const fds = (): number => readdirSync("/proc/self/fd").length;
+  const open = fds();
+  const { published, log, transport } = recorder();
+  const got = await recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport, log });
+  expect(published[0]!.msg).toMatchObject({ kind: "stateLost", reason: "WAL_CORRUPT: aggregator log: a result-cut record that is not [session, bytes]" });
+  expect(got.setAside).not.toBeNull();
+  await got.store.close();
+  expect(fds()).toBe(open);
 });
