@@ -6,7 +6,7 @@
 import { Packr } from "msgpackr";
 import { decodeMessage } from "./codec.ts";
 import { AggregatorState, type LiveSessionSnapshot } from "./aggregatorState.ts";
-import { InternalError, WalError } from "./errors.ts";
+import { ConfigError, InternalError, WalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
 import { Wal, type WalOptions, type WalRecovery } from "./wal.ts";
 import { join } from "node:path";
@@ -87,6 +87,11 @@ export class AggregatorStore {
         for (const id of ended) state.markFinished(id);
         for (const raw of live) state.apply(decodeMessage(raw));
       } else {
+        // A newer version's snapshot (a rollback) is intact state this build cannot read: refused,
+        // never set aside as corrupt (src/aggregatorRecovery.ts), so that version can carry on.
+        if (typeof snap[0] === "number" && snap[0] > SNAPSHOT_FORMAT) {
+          throw new ConfigError(`aggregator snapshot in ${dir} has format ${snap[0]}, written by a newer version; this version reads 1 and ${SNAPSHOT_FORMAT}: run that version again, or move the folder aside`);
+        }
         if (snap[0] !== SNAPSHOT_FORMAT) throw new WalError("WAL_CORRUPT", `aggregator snapshot in ${dir} has format ${String(snap[0])}, this version reads 1 and ${SNAPSHOT_FORMAT}`);
         const [, ended, live] = snap as [number, string[], LiveSessionSnapshot[]];
         for (const id of ended) state.markFinished(id);
