@@ -8,6 +8,7 @@ import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pingHealth } from "../src/health.ts";
+import { SET_ASIDE_MARKER } from "../src/stateSetAside.ts";
 import { RECORD_HEADER_BYTES, segmentFileName } from "../src/wal.ts";
 import { generate, readResults, reference, runCoffee, sessionDirFrom, slowClient, startCluster, tempDir, until, type TestCluster } from "./harness.ts";
 
@@ -54,9 +55,16 @@ test("a corrupt aggregator log fails the sessions it held at once, is set aside,
   expect(reason).toContain("PIPELINE_FAILED: the q3 aggregator lost this session's state (WAL_CORRUPT: ");
   expect(reason).toContain(segment);
 
-  const aside = readdirSync(join(cluster.stateDir, "agg-q3")).filter((n) => n.startsWith("corrupt-"));
+  // The gateway fails the session as soon as the broker has the aggregator's report, which may
+  // be before the aggregator has moved its files: wait for the move to be over (no marker left).
+  const aggDir = join(cluster.stateDir, "agg-q3");
+  const aside = await until("agg-q3 to set its log aside", () => {
+    const names = readdirSync(aggDir);
+    const folders = names.filter((n) => n.startsWith("corrupt-"));
+    return !names.includes(SET_ASIDE_MARKER) && folders.length > 0 && folders;
+  });
   expect(aside).toHaveLength(1);
-  expect(readFileSync(join(cluster.stateDir, "agg-q3", aside[0]!, segmentFileName(1)))).toEqual(bytes);
+  expect(readFileSync(join(aggDir, aside[0]!, segmentFileName(1)))).toEqual(bytes);
 
   const out = tempDir("corout2");
   dirs.push(out);
