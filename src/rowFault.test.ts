@@ -19,13 +19,13 @@ const BAD: Record<Entity, ([string, string] | null)[][]> = {
     [["", "transaction_id is empty"]],
     [["x", "store_id is not an id (a whole number from 0 to 2147483647)"], ["", "store_id is not an id (a whole number from 0 to 2147483647)"], ["-1", "store_id is not an id (a whole number from 0 to 2147483647)"], ["2147483648", "store_id is not an id (a whole number from 0 to 2147483647)"]],
     [["1.5", "user_id is not an id (a whole number from 0 to 2147483647) or empty"]],
-    [["abc", "final_amount is not an amount exact to the cent (at most 15 digits before the point)"], ["1.005", "final_amount is not an amount exact to the cent (at most 15 digits before the point)"], ["1234567890123456", "final_amount is not an amount exact to the cent (at most 15 digits before the point)"], ["", "final_amount is not an amount exact to the cent (at most 15 digits before the point)"]],
+    [["abc", "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91"], ["1.005", "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91"], ["1234567890123456", "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91"], ["99999999999999.99", "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91"], ["90071992547409.92", "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91"], ["", "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91"]],
     [["2024-02-30 10:00:00", "created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp"], ["2024-03-01", "created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp"]],
   ],
   transaction_items: [
     [["?", "item_id is not an id (a whole number from 0 to 2147483647)"]],
-    [["2.5", "quantity is not a whole number (at most 15 digits)"]],
-    [["1,5", "subtotal is not an amount exact to the cent (at most 15 digits before the point)"]],
+    [["2.5", "quantity is not a whole number from -999999999999999 to 999999999999999"], ["1000000000000000", "quantity is not a whole number from -999999999999999 to 999999999999999"]],
+    [["1,5", "subtotal is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91"]],
     [["2024-13-01 10:00:00", "created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp"]],
   ],
   users: [[["u7", "user_id is not an id (a whole number from 0 to 2147483647)"]], [["1965-13-01", "birthdate is not a valid YYYY-MM-DD date or empty"]]],
@@ -57,6 +57,16 @@ test("each malformed field is named with what it should have been, as the gatewa
     expect(parsed.reasons).toEqual(want);
     expect(rowFault(entity, columns, 0, 65_536)).toBeNull();
   }
+});
+
+test("the bounds the money and count reasons state are the parsers' own: at them a row passes, one past them it fails", () => {
+  const item = (quantity: string, subtotal: string) => ["2", quantity, subtotal, "2024-03-01 10:00:00"];
+  const rows = [
+    item("999999999999999", "90071992547409.91"), item("-999999999999999", "-90071992547409.91"),
+    item("1000000000000000", "1.0"), item("-1000000000000000", "1.0"), item("1", "90071992547409.92"), item("1", "-90071992547409.92"),
+  ];
+  const columns = columnsOf("transaction_items", rows);
+  expect(parseEntityRows("transaction_items", columns, rows.length).rejected).toEqual([2, 3, 4, 5]);
 });
 
 test("an over-long field is named with the limit, whichever column it is in", () => {

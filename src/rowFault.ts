@@ -19,8 +19,8 @@ interface ColumnCheck {
 // Each says the range too: `-1` or `3000000000` are whole numbers, yet not ids (src/fields.ts).
 const ID: ColumnCheck = { parse: parseIdAt, expected: "an id (a whole number from 0 to 2147483647)" };
 const OPTIONAL_ID: ColumnCheck = { parse: parseOptionalIdAt, expected: "an id (a whole number from 0 to 2147483647) or empty" };
-const MONEY: ColumnCheck = { parse: parseCentsAt, expected: "an amount exact to the cent (at most 15 digits before the point)" };
-const COUNT: ColumnCheck = { parse: parseCountAt, expected: "a whole number (at most 15 digits)" };
+const MONEY: ColumnCheck = { parse: parseCentsAt, expected: "an amount exact to the cent, from -90071992547409.91 to 90071992547409.91" };
+const COUNT: ColumnCheck = { parse: parseCountAt, expected: "a whole number from -999999999999999 to 999999999999999" };
 const TIMESTAMP: ColumnCheck = { parse: parseTimestampAt, expected: "a valid YYYY-MM-DD HH:MM:SS timestamp" };
 const DATE_OR_EMPTY: ColumnCheck = { parse: (b, from, to) => (from === to ? 0 : parseDateAt(b, from, to)), expected: "a valid YYYY-MM-DD date or empty" };
 // The client's reader says "bytes that are not UTF-8 (or a U+FFFD character)" of the same rows.
