@@ -76,6 +76,17 @@ export class DatasetError extends CoffeeError {
   }
 }
 
+/**
+ * A sum of money (cents) or quantities left the range a float64 holds exactly, ±(2^53 − 1):
+ * past it the total would round, and a wrong total is worse than none (src/exactSum.ts).
+ */
+export class SumOverflowError extends CoffeeError {
+  constructor(message: string) {
+    super("LIMIT_EXCEEDED", message);
+    this.name = "SumOverflowError";
+  }
+}
+
 /** A broken invariant inside coffee itself (a bug, not bad input). */
 export class InternalError extends CoffeeError {
   constructor(message: string) {

@@ -11,6 +11,13 @@ test("money is the shortest decimal with at least one fractional digit", () => {
   expect(formatCents(-350)).toBe("-3.5");
 });
 
+test("money is exact up to the largest sum coffee adds exactly (2^53 - 1 cents)", () => {
+  expect(formatCents(Number.MAX_SAFE_INTEGER)).toBe("90071992547409.91");
+  expect(formatCents(-Number.MAX_SAFE_INTEGER)).toBe("-90071992547409.91");
+  expect(formatCents(Number.MAX_SAFE_INTEGER - 91)).toBe("90071992547409.0");
+  expect(formatCents(Number.MAX_SAFE_INTEGER - 1)).toBe("90071992547409.9");
+});
+
 test("CSV fields are quoted only when needed", () => {
   expect(csvField("plain")).toBe("plain");
   expect(csvField("G Coffee @ USJ, 89q")).toBe('"G Coffee @ USJ, 89q"');

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import type { TransactionsBody } from "./entityBatch.ts";
+import { SumOverflowError } from "./errors.ts";
 import { packColumn, unpackColumn } from "./textColumn.ts";
 import { filterAmount, filterItemsYear, filterTime, filterYear, groupQ2, groupQ3, groupQ4, halfOf } from "./operators.ts";
 
@@ -64,4 +65,28 @@ test("groupQ3 and groupQ4 keep ids apart at the top of their range (31-bit store
   expect([...q4.store].map((s, i) => [s, q4.user[i], q4.count[i]]).sort()).toEqual([[2147483647, 2147483646, 1], [2147483647, 2147483647, 2], [4194305, 0, 1], [4194305, 1, 1]]);
   const q3 = groupQ3(tx([["a", big, 1, 5, 99991231, 0], ["b", big - 1, 1, 7, 99991231, 0], ["c", 0, 1, 9, 10000101, 0]]));
   expect([...q3.half].map((h, i) => [h, q3.store[i], q3.cents[i]]).sort()).toEqual([[10001, 0, 9], [99992, 2147483646, 7], [99992, 2147483647, 5]]);
+});
+
+/** The audit's rows: 20 of the largest amount a field may hold, and quantities of 15 digits. */
+const AUDIT_ROWS = 20;
+const MAX_AMOUNT = Number.MAX_SAFE_INTEGER; // 90071992547409.91 in cents
+const BIG_QTY = 900719925474099;
+
+test("groupQ3 fails a batch whose total passes 2^53 - 1 cents instead of rounding it", () => {
+  const rows = Array.from({ length: AUDIT_ROWS }, (_, i): [string, number, number, number, number, number] => [`t${i}`, 1, 1, MAX_AMOUNT, 20240101, T(12, 0, 0)]);
+  expect(() => groupQ3(tx(rows))).toThrow(SumOverflowError);
+  // Up to the limit the total is exact: 45035996273704.95 + 45035996273704.96.
+  const g = groupQ3(tx([["a", 1, 1, 4503599627370495, 20240101, 0], ["b", 1, 1, 4503599627370496, 20240101, 0]]));
+  expect([...g.cents]).toEqual([MAX_AMOUNT]);
+});
+
+test("groupQ2 fails a batch whose subtotal or quantity total passes 2^53 - 1 instead of rounding it", () => {
+  const items = (qty: number, cents: number, rows: number) => ({
+    item: new Int32Array(rows).fill(1), qty: new Float64Array(rows).fill(qty), cents: new Float64Array(rows).fill(cents), date: new Int32Array(rows).fill(20240101),
+  });
+  expect(() => groupQ2(items(1, MAX_AMOUNT, AUDIT_ROWS))).toThrow(SumOverflowError);
+  // 11 quantities of 15 digits pass 2^53 - 1; 10 of them (9007199254740990) do not.
+  expect(() => groupQ2(items(BIG_QTY, 1, 11))).toThrow(SumOverflowError);
+  const g = groupQ2(items(BIG_QTY, 1, 10));
+  expect([...g.qty]).toEqual([9007199254740990]);
 });

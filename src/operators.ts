@@ -5,6 +5,7 @@
 import type { ItemsBody, TransactionsBody } from "./entityBatch.ts";
 import { selectFields } from "./textColumn.ts";
 import type { BodyKind, BodyOf, Q2Partial, Q3Partial, Q4Partial } from "./bodies.ts";
+import { addExact } from "./exactSum.ts";
 
 /** Start of the Q1/Q3 time-of-day window (06:00:00, included), in seconds since midnight. */
 export const WINDOW_START = 6 * 3600;
@@ -66,7 +67,7 @@ export function filterItemsYear(body: ItemsBody): ItemsBody {
   };
 }
 
-/** Partial Q2: sums of quantity and subtotal per (month, item) within one batch. */
+/** Partial Q2: sums of quantity and subtotal per (month, item) within one batch; SumOverflowError past the exact range. */
 export function groupQ2(body: ItemsBody): Q2Partial {
   const sums = new Map<number, [number, number]>();
   for (let i = 0; i < body.item.length; i++) {
@@ -74,7 +75,7 @@ export function groupQ2(body: ItemsBody): Q2Partial {
     // Items ids fit in 2^31, months in 6 digits: one exact numeric key per (month, item).
     const key = month * 2 ** 31 + body.item[i]!;
     const s = sums.get(key);
-    if (s) { s[0] += body.qty[i]!; s[1] += body.cents[i]!; }
+    if (s) { s[0] = addExact(s[0], body.qty[i]!, "quantity"); s[1] = addExact(s[1], body.cents[i]!, "subtotal"); }
     else sums.set(key, [body.qty[i]!, body.cents[i]!]);
   }
   const out: Q2Partial = { month: new Int32Array(sums.size), item: new Int32Array(sums.size), qty: new Float64Array(sums.size), cents: new Float64Array(sums.size) };
@@ -95,13 +96,13 @@ export function halfOf(date: number): number {
   return yearOf(date) * 10 + (month <= 6 ? 1 : 2);
 }
 
-/** Partial Q3: sum of final_amount per (half year, store) within one batch. */
+/** Partial Q3: sum of final_amount per (half year, store) within one batch; SumOverflowError past the exact range. */
 export function groupQ3(body: TransactionsBody): Q3Partial {
   const sums = new Map<number, number>();
   for (let i = 0; i < body.store.length; i++) {
     // Exact: a half (at most 99992) times 2^31 plus a 31-bit store stays under 2^53.
     const key = halfOf(body.date[i]!) * 2 ** 31 + body.store[i]!;
-    sums.set(key, (sums.get(key) ?? 0) + body.cents[i]!);
+    sums.set(key, addExact(sums.get(key) ?? 0, body.cents[i]!, "final_amount"));
   }
   const out: Q3Partial = { half: new Int32Array(sums.size), store: new Int32Array(sums.size), cents: new Float64Array(sums.size) };
   let k = 0;

@@ -4,7 +4,7 @@
  * (test/oracle/oracle.py) on a seeded synthetic dataset.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { referenceCommand, referenceProgressRenderer } from "./commands/reference.ts";
@@ -154,11 +154,11 @@ describe("computeReference on a hand-computed dataset", () => {
     const result = await computeReference(writeDataset(TINY), { batchRows: 3 });
     expect(result.rejects).toEqual([
       { file: "transactions/transactions.csv", count: 2, firstLines: [11, 12], reasons: [
-        { reason: "final_amount is not an amount exact to the cent (at most 15 digits before the point)", count: 1, firstLines: [11] },
+        { reason: "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91", count: 1, firstLines: [11] },
         { reason: "8 fields where the header has 9", count: 1, firstLines: [12] },
       ] },
       { file: "transaction_items/transaction_items.csv", count: 2, firstLines: [10, 11], reasons: [
-        { reason: "quantity is not a whole number (at most 15 digits)", count: 1, firstLines: [10] },
+        { reason: "quantity is not a whole number from -999999999999999 to 999999999999999", count: 1, firstLines: [10] },
         { reason: "created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp", count: 1, firstLines: [11] },
       ] },
       { file: "users/users_202301.csv", count: 1, firstLines: [8], reasons: [{ reason: "user_id is not an id (a whole number from 0 to 2147483647)", count: 1, firstLines: [8] }] },
@@ -191,7 +191,7 @@ describe("computeReference on a hand-computed dataset", () => {
     const result = await computeReference(dir, { batchRows: 4, maxRejectLines: 3 });
     const rej = result.rejects.find((r) => r.file.startsWith("transactions/"));
     expect(rej).toEqual({ file: "transactions/transactions.csv", count: 15, firstLines: [2, 3, 4], reasons: [
-      { reason: "final_amount is not an amount exact to the cent (at most 15 digits before the point)", count: 14, firstLines: [2, 3, 4] },
+      { reason: "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91", count: 14, firstLines: [2, 3, 4] },
       { reason: "2 fields where the header has 9", count: 1, firstLines: [16] },
     ] });
     expect(rejectLine(rej!)).toBe("transactions/transactions.csv: 15 rows rejected (lines 2, 3, 4, ...)");
@@ -238,6 +238,55 @@ describe("computeReference on a hand-computed dataset", () => {
     expect(quiet.stderr).toContain("rejected: transactions/transactions.csv: 2 rows rejected (lines 11, 12)\n");
     expect(quiet.stdout).toMatch(/^reference: 43 rows read, 5 rejected, [\d.]+ s/);
   });
+});
+
+describe("sums at the edge of exactness (2^53 - 1 cents or units)", () => {
+  const ITEMS_HEADER = "transaction_id,item_id,quantity,unit_price,subtotal,created_at";
+  /** One store, one item, one user; `transactions` rows of final_amount `amount`, `items` rows of `quantity` and `subtotal`. */
+  const dataset = (transactions: number, amount: string, items: number, quantity: string, subtotal: string): string => writeDataset({
+    "stores/stores.csv": lines("store_id,store_name,street,postal_code,city,state,latitude,longitude", "1,S,a,1,c,s,1,1"),
+    "menu_items/menu_items.csv": lines("item_id,item_name,category,price,is_seasonal,available_from,available_to", "1,Espresso,coffee,6.0,False,,"),
+    "users/users.csv": lines("user_id,gender,birthdate,registered_at", "1,male,1990-01-01,2023-01-01 10:00:00"),
+    "transactions/transactions.csv": lines(TX_HEADER, ...Array.from({ length: transactions }, (_, i) => `t${i},1,1,,1,${amount},0.0,${amount},2024-01-01 12:00:00`)),
+    "transaction_items/transaction_items.csv": lines(ITEMS_HEADER, ...Array.from({ length: items }, (_, i) => `t${i},1,${quantity},0.1,${subtotal},2024-01-01 12:00:00`)),
+  });
+
+  async function runReference(data: string): Promise<{ code: number; stderr: string; out: string }> {
+    const out = join(tempDir(), "out");
+    const quiet = silence();
+    try {
+      return { code: await referenceCommand.run({ data, out, "batch-rows": 5000 }), stderr: quiet.stderr, out };
+    } finally {
+      quiet.restore();
+    }
+  }
+
+  test("totals up to 2^53 - 1 print exactly", async () => {
+    const data = dataset(2, "45035996273704.95", 10, "900719925474099", "9007199254740.99");
+    const result = await computeReference(data);
+    expect(result.queries.q3).toBe(lines("year_half_created_at,store_name,tpv", "2024-H1,S,90071992547409.9"));
+    expect(result.queries.q2).toBe(lines(
+      "year_month_created_at,item_name,sellings_qty,profit_sum,metric_type",
+      "2024-01,Espresso,,90071992547409.9,most_profitable",
+      "2024-01,Espresso,9007199254740990,,most_sold",
+    ));
+  });
+
+  // The audit's dataset: 20 rows of the largest amount, and of 15-digit quantities. A float64 sum
+  // printed tpv and profit_sum 1801439850948198.08 (not .2) and sellings_qty 18014398509481988.
+  for (const [column, data] of [
+    ["final_amount", () => dataset(20, "90071992547409.91", 1, "1", "1.0")],
+    ["subtotal", () => dataset(1, "1.0", 20, "1", "90071992547409.91")],
+    ["quantity", () => dataset(1, "1.0", 20, "900719925474099", "1.0")],
+  ] as const) {
+    test(`a ${column} total past 2^53 - 1 fails the run, naming the limit, and writes no result`, async () => {
+      const { code, stderr, out } = await runReference(data());
+      expect(code).toBe(1);
+      const limit = column === "quantity" ? "9007199254740991" : "90071992547409.91";
+      expect(stderr).toBe(`coffee reference: LIMIT_EXCEEDED: a sum of ${column} passed ${limit}, the largest total coffee adds exactly\n`);
+      for (const q of QUERIES) expect(existsSync(join(out, queryFileName(q)))).toBe(false);
+    });
+  }
 });
 
 /** Capture process.stdout/stderr writes until restore(). */

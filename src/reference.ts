@@ -7,6 +7,7 @@
 import { readEntityFile } from "./csvSource.ts";
 import { validateDataset } from "./datasetCheck.ts";
 import { parseEntityRows, type EntityBodies } from "./entityBatch.ts";
+import { addExact } from "./exactSum.ts";
 import { csvLine, formatCents, formatDate } from "./format.ts";
 import { RejectReport, type FileRejects } from "./rejectReport.ts";
 import { fieldReader } from "./textColumn.ts";
@@ -129,7 +130,7 @@ class Accumulators {
       const cents = b.cents[r]!;
       const half = (Math.floor(date / 10000) - 2024) * 2 + (date % 10000 > 630 ? 1 : 0);
       const key = store * 8 + half;
-      this.q3.set(key, (this.q3.get(key) ?? 0) + cents);
+      this.q3.set(key, addExact(this.q3.get(key) ?? 0, cents, "final_amount"));
       if (cents >= MIN_Q1_CENTS) {
         this.q1Ids.push(id(r));
         this.q1Cents.push(cents);
@@ -147,8 +148,8 @@ class Accumulators {
       const item = b.item[r]!;
       const sums = perItem.get(item);
       if (sums) {
-        sums[0] += b.qty[r]!;
-        sums[1] += b.cents[r]!;
+        sums[0] = addExact(sums[0], b.qty[r]!, "quantity");
+        sums[1] = addExact(sums[1], b.cents[r]!, "subtotal");
       } else perItem.set(item, [b.qty[r]!, b.cents[r]!]);
     }
   }
@@ -224,7 +225,8 @@ function q4Text(acc: Accumulators, winners: readonly [number, number[]][]): stri
 /**
  * Compute the four queries (README "Query semantics") from `dataDir`, streaming every file once. Rows with
  * the wrong field count or an unparsable field are skipped and reported per file.
- * Throws DatasetError when an entity folder or a needed column is missing.
+ * Throws DatasetError when an entity folder or a needed column is missing, SumOverflowError when
+ * a Q2 or Q3 total leaves the range summed exactly (src/exactSum.ts).
  */
 export async function computeReference(dataDir: string, opts: ReferenceOptions = {}): Promise<ReferenceResult> {
   const batchRows = opts.batchRows ?? 5000;

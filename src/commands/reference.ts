@@ -2,7 +2,7 @@
 import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "../command.ts";
-import { ConfigError, DatasetError, codedMessage, errorMessage } from "../errors.ts";
+import { ConfigError, DatasetError, SumOverflowError, codedMessage, errorMessage } from "../errors.ts";
 import { bool, int, str } from "../options.ts";
 import { Progress, type ProgressRenderer } from "../progress.ts";
 import { fitLine, formatCount, formatDuration, renderBar } from "../progressBars.ts";
@@ -39,7 +39,8 @@ export const referenceCommand: Command = {
     try {
       result = await computeReference(str(values, "data"), { batchRows: int(values, "batch-rows"), onProgress: (p) => (latest = p) });
     } catch (err) {
-      if (!(err instanceof DatasetError)) throw err;
+      // Neither is a bug: a dataset it cannot read, or one whose totals it cannot add exactly.
+      if (!(err instanceof DatasetError || err instanceof SumOverflowError)) throw err;
       process.stderr.write(`coffee reference: ${codedMessage(err)}\n`);
       return 1;
     } finally {

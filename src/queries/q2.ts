@@ -1,6 +1,7 @@
 /** Q2: per month of 2024–2025, the item most sold (quantity) and most profitable (subtotal). */
 import type { Q2Partial } from "../bodies.ts";
 import type { NamesBody } from "../entityBatch.ts";
+import { addExact } from "../exactSum.ts";
 import { csvLine, formatCents } from "../format.ts";
 import type { QueryReducer } from "./reducer.ts";
 import { keepGreater } from "./repeatedIds.ts";
@@ -25,7 +26,7 @@ function best(items: Map<number, [number, number]>, metric: 0 | 1): [number, num
   return [bestItem, bestValue];
 }
 
-/** Reducer of Q2: merges per-batch partial sums, joins item names at the end. */
+/** Reducer of Q2: merges per-batch partial sums (exactly, or SumOverflowError), joins item names at the end. */
 export const q2Reducer: QueryReducer<Q2State> = {
   query: "q2",
   needs: ["transaction_items", "menu_items"],
@@ -41,9 +42,10 @@ export const q2Reducer: QueryReducer<Q2State> = {
     for (let i = 0; i < b.month.length; i++) {
       let items = state.months.get(b.month[i]!);
       if (!items) state.months.set(b.month[i]!, (items = new Map()));
+      // Checked from the first partial on: a decoded f64 column is not bounded by the parsers.
       const sums = items.get(b.item[i]!);
-      if (sums) { sums[0] += b.qty[i]!; sums[1] += b.cents[i]!; }
-      else items.set(b.item[i]!, [b.qty[i]!, b.cents[i]!]);
+      if (sums) { sums[0] = addExact(sums[0], b.qty[i]!, "quantity"); sums[1] = addExact(sums[1], b.cents[i]!, "subtotal"); }
+      else items.set(b.item[i]!, [addExact(0, b.qty[i]!, "quantity"), addExact(0, b.cents[i]!, "subtotal")]);
     }
   },
   finish(state) {

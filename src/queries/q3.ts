@@ -1,6 +1,7 @@
 /** Q3: total payment value per half year and store (2024–2025, day window), known stores only. */
 import type { Q3Partial } from "../bodies.ts";
 import type { NamesBody } from "../entityBatch.ts";
+import { addExact } from "../exactSum.ts";
 import { csvLine, formatCents } from "../format.ts";
 import { byNameThenId, type QueryReducer } from "./reducer.ts";
 import { keepGreater } from "./repeatedIds.ts";
@@ -11,7 +12,7 @@ interface Q3State {
   stores: Map<number, string>;
 }
 
-/** Reducer of Q3: merges partial sums, joins store names at the end. */
+/** Reducer of Q3: merges partial sums (exactly, or SumOverflowError), joins store names at the end. */
 export const q3Reducer: QueryReducer<Q3State> = {
   query: "q3",
   needs: ["transactions", "stores"],
@@ -27,7 +28,7 @@ export const q3Reducer: QueryReducer<Q3State> = {
     for (let i = 0; i < b.half.length; i++) {
       let stores = state.halves.get(b.half[i]!);
       if (!stores) state.halves.set(b.half[i]!, (stores = new Map()));
-      stores.set(b.store[i]!, (stores.get(b.store[i]!) ?? 0) + b.cents[i]!);
+      stores.set(b.store[i]!, addExact(stores.get(b.store[i]!) ?? 0, b.cents[i]!, "final_amount"));
     }
   },
   finish(state) {
