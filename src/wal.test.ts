@@ -574,6 +574,29 @@ describe("wal: snapshots", () => {
     expect(hex([...(await Wal.open({ dir: bare })).recovered.records()])).toEqual(recs(5, 7));
   });
 
+  test("a covered segment a compaction left behind is deleted unread: a damaged byte in it loses nothing", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d, segmentBytes: 100 });
+    await fill(wal, 0, 12);
+    const old = segments(d).map((n) => [n, readFileSync(join(d, n))] as const);
+    expect(old.length).toBeGreaterThan(2);
+    await wal.snapshot(Uint8Array.of(12));
+    await fill(wal, 12, 20);
+    await wal.close();
+    // Every covered segment survived the crash, and one of them (first, middle, last) is damaged.
+    for (const victim of [0, 1, old.length - 1]) {
+      const c = copy(d);
+      for (const [n, b] of old) writeFileSync(join(c, n), b);
+      flip(join(c, old[victim]![0]), RECORD_HEADER_BYTES + 1);
+      const r = await Wal.open({ dir: c });
+      expect([...r.recovered.snapshot!]).toEqual([12]);
+      expect(hex([...r.recovered.records()])).toEqual(recs(12, 20));
+      expect(segments(c)).toEqual(segments(d));
+      await r.wal.close();
+      rmSync(c, { recursive: true, force: true });
+    }
+  });
+
   function copy(from: string): string {
     const to = fresh();
     cpSync(from, to, { recursive: true });

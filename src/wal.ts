@@ -31,7 +31,9 @@
  *    write, and we fail loudly rather than silently drop acknowledged records. A record with a
  *    valid CRC but an unexpected lsn is WAL_CORRUPT wherever it is.
  * 4. Records with lsn ≤ snapshot lsn are skipped; segments holding only such records are deleted
- *    (after the snapshot and its directory entry were fsynced). The last segment is fsynced, so
+ *    (after the snapshot and its directory entry were fsynced). A segment followed by one that
+ *    starts at or below snapshot lsn + 1 holds only such records and is not even read (rules 2
+ *    and 3 do not apply to it): damage there loses nothing. The last segment is fsynced, so
  *    everything returned is durable, and appends continue in it.
  *
  * One Wal per directory at a time (the caller's job: one process owns its state dir).
@@ -323,6 +325,13 @@ function planRecovery(dir: string): RecoveryPlan {
       throw corrupt(`${seg.name} in ${dir} starts at lsn ${seg.lsn}: records ${expected}..${seg.lsn - 1} are missing${rejectedSaid}`);
     }
     expected = seg.lsn;
+    const next = segmentNames[i + 1];
+    if (next !== undefined && next.lsn <= covered + 1) {
+      // Each of its records is in the snapshot (a compaction cut short left it): it is deleted
+      // unread, so damage to it costs nothing, where reading it would make the log WAL_CORRUPT.
+      segments.push({ name: seg.name, lastLsn: next.lsn - 1, validBytes: 0, fileBytes: 0 });
+      return;
+    }
     // One buffer for every segment: nothing read here outlives the check.
     const buf = readInto(join(dir, seg.name), scratch);
     scratch = buf.buffer.byteLength > scratch.byteLength ? new Uint8Array(buf.buffer) : scratch;
