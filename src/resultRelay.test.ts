@@ -118,3 +118,23 @@ test("an aggregator's lost state fails every running session still waiting for i
   await group.now();
   expect(acks).toEqual(["lost"]);
 });
+
+test("a chunk of another cut of a query's result (past its stored last, or a last before a stored chunk) is dropped, acked once durable", async () => {
+  const { relay, store, group, logged } = await relayFor(["s1"]);
+  const acks: string[] = [];
+  relay.deliver(chunk("s1", "q2", 0, false, acks));
+  relay.deliver(chunk("s1", "q2", 1, true, acks));
+  relay.deliver(chunk("s1", "q1", 3, false, acks));
+  await group.now();
+  acks.length = 0;
+  relay.deliver(chunk("s1", "q2", 2, false, acks));
+  relay.deliver(chunk("s1", "q1", 1, true, acks));
+  expect(store.sessions.get("s1")?.chunks.map((c) => `${c.query}#${c.chunk}`)).toEqual(["q2#0", "q2#1", "q1#3"]);
+  expect(logged).toEqual([
+    "result chunk q2#2 of session s1 dropped: chunk #1 (last) of another cut is stored",
+    "result chunk q1#1 (last) of session s1 dropped: chunk #3 of another cut is stored",
+  ]);
+  expect(acks).toEqual([]);
+  await group.now();
+  expect(acks).toEqual(["q2#2", "q1#1"]);
+});

@@ -114,6 +114,14 @@ export class ResultRelay {
       log.warn(`result chunk ${msg.query}#${msg.chunk} for unknown or ended session ${msg.session} dropped`);
       return void d.ack();
     }
+    // A chunk past the query's last, or a last before a chunk stored, belongs to another cut of
+    // the result (an aggregator that computed it again after losing its log, with another
+    // --chunk-bytes): mixed with this one, it would repeat or drop rows.
+    const otherCut = stored.chunks.find((c) => c.query === msg.query && ((c.last && msg.chunk > c.chunk) || (msg.last && c.chunk > msg.chunk)));
+    if (otherCut) {
+      log.error(`result chunk ${msg.query}#${msg.chunk}${msg.last ? " (last)" : ""} of session ${msg.session} dropped: chunk #${otherCut.chunk}${otherCut.last ? " (last)" : ""} of another cut is stored`);
+      return void group.after(() => d.ack());
+    }
     if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
       counters.duplicateChunks++;
       metrics.duplicatesDropped.inc(GATEWAY_STAGE);
