@@ -7,7 +7,7 @@ import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { Q1_RUN_ROWS } from "../src/queries/q1.ts";
 import { allQueues, outKey } from "../src/topology.ts";
 import { q1TransactionsBatch } from "../test/brokerMessages.ts";
-import { scratchDirs } from "../test/harness.ts";
+import { scratchDirs, until } from "../test/harness.ts";
 import { recordingTransport } from "../test/recordingTransport.ts";
 import { createAggregator } from "./aggregator.ts";
 
@@ -38,4 +38,25 @@ test("a sorted run that cannot be spilled reaches onFatal; the aggregator halts:
   expect(acked).toEqual([]);
   // Halted is stopped: shutdown has nothing left to wait for.
   await aggregator.shutdown();
+});
+
+test("messages for the gateway routed to an aggregator (result, failed, stateLost) are dropped and counted, and fail no session", async () => {
+  const broker = new MemoryBroker();
+  const base = new MemoryTransport(broker, "misrouted");
+  await base.declare(allQueues());
+  const { transport, acked } = recordingTransport(base);
+  const toGateway: string[] = [];
+  await new MemoryTransport(broker, "misrouted").consume("results", { prefetch: 8, concurrent: false }, (d) => void toGateway.push(String(d.body[2])));
+  const aggregator = await createAggregator({ query: "q1", prefetch: 8, chunkBytes: 256, stateDir: null }, transport, QUIET);
+  const running = aggregator.run();
+  const session = "00000000-0000-4000-8000-000000005913";
+  const sender = new MemoryTransport(broker, "misrouted");
+  await sender.publish(outKey("filter-amount"), encodeMessage({ kind: "result", session, query: "q1", chunk: 0, last: true, csv: "x\n" }));
+  await sender.publish(outKey("filter-amount"), encodeMessage({ kind: "failed", session, reason: "elsewhere" }));
+  await sender.publish(outKey("filter-amount"), encodeMessage({ kind: "stateLost", query: "q2", reason: "WAL_CORRUPT: elsewhere" }));
+  await until("the three messages acked", () => acked.length === 3);
+  expect(aggregator.status()).toMatchObject({ malformed: 3, failedSessions: 0 });
+  expect(toGateway).toEqual([]);
+  await aggregator.shutdown();
+  await running;
 });
