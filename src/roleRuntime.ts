@@ -118,6 +118,15 @@ export interface RoleInstance {
 export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport, metrics: CoffeeMetrics, governor: HeapGovernor) => Promise<RoleInstance>): Promise<number> {
   let instance: RoleInstance | null = null;
   let transport: AmqpTransport | null = null;
+  // Until the role exists there is nothing to shut down, so a signal ends the process at once,
+  // while it waits for its broker as well. Handled, not left to the default: a SIGINT a script's
+  // background job inherited as ignored was ignored for as long as the broker stayed away.
+  let onSignal = (signal: "SIGINT" | "SIGTERM"): void => {
+    log.info(`${signal} while starting: exiting`);
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
   const metrics = new CoffeeMetrics({ role, name: cfg.name }, { processMetrics: true });
   const metricsServer = serveMetrics(metrics, cfg.metricsPort, cfg.metricsHost, log);
   const governor = startHeapGovernor(cfg.heapLimitMb);
@@ -138,14 +147,12 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
   const running = await create(governedTransport(meteredTransport(transport, metrics), governor), metrics, governor);
   instance = running;
   let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
+  onSignal = (signal) => {
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: shutting down`);
-    await running.shutdown();
+    void running.shutdown();
   };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
   await running.run();
   health.close();
   metricsServer?.stop();

@@ -9,7 +9,7 @@ import { deleteNamespace, namespaceConsumers } from "../src/namespaceAdmin.ts";
 import { brokerProbe } from "../src/privateBroker.ts";
 import { AmqpTransport } from "../src/amqpTransport.ts";
 import { allQueues } from "../src/topology.ts";
-import { coffeeArgv, generate, runCoffee, startCluster, tempDir, uniqueNamespace } from "./harness.ts";
+import { coffeeArgv, generate, runCoffee, startCluster, tempDir, uniqueNamespace, watchedText } from "./harness.ts";
 
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 /** Tests that need a broker that answers (CI starts one) are skipped, not hung, without one. */
@@ -135,6 +135,26 @@ describe("command line", () => {
         expect(stderr).toMatch(says);
         expect(stderr).not.toContain("certainly-wrong");
         expect(stderr).not.toContain("starting a private node");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    test(`a role waiting for a broker that does not answer stops at ${signal} (exit ${code}), even one started with SIGINT ignored`, async () => {
+      const dir = tempDir("cli-signal");
+      try {
+        // As a script's background job starts it: SIGINT ignored, which the process inherits.
+        const argv = coffeeArgv("--role", "gateway", "--port", String(freeTcpPort()), "--state-dir", dir, "--namespace", uniqueNamespace("sig"));
+        const p = Bun.spawn(["sh", "-c", 'trap "" INT; exec "$@"', "sh", ...argv], {
+          env: { ...process.env, AMQP_URL: `amqp://guest:guest@127.0.0.1:${freeTcpPort()}` } as Record<string, string>, stdout: "ignore", stderr: "pipe", timeout: 20_000,
+        });
+        const stderr = watchedText(p.stderr, "the gateway");
+        await stderr.line(/broker reconnect attempt/);
+        p.kill(signal);
+        expect(await p.exited).toBe(code);
+        expect(await stderr.ended).toContain(`${signal} while starting: exiting`);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
