@@ -113,6 +113,19 @@ describe("command line", () => {
     }
   });
 
+  test("coffee up --dashboard-port equal to --port is CONFIG_INVALID before anything starts", async () => {
+    const dir = tempDir("cli-dash-same");
+    const port = freeTcpPort();
+    try {
+      const r = await runCoffee(["up", "--port", String(port), "--dashboard-port", String(port), "--state-dir", join(dir, "state")]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe(`coffee: CONFIG_INVALID: --dashboard-port ${port} is the gateway's --port; give each its own`);
+      expect(existsSync(join(dir, "state"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   /** AMQP_URL made wrong in one way, and what coffee up must say of it (and never start instead). */
   const brokerMistakes: [string, (url: URL) => void, RegExp][] = [
     ["refuses its credentials", (url) => { url.password = "certainly-wrong"; }, /refused the connection: .*ACCESS[-_]REFUSED/],

@@ -77,6 +77,8 @@ export const upCommand: Command = {
     // monitor-1 serves the dashboard; a taken port is one clear error here, not a line in its log.
     const dashboardPort = int(values, "dashboard-port");
     if (dashboardPort > 0 && int(values, "monitors") === 0) throw new ConfigError("--dashboard-port needs a monitor to serve it (--monitors is 0)");
+    // Free now, both of them, yet one port cannot serve the two: the gateway would find the dashboard on it.
+    if (dashboardPort === port) throw new ConfigError(`--dashboard-port ${dashboardPort} is the gateway's --port; give each its own`);
     if (dashboardPort > 0 && !tcpPortFree(dashboardPort)) throw new ConfigError(`--dashboard-port ${dashboardPort} is in use`);
     // Checked before anything starts: a gateway that cannot listen would leave a half cluster.
     if (!tcpPortFree(0, host)) throw new ConfigError(`--host ${host} is not an address this machine can listen on`);
