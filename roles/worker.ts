@@ -113,7 +113,7 @@ const OPTIONS: readonly OptionSpec[] = [
 
 /** The unit the options name: exactly one of --stage and --chain. */
 export function workUnitFrom(stageName: string | undefined, chainName: string | undefined): WorkUnit {
-  if ((stageName === undefined) === (chainName === undefined)) throw new ConfigError("give exactly one of --stage and --chain");
+  if ((stageName === undefined) === (chainName === undefined)) throw new ConfigError("give exactly one of --stage (env COFFEE_STAGE) and --chain (env COFFEE_CHAIN)");
   if (stageName !== undefined) {
     const stage = stageByName(stageName);
     if (!stage) throw new ConfigError(`unknown stage ${stageName}`);

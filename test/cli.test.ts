@@ -73,7 +73,7 @@ describe("command line", () => {
     const cases: [string[], string][] = [
       [["--role", "gateway", "--port", "99999"], "--port must be <= 65535"],
       [["--role", "gateway", "--port", "abc"], "--port must be an integer"],
-      [["--role", "worker"], "give exactly one of --stage and --chain"],
+      [["--role", "worker"], "give exactly one of --stage (env COFFEE_STAGE) and --chain (env COFFEE_CHAIN)"],
       [["--role", "nope"], 'unknown role "nope"'],
       [["--role"], "--role needs a value"],
       [["--role", "gateway", "--bogus", "1"], "unknown option --bogus"],
