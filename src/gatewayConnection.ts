@@ -71,7 +71,8 @@ export class GatewayConnection {
         },
       });
     } catch (err) {
-      throw new CoffeeError("GATEWAY_UNREACHABLE", `cannot reach the gateway at ${host}:${port}: ${errorMessage(err)} (is coffee up, or a gateway, running there? --gateway names its address)`);
+      // IPv6 in brackets, as --gateway takes it. A gateway listens only once its broker answers.
+      throw new CoffeeError("GATEWAY_UNREACHABLE", `cannot reach the gateway at ${host.includes(":") ? `[${host}]` : host}:${port}: ${errorMessage(err)} (is coffee up, or a gateway, running there, and has it reached its broker? --gateway names its address)`);
     }
     writer = new SocketWriter(socket, 4 << 20);
     return new GatewayConnection(writer, state);

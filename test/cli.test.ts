@@ -476,7 +476,10 @@ describe("command line", () => {
       expect(unreachable.stderr.trim().split("\n")).toHaveLength(1);
       expect(unreachable.stderr).toContain("GATEWAY_UNREACHABLE");
       // It says what to check, not only the socket error.
-      expect(unreachable.stderr).toContain("is coffee up, or a gateway, running there? --gateway names its address");
+      expect(unreachable.stderr).toContain("is coffee up, or a gateway, running there, and has it reached its broker? --gateway names its address");
+      // An IPv6 address is said as --gateway takes it, in brackets.
+      const v6 = await runCoffee(["--role", "client", "--data", join(dir, "ds"), "--out", dir, "--gateway", "[::1]:1", "--connect-retry-s", "1"]);
+      expect(v6.stderr).toContain("cannot reach the gateway at [::1]:1: ");
       // A run that never got a session leaves no --out folders it made, however --out is spelt;
       // an empty folder that existed before stays.
       mkdirSync(join(dir, "existing"));
