@@ -56,6 +56,11 @@ test("coffee demo --transport memory runs without a broker; it replaces an earli
   const afterSecond = sessions(fresh);
   expect(afterSecond).toHaveLength(2);
   expect(afterSecond.some((f) => afterFirst.includes(f))).toBe(false);
+  // A demo with fewer clients leaves no dataset of the clients it does not have.
+  expect(readdirSync(join(fresh, "data")).sort()).toEqual(["client1", "client2"]);
+  const one = await runCoffee(["demo", "--dir", fresh, "--transport", "memory", "--clients", "1", "--months", "2024-01..2024-01", "--transactions-per-month", "200"], { AMQP_URL: "amqp://guest:guest@127.0.0.1:1" });
+  expect(one.code).toBe(0);
+  expect(readdirSync(join(fresh, "data"))).toEqual(["client1"]);
   // A client's results (no demo marker) where the demo writes: kept, run after run.
   const shared = scratch("demo-shared");
   mkdirSync(join(shared, "results", "session_mine"), { recursive: true });

@@ -3,7 +3,7 @@
  * `coffee up` (RabbitMQ if one answers, else a private node, else in-process), runs concurrent
  * clients, checks every result file against `coffee reference`, and stops the cluster.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { defaultClientConfig, runClient } from "../../roles/client.ts";
 import type { Command } from "../command.ts";
@@ -35,6 +35,12 @@ export const demoCommand: Command = {
     const dir = resolve(str(values, "dir"));
     const say = (m: string): void => void process.stdout.write(`demo: ${m}\n`);
     const clients = int(values, "clients");
+    // An earlier demo's datasets all go, those of clients this one does not have too: a folder
+    // left from a demo with more clients would read as this one's.
+    const dataRoot = join(dir, "data");
+    for (const name of existsSync(dataRoot) ? readdirSync(dataRoot) : []) {
+      if (/^client\d+$/.test(name)) rmSync(join(dataRoot, name), { recursive: true, force: true });
+    }
     for (let i = 0; i < clients; i++) {
       const data = join(dir, "data", `client${i + 1}`);
       rmSync(data, { recursive: true, force: true });
