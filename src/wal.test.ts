@@ -527,7 +527,11 @@ describe("wal: snapshots", () => {
     await wal.close();
   });
 
-  test("crash between snapshot rename and dir fsync / segment deletion: covered records are not applied twice", async () => {
+  /**
+   * A closed log of 20 records compacted at 12 (a snapshot, then records 13..20 in new segments),
+   * and the segments the snapshot made redundant, as they were before it deleted them.
+   */
+  async function compactedLog(): Promise<{ d: string; old: (readonly [string, Buffer])[] }> {
     const d = fresh();
     const { wal } = await Wal.open({ dir: d, segmentBytes: 100 });
     await fill(wal, 0, 12);
@@ -536,6 +540,11 @@ describe("wal: snapshots", () => {
     await wal.snapshot(Uint8Array.of(12));
     await fill(wal, 12, 20);
     await wal.close();
+    return { d, old };
+  }
+
+  test("crash between snapshot rename and dir fsync / segment deletion: covered records are not applied twice", async () => {
+    const { d, old } = await compactedLog();
 
     // every covered segment "survived"
     const all = copy(d);
@@ -575,14 +584,7 @@ describe("wal: snapshots", () => {
   });
 
   test("a covered segment a compaction left behind is deleted unread: a damaged byte in it loses nothing", async () => {
-    const d = fresh();
-    const { wal } = await Wal.open({ dir: d, segmentBytes: 100 });
-    await fill(wal, 0, 12);
-    const old = segments(d).map((n) => [n, readFileSync(join(d, n))] as const);
-    expect(old.length).toBeGreaterThan(2);
-    await wal.snapshot(Uint8Array.of(12));
-    await fill(wal, 12, 20);
-    await wal.close();
+    const { d, old } = await compactedLog();
     // Every covered segment survived the crash, and one of them (first, middle, last) is damaged.
     for (const victim of [0, 1, old.length - 1]) {
       const c = copy(d);
