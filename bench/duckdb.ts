@@ -28,8 +28,8 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
+import { benchArgs } from "./benchArgs.ts";
 
 /** What one run measured and produced. */
 export interface DuckdbRun {
@@ -218,12 +218,10 @@ export async function runDuckdb(dataDir: string, threads: number): Promise<Duckd
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    options: {
-      data: { type: "string" },
-      threads: { type: "string", default: "2" },
-      out: { type: "string" },
-    },
+  const values = benchArgs(import.meta.path, {
+    data: { type: "string" },
+    threads: { type: "string", default: "2" },
+    out: { type: "string" },
   });
   const threads = Number(values.threads);
   if (!values.data || !Number.isInteger(threads) || threads < 1) {

@@ -12,19 +12,17 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { readClusterFile } from "../src/clusterPlan.ts";
 import { freeTcpPort } from "../src/ports.ts";
 import { scrape, total } from "../test/promText.ts";
 import { coffeeBin, installSignalCleanup, memoryMb, run, startUp, stopLive } from "./procStats.ts";
+import { benchArgs } from "./benchArgs.ts";
 
-const { values } = parseArgs({
-  options: {
-    data: { type: "string" },
-    clients: { type: "string", default: "5" },
-    process: { type: "string", default: "gateway" },
-    work: { type: "string", default: "/tmp/coffee-bench-mem" },
-  },
+const values = benchArgs(import.meta.path, {
+  data: { type: "string" },
+  clients: { type: "string", default: "5" },
+  process: { type: "string", default: "gateway" },
+  work: { type: "string", default: "/tmp/coffee-bench-mem" },
 });
 const fail = (msg: string): never => { console.error(`memorySplit: ${msg}`); process.exit(2); };
 const data = values.data ? resolve(values.data) : fail("--data DIR (an existing dataset folder) is required");

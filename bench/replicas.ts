@@ -17,7 +17,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { freeTcpPort } from "../src/ports.ts";
 import { redactUrl } from "../src/redact.ts";
 import { QUERIES, queryFileName } from "../src/schema.ts";
@@ -27,17 +26,16 @@ import {
   type Child, type Finished,
 } from "./procStats.ts";
 import { groupedBarChart } from "./svgChart.ts";
+import { benchArgs } from "./benchArgs.ts";
 
-const { values } = parseArgs({
-  options: {
-    sizes: { type: "string", default: "20000,100000,330000" },
-    months: { type: "string", default: "2024-05..2024-05" },
-    replicas: { type: "string", default: "1,2,4" },
-    burst: { type: "string", default: "5" },
-    deploy: { type: "string", default: "fused" },
-    work: { type: "string", default: "/tmp/coffee-bench-replicas" },
-    out: { type: "string", default: "" },
-  },
+const values = benchArgs(import.meta.path, {
+  sizes: { type: "string", default: "20000,100000,330000" },
+  months: { type: "string", default: "2024-05..2024-05" },
+  replicas: { type: "string", default: "1,2,4" },
+  burst: { type: "string", default: "5" },
+  deploy: { type: "string", default: "fused" },
+  work: { type: "string", default: "/tmp/coffee-bench-replicas" },
+  out: { type: "string", default: "" },
 });
 const positiveInts = (flag: string, s: string): number[] =>
   s.split(",").map((part) => {

@@ -8,10 +8,10 @@
 import { freeTcpPort } from "../src/ports.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { pingHealth } from "../src/health.ts";
+import { benchArgs } from "./benchArgs.ts";
 
-const { values } = parseArgs({ options: { kills: { type: "string", default: "20" }, failovers: { type: "string", default: "5" }, work: { type: "string", default: "/tmp/coffee-revival" } } });
+const values = benchArgs(import.meta.path, { kills: { type: "string", default: "20" }, failovers: { type: "string", default: "5" }, work: { type: "string", default: "/tmp/coffee-revival" } });
 const root = join(import.meta.dir, "..");
 const stateDir = join(values.work!, "state");
 const port = freeTcpPort();

@@ -17,7 +17,6 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { freeTcpPort } from "../src/ports.ts";
 import { ENTITIES, QUERIES, queryFileName } from "../src/schema.ts";
 import { chainByName, chainOf, dataKey, stageByName } from "../src/topology.ts";
@@ -26,17 +25,16 @@ import {
   BROKER, DIST_BIN, ROOT, clockTicks, clusterPids, isInterrupted, prepareClusterBench, resetPeaks, run, sample, startUp, stopLive,
   type Finished, type ProcSample,
 } from "./procStats.ts";
+import { benchArgs } from "./benchArgs.ts";
 
-const { values } = parseArgs({
-  options: {
-    data: { type: "string" },
-    label: { type: "string" },
-    concurrent: { type: "string", default: "5" },
-    deploy: { type: "string", default: "fused" },
-    "max-seconds": { type: "string" },
-    work: { type: "string", default: "/tmp/coffee-bench-scale" },
-    out: { type: "string" },
-  },
+const values = benchArgs(import.meta.path, {
+  data: { type: "string" },
+  label: { type: "string" },
+  concurrent: { type: "string", default: "5" },
+  deploy: { type: "string", default: "fused" },
+  "max-seconds": { type: "string" },
+  work: { type: "string", default: "/tmp/coffee-bench-scale" },
+  out: { type: "string" },
 });
 const fail = (msg: string): never => { console.error(`scale: ${msg}`); process.exit(2); };
 if (!values.data || !existsSync(join(values.data, "transactions"))) fail("--data DIR (an existing dataset folder) is required");

@@ -19,7 +19,6 @@
 import type { Socket } from "bun";
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { readClusterFile } from "../src/clusterPlan.ts";
 import { FrameDecoder, encodeFrame } from "../src/frame.ts";
 import { freeTcpPort } from "../src/ports.ts";
@@ -28,8 +27,9 @@ import { SocketWriter } from "../src/socketWriter.ts";
 import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
 import { scrape, total } from "../test/promText.ts";
 import { coffeeBin, installSignalCleanup, memoryMb, run, startUp, stopLive } from "./procStats.ts";
+import { benchArgs } from "./benchArgs.ts";
 
-const { values } = parseArgs({ options: { data: { type: "string" }, work: { type: "string", default: "/tmp/coffee-bench-slow" } } });
+const values = benchArgs(import.meta.path, { data: { type: "string" }, work: { type: "string", default: "/tmp/coffee-bench-slow" } });
 const fail = (msg: string): never => { console.error(`slowReader: ${msg}`); process.exit(2); };
 const data = values.data ? resolve(values.data) : fail("--data DIR (an existing dataset folder) is required");
 const work = resolve(values.work);

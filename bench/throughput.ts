@@ -8,18 +8,16 @@
 import { freeTcpPort } from "../src/ports.ts";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { QUERIES, queryFileName } from "../src/schema.ts";
+import { benchArgs } from "./benchArgs.ts";
 
-const { values } = parseArgs({
-  options: {
-    "transactions-per-month": { type: "string", default: "330000" },
-    months: { type: "string", default: "2024-05..2024-05" },
-    users: { type: "string", default: "40000" },
-    replicas: { type: "string", default: "" },
-    deploy: { type: "string", default: "fused" },
-    work: { type: "string", default: "/tmp/coffee-bench" },
-  },
+const values = benchArgs(import.meta.path, {
+  "transactions-per-month": { type: "string", default: "330000" },
+  months: { type: "string", default: "2024-05..2024-05" },
+  users: { type: "string", default: "40000" },
+  replicas: { type: "string", default: "" },
+  deploy: { type: "string", default: "fused" },
+  work: { type: "string", default: "/tmp/coffee-bench" },
 });
 const root = join(import.meta.dir, "..");
 const bin = existsSync(join(root, "dist/coffee")) ? [join(root, "dist/coffee")] : [process.execPath, join(root, "src/main.ts")];

@@ -8,10 +8,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { Wal } from "../src/wal.ts";
+import { benchArgs } from "./benchArgs.ts";
 
-const { values } = parseArgs({ options: { dir: { type: "string" }, runs: { type: "string" } } });
+const values = benchArgs(import.meta.path, { dir: { type: "string" }, runs: { type: "string" } });
 const base = values.dir ?? tmpdir();
 const runs = Number(values.runs ?? 5);
 const RECORDS = 1000;
