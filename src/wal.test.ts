@@ -599,6 +599,38 @@ describe("wal: snapshots", () => {
     }
   });
 
+  test("one record per segment after a snapshot: the segment right after it is read, every later record replayed", async () => {
+    // Segments of one record each: the boundary of "covered" falls between two segments.
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d, segmentBytes: 1 });
+    for (let i = 0; i < 5; i++) await fill(wal, i, i + 1);
+    await wal.snapshot(Uint8Array.of(5));
+    for (let i = 5; i < 9; i++) await fill(wal, i, i + 1);
+    await wal.close();
+    const r = await Wal.open({ dir: d });
+    expect(r.recovered.recordCount).toBe(4);
+    expect(hex([...r.recovered.records()])).toEqual(recs(5, 9));
+    await r.wal.close();
+  });
+
+  test("with the snapshot damaged and the segments it covered still there, recovery replays them all: none is skipped as covered", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d, segmentBytes: 1 });
+    for (let i = 0; i < 5; i++) await fill(wal, i, i + 1);
+    const old = segments(d).map((n) => [n, readFileSync(join(d, n))] as const);
+    await wal.snapshot(Uint8Array.of(5));
+    for (let i = 5; i < 9; i++) await fill(wal, i, i + 1);
+    await wal.close();
+    // The deletion of the covered segments never happened, and the snapshot's last byte changed.
+    for (const [n, b] of old) writeFileSync(join(d, n), b);
+    const snap = readdirSync(d).find((n) => n.startsWith("snapshot-"))!;
+    flip(join(d, snap), statSync(join(d, snap)).size - 1);
+    const r = await Wal.open({ dir: d });
+    expect(r.recovered.snapshot).toBeNull();
+    expect(hex([...r.recovered.records()])).toEqual(recs(0, 9));
+    await r.wal.close();
+  });
+
   function copy(from: string): string {
     const to = fresh();
     cpSync(from, to, { recursive: true });

@@ -328,8 +328,9 @@ function planRecovery(dir: string): RecoveryPlan {
     const next = segmentNames[i + 1];
     if (next !== undefined && next.lsn <= covered + 1) {
       // Each of its records is in the snapshot (a compaction cut short left it): it is deleted
-      // unread, so damage to it costs nothing, where reading it would make the log WAL_CORRUPT.
-      segments.push({ name: seg.name, lastLsn: next.lsn - 1, validBytes: 0, fileBytes: 0 });
+      // unread, with the other discards, so damage to it costs nothing, where reading it would
+      // make the log WAL_CORRUPT. Never among the segments replayed.
+      discard.push(seg.name);
       return;
     }
     // One buffer for every segment: nothing read here outlives the check.
