@@ -119,8 +119,8 @@ test("an aggregator's lost state fails every running session still waiting for i
   expect(acks).toEqual(["lost"]);
 });
 
-test("a chunk of another cut of a query's result (past its stored last, or a last before a stored chunk) is dropped, acked once durable", async () => {
-  const { relay, store, group, logged } = await relayFor(["s1"]);
+test("a chunk of another cut of a query's result (past its stored last, or a last before a stored chunk) fails the session, unstored, acked once durable", async () => {
+  const { relay, store, group, logged, failures } = await relayFor(["s1"]);
   const acks: string[] = [];
   relay.deliver(chunk("s1", "q2", 0, false, acks));
   relay.deliver(chunk("s1", "q2", 1, true, acks));
@@ -131,10 +131,29 @@ test("a chunk of another cut of a query's result (past its stored last, or a las
   relay.deliver(chunk("s1", "q1", 1, true, acks));
   expect(store.sessions.get("s1")?.chunks.map((c) => `${c.query}#${c.chunk}`)).toEqual(["q2#0", "q2#1", "q1#3"]);
   expect(logged).toEqual([
-    "result chunk q2#2 of session s1 dropped: chunk #1 (last) of another cut is stored",
-    "result chunk q1#1 (last) of session s1 dropped: chunk #3 of another cut is stored",
+    "session s1: result chunk q2#2 contradicts the stored chunk #1 (last): two cuts of one result",
+    "session s1: result chunk q1#1 (last) contradicts the stored chunk #3: two cuts of one result",
+  ]);
+  expect(failures).toEqual([
+    "s1 PIPELINE_FAILED: result chunk q2#2 contradicts the stored chunk #1 (last): two cuts of one result; the session was dropped",
+    "s1 PIPELINE_FAILED: result chunk q1#1 (last) contradicts the stored chunk #3: two cuts of one result; the session was dropped",
   ]);
   expect(acks).toEqual([]);
   await group.now();
   expect(acks).toEqual(["q2#2", "q1#1"]);
+});
+
+test("a redelivered last chunk is a duplicate, not another cut", async () => {
+  const { relay, group, logged, failures, counters } = await relayFor(["s1"]);
+  const acks: string[] = [];
+  relay.deliver(chunk("s1", "q2", 0, false, acks));
+  relay.deliver(chunk("s1", "q2", 1, true, acks));
+  await group.now();
+  relay.deliver(chunk("s1", "q2", 1, true, acks));
+  relay.deliver(chunk("s1", "q2", 0, false, acks));
+  await group.now();
+  expect(counters.duplicateChunks).toBe(2);
+  expect(logged).toEqual([]);
+  expect(failures).toEqual([]);
+  expect(acks).toEqual(["q2#0", "q2#1", "q2#1", "q2#0"]);
 });

@@ -115,11 +115,15 @@ export class ResultRelay {
       return void d.ack();
     }
     // A chunk past the query's last, or a last before a chunk stored, belongs to another cut of
-    // the result (an aggregator that computed it again after losing its log, with another
-    // --chunk-bytes): mixed with this one, it would repeat or drop rows.
+    // the result: mixed with this one, it would repeat or drop rows. It should never come (an
+    // aggregator logs its cut before its first chunk and republishes with it), and this sees only
+    // the mixes that contradict a stored last chunk; the session fails rather than wait forever
+    // for a result it cannot trust.
     const otherCut = stored.chunks.find((c) => c.query === msg.query && ((c.last && msg.chunk > c.chunk) || (msg.last && c.chunk > msg.chunk)));
     if (otherCut) {
-      log.error(`result chunk ${msg.query}#${msg.chunk}${msg.last ? " (last)" : ""} of session ${msg.session} dropped: chunk #${otherCut.chunk}${otherCut.last ? " (last)" : ""} of another cut is stored`);
+      const why = `result chunk ${msg.query}#${msg.chunk}${msg.last ? " (last)" : ""} contradicts the stored chunk #${otherCut.chunk}${otherCut.last ? " (last)" : ""}: two cuts of one result`;
+      log.error(`session ${msg.session}: ${why}`);
+      if (this.deps.running(msg.session) === s) this.deps.sessionFailed(s, new CoffeeError("PIPELINE_FAILED", `${why}; the session was dropped`));
       return void group.after(() => d.ack());
     }
     if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
