@@ -8,7 +8,10 @@
  * The whole-string forms (`parseCents(text)`) are the same parsers over a string's bytes.
  */
 
-const MAX_CENTS = Number.MAX_SAFE_INTEGER;
+/** The largest amount in cents a field may hold, either sign: beyond it a float64 is not exact. */
+export const MAX_CENTS = Number.MAX_SAFE_INTEGER;
+/** Digits an amount may have before its point, and a count in all (leading zeros included). */
+export const MAX_DIGITS = 15;
 const MAX_ID = 2_147_483_647;
 const ZERO = 48;
 const NINE = 57;
@@ -46,7 +49,7 @@ export function parseCentsAt(bytes: Uint8Array, from: number, to: number): numbe
   const negative = from < to && bytes[from]! === MINUS;
   const start = negative ? from + 1 : from;
   const intEnd = digitsEnd(bytes, start, to);
-  if (intEnd === start || intEnd - start > 15) return NaN;
+  if (intEnd === start || intEnd - start > MAX_DIGITS) return NaN;
   let cents = digitsValue(bytes, start, intEnd) * 100;
   if (intEnd < to) {
     if (bytes[intEnd]! !== DOT) return NaN;
@@ -80,7 +83,7 @@ export function parseCountAt(bytes: Uint8Array, from: number, to: number): numbe
   const negative = from < to && bytes[from]! === MINUS;
   const start = negative ? from + 1 : from;
   const end = digitsEnd(bytes, start, to);
-  if (end === start || end - start > 15 || !zeroFraction(bytes, end, to)) return NaN;
+  if (end === start || end - start > MAX_DIGITS || !zeroFraction(bytes, end, to)) return NaN;
   const v = digitsValue(bytes, start, end);
   return negative ? -v : v;
 }

@@ -44,7 +44,7 @@ test("a heartbeat may say the broker takes no publishes; anything but true there
 test("an ack may say why each rejected line was; without reasons, or with reasons that do not pair up, it reads as before", () => {
   const ack = { t: "ack" as const, entity: "transactions" as const, seq: 4, rejected: [12, 30] };
   expect(decodeGatewayMessage(encodeProtocol(ack))).toEqual(ack);
-  const why = { ...ack, reasons: ["final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91", "3 fields where the header has 9"] };
+  const why = { ...ack, reasons: ["final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91 (at most 15 digits before the point)", "3 fields where the header has 9"] };
   expect(decodeGatewayMessage(encodeProtocol(why))).toEqual(why);
   for (const reasons of [["one"], ["a", 2], "a,b", null]) {
     expect(decodeGatewayMessage(encodeProtocol({ ...ack, reasons } as never))).toEqual(ack);
