@@ -17,7 +17,7 @@ import { PARENT_PID_ENV } from "../parentWatch.ts";
 import { selfCommand } from "../selfCommand.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
-  { name: "dir", type: "string", default: "./demo", help: "where data, cluster state and results go (an earlier demo's data and session folders there are replaced; anything else in its results folder is kept)" },
+  { name: "dir", type: "string", default: "./demo", help: "where data, cluster state and results go (an earlier demo's data and session folders there are replaced; anything else in its data and results folders is kept)" },
   { name: "clients", type: "int", default: 3, min: 1, max: 5, help: "concurrent clients, each with its own dataset" },
   { name: "months", type: "string", default: "2024-01..2024-06", help: "months of generated data" },
   { name: "transactions-per-month", type: "int", default: 5000, min: 1, max: 700_000, help: "generated transactions per month" },
@@ -35,12 +35,13 @@ export const demoCommand: Command = {
     const dir = resolve(str(values, "dir"));
     const say = (m: string): void => void process.stdout.write(`demo: ${m}\n`);
     const clients = int(values, "clients");
-    // An earlier demo's datasets all go, those of clients this one does not have too: a folder
-    // left from a demo with more clients would read as this one's.
+    // The datasets an earlier demo listed as its own all go, those of clients this one does not
+    // have too (a folder left from a demo with more clients would read as this one's); a folder
+    // no demo wrote stays, as in the results folder.
     const dataRoot = join(dir, "data");
-    for (const name of existsSync(dataRoot) ? readdirSync(dataRoot) : []) {
-      if (/^client\d+$/.test(name)) rmSync(join(dataRoot, name), { recursive: true, force: true });
-    }
+    const dataMarker = join(dataRoot, DATA_MARKER);
+    const earlierData = existsSync(dataMarker) ? readFileSync(dataMarker, "utf8").split("\n").filter((n) => /^client\d+$/.test(n)) : [];
+    for (const name of earlierData) rmSync(join(dataRoot, name), { recursive: true, force: true });
     for (let i = 0; i < clients; i++) {
       const data = join(dir, "data", `client${i + 1}`);
       rmSync(data, { recursive: true, force: true });
@@ -48,6 +49,7 @@ export const demoCommand: Command = {
       const s = await generateDataset({ out: data, seed: 1000 + i, months: parseMonthRange(str(values, "months")), transactionsPerMonth: int(values, "transactions-per-month"), users: 2000, stores: 10, menuItems: 8 });
       say(`dataset ${i + 1}: ${s.rows.transactions} transactions, ${s.rows.transaction_items} items in ${data}`);
     }
+    writeFileSync(dataMarker, Array.from({ length: clients }, (_, i) => `client${i + 1}`).join("\n") + "\n");
     const resultsDir = join(dir, "results");
     const port = freeTcpPort();
     const stateDir = join(dir, "state");
@@ -115,6 +117,9 @@ export const demoCommand: Command = {
 
 /** Names, one per line, of the session folders in a results folder that the last demo wrote there. */
 const DEMO_MARKER = ".coffee-demo-sessions";
+
+/** In `<dir>/data`: the client dataset folders the last demo generated there, one per line. */
+const DATA_MARKER = ".coffee-demo-data";
 
 /**
  * Remove the session folders an earlier demo wrote to `resultsDir` (its marker names them), so
