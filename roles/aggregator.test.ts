@@ -46,7 +46,7 @@ test("messages for the gateway routed to an aggregator (result, failed, stateLos
   await base.declare(allQueues());
   const { transport, acked } = recordingTransport(base);
   const toGateway: string[] = [];
-  await new MemoryTransport(broker, "misrouted").consume("results", { prefetch: 8, concurrent: false }, (d) => void toGateway.push(String(d.body[2])));
+  await new MemoryTransport(broker, "misrouted").consume("results", { prefetch: 8, concurrent: false }, (d) => void toGateway.push(`${d.body.length} bytes`));
   const aggregator = await createAggregator({ query: "q1", prefetch: 8, chunkBytes: 256, stateDir: null }, transport, QUIET);
   const running = aggregator.run();
   const session = "00000000-0000-4000-8000-000000005913";

@@ -59,6 +59,10 @@ describe("cluster of processes on RabbitMQ", () => {
 describe("coffee up without a broker", () => {
   test("--transport memory runs every role in one process and gives exact results", async () => {
     const cluster = await startCluster({ tag: "mem", extraArgs: ["--transport", "memory"] });
+    // Its ready line counts roles, not processes: all but the one monitor run inside coffee up.
+    const counted = /(\d+) roles \((\d+) of them inside this process\), transport memory/.exec(cluster.banner);
+    expect(counted).not.toBeNull();
+    expect(Number(counted![2])).toBe(Number(counted![1]) - 1);
     const data = tempDir("mdata");
     const out = tempDir("mout");
     try {
