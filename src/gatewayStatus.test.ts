@@ -65,6 +65,7 @@ describe("gateway status", () => {
       leader: "monitor-1", term: 2, openSessions: 1, sessions: [session],
       queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }, { queue: "filter-time", messages: 0, consumers: 0 }, { queue: "filter-year", messages: 0, consumers: 0 }, { queue: PROBE_QUEUE, messages: 0, consumers: 0 }],
       fusedQueues: { "filter-time": "transactions" },
+      setAside: [],
     };
     const text = renderStatus(status);
     expect(text).toMatch(/^NAME\s+ROLE\s+PID\s+HEALTH\s+UPTIME\s+RESTARTS\s+DETAIL\ngateway\s+gateway\s+1\s+ok\s+3s\s+1\s+sessions=1\n/);
@@ -77,5 +78,8 @@ describe("gateway status", () => {
     // The probe queue never has a consumer, and should not look like a stage nobody runs.
     expect(text).toMatch(/probe\s+0\s+0 \(the gateway's broker probe: keeps nothing, needs none\)\n/);
     expect(renderStatus({ ...status, openSessions: 0, sessions: [], queues: null })).toContain("sessions: none open\nqueues: unknown");
+    expect(text).not.toContain("set aside");
+    const aside = renderStatus({ ...status, setAside: [{ process: "agg-q3", folder: "agg-q3/corrupt-2026-12-07T04-05-06-789Z", bytes: 3 * 1_048_576 }] });
+    expect(aside).toEndWith("set aside: 1 folder(s) of damaged state, kept for a look (README, Troubleshooting); delete each once done\n  agg-q3/corrupt-2026-12-07T04-05-06-789Z (3.0 MB)\n");
   });
 });

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WalError } from "./errors.ts";
-import { finishSetAside, SET_ASIDE_MARKER, setAsideState } from "./stateSetAside.ts";
+import { finishSetAside, SET_ASIDE_MARKER, setAsideFolders, setAsideState } from "./stateSetAside.ts";
 
 let dir = "";
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,4 +78,17 @@ test("no set-aside under way: nothing moves; a marker naming no set-aside folder
   writeFileSync(join(d, SET_ASIDE_MARKER), "../elsewhere");
   expect(() => finishSetAside(d)).toThrow(expect.objectContaining({ code: "WAL_CORRUPT" }));
   expect(readdirSync(d).sort()).toEqual(["LOCK", SET_ASIDE_MARKER, "snapshot-0000000000000009.bin", "spill", "wal-0000000000000001.log"]);
+});
+
+test("a cluster's set-aside folders are listed by process, with the bytes they hold", () => {
+  // A cluster's state directory: one process with a set-aside folder, one without.
+  dir = mkdtempSync(join(tmpdir(), "coffee-aside-cluster-"));
+  mkdirSync(join(dir, "gateway"));
+  writeFileSync(join(dir, "gateway", "wal-0000000000000001.log"), "intact");
+  mkdirSync(join(dir, "agg-q3", "spill", "s1"), { recursive: true });
+  writeFileSync(join(dir, "agg-q3", "wal-0000000000000001.log"), "records");
+  writeFileSync(join(dir, "agg-q3", "spill", "s1", "run-1"), "rows");
+  setAsideState(join(dir, "agg-q3"), new Date("2026-12-07T04:05:06.789Z"));
+  expect(setAsideFolders(dir)).toEqual([{ process: "agg-q3", folder: join("agg-q3", "corrupt-2026-12-07T04-05-06-789Z"), bytes: 11 }]);
+  expect(setAsideFolders(join(dir, "no-such-dir"))).toEqual([]);
 });

@@ -9,7 +9,7 @@
  * that is stale, not corrupt. So a marker naming the folder is made durable before the first
  * rename and removed after the last, and a start that finds it finishes the move first.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fsyncDirectory, writeFileDurably } from "./atomicFile.ts";
 import { errorMessage, WalError } from "./errors.ts";
@@ -77,4 +77,40 @@ function guarded(dir: string, step: () => string): string {
   } catch (err) {
     throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot set the state in ${dir} aside: ${errorMessage(err)}`);
   }
+}
+
+/** A set-aside folder under a cluster's state directory, for `coffee status`. */
+export interface SetAsideFolder {
+  /** The process whose state it was (its folder's name, e.g. agg-q3). */
+  process: string;
+  /** Its path relative to the state directory. */
+  folder: string;
+  bytes: number;
+}
+
+/** Every `<stateDir>/<process>/corrupt-*` folder, with the bytes it holds; none when the directory cannot be read. */
+export function setAsideFolders(stateDir: string): SetAsideFolder[] {
+  const found: SetAsideFolder[] = [];
+  for (const process of entries(stateDir)) {
+    for (const name of entries(join(stateDir, process))) {
+      if (!name.startsWith(SET_ASIDE_PREFIX)) continue;
+      found.push({ process, folder: join(process, name), bytes: bytesUnder(join(stateDir, process, name)) });
+    }
+  }
+  return found;
+}
+
+function entries(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Bytes of the files below `path` (symbolic links not followed). */
+function bytesUnder(path: string): number {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) return 0;
+  return st.isDirectory() ? entries(path).reduce((n, e) => n + bytesUnder(join(path, e)), 0) : st.size;
 }

@@ -65,6 +65,10 @@ test("a corrupt aggregator log fails the sessions it held at once, is set aside,
   });
   expect(aside).toHaveLength(1);
   expect(readFileSync(join(aggDir, aside[0]!, segmentFileName(1)))).toEqual(bytes);
+  // An operator sees it in `coffee status` until it is deleted.
+  const status = await runCoffee(["status", "--state-dir", cluster.stateDir]);
+  expect(status.stdout).toContain(`set aside: 1 folder(s) of damaged state`);
+  expect(status.stdout).toContain(`  agg-q3/${aside[0]} (`);
 
   const out = tempDir("corout2");
   dirs.push(out);

@@ -13,6 +13,7 @@ import type { SessionProgress } from "../gatewayStatus.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { processRuns } from "../parentWatch.ts";
 import { ENTITIES, QUERIES } from "../schema.ts";
+import { setAsideFolders, type SetAsideFolder } from "../stateSetAside.ts";
 import { chainByName, PROBE_QUEUE } from "../topology.ts";
 import type { QueueDepth } from "../transport.ts";
 
@@ -33,6 +34,8 @@ export interface ClusterStatus {
    * process (--deploy fused): declared like every queue, read by nobody.
    */
   fusedQueues: Record<string, string>;
+  /** Damaged state a process moved aside (src/stateSetAside.ts), kept until someone deletes it. */
+  setAside: SetAsideFolder[];
 }
 
 /** Ping every process in the cluster file. */
@@ -42,7 +45,7 @@ export async function clusterStatus(stateDir: string, timeoutMs: number): Promis
   const entries = readClusterFile(file);
   const processes = await pingProcesses(entries, timeoutMs);
   const gw = gatewayView(processes);
-  return { processes, ...leaderOf(processes), openSessions: gw.open, sessions: gw.sessions, queues: gw.queues, fusedQueues: fusedQueues(entries) };
+  return { processes, ...leaderOf(processes), openSessions: gw.open, sessions: gw.sessions, queues: gw.queues, fusedQueues: fusedQueues(entries), setAside: setAsideFolders(stateDir) };
 }
 
 /** The queues of stages that fused chains run past their head (see ClusterStatus.fusedQueues). */
@@ -84,6 +87,10 @@ export function renderStatus(status: ClusterStatus): string {
       return q.consumers === 0 && chain !== undefined ? `0 (unused: fused into ${chain})` : String(q.consumers);
     };
     out += table(["QUEUE", "MESSAGES", "CONSUMERS"], status.queues.map((q) => [q.queue, String(q.messages), consumers(q)]), "  ");
+  }
+  if (status.setAside.length > 0) {
+    out += `set aside: ${status.setAside.length} folder(s) of damaged state, kept for a look (README, Troubleshooting); delete each once done\n`;
+    out += status.setAside.map((f) => `  ${f.folder} (${(f.bytes / 1_048_576).toFixed(1)} MB)\n`).join("");
   }
   return out;
 }
