@@ -6,7 +6,7 @@
  * SIGKILL anywhere loses nothing and counts nothing twice. A log that no longer recovers is set
  * aside after the gateway was told (src/aggregatorRecovery.ts).
  */
-import { decodeMessage, encodeMessage, type BrokerMessage } from "../src/codec.ts";
+import { decodeMessage, encodeMessage, isGatewayBound, type BrokerMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
@@ -190,7 +190,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       await failUndecodable(transport, d.body, spec.queue, errorMessage(err), log);
       return void d.ack();
     }
-    if (msg.kind === "result" || msg.kind === "failed" || msg.kind === "stateLost") {
+    if (isGatewayBound(msg)) {
       malformed++;
       log.error(`dropping a ${msg.kind} message that was routed to ${spec.queue}`);
       return void d.ack();

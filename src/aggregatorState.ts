@@ -5,7 +5,7 @@
  * Its only I/O is on files it owns: a reducer's spill directory per session (Q1's sorted runs),
  * created as the session grows and deleted once its end is durable (dropEndedFiles).
  */
-import type { BrokerMessage } from "./codec.ts";
+import { isGatewayBound, type BrokerMessage } from "./codec.ts";
 import { EndedSessions } from "./endedSessions.ts";
 import { InternalError } from "./errors.ts";
 import { existsSync, readdirSync, rmSync } from "node:fs";
@@ -114,7 +114,7 @@ export class AggregatorState {
    * untouched: such a message must not be logged.
    */
   apply(msg: BrokerMessage): ApplyEffect {
-    if (msg.kind === "result" || msg.kind === "failed" || msg.kind === "stateLost") throw new InternalError(`${msg.kind} messages are not aggregator input`);
+    if (isGatewayBound(msg)) throw new InternalError(`${msg.kind} messages are not aggregator input`);
     if (this.ended.has(msg.session)) return "ended";
     if (msg.kind === "purge") {
       this.sessions.delete(msg.session);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Packr } from "msgpackr";
-import { decodeMessage, encodeMessage, type BrokerMessage } from "./codec.ts";
+import { decodeMessage, encodeMessage, isGatewayBound, type BrokerMessage } from "./codec.ts";
 import { DecodeError } from "./errors.ts";
 import type { TransactionsBody } from "./entityBatch.ts";
 import { packColumn } from "./textColumn.ts";
@@ -21,6 +21,18 @@ describe("codec", () => {
       { kind: "stateLost", query: "q4", reason: "WAL_CORRUPT: CRC mismatch" },
     ];
     for (const m of msgs) expect(decodeMessage(encodeMessage(m))).toEqual(m);
+  });
+
+  test("result, failed and stateLost are bound for the gateway; data, eos and purge are stage input", () => {
+    const kinds = (msgs: BrokerMessage[]): string[] => msgs.filter(isGatewayBound).map((m) => m.kind);
+    expect(kinds([
+      { kind: "data", session: "s1", entity: "transactions", seq: 3, bodyKind: "transactions", body: tx },
+      { kind: "eos", session: "s1", entity: "users", count: 12 },
+      { kind: "purge", session: "s1", reason: "gone" },
+      { kind: "result", session: "s1", query: "q2", chunk: 4, last: true, csv: "a,b\n" },
+      { kind: "failed", session: "s1", reason: "boom" },
+      { kind: "stateLost", query: "q4", reason: "WAL_CORRUPT" },
+    ])).toEqual(["result", "failed", "stateLost"]);
   });
 
   test("an encoded message stays as it was while later messages are encoded", () => {

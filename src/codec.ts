@@ -83,6 +83,14 @@ export interface StateLostMessage {
 /** Every message that travels through the broker. */
 export type BrokerMessage = DataMessage | EosMessage | PurgeMessage | ResultMessage | FailedMessage | StateLostMessage;
 
+/** The messages bound for the gateway (its results queue): never a stage's input. */
+export type GatewayBoundMessage = ResultMessage | FailedMessage | StateLostMessage;
+
+/** True for a message bound for the gateway, which a stage that receives it must drop. */
+export function isGatewayBound(msg: BrokerMessage): msg is GatewayBoundMessage {
+  return msg.kind === "result" || msg.kind === "failed" || msg.kind === "stateLost";
+}
+
 /** Encode a broker message. */
 export function encodeMessage(msg: BrokerMessage): Uint8Array {
   let payload: unknown[];
