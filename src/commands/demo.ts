@@ -3,7 +3,7 @@
  * `coffee up` (RabbitMQ if one answers, else a private node, else in-process), runs concurrent
  * clients, checks every result file against `coffee reference`, and stops the cluster.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { defaultClientConfig, runClient } from "../../roles/client.ts";
 import type { Command } from "../command.ts";
@@ -39,9 +39,7 @@ export const demoCommand: Command = {
     // have too (a folder left from a demo with more clients would read as this one's); a folder
     // no demo wrote stays, as in the results folder.
     const dataRoot = join(dir, "data");
-    const dataMarker = join(dataRoot, DATA_MARKER);
-    const earlierData = existsSync(dataMarker) ? readFileSync(dataMarker, "utf8").split("\n").filter((n) => /^client\d+$/.test(n)) : [];
-    for (const name of earlierData) rmSync(join(dataRoot, name), { recursive: true, force: true });
+    removeListed(dataRoot, DATA_MARKER, /^client\d+$/);
     for (let i = 0; i < clients; i++) {
       const data = join(dir, "data", `client${i + 1}`);
       rmSync(data, { recursive: true, force: true });
@@ -49,7 +47,7 @@ export const demoCommand: Command = {
       const s = await generateDataset({ out: data, seed: 1000 + i, months: parseMonthRange(str(values, "months")), transactionsPerMonth: int(values, "transactions-per-month"), users: 2000, stores: 10, menuItems: 8 });
       say(`dataset ${i + 1}: ${s.rows.transactions} transactions, ${s.rows.transaction_items} items in ${data}`);
     }
-    writeFileSync(dataMarker, Array.from({ length: clients }, (_, i) => `client${i + 1}`).join("\n") + "\n");
+    writeListed(dataRoot, DATA_MARKER, Array.from({ length: clients }, (_, i) => `client${i + 1}`));
     const resultsDir = join(dir, "results");
     const port = freeTcpPort();
     const stateDir = join(dir, "state");
@@ -126,15 +124,7 @@ const DATA_MARKER = ".coffee-demo-data";
  * sessions do not pile up run after run; anything else there (a client's `--out`, say) is kept.
  */
 function removeEarlierDemoResults(resultsDir: string, say: (m: string) => void): void {
-  const marker = join(resultsDir, DEMO_MARKER);
-  let earlier: string[] = [];
-  try {
-    earlier = readFileSync(marker, "utf8").split("\n").filter((name) => /^session_[0-9a-f-]+$/.test(name));
-  } catch {
-    // No marker: no demo wrote here (or it was removed), so nothing is the demo's to remove.
-  }
-  for (const name of earlier) rmSync(join(resultsDir, name), { recursive: true, force: true });
-  rmSync(marker, { force: true });
+  removeListed(resultsDir, DEMO_MARKER, /^session_[0-9a-f-]+$/);
   let others: string[] = [];
   try {
     others = readdirSync(resultsDir);
@@ -146,7 +136,28 @@ function removeEarlierDemoResults(resultsDir: string, say: (m: string) => void):
 
 /** Note the session folders this run wrote, for the next demo to remove. */
 function markDemoResults(resultsDir: string, sessionDirs: readonly string[]): void {
-  writeFileSync(join(resultsDir, DEMO_MARKER), sessionDirs.map((d) => `${basename(d)}\n`).join(""));
+  writeListed(resultsDir, DEMO_MARKER, sessionDirs.map((d) => basename(d)));
+}
+
+/**
+ * Remove the entries of `dir` that its `marker` file lists (one name per line; only names that
+ * match `pattern`, the demo's own kind), then the marker. No marker: no demo wrote there (or it
+ * was removed), so nothing is the demo's to remove.
+ */
+function removeListed(dir: string, marker: string, pattern: RegExp): void {
+  let listed: string[] = [];
+  try {
+    listed = readFileSync(join(dir, marker), "utf8").split("\n").filter((name) => pattern.test(name));
+  } catch {
+    // No marker.
+  }
+  for (const name of listed) rmSync(join(dir, name), { recursive: true, force: true });
+  rmSync(join(dir, marker), { force: true });
+}
+
+/** List `names` in `dir`'s `marker` file, for the next demo's `removeListed`. */
+function writeListed(dir: string, marker: string, names: readonly string[]): void {
+  writeFileSync(join(dir, marker), names.map((n) => `${n}\n`).join(""));
 }
 
 /** The last `n` lines of `text`, each ending in a newline. */
