@@ -452,13 +452,19 @@ describe("wal: snapshots", () => {
     return readFileSync(join(d, snapshotFileName(lsn)));
   }
 
-  /** A log in `d` of records 0..end, with a snapshot of `state` taken after the first `snapAt`. */
-  async function snapshotThenFill(d: string, snapAt: number, end: number, state: Uint8Array): Promise<void> {
-    const { wal } = await Wal.open({ dir: d });
-    await fill(wal, 0, snapAt);
+  /**
+   * A closed log in `d` of records 0..end, with a snapshot of `state` taken after the first
+   * `snapAt` (committed every `group` records, in segments of `segmentBytes`); returns the
+   * segments the snapshot made redundant, as they were before it deleted them.
+   */
+  async function snapshotThenFill(d: string, snapAt: number, end: number, state: Uint8Array, opts: { segmentBytes?: number; group?: number } = {}): Promise<(readonly [string, Buffer])[]> {
+    const { wal } = await Wal.open({ dir: d, ...(opts.segmentBytes ? { segmentBytes: opts.segmentBytes } : {}) });
+    await fill(wal, 0, snapAt, opts.group);
+    const covered = segments(d).map((n) => [n, readFileSync(join(d, n))] as const);
     await wal.snapshot(state);
-    await fill(wal, snapAt, end);
+    await fill(wal, snapAt, end, opts.group);
     await wal.close();
+    return covered;
   }
 
   test("partial / damaged snapshots and a leftover .tmp are ignored and deleted: the previous snapshot wins", async () => {
@@ -533,13 +539,8 @@ describe("wal: snapshots", () => {
    */
   async function compactedLog(): Promise<{ d: string; old: (readonly [string, Buffer])[] }> {
     const d = fresh();
-    const { wal } = await Wal.open({ dir: d, segmentBytes: 100 });
-    await fill(wal, 0, 12);
-    const old = segments(d).map((n) => [n, readFileSync(join(d, n))] as const);
+    const old = await snapshotThenFill(d, 12, 20, Uint8Array.of(12), { segmentBytes: 100 });
     expect(old.length).toBeGreaterThan(2);
-    await wal.snapshot(Uint8Array.of(12));
-    await fill(wal, 12, 20);
-    await wal.close();
     return { d, old };
   }
 
@@ -568,11 +569,7 @@ describe("wal: snapshots", () => {
 
     // crash right after the rename: old segments still there, nothing written since
     const bare = fresh();
-    const w = await Wal.open({ dir: bare });
-    await fill(w.wal, 0, 5);
-    const kept = segments(bare).map((x) => [x, readFileSync(join(bare, x))] as const);
-    await w.wal.snapshot(Uint8Array.of(5));
-    await w.wal.close();
+    const kept = await snapshotThenFill(bare, 5, 5, Uint8Array.of(5));
     for (const [x, y] of kept) writeFileSync(join(bare, x), y);
     const r = await Wal.open({ dir: bare });
     expect([...r.recovered.snapshot!]).toEqual([5]);
@@ -602,11 +599,7 @@ describe("wal: snapshots", () => {
   test("one record per segment after a snapshot: the segment right after it is read, every later record replayed", async () => {
     // Segments of one record each: the boundary of "covered" falls between two segments.
     const d = fresh();
-    const { wal } = await Wal.open({ dir: d, segmentBytes: 1 });
-    for (let i = 0; i < 5; i++) await fill(wal, i, i + 1);
-    await wal.snapshot(Uint8Array.of(5));
-    for (let i = 5; i < 9; i++) await fill(wal, i, i + 1);
-    await wal.close();
+    await snapshotThenFill(d, 5, 9, Uint8Array.of(5), { segmentBytes: 1, group: 1 });
     const r = await Wal.open({ dir: d });
     expect(r.recovered.recordCount).toBe(4);
     expect(hex([...r.recovered.records()])).toEqual(recs(5, 9));
@@ -615,12 +608,7 @@ describe("wal: snapshots", () => {
 
   test("with the snapshot damaged and the segments it covered still there, recovery replays them all: none is skipped as covered", async () => {
     const d = fresh();
-    const { wal } = await Wal.open({ dir: d, segmentBytes: 1 });
-    for (let i = 0; i < 5; i++) await fill(wal, i, i + 1);
-    const old = segments(d).map((n) => [n, readFileSync(join(d, n))] as const);
-    await wal.snapshot(Uint8Array.of(5));
-    for (let i = 5; i < 9; i++) await fill(wal, i, i + 1);
-    await wal.close();
+    const old = await snapshotThenFill(d, 5, 9, Uint8Array.of(5), { segmentBytes: 1, group: 1 });
     // The deletion of the covered segments never happened, and the snapshot's last byte changed.
     for (const [n, b] of old) writeFileSync(join(d, n), b);
     const snap = readdirSync(d).find((n) => n.startsWith("snapshot-"))!;
