@@ -361,7 +361,9 @@ export const upCommand: Command = {
       throw refusedWith;
     }
     ready = true;
-    process.stdout.write(`coffee cluster ready: gateway ${gatewayAddress}${wildcard ? ` (listening on every interface)` : ""}, ${mode === "memory" ? `${plan.length} roles (${plan.filter((p) => p.role !== "monitor").length} of them inside this process)` : `${plan.length} processes`}, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
+    // In memory, every role but the monitors runs inside this process.
+    const counted = mode === "memory" ? `${plan.length} roles (${plan.filter((p) => p.role !== "monitor").length} of them inside this process)` : `${plan.length} processes`;
+    process.stdout.write(`coffee cluster ready: gateway ${gatewayAddress}${wildcard ? ` (listening on every interface)` : ""}, ${counted}, transport ${mode}${mode === "amqp" ? ` (${redactUrl(address.url)})` : ""}, namespace ${namespace}, state ${stateDir}${dashboardPort > 0 ? `, dashboard http://127.0.0.1:${dashboardPort}/` : ""}\n`);
     await shutdown(await signal);
     return roleFailure === null ? 0 : 1;
   },
