@@ -10,29 +10,23 @@ const tx: TransactionsBody = {
   date: Int32Array.of(20240101, 20251231), time: Int32Array.of(0, 86399),
 };
 
+/** One message of every kind. */
+const EVERY_KIND: BrokerMessage[] = [
+  { kind: "data", session: "s1", entity: "transactions", seq: 3, bodyKind: "transactions", body: tx },
+  { kind: "eos", session: "s1", entity: "users", count: 12 },
+  { kind: "purge", session: "s1", reason: "client disconnected" },
+  { kind: "result", session: "s1", query: "q2", chunk: 4, last: true, csv: "a,b\n" },
+  { kind: "failed", session: "s1", reason: "filter-year: boom" },
+  { kind: "stateLost", query: "q4", reason: "WAL_CORRUPT: CRC mismatch" },
+];
+
 describe("codec", () => {
   test("round-trips every message kind", () => {
-    const msgs: BrokerMessage[] = [
-      { kind: "data", session: "s1", entity: "transactions", seq: 3, bodyKind: "transactions", body: tx },
-      { kind: "eos", session: "s1", entity: "users", count: 12 },
-      { kind: "purge", session: "s1", reason: "client disconnected" },
-      { kind: "result", session: "s1", query: "q2", chunk: 4, last: true, csv: "a,b\n" },
-      { kind: "failed", session: "s1", reason: "filter-year: boom" },
-      { kind: "stateLost", query: "q4", reason: "WAL_CORRUPT: CRC mismatch" },
-    ];
-    for (const m of msgs) expect(decodeMessage(encodeMessage(m))).toEqual(m);
+    for (const m of EVERY_KIND) expect(decodeMessage(encodeMessage(m))).toEqual(m);
   });
 
   test("result, failed and stateLost are bound for the gateway; data, eos and purge are stage input", () => {
-    const kinds = (msgs: BrokerMessage[]): string[] => msgs.filter(isGatewayBound).map((m) => m.kind);
-    expect(kinds([
-      { kind: "data", session: "s1", entity: "transactions", seq: 3, bodyKind: "transactions", body: tx },
-      { kind: "eos", session: "s1", entity: "users", count: 12 },
-      { kind: "purge", session: "s1", reason: "gone" },
-      { kind: "result", session: "s1", query: "q2", chunk: 4, last: true, csv: "a,b\n" },
-      { kind: "failed", session: "s1", reason: "boom" },
-      { kind: "stateLost", query: "q4", reason: "WAL_CORRUPT" },
-    ])).toEqual(["result", "failed", "stateLost"]);
+    expect(EVERY_KIND.filter(isGatewayBound).map((m) => m.kind)).toEqual(["result", "failed", "stateLost"]);
   });
 
   test("an encoded message stays as it was while later messages are encoded", () => {
