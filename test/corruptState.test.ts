@@ -7,6 +7,7 @@
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { readClusterFile, type ClusterProcess } from "../src/clusterPlan.ts";
 import { pingHealth } from "../src/health.ts";
 import { SET_ASIDE_MARKER } from "../src/stateSetAside.ts";
 import { RECORD_HEADER_BYTES, segmentFileName } from "../src/wal.ts";
@@ -21,9 +22,7 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-interface Entry { name: string; pid: number; healthPort: number }
-const entry = (c: TestCluster, name: string): Entry =>
-  (JSON.parse(readFileSync(join(c.stateDir, "cluster.json"), "utf8")) as Entry[]).find((e) => e.name === name)!;
+const entry = (c: TestCluster, name: string): ClusterProcess => readClusterFile(join(c.stateDir, "cluster.json")).find((e) => e.name === name)!;
 
 test("a corrupt aggregator log fails the sessions it held at once, is set aside, and the next session is exact", async () => {
   // A result timeout far beyond the test's own: only the aggregator's report can end the session in time.
@@ -38,16 +37,17 @@ test("a corrupt aggregator log fails the sessions it held at once, is set aside,
   // agg-q3 holds the session with two durable records at least: then damage to the first one is
   // corruption (a valid record follows), not a torn tail that recovery would drop.
   const agg = entry(cluster, "agg-q3");
+  const pid = agg.pid!;
   await until("agg-q3 holding two durable records of the session", async () => {
     const s = (await pingHealth("127.0.0.1", agg.healthPort, 500))?.status ?? {};
     return Number(s.sessions ?? 0) >= 1 && Number(s.durableLsn ?? 0) >= 2;
   });
-  process.kill(agg.pid, "SIGSTOP");
+  process.kill(pid, "SIGSTOP");
   const segment = join(cluster.stateDir, "agg-q3", segmentFileName(1));
   const bytes = readFileSync(segment);
   bytes[RECORD_HEADER_BYTES + 4]! ^= 0xff;
   writeFileSync(segment, bytes);
-  process.kill(agg.pid, "SIGKILL");
+  process.kill(pid, "SIGKILL");
 
   const first = await run.finished;
   expect(first.code).not.toBe(0);
