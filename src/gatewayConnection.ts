@@ -2,6 +2,7 @@
 import type { Socket } from "bun";
 import { CoffeeError, errorMessage } from "./errors.ts";
 import { FrameDecoder, writeFrame } from "./frame.ts";
+import { joinHostPort } from "./hostPort.ts";
 import { decodeGatewayMessage, encodeProtocolTransient, type ClientMessage, type GatewayMessage } from "./protocol.ts";
 import { SocketWriter } from "./socketWriter.ts";
 
@@ -71,8 +72,8 @@ export class GatewayConnection {
         },
       });
     } catch (err) {
-      // IPv6 in brackets, as --gateway takes it. A gateway listens only once its broker answers.
-      throw new CoffeeError("GATEWAY_UNREACHABLE", `cannot reach the gateway at ${host.includes(":") ? `[${host}]` : host}:${port}: ${errorMessage(err)} (is coffee up, or a gateway, running there, and has it reached its broker? --gateway names its address)`);
+      // A gateway listens only once its broker answers.
+      throw new CoffeeError("GATEWAY_UNREACHABLE", `cannot reach the gateway at ${joinHostPort(host, port)}: ${errorMessage(err)} (is coffee up, or a gateway, running there, and has it reached its broker? --gateway names its address)`);
     }
     writer = new SocketWriter(socket, 4 << 20);
     return new GatewayConnection(writer, state);

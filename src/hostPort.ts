@@ -11,6 +11,11 @@ export function splitHostPort(text: string): { host: string; port: number } | nu
   return { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
 }
 
+/** `host:port` as splitHostPort reads it back: an IPv6 address in brackets, before the port. */
+export function joinHostPort(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
 /** True for a port a peer can connect to. */
 export function isConnectablePort(port: number): boolean {
   return port >= 1 && port <= 65535;

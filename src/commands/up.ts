@@ -13,6 +13,7 @@ import { startHealthServer, pingHealth, type HealthServer } from "../health.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { MemoryBroker, MemoryTransport } from "../memoryTransport.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
+import { joinHostPort } from "../hostPort.ts";
 import { claimTcpPort, freeTcpPort, freeUdpPort, tcpAccepts, tcpPortFree } from "../ports.ts";
 import { brokerProbe, rabbitmqInstalled, startPrivateBroker, type PrivateBroker } from "../privateBroker.ts";
 import { type RoleInstance } from "../roleRuntime.ts";
@@ -72,7 +73,7 @@ export const upCommand: Command = {
     // As the gateway will read them (its child inherits this environment): a bad value fails now.
     const gatewayEnv = envGatewayConfig(process.env, { host, port, maxSessions: int(values, "max-sessions") });
     /** The gateway's address as a client on this machine dials it (IPv6 in brackets, before the port). */
-    const gatewayAddress = `${wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${port}`;
+    const gatewayAddress = joinHostPort(wildcard ? "127.0.0.1" : host, port);
     const replicas = parseReplicas(str(values, "replicas"));
     // monitor-1 serves the dashboard; a taken port is one clear error here, not a line in its log.
     const dashboardPort = int(values, "dashboard-port");

@@ -4,6 +4,7 @@
  */
 import { CoffeeError, errorMessage } from "../errors.ts";
 import { hostAllowed } from "../hostCheck.ts";
+import { joinHostPort } from "../hostPort.ts";
 import { DASHBOARD_CSP, DASHBOARD_HTML } from "./page.ts";
 import { startSampler, type SamplerOptions } from "./state.ts";
 
@@ -49,11 +50,12 @@ export async function startDashboard(opts: SamplerOptions & { host: string; port
     });
   } catch (err) {
     sampler.stop();
-    throw new DashboardError(`dashboard cannot listen on ${opts.host}:${opts.port}: ${errorMessage(err)}`);
+    throw new DashboardError(`dashboard cannot listen on ${joinHostPort(opts.host, opts.port)}: ${errorMessage(err)}`);
   }
   const host = opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : opts.host;
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${server.port}/`,
+    // A TCP server always has its port (Bun types it optional for unix sockets).
+    url: `http://${joinHostPort(host, server.port ?? opts.port)}/`,
     stop: () => {
       sampler.stop();
       void server.stop(true);
