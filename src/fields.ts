@@ -12,7 +12,8 @@
 export const MAX_CENTS = Number.MAX_SAFE_INTEGER;
 /** Digits an amount may have before its point, and a count in all (leading zeros included). */
 export const MAX_DIGITS = 15;
-const MAX_ID = 2_147_483_647;
+/** The largest id (a signed 32-bit integer, as the columns hold ids). */
+export const MAX_ID = 2_147_483_647;
 const ZERO = 48;
 const NINE = 57;
 const DOT = 46;

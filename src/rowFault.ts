@@ -3,7 +3,7 @@
  * check the gateway (and `coffee reference`) applies to it. Only rejected rows are looked at, so
  * this runs off the hot path and may re-check fields one by one.
  */
-import { MAX_CENTS, MAX_DIGITS, parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
+import { MAX_CENTS, MAX_DIGITS, MAX_ID, parseCentsAt, parseCountAt, parseDateAt, parseIdAt, parseOptionalIdAt, parseTimestampAt } from "./fields.ts";
 import { formatCents } from "./format.ts";
 import { ENTITY_COLUMNS, type Entity } from "./schema.ts";
 import { fieldStart, isCleanText, type TextColumn } from "./textColumn.ts";
@@ -17,10 +17,10 @@ interface ColumnCheck {
   fault?: (column: string) => string;
 }
 
-// Each says the range too: `-1` or `3000000000` are whole numbers, yet not ids (src/fields.ts).
-const ID: ColumnCheck = { parse: parseIdAt, expected: "an id (a whole number from 0 to 2147483647)" };
-const OPTIONAL_ID: ColumnCheck = { parse: parseOptionalIdAt, expected: "an id (a whole number from 0 to 2147483647) or empty" };
-// Built from the parsers' own bounds: a copy written out by hand went stale once.
+// Each says the range too (`-1` or `3000000000` are whole numbers, yet not ids), built from the
+// parsers' own bounds in src/fields.ts: a copy written out by hand went stale once.
+const ID: ColumnCheck = { parse: parseIdAt, expected: `an id (a whole number from 0 to ${MAX_ID})` };
+const OPTIONAL_ID: ColumnCheck = { parse: parseOptionalIdAt, expected: `${ID.expected} or empty` };
 const MONEY: ColumnCheck = { parse: parseCentsAt, expected: `an amount exact to the cent, from -${formatCents(MAX_CENTS)} to ${formatCents(MAX_CENTS)} (at most ${MAX_DIGITS} digits before the point)` };
 const COUNT: ColumnCheck = { parse: parseCountAt, expected: `a whole number of at most ${MAX_DIGITS} digits` };
 const TIMESTAMP: ColumnCheck = { parse: parseTimestampAt, expected: "a valid YYYY-MM-DD HH:MM:SS timestamp" };
