@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { SumOverflowError } from "./errors.ts";
-import { MAX_EXACT_SUM, addExact, sumOverflowMessage } from "./exactSum.ts";
+import { MAX_COUNT, MAX_EXACT_SUM, addCount, addExact, sumOverflowMessage } from "./exactSum.ts";
 
 /** The error addExact throws for these operands, or null when it returns. */
 function overflow(sum: number, value: number): SumOverflowError | null {
@@ -34,4 +34,21 @@ test("a sum past 2^53 - 1 throws a LIMIT_EXCEEDED SumOverflowError instead of ro
 test("the message states the limit in the column's units", () => {
   expect(sumOverflowMessage("subtotal")).toContain("passed 90071992547409.91,");
   expect(sumOverflowMessage("quantity")).toContain("passed 9007199254740991,");
+});
+
+test("a count up to 2^31 - 1 (Q4's int32 slots) is kept; one past it is a LIMIT_EXCEEDED SumOverflowError, not a wrapped count", () => {
+  expect(addCount(MAX_COUNT - 3, 3)).toBe(2147483647);
+  // What the int32 slot would have kept: a negative count, ranked last without a word.
+  expect(new Int32Array([MAX_COUNT + 1])[0]).toBe(-2147483648);
+  for (const [count, delta] of [[MAX_COUNT, 1], [MAX_COUNT - 1, 5], [0, Number.NaN]] as const) {
+    let err: unknown = null;
+    try {
+      addCount(count, delta);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SumOverflowError);
+    expect((err as SumOverflowError).code).toBe("LIMIT_EXCEEDED");
+    expect((err as SumOverflowError).message).toBe("a count of one user's transactions at one store passed 2147483647, the largest coffee counts");
+  }
 });

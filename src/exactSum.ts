@@ -1,5 +1,5 @@
 /**
- * Exact sums of cents and quantities. They are float64 numbers, which hold every integer up to
+ * Exact sums of cents and quantities, and Q4's counts. They are float64 numbers, which hold every integer up to
  * 2^53 − 1 exactly and round past it; so every add is checked, and a sum that leaves that range
  * throws instead of rounding: a session fails (PIPELINE_FAILED, or `coffee reference` exits 1)
  * rather than print a wrong total. One compare per add: BigInt sums, exact past the range, would
@@ -19,6 +19,19 @@ export type SummedColumn = "final_amount" | "subtotal" | "quantity";
 export function sumOverflowMessage(column: SummedColumn): string {
   const limit = column === "quantity" ? String(MAX_EXACT_SUM) : formatCents(MAX_EXACT_SUM);
   return `a sum of ${column} passed ${limit}, the largest total coffee adds exactly`;
+}
+
+/**
+ * The largest Q4 count of one user's transactions at one store: the aggregator keeps the counts
+ * in int32 slots (src/intMap.ts), so past it a count would wrap, not round.
+ */
+export const MAX_COUNT = 2 ** 31 - 1;
+
+/** `count + delta`, or a SumOverflowError when the result passes MAX_COUNT. */
+export function addCount(count: number, delta: number): number {
+  const total = count + delta;
+  if (!(total <= MAX_COUNT)) throw new SumOverflowError(`a count of one user's transactions at one store passed ${MAX_COUNT}, the largest coffee counts`);
+  return total;
 }
 
 /**

@@ -1,7 +1,12 @@
 import { expect, test } from "bun:test";
 import { Packr } from "msgpackr";
-import { createIntMap, EMPTY, intMapAdd, intMapForEach, intMapGet, intMapProbes, intMapSet } from "./intMap.ts";
+import { createIntMap, EMPTY, intMapForEach, intMapGet, intMapProbes, intMapSet, type IntMap } from "./intMap.ts";
 import { plainToState, stateToPlain } from "./stateCodec.ts";
+
+/** Add `delta` to `key`'s value, as Q4's reducer counts (absent counts as 0). */
+function intMapAdd(m: IntMap, key: number, delta: number): void {
+  intMapSet(m, key, (intMapGet(m, key) ?? 0) + delta);
+}
 
 test("behaves like a Map on 200 000 random operations, through growth and collisions", () => {
   const m = createIntMap(4);

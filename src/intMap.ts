@@ -79,11 +79,6 @@ export function intMapSet(m: IntMap, key: number, value: number): void {
   m.values[i] = value;
 }
 
-/** Add `delta` to `key`'s value (absent counts as 0). */
-export function intMapAdd(m: IntMap, key: number, delta: number): void {
-  intMapSet(m, key, (intMapGet(m, key) ?? 0) + delta);
-}
-
 /** Every entry, in slot order. */
 export function intMapForEach(m: IntMap, fn: (key: number, value: number) => void): void {
   for (let i = 0; i < m.keys.length; i++) if (m.keys[i] !== EMPTY) fn(m.keys[i]!, m.values[i]!);

@@ -9,8 +9,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { referenceCommand, referenceProgressRenderer } from "./commands/reference.ts";
 import { rejectLine } from "./rejectReport.ts";
-import { DatasetError } from "./errors.ts";
-import { computeReference, type ReferenceProgress } from "./reference.ts";
+import { DatasetError, SumOverflowError } from "./errors.ts";
+import { MAX_COUNT } from "./exactSum.ts";
+import { computeReference, UserCounts, type ReferenceProgress } from "./reference.ts";
 import { ENTITIES, QUERIES, queryFileName } from "./schema.ts";
 
 const tempDirs: string[] = [];
@@ -444,3 +445,17 @@ describe("cross-check against the Python oracle", () => {
     expect(result.queries.q4.split("\n").length).toBe(1 + 3 * 6 + 1);
   });
 });
+
+test("the reference's Q4 counts stop at 2^31 - 1 (the cluster's limit), dense or sparse ids, instead of wrapping", () => {
+  const counts = new UserCounts();
+  counts.add(5);
+  counts.dense[5] = MAX_COUNT - 1;
+  counts.add(5);
+  expect(counts.top3()).toEqual([5]);
+  expect(() => counts.add(5)).toThrow(SumOverflowError);
+  // An id past the dense array's limit is counted in a Map, with the same bound.
+  const sparse = 1 << 23;
+  counts.sparse.set(sparse, MAX_COUNT);
+  expect(() => counts.add(sparse)).toThrow(SumOverflowError);
+});
+

@@ -7,7 +7,7 @@
 import { readEntityFile } from "./csvSource.ts";
 import { validateDataset } from "./datasetCheck.ts";
 import { parseEntityRows, type EntityBodies } from "./entityBatch.ts";
-import { addExact } from "./exactSum.ts";
+import { addCount, addExact } from "./exactSum.ts";
 import { csvLine, formatCents, formatDate } from "./format.ts";
 import { RejectReport, type FileRejects } from "./rejectReport.ts";
 import { fieldReader } from "./textColumn.ts";
@@ -57,14 +57,14 @@ const DENSE_USER_LIMIT = 1 << 22;
 
 const inYears = (date: number): boolean => date >= 2024_00_00 && date < 2026_00_00;
 
-/** Per-store transaction counts by user id: a growable dense array, a Map beyond its limit. */
-class UserCounts {
+/** Per-store transaction counts by user id: a growable dense array, a Map beyond its limit; SumOverflowError past MAX_COUNT. */
+export class UserCounts {
   dense = new Uint32Array(1024);
   sparse = new Map<number, number>();
 
   add(user: number): void {
     if (user >= DENSE_USER_LIMIT) {
-      this.sparse.set(user, (this.sparse.get(user) ?? 0) + 1);
+      this.sparse.set(user, addCount(this.sparse.get(user) ?? 0, 1));
       return;
     }
     if (user >= this.dense.length) {
@@ -74,7 +74,7 @@ class UserCounts {
       grown.set(this.dense);
       this.dense = grown;
     }
-    this.dense[user] = (this.dense[user] ?? 0) + 1;
+    this.dense[user] = addCount(this.dense[user] ?? 0, 1);
   }
 
   /** The three users with most transactions; ties go to the smallest user id. */
@@ -226,7 +226,7 @@ function q4Text(acc: Accumulators, winners: readonly [number, number[]][]): stri
  * Compute the four queries (README "Query semantics") from `dataDir`, streaming every file once. Rows with
  * the wrong field count or an unparsable field are skipped and reported per file.
  * Throws DatasetError when an entity folder or a needed column is missing, SumOverflowError when
- * a Q2 or Q3 total leaves the range summed exactly (src/exactSum.ts).
+ * a Q2 or Q3 total leaves the range summed exactly or a Q4 count passes its limit (src/exactSum.ts).
  */
 export async function computeReference(dataDir: string, opts: ReferenceOptions = {}): Promise<ReferenceResult> {
   const batchRows = opts.batchRows ?? 5000;

@@ -2,7 +2,8 @@
 import type { Q4Partial } from "../bodies.ts";
 import type { NamesBody, UsersBody } from "../entityBatch.ts";
 import { csvLine, formatDate } from "../format.ts";
-import { createIntMap, intMapAdd, intMapForEach, intMapGet, type IntMap } from "../intMap.ts";
+import { addCount } from "../exactSum.ts";
+import { createIntMap, intMapForEach, intMapGet, intMapSet, type IntMap } from "../intMap.ts";
 import { byNameThenId, type QueryReducer } from "./reducer.ts";
 import { keepGreater, keepGreaterInt } from "./repeatedIds.ts";
 
@@ -48,7 +49,8 @@ export const q4Reducer: QueryReducer<Q4State> = {
       for (let i = 0; i < b.store.length; i++) {
         let users = state.counts.get(b.store[i]!);
         if (!users) state.counts.set(b.store[i]!, (users = createIntMap(1024)));
-        intMapAdd(users, b.user[i]!, b.count[i]!);
+        const user = b.user[i]!;
+        intMapSet(users, user, addCount(intMapGet(users, user) ?? 0, b.count[i]!));
       }
     }
   },
