@@ -1,10 +1,11 @@
 /**
- * Exact sums of cents and quantities, and Q4's counts. They are float64 numbers, which hold every integer up to
+ * Exact sums of cents and quantities. They are float64 numbers, which hold every integer up to
  * 2^53 − 1 exactly and round past it; so every add is checked, and a sum that leaves that range
  * throws instead of rounding: a session fails (PIPELINE_FAILED, or `coffee reference` exits 1)
  * rather than print a wrong total. One compare per add: BigInt sums, exact past the range, would
  * cost every row of the hot loops (and change the partials' f64 wire columns) to serve totals
- * over $90 trillion in one group.
+ * over $90 trillion in one group. Q4's transaction counts are checked here too, against the
+ * int32 slots the aggregator keeps them in.
  */
 import { SumOverflowError } from "./errors.ts";
 import { formatCents } from "./format.ts";
