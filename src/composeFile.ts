@@ -16,6 +16,7 @@ export interface ComposeOptions {
   queueType: QueueType;
   /** Image every coffee service runs. */
   image: string;
+  /** Queue and exchange prefix, and the compose project's name (projectNameProblem). */
   namespace: string;
   /** Gateway port published on the host. */
   gatewayPort: number;
@@ -38,6 +39,19 @@ export const COMPOSE_STATE_DIR = "/var/lib/coffee";
 export const COMPOSE_CLUSTER_FILE = "/etc/coffee/cluster.json";
 
 type Service = Record<string, unknown>;
+
+/**
+ * Why `namespace` cannot name a compose project (Docker's rule: lowercase letters, digits, dashes
+ * and underscores, starting with a letter or digit), or null. The project is named after the
+ * namespace so that two namespaces on one host never share containers or WAL volumes: a second
+ * project under one fixed name would recreate the first's containers on its volumes.
+ */
+export function projectNameProblem(namespace: string): string | null {
+  return /^[a-z0-9][a-z0-9_-]*$/.test(namespace) ? null : `--namespace "${namespace}" also names the compose project, which takes only lowercase letters, digits, "-" and "_", starting with a letter or digit`;
+}
+
+/** Where the gateway is published on the host: loopback unless COFFEE_GATEWAY_BIND says otherwise (clients on other machines; then set COFFEE_TOKEN too). */
+const GATEWAY_BIND = "${COFFEE_GATEWAY_BIND:-127.0.0.1}";
 
 /** The broker URL every coffee service gets with the bundled broker; credentials come from the operator's environment. */
 const BUNDLED_AMQP_URL = "amqp://${RABBITMQ_USER:-coffee}:${RABBITMQ_PASSWORD:-coffee}@rabbitmq:5672";
@@ -109,8 +123,8 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
       service.volumes = [`${p.name}-state:${COMPOSE_STATE_DIR}`];
     }
     if (p.role === "gateway") {
-      Object.assign(environment, { GATEWAY_PORT: String(COMPOSE_PORTS.gateway) });
-      service.ports = [`${opts.gatewayPort}:${COMPOSE_PORTS.gateway}`];
+      Object.assign(environment, { GATEWAY_PORT: String(COMPOSE_PORTS.gateway), COFFEE_TOKEN: "${COFFEE_TOKEN:-}" });
+      service.ports = [`${GATEWAY_BIND}:${opts.gatewayPort}:${COMPOSE_PORTS.gateway}`];
     }
     if (p.role === "monitor") {
       Object.assign(environment, {
@@ -118,7 +132,7 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
         COFFEE_MONITOR_PEERS: peers,
         COFFEE_CLUSTER_FILE: COMPOSE_CLUSTER_FILE,
         COFFEE_REVIVE: "docker",
-        COMPOSE_PROJECT_NAME: "${COMPOSE_PROJECT_NAME:-coffee}",
+        COMPOSE_PROJECT_NAME: `\${COMPOSE_PROJECT_NAME:-${opts.namespace}}`,
       });
       // The Docker socket is root-owned: monitors run as root to use it; nothing else does.
       service.user = "root";
@@ -130,11 +144,14 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
   services.client = {
     image: opts.image,
     profiles: ["client"],
-    command: ["--role", "client", "--data", "/data", "--out", "/out", "--gateway", `gateway:${COMPOSE_PORTS.gateway}`],
+    command: ["--role", "client", "--data", "/data", "--out", "/out"],
+    // No depends_on: `run` would start a gateway beside it, and on a host other than the
+    // gateway's that second gateway would take results off the shared queue. The client waits
+    // for the gateway itself (--connect-retry-s).
+    environment: { COFFEE_GATEWAY: `\${COFFEE_GATEWAY:-gateway:${COMPOSE_PORTS.gateway}}`, COFFEE_TOKEN: "${COFFEE_TOKEN:-}" },
     volumes: ["${COFFEE_DATA:-./data}:/data:ro", "${COFFEE_OUT:-./out}:/out"],
     // Result files land in a host directory: write them as the host user, not as root.
     user: "${COFFEE_UID:-1000}:${COFFEE_GID:-1000}",
-    depends_on: { gateway: { condition: "service_started" } },
   };
   // Optional (`--profile metrics`): the processes serve /metrics whether or not anyone scrapes.
   services.prometheus = {
@@ -145,7 +162,7 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
     restart: "unless-stopped",
   };
   return {
-    name: "coffee",
+    name: opts.namespace,
     services,
     volumes,
     configs: {

@@ -17,6 +17,8 @@ const composePath = join(root, "compose", "docker-compose.yml");
 
 interface ComposeService {
   image?: string;
+  ports?: string[];
+  depends_on?: unknown;
   command?: string[];
   environment?: Record<string, string>;
   volumes?: string[];
@@ -129,12 +131,41 @@ describe("compose", () => {
     expect(doc.volumes["rabbitmq-data"]).toBeUndefined();
     for (const [name, s] of coffeeServices(doc)) {
       expect(doc.services[name]!.depends_on?.rabbitmq).toBeUndefined();
-      if (s.environment) expect(s.environment.AMQP_URL).toMatch(/^\$\{AMQP_URL:\?/);
+      // The client talks to the gateway only.
+      if (name !== "client") expect(s.environment?.AMQP_URL).toMatch(/^\$\{AMQP_URL:\?/);
     }
     // The bundled default keeps its broker and the wait for it.
     const bundled = committed() as ComposeDoc & { services: Record<string, { depends_on?: Record<string, unknown> }> };
     expect(bundled.services.rabbitmq).toBeDefined();
     expect(bundled.services.gateway!.depends_on?.rabbitmq).toEqual({ condition: "service_healthy" });
+  });
+
+  test("the project is named after --namespace, so two namespaces on one host share no container or WAL volume; a name compose refuses is refused here", async () => {
+    const doc = committed() as ComposeDoc & { name: string };
+    expect(doc.name).toBe("coffee");
+    const other = Bun.YAML.parse((await runCoffee(["compose", "--namespace", "tenant-2"])).stdout) as ComposeDoc & { name: string };
+    expect(other.name).toBe("tenant-2");
+    // Monitors find containers by the compose project label: the same name unless compose runs with another.
+    for (const [, s] of coffeeServices(other)) if (s.command?.[1] === "monitor") expect(s.environment!.COMPOSE_PROJECT_NAME).toBe("${COMPOSE_PROJECT_NAME:-tenant-2}");
+    for (const bad of ["Tenant", "a.b", "-x"]) {
+      const r = await runCoffee(["compose", "--namespace", bad]);
+      expect({ bad, code: r.code, stdout: r.stdout }).toEqual({ bad, code: 2, stdout: "" });
+      expect(r.stderr).toContain("CONFIG_INVALID");
+      expect(r.stderr).toContain("compose project");
+    }
+  });
+
+  test("the gateway is published on loopback unless COFFEE_GATEWAY_BIND says otherwise; the client starts no gateway and takes its address from COFFEE_GATEWAY", () => {
+    const doc = committed();
+    expect(doc.services.gateway!.ports).toEqual(["${COFFEE_GATEWAY_BIND:-127.0.0.1}:9000:9000"]);
+    const client = doc.services.client!;
+    // `docker compose run client` starts what the client depends on: on another host, a second gateway.
+    expect(client.depends_on).toBeUndefined();
+    expect(client.command).not.toContain("--gateway");
+    expect(client.environment!.COFFEE_GATEWAY).toBe("${COFFEE_GATEWAY:-gateway:9000}");
+    // One token variable for both ends, empty (none) unless set where compose runs.
+    expect(client.environment!.COFFEE_TOKEN).toBe("${COFFEE_TOKEN:-}");
+    expect(doc.services.gateway!.environment!.COFFEE_TOKEN).toBe("${COFFEE_TOKEN:-}");
   });
 
   test("the Dockerfile compiles with package.json's build script and ships only the binary", () => {

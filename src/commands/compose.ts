@@ -5,7 +5,8 @@
 import { QUEUE_TYPES, type QueueType } from "../amqpTransport.ts";
 import type { Command } from "../command.ts";
 import { DEPLOY_MODES, type DeployMode } from "../clusterPlan.ts";
-import { BROKER_MODES, composeHeader, renderCompose, type BrokerMode } from "../composeFile.ts";
+import { BROKER_MODES, composeHeader, projectNameProblem, renderCompose, type BrokerMode } from "../composeFile.ts";
+import { ConfigError } from "../errors.ts";
 import { int, str, type OptionSpec } from "../options.ts";
 import { parseReplicas, STAGES } from "../topology.ts";
 
@@ -15,8 +16,8 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 1, max: 9, help: "monitor services (Bully-elected; they revive the others through the Docker API)" },
   { name: "queue-type", type: "enum", env: "COFFEE_QUEUE_TYPE", default: "classic", choices: QUEUE_TYPES, help: "RabbitMQ queue type: quorum for a RabbitMQ cluster across machines" },
   { name: "image", type: "string", env: "COFFEE_IMAGE", default: "coffee:local", help: "image every coffee service runs (built from compose/Dockerfile)" },
-  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange" },
-  { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "host port the gateway is published on" },
+  { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange, and the compose project's name (its containers and WAL volumes): lowercase letters, digits, - and _" },
+  { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "host port the gateway is published on, at 127.0.0.1 unless COFFEE_GATEWAY_BIND is set where compose runs (0.0.0.0 for clients on other machines; set COFFEE_TOKEN then)" },
   { name: "broker", type: "enum", env: "COFFEE_COMPOSE_BROKER", default: "bundled", choices: BROKER_MODES, help: "bundled: a RabbitMQ service in the file; external: none, every service uses AMQP_URL from the environment compose runs in (a RabbitMQ cluster; compose refuses to start without it)" },
 ];
 
@@ -34,6 +35,8 @@ export const composeCommand: Command = {
   description: "Prints the Docker Compose file of the cluster (one image, every role), from the same topology coffee up runs.",
   options: OPTIONS,
   run(values) {
+    const problem = projectNameProblem(str(values, "namespace"));
+    if (problem) throw new ConfigError(problem);
     const doc = renderCompose({
       replicas: parseReplicas(str(values, "replicas")),
       deploy: str(values, "deploy") as DeployMode,
