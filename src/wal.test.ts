@@ -4,9 +4,11 @@ import {
   existsSync,
   fstatSync,
   fsyncSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   truncateSync,
@@ -246,6 +248,40 @@ describe("wal: write and recover", () => {
     expect(wal.lsn).toBe([...recovered.records()].length);
     await wal.close();
   }, 30_000);
+});
+
+describe("wal: directory entries (a start or rollover killed before its directory fsync)", () => {
+  /** Open a Wal on `dir`, returning it and the paths it fsynced (directories and files). */
+  async function openRecording(dir: string): Promise<{ wal: Wal; synced: string[] }> {
+    const synced: string[] = [];
+    const fsync = (fd: number): void => {
+      synced.push(readlinkSync(`/proc/self/fd/${fd}`));
+      fsyncSync(fd);
+    };
+    const { wal } = await Wal.open({ dir, fsync });
+    return { wal, synced };
+  }
+
+  test("a log folder that exists already (made by a start killed before its fsync) gets its entry, and its parents', fsynced", async () => {
+    const d = fresh();
+    mkdirSync(join(d, "state", "agg-q1"), { recursive: true });
+    const { wal, synced } = await openRecording(join(d, "state", "agg-q1"));
+    await wal.close();
+    expect(synced).toContain(join(d, "state"));
+    expect(synced).toContain(d);
+  });
+
+  test("the log folder is fsynced at every open, not only when recovery deleted something: a segment a killed rollover made is made durable", async () => {
+    const d = fresh();
+    const first = await Wal.open({ dir: d, segmentBytes: 64 });
+    await fill(first.wal, 0, 20);
+    await first.wal.close();
+    // An empty last segment, as a rollover killed between creating it and its directory fsync leaves.
+    writeFileSync(join(d, segmentFileName(21)), new Uint8Array(0));
+    const { wal, synced } = await openRecording(d);
+    await wal.close();
+    expect(synced).toContain(d);
+  });
 });
 
 describe("wal: torn tails and corruption", () => {

@@ -246,8 +246,7 @@ function syncDir(dir: string, sync: Syncer): void {
   }
 }
 
-/** Create `dir` (and parents), making each new directory entry durable. */
-/** Create `dir` (and parents) if missing, each new directory entry fsynced: for files that sit beside a log. */
+/** Create `dir` (and parents) if missing, every directory entry on its path fsynced: for files that sit beside a log. */
 export function ensureDurableDir(dir: string): void {
   try {
     ensureDir(resolve(dir), makeSyncer(undefined, undefined));
@@ -256,12 +255,22 @@ export function ensureDurableDir(dir: string): void {
   }
 }
 
+/**
+ * Create `dir` and fsync the entry of every directory on its path, not only of those made now: a
+ * start killed between its mkdir and these fsyncs left directories that exist but whose entries a
+ * power loss could still take, with every record written below them since. The climb stops at a
+ * directory this process may not open (EACCES, EPERM): not one it could have made.
+ */
 function ensureDir(dir: string, sync: Syncer): void {
-  const made = mkdirSync(dir, { recursive: true });
-  if (made === undefined) return;
-  for (let p = dir; ; p = dirname(p)) {
-    syncDir(dirname(p), sync);
-    if (p === resolve(made) || p === dirname(p)) break;
+  mkdirSync(dir, { recursive: true });
+  for (let p = dir; p !== dirname(p); p = dirname(p)) {
+    try {
+      syncDir(dirname(p), sync);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") return;
+      throw err;
+    }
   }
 }
 
@@ -496,7 +505,9 @@ export class Wal {
     const kept = plan.segments.filter((s) => s.lastLsn > covered);
     const remove = [...plan.discard, ...plan.segments.filter((s) => s.lastLsn <= covered).map((s) => s.name)];
     for (const name of remove) unlinkSync(join(dir, name));
-    if (remove.length > 0) syncDir(dir, sync);
+    // Always, not only after a removal: a segment made by a rollover killed before its directory
+    // fsync would otherwise take the records acked into it from here on with it in a power loss.
+    syncDir(dir, sync);
     const tail = plan.segments.at(-1);
     const truncatedBytes = tail === undefined ? 0 : tail.fileBytes - tail.validBytes;
     const last = kept.at(-1);
