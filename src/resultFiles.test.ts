@@ -1,5 +1,6 @@
-import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { afterEach, expect, spyOn, test } from "bun:test";
+import * as fs from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProtocolError } from "./errors.ts";
@@ -73,4 +74,25 @@ test("a place results cannot be written is OUTPUT_FAILED naming it", () => {
   const file = join(out, "not-a-folder");
   writeFileSync(file, "");
   expect(() => new ResultFiles(file, "s")).toThrow(expect.objectContaining({ code: "OUTPUT_FAILED", message: expect.stringContaining(`cannot write results to ${join(file, "session_s")}: ENOTDIR`) }));
+});
+
+test("commit makes the session folder's entry durable, and its --out folder's: after bye the gateway keeps no copy", () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-rf-"));
+  const out = join(dir, "new-out");
+  const files = new ResultFiles(out, "s9");
+  for (const q of ["q1", "q2", "q3", "q4"] as const) files.add(q, 0, true, `${q}\n`);
+  const fsync = fs.fsyncSync;
+  const synced: string[] = [];
+  const spy = spyOn(fs, "fsyncSync").mockImplementation((fd: number) => {
+    synced.push(readlinkSync(`/proc/self/fd/${fd}`));
+    fsync(fd);
+  });
+  try {
+    files.commit();
+  } finally {
+    spy.mockRestore();
+  }
+  expect(synced).toContain(files.dir);
+  expect(synced).toContain(out);
+  expect(synced).toContain(dir);
 });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fsyncDirectory } from "./atomicFile.ts";
 import { CoffeeError, ProtocolError, errorMessage } from "./errors.ts";
 import { QUERIES, queryFileName, type QueryName } from "./schema.ts";
-import { writeAll } from "./wal.ts";
+import { ensureDurableDir, writeAll } from "./wal.ts";
 
 interface QueryFile {
   fd: number;
@@ -93,6 +93,9 @@ export class ResultFiles {
     written(this.dir, () => {
       for (const q of this.files.keys()) renameSync(this.partPath(q), join(this.dir, queryFileName(q)));
       fsyncDirectory(this.dir);
+      // The folder's own entry and those above it (--out may be new) too: once the client says
+      // bye, the gateway deletes its copy, and a power loss must not take the folder after that.
+      ensureDurableDir(this.dir);
     });
     this.committed = true;
   }
@@ -122,6 +125,7 @@ function written<T>(path: string, op: () => T): T {
   try {
     return op();
   } catch (err) {
-    throw err instanceof CoffeeError ? err : new CoffeeError("OUTPUT_FAILED", `cannot write results to ${path}: ${errorMessage(err)}`);
+    // A WalError too (ensureDurableDir's): for the client it is its output that failed.
+    throw err instanceof CoffeeError && err.code === "OUTPUT_FAILED" ? err : new CoffeeError("OUTPUT_FAILED", `cannot write results to ${path}: ${errorMessage(err)}`);
   }
 }
