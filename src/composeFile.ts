@@ -6,6 +6,7 @@
  */
 import type { QueueType } from "./amqpTransport.ts";
 import { planCluster, type ClusterProcess, type DeployMode, type PlannedProcess } from "./clusterPlan.ts";
+import { ConfigError } from "./errors.ts";
 import { DEFAULT_METRICS_PORT } from "./metrics.ts";
 
 /** What `coffee compose` varies. */
@@ -22,6 +23,12 @@ export interface ComposeOptions {
   gatewayPort: number;
   /** bundled: a RabbitMQ service in the file; external: the operator's broker (a cluster), at AMQP_URL. */
   broker: BrokerMode;
+  /**
+   * The processes this file runs (one host's share of the plan), or null for all of them. Its
+   * monitors watch and revive only these: they reach services by name on this project's network
+   * and revive through this host's Docker socket.
+   */
+  services: readonly string[] | null;
 }
 
 /** Where the services' broker comes from. */
@@ -77,9 +84,23 @@ export function prometheusConfig(plan: readonly PlannedProcess[]): Record<string
   };
 }
 
+/**
+ * The part of `plan` named in `services` (null: all of it), with its own `monitors` monitors
+ * always; a name the plan does not have, or a monitor named, is a ConfigError.
+ */
+export function hostPlan(plan: readonly PlannedProcess[], services: readonly string[] | null): PlannedProcess[] {
+  if (services === null) return [...plan];
+  const known = plan.filter((p) => p.role !== "monitor").map((p) => p.name);
+  for (const name of services) {
+    if (!known.includes(name)) throw new ConfigError(`--services: "${name}" is not a process of this plan (${known.join(", ")}; each host runs its own monitors, --monitors of them)`);
+  }
+  return plan.filter((p) => p.role === "monitor" || services.includes(p.name));
+}
+
 /** The compose document for `opts`. */
 export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
-  const plan = planCluster(opts.replicas, opts.monitors, opts.deploy);
+  if (opts.services !== null && opts.broker === "bundled") throw new ConfigError("--services splits the cluster over hosts, which need one broker all of them reach: add --broker external (a RabbitMQ cluster at AMQP_URL)");
+  const plan = hostPlan(planCluster(opts.replicas, opts.monitors, opts.deploy), opts.services);
   const monitors = plan.filter((p) => p.role === "monitor");
   const peers = monitors.map((m, i) => `${i + 1}=${m.name}:${COMPOSE_PORTS.election}`).join(",");
   const bundled = opts.broker === "bundled";

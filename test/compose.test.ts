@@ -168,6 +168,34 @@ describe("compose", () => {
     expect(doc.services.gateway!.environment!.COFFEE_TOKEN).toBe("${COFFEE_TOKEN:-}");
   });
 
+  test("--services renders one host's file: only those processes and its own monitors, which watch exactly them; with a bundled broker or an unknown name it is refused", async () => {
+    const hosts = [["gateway", "agg-q1", "agg-q2"], ["transactions-chain-1", "items-chain-1", "agg-q3", "agg-q4"]];
+    const all = new Set<string>();
+    for (const names of hosts) {
+      const r = await runCoffee(["compose", "--broker", "external", "--queue-type", "quorum", "--monitors", "2", "--services", names.join(",")]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`--services ${names.join(",")}`);
+      const doc = Bun.YAML.parse(r.stdout) as ComposeDoc;
+      const services = coffeeServices(doc).filter(([n]) => n !== "client").map(([n]) => n);
+      expect(services.sort()).toEqual([...names, "monitor-1", "monitor-2"].sort());
+      const watched = JSON.parse(doc.configs.cluster!.content) as { name: string }[];
+      expect(watched.map((w) => w.name).sort()).toEqual(services);
+      for (const n of names) all.add(n);
+      expect(Object.keys(doc.volumes).sort()).toEqual(names.filter((n) => n === "gateway" || n.startsWith("agg-")).map((n) => `${n}-state`).sort());
+    }
+    // The two hosts' files together run the whole plan.
+    const whole = coffeeServices(committed()).map(([n]) => n).filter((n) => n !== "client" && !n.startsWith("monitor-"));
+    expect([...all].sort()).toEqual(whole.sort());
+    const unknown = await runCoffee(["compose", "--broker", "external", "--services", "gateway,nope"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('--services: "nope" is not a process of this plan');
+    const monitor = await runCoffee(["compose", "--broker", "external", "--services", "monitor-1"]);
+    expect(monitor.code).toBe(2);
+    const bundled = await runCoffee(["compose", "--services", "gateway"]);
+    expect(bundled.code).toBe(2);
+    expect(bundled.stderr).toContain("--broker external");
+  });
+
   test("the Dockerfile compiles with package.json's build script and ships only the binary", () => {
     const dockerfile = readFileSync(join(root, "compose", "Dockerfile"), "utf8");
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string>; devDependencies: Record<string, string> };

@@ -18,6 +18,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "image", type: "string", env: "COFFEE_IMAGE", default: "coffee:local", help: "image every coffee service runs (built from compose/Dockerfile)" },
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "prefix of every queue and exchange, and the compose project's name (its containers and WAL volumes): lowercase letters, digits, - and _" },
   { name: "port", type: "int", env: "GATEWAY_PORT", default: 9000, min: 1, max: 65535, help: "host port the gateway is published on, at 127.0.0.1 unless COFFEE_GATEWAY_BIND is set where compose runs (0.0.0.0 for clients on other machines; set COFFEE_TOKEN then)" },
+  { name: "services", type: "string", env: "COFFEE_COMPOSE_SERVICES", default: "", help: "comma-separated processes of the plan this host runs (e.g. gateway,agg-q1,transactions-chain-1), for one file per host with --broker external; its monitors watch and revive only those. Empty: every process" },
   { name: "broker", type: "enum", env: "COFFEE_COMPOSE_BROKER", default: "bundled", choices: BROKER_MODES, help: "bundled: a RabbitMQ service in the file; external: none, every service uses AMQP_URL from the environment compose runs in (a RabbitMQ cluster; compose refuses to start without it)" },
 ];
 
@@ -46,6 +47,7 @@ export const composeCommand: Command = {
       namespace: str(values, "namespace"),
       gatewayPort: int(values, "port"),
       broker: str(values, "broker") as BrokerMode,
+      services: str(values, "services") === "" ? null : str(values, "services").split(",").map((s) => s.trim()).filter((s) => s !== ""),
     });
     process.stdout.write(`${composeHeader(commandLine(values))}${Bun.YAML.stringify(doc, null, 2)}\n`);
     return Promise.resolve(0);
