@@ -24,6 +24,7 @@ export const ROLE_ENTRIES: readonly CommandEntry[] = [
 export const TOOL_ENTRIES: readonly CommandEntry[] = [
   { name: "up", load: async () => (await import("./commands/up.ts")).upCommand },
   { name: "status", load: async () => (await import("./commands/status.ts")).statusCommand },
+  { name: "ping", load: async () => (await import("./commands/ping.ts")).pingCommand },
   { name: "gen", load: async () => (await import("./commands/gen.ts")).genCommand },
   { name: "reference", load: async () => (await import("./commands/reference.ts")).referenceCommand },
   { name: "demo", load: async () => (await import("./commands/demo.ts")).demoCommand },

@@ -19,6 +19,7 @@ interface ComposeService {
   image?: string;
   ports?: string[];
   depends_on?: unknown;
+  healthcheck?: { test: string[] };
   command?: string[];
   environment?: Record<string, string>;
   volumes?: string[];
@@ -52,6 +53,17 @@ describe("compose", () => {
       const { command, values } = await parseInvocation(s.command ?? [], env);
       expect(command.name).toBe(s.command?.[1] ?? "");
       if (name !== "client") expect(values.name).toBe(name);
+    }
+  });
+
+  test("every coffee service's healthcheck is `coffee ping` to its own health port, a command the binary accepts", async () => {
+    const services = coffeeServices(committed()).filter(([n]) => n !== "client");
+    for (const [name, s] of services) {
+      const [cmd, ...argv] = s.healthcheck?.test ?? [];
+      expect({ name, cmd, head: argv.slice(0, 3) }).toEqual({ name, cmd: "CMD", head: ["coffee", "ping", "--to"] });
+      expect(argv[3]).toBe(`127.0.0.1:${s.environment!.HEALTH_PORT}`);
+      const { command } = await parseInvocation(argv.slice(1), {});
+      expect(command.name).toBe("ping");
     }
   });
 

@@ -1,0 +1,37 @@
+import { afterEach, expect, spyOn, test } from "bun:test";
+import { ConfigError } from "../errors.ts";
+import { startHealthServer, type HealthServer } from "../health.ts";
+import { pingCommand } from "./ping.ts";
+
+let server: HealthServer | null = null;
+afterEach(() => server?.close());
+
+/** Run `coffee ping` in-process; its exit code and what it wrote. */
+async function ping(to: string, timeoutMs = 500): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const stdout = spyOn(process.stdout, "write").mockImplementation((chunk) => ((out += String(chunk)), true));
+  const stderr = spyOn(process.stderr, "write").mockImplementation((chunk) => ((err += String(chunk)), true));
+  try {
+    return { code: await pingCommand.run({ to, "timeout-ms": timeoutMs }), out, err };
+  } finally {
+    stdout.mockRestore();
+    stderr.mockRestore();
+  }
+}
+
+test("a process that answers OK: exit 0; one that does not: exit 1 naming the address", async () => {
+  server = await startHealthServer({ port: 0, host: "127.0.0.1", status: () => ({ role: "worker", name: "w" }) });
+  const up = await ping(`127.0.0.1:${server.port}`);
+  expect(up.code).toBe(0);
+  expect(up.out).toStartWith(`OK from 127.0.0.1:${server.port} in `);
+  const port = server.port;
+  server.close();
+  server = null;
+  const down = await ping(`127.0.0.1:${port}`, 200);
+  expect(down).toEqual({ code: 1, out: "", err: `coffee ping: no OK from 127.0.0.1:${port} within 200 ms\n` });
+});
+
+test("an address that is not host:port, or a port out of range, is a ConfigError", async () => {
+  for (const to of ["nope", "127.0.0.1:0", "127.0.0.1:70000", "http://x:1"]) await expect(ping(to)).rejects.toBeInstanceOf(ConfigError);
+});
