@@ -38,8 +38,6 @@ test("the message states the limit in the column's units", () => {
 
 test("a count up to 2^31 - 1 (Q4's int32 slots) is kept; one past it is a LIMIT_EXCEEDED SumOverflowError, not a wrapped count", () => {
   expect(addCount(MAX_COUNT - 3, 3)).toBe(2147483647);
-  // What the int32 slot would have kept: a negative count, ranked last without a word.
-  expect(new Int32Array([MAX_COUNT + 1])[0]).toBe(-2147483648);
   for (const [count, delta] of [[MAX_COUNT, 1], [MAX_COUNT - 1, 5], [0, Number.NaN]] as const) {
     let err: unknown = null;
     try {

@@ -1,6 +1,6 @@
 import { afterEach, expect, spyOn, test } from "bun:test";
 import * as fs from "node:fs";
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProtocolError } from "./errors.ts";
@@ -77,7 +77,7 @@ test("a place results cannot be written is OUTPUT_FAILED naming it", () => {
 });
 
 test("commit makes the session folder's entry durable, and its --out folder's: after bye the gateway keeps no copy", () => {
-  dir = mkdtempSync(join(tmpdir(), "coffee-rf-"));
+  dir = realpathSync(mkdtempSync(join(tmpdir(), "coffee-rf-")));
   const out = join(dir, "new-out");
   const files = new ResultFiles(out, "s9");
   for (const q of ["q1", "q2", "q3", "q4"] as const) files.add(q, 0, true, `${q}\n`);

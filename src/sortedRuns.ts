@@ -93,9 +93,10 @@ export function writeRun(path: string, ids: readonly string[], cents: readonly n
   }
 }
 
-/** `bytes` as the whole of `path`, fsynced with its directory entry (and those of directories it made). */
+/** `bytes` as the whole of `path`, fsynced with its directory entry and those of the directories above it. */
 function writeDurably(path: string, bytes: Uint8Array): void {
-  // New directories (the spill root, the session's) made durable as the log makes its own.
+  // The directories (the spill root, the session's) made durable as the log makes its own, at
+  // every run: one left by a start killed before its fsync is no longer new (~1 ms a run).
   ensureDurableDir(dirname(path));
   const fd = openSync(path, "w");
   try {

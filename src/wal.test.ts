@@ -9,8 +9,10 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   rmSync,
   statSync,
+  symlinkSync,
   truncateSync,
   writeFileSync,
 } from "node:fs";
@@ -263,7 +265,7 @@ describe("wal: directory entries (a start or rollover killed before its director
   }
 
   test("a log folder that exists already (made by a start killed before its fsync) gets its entry, and its parents', fsynced", async () => {
-    const d = fresh();
+    const d = realpathSync(fresh());
     mkdirSync(join(d, "state", "agg-q1"), { recursive: true });
     const { wal, synced } = await openRecording(join(d, "state", "agg-q1"));
     await wal.close();
@@ -271,8 +273,20 @@ describe("wal: directory entries (a start or rollover killed before its director
     expect(synced).toContain(d);
   });
 
+  test("through a symlinked level, the entries fsynced are those of the real path", async () => {
+    const d = realpathSync(fresh());
+    mkdirSync(join(d, "real", "x"), { recursive: true });
+    mkdirSync(join(d, "other"));
+    symlinkSync(join(d, "real", "x"), join(d, "other", "link"));
+    const { wal, synced } = await openRecording(join(d, "other", "link", "log"));
+    await wal.close();
+    // x's entry is in real/, which the path as written never names.
+    expect(synced).toContain(join(d, "real", "x"));
+    expect(synced).toContain(join(d, "real"));
+  });
+
   test("the log folder is fsynced at every open, not only when recovery deleted something: a segment a killed rollover made is made durable", async () => {
-    const d = fresh();
+    const d = realpathSync(fresh());
     const first = await Wal.open({ dir: d, segmentBytes: 64 });
     await fill(first.wal, 0, 20);
     await first.wal.close();

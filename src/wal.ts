@@ -49,7 +49,9 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  realpathSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
@@ -256,14 +258,18 @@ export function ensureDurableDir(dir: string): void {
 }
 
 /**
- * Create `dir` and fsync the entry of every directory on its path, not only of those made now: a
- * start killed between its mkdir and these fsyncs left directories that exist but whose entries a
- * power loss could still take, with every record written below them since. The climb stops at a
- * directory this process may not open (EACCES, EPERM): not one it could have made.
+ * Create `dir` and fsync the entry of every directory on its real path (a symlinked level's entry
+ * is in its target's parent), not only of those made now: a start killed between its mkdir and
+ * these fsyncs left directories that exist but whose entries a power loss could still take, with
+ * every record written below them since. The climb stops where no directory this process made can
+ * be: at the root of the log's filesystem (a volume's mount point; above it, /proc say, a
+ * directory fsync may not even be supported), or at a directory it may not open (EACCES, EPERM).
  */
 function ensureDir(dir: string, sync: Syncer): void {
   mkdirSync(dir, { recursive: true });
-  for (let p = dir; p !== dirname(p); p = dirname(p)) {
+  const real = realpathSync(dir);
+  const device = statSync(real).dev;
+  for (let p = real; p !== dirname(p) && statSync(dirname(p)).dev === device; p = dirname(p)) {
     try {
       syncDir(dirname(p), sync);
     } catch (err) {

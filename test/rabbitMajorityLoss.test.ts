@@ -31,8 +31,12 @@ async function loggedLine(path: string, pattern: RegExp): Promise<string> {
  */
 function logTails(stateDir: string, names: string[], lines = 15): string {
   return names.map((name) => {
-    const text = readFileSync(join(stateDir, "logs", `${name}.log`), "utf8").trimEnd().split("\n");
-    return `--- ${name}.log, last ${lines} lines:\n${text.slice(-lines).join("\n")}`;
+    try {
+      const text = readFileSync(join(stateDir, "logs", `${name}.log`), "utf8").trimEnd().split("\n");
+      return `--- ${name}.log, last ${lines} lines:\n${text.slice(-lines).join("\n")}`;
+    } catch (err) {
+      return `--- ${name}.log unreadable: ${String(err)}`;
+    }
   }).join("\n");
 }
 
@@ -87,7 +91,7 @@ describe.if(installed)("a RabbitMQ cluster loses its majority (3-node private cl
     const expected = await reference(data);
     // Long enough for the pipeline to come back within it once the nodes are back (queues elect
     // leaders, processes on the killed nodes reconnect), which a slow machine stretches: 10 s
-    // failed once in CI, where this came back in under a second on each of 9 runs here.
+    // failed once in CI; here results came 0.3-1.1 s after the hold ended in each of 8 runs timed.
     const timeoutMs = 20_000;
     const cluster = await startCluster({
       tag: "majority-held",
@@ -120,9 +124,10 @@ describe.if(installed)("a RabbitMQ cluster loses its majority (3-node private cl
       await Bun.sleep(1.5 * timeoutMs);
       await Promise.all([second!.restart(), third!.restart()]);
       const r = await client.finished;
-      if (r.code !== 0) console.error(logTails(cluster.stateDir, ["gateway", "agg-q1"]));
+      const results = r.code === 0 ? readResults(sessionDirFrom(r.stdout)) : null;
+      if (r.code !== 0 || !Bun.deepEquals(results, expected)) console.error(logTails(cluster.stateDir, ["gateway", "agg-q1"]));
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
-      expect(readResults(sessionDirFrom(r.stdout))).toEqual(expected);
+      expect(results).toEqual(expected);
       // Said at the gateway's next heartbeat after the probe's confirm, which may come after the results.
       const gatewayLog = await loggedLine(join(cluster.stateDir, "logs", "gateway.log"), /the broker takes publishes again after \d+\.\d s/);
       expect(gatewayLog).toContain("stall deadlines (--result-timeout-s) wait until it does");

@@ -5,7 +5,7 @@
 import type { Command } from "../command.ts";
 import { ConfigError } from "../errors.ts";
 import { pingHealth } from "../health.ts";
-import { splitHostPort } from "../hostPort.ts";
+import { isConnectablePort, splitHostPort } from "../hostPort.ts";
 import { int, str, type OptionSpec } from "../options.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
@@ -22,7 +22,7 @@ export const pingCommand: Command = {
   async run(values) {
     const to = str(values, "to");
     const address = splitHostPort(to);
-    if (!address || address.port < 1 || address.port > 65_535) throw new ConfigError(`--to must be host:port (IPv6 in brackets, port 1..65535), got "${to}"`);
+    if (!address || !isConnectablePort(address.port)) throw new ConfigError(`--to must be host:port (IPv6 in brackets, port 1..65535), got "${to}"`);
     const timeoutMs = int(values, "timeout-ms");
     const reply = await pingHealth(address.host, address.port, timeoutMs);
     if (!reply) {
