@@ -17,7 +17,7 @@ export interface ComposeOptions {
   queueType: QueueType;
   /** Image every coffee service runs. */
   image: string;
-  /** Queue and exchange prefix, and the compose project's name (projectNameProblem). */
+  /** Queue and exchange prefix, and the compose project's name (checkProjectName). */
   namespace: string;
   /** Gateway port published on the host. */
   gatewayPort: number;
@@ -48,13 +48,13 @@ export const COMPOSE_CLUSTER_FILE = "/etc/coffee/cluster.json";
 type Service = Record<string, unknown>;
 
 /**
- * Why `namespace` cannot name a compose project (Docker's rule: lowercase letters, digits, dashes
- * and underscores, starting with a letter or digit), or null. The project is named after the
+ * A ConfigError unless `namespace` can name a compose project (Docker's rule: lowercase letters,
+ * digits, dashes and underscores, starting with a letter or digit). The project is named after the
  * namespace so that two namespaces on one host never share containers or WAL volumes: a second
  * project under one fixed name would recreate the first's containers on its volumes.
  */
-export function projectNameProblem(namespace: string): string | null {
-  return /^[a-z0-9][a-z0-9_-]*$/.test(namespace) ? null : `--namespace "${namespace}" also names the compose project, which takes only lowercase letters, digits, "-" and "_", starting with a letter or digit`;
+function checkProjectName(namespace: string): void {
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(namespace)) throw new ConfigError(`--namespace "${namespace}" also names the compose project, which takes only lowercase letters, digits, "-" and "_", starting with a letter or digit`);
 }
 
 /** Where the gateway is published on the host: loopback unless COFFEE_GATEWAY_BIND says otherwise (clients on other machines; then set COFFEE_TOKEN too). */
@@ -97,8 +97,9 @@ export function hostPlan(plan: readonly PlannedProcess[], services: readonly str
   return plan.filter((p) => p.role === "monitor" || services.includes(p.name));
 }
 
-/** The compose document for `opts`. */
+/** The compose document for `opts`; a ConfigError for options that cannot make one (the namespace, --services). */
 export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
+  checkProjectName(opts.namespace);
   if (opts.services !== null && opts.broker === "bundled") throw new ConfigError("--services splits the cluster over hosts, which need one broker all of them reach: add --broker external (a RabbitMQ cluster at AMQP_URL)");
   const plan = hostPlan(planCluster(opts.replicas, opts.monitors, opts.deploy), opts.services);
   const monitors = plan.filter((p) => p.role === "monitor");

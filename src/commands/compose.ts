@@ -5,8 +5,7 @@
 import { QUEUE_TYPES, type QueueType } from "../amqpTransport.ts";
 import type { Command } from "../command.ts";
 import { DEPLOY_MODES, type DeployMode } from "../clusterPlan.ts";
-import { BROKER_MODES, composeHeader, projectNameProblem, renderCompose, type BrokerMode } from "../composeFile.ts";
-import { ConfigError } from "../errors.ts";
+import { BROKER_MODES, composeHeader, renderCompose, type BrokerMode } from "../composeFile.ts";
 import { int, str, type OptionSpec } from "../options.ts";
 import { parseReplicas, STAGES } from "../topology.ts";
 
@@ -36,8 +35,6 @@ export const composeCommand: Command = {
   description: "Prints the Docker Compose file of the cluster (one image, every role), from the same topology coffee up runs.",
   options: OPTIONS,
   run(values) {
-    const problem = projectNameProblem(str(values, "namespace"));
-    if (problem) throw new ConfigError(problem);
     const doc = renderCompose({
       replicas: parseReplicas(str(values, "replicas")),
       deploy: str(values, "deploy") as DeployMode,
