@@ -65,7 +65,7 @@ export interface GatewayConfig {
   /** Most rows in one client batch. */
   maxBatchRows: number;
   /** Longest field (UTF-8 bytes) in a client batch. */
-  maxFieldChars: number;
+  maxFieldBytes: number;
   /** Shared secret clients must present (null: none required). */
   token: string | null;
   /** Directory of the session registry's write-ahead log; null keeps it in memory only. */
@@ -291,14 +291,14 @@ const OWN_OPTIONS: readonly OptionSpec[] = [
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client session (batches sent again after a resume do not count)" },
   { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until it holds under half of its share" },
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
-  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to the aggregators' --chunk-bytes characters)" },
+  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to about the aggregators' --chunk-bytes)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
   { name: "heartbeat-ms", type: "int", env: "COFFEE_CLIENT_HEARTBEAT_MS", default: 10_000, min: 100, max: MAX_HEARTBEAT_MS, help: "interval of heartbeats to each client whose session is open, so that while the pipeline computes its client can tell a slow session from a lost gateway (a client waits at least three intervals before it reconnects)" },
   { name: "result-timeout-s", type: "int", env: "COFFEE_RESULT_TIMEOUT_S", default: 600, min: 1, max: 604_800, help: "a session whose upload is over and which gets no result chunk for this long fails with PIPELINE_STALLED (looked at every --heartbeat-ms, so up to two intervals later): its client is told and the aggregators drop it; a session with every result stored never stalls, and the deadline waits while the broker confirms no publish (a resource alarm, quorum queues without their majority, or the broker unreachable)" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_CLIENT_IDLE_S", default: 120, min: 1, max: 86_400, help: "a client that sends nothing this long while its upload is incomplete (and it is not waiting on the broker's confirms), reads none of its waiting results this long, or has not said bye this long after done, is dropped" },
   { name: "max-handshakes", type: "int", env: "COFFEE_MAX_HANDSHAKES", default: 256, min: 1, max: 65_536, help: "connections at once that have not yet said hello (or resumed); one more is refused at once with CONNECTION_LIMIT (each holds a socket and up to 8 KiB until its hello or --handshake-timeout-ms)" },
   { name: "max-batch-rows", type: "int", env: "COFFEE_MAX_BATCH_ROWS", default: 100_000, min: 1, max: 10_000_000, help: "most rows in one client batch" },
-  { name: "max-field-chars", type: "int", env: "COFFEE_MAX_FIELD_CHARS", default: MAX_FIELD_BYTES, min: 16, max: 4 * 1024 * 1024, help: "longest field in a client row, in UTF-8 bytes; a row with a longer one is rejected and reported to its client, like a malformed row" },
+  { name: "max-field-bytes", type: "int", env: "COFFEE_MAX_FIELD_BYTES", default: MAX_FIELD_BYTES, min: 16, max: 4 * 1024 * 1024, help: "longest field in a client row, in UTF-8 bytes; a row with a longer one is rejected and reported to its client, like a malformed row" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret clients must present (file: first line)" },
   { name: "session-ttl-s", type: "int", env: "COFFEE_SESSION_TTL_S", default: 60, min: 1, max: 604_800, help: "a session whose client is gone this long is purged everywhere (a finished one that never got its client's bye: its stored results are deleted)" },
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "the session registry's write-ahead log and result spool go to STATE-DIR/<name>/" },
@@ -324,7 +324,7 @@ export function gatewayConfig(values: OptionValues): GatewayConfig {
     resultTimeoutMs: int(values, "result-timeout-s") * 1000,
     maxHandshakes: int(values, "max-handshakes"),
     maxBatchRows: int(values, "max-batch-rows"),
-    maxFieldChars: int(values, "max-field-chars"),
+    maxFieldBytes: int(values, "max-field-bytes"),
     token: optStr(values, "token") ?? null,
     stateDir: null,
   };

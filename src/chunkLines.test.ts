@@ -26,3 +26,13 @@ test("no lines give no chunk; a header-only result one chunk", () => {
   expect([...chunkLines([], 100)]).toEqual([]);
   expect([...chunkLines(["h\n"], 100)]).toEqual(["h\n"]);
 });
+
+test("the size is counted in UTF-8 bytes, not characters", () => {
+  const line = "Café €€€\n"; // 9 characters, 15 bytes
+  const chunks = [...chunkLines(Array.from({ length: 40 }, () => line), 60)];
+  for (const c of chunks.slice(0, -1)) {
+    expect(Buffer.byteLength(c)).toBeGreaterThanOrEqual(60);
+    expect(Buffer.byteLength(c)).toBeLessThan(60 + 15);
+  }
+  expect(chunks[0]).toBe(line.repeat(4));
+});

@@ -1,8 +1,9 @@
 /** Cutting a result into chunks, so no broker message or frame carries a giant report. */
 
 /**
- * Join CSV lines into chunks of about `chunkBytes` characters as they come, calling `onLine` per
- * line; yields nothing for no lines (callers send one empty last chunk then).
+ * Join CSV lines into chunks as they come, each cut after the line that brings it to `chunkBytes`
+ * UTF-8 bytes (so a chunk is under `chunkBytes` plus its last line), calling `onLine` per line;
+ * yields nothing for no lines (callers send one empty last chunk then).
  */
 export function* chunkLines(lines: Iterable<string>, chunkBytes: number, onLine: () => void = () => {}): Generator<string> {
   let current: string[] = [];
@@ -10,7 +11,8 @@ export function* chunkLines(lines: Iterable<string>, chunkBytes: number, onLine:
   for (const line of lines) {
     onLine();
     current.push(line);
-    size += line.length;
+    // Bytes, as the option says and the broker counts; names of stores and items need not be ASCII.
+    size += Buffer.byteLength(line);
     if (size >= chunkBytes) {
       yield current.join("");
       current = [];

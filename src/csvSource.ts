@@ -217,7 +217,7 @@ export function guessNewline(text: string): Newline {
 /**
  * Bytes held back waiting for a record to end before it is taken as broken: a quote that never
  * closes would otherwise hold the rest of the file. No good record is this long: the gateway's
- * --max-field-chars is 64 KiB by default and at most 4 MiB.
+ * --max-field-bytes is 64 KiB by default and at most 4 MiB.
  */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 

@@ -19,7 +19,7 @@ export const ENTITY_COLUMNS: Readonly<Record<Entity, readonly string[]>> = {
 
 /**
  * Longest field (UTF-8 bytes) a row may hold by default; a row with a longer one is rejected like
- * any malformed row. The gateway's --max-field-chars default, and `coffee reference`'s limit, so
+ * any malformed row. The gateway's --max-field-bytes default, and `coffee reference`'s limit, so
  * both keep the same rows.
  */
 export const MAX_FIELD_BYTES = 65_536;

@@ -47,7 +47,7 @@ test("a long id is read across the reader's buffer boundary", () => {
   expect([...mergeRuns([path], [], [])].map((r) => r.cents)).toEqual(ids.map((_, i) => i));
 });
 
-test("an id longer than 64 KiB fits a run row (the gateway lets fields reach --max-field-chars)", () => {
+test("an id longer than 64 KiB fits a run row (the gateway lets fields reach --max-field-bytes)", () => {
   const ids = ["b", `a${"x".repeat(70_000)}`, `a${"y".repeat(65_535)}`, ""];
   const path = join(dir, "wide.rows");
   writeRun(path, ids, [1, 2, 3, 4]);

@@ -12,7 +12,7 @@ import { UploadPublisher, type UploadCounters } from "./uploadPublisher.ts";
 /** A publish the test confirms or fails by hand, in any order. */
 interface PendingPublish { key: string; body: Uint8Array; confirm(): void; reject(err: Error): void }
 
-function harness(limits = { maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldChars: 64 }) {
+function harness(limits = { maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64 }) {
   const published: PendingPublish[] = [];
   const transport: Transport = {
     declare: async () => {},
@@ -62,14 +62,14 @@ describe("UploadPublisher", () => {
   });
 
   test("out-of-order batches and a window overrun are protocol errors", () => {
-    const h = harness({ maxInFlight: 1, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldChars: 64 });
+    const h = harness({ maxInFlight: 1, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64 });
     expect(() => h.upload.batch(h.session, storesBatch(1, ["A"]))).toThrow(ProtocolError);
     h.upload.batch(h.session, storesBatch(0, ["A"]));
     expect(() => h.upload.batch(h.session, storesBatch(1, ["B"]))).toThrow("more than 1 unacknowledged batches");
   });
 
   test("a batch over the row limit is LIMIT_EXCEEDED; a row with a field over the limit is rejected", async () => {
-    const h = harness({ maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1, maxFieldChars: 64 });
+    const h = harness({ maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1, maxFieldBytes: 64 });
     expect(() => h.upload.batch(h.session, storesBatch(0, ["A", "B"]))).toThrow(expect.objectContaining({ code: "LIMIT_EXCEEDED" }));
     const wide = harness();
     wide.upload.batch(wide.session, storesBatch(0, ["x".repeat(64), "x".repeat(65)]));
@@ -80,7 +80,7 @@ describe("UploadPublisher", () => {
   });
 
   test("a session at its byte share is not read until under half of it", async () => {
-    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 100_000, maxFieldChars: 64 });
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 100_000, maxFieldBytes: 64 });
     const names = Array.from({ length: 20_000 }, (_, i) => `store ${i}`);
     let seq = 0;
     while (!h.upload.isPaused(h.session)) h.upload.batch(h.session, storesBatch(seq++, names));

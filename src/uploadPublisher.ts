@@ -22,7 +22,7 @@ export interface UploadLimits {
   maxInFlightBytes: number;
   maxBatchRows: number;
   /** A row with a longer field (UTF-8 bytes) is rejected, like a malformed one. */
-  maxFieldChars: number;
+  maxFieldBytes: number;
 }
 
 /** Upload counters, shown in the gateway's status. */
@@ -92,7 +92,7 @@ export class UploadPublisher {
     }
     // The body lives until encodeMessage below has copied it: the arena is reused by the next batch.
     this.columnArena.reset();
-    const { body, rejected, reasons } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, this.columnArena, limits.maxFieldChars);
+    const { body, rejected, reasons } = parseEntityRows(msg.entity, msg.columns, msg.lines.length, this.columnArena, limits.maxFieldBytes);
     // Rows are counted once, in when the gateway first reads the batch and out when its first copy
     // is confirmed; a resend counts only if the batch was lost before (or the gateway restarted).
     const countIn = msg.seq >= (s.readBelow.get(msg.entity) ?? 0);

@@ -39,7 +39,7 @@ describe("gateway limits and access", () => {
     expected = (await computeReference(data)).queries;
     const broker = new MemoryBroker();
     cluster = await startInProcessCluster(
-      defaultGatewayConfig({ host: "127.0.0.1", port: 0, handshakeTimeoutMs: 200, idleTimeoutMs: 400, maxBatchRows: 100, maxFieldChars: 200, maxFrameBytes: 1 << 20, token: "s3cret" }),
+      defaultGatewayConfig({ host: "127.0.0.1", port: 0, handshakeTimeoutMs: 200, idleTimeoutMs: 400, maxBatchRows: 100, maxFieldBytes: 200, maxFrameBytes: 1 << 20, token: "s3cret" }),
       new Map(), () => new MemoryTransport(broker, "lim"), true);
   });
 
@@ -80,7 +80,7 @@ describe("gateway limits and access", () => {
     expect(err.message).toContain("lower the client's --batch-rows");
   });
 
-  test("a row with a field over --max-field-chars is rejected and reported; the session completes", async () => {
+  test("a row with a field over --max-field-bytes is rejected and reported; the session completes", async () => {
     const odd = tempDir("limodd");
     const trimmed = tempDir("limtrim");
     dirs.push(odd, trimmed);
