@@ -12,7 +12,7 @@ import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
 import { int, optStr, type OptionSpec } from "../src/options.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
-import { CHAINS, chainByName, STAGES, stageByName } from "../src/topology.ts";
+import { CHAINS, chainByName, describeChain, STAGES, stageByName } from "../src/topology.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
 import { chainUnit, stageUnit, type UnitOutput, type WorkUnit } from "../src/workUnit.ts";
 
@@ -106,7 +106,7 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "stage", type: "enum", env: "COFFEE_STAGE", choices: STAGES.map((s) => s.name), help: "run this one stage (give --stage or --chain)" },
-  { name: "chain", type: "enum", env: "COFFEE_CHAIN", choices: CHAINS.map((c) => c.name), help: `run a chain of stages fused in memory (${CHAINS.map((c) => `${c.name}: ${c.stages.join(" → ")}`).join("; ")})` },
+  { name: "chain", type: "enum", env: "COFFEE_CHAIN", choices: CHAINS.map((c) => c.name), help: `run a chain of stages fused in memory (${CHAINS.map((c) => `${c.name}: ${describeChain(c)}`).join(" | ")})` },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 2, min: 1, max: 10000, help: "unacked batches in flight; a batch is up to a MiB, and one waiting behind the one in work keeps the worker busy" },
   ...COMMON_OPTIONS,
 ];

@@ -3,7 +3,7 @@
  * upload and results flow, finished once `done` is sent and kept until their client's bye, and
  * purged everywhere (aggregators, the log) when they fail, their client gives them up, or it
  * stays away longer than the TTL. Recovered from the log at startup. The connections they come
- * through are the gateway's (roles/gateway.ts); this module only attaches and detaches them.
+ * through are src/gatewayClients.ts's; this module only attaches and detaches them.
  */
 import { randomUUID } from "node:crypto";
 import { encodeMessage } from "./codec.ts";

@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
  * The single coffee executable: `coffee --role <role>` (or ROLE=<role>) runs a role,
- * `coffee <tool>` runs a tool (up, gen, reference).
+ * `coffee <tool>` runs a tool (the list is TOOL_ENTRIES in src/commandRegistry.ts).
  */
 // First, so that a re-execution (allocator settings) happens before most of the program loads.
 import "./processTuning.ts";

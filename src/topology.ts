@@ -2,7 +2,7 @@
  * The dataflow, described once as data. Workers, aggregators, `coffee up`, `coffee compose` and
  * the benches all read it: which queue each stage consumes, which routing keys feed it, what it runs.
  */
-import { ConfigError } from "./errors.ts";
+import { ConfigError, InternalError } from "./errors.ts";
 import { QUERIES, type Entity, type QueryName } from "./schema.ts";
 import type { OperatorName } from "./operators.ts";
 import { REDUCERS } from "./queries/index.ts";
@@ -135,6 +135,7 @@ export function parseReplicas(spec: string): Map<string, number> {
   for (const part of spec.split(",")) {
     const m = /^\s*([a-z0-9-]+)\s*=\s*(\d+)\s*$/.exec(part);
     if (!m) throw new ConfigError(`--replicas: "${part}" is not stage=count`);
+    // A match of this pattern always has both groups; RegExpExecArray types them as optional.
     const [, name, n] = m as unknown as [string, string, string];
     if (!counts.has(name)) throw new ConfigError(`--replicas: unknown stage "${name}" (stages: ${STAGES.map((s) => s.name).join(", ")})`);
     const count = Number(n);
@@ -161,10 +162,10 @@ export function chainByName(name: string): ChainSpec | undefined {
   return CHAINS.find((c) => c.name === name);
 }
 
-/** The chain a stage belongs to. */
+/** The chain a stage belongs to (every stage is in exactly one). */
 export function chainOf(stage: string): ChainSpec {
   const chain = CHAINS.find((c) => c.stages.includes(stage));
-  if (!chain) throw new ConfigError(`stage ${stage} belongs to no chain`);
+  if (!chain) throw new InternalError(`stage ${stage} belongs to no chain`);
   return chain;
 }
 
@@ -176,13 +177,25 @@ export function chainNodes(chain: ChainSpec): ChainNode[] {
   const members = new Set(chain.stages);
   return chain.stages.map((name, i) => {
     const stage = stageByName(name);
-    if (!stage) throw new ConfigError(`chain ${chain.name}: unknown stage ${name}`);
+    if (!stage) throw new InternalError(`chain ${chain.name}: unknown stage ${name}`);
     const sources = stage.inputs.map((key) => chain.stages.slice(0, i).find((m) => outKey(m) === key) ?? null);
     if (i === 0 ? sources.some((s) => s !== null) : sources.length !== 1 || sources[0] === null) {
-      throw new ConfigError(`chain ${chain.name}: stage ${name} must read exactly one earlier member (or be the head)`);
+      throw new InternalError(`chain ${chain.name}: stage ${name} must read exactly one earlier member (or be the head)`);
     }
     const key = outKey(name);
     const external = STAGES.some((s) => !members.has(s.name) && s.inputs.includes(key)) || AGGREGATORS.some((a) => a.inputs.includes(key));
     return { stage, from: i === 0 ? null : sources[0]!, external };
   });
+}
+
+/**
+ * A chain's shape for help text: each member with the members that read its output, since a
+ * chain is a tree and not a line ("filter-year → filter-time, group-q4; filter-time → ...").
+ */
+export function describeChain(chain: ChainSpec): string {
+  const readers = new Map<string, string[]>();
+  for (const node of chainNodes(chain)) {
+    if (node.from !== null) readers.set(node.from, [...(readers.get(node.from) ?? []), node.stage.name]);
+  }
+  return [...readers].map(([from, to]) => `${from} → ${to.join(", ")}`).join("; ");
 }

@@ -4,7 +4,7 @@ import type { TransactionsBody } from "./entityBatch.ts";
 import { Rng } from "./generator.ts";
 import { packColumn } from "./textColumn.ts";
 import { OPERATORS } from "./operators.ts";
-import { AGGREGATORS, CHAINS, chainNodes, outKey, STAGES, stageByName } from "./topology.ts";
+import { AGGREGATORS, CHAINS, chainNodes, describeChain, outKey, STAGES, stageByName } from "./topology.ts";
 import { chainUnit, stageUnit, type UnitOutput } from "./workUnit.ts";
 
 /** Random transactions around the filters' edges (years, day window, 75.00). */
@@ -38,6 +38,18 @@ describe("chains", () => {
     const members = CHAINS.flatMap((c) => c.stages);
     expect([...members].sort()).toEqual(STAGES.map((s) => s.name).sort());
     for (const c of CHAINS) expect(chainNodes(c)[0]!.from).toBeNull();
+  });
+
+  test("a chain's description names every edge of its tree, each member once as a reader", () => {
+    for (const c of CHAINS) {
+      const edges = describeChain(c).split("; ").flatMap((part) => {
+        const [from, to] = part.split(" → ") as [string, string];
+        return to.split(", ").map((reader) => `${from}>${reader}`);
+      });
+      const expected = chainNodes(c).filter((n) => n.from !== null).map((n) => `${n.from}>${n.stage.name}`);
+      expect(edges.sort()).toEqual(expected.sort());
+    }
+    expect(describeChain(CHAINS.find((c) => c.name === "transactions")!)).toContain("filter-year → filter-time, group-q4");
   });
 
   test("a chain publishes exactly the outputs aggregators consume", () => {
