@@ -170,7 +170,7 @@ export class AmqpTransport implements Transport {
     this.nodes = brokerNodes(opts.broker.url);
     this.nextNode = Math.floor(Math.random() * this.nodes.length);
     this.confirmTimeoutMs = opts.confirmTimeoutMs ?? DEFAULT_CONFIRM_TIMEOUT_MS;
-    if (!Number.isInteger(this.confirmTimeoutMs) || this.confirmTimeoutMs < 1) throw new RangeError(`confirmTimeoutMs must be a positive integer, got ${this.confirmTimeoutMs}`);
+    if (!Number.isInteger(this.confirmTimeoutMs) || this.confirmTimeoutMs < 1) throw new ConfigError(`confirmTimeoutMs must be a positive integer, got ${this.confirmTimeoutMs}`);
   }
 
   /**
@@ -297,7 +297,7 @@ export class AmqpTransport implements Transport {
         link.pub = pub;
         this.replacements++;
         this.lastReplacedMs = performance.now();
-        for (const [settle, ch] of [...link.pending]) if (ch === failing) settle(new Error(`its channel was replaced (${reason})`));
+        for (const [settle, ch] of [...link.pending]) if (ch === failing) settle(new CoffeeError("BROKER_UNAVAILABLE", `its channel was replaced (${reason})`));
         void failing.close().catch(() => {});
       } catch (err) {
         this.recycle(`no new publishing channel to replace one that failed a publish: ${errorMessage(err)}`, link);
@@ -346,7 +346,7 @@ export class AmqpTransport implements Transport {
 
   /** A connection of `link` is gone: close the other, forget both and reconnect in the background. */
   private lost(link: Link, reason: string): void {
-    for (const settle of [...link.pending.keys()]) settle(new Error(`connection lost: ${reason}`));
+    for (const settle of [...link.pending.keys()]) settle(new CoffeeError("BROKER_UNAVAILABLE", `connection lost: ${reason}`));
     if (this.link !== link) return;
     this.link = null;
     this.nextNode = link.node + 1;

@@ -56,7 +56,7 @@ export class GatewayConnection {
               }
             } catch (err) {
               if (state.muted) return;
-              events.failed(err instanceof Error ? err : new Error(String(err)));
+              events.failed(err instanceof Error ? err : new CoffeeError("PROTOCOL_VIOLATION", errorMessage(err)));
               s.end();
             }
           },

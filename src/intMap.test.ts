@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { Packr } from "msgpackr";
 import { createIntMap, EMPTY, intMapForEach, intMapGet, intMapProbes, intMapSet, type IntMap } from "./intMap.ts";
+import { InternalError } from "./errors.ts";
 import { plainToState, stateToPlain } from "./stateCodec.ts";
 
 /** Add `delta` to `key`'s value, as Q4's reducer counts (absent counts as 0). */
@@ -39,7 +40,7 @@ test("travels through a snapshot as plain typed arrays", () => {
 });
 
 test("the free-slot marker is refused as a key", () => {
-  expect(() => intMapSet(createIntMap(), EMPTY, 1)).toThrow(RangeError);
+  expect(() => intMapSet(createIntMap(), EMPTY, 1)).toThrow(InternalError);
 });
 
 test("keys that share their low bits spread out (no long probe runs)", () => {

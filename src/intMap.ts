@@ -68,7 +68,7 @@ export function intMapGet(m: IntMap, key: number): number | undefined {
 
 /** Set `key` to `value`. */
 export function intMapSet(m: IntMap, key: number, value: number): void {
-  if (key === EMPTY) throw new RangeError(`IntMap cannot hold the key ${EMPTY}`);
+  if (key === EMPTY) throw new InternalError(`IntMap cannot hold the key ${EMPTY}`);
   // Grow at half full: probes stay short.
   if ((m.size + 1) * 2 > m.keys.length) grow(m);
   const i = slotOf(m, key);

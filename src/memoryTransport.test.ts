@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { MemoryBroker, MemoryTransport } from "./memoryTransport.ts";
-import { CoffeeError } from "./errors.ts";
+import { CoffeeError, InternalError } from "./errors.ts";
 import { MAX_MESSAGE_BYTES, type Delivery } from "./transport.ts";
 import { allQueues, PROBE_QUEUE } from "./topology.ts";
 
@@ -197,7 +197,7 @@ test("a handler that throws forever does not starve timers", async () => {
 });
 
 test("highWater must be a positive integer", () => {
-  expect(() => new MemoryBroker({ highWater: 0 })).toThrow(RangeError);
+  expect(() => new MemoryBroker({ highWater: 0 })).toThrow(InternalError);
   expect(new MemoryBroker().highWater).toBe(1000);
 });
 

@@ -55,7 +55,7 @@ export class MemoryBroker {
   /** @param options `highWater`: ready messages per queue at which publishers wait (default 1000). */
   constructor(options: MemoryBrokerOptions = {}) {
     const highWater = options.highWater ?? 1000;
-    if (!Number.isInteger(highWater) || highWater < 1) throw new RangeError(`highWater must be a positive integer, got ${highWater}`);
+    if (!Number.isInteger(highWater) || highWater < 1) throw new InternalError(`highWater must be a positive integer, got ${highWater}`);
     this.highWater = highWater;
   }
 
