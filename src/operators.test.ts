@@ -67,7 +67,7 @@ test("groupQ3 and groupQ4 keep ids apart at the top of their range (31-bit store
   expect([...q3.half].map((h, i) => [h, q3.store[i], q3.cents[i]]).sort()).toEqual([[10001, 0, 9], [99992, 2147483646, 7], [99992, 2147483647, 5]]);
 });
 
-/** The audit's rows: 20 of the largest amount a field may hold, and quantities of 15 digits. */
+/** Rows whose sums pass 2^53: 20 of the largest amount a field may hold, and quantities of 15 digits. */
 const AUDIT_ROWS = 20;
 const MAX_AMOUNT = Number.MAX_SAFE_INTEGER; // 90071992547409.91 in cents
 const BIG_QTY = 900719925474099;

@@ -273,7 +273,7 @@ describe("sums at the edge of exactness (2^53 - 1 cents or units)", () => {
     ));
   });
 
-  // The audit's dataset: 20 rows of the largest amount, and of 15-digit quantities. A float64 sum
+  // Sums past 2^53: 20 rows of the largest amount, and of 15-digit quantities. A float64 sum
   // printed tpv and profit_sum 1801439850948198.08 (not .2) and sellings_qty 18014398509481988.
   for (const [column, data] of [
     ["final_amount", () => dataset(20, "90071992547409.91", 1, "1", "1.0")],

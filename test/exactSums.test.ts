@@ -19,8 +19,8 @@ import { scratchDirs } from "./harness.ts";
 setDefaultTimeout(60_000);
 const scratch = scratchDirs();
 
-/** The audit's dataset: 20 transactions and 20 items at the largest amount (and 15-digit quantities). */
-function auditDataset(): string {
+/** Sums past 2^53 cents: 20 transactions and 20 items at the largest amount (and 15-digit quantities). */
+function overflowDataset(): string {
   const dir = scratch("sums");
   const write = (path: string, rows: string[]): void => {
     mkdirSync(join(dir, path, ".."), { recursive: true });
@@ -45,8 +45,8 @@ for (const deploy of DEPLOY_MODES) {
   // Batches of 1 row: each partial holds one row, the aggregator's sum is what passes the limit.
   // Batches of 20 rows: the worker's partial of the one batch already does.
   for (const batchRows of [1, 20]) {
-    test(`${deploy}, batches of ${batchRows}: the audit's totals fail the session with PIPELINE_FAILED, not a rounded result`, async () => {
-      const data = auditDataset();
+    test(`${deploy}, batches of ${batchRows}: totals past 2^53 fail the session with PIPELINE_FAILED, not a rounded result`, async () => {
+      const data = overflowDataset();
       const broker = new MemoryBroker();
       // Who logged the failure: aggregators with batches of one row, workers with one batch.
       const failedIn = new Set<string>();

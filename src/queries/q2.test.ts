@@ -25,8 +25,8 @@ test("partials summing to 2^53 - 1 (cents and units) print exactly", () => {
   ]);
 });
 
-test("the audit's totals (20 × 90071992547409.91, 20 × 900719925474099) fail instead of printing rounded sums", () => {
-  // One worker partial per audit row, as a worker sends for batches of one row each.
+test("totals past 2^53 cents (20 × 90071992547409.91, 20 × 900719925474099) fail instead of printing rounded sums", () => {
+  // One worker partial per row, as a worker sends for batches of one row each.
   const subtotals = q2Reducer.create({ spillDir: null });
   const quantities = q2Reducer.create({ spillDir: null });
   const apply = (state: ReturnType<typeof q2Reducer.create>, row: [number, number]): void => {

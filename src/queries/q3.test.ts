@@ -25,7 +25,7 @@ test("partials summing to 2^53 - 1 cents print exactly", () => {
   expect([...q3Reducer.finish(restored)]).toEqual(["year_half_created_at,store_name,tpv\n", "2024-H1,S,90071992547409.91\n"]);
 });
 
-test("the audit's TPV (20 × 90071992547409.91) fails instead of printing 1801439850948198.08", () => {
+test("a TPV past 2^53 cents (20 × 90071992547409.91) fails instead of printing 1801439850948198.08", () => {
   const state = q3Reducer.create({ spillDir: null });
   q3Reducer.apply(state, stores);
   expect(() => {
