@@ -1,20 +1,8 @@
-/** Files replaced atomically, so readers (monitors, tests) never see half a file, and directory entries made durable. */
+/** Files replaced atomically, so readers (monitors, tests) never see half a file. */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { fsyncDirectory } from "./durableFs.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
-
-/**
- * fsync the directory `dir`, so the renames, new files and removals in it so far survive a
- * crash of the machine. Errors come as the system gave them: callers name what failed.
- */
-export function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Write `value` as JSON to `path` via a temporary file and a rename. A failure (a full disk) is

@@ -7,7 +7,7 @@
  */
 import { existsSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { fsyncDirectory } from "./atomicFile.ts";
+import { fsyncDirectory } from "./durableFs.ts";
 
 /** What a folder set aside for removal is renamed with. */
 const RETIRED_SUFFIX = ".deleting";

@@ -15,9 +15,9 @@
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
-import { fsyncDirectory } from "./atomicFile.ts";
+import { fsyncDirectory } from "./durableFs.ts";
 import { InternalError, WalError, type WalErrorCode } from "./errors.ts";
-import { ensureDurableDir, writeAll } from "./wal.ts";
+import { ensureDurableDir, writeAll } from "./durableFs.ts";
 import { compareCodePoints } from "./textOrder.ts";
 
 /** One row of a run. */

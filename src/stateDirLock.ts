@@ -10,7 +10,7 @@ import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, errorMessage, WalError } from "./errors.ts";
-import { ensureDurableDir } from "./wal.ts";
+import { ensureDurableDir } from "./durableFs.ts";
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;

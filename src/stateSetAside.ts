@@ -11,7 +11,8 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { fsyncDirectory, writeFileDurably } from "./atomicFile.ts";
+import { writeFileDurably } from "./atomicFile.ts";
+import { fsyncDirectory } from "./durableFs.ts";
 import { errorMessage, WalError } from "./errors.ts";
 
 /** Prefix of a set-aside folder; entries with it stay where they are when another one is made. */

@@ -44,18 +44,15 @@ import {
   fsyncSync,
   fstatSync,
   ftruncateSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
-  realpathSync,
   renameSync,
-  statSync,
   unlinkSync,
-  writeSync,
 } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { createDurableDir, writeAll } from "./durableFs.ts";
 import { ConfigError, errorMessage, WalError, type WalErrorCode } from "./errors.ts";
 
 /** Where a Wal lives and how it behaves. */
@@ -193,14 +190,6 @@ function decodeSnapshot(file: Uint8Array, lsn: number): Uint8Array | string {
   return file.subarray(SNAPSHOT_HEADER_BYTES);
 }
 
-/**
- * Write all of `bytes` at `position` (default: the file's current position); a write may take
- * fewer bytes, and a full disk says so on the next one.
- */
-export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position === undefined ? null : position + done);
-}
-
 function lsnOfName(name: string, pattern: RegExp): number | null {
   const m = pattern.exec(name);
   return m?.[1] === undefined ? null : Number(m[1]);
@@ -248,36 +237,9 @@ function syncDir(dir: string, sync: Syncer): void {
   }
 }
 
-/** Create `dir` (and parents) if missing, every directory entry on its path fsynced: for files that sit beside a log. */
-export function ensureDurableDir(dir: string): void {
-  try {
-    ensureDir(resolve(dir), makeSyncer(undefined, undefined));
-  } catch (err) {
-    throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot create ${dir}: ${errorMessage(err)}`);
-  }
-}
-
-/**
- * Create `dir` and fsync the entry of every directory on its real path (a symlinked level's entry
- * is in its target's parent), not only of those made now: a start killed between its mkdir and
- * these fsyncs left directories that exist but whose entries a power loss could still take, with
- * every record written below them since. The climb stops where no directory this process made can
- * be: at the root of the log's filesystem (a volume's mount point; above it, /proc say, a
- * directory fsync may not even be supported), or at a directory it may not open (EACCES, EPERM).
- */
+/** Create the log's directory durably (src/durableFs.ts), its fsyncs through the log's own syncer. */
 function ensureDir(dir: string, sync: Syncer): void {
-  mkdirSync(dir, { recursive: true });
-  const real = realpathSync(dir);
-  const device = statSync(real).dev;
-  for (let p = real; p !== dirname(p) && statSync(dirname(p)).dev === device; p = dirname(p)) {
-    try {
-      syncDir(dirname(p), sync);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EACCES" || code === "EPERM") return;
-      throw err;
-    }
-  }
+  createDurableDir(dir, (d) => syncDir(d, sync));
 }
 
 interface SegmentScan {

@@ -1,0 +1,73 @@
+/**
+ * File-system steps that make writes survive a crash of the machine, shared by the write-ahead
+ * log, Q1's spilled runs, the state-directory lock and the client's result files.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, realpathSync, statSync, writeSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { errorMessage, WalError } from "./errors.ts";
+
+/**
+ * Write all of `bytes` at `position` (default: the file's current position); a write may take
+ * fewer bytes, and a full disk says so on the next one.
+ */
+export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position === undefined ? null : position + done);
+}
+
+/**
+ * fsync the directory `dir`, so the renames, new files and removals in it so far survive a
+ * crash of the machine. Errors come as the system gave them: callers name what failed.
+ */
+export function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Create `dir` and fsync the entry of every directory on its real path (a symlinked level's entry
+ * is in its target's parent), not only of those made now: a start killed between its mkdir and
+ * these fsyncs left directories that exist but whose entries a power loss could still take, with
+ * every file written below them since. The climb stops where no directory this process made can
+ * be: at the root of `dir`'s filesystem (a volume's mount point; above it, /proc say, a directory
+ * fsync may not even be supported), or at a directory it may not open (EACCES, EPERM).
+ * `syncDirectory` fsyncs one directory (the log passes its own, which counts and names failures).
+ */
+export function createDurableDir(dir: string, syncDirectory: (dir: string) => void = fsyncDirectory): void {
+  mkdirSync(dir, { recursive: true });
+  const real = realpathSync(dir);
+  const device = statSync(real).dev;
+  for (let p = real; p !== dirname(p) && statSync(dirname(p)).dev === device; p = dirname(p)) {
+    try {
+      syncDirectory(dirname(p));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") return;
+      throw err;
+    }
+  }
+}
+
+/**
+ * `createDurableDir` for files that sit beside a log: any failure is WAL_IO_FAILED naming `dir`
+ * (the fsync's own WAL_FSYNC_FAILED kept as it is).
+ */
+export function ensureDurableDir(dir: string): void {
+  try {
+    createDurableDir(resolve(dir), (d) => {
+      const fd = openSync(d, "r"); // refused (EACCES, EPERM): the climb stops there
+      try {
+        fsyncSync(fd);
+      } catch (err) {
+        throw new WalError("WAL_FSYNC_FAILED", `fsync of directory ${d} failed (fatal, not retried): ${errorMessage(err)}`);
+      } finally {
+        closeSync(fd);
+      }
+    });
+  } catch (err) {
+    throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot create ${dir}: ${errorMessage(err)}`);
+  }
+}
