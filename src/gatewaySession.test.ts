@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { newSession, resultsComplete, uploadOver } from "./gatewaySession.ts";
+import { newSession, allResultsComplete, uploadOver } from "./gatewaySession.ts";
 import type { ResultPump } from "./resultPump.ts";
 import { ENTITIES, QUERIES, type QueryName } from "./schema.ts";
 
@@ -7,22 +7,22 @@ import { ENTITIES, QUERIES, type QueryName } from "./schema.ts";
 const chunksOf = (query: QueryName, count: number) =>
   Array.from({ length: count }, (_, chunk) => ({ query, chunk, last: chunk === count - 1 }));
 
-describe("resultsComplete", () => {
+describe("allResultsComplete", () => {
   test("complete once every query has its chunks up to the last", () => {
-    expect(resultsComplete(QUERIES.flatMap((q) => chunksOf(q, 3)))).toBe(true);
-    expect(resultsComplete(QUERIES.flatMap((q) => chunksOf(q, 1)))).toBe(true);
+    expect(allResultsComplete(QUERIES.flatMap((q) => chunksOf(q, 3)))).toBe(true);
+    expect(allResultsComplete(QUERIES.flatMap((q) => chunksOf(q, 1)))).toBe(true);
   });
 
   test("arrival order does not matter", () => {
-    expect(resultsComplete(QUERIES.flatMap((q) => chunksOf(q, 4)).reverse())).toBe(true);
+    expect(allResultsComplete(QUERIES.flatMap((q) => chunksOf(q, 4)).reverse())).toBe(true);
   });
 
   test("a query without its last chunk, or with a gap before it, is not complete", () => {
     const all = QUERIES.flatMap((q) => chunksOf(q, 3));
-    expect(resultsComplete(all.filter((c) => !(c.query === "q2" && c.last)))).toBe(false);
-    expect(resultsComplete(all.filter((c) => !(c.query === "q3" && c.chunk === 1)))).toBe(false);
-    expect(resultsComplete(all.filter((c) => c.query !== "q4"))).toBe(false);
-    expect(resultsComplete([])).toBe(false);
+    expect(allResultsComplete(all.filter((c) => !(c.query === "q2" && c.last)))).toBe(false);
+    expect(allResultsComplete(all.filter((c) => !(c.query === "q3" && c.chunk === 1)))).toBe(false);
+    expect(allResultsComplete(all.filter((c) => c.query !== "q4"))).toBe(false);
+    expect(allResultsComplete([])).toBe(false);
   });
 });
 

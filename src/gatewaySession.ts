@@ -87,12 +87,12 @@ export function uploadConfirmed(s: Pick<Session, "eosConfirmed">): boolean {
 }
 
 /** True when `chunks` hold every query's chunks 0..last, the last one included. */
-export function resultsComplete(chunks: readonly Pick<StoredChunk, "query" | "chunk" | "last">[]): boolean {
-  return QUERIES.every((q) => resultComplete(chunks, q));
+export function allResultsComplete(chunks: readonly Pick<StoredChunk, "query" | "chunk" | "last">[]): boolean {
+  return QUERIES.every((q) => queryResultComplete(chunks, q));
 }
 
 /** True when `chunks` hold query `q`'s chunks 0..last, the last one included. */
-export function resultComplete(chunks: readonly Pick<StoredChunk, "query" | "chunk" | "last">[], q: QueryName): boolean {
+export function queryResultComplete(chunks: readonly Pick<StoredChunk, "query" | "chunk" | "last">[], q: QueryName): boolean {
   const mine = chunks.filter((c) => c.query === q);
   const last = mine.find((c) => c.last);
   return last !== undefined && mine.length === last.chunk + 1;

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { encodeMessage } from "./codec.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
-import { GATEWAY_STAGE, newSession as blankSession, resultsComplete, uploadConfirmed, type Connection, type Session } from "./gatewaySession.ts";
+import { GATEWAY_STAGE, newSession as blankSession, allResultsComplete, uploadConfirmed, type Connection, type Session } from "./gatewaySession.ts";
 import type { GatewayStore } from "./gatewayStore.ts";
 import type { GroupCommit } from "./groupCommit.ts";
 import type { Logger } from "./log.ts";
@@ -89,7 +89,7 @@ export class GatewaySessions {
       s.welcomed = true;
       // Every result stored: the aggregators are done with it, and only its client, which never
       // said bye, may still want them. It is finished: no --max-sessions slot, retired at the TTL.
-      s.done = !store.damaged.has(id) && resultsComplete(store.chunks(id));
+      s.done = !store.damaged.has(id) && allResultsComplete(store.chunks(id));
       (s.done ? this.finished : this.running).set(id, s);
       const damage = store.damaged.get(id);
       if (damage) log.error(`${damage}: its client will get WAL_CORRUPT when it resumes`);
@@ -200,7 +200,7 @@ export class GatewaySessions {
    * end-of-stream was confirmed and acked: `done` must never overtake an ack.
    */
   maybeFinish(s: Session): void {
-    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !uploadConfirmed(s) || !resultsComplete(this.deps.store.chunks(s.id))) return;
+    if (s.done || !s.conn || s.awaitingResend || s.results.busy || s.inFlight > 0 || !uploadConfirmed(s) || !allResultsComplete(this.deps.store.chunks(s.id))) return;
     s.done = true;
     this.running.delete(s.id);
     this.finished.set(s.id, s);

@@ -6,7 +6,7 @@
  */
 import { decodeMessage, sessionOfUndecodable, type FailedMessage, type StateLostMessage } from "./codec.ts";
 import { CoffeeError, DecodeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
-import { GATEWAY_STAGE, resultComplete, type Connection, type Session } from "./gatewaySession.ts";
+import { GATEWAY_STAGE, queryResultComplete, type Connection, type Session } from "./gatewaySession.ts";
 import type { GatewayStore } from "./gatewayStore.ts";
 import type { GroupCommit } from "./groupCommit.ts";
 import type { Logger } from "./log.ts";
@@ -162,7 +162,7 @@ export class ResultRelay {
    */
   private stateLost(d: Delivery, msg: StateLostMessage): void {
     const { store, log } = this.deps;
-    const hit = [...this.deps.allRunning()].filter((s) => !resultComplete(store.chunks(s.id), msg.query));
+    const hit = [...this.deps.allRunning()].filter((s) => !queryResultComplete(store.chunks(s.id), msg.query));
     log.error(`the ${msg.query} aggregator lost its state (${msg.reason}): ${hit.length} running session(s) still waiting for its result fail`);
     for (const s of hit) {
       this.deps.sessionFailed(s, new CoffeeError("PIPELINE_FAILED", `the ${msg.query} aggregator lost this session's state (${msg.reason}); the session was dropped, run it again`));

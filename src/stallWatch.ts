@@ -5,12 +5,12 @@
  * with every result stored never stalls: what is left is their delivery, which the result pump's
  * and the TTL's deadlines watch.
  */
-import { resultsComplete, uploadConfirmed, type Session } from "./gatewaySession.ts";
+import { allResultsComplete, uploadConfirmed, type Session } from "./gatewaySession.ts";
 import type { StoredChunk } from "./gatewayStore.ts";
 
 /** True when `s` has its upload confirmed and not every result stored: what its stall deadline watches. */
 export function awaitsResults(s: Pick<Session, "eosConfirmed">, chunks: readonly StoredChunk[]): boolean {
-  return uploadConfirmed(s) && !resultsComplete(chunks);
+  return uploadConfirmed(s) && !allResultsComplete(chunks);
 }
 
 /**
