@@ -110,13 +110,13 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
    */
   async function publishResult(id: string): Promise<void> {
     // The gateway knows chunks by index, so a republish must cut where the first publish did.
-    let cutBytes = state.cutOf(id);
-    if (cutBytes === undefined) {
-      cutBytes = cfg.chunkBytes;
-      state.fixCut(id, cutBytes);
-      store?.logCut(id, cutBytes);
-    } else if (cutBytes !== cfg.chunkBytes) {
-      log.info(`session ${id}: result cut at ${cutBytes} bytes, as when its publishing began (--chunk-bytes is ${cfg.chunkBytes})`);
+    let cut = state.cutOf(id);
+    if (cut === undefined) {
+      cut = { size: cfg.chunkBytes, unit: "bytes" };
+      state.fixCut(id, cut);
+      store?.logCut(id, cut);
+    } else if (cut.size !== cfg.chunkBytes || cut.unit !== "bytes") {
+      log.info(`session ${id}: result cut at ${cut.size} ${cut.unit === "bytes" ? "bytes" : "characters"}, as when its publishing began (--chunk-bytes is ${cfg.chunkBytes})`);
     }
     await group.now();
     const started = performance.now();
@@ -134,7 +134,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       publishes.push(published);
       if (publishes.length >= RESULT_CHUNKS_IN_FLIGHT) await publishes.shift();
     };
-    for (const chunk of chunkLines(state.result(id), cutBytes, () => lines++)) {
+    for (const chunk of chunkLines(state.result(id), cut, () => lines++)) {
       if (pending !== null) await send(pending, false);
       pending = chunk;
     }

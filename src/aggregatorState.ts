@@ -6,6 +6,7 @@
  * created as the session grows and deleted once its end is durable (dropEndedFiles).
  */
 import { isGatewayBound, type BrokerMessage } from "./codec.ts";
+import type { ResultCut } from "./chunkLines.ts";
 import { EndedSessions } from "./endedSessions.ts";
 import { InternalError } from "./errors.ts";
 import { existsSync, readdirSync, rmSync } from "node:fs";
@@ -17,8 +18,8 @@ import { plainToState, stateToPlain } from "./stateCodec.ts";
 interface SessionState {
   tracker: SessionTracker;
   state: unknown;
-  /** Bytes at which its result is cut into chunks, fixed before the first chunk is published. */
-  cutBytes?: number;
+  /** Where its result is cut into chunks, fixed before the first chunk is published. */
+  cut?: ResultCut;
 }
 
 /** An open session as snapshot data: its tracker and its reducer state, both plain. */
@@ -28,6 +29,8 @@ export interface LiveSessionSnapshot {
   state: unknown;
   /** Absent until its result's publishing began (and in snapshots of earlier versions). */
   cutBytes?: number;
+  /** "bytes" for a cut in UTF-8 bytes; absent for one in characters (snapshots of builds before the byte count). */
+  cutUnit?: "bytes";
 }
 
 /** What applying one message did. */
@@ -156,15 +159,15 @@ export class AggregatorState {
    * out. The gateway knows a chunk by its index: a republish after a crash must cut the very
    * same chunks, whatever --chunk-bytes the restarted aggregator was given.
    */
-  fixCut(session: string, cutBytes: number): void {
+  fixCut(session: string, cut: ResultCut): void {
     const s = this.sessions.get(session);
     // A session no longer open (ended since) has no result left to cut.
-    if (s) s.cutBytes = cutBytes;
+    if (s) s.cut = cut;
   }
 
-  /** The chunk size fixed for `session`'s result, once its publishing began. */
-  cutOf(session: string): number | undefined {
-    return this.sessions.get(session)?.cutBytes;
+  /** The cut fixed for `session`'s result, once its publishing began. */
+  cutOf(session: string): ResultCut | undefined {
+    return this.sessions.get(session)?.cut;
   }
 
   /** The result's CSV lines, lazily; does not change the state, so it can be recomputed after a crash. */
@@ -188,7 +191,7 @@ export class AggregatorState {
    * built them): restoring it rebuilds exactly these sessions.
    */
   liveSessions(): LiveSessionSnapshot[] {
-    return [...this.sessions].map(([session, s]) => ({ session, tracker: s.tracker.export(), state: stateToPlain(s.state), ...(s.cutBytes !== undefined ? { cutBytes: s.cutBytes } : {}) }));
+    return [...this.sessions].map(([session, s]) => ({ session, tracker: s.tracker.export(), state: stateToPlain(s.state), ...cutFields(s.cut) }));
   }
 
   /** Re-open a session from its snapshot data (recovery). */
@@ -198,7 +201,7 @@ export class AggregatorState {
     this.sessions.set(snap.session, {
       tracker: SessionTracker.import(this.reducer.needs, snap.tracker),
       state: this.reducer.restore ? this.reducer.restore(state, ctx) : state,
-      ...(snap.cutBytes !== undefined ? { cutBytes: snap.cutBytes } : {}),
+      ...(snap.cutBytes !== undefined ? { cut: { size: snap.cutBytes, unit: snap.cutUnit ?? "chars" } } : {}),
     });
   }
 
@@ -206,4 +209,10 @@ export class AggregatorState {
   endedSessions(): string[] {
     return this.ended.list();
   }
+}
+
+/** A cut as snapshot fields: a cut in characters is written as builds before the byte count wrote it. */
+function cutFields(cut: ResultCut | undefined): Pick<LiveSessionSnapshot, "cutBytes" | "cutUnit"> {
+  if (cut === undefined) return {};
+  return cut.unit === "bytes" ? { cutBytes: cut.size, cutUnit: "bytes" } : { cutBytes: cut.size };
 }

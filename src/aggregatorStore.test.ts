@@ -173,13 +173,13 @@ test("the size a result is cut at survives recovery, from the log and from a sna
   const dir = tempDir();
   const first = (await AggregatorStore.open(dir, q3Reducer)).store;
   await feed(first, [stores("A"), partial("A", 0, 10), stores("B")]);
-  first.state.fixCut("A", 777);
-  first.logCut("A", 777);
+  first.state.fixCut("A", { size: 777, unit: "bytes" });
+  first.logCut("A", { size: 777, unit: "bytes" });
   await first.commit();
   await first.close();
 
   const fromLog = (await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 1 })).store;
-  expect(fromLog.state.cutOf("A")).toBe(777);
+  expect(fromLog.state.cutOf("A")).toEqual({ size: 777, unit: "bytes" });
   expect(fromLog.state.cutOf("B")).toBeUndefined();
   await feed(fromLog, [partial("B", 0, 3)]);
   expect(await fromLog.maybeSnapshot()).toBe(true);
@@ -187,9 +187,33 @@ test("the size a result is cut at survives recovery, from the log and from a sna
 
   const { store: fromSnapshot, replayed } = await AggregatorStore.open(dir, q3Reducer);
   expect(replayed).toBe(0);
-  expect(fromSnapshot.state.cutOf("A")).toBe(777);
+  expect(fromSnapshot.state.cutOf("A")).toEqual({ size: 777, unit: "bytes" });
   expect(fromSnapshot.state.cutOf("B")).toBeUndefined();
   await fromSnapshot.close();
+});
+
+test("a cut an older build logged, as [session, size] or in a snapshot without its unit, is in characters", async () => {
+  const packr = new Packr({ useRecords: false });
+  const fromLog = tempDir();
+  {
+    const first = (await AggregatorStore.open(fromLog, q3Reducer)).store;
+    await feed(first, [stores("A"), partial("A", 0, 10)]);
+    await first.commit();
+    await first.close();
+    const { wal } = await Wal.open({ dir: fromLog });
+    wal.append(Uint8Array.of(3, ...packr.pack(["A", 500])));
+    await wal.commit();
+    await wal.close();
+  }
+  const store = (await AggregatorStore.open(fromLog, q3Reducer, { snapshotEvery: 1 })).store;
+  expect(store.state.cutOf("A")).toEqual({ size: 500, unit: "chars" });
+  // Written again by this build, a cut in characters keeps the old shape, so it stays one.
+  await feed(store, [partial("A", 1, 1)]);
+  expect(await store.maybeSnapshot()).toBe(true);
+  await store.close();
+  const again = (await AggregatorStore.open(fromLog, q3Reducer)).store;
+  expect(again.state.cutOf("A")).toEqual({ size: 500, unit: "chars" });
+  await again.close();
 });
 
 test("a result-cut record that is not [session, bytes] is WAL_CORRUPT, not a result in one chunk", async () => {
@@ -200,6 +224,13 @@ test("a result-cut record that is not [session, bytes] is WAL_CORRUPT, not a res
   await wal.close();
   const err = await AggregatorStore.open(dir, q3Reducer).then(() => null, (e: unknown) => e);
   expect(err).toMatchObject({ code: "WAL_CORRUPT" });
+
+  const unknownUnit = tempDir();
+  const other = (await Wal.open({ dir: unknownUnit })).wal;
+  other.append(Uint8Array.of(3, ...new Packr({ useRecords: false }).pack(["A", 500, "words"])));
+  await other.commit();
+  await other.close();
+  expect(await AggregatorStore.open(unknownUnit, q3Reducer).then(() => null, (e: unknown) => e)).toMatchObject({ code: "WAL_CORRUPT" });
 });
 
 test("a snapshot written by an earlier version (format 1: raw messages) still recovers", async () => {

@@ -5,6 +5,7 @@
  */
 import { Packr } from "msgpackr";
 import { decodeMessage } from "./codec.ts";
+import type { ResultCut } from "./chunkLines.ts";
 import { AggregatorState, type LiveSessionSnapshot } from "./aggregatorState.ts";
 import { ConfigError, InternalError, WalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
@@ -111,10 +112,11 @@ export class AggregatorStore {
     else if (r[0] === CUT) {
       const cut: unknown = packr.unpack(payload);
       // A record whose CRC held but whose content is not a cut would put a whole result in one chunk.
-      if (!Array.isArray(cut) || typeof cut[0] !== "string" || !Number.isInteger(cut[1]) || (cut[1] as number) < 1) {
-        throw new WalError("WAL_CORRUPT", "aggregator log: a result-cut record that is not [session, bytes]");
+      // [session, size] is a cut in characters, as builds before the byte count logged it.
+      if (!Array.isArray(cut) || typeof cut[0] !== "string" || !Number.isInteger(cut[1]) || (cut[1] as number) < 1 || !(cut.length === 2 || (cut.length === 3 && cut[2] === "bytes"))) {
+        throw new WalError("WAL_CORRUPT", "aggregator log: a result-cut record that is not [session, size, \"bytes\"] or [session, size]");
       }
-      this.state.fixCut(cut[0], cut[1] as number);
+      this.state.fixCut(cut[0], { size: cut[1] as number, unit: cut.length === 3 ? "bytes" : "chars" });
     }
     else throw new InternalError(`unknown aggregator log record kind ${r[0]}`);
   }
@@ -124,9 +126,9 @@ export class AggregatorStore {
     this.append(record(MESSAGE, raw));
   }
 
-  /** Log the size a session's result is cut at (after `state.fixCut`), before any chunk is published. */
-  logCut(session: string, bytes: number): void {
-    this.append(record(CUT, packr.pack([session, bytes])));
+  /** Log where a session's result is cut (after `state.fixCut`), before any chunk is published. */
+  logCut(session: string, cut: ResultCut): void {
+    this.append(record(CUT, packr.pack(cut.unit === "bytes" ? [session, cut.size, "bytes"] : [session, cut.size])));
   }
 
   /** Log that a session's result was published and its state freed. */

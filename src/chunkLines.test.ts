@@ -4,7 +4,7 @@ import { chunkLines } from "./chunkLines.ts";
 test("chunks keep every line once, in order, and respect the size", () => {
   const lines = Array.from({ length: 1000 }, (_, i) => `row-${i},${i * 7}.5\n`);
   let seen = 0;
-  const chunks = [...chunkLines(lines, 200, () => seen++)];
+  const chunks = [...chunkLines(lines, { size: 200, unit: "bytes" }, () => seen++)];
   expect(seen).toBe(1000);
   expect(chunks.join("")).toBe(lines.join(""));
   expect(chunks.length).toBeGreaterThan(50);
@@ -17,22 +17,28 @@ test("lines are pulled as chunks are taken, not all at once", () => {
   function* lines(): Generator<string> {
     for (let i = 0; i < 100; i++) { pulled++; yield "0123456789\n"; }
   }
-  const it = chunkLines(lines(), 50)[Symbol.iterator]();
+  const it = chunkLines(lines(), { size: 50, unit: "bytes" })[Symbol.iterator]();
   it.next();
   expect(pulled).toBe(5);
 });
 
 test("no lines give no chunk; a header-only result one chunk", () => {
-  expect([...chunkLines([], 100)]).toEqual([]);
-  expect([...chunkLines(["h\n"], 100)]).toEqual(["h\n"]);
+  expect([...chunkLines([], { size: 100, unit: "bytes" })]).toEqual([]);
+  expect([...chunkLines(["h\n"], { size: 100, unit: "bytes" })]).toEqual(["h\n"]);
 });
 
 test("the size is counted in UTF-8 bytes, not characters", () => {
   const line = "Café €€€\n"; // 9 characters, 15 bytes
-  const chunks = [...chunkLines(Array.from({ length: 40 }, () => line), 60)];
+  const chunks = [...chunkLines(Array.from({ length: 40 }, () => line), { size: 60, unit: "bytes" })];
   for (const c of chunks.slice(0, -1)) {
     expect(Buffer.byteLength(c)).toBeGreaterThanOrEqual(60);
     expect(Buffer.byteLength(c)).toBeLessThan(60 + 15);
   }
   expect(chunks[0]).toBe(line.repeat(4));
+});
+
+test("a cut in characters (from an older build's log) cuts where that build did", () => {
+  const line = "Café €€€\n"; // 9 characters
+  const chunks = [...chunkLines(Array.from({ length: 40 }, () => line), { size: 60, unit: "chars" })];
+  expect(chunks[0]).toBe(line.repeat(7));
 });

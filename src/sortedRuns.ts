@@ -15,9 +15,8 @@
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
-import { fsyncDirectory } from "./durableFs.ts";
+import { ensureDurableDir, fsyncDirectory, writeAll } from "./durableFs.ts";
 import { InternalError, WalError, type WalErrorCode } from "./errors.ts";
-import { ensureDurableDir, writeAll } from "./durableFs.ts";
 import { compareCodePoints } from "./textOrder.ts";
 
 /** One row of a run. */
