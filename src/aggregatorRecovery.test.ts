@@ -160,7 +160,7 @@ test("a record that passes its CRC but does not read (a bad result cut) is set a
   const open = fds();
   const { published, log, transport } = recorder();
   const got = await recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport, log });
-  expect(published[0]!.msg).toMatchObject({ kind: "stateLost", reason: "WAL_CORRUPT: aggregator log: a result-cut record that is not [session, bytes]" });
+  expect(published[0]!.msg).toMatchObject({ kind: "stateLost", reason: "WAL_CORRUPT: aggregator log: a result-cut record that is not [session, size, \"bytes\"] or [session, size]" });
   expect(got.setAside).not.toBeNull();
   await got.store.close();
   expect(fds()).toBe(open);

@@ -216,7 +216,7 @@ test("a cut an older build logged, as [session, size] or in a snapshot without i
   await again.close();
 });
 
-test("a result-cut record that is not [session, bytes] is WAL_CORRUPT, not a result in one chunk", async () => {
+test("a result-cut record that is not [session, size, \"bytes\"] or [session, size] is WAL_CORRUPT, not a result in one chunk", async () => {
   const dir = tempDir();
   const wal = (await Wal.open({ dir })).wal;
   wal.append(Uint8Array.of(3, ...new Packr({ useRecords: false }).pack(["A", "lots"])));
