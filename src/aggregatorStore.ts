@@ -15,7 +15,7 @@ import { forEachYielding } from "./loopYield.ts";
 
 const MESSAGE = 1;
 const FINISHED = 2;
-/** [session, bytes]: the size the session's result is cut at, logged before its first chunk is published. */
+/** [session, size, "bytes"] (or [session, size] in characters, from older builds): where the session's result is cut, logged before its first chunk is published. */
 const CUT = 3;
 const packr = new Packr({ useRecords: false });
 const text = new TextEncoder();
