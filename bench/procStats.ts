@@ -141,11 +141,12 @@ export async function run(bin: readonly string[], args: string[]): Promise<Finis
 }
 
 /**
- * Spawn `coffee up` (`args` start with "up"), tracked, with stderr to `log`, and resolve once it
- * prints its "ready" line. Rejects when it exits first.
+ * Spawn `coffee up` (`args` start with "up"), tracked, with stderr to `log` and `env` added to
+ * this process's environment (Bun.spawn does not see later changes to process.env), and resolve
+ * once it prints its "ready" line. Rejects when it exits first.
  */
-export async function startUp(bin: readonly string[], args: string[], log: string): Promise<Child> {
-  const up = track(Bun.spawn([...bin, ...args], { stdout: "pipe", stderr: Bun.file(log) }));
+export async function startUp(bin: readonly string[], args: string[], log: string, env: Record<string, string> = {}): Promise<Child> {
+  const up = track(Bun.spawn([...bin, ...args], { stdout: "pipe", stderr: Bun.file(log), env: { ...process.env, ...env } }));
   const reader = up.stdout.getReader();
   const decoder = new TextDecoder();
   for (let text = ""; !text.includes("ready"); ) {

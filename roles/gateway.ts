@@ -27,10 +27,11 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
-import { GATEWAY_STAGE, type Connection, type Session } from "../src/gatewaySession.ts";
+import { GATEWAY_STAGE, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { GatewaySessions } from "../src/gatewaySessions.ts";
 import { GatewayClients } from "../src/gatewayClients.ts";
-import { describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
+import { BACKLOG_POLL_MS, describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
+import { PIPELINE_QUEUES } from "../src/topology.ts";
 
 /** Gateway options, compiled. */
 export interface GatewayConfig {
@@ -47,6 +48,13 @@ export interface GatewayConfig {
    * batches of the chunk being read.
    */
   maxInFlightBytes: number;
+  /**
+   * Ready messages in one pipeline queue at which no uploading session is read, until every one
+   * holds under half of it (src/backlogGate.ts); 0: no bound.
+   */
+  maxBacklog: number;
+  /** How often queue depths are read while a session uploads (the backlog's view); no option, tests shorten it. */
+  backlogPollMs: number;
   /** Result bytes queued in memory for one client; the rest waits in the result spool until it reads. */
   maxOutboxBytes: number;
   prefetch: number;
@@ -99,7 +107,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   const transport = reportingConfirms(brokerTransport, () => probe.confirmed());
   const store = await GatewayStore.open(cfg.stateDir, metrics.onFsync);
   // readPauses: times a session reached its share of --max-in-flight-bytes and stopped being read.
-  const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, refusedHandshakes: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0 };
+  // backlogHolds: times a pipeline queue passed --max-backlog and every upload stopped being read.
+  const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, refusedHandshakes: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0, backlogHolds: 0 };
   let server: TCPSocketListener<Connection> | null = null;
   let consumer: Consumer | null = null;
   let queues: QueuePoller | null = null;
@@ -136,7 +145,12 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   metrics.sessionsOpen.track(GATEWAY_STAGE, () => sessions.running.size);
   const maybeFinish = (s: Session): void => sessions.maybeFinish(s);
 
-  const upload = new UploadPublisher({ limits: cfg, transport, metrics, counters, send, fail, maybeFinish });
+  const upload = new UploadPublisher({
+    limits: cfg, transport, metrics, counters, send, fail, maybeFinish,
+    sessions: () => sessions.running.values(),
+    pipelineQueues: PIPELINE_QUEUES,
+    wantDepths: () => queues?.pollNow(),
+  });
 
   const relay = new ResultRelay({
     store, group, log, metrics, counters, idleTimeoutMs: cfg.idleTimeoutMs, send, fail, maybeFinish, storageFailed,
@@ -208,6 +222,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
         id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered,
       })),
       queues: queues?.latest() ?? null,
+      backlog: upload.backlog(),
     }),
   };
 
@@ -216,7 +231,12 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     const notListening = (): void => cannotListen(new CoffeeError("INTERRUPTED", "the gateway was shut down before it listened"));
     // Shut down (or halted) before it ran: nothing starts, as nothing would stop it again.
     if (shuttingDown) return notListening();
-    queues = startQueuePoller(transport, QUEUE_POLL_MS, (m) => log.warn(m));
+    // Often while a session uploads (the backlog gate reads the depths), seldom otherwise (status only).
+    queues = startQueuePoller(transport, QUEUE_POLL_MS, (m) => log.warn(m), () => upload.depthsPolled(queues?.latest() ?? null), {
+      fastMs: cfg.backlogPollMs,
+      fastWhile: () => [...sessions.running.values()].some((s) => !uploadOver(s)),
+      onPollStart: () => upload.depthsPollStarting(),
+    });
     consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => relay.deliver(d));
     // Shut down while the broker was slow to answer: nothing may start listening now.
     if (shuttingDown) {
@@ -290,6 +310,7 @@ const OWN_OPTIONS: readonly OptionSpec[] = [
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024, help: "largest frame a client may send once it has a session (at most 16 MiB: a batch goes on as one broker message, and the broker takes none larger); before its hello, 8 KiB" },
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client session (batches sent again after a resume do not count)" },
   { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until it holds under half of its share" },
+  { name: "max-backlog", type: "int", env: "COFFEE_MAX_BACKLOG", default: 32, min: 0, max: 1_000_000, help: "ready messages in one pipeline queue at which the gateway stops reading every uploading client, until each queue holds under half of it, so a session started later waits behind at most this many batches and the broker's queues stay bounded (0: no bound; queues nobody consumes are not counted)" },
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to about the aggregators' --chunk-bytes)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },
@@ -315,6 +336,8 @@ export function gatewayConfig(values: OptionValues): GatewayConfig {
     maxFrameBytes: int(values, "max-frame-bytes"),
     maxInFlight: int(values, "max-in-flight"),
     maxInFlightBytes: int(values, "max-in-flight-bytes"),
+    maxBacklog: int(values, "max-backlog"),
+    backlogPollMs: BACKLOG_POLL_MS,
     maxOutboxBytes: int(values, "max-outbox-bytes"),
     prefetch: int(values, "prefetch"),
     sessionTtlMs: int(values, "session-ttl-s") * 1000,

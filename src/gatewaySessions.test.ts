@@ -31,7 +31,7 @@ function connection(): Connection {
   return { closed: false, session: null, timer: null, writer: { abort() {} }, socket: { pause() {} } } as unknown as Connection;
 }
 
-async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; store?: GatewayStore } = {}) {
+async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; store?: GatewayStore; paused?: boolean } = {}) {
   const store = opts.store ?? (await GatewayStore.open(null));
   const group = new GroupCommit(() => store.commit(), (err) => { throw err; });
   const published: PendingPublish[] = [];
@@ -71,7 +71,7 @@ async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; stor
       live: true, hasRoom: true, written: 0, ready: async () => {},
       write: (c) => void resent.push([s.id, c.chunk]),
     }) satisfies ResultSink,
-    isPaused: () => false,
+    isPaused: () => opts.paused ?? false,
     stopping: () => false,
     storageFailed: (err) => { throw err; },
   });
@@ -97,6 +97,18 @@ describe("GatewaySessions", () => {
     expect(h.sent).toEqual([[conn, { t: "welcome", session: s.id, maxInFlight: 8, resumed: false, heartbeatMs: 1000 }]]);
     expect(() => h.sessions.start(connection())).toThrow(expect.objectContaining({ code: "SESSION_LIMIT" }));
     expect(h.counters).toMatchObject({ sessionsStarted: 1, rejectedFull: 1 });
+  });
+
+  test("a session started while uploads are held (the pipeline's backlog) is not read", async () => {
+    const h = await harness({ paused: true });
+    const paused: string[] = [];
+    const conn = { ...connection(), socket: { pause: () => void paused.push("pause") } } as unknown as Connection;
+    h.sessions.start(conn);
+    expect(paused).toEqual(["pause"]);
+    const unheld = await harness();
+    const read: string[] = [];
+    unheld.sessions.start({ ...connection(), socket: { pause: () => void read.push("pause") } } as unknown as Connection);
+    expect(read).toEqual([]);
   });
 
   test("a client whose connection closed before the welcome is not welcomed", async () => {

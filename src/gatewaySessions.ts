@@ -138,6 +138,8 @@ export class GatewaySessions {
     s.conn = conn;
     this.running.set(s.id, s);
     conn.session = s;
+    // A new session is at no byte share yet, but the pipeline's backlog may be held.
+    if (this.deps.isPaused(s)) conn.socket.pause();
     counters.sessionsStarted++;
     metrics.sessionsStarted.inc(GATEWAY_STAGE);
     store.open(s.id);

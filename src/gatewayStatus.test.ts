@@ -42,6 +42,41 @@ describe("gateway status", () => {
     poller.stop();
   });
 
+  test("while fastWhile holds, depths are polled every fastMs instead of every intervalMs", async () => {
+    const t = { queueDepths: async () => [] } as unknown as Transport;
+    let polls = 0;
+    let wake: () => void = () => {};
+    const polled = (n: number): Promise<void> => new Promise((r) => { wake = () => { if (polls >= n) r(); }; wake(); });
+    // A minute between slow polls: five polls within the test's time come only from fast mode.
+    const poller = startQueuePoller(t, 60_000, () => {}, () => { polls++; wake(); }, { fastMs: 5, fastWhile: () => true, onPollStart: () => {} });
+    await polled(5);
+    poller.stop();
+    expect(polls).toBeGreaterThanOrEqual(5);
+  });
+
+  test("pollNow during a poll polls once more right after it, not alongside it", async () => {
+    const answers: (() => void)[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const t = { queueDepths: () => new Promise((r) => { inFlight++; most = Math.max(most, inFlight); answers.push(() => { inFlight--; r([]); }); }) } as unknown as Transport;
+    let polls = 0;
+    let wake: () => void = () => {};
+    const polled = (n: number): Promise<void> => new Promise((r) => { wake = () => { if (polls >= n) r(); }; wake(); });
+    const poller = startQueuePoller(t, 60_000, () => {}, () => { polls++; wake(); });
+    poller.pollNow();
+    poller.pollNow();
+    expect(answers).toHaveLength(1);
+    answers.shift()!();
+    await polled(1);
+    // The asks made during the first poll come as one more poll, started as the first one ended.
+    expect(answers).toHaveLength(1);
+    answers.shift()!();
+    await polled(2);
+    poller.stop();
+    expect(most).toBe(1);
+    expect(answers).toHaveLength(0);
+  });
+
   test("a failing poll clears the depths and is reported once per streak", async () => {
     const errors: string[] = [];
     let fail = true;

@@ -10,8 +10,10 @@ import type { QueueDepth, Transport } from "./transport.ts";
 export const MAX_LISTED_SESSIONS = 20;
 /** Characters of a session id shown: enough to tell sessions apart and to find them in the logs. */
 export const SESSION_ID_CHARS = 8;
-/** How often the gateway asks the broker for queue depths. */
+/** How often the gateway asks the broker for queue depths for its status. */
 export const QUEUE_POLL_MS = 2000;
+/** How often while a session uploads: the backlog gate (--max-backlog) reads them. */
+export const BACKLOG_POLL_MS = 250;
 
 /** Result chunks of one query of a session. */
 export type QueryProgress = {
@@ -89,21 +91,45 @@ export function queuesFrom(status: Record<string, unknown>): QueueDepth[] | null
 export interface QueuePoller {
   /** The last depths read; null before the first answer and while the broker does not answer. */
   latest(): QueueDepth[] | null;
+  /** Poll now (once the poll under way, if any, is over) instead of at the next interval. */
+  pollNow(): void;
   stop(): void;
 }
 
+/** Faster polls while `fastWhile()` holds, and who is told as each poll starts. */
+export interface PollerOptions {
+  fastMs: number;
+  fastWhile: () => boolean;
+  onPollStart: () => void;
+}
+
 /**
- * Ask the transport for queue depths every `intervalMs` (at once, too). A failed poll clears the
- * depths (stale numbers during an outage would mislead) and is reported once per failure streak;
- * the transport already logs the outage itself.
+ * Ask the transport for queue depths every `intervalMs` (at once, too), and every `fast.fastMs`
+ * while `fast.fastWhile()` holds. A failed poll clears the depths (stale numbers during an outage
+ * would mislead) and is reported once per failure streak; the transport already logs the outage
+ * itself. `onPolled` runs after every poll, answered or not; one poll runs at a time.
  */
-export function startQueuePoller(transport: Transport, intervalMs: number, onError: (message: string) => void, onPolled: () => void = () => {}): QueuePoller {
+export function startQueuePoller(
+  transport: Transport,
+  intervalMs: number,
+  onError: (message: string) => void,
+  onPolled: () => void = () => {},
+  fast: PollerOptions | null = null,
+): QueuePoller {
   let latest: QueueDepth[] | null = null;
   let busy = false;
+  let again = false;
   let failing = false;
+  let lastStartMs = -Infinity;
   const poll = async (): Promise<void> => {
-    if (busy || !transport.queueDepths) return;
+    if (!transport.queueDepths) return;
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
+    lastStartMs = performance.now();
+    fast?.onPollStart();
     try {
       latest = await transport.queueDepths();
       failing = false;
@@ -115,10 +141,17 @@ export function startQueuePoller(transport: Transport, intervalMs: number, onErr
       busy = false;
       onPolled();
     }
+    if (again) {
+      again = false;
+      void poll();
+    }
   };
   void poll();
-  const timer = setInterval(() => void poll(), intervalMs);
+  const tick = (): void => {
+    if (fast?.fastWhile() || performance.now() - lastStartMs >= intervalMs - 1) void poll();
+  };
+  const timer = setInterval(tick, fast ? Math.min(fast.fastMs, intervalMs) : intervalMs);
   // Status only: never the reason a process stays alive.
   timer.unref();
-  return { latest: () => latest, stop: () => clearInterval(timer) };
+  return { latest: () => latest, pollNow: () => void poll(), stop: () => clearInterval(timer) };
 }

@@ -119,6 +119,9 @@ export function allQueues(): QueueSpec[] {
   ];
 }
 
+/** The queues batches flow through between the gateway and the results: every stage's and aggregator's. */
+export const PIPELINE_QUEUES: ReadonlySet<string> = new Set([...STAGES.map((s) => s.name), ...AGGREGATORS.map((a) => a.queue)]);
+
 /** Look a stage up by name. */
 export function stageByName(name: string): StageSpec | undefined {
   return STAGES.find((s) => s.name === name);

@@ -12,28 +12,34 @@ import { UploadPublisher, type UploadCounters } from "./uploadPublisher.ts";
 /** A publish the test confirms or fails by hand, in any order. */
 interface PendingPublish { key: string; body: Uint8Array; confirm(): void; reject(err: Error): void }
 
-function harness(limits = { maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64 }) {
+function harness(limits = { maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 0 }, tellsDepths = true) {
   const published: PendingPublish[] = [];
   const transport: Transport = {
     declare: async () => {},
     close: async () => {},
     consume: () => { throw new Error("not used"); },
     publish: (key, body) => new Promise<void>((confirm, reject) => { published.push({ key, body, confirm, reject }); }),
+    // Polled by the gateway, not by the upload path: present only so the backlog gate may hold.
+    ...(tellsDepths ? { queueDepths: async () => [] } : {}),
   };
   const sent: GatewayMessage[] = [];
   const failed: unknown[] = [];
   const reads: string[] = [];
-  const counters: UploadCounters = { rowsIn: 0, rowsRejected: 0, readPauses: 0 };
+  const counters: UploadCounters = { rowsIn: 0, rowsRejected: 0, readPauses: 0, backlogHolds: 0 };
+  const wanted: string[] = [];
+  const session: Session = newSession("s1", new ResultPump(() => { throw new Error("not used"); }, 1000, () => {}));
   const upload = new UploadPublisher({
     limits, transport, counters, metrics: new CoffeeMetrics({ role: "gateway", name: "gateway" }),
     send: (_conn, msg) => void sent.push(msg),
     fail: (_conn, err) => void failed.push(err),
     maybeFinish: () => {},
+    sessions: () => [session],
+    pipelineQueues: new Set(["filter-year", "agg-q4"]),
+    wantDepths: () => void wanted.push("poll"),
   });
-  const session: Session = newSession("s1", new ResultPump(() => { throw new Error("not used"); }, 1000, () => {}));
   // Only what the upload path touches: pausing reads, and the decoder's release at the end.
   session.conn = { socket: { pause: () => reads.push("pause"), resume: () => reads.push("resume") }, decoder: { release: () => {} } } as unknown as Connection;
-  return { upload, session, published, sent, failed, reads, counters };
+  return { upload, session, published, sent, failed, reads, counters, wanted };
 }
 
 /** A stores batch of `names.length` rows (store ids 1..n); a name of "bad" gets a bad id. */
@@ -51,7 +57,7 @@ describe("UploadPublisher", () => {
     expect(h.published).toHaveLength(1);
     const message = decodeMessage(h.published[0]!.body);
     expect(message).toMatchObject({ kind: "data", session: "s1", entity: "stores", seq: 0 });
-    expect(h.counters).toEqual({ rowsIn: 2, rowsRejected: 1, readPauses: 0 });
+    expect(h.counters).toEqual({ rowsIn: 2, rowsRejected: 1, readPauses: 0, backlogHolds: 0 });
     expect(h.sent).toEqual([]);
     expect(h.session.inFlight).toBe(1);
     h.published[0]!.confirm();
@@ -62,14 +68,14 @@ describe("UploadPublisher", () => {
   });
 
   test("out-of-order batches and a window overrun are protocol errors", () => {
-    const h = harness({ maxInFlight: 1, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64 });
+    const h = harness({ maxInFlight: 1, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 0 });
     expect(() => h.upload.batch(h.session, storesBatch(1, ["A"]))).toThrow(ProtocolError);
     h.upload.batch(h.session, storesBatch(0, ["A"]));
     expect(() => h.upload.batch(h.session, storesBatch(1, ["B"]))).toThrow("more than 1 unacknowledged batches");
   });
 
   test("a batch over the row limit is LIMIT_EXCEEDED; a row with a field over the limit is rejected", async () => {
-    const h = harness({ maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1, maxFieldBytes: 64 });
+    const h = harness({ maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchRows: 1, maxFieldBytes: 64, maxBacklog: 0 });
     expect(() => h.upload.batch(h.session, storesBatch(0, ["A", "B"]))).toThrow(expect.objectContaining({ code: "LIMIT_EXCEEDED" }));
     const wide = harness();
     wide.upload.batch(wide.session, storesBatch(0, ["x".repeat(64), "x".repeat(65)]));
@@ -80,7 +86,7 @@ describe("UploadPublisher", () => {
   });
 
   test("a session at its byte share is not read until under half of it", async () => {
-    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 100_000, maxFieldBytes: 64 });
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 100_000, maxFieldBytes: 64, maxBacklog: 0 });
     const names = Array.from({ length: 20_000 }, (_, i) => `store ${i}`);
     let seq = 0;
     while (!h.upload.isPaused(h.session)) h.upload.batch(h.session, storesBatch(seq++, names));
@@ -90,6 +96,73 @@ describe("UploadPublisher", () => {
     await settle();
     expect(h.reads).toEqual(["pause", "resume"]);
     expect(h.upload.isPaused(h.session)).toBe(false);
+  });
+
+  test("a backlog hold stops reading an uploading session; the release reads it again", () => {
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 5, consumers: 1 }]);
+    expect(h.reads).toEqual(["pause"]);
+    expect(h.upload.isPaused(h.session)).toBe(true);
+    expect(h.counters.backlogHolds).toBe(1);
+    expect(h.upload.backlog()).toEqual({ held: true, deepest: { queue: "filter-year", messages: 5 } });
+    // Not yet down to half of 4.
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 3, consumers: 1 }]);
+    expect(h.reads).toEqual(["pause"]);
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 1, consumers: 1 }]);
+    expect(h.reads).toEqual(["pause", "resume"]);
+    expect(h.upload.isPaused(h.session)).toBe(false);
+  });
+
+  test("publishes past the credit the last poll left hold the upload and ask for a fresh poll", () => {
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
+    h.upload.depthsPolled([{ queue: "agg-q4", messages: 2, consumers: 1 }]);
+    h.upload.batch(h.session, storesBatch(0, ["A"]));
+    h.upload.batch(h.session, storesBatch(1, ["A"]));
+    expect(h.reads).toEqual([]);
+    expect(h.wanted).toEqual([]);
+    h.upload.batch(h.session, storesBatch(2, ["A"]));
+    expect(h.reads).toEqual(["pause"]);
+    expect(h.wanted).toEqual(["poll"]);
+    // The fresh poll finds the pipeline drained: read again.
+    h.upload.depthsPollStarting();
+    h.upload.depthsPolled([{ queue: "agg-q4", messages: 0, consumers: 1 }]);
+    expect(h.reads).toEqual(["pause", "resume"]);
+  });
+
+  test("released from the backlog, a session still at its byte share stays unread", async () => {
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 100_000, maxFieldBytes: 64, maxBacklog: 1000 });
+    const names = Array.from({ length: 20_000 }, (_, i) => `store ${i}`);
+    let seq = 0;
+    while (!h.upload.isPaused(h.session)) h.upload.batch(h.session, storesBatch(seq++, names));
+    expect(h.reads).toEqual(["pause"]);
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 2000, consumers: 1 }]);
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 0, consumers: 1 }]);
+    // Held and released by the gate, but its confirms are still out: no resume yet.
+    expect(h.reads).toEqual(["pause", "pause"]);
+    // Its confirms come while the backlog holds: still not read.
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 2000, consumers: 1 }]);
+    for (const p of h.published) p.confirm();
+    await settle();
+    expect(h.reads).toEqual(["pause", "pause", "pause"]);
+    expect(h.upload.isPaused(h.session)).toBe(true);
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 0, consumers: 1 }]);
+    expect(h.reads).toEqual(["pause", "pause", "pause", "resume"]);
+  });
+
+  test("a session past its upload is read during a hold (for its bye)", () => {
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
+    for (const e of ["stores", "menu_items", "users", "transactions", "transaction_items"] as const) h.session.eosCount.set(e, 0);
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 50, consumers: 1 }]);
+    expect(h.upload.backlog().held).toBe(true);
+    expect(h.reads).toEqual([]);
+    expect(h.upload.isPaused(h.session)).toBe(false);
+  });
+
+  test("over a transport that cannot tell queue depths, nothing is ever held", () => {
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 1 }, false);
+    for (let seq = 0; seq < 5; seq++) h.upload.batch(h.session, storesBatch(seq, ["A"]));
+    expect(h.reads).toEqual([]);
+    expect(h.upload.backlog().held).toBe(false);
   });
 
   test("a publish the broker refuses fails the session's connection", async () => {

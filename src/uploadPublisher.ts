@@ -3,8 +3,11 @@
  * limits, typed, published with a confirm, and acknowledged to its client only once the broker
  * confirmed it. Bounded per session by --max-in-flight (batches) and across sessions by a fair
  * share of --max-in-flight-bytes (src/fairBudget.ts): a session at its share is not read, so
- * its client sees ordinary TCP backpressure while the others go on.
+ * its client sees ordinary TCP backpressure while the others go on. Past the confirms, the
+ * pipeline's queues bound it too (--max-backlog, src/backlogGate.ts): while one is too deep, no
+ * uploading session is read.
  */
+import { BacklogGate, type GateVerdict } from "./backlogGate.ts";
 import { BodyArena } from "./bodyArena.ts";
 import { encodeMessage } from "./codec.ts";
 import { parseEntityRows } from "./entityBatch.ts";
@@ -23,6 +26,8 @@ export interface UploadLimits {
   maxBatchRows: number;
   /** A row with a longer field (UTF-8 bytes) is rejected, like a malformed one. */
   maxFieldBytes: number;
+  /** Ready messages in a pipeline queue at which uploads stop being read (0: no bound). */
+  maxBacklog: number;
 }
 
 /** Upload counters, shown in the gateway's status. */
@@ -31,6 +36,8 @@ export interface UploadCounters {
   rowsRejected: number;
   /** Times a session reached its share of --max-in-flight-bytes and stopped being read. */
   readPauses: number;
+  /** Times a pipeline queue passed --max-backlog and every upload stopped being read. */
+  backlogHolds: number;
 }
 
 /** What the upload path needs from the gateway around it. */
@@ -44,6 +51,12 @@ export interface UploadDeps {
   fail(conn: Connection, err: unknown): void;
   /** Something the session waited for was confirmed: it may be done now. */
   maybeFinish(s: Session): void;
+  /** The running sessions, whose connections a backlog hold stops reading. */
+  sessions(): Iterable<Session>;
+  /** The pipeline's queues (unprefixed names) whose depth --max-backlog bounds. */
+  pipelineQueues: ReadonlySet<string>;
+  /** Uploads were held on their credit: poll the queue depths now rather than at the next interval. */
+  wantDepths(): void;
 }
 
 type BatchMessage = Extract<ClientMessage, { t: "batch" }>;
@@ -56,14 +69,37 @@ export class UploadPublisher {
   private readonly budget: FairBudget<Session>;
   /** Typed columns of the batch being published (one batch at a time: frames are handled synchronously). */
   private readonly columnArena = new BodyArena();
+  /** Held while a pipeline queue is too deep (src/backlogGate.ts). */
+  private readonly gate: BacklogGate;
 
   constructor(private readonly deps: UploadDeps) {
     this.budget = new FairBudget<Session>(deps.limits.maxInFlightBytes);
+    // A transport that cannot tell depths could never release a hold.
+    this.gate = new BacklogGate(deps.transport.queueDepths ? deps.limits.maxBacklog : 0, deps.pipelineQueues);
   }
 
-  /** True while `s` is at its share of the byte budget: its connection must not be read. */
+  /**
+   * True while `s`'s connection must not be read: it is at its share of the byte budget, or it is
+   * uploading while the pipeline's backlog is held (a session past its upload is read for its bye).
+   */
   isPaused(s: Session): boolean {
-    return this.budget.isPaused(s);
+    return this.budget.isPaused(s) || (this.gate.held && !uploadOver(s));
+  }
+
+  /** Whether uploads are held for the pipeline's backlog, and its deepest queue at the last poll. */
+  backlog(): { held: boolean; deepest: { queue: string; messages: number } | null } {
+    const d = this.gate.deepest;
+    return { held: this.gate.held, deepest: d && { queue: d.queue, messages: d.messages } };
+  }
+
+  /** A poll of the broker's queue depths is starting. */
+  depthsPollStarting(): void {
+    this.gate.pollStarting();
+  }
+
+  /** The depths that poll read (null: the broker did not answer). */
+  depthsPolled(depths: Parameters<BacklogGate["polled"]>[0]): void {
+    this.onGate(this.gate.polled(depths));
   }
 
   /** Check, type and publish one client batch; acked to the client once confirmed. */
@@ -143,6 +179,9 @@ export class UploadPublisher {
   private publishConfirmed(s: Session, key: string, bytes: Uint8Array, then: () => void, weight = 0): void {
     s.inFlight++;
     this.weigh(s, weight);
+    const verdict = this.gate.publish();
+    this.onGate(verdict);
+    if (verdict === "hold") this.deps.wantDepths();
     const settled = (): void => {
       s.inFlight--;
       this.weigh(s, -weight);
@@ -166,8 +205,19 @@ export class UploadPublisher {
     if (verdict === "pause") {
       this.deps.counters.readPauses++;
       s.conn?.socket.pause();
-    } else if (verdict === "resume") {
+    } else if (verdict === "resume" && !this.isPaused(s)) {
       s.conn?.socket.resume();
+    }
+  }
+
+  /** Stop or go on reading every uploading session as the backlog gate says. */
+  private onGate(verdict: GateVerdict): void {
+    if (verdict === null) return;
+    if (verdict === "hold") this.deps.counters.backlogHolds++;
+    for (const s of this.deps.sessions()) {
+      if (!s.conn || uploadOver(s)) continue;
+      if (verdict === "hold") s.conn.socket.pause();
+      else if (!this.isPaused(s)) s.conn.socket.resume();
     }
   }
 }

@@ -1,0 +1,66 @@
+import { expect, test } from "bun:test";
+import { BacklogGate } from "./backlogGate.ts";
+
+const WATCHED = new Set(["filter-year", "agg-q1"]);
+
+test("a poll past the bound holds; one at half of it or under releases; each said once", () => {
+  const gate = new BacklogGate(10, WATCHED);
+  expect(gate.polled([{ queue: "filter-year", messages: 10, consumers: 1 }])).toBeNull();
+  expect(gate.polled([{ queue: "filter-year", messages: 11, consumers: 1 }])).toBe("hold");
+  expect(gate.held).toBe(true);
+  expect(gate.polled([{ queue: "filter-year", messages: 30, consumers: 1 }])).toBeNull();
+  expect(gate.polled([{ queue: "filter-year", messages: 6, consumers: 1 }])).toBeNull();
+  expect(gate.polled([{ queue: "filter-year", messages: 5, consumers: 1 }])).toBe("release");
+  expect(gate.held).toBe(false);
+});
+
+test("the deepest watched queue decides; the results queue and unconsumed queues do not count", () => {
+  const gate = new BacklogGate(10, WATCHED);
+  expect(gate.polled([
+    { queue: "results", messages: 500, consumers: 1 },
+    { queue: "filter-time", messages: 500, consumers: 1 },
+    { queue: "agg-q1", messages: 500, consumers: 0 },
+    { queue: "filter-year", messages: 3, consumers: 2 },
+  ])).toBeNull();
+  expect(gate.deepest).toEqual({ queue: "filter-year", messages: 3, consumers: 2 });
+  expect(gate.polled([{ queue: "filter-year", messages: 3, consumers: 1 }, { queue: "agg-q1", messages: 12, consumers: 1 }])).toBe("hold");
+  expect(gate.deepest?.queue).toBe("agg-q1");
+});
+
+test("publishes are credit: the bound minus the last polled depth, renewed by each poll", () => {
+  const gate = new BacklogGate(10, WATCHED);
+  for (let i = 0; i < 10; i++) expect(gate.publish()).toBeNull();
+  expect(gate.publish()).toBe("hold");
+  expect(gate.publish()).toBeNull();
+  gate.pollStarting();
+  expect(gate.polled([{ queue: "filter-year", messages: 4, consumers: 1 }])).toBe("release");
+  for (let i = 0; i < 6; i++) expect(gate.publish()).toBeNull();
+  expect(gate.publish()).toBe("hold");
+});
+
+test("publishes made while a poll was under way still count after it", () => {
+  const gate = new BacklogGate(10, WATCHED);
+  gate.publish();
+  gate.pollStarting();
+  for (let i = 0; i < 4; i++) gate.publish();
+  // The poll saw the first publish (depth 1); the four after it may not be in its depth.
+  expect(gate.polled([{ queue: "filter-year", messages: 1, consumers: 1 }])).toBeNull();
+  for (let i = 0; i < 5; i++) expect(gate.publish()).toBeNull();
+  expect(gate.publish()).toBe("hold");
+});
+
+test("an unanswered poll changes nothing, held or not", () => {
+  const gate = new BacklogGate(10, WATCHED);
+  expect(gate.polled(null)).toBeNull();
+  expect(gate.held).toBe(false);
+  gate.polled([{ queue: "agg-q1", messages: 20, consumers: 1 }]);
+  expect(gate.polled(null)).toBeNull();
+  expect(gate.held).toBe(true);
+});
+
+test("a bound of 0 never holds", () => {
+  const gate = new BacklogGate(0, WATCHED);
+  for (let i = 0; i < 100; i++) expect(gate.publish()).toBeNull();
+  expect(gate.polled([{ queue: "filter-year", messages: 1e6, consumers: 1 }])).toBeNull();
+  expect(gate.held).toBe(false);
+});
