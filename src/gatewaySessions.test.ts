@@ -111,6 +111,16 @@ describe("GatewaySessions", () => {
     expect(read).toEqual([]);
   });
 
+  test("a refusal for the limit says how many sessions only wait for their clients to come back", async () => {
+    const h = await harness({ maxSessions: 2 });
+    const gone = h.sessions.start(connection());
+    h.sessions.start(connection());
+    expect(() => h.sessions.start(connection())).toThrow("server full: 2 of 2 sessions in use (the gateway's --max-sessions), try again later");
+    h.sessions.detach(gone);
+    expect(() => h.sessions.start(connection())).toThrow("(the gateway's --max-sessions; 1 of them wait for their client to come back, up to --session-ttl-s (60 s) each)");
+    h.sessions.stopTimers();
+  });
+
   test("a client whose connection closed before the welcome is not welcomed", async () => {
     const h = await harness();
     const conn = connection();

@@ -132,7 +132,11 @@ export class GatewaySessions {
     const { limits, counters, metrics, store, log, group, send } = this.deps;
     if (this.running.size >= limits.maxSessions) {
       counters.rejectedFull++;
-      throw new CoffeeError("SESSION_LIMIT", `server full: ${this.running.size} of ${limits.maxSessions} sessions in use (the gateway's --max-sessions), try again later`);
+      // Sessions whose clients left (killed, say) keep their slot for a resume: say so, or a full
+      // gateway with nobody uploading makes no sense.
+      const away = [...this.running.values()].filter((s) => s.conn === null).length;
+      const awayNote = away > 0 ? `; ${away} of them wait for their client to come back, up to --session-ttl-s (${limits.sessionTtlMs / 1000} s) each` : "";
+      throw new CoffeeError("SESSION_LIMIT", `server full: ${this.running.size} of ${limits.maxSessions} sessions in use (the gateway's --max-sessions${awayNote}), try again later`);
     }
     const s = this.newSession(randomUUID());
     s.conn = conn;
