@@ -411,6 +411,10 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   }
 }
 
+/** Signals that give the session up, and their numbers (the exit code is 128 + the number). */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+const SIGNAL_NUMBERS: Record<(typeof STOP_SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
 const OPTIONS: readonly OptionSpec[] = [
   { name: "data", type: "string", env: "COFFEE_DATA", required: true, help: "dataset folder with transactions/, transaction_items/, users/, stores/, menu_items/" },
   { name: "out", type: "string", env: "COFFEE_OUT", default: "./results", help: "results go to OUT/session_<id>/query1..4.csv" },
@@ -464,11 +468,11 @@ export const clientCommand: Command = {
     const health = await startHealthServer({ port: int(values, "health-port"), host: str(values, "health-host"), status: () => ({ role: "client", name: "client" }) });
     // Each batch leaves a megabyte or so of garbage behind; without a nudge the heap grows to a multiple of what is live.
     const governor = startHeapGovernor(int(values, "heap-limit-mb"));
-    // Ctrl-C or a stop: the session is given up cleanly (the gateway told, partial files gone).
+    // Ctrl-C, a stop, or the terminal closed (SIGHUP): the session is given up cleanly (the
+    // gateway told, so its slot is free at once; partial files gone).
     const stop = new AbortController();
     const onSignal = (signal: NodeJS.Signals): void => stop.abort(signal);
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
     try {
       const outcome = await runClient({ ...cfg, signal: stop.signal });
       for (const line of rejectReportLines(outcome.rejects.files())) process.stderr.write(`${line}\n`);
@@ -483,11 +487,10 @@ export const clientCommand: Command = {
     } catch (err) {
       process.stderr.write(`coffee client: ${codedMessage(err)}\n`);
       // The shell's convention for a process stopped by a signal: 128 + its number.
-      if (err instanceof CoffeeError && err.code === "INTERRUPTED") return stop.signal.reason === "SIGTERM" ? 143 : 130;
+      if (err instanceof CoffeeError && err.code === "INTERRUPTED") return 128 + (SIGNAL_NUMBERS[stop.signal.reason as (typeof STOP_SIGNALS)[number]] ?? 2);
       return exitCodeOf(err);
     } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
       governor.stop();
       health.close();
     }

@@ -238,19 +238,21 @@ test("an interrupted client says abort to the gateway, fails INTERRUPTED and lea
   }
 });
 
-test("coffee --role client stopped by SIGINT exits 130 with one line, the gateway told", async () => {
-  const gateway = stallingGateway();
-  const out = scratch("sigint-out");
-  try {
-    const child = Bun.spawn(coffeeArgv("--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${gateway.port}`, "--quiet"), { stdout: "pipe", stderr: "pipe" });
-    await gateway.firstBatch;
-    child.kill("SIGINT");
-    const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
-    expect(code).toBe(130);
-    expect(stderr.trim()).toBe(`coffee client: INTERRUPTED: interrupted by SIGINT; session ${SESSION} given up`);
-    await gateway.aborted;
-    expect(existsSync(join(out, `session_${SESSION}`))).toBe(false);
-  } finally {
-    gateway.stop();
-  }
-});
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  test(`coffee --role client stopped by ${signal} exits ${code} with one line, the gateway told (a closed terminal frees the slot at once too)`, async () => {
+    const gateway = stallingGateway();
+    const out = scratch(`${signal}-out`);
+    try {
+      const child = Bun.spawn(coffeeArgv("--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${gateway.port}`, "--quiet"), { stdout: "pipe", stderr: "pipe" });
+      await gateway.firstBatch;
+      child.kill(signal);
+      const [stderr, exitCode] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+      expect(exitCode).toBe(code);
+      expect(stderr.trim()).toBe(`coffee client: INTERRUPTED: interrupted by ${signal}; session ${SESSION} given up`);
+      await gateway.aborted;
+      expect(existsSync(join(out, `session_${SESSION}`))).toBe(false);
+    } finally {
+      gateway.stop();
+    }
+  });
+}
