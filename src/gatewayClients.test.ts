@@ -43,6 +43,8 @@ function harness(limits: Partial<GatewayClientLimits> = {}) {
   const storageFailures: unknown[] = [];
   const counters: GatewayClientCounters = { refusedHandshakes: 0 };
   const state = { paused: false, halted: false, resumeFails: false, holds: true, sessions: 0, eos: (_s: Session): void => {} };
+  /** Session failures kept for a later resume, as `id CODE`. */
+  const kept: string[] = [];
   const attach = (conn: Connection): Session => {
     const s = newSession(`s${++state.sessions}`, new ResultPump(() => { throw new Error("not used"); }, 1000, () => {}));
     s.conn = conn;
@@ -64,6 +66,11 @@ function harness(limits: Partial<GatewayClientLimits> = {}) {
       },
       holds: () => state.holds,
       purge: (s, reason) => void purged.push(`${s.id} ${reason}`),
+      // As GatewaySessions does: the failure kept for a resume, then the connection failed.
+      failed: (s, err) => {
+        kept.push(`${s.id} ${err.code}`);
+        if (s.conn) connections.fail(s.conn, err);
+      },
       detach: (s) => void detached.push(s.id),
       retire: () => {},
       maybeFinish: () => {},
@@ -87,7 +94,7 @@ function harness(limits: Partial<GatewayClientLimits> = {}) {
   };
   /** Errors sent to `socket`'s connection, as `CODE message`. */
   const errorsTo = (socket: FakeSocket): string[] => sent.flatMap(([c, m]) => (c === socket.data && m.t === "error" ? [`${m.code} ${m.message}`] : []));
-  return { connections, counters, state, sent, warned, purged, detached, checked, storageFailures, connect, connectSession, errorsTo };
+  return { connections, counters, state, sent, warned, purged, detached, checked, storageFailures, kept, connect, connectSession, errorsTo };
 }
 
 beforeEach(() => jest.useFakeTimers());
@@ -230,6 +237,8 @@ describe("GatewayClients", () => {
     h.state.paused = false;
     jest.advanceTimersByTime(LIMITS.idleTimeoutMs);
     expect(h.errorsTo(socket)).toEqual([`CLIENT_IDLE nothing received for ${LIMITS.idleTimeoutMs / 1000} s while the upload was incomplete`]);
+    // Kept, so the client resuming later hears CLIENT_IDLE rather than SESSION_UNKNOWN.
+    expect(h.kept).toEqual(["s1 CLIENT_IDLE"]);
   });
 
   test("each frame from a client still uploading puts its idle deadline off", () => {

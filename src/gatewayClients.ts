@@ -68,7 +68,7 @@ export interface GatewayClientsDeps {
   /** The process's heap governor, which counts every received frame. */
   governor?: Pick<HeapGovernor, "check">;
   /** The session lifecycle a hello, resume, bye, abort or departure acts on. */
-  sessions: Pick<GatewaySessions, "start" | "resume" | "holds" | "purge" | "detach" | "retire" | "maybeFinish">;
+  sessions: Pick<GatewaySessions, "start" | "resume" | "holds" | "purge" | "failed" | "detach" | "retire" | "maybeFinish">;
   /** The upload path batches and ends of stream go to. */
   upload: Pick<UploadPublisher, "batch" | "eos" | "isPaused">;
   /** Write `msg` to `conn` unless it is gone or closed. */
@@ -172,7 +172,9 @@ export class GatewayClients {
     } else if (!uploadOver(s)) {
       // A client we stopped reading is not idle: look again later.
       // Nor is one waiting for acks of batches the broker has yet to confirm (its window is full).
-      conn.timer = setTimeout(() => (upload.isPaused(s) || s.inFlight > 0 ? this.armTimer(conn) : this.fail(conn, new CoffeeError("CLIENT_IDLE", `nothing received for ${limits.idleTimeoutMs / 1000} s while the upload was incomplete`))), limits.idleTimeoutMs);
+      // Failed as a session (the reason kept until the TTL): a client that comes back later is
+      // told why its session is gone, not that it is unknown.
+      conn.timer = setTimeout(() => (upload.isPaused(s) || s.inFlight > 0 ? this.armTimer(conn) : this.deps.sessions.failed(s, new CoffeeError("CLIENT_IDLE", `nothing received for ${limits.idleTimeoutMs / 1000} s while the upload was incomplete`))), limits.idleTimeoutMs);
     }
   }
 
