@@ -139,7 +139,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     armTimer: (conn) => connections.armTimer(conn),
     newPump: (id) => relay.newPump(id),
     sinkOf: (s, conn) => relay.sinkOf(s, conn),
-    isPaused: (s) => upload.isPaused(s),
+    syncReading: (s) => upload.syncReading(s),
     stopping: () => shuttingDown !== null,
   });
   metrics.sessionsOpen.track(GATEWAY_STAGE, () => sessions.running.size);
@@ -150,6 +150,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     sessions: () => sessions.running.values(),
     pipelineQueues: PIPELINE_QUEUES,
     wantDepths: () => queues?.pollNow(),
+    readAgain: (conn) => connections.armTimer(conn),
+    warn: (m) => log.warn(m),
   });
 
   const relay = new ResultRelay({
@@ -310,7 +312,7 @@ const OWN_OPTIONS: readonly OptionSpec[] = [
   { name: "max-frame-bytes", type: "int", env: "COFFEE_MAX_FRAME_BYTES", default: 16 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024, help: "largest frame a client may send once it has a session (at most 16 MiB: a batch goes on as one broker message, and the broker takes none larger); before its hello, 8 KiB" },
   { name: "max-in-flight", type: "int", env: "COFFEE_MAX_IN_FLIGHT", default: 64, min: 1, max: 10000, help: "unacknowledged batches per client session (batches sent again after a resume do not count)" },
   { name: "max-in-flight-bytes", type: "int", env: "COFFEE_MAX_IN_FLIGHT_BYTES", default: 8 * 1024 * 1024, min: 1024 * 1024, max: 2 ** 31 - 1, help: "bytes of encoded batches the gateway holds until the broker confirms them, split evenly among the sessions holding any; a session at its share is not read until it holds under half of its share" },
-  { name: "max-backlog", type: "int", env: "COFFEE_MAX_BACKLOG", default: 32, min: 0, max: 1_000_000, help: "ready messages in one pipeline queue at which the gateway stops reading every uploading client, until each queue holds under half of it, so a session started later waits behind at most this many batches and the broker's queues stay bounded (0: no bound; queues nobody consumes are not counted)" },
+  { name: "max-backlog", type: "int", env: "COFFEE_MAX_BACKLOG", default: 32, min: 0, max: 1_000_000, help: "ready messages in one pipeline queue (as last polled, plus the gateway's publishes since) past which the gateway stops reading every uploading client, until each queue is down to half of it: a session started later waits behind about this many batches per queue, not behind everything uploaded before it, and the broker's queues stay bounded (0: no bound; queues nobody consumes are not counted)" },
   { name: "max-outbox-bytes", type: "int", env: "COFFEE_MAX_OUTBOX_BYTES", default: 1024 * 1024, min: 65536, max: 2 ** 31 - 1, help: "result bytes queued in memory for one client; the rest waits in the result spool on disk until the client reads (a client that reads nothing for --idle-timeout-s is dropped)" },
   { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 8, min: 1, max: 10000, help: "result chunks in flight from the broker (each up to about the aggregators' --chunk-bytes)" },
   { name: "handshake-timeout-ms", type: "int", env: "COFFEE_HANDSHAKE_TIMEOUT_MS", default: 10_000, min: 100, max: 600_000, help: "a connection must say hello within this long" },

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { BacklogGate } from "./backlogGate.ts";
+import { BacklogGate, BLIND_HOLD_MS } from "./backlogGate.ts";
 
 const WATCHED = new Set(["filter-year", "agg-q1"]);
 
@@ -27,30 +27,56 @@ test("the deepest watched queue decides; the results queue and unconsumed queues
   expect(gate.deepest?.queue).toBe("agg-q1");
 });
 
-test("publishes are credit: the bound minus the last polled depth, renewed by each poll", () => {
+test("publishes are credit: the bound minus the last polled depth, renewed by a poll begun after their confirms", () => {
   const gate = new BacklogGate(10, WATCHED);
   for (let i = 0; i < 10; i++) expect(gate.publish()).toBeNull();
   expect(gate.publish()).toBe("hold");
   expect(gate.publish()).toBeNull();
+  for (let i = 0; i < 12; i++) gate.settled();
   gate.pollStarting();
   expect(gate.polled([{ queue: "filter-year", messages: 4, consumers: 1 }])).toBe("release");
   for (let i = 0; i < 6; i++) expect(gate.publish()).toBeNull();
   expect(gate.publish()).toBe("hold");
 });
 
-test("publishes made while a poll was under way still count after it", () => {
+test("a publish counts until a poll that began after its confirm: unconfirmed ones may not be in the depths", () => {
   const gate = new BacklogGate(10, WATCHED);
-  gate.publish();
+  for (let i = 0; i < 5; i++) gate.publish();
+  gate.settled();
   gate.pollStarting();
-  for (let i = 0; i < 4; i++) gate.publish();
-  // The poll saw the first publish (depth 1); the four after it may not be in its depth.
+  // Confirmed during the poll: maybe not in its depth either.
+  gate.settled();
+  // The poll saw the first publish (depth 1); four are still pending.
   expect(gate.polled([{ queue: "filter-year", messages: 1, consumers: 1 }])).toBeNull();
   for (let i = 0; i < 5; i++) expect(gate.publish()).toBeNull();
   expect(gate.publish()).toBe("hold");
+  // The next poll, begun after the second confirm, takes that one off: 1 + 9 pending, not down to half.
+  gate.pollStarting();
+  expect(gate.polled([{ queue: "filter-year", messages: 1, consumers: 1 }])).toBeNull();
+  expect(gate.held).toBe(true);
+  for (let i = 0; i < 9; i++) gate.settled();
+  gate.pollStarting();
+  expect(gate.polled([{ queue: "filter-year", messages: 5, consumers: 1 }])).toBe("release");
 });
 
-test("an unanswered poll changes nothing, held or not", () => {
-  const gate = new BacklogGate(10, WATCHED);
+test("a hold only failing polls could end is let go after BLIND_HOLD_MS without an answer, and says so once", () => {
+  let now = 0;
+  const gate = new BacklogGate(10, WATCHED, () => now);
+  gate.polled([{ queue: "filter-year", messages: 20, consumers: 1 }]);
+  now = BLIND_HOLD_MS - 1;
+  expect(gate.polled(null)).toBeNull();
+  expect(gate.held).toBe(true);
+  now = BLIND_HOLD_MS;
+  expect(gate.polled(null)).toBe("release");
+  expect(gate.takeBlindRelease()).toBe(true);
+  expect(gate.takeBlindRelease()).toBe(false);
+  // Not held: failing polls change nothing, however long.
+  now += 10 * BLIND_HOLD_MS;
+  expect(gate.polled(null)).toBeNull();
+});
+
+test("an unanswered poll changes nothing, held or not, within BLIND_HOLD_MS", () => {
+  const gate = new BacklogGate(10, WATCHED, () => 0);
   expect(gate.polled(null)).toBeNull();
   expect(gate.held).toBe(false);
   gate.polled([{ queue: "agg-q1", messages: 20, consumers: 1 }]);

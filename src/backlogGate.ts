@@ -11,64 +11,97 @@
  *
  * Only queues with a consumer count: one nobody reads (a stage of the other deployment, left with
  * messages) would otherwise hold every upload forever, while a stage whose process is down and
- * being revived holds its messages only for that long.
+ * being revived holds its messages only for that long. A publish counts until a poll that started
+ * after its confirm; a hold that only failing polls could end is let go after BLIND_HOLD_MS.
+ * The bound is per queue and counts ready messages only (not those a consumer has prefetched).
  */
 import type { QueueDepth } from "./transport.ts";
 
 /** What the reader of uploads must do after a change: stop, go on again, or nothing. */
 export type GateVerdict = "hold" | "release" | null;
 
-/** The gate; the gateway feeds it its publishes and the broker's queue depths. */
+/** How long a hold outlives polls that all fail before it is let go (the byte budget still bounds memory). */
+export const BLIND_HOLD_MS = 10_000;
+
+/** The gate; the gateway feeds it its publishes, their confirms and the broker's queue depths. */
 export class BacklogGate {
   private holding = false;
-  /** Publishes into the pipeline since the poll that gave `deepestPolled` started. */
-  private published = 0;
-  /** `published` when the poll under way started: those the poll may already see. */
-  private publishedAtPollStart = 0;
+  /** Publishes into the pipeline that no answered poll can have counted yet. */
+  private pending = 0;
+  /** Publishes settled (confirmed or failed) so far: a poll started after a confirm sees its message. */
+  private settledCount = 0;
+  private settledAtPollStart = 0;
+  private settledCounted = 0;
   private deepestPolled: QueueDepth | null = null;
+  private lastAnsweredMs: number;
+  private releasedBlind = false;
 
   /**
    * @param maxReady ready messages in one queue beyond which uploads stop being read (0: never)
    * @param watched queues (unprefixed names) of the pipeline: not the results or the probe queue
+   * @param nowMs the clock (performance.now() by default)
    */
-  constructor(private readonly maxReady: number, private readonly watched: ReadonlySet<string>) {}
+  constructor(private readonly maxReady: number, private readonly watched: ReadonlySet<string>, private readonly nowMs: () => number = () => performance.now()) {
+    this.lastAnsweredMs = nowMs();
+  }
 
   /** True while uploads must not be read. */
   get held(): boolean {
     return this.holding;
   }
 
-  /** The deepest watched queue of the last poll (null before one). */
+  /** The deepest watched queue of the last answered poll (null before one). */
   get deepest(): QueueDepth | null {
     return this.deepestPolled;
+  }
+
+  /** True once, after a release that no answered poll justified (polls failed for BLIND_HOLD_MS). */
+  takeBlindRelease(): boolean {
+    const was = this.releasedBlind;
+    this.releasedBlind = false;
+    return was;
   }
 
   /** The gateway published one message into the pipeline; "hold" means a fresh poll is wanted. */
   publish(): GateVerdict {
     if (this.maxReady === 0) return null;
-    this.published++;
-    if (this.holding || (this.deepestPolled?.messages ?? 0) + this.published <= this.maxReady) return null;
+    this.pending++;
+    if (this.holding || (this.deepestPolled?.messages ?? 0) + this.pending <= this.maxReady) return null;
     this.holding = true;
     return "hold";
   }
 
-  /** A poll of the broker's depths is starting. */
-  pollStarting(): void {
-    this.publishedAtPollStart = this.published;
+  /** One of those publishes was confirmed (or failed): it is in the queues, or never will be. */
+  settled(): void {
+    if (this.maxReady === 0) return;
+    this.settledCount++;
   }
 
-  /** That poll's depths; null (the broker did not answer) changes nothing. */
+  /** A poll of the broker's depths is starting. */
+  pollStarting(): void {
+    this.settledAtPollStart = this.settledCount;
+  }
+
+  /** That poll's depths; null: the broker did not answer, which lets a hold go only once it lasted BLIND_HOLD_MS. */
   polled(depths: readonly QueueDepth[] | null): GateVerdict {
-    if (this.maxReady === 0 || depths === null) return null;
-    // Publishes made while the poll was under way may not be in its depths: they still count.
-    this.published -= Math.min(this.publishedAtPollStart, this.published);
-    this.publishedAtPollStart = 0;
+    if (this.maxReady === 0) return null;
+    if (depths === null) {
+      if (!this.holding || this.nowMs() - this.lastAnsweredMs < BLIND_HOLD_MS) return null;
+      this.holding = false;
+      this.releasedBlind = true;
+      return "release";
+    }
+    this.lastAnsweredMs = this.nowMs();
+    // Publishes confirmed before the poll started are in its depths (or consumed); the rest,
+    // unconfirmed or published since, may not be, and still count.
+    this.pending -= this.settledAtPollStart - this.settledCounted;
+    this.settledCounted = this.settledAtPollStart;
     this.deepestPolled = null;
     for (const d of depths) {
       if (!this.watched.has(d.queue) || d.consumers === 0) continue;
       if (this.deepestPolled === null || d.messages > this.deepestPolled.messages) this.deepestPolled = d;
     }
-    const depth = (this.deepestPolled?.messages ?? 0) + this.published;
+    const depth = (this.deepestPolled?.messages ?? 0) + this.pending;
     if (this.holding && depth <= this.maxReady / 2) {
       this.holding = false;
       return "release";

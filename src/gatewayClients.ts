@@ -98,7 +98,7 @@ export class GatewayClients {
   /** A client connected (the listener's `open`): it is refused, or its handshake deadline runs. */
   accept(socket: Socket<Connection>): void {
     const { limits } = this.deps;
-    const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, limits.maxOutboxBytes), session: null, closed: false, timer: null };
+    const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, limits.maxOutboxBytes), session: null, closed: false, timer: null, readPaused: false };
     socket.data = conn;
     if (this.handshakes >= limits.maxHandshakes) return this.refuseConnection(conn);
     this.handshakes++;

@@ -25,6 +25,8 @@ export interface Connection {
   closed: boolean;
   /** Handshake, then idle-while-uploading deadline. */
   timer: ReturnType<typeof setTimeout> | null;
+  /** True while the gateway does not read it (src/uploadPublisher.ts syncReading). */
+  readPaused: boolean;
 }
 
 /** One client session: its upload's progress and its results on their way back. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeMessage } from "./codec.ts";
 import { CoffeeError } from "./errors.ts";
-import type { Connection, Session } from "./gatewaySession.ts";
+import { uploadOver, type Connection, type Session } from "./gatewaySession.ts";
 import { GatewaySessions, type SessionCounters } from "./gatewaySessions.ts";
 import { GatewayStore } from "./gatewayStore.ts";
 import { GroupCommit } from "./groupCommit.ts";
@@ -31,7 +31,7 @@ function connection(): Connection {
   return { closed: false, session: null, timer: null, writer: { abort() {} }, socket: { pause() {} } } as unknown as Connection;
 }
 
-async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; store?: GatewayStore; paused?: boolean } = {}) {
+async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; store?: GatewayStore } = {}) {
   const store = opts.store ?? (await GatewayStore.open(null));
   const group = new GroupCommit(() => store.commit(), (err) => { throw err; });
   const published: PendingPublish[] = [];
@@ -58,6 +58,7 @@ async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; stor
   /** Resolves once a line containing `text` is logged. */
   const logs = (text: string): Promise<void> => new Promise((seen) => loggedWaiters.push([text, seen]));
   const resent: [string, number][] = [];
+  const synced: string[] = [];
   const counters: SessionCounters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0 };
   const sessions = new GatewaySessions({
     limits: { maxSessions: opts.maxSessions ?? 2, maxInFlight: 8, heartbeatMs: 1000, sessionTtlMs: opts.sessionTtlMs ?? 60_000 },
@@ -71,11 +72,12 @@ async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; stor
       live: true, hasRoom: true, written: 0, ready: async () => {},
       write: (c) => void resent.push([s.id, c.chunk]),
     }) satisfies ResultSink,
-    isPaused: () => opts.paused ?? false,
+    // What the session's upload looked like each time its reading was brought in line.
+    syncReading: (s) => void synced.push(`${s.id} ${uploadOver(s) ? "upload over" : "uploading"}`),
     stopping: () => false,
     storageFailed: (err) => { throw err; },
   });
-  return { sessions, store, group, published, sent, failed, armed, ended, logged, logs, resent, counters };
+  return { sessions, store, group, published, sent, failed, armed, ended, logged, logs, resent, counters, synced };
 }
 
 /** Mark `s`'s upload confirmed and store one last chunk of every query: all it waits for is done. */
@@ -99,16 +101,17 @@ describe("GatewaySessions", () => {
     expect(h.counters).toMatchObject({ sessionsStarted: 1, rejectedFull: 1 });
   });
 
-  test("a session started while uploads are held (the pipeline's backlog) is not read", async () => {
-    const h = await harness({ paused: true });
-    const paused: string[] = [];
-    const conn = { ...connection(), socket: { pause: () => void paused.push("pause") } } as unknown as Connection;
-    h.sessions.start(conn);
-    expect(paused).toEqual(["pause"]);
-    const unheld = await harness();
-    const read: string[] = [];
-    unheld.sessions.start({ ...connection(), socket: { pause: () => void read.push("pause") } } as unknown as Connection);
-    expect(read).toEqual([]);
+  test("a new or resumed connection is read or not as its session's upload stands, known before the check", async () => {
+    const h = await harness();
+    const s = h.sessions.start(connection());
+    expect(h.synced).toEqual([`${s.id} uploading`]);
+    await h.group.now();
+    h.sessions.detach(s);
+    // A client that saw every end-of-stream acked: its upload is over, and it must be read (its resent, its bye).
+    const eos = ENTITIES.map((e) => e);
+    h.sessions.resume(connection(), { t: "resume", v: 6, session: s.id, sent: Object.fromEntries(ENTITIES.map((e) => [e, 0])), eos });
+    expect(h.synced).toEqual([`${s.id} uploading`, `${s.id} upload over`]);
+    h.sessions.stopTimers();
   });
 
   test("a refusal for the limit says how many sessions only wait for their clients to come back", async () => {

@@ -60,8 +60,8 @@ export interface GatewaySessionsDeps {
   newPump(id: string): ResultPump;
   /** Where `s`'s results go while `conn` is its client's connection (src/resultRelay.ts). */
   sinkOf(s: Session, conn: Connection): ResultSink;
-  /** True while `s` is at its share of the in-flight bytes: its connection must not be read. */
-  isPaused(s: Session): boolean;
+  /** Read `s`'s (new) connection or not, as its byte share and the pipeline's backlog say (src/uploadPublisher.ts). */
+  syncReading(s: Session): void;
   /** True once the gateway began shutting down: its log is closed, or closing. */
   stopping(): boolean;
   /** The log failed: the gateway must stop. */
@@ -143,7 +143,7 @@ export class GatewaySessions {
     this.running.set(s.id, s);
     conn.session = s;
     // A new session is at no byte share yet, but the pipeline's backlog may be held.
-    if (this.deps.isPaused(s)) conn.socket.pause();
+    this.deps.syncReading(s);
     counters.sessionsStarted++;
     metrics.sessionsStarted.inc(GATEWAY_STAGE);
     store.open(s.id);
@@ -180,7 +180,6 @@ export class GatewaySessions {
     s.ttlTimer = null;
     s.conn = conn;
     conn.session = s;
-    if (this.deps.isPaused(s)) conn.socket.pause();
     // The client knows what it sent; everything it did not see acknowledged it sends again. Its
     // word replaces what an earlier resume said (a forged one would otherwise stick): an
     // end-of-stream it has no ack for comes again, and a repeated one is dropped downstream.
@@ -191,6 +190,8 @@ export class GatewaySessions {
       s.eosCount.set(e, msg.sent[e] ?? 0);
       s.eosConfirmed.add(e);
     }
+    // Once its upload's state is known: a session past its upload is read whatever the backlog.
+    this.deps.syncReading(s);
     counters.sessionsResumed++;
     // Not done before the client has sent again what it had not seen acknowledged.
     s.awaitingResend = true;

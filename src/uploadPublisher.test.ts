@@ -27,6 +27,7 @@ function harness(limits = { maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchR
   const reads: string[] = [];
   const counters: UploadCounters = { rowsIn: 0, rowsRejected: 0, readPauses: 0, backlogHolds: 0 };
   const wanted: string[] = [];
+  const warnings: string[] = [];
   const session: Session = newSession("s1", new ResultPump(() => { throw new Error("not used"); }, 1000, () => {}));
   const upload = new UploadPublisher({
     limits, transport, counters, metrics: new CoffeeMetrics({ role: "gateway", name: "gateway" }),
@@ -36,10 +37,12 @@ function harness(limits = { maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchR
     sessions: () => [session],
     pipelineQueues: new Set(["filter-year", "agg-q4"]),
     wantDepths: () => void wanted.push("poll"),
+    readAgain: () => void reads.push("deadline afresh"),
+    warn: (m) => void warnings.push(m),
   });
   // Only what the upload path touches: pausing reads, and the decoder's release at the end.
-  session.conn = { socket: { pause: () => reads.push("pause"), resume: () => reads.push("resume") }, decoder: { release: () => {} } } as unknown as Connection;
-  return { upload, session, published, sent, failed, reads, counters, wanted };
+  session.conn = { socket: { pause: () => reads.push("pause"), resume: () => reads.push("resume") }, decoder: { release: () => {} }, closed: false, readPaused: false } as unknown as Connection;
+  return { upload, session, published, sent, failed, reads, counters, wanted, warnings };
 }
 
 /** A stores batch of `names.length` rows (store ids 1..n); a name of "bad" gets a bad id. */
@@ -94,7 +97,7 @@ describe("UploadPublisher", () => {
     expect(h.counters.readPauses).toBe(1);
     for (const p of h.published) p.confirm();
     await settle();
-    expect(h.reads).toEqual(["pause", "resume"]);
+    expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
     expect(h.upload.isPaused(h.session)).toBe(false);
   });
 
@@ -109,11 +112,11 @@ describe("UploadPublisher", () => {
     h.upload.depthsPolled([{ queue: "filter-year", messages: 3, consumers: 1 }]);
     expect(h.reads).toEqual(["pause"]);
     h.upload.depthsPolled([{ queue: "filter-year", messages: 1, consumers: 1 }]);
-    expect(h.reads).toEqual(["pause", "resume"]);
+    expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
     expect(h.upload.isPaused(h.session)).toBe(false);
   });
 
-  test("publishes past the credit the last poll left hold the upload and ask for a fresh poll", () => {
+  test("publishes past the credit the last poll left hold the upload and ask for a fresh poll", async () => {
     const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
     h.upload.depthsPolled([{ queue: "agg-q4", messages: 2, consumers: 1 }]);
     h.upload.batch(h.session, storesBatch(0, ["A"]));
@@ -123,10 +126,28 @@ describe("UploadPublisher", () => {
     h.upload.batch(h.session, storesBatch(2, ["A"]));
     expect(h.reads).toEqual(["pause"]);
     expect(h.wanted).toEqual(["poll"]);
-    // The fresh poll finds the pipeline drained: read again.
+    // Confirmed, then a fresh poll finds the pipeline drained: read again.
+    for (const p of h.published) p.confirm();
+    await settle();
     h.upload.depthsPollStarting();
     h.upload.depthsPolled([{ queue: "agg-q4", messages: 0, consumers: 1 }]);
-    expect(h.reads).toEqual(["pause", "resume"]);
+    expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
+  });
+
+  test("publishes the broker had not confirmed when a poll started still count after it", async () => {
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
+    for (let seq = 0; seq < 5; seq++) h.upload.batch(h.session, storesBatch(seq, ["A"]));
+    expect(h.reads).toEqual(["pause"]);
+    // Not yet in any queue the poll could see: 5 pending against a bound of 4 holds on.
+    h.upload.depthsPollStarting();
+    h.upload.depthsPolled([{ queue: "agg-q4", messages: 0, consumers: 1 }]);
+    expect(h.reads).toEqual(["pause"]);
+    for (const p of h.published) p.confirm();
+    await settle();
+    // Confirmed after that poll began: the next one counts them in its depths.
+    h.upload.depthsPollStarting();
+    h.upload.depthsPolled([{ queue: "agg-q4", messages: 1, consumers: 1 }]);
+    expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
   });
 
   test("released from the backlog, a session still at its byte share stays unread", async () => {
@@ -136,17 +157,20 @@ describe("UploadPublisher", () => {
     while (!h.upload.isPaused(h.session)) h.upload.batch(h.session, storesBatch(seq++, names));
     expect(h.reads).toEqual(["pause"]);
     h.upload.depthsPolled([{ queue: "filter-year", messages: 2000, consumers: 1 }]);
+    expect(h.upload.backlog().held).toBe(true);
     h.upload.depthsPolled([{ queue: "filter-year", messages: 0, consumers: 1 }]);
     // Held and released by the gate, but its confirms are still out: no resume yet.
-    expect(h.reads).toEqual(["pause", "pause"]);
+    expect(h.upload.backlog().held).toBe(false);
+    expect(h.reads).toEqual(["pause"]);
     // Its confirms come while the backlog holds: still not read.
     h.upload.depthsPolled([{ queue: "filter-year", messages: 2000, consumers: 1 }]);
     for (const p of h.published) p.confirm();
     await settle();
-    expect(h.reads).toEqual(["pause", "pause", "pause"]);
+    expect(h.reads).toEqual(["pause"]);
     expect(h.upload.isPaused(h.session)).toBe(true);
+    h.upload.depthsPollStarting();
     h.upload.depthsPolled([{ queue: "filter-year", messages: 0, consumers: 1 }]);
-    expect(h.reads).toEqual(["pause", "pause", "pause", "resume"]);
+    expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
   });
 
   test("a session past its upload is read during a hold (for its bye)", () => {
@@ -156,6 +180,15 @@ describe("UploadPublisher", () => {
     expect(h.upload.backlog().held).toBe(true);
     expect(h.reads).toEqual([]);
     expect(h.upload.isPaused(h.session)).toBe(false);
+  });
+
+  test("an upload that ends during a hold (its last end-of-stream in the same read) is read again, for its bye", async () => {
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 50, consumers: 1 }]);
+    expect(h.reads).toEqual(["pause"]);
+    for (const e of ["stores", "menu_items", "users", "transactions", "transaction_items"] as const) h.upload.eos(h.session, { t: "eos", entity: e, count: 0 });
+    expect(h.upload.backlog().held).toBe(true);
+    expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
   });
 
   test("over a transport that cannot tell queue depths, nothing is ever held", () => {

@@ -7,7 +7,7 @@
  * pipeline's queues bound it too (--max-backlog, src/backlogGate.ts): while one is too deep, no
  * uploading session is read.
  */
-import { BacklogGate, type GateVerdict } from "./backlogGate.ts";
+import { BacklogGate, BLIND_HOLD_MS, type GateVerdict } from "./backlogGate.ts";
 import { BodyArena } from "./bodyArena.ts";
 import { encodeMessage } from "./codec.ts";
 import { parseEntityRows } from "./entityBatch.ts";
@@ -57,6 +57,9 @@ export interface UploadDeps {
   pipelineQueues: ReadonlySet<string>;
   /** Uploads were held on their credit: poll the queue depths now rather than at the next interval. */
   wantDepths(): void;
+  /** `conn` is read again after a pause: its idle deadline starts afresh (time unread is not idleness). */
+  readAgain(conn: Connection): void;
+  warn(message: string): void;
 }
 
 type BatchMessage = Extract<ClientMessage, { t: "batch" }>;
@@ -100,6 +103,26 @@ export class UploadPublisher {
   /** The depths that poll read (null: the broker did not answer). */
   depthsPolled(depths: Parameters<BacklogGate["polled"]>[0]): void {
     this.onGate(this.gate.polled(depths));
+    if (this.gate.takeBlindRelease()) this.deps.warn(`uploads held for the pipeline's backlog are read again: the broker's queue depths could not be read for ${BLIND_HOLD_MS / 1000} s`);
+  }
+
+  /**
+   * Pause or resume reading `s`'s connection so that it matches isPaused(s), whatever changed
+   * (its byte share, the backlog gate, its upload ending, a new connection). Every change goes
+   * through here, so no path can leave a connection paused that nothing would resume.
+   */
+  syncReading(s: Session): void {
+    const conn = s.conn;
+    if (!conn || conn.closed) return;
+    const pause = this.isPaused(s);
+    if (pause === conn.readPaused) return;
+    conn.readPaused = pause;
+    if (pause) {
+      conn.socket.pause();
+    } else {
+      conn.socket.resume();
+      this.deps.readAgain(conn);
+    }
   }
 
   /** Check, type and publish one client batch; acked to the client once confirmed. */
@@ -167,8 +190,12 @@ export class UploadPublisher {
     const sent = s.nextSeq.get(msg.entity) ?? 0;
     if (msg.count !== sent) throw new ProtocolError(`end-of-stream of ${msg.entity} says ${msg.count} batches, ${sent} were sent`);
     s.eosCount.set(msg.entity, msg.count);
-    // Upload over: the connection now only waits for results and needs no batch-sized buffers.
-    if (uploadOver(s)) s.conn?.decoder.release();
+    if (uploadOver(s)) {
+      // Upload over: the connection now only waits for results and needs no batch-sized buffers,
+      // and is read whatever the backlog (its bye).
+      s.conn?.decoder.release();
+      this.syncReading(s);
+    }
     this.publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), () => {
       s.eosConfirmed.add(msg.entity);
       this.deps.send(s.conn, { t: "eos-ack", entity: msg.entity });
@@ -184,6 +211,7 @@ export class UploadPublisher {
     if (verdict === "hold") this.deps.wantDepths();
     const settled = (): void => {
       s.inFlight--;
+      this.gate.settled();
       this.weigh(s, -weight);
     };
     this.deps.transport.publish(key, bytes).then(
@@ -202,22 +230,14 @@ export class UploadPublisher {
   /** Pause or resume reading `s`'s connection as its bytes cross its share. */
   private weigh(s: Session, delta: number): void {
     const verdict = this.budget.weigh(s, delta);
-    if (verdict === "pause") {
-      this.deps.counters.readPauses++;
-      s.conn?.socket.pause();
-    } else if (verdict === "resume" && !this.isPaused(s)) {
-      s.conn?.socket.resume();
-    }
+    if (verdict === "pause") this.deps.counters.readPauses++;
+    if (verdict !== null) this.syncReading(s);
   }
 
   /** Stop or go on reading every uploading session as the backlog gate says. */
   private onGate(verdict: GateVerdict): void {
     if (verdict === null) return;
     if (verdict === "hold") this.deps.counters.backlogHolds++;
-    for (const s of this.deps.sessions()) {
-      if (!s.conn || uploadOver(s)) continue;
-      if (verdict === "hold") s.conn.socket.pause();
-      else if (!this.isPaused(s)) s.conn.socket.resume();
-    }
+    for (const s of this.deps.sessions()) this.syncReading(s);
   }
 }

@@ -42,7 +42,7 @@ async function deepestBacklog(data: string, maxBacklog: number): Promise<{ deepe
   const observe = (): void => {
     for (const [name, q] of broker.queues) if (PIPELINE_QUEUES.has(name.slice(NAMESPACE.length + 1))) deepest = Math.max(deepest, q.messages.length);
   };
-  const cluster = await startInProcessCluster(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxBacklog, backlogPollMs: 5 }), new Map(), (name) => {
+  const cluster = await startInProcessCluster(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxBacklog, backlogPollMs: 50 }), new Map(), (name) => {
     const t = new MemoryTransport(broker, NAMESPACE);
     if (name === "gateway") return decoratedTransport(t, { publish: async (key, body) => { await t.publish(key, body); observe(); } });
     return name.startsWith("agg-") ? t : slowConsumer(t, 4);
