@@ -20,6 +20,7 @@ import { Progress } from "../src/progress.ts";
 import { LogLines, renderFrame, renderSummary, stamp, type EntityView, type ProgressView, type QueryView } from "../src/progressBars.ts";
 import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { RejectReport, rejectReportLines } from "../src/rejectReport.ts";
+import { startedIgnoring } from "../src/ignoredSignal.ts";
 import { ResultFiles } from "../src/resultFiles.ts";
 import { validateDataset } from "../src/datasetCheck.ts";
 import { QUERIES, type Entity, type QueryName } from "../src/schema.ts";
@@ -472,7 +473,10 @@ export const clientCommand: Command = {
     // gateway told, so its slot is free at once; partial files gone).
     const stop = new AbortController();
     const onSignal = (signal: NodeJS.Signals): void => stop.abort(signal);
-    for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
+    // Started under nohup, SIGHUP stays ignored: a closed terminal must not stop it. (SIGINT and
+    // SIGTERM are handled even when ignored, as a script's background job has SIGINT: as every role.)
+    const handled = STOP_SIGNALS.filter((signal) => signal !== "SIGHUP" || !startedIgnoring("SIGHUP"));
+    for (const signal of handled) process.once(signal, onSignal);
     try {
       const outcome = await runClient({ ...cfg, signal: stop.signal });
       for (const line of rejectReportLines(outcome.rejects.files())) process.stderr.write(`${line}\n`);
@@ -490,7 +494,7 @@ export const clientCommand: Command = {
       if (err instanceof CoffeeError && err.code === "INTERRUPTED") return 128 + (SIGNAL_NUMBERS[stop.signal.reason as (typeof STOP_SIGNALS)[number]] ?? 2);
       return exitCodeOf(err);
     } finally {
-      for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+      for (const signal of handled) process.off(signal, onSignal);
       governor.stop();
       health.close();
     }

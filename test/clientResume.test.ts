@@ -10,6 +10,8 @@ import { defaultClientConfig, runClient, type ClientConfig } from "../roles/clie
 import { CoffeeError } from "../src/errors.ts";
 import { encodeFrame, FrameDecoder } from "../src/frame.ts";
 import { generateDataset, parseMonthRange } from "../src/generator.ts";
+import { pingHealth } from "../src/health.ts";
+import { freeUdpPort } from "../src/ports.ts";
 import { decodeClientMessage, encodeProtocol, type ClientMessage, type GatewayMessage } from "../src/protocol.ts";
 import { ENTITIES, QUERIES, queryFileName, type QueryName } from "../src/schema.ts";
 import { coffeeArgv, scratchDirs } from "./harness.ts";
@@ -233,6 +235,27 @@ test("an interrupted client says abort to the gateway, fails INTERRUPTED and lea
     expect(gateway.got.at(-1)).toEqual({ t: "abort" });
     expect(gateway.got.filter((m) => m.t === "abort")).toHaveLength(1);
     expect(readdirSync(out)).toEqual([]);
+  } finally {
+    gateway.stop();
+  }
+});
+
+test("a client started under nohup keeps ignoring SIGHUP (a closed terminal), and still stops at SIGTERM", async () => {
+  const gateway = stallingGateway();
+  const out = scratch("nohup-out");
+  try {
+    const healthPort = await freeUdpPort();
+    const child = Bun.spawn(["nohup", ...coffeeArgv("--role", "client", "--data", data, "--out", out, "--gateway", `127.0.0.1:${gateway.port}`, "--quiet", "--health-port", String(healthPort))], { stdout: "pipe", stderr: "pipe" });
+    await gateway.firstBatch;
+    child.kill("SIGHUP");
+    // Two health round trips through the client's event loop: a SIGHUP handler would have run by then.
+    for (let i = 0; i < 2; i++) expect(await pingHealth("127.0.0.1", healthPort, 5000)).not.toBeNull();
+    child.kill("SIGTERM");
+    const [stderr, exitCode] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+    // Had SIGHUP been taken, it would have come first and named itself.
+    expect(stderr).toContain(`coffee client: INTERRUPTED: interrupted by SIGTERM; session ${SESSION} given up`);
+    expect(exitCode).toBe(143);
+    await gateway.aborted;
   } finally {
     gateway.stop();
   }
