@@ -114,6 +114,13 @@ describe("gateway status", () => {
     expect(text).toMatch(/probe\s+0\s+0 \(the gateway's broker probe: keeps nothing, needs none\)\n/);
     expect(renderStatus({ ...status, openSessions: 0, sessions: [], queues: null })).toContain("sessions: none open\nqueues: unknown");
     expect(text).not.toContain("set aside");
+    expect(text).not.toContain("uploads held");
+    // A gateway holding uploads for the pipeline's backlog says which queue, through JSON as it travels.
+    const detail = JSON.parse(JSON.stringify({ ...status.processes[0]!.detail, backlog: { held: true, deepest: { queue: "filter-year", messages: 40 } } })) as Record<string, unknown>;
+    const held = renderStatus({ ...status, processes: [{ ...status.processes[0]!, detail }] });
+    expect(held).toContain("uploads held: filter-year has 40 messages ready, past the gateway's --max-backlog; uploads are read again once every pipeline queue is down to half of it\n");
+    const released = renderStatus({ ...status, processes: [{ ...status.processes[0]!, detail: { ...detail, backlog: { held: false, deepest: null } } }] });
+    expect(released).not.toContain("uploads held");
     const aside = renderStatus({ ...status, setAside: [{ process: "agg-q3", folder: "agg-q3/corrupt-2026-12-07T04-05-06-789Z", bytes: 3 * 1_048_576 }] });
     expect(aside).toEndWith("set aside: 1 folder(s) of damaged state, kept for a look (README, Troubleshooting); delete each once done\n  agg-q3/corrupt-2026-12-07T04-05-06-789Z (3.0 MB)\n");
   });

@@ -81,6 +81,14 @@ export function sessionsFrom(status: Record<string, unknown>): SessionProgress[]
   });
 }
 
+/** The queue that holds uploads back, from a gateway's health status; null while none does (or it cannot tell). */
+export function backlogHoldFrom(status: Record<string, unknown>): { queue: string; messages: number } | null {
+  const backlog = obj(status.backlog);
+  if (backlog.held !== true) return null;
+  const deepest = obj(backlog.deepest);
+  return { queue: String(deepest.queue ?? "?"), messages: num(deepest.messages) };
+}
+
 /** The queue depths of a gateway's health status; null when it has none (broker unreachable). */
 export function queuesFrom(status: Record<string, unknown>): QueueDepth[] | null {
   if (!Array.isArray(status.queues)) return null;

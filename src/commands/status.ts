@@ -9,7 +9,7 @@ import { readClusterFile, type ClusterProcess } from "../clusterPlan.ts";
 import { gatewayView, leaderOf, pingProcesses, type ProcessStatus } from "../clusterView.ts";
 import type { Command } from "../command.ts";
 import { ConfigError } from "../errors.ts";
-import type { SessionProgress } from "../gatewayStatus.ts";
+import { backlogHoldFrom, type SessionProgress } from "../gatewayStatus.ts";
 import { bool, int, str, type OptionSpec } from "../options.ts";
 import { processRuns } from "../parentWatch.ts";
 import { ENTITIES, QUERIES } from "../schema.ts";
@@ -88,6 +88,9 @@ export function renderStatus(status: ClusterStatus): string {
     };
     out += table(["QUEUE", "MESSAGES", "CONSUMERS"], status.queues.map((q) => [q.queue, String(q.messages), consumers(q)]), "  ");
   }
+  const gateway = status.processes.find((p) => p.role === "gateway" && p.healthy);
+  const hold = gateway ? backlogHoldFrom(gateway.detail) : null;
+  if (hold) out += `uploads held: ${hold.queue} has ${hold.messages} messages ready, past the gateway's --max-backlog; uploads are read again once every pipeline queue is down to half of it\n`;
   if (status.setAside.length > 0) {
     out += `set aside: ${status.setAside.length} folder(s) of damaged state, kept for a look (README, Troubleshooting); delete each once done\n`;
     out += status.setAside.map((f) => `  ${f.folder} (${(f.bytes / 1_048_576).toFixed(1)} MB)\n`).join("");
