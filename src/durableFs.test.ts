@@ -28,7 +28,7 @@ test("a new nested directory: every entry on its path is fsynced, up to its file
   const base = fresh();
   const target = join(base, "a", "b");
   const synced: string[] = [];
-  createDurableDir(target, (d) => synced.push(d));
+  createDurableDir(target, (_fd, d) => synced.push(d));
   expect(statSync(target).isDirectory()).toBe(true);
   expect(synced).toEqual(parentsOnDevice(target));
   expect(synced).toContain(join(base, "a"));
@@ -38,7 +38,7 @@ test("an existing directory is climbed again: a start killed after its mkdir lef
   const base = fresh();
   createDurableDir(join(base, "x"), () => {});
   const synced: string[] = [];
-  createDurableDir(join(base, "x"), (d) => synced.push(d));
+  createDurableDir(join(base, "x"), (_fd, d) => synced.push(d));
   expect(synced[0]).toBe(base);
 });
 
@@ -46,7 +46,7 @@ test("a directory that may not be opened ends the climb; any other failure is th
   const base = fresh();
   const denied = Object.assign(new Error("denied"), { code: "EACCES" });
   const synced: string[] = [];
-  createDurableDir(join(base, "y"), (d) => {
+  createDurableDir(join(base, "y"), (_fd, d) => {
     if (d === dirname(base)) throw denied;
     synced.push(d);
   });

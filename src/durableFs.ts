@@ -14,17 +14,27 @@ export function writeAll(fd: number, bytes: Uint8Array, position?: number): void
   for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position === undefined ? null : position + done);
 }
 
+/** Open the directory `dir`, hand its descriptor to `use`, and close it whatever happens. */
+export function withDirectory(dir: string, use: (fd: number) => void): void {
+  const fd = openSync(dir, "r");
+  try {
+    use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * fsync the directory `dir`, so the renames, new files and removals in it so far survive a
  * crash of the machine. Errors come as the system gave them: callers name what failed.
  */
 export function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  withDirectory(dir, fsyncSync);
+}
+
+/** The error for a failed fsync of `what`: fatal and never retried (the kernel may have dropped the pages it could not write). */
+export function fsyncFailure(what: string, err: unknown): WalError {
+  return new WalError("WAL_FSYNC_FAILED", `fsync of ${what} failed (fatal, not retried): ${errorMessage(err)}`);
 }
 
 /**
@@ -34,15 +44,15 @@ export function fsyncDirectory(dir: string): void {
  * every file written below them since. The climb stops where no directory this process made can
  * be: at the root of `dir`'s filesystem (a volume's mount point; above it, /proc say, a directory
  * fsync may not even be supported), or at a directory it may not open (EACCES, EPERM).
- * `syncDirectory` fsyncs one directory (the log passes its own, which counts and names failures).
+ * `syncDirectory` fsyncs one open directory (the log passes its own syncer, which counts fsyncs).
  */
-export function createDurableDir(dir: string, syncDirectory: (dir: string) => void = fsyncDirectory): void {
+export function createDurableDir(dir: string, syncDirectory: (fd: number, dir: string) => void = (fd) => fsyncSync(fd)): void {
   mkdirSync(dir, { recursive: true });
   const real = realpathSync(dir);
   const device = statSync(real).dev;
   for (let p = real; p !== dirname(p) && statSync(dirname(p)).dev === device; p = dirname(p)) {
     try {
-      syncDirectory(dirname(p));
+      withDirectory(dirname(p), (fd) => syncDirectory(fd, dirname(p)));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EACCES" || code === "EPERM") return;
@@ -57,14 +67,11 @@ export function createDurableDir(dir: string, syncDirectory: (dir: string) => vo
  */
 export function ensureDurableDir(dir: string): void {
   try {
-    createDurableDir(resolve(dir), (d) => {
-      const fd = openSync(d, "r"); // refused (EACCES, EPERM): the climb stops there
+    createDurableDir(resolve(dir), (fd, d) => {
       try {
         fsyncSync(fd);
       } catch (err) {
-        throw new WalError("WAL_FSYNC_FAILED", `fsync of directory ${d} failed (fatal, not retried): ${errorMessage(err)}`);
-      } finally {
-        closeSync(fd);
+        throw fsyncFailure(`directory ${d}`, err);
       }
     });
   } catch (err) {

@@ -52,7 +52,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { createDurableDir, writeAll } from "./durableFs.ts";
+import { createDurableDir, fsyncFailure, withDirectory, writeAll } from "./durableFs.ts";
 import { ConfigError, errorMessage, WalError, type WalErrorCode } from "./errors.ts";
 
 /** Where a Wal lives and how it behaves. */
@@ -218,7 +218,7 @@ function makeSyncer(hook: ((fd: number) => void) | undefined, observe: WalOption
       else if (kind === "records") fdatasyncSync(fd);
       else fsyncSync(fd);
     } catch (err) {
-      throw new WalError("WAL_FSYNC_FAILED", `fsync of ${what} failed (fatal, not retried): ${errorMessage(err)}`);
+      throw fsyncFailure(what, err);
     }
     try {
       observe?.((performance.now() - started) / 1000, kind);
@@ -229,17 +229,12 @@ function makeSyncer(hook: ((fd: number) => void) | undefined, observe: WalOption
 }
 
 function syncDir(dir: string, sync: Syncer): void {
-  const fd = openSync(dir, "r");
-  try {
-    sync(fd, `directory ${dir}`, "directory");
-  } finally {
-    closeSync(fd);
-  }
+  withDirectory(dir, (fd) => sync(fd, `directory ${dir}`, "directory"));
 }
 
 /** Create the log's directory durably (src/durableFs.ts), its fsyncs through the log's own syncer. */
 function ensureDir(dir: string, sync: Syncer): void {
-  createDurableDir(dir, (d) => syncDir(d, sync));
+  createDurableDir(dir, (fd, d) => sync(fd, `directory ${d}`, "directory"));
 }
 
 interface SegmentScan {
