@@ -6,6 +6,7 @@
  */
 import { accessSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { constants as osConstants } from "node:os";
 import type { Command } from "../src/command.ts";
 import { Reconnect } from "../src/clientReconnect.ts";
 import { IdleWatch } from "../src/idleWatch.ts";
@@ -412,9 +413,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   }
 }
 
-/** Signals that give the session up, and their numbers (the exit code is 128 + the number). */
+/** Signals that give the session up (the exit code is 128 + the signal's number). */
 const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-const SIGNAL_NUMBERS: Record<(typeof STOP_SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "data", type: "string", env: "COFFEE_DATA", required: true, help: "dataset folder with transactions/, transaction_items/, users/, stores/, menu_items/" },
@@ -491,7 +491,7 @@ export const clientCommand: Command = {
     } catch (err) {
       process.stderr.write(`coffee client: ${codedMessage(err)}\n`);
       // The shell's convention for a process stopped by a signal: 128 + its number.
-      if (err instanceof CoffeeError && err.code === "INTERRUPTED") return 128 + (SIGNAL_NUMBERS[stop.signal.reason as (typeof STOP_SIGNALS)[number]] ?? 2);
+      if (err instanceof CoffeeError && err.code === "INTERRUPTED") return 128 + (osConstants.signals[stop.signal.reason as (typeof STOP_SIGNALS)[number]] ?? osConstants.signals.SIGINT);
       return exitCodeOf(err);
     } finally {
       for (const signal of handled) process.off(signal, onSignal);

@@ -4,19 +4,20 @@
  * signals. Read from /proc/self/status (Linux); elsewhere nothing is known to be ignored.
  */
 import { readFileSync } from "node:fs";
+import { constants } from "node:os";
 
-/** Signal numbers, as /proc's masks count them (bit n-1 for signal n). */
-const NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+/** A signal's name, as node:os numbers them. */
+type SignalName = keyof typeof constants.signals;
 
-/** True when `signal`'s bit is set in `status`'s SigIgn mask (the text of /proc/<pid>/status). */
-export function ignoredIn(status: string, signal: keyof typeof NUMBERS): boolean {
+/** True when `signal`'s bit (n-1 for signal n) is set in `status`'s SigIgn mask (the text of /proc/<pid>/status). */
+export function ignoredIn(status: string, signal: SignalName): boolean {
   const mask = /^SigIgn:\s*([0-9a-f]+)$/im.exec(status)?.[1];
   if (mask === undefined) return false;
-  return (BigInt(`0x${mask}`) >> BigInt(NUMBERS[signal] - 1)) & 1n ? true : false;
+  return (BigInt(`0x${mask}`) >> BigInt(constants.signals[signal] - 1)) & 1n ? true : false;
 }
 
 /** True when this process was started with `signal` ignored; call before handling it. */
-export function startedIgnoring(signal: keyof typeof NUMBERS): boolean {
+export function startedIgnoring(signal: SignalName): boolean {
   try {
     return ignoredIn(readFileSync("/proc/self/status", "utf8"), signal);
   } catch {
