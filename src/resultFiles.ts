@@ -7,10 +7,9 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { fsyncDirectory } from "./durableFs.ts";
+import { ensureDurableDir, fsyncDirectory, writeAll } from "./durableFs.ts";
 import { CoffeeError, ProtocolError, errorMessage } from "./errors.ts";
 import { QUERIES, queryFileName, type QueryName } from "./schema.ts";
-import { ensureDurableDir, writeAll } from "./durableFs.ts";
 
 interface QueryFile {
   fd: number;
