@@ -45,6 +45,8 @@ export interface ClientConfig {
   reconnectTimeoutMs: number;
   /** How long to keep trying to make the first connection (0 = one attempt). */
   connectRetryMs: number;
+  /** How long to keep asking for a session while the gateway is full (0 = fail at once with SESSION_LIMIT). */
+  waitForSlotMs: number;
   /** Shared secret the gateway requires, if any. */
   token: string | null;
   /** Aborting it (SIGINT, say) gives the session up: INTERRUPTED, and the gateway is told. */
@@ -246,8 +248,32 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   let succeeded = false;
   const { promise: welcomed, resolve: welcome } = Promise.withResolvers<void>();
   let gatewayError = false;
-  /** Why the gateway turned the current connection away (CONNECTION_LIMIT), for the retry's last error. */
+  /** Why the gateway turned the current connection away (CONNECTION_LIMIT, SESSION_LIMIT while waiting), for the retry's last error. */
   let turnedAway: CoffeeError | null = null;
+  /** When the gateway first said it was full (clock reading), while --wait-for-slot-s has us ask again. */
+  let fullSinceMs: number | null = null;
+
+  /**
+   * The gateway is full (its --max-sessions). With --wait-for-slot-s time left, the connection
+   * is closed and a session asked for again after a backoff (the refusal is the retry's last
+   * error); true then. False when there is no wait, or it is spent: the refusal ends the run.
+   */
+  function waitForSlot(message: string): boolean {
+    if (cfg.waitForSlotMs <= 0 || conn === null) return false;
+    const now = performance.now();
+    if (fullSinceMs === null) {
+      fullSinceMs = now;
+      reconnect.waitUntil(now + cfg.waitForSlotMs);
+      progress.note(`${message}; waiting up to ${cfg.waitForSlotMs / 1000} s for a free session slot (--wait-for-slot-s)`);
+    } else if (now - fullSinceMs >= cfg.waitForSlotMs) return false;
+    turnedAway = slotNeverFree(message);
+    conn.close();
+    return true;
+  }
+
+  /** The run's error once waiting for a slot was given up on. */
+  const slotNeverFree = (message: string): CoffeeError =>
+    new CoffeeError("SESSION_LIMIT", `${message}; no slot came free within --wait-for-slot-s ${cfg.waitForSlotMs / 1000}`);
 
   function onMessage(msg: GatewayMessage): void {
     brokerHeld = msg.t === "heartbeat" && msg.brokerHeld === true;
@@ -273,6 +299,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         }
         session = msg.session;
         sessionStarted = performance.now();
+        if (fullSinceMs !== null) progress.note(`session ${session}: a slot came free after ${((sessionStarted - fullSinceMs) / 1000).toFixed(1)} s of waiting`);
         results = new ResultFiles(cfg.outDir, msg.session);
         welcome();
         return;
@@ -329,8 +356,10 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
           conn.close();
           return;
         }
+        // Full, and waiting for a slot: asked again later. A refusal after the wait is the run's end, saying so.
+        if (msg.code === "SESSION_LIMIT" && session === null && waitForSlot(msg.message)) return;
         gatewayError = true;
-        return settle.reject(new CoffeeError(msg.code, msg.message));
+        return settle.reject(msg.code === "SESSION_LIMIT" && fullSinceMs !== null ? slotNeverFree(msg.message) : new CoffeeError(msg.code, msg.message));
     }
   }
 
@@ -431,6 +460,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { ...HEALTH_HOST_OPTION, default: "127.0.0.1" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret the gateway requires (file: first line)" },
   { name: "connect-retry-s", type: "int", env: "COFFEE_CONNECT_RETRY_S", default: 10, min: 0, max: 3600, help: "keep trying the first connection this long (a gateway may be restarting)" },
+  { name: "wait-for-slot-s", type: "int", env: "COFFEE_WAIT_FOR_SLOT_S", default: 0, min: 0, max: 86_400, help: "when the gateway is full (SESSION_LIMIT, its --max-sessions), keep asking for a session this long, every few seconds, instead of failing at once (0 = fail at once); waiting clients are not served in any order" },
   { name: "reconnect-timeout-s", type: "int", env: "COFFEE_RECONNECT_TIMEOUT_S", default: 120, min: 1, max: 86_400, help: "keep trying to resume the session this long after losing the gateway" },
   { name: "progress-ms", type: "int", env: "COFFEE_PROGRESS_MS", default: 5000, min: 50, max: 3_600_000, help: "interval of progress lines when not on a TTY" },
   // The client is checked by the timer only, and its heap holds parse buffers: a higher limit.
@@ -448,6 +478,7 @@ export function clientConfig(values: OptionValues): ClientConfig {
     progressMs: int(values, "progress-ms"),
     reconnectTimeoutMs: int(values, "reconnect-timeout-s") * 1000,
     connectRetryMs: int(values, "connect-retry-s") * 1000,
+    waitForSlotMs: int(values, "wait-for-slot-s") * 1000,
     token: optStr(values, "token") ?? null,
   };
 }

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { Reconnect, type ReconnectOptions } from "./clientReconnect.ts";
+import { Reconnect, SLOT_POLL_CAP_MS, type ReconnectOptions } from "./clientReconnect.ts";
 import { CoffeeError } from "./errors.ts";
 
 /** A connection that knows whether it was closed. */
@@ -144,6 +144,30 @@ test("before a welcome, a coded error the last attempt met is the run's; in a se
     ["CONNECTION_LOST", "lost the gateway and could not resume session s7 within 5 s: cannot reach the gateway at gateway:9000: refused"],
   ]);
   expect(during.h.caps.every((cap) => cap === 5000)).toBe(true);
+});
+
+test("waiting for a free slot keeps the budget before a welcome open until the wait's deadline, asking at most every SLOT_POLL_CAP_MS; the give-up is the refusal", async () => {
+  const { h, reconnect } = harness();
+  await reconnect.connectAgain(null, true);
+  // The gateway is full: the client waits until 20 000, far past --connect-retry-s (1000).
+  const full = new CoffeeError("SESSION_LIMIT", "server full: 1 of 1 sessions in use");
+  reconnect.waitUntil(20_000);
+  while (h.failures.length === 0) await reconnect.connectAgain(full);
+  expect(h.caps.every((cap) => cap === SLOT_POLL_CAP_MS)).toBe(true);
+  // Asked again at every backoff until the deadline, then given up with the gateway's own words.
+  expect(h.opens).toEqual(Array.from({ length: 68 }, (_, i) => i * 300));
+  expect(h.failures).toEqual([full]);
+
+  // A welcome ends the wait: the next drop before a session has the plain budget again.
+  const welcomed = harness();
+  await welcomed.reconnect.connectAgain(null, true);
+  welcomed.reconnect.waitUntil(20_000);
+  await welcomed.reconnect.connectAgain(full);
+  welcomed.reconnect.welcomed();
+  welcomed.h.t = 30_000;
+  await welcomed.reconnect.connectAgain(new Error("reset"));
+  expect(welcomed.h.log.at(-2)).toBe("connecting (reset) until 31000");
+  expect(welcomed.h.caps.at(-1)).toBe(2000);
 });
 
 test("after the run's end no attempt is made, and a connection that opens late is closed, not used", async () => {

@@ -43,7 +43,16 @@ interface RetryBudget {
   deadline: number;
   attempt: number;
   lastError: string;
+  /** Longest wait between attempts (about: jittered). */
+  capMs: number;
 }
+
+/** Longest wait between attempts before a welcome: a gateway restarting is back within seconds. */
+const CONNECT_BACKOFF_CAP_MS = 2000;
+/** Longest wait between attempts to resume a session. */
+const RESUME_BACKOFF_CAP_MS = 5000;
+/** Longest wait between attempts while the gateway is full (--wait-for-slot-s): every ask costs it a line of work. */
+export const SLOT_POLL_CAP_MS = 5000;
 
 /**
  * Connects, and connects again after a drop, within one retry budget: --connect-retry-s before
@@ -76,6 +85,18 @@ export class Reconnect<C extends { close(): void }> {
     this.budget = null;
   }
 
+  /**
+   * The gateway is full and the client waits for a free slot until `deadlineMs` (on the
+   * clock's time): the budget before a welcome runs until then at least, and asks for a
+   * session at most every SLOT_POLL_CAP_MS or so. Called on the refused connection, before it
+   * is closed; the next welcome ends the wait like any budget.
+   */
+  waitUntil(deadlineMs: number): void {
+    this.budget ??= { deadline: deadlineMs, attempt: 0, lastError: "connection closed", capMs: SLOT_POLL_CAP_MS };
+    this.budget.deadline = Math.max(this.budget.deadline, deadlineMs);
+    this.budget.capMs = SLOT_POLL_CAP_MS;
+  }
+
   /** The run ended: no more attempts, and a connection that opens late is closed. */
   stop(): void {
     this.ended = true;
@@ -97,7 +118,9 @@ export class Reconnect<C extends { close(): void }> {
 
   private async connectWithin(cause: Error | null, first: boolean): Promise<void> {
     const session = this.o.session();
-    this.budget ??= { deadline: this.clock.now() + (session ? this.o.reconnectTimeoutMs : this.o.connectRetryMs), attempt: 0, lastError: "connection closed" };
+    this.budget ??= session
+      ? { deadline: this.clock.now() + this.o.reconnectTimeoutMs, attempt: 0, lastError: "connection closed", capMs: RESUME_BACKOFF_CAP_MS }
+      : { deadline: this.clock.now() + this.o.connectRetryMs, attempt: 0, lastError: "connection closed", capMs: CONNECT_BACKOFF_CAP_MS };
     const r = this.budget;
     if (cause) r.lastError = cause.message;
     this.o.connecting(r.lastError, r.deadline);
@@ -106,7 +129,7 @@ export class Reconnect<C extends { close(): void }> {
       // Checked before each attempt, not only after failed ones: connects that succeed and are
       // closed before a welcome use up the budget too.
       if (r.attempt > 0 && this.clock.now() >= r.deadline) return this.giveUp(r, lastFailure);
-      if (!first || r.attempt > 0) await this.clock.sleep(this.backoffMs(r.attempt, this.o.session() ? 5000 : 2000));
+      if (!first || r.attempt > 0) await this.clock.sleep(this.backoffMs(r.attempt, r.capMs));
       r.attempt++;
       if (this.ended) return;
       try {

@@ -42,7 +42,7 @@ function harness(limits: Partial<GatewayClientLimits> = {}) {
   const checked: number[] = [];
   const storageFailures: unknown[] = [];
   const counters: GatewayClientCounters = { refusedHandshakes: 0 };
-  const state = { paused: false, halted: false, resumeFails: false, holds: true, sessions: 0, eos: (_s: Session): void => {} };
+  const state = { paused: false, halted: false, resumeFails: false, holds: true, full: false, sessions: 0, eos: (_s: Session): void => {} };
   /** Session failures kept for a later resume, as `id CODE`. */
   const kept: string[] = [];
   const attach = (conn: Connection): Session => {
@@ -58,7 +58,10 @@ function harness(limits: Partial<GatewayClientLimits> = {}) {
     counters,
     governor: { check: (bytes) => void checked.push(bytes ?? -1) },
     sessions: {
-      start: attach,
+      start: (conn) => {
+        if (state.full) throw new CoffeeError("SESSION_LIMIT", "server full: 1 of 1 sessions in use");
+        return attach(conn);
+      },
       resume: (conn) => {
         attach(conn);
         // Attached, then failed (a resume whose resends do not add up, say).
@@ -101,6 +104,25 @@ beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
 
 describe("GatewayClients", () => {
+  test("hellos refused for --max-sessions are each told SESSION_LIMIT, and logged at most once a minute with how many", () => {
+    const h = harness();
+    h.state.full = true;
+    const first = h.connectSession();
+    expect(h.errorsTo(first)).toEqual(["SESSION_LIMIT server full: 1 of 1 sessions in use"]);
+    expect(h.warned).toEqual(["refusing a new session: SESSION_LIMIT server full: 1 of 1 sessions in use"]);
+    // Clients waiting for a slot ask again every few seconds: each is told, the log is not.
+    jest.advanceTimersByTime(REFUSAL_LOG_MS - 1);
+    const again = [h.connectSession(), h.connectSession()];
+    for (const s of again) expect(h.errorsTo(s)).toEqual(["SESSION_LIMIT server full: 1 of 1 sessions in use"]);
+    expect(h.warned).toHaveLength(1);
+    jest.advanceTimersByTime(1);
+    h.connectSession();
+    expect(h.warned).toEqual([
+      "refusing a new session: SESSION_LIMIT server full: 1 of 1 sessions in use",
+      "refusing a new session: SESSION_LIMIT server full: 1 of 1 sessions in use (3 refused since the last such line, which is said at most once a minute)",
+    ]);
+  });
+
   test("over --max-handshakes a connection is told CONNECTION_LIMIT, does not count, and is let go after its linger", () => {
     // Handshakes that outlast the minute below.
     const h = harness({ handshakeTimeoutMs: 10 * REFUSAL_LOG_MS });

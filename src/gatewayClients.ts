@@ -87,6 +87,12 @@ export class GatewayClients {
   private handshakes = 0;
   /** When refused connections were last logged: a flood of them is said once a minute, not once each. */
   private refusalToldMs = -Infinity;
+  /**
+   * When a hello refused for --max-sessions was last logged, and how many were refused since:
+   * clients waiting for a slot (the client's --wait-for-slot-s) ask again every few seconds.
+   */
+  private fullToldMs = -Infinity;
+  private fullUntold = 0;
 
   constructor(private readonly deps: GatewayClientsDeps) {}
 
@@ -144,7 +150,8 @@ export class GatewayClients {
     // Anything not raised on purpose is our fault, not the client's: said so, with the stack in our log.
     const code = err instanceof CoffeeError ? err.code : "INTERNAL";
     if (code === "INTERNAL") log.error(`internal error on a client connection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
+    if (code === "SESSION_LIMIT") this.tellFull(errorMessage(err));
+    else log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
     this.deps.send(conn, { t: "error", code, message: errorMessage(err) });
     // A client dropped for reading nothing would not read the error either: cut off at once.
     if (code === "CLIENT_TOO_SLOW") conn.writer.abort();
@@ -154,6 +161,17 @@ export class GatewayClients {
     const s = conn.session;
     if (s && !s.done) sessions.purge(s, `${code}: ${errorMessage(err)}`);
     this.endConnection(conn);
+  }
+
+  /** Log a hello refused for --max-sessions: the first at once, then at most one line a minute saying how many. */
+  private tellFull(reason: string): void {
+    this.fullUntold++;
+    const now = performance.now();
+    if (now - this.fullToldMs < REFUSAL_LOG_MS) return;
+    const more = this.fullUntold > 1 ? ` (${this.fullUntold} refused since the last such line, which is said at most once a minute)` : "";
+    this.fullToldMs = now;
+    this.fullUntold = 0;
+    this.deps.log.warn(`refusing a new session: SESSION_LIMIT ${reason}${more}`);
   }
 
   /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */

@@ -265,6 +265,45 @@ test("a client turned away for --max-handshakes tries again within --connect-ret
   }
 });
 
+test("with --wait-for-slot-s a client refused for --max-sessions asks again past --connect-retry-s, and its session completes once a slot is free", async () => {
+  const broker = new MemoryBroker();
+  const cluster = await startInProcessCluster(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxSessions: 1 }), new Map(), () => new MemoryTransport(broker, "slotwait"), true, "fused", undefined, () => QUIET);
+  const gateway = cluster.roles.find((r) => r.role === "gateway")!.instance;
+  const refusals = (): number => Number(gateway.status().rejectedFull);
+  const data = tempDir("slotdata");
+  const out = tempDir("slotout");
+  try {
+    await generateDataset({ out: data, seed: 6, months: parseMonthRange("2024-01..2024-01"), transactionsPerMonth: 200, users: 50, stores: 10, menuItems: 8 });
+    // Holds the one slot until it gives its session up.
+    const holder = await openRaw(cluster.gatewayPort());
+    holder.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    expect(await holder.next("welcome")).toMatchObject({ t: "welcome", resumed: false });
+    // One connect attempt only: asking again is the wait's doing, not the connect budget's.
+    const run = runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: cluster.gatewayPort(), quiet: true, connectRetryMs: 0, waitForSlotMs: 60_000 }));
+    while (refusals() < 2) await Bun.sleep(20);
+    holder.send(frame({ t: "abort" }));
+    const r = await run;
+    expect(readResults(r.dir)).toEqual((await computeReference(data)).queries);
+    holder.end();
+
+    // A wait that is spent ends the run with the gateway's refusal, saying how long it waited.
+    const blocker = await openRaw(cluster.gatewayPort());
+    blocker.send(frame({ t: "hello", v: PROTOCOL_VERSION }));
+    expect(await blocker.next("welcome")).toMatchObject({ t: "welcome", resumed: false });
+    const before = refusals();
+    const given = await runClient(defaultClientConfig({ dataDir: data, outDir: out, host: "127.0.0.1", port: cluster.gatewayPort(), quiet: true, connectRetryMs: 0, waitForSlotMs: 1000 })).then(() => null, (e: unknown) => e);
+    expect(given).toBeInstanceOf(CoffeeError);
+    expect((given as CoffeeError).code).toBe("SESSION_LIMIT");
+    expect((given as CoffeeError).message).toMatch(/^server full: 1 of 1 sessions in use .*; no slot came free within --wait-for-slot-s 1$/);
+    expect(refusals() - before).toBeGreaterThanOrEqual(2);
+    blocker.end();
+  } finally {
+    await cluster.shutdown();
+    rmSync(data, { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
 test("a client gone before its welcome frees its session slot at once; one gone after keeps it for a resume", async () => {
   // The welcome leaves after the commit that logs the session: hold that commit until the
   // gateway has seen the client go, so the close comes first whatever the event loop's order.
