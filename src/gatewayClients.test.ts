@@ -109,7 +109,7 @@ describe("GatewayClients", () => {
     h.state.full = true;
     const first = h.connectSession();
     expect(h.errorsTo(first)).toEqual(["SESSION_LIMIT server full: 1 of 1 sessions in use"]);
-    expect(h.warned).toEqual(["refusing a new session: SESSION_LIMIT server full: 1 of 1 sessions in use"]);
+    expect(h.warned).toEqual(["closing connection: SESSION_LIMIT server full: 1 of 1 sessions in use"]);
     // Clients waiting for a slot ask again every few seconds: each is told, the log is not.
     jest.advanceTimersByTime(REFUSAL_LOG_MS - 1);
     const again = [h.connectSession(), h.connectSession()];
@@ -118,8 +118,8 @@ describe("GatewayClients", () => {
     jest.advanceTimersByTime(1);
     h.connectSession();
     expect(h.warned).toEqual([
-      "refusing a new session: SESSION_LIMIT server full: 1 of 1 sessions in use",
-      "refusing a new session: SESSION_LIMIT server full: 1 of 1 sessions in use (3 refused since the last such line, which is said at most once a minute)",
+      "closing connection: SESSION_LIMIT server full: 1 of 1 sessions in use",
+      "closing connection: SESSION_LIMIT server full: 1 of 1 sessions in use (3 connections closed for SESSION_LIMIT since the last such line, which is said at most once a minute)",
     ]);
   });
 
@@ -240,14 +240,28 @@ describe("GatewayClients", () => {
     expect(h.purged).toHaveLength(1);
   });
 
-  test("no hello within the handshake timeout is HANDSHAKE_TIMEOUT", () => {
+  test("no hello within the handshake timeout is HANDSHAKE_TIMEOUT, logged at most once a minute (port scanners come in numbers)", () => {
     const h = harness();
     const socket = h.connect();
     jest.advanceTimersByTime(LIMITS.handshakeTimeoutMs - 1);
     expect(h.sent).toEqual([]);
     jest.advanceTimersByTime(1);
-    expect(h.errorsTo(socket)).toEqual([`HANDSHAKE_TIMEOUT no hello within ${LIMITS.handshakeTimeoutMs} ms`]);
+    const told = `HANDSHAKE_TIMEOUT no hello within ${LIMITS.handshakeTimeoutMs} ms`;
+    expect(h.errorsTo(socket)).toEqual([told]);
     expect(h.connections.handshaking).toBe(0);
+    expect(h.warned).toEqual([`closing connection: ${told}`]);
+    const more = [h.connect(), h.connect()];
+    jest.advanceTimersByTime(LIMITS.handshakeTimeoutMs);
+    for (const s of more) expect(h.errorsTo(s)).toEqual([told]);
+    expect(h.warned).toHaveLength(1);
+    jest.advanceTimersByTime(REFUSAL_LOG_MS);
+    h.connect();
+    jest.advanceTimersByTime(LIMITS.handshakeTimeoutMs);
+    expect(h.warned.at(-1)).toBe(`closing connection: ${told} (3 connections closed for HANDSHAKE_TIMEOUT since the last such line, which is said at most once a minute)`);
+    // Other failures are each said.
+    const bad = h.connect();
+    h.connections.received(bad.socket, new Uint8Array([0, 0, 0, 2, 0xc1, 0xc1]));
+    expect(h.warned).toHaveLength(3);
   });
 
   test("a client not read because its session is paused is not CLIENT_IDLE; once read again, silence is", () => {

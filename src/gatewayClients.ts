@@ -30,6 +30,13 @@ export const HANDSHAKE_FRAME_BYTES = 8 * 1024;
 /** How often connections refused for --max-handshakes are logged while they go on. */
 export const REFUSAL_LOG_MS = 60_000;
 
+/**
+ * Connection failures logged at most once a minute, with a count: each is routine and may come
+ * in numbers. SESSION_LIMIT: clients waiting for a slot (--wait-for-slot-s) ask again every few
+ * seconds. HANDSHAKE_TIMEOUT: port scanners and health probes that connect and say nothing.
+ */
+const QUIETED_CODES: ReadonlySet<string> = new Set(["SESSION_LIMIT", "HANDSHAKE_TIMEOUT"]);
+
 /** How long a refused connection is left for its client to hang up (see refuseConnection). */
 export const REFUSED_LINGER_MS = 1_000;
 
@@ -87,12 +94,8 @@ export class GatewayClients {
   private handshakes = 0;
   /** When refused connections were last logged: a flood of them is said once a minute, not once each. */
   private refusalToldMs = -Infinity;
-  /**
-   * When a hello refused for --max-sessions was last logged, and how many were refused since:
-   * clients waiting for a slot (the client's --wait-for-slot-s) ask again every few seconds.
-   */
-  private fullToldMs = -Infinity;
-  private fullUntold = 0;
+  /** Per code of QUIETED_CODES: when a connection failed for it was last logged, and how many failed for it since. */
+  private readonly quieted = new Map<string, { toldMs: number; untold: number }>();
 
   constructor(private readonly deps: GatewayClientsDeps) {}
 
@@ -150,8 +153,9 @@ export class GatewayClients {
     // Anything not raised on purpose is our fault, not the client's: said so, with the stack in our log.
     const code = err instanceof CoffeeError ? err.code : "INTERNAL";
     if (code === "INTERNAL") log.error(`internal error on a client connection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    if (code === "SESSION_LIMIT") this.tellFull(errorMessage(err));
-    else log.warn(`closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`);
+    const closing = `closing connection${conn.session ? ` of session ${conn.session.id}` : ""}: ${code} ${errorMessage(err)}`;
+    if (QUIETED_CODES.has(code)) this.tellQuieted(code, closing);
+    else log.warn(closing);
     this.deps.send(conn, { t: "error", code, message: errorMessage(err) });
     // A client dropped for reading nothing would not read the error either: cut off at once.
     if (code === "CLIENT_TOO_SLOW") conn.writer.abort();
@@ -163,15 +167,17 @@ export class GatewayClients {
     this.endConnection(conn);
   }
 
-  /** Log a hello refused for --max-sessions: the first at once, then at most one line a minute saying how many. */
-  private tellFull(reason: string): void {
-    this.fullUntold++;
+  /** Log `line` for a connection failed for `code` (one of QUIETED_CODES): the first at once, then at most one line a minute saying how many. */
+  private tellQuieted(code: string, line: string): void {
+    const q = this.quieted.get(code) ?? { toldMs: -Infinity, untold: 0 };
+    this.quieted.set(code, q);
+    q.untold++;
     const now = performance.now();
-    if (now - this.fullToldMs < REFUSAL_LOG_MS) return;
-    const more = this.fullUntold > 1 ? ` (${this.fullUntold} refused since the last such line, which is said at most once a minute)` : "";
-    this.fullToldMs = now;
-    this.fullUntold = 0;
-    this.deps.log.warn(`refusing a new session: SESSION_LIMIT ${reason}${more}`);
+    if (now - q.toldMs < REFUSAL_LOG_MS) return;
+    const more = q.untold > 1 ? ` (${q.untold} connections closed for ${code} since the last such line, which is said at most once a minute)` : "";
+    q.toldMs = now;
+    q.untold = 0;
+    this.deps.log.warn(`${line}${more}`);
   }
 
   /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
