@@ -4,27 +4,27 @@
  * src/clientReconnect.ts; the watch on a silent gateway src/idleWatch.ts. Here: options, the
  * checks before a session, the progress view, and the gateway's messages.
  */
-import { accessSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import { constants as osConstants } from "node:os";
 import type { Command } from "../src/command.ts";
 import { Reconnect } from "../src/clientReconnect.ts";
 import { IdleWatch } from "../src/idleWatch.ts";
 import { ClientUpload, uploadDataset } from "../src/clientUpload.ts";
-import { CoffeeError, ConfigError, DecodeError, codedMessage, errorMessage, exitCodeOf } from "../src/errors.ts";
+import { ClientProgress } from "../src/clientProgress.ts";
+import { CoffeeError, ConfigError, DecodeError, codedMessage, exitCodeOf } from "../src/errors.ts";
 import { isConnectablePort, splitHostPort } from "../src/hostPort.ts";
 import { GatewayConnection } from "../src/gatewayConnection.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
 import { HEAP_LIMIT_OPTION, startHeapGovernor } from "../src/heapGovernor.ts";
 import { bool, int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { Progress } from "../src/progress.ts";
-import { LogLines, renderFrame, renderSummary, stamp, type EntityView, type ProgressView, type QueryView } from "../src/progressBars.ts";
+import { LogLines, renderFrame, renderSummary, stamp, type ProgressView } from "../src/progressBars.ts";
 import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { RejectReport, rejectReportLines } from "../src/rejectReport.ts";
 import { startedIgnoring } from "../src/ignoredSignal.ts";
 import { ResultFiles } from "../src/resultFiles.ts";
 import { validateDataset } from "../src/datasetCheck.ts";
-import { QUERIES, type Entity, type QueryName } from "../src/schema.ts";
+import { prepareOutDir } from "../src/outDir.ts";
+import type { Entity } from "../src/schema.ts";
 
 /** Client options, compiled. */
 export interface ClientConfig {
@@ -77,52 +77,6 @@ export interface ClientOutcome {
  */
 const SEND_ORDER: readonly Entity[] = ["stores", "menu_items", "users", "transactions", "transaction_items"];
 
-/** A file's size, or null when it cannot be read (progress then shows no percentage for its entity). */
-function statSizeOrNull(path: string): number | null {
-  try {
-    return statSync(path).size;
-  } catch {
-    return null;
-  }
-}
-
-/** Make sure the results can be written before a session starts (not after the upload). */
-function checkOutDir(outDir: string): string[] {
-  const made = missingFolders(resolve(outDir));
-  try {
-    mkdirSync(outDir, { recursive: true });
-    accessSync(outDir, constants.W_OK);
-    return made;
-  } catch (err) {
-    throw new ConfigError(`--out ${outDir}: cannot write results there (${errorMessage(err)})`);
-  }
-}
-
-/** `dir` and those of its ancestors that do not exist yet, deepest first. */
-function missingFolders(dir: string): string[] {
-  const missing: string[] = [];
-  for (let d = dir; !existsSync(d); d = dirname(d)) {
-    missing.push(d);
-    if (dirname(d) === d) break;
-  }
-  return missing;
-}
-
-/**
- * Remove the folders checkOutDir made (`made`, deepest first) while they are empty: a run that
- * never got a session leaves no litter. A folder another client has written into since stays
- * (rmdir refuses a folder that is not empty), and so does every folder above it.
- */
-function removeEmptyOutDir(made: readonly string[]): void {
-  for (const dir of made) {
-    try {
-      rmdirSync(dir);
-    } catch {
-      return;
-    }
-  }
-}
-
 /** Parse `--gateway host:port`. */
 export function parseHostPort(text: string): { host: string; port: number } {
   const address = splitHostPort(text);
@@ -136,37 +90,13 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const emptyFiles: string[] = [];
   const datasetNotes: string[] = [];
   const files = validateDataset(cfg.dataDir, SEND_ORDER, emptyFiles, datasetNotes);
-  const outFoldersMade = checkOutDir(cfg.outDir);
+  const outDir = prepareOutDir(cfg.outDir);
   const rejects = new RejectReport();
   let session: string | null = null;
   let results: ResultFiles | null = null;
-  let rowsSent = 0;
-  /** Rows the reader rejected (field count, quotes, UTF-8): read but never sent. */
-  let rowsRejectedHere = 0;
-  // Rows are not known up front, bytes are: progress is estimated from the files' sizes.
-  const fileSizes = new Map<string, number | null>();
-  const entities = new Map<Entity, EntityView>(SEND_ORDER.map((entity) => {
-    let totalBytes: number | null = 0;
-    for (const file of files.get(entity)!) {
-      const size = statSizeOrNull(file.path);
-      fileSizes.set(file.path, size);
-      totalBytes = totalBytes === null || size === null ? null : totalBytes + size;
-    }
-    return [entity, { name: entity, totalBytes, bytesSent: 0, rowsSent: 0, rowsAcked: 0, rejected: 0, phase: "waiting", startedMs: null, doneMs: null }];
-  }));
-  const queries = new Map<QueryName, QueryView>(QUERIES.map((q) => [q, { name: q, chunks: 0, completeMs: null }]));
-  let sessionStarted = started;
-  /**
-   * The gateway's last word was a heartbeat saying the broker takes no publishes (shown, so a long
-   * wait is explained). Any other word (an ack, a result: the broker took those) or a lost
-   * connection clears it.
-   */
-  let brokerHeld = false;
-  /** The gateway connection was lost mid-session (since, clock reading) and is being resumed until the deadline. */
-  let resuming: { sinceMs: number; deadlineMs: number } | null = null;
-  const view = (): ProgressView => ({ session, startedMs: sessionStarted, entities: [...entities.values()], queries: [...queries.values()], brokerHeld, resuming });
+  const tally = new ClientProgress(files, started, (entity) => upload.eosConfirmed(entity));
   const logLines = new LogLines();
-  const progress = new Progress(!cfg.quiet, { frame: (width, now) => renderFrame(view(), width, now), log: (now) => logLines.next(view(), now) }, { tty: 200, log: cfg.progressMs });
+  const progress = new Progress(!cfg.quiet, { frame: (width, now) => renderFrame(tally.view(), width, now), log: (now) => logLines.next(tally.view(), now) }, { tty: 200, log: cfg.progressMs });
 
   let conn: GatewayConnection | null = null;
   /** The connection the gateway last welcomed us on. */
@@ -178,14 +108,6 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
    */
   const current = (): GatewayConnection | null => (conn !== null && conn === welcomedOn ? conn : null);
   const upload = new ClientUpload(cfg.window, current);
-  /** An entity is done once the gateway confirmed its end of stream and every one of its batches. */
-  const checkDone = (entity: Entity): void => {
-    const e = entities.get(entity)!;
-    if (e.phase === "acking" && upload.eosConfirmed(entity) && e.rowsAcked === e.rowsSent) {
-      e.phase = "done";
-      e.doneMs = performance.now();
-    }
-  };
   /**
    * Silence after which the gateway is taken for lost: at least three of its heartbeat intervals,
    * once its welcome names them. The gateway sent nothing that long, heartbeats included: it is
@@ -230,12 +152,12 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     },
     connecting: (reason, deadlineMs) => {
       // What a lost gateway said about the broker no longer holds.
-      brokerHeld = false;
+      tally.brokerHeld = false;
       // Said at once: between two progress lines a user would otherwise see only a stalled upload.
-      if (session && resuming === null) {
+      if (session && tally.resuming === null) {
         const now = performance.now();
-        resuming = { sinceMs: now, deadlineMs };
-        progress.note(`${stamp(view(), now)}lost the gateway (${reason}); resuming session ${session} within ${Math.round((deadlineMs - now) / 1000)} s`);
+        tally.resuming = { sinceMs: now, deadlineMs };
+        progress.note(`${stamp(tally.view(), now)}lost the gateway (${reason}); resuming session ${session} within ${Math.round((deadlineMs - now) / 1000)} s`);
       }
     },
     failed: (err) => settle.reject(err),
@@ -276,7 +198,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     new CoffeeError("SESSION_LIMIT", `${message}; no slot came free within --wait-for-slot-s ${cfg.waitForSlotMs / 1000}`);
 
   function onMessage(msg: GatewayMessage): void {
-    brokerHeld = msg.t === "heartbeat" && msg.brokerHeld === true;
+    tally.brokerHeld = msg.t === "heartbeat" && msg.brokerHeld === true;
     switch (msg.t) {
       case "heartbeat":
         return;
@@ -289,17 +211,18 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         welcomedOn = conn;
         reconnect.welcomed();
         if (msg.resumed) {
-          if (resuming) {
+          if (tally.resuming) {
             const now = performance.now();
-            progress.note(`${stamp(view(), now)}resumed session ${session} after ${((now - resuming.sinceMs) / 1000).toFixed(1)} s`);
-            resuming = null;
+            progress.note(`${stamp(tally.view(), now)}resumed session ${session} after ${((now - tally.resuming.sinceMs) / 1000).toFixed(1)} s`);
+            tally.resuming = null;
           }
           upload.resend();
           return;
         }
         session = msg.session;
-        sessionStarted = performance.now();
-        if (fullSinceMs !== null) progress.note(`session ${session}: a slot came free after ${((sessionStarted - fullSinceMs) / 1000).toFixed(1)} s of waiting`);
+        tally.session = session;
+        tally.startedMs = performance.now();
+        if (fullSinceMs !== null) progress.note(`session ${session}: a slot came free after ${((tally.startedMs - fullSinceMs) / 1000).toFixed(1)} s of waiting`);
         results = new ResultFiles(cfg.outDir, msg.session);
         welcome();
         return;
@@ -307,25 +230,17 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         const batch = upload.ack(msg.entity, msg.seq);
         if (!batch) return;
         msg.rejected.forEach((line, i) => rejects.add(batch.file, line, msg.reasons?.[i]));
-        const e = entities.get(msg.entity)!;
-        e.rowsAcked += batch.rows;
-        e.rejected += msg.rejected.length;
-        checkDone(msg.entity);
+        tally.acked(msg.entity, batch.rows, msg.rejected.length, performance.now());
         return;
       }
       case "eos-ack":
         upload.eosAck(msg.entity);
-        checkDone(msg.entity);
+        tally.eosAcked(msg.entity, performance.now());
         return;
       case "result":
         if (!results) return settle.reject(new CoffeeError("PROTOCOL_VIOLATION", "result before welcome"));
         try {
-          if (results.add(msg.query, msg.chunk, msg.last, msg.csv)) {
-            const q = queries.get(msg.query)!;
-            q.chunks++;
-            // Chunks may arrive out of order: complete means the file is, not that `last` came.
-            if (q.completeMs === null && !results.missing().includes(msg.query)) q.completeMs = performance.now();
-          }
+          if (results.add(msg.query, msg.chunk, msg.last, msg.csv)) tally.resultChunk(msg.query, !results.missing().includes(msg.query), performance.now());
         } catch (err) {
           settle.reject(err as Error);
         }
@@ -391,40 +306,24 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     await Promise.race([reconnect.connectAgain(null, true), finished]);
     await Promise.race([welcomed, finished]);
     const source = {
-      order: SEND_ORDER, files, fileSizes, batchRows: cfg.batchRows, batchBytes: cfg.batchBytes,
+      order: SEND_ORDER, files, fileSizes: tally.fileSizes, batchRows: cfg.batchRows, batchBytes: cfg.batchBytes,
       reject: (entity: Entity, file: string, line: number, reason: string): void => {
         rejects.add(file, line, reason);
-        entities.get(entity)!.rejected++;
-        rowsRejectedHere++;
+        tally.rejectedHere(entity);
       },
     };
     const send = uploadDataset(source, upload, {
-      started: (entity) => {
-        const e = entities.get(entity)!;
-        e.startedMs = performance.now();
-        e.phase = "sending";
-      },
-      sent: (entity, rows, bytes) => {
-        const e = entities.get(entity)!;
-        rowsSent += rows;
-        e.rowsSent += rows;
-        e.bytesSent = bytes;
-      },
-      ended: (entity) => {
-        const e = entities.get(entity)!;
-        e.phase = "acking";
-        e.bytesSent = e.totalBytes ?? e.bytesSent;
-        checkDone(entity);
-      },
+      started: (entity) => tally.started(entity, performance.now()),
+      sent: (entity, rows, bytes) => tally.sent(entity, rows, bytes),
+      ended: (entity) => tally.ended(entity, performance.now()),
     });
     send.catch((err) => settle.reject(err as Error));
     await finished;
     progress.finish();
-    const final = view();
     succeeded = true;
     return {
-      session: session!, dir: results!.dir, rowsSent, rowsRead: rowsSent + rowsRejectedHere, rejects, seconds: (performance.now() - started) / 1000, emptyFiles, datasetNotes,
-      progress: { ...final, entities: final.entities.map((e) => ({ ...e })), queries: final.queries.map((q) => ({ ...q })) },
+      session: session!, dir: results!.dir, rowsSent: tally.rowsSent, rowsRead: tally.rowsSent + tally.rowsRejectedHere, rejects,
+      seconds: (performance.now() - started) / 1000, emptyFiles, datasetNotes, progress: tally.snapshot(),
     };
   } finally {
     cfg.signal?.removeEventListener("abort", interrupted);
@@ -433,7 +332,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       // after its TTL (unless it ended the session itself), and no partial file stays behind.
       if (session !== null && !gatewayError) current()?.send({ t: "abort" });
       (results as ResultFiles | null)?.discard();
-      if (session === null) removeEmptyOutDir(outFoldersMade);
+      if (session === null) outDir.removeIfUnused();
     }
     end();
     progress.finish();
