@@ -165,3 +165,19 @@ test("a record that passes its CRC but does not read (a bad result cut) is set a
   await got.store.close();
   expect(fds()).toBe(open);
 });
+
+test("the very next snapshot format (3) is refused as a newer version's too, never set aside; an unknown one is WAL_CORRUPT", async () => {
+  const dir = emptyDir();
+  const { wal } = await Wal.open({ dir });
+  await wal.snapshot(new Packr({ useRecords: false }).pack([3, [], []]));
+  await wal.close();
+  const { published, log, transport } = recorder();
+  await expect(recoverAggregatorStore({ dir, query: "q3", reducer: q3Reducer, transport, log })).rejects.toThrow(expect.objectContaining({ code: "CONFIG_INVALID" }));
+  expect(published).toEqual([]);
+
+  const odd = emptyDir();
+  const w2 = (await Wal.open({ dir: odd })).wal;
+  await w2.snapshot(new Packr({ useRecords: false }).pack([0, [], []]));
+  await w2.close();
+  await expect(AggregatorStore.open(odd, q3Reducer)).rejects.toThrow(expect.objectContaining({ code: "WAL_CORRUPT" }));
+});

@@ -282,3 +282,23 @@ test("an aggregator without a spill root remembers no ended session's files (not
   }
   expect(state.filesAwaitingDrop).toBe(0);
 });
+
+test("after a snapshot the count starts again: the next message alone does not snapshot again", async () => {
+  const dir = tempDir();
+  const s = (await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 3 })).store;
+  const msg = (seq: number): Uint8Array => encodeMessage({ kind: "data", session: "A", entity: "transactions", seq, bodyKind: "q3-partial", body: { half: Int32Array.of(20241), store: Int32Array.of(1), cents: Float64Array.of(100) } });
+  for (let seq = 0; seq < 3; seq++) {
+    const raw = msg(seq);
+    s.state.apply(decodeMessage(raw));
+    s.logMessage(raw);
+  }
+  await s.commit();
+  expect(await s.maybeSnapshot()).toBe(true);
+  const raw = msg(3);
+  s.state.apply(decodeMessage(raw));
+  s.logMessage(raw);
+  await s.commit();
+  expect(s.snapshotDue).toBe(false);
+  expect(await s.maybeSnapshot()).toBe(false);
+  await s.close();
+});

@@ -90,3 +90,28 @@ test("a bound of 0 never holds", () => {
   expect(gate.polled([{ queue: "filter-year", messages: 1e6, consumers: 1 }])).toBeNull();
   expect(gate.held).toBe(false);
 });
+
+test("confirms are credited once: later polls do not count the same confirms again", () => {
+  const gate = new BacklogGate(10, WATCHED);
+  for (let i = 0; i < 5; i++) gate.publish();
+  for (let i = 0; i < 5; i++) gate.settled();
+  for (let poll = 0; poll < 3; poll++) {
+    gate.pollStarting();
+    expect(gate.polled([{ queue: "filter-year", messages: 0, consumers: 1 }])).toBeNull();
+  }
+  // Nothing is in flight: the full bound of 10, no more.
+  for (let i = 0; i < 10; i++) expect(gate.publish()).toBeNull();
+  expect(gate.publish()).toBe("hold");
+});
+
+test("the blind-release clock runs from the last answered poll, not from the gate's creation", () => {
+  let now = 0;
+  const gate = new BacklogGate(10, WATCHED, () => now);
+  now = 3 * BLIND_HOLD_MS;
+  expect(gate.polled([{ queue: "filter-year", messages: 50, consumers: 1 }])).toBe("hold");
+  now += 1000;
+  expect(gate.polled(null)).toBeNull();
+  expect(gate.held).toBe(true);
+  now += BLIND_HOLD_MS;
+  expect(gate.polled(null)).toBe("release");
+});

@@ -42,3 +42,8 @@ test("a cut in characters (from an older build's log) cuts where that build did"
   const chunks = [...chunkLines(Array.from({ length: 40 }, () => line), { size: 60, unit: "chars" })];
   expect(chunks[0]).toBe(line.repeat(7));
 });
+
+test("a chunk is cut after the line that brings it exactly to the size (re-cuts after a restart must fall on the same lines)", () => {
+  expect([...chunkLines(["ab", "cd", "ef"], { size: 2, unit: "bytes" })]).toEqual(["ab", "cd", "ef"]);
+  expect([...chunkLines(["a", "b", "c", "d"], { size: 2, unit: "chars" })]).toEqual(["ab", "cd"]);
+});

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Packr } from "msgpackr";
-import { decodeMessage, encodeMessage, isGatewayBound, type BrokerMessage } from "./codec.ts";
+import { decodeMessage, encodeMessage, isGatewayBound, sessionOfUndecodable, type BrokerMessage } from "./codec.ts";
 import { DecodeError } from "./errors.ts";
 import type { TransactionsBody } from "./entityBatch.ts";
 import { packColumn } from "./textColumn.ts";
@@ -127,4 +127,42 @@ describe("codec", () => {
       }
     }
   });
+});
+
+test("every header field is checked: ids, entity, counts past u32, extra elements, field types", () => {
+  const raw = (kind: number, payload: unknown[]): Uint8Array => Uint8Array.from([0xcf, 2, kind, ...new Packr({ useRecords: false, moreTypes: true }).pack(payload)]);
+  const bad: [string, Uint8Array][] = [
+    ["data, extra element", raw(1, ["s1", "transactions", 3, "transactions", tx, "extra"])],
+    ["data, unknown entity", raw(1, ["s1", "coupons", 3, "transactions", tx])],
+    ["eos, extra element", raw(2, ["s1", "users", 1, 0])],
+    ["eos, count past u32", raw(2, ["s1", "users", 2 ** 32])],
+    ["eos, empty session", raw(2, ["", "users", 1])],
+    ["eos, session of 65 chars", raw(2, ["s".repeat(65), "users", 1])],
+    ["purge, reason not a string", raw(3, ["s1", 7])],
+    ["result, last not a boolean", raw(4, ["s1", "q1", 0, 1, "a\n"])],
+  ];
+  for (const [what, bytes] of bad) {
+    let err: unknown = null;
+    try {
+      decodeMessage(bytes);
+    } catch (e) {
+      err = e;
+    }
+    expect([what, err instanceof DecodeError]).toEqual([what, true]);
+  }
+  // The bounds themselves are accepted.
+  expect(decodeMessage(raw(2, ["s".repeat(64), "users", 2 ** 32 - 1]))).toEqual({ kind: "eos", session: "s".repeat(64), entity: "users", count: 2 ** 32 - 1 });
+});
+
+test("sessionOfUndecodable reads the session from a damaged message's envelope, and nothing it cannot trust", () => {
+  const good = encodeMessage({ kind: "eos", session: "abc", entity: "users", count: 1 });
+  const damaged = Uint8Array.from(good);
+  damaged[damaged.length - 1] = 0xc1; // the body no longer decodes
+  expect(sessionOfUndecodable(damaged)).toBe("abc");
+  // A fixarray of 15 elements (0x9f) still has its session read.
+  expect(sessionOfUndecodable(Uint8Array.of(0xcf, 2, 1, 0x9f, 0xa3, 0x61, 0x62, 0x63))).toBe("abc");
+  // A string announcing one byte more than is there.
+  expect(sessionOfUndecodable(Uint8Array.of(0xcf, 2, 1, 0x91, 0xa4, 0x61, 0x62, 0x63))).toBeNull();
+  // Bytes that are not UTF-8.
+  expect(sessionOfUndecodable(Uint8Array.of(0xcf, 2, 1, 0x91, 0xa2, 0xff, 0xfe))).toBeNull();
 });

@@ -362,3 +362,20 @@ describe("Bully election over a simulated network", () => {
     expect(worstConvergenceMs).toBeLessThan(stableMs / 2);
   });
 });
+
+describe("BullyElection timing", () => {
+  test("an answered candidate waits coordinatorTimeoutMs, not leaderTimeoutMs, before electing again", () => {
+    const m = new BullyElection({ heartbeatMs: 100, leaderTimeoutMs: 1000, answerTimeoutMs: 200, coordinatorTimeoutMs: 300, id: 1, peers: [1, 2, 3] }, 0);
+    m.start(0);
+    m.receive({ type: "answer", from: 3, term: 0 }, 10);
+    expect(m.tick(309)).toEqual([]);
+    expect(sends(m.tick(310))).toEqual(["election->2@0", "election->3@0"]);
+  });
+
+  test("ticks come at most half a heartbeat apart (capped at 50 ms, at least 1 ms)", () => {
+    expect(tickIntervalMs(60)).toBe(30);
+    expect(tickIntervalMs(100)).toBe(50);
+    expect(tickIntervalMs(1000)).toBe(50);
+    expect(tickIntervalMs(1)).toBe(1);
+  });
+});

@@ -96,3 +96,41 @@ test("the scanning parsers agree with the regular-expression oracle on 200 000 n
     expect(parseTimestamp(s)).toEqual(oracle.timestamp(s));
   }
 });
+
+test("every (month, day) of leap, century and ordinary years agrees with the oracle, and any non-digit in a digit slot is refused", () => {
+  const pad = (n: number, w: number): string => String(n).padStart(w, "0");
+  for (const year of [1900, 2000, 2023, 2024]) {
+    for (let month = 0; month <= 13; month++) {
+      for (let day = 0; day <= 32; day++) {
+        const s = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`;
+        expect([s, parseDate(s)]).toEqual([s, oracle.date(s)]);
+      }
+    }
+  }
+  expect(parseDate("2000-02-29")).toBe(20000229);
+  expect(parseDate("1900-02-29")).toBeNaN();
+  expect(parseDate("2024-04-31")).toBeNaN();
+  expect(parseDate("2024-11-31")).toBeNaN();
+  // Bytes above '9' (':' is '9' + 1) in each digit slot of a date and of a timestamp.
+  for (const bad of [":", ";", "A", "x"]) {
+    for (const at of [0, 1, 2, 3, 5, 6, 8, 9]) {
+      const d = "2024-01-01".slice(0, at) + bad + "2024-01-01".slice(at + 1);
+      expect([d, parseDate(d)]).toEqual([d, NaN]);
+    }
+    for (const at of [11, 12, 14, 15, 17, 18]) {
+      const t = "2024-01-01 10:00:00".slice(0, at) + bad + "2024-01-01 10:00:00".slice(at + 1);
+      expect([t, parseTimestamp(t)]).toEqual([t, null]);
+    }
+  }
+  for (const t of ["2024-01-01 10:00:60", "2024-01-01 10:60:00", "2024-01-01 10:00x00", "2024-01-01 10x00:00"]) expect([t, parseTimestamp(t)]).toEqual([t, null]);
+  expect(parseTimestamp("2024-01-01 23:59:59")).toEqual({ date: 20240101, seconds: 86399 });
+});
+
+test("ids: the largest id is accepted, one more is not; a trailing point without digits is not a float form", () => {
+  expect(parseId("2147483647")).toBe(2147483647);
+  expect(parseId("2147483647.0")).toBe(2147483647);
+  expect(parseId("2147483648")).toBeNaN();
+  expect(parseId("7.")).toBeNaN();
+  expect(parseCount("7.")).toBeNaN();
+  expect(parseCount("1234567890123456")).toBeNaN();
+});

@@ -180,3 +180,17 @@ test("release lets go of the reused buffer but keeps a partial frame", () => {
   const third = split(frame(3));
   expect(third.buffer).not.toBe(first.buffer);
 });
+
+test("a length with its top bit set (2^31 and up) is FRAME_TOO_LARGE, not a negative size", () => {
+  for (const header of [[0x80, 0, 0, 0], [0xff, 0xff, 0xff, 0xff]]) {
+    const d = new FrameDecoder(1 << 20);
+    let caught: unknown = null;
+    try {
+      take(d, Uint8Array.of(...header, 1, 2, 3, 4, 5, 6, 7, 8));
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(DecodeError);
+    expect((caught as DecodeError).code).toBe("FRAME_TOO_LARGE");
+  }
+});

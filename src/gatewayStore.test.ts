@@ -285,3 +285,23 @@ test("why a session failed is kept across restarts and snapshots until its time 
   expect(third.failure(S1, now)).toMatchObject({ code: "PIPELINE_STALLED" });
   await third.shutdown();
 });
+
+test("a failure with no purge pending survives a snapshot and a restart", async () => {
+  const d = fresh();
+  const now = Date.now();
+  const store = await GatewayStore.open(d);
+  store.open(S1);
+  store.failed(S1, "PIPELINE_FAILED", "agg-q4: boom", now + 60_000);
+  store.close(S1);
+  await store.commit();
+  // Idle (no session, no purge pending): the log is compacted into a snapshot.
+  await store.maybeSnapshot();
+  await store.shutdown();
+  const { wal, recovered } = await Wal.open({ dir: d });
+  expect(recovered.snapshot).not.toBeNull();
+  expect(recovered.recordCount).toBe(0);
+  await wal.close();
+  const again = await GatewayStore.open(d);
+  expect(again.failure(S1, now)).toEqual({ code: "PIPELINE_FAILED", message: "agg-q4: boom", untilMs: now + 60_000 });
+  await again.shutdown();
+});

@@ -268,3 +268,40 @@ describe("HealthSweep: processes found running", () => {
     expect(backend.calls).toHaveLength(2);
   });
 });
+
+describe("HealthSweep: an answer resets the count and the clock", () => {
+  test("misses separated by an answer are not consecutive: not down", async () => {
+    const answering = new Set<string>();
+    const backend = new HeldBackend();
+    const { sweep } = setup(answering, backend);
+    await sweep.round([entry("a")], 1); // miss 1
+    answering.add("a");
+    await sweep.round([entry("a")], 1); // answers
+    answering.delete("a");
+    await sweep.round([entry("a")], 1); // miss 1 again
+    expect(sweep.down.size).toBe(0);
+    expect(backend.calls).toEqual([]);
+  });
+
+  test("silence is measured from the last answer, not from an earlier silence: a briefly slow process is not replaced", async () => {
+    const answering = new Set<string>();
+    const backend = new HeldBackend();
+    const clock = { now: 0 };
+    const { sweep } = setup(answering, backend, clock);
+    answering.add("a");
+    await sweep.round([entry("a")], 1); // answered once: hung after 30 s of silence
+    answering.delete("a");
+    clock.now = 1000;
+    await sweep.round([entry("a")], 1); // silent since 1 s
+    answering.add("a");
+    clock.now = 29_000;
+    await sweep.round([entry("a")], 1); // answers again
+    answering.delete("a");
+    clock.now = 40_000;
+    await sweep.round([entry("a")], 1);
+    clock.now = 41_000;
+    await sweep.round([entry("a")], 1); // down (2 misses), silent for 1 s only
+    expect([...sweep.down]).toEqual(["a"]);
+    expect(backend.replaced).toEqual([false]);
+  });
+});

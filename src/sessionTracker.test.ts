@@ -31,3 +31,27 @@ test("an entity the aggregator does not consume is an INTERNAL error", () => {
     expect((err as InternalError).code).toBe("INTERNAL");
   }
 });
+
+test("export then import keeps every seen batch and every eos: a restored session completes, and its duplicates stay duplicates", () => {
+  const t = new SessionTracker(["transactions", "stores"]);
+  t.markData("transactions", 0);
+  t.markEos("transactions", 2);
+  t.markEos("stores", 0);
+  const back = SessionTracker.import(["transactions", "stores"], t.export());
+  expect(back.summary()).toEqual(t.summary());
+  expect(back.markData("transactions", 0)).toBe("duplicate");
+  expect(back.markData("transactions", 2)).toBe("out-of-range");
+  expect(back.isComplete()).toBe(false);
+  expect(back.markData("transactions", 1)).toBe("new");
+  expect(back.isComplete()).toBe(true);
+});
+
+test("an end of stream that a batch already seen contradicts is an INTERNAL error, never a session complete with a batch missing", () => {
+  const t = new SessionTracker(["users"]);
+  t.markData("users", 0);
+  t.markData("users", 5);
+  expect(() => t.markEos("users", 2)).toThrow(InternalError);
+  expect(t.isComplete()).toBe(false);
+  t.markEos("users", 6);
+  expect(t.isComplete()).toBe(false);
+});

@@ -47,9 +47,18 @@ export class SessionTracker {
     return result;
   }
 
-  /** Record end-of-stream: the entity has exactly `count` batches. */
+  /**
+   * Record end-of-stream: the entity has exactly `count` batches. A batch already seen at or past
+   * `count` contradicts it (the gateway numbers batches 0, 1, 2... without gaps): an
+   * InternalError, so the session fails rather than completing with a batch missing (seen
+   * {0, 5} would count 2 of 2).
+   */
   markEos(entity: Entity, count: number): void {
-    this.entry(entity).expected = count;
+    const p = this.entry(entity);
+    for (const seq of p.seen) {
+      if (seq >= count) throw new InternalError(`end of stream of ${entity} says ${count} batches, but batch #${seq} arrived`);
+    }
+    p.expected = count;
   }
 
   /** True once every needed entity has its end-of-stream and all of its batches. */

@@ -29,3 +29,8 @@ test("a state object using the tag key is refused rather than misread later", ()
   expect(() => stateToPlain({ $map: 1 })).toThrow();
   expect(() => stateToPlain({ $typed: 1 })).toThrow();
 });
+
+test("a typed array snapshots cannot carry back (BigInt64Array, DataView) is refused when written, not misread at recovery", () => {
+  expect(() => stateToPlain({ big: new BigInt64Array(1) })).toThrow();
+  expect(() => stateToPlain(new DataView(new ArrayBuffer(4)))).toThrow();
+});

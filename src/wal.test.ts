@@ -741,3 +741,65 @@ describe("wal: fatal failures", () => {
     expect((await walError(wal.snapshot(Uint8Array.of(1)))).code).toBe("WAL_CLOSED");
   });
 });
+
+describe("wal: recovery boundaries", () => {
+  test("two valid snapshots left by a compaction cut short: the NEWER one is used, the older deleted", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d });
+    await fill(wal, 0, 3);
+    await wal.snapshot(Uint8Array.of(3));
+    const older = readFileSync(join(d, snapshotFileName(3)));
+    await fill(wal, 3, 6);
+    await wal.snapshot(Uint8Array.of(6));
+    await wal.close();
+    // The crash came after the covered segments were deleted, before the older snapshot was.
+    writeFileSync(join(d, snapshotFileName(3)), older);
+    const r = await Wal.open({ dir: d });
+    expect([...r.recovered.snapshot!]).toEqual([6]);
+    expect(r.recovered.recordCount).toBe(0);
+    expect(r.wal.lsn).toBe(6);
+    expect(snapshots(d)).toEqual([snapshotFileName(6)]);
+    await r.wal.close();
+  });
+
+  test("segments overlapping by a single record are WAL_CORRUPT, never a record replayed twice", async () => {
+    const d = fresh();
+    await logOf(d, 3, { segmentBytes: 1 });
+    expect(segments(d)).toEqual([segmentFileName(1), segmentFileName(2), segmentFileName(3)]);
+    // wal-1 now holds records 1 and 2; wal-2 still holds record 2.
+    writeFileSync(join(d, segmentFileName(1)), Buffer.concat([readFileSync(join(d, segmentFileName(1))), readFileSync(join(d, segmentFileName(2)))]));
+    const err = await walError(Wal.open({ dir: d }));
+    expect(err.code).toBe("WAL_CORRUPT");
+    expect(err.message).toContain("overlap");
+  });
+
+  test("after a snapshot, a lost segment holding just the next record is WAL_CORRUPT, not skipped", async () => {
+    const d = fresh();
+    const { wal } = await Wal.open({ dir: d, segmentBytes: 1 });
+    await fill(wal, 0, 5, 1);
+    await wal.snapshot(Uint8Array.of(5));
+    await fill(wal, 5, 8, 1);
+    await wal.close();
+    expect(segments(d)).toEqual([segmentFileName(6), segmentFileName(7), segmentFileName(8)]);
+    rmSync(join(d, segmentFileName(6)));
+    const err = await walError(Wal.open({ dir: d }));
+    expect(err.code).toBe("WAL_CORRUPT");
+    expect(err.message).toContain("starts at lsn 7: records");
+  });
+
+  test("a damaged snapshot one record past the log's end is WAL_CORRUPT: that record is nowhere else", async () => {
+    const src = fresh();
+    const w = (await Wal.open({ dir: src })).wal;
+    await fill(w, 0, 4);
+    await w.snapshot(Uint8Array.of(4));
+    await w.close();
+    const snap = readFileSync(join(src, snapshotFileName(4)));
+    snap[snap.length - 1]! ^= 1;
+    const d = fresh();
+    await logOf(d, 3);
+    writeFileSync(join(d, snapshotFileName(4)), snap);
+    const err = await walError(Wal.open({ dir: d }));
+    expect(err.code).toBe("WAL_CORRUPT");
+    expect(err.message).toContain("records 4..4 it held are nowhere else");
+  });
+});
