@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import {
+  appendFileSync,
   cpSync,
   existsSync,
   fstatSync,
@@ -283,6 +284,66 @@ describe("wal: directory entries (a start or rollover killed before its director
     // x's entry is in real/, which the path as written never names.
     expect(synced).toContain(join(d, "real", "x"));
     expect(synced).toContain(join(d, "real"));
+  });
+
+  test("a snapshot's file is fsynced before its rename, and the folder after the rename and before the covered segments go; a new segment's entry before records go into it", async () => {
+    const d = realpathSync(fresh());
+    /** At each fsync: what was synced, and the folder's files with their sizes at that moment. */
+    const seen: { path: string; files: Record<string, number> }[] = [];
+    const fsync = (fd: number): void => {
+      const files = Object.fromEntries(readdirSync(d).map((n) => [n, statSync(join(d, n)).size]));
+      seen.push({ path: readlinkSync(`/proc/self/fd/${fd}`), files });
+      fsyncSync(fd);
+    };
+    const { wal } = await Wal.open({ dir: d, fsync, segmentBytes: 64 });
+    await fill(wal, 0, 10);
+    const segmentsBefore = segments(d);
+    expect(segmentsBefore.length).toBeGreaterThan(1);
+    // Every segment's entry was fsynced while the segment was still empty.
+    for (const name of segmentsBefore) expect(seen.some((e) => e.path === d && e.files[name] === 0)).toBe(true);
+    seen.length = 0;
+    await wal.snapshot(Uint8Array.of(10));
+    const name = snapshotFileName(10);
+    const tmpSync = seen.findIndex((e) => e.path === join(d, `${name}.tmp`));
+    expect(tmpSync).toBeGreaterThanOrEqual(0);
+    expect(seen[tmpSync]!.files[name]).toBeUndefined();
+    // The rename made durable while every segment it covers is still there: a power loss can
+    // keep the deletes only after the snapshot's entry is on disk.
+    const renameDurable = seen.findIndex((e) => e.path === d && name in e.files);
+    expect(renameDurable).toBeGreaterThan(tmpSync);
+    for (const seg of segmentsBefore) expect(seg in seen[renameDurable]!.files).toBe(true);
+    // And the deletes are made durable too.
+    expect(seen.at(-1)).toMatchObject({ path: d });
+    expect(Object.keys(seen.at(-1)!.files)).toEqual([name]);
+    await wal.close();
+  });
+
+  test("recovery fsyncs the snapshot it uses before deleting what it covers, and the last segment once its torn tail is cut", async () => {
+    const d = realpathSync(fresh());
+    const first = (await Wal.open({ dir: d, segmentBytes: 64 })).wal;
+    await fill(first, 0, 5);
+    const covered = segments(d)[0]!;
+    const coveredBytes = readFileSync(join(d, covered));
+    await first.snapshot(Uint8Array.of(5));
+    await fill(first, 5, 8, 1);
+    await first.close();
+    // A compaction killed before its deletes left a covered segment; a write killed midway a torn tail.
+    writeFileSync(join(d, covered), coveredBytes);
+    const last = segments(d).at(-1)!;
+    const validBytes = statSync(join(d, last)).size;
+    appendFileSync(join(d, last), Uint8Array.of(1, 2, 3));
+    const seen: { path: string; files: Record<string, number> }[] = [];
+    const fsync = (fd: number): void => {
+      seen.push({ path: readlinkSync(`/proc/self/fd/${fd}`), files: Object.fromEntries(readdirSync(d).map((n) => [n, statSync(join(d, n)).size])) });
+      fsyncSync(fd);
+    };
+    const { wal, recovered } = await Wal.open({ dir: d, fsync });
+    expect(recovered.truncatedBytes).toBe(3);
+    const snapshotSync = seen.findIndex((e) => e.path === join(d, snapshotFileName(5)));
+    expect(snapshotSync).toBeGreaterThanOrEqual(0);
+    expect(covered in seen[snapshotSync]!.files).toBe(true);
+    expect(seen.some((e) => e.path === join(d, last) && e.files[last] === validBytes)).toBe(true);
+    await wal.close();
   });
 
   test("the log folder is fsynced at every open, not only when recovery deleted something: a segment a killed rollover made is made durable", async () => {
