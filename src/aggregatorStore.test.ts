@@ -302,3 +302,28 @@ test("after a snapshot the count starts again: the next message alone does not s
   expect(await s.maybeSnapshot()).toBe(false);
   await s.close();
 });
+
+test("the records since the last snapshot are counted again at recovery: a log that was due is compacted after a crash, not snapshotEvery records later", async () => {
+  const dir = tempDir();
+  const first = (await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 3 })).store;
+  for (let seq = 0; seq < 3; seq++) {
+    const raw = encodeMessage({ kind: "data", session: "A", entity: "transactions", seq, bodyKind: "q3-partial", body: { half: Int32Array.of(20241), store: Int32Array.of(1), cents: Float64Array.of(100) } });
+    first.state.apply(decodeMessage(raw));
+    first.logMessage(raw);
+  }
+  await first.commit();
+  // Killed before it compacted (closed here without a snapshot, as a kill leaves the log).
+  await first.close();
+  // Due by its bytes...
+  const byBytes = (await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 1000, snapshotEveryBytes: 100 })).store;
+  expect(byBytes.snapshotDue).toBe(true);
+  await byBytes.close();
+  // ...and by its count.
+  const byCount = (await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 3 })).store;
+  expect(byCount.snapshotDue).toBe(true);
+  expect(await byCount.maybeSnapshot()).toBe(true);
+  await byCount.close();
+  const compacted = (await AggregatorStore.open(dir, q3Reducer, { snapshotEvery: 1, snapshotEveryBytes: 1 })).store;
+  expect(compacted.snapshotDue).toBe(false);
+  await compacted.close();
+});

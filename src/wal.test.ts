@@ -581,9 +581,12 @@ describe("wal: snapshots", () => {
   test("partial / damaged snapshots and a leftover .tmp are ignored and deleted: the previous snapshot wins", async () => {
     const good = await snapshotBytes(6, Uint8Array.from({ length: 100 }, (_, k) => k));
     const damaged = [good.subarray(0, 3), good.subarray(0, 20), good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.of(0)])];
-    const flipped = Buffer.from(good);
-    flipped[50]! ^= 1;
-    damaged.push(flipped);
+    // A flipped bit in the state, in the magic (which the CRC does not cover), and in the header's lsn.
+    for (const at of [50, 0, 11]) {
+      const flipped = Buffer.from(good);
+      flipped[at]! ^= 1;
+      damaged.push(flipped);
+    }
     for (const bad of damaged) {
       const d = fresh();
       await snapshotThenFill(d, 3, 6, Uint8Array.of(7));
