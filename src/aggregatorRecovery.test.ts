@@ -181,3 +181,26 @@ test("the very next snapshot format (3) is refused as a newer version's too, nev
   await w2.close();
   await expect(AggregatorStore.open(odd, q3Reducer)).rejects.toThrow(expect.objectContaining({ code: "WAL_CORRUPT" }));
 });
+
+test("every malformed cut record is WAL_CORRUPT (a cut that reads would put a whole result in one chunk); both cut forms read", async () => {
+  const packr = new Packr({ useRecords: false });
+  const logOf = async (payload: unknown): Promise<string> => {
+    const dir = emptyDir();
+    const { wal } = await Wal.open({ dir });
+    // Session s is open (one eos of its), so a cut of its is kept.
+    wal.append(Uint8Array.of(1, ...encodeMessage({ kind: "eos", session: "s", entity: "stores", count: 1 })));
+    wal.append(Uint8Array.of(3, ...packr.pack(payload)));
+    await wal.commit();
+    await wal.close();
+    return dir;
+  };
+  for (const bad of [["s", 0, "bytes"], ["s", -5], [7, 100, "bytes"], ["s", 1.5], ["s", 100, "chars"], ["s", 100, "bytes", 1], ["s"], "s"]) {
+    const err = await AggregatorStore.open(await logOf(bad), q3Reducer).then(() => null, (e: unknown) => e);
+    expect([bad, (err as { code?: string } | null)?.code]).toEqual([bad, "WAL_CORRUPT"]);
+  }
+  for (const [good, cut] of [[["s", 100, "bytes"], { size: 100, unit: "bytes" }], [["s", 60], { size: 60, unit: "chars" }]] as const) {
+    const { store } = await AggregatorStore.open(await logOf(good), q3Reducer);
+    expect(store.state.cutOf("s")).toEqual(cut);
+    await store.close();
+  }
+});
