@@ -1,12 +1,12 @@
 /**
  * Aggregator role: the final stage of one query. Folds each session's batches into the query's
  * state (src/aggregatorState.ts), ignores duplicates by lineage, and once every batch of every
- * needed entity arrived, publishes the result in chunks and frees the session. Each accepted
- * message is write-ahead logged and acked only once the log is durable (group commit), so a
- * SIGKILL anywhere loses nothing and counts nothing twice. A log that no longer recovers is set
+ * needed entity arrived, publishes the result in chunks (src/resultPublisher.ts) and frees the
+ * session. Each accepted message is write-ahead logged and acked only once the log is durable
+ * (group commit), so a SIGKILL anywhere loses nothing and counts nothing twice. A log that no longer recovers is set
  * aside after the gateway was told (src/aggregatorRecovery.ts).
  */
-import { decodeMessage, encodeMessage, isGatewayBound, type BrokerMessage } from "../src/codec.ts";
+import { decodeMessage, isGatewayBound, type BrokerMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
@@ -16,21 +16,18 @@ import { REDUCERS } from "../src/queries/index.ts";
 import type { QueryReducer } from "../src/queries/reducer.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { QUERIES, type QueryName } from "../src/schema.ts";
-import { AGGREGATORS, RESULTS_KEY } from "../src/topology.ts";
-import { chunkLines } from "../src/chunkLines.ts";
+import { AGGREGATORS } from "../src/topology.ts";
+import { ResultPublisher } from "../src/resultPublisher.ts";
 import { AggregatorState, type ApplyEffect } from "../src/aggregatorState.ts";
 import type { AggregatorStore } from "../src/aggregatorStore.ts";
 import { recoverAggregatorStore } from "../src/aggregatorRecovery.ts";
-import { CoffeeError, codedMessage, errorMessage, isWalWriteFailure } from "../src/errors.ts";
+import { errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
 import { exitOnFatal, FatalStop, type OnFatal } from "../src/fatal.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
-
-/** Result chunks of one session awaiting their broker confirms at once (src/amqpTransport.ts bounds the rest). */
-const RESULT_CHUNKS_IN_FLIGHT = 8;
 
 /** Aggregator options, compiled. */
 export interface AggregatorConfig {
@@ -72,13 +69,8 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   } else state = new AggregatorState(reducer);
   metrics.sessionsOpen.track(stage, () => state.size);
   let malformed = 0;
-  /** Sessions failed because a message of theirs could not be applied (a poison message), or their result could not be produced. */
-  let failedSessions = 0;
-  /**
-   * Sessions whose result could not be produced, until the gateway's purge ends them: a
-   * duplicate of their messages must not compute and fail the result again.
-   */
-  const resultFailed = new Set<string>();
+  /** Sessions failed because a message of theirs could not be applied (a poison message). */
+  let unappliable = 0;
   let consumer: Consumer | null = null;
   let shuttingDown: Promise<void> | null = null;
   let done: () => void = () => {};
@@ -87,6 +79,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   const fatal = new FatalStop(onFatal, halt);
   const storageFailed = (err: unknown): void => fatal.fail(err);
   const group = new GroupCommit(() => store?.commit() ?? Promise.resolve(), storageFailed);
+  const results = new ResultPublisher({ query: cfg.query, queue: spec.queue, chunkBytes: cfg.chunkBytes, state, store, group, transport, metrics, log, storageFailed });
 
   /**
    * Stop after a storage failure, in-process, as the process would have by exiting: nothing more
@@ -100,84 +93,6 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     shuttingDown ??= Promise.resolve();
     void consumer?.cancel().catch(() => {});
     void store?.close().catch(() => {});
-  }
-
-  /**
-   * Publish a complete session's result, then log it finished. A crash in between publishes the
-   * same chunks again after recovery; the gateway drops chunks it already relayed. Everything
-   * logged so far (the message that completed the session, the cut) is durable before the first
-   * chunk goes out.
-   */
-  async function publishResult(id: string): Promise<void> {
-    // The gateway knows chunks by index, so a republish must cut where the first publish did.
-    let cut = state.cutOf(id);
-    if (cut === undefined) {
-      cut = { size: cfg.chunkBytes, unit: "bytes" };
-      state.fixCut(id, cut);
-      store?.logCut(id, cut);
-    } else if (cut.size !== cfg.chunkBytes || cut.unit !== "bytes") {
-      log.info(`session ${id}: result cut at ${cut.size} ${cut.unit === "bytes" ? "bytes" : "characters"}, as when its publishing began (--chunk-bytes is ${cfg.chunkBytes})`);
-    }
-    await group.now();
-    const started = performance.now();
-    // Streamed: chunks are cut as the lines come (Q1 merges its runs from disk), one chunk held
-    // back so the last can say so. At most RESULT_CHUNKS_IN_FLIGHT await their confirms: a
-    // result is never in memory whole, and the event loop (heartbeats) runs between chunks.
-    const publishes: Promise<void>[] = [];
-    let lines = 0;
-    let chunks = 0;
-    let pending: string | null = null;
-    const send = async (csv: string, last: boolean): Promise<void> => {
-      const published = transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query: cfg.query, chunk: chunks++, last, csv }));
-      // Awaited below; marked handled now, as an earlier failure ends the loop before it is.
-      published.catch(() => {});
-      publishes.push(published);
-      if (publishes.length >= RESULT_CHUNKS_IN_FLIGHT) await publishes.shift();
-    };
-    for (const chunk of chunkLines(state.result(id), cut, () => lines++)) {
-      if (pending !== null) await send(pending, false);
-      pending = chunk;
-    }
-    await send(pending ?? "", true);
-    await Promise.all(publishes);
-    state.markFinished(id);
-    store?.logFinished(id);
-    metrics.sessionsFinished.inc(stage);
-    metrics.rowsOut.inc(stage, Math.max(0, lines - 1)); // the header is not a row
-    log.info(`session ${id} complete: ${chunks} result chunk(s) in ${(performance.now() - started).toFixed(0)} ms`);
-  }
-
-  /**
-   * Publish a complete session's result; a result that cannot be produced (a spilled run that
-   * does not read back, say) fails the session instead. Retrying would meet the same failure
-   * on every redelivery of the completing message, and block this queue for every session.
-   * Only the broker going away (on shutdown; it is retried otherwise) is left to the caller.
-   */
-  async function finishSession(id: string): Promise<void> {
-    if (resultFailed.has(id)) return;
-    // Once more after a collection, as a worker does: the process (memory), not the data, may
-    // have been what failed. Chunks published twice are dropped by the gateway (same cut).
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await publishResult(id);
-      } catch (err) {
-        if (isWalWriteFailure(err)) return storageFailed(err);
-        if (err instanceof CoffeeError && err.code === "BROKER_UNAVAILABLE") throw err;
-        // Finished after all (the throw came after it was marked so): nothing to try or fail.
-        if (!state.isComplete(id)) return;
-        if (attempt === 1) {
-          log.warn(`session ${id}: its result could not be published, trying once more: ${codedMessage(err)}`);
-          Bun.gc(true);
-          continue;
-        }
-        failedSessions++;
-        log.error(`session ${id}: its result could not be published, the session fails: ${codedMessage(err)}`);
-        await failSession(transport, id, spec.queue, `its result could not be produced: ${errorMessage(err)}`);
-        // Only once the gateway was told: a failure to tell it leaves the next duplicate to try.
-        resultFailed.add(id);
-        return;
-      }
-    }
   }
 
   async function handle(d: Delivery): Promise<void> {
@@ -206,7 +121,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       // Not retried, unlike a worker's pure operators: the reducer may have changed part of the
       // session's state before it threw, and applying the message again would count that twice.
       // Only this session's state is touched, and the session ends.
-      failedSessions++;
+      unappliable++;
       log.error(`session ${msg.session}: cannot apply ${msg.kind}${msg.kind === "data" ? ` ${msg.entity}#${msg.seq}` : ""}, the session fails: ${errorMessage(err)}`);
       await failSession(transport, msg.session, spec.queue, `${msg.kind === "data" ? `${msg.entity} batch #${msg.seq}` : msg.kind} could not be applied: ${errorMessage(err)}`);
       return void d.ack();
@@ -220,7 +135,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     if (effect === "applied" && msg.kind === "data") metrics.stageDone(spec.queue, msg.entity, bodyRows(msg.bodyKind, msg.body), 0);
     if (effect === "purged") {
       metrics.sessionsPurged.inc(stage);
-      resultFailed.delete(msg.session);
+      results.forget(msg.session);
       log.info(`session ${msg.session} purged (${msg.kind === "purge" ? msg.reason : ""})`);
     }
     if (effect === "duplicate") {
@@ -230,7 +145,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     // Checked after every message, duplicates included: if publishing a result failed, the
     // redelivered last message (now a duplicate) is what retries it.
     if (msg.kind !== "purge" && state.isComplete(msg.session)) {
-      await finishSession(msg.session);
+      await results.finish(msg.session);
       await group.now();
       d.ack();
       if (store && (await store.maybeSnapshot().catch(storageFailed))) log.info("log compacted into a snapshot");
@@ -265,7 +180,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     const republished = (async () => {
       for (const id of state.completeSessions()) {
         if (shuttingDown) return;
-        await finishSession(id);
+        await results.finish(id);
       }
       await group.now();
     })();
@@ -293,7 +208,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       })());
       return shuttingDown;
     },
-    status: () => ({ query: cfg.query, sessions: state.size, malformed, failedSessions, ...state.counters, ...(store ? { durableLsn: store.durableLsn } : {}), ...(setAside ? { setAside } : {}) }),
+    status: () => ({ query: cfg.query, sessions: state.size, malformed, failedSessions: unappliable + results.failedSessions, ...state.counters, ...(store ? { durableLsn: store.durableLsn } : {}), ...(setAside ? { setAside } : {}) }),
   };
 }
 

@@ -11,7 +11,7 @@ import { RESULTS_KEY } from "./topology.ts";
 import type { Transport } from "./transport.ts";
 
 /** Tell the gateway `session` failed at `stage`; resolves once the broker confirmed it. */
-export async function failSession(transport: Transport, session: string, stage: string, reason: string): Promise<void> {
+export async function failSession(transport: Pick<Transport, "publish">, session: string, stage: string, reason: string): Promise<void> {
   await transport.publish(RESULTS_KEY, encodeMessage({ kind: "failed", session, reason: `${stage}: ${reason}` }));
 }
 
@@ -19,7 +19,7 @@ export async function failSession(transport: Transport, session: string, stage: 
  * A delivery that does not decode: its session (when its envelope still names one) is failed.
  * Either way the caller acks it: no retry can make it decode.
  */
-export async function failUndecodable(transport: Transport, body: Uint8Array, stage: string, why: string, log: Logger): Promise<void> {
+export async function failUndecodable(transport: Pick<Transport, "publish">, body: Uint8Array, stage: string, why: string, log: Logger): Promise<void> {
   const session = sessionOfUndecodable(body);
   log.error(`dropping undecodable message${session ? ` of session ${session} (the session fails)` : " (no session named in it)"}: ${why}`);
   if (session) await failSession(transport, session, stage, `a message could not be decoded: ${why}`);
