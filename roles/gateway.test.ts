@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { encodeMessage } from "../src/codec.ts";
+import { exitCodeOf } from "../src/errors.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { PROTOCOL_VERSION } from "../src/protocol.ts";
@@ -52,4 +53,38 @@ test("run() after shutdown() starts nothing: no results consumer, no queue polle
   await gw.run();
   await expect(gw.listening).rejects.toMatchObject({ code: "INTERRUPTED" });
   expect(started).toEqual([]);
+});
+
+test("a second gateway in a namespace does not take the results: it waits for the first to let go, then listens; or gives up with QUEUE_IN_USE", async () => {
+  const broker = new MemoryBroker();
+  const first = new MemoryTransport(broker, "twogw");
+  await first.declare(allQueues());
+  // The first gateway, as far as the results queue sees it.
+  const held = await first.consume("results", { prefetch: 8, concurrent: false, exclusive: true }, () => {});
+  const { promise: waiting, resolve: sawWait } = Promise.withResolvers<string>();
+  const log: Logger = { info() {}, warn: (m) => sawWait(m), error() {} };
+  const second = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir: null }), new MemoryTransport(broker, "twogw"), log);
+  const running = second.run();
+  let listened = false;
+  void second.listening.then(() => (listened = true), () => {});
+  expect(await waiting).toContain("another gateway consumes this namespace's results");
+  expect(listened).toBe(false);
+  await held.cancel();
+  const port = await second.listening;
+  expect(port).toBeGreaterThan(0);
+  // Now the second holds the results alone.
+  await expect(first.consume("results", { prefetch: 8, concurrent: false }, () => {})).rejects.toMatchObject({ code: "QUEUE_IN_USE" });
+  await second.shutdown();
+  await running;
+
+  // One that never lets go: the wait ends, and so does the gateway (exit 2: a configuration to fix).
+  const still = await first.consume("results", { prefetch: 8, concurrent: false }, () => {});
+  const third = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, stateDir: null, resultsWaitMs: 300 }), new MemoryTransport(broker, "twogw"), QUIET);
+  const failure = await third.run().then(() => null, (e: unknown) => e);
+  expect(failure).toMatchObject({ code: "QUEUE_IN_USE" });
+  expect(String((failure as Error).message)).toContain("one gateway per --namespace");
+  expect(exitCodeOf(failure)).toBe(2);
+  await expect(third.listening).rejects.toMatchObject({ code: "QUEUE_IN_USE" });
+  await third.shutdown();
+  await still.cancel();
 });

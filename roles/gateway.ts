@@ -6,6 +6,7 @@
 import type { TCPSocketListener } from "bun";
 import type { Command } from "../src/command.ts";
 import { CoffeeError, ConfigError, errorMessage } from "../src/errors.ts";
+import { jitteredBackoffMs } from "../src/backoff.ts";
 import { exitOnFatal, FatalStop, type OnFatal } from "../src/fatal.ts";
 import { tcpPortFree } from "../src/ports.ts";
 import { writeFrame } from "../src/frame.ts";
@@ -33,6 +34,13 @@ import { GatewayClients } from "../src/gatewayClients.ts";
 import { BACKLOG_POLL_MS, describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 import { PIPELINE_QUEUES } from "../src/topology.ts";
 
+
+/**
+ * How long a starting gateway waits for another consumer of the results queue to go: two of the
+ * broker's missed heartbeats (10 s each, src/amqpTransport.ts) end a dead peer's connection, with
+ * room to spare.
+ */
+const RESULTS_WAIT_MS = 60_000;
 /** Gateway options, compiled. */
 export interface GatewayConfig {
   host: string;
@@ -55,6 +63,8 @@ export interface GatewayConfig {
   maxBacklog: number;
   /** How often queue depths are read while a session uploads (the backlog's view); no option, tests shorten it. */
   backlogPollMs: number;
+  /** How long to wait at start for another consumer of the results queue to go (see consumeResultsAlone); no option, tests shorten it. */
+  resultsWaitMs: number;
   /** Result bytes queued in memory for one client; the rest waits in the result spool until it reads. */
   maxOutboxBytes: number;
   prefetch: number;
@@ -239,11 +249,17 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       fastWhile: () => [...sessions.running.values()].some((s) => !uploadOver(s)),
       onPollStart: () => upload.depthsPollStarting(),
     });
-    consumer = await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false }, (d) => relay.deliver(d));
-    // Shut down while the broker was slow to answer: nothing may start listening now.
+    try {
+      consumer = await consumeResultsAlone();
+    } catch (err) {
+      stopServing();
+      cannotListen(err);
+      throw err;
+    }
+    // Shut down while the broker was slow to answer (or while another gateway held the results): nothing may start listening now.
     if (shuttingDown) {
       stopServing();
-      await consumer.cancel();
+      await consumer?.cancel();
       return notListening();
     }
     const listen = (): TCPSocketListener<Connection> => Bun.listen<Connection>({
@@ -272,6 +288,31 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     heartbeats = setInterval(heartbeat, cfg.heartbeatMs);
     listened(server.port);
     await stopped;
+  }
+
+  /**
+   * Consume the results queue as its only consumer: a second gateway in the namespace would take
+   * result chunks of this one's sessions, ack them and drop them as unknown. While another holds
+   * it, tried again for --results-wait (cfg.resultsWaitMs): a revived gateway's old copy, on a
+   * host cut off, keeps its broker connection until the broker's heartbeat ends it. Then
+   * QUEUE_IN_USE (exit 2). Null if shut down while waiting.
+   */
+  async function consumeResultsAlone(): Promise<Consumer | null> {
+    const deadline = performance.now() + cfg.resultsWaitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false, exclusive: true }, (d) => relay.deliver(d));
+      } catch (err) {
+        if (!(err instanceof CoffeeError && err.code === "QUEUE_IN_USE")) throw err;
+        if (shuttingDown) return null;
+        if (performance.now() >= deadline) {
+          throw new CoffeeError("QUEUE_IN_USE", `another gateway consumes this namespace's results, and did not let go within ${cfg.resultsWaitMs / 1000} s: one gateway per --namespace; stop the other, or give this one its own --namespace (${err.message})`);
+        }
+        if (attempt === 0) log.warn(`another gateway consumes this namespace's results (one gateway per --namespace; an old copy of this one whose broker connection lingers?); waiting up to ${cfg.resultsWaitMs / 1000} s for it to let go before listening`);
+        // Polled: the broker tells nobody when a consumer goes.
+        await Bun.sleep(jitteredBackoffMs(attempt, 250, 2000));
+      }
+    }
   }
 
   /** Take no more connections, send no more heartbeats, poll no more queue depths (shutdown and halt alike). */
@@ -340,6 +381,7 @@ export function gatewayConfig(values: OptionValues): GatewayConfig {
     maxInFlightBytes: int(values, "max-in-flight-bytes"),
     maxBacklog: int(values, "max-backlog"),
     backlogPollMs: BACKLOG_POLL_MS,
+    resultsWaitMs: RESULTS_WAIT_MS,
     maxOutboxBytes: int(values, "max-outbox-bytes"),
     prefetch: int(values, "prefetch"),
     sessionTtlMs: int(values, "session-ttl-s") * 1000,

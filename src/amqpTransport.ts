@@ -510,9 +510,14 @@ export class AmqpTransport implements Transport {
 
   private async subscribe(link: Link, entry: ConsumerEntry): Promise<void> {
     const ch = await link.consumeConn.createChannel();
-    ch.on("error", (err: Error) => this.opts.onError(err));
+    /** The broker refused an exclusive consume (another consumer holds the queue): the consume's caller is told, nothing is recycled. */
+    let refused: Error | null = null;
+    ch.on("error", (err: Error) => {
+      if (entry.options.exclusive && EXCLUSIVE_REFUSAL.test(errorMessage(err))) refused = err;
+      else this.opts.onError(err);
+    });
     ch.on("close", () => {
-      if (!entry.cancelled && entry.channel === ch && this.link === link) this.recycle(`channel of consumer on ${entry.queue} closed`);
+      if (refused === null && !entry.cancelled && entry.channel === ch && this.link === link) this.recycle(`channel of consumer on ${entry.queue} closed`);
     });
     await ch.prefetch(entry.options.prefetch);
     // Acks on a channel that is gone are meaningless: the broker requeued those deliveries.
@@ -527,7 +532,7 @@ export class AmqpTransport implements Transport {
       }
     };
     entry.channel = ch;
-    const { consumerTag } = await ch.consume(this.q(entry.queue), (msg: ConsumeMessage | null) => {
+    const consuming = ch.consume(this.q(entry.queue), (msg: ConsumeMessage | null) => {
       if (msg === null) {
         if (!entry.cancelled) this.recycle(`the broker cancelled the consumer on ${entry.queue}`, link);
         return;
@@ -548,8 +553,14 @@ export class AmqpTransport implements Transport {
       };
       this.deliveredOn.set(delivery, ch);
       entry.dispatch(delivery);
-    }, { noAck: false });
-    entry.tag = consumerTag;
+    }, { noAck: false, exclusive: entry.options.exclusive === true });
+    try {
+      entry.tag = (await consuming).consumerTag;
+    } catch (err) {
+      if (refused === null) throw err;
+      entry.channel = null;
+      throw new CoffeeError("QUEUE_IN_USE", `queue ${this.q(entry.queue)} is in exclusive use by another consumer (${errorMessage(refused)})`);
+    }
   }
 
   /** Consume on a channel of its own with the given prefetch; re-subscribed after reconnects. */
@@ -561,7 +572,18 @@ export class AmqpTransport implements Transport {
     this.consumers.add(entry);
     const link = await this.linked();
     // A reconnect while we waited has already subscribed every registered entry, this one too.
-    if (!entry.channel) await this.subscribe(link, entry);
+    if (!entry.channel) {
+      try {
+        await this.subscribe(link, entry);
+      } catch (err) {
+        // Refused (QUEUE_IN_USE): not consuming, and not to be subscribed again at the next reconnect.
+        if (err instanceof CoffeeError && err.code === "QUEUE_IN_USE") {
+          entry.cancelled = true;
+          this.consumers.delete(entry);
+        }
+        throw err;
+      }
+    }
     return {
       cancel: async () => {
         entry.cancelled = true;
@@ -623,6 +645,9 @@ export class AmqpTransport implements Transport {
     await Promise.all([closeConnection(conn, this.blocked ? 0 : CLOSE_WAIT_MS), consumeConn ? closeConnection(consumeConn, CLOSE_WAIT_MS) : null]);
   }
 }
+
+/** How RabbitMQ refuses a consume on a queue another connection consumes exclusively (403). */
+const EXCLUSIVE_REFUSAL = /ACCESS_REFUSED.*exclusive use/;
 
 /** Ask for AMQP heartbeats (10 s) unless the URL sets them, so a half-open connection is noticed. */
 export function withHeartbeat(url: string): string {

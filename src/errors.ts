@@ -19,6 +19,7 @@ export type ErrorCode =
   | "CONNECTION_LOST"
   | "BROKER_UNAVAILABLE"
   | "QUEUE_MISMATCH"
+  | "QUEUE_IN_USE"
   | "INTERNAL"
   | "WAL_CORRUPT"
   | "WAL_FSYNC_FAILED"
@@ -99,7 +100,7 @@ export class InternalError extends CoffeeError {
  * Codes no retry changes, only a new configuration: a command that ends with one exits 2 (any
  * other failure, 1), and coffee up stops rather than restart a child that exits 2 while starting.
  */
-export const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["CONFIG_INVALID", "QUEUE_MISMATCH"]);
+export const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["CONFIG_INVALID", "QUEUE_MISMATCH", "QUEUE_IN_USE"]);
 
 /** The exit code of a command that ended with `err`: 2 for a refusal (REFUSAL_CODES), else 1. */
 export function exitCodeOf(err: unknown): 1 | 2 {

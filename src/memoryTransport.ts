@@ -7,7 +7,7 @@
  * makes `MemoryTransport.publish` on any routing key bound to it wait until a consumer takes one.
  * The dataflow is acyclic, so a waiting publisher always has a consumer downstream making room.
  */
-import { InternalError } from "./errors.ts";
+import { CoffeeError, InternalError } from "./errors.ts";
 import { queuesFor, type QueueSpec } from "./topology.ts";
 import { checkMessageSize, dispatcher, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
@@ -35,6 +35,8 @@ interface MemoryConsumer {
   inFlight: number;
   deliver: (d: Delivery) => void;
   active: boolean;
+  /** Holds the queue alone (ConsumeOptions.exclusive). */
+  exclusive: boolean;
 }
 
 /** Options of a MemoryBroker. */
@@ -109,6 +111,10 @@ export class MemoryBroker {
   addConsumer(name: string, c: MemoryConsumer): void {
     const q = this.queues.get(name);
     if (!q) throw new InternalError(`queue ${name} is not declared`);
+    // As RabbitMQ's ACCESS_REFUSED for a queue in exclusive use.
+    if (q.consumers.some((other) => other.exclusive) || (c.exclusive && q.consumers.length > 0)) {
+      throw new CoffeeError("QUEUE_IN_USE", `queue ${name} is in exclusive use by another consumer`);
+    }
     q.consumers.push(c);
     this.pump(q);
   }
@@ -230,7 +236,7 @@ export class MemoryTransport implements Transport {
   /** Start delivering a (namespaced) queue's messages to `handler`; a thrown error requeues. */
   async consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer> {
     const name = this.q(queue);
-    const c: MemoryConsumer = { prefetch: options.prefetch, inFlight: 0, active: true, deliver: dispatcher(options, handler, this.onError) };
+    const c: MemoryConsumer = { prefetch: options.prefetch, inFlight: 0, active: true, exclusive: options.exclusive === true, deliver: dispatcher(options, handler, this.onError) };
     this.broker.addConsumer(name, c);
     this.consumers.push({ name, c });
     return {

@@ -38,6 +38,12 @@ export interface ConsumeOptions {
    * true (stateless workers) deliveries are handled concurrently up to `prefetch`.
    */
   concurrent: boolean;
+  /**
+   * The queue's only consumer: refused with QUEUE_IN_USE while the queue has another one, and
+   * others are refused while this one holds it. The broker lets go of the hold with the
+   * connection (a process killed included), never later.
+   */
+  exclusive?: boolean;
 }
 
 /** Handler of a delivery; a thrown error nacks (requeues) the delivery. */

@@ -31,7 +31,7 @@ describe.if(brokerUp)("AMQP transport (RabbitMQ at AMQP_URL)", () => {
   });
   afterAll(async () => {
     await transport.close();
-    await deleteTestNamespace(namespace, ["big", "twice"]);
+    await deleteTestNamespace(namespace, ["big", "twice", "alone"]);
   });
 
   test("a message over the broker's size limit is refused at once, and the connection goes on", async () => {
@@ -72,6 +72,42 @@ describe.if(brokerUp)("AMQP transport (RabbitMQ at AMQP_URL)", () => {
     // deliver it again, and that delivery's own ack went through.
     expect(seen).toEqual([{ redelivered: false, ackAfterNack: false }, { redelivered: true, ackAfterNack: true }]);
     expect(events.filter((e) => e !== "connected")).toEqual([]);
+  });
+  test("an exclusive consumer holds its queue alone: another is refused with QUEUE_IN_USE, neither connection is disturbed, and the hold ends with its consumer", async () => {
+    await transport.declare([{ name: "alone", bindings: ["alone"] }]);
+    const otherEvents: string[] = [];
+    const other = await AmqpTransport.open({
+      broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 16,
+      reconnectInitialMs: 100, reconnectMaxMs: 500, onEvent: (e) => otherEvents.push(e.type), onError: (e) => otherEvents.push(`error: ${String(e)}`),
+    });
+    try {
+      const got: string[] = [];
+      const first = Promise.withResolvers<void>();
+      const holder = await transport.consume("alone", { prefetch: 4, concurrent: false, exclusive: true }, (d) => {
+        got.push(new TextDecoder().decode(d.body));
+        d.ack();
+        first.resolve();
+      });
+      await expect(other.consume("alone", { prefetch: 4, concurrent: false, exclusive: true }, () => {})).rejects.toMatchObject({ code: "QUEUE_IN_USE" });
+      // The holder still gets what is published, on the link it had.
+      await other.publish("alone", new TextEncoder().encode("one"));
+      await first.promise;
+      expect(got).toEqual(["one"]);
+      await holder.cancel();
+      const second = Promise.withResolvers<string>();
+      const taker = await other.consume("alone", { prefetch: 4, concurrent: false, exclusive: true }, (d) => {
+        d.ack();
+        second.resolve(new TextDecoder().decode(d.body));
+      });
+      await transport.publish("alone", new TextEncoder().encode("two"));
+      expect(await second.promise).toBe("two");
+      await taker.cancel();
+      // No reconnect on either side: the refusal closed one consumer channel, nothing else.
+      expect(events.filter((e) => e !== "connected")).toEqual([]);
+      expect(otherEvents.filter((e) => e !== "connected")).toEqual([]);
+    } finally {
+      await other.close();
+    }
   });
 });
 
