@@ -114,9 +114,13 @@ export class AggregatorState {
   /**
    * Apply a data, eos or purge message. "duplicate", "ended" and "misrouted" (an entity this
    * query does not read: a routing mistake, which no redelivery would fix) leave the state
-   * untouched: such a message must not be logged.
+   * untouched: such a message must not be logged. Lineage that contradicts itself (an end of
+   * stream below a batch number seen, a batch at or past its end of stream's count) throws an
+   * InternalError, so the session fails rather than completing without a batch or with one too
+   * many; `replaying` (the log, read at recovery) takes what is logged as it is, as the build
+   * that logged it did, so that a log no later check would have let in still opens.
    */
-  apply(msg: BrokerMessage): ApplyEffect {
+  apply(msg: BrokerMessage, replaying = false): ApplyEffect {
     if (isGatewayBound(msg)) throw new InternalError(`${msg.kind} messages are not aggregator input`);
     if (this.ended.has(msg.session)) return "ended";
     if (msg.kind === "purge") {
@@ -131,9 +135,13 @@ export class AggregatorState {
     let s = this.sessions.get(msg.session);
     if (!s) this.sessions.set(msg.session, (s = { tracker: new SessionTracker(this.reducer.needs), state: this.reducer.create(this.context(msg.session)) }));
     if (msg.kind === "eos") {
-      s.tracker.markEos(msg.entity, msg.count);
+      s.tracker.markEos(msg.entity, msg.count, !replaying);
     } else {
-      if (s.tracker.classify(msg.entity, msg.seq) !== "new") {
+      const mark = s.tracker.classify(msg.entity, msg.seq);
+      if (mark === "out-of-range" && !replaying) {
+        throw new InternalError(`${msg.entity} batch #${msg.seq} arrived after its end of stream counted ${s.tracker.summary()[msg.entity]?.expected} batches`);
+      }
+      if (mark !== "new") {
         this.counters.duplicates++;
         return "duplicate";
       }

@@ -86,7 +86,7 @@ export class AggregatorStore {
         // Format 1 (earlier versions): [ended ids, raw messages of the live sessions], replayed.
         const [ended, live] = snap as [string[], Uint8Array[]];
         for (const id of ended) state.markFinished(id);
-        for (const raw of live) state.apply(decodeMessage(raw));
+        for (const raw of live) state.apply(decodeMessage(raw), true);
       } else {
         // A newer version's snapshot (a rollback) is intact state this build cannot read: refused,
         // never set aside as corrupt (src/aggregatorRecovery.ts), so that version can carry on.
@@ -107,7 +107,7 @@ export class AggregatorStore {
 
   private replay(r: Uint8Array): void {
     const payload = r.subarray(1);
-    if (r[0] === MESSAGE) this.state.apply(decodeMessage(payload));
+    if (r[0] === MESSAGE) this.state.apply(decodeMessage(payload), true);
     else if (r[0] === FINISHED) this.state.markFinished(untext.decode(payload));
     else if (r[0] === CUT) {
       const cut: unknown = packr.unpack(payload);
