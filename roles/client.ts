@@ -94,10 +94,6 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const rejects = new RejectReport();
   let session: string | null = null;
   let results: ResultFiles | null = null;
-  const tally = new ClientProgress(files, started, (entity) => upload.eosConfirmed(entity));
-  const logLines = new LogLines();
-  const progress = new Progress(!cfg.quiet, { frame: (width, now) => renderFrame(tally.view(), width, now), log: (now) => logLines.next(tally.view(), now) }, { tty: 200, log: cfg.progressMs });
-
   let conn: GatewayConnection | null = null;
   /** The connection the gateway last welcomed us on. */
   let welcomedOn: GatewayConnection | null = null;
@@ -108,6 +104,9 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
    */
   const current = (): GatewayConnection | null => (conn !== null && conn === welcomedOn ? conn : null);
   const upload = new ClientUpload(cfg.window, current);
+  const tally = new ClientProgress(files, started, (entity) => upload.eosConfirmed(entity));
+  const logLines = new LogLines();
+  const progress = new Progress(!cfg.quiet, { frame: (width, now) => renderFrame(tally.view(), width, now), log: (now) => logLines.next(tally.view(), now) }, { tty: 200, log: cfg.progressMs });
   /**
    * Silence after which the gateway is taken for lost: at least three of its heartbeat intervals,
    * once its welcome names them. The gateway sent nothing that long, heartbeats included: it is
@@ -186,7 +185,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     if (fullSinceMs === null) {
       fullSinceMs = now;
       reconnect.waitUntil(now + cfg.waitForSlotMs);
-      progress.note(`${message}; waiting up to ${cfg.waitForSlotMs / 1000} s for a free session slot (--wait-for-slot-s)`);
+      progress.note(`${stamp(tally.view(), now)}the gateway is full (${message}); waiting up to ${cfg.waitForSlotMs / 1000} s for a free session slot (--wait-for-slot-s)`);
     } else if (now - fullSinceMs >= cfg.waitForSlotMs) return false;
     turnedAway = slotNeverFree(message);
     conn.close();
@@ -222,7 +221,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         session = msg.session;
         tally.session = session;
         tally.startedMs = performance.now();
-        if (fullSinceMs !== null) progress.note(`session ${session}: a slot came free after ${((tally.startedMs - fullSinceMs) / 1000).toFixed(1)} s of waiting`);
+        if (fullSinceMs !== null) progress.note(`${stamp(tally.view(), tally.startedMs)}a session slot came free after ${((tally.startedMs - fullSinceMs) / 1000).toFixed(1)} s of waiting`);
         results = new ResultFiles(cfg.outDir, msg.session);
         welcome();
         return;
@@ -359,7 +358,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { ...HEALTH_HOST_OPTION, default: "127.0.0.1" },
   { name: "token", type: "string", env: "COFFEE_TOKEN", secret: true, help: "shared secret the gateway requires (file: first line)" },
   { name: "connect-retry-s", type: "int", env: "COFFEE_CONNECT_RETRY_S", default: 10, min: 0, max: 3600, help: "keep trying the first connection this long (a gateway may be restarting)" },
-  { name: "wait-for-slot-s", type: "int", env: "COFFEE_WAIT_FOR_SLOT_S", default: 0, min: 0, max: 86_400, help: "when the gateway is full (SESSION_LIMIT, its --max-sessions), keep asking for a session this long, every few seconds, instead of failing at once (0 = fail at once); waiting clients are not served in any order" },
+  { name: "wait-for-slot-s", type: "int", env: "COFFEE_WAIT_FOR_SLOT_S", default: 0, min: 0, max: 86_400, help: "when the gateway is full (SESSION_LIMIT, its --max-sessions), keep asking for a session this long instead of failing at once, with backoff up to 5 s between asks (0 = fail at once); a gateway unreachable for --connect-retry-s meanwhile ends the wait; waiting clients are not served in any order" },
   { name: "reconnect-timeout-s", type: "int", env: "COFFEE_RECONNECT_TIMEOUT_S", default: 120, min: 1, max: 86_400, help: "keep trying to resume the session this long after losing the gateway" },
   { name: "progress-ms", type: "int", env: "COFFEE_PROGRESS_MS", default: 5000, min: 50, max: 3_600_000, help: "interval of progress lines when not on a TTY" },
   // The client is checked by the timer only, and its heap holds parse buffers: a higher limit.

@@ -71,7 +71,8 @@ test("one budget spans drops and only a welcome resets it", async () => {
   // Accepted and closed at once, again and again: the deadline stays where the first drop put it.
   for (let i = 0; i < 100 && h.failures.length === 0; i++) await reconnect.connectAgain(new Error(`closed ${i}`));
   expect(new Set(h.log.filter((l) => l.startsWith("connecting")).map((l) => l.replace(/\(.*\)/, "")))).toEqual(new Set(["connecting  until 5000"]));
-  expect(h.opens).toEqual(Array.from({ length: 17 }, (_, i) => 300 * (i + 1)));
+  // The last attempt at the deadline, not a backoff past it.
+  expect(h.opens).toEqual([...Array.from({ length: 16 }, (_, i) => 300 * (i + 1)), 5000]);
   expect(h.failures.map((e) => [e.code, e.message])).toEqual([["CONNECTION_LOST", "lost the gateway and could not resume session s1 within 5 s: closed 17"]]);
 
   // A welcome: the next drop has a budget of its own, from then.
@@ -93,7 +94,7 @@ test("the deadline is checked before each attempt, connects that succeed and are
   await reconnect.connectAgain(null, true);
   for (let i = 0; i < 100 && h.failures.length === 0; i++) await reconnect.connectAgain(new Error("closed before a welcome"));
   // Checked at 900 (not yet), tried once more at 1200, then given up on without another attempt.
-  expect(h.opens).toEqual([0, 300, 600, 900, 1200]);
+  expect(h.opens).toEqual([0, 300, 600, 900, 1000]);
   expect(h.failures[0]!.code).toBe("CONNECTION_LOST");
   expect(h.failures[0]!.message).toBe("could not reach the gateway at gateway:9000 and be welcomed within 1 s: closed before a welcome");
 });
@@ -116,7 +117,7 @@ test("failed attempts are tried again until the deadline; the give-up says what 
     },
   });
   await reconnect.connectAgain(null, true);
-  expect(h.opens).toEqual([0, 300, 600, 900, 1200]);
+  expect(h.opens).toEqual([0, 300, 600, 900, 1000]);
   expect(h.log).toEqual(["connecting (connection closed) until 1000"]);
   expect(h.failures.map((e) => [e.code, e.message])).toEqual([["CONNECTION_LOST", "could not reach the gateway at gateway:9000 and be welcomed within 1 s: refused 4"]]);
 });
@@ -146,7 +147,7 @@ test("before a welcome, a coded error the last attempt met is the run's; in a se
   expect(during.h.caps.every((cap) => cap === 5000)).toBe(true);
 });
 
-test("waiting for a free slot keeps the budget before a welcome open until the wait's deadline, asking at most every SLOT_POLL_CAP_MS; the give-up is the refusal", async () => {
+test("waiting for a free slot keeps the budget before a welcome open until the wait's deadline, with at most SLOT_POLL_CAP_MS between asks; the give-up is the refusal", async () => {
   const { h, reconnect } = harness();
   await reconnect.connectAgain(null, true);
   // The gateway is full: the client waits until 20 000, far past --connect-retry-s (1000).
@@ -155,7 +156,7 @@ test("waiting for a free slot keeps the budget before a welcome open until the w
   while (h.failures.length === 0) await reconnect.connectAgain(full);
   expect(h.caps.every((cap) => cap === SLOT_POLL_CAP_MS)).toBe(true);
   // Asked again at every backoff until the deadline, then given up with the gateway's own words.
-  expect(h.opens).toEqual(Array.from({ length: 68 }, (_, i) => i * 300));
+  expect(h.opens).toEqual([...Array.from({ length: 67 }, (_, i) => i * 300), 20_000]);
   expect(h.failures).toEqual([full]);
 
   // A welcome ends the wait: the next drop before a session has the plain budget again.
@@ -168,6 +169,35 @@ test("waiting for a free slot keeps the budget before a welcome open until the w
   await welcomed.reconnect.connectAgain(new Error("reset"));
   expect(welcomed.h.log.at(-2)).toBe("connecting (reset) until 31000");
   expect(welcomed.h.caps.at(-1)).toBe(2000);
+});
+
+test("a gateway that cannot be reached for --connect-retry-s in a row ends a slot wait early: it is gone, not full", async () => {
+  const { h, reconnect } = harness();
+  await reconnect.connectAgain(null, true);
+  reconnect.waitUntil(60_000);
+  const unreachable = new CoffeeError("GATEWAY_UNREACHABLE", "cannot reach the gateway at gateway:9000: refused");
+  // Refused, then unreachable: the wait's 60 s do not matter, --connect-retry-s (1 s) does.
+  await reconnect.connectAgain(new CoffeeError("SESSION_LIMIT", "server full"));
+  h.refuse = unreachable;
+  await reconnect.connectAgain(new Error("closed"));
+  expect(h.failures).toEqual([unreachable]);
+  expect(h.t).toBeLessThan(3000);
+
+  // Reached again in between (and refused a session again, as a full gateway does): each
+  // connect starts the streak over, so two failures in a row (600 ms) never end the wait.
+  let attempts = 0;
+  const again = harness({
+    open: async () => {
+      if (++attempts % 3 !== 0) throw unreachable;
+      return new FakeConnection(attempts);
+    },
+  });
+  await again.reconnect.connectAgain(null, true).catch(() => {});
+  again.reconnect.waitUntil(20_000);
+  while (again.h.t < 20_000 && again.h.failures.length === 0) await again.reconnect.connectAgain(new Error("closed"));
+  expect(again.h.failures.map((e) => e.code)).toEqual(["GATEWAY_UNREACHABLE"]);
+  // Given up only at the wait's end, not after --connect-retry-s.
+  expect(again.h.t).toBeGreaterThanOrEqual(20_000);
 });
 
 test("after the run's end no attempt is made, and a connection that opens late is closed, not used", async () => {

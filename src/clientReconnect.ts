@@ -45,6 +45,10 @@ interface RetryBudget {
   lastError: string;
   /** Longest wait between attempts (about: jittered). */
   capMs: number;
+  /** Waiting for a free slot (waitUntil): a gateway unreachable for --connect-retry-s in a row ends the wait early. */
+  slotWait: boolean;
+  /** Since when every attempt failed to connect (clock reading; null: the last one connected). */
+  unreachableSince: number | null;
 }
 
 /** Longest wait between attempts before a welcome: a gateway restarting is back within seconds. */
@@ -87,14 +91,16 @@ export class Reconnect<C extends { close(): void }> {
 
   /**
    * The gateway is full and the client waits for a free slot until `deadlineMs` (on the
-   * clock's time): the budget before a welcome runs until then at least, and asks for a
-   * session at most every SLOT_POLL_CAP_MS or so. Called on the refused connection, before it
-   * is closed; the next welcome ends the wait like any budget.
+   * clock's time): the budget before a welcome runs until then at least, with at most about
+   * SLOT_POLL_CAP_MS between asks. A gateway that cannot be reached for --connect-retry-s in a
+   * row meanwhile ends the wait: it is gone, not full. Called on the refused connection, before
+   * it is closed; the next welcome ends the wait like any budget.
    */
   waitUntil(deadlineMs: number): void {
-    this.budget ??= { deadline: deadlineMs, attempt: 0, lastError: "connection closed", capMs: SLOT_POLL_CAP_MS };
+    this.budget ??= { deadline: deadlineMs, attempt: 0, lastError: "connection closed", capMs: SLOT_POLL_CAP_MS, slotWait: true, unreachableSince: null };
     this.budget.deadline = Math.max(this.budget.deadline, deadlineMs);
     this.budget.capMs = SLOT_POLL_CAP_MS;
+    this.budget.slotWait = true;
   }
 
   /** The run ended: no more attempts, and a connection that opens late is closed. */
@@ -118,9 +124,10 @@ export class Reconnect<C extends { close(): void }> {
 
   private async connectWithin(cause: Error | null, first: boolean): Promise<void> {
     const session = this.o.session();
+    const fresh = { attempt: 0, lastError: "connection closed", slotWait: false, unreachableSince: null };
     this.budget ??= session
-      ? { deadline: this.clock.now() + this.o.reconnectTimeoutMs, attempt: 0, lastError: "connection closed", capMs: RESUME_BACKOFF_CAP_MS }
-      : { deadline: this.clock.now() + this.o.connectRetryMs, attempt: 0, lastError: "connection closed", capMs: CONNECT_BACKOFF_CAP_MS };
+      ? { ...fresh, deadline: this.clock.now() + this.o.reconnectTimeoutMs, capMs: RESUME_BACKOFF_CAP_MS }
+      : { ...fresh, deadline: this.clock.now() + this.o.connectRetryMs, capMs: CONNECT_BACKOFF_CAP_MS };
     const r = this.budget;
     if (cause) r.lastError = cause.message;
     this.o.connecting(r.lastError, r.deadline);
@@ -129,11 +136,13 @@ export class Reconnect<C extends { close(): void }> {
       // Checked before each attempt, not only after failed ones: connects that succeed and are
       // closed before a welcome use up the budget too.
       if (r.attempt > 0 && this.clock.now() >= r.deadline) return this.giveUp(r, lastFailure);
-      if (!first || r.attempt > 0) await this.clock.sleep(this.backoffMs(r.attempt, r.capMs));
+      // Never past the deadline: the last attempt is made at it, not a backoff after it.
+      if (!first || r.attempt > 0) await this.clock.sleep(Math.min(this.backoffMs(r.attempt, r.capMs), Math.max(0, r.deadline - this.clock.now())));
       r.attempt++;
       if (this.ended) return;
       try {
         const c = await this.o.open();
+        r.unreachableSince = null;
         // The run ended while this connect was under way: nobody will use it.
         if (this.ended) return void c.close();
         this.o.opened(c);
@@ -141,6 +150,8 @@ export class Reconnect<C extends { close(): void }> {
       } catch (err) {
         lastFailure = err;
         r.lastError = errorMessage(err);
+        r.unreachableSince ??= this.clock.now();
+        if (r.slotWait && this.clock.now() - r.unreachableSince >= this.o.connectRetryMs) return this.giveUp(r, lastFailure);
       }
     }
   }

@@ -39,7 +39,10 @@ test("a folder that cannot be written is a ConfigError naming --out", () => {
     const locked = join(dir, "locked");
     prepareOutDir(locked);
     chmodSync(locked, 0o500);
-    expect(() => prepareOutDir(locked)).toThrow("cannot write results there");
-    chmodSync(locked, 0o700);
+    try {
+      expect(() => prepareOutDir(locked)).toThrow("cannot write results there");
+    } finally {
+      chmodSync(locked, 0o700);
+    }
   }
 });
