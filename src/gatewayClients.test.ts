@@ -110,17 +110,22 @@ describe("GatewayClients", () => {
     const first = h.connectSession();
     expect(h.errorsTo(first)).toEqual(["SESSION_LIMIT server full: 1 of 1 sessions in use"]);
     expect(h.warned).toEqual(["closing connection: SESSION_LIMIT server full: 1 of 1 sessions in use"]);
-    // Clients waiting for a slot ask again every few seconds: each is told, the log is not.
-    jest.advanceTimersByTime(REFUSAL_LOG_MS - 1);
+    // Clients waiting for a slot ask again every few seconds: each is told, the log is not...
+    jest.advanceTimersByTime(REFUSAL_LOG_MS - 10);
     const again = [h.connectSession(), h.connectSession()];
     for (const s of again) expect(h.errorsTo(s)).toEqual(["SESSION_LIMIT server full: 1 of 1 sessions in use"]);
     expect(h.warned).toHaveLength(1);
-    jest.advanceTimersByTime(1);
-    h.connectSession();
+    // ...until the minute is over: then once, with how many, even if no more come.
+    jest.advanceTimersByTime(10);
     expect(h.warned).toEqual([
       "closing connection: SESSION_LIMIT server full: 1 of 1 sessions in use",
-      "closing connection: SESSION_LIMIT server full: 1 of 1 sessions in use (3 connections closed for SESSION_LIMIT since the last such line, which is said at most once a minute)",
+      "closing connection: SESSION_LIMIT server full: 1 of 1 sessions in use (2 connections closed for SESSION_LIMIT in the minute since the last such line, which is said at most once a minute)",
     ]);
+    jest.advanceTimersByTime(10 * REFUSAL_LOG_MS);
+    expect(h.warned).toHaveLength(2);
+    // A minute after that line, the next is said at once.
+    h.connectSession();
+    expect(h.warned).toHaveLength(3);
   });
 
   test("over --max-handshakes a connection is told CONNECTION_LIMIT, does not count, and is let go after its linger", () => {
@@ -255,13 +260,18 @@ describe("GatewayClients", () => {
     for (const s of more) expect(h.errorsTo(s)).toEqual([told]);
     expect(h.warned).toHaveLength(1);
     jest.advanceTimersByTime(REFUSAL_LOG_MS);
+    expect(h.warned.at(-1)).toBe(`closing connection: ${told} (2 connections closed for HANDSHAKE_TIMEOUT in the minute since the last such line, which is said at most once a minute)`);
+    // A count not yet said when the gateway stops is not said late.
     h.connect();
     jest.advanceTimersByTime(LIMITS.handshakeTimeoutMs);
-    expect(h.warned.at(-1)).toBe(`closing connection: ${told} (3 connections closed for HANDSHAKE_TIMEOUT since the last such line, which is said at most once a minute)`);
+    h.connections.cutAll();
+    jest.advanceTimersByTime(REFUSAL_LOG_MS);
+    expect(h.warned).toHaveLength(2);
     // Other failures are each said.
     const bad = h.connect();
     h.connections.received(bad.socket, new Uint8Array([0, 0, 0, 2, 0xc1, 0xc1]));
     expect(h.warned).toHaveLength(3);
+    expect(h.warned.at(-1)).toContain("FRAME_MALFORMED");
   });
 
   test("a client not read because its session is paused is not CLIENT_IDLE; once read again, silence is", () => {

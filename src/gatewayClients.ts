@@ -94,8 +94,8 @@ export class GatewayClients {
   private handshakes = 0;
   /** When refused connections were last logged: a flood of them is said once a minute, not once each. */
   private refusalToldMs = -Infinity;
-  /** Per code of QUIETED_CODES: when a connection failed for it was last logged, and how many failed for it since. */
-  private readonly quieted = new Map<string, { toldMs: number; untold: number }>();
+  /** Per code of QUIETED_CODES: when a close for it was last logged, those not logged since (the last of them, how many), and the timer that will say them. */
+  private readonly quieted = new Map<string, { toldMs: number; untold: number; last: string; timer: ReturnType<typeof setTimeout> | null }>();
 
   constructor(private readonly deps: GatewayClientsDeps) {}
 
@@ -167,17 +167,36 @@ export class GatewayClients {
     this.endConnection(conn);
   }
 
-  /** Log `line` for a connection failed for `code` (one of QUIETED_CODES): the first at once, then at most one line a minute saying how many. */
+  /**
+   * Log `line` for a connection closed for `code` (one of QUIETED_CODES): at once if none was
+   * logged in the last minute; otherwise counted, and said with the count once that minute is over.
+   */
   private tellQuieted(code: string, line: string): void {
-    const q = this.quieted.get(code) ?? { toldMs: -Infinity, untold: 0 };
+    const q = this.quieted.get(code) ?? { toldMs: -Infinity, untold: 0, last: "", timer: null };
     this.quieted.set(code, q);
-    q.untold++;
     const now = performance.now();
-    if (now - q.toldMs < REFUSAL_LOG_MS) return;
-    const more = q.untold > 1 ? ` (${q.untold} connections closed for ${code} since the last such line, which is said at most once a minute)` : "";
-    q.toldMs = now;
+    if (now - q.toldMs >= REFUSAL_LOG_MS) {
+      q.toldMs = now;
+      return this.deps.log.warn(line);
+    }
+    q.untold++;
+    q.last = line;
+    if (q.timer === null) {
+      q.timer = setTimeout(() => this.tellUntold(code), q.toldMs + REFUSAL_LOG_MS - now);
+      // Never the reason the process stays up.
+      q.timer.unref?.();
+    }
+  }
+
+  /** Say the closes for `code` counted since its last line, with the last of them. */
+  private tellUntold(code: string): void {
+    const q = this.quieted.get(code);
+    if (!q) return;
+    q.timer = null;
+    if (q.untold === 0) return;
+    this.deps.log.warn(`${q.last} (${q.untold} connections closed for ${code} in the minute since the last such line, which is said at most once a minute)`);
+    q.toldMs = performance.now();
     q.untold = 0;
-    this.deps.log.warn(`${line}${more}`);
   }
 
   /** (Re)arm the connection's deadline: handshake first, then idleness while it still owes data. */
@@ -233,6 +252,15 @@ export class GatewayClients {
   /** End every connection as a client leaving would (shutdown): sessions wait for a resume. */
   endAll(): void {
     for (const c of this.open) this.endConnection(c);
+    this.stopQuietedTimers();
+  }
+
+  /** A stopped gateway logs no counts late. */
+  private stopQuietedTimers(): void {
+    for (const q of this.quieted.values()) {
+      if (q.timer) clearTimeout(q.timer);
+      q.timer = null;
+    }
   }
 
   /** Cut every connection at once, sessions untouched (the gateway halted): clients resume once a gateway is back. */
@@ -245,6 +273,7 @@ export class GatewayClients {
     this.open.clear();
     // None is open, so none has yet to say hello: the halted gateway's status says so.
     this.handshakes = 0;
+    this.stopQuietedTimers();
   }
 
   /**
