@@ -50,7 +50,9 @@ export type BrokerEvent =
   | { type: "blocked"; reason: string }
   | { type: "unblocked" }
   /** The broker nacked a publish, or left it unanswered past confirmTimeoutMs (`reason` says which): it goes again on a new publishing channel, opened in `delayMs`. */
-  | { type: "publisher-replaced"; reason: string; delayMs: number };
+  | { type: "publisher-replaced"; reason: string; delayMs: number }
+  /** A declared queue was gone (deleted by an operator?) when its depth was read: declared again, empty; what it held is lost. */
+  | { type: "queue-redeclared"; queue: string };
 
 /** Durable queue flavours RabbitMQ offers; quorum queues replicate across cluster nodes. */
 export const QUEUE_TYPES = ["classic", "quorum"] as const;
@@ -605,28 +607,42 @@ export class AmqpTransport implements Transport {
 
   /**
    * Ready messages and consumers of every declared queue, by passive declares on the side
-   * channel. A queue deleted under us fails the check (404) and closes the side channel only;
-   * the next call opens a new one.
+   * channel. A queue deleted under us fails its check (404, which closes the side channel): it is
+   * declared again, with its bindings, on a new channel (a `queue-redeclared` event), so that
+   * publishes routed to it are kept again and the depths stay known; the others are read on.
    */
   async queueDepths(): Promise<QueueDepth[]> {
     const link = this.link;
     if (!link) throw new CoffeeError("BROKER_UNAVAILABLE", "not connected to the broker");
-    let ch = this.side?.link === link ? this.side.ch : null;
-    if (!ch) {
-      const fresh = await link.consumeConn.createChannel();
-      // The failure also rejects the check that caused it; the event needs a listener only so
-      // it is not an unhandled error.
-      fresh.on("error", () => {});
-      fresh.on("close", () => { if (this.side?.ch === fresh) this.side = null; });
-      this.side = { link, ch: fresh };
-      ch = fresh;
-    }
     const out: QueueDepth[] = [];
     for (const q of this.declared) {
-      const r = await ch.checkQueue(this.q(q.name));
-      out.push({ queue: q.name, messages: r.messageCount, consumers: r.consumerCount });
+      const ch = await this.sideChannel(link);
+      try {
+        const r = await ch.checkQueue(this.q(q.name));
+        out.push({ queue: q.name, messages: r.messageCount, consumers: r.consumerCount });
+      } catch (err) {
+        if (!/NOT[-_]FOUND/.test(errorMessage(err)) || this.link !== link) throw err;
+        // The 404 closed it (its close event may not have come yet).
+        if (this.side?.ch === ch) this.side = null;
+        await this.declareOn(await this.sideChannel(link), [q]);
+        this.opts.onEvent({ type: "queue-redeclared", queue: q.name });
+        const r = await (await this.sideChannel(link)).checkQueue(this.q(q.name));
+        out.push({ queue: q.name, messages: r.messageCount, consumers: r.consumerCount });
+      }
     }
     return out;
+  }
+
+  /** The side channel for depth checks on `link`, opened afresh when a failed check closed it. */
+  private async sideChannel(link: Link): Promise<Channel> {
+    if (this.side?.link === link) return this.side.ch;
+    const fresh = await link.consumeConn.createChannel();
+    // The failure also rejects the check that caused it; the event needs a listener only so
+    // it is not an unhandled error.
+    fresh.on("error", () => {});
+    fresh.on("close", () => { if (this.side?.ch === fresh) this.side = null; });
+    this.side = { link, ch: fresh };
+    return fresh;
   }
 
   /** Close both connections and stop reconnecting (idempotent). */

@@ -91,6 +91,8 @@ export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTran
           return log.info("broker unblocked publishing");
         case "publisher-replaced":
           return log.warn(`${e.reason}: publishing on a new channel${e.delayMs > 0 ? ` in ${e.delayMs} ms` : ""}`);
+        case "queue-redeclared":
+          return log.error(`queue ${e.queue} was gone from the broker (deleted?): declared it again, empty; the messages it held are lost, and sessions that had data in it will end with PIPELINE_STALLED`);
         default:
           // A new kind of event must be given its own line here.
           return ((unhandled: never): void => void unhandled)(e);

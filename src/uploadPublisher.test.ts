@@ -1,4 +1,5 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, jest, test } from "bun:test";
+import { BLIND_HOLD_MS } from "./backlogGate.ts";
 import { decodeMessage } from "./codec.ts";
 import { ProtocolError } from "./errors.ts";
 import { newSession, type Connection, type Session } from "./gatewaySession.ts";
@@ -189,6 +190,33 @@ describe("UploadPublisher", () => {
     for (const e of ["stores", "menu_items", "users", "transactions", "transaction_items"] as const) h.upload.eos(h.session, { t: "eos", entity: e, count: 0 });
     expect(h.upload.backlog().held).toBe(true);
     expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
+  });
+
+  test("holds let go because depth polls fail are logged once per run of failing polls", () => {
+    jest.useFakeTimers();
+    try {
+      const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
+      h.upload.depthsPolled([{ queue: "filter-year", messages: 50, consumers: 1 }]);
+      expect(h.upload.backlog().held).toBe(true);
+      jest.advanceTimersByTime(BLIND_HOLD_MS);
+      h.upload.depthsPolled(null);
+      expect(h.upload.backlog().held).toBe(false);
+      expect(h.warnings).toHaveLength(1);
+      // Held again by a publish, let go by the next failed poll: not said again.
+      h.upload.batch(h.session, storesBatch(0, ["A"]));
+      expect(h.upload.backlog().held).toBe(true);
+      h.upload.depthsPolled(null);
+      expect(h.upload.backlog().held).toBe(false);
+      expect(h.warnings).toHaveLength(1);
+      // A poll answered ends the run; the next one is said again.
+      h.upload.depthsPolled([{ queue: "filter-year", messages: 50, consumers: 1 }]);
+      jest.advanceTimersByTime(BLIND_HOLD_MS);
+      h.upload.depthsPolled(null);
+      expect(h.warnings).toHaveLength(2);
+      expect(h.warnings[1]).toContain("could not be read for 10 s");
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   test("over a transport that cannot tell queue depths, nothing is ever held", () => {
