@@ -14,7 +14,7 @@ import { createLogger, type Logger } from "../src/log.ts";
 import { int, optStr, parseOptions, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { encodeProtocolTransient, MAX_HEARTBEAT_MS, type GatewayMessage } from "../src/protocol.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
-import { MAX_FIELD_BYTES } from "../src/schema.ts";
+import { MAX_FIELD_BYTES, QUERIES } from "../src/schema.ts";
 import type { Consumer, Transport } from "../src/transport.ts";
 import { GatewayStore } from "../src/gatewayStore.ts";
 import { ResultRelay } from "../src/resultRelay.ts";
@@ -28,11 +28,11 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
-import { GATEWAY_STAGE, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
+import { GATEWAY_STAGE, queryResultComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { GatewaySessions } from "../src/gatewaySessions.ts";
 import { GatewayClients } from "../src/gatewayClients.ts";
 import { BACKLOG_POLL_MS, describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
-import { PIPELINE_QUEUES } from "../src/topology.ts";
+import { AGGREGATORS, PIPELINE_QUEUES } from "../src/topology.ts";
 
 
 /**
@@ -188,8 +188,12 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
 
   /** Fail a session whose pipeline stored no result for --result-timeout-s (src/stallWatch.ts). */
   function watchStall(s: Session, now: number, brokerHeld: boolean): void {
-    if (!isStalled(s, store.chunks(s.id), now, cfg.resultTimeoutMs, brokerHeld)) return;
-    sessions.failed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended (a stage lost this session's data or is stuck); the session was dropped`));
+    const chunks = store.chunks(s.id);
+    if (!isStalled(s, chunks, now, cfg.resultTimeoutMs, brokerHeld)) return;
+    // Named, so that an operator knows whose logs to read (and which queue may have been purged or deleted).
+    const missing = QUERIES.filter((q) => !queryResultComplete(chunks, q));
+    const stages = missing.map((q) => AGGREGATORS.find((a) => a.query === q)?.queue ?? q);
+    sessions.failed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended; incomplete: ${missing.join(", ")} (a stage on the way to ${stages.join(", ")} lost this session's data or is stuck: see those logs); the session was dropped`));
   }
 
   /**

@@ -536,7 +536,7 @@ export class AmqpTransport implements Transport {
     entry.channel = ch;
     const consuming = ch.consume(this.q(entry.queue), (msg: ConsumeMessage | null) => {
       if (msg === null) {
-        if (!entry.cancelled) this.recycle(`the broker cancelled the consumer on ${entry.queue}`, link);
+        if (!entry.cancelled) this.recycle(`the broker cancelled the consumer on ${entry.queue} (the queue was deleted, or its node went away; a deleted queue is declared again on reconnect, and the messages it held are lost)`, link);
         return;
       }
       // Settled once: a second ack or nack of one delivery tag (an ack queued behind a group

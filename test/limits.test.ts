@@ -493,9 +493,11 @@ test("a session whose upload is over and which gets no result for --result-timeo
     const port = await gw.listening;
     const conn = await openRaw(port);
     const session = await emptyUpload(conn);
+    // Q1's result, whole: the stall names the three others and their aggregators.
+    await transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session, query: "q1", chunk: 0, last: true, csv: "transaction_id,final_amount\n" }));
     const stalled = await conn.next("error");
     expect(stalled).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
-    expect((stalled as Extract<GatewayMessage, { t: "error" }>).message).toStartWith("no result for 0.3 s after the upload ended");
+    expect((stalled as Extract<GatewayMessage, { t: "error" }>).message).toStartWith("no result for 0.3 s after the upload ended; incomplete: q2, q3, q4 (a stage on the way to agg-q2, agg-q3, agg-q4 lost");
     // Heartbeats came while it waited.
     expect(conn.seen.some((m) => m.t === "heartbeat")).toBe(true);
     await conn.closed;
