@@ -78,6 +78,17 @@ export interface AmqpOptions {
   confirmTimeoutMs?: number;
   onEvent: (event: BrokerEvent) => void;
   onError: (err: unknown) => void;
+  /**
+   * Who the connections belong to (a role's name: `gateway`, `agg-q4`): they show in
+   * `rabbitmqctl list_connections name client_properties` and the management UI as
+   * `coffee <name> (publish)` and `coffee <name> (consume)`, so an operator can tell whose is whose.
+   */
+  connectionName?: string;
+}
+
+/** The client properties that name a connection of `owner` used for `use`. */
+function namedConnection(owner: string | undefined, use: "publish" | "consume"): { extra?: { clientProperties: { connection_name: string } } } {
+  return owner === undefined ? {} : { extra: { clientProperties: { connection_name: `coffee ${owner} (${use})` } } };
 }
 
 interface Link {
@@ -219,11 +230,11 @@ export class AmqpTransport implements Transport {
     };
     // Both connections to one node, the one after a lost link's (src/brokerNodes.ts): a node that
     // just went away is tried last, not waited on first.
-    const first = await connectBroker(this.opts.broker, { shape: withHeartbeat, start: this.nextNode });
+    const first = await connectBroker(this.opts.broker, { shape: withHeartbeat, start: this.nextNode, ...namedConnection(this.opts.connectionName, "publish") });
     const conn = watched(first.conn);
     let consumeConn: ChannelModel | null = null;
     try {
-      consumeConn = watched((await connectBroker(this.opts.broker, { shape: withHeartbeat, start: first.node })).conn);
+      consumeConn = watched((await connectBroker(this.opts.broker, { shape: withHeartbeat, start: first.node, ...namedConnection(this.opts.connectionName, "consume") })).conn);
       const pub = await this.openPublisher(conn);
       await pub.assertExchange(this.exchange, "direct", { durable: true });
       await this.declareOn(pub, this.declared);
@@ -271,9 +282,12 @@ export class AmqpTransport implements Transport {
 
   /** A publishing channel that closes while it is still `link`'s: the link is replaced. */
   private watchPublisher(link: Link, pub: ConfirmChannel): void {
-    pub.on("close", () => {
+    // Deferred a microtask: when the whole connection closes (an operator's close_connection, a
+    // broker shutting down), amqplib closes its channels first, and the connection's own close,
+    // which says why, must be the one the link is lost for.
+    pub.on("close", () => queueMicrotask(() => {
       if (link.pub === pub) this.recycle("publishing channel closed", link);
-    });
+    }));
   }
 
   /**
@@ -518,9 +532,10 @@ export class AmqpTransport implements Transport {
       if (entry.options.exclusive && EXCLUSIVE_REFUSAL.test(errorMessage(err))) refused = err;
       else this.opts.onError(err);
     });
-    ch.on("close", () => {
+    // Deferred as the publishing channel's close is (see watchPublisher).
+    ch.on("close", () => queueMicrotask(() => {
       if (refused === null && !entry.cancelled && entry.channel === ch && this.link === link) this.recycle(`channel of consumer on ${entry.queue} closed`);
-    });
+    }));
     await ch.prefetch(entry.options.prefetch);
     // Acks on a channel that is gone are meaningless: the broker requeued those deliveries.
     const settle = (f: () => void): boolean => {

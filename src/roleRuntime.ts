@@ -76,6 +76,7 @@ export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTran
     reconnectInitialMs: 200,
     reconnectMaxMs: cfg.reconnectMaxMs,
     confirmTimeoutMs: cfg.confirmTimeoutMs,
+    connectionName: cfg.name,
     onError: (err) => log.error(`broker: ${errorMessage(err)}`),
     onEvent: (e) => {
       switch (e.type) {

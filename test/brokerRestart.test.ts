@@ -36,7 +36,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   });
 
   /** A transport on the private broker in namespace `namespace`, quick to reconnect; `handlers` to watch it. */
-  const openTransport = (namespace: string, handlers: Partial<Pick<AmqpOptions, "onEvent" | "onError" | "confirmTimeoutMs">> = {}): Promise<AmqpTransport> =>
+  const openTransport = (namespace: string, handlers: Partial<Pick<AmqpOptions, "onEvent" | "onError" | "confirmTimeoutMs" | "connectionName">> = {}): Promise<AmqpTransport> =>
     AmqpTransport.open({
       broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
       onEvent: () => {}, onError: () => {}, ...handlers,
@@ -64,6 +64,32 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     expect(seen.size).toBe(400);
     expect(events).toContain("disconnected");
     expect(events.at(-1)).toBe("connected");
+    await t.close();
+  });
+
+  test("transport: its connections carry its owner's name, and a connection an operator closes is lost for the reason the broker gave", async () => {
+    const events: BrokerEvent[] = [];
+    const errors: string[] = [];
+    let connected = (): void => {};
+    const t = await openTransport("named", {
+      connectionName: "agg-q9",
+      onEvent: (e) => { events.push(e); if (e.type === "connected") connected(); },
+      onError: (e) => errors.push(String(e)),
+    });
+    await t.declare([{ name: "q", bindings: ["k"] }]);
+    await t.consume("q", { prefetch: 4, concurrent: false }, (d) => void d.ack());
+    const named = broker.ctl(["list_connections", "pid", "client_properties"]).split("\n").filter((l) => l.includes("coffee agg-q9 ("));
+    expect(named.map((l) => /coffee agg-q9 \((\w+)\)/.exec(l)?.[1]).sort()).toEqual(["consume", "publish"]);
+    const publishing = named.find((l) => l.includes("(publish)"))!.split("\t")[0]!;
+    const reconnected = new Promise<void>((r) => (connected = r));
+    const watching = events.length;
+    broker.ctl(["close_connection", publishing, "rotating credentials"]);
+    await reconnected;
+    const lost = events.slice(watching).find((e) => e.type === "disconnected");
+    expect(lost).toMatchObject({ type: "disconnected", reason: expect.stringContaining("CONNECTION_FORCED - rotating credentials") });
+    // Lost for that reason, not for a channel that closed with it.
+    expect(errors.filter((e) => e.includes("channel closed"))).toEqual([]);
+    await t.publish("k", Uint8Array.of(1));
     await t.close();
   });
 
