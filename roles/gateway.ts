@@ -112,7 +112,7 @@ export interface GatewayRuntime {
 /** Create a gateway on a transport; it listens once run() is called. */
 export async function createGateway(cfg: GatewayConfig, brokerTransport: Transport, log: Logger, runtime: GatewayRuntime = {}): Promise<GatewayInstance> {
   const { metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" }), governor, onFatal = () => {} } = runtime;
-  const probe = new PublishProbe(brokerTransport.probePublish?.bind(brokerTransport));
+  const probe = new PublishProbe(brokerTransport.probePublish?.bind(brokerTransport), () => brokerTransport.publishingBlocked?.() ?? false);
   // Every confirm of the gateway's own publishes tells the probe the broker takes them.
   const transport = reportingConfirms(brokerTransport, () => probe.confirmed());
   const store = await GatewayStore.open(cfg.stateDir, metrics.onFsync);

@@ -413,6 +413,11 @@ export class AmqpTransport implements Transport {
     }
   }
 
+  /** True between the broker's connection.blocked and connection.unblocked on the current link. */
+  publishingBlocked(): boolean {
+    return this.blocked;
+  }
+
   /** An empty message to PROBE_KEY (PROBE_QUEUE on quorum queues, which keeps nothing): confirmed once the broker takes publishes. */
   probePublish(): Promise<void> {
     return this.publish(PROBE_KEY, EMPTY_BODY);

@@ -38,6 +38,21 @@ test("a refused probe (the transport closed) does not hold the clock for good", 
   expect(broker.sent()).toBe(2);
 });
 
+test("a broker that said it blocks publishing (connection.blocked) holds at the first tick, and until it says otherwise", async () => {
+  const broker = heldPublish();
+  let blocked = true;
+  const probe = new PublishProbe(broker.publish, () => blocked);
+  expect(probe.tick()).toBe(true);
+  // Other publishes confirmed meanwhile (taken before the alarm) do not end it.
+  probe.confirmed();
+  expect(probe.tick()).toBe(true);
+  blocked = false;
+  expect(probe.tick()).toBe(false);
+  broker.confirm();
+  await Promise.resolve();
+  expect(probe.tick()).toBe(false);
+});
+
 test("a transport that cannot be blocked (no probePublish) never holds", () => {
   const probe = new PublishProbe(undefined);
   expect(probe.tick()).toBe(false);

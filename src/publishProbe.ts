@@ -18,8 +18,12 @@ export class PublishProbe {
   /** Some other publish was confirmed since the last tick (see `confirmed`). */
   private moved = false;
 
-  /** `probe` is the transport's probePublish; without one (a transport that cannot be blocked) nothing is ever held. */
-  constructor(private readonly probe: (() => Promise<void>) | undefined) {}
+  /**
+   * `probe` is the transport's probePublish; without one (a transport that cannot be blocked)
+   * nothing is ever held. `blocked`, the transport's publishingBlocked: a broker that said it
+   * blocks publishing holds at once, not only once a probe went unconfirmed for an interval.
+   */
+  constructor(private readonly probe: (() => Promise<void>) | undefined, private readonly blocked: () => boolean = () => false) {}
 
   /**
    * Note that a publish other than the probe was confirmed. A probe queues behind the publishes
@@ -39,6 +43,7 @@ export class PublishProbe {
     if (!this.probe) return false;
     const moved = this.moved;
     this.moved = false;
+    if (this.blocked()) return true;
     if (this.pending) return !moved;
     this.pending = true;
     // A rejected probe (the transport closed) tells nothing more than a confirmed one would.

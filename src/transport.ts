@@ -101,6 +101,12 @@ export interface Transport {
    * wrappers that cannot tell.
    */
   probePublish?(): Promise<void>;
+  /**
+   * True while the broker has told this transport's publishing connection that it takes no
+   * publishes (AMQP connection.blocked: a memory or disk alarm), until it says otherwise. Left
+   * out by transports that cannot be blocked.
+   */
+  publishingBlocked?(): boolean;
 }
 
 /**
