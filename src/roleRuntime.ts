@@ -142,7 +142,8 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
       role, name: cfg.name, namespace: cfg.namespace, state: instance ? "running" : "starting",
       rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576), gcForced: governor.collections,
       ...(instance?.status() ?? {}),
-      ...(transport ? { broker: transport.connected ? "connected" : "reconnecting" } : {}),
+      // "blocked": a resource alarm, said by the broker; the role's publishes wait until it clears.
+      ...(transport ? { broker: !transport.connected ? "reconnecting" : transport.publishingBlocked() ? "blocked" : "connected" } : {}),
     }),
   });
   log.info(`health on udp/${health.port}`);

@@ -58,6 +58,13 @@ describe("dashboard state", () => {
     expect(processInfo(monitor)).toBe("term 4 · 1 down");
   });
 
+  test("a process whose broker connection is down or blocked says so", () => {
+    const agg = (broker: string): ProcessStatus => proc({ name: "agg-q3", role: "aggregator", detail: { state: "running", query: "q3", sessions: 1, batches: 2, broker } });
+    expect(processInfo(agg("connected"))).toBe("q3 · 1 session · 2 batches");
+    expect(processInfo(agg("reconnecting"))).toBe("q3 · 1 session · 2 batches · broker reconnecting");
+    expect(processInfo(agg("blocked"))).toBe("q3 · 1 session · 2 batches · broker blocks publishing (a resource alarm)");
+  });
+
   test("no gateway answering: no sessions, unknown queues", () => {
     const s = buildState({ at: 1, servedBy: "m", election: { leader: null, term: 0, state: "candidate" }, processes: [proc({ name: "gateway", role: "gateway", healthy: false })], history: new RateHistory(2), intervalMs: 1000 });
     expect(s.openSessions).toBe(0);

@@ -71,6 +71,7 @@ export function processInfo(p: ProcessStatus): string {
     if (n(d.revivals)) parts.push(count(n(d.revivals), "revival"));
   }
   if (d.broker === "reconnecting") parts.push("broker reconnecting");
+  if (d.broker === "blocked") parts.push("broker blocks publishing (a resource alarm)");
   return parts.filter((s) => s !== "").join(" · ");
 }
 
