@@ -11,7 +11,8 @@ import { expectHalted } from "../test/haltContract.ts";
 import { scratchDirs } from "../test/harness.ts";
 import { frame, openRaw } from "../test/rawGateway.ts";
 import { recordingTransport } from "../test/recordingTransport.ts";
-import { createGateway, defaultGatewayConfig } from "./gateway.ts";
+import { createGateway, defaultGatewayConfig, resultsWaitMs } from "./gateway.ts";
+import { heartbeatSecondsOf } from "../src/amqpTransport.ts";
 
 const QUIET: Logger = { info() {}, warn() {}, error() {} };
 const scratch = scratchDirs();
@@ -69,9 +70,11 @@ test("a second gateway in a namespace does not take the results: it waits for th
   void second.listening.then(() => (listened = true), () => {});
   expect(await waiting).toContain("another gateway consumes this namespace's results");
   expect(listened).toBe(false);
+  expect(second.status()).toMatchObject({ waitingForResults: true });
   await held.cancel();
   const port = await second.listening;
   expect(port).toBeGreaterThan(0);
+  expect(second.status().waitingForResults).toBeUndefined();
   // Now the second holds the results alone.
   await expect(first.consume("results", { prefetch: 8, concurrent: false }, () => {})).rejects.toMatchObject({ code: "QUEUE_IN_USE" });
   await second.shutdown();
@@ -87,4 +90,28 @@ test("a second gateway in a namespace does not take the results: it waits for th
   await expect(third.listening).rejects.toMatchObject({ code: "QUEUE_IN_USE" });
   await third.shutdown();
   await still.cancel();
+});
+
+test("the wait for another gateway's results consumer follows the broker URL's heartbeat", () => {
+  expect(resultsWaitMs(10)).toBe(60_000);
+  expect(resultsWaitMs(30)).toBe(120_000);
+  expect(resultsWaitMs(heartbeatSecondsOf("amqp://h:5672/?heartbeat=0"))).toBe(210_000);
+  expect(heartbeatSecondsOf("amqp://a:5672,amqp://b:5672")).toBe(10);
+  expect(heartbeatSecondsOf("amqps://h:5671/vh?frameMax=0&heartbeat=45")).toBe(45);
+});
+
+test("a gateway that cannot listen lets go of the results queue", async () => {
+  const broker = new MemoryBroker();
+  const t = new MemoryTransport(broker, "nolisten");
+  await t.declare(allQueues());
+  const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const gw = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: taken.port, stateDir: null }), t, QUIET);
+    await expect(gw.run()).rejects.toMatchObject({ code: "CONFIG_INVALID" });
+    const other = await new MemoryTransport(broker, "nolisten").consume("results", { prefetch: 1, concurrent: false, exclusive: true }, () => {});
+    await other.cancel();
+    await gw.shutdown();
+  } finally {
+    taken.stop(true);
+  }
 });

@@ -7,6 +7,7 @@ import type { TCPSocketListener } from "bun";
 import type { Command } from "../src/command.ts";
 import { CoffeeError, ConfigError, errorMessage } from "../src/errors.ts";
 import { jitteredBackoffMs } from "../src/backoff.ts";
+import { DEFAULT_HEARTBEAT_S, heartbeatSecondsOf } from "../src/amqpTransport.ts";
 import { exitOnFatal, FatalStop, type OnFatal } from "../src/fatal.ts";
 import { tcpPortFree } from "../src/ports.ts";
 import { writeFrame } from "../src/frame.ts";
@@ -36,11 +37,13 @@ import { AGGREGATORS, PIPELINE_QUEUES } from "../src/topology.ts";
 
 
 /**
- * How long a starting gateway waits for another consumer of the results queue to go: two of the
- * broker's missed heartbeats (10 s each, src/amqpTransport.ts) end a dead peer's connection, with
- * room to spare.
+ * How long a starting gateway waits for another consumer of the results queue to go, for an AMQP
+ * heartbeat of `heartbeatS`: the broker drops a peer that vanished without closing (a host lost)
+ * after two missed heartbeats; three and 30 s of margin, and never under a minute.
  */
-const RESULTS_WAIT_MS = 60_000;
+export function resultsWaitMs(heartbeatS: number): number {
+  return Math.max(60_000, (3 * heartbeatS + 30) * 1000);
+}
 /** Gateway options, compiled. */
 export interface GatewayConfig {
   host: string;
@@ -121,6 +124,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, refusedHandshakes: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0, backlogHolds: 0 };
   let server: TCPSocketListener<Connection> | null = null;
   let consumer: Consumer | null = null;
+  /** Not listening yet: another consumer holds the results queue (see consumeResultsAlone). */
+  let waitingForResults = false;
   let queues: QueuePoller | null = null;
   let heartbeats: ReturnType<typeof setInterval> | null = null;
   let shuttingDown: Promise<void> | null = null;
@@ -233,7 +238,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       return shuttingDown;
     },
     status: () => ({
-      sessions: sessions.running.size, awaitingBye: sessions.finished.size, handshaking: connections.handshaking, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...counters,
+      sessions: sessions.running.size, awaitingBye: sessions.finished.size, handshaking: connections.handshaking, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...(waitingForResults ? { waitingForResults } : {}), ...counters,
       openSessions: [...sessions.running.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
         id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered,
       })),
@@ -284,6 +289,9 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     } catch (err) {
       const failure = new ConfigError(`--port ${cfg.port}: cannot listen on ${cfg.host}:${cfg.port} (${errorMessage(err)}; is another process using it?)`);
       cannotListen(failure);
+      // Let go of the results: a gateway that never listens must not keep another from serving.
+      stopServing();
+      await consumer?.cancel().catch(() => {});
       throw failure;
     }
     log.info(`gateway listening on ${cfg.host}:${server.port} (max ${cfg.maxSessions} sessions)`);
@@ -303,6 +311,16 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
    */
   async function consumeResultsAlone(): Promise<Consumer | null> {
     const deadline = performance.now() + cfg.resultsWaitMs;
+    waitingForResults = true;
+    try {
+      return await askForResults(deadline);
+    } finally {
+      waitingForResults = false;
+    }
+  }
+
+  /** consumeResultsAlone's tries, until `deadline`. */
+  async function askForResults(deadline: number): Promise<Consumer | null> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false, exclusive: true }, (d) => relay.deliver(d));
@@ -385,7 +403,7 @@ export function gatewayConfig(values: OptionValues): GatewayConfig {
     maxInFlightBytes: int(values, "max-in-flight-bytes"),
     maxBacklog: int(values, "max-backlog"),
     backlogPollMs: BACKLOG_POLL_MS,
-    resultsWaitMs: RESULTS_WAIT_MS,
+    resultsWaitMs: resultsWaitMs(DEFAULT_HEARTBEAT_S),
     maxOutboxBytes: int(values, "max-outbox-bytes"),
     prefetch: int(values, "prefetch"),
     sessionTtlMs: int(values, "session-ttl-s") * 1000,
@@ -425,7 +443,8 @@ export const gatewayCommand: Command = {
   async run(values) {
     const common = commonConfig(values, "gateway");
     const log = createLogger(common.name);
-    const cfg = { ...gatewayConfig(values), stateDir: join(str(values, "state-dir"), common.name) };
+    // The wait for another gateway's results consumer follows the heartbeat its broker URL asks for.
+    const cfg = { ...gatewayConfig(values), stateDir: join(str(values, "state-dir"), common.name), resultsWaitMs: resultsWaitMs(heartbeatSecondsOf(common.broker.url)) };
     // Before the broker: a gateway that cannot listen would otherwise declare the namespace's
     // queues and exchange first, and leave them behind.
     if (cfg.port !== 0 && !tcpPortFree(cfg.port, cfg.host)) throw new ConfigError(`--port ${cfg.port}: cannot listen on ${cfg.host}:${cfg.port} (in use, or not an address of this machine)`);

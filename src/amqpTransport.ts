@@ -52,7 +52,9 @@ export type BrokerEvent =
   /** The broker nacked a publish, or left it unanswered past confirmTimeoutMs (`reason` says which): it goes again on a new publishing channel, opened in `delayMs`. */
   | { type: "publisher-replaced"; reason: string; delayMs: number }
   /** A declared queue was gone (deleted by an operator?) when its depth was read: declared again, empty; what it held is lost. */
-  | { type: "queue-redeclared"; queue: string };
+  | { type: "queue-redeclared"; queue: string }
+  /** After a reconnect, an exclusive consumer's queue was held by another connection: asked for again, with backoff, until it is free. */
+  | { type: "consumer-refused"; queue: string };
 
 /** Durable queue flavours RabbitMQ offers; quorum queues replicate across cluster nodes. */
 export const QUEUE_TYPES = ["classic", "quorum"] as const;
@@ -255,7 +257,7 @@ export class AmqpTransport implements Transport {
       });
       this.watchPublisher(link, pub);
       this.link = link;
-      for (const entry of this.consumers) if (!entry.cancelled) await this.subscribe(link, entry);
+      for (const entry of this.consumers) if (!entry.cancelled) await this.resubscribe(link, entry);
     } catch (err) {
       this.link = null;
       // This node took the connections and failed after (a declare, a close as it opened): the
@@ -531,7 +533,7 @@ export class AmqpTransport implements Transport {
 
   private async subscribe(link: Link, entry: ConsumerEntry): Promise<void> {
     const ch = await link.consumeConn.createChannel();
-    /** The broker refused an exclusive consume (another consumer holds the queue): the consume's caller is told, nothing is recycled. */
+    /** The broker refused an exclusive consumer (another connection holds the queue): the caller is told, nothing is recycled. */
     let refused: Error | null = null;
     ch.on("error", (err: Error) => {
       if (entry.options.exclusive && EXCLUSIVE_REFUSAL.test(errorMessage(err))) refused = err;
@@ -554,7 +556,7 @@ export class AmqpTransport implements Transport {
       }
     };
     entry.channel = ch;
-    const consuming = ch.consume(this.q(entry.queue), (msg: ConsumeMessage | null) => {
+    const consuming = this.exclusiveLock(ch, entry).then(() => ch.consume(this.q(entry.queue), (msg: ConsumeMessage | null) => {
       if (msg === null) {
         if (!entry.cancelled) this.recycle(`the broker cancelled the consumer on ${entry.queue} (the queue was deleted, or its node went away; a deleted queue is declared again on reconnect, and the messages it held are lost)`, link);
         return;
@@ -575,13 +577,51 @@ export class AmqpTransport implements Transport {
       };
       this.deliveredOn.set(delivery, ch);
       entry.dispatch(delivery);
-    }, { noAck: false, exclusive: entry.options.exclusive === true });
+    }, { noAck: false, exclusive: entry.options.exclusive === true }));
     try {
       entry.tag = (await consuming).consumerTag;
     } catch (err) {
       if (refused === null) throw err;
       entry.channel = null;
       throw new CoffeeError("QUEUE_IN_USE", `queue ${this.q(entry.queue)} is in exclusive use by another consumer (${errorMessage(refused)})`);
+    }
+  }
+
+  /**
+   * For an exclusive consumer: declare its lock queue, exclusive to the consuming connection, so
+   * that the broker refuses (405 RESOURCE_LOCKED) every other connection's while this one lives.
+   * basic.consume's own exclusive flag alone is not enforced on quorum queues (RabbitMQ 3.x); a
+   * lock queue is, whatever the consumed queue's type, and goes with the connection (a process
+   * killed included). Classic, as a vhost whose default type is quorum would refuse it exclusive.
+   */
+  private async exclusiveLock(ch: Channel, entry: ConsumerEntry): Promise<void> {
+    if (!entry.options.exclusive) return;
+    await ch.assertQueue(this.q(consumerLockName(entry.queue)), { exclusive: true, durable: false, arguments: { "x-queue-type": "classic" } });
+  }
+
+  /**
+   * Subscribe `entry` on a new link; an exclusive one whose queue another connection holds
+   * (QUEUE_IN_USE) does not fail the link (publishing and the other consumers go on): it is
+   * asked for again in the background, with backoff, for as long as the link lasts and the
+   * consumer is wanted (`consumer-refused`, said once per such wait).
+   */
+  private async resubscribe(link: Link, entry: ConsumerEntry): Promise<void> {
+    try {
+      await this.subscribe(link, entry);
+    } catch (err) {
+      if (!(err instanceof CoffeeError && err.code === "QUEUE_IN_USE")) throw err;
+      this.opts.onEvent({ type: "consumer-refused", queue: entry.queue });
+      void (async () => {
+        for (let attempt = 0; ; attempt++) {
+          await Bun.sleep(jitteredBackoffMs(attempt, this.opts.reconnectInitialMs, this.opts.reconnectMaxMs));
+          if (entry.cancelled || entry.channel !== null || this.link !== link || this.closing) return;
+          try {
+            return await this.subscribe(link, entry);
+          } catch (retryErr) {
+            if (!(retryErr instanceof CoffeeError && retryErr.code === "QUEUE_IN_USE")) return;
+          }
+        }
+      })();
     }
   }
 
@@ -619,6 +659,8 @@ export class AmqpTransport implements Transport {
         // broker requeues what it delivered.
         await settledWithin((async () => {
           if (tag) await ch.cancel(tag);
+          // The hold ends with the consumer, not only with the connection.
+          if (options.exclusive) await ch.deleteQueue(this.q(consumerLockName(queue)));
           await ch.close();
         })(), CLOSE_WAIT_MS);
       },
@@ -682,11 +724,28 @@ export class AmqpTransport implements Transport {
   }
 }
 
-/** How RabbitMQ refuses a consume on a queue another connection consumes exclusively (403). */
-const EXCLUSIVE_REFUSAL = /ACCESS_REFUSED.*exclusive use/;
+/**
+ * How RabbitMQ refuses an exclusive consumer: its lock queue declared by another connection (405
+ * RESOURCE_LOCKED), or a consume on a queue another connection consumes exclusively (403).
+ */
+const EXCLUSIVE_REFUSAL = /RESOURCE_LOCKED|ACCESS_REFUSED.*exclusive use/;
+
+/** The lock queue of an exclusive consumer of `queue` (unprefixed; see exclusiveLock). */
+export const consumerLockName = (queue: string): string => `${queue}.consumer-lock`;
+
+/** The AMQP heartbeat interval in seconds the URL asks for (`heartbeat=`, of its first node naming one); DEFAULT_HEARTBEAT_S when none does. 0 (off) counts as RabbitMQ's own default, 60. */
+export function heartbeatSecondsOf(url: string): number {
+  const m = /[?&]heartbeat=(\d+)/.exec(url);
+  if (!m) return DEFAULT_HEARTBEAT_S;
+  const s = Number(m[1]);
+  return s === 0 ? 60 : s;
+}
+
+/** The heartbeat withHeartbeat asks for. */
+export const DEFAULT_HEARTBEAT_S = 10;
 
 /** Ask for AMQP heartbeats (10 s) unless the URL sets them, so a half-open connection is noticed. */
 export function withHeartbeat(url: string): string {
   if (/[?&]heartbeat=/.test(url)) return url;
-  return `${url}${url.includes("?") ? "&" : "?"}heartbeat=10`;
+  return `${url}${url.includes("?") ? "&" : "?"}heartbeat=${DEFAULT_HEARTBEAT_S}`;
 }

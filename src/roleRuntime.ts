@@ -92,6 +92,8 @@ export async function openAmqp(cfg: CommonConfig, log: Logger): Promise<AmqpTran
           return log.info("broker unblocked publishing");
         case "publisher-replaced":
           return log.warn(`${e.reason}: publishing on a new channel${e.delayMs > 0 ? ` in ${e.delayMs} ms` : ""}`);
+        case "consumer-refused":
+          return log.error(`after the reconnect, queue ${e.queue} is held by another connection's consumer (another gateway in this namespace, or this one's old connection, which the broker has not yet dropped): asking for it again until it is free`);
         case "queue-redeclared":
           return log.error(`queue ${e.queue} was gone from the broker (deleted?): declared it again, empty; the messages it held are lost, and sessions that had data in it will end with PIPELINE_STALLED`);
         default:

@@ -93,6 +93,60 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     await t.close();
   });
 
+  for (const queueType of ["classic", "quorum"] as const) {
+    test(`transport (${queueType} queues): an exclusive consumer holds its queue alone; a holder that lost it in a reconnect keeps publishing, and takes it back once free`, async () => {
+      const namespace = `excl-${queueType}`;
+      let aConnected = (): void => {};
+      const open = (name: string, events: BrokerEvent["type"][], reconnectInitialMs = 100): Promise<AmqpTransport> => AmqpTransport.open({
+        broker: { url: broker.url }, queueType, namespace, maxUnconfirmed: 64, reconnectInitialMs, reconnectMaxMs: Math.max(1000, reconnectInitialMs),
+        connectionName: name, onError: () => {},
+        onEvent: (e) => { events.push(e.type); if (e.type === "connected" && name === "holder-a") aConnected(); },
+      });
+      const aEvents: BrokerEvent["type"][] = [];
+      // A reconnects slowly (its first attempt 1-2 s after a loss): B takes the queue meanwhile.
+      const a = await open("holder-a", aEvents, 2000);
+      const b = await open("holder-b", []);
+      try {
+        await a.declare([{ name: "r", bindings: ["r"] }]);
+        const toA: string[] = [];
+        let aGot = (): void => {};
+        const consume = (t: AmqpTransport, into: string[], seen: () => void) => t.consume("r", { prefetch: 4, concurrent: false, exclusive: true }, (d) => {
+          into.push(new TextDecoder().decode(d.body));
+          d.ack();
+          seen();
+        });
+        await consume(a, toA, () => aGot());
+        // Refused on either queue type (basic.consume's flag alone is not enforced on quorum queues).
+        await expect(consume(b, [], () => {})).rejects.toMatchObject({ code: "QUEUE_IN_USE" });
+        const aBack = new Promise<void>((r) => (aConnected = r));
+        const consumeConn = broker.ctl(["list_connections", "pid", "client_properties"]).split("\n").find((l) => l.includes("coffee holder-a (consume)"))!.split("\t")[0]!;
+        broker.ctl(["close_connection", consumeConn, "test"]);
+        // B asks until A's connection is gone, and gets the queue.
+        const toB: string[] = [];
+        let bGot = (): void => {};
+        let taken: Awaited<ReturnType<typeof consume>> | null = null;
+        while (taken === null) taken = await consume(b, toB, () => bGot()).catch(() => null);
+        // A comes back without it, and publishes all the same.
+        await aBack;
+        expect(aEvents).toContain("consumer-refused");
+        const bSaw = new Promise<void>((r) => (bGot = r));
+        await a.publish("r", new TextEncoder().encode("while B holds it"));
+        await bSaw;
+        expect(toB).toEqual(["while B holds it"]);
+        // Free again: A takes it back by itself.
+        await taken.cancel();
+        const aSaw = new Promise<void>((r) => (aGot = r));
+        // Kept in the queue until A's background retry consumes it again.
+        await b.publish("r", new TextEncoder().encode("after"));
+        await aSaw;
+        expect(toA).toEqual(["after"]);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+  }
+
   test("transport: a broker's resource alarm is reported as blocked, and what waited is confirmed once it clears", async () => {
     const events: BrokerEvent[] = [];
     const { promise: blocked, resolve: onBlocked } = Promise.withResolvers<void>();

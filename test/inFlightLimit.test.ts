@@ -14,6 +14,7 @@ import { ENTITY_COLUMNS } from "../src/schema.ts";
 import { packColumn } from "../src/textColumn.ts";
 import { allQueues, dataKey } from "../src/topology.ts";
 import { interceptPublishes } from "./interceptedTransport.ts";
+import type { Transport } from "../src/transport.ts";
 import { frame, openRaw, raw, type RawConnection } from "./rawGateway.ts";
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -30,12 +31,16 @@ let heldChanged: () => void = () => {};
 async function heldReaches(count: number): Promise<void> {
   while (held.length < count) await new Promise<void>((r) => (heldChanged = r));
 }
-const base = new MemoryTransport(new MemoryBroker(), "inflight");
-await base.declare(allQueues());
-const transport = interceptPublishes(base, dataKey("stores"), () => new Promise<void>((resolve) => {
-  held.push({ confirm: resolve });
-  heldChanged();
-}));
+/** A transport on a namespace of its own whose stores batches are held until the test confirms them. */
+async function holdingTransport(namespace: string): Promise<Transport> {
+  const base = new MemoryTransport(new MemoryBroker(), namespace);
+  await base.declare(allQueues());
+  return interceptPublishes(base, dataKey("stores"), () => new Promise<void>((resolve) => {
+    held.push({ confirm: resolve });
+    heldChanged();
+  }));
+}
+const transport = await holdingTransport("inflight");
 const gateway = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxInFlight: MAX_IN_FLIGHT }), transport, quiet);
 void gateway.run();
 const port = await gateway.listening;
@@ -185,7 +190,8 @@ test("a batch lost on two connections in a row is counted once, when a resend fi
 
 test("a client whose window waits on the broker's confirms is not idle; one that sends nothing is", async () => {
   const idleMs = 150;
-  const strict = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxInFlight: MAX_IN_FLIGHT, idleTimeoutMs: idleMs }), transport, quiet);
+  // A namespace of its own: one gateway per namespace consumes the results.
+  const strict = await createGateway(defaultGatewayConfig({ host: "127.0.0.1", port: 0, maxInFlight: MAX_IN_FLIGHT, idleTimeoutMs: idleMs }), await holdingTransport("inflight-strict"), quiet);
   void strict.run();
   const strictPort = await strict.listening;
   try {
