@@ -1,8 +1,9 @@
 /**
  * Client role: streams a dataset folder to the gateway and writes the four result files.
  * The upload and its window are src/clientUpload.ts; reconnects and their retry budget
- * src/clientReconnect.ts; the watch on a silent gateway src/idleWatch.ts. Here: options, the
- * checks before a session, the progress view, and the gateway's messages.
+ * src/clientReconnect.ts; the watch on a silent gateway src/idleWatch.ts; the progress counters
+ * src/clientProgress.ts; the results folder src/outDir.ts. Here: options, the checks before a
+ * session, the wait for a free slot, and the gateway's messages.
  */
 import { constants as osConstants } from "node:os";
 import type { Command } from "../src/command.ts";

@@ -35,7 +35,6 @@ import { GatewayClients } from "../src/gatewayClients.ts";
 import { BACKLOG_POLL_MS, describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
 import { AGGREGATORS, PIPELINE_QUEUES } from "../src/topology.ts";
 
-
 /**
  * How long a starting gateway waits for another consumer of the results queue to go, for an AMQP
  * heartbeat of `heartbeatS`: the broker drops a peer that vanished without closing (a host lost)
@@ -44,6 +43,7 @@ import { AGGREGATORS, PIPELINE_QUEUES } from "../src/topology.ts";
 export function resultsWaitMs(heartbeatS: number): number {
   return Math.max(60_000, (3 * heartbeatS + 30) * 1000);
 }
+
 /** Gateway options, compiled. */
 export interface GatewayConfig {
   host: string;
@@ -305,9 +305,9 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   /**
    * Consume the results queue as its only consumer: a second gateway in the namespace would take
    * result chunks of this one's sessions, ack them and drop them as unknown. While another holds
-   * it, tried again for --results-wait (cfg.resultsWaitMs): a revived gateway's old copy, on a
-   * host cut off, keeps its broker connection until the broker's heartbeat ends it. Then
-   * QUEUE_IN_USE (exit 2). Null if shut down while waiting.
+   * it, tried again for cfg.resultsWaitMs (resultsWaitMs: three broker heartbeats plus 30 s, at
+   * least a minute): a revived gateway's old copy, on a host cut off, keeps its broker connection
+   * until the broker's heartbeat ends it. Then QUEUE_IN_USE (exit 2). Null if shut down while waiting.
    */
   async function consumeResultsAlone(): Promise<Consumer | null> {
     const deadline = performance.now() + cfg.resultsWaitMs;

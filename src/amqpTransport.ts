@@ -733,7 +733,10 @@ const EXCLUSIVE_REFUSAL = /RESOURCE_LOCKED|ACCESS_REFUSED.*exclusive use/;
 /** The lock queue of an exclusive consumer of `queue` (unprefixed; see exclusiveLock). */
 export const consumerLockName = (queue: string): string => `${queue}.consumer-lock`;
 
-/** The AMQP heartbeat interval in seconds the URL asks for (`heartbeat=`, of its first node naming one); DEFAULT_HEARTBEAT_S when none does. 0 (off) counts as RabbitMQ's own default, 60. */
+/**
+ * The AMQP heartbeat interval in seconds the URL asks for (`heartbeat=`, of its first node naming
+ * one); DEFAULT_HEARTBEAT_S when none does. 0 (off) counts as RabbitMQ's own default, 60.
+ */
 export function heartbeatSecondsOf(url: string): number {
   const m = /[?&]heartbeat=(\d+)/.exec(url);
   if (!m) return DEFAULT_HEARTBEAT_S;
