@@ -73,6 +73,16 @@ test("a hold only failing polls could end is let go after BLIND_HOLD_MS without 
   // Not held: failing polls change nothing, however long.
   now += 10 * BLIND_HOLD_MS;
   expect(gate.polled(null)).toBeNull();
+  // Held again in the same run of failing polls: let go at the next one, not reported again.
+  for (let i = 0; i < 11; i++) gate.publish();
+  expect(gate.held).toBe(true);
+  expect(gate.polled(null)).toBe("release");
+  expect(gate.takeBlindRelease()).toBe(false);
+  // An answered poll starts a new run: its blind release is reported.
+  gate.polled([{ queue: "filter-year", messages: 20, consumers: 1 }]);
+  now += BLIND_HOLD_MS;
+  expect(gate.polled(null)).toBe("release");
+  expect(gate.takeBlindRelease()).toBe(true);
 });
 
 test("an unanswered poll changes nothing, held or not, within BLIND_HOLD_MS", () => {

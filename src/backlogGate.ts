@@ -35,6 +35,8 @@ export class BacklogGate {
   private deepestPolled: QueueDepth | null = null;
   private lastAnsweredMs: number;
   private releasedBlind = false;
+  /** A blind release was reported in the current run of failing polls (an answered poll ends the run). */
+  private blindReported = false;
 
   /**
    * @param maxReady ready messages in one queue beyond which uploads stop being read (0: never)
@@ -55,7 +57,11 @@ export class BacklogGate {
     return this.deepestPolled;
   }
 
-  /** True once, after a release that no answered poll justified (polls failed for BLIND_HOLD_MS). */
+  /**
+   * True once, after the first release in a run of failing polls that no answered poll justified
+   * (polls failed for BLIND_HOLD_MS). Later holds in the same run are let go at the next failed
+   * poll without being reported again; an answered poll starts a new run.
+   */
   takeBlindRelease(): boolean {
     const was = this.releasedBlind;
     this.releasedBlind = false;
@@ -88,10 +94,12 @@ export class BacklogGate {
     if (depths === null) {
       if (!this.holding || this.nowMs() - this.lastAnsweredMs < BLIND_HOLD_MS) return null;
       this.holding = false;
-      this.releasedBlind = true;
+      this.releasedBlind = !this.blindReported;
+      this.blindReported = true;
       return "release";
     }
     this.lastAnsweredMs = this.nowMs();
+    this.blindReported = false;
     // Publishes confirmed before the poll started are in its depths (or consumed); the rest,
     // unconfirmed or published since, may not be, and still count.
     this.pending -= this.settledAtPollStart - this.settledCounted;

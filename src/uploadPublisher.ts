@@ -75,9 +75,6 @@ export class UploadPublisher {
   /** Held while a pipeline queue is too deep (src/backlogGate.ts). */
   private readonly gate: BacklogGate;
 
-  /** The blind release of the current run of failing depth polls was logged. */
-  private blindReleaseTold = false;
-
   constructor(private readonly deps: UploadDeps) {
     this.budget = new FairBudget<Session>(deps.limits.maxInFlightBytes);
     // A transport that cannot tell depths could never release a hold.
@@ -106,10 +103,7 @@ export class UploadPublisher {
   /** The depths that poll read (null: the broker did not answer). */
   depthsPolled(depths: Parameters<BacklogGate["polled"]>[0]): void {
     this.onGate(this.gate.polled(depths));
-    if (depths !== null) this.blindReleaseTold = false;
-    // Once per run of failing polls: every hold after the first is let go at the next failed poll.
-    if (this.gate.takeBlindRelease() && !this.blindReleaseTold) {
-      this.blindReleaseTold = true;
+    if (this.gate.takeBlindRelease()) {
       this.deps.warn(`uploads held for the pipeline's backlog are read again: the broker's queue depths could not be read for ${BLIND_HOLD_MS / 1000} s (said once until a poll is answered again; meanwhile holds are let go at the next failed poll)`);
     }
   }
