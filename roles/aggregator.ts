@@ -16,7 +16,7 @@ import { REDUCERS } from "../src/queries/index.ts";
 import type { QueryReducer } from "../src/queries/reducer.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { QUERIES, type QueryName } from "../src/schema.ts";
-import { AGGREGATORS } from "../src/topology.ts";
+import { aggregatorOf } from "../src/topology.ts";
 import { ResultPublisher } from "../src/resultPublisher.ts";
 import { AggregatorState, type ApplyEffect } from "../src/aggregatorState.ts";
 import type { AggregatorStore } from "../src/aggregatorStore.ts";
@@ -54,7 +54,7 @@ export interface AggregatorRuntime {
 export async function createAggregator(cfg: AggregatorConfig, transport: Transport, log: Logger, runtime: AggregatorRuntime = {}): Promise<RoleInstance> {
   const { metrics = new CoffeeMetrics({ role: "aggregator", name: `agg-${cfg.query}` }), onFatal = () => {} } = runtime;
   const reducer: QueryReducer = REDUCERS[cfg.query];
-  const spec = AGGREGATORS.find((a) => a.query === cfg.query)!;
+  const spec = aggregatorOf(cfg.query);
   const stage = { stage: spec.queue };
   let store: AggregatorStore | null = null;
   let state: AggregatorState;

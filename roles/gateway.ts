@@ -33,7 +33,7 @@ import { GATEWAY_STAGE, queryResultComplete, uploadOver, type Connection, type S
 import { GatewaySessions } from "../src/gatewaySessions.ts";
 import { GatewayClients } from "../src/gatewayClients.ts";
 import { BACKLOG_POLL_MS, describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
-import { AGGREGATORS, PIPELINE_QUEUES } from "../src/topology.ts";
+import { aggregatorOf, PIPELINE_QUEUES } from "../src/topology.ts";
 
 /**
  * How long a starting gateway waits for another consumer of the results queue to go, for an AMQP
@@ -197,7 +197,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     if (!isStalled(s, chunks, now, cfg.resultTimeoutMs, brokerHeld)) return;
     // Named, so that an operator knows whose logs to read (and which queue may have been purged or deleted).
     const missing = QUERIES.filter((q) => !queryResultComplete(chunks, q));
-    const stages = missing.map((q) => AGGREGATORS.find((a) => a.query === q)?.queue ?? q);
+    const stages = missing.map((q) => aggregatorOf(q).queue);
     sessions.failed(s, new CoffeeError("PIPELINE_STALLED", `no result for ${cfg.resultTimeoutMs / 1000} s after the upload ended; incomplete: ${missing.join(", ")} (a stage on the way to ${stages.join(", ")} lost this session's data or is stuck: see those logs); the session was dropped`));
   }
 

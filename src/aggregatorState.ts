@@ -139,7 +139,7 @@ export class AggregatorState {
     } else {
       const mark = s.tracker.classify(msg.entity, msg.seq);
       if (mark === "out-of-range" && !replaying) {
-        throw new InternalError(`${msg.entity} batch #${msg.seq} arrived after its end of stream counted ${s.tracker.summary()[msg.entity]?.expected} batches`);
+        throw new InternalError(`${msg.entity} batch #${msg.seq} arrived after its end of stream counted ${s.tracker.expectedOf(msg.entity)} batches`);
       }
       if (mark !== "new") {
         this.counters.duplicates++;

@@ -337,6 +337,7 @@ test("lineage that contradicts itself fails live (either order), but a log holdi
   expect(() => live.apply(decodeMessage(eos("A", 2)))).toThrow(InternalError);
   live.apply(decodeMessage(eos("B", 2)));
   expect(() => live.apply(decodeMessage(data("B", 5)))).toThrow(InternalError);
+  expect(() => live.apply(decodeMessage(data("B", 6)))).toThrow("transactions batch #6 arrived after its end of stream counted 2 batches");
   // A batch below the count, sent again, is still a plain duplicate.
   live.apply(decodeMessage(data("B", 1)));
   expect(live.apply(decodeMessage(data("B", 1)))).toBe("duplicate");

@@ -55,3 +55,10 @@ test("an end of stream that a batch already seen contradicts is an INTERNAL erro
   t.markEos("users", 6);
   expect(t.isComplete()).toBe(false);
 });
+
+test("expectedOf is the count an entity's end of stream said, null before it", () => {
+  const t = new SessionTracker(["users"]);
+  expect(t.expectedOf("users")).toBeNull();
+  t.markEos("users", 3);
+  expect(t.expectedOf("users")).toBe(3);
+});

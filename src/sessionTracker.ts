@@ -89,6 +89,11 @@ export class SessionTracker {
     return t;
   }
 
+  /** The batch count `entity`'s end of stream said (null: none yet). */
+  expectedOf(entity: Entity): number | null {
+    return this.entry(entity).expected;
+  }
+
   /** Progress per entity, for logs and status: batches seen / expected (null = still streaming). */
   summary(): Record<string, { seen: number; expected: number | null }> {
     const out: Record<string, { seen: number; expected: number | null }> = {};

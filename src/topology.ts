@@ -94,6 +94,13 @@ export const AGGREGATORS: readonly AggregatorSpec[] = QUERIES.map((query) => {
   };
 });
 
+/** The aggregator that finishes `query`. */
+export function aggregatorOf(query: QueryName): AggregatorSpec {
+  const spec = AGGREGATORS.find((a) => a.query === query);
+  if (!spec) throw new InternalError(`no aggregator finishes ${query}`);
+  return spec;
+}
+
 /** A queue with the routing keys bound to it. */
 export interface QueueSpec {
   name: string;
