@@ -51,6 +51,11 @@ interface RetryBudget {
   unreachableSince: number | null;
 }
 
+/** A budget with no attempt made yet, until `deadline`, waiting at most about `capMs` between attempts. */
+function newBudget(deadline: number, capMs: number): RetryBudget {
+  return { deadline, capMs, attempt: 0, lastError: "connection closed", slotWait: false, unreachableSince: null };
+}
+
 /** Longest wait between attempts before a welcome: a gateway restarting is back within seconds. */
 const CONNECT_BACKOFF_CAP_MS = 2000;
 /** Longest wait between attempts to resume a session. */
@@ -97,7 +102,7 @@ export class Reconnect<C extends { close(): void }> {
    * it is closed; the next welcome ends the wait like any budget.
    */
   waitUntil(deadlineMs: number): void {
-    this.budget ??= { deadline: deadlineMs, attempt: 0, lastError: "connection closed", capMs: SLOT_POLL_CAP_MS, slotWait: true, unreachableSince: null };
+    this.budget ??= newBudget(deadlineMs, SLOT_POLL_CAP_MS);
     this.budget.deadline = Math.max(this.budget.deadline, deadlineMs);
     this.budget.capMs = SLOT_POLL_CAP_MS;
     this.budget.slotWait = true;
@@ -124,10 +129,9 @@ export class Reconnect<C extends { close(): void }> {
 
   private async connectWithin(cause: Error | null, first: boolean): Promise<void> {
     const session = this.o.session();
-    const fresh = { attempt: 0, lastError: "connection closed", slotWait: false, unreachableSince: null };
     this.budget ??= session
-      ? { ...fresh, deadline: this.clock.now() + this.o.reconnectTimeoutMs, capMs: RESUME_BACKOFF_CAP_MS }
-      : { ...fresh, deadline: this.clock.now() + this.o.connectRetryMs, capMs: CONNECT_BACKOFF_CAP_MS };
+      ? newBudget(this.clock.now() + this.o.reconnectTimeoutMs, RESUME_BACKOFF_CAP_MS)
+      : newBudget(this.clock.now() + this.o.connectRetryMs, CONNECT_BACKOFF_CAP_MS);
     const r = this.budget;
     if (cause) r.lastError = cause.message;
     this.o.connecting(r.lastError, r.deadline);
