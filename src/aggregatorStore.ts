@@ -12,6 +12,7 @@ import type { QueryReducer } from "./queries/reducer.ts";
 import { Wal, type WalOptions, type WalRecovery } from "./wal.ts";
 import { join } from "node:path";
 import { forEachYielding } from "./loopYield.ts";
+import { decodeUtf8 } from "./utf8.ts";
 
 const MESSAGE = 1;
 const FINISHED = 2;
@@ -19,7 +20,6 @@ const FINISHED = 2;
 const CUT = 3;
 const packr = new Packr({ useRecords: false });
 const text = new TextEncoder();
-const untext = new TextDecoder();
 
 function record(kind: number, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(payload.length + 1);
@@ -108,7 +108,7 @@ export class AggregatorStore {
   private replay(r: Uint8Array): void {
     const payload = r.subarray(1);
     if (r[0] === MESSAGE) this.state.apply(decodeMessage(payload), true);
-    else if (r[0] === FINISHED) this.state.markFinished(untext.decode(payload));
+    else if (r[0] === FINISHED) this.state.markFinished(decodeUtf8(payload));
     else if (r[0] === CUT) {
       const cut: unknown = packr.unpack(payload);
       // A record whose CRC held but whose content is not a cut would put a whole result in one chunk.

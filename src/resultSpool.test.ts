@@ -45,6 +45,14 @@ describe.each([
     spool.close();
   });
 
+  test("a chunk that starts with U+FEFF (a store name may) reads back whole", () => {
+    const spool = make();
+    const ref = spool.append(A, "\uFEFFstore 1,1990-01-01\n");
+    spool.sync();
+    expect(spool.read(A, ref)).toBe("\uFEFFstore 1,1990-01-01\n");
+    spool.close();
+  });
+
   test("covers says whether a ref's bytes are held", () => {
     const spool = make();
     const a = spool.append(A, "held");

@@ -10,6 +10,7 @@
 import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { errorMessage, InternalError, WalError } from "./errors.ts";
+import { decodeUtf8 } from "./utf8.ts";
 
 /** Where a chunk's bytes are in its session's spool. */
 export interface SpoolRef {
@@ -51,7 +52,6 @@ const OPEN_FLAGS = constants.O_RDWR | constants.O_CREAT;
 /** Reopening a file this process already wrote: if it vanished, that is a failure, not a new file. */
 const REOPEN_FLAGS = constants.O_RDWR;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** A session's file: its size, and an open descriptor only while it has unsynced appends. */
 interface SpoolFile {
@@ -179,7 +179,7 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
         if (ref.crc !== undefined && Bun.hash.crc32(bytes) !== ref.crc) {
           throw new WalError("WAL_CORRUPT", `result spool of session ${session}: the chunk at bytes ${ref.offset}..${ref.offset + ref.length} fails its CRC (changed on disk?)`);
         }
-        return decoder.decode(bytes);
+        return decodeUtf8(bytes);
       } catch (err) {
         throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot read the result spool of session ${session}: ${errorMessage(err)}`);
       } finally {

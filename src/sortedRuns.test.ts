@@ -40,6 +40,14 @@ test("ids sort by code points, as their UTF-8 bytes do, on disk and in the merge
   expect(merged).toEqual(["a", "a\u00e9", "a\uFF03", "a\u{1F375}", "b"]);
 });
 
+test("an id that starts with U+FEFF keeps it on disk, and sorts where the same id in memory does", () => {
+  const ids = ["\uFEFFX", "\uE000", "\uFEFF\uFEFFY", "a"];
+  const path = join(dir, "bom.run");
+  writeRun(path, ids.slice(0, 3), [1, 2, 3]);
+  const merged = [...mergeRuns([path], ids.slice(3), [4])].map((r) => r.id);
+  expect(merged).toEqual(["a", "\uE000", "\uFEFFX", "\uFEFF\uFEFFY"]);
+});
+
 test("a long id is read across the reader's buffer boundary", () => {
   const ids = Array.from({ length: 50 }, (_, i) => `${String(i).padStart(3, "0")}${"x".repeat(5000)}`);
   const path = join(dir, "long.bin");

@@ -18,6 +18,7 @@ import { dirname } from "node:path";
 import { ensureDurableDir, fsyncDirectory, writeAll } from "./durableFs.ts";
 import { InternalError, WalError, type WalErrorCode } from "./errors.ts";
 import { compareCodePoints } from "./textOrder.ts";
+import { decodeUtf8 } from "./utf8.ts";
 
 /** One row of a run. */
 export interface RunRow {
@@ -35,7 +36,6 @@ const TRAILER_BYTES = 12;
 const TRAILER_MAGIC = 0x43524e31;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /**
  * Indexes of the rows in (id, cents) order, ids by code points. A repeated transaction id comes
@@ -194,7 +194,7 @@ class RunReader {
     const lengthView = new DataView(this.buf.buffer, this.buf.byteOffset + this.start, w);
     const len = w === 2 ? lengthView.getUint16(0, true) : lengthView.getUint32(0, true);
     if (!this.ensure(w + len + 8)) throw this.corrupt("ends inside a row");
-    const id = decoder.decode(this.buf.subarray(this.start + w, this.start + w + len));
+    const id = decodeUtf8(this.buf.subarray(this.start + w, this.start + w + len));
     const cents = new DataView(this.buf.buffer, this.buf.byteOffset + this.start + w + len, 8).getFloat64(0, true);
     this.start += w + len + 8;
     this.rows++;
