@@ -459,3 +459,35 @@ test("the reference's Q4 counts stop at 2^31 - 1 (the cluster's limit), dense or
   expect(() => counts.add(sparse)).toThrow(SumOverflowError);
 });
 
+
+test("a store's dense Q4 array is sized by the users it counts, not by its largest id, and counts stay exact as ids move into it", () => {
+  const lone = new UserCounts();
+  lone.add(4_000_000);
+  lone.add(4_000_000);
+  // Sized by the id, this one user took 16 MB; 100 such stores took 1.7 GB.
+  expect(lone.dense.length).toBe(1024);
+  expect(lone.top3()).toEqual([4_000_000]);
+
+  let seed = 11;
+  const rnd = (n: number): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+  const counts = new UserCounts();
+  const oracle = new Map<number, number>();
+  const add = (user: number): void => {
+    counts.add(user);
+    oracle.set(user, (oracle.get(user) ?? 0) + 1);
+  };
+  // Far ids first (counted in the Map), then enough near ones that the array grows over them.
+  for (let i = 0; i < 300; i++) add(20_000 + rnd(40_000));
+  for (let i = 0; i < 20_000; i++) add(rnd(70_000));
+  for (let i = 0; i < 50; i++) add((1 << 23) + rnd(10));
+  expect(counts.dense.length).toBeGreaterThan(60_000);
+  const seen = new Map<number, number>();
+  counts.dense.forEach((c, u) => { if (c > 0) seen.set(u, c); });
+  for (const [u, c] of counts.sparse) {
+    expect(seen.has(u)).toBe(false);
+    seen.set(u, c);
+  }
+  expect(seen).toEqual(oracle);
+  const top = [...oracle].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 3).map(([u]) => u);
+  expect(counts.top3()).toEqual(top);
+});

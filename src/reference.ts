@@ -52,29 +52,60 @@ export interface ReferenceResult {
 const WINDOW_START = 6 * 3600;
 const WINDOW_END = 23 * 3600;
 const MIN_Q1_CENTS = 7500;
-/** User ids below this are counted in a dense array per store; larger ones in a Map. */
+/** User ids below this may be counted in a dense array per store; larger ones always in a Map. */
 const DENSE_USER_LIMIT = 1 << 22;
+/**
+ * A store's dense array grows to hold an id only while it stays within this many slots per user
+ * counted (plus DENSE_MIN_SLOTS): 4 bytes a slot against a Map entry's ~50, so a dense array
+ * that is a sixteenth full costs about what the Map would. Sized by the largest id alone, 100
+ * stores with one user of id 4 000 000 each took 1.7 GB.
+ */
+const DENSE_SLOTS_PER_USER = 16;
+const DENSE_MIN_SLOTS = 1024;
 
 const inYears = (date: number): boolean => date >= 2024_00_00 && date < 2026_00_00;
 
-/** Per-store transaction counts by user id: a growable dense array, a Map beyond its limit; SumOverflowError past MAX_COUNT. */
+/**
+ * Per-store transaction counts by user id: a growable dense array for ids it covers, a Map for
+ * the others (ids past DENSE_USER_LIMIT, or too far past the users counted so far); SumOverflowError
+ * past MAX_COUNT. An id is in one of the two, never both: growing the array moves the Map's ids it
+ * now covers into it.
+ */
 export class UserCounts {
-  dense = new Uint32Array(1024);
+  dense = new Uint32Array(DENSE_MIN_SLOTS);
   sparse = new Map<number, number>();
+  /** Distinct users counted, dense and sparse. */
+  private users = 0;
 
   add(user: number): void {
-    if (user >= DENSE_USER_LIMIT) {
-      this.sparse.set(user, addCount(this.sparse.get(user) ?? 0, 1));
+    if (user >= this.dense.length && !this.growFor(user)) {
+      const had = this.sparse.get(user);
+      if (had === undefined) this.users++;
+      this.sparse.set(user, addCount(had ?? 0, 1));
       return;
     }
-    if (user >= this.dense.length) {
-      let size = this.dense.length * 2;
-      while (size <= user) size *= 2;
-      const grown = new Uint32Array(Math.min(size, DENSE_USER_LIMIT));
-      grown.set(this.dense);
-      this.dense = grown;
+    const had = this.dense[user]!;
+    if (had === 0) this.users++;
+    this.dense[user] = addCount(had, 1);
+  }
+
+  /** Grow the dense array to cover `user` if that is worth its memory; whether it now does. */
+  private growFor(user: number): boolean {
+    if (user >= DENSE_USER_LIMIT) return false;
+    let size = this.dense.length * 2;
+    while (size <= user) size *= 2;
+    size = Math.min(size, DENSE_USER_LIMIT);
+    if (size > DENSE_MIN_SLOTS + DENSE_SLOTS_PER_USER * (this.users + 1)) return false;
+    const grown = new Uint32Array(size);
+    grown.set(this.dense);
+    for (const [u, c] of this.sparse) {
+      if (u < size) {
+        grown[u] = c;
+        this.sparse.delete(u);
+      }
     }
-    this.dense[user] = addCount(this.dense[user] ?? 0, 1);
+    this.dense = grown;
+    return true;
   }
 
   /** The three users with most transactions; ties go to the smallest user id. */
