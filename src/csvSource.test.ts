@@ -32,7 +32,7 @@ async function readAll(file: string, chunkBytes: number, batchRows = 3, newline:
  * file's line it starts on; a record with a quote error is one bad row, and reading starts
  * again at the line after the one its broken field's quote opened on.
  */
-function oracle(text: string, newline?: Newline): { rows: string[][]; lines: number[]; rejected: number[] } {
+function oracle(text: string, newline?: Newline, fileIsUtf8 = false): { rows: string[][]; lines: number[]; rejected: number[] } {
   const split = (newline ?? guessNewline(text)) === "\r" ? "\r" : "\n";
   const out = { rows: [] as string[][], lines: [] as number[], rejected: [] as number[] };
   let header: string[] | null = null;
@@ -69,7 +69,9 @@ function oracle(text: string, newline?: Newline): { rows: string[][]; lines: num
         if (split === "\n" && fields[fields.length - 1]!.endsWith("\r")) fields[fields.length - 1] = fields[fields.length - 1]!.slice(0, -1);
         if (fields.length === 1 && fields[0] === "") return;
         if (!header) return void (header = fields);
-        if (fields.length !== header.length || fields.some((f) => f.includes("\uFFFD"))) return void out.rejected.push(first);
+        if (fields.length !== header.length) return void out.rejected.push(first);
+        // Read from bytes that are not UTF-8, a U+FFFD in a column coffee reads marks bad bytes.
+        if (!fileIsUtf8 && [header.indexOf("store_id"), header.indexOf("store_name")].some((c) => fields[c]!.includes("\uFFFD"))) return void out.rejected.push(first);
         out.rows.push([fields[header.indexOf("store_id")]!, fields[header.indexOf("store_name")]!]);
         out.lines.push(first);
       },
@@ -127,6 +129,24 @@ describe("readEntityFile", () => {
         expect(got.rejected).toEqual([3]);
         expect(got.rows).toEqual([["1", "ok"], ["3", "fine ñ"]]);
       }
+    }
+  });
+
+  test("a U+FFFD a UTF-8 file holds is a character, kept; bad bytes in a column coffee does not read reject nothing", async () => {
+    const sound = "store_id,store_name,city\n1,Caf\uFFFD,x\n2,\"b\uFFFD, quoted\",y\n3,c,\uFFFD\n";
+    const soundFile = join(dir, "replacement-char.csv");
+    writeFileSync(soundFile, sound);
+    const expected = oracle(sound, "\n", true);
+    expect(expected.rows).toEqual([["1", "Caf\uFFFD"], ["2", "b\uFFFD, quoted"], ["3", "c"]]);
+    const mixed = Buffer.concat([Buffer.from("store_id,store_name,city\n1,\"a\",Sevilla "), Buffer.from([0xff]), Buffer.from("\n2,b "), Buffer.from([0xfe]), Buffer.from(",z\n3,\"c\",ok\n")]);
+    const mixedFile = join(dir, "bad-bytes-ignored-column.csv");
+    writeFileSync(mixedFile, mixed);
+    for (const chunk of [1, 3, 7, 16, 1 << 20]) {
+      expect(await readAll(soundFile, chunk, 2, "\n")).toEqual(expected);
+      const got = await readAll(mixedFile, chunk, 2, "\n");
+      // Row 2's name holds the bad byte; row 1's is in the city column, read by nobody.
+      expect(got.rejected).toEqual([3]);
+      expect(got.rows).toEqual([["1", "a"], ["3", "c"]]);
     }
   });
 
@@ -312,7 +332,7 @@ test("each row the reader rejects comes with why: field count, broken quote, byt
     });
     expect(await read(other, chunkBytes)).toEqual({
       kept: [2, 6, 8],
-      seen: [[3, broken], [4, "3 fields where the header has 2"], [5, broken], [7, "bytes that are not UTF-8 (or a U+FFFD character)"]],
+      seen: [[3, broken], [4, "3 fields where the header has 2"], [5, broken], [7, "bytes that are not UTF-8"]],
     });
   }
 });

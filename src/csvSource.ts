@@ -2,7 +2,7 @@
  * Streams one entity's CSV files as batches of projected text columns, never holding a whole
  * file. Shared by the client and `coffee reference`, so both reject exactly the same rows.
  */
-import { isAscii } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import { readdirSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
@@ -296,8 +296,7 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /** Reasons for rows the reader rejects (the gateway's are src/rowFault.ts's). */
 const BROKEN_QUOTE = "a quoted field that does not close, or text after its closing quote";
-// The reader sees decoded text: a U+FFFD the file holds as such looks the same as bad bytes.
-const NOT_UTF8 = "bytes that are not UTF-8 (or a U+FFFD character)";
+const NOT_UTF8 = "bytes that are not UTF-8";
 const MAX_PENDING_MIB = MAX_PENDING_BYTES / (1024 * 1024);
 const LONG_LINE = `a line of over ${MAX_PENDING_MIB} MiB with no line break`;
 function fieldCountFault(fields: number, width: number): string {
@@ -359,6 +358,12 @@ export async function* readEntityFile(
 
   // Not streaming: every decode starts and ends at a record boundary or at the end of the held bytes.
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  /**
+   * Whether the text being parsed came from bytes that are not all UTF-8. Text held over to the
+   * next chunk goes back to bytes re-encoded, its bad bytes turned into sound U+FFFDs, so the
+   * flag is carried with it.
+   */
+  let chunkNotUtf8 = false;
 
   /** `span` (from a record's start) is one bad row: rejected at its first line, its lines counted. */
   const rejectSpan = (span: string, split: "\n" | "\r"): void => {
@@ -373,8 +378,11 @@ export async function* readEntityFile(
    * batches for progress displays.
    */
   const parseText = (text: string, endBytes: number, split: "\n" | "\r"): number => {
-    // Bytes that are not UTF-8 decode to U+FFFD: such a row is malformed, not data.
-    const suspect = text.includes("\uFFFD");
+    // Bytes that are not UTF-8 decode to U+FFFD: a row holding one in a chunk that had such bytes
+    // is malformed, not data. In a chunk of sound UTF-8 a U+FFFD is a character like any other.
+    // Per chunk, not per row: a real U+FFFD in a column coffee reads, in the same chunk as bad
+    // bytes elsewhere, is taken for them.
+    const suspect = chunkNotUtf8 && text.includes("\uFFFD");
     // The delimiter is fixed (RFC 4180): a per-chunk guess could differ between chunks.
     // papaparse drops a U+FEFF that starts its input: inside a file it is data, and an empty line
     // first (dropped below, uncounted) keeps it. The file's own BOM is gone before any parse.
@@ -412,7 +420,8 @@ export async function* readEntityFile(
       if (row.length === 1 && row[0] === "") continue; // an empty line
       if (projection === null) { header(row); continue; }
       if (row.length !== width) { onReject(first, fieldCountFault(row.length, width)); continue; }
-      if (suspect && row.some((f) => f.includes("\uFFFD"))) { onReject(first, NOT_UTF8); continue; }
+      // Only the columns coffee reads: the others are ignored (CONTRACT.md), whatever they hold.
+      if (suspect && projection.some((c) => row[c]!.includes("\uFFFD"))) { onReject(first, NOT_UTF8); continue; }
       for (let c = 0; c < ncols; c++) {
         const field = row[projection[c]!]!;
         batch.columns[c]!.pushString(field);
@@ -505,12 +514,15 @@ export async function* readEntityFile(
     const head = pending.subarray(0, cut);
     if (head.indexOf(QUOTE) < 0 && isAscii(head)) {
       parseAscii(head, split);
+      // ASCII holds no U+FFFD, so none of the text carried here came from bad bytes.
+      chunkNotUtf8 = false;
       return pending.subarray(cut);
     }
     // Quotes may hold line breaks, so records are found on the text, reading quotes as papaparse
     // does; a record whose quote is broken is one bad row, and scanning goes on past the line its
     // quote opened on, in this same pass (one pass per chunk, however many such rows it holds).
     const startBytes = bytesParsed;
+    chunkNotUtf8 ||= !isUtf8(head);
     const text = decoder.decode(head);
     let pos = 0;
     /** Where text[pos] is in the file, for progress displays. */
@@ -557,6 +569,7 @@ export async function* readEntityFile(
       pos = resume;
     }
     const restText = text.slice(pos);
+    chunkNotUtf8 &&= restText !== "";
     const rest = restText === "" ? pending.subarray(cut) : Buffer.concat([Buffer.from(restText), pending.subarray(cut)]);
     bytesParsed = startBytes + pending.length - rest.length;
     return rest;

@@ -196,7 +196,7 @@ function keptRows(n: number, rejected: readonly number[]): Uint32Array {
 /**
  * Validate and type one batch of an entity's packed text columns (in ENTITY_COLUMNS order). Rows with
  * an unparsable field, a field longer than `maxFieldBytes` (UTF-8), or a text field that is not
- * UTF-8 or holds a U+FFFD (as the client's reader rejects), are left out and their
+ * UTF-8 (as the client's reader rejects), are left out and their
  * indexes returned with the reason for each, so the caller can report them. A transactions body may share its id column
  * with `columns` (no copy when no row is rejected). Typed columns come from `alloc`: an arena's
  * when the body dies before the arena's next reset.

@@ -25,8 +25,8 @@ const MONEY: ColumnCheck = { parse: parseCentsAt, expected: `an amount exact to 
 const COUNT: ColumnCheck = { parse: parseCountAt, expected: `a whole number of at most ${MAX_DIGITS} digits` };
 const TIMESTAMP: ColumnCheck = { parse: parseTimestampAt, expected: "a valid YYYY-MM-DD HH:MM:SS timestamp" };
 const DATE_OR_EMPTY: ColumnCheck = { parse: (b, from, to) => (from === to ? 0 : parseDateAt(b, from, to)), expected: "a valid YYYY-MM-DD date or empty" };
-// The client's reader says "bytes that are not UTF-8 (or a U+FFFD character)" of the same rows.
-const TEXT: ColumnCheck = { parse: (b, from, to) => (isCleanText(b, from, to) ? 0 : NaN), expected: "UTF-8", fault: (column) => `${column} holds bytes that are not UTF-8 (or a U+FFFD character)` };
+// The client's reader says "bytes that are not UTF-8" of the rows it finds them in.
+const TEXT: ColumnCheck = { parse: (b, from, to) => (isCleanText(b, from, to) ? 0 : NaN), expected: "UTF-8", fault: (column) => `${column} holds bytes that are not UTF-8` };
 const NOT_EMPTY_TEXT: ColumnCheck = { ...TEXT, parse: (b, from, to) => (from === to ? NaN : TEXT.parse(b, from, to)) };
 
 /** Per entity, in ENTITY_COLUMNS order: the same checks src/entityBatch.ts applies. */

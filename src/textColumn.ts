@@ -18,16 +18,10 @@ export interface TextColumn {
 
 const encoder = new TextEncoder();
 
-/**
- * U+FFFD in UTF-8: what a decoder writes where bytes were not UTF-8. The client's reader cannot
- * tell the two apart, so it rejects both, and so does the gateway, to keep the same rows.
- */
-const REPLACEMENT_CHARACTER = Buffer.from([0xef, 0xbf, 0xbd]);
-
-/** Whether bytes[from, to) are UTF-8 holding no U+FFFD: a text field the client's reader keeps. */
+/** Whether bytes[from, to) are UTF-8: a text field the gateway keeps (U+FFFD is a character like any other). */
 export function isCleanText(bytes: Uint8Array, from: number, to: number): boolean {
   const field = Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from);
-  return isAscii(field) || (isUtf8(field) && field.indexOf(REPLACEMENT_CHARACTER) < 0);
+  return isAscii(field) || isUtf8(field);
 }
 
 /**
