@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Papa from "papaparse";
-import { guessNewline, readEntityFile, scanRecords, type Newline, type TextBatch } from "./csvSource.ts";
+import { guessNewline, lastFieldQuoted, readEntityFile, scanRecords, type Newline, type TextBatch } from "./csvSource.ts";
 
 /** Just past the last complete record of `text` (0: none), as the reader cuts chunks. */
 const lastRecordEnd = (text: string): number => scanRecords(text, 0, "\n", false).end;
@@ -148,6 +148,15 @@ describe("readEntityFile", () => {
       expect(got.rejected).toEqual([3]);
       expect(got.rows).toEqual([["1", "a"], ["3", "c"]]);
     }
+  });
+
+  test("a \\r a quoted last field ends with is the field's own; an unquoted one's is the CRLF line break's", async () => {
+    const text = 'store_id,store_name\n4,"Four\r"\n5,plain\r\n6,"Six\r"\r\n7,"q""\r"\n8,a"b\r\n9,"nine"\r\n';
+    const file = join(dir, "quoted-cr.csv");
+    writeFileSync(file, text);
+    const rows = [["4", "Four\r"], ["5", "plain"], ["6", "Six\r"], ["7", 'q"\r'], ["8", 'a"b'], ["9", "nine"]];
+    for (let chunk = 1; chunk <= 64; chunk++) expect((await readAll(file, chunk, 3, "\n")).rows).toEqual(rows);
+    expect((await readAll(file, 1 << 20, 3)).rows).toEqual(rows);
   });
 
   test("bytes that are not UTF-8 inside a quoted field spanning lines: re-encoded rest outgrows the buffer", async () => {
@@ -353,4 +362,15 @@ test("a line over 8 MiB with no line break is one rejected row, dropped whole: t
     expect(await read(file, chunkBytes)).toEqual({ kept: [2, 5], seen: [[3, "a line of over 8 MiB with no line break"], [4, "1 field where the header has 2"]] });
     expect(await read(last, chunkBytes)).toEqual({ kept: [2], seen: [[3, "a line of over 8 MiB with no line break"]] });
   }
+});
+
+test("lastFieldQuoted reads quotes as papaparse does", () => {
+  const quoted = (record: string): boolean => lastFieldQuoted(record, 0, record.length);
+  expect(quoted('1,"a"\n')).toBe(true);
+  expect(quoted('1,"a,b"\n')).toBe(true);
+  expect(quoted('"x",b\n')).toBe(false);
+  expect(quoted('1,a"b"\n')).toBe(false);
+  expect(quoted('1,"a""",\n')).toBe(false);
+  expect(quoted('1,"a"",b"\n')).toBe(true);
+  expect(quoted("1,\n")).toBe(false);
 });

@@ -194,6 +194,31 @@ export function scanRecords(text: string, from: number, newline: "\n" | "\r", at
   return { end: atEnd ? text.length : end, broken: false, brokeAt: -1, open: false };
 }
 
+/**
+ * Whether the last field of the record text[from, to) opened with a quote, read as papaparse
+ * reads quotes (a quote inside an unquoted field is a character; `""` inside quotes is one).
+ */
+export function lastFieldQuoted(text: string, from: number, to: number): boolean {
+  let quoted = false;
+  let open = false;
+  let atStart = true;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (open) {
+      if (c === QUOTE) open = false;
+    } else if (c === COMMA) {
+      atStart = true;
+      quoted = false;
+    } else if (atStart) {
+      atStart = false;
+      quoted = open = c === QUOTE;
+    } else if (c === QUOTE && quoted) {
+      open = true;
+    }
+  }
+  return quoted;
+}
+
 /** Line breaks papaparse recognises. */
 export type Newline = "\n" | "\r\n" | "\r";
 
@@ -396,8 +421,20 @@ export async function* readEntityFile(
     // A text ending in a line break gives papaparse one more, empty row: not a line of the file.
     const count = input.endsWith(split) && rows.at(-1)?.length === 1 && rows.at(-1)![0] === "" ? rows.length - 1 : rows.length;
     const startBytes = bytesParsed;
+    // With `\n` line breaks papaparse leaves the `\r` of a CRLF at the end of an unquoted last
+    // field, dropped below; one ending a quoted last field is the field's own, papaparse having
+    // dropped the line break's. Only text with a `\r"` can hold one, and there each record's
+    // start is tracked (a scan per record, as papaparse reads them) to tell which it is.
+    const quotedCr = split === "\n" && input.includes('\r"');
+    let recordEnd = padded ? split.length : 0;
     for (let k = padded ? 1 : 0; k < count; k++) {
       const row = rows[k]!;
+      const recordStart = recordEnd;
+      if (quotedCr) {
+        // A record the scan takes for broken (papaparse reading it whole all the same) is parsed alone.
+        const scanned = scanRecords(input, recordStart, split, true, 1).end;
+        recordEnd = scanned > recordStart ? scanned : input.length;
+      }
       const first = line + 1;
       let breaks = 0;
       for (const f of row) breaks += countBreaks(f, split);
@@ -415,7 +452,7 @@ export async function* readEntityFile(
       }
       if (split === "\n") {
         const last = row[row.length - 1]!;
-        if (last.endsWith("\r")) row[row.length - 1] = last.slice(0, -1);
+        if (last.endsWith("\r") && !(quotedCr && lastFieldQuoted(input, recordStart, recordEnd))) row[row.length - 1] = last.slice(0, -1);
       }
       if (row.length === 1 && row[0] === "") continue; // an empty line
       if (projection === null) { header(row); continue; }
