@@ -1,11 +1,13 @@
 import { expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { encodeMessage } from "../src/codec.ts";
+import { AggregatorStore } from "../src/aggregatorStore.ts";
+import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryBroker, MemoryTransport } from "../src/memoryTransport.ts";
 import { Q1_RUN_ROWS } from "../src/queries/q1.ts";
-import { allQueues, outKey } from "../src/topology.ts";
+import { REDUCERS } from "../src/queries/index.ts";
+import { allQueues, outKey, PURGE_KEY } from "../src/topology.ts";
 import { q1TransactionsBatch } from "../test/brokerMessages.ts";
 import { expectHalted } from "../test/haltContract.ts";
 import { scratchDirs, until } from "../test/harness.ts";
@@ -55,4 +57,48 @@ test("messages for the gateway routed to an aggregator (result, failed, stateLos
   expect(toGateway).toEqual([]);
   await aggregator.shutdown();
   await running;
+});
+
+test("a purge that leaves nothing open compacts the log, and a start on a log whose sessions all ended compacts it", async () => {
+  const snapshots = (dir: string): string[] => readdirSync(dir).filter((f) => f.startsWith("snapshot-"));
+  const said: string[] = [];
+  const log: Logger = { info: (m) => void said.push(m), warn() {}, error() {} };
+  const session = "00000000-0000-4000-8000-000000005914";
+  const batch = encodeMessage(q1TransactionsBatch(session, 10));
+  const purge = encodeMessage({ kind: "purge", session, reason: "its client gave it up" });
+
+  // Live: the purge that ends the only open session compacts at once.
+  const live = scratch("aggregator-purge-compacts");
+  const broker = new MemoryBroker();
+  const base = new MemoryTransport(broker, "purge-compacts");
+  await base.declare(allQueues());
+  const { transport, acked } = recordingTransport(base);
+  const aggregator = await createAggregator({ query: "q1", prefetch: 8, chunkBytes: 256, stateDir: live }, transport, log);
+  const running = aggregator.run();
+  const sender = new MemoryTransport(broker, "purge-compacts");
+  await sender.publish(outKey("filter-amount"), batch);
+  await until("the batch acked", () => acked.length === 1);
+  expect(snapshots(live)).toEqual([]);
+  await sender.publish(PURGE_KEY, purge);
+  await until("the purge acked", () => acked.length === 2);
+  expect(snapshots(live)).toHaveLength(1);
+  expect(said).toContain("log compacted into a snapshot");
+  await aggregator.shutdown();
+  await running;
+
+  // At start: a log an earlier build left holding only ended sessions.
+  const left = scratch("aggregator-start-compacts");
+  const { store } = await AggregatorStore.open(left, REDUCERS.q1);
+  for (const raw of [batch, purge]) {
+    expect(store.state.apply(decodeMessage(raw))).not.toBe("duplicate");
+    store.logMessage(raw);
+  }
+  await store.commit();
+  await store.close();
+  expect(snapshots(left)).toEqual([]);
+  said.length = 0;
+  const restarted = await createAggregator({ query: "q1", prefetch: 8, chunkBytes: 256, stateDir: left }, transport, log);
+  expect(snapshots(left)).toHaveLength(1);
+  expect(said).toContain("log compacted into a snapshot at start");
+  await restarted.shutdown();
 });

@@ -66,6 +66,9 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     setAside = opened.setAside;
     state = store.state;
     log.info(`recovered ${opened.replayed} log records (${state.size} open sessions${opened.truncatedBytes ? `, ${opened.truncatedBytes} torn bytes dropped` : ""}) from ${cfg.stateDir}`);
+    // A log whose sessions all ended (or one past its compaction size) is compacted now, not
+    // replayed again at every start until some session completes here.
+    if (await store.maybeSnapshot()) log.info("log compacted into a snapshot at start");
   } else state = new AggregatorState(reducer);
   metrics.sessionsOpen.track(stage, () => state.size);
   let malformed = 0;
@@ -154,8 +157,10 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     if (!store) return void d.ack();
     group.after(() => d.ack());
     // Sessions that overlap may keep one open at all times: the log is compacted by its size
-    // too, not only when a session completes, so recovery never reads an unbounded log.
-    if (store.snapshotDue) {
+    // too, not only when a session completes, so recovery never reads an unbounded log. A purge
+    // that leaves nothing open compacts it as a completion does: the aggregator may then sit
+    // idle for hours, its log holding every record of the sessions that ended.
+    if (store.snapshotDue || (effect === "purged" && state.size === 0)) {
       await group.now();
       if (await store.maybeSnapshot().catch(storageFailed)) log.info("log compacted into a snapshot");
     }
