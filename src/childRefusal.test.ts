@@ -59,3 +59,12 @@ test("childLastError: the last coffee: or ERROR line of this run, cut short; nul
   expect(childLastError(file, earlier.length)).toBeNull();
   expect(childLastError(join(dir, "none.log"))).toBeNull();
 });
+
+test("a log rotated while the child ran (shorter than where its run began) is all this run's", () => {
+  const file = join(dir, "agg-q3.log");
+  const afterRotation = "2026-12-07T00:00:00.100Z agg-q3 ERROR write-ahead log or spilled run failure, exiting: WAL_IO_FAILED: disk full\n";
+  writeFileSync(file, afterRotation);
+  expect(childLastError(file, 50_000)).toBe("write-ahead log or spilled run failure, exiting: WAL_IO_FAILED: disk full");
+  writeFileSync(file, "coffee: QUEUE_MISMATCH: after the rotation\n");
+  expect(childRefusal("agg-q3", file, 50_000).code).toBe("QUEUE_MISMATCH");
+});

@@ -56,7 +56,9 @@ function readTail(path: string, from: number): string {
   }
   try {
     const size = fstatSync(fd).size;
-    const buf = Buffer.alloc(Math.max(0, Math.min(size - from, TAIL_BYTES)));
+    // Shorter than where this run began: rotated since (src/logRotation.ts), all of it is this run's.
+    const start = size < from ? 0 : from;
+    const buf = Buffer.alloc(Math.min(size - start, TAIL_BYTES));
     const read = readSync(fd, buf, 0, buf.length, size - buf.length);
     return buf.subarray(0, read).toString("utf8");
   } catch {

@@ -32,12 +32,15 @@ import { parseReplicas, STAGES } from "../topology.ts";
 import { writeJsonAtomic } from "../atomicFile.ts";
 import { startControlApi, type ControlApi } from "../controlApi.ts";
 import { lockStateDir } from "../stateDirLock.ts";
+import { startLogRotation, type LogRotation } from "../logRotation.ts";
 import { removeRetiredLeftovers, retireStateDirs } from "../retiredState.ts";
 import { stateDirOrphans, type StateDirOrphan } from "../stateDirOrphans.ts";
 import { DEPLOY_MODES, planCluster, type ClusterProcess, type DeployMode } from "../clusterPlan.ts";
 
 /** How often an out-of-date cluster.json (its write failed) is written again. */
 const CLUSTER_RETRY_MS = 1000;
+/** How often the children's log sizes are checked against --log-max-mb. */
+const LOG_ROTATION_CHECK_MS = 10_000;
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "cluster.json, logs and all state files live below it" },
@@ -51,6 +54,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "deploy", type: "enum", env: "COFFEE_DEPLOY", default: "fused", choices: DEPLOY_MODES, help: "fused: each chain of stages in one process per replica (fewer broker hops); split: one process per stage" },
   { name: "monitors", type: "int", env: "COFFEE_MONITORS", default: 3, min: 0, max: 9, help: "monitor processes" },
   { name: "max-sessions", type: "int", env: "COFFEE_MAX_SESSIONS", default: 5, min: 1, max: 10000, help: "concurrent client sessions at the gateway" },
+  { name: "log-max-mb", type: "int", env: "COFFEE_LOG_MAX_MB", default: 32, min: 0, max: 65_536, help: "a child's log in <state-dir>/logs over this many MiB moves to <name>.log.1 (replacing the one before) and starts again empty (0 = never)" },
   { name: "delete-on-exit", type: "bool", default: false, help: "delete the namespace's queues and exchange from the broker on shutdown, and with them the gateway's and aggregators' state (which refers to their messages); logs stay (demos and tests)" },
   { name: "restart", type: "enum", env: "COFFEE_RESTART", default: "auto", choices: ["auto", "always", "never"], help: "what coffee up itself does with children that exit; monitors revive children whatever this says (auto: up restarts a monitor still down after 5 s, and every child when there are no monitors; always: up restarts every child at once, with backoff; never: up restarts none, so with --monitors 0 a child that exits stays down)" },
   { name: "dashboard-port", type: "int", env: "COFFEE_DASHBOARD_PORT", default: 0, min: 0, max: 65535, help: "serve the web dashboard from monitor-1 on http://127.0.0.1:N/ (0 = off)" },
@@ -117,6 +121,7 @@ export const upCommand: Command = {
     // Whatever has started, for shutdown: also when starting fails halfway.
     let supervisor: Supervisor | null = null;
     let control: ControlApi | null = null;
+    let logRotation: LogRotation | null = null;
     /** Roles run in this process (no broker: the in-memory transport), each with its health server once it has one. */
     const local: { name: string; instance: RoleInstance; health: HealthServer | null }[] = [];
     /** Folders of the state dir whose logs point at the namespace's messages (gateway, aggregators): --delete-on-exit deletes them with it. */
@@ -132,6 +137,7 @@ export const upCommand: Command = {
         const started = (supervisor?.list().length ?? 0) + local.length > 0 || broker !== null;
         if (started) log.info(`${why}: stopping ${supervisor?.list().length ?? 0} child processes${local.length > 0 ? ` and ${local.length} in this process` : ""}`);
         await supervisor?.stopAll();
+        logRotation?.stop();
         control?.stop();
         for (const l of local) { await l.instance.shutdown(); l.health?.close(); }
         if (mode === "amqp" && !broker && namespaceOurs && bool(values, "delete-on-exit")) {
@@ -285,6 +291,9 @@ export const upCommand: Command = {
         monitors === 0 ? "not restarted (--restart never, and no monitors)" : "left to the monitors", onChildExit);
       // Monitors revive children through this API (term-fenced); see src/controlApi.ts.
       supervisor = children;
+      const logMaxMb = int(values, "log-max-mb");
+      logRotation = startLogRotation(logDir, logMaxMb * 1_048_576, LOG_ROTATION_CHECK_MS,
+        (name) => log.info(`${name} passed --log-max-mb ${logMaxMb}: what it held is now in ${name}.1`), (m) => log.warn(m));
       const api = startControlApi(children, (m) => log.warn(m), () => !clusterStale);
       control = api;
       writeJsonAtomic(join(stateDir, "control.json"), { url: api.url });
