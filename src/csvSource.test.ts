@@ -28,7 +28,8 @@ async function readAll(file: string, chunkBytes: number, batchRows = 3, newline:
 /**
  * The oracle: the whole file at once, read by papaparse row by row (its own cursors, not the
  * reader's quote scanner), projected to store_id, store_name. Line breaks are `\n` with a `\r`
- * before it dropped (bare `\r` only when that is the file's line break); a row's line is the
+ * before it dropped unless it ends a quoted field (bare `\r` only when that is the file's line
+ * break); a row's line is the
  * file's line it starts on; a record with a quote error is one bad row, and reading starts
  * again at the line after the one its broken field's quote opened on.
  */
@@ -66,7 +67,13 @@ function oracle(text: string, newline?: Newline, fileIsUtf8 = false): { rows: st
           again = lineEnd < 0 ? "" : input.slice(lineEnd + 1);
           return parser.abort();
         }
-        if (split === "\n" && fields[fields.length - 1]!.endsWith("\r")) fields[fields.length - 1] = fields[fields.length - 1]!.slice(0, -1);
+        // papaparse leaves a CRLF's \r on an unquoted last field; a quoted one's \r is its own. Told
+        // apart from the raw record (not the reader's lastFieldQuoted): an unquoted field is the
+        // raw text after the record's last comma.
+        const last = fields[fields.length - 1]!;
+        const raw = input.slice(start, r.meta.cursor).replace(/\n$/, "");
+        const unquoted = raw.endsWith(last) && (raw.length === last.length || raw[raw.length - last.length - 1] === ",");
+        if (split === "\n" && last.endsWith("\r") && unquoted) fields[fields.length - 1] = last.slice(0, -1);
         if (fields.length === 1 && fields[0] === "") return;
         if (!header) return void (header = fields);
         if (fields.length !== header.length) return void out.rejected.push(first);
@@ -141,12 +148,25 @@ describe("readEntityFile", () => {
     const mixed = Buffer.concat([Buffer.from("store_id,store_name,city\n1,\"a\",Sevilla "), Buffer.from([0xff]), Buffer.from("\n2,b "), Buffer.from([0xfe]), Buffer.from(",z\n3,\"c\",ok\n")]);
     const mixedFile = join(dir, "bad-bytes-ignored-column.csv");
     writeFileSync(mixedFile, mixed);
-    for (const chunk of [1, 3, 7, 16, 1 << 20]) {
-      expect(await readAll(soundFile, chunk, 2, "\n")).toEqual(expected);
-      const got = await readAll(mixedFile, chunk, 2, "\n");
-      // Row 2's name holds the bad byte; row 1's is in the city column, read by nobody.
-      expect(got.rejected).toEqual([3]);
-      expect(got.rows).toEqual([["1", "a"], ["3", "c"]]);
+    // A real U+FFFD beside bad bytes, in the same chunk or held over with them in a quoted field.
+    const beside = Buffer.concat([
+      Buffer.from("store_id,store_name,city\n1,a,Sevilla "), Buffer.from([0xff]), Buffer.from("\n2,Caf\uFFFD,x\n"),
+      Buffer.from('3,b,"x'), Buffer.from([0xfe]), Buffer.from('\ny"\n4,"d\uFFFD'), Buffer.from([0xc3]), Buffer.from('\ne",z\n5,\uFFFD,w\n'),
+    ]);
+    const besideFile = join(dir, "replacement-char-beside-bad-bytes.csv");
+    writeFileSync(besideFile, beside);
+    for (let chunk = 1; chunk <= 64; chunk++) {
+      if (chunk <= 16) {
+        expect(await readAll(soundFile, chunk, 2, "\n")).toEqual(expected);
+        const got = await readAll(mixedFile, chunk, 2, "\n");
+        // Row 2's name holds the bad byte; row 1's is in the city column, read by nobody.
+        expect(got.rejected).toEqual([3]);
+        expect(got.rows).toEqual([["1", "a"], ["3", "c"]]);
+      }
+      // Only row 4's name holds a bad byte; every U+FFFD is a character, wherever the chunks fall.
+      const got = await readAll(besideFile, chunk, 2, "\n");
+      expect(got.rejected).toEqual([6]);
+      expect(got.rows).toEqual([["1", "a"], ["2", "Caf\uFFFD"], ["3", "b"], ["5", "\uFFFD"]]);
     }
   });
 
@@ -157,6 +177,25 @@ describe("readEntityFile", () => {
     const rows = [["4", "Four\r"], ["5", "plain"], ["6", "Six\r"], ["7", 'q"\r'], ["8", 'a"b'], ["9", "nine"]];
     for (let chunk = 1; chunk <= 64; chunk++) expect((await readAll(file, chunk, 3, "\n")).rows).toEqual(rows);
     expect((await readAll(file, 1 << 20, 3)).rows).toEqual(rows);
+  });
+
+  test("random records with the read name last, \\r and quotes around its end: every chunk size reads what the oracle reads", async () => {
+    let seed = 5;
+    const rnd = (n: number): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+    const pieces = ["a", "\r", '"', '""', " ", "\n", "\r\n", ",", "\uFEFF", '\r"', '"\r'];
+    const file = join(dir, "last-field-cr.csv");
+    for (let round = 0; round < 400; round++) {
+      const lines = ["store_id,store_name"];
+      for (let r = 0, n = 1 + rnd(6); r < n; r++) {
+        const field = Array.from({ length: rnd(4) }, () => pieces[rnd(pieces.length)]!).join("");
+        const lead = rnd(5) === 0 ? "\uFEFF" : "";
+        lines.push(rnd(6) === 0 ? "" : rnd(2) ? `${lead}${r},"${field}"${rnd(2) ? " " : ""}` : `${lead}${r},${field}`);
+      }
+      const text = lines.join(rnd(2) ? "\n" : "\r\n") + (rnd(2) ? "\r\n" : "");
+      writeFileSync(file, text);
+      const expected = oracle(text, "\n");
+      for (const chunk of [1 + rnd(7), 1 << 20]) expect(await readAll(file, chunk, 3, "\n")).toEqual(expected);
+    }
   });
 
   test("bytes that are not UTF-8 inside a quoted field spanning lines: re-encoded rest outgrows the buffer", async () => {
@@ -364,7 +403,7 @@ test("a line over 8 MiB with no line break is one rejected row, dropped whole: t
   }
 });
 
-test("lastFieldQuoted reads quotes as papaparse does", () => {
+test("lastFieldQuoted: whether a record's last field opened with a quote (`\"\"` escaped inside, literal in an unquoted field)", () => {
   const quoted = (record: string): boolean => lastFieldQuoted(record, 0, record.length);
   expect(quoted('1,"a"\n')).toBe(true);
   expect(quoted('1,"a,b"\n')).toBe(true);

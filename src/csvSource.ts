@@ -7,6 +7,7 @@ import { readdirSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import Papa from "papaparse";
+import { BAD_BYTE_MARK, decodeMarkingBadBytes, encodeKeepingBadBytes } from "./badBytes.ts";
 import { DatasetError, errorMessage } from "./errors.ts";
 import { ENTITIES, ENTITY_COLUMNS, type Entity } from "./schema.ts";
 import { ColumnBuilder } from "./columnBuilder.ts";
@@ -383,12 +384,6 @@ export async function* readEntityFile(
 
   // Not streaming: every decode starts and ends at a record boundary or at the end of the held bytes.
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-  /**
-   * Whether the text being parsed came from bytes that are not all UTF-8. Text held over to the
-   * next chunk goes back to bytes re-encoded, its bad bytes turned into sound U+FFFDs, so the
-   * flag is carried with it.
-   */
-  let chunkNotUtf8 = false;
 
   /** `span` (from a record's start) is one bad row: rejected at its first line, its lines counted. */
   const rejectSpan = (span: string, split: "\n" | "\r"): void => {
@@ -403,11 +398,9 @@ export async function* readEntityFile(
    * batches for progress displays.
    */
   const parseText = (text: string, endBytes: number, split: "\n" | "\r"): number => {
-    // Bytes that are not UTF-8 decode to U+FFFD: a row holding one in a chunk that had such bytes
-    // is malformed, not data. In a chunk of sound UTF-8 a U+FFFD is a character like any other.
-    // Per chunk, not per row: a real U+FFFD in a column coffee reads, in the same chunk as bad
-    // bytes elsewhere, is taken for them.
-    const suspect = chunkNotUtf8 && text.includes("\uFFFD");
+    // Bytes that are not UTF-8 are marked (src/badBytes.ts): a row with them in a column coffee
+    // reads is malformed, not data. A U+FFFD is a character like any other.
+    const suspect = text.includes(BAD_BYTE_MARK);
     // The delimiter is fixed (RFC 4180): a per-chunk guess could differ between chunks.
     // papaparse drops a U+FEFF that starts its input: inside a file it is data, and an empty line
     // first (dropped below, uncounted) keeps it. The file's own BOM is gone before any parse.
@@ -458,7 +451,7 @@ export async function* readEntityFile(
       if (projection === null) { header(row); continue; }
       if (row.length !== width) { onReject(first, fieldCountFault(row.length, width)); continue; }
       // Only the columns coffee reads: the others are ignored (CONTRACT.md), whatever they hold.
-      if (suspect && projection.some((c) => row[c]!.includes("\uFFFD"))) { onReject(first, NOT_UTF8); continue; }
+      if (suspect && projection.some((c) => row[c]!.includes(BAD_BYTE_MARK))) { onReject(first, NOT_UTF8); continue; }
       for (let c = 0; c < ncols; c++) {
         const field = row[projection[c]!]!;
         batch.columns[c]!.pushString(field);
@@ -551,16 +544,13 @@ export async function* readEntityFile(
     const head = pending.subarray(0, cut);
     if (head.indexOf(QUOTE) < 0 && isAscii(head)) {
       parseAscii(head, split);
-      // ASCII holds no U+FFFD, so none of the text carried here came from bad bytes.
-      chunkNotUtf8 = false;
       return pending.subarray(cut);
     }
     // Quotes may hold line breaks, so records are found on the text, reading quotes as papaparse
     // does; a record whose quote is broken is one bad row, and scanning goes on past the line its
     // quote opened on, in this same pass (one pass per chunk, however many such rows it holds).
     const startBytes = bytesParsed;
-    chunkNotUtf8 ||= !isUtf8(head);
-    const text = decoder.decode(head);
+    const text = isUtf8(head) ? decoder.decode(head) : decodeMarkingBadBytes(head, decoder);
     let pos = 0;
     /** Where text[pos] is in the file, for progress displays. */
     let byteAt = bytesParsed;
@@ -606,8 +596,8 @@ export async function* readEntityFile(
       pos = resume;
     }
     const restText = text.slice(pos);
-    chunkNotUtf8 &&= restText !== "";
-    const rest = restText === "" ? pending.subarray(cut) : Buffer.concat([Buffer.from(restText), pending.subarray(cut)]);
+    // Back to bytes with its bad bytes still bad, so the next decode marks them again.
+    const rest = restText === "" ? pending.subarray(cut) : Buffer.concat([encodeKeepingBadBytes(restText), pending.subarray(cut)]);
     bytesParsed = startBytes + pending.length - rest.length;
     return rest;
   };
