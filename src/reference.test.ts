@@ -465,7 +465,10 @@ test("a store's dense Q4 array is sized by the users it counts, not by its large
   lone.add(4_000_000);
   lone.add(4_000_000);
   // Sized by the id, this one user took 16 MB; 100 such stores took 1.7 GB.
-  expect(lone.dense.length).toBe(1024);
+  expect(lone.dense.length).toBe(0);
+  const few = new UserCounts();
+  few.add(3);
+  expect(few.dense.length).toBe(64);
   expect(lone.top3()).toEqual([4_000_000]);
 
   let seed = 11;
