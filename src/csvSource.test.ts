@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Papa from "papaparse";
-import { guessNewline, lastFieldQuoted, readEntityFile, scanRecords, type Newline, type TextBatch } from "./csvSource.ts";
+import { scanRecords } from "./csvRecords.ts";
+import { guessNewline, readEntityFile, type Newline, type TextBatch } from "./csvSource.ts";
 
 /** Just past the last complete record of `text` (0: none), as the reader cuts chunks. */
 const lastRecordEnd = (text: string): number => scanRecords(text, 0, "\n", false).end;
@@ -401,15 +402,4 @@ test("a line over 8 MiB with no line break is one rejected row, dropped whole: t
     expect(await read(file, chunkBytes)).toEqual({ kept: [2, 5], seen: [[3, "a line of over 8 MiB with no line break"], [4, "1 field where the header has 2"]] });
     expect(await read(last, chunkBytes)).toEqual({ kept: [2], seen: [[3, "a line of over 8 MiB with no line break"]] });
   }
-});
-
-test("lastFieldQuoted: whether a record's last field opened with a quote (`\"\"` escaped inside, literal in an unquoted field)", () => {
-  const quoted = (record: string): boolean => lastFieldQuoted(record, 0, record.length);
-  expect(quoted('1,"a"\n')).toBe(true);
-  expect(quoted('1,"a,b"\n')).toBe(true);
-  expect(quoted('"x",b\n')).toBe(false);
-  expect(quoted('1,a"b"\n')).toBe(false);
-  expect(quoted('1,"a""",\n')).toBe(false);
-  expect(quoted('1,"a"",b"\n')).toBe(true);
-  expect(quoted("1,\n")).toBe(false);
 });
