@@ -114,6 +114,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       return void d.ack();
     }
     let effect: ApplyEffect;
+    const openBefore = state.size;
     try {
       effect = state.apply(msg);
     } catch (err) {
@@ -158,9 +159,10 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     group.after(() => d.ack());
     // Sessions that overlap may keep one open at all times: the log is compacted by its size
     // too, not only when a session completes, so recovery never reads an unbounded log. A purge
-    // that leaves nothing open compacts it as a completion does: the aggregator may then sit
-    // idle for hours, its log holding every record of the sessions that ended.
-    if (store.snapshotDue || (effect === "purged" && state.size === 0)) {
+    // that closes the last open session compacts it as a completion does: the aggregator may
+    // then sit idle for hours, its log holding every record of the sessions that ended. (Not a
+    // purge of a session never held here: a burst of those would snapshot once each.)
+    if (store.snapshotDue || (effect === "purged" && openBefore > 0 && state.size === 0)) {
       await group.now();
       if (await store.maybeSnapshot().catch(storageFailed)) log.info("log compacted into a snapshot");
     }
