@@ -36,7 +36,7 @@ test("a log over the cap moves to .1 and starts again empty; the writer's O_APPE
   }
 });
 
-test("the rotation keeps a running child's log under the cap, each line whole in one file or the other; a log it cannot rotate is told and the others still are", async () => {
+test("the rotation moves a running child's log to .1 each time it passes the cap, each line whole in one file or the other; a log it cannot rotate is told and the others still are", async () => {
   const dir = fresh();
   mkdirSync(join(dir, "odd.log")); // not a file: rotating it fails, every tick
   writeFileSync(join(dir, "notes.txt"), "z".repeat(10_000)); // not a log: left alone

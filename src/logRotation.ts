@@ -29,12 +29,13 @@ export function rotateLog(path: string, maxBytes: number): boolean {
         writeSync(dst, buf, 0, n);
         copied += n;
       }
-      ftruncateSync(src, 0);
     } finally {
       closeSync(dst);
     }
-    // Renamed whole: a reader of `<name>.log.1` never sees half a copy.
+    // Renamed whole (a reader of `<name>.log.1` never sees half a copy), and before the
+    // truncation: a crash in between leaves the lines in both files, not in neither.
     renameSync(partial, `${path}.1`);
+    ftruncateSync(src, 0);
     return true;
   } finally {
     closeSync(src);

@@ -110,3 +110,26 @@ test("a change that cannot be recorded (cluster.json on a full disk) is logged a
   expect(lines.filter((l) => l.startsWith("restarting once")).length).toBeGreaterThanOrEqual(2);
   expect(readFileSync(join(dir, "once.log"), "utf8")).toStartWith("ran\nran\nran\n");
 });
+
+test("after its log is rotated, a child's exit report reads the log from its beginning", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "coffee-supervisor-"));
+  dirs.push(dir);
+  const earlier = "an earlier run\n";
+  const froms: number[] = [];
+  let exited: () => void = () => {};
+  const supervisor = new Supervisor(dir, () => {}, () => {}, () => null, "left", (_spec, _code, logFrom) => {
+    froms.push(logFrom);
+    exited();
+  });
+  for (const rotate of [false, true]) {
+    writeFileSync(join(dir, "w.log"), earlier);
+    const exit = new Promise<void>((r) => (exited = r));
+    if (rotate) void supervisor.startByName("w");
+    else supervisor.start({ name: "w", role: "test", argv: ["sleep", "30"], env: {}, healthPort: 0 });
+    if (rotate) supervisor.logRotated("w");
+    process.kill(supervisor.list()[0]!.pid!, "SIGKILL");
+    await exit;
+  }
+  expect(froms).toEqual([earlier.length, 0]);
+  await supervisor.stopAll();
+});

@@ -101,6 +101,15 @@ export class Supervisor {
     this.changed();
   }
 
+  /**
+   * `name`'s log was rotated (src/logRotation.ts): what its current run wrote starts at the
+   * beginning of the file now, for the exit report (onExit's `logFrom`).
+   */
+  logRotated(name: string): void {
+    const child = this.children.get(name);
+    if (child) child.logFrom = 0;
+  }
+
   /** Tell `onChange`; what it throws is logged: recording a pid must not keep a child down. */
   private changed(): void {
     try {

@@ -293,7 +293,10 @@ export const upCommand: Command = {
       supervisor = children;
       const logMaxMb = int(values, "log-max-mb");
       logRotation = startLogRotation(logDir, logMaxMb * 1_048_576, LOG_ROTATION_CHECK_MS,
-        (name) => log.info(`${name} passed --log-max-mb ${logMaxMb}: what it held is now in ${name}.1`), (m) => log.warn(m));
+        (file) => {
+          children.logRotated(file.replace(/\.log$/, ""));
+          log.info(`${file} passed --log-max-mb ${logMaxMb}: what it held is now in ${file}.1`);
+        }, (m) => log.warn(m));
       const api = startControlApi(children, (m) => log.warn(m), () => !clusterStale);
       control = api;
       writeJsonAtomic(join(stateDir, "control.json"), { url: api.url });
