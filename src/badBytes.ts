@@ -11,31 +11,32 @@ export const BAD_BYTE_MARK = "\uDFFF";
 /** Never part of UTF-8: what a mark goes back to, so that decoding again marks it again. */
 const NOT_UTF8_BYTE = Buffer.from([0xff]);
 
+/** Whether bytes[i] is a continuation byte within [lo, hi] (0x80..0xBF unless narrowed). */
+function isCont(bytes: Uint8Array, i: number, lo: number, hi: number): boolean {
+  const c = bytes[i];
+  return c !== undefined && c >= lo && c <= hi;
+}
+
 /** Length of the UTF-8 character starting at bytes[i], or 0 if none does (RFC 3629: no overlongs, surrogates, or past U+10FFFF). */
 function charLength(bytes: Uint8Array, i: number): number {
   const b = bytes[i]!;
   if (b < 0x80) return 1;
-  const cont = (k: number, lo = 0x80, hi = 0xbf): boolean => {
-    const c = bytes[i + k];
-    return c !== undefined && c >= lo && c <= hi;
-  };
-  if (b >= 0xc2 && b <= 0xdf) return cont(1) ? 2 : 0;
+  if (b >= 0xc2 && b <= 0xdf) return isCont(bytes, i + 1, 0x80, 0xbf) ? 2 : 0;
   if (b >= 0xe0 && b <= 0xef) {
-    const lo = b === 0xe0 ? 0xa0 : 0x80;
-    const hi = b === 0xed ? 0x9f : 0xbf;
-    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+    return isCont(bytes, i + 1, b === 0xe0 ? 0xa0 : 0x80, b === 0xed ? 0x9f : 0xbf) && isCont(bytes, i + 2, 0x80, 0xbf) ? 3 : 0;
   }
   if (b >= 0xf0 && b <= 0xf4) {
-    const lo = b === 0xf0 ? 0x90 : 0x80;
-    const hi = b === 0xf4 ? 0x8f : 0xbf;
-    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+    return isCont(bytes, i + 1, b === 0xf0 ? 0x90 : 0x80, b === 0xf4 ? 0x8f : 0xbf) && isCont(bytes, i + 2, 0x80, 0xbf) && isCont(bytes, i + 3, 0x80, 0xbf) ? 4 : 0;
   }
   return 0;
 }
 
+// Its own decoder: a U+FEFF right after a mark is data, as anywhere else in a file.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
 /** `bytes` as text, each byte that is not part of a UTF-8 character as BAD_BYTE_MARK. */
-export function decodeMarkingBadBytes(bytes: Uint8Array, decoder: TextDecoder): string {
-  let text = "";
+export function decodeMarkingBadBytes(bytes: Uint8Array): string {
+  const parts: string[] = [];
   let run = 0;
   for (let i = 0; i < bytes.length; ) {
     const n = charLength(bytes, i);
@@ -43,10 +44,12 @@ export function decodeMarkingBadBytes(bytes: Uint8Array, decoder: TextDecoder): 
       i += n;
       continue;
     }
-    text += decoder.decode(bytes.subarray(run, i)) + BAD_BYTE_MARK;
+    if (run < i) parts.push(decoder.decode(bytes.subarray(run, i)));
+    parts.push(BAD_BYTE_MARK);
     run = ++i;
   }
-  return text + decoder.decode(bytes.subarray(run));
+  if (run < bytes.length) parts.push(decoder.decode(bytes.subarray(run)));
+  return parts.join("");
 }
 
 /** `text` as UTF-8, each BAD_BYTE_MARK as a byte that is not UTF-8. */

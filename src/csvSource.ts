@@ -454,7 +454,7 @@ export async function* readEntityFile(
     // does; a record whose quote is broken is one bad row, and scanning goes on past the line its
     // quote opened on, in this same pass (one pass per chunk, however many such rows it holds).
     const startBytes = bytesParsed;
-    const text = isUtf8(head) ? decoder.decode(head) : decodeMarkingBadBytes(head, decoder);
+    const text = isUtf8(head) ? decoder.decode(head) : decodeMarkingBadBytes(head);
     let pos = 0;
     /** Where text[pos] is in the file, for progress displays. */
     let byteAt = bytesParsed;
