@@ -1,18 +1,11 @@
-import { afterEach, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { scratchDirs } from "../test/harness.ts";
 import { rotateLog, startLogRotation } from "./logRotation.ts";
 
-const dirs: string[] = [];
-const fresh = (): string => {
-  const d = mkdtempSync(join(tmpdir(), "coffee-logrot-"));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const scratch = scratchDirs();
+const fresh = (): string => scratch("coffee-logrot-");
 
 test("a log over the cap moves to .1 and starts again empty; the writer's O_APPEND descriptor writes on at its new start", () => {
   const path = join(fresh(), "gateway.log");

@@ -5,7 +5,7 @@
  * past the cap is copied to `<name>.log.1` (replacing the one before) and truncated in place: the
  * child's next write lands at the new end (logrotate's copytruncate). A line written between the
  * copy's last read and the truncation is lost; the copy catches up on what was appended while it
- * ran, so that window is one read long.
+ * ran, so that window is one read and one rename long.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
