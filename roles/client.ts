@@ -11,7 +11,7 @@ import { Reconnect } from "../src/clientReconnect.ts";
 import { IdleWatch } from "../src/idleWatch.ts";
 import { ClientUpload, uploadDataset } from "../src/clientUpload.ts";
 import { ClientProgress } from "../src/clientProgress.ts";
-import { CoffeeError, ConfigError, DecodeError, codedMessage, exitCodeOf } from "../src/errors.ts";
+import { CoffeeError, ConfigError, DecodeError, codedMessage, exitCodeOf, hasCode } from "../src/errors.ts";
 import { isConnectablePort, splitHostPort } from "../src/hostPort.ts";
 import { GatewayConnection } from "../src/gatewayConnection.ts";
 import { HEALTH_HOST_OPTION, startHealthServer } from "../src/health.ts";
@@ -421,7 +421,7 @@ export const clientCommand: Command = {
     } catch (err) {
       process.stderr.write(`coffee client: ${codedMessage(err)}\n`);
       // The shell's convention for a process stopped by a signal: 128 + its number.
-      if (err instanceof CoffeeError && err.code === "INTERRUPTED") return 128 + (osConstants.signals[stop.signal.reason as (typeof STOP_SIGNALS)[number]] ?? osConstants.signals.SIGINT);
+      if (hasCode(err, "INTERRUPTED")) return 128 + (osConstants.signals[stop.signal.reason as (typeof STOP_SIGNALS)[number]] ?? osConstants.signals.SIGINT);
       return exitCodeOf(err);
     } finally {
       for (const signal of handled) process.off(signal, onSignal);

@@ -5,7 +5,7 @@
  */
 import type { TCPSocketListener } from "bun";
 import type { Command } from "../src/command.ts";
-import { CoffeeError, ConfigError, errorMessage } from "../src/errors.ts";
+import { CoffeeError, ConfigError, errorMessage, hasCode } from "../src/errors.ts";
 import { jitteredBackoffMs } from "../src/backoff.ts";
 import { DEFAULT_HEARTBEAT_S, heartbeatSecondsOf } from "../src/amqpTransport.ts";
 import { exitOnFatal, FatalStop, type OnFatal } from "../src/fatal.ts";
@@ -325,7 +325,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
       try {
         return await transport.consume("results", { prefetch: cfg.prefetch, concurrent: false, exclusive: true }, (d) => relay.deliver(d));
       } catch (err) {
-        if (!(err instanceof CoffeeError && err.code === "QUEUE_IN_USE")) throw err;
+        if (!hasCode(err, "QUEUE_IN_USE")) throw err;
         if (shuttingDown) return null;
         if (performance.now() >= deadline) {
           throw new CoffeeError("QUEUE_IN_USE", `another gateway consumes this namespace's results, and did not let go within ${cfg.resultsWaitMs / 1000} s: one gateway per --namespace; stop the other, or give this one its own --namespace (${err.message})`);

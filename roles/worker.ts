@@ -6,7 +6,7 @@
  */
 import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
-import { CoffeeError, ConfigError, errorMessage } from "../src/errors.ts";
+import { ConfigError, errorMessage, hasCode } from "../src/errors.ts";
 import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
@@ -80,7 +80,7 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
         } catch (err) {
           // An output the broker could never take (over its message size) fails the same way on
           // every redelivery: the session fails. Anything else (shutdown) is left to redelivery.
-          if (!(err instanceof CoffeeError && err.code === "LIMIT_EXCEEDED")) throw err;
+          if (!hasCode(err, "LIMIT_EXCEEDED")) throw err;
           counters.failed++;
           log.error(`session ${session}: ${entity}#${seq}'s output cannot be published, the session fails: ${errorMessage(err)}`);
           await failSession(transport, session, unit.name, `${entity} batch #${seq} could not be passed on: ${errorMessage(err)}`);

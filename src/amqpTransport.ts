@@ -14,7 +14,7 @@ import { brokerRefusedUs, connectBroker, type BrokerAddress } from "./brokerAddr
 import { brokerNodes } from "./brokerNodes.ts";
 import { redactIn, redactUrl } from "./redact.ts";
 import { settledWithin } from "./settledWithin.ts";
-import { CoffeeError, ConfigError, errorMessage } from "./errors.ts";
+import { CoffeeError, ConfigError, errorMessage, hasCode } from "./errors.ts";
 import { PROBE_KEY, queuesFor, type QueueSpec } from "./topology.ts";
 import { brokerMessageLimit, checkMessageSize, dispatcher, MAX_MESSAGE_BYTES, type ConsumeOptions, type Consumer, type Delivery, type DeliveryHandler, type QueueDepth, type Transport } from "./transport.ts";
 
@@ -609,7 +609,7 @@ export class AmqpTransport implements Transport {
     try {
       await this.subscribe(link, entry);
     } catch (err) {
-      if (!(err instanceof CoffeeError && err.code === "QUEUE_IN_USE")) throw err;
+      if (!hasCode(err, "QUEUE_IN_USE")) throw err;
       this.opts.onEvent({ type: "consumer-refused", queue: entry.queue });
       void (async () => {
         for (let attempt = 0; ; attempt++) {
@@ -618,7 +618,7 @@ export class AmqpTransport implements Transport {
           try {
             return await this.subscribe(link, entry);
           } catch (retryErr) {
-            if (!(retryErr instanceof CoffeeError && retryErr.code === "QUEUE_IN_USE")) return;
+            if (!hasCode(retryErr, "QUEUE_IN_USE")) return;
           }
         }
       })();
@@ -639,7 +639,7 @@ export class AmqpTransport implements Transport {
         await this.subscribe(link, entry);
       } catch (err) {
         // Refused (QUEUE_IN_USE): not consuming, and not to be subscribed again at the next reconnect.
-        if (err instanceof CoffeeError && err.code === "QUEUE_IN_USE") {
+        if (hasCode(err, "QUEUE_IN_USE")) {
           entry.cancelled = true;
           this.consumers.delete(entry);
         }

@@ -1,9 +1,17 @@
 import { expect, test } from "bun:test";
-import { CoffeeError, codedMessage, WalError } from "./errors.ts";
+import { CoffeeError, codedMessage, ConfigError, hasCode, WalError } from "./errors.ts";
 
 test("codedMessage leads with the stable code when there is one", () => {
   expect(codedMessage(new WalError("WAL_IO_FAILED", "writing sorted run x: ENOSPC"))).toBe("WAL_IO_FAILED: writing sorted run x: ENOSPC");
   expect(codedMessage(new CoffeeError("SESSION_LIMIT", "server full"))).toBe("SESSION_LIMIT: server full");
   expect(codedMessage(new Error("plain"))).toBe("plain");
   expect(codedMessage("thrown text")).toBe("thrown text");
+});
+
+test("hasCode: a CoffeeError (or subclass) of that code only", () => {
+  expect(hasCode(new CoffeeError("QUEUE_IN_USE", "held"), "QUEUE_IN_USE")).toBe(true);
+  expect(hasCode(new ConfigError("bad"), "CONFIG_INVALID")).toBe(true);
+  expect(hasCode(new CoffeeError("QUEUE_IN_USE", "held"), "BROKER_UNAVAILABLE")).toBe(false);
+  expect(hasCode(Object.assign(new Error("look-alike"), { code: "QUEUE_IN_USE" }), "QUEUE_IN_USE")).toBe(false);
+  expect(hasCode("QUEUE_IN_USE", "QUEUE_IN_USE")).toBe(false);
 });

@@ -128,6 +128,9 @@ export class WalError extends CoffeeError {
   }
 }
 
+/** Whether `err` is a CoffeeError of `code` (the check every retry loop and fallback makes). */
+export const hasCode = (err: unknown, code: ErrorCode): err is CoffeeError => err instanceof CoffeeError && err.code === code;
+
 /**
  * A write or fsync of durable state failed (not a read, not a store closed at shutdown): what is
  * durable is unknown, so the process must stop and be revived rather than go on.

@@ -8,7 +8,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDurableDir, fsyncDirectory, writeAll } from "./durableFs.ts";
-import { CoffeeError, ProtocolError, errorMessage } from "./errors.ts";
+import { CoffeeError, hasCode, ProtocolError, errorMessage } from "./errors.ts";
 import { QUERIES, queryFileName, type QueryName } from "./schema.ts";
 
 interface QueryFile {
@@ -125,6 +125,6 @@ function written<T>(path: string, op: () => T): T {
     return op();
   } catch (err) {
     // A WalError too (ensureDurableDir's): for the client it is its output that failed.
-    throw err instanceof CoffeeError && err.code === "OUTPUT_FAILED" ? err : new CoffeeError("OUTPUT_FAILED", `cannot write results to ${path}: ${errorMessage(err)}`);
+    throw hasCode(err, "OUTPUT_FAILED") ? err : new CoffeeError("OUTPUT_FAILED", `cannot write results to ${path}: ${errorMessage(err)}`);
   }
 }

@@ -7,7 +7,7 @@ import { chunkLines } from "./chunkLines.ts";
 import { encodeMessage } from "./codec.ts";
 import type { AggregatorState } from "./aggregatorState.ts";
 import type { AggregatorStore } from "./aggregatorStore.ts";
-import { CoffeeError, codedMessage, errorMessage, isWalWriteFailure } from "./errors.ts";
+import { codedMessage, errorMessage, hasCode, isWalWriteFailure } from "./errors.ts";
 import type { GroupCommit } from "./groupCommit.ts";
 import type { Logger } from "./log.ts";
 import type { CoffeeMetrics } from "./metrics.ts";
@@ -70,7 +70,7 @@ export class ResultPublisher {
         return await this.publish(id);
       } catch (err) {
         if (isWalWriteFailure(err)) return storageFailed(err);
-        if (err instanceof CoffeeError && err.code === "BROKER_UNAVAILABLE") throw err;
+        if (hasCode(err, "BROKER_UNAVAILABLE")) throw err;
         // Finished after all (the throw came after it was marked so): nothing to try or fail.
         if (!state.isComplete(id)) return;
         if (attempt === 1) {
