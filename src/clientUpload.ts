@@ -5,7 +5,8 @@
  * confirms them, to be sent again on the connection that resumes the session.
  */
 import { BoundedQueue } from "./boundedQueue.ts";
-import { readEntityFile, type TextBatch } from "./csvSource.ts";
+import { readEntityFile } from "./csvSource.ts";
+import type { TextBatch } from "./rowBatcher.ts";
 import type { DatasetFile } from "./datasetCheck.ts";
 import type { ClientMessage } from "./protocol.ts";
 import type { Entity } from "./schema.ts";

@@ -4,11 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Papa from "papaparse";
 import { scanRecords } from "./csvRecords.ts";
-import { guessNewline, readEntityFile, type Newline, type TextBatch } from "./csvSource.ts";
+import { guessNewline, readEntityFile, type Newline } from "./csvSource.ts";
+import type { TextBatch } from "./rowBatcher.ts";
+import { unpackColumn } from "./textColumn.ts";
 
 /** Just past the last complete record of `text` (0: none), as the reader cuts chunks. */
 const lastRecordEnd = (text: string): number => scanRecords(text, 0, "\n", false).end;
-import { unpackColumn } from "./textColumn.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "coffee-csv-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -271,19 +272,6 @@ describe("readEntityFile", () => {
         expect(got).toEqual({ rows: [["1", "a"], ["2", "b"], ["3", "c"]], lines: [2, 3, 4], rejected: [] });
       }
     }
-  });
-
-  test("chunks are cut only after complete records", () => {
-    expect(lastRecordEnd("a,b\nc,d")).toBe(4);
-    expect(lastRecordEnd("a,b")).toBe(0);
-    expect(lastRecordEnd('a,"b\nc"\nd')).toBe(8);
-    expect(lastRecordEnd('a,"b\nc')).toBe(0);
-    expect(scanRecords('a,"b\nc', 0, "\n", false)).toMatchObject({ open: true, broken: false });
-    // A broken quote stops the scan at its record, and says where it broke.
-    expect(scanRecords('1,a\n2,"b"c\n3,d\n', 0, "\n", false)).toEqual({ end: 4, broken: true, brokeAt: 9, open: false });
-    expect(lastRecordEnd('a,"x""\n""y"\n')).toBe(12);
-    // A quote inside an unquoted field is data, as papaparse reads it.
-    expect(lastRecordEnd('a,5" pipe\nb')).toBe(10);
   });
 });
 

@@ -5,7 +5,8 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { relative } from "node:path";
 import Papa from "papaparse";
-import { entityFiles, otherEntries, projectHeader } from "./csvSource.ts";
+import { entityFiles, otherEntries } from "./datasetFiles.ts";
+import { projectHeader } from "./rowBatcher.ts";
 import { REDUCERS } from "./queries/index.ts";
 import { QUERIES, queryFileName, type Entity } from "./schema.ts";
 
