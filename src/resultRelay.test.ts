@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { scratchDirs } from "../test/harness.ts";
 import { encodeMessage } from "./codec.ts";
 import { newSession, type Session } from "./gatewaySession.ts";
 import { GatewayStore } from "./gatewayStore.ts";
@@ -8,14 +9,16 @@ import { CoffeeMetrics } from "./metrics.ts";
 import { ResultRelay } from "./resultRelay.ts";
 import type { Delivery } from "./transport.ts";
 
+const scratch = scratchDirs();
+
 /** A delivery of one result chunk that records its acks. */
-function chunk(session: string, query: "q1" | "q2", n: number, last: boolean, acks: string[]): Delivery {
-  const body = encodeMessage({ kind: "result", session, query, chunk: n, last, csv: `${query} chunk ${n}\n` });
+function chunk(session: string, query: "q1" | "q2", n: number, last: boolean, acks: string[], csv = `${query} chunk ${n}\n`): Delivery {
+  const body = encodeMessage({ kind: "result", session, query, chunk: n, last, csv });
   return { body, redelivered: false, ack: () => acks.push(`${query}#${n}`) > 0, nack: () => {} };
 }
 
-async function relayFor(sessionIds: string[]) {
-  const store = await GatewayStore.open(null);
+async function relayFor(sessionIds: string[], stateDir: string | null = null) {
+  const store = await GatewayStore.open(stateDir);
   const group = new GroupCommit(() => store.commit(), (err) => { throw err; });
   const sessions = new Map<string, Session>();
   const counters = { duplicateChunks: 0 };
@@ -156,4 +159,28 @@ test("a redelivered last chunk is a duplicate, not another cut", async () => {
   expect(logged).toEqual([]);
   expect(failures).toEqual([]);
   expect(acks).toEqual(["q2#0", "q2#1", "q2#1", "q2#0"]);
+});
+
+test("a chunk that comes again with other text is another cut: the session fails, on disk or in memory; the same non-ASCII text again is a duplicate", async () => {
+  for (const dir of [null, scratch("relay-")]) {
+    // A file spool names its files after the session: a real id.
+    const id = crypto.randomUUID();
+    const { relay, store, group, logged, failures, counters } = await relayFor([id], dir);
+    const acks: string[] = [];
+    // An upgrade that read a cut in bytes as one in characters: chunk 0 ends a line earlier or later.
+    relay.deliver(chunk(id, "q1", 0, false, acks, "é1,2\né2,3\n"));
+    relay.deliver(chunk(id, "q1", 1, false, acks, "é3,4\n"));
+    await group.now();
+    relay.deliver(chunk(id, "q1", 0, false, acks, "é1,2\né2,3\n"));
+    relay.deliver(chunk(id, "q1", 1, false, acks, "é3,5\n"));
+    relay.deliver(chunk(id, "q1", 1, false, acks, "é3,4\né4,5\n"));
+    expect(counters.duplicateChunks).toBe(1);
+    expect(store.sessions.get(id)?.chunks.map((c) => `${c.query}#${c.chunk}`)).toEqual(["q1#0", "q1#1"]);
+    const why = "result chunk q1#1 came again with other text than the copy stored: two cuts of one result";
+    expect(logged).toEqual([`session ${id}: ${why}`, `session ${id}: ${why}`]);
+    expect(failures).toEqual([`${id} PIPELINE_FAILED: ${why}; the session was dropped`, `${id} PIPELINE_FAILED: ${why}; the session was dropped`]);
+    await group.now();
+    expect(acks).toEqual(["q1#0", "q1#1", "q1#0", "q1#1", "q1#1"]);
+    await store.shutdown();
+  }
 });

@@ -7,7 +7,7 @@
 import { decodeMessage, sessionOfUndecodable, type FailedMessage, type StateLostMessage } from "./codec.ts";
 import { CoffeeError, DecodeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
 import { GATEWAY_STAGE, queryResultComplete, type Connection, type Session } from "./gatewaySession.ts";
-import type { GatewayStore } from "./gatewayStore.ts";
+import type { GatewayStore, StoredChunk } from "./gatewayStore.ts";
 import type { GroupCommit } from "./groupCommit.ts";
 import type { Logger } from "./log.ts";
 import type { CoffeeMetrics } from "./metrics.ts";
@@ -114,19 +114,25 @@ export class ResultRelay {
       log.warn(`result chunk ${msg.query}#${msg.chunk} for unknown or ended session ${msg.session} dropped`);
       return void d.ack();
     }
-    // A chunk past the query's last, or a last before a chunk stored, belongs to another cut of
-    // the result: mixed with this one, it would repeat or drop rows. It should never come (an
-    // aggregator logs its cut before its first chunk and republishes with it), and this sees only
-    // the mixes that contradict a stored last chunk; the session fails rather than wait forever
-    // for a result it cannot trust.
+    // A chunk past the query's last, a last before a chunk stored, or a chunk stored before with
+    // other text belongs to another cut of the result: mixed with this one, it would repeat or
+    // drop rows. It should never come (an aggregator logs its cut before its first chunk and
+    // republishes with it; an upgrade that reads a logged cut in another unit would break that),
+    // and since an aggregator republishes a result from its first chunk, comparing the copies
+    // the gateway holds catches every mix that would change the rows. The session fails rather
+    // than deliver, or wait forever for, a result it cannot trust.
     const otherCut = stored.chunks.find((c) => c.query === msg.query && ((c.last && msg.chunk > c.chunk) || (msg.last && c.chunk > msg.chunk)));
-    if (otherCut) {
-      const why = `result chunk ${msg.query}#${msg.chunk}${msg.last ? " (last)" : ""} contradicts the stored chunk #${otherCut.chunk}${otherCut.last ? " (last)" : ""}: two cuts of one result`;
+    const same = stored.chunks.find((c) => c.query === msg.query && c.chunk === msg.chunk);
+    const differs = same !== undefined && !sameText(same, msg.last, msg.csv);
+    if (otherCut || differs) {
+      const why = otherCut
+        ? `result chunk ${msg.query}#${msg.chunk}${msg.last ? " (last)" : ""} contradicts the stored chunk #${otherCut.chunk}${otherCut.last ? " (last)" : ""}: two cuts of one result`
+        : `result chunk ${msg.query}#${msg.chunk} came again with other text than the copy stored: two cuts of one result`;
       log.error(`session ${msg.session}: ${why}`);
       if (this.deps.running(msg.session) === s) this.deps.sessionFailed(s, new CoffeeError("PIPELINE_FAILED", `${why}; the session was dropped`));
       return void group.after(() => d.ack());
     }
-    if (stored.chunks.some((c) => c.query === msg.query && c.chunk === msg.chunk)) {
+    if (same) {
       counters.duplicateChunks++;
       metrics.duplicatesDropped.inc(GATEWAY_STAGE);
       // After the next commit, like the first copy: that copy's record may not be durable yet
@@ -188,4 +194,14 @@ export class ResultRelay {
         else log.warn(`sending stored results of session ${id} failed after its connection closed: ${errorMessage(e.error)}`);
     }
   }
+}
+
+/**
+ * Whether a chunk that came again matches the copy stored: its last flag, its UTF-8 length and
+ * its CRC32 (refs logged by builds before the CRC are compared by length alone).
+ */
+function sameText(stored: StoredChunk, last: boolean, csv: string): boolean {
+  if (stored.last !== last) return false;
+  const bytes = Buffer.from(csv, "utf8");
+  return bytes.length === stored.ref.length && (stored.ref.crc === undefined || Bun.hash.crc32(bytes) === stored.ref.crc);
 }

@@ -235,7 +235,10 @@ export function memorySpool(): ResultSpool {
       const list = texts.get(session) ?? [];
       texts.set(session, list);
       list.push(text);
-      return { offset: list.length - 1, length: text.length };
+      // Length and CRC of the UTF-8 bytes, as a file spool's refs: the gateway compares a chunk
+      // that comes again with them.
+      const bytes = encoder.encode(text);
+      return { offset: list.length - 1, length: bytes.length, crc: Bun.hash.crc32(bytes) };
     },
     sync() {},
     read(session, ref) {
