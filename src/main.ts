@@ -9,7 +9,8 @@ import type { Command } from "./command.ts";
 import { loadAll, ROLE_ENTRIES, TOOL_ENTRIES, type CommandEntry } from "./commandRegistry.ts";
 import { CoffeeError, codedMessage, exitCodeOf } from "./errors.ts";
 import { parseOptions, renderHelp, renderOptionRows, type OptionSpec, type OptionValues } from "./options.ts";
-import { watchParentFromEnv } from "./parentWatch.ts";
+import { unknownEnvWarnings } from "./knownEnv.ts";
+import { PARENT_PID_ENV, watchParentFromEnv } from "./parentWatch.ts";
 // JSON has no named exports to import; bundled into the executable, so --version needs no file.
 import packageJson from "../package.json" with { type: "json" };
 
@@ -128,6 +129,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
       return 0;
     }
     const values = parseOptions(command.options, rest, env);
+    // Once per environment: coffee up's children inherit the one it already checked.
+    if (env[PARENT_PID_ENV] === undefined) for (const line of unknownEnvWarnings(env)) process.stderr.write(line);
     return await command.run(values);
   } catch (err) {
     process.stderr.write(`coffee: ${codedMessage(err)}\n`);

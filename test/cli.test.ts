@@ -29,6 +29,19 @@ describe("command line", () => {
     for (const name of ["gateway", "worker", "aggregator", "monitor", "client", "up", "gen", "reference"]) expect(r.stdout).toContain(`  ${name} `);
   });
 
+  test("a COFFEE_ variable no option reads is warned about once, by the process it was set for, and the command still runs", async () => {
+    const dir = tempDir("unknown-env");
+    const args = ["gen", "--out", join(dir, "d"), "--months", "2024-01..2024-01", "--transactions-per-month", "10", "--users", "5", "--quiet"];
+    const r = await runCoffee(args, { COFFEE_MAX_FIELD_CHARS: "100" });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("coffee: warning: COFFEE_MAX_FIELD_CHARS is set, but no coffee option reads it (misspelt, or renamed? coffee --help lists every variable); ignored\n");
+    // A child of coffee up inherits the environment its parent already checked.
+    // (Its parent watch reads a stdin this test does not hold, and may say so.)
+    const child = await runCoffee(args, { COFFEE_MAX_FIELD_CHARS: "100", COFFEE_PARENT_PID: String(process.pid) });
+    expect(child.stderr).not.toContain("COFFEE_MAX_FIELD_CHARS");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   test("--version prints package.json's version and the Bun it runs on", async () => {
     const pkg = JSON.parse(readFileSync(join(import.meta.dir, "..", "package.json"), "utf8")) as { version: string };
     const r = await runCoffee(["--version"]);
