@@ -310,6 +310,29 @@ describe("GatewayClients", () => {
     expect(over.data.timer).toBeNull();
   });
 
+  test("a client whose last end of stream came is not idle while it waits for results, however long", () => {
+    const h = harness();
+    // As the upload path does: each end of stream is counted as it is handled.
+    h.state.eos = (s) => void s.eosCount.set(ENTITIES[s.eosCount.size]!, 0);
+    const socket = h.connectSession();
+    for (const e of ENTITIES) h.connections.received(socket.socket, frame({ t: "eos", entity: e, count: 0 }));
+    expect(socket.data.timer).toBeNull();
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs * 10);
+    expect(h.sent).toEqual([]);
+    expect(h.kept).toEqual([]);
+  });
+
+  test("a deadline armed before the upload's last end of stream was counted does not fail the session when it fires", () => {
+    const h = harness();
+    const socket = h.connectSession();
+    const s = socket.data.session!;
+    h.connections.armTimer(socket.data);
+    for (const e of ENTITIES) s.eosCount.set(e, 0);
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs * 3);
+    expect(h.sent).toEqual([]);
+    expect(socket.data.timer).toBeNull();
+  });
+
   test("after done, a client that never says bye is let go after the idle timeout", () => {
     const h = harness();
     const socket = h.connectSession();

@@ -217,7 +217,14 @@ export class GatewayClients {
       // Nor is one waiting for acks of batches the broker has yet to confirm (its window is full).
       // Failed as a session (the reason kept until the TTL): a client that comes back later is
       // told why its session is gone, not that it is unknown.
-      conn.timer = setTimeout(() => (upload.isPaused(s) || s.inFlight > 0 ? this.armTimer(conn) : this.deps.sessions.failed(s, new CoffeeError("CLIENT_IDLE", `nothing received for ${limits.idleTimeoutMs / 1000} s while the upload was incomplete`))), limits.idleTimeoutMs);
+      // Judged when it fires: the frame that armed it may have been the upload's last end of
+      // stream, after which the client owes nothing and waits for results (a pipeline that never
+      // delivers them is PIPELINE_STALLED's to name, not the client's).
+      conn.timer = setTimeout(() => {
+        if (uploadOver(s) || s.done) return this.armTimer(conn);
+        if (upload.isPaused(s) || s.inFlight > 0) return this.armTimer(conn);
+        this.deps.sessions.failed(s, new CoffeeError("CLIENT_IDLE", `nothing received for ${limits.idleTimeoutMs / 1000} s while the upload was incomplete`));
+      }, limits.idleTimeoutMs);
     }
   }
 
@@ -323,7 +330,11 @@ export class GatewayClients {
     }
     this.armTimer(conn);
     if (msg.t === "batch") upload.batch(conn.session, msg);
-    else if (msg.t === "eos") upload.eos(conn.session, msg);
+    else if (msg.t === "eos") {
+      upload.eos(conn.session, msg);
+      // The last one ends the client's idle deadline.
+      this.armTimer(conn);
+    }
     else if (msg.t === "resent") {
       if (!conn.session.awaitingResend) throw new ProtocolError("resent without a resume to end");
       conn.session.awaitingResend = false;

@@ -508,6 +508,18 @@ test("a session whose upload is over and which gets no result for --result-timeo
   });
 });
 
+test("a client waiting for results is not CLIENT_IDLE, however short --idle-timeout-s: a pipeline that delivers nothing is PIPELINE_STALLED", async () => {
+  const transport = await memoryTransport("stall-idle");
+  // Idle deadline far below the result deadline, as the defaults are (120 s and 600 s).
+  await withGateway({ heartbeatMs: 50, idleTimeoutMs: 100, resultTimeoutMs: 800 }, transport, async (gw) => {
+    const conn = await openRaw(await gw.listening);
+    await emptyUpload(conn);
+    const stalled = await conn.next("error");
+    expect(stalled).toMatchObject({ t: "error", code: "PIPELINE_STALLED" });
+    await conn.closed;
+  });
+});
+
 /** A transport like a blocked RabbitMQ connection: the gateway's probe is taken but not confirmed until `release()`. */
 async function heldTransport(name: string): Promise<{ transport: Transport; release: () => void }> {
   const base = await memoryTransport(name);
