@@ -231,7 +231,7 @@ describe("log lines (not a TTY)", () => {
     const log = new LogLines();
     const v = view();
     expect(log.next(v, 5000).join("\n")).not.toContain("broker");
-    expect(log.next({ ...v, brokerHeld: true }, 10_000)).toEqual(["[10.0s] the broker takes no publishes (a memory or disk alarm? quorum queues without their majority?), waiting; nothing is lost"]);
+    expect(log.next({ ...v, brokerHeld: true }, 10_000)).toEqual(["[10.0s] the broker takes no publishes (down or unreachable? a memory or disk alarm? quorum queues without their majority?), waiting; nothing is lost"]);
     expect(log.next({ ...v, brokerHeld: true }, 15_000).join("\n")).not.toContain("broker");
     expect(log.next(v, 20_000)).toEqual(["[20.0s] the gateway no longer says the broker takes no publishes"]);
   });

@@ -49,8 +49,8 @@ export interface ProgressView {
 }
 
 /** The log line while the broker takes no publishes (the header says it shorter: BROKER_HELD_SHORT). */
-const BROKER_HELD = "the broker takes no publishes (a memory or disk alarm? quorum queues without their majority?), waiting; nothing is lost";
-/** Fits an 80-column header beside the session and elapsed time; names no cause, since an alarm and a lost quorum majority look the same from here. */
+const BROKER_HELD = "the broker takes no publishes (down or unreachable? a memory or disk alarm? quorum queues without their majority?), waiting; nothing is lost";
+/** Fits an 80-column header beside the session and elapsed time; names no cause, since an outage, an alarm and a lost quorum majority look the same from here. */
 const BROKER_HELD_SHORT = "broker takes no publishes, waiting";
 
 /** `1234567` → `"1,234,567"`; fixed separators so output does not depend on the locale. */

@@ -242,6 +242,6 @@ test("heartbeats that say the broker takes no publishes are shown while they com
     gateway.stop();
   }
   const log = captured.text();
-  expect(log).toContain("the broker takes no publishes (a memory or disk alarm? quorum queues without their majority?), waiting; nothing is lost");
+  expect(log).toContain("the broker takes no publishes (down or unreachable? a memory or disk alarm? quorum queues without their majority?), waiting; nothing is lost");
   expect(log.indexOf("the gateway no longer says the broker takes no publishes")).toBeGreaterThan(log.indexOf("the broker takes no publishes"));
 });
