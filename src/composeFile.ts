@@ -135,8 +135,9 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
       command: ["--role", p.role, ...p.args],
       environment,
       ...(bundled ? { depends_on: { rabbitmq: { condition: "service_healthy" } } } : {}),
-      // The health PING monitors send, from inside the container: `docker ps` shows the same.
-      healthcheck: { test: ["CMD", "coffee", "ping", "--to", `127.0.0.1:${COMPOSE_PORTS.health}`], interval: "10s", timeout: "5s", retries: 3, start_period: "30s" },
+      // The health PING monitors send, from inside the container, and --ready: `docker ps` shows a
+      // service that answers but has no broker (still starting, or reconnecting) as unhealthy.
+      healthcheck: { test: ["CMD", "coffee", "ping", "--ready", "--to", `127.0.0.1:${COMPOSE_PORTS.health}`], interval: "10s", timeout: "5s", retries: 3, start_period: "30s" },
       // Monitors revive the others through the Docker API; compose itself restarts only
       // monitors (if every monitor died, nothing else would), as `coffee up` does.
       restart: p.role === "monitor" ? "unless-stopped" : "no",

@@ -56,14 +56,15 @@ describe("compose", () => {
     }
   });
 
-  test("every coffee service's healthcheck is `coffee ping` to its own health port, a command the binary accepts", async () => {
+  test("every coffee service's healthcheck is `coffee ping --ready` to its own health port, a command the binary accepts", async () => {
     const services = coffeeServices(committed()).filter(([n]) => n !== "client");
     for (const [name, s] of services) {
       const [cmd, ...argv] = s.healthcheck?.test ?? [];
-      expect({ name, cmd, head: argv.slice(0, 3) }).toEqual({ name, cmd: "CMD", head: ["coffee", "ping", "--to"] });
-      expect(argv[3]).toBe(`127.0.0.1:${s.environment!.HEALTH_PORT}`);
-      const { command } = await parseInvocation(argv.slice(1), {});
+      expect({ name, cmd, head: argv.slice(0, 4) }).toEqual({ name, cmd: "CMD", head: ["coffee", "ping", "--ready", "--to"] });
+      expect(argv[4]).toBe(`127.0.0.1:${s.environment!.HEALTH_PORT}`);
+      const { command, values } = await parseInvocation(argv.slice(1), {});
       expect(command.name).toBe("ping");
+      expect(values.ready).toBe(true);
     }
   });
 

@@ -6,18 +6,30 @@ import type { Command } from "../command.ts";
 import { ConfigError } from "../errors.ts";
 import { pingHealth } from "../health.ts";
 import { isConnectablePort, splitHostPort } from "../hostPort.ts";
-import { int, str, type OptionSpec } from "../options.ts";
+import { bool, int, str, type OptionSpec } from "../options.ts";
+
+/**
+ * Why a process that answered is not ready to work, from its health status; null when it is.
+ * Alive is not ready: a role waiting for its first broker connection answers `starting`, and one
+ * that lost its broker `broker: reconnecting`, and neither moves any data meanwhile.
+ */
+export function notReadyReason(status: Record<string, unknown>): string | null {
+  if (status.state === "starting") return "it is starting (waiting for its broker)";
+  if (status.broker === "reconnecting") return "it has lost its broker and is reconnecting";
+  return null;
+}
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "to", type: "string", env: "COFFEE_PING_TO", default: "127.0.0.1:9101", help: "host:port of the process's health responder (its --health-port)" },
   { name: "timeout-ms", type: "int", env: "COFFEE_PING_TIMEOUT_MS", default: 1000, min: 1, max: 60_000, help: "how long to wait for the reply" },
+  { name: "ready", type: "bool", env: "COFFEE_PING_READY", default: false, help: "exit 0 only if the process is also ready to work: not still starting, and connected to its broker (the compose file's healthchecks use it)" },
 ];
 
 /** `coffee ping`. */
 export const pingCommand: Command = {
   name: "ping",
-  usage: "coffee ping [--to host:port] [--timeout-ms N]",
-  description: "Sends one health PING to a process and exits 0 if it answers OK within the timeout, 1 if not (a container health check).",
+  usage: "coffee ping [--to host:port] [--timeout-ms N] [--ready]",
+  description: "Sends one health PING to a process and exits 0 if it answers OK within the timeout (with --ready: and is connected to its broker), 1 if not (a container health check).",
   options: OPTIONS,
   async run(values) {
     const to = str(values, "to");
@@ -27,6 +39,11 @@ export const pingCommand: Command = {
     const reply = await pingHealth(address.host, address.port, timeoutMs);
     if (!reply) {
       process.stderr.write(`coffee ping: no OK from ${to} within ${timeoutMs} ms\n`);
+      return 1;
+    }
+    const notReady = bool(values, "ready") ? notReadyReason(reply.status) : null;
+    if (notReady) {
+      process.stderr.write(`coffee ping: ${to} answers but is not ready: ${notReady}\n`);
       return 1;
     }
     process.stdout.write(`OK from ${to} in ${reply.rttMs.toFixed(1)} ms\n`);
