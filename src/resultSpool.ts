@@ -225,8 +225,8 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
 
 /**
  * A spool in memory, for a gateway without a state directory (in-process clusters, tests). Its
- * refs are positions in a session's list of texts (`offset`) and the text's length in UTF-16
- * units, not byte ranges in a file.
+ * refs are positions in a session's list of texts (`offset`), not byte ranges in a file, with
+ * the text's UTF-8 length and CRC32 as a file spool's refs have them.
  */
 export function memorySpool(): ResultSpool {
   const texts = new Map<string, string[]>();
