@@ -391,3 +391,11 @@ test("a line over 8 MiB with no line break is one rejected row, dropped whole: t
     expect(await read(last, chunkBytes)).toEqual({ kept: [2], seen: [[3, "a line of over 8 MiB with no line break"]] });
   }
 });
+
+test("a row rejected for bad bytes cuts no batch, even when every row fills one (a batch never comes out empty)", async () => {
+  const file = join(dir, "bad-byte-cut.csv");
+  writeFileSync(file, Buffer.concat([Buffer.from("store_id,store_name\n1,a\n2,"), Buffer.from([0xe9]), Buffer.from("\n3,c\n")]));
+  const lines: number[][] = [];
+  for await (const b of readEntityFile(file, "stores", () => {}, { batchRows: 10, batchBytes: 0 })) lines.push(b.lines);
+  expect(lines).toEqual([[2], [4]]);
+});

@@ -7,11 +7,11 @@
  * the rest of the file. Which quote is to blame is papaparse's call, so the reader agrees with
  * one papaparse read of the whole file.
  */
+import { isUtf8 } from "node:buffer";
 import Papa from "papaparse";
 import { BAD_BYTE_MARK, decodeMarkingBadBytes, encodeKeepingBadBytes } from "./badBytes.ts";
 import { lastFieldQuoted, scanRecords } from "./csvRecords.ts";
 import type { RowBatcher } from "./rowBatcher.ts";
-import { isUtf8 } from "node:buffer";
 
 /**
  * Bytes held back waiting for a record to end before it is taken as broken: a quote that never
@@ -141,8 +141,7 @@ function parseText(text: string, endBytes: number, split: "\n" | "\r", to: RowBa
     if (row.length === 1 && row[0] === "") continue; // an empty line
     if (!to.hasHeader) { to.header(row); continue; }
     if (!to.fits(first, row.length)) continue;
-    to.addStrings(row, first, suspect);
-    if (to.full()) to.cut(startBytes + Math.round(((endBytes - startBytes) * (k + 1)) / count));
+    if (to.addStrings(row, first, suspect) && to.full()) to.cut(startBytes + Math.round(((endBytes - startBytes) * (k + 1)) / count));
   }
   return text.length;
 }

@@ -27,8 +27,9 @@ export interface TextBatch {
 /** Called with each rejected row's first line and why. */
 export type OnReject = (line: number, reason: string) => void;
 
-/** Reasons for rows the reader rejects (the gateway's are src/rowFault.ts's). */
-export const NOT_UTF8 = "bytes that are not UTF-8";
+// Reasons for rows the reader rejects (the gateway's are src/rowFault.ts's): these two here, a
+// broken quote's in src/quotedRecords.ts, an over-long line's in src/csvSource.ts.
+const NOT_UTF8 = "bytes that are not UTF-8";
 
 /** The reason for a row of `fields` fields in a file whose header has `width`. */
 function fieldCountFault(fields: number, width: number): string {
@@ -114,11 +115,15 @@ export class RowBatcher {
   /**
    * Add a row papaparse decoded (after the header; of the header's width). With `suspect` (its
    * text held bytes that were not UTF-8, marked by src/badBytes.ts), a row with a mark in a
-   * column coffee reads is rejected instead: the columns it ignores may hold anything.
+   * column coffee reads is rejected instead: the columns it ignores may hold anything. Returns
+   * whether the row was added.
    */
-  addStrings(row: readonly string[], line: number, suspect: boolean): void {
+  addStrings(row: readonly string[], line: number, suspect: boolean): boolean {
     const projection = this.projection!;
-    if (suspect && projection.some((c) => row[c]!.includes(BAD_BYTE_MARK))) return this.onReject(line, NOT_UTF8);
+    if (suspect && projection.some((c) => row[c]!.includes(BAD_BYTE_MARK))) {
+      this.onReject(line, NOT_UTF8);
+      return false;
+    }
     for (let c = 0; c < this.ncols; c++) {
       const field = row[projection[c]!]!;
       this.columns[c]!.pushString(field);
@@ -126,6 +131,7 @@ export class RowBatcher {
       this.bytes += Buffer.byteLength(field);
     }
     this.lines.push(line);
+    return true;
   }
 
   /** Add a row whose read column k is `bytes[from[k], to[k])` (after the header; of its width). */
