@@ -23,6 +23,9 @@ test("a COFFEE_ variable coffee does not read is named; other variables and unse
     COFFEE_PARENT_PID: "1", COFFEE_UID: "1000", COFFEE_UNSET: undefined, GATEWAY_PORT: "9000", HOME: "/root",
   };
   expect(unknownCoffeeEnv(env)).toEqual(["COFFEE_MAX_FIELD_CHARS", "COFFEE_NAMESPAC"]);
+  // What Kubernetes sets for a Service named coffee-gateway is not the user's.
+  const kubernetes = ["COFFEE_GATEWAY_SERVICE_HOST", "COFFEE_GATEWAY_SERVICE_PORT", "COFFEE_GATEWAY_SERVICE_PORT_CLIENTS", "COFFEE_GATEWAY_PORT", "COFFEE_GATEWAY_PORT_9000_TCP", "COFFEE_GATEWAY_PORT_9000_TCP_PROTO", "COFFEE_GATEWAY_PORT_9000_TCP_PORT", "COFFEE_GATEWAY_PORT_9000_TCP_ADDR"];
+  expect(unknownCoffeeEnv(Object.fromEntries(kubernetes.map((k) => [k, "x"])))).toEqual([]);
   expect(unknownEnvWarnings(env)[0]).toBe("coffee: warning: COFFEE_MAX_FIELD_CHARS is set, but no coffee option reads it (misspelt, or renamed? coffee --help lists every variable); ignored\n");
   expect(unknownEnvWarnings({ COFFEE_NAMESPACE: "a" })).toEqual([]);
 });

@@ -39,13 +39,20 @@ export const OTHER_ENV_NAMES: Readonly<Record<string, string>> = {
   COFFEE_UID: "the compose file's user for coffee services",
   COFFEE_GID: "the compose file's group for coffee services",
   COFFEE_GATEWAY_BIND: "the compose file's address for the gateway's published port",
+  COFFEE_UPDATE_SCREENSHOT: "test/dashboard.test.ts, which then rewrites the README's screenshot",
 };
 
 const KNOWN = new Set([...OPTION_ENV_NAMES, ...Object.keys(OTHER_ENV_NAMES)]);
 
+/**
+ * What Kubernetes sets in every pod for each Service (COFFEE_GATEWAY_SERVICE_HOST,
+ * COFFEE_GATEWAY_PORT_9000_TCP_ADDR... for a Service named coffee-gateway): not the user's.
+ */
+const KUBERNETES_SERVICE_ENV = /_SERVICE_HOST$|_SERVICE_PORT(_[A-Z0-9_]+)?$|_PORT$|_PORT_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?$/;
+
 /** The COFFEE_* names set in `env` that coffee does not read, sorted. */
 export function unknownCoffeeEnv(env: Record<string, string | undefined>): string[] {
-  return Object.keys(env).filter((name) => name.startsWith("COFFEE_") && env[name] !== undefined && !KNOWN.has(name)).sort();
+  return Object.keys(env).filter((name) => name.startsWith("COFFEE_") && env[name] !== undefined && !KNOWN.has(name) && !KUBERNETES_SERVICE_ENV.test(name)).sort();
 }
 
 /** A warning line per such name (empty when there is none). */
