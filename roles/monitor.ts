@@ -128,10 +128,23 @@ export function monitorConfig(values: OptionValues): MonitorConfig {
   };
 }
 
-function backendFor(cfg: MonitorConfig, log: Logger): MonitorBackend | null {
+/** A process whose revival budget is spent: how many attempts it took, and when (performance.now()). */
+interface GivenUp {
+  attempts: number;
+  atMs: number;
+}
+
+/** The processes a monitor gave up on, until it tries one again, for its health status. */
+function givenUpStatus(gaveUp: ReadonlyMap<string, GivenUp>, nowMs: number): { process: string; attempts: number; sinceS: number }[] {
+  return [...gaveUp].map(([process, g]) => ({ process, attempts: g.attempts, sinceS: Math.round((nowMs - g.atMs) / 1000) }));
+}
+
+function backendFor(cfg: MonitorConfig, log: Logger, gaveUp: Map<string, GivenUp>): MonitorBackend | null {
   /** Processes found running but silent: asked about again every second, which need not be logged each time. */
   const foundRunning = new Set<string>();
   const onEvent = (e: RevivalEvent): void => {
+    if (e.type === "gave-up") gaveUp.set(e.name, { attempts: e.attempts, atMs: performance.now() });
+    else if (e.type === "reviving" || e.type === "revived" || e.type === "running") gaveUp.delete(e.name);
     if (e.type !== "reviving" && e.type !== "running") foundRunning.delete(e.name);
     if (e.type === "reviving") {
       if (!foundRunning.has(e.name)) log.info(`reviving ${e.name} (attempt ${e.attempt}, term ${e.term})`);
@@ -177,7 +190,8 @@ export interface Monitor {
 export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = new CoffeeMetrics({ role: "monitor", name: cfg.name })): Promise<Monitor> {
   const { name, id, peers, heartbeatMs, leaderTimeoutMs, timeoutMs } = cfg;
   const ids = peers.size > 0 ? [...peers.keys()] : [id];
-  const backend = backendFor(cfg, log);
+  const gaveUp = new Map<string, GivenUp>();
+  const backend = backendFor(cfg, log, gaveUp);
   const revivals = { attempts: 0 };
   const sweep = new HealthSweep({
     ping: async (e) => (await pingEntry(e, timeoutMs)) !== null,
@@ -241,7 +255,7 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
     health = await startHealthServer({
       port: cfg.healthPort,
       host: cfg.healthHost,
-      status: () => ({ role: "monitor", name, namespace: cfg.namespace, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, clusterFileProblem: watch.problem ?? "",
+      status: () => ({ role: "monitor", name, namespace: cfg.namespace, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, gaveUp: givenUpStatus(gaveUp, performance.now()), clusterFileProblem: watch.problem ?? "",
         rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
     });
   } catch (err) {

@@ -101,6 +101,7 @@ describe("gateway status", () => {
       queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }, { queue: "filter-time", messages: 0, consumers: 0 }, { queue: "filter-year", messages: 0, consumers: 0 }, { queue: PROBE_QUEUE, messages: 0, consumers: 0 }],
       fusedQueues: { "filter-time": "transactions" },
       setAside: [],
+      lastErrors: {},
     };
     const text = renderStatus(status);
     expect(text).toMatch(/^NAME\s+ROLE\s+PID\s+HEALTH\s+UPTIME\s+RESTARTS\s+DETAIL\ngateway\s+gateway\s+1\s+ok\s+3s\s+1\s+sessions=1\n/);
@@ -121,7 +122,34 @@ describe("gateway status", () => {
     expect(held).toContain("uploads held: filter-year has 40 messages ready, past the gateway's --max-backlog; uploads are read again once every pipeline queue is down to half of it\n");
     const released = renderStatus({ ...status, processes: [{ ...status.processes[0]!, detail: { ...detail, backlog: { held: false, deepest: null } } }] });
     expect(released).not.toContain("uploads held");
+    expect(text).not.toContain("broker:");
+    expect(text).not.toContain("revival:");
+    // Messages with nobody to read them point at a process that is down.
+    expect(renderStatus({ ...status, queues: [{ queue: "filter-year", messages: 7, consumers: 0 }] })).toMatch(/filter-year\s+7\s+0 \(nobody reads it: is its process down\?\)\n/);
     const aside = renderStatus({ ...status, setAside: [{ process: "agg-q3", folder: "agg-q3/corrupt-2026-12-07T04-05-06-789Z", bytes: 3 * 1_048_576 }] });
     expect(aside).toEndWith("set aside: 1 folder(s) of damaged state, kept for a look (README, Troubleshooting); delete each once done\n  agg-q3/corrupt-2026-12-07T04-05-06-789Z (3.0 MB)\n");
+  });
+
+  test("coffee status says what HEALTH alone does not: processes without their broker, processes the monitors gave up on and why they died", () => {
+    const proc = (name: string, role: string, detail: Record<string, unknown>, healthy = true): ClusterStatus["processes"][number] => ({ name, role, pid: 1, healthy, uptimeS: 1, restarts: 0, detail, osState: healthy ? null : "exited" });
+    const status: ClusterStatus = {
+      processes: [
+        proc("gateway", "gateway", { state: "running", broker: "reconnecting" }),
+        proc("agg-q1", "aggregator", { state: "starting" }),
+        proc("agg-q2", "aggregator", { state: "running", broker: "connected" }),
+        proc("agg-q3", "aggregator", {}, false),
+        proc("agg-q4", "aggregator", { state: "running", broker: "blocked" }),
+        proc("monitor-1", "monitor", { term: 3, leader: "monitor-1", gaveUp: [{ process: "agg-q3", attempts: 10, sinceS: 12 }, { process: "agg-q2", attempts: 10, sinceS: 99 }] }),
+      ],
+      leader: "monitor-1", term: 3, openSessions: 0, sessions: [], queues: null, fusedQueues: {}, setAside: [],
+      lastErrors: { "agg-q3": "WAL_IO_FAILED: WAL write in /s/agg-q3 failed (fatal): ENOSPC" },
+    };
+    const text = renderStatus(status);
+    expect(text).toContain("agg-q3: the last error in its log: WAL_IO_FAILED: WAL write in /s/agg-q3 failed (fatal): ENOSPC\n");
+    expect(text).toContain("broker: 2 of 4 answering processes have no connection to it (gateway, agg-q1): down or unreachable? They connect again on their own, and lose nothing meanwhile\n");
+    expect(text).toContain("broker: it takes no publishes from 1 of 4 answering processes (agg-q4): a memory or disk alarm (rabbitmqctl status)? They wait, and lose nothing\n");
+    // agg-q2 answers again: the monitor's word on it is stale.
+    expect(text).toContain("revival: monitor-1 gave up on agg-q3 12 s ago after 10 attempts; it tries again with a fresh budget about a minute after its last attempt (meanwhile, fix what the process's log says)\n");
+    expect(text).not.toContain("gave up on agg-q2");
   });
 });

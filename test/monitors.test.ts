@@ -174,6 +174,10 @@ describe("monitors", () => {
     await Bun.sleep(1500);
     expect((monitorLog(cluster, "monitor-3").match(/reviving group-q3-1/g) ?? []).length).toBe(attempts);
     expect(entry(cluster, "group-q3-1").alive).toBe(false);
+    // coffee status says so, not only the monitor's log.
+    const status = await runCoffee(["status", "--state-dir", cluster.stateDir]);
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/\nrevival: monitor-3 gave up on group-q3-1 \d+ s ago after 3 attempts; /);
   });
 
 });

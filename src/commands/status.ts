@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readClusterFile, type ClusterProcess } from "../clusterPlan.ts";
+import { childLastError } from "../childRefusal.ts";
 import { gatewayView, leaderOf, pingProcesses, type ProcessStatus } from "../clusterView.ts";
 import type { Command } from "../command.ts";
 import { ConfigError } from "../errors.ts";
@@ -36,6 +37,8 @@ export interface ClusterStatus {
   fusedQueues: Record<string, string>;
   /** Damaged state a process moved aside (src/stateSetAside.ts), kept until someone deletes it. */
   setAside: SetAsideFolder[];
+  /** For each process that does not answer: the last error line of its log under the state dir, where there is one. */
+  lastErrors: Record<string, string>;
 }
 
 /** Ping every process in the cluster file. */
@@ -45,7 +48,50 @@ export async function clusterStatus(stateDir: string, timeoutMs: number): Promis
   const entries = readClusterFile(file);
   const processes = await pingProcesses(entries, timeoutMs);
   const gw = gatewayView(processes);
-  return { processes, ...leaderOf(processes), openSessions: gw.open, sessions: gw.sessions, queues: gw.queues, fusedQueues: fusedQueues(entries), setAside: setAsideFolders(stateDir) };
+  return { processes, ...leaderOf(processes), openSessions: gw.open, sessions: gw.sessions, queues: gw.queues, fusedQueues: fusedQueues(entries), setAside: setAsideFolders(stateDir), lastErrors: lastErrorsOf(stateDir, processes) };
+}
+
+/** The last error in the log of each process that does not answer (coffee up's logs: STATE-DIR/logs/<name>.log). */
+function lastErrorsOf(stateDir: string, processes: readonly ProcessStatus[]): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const p of processes) {
+    if (p.healthy) continue;
+    const error = childLastError(join(stateDir, "logs", `${p.name}.log`));
+    if (error !== null) found[p.name] = error;
+  }
+  return found;
+}
+
+/**
+ * One line on the broker when any process lacks it: health says alive, and a cluster whose every
+ * process answers while none reaches the broker moves nothing (an operator reading only HEALTH
+ * would look elsewhere). A role still starting is waiting for its first connection.
+ */
+function brokerLine(processes: readonly ProcessStatus[]): string {
+  const roles = processes.filter((p) => p.healthy && p.role !== "monitor");
+  const without = roles.filter((p) => p.detail.state === "starting" || p.detail.broker === "reconnecting");
+  const blocked = roles.filter((p) => p.detail.broker === "blocked");
+  const names = (ps: readonly ProcessStatus[]): string => ps.slice(0, 4).map((p) => p.name).join(", ") + (ps.length > 4 ? ", ..." : "");
+  let out = "";
+  if (without.length > 0) out += `broker: ${without.length} of ${roles.length} answering processes have no connection to it (${names(without)}): down or unreachable? They connect again on their own, and lose nothing meanwhile\n`;
+  if (blocked.length > 0) out += `broker: it takes no publishes from ${blocked.length} of ${roles.length} answering processes (${names(blocked)}): a memory or disk alarm (rabbitmqctl status)? They wait, and lose nothing\n`;
+  return out;
+}
+
+/** The processes the monitors gave up reviving, as the monitors report them (the leader's list is the one acted on). */
+function revivalLines(processes: readonly ProcessStatus[]): string {
+  const healthy = new Set(processes.filter((p) => p.healthy).map((p) => p.name));
+  let out = "";
+  for (const m of processes) {
+    if (m.role !== "monitor" || !m.healthy || !Array.isArray(m.detail.gaveUp)) continue;
+    for (const g of m.detail.gaveUp as unknown[]) {
+      const { process, attempts, sinceS } = (typeof g === "object" && g !== null ? g : {}) as Record<string, unknown>;
+      // Back since (started by hand, say): nothing to say.
+      if (typeof process !== "string" || healthy.has(process)) continue;
+      out += `revival: ${m.name} gave up on ${process} ${String(sinceS)} s ago after ${String(attempts)} attempts; it tries again with a fresh budget about a minute after its last attempt (meanwhile, fix what the process's log says)\n`;
+    }
+  }
+  return out;
 }
 
 /** The queues of stages that fused chains run past their head (see ClusterStatus.fusedQueues). */
@@ -69,7 +115,10 @@ export function renderStatus(status: ClusterStatus): string {
   const procRows = status.processes.map((p) => [p.name, p.role, String(p.pid ?? "-"), p.healthy ? "ok" : p.osState ? `DOWN (${p.osState})` : "DOWN", p.uptimeS === null ? "-" : `${p.uptimeS}s`, p.restarts === null ? "-" : String(p.restarts),
     Object.entries(p.detail).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k}=${String(v)}`).join(" ")]);
   let out = table(["NAME", "ROLE", "PID", "HEALTH", "UPTIME", "RESTARTS", "DETAIL"], procRows);
+  for (const [name, error] of Object.entries(status.lastErrors)) out += `${name}: the last error in its log: ${error}\n`;
+  out += brokerLine(status.processes);
   out += `leader: ${status.leader ?? "none"}${status.term !== null ? ` (term ${status.term})` : ""}\n`;
+  out += revivalLines(status.processes);
   if (status.sessions.length === 0) out += `sessions: ${status.openSessions > 0 ? `${status.openSessions} open, none listed` : "none open"}\n`;
   else {
     out += `sessions: ${status.openSessions} open (rows acknowledged per entity, + = end-of-stream confirmed; result chunks stored/delivered, + = complete)\n`;
@@ -84,7 +133,9 @@ export function renderStatus(status: ClusterStatus): string {
     const consumers = (q: QueueDepth): string => {
       if (q.queue === PROBE_QUEUE) return `${q.consumers} (the gateway's broker probe: keeps nothing, needs none)`;
       const chain = status.fusedQueues[q.queue];
-      return q.consumers === 0 && chain !== undefined ? `0 (unused: fused into ${chain})` : String(q.consumers);
+      if (q.consumers === 0 && chain !== undefined) return `0 (unused: fused into ${chain})`;
+      // Messages waiting with nobody to take them: whatever reads this queue is down.
+      return q.consumers === 0 && q.messages > 0 ? "0 (nobody reads it: is its process down?)" : String(q.consumers);
     };
     out += table(["QUEUE", "MESSAGES", "CONSUMERS"], status.queues.map((q) => [q.queue, String(q.messages), consumers(q)]), "  ");
   }
@@ -108,7 +159,7 @@ const OPTIONS: readonly OptionSpec[] = [
 export const statusCommand: Command = {
   name: "status",
   usage: "coffee status [--state-dir DIR] [--json]",
-  description: "Shows every process of a local cluster with its health, the current leader monitor, open sessions and queue depths.",
+  description: "Shows every process of a local cluster with its health, the current leader monitor, open sessions and queue depths. Exits 0 when every process answers, 1 when any does not.",
   options: OPTIONS,
   async run(values) {
     const stateDir = resolve(str(values, "state-dir"));
