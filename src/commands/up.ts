@@ -64,7 +64,7 @@ const OPTIONS: readonly OptionSpec[] = [
 export const upCommand: Command = {
   name: "up",
   usage: "coffee up [--state-dir DIR] [--port N] [--namespace NAME] [--replicas stage=n,...] [options]",
-  description: "Runs a whole cluster on this machine as child processes until SIGINT/SIGTERM.",
+  description: "Runs a whole cluster on this machine as child processes until SIGINT/SIGTERM. Every child inherits this environment, so the roles' own options (COFFEE_SESSION_TTL_S, COFFEE_CLIENT_IDLE_S, COFFEE_RESULT_TIMEOUT_S, ...) are set through it.",
   options: OPTIONS,
   async run(values) {
     const log = createLogger("up");
@@ -208,12 +208,13 @@ export const upCommand: Command = {
         // Nor one that answered and closed the connection as it opened (no such vhost, no connection to spare).
         if (brokerClosedAtOpen(failure)) throw new ConfigError(`the broker at ${redactUrl(address.url)} answered but closed the connection as it opened: ${CLOSED_AT_OPEN_CAUSE}: ${why} (--transport memory runs without a broker)`);
         if (rabbitmqInstalled()) {
-          log.info(`no broker answers at ${redactUrl(address.url)} (${why}); rabbitmq-server is installed, starting a private node`);
+          // A warning: a mistyped AMQP_URL lands here too, and the cluster then runs on a broker the user did not mean.
+          log.warn(`no broker answers at ${redactUrl(address.url)} (${why}); rabbitmq-server is installed, starting a private node (--transport amqp to use only that broker)`);
           broker = await startPrivateBroker(join(stateDir, "rabbitmq"), (m) => log.info(m));
           address = { url: broker.url };
           mode = "amqp";
         } else {
-          log.info(`no broker answers at ${redactUrl(address.url)} (${why}) and rabbitmq-server is not installed: running every role in this process over the in-memory transport (no durability across restarts)`);
+          log.warn(`no broker answers at ${redactUrl(address.url)} (${why}) and rabbitmq-server is not installed: running every role in this process over the in-memory transport (no durability across restarts; --transport amqp to refuse instead)`);
           mode = "memory";
         }
       } else if (mode === "auto") mode = "amqp";
