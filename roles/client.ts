@@ -414,8 +414,11 @@ export const clientCommand: Command = {
       for (const note of outcome.datasetNotes) process.stderr.write(`warning: ${note}\n`);
       // --quiet is for scripts: the final line alone, which they parse for the results directory.
       if (!cfg.quiet) for (const line of renderSummary(outcome.progress, outcome.seconds)) process.stdout.write(`${line}\n`);
-      // Rows read and rejected as `coffee reference` counts them; sent leaves out the reader's own rejects.
-      process.stdout.write(`session ${outcome.session}: ${outcome.rowsRead} rows read, ${outcome.rejects.total} rejected, ${outcome.rowsSent} rows sent, ` +
+      // Rows read and rejected as `coffee reference` counts them; sent leaves out the reader's own
+      // rejects, and holds the gateway's (said, or the three numbers do not add up).
+      const atGateway = outcome.rejects.total - (outcome.rowsRead - outcome.rowsSent);
+      const rejected = `${outcome.rejects.total} rejected${atGateway > 0 ? ` (${atGateway} of them by the gateway, among the rows sent)` : ""}`;
+      process.stdout.write(`session ${outcome.session}: ${outcome.rowsRead} rows read, ${rejected}, ${outcome.rowsSent} rows sent, ` +
         `${Math.round(outcome.rowsRead / outcome.seconds)} rows/s, ${outcome.seconds.toFixed(2)} s; results in ${outcome.dir}\n`);
       return 0;
     } catch (err) {

@@ -1,6 +1,6 @@
 /** The executable's command line: help for every role and tool, clear errors for bad input. */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { freeTcpPort, freeUdpPort, tcpAccepts } from "../src/ports.ts";
@@ -396,7 +396,7 @@ describe("command line", () => {
     }
   });
 
-  test("coffee up's in-process gateway (--transport memory) asks for the COFFEE_TOKEN of its environment, as a child gateway does", async () => {
+  test("coffee up's in-process gateway (--transport memory) asks for the COFFEE_TOKEN of its environment, as a child gateway does; the client's last line counts the rejects of both", async () => {
     const cluster = await startCluster({ tag: "token", extraArgs: ["--transport", "memory", "--monitors", "0"], env: { COFFEE_TOKEN: "s3cret" } });
     const data = tempDir("cli-token");
     try {
@@ -406,6 +406,13 @@ describe("command line", () => {
       expect(without.stderr).toContain("AUTH_FAILED");
       const given = await runCoffee(["--role", "client", "--data", data, "--out", join(data, "out"), "--gateway", `127.0.0.1:${cluster.port}`, "--quiet"], { COFFEE_TOKEN: "s3cret" });
       expect(given.code).toBe(0);
+      // Its final line adds up: one row the reader rejects (a field short), one the gateway does (an amount that is no number).
+      const file = join(data, "transactions", readdirSync(join(data, "transactions"))[0]!);
+      appendFileSync(file, "t-short,1,1,,1,2.0,0.0,2.0\nt-bad,1,1,,1,2.0,0.0,two,2024-01-01 10:00:00\n");
+      const counted = await runCoffee(["--role", "client", "--data", data, "--out", join(data, "out"), "--gateway", `127.0.0.1:${cluster.port}`, "--quiet"], { COFFEE_TOKEN: "s3cret" });
+      expect(counted.code).toBe(0);
+      const [, read, sent] = /^session \S+: (\d+) rows read, 2 rejected \(1 of them by the gateway, among the rows sent\), (\d+) rows sent, /m.exec(counted.stdout) ?? [];
+      expect(Number(read) - 1).toBe(Number(sent));
     } finally {
       await cluster.stop();
       rmSync(data, { recursive: true, force: true });
