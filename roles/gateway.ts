@@ -29,7 +29,7 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
-import { GATEWAY_STAGE, queryResultComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
+import { COMMON_PURGE_CAUSES, GATEWAY_STAGE, queryResultComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { GatewaySessions } from "../src/gatewaySessions.ts";
 import { GatewayClients } from "../src/gatewayClients.ts";
 import { BACKLOG_POLL_MS, describeSession, MAX_LISTED_SESSIONS, QUEUE_POLL_MS, startQueuePoller, type QueuePoller } from "../src/gatewayStatus.ts";
@@ -158,6 +158,10 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     stopping: () => shuttingDown !== null,
   });
   metrics.sessionsOpen.track(GATEWAY_STAGE, () => sessions.running.size);
+  // Series that exist from the start: increase() over a counter born at 1 misses that first one.
+  metrics.sessionsStarted.inc(GATEWAY_STAGE, 0);
+  metrics.sessionsFinished.inc(GATEWAY_STAGE, 0);
+  for (const cause of COMMON_PURGE_CAUSES) metrics.sessionsPurged.inc({ ...GATEWAY_STAGE, cause }, 0);
   const maybeFinish = (s: Session): void => sessions.maybeFinish(s);
 
   const upload = new UploadPublisher({

@@ -163,7 +163,7 @@ export class GatewayClients {
     // A protocol error is final for the session: its client will not resume it. Purged before
     // the connection ends, which would otherwise purge it for leaving, under the wrong reason.
     const s = conn.session;
-    if (s && !s.done) sessions.purge(s, `${code}: ${errorMessage(err)}`);
+    if (s && !s.done) sessions.purge(s, `${code}: ${errorMessage(err)}`, code);
     this.endConnection(conn);
   }
 
@@ -241,7 +241,7 @@ export class GatewayClients {
     if (!s || s.conn !== conn || !sessions.holds(s)) return;
     if (!s.done && !s.welcomed) {
       // Its client never learned the id, so it cannot resume: free the --max-sessions slot now.
-      sessions.purge(s, "client left before its welcome");
+      sessions.purge(s, "client left before its welcome", "LEFT_BEFORE_WELCOME");
     } else {
       log.info(`session ${s.id}: client disconnected${s.done ? " after done without a bye" : ""}; keeping it ${limits.sessionTtlMs / 1000} s for a resume`);
       sessions.detach(s);
@@ -346,7 +346,7 @@ export class GatewayClients {
     } else if (msg.t === "abort") {
       const s = conn.session;
       if (s.done) sessions.retire(s, "its client gave it up");
-      else sessions.purge(s, "its client gave it up");
+      else sessions.purge(s, "its client gave it up", "ABORTED");
       void conn.writer.end(limits.idleTimeoutMs);
     }
     else throw new ProtocolError(`unexpected ${msg.t} during a session`);

@@ -4,6 +4,7 @@
  * this is what a restart rebuilds or forgets: sequence numbers, in-flight counts, timers.
  */
 import type { Socket } from "bun";
+import type { ErrorCode } from "./errors.ts";
 import type { FrameDecoder } from "./frame.ts";
 import type { StoredChunk } from "./gatewayStore.ts";
 import type { ResultPump } from "./resultPump.ts";
@@ -15,6 +16,15 @@ import type { SocketWriter } from "./socketWriter.ts";
  * along the pipeline. Shared by the gateway's modules (connections, upload, results).
  */
 export const GATEWAY_STAGE = { stage: "gateway" } as const;
+
+/**
+ * Why the gateway purged a session, as its purge metric's `cause` label: the code of the error
+ * that ended it, or one of the ends that are not an error. A closed set, so the label's values stay few.
+ */
+export type PurgeCause = ErrorCode | "LEFT_BEFORE_WELCOME" | "ABORTED" | "TTL_EXPIRED";
+
+/** The causes most purges have, counted from 0 at start so a rate over the first one is not missed. */
+export const COMMON_PURGE_CAUSES: readonly PurgeCause[] = ["CLIENT_IDLE", "PIPELINE_STALLED", "PIPELINE_FAILED", "TTL_EXPIRED", "ABORTED", "LEFT_BEFORE_WELCOME"];
 
 /** One client TCP connection. */
 export interface Connection {

@@ -60,9 +60,10 @@ async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; stor
   const resent: [string, number][] = [];
   const synced: string[] = [];
   const counters: SessionCounters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0 };
+  const metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" });
   const sessions = new GatewaySessions({
     limits: { maxSessions: opts.maxSessions ?? 2, maxInFlight: 8, heartbeatMs: 1000, sessionTtlMs: opts.sessionTtlMs ?? 60_000 },
-    store, group, transport, log, counters, metrics: new CoffeeMetrics({ role: "gateway", name: "gateway" }),
+    store, group, transport, log, counters, metrics,
     send: (conn, msg) => void sent.push([conn, msg]),
     fail: (conn, err) => void failed.push(`${conn.session?.id} ${err instanceof CoffeeError ? err.code : String(err)}`),
     endConnection: (conn) => void ended.push(conn),
@@ -77,7 +78,7 @@ async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; stor
     stopping: () => false,
     storageFailed: (err) => { throw err; },
   });
-  return { sessions, store, group, published, sent, failed, armed, ended, logged, logs, resent, counters, synced };
+  return { sessions, store, group, published, sent, failed, armed, ended, logged, logs, resent, counters, synced, metrics };
 }
 
 /** Mark `s`'s upload confirmed and store one last chunk of every query: all it waits for is done. */
@@ -164,7 +165,7 @@ describe("GatewaySessions", () => {
     const h = await harness();
     const s = h.sessions.start(connection());
     await h.group.now();
-    h.sessions.purge(s, "its client gave it up");
+    h.sessions.purge(s, "its client gave it up", "ABORTED");
     expect(s.conn).toBeNull();
     expect(h.sessions.holds(s)).toBe(false);
     expect(h.store.pendingPurges.get(s.id)).toBe("its client gave it up");
@@ -177,8 +178,10 @@ describe("GatewaySessions", () => {
     expect(h.store.pendingPurges.size).toBe(0);
     expect(h.counters.sessionsPurged).toBe(1);
     // Once only: a second purge of the same session does nothing.
-    h.sessions.purge(s, "again");
+    h.sessions.purge(s, "again", "ABORTED");
     expect(h.counters.sessionsPurged).toBe(1);
+    // The metric says why, by a label of few values.
+    expect(await h.metrics.text()).toContain('coffee_sessions_purged_total{stage="gateway",cause="ABORTED",role="gateway",name="gateway"} 1\n');
   });
 
   test("a failed session's client is told if connected; if away, the failure waits for its resume", async () => {
@@ -243,7 +246,7 @@ describe("GatewaySessions", () => {
     complete(before.store, finished);
     const purged = before.sessions.start(connection());
     await before.group.now();
-    before.sessions.purge(purged, "its client gave it up");
+    before.sessions.purge(purged, "its client gave it up", "ABORTED");
     await before.group.now();
     // Shut down before the broker confirmed the purge.
     await before.store.shutdown();

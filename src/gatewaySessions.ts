@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { encodeMessage } from "./codec.ts";
 import { CoffeeError, errorMessage } from "./errors.ts";
-import { GATEWAY_STAGE, newSession as blankSession, allResultsComplete, uploadConfirmed, type Connection, type Session } from "./gatewaySession.ts";
+import { GATEWAY_STAGE, newSession as blankSession, allResultsComplete, uploadConfirmed, type Connection, type PurgeCause, type Session } from "./gatewaySession.ts";
 import type { GatewayStore } from "./gatewayStore.ts";
 import type { GroupCommit } from "./groupCommit.ts";
 import type { Logger } from "./log.ts";
@@ -217,8 +217,8 @@ export class GatewaySessions {
     this.deps.armTimer(s.conn);
   }
 
-  /** Drop a session everywhere: aggregators (purge message), the registry, the log. */
-  purge(s: Session, reason: string): void {
+  /** Drop a session everywhere: aggregators (purge message), the registry, the log; `cause` labels the purge metric. */
+  purge(s: Session, reason: string, cause: PurgeCause): void {
     if (!this.running.has(s.id)) return;
     const { counters, metrics, log, store, group } = this.deps;
     if (s.ttlTimer) clearTimeout(s.ttlTimer);
@@ -227,7 +227,7 @@ export class GatewaySessions {
     // or result arriving now finds no connection.
     s.conn = null;
     counters.sessionsPurged++;
-    metrics.sessionsPurged.inc(GATEWAY_STAGE);
+    metrics.sessionsPurged.inc({ ...GATEWAY_STAGE, cause });
     log.info(`session ${s.id} purged: ${reason}`);
     store.purge(s.id, reason);
     // Forgotten durably first: a gateway that crashes now must not bring the session back after
@@ -246,7 +246,7 @@ export class GatewaySessions {
     // (nothing is read from it while the session computes), and its client will resume.
     this.deps.store.failed(s.id, err.code, err.message, Date.now() + this.deps.limits.sessionTtlMs);
     if (s.conn) return this.deps.fail(s.conn, err);
-    this.purge(s, `${err.code}: ${err.message}`);
+    this.purge(s, `${err.code}: ${err.message}`, err.code);
   }
 
   /** The client is away: keep the session for `sessionTtlMs` so it can resume. */
@@ -256,7 +256,7 @@ export class GatewaySessions {
     if (s.ttlTimer) clearTimeout(s.ttlTimer);
     const gone = `client gone for more than ${sessionTtlMs / 1000} s`;
     // A finished session's aggregators are done with it already: only its stored results go.
-    s.ttlTimer = setTimeout(() => (s.done ? this.retire(s, gone) : this.purge(s, gone)), sessionTtlMs);
+    s.ttlTimer = setTimeout(() => (s.done ? this.retire(s, gone) : this.purge(s, gone, "TTL_EXPIRED")), sessionTtlMs);
   }
 
   /** Forget a finished session: its client has its files (or gave up on them). */

@@ -112,7 +112,7 @@ export class CoffeeMetrics {
   /** Sessions completed (gateway: results delivered; aggregator: result published). */
   readonly sessionsFinished: Counter<"stage">;
   /** Sessions purged (client gone, protocol error). */
-  readonly sessionsPurged: Counter<"stage">;
+  readonly sessionsPurged: Counter<"stage" | "cause">;
   /** Sessions currently open. */
   readonly sessionsOpen: ReadGauge<"stage">;
   /** Processes a leader monitor revived, per revived process. */
@@ -142,7 +142,7 @@ export class CoffeeMetrics {
     this.walFsync = new Histogram({ name: "coffee_wal_fsync_seconds", help: "Latency of write-ahead log fsyncs (records: group commit fdatasync; file, directory: snapshots and new segments; spool-records, spool-directory: the gateway's result spool)", labelNames: ["kind"], buckets: FSYNC_BUCKETS, registers: r });
     this.sessionsStarted = new Counter({ name: "coffee_sessions_started_total", help: "Client sessions begun", labelNames: ["stage"], registers: r });
     this.sessionsFinished = new Counter({ name: "coffee_sessions_finished_total", help: "Sessions completed (gateway: the client said bye after its results, or left after done and its TTL ran out; aggregator: result published)", labelNames: ["stage"], registers: r });
-    this.sessionsPurged = new Counter({ name: "coffee_sessions_purged_total", help: "Sessions purged before completing", labelNames: ["stage"], registers: r });
+    this.sessionsPurged = new Counter({ name: "coffee_sessions_purged_total", help: "Sessions purged before completing (gateway: by cause, the code of the error that ended it, or TTL_EXPIRED, ABORTED, LEFT_BEFORE_WELCOME)", labelNames: ["stage", "cause"], registers: r });
     this.sessionsOpen = new ReadGauge(this.registry, "coffee_sessions_open", "Sessions currently open", ["stage"]);
     this.revivals = new Counter({ name: "coffee_revivals_total", help: "Processes revived by this monitor while leading", labelNames: ["process"], registers: r });
     this.processesDown = new ReadGauge(this.registry, "coffee_processes_down", "Processes this monitor, while leading, considers down", []);

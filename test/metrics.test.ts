@@ -51,6 +51,10 @@ describe("metrics of a running cluster", () => {
       expect(s.families.get("coffee_rows_in_total")?.type).toBe("COUNTER");
       expect(total(s, "process_resident_memory_bytes", { role: p.role, name: p.name })).toBeGreaterThan(0);
     }
+    // The gateway's session counters exist from its start, so a rate over the first purge is not missed.
+    const purges = scrapes.get("gateway")!.series.get("coffee_sessions_purged_total") ?? [];
+    expect(purges.map((m) => m.labels?.cause).sort()).toEqual(["ABORTED", "CLIENT_IDLE", "LEFT_BEFORE_WELCOME", "PIPELINE_FAILED", "PIPELINE_STALLED", "TTL_EXPIRED"]);
+    expect((scrapes.get("gateway")!.series.get("coffee_sessions_started_total") ?? []).length).toBe(1);
   });
 
   test("one client session moves the counters by exactly what it did", async () => {
