@@ -81,11 +81,16 @@ export interface Session {
    * when that count has not moved, to tell a pipeline that lost the session from a slow one.
    */
   progress: { mark: number; sinceMs: number };
+  /** When this gateway took the session on (Date.now(): started, or recovered from its log). */
+  openedAtMs: number;
+  /** When it last moved: a batch confirmed, a result chunk stored or written to its client (Date.now()). */
+  movedAtMs: number;
 }
 
 /** A session with nothing received yet and no client attached. */
 export function newSession(id: string, results: ResultPump): Session {
-  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, welcomed: false, ttlTimer: null, progress: { mark: -1, sinceMs: 0 } };
+  const now = Date.now();
+  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, welcomed: false, ttlTimer: null, progress: { mark: -1, sinceMs: 0 }, openedAtMs: now, movedAtMs: now };
 }
 
 /** True once the client has sent every entity's end-of-stream (confirmed or not). */

@@ -7,14 +7,16 @@ import type { Transport } from "./transport.ts";
 
 const session = describeSession({
   id: "abcdef0123456789", connected: false, rowsAcked: new Map([["users", 40]]), eosConfirmed: new Set(["users", "stores"]),
-  chunks: [{ query: "q2", chunk: 1, last: true }], delivered: new Map(),
-});
+  chunks: [{ query: "q2", chunk: 1, last: true }], delivered: new Map(), openedAtMs: 1_000, movedAtMs: 31_000,
+}, 91_400);
 
 describe("gateway status", () => {
   test("a session's results are complete only with every chunk up to the last", () => {
     expect(session.id).toBe("abcdef01");
     expect(session.results.q2).toEqual({ stored: 1, delivered: 0, complete: false });
     expect(session.eos).toEqual(["users", "stores"]);
+    // How long the gateway has had it, and how long it has not moved: a stuck session from a slow one.
+    expect([session.ageS, session.stillS]).toEqual([90, 60]);
   });
 
   test("readers survive a round trip through JSON, and garbage reads as nothing", () => {
@@ -106,7 +108,7 @@ describe("gateway status", () => {
     const text = renderStatus(status);
     expect(text).toMatch(/^NAME\s+ROLE\s+PID\s+HEALTH\s+UPTIME\s+RESTARTS\s+DETAIL\ngateway\s+gateway\s+1\s+ok\s+3s\s+1\s+sessions=1\n/);
     expect(text).toContain("leader: monitor-1 (term 2)");
-    expect(text).toMatch(/abcdef01\s+away\s+0\s+0\s+40\+\s+0\+\s+0\s+0\/0\s+1\/0\s+0\/0\s+0\/0\n/);
+    expect(text).toMatch(/abcdef01\s+away\s+90s\s+60s\s+0\s+0\s+40\+\s+0\+\s+0\s+0\/0\s+1\/0\s+0\/0\s+0\/0\n/);
     expect(text).toMatch(/agg-q1\s+5\s+1\n/);
     // A fused stage's queue is unused by design; any other queue without consumers stays a plain 0.
     expect(text).toMatch(/filter-time\s+0\s+0 \(unused: fused into transactions\)\n/);

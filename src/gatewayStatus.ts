@@ -36,6 +36,9 @@ export type SessionProgress = {
   /** Entities whose end-of-stream the broker confirmed: their upload is complete. */
   eos: Entity[];
   results: Record<QueryName, QueryProgress>;
+  /** Seconds since this gateway took the session on, and since it last moved (absent from older gateways). */
+  ageS?: number;
+  stillS?: number;
 };
 
 /** What the gateway knows about a session, for describeSession. */
@@ -46,10 +49,12 @@ export interface SessionFacts {
   eosConfirmed: ReadonlySet<Entity>;
   chunks: readonly { query: QueryName; chunk: number; last: boolean }[];
   delivered: ReadonlyMap<QueryName, number>;
+  openedAtMs: number;
+  movedAtMs: number;
 }
 
 /** A session's progress, in the shape of the gateway's health reply. */
-export function describeSession(f: SessionFacts): SessionProgress {
+export function describeSession(f: SessionFacts, nowMs = Date.now()): SessionProgress {
   const results = {} as Record<QueryName, QueryProgress>;
   for (const q of QUERIES) {
     const mine = f.chunks.filter((c) => c.query === q);
@@ -58,7 +63,8 @@ export function describeSession(f: SessionFacts): SessionProgress {
   }
   const rows = {} as Record<Entity, number>;
   for (const e of ENTITIES) rows[e] = f.rowsAcked.get(e) ?? 0;
-  return { id: f.id.slice(0, SESSION_ID_CHARS), connected: f.connected, rows, eos: ENTITIES.filter((e) => f.eosConfirmed.has(e)), results };
+  const seconds = (sinceMs: number): number => Math.max(0, Math.round((nowMs - sinceMs) / 1000));
+  return { id: f.id.slice(0, SESSION_ID_CHARS), connected: f.connected, rows, eos: ENTITIES.filter((e) => f.eosConfirmed.has(e)), results, ageS: seconds(f.openedAtMs), stillS: seconds(f.movedAtMs) };
 }
 
 const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
@@ -77,7 +83,14 @@ export function sessionsFrom(status: Record<string, unknown>): SessionProgress[]
       const r = obj(obj(s.results)[q]);
       results[q] = { stored: num(r.stored), delivered: num(r.delivered), complete: r.complete === true };
     }
-    return { id: String(s.id ?? "?"), connected: s.connected === true, rows, eos: Array.isArray(s.eos) ? s.eos.filter(isEntity) : [], results };
+    const ageS = s.ageS;
+    const stillS = s.stillS;
+    return {
+      id: String(s.id ?? "?"), connected: s.connected === true, rows, eos: Array.isArray(s.eos) ? s.eos.filter(isEntity) : [], results,
+      // Absent from a gateway older than these fields.
+      ...(typeof ageS === "number" && Number.isFinite(ageS) ? { ageS } : {}),
+      ...(typeof stillS === "number" && Number.isFinite(stillS) ? { stillS } : {}),
+    };
   });
 }
 

@@ -175,6 +175,7 @@ export class UploadPublisher {
       const first = s.unacked.delete(batchKey) || s.uncounted.delete(batchKey);
       if (first) {
         s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
+        s.movedAtMs = Date.now();
         metrics.batches.inc(GATEWAY_STAGE);
         metrics.rowsOut.inc(GATEWAY_STAGE, rows - rejectedLines.length);
       }

@@ -121,11 +121,12 @@ export function renderStatus(status: ClusterStatus): string {
   out += revivalLines(status.processes);
   if (status.sessions.length === 0) out += `sessions: ${status.openSessions > 0 ? `${status.openSessions} open, none listed` : "none open"}\n`;
   else {
-    out += `sessions: ${status.openSessions} open (rows acknowledged per entity, + = end-of-stream confirmed; result chunks stored/delivered, + = complete)\n`;
-    const rows = status.sessions.map((s) => [s.id, s.connected ? "connected" : "away",
+    out += `sessions: ${status.openSessions} open (AGE: since the gateway took it on; STILL: since it last moved; rows acknowledged per entity, + = end-of-stream confirmed; result chunks stored/delivered, + = complete)\n`;
+    const seconds = (v: number | undefined): string => (v === undefined ? "-" : `${v}s`);
+    const rows = status.sessions.map((s) => [s.id, s.connected ? "connected" : "away", seconds(s.ageS), seconds(s.stillS),
       ...ENTITIES.map((e) => `${s.rows[e]}${s.eos.includes(e) ? "+" : ""}`),
       ...QUERIES.map((q) => `${s.results[q].stored}/${s.results[q].delivered}${s.results[q].complete ? "+" : ""}`)]);
-    out += table(["SESSION", "CLIENT", ...ENTITIES.map((e) => e.toUpperCase()), ...QUERIES.map((q) => q.toUpperCase())], rows, "  ");
+    out += table(["SESSION", "CLIENT", "AGE", "STILL", ...ENTITIES.map((e) => e.toUpperCase()), ...QUERIES.map((q) => q.toUpperCase())], rows, "  ");
   }
   if (status.queues === null) out += "queues: unknown (the gateway does not answer or cannot reach the broker)\n";
   else {

@@ -41,8 +41,8 @@ describe("dashboard state", () => {
   test("sessions and queues come from the gateway's reply; every process gets a row", () => {
     const session = describeSession({
       id: "0123456789abcdef", connected: true, rowsAcked: new Map([["transactions", 250]]), eosConfirmed: new Set(["stores"]),
-      chunks: [{ query: "q1", chunk: 0, last: false }, { query: "q1", chunk: 1, last: true }], delivered: new Map([["q1", 1]]),
-    });
+      chunks: [{ query: "q1", chunk: 0, last: false }, { query: "q1", chunk: 1, last: true }], delivered: new Map([["q1", 1]]), openedAtMs: 0, movedAtMs: 4_000,
+    }, 10_000);
     const gateway = proc({ name: "gateway", role: "gateway", detail: { state: "running", rssMb: 80, sessions: 1, rowsIn: 250, openSessions: [session], queues: [{ queue: "agg-q1", messages: 7, consumers: 1 }] } });
     const monitor = proc({ name: "monitor-1", role: "monitor", restarts: 2, detail: { state: "leader", term: 4, down: 1 } });
     const down = proc({ name: "agg-q2", role: "aggregator", healthy: false, uptimeS: null });
@@ -52,7 +52,7 @@ describe("dashboard state", () => {
     const s = buildState({ at: 1, servedBy: "monitor-1", election: { leader: "monitor-1", term: 4, state: "leader" }, processes: [gateway, monitor, down], history, intervalMs: 1000 });
     expect(s.processes.map((p) => [p.name, p.healthy, p.state, p.restarts])).toEqual([["gateway", true, "running", 0], ["monitor-1", true, "leader", 2], ["agg-q2", false, null, 0]]);
     expect(s.sessions).toEqual([{ id: "01234567", connected: true, rows: { transactions: 250, transaction_items: 0, users: 0, stores: 0, menu_items: 0 }, eos: ["stores"],
-      results: { q1: { stored: 2, delivered: 1, complete: true }, q2: { stored: 0, delivered: 0, complete: false }, q3: { stored: 0, delivered: 0, complete: false }, q4: { stored: 0, delivered: 0, complete: false } } }]);
+      results: { q1: { stored: 2, delivered: 1, complete: true }, q2: { stored: 0, delivered: 0, complete: false }, q3: { stored: 0, delivered: 0, complete: false }, q4: { stored: 0, delivered: 0, complete: false } }, ageS: 10, stillS: 6 }]);
     expect(s.queues).toEqual([{ queue: "agg-q1", messages: 7, consumers: 1 }]);
     expect(s.throughput).toEqual({ intervalMs: 1000, windowPoints: 5, rowsPerS: [null, 250], rowsTotal: 250 });
     expect(processInfo(monitor)).toBe("term 4 · 1 down");
