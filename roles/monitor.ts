@@ -168,7 +168,7 @@ function backendFor(cfg: MonitorConfig, log: Logger, gaveUp: Map<string, GivenUp
       throw new ConfigError(`--revive local needs --control-url or ${controlFile} (written by coffee up)`);
     }
   }
-  return new LocalRevivalBackend({ controlUrl, policy, onEvent });
+  return new LocalRevivalBackend({ controlUrl, policy, onEvent, requester: cfg.name });
 }
 
 /** Where a monitor is in its life: serving from create() on, then stopping once shutdown() is called. */

@@ -10,9 +10,10 @@
  * a CORS preflight this API never grants (415 otherwise).
  *
  *   GET  /processes                      → [{ name, role, pid, alive }]
- *   POST /processes/<name>/start {term, replace?, pid?} → 200 { started, pid } | 404 | 409 { currentTerm }
+ *   POST /processes/<name>/start {term, replace?, pid?, by?} → 200 { started, pid } | 404 | 409 { currentTerm }
  *        (a running process is left alone, started: false; with replace it is killed and started
- *        again, unless pid names another process than the one running: then it is left alone too)
+ *        again, unless pid names another process than the one running: then it is left alone too;
+ *        `by` names the monitor asking, for coffee up's log)
  *   GET  /term                           → { term }  (highest term seen)
  *   POST /term {term}                    → 200 | 409 { currentTerm }  (a new leader announces itself)
  */
@@ -37,15 +38,18 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
   let highestTerm = 0;
   /** Terms advance in small steps; a wild jump would lock every later leader out. */
   const MAX_TERM_STEP = 1_000_000;
-  const readTerm = async (req: Request): Promise<{ term: number; replace: boolean; pid: number | null } | Response> => {
+  const readTerm = async (req: Request): Promise<{ term: number; replace: boolean; pid: number | null; by: string | null } | Response> => {
     let term: unknown;
     let replace: unknown;
     let pid: unknown;
+    let by: unknown;
     try {
-      ({ term, replace, pid } = (await req.json()) as { term?: unknown; replace?: unknown; pid?: unknown });
+      ({ term, replace, pid, by } = (await req.json()) as { term?: unknown; replace?: unknown; pid?: unknown; by?: unknown });
     } catch {
       return Response.json({ error: "body must be JSON {term}" }, { status: 400 });
     }
+    // Goes into a log line: a process name, nothing a terminal would act on.
+    if (by !== undefined && (typeof by !== "string" || !/^[\w.-]{1,64}$/.test(by))) return Response.json({ error: "by must be a process name (letters, digits, . _ -)" }, { status: 400 });
     if (replace !== undefined && typeof replace !== "boolean") return Response.json({ error: "replace must be true or false" }, { status: 400 });
     if (pid !== undefined && pid !== null && (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0)) return Response.json({ error: "pid must be a positive integer or null" }, { status: 400 });
     if (typeof term !== "number" || !Number.isInteger(term) || term < 0 || term > highestTerm + MAX_TERM_STEP) {
@@ -53,7 +57,7 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
     }
     if (term < highestTerm) return Response.json({ error: "fenced", currentTerm: highestTerm }, { status: 409 });
     highestTerm = term;
-    return { term, replace: replace === true, pid: typeof pid === "number" ? pid : null };
+    return { term, replace: replace === true, pid: typeof pid === "number" ? pid : null, by: typeof by === "string" ? by : null };
   };
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -83,7 +87,7 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
         }
         let result: Awaited<ReturnType<Supervisor["startByName"]>>;
         try {
-          result = await supervisor.startByName(decodeURIComponent(m[1]!), read.replace, pidsRecorded() ? read.pid : null);
+          result = await supervisor.startByName(decodeURIComponent(m[1]!), read.replace, pidsRecorded() ? read.pid : null, `${read.by ?? "a monitor"} (term ${read.term})`);
         } catch (err) {
           return Response.json({ error: errorMessage(err) }, { status: 500 });
         }

@@ -16,6 +16,8 @@ export interface LocalRevivalOptions extends RevivalGuardOptions {
   /** Base URL of coffee up's control API, e.g. http://127.0.0.1:40123. */
   controlUrl: string;
   timeoutMs?: number;
+  /** The monitor asking, named in coffee up's log. */
+  requester?: string;
 }
 
 /** Starts local children through coffee up. */
@@ -64,7 +66,7 @@ export class LocalRevivalBackend implements RevivalBackend {
         res = await fetch(`${this.opts.controlUrl}/processes/${encodeURIComponent(name)}/start`, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ term, replace: options.replace === true, ...(options.replace && options.pid != null ? { pid: options.pid } : {}) }),
+          body: JSON.stringify({ term, replace: options.replace === true, ...(options.replace && options.pid != null ? { pid: options.pid } : {}), ...(this.opts.requester ? { by: this.opts.requester } : {}) }),
           signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
         });
       } catch (err) {

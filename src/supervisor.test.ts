@@ -81,7 +81,7 @@ test("two requests to replace one hung child start one successor, not two", asyn
   expect(a?.started).toBe(true);
   expect(a?.pid).not.toBe(old?.pid);
   expect(lines.filter((l) => l.startsWith("killed w"))).toHaveLength(1);
-  expect(lines.filter((l) => l.includes("starting w on request"))).toHaveLength(0);
+  expect(lines.filter((l) => l.includes("starting w at the request of"))).toHaveLength(0);
   // The one successor is the one tracked, and the one stopAll stops.
   expect(supervisor.list().map((c) => [c.pid, c.alive])).toEqual([[a!.pid, true]]);
   await supervisor.stopAll(1000);

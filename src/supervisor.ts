@@ -156,9 +156,9 @@ export class Supervisor {
    * alone, unless `replace`: then it is SIGKILLed and, once it has exited, started again (alive
    * but hung, or stopped). With `hungPid`, only if that is the child running: a request that
    * waited (coffee up stopped, say) while the child was restarted must not kill its successor.
-   * Returns null for an unknown name.
+   * Returns null for an unknown name. `requester` (who asked) goes into the log.
    */
-  async startByName(name: string, replace = false, hungPid: number | null = null): Promise<{ started: boolean; pid: number | null } | null> {
+  async startByName(name: string, replace = false, hungPid: number | null = null, requester = "a monitor"): Promise<{ started: boolean; pid: number | null } | null> {
     const child = this.children.get(name);
     if (!child) return null;
     if (child.replacing) return child.replacing;
@@ -171,11 +171,11 @@ export class Supervisor {
     child.pendingRestart = null;
     const hung = child.proc;
     if (!hung) {
-      this.log(`starting ${name} on request`);
+      this.log(`starting ${name} at the request of ${requester}`);
       this.spawn(child);
       return { started: true, pid: child.lastPid };
     }
-    const replacing = this.replaceHung(child, hung);
+    const replacing = this.replaceHung(child, hung, requester);
     child.replacing = replacing;
     try {
       return await replacing;
@@ -185,12 +185,12 @@ export class Supervisor {
   }
 
   /** SIGKILL `hung` and, once it has exited, start the child again. */
-  private async replaceHung(child: Child, hung: Subprocess): Promise<{ started: boolean; pid: number | null }> {
+  private async replaceHung(child: Child, hung: Subprocess, requester: string): Promise<{ started: boolean; pid: number | null }> {
     const name = child.spec.name;
     // Its exit is no longer ours to act on (exited() ignores a process that is not current).
     child.proc = null;
     hung.kill("SIGKILL");
-    this.log(`killed ${name} (pid ${hung.pid}): running but not answering; starting it again once it has exited`);
+    this.log(`killed ${name} (pid ${hung.pid}) at the request of ${requester}: running but not answering; starting it again once it has exited`);
     // One stuck in a disk write dies only when the write returns: a successor started before
     // would replay a log the old one may still be writing to, and find its ports taken.
     if (!(await settledWithin(hung.exited, KILL_WAIT_MS))) {
