@@ -138,7 +138,8 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
     if (effect === "applied" && msg.kind === "data") metrics.stageDone(spec.queue, msg.entity, bodyRows(msg.bodyKind, msg.body), 0);
     if (effect === "purged") {
-      metrics.sessionsPurged.inc(stage);
+      // The gateway counted why (its cause label); here a purge is always its word.
+      metrics.sessionsPurged.inc({ ...stage, cause: "GATEWAY_PURGE" });
       results.forget(msg.session);
       log.info(`session ${msg.session} purged (${msg.kind === "purge" ? msg.reason : ""})`);
     }

@@ -237,10 +237,13 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
         // longer this monitor's to show.
         watch.reset();
         sweep.forgetDown();
+        // Its budgets stay with it, unused: the new leader starts with fresh ones.
+        gaveUp.clear();
         log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
       } else {
         watch.reset();
         sweep.forgetDown();
+        gaveUp.clear();
         log.warn(`stepped down from leading term ${a.term}`);
       }
     }

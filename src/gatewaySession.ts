@@ -83,7 +83,7 @@ export interface Session {
   progress: { mark: number; sinceMs: number };
   /** When this gateway took the session on (Date.now(): started, or recovered from its log). */
   openedAtMs: number;
-  /** When it last moved: a batch confirmed, a result chunk stored or written to its client (Date.now()). */
+  /** When it last moved: a batch or an end of stream confirmed, a result chunk stored or written to its client (Date.now()). */
   movedAtMs: number;
 }
 

@@ -127,7 +127,7 @@ describe("gateway status", () => {
     expect(text).not.toContain("broker:");
     expect(text).not.toContain("revival:");
     // Messages with nobody to read them point at a process that is down.
-    expect(renderStatus({ ...status, queues: [{ queue: "filter-year", messages: 7, consumers: 0 }] })).toMatch(/filter-year\s+7\s+0 \(nobody reads it: is its process down\?\)\n/);
+    expect(renderStatus({ ...status, queues: [{ queue: "filter-year", messages: 7, consumers: 0 }] })).toMatch(/filter-year\s+7\s+0 \(nobody reads it: its process is down, or stopped consuming: see its log\)\n/);
     const aside = renderStatus({ ...status, setAside: [{ process: "agg-q3", folder: "agg-q3/corrupt-2026-12-07T04-05-06-789Z", bytes: 3 * 1_048_576 }] });
     expect(aside).toEndWith("set aside: 1 folder(s) of damaged state, kept for a look (README, Troubleshooting); delete each once done\n  agg-q3/corrupt-2026-12-07T04-05-06-789Z (3.0 MB)\n");
   });
@@ -138,10 +138,12 @@ describe("gateway status", () => {
       processes: [
         proc("gateway", "gateway", { state: "running", broker: "reconnecting" }),
         proc("agg-q1", "aggregator", { state: "starting" }),
-        proc("agg-q2", "aggregator", { state: "running", broker: "connected" }),
+        proc("agg-q2", "aggregator", { state: "starting", broker: "connected" }),
         proc("agg-q3", "aggregator", {}, false),
         proc("agg-q4", "aggregator", { state: "running", broker: "blocked" }),
         proc("monitor-1", "monitor", { term: 3, leader: "monitor-1", gaveUp: [{ process: "agg-q3", attempts: 10, sinceS: 12 }, { process: "agg-q2", attempts: 10, sinceS: 99 }] }),
+        // A former leader's list: its budgets no longer hold.
+        proc("monitor-2", "monitor", { term: 3, leader: "monitor-1", gaveUp: [{ process: "agg-q4", attempts: 10, sinceS: 500 }] }),
       ],
       leader: "monitor-1", term: 3, openSessions: 0, sessions: [], queues: null, fusedQueues: {}, setAside: [],
       lastErrors: { "agg-q3": "WAL_IO_FAILED: WAL write in /s/agg-q3 failed (fatal): ENOSPC" },
@@ -150,8 +152,10 @@ describe("gateway status", () => {
     expect(text).toContain("agg-q3: the last error in its log: WAL_IO_FAILED: WAL write in /s/agg-q3 failed (fatal): ENOSPC\n");
     expect(text).toContain("broker: 2 of 4 answering processes have no connection to it (gateway, agg-q1): down or unreachable? They connect again on their own, and lose nothing meanwhile\n");
     expect(text).toContain("broker: it takes no publishes from 1 of 4 answering processes (agg-q4): a memory or disk alarm (rabbitmqctl status)? They wait, and lose nothing\n");
-    // agg-q2 answers again: the monitor's word on it is stale.
-    expect(text).toContain("revival: monitor-1 gave up on agg-q3 12 s ago after 10 attempts; it tries again with a fresh budget about a minute after its last attempt (meanwhile, fix what the process's log says)\n");
+    // agg-q2 (replaying its log, its broker connected) is not counted among those without one;
+    // and it answers again: the monitor's word on it is stale.
+    expect(text).toContain("revival: monitor-1 gave up on agg-q3 12 s ago after 10 attempts; it tries again with a fresh budget a minute or more after its last attempt (meanwhile, fix what the process's log says)\n");
     expect(text).not.toContain("gave up on agg-q2");
+    expect(text).not.toContain("gave up on agg-q4");
   });
 });

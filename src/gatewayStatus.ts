@@ -53,7 +53,7 @@ export interface SessionFacts {
   movedAtMs: number;
 }
 
-/** A session's progress, in the shape of the gateway's health reply. */
+/** A session's progress, in the shape of the gateway's health reply, its ages as at `nowMs`. */
 export function describeSession(f: SessionFacts, nowMs = Date.now()): SessionProgress {
   const results = {} as Record<QueryName, QueryProgress>;
   for (const q of QUERIES) {

@@ -201,6 +201,7 @@ export class UploadPublisher {
     }
     this.publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), () => {
       s.eosConfirmed.add(msg.entity);
+      s.movedAtMs = Date.now();
       this.deps.send(s.conn, { t: "eos-ack", entity: msg.entity });
     });
   }

@@ -41,6 +41,9 @@ test("--ready: a process still starting, or reconnecting to its broker, answers 
   server = await startHealthServer({ port: 0, host: "127.0.0.1", status: () => status });
   const to = `127.0.0.1:${server.port}`;
   expect(await ping(to, 500, true)).toEqual({ code: 1, out: "", err: `coffee ping: ${to} answers but is not ready: it is starting (waiting for its broker)\n` });
+  // Connected, still starting: replaying its log.
+  status = { role: "aggregator", name: "agg-q1", state: "starting", broker: "connected" };
+  expect(await ping(to, 500, true)).toEqual({ code: 1, out: "", err: `coffee ping: ${to} answers but is not ready: it is starting (its broker is connected; replaying its log)\n` });
   // Without --ready, alive is enough.
   expect((await ping(to)).code).toBe(0);
   status = { role: "gateway", name: "gateway", state: "running", broker: "reconnecting" };

@@ -10,11 +10,12 @@ import { bool, int, str, type OptionSpec } from "../options.ts";
 
 /**
  * Why a process that answered is not ready to work, from its health status; null when it is.
- * Alive is not ready: a role waiting for its first broker connection answers `starting`, and one
- * that lost its broker `broker: reconnecting`, and neither moves any data meanwhile.
+ * Alive is not ready: a role answers `starting` while it opens its first broker connection (no
+ * `broker` field yet) and then while it replays its log, and `broker: reconnecting` once it lost
+ * its broker; it moves no data meanwhile.
  */
 export function notReadyReason(status: Record<string, unknown>): string | null {
-  if (status.state === "starting") return "it is starting (waiting for its broker)";
+  if (status.state === "starting") return status.broker === undefined ? "it is starting (waiting for its broker)" : "it is starting (its broker is connected; replaying its log)";
   if (status.broker === "reconnecting") return "it has lost its broker and is reconnecting";
   return null;
 }
@@ -22,7 +23,7 @@ export function notReadyReason(status: Record<string, unknown>): string | null {
 const OPTIONS: readonly OptionSpec[] = [
   { name: "to", type: "string", env: "COFFEE_PING_TO", default: "127.0.0.1:9101", help: "host:port of the process's health responder (its --health-port)" },
   { name: "timeout-ms", type: "int", env: "COFFEE_PING_TIMEOUT_MS", default: 1000, min: 1, max: 60_000, help: "how long to wait for the reply" },
-  { name: "ready", type: "bool", env: "COFFEE_PING_READY", default: false, help: "exit 0 only if the process is also ready to work: not still starting, and connected to its broker (the compose file's healthchecks use it)" },
+  { name: "ready", type: "bool", env: "COFFEE_PING_READY", default: false, help: "exit 0 only if the process is also ready to work: not still starting (connecting to its broker, then replaying its log), and not reconnecting to its broker (the compose file's healthchecks use it)" },
 ];
 
 /** `coffee ping`. */

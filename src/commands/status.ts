@@ -69,7 +69,8 @@ function lastErrorsOf(stateDir: string, processes: readonly ProcessStatus[]): Re
  */
 function brokerLine(processes: readonly ProcessStatus[]): string {
   const roles = processes.filter((p) => p.healthy && p.role !== "monitor");
-  const without = roles.filter((p) => p.detail.state === "starting" || p.detail.broker === "reconnecting");
+  // Starting with no broker field: still opening its first connection (one with it connected is replaying its log).
+  const without = roles.filter((p) => (p.detail.state === "starting" && p.detail.broker === undefined) || p.detail.broker === "reconnecting");
   const blocked = roles.filter((p) => p.detail.broker === "blocked");
   const names = (ps: readonly ProcessStatus[]): string => ps.slice(0, 4).map((p) => p.name).join(", ") + (ps.length > 4 ? ", ..." : "");
   let out = "";
@@ -78,17 +79,17 @@ function brokerLine(processes: readonly ProcessStatus[]): string {
   return out;
 }
 
-/** The processes the monitors gave up reviving, as the monitors report them (the leader's list is the one acted on). */
-function revivalLines(processes: readonly ProcessStatus[]): string {
+/** The processes the leader gave up reviving (a former leader's word no longer holds: the leader has fresh budgets). */
+function revivalLines(processes: readonly ProcessStatus[], leader: string | null): string {
   const healthy = new Set(processes.filter((p) => p.healthy).map((p) => p.name));
   let out = "";
   for (const m of processes) {
-    if (m.role !== "monitor" || !m.healthy || !Array.isArray(m.detail.gaveUp)) continue;
+    if (m.name !== leader || !m.healthy || !Array.isArray(m.detail.gaveUp)) continue;
     for (const g of m.detail.gaveUp as unknown[]) {
       const { process, attempts, sinceS } = (typeof g === "object" && g !== null ? g : {}) as Record<string, unknown>;
       // Back since (started by hand, say): nothing to say.
       if (typeof process !== "string" || healthy.has(process)) continue;
-      out += `revival: ${m.name} gave up on ${process} ${String(sinceS)} s ago after ${String(attempts)} attempts; it tries again with a fresh budget about a minute after its last attempt (meanwhile, fix what the process's log says)\n`;
+      out += `revival: ${m.name} gave up on ${process} ${String(sinceS)} s ago after ${String(attempts)} attempts; it tries again with a fresh budget a minute or more after its last attempt (meanwhile, fix what the process's log says)\n`;
     }
   }
   return out;
@@ -118,7 +119,7 @@ export function renderStatus(status: ClusterStatus): string {
   for (const [name, error] of Object.entries(status.lastErrors)) out += `${name}: the last error in its log: ${error}\n`;
   out += brokerLine(status.processes);
   out += `leader: ${status.leader ?? "none"}${status.term !== null ? ` (term ${status.term})` : ""}\n`;
-  out += revivalLines(status.processes);
+  out += revivalLines(status.processes, status.leader);
   if (status.sessions.length === 0) out += `sessions: ${status.openSessions > 0 ? `${status.openSessions} open, none listed` : "none open"}\n`;
   else {
     out += `sessions: ${status.openSessions} open (AGE: since the gateway took it on; STILL: since it last moved; rows acknowledged per entity, + = end-of-stream confirmed; result chunks stored/delivered, + = complete)\n`;
@@ -136,7 +137,7 @@ export function renderStatus(status: ClusterStatus): string {
       const chain = status.fusedQueues[q.queue];
       if (q.consumers === 0 && chain !== undefined) return `0 (unused: fused into ${chain})`;
       // Messages waiting with nobody to take them: whatever reads this queue is down.
-      return q.consumers === 0 && q.messages > 0 ? "0 (nobody reads it: is its process down?)" : String(q.consumers);
+      return q.consumers === 0 && q.messages > 0 ? "0 (nobody reads it: its process is down, or stopped consuming: see its log)" : String(q.consumers);
     };
     out += table(["QUEUE", "MESSAGES", "CONSUMERS"], status.queues.map((q) => [q.queue, String(q.messages), consumers(q)]), "  ");
   }
