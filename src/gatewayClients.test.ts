@@ -333,6 +333,26 @@ describe("GatewayClients", () => {
     expect(socket.data.timer).toBeNull();
   });
 
+  test("a resumed client whose upload was over still owes its resent: silent, it is CLIENT_IDLE; once it says it, it is not", () => {
+    const h = harness();
+    const silent = h.connectSession();
+    const s = silent.data.session!;
+    for (const e of ENTITIES) s.eosCount.set(e, 0);
+    s.awaitingResend = true;
+    h.connections.armTimer(silent.data);
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs);
+    expect(h.errorsTo(silent)).toEqual([`CLIENT_IDLE nothing received for ${LIMITS.idleTimeoutMs / 1000} s while its resends after a resume were incomplete`]);
+    const said = h.connectSession();
+    const t = said.data.session!;
+    for (const e of ENTITIES) t.eosCount.set(e, 0);
+    t.awaitingResend = true;
+    h.connections.armTimer(said.data);
+    h.connections.received(said.socket, frame({ t: "resent" }));
+    expect(said.data.timer).toBeNull();
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs * 3);
+    expect(h.errorsTo(said)).toEqual([]);
+  });
+
   test("after done, a client that never says bye is let go after the idle timeout", () => {
     const h = harness();
     const socket = h.connectSession();

@@ -9,7 +9,7 @@
 import type { Socket } from "bun";
 import { CoffeeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
 import { FrameDecoder, writeFrame } from "./frame.ts";
-import { uploadOver, type Connection } from "./gatewaySession.ts";
+import { uploadOver, type Connection, type Session } from "./gatewaySession.ts";
 import type { GatewaySessions } from "./gatewaySessions.ts";
 import { checkProtocolVersion, checkToken } from "./handshake.ts";
 import type { HeapGovernor } from "./heapGovernor.ts";
@@ -212,7 +212,7 @@ export class GatewayClients {
       // `done` is out: the client says bye once its files are committed. One that never does is
       // let go (its results stay for a resume until the TTL).
       conn.timer = setTimeout(() => void conn.writer.end(limits.idleTimeoutMs), limits.idleTimeoutMs);
-    } else if (!uploadOver(s)) {
+    } else if (owesData(s)) {
       // A client we stopped reading is not idle: look again later.
       // Nor is one waiting for acks of batches the broker has yet to confirm (its window is full).
       // Failed as a session (the reason kept until the TTL): a client that comes back later is
@@ -221,9 +221,10 @@ export class GatewayClients {
       // stream, after which the client owes nothing and waits for results (a pipeline that never
       // delivers them is PIPELINE_STALLED's to name, not the client's).
       conn.timer = setTimeout(() => {
-        if (uploadOver(s) || s.done) return this.armTimer(conn);
+        if (!owesData(s) || s.done) return this.armTimer(conn);
         if (upload.isPaused(s) || s.inFlight > 0) return this.armTimer(conn);
-        this.deps.sessions.failed(s, new CoffeeError("CLIENT_IDLE", `nothing received for ${limits.idleTimeoutMs / 1000} s while the upload was incomplete`));
+        const what = uploadOver(s) ? "its resends after a resume were incomplete" : "the upload was incomplete";
+        this.deps.sessions.failed(s, new CoffeeError("CLIENT_IDLE", `nothing received for ${limits.idleTimeoutMs / 1000} s while ${what}`));
       }, limits.idleTimeoutMs);
     }
   }
@@ -338,6 +339,7 @@ export class GatewayClients {
     else if (msg.t === "resent") {
       if (!conn.session.awaitingResend) throw new ProtocolError("resent without a resume to end");
       conn.session.awaitingResend = false;
+      this.armTimer(conn);
       sessions.maybeFinish(conn.session);
     } else if (msg.t === "bye") {
       if (!conn.session.done) throw new ProtocolError("bye before done");
@@ -351,4 +353,13 @@ export class GatewayClients {
     }
     else throw new ProtocolError(`unexpected ${msg.t} during a session`);
   }
+}
+
+/**
+ * Whether the client still owes the gateway frames: the upload's end of stream for some entity,
+ * or, after a resume, its word that it sent everything unacknowledged again (`resent`), which
+ * the session's end waits for.
+ */
+function owesData(s: Session): boolean {
+  return !uploadOver(s) || s.awaitingResend;
 }
