@@ -81,7 +81,7 @@ test("a corrupt log: the gateway is told, the files are set aside untouched, and
   expect(readFileSync(join(got.setAside!, segmentFileName(1)))).toEqual(damaged);
   expect(got.store.state.size).toBe(0);
   expect(lines).toEqual([
-    expect.stringMatching(/^the write-ahead log in .* cannot be recovered: .*wal-0000000000000001\.log at offset 0/),
+    expect.stringMatching(/^the write-ahead log in .* cannot be recovered: WAL_CORRUPT: .*wal-0000000000000001\.log at offset 0/),
     `its files were set aside in ${got.setAside}; the gateway fails every running session still waiting for q3's result, and this aggregator starts on an empty log`,
   ]);
 

@@ -59,7 +59,8 @@ export async function recoverAggregatorStore(input: AggregatorRecoveryInput): Pr
     return { ...(await AggregatorStore.open(dir, reducer, opts)), setAside: null };
   } catch (err) {
     if (!(err instanceof WalError) || err.code !== "WAL_CORRUPT") throw err;
-    log.error(`the write-ahead log in ${dir} cannot be recovered: ${err.message}`);
+    // With its code, as the gateway's log and the client say it: an operator greps for WAL_CORRUPT.
+    log.error(`the write-ahead log in ${dir} cannot be recovered: ${codedMessage(err)}`);
     await transport.publish(RESULTS_KEY, encodeMessage({ kind: "stateLost", query, reason: codedMessage(err) }));
     const setAside = setAsideState(dir);
     log.error(`its files were set aside in ${setAside}; the gateway fails every running session still waiting for ${query}'s result, and this aggregator starts on an empty log`);
