@@ -237,13 +237,12 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
         // longer this monitor's to show.
         watch.reset();
         sweep.forgetDown();
-        // Its budgets stay with it, unused: the new leader starts with fresh ones.
-        gaveUp.clear();
+        // gaveUp is kept: its budgets stay with this monitor, and hold again if it leads again
+        // before they reset. coffee status reads the leader's list alone.
         log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
       } else {
         watch.reset();
         sweep.forgetDown();
-        gaveUp.clear();
         log.warn(`stepped down from leading term ${a.term}`);
       }
     }

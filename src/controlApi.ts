@@ -13,7 +13,7 @@
  *   POST /processes/<name>/start {term, replace?, pid?, by?} → 200 { started, pid } | 404 | 409 { currentTerm }
  *        (a running process is left alone, started: false; with replace it is killed and started
  *        again, unless pid names another process than the one running: then it is left alone too;
- *        `by` names the monitor asking, for coffee up's log)
+ *        `by` names the monitor asking, for coffee up's log; one that is not a plain name is left out)
  *   GET  /term                           → { term }  (highest term seen)
  *   POST /term {term}                    → 200 | 409 { currentTerm }  (a new leader announces itself)
  */
@@ -48,8 +48,9 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
     } catch {
       return Response.json({ error: "body must be JSON {term}" }, { status: 400 });
     }
-    // Goes into a log line: a process name, nothing a terminal would act on.
-    if (by !== undefined && (typeof by !== "string" || !/^[\w.-]{1,64}$/.test(by))) return Response.json({ error: "by must be a process name (letters, digits, . _ -)" }, { status: 400 });
+    // Goes into a log line only: a name that could carry anything else (a terminal's escape
+    // sequences) is left out, never a reason to refuse a revival.
+    const requester = typeof by === "string" && /^[\w.-]{1,64}$/.test(by) ? by : null;
     if (replace !== undefined && typeof replace !== "boolean") return Response.json({ error: "replace must be true or false" }, { status: 400 });
     if (pid !== undefined && pid !== null && (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0)) return Response.json({ error: "pid must be a positive integer or null" }, { status: 400 });
     if (typeof term !== "number" || !Number.isInteger(term) || term < 0 || term > highestTerm + MAX_TERM_STEP) {
@@ -57,7 +58,7 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
     }
     if (term < highestTerm) return Response.json({ error: "fenced", currentTerm: highestTerm }, { status: 409 });
     highestTerm = term;
-    return { term, replace: replace === true, pid: typeof pid === "number" ? pid : null, by: typeof by === "string" ? by : null };
+    return { term, replace: replace === true, pid: typeof pid === "number" ? pid : null, by: requester };
   };
   const server = Bun.serve({
     hostname: "127.0.0.1",

@@ -44,6 +44,9 @@ test("--ready: a process still starting, or reconnecting to its broker, answers 
   // Connected, still starting: replaying its log.
   status = { role: "aggregator", name: "agg-q1", state: "starting", broker: "connected" };
   expect(await ping(to, 500, true)).toEqual({ code: 1, out: "", err: `coffee ping: ${to} answers but is not ready: it is starting (its broker is connected; replaying its log)\n` });
+  // Lost during its replay: said as lost, not as connected.
+  status = { role: "aggregator", name: "agg-q1", state: "starting", broker: "reconnecting" };
+  expect((await ping(to, 500, true)).err).toBe(`coffee ping: ${to} answers but is not ready: it has lost its broker and is reconnecting\n`);
   // Without --ready, alive is enough.
   expect((await ping(to)).code).toBe(0);
   status = { role: "gateway", name: "gateway", state: "running", broker: "reconnecting" };

@@ -15,8 +15,8 @@ import { bool, int, str, type OptionSpec } from "../options.ts";
  * its broker; it moves no data meanwhile.
  */
 export function notReadyReason(status: Record<string, unknown>): string | null {
-  if (status.state === "starting") return status.broker === undefined ? "it is starting (waiting for its broker)" : "it is starting (its broker is connected; replaying its log)";
   if (status.broker === "reconnecting") return "it has lost its broker and is reconnecting";
+  if (status.state === "starting") return status.broker === undefined ? "it is starting (waiting for its broker)" : "it is starting (its broker is connected; replaying its log)";
   return null;
 }
 
