@@ -223,7 +223,14 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         tally.session = session;
         tally.startedMs = performance.now();
         if (fullSinceMs !== null) progress.note(`${stamp(tally.view(), tally.startedMs)}a session slot came free after ${((tally.startedMs - fullSinceMs) / 1000).toFixed(1)} s of waiting`);
-        results = new ResultFiles(cfg.outDir, msg.session);
+        try {
+          results = new ResultFiles(cfg.outDir, msg.session);
+        } catch (err) {
+          // This connection ends with the error: the session is given up on it now, while it is
+          // still there to say so (the way out finds no connection), rather than held for the TTL.
+          current()?.send({ t: "abort" });
+          throw err;
+        }
         welcome();
         return;
       case "ack": {

@@ -96,3 +96,17 @@ test("commit makes the session folder's entry durable, and its --out folder's: a
   expect(synced).toContain(out);
   expect(synced).toContain(dir);
 });
+
+test("a session's files that cannot all be made leave none behind, nor an open descriptor", () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-rf-"));
+  // query3's name taken by a folder: its open fails after query1's and query2's succeeded.
+  fs.mkdirSync(join(dir, "session_s", "query3.csv.part"), { recursive: true });
+  const closed = spyOn(fs, "closeSync");
+  try {
+    expect(() => new ResultFiles(dir, "s")).toThrow(/^cannot write results to .*query3\.csv\.part/);
+    expect(closed).toHaveBeenCalledTimes(2);
+  } finally {
+    closed.mockRestore();
+  }
+  expect(fs.readdirSync(join(dir, "session_s"))).toEqual(["query3.csv.part"]);
+});

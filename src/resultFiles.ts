@@ -27,13 +27,20 @@ export class ResultFiles {
   private readonly files = new Map<QueryName, QueryFile>();
   private committed = false;
 
+  /** Creates the session's folder and its four `.part` files; if one cannot be, what was made is removed again. */
   constructor(outDir: string, session: string) {
     this.dir = join(outDir, `session_${session}`);
     written(this.dir, () => mkdirSync(this.dir, { recursive: true }));
-    for (const q of QUERIES) {
-      const path = this.partPath(q);
-      const fd = written(path, () => openSync(path, "w"));
-      this.files.set(q, { fd, open: true, next: 0, pending: new Map(), complete: false, bytes: 0 });
+    try {
+      for (const q of QUERIES) {
+        const path = this.partPath(q);
+        const fd = written(path, () => openSync(path, "w"));
+        this.files.set(q, { fd, open: true, next: 0, pending: new Map(), complete: false, bytes: 0 });
+      }
+    } catch (err) {
+      // Nobody holds this object to discard it: the files made so far would stay, open and partial.
+      this.discard();
+      throw err;
     }
   }
 
