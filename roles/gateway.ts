@@ -29,6 +29,7 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
+import { clientSocketBudget, openFileLimit, RESERVED_DESCRIPTORS } from "../src/openFileLimit.ts";
 import { COMMON_PURGE_CAUSES, GATEWAY_STAGE, queryResultComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { GatewaySessions } from "../src/gatewaySessions.ts";
 import { GatewayClients } from "../src/gatewayClients.ts";
@@ -181,8 +182,15 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     known: (id) => sessions.known(id),
   });
 
+  const fileLimit = openFileLimit();
+  const maxSockets = clientSocketBudget(fileLimit, cfg.maxSessions);
+  // What the options allow at once: every handshake, and each session's socket and spool file.
+  const wanted = RESERVED_DESCRIPTORS + cfg.maxHandshakes + 2 * cfg.maxSessions;
+  if (fileLimit !== null && wanted > fileLimit) {
+    log.warn(`the open-file limit (ulimit -n ${fileLimit}) is below what --max-handshakes ${cfg.maxHandshakes} and --max-sessions ${cfg.maxSessions} may take at once (about ${wanted}): past ${maxSockets} client sockets, new connections are closed unanswered. Raise the limit (ulimit -n, a container's nofile) or lower those options`);
+  }
   const connections = new GatewayClients({
-    limits: cfg, log, counters, governor, sessions, upload, send, storageFailed,
+    limits: { ...cfg, maxSockets }, log, counters, governor, sessions, upload, send, storageFailed,
     halted: () => fatal.failed,
   });
 

@@ -23,7 +23,10 @@ class FakeSocket {
   end(): void {
     this.ended = true;
   }
-  terminate(): void {}
+  terminated = false;
+  terminate(): void {
+    this.terminated = true;
+  }
   pause(): void {}
   resume(): void {}
   get socket(): Socket<Connection> {
@@ -351,6 +354,28 @@ describe("GatewayClients", () => {
     expect(said.data.timer).toBeNull();
     jest.advanceTimersByTime(LIMITS.idleTimeoutMs * 3);
     expect(h.errorsTo(said)).toEqual([]);
+  });
+
+  test("past its descriptor budget a connection is closed at once, unanswered, said once a minute; a closed one makes room", () => {
+    const h = harness({ maxSockets: 2, maxHandshakes: 1 });
+    const first = h.connectSession();
+    // One yet to say hello holds a descriptor too.
+    const waiting = h.connect();
+    const refused = h.connect();
+    expect(h.errorsTo(refused)).toEqual([]);
+    expect(refused.got.map((m) => m.t)).toEqual([]);
+    expect(refused.terminated).toBe(true);
+    const again = h.connect();
+    expect(again.terminated).toBe(true);
+    expect(h.warned.filter((w) => w.startsWith("closing new connections unanswered"))).toEqual([
+      "closing new connections unanswered: 2 client sockets are open, all this gateway's open-file limit leaves them (ulimit -n; --max-handshakes and --max-sessions above what it allows?); 1 closed so far",
+    ]);
+    for (const s of [refused, again]) h.connections.socketClosed(s.socket);
+    h.connections.socketClosed(first.socket);
+    // Room for one more: taken normally.
+    const next = h.connect();
+    expect(next.terminated).toBe(false);
+    expect(waiting.terminated).toBe(false);
   });
 
   test("after done, a client that never says bye is let go after the idle timeout", () => {

@@ -56,6 +56,11 @@ export interface GatewayClientLimits {
   sessionTtlMs: number;
   /** Shared secret clients must present (null: none required). */
   token: string | null;
+  /**
+   * Client sockets open at once, refused ones included (src/openFileLimit.ts); one past it is
+   * closed unanswered, so the gateway never runs out of descriptors. Default: no bound.
+   */
+  maxSockets?: number;
 }
 
 /** Connection counters, shown in the gateway's status. */
@@ -94,6 +99,10 @@ export class GatewayClients {
   private handshakes = 0;
   /** When refused connections were last logged: a flood of them is said once a minute, not once each. */
   private refusalToldMs = -Infinity;
+  /** Client sockets accepted and not yet closed, refused ones included. */
+  private sockets = 0;
+  private shedToldMs = -Infinity;
+  private shed = 0;
   /** Per code of QUIETED_CODES: when a close for it was last logged, those not logged since (the last of them, how many), and the timer that will say them. */
   private readonly quieted = new Map<string, { toldMs: number; untold: number; last: string; timer: ReturnType<typeof setTimeout> | null }>();
 
@@ -109,6 +118,8 @@ export class GatewayClients {
     const { limits } = this.deps;
     const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, limits.maxOutboxBytes), session: null, closed: false, timer: null, readPaused: false };
     socket.data = conn;
+    this.sockets++;
+    if (this.sockets > (limits.maxSockets ?? Infinity)) return this.shedConnection(conn);
     if (this.handshakes >= limits.maxHandshakes) return this.refuseConnection(conn);
     this.handshakes++;
     this.open.add(conn);
@@ -137,6 +148,7 @@ export class GatewayClients {
   /** The client's socket closed (the listener's `close`). */
   socketClosed(socket: Socket<Connection>): void {
     const conn = socket.data;
+    this.sockets--;
     conn.writer.close();
     // A refused connection (closed already, never in `open`) has its linger timer.
     if (conn.closed && conn.timer) clearTimeout(conn.timer);
@@ -301,6 +313,23 @@ export class GatewayClients {
     // The client hangs up on reading it. Closing first, with its hello unread, would reset the
     // connection before the error arrived; a client that does not hang up is closed after a while.
     conn.timer = setTimeout(() => void conn.writer.end(REFUSED_LINGER_MS), REFUSED_LINGER_MS);
+  }
+
+  /**
+   * Close a connection past the descriptor budget (maxSockets) at once, unanswered: an answer would hold
+   * its descriptor while it lingers, and a flood of them is what the budget is against. Its
+   * client sees the connection closed and tries again within its --connect-retry-s.
+   */
+  private shedConnection(conn: Connection): void {
+    const { log } = this.deps;
+    conn.closed = true;
+    this.shed++;
+    const now = performance.now();
+    if (now - this.shedToldMs >= REFUSAL_LOG_MS) {
+      this.shedToldMs = now;
+      log.warn(`closing new connections unanswered: ${this.sockets - 1} client sockets are open, all this gateway's open-file limit leaves them (ulimit -n; --max-handshakes and --max-sessions above what it allows?); ${this.shed} closed so far`);
+    }
+    conn.writer.abort();
   }
 
   private hello(conn: Connection, msg: ClientMessage): void {

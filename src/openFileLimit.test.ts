@@ -1,0 +1,23 @@
+import { expect, test } from "bun:test";
+import { clientSocketBudget, openFileLimit, RESERVED_DESCRIPTORS } from "./openFileLimit.ts";
+
+const LIMITS = (soft: string): string => `Limit                     Soft Limit           Hard Limit           Units
+Max processes             95000                95000                processes
+Max open files            ${soft}                 524288               files
+Max locked memory         8388608              8388608              bytes
+`;
+
+test("the soft open-file limit is read from /proc/self/limits; unlimited or unreadable is null", () => {
+  expect(openFileLimit(() => LIMITS("1024"))).toBe(1024);
+  expect(openFileLimit(() => LIMITS("unlimited"))).toBeNull();
+  expect(openFileLimit(() => { throw new Error("ENOENT"); })).toBeNull();
+  // This machine's, for real: a number, or null off Linux.
+  const here = openFileLimit();
+  expect(here === null || (Number.isInteger(here) && here > 0)).toBe(true);
+});
+
+test("client sockets get the limit less the reserve and a spool file per session, never less than a few", () => {
+  expect(clientSocketBudget(1024, 16)).toBe(1024 - RESERVED_DESCRIPTORS - 16);
+  expect(clientSocketBudget(null, 16)).toBe(Infinity);
+  expect(clientSocketBudget(64, 200)).toBe(8);
+});

@@ -1,0 +1,32 @@
+/**
+ * The process's limit on open files (`ulimit -n`, a container's `nofile`), so the gateway can
+ * keep its client sockets within it: past it every open fails with EMFILE, the gateway's log and
+ * result spool included, which stops the gateway (exit 70) rather than one client's connection,
+ * and a listener whose accept fails retries it in a busy loop.
+ */
+import { readFileSync } from "node:fs";
+
+/** Descriptors a gateway keeps for everything but client sockets and spool files: its logs, broker, health, metrics, runtime (about 13 in use when idle). */
+export const RESERVED_DESCRIPTORS = 32;
+
+/** The soft limit on open files from /proc/self/limits; null where it cannot be read (not Linux) or is unlimited. */
+export function openFileLimit(read: () => string = () => readFileSync("/proc/self/limits", "utf8")): number | null {
+  let text: string;
+  try {
+    text = read();
+  } catch {
+    return null;
+  }
+  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(text);
+  if (!m || m[1] === "unlimited") return null;
+  return Number(m[1]);
+}
+
+/**
+ * Client sockets a gateway may hold open at once, refused ones included: the limit less the
+ * reserve and one result-spool file per session. Infinity where the limit is unknown.
+ */
+export function clientSocketBudget(limit: number | null, maxSessions: number): number {
+  if (limit === null) return Infinity;
+  return Math.max(8, limit - RESERVED_DESCRIPTORS - maxSessions);
+}
