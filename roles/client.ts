@@ -339,7 +339,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       // after its TTL (unless it ended the session itself), and no partial file stays behind.
       if (session !== null && !gatewayError) current()?.send({ t: "abort" });
       (results as ResultFiles | null)?.discard();
-      if (session === null) outDir.removeIfUnused();
+      // Only folders this run made that are empty now (its session's removed just above).
+      outDir.removeIfUnused();
     }
     end();
     progress.finish();

@@ -29,7 +29,7 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
-import { clientSocketBudget, openFileLimit, RESERVED_DESCRIPTORS } from "../src/openFileLimit.ts";
+import { openFileLimit, RESERVED_DESCRIPTORS, socketLimits } from "../src/openFileLimit.ts";
 import { COMMON_PURGE_CAUSES, GATEWAY_STAGE, queryResultComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { GatewaySessions } from "../src/gatewaySessions.ts";
 import { GatewayClients } from "../src/gatewayClients.ts";
@@ -182,15 +182,16 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     known: (id) => sessions.known(id),
   });
 
+  // Read again at each heartbeat: a limit changed while running (prlimit) holds from then on.
   const fileLimit = openFileLimit();
-  const maxSockets = clientSocketBudget(fileLimit, cfg.maxSessions);
+  const clientLimits = { ...cfg, ...socketLimits(fileLimit, cfg.maxSessions, cfg.maxHandshakes) };
   // What the options allow at once: every handshake, and each session's socket and spool file.
   const wanted = RESERVED_DESCRIPTORS + cfg.maxHandshakes + 2 * cfg.maxSessions;
   if (fileLimit !== null && wanted > fileLimit) {
-    log.warn(`the open-file limit (ulimit -n ${fileLimit}) is below what --max-handshakes ${cfg.maxHandshakes} and --max-sessions ${cfg.maxSessions} may take at once (about ${wanted}): past ${maxSockets} client sockets, new connections are closed unanswered. Raise the limit (ulimit -n, a container's nofile) or lower those options`);
+    log.warn(`the open-file limit (${fileLimit} descriptors) is below what --max-handshakes ${cfg.maxHandshakes} and --max-sessions ${cfg.maxSessions} may take at once (about ${wanted}): connections yet to say hello are capped at ${clientLimits.maxHandshakes}, and past ${clientLimits.maxSockets} client sockets new connections are closed unanswered. Raise the limit (the hard nofile limit: Bun raises the soft one to it) or lower those options`);
   }
   const connections = new GatewayClients({
-    limits: { ...cfg, maxSockets }, log, counters, governor, sessions, upload, send, storageFailed,
+    limits: clientLimits, log, counters, governor, sessions, upload, send, storageFailed,
     halted: () => fatal.failed,
   });
 
@@ -221,6 +222,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
    * pipeline.
    */
   function heartbeat(): void {
+    Object.assign(clientLimits, socketLimits(openFileLimit(), cfg.maxSessions, cfg.maxHandshakes));
     const now = performance.now();
     const open = [...sessions.running.values()];
     // Once held, probed until the broker takes publishes again, so the status does not go stale.

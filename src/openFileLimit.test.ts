@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { clientSocketBudget, openFileLimit, RESERVED_DESCRIPTORS } from "./openFileLimit.ts";
+import { clientSocketBudget, openFileLimit, RESERVED_DESCRIPTORS, socketLimits } from "./openFileLimit.ts";
 
 const LIMITS = (soft: string): string => `Limit                     Soft Limit           Hard Limit           Units
 Max processes             95000                95000                processes
@@ -20,4 +20,13 @@ test("client sockets get the limit less the reserve and a spool file per session
   expect(clientSocketBudget(1024, 16)).toBe(1024 - RESERVED_DESCRIPTORS - 16);
   expect(clientSocketBudget(null, 16)).toBe(Infinity);
   expect(clientSocketBudget(64, 200)).toBe(8);
+});
+
+test("connections yet to say hello are capped below the socket budget, leaving the sessions' room; the option holds where the limit allows", () => {
+  // 1024 - 32 - 16 = 976 sockets: --max-handshakes 256 fits.
+  expect(socketLimits(1024, 16, 256)).toEqual({ maxSockets: 976, maxHandshakes: 256 });
+  // 64 - 32 - 5 = 27 sockets, 5 of them the sessions': 22 handshakes.
+  expect(socketLimits(64, 5, 256)).toEqual({ maxSockets: 27, maxHandshakes: 22 });
+  expect(socketLimits(64, 200, 256)).toEqual({ maxSockets: 8, maxHandshakes: 1 });
+  expect(socketLimits(null, 5, 256)).toEqual({ maxSockets: Infinity, maxHandshakes: 256 });
 });

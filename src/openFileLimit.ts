@@ -30,3 +30,14 @@ export function clientSocketBudget(limit: number | null, maxSessions: number): n
   if (limit === null) return Infinity;
   return Math.max(8, limit - RESERVED_DESCRIPTORS - maxSessions);
 }
+
+/**
+ * The gateway's connection limits under `limit`: client sockets (clientSocketBudget), and
+ * connections yet to say hello within those less the sessions' own, so that connections that
+ * never say hello get an answered CONNECTION_LIMIT and cannot take the room sessions and
+ * resumes need. `maxHandshakes` (the option) is kept where the limit allows it.
+ */
+export function socketLimits(limit: number | null, maxSessions: number, maxHandshakes: number): { maxSockets: number; maxHandshakes: number } {
+  const maxSockets = clientSocketBudget(limit, maxSessions);
+  return { maxSockets, maxHandshakes: Math.min(maxHandshakes, Math.max(1, maxSockets - maxSessions)) };
+}
