@@ -182,7 +182,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     known: (id) => sessions.known(id),
   });
 
-  // Read again at each heartbeat: a limit changed while running (prlimit) holds from then on.
+  // Read again at each heartbeat (below): a limit changed while running (prlimit) holds from then on.
   const fileLimit = openFileLimit();
   const clientLimits = { ...cfg, ...socketLimits(fileLimit, cfg.maxSessions, cfg.maxHandshakes) };
   // What the options allow at once: every handshake, and each session's socket and spool file.

@@ -316,9 +316,10 @@ export class GatewayClients {
   }
 
   /**
-   * Close a connection past the descriptor budget (maxSockets) at once, unanswered: an answer would hold
-   * its descriptor while it lingers, and a flood of them is what the budget is against. Its
-   * client sees the connection closed and tries again within its --connect-retry-s.
+   * Close a connection past the descriptor budget (maxSockets) at once, unanswered: an answer
+   * would hold its descriptor while it lingers, and a flood of them is what the budget is
+   * against. Its client sees the connection closed and tries again within its --connect-retry-s
+   * (--reconnect-timeout-s when resuming).
    */
   private shedConnection(conn: Connection): void {
     const { log } = this.deps;
