@@ -88,6 +88,8 @@ describe.if(existsSync(CHROMIUM))("dashboard", () => {
     });
     expect(later.poll).toBeGreaterThan(first.poll);
     expect(await row.count()).toBe(1);
+    // Its age and how long it has not moved, as coffee status shows them.
+    expect(await row.first().locator("td").nth(2).textContent()).toMatch(/^\d+ s \/ \d+ s$/);
     expect(await page.locator("#queues-body tr[data-queue]").count()).toBeGreaterThan(0);
 
     // A few more seconds of throughput history make the picture worth looking at.

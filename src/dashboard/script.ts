@@ -125,9 +125,9 @@ export const DASHBOARD_JS = String.raw`
 
   function renderSessions(s) {
     var thead = $("sessions-head"), tbody = $("sessions-body");
-    head(thead, ["session", "client"].concat(s.entities.map(function (e) { return ENTITY_LABEL[e] || e; }), s.queries.map(function (q) { return q.toUpperCase(); })));
-    $("sessions-sub").textContent = s.sessions.length < s.openSessions ? "showing " + s.sessions.length + " of " + s.openSessions : "rows acknowledged per entity (✓ = upload complete) · result chunks stored / delivered per query";
-    if (s.sessions.length === 0) return emptyRow(tbody, 2 + s.entities.length + s.queries.length, "No open sessions.");
+    head(thead, ["session", "client", "age / still"].concat(s.entities.map(function (e) { return ENTITY_LABEL[e] || e; }), s.queries.map(function (q) { return q.toUpperCase(); })));
+    $("sessions-sub").textContent = s.sessions.length < s.openSessions ? "showing " + s.sessions.length + " of " + s.openSessions : "age / still: since the gateway took it on / since it last moved · rows acknowledged per entity (✓ = upload complete) · result chunks stored / delivered per query";
+    if (s.sessions.length === 0) return emptyRow(tbody, 3 + s.entities.length + s.queries.length, "No open sessions.");
     var rows = s.sessions.map(function (x) {
       var tr = el("tr");
       var total = 0;
@@ -136,6 +136,8 @@ export const DASHBOARD_JS = String.raw`
       tr.setAttribute("data-rows", String(total));
       cell(tr, x.id, "mono");
       cell(tr, pill(x.connected ? "connected" : "away", x.connected ? "ok" : "warn"));
+      // Since the gateway took it on / since it last moved: a stuck session from a slow one (absent from older gateways).
+      cell(tr, x.ageS === undefined ? "–" : x.ageS + " s / " + x.stillS + " s", "mono");
       s.entities.forEach(function (e) {
         var box = el("div", "progress");
         box.appendChild(el("span", "rows", fmt(x.rows[e] || 0)));
