@@ -71,7 +71,11 @@ function harness(limits: Partial<GatewayClientLimits> = {}) {
         if (state.resumeFails) throw new CoffeeError("SESSION_UNKNOWN", "resume failed after the attach");
       },
       holds: () => state.holds,
-      purge: (s, reason) => void purged.push(`${s.id} ${reason}`),
+      // As GatewaySessions does: a purged session has no connection any more.
+      purge: (s, reason) => {
+        purged.push(`${s.id} ${reason}`);
+        s.conn = null;
+      },
       // As GatewaySessions does: the failure kept for a resume, then the connection failed.
       failed: (s, err) => {
         kept.push(`${s.id} ${err.code}`);
@@ -407,6 +411,16 @@ describe("GatewayClients", () => {
     expect(abort).toHaveBeenCalled();
     expect(end).not.toHaveBeenCalled();
     expect(h.errorsTo(a)).toEqual(["CLIENT_TOO_SLOW reads nothing"]);
+  });
+
+  test("a client too slow is purged as such, even though its socket's close runs inside the abort", () => {
+    const h = harness();
+    const a = h.connectSession();
+    // Bun runs the listener's close handler synchronously inside terminate().
+    spyOn(a.data.writer, "abort").mockImplementation(() => h.connections.socketClosed(a.socket));
+    h.connections.fail(a.data, new CoffeeError("CLIENT_TOO_SLOW", "reads nothing"));
+    expect(h.purged).toEqual(["s1 CLIENT_TOO_SLOW: reads nothing"]);
+    expect(h.detached).toEqual([]);
   });
 
   test("a failed connection whose session is done is let go, its session kept for a resume (its results are still wanted)", () => {

@@ -169,13 +169,14 @@ export class GatewayClients {
     if (QUIETED_CODES.has(code)) this.tellQuieted(code, closing);
     else log.warn(closing);
     this.deps.send(conn, { t: "error", code, message: errorMessage(err) });
+    // A protocol error is final for the session: its client will not resume it. Purged before
+    // the connection ends (a terminated socket's close runs at once), which would otherwise
+    // keep it for a resume under the wrong reason.
+    const s = conn.session;
+    if (s && !s.done) sessions.purge(s, `${code}: ${errorMessage(err)}`, code);
     // A client dropped for reading nothing would not read the error either: cut off at once.
     if (code === "CLIENT_TOO_SLOW") conn.writer.abort();
     else void conn.writer.end(limits.idleTimeoutMs);
-    // A protocol error is final for the session: its client will not resume it. Purged before
-    // the connection ends, which would otherwise purge it for leaving, under the wrong reason.
-    const s = conn.session;
-    if (s && !s.done) sessions.purge(s, `${code}: ${errorMessage(err)}`, code);
     this.endConnection(conn);
   }
 
