@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { scratchDirs } from "../test/harness.ts";
 import { encodeMessage } from "./codec.ts";
-import { newSession, type Session } from "./gatewaySession.ts";
+import { newSession, type Connection, type Session } from "./gatewaySession.ts";
 import { GatewayStore } from "./gatewayStore.ts";
 import { GroupCommit } from "./groupCommit.ts";
 import type { Logger } from "./log.ts";
@@ -206,4 +206,24 @@ test("a chunk that comes again with other text is another cut: the session fails
     group.stop();
     await store.shutdown();
   }
+});
+
+test("a client that takes none of its results is failed as a session (CLIENT_TOO_SLOW, kept for its resume), not only cut off", async () => {
+  const { relay, sessions, group, failures } = await relayFor(["s1"]);
+  const s = sessions.get("s1")!;
+  // A connection whose socket never has room: its client reads nothing.
+  s.conn = { closed: false, writer: { hasRoom: false, written: 0, ready: () => new Promise<void>(() => {}) } } as unknown as Connection;
+  // Resolves when the relay reports the session failed (after the pump's stall deadline: the relay's idleTimeoutMs, 1 s here).
+  const failed = new Promise<void>((resolve) => {
+    const push = failures.push.bind(failures);
+    failures.push = (...items: string[]): number => {
+      const n = push(...items);
+      resolve();
+      return n;
+    };
+  });
+  relay.deliver(chunk("s1", "q1", 0, false, []));
+  await group.now();
+  await failed;
+  expect(failures).toEqual(["s1 CLIENT_TOO_SLOW: client took none of its results for 1 s (1 chunk(s) waiting)"]);
 });

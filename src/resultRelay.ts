@@ -197,9 +197,15 @@ export class ResultRelay {
       case "drained":
         if (e.resent > 0) log.info(`session ${id}: ${e.resent} stored result chunk(s) sent again`);
         return this.deps.maybeFinish(s);
-      case "stalled":
-        if (conn && sink.live) fail(conn, new CoffeeError("CLIENT_TOO_SLOW", `client took none of its results for ${e.stallMs / 1000} s (${e.waiting} chunk(s) waiting)`));
-        return;
+      case "stalled": {
+        if (!conn || !sink.live) return;
+        const tooSlow = new CoffeeError("CLIENT_TOO_SLOW", `client took none of its results for ${e.stallMs / 1000} s (${e.waiting} chunk(s) waiting)`);
+        // As a session failure, kept for a resume: the error frame queued behind what the client
+        // does not read is dropped with the connection, and its client, resuming, must still
+        // learn why its session is gone rather than that it is unknown.
+        if (s.done) return fail(conn, tooSlow);
+        return this.deps.sessionFailed(s, tooSlow);
+      }
       case "failed":
         if (conn && sink.live) fail(conn, e.error);
         else log.warn(`sending stored results of session ${id} failed after its connection closed: ${errorMessage(e.error)}`);
