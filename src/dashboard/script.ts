@@ -137,7 +137,7 @@ export const DASHBOARD_JS = String.raw`
       cell(tr, x.id, "mono");
       cell(tr, pill(x.connected ? "connected" : "away", x.connected ? "ok" : "warn"));
       // Since the gateway took it on / since it last moved: a stuck session from a slow one (absent from older gateways).
-      cell(tr, x.ageS === undefined ? "–" : x.ageS + " s / " + x.stillS + " s", "mono");
+      cell(tr, x.ageS === undefined || x.stillS === undefined ? "–" : x.ageS + " s / " + x.stillS + " s", "mono");
       s.entities.forEach(function (e) {
         var box = el("div", "progress");
         box.appendChild(el("span", "rows", fmt(x.rows[e] || 0)));
