@@ -115,34 +115,31 @@ export class ResultRelay {
       log.warn(`result chunk ${msg.query}#${msg.chunk} for unknown or ended session ${msg.session} dropped`);
       return void d.ack();
     }
-    // A chunk past the query's last, a last before a chunk stored, or a chunk stored before with
-    // other text belongs to another cut of the result: mixed with this one, incomplete, it would
-    // repeat or drop rows. It should never come (an aggregator logs its cut before its first chunk and
-    // republishes with it; an upgrade that reads a logged cut in another unit would break that),
-    // and since an aggregator republishes a result from its first chunk, comparing the copies
-    // the gateway holds catches every mix that would change the rows. The session fails rather
-    // than deliver, or wait forever for, a result it cannot trust.
-    // A query whose result is here whole, from one cut (a mix would have been caught as its
-    // chunks came), has nothing to take from another: the copy is dropped, whatever its cut.
-    if (queryResultComplete(stored.chunks, msg.query)) {
-      const same = stored.chunks.find((c) => c.query === msg.query && c.chunk === msg.chunk);
-      if (!same || !sameText(same, msg.last, msg.csv)) log.warn(`session ${msg.session}: result chunk ${msg.query}#${msg.chunk} of another cut dropped: this result is stored whole already`);
-      counters.duplicateChunks++;
-      metrics.duplicatesDropped.inc(GATEWAY_STAGE);
-      return void group.after(() => d.ack());
-    }
-    const otherCut = stored.chunks.find((c) => c.query === msg.query && ((c.last && msg.chunk > c.chunk) || (msg.last && c.chunk > msg.chunk)));
     const same = stored.chunks.find((c) => c.query === msg.query && c.chunk === msg.chunk);
     const differs = same !== undefined && !sameText(same, msg.last, msg.csv);
-    if (otherCut || differs) {
-      const why = otherCut
-        ? `result chunk ${msg.query}#${msg.chunk}${msg.last ? " (last)" : ""} contradicts the stored chunk #${otherCut.chunk}${otherCut.last ? " (last)" : ""}: two cuts of one result`
-        : `result chunk ${msg.query}#${msg.chunk} came again with other text than the copy stored: two cuts of one result`;
-      log.error(`session ${msg.session}: ${why}`);
-      if (this.deps.running(msg.session) === s) this.deps.sessionFailed(s, new CoffeeError("PIPELINE_FAILED", `${why}; the session was dropped`));
-      return void group.after(() => d.ack());
+    // A query whose result is here whole, from one cut (a mix would have been caught as its
+    // chunks came), has nothing to take from another: the copy is dropped, whatever its cut.
+    const whole = queryResultComplete(stored.chunks, msg.query);
+    if (whole && (!same || differs)) log.warn(`session ${msg.session}: result chunk ${msg.query}#${msg.chunk} of another cut dropped: this result is stored whole already`);
+    if (!whole) {
+      // A chunk past the query's last, a last before a chunk stored, or a chunk stored before
+      // with other text belongs to another cut of the result: mixed with this one, incomplete,
+      // it would repeat or drop rows. It should never come (an aggregator logs its cut before its
+      // first chunk and republishes with it; an upgrade that reads a logged cut in another unit
+      // would break that), and since an aggregator republishes a result from its first chunk,
+      // comparing the copies the gateway holds catches every mix that would change the rows. The
+      // session fails rather than deliver, or wait forever for, a result it cannot trust.
+      const otherCut = stored.chunks.find((c) => c.query === msg.query && ((c.last && msg.chunk > c.chunk) || (msg.last && c.chunk > msg.chunk)));
+      if (otherCut || differs) {
+        const why = otherCut
+          ? `result chunk ${msg.query}#${msg.chunk}${msg.last ? " (last)" : ""} contradicts the stored chunk #${otherCut.chunk}${otherCut.last ? " (last)" : ""}: two cuts of one result`
+          : `result chunk ${msg.query}#${msg.chunk} came again with other text than the copy stored: two cuts of one result`;
+        log.error(`session ${msg.session}: ${why}`);
+        if (this.deps.running(msg.session) === s) this.deps.sessionFailed(s, new CoffeeError("PIPELINE_FAILED", `${why}; the session was dropped`));
+        return void group.after(() => d.ack());
+      }
     }
-    if (same) {
+    if (whole || same) {
       counters.duplicateChunks++;
       metrics.duplicatesDropped.inc(GATEWAY_STAGE);
       // After the next commit, like the first copy: that copy's record may not be durable yet
