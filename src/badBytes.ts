@@ -6,6 +6,8 @@
  * its bytes were not UTF-8. Only chunks that fail isUtf8 come here (a per-byte loop).
  */
 
+import { decodeUtf8 } from "./utf8.ts";
+
 /** Stands for one byte that is not part of a UTF-8 character. */
 export const BAD_BYTE_MARK = "\uDFFF";
 /** Never part of UTF-8: what a mark goes back to, so that decoding again marks it again. */
@@ -31,8 +33,6 @@ function charLength(bytes: Uint8Array, i: number): number {
   return 0;
 }
 
-// Its own decoder: a U+FEFF right after a mark is data, as anywhere else in a file.
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** `bytes` as text, each byte that is not part of a UTF-8 character as BAD_BYTE_MARK. */
 export function decodeMarkingBadBytes(bytes: Uint8Array): string {
@@ -44,11 +44,11 @@ export function decodeMarkingBadBytes(bytes: Uint8Array): string {
       i += n;
       continue;
     }
-    if (run < i) parts.push(decoder.decode(bytes.subarray(run, i)));
+    if (run < i) parts.push(decodeUtf8(bytes.subarray(run, i)));
     parts.push(BAD_BYTE_MARK);
     run = ++i;
   }
-  if (run < bytes.length) parts.push(decoder.decode(bytes.subarray(run)));
+  if (run < bytes.length) parts.push(decodeUtf8(bytes.subarray(run)));
   return parts.join("");
 }
 

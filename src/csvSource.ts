@@ -10,6 +10,7 @@ import { DatasetError } from "./errors.ts";
 import { MAX_PENDING_BYTES, parseQuotedRecords } from "./quotedRecords.ts";
 import { RowBatcher, type OnReject, type TextBatch } from "./rowBatcher.ts";
 import type { Entity } from "./schema.ts";
+import { decodeUtf8 } from "./utf8.ts";
 
 /** Bytes read from a file per step; each step's whole records are parsed in one go. */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -58,7 +59,6 @@ function splitOn(newline: Newline): "\n" | "\r" {
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const MAX_PENDING_MIB = MAX_PENDING_BYTES / (1024 * 1024);
 const LONG_LINE = `a line of over ${MAX_PENDING_MIB} MiB with no line break`;
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Read one file and yield batches of at most `batchRows` rows, cut earlier once their fields
@@ -140,7 +140,7 @@ export async function* readEntityFile(file: string, entity: Entity, onReject: On
       if (split === null) {
         // Never more characters than bytes: until enough bytes are held there is nothing to decode.
         if (held < NEWLINE_GUESS_CHARS) continue;
-        const head = decoder.decode(buf.subarray(0, Math.min(held, NEWLINE_GUESS_CHARS * 4)));
+        const head = decodeUtf8(buf.subarray(0, Math.min(held, NEWLINE_GUESS_CHARS * 4)));
         if (head.length < NEWLINE_GUESS_CHARS) continue;
         split = splitOn(guessNewline(head));
       }
@@ -156,7 +156,7 @@ export async function* readEntityFile(file: string, entity: Entity, onReject: On
   // (A file shorter than a BOM ends the loop with atStart still set; it cannot hold one.)
   const pending = buf.subarray(0, held);
   if (pending.length > 0) {
-    split ??= splitOn(guessNewline(decoder.decode(pending)));
+    split ??= splitOn(guessNewline(decodeUtf8(pending)));
     // Final: every broken quote is dealt with in the one pass, so nothing is handed back.
     parsePending(pending, split, true);
   }

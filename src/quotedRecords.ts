@@ -12,6 +12,7 @@ import Papa from "papaparse";
 import { BAD_BYTE_MARK, decodeMarkingBadBytes, encodeKeepingBadBytes } from "./badBytes.ts";
 import { lastFieldQuoted, scanRecords } from "./csvRecords.ts";
 import type { RowBatcher } from "./rowBatcher.ts";
+import { decodeUtf8 } from "./utf8.ts";
 
 /**
  * Bytes held back waiting for a record to end before it is taken as broken: a quote that never
@@ -23,8 +24,6 @@ export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 /** The reason for a row whose quote is broken. */
 const BROKEN_QUOTE = "a quoted field that does not close, or text after its closing quote";
 
-// Not streaming: every decode starts and ends at a record boundary or at the end of the held bytes.
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** How many times `split` occurs in `text`: the file lines a span of it covers, less one. */
 function countBreaks(text: string, split: "\n" | "\r"): number {
@@ -158,7 +157,8 @@ export function parseQuotedRecords(pending: Buffer, cut: number, split: "\n" | "
   // quote opened on, in this same pass (one pass per chunk, however many such rows it holds).
   const head = pending.subarray(0, cut);
   const startBytes = to.bytesParsed;
-  const text = isUtf8(head) ? decoder.decode(head) : decodeMarkingBadBytes(head);
+  // Not streaming: every decode starts and ends at a record boundary or at the end of the held bytes.
+  const text = isUtf8(head) ? decodeUtf8(head) : decodeMarkingBadBytes(head);
   let pos = 0;
   /** Where text[pos] is in the file, for progress displays. */
   let byteAt = to.bytesParsed;
