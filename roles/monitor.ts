@@ -57,7 +57,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "dashboard-allowed-hosts", type: "string", env: "COFFEE_DASHBOARD_ALLOWED_HOSTS", default: "", help: "more names the dashboard answers to, comma-separated (a reverse proxy's); IP addresses, localhost and this machine's name always work, any other Host gets 403 (DNS rebinding)" },
 ];
 
-type MonitorBackend = RevivalBackend & { guard: { observeTerm(t: number): boolean }; currentTerm?: () => Promise<number>; announce?: (term: number) => Promise<boolean> };
+type MonitorBackend = RevivalBackend & { guard: { observeTerm(t: number): boolean; readonly policy: RevivalPolicy }; currentTerm?: () => Promise<number>; announce?: (term: number) => Promise<boolean> };
 
 /** How dead processes are started again, and how often they may be. */
 export interface RevivalConfig {
@@ -128,23 +128,20 @@ export function monitorConfig(values: OptionValues): MonitorConfig {
   };
 }
 
-/** A process whose revival budget is spent: how many attempts it took, and when (performance.now()). */
-interface GivenUp {
-  attempts: number;
-  atMs: number;
+/**
+ * The processes whose revival budget this monitor has spent, for its health status: read from
+ * the budgets themselves (src/revival.ts), so the list is right however they were spent, and
+ * empties as each resets. `sinceS` counts from the last attempt (the policy's clock,
+ * performance.now()).
+ */
+function givenUpStatus(backend: MonitorBackend | null, nowMs: number): { process: string; attempts: number; sinceS: number }[] {
+  return (backend?.guard.policy.spent(nowMs) ?? []).map((n) => ({ process: n.name, attempts: n.attempts, sinceS: Math.round((nowMs - n.lastAttemptAt) / 1000) }));
 }
 
-/** The processes a monitor gave up on, until it tries one again, for its health status. */
-function givenUpStatus(gaveUp: ReadonlyMap<string, GivenUp>, nowMs: number): { process: string; attempts: number; sinceS: number }[] {
-  return [...gaveUp].map(([process, g]) => ({ process, attempts: g.attempts, sinceS: Math.round((nowMs - g.atMs) / 1000) }));
-}
-
-function backendFor(cfg: MonitorConfig, log: Logger, gaveUp: Map<string, GivenUp>): MonitorBackend | null {
+function backendFor(cfg: MonitorConfig, log: Logger): MonitorBackend | null {
   /** Processes found running but silent: asked about again every second, which need not be logged each time. */
   const foundRunning = new Set<string>();
   const onEvent = (e: RevivalEvent): void => {
-    if (e.type === "gave-up") gaveUp.set(e.name, { attempts: e.attempts, atMs: performance.now() });
-    else if (e.type === "reviving" || e.type === "revived" || e.type === "running") gaveUp.delete(e.name);
     if (e.type !== "reviving" && e.type !== "running") foundRunning.delete(e.name);
     if (e.type === "reviving") {
       if (!foundRunning.has(e.name)) log.info(`reviving ${e.name} (attempt ${e.attempt}, term ${e.term})`);
@@ -190,8 +187,7 @@ export interface Monitor {
 export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = new CoffeeMetrics({ role: "monitor", name: cfg.name })): Promise<Monitor> {
   const { name, id, peers, heartbeatMs, leaderTimeoutMs, timeoutMs } = cfg;
   const ids = peers.size > 0 ? [...peers.keys()] : [id];
-  const gaveUp = new Map<string, GivenUp>();
-  const backend = backendFor(cfg, log, gaveUp);
+  const backend = backendFor(cfg, log);
   const revivals = { attempts: 0 };
   const sweep = new HealthSweep({
     ping: async (e) => (await pingEntry(e, timeoutMs)) !== null,
@@ -237,8 +233,8 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
         // longer this monitor's to show.
         watch.reset();
         sweep.forgetDown();
-        // gaveUp is kept: its budgets stay with this monitor, and hold again if it leads again
-        // before they reset. coffee status reads the leader's list alone.
+        // Its spent budgets stay with it, and hold again if it leads again before they reset;
+        // coffee status reads the leader's alone.
         log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
       } else {
         watch.reset();
@@ -257,7 +253,7 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
     health = await startHealthServer({
       port: cfg.healthPort,
       host: cfg.healthHost,
-      status: () => ({ role: "monitor", name, namespace: cfg.namespace, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, gaveUp: givenUpStatus(gaveUp, performance.now()), clusterFileProblem: watch.problem ?? "",
+      status: () => ({ role: "monitor", name, namespace: cfg.namespace, id, state: election.state, term: election.term, leader: election.leader === null ? "" : nameOf(election.leader), down: sweep.down.size, revivals: revivals.attempts, gaveUp: givenUpStatus(backend, performance.now()), clusterFileProblem: watch.problem ?? "",
         rssMb: Math.round(process.memoryUsage.rss() / 1_048_576), heapMb: Math.round(heapSize() / 1_048_576) }),
     });
   } catch (err) {

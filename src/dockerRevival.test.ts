@@ -321,6 +321,16 @@ describe("RevivalPolicy", () => {
     expect(p.delayAfter(10_000)).toBe(1_000);
   });
 
+  test("spent lists the nodes given up on, with their attempts and last attempt, until each budget resets", () => {
+    const p = policy({ maxAttempts: 2, initialMs: 10, maxMs: 10, resetAfterMs: 1_000 });
+    p.recordFailure("a", 0);
+    p.recordFailure("a", 10);
+    p.recordFailure("b", 5);
+    expect(p.spent(20)).toEqual([{ name: "a", attempts: 2, lastAttemptAt: 10 }]);
+    // Reset resetAfterMs past the backoff that followed the last failure: nothing spent any more.
+    expect(p.spent(10 + 10 + 1_000)).toEqual([]);
+  });
+
   test("the budget is spent after maxAttempts, successful starts included", () => {
     const p = policy({ maxAttempts: 3 });
     p.recordSuccess("w", 0); // revived, died again at once

@@ -154,7 +154,7 @@ describe("gateway status", () => {
     expect(text).toContain("broker: it takes no publishes from 1 of 4 answering processes (agg-q4): a memory or disk alarm (rabbitmqctl status)? They wait, and lose nothing\n");
     // agg-q2 (replaying its log, its broker connected) is not counted among those without one;
     // and it answers again: the monitor's word on it is stale.
-    expect(text).toContain("revival: monitor-1 gave up on agg-q3 12 s ago after 10 attempts; it tries again with a fresh budget a minute or more after its last attempt (meanwhile, fix what the process's log says)\n");
+    expect(text).toContain("revival: monitor-1 gave up on agg-q3 after 10 attempts, the last 12 s ago; it tries again with a fresh budget a minute or more after its last attempt (meanwhile, fix what the process's log says)\n");
     expect(text).not.toContain("gave up on agg-q2");
     expect(text).not.toContain("gave up on agg-q4");
   });

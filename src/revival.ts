@@ -150,6 +150,17 @@ export class RevivalPolicy {
     return this.attempts(name, now) >= this.options.maxAttempts;
   }
 
+  /** The nodes whose budget is spent at `now` (given up on until it resets), with the attempts it took and when the last was made. */
+  spent(now: number): { name: string; attempts: number; lastAttemptAt: number }[] {
+    const found: { name: string; attempts: number; lastAttemptAt: number }[] = [];
+    // A copy of the names: looking a node up drops its history once reset.
+    for (const name of [...this.nodes.keys()]) {
+      const h = this.current(name, now);
+      if (h !== undefined && h.attempts >= this.options.maxAttempts) found.push({ name, attempts: h.attempts, lastAttemptAt: h.lastAttemptAt });
+    }
+    return found;
+  }
+
   /** True if an attempt on `name` may be made at `now`: budget left and backoff elapsed. */
   due(name: string, now: number): boolean {
     return !this.exhausted(name, now) && this.nextDelay(name, now) === 0;

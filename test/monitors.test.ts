@@ -177,7 +177,7 @@ describe("monitors", () => {
     // coffee status says so, not only the monitor's log.
     const status = await runCoffee(["status", "--state-dir", cluster.stateDir]);
     expect(status.code).toBe(1);
-    expect(status.stdout).toMatch(/\nrevival: monitor-3 gave up on group-q3-1 \d+ s ago after 3 attempts; /);
+    expect(status.stdout).toMatch(/\nrevival: monitor-3 gave up on group-q3-1 after 3 attempts, the last \d+ s ago; /);
   });
 
 });

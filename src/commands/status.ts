@@ -89,7 +89,7 @@ function revivalLines(processes: readonly ProcessStatus[], leader: string | null
       const { process, attempts, sinceS } = (typeof g === "object" && g !== null ? g : {}) as Record<string, unknown>;
       // Back since (started by hand, say): nothing to say.
       if (typeof process !== "string" || healthy.has(process)) continue;
-      out += `revival: ${m.name} gave up on ${process} ${String(sinceS)} s ago after ${String(attempts)} attempts; it tries again with a fresh budget a minute or more after its last attempt (meanwhile, fix what the process's log says)\n`;
+      out += `revival: ${m.name} gave up on ${process} after ${String(attempts)} attempts, the last ${String(sinceS)} s ago; it tries again with a fresh budget a minute or more after its last attempt (meanwhile, fix what the process's log says)\n`;
     }
   }
   return out;
