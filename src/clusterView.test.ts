@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import type { ClusterProcess } from "./clusterPlan.ts";
-import { osStateOf, pingEntry } from "./clusterView.ts";
+import { brokerLinkOf, osStateOf, pingEntry } from "./clusterView.ts";
 import { startHealthServer, type HealthServer } from "./health.ts";
 
 const servers: HealthServer[] = [];
@@ -43,4 +43,13 @@ test.skipIf(process.platform !== "linux")("the kernel's word on a pid that does 
   }
   await child.exited;
   expect(osStateOf(child.pid)).toBe("exited");
+});
+
+test("a role's broker link, from its health reply: starting without a broker field is still connecting; no field after that is no broker", () => {
+  expect(brokerLinkOf({ state: "starting" })).toBe("connecting");
+  expect(brokerLinkOf({ state: "starting", broker: "connected" })).toBe("connected");
+  expect(brokerLinkOf({ state: "starting", broker: "reconnecting" })).toBe("reconnecting");
+  expect(brokerLinkOf({ state: "running", broker: "blocked" })).toBe("blocked");
+  expect(brokerLinkOf({ state: "running" })).toBe("none");
+  expect(brokerLinkOf({ state: "leader" })).toBe("none");
 });

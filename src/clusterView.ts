@@ -109,3 +109,17 @@ export function gatewayView(processes: readonly ProcessStatus[]): GatewayView {
   const open = typeof gw.detail.sessions === "number" ? gw.detail.sessions : sessions.length;
   return { open, sessions, queues: queuesFrom(gw.detail), rowsIn: typeof gw.detail.rowsIn === "number" ? gw.detail.rowsIn : null };
 }
+
+/** A role's link to its broker, as its health reply says it. */
+export type BrokerLink = "connecting" | "reconnecting" | "blocked" | "connected" | "none";
+
+/**
+ * A role's link to its broker from its health reply (src/roleRuntime.ts): the `broker` field once
+ * it has a transport; `starting` without one is still opening its first connection; "none" for
+ * what has no broker (a monitor, a role on the in-memory transport).
+ */
+export function brokerLinkOf(status: Record<string, unknown>): BrokerLink {
+  const broker = status.broker;
+  if (broker === "reconnecting" || broker === "blocked" || broker === "connected") return broker;
+  return status.state === "starting" ? "connecting" : "none";
+}

@@ -3,6 +3,7 @@
  * health checks (compose's `healthcheck`), whose images have no UDP tool of their own.
  */
 import type { Command } from "../command.ts";
+import { brokerLinkOf } from "../clusterView.ts";
 import { ConfigError } from "../errors.ts";
 import { pingHealth } from "../health.ts";
 import { isConnectablePort, splitHostPort } from "../hostPort.ts";
@@ -15,8 +16,10 @@ import { bool, int, str, type OptionSpec } from "../options.ts";
  * its broker; it moves no data meanwhile.
  */
 export function notReadyReason(status: Record<string, unknown>): string | null {
-  if (status.broker === "reconnecting") return "it has lost its broker and is reconnecting";
-  if (status.state === "starting") return status.broker === undefined ? "it is starting (waiting for its broker)" : "it is starting (its broker is connected; replaying its log)";
+  const link = brokerLinkOf(status);
+  if (link === "reconnecting") return "it has lost its broker and is reconnecting";
+  if (link === "connecting") return "it is starting (waiting for its broker)";
+  if (status.state === "starting") return "it is starting (its broker is connected; replaying its log)";
   return null;
 }
 

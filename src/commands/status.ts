@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readClusterFile, type ClusterProcess } from "../clusterPlan.ts";
 import { childLastError } from "../childRefusal.ts";
-import { gatewayView, leaderOf, pingProcesses, type ProcessStatus } from "../clusterView.ts";
+import { brokerLinkOf, gatewayView, leaderOf, pingProcesses, type ProcessStatus } from "../clusterView.ts";
 import type { Command } from "../command.ts";
 import { ConfigError } from "../errors.ts";
 import { backlogHoldFrom, type SessionProgress } from "../gatewayStatus.ts";
@@ -69,9 +69,9 @@ function lastErrorsOf(stateDir: string, processes: readonly ProcessStatus[]): Re
  */
 function brokerLine(processes: readonly ProcessStatus[]): string {
   const roles = processes.filter((p) => p.healthy && p.role !== "monitor");
-  // Starting with no broker field: still opening its first connection (one with it connected is replaying its log).
-  const without = roles.filter((p) => (p.detail.state === "starting" && p.detail.broker === undefined) || p.detail.broker === "reconnecting");
-  const blocked = roles.filter((p) => p.detail.broker === "blocked");
+  // One still starting with its broker connected is replaying its log: it has its broker.
+  const without = roles.filter((p) => ["connecting", "reconnecting"].includes(brokerLinkOf(p.detail)));
+  const blocked = roles.filter((p) => brokerLinkOf(p.detail) === "blocked");
   const names = (ps: readonly ProcessStatus[]): string => ps.slice(0, 4).map((p) => p.name).join(", ") + (ps.length > 4 ? ", ..." : "");
   let out = "";
   if (without.length > 0) out += `broker: ${without.length} of ${roles.length} answering processes have no connection to it (${names(without)}): down or unreachable? They connect again on their own, and lose nothing meanwhile\n`;
