@@ -81,16 +81,15 @@ function brokerLine(processes: readonly ProcessStatus[]): string {
 
 /** The processes the leader gave up reviving (a former leader's word no longer holds: the leader has fresh budgets). */
 function revivalLines(processes: readonly ProcessStatus[], leader: string | null): string {
+  const m = processes.find((p) => p.name === leader && p.healthy);
+  if (!m || !Array.isArray(m.detail.gaveUp)) return "";
   const healthy = new Set(processes.filter((p) => p.healthy).map((p) => p.name));
   let out = "";
-  for (const m of processes) {
-    if (m.name !== leader || !m.healthy || !Array.isArray(m.detail.gaveUp)) continue;
-    for (const g of m.detail.gaveUp as unknown[]) {
-      const { process, attempts, sinceS } = (typeof g === "object" && g !== null ? g : {}) as Record<string, unknown>;
-      // Back since (started by hand, say): nothing to say.
-      if (typeof process !== "string" || healthy.has(process)) continue;
-      out += `revival: ${m.name} gave up on ${process} after ${String(attempts)} attempts, the last ${String(sinceS)} s ago; it tries again with a fresh budget a minute or more after its last attempt (meanwhile, fix what the process's log says)\n`;
-    }
+  for (const g of m.detail.gaveUp as unknown[]) {
+    const { process, attempts, sinceS } = (typeof g === "object" && g !== null ? g : {}) as Record<string, unknown>;
+    // Back since (started by hand, say): nothing to say.
+    if (typeof process !== "string" || healthy.has(process)) continue;
+    out += `revival: ${m.name} gave up on ${process} after ${String(attempts)} attempts, the last ${String(sinceS)} s ago; it tries again with a fresh budget a minute or more after its last attempt (meanwhile, fix what the process's log says)\n`;
   }
   return out;
 }
