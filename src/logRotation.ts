@@ -7,8 +7,9 @@
  * copy's last read and the truncation is lost; the copy catches up on what was appended while it
  * ran, so that window is one read and one rename long.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { writeAll } from "./durableFs.ts";
 import { errorMessage } from "./errors.ts";
 
 const COPY_CHUNK_BYTES = 1 << 20;
@@ -26,7 +27,7 @@ export function rotateLog(path: string, maxBytes: number): boolean {
       for (;;) {
         const n = readSync(src, buf, 0, buf.length, copied);
         if (n === 0) break;
-        writeSync(dst, buf, 0, n);
+        writeAll(dst, buf.subarray(0, n));
         copied += n;
       }
     } finally {
