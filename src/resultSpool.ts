@@ -7,8 +7,9 @@
  * records (CRC-checked) say where each chunk starts, how long it is and the CRC32 of its bytes,
  * which a read checks (refs logged before the CRC was kept are read unchecked).
  */
-import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { writeAll } from "./durableFs.ts";
 import { errorMessage, InternalError, WalError } from "./errors.ts";
 import { decodeUtf8 } from "./utf8.ts";
 
@@ -133,8 +134,7 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
         const fd = f.fd ?? openSync(path, REOPEN_FLAGS);
         f.fd = fd;
         const bytes = encoder.encode(text);
-        let done = 0;
-        while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, f.size + done);
+        writeAll(fd, bytes, f.size);
         const ref = { offset: f.size, length: bytes.length, crc: Bun.hash.crc32(bytes) };
         f.size += bytes.length;
         dirty.add(f);
