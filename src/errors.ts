@@ -102,9 +102,16 @@ export class InternalError extends CoffeeError {
  */
 export const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["CONFIG_INVALID", "QUEUE_MISMATCH", "QUEUE_IN_USE"]);
 
-/** The exit code of a command that ended with `err`: 2 for a refusal (REFUSAL_CODES), else 1. */
-export function exitCodeOf(err: unknown): 1 | 2 {
-  return err instanceof CoffeeError && REFUSAL_CODES.has(err.code) ? 2 : 1;
+/** Exit status of a role process whose log or spool failed (src/fatal.ts), whenever it fails. */
+export const STORAGE_FAILURE_EXIT = 70;
+
+/**
+ * The exit code of a command that ended with `err`: 2 for a refusal (REFUSAL_CODES), 70 for a
+ * failed write of durable state (as a role that meets one while running exits), else 1.
+ */
+export function exitCodeOf(err: unknown): 1 | 2 | typeof STORAGE_FAILURE_EXIT {
+  if (err instanceof CoffeeError && REFUSAL_CODES.has(err.code)) return 2;
+  return isWalWriteFailure(err) ? STORAGE_FAILURE_EXIT : 1;
 }
 
 /** Narrow `unknown` (from catch) to a printable message. */

@@ -4,7 +4,7 @@
  * role run in-process (tests, an in-process cluster) halts instead, and its run() rejects with
  * the failure, so one failing role does not take the whole process down.
  */
-import { codedMessage } from "./errors.ts";
+import { codedMessage, STORAGE_FAILURE_EXIT } from "./errors.ts";
 import type { Logger } from "./log.ts";
 
 /**
@@ -13,8 +13,7 @@ import type { Logger } from "./log.ts";
  */
 export type OnFatal = (err: unknown) => void;
 
-/** Exit status of a role process whose log or spool failed. */
-export const STORAGE_FAILURE_EXIT = 70;
+export { STORAGE_FAILURE_EXIT };
 
 /** A role process's OnFatal: say that `what` failed, and exit 70 for the supervisor to revive it. */
 export function exitOnFatal(log: Logger, what: string): OnFatal {
