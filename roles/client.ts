@@ -23,6 +23,7 @@ import { PROTOCOL_VERSION, type GatewayMessage } from "../src/protocol.ts";
 import { RejectReport, rejectReportLines } from "../src/rejectReport.ts";
 import { startedIgnoring } from "../src/ignoredSignal.ts";
 import { ResultFiles } from "../src/resultFiles.ts";
+import { removeAbandonedResults } from "../src/abandonedResults.ts";
 import { validateDataset } from "../src/datasetCheck.ts";
 import { prepareOutDir } from "../src/outDir.ts";
 import type { Entity } from "../src/schema.ts";
@@ -372,7 +373,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "progress-ms", type: "int", env: "COFFEE_PROGRESS_MS", default: 5000, min: 50, max: 3_600_000, help: "interval of progress lines when not on a TTY" },
   // The client is checked by the timer only, and its heap holds parse buffers: a higher limit.
   { ...HEAP_LIMIT_OPTION, default: 64, help: "soft limit of the JavaScript heap, checked every 250 ms: above it a full garbage collection runs (0 = leave it to the runtime)" },
-  { name: "quiet", type: "bool", default: false, help: "no progress bars or summary table: only the final 'session <id>: ... results in <dir>' line (and reject reports on stderr)" },
+  { name: "quiet", type: "bool", default: false, help: "no progress bars or summary table: only the final 'session <id>: ... results in <dir>' line (and on stderr, reject reports and the folders of killed clients it removed)" },
 ];
 
 /** Compile parsed client options. */
@@ -416,6 +417,7 @@ export const clientCommand: Command = {
     const handled = STOP_SIGNALS.filter((signal) => signal !== "SIGHUP" || !startedIgnoring("SIGHUP"));
     for (const signal of handled) process.once(signal, onSignal);
     try {
+      for (const dir of removeAbandonedResults(cfg.outDir)) process.stderr.write(`removed ${dir}: partial results of a client that was killed before its session ended\n`);
       const outcome = await runClient({ ...cfg, signal: stop.signal });
       for (const line of rejectReportLines(outcome.rejects.files())) process.stderr.write(`${line}\n`);
       for (const file of outcome.emptyFiles) process.stderr.write(`skipped: ${file}: empty file\n`);

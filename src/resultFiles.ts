@@ -3,12 +3,15 @@
  * order they arrive in, and knows when all four files are complete. Files are written as
  * `queryN.csv.part` and renamed only once the whole session succeeded, so a failed run never
  * leaves a file that looks complete; each is fsynced before, and the directory after, the
- * renames, so a crash of the machine cannot leave a named file short either.
+ * renames, so a crash of the machine cannot leave a named file short either. While they are
+ * written the session's folder is locked (src/fileLock.ts), so that a later client in the same
+ * --out can tell the folder of one that was killed from a live one (src/abandonedResults.ts).
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDurableDir, fsyncDirectory, writeAll } from "./durableFs.ts";
 import { CoffeeError, hasCode, ProtocolError, errorMessage } from "./errors.ts";
+import { tryLockExclusive } from "./fileLock.ts";
 import { QUERIES, queryFileName, type QueryName } from "./schema.ts";
 
 interface QueryFile {
@@ -26,12 +29,18 @@ export class ResultFiles {
   readonly dir: string;
   private readonly files = new Map<QueryName, QueryFile>();
   private committed = false;
+  /** The session folder, open and locked while its `.part` files are ours to write; -1 once released. */
+  private lockFd = -1;
 
-  /** Creates the session's folder and its four `.part` files; if one cannot be, what was made is removed again. */
+  /** Creates the session's folder, locked, and its four `.part` files; if one cannot be, what was made is removed again. */
   constructor(outDir: string, session: string) {
     this.dir = join(outDir, `session_${session}`);
     written(this.dir, () => mkdirSync(this.dir, { recursive: true }));
     try {
+      this.lockFd = written(this.dir, () => openSync(this.dir, "r"));
+      // Unlocked where flock is not to be had: no other client then removes this folder, since
+      // it cannot take the lock either (src/abandonedResults.ts).
+      tryLockExclusive(this.lockFd, this.dir);
       for (const q of QUERIES) {
         const path = this.partPath(q);
         const fd = written(path, () => openSync(path, "w"));
@@ -109,6 +118,11 @@ export class ResultFiles {
   /** Close files left open (on failure). An incomplete file stays incomplete: it takes no more chunks. */
   close(): void {
     for (const f of this.files.values()) if (f.open) { f.open = false; closeSync(f.fd); }
+    if (this.lockFd !== -1) {
+      const fd = this.lockFd;
+      this.lockFd = -1;
+      closeSync(fd);
+    }
   }
 
   /**

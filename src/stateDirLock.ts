@@ -6,42 +6,11 @@
  * process takes it over at once. Where flock is not to be had (no glibc to load, a file system
  * without locks), the directory is used unlocked and the caller is told why.
  */
-import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, errorMessage, WalError } from "./errors.ts";
 import { ensureDurableDir } from "./durableFs.ts";
-
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-/** errno of a lock held elsewhere: EWOULDBLOCK (= EAGAIN). */
-const EWOULDBLOCK = process.platform === "darwin" ? 35 : 11;
-
-interface Libc {
-  flock(fd: number, operation: number): number;
-  errno(): number;
-}
-
-/** libc's flock and errno, or why they cannot be had. */
-const libc: Libc | string = (() => {
-  const mac = process.platform === "darwin";
-  try {
-    const lib = dlopen(mac ? "libc.dylib" : "libc.so.6", {
-      flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-      [mac ? "__error" : "__errno_location"]: { args: [], returns: FFIType.ptr },
-    });
-    const where = (mac ? lib.symbols.__error : lib.symbols.__errno_location) as () => Pointer | null;
-    return {
-      flock: (fd: number, operation: number) => lib.symbols.flock(fd, operation) as number,
-      errno: () => {
-        const p = where();
-        return p === null ? -1 : read.i32(p, 0);
-      },
-    };
-  } catch (err) {
-    return `libc's flock cannot be loaded (${errorMessage(err)})`;
-  }
-})();
+import { tryLockExclusive } from "./fileLock.ts";
 
 /** A state directory's lock; `locked` false says why it is not (`unlockedBecause`). */
 export interface StateDirLock {
@@ -65,10 +34,9 @@ export function lockStateDir(dir: string, advice = "one gateway or aggregator pe
     throw new WalError("WAL_IO_FAILED", `cannot open ${path}: ${errorMessage(err)}`);
   }
   const unlocked = (why: string): StateDirLock => ({ locked: false, unlockedBecause: why, release: () => closeSync(fd) });
-  if (typeof libc === "string") return unlocked(libc);
-  if (libc.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
-    const errno = libc.errno();
-    if (errno !== EWOULDBLOCK) return unlocked(`flock on ${path} failed with errno ${errno} (a file system without locks?)`);
+  const attempt = tryLockExclusive(fd, path);
+  if (attempt.type === "unavailable") return unlocked(attempt.why);
+  if (attempt.type === "held") {
     let holder = "";
     try {
       holder = readFileSync(path, "utf8").trim();

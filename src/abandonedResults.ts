@@ -1,0 +1,65 @@
+/**
+ * Folders left in --out by a client that was killed (SIGKILL, a lost machine) before its session
+ * ended: session_<id>/ holding only `queryN.csv.part` files nobody will finish, since a client
+ * never resumes another run's session. A client removes them when it starts, so they do not pile
+ * up beside real results. A folder counts as left behind only when its lock (taken by its writer
+ * for as long as it writes, src/resultFiles.ts) can be taken, and it has not changed for
+ * `minAgeMs` (its writer locks it just after making it).
+ */
+import { closeSync, openSync, readdirSync, rmdirSync, statSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { tryLockExclusive } from "./fileLock.ts";
+import { QUERIES, queryFileName } from "./schema.ts";
+
+/** How long a session folder must have been unchanged before it may be taken for left behind. */
+export const ABANDONED_MIN_AGE_MS = 30_000;
+
+const PART_FILES: ReadonlySet<string> = new Set(QUERIES.map((q) => `${queryFileName(q)}.part`));
+
+/**
+ * Remove the session folders in `outDir` that a killed client left (see above); returns their
+ * paths. Best effort: a folder that cannot be read, locked or emptied is left as it is, and so is
+ * one holding anything but `.part` files (a complete file, or something a user put there).
+ */
+export function removeAbandonedResults(outDir: string, nowMs = Date.now(), minAgeMs = ABANDONED_MIN_AGE_MS): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(outDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith("session_")) continue;
+    const dir = join(outDir, name);
+    if (removeIfAbandoned(dir, nowMs, minAgeMs)) removed.push(dir);
+  }
+  return removed;
+}
+
+function removeIfAbandoned(dir: string, nowMs: number, minAgeMs: number): boolean {
+  let fd: number;
+  try {
+    const stat = statSync(dir);
+    if (!stat.isDirectory() || nowMs - stat.mtimeMs < minAgeMs) return false;
+    if (!readdirSync(dir).every((entry) => PART_FILES.has(entry))) return false;
+    fd = openSync(dir, "r");
+  } catch {
+    return false;
+  }
+  try {
+    // Held: its writer is alive. Unavailable: no writer could have locked it either, so nothing
+    // tells a live one from a dead one, and the folder stays.
+    if (tryLockExclusive(fd, dir).type !== "locked") return false;
+    // Listed again under the lock: what is in it now is what its dead writer left.
+    const entries = readdirSync(dir);
+    if (!entries.every((entry) => PART_FILES.has(entry))) return false;
+    for (const entry of entries) unlinkSync(join(dir, entry));
+    rmdirSync(dir);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
