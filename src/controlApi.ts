@@ -18,6 +18,7 @@
  *   POST /term {term}                    → 200 | 409 { currentTerm }  (a new leader announces itself)
  */
 import { errorMessage } from "./errors.ts";
+import { MAX_TERM_STEP } from "./election.ts";
 import { hostAllowed } from "./hostCheck.ts";
 import type { Supervisor } from "./supervisor.ts";
 
@@ -35,9 +36,9 @@ export interface ControlApi {
  * a replace names may be a dead predecessor's, and is not held against the child running.
  */
 export function startControlApi(supervisor: Supervisor, log: (m: string) => void, pidsRecorded: () => boolean = () => true): ControlApi {
+  // Terms advance in small steps (MAX_TERM_STEP, which monitors hold each other to as well); a
+  // wild jump would lock every later leader out.
   let highestTerm = 0;
-  /** Terms advance in small steps; a wild jump would lock every later leader out. */
-  const MAX_TERM_STEP = 1_000_000;
   const readTerm = async (req: Request): Promise<{ term: number; replace: boolean; pid: number | null; by: string | null } | Response> => {
     let term: unknown;
     let replace: unknown;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { BullyElection, nextOwnedTerm, termOwner, tickIntervalMs, toElectionMessage, type ElectionAction } from "./election.ts";
+import { BullyElection, MAX_TERM_STEP, nextOwnedTerm, termOwner, tickIntervalMs, toElectionMessage, type ElectionAction } from "./election.ts";
 import { ElectionSim, type ElectionSimOptions } from "./electionSim.ts";
 import { ConfigError } from "./errors.ts";
 import { Rng } from "./generator.ts";
@@ -47,6 +47,23 @@ function leaderActions(s: ElectionSim, node: number): { type: string; term: numb
 }
 
 describe("BullyElection rules", () => {
+  test("a term more than MAX_TERM_STEP above the current one is ignored: one forged message cannot push terms past 2^53", () => {
+    // A forged election with the largest safe term once made every monitor adopt it; the next
+    // owned terms passed 2^53, two monitors led one term, and coffee up fenced every revival.
+    const peers = [1, 2, 3];
+    const leader = leaderOf(3, peers, 5);
+    const term = leader.term;
+    for (const forged of [Number.MAX_SAFE_INTEGER, term + MAX_TERM_STEP + 1]) {
+      expect(leader.receive({ type: "election", from: 1, term: forged }, 300)).toEqual([]);
+      expect(leader.receive({ type: "heartbeat", from: 1, term: forged }, 301)).toEqual([]);
+      expect(leader.term).toBe(term);
+      expect(leader.state).toBe("leader");
+    }
+    // A jump within the step is a real newer term: adopted, and the leader steps down.
+    expect(others(leader.receive({ type: "election", from: 1, term: term + MAX_TERM_STEP }, 302))).toEqual([{ type: "stepped-down", term }]);
+    expect(leader.term).toBe(term + MAX_TERM_STEP);
+  });
+
   test("rejects unusable options", () => {
     expect(() => machine(4, [1, 2, 3])).toThrow(ConfigError);
     expect(() => machine(1, [1, 2, 2])).toThrow(ConfigError);

@@ -31,6 +31,11 @@
  * even on the two sides of a partition (with "highest seen + 1" both sides would pick the same
  * number), and a node's own claims strictly increase. A `coordinator`/`heartbeat` whose term is
  * not owned by its sender is ignored. All monitors must be configured with the same `peers`.
+ *
+ * A message whose term is more than MAX_TERM_STEP above the receiver's is ignored: elections
+ * climb a few terms each, so only a forged or broken message jumps that far, and adopting it
+ * would push every monitor to where `nextOwnedTerm` passes 2^53 (two leaders of one term) and
+ * coffee up's control API, which refuses the same jump, fences every revival for good.
  */
 import { ConfigError } from "./errors.ts";
 
@@ -54,6 +59,9 @@ export interface ElectionOptions {
    */
   initialTerm?: number;
 }
+
+/** The largest rise in term one message may bring (election and control API alike): a million elections. */
+export const MAX_TERM_STEP = 1_000_000;
 
 /** What monitors send each other; every message carries the sender's current term. */
 export type ElectionMessage =
@@ -186,10 +194,11 @@ export class BullyElection {
     return actions;
   }
 
-  /** Handle one message from a peer. Messages from unknown ids, from itself or with a malformed term are ignored. */
+  /** Handle one message from a peer. Messages from unknown ids, from itself or with a malformed or far-fetched term are ignored. */
   receive(msg: ElectionMessage, now: number): ElectionAction[] {
     const actions: ElectionAction[] = [];
     if (msg.from === this.opts.id || !this.sortedPeers.includes(msg.from) || !Number.isSafeInteger(msg.term) || msg.term < 0) return actions;
+    if (msg.term > this.currentTerm + MAX_TERM_STEP) return actions;
     this.expirePausedLeadership(now, actions);
     if (msg.term > this.currentTerm) this.adoptTerm(msg.term, now, actions);
     switch (msg.type) {
