@@ -51,3 +51,13 @@ test("an ack may say why each rejected line was; without reasons, or with reason
   }
   expect(codeOf(() => decodeGatewayMessage(encodeProtocol({ ...ack, rejected: [12, -1] })))).toBe("FRAME_MALFORMED");
 });
+
+test("a resume's session id is letters, digits, - and _ only: a newline or escape in one is FRAME_MALFORMED", () => {
+  const resume = { t: "resume" as const, v: 6, sent: {}, eos: [] };
+  const id = "2662d588-7239-466e-ba2e-a27c2db73d2e";
+  expect(decodeClientMessage(encodeProtocol({ ...resume, session: id }))).toEqual({ ...resume, session: id });
+  for (const session of ["x\n2099-01-01T00:00:00.000Z gateway INFO ok", "\u001b[2J", "", "a".repeat(65), "../x", "id with space"]) {
+    const bytes = encodeProtocol({ ...resume, session });
+    expect(codeOf(() => decodeClientMessage(bytes))).toBe("FRAME_MALFORMED");
+  }
+});

@@ -112,6 +112,9 @@ function unpack(bytes: Uint8Array, maxValues = Infinity): Record<string, unknown
   return v as Record<string, unknown>;
 }
 
+/** What a session id may look like on the wire: the gateway's are UUIDs. */
+const SESSION_ID = /^[\w-]{1,64}$/;
+
 function bad(why: string): never {
   throw new DecodeError("FRAME_MALFORMED", why);
 }
@@ -127,7 +130,9 @@ export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
       if (m.token !== undefined && (typeof m.token !== "string" || m.token.length > 1024)) bad("hello token must be a string");
       return { t: "hello", v: m.v, ...(typeof m.token === "string" ? { token: m.token } : {}) };
     case "resume": {
-      if (!isUint(m.v) || typeof m.session !== "string" || m.session.length > 64) bad("resume needs a version and a session id");
+      // Ids are the gateway's UUIDs: anything else (a newline, an escape) is no id, and must not
+      // reach the SESSION_UNKNOWN reply or the log line that quotes it.
+      if (!isUint(m.v) || typeof m.session !== "string" || !SESSION_ID.test(m.session)) bad("resume needs a version and a session id (letters, digits, - and _, at most 64)");
       const sent = m.sent;
       if (typeof sent !== "object" || sent === null || Array.isArray(sent)) bad("resume needs sent counts");
       const counts: Partial<Record<Entity, number>> = {};
