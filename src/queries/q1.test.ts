@@ -5,16 +5,16 @@ import { join } from "node:path";
 import type { DataMessage } from "../codec.ts";
 import type { WalError } from "../errors.ts";
 import { packColumn } from "../textColumn.ts";
-import { q1Reducer } from "./q1.ts";
+import { Q1_RUN_ID_CHARS, q1Reducer } from "./q1.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "coffee-q1-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A transactions batch of Q1 rows with ids `t-<seq>-<i>`. */
-const batch = (seq: number, rows: number): DataMessage => ({
+/** A transactions batch of Q1 rows with ids `t-<seq>-<i>`, each padded to `idLength` characters if that is longer. */
+const batch = (seq: number, rows: number, idLength = 0): DataMessage => ({
   kind: "data", session: "s", entity: "transactions", seq, bodyKind: "transactions",
   body: {
-    id: packColumn(Array.from({ length: rows }, (_, i) => `t-${seq}-${i}`)), store: new Int32Array(rows), user: new Int32Array(rows),
+    id: packColumn(Array.from({ length: rows }, (_, i) => `t-${seq}-${i}`.padEnd(idLength, "x"))), store: new Int32Array(rows), user: new Int32Array(rows),
     cents: Float64Array.from({ length: rows }, (_, i) => 7500 + i), date: new Int32Array(rows).fill(20240101), time: new Int32Array(rows).fill(36000),
   },
 } as DataMessage);
@@ -42,4 +42,22 @@ test("a batch whose spill fails is not applied at all, so applying it again coun
   expect(lines).toHaveLength(1 + 7);
   expect(new Set(lines).size).toBe(lines.length);
   expect(state.runs).toEqual(["run-0.run"]);
+});
+
+test("long ids go to disk by their size, not only by row count: memory follows the bytes held", () => {
+  // 64 KiB ids, the gateway's --max-field-bytes: 50 000 of them held 3 GB per session before.
+  const state = q1Reducer.create({ spillDir: join(dir, "long-ids") });
+  const perBatch = 16;
+  const idLength = 65_000;
+  const batches = Math.ceil(Q1_RUN_ID_CHARS / (perBatch * idLength)) + 1;
+  for (let seq = 0; seq < batches; seq++) q1Reducer.apply(state, batch(seq, perBatch, idLength));
+  expect(state.runs).toEqual(["run-0.run"]);
+  expect(state.idChars).toBe(state.ids.length * idLength);
+  expect(state.idChars).toBeLessThan(Q1_RUN_ID_CHARS);
+  // A state restored from a snapshot without the count (an older build's) counts it again.
+  const { idChars: _, ...older } = state;
+  expect(q1Reducer.restore!(older as typeof state, { spillDir: join(dir, "long-ids") }).idChars).toBe(state.idChars);
+  const lines = [...q1Reducer.finish(state)];
+  expect(lines).toHaveLength(1 + batches * perBatch);
+  expect(lines.slice(1).map((l) => l.split(",")[0]!)).toEqual(lines.slice(1).map((l) => l.split(",")[0]!).sort());
 });
