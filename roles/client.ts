@@ -95,6 +95,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const outDir = prepareOutDir(cfg.outDir);
   const rejects = new RejectReport();
   let session: string | null = null;
+  /** The session's resume key, from its welcome (a gateway that predates keys names none). */
+  let resumeKey: { key: string } | Record<string, never> = {};
   let results: ResultFiles | null = null;
   let conn: GatewayConnection | null = null;
   /** The connection the gateway last welcomed us on. */
@@ -149,7 +151,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
       // Silence is counted from here for this connection, not from the last word on the old one.
       idle.arm();
       const token = cfg.token ? { token: cfg.token } : {};
-      c.send(session ? { t: "resume", v: PROTOCOL_VERSION, session, ...upload.resumeCounts(), ...token } : { t: "hello", v: PROTOCOL_VERSION, ...token });
+      c.send(session ? { t: "resume", v: PROTOCOL_VERSION, session, ...upload.resumeCounts(), ...token, ...resumeKey } : { t: "hello", v: PROTOCOL_VERSION, ...token, keyed: true });
     },
     connecting: (reason, deadlineMs) => {
       // What a lost gateway said about the broker no longer holds.
@@ -221,6 +223,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
           return;
         }
         session = msg.session;
+        if (msg.key !== undefined) resumeKey = { key: msg.key };
         tally.session = session;
         tally.startedMs = performance.now();
         if (fullSinceMs !== null) progress.note(`${stamp(tally.view(), tally.startedMs)}a session slot came free after ${((tally.startedMs - fullSinceMs) / 1000).toFixed(1)} s of waiting`);

@@ -340,7 +340,7 @@ export class GatewayClients {
     checkProtocolVersion(msg.v);
     checkToken(limits.token, msg.token);
     if (msg.t === "resume") sessions.resume(conn, msg);
-    else sessions.start(conn);
+    else sessions.start(conn, msg.keyed === true);
   }
 
   private onFrame(conn: Connection, frame: Uint8Array): void {

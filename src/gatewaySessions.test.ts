@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeMessage } from "./codec.ts";
@@ -265,5 +265,40 @@ describe("GatewaySessions", () => {
     after.sessions.stopTimers();
     await after.group.now();
     await after.store.shutdown();
+  });
+  test("a keyed session resumes only with its key, across a restart too; one without a key by its id, as before", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "coffee-sessions-"));
+    dirs.push(dir);
+    const before = await harness({ store: await GatewayStore.open(dir), maxSessions: 3 });
+    const owner = connection();
+    const keyed = before.sessions.start(owner, true);
+    const unkeyed = before.sessions.start(connection());
+    await before.group.now();
+    const welcomes = before.sent.map(([, m]) => m).filter((m) => m.t === "welcome");
+    const key = welcomes[0]?.t === "welcome" ? welcomes[0].key : undefined;
+    expect(key).toMatch(/^[\w-]{22}$/);
+    expect(welcomes[1]).not.toHaveProperty("key");
+    // Only a hash is logged: the key itself is nowhere in the gateway's log or output.
+    expect(before.logged.join("\n")).not.toContain(key!);
+    const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(files.length).toBeGreaterThan(0);
+    expect(files.some((e) => readFileSync(join(e.parentPath, e.name)).includes(key!))).toBe(false);
+    await before.store.shutdown();
+
+    const h = await harness({ store: await GatewayStore.open(dir), maxSessions: 3 });
+    h.sessions.recover();
+    const resume = (session: string, extra: { key?: string } = {}): void => h.sessions.resume(connection(), { t: "resume", v: 1, session, sent: {}, eos: [], ...extra });
+    // Without its key, or with another, the session is as unknown as a made-up one, and untouched.
+    for (const wrong of [{}, { key: "A".repeat(22) }]) {
+      expect(() => resume(keyed.id, wrong)).toThrow(expect.objectContaining({ code: "SESSION_UNKNOWN" }));
+    }
+    expect(h.counters.sessionsResumed).toBe(0);
+    expect(h.sessions.running.get(keyed.id)?.conn).toBeNull();
+    resume(keyed.id, { key: key! });
+    resume(unkeyed.id);
+    expect(h.counters.sessionsResumed).toBe(2);
+    h.sessions.stopTimers();
+    await h.group.now();
+    await h.store.shutdown();
   });
 });

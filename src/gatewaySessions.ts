@@ -16,6 +16,7 @@ import type { CoffeeMetrics } from "./metrics.ts";
 import type { ClientMessage, GatewayMessage } from "./protocol.ts";
 import type { ResultPump, ResultSink } from "./resultPump.ts";
 import type { Entity } from "./schema.ts";
+import { newResumeKey, resumeKeyMatches } from "./resumeKey.ts";
 import { PURGE_KEY } from "./topology.ts";
 import type { Transport } from "./transport.ts";
 
@@ -127,8 +128,11 @@ export class GatewaySessions {
     return this.known(s.id) === s;
   }
 
-  /** A new session for a hello on `conn`; its client is welcomed once it is in the log. */
-  start(conn: Connection): Session {
+  /**
+   * A new session for a hello on `conn`; its client is welcomed once it is in the log. `keyed`:
+   * the client keeps a resume key, which its welcome names and every resume must bring back.
+   */
+  start(conn: Connection, keyed = false): Session {
     const { limits, counters, metrics, store, log, group, send } = this.deps;
     if (this.running.size >= limits.maxSessions) {
       counters.rejectedFull++;
@@ -146,13 +150,14 @@ export class GatewaySessions {
     this.deps.syncReading(s);
     counters.sessionsStarted++;
     metrics.sessionsStarted.inc(GATEWAY_STAGE);
-    store.open(s.id);
+    const resumeKey = keyed ? newResumeKey() : null;
+    store.open(s.id, resumeKey?.hash);
     log.info(`session ${s.id} started (${this.running.size}/${limits.maxSessions})`);
     // Registered durably before the client learns its id, so it can always resume it.
     group.after(() => {
       if (conn.closed) return;
       s.welcomed = true;
-      send(conn, { t: "welcome", session: s.id, maxInFlight: limits.maxInFlight, resumed: false, heartbeatMs: limits.heartbeatMs });
+      send(conn, { t: "welcome", session: s.id, maxInFlight: limits.maxInFlight, resumed: false, heartbeatMs: limits.heartbeatMs, ...(resumeKey ? { key: resumeKey.key } : {}) });
     });
     return s;
   }
@@ -160,8 +165,9 @@ export class GatewaySessions {
   /** Attach a resuming client's `conn` to its session; everything it did not see acknowledged comes again. */
   resume(conn: Connection, msg: Extract<ClientMessage, { t: "resume" }>): void {
     const { store, limits, log, counters, send } = this.deps;
-    const s = this.known(msg.session);
-    const failedWhileAway = s ? null : store.failure(msg.session, Date.now());
+    // Without its key a session is as unknown as one that never was: which ids exist is not told.
+    const s = resumeKeyMatches(store.keyHashOf(msg.session), msg.key) ? this.known(msg.session) : undefined;
+    const failedWhileAway = this.known(msg.session) ? null : store.failure(msg.session, Date.now());
     if (failedWhileAway) throw new CoffeeError(failedWhileAway.code, failedWhileAway.message);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
     if (s.done) {

@@ -39,6 +39,8 @@ export interface SessionFailure {
 export interface StoredSession {
   id: string;
   chunks: StoredChunk[];
+  /** The hash of its resume key (src/resumeKey.ts); absent for a client that asked for none, or a log before keys. */
+  keyHash?: string;
 }
 
 /**
@@ -47,7 +49,8 @@ export interface StoredSession {
  * string in place of the offset), which recovery moves to the spool.
  */
 type Rec =
-  | ["open", string]
+  // With its resume key's hash, if any (a gateway before keys reads the id alone).
+  | ["open", string, string?]
   | ["chunk", string, QueryName, number, boolean, number | string, number?, number?]
   | ["close", string]
   // A close whose purge message must still reach the aggregators, and the note that it did.
@@ -61,7 +64,7 @@ export type StoreFsyncObserver = (seconds: number, kind: WalSyncKind | SpoolFsyn
 
 /** A session in a snapshot written before the spool: chunks carry their text. */
 type SnapshotChunk = StoredChunk | (Omit<StoredChunk, "ref"> & { csv: string });
-type SnapshotSession = { id: string; chunks: SnapshotChunk[] };
+type SnapshotSession = { id: string; chunks: SnapshotChunk[]; keyHash?: string };
 /** A snapshot; older ones were the array of sessions alone, or had no failures. */
 type Snapshot = { sessions: SnapshotSession[]; purges: [string, string][]; failures?: [string, SessionFailure][] } | SnapshotSession[];
 
@@ -107,7 +110,7 @@ export class GatewayStore {
       const snapshot = packr.unpack(recovered.snapshot) as Snapshot;
       const sessions = Array.isArray(snapshot) ? snapshot : snapshot.sessions;
       for (const s of sessions) {
-        store.sessions.set(s.id, { id: s.id, chunks: s.chunks.map((c) => ("csv" in c ? store.spooled(s.id, c) : c)) });
+        store.sessions.set(s.id, { id: s.id, chunks: s.chunks.map((c) => ("csv" in c ? store.spooled(s.id, c) : c)), ...(typeof s.keyHash === "string" ? { keyHash: s.keyHash } : {}) });
       }
       if (!Array.isArray(snapshot)) {
         for (const [id, reason] of snapshot.purges) store.pendingPurges.set(id, reason);
@@ -145,7 +148,7 @@ export class GatewayStore {
   private apply(r: Rec): void {
     switch (r[0]) {
       case "open":
-        if (!this.sessions.has(r[1])) this.sessions.set(r[1], { id: r[1], chunks: [] });
+        if (!this.sessions.has(r[1])) this.sessions.set(r[1], { id: r[1], chunks: [], ...(typeof r[2] === "string" ? { keyHash: r[2] } : {}) });
         return;
       case "chunk": {
         const [, id, query, chunk, last, at, length, crc] = r;
@@ -185,9 +188,14 @@ export class GatewayStore {
     }
   }
 
-  /** Register a new session. */
-  open(id: string): void {
-    this.log(["open", id]);
+  /** Register a new session, with the hash of its resume key if it has one. */
+  open(id: string, keyHash?: string): void {
+    this.log(keyHash === undefined ? ["open", id] : ["open", id, keyHash]);
+  }
+
+  /** The hash of `id`'s resume key; undefined for a session without one, or unknown. */
+  keyHashOf(id: string): string | undefined {
+    return this.sessions.get(id)?.keyHash;
   }
 
   /**

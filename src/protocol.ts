@@ -7,14 +7,16 @@ import { DecodeError, type ErrorCode } from "./errors.ts";
 import { ENTITY_COLUMNS, isEntity, isQueryName, type Entity, type QueryName } from "./schema.ts";
 import { columnProblem, type TextColumn } from "./textColumn.ts";
 import { msgpackBoundsProblem } from "./msgpackBounds.ts";
+import { RESUME_KEY } from "./resumeKey.ts";
 
 /**
  * Protocol version, checked in the handshake. 4: nothing new between a resume and its `resent`.
  * 5: the client says `bye` once its result files are committed; until then a finished session
  * can be resumed and its results sent again. 6: the gateway sends `heartbeat` while a session is
  * open, at the interval its welcome names, so silence means a lost gateway, not a slow pipeline.
- * A heartbeat's optional `brokerHeld` and an ack's optional `reasons` came later within 6: a
- * client of 6 that does not know them ignores them, as decoders ignore fields they do not read.
+ * A heartbeat's optional `brokerHeld`, an ack's optional `reasons` and the resume key (`keyed`,
+ * `key`, src/resumeKey.ts) came later within 6: a peer of 6 that does not know them ignores them,
+ * as decoders ignore fields they do not read.
  */
 export const PROTOCOL_VERSION = 6;
 
@@ -27,8 +29,10 @@ export const MAX_HEARTBEAT_MS = 600_000;
  * only then new batches.
  */
 export type ClientMessage =
-  | { t: "hello"; v: number; token?: string }
-  | { t: "resume"; v: number; session: string; sent: Partial<Record<Entity, number>>; eos: Entity[]; token?: string }
+  /** `keyed`: the client keeps the resume key its welcome names and sends it in every resume (src/resumeKey.ts). */
+  | { t: "hello"; v: number; token?: string; keyed?: true }
+  /** `key`: the session's resume key, when its welcome named one. */
+  | { t: "resume"; v: number; session: string; sent: Partial<Record<Entity, number>>; eos: Entity[]; token?: string; key?: string }
   /** After a resume: every unacknowledged batch and end-of-stream has been sent again. */
   | { t: "resent" }
   /** Rows as packed UTF-8 columns (src/textColumn.ts), one per needed column, in ENTITY_COLUMNS order. */
@@ -48,8 +52,12 @@ export type RejectedLines = number[];
 
 /** Gateway → client. */
 export type GatewayMessage =
-  /** `heartbeatMs`: the interval of this gateway's heartbeats, so the client knows how much silence means it is gone. */
-  | { t: "welcome"; session: string; maxInFlight: number; resumed: boolean; heartbeatMs: number }
+  /**
+   * `heartbeatMs`: the interval of this gateway's heartbeats, so the client knows how much silence
+   * means it is gone. `key`: the session's resume key, in a new session's welcome to a client that
+   * said `keyed` (a gateway that predates keys names none, and its client resumes without).
+   */
+  | { t: "welcome"; session: string; maxInFlight: number; resumed: boolean; heartbeatMs: number; key?: string }
   /**
    * The session is open and this gateway alive, though it has nothing else to say (the pipeline is
    * computing). `brokerHeld`: the broker takes no publishes (a resource alarm, no quorum, or it is down), so
@@ -128,7 +136,7 @@ export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
     case "hello":
       if (!isUint(m.v)) bad("hello without a protocol version");
       if (m.token !== undefined && (typeof m.token !== "string" || m.token.length > 1024)) bad("hello token must be a string");
-      return { t: "hello", v: m.v, ...(typeof m.token === "string" ? { token: m.token } : {}) };
+      return { t: "hello", v: m.v, ...(typeof m.token === "string" ? { token: m.token } : {}), ...(m.keyed === true ? { keyed: true as const } : {}) };
     case "resume": {
       // Ids are the gateway's UUIDs: anything else (a newline, an escape) is no id, and must not
       // reach the SESSION_UNKNOWN reply or the log line that quotes it.
@@ -142,7 +150,8 @@ export function decodeClientMessage(bytes: Uint8Array): ClientMessage {
       }
       if (!Array.isArray(m.eos) || !m.eos.every(isEntity)) bad("resume eos must list entities");
       if (m.token !== undefined && (typeof m.token !== "string" || m.token.length > 1024)) bad("resume token must be a string");
-      return { t: "resume", v: m.v, session: m.session, sent: counts, eos: m.eos as Entity[], ...(typeof m.token === "string" ? { token: m.token } : {}) };
+      if (m.key !== undefined && (typeof m.key !== "string" || !RESUME_KEY.test(m.key))) bad("resume key must be the welcome's");
+      return { t: "resume", v: m.v, session: m.session, sent: counts, eos: m.eos as Entity[], ...(typeof m.token === "string" ? { token: m.token } : {}), ...(typeof m.key === "string" ? { key: m.key } : {}) };
     }
     case "resent":
       return { t: "resent" };
@@ -179,7 +188,8 @@ export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
       if (typeof m.session !== "string" || !isUint(m.maxInFlight) || m.maxInFlight < 1 || typeof m.resumed !== "boolean" || !isUint(m.heartbeatMs) || m.heartbeatMs < 1 || m.heartbeatMs > MAX_HEARTBEAT_MS) {
         bad("welcome needs session, maxInFlight, resumed and heartbeatMs");
       }
-      return { t: "welcome", session: m.session, maxInFlight: m.maxInFlight, resumed: m.resumed, heartbeatMs: m.heartbeatMs };
+      if (m.key !== undefined && (typeof m.key !== "string" || !RESUME_KEY.test(m.key))) bad("welcome key must be a resume key");
+      return { t: "welcome", session: m.session, maxInFlight: m.maxInFlight, resumed: m.resumed, heartbeatMs: m.heartbeatMs, ...(typeof m.key === "string" ? { key: m.key } : {}) };
     case "heartbeat":
       return m.brokerHeld === true ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" };
     case "eos-ack":

@@ -454,6 +454,31 @@ test("a session a stage failed while its client was away: the client learns PIPE
   }, log);
 });
 
+test("knowing a session's id is not enough to take it over: a resume without its key is SESSION_UNKNOWN, the owner keeps it", async () => {
+  const transport = await memoryTransport("keyed");
+  await withGateway({ heartbeatMs: 50 }, transport, async (gw) => {
+    const port = await gw.listening;
+    const owner = await openRaw(port);
+    owner.send(frame({ t: "hello", v: PROTOCOL_VERSION, keyed: true }));
+    const welcome = (await owner.next("welcome")) as Extract<GatewayMessage, { t: "welcome" }>;
+    expect(welcome.key).toMatch(/^[\w-]{22}$/);
+    // The id is printed by the client and logged by the gateway: another peer may know it.
+    const thief = await openRaw(port);
+    thief.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: welcome.session, sent: {}, eos: [] }));
+    expect(await thief.next("welcome")).toMatchObject({ t: "error", code: "SESSION_UNKNOWN" });
+    await thief.closed;
+    // Nothing happened to the owner's connection: it still hears its heartbeats.
+    expect(await owner.next("heartbeat")).toEqual({ t: "heartbeat" });
+    // Its own client, back on a new connection with the key, resumes it.
+    const back = await openRaw(port);
+    back.send(frame({ t: "resume", v: PROTOCOL_VERSION, session: welcome.session, sent: {}, eos: [], key: welcome.key }));
+    expect(await back.next("welcome")).toMatchObject({ t: "welcome", session: welcome.session, resumed: true });
+    back.end();
+    await back.closed;
+    await owner.closed;
+  });
+});
+
 test("a session a stage failed while its client was connected: a resume after the error is told PIPELINE_FAILED too", async () => {
   const transport = await memoryTransport("failhere");
   await withGateway({}, transport, async (gw) => {
