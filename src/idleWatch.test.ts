@@ -19,13 +19,18 @@ class FakeTimers implements IdleTimers {
   get pending(): number {
     return this.due.size;
   }
+  /** Move the clock to `to` and run nothing: the process was frozen meanwhile. */
+  freeze(to: number): void {
+    this.t = to;
+  }
   /** Move the clock to `to`, running the timers due on the way, in order. */
   advance(to: number): void {
     for (;;) {
       const first = [...this.due.entries()].sort((a, b) => a[1].at - b[1].at)[0];
       if (!first || first[1].at > to) break;
       this.due.delete(first[0]);
-      this.t = first[1].at;
+      // A timer runs at its time, or at once if the clock was moved past it (a frozen process).
+      this.t = Math.max(this.t, first[1].at);
       first[1].fn();
     }
     this.t = to;
@@ -75,4 +80,26 @@ test("a stopped watch keeps no timer, armed again or not", () => {
   expect(timers.pending).toBe(0);
   timers.advance(10_000);
   expect(silences).toEqual([]);
+});
+
+test("a check run long after it was due (this process frozen) looks again before blaming the gateway", () => {
+  const timers = new FakeTimers();
+  const silences: number[] = [];
+  const idle = new IdleWatch(1000, () => void silences.push(timers.t), timers);
+  idle.arm();
+  // SIGSTOPped for 66 s: the gateway's heartbeats wait unread in the socket, behind the timer.
+  timers.freeze(66_000);
+  timers.advance(66_000);
+  expect(silences).toEqual([]);
+  idle.heard();
+  timers.advance(66_900);
+  expect(silences).toEqual([]);
+  timers.advance(67_000);
+  expect(silences).toEqual([67_000]);
+  // Frozen again, and nothing was waiting: silence once the second look finds nothing either.
+  timers.freeze(90_000);
+  timers.advance(90_000);
+  expect(silences).toEqual([67_000]);
+  timers.advance(90_250);
+  expect(silences).toEqual([67_000, 90_250]);
 });

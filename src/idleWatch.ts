@@ -17,6 +17,11 @@ const systemTimers: IdleTimers = {
   clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/** A check this late was held up by a freeze of this process, not by the event loop's load. */
+const LATE_MS = 1000;
+/** How long after a late check silence is judged: bytes that waited in the socket are read by then. */
+const SECOND_LOOK_MS = 250;
+
 /**
  * Silence on the gateway connection: `silent` is called once nothing came for `limitMs` since
  * the watch was last armed or bytes were last heard, and the watch re-arms itself. Bytes count
@@ -27,6 +32,10 @@ export class IdleWatch {
   private heardMs: number;
   private timer: unknown = null;
   private ended = false;
+  /** When the pending check is due; a check that runs far later found this process frozen. */
+  private dueMs = 0;
+  /** The pending check is a late one's second look. */
+  private lookingAgain = false;
 
   /** `limitMs`: the silence taken for a lost gateway (the welcome may stretch it: the limit of the moment). */
   constructor(public limitMs: number, private readonly silent: () => void, private readonly timers: IdleTimers = systemTimers) {
@@ -43,7 +52,13 @@ export class IdleWatch {
     this.heard();
     if (this.timer !== null) this.timers.clear(this.timer);
     // A heartbeat read while the last connection closes must not keep a finished run alive.
-    this.timer = this.ended ? null : this.timers.set(this.check, this.limitMs);
+    this.timer = this.ended ? null : this.schedule(this.limitMs);
+  }
+
+  private schedule(ms: number, lookingAgain = false): unknown {
+    this.dueMs = this.timers.now() + ms;
+    this.lookingAgain = lookingAgain;
+    return this.timers.set(this.check, ms);
   }
 
   /** The run ended: no more timers. */
@@ -55,9 +70,17 @@ export class IdleWatch {
 
   private readonly check = (): void => {
     if (this.ended) return;
-    const quietMs = this.timers.now() - this.heardMs;
+    const now = this.timers.now();
+    // Run far later than due: this process was frozen (SIGSTOP, a suspended laptop, a starved
+    // CPU), and what the gateway sent meanwhile waits unread behind this timer. Judged now, our
+    // own freeze would be blamed on the gateway and cost a resume: look again once it is read.
+    if (!this.lookingAgain && now - this.dueMs > LATE_MS) {
+      this.timer = this.schedule(SECOND_LOOK_MS, true);
+      return;
+    }
+    const quietMs = now - this.heardMs;
     if (quietMs < this.limitMs) {
-      this.timer = this.timers.set(this.check, this.limitMs - quietMs);
+      this.timer = this.schedule(this.limitMs - quietMs);
       return;
     }
     this.arm();
