@@ -156,16 +156,17 @@ function backendFor(cfg: MonitorConfig, log: Logger): MonitorBackend | null {
   const policy = new RevivalPolicy({ initialMs: r.initialMs, maxMs: r.maxMs, maxAttempts: r.maxAttempts, resetAfterMs: 60_000 });
   if (r.mode === "none") return null;
   if (r.mode === "docker") return new DockerRevivalBackend({ socketPath: r.dockerSocket, project: r.composeProject, policy, onEvent, log: (m) => log.info(m) });
-  let controlUrl = r.controlUrl;
-  if (!controlUrl) {
-    const controlFile = join(dirname(cfg.clusterFile), "control.json");
-    try {
-      controlUrl = (JSON.parse(readFileSync(controlFile, "utf8")) as { url: string }).url;
-    } catch {
-      throw new ConfigError(`--revive local needs --control-url or ${controlFile} (written by coffee up)`);
-    }
+  // control.json names the API and its key; a --control-url given still takes the key from it.
+  const controlFile = join(dirname(cfg.clusterFile), "control.json");
+  let control: { url?: unknown; key?: unknown } = {};
+  try {
+    control = JSON.parse(readFileSync(controlFile, "utf8")) as typeof control;
+  } catch {
+    if (!r.controlUrl) throw new ConfigError(`--revive local needs --control-url or ${controlFile} (written by coffee up)`);
   }
-  return new LocalRevivalBackend({ controlUrl, policy, onEvent, requester: cfg.name });
+  const controlUrl = r.controlUrl ?? (typeof control.url === "string" ? control.url : null);
+  if (!controlUrl) throw new ConfigError(`${controlFile} names no url: --revive local needs --control-url or coffee up's control.json`);
+  return new LocalRevivalBackend({ controlUrl, policy, onEvent, requester: cfg.name, ...(typeof control.key === "string" ? { key: control.key } : {}) });
 }
 
 /** Where a monitor is in its life: serving from create() on, then stopping once shutdown() is called. */

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeJsonAtomic } from "./atomicFile.ts";
@@ -30,4 +30,14 @@ test("a write that fails is OUTPUT_FAILED naming the file, and leaves no tempora
   expect((err as CoffeeError).code).toBe("OUTPUT_FAILED");
   expect((err as CoffeeError).message).toStartWith(`cannot write ${path}: `);
   expect(readdirSync(dir)).toEqual(["cluster.json"]);
+});
+
+test("a mode is the file's from its creation, a leftover temporary file's mode notwithstanding", () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-atomic-"));
+  const path = join(dir, "control.json");
+  // A crash left a world-readable temporary file: its mode must not carry over.
+  writeFileSync(`${path}.tmp`, "{}", { mode: 0o644 });
+  writeJsonAtomic(path, { key: "secret" }, 0o600);
+  expect(statSync(path).mode & 0o777).toBe(0o600);
+  expect(readdirSync(dir)).toEqual(["control.json"]);
 });

@@ -6,12 +6,15 @@ import { CoffeeError, errorMessage } from "./errors.ts";
 
 /**
  * Write `value` as JSON to `path` via a temporary file and a rename. A failure (a full disk) is
- * OUTPUT_FAILED naming the path, and leaves no temporary file behind.
+ * OUTPUT_FAILED naming the path, and leaves no temporary file behind. `mode`: the file's
+ * permissions (0o600 for one holding a secret), set as it is created, never after.
  */
-export function writeJsonAtomic(path: string, value: unknown): void {
+export function writeJsonAtomic(path: string, value: unknown, mode?: number): void {
   const tmp = `${path}.tmp`;
   try {
-    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
+    // A temporary file a crash left would keep its own mode through writeFileSync.
+    if (mode !== undefined) rmSync(tmp, { force: true });
+    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n", mode === undefined ? undefined : { mode });
     renameSync(tmp, path);
   } catch (err) {
     try {

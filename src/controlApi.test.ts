@@ -119,3 +119,29 @@ test("coffee up's log names the monitor that asked for a start, and its term; a 
     await supervisor.stopAll(100);
   }
 });
+
+test("with a key, every request without it is 401, and nothing it asks happens; the monitors' backend sends it", async () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-ctl-"));
+  const supervisor = new Supervisor(dir, () => {}, () => {}, () => null);
+  api = startControlApi(supervisor, () => {}, () => true, "k3y");
+  supervisor.start({ name: "w", role: "worker", argv: ["sleep", "60"], env: {}, healthPort: 0 });
+  const pid = supervisor.list()[0]!.pid!;
+  try {
+    for (const authorization of [undefined, "Bearer wrong", "k3y", "Bearer k3y2", "bearer k3y"]) {
+      const headers: Record<string, string> = { "content-type": "application/json", ...(authorization ? { authorization } : {}) };
+      expect((await fetch(`${api.url}/term`, { method: "POST", headers, body: JSON.stringify({ term: 900_000 }) })).status).toBe(401);
+      expect((await fetch(`${api.url}/processes/w/start`, { method: "POST", headers, body: JSON.stringify({ term: 1, replace: true }) })).status).toBe(401);
+      expect((await fetch(`${api.url}/processes`, { headers })).status).toBe(401);
+    }
+    expect(api.term).toBe(0);
+    expect(supervisor.list()[0]!.pid).toBe(pid);
+    const backend = new LocalRevivalBackend({ controlUrl: api.url, key: "k3y" });
+    expect(await backend.announce(3)).toBe(true);
+    expect(await backend.currentTerm()).toBe(3);
+    expect(await backend.revive("w", 3)).toBe("running");
+    // Without the key the backend's requests are refused, and it says so.
+    expect(new LocalRevivalBackend({ controlUrl: api.url }).revive("w", 3)).rejects.toThrow("401");
+  } finally {
+    await supervisor.stopAll(100);
+  }
+});

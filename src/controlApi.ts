@@ -4,7 +4,10 @@
  * election term; a request from an older term than one already seen is refused (fencing), so a
  * paused ex-leader can never act.
  *
- * Only this machine's processes can reach it (it listens on loopback). Against web pages in a
+ * Only this machine's processes can reach it (it listens on loopback), and with a key (coffee up
+ * makes one and writes it to control.json, readable by its own user only) only those that can
+ * read the key: every request without `authorization: Bearer <key>` gets 401, so another user
+ * of the machine can neither start nor kill children nor move the term. Against web pages in a
  * browser on this machine: a Host that does not name this machine gets 403 (DNS rebinding), and
  * a POST must say `content-type: application/json`, which a cross-site page cannot send without
  * a CORS preflight this API never grants (415 otherwise).
@@ -20,6 +23,7 @@
 import { errorMessage } from "./errors.ts";
 import { MAX_TERM_STEP } from "./election.ts";
 import { hostAllowed } from "./hostCheck.ts";
+import { secretsEqual } from "./secretsEqual.ts";
 import type { Supervisor } from "./supervisor.ts";
 
 /** A running control API. */
@@ -35,7 +39,7 @@ export interface ControlApi {
  * cluster.json holds the children's current pids: while it does not (its write failed), the pid
  * a replace names may be a dead predecessor's, and is not held against the child running.
  */
-export function startControlApi(supervisor: Supervisor, log: (m: string) => void, pidsRecorded: () => boolean = () => true): ControlApi {
+export function startControlApi(supervisor: Supervisor, log: (m: string) => void, pidsRecorded: () => boolean = () => true, key: string | null = null): ControlApi {
   // Terms advance in small steps (MAX_TERM_STEP, which monitors hold each other to as well); a
   // wild jump would lock every later leader out.
   let highestTerm = 0;
@@ -66,6 +70,9 @@ export function startControlApi(supervisor: Supervisor, log: (m: string) => void
     port: 0,
     async fetch(req) {
       if (!hostAllowed(req.headers.get("host"), [])) return Response.json({ error: "this API answers only to this machine's names" }, { status: 403 });
+      if (key !== null && !secretsEqual(`Bearer ${key}`, req.headers.get("authorization"))) {
+        return Response.json({ error: "this API needs the key in coffee up's control.json (authorization: Bearer <key>)" }, { status: 401 });
+      }
       if (req.method === "POST" && !/^application\/json\b/i.test(req.headers.get("content-type") ?? "")) {
         return Response.json({ error: "POST bodies must be content-type: application/json" }, { status: 415 });
       }

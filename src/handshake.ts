@@ -2,9 +2,9 @@
  * What a client's hello or resume must carry before the gateway gives it a session: the protocol
  * version this gateway speaks, and the shared secret when one is configured.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { CoffeeError, ProtocolError } from "./errors.ts";
 import { PROTOCOL_VERSION } from "./protocol.ts";
+import { secretsEqual } from "./secretsEqual.ts";
 
 /** Throws PROTOCOL_VIOLATION unless the client speaks this gateway's protocol version. */
 export function checkProtocolVersion(v: number): void {
@@ -17,7 +17,5 @@ export function checkProtocolVersion(v: number): void {
  */
 export function checkToken(expected: string | null, given: string | undefined): void {
   if (expected === null) return;
-  const want = createHash("sha256").update(expected).digest();
-  const got = createHash("sha256").update(given ?? "").digest();
-  if (given === undefined || !timingSafeEqual(want, got)) throw new CoffeeError("AUTH_FAILED", "missing or wrong token (the gateway requires COFFEE_TOKEN or --token-file)");
+  if (!secretsEqual(expected, given)) throw new CoffeeError("AUTH_FAILED", "missing or wrong token (the gateway requires COFFEE_TOKEN or --token-file)");
 }

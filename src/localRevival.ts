@@ -18,6 +18,8 @@ export interface LocalRevivalOptions extends RevivalGuardOptions {
   timeoutMs?: number;
   /** The monitor asking, named in coffee up's log. */
   requester?: string;
+  /** The key coffee up's control API asks for (its control.json's `key`); none for an API without one. */
+  key?: string;
 }
 
 /** Starts local children through coffee up. */
@@ -29,10 +31,14 @@ export class LocalRevivalBackend implements RevivalBackend {
     this.guard = new RevivalGuard(opts);
   }
 
+  private authorization(): Record<string, string> {
+    return this.opts.key === undefined ? {} : { authorization: `Bearer ${this.opts.key}` };
+  }
+
   /** The highest term coffee up has seen (0 when it cannot be asked). */
   async currentTerm(): Promise<number> {
     try {
-      const res = await fetch(`${this.opts.controlUrl}/term`, { signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+      const res = await fetch(`${this.opts.controlUrl}/term`, { headers: this.authorization(), signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
       return res.ok ? Number(((await res.json()) as { term?: number }).term ?? 0) : 0;
     } catch {
       return 0;
@@ -47,7 +53,7 @@ export class LocalRevivalBackend implements RevivalBackend {
   async announce(term: number): Promise<boolean> {
     if (!this.guard.observeTerm(term)) return false;
     try {
-      const res = await fetch(`${this.opts.controlUrl}/term`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ term }), signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+      const res = await fetch(`${this.opts.controlUrl}/term`, { method: "POST", headers: { "content-type": "application/json", ...this.authorization() }, body: JSON.stringify({ term }), signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
       if (res.status === 409) {
         const newer = await fencedBy(res);
         if (newer !== undefined) this.guard.observeTerm(newer);
@@ -65,7 +71,7 @@ export class LocalRevivalBackend implements RevivalBackend {
       try {
         res = await fetch(`${this.opts.controlUrl}/processes/${encodeURIComponent(name)}/start`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", ...this.authorization() },
           body: JSON.stringify({ term, replace: options.replace === true, ...(options.replace && options.pid != null ? { pid: options.pid } : {}), ...(this.opts.requester ? { by: this.opts.requester } : {}) }),
           signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000),
         });

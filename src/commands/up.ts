@@ -4,6 +4,7 @@
  * <state>/cluster.json, prints a `ready` line once every process answers its health check and
  * the gateway accepts clients, and stops every child on SIGINT/SIGTERM.
  */
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "../command.ts";
@@ -298,9 +299,11 @@ export const upCommand: Command = {
           children.logRotated(file.replace(/\.log$/, ""));
           log.info(`${file} passed --log-max-mb ${logMaxMb}: what it held is now in ${file}.1`);
         }, (m) => log.warn(m));
-      const api = startControlApi(children, (m) => log.warn(m), () => !clusterStale);
+      // The key keeps the API to those who can read control.json: this user (the file is 0600).
+      const controlKey = randomBytes(24).toString("base64url");
+      const api = startControlApi(children, (m) => log.warn(m), () => !clusterStale, controlKey);
       control = api;
-      writeJsonAtomic(join(stateDir, "control.json"), { url: api.url });
+      writeJsonAtomic(join(stateDir, "control.json"), { url: api.url, key: controlKey }, 0o600);
       const self = selfCommand();
       for (const p of plan) {
         if (inProcess && p.role !== "monitor") continue;
