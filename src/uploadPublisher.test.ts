@@ -30,12 +30,13 @@ function harness(limits = { maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchR
   const wanted: string[] = [];
   const warnings: string[] = [];
   const session: Session = newSession("s1", new ResultPump(() => { throw new Error("not used"); }, 1000, () => {}));
+  const all = [session];
   const upload = new UploadPublisher({
     limits, transport, counters, metrics: new CoffeeMetrics({ role: "gateway", name: "gateway" }),
     send: (_conn, msg) => void sent.push(msg),
     fail: (_conn, err) => void failed.push(err),
     maybeFinish: () => {},
-    sessions: () => [session],
+    sessions: () => all,
     pipelineQueues: new Set(["filter-year", "agg-q4"]),
     wantDepths: () => void wanted.push("poll"),
     readAgain: () => void reads.push("deadline afresh"),
@@ -43,7 +44,14 @@ function harness(limits = { maxInFlight: 4, maxInFlightBytes: 1 << 20, maxBatchR
   });
   // Only what the upload path touches: pausing reads, and the decoder's release at the end.
   session.conn = { socket: { pause: () => reads.push("pause"), resume: () => reads.push("resume") }, decoder: { release: () => {} }, closed: false, readPaused: false } as unknown as Connection;
-  return { upload, session, published, sent, failed, reads, counters, wanted, warnings };
+  /** Another running session, whose pauses and resumes are recorded as `<id> pause` / `<id> resume`. */
+  const another = (id: string): Session => {
+    const other = newSession(id, new ResultPump(() => { throw new Error("not used"); }, 1000, () => {}));
+    other.conn = { socket: { pause: () => reads.push(`${id} pause`), resume: () => reads.push(`${id} resume`) }, decoder: { release: () => {} }, closed: false, readPaused: false } as unknown as Connection;
+    all.push(other);
+    return other;
+  };
+  return { upload, session, published, sent, failed, reads, counters, wanted, warnings, another };
 }
 
 /** A stores batch of `names.length` rows (store ids 1..n); a name of "bad" gets a bad id. */
@@ -104,6 +112,7 @@ describe("UploadPublisher", () => {
 
   test("a backlog hold stops reading an uploading session; the release reads it again", () => {
     const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
+    h.upload.batch(h.session, storesBatch(0, ["A"]));
     h.upload.depthsPolled([{ queue: "filter-year", messages: 5, consumers: 1 }]);
     expect(h.reads).toEqual(["pause"]);
     expect(h.upload.isPaused(h.session)).toBe(true);
@@ -163,15 +172,40 @@ describe("UploadPublisher", () => {
     // Held and released by the gate, but its confirms are still out: no resume yet.
     expect(h.upload.backlog().held).toBe(false);
     expect(h.reads).toEqual(["pause"]);
-    // Its confirms come while the backlog holds: still not read.
+    // Held again before it published since: once its confirms are in, it may send one more
+    // message (every session moves at each release), and then waits for the next release.
     h.upload.depthsPolled([{ queue: "filter-year", messages: 2000, consumers: 1 }]);
+    const before = h.published.length;
     for (const p of h.published) p.confirm();
     await settle();
-    expect(h.reads).toEqual(["pause"]);
+    expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
+    h.upload.batch(h.session, storesBatch(seq++, ["A"]));
+    expect(h.published).toHaveLength(before + 1);
+    expect(h.reads).toEqual(["pause", "resume", "deadline afresh", "pause"]);
     expect(h.upload.isPaused(h.session)).toBe(true);
     h.upload.depthsPollStarting();
     h.upload.depthsPolled([{ queue: "filter-year", messages: 0, consumers: 1 }]);
-    expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
+    expect(h.reads).toEqual(["pause", "resume", "deadline afresh", "pause", "resume", "deadline afresh"]);
+  });
+
+  test("every uploading session may publish one message per release: the one read first cannot take all the credit", async () => {
+    const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
+    const small = h.another("s2");
+    // The big session's read after a release fills the credit and holds every upload...
+    let seq = 0;
+    while (!h.upload.backlog().held) h.upload.batch(h.session, storesBatch(seq++, ["A"]));
+    expect(h.upload.isPaused(h.session)).toBe(true);
+    // ...but the small one, which has not published since the release, is still read: one message.
+    expect(h.upload.isPaused(small)).toBe(false);
+    h.upload.batch(small, storesBatch(0, ["B"]));
+    expect(h.reads).toEqual(["pause", "s2 pause"]);
+    // The release reads both again.
+    for (const p of h.published) p.confirm();
+    await settle();
+    h.upload.depthsPollStarting();
+    h.upload.depthsPolled([{ queue: "filter-year", messages: 0, consumers: 1 }]);
+    expect(h.upload.isPaused(h.session)).toBe(false);
+    expect(h.upload.isPaused(small)).toBe(false);
   });
 
   test("a session past its upload is read during a hold (for its bye)", () => {
@@ -185,9 +219,10 @@ describe("UploadPublisher", () => {
 
   test("an upload that ends during a hold (its last end-of-stream in the same read) is read again, for its bye", async () => {
     const h = harness({ maxInFlight: 100, maxInFlightBytes: 1 << 20, maxBatchRows: 1000, maxFieldBytes: 64, maxBacklog: 4 });
+    h.upload.batch(h.session, storesBatch(0, ["A"]));
     h.upload.depthsPolled([{ queue: "filter-year", messages: 50, consumers: 1 }]);
     expect(h.reads).toEqual(["pause"]);
-    for (const e of ["stores", "menu_items", "users", "transactions", "transaction_items"] as const) h.upload.eos(h.session, { t: "eos", entity: e, count: 0 });
+    for (const e of ["stores", "menu_items", "users", "transactions", "transaction_items"] as const) h.upload.eos(h.session, { t: "eos", entity: e, count: e === "stores" ? 1 : 0 });
     expect(h.upload.backlog().held).toBe(true);
     expect(h.reads).toEqual(["pause", "resume", "deadline afresh"]);
   });

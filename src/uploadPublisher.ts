@@ -74,6 +74,14 @@ export class UploadPublisher {
   private readonly columnArena = new BodyArena();
   /** Held while a pipeline queue is too deep (src/backlogGate.ts). */
   private readonly gate: BacklogGate;
+  /**
+   * Sessions that published since the gate last let uploads go. A hold stops only these: each
+   * other uploading session may still publish one message, so that every session moves at each
+   * release. Without it the session whose socket was read first after a release filled the
+   * credit again each time, and a small session started behind a big one waited for the big
+   * one's whole upload (measured with --max-backlog 4: 30 s for one row).
+   */
+  private publishedSinceRelease = new WeakSet<Session>();
 
   constructor(private readonly deps: UploadDeps) {
     this.budget = new FairBudget<Session>(deps.limits.maxInFlightBytes);
@@ -83,10 +91,11 @@ export class UploadPublisher {
 
   /**
    * True while `s`'s connection must not be read: it is at its share of the byte budget, or it is
-   * uploading while the pipeline's backlog is held (a session past its upload is read for its bye).
+   * uploading while the pipeline's backlog is held and it published since the last release (a
+   * session past its upload is read for its bye).
    */
   isPaused(s: Session): boolean {
-    return this.budget.isPaused(s) || (this.gate.held && !uploadOver(s));
+    return this.budget.isPaused(s) || (this.gate.held && !uploadOver(s) && this.publishedSinceRelease.has(s));
   }
 
   /** Whether uploads are held for the pipeline's backlog, and its deepest queue at the last poll. */
@@ -210,9 +219,12 @@ export class UploadPublisher {
   private publishConfirmed(s: Session, key: string, bytes: Uint8Array, then: () => void, weight = 0): void {
     s.inFlight++;
     this.weigh(s, weight);
+    this.publishedSinceRelease.add(s);
     const verdict = this.gate.publish();
     this.onGate(verdict);
     if (verdict === "hold") this.deps.wantDepths();
+    // Its one message during a hold: it waits for the release from now on.
+    else if (this.gate.held) this.syncReading(s);
     const settled = (): void => {
       s.inFlight--;
       this.gate.settled();
@@ -242,6 +254,7 @@ export class UploadPublisher {
   private onGate(verdict: GateVerdict): void {
     if (verdict === null) return;
     if (verdict === "hold") this.deps.counters.backlogHolds++;
+    else this.publishedSinceRelease = new WeakSet();
     for (const s of this.deps.sessions()) this.syncReading(s);
   }
 }
