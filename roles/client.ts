@@ -95,6 +95,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const outDir = prepareOutDir(cfg.outDir);
   const rejects = new RejectReport();
   let session: string | null = null;
+  /** The most rows the gateway takes in a batch, from its welcome: --batch-rows above it is lowered to it. */
+  let gatewayMaxBatchRows = Number.POSITIVE_INFINITY;
   /** The session's resume key, from its welcome (a gateway that predates keys names none). */
   let resumeKey: { key: string } | Record<string, never> = {};
   let results: ResultFiles | null = null;
@@ -224,6 +226,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
         }
         session = msg.session;
         if (msg.key !== undefined) resumeKey = { key: msg.key };
+        if (msg.maxBatchRows !== undefined) gatewayMaxBatchRows = msg.maxBatchRows;
         tally.session = session;
         tally.startedMs = performance.now();
         if (fullSinceMs !== null) progress.note(`${stamp(tally.view(), tally.startedMs)}a session slot came free after ${((tally.startedMs - fullSinceMs) / 1000).toFixed(1)} s of waiting`);
@@ -317,7 +320,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
     await Promise.race([reconnect.connectAgain(null, true), finished]);
     await Promise.race([welcomed, finished]);
     const source = {
-      order: SEND_ORDER, files, fileSizes: tally.fileSizes, batchRows: cfg.batchRows, batchBytes: cfg.batchBytes,
+      order: SEND_ORDER, files, fileSizes: tally.fileSizes, batchRows: Math.min(cfg.batchRows, gatewayMaxBatchRows), batchBytes: cfg.batchBytes,
       reject: (entity: Entity, file: string, line: number, reason: string): void => {
         rejects.add(file, line, reason);
         tally.rejectedHere(entity);
@@ -362,7 +365,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "gateway", type: "string", env: "COFFEE_GATEWAY", default: "127.0.0.1:9000", help: "gateway address host:port" },
   // Every role takes it (README "Roles and options"), so one environment serves them all; the client talks to the gateway only.
   { name: "namespace", type: "string", env: "COFFEE_NAMESPACE", default: "coffee", help: "accepted like every role's, unused: the client talks to no broker" },
-  { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 50_000, min: 1, max: 1_000_000, help: "most rows per batch sent (keep it under the gateway's --max-batch-rows)" },
+  { name: "batch-rows", type: "int", env: "COFFEE_BATCH_ROWS", default: 50_000, min: 1, max: 1_000_000, help: "most rows per batch sent (lowered to the gateway's --max-batch-rows, which its welcome names)" },
   { name: "batch-bytes", type: "int", env: "COFFEE_BATCH_BYTES", default: 1_048_576, min: 1024, max: 8 * 1024 * 1024, help: "a batch is sent once its fields hold this many bytes of UTF-8 (the broker is cheap per byte, dear per message; at most 8 MiB, so that with this dataset's row widths its frame, field ends included, fits the gateway's 16 MiB --max-frame-bytes)" },
   { name: "window", type: "int", env: "COFFEE_WINDOW", default: 8, min: 1, max: 1024, help: "batches sent but not yet acknowledged" },
   { name: "idle-timeout-s", type: "int", env: "COFFEE_IDLE_TIMEOUT_S", default: 60, min: 1, max: 86_400, help: "a gateway that sends nothing this long, heartbeats included (at least three of the intervals its welcome names), is taken for lost: the client connects again and resumes its session within --reconnect-timeout-s (before a welcome: SESSION_IDLE, unless --connect-retry-s has time left)" },

@@ -65,8 +65,9 @@ export class FrameDecoder {
   /**
    * @param maxFrameBytes largest payload accepted; a longer header is FRAME_TOO_LARGE. It may be
    * changed between frames (the gateway allows batch-sized frames only after the handshake).
+   * @param limitNote what the limit is and how to stay under it, appended to FRAME_TOO_LARGE's message
    */
-  constructor(public maxFrameBytes: number) {}
+  constructor(public maxFrameBytes: number, public limitNote = "") {}
 
   /**
    * Add received bytes and iterate over the frames they complete. Each frame is a view (of
@@ -126,7 +127,7 @@ export class FrameDecoder {
   private checkedLength(bytes: Uint8Array, off: number): number {
     const size = readLength(bytes, off);
     if (size > this.maxFrameBytes) {
-      throw new DecodeError("FRAME_TOO_LARGE", `frame of ${size} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
+      throw new DecodeError("FRAME_TOO_LARGE", `frame of ${size} bytes exceeds the limit of ${this.maxFrameBytes} bytes${this.limitNote ? ` (${this.limitNote})` : ""}`);
     }
     return size;
   }

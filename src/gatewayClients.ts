@@ -116,7 +116,7 @@ export class GatewayClients {
   /** A client connected (the listener's `open`): it is refused, or its handshake deadline runs. */
   accept(socket: Socket<Connection>): void {
     const { limits } = this.deps;
-    const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES), writer: new SocketWriter(socket, limits.maxOutboxBytes), session: null, closed: false, timer: null, readPaused: false };
+    const conn: Connection = { socket, decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES, "before its hello, a client's frames are small"), writer: new SocketWriter(socket, limits.maxOutboxBytes), session: null, closed: false, timer: null, readPaused: false };
     socket.data = conn;
     this.sockets++;
     if (this.sockets > (limits.maxSockets ?? Infinity)) return this.shedConnection(conn);
@@ -358,6 +358,7 @@ export class GatewayClients {
       }
       // Batch-sized frames only from a connection with a session (token checked, slot taken).
       conn.decoder.maxFrameBytes = limits.maxFrameBytes;
+      conn.decoder.limitNote = "the gateway's --max-frame-bytes; lower the client's --batch-bytes or --batch-rows";
       return this.armTimer(conn);
     }
     this.armTimer(conn);

@@ -62,7 +62,7 @@ async function harness(opts: { maxSessions?: number; sessionTtlMs?: number; stor
   const counters: SessionCounters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0 };
   const metrics = new CoffeeMetrics({ role: "gateway", name: "gateway" });
   const sessions = new GatewaySessions({
-    limits: { maxSessions: opts.maxSessions ?? 2, maxInFlight: 8, heartbeatMs: 1000, sessionTtlMs: opts.sessionTtlMs ?? 60_000 },
+    limits: { maxSessions: opts.maxSessions ?? 2, maxInFlight: 8, heartbeatMs: 1000, maxBatchRows: 100, sessionTtlMs: opts.sessionTtlMs ?? 60_000 },
     store, group, transport, log, counters, metrics,
     send: (conn, msg) => void sent.push([conn, msg]),
     fail: (conn, err) => void failed.push(`${conn.session?.id} ${err instanceof CoffeeError ? err.code : String(err)}`),
@@ -97,7 +97,7 @@ describe("GatewaySessions", () => {
     expect(h.sent).toEqual([]);
     await h.group.now();
     expect(s.welcomed).toBe(true);
-    expect(h.sent).toEqual([[conn, { t: "welcome", session: s.id, maxInFlight: 8, resumed: false, heartbeatMs: 1000 }]]);
+    expect(h.sent).toEqual([[conn, { t: "welcome", session: s.id, maxInFlight: 8, resumed: false, heartbeatMs: 1000, maxBatchRows: 100 }]]);
     expect(() => h.sessions.start(connection())).toThrow(expect.objectContaining({ code: "SESSION_LIMIT" }));
     expect(h.counters).toMatchObject({ sessionsStarted: 1, rejectedFull: 1 });
   });
@@ -231,7 +231,7 @@ describe("GatewaySessions", () => {
     expect(s.awaitingResend).toBe(true);
     expect(s.nextSeq).toEqual(new Map([["stores", 3]]));
     expect([...s.eosConfirmed]).toEqual(["stores"]);
-    expect(h.sent.at(-1)).toEqual([conn, { t: "welcome", session: s.id, maxInFlight: 8, resumed: true, heartbeatMs: 1000 }]);
+    expect(h.sent.at(-1)).toEqual([conn, { t: "welcome", session: s.id, maxInFlight: 8, resumed: true, heartbeatMs: 1000, maxBatchRows: 100 }]);
     await aTurn();
     expect(h.resent).toEqual(QUERIES.map((): [string, number] => [s.id, 0]));
     expect(h.counters.sessionsResumed).toBe(1);

@@ -27,6 +27,8 @@ export interface SessionLimits {
   maxInFlight: number;
   /** Told to each client in its welcome. */
   heartbeatMs: number;
+  /** Told to each client in its welcome, so that it cuts no batch the gateway would refuse. */
+  maxBatchRows: number;
   /** How long a session whose client went away waits for it to resume before it is purged. */
   sessionTtlMs: number;
 }
@@ -157,7 +159,7 @@ export class GatewaySessions {
     group.after(() => {
       if (conn.closed) return;
       s.welcomed = true;
-      send(conn, { t: "welcome", session: s.id, maxInFlight: limits.maxInFlight, resumed: false, heartbeatMs: limits.heartbeatMs, ...(resumeKey ? { key: resumeKey.key } : {}) });
+      send(conn, { t: "welcome", session: s.id, maxInFlight: limits.maxInFlight, resumed: false, heartbeatMs: limits.heartbeatMs, maxBatchRows: limits.maxBatchRows, ...(resumeKey ? { key: resumeKey.key } : {}) });
     });
     return s;
   }
@@ -202,7 +204,7 @@ export class GatewaySessions {
     // Not done before the client has sent again what it had not seen acknowledged.
     s.awaitingResend = true;
     log.info(`session ${s.id} resumed`);
-    send(conn, { t: "welcome", session: s.id, maxInFlight: limits.maxInFlight, resumed: true, heartbeatMs: limits.heartbeatMs });
+    send(conn, { t: "welcome", session: s.id, maxInFlight: limits.maxInFlight, resumed: true, heartbeatMs: limits.heartbeatMs, maxBatchRows: limits.maxBatchRows });
     s.delivered.clear();
     // Every stored chunk again, in order; chunks arriving meanwhile queue up behind them.
     s.results.resend(this.deps.sinkOf(s, conn), store.chunks(s.id));

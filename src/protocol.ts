@@ -14,8 +14,8 @@ import { RESUME_KEY } from "./resumeKey.ts";
  * 5: the client says `bye` once its result files are committed; until then a finished session
  * can be resumed and its results sent again. 6: the gateway sends `heartbeat` while a session is
  * open, at the interval its welcome names, so silence means a lost gateway, not a slow pipeline.
- * A heartbeat's optional `brokerHeld`, an ack's optional `reasons` and the resume key (`keyed`,
- * `key`, src/resumeKey.ts) came later within 6: a peer of 6 that does not know them ignores them,
+ * A heartbeat's optional `brokerHeld`, an ack's optional `reasons`, the resume key (`keyed`,
+ * `key`, src/resumeKey.ts) and a welcome's `maxBatchRows` came later within 6: a peer of 6 that does not know them ignores them,
  * as decoders ignore fields they do not read.
  */
 export const PROTOCOL_VERSION = 6;
@@ -56,8 +56,9 @@ export type GatewayMessage =
    * `heartbeatMs`: the interval of this gateway's heartbeats, so the client knows how much silence
    * means it is gone. `key`: the session's resume key, in a new session's welcome to a client that
    * said `keyed` (a gateway that predates keys names none, and its client resumes without).
+   * `maxBatchRows`: the most rows a batch may hold here (a gateway that predates it names none).
    */
-  | { t: "welcome"; session: string; maxInFlight: number; resumed: boolean; heartbeatMs: number; key?: string }
+  | { t: "welcome"; session: string; maxInFlight: number; resumed: boolean; heartbeatMs: number; key?: string; maxBatchRows?: number }
   /**
    * The session is open and this gateway alive, though it has nothing else to say (the pipeline is
    * computing). `brokerHeld`: the broker takes no publishes (a resource alarm, no quorum, or it is down), so
@@ -189,7 +190,11 @@ export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
         bad("welcome needs session, maxInFlight, resumed and heartbeatMs");
       }
       if (m.key !== undefined && (typeof m.key !== "string" || !RESUME_KEY.test(m.key))) bad("welcome key must be a resume key");
-      return { t: "welcome", session: m.session, maxInFlight: m.maxInFlight, resumed: m.resumed, heartbeatMs: m.heartbeatMs, ...(typeof m.key === "string" ? { key: m.key } : {}) };
+      if (m.maxBatchRows !== undefined && (!isUint(m.maxBatchRows) || m.maxBatchRows < 1)) bad("welcome maxBatchRows must be a positive count");
+      return {
+        t: "welcome", session: m.session, maxInFlight: m.maxInFlight, resumed: m.resumed, heartbeatMs: m.heartbeatMs,
+        ...(typeof m.key === "string" ? { key: m.key } : {}), ...(isUint(m.maxBatchRows) ? { maxBatchRows: m.maxBatchRows } : {}),
+      };
     case "heartbeat":
       return m.brokerHeld === true ? { t: "heartbeat", brokerHeld: true } : { t: "heartbeat" };
     case "eos-ack":

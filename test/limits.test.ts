@@ -19,6 +19,7 @@ import { decodeGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from "../
 import { computeReference } from "../src/reference.ts";
 import { ENTITIES, QUERIES } from "../src/schema.ts";
 import { allQueues, RESULTS_KEY } from "../src/topology.ts";
+import { packColumn } from "../src/textColumn.ts";
 import { encodeMessage } from "../src/codec.ts";
 import { readResults, tempDir } from "./harness.ts";
 import type { Transport } from "../src/transport.ts";
@@ -72,12 +73,20 @@ describe("gateway limits and access", () => {
     expect((await failure(client({ token: "guess" }))).code).toBe("AUTH_FAILED");
   });
 
-  test("a batch over --max-batch-rows is LIMIT_EXCEEDED, naming the limit", async () => {
-    const err = await failure(client({ batchRows: 500 }));
-    expect(err.code).toBe("LIMIT_EXCEEDED");
-    expect(err.message).toContain("--max-batch-rows");
+  test("a client's --batch-rows over --max-batch-rows is lowered to what the welcome names; a batch over it is LIMIT_EXCEEDED", async () => {
+    const lowered = await client({ batchRows: 500 });
+    expect(readResults(lowered.dir)).toEqual(expected);
+    // A client that does not read the welcome's limit (an older build) is told which options matter.
+    const rows = 101;
+    const over = await raw(cluster.gatewayPort(), [frame({ t: "hello", v: PROTOCOL_VERSION, token: "s3cret" })], (m) => m.t === "welcome"
+      ? [frame({ t: "batch", entity: "stores", seq: 0, lines: Uint32Array.from({ length: rows }, (_, i) => i + 2), columns: [packColumn(Array.from({ length: rows }, (_, i) => String(i + 1))), packColumn(Array(rows).fill("x"))] })]
+      : []);
+    expect(over[0]).toMatchObject({ t: "welcome", maxBatchRows: 100 });
+    expect(over.at(-1)).toMatchObject({ t: "error", code: "LIMIT_EXCEEDED" });
+    const message = (over.at(-1) as { message: string }).message;
+    expect(message).toContain("--max-batch-rows");
     // What the user of the client can change.
-    expect(err.message).toContain("lower the client's --batch-rows");
+    expect(message).toContain("lower the client's --batch-rows");
   });
 
   test("a row with a field over --max-field-bytes is rejected and reported; the session completes", async () => {
@@ -124,12 +133,17 @@ describe("gateway limits and access", () => {
     new DataView(header.buffer).setUint32(0, size);
     // Announced and not sent: refused on the header alone, before anything is buffered.
     const early = await raw(cluster.gatewayPort(), [header]);
-    expect(early.at(-1)).toMatchObject({ t: "error", code: "FRAME_TOO_LARGE", message: `frame of ${size} bytes exceeds the limit of ${HANDSHAKE_FRAME_BYTES} bytes` });
+    expect(early.at(-1)).toMatchObject({ t: "error", code: "FRAME_TOO_LARGE", message: `frame of ${size} bytes exceeds the limit of ${HANDSHAKE_FRAME_BYTES} bytes (before its hello, a client's frames are small)` });
     // The same frame after the welcome is read whole (and refused as what it holds, not for its size).
     const late = await raw(cluster.gatewayPort(), [frame({ t: "hello", v: PROTOCOL_VERSION, token: "s3cret" })], (m) =>
       m.t === "welcome" ? [header, new Uint8Array(size).fill(0xc1)] : []);
     expect(late[0]).toMatchObject({ t: "welcome" });
     expect(late.at(-1)).toMatchObject({ t: "error", code: "FRAME_MALFORMED" });
+    // Past --max-frame-bytes after the welcome: the message names the options that set the size.
+    const huge = new Uint8Array(4);
+    new DataView(huge.buffer).setUint32(0, (1 << 20) + 1);
+    const over = await raw(cluster.gatewayPort(), [frame({ t: "hello", v: PROTOCOL_VERSION, token: "s3cret" })], (m) => (m.t === "welcome" ? [huge] : []));
+    expect(over.at(-1)).toMatchObject({ t: "error", code: "FRAME_TOO_LARGE", message: `frame of ${(1 << 20) + 1} bytes exceeds the limit of ${1 << 20} bytes (the gateway's --max-frame-bytes; lower the client's --batch-bytes or --batch-rows)` });
   });
 });
 
