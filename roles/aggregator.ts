@@ -220,11 +220,17 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   };
 }
 
+/** An aggregator's prefetch and chunk size: coffee up reads them from its environment for in-process aggregators too. */
+export const AGGREGATOR_TUNING_OPTIONS: readonly OptionSpec[] = [
+  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 128, min: 1, max: 10000, help: "unacked batches in flight" },
+  { name: "chunk-bytes", type: "int", env: "COFFEE_CHUNK_BYTES", default: 256 * 1024, min: 1024, max: 4 * 1024 * 1024, help: "UTF-8 bytes at which result chunks are cut (a chunk ends with the line that reaches them; at most 4 Mi, so a chunk stays under the broker's 16 MiB message limit even when that line holds a longest field)" },
+];
+
 const OPTIONS: readonly OptionSpec[] = [
   { name: "query", type: "enum", env: "COFFEE_QUERY", required: true, choices: QUERIES, help: "the query this aggregator finishes" },
-  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 128, min: 1, max: 10000, help: "unacked batches in flight" },
+  AGGREGATOR_TUNING_OPTIONS[0]!,
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "write-ahead log and snapshots go to STATE-DIR/<name>/" },
-  { name: "chunk-bytes", type: "int", env: "COFFEE_CHUNK_BYTES", default: 256 * 1024, min: 1024, max: 4 * 1024 * 1024, help: "UTF-8 bytes at which result chunks are cut (a chunk ends with the line that reaches them; at most 4 Mi, so a chunk stays under the broker's 16 MiB message limit even when that line holds a longest field)" },
+  AGGREGATOR_TUNING_OPTIONS[1]!,
   ...COMMON_OPTIONS,
 ];
 

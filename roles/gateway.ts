@@ -445,7 +445,11 @@ export function defaultGatewayConfig(overrides: Partial<GatewayConfig> = {}): Ga
  * are not read: coffee up sets those for each child itself.
  */
 export function envGatewayConfig(env: Record<string, string | undefined>, overrides: Partial<GatewayConfig> = {}): GatewayConfig {
-  return { ...gatewayConfig(parseOptions(OWN_OPTIONS, [], env)), ...overrides };
+  // A variable whose option a flag overrides is not read, so it cannot refuse the configuration.
+  const overridden = new Set(Object.keys(overrides).map((key) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
+  const read = { ...env };
+  for (const o of OWN_OPTIONS) if (o.env !== undefined && overridden.has(o.name)) delete read[o.env];
+  return { ...gatewayConfig(parseOptions(OWN_OPTIONS, [], read)), ...overrides };
 }
 
 /** `coffee --role gateway`. */

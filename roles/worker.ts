@@ -104,10 +104,15 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
   };
 }
 
+/** A worker's options besides what it runs: coffee up reads them from its environment for in-process workers too. */
+export const WORKER_TUNING_OPTIONS: readonly OptionSpec[] = [
+  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 2, min: 1, max: 10000, help: "unacked batches in flight; a batch is up to a MiB, and one waiting behind the one in work keeps the worker busy" },
+];
+
 const OPTIONS: readonly OptionSpec[] = [
   { name: "stage", type: "enum", env: "COFFEE_STAGE", choices: STAGES.map((s) => s.name), help: "run this one stage (give --stage or --chain)" },
   { name: "chain", type: "enum", env: "COFFEE_CHAIN", choices: CHAINS.map((c) => c.name), help: `run a chain of stages fused in memory (${CHAINS.map((c) => `${c.name}: ${describeChain(c)}`).join(" | ")})` },
-  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 2, min: 1, max: 10000, help: "unacked batches in flight; a batch is up to a MiB, and one waiting behind the one in work keeps the worker busy" },
+  ...WORKER_TUNING_OPTIONS,
   ...COMMON_OPTIONS,
 ];
 

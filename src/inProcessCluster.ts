@@ -3,11 +3,12 @@
  * Transport from `transportFor`. `coffee up` uses it over the in-memory transport when no broker
  * is around; tests use it to run the real roles in-process.
  */
-import { createAggregator } from "../roles/aggregator.ts";
+import { AGGREGATOR_TUNING_OPTIONS, createAggregator } from "../roles/aggregator.ts";
 import { createGateway, type GatewayConfig, type GatewayInstance } from "../roles/gateway.ts";
-import { createWorker, workUnitFrom } from "../roles/worker.ts";
+import { createWorker, WORKER_TUNING_OPTIONS, workUnitFrom } from "../roles/worker.ts";
 import { planWorkers, type DeployMode } from "./clusterPlan.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { int, parseOptions } from "./options.ts";
 import type { RoleInstance } from "./roleRuntime.ts";
 import { QUERIES } from "./schema.ts";
 import { allQueues } from "./topology.ts";
@@ -28,6 +29,32 @@ export interface InProcessCluster {
   shutdown(): Promise<void>;
 }
 
+/** What in-process workers and aggregators run with (coffee up reads it from its environment). */
+export interface InProcessTuning {
+  workerPrefetch: number;
+  aggregatorPrefetch: number;
+  chunkBytes: number;
+}
+
+/** In-process defaults: deliveries cost nothing in memory, so deeper prefetch than over a broker. */
+export const IN_PROCESS_TUNING: InProcessTuning = { workerPrefetch: 64, aggregatorPrefetch: 128, chunkBytes: 256 * 1024 };
+
+/**
+ * The tuning the roles' own variables ask for (COFFEE_PREFETCH, COFFEE_CHUNK_BYTES), checked as
+ * the roles check them (a bad value is CONFIG_INVALID naming the variable); in-process defaults
+ * for what is unset.
+ */
+export function inProcessTuningFromEnv(env: Record<string, string | undefined>): InProcessTuning {
+  const worker = parseOptions(WORKER_TUNING_OPTIONS, [], env);
+  const aggregator = parseOptions(AGGREGATOR_TUNING_OPTIONS, [], env);
+  const prefetchSet = env.COFFEE_PREFETCH !== undefined;
+  return {
+    workerPrefetch: prefetchSet ? int(worker, "prefetch") : IN_PROCESS_TUNING.workerPrefetch,
+    aggregatorPrefetch: prefetchSet ? int(aggregator, "prefetch") : IN_PROCESS_TUNING.aggregatorPrefetch,
+    chunkBytes: int(aggregator, "chunk-bytes"),
+  };
+}
+
 /** Start every non-monitor role in this process; resolves once the gateway listens. */
 export async function startInProcessCluster(
   gateway: GatewayConfig,
@@ -39,6 +66,7 @@ export async function startInProcessCluster(
   onStopped: (name: string, error: unknown) => void = () => {},
   /** Each role's logger, instead of the one `quiet` chooses (tests that wait for a log line). */
   logOf?: (name: string) => Logger,
+  tuning: InProcessTuning = IN_PROCESS_TUNING,
 ): Promise<InProcessCluster> {
   const roles: InProcessRole[] = [];
   const ended: Promise<void>[] = [];
@@ -55,9 +83,9 @@ export async function startInProcessCluster(
     }));
   };
   for (const w of planWorkers(replicas, deploy)) {
-    await add(w.name, "worker", (t, log) => createWorker({ unit: workUnitFrom(w.stage, w.chain), prefetch: 64 }, t, log));
+    await add(w.name, "worker", (t, log) => createWorker({ unit: workUnitFrom(w.stage, w.chain), prefetch: tuning.workerPrefetch }, t, log));
   }
-  for (const q of QUERIES) await add(`agg-${q}`, "aggregator", (t, log) => createAggregator({ query: q, prefetch: 128, chunkBytes: 256 * 1024, stateDir: null }, t, log));
+  for (const q of QUERIES) await add(`agg-${q}`, "aggregator", (t, log) => createAggregator({ query: q, prefetch: tuning.aggregatorPrefetch, chunkBytes: tuning.chunkBytes, stateDir: null }, t, log));
   let gw: GatewayInstance | null = null;
   await add("gateway", "gateway", async (t, log) => (gw = await createGateway(gateway, t, log)));
   await (gw as GatewayInstance | null)!.listening;

@@ -206,18 +206,30 @@ describe("command line", () => {
     const dir = tempDir("cli-refusal");
     const ns = uniqueNamespace("refusal");
     try {
-      // A variable only the aggregators read, out of range: they exit CONFIG_INVALID.
-      const bad = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "a"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_CHUNK_BYTES: "100" });
+      // A variable only the monitors read, out of range: they exit CONFIG_INVALID.
+      const bad = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "a"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_CHECK_MISSES: "0" });
       expect(bad.code).toBe(2);
-      expect(bad.stderr).toMatch(/\ncoffee: CONFIG_INVALID: agg-q\d cannot start: COFFEE_CHUNK_BYTES must be >= 1024, got 100 \(its log: .*\.log\)\n$/);
-      // One of the gateway's own is refused by coffee up itself, before any child starts.
-      const early = await runCoffee(["up", "--transport", "amqp", "--state-dir", join(dir, "c"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], { COFFEE_MAX_HANDSHAKES: "0" });
-      expect(early.code).toBe(2);
-      expect(early.stderr).toBe("coffee: CONFIG_INVALID: COFFEE_MAX_HANDSHAKES must be >= 1, got 0\n");
+      expect(bad.stderr).toMatch(/\ncoffee: CONFIG_INVALID: monitor-1 cannot start: COFFEE_CHECK_MISSES must be >= 1, got 0 \(its log: .*\.log\)\n$/);
+      // The gateway's, the workers' and the aggregators' own are refused by coffee up itself,
+      // before any child starts, and so is a variable that would make every worker refuse.
+      for (const [env, said] of [
+        [{ COFFEE_MAX_HANDSHAKES: "0" }, "COFFEE_MAX_HANDSHAKES must be >= 1, got 0"],
+        [{ COFFEE_CHUNK_BYTES: "100" }, "COFFEE_CHUNK_BYTES must be >= 1024, got 100"],
+        [{ COFFEE_STAGE: "filter-year" }, "COFFEE_STAGE is set: coffee up chooses what each worker runs (--replicas, --deploy); unset it"],
+      ] as const) {
+        for (const transport of ["amqp", "memory"]) {
+          const early = await runCoffee(["up", "--transport", transport, "--state-dir", join(dir, "c"), "--port", String(freeTcpPort()), "--namespace", ns, "--monitors", "1", "--delete-on-exit"], env);
+          expect(early.code).toBe(2);
+          expect(early.stderr).toBe(`coffee: CONFIG_INVALID: ${said}\n`);
+        }
+      }
       // Every role's options (a health port, say) in coffee up's environment are set for each
       // child by coffee up itself: not refused, though no role would take that value.
-      const ports = await startCluster({ tag: "envports", extraArgs: ["--transport", "memory", "--monitors", "1"], env: { HEALTH_PORT: "abc" } });
+      // Nor is one of coffee up's own options' variables that its flag overrides; and the
+      // in-process roles take the workers' variables as worker processes do.
+      const ports = await startCluster({ tag: "envports", extraArgs: ["--transport", "memory", "--monitors", "1", "--max-sessions", "3"], env: { HEALTH_PORT: "abc", COFFEE_MAX_SESSIONS: "abc", COFFEE_PREFETCH: "3" } });
       expect(ports.banner).toContain("coffee cluster ready");
+      expect(await ports.logged(/consuming \S+ \(prefetch 3\)/)).toContain("prefetch 3");
       await ports.stop();
       // The namespace's queues exist as classic ones: quorum children cannot declare them (README's QUEUE_MISMATCH row).
       const classic = await AmqpTransport.open({

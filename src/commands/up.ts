@@ -23,7 +23,7 @@ import { brokerAddress, brokerClosedAtOpen, brokerEnv, brokerOptions, brokerRefu
 import { redactIn, redactUrl } from "../redact.ts";
 import { envGatewayConfig } from "../../roles/gateway.ts";
 import { isWildcardHost, OPEN_GATEWAY_WARNING } from "../openGateway.ts";
-import { startInProcessCluster } from "../inProcessCluster.ts";
+import { inProcessTuningFromEnv, startInProcessCluster } from "../inProcessCluster.ts";
 import { deleteNamespace, namespaceConsumers, type ConsumedQueue } from "../namespaceAdmin.ts";
 import { acquireNamespaceLock, lockQueueName, type NamespaceLock, type NamespaceLockEvent } from "../namespaceLock.ts";
 import { PARENT_PID_ENV } from "../parentWatch.ts";
@@ -77,6 +77,11 @@ export const upCommand: Command = {
     const wildcard = isWildcardHost(host);
     // As the gateway will read them (its child inherits this environment): a bad value fails now.
     const gatewayEnv = envGatewayConfig(process.env, { host, port, maxSessions: int(values, "max-sessions") });
+    // The workers' and aggregators' own variables, checked as they will be, and applied to roles
+    // run in this process too. What each child runs is coffee up's to say.
+    const tuning = inProcessTuningFromEnv(process.env);
+    const chosen = ["COFFEE_STAGE", "COFFEE_CHAIN"].filter((name) => process.env[name] !== undefined);
+    if (chosen.length > 0) throw new ConfigError(`${chosen.join(", ")} ${chosen.length > 1 ? "are" : "is"} set: coffee up chooses what each worker runs (--replicas, --deploy); unset ${chosen.length > 1 ? "them" : "it"}`);
     /** The gateway's address as a client on this machine dials it (IPv6 in brackets, before the port). */
     const gatewayAddress = joinHostPort(wildcard ? "127.0.0.1" : host, port);
     const replicas = parseReplicas(str(values, "replicas"));
@@ -343,6 +348,8 @@ export const upCommand: Command = {
           false,
           deploy,
           onRoleStopped,
+          undefined,
+          tuning,
         );
         for (const r of cluster.roles) local.push({ name: r.name, instance: r.instance, health: null });
         for (const [i, r] of cluster.roles.entries()) {
