@@ -23,7 +23,7 @@ import { HealthSweep } from "../src/healthSweep.ts";
 import { LocalRevivalBackend } from "../src/localRevival.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "../src/metrics.ts";
-import { int, str, type OptionSpec, type OptionValues } from "../src/options.ts";
+import { int, sourceOf, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/revival.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
@@ -110,7 +110,12 @@ export function monitorConfig(values: OptionValues): MonitorConfig {
   }
   const heartbeatMs = int(values, "heartbeat-ms");
   const leaderTimeoutMs = int(values, "leader-timeout-ms");
-  if (leaderTimeoutMs < 2 * heartbeatMs) throw new ConfigError(`--leader-timeout-ms (${leaderTimeoutMs}) must be at least twice --heartbeat-ms (${heartbeatMs}), or a leader between two heartbeats is taken for dead`);
+  if (leaderTimeoutMs < 2 * heartbeatMs) {
+    throw new ConfigError(`${sourceOf(values, "leader-timeout-ms")} (${leaderTimeoutMs}) must be at least twice ${sourceOf(values, "heartbeat-ms")} (${heartbeatMs}), the monitors' election heartbeat, or a leader between two heartbeats is taken for dead (the gateway's heartbeat to clients is COFFEE_CLIENT_HEARTBEAT_MS)`);
+  }
+  const reviveInitialMs = int(values, "revive-initial-ms");
+  const reviveMaxMs = int(values, "revive-max-ms");
+  if (reviveMaxMs < reviveInitialMs) throw new ConfigError(`${sourceOf(values, "revive-max-ms")} (${reviveMaxMs}) must be at least ${sourceOf(values, "revive-initial-ms")} (${reviveInitialMs}): it caps the doubling wait that starts there`);
   const controlUrl = values["control-url"] as string | undefined;
   const composeProject = values["compose-project"] as string | undefined;
   return {
@@ -122,7 +127,7 @@ export function monitorConfig(values: OptionValues): MonitorConfig {
     revival: {
       mode: str(values, "revive") as RevivalConfig["mode"], dockerSocket: str(values, "docker-socket"),
       ...(controlUrl ? { controlUrl } : {}), ...(composeProject ? { composeProject } : {}),
-      initialMs: int(values, "revive-initial-ms"), maxMs: int(values, "revive-max-ms"), maxAttempts: int(values, "revive-max-attempts"),
+      initialMs: reviveInitialMs, maxMs: reviveMaxMs, maxAttempts: int(values, "revive-max-attempts"),
     },
     dashboard: { port: int(values, "dashboard-port"), host: str(values, "dashboard-host"), allowedHosts: str(values, "dashboard-allowed-hosts").split(",").map((h) => h.trim()).filter(Boolean) },
   };

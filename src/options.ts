@@ -59,6 +59,9 @@ export function parseOptions(specs: readonly OptionSpec[], argv: readonly string
     }
   }
   const out: OptionValues = {};
+  const sources = new Map<string, string>();
+  // Not enumerable: values are spread and compared whole in many places.
+  Object.defineProperty(out, SOURCES, { value: sources, enumerable: false });
   for (const spec of specs) {
     if (spec.secret) {
       const value = readSecret(spec, given.get(fileFlag(spec)), env);
@@ -68,6 +71,7 @@ export function parseOptions(specs: readonly OptionSpec[], argv: readonly string
     }
     const raw = given.get(spec.name) ?? (spec.env ? env[spec.env] : undefined);
     const source = given.has(spec.name) ? `--${spec.name}` : `${spec.env}`;
+    if (raw !== undefined && raw !== "") sources.set(spec.name, source);
     // An empty variable means unset (compose files leave some blank); an empty flag is a mistake
     // (a variable that expanded to nothing) unless empty is the default anyway.
     if (raw === "" && given.has(spec.name) && spec.default !== "") {
@@ -152,6 +156,18 @@ export function renderOptionRows(specs: readonly OptionSpec[]): string[] {
 /** The `--help` text: usage line, description, then every option with its env and default. */
 export function renderHelp(usage: string, description: string, specs: readonly OptionSpec[]): string {
   return `Usage: ${usage}\n\n${description}\n\nOptions:\n${renderOptionRows(specs).join("\n")}\n  --help                             show this help\n`;
+}
+
+/** Where parseOptions found each value that was given (`--name` or the variable), for messages. */
+const SOURCES = Symbol("option sources");
+
+/**
+ * How a message should name option `name`: the variable it was read from when it came from the
+ * environment (a user who set COFFEE_X looks for COFFEE_X), else its flag.
+ */
+export function sourceOf(values: OptionValues, name: string): string {
+  const sources = (values as { [SOURCES]?: Map<string, string> })[SOURCES];
+  return sources?.get(name) ?? `--${name}`;
 }
 
 /** Typed accessors, so roles read options without casts. */

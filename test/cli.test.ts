@@ -112,6 +112,12 @@ describe("command line", () => {
       expect(r.stderr).toContain("CONFIG_INVALID");
       expect(r.stderr).toContain(message);
     }
+    // A rule between two options names each as it was given: the variable, when one was set.
+    const fromEnv = await runCoffee(["--role", "monitor", "--revive-max-ms", "10"], { COFFEE_HEARTBEAT_MS: "10000", COFFEE_REVIVE_INITIAL_MS: "10000" });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain("--leader-timeout-ms (1000) must be at least twice COFFEE_HEARTBEAT_MS (10000), the monitors' election heartbeat");
+    const backoff = await runCoffee(["--role", "monitor", "--revive-max-ms", "10"], { COFFEE_REVIVE_INITIAL_MS: "10000" });
+    expect(backoff.stderr).toContain("CONFIG_INVALID: --revive-max-ms (10) must be at least COFFEE_REVIVE_INITIAL_MS (10000)");
   });
 
   test("coffee up --dashboard-port on a taken port is CONFIG_INVALID before anything starts", async () => {
