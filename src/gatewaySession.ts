@@ -81,15 +81,15 @@ export interface Session {
    * when that count has not moved, to tell a pipeline that lost the session from a slow one.
    */
   progress: { mark: number; sinceMs: number };
-  /** When this gateway took the session on (Date.now(): started, or recovered from its log). */
+  /** When this gateway took the session on (performance.now(): started, or recovered from its log; a step of the wall clock must not age it). */
   openedAtMs: number;
-  /** When it last moved: a batch or an end of stream confirmed, a result chunk stored or written to its client (Date.now()). */
+  /** When it last moved: a batch or an end of stream confirmed, a result chunk stored or written to its client (performance.now()). */
   movedAtMs: number;
 }
 
 /** A session with nothing received yet and no client attached. */
 export function newSession(id: string, results: ResultPump): Session {
-  const now = Date.now();
+  const now = performance.now();
   return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, welcomed: false, ttlTimer: null, progress: { mark: -1, sinceMs: 0 }, openedAtMs: now, movedAtMs: now };
 }
 

@@ -54,7 +54,7 @@ export interface SessionFacts {
 }
 
 /** A session's progress, in the shape of the gateway's health reply, its ages as at `nowMs`. */
-export function describeSession(f: SessionFacts, nowMs = Date.now()): SessionProgress {
+export function describeSession(f: SessionFacts, nowMs = performance.now()): SessionProgress {
   const results = {} as Record<QueryName, QueryProgress>;
   for (const q of QUERIES) {
     const mine = f.chunks.filter((c) => c.query === q);

@@ -91,7 +91,7 @@ export async function startHealthServer(opts: { port: number; host?: string; sta
   }
   socket.unref();
   function report(err: unknown): void {
-    const now = Date.now();
+    const now = performance.now();
     if (now - lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
     lastErrorLog = now;
     try {

@@ -95,7 +95,7 @@ export class ResultRelay {
       write(c, csv) {
         send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv });
         s.delivered.set(c.query, (s.delivered.get(c.query) ?? 0) + 1);
-        s.movedAtMs = Date.now();
+        s.movedAtMs = performance.now();
       },
     };
     this.sinks.set(conn, sink);
@@ -147,7 +147,7 @@ export class ResultRelay {
       return void group.after(() => d.ack());
     }
     const added = store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
-    s.movedAtMs = Date.now();
+    s.movedAtMs = performance.now();
     group.after(() => d.ack());
     if (s.conn && added) s.results.offer(this.sinkOf(s, s.conn), added, msg.csv);
     this.deps.maybeFinish(s);

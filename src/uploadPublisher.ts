@@ -184,7 +184,7 @@ export class UploadPublisher {
       const first = s.unacked.delete(batchKey) || s.uncounted.delete(batchKey);
       if (first) {
         s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
-        s.movedAtMs = Date.now();
+        s.movedAtMs = performance.now();
         metrics.batches.inc(GATEWAY_STAGE);
         metrics.rowsOut.inc(GATEWAY_STAGE, rows - rejectedLines.length);
       }
@@ -210,7 +210,7 @@ export class UploadPublisher {
     }
     this.publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), () => {
       s.eosConfirmed.add(msg.entity);
-      s.movedAtMs = Date.now();
+      s.movedAtMs = performance.now();
       this.deps.send(s.conn, { t: "eos-ack", entity: msg.entity });
     });
   }
