@@ -15,6 +15,7 @@ import { startMonitorDashboard, type MonitorDashboardConfig } from "../src/dashb
 import type { Command } from "../src/command.ts";
 import { DockerRevivalBackend } from "../src/dockerRevival.ts";
 import { BullyElection, tickIntervalMs, toElectionMessage, type ElectionAction } from "../src/election.ts";
+import { openElectionMessage, sealElectionMessage } from "../src/electionSeal.ts";
 import { parsePeers, startElectionTransport, type PeerAddresses } from "../src/electionTransport.ts";
 import { ConfigError, errorMessage } from "../src/errors.ts";
 import { HEALTH_HOST_OPTION, startHealthServer, type HealthServer } from "../src/health.ts";
@@ -23,7 +24,7 @@ import { HealthSweep } from "../src/healthSweep.ts";
 import { LocalRevivalBackend } from "../src/localRevival.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "../src/metrics.ts";
-import { int, sourceOf, str, type OptionSpec, type OptionValues } from "../src/options.ts";
+import { int, optStr, sourceOf, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/revival.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
@@ -33,7 +34,8 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "id", type: "int", env: "COFFEE_MONITOR_ID", default: 1, min: 1, max: 1_000_000, help: "this monitor's election id (the highest live id leads)" },
   { name: "peers", type: "string", env: "COFFEE_MONITOR_PEERS", default: "", help: "every monitor's election address: 1=host:port,2=host:port,... (empty: this one alone)" },
   { name: "election-port", type: "int", env: "COFFEE_ELECTION_PORT", default: 0, min: 0, max: 65535, help: "TCP port for election messages", defaultText: "this id's port in --peers" },
-  { name: "election-host", type: "string", env: "COFFEE_ELECTION_HOST", default: "0.0.0.0", help: "address the election port listens on (coffee up uses 127.0.0.1; messages carry no credentials, so keep it off untrusted networks)" },
+  { name: "election-host", type: "string", env: "COFFEE_ELECTION_HOST", default: "0.0.0.0", help: "address the election port listens on (coffee up uses 127.0.0.1; without an election key messages carry no credentials, so keep it off untrusted networks)" },
+  { name: "election-key", type: "string", env: "COFFEE_ELECTION_KEY", secret: true, help: "key every monitor signs its election messages with, the same on all (file: first line); messages not signed with it are ignored", defaultText: "the key in coffee up's control.json next to the cluster file, else none (unsigned)" },
   { name: "cluster-file", type: "string", env: "COFFEE_CLUSTER_FILE", default: "./state/cluster.json", help: "processes to watch (written by coffee up)" },
   { name: "health-port", type: "int", env: "HEALTH_PORT", default: 0, min: 0, max: 65535, help: "UDP port answering PING (0 = any free port)" },
   HEALTH_HOST_OPTION,
@@ -47,6 +49,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: "hung-after-ms", type: "int", env: "COFFEE_HUNG_AFTER_MS", default: 30_000, min: 1000, max: 3_600_000, help: "a process that is running but has answered no health check for this long (hung, or stopped) is killed and started again (twice this long for one not heard since it started: it may be replaying its log)" },
   { name: "revive", type: "enum", env: "COFFEE_REVIVE", default: "local", choices: ["local", "docker", "none"], help: "how dead processes are started again" },
   { name: "control-url", type: "string", env: "COFFEE_CONTROL_URL", help: "coffee up's control API", defaultText: "read control.json next to the cluster file" },
+  { name: "control-key", type: "string", env: "COFFEE_CONTROL_KEY", secret: true, help: "the key coffee up's control API asks for (file: first line)", defaultText: "the key in control.json next to the cluster file" },
   { name: "docker-socket", type: "string", env: "DOCKER_SOCKET", default: "/var/run/docker.sock", help: "Docker Engine API socket (--revive docker)" },
   { name: "compose-project", type: "string", env: "COMPOSE_PROJECT_NAME", help: "compose project whose containers are revived (--revive docker)" },
   { name: "revive-initial-ms", type: "int", env: "COFFEE_REVIVE_INITIAL_MS", default: 250, min: 0, max: 600_000, help: "wait after a revival attempt before the next one (doubles)" },
@@ -64,6 +67,8 @@ export interface RevivalConfig {
   mode: "local" | "docker" | "none";
   /** coffee up's control API; unset: read from control.json next to the cluster file. */
   controlUrl?: string;
+  /** The key it asks for; unset: read from control.json next to the cluster file. */
+  controlKey?: string;
   dockerSocket: string;
   composeProject?: string;
   initialMs: number;
@@ -81,6 +86,8 @@ export interface MonitorConfig {
   peers: PeerAddresses;
   electionPort: number;
   electionHost: string;
+  /** The key election messages are signed with (src/electionSeal.ts); null: coffee up's, else none. */
+  electionKey: string | null;
   clusterFile: string;
   healthPort: number;
   healthHost: string;
@@ -117,16 +124,18 @@ export function monitorConfig(values: OptionValues): MonitorConfig {
   const reviveMaxMs = int(values, "revive-max-ms");
   if (reviveMaxMs < reviveInitialMs) throw new ConfigError(`${sourceOf(values, "revive-max-ms")} (${reviveMaxMs}) must be at least ${sourceOf(values, "revive-initial-ms")} (${reviveInitialMs}): it caps the doubling wait that starts there`);
   const controlUrl = values["control-url"] as string | undefined;
+  const controlKey = optStr(values, "control-key");
   const composeProject = values["compose-project"] as string | undefined;
   return {
     name: str(values, "name"), namespace: str(values, "namespace"), id, peers, electionPort: ownPeer?.port ?? electionPort, electionHost: str(values, "election-host"),
+    electionKey: optStr(values, "election-key") ?? null,
     clusterFile: str(values, "cluster-file"), healthPort: int(values, "health-port"), healthHost: str(values, "health-host"),
     metricsPort: int(values, "metrics-port"), metricsHost: str(values, "metrics-host"),
     intervalMs: int(values, "interval-ms"), timeoutMs: int(values, "timeout-ms"), missesToDown: int(values, "misses"),
     heartbeatMs, leaderTimeoutMs, hungAfterMs: int(values, "hung-after-ms"),
     revival: {
       mode: str(values, "revive") as RevivalConfig["mode"], dockerSocket: str(values, "docker-socket"),
-      ...(controlUrl ? { controlUrl } : {}), ...(composeProject ? { composeProject } : {}),
+      ...(controlUrl ? { controlUrl } : {}), ...(controlKey ? { controlKey } : {}), ...(composeProject ? { composeProject } : {}),
       initialMs: reviveInitialMs, maxMs: reviveMaxMs, maxAttempts: int(values, "revive-max-attempts"),
     },
     dashboard: { port: int(values, "dashboard-port"), host: str(values, "dashboard-host"), allowedHosts: str(values, "dashboard-allowed-hosts").split(",").map((h) => h.trim()).filter(Boolean) },
@@ -143,7 +152,25 @@ function givenUpStatus(backend: MonitorBackend | null, nowMs: number): { process
   return (backend?.guard.policy.spent(nowMs) ?? []).map((n) => ({ process: n.name, attempts: n.attempts, sinceS: Math.round((nowMs - n.lastAttemptAt) / 1000) }));
 }
 
-function backendFor(cfg: MonitorConfig, log: Logger): MonitorBackend | null {
+/** Addresses only this machine reaches: an election port there needs no key to keep strangers out. */
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/** coffee up's control.json beside the cluster file: its control API's address and key (both absent when there is none). */
+interface ControlFile {
+  url?: string;
+  key?: string;
+}
+
+function readControlFile(clusterFile: string): ControlFile | null {
+  try {
+    const read = JSON.parse(readFileSync(join(dirname(clusterFile), "control.json"), "utf8")) as { url?: unknown; key?: unknown };
+    return { ...(typeof read.url === "string" ? { url: read.url } : {}), ...(typeof read.key === "string" ? { key: read.key } : {}) };
+  } catch {
+    return null;
+  }
+}
+
+function backendFor(cfg: MonitorConfig, log: Logger, control: ControlFile | null): MonitorBackend | null {
   /** Processes found running but silent: asked about again every second, which need not be logged each time. */
   const foundRunning = new Set<string>();
   const onEvent = (e: RevivalEvent): void => {
@@ -161,17 +188,12 @@ function backendFor(cfg: MonitorConfig, log: Logger): MonitorBackend | null {
   const policy = new RevivalPolicy({ initialMs: r.initialMs, maxMs: r.maxMs, maxAttempts: r.maxAttempts, resetAfterMs: 60_000 });
   if (r.mode === "none") return null;
   if (r.mode === "docker") return new DockerRevivalBackend({ socketPath: r.dockerSocket, project: r.composeProject, policy, onEvent, log: (m) => log.info(m) });
-  // control.json names the API and its key; a --control-url given still takes the key from it.
-  const controlFile = join(dirname(cfg.clusterFile), "control.json");
-  let control: { url?: unknown; key?: unknown } = {};
-  try {
-    control = JSON.parse(readFileSync(controlFile, "utf8")) as typeof control;
-  } catch {
-    if (!r.controlUrl) throw new ConfigError(`--revive local needs --control-url or ${controlFile} (written by coffee up)`);
-  }
-  const controlUrl = r.controlUrl ?? (typeof control.url === "string" ? control.url : null);
-  if (!controlUrl) throw new ConfigError(`${controlFile} names no url: --revive local needs --control-url or coffee up's control.json`);
-  return new LocalRevivalBackend({ controlUrl, policy, onEvent, requester: cfg.name, ...(typeof control.key === "string" ? { key: control.key } : {}) });
+  // control.json names the API and its key; --control-url and --control-key (both, for an API
+  // with a key) stand in for it.
+  const controlUrl = r.controlUrl ?? control?.url;
+  if (!controlUrl) throw new ConfigError(`--revive local needs --control-url or ${join(dirname(cfg.clusterFile), "control.json")} (written by coffee up)`);
+  const key = r.controlKey ?? control?.key;
+  return new LocalRevivalBackend({ controlUrl, policy, onEvent, requester: cfg.name, ...(key !== undefined ? { key } : {}) });
 }
 
 /** Where a monitor is in its life: serving from create() on, then stopping once shutdown() is called. */
@@ -193,7 +215,13 @@ export interface Monitor {
 export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = new CoffeeMetrics({ role: "monitor", name: cfg.name })): Promise<Monitor> {
   const { name, id, peers, heartbeatMs, leaderTimeoutMs, timeoutMs } = cfg;
   const ids = peers.size > 0 ? [...peers.keys()] : [id];
-  const backend = backendFor(cfg, log);
+  const control = readControlFile(cfg.clusterFile);
+  const backend = backendFor(cfg, log, control);
+  // coffee up's monitors share the key of its control.json; others are given one, or go unsigned.
+  const electionKey = cfg.electionKey ?? control?.key ?? null;
+  if (electionKey === null && ids.length > 1 && !LOOPBACK_HOSTS.has(cfg.electionHost)) {
+    log.warn(`election messages are not signed (no --election-key, env COFFEE_ELECTION_KEY): anyone who reaches ${cfg.electionHost}:${cfg.electionPort} can move the monitors' term or pose as their leader`);
+  }
   const revivals = { attempts: 0 };
   const sweep = new HealthSweep({
     ping: async (e) => (await pingEntry(e, timeoutMs)) !== null,
@@ -220,13 +248,21 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
     id, peers: ids, heartbeatMs, leaderTimeoutMs, initialTerm,
     answerTimeoutMs: Math.max(100, heartbeatMs * 2), coordinatorTimeoutMs: leaderTimeoutMs,
   }, performance.now());
+  // Said once a minute at most: a monitor given another key (or none) is otherwise ignored in silence.
+  const unsigned = { dropped: 0, toldAtMs: -Infinity };
   const transport = startElectionTransport(cfg.electionPort, cfg.electionHost, peers, (m) => {
-    const message = toElectionMessage(m);
-    if (message) perform(election.receive(message, performance.now()));
+    const message = openElectionMessage(electionKey, m);
+    if (message) return perform(election.receive(message, performance.now()));
+    if (toElectionMessage(m) === null) return;
+    unsigned.dropped++;
+    const now = performance.now();
+    if (now - unsigned.toldAtMs < 60_000) return;
+    unsigned.toldAtMs = now;
+    log.warn(`ignored an election message not signed with this monitor's election key (${unsigned.dropped} so far): a monitor given another key or none, or a forgery`);
   }, (err) => log.error(`handling an election message failed: ${errorMessage(err)}`));
   function perform(actions: ElectionAction[]): void {
     for (const a of actions) {
-      if (a.type === "send") transport.send(a.to, a.message);
+      if (a.type === "send") transport.send(a.to, sealElectionMessage(electionKey, a.message));
       else if (a.type === "leader") {
         backend?.guard.observeTerm(a.term);
         // Fence any older leader at the backend at once, not only at our first revival.

@@ -32,10 +32,10 @@
  * number), and a node's own claims strictly increase. A `coordinator`/`heartbeat` whose term is
  * not owned by its sender is ignored. All monitors must be configured with the same `peers`.
  *
- * A message whose term is more than MAX_TERM_STEP above the receiver's is ignored: elections
- * climb a few terms each, so only a forged or broken message jumps that far, and adopting it
- * would push every monitor to where `nextOwnedTerm` passes 2^53 (two leaders of one term) and
- * coffee up's control API, which refuses the same jump, fences every revival for good.
+ * A message whose term is above MAX_TERM is ignored: no run of elections gets there, and past
+ * 2^53 `nextOwnedTerm` would compute one term for two owners. Forged messages are kept out by
+ * signing them (src/electionSeal.ts), not here: a node must adopt any real term it hears, a
+ * restarted one that remembers none included.
  */
 import { ConfigError } from "./errors.ts";
 
@@ -60,8 +60,11 @@ export interface ElectionOptions {
   initialTerm?: number;
 }
 
-/** The largest rise in term one message may bring (election and control API alike): a million elections. */
+/** The largest rise in term coffee up's control API takes from one request: a million elections. */
 export const MAX_TERM_STEP = 1_000_000;
+
+/** The highest term a message may carry: far below 2^53, where term arithmetic stays exact. */
+export const MAX_TERM = 2 ** 50;
 
 /** What monitors send each other; every message carries the sender's current term. */
 export type ElectionMessage =
@@ -194,11 +197,11 @@ export class BullyElection {
     return actions;
   }
 
-  /** Handle one message from a peer. Messages from unknown ids, from itself or with a malformed or far-fetched term are ignored. */
+  /** Handle one message from a peer. Messages from unknown ids, from itself or with a malformed or out-of-range term are ignored. */
   receive(msg: ElectionMessage, now: number): ElectionAction[] {
     const actions: ElectionAction[] = [];
     if (msg.from === this.opts.id || !this.sortedPeers.includes(msg.from) || !Number.isSafeInteger(msg.term) || msg.term < 0) return actions;
-    if (msg.term > this.currentTerm + MAX_TERM_STEP) return actions;
+    if (msg.term > MAX_TERM) return actions;
     this.expirePausedLeadership(now, actions);
     if (msg.term > this.currentTerm) this.adoptTerm(msg.term, now, actions);
     switch (msg.type) {

@@ -42,7 +42,7 @@ async function lonelyConfig(): Promise<MonitorConfig> {
   const clusterFile = join(dir, "cluster.json");
   writeFileSync(clusterFile, "[]");
   return {
-    name: "monitor-1", namespace: "coffee", id: 1, peers: new Map(), electionPort: freeTcpPort(), electionHost: "127.0.0.1", clusterFile,
+    name: "monitor-1", namespace: "coffee", id: 1, peers: new Map(), electionPort: freeTcpPort(), electionHost: "127.0.0.1", electionKey: null, clusterFile,
     healthPort: await freeUdpPort(), healthHost: "127.0.0.1", metricsPort: 0, metricsHost: "127.0.0.1",
     intervalMs: 60_000, timeoutMs: 100, missesToDown: 3, heartbeatMs: 50, leaderTimeoutMs: 200, hungAfterMs: 30_000,
     revival: { mode: "none", dockerSocket: "/nonexistent", initialMs: 250, maxMs: 8000, maxAttempts: 10 },

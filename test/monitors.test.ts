@@ -106,6 +106,17 @@ describe("monitors", () => {
     await settled(cluster);
   });
 
+  test("an election message not signed with the cluster's key is ignored, and said so: a forged term moves nothing", async () => {
+    const before = await settled(cluster);
+    const port = Number(/election on tcp\/(\d+)/.exec(monitorLog(cluster, "monitor-3"))![1]);
+    // One line would once have made every monitor adopt the term (the control API then refused their revivals).
+    const forged = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    forged.write(`${JSON.stringify({ type: "election", from: 1, term: before.term + 1_000_000 })}\n`);
+    forged.end();
+    await until("the forged message reported", () => (/ignored an election message not signed with this monitor's election key/.test(monitorLog(cluster, "monitor-3")) ? true : null));
+    expect(await agreedLeader(cluster)).toEqual(before);
+  });
+
   test("coffee status shows every process healthy and the leader", async () => {
     await settled(cluster);
     await until("every process up", async () => (await Promise.all(entries(cluster).map((e) => pingHealth("127.0.0.1", e.healthPort, 300)))).every(Boolean) || null);

@@ -1,0 +1,32 @@
+/**
+ * Election messages signed with a key the monitors share (HMAC-SHA256 over type, sender and
+ * term), so that a peer without the key can neither forge a term nor lead: without it, one
+ * forged message could push every monitor's term where coffee up's control API refuses it and
+ * stop all revivals, and a stream of forged heartbeats could keep a leader that does not exist.
+ * coffee up's monitors share the key in its control.json; others are given COFFEE_ELECTION_KEY.
+ * Without a key, messages go unsigned and are taken unchecked (keep the port off untrusted
+ * networks). A replayed message carries a term that was real once: terms only go forward, so
+ * an old one changes nothing.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { toElectionMessage, type ElectionMessage } from "./election.ts";
+
+function macOf(key: string, m: ElectionMessage): string {
+  return createHmac("sha256", key).update(`${m.type}\n${m.from}\n${m.term}`).digest("base64url");
+}
+
+/** `message` as sent: with its `mac` when there is a key. */
+export function sealElectionMessage(key: string | null, message: ElectionMessage): ElectionMessage & { mac?: string } {
+  return key === null ? message : { ...message, mac: macOf(key, message) };
+}
+
+/** A received wire value as an ElectionMessage, or null: not one, or (with a key) not signed with it. */
+export function openElectionMessage(key: string | null, value: unknown): ElectionMessage | null {
+  const message = toElectionMessage(value);
+  if (message === null || key === null) return message;
+  const mac = (value as { mac?: unknown }).mac;
+  if (typeof mac !== "string") return null;
+  const want = Buffer.from(macOf(key, message));
+  const got = Buffer.from(mac);
+  return got.length === want.length && timingSafeEqual(got, want) ? message : null;
+}
