@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ABANDONED_MIN_AGE_MS, removeAbandonedResults } from "./abandonedResults.ts";
@@ -66,4 +66,24 @@ test("complete results, other files and other folders are never removed", () => 
 test("an --out folder that does not exist yet has nothing to remove", () => {
   out = mkdtempSync(join(tmpdir(), "coffee-abandoned-"));
   expect(removeAbandonedResults(join(out, "missing"), later())).toEqual([]);
+});
+
+test("a folder whose files still change is kept, unlocked or not, and a link to a folder is never followed", () => {
+  out = mkdtempSync(join(tmpdir(), "coffee-abandoned-"));
+  // A writer without the lock (a client before it): the folder's own time is old, its file's new.
+  mkdirSync(join(out, "session_old-client"));
+  writeFileSync(join(out, "session_old-client", "query1.csv.part"), "x\n");
+  const old = (Date.now() - 2 * ABANDONED_MIN_AGE_MS) / 1000;
+  utimesSync(join(out, "session_old-client"), old, old);
+  expect(removeAbandonedResults(out, Date.now())).toEqual([]);
+  // A link named like a session folder, to a folder outside --out holding .part files.
+  const elsewhere = mkdtempSync(join(tmpdir(), "coffee-elsewhere-"));
+  try {
+    writeFileSync(join(elsewhere, "query1.csv.part"), "x\n");
+    symlinkSync(elsewhere, join(out, "session_link"));
+    expect(removeAbandonedResults(out, later())).toEqual([join(out, "session_old-client")]);
+    expect(readdirSync(elsewhere)).toEqual(["query1.csv.part"]);
+  } finally {
+    rmSync(elsewhere, { recursive: true, force: true });
+  }
 });

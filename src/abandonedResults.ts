@@ -3,10 +3,12 @@
  * ended: session_<id>/ holding only `queryN.csv.part` files nobody will finish, since a client
  * never resumes another run's session. A client removes them when it starts, so they do not pile
  * up beside real results. A folder counts as left behind only when its lock (taken by its writer
- * for as long as it writes, src/resultFiles.ts) can be taken, and it has not changed for
- * `minAgeMs` (its writer locks it just after making it).
+ * for as long as it writes, src/resultFiles.ts) can be taken, and neither it nor a file in it has
+ * changed for `minAgeMs`: its writer locks it just after making it, and a writer that could not
+ * lock it (a client of a build before the lock, a file system without locks) is still writing.
+ * A symbolic link is never followed: what it points at is not this --out's to clean.
  */
-import { closeSync, openSync, readdirSync, rmdirSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { tryLockExclusive } from "./fileLock.ts";
 import { QUERIES, queryFileName } from "./schema.ts";
@@ -37,12 +39,18 @@ export function removeAbandonedResults(outDir: string, nowMs = Date.now(), minAg
   return removed;
 }
 
+/** True when `path` is a real file or folder (not a link) unchanged for `minAgeMs`. */
+function stillFor(path: string, kind: "file" | "dir", nowMs: number, minAgeMs: number): boolean {
+  const stat = lstatSync(path);
+  return (kind === "dir" ? stat.isDirectory() : stat.isFile()) && nowMs - stat.mtimeMs >= minAgeMs;
+}
+
 function removeIfAbandoned(dir: string, nowMs: number, minAgeMs: number): boolean {
   let fd: number;
   try {
-    const stat = statSync(dir);
-    if (!stat.isDirectory() || nowMs - stat.mtimeMs < minAgeMs) return false;
-    if (!readdirSync(dir).every((entry) => PART_FILES.has(entry))) return false;
+    if (!stillFor(dir, "dir", nowMs, minAgeMs)) return false;
+    const entries = readdirSync(dir);
+    if (!entries.every((entry) => PART_FILES.has(entry) && stillFor(join(dir, entry), "file", nowMs, minAgeMs))) return false;
     fd = openSync(dir, "r");
   } catch {
     return false;

@@ -12,9 +12,10 @@ import { CoffeeError, errorMessage } from "./errors.ts";
 export function writeJsonAtomic(path: string, value: unknown, mode?: number): void {
   const tmp = `${path}.tmp`;
   try {
-    // A temporary file a crash left would keep its own mode through writeFileSync.
+    // A temporary file a crash left would keep its own mode through writeFileSync, and a link
+    // planted there would be followed: removed, then created anew or not at all ("wx").
     if (mode !== undefined) rmSync(tmp, { force: true });
-    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n", mode === undefined ? undefined : { mode });
+    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n", mode === undefined ? undefined : { mode, flag: "wx" });
     renameSync(tmp, path);
   } catch (err) {
     try {

@@ -106,8 +106,9 @@ export const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["CONFIG
 export const STORAGE_FAILURE_EXIT = 70;
 
 /**
- * The exit code of a command that ended with `err`: 2 for a refusal (REFUSAL_CODES), 70 for a
- * failed write of durable state (as a role that meets one while running exits), else 1.
+ * The exit code of a command that ended with `err`: 2 for a refusal (REFUSAL_CODES), 70 when its
+ * durable state could not be written or read (WAL_IO_FAILED, WAL_FSYNC_FAILED: as a role that
+ * meets one while running exits, to be revived), else 1.
  */
 export function exitCodeOf(err: unknown): 1 | 2 | typeof STORAGE_FAILURE_EXIT {
   if (err instanceof CoffeeError && REFUSAL_CODES.has(err.code)) return 2;

@@ -13,6 +13,7 @@ import type { Logger } from "./log.ts";
  */
 export type OnFatal = (err: unknown) => void;
 
+/** The exit status of a role whose storage failed (defined in errors.ts beside exitCodeOf). */
 export { STORAGE_FAILURE_EXIT };
 
 /** A role process's OnFatal: say that `what` failed, and exit 70 for the supervisor to revive it. */

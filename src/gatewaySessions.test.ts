@@ -301,4 +301,17 @@ describe("GatewaySessions", () => {
     await h.group.now();
     await h.store.shutdown();
   });
+  test("why a keyed session failed while its client was away is told only with its key", async () => {
+    const h = await harness();
+    const away = h.sessions.start(connection(), true);
+    await h.group.now();
+    const welcome = h.sent.map(([, m]) => m).find((m) => m.t === "welcome");
+    const key = welcome?.t === "welcome" ? welcome.key : undefined;
+    h.sessions.detach(away);
+    h.sessions.failed(away, new CoffeeError("PIPELINE_FAILED", "agg-q3 failed on row 'secret store'"));
+    const resume = (extra: { key?: string }): void => h.sessions.resume(connection(), { t: "resume", v: 1, session: away.id, sent: {}, eos: [], ...extra });
+    expect(() => resume({})).toThrow(expect.objectContaining({ code: "SESSION_UNKNOWN" }));
+    expect(() => resume({ key: "A".repeat(22) })).toThrow(expect.objectContaining({ code: "SESSION_UNKNOWN" }));
+    expect(() => resume({ key: key! })).toThrow(expect.objectContaining({ code: "PIPELINE_FAILED", message: "agg-q3 failed on row 'secret store'" }));
+  });
 });

@@ -167,9 +167,11 @@ export class GatewaySessions {
   /** Attach a resuming client's `conn` to its session; everything it did not see acknowledged comes again. */
   resume(conn: Connection, msg: Extract<ClientMessage, { t: "resume" }>): void {
     const { store, limits, log, counters, send } = this.deps;
-    // Without its key a session is as unknown as one that never was: which ids exist is not told.
+    // Without its key a session is as unknown as one that never was: which ids exist is not told,
+    // nor why one failed (its message may quote its rows).
     const s = resumeKeyMatches(store.keyHashOf(msg.session), msg.key) ? this.known(msg.session) : undefined;
-    const failedWhileAway = this.known(msg.session) ? null : store.failure(msg.session, Date.now());
+    const failure = this.known(msg.session) ? null : store.failure(msg.session, Date.now());
+    const failedWhileAway = failure && resumeKeyMatches(failure.keyHash, msg.key) ? failure : null;
     if (failedWhileAway) throw new CoffeeError(failedWhileAway.code, failedWhileAway.message);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);
     if (s.done) {

@@ -33,6 +33,8 @@ export interface SessionFailure {
   code: ErrorCode;
   message: string;
   untilMs: number;
+  /** Its session's resume key hash: only its client is told (absent: no key, or a log before keys). */
+  keyHash?: string;
 }
 
 /** A session as the store knows it. */
@@ -57,7 +59,7 @@ type Rec =
   | ["purge", string, string]
   | ["purged", string]
   // Why a session failed (PIPELINE_FAILED, PIPELINE_STALLED), for its client's resume.
-  | ["failed", string, ErrorCode, string, number];
+  | ["failed", string, ErrorCode, string, number, string?];
 
 /** Observes the log's and the spool's fsyncs (metrics), with their durations in seconds. */
 export type StoreFsyncObserver = (seconds: number, kind: WalSyncKind | SpoolFsyncKind) => void;
@@ -173,7 +175,7 @@ export class GatewayStore {
         this.pendingPurges.delete(r[1]);
         return;
       case "failed":
-        this.failures.set(r[1], { code: r[2], message: r[3], untilMs: r[4] });
+        this.failures.set(r[1], { code: r[2], message: r[3], untilMs: r[4], ...(typeof r[5] === "string" ? { keyHash: r[5] } : {}) });
         return;
       default:
         throw new InternalError(`unknown gateway log record ${String((r as unknown[])[0])}`);
@@ -251,7 +253,9 @@ export class GatewayStore {
    */
   failed(id: string, code: ErrorCode, message: string, untilMs: number): void {
     this.dropExpiredFailures(Date.now());
-    this.log(["failed", id, code, message, untilMs]);
+    // The session's key goes with it: the failure is told to its own client only.
+    const keyHash = this.keyHashOf(id);
+    this.log(keyHash === undefined ? ["failed", id, code, message, untilMs] : ["failed", id, code, message, untilMs, keyHash]);
   }
 
   /** Why `id` failed, unless it did not or that is older than its client's TTL. */

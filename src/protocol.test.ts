@@ -61,3 +61,10 @@ test("a resume's session id is letters, digits, - and _ only: a newline or escap
     expect(codeOf(() => decodeClientMessage(bytes))).toBe("FRAME_MALFORMED");
   }
 });
+
+test("a welcome's session id is letters, digits, - and _ only: it names the client's results folder", () => {
+  const welcome = { t: "welcome" as const, maxInFlight: 8, resumed: false, heartbeatMs: 10_000 };
+  for (const session of ["../../etc", "a/b", "x\u001b[2J", ""]) {
+    expect(codeOf(() => decodeGatewayMessage(encodeProtocol({ ...welcome, session })))).toBe("FRAME_MALFORMED");
+  }
+});

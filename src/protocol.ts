@@ -186,7 +186,8 @@ export function decodeGatewayMessage(bytes: Uint8Array): GatewayMessage {
   const m = unpack(bytes);
   switch (m.t) {
     case "welcome":
-      if (typeof m.session !== "string" || !isUint(m.maxInFlight) || m.maxInFlight < 1 || typeof m.resumed !== "boolean" || !isUint(m.heartbeatMs) || m.heartbeatMs < 1 || m.heartbeatMs > MAX_HEARTBEAT_MS) {
+      // The id names the client's results folder: a gateway's `../x` must not write elsewhere.
+      if (typeof m.session !== "string" || !SESSION_ID.test(m.session) || !isUint(m.maxInFlight) || m.maxInFlight < 1 || typeof m.resumed !== "boolean" || !isUint(m.heartbeatMs) || m.heartbeatMs < 1 || m.heartbeatMs > MAX_HEARTBEAT_MS) {
         bad("welcome needs session, maxInFlight, resumed and heartbeatMs");
       }
       if (m.key !== undefined && (typeof m.key !== "string" || !RESUME_KEY.test(m.key))) bad("welcome key must be a resume key");
