@@ -158,6 +158,8 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
         COFFEE_CLUSTER_FILE: COMPOSE_CLUSTER_FILE,
         COFFEE_REVIVE: "docker",
         COMPOSE_PROJECT_NAME: `\${COMPOSE_PROJECT_NAME:-${opts.namespace}}`,
+        // The monitors' shared election key, as the gateway's token: from where compose runs.
+        COFFEE_ELECTION_KEY: "${COFFEE_ELECTION_KEY:-}",
       });
       // The Docker socket is root-owned: monitors run as root to use it; nothing else does.
       service.user = "root";
