@@ -14,7 +14,7 @@ import { ClusterWatch } from "../src/clusterWatch.ts";
 import { startMonitorDashboard, type MonitorDashboardConfig } from "../src/dashboard/monitorDashboard.ts";
 import type { Command } from "../src/command.ts";
 import { DockerRevivalBackend } from "../src/dockerRevival.ts";
-import { BullyElection, tickIntervalMs, toElectionMessage, type ElectionAction } from "../src/election.ts";
+import { BullyElection, MAX_TERM, MAX_TERM_STEP, tickIntervalMs, toElectionMessage, type ElectionAction } from "../src/election.ts";
 import { openElectionMessage, sealElectionMessage } from "../src/electionSeal.ts";
 import { parsePeers, startElectionTransport, type PeerAddresses } from "../src/electionTransport.ts";
 import { ConfigError, errorMessage } from "../src/errors.ts";
@@ -188,8 +188,8 @@ function backendFor(cfg: MonitorConfig, log: Logger, control: ControlFile | null
   const policy = new RevivalPolicy({ initialMs: r.initialMs, maxMs: r.maxMs, maxAttempts: r.maxAttempts, resetAfterMs: 60_000 });
   if (r.mode === "none") return null;
   if (r.mode === "docker") return new DockerRevivalBackend({ socketPath: r.dockerSocket, project: r.composeProject, policy, onEvent, log: (m) => log.info(m) });
-  // control.json names the API and its key; --control-url and --control-key (both, for an API
-  // with a key) stand in for it.
+  // control.json names the API and its key; --control-url and COFFEE_CONTROL_KEY (or
+  // --control-key-file) stand in for it.
   const controlUrl = r.controlUrl ?? control?.url;
   if (!controlUrl) throw new ConfigError(`--revive local needs --control-url or ${join(dirname(cfg.clusterFile), "control.json")} (written by coffee up)`);
   const key = r.controlKey ?? control?.key;
@@ -220,7 +220,7 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
   // coffee up's monitors share the key of its control.json; others are given one, or go unsigned.
   const electionKey = cfg.electionKey ?? control?.key ?? null;
   if (electionKey === null && ids.length > 1 && !LOOPBACK_HOSTS.has(cfg.electionHost)) {
-    log.warn(`election messages are not signed (no --election-key, env COFFEE_ELECTION_KEY): anyone who reaches ${cfg.electionHost}:${cfg.electionPort} can move the monitors' term or pose as their leader`);
+    log.warn(`election messages are not signed (no COFFEE_ELECTION_KEY or --election-key-file): anyone who reaches ${cfg.electionHost}:${cfg.electionPort} can move the monitors' term, pose as their leader or stop their elections`);
   }
   const revivals = { attempts: 0 };
   const sweep = new HealthSweep({
@@ -247,6 +247,8 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
   const election = new BullyElection({
     id, peers: ids, heartbeatMs, leaderTimeoutMs, initialTerm,
     answerTimeoutMs: Math.max(100, heartbeatMs * 2), coordinatorTimeoutMs: leaderTimeoutMs,
+    // Unsigned, one message may not raise the term far: a forgery would otherwise end elections.
+    ...(electionKey === null ? { maxTermStep: MAX_TERM_STEP } : {}),
   }, performance.now());
   // Said once a minute at most: a monitor given another key (or none) is otherwise ignored in silence.
   const unsigned = { dropped: 0, toldAtMs: -Infinity };
@@ -260,6 +262,7 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
     unsigned.toldAtMs = now;
     log.warn(`ignored an election message not signed with this monitor's election key (${unsigned.dropped} so far): a monitor given another key or none, or a forgery`);
   }, (err) => log.error(`handling an election message failed: ${errorMessage(err)}`));
+  let cannotLeadToldAtMs = -Infinity;
   function perform(actions: ElectionAction[]): void {
     for (const a of actions) {
       if (a.type === "send") transport.send(a.to, sealElectionMessage(electionKey, a.message));
@@ -278,6 +281,12 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
         // Its spent budgets stay with it, and hold again if it leads again before they reset;
         // coffee status reads the leader's alone.
         log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
+      } else if (a.type === "cannot-lead") {
+        // It comes again at every election round: said once a minute.
+        const now = performance.now();
+        if (now - cannotLeadToldAtMs < 60_000) continue;
+        cannotLeadToldAtMs = now;
+        log.error(`cannot lead: term ${a.term} is as high as a term may go (${MAX_TERM}), which no run of elections reaches: an election message${electionKey === null ? " forged (they are not signed: give every monitor COFFEE_ELECTION_KEY)" : " from a monitor gone wrong"}; restart every monitor at once to start terms afresh`);
       } else {
         watch.reset();
         sweep.forgetDown();

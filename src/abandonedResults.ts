@@ -13,8 +13,13 @@ import { join } from "node:path";
 import { tryLockExclusive } from "./fileLock.ts";
 import { QUERIES, queryFileName } from "./schema.ts";
 
-/** How long a session folder must have been unchanged before it may be taken for left behind. */
-export const ABANDONED_MIN_AGE_MS = 30_000;
+/**
+ * How long a session folder and its files must have been unchanged before they may be taken for
+ * left behind. Long: a client that could not lock its folder (a build before the lock, a file
+ * system without locks) makes its files empty at the start and may not touch them again until
+ * its upload is done.
+ */
+export const ABANDONED_MIN_AGE_MS = 60 * 60_000;
 
 const PART_FILES: ReadonlySet<string> = new Set(QUERIES.map((q) => `${queryFileName(q)}.part`));
 

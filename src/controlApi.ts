@@ -40,8 +40,7 @@ export interface ControlApi {
  * a replace names may be a dead predecessor's, and is not held against the child running.
  */
 export function startControlApi(supervisor: Supervisor, log: (m: string) => void, pidsRecorded: () => boolean = () => true, key: string | null = null): ControlApi {
-  // Terms advance in small steps (MAX_TERM_STEP, which monitors hold each other to as well); a
-  // wild jump would lock every later leader out.
+  // Terms advance in small steps (MAX_TERM_STEP); a wild jump would lock every later leader out.
   let highestTerm = 0;
   const readTerm = async (req: Request): Promise<{ term: number; replace: boolean; pid: number | null; by: string | null } | Response> => {
     let term: unknown;

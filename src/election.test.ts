@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { BullyElection, MAX_TERM, nextOwnedTerm, termOwner, tickIntervalMs, toElectionMessage, type ElectionAction } from "./election.ts";
+import { BullyElection, MAX_TERM, MAX_TERM_STEP, nextOwnedTerm, termOwner, tickIntervalMs, toElectionMessage, type ElectionAction } from "./election.ts";
 import { ElectionSim, type ElectionSimOptions } from "./electionSim.ts";
 import { ConfigError } from "./errors.ts";
 import { Rng } from "./generator.ts";
@@ -47,6 +47,31 @@ function leaderActions(s: ElectionSim, node: number): { type: string; term: numb
 }
 
 describe("BullyElection rules", () => {
+  test("unsigned (maxTermStep): one message raises a held term by at most the step; a node that heard no peer yet adopts any", () => {
+    const peers = [1, 2, 3];
+    const opts = { ...TIMING, peers, maxTermStep: MAX_TERM_STEP };
+    const follower = new BullyElection({ ...opts, id: 2 }, 0);
+    follower.start(0);
+    // A restarted monitor joins a cluster far above term 0.
+    expect(others(follower.receive({ type: "heartbeat", from: 3, term: 3_000_002 }, 10))).toEqual([{ type: "follower", leader: 3, term: 3_000_002 }]);
+    // From then on a forged jump past the step is ignored, one within it taken.
+    expect(follower.receive({ type: "election", from: 1, term: MAX_TERM - 1 }, 20)).toEqual([]);
+    expect(follower.term).toBe(3_000_002);
+    follower.receive({ type: "heartbeat", from: 3, term: 3_000_002 + MAX_TERM_STEP - 1 }, 30);
+    expect(follower.term).toBe(3_000_002 + MAX_TERM_STEP - 1);
+  });
+
+  test("a node whose next term would pass MAX_TERM does not lead (every peer would ignore it), and says so", () => {
+    const m = machine(3, [1, 2, 3]);
+    m.start(0);
+    m.receive({ type: "election", from: 1, term: MAX_TERM }, 1);
+    const actions = m.tick(TIMING.answerTimeoutMs + 1);
+    expect(others(actions)).toEqual([{ type: "cannot-lead", term: MAX_TERM }]);
+    expect(sends(actions)).toEqual([]);
+    expect(m.state).toBe("follower");
+    expect(m.leader).toBeNull();
+  });
+
   test("a term above MAX_TERM is ignored, any term below it adopted, however far above the node's own", () => {
     // Past 2^53 two monitors computed one owned term and both led; MAX_TERM keeps terms exact.
     const peers = [1, 2, 3];

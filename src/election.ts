@@ -32,10 +32,13 @@
  * number), and a node's own claims strictly increase. A `coordinator`/`heartbeat` whose term is
  * not owned by its sender is ignored. All monitors must be configured with the same `peers`.
  *
- * A message whose term is above MAX_TERM is ignored: no run of elections gets there, and past
- * 2^53 `nextOwnedTerm` would compute one term for two owners. Forged messages are kept out by
- * signing them (src/electionSeal.ts), not here: a node must adopt any real term it hears, a
- * restarted one that remembers none included.
+ * A message whose term is above MAX_TERM is ignored, and a node whose next term would pass it
+ * does not lead (`cannot-lead`): past 2^53 `nextOwnedTerm` would compute one term for two
+ * owners, and a term nobody else takes would leave it leading alone. Forged messages are kept
+ * out by signing them (src/electionSeal.ts). Unsigned, `maxTermStep` bounds what one message may
+ * add to a term this node holds, so that no single forged message reaches MAX_TERM; a node that
+ * has heard no peer yet (restarted, remembering no term) adopts any term, or it could never
+ * join a cluster whose term is far above zero.
  */
 import { ConfigError } from "./errors.ts";
 
@@ -58,6 +61,11 @@ export interface ElectionOptions {
    * seen), so a monitor restarted with no memory claims terms above it. Default 0.
    */
   initialTerm?: number;
+  /**
+   * The most one message may raise a term this node holds (unsigned messages: MAX_TERM_STEP);
+   * undefined: no bound below MAX_TERM (signed messages, which no stranger can forge).
+   */
+  maxTermStep?: number;
 }
 
 /** The largest rise in term coffee up's control API takes from one request: a million elections. */
@@ -92,7 +100,9 @@ export type ElectionAction =
   /** This node acknowledges `leader` as the leader of `term`. */
   | { type: "follower"; leader: number; term: number }
   /** This node stopped being leader of `term` (it saw a higher term, or was paused too long). */
-  | { type: "stepped-down"; term: number };
+  | { type: "stepped-down"; term: number }
+  /** This node would lead, but its next term would pass MAX_TERM (`term` is where it stands): it stays a follower. */
+  | { type: "cannot-lead"; term: number };
 
 /** Where a node stands in the election protocol. */
 export type ElectionState = "follower" | "candidate" | "awaiting-coordinator" | "leader";
@@ -150,6 +160,8 @@ export class BullyElection {
   /** Leader only: when the last coordinator/heartbeat round went out, and when the next one is due. */
   private lastHeartbeatAt = 0;
   private nextHeartbeatAt = 0;
+  /** A peer's message was taken: from then on `maxTermStep` bounds what one message may add. */
+  private heardPeer = false;
 
   constructor(opts: ElectionOptions, now: number) {
     this.sortedPeers = validate(opts);
@@ -202,6 +214,9 @@ export class BullyElection {
     const actions: ElectionAction[] = [];
     if (msg.from === this.opts.id || !this.sortedPeers.includes(msg.from) || !Number.isSafeInteger(msg.term) || msg.term < 0) return actions;
     if (msg.term > MAX_TERM) return actions;
+    const step = this.opts.maxTermStep;
+    if (step !== undefined && this.heardPeer && msg.term > this.currentTerm + step) return actions;
+    this.heardPeer = true;
     this.expirePausedLeadership(now, actions);
     if (msg.term > this.currentTerm) this.adoptTerm(msg.term, now, actions);
     switch (msg.type) {
@@ -254,7 +269,16 @@ export class BullyElection {
 
   private becomeLeader(now: number, actions: ElectionAction[]): void {
     // strictly above every term seen, so never the same term twice, and owned by this node only
-    this.currentTerm = nextOwnedTerm(this.currentTerm, this.rank, this.sortedPeers.length);
+    const next = nextOwnedTerm(this.currentTerm, this.rank, this.sortedPeers.length);
+    if (next > MAX_TERM) {
+      // Every peer would ignore it: leading alone beside their leader is worse than not leading.
+      this.currentState = "follower";
+      this.currentLeader = null;
+      this.deadline = now + this.opts.leaderTimeoutMs;
+      actions.push({ type: "cannot-lead", term: this.currentTerm });
+      return;
+    }
+    this.currentTerm = next;
     this.currentState = "leader";
     this.currentLeader = this.opts.id;
     actions.push({ type: "leader", term: this.currentTerm });

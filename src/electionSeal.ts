@@ -5,14 +5,16 @@
  * stop all revivals, and a stream of forged heartbeats could keep a leader that does not exist.
  * coffee up's monitors share the key in its control.json; others are given COFFEE_ELECTION_KEY.
  * Without a key, messages go unsigned and are taken unchecked (keep the port off untrusted
- * networks). A replayed message carries a term that was real once: terms only go forward, so
- * an old one changes nothing.
+ * networks). Not covered: replay. A message captured on the way (root on the machine, or on the
+ * network between hosts) and sent again carries a term that was real once, so it cannot raise
+ * terms, but a leader's heartbeat replayed on and on holds its followers to it after it died.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { toElectionMessage, type ElectionMessage } from "./election.ts";
 
 function macOf(key: string, m: ElectionMessage): string {
-  return createHmac("sha256", key).update(`${m.type}\n${m.from}\n${m.term}`).digest("base64url");
+  // "election" first: coffee up's key also opens its control API, and the two uses must not mix.
+  return createHmac("sha256", key).update(`election\n${m.type}\n${m.from}\n${m.term}`).digest("base64url");
 }
 
 /** `message` as sent: with its `mac` when there is a key. */

@@ -47,7 +47,8 @@ export const IN_PROCESS_TUNING: InProcessTuning = { workerPrefetch: 64, aggregat
 export function inProcessTuningFromEnv(env: Record<string, string | undefined>): InProcessTuning {
   const worker = parseOptions(WORKER_TUNING_OPTIONS, [], env);
   const aggregator = parseOptions(AGGREGATOR_TUNING_OPTIONS, [], env);
-  const prefetchSet = env.COFFEE_PREFETCH !== undefined;
+  // Empty means unset, as for every option.
+  const prefetchSet = env.COFFEE_PREFETCH !== undefined && env.COFFEE_PREFETCH !== "";
   return {
     workerPrefetch: prefetchSet ? int(worker, "prefetch") : IN_PROCESS_TUNING.workerPrefetch,
     aggregatorPrefetch: prefetchSet ? int(aggregator, "prefetch") : IN_PROCESS_TUNING.aggregatorPrefetch,

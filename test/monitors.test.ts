@@ -42,7 +42,11 @@ describe("monitors", () => {
   const dashboardPort = freeTcpPort();
 
   beforeAll(async () => {
-    cluster = await startCluster({ tag: "mon", extraArgs: ["--monitors", "3", "--deploy", "split", "--dashboard-port", String(dashboardPort)], env: { COFFEE_REVIVE_MAX_ATTEMPTS: "3", COFFEE_REVIVE_INITIAL_MS: "100", COFFEE_REVIVE_MAX_MS: "200", COFFEE_HUNG_AFTER_MS: "2000" } });
+    cluster = await startCluster({ tag: "mon", extraArgs: ["--monitors", "3", "--deploy", "split", "--dashboard-port", String(dashboardPort)], env: {
+      COFFEE_REVIVE_MAX_ATTEMPTS: "3", COFFEE_REVIVE_INITIAL_MS: "100", COFFEE_REVIVE_MAX_MS: "200", COFFEE_HUNG_AFTER_MS: "2000",
+      // Another cluster's control API in coffee up's environment: its monitors must use their own.
+      COFFEE_CONTROL_URL: "http://127.0.0.1:1", COFFEE_CONTROL_KEY: "another cluster's",
+    } });
   });
 
   afterAll(async () => {

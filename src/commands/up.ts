@@ -80,7 +80,7 @@ export const upCommand: Command = {
     // The workers' and aggregators' own variables, checked as they will be, and applied to roles
     // run in this process too. What each child runs is coffee up's to say.
     const tuning = inProcessTuningFromEnv(process.env);
-    const chosen = ["COFFEE_STAGE", "COFFEE_CHAIN"].filter((name) => process.env[name] !== undefined);
+    const chosen = ["COFFEE_STAGE", "COFFEE_CHAIN"].filter((name) => (process.env[name] ?? "") !== "");
     if (chosen.length > 0) throw new ConfigError(`${chosen.join(", ")} ${chosen.length > 1 ? "are" : "is"} set: coffee up chooses what each worker runs (--replicas, --deploy); unset ${chosen.length > 1 ? "them" : "it"}`);
     /** The gateway's address as a client on this machine dials it (IPv6 in brackets, before the port). */
     const gatewayAddress = joinHostPort(wildcard ? "127.0.0.1" : host, port);
@@ -333,7 +333,10 @@ export const upCommand: Command = {
             COFFEE_ELECTION_HOST: "127.0.0.1",
             ...(p.role === "gateway" ? { GATEWAY_HOST: host, GATEWAY_PORT: String(port), COFFEE_MAX_SESSIONS: String(int(values, "max-sessions")) } : {}),
             ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec,
-              COFFEE_DASHBOARD_PORT: p.name === "monitor-1" ? String(dashboardPort) : "0" } : {}),
+              COFFEE_DASHBOARD_PORT: p.name === "monitor-1" ? String(dashboardPort) : "0",
+              // This cluster's control API and key are in its control.json: ones inherited from
+              // the environment (another cluster's) would be refused at every revival. Empty = unset.
+              COFFEE_CONTROL_URL: "", COFFEE_CONTROL_KEY: "", COFFEE_CONTROL_KEY_FILE: "" } : {}),
           },
         };
         children.start(spec);
