@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { defaultGatewayConfig } from "../roles/gateway.ts";
 import { InternalError } from "./errors.ts";
-import { startInProcessCluster } from "./inProcessCluster.ts";
+import { IN_PROCESS_TUNING, inProcessTuningFromEnv, startInProcessCluster } from "./inProcessCluster.ts";
 import { MemoryBroker, MemoryTransport } from "./memoryTransport.ts";
 import type { Transport } from "./transport.ts";
 
@@ -31,4 +31,11 @@ test("a role whose run() ends is reported with its error; the others' ends at sh
   // Every other role's run() has returned once shutdown resolves, with no error.
   const names = cluster.roles.map((r) => r.name).filter((n) => n !== "agg-q2");
   for (const n of names) expect(stopped.find(([s]) => s === n)).toEqual([n, null]);
+});
+
+test("in-process tuning: the roles' variables as the roles read them, in-process defaults where unset or empty", () => {
+  expect(inProcessTuningFromEnv({})).toEqual(IN_PROCESS_TUNING);
+  expect(inProcessTuningFromEnv({ COFFEE_PREFETCH: "" })).toEqual(IN_PROCESS_TUNING);
+  expect(inProcessTuningFromEnv({ COFFEE_PREFETCH: "3", COFFEE_CHUNK_BYTES: "4096" })).toEqual({ workerPrefetch: 3, aggregatorPrefetch: 3, chunkBytes: 4096 });
+  expect(() => inProcessTuningFromEnv({ COFFEE_CHUNK_BYTES: "5" })).toThrow("COFFEE_CHUNK_BYTES must be >= 1024, got 5");
 });
