@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ABANDONED_MIN_AGE_MS, removeAbandonedResults } from "./abandonedResults.ts";
@@ -23,7 +23,7 @@ test("a killed client's folder is removed; a live client's, in another process, 
     const reader = writer.stdout.getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toContain("ready");
     expect(removeAbandonedResults(out, later())).toEqual([]);
-    expect(readdirSync(join(out, "session_live")).sort()).toEqual(["query1.csv.part", "query2.csv.part", "query3.csv.part", "query4.csv.part"]);
+    expect(readdirSync(join(out, "session_live")).sort()).toEqual([".writer", "query1.csv.part", "query2.csv.part", "query3.csv.part", "query4.csv.part"]);
   } finally {
     writer.kill("SIGKILL");
     await writer.exited;
@@ -52,15 +52,20 @@ test("complete results, other files and other folders are never removed", () => 
   mkdirSync(join(out, "session_halfway"));
   writeFileSync(join(out, "session_halfway", "query1.csv"), "x\n");
   writeFileSync(join(out, "session_halfway", "query2.csv.part"), "x\n");
+  writeFileSync(join(out, "session_halfway", ".writer"), "");
   mkdirSync(join(out, "session_notes"));
   writeFileSync(join(out, "session_notes", "query1.csv.part"), "x\n");
   writeFileSync(join(out, "session_notes", "README"), "kept by a user\n");
+  writeFileSync(join(out, "session_notes", ".writer"), "");
+  const old = (Date.now() - 3600_000) / 1000;
+  for (const dir of ["session_halfway", "session_notes"]) utimesSync(join(out, dir, ".writer"), old, old);
   mkdirSync(join(out, "other"));
   writeFileSync(join(out, "other", "query1.csv.part"), "x\n");
   writeFileSync(join(out, "session_file"), "not a folder\n");
   expect(removeAbandonedResults(out, later())).toEqual([]);
   expect(readdirSync(out).sort()).toEqual(["other", "session_done", "session_file", "session_halfway", "session_notes"]);
-  expect(existsSync(join(out, "session_done", "query4.csv"))).toBe(true);
+  // Named, the results stand alone in their folder: the writer's marker went with the renames.
+  expect(readdirSync(join(out, "session_done")).sort()).toEqual(["query1.csv", "query2.csv", "query3.csv", "query4.csv"]);
 });
 
 test("an --out folder that does not exist yet has nothing to remove", () => {
@@ -68,21 +73,22 @@ test("an --out folder that does not exist yet has nothing to remove", () => {
   expect(removeAbandonedResults(join(out, "missing"), later())).toEqual([]);
 });
 
-test("a folder whose files still change is kept, unlocked or not, and a link to a folder is never followed", () => {
+test("a folder without the writer's marker (a client before it, maybe alive) is never removed, and a link is never followed", () => {
   out = mkdtempSync(join(tmpdir(), "coffee-abandoned-"));
-  // A writer without the lock (a client before it): the folder's own time is old, its file's new.
+  // An older client's folder: its .part files, no marker, untouched for hours (a long upload).
   mkdirSync(join(out, "session_old-client"));
-  writeFileSync(join(out, "session_old-client", "query1.csv.part"), "x\n");
-  const old = (Date.now() - 2 * ABANDONED_MIN_AGE_MS) / 1000;
+  for (const q of [1, 2, 3, 4]) writeFileSync(join(out, "session_old-client", `query${q}.csv.part`), "");
+  const old = (Date.now() - 10 * 3600_000) / 1000;
   utimesSync(join(out, "session_old-client"), old, old);
-  expect(removeAbandonedResults(out, Date.now())).toEqual([]);
-  // A link named like a session folder, to a folder outside --out holding .part files.
+  expect(removeAbandonedResults(out, later())).toEqual([]);
+  // A link named like a session folder, to a folder outside --out with a dead writer's files.
   const elsewhere = mkdtempSync(join(tmpdir(), "coffee-elsewhere-"));
   try {
-    writeFileSync(join(elsewhere, "query1.csv.part"), "x\n");
-    symlinkSync(elsewhere, join(out, "session_link"));
-    expect(removeAbandonedResults(out, later())).toEqual([join(out, "session_old-client")]);
-    expect(readdirSync(elsewhere)).toEqual(["query1.csv.part"]);
+    new ResultFiles(elsewhere, "x").close();
+    symlinkSync(join(elsewhere, "session_x"), join(out, "session_link"));
+    expect(removeAbandonedResults(out, later())).toEqual([]);
+    expect(readdirSync(join(elsewhere, "session_x"))).toContain("query1.csv.part");
+    expect(readdirSync(out).sort()).toEqual(["session_link", "session_old-client"]);
   } finally {
     rmSync(elsewhere, { recursive: true, force: true });
   }

@@ -4,8 +4,9 @@
  * `queryN.csv.part` and renamed only once the whole session succeeded, so a failed run never
  * leaves a file that looks complete; each is fsynced before, and the directory after, the
  * renames, so a crash of the machine cannot leave a named file short either. While they are
- * written the session's folder is locked (src/fileLock.ts), so that a later client in the same
- * --out can tell the folder of one that was killed from a live one (src/abandonedResults.ts).
+ * written the folder holds WRITER_MARKER, locked (src/fileLock.ts), so that a later client in
+ * the same --out can tell the folder of one that was killed from a live one
+ * (src/abandonedResults.ts); the marker goes once the files have their names.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -24,23 +25,31 @@ interface QueryFile {
   bytes: number;
 }
 
+/**
+ * The file a writer of this build keeps open and locked in its session folder. Its presence says
+ * the writer locks (a client of a build before it does not, and its folder is never taken for
+ * left behind); its lock, free, says the writer is gone.
+ */
+export const WRITER_MARKER = ".writer";
+
 /** The result files of one session. */
 export class ResultFiles {
   readonly dir: string;
   private readonly files = new Map<QueryName, QueryFile>();
   private committed = false;
-  /** The session folder, open and locked while its `.part` files are ours to write; -1 once released. */
+  /** WRITER_MARKER, open and locked while the `.part` files are ours to write; -1 once released. */
   private lockFd = -1;
 
-  /** Creates the session's folder, locked, and its four `.part` files; if one cannot be, what was made is removed again. */
+  /** Creates the session's folder, its locked marker and its four `.part` files; if one cannot be, what was made is removed again. */
   constructor(outDir: string, session: string) {
     this.dir = join(outDir, `session_${session}`);
     written(this.dir, () => mkdirSync(this.dir, { recursive: true }));
     try {
-      this.lockFd = written(this.dir, () => openSync(this.dir, "r"));
+      const marker = join(this.dir, WRITER_MARKER);
+      this.lockFd = written(marker, () => openSync(marker, "w"));
       // Unlocked where flock is not to be had: no other client then removes this folder, since
       // it cannot take the lock either (src/abandonedResults.ts).
-      tryLockExclusive(this.lockFd, this.dir);
+      tryLockExclusive(this.lockFd, marker);
       for (const q of QUERIES) {
         const path = this.partPath(q);
         const fd = written(path, () => openSync(path, "w"));
@@ -107,6 +116,9 @@ export class ResultFiles {
     if (!this.allComplete()) throw new ProtocolError(`results incomplete: ${this.missing().join(", ")}`);
     written(this.dir, () => {
       for (const q of this.files.keys()) renameSync(this.partPath(q), join(this.dir, queryFileName(q)));
+      // Named, the results need no marker: the folder holds the four files alone. (Still locked
+      // until close(): a sweep that opened it before this sees complete files, and keeps them.)
+      unlinkSync(join(this.dir, WRITER_MARKER));
       fsyncDirectory(this.dir);
       // The folder's own entry and those above it (--out may be new) too: once the client says
       // bye, the gateway deletes its copy, and a power loss must not take the folder after that.
@@ -133,8 +145,8 @@ export class ResultFiles {
   discard(): void {
     this.close();
     if (this.committed) return;
-    for (const q of this.files.keys()) {
-      try { unlinkSync(this.partPath(q)); } catch { /* gone already, or not ours to delete */ }
+    for (const path of [...[...this.files.keys()].map((q) => this.partPath(q)), join(this.dir, WRITER_MARKER)]) {
+      try { unlinkSync(path); } catch { /* gone already, or not ours to delete */ }
     }
     try { rmdirSync(this.dir); } catch { /* not empty: something else is in it */ }
   }
