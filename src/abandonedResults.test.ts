@@ -1,14 +1,12 @@
 import { afterEach, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ABANDONED_MIN_AGE_MS, removeAbandonedResults } from "./abandonedResults.ts";
+import { removeAbandonedResults } from "./abandonedResults.ts";
 import { ResultFiles } from "./resultFiles.ts";
 
 let out = "";
 afterEach(() => rmSync(out, { recursive: true, force: true }));
-/** A time at which every folder made by the test is old enough to be taken for left behind. */
-const later = (): number => Date.now() + ABANDONED_MIN_AGE_MS + 1000;
 
 test("a killed client's folder is removed; a live client's, in another process, is kept until it dies", async () => {
   out = mkdtempSync(join(tmpdir(), "coffee-abandoned-"));
@@ -22,24 +20,28 @@ test("a killed client's folder is removed; a live client's, in another process, 
   try {
     const reader = writer.stdout.getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toContain("ready");
-    expect(removeAbandonedResults(out, later())).toEqual([]);
+    expect(removeAbandonedResults(out)).toEqual([]);
     expect(readdirSync(join(out, "session_live")).sort()).toEqual([".writer", "query1.csv.part", "query2.csv.part", "query3.csv.part", "query4.csv.part"]);
   } finally {
     writer.kill("SIGKILL");
     await writer.exited;
   }
-  expect(removeAbandonedResults(out, later())).toEqual([join(out, "session_live")]);
+  expect(removeAbandonedResults(out)).toEqual([join(out, "session_live")]);
   expect(readdirSync(out)).toEqual([]);
 });
 
-test("a folder written by this process is kept while its files are open, and one just made is kept", () => {
+test("a folder written by this process is kept while its files are open; a marker not yet named is never taken", () => {
   out = mkdtempSync(join(tmpdir(), "coffee-abandoned-"));
   const files = new ResultFiles(out, "mine");
-  // flock belongs to an open of the folder, not to a process: this process's own sweep sees it held.
-  expect(removeAbandonedResults(out, later())).toEqual([]);
+  // flock belongs to an open of the marker, not to a process: this process's own sweep sees it held.
+  expect(removeAbandonedResults(out)).toEqual([]);
   files.close();
-  expect(removeAbandonedResults(out, Date.now())).toEqual([]);
-  expect(removeAbandonedResults(out, later())).toEqual([join(out, "session_mine")]);
+  expect(removeAbandonedResults(out)).toEqual([join(out, "session_mine")]);
+  // A writer killed between making its marker and naming it (the marker is locked before it is named).
+  mkdirSync(join(out, "session_staging"));
+  writeFileSync(join(out, "session_staging", ".writer.123"), "");
+  writeFileSync(join(out, "session_staging", "query1.csv.part"), "");
+  expect(removeAbandonedResults(out)).toEqual([]);
 });
 
 test("complete results, other files and other folders are never removed", () => {
@@ -57,12 +59,10 @@ test("complete results, other files and other folders are never removed", () => 
   writeFileSync(join(out, "session_notes", "query1.csv.part"), "x\n");
   writeFileSync(join(out, "session_notes", "README"), "kept by a user\n");
   writeFileSync(join(out, "session_notes", ".writer"), "");
-  const old = (Date.now() - 3600_000) / 1000;
-  for (const dir of ["session_halfway", "session_notes"]) utimesSync(join(out, dir, ".writer"), old, old);
   mkdirSync(join(out, "other"));
   writeFileSync(join(out, "other", "query1.csv.part"), "x\n");
   writeFileSync(join(out, "session_file"), "not a folder\n");
-  expect(removeAbandonedResults(out, later())).toEqual([]);
+  expect(removeAbandonedResults(out)).toEqual([]);
   expect(readdirSync(out).sort()).toEqual(["other", "session_done", "session_file", "session_halfway", "session_notes"]);
   // Named, the results stand alone in their folder: the writer's marker went with the renames.
   expect(readdirSync(join(out, "session_done")).sort()).toEqual(["query1.csv", "query2.csv", "query3.csv", "query4.csv"]);
@@ -70,23 +70,21 @@ test("complete results, other files and other folders are never removed", () => 
 
 test("an --out folder that does not exist yet has nothing to remove", () => {
   out = mkdtempSync(join(tmpdir(), "coffee-abandoned-"));
-  expect(removeAbandonedResults(join(out, "missing"), later())).toEqual([]);
+  expect(removeAbandonedResults(join(out, "missing"))).toEqual([]);
 });
 
 test("a folder without the writer's marker (a client before it, maybe alive) is never removed, and a link is never followed", () => {
   out = mkdtempSync(join(tmpdir(), "coffee-abandoned-"));
-  // An older client's folder: its .part files, no marker, untouched for hours (a long upload).
+  // An older client's folder: its .part files, no marker (alive or dead, nothing tells).
   mkdirSync(join(out, "session_old-client"));
   for (const q of [1, 2, 3, 4]) writeFileSync(join(out, "session_old-client", `query${q}.csv.part`), "");
-  const old = (Date.now() - 10 * 3600_000) / 1000;
-  utimesSync(join(out, "session_old-client"), old, old);
-  expect(removeAbandonedResults(out, later())).toEqual([]);
+  expect(removeAbandonedResults(out)).toEqual([]);
   // A link named like a session folder, to a folder outside --out with a dead writer's files.
   const elsewhere = mkdtempSync(join(tmpdir(), "coffee-elsewhere-"));
   try {
     new ResultFiles(elsewhere, "x").close();
     symlinkSync(join(elsewhere, "session_x"), join(out, "session_link"));
-    expect(removeAbandonedResults(out, later())).toEqual([]);
+    expect(removeAbandonedResults(out)).toEqual([]);
     expect(readdirSync(join(elsewhere, "session_x"))).toContain("query1.csv.part");
     expect(readdirSync(out).sort()).toEqual(["session_link", "session_old-client"]);
   } finally {

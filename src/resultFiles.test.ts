@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as durableFs from "./durableFs.ts";
 import { ProtocolError } from "./errors.ts";
 import { ResultFiles } from "./resultFiles.ts";
 
@@ -110,4 +111,29 @@ test("a session's files that cannot all be made leave none behind, nor an open d
     closed.mockRestore();
   }
   expect(fs.readdirSync(join(dir, "session_s"))).toEqual(["query3.csv.part"]);
+});
+
+test("a commit that fails after some renames, then discard: no file that looks complete stays, nor the folder", () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-rf-"));
+  const files = new ResultFiles(dir, "s");
+  for (const q of ["q1", "q2", "q3", "q4"] as const) files.add(q, 0, true, `${q}\n`);
+  const failing = spyOn(durableFs, "fsyncDirectory").mockImplementation(() => { throw new Error("EIO"); });
+  try {
+    expect(() => files.commit()).toThrow(/^cannot write results to .*: EIO/);
+  } finally {
+    failing.mockRestore();
+  }
+  // Every file was named before the fsync failed: the run failed, so they go.
+  files.discard();
+  expect(existsSync(files.dir)).toBe(false);
+});
+
+test("a marker deleted behind the writer's back does not fail its commit", () => {
+  dir = mkdtempSync(join(tmpdir(), "coffee-rf-"));
+  const files = new ResultFiles(dir, "s");
+  for (const q of ["q1", "q2", "q3", "q4"] as const) files.add(q, 0, true, `${q}\n`);
+  fs.unlinkSync(join(files.dir, ".writer"));
+  files.commit();
+  files.close();
+  expect(fs.readdirSync(files.dir).sort()).toEqual(["query1.csv", "query2.csv", "query3.csv", "query4.csv"]);
 });

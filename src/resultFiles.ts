@@ -37,19 +37,17 @@ export class ResultFiles {
   readonly dir: string;
   private readonly files = new Map<QueryName, QueryFile>();
   private committed = false;
-  /** WRITER_MARKER, open and locked while the `.part` files are ours to write; -1 once released. */
+  /** WRITER_MARKER, open and locked while the `.part` files are ours to write; -1 once released (or never locked). */
   private lockFd = -1;
+  /** Queries whose file already has its final name: a commit that fails midway leaves these to discard(). */
+  private readonly renamed = new Set<QueryName>();
 
   /** Creates the session's folder, its locked marker and its four `.part` files; if one cannot be, what was made is removed again. */
   constructor(outDir: string, session: string) {
     this.dir = join(outDir, `session_${session}`);
     written(this.dir, () => mkdirSync(this.dir, { recursive: true }));
     try {
-      const marker = join(this.dir, WRITER_MARKER);
-      this.lockFd = written(marker, () => openSync(marker, "w"));
-      // Unlocked where flock is not to be had: no other client then removes this folder, since
-      // it cannot take the lock either (src/abandonedResults.ts).
-      tryLockExclusive(this.lockFd, marker);
+      this.lockFd = this.placeMarker();
       for (const q of QUERIES) {
         const path = this.partPath(q);
         const fd = written(path, () => openSync(path, "w"));
@@ -60,6 +58,23 @@ export class ResultFiles {
       this.discard();
       throw err;
     }
+  }
+
+  /**
+   * WRITER_MARKER, locked before it takes its name, so that no sweep ever finds one unlocked
+   * while its writer lives; -1 where no lock can be had: then no marker, and the folder is never
+   * taken for left behind (as an older build's).
+   */
+  private placeMarker(): number {
+    const staging = join(this.dir, `${WRITER_MARKER}.${process.pid}`);
+    const fd = written(staging, () => openSync(staging, "w"));
+    if (tryLockExclusive(fd, staging).type === "locked") {
+      written(this.dir, () => renameSync(staging, join(this.dir, WRITER_MARKER)));
+      return fd;
+    }
+    closeSync(fd);
+    try { unlinkSync(staging); } catch { /* best effort: a stray marker without its name is never swept */ }
+    return -1;
   }
 
   private partPath(q: QueryName): string {
@@ -115,10 +130,14 @@ export class ResultFiles {
     if (this.committed) return;
     if (!this.allComplete()) throw new ProtocolError(`results incomplete: ${this.missing().join(", ")}`);
     written(this.dir, () => {
-      for (const q of this.files.keys()) renameSync(this.partPath(q), join(this.dir, queryFileName(q)));
+      for (const q of this.files.keys()) {
+        renameSync(this.partPath(q), join(this.dir, queryFileName(q)));
+        this.renamed.add(q);
+      }
       // Named, the results need no marker: the folder holds the four files alone. (Still locked
       // until close(): a sweep that opened it before this sees complete files, and keeps them.)
-      unlinkSync(join(this.dir, WRITER_MARKER));
+      // One someone deleted, or none made (no locks here), is no reason to fail the run.
+      try { unlinkSync(join(this.dir, WRITER_MARKER)); } catch { /* gone, or never placed */ }
       fsyncDirectory(this.dir);
       // The folder's own entry and those above it (--out may be new) too: once the client says
       // bye, the gateway deletes its copy, and a power loss must not take the folder after that.
@@ -127,14 +146,18 @@ export class ResultFiles {
     this.committed = true;
   }
 
-  /** Close files left open (on failure). An incomplete file stays incomplete: it takes no more chunks. */
+  /** Close files left open (on failure), then let the marker's lock go. An incomplete file stays incomplete: it takes no more chunks. */
   close(): void {
-    for (const f of this.files.values()) if (f.open) { f.open = false; closeSync(f.fd); }
+    this.closeFiles();
     if (this.lockFd !== -1) {
       const fd = this.lockFd;
       this.lockFd = -1;
       closeSync(fd);
     }
+  }
+
+  private closeFiles(): void {
+    for (const f of this.files.values()) if (f.open) { f.open = false; closeSync(f.fd); }
   }
 
   /**
@@ -143,12 +166,16 @@ export class ResultFiles {
    * reported, so what cannot be deleted stays.
    */
   discard(): void {
-    this.close();
-    if (this.committed) return;
-    for (const path of [...[...this.files.keys()].map((q) => this.partPath(q)), join(this.dir, WRITER_MARKER)]) {
+    if (this.committed) return this.close();
+    this.closeFiles();
+    // A commit that failed midway named some files already: they go too, or a failed run would
+    // leave files that look complete. The marker goes last, then its lock.
+    const paths = [...this.files.keys()].map((q) => (this.renamed.has(q) ? join(this.dir, queryFileName(q)) : this.partPath(q)));
+    for (const path of [...paths, join(this.dir, WRITER_MARKER)]) {
       try { unlinkSync(path); } catch { /* gone already, or not ours to delete */ }
     }
     try { rmdirSync(this.dir); } catch { /* not empty: something else is in it */ }
+    this.close();
   }
 }
 

@@ -335,8 +335,9 @@ export const upCommand: Command = {
             ...(p.role === "monitor" ? { COFFEE_CLUSTER_FILE: clusterFile, COFFEE_MONITOR_ID: p.name.slice("monitor-".length), COFFEE_MONITOR_PEERS: peersSpec,
               COFFEE_DASHBOARD_PORT: p.name === "monitor-1" ? String(dashboardPort) : "0",
               // This cluster's control API and key are in its control.json: ones inherited from
-              // the environment (another cluster's) would be refused at every revival. Empty = unset.
-              COFFEE_CONTROL_URL: "", COFFEE_CONTROL_KEY: "", COFFEE_CONTROL_KEY_FILE: "" } : {}),
+              // the environment (another cluster's) would be refused at every revival, and its
+              // monitors sign elections with that key too. Empty = unset.
+              COFFEE_CONTROL_URL: "", COFFEE_CONTROL_KEY: "", COFFEE_CONTROL_KEY_FILE: "", COFFEE_ELECTION_KEY: "", COFFEE_ELECTION_KEY_FILE: "" } : {}),
           },
         };
         children.start(spec);
