@@ -95,7 +95,7 @@ export async function runClient(cfg: ClientConfig): Promise<ClientOutcome> {
   const outDir = prepareOutDir(cfg.outDir);
   const rejects = new RejectReport();
   let session: string | null = null;
-  /** The most rows the gateway takes in a batch, from its welcome: --batch-rows above it is lowered to it. */
+  /** The most rows the gateway takes in a batch, from its first welcome: --batch-rows above it is lowered to it (batches are cut once). */
   let gatewayMaxBatchRows = Number.POSITIVE_INFINITY;
   /** The session's resume key, from its welcome (a gateway that predates keys names none). */
   let resumeKey: { key: string } | Record<string, never> = {};

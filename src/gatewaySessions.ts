@@ -169,8 +169,9 @@ export class GatewaySessions {
     const { store, limits, log, counters, send } = this.deps;
     // Without its key a session is as unknown as one that never was: which ids exist is not told,
     // nor why one failed (its message may quote its rows).
-    const s = resumeKeyMatches(store.keyHashOf(msg.session), msg.key) ? this.known(msg.session) : undefined;
-    const failure = this.known(msg.session) ? null : store.failure(msg.session, Date.now());
+    const known = this.known(msg.session);
+    const s = resumeKeyMatches(store.keyHashOf(msg.session), msg.key) ? known : undefined;
+    const failure = known ? null : store.failure(msg.session, Date.now());
     const failedWhileAway = failure && resumeKeyMatches(failure.keyHash, msg.key) ? failure : null;
     if (failedWhileAway) throw new CoffeeError(failedWhileAway.code, failedWhileAway.message);
     if (!s) throw new CoffeeError("SESSION_UNKNOWN", `session ${msg.session} is unknown here (finished, purged, or expired)`);

@@ -15,8 +15,8 @@ import { RESUME_KEY } from "./resumeKey.ts";
  * can be resumed and its results sent again. 6: the gateway sends `heartbeat` while a session is
  * open, at the interval its welcome names, so silence means a lost gateway, not a slow pipeline.
  * A heartbeat's optional `brokerHeld`, an ack's optional `reasons`, the resume key (`keyed`,
- * `key`, src/resumeKey.ts) and a welcome's `maxBatchRows` came later within 6: a peer of 6 that does not know them ignores them,
- * as decoders ignore fields they do not read.
+ * `key`, src/resumeKey.ts) and a welcome's `maxBatchRows` came later within 6: a peer of 6 that
+ * does not know them ignores them, as decoders ignore fields they do not read.
  */
 export const PROTOCOL_VERSION = 6;
 

@@ -77,9 +77,10 @@ export class UploadPublisher {
   /**
    * Sessions that published since the gate last let uploads go. A hold stops only these: each
    * other uploading session is read until it publishes (what one read of its socket holds, a
-   * batch or a few small ones), so that every session moves at each release. Without it the session whose socket was read first after a release filled the
-   * credit again each time, and a small session started behind a big one waited for the big
-   * one's whole upload (measured with --max-backlog 4: 30 s for one row).
+   * batch or a few small ones), so that every session moves at each release. Without it the
+   * session whose socket was read first after a release filled the credit again each time, and
+   * a small session started behind a big one waited for the big one's whole upload (measured
+   * with --max-backlog 4: 30 s for one row).
    */
   private publishedSinceRelease = new WeakSet<Session>();
 
