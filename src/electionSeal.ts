@@ -9,8 +9,9 @@
  * network between hosts) and sent again carries a term that was real once, so it cannot raise
  * terms, but a leader's heartbeat replayed on and on holds its followers to it after it died.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { toElectionMessage, type ElectionMessage } from "./election.ts";
+import { secretsEqual } from "./secretsEqual.ts";
 
 function macOf(key: string, m: ElectionMessage): string {
   // "election" first: coffee up's key also opens its control API, and the two uses must not mix.
@@ -27,8 +28,5 @@ export function openElectionMessage(key: string | null, value: unknown): Electio
   const message = toElectionMessage(value);
   if (message === null || key === null) return message;
   const mac = (value as { mac?: unknown }).mac;
-  if (typeof mac !== "string") return null;
-  const want = Buffer.from(macOf(key, message));
-  const got = Buffer.from(mac);
-  return got.length === want.length && timingSafeEqual(got, want) ? message : null;
+  return typeof mac === "string" && secretsEqual(macOf(key, message), mac) ? message : null;
 }

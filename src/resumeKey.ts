@@ -6,7 +6,8 @@
  * gateway checks resumes too; the key itself is never logged. A client that predates keys does
  * not ask for one (hello `keyed`), and its session resumes by id alone, as before.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { secretsEqual } from "./secretsEqual.ts";
 
 /** What a resume key looks like on the wire: base64url, 22 characters for 16 bytes (more accepted). */
 export const RESUME_KEY = /^[\w-]{22,64}$/;
@@ -20,9 +21,7 @@ export function newResumeKey(): { key: string; hash: string } {
 /** True when `given` is the key whose hash is `hash`; a session without a hash (no key asked for) takes any. */
 export function resumeKeyMatches(hash: string | undefined, given: string | undefined): boolean {
   if (hash === undefined) return true;
-  if (given === undefined) return false;
-  // Hashes of equal length, compared in constant time: neither the key nor its length leaks.
-  return timingSafeEqual(Buffer.from(hashOf(given), "hex"), Buffer.from(hash, "hex"));
+  return given !== undefined && secretsEqual(hash, hashOf(given));
 }
 
 function hashOf(key: string): string {
