@@ -23,6 +23,7 @@ import { pingEntry } from "../src/clusterView.ts";
 import { HealthSweep } from "../src/healthSweep.ts";
 import { LocalRevivalBackend } from "../src/localRevival.ts";
 import { createLogger, type Logger } from "../src/log.ts";
+import { LogThrottle } from "../src/logThrottle.ts";
 import { CoffeeMetrics, METRICS_HOST_OPTION, METRICS_PORT_OPTION, serveMetrics } from "../src/metrics.ts";
 import { int, optStr, sourceOf, str, type OptionSpec, type OptionValues } from "../src/options.ts";
 import { RevivalPolicy, type RevivalBackend, type RevivalEvent } from "../src/revival.ts";
@@ -251,18 +252,16 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
     ...(electionKey === null ? { maxTermStep: MAX_TERM_STEP } : {}),
   }, performance.now());
   // Said once a minute at most: a monitor given another key (or none) is otherwise ignored in silence.
-  const unsigned = { dropped: 0, toldAtMs: -Infinity };
+  const unsigned = { dropped: 0, log: new LogThrottle(60_000) };
   const transport = startElectionTransport(cfg.electionPort, cfg.electionHost, peers, (m) => {
     const message = openElectionMessage(electionKey, m);
     if (message) return perform(election.receive(message, performance.now()));
     if (toElectionMessage(m) === null) return;
     unsigned.dropped++;
-    const now = performance.now();
-    if (now - unsigned.toldAtMs < 60_000) return;
-    unsigned.toldAtMs = now;
+    if (!unsigned.log.due()) return;
     log.warn(`ignored an election message not signed with this monitor's election key (${unsigned.dropped} so far): a monitor given another key or none, or a forgery`);
   }, (err) => log.error(`handling an election message failed: ${errorMessage(err)}`));
-  let cannotLeadToldAtMs = -Infinity;
+  const cannotLeadLog = new LogThrottle(60_000);
   function perform(actions: ElectionAction[]): void {
     for (const a of actions) {
       if (a.type === "send") transport.send(a.to, sealElectionMessage(electionKey, a.message));
@@ -283,9 +282,7 @@ export async function createMonitor(cfg: MonitorConfig, log: Logger, metrics = n
         log.info(`leader now: ${nameOf(a.leader)} (term ${a.term})`);
       } else if (a.type === "cannot-lead") {
         // It comes again at every election round: said once a minute.
-        const now = performance.now();
-        if (now - cannotLeadToldAtMs < 60_000) continue;
-        cannotLeadToldAtMs = now;
+        if (!cannotLeadLog.due()) continue;
         log.error(`cannot lead: term ${a.term} is as high as a term may go (${MAX_TERM}), which no run of elections reaches: an election message${electionKey === null ? " forged (they are not signed: give every monitor COFFEE_ELECTION_KEY)" : " from a monitor gone wrong"}; restart every monitor at once to start terms afresh`);
       } else {
         watch.reset();

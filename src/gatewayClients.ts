@@ -12,6 +12,7 @@ import { FrameDecoder, writeFrame } from "./frame.ts";
 import { uploadOver, type Connection, type Session } from "./gatewaySession.ts";
 import type { GatewaySessions } from "./gatewaySessions.ts";
 import { checkProtocolVersion, checkToken } from "./handshake.ts";
+import { LogThrottle } from "./logThrottle.ts";
 import type { HeapGovernor } from "./heapGovernor.ts";
 import type { Logger } from "./log.ts";
 import { decodeClientMessage, encodeProtocolTransient, type ClientMessage, type GatewayMessage } from "./protocol.ts";
@@ -97,11 +98,11 @@ export class GatewayClients {
   private readonly open = new Set<Connection>();
   /** Connections in `open` without a session yet (bounded by --max-handshakes). */
   private handshakes = 0;
-  /** When refused connections were last logged: a flood of them is said once a minute, not once each. */
-  private refusalToldMs = -Infinity;
+  /** Refused connections: a flood of them is said once a minute, not once each. */
+  private readonly refusalLog = new LogThrottle(REFUSAL_LOG_MS);
   /** Client sockets accepted and not yet closed, refused ones included. */
   private sockets = 0;
-  private shedToldMs = -Infinity;
+  private readonly shedLog = new LogThrottle(REFUSAL_LOG_MS);
   private shed = 0;
   /** Per code of QUIETED_CODES: when a close for it was last logged, those not logged since (the last of them, how many), and the timer that will say them. */
   private readonly quieted = new Map<string, { toldMs: number; untold: number; last: string; timer: ReturnType<typeof setTimeout> | null }>();
@@ -305,9 +306,7 @@ export class GatewayClients {
     const { limits, log, counters } = this.deps;
     conn.closed = true;
     counters.refusedHandshakes++;
-    const now = performance.now();
-    if (now - this.refusalToldMs >= REFUSAL_LOG_MS) {
-      this.refusalToldMs = now;
+    if (this.refusalLog.due()) {
       log.warn(`refusing new connections: ${this.handshakes} have yet to say hello (--max-handshakes ${limits.maxHandshakes}); ${counters.refusedHandshakes} refused so far`);
     }
     writeFrame(conn.writer, encodeProtocolTransient({ t: "error", code: "CONNECTION_LIMIT", message: `gateway busy: ${this.handshakes} connections have yet to say hello (its --max-handshakes); try again later` }));
@@ -326,9 +325,7 @@ export class GatewayClients {
     const { log } = this.deps;
     conn.closed = true;
     this.shed++;
-    const now = performance.now();
-    if (now - this.shedToldMs >= REFUSAL_LOG_MS) {
-      this.shedToldMs = now;
+    if (this.shedLog.due()) {
       log.warn(`closing new connections unanswered: ${this.sockets - 1} client sockets are open, all this gateway's open-file limit leaves them (ulimit -n; --max-handshakes and --max-sessions above what it allows?); ${this.shed} closed so far`);
     }
     conn.writer.abort();

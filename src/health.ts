@@ -8,6 +8,7 @@
  */
 import { ConfigError, errorMessage } from "./errors.ts";
 import type { OptionSpec } from "./options.ts";
+import { LogThrottle } from "./logThrottle.ts";
 
 /** `--health-host`, shared by every role: compose needs every interface, `coffee up` only loopback. */
 export const HEALTH_HOST_OPTION: OptionSpec = {
@@ -60,7 +61,7 @@ function pickError(args: readonly unknown[]): unknown {
 export async function startHealthServer(opts: { port: number; host?: string; status: () => HealthStatus; onError?: (message: string) => void }): Promise<HealthServer> {
   const decoder = new TextDecoder();
   let ignored = 0;
-  let lastErrorLog = -Infinity;
+  const errorLog = new LogThrottle(ERROR_LOG_INTERVAL_MS);
   const host = opts.host ?? "0.0.0.0";
   // A bind failure is thrown as the call is made, not only as a rejection: one try covers both.
   let socket: Bun.udp.Socket<"uint8array">;
@@ -91,9 +92,7 @@ export async function startHealthServer(opts: { port: number; host?: string; sta
   }
   socket.unref();
   function report(err: unknown): void {
-    const now = performance.now();
-    if (now - lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
-    lastErrorLog = now;
+    if (!errorLog.due()) return;
     try {
       opts.onError?.(`health: ${errorMessage(err)}`);
     } catch {
