@@ -24,6 +24,7 @@ import { recoverAggregatorStore } from "../src/aggregatorRecovery.ts";
 import { errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
+import { crashPoint } from "../src/crashPoint.ts";
 import { exitOnFatal, FatalStop, type OnFatal } from "../src/fatal.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { join } from "node:path";
@@ -136,6 +137,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
       return void d.ack();
     }
     if (effect === "applied" || effect === "purged") store?.logMessage(d.body);
+    if (effect === "applied") crashPoint("aggregator.applied");
     if (effect === "applied" && msg.kind === "data") metrics.stageDone(spec.queue, msg.entity, bodyRows(msg.bodyKind, msg.body), 0);
     if (effect === "purged") {
       // The gateway counted why (its cause label); here a purge is always its word.

@@ -7,6 +7,7 @@
 import { decodeMessage, encodeMessage } from "../src/codec.ts";
 import type { Command } from "../src/command.ts";
 import { ConfigError, errorMessage, hasCode } from "../src/errors.ts";
+import { crashPoint } from "../src/crashPoint.ts";
 import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
@@ -75,8 +76,10 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
           }
         }
         try {
-          await Promise.all(outputs.map((o) =>
-            transport.publish(o.routingKey, encodeMessage({ kind: "data", session, entity, seq, bodyKind: o.bodyKind, body: o.body }))));
+          await Promise.all(outputs.map(async (o) => {
+            await transport.publish(o.routingKey, encodeMessage({ kind: "data", session, entity, seq, bodyKind: o.bodyKind, body: o.body }));
+            crashPoint("worker.output-confirmed");
+          }));
         } catch (err) {
           // An output the broker could never take (over its message size) fails the same way on
           // every redelivery: the session fails. Anything else (shutdown) is left to redelivery.

@@ -19,6 +19,7 @@ import type { Entity } from "./schema.ts";
 import { newResumeKey, resumeKeyMatches } from "./resumeKey.ts";
 import { PURGE_KEY } from "./topology.ts";
 import type { Transport } from "./transport.ts";
+import { crashPoint } from "./crashPoint.ts";
 
 /** The gateway options sessions live by. */
 export interface SessionLimits {
@@ -223,6 +224,7 @@ export class GatewaySessions {
     this.running.delete(s.id);
     this.finished.set(s.id, s);
     this.deps.send(s.conn, { t: "done" });
+    crashPoint("gateway.done-sent");
     this.deps.log.info(`session ${s.id} finished: results sent`);
     // Written is not received: the session and its results stay until the client's bye.
     this.deps.armTimer(s.conn);

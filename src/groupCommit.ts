@@ -2,6 +2,7 @@
  * Group commit: callers queue "do this once my log records are durable"; one commit (one
  * fsync) per turn of the event loop serves everything queued in it.
  */
+import { crashPoint } from "./crashPoint.ts";
 
 /**
  * What awaits a commit of a group that stopped: it never settles, as nothing after a failed commit
@@ -59,6 +60,7 @@ export class GroupCommit {
     // Stopped while this commit was under way (another write failed meanwhile): the role halted,
     // and acks nothing more, though these records did reach the disk.
     if (this.stopped) return never();
+    if (waiting.length > 0) crashPoint("commit.durable");
     for (const f of waiting) f();
   }
 }

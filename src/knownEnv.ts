@@ -36,6 +36,7 @@ export const OPTION_ENV_NAMES: readonly string[] = [
 /** COFFEE_* variables read by something other than an option, and by what. */
 export const OTHER_ENV_NAMES: Readonly<Record<string, string>> = {
   COFFEE_PARENT_PID: "set by coffee up for its children (src/parentWatch.ts)",
+  COFFEE_CRASH_POINTS_DIR: "tests that kill a process at a named step (src/crashPoint.ts)",
   COFFEE_UID: "the compose file's user for coffee services",
   COFFEE_GID: "the compose file's group for coffee services",
   COFFEE_GATEWAY_BIND: "the compose file's address for the gateway's published port",

@@ -5,6 +5,7 @@
  */
 import { chunkLines } from "./chunkLines.ts";
 import { encodeMessage } from "./codec.ts";
+import { crashPoint } from "./crashPoint.ts";
 import type { AggregatorState } from "./aggregatorState.ts";
 import type { AggregatorStore } from "./aggregatorStore.ts";
 import { codedMessage, errorMessage, hasCode, isWalWriteFailure } from "./errors.ts";
@@ -115,7 +116,7 @@ export class ResultPublisher {
     let chunks = 0;
     let pending: string | null = null;
     const send = async (csv: string, last: boolean): Promise<void> => {
-      const published = transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query, chunk: chunks++, last, csv }));
+      const published = transport.publish(RESULTS_KEY, encodeMessage({ kind: "result", session: id, query, chunk: chunks++, last, csv })).then(() => crashPoint("aggregator.result-chunk-confirmed"));
       // Awaited below; marked handled now, as an earlier failure ends the loop before it is.
       published.catch(() => {});
       publishes.push(published);
@@ -127,6 +128,7 @@ export class ResultPublisher {
     }
     await send(pending ?? "", true);
     await Promise.all(publishes);
+    crashPoint("aggregator.result-confirmed");
     state.markFinished(id);
     store?.logFinished(id);
     const stage = { stage: this.deps.queue };

@@ -5,6 +5,7 @@
  * disk, src/resultPump.ts). A chunk that arrives twice (redelivery) is stored once.
  */
 import { decodeMessage, sessionOfUndecodable, type FailedMessage, type StateLostMessage } from "./codec.ts";
+import { crashPoint } from "./crashPoint.ts";
 import { CoffeeError, DecodeError, ProtocolError, errorMessage, isWalWriteFailure } from "./errors.ts";
 import { GATEWAY_STAGE, queryResultComplete, type Connection, type Session } from "./gatewaySession.ts";
 import type { GatewayStore, StoredChunk } from "./gatewayStore.ts";
@@ -96,6 +97,7 @@ export class ResultRelay {
         send(conn, { t: "result", query: c.query, chunk: c.chunk, last: c.last, csv });
         s.delivered.set(c.query, (s.delivered.get(c.query) ?? 0) + 1);
         s.movedAtMs = performance.now();
+        crashPoint("gateway.result-sent");
       },
     };
     this.sinks.set(conn, sink);
@@ -147,6 +149,7 @@ export class ResultRelay {
       return void group.after(() => d.ack());
     }
     const added = store.addChunk(msg.session, { query: msg.query, chunk: msg.chunk, last: msg.last, csv: msg.csv });
+    crashPoint("gateway.result-stored");
     s.movedAtMs = performance.now();
     group.after(() => d.ack());
     if (s.conn && added) s.results.offer(this.sinkOf(s, s.conn), added, msg.csv);

@@ -14,6 +14,7 @@ import { CoffeeMetrics, meteredTransport, METRICS_HOST_OPTION, METRICS_PORT_OPTI
 import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
 import { allQueues } from "./topology.ts";
 import type { Transport } from "./transport.ts";
+import { nameCrashPointProcess } from "./crashPoint.ts";
 
 /** Options every broker-connected role takes. */
 export const COMMON_OPTIONS: readonly OptionSpec[] = [
@@ -121,6 +122,7 @@ export interface RoleInstance {
  * governor, which already counts every publish and delivery, for other bytes it should count.
  */
 export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport, metrics: CoffeeMetrics, governor: HeapGovernor) => Promise<RoleInstance>): Promise<number> {
+  nameCrashPointProcess(cfg.name);
   let instance: RoleInstance | null = null;
   let transport: AmqpTransport | null = null;
   // Until the role exists there is nothing to shut down, so a signal ends the process at once,

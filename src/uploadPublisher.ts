@@ -10,6 +10,7 @@
 import { BacklogGate, BLIND_HOLD_MS, type GateVerdict } from "./backlogGate.ts";
 import { BodyArena } from "./bodyArena.ts";
 import { encodeMessage } from "./codec.ts";
+import { crashPoint } from "./crashPoint.ts";
 import { parseEntityRows } from "./entityBatch.ts";
 import { CoffeeError, ProtocolError } from "./errors.ts";
 import { FairBudget } from "./fairBudget.ts";
@@ -182,6 +183,7 @@ export class UploadPublisher {
     const rows = msg.lines.length;
     const rejectedLines = rejected.map((r) => msg.lines[r]!);
     this.publishConfirmed(s, dataKey(entity), bytes, () => {
+      crashPoint("gateway.batch-confirmed");
       const first = s.unacked.delete(batchKey) || s.uncounted.delete(batchKey);
       if (first) {
         s.rowsAcked.set(entity, (s.rowsAcked.get(entity) ?? 0) + rows);
@@ -210,6 +212,7 @@ export class UploadPublisher {
       this.syncReading(s);
     }
     this.publishConfirmed(s, eosKey(msg.entity), encodeMessage({ kind: "eos", session: s.id, entity: msg.entity, count: msg.count }), () => {
+      crashPoint("gateway.eos-confirmed");
       s.eosConfirmed.add(msg.entity);
       s.movedAtMs = performance.now();
       this.deps.send(s.conn, { t: "eos-ack", entity: msg.entity });

@@ -52,6 +52,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
+import { crashPoint } from "./crashPoint.ts";
 import { createDurableDir, fsyncFailure, withDirectory, writeAll } from "./durableFs.ts";
 import { ConfigError, errorMessage, WalError, type WalErrorCode } from "./errors.ts";
 
@@ -672,6 +673,7 @@ export class Wal {
     }
     renameSync(tmp, join(this.dir, name));
     syncDir(this.dir, this.sync);
+    crashPoint("wal.snapshot-named");
     this.closeActive();
     for (const segment of this.segments) unlinkSync(join(this.dir, segment));
     this.segments = [];
