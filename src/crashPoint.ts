@@ -9,9 +9,13 @@
  *
  * Off unless COFFEE_CRASH_POINTS_DIR names a folder; then each point looks for a file of its name
  * there (an "armed" point). A file holding a process name (gateway, agg-q1, ...) arms the point
- * for that process only; an empty one for any. The first process to reach an armed point renames
- * the file to `<point>.fired-by-<name>-<pid>` (a rename succeeds once, so one process fires) and
+ * for that process only, one holding `*` for any; an empty file arms nothing (one being written:
+ * arm by writing elsewhere and renaming). The first process to reach an armed point renames the
+ * file to `<point>.fired-by-<name>-<pid>` (a rename succeeds once, so one process fires) and
  * kills itself with SIGKILL: no handler, no flush, as a crash. Its revival sees no armed file.
+ * While set, every point costs a stat: timings differ from production's. For role processes
+ * (--role, coffee up's children): a role run in-process (coffee up --transport memory) has no
+ * name here, and a point armed for any would kill the whole cluster with it.
  */
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -24,8 +28,8 @@ export const CRASH_POINTS = {
   "gateway.result-stored": "the gateway: a result chunk added to the log and spool, not yet durable nor acked to the broker",
   "gateway.result-sent": "the gateway: a result chunk written to the client's connection",
   "gateway.done-sent": "the gateway: `done` written to the client, the session not yet closed",
-  "aggregator.applied": "an aggregator: a batch folded into the state and logged, not yet durable",
-  "aggregator.result-chunk-confirmed": "an aggregator: a result chunk confirmed by the broker, the rest of the result not yet published",
+  "aggregator.applied": "an aggregator: a batch folded into the state and logged (with a state dir), not yet durable",
+  "aggregator.result-chunk-confirmed": "an aggregator: the first chunk of a result confirmed by the broker, later chunks in flight or not yet published",
   "aggregator.result-confirmed": "an aggregator: a whole result confirmed by the broker, the session not yet logged finished",
   "commit.durable": "a gateway or aggregator: a group commit durable (fsynced), what waited on it not yet run (acks to the broker, welcomes)",
   "wal.snapshot-named": "a gateway or aggregator: a snapshot renamed into place and its folder fsynced, the log segments it replaces not yet deleted",
@@ -36,6 +40,11 @@ export type CrashPointName = keyof typeof CRASH_POINTS;
 
 /** The folder of armed points; read once, so a process that runs without it pays one comparison per point. */
 const armedDir = process.env.COFFEE_CRASH_POINTS_DIR || null;
+
+/** The folder crash points are armed from, or null when they are off (a role says so in its log: never set in production). */
+export function crashPointsDir(): string | null {
+  return armedDir;
+}
 
 /** This process's name (--name), for points armed for one process. */
 let processName = "";
@@ -56,7 +65,7 @@ export function crashPoint(point: CrashPointName): void {
   } catch {
     return; // another process fired it meanwhile
   }
-  if (target !== "" && target !== processName) return;
+  if (target !== "*" && (target === "" || target !== processName)) return;
   try {
     renameSync(armed, join(armedDir, `${point}.fired-by-${processName || "unnamed"}-${process.pid}`));
   } catch {

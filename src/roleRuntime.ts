@@ -14,7 +14,7 @@ import { CoffeeMetrics, meteredTransport, METRICS_HOST_OPTION, METRICS_PORT_OPTI
 import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
 import { allQueues } from "./topology.ts";
 import type { Transport } from "./transport.ts";
-import { nameCrashPointProcess } from "./crashPoint.ts";
+import { crashPointsDir, nameCrashPointProcess } from "./crashPoint.ts";
 
 /** Options every broker-connected role takes. */
 export const COMMON_OPTIONS: readonly OptionSpec[] = [
@@ -123,6 +123,7 @@ export interface RoleInstance {
  */
 export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport, metrics: CoffeeMetrics, governor: HeapGovernor) => Promise<RoleInstance>): Promise<number> {
   nameCrashPointProcess(cfg.name);
+  if (crashPointsDir() !== null) log.warn(`crash points are armed from ${crashPointsDir()} (COFFEE_CRASH_POINTS_DIR): this process kills itself at any point a test arms there; unset it outside tests`);
   let instance: RoleInstance | null = null;
   let transport: AmqpTransport | null = null;
   // Until the role exists there is nothing to shut down, so a signal ends the process at once,

@@ -6,35 +6,47 @@
  * reached fails the test rather than pass it untried), the process is revived, and the session's
  * results equal `coffee reference`: nothing lost, nothing counted twice.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CRASH_POINTS, type CrashPointName } from "../src/crashPoint.ts";
+import { pingHealth } from "../src/health.ts";
 import { generate, readResults, reference, sessionDirFrom, slowClient, startCluster, tempDir, until, type TestCluster } from "./harness.ts";
 
 setDefaultTimeout(120_000);
 
+/** What a case checks besides exact results: that the crash fell where it matters. */
+type Expectation =
+  /** The client lost the gateway mid-session and resumed. */
+  | "client-resumed"
+  /** The revived aggregator rebuilt an open session from its log. */
+  | "session-recovered"
+  /** The revived aggregator published again chunks the gateway had stored, which it dropped. */
+  | "chunks-republished"
+  /** Nothing more: a crash after the client has what it needs must harm nothing (the last test runs a session on the revived process). */
+  | "none";
+
 /** Each point once, for the process that reaches it in every session (or one of several that do). */
-const CASES: readonly { point: CrashPointName; victim: string }[] = [
-  { point: "worker.output-confirmed", victim: "transactions-chain-1" },
-  { point: "gateway.batch-confirmed", victim: "gateway" },
-  { point: "gateway.eos-confirmed", victim: "gateway" },
+const CASES: readonly { point: CrashPointName; victim: string; expect: Expectation }[] = [
+  { point: "worker.output-confirmed", victim: "transactions-chain-1", expect: "none" },
+  { point: "gateway.batch-confirmed", victim: "gateway", expect: "client-resumed" },
+  { point: "gateway.eos-confirmed", victim: "gateway", expect: "client-resumed" },
   // After the client's bye: the gateway compacts its log once no session is left (so before the
   // done-sent case, whose client's bye may be lost, which keeps its session for the TTL). The
   // next case's session runs on the revived gateway.
-  { point: "wal.snapshot-named", victim: "gateway" },
-  { point: "aggregator.applied", victim: "agg-q4" },
-  { point: "commit.durable", victim: "agg-q3" },
-  { point: "commit.durable", victim: "gateway" },
-  { point: "gateway.result-stored", victim: "gateway" },
-  { point: "aggregator.result-chunk-confirmed", victim: "agg-q1" },
-  { point: "aggregator.result-confirmed", victim: "agg-q2" },
-  { point: "gateway.result-sent", victim: "gateway" },
-  { point: "gateway.done-sent", victim: "gateway" },
-  { point: "wal.snapshot-named", victim: "agg-q3" },
+  { point: "wal.snapshot-named", victim: "gateway", expect: "none" },
+  { point: "aggregator.applied", victim: "agg-q4", expect: "session-recovered" },
+  { point: "commit.durable", victim: "agg-q3", expect: "session-recovered" },
+  { point: "commit.durable", victim: "gateway", expect: "client-resumed" },
+  { point: "gateway.result-stored", victim: "gateway", expect: "client-resumed" },
+  { point: "aggregator.result-chunk-confirmed", victim: "agg-q1", expect: "chunks-republished" },
+  { point: "aggregator.result-confirmed", victim: "agg-q2", expect: "session-recovered" },
+  { point: "gateway.result-sent", victim: "gateway", expect: "client-resumed" },
+  { point: "gateway.done-sent", victim: "gateway", expect: "none" },
+  { point: "wal.snapshot-named", victim: "agg-q3", expect: "none" },
 ];
 
-interface Entry { name: string; pid: number; alive: boolean }
+interface Entry { name: string; pid: number; alive: boolean; healthPort: number }
 
 describe("a crash at each named step", () => {
   let cluster: TestCluster;
@@ -44,6 +56,10 @@ describe("a crash at each named step", () => {
   const dirs: string[] = [points];
 
   const entries = (): Entry[] => JSON.parse(readFileSync(join(cluster.stateDir, "cluster.json"), "utf8")) as Entry[];
+  const status = async (name: string): Promise<Record<string, unknown> | null> => {
+    const e = entries().find((x) => x.name === name);
+    return e?.alive ? ((await pingHealth("127.0.0.1", e.healthPort, 500))?.status ?? null) : null;
+  };
   const fired = (point: CrashPointName): { name: string; pid: number } | null => {
     for (const file of readdirSync(points)) {
       const m = /\.fired-by-(.+)-(\d+)$/.exec(file);
@@ -51,14 +67,28 @@ describe("a crash at each named step", () => {
     }
     return null;
   };
+  /** Armed by a rename, so no process reads the file half written. */
+  const arm = (point: CrashPointName, victim: string): void => {
+    writeFileSync(join(points, ".arming"), victim);
+    renameSync(join(points, ".arming"), join(points, point));
+  };
+  const logOf = (name: string): string => readFileSync(join(cluster.stateDir, "logs", `${name}.log`), "utf8");
 
   beforeAll(async () => {
-    // Small result chunks, so a result is several chunks and one can be confirmed before the rest.
-    cluster = await startCluster({ tag: "crashpt", env: { COFFEE_CRASH_POINTS_DIR: points, COFFEE_CHUNK_BYTES: "1024" } });
+    // Small result chunks, so that Q1's result is more chunks than an aggregator has in flight
+    // (8): one is confirmed before the last is published. The gateway is killed seven times
+    // within a minute: the monitor's revival budget must not run out meanwhile.
+    cluster = await startCluster({ tag: "crashpt", env: { COFFEE_CRASH_POINTS_DIR: points, COFFEE_CHUNK_BYTES: "1024", COFFEE_REVIVE_MAX_ATTEMPTS: "100", COFFEE_REVIVE_MAX_MS: "1000" } });
     data = tempDir("cpdata");
     dirs.push(data);
-    await generate(data, 91, ["--months", "2024-11..2024-12", "--transactions-per-month", "1500", "--users", "300"]);
+    await generate(data, 91, ["--months", "2024-11..2024-12", "--transactions-per-month", "5000", "--users", "500"]);
     expected = await reference(data);
+    expect(expected.q1!.length).toBeGreaterThan(9 * 1024);
+  });
+
+  afterEach(() => {
+    // Also after a failed case, whose point may still be armed.
+    for (const f of readdirSync(points)) rmSync(join(points, f));
   });
 
   afterAll(async () => {
@@ -70,13 +100,14 @@ describe("a crash at each named step", () => {
     expect(new Set(CASES.map((c) => c.point))).toEqual(new Set(Object.keys(CRASH_POINTS) as CrashPointName[]));
   });
 
-  for (const { point, victim } of CASES) {
+  for (const { point, victim, expect: what } of CASES) {
     test(`${victim} killed at ${point} (${CRASH_POINTS[point]}): revived, results exact`, async () => {
       const out = tempDir("cpout");
       dirs.push(out);
+      const duplicatesBefore = Number((await status("gateway"))?.duplicateChunks ?? 0);
       const run = slowClient(cluster.port, data, out, 40, 4);
       await run.underWay;
-      writeFileSync(join(points, point), victim);
+      arm(point, victim);
       const r = await run.finished;
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
@@ -84,8 +115,16 @@ describe("a crash at each named step", () => {
       // Points after the results (the gateway's compaction after the bye) may fire just after the client exits.
       const shot = await until(`${victim} to reach ${point}`, () => fired(point), 30_000);
       expect(shot.name).toBe(victim);
-      await until(`${victim} revived`, () => entries().some((e) => e.name === victim && e.alive && e.pid !== shot.pid), 30_000);
-      for (const f of readdirSync(points)) rmSync(join(points, f));
+      // Revived: a new process of that name, answering its health check as running.
+      await until(`${victim} revived`, async () => entries().some((e) => e.name === victim && e.alive && e.pid !== shot.pid) && (await status(victim))?.state === "running", 30_000);
+      if (what === "client-resumed") expect(r.stdout).toMatch(/resumed session/);
+      if (what === "session-recovered") {
+        const recovered = [...logOf(victim).matchAll(/recovered \d+ log records \((\d+) open sessions/g)];
+        expect(Number(recovered.at(-1)![1])).toBeGreaterThanOrEqual(1);
+      }
+      if (what === "chunks-republished") {
+        await until("the gateway to drop the republished chunks", async () => Number((await status("gateway"))?.duplicateChunks ?? 0) > duplicatesBefore, 30_000);
+      }
     });
   }
 
