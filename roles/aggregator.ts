@@ -67,6 +67,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     setAside = opened.setAside;
     state = store.state;
     log.info(`recovered ${opened.replayed} log records (${state.size} open sessions${opened.truncatedBytes ? `, ${opened.truncatedBytes} torn bytes dropped` : ""}) from ${cfg.stateDir}`);
+    crashPoint("aggregator.recovered");
     // A log whose sessions all ended (or one past its compaction size) is compacted now, not
     // replayed again at every start until some session completes here.
     if (await store.maybeSnapshot()) log.info("log compacted into a snapshot at start");
@@ -154,6 +155,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     if (msg.kind !== "purge" && state.isComplete(msg.session)) {
       await results.finish(msg.session);
       await group.now();
+      crashPoint("aggregator.finished-durable");
       d.ack();
       if (store && (await store.maybeSnapshot().catch(storageFailed))) log.info("log compacted into a snapshot");
       return;

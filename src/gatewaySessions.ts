@@ -158,6 +158,7 @@ export class GatewaySessions {
     log.info(`session ${s.id} started (${this.running.size}/${limits.maxSessions})`);
     // Registered durably before the client learns its id, so it can always resume it.
     group.after(() => {
+      crashPoint("gateway.session-durable");
       if (conn.closed) return;
       s.welcomed = true;
       send(conn, { t: "welcome", session: s.id, maxInFlight: limits.maxInFlight, resumed: false, heartbeatMs: limits.heartbeatMs, maxBatchRows: limits.maxBatchRows, ...(resumeKey ? { key: resumeKey.key } : {}) });
@@ -209,6 +210,7 @@ export class GatewaySessions {
     s.awaitingResend = true;
     log.info(`session ${s.id} resumed`);
     send(conn, { t: "welcome", session: s.id, maxInFlight: limits.maxInFlight, resumed: true, heartbeatMs: limits.heartbeatMs, maxBatchRows: limits.maxBatchRows });
+    crashPoint("gateway.resumed");
     s.delivered.clear();
     // Every stored chunk again, in order; chunks arriving meanwhile queue up behind them.
     s.results.resend(this.deps.sinkOf(s, conn), store.chunks(s.id));
@@ -246,7 +248,10 @@ export class GatewaySessions {
     // Forgotten durably first: a gateway that crashes now must not bring the session back after
     // the aggregators already dropped it. Until the broker confirms the purge message, the log
     // keeps it pending, and a restarted gateway publishes it again.
-    group.after(() => this.publishPurge(s.id, reason));
+    group.after(() => {
+      crashPoint("gateway.purge-durable");
+      this.publishPurge(s.id, reason);
+    });
   }
 
   /**

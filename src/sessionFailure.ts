@@ -6,6 +6,7 @@
  * with PIPELINE_FAILED and purges it everywhere, and the message is acked.
  */
 import { encodeMessage, sessionOfUndecodable } from "./codec.ts";
+import { crashPoint } from "./crashPoint.ts";
 import type { Logger } from "./log.ts";
 import { RESULTS_KEY } from "./topology.ts";
 import type { Transport } from "./transport.ts";
@@ -13,6 +14,7 @@ import type { Transport } from "./transport.ts";
 /** Tell the gateway `session` failed at `stage`; resolves once the broker confirmed it. */
 export async function failSession(transport: Pick<Transport, "publish">, session: string, stage: string, reason: string): Promise<void> {
   await transport.publish(RESULTS_KEY, encodeMessage({ kind: "failed", session, reason: `${stage}: ${reason}` }));
+  crashPoint("stage.failed-published");
 }
 
 /**

@@ -11,7 +11,10 @@ import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { CRASH_POINTS, type CrashPointName } from "../src/crashPoint.ts";
 import { pingHealth } from "../src/health.ts";
-import { generate, readResults, reference, sessionDirFrom, slowClient, startCluster, tempDir, until, type TestCluster } from "./harness.ts";
+import { connectBroker } from "../src/brokerAddress.ts";
+import { encodeMessage } from "../src/codec.ts";
+import { q1TransactionsBatch } from "./brokerMessages.ts";
+import { AMQP_URL, generate, readResults, reference, sessionDirFrom, slowClient, startCluster, tempDir, until, type TestCluster } from "./harness.ts";
 
 setDefaultTimeout(120_000);
 
@@ -26,21 +29,33 @@ type Expectation =
   /** Nothing more: a crash after the client has what it needs must harm nothing (the last test runs a session on the revived process). */
   | "none";
 
-/** Each point once, for the process that reaches it in every session (or one of several that do). */
-const CASES: readonly { point: CrashPointName; victim: string; expect: Expectation }[] = [
+/**
+ * A crash point, the process it is armed for, and what shows the crash mattered. `first` is
+ * armed with it for the same process, for a point reached only after a first crash (a resume,
+ * a recovery): the revival dies again there. `beforeClient`: armed before the client starts.
+ */
+interface Case { point: CrashPointName; victim: string; expect: Expectation; first?: CrashPointName; beforeClient?: boolean }
+
+/** Each point of a session that completes, for the process that reaches it in every session (or one of several that do). */
+const CASES: readonly Case[] = [
   { point: "worker.output-confirmed", victim: "transactions-chain-1", expect: "none" },
-  { point: "gateway.batch-confirmed", victim: "gateway", expect: "client-resumed" },
-  { point: "gateway.eos-confirmed", victim: "gateway", expect: "client-resumed" },
-  // After the client's bye: the gateway compacts its log once no session is left (so before the
-  // done-sent case, whose client's bye may be lost, which keeps its session for the TTL). The
+  // After the client's bye: the gateway compacts its log once no session is left, so before any
+  // case that leaves a session waiting out its TTL (session-durable, done-sent, the abort). The
   // next case's session runs on the revived gateway.
   { point: "wal.snapshot-named", victim: "gateway", expect: "none" },
+  // The client never learnt its session's id: it starts another (the first waits out its TTL).
+  { point: "gateway.session-durable", victim: "gateway", expect: "none", beforeClient: true },
+  { point: "gateway.batch-confirmed", victim: "gateway", expect: "client-resumed" },
+  { point: "gateway.resumed", first: "gateway.batch-confirmed", victim: "gateway", expect: "client-resumed" },
+  { point: "gateway.eos-confirmed", victim: "gateway", expect: "client-resumed" },
   { point: "aggregator.applied", victim: "agg-q4", expect: "session-recovered" },
+  { point: "aggregator.recovered", first: "aggregator.applied", victim: "agg-q4", expect: "session-recovered" },
   { point: "commit.durable", victim: "agg-q3", expect: "session-recovered" },
   { point: "commit.durable", victim: "gateway", expect: "client-resumed" },
   { point: "gateway.result-stored", victim: "gateway", expect: "client-resumed" },
   { point: "aggregator.result-chunk-confirmed", victim: "agg-q1", expect: "chunks-republished" },
   { point: "aggregator.result-confirmed", victim: "agg-q2", expect: "session-recovered" },
+  { point: "aggregator.finished-durable", victim: "agg-q2", expect: "none" },
   { point: "gateway.result-sent", victim: "gateway", expect: "client-resumed" },
   { point: "gateway.done-sent", victim: "gateway", expect: "none" },
   { point: "wal.snapshot-named", victim: "agg-q3", expect: "none" },
@@ -96,27 +111,56 @@ describe("a crash at each named step", () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
+  /** `point` fired in `victim` (waited for: a point after the results may fire after the client exits), which then ran again. */
+  const firedAndRevived = async (point: CrashPointName, victim: string): Promise<void> => {
+    const shot = await until(`${victim} to reach ${point}`, () => fired(point), 30_000);
+    expect(shot.name).toBe(victim);
+    // Revived: a new process of that name, answering its health check as running.
+    await until(`${victim} revived`, async () => entries().some((e) => e.name === victim && e.alive && e.pid !== shot.pid) && (await status(victim))?.state === "running", 30_000);
+  };
+  /** A message for `session` that does not decode (its body cut short), put straight on `queue`: a poison message. */
+  const poison = async (session: string, queue: string): Promise<void> => {
+    const { conn } = await connectBroker({ url: AMQP_URL });
+    try {
+      const ch = await conn.createConfirmChannel();
+      const whole = encodeMessage(q1TransactionsBatch(session, 10));
+      ch.sendToQueue(`${cluster.namespace}.${queue}`, Buffer.from(whole.subarray(0, whole.length - 40)), { persistent: true });
+      await ch.waitForConfirms();
+    } finally {
+      await conn.close();
+    }
+  };
+  /** The id of the session the gateway started last (from its log). */
+  const lastSession = (): string => [...logOf("gateway").matchAll(/session (\S+) started/g)].at(-1)![1]!;
+  /** Every aggregator dropped the session (the purge reached them all). */
+  const purgedEverywhere = async (id: string): Promise<void> => {
+    for (const name of ["agg-q1", "agg-q2", "agg-q3", "agg-q4"]) await until(`${name} to purge ${id}`, () => logOf(name).includes(`session ${id} purged`), 60_000);
+  };
+
   test("every crash point is exercised below", () => {
-    expect(new Set(CASES.map((c) => c.point))).toEqual(new Set(Object.keys(CRASH_POINTS) as CrashPointName[]));
+    const covered = [...CASES.flatMap((c) => (c.first ? [c.point, c.first] : [c.point])), "gateway.purge-durable", "stage.failed-published"];
+    expect(new Set(covered)).toEqual(new Set(Object.keys(CRASH_POINTS) as CrashPointName[]));
   });
 
-  for (const { point, victim, expect: what } of CASES) {
-    test(`${victim} killed at ${point} (${CRASH_POINTS[point]}): revived, results exact`, async () => {
+  for (const { point, victim, expect: what, first, beforeClient } of CASES) {
+    test(`${victim} killed at ${first ? `${first}, then its revival at ` : ""}${point} (${CRASH_POINTS[point]}): revived, results exact`, async () => {
       const out = tempDir("cpout");
       dirs.push(out);
       const duplicatesBefore = Number((await status("gateway"))?.duplicateChunks ?? 0);
+      const armAll = (): void => {
+        if (first) arm(first, victim);
+        arm(point, victim);
+      };
+      if (beforeClient) armAll();
       const run = slowClient(cluster.port, data, out, 40, 4);
       await run.underWay;
-      arm(point, victim);
+      if (!beforeClient) armAll();
       const r = await run.finished;
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       expect(readResults(sessionDirFrom(r.stdout))).toEqual(expected);
-      // Points after the results (the gateway's compaction after the bye) may fire just after the client exits.
-      const shot = await until(`${victim} to reach ${point}`, () => fired(point), 30_000);
-      expect(shot.name).toBe(victim);
-      // Revived: a new process of that name, answering its health check as running.
-      await until(`${victim} revived`, async () => entries().some((e) => e.name === victim && e.alive && e.pid !== shot.pid) && (await status(victim))?.state === "running", 30_000);
+      if (first) await until(`${victim} to reach ${first}`, () => fired(first), 30_000);
+      await firedAndRevived(point, victim);
       if (what === "client-resumed") expect(r.stdout).toMatch(/resumed session/);
       if (what === "session-recovered") {
         const recovered = [...logOf(victim).matchAll(/recovered \d+ log records \((\d+) open sessions/g)];
@@ -127,6 +171,37 @@ describe("a crash at each named step", () => {
       }
     });
   }
+
+  test("gateway killed with a client's abort durable and its purge not yet published: the revival publishes it, every aggregator drops the session", async () => {
+    const out = tempDir("cpout");
+    dirs.push(out);
+    const run = slowClient(cluster.port, data, out, 20, 2);
+    await run.underWay;
+    const id = lastSession();
+    arm("gateway.purge-durable", "gateway");
+    process.kill(run.pid, "SIGINT");
+    const r = await run.finished;
+    expect(r.code).toBe(130);
+    await firedAndRevived("gateway.purge-durable", "gateway");
+    // By the revived gateway, from its log: the purge was never published before the crash.
+    expect(logOf("gateway")).toMatch(/publishing 1 purge\(s\) the broker had not confirmed before the restart/);
+    await purgedEverywhere(id);
+  });
+
+  test("an aggregator killed once its report of a poison message is confirmed, before acking the message: the session fails once, and is dropped everywhere", async () => {
+    const out = tempDir("cpout");
+    dirs.push(out);
+    const run = slowClient(cluster.port, data, out, 20, 2);
+    await run.underWay;
+    const id = lastSession();
+    arm("stage.failed-published", "agg-q1");
+    await poison(id, "agg-q1");
+    const r = await run.finished;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("PIPELINE_FAILED");
+    await firedAndRevived("stage.failed-published", "agg-q1");
+    await purgedEverywhere(id);
+  });
 
   test("after all of them, a session on the revived cluster is exact", async () => {
     const out = tempDir("cpout");

@@ -165,6 +165,8 @@ export function sessionDirFrom(stdout: string): string {
 
 /** A slow client run whose middle a test can act in. */
 export interface ClientRun {
+  /** The client's process id. */
+  pid: number;
   /** Resolves once the client reported progress (it is mid-upload). */
   underWay: Promise<void>;
   /** Resolves once the client has printed `count` lines matching `pattern` (no `g` flag; progress lines come every 100 ms); rejects if it exits first. */
@@ -185,7 +187,7 @@ export function slowClient(port: number, data: string, out: string, batchRows = 
   const underWay = stdout.line(/\d+ rows sent/).then(() => {}, () => {});
   const finished = (async () => ({ code: await p.exited, stdout: await stdout.ended, stderr: await stderr }))();
   const printed = async (pattern: RegExp, count = 1): Promise<void> => { await stdout.line(pattern, count); };
-  return { underWay, printed, finished };
+  return { pid: p.pid, underWay, printed, finished };
 }
 
 /** A process's output read as it comes: its text so far, all of it once it ends, and a wait for a line. */
