@@ -13,6 +13,7 @@ import { CoffeeMetrics } from "../src/metrics.ts";
 import { bodyRows } from "../src/bodies.ts";
 import { int, str, type OptionSpec } from "../src/options.ts";
 import { REDUCERS } from "../src/queries/index.ts";
+import { Q1_RUN_ID_CHARS, Q1_RUN_ROWS } from "../src/queries/q1.ts";
 import type { QueryReducer } from "../src/queries/reducer.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { QUERIES, type QueryName } from "../src/schema.ts";
@@ -38,6 +39,8 @@ export interface AggregatorConfig {
   chunkBytes: number;
   /** Directory of the write-ahead log; null keeps state in memory only (in-process clusters). */
   stateDir: string | null;
+  /** Q1 rows a session keeps in memory before they go to disk as a sorted run (with a state dir); default Q1_RUN_ROWS. */
+  spillRows?: number;
 }
 
 /** What an aggregator runs with besides its options, its transport and its log. */
@@ -62,7 +65,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   /** Where this start set an unrecoverable log aside (src/aggregatorRecovery.ts), for status. */
   let setAside: string | null = null;
   if (cfg.stateDir) {
-    const opened = await recoverAggregatorStore({ dir: cfg.stateDir, query: cfg.query, reducer, transport, log, store: { onFsync: metrics.onFsync } });
+    const opened = await recoverAggregatorStore({ dir: cfg.stateDir, query: cfg.query, reducer, transport, log, store: { onFsync: metrics.onFsync, ...(cfg.spillRows !== undefined ? { spillRows: cfg.spillRows } : {}) } });
     store = opened.store;
     setAside = opened.setAside;
     state = store.state;
@@ -235,6 +238,7 @@ const OPTIONS: readonly OptionSpec[] = [
   AGGREGATOR_TUNING_OPTIONS[0]!,
   { name: "state-dir", type: "string", env: "COFFEE_STATE_DIR", default: "./state", help: "write-ahead log and snapshots go to STATE-DIR/<name>/" },
   AGGREGATOR_TUNING_OPTIONS[1]!,
+  { name: "spill-rows", type: "int", env: "COFFEE_SPILL_ROWS", default: Q1_RUN_ROWS, min: 1, max: 10_000_000, help: `q1 only: rows of a session kept in memory before they are written to STATE-DIR as one sorted run, merged at the end (also cut at ${Q1_RUN_ID_CHARS / 1_048_576} Mi characters of ids); lower holds less memory per session and writes more files` },
   ...COMMON_OPTIONS,
 ];
 
@@ -254,7 +258,7 @@ export const aggregatorCommand: Command = {
     if (!lock.locked) log.warn(`state directory ${stateDir} is not locked against a second process: ${lock.unlockedBecause}`);
     try {
       return await runRoleProcess("aggregator", common, log, (t, metrics) =>
-        createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir }, t, log, { metrics, onFatal: exitOnFatal(log, "write-ahead log or spilled run") }));
+        createAggregator({ query, prefetch: int(values, "prefetch"), chunkBytes: int(values, "chunk-bytes"), stateDir, spillRows: int(values, "spill-rows") }, t, log, { metrics, onFatal: exitOnFatal(log, "write-ahead log or spilled run") }));
     } finally {
       lock.release();
     }

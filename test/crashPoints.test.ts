@@ -50,6 +50,7 @@ const CASES: readonly Case[] = [
   { point: "gateway.eos-confirmed", victim: "gateway", expect: "client-resumed" },
   { point: "aggregator.applied", victim: "agg-q4", expect: "session-recovered" },
   { point: "aggregator.recovered", first: "aggregator.applied", victim: "agg-q4", expect: "session-recovered" },
+  { point: "aggregator.spilled", victim: "agg-q1", expect: "session-recovered" },
   { point: "commit.durable", victim: "agg-q3", expect: "session-recovered" },
   { point: "commit.durable", victim: "gateway", expect: "client-resumed" },
   { point: "gateway.result-stored", victim: "gateway", expect: "client-resumed" },
@@ -91,9 +92,10 @@ describe("a crash at each named step", () => {
 
   beforeAll(async () => {
     // Small result chunks, so that Q1's result is more chunks than an aggregator has in flight
-    // (8): one is confirmed before the last is published. The gateway is killed seven times
-    // within a minute: the monitor's revival budget must not run out meanwhile.
-    cluster = await startCluster({ tag: "crashpt", env: { COFFEE_CRASH_POINTS_DIR: points, COFFEE_CHUNK_BYTES: "1024", COFFEE_REVIVE_MAX_ATTEMPTS: "100", COFFEE_REVIVE_MAX_MS: "1000" } });
+    // (8): one is confirmed before the last is published. Small Q1 runs, so that a session's
+    // rows go to disk in several. The gateway is killed a dozen times within two minutes: the
+    // monitor's revival budget must not run out meanwhile.
+    cluster = await startCluster({ tag: "crashpt", env: { COFFEE_CRASH_POINTS_DIR: points, COFFEE_CHUNK_BYTES: "1024", COFFEE_SPILL_ROWS: "50", COFFEE_REVIVE_MAX_ATTEMPTS: "100", COFFEE_REVIVE_MAX_MS: "1000" } });
     data = tempDir("cpdata");
     dirs.push(data);
     await generate(data, 91, ["--months", "2024-11..2024-12", "--transactions-per-month", "5000", "--users", "500"]);

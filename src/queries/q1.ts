@@ -5,6 +5,7 @@ import { mergeRuns, writeRun } from "../sortedRuns.ts";
 import type { QueryReducer } from "./reducer.ts";
 import type { TransactionsBody } from "../entityBatch.ts";
 import { fieldReader } from "../textColumn.ts";
+import { crashPoint } from "../crashPoint.ts";
 
 /** Rows kept in memory before they go to disk as one sorted run (about 4 MB of state with this dataset's ids). */
 export const Q1_RUN_ROWS = 50_000;
@@ -61,6 +62,7 @@ export const q1Reducer: QueryReducer<Q1State> = {
         state.idChars = charsBefore;
         throw err;
       }
+      crashPoint("aggregator.spilled");
       state.runs.push(name);
       state.ids = [];
       state.cents = [];
