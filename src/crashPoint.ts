@@ -32,12 +32,12 @@ export const CRASH_POINTS = {
   "gateway.resumed": "the gateway: a resumed session's welcome sent, its stored result chunks not yet sent again",
   "gateway.purge-durable": "the gateway: a purge durable in its log, the purge message to the aggregators not yet published",
   "aggregator.applied": "an aggregator: a batch folded into the state and logged (with a state dir), not yet durable",
-  "aggregator.result-chunk-confirmed": "an aggregator: the first chunk of a result confirmed by the broker, later chunks in flight or not yet published",
+  "aggregator.result-chunk-confirmed": "an aggregator: a result chunk confirmed by the broker, later ones not all published yet (when the result is more chunks than the 8 it keeps in flight)",
   "aggregator.result-confirmed": "an aggregator: a whole result confirmed by the broker, the session not yet logged finished",
   "aggregator.finished-durable": "an aggregator: a session's finished record durable, the delivery that completed it not yet acked, the log not yet compacted",
   "aggregator.spilled": "agg-q1: a sorted run of a session's rows written and fsynced, the batch that filled it not yet logged (the run is named in no durable record)",
   "aggregator.recovered": "an aggregator: its state rebuilt from its log at start, not yet compacted nor its complete sessions' results published again",
-  "stage.failed-published": "a worker or aggregator: its report of a poison message (the session fails) confirmed by the broker, the message not yet acked",
+  "stage.failed-published": "a worker or aggregator: its report that a session fails (a poison message, a result it cannot produce) confirmed by the broker, the message not yet acked",
   "commit.durable": "a gateway or aggregator: a group commit durable (fsynced), what waited on it not yet run (acks to the broker, welcomes)",
   "wal.snapshot-named": "a gateway or aggregator: a snapshot renamed into place and its folder fsynced, the log segments it replaces not yet deleted",
 } as const;
@@ -72,7 +72,7 @@ export function crashPoint(point: CrashPointName): void {
   } catch {
     return; // another process fired it meanwhile
   }
-  if (target !== "*" && (target === "" || target !== processName)) return;
+  if (target === "" || (target !== "*" && target !== processName)) return;
   try {
     renameSync(armed, join(armedDir, `${point}.fired-by-${processName || "unnamed"}-${process.pid}`));
   } catch {

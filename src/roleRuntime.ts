@@ -123,7 +123,8 @@ export interface RoleInstance {
  */
 export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logger, create: (t: Transport, metrics: CoffeeMetrics, governor: HeapGovernor) => Promise<RoleInstance>): Promise<number> {
   nameCrashPointProcess(cfg.name);
-  if (crashPointsDir() !== null) log.warn(`crash points are armed from ${crashPointsDir()} (COFFEE_CRASH_POINTS_DIR): this process kills itself at any point a test arms there; unset it outside tests`);
+  const crashPoints = crashPointsDir();
+  if (crashPoints !== null) log.warn(`crash points are armed from ${crashPoints} (COFFEE_CRASH_POINTS_DIR): this process kills itself at any point a test arms there; unset it outside tests`);
   let instance: RoleInstance | null = null;
   let transport: AmqpTransport | null = null;
   // Until the role exists there is nothing to shut down, so a signal ends the process at once,
