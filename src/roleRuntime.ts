@@ -1,7 +1,7 @@
 /**
  * What every role process shares: common options (name, namespace, broker URL, health port),
  * opening the transport, the UDP health server, the metrics endpoint, and shutting down on
- * SIGINT/SIGTERM.
+ * SIGINT/SIGTERM (src/signalStop.ts).
  */
 import { heapSize } from "bun:jsc";
 import { AmqpTransport, DEFAULT_CONFIRM_TIMEOUT_MS, QUEUE_TYPES, type QueueType } from "./amqpTransport.ts";
@@ -15,6 +15,7 @@ import { int, str, type OptionSpec, type OptionValues } from "./options.ts";
 import { allQueues } from "./topology.ts";
 import type { Transport } from "./transport.ts";
 import { crashPointsDir, nameCrashPointProcess } from "./crashPoint.ts";
+import { signalStopper } from "./signalStop.ts";
 
 /** Options every broker-connected role takes. */
 export const COMMON_OPTIONS: readonly OptionSpec[] = [
@@ -158,13 +159,7 @@ export async function runRoleProcess(role: string, cfg: CommonConfig, log: Logge
   await transport.declare(allQueues());
   const running = await create(governedTransport(meteredTransport(transport, metrics), governor), metrics, governor);
   instance = running;
-  let stopping = false;
-  onSignal = (signal) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal}: shutting down`);
-    void running.shutdown();
-  };
+  onSignal = signalStopper({ shutdown: () => running.shutdown(), log, exit: (code) => process.exit(code) });
   await running.run();
   health.close();
   metricsServer?.stop();

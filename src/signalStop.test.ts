@@ -1,0 +1,57 @@
+import { expect, jest, test } from "bun:test";
+import { WalError } from "./errors.ts";
+import { signalExitCode, signalStopper } from "./signalStop.ts";
+
+/** A stopper over `shutdown` whose exits and log lines are recorded. */
+function recorded(shutdown: () => Promise<void>, graceMs = 1_000): { stop: ReturnType<typeof signalStopper>; exits: number[]; lines: string[]; shutdowns: () => number } {
+  const exits: number[] = [];
+  const lines: string[] = [];
+  let calls = 0;
+  const log = { info: (m: string) => void lines.push(`info ${m}`), warn: (m: string) => void lines.push(`warn ${m}`), error: (m: string) => void lines.push(`error ${m}`) };
+  const stop = signalStopper({ shutdown: () => (calls++, shutdown()), log, exit: (code) => void exits.push(code), graceMs });
+  return { stop, exits, lines, shutdowns: () => calls };
+}
+
+const never = (): Promise<void> => new Promise<void>(() => {});
+
+test("the first signal shuts down once; a second exits at once with the signal's status", () => {
+  const r = recorded(never);
+  r.stop("SIGTERM");
+  expect(r.shutdowns()).toBe(1);
+  expect(r.exits).toEqual([]);
+  r.stop("SIGINT");
+  expect(r.shutdowns()).toBe(1);
+  expect(r.exits).toEqual([130]);
+  expect(r.lines.at(-1)).toStartWith("warn SIGINT again: exiting without waiting for the shutdown");
+});
+
+test("a shutdown that never ends (a publish waiting for a broker that went away) is cut at the grace", () => {
+  jest.useFakeTimers();
+  try {
+    const r = recorded(never, 15_000);
+    r.stop("SIGTERM");
+    jest.advanceTimersByTime(14_999);
+    expect(r.exits).toEqual([]);
+    jest.advanceTimersByTime(1);
+    expect(r.exits).toEqual([signalExitCode("SIGTERM")]);
+    expect(r.exits).toEqual([143]);
+    expect(r.lines.at(-1)).toContain("did not finish within 15 s");
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
+test("a shutdown whose final commit fails exits 70, with the failure in the log, not as an unhandled rejection", async () => {
+  const r = recorded(() => Promise.reject(new WalError("WAL_FSYNC_FAILED", "fsync of the log failed")));
+  r.stop("SIGTERM");
+  await Bun.sleep(0);
+  expect(r.exits).toEqual([70]);
+  expect(r.lines.at(-1)).toBe("error shutdown failed: WAL_FSYNC_FAILED: fsync of the log failed");
+});
+
+test("a shutdown that fails otherwise exits 1", async () => {
+  const r = recorded(() => Promise.reject(new Error("boom")));
+  r.stop("SIGINT");
+  await Bun.sleep(0);
+  expect(r.exits).toEqual([1]);
+});
