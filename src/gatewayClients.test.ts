@@ -432,6 +432,18 @@ describe("GatewayClients", () => {
     expect(h.detached).toEqual(["s1"]);
   });
 
+  test("a client that aborts its session and keeps the connection open is not failed later as CLIENT_IDLE", () => {
+    const h = harness();
+    const socket = h.connectSession();
+    const end = spyOn(socket.data.writer, "end").mockImplementation(async () => {});
+    h.connections.received(socket.socket, frame({ t: "abort" }));
+    expect(h.purged).toEqual(["s1 its client gave it up"]);
+    expect(end).toHaveBeenCalledWith(LIMITS.idleTimeoutMs);
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs * 2);
+    expect(h.kept).toEqual([]);
+    expect(h.errorsTo(socket)).toEqual([]);
+  });
+
   test("a connection whose session was purged or retired already leaves nothing to keep when it closes", () => {
     const h = harness();
     const a = h.connectSession();

@@ -378,6 +378,11 @@ export class GatewayClients {
       const s = conn.session;
       if (s.done) sessions.retire(s, "its client gave it up");
       else sessions.purge(s, "its client gave it up", "ABORTED");
+      // The session is gone: the idle deadline this frame armed must not fail it later as
+      // CLIENT_IDLE (a failure record for a purged session, told to a resume of it) while its
+      // client, done talking, keeps the connection open; the end below bounds the connection.
+      if (conn.timer) clearTimeout(conn.timer);
+      conn.timer = null;
       void conn.writer.end(limits.idleTimeoutMs);
     }
     else throw new ProtocolError(`unexpected ${msg.t} during a session`);
