@@ -8,6 +8,7 @@ import type { QueueType } from "./amqpTransport.ts";
 import { planCluster, type ClusterProcess, type DeployMode, type PlannedProcess } from "./clusterPlan.ts";
 import { ConfigError } from "./errors.ts";
 import { DEFAULT_METRICS_PORT } from "./metrics.ts";
+import { SHUTDOWN_GRACE_MS } from "./signalStop.ts";
 
 /** What `coffee compose` varies. */
 export interface ComposeOptions {
@@ -141,6 +142,9 @@ export function renderCompose(opts: ComposeOptions): Record<string, unknown> {
       // Monitors revive the others through the Docker API; compose itself restarts only
       // monitors (if every monitor died, nothing else would), as `coffee up` does.
       restart: p.role === "monitor" ? "unless-stopped" : "no",
+      // Longer than a role's own grace (src/signalStop.ts): a role whose stop hangs exits by
+      // itself and says why, rather than being SIGKILLed at Docker's default 10 s.
+      stop_grace_period: `${(SHUTDOWN_GRACE_MS + 5_000) / 1000}s`,
     };
     if (stateful) {
       environment.COFFEE_STATE_DIR = COMPOSE_STATE_DIR;

@@ -199,6 +199,16 @@ describe("GatewaySessions", () => {
     expect(() => h.sessions.resume(connection(), { ...resume, session: "00000000-0000-4000-8000-000000000000" })).toThrow(expect.objectContaining({ code: "SESSION_UNKNOWN" }));
   });
 
+  test("a failure of a session already purged (a deadline that fired after the client's abort) is neither kept nor told", async () => {
+    const h = await harness();
+    const aborted = h.sessions.start(connection());
+    h.sessions.purge(aborted, "its client gave it up", "ABORTED");
+    h.sessions.failed(aborted, new CoffeeError("CLIENT_IDLE", "nothing received"));
+    expect(h.failed).toEqual([]);
+    const resume: Extract<ClientMessage, { t: "resume" }> = { t: "resume", v: 1, session: aborted.id, sent: {}, eos: [] };
+    expect(() => h.sessions.resume(connection(), resume)).toThrow(expect.objectContaining({ code: "SESSION_UNKNOWN" }));
+  });
+
   test("a client away longer than the TTL: a running session is purged, a finished one retired", async () => {
     const h = await harness({ sessionTtlMs: 20 });
     const running = h.sessions.start(connection());

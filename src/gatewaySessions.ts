@@ -260,6 +260,8 @@ export class GatewaySessions {
    * that its session is unknown).
    */
   failed(s: Session, err: CoffeeError): void {
+    // Purged or closed already (a deadline that fired after an abort, say): nothing to keep.
+    if (!this.holds(s)) return;
     // Kept whether or not a connection is there: the one the gateway holds may be dead already
     // (nothing is read from it while the session computes), and its client will resume.
     this.deps.store.failed(s.id, err.code, err.message, Date.now() + this.deps.limits.sessionTtlMs);

@@ -14,15 +14,42 @@ function recorded(shutdown: () => Promise<void>, graceMs = 1_000): { stop: Retur
 
 const never = (): Promise<void> => new Promise<void>(() => {});
 
-test("the first signal shuts down once; a second exits at once with the signal's status", () => {
-  const r = recorded(never);
-  r.stop("SIGTERM");
-  expect(r.shutdowns()).toBe(1);
-  expect(r.exits).toEqual([]);
-  r.stop("SIGINT");
-  expect(r.shutdowns()).toBe(1);
-  expect(r.exits).toEqual([130]);
-  expect(r.lines.at(-1)).toStartWith("warn SIGINT again: exiting without waiting for the shutdown");
+test("the first signal shuts down once; a second SIGINT (Ctrl-C again) exits at once with its status", () => {
+  jest.useFakeTimers();
+  try {
+    const r = recorded(never);
+    r.stop("SIGTERM");
+    expect(r.shutdowns()).toBe(1);
+    expect(r.exits).toEqual([]);
+    r.stop("SIGINT");
+    expect(r.shutdowns()).toBe(1);
+    expect(r.exits).toEqual([130]);
+    expect(r.lines.at(-1)).toStartWith("warn SIGINT again: exiting without waiting for the shutdown");
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
+test("a SIGTERM while stopping (coffee up's, after the Ctrl-C its whole process group got) leaves the clean stop alone", async () => {
+  jest.useFakeTimers();
+  try {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const r = recorded(() => promise);
+    r.stop("SIGINT");
+    r.stop("SIGTERM");
+    expect(r.exits).toEqual([]);
+    resolve();
+    await promise;
+    await Promise.resolve();
+    // The stop finished; the process exits by itself (no exit here), and the grace changes nothing...
+    expect(r.exits).toEqual([]);
+    // ...unless what follows the shutdown (closing the broker connection) hangs: then 0, with why.
+    jest.advanceTimersByTime(1_000);
+    expect(r.exits).toEqual([0]);
+    expect(r.lines.at(-1)).toStartWith("warn the shutdown finished, but closing the broker connection or flushing output did not");
+  } finally {
+    jest.useRealTimers();
+  }
 });
 
 test("a shutdown that never ends (a publish waiting for a broker that went away) is cut at the grace", () => {

@@ -1,12 +1,15 @@
 /**
  * How a running role stops on SIGINT or SIGTERM. The first signal starts its shutdown (stop
- * consuming, finish the message in hand, commit, close the logs). A stop must end, however: an
- * aggregator publishing a result to a broker that went away waits for its link, and its shutdown
- * with it, until the broker returns; an orphan told to stop by its parent watch, or a role run by
- * hand, would then hold its state directory's lock for as long. So the process exits anyway once
- * SHUTDOWN_GRACE_MS passed since the signal, or at a second signal, as a crash would leave it: what was acked is
- * in the logs, the rest is delivered again. A shutdown that fails (its final commit, say) exits
- * as any such failure does (70 for the log), not as an unhandled rejection (1).
+ * consuming, settle or leave the messages in hand, commit, close the logs). A stop must end,
+ * however: an aggregator publishing a result to a broker that went away waits for its link, and
+ * its shutdown with it, until the broker returns; an orphan told to stop by its parent watch, or
+ * a role run by hand, would then hold its state directory's lock for as long. So the process
+ * exits anyway once SHUTDOWN_GRACE_MS passed since the signal, or at a second SIGINT (Ctrl-C
+ * again), as a crash would leave it: what was acked is in the logs, the rest is delivered again.
+ * A SIGTERM while stopping changes nothing: Ctrl-C in a terminal signals the whole process group,
+ * and coffee up then sends its children SIGTERM too, which must not cut their clean stop short.
+ * A shutdown that fails (its final commit, say) exits as any such failure does (70 for the log),
+ * not as an unhandled rejection (1).
  */
 import { codedMessage, exitCodeOf } from "./errors.ts";
 import type { Logger } from "./log.ts";
@@ -28,25 +31,34 @@ export interface SignalStopDeps {
 /** The exit status of a process ended by `signal` (128 + its number, as a shell reports it). */
 export const signalExitCode = (signal: StopSignal): number => 128 + (signal === "SIGINT" ? 2 : 15);
 
-/** A handler for stop signals: the first shuts down, within the grace; a second exits at once. */
+/** A handler for stop signals: the first shuts down, within the grace; a second SIGINT exits at once. */
 export function signalStopper(deps: SignalStopDeps): (signal: StopSignal) => void {
   const graceMs = deps.graceMs ?? SHUTDOWN_GRACE_MS;
   let stopping = false;
   return (signal) => {
     if (stopping) {
+      if (signal !== "SIGINT") return;
       deps.log.warn(`${signal} again: exiting without waiting for the shutdown (what was acked is in the logs, the rest is delivered again)`);
       return deps.exit(signalExitCode(signal));
     }
     stopping = true;
     deps.log.info(`${signal}: shutting down`);
+    let shutDown = false;
+    // Kept after the shutdown resolved, for what follows it (closing the broker connection,
+    // flushing output), but not what keeps the process alive: a stop that finished exits at once.
     const overdue = setTimeout(() => {
+      if (shutDown) {
+        deps.log.warn(`the shutdown finished, but closing the broker connection or flushing output did not within ${graceMs / 1000} s of the ${signal}: exiting without it`);
+        return deps.exit(0);
+      }
       deps.log.warn(`the shutdown did not finish within ${graceMs / 1000} s (waiting for the broker?): exiting without it (what was acked is in the logs, the rest is delivered again)`);
       deps.exit(signalExitCode(signal));
     }, graceMs);
-    // Kept after the shutdown resolved, for what follows it (closing the broker connection), but
-    // not what keeps the process alive: a stop that finished exits at once.
     overdue.unref();
-    deps.shutdown().catch(
+    deps.shutdown().then(
+      () => {
+        shutDown = true;
+      },
       (err: unknown) => {
         clearTimeout(overdue);
         deps.log.error(`shutdown failed: ${codedMessage(err)}`);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { CoffeeError, codedMessage, errorMessage } from "./errors.ts";
 import { settledWithin } from "./settledWithin.ts";
+import { SHUTDOWN_GRACE_MS } from "./signalStop.ts";
 
 /** How long a replaced child may take to die after SIGKILL before its successor is refused. */
 const KILL_WAIT_MS = 10_000;
@@ -207,8 +208,11 @@ export class Supervisor {
     return [...this.children.values()].map((c) => ({ spec: c.spec, pid: c.lastPid, alive: c.proc !== null, restarts: c.totalRestarts }));
   }
 
-  /** Stop every child: SIGTERM, then SIGKILL after `graceMs`. */
-  async stopAll(graceMs = 10_000): Promise<void> {
+  /**
+   * Stop every child: SIGTERM, then SIGKILL after `graceMs`: longer than a role's own grace
+   * (src/signalStop.ts), so that a role whose stop hangs exits by itself and says why.
+   */
+  async stopAll(graceMs = SHUTDOWN_GRACE_MS + 5_000): Promise<void> {
     this.stopping = true;
     const procs = [...this.children.values()].map((c) => c.proc).filter((p): p is Subprocess => p !== null);
     for (const p of procs) p.kill("SIGTERM");
