@@ -22,6 +22,21 @@ test("ids accept the float form of the public dataset", () => {
   expect(parseCount("3.0")).toBe(3);
 });
 
+test("leading zeros do not count toward the digit limits: a padded value in range is that value", () => {
+  expect(parseCents("0000000000000075.0")).toBe(7500);
+  expect(parseCents("-000000000000000000000012.25")).toBe(-1225);
+  expect(parseCents("0000090071992547409.91")).toBe(Number.MAX_SAFE_INTEGER);
+  expect(parseCents("0000090071992547409.92")).toBeNaN();
+  expect(parseCents("0001234567890123456")).toBeNaN(); // 16 significant digits
+  expect(parseCents("000")).toBe(0);
+  expect(parseId("00000000007")).toBe(7);
+  expect(parseId("0002147483647.0")).toBe(2_147_483_647);
+  expect(parseId("0002147483648")).toBeNaN();
+  expect(parseCount("0000000000000003")).toBe(3);
+  expect(parseCount("-0000000000000003.0")).toBe(-3);
+  expect(parseCount("0")).toBe(0);
+});
+
 test("dates and timestamps are validated against the calendar", () => {
   expect(parseDate("1969-12-31")).toBe(19691231);
   expect(parseDate("2024-02-29")).toBe(20240229);
@@ -39,7 +54,7 @@ test("dates and timestamps are validated against the calendar", () => {
 /** The first, regular-expression versions: a readable oracle for the scanning parsers. */
 const oracle = {
   cents(text: string): number {
-    const m = /^(-?)(\d{1,15})(?:\.(\d+))?$/.exec(text);
+    const m = /^(-?)0*(\d{1,15})(?:\.(\d+))?$/.exec(text);
     if (!m) return NaN;
     const frac = m[3] ?? "";
     if (frac.length > 2 && !/^0*$/.test(frac.slice(2))) return NaN;
@@ -48,14 +63,14 @@ const oracle = {
     return m[1] === "-" ? -cents : cents;
   },
   id(text: string): number {
-    const m = /^(\d{1,10})(?:\.0+)?$/.exec(text);
+    const m = /^0*(\d{1,10})(?:\.0+)?$/.exec(text);
     if (!m) return NaN;
     const id = Number(m[1]);
     return id <= 2_147_483_647 ? id : NaN;
   },
   count(text: string): number {
-    const m = /^(-?\d{1,15})(?:\.0+)?$/.exec(text);
-    return m ? Number(m[1]) : NaN;
+    const m = /^(-?)0*(\d{1,15})(?:\.0+)?$/.exec(text);
+    return m ? Number(`${m[1]}${m[2]}`) : NaN;
   },
   date(text: string): number {
     const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
@@ -84,7 +99,7 @@ test("the scanning parsers agree with the regular-expression oracle on 200 000 n
     const ch = alphabet[next(alphabet.length)]!;
     return op === 0 ? s.slice(0, pos) + ch + s.slice(pos) : op === 1 ? s.slice(0, pos) + s.slice(pos + 1) : s.slice(0, pos) + ch + s.slice(pos + 1);
   };
-  const seeds = ["75.0", "12.25", "-3.5", "140170.0", "7", "1.250", "99999999999", "3.0", "2024-02-29", "1969-12-31", "2024-01-01 23:00:00", "2023-02-28 05:59:59", "999999999999999.99"];
+  const seeds = ["75.0", "12.25", "-3.5", "140170.0", "7", "1.250", "99999999999", "3.0", "0000000000000075.0", "00000000007", "-0000000000000003", "2024-02-29", "1969-12-31", "2024-01-01 23:00:00", "2023-02-28 05:59:59", "999999999999999.99"];
   for (let i = 0; i < 200_000; i++) {
     let s = seeds[next(seeds.length)]!;
     for (let k = next(4); k > 0; k--) s = mutate(s);

@@ -10,7 +10,11 @@
 
 /** The largest amount in cents a field may hold, either sign: beyond it a float64 is not exact. */
 export const MAX_CENTS = Number.MAX_SAFE_INTEGER;
-/** Digits an amount may have before its point, and a count in all (leading zeros included). */
+/**
+ * Digits an amount may have before its point, and a count in all, leading zeros not counted:
+ * `0000000000000075.0` is 75 as surely as `75.0` is, and a padded column of a CSV export must
+ * not reject rows whose values are in range.
+ */
 export const MAX_DIGITS = 15;
 /** The largest id (a signed 32-bit integer, as the columns hold ids). */
 export const MAX_ID = 2_147_483_647;
@@ -24,6 +28,13 @@ function digitsValue(bytes: Uint8Array, from: number, to: number): number {
   let v = 0;
   for (let i = from; i < to; i++) v = v * 10 + (bytes[i]! - ZERO);
   return v;
+}
+
+/** Index of the first digit of bytes[from..end) that is not a leading zero (the last digit when all are zeros). */
+function significantFrom(bytes: Uint8Array, from: number, end: number): number {
+  let i = from;
+  while (i < end - 1 && bytes[i]! === ZERO) i++;
+  return i;
 }
 
 /** Index of the first non-digit in bytes[from..to) (to when none). */
@@ -50,8 +61,10 @@ export function parseCentsAt(bytes: Uint8Array, from: number, to: number): numbe
   const negative = from < to && bytes[from]! === MINUS;
   const start = negative ? from + 1 : from;
   const intEnd = digitsEnd(bytes, start, to);
-  if (intEnd === start || intEnd - start > MAX_DIGITS) return NaN;
-  let cents = digitsValue(bytes, start, intEnd) * 100;
+  if (intEnd === start) return NaN;
+  const significant = significantFrom(bytes, start, intEnd);
+  if (intEnd - significant > MAX_DIGITS) return NaN;
+  let cents = digitsValue(bytes, significant, intEnd) * 100;
   if (intEnd < to) {
     if (bytes[intEnd]! !== DOT) return NaN;
     const fracEnd = digitsEnd(bytes, intEnd + 1, to);
@@ -69,8 +82,10 @@ export function parseCentsAt(bytes: Uint8Array, from: number, to: number): numbe
 /** Non-negative integer id in bytes[from..to), also written as `140170.0`; NaN when not one. */
 export function parseIdAt(bytes: Uint8Array, from: number, to: number): number {
   const end = digitsEnd(bytes, from, to);
-  if (end === from || end - from > 10 || !zeroFraction(bytes, end, to)) return NaN;
-  const id = digitsValue(bytes, from, end);
+  if (end === from || !zeroFraction(bytes, end, to)) return NaN;
+  const significant = significantFrom(bytes, from, end);
+  if (end - significant > 10) return NaN;
+  const id = digitsValue(bytes, significant, end);
   return id <= MAX_ID ? id : NaN;
 }
 
@@ -84,8 +99,10 @@ export function parseCountAt(bytes: Uint8Array, from: number, to: number): numbe
   const negative = from < to && bytes[from]! === MINUS;
   const start = negative ? from + 1 : from;
   const end = digitsEnd(bytes, start, to);
-  if (end === start || end - start > MAX_DIGITS || !zeroFraction(bytes, end, to)) return NaN;
-  const v = digitsValue(bytes, start, end);
+  if (end === start || !zeroFraction(bytes, end, to)) return NaN;
+  const significant = significantFrom(bytes, start, end);
+  if (end - significant > MAX_DIGITS) return NaN;
+  const v = digitsValue(bytes, significant, end);
   return negative ? -v : v;
 }
 
