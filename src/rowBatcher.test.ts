@@ -25,6 +25,9 @@ test("the header picks the read columns by name, in their order, whatever else t
 test("a header without a read column is a DatasetError naming the file and what it found", () => {
   const { b } = stores(10);
   expect(() => b.header(["store_id", "name\u001b[31m"])).toThrow('s.csv: header has no column "store_name" (found: store_id,name\\x1b[31m)');
+  // A needed column twice is refused; an unread one twice is not this reader's business.
+  expect(() => b.header(["store_id", "store_name", " store_id"])).toThrow('s.csv: header has column "store_id" twice (fields 1 and 3): which one holds the values is ambiguous');
+  expect(() => stores(10).b.header(["x", "store_id", "x", "store_name"])).not.toThrow();
 });
 
 test("a row of another width is rejected with both counts", () => {

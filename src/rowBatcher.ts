@@ -45,12 +45,18 @@ function printable(text: string): string {
   return safe.length > 200 ? `${safe.slice(0, 200)}...` : safe;
 }
 
-/** Map each needed column to its index in a header row; a missing column is a DatasetError. */
+/**
+ * Map each needed column to its index in a header row. A missing column is a DatasetError, and so
+ * is a needed column named twice: which of the two holds the values is a guess (readers differ:
+ * Python's DictReader takes the last), and a wrong guess changes the reports without a word.
+ */
 export function projectHeader(file: string, entity: Entity, header: readonly string[]): number[] {
   const trimmed = header.map((h) => h.trim().replace(/^\uFEFF/, ""));
   return ENTITY_COLUMNS[entity].map((name) => {
     const idx = trimmed.indexOf(name);
     if (idx < 0) throw new DatasetError(`${file}: header has no column "${name}" (found: ${printable(trimmed.join(","))})`);
+    const again = trimmed.indexOf(name, idx + 1);
+    if (again >= 0) throw new DatasetError(`${file}: header has column "${name}" twice (fields ${idx + 1} and ${again + 1}): which one holds the values is ambiguous`);
     return idx;
   });
 }
