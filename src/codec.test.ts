@@ -113,7 +113,7 @@ describe("codec", () => {
 
   test("random bytes after a valid prefix never escape as anything but DecodeError", () => {
     let seed = 42;
-    const rand = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
     for (let i = 0; i < 2000; i++) {
       const n = 3 + Math.floor(rand() * 60);
       const bytes = Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));

@@ -155,11 +155,11 @@ describe("computeReference on a hand-computed dataset", () => {
     const result = await computeReference(writeDataset(TINY), { batchRows: 3 });
     expect(result.rejects).toEqual([
       { file: "transactions/transactions.csv", count: 2, firstLines: [11, 12], reasons: [
-        { reason: "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91 (at most 15 digits before the point)", count: 1, firstLines: [11] },
+        { reason: "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91 (at most 15 digits before the point, leading zeros not counted)", count: 1, firstLines: [11] },
         { reason: "8 fields where the header has 9", count: 1, firstLines: [12] },
       ] },
       { file: "transaction_items/transaction_items.csv", count: 2, firstLines: [10, 11], reasons: [
-        { reason: "quantity is not a whole number of at most 15 digits", count: 1, firstLines: [10] },
+        { reason: "quantity is not a whole number of at most 15 digits, leading zeros not counted", count: 1, firstLines: [10] },
         { reason: "created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp", count: 1, firstLines: [11] },
       ] },
       { file: "users/users_202301.csv", count: 1, firstLines: [8], reasons: [{ reason: "user_id is not an id (a whole number from 0 to 2147483647)", count: 1, firstLines: [8] }] },
@@ -192,7 +192,7 @@ describe("computeReference on a hand-computed dataset", () => {
     const result = await computeReference(dir, { batchRows: 4, maxRejectLines: 3 });
     const rej = result.rejects.find((r) => r.file.startsWith("transactions/"));
     expect(rej).toEqual({ file: "transactions/transactions.csv", count: 15, firstLines: [2, 3, 4], reasons: [
-      { reason: "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91 (at most 15 digits before the point)", count: 14, firstLines: [2, 3, 4] },
+      { reason: "final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91 (at most 15 digits before the point, leading zeros not counted)", count: 14, firstLines: [2, 3, 4] },
       { reason: "2 fields where the header has 9", count: 1, firstLines: [16] },
     ] });
     expect(rejectLine(rej!)).toBe("transactions/transactions.csv: 15 rows rejected (lines 2, 3, 4, ...)");

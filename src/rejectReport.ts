@@ -7,7 +7,7 @@ import { compareCodePoints } from "./textOrder.ts";
 
 /** Rows of one file rejected for one reason. */
 export interface ReasonRejects {
-  /** e.g. `final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91 (at most 15 digits before the point)`, `7 fields where the header has 9`. */
+  /** e.g. `final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91 (at most 15 digits before the point, leading zeros not counted)`, `7 fields where the header has 9`. */
   reason: string;
   count: number;
   /** Smallest line numbers rejected for this reason, ascending. */

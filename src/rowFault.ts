@@ -21,8 +21,8 @@ interface ColumnCheck {
 // parsers' own bounds in src/fields.ts: a copy written out by hand went stale once.
 const ID: ColumnCheck = { parse: parseIdAt, expected: `an id (a whole number from 0 to ${MAX_ID})` };
 const OPTIONAL_ID: ColumnCheck = { parse: parseOptionalIdAt, expected: `${ID.expected} or empty` };
-const MONEY: ColumnCheck = { parse: parseCentsAt, expected: `an amount exact to the cent, from -${formatCents(MAX_CENTS)} to ${formatCents(MAX_CENTS)} (at most ${MAX_DIGITS} digits before the point)` };
-const COUNT: ColumnCheck = { parse: parseCountAt, expected: `a whole number of at most ${MAX_DIGITS} digits` };
+const MONEY: ColumnCheck = { parse: parseCentsAt, expected: `an amount exact to the cent, from -${formatCents(MAX_CENTS)} to ${formatCents(MAX_CENTS)} (at most ${MAX_DIGITS} digits before the point, leading zeros not counted)` };
+const COUNT: ColumnCheck = { parse: parseCountAt, expected: `a whole number of at most ${MAX_DIGITS} digits, leading zeros not counted` };
 const TIMESTAMP: ColumnCheck = { parse: parseTimestampAt, expected: "a valid YYYY-MM-DD HH:MM:SS timestamp" };
 const DATE_OR_EMPTY: ColumnCheck = { parse: (b, from, to) => (from === to ? 0 : parseDateAt(b, from, to)), expected: "a valid YYYY-MM-DD date or empty" };
 // The client's reader says "bytes that are not UTF-8" of the rows it finds them in.

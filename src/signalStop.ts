@@ -4,10 +4,11 @@
  * however: an aggregator publishing a result to a broker that went away waits for its link, and
  * its shutdown with it, until the broker returns; an orphan told to stop by its parent watch, or
  * a role run by hand, would then hold its state directory's lock for as long. So the process
- * exits anyway once SHUTDOWN_GRACE_MS passed since the signal, or at a second SIGINT (Ctrl-C
- * again), as a crash would leave it: what was acked is in the logs, the rest is delivered again.
- * A SIGTERM while stopping changes nothing: Ctrl-C in a terminal signals the whole process group,
- * and coffee up then sends its children SIGTERM too, which must not cut their clean stop short.
+ * exits anyway once SHUTDOWN_GRACE_MS passed since the signal, or at a second SIGINT after a
+ * first (Ctrl-C again), as a crash would leave it: what was acked is in the logs, the rest is
+ * delivered again. Any other signal while stopping changes nothing: Ctrl-C in a terminal signals
+ * the whole process group, and coffee up then sends its children SIGTERM too, which must not cut
+ * their clean stop short; nor may a user's Ctrl-C while coffee up stops them with SIGTERM.
  * A shutdown that fails (its final commit, say) exits as any such failure does (70 for the log),
  * not as an unhandled rejection (1).
  */
@@ -34,21 +35,25 @@ export const signalExitCode = (signal: StopSignal): number => 128 + (signal === 
 /** A handler for stop signals: the first shuts down, within the grace; a second SIGINT exits at once. */
 export function signalStopper(deps: SignalStopDeps): (signal: StopSignal) => void {
   const graceMs = deps.graceMs ?? SHUTDOWN_GRACE_MS;
-  let stopping = false;
+  /** The signal that began the stop; null while running. */
+  let first: StopSignal | null = null;
+  let shutDown = false;
   return (signal) => {
-    if (stopping) {
-      if (signal !== "SIGINT") return;
+    if (first !== null) {
+      // Ctrl-C again. Not after a SIGTERM: coffee up stopping its children for its own reasons
+      // (a refused child, coffee demo) must not have a user's first Ctrl-C cut their stops short.
+      if (signal !== "SIGINT" || first !== "SIGINT") return;
+      if (shutDown) return deps.exit(0);
       deps.log.warn(`${signal} again: exiting without waiting for the shutdown (what was acked is in the logs, the rest is delivered again)`);
       return deps.exit(signalExitCode(signal));
     }
-    stopping = true;
+    first = signal;
     deps.log.info(`${signal}: shutting down`);
-    let shutDown = false;
     // Kept after the shutdown resolved, for what follows it (closing the broker connection,
     // flushing output), but not what keeps the process alive: a stop that finished exits at once.
     const overdue = setTimeout(() => {
       if (shutDown) {
-        deps.log.warn(`the shutdown finished, but closing the broker connection or flushing output did not within ${graceMs / 1000} s of the ${signal}: exiting without it`);
+        deps.log.warn(`the shutdown finished (its log committed), but what follows it (closing the broker connection, flushing output) did not within ${graceMs / 1000} s of the ${signal}: exiting without it`);
         return deps.exit(0);
       }
       deps.log.warn(`the shutdown did not finish within ${graceMs / 1000} s (waiting for the broker?): exiting without it (what was acked is in the logs, the rest is delivered again)`);

@@ -64,7 +64,7 @@ test("malformed rows are skipped and reported per file; the session completes ex
     expect(rejectReportLines(r.rejects.files()).filter((l) => l.startsWith("why: "))).toEqual([
       `why: menu_items/${menuFile}: item_id is not an id (a whole number from 0 to 2147483647): 7 rows (lines ${[1, 2, 3, 4, 5].map((k) => menuLines + k).join(", ")}, ...)`,
       `why: transactions/${txFile}: 3 fields where the header has 9: 1 row (line ${lines + 1})`,
-      `why: transactions/${txFile}: final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91 (at most 15 digits before the point): 1 row (line ${lines + 2})`,
+      `why: transactions/${txFile}: final_amount is not an amount exact to the cent, from -90071992547409.91 to 90071992547409.91 (at most 15 digits before the point, leading zeros not counted): 1 row (line ${lines + 2})`,
       `why: transactions/${txFile}: created_at is not a valid YYYY-MM-DD HH:MM:SS timestamp: 1 row (line ${lines + 3})`,
       `why: transactions/${txFile}: bytes that are not UTF-8: 1 row (line ${lines + 4})`,
       `why: transactions/${txFile}: transaction_id is longer than 65536 bytes: 1 row (line ${lines + 6})`,

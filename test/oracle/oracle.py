@@ -29,8 +29,10 @@ from decimal import Decimal, InvalidOperation
 
 ENTITIES = ("transactions", "transaction_items", "users", "stores", "menu_items")
 CENT = Decimal("0.01")
-ID_RE = re.compile(r"([0-9]+)(?:\.0+)?")
-INT_RE = re.compile(r"(-?[0-9]+)(?:\.0+)?")
+# Leading zeros are skipped before int(): Python refuses int() of over 4300 digits, and a padded
+# value is the value.
+ID_RE = re.compile(r"0*([0-9]+)(?:\.0+)?")
+INT_RE = re.compile(r"(-?)0*([0-9]+)(?:\.0+)?")
 MONEY_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 TS_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
@@ -54,7 +56,7 @@ def parse_int(text):
     m = INT_RE.fullmatch(text)
     if not m:
         raise Malformed(text)
-    return int(m.group(1))
+    return int(m.group(1) + m.group(2))
 
 
 def parse_money(text):
@@ -105,7 +107,8 @@ def read_entity(data_dir, entity, needed, parse, report):
     folder = os.path.join(data_dir, entity)
     if not os.path.isdir(folder):
         sys.exit(f"oracle: dataset folder {folder} is missing")
-    for name in sorted(n for n in os.listdir(folder) if n.lower().endswith(".csv")):
+    # Hidden files (macOS's ._name.csv copies) are not data, as for coffee.
+    for name in sorted(n for n in os.listdir(folder) if n.lower().endswith(".csv") and not n.startswith(".")):
         rejected = []
         with open(os.path.join(folder, name), newline="", encoding="utf-8-sig", errors="replace") as f:
             reader = csv.DictReader(f, restkey=EXTRA)
@@ -115,6 +118,9 @@ def read_entity(data_dir, entity, needed, parse, report):
             missing = [c for c in needed if c not in reader.fieldnames]
             if missing:
                 sys.exit(f"oracle: {entity}/{name} has no column {missing[0]}")
+            twice = [c for c in needed if reader.fieldnames.count(c) > 1]
+            if twice:
+                sys.exit(f"oracle: {entity}/{name} has column {twice[0]} twice")
             for row in reader:
                 # The file's line the record starts on: the last line read, less the line breaks
                 # inside its quoted fields (blank lines before it are counted by line_num).
