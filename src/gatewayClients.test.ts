@@ -444,6 +444,22 @@ describe("GatewayClients", () => {
     expect(h.errorsTo(socket)).toEqual([]);
   });
 
+  test("a frame after the session ended (an end of stream after its abort) is a protocol violation, not published for it", () => {
+    const h = harness();
+    const socket = h.connectSession();
+    const published: string[] = [];
+    h.state.eos = (s) => void published.push(s.id);
+    spyOn(socket.data.writer, "end").mockImplementation(async () => {});
+    h.connections.received(socket.socket, frame({ t: "abort" }));
+    // As GatewaySessions says once it purged the session.
+    h.state.holds = false;
+    h.connections.received(socket.socket, frame({ t: "eos", entity: "stores", count: 0 }));
+    expect(published).toEqual([]);
+    expect(h.errorsTo(socket)).toEqual(["PROTOCOL_VIOLATION eos after session s1 ended"]);
+    jest.advanceTimersByTime(LIMITS.idleTimeoutMs * 2);
+    expect(h.kept).toEqual([]);
+  });
+
   test("a connection whose session was purged or retired already leaves nothing to keep when it closes", () => {
     const h = harness();
     const a = h.connectSession();

@@ -358,6 +358,8 @@ export class GatewayClients {
       conn.decoder.limitNote = "the gateway's --max-frame-bytes; lower the client's --batch-bytes or --batch-rows";
       return this.armTimer(conn);
     }
+    // Its session ended here (an abort, a bye): nothing more is published or failed for it.
+    if (!sessions.holds(conn.session)) throw new ProtocolError(`${msg.t} after session ${conn.session.id} ended`);
     this.armTimer(conn);
     if (msg.t === "batch") upload.batch(conn.session, msg);
     else if (msg.t === "eos") {
