@@ -25,6 +25,7 @@ import { recoverAggregatorStore } from "../src/aggregatorRecovery.ts";
 import { errorMessage, isWalWriteFailure } from "../src/errors.ts";
 import { failSession, failUndecodable } from "../src/sessionFailure.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
+import { warningOfSlowFsyncs } from "../src/slowFsyncWarning.ts";
 import { crashPoint } from "../src/crashPoint.ts";
 import { exitOnFatal, FatalStop, type OnFatal } from "../src/fatal.ts";
 import type { Consumer, Delivery, Transport } from "../src/transport.ts";
@@ -65,7 +66,7 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
   /** Where this start set an unrecoverable log aside (src/aggregatorRecovery.ts), for status. */
   let setAside: string | null = null;
   if (cfg.stateDir) {
-    const opened = await recoverAggregatorStore({ dir: cfg.stateDir, query: cfg.query, reducer, transport, log, store: { onFsync: metrics.onFsync, ...(cfg.spillRows !== undefined ? { spillRows: cfg.spillRows } : {}) } });
+    const opened = await recoverAggregatorStore({ dir: cfg.stateDir, query: cfg.query, reducer, transport, log, store: { onFsync: warningOfSlowFsyncs(metrics.onFsync, log), ...(cfg.spillRows !== undefined ? { spillRows: cfg.spillRows } : {}) } });
     store = opened.store;
     setAside = opened.setAside;
     state = store.state;

@@ -24,6 +24,7 @@ import { PublishProbe, reportingConfirms } from "../src/publishProbe.ts";
 import { BrokerHold } from "../src/brokerHold.ts";
 import { isWildcardHost, OPEN_GATEWAY_WARNING } from "../src/openGateway.ts";
 import { GroupCommit } from "../src/groupCommit.ts";
+import { warningOfSlowFsyncs } from "../src/slowFsyncWarning.ts";
 import { UploadPublisher } from "../src/uploadPublisher.ts";
 import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
@@ -119,7 +120,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   const probe = new PublishProbe(brokerTransport.probePublish?.bind(brokerTransport), () => brokerTransport.publishingBlocked?.() ?? false);
   // Every confirm of the gateway's own publishes tells the probe the broker takes them.
   const transport = reportingConfirms(brokerTransport, () => probe.confirmed());
-  const store = await GatewayStore.open(cfg.stateDir, metrics.onFsync);
+  const store = await GatewayStore.open(cfg.stateDir, warningOfSlowFsyncs(metrics.onFsync, log));
   // readPauses: times a session reached its share of --max-in-flight-bytes and stopped being read.
   // backlogHolds: times a pipeline queue passed --max-backlog and every upload stopped being read.
   const counters = { sessionsStarted: 0, sessionsResumed: 0, sessionsFinished: 0, sessionsPurged: 0, rejectedFull: 0, refusedHandshakes: 0, rowsIn: 0, rowsRejected: 0, duplicateChunks: 0, readPauses: 0, backlogHolds: 0 };

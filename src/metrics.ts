@@ -39,7 +39,7 @@ export interface MetricsIdentity {
 export type FsyncObserver = (seconds: number, kind: string) => void;
 
 /** Buckets of the fsync histogram: from a fast NVMe fdatasync (~100 µs) to a stalled disk. */
-const FSYNC_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const FSYNC_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /**
  * prom-client's default metrics that mean something under Bun. The others read from Node
