@@ -216,7 +216,7 @@ describe("HealthSweep: processes found running", () => {
     const backend = new HeldBackend();
     const clock = { now: 0 };
     const answering = new Set<string>(["w"]);
-    const { sweep } = setup(answering, backend, clock);
+    const { sweep, lines } = setup(answering, backend, clock);
     let pid = 100;
     const round = async (atMs: number): Promise<void> => {
       clock.now = atMs;
@@ -236,6 +236,11 @@ describe("HealthSweep: processes found running", () => {
     await round(80_000);
     expect(backend.replaced.at(-1)).toBe(true);
     expect(backend.replacedPids).toEqual([200]);
+    // Its start is known here (the pid changed under this monitor's eyes), as for one it revived itself.
+    expect(lines.filter((l) => l.includes("is running but does not answer"))).toEqual([
+      "WARN w is running but does not answer its health checks; it is replaced if silent for 30 s",
+      "WARN w is running but does not answer its health checks; it has not answered since its start, so it may be replaying its log: it is replaced if silent for 60 s",
+    ]);
   });
 
   test("found running, then dead: started again within a second, not after hungAfterMs", async () => {

@@ -54,7 +54,10 @@ export class HealthSweep {
   private readonly foundRunningAt = new Map<string, number>();
   /** Processes that answered a check since this monitor last started them. */
   private readonly answeredSinceStart = new Set<string>();
-  /** Processes this monitor started (its revivals); others' starts are unknown to it. */
+  /**
+   * Processes whose start this monitor knows of: it started them, or saw their pid change in the
+   * cluster file. The others were there when it began to lead.
+   */
   private readonly startedHere = new Set<string>();
   /** The pid the cluster file gave each process at its last check: a new one is a new process. */
   private readonly pids = new Map<string, number>();
@@ -110,7 +113,8 @@ export class HealthSweep {
           this.silentSince.delete(e.name);
           this.foundRunningAt.delete(e.name);
           this.answeredSinceStart.delete(e.name);
-          this.startedHere.delete(e.name);
+          // Its start is known: it is new since the last round (this monitor's revival, or another's).
+          this.startedHere.add(e.name);
         }
         this.pids.set(e.name, e.pid);
       }
