@@ -30,11 +30,11 @@ function digitsValue(bytes: Uint8Array, from: number, to: number): number {
   return v;
 }
 
-/** Index of the first digit of bytes[from..end) that is not a leading zero (the last digit when all are zeros). */
-function significantFrom(bytes: Uint8Array, from: number, end: number): number {
-  let i = from;
-  while (i < end - 1 && bytes[i]! === ZERO) i++;
-  return i;
+/** Value of the digits bytes[from..to), NaN when more than `maxDigits` of them follow the leading zeros. */
+function boundedDigitsValue(bytes: Uint8Array, from: number, to: number, maxDigits: number): number {
+  let significant = from;
+  while (significant < to - 1 && bytes[significant]! === ZERO) significant++;
+  return to - significant > maxDigits ? NaN : digitsValue(bytes, significant, to);
 }
 
 /** Index of the first non-digit in bytes[from..to) (to when none). */
@@ -62,9 +62,8 @@ export function parseCentsAt(bytes: Uint8Array, from: number, to: number): numbe
   const start = negative ? from + 1 : from;
   const intEnd = digitsEnd(bytes, start, to);
   if (intEnd === start) return NaN;
-  const significant = significantFrom(bytes, start, intEnd);
-  if (intEnd - significant > MAX_DIGITS) return NaN;
-  let cents = digitsValue(bytes, significant, intEnd) * 100;
+  let cents = boundedDigitsValue(bytes, start, intEnd, MAX_DIGITS) * 100;
+  if (Number.isNaN(cents)) return NaN;
   if (intEnd < to) {
     if (bytes[intEnd]! !== DOT) return NaN;
     const fracEnd = digitsEnd(bytes, intEnd + 1, to);
@@ -83,9 +82,7 @@ export function parseCentsAt(bytes: Uint8Array, from: number, to: number): numbe
 export function parseIdAt(bytes: Uint8Array, from: number, to: number): number {
   const end = digitsEnd(bytes, from, to);
   if (end === from || !zeroFraction(bytes, end, to)) return NaN;
-  const significant = significantFrom(bytes, from, end);
-  if (end - significant > 10) return NaN;
-  const id = digitsValue(bytes, significant, end);
+  const id = boundedDigitsValue(bytes, from, end, 10);
   return id <= MAX_ID ? id : NaN;
 }
 
@@ -100,9 +97,7 @@ export function parseCountAt(bytes: Uint8Array, from: number, to: number): numbe
   const start = negative ? from + 1 : from;
   const end = digitsEnd(bytes, start, to);
   if (end === start || !zeroFraction(bytes, end, to)) return NaN;
-  const significant = significantFrom(bytes, start, end);
-  if (end - significant > MAX_DIGITS) return NaN;
-  const v = digitsValue(bytes, significant, end);
+  const v = boundedDigitsValue(bytes, start, end, MAX_DIGITS);
   return negative ? -v : v;
 }
 
