@@ -86,9 +86,18 @@ export class AggregatorState {
     if (this.spillRoot !== null) this.filesToDrop.push(session);
   }
 
-  /** Delete the files of sessions whose end is now durable. */
-  dropEndedFiles(): void {
-    for (const session of this.filesToDrop.splice(0)) {
+  /**
+   * The sessions ended so far whose files still exist, forgotten here: the caller deletes them
+   * (`dropFiles`) once the commit that started after this call made their end durable. A
+   * session that ends while that commit runs waits for the next one.
+   */
+  takeEndedFiles(): string[] {
+    return this.filesToDrop.splice(0);
+  }
+
+  /** Delete the files of `sessions`, whose end is now durable. */
+  dropFiles(sessions: readonly string[]): void {
+    for (const session of sessions) {
       const dir = this.context(session).spillDir;
       if (dir !== null) rmSync(dir, { recursive: true, force: true });
     }

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { Packr } from "msgpackr";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AggregatorState } from "./aggregatorState.ts";
@@ -349,5 +349,48 @@ test("lineage that contradicts itself fails live (either order), but a log holdi
   await wal.close();
   const { store } = await AggregatorStore.open(dir, q3Reducer);
   expect(store.state.size).toBe(1);
+  await store.close();
+});
+
+test("a session that ends while a commit's fsync is under way keeps its files until the commit that holds its end", async () => {
+  const dir = tempDir();
+  // File fsyncs held until released, as a slow disk's.
+  let holding = false;
+  const held: (() => void)[] = [];
+  let onHeld: (() => void) | null = null;
+  const fsync = (fd: number): void | Promise<void> => {
+    if (!holding || fstatSync(fd).isDirectory()) return fsyncSync(fd);
+    return new Promise<void>((done) => {
+      held.push(() => { fsyncSync(fd); done(); });
+      onHeld?.();
+    });
+  };
+  const nextHeld = (): Promise<() => void> =>
+    new Promise((r) => {
+      const take = (): void => r(held.shift()!);
+      if (held.length > 0) take();
+      else onHeld = () => { onHeld = null; take(); };
+    });
+  const store = (await AggregatorStore.open(dir, q1Reducer, { spillRows: 30, fsync })).store;
+  await feed(store, workload("q1", "X", 3));
+  expect(store.state.isComplete("X")).toBe(true);
+  expect(readdirSync(join(dir, "spill", "X")).length).toBeGreaterThan(0);
+  // A commit of another session's record is under way when X's end is logged.
+  holding = true;
+  const y = encodeMessage(stores("Y"));
+  store.state.apply(decodeMessage(y));
+  store.logMessage(y);
+  const first = store.commit();
+  const releaseFirst = await nextHeld();
+  store.state.markFinished("X");
+  store.logFinished("X");
+  const second = store.commit();
+  releaseFirst();
+  await first;
+  // X's end is not durable yet: a crash now recovers X open, and its runs must be there.
+  expect(readdirSync(join(dir, "spill", "X")).length).toBeGreaterThan(0);
+  (await nextHeld())();
+  await second;
+  expect(existsSync(join(dir, "spill", "X"))).toBe(false);
   await store.close();
 });

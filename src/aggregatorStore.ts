@@ -51,6 +51,8 @@ export interface AggregatorStoreOptions {
   onFsync?: WalOptions["onFsync"];
   /** Rows a reducer keeps in memory before spilling (Q1). */
   spillRows?: number;
+  /** @internal Test hook: the log's fsyncs (src/wal.ts WalOptions.fsync). Never set in production. */
+  fsync?: WalOptions["fsync"];
 }
 
 /** An aggregator's state with its log. */
@@ -62,7 +64,7 @@ export class AggregatorStore {
 
   /** Open (or create) the log in `dir` and rebuild the state from it; `onFsync` observes the log's fsyncs. */
   static async open(dir: string, reducer: QueryReducer, opts: AggregatorStoreOptions = {}): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
-    const { wal, recovered } = await Wal.open({ dir, ...(opts.onFsync ? { onFsync: opts.onFsync } : {}) });
+    const { wal, recovered } = await Wal.open({ dir, ...(opts.onFsync ? { onFsync: opts.onFsync } : {}), ...(opts.fsync ? { fsync: opts.fsync } : {}) });
     const snapshotEvery = opts.snapshotEvery ?? SNAPSHOT_EVERY;
     // Sessions' spilled state lives beside the log (Wal ignores names it does not own).
     const state = new AggregatorState(reducer, join(dir, "spill"), opts.spillRows);
@@ -147,18 +149,22 @@ export class AggregatorStore {
     return this.sinceSnapshot >= this.snapshotEvery || this.bytesSinceSnapshot >= this.snapshotEveryBytes;
   }
 
-  /** Make everything logged so far durable (one fsync for the whole group); then ended sessions' files go. */
+  /** Make everything logged so far durable (one fsync for the whole group); then the files of sessions ended so far go. */
   async commit(): Promise<void> {
+    const ended = this.state.takeEndedFiles();
     await this.wal.commit();
-    this.state.dropEndedFiles();
+    this.state.dropFiles(ended);
   }
 
   /** Compact: when the log is long (or nothing is open), replace it with a snapshot. */
   async maybeSnapshot(): Promise<boolean> {
     if (this.sinceSnapshot === 0 || (!this.snapshotDue && this.state.size > 0)) return false;
+    // Records logged while the snapshot is written stay in the log after it, and count toward the next.
+    const records = this.sinceSnapshot;
+    const bytes = this.bytesSinceSnapshot;
     await this.wal.snapshot(packr.pack([SNAPSHOT_FORMAT, this.state.endedSessions(), this.state.liveSessions()]));
-    this.sinceSnapshot = 0;
-    this.bytesSinceSnapshot = 0;
+    this.sinceSnapshot -= records;
+    this.bytesSinceSnapshot -= bytes;
     return true;
   }
 

@@ -484,7 +484,7 @@ describe("wal: beforeWrite", () => {
     const d = fresh();
     const seen: string[] = [];
     const bytesOnDisk = (): number => segments(d).reduce((n, f) => n + readFileSync(join(d, f)).length, 0);
-    const { wal } = await Wal.open({ dir: d, beforeWrite: () => seen.push(`hook at ${bytesOnDisk()} bytes, ${snapshots(d).length} snapshots`) });
+    const { wal } = await Wal.open({ dir: d, beforeWrite: () => void seen.push(`hook at ${bytesOnDisk()} bytes, ${snapshots(d).length} snapshots`) });
     await wal.commit();
     expect(seen).toEqual([]);
     wal.append(rec(1));
@@ -865,5 +865,159 @@ describe("wal: recovery boundaries", () => {
     const err = await walError(Wal.open({ dir: d }));
     expect(err.code).toBe("WAL_CORRUPT");
     expect(err.message).toContain("records 4..4 it held are nowhere else");
+  });
+});
+
+/**
+ * File fsyncs held open by the test: each one waits until released, as a slow disk's would, while
+ * the test appends, commits, snapshots and closes around it (a directory's goes through at once).
+ */
+function heldFsyncs(): { fsync: (fd: number) => void | Promise<void>; hold: () => void; started: () => Promise<void>; release: (err?: Error) => void; calls: () => number } {
+  let holding = false;
+  let calls = 0;
+  const held: { done: () => void; fail: (err: Error) => void }[] = [];
+  let onStart: (() => void) | null = null;
+  return {
+    fsync: (fd) => {
+      if (!holding || fstatSync(fd).isDirectory()) return fsyncSync(fd);
+      calls++;
+      onStart?.();
+      onStart = null;
+      return new Promise<void>((done, fail) => held.push({ done: () => { fsyncSync(fd); done(); }, fail }));
+    },
+    hold: () => void (holding = true),
+    /** Resolves once an fsync is waiting to be released. */
+    started: () => (held.length > 0 ? Promise.resolve() : new Promise<void>((r) => (onStart = r))),
+    release: (err) => {
+      const next = held.shift();
+      if (!next) throw new Error("no fsync is held");
+      if (err) next.fail(err);
+      else next.done();
+    },
+    calls: () => calls,
+  };
+}
+
+/** Whether `p` has settled by the time the event loop has run the callbacks due now. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  p.then(() => (done = true), () => (done = true));
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  return done;
+}
+
+describe("wal: writes wait for their fsync without holding the event loop", () => {
+  test("while an fsync is under way, records appended and committed meanwhile wait for the NEXT one, all of them in one", async () => {
+    const d = fresh();
+    const disk = heldFsyncs();
+    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
+    disk.hold();
+    wal.append(rec(0));
+    const first = wal.commit();
+    await disk.started();
+    // The first write is on disk, waiting for its fsync; the loop runs on.
+    for (let i = 1; i < 4; i++) wal.append(rec(i));
+    const second = [wal.commit(), wal.commit()];
+    expect(await settled(first)).toBe(false);
+    expect(wal.lsn).toBe(0);
+    expect(wal.pendingRecords).toBe(4);
+    disk.release();
+    await first;
+    expect(wal.lsn).toBe(1);
+    // Not served by the fsync that ended: their records were not in its write.
+    expect(await settled(Promise.race(second))).toBe(false);
+    await disk.started();
+    disk.release();
+    await Promise.all(second);
+    expect(wal.lsn).toBe(4);
+    expect(disk.calls()).toBe(2);
+    await wal.close();
+    const { recovered } = await Wal.open({ dir: d });
+    expect(hex([...recovered.records()])).toEqual(recs(0, 4));
+  });
+
+  test("a snapshot asked for while an fsync is under way holds what was appended before it; records appended after it stay in the log", async () => {
+    const d = fresh();
+    const disk = heldFsyncs();
+    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
+    await fill(wal, 0, 3);
+    disk.hold();
+    wal.append(rec(3));
+    const commit = wal.commit();
+    await disk.started();
+    wal.append(rec(4));
+    const snapshot = wal.snapshot(Uint8Array.of(7)); // the fold of records 0..4
+    wal.append(rec(5));
+    wal.append(rec(6));
+    const later = wal.commit();
+    // Release every fsync as it comes: the write under way, the snapshot's, then the later records'.
+    let releasing = true;
+    void (async () => {
+      while (releasing) {
+        await disk.started();
+        if (releasing) disk.release();
+      }
+    })();
+    await Promise.all([commit, snapshot, later]);
+    releasing = false;
+    expect(wal.lsn).toBe(7);
+    await wal.close().catch(() => {});
+    const { wal: reopened, recovered } = await Wal.open({ dir: d });
+    expect(snapshots(d)).toEqual([snapshotFileName(5)]);
+    expect([...recovered.snapshot!]).toEqual([7]);
+    expect(hex([...recovered.records()])).toEqual(recs(5, 7));
+    await reopened.close();
+  });
+
+  test("close() waits for the write under way and writes what was appended after it", async () => {
+    const d = fresh();
+    const disk = heldFsyncs();
+    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
+    disk.hold();
+    wal.append(rec(0));
+    const commit = wal.commit();
+    await disk.started();
+    wal.append(rec(1));
+    const closed = wal.close();
+    expect((await walError(() => wal.append(rec(2)))).code).toBe("WAL_CLOSED");
+    expect(await settled(closed)).toBe(false);
+    disk.release();
+    await commit;
+    await disk.started();
+    expect(await settled(closed)).toBe(false);
+    disk.release();
+    await closed;
+    await wal.close(); // a second close: the first one's outcome
+    const { recovered } = await Wal.open({ dir: d });
+    expect(hex([...recovered.records()])).toEqual(recs(0, 2));
+  });
+
+  test("an fsync that fails while commits wait behind it fails them all, and every later call", async () => {
+    const d = fresh();
+    const disk = heldFsyncs();
+    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
+    await fill(wal, 0, 2);
+    disk.hold();
+    wal.append(rec(2));
+    const first = wal.commit();
+    await disk.started();
+    wal.append(rec(3));
+    const second = wal.commit();
+    disk.release(new Error("EIO"));
+    expect((await walError(first)).code).toBe("WAL_FSYNC_FAILED");
+    expect((await walError(second)).code).toBe("WAL_FSYNC_FAILED");
+    expect(disk.calls()).toBe(1); // the records behind it were never written
+    expect((await walError(() => wal.append(rec(4)))).code).toBe("WAL_FSYNC_FAILED");
+    expect((await walError(wal.close())).code).toBe("WAL_FSYNC_FAILED");
+    expect(wal.lsn).toBe(2);
+  });
+
+  test("recovery refuses an fsync hook that answers later: it is synchronous", async () => {
+    const d = fresh();
+    await logOf(d, 2);
+    const err = await Wal.open({ dir: d, fsync: () => Promise.resolve() }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(String(err)).toContain("returned a promise during recovery");
   });
 });

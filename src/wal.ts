@@ -14,6 +14,9 @@
  * file is created). `snapshot()` commits, writes temp → fsync → rename → fsync(dir), then deletes
  * the segments and older snapshots it covers (→ fsync(dir)); the next commit starts a new segment.
  * Data the records or a snapshot refer to outside the log is made durable first (`beforeWrite`).
+ * After open every fsync runs on Bun's thread pool, one write after the other: the process goes
+ * on (answering health checks, acking what is durable) while the disk works, and a commit asked
+ * for meanwhile waits for the next write. Recovery (`Wal.open`) is synchronous.
  * Any failed fsync or write is fatal: the Wal is poisoned and every later call throws the same
  * code. Nothing is ever retried (after a failed fsync the page cache state is unknown).
  *
@@ -40,7 +43,9 @@
  */
 import {
   closeSync,
+  fdatasync,
   fdatasyncSync,
+  fsync,
   fsyncSync,
   fstatSync,
   ftruncateSync,
@@ -54,7 +59,7 @@ import {
 import { join, resolve } from "node:path";
 import { crashPoint } from "./crashPoint.ts";
 import { createDurableDir, fsyncFailure, withDirectory, writeAll } from "./durableFs.ts";
-import { ConfigError, errorMessage, WalError, type WalErrorCode } from "./errors.ts";
+import { ConfigError, errorMessage, InternalError, WalError, type WalErrorCode } from "./errors.ts";
 
 /** Where a Wal lives and how it behaves. */
 export interface WalOptions {
@@ -62,8 +67,12 @@ export interface WalOptions {
   dir: string;
   /** Roll over to a new segment once the current one holds at least this many bytes (default 64 MiB). */
   segmentBytes?: number;
-  /** @internal Test hook: replaces every fsync/fdatasync (files and directory). Never set in production. */
-  fsync?: (fd: number) => void;
+  /**
+   * @internal Test hook: replaces every fsync/fdatasync (files and directory). Never set in
+   * production. Writes after open await a promise it returns; recovery, which is synchronous,
+   * refuses one.
+   */
+  fsync?: (fd: number) => void | Promise<void>;
   /**
    * Called after every successful fsync with its duration in seconds and kind (metrics; a hook
    * rather than an import, so the log does not depend on how it is observed).
@@ -74,7 +83,7 @@ export interface WalOptions {
    * the log (the gateway's result spool): a record on disk never points at data that is not. A
    * throw is fatal, like a failed fsync.
    */
-  beforeWrite?: () => void;
+  beforeWrite?: () => void | Promise<void>;
 }
 
 /** What an fsync made durable: appended records (fdatasync), a whole file, or a directory entry. */
@@ -210,23 +219,62 @@ function concat(parts: Uint8Array[], bytes: number): Uint8Array {
 /** Calls the fsync function, turning any failure into the fatal WAL_FSYNC_FAILED. */
 type Syncer = (fd: number, what: string, kind: WalSyncKind) => void;
 
-function makeSyncer(hook: ((fd: number) => void) | undefined, observe: WalOptions["onFsync"]): Syncer {
+/**
+ * The same, off the event loop: Bun runs an fsync given a callback on its thread pool, so a slow
+ * disk stalls only the writes that wait for it, not the health server, the broker's heartbeats
+ * or the acks of work already durable (a synchronous fsync of 5 s froze all of them, and the
+ * monitors replaced healthy processes mid-compaction).
+ */
+type AsyncSyncer = (fd: number, what: string, kind: WalSyncKind) => Promise<void>;
+
+type FsyncHook = NonNullable<WalOptions["fsync"]>;
+type FsyncObserver = WalOptions["onFsync"];
+
+function observed(observe: FsyncObserver, started: number, kind: WalSyncKind): void {
+  try {
+    observe?.((performance.now() - started) / 1000, kind);
+  } catch {
+    // A failing observer must not poison a log whose fsync succeeded.
+  }
+}
+
+function makeSyncer(hook: FsyncHook | undefined, observe: FsyncObserver): Syncer {
   return (fd, what, kind) => {
     const started = performance.now();
     try {
-      if (hook) hook(fd);
+      if (hook) {
+        if (hook(fd) instanceof Promise) throw new InternalError("the fsync test hook returned a promise during recovery");
+      }
       // Appended records need only their data and size on disk, not the other metadata.
       else if (kind === "records") fdatasyncSync(fd);
       else fsyncSync(fd);
     } catch (err) {
       throw fsyncFailure(what, err);
     }
-    try {
-      observe?.((performance.now() - started) / 1000, kind);
-    } catch {
-      // A failing observer must not poison a log whose fsync succeeded.
-    }
+    observed(observe, started, kind);
   };
+}
+
+function makeAsyncSyncer(hook: FsyncHook | undefined, observe: FsyncObserver): AsyncSyncer {
+  return async (fd, what, kind) => {
+    const started = performance.now();
+    try {
+      if (hook) await hook(fd);
+      else await new Promise<void>((done, fail) => (kind === "records" ? fdatasync : fsync)(fd, (err) => (err ? fail(err) : done())));
+    } catch (err) {
+      throw fsyncFailure(what, err);
+    }
+    observed(observe, started, kind);
+  };
+}
+
+async function syncDirLater(dir: string, sync: AsyncSyncer): Promise<void> {
+  const fd = openSync(dir, "r");
+  try {
+    await sync(fd, `directory ${dir}`, "directory");
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function syncDir(dir: string, sync: Syncer): void {
@@ -412,24 +460,47 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-/** An open write-ahead log; see the module comment for format, durability and recovery rules. */
+/** A commit() waiting for the records up to `lsn` to be durable. */
+interface Waiter {
+  lsn: number;
+  settle: Deferred;
+}
+
+/**
+ * An open write-ahead log; see the module comment for format, durability and recovery rules.
+ *
+ * Writes run one at a time, in order (`enqueue`), each ending with its fsync awaited off the
+ * event loop; records appended meanwhile wait in `buffer` for the next write, so a slow disk
+ * groups more records per fsync rather than stalling the process.
+ */
 export class Wal {
+  /** Records appended and not yet taken by a write, each already framed with its lsn. */
   private buffer: Uint8Array[] = [];
+  /** Lsn of the last record appended (durable or not). */
+  private appended: number;
+  /** Lsn of the last durable record. */
   private durable: number;
   private active: Segment | null;
   private segments: string[];
   private snapshotLsn: number | null;
-  private waiting: Deferred | null = null;
+  private waiters: Waiter[] = [];
+  /** The last write queued; the next one starts when it has settled. */
+  private tail: Promise<void> = Promise.resolve();
+  /** A flush is queued and has not taken the buffer yet: commits join it. */
+  private flushQueued = false;
   private closed = false;
+  /** The close under way or done, once close() was called. */
+  private closing: Promise<void> | null = null;
   private failure: { code: WalErrorCode; message: string } | null = null;
 
   private constructor(
     private readonly dir: string,
     private readonly segmentBytes: number,
-    private readonly sync: Syncer,
-    private readonly beforeWrite: (() => void) | undefined,
+    private readonly sync: AsyncSyncer,
+    private readonly beforeWrite: (() => void | Promise<void>) | undefined,
     state: { lsn: number; active: Segment | null; segments: string[]; snapshotLsn: number | null },
   ) {
+    this.appended = state.lsn;
     this.durable = state.lsn;
     this.active = state.active;
     this.segments = state.segments;
@@ -444,13 +515,19 @@ export class Wal {
     }
     const dir = resolve(opts.dir);
     try {
-      return Wal.recover(dir, segmentBytes, makeSyncer(opts.fsync, opts.onFsync), opts.beforeWrite);
+      return Wal.recover(dir, segmentBytes, makeSyncer(opts.fsync, opts.onFsync), makeAsyncSyncer(opts.fsync, opts.onFsync), opts.beforeWrite);
     } catch (err) {
       throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot open the WAL in ${dir}: ${errorMessage(err)}`);
     }
   }
 
-  private static recover(dir: string, segmentBytes: number, sync: Syncer, beforeWrite: (() => void) | undefined): { wal: Wal; recovered: WalRecovery } {
+  private static recover(
+    dir: string,
+    segmentBytes: number,
+    sync: Syncer,
+    syncLater: AsyncSyncer,
+    beforeWrite: WalOptions["beforeWrite"],
+  ): { wal: Wal; recovered: WalRecovery } {
     ensureDir(dir, sync);
     const plan = planRecovery(dir);
     const snap = plan.snapshot;
@@ -487,7 +564,7 @@ export class Wal {
       }
       active = { fd, name: last.name, size: last.validBytes };
     }
-    const wal = new Wal(dir, segmentBytes, sync, beforeWrite, {
+    const wal = new Wal(dir, segmentBytes, syncLater, beforeWrite, {
       lsn: plan.lastLsn,
       active,
       segments: kept.map((s) => s.name),
@@ -506,9 +583,9 @@ export class Wal {
     };
   }
 
-  /** Records appended but not yet committed. */
+  /** Records appended but not yet durable. */
   get pendingRecords(): number {
-    return this.buffer.length;
+    return this.appended - this.durable;
   }
 
   /** Number of the last durable record (0 when none); records are numbered from 1. */
@@ -519,14 +596,14 @@ export class Wal {
   /** Buffer a record in memory; it is not durable (nor recovered after a crash) until a commit covers it. */
   append(payload: Uint8Array): void {
     this.guard();
-    const record = encodeRecord(this.durable + 1 + this.buffer.length, payload);
-    this.buffer.push(record);
+    this.appended++;
+    this.buffer.push(encodeRecord(this.appended, payload));
   }
 
   /**
    * Make every record appended so far durable: one write and ONE fdatasync for the whole group.
-   * The flush runs on the next turn of the event loop, so every commit() requested before it runs
-   * (from any caller) shares it; one requested after it ran is served by the next flush.
+   * The flush is queued on the next turn of the event loop, so every commit() requested before it
+   * takes the buffer (from any caller, also while an earlier flush waits for its fsync) shares it.
    */
   commit(): Promise<void> {
     try {
@@ -534,103 +611,137 @@ export class Wal {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.waiting !== null) return this.waiting.promise;
-    if (this.buffer.length === 0) return Promise.resolve();
-    const waiting = deferred();
-    this.waiting = waiting;
-    setImmediate(() => {
-      if (this.waiting !== waiting) return; // already served by snapshot()/close() or failed
-      try {
-        this.flush();
-      } catch {
-        // flush() poisoned the Wal and rejected `waiting`
-      }
-    });
-    return waiting.promise;
+    if (this.appended === this.durable) return Promise.resolve();
+    const waiter: Waiter = { lsn: this.appended, settle: deferred() };
+    this.waiters.push(waiter);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => {
+        // The failure already rejected every waiter.
+        this.enqueue(async () => {
+          this.flushQueued = false;
+          await this.writeRecords(this.takeBuffer());
+        }).catch(() => {});
+      });
+    }
+    return waiter.settle.promise;
   }
 
   /**
    * Replace the log by `state`, which the caller guarantees is the fold of every record appended
-   * so far: commit, write the snapshot (temp → fsync → rename → fsync dir), delete the segments
-   * and older snapshot it covers. The next commit starts a new segment.
+   * so far (records appended after this call are kept in the log after it): commit those, write
+   * the snapshot (temp → fsync → rename → fsync dir), delete the segments and older snapshot it
+   * covers. The next write starts a new segment.
    */
   snapshot(state: Uint8Array): Promise<void> {
     try {
       this.guard();
-      this.flush();
-      this.fatal(() => {
-        this.beforeWrite?.();
-        this.writeSnapshot(state);
-      });
-      return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
     }
+    const records = this.takeBuffer();
+    const lsn = this.appended;
+    return this.enqueue(async () => {
+      await this.writeRecords(records);
+      await this.beforeWrite?.();
+      await this.writeSnapshot(state, lsn);
+    });
   }
 
-  /** Commit what is buffered and release the files. Closing twice is a no-op; a failed Wal still rejects. */
+  /** Commit what is buffered and release the files. Closing twice gives the first close's outcome; a failed Wal rejects. */
   close(): Promise<void> {
-    if (this.closed && this.failure === null) return Promise.resolve();
+    if (this.closing !== null) return this.failure === null ? this.closing : Promise.reject(this.failedError());
     try {
       this.guard();
-      this.flush();
-      return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
-    } finally {
-      this.closeActive();
-      this.closed = true;
     }
+    this.closed = true;
+    const records = this.takeBuffer();
+    this.closing = this.enqueue(async () => {
+      try {
+        await this.writeRecords(records);
+      } finally {
+        this.closeActive();
+      }
+    });
+    return this.closing;
   }
 
   private guard(): void {
-    if (this.failure !== null) {
-      throw new WalError(this.failure.code, `WAL in ${this.dir} is unusable after an earlier failure: ${this.failure.message}`);
-    }
+    this.failIfFailed();
     if (this.closed) throw new WalError("WAL_CLOSED", `WAL in ${this.dir} is closed`);
   }
 
-  /** Run `work`; any failure poisons the Wal for good (WalErrors keep their code, others become WAL_IO_FAILED). */
-  private fatal(work: () => void): void {
-    try {
-      work();
-    } catch (err) {
-      const failure =
-        err instanceof WalError
-          ? err
-          : new WalError("WAL_IO_FAILED", `WAL write in ${this.dir} failed (fatal): ${errorMessage(err)}`);
-      this.failure = { code: failure.code as WalErrorCode, message: failure.message };
-      this.closeActive();
-      const waiting = this.waiting;
-      this.waiting = null;
-      waiting?.reject(failure);
-      throw failure;
-    }
+  private failIfFailed(): void {
+    if (this.failure !== null) throw this.failedError();
   }
 
-  /** Write and fdatasync every buffered record, then settle the pending commit. */
-  private flush(): void {
-    if (this.buffer.length > 0) {
-      this.fatal(() => {
-        this.beforeWrite?.();
-        this.writeBuffered();
-      });
-    }
-    const waiting = this.waiting;
-    this.waiting = null;
-    waiting?.resolve();
+  private failedError(): WalError {
+    const failure = this.failure ?? { code: "WAL_IO_FAILED", message: "no failure recorded" };
+    return new WalError(failure.code, `WAL in ${this.dir} is unusable after an earlier failure: ${failure.message}`);
   }
 
-  private writeBuffered(): void {
+  /** The buffered records, leaving the buffer empty for appends made from now on. */
+  private takeBuffer(): Uint8Array[] {
+    const records = this.buffer;
+    this.buffer = [];
+    return records;
+  }
+
+  /**
+   * Run `write` after every write queued before it. Its failure poisons the Wal for good
+   * (WalErrors keep their code, others become WAL_IO_FAILED): every waiting commit and every later
+   * call rejects with it.
+   */
+  private enqueue(write: () => Promise<void>): Promise<void> {
+    const run = this.tail.then(async () => {
+      this.failIfFailed();
+      try {
+        await write();
+      } catch (err) {
+        throw this.poison(err);
+      }
+    });
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private poison(err: unknown): WalError {
+    if (this.failure !== null) return new WalError(this.failure.code, this.failure.message);
+    const failure =
+      err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `WAL write in ${this.dir} failed (fatal): ${errorMessage(err)}`);
+    this.failure = { code: failure.code as WalErrorCode, message: failure.message };
+    this.buffer = [];
+    this.closeActive();
+    for (const w of this.waiters.splice(0)) w.settle.reject(failure);
+    return failure;
+  }
+
+  /** The records up to `lsn` are durable: settle the commits that waited for them. */
+  private madeDurable(lsn: number): void {
+    this.durable = lsn;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.lsn <= lsn) w.settle.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  /** Write `records` (the next ones after the durable lsn) and fdatasync them, rolling segments over as they fill. */
+  private async writeRecords(records: Uint8Array[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.beforeWrite?.();
     let lsn = this.durable + 1;
     let chunk: Uint8Array[] = [];
     let chunkBytes = 0;
-    let segment = this.active ?? this.createSegment(lsn);
-    for (const record of this.buffer) {
+    let segment = this.active ?? (await this.createSegment(lsn));
+    for (const record of records) {
       if (segment.size + chunkBytes >= this.segmentBytes && segment.size + chunkBytes > 0) {
-        this.writeChunk(segment, chunk, chunkBytes, lsn - 1);
+        await this.writeChunk(segment, chunk, chunkBytes, lsn - 1);
         this.closeActive();
-        segment = this.createSegment(lsn);
+        segment = await this.createSegment(lsn);
         chunk = [];
         chunkBytes = 0;
       }
@@ -638,48 +749,47 @@ export class Wal {
       chunkBytes += record.length;
       lsn++;
     }
-    this.writeChunk(segment, chunk, chunkBytes, lsn - 1);
-    this.buffer = [];
+    await this.writeChunk(segment, chunk, chunkBytes, lsn - 1);
   }
 
   /** Write `chunk` at the end of `segment` and fdatasync it; records up to `lastLsn` are then durable. */
-  private writeChunk(segment: Segment, chunk: Uint8Array[], bytes: number, lastLsn: number): void {
+  private async writeChunk(segment: Segment, chunk: Uint8Array[], bytes: number, lastLsn: number): Promise<void> {
     if (bytes === 0) return;
     writeAll(segment.fd, concat(chunk, bytes), segment.size);
     segment.size += bytes;
-    this.sync(segment.fd, segment.name, "records");
-    this.durable = lastLsn;
+    await this.sync(segment.fd, segment.name, "records");
+    this.madeDurable(lastLsn);
   }
 
-  private createSegment(firstLsn: number): Segment {
+  private async createSegment(firstLsn: number): Promise<Segment> {
     const name = segmentFileName(firstLsn);
     const fd = openSync(join(this.dir, name), "wx");
     this.active = { fd, name, size: 0 };
     this.segments.push(name);
-    syncDir(this.dir, this.sync);
+    await syncDirLater(this.dir, this.sync);
     return this.active;
   }
 
-  private writeSnapshot(state: Uint8Array): void {
-    const lsn = this.durable;
+  /** Write the snapshot of every record up to `lsn` (all durable by now), then drop what it covers. */
+  private async writeSnapshot(state: Uint8Array, lsn: number): Promise<void> {
     const name = snapshotFileName(lsn);
     const tmp = join(this.dir, `${name}.tmp`);
     const fd = openSync(tmp, "w");
     try {
       writeAll(fd, encodeSnapshot(lsn, state), 0);
-      this.sync(fd, `${name}.tmp`, "file");
+      await this.sync(fd, `${name}.tmp`, "file");
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, join(this.dir, name));
-    syncDir(this.dir, this.sync);
+    await syncDirLater(this.dir, this.sync);
     crashPoint("wal.snapshot-named");
     this.closeActive();
     for (const segment of this.segments) unlinkSync(join(this.dir, segment));
     this.segments = [];
     if (this.snapshotLsn !== null && this.snapshotLsn !== lsn) unlinkSync(join(this.dir, snapshotFileName(this.snapshotLsn)));
     this.snapshotLsn = lsn;
-    syncDir(this.dir, this.sync);
+    await syncDirLater(this.dir, this.sync);
   }
 
   private closeActive(): void {
