@@ -122,7 +122,7 @@ export class GatewayStore {
     await forEachYielding(recovered.records(), (r) => store.apply(packr.unpack(r) as Rec));
     spool.retain(new Set(store.sessions.keys()));
     store.findDamaged();
-    spool.sync();
+    await spool.sync();
     // Texts moved out of an older log: a snapshot of the refs, so they are not moved again.
     if (store.upgraded > 0) await wal.snapshot(store.snapshot());
     return store;

@@ -33,30 +33,30 @@ describe.each([
   ["file", (): ResultSpool => fileSpool(fresh())],
   ["memory", (): ResultSpool => memorySpool()],
 ] as const)("%s spool", (_, make) => {
-  test("reads back what each session appended, by ref", () => {
+  test("reads back what each session appended, by ref", async () => {
     const spool = make();
     const a1 = spool.append(A, "id,total\n1,2.50\n");
     const b1 = spool.append(B, "other session\n");
     const a2 = spool.append(A, "ñandú,☕\n");
-    spool.sync();
+    await spool.sync();
     expect(spool.read(A, a2)).toBe("ñandú,☕\n");
     expect(spool.read(A, a1)).toBe("id,total\n1,2.50\n");
     expect(spool.read(B, b1)).toBe("other session\n");
     spool.close();
   });
 
-  test("a chunk that starts with U+FEFF (a store name may) reads back whole", () => {
+  test("a chunk that starts with U+FEFF (a store name may) reads back whole", async () => {
     const spool = make();
     const ref = spool.append(A, "\uFEFFstore 1,1990-01-01\n");
-    spool.sync();
+    await spool.sync();
     expect(spool.read(A, ref)).toBe("\uFEFFstore 1,1990-01-01\n");
     spool.close();
   });
 
-  test("covers says whether a ref's bytes are held", () => {
+  test("covers says whether a ref's bytes are held", async () => {
     const spool = make();
     const a = spool.append(A, "held");
-    spool.sync();
+    await spool.sync();
     expect(spool.covers(A, a)).toBe(true);
     expect(spool.covers(A, { offset: a.offset + 1, length: a.length })).toBe(false);
     expect(spool.covers(B, a)).toBe(false);
@@ -77,16 +77,37 @@ describe.each([
 });
 
 describe("file spool", () => {
-  test("chunks are on disk, not in memory: another spool on the same directory reads them after sync", () => {
+  test("an append made while a sync runs waits for the next sync, through the file opened again", async () => {
+    const d = fresh();
+    const fsyncs: string[] = [];
+    const spool = fileSpool(d, (_, kind) => fsyncs.push(kind));
+    const openFds = (): number => readdirSync("/proc/self/fd").length;
+    const before = openFds();
+    const one = spool.append(A, "one,");
+    const syncing = spool.sync(); // takes A's descriptor before its fsync starts
+    const two = spool.append(A, "two,");
+    const three = spool.append(B, "three");
+    await syncing;
+    fsyncs.length = 0;
+    await spool.sync();
+    // Both files' new bytes, and B's directory entry: nothing of them was in the first sync.
+    expect(fsyncs).toEqual(["spool-records", "spool-records", "spool-directory"]);
+    expect(openFds()).toBe(before);
+    expect([spool.read(A, one), spool.read(A, two), spool.read(B, three)]).toEqual(["one,", "two,", "three"]);
+    expect(two.offset).toBe(one.length);
+    spool.close();
+  });
+
+  test("chunks are on disk, not in memory: another spool on the same directory reads them after sync", async () => {
     const d = fresh();
     const fsyncs: string[] = [];
     const spool = fileSpool(d, (_, kind) => fsyncs.push(kind));
     fsyncs.length = 0; // the open's own (see below)
     const ref = spool.append(A, "x".repeat(300_000));
-    spool.sync();
+    await spool.sync();
     // The new file's data, then its directory entry; nothing more to do on the next sync.
     expect(fsyncs).toEqual(["spool-records", "spool-directory"]);
-    spool.sync();
+    await spool.sync();
     expect(fsyncs.length).toBe(2);
     spool.close();
     expect(readFileSync(join(d, `${A}.chunks`)).length).toBe(300_000);
@@ -115,17 +136,17 @@ describe("file spool", () => {
     spool.close();
   });
 
-  test("a ref past the end of the file is WAL_CORRUPT; a session id that is not one is refused", () => {
+  test("a ref past the end of the file is WAL_CORRUPT; a session id that is not one is refused", async () => {
     const spool = fileSpool(fresh());
     spool.append(A, "short");
-    spool.sync();
+    await spool.sync();
     const err = walErrorFrom(() => spool.read(A, { offset: 2, length: 100 }));
     expect(err.code).toBe("WAL_CORRUPT");
     expect(() => spool.append("../escape", "x")).toThrow(InternalError);
     spool.close();
   });
 
-  test("every open makes the directory's entry and the files' entries durable, in case a killed gateway left them unsynced", () => {
+  test("every open makes the directory's entry and the files' entries durable, in case a killed gateway left them unsynced", async () => {
     const parent = fresh();
     const fsyncs: string[] = [];
     const spool = fileSpool(join(parent, "results"), (_, kind) => fsyncs.push(kind));
@@ -140,16 +161,16 @@ describe("file spool", () => {
     expect(fsyncs).toEqual(["spool-directory", "spool-directory"]);
     fsyncs.length = 0;
     reopened.append(A, "after the restart");
-    reopened.sync();
+    await reopened.sync();
     expect(fsyncs).toEqual(["spool-records"]);
     reopened.close();
   });
 
-  test("a file that vanished after its first sync fails the next append instead of being recreated with a hole", () => {
+  test("a file that vanished after its first sync fails the next append instead of being recreated with a hole", async () => {
     const d = fresh();
     const spool = fileSpool(d);
     spool.append(A, "first chunk");
-    spool.sync();
+    await spool.sync();
     rmSync(join(d, `${A}.chunks`));
     const err = walErrorFrom(() => spool.append(A, "second chunk"));
     expect(err.code).toBe("WAL_IO_FAILED");
@@ -157,50 +178,50 @@ describe("file spool", () => {
     spool.close();
   });
 
-  test("a descriptor is open only between a session's appends and the next sync", () => {
+  test("a descriptor is open only between a session's appends and the next sync", async () => {
     const spool = fileSpool(fresh());
     const openFds = (): number => readdirSync("/proc/self/fd").length;
     const before = openFds();
     const sessions = Array.from({ length: 50 }, (_, i) => `0b7e3a52-0000-4000-8000-${String(i).padStart(12, "0")}`);
     const refs = sessions.map((s) => spool.append(s, `chunk of ${s}`));
     expect(openFds()).toBeGreaterThanOrEqual(before + 50);
-    spool.sync();
+    await spool.sync();
     expect(openFds()).toBe(before);
     // Reading and appending again work after the descriptors were closed.
     expect(spool.read(sessions[7]!, refs[7]!)).toBe(`chunk of ${sessions[7]}`);
     const more = spool.append(sessions[7]!, "more");
     expect(more.offset).toBe(refs[7]!.offset + refs[7]!.length);
-    spool.sync();
+    await spool.sync();
     expect(spool.read(sessions[7]!, more)).toBe("more");
     expect(openFds()).toBe(before);
     spool.close();
   });
 
-  test("a failed append fails every later append and sync (the files' state is unknown)", () => {
+  test("a failed append fails every later append and sync (the files' state is unknown)", async () => {
     const d = fresh();
     const spool = fileSpool(d);
     const kept = spool.append(A, "fine");
-    spool.sync();
+    await spool.sync();
     // A directory where B's file would go: opening it for writing fails.
     mkdirSync(join(d, `${B}.chunks`));
     const err = walErrorFrom(() => spool.append(B, "x"));
     expect(err.code).toBe("WAL_IO_FAILED");
     expect(() => spool.append(A, "more")).toThrow(err);
-    expect(() => spool.sync()).toThrow(err);
+    await expect(spool.sync()).rejects.toThrow(err);
     // What was durable before stays readable.
     expect(spool.read(A, kept)).toBe("fine");
     spool.close();
   });
 
-  test("an fsync observer that throws does not fail the sync", () => {
+  test("an fsync observer that throws does not fail the sync", async () => {
     const spool = fileSpool(fresh(), () => {
       throw new Error("observer broke");
     });
     const ref = spool.append(A, "still durable");
-    spool.sync();
+    await spool.sync();
     expect(spool.read(A, ref)).toBe("still durable");
     spool.append(A, "and it goes on");
-    spool.sync();
+    await spool.sync();
     spool.close();
   });
 });

@@ -7,7 +7,7 @@
  * records (CRC-checked) say where each chunk starts, how long it is and the CRC32 of its bytes,
  * which a read checks (refs logged before the CRC was kept are read unchecked).
  */
-import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fdatasync, fstatSync, fsync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { writeAll } from "./durableFs.ts";
 import { errorMessage, InternalError, WalError } from "./errors.ts";
@@ -25,8 +25,8 @@ export interface SpoolRef {
 export interface ResultSpool {
   /** Append one chunk's text for `session`; durable after the next `sync()`. Throws WalError (and fails every later append and sync) when the disk does. */
   append(session: string, text: string): SpoolRef;
-  /** Make every append so far durable; a failure is fatal, as for the log. */
-  sync(): void;
+  /** Make every append made before the call durable; a failure is fatal, as for the log. */
+  sync(): Promise<void>;
   /** The text of a chunk appended earlier (also after a restart, once synced). */
   read(session: string, ref: SpoolRef): string;
   /** Whether the spool holds `ref`'s bytes at all (false: its file is missing or shorter). */
@@ -62,8 +62,9 @@ interface SpoolFile {
 
 /**
  * A spool of files in `dir`, created (and its entry made durable) if missing. A descriptor stays
- * open only from a session's first append to the next `sync()`, so open files are bounded by the
- * sessions active in one group commit, not by every session with stored results.
+ * open only from a session's first append to the next `sync()` (the one under way when the append
+ * came, or the one after), so open files are bounded by the sessions active in one or two group
+ * commits, not by every session with stored results.
  */
 export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpool {
   const files = new Map<string, SpoolFile>();
@@ -72,24 +73,43 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
   /** Set by the first failed append or sync: the files' state is unknown from then on. */
   let failure: WalError | null = null;
 
-  const timed = (kind: SpoolFsyncKind, sync: () => void): void => {
-    const started = performance.now();
-    try {
-      sync();
-    } catch (err) {
-      // As for the log: after a failed fsync the page cache state is unknown, so never retried.
-      throw new WalError("WAL_FSYNC_FAILED", `fsync of the result spool in ${dir} failed (fatal, not retried): ${errorMessage(err)}`);
-    }
+  const observe = (kind: SpoolFsyncKind, started: number): void => {
     try {
       onFsync?.((performance.now() - started) / 1000, kind);
     } catch {
       // A failing observer must not fail an fsync that succeeded.
     }
   };
-  const syncDir = (path: string): void => {
+  const fsyncFailed = (err: unknown): WalError =>
+    // As for the log: after a failed fsync the page cache state is unknown, so never retried.
+    new WalError("WAL_FSYNC_FAILED", `fsync of the result spool in ${dir} failed (fatal, not retried): ${errorMessage(err)}`);
+  /** At open, before anything is served. */
+  const syncDirNow = (path: string): void => {
+    const fd = openSync(path, "r");
+    const started = performance.now();
+    try {
+      fsyncSync(fd);
+    } catch (err) {
+      throw fsyncFailed(err);
+    } finally {
+      closeSync(fd);
+    }
+    observe("spool-directory", started);
+  };
+  /** On Bun's thread pool, as the log's fsyncs (src/wal.ts): a slow disk does not stall the gateway. */
+  const timed = async (kind: SpoolFsyncKind, fd: number): Promise<void> => {
+    const started = performance.now();
+    try {
+      await new Promise<void>((done, fail) => (kind === "spool-records" ? fdatasync : fsync)(fd, (err) => (err ? fail(err) : done())));
+    } catch (err) {
+      throw fsyncFailed(err);
+    }
+    observe(kind, started);
+  };
+  const syncDirLater = async (path: string): Promise<void> => {
     const fd = openSync(path, "r");
     try {
-      timed("spool-directory", () => fsyncSync(fd));
+      await timed("spool-directory", fd);
     } finally {
       closeSync(fd);
     }
@@ -114,8 +134,8 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
     // Always, not only when created here: a gateway killed between creating the directory or a
     // file and its fsync leaves entries that exist but are not durable, and from now on files
     // that exist are taken as durable (a file is new to `sync` only if it did not exist).
-    syncDir(dirname(dir));
-    syncDir(dir);
+    syncDirNow(dirname(dir));
+    syncDirNow(dir);
   });
 
   return {
@@ -141,22 +161,31 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
         return ref;
       });
     },
-    sync() {
-      guarded("an fsync", () => {
-        for (const f of dirty) {
+    async sync() {
+      if (failure) throw failure;
+      // Appends made while these fsyncs run go to files reopened for them and wait for the next
+      // sync: each descriptor is taken out of its file before its fsync starts.
+      const batch = [...dirty];
+      dirty.clear();
+      const dirEntries = newFiles;
+      newFiles = false;
+      try {
+        for (const f of batch) {
           const fd = f.fd;
           if (fd === null) continue;
-          timed("spool-records", () => fdatasyncSync(fd));
           f.fd = null;
-          closeSync(fd);
-          dirty.delete(f);
+          try {
+            await timed("spool-records", fd);
+          } finally {
+            closeSync(fd);
+          }
         }
-        if (newFiles) {
-          // A new file's directory entry must be durable too, or the file may vanish in a crash.
-          syncDir(dir);
-          newFiles = false;
-        }
-      });
+        // A new file's directory entry must be durable too, or the file may vanish in a crash.
+        if (dirEntries) await syncDirLater(dir);
+      } catch (err) {
+        failure ??= err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `an fsync in the result spool ${dir} failed (fatal): ${errorMessage(err)}`);
+        throw failure;
+      }
     },
     read(session, ref) {
       const path = pathOf(session);
@@ -240,7 +269,7 @@ export function memorySpool(): ResultSpool {
       const bytes = encoder.encode(text);
       return { offset: list.length - 1, length: bytes.length, crc: Bun.hash.crc32(bytes) };
     },
-    sync() {},
+    async sync() {},
     read(session, ref) {
       const text = texts.get(session)?.[ref.offset];
       if (text === undefined) throw new WalError("WAL_CORRUPT", `no result chunk at ${ref.offset} for session ${session}`);
