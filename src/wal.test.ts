@@ -876,18 +876,19 @@ function heldFsyncs(): { fsync: (fd: number) => void | Promise<void>; hold: () =
   let holding = false;
   let calls = 0;
   const held: { done: () => void; fail: (err: Error) => void }[] = [];
-  let onStart: (() => void) | null = null;
+  const onStart: (() => void)[] = [];
   return {
     fsync: (fd) => {
       if (!holding || fstatSync(fd).isDirectory()) return fsyncSync(fd);
       calls++;
-      onStart?.();
-      onStart = null;
-      return new Promise<void>((done, fail) => held.push({ done: () => { fsyncSync(fd); done(); }, fail }));
+      return new Promise<void>((done, fail) => {
+        held.push({ done: () => { fsyncSync(fd); done(); }, fail });
+        for (const f of onStart.splice(0)) f();
+      });
     },
     hold: () => void (holding = true),
     /** Resolves once an fsync is waiting to be released. */
-    started: () => (held.length > 0 ? Promise.resolve() : new Promise<void>((r) => (onStart = r))),
+    started: () => (held.length > 0 ? Promise.resolve() : new Promise<void>((r) => onStart.push(r))),
     release: (err) => {
       const next = held.shift();
       if (!next) throw new Error("no fsync is held");
@@ -962,12 +963,53 @@ describe("wal: writes wait for their fsync without holding the event loop", () =
     await Promise.all([commit, snapshot, later]);
     releasing = false;
     expect(wal.lsn).toBe(7);
-    await wal.close().catch(() => {});
+    await wal.close();
     const { wal: reopened, recovered } = await Wal.open({ dir: d });
     expect(snapshots(d)).toEqual([snapshotFileName(5)]);
     expect([...recovered.snapshot!]).toEqual([7]);
     expect(hex([...recovered.records()])).toEqual(recs(5, 7));
     await reopened.close();
+  });
+
+  test("a snapshot asked for while a flush waits behind an fsync: every write stays in lsn order, no commit resolves early, nothing after the snapshot is lost", async () => {
+    const d = fresh();
+    const disk = heldFsyncs();
+    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
+    await fill(wal, 0, 1); // lsn 1
+    disk.hold();
+    wal.append(rec(1)); // lsn 2: written, its fsync held
+    const c2 = wal.commit();
+    await disk.started();
+    wal.append(rec(2)); // lsn 3: its flush queued behind the held fsync
+    const c3 = wal.commit();
+    await new Promise((r) => setImmediate(r));
+    const snapshot = wal.snapshot(Uint8Array.of(9)); // the fold of lsn 1..3
+    wal.append(rec(3)); // lsn 4: after the snapshot
+    const c4 = wal.commit();
+    const copies: string[] = [];
+    for (let i = 0; ; i++) {
+      if (i > 0) await disk.started();
+      // Whatever a kill -9 would leave here opens again, and every commit resolved so far is in it.
+      const copy = `${d}-at-${i}`;
+      cpSync(d, copy, { recursive: true });
+      dirs.push(copy);
+      const resolved = [await settled(c2), await settled(c3), await settled(c4)];
+      const { wal: w, recovered } = await Wal.open({ dir: copy });
+      const snap = recovered.snapshot === null ? 0 : 3;
+      const durable = snap + recovered.recordCount;
+      await w.close();
+      copies.push(`${resolved.map(Number).join("")}:${durable}`);
+      const lastResolved = resolved.lastIndexOf(true);
+      expect(durable).toBeGreaterThanOrEqual(lastResolved === -1 ? 1 : lastResolved + 2);
+      disk.release();
+      if (await settled(Promise.all([c2, c3, snapshot, c4]))) break;
+    }
+    await Promise.all([c2, c3, snapshot, c4]);
+    await wal.close();
+    const { recovered } = await Wal.open({ dir: d });
+    expect([...recovered.snapshot!]).toEqual([9]);
+    expect(hex([...recovered.records()])).toEqual(recs(3, 4));
+    expect(copies.length).toBeGreaterThanOrEqual(3);
   });
 
   test("close() waits for the write under way and writes what was appended after it", async () => {

@@ -486,8 +486,10 @@ export class Wal {
   private waiters: Waiter[] = [];
   /** The last write queued; the next one starts when it has settled. */
   private tail: Promise<void> = Promise.resolve();
-  /** A flush is queued and has not taken the buffer yet: commits join it. */
-  private flushQueued = false;
+  /** A commit asked for a flush on the next turn of the event loop (commits of one turn share it). */
+  private flushScheduled = false;
+  /** The records of the flush queued and not yet started: later commits add theirs to it. */
+  private queuedFlush: Uint8Array[] | null = null;
   private closed = false;
   /** The close under way or done, once close() was called. */
   private closing: Promise<void> | null = null;
@@ -614,17 +616,34 @@ export class Wal {
     if (this.appended === this.durable) return Promise.resolve();
     const waiter: Waiter = { lsn: this.appended, settle: deferred() };
     this.waiters.push(waiter);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
       setImmediate(() => {
-        // The failure already rejected every waiter.
-        this.enqueue(async () => {
-          this.flushQueued = false;
-          await this.writeRecords(this.takeBuffer());
-        }).catch(() => {});
+        this.flushScheduled = false;
+        this.queueFlush();
       });
     }
     return waiter.settle.promise;
+  }
+
+  /**
+   * Hand the buffered records to a write, in lsn order: to the flush queued and not yet started,
+   * if there is one (records appended while a slow fsync runs share the next one), else to a new
+   * flush queued after every write before it.
+   */
+  private queueFlush(): void {
+    if (this.failure !== null || this.buffer.length === 0) return;
+    if (this.queuedFlush !== null) {
+      for (const record of this.takeBuffer()) this.queuedFlush.push(record);
+      return;
+    }
+    const records = this.takeBuffer();
+    this.queuedFlush = records;
+    // Its failure rejected every waiter already.
+    this.enqueue(() => {
+      if (this.queuedFlush === records) this.queuedFlush = null;
+      return this.writeRecords(records);
+    }).catch(() => {});
   }
 
   /**
@@ -641,11 +660,15 @@ export class Wal {
     }
     const records = this.takeBuffer();
     const lsn = this.appended;
-    return this.enqueue(async () => {
+    const written = this.enqueue(async () => {
       await this.writeRecords(records);
       await this.beforeWrite?.();
       await this.writeSnapshot(state, lsn);
     });
+    // Records appended from now on come after the snapshot: a flush queued before it has
+    // all it may take.
+    this.queuedFlush = null;
+    return written;
   }
 
   /** Commit what is buffered and release the files. Closing twice gives the first close's outcome; a failed Wal rejects. */
@@ -658,6 +681,7 @@ export class Wal {
     }
     this.closed = true;
     const records = this.takeBuffer();
+    this.queuedFlush = null;
     this.closing = this.enqueue(async () => {
       try {
         await this.writeRecords(records);
@@ -731,9 +755,13 @@ export class Wal {
 
   /** Write `records` (the next ones after the durable lsn) and fdatasync them, rolling segments over as they fill. */
   private async writeRecords(records: Uint8Array[]): Promise<void> {
-    if (records.length === 0) return;
-    await this.beforeWrite?.();
+    const first = records[0];
+    if (first === undefined) return;
     let lsn = this.durable + 1;
+    // Writes go in lsn order by construction; a log written out of order would not open again.
+    const firstLsn = getU64(viewOf(first), 8);
+    if (firstLsn !== lsn) throw new InternalError(`WAL in ${this.dir}: a write of records from lsn ${firstLsn} after lsn ${this.durable}`);
+    await this.beforeWrite?.();
     let chunk: Uint8Array[] = [];
     let chunkBytes = 0;
     let segment = this.active ?? (await this.createSegment(lsn));
