@@ -3,7 +3,7 @@
  * session a tracker (completeness, duplicates) and the query's reducer state, plus the sessions
  * that ended. Deterministic, so the same fold rebuilds it from the write-ahead log after a crash.
  * Its only I/O is on files it owns: a reducer's spill directory per session (Q1's sorted runs),
- * created as the session grows and deleted once its end is durable (dropEndedFiles).
+ * created as the session grows and deleted once its end is durable (takeEndedFiles, dropFiles).
  */
 import { isGatewayBound, type BrokerMessage } from "./codec.ts";
 import type { ResultCut } from "./chunkLines.ts";
@@ -71,7 +71,7 @@ export class AggregatorState {
 
   /**
    * Sessions ended (finished or purged) whose files are still on disk. They go only once the
-   * record of that end is durable (`dropEndedFiles`, after a commit): a crash before would
+   * record of that end is durable (`takeEndedFiles` before a commit, `dropFiles` after it): a crash before would
    * recover the session open, from a snapshot that lists its spilled runs.
    */
   private readonly filesToDrop: string[] = [];

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InternalError, WalError } from "./errors.ts";
@@ -77,6 +77,24 @@ describe.each([
 });
 
 describe("file spool", () => {
+  test("a drop or close while a sync runs closes no descriptor the sync still holds (nor one reused since)", async () => {
+    const d = fresh();
+    const spool = fileSpool(d);
+    spool.append(A, "a");
+    spool.append(B, "b");
+    const syncing = spool.sync();
+    spool.drop(B);
+    // Would take the number of B's descriptor, had the drop closed it.
+    const unrelated = openSync(join(d, "unrelated"), "w");
+    await syncing;
+    expect(() => fstatSync(unrelated)).not.toThrow();
+    closeSync(unrelated);
+    spool.append(A, "c");
+    const again = spool.sync();
+    spool.close();
+    await again;
+  });
+
   test("an append made while a sync runs waits for the next sync, through the file opened again", async () => {
     const d = fresh();
     const fsyncs: string[] = [];

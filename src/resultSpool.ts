@@ -23,7 +23,7 @@ export interface SpoolRef {
 
 /** A result spool: appends, makes durable, reads back, forgets a session. */
 export interface ResultSpool {
-  /** Append one chunk's text for `session`; durable after the next `sync()`. Throws WalError (and fails every later append and sync) when the disk does. */
+  /** Append one chunk's text for `session`; durable once a `sync()` called after it is. Throws WalError (and fails every later append and sync) when the disk does. */
   append(session: string, text: string): SpoolRef;
   /** Make every append made before the call durable; a failure is fatal, as for the log. */
   sync(): Promise<void>;
@@ -164,21 +164,21 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
     async sync() {
       if (failure) throw failure;
       // Appends made while these fsyncs run go to files reopened for them and wait for the next
-      // sync: each descriptor is taken out of its file before its fsync starts.
-      const batch = [...dirty];
+      // sync: every descriptor is taken out of its file before the first fsync starts (a drop or
+      // close meanwhile then closes none of them).
+      const fds: number[] = [];
+      for (const f of dirty) {
+        if (f.fd !== null) fds.push(f.fd);
+        f.fd = null;
+      }
       dirty.clear();
       const dirEntries = newFiles;
       newFiles = false;
       try {
-        for (const f of batch) {
-          const fd = f.fd;
-          if (fd === null) continue;
-          f.fd = null;
-          try {
-            await timed("spool-records", fd);
-          } finally {
-            closeSync(fd);
-          }
+        try {
+          for (const fd of fds) await timed("spool-records", fd);
+        } finally {
+          for (const fd of fds) closeSync(fd);
         }
         // A new file's directory entry must be durable too, or the file may vanish in a crash.
         if (dirEntries) await syncDirLater(dir);
