@@ -1,9 +1,10 @@
 /**
  * A warning in the role's log when an fsync of its write-ahead log or result spool is
- * slow. An fsync blocks the process's event loop, health replies included: storage at a few
- * hundred ms per fsync (a degraded cloud volume, NFS) makes the monitors say the process is
- * down, and past --hung-after-ms (30 s) of one stall they replace it, while its own log said
- * nothing and its /metrics did not answer. This line names the cause where an operator looks.
+ * slow. Those fsyncs run off the event loop once the log is recovered, so the process goes on
+ * answering its health checks and /metrics, but every acknowledgement waits for the commit that
+ * holds it: storage at a few
+ * hundred ms per fsync (a degraded cloud volume, NFS) slows every session down, with nothing
+ * else to say why. This line names the cause where an operator looks.
  */
 import type { Logger } from "./log.ts";
 import { LogThrottle } from "./logThrottle.ts";
@@ -24,6 +25,6 @@ export function warningOfSlowFsyncs<K extends string>(observe: (seconds: number,
     if (!throttle.due()) return;
     const more = unsaid > 1 ? ` (${unsaid} fsyncs of ${SLOW_FSYNC_S} s or more since the last such line)` : "";
     unsaid = 0;
-    log.warn(`an fsync (${kind}) took ${seconds.toFixed(1)} s${more}: the disk is slow, and while an fsync lasts this process answers nothing, health checks included (monitors call it down after --interval-ms × --misses, and replace it after --hung-after-ms of silence)`);
+    log.warn(`an fsync (${kind}) took ${seconds.toFixed(1)} s${more}: the disk is slow, and every acknowledgement waits for the commit that holds it, so sessions slow down with it (health checks are still answered, except while a start recovers the log)`);
   };
 }
