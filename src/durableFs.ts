@@ -2,7 +2,7 @@
  * File-system steps that make writes survive a crash of the machine, shared by the write-ahead
  * log, Q1's spilled runs, the state-directory lock and the client's result files.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, realpathSync, statSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fsync, fsyncSync, mkdirSync, openSync, realpathSync, statSync, writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { errorMessage, WalError } from "./errors.ts";
 
@@ -12,6 +12,28 @@ import { errorMessage, WalError } from "./errors.ts";
  */
 export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
   for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position === undefined ? null : position + done);
+}
+
+/**
+ * fsync (or, with `dataOnly`, fdatasync) `fd` on Bun's thread pool: the event loop runs on while
+ * the disk works, so a slow disk delays what waits for this, not health replies or heartbeats.
+ * Errors come as the system gave them.
+ */
+export function fsyncOffLoop(fd: number, dataOnly = false): Promise<void> {
+  return new Promise<void>((done, fail) => (dataOnly ? fdatasync : fsync)(fd, (err) => (err ? fail(err) : done())));
+}
+
+/**
+ * The directories whose fsync makes files in `dir` survive a crash of the machine: `dir` itself
+ * (the files' entries) and every directory above it on its real path (each level's entry),
+ * climbing as `createDurableDir` does, to the root of `dir`'s filesystem.
+ */
+export function directoriesHolding(dir: string): string[] {
+  const real = realpathSync(dir);
+  const device = statSync(real).dev;
+  const out = [real];
+  for (let p = real; p !== dirname(p) && statSync(dirname(p)).dev === device; p = dirname(p)) out.push(dirname(p));
+  return out;
 }
 
 /** Open the directory `dir`, hand its descriptor to `use`, and close it whatever happens. */
@@ -48,11 +70,10 @@ export function fsyncFailure(what: string, err: unknown): WalError {
  */
 export function createDurableDir(dir: string, syncDirectory: (fd: number, dir: string) => void = (fd) => fsyncSync(fd)): void {
   mkdirSync(dir, { recursive: true });
-  const real = realpathSync(dir);
-  const device = statSync(real).dev;
-  for (let p = real; p !== dirname(p) && statSync(dirname(p)).dev === device; p = dirname(p)) {
+  // Not `dir` itself: the entries of what is created in it are its creator's to make durable.
+  for (const d of directoriesHolding(dir).slice(1)) {
     try {
-      withDirectory(dirname(p), (fd) => syncDirectory(fd, dirname(p)));
+      withDirectory(d, (fd) => syncDirectory(fd, d));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EACCES" || code === "EPERM") return;

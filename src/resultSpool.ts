@@ -7,9 +7,9 @@
  * records (CRC-checked) say where each chunk starts, how long it is and the CRC32 of its bytes,
  * which a read checks (refs logged before the CRC was kept are read unchecked).
  */
-import { closeSync, constants, existsSync, fdatasync, fstatSync, fsync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { writeAll } from "./durableFs.ts";
+import { fsyncOffLoop, writeAll } from "./durableFs.ts";
 import { errorMessage, InternalError, WalError } from "./errors.ts";
 import { decodeUtf8 } from "./utf8.ts";
 
@@ -100,7 +100,7 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
   const timed = async (kind: SpoolFsyncKind, fd: number): Promise<void> => {
     const started = performance.now();
     try {
-      await new Promise<void>((done, fail) => (kind === "spool-records" ? fdatasync : fsync)(fd, (err) => (err ? fail(err) : done())));
+      await fsyncOffLoop(fd, kind === "spool-records");
     } catch (err) {
       throw fsyncFailed(err);
     }

@@ -43,9 +43,7 @@
  */
 import {
   closeSync,
-  fdatasync,
   fdatasyncSync,
-  fsync,
   fsyncSync,
   fstatSync,
   ftruncateSync,
@@ -58,7 +56,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { crashPoint } from "./crashPoint.ts";
-import { createDurableDir, fsyncFailure, withDirectory, writeAll } from "./durableFs.ts";
+import { createDurableDir, fsyncFailure, fsyncOffLoop, withDirectory, writeAll } from "./durableFs.ts";
 import { ConfigError, errorMessage, InternalError, WalError, type WalErrorCode } from "./errors.ts";
 
 /** Where a Wal lives and how it behaves. */
@@ -260,7 +258,8 @@ function makeAsyncSyncer(hook: FsyncHook | undefined, observe: FsyncObserver): A
     const started = performance.now();
     try {
       if (hook) await hook(fd);
-      else await new Promise<void>((done, fail) => (kind === "records" ? fdatasync : fsync)(fd, (err) => (err ? fail(err) : done())));
+      // Appended records need only their data and size on disk, not the other metadata.
+      else await fsyncOffLoop(fd, kind === "records");
     } catch (err) {
       throw fsyncFailure(what, err);
     }
@@ -648,11 +647,12 @@ export class Wal {
 
   /**
    * Replace the log by `state`, which the caller guarantees is the fold of every record appended
-   * so far (records appended after this call are kept in the log after it): commit those, write
-   * the snapshot (temp → fsync → rename → fsync dir), delete the segments and older snapshot it
+   * so far (records appended after this call are kept in the log after it): commit those, run
+   * `beforeSnapshot` (what only a snapshot refers to, made durable; a throw is fatal), write the
+   * snapshot (temp → fsync → rename → fsync dir), delete the segments and older snapshot it
    * covers. The next write starts a new segment.
    */
-  snapshot(state: Uint8Array): Promise<void> {
+  snapshot(state: Uint8Array, beforeSnapshot?: () => Promise<void>): Promise<void> {
     try {
       this.guard();
     } catch (err) {
@@ -663,6 +663,7 @@ export class Wal {
     const written = this.enqueue(async () => {
       await this.writeRecords(records);
       await this.beforeWrite?.();
+      await beforeSnapshot?.();
       await this.writeSnapshot(state, lsn);
     });
     // Records appended from now on come after the snapshot: a flush queued before it has
