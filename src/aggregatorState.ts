@@ -66,7 +66,21 @@ export class AggregatorState {
     return {
       spillDir: this.spillRoot === null ? null : join(this.spillRoot, AggregatorState.spillName(session)),
       ...(this.spillRows !== undefined ? { spillRows: this.spillRows } : {}),
+      // Without a spill root nothing is written, and nothing would drain the list.
+      ...(this.spillRoot !== null ? { wroteFile: this.noteUnsynced } : {}),
     };
+  }
+
+  /** Files reducers wrote since the last snapshot, not yet fsynced (a snapshot must not name one before it is). */
+  private unsynced: string[] = [];
+  private readonly noteUnsynced = (path: string): void => void this.unsynced.push(path);
+
+  /**
+   * The files written so far that no fsync covers yet, forgotten here: the caller makes them
+   * durable before the snapshot of the state as it is now (src/aggregatorStore.ts).
+   */
+  takeUnsyncedFiles(): string[] {
+    return this.unsynced.splice(0);
   }
 
   /**
@@ -154,7 +168,7 @@ export class AggregatorState {
         this.counters.duplicates++;
         return "duplicate";
       }
-      this.reducer.apply(s.state, msg);
+      this.reducer.apply(s.state, msg, this.context(msg.session));
       s.tracker.markData(msg.entity, msg.seq);
       this.counters.batches++;
     }

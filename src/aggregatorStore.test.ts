@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { Packr } from "msgpackr";
-import { existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AggregatorState } from "./aggregatorState.ts";
@@ -393,4 +393,38 @@ test("a session that ends while a commit's fsync is under way keeps its files un
   await second;
   expect(existsSync(join(dir, "spill", "X"))).toBe(false);
   await store.close();
+});
+
+test("Q1 runs are fsynced not when written but before the snapshot that names them, with their folders", async () => {
+  const dir = realpathSync(tempDir());
+  const synced: string[] = [];
+  const fsync = (fd: number): void => {
+    synced.push(readlinkSync(`/proc/self/fd/${fd}`));
+    fsyncSync(fd);
+  };
+  const store = (await AggregatorStore.open(dir, q1Reducer, { spillRows: 30, snapshotEvery: 1_000_000, fsync })).store;
+  const msgs = workload("q1", "X", 3);
+  await feed(store, msgs.slice(0, -1));
+  const spill = join(dir, "spill", "X");
+  const runs = readdirSync(spill).map((n) => join(spill, n));
+  expect(runs.length).toBeGreaterThan(0);
+  // Written, and only the log's records fsynced: a run's rows are in those records until a snapshot.
+  expect(synced.filter((p) => p.startsWith(join(dir, "spill")))).toEqual([]);
+  synced.length = 0;
+  expect(await store.maybeSnapshot()).toBe(false); // X is open and the log short
+  await store.close();
+  const again = (await AggregatorStore.open(dir, q1Reducer, { spillRows: 30, snapshotEvery: 1, fsync })).store;
+  synced.length = 0;
+  expect(await again.maybeSnapshot()).toBe(true);
+  const snapshotFile = synced.findIndex((p) => /snapshot-\d+\.bin\.tmp$/.test(p));
+  expect(snapshotFile).toBeGreaterThan(0);
+  // The replay wrote the runs again; each, its folder and the spill root are durable before the snapshot is written.
+  for (const p of [...runs, spill, join(dir, "spill"), dir]) {
+    const at = synced.indexOf(p);
+    expect(at, `${p} fsynced before the snapshot`).toBeGreaterThanOrEqual(0);
+    expect(at).toBeLessThan(snapshotFile);
+  }
+  await feed(again, msgs.slice(-1));
+  expect(again.state.isComplete("X")).toBe(true);
+  await again.close();
 });

@@ -12,6 +12,8 @@ import type { QueryReducer } from "./queries/reducer.ts";
 import { Wal, type WalOptions, type WalRecovery } from "./wal.ts";
 import { join } from "node:path";
 import { forEachYielding } from "./loopYield.ts";
+import { fsyncOffLoop } from "./durableFs.ts";
+import { makeRunsDurable } from "./sortedRuns.ts";
 import { decodeUtf8 } from "./utf8.ts";
 
 const MESSAGE = 1;
@@ -60,7 +62,14 @@ export class AggregatorStore {
   private sinceSnapshot = 0;
   private bytesSinceSnapshot = 0;
 
-  private constructor(private readonly wal: Wal, readonly state: AggregatorState, private readonly snapshotEvery: number, private readonly snapshotEveryBytes: number) {}
+  private constructor(
+    private readonly wal: Wal,
+    readonly state: AggregatorState,
+    private readonly snapshotEvery: number,
+    private readonly snapshotEveryBytes: number,
+    /** fsyncs a run or its folder off the event loop, observed as the log's own. */
+    private readonly syncRun: (fd: number, kind: "file" | "directory") => Promise<void>,
+  ) {}
 
   /** Open (or create) the log in `dir` and rebuild the state from it; `onFsync` observes the log's fsyncs. */
   static async open(dir: string, reducer: QueryReducer, opts: AggregatorStoreOptions = {}): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
@@ -68,7 +77,16 @@ export class AggregatorStore {
     const snapshotEvery = opts.snapshotEvery ?? SNAPSHOT_EVERY;
     // Sessions' spilled state lives beside the log (Wal ignores names it does not own).
     const state = new AggregatorState(reducer, join(dir, "spill"), opts.spillRows);
-    const store = new AggregatorStore(wal, state, snapshotEvery, opts.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES);
+    const syncRun = async (fd: number, kind: "file" | "directory"): Promise<void> => {
+      const started = performance.now();
+      await (opts.fsync ? opts.fsync(fd) : fsyncOffLoop(fd));
+      try {
+        opts.onFsync?.((performance.now() - started) / 1000, kind);
+      } catch {
+        // A failing observer must not fail an fsync that succeeded.
+      }
+    };
+    const store = new AggregatorStore(wal, state, snapshotEvery, opts.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES, syncRun);
     try {
       await store.rebuild(dir, recovered);
     } catch (err) {
@@ -162,7 +180,9 @@ export class AggregatorStore {
     // Records logged while the snapshot is written stay in the log after it, and count toward the next.
     const records = this.sinceSnapshot;
     const bytes = this.bytesSinceSnapshot;
-    await this.wal.snapshot(packr.pack([SNAPSHOT_FORMAT, this.state.endedSessions(), this.state.liveSessions()]));
+    // Runs written since the last snapshot are not durable yet, and this one may name them.
+    const runs = this.state.takeUnsyncedFiles();
+    await this.wal.snapshot(packr.pack([SNAPSHOT_FORMAT, this.state.endedSessions(), this.state.liveSessions()]), () => makeRunsDurable(runs, this.syncRun));
     this.sinceSnapshot -= records;
     this.bytesSinceSnapshot -= bytes;
     return true;

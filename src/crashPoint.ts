@@ -35,7 +35,7 @@ export const CRASH_POINTS = {
   "aggregator.result-chunk-confirmed": "an aggregator: a result chunk confirmed by the broker, later ones not all published yet (when the result is more chunks than the 8 it keeps in flight)",
   "aggregator.result-confirmed": "an aggregator: a whole result confirmed by the broker, the session not yet logged finished",
   "aggregator.finished-durable": "an aggregator: a session's finished record durable, the delivery that completed it not yet acked, the log not yet compacted",
-  "aggregator.spilled": "agg-q1: a sorted run of a session's rows written and fsynced, the batch that filled it not yet logged (the run is named in no durable record)",
+  "aggregator.spilled": "agg-q1: a sorted run of a session's rows written (fsynced only before a snapshot names it), the batch that filled it not yet logged (the run is named in no durable record)",
   "aggregator.recovered": "an aggregator: its state rebuilt from its log at start, not yet compacted nor its complete sessions' results published again",
   "stage.failed-published": "a worker or aggregator: its report that a session fails (a poison message, a result it cannot produce) confirmed by the broker, the message not yet acked",
   "commit.durable": "a gateway or aggregator: a group commit durable (fsynced), what waited on it not yet run (acks to the broker, welcomes)",

@@ -6,17 +6,18 @@
  * Run file: rows sorted by id (code points), then cents, each `u32 id byte length, UTF-8 id, f64 cents`
  * (little endian), then (in `*.run` files) a trailer `u32 rows | u32 crc32 of the rows' bytes |
  * u32 magic "CRN1"`, checked before a merge yields anything: a run cut at a row boundary or with a
- * byte changed is WAL_CORRUPT, never a short or wrong result. Written once, fsynced (file and
- * directory) before anything refers to it. Earlier formats are still read, unchecked, for a
+ * byte changed is WAL_CORRUPT, never a short or wrong result. Written once; fsynced (file and
+ * folders) before a snapshot lists it, not before: the records it was made from are in the log
+ * until a snapshot, and a replay writes it again. Earlier formats are still read, unchecked, for a
  * session's state from before: `*.rows` (no trailer) and `*.bin` (a u16 length, which held ids up
  * to 64 KiB only). Q1 names new runs `*.run`. Runs of coffee 0.1.0 builds before code point order were sorted by UTF-16 code
  * units; the two orders differ only where ids first differ at a character above U+FFFF against
  * one in U+E000–U+FFFF, so a session open across that upgrade is exact unless its ids do that.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
-import { ensureDurableDir, fsyncDirectory, writeAll } from "./durableFs.ts";
-import { InternalError, WalError, type WalErrorCode } from "./errors.ts";
+import { directoriesHolding, fsyncFailure, writeAll } from "./durableFs.ts";
+import { errorMessage, InternalError, WalError } from "./errors.ts";
 import { compareCodePoints } from "./textOrder.ts";
 import { decodeUtf8 } from "./utf8.ts";
 
@@ -57,8 +58,8 @@ const before = (id: string, cents: number, otherId: string, otherCents: number):
 };
 
 /**
- * Write the rows, sorted, to `path` and make the file and its directory entry durable. A failed
- * write or fsync is WAL_IO_FAILED / WAL_FSYNC_FAILED: the run is part of the aggregator's state.
+ * Write the rows, sorted, to `path` (durable only once `makeRunsDurable` made it so). A failed
+ * write is WAL_IO_FAILED: the run is part of the aggregator's state.
  */
 export function writeRun(path: string, ids: readonly string[], cents: readonly number[]): void {
   const width = lengthBytesOf(path);
@@ -84,29 +85,79 @@ export function writeRun(path: string, ids: readonly string[], cents: readonly n
     view.setUint32(at + 8, TRAILER_MAGIC, true);
   }
   try {
-    writeDurably(path, out);
+    writeWhole(path, out);
   } catch (err) {
-    if (err instanceof WalError) throw new WalError(err.code as WalErrorCode, `writing sorted run ${path}: ${err.message}`);
-    const code = (err as NodeJS.ErrnoException).syscall === "fsync" ? "WAL_FSYNC_FAILED" : "WAL_IO_FAILED";
-    throw new WalError(code, `writing sorted run ${path}: ${(err as Error).message}`);
+    throw new WalError("WAL_IO_FAILED", `writing sorted run ${path}: ${errorMessage(err)}`);
   }
 }
 
-/** `bytes` as the whole of `path`, fsynced with its directory entry and those of the directories above it. */
-function writeDurably(path: string, bytes: Uint8Array): void {
-  // The directories (the spill root, the session's) made durable as the log makes its own, at
-  // every run: one left by a start killed before its fsync is no longer new (~1 ms a run).
-  ensureDurableDir(dirname(path));
+/**
+ * `bytes` as the whole of `path` (its folder created if missing), not fsynced: a run is made
+ * durable before a snapshot lists it (`makeRunsDurable`). Until then the log's records it was
+ * made from are what survives a crash of the machine, and replaying them writes it again.
+ */
+function writeWhole(path: string, bytes: Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
   const fd = openSync(path, "w");
   try {
     writeAll(fd, bytes, 0);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  fsyncDirectory(dirname(path));
 }
 
+/**
+ * Make the runs at `paths` durable, with their directory entries and those of the folders above
+ * them, each fsync on Bun's thread pool through `sync`. A run no longer there was deleted with
+ * its session, whose end is durable: nothing refers to it. A failure is WAL_FSYNC_FAILED (or
+ * WAL_IO_FAILED), fatal as the log's own.
+ */
+export async function makeRunsDurable(paths: readonly string[], sync: (fd: number, kind: "file" | "directory") => Promise<void>): Promise<void> {
+  const folders = new Set<string>();
+  for (const path of paths) {
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw new WalError("WAL_IO_FAILED", `making sorted run ${path} durable: ${errorMessage(err)}`);
+    }
+    try {
+      await sync(fd, "file");
+    } catch (err) {
+      throw fsyncFailure(`sorted run ${path}`, err);
+    } finally {
+      closeSync(fd);
+    }
+    folders.add(dirname(path));
+  }
+  const directories = new Set<string>();
+  for (const folder of folders) {
+    try {
+      for (const d of directoriesHolding(folder)) directories.add(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new WalError("WAL_IO_FAILED", `making the folder of sorted runs ${folder} durable: ${errorMessage(err)}`);
+    }
+  }
+  for (const d of directories) {
+    let fd: number;
+    try {
+      fd = openSync(d, "r");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Gone with its session; or above where this process may look (as createDurableDir stops).
+      if (code === "ENOENT" || code === "EACCES" || code === "EPERM") continue;
+      throw new WalError("WAL_IO_FAILED", `making the folder ${d} durable: ${errorMessage(err)}`);
+    }
+    try {
+      await sync(fd, "directory");
+    } catch (err) {
+      throw fsyncFailure(`directory ${d}`, err);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
 
 /** What a run's trailer says: its rows and the bytes they take. Null for formats without one. */
 interface RunCheck {

@@ -38,7 +38,7 @@ export const q1Reducer: QueryReducer<Q1State> = {
   create: (ctx) => ({ ids: [], cents: [], runs: [], spillDir: ctx.spillDir, runRows: ctx.spillRows ?? Q1_RUN_ROWS, idChars: 0 }),
   // Counted again: a snapshot of a build before the count has none.
   restore: (state, ctx) => ({ ...state, spillDir: ctx.spillDir, runRows: ctx.spillRows ?? Q1_RUN_ROWS, idChars: idCharsOf(state.ids) }),
-  apply(state, msg) {
+  apply(state, msg, ctx) {
     if (msg.bodyKind !== "transactions") return;
     const body = msg.body as TransactionsBody;
     const id = fieldReader(body.id);
@@ -53,8 +53,9 @@ export const q1Reducer: QueryReducer<Q1State> = {
     if (state.spillDir !== null && (state.ids.length >= state.runRows || state.idChars >= Q1_RUN_ID_CHARS)) {
       // Named by position: a replay after a crash rewrites the same run with the same rows.
       const name = `run-${state.runs.length}.run`;
+      const path = join(state.spillDir, name);
       try {
-        writeRun(join(state.spillDir, name), state.ids, state.cents);
+        writeRun(path, state.ids, state.cents);
       } catch (err) {
         // All or nothing: the batch is not applied, so applying it again adds its rows once.
         state.ids.length = before;
@@ -62,6 +63,7 @@ export const q1Reducer: QueryReducer<Q1State> = {
         state.idChars = charsBefore;
         throw err;
       }
+      ctx?.wroteFile?.(path);
       crashPoint("aggregator.spilled");
       state.runs.push(name);
       state.ids = [];

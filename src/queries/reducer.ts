@@ -9,6 +9,12 @@ export interface ReducerContext {
   spillDir: string | null;
   /** Rows a reducer keeps in memory before spilling (tests make it small); undefined: its own default. */
   spillRows?: number;
+  /**
+   * Told of each file written in `spillDir`, not yet fsynced: the aggregator makes such files
+   * durable before a snapshot of the state that names them (before that, the log's records
+   * they were made from are replayed, which writes them again).
+   */
+  wroteFile?: (path: string) => void;
 }
 
 /** A query's final stage as a fold: create → apply* → finish (CSV lines, header first). */
@@ -17,7 +23,8 @@ export interface QueryReducer<S = unknown> {
   /** Entities whose every batch (and end-of-stream) must arrive before the result is final. */
   needs: readonly Entity[];
   create(ctx: ReducerContext): S;
-  apply(state: S, msg: DataMessage): void;
+  /** `ctx`: the session's context, as `create` had it (absent in tests that need none). */
+  apply(state: S, msg: DataMessage, ctx?: ReducerContext): void;
   /** The result's lines, produced as they are consumed (a large result never sits in memory). */
   finish(state: S): Iterable<string>;
   /** A state rebuilt from a snapshot, given this process's context (paths may differ). */
