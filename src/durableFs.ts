@@ -82,6 +82,30 @@ export function createDurableDir(dir: string, syncDirectory: (fd: number, dir: s
   }
 }
 
+/** `createDurableDir` with each directory's fsync awaited (the log's, on Bun's thread pool). */
+export async function createDurableDirOffLoop(dir: string, syncDirectory: (fd: number, dir: string) => Promise<void>): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  for (const d of directoriesHolding(dir).slice(1)) {
+    let fd: number;
+    try {
+      fd = openSync(d, "r");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") return;
+      throw err;
+    }
+    try {
+      await syncDirectory(fd, d);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") return;
+      throw err;
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
 /**
  * `createDurableDir` for files that sit beside a log: any failure is WAL_IO_FAILED naming `dir`
  * (the fsync's own WAL_FSYNC_FAILED kept as it is).

@@ -1055,11 +1055,18 @@ describe("wal: writes wait for their fsync without holding the event loop", () =
     expect(wal.lsn).toBe(2);
   });
 
-  test("recovery refuses an fsync hook that answers later: it is synchronous", async () => {
+  test("recovery waits for its fsyncs too, and opens only once each of them is done", async () => {
     const d = fresh();
     await logOf(d, 2);
-    const err = await Wal.open({ dir: d, fsync: () => Promise.resolve() }).then(() => null, (e: unknown) => e);
-    expect(err).toBeInstanceOf(Error);
-    expect(String(err)).toContain("returned a promise during recovery");
+    const disk = heldFsyncs();
+    disk.hold();
+    const opening = Wal.open({ dir: d, fsync: disk.fsync });
+    await disk.started(); // the last segment's fsync (what open returns must be durable)
+    expect(await settled(opening)).toBe(false);
+    disk.release();
+    const { wal, recovered } = await opening;
+    expect(disk.calls()).toBe(1);
+    expect(hex([...recovered.records()])).toEqual(recs(0, 2));
+    await wal.close();
   });
 });

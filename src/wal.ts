@@ -14,9 +14,9 @@
  * file is created). `snapshot()` commits, writes temp → fsync → rename → fsync(dir), then deletes
  * the segments and older snapshots it covers (→ fsync(dir)); the next commit starts a new segment.
  * Data the records or a snapshot refer to outside the log is made durable first (`beforeWrite`).
- * After open every fsync runs on Bun's thread pool, one write after the other: the process goes
- * on (answering health checks, acking what is durable) while the disk works, and a commit asked
- * for meanwhile waits for the next write. Recovery (`Wal.open`) is synchronous.
+ * Every fsync runs on Bun's thread pool, recovery's included, and writes run one after the
+ * other: the process goes on (answering health checks, acking what is durable) while the disk
+ * works, and a commit asked for meanwhile waits for the next write.
  * Any failed fsync or write is fatal: the Wal is poisoned and every later call throws the same
  * code. Nothing is ever retried (after a failed fsync the page cache state is unknown).
  *
@@ -43,8 +43,6 @@
  */
 import {
   closeSync,
-  fdatasyncSync,
-  fsyncSync,
   fstatSync,
   ftruncateSync,
   openSync,
@@ -56,7 +54,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { crashPoint } from "./crashPoint.ts";
-import { createDurableDir, fsyncFailure, fsyncOffLoop, withDirectory, writeAll } from "./durableFs.ts";
+import { createDurableDirOffLoop, fsyncFailure, fsyncOffLoop, writeAll } from "./durableFs.ts";
 import { ConfigError, errorMessage, InternalError, WalError, type WalErrorCode } from "./errors.ts";
 
 /** Where a Wal lives and how it behaves. */
@@ -66,9 +64,8 @@ export interface WalOptions {
   /** Roll over to a new segment once the current one holds at least this many bytes (default 64 MiB). */
   segmentBytes?: number;
   /**
-   * @internal Test hook: replaces every fsync/fdatasync (files and directory). Never set in
-   * production. Writes after open await a promise it returns; recovery, which is synchronous,
-   * refuses one.
+   * @internal Test hook: replaces every fsync/fdatasync (files and directory); a promise it
+   * returns is awaited. Never set in production.
    */
   fsync?: (fd: number) => void | Promise<void>;
   /**
@@ -214,14 +211,12 @@ function concat(parts: Uint8Array[], bytes: number): Uint8Array {
   return out;
 }
 
-/** Calls the fsync function, turning any failure into the fatal WAL_FSYNC_FAILED. */
-type Syncer = (fd: number, what: string, kind: WalSyncKind) => void;
-
 /**
- * The same, off the event loop: Bun runs an fsync given a callback on its thread pool, so a slow
- * disk stalls only the writes that wait for it, not the health server, the broker's heartbeats
- * or the acks of work already durable (a synchronous fsync of 5 s froze all of them, and the
- * monitors replaced healthy processes mid-compaction).
+ * Calls the fsync function off the event loop, turning any failure into the fatal
+ * WAL_FSYNC_FAILED: Bun runs an fsync given a callback on its thread pool, so a slow disk stalls
+ * only what waits for it, not the health server, the broker's heartbeats or the acks of work
+ * already durable (a synchronous fsync of 5 s froze all of them, and the monitors replaced
+ * healthy processes mid-compaction).
  */
 type AsyncSyncer = (fd: number, what: string, kind: WalSyncKind) => Promise<void>;
 
@@ -234,23 +229,6 @@ function observed(observe: FsyncObserver, started: number, kind: WalSyncKind): v
   } catch {
     // A failing observer must not poison a log whose fsync succeeded.
   }
-}
-
-function makeSyncer(hook: FsyncHook | undefined, observe: FsyncObserver): Syncer {
-  return (fd, what, kind) => {
-    const started = performance.now();
-    try {
-      if (hook) {
-        if (hook(fd) instanceof Promise) throw new InternalError("the fsync test hook returned a promise during recovery");
-      }
-      // Appended records need only their data and size on disk, not the other metadata.
-      else if (kind === "records") fdatasyncSync(fd);
-      else fsyncSync(fd);
-    } catch (err) {
-      throw fsyncFailure(what, err);
-    }
-    observed(observe, started, kind);
-  };
 }
 
 function makeAsyncSyncer(hook: FsyncHook | undefined, observe: FsyncObserver): AsyncSyncer {
@@ -276,13 +254,9 @@ async function syncDirLater(dir: string, sync: AsyncSyncer): Promise<void> {
   }
 }
 
-function syncDir(dir: string, sync: Syncer): void {
-  withDirectory(dir, (fd) => sync(fd, `directory ${dir}`, "directory"));
-}
-
 /** Create the log's directory durably (src/durableFs.ts), its fsyncs through the log's own syncer. */
-function ensureDir(dir: string, sync: Syncer): void {
-  createDurableDir(dir, (fd, d) => sync(fd, `directory ${d}`, "directory"));
+function ensureDir(dir: string, sync: AsyncSyncer): Promise<void> {
+  return createDurableDirOffLoop(dir, (fd, d) => sync(fd, `directory ${d}`, "directory"));
 }
 
 interface SegmentScan {
@@ -516,20 +490,15 @@ export class Wal {
     }
     const dir = resolve(opts.dir);
     try {
-      return Wal.recover(dir, segmentBytes, makeSyncer(opts.fsync, opts.onFsync), makeAsyncSyncer(opts.fsync, opts.onFsync), opts.beforeWrite);
+      return await Wal.recover(dir, segmentBytes, makeAsyncSyncer(opts.fsync, opts.onFsync), opts.beforeWrite);
     } catch (err) {
       throw err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `cannot open the WAL in ${dir}: ${errorMessage(err)}`);
     }
   }
 
-  private static recover(
-    dir: string,
-    segmentBytes: number,
-    sync: Syncer,
-    syncLater: AsyncSyncer,
-    beforeWrite: WalOptions["beforeWrite"],
-  ): { wal: Wal; recovered: WalRecovery } {
-    ensureDir(dir, sync);
+  /** Its fsyncs off the event loop as every other: a process recovering on a slow disk still answers its health checks. */
+  private static async recover(dir: string, segmentBytes: number, sync: AsyncSyncer, beforeWrite: WalOptions["beforeWrite"]): Promise<{ wal: Wal; recovered: WalRecovery }> {
+    await ensureDir(dir, sync);
     const plan = planRecovery(dir);
     const snap = plan.snapshot;
     if (snap !== null) {
@@ -537,11 +506,11 @@ export class Wal {
       // deleting anything it covers.
       const fd = openSync(join(dir, snap.name), "r");
       try {
-        sync(fd, snap.name, "file");
+        await sync(fd, snap.name, "file");
       } finally {
         closeSync(fd);
       }
-      syncDir(dir, sync);
+      await syncDirLater(dir, sync);
     }
     const covered = snap?.lsn ?? 0;
     const kept = plan.segments.filter((s) => s.lastLsn > covered);
@@ -549,7 +518,7 @@ export class Wal {
     for (const name of remove) unlinkSync(join(dir, name));
     // Always, not only after a removal: a segment made by a rollover killed before its directory
     // fsync would otherwise take the records acked into it from here on with it in a power loss.
-    syncDir(dir, sync);
+    await syncDirLater(dir, sync);
     const tail = plan.segments.at(-1);
     const truncatedBytes = tail === undefined ? 0 : tail.fileBytes - tail.validBytes;
     const last = kept.at(-1);
@@ -558,14 +527,14 @@ export class Wal {
       const fd = openSync(join(dir, last.name), "r+");
       try {
         if (last.fileBytes > last.validBytes) ftruncateSync(fd, last.validBytes);
-        sync(fd, last.name, "file"); // what we return must be durable, torn or not
+        await sync(fd, last.name, "file"); // what we return must be durable, torn or not
       } catch (err) {
         closeSync(fd);
         throw err;
       }
       active = { fd, name: last.name, size: last.validBytes };
     }
-    const wal = new Wal(dir, segmentBytes, syncLater, beforeWrite, {
+    const wal = new Wal(dir, segmentBytes, sync, beforeWrite, {
       lsn: plan.lastLsn,
       active,
       segments: kept.map((s) => s.name),
