@@ -7,7 +7,7 @@
  * records (CRC-checked) say where each chunk starts, how long it is and the CRC32 of its bytes,
  * which a read checks (refs logged before the CRC was kept are read unchecked).
  */
-import { closeSync, constants, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fsyncOffLoop, writeAll } from "./durableFs.ts";
 import { errorMessage, InternalError, WalError } from "./errors.ts";
@@ -83,19 +83,6 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
   const fsyncFailed = (err: unknown): WalError =>
     // As for the log: after a failed fsync the page cache state is unknown, so never retried.
     new WalError("WAL_FSYNC_FAILED", `fsync of the result spool in ${dir} failed (fatal, not retried): ${errorMessage(err)}`);
-  /** At open, before anything is served. */
-  const syncDirNow = (path: string): void => {
-    const fd = openSync(path, "r");
-    const started = performance.now();
-    try {
-      fsyncSync(fd);
-    } catch (err) {
-      throw fsyncFailed(err);
-    } finally {
-      closeSync(fd);
-    }
-    observe("spool-directory", started);
-  };
   /** On Bun's thread pool, as the log's fsyncs (src/wal.ts): a slow disk does not stall the gateway. */
   const timed = async (kind: SpoolFsyncKind, fd: number): Promise<void> => {
     const started = performance.now();
@@ -129,14 +116,13 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
     return join(dir, session + SUFFIX);
   };
 
-  guarded("opening the directory", () => {
-    mkdirSync(dir, { recursive: true });
-    // Always, not only when created here: a gateway killed between creating the directory or a
-    // file and its fsync leaves entries that exist but are not durable, and from now on files
-    // that exist are taken as durable (a file is new to `sync` only if it did not exist).
-    syncDirNow(dirname(dir));
-    syncDirNow(dir);
-  });
+  guarded("opening the directory", () => mkdirSync(dir, { recursive: true }));
+  // At the first sync, before the log can point at anything here: the entries of the folder and
+  // of the files in it, always, not only when created here: a gateway killed between creating
+  // the folder or a file and its fsync leaves entries that exist but are not durable, and from
+  // now on files that exist are taken as durable (a file is new to `sync` only if it did not exist).
+  let folderEntryPending = true;
+  newFiles = true;
 
   return {
     append(session, text) {
@@ -182,6 +168,10 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
         }
         // A new file's directory entry must be durable too, or the file may vanish in a crash.
         if (dirEntries) await syncDirLater(dir);
+        if (folderEntryPending) {
+          await syncDirLater(dirname(dir));
+          folderEntryPending = false;
+        }
       } catch (err) {
         failure ??= err instanceof WalError ? err : new WalError("WAL_IO_FAILED", `an fsync in the result spool ${dir} failed (fatal): ${errorMessage(err)}`);
         throw failure;
