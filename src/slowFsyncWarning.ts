@@ -1,8 +1,7 @@
 /**
  * A warning in the role's log when an fsync of its write-ahead log or result spool is
- * slow. Those fsyncs run off the event loop once the log is recovered, so the process goes on
- * answering its health checks and /metrics, but every acknowledgement waits for the commit that
- * holds it: storage at a few
+ * slow. Those fsyncs run off the event loop, so the process goes on answering its health checks
+ * and /metrics, but every acknowledgement waits for the commit that holds it: storage at a few
  * hundred ms per fsync (a degraded cloud volume, NFS) slows every session down, with nothing
  * else to say why. This line names the cause where an operator looks.
  */
@@ -25,6 +24,6 @@ export function warningOfSlowFsyncs<K extends string>(observe: (seconds: number,
     if (!throttle.due()) return;
     const more = unsaid > 1 ? ` (${unsaid} fsyncs of ${SLOW_FSYNC_S} s or more since the last such line)` : "";
     unsaid = 0;
-    log.warn(`an fsync (${kind}) took ${seconds.toFixed(1)} s${more}: the disk is slow, and every acknowledgement waits for the commit that holds it, so sessions slow down with it (health checks are still answered, except while a start recovers the log)`);
+    log.warn(`an fsync (${kind}) took ${seconds.toFixed(1)} s${more}: the disk is slow, and every acknowledgement waits for the commit that holds it, so sessions slow down with it (health checks are still answered)`);
   };
 }

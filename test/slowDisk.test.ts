@@ -8,7 +8,10 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { generate, readResults, reference, runCoffee, sessionDirFrom, startCluster, tempDir, type TestCluster } from "./harness.ts";
+import type { Subprocess } from "bun";
+import { deleteNamespace } from "../src/namespaceAdmin.ts";
+import { pingHealth } from "../src/health.ts";
+import { AMQP_URL, coffeeArgv, generate, readResults, reference, runCoffee, sessionDirFrom, startCluster, tempDir, uniqueNamespace, watchedText, type TestCluster } from "./harness.ts";
 
 setDefaultTimeout(120_000);
 
@@ -68,6 +71,53 @@ console.log(JSON.stringify({ ms, ticks }));
     expect(ms).toBeGreaterThanOrEqual(SLOW_MS * 0.9);
     // A 10 ms timer ran all along (a synchronous fsync lets it run not once).
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(SLOW_MS / 10 / 4));
+  });
+
+  test(`an aggregator recovering its log with ${SLOW_MS} ms fsyncs answers every health check meanwhile`, async () => {
+    const state = tempDir("slow-disk-agg");
+    const namespace = uniqueNamespace("slowrecover");
+    /** An agg-q3 on `state`: its health port once it said where it answers, and when its log is recovered. */
+    const start = (): { proc: Subprocess; port: Promise<number>; recovered: Promise<void> } => {
+      const proc = Bun.spawn(coffeeArgv("--role", "aggregator", "--query", "q3", "--state-dir", state, "--namespace", namespace), {
+        env: { ...process.env, AMQP_URL, ...shim.env } as Record<string, string>, stdin: "ignore", stdout: "ignore", stderr: "pipe",
+      });
+      const stderr = watchedText(proc.stderr, "agg-q3");
+      const port = stderr.line(/health on udp\/\d+/).then((line) => Number(/udp\/(\d+)/.exec(line)![1]));
+      const recovered = stderr.line(/recovered \d+ log records/).then(() => {});
+      return { proc, port, recovered };
+    };
+    try {
+      // A first start with a fast disk leaves a log to recover.
+      const first = start();
+      await first.recovered;
+      first.proc.kill("SIGTERM");
+      expect(await first.proc.exited).toBe(0);
+      shim.slow(SLOW_MS);
+      const slowBefore = shim.slowCalls();
+      const second = start();
+      const port = await second.port;
+      let answered = 0;
+      const missed: number[] = [];
+      let recovering = true;
+      void second.recovered.then(() => (recovering = false));
+      // Every check while it recovers, each with the monitors' default timeout (--timeout-ms 250).
+      while (recovering) {
+        const reply = await pingHealth("127.0.0.1", port, 250);
+        if (reply === null) missed.push(answered);
+        else answered++;
+      }
+      shim.slow(0);
+      // The recovery did wait on slow fsyncs (the log's folders, its segment), while every check was answered.
+      expect(shim.slowCalls() - slowBefore).toBeGreaterThanOrEqual(3);
+      expect(answered).toBeGreaterThanOrEqual(3);
+      expect(missed).toEqual([]);
+      second.proc.kill("SIGTERM");
+      expect(await second.proc.exited).toBe(0);
+    } finally {
+      shim.slow(0);
+      await deleteNamespace({ url: AMQP_URL }, namespace).catch(() => {});
+      rmSync(state, { recursive: true, force: true });
+    }
   });
 
   describe("a cluster whose every fsync takes 400 ms", () => {
