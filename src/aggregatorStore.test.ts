@@ -395,36 +395,74 @@ test("a session that ends while a commit's fsync is under way keeps its files un
   await store.close();
 });
 
-test("Q1 runs are fsynced not when written but before the snapshot that names them, with their folders", async () => {
+test("Q1 runs are fsynced not when written but before the snapshot that names them, with their folders; also those a replay wrote again", async () => {
   const dir = realpathSync(tempDir());
   const synced: string[] = [];
   const fsync = (fd: number): void => {
     synced.push(readlinkSync(`/proc/self/fd/${fd}`));
     fsyncSync(fd);
   };
-  const store = (await AggregatorStore.open(dir, q1Reducer, { spillRows: 30, snapshotEvery: 1_000_000, fsync })).store;
-  const msgs = workload("q1", "X", 3);
-  await feed(store, msgs.slice(0, -1));
   const spill = join(dir, "spill", "X");
-  const runs = readdirSync(spill).map((n) => join(spill, n));
-  expect(runs.length).toBeGreaterThan(0);
+  const runsOnDisk = (): string[] => readdirSync(spill).sort().map((n) => join(spill, n));
+  /** Every one of `paths` fsynced, each before the snapshot's own file. */
+  const durableBeforeSnapshot = (paths: string[]): void => {
+    const snapshotFile = synced.findIndex((p) => /snapshot-\d+\.bin\.tmp$/.test(p));
+    expect(snapshotFile).toBeGreaterThan(0);
+    for (const p of paths) {
+      const at = synced.indexOf(p);
+      expect(at, `${p} fsynced before the snapshot`).toBeGreaterThanOrEqual(0);
+      expect(at).toBeLessThan(snapshotFile);
+    }
+  };
+  const [b0, b1, b2, eos] = workload("q1", "X", 3) as [BrokerMessage, BrokerMessage, BrokerMessage, BrokerMessage];
+  const first = (await AggregatorStore.open(dir, q1Reducer, { spillRows: 30, snapshotEvery: 2, fsync })).store;
+  await feed(first, [b0, b1]);
+  const early = runsOnDisk();
+  expect(early.length).toBe(2);
   // Written, and only the log's records fsynced: a run's rows are in those records until a snapshot.
   expect(synced.filter((p) => p.startsWith(join(dir, "spill")))).toEqual([]);
   synced.length = 0;
-  expect(await store.maybeSnapshot()).toBe(false); // X is open and the log short
-  await store.close();
-  const again = (await AggregatorStore.open(dir, q1Reducer, { spillRows: 30, snapshotEvery: 1, fsync })).store;
+  expect(await first.maybeSnapshot()).toBe(true);
+  durableBeforeSnapshot([...early, spill, join(dir, "spill"), dir]);
+  // Written after that snapshot, and left to the log's records: the process dies before another.
+  await feed(first, [b2]);
+  const late = runsOnDisk().filter((p) => !early.includes(p));
+  expect(late.length).toBe(1);
+  await first.close();
   synced.length = 0;
+  const again = (await AggregatorStore.open(dir, q1Reducer, { spillRows: 30, snapshotEvery: 1, fsync })).store;
   expect(await again.maybeSnapshot()).toBe(true);
-  const snapshotFile = synced.findIndex((p) => /snapshot-\d+\.bin\.tmp$/.test(p));
-  expect(snapshotFile).toBeGreaterThan(0);
-  // The replay wrote the runs again; each, its folder and the spill root are durable before the snapshot is written.
-  for (const p of [...runs, spill, join(dir, "spill"), dir]) {
-    const at = synced.indexOf(p);
-    expect(at, `${p} fsynced before the snapshot`).toBeGreaterThanOrEqual(0);
-    expect(at).toBeLessThan(snapshotFile);
-  }
-  await feed(again, msgs.slice(-1));
+  // The replay wrote the late run again; it is durable before the snapshot that now names it.
+  durableBeforeSnapshot([...late, spill]);
+  await feed(again, [eos]);
   expect(again.state.isComplete("X")).toBe(true);
+  expect([...again.state.result("X")].length).toBe(1 + 120);
   await again.close();
+});
+
+test("the snapshot waits for its runs' fsyncs, which start when it is asked for", async () => {
+  const dir = realpathSync(tempDir());
+  const spill = join(dir, "spill");
+  const synced: string[] = [];
+  const held: (() => void)[] = [];
+  let holdRuns = false;
+  const fsync = (fd: number): void | Promise<void> => {
+    const path = readlinkSync(`/proc/self/fd/${fd}`);
+    if (!(holdRuns && path.startsWith(spill))) return void synced.push(path);
+    return new Promise<void>((done) => held.push(() => { synced.push(path); done(); }));
+  };
+  const store = (await AggregatorStore.open(dir, q1Reducer, { spillRows: 30, snapshotEvery: 2, fsync })).store;
+  const msgs = workload("q1", "X", 3);
+  await feed(store, msgs.slice(0, 2));
+  holdRuns = true;
+  synced.length = 0;
+  const snapshot = store.maybeSnapshot();
+  // Asked for at once: two runs, their folder and the spill folder, all under way together.
+  expect(held.length).toBe(4);
+  for (let turn = 0; turn < 3; turn++) await new Promise((r) => setImmediate(r));
+  expect(synced.some((p) => p.includes("snapshot-"))).toBe(false);
+  for (const release of held.splice(0)) release();
+  expect(await snapshot).toBe(true);
+  expect(synced.findIndex((p) => p.includes("snapshot-"))).toBeGreaterThan(synced.indexOf(spill));
+  await store.close();
 });

@@ -63,6 +63,8 @@ export class AggregatorStore {
   private bytesSinceSnapshot = 0;
 
   private constructor(
+    /** The state folder: the log's, and the spill root's parent (its entry durable since the log's open). */
+    private readonly dir: string,
     private readonly wal: Wal,
     readonly state: AggregatorState,
     private readonly snapshotEvery: number,
@@ -86,7 +88,7 @@ export class AggregatorStore {
         // A failing observer must not fail an fsync that succeeded.
       }
     };
-    const store = new AggregatorStore(wal, state, snapshotEvery, opts.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES, syncRun);
+    const store = new AggregatorStore(dir, wal, state, snapshotEvery, opts.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES, syncRun);
     try {
       await store.rebuild(dir, recovered);
     } catch (err) {
@@ -180,9 +182,11 @@ export class AggregatorStore {
     // Records logged while the snapshot is written stay in the log after it, and count toward the next.
     const records = this.sinceSnapshot;
     const bytes = this.bytesSinceSnapshot;
-    // Runs written since the last snapshot are not durable yet, and this one may name them.
-    const runs = this.state.takeUnsyncedFiles();
-    await this.wal.snapshot(packr.pack([SNAPSHOT_FORMAT, this.state.endedSessions(), this.state.liveSessions()]), () => makeRunsDurable(runs, this.syncRun));
+    // Runs written since the last snapshot are not durable yet, and this one may name them: their
+    // fsyncs start now, beside the log writes queued before the snapshot, not after them.
+    const runs = makeRunsDurable(this.state.takeUnsyncedFiles(), this.dir, this.syncRun);
+    runs.catch(() => {}); // awaited (and fatal) in the snapshot; not unhandled if it never runs
+    await this.wal.snapshot(packr.pack([SNAPSHOT_FORMAT, this.state.endedSessions(), this.state.liveSessions()]), () => runs);
     this.sinceSnapshot -= records;
     this.bytesSinceSnapshot -= bytes;
     return true;

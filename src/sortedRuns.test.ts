@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { WalError } from "./errors.ts";
+import { InternalError, type WalError } from "./errors.ts";
 import { makeRunsDurable, mergeRuns, sortedOrder, writeRun } from "./sortedRuns.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "coffee-runs-"));
@@ -147,30 +147,29 @@ test("a repeated id comes out by cents, whatever order its rows arrived in and w
   expect(rows).toEqual([{ id: "t0", cents: 1 }, { id: "t1", cents: 6000 }, { id: "t1", cents: 7000 }, { id: "t1", cents: 8000 }, { id: "t1", cents: 9000 }, { id: "t2", cents: 5 }]);
 });
 
-test("makeRunsDurable fsyncs each run, then each folder holding one and those above it, once each; a run deleted since is skipped", async () => {
+test("makeRunsDurable fsyncs each run, the folders holding them up to the root, each once; a run deleted since is skipped", async () => {
   const root = realpathSync(mkdtempSync(join(dir, "durable-")));
-  const a = join(root, "session-a", "run-0.run");
-  const b = join(root, "session-a", "run-1.run");
-  const gone = join(root, "session-b", "run-0.run");
+  const a = join(root, "spill", "session-a", "run-0.run");
+  const b = join(root, "spill", "session-a", "run-1.run");
+  const gone = join(root, "spill", "session-b", "run-0.run");
   for (const p of [a, b, gone]) writeRun(p, ["t-1"], [1]);
-  rmSync(join(root, "session-b"), { recursive: true });
+  rmSync(join(root, "spill", "session-b"), { recursive: true });
   const synced: { path: string; kind: string }[] = [];
-  await makeRunsDurable([a, b, gone], async (fd, kind) => void synced.push({ path: readlinkSync(`/proc/self/fd/${fd}`), kind }));
-  const files = synced.filter((s) => s.kind === "file").map((s) => s.path);
-  const folders = synced.filter((s) => s.kind === "directory").map((s) => s.path);
+  await makeRunsDurable([a, b, gone], root, async (fd, kind) => void synced.push({ path: readlinkSync(`/proc/self/fd/${fd}`), kind }));
+  const files = synced.filter((s) => s.kind === "file").map((s) => s.path).sort();
+  const folders = synced.filter((s) => s.kind === "directory").map((s) => s.path).sort();
   expect(files).toEqual([a, b]);
-  // The runs' folder first (their entries), then every folder above it: each once.
-  expect(folders[0]).toBe(join(root, "session-a"));
-  expect(folders).toContain(root);
-  expect(new Set(folders).size).toBe(folders.length);
-  expect(folders.indexOf(root)).toBeGreaterThan(0);
-  expect(synced.findIndex((s) => s.kind === "directory")).toBe(files.length);
+  // The runs' folder (their entries), the spill root (the session folder's entry), the root (the
+  // spill root's entry); not above the root, whose own entry the log made durable.
+  expect(folders).toEqual([root, join(root, "spill"), join(root, "spill", "session-a")]);
 });
 
-test("a failed fsync of a run is WAL_FSYNC_FAILED naming it", async () => {
-  const path = join(dir, "failing", "run-0.run");
+test("a failed fsync of a run is WAL_FSYNC_FAILED naming it; a run outside the root is refused", async () => {
+  const root = join(dir, "failing");
+  const path = join(root, "spill", "run-0.run");
   writeRun(path, ["t-1"], [1]);
-  const err = await makeRunsDurable([path], () => Promise.reject(new Error("EIO"))).then(() => null, (e: unknown) => e as WalError);
+  const err = await makeRunsDurable([path], root, (fd, kind) => (kind === "file" ? Promise.reject(new Error("EIO")) : Promise.resolve())).then(() => null, (e: unknown) => e as WalError);
   expect(err?.code).toBe("WAL_FSYNC_FAILED");
   expect(err?.message).toContain(path);
+  expect(await makeRunsDurable([path], join(dir, "elsewhere"), () => Promise.resolve()).then(() => null, (e: unknown) => e)).toBeInstanceOf(InternalError);
 });

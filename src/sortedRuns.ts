@@ -15,8 +15,8 @@
  * one in U+E000–U+FFFF, so a session open across that upgrade is exact unless its ids do that.
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
-import { dirname } from "node:path";
-import { directoriesHolding, fsyncFailure, writeAll } from "./durableFs.ts";
+import { dirname, resolve } from "node:path";
+import { fsyncFailure, writeAll } from "./durableFs.ts";
 import { errorMessage, InternalError, WalError } from "./errors.ts";
 import { compareCodePoints } from "./textOrder.ts";
 import { decodeUtf8 } from "./utf8.ts";
@@ -107,56 +107,40 @@ function writeWhole(path: string, bytes: Uint8Array): void {
 }
 
 /**
- * Make the runs at `paths` durable, with their directory entries and those of the folders above
- * them, each fsync on Bun's thread pool through `sync`. A run no longer there was deleted with
- * its session, whose end is durable: nothing refers to it. A failure is WAL_FSYNC_FAILED (or
- * WAL_IO_FAILED), fatal as the log's own.
+ * Make the runs at `paths` durable with their directory entries: each run, the folder holding
+ * it and every folder from there up to `root` (the folder whose own entry is already durable),
+ * all fsyncs at once through `sync` (on Bun's thread pool). A run no longer there was deleted
+ * with its session, whose end is durable: nothing refers to it. A failure is WAL_FSYNC_FAILED
+ * (or WAL_IO_FAILED), fatal as the log's own.
  */
-export async function makeRunsDurable(paths: readonly string[], sync: (fd: number, kind: "file" | "directory") => Promise<void>): Promise<void> {
+export async function makeRunsDurable(paths: readonly string[], root: string, sync: (fd: number, kind: "file" | "directory") => Promise<void>): Promise<void> {
+  const top = resolve(root);
   const folders = new Set<string>();
   for (const path of paths) {
+    for (let d = dirname(resolve(path)); d !== top; d = dirname(d)) {
+      if (d === dirname(d)) throw new InternalError(`sorted run ${path} is not under ${root}`);
+      folders.add(d);
+    }
+  }
+  folders.add(top);
+  const syncOne = async (path: string, kind: "file" | "directory"): Promise<void> => {
     let fd: number;
     try {
       fd = openSync(path, "r");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
-      throw new WalError("WAL_IO_FAILED", `making sorted run ${path} durable: ${errorMessage(err)}`);
+      // Deleted with its session since (its run, or its folder), whose end is durable.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw new WalError("WAL_IO_FAILED", `making ${kind === "file" ? "sorted run" : "the folder"} ${path} durable: ${errorMessage(err)}`);
     }
     try {
-      await sync(fd, "file");
+      await sync(fd, kind);
     } catch (err) {
-      throw fsyncFailure(`sorted run ${path}`, err);
+      throw fsyncFailure(kind === "file" ? `sorted run ${path}` : `directory ${path}`, err);
     } finally {
       closeSync(fd);
     }
-    folders.add(dirname(path));
-  }
-  const directories = new Set<string>();
-  for (const folder of folders) {
-    try {
-      for (const d of directoriesHolding(folder)) directories.add(d);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new WalError("WAL_IO_FAILED", `making the folder of sorted runs ${folder} durable: ${errorMessage(err)}`);
-    }
-  }
-  for (const d of directories) {
-    let fd: number;
-    try {
-      fd = openSync(d, "r");
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // Gone with its session; or above where this process may look (as createDurableDir stops).
-      if (code === "ENOENT" || code === "EACCES" || code === "EPERM") continue;
-      throw new WalError("WAL_IO_FAILED", `making the folder ${d} durable: ${errorMessage(err)}`);
-    }
-    try {
-      await sync(fd, "directory");
-    } catch (err) {
-      throw fsyncFailure(`directory ${d}`, err);
-    } finally {
-      closeSync(fd);
-    }
-  }
+  };
+  await Promise.all([...paths.map((p) => syncOne(p, "file")), ...[...folders].map((d) => syncOne(d, "directory"))]);
 }
 
 /** What a run's trailer says: its rows and the bytes they take. Null for formats without one. */

@@ -6,6 +6,7 @@ import type { QueryReducer } from "./reducer.ts";
 import type { TransactionsBody } from "../entityBatch.ts";
 import { fieldReader } from "../textColumn.ts";
 import { crashPoint } from "../crashPoint.ts";
+import { InternalError } from "../errors.ts";
 
 /** Rows kept in memory before they go to disk as one sorted run (about 4 MB of state with this dataset's ids). */
 export const Q1_RUN_ROWS = 50_000;
@@ -54,7 +55,10 @@ export const q1Reducer: QueryReducer<Q1State> = {
       // Named by position: a replay after a crash rewrites the same run with the same rows.
       const name = `run-${state.runs.length}.run`;
       const path = join(state.spillDir, name);
+      // A run no one is told of would never be fsynced before a snapshot names it.
+      const wrote = ctx?.wroteFile;
       try {
+        if (!wrote) throw new InternalError("q1 spills a run only with a context told of the files it writes (ReducerContext.wroteFile)");
         writeRun(path, state.ids, state.cents);
       } catch (err) {
         // All or nothing: the batch is not applied, so applying it again adds its rows once.
@@ -63,7 +67,7 @@ export const q1Reducer: QueryReducer<Q1State> = {
         state.idChars = charsBefore;
         throw err;
       }
-      ctx?.wroteFile?.(path);
+      wrote(path);
       crashPoint("aggregator.spilled");
       state.runs.push(name);
       state.ids = [];
