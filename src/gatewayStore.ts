@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { InternalError, WalError, type ErrorCode } from "./errors.ts";
 import { fileSpool, memorySpool, type ResultSpool, type SpoolFsyncKind, type SpoolRef } from "./resultSpool.ts";
 import type { QueryName } from "./schema.ts";
-import { Wal, type WalSyncKind } from "./wal.ts";
+import { Wal, type WalOptions, type WalSyncKind } from "./wal.ts";
 import { forEachYielding } from "./loopYield.ts";
 
 /** A stored result chunk: what it is, and where its text is in the session's spool. */
@@ -94,15 +94,17 @@ export class GatewayStore {
   /**
    * Open the store (recovering its log) in `dir`, with its result spool in `dir`/results, or a
    * memory-only store when `dir` is null; `onFsync` observes the log's and the spool's fsyncs.
+   * `fsync` is a test hook replacing every fsync of both (src/wal.ts WalOptions.fsync), never
+   * set in production.
    */
-  static async open(dir: string | null, onFsync?: StoreFsyncObserver): Promise<GatewayStore> {
+  static async open(dir: string | null, onFsync?: StoreFsyncObserver, fsync?: WalOptions["fsync"]): Promise<GatewayStore> {
     if (!dir) return new GatewayStore(null, memorySpool());
     // The log first: it creates the state directory and makes its entry durable; the spool's
     // directory then goes inside it. Nothing is written to the log before the spool exists.
     let spool: ResultSpool | null = null;
-    const { wal, recovered } = await Wal.open({ dir, onFsync, beforeWrite: () => spool?.sync() });
+    const { wal, recovered } = await Wal.open({ dir, onFsync, beforeWrite: () => spool?.sync(), ...(fsync ? { fsync } : {}) });
     try {
-      spool = fileSpool(join(dir, "results"), onFsync);
+      spool = fileSpool(join(dir, "results"), onFsync, fsync);
     } catch (err) {
       await wal.close();
       throw err;

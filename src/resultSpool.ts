@@ -61,12 +61,13 @@ interface SpoolFile {
 }
 
 /**
- * A spool of files in `dir`, created (and its entry made durable) if missing. A descriptor stays
- * open only from a session's first append to the next `sync()` (the one under way when the append
- * came, or the one after), so open files are bounded by the sessions active in one or two group
- * commits, not by every session with stored results.
+ * A spool of files in `dir`, created if missing (its entry made durable at the first sync). A
+ * descriptor stays open only from a session's first append to the next `sync()` (the one under
+ * way when the append came, or the one after), so open files are bounded by the sessions active
+ * in one or two group commits, not by every session with stored results. `fsync` is a test hook
+ * replacing every fsync (a promise it returns is awaited), never set in production.
  */
-export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpool {
+export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver, fsync?: (fd: number) => void | Promise<void>): ResultSpool {
   const files = new Map<string, SpoolFile>();
   const dirty = new Set<SpoolFile>();
   let newFiles = false;
@@ -87,7 +88,7 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver): ResultSpoo
   const timed = async (kind: SpoolFsyncKind, fd: number): Promise<void> => {
     const started = performance.now();
     try {
-      await fsyncOffLoop(fd, kind === "spool-records");
+      await (fsync ? fsync(fd) : fsyncOffLoop(fd, kind === "spool-records"));
     } catch (err) {
       throw fsyncFailed(err);
     }
