@@ -144,6 +144,13 @@ interface ConsumerEntry {
   channel: Channel | null;
   tag: string | null;
   cancelled: boolean;
+  /**
+   * The subscription on `link`, under way or made (cleared when it failed): consume() and a
+   * reconnect's resubscription of every consumer can both come to an entry (a consume() while a
+   * reconnect goes through the consumers), and a second subscription on one link would leave a
+   * channel whose deliveries no one settles.
+   */
+  subscription: { link: Link; done: Promise<void> } | null;
 }
 
 /** A Transport over two RabbitMQ connections (one publishes, one consumes) that survives broker restarts. */
@@ -607,7 +614,7 @@ export class AmqpTransport implements Transport {
    */
   private async resubscribe(link: Link, entry: ConsumerEntry): Promise<void> {
     try {
-      await this.subscribe(link, entry);
+      await this.subscribeOnce(link, entry);
     } catch (err) {
       if (!hasCode(err, "QUEUE_IN_USE")) throw err;
       this.opts.onEvent({ type: "consumer-refused", queue: entry.queue });
@@ -616,7 +623,7 @@ export class AmqpTransport implements Transport {
           await Bun.sleep(jitteredBackoffMs(attempt, this.opts.reconnectInitialMs, this.opts.reconnectMaxMs));
           if (entry.cancelled || entry.channel !== null || this.link !== link || this.closing) return;
           try {
-            return await this.subscribe(link, entry);
+            return await this.subscribeOnce(link, entry);
           } catch (retryErr) {
             if (!hasCode(retryErr, "QUEUE_IN_USE")) return;
           }
@@ -625,18 +632,32 @@ export class AmqpTransport implements Transport {
     }
   }
 
+  /** `subscribe`, unless `entry` is subscribed on `link` already or being so: then that subscription. */
+  private subscribeOnce(link: Link, entry: ConsumerEntry): Promise<void> {
+    const made = entry.subscription;
+    if (made !== null && made.link === link) return made.done;
+    const done: Promise<void> = this.subscribe(link, entry).catch((err: unknown) => {
+      // Refused or failed: a later attempt (a retry, the next link) subscribes anew.
+      if (entry.subscription?.done === done) entry.subscription = null;
+      throw err;
+    });
+    entry.subscription = { link, done };
+    return done;
+  }
+
   /** Consume on a channel of its own with the given prefetch; re-subscribed after reconnects. */
   async consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer> {
-    const entry: ConsumerEntry = { queue, options, dispatch: () => {}, channel: null, tag: null, cancelled: false };
+    const entry: ConsumerEntry = { queue, options, dispatch: () => {}, channel: null, tag: null, cancelled: false, subscription: null };
     // A delivery of a cancelled consumer, or of a channel since replaced, is left unsettled: the
     // broker delivers it again once that channel is gone.
     entry.dispatch = dispatcher(options, (d) => (!entry.cancelled && this.deliveredOn.get(d) === entry.channel ? handler(d) : undefined), (err) => this.opts.onError(err));
     this.consumers.add(entry);
     const link = await this.linked();
-    // A reconnect while we waited has already subscribed every registered entry, this one too.
+    // A reconnect while we waited has already subscribed every registered entry, this one too,
+    // or is subscribing it now (then this waits for that subscription, not a second one).
     if (!entry.channel) {
       try {
-        await this.subscribe(link, entry);
+        await this.subscribeOnce(link, entry);
       } catch (err) {
         // Refused (QUEUE_IN_USE): not consuming, and not to be subscribed again at the next reconnect.
         if (hasCode(err, "QUEUE_IN_USE")) {

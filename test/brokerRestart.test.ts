@@ -147,6 +147,49 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     });
   }
 
+  test("transport: a consume() while a reconnect resubscribes the consumers subscribes once: no second channel whose deliveries no one settles", async () => {
+    const namespace = "resub";
+    let consumeNow = (): void => {};
+    const a = await AmqpTransport.open({
+      broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 2000, reconnectMaxMs: 2000,
+      connectionName: "resub-a", onError: () => {},
+      // Said while the reconnect goes through A's consumers (after the link is up, before it is done with them).
+      onEvent: (e) => { if (e.type === "consumer-refused") consumeNow(); },
+    });
+    const b = await openTransport(namespace, { connectionName: "resub-b" });
+    try {
+      await a.declare([{ name: "r", bindings: ["r"] }, { name: "s", bindings: ["s"] }]);
+      await a.consume("r", { prefetch: 4, concurrent: false, exclusive: true }, (d) => void d.ack());
+      const handled: string[] = [];
+      let allHandled = (): void => {};
+      const consumed = new Promise<Awaited<ReturnType<AmqpTransport["consume"]>>>((resolve, reject) => {
+        consumeNow = () => void a.consume("s", { prefetch: 1, concurrent: false }, (d) => {
+          handled.push(new TextDecoder().decode(d.body));
+          d.ack();
+          if (handled.length === 6) allHandled();
+        }).then(resolve, reject);
+      });
+      // A loses its consuming connection; B takes "r" before A is back, so A's resubscription of
+      // "r" is refused, and A consumes "s" right then.
+      const consumeConn = broker.ctl(["list_connections", "pid", "client_properties"]).split("\n").find((l) => l.includes("coffee resub-a (consume)"))!.split("\t")[0]!;
+      broker.ctl(["close_connection", consumeConn, "test"]);
+      let taken = null;
+      while (taken === null) taken = await b.consume("r", { prefetch: 4, concurrent: false, exclusive: true }, (d) => void d.ack()).catch(() => null);
+      await consumed;
+      const consumersOfS = (): number => broker.ctl(["list_consumers", "queue_name"]).split("\n").filter((l) => l.trim() === `${namespace}.s`).length;
+      expect(consumersOfS()).toBe(1);
+      // And every message is handled (with two channels at prefetch 1, one would sit unsettled on the orphan).
+      const all = new Promise<void>((r) => (allHandled = r));
+      for (let i = 0; i < 6; i++) await b.publish("s", new TextEncoder().encode(`m${i}`));
+      await all;
+      expect(handled.sort()).toEqual(["m0", "m1", "m2", "m3", "m4", "m5"]);
+      await taken.cancel();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test("transport: a broker's resource alarm is reported as blocked, and what waited is confirmed once it clears", async () => {
     const events: BrokerEvent[] = [];
     const { promise: blocked, resolve: onBlocked } = Promise.withResolvers<void>();
