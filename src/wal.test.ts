@@ -899,6 +899,16 @@ function heldFsyncs(): { fsync: (fd: number) => void | Promise<void>; hold: () =
   };
 }
 
+/** A log in a fresh folder holding rec(0) .. rec(records - 1), durable, whose file fsyncs are held from now on. */
+async function heldLog(records: number): Promise<{ d: string; disk: ReturnType<typeof heldFsyncs>; wal: Wal }> {
+  const d = fresh();
+  const disk = heldFsyncs();
+  const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
+  if (records > 0) await fill(wal, 0, records);
+  disk.hold();
+  return { d, disk, wal };
+}
+
 /** Whether `p` has settled by the time the event loop has run the callbacks due now. */
 async function settled(p: Promise<unknown>): Promise<boolean> {
   let done = false;
@@ -910,10 +920,7 @@ async function settled(p: Promise<unknown>): Promise<boolean> {
 
 describe("wal: writes wait for their fsync without holding the event loop", () => {
   test("while an fsync is under way, records appended and committed meanwhile wait for the NEXT one, all of them in one", async () => {
-    const d = fresh();
-    const disk = heldFsyncs();
-    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
-    disk.hold();
+    const { d, disk, wal } = await heldLog(0);
     wal.append(rec(0));
     const first = wal.commit();
     await disk.started();
@@ -939,11 +946,7 @@ describe("wal: writes wait for their fsync without holding the event loop", () =
   });
 
   test("a snapshot asked for while an fsync is under way holds what was appended before it; records appended after it stay in the log", async () => {
-    const d = fresh();
-    const disk = heldFsyncs();
-    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
-    await fill(wal, 0, 3);
-    disk.hold();
+    const { d, disk, wal } = await heldLog(3);
     wal.append(rec(3));
     const commit = wal.commit();
     await disk.started();
@@ -972,11 +975,7 @@ describe("wal: writes wait for their fsync without holding the event loop", () =
   });
 
   test("a snapshot asked for while a flush waits behind an fsync: every write stays in lsn order, no commit resolves early, nothing after the snapshot is lost", async () => {
-    const d = fresh();
-    const disk = heldFsyncs();
-    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
-    await fill(wal, 0, 1); // lsn 1
-    disk.hold();
+    const { d, disk, wal } = await heldLog(1); // lsn 1
     wal.append(rec(1)); // lsn 2: written, its fsync held
     const c2 = wal.commit();
     await disk.started();
@@ -1013,10 +1012,7 @@ describe("wal: writes wait for their fsync without holding the event loop", () =
   });
 
   test("close() waits for the write under way and writes what was appended after it", async () => {
-    const d = fresh();
-    const disk = heldFsyncs();
-    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
-    disk.hold();
+    const { d, disk, wal } = await heldLog(0);
     wal.append(rec(0));
     const commit = wal.commit();
     await disk.started();
@@ -1036,11 +1032,7 @@ describe("wal: writes wait for their fsync without holding the event loop", () =
   });
 
   test("an fsync that fails while commits wait behind it fails them all, and every later call", async () => {
-    const d = fresh();
-    const disk = heldFsyncs();
-    const { wal } = await Wal.open({ dir: d, fsync: disk.fsync });
-    await fill(wal, 0, 2);
-    disk.hold();
+    const { disk, wal } = await heldLog(2);
     wal.append(rec(2));
     const first = wal.commit();
     await disk.started();
