@@ -10,12 +10,13 @@
  * runs a replay writes again, cuts and ended sessions' files all meet a power loss.
  */
 import { afterAll, expect, test } from "bun:test";
-import { fstatSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AggregatorState } from "./aggregatorState.ts";
 import { AggregatorStore } from "./aggregatorStore.ts";
 import { decodeMessage, encodeMessage, type DataMessage, type EosMessage, type PurgeMessage } from "./codec.ts";
+import { Disk, type Mode } from "./powerLossDisk.ts";
 import { q1Reducer } from "./queries/q1.ts";
 import { packColumn } from "./textColumn.ts";
 
@@ -25,80 +26,6 @@ const tempDir = (): string => { const d = mkdtempSync(join(tmpdir(), "coffee-pl-
 
 /** What the aggregator is given here. */
 type Input = DataMessage | EosMessage | PurgeMessage;
-
-/** What a file written since its last fsync holds after the power loss. */
-type Mode = "empty" | "zeros" | "current" | "absent";
-type Key = string;
-const keyOf = (st: { ino: bigint; birthtimeNs: bigint }): Key => `${st.ino}:${st.birthtimeNs}`;
-
-/** The last fsynced state of every file and folder under `root`, as the disk would keep it. */
-class Disk {
-  files = new Map<Key, Buffer>();
-  dirsSynced = new Map<Key, Map<string, { key: Key; dir: boolean }>>();
-  rootKey: Key;
-  onFsync: (() => void) | null = null;
-  constructor(readonly root: string) {
-    this.rootKey = keyOf(lstatSync(root, { bigint: true }));
-    this.baseline(root);
-  }
-  private baseline(p: string): void {
-    const st = lstatSync(p, { bigint: true });
-    if (st.isDirectory()) {
-      this.syncDir(p);
-      for (const n of readdirSync(p)) this.baseline(join(p, n));
-    } else this.files.set(keyOf(st), readFileSync(p));
-  }
-  private syncDir(p: string): void {
-    const m = new Map<string, { key: Key; dir: boolean }>();
-    for (const n of readdirSync(p)) {
-      const st = lstatSync(join(p, n), { bigint: true });
-      m.set(n, { key: keyOf(st), dir: st.isDirectory() });
-    }
-    this.dirsSynced.set(keyOf(lstatSync(p, { bigint: true })), m);
-  }
-  fsync = (fd: number): void => {
-    this.onFsync?.();
-    const p = readlinkSync(`/proc/self/fd/${fd}`);
-    const st = fstatSync(fd, { bigint: true });
-    if (st.isDirectory()) { if (p.startsWith(this.root)) this.syncDir(p); }
-    else if (p.startsWith(this.root)) this.files.set(keyOf(st), readFileSync(p));
-    fsyncSync(fd);
-  };
-  /** What a power loss now could leave, written to `dst`. */
-  image(dst: string, mode: Mode): void {
-    const current = new Map<Key, string>();
-    const walk = (p: string): void => {
-      const st = lstatSync(p, { bigint: true });
-      current.set(keyOf(st), p);
-      if (st.isDirectory()) for (const n of readdirSync(p)) walk(join(p, n));
-    };
-    walk(this.root);
-    const build = (key: Key, dst: string): void => {
-      mkdirSync(dst, { recursive: true });
-      for (const [name, e] of this.dirsSynced.get(key) ?? new Map()) {
-        const to = join(dst, name);
-        if (e.dir) { build(e.key, to); continue; }
-        const synced = this.files.get(e.key);
-        const cur = current.has(e.key) ? readFileSync(current.get(e.key)!) : null;
-        if (synced !== undefined && (cur === null || synced.equals(cur))) { writeFileSync(to, synced); continue; }
-        // Unsynced content (or none ever synced).
-        if (synced !== undefined && cur !== null && cur.subarray(0, synced.length).equals(synced)) {
-          // Appended to (a log segment): the synced prefix, the tail per mode.
-          const tail = mode === "zeros" ? Buffer.alloc(cur.length - synced.length) : mode === "current" ? cur.subarray(synced.length) : Buffer.alloc(0);
-          writeFileSync(to, Buffer.concat([synced, tail]));
-          continue;
-        }
-        // Cut short since its fsync (a torn tail truncated): the truncation may not have reached the disk.
-        if (synced !== undefined && cur !== null && synced.subarray(0, cur.length).equals(cur)) { writeFileSync(to, synced); continue; }
-        if (mode === "absent") continue;
-        if (mode === "current" && cur !== null) writeFileSync(to, cur);
-        else if (mode === "zeros") writeFileSync(to, Buffer.alloc(cur?.length ?? synced?.length ?? 0));
-        else writeFileSync(to, Buffer.alloc(0));
-      }
-    };
-    build(this.rootKey, dst);
-  }
-}
 
 function batch(session: string, seq: number, salt: number, n: number): Input {
   return {
