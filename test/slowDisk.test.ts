@@ -86,15 +86,18 @@ console.log(JSON.stringify({ ms, ticks }));
       const recovered = stderr.line(/recovered \d+ log records/).then(() => {});
       return { proc, port, recovered };
     };
+    const started: Subprocess[] = [];
     try {
       // A first start with a fast disk leaves a log to recover.
       const first = start();
+      started.push(first.proc);
       await first.recovered;
       first.proc.kill("SIGTERM");
       expect(await first.proc.exited).toBe(0);
       shim.slow(SLOW_MS);
       const slowBefore = shim.slowCalls();
       const second = start();
+      started.push(second.proc);
       const port = await second.port;
       let answered = 0;
       const missed: number[] = [];
@@ -115,6 +118,9 @@ console.log(JSON.stringify({ ms, ticks }));
       expect(await second.proc.exited).toBe(0);
     } finally {
       shim.slow(0);
+      // A failed check must not leave an aggregator behind.
+      for (const p of started) p.kill("SIGKILL");
+      await Promise.all(started.map((p) => p.exited));
       await deleteNamespace({ url: AMQP_URL }, namespace).catch(() => {});
       rmSync(state, { recursive: true, force: true });
     }
