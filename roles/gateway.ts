@@ -30,7 +30,7 @@ import type { HeapGovernor } from "../src/heapGovernor.ts";
 import { join } from "node:path";
 import { lockStateDir } from "../src/stateDirLock.ts";
 import { CoffeeMetrics } from "../src/metrics.ts";
-import { openFileLimit, RESERVED_DESCRIPTORS, socketLimits } from "../src/openFileLimit.ts";
+import { openFileLimit, RESERVED_DESCRIPTORS, socketLimits, SPOOL_FILES_PER_SESSION } from "../src/openFileLimit.ts";
 import { COMMON_PURGE_CAUSES, GATEWAY_STAGE, queryResultComplete, uploadOver, type Connection, type Session } from "../src/gatewaySession.ts";
 import { GatewaySessions } from "../src/gatewaySessions.ts";
 import { GatewayClients } from "../src/gatewayClients.ts";
@@ -186,8 +186,8 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
   // Read again at each heartbeat (below): a limit changed while running (prlimit) holds from then on.
   const fileLimit = openFileLimit();
   const clientLimits = { ...cfg, ...socketLimits(fileLimit, cfg.maxSessions, cfg.maxHandshakes) };
-  // What the options allow at once: every handshake, and each session's socket and spool file.
-  const wanted = RESERVED_DESCRIPTORS + cfg.maxHandshakes + 2 * cfg.maxSessions;
+  // What the options allow at once: every handshake, and each session's socket and spool files.
+  const wanted = RESERVED_DESCRIPTORS + cfg.maxHandshakes + (1 + SPOOL_FILES_PER_SESSION) * cfg.maxSessions;
   if (fileLimit !== null && wanted > fileLimit) {
     log.warn(`the open-file limit (${fileLimit} descriptors) is below what --max-handshakes ${cfg.maxHandshakes} and --max-sessions ${cfg.maxSessions} may take at once (about ${wanted}): connections yet to say hello are capped at ${clientLimits.maxHandshakes}, and past ${clientLimits.maxSockets} client sockets new connections are closed unanswered. Raise the limit (the hard nofile limit: Bun raises the soft one to it) or lower those options`);
   }

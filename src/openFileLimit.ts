@@ -23,12 +23,18 @@ export function openFileLimit(read: () => string = () => readFileSync("/proc/sel
 }
 
 /**
+ * Result-spool files a session may hold open at once: one whose fsync is under way, and the
+ * same file opened again for chunks appended meanwhile (src/resultSpool.ts).
+ */
+export const SPOOL_FILES_PER_SESSION = 2;
+
+/**
  * Client sockets a gateway may hold open at once, refused ones included: the limit less the
- * reserve and one result-spool file per session. Infinity where the limit is unknown.
+ * reserve and the sessions' result-spool files. Infinity where the limit is unknown.
  */
 export function clientSocketBudget(limit: number | null, maxSessions: number): number {
   if (limit === null) return Infinity;
-  return Math.max(8, limit - RESERVED_DESCRIPTORS - maxSessions);
+  return Math.max(8, limit - RESERVED_DESCRIPTORS - SPOOL_FILES_PER_SESSION * maxSessions);
 }
 
 /**
