@@ -9,7 +9,7 @@ import type { ResultCut } from "./chunkLines.ts";
 import { AggregatorState, type LiveSessionSnapshot } from "./aggregatorState.ts";
 import { ConfigError, InternalError, WalError } from "./errors.ts";
 import type { QueryReducer } from "./queries/reducer.ts";
-import { Wal, type WalOptions, type WalRecovery } from "./wal.ts";
+import { Wal, type WalOptions, type WalRecovery, type WalSyncKind } from "./wal.ts";
 import { join } from "node:path";
 import { forEachYielding } from "./loopYield.ts";
 import { fsyncOffLoop } from "./durableFs.ts";
@@ -49,11 +49,11 @@ export interface AggregatorStoreOptions {
   snapshotEvery?: number;
   /** Bytes of records logged before the next snapshot is taken. */
   snapshotEveryBytes?: number;
-  /** Observer of the log's fsyncs (metrics). */
+  /** Observer of the log's fsyncs and of the spilled runs' (metrics). */
   onFsync?: WalOptions["onFsync"];
   /** Rows a reducer keeps in memory before spilling (Q1). */
   spillRows?: number;
-  /** @internal Test hook: the log's fsyncs (src/wal.ts WalOptions.fsync). Never set in production. */
+  /** @internal Test hook: the log's fsyncs and the spilled runs' (src/wal.ts WalOptions.fsync). Never set in production. */
   fsync?: WalOptions["fsync"];
 }
 
@@ -69,17 +69,17 @@ export class AggregatorStore {
     readonly state: AggregatorState,
     private readonly snapshotEvery: number,
     private readonly snapshotEveryBytes: number,
-    /** fsyncs a run or its folder off the event loop, observed as the log's own. */
-    private readonly syncRun: (fd: number, kind: "file" | "directory") => Promise<void>,
+    /** fsyncs a spilled file or a folder above it off the event loop, observed as the log's own fsyncs. */
+    private readonly syncFile: (fd: number, kind: Exclude<WalSyncKind, "records">) => Promise<void>,
   ) {}
 
-  /** Open (or create) the log in `dir` and rebuild the state from it; `onFsync` observes the log's fsyncs. */
+  /** Open (or create) the log in `dir` and rebuild the state from it; `onFsync` observes the log's and the spilled runs' fsyncs. */
   static async open(dir: string, reducer: QueryReducer, opts: AggregatorStoreOptions = {}): Promise<{ store: AggregatorStore; replayed: number; truncatedBytes: number }> {
     const { wal, recovered } = await Wal.open({ dir, ...(opts.onFsync ? { onFsync: opts.onFsync } : {}), ...(opts.fsync ? { fsync: opts.fsync } : {}) });
     const snapshotEvery = opts.snapshotEvery ?? SNAPSHOT_EVERY;
     // Sessions' spilled state lives beside the log (Wal ignores names it does not own).
     const state = new AggregatorState(reducer, join(dir, "spill"), opts.spillRows);
-    const syncRun = async (fd: number, kind: "file" | "directory"): Promise<void> => {
+    const syncFile = async (fd: number, kind: Exclude<WalSyncKind, "records">): Promise<void> => {
       const started = performance.now();
       await (opts.fsync ? opts.fsync(fd) : fsyncOffLoop(fd));
       try {
@@ -88,7 +88,7 @@ export class AggregatorStore {
         // A failing observer must not fail an fsync that succeeded.
       }
     };
-    const store = new AggregatorStore(dir, wal, state, snapshotEvery, opts.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES, syncRun);
+    const store = new AggregatorStore(dir, wal, state, snapshotEvery, opts.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES, syncFile);
     try {
       await store.rebuild(dir, recovered);
     } catch (err) {
@@ -184,9 +184,10 @@ export class AggregatorStore {
     const bytes = this.bytesSinceSnapshot;
     // Runs written since the last snapshot are not durable yet, and this one may name them: their
     // fsyncs start now, beside the log writes queued before the snapshot, not after them.
-    const runs = makeRunsDurable(this.state.takeUnsyncedFiles(), this.dir, this.syncRun);
-    runs.catch(() => {}); // awaited (and fatal) in the snapshot; not unhandled if it never runs
-    await this.wal.snapshot(packr.pack([SNAPSHOT_FORMAT, this.state.endedSessions(), this.state.liveSessions()]), () => runs);
+    const written = this.state.takeUnsyncedFiles();
+    const runs = written.length === 0 ? null : makeRunsDurable(written, this.dir, this.syncFile);
+    runs?.catch(() => {}); // awaited (and fatal) in the snapshot; not unhandled if it never runs
+    await this.wal.snapshot(packr.pack([SNAPSHOT_FORMAT, this.state.endedSessions(), this.state.liveSessions()]), runs === null ? undefined : () => runs);
     this.sinceSnapshot -= records;
     this.bytesSinceSnapshot -= bytes;
     return true;

@@ -1,6 +1,7 @@
 /**
  * File-system steps that make writes survive a crash of the machine, shared by the write-ahead
- * log, Q1's spilled runs, the state-directory lock and the client's result files.
+ * log, the gateway's result spool, Q1's spilled runs, the state-directory lock and the client's
+ * result files.
  */
 import { closeSync, fdatasync, fsync, fsyncSync, mkdirSync, openSync, realpathSync, statSync, writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -66,7 +67,7 @@ export function fsyncFailure(what: string, err: unknown): WalError {
  * every file written below them since. The climb stops where no directory this process made can
  * be: at the root of `dir`'s filesystem (a volume's mount point; above it, /proc say, a directory
  * fsync may not even be supported), or at a directory it may not open (EACCES, EPERM).
- * `syncDirectory` fsyncs one open directory (the log passes its own syncer, which counts fsyncs).
+ * `syncDirectory` fsyncs one open directory (a caller may pass one that counts fsyncs).
  */
 export function createDurableDir(dir: string, syncDirectory: (fd: number, dir: string) => void = (fd) => fsyncSync(fd)): void {
   mkdirSync(dir, { recursive: true });

@@ -105,7 +105,7 @@ export class CoffeeMetrics {
   readonly redeliveries: Counter<"queue">;
   /** Messages recognised by lineage as already processed and dropped. */
   readonly duplicatesDropped: Counter<"stage">;
-  /** Latency of every WAL fsync, by kind (records, file, directory; spool-records, spool-directory for the gateway's result spool). */
+  /** Latency of every WAL fsync, by kind (records, file, directory, agg-q1's runs among the last two; spool-records, spool-directory for the gateway's result spool). */
   readonly walFsync: Histogram<"kind">;
   /** Sessions begun (gateway). */
   readonly sessionsStarted: Counter<"stage">;
@@ -139,7 +139,7 @@ export class CoffeeMetrics {
     this.nacks = new Counter({ name: "coffee_nacks_total", help: "Deliveries negatively acknowledged (requeued)", labelNames: ["queue"], registers: r });
     this.redeliveries = new Counter({ name: "coffee_redeliveries_total", help: "Deliveries the broker marked as redelivered", labelNames: ["queue"], registers: r });
     this.duplicatesDropped = new Counter({ name: "coffee_duplicates_dropped_total", help: "Messages recognised by lineage as already processed and dropped", labelNames: ["stage"], registers: r });
-    this.walFsync = new Histogram({ name: "coffee_wal_fsync_seconds", help: "Latency of write-ahead log fsyncs (records: group commit fdatasync; file, directory: snapshots and new segments; spool-records, spool-directory: the gateway's result spool)", labelNames: ["kind"], buckets: FSYNC_BUCKETS, registers: r });
+    this.walFsync = new Histogram({ name: "coffee_wal_fsync_seconds", help: "Latency of write-ahead log fsyncs (records: group commit fdatasync; file, directory: snapshots, new segments and agg-q1's sorted runs before a snapshot names them; spool-records, spool-directory: the gateway's result spool)", labelNames: ["kind"], buckets: FSYNC_BUCKETS, registers: r });
     this.sessionsStarted = new Counter({ name: "coffee_sessions_started_total", help: "Client sessions begun", labelNames: ["stage"], registers: r });
     this.sessionsFinished = new Counter({ name: "coffee_sessions_finished_total", help: "Sessions completed (gateway: the client said bye after its results, or left after done and its TTL ran out; aggregator: result published)", labelNames: ["stage"], registers: r });
     this.sessionsPurged = new Counter({ name: "coffee_sessions_purged_total", help: "Sessions purged before completing (gateway: by cause, the code of the error that ended it, or TTL_EXPIRED, ABORTED, LEFT_BEFORE_WELCOME; aggregators: GATEWAY_PURGE, the gateway's word)", labelNames: ["stage", "cause"], registers: r });

@@ -109,7 +109,7 @@ function writeWhole(path: string, bytes: Uint8Array): void {
 /**
  * Make the runs at `paths` durable with their directory entries: each run, the folder holding
  * it and every folder from there up to `root` (the folder whose own entry is already durable),
- * all fsyncs at once through `sync` (on Bun's thread pool). A run no longer there was deleted
+ * a few fsyncs at a time through `sync` (on Bun's thread pool). A run no longer there was deleted
  * with its session, whose end is durable: nothing refers to it. A failure is WAL_FSYNC_FAILED
  * (or WAL_IO_FAILED), fatal as the log's own.
  */
@@ -140,8 +140,19 @@ export async function makeRunsDurable(paths: readonly string[], root: string, sy
       closeSync(fd);
     }
   };
-  await Promise.all([...paths.map((p) => syncOne(p, "file")), ...[...folders].map((d) => syncOne(d, "directory"))]);
+  const jobs: [string, "file" | "directory"][] = [...paths.map((p): [string, "file"] => [p, "file"]), ...[...folders].map((d): [string, "directory"] => [d, "directory"])];
+  // A few at a time, not all: a small --spill-rows writes thousands of runs between snapshots,
+  // each an open descriptor while its fsync waits, and the thread pool's queue is shared with
+  // the log's commits.
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let job = jobs[next++]; job !== undefined; job = jobs[next++]) await syncOne(job[0], job[1]);
+  };
+  await Promise.all(Array.from({ length: Math.min(RUN_FSYNCS_AT_ONCE, jobs.length) }, worker));
 }
+
+/** Run and folder fsyncs `makeRunsDurable` keeps under way at once. */
+const RUN_FSYNCS_AT_ONCE = 8;
 
 /** What a run's trailer says: its rows and the bytes they take. Null for formats without one. */
 interface RunCheck {
