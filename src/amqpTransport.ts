@@ -377,7 +377,8 @@ export class AmqpTransport implements Transport {
     this.nextNode = link.node + 1;
     // A connection already closed answers at once (amqplib rejects, ignored); the other is closed for good.
     void this.closeConnections(link.conn, link.consumeConn);
-    for (const entry of this.consumers) { entry.channel = null; entry.tag = null; }
+    // The subscriptions go with the link (which they would otherwise keep from being collected).
+    for (const entry of this.consumers) { entry.channel = null; entry.tag = null; entry.subscription = null; }
     this.wake();
     if (this.closing) return;
     this.opts.onEvent({ type: "disconnected", reason });
@@ -671,6 +672,7 @@ export class AmqpTransport implements Transport {
       cancel: async () => {
         entry.cancelled = true;
         this.consumers.delete(entry);
+        entry.subscription = null;
         const ch = entry.channel;
         entry.channel = null;
         if (!ch) return;
