@@ -63,7 +63,7 @@ console.log(JSON.stringify({ ms, ticks }));
 `,
     );
     const before = shim.slowCalls();
-    const run = Bun.spawnSync(["bun", script], { env: { ...process.env, ...shim.env }, stdout: "pipe", stderr: "pipe" });
+    const run = Bun.spawnSync([process.execPath, script], { env: { ...process.env, ...shim.env }, stdout: "pipe", stderr: "pipe" });
     shim.slow(0);
     expect(run.stderr.toString()).toBe("");
     const { ms, ticks } = JSON.parse(run.stdout.toString()) as { ms: number; ticks: number };
@@ -73,7 +73,7 @@ console.log(JSON.stringify({ ms, ticks }));
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(SLOW_MS / 10 / 4));
   });
 
-  test(`an aggregator recovering its log with ${SLOW_MS} ms fsyncs answers every health check meanwhile`, async () => {
+  test(`an aggregator recovering its log with ${SLOW_MS} ms fsyncs answers its health checks meanwhile (never three missed in a row)`, async () => {
     const state = tempDir("slow-disk-agg");
     const namespace = uniqueNamespace("slowrecover");
     /** An agg-q3 on `state`: its health port once it said where it answers, and when its log is recovered. */
@@ -100,20 +100,27 @@ console.log(JSON.stringify({ ms, ticks }));
       started.push(second.proc);
       const port = await second.port;
       let answered = 0;
-      const missed: number[] = [];
+      let missedInARow = 0;
+      let mostMissedInARow = 0;
       let recovering = true;
-      void second.recovered.then(() => (recovering = false));
-      // Every check while it recovers, each with the monitors' default timeout (--timeout-ms 250).
+      // Until it said so, or died (then the checks below fail on what it did answer).
+      void Promise.race([second.recovered, second.proc.exited]).finally(() => (recovering = false));
+      // Checks as a monitor makes them while it recovers: each with the default timeout
+      // (--timeout-ms 250), one every 50 ms.
       while (recovering) {
         const reply = await pingHealth("127.0.0.1", port, 250);
-        if (reply === null) missed.push(answered);
-        else answered++;
+        if (reply === null) mostMissedInARow = Math.max(mostMissedInARow, ++missedInARow);
+        else [answered, missedInARow] = [answered + 1, 0];
+        await Bun.sleep(50);
       }
       shim.slow(0);
-      // The recovery did wait on slow fsyncs (the log's folders, its segment), while every check was answered.
+      await second.recovered;
+      // The recovery did wait on slow fsyncs (the log's folders, its segment), and the checks
+      // were answered: never the three in a row (--misses) that make a monitor call it down. A
+      // synchronous recovery missed eight.
       expect(shim.slowCalls() - slowBefore).toBeGreaterThanOrEqual(3);
       expect(answered).toBeGreaterThanOrEqual(3);
-      expect(missed).toEqual([]);
+      expect(mostMissedInARow).toBeLessThan(3);
       second.proc.kill("SIGTERM");
       expect(await second.proc.exited).toBe(0);
     } finally {
