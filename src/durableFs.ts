@@ -37,6 +37,16 @@ export function directoriesHolding(dir: string): string[] {
   return out;
 }
 
+/** `withDirectory` for a `use` that finishes later (an fsync off the event loop): closed once it settles. */
+export async function withDirectoryOffLoop(dir: string, use: (fd: number) => Promise<void>): Promise<void> {
+  const fd = openSync(dir, "r");
+  try {
+    await use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Open the directory `dir`, hand its descriptor to `use`, and close it whatever happens. */
 export function withDirectory(dir: string, use: (fd: number) => void): void {
   const fd = openSync(dir, "r");
@@ -87,22 +97,12 @@ export function createDurableDir(dir: string, syncDirectory: (fd: number, dir: s
 export async function createDurableDirOffLoop(dir: string, syncDirectory: (fd: number, dir: string) => Promise<void>): Promise<void> {
   mkdirSync(dir, { recursive: true });
   for (const d of directoriesHolding(dir).slice(1)) {
-    let fd: number;
     try {
-      fd = openSync(d, "r");
+      await withDirectoryOffLoop(d, (fd) => syncDirectory(fd, d));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EACCES" || code === "EPERM") return;
       throw err;
-    }
-    try {
-      await syncDirectory(fd, d);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EACCES" || code === "EPERM") return;
-      throw err;
-    } finally {
-      closeSync(fd);
     }
   }
 }

@@ -9,7 +9,7 @@
  */
 import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fsyncOffLoop, writeAll } from "./durableFs.ts";
+import { fsyncOffLoop, withDirectoryOffLoop, writeAll } from "./durableFs.ts";
 import { errorMessage, InternalError, WalError } from "./errors.ts";
 import { decodeUtf8 } from "./utf8.ts";
 
@@ -94,14 +94,7 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver, fsync?: (fd
     }
     observe(kind, started);
   };
-  const syncDirLater = async (path: string): Promise<void> => {
-    const fd = openSync(path, "r");
-    try {
-      await timed("spool-directory", fd);
-    } finally {
-      closeSync(fd);
-    }
-  };
+  const syncDirLater = (path: string): Promise<void> => withDirectoryOffLoop(path, (fd) => timed("spool-directory", fd));
   /** Runs a write-side step; its failure poisons the spool. */
   const guarded = <T>(what: string, step: () => T): T => {
     if (failure) throw failure;

@@ -54,7 +54,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { crashPoint } from "./crashPoint.ts";
-import { createDurableDirOffLoop, fsyncFailure, fsyncOffLoop, writeAll } from "./durableFs.ts";
+import { createDurableDirOffLoop, fsyncFailure, fsyncOffLoop, withDirectoryOffLoop, writeAll } from "./durableFs.ts";
 import { ConfigError, errorMessage, InternalError, WalError, type WalErrorCode } from "./errors.ts";
 
 /** Where a Wal lives and how it behaves. */
@@ -245,13 +245,8 @@ function makeAsyncSyncer(hook: FsyncHook | undefined, observe: FsyncObserver): A
   };
 }
 
-async function syncDirLater(dir: string, sync: AsyncSyncer): Promise<void> {
-  const fd = openSync(dir, "r");
-  try {
-    await sync(fd, `directory ${dir}`, "directory");
-  } finally {
-    closeSync(fd);
-  }
+function syncDirLater(dir: string, sync: AsyncSyncer): Promise<void> {
+  return withDirectoryOffLoop(dir, (fd) => sync(fd, `directory ${dir}`, "directory"));
 }
 
 /** Create the log's directory durably (src/durableFs.ts), its fsyncs through the log's own syncer. */
