@@ -62,9 +62,9 @@ interface SpoolFile {
 
 /**
  * A spool of files in `dir`, created if missing (its entry made durable at the first sync). A
- * descriptor stays open only from a session's first append to the next `sync()` (the one under
- * way when the append came, or the one after), so open files are bounded by the sessions active
- * in one or two group commits, not by every session with stored results. `fsync` is a test hook
+ * descriptor stays open only from a session's first append until the next `sync()` to start has
+ * fsynced it (an append during a sync waits for the one after), so a session holds at most two
+ * (src/openFileLimit.ts), not one for every session with stored results. `fsync` is a test hook
  * replacing every fsync (a promise it returns is awaited), never set in production.
  */
 export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver, fsync?: (fd: number) => void | Promise<void>): ResultSpool {
