@@ -85,8 +85,8 @@ export class AggregatorState {
 
   /**
    * Sessions ended (finished or purged) whose files are still on disk. They go only once the
-   * record of that end is durable (`takeEndedFiles` before a commit, `dropFiles` after it): a crash before would
-   * recover the session open, from a snapshot that lists its spilled runs.
+   * record of that end is durable (`takeEndedFiles` before a commit, `dropFiles` after it): a
+   * crash before would recover the session open, from a snapshot that lists its spilled runs.
    */
   private readonly filesToDrop: string[] = [];
 
