@@ -12,7 +12,7 @@ import type { QueryReducer } from "./queries/reducer.ts";
 import { Wal, type WalOptions, type WalRecovery, type WalSyncKind } from "./wal.ts";
 import { join } from "node:path";
 import { forEachYielding } from "./loopYield.ts";
-import { fsyncOffLoop } from "./durableFs.ts";
+import { observedFsync } from "./durableFs.ts";
 import { makeRunsDurable } from "./sortedRuns.ts";
 import { decodeUtf8 } from "./utf8.ts";
 
@@ -79,15 +79,9 @@ export class AggregatorStore {
     const snapshotEvery = opts.snapshotEvery ?? SNAPSHOT_EVERY;
     // Sessions' spilled state lives beside the log (Wal ignores names it does not own).
     const state = new AggregatorState(reducer, join(dir, "spill"), opts.spillRows);
-    const syncFile = async (fd: number, kind: Exclude<WalSyncKind, "records">): Promise<void> => {
-      const started = performance.now();
-      await (opts.fsync ? opts.fsync(fd) : fsyncOffLoop(fd));
-      try {
-        opts.onFsync?.((performance.now() - started) / 1000, kind);
-      } catch {
-        // A failing observer must not fail an fsync that succeeded.
-      }
-    };
+    const { onFsync } = opts;
+    const syncFile = (fd: number, kind: Exclude<WalSyncKind, "records">): Promise<void> =>
+      observedFsync(fd, false, opts.fsync, onFsync && ((seconds) => onFsync(seconds, kind)));
     const store = new AggregatorStore(dir, wal, state, snapshotEvery, opts.snapshotEveryBytes ?? SNAPSHOT_EVERY_BYTES, syncFile);
     try {
       await store.rebuild(dir, recovered);

@@ -20,19 +20,34 @@ export function writeAll(fd: number, bytes: Uint8Array, position?: number): void
  * the disk works, so a slow disk delays what waits for this, not health replies or heartbeats.
  * Errors come as the system gave them.
  */
-export function fsyncOffLoop(fd: number, dataOnly = false): Promise<void> {
+function fsyncOffLoop(fd: number, dataOnly = false): Promise<void> {
   return new Promise<void>((done, fail) => (dataOnly ? fdatasync : fsync)(fd, (err) => (err ? fail(err) : done())));
 }
 
 /**
- * The directories whose fsync makes files in `dir` survive a crash of the machine: `dir` itself
- * (the files' entries) and every directory above it on its real path (each level's entry),
- * climbing as `createDurableDir` does, to the root of `dir`'s filesystem.
+ * `fsyncOffLoop`, or the test `hook` in its place, then `observe` told how long it took (seconds).
+ * An fsync's failure comes as the system gave it; an observer's is ignored, as it must not fail
+ * an fsync that succeeded.
  */
-export function directoriesHolding(dir: string): string[] {
+export async function observedFsync(fd: number, dataOnly: boolean, hook: ((fd: number) => void | Promise<void>) | undefined, observe: ((seconds: number) => void) | undefined): Promise<void> {
+  const started = performance.now();
+  await (hook ? hook(fd) : fsyncOffLoop(fd, dataOnly));
+  try {
+    observe?.((performance.now() - started) / 1000);
+  } catch {
+    // Metrics only: what was fsynced is durable all the same.
+  }
+}
+
+/**
+ * The directories whose fsync makes `dir`'s entry survive a crash of the machine, and each
+ * level's above it on its real path (a symlinked level's entry is in its target's parent), to the
+ * root of `dir`'s filesystem.
+ */
+function directoriesAbove(dir: string): string[] {
   const real = realpathSync(dir);
   const device = statSync(real).dev;
-  const out = [real];
+  const out: string[] = [];
   for (let p = real; p !== dirname(p) && statSync(dirname(p)).dev === device; p = dirname(p)) out.push(dirname(p));
   return out;
 }
@@ -48,7 +63,7 @@ export async function withDirectoryOffLoop(dir: string, use: (fd: number) => Pro
 }
 
 /** Open the directory `dir`, hand its descriptor to `use`, and close it whatever happens. */
-export function withDirectory(dir: string, use: (fd: number) => void): void {
+function withDirectory(dir: string, use: (fd: number) => void): void {
   const fd = openSync(dir, "r");
   try {
     use(fd);
@@ -82,7 +97,7 @@ export function fsyncFailure(what: string, err: unknown): WalError {
 export function createDurableDir(dir: string, syncDirectory: (fd: number, dir: string) => void = (fd) => fsyncSync(fd)): void {
   mkdirSync(dir, { recursive: true });
   // Not `dir` itself: the entries of what is created in it are its creator's to make durable.
-  for (const d of directoriesHolding(dir).slice(1)) {
+  for (const d of directoriesAbove(dir)) {
     try {
       withDirectory(d, (fd) => syncDirectory(fd, d));
     } catch (err) {
@@ -96,7 +111,7 @@ export function createDurableDir(dir: string, syncDirectory: (fd: number, dir: s
 /** `createDurableDir` with each directory's fsync awaited (the log's, on Bun's thread pool). */
 export async function createDurableDirOffLoop(dir: string, syncDirectory: (fd: number, dir: string) => Promise<void>): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  for (const d of directoriesHolding(dir).slice(1)) {
+  for (const d of directoriesAbove(dir)) {
     try {
       await withDirectoryOffLoop(d, (fd) => syncDirectory(fd, d));
     } catch (err) {

@@ -9,7 +9,7 @@
  */
 import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fsyncOffLoop, withDirectoryOffLoop, writeAll } from "./durableFs.ts";
+import { observedFsync, withDirectoryOffLoop, writeAll } from "./durableFs.ts";
 import { errorMessage, InternalError, WalError } from "./errors.ts";
 import { decodeUtf8 } from "./utf8.ts";
 
@@ -74,25 +74,14 @@ export function fileSpool(dir: string, onFsync?: SpoolFsyncObserver, fsync?: (fd
   /** Set by the first failed append or sync: the files' state is unknown from then on. */
   let failure: WalError | null = null;
 
-  const observe = (kind: SpoolFsyncKind, started: number): void => {
-    try {
-      onFsync?.((performance.now() - started) / 1000, kind);
-    } catch {
-      // A failing observer must not fail an fsync that succeeded.
-    }
-  };
-  const fsyncFailed = (err: unknown): WalError =>
-    // As for the log: after a failed fsync the page cache state is unknown, so never retried.
-    new WalError("WAL_FSYNC_FAILED", `fsync of the result spool in ${dir} failed (fatal, not retried): ${errorMessage(err)}`);
   /** On Bun's thread pool, as the log's fsyncs (src/wal.ts): a slow disk does not stall the gateway. */
   const timed = async (kind: SpoolFsyncKind, fd: number): Promise<void> => {
-    const started = performance.now();
     try {
-      await (fsync ? fsync(fd) : fsyncOffLoop(fd, kind === "spool-records"));
+      await observedFsync(fd, kind === "spool-records", fsync, onFsync && ((seconds) => onFsync(seconds, kind)));
     } catch (err) {
-      throw fsyncFailed(err);
+      // As for the log: after a failed fsync the page cache state is unknown, so never retried.
+      throw new WalError("WAL_FSYNC_FAILED", `fsync of the result spool in ${dir} failed (fatal, not retried): ${errorMessage(err)}`);
     }
-    observe(kind, started);
   };
   const syncDirLater = (path: string): Promise<void> => withDirectoryOffLoop(path, (fd) => timed("spool-directory", fd));
   /** Runs a write-side step; its failure poisons the spool. */

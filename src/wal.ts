@@ -54,7 +54,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { crashPoint } from "./crashPoint.ts";
-import { createDurableDirOffLoop, fsyncFailure, fsyncOffLoop, withDirectoryOffLoop, writeAll } from "./durableFs.ts";
+import { createDurableDirOffLoop, fsyncFailure, observedFsync, withDirectoryOffLoop, writeAll } from "./durableFs.ts";
 import { ConfigError, errorMessage, InternalError, WalError, type WalErrorCode } from "./errors.ts";
 
 /** Where a Wal lives and how it behaves. */
@@ -220,28 +220,14 @@ function concat(parts: Uint8Array[], bytes: number): Uint8Array {
  */
 type AsyncSyncer = (fd: number, what: string, kind: WalSyncKind) => Promise<void>;
 
-type FsyncHook = NonNullable<WalOptions["fsync"]>;
-type FsyncObserver = WalOptions["onFsync"];
-
-function observed(observe: FsyncObserver, started: number, kind: WalSyncKind): void {
-  try {
-    observe?.((performance.now() - started) / 1000, kind);
-  } catch {
-    // A failing observer must not poison a log whose fsync succeeded.
-  }
-}
-
-function makeAsyncSyncer(hook: FsyncHook | undefined, observe: FsyncObserver): AsyncSyncer {
+function makeAsyncSyncer(hook: WalOptions["fsync"], observe: WalOptions["onFsync"]): AsyncSyncer {
   return async (fd, what, kind) => {
-    const started = performance.now();
     try {
-      if (hook) await hook(fd);
       // Appended records need only their data and size on disk, not the other metadata.
-      else await fsyncOffLoop(fd, kind === "records");
+      await observedFsync(fd, kind === "records", hook, observe && ((seconds) => observe(seconds, kind)));
     } catch (err) {
       throw fsyncFailure(what, err);
     }
-    observed(observe, started, kind);
   };
 }
 
