@@ -18,6 +18,8 @@ import { plainToState, stateToPlain } from "./stateCodec.ts";
 interface SessionState {
   tracker: SessionTracker;
   state: unknown;
+  /** What its reducer was created with, handed to every apply (made once, not per batch). */
+  ctx: ReducerContext;
   /** Where its result is cut into chunks, fixed before the first chunk is published. */
   cut?: ResultCut;
 }
@@ -156,7 +158,10 @@ export class AggregatorState {
     // Checked before a session is made for it: a stray message must not open one.
     if (!this.reducer.needs.includes(msg.entity)) return "misrouted";
     let s = this.sessions.get(msg.session);
-    if (!s) this.sessions.set(msg.session, (s = { tracker: new SessionTracker(this.reducer.needs), state: this.reducer.create(this.context(msg.session)) }));
+    if (!s) {
+      const ctx = this.context(msg.session);
+      this.sessions.set(msg.session, (s = { tracker: new SessionTracker(this.reducer.needs), state: this.reducer.create(ctx), ctx }));
+    }
     if (msg.kind === "eos") {
       s.tracker.markEos(msg.entity, msg.count, !replaying);
     } else {
@@ -168,7 +173,7 @@ export class AggregatorState {
         this.counters.duplicates++;
         return "duplicate";
       }
-      this.reducer.apply(s.state, msg, this.context(msg.session));
+      this.reducer.apply(s.state, msg, s.ctx);
       s.tracker.markData(msg.entity, msg.seq);
       this.counters.batches++;
     }
@@ -232,6 +237,7 @@ export class AggregatorState {
     this.sessions.set(snap.session, {
       tracker: SessionTracker.import(this.reducer.needs, snap.tracker),
       state: this.reducer.restore ? this.reducer.restore(state, ctx) : state,
+      ctx,
       ...(snap.cutBytes !== undefined ? { cut: { size: snap.cutBytes, unit: snap.cutUnit ?? "chars" } } : {}),
     });
   }
