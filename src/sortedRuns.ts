@@ -113,7 +113,7 @@ function writeWhole(path: string, bytes: Uint8Array): void {
  * with its session, whose end is durable: nothing refers to it. A failure is WAL_FSYNC_FAILED
  * (or WAL_IO_FAILED), fatal as the log's own.
  */
-export async function makeRunsDurable(paths: readonly string[], root: string, sync: (fd: number, kind: "file" | "directory") => Promise<void>): Promise<void> {
+export async function makeRunsDurable(paths: readonly string[], root: string, sync: (fd: number, kind: DurableKind) => Promise<void>): Promise<void> {
   const top = resolve(root);
   const folders = new Set<string>();
   for (const path of paths) {
@@ -123,7 +123,7 @@ export async function makeRunsDurable(paths: readonly string[], root: string, sy
     }
   }
   folders.add(top);
-  const syncOne = async (path: string, kind: "file" | "directory"): Promise<void> => {
+  const syncOne = async (path: string, kind: DurableKind): Promise<void> => {
     let fd: number;
     try {
       fd = openSync(path, "r");
@@ -140,7 +140,7 @@ export async function makeRunsDurable(paths: readonly string[], root: string, sy
       closeSync(fd);
     }
   };
-  const jobs: [string, "file" | "directory"][] = [...paths.map((p): [string, "file"] => [p, "file"]), ...[...folders].map((d): [string, "directory"] => [d, "directory"])];
+  const jobs: [string, DurableKind][] = [...paths.map((p): [string, DurableKind] => [p, "file"]), ...[...folders].map((d): [string, DurableKind] => [d, "directory"])];
   // A few at a time, not all: a small --spill-rows writes thousands of runs between snapshots,
   // each an open descriptor while its fsync waits, and the thread pool's queue is shared with
   // the log's commits.
@@ -150,6 +150,9 @@ export async function makeRunsDurable(paths: readonly string[], root: string, sy
   };
   await Promise.all(Array.from({ length: Math.min(RUN_FSYNCS_AT_ONCE, jobs.length) }, worker));
 }
+
+/** What `makeRunsDurable` fsyncs: a run, or a folder holding one. */
+type DurableKind = "file" | "directory";
 
 /** Run and folder fsyncs `makeRunsDurable` keeps under way at once. */
 const RUN_FSYNCS_AT_ONCE = 8;
