@@ -552,6 +552,12 @@ export class AmqpTransport implements Transport {
       if (refused === null && !entry.cancelled && entry.channel === ch && this.link === link) this.recycle(`channel of consumer on ${entry.queue} closed`);
     }));
     await ch.prefetch(entry.options.prefetch);
+    // Cancelled while the channel opened (a reconnect's or a retry's subscription): cancel()
+    // found no channel to close, and one consumed on now would hold deliveries no one settles.
+    if (entry.cancelled) {
+      void ch.close().catch(() => {});
+      return;
+    }
     // Acks on a channel that is gone are meaningless: the broker requeued those deliveries.
     const settle = (f: () => void): boolean => {
       if (entry.channel !== ch) return false;

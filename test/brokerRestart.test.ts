@@ -14,6 +14,7 @@ import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts"
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { GatewayMessage } from "../src/protocol.ts";
 import { allQueues } from "../src/topology.ts";
+import { holdNextPrefetch, type HeldPrefetch } from "./heldPrefetch.ts";
 import { emptyUpload, heldHeartbeats, openRaw } from "./rawGateway.ts";
 import { generate, readResults, reference, sessionDirFrom, slowClient, startCluster, tempDir } from "./harness.ts";
 
@@ -187,6 +188,47 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  /** Close the consuming connection of the transport named `name` from the broker's side, as an operator would: it reconnects. */
+  const closeConsumeConnection = (name: string): void => {
+    const line = broker.ctl(["list_connections", "pid", "client_properties"]).split("\n").find((l) => l.includes(`coffee ${name} (consume)`));
+    if (line === undefined) throw new Error(`no consuming connection of ${name}`);
+    broker.ctl(["close_connection", line.split("\t")[0]!, "test"]);
+  };
+
+  test("transport: a consumer cancelled while a reconnect opens its channel (before it consumes) is not consumed for: its queue's messages wait, ready, for the next consumer", async () => {
+    const namespace = "cancelheld";
+    let connected = (): void => {};
+    const t = await AmqpTransport.open({
+      broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
+      connectionName: "cancel-a", onError: () => {},
+      onEvent: (e) => { if (e.type === "connected") connected(); },
+    });
+    let held: HeldPrefetch | null = null;
+    try {
+      await t.declare([{ name: "q", bindings: ["q"] }]);
+      const handled: string[] = [];
+      const consumer = await t.consume("q", { prefetch: 4, concurrent: false }, (d) => {
+        handled.push(new TextDecoder().decode(d.body));
+        d.ack();
+      });
+      held = await holdNextPrefetch({ url: broker.url });
+      const reconnected = new Promise<void>((r) => (connected = r));
+      closeConsumeConnection("cancel-a");
+      // The reconnect's resubscription of q has its channel open, and waits for its prefetch.
+      await held.reached;
+      await consumer.cancel();
+      held.release();
+      await reconnected;
+      await t.publish("q", new TextEncoder().encode("after the cancel"));
+      // Not consumed on: the message is ready, not delivered to a channel that leaves it unsettled.
+      expect((await t.queueDepths()).find((d) => d.queue === "q")).toEqual({ queue: "q", messages: 1, consumers: 0 });
+      expect(handled).toEqual([]);
+    } finally {
+      held?.restore();
+      await t.close();
     }
   });
 
