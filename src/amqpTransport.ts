@@ -666,11 +666,11 @@ export class AmqpTransport implements Transport {
       try {
         await this.subscribeOnce(link, entry);
       } catch (err) {
-        // Refused (QUEUE_IN_USE): not consuming, and not to be subscribed again at the next reconnect.
-        if (hasCode(err, "QUEUE_IN_USE")) {
-          entry.cancelled = true;
-          this.consumers.delete(entry);
-        }
+        // Refused (QUEUE_IN_USE) or failed (a queue that does not exist): not consuming, and not
+        // to be subscribed again at the next reconnect, since the caller, told it failed, holds no
+        // Consumer to cancel it with (and one that fails so would fail every reconnect after).
+        entry.cancelled = true;
+        this.consumers.delete(entry);
         throw err;
       }
     }

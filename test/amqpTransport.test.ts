@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ChannelModel } from "amqplib";
-import { AmqpTransport } from "../src/amqpTransport.ts";
+import { AmqpTransport, type BrokerEvent } from "../src/amqpTransport.ts";
 import { connectBroker } from "../src/brokerAddress.ts";
 import { CoffeeError } from "../src/errors.ts";
 import { deleteNamespace } from "../src/namespaceAdmin.ts";
@@ -128,6 +128,38 @@ describe.if(brokerUp)("AMQP transport (RabbitMQ at AMQP_URL)", () => {
       expect(otherEvents.filter((e) => e !== "connected")).toEqual([]);
     } finally {
       await other.close();
+    }
+  });
+});
+
+describe.if(brokerUp)("a consume that fails (its queue does not exist)", () => {
+  test("rejects, and the reconnect its closed channel costs does not subscribe it again (it would fail so at every attempt)", async () => {
+    const namespace = uniqueNamespace("absent");
+    let failedReconnect = (_lastError: string): void => {};
+    const reconnectFailed = new Promise<string>((r) => (failedReconnect = r));
+    const events: BrokerEvent["type"][] = [];
+    const t = await AmqpTransport.open({
+      broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 16, reconnectInitialMs: 100, reconnectMaxMs: 500, onError: () => {},
+      onEvent: (e) => {
+        events.push(e.type);
+        // The attempt after a failed one says why that one failed.
+        if (e.type === "reconnecting" && e.lastError !== "") failedReconnect(e.lastError);
+      },
+    });
+    try {
+      await t.declare([{ name: "kept", bindings: ["kept"] }]);
+      await expect(t.consume("absent", { prefetch: 1, concurrent: false }, () => {})).rejects.toThrow(/NOT.FOUND/);
+      // The broker closed that consumer's channel, and the transport reconnects: the test needs
+      // that reconnect (were it ever spared, one must be forced here).
+      expect(events).toContain("disconnected");
+      const outcome = await Promise.race([
+        t.publish("kept", Uint8Array.of(1)).then(() => "published"),
+        reconnectFailed.then((lastError) => `a reconnect failed: ${lastError}`),
+      ]);
+      expect(outcome).toBe("published");
+    } finally {
+      await t.close();
+      await deleteTestNamespace(namespace, ["kept"]);
     }
   });
 });
