@@ -624,6 +624,9 @@ export class AmqpTransport implements Transport {
       await this.subscribeOnce(link, entry);
     } catch (err) {
       if (!hasCode(err, "QUEUE_IN_USE")) throw err;
+      // Not wanted any more: cancelled meanwhile, or a consume() whose subscription this one was
+      // (it rejected to its caller with this refusal, and dropped the entry). Nothing to report or retry.
+      if (entry.cancelled) return;
       this.opts.onEvent({ type: "consumer-refused", queue: entry.queue });
       void (async () => {
         for (let attempt = 0; ; attempt++) {

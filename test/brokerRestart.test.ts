@@ -232,6 +232,50 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     }
   });
 
+  test("transport: an exclusive consume() refused while a reconnect resubscribes the consumers (one subscription for both) rejects, and no consumer-refused is said for it", async () => {
+    const namespace = "refusedshared";
+    const aEvents: BrokerEvent[] = [];
+    let consumeNow = (): void => {};
+    let aConnected = (): void => {};
+    const a = await AmqpTransport.open({
+      broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 2000, reconnectMaxMs: 2000,
+      connectionName: "shared-a", onError: () => {},
+      onEvent: (e) => {
+        aEvents.push(e);
+        // Said while the reconnect goes through A's consumers (after the link is up, before it is done with them).
+        if (e.type === "consumer-refused" && e.queue === "r") consumeNow();
+        if (e.type === "connected") aConnected();
+      },
+    });
+    const b = await openTransport(namespace, { connectionName: "shared-b" });
+    try {
+      await a.declare([{ name: "r", bindings: ["r"] }, { name: "s", bindings: ["s"] }]);
+      const exclusive = { prefetch: 4, concurrent: false, exclusive: true };
+      await a.consume("r", exclusive, (d) => void d.ack());
+      const bHoldsS = await b.consume("s", exclusive, (d) => void d.ack());
+      // A asks for s while its reconnect is going through its consumers: the reconnect comes to
+      // that new consumer while consume() is subscribing it, and waits for that same subscription.
+      const refusedS = new Promise<unknown>((resolve) => {
+        consumeNow = () => void a.consume("s", exclusive, () => {}).then(() => resolve("consumed"), resolve);
+      });
+      const aBack = new Promise<void>((r) => (aConnected = r));
+      // A loses its consuming connection; B takes r before A is back, so A's resubscription of r
+      // is refused, and A asks for s right then.
+      closeConsumeConnection("shared-a");
+      let taken = null;
+      while (taken === null) taken = await b.consume("r", exclusive, (d) => void d.ack()).catch(() => null);
+      expect(await refusedS).toMatchObject({ code: "QUEUE_IN_USE" });
+      await aBack;
+      // Said for r, which A goes on asking for; not for s, whose consume() was refused to its caller.
+      expect(aEvents.flatMap((e) => (e.type === "consumer-refused" ? [e.queue] : []))).toEqual(["r"]);
+      await taken.cancel();
+      await bHoldsS.cancel();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test("transport: a broker's resource alarm is reported as blocked, and what waited is confirmed once it clears", async () => {
     const events: BrokerEvent[] = [];
     const { promise: blocked, resolve: onBlocked } = Promise.withResolvers<void>();
