@@ -14,7 +14,7 @@ import { CoffeeMetrics } from "../src/metrics.ts";
 import { int, optStr, type OptionSpec } from "../src/options.ts";
 import { COMMON_OPTIONS, commonConfig, runRoleProcess, type RoleInstance } from "../src/roleRuntime.ts";
 import { CHAINS, chainByName, describeChain, STAGES, stageByName } from "../src/topology.ts";
-import type { Consumer, Transport } from "../src/transport.ts";
+import type { Consumer, Delivery, Transport } from "../src/transport.ts";
 import { chainUnit, stageUnit, type UnitOutput, type WorkUnit } from "../src/workUnit.ts";
 
 /** Worker options, compiled. */
@@ -25,85 +25,97 @@ export interface WorkerConfig {
 
 /** Create a worker on a transport; its per-stage rows and batches are counted in `metrics`. */
 export async function createWorker(cfg: WorkerConfig, transport: Transport, log: Logger, metrics = new CoffeeMetrics({ role: "worker", name: cfg.unit.name })): Promise<RoleInstance> {
-  const unit = cfg.unit;
-  let consumer: Consumer | null = null;
+  const consumers: Consumer[] = [];
+  let stopping = false;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
   const counters = { batches: 0, rowsIn: 0, rowsOut: 0, malformed: 0, failed: 0, retried: 0 };
 
+  /** One delivery on `unit`'s queue: its outputs confirmed, then its ack. */
+  async function handle(unit: WorkUnit, d: Delivery): Promise<void> {
+    let msg;
+    try {
+      msg = decodeMessage(d.body);
+    } catch (err) {
+      // A message nobody can decode would loop forever if requeued: its session fails instead.
+      counters.malformed++;
+      await failUndecodable(transport, d.body, unit.name, errorMessage(err), log);
+      d.ack();
+      return;
+    }
+    if (msg.kind !== "data" || msg.bodyKind !== unit.input) {
+      counters.malformed++;
+      log.error(`dropping unexpected ${msg.kind} message (${msg.kind === "data" ? msg.bodyKind : "-"}) on ${unit.queue}`);
+      d.ack();
+      return;
+    }
+    const { session, entity, seq } = msg;
+    let stages: [string, number, number][] = [];
+    const run = (): UnitOutput[] => {
+      stages = [];
+      return unit.run(msg.body, (stage, rowsIn, rowsOut) => stages.push([stage, rowsIn, rowsOut]));
+    };
+    let outputs: UnitOutput[];
+    try {
+      outputs = run();
+    } catch (first) {
+      // Operators are pure: what throws on this batch throws again. Once more all the same,
+      // here and after a collection, in case it was the process, not the batch (memory).
+      counters.retried++;
+      log.warn(`session ${session}: ${entity}#${seq} threw in ${unit.name}, trying once more: ${errorMessage(first)}`);
+      Bun.gc(true);
+      try {
+        outputs = run();
+      } catch (err) {
+        counters.failed++;
+        log.error(`session ${session}: ${entity}#${seq} cannot be processed, the session fails: ${errorMessage(err)}`);
+        await failSession(transport, session, unit.name, `${entity} batch #${seq} could not be processed: ${errorMessage(err)}`);
+        d.ack();
+        return;
+      }
+    }
+    try {
+      await Promise.all(outputs.map(async (o) => {
+        await transport.publish(o.routingKey, encodeMessage({ kind: "data", session, entity, seq, bodyKind: o.bodyKind, body: o.body }));
+        crashPoint("worker.output-confirmed");
+      }));
+    } catch (err) {
+      // An output the broker could never take (over its message size) fails the same way on
+      // every redelivery: the session fails. Anything else (shutdown) is left to redelivery.
+      if (!hasCode(err, "LIMIT_EXCEEDED")) throw err;
+      counters.failed++;
+      log.error(`session ${session}: ${entity}#${seq}'s output cannot be published, the session fails: ${errorMessage(err)}`);
+      await failSession(transport, session, unit.name, `${entity} batch #${seq} could not be passed on: ${errorMessage(err)}`);
+      d.ack();
+      return;
+    }
+    // Counted once acked, so a batch that fails, or whose channel is lost before its ack, and
+    // comes again is counted once.
+    if (!d.ack()) return;
+    counters.batches++;
+    for (const [stage, rowsIn, rowsOut] of stages) metrics.stageDone(stage, entity, rowsIn, rowsOut);
+  }
+
   return {
     async run() {
-      consumer = await transport.consume(unit.queue, { prefetch: cfg.prefetch, concurrent: true }, async (d) => {
-        let msg;
-        try {
-          msg = decodeMessage(d.body);
-        } catch (err) {
-          // A message nobody can decode would loop forever if requeued: its session fails instead.
-          counters.malformed++;
-          await failUndecodable(transport, d.body, unit.name, errorMessage(err), log);
-          d.ack();
-          return;
-        }
-        if (msg.kind !== "data" || msg.bodyKind !== unit.input) {
-          counters.malformed++;
-          log.error(`dropping unexpected ${msg.kind} message (${msg.kind === "data" ? msg.bodyKind : "-"}) on ${unit.queue}`);
-          d.ack();
-          return;
-        }
-        const { session, entity, seq } = msg;
-        let stages: [string, number, number][] = [];
-        const run = (): UnitOutput[] => {
-          stages = [];
-          return unit.run(msg.body, (stage, rowsIn, rowsOut) => stages.push([stage, rowsIn, rowsOut]));
-        };
-        let outputs: UnitOutput[];
-        try {
-          outputs = run();
-        } catch (first) {
-          // Operators are pure: what throws on this batch throws again. Once more all the same,
-          // here and after a collection, in case it was the process, not the batch (memory).
-          counters.retried++;
-          log.warn(`session ${session}: ${entity}#${seq} threw in ${unit.name}, trying once more: ${errorMessage(first)}`);
-          Bun.gc(true);
-          try {
-            outputs = run();
-          } catch (err) {
-            counters.failed++;
-            log.error(`session ${session}: ${entity}#${seq} cannot be processed, the session fails: ${errorMessage(err)}`);
-            await failSession(transport, session, unit.name, `${entity} batch #${seq} could not be processed: ${errorMessage(err)}`);
-            d.ack();
-            return;
-          }
-        }
-        try {
-          await Promise.all(outputs.map(async (o) => {
-            await transport.publish(o.routingKey, encodeMessage({ kind: "data", session, entity, seq, bodyKind: o.bodyKind, body: o.body }));
-            crashPoint("worker.output-confirmed");
-          }));
-        } catch (err) {
-          // An output the broker could never take (over its message size) fails the same way on
-          // every redelivery: the session fails. Anything else (shutdown) is left to redelivery.
-          if (!hasCode(err, "LIMIT_EXCEEDED")) throw err;
-          counters.failed++;
-          log.error(`session ${session}: ${entity}#${seq}'s output cannot be published, the session fails: ${errorMessage(err)}`);
-          await failSession(transport, session, unit.name, `${entity} batch #${seq} could not be passed on: ${errorMessage(err)}`);
-          d.ack();
-          return;
-        }
-        // Counted once acked, so a batch that fails, or whose channel is lost before its ack, and
-        // comes again is counted once.
-        if (!d.ack()) return;
-        counters.batches++;
-        for (const [stage, rowsIn, rowsOut] of stages) metrics.stageDone(stage, entity, rowsIn, rowsOut);
-      });
-      log.info(`${unit.stages.length > 1 ? `chain ${unit.name} (${unit.stages.join(" → ")})` : `stage ${unit.name}`} consuming ${unit.queue} (prefetch ${cfg.prefetch})`);
+      // The drains too: a chain's other members' queues hold batches only after a split deployment.
+      for (const unit of [cfg.unit, ...cfg.unit.drains]) {
+        // A shutdown while an earlier one subscribed has cancelled what it found: not this one.
+        if (stopping) break;
+        consumers.push(await transport.consume(unit.queue, { prefetch: cfg.prefetch, concurrent: true }, (d) => handle(unit, d)));
+        if (stopping) await consumers.at(-1)?.cancel();
+      }
+      const unit = cfg.unit;
+      const drained = unit.drains.length > 0 ? `; and ${unit.drains.map((u) => u.queue).join(", ")}, for what a --deploy split cluster left there` : "";
+      log.info(`${unit.stages.length > 1 ? `chain ${unit.name} (${unit.stages.join(" → ")})` : `stage ${unit.name}`} consuming ${unit.queue} (prefetch ${cfg.prefetch})${drained}`);
       await finished;
     },
     async shutdown() {
-      await consumer?.cancel();
+      stopping = true;
+      await Promise.all(consumers.map((c) => c.cancel()));
       done();
     },
-    status: () => ({ unit: unit.name, batches: counters.batches, malformed: counters.malformed, failedSessions: counters.failed, retriedBatches: counters.retried }),
+    status: () => ({ unit: cfg.unit.name, batches: counters.batches, malformed: counters.malformed, failedSessions: counters.failed, retriedBatches: counters.retried }),
   };
 }
 

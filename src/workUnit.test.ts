@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { BodyKind, BodyOf } from "./bodies.ts";
-import type { TransactionsBody } from "./entityBatch.ts";
+import type { ItemsBody, TransactionsBody } from "./entityBatch.ts";
 import { Rng } from "./generator.ts";
 import { packColumn } from "./textColumn.ts";
 import { OPERATORS } from "./operators.ts";
@@ -17,6 +17,17 @@ function randomTransactions(rng: Rng, n: number): TransactionsBody {
     cents: Float64Array.from({ length: n }, () => 7400 + rng.int(200)),
     date: Int32Array.from({ length: n }, () => years[rng.int(4)]! * 10000 + (1 + rng.int(12)) * 100 + 1 + rng.int(28)),
     time: Int32Array.from({ length: n }, () => rng.int(86400)),
+  };
+}
+
+/** Random transaction items around the year filter's edges. */
+function randomItems(rng: Rng, n: number): ItemsBody {
+  const years = [2023, 2024, 2025, 2026];
+  return {
+    item: Int32Array.from({ length: n }, () => 1 + rng.int(8)),
+    qty: Float64Array.from({ length: n }, () => 1 + rng.int(5)),
+    cents: Float64Array.from({ length: n }, () => 100 + rng.int(2000)),
+    date: Int32Array.from({ length: n }, () => years[rng.int(4)]! * 10000 + (1 + rng.int(12)) * 100 + 1 + rng.int(28)),
   };
 }
 
@@ -91,5 +102,29 @@ describe("chains", () => {
       expect([stage, rowsIn, rowsOut]).toEqual(alone[0]!);
     }
     expect(fused[0]).toEqual(["filter-year", 300, expect.any(Number)]);
+  });
+
+  test("a fused chain also reads each later member's queue, and runs there what a split deployment still had to run on it", () => {
+    const rng = new Rng(11);
+    const consumed = new Set(AGGREGATORS.flatMap((a) => a.inputs));
+    for (const chain of CHAINS) {
+      const unit = chainUnit(chain);
+      expect(unit.drains.map((d) => d.queue)).toEqual(chain.stages.slice(1));
+      for (const drain of unit.drains) {
+        expect(drain.drains).toEqual([]);
+        // What sits in the member's queue: its source stage's output, as a split worker published it.
+        const source = stageByName(drain.queue)!.inputs[0]!.slice(0, -".out".length);
+        for (let round = 0; round < 5; round++) {
+          const body = chain.name === "transactions" ? randomTransactions(rng, 1 + rng.int(300)) : randomItems(rng, 1 + rng.int(300));
+          const bodies = split(chain.stages[0]!, body);
+          const outputs = drain.run(bodies.get(source)!);
+          // Exactly what split stages from this member down publish for the aggregators, no more.
+          const downstream = [...split(drain.queue, bodies.get(source)!).keys()];
+          expect(drain.stages).toEqual(chain.stages.filter((s) => downstream.includes(s)));
+          expect(outputs.map((o) => o.routingKey)).toEqual(drain.stages.map(outKey).filter((k) => consumed.has(k)));
+          for (const o of outputs) expect(o.body).toEqual(bodies.get(o.routingKey.slice(0, -".out".length))!);
+        }
+      }
+    }
   });
 });

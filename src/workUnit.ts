@@ -1,11 +1,12 @@
 /**
  * What one worker process runs: a single stage, or a whole chain of stages fused in memory.
- * Either way it consumes one queue and turns each input body into one output per published
- * stage, so every output keeps its input's lineage and completeness counts stay 1:1.
+ * Either way it turns each input body into one output per published stage, so every output
+ * keeps its input's lineage and completeness counts stay 1:1. A chain consumes its head's queue,
+ * and its other members' queues too, for what a split deployment left there (`drains`).
  */
 import { bodyRows, type BodyKind, type BodyOf } from "./bodies.ts";
 import { OPERATORS } from "./operators.ts";
-import { chainNodes, outKey, type ChainSpec, type StageSpec } from "./topology.ts";
+import { chainNodes, outKey, type ChainNode, type ChainSpec, type StageSpec } from "./topology.ts";
 
 /** One body to publish, under its stage's routing key. */
 export interface UnitOutput {
@@ -30,6 +31,13 @@ export interface WorkUnit {
   input: BodyKind;
   /** Stages it runs, in order. */
   stages: readonly string[];
+  /**
+   * Units to consume beside this one: for a fused chain, the rest of the chain from each member
+   * past its head, on that member's own queue. Fused, nothing is published to those queues; a
+   * `--deploy split` cluster may have left batches there, and a redeploy as fused must not
+   * strand them (their sessions would never complete). Empty for anything else.
+   */
+  drains: readonly WorkUnit[];
   /** Pure (apart from `observe`): the outputs of one input body. */
   run(body: BodyOf<BodyKind>, observe?: StageObserver): UnitOutput[];
 }
@@ -39,7 +47,7 @@ export function stageUnit(stage: StageSpec): WorkUnit {
   const op = OPERATORS[stage.operator];
   const routingKey = outKey(stage.name);
   return {
-    name: stage.name, queue: stage.name, input: op.input, stages: [stage.name],
+    name: stage.name, queue: stage.name, input: op.input, stages: [stage.name], drains: [],
     run(body, observe) {
       const out = op.apply(body);
       observe?.(stage.name, bodyRows(op.input, body), bodyRows(op.output, out));
@@ -51,9 +59,30 @@ export function stageUnit(stage: StageSpec): WorkUnit {
 /** A chain fused: intermediate bodies stay in memory; only external outputs are published. */
 export function chainUnit(chain: ChainSpec): WorkUnit {
   const nodes = chainNodes(chain);
+  return fusedUnit(chain.name, nodes, nodes.slice(1).map((n) => fusedUnit(`${chain.name}@${n.stage.name}`, subtreeOf(nodes, n.stage.name), [])));
+}
+
+/**
+ * The members a batch in `start`'s queue still has to pass: `start` (now reading from outside)
+ * and every member downstream of it. Members are in topological order, so one pass finds them.
+ */
+function subtreeOf(nodes: readonly ChainNode[], start: string): ChainNode[] {
+  const kept = new Set<string>();
+  const sub: ChainNode[] = [];
+  for (const n of nodes) {
+    if (n.stage.name === start) sub.push({ ...n, from: null });
+    else if (n.from !== null && kept.has(n.from)) sub.push(n);
+    else continue;
+    kept.add(n.stage.name);
+  }
+  return sub;
+}
+
+/** Run `nodes` (a tree fed by the first) fused; a subtree's outputs leave the process where the whole chain's would. */
+function fusedUnit(name: string, nodes: readonly ChainNode[], drains: readonly WorkUnit[]): WorkUnit {
   const head = nodes[0]!;
   return {
-    name: chain.name, queue: head.stage.name, input: OPERATORS[head.stage.operator].input, stages: chain.stages,
+    name, queue: head.stage.name, input: OPERATORS[head.stage.operator].input, stages: nodes.map((n) => n.stage.name), drains,
     run(body, observe) {
       const bodies = new Map<string, BodyOf<BodyKind>>();
       const outputs: UnitOutput[] = [];

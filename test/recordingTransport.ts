@@ -4,8 +4,8 @@
  */
 import type { Transport } from "../src/transport.ts";
 
-/** `base` wrapped: everything passes through to it, and is recorded in `acked` and `started`. */
-export function recordingTransport(base: Transport): { transport: Transport; acked: string[]; started: string[] } {
+/** `base` wrapped: everything passes through to it, and is recorded in `acked` (and told to `onAck`) and `started`. */
+export function recordingTransport(base: Transport, onAck: (queue: string) => void = () => {}): { transport: Transport; acked: string[]; started: string[] } {
   const acked: string[] = [];
   const started: string[] = [];
   const transport: Transport = {
@@ -14,7 +14,12 @@ export function recordingTransport(base: Transport): { transport: Transport; ack
     publish: (key, body) => base.publish(key, body),
     consume: (queue, opts, handle) => {
       started.push(`consume ${queue}`);
-      return base.consume(queue, opts, (d) => handle({ ...d, ack: () => { acked.push(queue); return d.ack(); } }));
+      return base.consume(queue, opts, (d) => handle({ ...d, ack: () => {
+        acked.push(queue);
+        const done = d.ack();
+        onAck(queue);
+        return done;
+      } }));
     },
     queueDepths: async () => {
       started.push("queue depths");
