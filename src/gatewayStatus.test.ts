@@ -100,8 +100,8 @@ describe("gateway status", () => {
     const status: ClusterStatus = {
       processes: [{ name: "gateway", role: "gateway", pid: 1, healthy: true, uptimeS: 3, restarts: 1, detail: { sessions: 1, openSessions: [session] }, osState: null }],
       leader: "monitor-1", term: 2, openSessions: 1, sessions: [session],
-      queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }, { queue: "filter-time", messages: 0, consumers: 0 }, { queue: "filter-year", messages: 0, consumers: 0 }, { queue: PROBE_QUEUE, messages: 0, consumers: 0 }],
-      fusedQueues: { "filter-time": "transactions" },
+      queues: [{ queue: "agg-q1", messages: 5, consumers: 1 }, { queue: "filter-time", messages: 0, consumers: 2 }, { queue: "filter-amount", messages: 3, consumers: 0 }, { queue: "filter-year", messages: 0, consumers: 0 }, { queue: PROBE_QUEUE, messages: 0, consumers: 0 }],
+      fusedQueues: { "filter-time": "transactions", "filter-amount": "transactions" },
       setAside: [],
       lastErrors: {},
     };
@@ -110,8 +110,11 @@ describe("gateway status", () => {
     expect(text).toContain("leader: monitor-1 (term 2)");
     expect(text).toMatch(/abcdef01\s+away\s+90s\s+60s\s+0\s+0\s+40\+\s+0\+\s+0\s+0\/0\s+1\/0\s+0\/0\s+0\/0\n/);
     expect(text).toMatch(/agg-q1\s+5\s+1\n/);
-    // A fused stage's queue is unused by design; any other queue without consumers stays a plain 0.
-    expect(text).toMatch(/filter-time\s+0\s+0 \(unused: fused into transactions\)\n/);
+    // A fused stage's queue is read by its chain's workers, for what a split deployment left
+    // there; with none to read it, what it holds waits like any other queue's.
+    expect(text).toMatch(/filter-time\s+0\s+2 \(fused into transactions: drains what a split deployment left\)\n/);
+    expect(text).toMatch(/filter-amount\s+3\s+0 \(nobody reads it: its process is down, or stopped consuming: see its log\)\n/);
+    // Any other queue without consumers or messages stays a plain 0.
     expect(text).toMatch(/filter-year\s+0\s+0\n/);
     // The probe queue never has a consumer, and should not look like a stage nobody runs.
     expect(text).toMatch(/probe\s+0\s+0 \(the gateway's broker probe: keeps nothing, needs none\)\n/);

@@ -31,8 +31,9 @@ export interface ClusterStatus {
   /** Ready messages per queue; null when the gateway does not answer or cannot reach the broker. */
   queues: QueueDepth[] | null;
   /**
-   * Queues no process consumes by design, each with the chain that runs its stage inside its own
-   * process (--deploy fused): declared like every queue, read by nobody.
+   * Queues of stages that a chain runs inside its own process (--deploy fused), each with that
+   * chain: nothing is published to them then, and the chain's workers read them only for what a
+   * --deploy split cluster left there.
    */
   fusedQueues: Record<string, string>;
   /** Damaged state a process moved aside (src/stateSetAside.ts), kept until someone deletes it. */
@@ -134,7 +135,7 @@ export function renderStatus(status: ClusterStatus): string {
     const consumers = (q: QueueDepth): string => {
       if (q.queue === PROBE_QUEUE) return `${q.consumers} (the gateway's broker probe: keeps nothing, needs none)`;
       const chain = status.fusedQueues[q.queue];
-      if (q.consumers === 0 && chain !== undefined) return `0 (unused: fused into ${chain})`;
+      if (q.consumers > 0 && chain !== undefined) return `${q.consumers} (fused into ${chain}: drains what a split deployment left)`;
       // Messages waiting with nobody to take them: whatever reads this queue is down.
       return q.consumers === 0 && q.messages > 0 ? "0 (nobody reads it: its process is down, or stopped consuming: see its log)" : String(q.consumers);
     };
