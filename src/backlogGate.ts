@@ -57,6 +57,16 @@ export class BacklogGate {
     return this.deepestPolled;
   }
 
+  /** Publishes that no answered poll can have counted yet: the gate adds them to the deepest queue's depth. */
+  get unpolled(): number {
+    return this.pending;
+  }
+
+  /** The bound on ready messages (0: none); a hold ends once the count is down to half of it. */
+  get bound(): number {
+    return this.maxReady;
+  }
+
   /**
    * True once, after the first release in a run of failing polls that no answered poll justified
    * (polls failed for BLIND_HOLD_MS). Later holds in the same run are let go at the next failed

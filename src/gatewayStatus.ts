@@ -94,12 +94,17 @@ export function sessionsFrom(status: Record<string, unknown>): SessionProgress[]
   });
 }
 
-/** The queue that holds uploads back, from a gateway's health status; null while none does (or it cannot tell). */
-export function backlogHoldFrom(status: Record<string, unknown>): { queue: string; messages: number } | null {
+/**
+ * What holds uploads back, from a gateway's health status: the deepest pipeline queue at its last
+ * poll, the publishes since that it counts on top, and its bound (the last two absent from a
+ * gateway older than them); null while nothing does (or it cannot tell).
+ */
+export function backlogHoldFrom(status: Record<string, unknown>): { queue: string; messages: number; unpolled?: number; bound?: number } | null {
   const backlog = obj(status.backlog);
   if (backlog.held !== true) return null;
   const deepest = obj(backlog.deepest);
-  return { queue: String(deepest.queue ?? "?"), messages: num(deepest.messages) };
+  const counted = typeof backlog.unpolled === "number" && typeof backlog.bound === "number" ? { unpolled: backlog.unpolled, bound: backlog.bound } : {};
+  return { queue: String(deepest.queue ?? "?"), messages: num(deepest.messages), ...counted };
 }
 
 /** The queue depths of a gateway's health status; null when it has none (broker unreachable). */

@@ -100,10 +100,13 @@ export class UploadPublisher {
     return this.budget.isPaused(s) || (this.gate.held && !uploadOver(s) && this.publishedSinceRelease.has(s));
   }
 
-  /** Whether uploads are held for the pipeline's backlog, and its deepest queue at the last poll. */
-  backlog(): { held: boolean; deepest: { queue: string; messages: number } | null } {
+  /**
+   * Whether uploads are held for the pipeline's backlog; its deepest queue at the last poll, the
+   * publishes since that the gate counts on top, and the gate's bound (--max-backlog).
+   */
+  backlog(): { held: boolean; deepest: { queue: string; messages: number } | null; unpolled: number; bound: number } {
     const d = this.gate.deepest;
-    return { held: this.gate.held, deepest: d && { queue: d.queue, messages: d.messages } };
+    return { held: this.gate.held, deepest: d && { queue: d.queue, messages: d.messages }, unpolled: this.gate.unpolled, bound: this.gate.bound };
   }
 
   /** A poll of the broker's queue depths is starting. */

@@ -95,6 +95,16 @@ function revivalLines(processes: readonly ProcessStatus[], leader: string | null
   return out;
 }
 
+/**
+ * Why uploads are held. The gate counts the deepest queue's ready messages at its last poll plus
+ * what it published since (confirmed after that poll began, or not yet): a queue polled at 0 can
+ * hold uploads, so the line says both, and the level at which reading resumes.
+ */
+function holdLine(hold: NonNullable<ReturnType<typeof backlogHoldFrom>>): string {
+  if (hold.unpolled === undefined || hold.bound === undefined) return `uploads held: ${hold.queue} has ${hold.messages} messages ready, past the gateway's --max-backlog; uploads are read again once every pipeline queue is down to half of it\n`;
+  return `uploads held: ${hold.messages + hold.unpolled} messages counted against the gateway's --max-backlog ${hold.bound} (${hold.queue}: ${hold.messages} ready at the last poll, plus ${hold.unpolled} published since); uploads are read again once that is down to ${Math.floor(hold.bound / 2)}\n`;
+}
+
 /** The queues of stages that fused chains run past their head (see ClusterStatus.fusedQueues). */
 function fusedQueues(entries: readonly ClusterProcess[]): Record<string, string> {
   const fused: Record<string, string> = {};
@@ -143,7 +153,7 @@ export function renderStatus(status: ClusterStatus): string {
   }
   const gateway = status.processes.find((p) => p.role === "gateway" && p.healthy);
   const hold = gateway ? backlogHoldFrom(gateway.detail) : null;
-  if (hold) out += `uploads held: ${hold.queue} has ${hold.messages} messages ready, past the gateway's --max-backlog; uploads are read again once every pipeline queue is down to half of it\n`;
+  if (hold) out += holdLine(hold);
   if (status.setAside.length > 0) {
     out += `set aside: ${status.setAside.length} folder(s) of damaged state, kept for a look (README, Troubleshooting); delete each once done\n`;
     out += status.setAside.map((f) => `  ${f.folder} (${(f.bytes / 1_048_576).toFixed(1)} MB)\n`).join("");
