@@ -152,7 +152,9 @@ export async function createAggregator(cfg: AggregatorConfig, transport: Transpo
     }
     if (effect === "duplicate") {
       metrics.duplicatesDropped.inc(stage);
-      log.warn(`session ${msg.session}: duplicate batch ${msg.kind === "data" ? `${msg.entity}#${msg.seq}` : ""} ignored`);
+      // Expected, not a fault: a batch comes again after any crash or lost channel between its
+      // publish and its ack (at-least-once delivery; this is where it becomes exactly-once).
+      log.info(`session ${msg.session}: duplicate batch ${msg.kind === "data" ? `${msg.entity}#${msg.seq}` : ""} ignored (delivered again after a crash or a lost channel)`);
     }
     // Checked after every message, duplicates included: if publishing a result failed, the
     // redelivered last message (now a duplicate) is what retries it.
