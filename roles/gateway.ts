@@ -255,7 +255,7 @@ export async function createGateway(cfg: GatewayConfig, brokerTransport: Transpo
     status: () => ({
       sessions: sessions.running.size, awaitingBye: sessions.finished.size, handshaking: connections.handshaking, port: server?.port ?? cfg.port, brokerHeld: hold.held, ...(waitingForResults ? { waitingForResults } : {}), ...counters,
       openSessions: [...sessions.running.values()].slice(0, MAX_LISTED_SESSIONS).map((s) => describeSession({
-        id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered, openedAtMs: s.openedAtMs, movedAtMs: s.movedAtMs,
+        id: s.id, connected: s.conn !== null, rowsAcked: s.rowsAcked, eosConfirmed: s.eosConfirmed, chunks: store.chunks(s.id), delivered: s.delivered, openedAtMs: s.openedAtMs, movedAtMs: s.movedAtMs, recovered: s.recovered,
       })),
       queues: queues?.latest() ?? null,
       backlog: upload.backlog(),

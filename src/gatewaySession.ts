@@ -83,6 +83,8 @@ export interface Session {
   progress: { mark: number; sinceMs: number };
   /** When this gateway took the session on (performance.now(): started, or recovered from its log; a step of the wall clock must not age it). */
   openedAtMs: number;
+  /** Recovered from the log at a start: its progress counts (rows acknowledged, age) begin then, not at its upload's start. */
+  recovered: boolean;
   /** When it last moved: a batch or an end of stream confirmed, a result chunk stored or written to its client (performance.now()). */
   movedAtMs: number;
 }
@@ -90,7 +92,7 @@ export interface Session {
 /** A session with nothing received yet and no client attached. */
 export function newSession(id: string, results: ResultPump): Session {
   const now = performance.now();
-  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, welcomed: false, ttlTimer: null, progress: { mark: -1, sinceMs: 0 }, openedAtMs: now, movedAtMs: now };
+  return { id, conn: null, nextSeq: new Map(), eosCount: new Map(), eosConfirmed: new Set(), inFlight: 0, unacked: new Set(), readBelow: new Map(), uncounted: new Set(), awaitingResend: false, results, rowsAcked: new Map(), delivered: new Map(), done: false, welcomed: false, ttlTimer: null, progress: { mark: -1, sinceMs: 0 }, openedAtMs: now, movedAtMs: now, recovered: false };
 }
 
 /** True once the client has sent every entity's end-of-stream (confirmed or not). */

@@ -266,6 +266,9 @@ describe("GatewaySessions", () => {
     expect([...after.sessions.running.keys()]).toEqual([running.id]);
     expect([...after.sessions.finished.keys()]).toEqual([finished.id]);
     expect(after.sessions.running.get(running.id)?.welcomed).toBe(true);
+    // Its progress counts start at this recovery (coffee status marks it so); a new session's do not.
+    expect(after.sessions.running.get(running.id)?.recovered).toBe(true);
+    expect(before.sessions.running.get(running.id)?.recovered).toBe(false);
     after.sessions.republishPurges();
     expect(after.published.map((p) => decodeMessage(p.body))).toEqual([{ kind: "purge", session: purged.id, reason: "its client gave it up" }]);
     // Their TTL runs only once clients can come back.

@@ -91,6 +91,7 @@ export class GatewaySessions {
     for (const id of store.sessions.keys()) {
       const s = this.newSession(id);
       s.welcomed = true;
+      s.recovered = true;
       // Every result stored: the aggregators are done with it, and only its client, which never
       // said bye, may still want them. It is finished: no --max-sessions slot, retired at the TTL.
       s.done = !store.damaged.has(id) && allResultsComplete(store.chunks(id));

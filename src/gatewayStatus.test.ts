@@ -7,7 +7,7 @@ import type { Transport } from "./transport.ts";
 
 const session = describeSession({
   id: "abcdef0123456789", connected: false, rowsAcked: new Map([["users", 40]]), eosConfirmed: new Set(["users", "stores"]),
-  chunks: [{ query: "q2", chunk: 1, last: true }], delivered: new Map(), openedAtMs: 1_000, movedAtMs: 31_000,
+  chunks: [{ query: "q2", chunk: 1, last: true }], delivered: new Map(), openedAtMs: 1_000, movedAtMs: 31_000, recovered: false,
 }, 91_400);
 
 describe("gateway status", () => {
@@ -22,6 +22,9 @@ describe("gateway status", () => {
   test("readers survive a round trip through JSON, and garbage reads as nothing", () => {
     const status = JSON.parse(JSON.stringify({ openSessions: [session], queues: [{ queue: "results", messages: 2, consumers: 1 }] })) as Record<string, unknown>;
     expect(sessionsFrom(status)).toEqual([session]);
+    expect(session.recovered).toBeUndefined();
+    const recovered = { ...session, recovered: true as const };
+    expect(sessionsFrom(JSON.parse(JSON.stringify({ openSessions: [recovered] })) as Record<string, unknown>)).toEqual([recovered]);
     expect(queuesFrom(status)).toEqual([{ queue: "results", messages: 2, consumers: 1 }]);
     expect(sessionsFrom({ openSessions: "x" })).toEqual([]);
     expect(sessionsFrom({ openSessions: [{ rows: { users: "many" }, eos: ["nope"] }] })[0]!.rows.users).toBe(0);
@@ -109,6 +112,11 @@ describe("gateway status", () => {
     expect(text).toMatch(/^NAME\s+ROLE\s+PID\s+HEALTH\s+UPTIME\s+RESTARTS\s+DETAIL\ngateway\s+gateway\s+1\s+ok\s+3s\s+1\s+sessions=1\n/);
     expect(text).toContain("leader: monitor-1 (term 2)");
     expect(text).toMatch(/abcdef01\s+away\s+90s\s+60s\s+0\s+0\s+40\+\s+0\+\s+0\s+0\/0\s+1\/0\s+0\/0\s+0\/0\n/);
+    expect(text).not.toContain("recovered from the gateway's log");
+    // A session the gateway took back from its log at a restart: its counts start there, and the table says so.
+    const afterRestart = renderStatus({ ...status, sessions: [{ ...session, recovered: true }] });
+    expect(afterRestart).toMatch(/abcdef01\*\s+away\s+90s/);
+    expect(afterRestart).toContain("  * recovered from the gateway's log at its last start: AGE and rows count from then\n");
     expect(text).toMatch(/agg-q1\s+5\s+1\n/);
     // A fused stage's queue is read by its chain's workers, for what a split deployment left
     // there; with none to read it, what it holds waits like any other queue's.

@@ -39,6 +39,8 @@ export type SessionProgress = {
   /** Seconds since this gateway took the session on, and since it last moved (absent from older gateways). */
   ageS?: number;
   stillS?: number;
+  /** Recovered from the gateway's log at its last start: its rows and age count from then (present only when true). */
+  recovered?: true;
 };
 
 /** What the gateway knows about a session, for describeSession. */
@@ -51,6 +53,7 @@ export interface SessionFacts {
   delivered: ReadonlyMap<QueryName, number>;
   openedAtMs: number;
   movedAtMs: number;
+  recovered: boolean;
 }
 
 /** A session's progress, in the shape of the gateway's health reply, its ages as at `nowMs`. */
@@ -64,7 +67,7 @@ export function describeSession(f: SessionFacts, nowMs = performance.now()): Ses
   const rows = {} as Record<Entity, number>;
   for (const e of ENTITIES) rows[e] = f.rowsAcked.get(e) ?? 0;
   const seconds = (sinceMs: number): number => Math.max(0, Math.round((nowMs - sinceMs) / 1000));
-  return { id: f.id.slice(0, SESSION_ID_CHARS), connected: f.connected, rows, eos: ENTITIES.filter((e) => f.eosConfirmed.has(e)), results, ageS: seconds(f.openedAtMs), stillS: seconds(f.movedAtMs) };
+  return { id: f.id.slice(0, SESSION_ID_CHARS), connected: f.connected, rows, eos: ENTITIES.filter((e) => f.eosConfirmed.has(e)), results, ageS: seconds(f.openedAtMs), stillS: seconds(f.movedAtMs), ...(f.recovered ? { recovered: true as const } : {}) };
 }
 
 const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
@@ -90,6 +93,7 @@ export function sessionsFrom(status: Record<string, unknown>): SessionProgress[]
       // Absent from a gateway older than these fields.
       ...(typeof ageS === "number" && Number.isFinite(ageS) ? { ageS } : {}),
       ...(typeof stillS === "number" && Number.isFinite(stillS) ? { stillS } : {}),
+      ...(s.recovered === true ? { recovered: true as const } : {}),
     };
   });
 }

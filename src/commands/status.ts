@@ -134,10 +134,12 @@ export function renderStatus(status: ClusterStatus): string {
   else {
     out += `sessions: ${status.openSessions} open (AGE: since the gateway took it on; STILL: since it last moved; rows acknowledged per entity, + = end-of-stream confirmed; result chunks stored/delivered, + = complete)\n`;
     const seconds = (v: number | undefined): string => (v === undefined ? "-" : `${v}s`);
-    const rows = status.sessions.map((s) => [s.id, s.connected ? "connected" : "away", seconds(s.ageS), seconds(s.stillS),
+    const rows = status.sessions.map((s) => [s.recovered ? `${s.id}*` : s.id, s.connected ? "connected" : "away", seconds(s.ageS), seconds(s.stillS),
       ...ENTITIES.map((e) => `${s.rows[e]}${s.eos.includes(e) ? "+" : ""}`),
       ...QUERIES.map((q) => `${s.results[q].stored}/${s.results[q].delivered}${s.results[q].complete ? "+" : ""}`)]);
     out += table(["SESSION", "CLIENT", "AGE", "STILL", ...ENTITIES.map((e) => e.toUpperCase()), ...QUERIES.map((q) => q.toUpperCase())], rows, "  ");
+    // Rows and age are the gateway's own counts, not in its log: a restart starts them again.
+    if (status.sessions.some((s) => s.recovered)) out += "  * recovered from the gateway's log at its last start: AGE and rows count from then\n";
   }
   if (status.queues === null) out += "queues: unknown (the gateway does not answer or cannot reach the broker)\n";
   else {

@@ -41,7 +41,7 @@ describe("dashboard state", () => {
   test("sessions and queues come from the gateway's reply; every process gets a row", () => {
     const session = describeSession({
       id: "0123456789abcdef", connected: true, rowsAcked: new Map([["transactions", 250]]), eosConfirmed: new Set(["stores"]),
-      chunks: [{ query: "q1", chunk: 0, last: false }, { query: "q1", chunk: 1, last: true }], delivered: new Map([["q1", 1]]), openedAtMs: 0, movedAtMs: 4_000,
+      chunks: [{ query: "q1", chunk: 0, last: false }, { query: "q1", chunk: 1, last: true }], delivered: new Map([["q1", 1]]), openedAtMs: 0, movedAtMs: 4_000, recovered: false,
     }, 10_000);
     const gateway = proc({ name: "gateway", role: "gateway", detail: { state: "running", rssMb: 80, sessions: 1, rowsIn: 250, openSessions: [session], queues: [{ queue: "agg-q1", messages: 7, consumers: 1 }] } });
     const monitor = proc({ name: "monitor-1", role: "monitor", restarts: 2, detail: { state: "leader", term: 4, down: 1 } });
