@@ -145,6 +145,13 @@ interface ConsumerEntry {
   tag: string | null;
   cancelled: boolean;
   /**
+   * Its consume() has not returned yet: that call subscribes it (once a link is up) or rejects to
+   * its caller, so a reconnect meanwhile leaves it alone. Subscribed by both, a refusal or failure
+   * would be reported as a reconnect's (consumer-refused, a failed attempt) for a consumer its
+   * caller is told it never got.
+   */
+  awaitingCaller: boolean;
+  /**
    * The subscription on `link`, under way or made (cleared when it failed): consume() and a
    * reconnect's resubscription of every consumer can both come to an entry (a consume() while a
    * reconnect goes through the consumers), and a second subscription on one link would leave a
@@ -264,7 +271,7 @@ export class AmqpTransport implements Transport {
       });
       this.watchPublisher(link, pub);
       this.link = link;
-      for (const entry of this.consumers) if (!entry.cancelled) await this.resubscribe(link, entry);
+      for (const entry of this.consumers) if (!entry.cancelled && !entry.awaitingCaller) await this.resubscribe(link, entry);
     } catch (err) {
       this.link = null;
       // This node took the connections and failed after (a declare, a close as it opened): the
@@ -623,10 +630,10 @@ export class AmqpTransport implements Transport {
     try {
       await this.subscribeOnce(link, entry);
     } catch (err) {
-      if (!hasCode(err, "QUEUE_IN_USE")) throw err;
-      // Not wanted any more: cancelled meanwhile, or a consume() whose subscription this one was
-      // (it rejected to its caller with this refusal, and dropped the entry). Nothing to report or retry.
+      // Cancelled meanwhile (its channel closed under a pending consume or lock declare): nothing
+      // to report or retry, and no reason to fail the link for the other consumers.
       if (entry.cancelled) return;
+      if (!hasCode(err, "QUEUE_IN_USE")) throw err;
       this.opts.onEvent({ type: "consumer-refused", queue: entry.queue });
       void (async () => {
         for (let attempt = 0; ; attempt++) {
@@ -657,25 +664,23 @@ export class AmqpTransport implements Transport {
 
   /** Consume on a channel of its own with the given prefetch; re-subscribed after reconnects. */
   async consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer> {
-    const entry: ConsumerEntry = { queue, options, dispatch: () => {}, channel: null, tag: null, cancelled: false, subscription: null };
+    const entry: ConsumerEntry = { queue, options, dispatch: () => {}, channel: null, tag: null, cancelled: false, awaitingCaller: true, subscription: null };
     // A delivery of a cancelled consumer, or of a channel since replaced, is left unsettled: the
     // broker delivers it again once that channel is gone.
     entry.dispatch = dispatcher(options, (d) => (!entry.cancelled && this.deliveredOn.get(d) === entry.channel ? handler(d) : undefined), (err) => this.opts.onError(err));
     this.consumers.add(entry);
-    const link = await this.linked();
-    // A reconnect while we waited has already subscribed every registered entry, this one too,
-    // or is subscribing it now (then this waits for that subscription, not a second one).
-    if (!entry.channel) {
-      try {
-        await this.subscribeOnce(link, entry);
-      } catch (err) {
-        // Refused (QUEUE_IN_USE) or failed (a queue that does not exist): not consuming, and not
-        // to be subscribed again at the next reconnect, since the caller, told it failed, holds no
-        // Consumer to cancel it with (and one that fails so would fail every reconnect after).
-        entry.cancelled = true;
-        this.consumers.delete(entry);
-        throw err;
-      }
+    try {
+      // Subscribed here, on the link up now: a reconnect leaves an entry alone until its consume() returns.
+      await this.subscribeOnce(await this.linked(), entry);
+    } catch (err) {
+      // Refused (QUEUE_IN_USE) or failed (a queue that does not exist, a link lost meanwhile): not
+      // consuming, and not to be subscribed again at the next reconnect, since the caller, told it
+      // failed, holds no Consumer to cancel it with (and one that fails so would fail every reconnect after).
+      entry.cancelled = true;
+      this.consumers.delete(entry);
+      throw err;
+    } finally {
+      entry.awaitingCaller = false;
     }
     return {
       cancel: async () => {

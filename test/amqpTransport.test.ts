@@ -13,6 +13,7 @@ import { freeTcpPort } from "../src/ports.ts";
 import { redactUrl } from "../src/redact.ts";
 import { allQueues, PROBE_QUEUE } from "../src/topology.ts";
 import { MAX_MESSAGE_BYTES, type Delivery } from "../src/transport.ts";
+import { holdNextChannelCall, type HeldChannelCall } from "./heldChannelCall.ts";
 import { deleteTestNamespace, uniqueNamespace } from "./harness.ts";
 
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -160,6 +161,93 @@ describe.if(brokerUp)("a consume that fails (its queue does not exist)", () => {
     } finally {
       await t.close();
       await deleteTestNamespace(namespace, ["kept"]);
+    }
+  });
+});
+
+describe.if(brokerUp)("consumers and reconnects (a queue deleted under a consumer makes the transport reconnect)", () => {
+  /** A transport of its own namespace whose events are kept; `react` sees each as it comes. */
+  async function openWatched(namespace: string, react: (e: BrokerEvent) => void = () => {}): Promise<{ t: AmqpTransport; events: BrokerEvent[] }> {
+    const events: BrokerEvent[] = [];
+    const t = await AmqpTransport.open({
+      broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 16, reconnectInitialMs: 100, reconnectMaxMs: 500, onError: () => {},
+      onEvent: (e) => {
+        events.push(e);
+        react(e);
+      },
+    });
+    return { t, events };
+  }
+
+  /** Delete `queue` behind the transport's back: the broker cancels its consumer, and the transport reconnects. */
+  async function deleteUnder(namespace: string, queue: string): Promise<void> {
+    const { conn } = await connectBroker({ url: AMQP_URL });
+    try {
+      await (await conn.createChannel()).deleteQueue(`${namespace}.${queue}`);
+    } finally {
+      await conn.close();
+    }
+  }
+
+  const failedAttempts = (events: readonly BrokerEvent[]): string[] => events.flatMap((e) => (e.type === "reconnecting" && e.lastError !== "" ? [e.lastError] : []));
+
+  test("a consumer cancelled while a reconnect's consume for it is on its way costs that reconnect nothing", async () => {
+    const namespace = uniqueNamespace("cancelconsume");
+    let connected = (): void => {};
+    const { t, events } = await openWatched(namespace, (e) => void (e.type === "connected" && connected()));
+    let held: HeldChannelCall | null = null;
+    try {
+      await t.declare([{ name: "q", bindings: ["q"] }, { name: "doomed", bindings: ["doomed"] }]);
+      const consumer = await t.consume("q", { prefetch: 4, concurrent: false }, (d) => void d.ack());
+      await t.consume("doomed", { prefetch: 4, concurrent: false }, (d) => void d.ack());
+      held = await holdNextChannelCall({ url: AMQP_URL }, "consume");
+      const reconnected = new Promise<void>((r) => (connected = r));
+      await deleteUnder(namespace, "doomed");
+      // The reconnect's consume for q is held; its channel is the entry's now, and cancel closes it.
+      await held.reached;
+      await consumer.cancel();
+      held.release();
+      await reconnected;
+      // The consume on the closed channel failed, and the attempt went on without it: no attempt failed.
+      expect(failedAttempts(events)).toEqual([]);
+      await t.publish("q", new TextEncoder().encode("after the cancel"));
+      expect((await t.queueDepths()).find((d) => d.queue === "q")).toEqual({ queue: "q", messages: 1, consumers: 0 });
+    } finally {
+      held?.restore();
+      await t.close();
+      await deleteTestNamespace(namespace, ["q", "doomed"]);
+    }
+  });
+
+  test("an exclusive consume() asked for while disconnected, and refused, rejects to its caller alone: no consumer-refused, no retries, no failed attempt", async () => {
+    const namespace = uniqueNamespace("refusedwhiledown");
+    const holder = await openWatched(namespace);
+    let askNow = (): void => {};
+    let connected = (): void => {};
+    const asker = await openWatched(namespace, (e) => {
+      if (e.type === "disconnected") askNow();
+      if (e.type === "connected") connected();
+    });
+    try {
+      await asker.t.declare([{ name: "s", bindings: ["s"] }, { name: "doomed", bindings: ["doomed"] }]);
+      const exclusive = { prefetch: 4, concurrent: false, exclusive: true };
+      const held = await holder.t.consume("s", exclusive, (d) => void d.ack());
+      await asker.t.consume("doomed", { prefetch: 4, concurrent: false }, (d) => void d.ack());
+      // Asked for right as the link goes: the reconnect finds this consumer registered, its consume() pending.
+      const asked = new Promise<unknown>((resolve) => {
+        askNow = () => void asker.t.consume("s", exclusive, () => {}).then(() => "consumed", resolve);
+      });
+      const connectedAgain = new Promise<void>((r) => (connected = r));
+      await deleteUnder(namespace, "doomed");
+      expect(await asked).toMatchObject({ code: "QUEUE_IN_USE" });
+      await connectedAgain;
+      expect(asker.events.filter((e) => e.type === "consumer-refused")).toEqual([]);
+      expect(failedAttempts(asker.events)).toEqual([]);
+      await held.cancel();
+    } finally {
+      await holder.t.close();
+      await asker.t.close();
+      await deleteTestNamespace(namespace, ["s", "doomed"]);
     }
   });
 });

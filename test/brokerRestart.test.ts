@@ -14,7 +14,7 @@ import { startPrivateBroker, type PrivateBroker } from "../src/privateBroker.ts"
 import { createGateway, defaultGatewayConfig } from "../roles/gateway.ts";
 import type { GatewayMessage } from "../src/protocol.ts";
 import { allQueues } from "../src/topology.ts";
-import { holdNextPrefetch, type HeldPrefetch } from "./heldPrefetch.ts";
+import { holdNextChannelCall, type HeldChannelCall } from "./heldChannelCall.ts";
 import { emptyUpload, heldHeartbeats, openRaw } from "./rawGateway.ts";
 import { generate, readResults, reference, sessionDirFrom, slowClient, startCluster, tempDir } from "./harness.ts";
 
@@ -206,7 +206,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
       connectionName: "cancel-a", onError: () => {},
       onEvent: (e) => { if (e.type === "connected") connected(); },
     });
-    let held: HeldPrefetch | null = null;
+    let held: HeldChannelCall | null = null;
     try {
       await t.declare([{ name: "q", bindings: ["q"] }]);
       const handled: string[] = [];
@@ -214,7 +214,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
         handled.push(new TextDecoder().decode(d.body));
         d.ack();
       });
-      held = await holdNextPrefetch({ url: broker.url });
+      held = await holdNextChannelCall({ url: broker.url }, "prefetch");
       const reconnected = new Promise<void>((r) => (connected = r));
       closeConsumeConnection("cancel-a");
       // The reconnect's resubscription of q has its channel open, and waits for its prefetch.
