@@ -50,4 +50,7 @@ test("a fused chain's worker takes on what a split deployment left in its later 
   expect(worker.status()).toMatchObject({ batches: 4, malformed: 0 });
   await worker.shutdown();
   await running;
+  // Every queue it read is let go at shutdown, the drains as well as the head's.
+  const depths = await new MemoryTransport(broker, "drain").queueDepths();
+  for (const queue of ["filter-year", "filter-time", "filter-amount", "group-q3", "group-q4"]) expect(depths.find((d) => d.queue === queue)?.consumers).toBe(0);
 });

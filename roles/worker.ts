@@ -121,7 +121,7 @@ export async function createWorker(cfg: WorkerConfig, transport: Transport, log:
 
 /** A worker's options besides what it runs: coffee up reads them from its environment for in-process workers too. */
 export const WORKER_TUNING_OPTIONS: readonly OptionSpec[] = [
-  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 2, min: 1, max: 10000, help: "unacked batches in flight; a batch is up to a MiB, and one waiting behind the one in work keeps the worker busy" },
+  { name: "prefetch", type: "int", env: "COFFEE_PREFETCH", default: 2, min: 1, max: 10000, help: "unacked batches in flight per queue consumed (a fused chain also reads its later stages' queues, idle unless a split deployment left batches there); a batch is up to a MiB, and one waiting behind the one in work keeps the worker busy" },
 ];
 
 const OPTIONS: readonly OptionSpec[] = [

@@ -9,9 +9,9 @@
  * and asks for a fresh poll; it reads them again once every queue is under half the bound. A
  * pipeline that keeps up costs one poll per `maxReady / 2` or so publishes, a few milliseconds.
  *
- * Only queues with a consumer count: one nobody reads (a stage of the other deployment, left with
- * messages) would otherwise hold every upload forever, while a stage whose process is down and
- * being revived holds its messages only for that long. A publish counts until a poll that started
+ * Only queues with a consumer count: one nobody reads (its stage not deployed, or stopped for
+ * good) would otherwise hold every upload forever, while a stage whose process is down and being
+ * revived holds its messages only for that long. A publish counts until a poll that started
  * after its confirm; a hold that only failing polls could end is let go after BLIND_HOLD_MS.
  * The bound is per queue and counts ready messages only (not those a consumer has prefetched).
  */
