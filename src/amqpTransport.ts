@@ -152,10 +152,10 @@ interface ConsumerEntry {
    */
   awaitingCaller: boolean;
   /**
-   * The subscription on `link`, under way or made (cleared when it failed): consume() and a
-   * reconnect's resubscription of every consumer can both come to an entry (a consume() while a
-   * reconnect goes through the consumers), and a second subscription on one link would leave a
-   * channel whose deliveries no one settles.
+   * The subscription on `link`, under way or made (cleared when it failed). consume() and a
+   * reconnect no longer both subscribe an entry (a reconnect skips it while `awaitingCaller`); the
+   * guard stays so that no path (consume(), a reconnect, a refused consumer's retry) subscribes one
+   * entry twice on one link, which would leave a channel whose deliveries no one settles.
    */
   subscription: { link: Link; done: Promise<void> } | null;
 }
