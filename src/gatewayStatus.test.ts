@@ -135,7 +135,7 @@ describe("gateway status", () => {
     expect(held).toContain("uploads held: filter-year has 40 messages ready, past the gateway's --max-backlog; uploads are read again once every pipeline queue is down to half of it\n");
     // A gateway that says what its gate counts: the depth polled and the publishes since, whose sum is what holds.
     const counted = JSON.parse(JSON.stringify({ ...status.processes[0]!.detail, backlog: { held: true, deepest: { queue: "filter-year", messages: 0 }, unpolled: 40, bound: 32 } })) as Record<string, unknown>;
-    expect(renderStatus({ ...status, processes: [{ ...status.processes[0]!, detail: counted }] })).toContain("uploads held: 40 messages counted against the gateway's --max-backlog 32 (filter-year: 0 ready at the last poll, plus 40 published since); uploads are read again once that is down to 16\n");
+    expect(renderStatus({ ...status, processes: [{ ...status.processes[0]!, detail: counted }] })).toContain("uploads held: the pipeline's backlog passed the gateway's --max-backlog 32 and counts 40 now (filter-year: 0 ready at the last poll, plus 40 published since); uploads are read again once it is down to 16\n");
     const released = renderStatus({ ...status, processes: [{ ...status.processes[0]!, detail: { ...detail, backlog: { held: false, deepest: null } } }] });
     expect(released).not.toContain("uploads held");
     expect(text).not.toContain("broker:");

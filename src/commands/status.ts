@@ -102,7 +102,8 @@ function revivalLines(processes: readonly ProcessStatus[], leader: string | null
  */
 function holdLine(hold: NonNullable<ReturnType<typeof backlogHoldFrom>>): string {
   if (hold.unpolled === undefined || hold.bound === undefined) return `uploads held: ${hold.queue} has ${hold.messages} messages ready, past the gateway's --max-backlog; uploads are read again once every pipeline queue is down to half of it\n`;
-  return `uploads held: ${hold.messages + hold.unpolled} messages counted against the gateway's --max-backlog ${hold.bound} (${hold.queue}: ${hold.messages} ready at the last poll, plus ${hold.unpolled} published since); uploads are read again once that is down to ${Math.floor(hold.bound / 2)}\n`;
+  // Held since the count passed the bound; it may be under it now, on its way down to half.
+  return `uploads held: the pipeline's backlog passed the gateway's --max-backlog ${hold.bound} and counts ${hold.messages + hold.unpolled} now (${hold.queue}: ${hold.messages} ready at the last poll, plus ${hold.unpolled} published since); uploads are read again once it is down to ${Math.floor(hold.bound / 2)}\n`;
 }
 
 /** The queues of stages that fused chains run past their head (see ClusterStatus.fusedQueues). */
