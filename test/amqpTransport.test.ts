@@ -19,6 +19,32 @@ import { deleteTestNamespace, uniqueNamespace } from "./harness.ts";
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const brokerUp = (await brokerProbe({ url: AMQP_URL })) === null;
 
+/** A transport of its own namespace whose events are kept; `react` sees each as it comes. */
+async function openWatched(namespace: string, react: (e: BrokerEvent) => void = () => {}): Promise<{ t: AmqpTransport; events: BrokerEvent[] }> {
+  const events: BrokerEvent[] = [];
+  const t = await AmqpTransport.open({
+    broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 16, reconnectInitialMs: 100, reconnectMaxMs: 500, onError: () => {},
+    onEvent: (e) => {
+      events.push(e);
+      react(e);
+    },
+  });
+  return { t, events };
+}
+
+/** Delete `queue` behind the transport's back: the broker cancels its consumer, and the transport reconnects. */
+async function deleteUnder(namespace: string, queue: string): Promise<void> {
+  const { conn } = await connectBroker({ url: AMQP_URL });
+  try {
+    await (await conn.createChannel()).deleteQueue(`${namespace}.${queue}`);
+  } finally {
+    await conn.close();
+  }
+}
+
+/** Why each failed reconnect attempt failed, from the events of a transport. */
+const failedAttempts = (events: readonly BrokerEvent[]): string[] => events.flatMap((e) => (e.type === "reconnecting" && e.lastError !== "" ? [e.lastError] : []));
+
 describe.if(brokerUp)("AMQP transport (RabbitMQ at AMQP_URL)", () => {
   const namespace = uniqueNamespace("transport");
   const events: string[] = [];
@@ -77,12 +103,7 @@ describe.if(brokerUp)("AMQP transport (RabbitMQ at AMQP_URL)", () => {
   test("a queue deleted under the transport is declared again, bound, when its depth is read; the other queues' depths are read on", async () => {
     await transport.declare([{ name: "gone", bindings: ["gone"] }, { name: "kept", bindings: ["kept"] }]);
     await transport.publish("kept", new TextEncoder().encode("k"));
-    const { conn } = await connectBroker({ url: AMQP_URL });
-    try {
-      await (await conn.createChannel()).deleteQueue(`${namespace}.gone`);
-    } finally {
-      await conn.close();
-    }
+    await deleteUnder(namespace, "gone");
     const before = events.length;
     const depths = await transport.queueDepths();
     expect(depths.find((d) => d.queue === "gone")).toEqual({ queue: "gone", messages: 0, consumers: 0 });
@@ -138,21 +159,14 @@ describe.if(brokerUp)("a consume that fails (its queue does not exist)", () => {
     const namespace = uniqueNamespace("absent");
     let failedReconnect = (_lastError: string): void => {};
     const reconnectFailed = new Promise<string>((r) => (failedReconnect = r));
-    const events: BrokerEvent["type"][] = [];
-    const t = await AmqpTransport.open({
-      broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 16, reconnectInitialMs: 100, reconnectMaxMs: 500, onError: () => {},
-      onEvent: (e) => {
-        events.push(e.type);
-        // The attempt after a failed one says why that one failed.
-        if (e.type === "reconnecting" && e.lastError !== "") failedReconnect(e.lastError);
-      },
-    });
+    // The attempt after a failed one says why that one failed.
+    const { t, events } = await openWatched(namespace, (e) => void (e.type === "reconnecting" && e.lastError !== "" && failedReconnect(e.lastError)));
     try {
       await t.declare([{ name: "kept", bindings: ["kept"] }]);
       await expect(t.consume("absent", { prefetch: 1, concurrent: false }, () => {})).rejects.toThrow(/NOT.FOUND/);
       // The broker closed that consumer's channel, and the transport reconnects: the test needs
       // that reconnect (were it ever spared, one must be forced here).
-      expect(events).toContain("disconnected");
+      expect(events.map((e) => e.type)).toContain("disconnected");
       const outcome = await Promise.race([
         t.publish("kept", Uint8Array.of(1)).then(() => "published"),
         reconnectFailed.then((lastError) => `a reconnect failed: ${lastError}`),
@@ -166,30 +180,6 @@ describe.if(brokerUp)("a consume that fails (its queue does not exist)", () => {
 });
 
 describe.if(brokerUp)("consumers and reconnects (a queue deleted under a consumer makes the transport reconnect)", () => {
-  /** A transport of its own namespace whose events are kept; `react` sees each as it comes. */
-  async function openWatched(namespace: string, react: (e: BrokerEvent) => void = () => {}): Promise<{ t: AmqpTransport; events: BrokerEvent[] }> {
-    const events: BrokerEvent[] = [];
-    const t = await AmqpTransport.open({
-      broker: { url: AMQP_URL }, queueType: "classic", namespace, maxUnconfirmed: 16, reconnectInitialMs: 100, reconnectMaxMs: 500, onError: () => {},
-      onEvent: (e) => {
-        events.push(e);
-        react(e);
-      },
-    });
-    return { t, events };
-  }
-
-  /** Delete `queue` behind the transport's back: the broker cancels its consumer, and the transport reconnects. */
-  async function deleteUnder(namespace: string, queue: string): Promise<void> {
-    const { conn } = await connectBroker({ url: AMQP_URL });
-    try {
-      await (await conn.createChannel()).deleteQueue(`${namespace}.${queue}`);
-    } finally {
-      await conn.close();
-    }
-  }
-
-  const failedAttempts = (events: readonly BrokerEvent[]): string[] => events.flatMap((e) => (e.type === "reconnecting" && e.lastError !== "" ? [e.lastError] : []));
 
   test("a consumer cancelled while a reconnect's consume for it is on its way costs that reconnect nothing", async () => {
     const namespace = uniqueNamespace("cancelconsume");

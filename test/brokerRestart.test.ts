@@ -37,7 +37,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   });
 
   /** A transport on the private broker in namespace `namespace`, quick to reconnect; `handlers` to watch it. */
-  const openTransport = (namespace: string, handlers: Partial<Pick<AmqpOptions, "onEvent" | "onError" | "confirmTimeoutMs" | "connectionName">> = {}): Promise<AmqpTransport> =>
+  const openTransport = (namespace: string, handlers: Partial<Pick<AmqpOptions, "onEvent" | "onError" | "confirmTimeoutMs" | "connectionName" | "reconnectInitialMs" | "reconnectMaxMs">> = {}): Promise<AmqpTransport> =>
     AmqpTransport.open({
       broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
       onEvent: () => {}, onError: () => {}, ...handlers,
@@ -151,9 +151,8 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   test("transport: a consume() while a reconnect resubscribes the consumers subscribes once: no second channel whose deliveries no one settles", async () => {
     const namespace = "resub";
     let consumeNow = (): void => {};
-    const a = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 2000, reconnectMaxMs: 2000,
-      connectionName: "resub-a", onError: () => {},
+    const a = await openTransport(namespace, {
+      reconnectInitialMs: 2000, reconnectMaxMs: 2000, connectionName: "resub-a",
       // Said while the reconnect goes through A's consumers (after the link is up, before it is done with them).
       onEvent: (e) => { if (e.type === "consumer-refused") consumeNow(); },
     });
@@ -201,11 +200,7 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
   test("transport: a consumer cancelled while a reconnect opens its channel (before it consumes) is not consumed for: its queue's messages wait, ready, for the next consumer", async () => {
     const namespace = "cancelheld";
     let connected = (): void => {};
-    const t = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 100, reconnectMaxMs: 1000,
-      connectionName: "cancel-a", onError: () => {},
-      onEvent: (e) => { if (e.type === "connected") connected(); },
-    });
+    const t = await openTransport(namespace, { connectionName: "cancel-a", onEvent: (e) => { if (e.type === "connected") connected(); } });
     let held: HeldChannelCall | null = null;
     try {
       await t.declare([{ name: "q", bindings: ["q"] }]);
@@ -237,9 +232,8 @@ describe.if(installed)("broker restarts (private rabbitmq-server)", () => {
     const aEvents: BrokerEvent[] = [];
     let consumeNow = (): void => {};
     let aConnected = (): void => {};
-    const a = await AmqpTransport.open({
-      broker: { url: broker.url }, queueType: "classic", namespace, maxUnconfirmed: 64, reconnectInitialMs: 2000, reconnectMaxMs: 2000,
-      connectionName: "shared-a", onError: () => {},
+    const a = await openTransport(namespace, {
+      reconnectInitialMs: 2000, reconnectMaxMs: 2000, connectionName: "shared-a",
       onEvent: (e) => {
         aEvents.push(e);
         // Said while the reconnect goes through A's consumers (after the link is up, before it is done with them).
