@@ -21,6 +21,7 @@ import { spawn, spawnSync, type Subprocess } from "bun";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, appendFileSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { benchArgs } from "./benchArgs.ts";
+import { coffeeBin } from "./procStats.ts";
 
 const values = benchArgs(import.meta.path, {
   waves: { type: "string", default: "60" },
@@ -39,8 +40,8 @@ const values = benchArgs(import.meta.path, {
 });
 const WAVES = Number(values.waves), NORMAL = Number(values.normal), PORT = Number(values.port);
 const NS = values.namespace!, WORK = values.work!, STATE = join(WORK, "state"), OUT = join(WORK, "out");
-const BIN = join(import.meta.dir, "..", "dist/coffee");
-if (!existsSync(BIN)) throw new Error("run `bun run build` first");
+// dist/coffee when built, else from source, as every bench script runs.
+const BIN = coffeeBin();
 rmSync(WORK, { recursive: true, force: true });
 mkdirSync(WORK, { recursive: true });
 const SAMPLES = join(WORK, "samples.jsonl");
@@ -141,7 +142,7 @@ async function sample(label: string | number): Promise<Record<string, unknown>> 
   const o = treeSize(OUT); row["out.bytes"] = o.bytes; row["out.files"] = o.files; row["out.dirs"] = o.dirs;
   try { row["out.partDirs"] = readdirSync(OUT).filter((d) => existsSync(join(OUT, d, ".writer"))).length; } catch { row["out.partDirs"] = 0; }
   // coffee status
-  const st = spawnSync([BIN, "status", "--state-dir", STATE, "--json", "--timeout-ms", "2000"], { stdout: "pipe", stderr: "pipe" });
+  const st = spawnSync([...BIN, "status", "--state-dir", STATE, "--json", "--timeout-ms", "2000"], { stdout: "pipe", stderr: "pipe" });
   try {
     const j = JSON.parse(st.stdout.toString());
     for (const p of j.processes) {
@@ -181,7 +182,7 @@ const outcome: Record<string, number> = {};
 const count = (k: string) => { outcome[k] = (outcome[k] ?? 0) + 1; };
 function client(data: string, extra: string[] = []): Subprocess {
   sessionsRun++;
-  return track(spawn([BIN, "--role", "client", "--data", data, "--out", OUT, "--gateway", `127.0.0.1:${PORT}`, "--quiet", "--wait-for-slot-s", "120", ...extra],
+  return track(spawn([...BIN, "--role", "client", "--data", data, "--out", OUT, "--gateway", `127.0.0.1:${PORT}`, "--quiet", "--wait-for-slot-s", "120", ...extra],
     { stdout: "ignore", stderr: "pipe" }));
 }
 async function finished(p: Subprocess, kind: string) {
@@ -199,7 +200,7 @@ async function finished(p: Subprocess, kind: string) {
  */
 async function killedAt(data: string, when: RegExp, jitter: number, sig: NodeJS.Signals, kind: string, extra: string[] = [], onHit?: (p: Subprocess) => void) {
   sessionsRun++;
-  const p = track(spawn([BIN, "--role", "client", "--data", data, "--out", OUT, "--gateway", `127.0.0.1:${PORT}`, "--progress-ms", "50", "--wait-for-slot-s", "120", ...extra],
+  const p = track(spawn([...BIN, "--role", "client", "--data", data, "--out", OUT, "--gateway", `127.0.0.1:${PORT}`, "--progress-ms", "50", "--wait-for-slot-s", "120", ...extra],
     { stdout: "pipe", stderr: "pipe" }));
   let hit = false;
   const watch = async (stream: ReadableStream<Uint8Array>) => {
@@ -258,7 +259,7 @@ const rotating = [
 
 // ---------------------------------------------------------------- main
 try {
-  up = track(spawn([BIN, "up", "--state-dir", STATE, "--port", String(PORT), "--namespace", NS, "--max-sessions", "40", "--delete-on-exit"], {
+  up = track(spawn([...BIN, "up", "--state-dir", STATE, "--port", String(PORT), "--namespace", NS, "--max-sessions", "40", "--delete-on-exit"], {
     env: { ...process.env, COFFEE_SESSION_TTL_S: values.ttl!, COFFEE_CLIENT_IDLE_S: values.idle!, COFFEE_HANDSHAKE_TIMEOUT_MS: "2000",
       ...Object.fromEntries(values.env.split(",").filter((kv) => kv !== "").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) },
     stdout: "pipe", stderr: "pipe",
